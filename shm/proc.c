@@ -27,11 +27,10 @@ uint64_t rc_proc_start_time(pid_t pid)
     char *p = strrchr(buf, ')');
     if (p == NULL)
         return 0;
-    /* After ')' comes field 3 (state); the start time is field 22, 19 fields further. */
+    /* p + 1 is the space before field 3 (state); step to the space before field 22. */
     p++;
-    for (int field = 2; field < 22 && p != NULL; field++) {
+    for (int field = 3; field < 22 && p != NULL; field++)
         p = strchr(p + 1, ' ');
-    }
     if (p == NULL)
         return 0;
     return strtoull(p + 1, NULL, 10);

@@ -12,6 +12,20 @@ int main(void)
     ASSERT_EQ(rc_proc_alive(getpid(), self + 1), 0); /* same pid, different process */
     ASSERT_EQ(rc_proc_alive(0, self), 0);
 
+    /* The start time does not move while the process grows (a wrong field, such as vsize,
+     * would). */
+    void *volatile big = malloc(64 << 20);
+    ASSERT(big != NULL);
+    memset(big, 1, 64 << 20);
+    ASSERT_U64_EQ(rc_proc_start_time(getpid()), self);
+    free(big);
+    /* And it is at most the system's uptime in ticks. */
+    FILE *up = fopen("/proc/uptime", "r");
+    double uptime = 0;
+    ASSERT(up != NULL && fscanf(up, "%lf", &uptime) == 1);
+    fclose(up);
+    ASSERT_LE(self, (uint64_t)(uptime * sysconf(_SC_CLK_TCK)) + 1);
+
     pid_t child = fork();
     ASSERT_GE(child, 0);
     if (child == 0)
