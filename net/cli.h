@@ -14,6 +14,9 @@ typedef struct {
 
 /* One entry per sub-command, in the order `ringcast --help` lists them; each line ends with a
  * comma. Sub-commands are declared here and defined in net/cmd_<name>.c. */
-#define RC_CLI_COMMANDS
+#define RC_CLI_COMMANDS                                                                            \
+    {"serve", "run the broker (ingress, admin, rings)", rc_cmd_serve},
+
+int rc_cmd_serve(int argc, char **argv);
 
 #endif
