@@ -52,6 +52,7 @@ struct conn_s {
     int last_was_value;
 
     const char *body_borrowed; /* points into the server's read buffer, valid during one read */
+    uint64_t max_body;         /* limit of the current request's body */
     char *body;
     size_t blen, bcap;
 
@@ -78,6 +79,7 @@ struct rc_http_server_s {
     rc_http_handler_t h;
     llhttp_settings_t settings;
     int port;
+    atomic_uint *shared_conns;
 
     conn_t *conns;
     size_t nconns;
@@ -384,6 +386,7 @@ static int on_message_begin(llhttp_t *p)
     c->body_borrowed = NULL;
     c->skip_body = 0;
     c->expect_continue = 0;
+    c->max_body = s->lim.max_body_bytes;
     c->after_drain = s->draining ? 1 : 0;
     c->start_ns = rc_now_ns();
     return 0;
@@ -528,10 +531,12 @@ static int on_headers_complete(llhttp_t *p)
         rc_http_response_t res;
         memset(&res, 0, offsetof(rc_http_response_t, scratch));
         s->h.on_headers(s->h.data, &req, &res);
+        if (res.max_body != 0 && res.max_body < c->max_body)
+            c->max_body = res.max_body;
         if (res.status != 0) {
             /* A body we will not read is discarded when its length is known and allowed;
              * otherwise (chunked, or a client waiting for 100) the connection closes. */
-            int keep = llhttp_should_keep_alive(p) && !res.close &&
+            int keep = llhttp_should_keep_alive(p) && !res.close && !s->draining &&
                        (!has_body || (req.content_length != UINT64_MAX && !c->expect_continue));
             c->close_after = !keep;
             queue_response(c, &res, req.method == RC_HTTP_HEAD, req.http_minor);
@@ -582,7 +587,7 @@ static int on_body(llhttp_t *p, const char *at, size_t len)
     conn_t *c = p->data;
     if (c->skip_body)
         return 0;
-    if (c->blen + len > c->srv->lim.max_body_bytes) {
+    if (c->blen + len > c->max_body) {
         reject(c, 413, "request body larger than the configured maximum");
         return HPE_USER;
     }
@@ -662,6 +667,8 @@ static void on_conn_closed(uv_handle_t *h)
     rc_http_server_t *s = c->srv;
     if (c->counted && s->h.on_connection != NULL)
         s->h.on_connection(s->h.data, -1);
+    if (s->shared_conns != NULL) /* relaxed: a count, ordering nothing */
+        atomic_fetch_sub_explicit(s->shared_conns, 1, memory_order_relaxed);
     free(c->hbuf);
     free(c->hdrs);
     free(c->body);
@@ -757,7 +764,10 @@ static void on_connection(uv_stream_t *l, int status)
     c->parser.data = c;
     c->state = ST_IDLE;
     c->deadline = uv_now(s->loop) + s->lim.header_timeout_ms;
-    if (s->nconns > s->lim.max_connections) {
+    size_t nopen = s->nconns;
+    if (s->shared_conns != NULL)
+        nopen = atomic_fetch_add_explicit(s->shared_conns, 1, memory_order_relaxed) + 1;
+    if (nopen > s->lim.max_connections) {
         reject(c, 503, "too many connections");
         conn_flush(c);
         return;
@@ -864,6 +874,7 @@ int rc_http_server_create(uv_loop_t *loop, const rc_http_server_options_t *opt,
 #undef RC_DEFAULT
     s->h = opt->handler;
     s->loop = loop;
+    s->shared_conns = opt->shared_connections;
     s->req_headers = calloc(s->lim.max_headers, sizeof(rc_http_hdr_t));
     if (s->req_headers == NULL) {
         free(s);

@@ -6,6 +6,7 @@
 #ifndef RC_NET_HTTP_SERVER_H
 #define RC_NET_HTTP_SERVER_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -63,6 +64,7 @@ typedef struct {
     const char *body;
     size_t body_len;
     int close; /* set to close the connection after this response */
+    uint64_t max_body; /* on_headers only: lower the body limit of this request (0 = keep) */
     char scratch[RC_HTTP_RESPONSE_SCRATCH];
 } rc_http_response_t;
 
@@ -105,6 +107,9 @@ typedef struct {
     int reuseport; /* set SO_REUSEPORT so other servers can bind the same port */
     rc_http_limits_t limits;
     rc_http_handler_t handler;
+    /* Optional: a counter shared by servers on several loops; limits.max_connections then
+     * applies to their sum. Must outlive the servers. */
+    atomic_uint *shared_connections;
 } rc_http_server_options_t;
 
 /** Binds, listens and registers the server on `loop`. Returns 0 and sets *out, or a negative

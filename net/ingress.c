@@ -88,6 +88,7 @@ static void on_headers(void *data, const rc_http_request_t *req, rc_http_respons
         return;
     }
     uint64_t max = is_batch(req) ? ig->limits.max_batch_bytes : ig->limits.max_event_bytes;
+    res->max_body = max;
     if (req->content_length != UINT64_MAX && req->content_length > max) {
         char msg[128];
         snprintf(msg, sizeof(msg), "body of %llu bytes exceeds the maximum of %llu bytes",

@@ -41,6 +41,7 @@ typedef struct {
     uv_timer_t stop_timer;
     atomic_int ready;
     int stopping;
+    atomic_uint connections; /* open ingress connections over all loops */
 } serve_t;
 
 static void ingress_limits(const rc_config_t *cfg, uint32_t nloops, rc_http_limits_t *l)
@@ -50,7 +51,7 @@ static void ingress_limits(const rc_config_t *cfg, uint32_t nloops, rc_http_limi
                             ? cfg->limits.max_batch_bytes
                             : cfg->limits.max_event_bytes;
     l->max_header_bytes = cfg->limits.max_header_bytes;
-    l->max_connections = (cfg->limits.max_connections + nloops - 1) / nloops;
+    l->max_connections = cfg->limits.max_connections; /* shared by all loops */
     l->header_timeout_ms = cfg->limits.header_timeout_ms;
     l->body_timeout_ms = cfg->limits.body_timeout_ms;
     l->idle_timeout_ms = cfg->limits.idle_timeout_ms;
@@ -206,6 +207,7 @@ static int setup_loops(serve_t *sv, int *port)
         o.host = cfg->listen_host;
         o.port = *port;
         o.reuseport = 1;
+        o.shared_connections = &sv->connections;
         ingress_limits(cfg, sv->nloops, &o.limits);
         rc_ingress_handler(&l->ig, &o.handler);
         rc = rc_http_server_create(&l->loop, &o, &l->srv);
