@@ -412,6 +412,17 @@ static int ring_field(ctx_t *x, const char *key, yaml_node_t *v, void *arg)
                         (unsigned long long)c->ring_bytes);
         return rc;
     }
+    if (strcmp(key, "namePrefix") == 0) {
+        const char *s = NULL;
+        int rc = get_string(x, v, "spec.ring.namePrefix", &s);
+        if (rc == 0 && !rc_config_valid_ring_prefix(s))
+            return fail(x, v, "'spec.ring.namePrefix' must be 1-%d characters of [A-Za-z0-9_-], "
+                              "not '%s'",
+                        RC_CONFIG_RING_PREFIX_MAX, s);
+        if (rc == 0)
+            strcpy(c->ring_prefix, s);
+        return rc;
+    }
     return unknown_field(x, v, "spec.ring.", key);
 }
 
@@ -534,6 +545,7 @@ static void set_defaults(rc_config_t *c)
     c->admin_port = 8081;
     c->ingress_loops = 1;
     c->ring_bytes = 16u * 1024 * 1024;
+    strcpy(c->ring_prefix, "ringcast");
     c->shutdown_timeout_ms = 5000;
     c->retry_after_s = 1;
     strcpy(c->log_level, "info");
@@ -687,6 +699,18 @@ void rc_config_close(rc_config_t *c)
 }
 
 /* ---- value syntax ------------------------------------------------------------------------ */
+
+int rc_config_valid_ring_prefix(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > RC_CONFIG_RING_PREFIX_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!isalnum((unsigned char)s[i]) && s[i] != '_' && s[i] != '-')
+            return 0;
+    }
+    return 1;
+}
 
 int rc_config_parse_addr(const char *s, char *host, size_t host_len, int *port)
 {

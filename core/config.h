@@ -21,6 +21,7 @@
 #define RC_CONFIG_NAME_MAX 63  /* Kubernetes DNS-1123 label */
 #define RC_CONFIG_ADDR_MAX 64
 #define RC_CONFIG_ERR_MAX 512
+#define RC_CONFIG_RING_PREFIX_MAX 24 /* [A-Za-z0-9_-], default "ringcast" */
 
 /** Knative `spec.delivery`, kept as given (validated for shape) until delivery lands. Strings
  *  are NULL when absent; retry is -1 when absent. */
@@ -63,6 +64,7 @@ typedef struct {
     int admin_port;
     uint32_t ingress_loops;      /* threads serving the ingress port (1) */
     uint64_t ring_bytes;         /* ring capacity per broker, a power of two (16 MiB) */
+    char ring_prefix[RC_CONFIG_RING_PREFIX_MAX + 1]; /* shm names "<prefix>.<ns>.<name>" */
     uint32_t shutdown_timeout_ms; /* graceful stop: longest wait for requests in flight (5 s) */
     uint32_t retry_after_s;      /* Retry-After on 429 (1) */
     char log_level[8];           /* "info" */
@@ -93,6 +95,9 @@ const rc_config_broker_t *rc_config_find_broker(const rc_config_t *c, const char
 
 /** Releases what `c` holds; `c` may be re-initialised afterwards. Safe on a zeroed struct. */
 void rc_config_close(rc_config_t *c);
+
+/** Whether `s` is a valid ring name prefix: 1-24 characters of [A-Za-z0-9_-]. */
+int rc_config_valid_ring_prefix(const char *s);
 
 /** Parses "host:port" (IPv6 as "[::1]:port") into host and port. Returns 0 or -EINVAL. */
 int rc_config_parse_addr(const char *s, char *host, size_t host_len, int *port);

@@ -31,6 +31,7 @@ static void test_defaults(void)
     ASSERT_STR_EQ(c.admin_host, "127.0.0.1");
     ASSERT_EQ(c.admin_port, 8081);
     ASSERT_EQ(c.ingress_loops, 1);
+    ASSERT_STR_EQ(c.ring_prefix, "ringcast");
     ASSERT_EQ(c.broker_count, 1);
     ASSERT_STR_EQ(c.brokers[0].ns, "default");
     ASSERT_STR_EQ(c.brokers[0].name, "default");
@@ -55,6 +56,7 @@ static const char full[] = "# a comment\n"
                            "  logLevel: debug\n"
                            "  ring:\n"
                            "    size: 64Mi\n"
+                           "    namePrefix: rc_test-1\n"
                            "  limits:\n"
                            "    maxEventBytes: 512Ki\n"
                            "    maxBatchBytes: 8Mi\n"
@@ -105,6 +107,7 @@ static void test_full(void)
     ASSERT_EQ(c.shutdown_timeout_ms, 1500);
     ASSERT_STR_EQ(c.log_level, "debug");
     ASSERT_U64_EQ(c.ring_bytes, 64ull << 20);
+    ASSERT_STR_EQ(c.ring_prefix, "rc_test-1");
     ASSERT_U64_EQ(c.limits.max_event_bytes, 512 * 1024);
     ASSERT_U64_EQ(c.limits.max_batch_bytes, 8ull << 20);
     ASSERT_EQ(c.limits.max_batch_events, 50);
@@ -116,7 +119,7 @@ static void test_full(void)
     ASSERT_EQ(c.broker_count, 2);
     ASSERT_STR_EQ(c.brokers[0].ns, "shop");
     ASSERT_STR_EQ(c.brokers[0].name, "orders");
-    ASSERT_EQ(c.brokers[0].line, 25);
+    ASSERT_EQ(c.brokers[0].line, 26);
     ASSERT_EQ(c.brokers[0].delivery.retry, 5);
     ASSERT_STR_EQ(c.brokers[0].delivery.backoff_policy, "linear");
     ASSERT_STR_EQ(c.brokers[0].delivery.backoff_delay, "PT0.5S");
@@ -284,6 +287,9 @@ static void test_errors(void)
     expect_error(SETTINGS "spec:\n  ring:\n    size: lots\n",
                  "t.yaml:5: 'spec.ring.size' must be a size such as 1048576, 512Ki or 16Mi, not "
                  "'lots'");
+    expect_error(SETTINGS "spec:\n  ring:\n    namePrefix: a.b\n",
+                 "t.yaml:5: 'spec.ring.namePrefix' must be 1-24 characters of [A-Za-z0-9_-], not "
+                 "'a.b'");
     expect_error(SETTINGS "spec:\n  ring:\n    durable: true\n",
                  "t.yaml:5: unknown field 'spec.ring.durable'");
     expect_error(SETTINGS "spec:\n  limits:\n    headerTimeout: soon\n",
