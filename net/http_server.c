@@ -102,7 +102,7 @@ struct rc_http_server_s {
     uint64_t date_sec;
     char date_line[64]; /* "Date: ...\r\n" */
 
-    rc_http_hdr_t *req_headers;
+    rc_http_header_t *req_headers;
     char readbuf[RC_HTTP_READ_BUF];
 };
 
@@ -184,12 +184,12 @@ void rc_http_response_error(rc_http_response_t *res, int status, const char *msg
     res->body_len = (size_t)(p - res->scratch);
 }
 
-const rc_http_hdr_t *rc_http_find_header(const rc_http_request_t *req, const char *name)
+const rc_http_header_t *rc_http_find_header(const rc_http_request_t *req, const char *name)
 {
     size_t n = strlen(name);
     for (size_t i = 0; i < req->header_count; i++) {
-        const rc_http_hdr_t *h = &req->headers[i];
-        if (h->name_len == n && strncasecmp(h->name, name, n) == 0)
+        const rc_http_header_t *h = &req->headers[i];
+        if (h->name.len == n && strncasecmp(h->name.ptr, name, n) == 0)
             return h;
     }
     return NULL;
@@ -487,10 +487,10 @@ static void build_request(conn_t *c, rc_http_request_t *req)
         req->query_len = c->url_len - req->path_len - 1;
     }
     for (uint32_t i = 0; i < c->nhdrs; i++) {
-        s->req_headers[i].name = c->hbuf + c->hdrs[i].name_off;
-        s->req_headers[i].name_len = c->hdrs[i].name_len;
-        s->req_headers[i].value = c->hdrs[i].value_len ? c->hbuf + c->hdrs[i].value_off : "";
-        s->req_headers[i].value_len = c->hdrs[i].value_len;
+        s->req_headers[i].name.ptr = c->hbuf + c->hdrs[i].name_off;
+        s->req_headers[i].name.len = c->hdrs[i].name_len;
+        s->req_headers[i].value.ptr = c->hdrs[i].value_len ? c->hbuf + c->hdrs[i].value_off : "";
+        s->req_headers[i].value.len = c->hdrs[i].value_len;
     }
     req->headers = s->req_headers;
     req->header_count = c->nhdrs;
@@ -519,9 +519,9 @@ static int on_headers_complete(llhttp_t *p)
         reject(c, 413, "request body larger than the configured maximum");
         return HPE_PAUSED;
     }
-    const rc_http_hdr_t *ex = rc_http_find_header(&req, "expect");
+    const rc_http_header_t *ex = rc_http_find_header(&req, "expect");
     if (ex != NULL) {
-        if (ex->value_len != 12 || strncasecmp(ex->value, "100-continue", 12) != 0) {
+        if (ex->value.len != 12 || strncasecmp(ex->value.ptr, "100-continue", 12) != 0) {
             reject(c, 417, "unsupported Expect header");
             return HPE_PAUSED;
         }
@@ -875,7 +875,7 @@ int rc_http_server_create(uv_loop_t *loop, const rc_http_server_options_t *opt,
     s->h = opt->handler;
     s->loop = loop;
     s->shared_conns = opt->shared_connections;
-    s->req_headers = calloc(s->lim.max_headers, sizeof(rc_http_hdr_t));
+    s->req_headers = calloc(s->lim.max_headers, sizeof(rc_http_header_t));
     if (s->req_headers == NULL) {
         free(s);
         return -ENOMEM;

@@ -12,15 +12,13 @@
 
 #include <uv.h>
 
+#include "core/codec_http.h"
+
 typedef struct rc_http_server_s rc_http_server_t;
 
-/** One request header, borrowed from the connection until the handler returns. */
-typedef struct {
-    const char *name;
-    size_t name_len;
-    const char *value;
-    size_t value_len;
-} rc_http_hdr_t;
+/* Request headers are core/codec_http.h's rc_http_header_t (name and value views), so the
+ * CloudEvents decoder reads them as the parser left them; they are borrowed from the
+ * connection until the handler returns. */
 
 /** Request methods the server names; every other method is RC_HTTP_OTHER (method_name tells). */
 typedef enum {
@@ -42,7 +40,7 @@ typedef struct {
     size_t path_len;
     const char *query; /* after '?', or NULL */
     size_t query_len;
-    const rc_http_hdr_t *headers;
+    const rc_http_header_t *headers;
     size_t header_count;
     const char *body;
     size_t body_len;
@@ -137,7 +135,7 @@ void rc_http_server_drain(rc_http_server_t *s, void (*done)(rc_http_server_t *s,
 void rc_http_server_close(rc_http_server_t *s, void (*cb)(void *arg), void *arg);
 
 /** Finds a request header by name (case-insensitive); returns it or NULL. */
-const rc_http_hdr_t *rc_http_find_header(const rc_http_request_t *req, const char *name);
+const rc_http_header_t *rc_http_find_header(const rc_http_request_t *req, const char *name);
 
 /** Sets `res` to a JSON error response {"error": "<msg>"} with `status`, formatted into
  *  res->scratch (the message is JSON-escaped and truncated to fit). */

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/codec_http.h"
 #include "net/http_status.h"
 #include "shm/proc.h"
 
@@ -38,17 +39,16 @@ static const rc_ingress_broker_t *route(rc_ingress_t *ig, const rc_http_request_
     return NULL;
 }
 
-static int is_batch(const rc_http_request_t *req)
+static rc_ce_mode_t mode_of(const rc_http_request_t *req)
 {
-    const rc_http_hdr_t *ct = rc_http_find_header(req, "content-type");
-    static const char batch[] = "application/cloudevents-batch";
-    size_t off = 0;
-    if (ct == NULL)
-        return 0;
-    while (off < ct->value_len && (ct->value[off] == ' ' || ct->value[off] == '\t'))
-        off++;
-    return ct->value_len - off >= sizeof(batch) - 1 &&
-           strncasecmp(ct->value + off, batch, sizeof(batch) - 1) == 0;
+    const rc_http_header_t *ct = rc_http_find_header(req, "content-type");
+    return rc_ce_classify(ct ? ct->value : RC_STR_NULL);
+}
+
+static uint64_t body_limit(const rc_ingress_t *ig, const rc_http_request_t *req)
+{
+    return mode_of(req) == RC_CE_MODE_BATCH ? ig->limits.max_batch_bytes
+                                            : ig->limits.max_event_bytes;
 }
 
 static void refuse(rc_ingress_t *ig, rc_http_response_t *res, int status, const char *msg)
@@ -87,7 +87,12 @@ static void on_headers(void *data, const rc_http_request_t *req, rc_http_respons
         res->headers_len = strlen(ALLOW_LINE);
         return;
     }
-    uint64_t max = is_batch(req) ? ig->limits.max_batch_bytes : ig->limits.max_event_bytes;
+    if (mode_of(req) == RC_CE_MODE_UNSUPPORTED) {
+        refuse(ig, res, 415, "structured mode supports only the JSON event format "
+                             "(application/cloudevents+json)");
+        return;
+    }
+    uint64_t max = body_limit(ig, req);
     res->max_body = max;
     if (req->content_length != UINT64_MAX && req->content_length > max) {
         char msg[128];
@@ -102,7 +107,7 @@ static void on_request(void *data, const rc_http_request_t *req, rc_http_respons
     rc_ingress_t *ig = data;
     int bad;
     const rc_ingress_broker_t *b = route(ig, req, &bad);
-    uint64_t max = is_batch(req) ? ig->limits.max_batch_bytes : ig->limits.max_event_bytes;
+    uint64_t max = body_limit(ig, req);
     if (b == NULL || req->method != RC_HTTP_POST) {
         refuse(ig, res, 500, "request reached the ingress without a route");
     } else if (req->body_len > max) {
