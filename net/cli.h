@@ -15,8 +15,10 @@ typedef struct {
 /* One entry per sub-command, in the order `ringcast --help` lists them; each line ends with a
  * comma. Sub-commands are declared here and defined in net/cmd_<name>.c. */
 #define RC_CLI_COMMANDS                                                                            \
-    {"serve", "run the broker (ingress, admin, rings)", rc_cmd_serve},
+    {"serve", "run the broker (ingress, admin, rings)", rc_cmd_serve},                         \
+    {"send", "post one CloudEvent to a URL and print the status", rc_cmd_send},
 
 int rc_cmd_serve(int argc, char **argv);
+int rc_cmd_send(int argc, char **argv);
 
 #endif
