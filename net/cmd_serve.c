@@ -12,12 +12,15 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: ringcast serve [--config FILE] [--listen ADDR:PORT] [--admin ADDR:PORT]\n"
-            "                      [--loops N] [--log-level error|warn|info|debug]\n\n"
+            "                      [--loops N] [--log-level error|warn|info|debug]\n"
+            "                      [--ring-prefix PREFIX]\n\n"
             "Runs the broker: POST CloudEvents to http://LISTEN/{namespace}/{broker}.\n"
             "Without --config: broker default/default, in-memory ring, ingress 127.0.0.1:8080,\n"
             "admin 127.0.0.1:8081 (GET /healthz, /readyz, /metrics). Options override the\n"
-            "config file. Port 0 picks a free port; the chosen ports are printed on stdout as\n"
-            "'listening ingress=HOST:PORT admin=HOST:PORT'. SIGTERM or SIGINT stops gracefully.\n"
+            "config file. --ring-prefix names the rings' shm objects PREFIX.NAMESPACE.BROKER\n"
+            "(default ringcast). Port 0 picks a free port; the chosen ports are printed on\n"
+            "stdout as 'listening ingress=HOST:PORT admin=HOST:PORT'. SIGTERM or SIGINT stops\n"
+            "gracefully.\n"
             "See docs/config.md and docs/ingress.md.\n\n"
             "Exit codes: 0 stopped cleanly, 1 runtime failure (cannot listen, ring error),\n"
             "2 bad usage or invalid config file (the message names file and line).\n");
@@ -26,6 +29,7 @@ static void usage(FILE *out)
 int rc_cmd_serve(int argc, char **argv)
 {
     const char *config = NULL, *listen = NULL, *admin = NULL, *loops = NULL, *level = NULL;
+    const char *prefix = NULL;
     for (int i = 1; i < argc; i++) {
         const char **slot = NULL;
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
@@ -41,6 +45,8 @@ int rc_cmd_serve(int argc, char **argv)
             slot = &loops;
         } else if (strcmp(argv[i], "--log-level") == 0) {
             slot = &level;
+        } else if (strcmp(argv[i], "--ring-prefix") == 0) {
+            slot = &prefix;
         } else {
             fprintf(stderr, "ringcast serve: unknown option '%s'\n", argv[i]);
             usage(stderr);
@@ -82,6 +88,15 @@ int rc_cmd_serve(int argc, char **argv)
             goto out;
         }
         cfg.ingress_loops = (uint32_t)n;
+    }
+    if (prefix != NULL) {
+        if (!rc_config_valid_ring_prefix(prefix)) {
+            fprintf(stderr, "ringcast serve: --ring-prefix must be 1-%d characters of "
+                            "[A-Za-z0-9_-], not '%s'\n",
+                    RC_CONFIG_RING_PREFIX_MAX, prefix);
+            goto out;
+        }
+        strcpy(cfg.ring_prefix, prefix);
     }
     rc_log_level_t lv;
     if (rc_log_parse_level(level ? level : cfg.log_level, &lv) != 0) {

@@ -15,12 +15,19 @@ BIN_DIR = os.environ.get("RC_BIN_DIR") or os.path.join(os.path.dirname(__file__)
 RINGCAST = os.path.join(BIN_DIR, "ringcast")
 
 
+_seq = [0]
+
+
 class Broker:
-    """A running `ringcast serve`. Use as a context manager; it is always stopped by pid."""
+    """A running `ringcast serve`. Use as a context manager; it is always stopped by pid, and
+    its rings (shm objects named with a prefix unique to this broker) are removed."""
 
     def __init__(self, config=None, args=(), env=None):
         self.tmp = tempfile.TemporaryDirectory(prefix="rc-it-")
-        cmd = [RINGCAST, "serve", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"]
+        _seq[0] += 1
+        self.prefix = "rcit%dx%d" % (os.getpid(), _seq[0])
+        cmd = [RINGCAST, "serve", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0",
+               "--ring-prefix", self.prefix]
         if config is not None:
             path = os.path.join(self.tmp.name, "ringcast.yaml")
             with open(path, "w") as f:
@@ -35,6 +42,7 @@ class Broker:
         m = re.match(r"listening ingress=([\d.]+):(\d+) admin=([\d.]+):(\d+)", line or "")
         if not m:
             self.stop()
+            self.remove_rings()
             raise RuntimeError("broker did not start: stdout=%r stderr=%r" % (line, self.log()))
         self.host, self.port = m.group(1), int(m.group(2))
         self.admin_port = int(m.group(4))
@@ -82,6 +90,27 @@ class Broker:
         self.proc.stdout.close()
         self.stderr.close()
         self.tmp.cleanup()
+        self.remove_rings()
+
+    def ring_name(self, ns, name):
+        return "%s.%s.%s" % (self.prefix, ns, name)
+
+    def remove_rings(self):
+        import glob
+        for p in glob.glob("/dev/shm/%s.*" % self.prefix):
+            try:
+                os.unlink(p)
+            except FileNotFoundError:
+                pass
+
+    def tail(self, target, *args, timeout="700ms"):
+        """Events of a broker's ring via `ringcast tail` (structured JSON, one per line)."""
+        import json
+        rc, out, err = run_cli(["tail", target, "--ring-prefix", self.prefix, "--timeout",
+                                timeout] + list(args))
+        if rc != 0:
+            raise AssertionError("tail failed (%d): %s" % (rc, err))
+        return [json.loads(line) for line in out.splitlines() if line]
 
     def conn(self, admin=False):
         return Conn(self.host, self.admin_port if admin else self.port)

@@ -186,7 +186,7 @@ def test_slowloris():
     status = c.response().status
     took = time.monotonic() - start
     eq(status, 408, "slow headers")
-    check(took < 2.0, "closed after %.2fs" % took)
+    check(took < 3.0, "closed after %.2fs" % took)
     check(c.closed_by_peer(), "closed")
     c.close()
     # A body that never completes.
@@ -219,8 +219,11 @@ def test_connection_cap():
     finally:
         for c in conns:
             c.close()
-    time.sleep(0.2)
-    eq(B.request("OPTIONS", "/shop/orders").status, 200, "room again")
+    # The server sees the closes a moment later; a new connection gets in again.
+    deadline = time.monotonic() + 5
+    while B.request("OPTIONS", "/shop/orders").status != 200:
+        check(time.monotonic() < deadline, "no room after closing connections")
+        time.sleep(0.05)
 
 
 def test_admin():
