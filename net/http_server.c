@@ -234,18 +234,41 @@ static void refresh_date(rc_http_server_t *s)
     strftime(s->date_line, sizeof(s->date_line), "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
 }
 
-/* Serialises one response into the server's output buffer. */
+static void out_cstr(rc_http_server_t *s, const char *p)
+{
+    out_append(s, p, strlen(p));
+}
+
+static void out_uint(rc_http_server_t *s, uint64_t v)
+{
+    char d[24];
+    size_t i = sizeof(d);
+    do {
+        d[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    out_append(s, d + i, sizeof(d) - i);
+}
+
+/* Serialises one response into the server's output buffer (no printf: this runs for every
+ * request). */
 static void queue_response(conn_t *c, const rc_http_response_t *res, int head_only, int minor)
 {
     rc_http_server_t *s = c->srv;
-    char line[256];
     refresh_date(s);
-    int n = snprintf(line, sizeof(line), "HTTP/1.1 %d %s\r\n%sContent-Length: %zu\r\n",
-                     res->status, rc_http_reason(res->status), s->date_line, res->body_len);
-    out_append(s, line, (size_t)n);
+    out_append(s, "HTTP/1.1 ", 9);
+    out_uint(s, (uint64_t)res->status);
+    out_append(s, " ", 1);
+    out_cstr(s, rc_http_reason(res->status));
+    out_append(s, "\r\n", 2);
+    out_cstr(s, s->date_line);
+    out_append(s, "Content-Length: ", 16);
+    out_uint(s, res->body_len);
+    out_append(s, "\r\n", 2);
     if (res->content_type != NULL) {
-        n = snprintf(line, sizeof(line), "Content-Type: %s\r\n", res->content_type);
-        out_append(s, line, (size_t)n);
+        out_append(s, "Content-Type: ", 14);
+        out_cstr(s, res->content_type);
+        out_append(s, "\r\n", 2);
     }
     out_append(s, res->headers, res->headers_len);
     if (c->close_after)
