@@ -2,6 +2,7 @@
 behaviour of the ingress and the admin listener: routing, methods, limits, timeouts, malformed
 requests, keep-alive and pipelining, the connection cap, config errors, graceful shutdown."""
 
+import glob
 import os
 import signal
 import socket
@@ -341,8 +342,11 @@ def test_port_in_use():
     s.listen(1)
     port = s.getsockname()[1]
     try:
+        prefix = "rcit%dport" % os.getpid()
         rc, out, err = run_cli(["serve", "--listen", "127.0.0.1:%d" % port, "--admin",
-                                "127.0.0.1:0"])
+                                "127.0.0.1:0", "--ring-prefix", prefix])
+        for p in glob.glob("/dev/shm/%s.*" % prefix):
+            os.unlink(p)
         eq(rc, 1, "exit code when the port is taken")
         check("cannot listen on 127.0.0.1:%d: Address already in use" % port in err, err)
     finally:
