@@ -836,7 +836,7 @@ static void on_sweep(uv_timer_t *t)
 
 /* ---- server ------------------------------------------------------------------------------ */
 
-static int make_listen_socket(const char *host, int port, int reuseport, int *out_fd)
+static int make_listen_socket(const char *host, int port, int reuseport, int join, int *out_fd)
 {
     struct sockaddr_storage ss;
     socklen_t sl;
@@ -848,11 +848,25 @@ static int make_listen_socket(const char *host, int port, int reuseport, int *ou
     } else {
         return -EINVAL;
     }
+    int one = 1;
+    int rc = 0;
+    if (reuseport && !join && port != 0) {
+        /* SO_REUSEPORT would let us share a port another process (same user) listens on and
+         * split its traffic; a plain bind first proves the port is free. */
+        int probe = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (probe < 0)
+            return -errno;
+        setsockopt(probe, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        if (bind(probe, (struct sockaddr *)&ss, sl) != 0) {
+            rc = -errno;
+            close(probe);
+            return rc;
+        }
+        close(probe);
+    }
     int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -errno;
-    int one = 1;
-    int rc = 0;
     if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
         (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) ||
         bind(fd, (struct sockaddr *)&ss, sl) != 0 || listen(fd, 1024) != 0) {
@@ -904,7 +918,7 @@ int rc_http_server_create(uv_loop_t *loop, const rc_http_server_options_t *opt,
         return -ENOMEM;
     }
     int fd = -1;
-    int rc = make_listen_socket(opt->host, opt->port, opt->reuseport, &fd);
+    int rc = make_listen_socket(opt->host, opt->port, opt->reuseport, opt->join, &fd);
     if (rc != 0) {
         free(s->req_headers);
         free(s);

@@ -102,7 +102,10 @@ void rc_http_limits_default(rc_http_limits_t *l);
 typedef struct {
     const char *host;
     int port;      /* 0 picks a free port (see rc_http_server_port) */
-    int reuseport; /* set SO_REUSEPORT so other servers can bind the same port */
+    int reuseport; /* set SO_REUSEPORT so other servers of this process can bind the port */
+    int join;      /* with reuseport: another server of this process already listens there;
+                      without it the port must be free (another process's SO_REUSEPORT
+                      listener is not silently shared) */
     rc_http_limits_t limits;
     rc_http_handler_t handler;
     /* Optional: a counter shared by servers on several loops; limits.max_connections then

@@ -207,6 +207,7 @@ static int setup_loops(serve_t *sv, int *port)
         o.host = cfg->listen_host;
         o.port = *port;
         o.reuseport = 1;
+        o.join = i > 0;
         o.shared_connections = &sv->connections;
         ingress_limits(cfg, sv->nloops, &o.limits);
         rc_ingress_handler(&l->ig, &o.handler);

@@ -40,8 +40,8 @@ wait_port() { # host port
     return 1
 }
 
-run_wrk() { # url -> prints "rps p50_ms p99_ms"
-    wrk -t1 -c"$conns" -d"${dur}s" --latency -s "$root/bench/wrk/binary_event.lua" "$1" \
+run_wrk() { # url [script] -> prints "rps p50_ms p99_ms non2xx"
+    wrk -t1 -c"$conns" -d"${dur}s" --latency -s "$root/bench/wrk/${2:-binary_event.lua}" "$1" \
         >"$tmp/wrk.out" 2>&1
     cat "$tmp/wrk.out" >&2
     python3 - "$tmp/wrk.out" <<'PY'
@@ -76,6 +76,9 @@ pids+=("$rpid")
 wait_port 127.0.0.1 "$rport"
 echo "== ringcast (pid $rpid) 127.0.0.1:$rport" >&2
 read -r r_rps r_p50 r_p99 r_bad < <(run_wrk "http://127.0.0.1:$rport/default/default")
+echo "== ringcast batch mode (100 events per request)" >&2
+read -r b_rps b_p50 b_p99 b_bad < <(run_wrk "http://127.0.0.1:$rport/default/default" \
+    batch_events.lua)
 kill -TERM "$rpid"
 wait "$rpid" || true
 
@@ -112,7 +115,10 @@ kill -QUIT "$npid"
 wait "$npid" || true
 
 ratio=$(python3 -c "print('%.2f' % ($r_rps / $n_rps))")
+batch_eps=$(python3 -c "print('%.0f' % ($b_rps * 100))")
 printf '\n%-10s %12s %10s %10s %8s\n' server req/s p50_ms p99_ms non2xx >&2
 printf '%-10s %12s %10s %10s %8s\n' ringcast "$r_rps" "$r_p50" "$r_p99" "$r_bad" >&2
 printf '%-10s %12s %10s %10s %8s\n' nginx "$n_rps" "$n_p50" "$n_p99" "$n_bad" >&2
-echo "scenario=ingress_vs_nginx connections=$conns duration_s=$dur ringcast_rps=$r_rps ringcast_p50_ms=$r_p50 ringcast_p99_ms=$r_p99 ringcast_non2xx=$r_bad nginx_rps=$n_rps nginx_p50_ms=$n_p50 nginx_p99_ms=$n_p99 ratio=$ratio"
+printf 'ringcast batch: %s requests/s x 100 = %s events/s (p99 %s ms, non2xx %s)\n' \
+    "$b_rps" "$batch_eps" "$b_p99" "$b_bad" >&2
+echo "scenario=ingress_vs_nginx connections=$conns duration_s=$dur ringcast_rps=$r_rps ringcast_p50_ms=$r_p50 ringcast_p99_ms=$r_p99 ringcast_non2xx=$r_bad nginx_rps=$n_rps nginx_p50_ms=$n_p50 nginx_p99_ms=$n_p99 ratio=$ratio batch_events_per_s=$batch_eps batch_p99_ms=$b_p99 batch_non2xx=$b_bad"

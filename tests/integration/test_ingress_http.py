@@ -353,6 +353,19 @@ def test_port_in_use():
         s.close()
 
 
+def test_port_owned_by_another_broker():
+    # SO_REUSEPORT must not let a second broker share (and split) a port in use.
+    with Broker(SETTINGS, args=["--loops", "2"]) as b:
+        prefix = "rcit%dsecond" % os.getpid()
+        rc, out, err = run_cli(["serve", "--listen", "127.0.0.1:%d" % b.port, "--admin",
+                                "127.0.0.1:0", "--ring-prefix", prefix])
+        for p in glob.glob("/dev/shm/%s.*" % prefix):
+            os.unlink(p)
+        eq(rc, 1, "second broker on the same port")
+        check("Address already in use" in err, err)
+        eq(b.request("OPTIONS", "/shop/orders").status, 200, "first broker unaffected")
+
+
 def test_reuseport_loops():
     with Broker(SETTINGS, args=["--loops", "3"]) as b:
         conns = []
@@ -380,7 +393,8 @@ def main():
         ])
         eq(b.stop(), 0, "shared broker stops cleanly")
     Runner().run([test_graceful_shutdown, test_sigint_idle_exit, test_config_errors,
-                  test_cli_usage, test_port_in_use, test_reuseport_loops])
+                  test_cli_usage, test_port_in_use, test_port_owned_by_another_broker,
+                  test_reuseport_loops])
 
 
 if __name__ == "__main__":
