@@ -21,6 +21,7 @@
     X(TOO_LARGE, -30102, "payload too large")                                                      \
     X(NOT_FOUND, -30103, "not found")                                                              \
     X(TTL_EXPIRED, -30104, "event broker TTL expired")                                             \
+    X(BAD_RECORD, -30105, "malformed event record")                                                \
     X(CONFIG, -30200, "invalid configuration")                                                     \
     X(PARSE, -30201, "parse error")                                                                \
     X(CESQL_FUNCTION, -30300, "unknown CESQL function or wrong argument count")
