@@ -103,6 +103,9 @@ static uint16_t add_attr(emit_t *e, const char *name, uint32_t len)
     a->len = len;
     a->index = (uint16_t)p->nattrs;
     a->core = RC_CESQL_CORE_NONE;
+    a->hash = 2166136261u; /* FNV-1a, as rc_ce_name_hash */
+    for (uint32_t k = 0; k < len; k++)
+        a->hash = (a->hash ^ (uint8_t)name[k]) * 16777619u;
     for (int16_t k = 0; k < 8; k++) {
         if (strlen(core_names[k]) == len && memcmp(core_names[k], name, len) == 0)
             a->core = k;
