@@ -9,7 +9,11 @@ typedef struct {
     int (*run)(int argc, char **argv);
 } rc_bench_scenario_t;
 
+/** CESQL filter evaluations/s over ring records vs a hand-written C filter (bench_cesql.c). */
+int rc_bench_cesql(int argc, char **argv);
+
 /* One entry per scenario, each line ending with a comma; defined in bench/bench_<name>.c. */
-#define RC_BENCH_SCENARIOS
+#define RC_BENCH_SCENARIOS                                                                         \
+    {"cesql", "CESQL filter evaluations/s vs a hand-written C filter", rc_bench_cesql},
 
 #endif

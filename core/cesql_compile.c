@@ -310,6 +310,13 @@ static rc_cesql_program_t *build(const rc__cesql_node_t *root)
     p->sets = e.sets;
     p->max_stack = e.max_sp;
     p->root_type = root->type;
+    p->fast_core = -1;
+    if (p->ncode == 1 && p->code[0].op == RC__I_ATTR_EQ_STR && p->attrs[p->code[0].a].core >= 0) {
+        p->fast_core = p->attrs[p->code[0].a].core;
+        p->fast_negate = p->code[0].flag;
+        p->fast_str = p->consts[p->code[0].b].u.s;
+        p->fast_len = p->consts[p->code[0].b].len;
+    }
     return p;
 }
 

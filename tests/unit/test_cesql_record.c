@@ -42,13 +42,15 @@ static void expect(const char *expr, uint32_t type, int32_t i, const char *s, rc
     if (rc_cesql_compile(expr, strlen(expr), &p, &err) != 0)
         RC_TEST_FAIL("`%s`: %s", expr, err.msg);
     char scratch[256];
-    for (int pass = 0; pass < 2; pass++) {
+    for (int pass = 0; pass < 3; pass++) {
         rc_cesql_result_t r;
         if (pass == 0)
             rc_cesql_eval(p, rc_cesql_get_record, &view, scratch, sizeof(scratch), &r);
-        else
+        else if (pass == 1)
             rc_cesql_eval(p, rc_cesql_get_event, &ev, scratch, sizeof(scratch), &r);
-        const char *via = pass == 0 ? "record" : "event";
+        else
+            rc_cesql_eval_record(p, &view, scratch, sizeof(scratch), &r);
+        const char *via = pass == 0 ? "record" : pass == 1 ? "event" : "eval_record";
         if (r.error != e || r.value.type != type)
             RC_TEST_FAIL("`%s` via %s: type %u error %d, want type %u error %d", expr, via,
                          r.value.type, r.error, type, e);
@@ -60,6 +62,15 @@ static void expect(const char *expr, uint32_t type, int32_t i, const char *s, rc
                                                                  r.value.u.b == (i != 0)))
             RC_TEST_FAIL("`%s` via %s: %d, want %d", expr, via, r.value.u.i, i);
     }
+    /* The filter entry points agree with the evaluation, fast path included. */
+    rc_cesql_errkind_t k1, k2;
+    bool m1 = rc_cesql_match_record(p, &view, &k1);
+    bool m2 = rc_cesql_match(p, rc_cesql_get_event, &ev, &k2);
+    bool want = e == RC_CESQL_OK && type == RC_CESQL_TYPE_BOOL && i != 0;
+    if (m1 != want || m2 != want || k1 != e || k2 != e)
+        RC_TEST_FAIL("`%s`: match_record %d (%d), match %d (%d), want %d (%d)", expr, m1, k1, m2,
+                     k2, want, e);
+    ASSERT_EQ(rc_cesql_match_record(p, &view, NULL), want);
     rc_cesql_destroy(p);
 }
 
@@ -86,6 +97,21 @@ int main(void)
     BOOL("region IN ('us-east', 'eu-west') AND priority IN ('-3')", true);
     BOOL("urgent = 'false' AND priority = '-3'", true);
     BOOL("Region = 'eu-west'", true);
+    /* One-comparison programs on core attributes take the record fast path. */
+    BOOL("type = 'com.example.order.created'", true);
+    BOOL("type = 'com.example.order.updated'", false);
+    BOOL("type = 'com.example.order.create'", false);
+    BOOL("type != 'com.example.order.created'", false);
+    BOOL("type <> 'x'", true);
+    BOOL("id = 'order-17'", true);
+    BOOL("id = 'order-18'", false);
+    BOOL("specversion = '1.0'", true);
+    BOOL("time = '2026-11-23T08:00:00.5+01:00'", true);
+    expect("subject = 'x'", RC_CESQL_TYPE_BOOL, 0, NULL, RC_CESQL_ERR_MISSING_ATTRIBUTE);
+    expect("subject <> 'x'", RC_CESQL_TYPE_BOOL, 0, NULL, RC_CESQL_ERR_MISSING_ATTRIBUTE);
+    BOOL("region = 'eu-west'", true);
+    BOOL("priority = '-3'", true);
+    BOOL("urgent != 'false'", false);
     expect("subject", RC_CESQL_TYPE_BOOL, 0, NULL, RC_CESQL_ERR_MISSING_ATTRIBUTE);
     expect("nothere = 1", RC_CESQL_TYPE_BOOL, 0, NULL, RC_CESQL_ERR_MISSING_ATTRIBUTE);
     free((void *)view.base);

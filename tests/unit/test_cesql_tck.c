@@ -245,7 +245,7 @@ static void run_case(const char *file, yaml_document_t *doc, yaml_node_t *tc)
         void *rec = to_record(&ev, &view);
         static char scratch2[1 << 16];
         rc_cesql_result_t via_record;
-        rc_cesql_eval(prog, rc_cesql_get_record, &view, scratch2, sizeof(scratch2), &via_record);
+        rc_cesql_eval_record(prog, &view, scratch2, sizeof(scratch2), &via_record);
         if (!same_result(&got, &via_record)) {
             char g[300], w[300];
             value_str(&got.value, g, sizeof(g));
