@@ -113,8 +113,7 @@ typedef struct rc_cesql_program_s rc_cesql_program_t;
  *  returns RC_EPARSE (syntax, nesting, size limits; err->kind RC_CESQL_ERR_PARSE),
  *  RC_ECESQL_FUNCTION (err->kind RC_CESQL_ERR_MISSING_FUNCTION) or -ENOMEM, filling `err`
  *  (may be NULL). Setup path: allocates, formats messages. Thread-safe. */
-int rc_cesql_compile(const char *expr, size_t len, rc_cesql_program_t **out,
-                     rc_cesql_error_t *err);
+int rc_cesql_compile(const char *expr, size_t len, rc_cesql_program_t **out, rc_cesql_error_t *err);
 
 /** Frees a program. NULL is a no-op. */
 void rc_cesql_destroy(rc_cesql_program_t *prog);

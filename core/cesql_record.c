@@ -3,9 +3,9 @@
 #include "core/cesql_vm_internal.h"
 
 #define SAME_SLOT(a) ((int)RC_CESQL_CORE_##a == (int)RC_CE_ATTR_##a)
-_Static_assert(SAME_SLOT(SPECVERSION) && SAME_SLOT(ID) && SAME_SLOT(SOURCE) &&
-                   SAME_SLOT(TYPE) && SAME_SLOT(DATACONTENTTYPE) && SAME_SLOT(DATASCHEMA) &&
-                   SAME_SLOT(SUBJECT) && SAME_SLOT(TIME) && RC_CE_ATTR_CORE_COUNT == 8,
+_Static_assert(SAME_SLOT(SPECVERSION) && SAME_SLOT(ID) && SAME_SLOT(SOURCE) && SAME_SLOT(TYPE) &&
+                   SAME_SLOT(DATACONTENTTYPE) && SAME_SLOT(DATASCHEMA) && SAME_SLOT(SUBJECT) &&
+                   SAME_SLOT(TIME) && RC_CE_ATTR_CORE_COUNT == 8,
                "CESQL core attribute ids are the event model's slots");
 #undef SAME_SLOT
 

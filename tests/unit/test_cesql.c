@@ -29,14 +29,23 @@ static bool get(const void *event, const rc_cesql_attr_t *attr, rc_cesql_value_t
     return false;
 }
 
+// clang-format off
 #define S(n, str) {n, {.type = RC_CESQL_TYPE_STRING, .len = sizeof(str) - 1, .u.s = str}}
 #define I(n, x) {n, {.type = RC_CESQL_TYPE_INT, .u.i = x}}
 #define B(n, x) {n, {.type = RC_CESQL_TYPE_BOOL, .u.b = x}}
+// clang-format on
 
 static const kv_t kv_default[] = {
-    S("specversion", "1.0"), S("id", "e-1"), S("source", "https://example.com/orders"),
-    S("type", "com.example.order.created"), S("subject", "héllo wörld"), I("myint", 10),
-    B("mybool", true), S("numstr", "42"), S("boolstr", "true"), S("empty", ""),
+    S("specversion", "1.0"),
+    S("id", "e-1"),
+    S("source", "https://example.com/orders"),
+    S("type", "com.example.order.created"),
+    S("subject", "héllo wörld"),
+    I("myint", 10),
+    B("mybool", true),
+    S("numstr", "42"),
+    S("boolstr", "true"),
+    S("empty", ""),
 };
 static const ev_t ev_default = {kv_default, sizeof(kv_default) / sizeof(kv_default[0])};
 
@@ -44,8 +53,8 @@ static char scratch[1 << 16];
 
 /* Compiles and evaluates `expr` (the program must outlive the result, which may point into
  * it) and checks the value's type, value and error kind. */
-static void check(const char *expr, const ev_t *ev, uint32_t type, int32_t i, bool b,
-                  const char *s, rc_cesql_errkind_t want_err, int line)
+static void check(const char *expr, const ev_t *ev, uint32_t type, int32_t i, bool b, const char *s,
+                  rc_cesql_errkind_t want_err, int line)
 {
     rc_cesql_program_t *p;
     rc_cesql_error_t err;
@@ -77,8 +86,8 @@ static void check(const char *expr, const ev_t *ev, uint32_t type, int32_t i, bo
 }
 
 #define T_BOOL(e, b) check(e, &ev_default, RC_CESQL_TYPE_BOOL, 0, b, NULL, RC_CESQL_OK, __LINE__)
-#define T_INT(e, i) check(e, &ev_default, RC_CESQL_TYPE_INT, i, false, NULL, RC_CESQL_OK, __LINE__)
-#define T_STR(e, s) check(e, &ev_default, RC_CESQL_TYPE_STRING, 0, false, s, RC_CESQL_OK, __LINE__)
+#define T_INT(e, i)  check(e, &ev_default, RC_CESQL_TYPE_INT, i, false, NULL, RC_CESQL_OK, __LINE__)
+#define T_STR(e, s)  check(e, &ev_default, RC_CESQL_TYPE_STRING, 0, false, s, RC_CESQL_OK, __LINE__)
 #define T_BOOL_ERR(e, b, k)                                                                        \
     check(e, &ev_default, RC_CESQL_TYPE_BOOL, 0, b, NULL, RC_CESQL_ERR_##k, __LINE__)
 #define T_INT_ERR(e, i, k)                                                                         \
@@ -103,8 +112,7 @@ static void compile_fails(const char *expr, size_t len, rc_cesql_errkind_t kind,
     }
 }
 
-#define PARSE_ERR(e, pos, what)                                                                    \
-    compile_fails(e, strlen(e), RC_CESQL_ERR_PARSE, pos, what, __LINE__)
+#define PARSE_ERR(e, pos, what) compile_fails(e, strlen(e), RC_CESQL_ERR_PARSE, pos, what, __LINE__)
 #define FUNC_ERR(e, pos, what)                                                                     \
     compile_fails(e, strlen(e), RC_CESQL_ERR_MISSING_FUNCTION, pos, what, __LINE__)
 
@@ -234,7 +242,7 @@ static void test_like(void)
     T_BOOL("'ab' LIKE 'a\\%'", false);
     T_BOOL("'a_' LIKE 'a\\_'", true);
     T_BOOL("'ab' LIKE 'a\\_'", false);
-    T_BOOL("'a\\b' LIKE 'a\\b'", true);  /* a lone backslash is literal */
+    T_BOOL("'a\\b' LIKE 'a\\b'", true);   /* a lone backslash is literal */
     T_BOOL("'a\\%' LIKE 'a\\\\%'", true); /* "\\%": a backslash, then an escaped % */
     T_BOOL("'' LIKE '%'", true);
     T_BOOL("'' LIKE '_'", false);

@@ -22,9 +22,9 @@ static void build(void)
     ASSERT_EQ(rc_event_set_ext(&ev, NULL, RC_STR("priority"), RC_STR("-3"), RC_CE_INTEGER), 0);
     ASSERT_EQ(rc_event_set_ext(&ev, NULL, RC_STR("urgent"), RC_STR("false"), RC_CE_BOOLEAN), 0);
     ASSERT_EQ(rc_event_set_ext(&ev, NULL, RC_STR("region"), RC_STR("eu-west"), RC_CE_STRING), 0);
-    ASSERT_EQ(rc_event_set_ext(&ev, NULL, RC_STR("callback"), RC_STR("https://cb.example/x"),
-                               RC_CE_URI),
-              0);
+    ASSERT_EQ(
+        rc_event_set_ext(&ev, NULL, RC_STR("callback"), RC_STR("https://cb.example/x"), RC_CE_URI),
+        0);
     ASSERT_EQ(rc_event_set_ext(&ev, NULL, RC_STR("blob"), RC_STR("AQID"), RC_CE_BINARY), 0);
     ASSERT_EQ(rc_event_set_ext(&ev, NULL, RC_STR("empty"), RC_STR(""), RC_CE_STRING), 0);
     size_t size = rc_record_size(&ev), len;
@@ -54,12 +54,12 @@ static void expect(const char *expr, uint32_t type, int32_t i, const char *s, rc
         if (r.error != e || r.value.type != type)
             RC_TEST_FAIL("`%s` via %s: type %u error %d, want type %u error %d", expr, via,
                          r.value.type, r.error, type, e);
-        if (type == RC_CESQL_TYPE_STRING && (r.value.len != strlen(s) ||
-                                             memcmp(r.value.u.s, s, r.value.len) != 0))
-            RC_TEST_FAIL("`%s` via %s: '%.*s', want '%s'", expr, via, (int)r.value.len,
-                         r.value.u.s, s);
-        if (type != RC_CESQL_TYPE_STRING && r.value.u.i != i && !(type == RC_CESQL_TYPE_BOOL &&
-                                                                 r.value.u.b == (i != 0)))
+        if (type == RC_CESQL_TYPE_STRING &&
+            (r.value.len != strlen(s) || memcmp(r.value.u.s, s, r.value.len) != 0))
+            RC_TEST_FAIL("`%s` via %s: '%.*s', want '%s'", expr, via, (int)r.value.len, r.value.u.s,
+                         s);
+        if (type != RC_CESQL_TYPE_STRING && r.value.u.i != i &&
+            !(type == RC_CESQL_TYPE_BOOL && r.value.u.b == (i != 0)))
             RC_TEST_FAIL("`%s` via %s: %d, want %d", expr, via, r.value.u.i, i);
     }
     /* The filter entry points agree with the evaluation, fast path included. */
@@ -75,8 +75,8 @@ static void expect(const char *expr, uint32_t type, int32_t i, const char *s, rc
 }
 
 #define BOOL(e, b) expect(e, RC_CESQL_TYPE_BOOL, b, NULL, RC_CESQL_OK)
-#define INT(e, v) expect(e, RC_CESQL_TYPE_INT, v, NULL, RC_CESQL_OK)
-#define STR(e, v) expect(e, RC_CESQL_TYPE_STRING, 0, v, RC_CESQL_OK)
+#define INT(e, v)  expect(e, RC_CESQL_TYPE_INT, v, NULL, RC_CESQL_OK)
+#define STR(e, v)  expect(e, RC_CESQL_TYPE_STRING, 0, v, RC_CESQL_OK)
 
 int main(void)
 {
