@@ -582,7 +582,8 @@ int rc_ce_write_structured(const rc_event_t *ev, unsigned flags, char *buf, size
     if (ev->data.ptr != NULL) {
         bool json_ct =
             ev->datacontenttype.ptr == NULL || rc_ce_is_json_media_type(ev->datacontenttype);
-        if (json_ct && is_exact_json(ev->data)) {
+        /* A JSON null would read back as "no data", so it travels as data_base64. */
+        if (json_ct && is_exact_json(ev->data) && !rc_str_eq(ev->data, RC_STR("null"))) {
             put_member(&w, RC_STR("data"), ev->data, true);
         } else if (!json_ct && is_text(ev->data)) {
             put_member(&w, RC_STR("data"), ev->data, false);
