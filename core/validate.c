@@ -193,10 +193,11 @@ bool rc_ce_is_media_type(rc_str_t s)
         return false;
     i += k;
     for (;;) {
-        i = skip_ows(p, i, n);
+        /* Blanks only around ';' (RFC 7231 3.1.1.1): none trailing the last token. */
         if (i == n)
             return true;
-        if (p[i] != ';')
+        i = skip_ows(p, i, n);
+        if (i == n || p[i] != ';')
             return false;
         i = skip_ows(p, i + 1, n);
         if ((k = token_len(p + i, n - i)) == 0)
