@@ -278,7 +278,7 @@ typedef struct {
 
 static void put(writer_t *w, const char *p, size_t n)
 {
-    if (w->len <= w->cap && n <= w->cap - w->len)
+    if (n > 0 && w->len <= w->cap && n <= w->cap - w->len)
         memcpy(w->buf + w->len, p, n);
     w->len += n;
 }
@@ -288,8 +288,9 @@ static void put_header(writer_t *w, rc_str_t name, rc_str_t value)
     put(w, "ce-", 3);
     put(w, name.ptr, name.len);
     put(w, ": ", 2);
-    size_t room = w->len <= w->cap ? w->cap - w->len : 0;
-    w->len += rc_ce_percent_encode(value, w->buf + w->len, room);
+    /* Sizing calls pass no buffer: never form a pointer past what exists. */
+    size_t room = w->len < w->cap ? w->cap - w->len : 0;
+    w->len += rc_ce_percent_encode(value, room ? w->buf + w->len : NULL, room);
     put(w, "\r\n", 2);
 }
 

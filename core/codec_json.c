@@ -293,6 +293,8 @@ static int decode_object(const cJSON *obj, rc_str_t raw, rc_arena_t *arena, rc_e
 {
     if (!cJSON_IsObject(obj))
         return fail(err, RC_STR_NULL, "event must be a JSON object");
+    if (raw.len < 2 || raw.ptr[0] != '{' || raw.ptr[raw.len - 1] != '}')
+        return fail(err, RC_STR_NULL, "malformed JSON");
     size_t members = 0;
     for (const cJSON *m = obj->child; m != NULL; m = m->next)
         if (++members > MAX_MEMBERS)
@@ -378,12 +380,20 @@ static int decode_object(const cJSON *obj, rc_str_t raw, rc_arena_t *arena, rc_e
     return rc_event_validate(ev, err);
 }
 
-/* Parses `body` as one JSON document with nothing but whitespace after it. */
+/* Parses `body` as one JSON document with nothing but whitespace after it. JSON allows no raw
+ * control character other than the four whitespace ones (inside strings they must be escaped);
+ * cJSON is laxer and treats every byte below 0x20 as whitespace, which would make its view and
+ * the raw-text scanner above disagree, so such bodies are refused first. */
 static cJSON *parse(rc_str_t body)
 {
     const char *end = NULL;
     if (body.ptr == NULL || body.len == 0)
         return NULL;
+    for (size_t i = 0; i < body.len; i++) {
+        unsigned char c = (unsigned char)body.ptr[i];
+        if (c < 0x20 && !is_ws((char)c))
+            return NULL;
+    }
     cJSON *root = cJSON_ParseWithLengthOpts(body.ptr, body.len, &end, 0);
     if (root == NULL)
         return NULL;
@@ -440,11 +450,16 @@ int rc_ce_decode_batch(rc_str_t body, rc_arena_t *arena, size_t max_events, rc_e
         rc = -ENOMEM;
         goto out;
     }
-    /* Walk the array text alongside cJSON's elements to know each element's raw span. */
+    /* Walk the array text alongside cJSON's elements to know each element's raw span. The two
+     * agree on valid JSON; the checks only keep a disagreement from leaving the body. */
     size_t i = skip_ws(body.ptr, 0, body.len) + 1, k = 0;
     for (const cJSON *m = root->child; m != NULL; m = m->next, k++) {
         i = skip_ws(body.ptr, i, body.len);
         size_t end = skip_value(body.ptr, i, body.len);
+        if (i >= body.len || end <= i) {
+            rc = fail(err, RC_STR_NULL, "malformed JSON");
+            goto out;
+        }
         rc_str_t raw = { body.ptr + i, end - i };
         rc = decode_object(m, raw, arena, &evs[k], err);
         if (rc != 0) {
@@ -452,7 +467,12 @@ int rc_ce_decode_batch(rc_str_t body, rc_arena_t *arena, size_t max_events, rc_e
                 err->index = (int32_t)k;
             goto out;
         }
-        i = skip_ws(body.ptr, end, body.len) + 1; /* past the ',' */
+        i = skip_ws(body.ptr, end, body.len);
+        if (i >= body.len || (body.ptr[i] != ',' && body.ptr[i] != ']')) {
+            rc = fail(err, RC_STR_NULL, "malformed JSON");
+            goto out;
+        }
+        i++; /* past the ',' */
     }
     *events = evs;
     *count = n;
@@ -471,7 +491,7 @@ typedef struct {
 
 static void put(writer_t *w, const char *p, size_t n)
 {
-    if (w->len <= w->cap && n <= w->cap - w->len)
+    if (n > 0 && w->len <= w->cap && n <= w->cap - w->len)
         memcpy(w->buf + w->len, p, n);
     w->len += n;
 }
@@ -555,6 +575,9 @@ static bool is_exact_json(rc_str_t s)
 {
     if (s.len == 0 || is_ws(s.ptr[0]) || is_ws(s.ptr[s.len - 1]) || !is_text(s))
         return false;
+    for (size_t i = 0; i < s.len; i++)
+        if ((unsigned char)s.ptr[i] < 0x20 && !is_ws(s.ptr[i]))
+            return false; /* the decoder refuses these (see parse) */
     const char *end = NULL;
     cJSON *v = cJSON_ParseWithLengthOpts(s.ptr, s.len, &end, 0);
     if (v == NULL)
@@ -590,7 +613,7 @@ int rc_ce_write_structured(const rc_event_t *ev, unsigned flags, char *buf, size
         } else {
             put(&w, ",\"data_base64\":\"", 16);
             size_t n = rc_base64_encoded_len(ev->data.len);
-            if (w.len <= w.cap && n <= w.cap - w.len)
+            if (n > 0 && w.len <= w.cap && n <= w.cap - w.len)
                 rc_base64_encode(ev->data.ptr, ev->data.len, w.buf + w.len);
             w.len += n;
             put(&w, "\"", 1);

@@ -108,6 +108,8 @@ static void test_structured(void)
         { "{", "malformed JSON" },
         { "{" BASE "} x", "malformed JSON" },
         { "{" BASE "}{}", "malformed JSON" },
+        { "\x06{" BASE "}", "malformed JSON" }, /* raw control bytes are not JSON whitespace */
+        { "{" BASE ",\"subject\":\"a\x01\"}", "malformed JSON" },
         { "[]", "event must be a JSON object" },
         { "\"event\"", "event must be a JSON object" },
         { "{\"id\":\"i\",\"source\":\"/s\",\"type\":\"t\"}", "specversion: is required" },
@@ -210,6 +212,7 @@ static void test_batch(void)
         { "{" BASE "}", "batch must be a JSON array" },
         { "[", "malformed JSON" },
         { "[] []", "malformed JSON" },
+        { "[\x06{" BASE "}]", "malformed JSON" },
         { "[\"not an object\",{" BASE "}]", "event 0: event must be a JSON object" },
         { "[{" BASE "},{\"specversion\":\"0.9\",\"id\":\"i\",\"source\":\"/s\",\"type\":\"t\"}]",
           "event 1: specversion: must be \"1.0\"" },
