@@ -23,7 +23,8 @@
     X(TTL_EXPIRED, -30104, "event broker TTL expired")                                             \
     X(BAD_RECORD, -30105, "malformed event record")                                                \
     X(CONFIG, -30200, "invalid configuration")                                                     \
-    X(PARSE, -30201, "parse error")
+    X(PARSE, -30201, "parse error")                                                                \
+    X(CESQL_FUNCTION, -30300, "unknown CESQL function or wrong argument count")
 
 typedef enum {
 #define RC_ERRNO_ENUM(name, value, msg) RC_E##name = value,
