@@ -10,6 +10,9 @@ typedef struct {
 } rc_bench_scenario_t;
 
 /* One entry per scenario, each line ending with a comma; defined in bench/bench_<name>.c. */
-#define RC_BENCH_SCENARIOS
+#define RC_BENCH_SCENARIOS                                                                         \
+    { "codec", "decode+validate+record-encode cost per event (no network)", rc_bench_codec },
+
+int rc_bench_codec(int argc, char **argv);
 
 #endif

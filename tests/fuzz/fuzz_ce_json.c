@@ -3,6 +3,7 @@
  * of fuzz_common.h. */
 #include "tests/fuzz/fuzz_common.h"
 
+#include <cjson/cJSON.h>
 #include <stdint.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -32,6 +33,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(err.rule != NULL || rc == -ENOMEM);
         char msg[512];
         rc_ce_error_format(&err, msg, sizeof(msg));
+    }
+    if (rc == 0) {
+        /* Differential check: what the strict parser accepts, cJSON (an independent, laxer
+         * parser) must read as JSON of the same shape. */
+        cJSON *ref = cJSON_ParseWithLength(body.ptr, body.len);
+        FUZZ_CHECK(ref != NULL);
+        FUZZ_CHECK(data[0] % 2 == 0 ? cJSON_IsObject(ref) : cJSON_IsArray(ref));
+        if (data[0] % 2 == 1)
+            FUZZ_CHECK((size_t)cJSON_GetArraySize(ref) == n);
+        cJSON_Delete(ref);
     }
     for (size_t i = 0; i < n; i++) {
         FUZZ_CHECK(rc_event_validate(&evs[i], NULL) == 0);

@@ -136,9 +136,9 @@ static void test_structured(void)
         { "{" BASE ",\"ext\":1e400}", "ext: must be a 32-bit integer" },
         { "{" BASE ",\"ext\":{}}", "ext: must be a string, integer or boolean" },
         { "{" BASE ",\"ext\":[1]}", "ext: must be a string, integer or boolean" },
-        { "{" BASE ",\"ext\":\"a\\u0000b\"}", "attribute strings must not contain U+0000" },
+        { "{" BASE ",\"ext\":\"a\\u0000b\"}", "ext: must be valid UTF-8 without control characters" },
         { "{\"specversion\":\"1.0\",\"id\":\"i\\u0000\",\"source\":\"/s\",\"type\":\"t\"}",
-          "attribute strings must not contain U+0000" },
+          "id: must be valid UTF-8 without control characters" },
         { "{" BASE ",\"ext\":\"\\ud800\"}", "malformed JSON" }, /* cJSON refuses lone surrogates */
         { "{" BASE ",\"datacontenttype\":\"text/plain\",\"data\":\"\\ud800\"}",
           "malformed JSON" },
@@ -210,9 +210,10 @@ static void test_batch(void)
         const char *json, *message;
     } bad[] = {
         { "{" BASE "}", "batch must be a JSON array" },
-        { "[", "malformed JSON" },
+        { "[", "event 0: malformed JSON" },
+        { "[{" BASE "},]", "event 1: malformed JSON" },
         { "[] []", "malformed JSON" },
-        { "[\x06{" BASE "}]", "malformed JSON" },
+        { "[\x06{" BASE "}]", "event 0: malformed JSON" },
         { "[\"not an object\",{" BASE "}]", "event 0: event must be a JSON object" },
         { "[{" BASE "},{\"specversion\":\"0.9\",\"id\":\"i\",\"source\":\"/s\",\"type\":\"t\"}]",
           "event 1: specversion: must be \"1.0\"" },
@@ -263,7 +264,8 @@ static void test_write(void)
         { NULL, "", 0, ",\"data_base64\":\"\"}" },
         { "text/plain", "line1\nline2 \"q\" \x01", 17,
           ",\"data\":\"line1\\nline2 \\\"q\\\" \\u0001\"}" },
-        { "text/plain", "a\0b", 3, ",\"data_base64\":\"YQBi\"}" },
+        { "text/plain", "a\0b", 3, ",\"data\":\"a\\u0000b\"}" },
+        { "text/plain", "\xc3", 1, ",\"data_base64\":\"ww==\"}" }, /* not UTF-8 */
         { "application/octet-stream", "\xff\xfe", 2,
           ",\"data_base64\":\"//4=\"}" },
     };
