@@ -12,8 +12,13 @@ typedef struct {
     int (*run)(int argc, char **argv);
 } rc_cli_command_t;
 
+/** `ringcast cesql [--event FILE] EXPRESSION`: evaluates a CloudEvents SQL expression and prints
+ *  {"result": ..., "error": ...} (net/cmd_cesql.c). */
+int rc_cmd_cesql(int argc, char **argv);
+
 /* One entry per sub-command, in the order `ringcast --help` lists them; each line ends with a
  * comma. Sub-commands are declared here and defined in net/cmd_<name>.c. */
-#define RC_CLI_COMMANDS
+#define RC_CLI_COMMANDS                                                                            \
+    {"cesql", "evaluate a CloudEvents SQL expression against an event", rc_cmd_cesql},
 
 #endif
