@@ -16,6 +16,8 @@
     X(RING_EMPTY, -30008, "no record available")                                                   \
     X(RING_LAPPED, -30009, "reader was lapped by producers")                                       \
     X(RING_CORRUPT, -30010, "ring header is inconsistent")                                         \
+    X(RING_SWEPT, -30011, "claim was padded over (producer too slow or presumed dead)")            \
+    X(RING_BAD_POS, -30012, "position is not a retained record start")                             \
     X(INVALID_EVENT, -30100, "invalid CloudEvent")                                                 \
     X(UNSUPPORTED_MEDIA, -30101, "unsupported content type")                                       \
     X(TOO_LARGE, -30102, "payload too large")                                                      \
