@@ -22,7 +22,11 @@
     X(NOT_FOUND, -30103, "not found")                                                              \
     X(TTL_EXPIRED, -30104, "event broker TTL expired")                                             \
     X(CONFIG, -30200, "invalid configuration")                                                     \
-    X(PARSE, -30201, "parse error")
+    X(PARSE, -30201, "parse error")                                                                \
+    X(HTTP_MALFORMED, -30300, "malformed HTTP response")                                           \
+    X(HTTP_CLOSED, -30301, "connection closed before the HTTP response was complete")              \
+    X(HTTP_BAD_URL, -30302, "invalid or unsupported URL")                                          \
+    X(HTTP_HEADERS_TOO_LARGE, -30303, "HTTP response headers too large")
 
 typedef enum {
 #define RC_ERRNO_ENUM(name, value, msg) RC_E##name = value,
