@@ -10,6 +10,9 @@ typedef struct {
 } rc_bench_scenario_t;
 
 /* One entry per scenario, each line ending with a comma; defined in bench/bench_<name>.c. */
-#define RC_BENCH_SCENARIOS
+#define RC_BENCH_SCENARIOS                                                                         \
+    {"client", "delivery HTTP client: requests/s against a local 202 sink", rc_bench_client},
+
+int rc_bench_client(int argc, char **argv);
 
 #endif

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -539,8 +540,15 @@ void rc__http_on_recv(rc_http_client_t *c, rc__http_conn_t *conn, int res)
         conn->reusable = rc__http_parser_keep_alive(conn->parser) && consumed == (size_t)res;
     }
     conn->resp_done = 1;
-    if (conn->send_done)
+    if (conn->send_done) {
         complete_ok(c, conn);
+    } else {
+        /* The server answered before taking the whole request. Stop sending: the send then
+         * completes at once (with an error, ignored) instead of waiting for a reader that
+         * may never come, and the connection is not reused. */
+        conn->reusable = 0;
+        shutdown(conn->fd, SHUT_RDWR);
+    }
 }
 
 /* --- running ----------------------------------------------------------------------------- */

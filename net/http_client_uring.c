@@ -1,8 +1,8 @@
 /* The delivery client's io_uring back-end: the only file of the project that includes
- * <liburing.h>. Every operation is one SQE linked to an IORING_OP_LINK_TIMEOUT carrying the
- * attempt's absolute deadline, so a hung server costs no timer bookkeeping here; the SQEs of all
- * connections accumulate and go to the kernel in the one io_uring_enter that also waits for
- * completions. */
+ * <liburing.h>. A connect and each receive are linked to an IORING_OP_LINK_TIMEOUT carrying the
+ * attempt's absolute deadline (a send needs none: the receive posted with it spans the whole
+ * exchange), so a hung server costs no timer bookkeeping here. The SQEs of all connections
+ * accumulate and go to the kernel in the one io_uring_enter that also waits for completions. */
 #include <errno.h>
 #include <liburing.h>
 #include <stdint.h>
@@ -36,14 +36,20 @@ static int uring_init(rc_http_client_t *c)
     uring_state_t *st = calloc(1, sizeof(*st));
     if (st == NULL)
         return -ENOMEM;
-    /* COOP_TASKRUN: completions are processed when this thread enters the kernel anyway, so no
-     * interrupt is needed to run them; SUBMIT_ALL: one bad SQE must not hold back the batch. */
+    /* Preferred: DEFER_TASKRUN (completion work runs only when this thread waits for it, with
+     * no interrupts) with SINGLE_ISSUER (only the creating thread submits: the client is
+     * single-threaded anyway). Older kernels get COOP_TASKRUN, then plain rings. SUBMIT_ALL:
+     * one bad SQE must not hold back the rest of a batch. */
+    static const unsigned flag_sets[] = {
+        IORING_SETUP_SUBMIT_ALL | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
+        IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN,
+        0,
+    };
     struct io_uring_params p;
-    memset(&p, 0, sizeof(p));
-    p.flags = IORING_SETUP_COOP_TASKRUN | IORING_SETUP_SUBMIT_ALL;
-    int rc = io_uring_queue_init_params(c->opts.ring_entries, &st->ring, &p);
-    if (rc == -EINVAL) {
+    int rc = -EINVAL;
+    for (size_t i = 0; i < sizeof(flag_sets) / sizeof(flag_sets[0]) && rc == -EINVAL; i++) {
         memset(&p, 0, sizeof(p));
+        p.flags = flag_sets[i];
         rc = io_uring_queue_init_params(c->opts.ring_entries, &st->ring, &p);
     }
     if (rc < 0) {
@@ -138,7 +144,9 @@ static void uring_send(rc_http_client_t *c, rc__http_conn_t *conn)
     /* MSG_WAITALL makes the kernel finish a short stream send itself, so the completion means
      * all or an error. The iovecs point at the caller's body: nothing is copied. */
     io_uring_prep_sendmsg(sqe, conn->fd, &conn->msg, MSG_NOSIGNAL | MSG_WAITALL);
-    link_deadline(st, conn, sqe, OP_SEND);
+    /* No timeout of its own: the receive posted with it carries the attempt's deadline, and
+     * when that fires the state machine cancels this send. */
+    io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)conn | (uint64_t)OP_SEND);
 }
 
 static void uring_recv(rc_http_client_t *c, rc__http_conn_t *conn)
@@ -233,7 +241,7 @@ static int uring_wait(rc_http_client_t *c, int timeout_ms)
         timeout_ms = 0;
     }
     if (timeout_ms == 0) {
-        rc = io_uring_submit(&st->ring);
+        rc = io_uring_submit_and_get_events(&st->ring);
     } else if (timeout_ms < 0) {
         rc = io_uring_submit_and_wait(&st->ring, 1);
     } else {

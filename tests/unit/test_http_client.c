@@ -27,6 +27,7 @@ typedef struct {
     char *buf;
     size_t len, cap;
     int hung;
+    int noread; /* stop reading: the client's send fills the socket buffers */
 } sconn_t;
 
 static struct {
@@ -191,11 +192,18 @@ static int serve_buffer(sconn_t *s)
             if ((p == s->buf || p[-1] == '\n') && strncasecmp(p, "Content-Length:", 15) == 0)
                 cl = strtoul(p + 15, NULL, 10);
         }
-        if (s->len < head_len + cl)
-            return 1;
         char method[16], path[256];
         if (sscanf(s->buf, "%15s %255s", method, path) != 2)
             return 0;
+        if (strcmp(path, "/early") == 0) {
+            /* Answer before the body arrives, keep the connection, never read again. */
+            respond(s->fd, 413, "", NULL, 0);
+            s->hung = 1;
+            s->noread = 1;
+            return 1;
+        }
+        if (s->len < head_len + cl)
+            return 1;
         pthread_mutex_lock(&srv.mu);
         srv.requests++;
         size_t hl = head_len < sizeof(srv.last_head) - 1 ? head_len : sizeof(srv.last_head) - 1;
@@ -233,7 +241,7 @@ static void *server_main(void *arg)
         pfds[n++] = (struct pollfd){.fd = srv.lfd, .events = POLLIN};
         pfds[n++] = (struct pollfd){.fd = srv.lfd6, .events = POLLIN};
         for (int i = 0; i < MAX_SCONNS; i++) {
-            if (conns[i].fd >= 0) {
+            if (conns[i].fd >= 0 && !conns[i].noread) {
                 map[n] = i;
                 pfds[n++] = (struct pollfd){.fd = conns[i].fd, .events = POLLIN};
             }
@@ -704,6 +712,31 @@ static void test_failures(rc_http_backend_t kind)
     rc_http_client_destroy(c);
 }
 
+static void test_early_response(rc_http_backend_t kind)
+{
+    /* The server answers 413 after the head and stops reading while the client still has
+     * megabytes to send: the response must arrive now, not at the attempt timeout. */
+    rc_http_client_t *c = make_client(kind, 1, 1 << 20);
+    size_t big = 16 << 20;
+    char *data = calloc(1, big);
+    struct iovec iov = {data, big};
+    outcome_t o = {0};
+    rc_http_request_t req = {.endpoint = endpoint(c, "/early"), .body = &iov, .body_iovcnt = 1,
+                             .timeout_ms = 20000};
+    int64_t t0 = now_ns();
+    ASSERT_EQ(rc_http_client_request(c, &req, on_done, &o), 0);
+    run_until(c, &o.done, 1, 10000);
+    ASSERT_EQ(o.result, 413);
+    ASSERT_LT((o.at_ns - t0) / 1000000, 5000);
+    free(data);
+    /* The connection was not reused. */
+    int before = server_count(&srv.accepted);
+    o = one(c, "/status/200", NULL, 0);
+    ASSERT_EQ(o.result, 200);
+    ASSERT_EQ(server_count(&srv.accepted), before + 1);
+    rc_http_client_destroy(c);
+}
+
 static void test_timeouts(rc_http_backend_t kind)
 {
     rc_http_client_t *c = make_client(kind, 1, 1 << 20);
@@ -866,6 +899,40 @@ static void test_auto_backend(void)
     rc_http_client_opts_init(&o);
     o.max_conns_per_host = 0;
     ASSERT_EQ(rc_http_client_create(&o, &c), -EINVAL);
+
+    /* A ring the kernel refuses (too many entries): AUTO falls back to epoll and says so on
+     * stderr, once per process; a forced io_uring fails instead. */
+    rc_http_client_opts_init(&o);
+    o.ring_entries = 1u << 20;
+    char path[] = "/tmp/rc-test-stderr-XXXXXX";
+    int fd = mkstemp(path);
+    ASSERT(fd >= 0);
+    fflush(stderr);
+    int saved = dup(2);
+    dup2(fd, 2);
+    rc_http_client_t *c1 = NULL, *c2 = NULL;
+    int rc1 = rc_http_client_create(&o, &c1);
+    int rc2 = rc_http_client_create(&o, &c2);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    ASSERT_EQ(rc1, 0);
+    ASSERT_EQ(rc2, 0);
+    ASSERT_EQ(rc_http_client_backend(c1), RC_HTTP_BACKEND_EPOLL);
+    ASSERT_EQ(rc_http_client_backend(c2), RC_HTTP_BACKEND_EPOLL);
+    rc_http_client_destroy(c1);
+    rc_http_client_destroy(c2);
+    char log[1024] = "";
+    ssize_t n = pread(fd, log, sizeof(log) - 1, 0);
+    ASSERT_GT(n, 0);
+    close(fd);
+    unlink(path);
+    const char *first = strstr(log, "io_uring unavailable");
+    if (first == NULL)
+        RC_TEST_FAIL("no fallback message in \"%s\"", log);
+    ASSERT(strstr(first + 1, "io_uring unavailable") == NULL);
+    o.backend = RC_HTTP_BACKEND_URING;
+    ASSERT_EQ(rc_http_client_create(&o, &c1), -EINVAL);
 }
 
 int main(void)
@@ -894,6 +961,7 @@ int main(void)
         test_chain_and_fd(kinds[k]);
         test_failures(kinds[k]);
         test_timeouts(kinds[k]);
+        test_early_response(kinds[k]);
         test_stale_keepalive(kinds[k]);
         test_destroy_pending(kinds[k]);
         test_ipv6(kinds[k]);
