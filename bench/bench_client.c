@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -33,6 +34,15 @@ static double now_s(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* CPU seconds (user + system) this process used: the client's cost, without the sink's. */
+static double cpu_s(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 }
 
 static void on_response(int result, const rc_http_response_t *resp, void *ud)
@@ -246,13 +256,14 @@ int rc_bench_client(int argc, char **argv)
     }
     const double warmup = seconds > 1 ? 0.5 : 0.1;
     double t0 = now_s();
-    double start = 0;
+    double start = 0, start_cpu = 0;
     long start_done = 0;
     long runs = 0;
     for (;;) {
         double t = now_s();
         if (start == 0 && t - t0 >= warmup) {
             start = t;
+            start_cpu = cpu_s();
             start_done = load.done;
             runs = 0;
         }
@@ -265,6 +276,7 @@ int rc_bench_client(int argc, char **argv)
         runs++;
     }
     double elapsed = now_s() - start;
+    double cpu = cpu_s() - start_cpu;
     long measured = load.done - start_done;
     load.running = 0;
     for (int i = 0; i < 1000 && rc_http_client_pending(client) > 0; i++)
@@ -276,9 +288,10 @@ int rc_bench_client(int argc, char **argv)
         fprintf(stderr, "client: %ld errors, first %d (%s)\n", load.errors, load.first_error,
                 load.first_error < 0 ? rc_strerror(load.first_error) : "HTTP status");
     printf("scenario=client backend=%s server=%s conns=%d body=%zu seconds=%.2f requests=%ld "
-           "rps=%.0f per_run=%.1f errors=%ld\n",
+           "rps=%.0f cpu_us_per_req=%.2f per_run=%.1f errors=%ld\n",
            be, use_nginx ? "nginx" : "own", conns, body_len, elapsed, measured,
-           (double)measured / elapsed, runs > 0 ? (double)measured / (double)runs : 0.0,
+           (double)measured / elapsed, measured > 0 ? cpu * 1e6 / (double)measured : 0.0,
+           runs > 0 ? (double)measured / (double)runs : 0.0,
            load.errors);
     exit_code = load.errors == 0 ? 0 : 1;
 out:

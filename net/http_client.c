@@ -52,7 +52,7 @@ int rc_http_client_create(const rc_http_client_opts_t *opts, rc_http_client_t **
         rc_http_client_opts_init(&defaults);
         opts = &defaults;
     }
-    if (opts->max_conns_per_host == 0 || opts->ring_entries == 0 || opts->timeout_ms == 0 ||
+    if (opts->max_conns_per_host == 0 || opts->ring_entries < 8 || opts->timeout_ms == 0 ||
         opts->max_header_bytes < 64 || opts->max_header_bytes > UINT32_MAX ||
         opts->max_body > SIZE_MAX / 2)
         return -EINVAL;
@@ -351,8 +351,15 @@ int rc_http_client_request(rc_http_client_t *c, const rc_http_request_t *r, rc_h
     if (c->destroying)
         return -ECANCELED;
     if (r == NULL || r->endpoint == NULL || cb == NULL || r->body_iovcnt < 0 ||
-        r->body_iovcnt > RC_HTTP_MAX_BODY_IOV || (r->body_iovcnt > 0 && r->body == NULL))
+        r->body_iovcnt > RC_HTTP_MAX_BODY_IOV || (r->body_iovcnt > 0 && r->body == NULL) ||
+        (r->headers_len > 0 && r->headers == NULL))
         return -EINVAL;
+    /* The method goes verbatim into the request line: a token, nothing that could split it. */
+    if (r->method != NULL) {
+        size_t n = strlen(r->method);
+        if (n == 0 || n > 16 || strspn(r->method, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != n)
+            return -EINVAL;
+    }
     rc__http_req_t *req = c->free_reqs;
     if (req != NULL)
         c->free_reqs = req->next;

@@ -36,7 +36,7 @@ typedef enum {
 typedef struct {
     rc_http_backend_t backend;   /**< default AUTO (see RC_HTTP_BACKEND_ENV) */
     uint32_t max_conns_per_host; /**< connections per address; more requests queue (64) */
-    uint32_t ring_entries;       /**< io_uring submission queue size (256) */
+    uint32_t ring_entries;       /**< io_uring submission queue size, 8-32768 (256) */
     uint32_t timeout_ms;         /**< attempt timeout when a request gives 0 (30000) */
     uint32_t idle_timeout_ms;    /**< an idle keep-alive connection older than this is closed
                                       instead of reused (4000) */
@@ -74,7 +74,7 @@ typedef void (*rc_http_cb)(int result, const rc_http_response_t *resp, void *use
 /** One attempt. Everything it points to is borrowed until the callback runs. */
 typedef struct {
     rc_http_endpoint_t *endpoint; /**< from rc_http_client_endpoint on the same client */
-    const char *method;           /**< NULL means "POST" */
+    const char *method;           /**< NULL means "POST"; else 1-16 upper-case letters */
     const char *headers;          /**< prebuilt "Name: value\r\n" lines (no blank line), or NULL;
                                        the client adds Host and Content-Length */
     size_t headers_len;
@@ -113,7 +113,9 @@ int rc_http_client_endpoint(rc_http_client_t *client, const char *url, rc_http_e
 
 /** Starts one request. On success the callback runs exactly once, later, from
  *  rc_http_client_run; on failure it never runs.
- *  @return 0, -EINVAL (no endpoint, too many body pieces), -ENOMEM */
+ *  @return 0, -EINVAL (no endpoint or callback, bad method, too many body pieces, NULL
+ *  buffers with a length), -ECANCELED (the client is being destroyed), -ENOMEM, or -errno when
+ *  no socket could be created */
 int rc_http_client_request(rc_http_client_t *client, const rc_http_request_t *req,
                            rc_http_cb cb, void *userdata);
 

@@ -561,6 +561,15 @@ static void test_request_shape(rc_http_backend_t kind)
                                  .body_iovcnt = RC_HTTP_MAX_BODY_IOV + 1};
     ASSERT_EQ(rc_http_client_request(c, &toomany, on_done, &o), -EINVAL);
     ASSERT_EQ(rc_http_client_request(c, &req, NULL, &o), -EINVAL);
+    rc_http_request_t badmethod = req;
+    badmethod.method = "GET /x HTTP/1.1\r\n";
+    ASSERT_EQ(rc_http_client_request(c, &badmethod, on_done, &o), -EINVAL);
+    badmethod.method = "";
+    ASSERT_EQ(rc_http_client_request(c, &badmethod, on_done, &o), -EINVAL);
+    rc_http_request_t nohdrs = req;
+    nohdrs.headers = NULL;
+    ASSERT_EQ(rc_http_client_request(c, &nohdrs, on_done, &o), -EINVAL);
+    ASSERT_EQ(o.calls, 1);
     ASSERT_EQ(rc_http_client_pending(c), 0);
     rc_http_client_destroy(c);
 }
@@ -898,6 +907,12 @@ static void test_auto_backend(void)
     rc_http_client_opts_t o;
     rc_http_client_opts_init(&o);
     o.max_conns_per_host = 0;
+    ASSERT_EQ(rc_http_client_create(&o, &c), -EINVAL);
+    rc_http_client_opts_init(&o);
+    o.ring_entries = 4;
+    ASSERT_EQ(rc_http_client_create(&o, &c), -EINVAL);
+    rc_http_client_opts_init(&o);
+    o.timeout_ms = 0;
     ASSERT_EQ(rc_http_client_create(&o, &c), -EINVAL);
 
     /* A ring the kernel refuses (too many entries): AUTO falls back to epoll and says so on
