@@ -26,7 +26,11 @@
     X(BAD_RECORD, -30105, "malformed event record")                                                \
     X(CONFIG, -30200, "invalid configuration")                                                     \
     X(PARSE, -30201, "parse error")                                                                \
-    X(CESQL_FUNCTION, -30300, "unknown CESQL function or wrong argument count")
+    X(CESQL_FUNCTION, -30300, "unknown CESQL function or wrong argument count")                   \
+    X(HTTP_MALFORMED, -30400, "malformed HTTP response")                                           \
+    X(HTTP_CLOSED, -30401, "connection closed before the HTTP response was complete")              \
+    X(HTTP_BAD_URL, -30402, "invalid or unsupported URL")                                          \
+    X(HTTP_HEADERS_TOO_LARGE, -30403, "HTTP response headers too large")
 
 typedef enum {
 #define RC_ERRNO_ENUM(name, value, msg) RC_E##name = value,
