@@ -137,7 +137,8 @@ static bool is_cont(char c)
 
 uint32_t rc__cesql_utf8_len(const char *s, size_t len)
 {
-    uint32_t n = 0;
+    /* A character starts at offset 0 and at every byte that is not a continuation byte. */
+    uint32_t n = len > 0 && is_cont(s[0]);
     for (size_t i = 0; i < len; i++)
         n += !is_cont(s[i]);
     return n;
@@ -146,9 +147,6 @@ uint32_t rc__cesql_utf8_len(const char *s, size_t len)
 size_t rc__cesql_utf8_offset(const char *s, size_t len, uint32_t n)
 {
     size_t i = 0;
-    /* Skip continuation bytes at the start too: they belong to no character we count. */
-    while (i < len && is_cont(s[i]))
-        i++;
     while (n > 0 && i < len) {
         i++;
         while (i < len && is_cont(s[i]))

@@ -136,8 +136,8 @@ bool rc__cesql_parse_int(const char *s, size_t len, int32_t *out);
 /** Formats `v` in base 10 into `buf` (at least 12 bytes); returns the length. */
 uint32_t rc__cesql_format_int(int32_t v, char *buf);
 
-/** Number of characters of a UTF-8 string: bytes that are not continuation bytes (an invalid
- *  byte counts as one character). */
+/** Number of characters of a UTF-8 string. A character starts at offset 0 and at every byte
+ *  that is not a continuation byte, so malformed input never loses or splits bytes. */
 uint32_t rc__cesql_utf8_len(const char *s, size_t len);
 
 /** Byte offset of character `n` (0-based) counted from the start, clamped to `len`. */

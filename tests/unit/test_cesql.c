@@ -298,6 +298,15 @@ static void test_unicode(void)
     T_INT("LENGTH('😀x')", 2);
     T_INT("LENGTH(subject)", 11);
     T_INT("LENGTH('\xff\xfe')", 2); /* invalid bytes count one character each */
+#define CC "\x80\x80" /* two stray continuation bytes */
+    T_INT("LENGTH('" CC "a')", 2); /* they join the character before (here: the first) */
+    T_STR("LEFT('" CC "ab', 0)", "");
+    T_STR("LEFT('" CC "ab', 1)", CC);
+    T_STR("RIGHT('" CC "ab', 3)", CC "ab");
+    T_STR("SUBSTRING('" CC "ab', 2)", "ab");
+    T_BOOL("'" CC "ab' LIKE '_ab'", true);
+    T_BOOL("'" CC "ab' LIKE '%_b'", true);
+#undef CC
     T_STR("UPPER('héllo')", "HÉLLO");
     T_STR("LOWER('ÀÉÎ ÇA')", "àéî ça");
     T_STR("UPPER('straße')", "STRAßE"); /* simple one-to-one mapping only */
