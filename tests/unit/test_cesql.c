@@ -568,6 +568,21 @@ static void test_folding_and_program(void)
     ASSERT_EQ(rc_cesql_compile("x", 1, &p, NULL), 0);
     rc_cesql_destroy(p);
     ASSERT_EQ(rc_cesql_compile("(", 1, &p, NULL), RC_EPARSE);
+    /* The error names what was expected, separately from the message. */
+    ASSERT_EQ(rc_cesql_compile("(1", 2, &p, &err), RC_EPARSE);
+    ASSERT_EQ(err.kind, RC_CESQL_ERR_PARSE);
+    ASSERT_EQ(err.pos, 2);
+    ASSERT_STR_EQ(err.expected, "')'");
+    ASSERT_STR_EQ(err.msg, "offset 2: expected ')' but found end of expression");
+    ASSERT_EQ(rc_cesql_compile("a LIKE 1", 8, &p, &err), RC_EPARSE);
+    ASSERT_STR_EQ(err.expected, "string literal (LIKE pattern)");
+    ASSERT_EQ(rc_cesql_compile("a b", 3, &p, &err), RC_EPARSE);
+    ASSERT_STR_EQ(err.expected, "an operator or end of expression");
+    ASSERT_EQ(rc_cesql_compile("x = #", 5, &p, &err), RC_EPARSE);
+    ASSERT(err.expected == NULL);
+    ASSERT_EQ(rc_cesql_compile("lower()", 7, &p, &err), RC_ECESQL_FUNCTION);
+    ASSERT_EQ(err.kind, RC_CESQL_ERR_MISSING_FUNCTION);
+    ASSERT_STR_EQ(err.msg, "offset 0: function lower does not take 0 argument(s)");
 }
 
 static void test_match_and_scratch(void)
