@@ -7,6 +7,7 @@
  * the value. Evaluation is fail-fast (spec section 4.1): the first error stops it.
  *
  * A compiled program is immutable: any number of threads may evaluate it concurrently.
+ * core/cesql_record.h has the accessors and entry points for ring records and rc_event_t;
  * docs/cesql.md describes the semantics chosen where the spec is ambiguous. */
 #ifndef RC_CORE_CESQL_H
 #define RC_CORE_CESQL_H
