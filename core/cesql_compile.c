@@ -103,6 +103,9 @@ static uint16_t add_attr(emit_t *e, const char *name, uint32_t len)
     a->len = len;
     a->index = (uint16_t)p->nattrs;
     a->core = RC_CESQL_CORE_NONE;
+    a->hash = 2166136261u; /* FNV-1a, as rc_ce_name_hash */
+    for (uint32_t k = 0; k < len; k++)
+        a->hash = (a->hash ^ (uint8_t)name[k]) * 16777619u;
     for (int16_t k = 0; k < 8; k++) {
         if (strlen(core_names[k]) == len && memcmp(core_names[k], name, len) == 0)
             a->core = k;
@@ -158,7 +161,10 @@ static uint32_t add_set(emit_t *e, rc__cesql_node_t *const *elems, uint32_t n)
     return p->nsets++;
 }
 
-static void patch(emit_t *e, uint32_t at) { e->code[at].b = e->ncode; }
+static void patch(emit_t *e, uint32_t at)
+{
+    e->code[at].b = e->ncode;
+}
 
 static void emit(emit_t *e, const rc__cesql_node_t *n);
 
@@ -307,6 +313,13 @@ static rc_cesql_program_t *build(const rc__cesql_node_t *root)
     p->sets = e.sets;
     p->max_stack = e.max_sp;
     p->root_type = root->type;
+    p->fast_core = -1;
+    if (p->ncode == 1 && p->code[0].op == RC__I_ATTR_EQ_STR && p->attrs[p->code[0].a].core >= 0) {
+        p->fast_core = p->attrs[p->code[0].a].core;
+        p->fast_negate = p->code[0].flag;
+        p->fast_str = p->consts[p->code[0].b].u.s;
+        p->fast_len = p->consts[p->code[0].b].len;
+    }
     return p;
 }
 
@@ -400,8 +413,7 @@ static void fold(fold_t *f, rc__cesql_node_t *n)
 
 static pthread_once_t locale_once = PTHREAD_ONCE_INIT;
 
-int rc_cesql_compile(const char *expr, size_t len, rc_cesql_program_t **out,
-                     rc_cesql_error_t *err)
+int rc_cesql_compile(const char *expr, size_t len, rc_cesql_program_t **out, rc_cesql_error_t *err)
 {
     *out = NULL;
     if (err != NULL)
@@ -456,27 +468,44 @@ void rc_cesql_destroy(rc_cesql_program_t *prog)
     free(prog);
 }
 
-uint32_t rc_cesql_attr_count(const rc_cesql_program_t *prog) { return prog->nattrs; }
+uint32_t rc_cesql_attr_count(const rc_cesql_program_t *prog)
+{
+    return prog->nattrs;
+}
 
 const rc_cesql_attr_t *rc_cesql_attr_at(const rc_cesql_program_t *prog, uint32_t i)
 {
     return i < prog->nattrs ? &prog->attrs[i] : NULL;
 }
 
-uint32_t rc_cesql_insn_count(const rc_cesql_program_t *prog) { return prog->ncode; }
+uint32_t rc_cesql_insn_count(const rc_cesql_program_t *prog)
+{
+    return prog->ncode;
+}
 
-uint32_t rc_cesql_result_type(const rc_cesql_program_t *prog) { return prog->root_type; }
+uint32_t rc_cesql_result_type(const rc_cesql_program_t *prog)
+{
+    return prog->root_type;
+}
 
 const char *rc_cesql_errkind_name(rc_cesql_errkind_t kind)
 {
     switch (kind) {
-    case RC_CESQL_ERR_PARSE: return "parse";
-    case RC_CESQL_ERR_MATH: return "math";
-    case RC_CESQL_ERR_CAST: return "cast";
-    case RC_CESQL_ERR_MISSING_ATTRIBUTE: return "missingAttribute";
-    case RC_CESQL_ERR_MISSING_FUNCTION: return "missingFunction";
-    case RC_CESQL_ERR_FUNCTION_EVALUATION: return "functionEvaluation";
-    case RC_CESQL_ERR_GENERIC: return "generic";
-    default: return NULL;
+    case RC_CESQL_ERR_PARSE:
+        return "parse";
+    case RC_CESQL_ERR_MATH:
+        return "math";
+    case RC_CESQL_ERR_CAST:
+        return "cast";
+    case RC_CESQL_ERR_MISSING_ATTRIBUTE:
+        return "missingAttribute";
+    case RC_CESQL_ERR_MISSING_FUNCTION:
+        return "missingFunction";
+    case RC_CESQL_ERR_FUNCTION_EVALUATION:
+        return "functionEvaluation";
+    case RC_CESQL_ERR_GENERIC:
+        return "generic";
+    default:
+        return NULL;
     }
 }

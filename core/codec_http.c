@@ -37,6 +37,21 @@ static bool is_blank(char c)
     return c == ' ' || c == '\t';
 }
 
+/* A field value without the optional whitespace around it (RFC 7230 3.2), which is not part of
+ * the value; parsers differ in how much of it they strip. */
+static rc_str_t trim(rc_str_t v)
+{
+    if (v.ptr == NULL)
+        return RC_STR("");
+    while (v.len && is_blank(v.ptr[0])) {
+        v.ptr++;
+        v.len--;
+    }
+    while (v.len && is_blank(v.ptr[v.len - 1]))
+        v.len--;
+    return v;
+}
+
 rc_ce_mode_t rc_ce_classify(rc_str_t ct)
 {
     if (ct.ptr == NULL)
@@ -182,11 +197,7 @@ int rc_ce_decode_binary(const rc_http_header_t *headers, size_t count, rc_str_t 
             if (ev->datacontenttype.ptr != NULL)
                 return fail(err, RC_STR("datacontenttype"), "duplicate Content-Type",
                             RC_EINVALID_EVENT);
-            /* RFC 7230 allows blanks around a field value; llhttp strips the leading ones. */
-            rc_str_t v = h->value;
-            while (v.len && is_blank(v.ptr[v.len - 1]))
-                v.len--;
-            ev->datacontenttype = v.ptr ? v : RC_STR("");
+            ev->datacontenttype = trim(h->value);
             continue;
         }
         if (!prefix_ieq(h->name, "ce-", 3))
@@ -196,7 +207,7 @@ int rc_ce_decode_binary(const rc_http_header_t *headers, size_t count, rc_str_t 
             return fail(err, h->name, "header has no attribute name", RC_EINVALID_EVENT);
         if (attr_name(raw, arena, &name) != 0)
             return -ENOMEM;
-        int rc = rc_ce_percent_decode(h->value.ptr ? h->value : RC_STR(""), arena, &value);
+        int rc = rc_ce_percent_decode(trim(h->value), arena, &value);
         if (rc == -ENOMEM)
             return rc;
         if (rc != 0)
@@ -267,7 +278,7 @@ typedef struct {
 
 static void put(writer_t *w, const char *p, size_t n)
 {
-    if (w->len <= w->cap && n <= w->cap - w->len)
+    if (n > 0 && w->len <= w->cap && n <= w->cap - w->len)
         memcpy(w->buf + w->len, p, n);
     w->len += n;
 }
@@ -277,8 +288,9 @@ static void put_header(writer_t *w, rc_str_t name, rc_str_t value)
     put(w, "ce-", 3);
     put(w, name.ptr, name.len);
     put(w, ": ", 2);
-    size_t room = w->len <= w->cap ? w->cap - w->len : 0;
-    w->len += rc_ce_percent_encode(value, w->buf + w->len, room);
+    /* Sizing calls pass no buffer: never form a pointer past what exists. */
+    size_t room = w->len < w->cap ? w->cap - w->len : 0;
+    w->len += rc_ce_percent_encode(value, room ? w->buf + w->len : NULL, room);
     put(w, "\r\n", 2);
 }
 

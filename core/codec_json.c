@@ -5,70 +5,54 @@
 #include "core/errors.h"
 #include "core/validate.h"
 
-#include <cjson/cJSON.h>
 #include <errno.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
-/* cJSON validates the document and hands us typed members, but it re-serialises numbers and
- * truncates strings at an escaped U+0000. Event data must stay byte-exact, so a small scanner
- * below finds the raw text of each batch element and of each `data` member in the input; cJSON's
- * view is used only for the attributes, whose values are checked strictly anyway. */
+/* A strict RFC 8259 parser specialised for CloudEvents, with no allocation of its own: strings
+ * without escapes are views into the body, the `data` member is the exact slice of the body
+ * that holds its value, and only escaped strings, base64 data and non-canonical numbers are
+ * written into the arena. cJSON was the first implementation; it costs a malloc per node
+ * (~4 us per event), re-serialises numbers (data would change) and truncates strings at an
+ * escaped U+0000, so the ingress path uses this parser instead. */
 
 /* Extension slots reserved beyond an event's members (see codec_http.c). */
 #define STAMP_SLOTS 2
-/* Members an event object may have: core attributes, data, data_base64 and extensions. */
-#define MAX_MEMBERS (RC_CE_ATTR_CORE_COUNT + 2 + RC_CE_EXT_MAX)
+/* Nesting limit for `data` values: deep enough for real payloads, bounded for the stack. */
+#define MAX_DEPTH 256
+
+typedef struct {
+    const char *p;
+    size_t n;
+    size_t i;
+    rc_arena_t *arena;
+    rc_ce_error_t *err;
+} jp_t;
 
 static bool is_ws(char c)
 {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
-static size_t skip_ws(const char *p, size_t i, size_t n)
+static void skip_ws(jp_t *j)
 {
-    while (i < n && is_ws(p[i]))
-        i++;
-    return i;
+    while (j->i < j->n && is_ws(j->p[j->i]))
+        j->i++;
 }
 
-/* Index just past the string literal starting at p[i] == '"'. The input is valid JSON. */
-static size_t skip_string(const char *p, size_t i, size_t n)
+static int fail(rc_ce_error_t *err, rc_str_t field, const char *rule)
 {
-    for (i++; i < n; i++) {
-        if (p[i] == '\\')
-            i++;
-        else if (p[i] == '"')
-            return i + 1;
+    if (err) {
+        err->field = field;
+        err->rule = rule;
     }
-    return n;
+    return RC_EINVALID_EVENT;
 }
 
-/* Index just past the JSON value starting at p[i]. */
-static size_t skip_value(const char *p, size_t i, size_t n)
+static int malformed(jp_t *j)
 {
-    if (i >= n)
-        return n;
-    if (p[i] == '"')
-        return skip_string(p, i, n);
-    if (p[i] == '{' || p[i] == '[') {
-        size_t depth = 0;
-        for (; i < n; i++) {
-            char c = p[i];
-            if (c == '"') {
-                i = skip_string(p, i, n) - 1;
-            } else if (c == '{' || c == '[') {
-                depth++;
-            } else if (c == '}' || c == ']') {
-                if (--depth == 0)
-                    return i + 1;
-            }
-        }
-        return n;
-    }
-    while (i < n && p[i] != ',' && p[i] != '}' && p[i] != ']' && !is_ws(p[i]))
-        i++;
-    return i;
+    return fail(j->err, RC_STR_NULL, "malformed JSON");
 }
 
 static int hexval(char c)
@@ -120,35 +104,28 @@ static size_t put_utf8(char *o, uint32_t cp)
     return 4;
 }
 
-/* Unescapes the JSON string literal `lit` (quotes included) into `out` (at least lit.len bytes).
- * Returns the byte count, or -1 on a malformed escape or a lone surrogate. The output never
- * grows: every escape is at least as long as the UTF-8 it stands for. */
-static long unescape(rc_str_t lit, char *out)
+/* Unescapes the inside of a string literal (already checked by scan_string) into `out` (at least
+ * `in.len` bytes: an escape is never shorter than what it stands for). Returns the length, or -1
+ * on a lone surrogate. */
+static long unescape(rc_str_t in, char *out)
 {
-    const char *p = lit.ptr + 1;
-    size_t n = lit.len - 2, o = 0;
+    const char *p = in.ptr;
+    size_t n = in.len, o = 0;
     for (size_t i = 0; i < n; i++) {
         if (p[i] != '\\') {
             out[o++] = p[i];
             continue;
         }
-        if (++i >= n)
-            return -1;
+        i++;
         switch (p[i]) {
-        case '"': out[o++] = '"'; break;
-        case '\\': out[o++] = '\\'; break;
-        case '/': out[o++] = '/'; break;
         case 'b': out[o++] = '\b'; break;
         case 'f': out[o++] = '\f'; break;
         case 'n': out[o++] = '\n'; break;
         case 'r': out[o++] = '\r'; break;
         case 't': out[o++] = '\t'; break;
         case 'u': {
-            int cp = hex4(p + i + 1, n - i - 1);
-            if (cp < 0)
-                return -1;
+            uint32_t c = (uint32_t)hex4(p + i + 1, n - i - 1);
             i += 4;
-            uint32_t c = (uint32_t)cp;
             if (c >= 0xd800 && c <= 0xdbff) {
                 int lo;
                 if (n - i < 7 || p[i + 1] != '\\' || p[i + 2] != 'u' ||
@@ -162,303 +139,480 @@ static long unescape(rc_str_t lit, char *out)
             o += put_utf8(out + o, c);
             break;
         }
-        default:
-            return -1;
+        default: out[o++] = p[i]; break; /* '"', '\\', '/' */
         }
     }
     return (long)o;
 }
 
-/* Raw text of member `key` of the object whose text is `obj` (valid JSON), or RC_STR_NULL. */
-static rc_str_t find_member(rc_str_t obj, const char *key)
+/* Scans the string literal at p[i] == '"'. `raw` gets the bytes between the quotes, `*escaped`
+ * whether they hold escapes. Raw control characters and malformed escapes are errors. */
+static int scan_string(jp_t *j, rc_str_t *raw, bool *escaped)
 {
-    const char *p = obj.ptr;
-    size_t n = obj.len, klen = strlen(key);
-    size_t i = skip_ws(p, 0, n);
-    if (i >= n || p[i] != '{')
-        return RC_STR_NULL;
-    i++;
+    const char *p = j->p;
+    size_t i = j->i + 1, n = j->n;
+    *escaped = false;
     for (;;) {
-        i = skip_ws(p, i, n);
-        if (i >= n || p[i] != '"')
-            return RC_STR_NULL;
-        size_t kend = skip_string(p, i, n);
-        rc_str_t lit = { p + i, kend - i };
-        bool match = false;
-        if (lit.len <= 2 + 6 * klen) {
-            char tmp[64];
-            long k = lit.len <= sizeof(tmp) ? unescape(lit, tmp) : -1;
-            match = k == (long)klen && memcmp(tmp, key, klen) == 0;
+        /* Plain runs dominate: skip them a byte at a time without further tests. */
+        while (i < n && (unsigned char)p[i] >= 0x20 && p[i] != '"' && p[i] != '\\')
+            i++;
+        if (i >= n || (unsigned char)p[i] < 0x20)
+            return malformed(j);
+        if (p[i] == '"')
+            break;
+        *escaped = true;
+        if (++i >= n)
+            return malformed(j);
+        char c = p[i];
+        if (c == 'u') {
+            if (hex4(p + i + 1, n - i - 1) < 0)
+                return malformed(j);
+            i += 5;
+        } else if (c == '"' || c == '\\' || c == '/' || c == 'b' || c == 'f' || c == 'n' ||
+                   c == 'r' || c == 't') {
+            i++;
+        } else {
+            return malformed(j);
         }
-        i = skip_ws(p, kend, n);
-        if (i >= n || p[i] != ':')
-            return RC_STR_NULL;
-        i = skip_ws(p, i + 1, n);
-        size_t vend = skip_value(p, i, n);
-        if (match)
-            return (rc_str_t){ p + i, vend - i };
-        i = skip_ws(p, vend, n);
-        if (i >= n || p[i] != ',')
-            return RC_STR_NULL;
-        i++;
     }
+    *raw = (rc_str_t){ p + j->i + 1, i - j->i - 1 };
+    j->i = i + 1;
+    return 0;
 }
 
-/* Whether `s` holds a JSON escape of U+0000, which cJSON would silently truncate a string at. */
-static bool has_nul_escape(const char *p, size_t n)
+/* A string's value: the raw view when there are no escapes, else unescaped into the arena. */
+static int string_value(jp_t *j, rc_str_t raw, bool escaped, rc_str_t *out)
 {
-    const char *bs = memchr(p, '\\', n);
-    if (bs == NULL)
-        return false;
-    for (size_t i = (size_t)(bs - p); i + 1 < n; i++) {
-        if (p[i] != '\\')
-            continue;
-        if (p[i + 1] == 'u' && hex4(p + i + 2, n - i - 2) == 0)
-            return true;
-        i++;
+    if (!escaped) {
+        *out = raw;
+        return 0;
     }
-    return false;
-}
-
-static int fail(rc_ce_error_t *err, rc_str_t field, const char *rule)
-{
-    if (err) {
-        err->field = field;
-        err->rule = rule;
-    }
-    return RC_EINVALID_EVENT;
-}
-
-/* Copies a cJSON string into the arena (the tree dies at the end of the decode). */
-static int take_string(const cJSON *item, rc_arena_t *arena, rc_str_t *out)
-{
-    size_t n = strlen(item->valuestring);
-    char *p = rc_arena_strndup(arena, item->valuestring, n);
-    if (p == NULL)
+    char *buf = rc_arena_alloc(j->arena, raw.len ? raw.len : 1, 1);
+    if (buf == NULL)
         return -ENOMEM;
-    *out = (rc_str_t){ p, n };
+    long k = unescape(raw, buf);
+    if (k < 0)
+        return malformed(j); /* lone surrogate */
+    *out = (rc_str_t){ buf, (size_t)k };
     return 0;
 }
 
-/* The error field for member `key`: a copy in the arena, since the key dies with the tree. */
-static rc_str_t key_field(const char *key, rc_arena_t *arena)
+static bool is_digit(char c)
 {
-    size_t n = strlen(key);
-    if (n > 64)
-        n = 64;
-    char *p = rc_arena_strndup(arena, key, n);
-    return p ? (rc_str_t){ p, n } : RC_STR("?");
+    return c >= '0' && c <= '9';
 }
 
-static int decode_data(const cJSON *data, const cJSON *b64, rc_str_t raw, rc_arena_t *arena,
-                       rc_event_t *ev, rc_ce_error_t *err)
+/* Scans a number; `*integral` when it has neither fraction nor exponent. */
+static int scan_number(jp_t *j, bool *integral)
 {
-    if (b64 != NULL) {
-        if (!cJSON_IsString(b64))
-            return fail(err, RC_STR("data_base64"), "must be a base64 string");
-        size_t n = strlen(b64->valuestring);
-        char *buf = rc_arena_alloc(arena, n / 4 * 3 + 1, 1);
-        if (buf == NULL)
-            return -ENOMEM;
-        long k = rc_base64_decode(b64->valuestring, n, buf);
-        if (k < 0)
-            return fail(err, RC_STR("data_base64"), "must be a base64 string");
-        ev->data = (rc_str_t){ buf, (size_t)k };
-        return 0;
+    const char *p = j->p;
+    size_t i = j->i, n = j->n;
+    if (i < n && p[i] == '-')
+        i++;
+    if (i >= n || !is_digit(p[i]))
+        return malformed(j);
+    if (p[i] == '0')
+        i++;
+    else
+        while (i < n && is_digit(p[i]))
+            i++;
+    *integral = true;
+    if (i < n && p[i] == '.') {
+        *integral = false;
+        if (++i >= n || !is_digit(p[i]))
+            return malformed(j);
+        while (i < n && is_digit(p[i]))
+            i++;
     }
-    if (data == NULL)
-        return 0;
-    rc_str_t text = find_member(raw, "data");
-    if (text.ptr == NULL)
-        return fail(err, RC_STR("data"), "could not be located in the input");
-    if (cJSON_IsString(data) && ev->datacontenttype.ptr != NULL &&
-        !rc_ce_is_json_media_type(ev->datacontenttype)) {
-        /* A string under a non-JSON media type is the data itself. */
-        char *buf = rc_arena_alloc(arena, text.len, 1);
-        if (buf == NULL)
-            return -ENOMEM;
-        long k = unescape(text, buf);
-        if (k < 0)
-            return fail(err, RC_STR("data"), "must be a valid JSON string");
-        ev->data = (rc_str_t){ buf, (size_t)k };
-        return 0;
+    if (i < n && (p[i] == 'e' || p[i] == 'E')) {
+        *integral = false;
+        i++;
+        if (i < n && (p[i] == '+' || p[i] == '-'))
+            i++;
+        if (i >= n || !is_digit(p[i]))
+            return malformed(j);
+        while (i < n && is_digit(p[i]))
+            i++;
     }
-    ev->data = text; /* JSON data: its exact text, borrowed from the input */
+    j->i = i;
     return 0;
 }
 
-/* Decodes one event object; `raw` is its exact text in the input. */
-static int decode_object(const cJSON *obj, rc_str_t raw, rc_arena_t *arena, rc_event_t *ev,
-                         rc_ce_error_t *err)
+static int expect_literal(jp_t *j, const char *lit, size_t len)
 {
-    if (!cJSON_IsObject(obj))
-        return fail(err, RC_STR_NULL, "event must be a JSON object");
-    size_t members = 0;
-    for (const cJSON *m = obj->child; m != NULL; m = m->next)
-        if (++members > MAX_MEMBERS)
-            return fail(err, RC_STR_NULL, "too many attributes");
-    uint32_t cap = (uint32_t)members + STAMP_SLOTS;
-    rc_ce_ext_t *ext = rc_arena_alloc(arena, cap * sizeof(*ext), _Alignof(rc_ce_ext_t));
+    if (j->n - j->i < len || memcmp(j->p + j->i, lit, len) != 0)
+        return malformed(j);
+    j->i += len;
+    return 0;
+}
+
+/* Validates and skips any JSON value. */
+static int skip_value(jp_t *j, int depth)
+{
+    if (j->i >= j->n)
+        return malformed(j);
+    char c = j->p[j->i];
+    rc_str_t raw;
+    bool flag;
+    switch (c) {
+    case '"':
+        return scan_string(j, &raw, &flag);
+    case 't':
+        return expect_literal(j, "true", 4);
+    case 'f':
+        return expect_literal(j, "false", 5);
+    case 'n':
+        return expect_literal(j, "null", 4);
+    case '{':
+    case '[': {
+        if (depth >= MAX_DEPTH)
+            return malformed(j);
+        char close = c == '{' ? '}' : ']';
+        j->i++;
+        skip_ws(j);
+        if (j->i < j->n && j->p[j->i] == close) {
+            j->i++;
+            return 0;
+        }
+        for (;;) {
+            int rc;
+            if (c == '{') {
+                if (j->i >= j->n || j->p[j->i] != '"' || (rc = scan_string(j, &raw, &flag)) != 0)
+                    return malformed(j);
+                skip_ws(j);
+                if (j->i >= j->n || j->p[j->i] != ':')
+                    return malformed(j);
+                j->i++;
+                skip_ws(j);
+            }
+            if ((rc = skip_value(j, depth + 1)) != 0)
+                return rc;
+            skip_ws(j);
+            if (j->i >= j->n)
+                return malformed(j);
+            if (j->p[j->i] == close) {
+                j->i++;
+                return 0;
+            }
+            if (j->p[j->i] != ',')
+                return malformed(j);
+            j->i++;
+            skip_ws(j);
+        }
+    }
+    default:
+        if (c == '-' || is_digit(c))
+            return scan_number(j, &flag);
+        return malformed(j);
+    }
+}
+
+/* Member names the parser treats specially, besides the core attributes. */
+enum { SEEN_DATA = RC_CE_ATTR_CORE_COUNT, SEEN_DATA_BASE64 };
+
+/* The canonical Integer for an integral JSON number `num`, or an error naming `name`. */
+static int integer_value(jp_t *j, rc_str_t name, rc_str_t num, bool integral, rc_str_t *out)
+{
+    int32_t v;
+    if (integral && rc_ce_int_parse(num, &v) == 0) {
+        *out = num; /* already canonical: a view */
+        return 0;
+    }
+    /* 3.0, 1e2, -0: integral values spelled otherwise. strtod needs a terminated copy. */
+    char tmp[64];
+    if (num.len >= sizeof(tmp))
+        return fail(j->err, name, "must be a 32-bit integer");
+    memcpy(tmp, num.ptr, num.len);
+    tmp[num.len] = '\0';
+    double d = strtod(tmp, NULL);
+    if (!(d >= INT32_MIN && d <= INT32_MAX) || d != floor(d))
+        return fail(j->err, name, "must be a 32-bit integer");
+    char *buf = rc_arena_alloc(j->arena, 12, 1);
+    if (buf == NULL)
+        return -ENOMEM;
+    *out = (rc_str_t){ buf, rc_ce_int_format((int32_t)d, buf) };
+    return 0;
+}
+
+/* Appends an extension, growing the table in the arena. */
+static int push_ext(jp_t *j, rc_event_t *ev, rc_ce_ext_t e)
+{
+    if (ev->ext_count >= RC_CE_EXT_MAX)
+        return fail(j->err, e.name, "too many extensions (max 128)");
+    if (ev->ext_count + STAMP_SLOTS >= ev->ext_cap) {
+        uint32_t cap = ev->ext_cap * 2;
+        rc_ce_ext_t *t = rc_arena_alloc(j->arena, cap * sizeof(*t), _Alignof(rc_ce_ext_t));
+        if (t == NULL)
+            return -ENOMEM;
+        memcpy(t, ev->ext, ev->ext_count * sizeof(*t));
+        ev->ext = t;
+        ev->ext_cap = cap;
+    }
+    ev->ext[ev->ext_count++] = e;
+    return 0;
+}
+
+/* Parses one event object at j->i into `ev` (not yet validated). */
+static int parse_event(jp_t *j, rc_event_t *ev)
+{
+    if (j->i >= j->n || j->p[j->i] != '{') {
+        int src = skip_value(j, 0);
+        return src != 0 ? src : fail(j->err, RC_STR_NULL, "event must be a JSON object");
+    }
+    uint32_t cap = 8 + STAMP_SLOTS;
+    rc_ce_ext_t *ext = rc_arena_alloc(j->arena, cap * sizeof(*ext), _Alignof(rc_ce_ext_t));
     if (ext == NULL)
         return -ENOMEM;
     rc_event_init(ev, ext, cap);
 
-    const cJSON *data = NULL, *b64 = NULL;
-    for (const cJSON *m = obj->child; m != NULL; m = m->next) {
-        const char *key = m->string;
-        for (const cJSON *prev = obj->child; prev != m; prev = prev->next)
-            if (strcmp(prev->string, key) == 0)
-                return fail(err, key_field(key, arena), "duplicate attribute");
-        if (cJSON_IsNull(m))
-            continue; /* null means absent (a missing required attribute is reported below) */
-        if (strcmp(key, "data") == 0) {
-            data = m;
-            continue;
-        }
-        if (strcmp(key, "data_base64") == 0) {
-            b64 = m;
-            continue;
-        }
-        rc_str_t name = rc_str(key);
-        int idx = rc_ce_attr_index(name);
-        if (idx >= 0) {
-            if (!cJSON_IsString(m))
-                return fail(err, rc_str(rc_ce_attr_name((rc_ce_attr_t)idx)), "must be a string");
-            if (take_string(m, arena, &ev->attr[idx]) != 0)
-                return -ENOMEM;
-            continue;
-        }
-        if (ev->ext_count >= RC_CE_EXT_MAX)
-            return fail(err, key_field(key, arena), "too many extensions (max 128)");
-        rc_ce_ext_t *e = &ev->ext[ev->ext_count];
-        char *nm = rc_arena_strndup(arena, key, name.len);
-        if (nm == NULL)
-            return -ENOMEM;
-        e->name = (rc_str_t){ nm, name.len };
-        if (cJSON_IsString(m)) {
-            e->type = RC_CE_STRING;
-            if (take_string(m, arena, &e->value) != 0)
-                return -ENOMEM;
-        } else if (cJSON_IsBool(m)) {
-            e->type = RC_CE_BOOLEAN;
-            e->value = cJSON_IsTrue(m) ? RC_STR("true") : RC_STR("false");
-        } else if (cJSON_IsNumber(m)) {
-            double d = m->valuedouble;
-            if (!rc_ce_is_ext_name(e->name))
-                return fail(err, e->name, "extension name must be 1-20 characters of [a-z0-9]");
-            if (!(d >= INT32_MIN && d <= INT32_MAX) || d != floor(d))
-                return fail(err, e->name, "must be a 32-bit integer");
-            char *buf = rc_arena_alloc(arena, 12, 1);
-            if (buf == NULL)
-                return -ENOMEM;
-            e->type = RC_CE_INTEGER;
-            e->value = (rc_str_t){ buf, rc_ce_int_format((int32_t)d, buf) };
-        } else {
-            if (!rc_ce_is_ext_name(e->name))
-                return fail(err, e->name, "extension name must be 1-20 characters of [a-z0-9]");
-            return fail(err, e->name, "must be a string, integer or boolean");
-        }
-        ev->ext_count++;
+    unsigned seen = 0;
+    rc_str_t data = RC_STR_NULL, b64 = RC_STR_NULL;
+    bool data_string = false, b64_escaped = false;
+    int rc;
+    j->i++;
+    skip_ws(j);
+    if (j->i < j->n && j->p[j->i] == '}') {
+        j->i++;
+        goto done;
     }
-    if (data != NULL && b64 != NULL)
-        return fail(err, RC_STR("data_base64"), "must not be present together with data");
+    for (;;) {
+        rc_str_t raw, name, num;
+        bool escaped, integral;
+        if (j->i >= j->n || j->p[j->i] != '"')
+            return malformed(j);
+        if ((rc = scan_string(j, &raw, &escaped)) != 0 ||
+            (rc = string_value(j, raw, escaped, &name)) != 0)
+            return rc;
+        skip_ws(j);
+        if (j->i >= j->n || j->p[j->i] != ':')
+            return malformed(j);
+        j->i++;
+        skip_ws(j);
+        if (j->i >= j->n)
+            return malformed(j);
 
-    /* cJSON cut any string holding an escaped U+0000 short; refuse rather than store a
-     * truncated attribute. The data member is taken from the raw text and may hold one. */
-    if (memchr(raw.ptr, '\\', raw.len) != NULL) {
-        rc_str_t dtext = data ? find_member(raw, "data") : RC_STR_NULL;
-        size_t a = dtext.ptr ? (size_t)(dtext.ptr - raw.ptr) : raw.len;
-        size_t b = dtext.ptr ? a + dtext.len : raw.len;
-        if (has_nul_escape(raw.ptr, a) || has_nul_escape(raw.ptr + b, raw.len - b))
-            return fail(err, RC_STR_NULL, "attribute strings must not contain U+0000");
+        int slot = rc_ce_attr_index(name);
+        if (slot < 0 && rc_str_eq(name, RC_STR("data")))
+            slot = SEEN_DATA;
+        else if (slot < 0 && rc_str_eq(name, RC_STR("data_base64")))
+            slot = SEEN_DATA_BASE64;
+        if (slot >= 0) {
+            if (seen & (1u << slot))
+                return fail(j->err, name, "duplicate attribute");
+            seen |= 1u << slot;
+        } else if (rc_event_find_ext(ev, name) != NULL) {
+            return fail(j->err, name, "duplicate attribute");
+        }
+
+        char c = j->p[j->i];
+        size_t start = j->i;
+        if (c == 'n') { /* null: absent (a required one is reported by validation) */
+            if ((rc = expect_literal(j, "null", 4)) != 0)
+                return rc;
+        } else if (slot == SEEN_DATA) {
+            if ((rc = skip_value(j, 0)) != 0)
+                return rc;
+            data = (rc_str_t){ j->p + start, j->i - start };
+            data_string = c == '"';
+        } else if (slot == SEEN_DATA_BASE64) {
+            if (c != '"')
+                return fail(j->err, name, "must be a base64 string");
+            if ((rc = scan_string(j, &b64, &b64_escaped)) != 0)
+                return rc;
+        } else if (slot >= 0) {
+            if (c != '"') {
+                if ((rc = skip_value(j, 0)) != 0)
+                    return rc;
+                return fail(j->err, name, "must be a string");
+            }
+            if ((rc = scan_string(j, &raw, &escaped)) != 0 ||
+                (rc = string_value(j, raw, escaped, &ev->attr[slot])) != 0)
+                return rc;
+        } else {
+            rc_ce_ext_t e = { .name = name };
+            if (c == '"') {
+                e.type = RC_CE_STRING;
+                if ((rc = scan_string(j, &raw, &escaped)) != 0 ||
+                    (rc = string_value(j, raw, escaped, &e.value)) != 0)
+                    return rc;
+            } else if (c == 't' || c == 'f') {
+                e.type = RC_CE_BOOLEAN;
+                e.value = c == 't' ? RC_STR("true") : RC_STR("false");
+                if ((rc = expect_literal(j, e.value.ptr, e.value.len)) != 0)
+                    return rc;
+            } else if (c == '-' || is_digit(c)) {
+                if ((rc = scan_number(j, &integral)) != 0)
+                    return rc;
+                if (!rc_ce_is_ext_name(name))
+                    return fail(j->err, name, "extension name must be 1-20 characters of [a-z0-9]");
+                num = (rc_str_t){ j->p + start, j->i - start };
+                e.type = RC_CE_INTEGER;
+                if ((rc = integer_value(j, name, num, integral, &e.value)) != 0)
+                    return rc;
+            } else {
+                if ((rc = skip_value(j, 0)) != 0)
+                    return rc;
+                if (!rc_ce_is_ext_name(name))
+                    return fail(j->err, name, "extension name must be 1-20 characters of [a-z0-9]");
+                return fail(j->err, name, "must be a string, integer or boolean");
+            }
+            if ((rc = push_ext(j, ev, e)) != 0)
+                return rc;
+        }
+        skip_ws(j);
+        if (j->i >= j->n)
+            return malformed(j);
+        if (j->p[j->i] == '}') {
+            j->i++;
+            break;
+        }
+        if (j->p[j->i] != ',')
+            return malformed(j);
+        j->i++;
+        skip_ws(j);
     }
-    int rc = decode_data(data, b64, raw, arena, ev, err);
-    if (rc != 0)
-        return rc;
-    return rc_event_validate(ev, err);
+done:
+    if (data.ptr != NULL && b64.ptr != NULL)
+        return fail(j->err, RC_STR("data_base64"), "must not be present together with data");
+    if (b64.ptr != NULL) {
+        rc_str_t text;
+        if ((rc = string_value(j, b64, b64_escaped, &text)) != 0)
+            return rc;
+        char *buf = rc_arena_alloc(j->arena, text.len / 4 * 3 + 1, 1);
+        if (buf == NULL)
+            return -ENOMEM;
+        long k = rc_base64_decode(text.ptr, text.len, buf);
+        if (k < 0)
+            return fail(j->err, RC_STR("data_base64"), "must be a base64 string");
+        ev->data = (rc_str_t){ buf, (size_t)k };
+    } else if (data.ptr != NULL) {
+        if (data_string && ev->datacontenttype.ptr != NULL &&
+            !rc_ce_is_json_media_type(ev->datacontenttype)) {
+            /* A string under a non-JSON media type is the data itself. */
+            rc_str_t inner = { data.ptr + 1, data.len - 2 };
+            bool esc = memchr(inner.ptr, '\\', inner.len) != NULL;
+            if ((rc = string_value(j, inner, esc, &ev->data)) != 0)
+                return rc;
+        } else {
+            ev->data = data; /* JSON data: its exact text, a view of the body */
+        }
+    }
+    return 0;
 }
 
-/* Parses `body` as one JSON document with nothing but whitespace after it. */
-static cJSON *parse(rc_str_t body)
+/* Common entry checks: the whole body must be UTF-8 (RFC 8259 8.1). */
+static int check_body(jp_t *j, rc_str_t body, rc_arena_t *arena, rc_ce_error_t *err)
 {
-    const char *end = NULL;
-    if (body.ptr == NULL || body.len == 0)
-        return NULL;
-    cJSON *root = cJSON_ParseWithLengthOpts(body.ptr, body.len, &end, 0);
-    if (root == NULL)
-        return NULL;
-    size_t used = (size_t)(end - body.ptr);
-    if (skip_ws(body.ptr, used, body.len) != body.len) {
-        cJSON_Delete(root);
-        return NULL;
-    }
-    return root;
+    j->p = body.ptr;
+    j->n = body.ptr ? body.len : 0;
+    j->i = 0;
+    j->arena = arena;
+    j->err = err;
+    if (err)
+        err->index = -1;
+    if (j->n == 0 || !rc_ce_is_utf8(body))
+        return malformed(j);
+    skip_ws(j);
+    return 0;
+}
+
+/* After the top-level value only whitespace may follow. */
+static int check_end(jp_t *j)
+{
+    skip_ws(j);
+    return j->i == j->n ? 0 : malformed(j);
 }
 
 int rc_ce_decode_structured(rc_str_t body, rc_arena_t *arena, rc_event_t *ev, rc_ce_error_t *err)
 {
-    if (err)
-        err->index = -1;
-    cJSON *root = parse(body);
-    if (root == NULL)
-        return fail(err, RC_STR_NULL, "malformed JSON");
-    size_t b = skip_ws(body.ptr, 0, body.len);
-    rc_str_t raw = { body.ptr + b, skip_value(body.ptr, b, body.len) - b };
-    int rc = decode_object(root, raw, arena, ev, err);
-    cJSON_Delete(root);
+    jp_t j;
+    int rc = check_body(&j, body, arena, err);
+    if (rc == 0 && j.i < j.n && j.p[j.i] != '{') {
+        /* Tell "valid JSON, but not an object" from garbage. */
+        rc = skip_value(&j, 0);
+        if (rc == 0)
+            rc = check_end(&j);
+        if (rc == 0)
+            rc = fail(err, RC_STR_NULL, "event must be a JSON object");
+        return rc;
+    }
+    if (rc == 0)
+        rc = parse_event(&j, ev);
+    if (rc == 0)
+        rc = check_end(&j);
+    if (rc == 0)
+        rc = rc_event_validate(ev, err);
     return rc;
 }
 
 int rc_ce_decode_batch(rc_str_t body, rc_arena_t *arena, size_t max_events, rc_event_t **events,
                        size_t *count, rc_ce_error_t *err)
 {
+    jp_t j;
     *events = NULL;
     *count = 0;
-    if (err)
-        err->index = -1;
-    cJSON *root = parse(body);
-    if (root == NULL)
-        return fail(err, RC_STR_NULL, "malformed JSON");
-    int rc = 0;
-    if (!cJSON_IsArray(root)) {
-        rc = fail(err, RC_STR_NULL, "batch must be a JSON array");
-        goto out;
+    int rc = check_body(&j, body, arena, err);
+    if (rc != 0)
+        return rc;
+    if (j.i >= j.n || j.p[j.i] != '[') {
+        rc = skip_value(&j, 0);
+        if (rc == 0)
+            rc = check_end(&j);
+        return rc == 0 ? fail(err, RC_STR_NULL, "batch must be a JSON array") : rc;
     }
-    size_t n = 0;
-    for (const cJSON *m = root->child; m != NULL; m = m->next)
-        n++;
-    if (n > max_events) {
-        rc = RC_ETOO_LARGE;
-        if (err) {
-            err->field = RC_STR_NULL;
-            err->rule = "batch holds more events than allowed";
+    /* Events are parsed into a growing array; a batch is checked completely before any of it
+     * is returned (all-or-nothing). */
+    size_t cap = 16, n = 0;
+    rc_event_t *evs = rc_arena_alloc(arena, cap * sizeof(*evs), _Alignof(rc_event_t));
+    if (evs == NULL)
+        return -ENOMEM;
+    j.i++;
+    skip_ws(&j);
+    bool empty = j.i < j.n && j.p[j.i] == ']';
+    if (empty)
+        j.i++;
+    while (!empty) {
+        if (n == max_events) {
+            if (err) {
+                err->field = RC_STR_NULL;
+                err->rule = "batch holds more events than allowed";
+            }
+            return RC_ETOO_LARGE;
         }
-        goto out;
-    }
-    rc_event_t *evs = rc_arena_alloc(arena, (n ? n : 1) * sizeof(*evs), _Alignof(rc_event_t));
-    if (evs == NULL) {
-        rc = -ENOMEM;
-        goto out;
-    }
-    /* Walk the array text alongside cJSON's elements to know each element's raw span. */
-    size_t i = skip_ws(body.ptr, 0, body.len) + 1, k = 0;
-    for (const cJSON *m = root->child; m != NULL; m = m->next, k++) {
-        i = skip_ws(body.ptr, i, body.len);
-        size_t end = skip_value(body.ptr, i, body.len);
-        rc_str_t raw = { body.ptr + i, end - i };
-        rc = decode_object(m, raw, arena, &evs[k], err);
+        if (n == cap) {
+            rc_event_t *grown = rc_arena_alloc(arena, 2 * cap * sizeof(*evs), _Alignof(rc_event_t));
+            if (grown == NULL)
+                return -ENOMEM;
+            memcpy(grown, evs, n * sizeof(*evs));
+            evs = grown;
+            cap *= 2;
+        }
+        rc = parse_event(&j, &evs[n]);
+        if (rc == 0)
+            rc = rc_event_validate(&evs[n], err);
         if (rc != 0) {
             if (err)
-                err->index = (int32_t)k;
-            goto out;
+                err->index = (int32_t)n;
+            return rc;
         }
-        i = skip_ws(body.ptr, end, body.len) + 1; /* past the ',' */
+        n++;
+        skip_ws(&j);
+        if (j.i >= j.n)
+            return malformed(&j);
+        if (j.p[j.i] == ']') {
+            j.i++;
+            break;
+        }
+        if (j.p[j.i] != ',')
+            return malformed(&j);
+        j.i++;
+        skip_ws(&j);
     }
+    if ((rc = check_end(&j)) != 0)
+        return rc;
     *events = evs;
     *count = n;
-out:
-    cJSON_Delete(root);
-    return rc;
+    return 0;
 }
 
 /* ---- writing ------------------------------------------------------------------------------ */
@@ -471,7 +625,7 @@ typedef struct {
 
 static void put(writer_t *w, const char *p, size_t n)
 {
-    if (w->len <= w->cap && n <= w->cap - w->len)
+    if (n > 0 && w->len <= w->cap && n <= w->cap - w->len)
         memcpy(w->buf + w->len, p, n);
     w->len += n;
 }
@@ -520,47 +674,14 @@ static void put_member(writer_t *w, rc_str_t name, rc_str_t value, bool bare)
         put_json_string(w, value);
 }
 
-/* UTF-8 text without U+0000 (which cJSON cannot read back): writable as a JSON string. */
-static bool is_text(rc_str_t s)
-{
-    const unsigned char *p = (const unsigned char *)s.ptr;
-    for (size_t i = 0; i < s.len;) {
-        unsigned char c = p[i];
-        if (c < 0x80) {
-            if (c == 0)
-                return false;
-            i++;
-            continue;
-        }
-        size_t len = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
-        if (c < 0xc2 || c > 0xf4 || s.len - i < len)
-            return false;
-        uint32_t cp = c & (len == 2 ? 0x1f : len == 3 ? 0x0f : 0x07);
-        for (size_t k = 1; k < len; k++) {
-            if ((p[i + k] & 0xc0) != 0x80)
-                return false;
-            cp = cp << 6 | (p[i + k] & 0x3f);
-        }
-        if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-            (cp >= 0xd800 && cp <= 0xdfff))
-            return false;
-        i += len;
-    }
-    return true;
-}
-
-/* Whether `s` is one JSON value with no surrounding whitespace, so it can be embedded as is and
- * read back byte-exact. */
+/* Whether `s` is one JSON value with no surrounding whitespace, so that it can be embedded as
+ * is and read back byte-exact by the parser above. */
 static bool is_exact_json(rc_str_t s)
 {
-    if (s.len == 0 || is_ws(s.ptr[0]) || is_ws(s.ptr[s.len - 1]) || !is_text(s))
+    if (s.len == 0 || is_ws(s.ptr[0]) || is_ws(s.ptr[s.len - 1]) || !rc_ce_is_utf8(s))
         return false;
-    const char *end = NULL;
-    cJSON *v = cJSON_ParseWithLengthOpts(s.ptr, s.len, &end, 0);
-    if (v == NULL)
-        return false;
-    cJSON_Delete(v);
-    return (size_t)(end - s.ptr) == s.len;
+    jp_t j = { .p = s.ptr, .n = s.len, .i = 0, .arena = NULL, .err = NULL };
+    return skip_value(&j, 0) == 0 && j.i == j.n;
 }
 
 int rc_ce_write_structured(const rc_event_t *ev, unsigned flags, char *buf, size_t cap,
@@ -582,14 +703,15 @@ int rc_ce_write_structured(const rc_event_t *ev, unsigned flags, char *buf, size
     if (ev->data.ptr != NULL) {
         bool json_ct =
             ev->datacontenttype.ptr == NULL || rc_ce_is_json_media_type(ev->datacontenttype);
-        if (json_ct && is_exact_json(ev->data)) {
+        /* A JSON null would read back as "no data", so it travels as data_base64. */
+        if (json_ct && is_exact_json(ev->data) && !rc_str_eq(ev->data, RC_STR("null"))) {
             put_member(&w, RC_STR("data"), ev->data, true);
-        } else if (!json_ct && is_text(ev->data)) {
+        } else if (!json_ct && rc_ce_is_utf8(ev->data)) {
             put_member(&w, RC_STR("data"), ev->data, false);
         } else {
             put(&w, ",\"data_base64\":\"", 16);
             size_t n = rc_base64_encoded_len(ev->data.len);
-            if (w.len <= w.cap && n <= w.cap - w.len)
+            if (n > 0 && w.len <= w.cap && n <= w.cap - w.len)
                 rc_base64_encode(ev->data.ptr, ev->data.len, w.buf + w.len);
             w.len += n;
             put(&w, "\"", 1);

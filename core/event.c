@@ -5,7 +5,6 @@
 #include <errno.h>
 #include <limits.h>
 #include <string.h>
-#include <time.h>
 
 static const char *const attr_names[RC_CE_ATTR_CORE_COUNT] = {
     "specversion", "id", "source", "type", "datacontenttype", "dataschema", "subject", "time",
@@ -283,25 +282,37 @@ size_t rc_ce_time_format(int64_t unix_ns, char *buf)
         ns += 1000000000;
         sec--;
     }
-    time_t t = (time_t)sec;
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    /* Fixed-width fields written by hand: no locale, no snprintf on the ingress path. */
-    unsigned year = (unsigned)(tm.tm_year + 1900);
-    if (tm.tm_year + 1900 < 0 || year > 9999)
-        year = 0;
+    int64_t days = sec / 86400, rem = sec % 86400;
+    if (rem < 0) {
+        rem += 86400;
+        days--;
+    }
+    /* Civil date from days since 1970-01-01 (Howard Hinnant's algorithm): no libc time zone
+     * machinery (gmtime_r takes a lock) on the ingress path. */
+    int64_t z = days + 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    unsigned doe = (unsigned)(z - era * 146097);
+    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t year = (int64_t)yoe + era * 400;
+    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    unsigned mp = (5 * doy + 2) / 153;
+    unsigned day = doy - (153 * mp + 2) / 5 + 1;
+    unsigned mon = mp < 10 ? mp + 3 : mp - 9;
+    year += mon <= 2;
+    if (year < 0 || year > 9999)
+        year = 0; /* outside RFC 3339; int64 nanoseconds cannot get there anyway */
     char *p = buf;
-    put_digits(p, year, 4);
+    put_digits(p, (unsigned)year, 4);
     p[4] = '-';
-    put_digits(p + 5, (unsigned)tm.tm_mon + 1, 2);
+    put_digits(p + 5, mon, 2);
     p[7] = '-';
-    put_digits(p + 8, (unsigned)tm.tm_mday, 2);
+    put_digits(p + 8, day, 2);
     p[10] = 'T';
-    put_digits(p + 11, (unsigned)tm.tm_hour, 2);
+    put_digits(p + 11, (unsigned)(rem / 3600), 2);
     p[13] = ':';
-    put_digits(p + 14, (unsigned)tm.tm_min, 2);
+    put_digits(p + 14, (unsigned)(rem / 60 % 60), 2);
     p[16] = ':';
-    put_digits(p + 17, (unsigned)tm.tm_sec, 2);
+    put_digits(p + 17, (unsigned)(rem % 60), 2);
     p[19] = '.';
     put_digits(p + 20, (unsigned)ns, 9);
     p[29] = 'Z';

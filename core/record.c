@@ -163,6 +163,11 @@ int rc_record_decode(const void *rec, size_t len, rc_record_view_t *view)
         if (e->name_len == 0 || e->name_off < start || e->type >= RC_CE_TYPE_COUNT ||
             (uint64_t)e->name_off + e->name_len + e->value_len > size)
             return RC_EBAD_RECORD;
+        /* Lookups trust the stored hash; a torn or hostile record must not make a present name
+         * unfindable. Names are short, so this costs little next to the copy that preceded. */
+        rc_str_t name = { (const char *)base + e->name_off, e->name_len };
+        if (rc_ce_name_hash(name) != e->hash)
+            return RC_EBAD_RECORD;
         uint16_t k = index[i];
         if (k >= hdr->ext_count || (seen[k / 64] >> (k % 64) & 1) != 0)
             return RC_EBAD_RECORD;

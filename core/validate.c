@@ -54,14 +54,41 @@ static bool is_hex(char c)
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
 
-bool rc_ce_is_valid_string(rc_str_t s)
+/* Word-at-a-time tests (8 bytes of plain ASCII at once): the common case of every attribute. */
+#define ONES 0x0101010101010101ULL
+#define HIGHS 0x8080808080808080ULL
+
+static uint64_t load8(const unsigned char *p)
 {
-    const unsigned char *p = (const unsigned char *)s.ptr;
-    size_t i = 0, n = s.len;
+    uint64_t w;
+    memcpy(&w, p, 8);
+    return w;
+}
+
+/* Non-zero when some byte of the all-ASCII word `w` is below 0x20 or is 0x7f. */
+static uint64_t ascii_controls(uint64_t w)
+{
+    uint64_t below = (w - ONES * 0x20) & ~w & HIGHS;
+    uint64_t x = w ^ (ONES * 0x7f);
+    uint64_t del = (x - ONES) & ~x & HIGHS;
+    return below | del;
+}
+
+/* Validates UTF-8 from p[i]; `controls` also refuses C0/C1 controls and DEL. */
+static bool utf8_ok(const unsigned char *p, size_t n, bool controls)
+{
+    size_t i = 0;
     while (i < n) {
+        if (n - i >= 8) {
+            uint64_t w = load8(p + i);
+            if ((w & HIGHS) == 0 && (!controls || ascii_controls(w) == 0)) {
+                i += 8;
+                continue;
+            }
+        }
         unsigned char c = p[i];
         if (c < 0x80) {
-            if (c < 0x20 || c == 0x7f)
+            if (controls && (c < 0x20 || c == 0x7f))
                 return false;
             i++;
             continue;
@@ -91,11 +118,21 @@ bool rc_ce_is_valid_string(rc_str_t s)
             return false; /* overlong or out of range */
         if (cp >= 0xd800 && cp <= 0xdfff)
             return false; /* surrogates */
-        if (cp >= 0x80 && cp <= 0x9f)
+        if (controls && cp >= 0x80 && cp <= 0x9f)
             return false; /* C1 controls */
         i += len;
     }
     return true;
+}
+
+bool rc_ce_is_valid_string(rc_str_t s)
+{
+    return utf8_ok((const unsigned char *)s.ptr, s.len, true);
+}
+
+bool rc_ce_is_utf8(rc_str_t s)
+{
+    return utf8_ok((const unsigned char *)s.ptr, s.len, false);
 }
 
 /* Characters of a URI after the scheme: RFC 3986 sets, %XX escapes well-formed, at most one
@@ -193,10 +230,11 @@ bool rc_ce_is_media_type(rc_str_t s)
         return false;
     i += k;
     for (;;) {
-        i = skip_ows(p, i, n);
+        /* Blanks only around ';' (RFC 7231 3.1.1.1): none trailing the last token. */
         if (i == n)
             return true;
-        if (p[i] != ';')
+        i = skip_ows(p, i, n);
+        if (i == n || p[i] != ';')
             return false;
         i = skip_ows(p, i + 1, n);
         if ((k = token_len(p + i, n - i)) == 0)

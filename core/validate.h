@@ -50,6 +50,9 @@ bool rc_ce_is_ext_name(rc_str_t s);
  *  U+007F-U+009F: what the spec allows in a String. */
 bool rc_ce_is_valid_string(rc_str_t s);
 
+/** Valid UTF-8 (no overlongs, no surrogates, nothing above U+10FFFF); controls allowed. */
+bool rc_ce_is_utf8(rc_str_t s);
+
 /** Renders `err` as "event 3: source: must be a non-empty URI-reference" (the "event N: "
  *  part only when index >= 0, the "field: " part only when field is non-empty; non-printable
  *  bytes of the field are shown as '?'). Writes at most `cap` bytes including the NUL and

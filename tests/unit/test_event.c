@@ -306,7 +306,8 @@ static void test_syntax(void)
     static const char *const not_media[] = { "", "xyz", "text/", "/plain", "text/plain;",
                                              "text/plain; charset", "text/plain; a=",
                                              "text /plain", "text/plain; a=\"open",
-                                             "text/pl\xc3\xa4in", "text/plain\r\nX: y" };
+                                             "text/pl\xc3\xa4in", "text/plain\r\nX: y", "text/plain ",
+                                             "text/plain; a=b " };
     for (size_t i = 0; i < sizeof(media) / sizeof(media[0]); i++)
         if (!rc_ce_is_media_type(rc_str(media[i])))
             RC_TEST_FAIL("\"%s\" should be a media type", media[i]);
