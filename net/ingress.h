@@ -31,7 +31,7 @@ typedef struct {
     rc_ingress_metrics_t metrics;
     char retry_after_line[40]; /* "Retry-After: 1\r\n" */
     rc_arena_t arena;          /* per request: decoded values, extension tables, batch arrays */
-    char arena_buf[16384];     /* the arena's first block: small requests never malloc */
+    char arena_buf[256 * 1024]; /* the arena's first block: most requests never malloc */
 } rc_ingress_t;
 
 /** Prepares `ig` (64-byte aligned storage) for one loop. Returns 0. */
