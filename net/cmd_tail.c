@@ -151,8 +151,9 @@ int rc_cmd_tail(int argc, char **argv)
         return 2;
     }
     if (!rc_config_valid_ring_prefix(prefix)) {
-        fprintf(stderr, "ringcast tail: --ring-prefix must be 1-%d characters of "
-                        "[A-Za-z0-9_-]\n",
+        fprintf(stderr,
+                "ringcast tail: --ring-prefix must be 1-%d characters of "
+                "[A-Za-z0-9_-]\n",
                 RC_CONFIG_RING_PREFIX_MAX);
         return 2;
     }
@@ -167,8 +168,9 @@ int rc_cmd_tail(int argc, char **argv)
     int rc = rc_ring_open(ring_name, &ring, err, sizeof(err));
     if (rc != 0) {
         if (rc == -ENOENT)
-            fprintf(stderr, "ringcast tail: no ring for broker %s/%s (shm '%s'); is "
-                            "'ringcast serve' running with ring prefix '%s'?\n",
+            fprintf(stderr,
+                    "ringcast tail: no ring for broker %s/%s (shm '%s'); is "
+                    "'ringcast serve' running with ring prefix '%s'?\n",
                     ns, name, ring_name, prefix);
         else
             fprintf(stderr, "ringcast tail: %s\n", err);
@@ -206,8 +208,7 @@ int rc_cmd_tail(int argc, char **argv)
             continue;
         }
         if (rc != 0) {
-            fprintf(stderr, "ringcast tail: reading ring '%s': %s\n", ring_name,
-                    rc_strerror(rc));
+            fprintf(stderr, "ringcast tail: reading ring '%s': %s\n", ring_name, rc_strerror(rc));
             code = 1;
             break;
         }

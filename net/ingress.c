@@ -92,8 +92,9 @@ static void on_headers(void *data, const rc_http_request_t *req, rc_http_respons
         return;
     }
     if (mode_of(req) == RC_CE_MODE_UNSUPPORTED) {
-        refuse(ig, res, 415, "structured mode supports only the JSON event format "
-                             "(application/cloudevents+json)");
+        refuse(ig, res, 415,
+               "structured mode supports only the JSON event format "
+               "(application/cloudevents+json)");
         return;
     }
     uint64_t max = body_limit(ig, req);
@@ -126,8 +127,9 @@ static int ingest(rc_ingress_t *ig, const rc_ingress_broker_t *b, const rc_http_
         return rc;
     }
     if (rc == RC_EUNSUPPORTED_MEDIA) {
-        snprintf(msg, msg_len, "structured mode supports only the JSON event format "
-                               "(application/cloudevents+json)");
+        snprintf(msg, msg_len,
+                 "structured mode supports only the JSON event format "
+                 "(application/cloudevents+json)");
         return rc;
     }
     if (rc == RC_ETOO_LARGE) {
@@ -253,8 +255,7 @@ static void on_rejected(void *data, int status, const char *reason)
 static void on_connection(void *data, int delta)
 {
     rc_ingress_t *ig = data;
-    rc_metric_add(delta > 0 ? &ig->metrics.connections_opened : &ig->metrics.connections_closed,
-                  1);
+    rc_metric_add(delta > 0 ? &ig->metrics.connections_opened : &ig->metrics.connections_closed, 1);
 }
 
 int rc_ingress_init(rc_ingress_t *ig, const rc_ingress_broker_t *brokers, size_t count,

@@ -209,22 +209,23 @@ static int open_rings(serve_t *sv)
         if (rc == 0 && rc_ring_capacity(b->ring) == cfg->ring_bytes) {
             rc_ring_stats_t st;
             rc_ring_stats(b->ring, &st);
-            rc_log_info("serve", "broker %s/%s: attached to ring '%s' (%llu bytes, next event "
-                                 "%llu)",
+            rc_log_info("serve",
+                        "broker %s/%s: attached to ring '%s' (%llu bytes, next event "
+                        "%llu)",
                         b->ns, b->name, name, (unsigned long long)st.capacity,
                         (unsigned long long)st.head_seq);
             continue;
         }
         if (rc == 0) {
-            rc_log_warn("serve", "broker %s/%s: ring '%s' has %llu bytes, configured %llu: "
-                                 "replacing it",
+            rc_log_warn("serve",
+                        "broker %s/%s: ring '%s' has %llu bytes, configured %llu: "
+                        "replacing it",
                         b->ns, b->name, name, (unsigned long long)rc_ring_capacity(b->ring),
                         (unsigned long long)cfg->ring_bytes);
             rc_ring_close(b->ring);
             b->ring = NULL;
         } else if (rc != -ENOENT) {
-            rc_log_warn("serve", "broker %s/%s: replacing unusable ring: %s", b->ns, b->name,
-                        err);
+            rc_log_warn("serve", "broker %s/%s: replacing unusable ring: %s", b->ns, b->name, err);
         }
         rc_ring_config_t rcfg;
         rc_ring_config_init(&rcfg);
@@ -235,8 +236,8 @@ static int open_rings(serve_t *sv)
             rc_log_error("serve", "broker %s/%s: %s", b->ns, b->name, err);
             return rc;
         }
-        rc_log_info("serve", "broker %s/%s: created ring '%s' (%llu bytes)", b->ns, b->name,
-                    name, (unsigned long long)cfg->ring_bytes);
+        rc_log_info("serve", "broker %s/%s: created ring '%s' (%llu bytes)", b->ns, b->name, name,
+                    (unsigned long long)cfg->ring_bytes);
     }
     return 0;
 }
@@ -254,8 +255,8 @@ static int setup_loops(serve_t *sv, int *port)
     const rc_config_t *cfg = sv->cfg;
     for (uint32_t i = 0; i < sv->nloops; i++) {
         ingress_loop_t *l = &sv->loops[i];
-        int rc = rc_ingress_init(&l->ig, sv->brokers, sv->nbrokers, &cfg->limits,
-                                 cfg->retry_after_s);
+        int rc =
+            rc_ingress_init(&l->ig, sv->brokers, sv->nbrokers, &cfg->limits, cfg->retry_after_s);
         if (rc != 0)
             return rc;
         rc = uv_loop_init(&l->loop);
@@ -350,9 +351,8 @@ int rc_serve_run(const rc_config_t *cfg, FILE *ready_out)
     } else {
         atomic_store_explicit(&sv.ready, 1, memory_order_relaxed);
         rc_log_info("serve", "ingress on %s:%d (%u loop%s), admin on %s:%d, %zu broker%s",
-                    cfg->listen_host, port, sv.nloops, sv.nloops == 1 ? "" : "s",
-                    cfg->admin_host, rc_http_server_port(sv.admin_srv), sv.nbrokers,
-                    sv.nbrokers == 1 ? "" : "s");
+                    cfg->listen_host, port, sv.nloops, sv.nloops == 1 ? "" : "s", cfg->admin_host,
+                    rc_http_server_port(sv.admin_srv), sv.nbrokers, sv.nbrokers == 1 ? "" : "s");
         if (ready_out != NULL) {
             fprintf(ready_out, "listening ingress=%s:%d admin=%s:%d\n", cfg->listen_host, port,
                     cfg->admin_host, rc_http_server_port(sv.admin_srv));

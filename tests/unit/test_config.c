@@ -210,7 +210,7 @@ static void test_values(void)
     ASSERT_EQ(rc_config_parse_addr("[::1]80", host, sizeof(host), &port), -EINVAL);
 }
 
-#define BROKER "apiVersion: eventing.knative.dev/v1\nkind: Broker\n"
+#define BROKER   "apiVersion: eventing.knative.dev/v1\nkind: Broker\n"
 #define SETTINGS "apiVersion: ringcast.dev/v1alpha1\nkind: RingcastConfig\n"
 
 static void test_errors(void)
@@ -235,7 +235,8 @@ static void test_errors(void)
     expect_error(BROKER "metadata:\n  name: a\n  namespace: -x\n",
                  "t.yaml:5: 'metadata.namespace' must be a DNS label (lowercase letters, digits "
                  "and '-', at most 63 characters), not '-x'");
-    expect_error(BROKER "metadata:\n  name: a\n  uid: 5\n", "t.yaml:5: unknown field 'metadata.uid'");
+    expect_error(BROKER "metadata:\n  name: a\n  uid: 5\n",
+                 "t.yaml:5: unknown field 'metadata.uid'");
     expect_error(BROKER "metadata:\n  name: a\n  name: b\n",
                  "t.yaml:5: metadata: duplicate field 'name'");
     expect_error(BROKER "metadata:\n  name: [a]\n", "t.yaml:4: 'metadata.name' must be a string");
