@@ -161,7 +161,7 @@ int rc_bench_client(int argc, char **argv)
     size_t body_len = 128;
     const char *backend = "auto";
     const char *server = "auto";
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
@@ -182,7 +182,6 @@ int rc_bench_client(int argc, char **argv)
             usage(stderr);
             return 2;
         }
-        i++;
     }
     if (conns < 1 || conns > 4096 || seconds <= 0 || seconds > 600 || body_len > (1 << 20)) {
         fprintf(stderr, "ringcast-bench client: --conns 1-4096, --seconds 0-600, --body <= 1 MiB\n");

@@ -28,7 +28,8 @@ static const unit_t time_units[] = {
     {'S', RC_NS_PER_SEC},
 };
 
-static int fail(char *err, size_t errlen, const char *s, size_t len, const char *fmt, ...)
+__attribute__((format(printf, 5, 6))) static int fail(char *err, size_t errlen, const char *s,
+                                                      size_t len, const char *fmt, ...)
 {
     if (err != NULL && errlen > 0) {
         char why[160];

@@ -685,6 +685,10 @@ static void test_failures(rc_http_backend_t kind)
     ASSERT_EQ(o.result, RC_EHTTP_MALFORMED);
     o = one(c, "/bad-length", NULL, 0);
     ASSERT_EQ(o.result, RC_EHTTP_MALFORMED);
+    o = one(c, "/status/20", NULL, 0); /* two-digit status */
+    ASSERT_EQ(o.result, RC_EHTTP_MALFORMED);
+    o = one(c, "/status/1000", NULL, 0);
+    ASSERT_EQ(o.result, RC_EHTTP_MALFORMED);
     o = one(c, "/short-body", NULL, 0);
     ASSERT_EQ(o.result, RC_EHTTP_CLOSED);
     o = one(c, "/huge-headers", NULL, 0);
