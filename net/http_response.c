@@ -215,6 +215,12 @@ void rc__http_parser_reset(rc__http_parser_t *p, int head)
     p->in_value = 0;
     p->body_len = 0;
     p->truncated = 0;
+    /* Do not keep one large reply's buffer for the life of a keep-alive connection. */
+    if (p->body_cap > 64 * 1024) {
+        free(p->body);
+        p->body = NULL;
+        p->body_cap = 0;
+    }
 }
 
 static int map_error(rc__http_parser_t *p, llhttp_errno_t e)

@@ -217,6 +217,7 @@ static int serve_buffer(sconn_t *s)
         int what = handle(s->fd, path, s->buf + head_len, cl);
         memmove(s->buf, s->buf + head_len + cl, s->len - head_len - cl);
         s->len -= head_len + cl;
+        s->buf[s->len] = '\0';
         if (what == CLOSE || what == RESET) {
             sconn_close(s, what == RESET);
             return -1;
@@ -275,7 +276,7 @@ static void *server_main(void *arg)
             sconn_t *s = &conns[map[k]];
             if (s->cap - s->len < 65536) {
                 s->cap = s->cap ? s->cap * 2 : 65536;
-                s->buf = realloc(s->buf, s->cap);
+                s->buf = realloc(s->buf, s->cap + 1); /* + NUL for sscanf */
             }
             ssize_t r = recv(s->fd, s->buf + s->len, s->cap - s->len, MSG_DONTWAIT);
             if (r <= 0) {
@@ -284,6 +285,7 @@ static void *server_main(void *arg)
                 continue;
             }
             s->len += (size_t)r;
+            s->buf[s->len] = '\0';
             if (serve_buffer(s) == 0)
                 sconn_close(s, 0);
         }
@@ -759,6 +761,36 @@ static void test_timeouts(rc_http_backend_t kind)
     ASSERT_EQ(o.result, -ETIMEDOUT);
     ASSERT_GE(took, 190);
     ASSERT_LT(took, 3000);
+
+    /* A listener whose accept queue is full drops SYNs: the connect itself hangs. */
+    int port;
+    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t slen = sizeof(sa);
+    ASSERT_EQ(bind(lfd, (struct sockaddr *)&sa, slen), 0);
+    ASSERT_EQ(listen(lfd, 0), 0);
+    ASSERT_EQ(getsockname(lfd, (struct sockaddr *)&sa, &slen), 0);
+    port = ntohs(sa.sin_port);
+    int fillers[4];
+    for (int i = 0; i < 4; i++) {
+        fillers[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        connect(fillers[i], (struct sockaddr *)&sa, slen);
+    }
+    usleep(100000);
+    char url[64];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/", port);
+    rc_http_endpoint_t *ep;
+    ASSERT_EQ(rc_http_client_endpoint(c, url, &ep, NULL, 0), 0);
+    outcome_t ct = {0};
+    rc_http_request_t rq = {.endpoint = ep, .timeout_ms = 300};
+    t0 = now_ns();
+    ASSERT_EQ(rc_http_client_request(c, &rq, on_done, &ct), 0);
+    run_until(c, &ct.done, 1, 5000);
+    ASSERT_EQ(ct.result, -ETIMEDOUT);
+    ASSERT_GE((ct.at_ns - t0) / 1000000, 290);
+    for (int i = 0; i < 4; i++)
+        close(fillers[i]);
+    close(lfd);
 
     /* With one connection, a second request queues behind a hanging one and times out there. */
     outcome_t a = {0}, b = {0}, z = {0};
