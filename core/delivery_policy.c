@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/base64.h"
 #include "core/duration.h"
 #include "core/errors.h"
 
@@ -366,33 +367,11 @@ int rc_dead_letter_code(int result)
 
 size_t rc_dead_letter_data(const void *body, size_t len, char *out, size_t cap)
 {
-    static const char alphabet[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     if (cap == 0)
         return 0;
     size_t limit = cap - 1 < RC_DEAD_LETTER_DATA_MAX ? cap - 1 : RC_DEAD_LETTER_DATA_MAX;
     size_t max_in = (limit / 4) * 3;
-    if (len > max_in)
-        len = max_in;
-    const unsigned char *in = body;
-    size_t o = 0;
-    size_t i = 0;
-    for (; i + 3 <= len; i += 3) {
-        uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
-        out[o++] = alphabet[v >> 18];
-        out[o++] = alphabet[(v >> 12) & 63];
-        out[o++] = alphabet[(v >> 6) & 63];
-        out[o++] = alphabet[v & 63];
-    }
-    if (i < len) {
-        uint32_t v = (uint32_t)in[i] << 16;
-        if (i + 1 < len)
-            v |= (uint32_t)in[i + 1] << 8;
-        out[o++] = alphabet[v >> 18];
-        out[o++] = alphabet[(v >> 12) & 63];
-        out[o++] = i + 1 < len ? alphabet[(v >> 6) & 63] : '=';
-        out[o++] = '=';
-    }
-    out[o] = '\0';
-    return o;
+    size_t n = rc_base64_encode(body, len < max_in ? len : max_in, out);
+    out[n] = '\0';
+    return n;
 }
