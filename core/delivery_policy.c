@@ -133,6 +133,35 @@ int rc_delivery_set(rc_delivery_t *d, const char *field, const char *value, size
     return RC_ECONFIG;
 }
 
+int rc_delivery_from_config(const rc_config_delivery_t *cfg, rc_delivery_t *out, char *err,
+                            size_t errlen)
+{
+    rc_delivery_t d;
+    rc_delivery_init(&d);
+    if (cfg->retry >= 0) {
+        char num[24];
+        int n = snprintf(num, sizeof(num), "%lld", (long long)cfg->retry);
+        if (rc_delivery_set(&d, "retry", num, (size_t)n, err, errlen) != 0)
+            return RC_ECONFIG;
+    }
+    const struct {
+        const char *field;
+        const char *value;
+    } fields[] = {
+        {"backoffPolicy", cfg->backoff_policy}, {"backoffDelay", cfg->backoff_delay},
+        {"backoffMax", cfg->backoff_max},       {"timeout", cfg->timeout},
+        {"retryAfterMax", cfg->retry_after_max}, {"deadLetterSink.uri", cfg->dead_letter_uri},
+        {"format", cfg->format},
+    };
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+        if (fields[i].value != NULL && rc_delivery_set(&d, fields[i].field, fields[i].value,
+                                                       strlen(fields[i].value), err, errlen) != 0)
+            return RC_ECONFIG;
+    }
+    *out = d;
+    return 0;
+}
+
 void rc_delivery_effective(const rc_delivery_t *trigger, const rc_delivery_t *broker,
                            rc_delivery_t *out)
 {

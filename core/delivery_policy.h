@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/config.h"
+
 typedef enum {
     RC_BACKOFF_EXPONENTIAL = 0,
     RC_BACKOFF_LINEAR = 1,
@@ -67,6 +69,13 @@ void rc_delivery_init(rc_delivery_t *d);
  *  @return 0, or RC_ECONFIG (unknown field, bad value); `d` is unchanged on failure. */
 int rc_delivery_set(rc_delivery_t *d, const char *field, const char *value, size_t value_len,
                     char *err, size_t errlen);
+
+/** Builds a delivery block from the config loader's raw `spec.delivery` (present fields only,
+ *  through rc_delivery_set, so the same checks and messages apply; the loader's shape checks are
+ *  looser, e.g. it lets `P1Y` through). `out` starts from the defaults.
+ *  @return 0, or RC_ECONFIG with a message naming the field in `err` */
+int rc_delivery_from_config(const rc_config_delivery_t *cfg, rc_delivery_t *out, char *err,
+                            size_t errlen);
 
 /** The delivery block a trigger runs with: the trigger's own block if it set any field (it
  *  replaces the broker's entirely; its unset fields keep the defaults), else the broker's block

@@ -123,6 +123,47 @@ static void test_model(void)
     ASSERT_EQ(out.backoff_delay_ns, S);
 }
 
+static void test_from_config(void)
+{
+    rc_config_delivery_t cfg = {.retry = -1};
+    rc_delivery_t d;
+    char err[256] = "";
+    ASSERT_EQ(rc_delivery_from_config(&cfg, &d, err, sizeof(err)), 0);
+    ASSERT_EQ(d.set, 0);
+    ASSERT_EQ(d.retry, 10);
+
+    cfg.retry = 3;
+    cfg.backoff_policy = "linear";
+    cfg.backoff_delay = "PT0.5S";
+    cfg.backoff_max = "PT10S";
+    cfg.timeout = "PT2S";
+    cfg.retry_after_max = "PT0S";
+    cfg.dead_letter_uri = "http://127.0.0.1:7/dls";
+    cfg.format = "json";
+    ASSERT_EQ(rc_delivery_from_config(&cfg, &d, err, sizeof(err)), 0);
+    ASSERT_EQ(d.set, 0xff);
+    ASSERT_EQ(d.retry, 3);
+    ASSERT_EQ(d.backoff_policy, RC_BACKOFF_LINEAR);
+    ASSERT_EQ(d.backoff_delay_ns, 500 * MS);
+    ASSERT_EQ(d.backoff_max_ns, 10 * S);
+    ASSERT_EQ(d.timeout_ns, 2 * S);
+    ASSERT_EQ(d.retry_after_max_ns, 0);
+    ASSERT_STR_EQ(d.dead_letter_uri, "http://127.0.0.1:7/dls");
+    ASSERT_EQ(d.format, RC_DELIVERY_FORMAT_JSON);
+
+    /* The loader lets years through; delivery does not, and `out` stays untouched. */
+    rc_delivery_t before = d;
+    cfg.backoff_max = "P1Y";
+    ASSERT_EQ(rc_delivery_from_config(&cfg, &d, err, sizeof(err)), RC_ECONFIG);
+    ASSERT(strstr(err, "spec.delivery.backoffMax") != NULL);
+    ASSERT(strstr(err, "years and months") != NULL);
+    ASSERT(memcmp(&d, &before, sizeof(d)) == 0);
+    cfg.backoff_max = NULL;
+    cfg.timeout = "PT0S";
+    ASSERT_EQ(rc_delivery_from_config(&cfg, &d, err, sizeof(err)), RC_ECONFIG);
+    ASSERT(strstr(err, "spec.delivery.timeout") != NULL);
+}
+
 static void test_classify(void)
 {
     for (int s = 200; s <= 299; s++)
@@ -316,6 +357,7 @@ static void test_dead_letter(void)
 int main(void)
 {
     test_model();
+    test_from_config();
     test_classify();
     test_backoff();
     test_retry_after();
