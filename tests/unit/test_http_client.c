@@ -636,6 +636,36 @@ static void test_keepalive(rc_http_backend_t kind)
     rc_http_client_destroy(c);
 }
 
+static void test_small_ring(rc_http_backend_t kind)
+{
+    /* 8 submission entries for 60 concurrent exchanges: submissions flush mid-batch. */
+    rc_http_client_opts_t opts;
+    rc_http_client_opts_init(&opts);
+    opts.backend = kind;
+    opts.ring_entries = 8;
+    opts.max_conns_per_host = 60;
+    rc_http_client_t *c = NULL;
+    ASSERT_EQ(rc_http_client_create(&opts, &c), 0);
+    enum { N = 60 };
+    outcome_t outs[N];
+    memset(outs, 0, sizeof(outs));
+    rc_http_endpoint_t *ep = endpoint(c, "/echo");
+    struct iovec iov = {"ping", 4};
+    for (int i = 0; i < N; i++) {
+        rc_http_request_t req = {.endpoint = ep, .body = &iov, .body_iovcnt = 1};
+        ASSERT_EQ(rc_http_client_request(c, &req, on_done, &outs[i]), 0);
+    }
+    int64_t end = now_ns() + 10 * 1000000000LL;
+    while (rc_http_client_pending(c) > 0 && now_ns() < end)
+        ASSERT_GE(rc_http_client_run(c, 50), 0);
+    for (int i = 0; i < N; i++) {
+        ASSERT_EQ(outs[i].calls, 1);
+        ASSERT_EQ(outs[i].result, 200);
+        ASSERT_STR_EQ(outs[i].body, "ping");
+    }
+    rc_http_client_destroy(c);
+}
+
 /* A response callback that chains the next request from inside the callback. */
 typedef struct {
     rc_http_client_t *c;
@@ -1009,6 +1039,7 @@ int main(void)
         test_request_shape(kinds[k]);
         test_bodies(kinds[k]);
         test_keepalive(kinds[k]);
+        test_small_ring(kinds[k]);
         test_chain_and_fd(kinds[k]);
         test_failures(kinds[k]);
         test_timeouts(kinds[k]);
