@@ -61,12 +61,18 @@ static void write_all(int fd, const char *p, size_t n)
 
 static void respond(int fd, int status, const char *extra, const char *body, size_t body_len)
 {
-    char head[512];
-    int n = snprintf(head, sizeof(head), "HTTP/1.1 %d X\r\nContent-Length: %zu\r\n%s\r\n", status,
+    /* One send for head and small bodies, so a response arrives in one piece on loopback. */
+    static char head[512 + 65536];
+    int n = snprintf(head, 512, "HTTP/1.1 %d X\r\nContent-Length: %zu\r\n%s\r\n", status,
                      body_len, extra);
+    if (body_len <= 65536) {
+        if (body_len > 0)
+            memcpy(head + n, body, body_len);
+        write_all(fd, head, (size_t)n + body_len);
+        return;
+    }
     write_all(fd, head, (size_t)n);
-    if (body_len > 0)
-        write_all(fd, body, body_len);
+    write_all(fd, body, body_len);
 }
 
 enum { KEEP, CLOSE, RESET, HANG };
@@ -494,6 +500,18 @@ static void test_statuses(rc_http_backend_t kind)
     o = one(c, "/http10", NULL, 0);
     ASSERT_EQ(o.result, 200);
     ASSERT_STR_EQ(o.body, "ok");
+    /* HEAD: the answer has no body whatever Content-Length says; the bytes this test server
+     * sends anyway are trailing garbage, so the connection is not reused. */
+    outcome_t h = {0};
+    rc_http_request_t head = {.endpoint = endpoint(c, "/big/100"), .method = "HEAD"};
+    int before = server_count(&srv.accepted);
+    ASSERT_EQ(rc_http_client_request(c, &head, on_done, &h), 0);
+    run_until(c, &h.done, 1, 5000);
+    ASSERT_EQ(h.result, 200);
+    ASSERT_EQ(h.body_len, 0);
+    o = one(c, "/status/200", NULL, 0);
+    ASSERT_EQ(o.result, 200);
+    ASSERT_EQ(server_count(&srv.accepted), before + 2); /* one for HEAD, one after it */
     o = one(c, "/status/200", NULL, 0); /* after the closes above, still fine */
     ASSERT_EQ(o.result, 200);
     ASSERT_EQ(rc_http_client_pending(c), 0);
