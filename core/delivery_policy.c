@@ -119,8 +119,8 @@ int rc_delivery_set(rc_delivery_t *d, const char *field, const char *value, size
     for (size_t i = 0; i < sizeof(durations) / sizeof(durations[0]); i++) {
         if (strcmp(field, durations[i].name) != 0)
             continue;
-        int rc = parse_duration_field(field, v, len, durations[i].allow_zero, durations[i].dst,
-                                      err, errlen);
+        int rc = parse_duration_field(field, v, len, durations[i].allow_zero, durations[i].dst, err,
+                                      errlen);
         if (rc == 0)
             d->set |= durations[i].bit;
         return rc;
@@ -148,9 +148,12 @@ int rc_delivery_from_config(const rc_config_delivery_t *cfg, rc_delivery_t *out,
         const char *field;
         const char *value;
     } fields[] = {
-        {"backoffPolicy", cfg->backoff_policy}, {"backoffDelay", cfg->backoff_delay},
-        {"backoffMax", cfg->backoff_max},       {"timeout", cfg->timeout},
-        {"retryAfterMax", cfg->retry_after_max}, {"deadLetterSink.uri", cfg->dead_letter_uri},
+        {"backoffPolicy", cfg->backoff_policy},
+        {"backoffDelay", cfg->backoff_delay},
+        {"backoffMax", cfg->backoff_max},
+        {"timeout", cfg->timeout},
+        {"retryAfterMax", cfg->retry_after_max},
+        {"deadLetterSink.uri", cfg->dead_letter_uri},
         {"format", cfg->format},
     };
     for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
@@ -212,8 +215,8 @@ int64_t rc_delivery_wait_ns(const rc_delivery_t *d, uint32_t i, int result, int6
 {
     int64_t wait = rc_delivery_backoff_ns(d, i);
     if ((result == 429 || result == 503) && retry_after_ns >= 0) {
-        int64_t honoured = retry_after_ns < d->retry_after_max_ns ? retry_after_ns
-                                                                   : d->retry_after_max_ns;
+        int64_t honoured =
+            retry_after_ns < d->retry_after_max_ns ? retry_after_ns : d->retry_after_max_ns;
         if (honoured > wait)
             wait = honoured;
     }
@@ -309,15 +312,15 @@ static bool parse_http_date(cursor_t c, int64_t now_unix_s, int64_t *out)
     int y = 0, mo = 0, d = 0, h = 0, mi = 0, s = 0;
     cursor_t k = c;
     /* IMF-fixdate: Sun, 06 Nov 1994 08:49:37 GMT */
-    if (cur_weekday(&k, false) && cur_lit(&k, ", ") && cur_num(&k, 2, 2, &d) &&
-        cur_lit(&k, " ") && cur_month(&k, &mo) && cur_lit(&k, " ") && cur_num(&k, 4, 4, &y) &&
-        cur_lit(&k, " ") && cur_time(&k, &h, &mi, &s) && cur_lit(&k, " GMT") && k.p == k.end)
+    if (cur_weekday(&k, false) && cur_lit(&k, ", ") && cur_num(&k, 2, 2, &d) && cur_lit(&k, " ") &&
+        cur_month(&k, &mo) && cur_lit(&k, " ") && cur_num(&k, 4, 4, &y) && cur_lit(&k, " ") &&
+        cur_time(&k, &h, &mi, &s) && cur_lit(&k, " GMT") && k.p == k.end)
         goto done;
     /* RFC 850: Sunday, 06-Nov-94 08:49:37 GMT */
     k = c;
-    if (cur_weekday(&k, true) && cur_lit(&k, ", ") && cur_num(&k, 2, 2, &d) &&
-        cur_lit(&k, "-") && cur_month(&k, &mo) && cur_lit(&k, "-") && cur_num(&k, 2, 2, &y) &&
-        cur_lit(&k, " ") && cur_time(&k, &h, &mi, &s) && cur_lit(&k, " GMT") && k.p == k.end) {
+    if (cur_weekday(&k, true) && cur_lit(&k, ", ") && cur_num(&k, 2, 2, &d) && cur_lit(&k, "-") &&
+        cur_month(&k, &mo) && cur_lit(&k, "-") && cur_num(&k, 2, 2, &y) && cur_lit(&k, " ") &&
+        cur_time(&k, &h, &mi, &s) && cur_lit(&k, " GMT") && k.p == k.end) {
         /* A two-digit year more than 50 years in the future means the past century. */
         int64_t now_year = 1970 + now_unix_s / 31556952;
         int64_t full = (now_year / 100) * 100 + y;

@@ -34,11 +34,11 @@ enum {
 };
 
 /* Defaults (Knative's default broker config; caps and timeouts are ringcast's). */
-#define RC_DELIVERY_DEFAULT_RETRY 10u
-#define RC_DELIVERY_DEFAULT_BACKOFF_DELAY_NS INT64_C(200000000)      /* PT0.2S */
-#define RC_DELIVERY_DEFAULT_BACKOFF_MAX_NS INT64_C(60000000000)      /* PT60S */
-#define RC_DELIVERY_DEFAULT_TIMEOUT_NS INT64_C(30000000000)          /* PT30S */
-#define RC_DELIVERY_DEFAULT_RETRY_AFTER_MAX_NS INT64_C(60000000000)  /* PT60S */
+#define RC_DELIVERY_DEFAULT_RETRY              10u
+#define RC_DELIVERY_DEFAULT_BACKOFF_DELAY_NS   INT64_C(200000000)   /* PT0.2S */
+#define RC_DELIVERY_DEFAULT_BACKOFF_MAX_NS     INT64_C(60000000000) /* PT60S */
+#define RC_DELIVERY_DEFAULT_TIMEOUT_NS         INT64_C(30000000000) /* PT30S */
+#define RC_DELIVERY_DEFAULT_RETRY_AFTER_MAX_NS INT64_C(60000000000) /* PT60S */
 
 /** Longest dead-letter sink URI kept, including the NUL. */
 #define RC_DELIVERY_URI_MAX 1024
@@ -46,14 +46,14 @@ enum {
 /** One `spec.delivery` block. Always complete: rc_delivery_init fills the defaults, and
  *  rc_delivery_set overrides one field and records it in `set`. A small value type; copy it. */
 typedef struct {
-    uint32_t set;                        /**< RC_DELIVERY_HAS_* bits given explicitly */
-    uint32_t retry;                      /**< retries after the first attempt */
+    uint32_t set;   /**< RC_DELIVERY_HAS_* bits given explicitly */
+    uint32_t retry; /**< retries after the first attempt */
     rc_backoff_policy_t backoff_policy;
     rc_delivery_format_t format;
-    int64_t backoff_delay_ns;            /**< >= 0 */
-    int64_t backoff_max_ns;              /**< > 0, cap on one wait */
-    int64_t timeout_ns;                  /**< > 0, per attempt */
-    int64_t retry_after_max_ns;          /**< >= 0; 0 ignores Retry-After */
+    int64_t backoff_delay_ns;                  /**< >= 0 */
+    int64_t backoff_max_ns;                    /**< > 0, cap on one wait */
+    int64_t timeout_ns;                        /**< > 0, per attempt */
+    int64_t retry_after_max_ns;                /**< >= 0; 0 ignores Retry-After */
     char dead_letter_uri[RC_DELIVERY_URI_MAX]; /**< "" = no dead-letter sink */
 } rc_delivery_t;
 

@@ -119,8 +119,8 @@ int rc_http_client_endpoint(rc_http_client_t *client, const char *url, rc_http_e
  *  @return 0, -EINVAL (no endpoint or callback, bad method, too many body pieces, NULL
  *  buffers with a length), -ECANCELED (the client is being destroyed), -ENOMEM, or -errno when
  *  no socket could be created */
-int rc_http_client_request(rc_http_client_t *client, const rc_http_request_t *req,
-                           rc_http_cb cb, void *userdata);
+int rc_http_client_request(rc_http_client_t *client, const rc_http_request_t *req, rc_http_cb cb,
+                           void *userdata);
 
 /** Submits what requests and callbacks started, waits up to `timeout_ms` (0: do not wait, -1:
  *  until something completes) for I/O, handles completions and timeouts and runs callbacks.

@@ -31,7 +31,8 @@ typedef struct {
     uint8_t lt_flags;
 } uring_state_t;
 
-_Static_assert(_Alignof(rc__http_conn_t) > OP_MASK, "operation tag must fit the pointer's low bits");
+_Static_assert(_Alignof(rc__http_conn_t) > OP_MASK,
+               "operation tag must fit the pointer's low bits");
 
 static uring_state_t *state_of(rc_http_client_t *c)
 {
@@ -137,8 +138,7 @@ static void uring_connect(rc_http_client_t *c, rc__http_conn_t *conn)
         fail_later(st, conn, OP_CONNECT);
         return;
     }
-    io_uring_prep_connect(sqe, conn->fd, (struct sockaddr *)&conn->pool->addr,
-                          conn->pool->addrlen);
+    io_uring_prep_connect(sqe, conn->fd, (struct sockaddr *)&conn->pool->addr, conn->pool->addrlen);
     link_deadline(st, conn, sqe, OP_CONNECT);
 }
 
@@ -171,6 +171,11 @@ static void uring_recv(rc_http_client_t *c, rc__http_conn_t *conn)
         return;
     }
     io_uring_prep_recv(sqe, conn->fd, conn->rbuf, RC__HTTP_RBUF_SIZE, 0);
+    /* The response cannot be there yet when the request goes out with it: wait for data
+     * before the first attempt instead of failing one. Kernels before 5.19 ignore the flag.
+     * A receive for the rest of a response tries at once. */
+    if (conn->received == 0)
+        sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
     link_deadline(st, conn, sqe, OP_RECV);
 }
 

@@ -33,14 +33,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         break;
     case 1:
-        if (rc_retry_after_parse(text, len, INT64_C(1700000000) * 1000000000, &ns) == 0 &&
-            ns < 0)
+        if (rc_retry_after_parse(text, len, INT64_C(1700000000) * 1000000000, &ns) == 0 && ns < 0)
             abort();
         break;
     case 2: {
-        static const char *const fields[] = {"retry",   "backoffPolicy", "backoffDelay",
-                                             "backoffMax", "timeout",   "retryAfterMax",
-                                             "format",  "deadLetterSink.uri"};
+        static const char *const fields[] = {"retry",      "backoffPolicy",     "backoffDelay",
+                                             "backoffMax", "timeout",           "retryAfterMax",
+                                             "format",     "deadLetterSink.uri"};
         rc_delivery_t d;
         rc_delivery_init(&d);
         const char *field = fields[len > 0 ? (uint8_t)text[0] % 8 : 0];

@@ -5,7 +5,7 @@
 
 #include <errno.h>
 
-#define S RC_NS_PER_SEC
+#define S  RC_NS_PER_SEC
 #define MS RC_NS_PER_MS
 
 static void set_ok(rc_delivery_t *d, const char *field, const char *value)
@@ -117,8 +117,8 @@ static void test_model(void)
     set_ok(&trigger, "backoffDelay", "PT1S");
     rc_delivery_effective(&trigger, &broker, &out);
     ASSERT_EQ(out.backoff_delay_ns, S);
-    ASSERT_EQ(out.retry, 10);                 /* not the broker's 5: replaced entirely */
-    ASSERT_STR_EQ(out.dead_letter_uri, "");   /* nor the broker's sink */
+    ASSERT_EQ(out.retry, 10);               /* not the broker's 5: replaced entirely */
+    ASSERT_STR_EQ(out.dead_letter_uri, ""); /* nor the broker's sink */
     rc_delivery_effective(&trigger, NULL, &out);
     ASSERT_EQ(out.backoff_delay_ns, S);
 }
@@ -173,8 +173,8 @@ static void test_classify(void)
     int retry[] = {404, 408, 409, 429, -ECONNREFUSED, -ECONNRESET, -ETIMEDOUT, -EPIPE, RC_EPARSE};
     for (size_t i = 0; i < sizeof(retry) / sizeof(retry[0]); i++)
         ASSERT_EQ(rc_delivery_classify(retry[i]), RC_DELIVERY_RETRY);
-    int fail[] = {0, 100, 101, 199, 300, 301, 302, 304, 307, 399, 400, 401, 403, 405, 406, 407,
-                  410, 411, 413, 415, 422, 428, 430, 431, 451, 499, 600, 999};
+    int fail[] = {0,   100, 101, 199, 300, 301, 302, 304, 307, 399, 400, 401, 403, 405,
+                  406, 407, 410, 411, 413, 415, 422, 428, 430, 431, 451, 499, 600, 999};
     for (size_t i = 0; i < sizeof(fail) / sizeof(fail[0]); i++) {
         if (rc_delivery_classify(fail[i]) != RC_DELIVERY_FAIL)
             RC_TEST_FAIL("status %d should fail at once", fail[i]);
@@ -237,7 +237,7 @@ static void test_backoff(void)
     ASSERT_EQ(rc_delivery_wait_ns(&d, 0, 429, 3600 * S), 60 * S); /* capped by retryAfterMax */
     ASSERT_EQ(rc_delivery_wait_ns(&d, 0, 429, INT64_MAX), 60 * S);
     ASSERT_EQ(rc_delivery_wait_ns(&d, 5, 429, 1 * S), 6400 * MS); /* backoff is larger */
-    d.retry_after_max_ns = 0; /* PT0S disables Retry-After */
+    d.retry_after_max_ns = 0;                                     /* PT0S disables Retry-After */
     ASSERT_EQ(rc_delivery_wait_ns(&d, 0, 429, 30 * S), 200 * MS);
     d.retry_after_max_ns = 10 * S;
     ASSERT_EQ(rc_delivery_wait_ns(&d, 0, 429, 30 * S), 10 * S);

@@ -63,8 +63,8 @@ static void respond(int fd, int status, const char *extra, const char *body, siz
 {
     /* One send for head and small bodies, so a response arrives in one piece on loopback. */
     static char head[512 + 65536];
-    int n = snprintf(head, 512, "HTTP/1.1 %d X\r\nContent-Length: %zu\r\n%s\r\n", status,
-                     body_len, extra);
+    int n = snprintf(head, 512, "HTTP/1.1 %d X\r\nContent-Length: %zu\r\n%s\r\n", status, body_len,
+                     extra);
     if (body_len <= 65536) {
         if (body_len > 0)
             memcpy(head + n, body, body_len);
@@ -512,7 +512,7 @@ static void test_statuses(rc_http_backend_t kind)
     o = one(c, "/status/200", NULL, 0);
     ASSERT_EQ(o.result, 200);
     ASSERT_EQ(server_count(&srv.accepted), before + 2); /* one for HEAD, one after it */
-    o = one(c, "/status/200", NULL, 0); /* after the closes above, still fine */
+    o = one(c, "/status/200", NULL, 0);                 /* after the closes above, still fine */
     ASSERT_EQ(o.result, 200);
     ASSERT_EQ(rc_http_client_pending(c), 0);
     rc_http_client_destroy(c);
@@ -577,8 +577,8 @@ static void test_request_shape(rc_http_backend_t kind)
     rc_http_request_t bad = {.endpoint = NULL};
     ASSERT_EQ(rc_http_client_request(c, &bad, on_done, &o), -EINVAL);
     struct iovec many[RC_HTTP_MAX_BODY_IOV + 1];
-    rc_http_request_t toomany = {.endpoint = endpoint(c, "/echo"), .body = many,
-                                 .body_iovcnt = RC_HTTP_MAX_BODY_IOV + 1};
+    rc_http_request_t toomany = {
+        .endpoint = endpoint(c, "/echo"), .body = many, .body_iovcnt = RC_HTTP_MAX_BODY_IOV + 1};
     ASSERT_EQ(rc_http_client_request(c, &toomany, on_done, &o), -EINVAL);
     ASSERT_EQ(rc_http_client_request(c, &req, NULL, &o), -EINVAL);
     rc_http_request_t badmethod = req;
@@ -784,8 +784,8 @@ static void test_early_response(rc_http_backend_t kind)
     char *data = calloc(1, big);
     struct iovec iov = {data, big};
     outcome_t o = {0};
-    rc_http_request_t req = {.endpoint = endpoint(c, "/early"), .body = &iov, .body_iovcnt = 1,
-                             .timeout_ms = 20000};
+    rc_http_request_t req = {
+        .endpoint = endpoint(c, "/early"), .body = &iov, .body_iovcnt = 1, .timeout_ms = 20000};
     int64_t t0 = now_ns();
     ASSERT_EQ(rc_http_client_request(c, &req, on_done, &o), 0);
     run_until(c, &o.done, 1, 10000);
