@@ -29,6 +29,7 @@ enum { ST_IDLE, ST_HEADERS, ST_BODY, ST_LINGER };
 
 #define RC_HTTP_LINGER_MS 2000
 #define RC_HTTP_READ_BUF  (64 * 1024)
+#define RC_HTTP_KEEP_BODY (64 * 1024) /* body buffer a connection keeps between requests */
 
 typedef struct {
     uint32_t name_off, name_len, value_off, value_len;
@@ -53,6 +54,7 @@ struct conn_s {
 
     const char *body_borrowed; /* points into the server's read buffer, valid during one read */
     uint64_t max_body;         /* limit of the current request's body */
+    uint64_t expected_body;    /* its Content-Length, 0 when chunked */
     char *body;
     size_t blen, bcap;
 
@@ -600,16 +602,8 @@ static int on_headers_complete(llhttp_t *p)
     }
     if (c->expect_continue)
         out_append(s, "HTTP/1.1 100 Continue\r\n\r\n", 25);
-    if (req.content_length != UINT64_MAX && req.content_length > 0 &&
-        c->bcap < req.content_length) {
-        char *nb = realloc(c->body, req.content_length);
-        if (nb == NULL) {
-            reject(c, 503, "out of memory");
-            return HPE_PAUSED;
-        }
-        c->body = nb;
-        c->bcap = req.content_length;
-    }
+    /* Known length: a body that needs copying gets one buffer of exactly that size. */
+    c->expected_body = req.content_length != UINT64_MAX ? req.content_length : 0;
     return 0;
 }
 
@@ -620,6 +614,8 @@ static int body_own(conn_t *c, size_t extra)
         size_t cap = c->bcap ? c->bcap : 4096;
         while (cap < need)
             cap *= 2;
+        if (c->expected_body >= need && c->expected_body < cap)
+            cap = c->expected_body;
         char *nb = realloc(c->body, cap);
         if (nb == NULL)
             return -ENOMEM;
@@ -681,6 +677,12 @@ static int on_message_complete(llhttp_t *p)
     c->state = ST_IDLE;
     c->body_borrowed = NULL;
     c->blen = 0;
+    if (c->bcap > RC_HTTP_KEEP_BODY) {
+        /* One large request must not pin megabytes for the rest of a keep-alive connection. */
+        free(c->body);
+        c->body = NULL;
+        c->bcap = 0;
+    }
     uint64_t now = uv_now(s->loop);
     c->deadline = now + s->lim.idle_timeout_ms;
     if (s->draining && c->deadline > s->drain_deadline)
