@@ -14,6 +14,7 @@
 
 #include <yaml.h>
 
+#include "core/delivery_policy.h"
 #include "core/errors.h"
 
 #define MAX_CONFIG_FILE (16u * 1024 * 1024)
@@ -163,41 +164,6 @@ static int valid_dns_label(const char *s)
     return 1;
 }
 
-/* ISO-8601 durations as Knative takes them: P[nD][T[nH][nM][n[.n]S]]. */
-static int valid_iso_duration(const char *s)
-{
-    if (*s++ != 'P' || *s == '\0')
-        return 0;
-    int in_time = 0, any = 0;
-    while (*s != '\0') {
-        if (*s == 'T' && !in_time) {
-            in_time = 1;
-            s++;
-            if (*s == '\0')
-                return 0;
-            continue;
-        }
-        if (!isdigit((unsigned char)*s))
-            return 0;
-        while (isdigit((unsigned char)*s))
-            s++;
-        if (*s == '.' && in_time) {
-            s++;
-            if (!isdigit((unsigned char)*s))
-                return 0;
-            while (isdigit((unsigned char)*s))
-                s++;
-            if (*s != 'S')
-                return 0;
-        }
-        char u = *s++;
-        if (in_time ? (u != 'H' && u != 'M' && u != 'S') : (u != 'D' && u != 'W' && u != 'Y'))
-            return 0;
-        any = 1;
-    }
-    return any;
-}
-
 static int dup_string(ctx_t *x, yaml_node_t *v, const char *field, char **out)
 {
     const char *s = NULL;
@@ -266,9 +232,15 @@ static int delivery_field(ctx_t *x, const char *key, yaml_node_t *v, void *arg)
             char field[64];
             snprintf(field, sizeof(field), "spec.delivery.%s", key);
             int rc = dup_string(x, v, field, slot);
-            if (rc == 0 && !valid_iso_duration(*slot))
-                return fail(x, v, "'%s' must be an ISO-8601 duration such as PT0.2S, not '%s'",
-                            field, *slot);
+            if (rc == 0) {
+                /* The delivery policy's own parser decides, so a file that loads is one the
+                 * workers can run (its message names the field and the problem). */
+                rc_delivery_t check;
+                char msg[256];
+                rc_delivery_init(&check);
+                if (rc_delivery_set(&check, key, *slot, strlen(*slot), msg, sizeof(msg)) != 0)
+                    return fail(x, v, "%s", msg);
+            }
             return rc;
         }
     }

@@ -252,11 +252,16 @@ static void test_errors(void)
                  "t.yaml:7: 'spec.delivery.backoffPolicy' must be exponential or linear, not "
                  "'random'");
     expect_error(BROKER "metadata:\n  name: a\nspec:\n  delivery:\n    backoffDelay: 2s\n",
-                 "t.yaml:7: 'spec.delivery.backoffDelay' must be an ISO-8601 duration such as "
-                 "PT0.2S, not '2s'");
+                 "t.yaml:7: spec.delivery.backoffDelay: invalid ISO-8601 duration \"2s\": must "
+                 "start with 'P' (for example PT0.2S)");
+    expect_error(BROKER "metadata:\n  name: a\nspec:\n  delivery:\n    backoffMax: P1Y\n",
+                 "t.yaml:7: spec.delivery.backoffMax: invalid ISO-8601 duration \"P1Y\": years "
+                 "and months have no fixed length; use days (D) or a time part (PT...)");
+    expect_error(BROKER "metadata:\n  name: a\nspec:\n  delivery:\n    backoffMax: PT0S\n",
+                 "t.yaml:7: spec.delivery.backoffMax: \"PT0S\": must be greater than zero");
     expect_error(BROKER "metadata:\n  name: a\nspec:\n  delivery:\n    timeout: PT\n",
-                 "t.yaml:7: 'spec.delivery.timeout' must be an ISO-8601 duration such as PT0.2S, "
-                 "not 'PT'");
+                 "t.yaml:7: spec.delivery.timeout: invalid ISO-8601 duration \"PT\": nothing after "
+                 "'T'");
     expect_error(BROKER "metadata:\n  name: a\nspec:\n  delivery:\n    format: xml\n",
                  "t.yaml:7: 'spec.delivery.format' must be binary or json, not 'xml'");
     expect_error(BROKER "metadata:\n  name: a\nspec:\n  delivery:\n    deadLetterSink:\n"
