@@ -187,6 +187,14 @@ static int dls_field(ctx_t *x, const char *key, yaml_node_t *v, void *arg)
                         "'spec.delivery.deadLetterSink.uri' must be an absolute URI, "
                         "not '%s'",
                         d->dead_letter_uri);
+        if (rc == 0) {
+            rc_delivery_t check;
+            char msg[256];
+            rc_delivery_init(&check);
+            if (rc_delivery_set(&check, "deadLetterSink.uri", d->dead_letter_uri,
+                                strlen(d->dead_letter_uri), msg, sizeof(msg)) != 0)
+                return fail(x, v, "%s", msg);
+        }
         return rc;
     }
     if (strcmp(key, "ref") == 0)

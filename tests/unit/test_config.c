@@ -271,6 +271,24 @@ static void test_errors(void)
                         "      uri: /relative\n",
                  "t.yaml:8: 'spec.delivery.deadLetterSink.uri' must be an absolute URI, not "
                  "'/relative'");
+    {
+        char yaml[1400], msg[1400];
+        char uri[1100];
+        memset(uri, 'a', sizeof(uri) - 1);
+        uri[sizeof(uri) - 1] = '\0';
+        memcpy(uri, "http://", 7);
+        snprintf(yaml, sizeof(yaml),
+                 BROKER "metadata:\n  name: a\nspec:\n  delivery:\n    deadLetterSink:\n"
+                        "      uri: %s\n",
+                 uri);
+        snprintf(msg, sizeof(msg), "t.yaml:8: spec.delivery.deadLetterSink.uri: \"%.60s", uri);
+        rc_config_t c;
+        ASSERT_EQ(rc_config_load_string(&c, "t.yaml", yaml, strlen(yaml), err, sizeof(err)),
+                  RC_ECONFIG);
+        ASSERT(strncmp(err, msg, strlen(msg)) == 0);
+        const char *tail = "...\": longer than 1023 characters";
+        ASSERT_STR_EQ(err + strlen(err) - strlen(tail), tail);
+    }
     expect_error(BROKER "metadata:\n  name: a\nspec:\n  delivery:\n    retries: 3\n",
                  "t.yaml:7: unknown field 'spec.delivery.retries'");
     expect_error(BROKER "metadata:\n  name: a\n---\n" BROKER "metadata:\n  name: a\n",
