@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -187,6 +188,51 @@ static void test_keepalive_and_pipelining(void)
     ASSERT_EQ(client_response(&cl, body, sizeof(body), NULL), 200);
     ASSERT_STR_EQ(body, "POST /split len=10 body=0123456789");
     client_close(&cl);
+}
+
+/* A client that pipelines megabytes of requests before reading any answer: the server stops
+ * reading while too much output is queued and resumes as it drains; nothing is lost or
+ * reordered. */
+#define FLOOD_N    10000
+#define FLOOD_PATH 900
+
+static void *flood_sender(void *arg)
+{
+    client_t *c = arg;
+    static char req[FLOOD_PATH + 64];
+    for (int i = 0; i < FLOOD_N; i++) {
+        int n = snprintf(req, sizeof(req), "GET /%06d", i);
+        memset(req + n, 'p', FLOOD_PATH - (size_t)n);
+        n = FLOOD_PATH;
+        n += snprintf(req + n, sizeof(req) - (size_t)n, " HTTP/1.1\r\n\r\n");
+        if (send(c->fd, req, (size_t)n, MSG_NOSIGNAL) != n)
+            return (void *)1;
+    }
+    return NULL;
+}
+
+static void test_pipelining_backpressure(void)
+{
+    client_t *c = malloc(sizeof(*c));
+    ASSERT(c != NULL);
+    client_open(c);
+    struct timeval tv = {20, 0};
+    setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    pthread_t t;
+    ASSERT_EQ(pthread_create(&t, NULL, flood_sender, c), 0);
+    usleep(300000); /* let output pile up unread */
+    char expect[16];
+    for (int i = 0; i < FLOOD_N; i++) {
+        ASSERT_EQ(client_response(c, body, sizeof(body), NULL), 200);
+        snprintf(expect, sizeof(expect), "GET /%06d", i);
+        if (strncmp(body, expect, strlen(expect)) != 0)
+            RC_TEST_FAIL("response %d out of order: %.20s", i, body);
+    }
+    void *ret = NULL;
+    ASSERT_EQ(pthread_join(t, &ret), 0);
+    ASSERT(ret == NULL);
+    client_close(c);
+    free(c);
 }
 
 static void test_chunked_and_continue(void)
@@ -421,6 +467,7 @@ int main(void)
     ASSERT_EQ(uv_thread_create(&t, server_thread, NULL), 0);
 
     test_keepalive_and_pipelining();
+    test_pipelining_backpressure();
     test_chunked_and_continue();
     test_http10();
     test_limits();
