@@ -19,10 +19,11 @@
 static uv_loop_t loop;
 static uv_async_t cmd_async;
 static rc_http_server_t *srv;
-static atomic_int cmd;     /* 1 drain, 2 close */
-static atomic_int drained; /* drain callback ran */
+static rc_http_server_t *srv2; /* default timeouts: for the flood test, which must not time out */
+static atomic_int cmd;         /* 1 drain, 2 close */
+static atomic_int drained;     /* drain callback ran */
 static atomic_int rejected_408, rejected_any;
-static int port;
+static int port, port2;
 
 static void on_headers(void *data, const rc_http_request_t *req, rc_http_response_t *res)
 {
@@ -60,6 +61,7 @@ static void on_cmd(uv_async_t *a)
         rc_http_server_drain(srv, on_drained, NULL);
     } else if (c == 2) {
         rc_http_server_close(srv, NULL, NULL);
+        rc_http_server_close(srv2, NULL, NULL);
         uv_close((uv_handle_t *)&cmd_async, NULL);
     }
 }
@@ -83,14 +85,21 @@ typedef struct {
     size_t len;
 } client_t;
 
+static void client_open_port(client_t *c, int p);
+
 static void client_open(client_t *c)
+{
+    client_open_port(c, port);
+}
+
+static void client_open_port(client_t *c, int p)
 {
     c->len = 0;
     c->fd = socket(AF_INET, SOCK_STREAM, 0);
     ASSERT(c->fd >= 0);
     struct timeval tv = {5, 0};
     setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)p)};
     inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
     ASSERT_EQ(connect(c->fd, (struct sockaddr *)&a, sizeof(a)), 0);
 }
@@ -215,7 +224,7 @@ static void test_pipelining_backpressure(void)
 {
     client_t *c = malloc(sizeof(*c));
     ASSERT(c != NULL);
-    client_open(c);
+    client_open_port(c, port2);
     struct timeval tv = {20, 0};
     setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
     pthread_t t;
@@ -463,6 +472,12 @@ int main(void)
     ASSERT_EQ(rc_http_server_create(&loop, &o, &srv), 0);
     port = rc_http_server_port(srv);
     ASSERT_GT(port, 0);
+    rc_http_server_options_t o2;
+    memset(&o2, 0, sizeof(o2));
+    o2.host = "127.0.0.1";
+    o2.handler = o.handler;
+    ASSERT_EQ(rc_http_server_create(&loop, &o2, &srv2), 0);
+    port2 = rc_http_server_port(srv2);
     uv_thread_t t;
     ASSERT_EQ(uv_thread_create(&t, server_thread, NULL), 0);
 
