@@ -258,8 +258,11 @@ int rc__try_sweep(rc_ring_t *r, uint64_t pos, uint64_t stalled_ns)
     uint64_t head = atomic_load_explicit(&h->head.pos, memory_order_acquire);
     if (pos >= head)
         return 0; /* nothing claimed there */
-    if (atomic_load_explicit(&rec->stamp, memory_order_acquire) == (pos ^ r->key)) {
-        uint64_t w = atomic_load_explicit(&rec->word, memory_order_acquire);
+    /* Racy loads: `pos` may be a lossy reader's position that producers are rewriting; a
+     * matching stamp on a pending claim means the space is held (readers or the commit
+     * frontier stop there), so the CAS below only ever hits a real header. */
+    if (rc__load_racy(&rec->stamp) == (pos ^ r->key)) {
+        uint64_t w = rc__load_racy(&rec->word);
         if ((w & RC__W_COMMITTED) || !pid_dead(RC__W_PID(w)))
             return 0;
         /* The CAS races the (dead, so only in theory) owner's commit: exactly one wins. */
@@ -278,14 +281,14 @@ int rc__try_sweep(rc_ring_t *r, uint64_t pos, uint64_t stalled_ns)
     uint64_t lap_end = pos + rc__room_to_end(r, pos);
     uint64_t q = pos + RC__REC_ALIGN;
     while (q < head && q < lap_end &&
-           atomic_load_explicit(&rc__rec(r, q)->stamp, memory_order_acquire) != (q ^ r->key))
+           rc__load_racy(&rc__rec(r, q)->stamp) != (q ^ r->key))
         q += RC__REC_ALIGN;
     if (q > head)
         q = head;
     uint64_t len = q - pos;
     if (lap_end - q < RC__REC_HDR && q < head)
         len = lap_end - pos; /* the rest of the lap is a gap anyway */
-    uint64_t w = atomic_load_explicit(&rec->word, memory_order_relaxed);
+    uint64_t w = rc__load_racy(&rec->word);
     if ((w & RC__W_COMMITTED) && RC__W_TYPE(w) == RC__TYPE_PAD && (RC__W_FLAGS(w) & RC__FLAG_SWEPT))
         return 0; /* another sweeper is writing this very pad */
     uint64_t pad = RC__COMMITTED(len, RC__TYPE_PAD, RC__FLAG_SWEPT);
@@ -325,7 +328,8 @@ int rc_ring_sweep(rc_ring_t *ring)
         if (k == 0 && ring->sweep_pos != p) {
             rc__rec_hdr_t *rec = rc__rec(ring, rc__skip_gap(ring, p));
             uint64_t hd = atomic_load_explicit(&h->head.pos, memory_order_acquire);
-            if (p < hd && atomic_load_explicit(&rec->stamp, memory_order_acquire) != (p ^ ring->key)) {
+            uint64_t sp = rc__skip_gap(ring, p);
+            if (sp < hd && rc__load_racy(&rec->stamp) != (sp ^ ring->key)) {
                 ring->sweep_pos = p;
                 ring->sweep_since = now;
             }

@@ -24,6 +24,7 @@ struct rc_reader_s {
     uint64_t next_seq;  /* lossy: sequence expected next, when seq_known */
     int seq_known;
     uint64_t lost;
+    uint64_t lost_unreported; /* lost before the next record returned (reported in its view) */
     uint8_t *buf; /* lossy: copy of the current record */
     uint32_t spin;
     uint32_t polls;
@@ -93,7 +94,7 @@ uint64_t rc__oldest_hint(const rc_ring_t *r, uint64_t lo, uint64_t head)
         if (q >= head)
             return head;
         /* Acquire: pairs with the producer's release store of the stamp. */
-        if (atomic_load_explicit(&rc__rec(r, q)->stamp, memory_order_acquire) == (q ^ r->key))
+        if (rc__load_racy(&rc__rec(r, q)->stamp) == (q ^ r->key))
             return q;
     }
     return head;
@@ -175,10 +176,8 @@ static uint64_t lossy_jump(rc_reader_t *r, uint64_t head)
         uint64_t hp, hs;
         rc__head_load(ring, &hp, &hs);
         p = hp;
-        if (r->seq_known && hs > r->next_seq) {
-            r->lost += hs - r->next_seq;
-            atomic_store_explicit(&r->slot->lost, r->lost, memory_order_relaxed);
-        }
+        if (r->seq_known && hs > r->next_seq)
+            r->lost_unreported += hs - r->next_seq;
         r->next_seq = hs;
         r->seq_known = 1;
     }
@@ -203,9 +202,11 @@ static int lossy_poll(rc_reader_t *r, rc_ring_view_t *v)
         p = rc__skip_gap(ring, p);
         rc__rec_hdr_t *rec = rc__rec(ring, p);
         uint64_t w = 0;
-        int ready = atomic_load_explicit(&rec->stamp, memory_order_acquire) == (p ^ ring->key);
+        /* Same pairing as in lossless_poll, but these bytes may be under rewrite: validated by
+         * lossy_intact before anything read here is used. */
+        int ready = rc__load_racy(&rec->stamp) == (p ^ ring->key);
         if (ready) {
-            w = atomic_load_explicit(&rec->word, memory_order_acquire);
+            w = rc__load_racy(&rec->word);
             ready = (w & RC__W_COMMITTED) != 0;
         }
         if (!ready) {
@@ -217,7 +218,7 @@ static int lossy_poll(rc_reader_t *r, rc_ring_view_t *v)
             break;
         }
         uint32_t len = RC__W_LEN(w);
-        uint64_t seq = atomic_load_explicit(&rec->seq, memory_order_relaxed);
+        uint64_t seq = rc__load_racy(&rec->seq);
         int pad = RC__W_TYPE(w) == RC__TYPE_PAD;
         uint32_t limit = pad ? ring->max_claim : ring->max_record;
         if (len < RC__REC_HDR || len > limit) {
@@ -242,9 +243,10 @@ static int lossy_poll(rc_reader_t *r, rc_ring_view_t *v)
             p = lossy_jump(r, head);
             continue;
         }
-        uint64_t lost = 0;
+        uint64_t lost = r->lost_unreported;
+        r->lost_unreported = 0;
         if (r->seq_known && seq > r->next_seq)
-            lost = seq - r->next_seq;
+            lost += seq - r->next_seq;
         if (lost != 0) {
             r->lost += lost;
             atomic_store_explicit(&r->slot->lost, r->lost, memory_order_relaxed);
@@ -347,7 +349,7 @@ static int take_slot(rc_ring_t *ring, uint32_t *idx)
 static int is_record_start(const rc_ring_t *ring, uint64_t p)
 {
     p = rc__skip_gap(ring, p);
-    return atomic_load_explicit(&rc__rec(ring, p)->stamp, memory_order_acquire) == (p ^ ring->key);
+    return rc__load_racy(&rc__rec(ring, p)->stamp) == (p ^ ring->key);
 }
 
 /* Lossless join. The slot is ACTIVE with a provisional position no higher than the final one.
@@ -497,7 +499,7 @@ uint64_t rc_reader_position(const rc_reader_t *r)
 
 uint64_t rc_reader_lost(const rc_reader_t *r)
 {
-    return r->lost;
+    return r->lost + r->lost_unreported;
 }
 
 uint32_t rc_reader_slot(const rc_reader_t *r)

@@ -225,6 +225,24 @@ static inline uint64_t rc__skip_gap(const rc_ring_t *r, uint64_t pos)
     return rc__room_to_end(r, pos) < RC__REC_HDR ? pos + rc__room_to_end(r, pos) : pos;
 }
 
+/* Loads of header fields at positions producers may be overwriting with payload bytes at the same
+ * time (lossy readers, sweepers, start-position hints). Each caller validates what it read
+ * (stamp, then the head) before using it. Under ThreadSanitizer these loads stay outside
+ * instrumentation: the race with the producers' plain payload stores is intended, as in a
+ * seqlock. */
+#if defined(__SANITIZE_THREAD__)
+__attribute__((no_sanitize("thread"), noinline, unused)) static uint64_t
+rc__load_racy(_Atomic uint64_t *p)
+{
+    return __atomic_load_n((uint64_t *)p, __ATOMIC_ACQUIRE);
+}
+#else
+static inline uint64_t rc__load_racy(_Atomic uint64_t *p)
+{
+    return atomic_load_explicit(p, memory_order_acquire);
+}
+#endif
+
 #define RC__GATE_POS(g) ((g) & ~7ull)
 #define RC__GATE_GEN(g) ((g)&7ull)
 
