@@ -406,29 +406,54 @@ static int join_lossless(rc_reader_t *r, const rc_reader_opts_t *o)
     }
 }
 
+/* Sequence number of the record starting at `t` (below the head), if it is still intact. */
+static int seq_at(const rc_ring_t *ring, uint64_t t, uint64_t *seq)
+{
+    t = rc__skip_gap(ring, t);
+    rc__rec_hdr_t *rec = rc__rec(ring, t);
+    if (rc__load_racy(&rec->stamp) != (t ^ ring->key))
+        return 0;
+    *seq = rc__load_racy(&rec->seq); /* written before the stamp's release store */
+    uint64_t head;
+    return lossy_intact(ring, t, &head);
+}
+
+/* Lossy join: no gate to negotiate, but the sequence number expected first is fixed here, so
+ * that a reader lapped before its first record still counts that loss. */
 static int join_lossy(rc_reader_t *r, const rc_reader_opts_t *o)
 {
     rc_ring_t *ring = r->ring;
-    uint64_t head, hseq;
-    rc__head_load(ring, &head, &hseq);
-    uint64_t t;
-    if (o->start == RC_START_LATEST) {
-        t = head;
-        r->next_seq = hseq;
+    for (int attempt = 0;; attempt++) {
+        uint64_t head, hseq;
+        rc__head_load(ring, &head, &hseq);
+        uint64_t t;
+        if (o->start == RC_START_LATEST) {
+            t = head;
+        } else if (o->start == RC_START_AT) {
+            t = o->position;
+            if (t > head || (t & 7) != 0 ||
+                (t < head && (t + ring->capacity < head || !is_record_start(ring, t))))
+                return RC_ERING_BAD_POS;
+        } else {
+            t = rc__oldest_hint(ring, head > ring->capacity ? head - ring->capacity : 0, head);
+        }
+        if (t == head) {
+            r->next_seq = hseq;
+        } else if (!seq_at(ring, t, &r->next_seq)) {
+            if (o->start == RC_START_AT)
+                return RC_ERING_BAD_POS; /* overwritten meanwhile */
+            if (attempt < 100)
+                continue;
+            t = head; /* producers outrun the hints: start at the head */
+            r->next_seq = hseq;
+        }
         r->seq_known = 1;
-    } else if (o->start == RC_START_AT) {
-        t = o->position;
-        if (t > head || (t & 7) != 0 ||
-            (t < head && (t + ring->capacity < head || !is_record_start(ring, t))))
-            return RC_ERING_BAD_POS;
-    } else {
-        t = rc__oldest_hint(ring, head > ring->capacity ? head - ring->capacity : 0, head);
+        r->pos = t;
+        r->published = t;
+        atomic_store_explicit(&r->slot->position, t, memory_order_relaxed);
+        atomic_store_explicit(&r->slot->state, RC__SLOT_ACTIVE, memory_order_release);
+        return 0;
     }
-    r->pos = t;
-    r->published = t;
-    atomic_store_explicit(&r->slot->position, t, memory_order_relaxed);
-    atomic_store_explicit(&r->slot->state, RC__SLOT_ACTIVE, memory_order_release);
-    return 0;
 }
 
 int rc_reader_open(rc_ring_t *ring, const rc_reader_opts_t *opts, rc_reader_t **out)

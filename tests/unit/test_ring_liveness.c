@@ -192,10 +192,9 @@ static void test_dead_producer(void)
     /* A producer that died right after its head CAS, before writing any header: simulated by
      * moving the head by hand. The sweep waits for the pad timeout, then pads up to the next
      * record. */
-    unsigned __int128 *head = (unsigned __int128 *)(void *)&r->hdr->head;
-    unsigned __int128 cur = __sync_val_compare_and_swap(head, 0, 0);
-    unsigned __int128 next = cur + 64 + ((unsigned __int128)1 << 64);
-    ASSERT(__sync_bool_compare_and_swap(head, cur, next));
+    unsigned __int128 cur = 0;
+    rc__cas128(&r->hdr->head, &cur, 0);
+    ASSERT(rc__cas128(&r->hdr->head, &cur, cur + 64 + ((unsigned __int128)1 << 64)));
     put(r, "after hole");
     ASSERT_EQ(rc_reader_poll(rd, &v), RC_ERING_EMPTY);
     ASSERT_EQ(rc_ring_sweep(sup), 0); /* starts the clock */

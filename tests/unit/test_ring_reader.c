@@ -342,8 +342,10 @@ static void *mt_reader(void *arg)
     uint64_t deadline = rc_now_ns() + 60ull * 1000000000ull;
     while (m->seen + m->lost < m->total && rc_now_ns() < deadline) {
         int rc = rc_reader_wait(rd, &v, 100 * 1000000ll);
-        if (rc == RC_ERING_EMPTY)
+        if (rc == RC_ERING_EMPTY) {
+            m->lost = rc_reader_lost(rd);
             continue;
+        }
         ASSERT_EQ(rc, 0);
         uint64_t tag;
         memcpy(&tag, v.data, 8);
@@ -361,6 +363,9 @@ static void *mt_reader(void *arg)
         next[id] = i + 1;
         m->seen++;
         m->lost += v.lost;
+        ASSERT_LE(m->lost, rc_reader_lost(rd));
+        /* Caught up after a lap: the last loss is in the total before the next view. */
+        m->lost = rc_reader_lost(rd);
     }
     rc_reader_close(rd);
     return NULL;
