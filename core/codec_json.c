@@ -165,9 +165,18 @@ static int scan_string(jp_t *j, rc_str_t *raw, bool *escaped)
             return malformed(j);
         char c = p[i];
         if (c == 'u') {
-            if (hex4(p + i + 1, n - i - 1) < 0)
+            /* Surrogates must pair up: a lone one is no character and cannot be UTF-8. */
+            int cp = hex4(p + i + 1, n - i - 1);
+            if (cp < 0 || (cp >= 0xdc00 && cp <= 0xdfff))
                 return malformed(j);
             i += 5;
+            if (cp >= 0xd800 && cp <= 0xdbff) {
+                int lo;
+                if (n - i < 6 || p[i] != '\\' || p[i + 1] != 'u' ||
+                    (lo = hex4(p + i + 2, n - i - 2)) < 0xdc00 || lo > 0xdfff)
+                    return malformed(j);
+                i += 6;
+            }
         } else if (c == '"' || c == '\\' || c == '/' || c == 'b' || c == 'f' || c == 'n' ||
                    c == 'r' || c == 't') {
             i++;
