@@ -145,6 +145,17 @@ static long unescape(rc_str_t in, char *out)
     return (long)o;
 }
 
+#define ONES 0x0101010101010101ULL
+#define HIGHS 0x8080808080808080ULL
+
+/* Non-zero when a byte of `w` ends a plain run inside a string: '"', '\\' or a control byte. */
+static inline uint64_t stop_bytes(uint64_t w)
+{
+    uint64_t q = w ^ (ONES * '"'), b = w ^ (ONES * '\\');
+    uint64_t zq = (q - ONES) & ~q, zb = (b - ONES) & ~b, lt = (w - ONES * 0x20) & ~w;
+    return (zq | zb | lt) & HIGHS;
+}
+
 /* Scans the string literal at p[i] == '"'. `raw` gets the bytes between the quotes, `*escaped`
  * whether they hold escapes. Raw control characters and malformed escapes are errors. */
 static int scan_string(jp_t *j, rc_str_t *raw, bool *escaped)
@@ -153,7 +164,14 @@ static int scan_string(jp_t *j, rc_str_t *raw, bool *escaped)
     size_t i = j->i + 1, n = j->n;
     *escaped = false;
     for (;;) {
-        /* Plain runs dominate: skip them a byte at a time without further tests. */
+        /* Plain runs dominate: skip them 8 bytes at a time, then byte by byte up to the stop. */
+        while (n - i >= 8) {
+            uint64_t w;
+            memcpy(&w, p + i, 8);
+            if (stop_bytes(w) != 0)
+                break;
+            i += 8;
+        }
         while (i < n && (unsigned char)p[i] >= 0x20 && p[i] != '"' && p[i] != '\\')
             i++;
         if (i >= n || (unsigned char)p[i] < 0x20)
