@@ -86,6 +86,7 @@ enum {
 typedef struct {
     const char *name; /* NUL-terminated, lower case */
     uint32_t len;
+    uint32_t hash;  /* FNV-1a of the name (rc_ce_name_hash): record lookups need no hashing */
     uint16_t index; /* 0 .. rc_cesql_attr_count() - 1: lets an accessor keep per-program keys */
     int16_t core;   /* RC_CESQL_CORE_*, or RC_CESQL_CORE_NONE for an extension */
 } rc_cesql_attr_t;

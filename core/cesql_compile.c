@@ -103,6 +103,9 @@ static uint16_t add_attr(emit_t *e, const char *name, uint32_t len)
     a->len = len;
     a->index = (uint16_t)p->nattrs;
     a->core = RC_CESQL_CORE_NONE;
+    a->hash = 2166136261u; /* FNV-1a, as rc_ce_name_hash */
+    for (uint32_t k = 0; k < len; k++)
+        a->hash = (a->hash ^ (uint8_t)name[k]) * 16777619u;
     for (int16_t k = 0; k < 8; k++) {
         if (strlen(core_names[k]) == len && memcmp(core_names[k], name, len) == 0)
             a->core = k;
@@ -307,6 +310,13 @@ static rc_cesql_program_t *build(const rc__cesql_node_t *root)
     p->sets = e.sets;
     p->max_stack = e.max_sp;
     p->root_type = root->type;
+    p->fast_core = -1;
+    if (p->ncode == 1 && p->code[0].op == RC__I_ATTR_EQ_STR && p->attrs[p->code[0].a].core >= 0) {
+        p->fast_core = p->attrs[p->code[0].a].core;
+        p->fast_negate = p->code[0].flag;
+        p->fast_str = p->consts[p->code[0].b].u.s;
+        p->fast_len = p->consts[p->code[0].b].len;
+    }
     return p;
 }
 

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /* ---- compile-time memory: a bump arena freed in one call ------------------------------------ */
 
@@ -142,6 +143,26 @@ uint32_t rc__cesql_utf8_len(const char *s, size_t len);
 /** Byte offset of character `n` (0-based) counted from the start, clamped to `len`. */
 size_t rc__cesql_utf8_offset(const char *s, size_t len, uint32_t n);
 
+/** Byte equality of two equal-length strings. Compares the first and last 8 bytes inline
+ *  before calling memcmp, so most unequal attribute values of the same length (event types
+ *  share long prefixes) are told apart without a call. */
+static inline bool rc__cesql_bytes_eq(const char *a, const char *b, size_t n)
+{
+    if (n >= 8) {
+        uint64_t x, y;
+        memcpy(&x, a, 8);
+        memcpy(&y, b, 8);
+        if (x != y)
+            return false;
+        memcpy(&x, a + n - 8, 8);
+        memcpy(&y, b + n - 8, 8);
+        if (x != y)
+            return false;
+        return n <= 16 || memcmp(a + 8, b + 8, n - 16) == 0;
+    }
+    return n == 0 || memcmp(a, b, n) == 0;
+}
+
 /* ---- LIKE ------------------------------------------------------------------------------------- */
 
 /* A compiled LIKE pattern: the pattern split at unescaped '%' into segments; each segment is a
@@ -211,6 +232,12 @@ typedef struct {
 } rc__cesql_set_t;
 
 struct rc_cesql_program_s {
+    /* Programs that are one `core-attribute = 'text'` comparison (the most common trigger
+     * filter) are matched against records without entering the virtual machine. */
+    int16_t fast_core;     /* core attribute slot, or -1 when there is no fast path */
+    uint8_t fast_negate;   /* != / <> */
+    uint32_t fast_len;
+    const char *fast_str;
     rc__cesql_insn_t *code;
     uint32_t ncode;
     uint32_t max_stack;

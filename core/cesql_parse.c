@@ -2,7 +2,7 @@
  *
  * The grammar and its precedence follow the ANTLR grammar of the spec (CESQLParser.g4), from
  * tightest to loosest: function calls and atoms; prefix NOT and '-'; LIKE; IN; '*' '/' '%';
- * '+' '-'; '=' '!=' '<>'; '<' '<=' '>' '>='; AND OR XOR (one level, right-associative). The
+ * '+' '-'; all comparisons (one level); AND OR XOR (one level, right-associative). The
  * parser is precedence climbing; its recursion is bounded by RC_CESQL_MAX_DEPTH so hostile input
  * is rejected instead of exhausting the stack. Keywords and function names are case-insensitive
  * (the grammar lexes an upper-cased stream); attribute names are folded to lower case. */
@@ -389,7 +389,8 @@ static bool set_kids(parser_t *p, rc__cesql_node_t *n, rc__cesql_node_t **kids, 
         fail(p, n->pos, NULL, "out of memory");
         return false;
     }
-    memcpy(n->kids, kids, sizeof(*kids) * count);
+    if (count > 0)
+        memcpy(n->kids, kids, sizeof(*kids) * count);
     n->nkids = count;
     return true;
 }
@@ -647,7 +648,7 @@ static rc__cesql_node_t *parse_prefix(parser_t *p)
 }
 
 /* Binding power of the binary/suffix operator at the current token, 0 when it is none. */
-enum { P_LOGIC = 3, P_REL = 4, P_EQ = 5, P_ADD = 6, P_MUL = 7, P_IN = 8, P_LIKE = 10 };
+enum { P_LOGIC = 3, P_CMP = 4, P_ADD = 5, P_MUL = 6, P_IN = 7, P_LIKE = 9 };
 
 static int op_prec(parser_t *p, const tok_t *t, bool *negated)
 {
@@ -659,9 +660,9 @@ static int op_prec(parser_t *p, const tok_t *t, bool *negated)
     case T_LT:
     case T_LE:
     case T_GT:
-    case T_GE: return P_REL;
+    case T_GE:
     case T_EQ:
-    case T_NE: return P_EQ;
+    case T_NE: return P_CMP;
     case T_PLUS:
     case T_MINUS: return P_ADD;
     case T_STAR:
@@ -844,7 +845,8 @@ rc__cesql_node_t *rc__cesql_parse(const char *expr, size_t len, rc__cesql_arena_
     rc__cesql_node_t *root = parse_expr(&p, 0);
     if (root != NULL && p.tok.kind != T_END) {
         char buf[40];
-        fail(&p, p.tok.pos, "end of expression", "unexpected %s after a complete expression",
+        fail(&p, p.tok.pos, "an operator or end of expression",
+             "expected an operator or end of expression but found %s",
              tok_desc(&p, &p.tok, buf, sizeof(buf)));
         root = NULL;
     }

@@ -1,0 +1,506 @@
+/* Reading the ring: reader slots, lossless zero-copy polling, lossy copy-and-validate polling,
+ * start positions, waiting (spin, then futex), and noticing claims stuck by a dead producer. */
+#include "shm/ring_internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "shm/proc.h"
+
+#define DEFAULT_SPIN 4000u
+#define HEARTBEAT_EVERY 4096u  /* polls between heartbeats (a clock read each) */
+#define STALL_CHECK_EVERY 1024u /* empty polls at one position between stall checks */
+#define MAX_SLEEP_NS 50000000ll /* sleepers wake at least this often to check for stalls */
+
+struct rc_reader_s {
+    rc_ring_t *ring;
+    rc__reader_slot_t *slot;
+    uint32_t slot_idx;
+    rc_reader_mode_t mode;
+    uint64_t pos;       /* next position to read */
+    uint64_t published; /* last value stored in slot->position */
+    uint64_t next_seq;  /* lossy: sequence expected next, when seq_known */
+    int seq_known;
+    uint64_t lost;
+    uint8_t *buf; /* lossy: copy of the current record */
+    uint32_t spin;
+    uint32_t polls;
+    uint64_t stall_pos;
+    uint64_t stall_since;
+    uint32_t stall_polls;
+};
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+/* Copies bytes that producers may be overwriting at the same time (lossy readers only). The
+ * result is used only after lossy_read re-validates the head, the seqlock pattern; under TSan
+ * the copy is a plain word loop outside instrumentation, since the race is intended. */
+#if defined(__SANITIZE_THREAD__)
+__attribute__((no_sanitize("thread"), noinline)) static void racy_copy(void *dst,
+                                                                        const void *src,
+                                                                        size_t n)
+{
+    volatile const uint8_t *s = src;
+    uint8_t *d = dst;
+    for (size_t i = 0; i < n; i++)
+        d[i] = s[i];
+}
+#else
+static void racy_copy(void *dst, const void *src, size_t n)
+{
+    memcpy(dst, src, n);
+}
+#endif
+
+static void publish(rc_reader_t *r, uint64_t p)
+{
+    if (r->published != p) {
+        /* Release: pairs with producers' acquire in rc__min_lossless; everything this reader
+         * did with records before `p` happens before their space is claimed again. */
+        atomic_store_explicit(&r->slot->position, p, memory_order_release);
+        r->published = p;
+    }
+}
+
+void rc_reader_heartbeat(rc_reader_t *r)
+{
+    atomic_store_explicit(&r->slot->heartbeat, rc_now_ns(), memory_order_relaxed);
+}
+
+uint64_t rc__oldest_hint(const rc_ring_t *r, uint64_t lo, uint64_t head)
+{
+    if (lo == 0)
+        return 0; /* nothing overwritten yet: position 0 starts the first record */
+    uint32_t shift = r->hdr->checkpoint_shift;
+    uint64_t seg = 1ull << shift;
+    for (uint64_t b = (lo + seg - 1) & ~(seg - 1); b < head; b += seg) {
+        uint64_t c = atomic_load_explicit(&r->hdr->checkpoints[(b >> shift) & (RC__CHECKPOINTS - 1)],
+                                          memory_order_relaxed);
+        if (c == UINT64_MAX || c < b || c - b > seg + r->max_claim)
+            continue; /* another lap's hint, or none */
+        if (c >= head)
+            return head;
+        uint64_t q = rc__skip_gap(r, c);
+        if (q >= head)
+            return head;
+        /* Acquire: pairs with the producer's release store of the stamp. */
+        if (atomic_load_explicit(&rc__rec(r, q)->stamp, memory_order_acquire) == (q ^ r->key))
+            return q;
+    }
+    return head;
+}
+
+/* Called on every empty poll at `p`; cheap except every STALL_CHECK_EVERY calls (or when
+ * `force`), when it asks whether a claim has blocked `p` past the pad timeout. */
+static void stalled(rc_reader_t *r, uint64_t p, int force)
+{
+    if (r->stall_pos != p) {
+        r->stall_pos = p;
+        r->stall_polls = 0;
+        r->stall_since = 0;
+        if (!force)
+            return;
+    }
+    if (!force && (++r->stall_polls % STALL_CHECK_EVERY) != 0)
+        return;
+    rc_ring_t *ring = r->ring;
+    if (atomic_load_explicit(&ring->hdr->head.pos, memory_order_acquire) <= p)
+        return; /* simply empty: nothing claimed at p yet */
+    uint64_t now = rc_now_ns();
+    atomic_store_explicit(&r->slot->heartbeat, now, memory_order_relaxed);
+    if (r->stall_since == 0) {
+        r->stall_since = now;
+        return;
+    }
+    if (now - r->stall_since >= ring->hdr->pad_timeout_ns)
+        rc__try_sweep(ring, p, now - r->stall_since);
+}
+
+static int lossless_poll(rc_reader_t *r, rc_ring_view_t *v)
+{
+    rc_ring_t *ring = r->ring;
+    uint64_t p = r->pos;
+    for (;;) {
+        p = rc__skip_gap(ring, p);
+        rc__rec_hdr_t *rec = rc__rec(ring, p);
+        /* Acquire: pairs with the producer's release store of the stamp (after the pending
+         * word), so the word load below cannot return a stale lap's value. */
+        if (atomic_load_explicit(&rec->stamp, memory_order_acquire) != (p ^ ring->key))
+            break;
+        /* Acquire: pairs with the commit CAS; the payload is visible once this says so. */
+        uint64_t w = atomic_load_explicit(&rec->word, memory_order_acquire);
+        if (!(w & RC__W_COMMITTED))
+            break;
+        uint32_t len = RC__W_LEN(w);
+        if (len < RC__REC_HDR || len > ring->max_claim)
+            return RC_ERING_CORRUPT;
+        if (RC__W_TYPE(w) == RC__TYPE_PAD) {
+            p += rc__align8(len);
+            continue;
+        }
+        publish(r, p);
+        v->pos = p;
+        v->next = p + rc__align8(len);
+        v->seq = atomic_load_explicit(&rec->seq, memory_order_relaxed);
+        v->lost = 0;
+        v->data = (const uint8_t *)rec + RC__REC_HDR;
+        v->len = len - RC__REC_HDR;
+        v->type = RC__W_TYPE(w);
+        v->flags = RC__W_FLAGS(w);
+        r->pos = v->next;
+        return 0;
+    }
+    r->pos = p;
+    publish(r, p);
+    stalled(r, p, 0);
+    return RC_ERING_EMPTY;
+}
+
+/* Lossy reader lapped at `p`: move to the oldest record start still intact. The loss is counted
+ * when the next record is read (its sequence number minus the one expected). */
+static uint64_t lossy_jump(rc_reader_t *r, uint64_t head)
+{
+    rc_ring_t *ring = r->ring;
+    uint64_t p = rc__oldest_hint(ring, head - ring->capacity, head);
+    if (p == head) {
+        uint64_t hp, hs;
+        rc__head_load(ring, &hp, &hs);
+        p = hp;
+        if (r->seq_known && hs > r->next_seq) {
+            r->lost += hs - r->next_seq;
+            atomic_store_explicit(&r->slot->lost, r->lost, memory_order_relaxed);
+        }
+        r->next_seq = hs;
+        r->seq_known = 1;
+    }
+    return p;
+}
+
+/* After copying, acquire-fence and re-read the head: if a claim reached past p + capacity,
+ * some of what we copied may be the next lap's bytes (see claim_space's release fence). */
+static int lossy_intact(const rc_ring_t *ring, uint64_t p, uint64_t *head)
+{
+    atomic_thread_fence(memory_order_acquire);
+    *head = atomic_load_explicit(&ring->hdr->head.pos, memory_order_relaxed);
+    return *head <= p + ring->capacity;
+}
+
+static int lossy_poll(rc_reader_t *r, rc_ring_view_t *v)
+{
+    rc_ring_t *ring = r->ring;
+    uint64_t p = r->pos;
+    uint64_t head;
+    for (;;) {
+        p = rc__skip_gap(ring, p);
+        rc__rec_hdr_t *rec = rc__rec(ring, p);
+        uint64_t w = 0;
+        int ready = atomic_load_explicit(&rec->stamp, memory_order_acquire) == (p ^ ring->key);
+        if (ready) {
+            w = atomic_load_explicit(&rec->word, memory_order_acquire);
+            ready = (w & RC__W_COMMITTED) != 0;
+        }
+        if (!ready) {
+            head = atomic_load_explicit(&ring->hdr->head.pos, memory_order_acquire);
+            if (head > p + ring->capacity) {
+                p = lossy_jump(r, head);
+                continue;
+            }
+            break;
+        }
+        uint32_t len = RC__W_LEN(w);
+        uint64_t seq = atomic_load_explicit(&rec->seq, memory_order_relaxed);
+        int pad = RC__W_TYPE(w) == RC__TYPE_PAD;
+        uint32_t limit = pad ? ring->max_claim : ring->max_record;
+        if (len < RC__REC_HDR || len > limit) {
+            if (!lossy_intact(ring, p, &head)) {
+                p = lossy_jump(r, head);
+                continue;
+            }
+            return RC_ERING_CORRUPT;
+        }
+        if (pad) {
+            if (!lossy_intact(ring, p, &head)) {
+                p = lossy_jump(r, head);
+                continue;
+            }
+            if (RC__W_FLAGS(w) & RC__FLAG_SWEPT)
+                r->seq_known = 0; /* a dead producer's claim: its numbers were never events */
+            p += rc__align8(len);
+            continue;
+        }
+        racy_copy(r->buf, (const uint8_t *)rec + RC__REC_HDR, len - RC__REC_HDR);
+        if (!lossy_intact(ring, p, &head)) {
+            p = lossy_jump(r, head);
+            continue;
+        }
+        uint64_t lost = 0;
+        if (r->seq_known && seq > r->next_seq)
+            lost = seq - r->next_seq;
+        if (lost != 0) {
+            r->lost += lost;
+            atomic_store_explicit(&r->slot->lost, r->lost, memory_order_relaxed);
+        }
+        r->next_seq = seq + 1;
+        r->seq_known = 1;
+        v->pos = p;
+        v->next = p + rc__align8(len);
+        v->seq = seq;
+        v->lost = lost;
+        v->data = r->buf;
+        v->len = len - RC__REC_HDR;
+        v->type = RC__W_TYPE(w);
+        v->flags = RC__W_FLAGS(w);
+        r->pos = v->next;
+        publish(r, r->pos);
+        return 0;
+    }
+    r->pos = p;
+    publish(r, p);
+    stalled(r, p, 0);
+    return RC_ERING_EMPTY;
+}
+
+int rc_reader_poll(rc_reader_t *r, rc_ring_view_t *v)
+{
+    if ((++r->polls % HEARTBEAT_EVERY) == 0)
+        rc_reader_heartbeat(r);
+    return r->mode == RC_READER_LOSSLESS ? lossless_poll(r, v) : lossy_poll(r, v);
+}
+
+int rc_reader_wait(rc_reader_t *r, rc_ring_view_t *v, int64_t timeout_ns)
+{
+    rc__ring_hdr_t *h = r->ring->hdr;
+    uint64_t start = 0;
+    int rc;
+    for (uint32_t i = 0; i < r->spin; i++) {
+        rc = rc_reader_poll(r, v);
+        if (rc != RC_ERING_EMPTY)
+            return rc;
+        cpu_relax();
+    }
+    if (timeout_ns == 0)
+        return rc_reader_poll(r, v);
+    start = rc_now_ns();
+    for (;;) {
+        rc_reader_heartbeat(r);
+        /* Dekker with producers: announce the sleeper (seq_cst) and fence before re-checking
+         * the record; a producer commits (seq_cst CAS) before it loads `sleepers`. */
+        atomic_fetch_add_explicit(&h->sleepers, 1, memory_order_seq_cst);
+        atomic_thread_fence(memory_order_seq_cst);
+        /* Read the futex word before the re-check: a wake after the check changes it, so
+         * the FUTEX_WAIT below returns at once instead of sleeping through it. */
+        uint32_t seen = atomic_load_explicit(&h->notify, memory_order_acquire);
+        rc = rc_reader_poll(r, v);
+        if (rc != RC_ERING_EMPTY) {
+            atomic_fetch_sub_explicit(&h->sleepers, 1, memory_order_relaxed);
+            return rc;
+        }
+        int64_t sleep_ns = MAX_SLEEP_NS;
+        if (timeout_ns > 0) {
+            int64_t left = timeout_ns - (int64_t)(rc_now_ns() - start);
+            if (left <= 0) {
+                atomic_fetch_sub_explicit(&h->sleepers, 1, memory_order_relaxed);
+                return RC_ERING_EMPTY;
+            }
+            if (left < sleep_ns)
+                sleep_ns = left;
+        }
+        int frc = rc__futex_wait(&h->notify, seen, sleep_ns);
+        atomic_fetch_sub_explicit(&h->sleepers, 1, memory_order_relaxed);
+        rc = rc_reader_poll(r, v);
+        if (rc != RC_ERING_EMPTY)
+            return rc;
+        if (frc == -EINTR)
+            return -EINTR;
+        stalled(r, r->pos, 1);
+    }
+}
+
+static int take_slot(rc_ring_t *ring, uint32_t *idx)
+{
+    for (int round = 0; round < 2; round++) {
+        for (uint32_t i = 0; i < ring->hdr->slot_count; i++) {
+            uint32_t expect = RC__SLOT_FREE;
+            if (atomic_compare_exchange_strong_explicit(&rc__slot(ring, i)->state, &expect,
+                                                        RC__SLOT_INIT, memory_order_acq_rel,
+                                                        memory_order_relaxed)) {
+                *idx = i;
+                return 0;
+            }
+        }
+        if (round == 0 && rc_ring_reclaim(ring) == 0)
+            break;
+    }
+    return RC_ERING_NO_SLOT;
+}
+
+/* Whether `p` (below head) is a record start of the current lap. */
+static int is_record_start(const rc_ring_t *ring, uint64_t p)
+{
+    p = rc__skip_gap(ring, p);
+    return atomic_load_explicit(&rc__rec(ring, p)->stamp, memory_order_acquire) == (p ^ ring->key);
+}
+
+/* Lossless join. The slot is ACTIVE with a provisional position no higher than the final one.
+ * Choose the start against the gate `g`, publish it, then bump the gate's generation with a
+ * CAS: a producer that scanned the slots before we were ACTIVE loaded an older gate, so its
+ * CAS fails and it rescans; a producer whose gate we read was raised from a scan that every
+ * position we may choose here is above. */
+static int join_lossless(rc_reader_t *r, const rc_reader_opts_t *o)
+{
+    rc_ring_t *ring = r->ring;
+    rc__ring_hdr_t *h = ring->hdr;
+    uint64_t g = atomic_load_explicit(&h->gate, memory_order_seq_cst);
+    atomic_store_explicit(&r->slot->position, RC__GATE_POS(g) - ring->capacity,
+                          memory_order_relaxed);
+    /* seq_cst: pairs with the seq_cst state load in rc__min_lossless. */
+    atomic_store_explicit(&r->slot->state, RC__SLOT_ACTIVE, memory_order_seq_cst);
+    for (;;) {
+        g = atomic_load_explicit(&h->gate, memory_order_seq_cst);
+        uint64_t base = RC__GATE_POS(g) - ring->capacity;
+        uint64_t head, hseq;
+        rc__head_load(ring, &head, &hseq);
+        uint64_t t;
+        if (o->start == RC_START_LATEST) {
+            t = head;
+        } else if (o->start == RC_START_AT) {
+            t = o->position;
+            if (t < base || t > head || (t & 7) != 0 || (t < head && !is_record_start(ring, t)))
+                return RC_ERING_BAD_POS;
+        } else {
+            uint64_t others = UINT64_MAX;
+            for (uint32_t i = 0; i < h->slot_count; i++) {
+                rc__reader_slot_t *s = rc__slot(ring, i);
+                if (i == r->slot_idx ||
+                    atomic_load_explicit(&s->state, memory_order_seq_cst) != RC__SLOT_ACTIVE ||
+                    atomic_load_explicit(&s->mode, memory_order_relaxed) != RC_READER_LOSSLESS)
+                    continue;
+                uint64_t p = atomic_load_explicit(&s->position, memory_order_acquire);
+                if (p < others)
+                    others = p;
+            }
+            if (others != UINT64_MAX && others >= base && others <= head &&
+                is_record_start(ring, others))
+                t = others;
+            else
+                t = rc__oldest_hint(ring, base, head);
+        }
+        atomic_store_explicit(&r->slot->position, t, memory_order_seq_cst);
+        r->published = t;
+        r->pos = t;
+        uint64_t bumped = RC__GATE_POS(g) | ((RC__GATE_GEN(g) + 1) & 7);
+        if (atomic_compare_exchange_strong_explicit(&h->gate, &g, bumped, memory_order_seq_cst,
+                                                    memory_order_seq_cst))
+            return 0;
+    }
+}
+
+static int join_lossy(rc_reader_t *r, const rc_reader_opts_t *o)
+{
+    rc_ring_t *ring = r->ring;
+    uint64_t head, hseq;
+    rc__head_load(ring, &head, &hseq);
+    uint64_t t;
+    if (o->start == RC_START_LATEST) {
+        t = head;
+        r->next_seq = hseq;
+        r->seq_known = 1;
+    } else if (o->start == RC_START_AT) {
+        t = o->position;
+        if (t > head || (t & 7) != 0 ||
+            (t < head && (t + ring->capacity < head || !is_record_start(ring, t))))
+            return RC_ERING_BAD_POS;
+    } else {
+        t = rc__oldest_hint(ring, head > ring->capacity ? head - ring->capacity : 0, head);
+    }
+    r->pos = t;
+    r->published = t;
+    atomic_store_explicit(&r->slot->position, t, memory_order_relaxed);
+    atomic_store_explicit(&r->slot->state, RC__SLOT_ACTIVE, memory_order_release);
+    return 0;
+}
+
+int rc_reader_open(rc_ring_t *ring, const rc_reader_opts_t *opts, rc_reader_t **out)
+{
+    *out = NULL;
+    if (ring == NULL || opts == NULL ||
+        (opts->mode != RC_READER_LOSSLESS && opts->mode != RC_READER_LOSSY) ||
+        opts->start < RC_START_OLDEST || opts->start > RC_START_AT)
+        return -EINVAL;
+    rc_reader_t *r = calloc(1, sizeof(*r));
+    if (r == NULL)
+        return -ENOMEM;
+    int rc = 0;
+    r->ring = ring;
+    r->mode = opts->mode;
+    r->spin = opts->spin ? opts->spin : DEFAULT_SPIN;
+    if (opts->mode == RC_READER_LOSSY) {
+        r->buf = malloc(ring->max_record);
+        if (r->buf == NULL) {
+            rc = -ENOMEM;
+            goto fail;
+        }
+    }
+    rc = take_slot(ring, &r->slot_idx);
+    if (rc != 0)
+        goto fail;
+    r->slot = rc__slot(ring, r->slot_idx);
+    rc__reader_slot_t *s = r->slot;
+    /* Identity while INIT: nobody but us reads the slot until it turns ACTIVE (release or
+     * seq_cst store in the joins). */
+    atomic_store_explicit(&s->mode, (uint32_t)opts->mode, memory_order_relaxed);
+    atomic_store_explicit(&s->pid, (uint32_t)getpid(), memory_order_relaxed);
+    atomic_store_explicit(&s->start_time, rc_proc_start_time(getpid()), memory_order_relaxed);
+    atomic_store_explicit(&s->heartbeat, rc_now_ns(), memory_order_relaxed);
+    atomic_store_explicit(&s->lost, 0, memory_order_relaxed);
+    memset(s->name, 0, sizeof(s->name));
+    if (opts->name != NULL)
+        strncpy(s->name, opts->name, sizeof(s->name) - 1);
+    rc = opts->mode == RC_READER_LOSSLESS ? join_lossless(r, opts) : join_lossy(r, opts);
+    if (rc != 0) {
+        atomic_store_explicit(&s->state, RC__SLOT_FREE, memory_order_release);
+        goto fail;
+    }
+    *out = r;
+    return 0;
+fail:
+    free(r->buf);
+    free(r);
+    return rc;
+}
+
+void rc_reader_close(rc_reader_t *r)
+{
+    if (r == NULL)
+        return;
+    uint32_t active = RC__SLOT_ACTIVE;
+    /* Release: our last reads happen before producers stop counting us. */
+    atomic_compare_exchange_strong_explicit(&r->slot->state, &active, RC__SLOT_FREE,
+                                            memory_order_release, memory_order_relaxed);
+    free(r->buf);
+    free(r);
+}
+
+uint64_t rc_reader_position(const rc_reader_t *r)
+{
+    return r->pos;
+}
+
+uint64_t rc_reader_lost(const rc_reader_t *r)
+{
+    return r->lost;
+}
+
+uint32_t rc_reader_slot(const rc_reader_t *r)
+{
+    return r->slot_idx;
+}

@@ -1,0 +1,84 @@
+/* Reading a ringcast ring (the rc_reader_* API for workers and local consumers).
+ *
+ * A reader holds a slot in the ring's header (pid, start time, heartbeat, position, name, mode).
+ *  - Lossless readers gate producers: nothing they have not consumed is overwritten. Views point
+ *    into the mapping (zero copy) and stay valid until the next poll/wait on the same reader.
+ *  - Lossy readers never slow producers. They copy each record into a private buffer and
+ *    re-validate it, so they never return torn data; when lapped they skip to the oldest record
+ *    still intact and report exactly how many events they lost.
+ * A reader handle is used by one thread at a time. */
+#ifndef RC_SHM_READER_H
+#define RC_SHM_READER_H
+
+#include <stdint.h>
+
+#include "shm/ring.h"
+
+typedef struct rc_reader_s rc_reader_t;
+
+typedef enum {
+    RC_READER_LOSSLESS = 1,
+    RC_READER_LOSSY = 2,
+} rc_reader_mode_t;
+
+typedef enum {
+    RC_START_OLDEST = 0, /* oldest record still retained (lossless: the slowest lossless reader's
+                          * position; otherwise the oldest record-start hint still intact) */
+    RC_START_LATEST = 1, /* the next record to be committed after the reader joined */
+    RC_START_AT = 2,     /* opts.position, a saved position (a record start, e.g. view.next) */
+} rc_reader_start_t;
+
+typedef struct {
+    rc_reader_mode_t mode;
+    rc_reader_start_t start;
+    uint64_t position; /* for RC_START_AT */
+    const char *name;  /* shown in the slot table; may be NULL; truncated to 23 bytes */
+    uint32_t spin;     /* polls rc_reader_wait spins before sleeping; 0 = default (4000) */
+} rc_reader_opts_t;
+
+typedef struct {
+    uint64_t pos;     /* record position = event offset */
+    uint64_t next;    /* position after this record (resume here to not see it again) */
+    uint64_t seq;     /* event sequence number */
+    uint64_t lost;    /* lossy: events lost right before this one (0 for lossless) */
+    const void *data; /* payload: lossless in the mapping, lossy in the reader's buffer */
+    uint32_t len;     /* payload bytes */
+    uint16_t type;
+    uint16_t flags;
+} rc_ring_view_t;
+
+/** Takes a reader slot in `ring` and returns the reader in `*out`. Returns 0, RC_ERING_NO_SLOT
+ *  (all slots taken by live readers), RC_ERING_BAD_POS (RC_START_AT with a position that is not
+ *  a record start still retained, or beyond the head), -EINVAL (bad options), -ENOMEM.
+ *  Borrows `ring` until rc_reader_close. Any thread. */
+int rc_reader_open(rc_ring_t *ring, const rc_reader_opts_t *opts, rc_reader_t **out);
+
+/** Releases the slot (a lossless reader stops gating) and frees the reader. NULL is a no-op. */
+void rc_reader_close(rc_reader_t *r);
+
+/** Returns the next committed record in `*v` without blocking: 0, or RC_ERING_EMPTY when there
+ *  is none yet. The previous view of this reader becomes invalid (its space is released to
+ *  producers). Skips padding; pads over a claim whose producer died (see rc_ring_sweep). */
+int rc_reader_poll(rc_reader_t *r, rc_ring_view_t *v);
+
+/** Like rc_reader_poll but waits up to `timeout_ns` (< 0: forever): spins `spin` polls, then
+ *  sleeps on the ring's futex (producers wake it only when someone sleeps). Returns 0,
+ *  RC_ERING_EMPTY on timeout, or -EINTR when a signal interrupted the sleep. An event loop
+ *  (libuv) that must not block calls it with a short timeout from a timer or a helper thread,
+ *  or calls rc_reader_poll and re-arms a timer on RC_ERING_EMPTY. */
+int rc_reader_wait(rc_reader_t *r, rc_ring_view_t *v, int64_t timeout_ns);
+
+/** Position of the next record this reader will return (save it to resume with RC_START_AT). */
+uint64_t rc_reader_position(const rc_reader_t *r);
+
+/** Events this (lossy) reader lost in total so far. */
+uint64_t rc_reader_lost(const rc_reader_t *r);
+
+/** Index of the reader's slot in the ring's slot table. */
+uint32_t rc_reader_slot(const rc_reader_t *r);
+
+/** Refreshes the slot's heartbeat. Polls do it on their own every few thousand calls and before
+ *  sleeping; a reader that holds a view for a long time without polling calls it. */
+void rc_reader_heartbeat(rc_reader_t *r);
+
+#endif
