@@ -35,8 +35,11 @@ static bool is_ws(char c)
     return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
-static void skip_ws(jp_t *j)
+static inline void skip_ws(jp_t *j)
 {
+    /* Compact bodies have no whitespace at most places this is called: test once, then loop. */
+    if (j->i < j->n && !is_ws(j->p[j->i]))
+        return;
     while (j->i < j->n && is_ws(j->p[j->i]))
         j->i++;
 }
