@@ -717,6 +717,21 @@ static bool is_exact_json(rc_str_t s)
 int rc_ce_write_structured(const rc_event_t *ev, unsigned flags, char *buf, size_t cap,
                            size_t *len)
 {
+    /* JSON text must be UTF-8; an unvalidated event could hold anything. Data is exempt: bytes
+     * that are not UTF-8 go out as data_base64. */
+    *len = 0;
+    for (int i = 0; i < RC_CE_ATTR_CORE_COUNT; i++)
+        if (ev->attr[i].ptr != NULL && !rc_ce_is_utf8(ev->attr[i]))
+            return -EINVAL;
+    for (uint32_t i = 0; i < ev->ext_count; i++) {
+        const rc_ce_ext_t *e = &ev->ext[i];
+        if (!rc_ce_is_utf8(e->name) || !rc_ce_is_utf8(e->value))
+            return -EINVAL;
+        /* Integer and Boolean go out bare: they must be what their type says. */
+        if ((e->type == RC_CE_INTEGER || e->type == RC_CE_BOOLEAN) &&
+            rc_ce_check_value(e->type, e->value) != NULL)
+            return -EINVAL;
+    }
     writer_t w = { buf, cap, 0 };
     put(&w, "{\"specversion\":", 15);
     put_json_string(&w, ev->specversion.ptr ? ev->specversion : RC_STR(""));

@@ -330,6 +330,18 @@ static void test_write(void)
         ASSERT_EQ(rc_ce_write_structured(&ev, 0, buf, cap, &l2), -ENOBUFS);
         ASSERT_EQ(l2, len);
     }
+    /* What would make invalid JSON is refused. */
+    ev.subject = RC_STR("\xff");
+    ASSERT_EQ(rc_ce_write_structured(&ev, 0, buf, sizeof(buf), &len), -EINVAL);
+    ASSERT_EQ(len, 0);
+    ev.subject = RC_STR_NULL;
+    ev.ext[0].value = RC_STR("12abc"); /* an Integer that would go out bare */
+    ASSERT_EQ(rc_ce_write_structured(&ev, 0, buf, sizeof(buf), &len), -EINVAL);
+    ev.ext[0].value = RC_STR("-5");
+    ev.ext[1].value = RC_STR("yes");
+    ASSERT_EQ(rc_ce_write_structured(&ev, 0, buf, sizeof(buf), &len), -EINVAL);
+    ev.ext[1].value = RC_STR("false");
+    ASSERT_EQ(rc_ce_write_structured(&ev, 0, buf, sizeof(buf), &len), 0);
 }
 
 static void test_round_trips(void)
