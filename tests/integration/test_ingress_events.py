@@ -116,6 +116,11 @@ def test_batch_all_or_nothing():
     r = post("/shop/orders", {"Content-Type": "application/cloudevents-batch+json"},
              json.dumps([structured(id="n-%d" % i) for i in range(6)]))
     eq(r.status, 413, "more than maxBatchEvents")
+    big = [structured(id="big-0"), structured(id="big-1", data="x" * 30000)]
+    r = post("/shop/orders", {"Content-Type": "application/cloudevents-batch+json"},
+             json.dumps(big))
+    eq(r.status, 413, "one event of a batch over the event size")
+    eq(r.json(), {"error": "event 1: larger than the maximum event size"}, "413 body")
     r = post("/shop/orders", {"Content-Type": "application/cloudevents-batch+json"}, "[]")
     eq(r.status, 202, "empty batch")
     r = post("/shop/orders", {"Content-Type": "application/cloudevents-batch+json"}, "{}")
