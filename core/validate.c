@@ -447,7 +447,10 @@ int rc_event_validate(const rc_event_t *ev, rc_ce_error_t *err)
         return fail(err, RC_STR("type"), "must be a non-empty string");
     if (!rc_ce_is_valid_string(ev->type))
         return fail(err, RC_STR("type"), "must be valid UTF-8 without control characters");
-    if (ev->datacontenttype.ptr && !rc_ce_is_media_type(ev->datacontenttype))
+    /* A quoted parameter may carry tabs and non-ASCII bytes as far as RFC 7231 goes; a
+     * CloudEvents String may not. */
+    if (ev->datacontenttype.ptr && (!rc_ce_is_media_type(ev->datacontenttype) ||
+                                    !rc_ce_is_valid_string(ev->datacontenttype)))
         return fail(err, RC_STR("datacontenttype"), "must be an RFC 2046 media type");
     if (ev->dataschema.ptr && !rc_ce_is_uri(ev->dataschema))
         return fail(err, RC_STR("dataschema"), "must be an absolute URI");
