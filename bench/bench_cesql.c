@@ -19,16 +19,19 @@
 #define NRECORDS 1024
 
 static const char *const types[] = {
-    "com.example.order.created", "com.example.order.updated", "com.example.order.cancelled",
-    "com.example.payment.authorized", "com.example.payment.failed", "com.example.user.signup",
-    "com.example.user.login", "com.example.shipment.sent", "com.example.shipment.delivered",
-    "com.example.inventory.low", "com.example.audit.event", "org.other.thing.happened",
+    "com.example.order.created",      "com.example.order.updated",
+    "com.example.order.cancelled",    "com.example.payment.authorized",
+    "com.example.payment.failed",     "com.example.user.signup",
+    "com.example.user.login",         "com.example.shipment.sent",
+    "com.example.shipment.delivered", "com.example.inventory.low",
+    "com.example.audit.event",        "org.other.thing.happened",
 };
 #define NTYPES (sizeof(types) / sizeof(types[0]))
 
 static const char *const sources[] = {
     "https://shop.example.com/orders", "https://shop.example.com/payments",
-    "https://api.example.org/users", "/internal/batch/7", "urn:example:inventory",
+    "https://api.example.org/users",   "/internal/batch/7",
+    "urn:example:inventory",
 };
 static const char *const regions[] = {"eu-west", "us-east", "ap-south", "eu-central"};
 
@@ -120,8 +123,8 @@ static double run_strcmp(const rc_record_view_t *views, uint64_t iters, uint64_t
     return dt / (double)iters;
 }
 
-static double run_cesql(const rc_cesql_program_t *p, const rc_record_view_t *views,
-                        uint64_t iters, uint64_t *matches, uint64_t *errors)
+static double run_cesql(const rc_cesql_program_t *p, const rc_record_view_t *views, uint64_t iters,
+                        uint64_t *matches, uint64_t *errors)
 {
     uint64_t m = 0, e = 0;
     double t0 = now_ns();
@@ -154,12 +157,13 @@ static double run_generic(const rc_cesql_program_t *p, const rc_record_view_t *v
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: ringcast-bench cesql [--iters N] [--rounds R]\n\n"
-                 "Evaluations/s of CESQL filters (eq, like, in10, and5) over %d ring records, and\n"
-                 "of a hand-written C equality filter over the same records. Targets: eq at least\n"
-                 "0.5 x the C filter's rate, every expression under 100 ns per evaluation.\n"
-                 "Each round times every filter over --iters evaluations; the best round counts.\n"
-                 "Defaults: --iters 1000000 --rounds 9.\n",
+    fprintf(out,
+            "usage: ringcast-bench cesql [--iters N] [--rounds R]\n\n"
+            "Evaluations/s of CESQL filters (eq, like, in10, and5) over %d ring records, and\n"
+            "of a hand-written C equality filter over the same records. Targets: eq at least\n"
+            "0.5 x the C filter's rate, every expression under 100 ns per evaluation.\n"
+            "Each round times every filter over --iters evaluations; the best round counts.\n"
+            "Defaults: --iters 1000000 --rounds 9.\n",
             NRECORDS);
 }
 
@@ -230,8 +234,8 @@ int rc_bench_cesql(int argc, char **argv)
             "expression");
     fprintf(stderr, "%-8s %10.1f %14.0f %9.1f%%  %s\n", "c-eq", best_c, 1e9 / best_c,
             100.0 * (double)c_matches / (double)iters, "hand-written: type length + memcmp");
-    fprintf(stderr, "%-8s %10.1f %14.0f %9.1f%%  %s\n", "eq-vm", best_generic,
-            1e9 / best_generic, 100.0 * (double)generic_matches / (double)iters,
+    fprintf(stderr, "%-8s %10.1f %14.0f %9.1f%%  %s\n", "eq-vm", best_generic, 1e9 / best_generic,
+            100.0 * (double)generic_matches / (double)iters,
             "eq through rc_cesql_match + accessor pointer (no fast path)");
     for (size_t s = 0; s < NSCEN; s++) {
         fprintf(stderr, "%-8s %10.1f %14.0f %9.1f%%  %s%s\n", scenarios[s].name, best[s],
@@ -243,7 +247,8 @@ int rc_bench_cesql(int argc, char **argv)
     bool pass = ratio >= 0.5 && max_ns < 100.0;
     for (size_t s = 0; s < NSCEN; s++)
         pass = pass && errors[s] == 0;
-    fprintf(stderr, "eq rate / C filter rate = %.2f (target >= 0.5); slowest %.1f ns (target < 100)\n",
+    fprintf(stderr,
+            "eq rate / C filter rate = %.2f (target >= 0.5); slowest %.1f ns (target < 100)\n",
             ratio, max_ns);
     printf("scenario=cesql records=%d iters=%llu rounds=%d c_eq_ns=%.1f eq_ns=%.1f eq_vm_ns=%.1f "
            "like_ns=%.1f in10_ns=%.1f and5_ns=%.1f eq_vs_c=%.2f max_ns=%.1f pass=%d\n",

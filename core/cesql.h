@@ -7,6 +7,7 @@
  * the value. Evaluation is fail-fast (spec section 4.1): the first error stops it.
  *
  * A compiled program is immutable: any number of threads may evaluate it concurrently.
+ * core/cesql_record.h has the accessors and entry points for ring records and rc_event_t;
  * docs/cesql.md describes the semantics chosen where the spec is ambiguous. */
 #ifndef RC_CORE_CESQL_H
 #define RC_CORE_CESQL_H
@@ -113,8 +114,7 @@ typedef struct rc_cesql_program_s rc_cesql_program_t;
  *  returns RC_EPARSE (syntax, nesting, size limits; err->kind RC_CESQL_ERR_PARSE),
  *  RC_ECESQL_FUNCTION (err->kind RC_CESQL_ERR_MISSING_FUNCTION) or -ENOMEM, filling `err`
  *  (may be NULL). Setup path: allocates, formats messages. Thread-safe. */
-int rc_cesql_compile(const char *expr, size_t len, rc_cesql_program_t **out,
-                     rc_cesql_error_t *err);
+int rc_cesql_compile(const char *expr, size_t len, rc_cesql_program_t **out, rc_cesql_error_t *err);
 
 /** Frees a program. NULL is a no-op. */
 void rc_cesql_destroy(rc_cesql_program_t *prog);

@@ -161,7 +161,10 @@ static uint32_t add_set(emit_t *e, rc__cesql_node_t *const *elems, uint32_t n)
     return p->nsets++;
 }
 
-static void patch(emit_t *e, uint32_t at) { e->code[at].b = e->ncode; }
+static void patch(emit_t *e, uint32_t at)
+{
+    e->code[at].b = e->ncode;
+}
 
 static void emit(emit_t *e, const rc__cesql_node_t *n);
 
@@ -410,8 +413,7 @@ static void fold(fold_t *f, rc__cesql_node_t *n)
 
 static pthread_once_t locale_once = PTHREAD_ONCE_INIT;
 
-int rc_cesql_compile(const char *expr, size_t len, rc_cesql_program_t **out,
-                     rc_cesql_error_t *err)
+int rc_cesql_compile(const char *expr, size_t len, rc_cesql_program_t **out, rc_cesql_error_t *err)
 {
     *out = NULL;
     if (err != NULL)
@@ -466,27 +468,44 @@ void rc_cesql_destroy(rc_cesql_program_t *prog)
     free(prog);
 }
 
-uint32_t rc_cesql_attr_count(const rc_cesql_program_t *prog) { return prog->nattrs; }
+uint32_t rc_cesql_attr_count(const rc_cesql_program_t *prog)
+{
+    return prog->nattrs;
+}
 
 const rc_cesql_attr_t *rc_cesql_attr_at(const rc_cesql_program_t *prog, uint32_t i)
 {
     return i < prog->nattrs ? &prog->attrs[i] : NULL;
 }
 
-uint32_t rc_cesql_insn_count(const rc_cesql_program_t *prog) { return prog->ncode; }
+uint32_t rc_cesql_insn_count(const rc_cesql_program_t *prog)
+{
+    return prog->ncode;
+}
 
-uint32_t rc_cesql_result_type(const rc_cesql_program_t *prog) { return prog->root_type; }
+uint32_t rc_cesql_result_type(const rc_cesql_program_t *prog)
+{
+    return prog->root_type;
+}
 
 const char *rc_cesql_errkind_name(rc_cesql_errkind_t kind)
 {
     switch (kind) {
-    case RC_CESQL_ERR_PARSE: return "parse";
-    case RC_CESQL_ERR_MATH: return "math";
-    case RC_CESQL_ERR_CAST: return "cast";
-    case RC_CESQL_ERR_MISSING_ATTRIBUTE: return "missingAttribute";
-    case RC_CESQL_ERR_MISSING_FUNCTION: return "missingFunction";
-    case RC_CESQL_ERR_FUNCTION_EVALUATION: return "functionEvaluation";
-    case RC_CESQL_ERR_GENERIC: return "generic";
-    default: return NULL;
+    case RC_CESQL_ERR_PARSE:
+        return "parse";
+    case RC_CESQL_ERR_MATH:
+        return "math";
+    case RC_CESQL_ERR_CAST:
+        return "cast";
+    case RC_CESQL_ERR_MISSING_ATTRIBUTE:
+        return "missingAttribute";
+    case RC_CESQL_ERR_MISSING_FUNCTION:
+        return "missingFunction";
+    case RC_CESQL_ERR_FUNCTION_EVALUATION:
+        return "functionEvaluation";
+    case RC_CESQL_ERR_GENERIC:
+        return "generic";
+    default:
+        return NULL;
     }
 }

@@ -14,7 +14,7 @@
 #include <strings.h>
 #include <wctype.h>
 
-/* ---- scratch and casts ------------------------------------------------------------------------ */
+/* ---- scratch and casts ---- */
 
 char *rc__cesql_scratch_alloc(rc__cesql_scratch_t *s, size_t n)
 {
@@ -128,13 +128,17 @@ rc_cesql_errkind_t rc__cesql_cast(rc_cesql_value_t *v, uint32_t type, rc__cesql_
     }
 }
 
-/* ---- UTF-8 ------------------------------------------------------------------------------------ */
+/* ---- UTF-8 ---- */
 
-static bool is_cont(char c) { return ((unsigned char)c & 0xC0) == 0x80; }
+static bool is_cont(char c)
+{
+    return ((unsigned char)c & 0xC0) == 0x80;
+}
 
 uint32_t rc__cesql_utf8_len(const char *s, size_t len)
 {
-    uint32_t n = 0;
+    /* A character starts at offset 0 and at every byte that is not a continuation byte. */
+    uint32_t n = len > 0 && is_cont(s[0]);
     for (size_t i = 0; i < len; i++)
         n += !is_cont(s[i]);
     return n;
@@ -143,9 +147,6 @@ uint32_t rc__cesql_utf8_len(const char *s, size_t len)
 size_t rc__cesql_utf8_offset(const char *s, size_t len, uint32_t n)
 {
     size_t i = 0;
-    /* Skip continuation bytes at the start too: they belong to no character we count. */
-    while (i < len && is_cont(s[i]))
-        i++;
     while (n > 0 && i < len) {
         i++;
         while (i < len && is_cont(s[i]))
@@ -214,9 +215,9 @@ static uint32_t utf8_encode(uint32_t cp, char *out)
 /* Unicode White_Space (what TRIM removes). */
 static bool is_space_cp(uint32_t cp)
 {
-    return (cp >= 0x09 && cp <= 0x0D) || cp == 0x20 || cp == 0x85 || cp == 0xA0 ||
-           cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 ||
-           cp == 0x202F || cp == 0x205F || cp == 0x3000;
+    return (cp >= 0x09 && cp <= 0x0D) || cp == 0x20 || cp == 0x85 || cp == 0xA0 || cp == 0x1680 ||
+           (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 || cp == 0x202F ||
+           cp == 0x205F || cp == 0x3000;
 }
 
 /* Non-ASCII case mapping uses the C.UTF-8 locale's tables (simple, one-to-one Unicode case
@@ -262,7 +263,8 @@ static rc_cesql_errkind_t map_case(const rc_cesql_value_t *x, bool upper, rc__ce
             i++;
             continue;
         }
-        wint_t m = upper ? towupper_l((wint_t)cp, utf8_locale) : towlower_l((wint_t)cp, utf8_locale);
+        wint_t m =
+            upper ? towupper_l((wint_t)cp, utf8_locale) : towlower_l((wint_t)cp, utf8_locale);
         if (m > 0x10FFFF || (m >= 0xD800 && m <= 0xDFFF))
             m = cp;
         n += utf8_encode((uint32_t)m, buf + n);
@@ -274,7 +276,7 @@ static rc_cesql_errkind_t map_case(const rc_cesql_value_t *x, bool upper, rc__ce
     return RC_CESQL_OK;
 }
 
-/* ---- built-ins -------------------------------------------------------------------------------- */
+/* ---- built-ins ---- */
 
 #define ARGS const rc_cesql_value_t *a, uint32_t n, rc__cesql_scratch_t *s, rc_cesql_value_t *out
 
@@ -315,8 +317,8 @@ static rc_cesql_errkind_t fn_length(ARGS)
     return RC_CESQL_OK;
 }
 
-static rc_cesql_errkind_t join(const rc_cesql_value_t *delim, const rc_cesql_value_t *a,
-                               uint32_t n, rc__cesql_scratch_t *s, rc_cesql_value_t *out)
+static rc_cesql_errkind_t join(const rc_cesql_value_t *delim, const rc_cesql_value_t *a, uint32_t n,
+                               rc__cesql_scratch_t *s, rc_cesql_value_t *out)
 {
     size_t total = 0;
     for (uint32_t i = 0; i < n; i++)
@@ -343,13 +345,25 @@ static rc_cesql_errkind_t join(const rc_cesql_value_t *delim, const rc_cesql_val
     return RC_CESQL_OK;
 }
 
-static rc_cesql_errkind_t fn_concat(ARGS) { return join(NULL, a, n, s, out); }
+static rc_cesql_errkind_t fn_concat(ARGS)
+{
+    return join(NULL, a, n, s, out);
+}
 
-static rc_cesql_errkind_t fn_concat_ws(ARGS) { return join(&a[0], a + 1, n - 1, s, out); }
+static rc_cesql_errkind_t fn_concat_ws(ARGS)
+{
+    return join(&a[0], a + 1, n - 1, s, out);
+}
 
-static rc_cesql_errkind_t fn_lower(ARGS) { return map_case(&a[0], false, s, out); }
+static rc_cesql_errkind_t fn_lower(ARGS)
+{
+    return map_case(&a[0], false, s, out);
+}
 
-static rc_cesql_errkind_t fn_upper(ARGS) { return map_case(&a[0], true, s, out); }
+static rc_cesql_errkind_t fn_upper(ARGS)
+{
+    return map_case(&a[0], true, s, out);
+}
 
 static rc_cesql_errkind_t fn_trim(ARGS)
 {
@@ -416,18 +430,27 @@ static rc_cesql_errkind_t fn_substring(ARGS)
     return RC_CESQL_OK;
 }
 
-static rc_cesql_errkind_t cast_to(const rc_cesql_value_t *x, uint32_t type,
-                                  rc__cesql_scratch_t *s, rc_cesql_value_t *out)
+static rc_cesql_errkind_t cast_to(const rc_cesql_value_t *x, uint32_t type, rc__cesql_scratch_t *s,
+                                  rc_cesql_value_t *out)
 {
     *out = *x;
     return rc__cesql_cast(out, type, s);
 }
 
-static rc_cesql_errkind_t fn_int(ARGS) { return cast_to(&a[0], RC_CESQL_TYPE_INT, s, out); }
+static rc_cesql_errkind_t fn_int(ARGS)
+{
+    return cast_to(&a[0], RC_CESQL_TYPE_INT, s, out);
+}
 
-static rc_cesql_errkind_t fn_bool(ARGS) { return cast_to(&a[0], RC_CESQL_TYPE_BOOL, s, out); }
+static rc_cesql_errkind_t fn_bool(ARGS)
+{
+    return cast_to(&a[0], RC_CESQL_TYPE_BOOL, s, out);
+}
 
-static rc_cesql_errkind_t fn_string(ARGS) { return cast_to(&a[0], RC_CESQL_TYPE_STRING, s, out); }
+static rc_cesql_errkind_t fn_string(ARGS)
+{
+    return cast_to(&a[0], RC_CESQL_TYPE_STRING, s, out);
+}
 
 static rc_cesql_errkind_t fn_is_int(ARGS)
 {
@@ -451,20 +474,13 @@ static rc_cesql_errkind_t fn_is_bool(ARGS)
 #define A RC__CESQL_ANY
 
 const rc__cesql_func_t rc__cesql_funcs[] = {
-    {"ABS", 1, 1, I, {I}, fn_abs},
-    {"LENGTH", 1, 1, I, {S}, fn_length},
-    {"CONCAT", 0, -1, S, {S}, fn_concat},
-    {"CONCAT_WS", 1, -1, S, {S, S}, fn_concat_ws},
-    {"LOWER", 1, 1, S, {S}, fn_lower},
-    {"UPPER", 1, 1, S, {S}, fn_upper},
-    {"TRIM", 1, 1, S, {S}, fn_trim},
-    {"LEFT", 2, 2, S, {S, I}, fn_left},
-    {"RIGHT", 2, 2, S, {S, I}, fn_right},
-    {"SUBSTRING", 2, 3, S, {S, I, I}, fn_substring},
-    {"INT", 1, 1, I, {A}, fn_int},
-    {"BOOL", 1, 1, B, {A}, fn_bool},
-    {"STRING", 1, 1, S, {A}, fn_string},
-    {"IS_INT", 1, 1, B, {A}, fn_is_int},
+    {"ABS", 1, 1, I, {I}, fn_abs},         {"LENGTH", 1, 1, I, {S}, fn_length},
+    {"CONCAT", 0, -1, S, {S}, fn_concat},  {"CONCAT_WS", 1, -1, S, {S, S}, fn_concat_ws},
+    {"LOWER", 1, 1, S, {S}, fn_lower},     {"UPPER", 1, 1, S, {S}, fn_upper},
+    {"TRIM", 1, 1, S, {S}, fn_trim},       {"LEFT", 2, 2, S, {S, I}, fn_left},
+    {"RIGHT", 2, 2, S, {S, I}, fn_right},  {"SUBSTRING", 2, 3, S, {S, I, I}, fn_substring},
+    {"INT", 1, 1, I, {A}, fn_int},         {"BOOL", 1, 1, B, {A}, fn_bool},
+    {"STRING", 1, 1, S, {A}, fn_string},   {"IS_INT", 1, 1, B, {A}, fn_is_int},
     {"IS_BOOL", 1, 1, B, {A}, fn_is_bool},
 };
 

@@ -11,7 +11,7 @@
 #include <stdint.h>
 #include <string.h>
 
-/* ---- compile-time memory: a bump arena freed in one call ------------------------------------ */
+/* ---- compile-time memory: a bump arena freed in one call ---- */
 
 typedef struct rc__cesql_block_s rc__cesql_block_t;
 typedef struct {
@@ -22,7 +22,7 @@ typedef struct {
 void *rc__cesql_arena_alloc(rc__cesql_arena_t *a, size_t size);
 void rc__cesql_arena_free(rc__cesql_arena_t *a);
 
-/* ---- syntax tree ------------------------------------------------------------------------------ */
+/* ---- syntax tree ---- */
 
 typedef enum {
     RC__N_LIT,    /* lit */
@@ -57,18 +57,18 @@ typedef enum {
 
 typedef struct rc__cesql_node_s rc__cesql_node_t;
 struct rc__cesql_node_s {
-    uint8_t kind;   /* rc__cesql_kind_t */
-    uint8_t op;     /* rc__cesql_op_t for RC__N_BIN */
-    uint8_t negate; /* NOT LIKE / NOT IN */
-    uint8_t type;   /* static result type (rc_cesql_type_t), 0 = known only at run time */
-    uint32_t pos;   /* byte offset of the node's first token (calls: the name) */
-    rc_cesql_value_t lit;  /* RC__N_LIT; for RC__N_LIKE the pattern as a string */
-    const char *name;      /* attribute (lower-cased) or function name, NUL-terminated */
+    uint8_t kind;         /* rc__cesql_kind_t */
+    uint8_t op;           /* rc__cesql_op_t for RC__N_BIN */
+    uint8_t negate;       /* NOT LIKE / NOT IN */
+    uint8_t type;         /* static result type (rc_cesql_type_t), 0 = known only at run time */
+    uint32_t pos;         /* byte offset of the node's first token (calls: the name) */
+    rc_cesql_value_t lit; /* RC__N_LIT; for RC__N_LIKE the pattern as a string */
+    const char *name;     /* attribute (lower-cased) or function name, NUL-terminated */
     uint32_t name_len;
     uint32_t nkids;
     rc__cesql_node_t **kids;
-    uint8_t *ops;          /* RC__N_LOGIC: nkids - 1 operators */
-    int fn;                /* RC__N_CALL: index into rc__cesql_funcs after resolution */
+    uint8_t *ops; /* RC__N_LOGIC: nkids - 1 operators */
+    int fn;       /* RC__N_CALL: index into rc__cesql_funcs after resolution */
 };
 
 /** Parses an expression into a tree allocated from `arena`. Returns the root or NULL with
@@ -81,7 +81,7 @@ void rc__cesql_set_error(rc_cesql_error_t *err, rc_cesql_errkind_t kind, uint32_
                          const char *expected, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 
-/* ---- built-in functions ----------------------------------------------------------------------- */
+/* ---- built-in functions ---- */
 
 /* Parameter type "any": the function takes the argument as it is (the casting functions). */
 #define RC__CESQL_ANY 0
@@ -117,7 +117,7 @@ int rc__cesql_func_find(const char *name, size_t len, uint32_t nargs);
 /** Parameter type of argument `i` of function `f`. */
 uint8_t rc__cesql_func_param(const rc__cesql_func_t *f, uint32_t i);
 
-/* ---- casts and strings ------------------------------------------------------------------------ */
+/* ---- casts and strings ---- */
 
 /** Allocates `n` bytes of scratch, NULL when exhausted. */
 char *rc__cesql_scratch_alloc(rc__cesql_scratch_t *s, size_t n);
@@ -136,8 +136,8 @@ bool rc__cesql_parse_int(const char *s, size_t len, int32_t *out);
 /** Formats `v` in base 10 into `buf` (at least 12 bytes); returns the length. */
 uint32_t rc__cesql_format_int(int32_t v, char *buf);
 
-/** Number of characters of a UTF-8 string: bytes that are not continuation bytes (an invalid
- *  byte counts as one character). */
+/** Number of characters of a UTF-8 string. A character starts at offset 0 and at every byte
+ *  that is not a continuation byte, so malformed input never loses or splits bytes. */
 uint32_t rc__cesql_utf8_len(const char *s, size_t len);
 
 /** Byte offset of character `n` (0-based) counted from the start, clamped to `len`. */
@@ -163,22 +163,22 @@ static inline bool rc__cesql_bytes_eq(const char *a, const char *b, size_t n)
     return n == 0 || memcmp(a, b, n) == 0;
 }
 
-/* ---- LIKE ------------------------------------------------------------------------------------- */
+/* ---- LIKE ---- */
 
 /* A compiled LIKE pattern: the pattern split at unescaped '%' into segments; each segment is a
  * run of literal bytes and '_' wildcards (one character each). */
 typedef struct {
-    uint32_t off;       /* into rc__cesql_like_t.bytes */
-    uint32_t len;       /* bytes, '_' stored as RC__LIKE_ANY markers in `any` */
-    uint32_t any_off;   /* into rc__cesql_like_t.any: one flag byte per segment byte */
-    uint32_t has_any;   /* segment contains a '_' wildcard */
+    uint32_t off;     /* into rc__cesql_like_t.bytes */
+    uint32_t len;     /* bytes, '_' stored as RC__LIKE_ANY markers in `any` */
+    uint32_t any_off; /* into rc__cesql_like_t.any: one flag byte per segment byte */
+    uint32_t has_any; /* segment contains a '_' wildcard */
 } rc__cesql_seg_t;
 
 typedef struct {
-    uint32_t nsegs;       /* >= 1; nsegs - 1 '%' wildcards separate them */
+    uint32_t nsegs; /* >= 1; nsegs - 1 '%' wildcards separate them */
     rc__cesql_seg_t *segs;
-    char *bytes;          /* literal bytes of all segments */
-    uint8_t *any;         /* 1 where the segment byte is a '_' wildcard */
+    char *bytes;  /* literal bytes of all segments */
+    uint8_t *any; /* 1 where the segment byte is a '_' wildcard */
 } rc__cesql_like_t;
 
 /** Compiles `pattern` (escapes: "\%" and "\_" are literal; any other backslash is a literal
@@ -189,7 +189,7 @@ int rc__cesql_like_compile(const char *pattern, size_t len, rc__cesql_arena_t *a
 /** True when `s` matches the compiled pattern. O(len x pattern) at worst, no recursion. */
 bool rc__cesql_like_match(const rc__cesql_like_t *p, const char *s, size_t len);
 
-/* ---- program ---------------------------------------------------------------------------------- */
+/* ---- program ---- */
 
 typedef enum {
     RC__I_CONST,       /* push consts[b] */
@@ -226,16 +226,16 @@ typedef struct {
     uint32_t n;
     rc_cesql_value_t *as_str; /* always castable */
     int32_t *as_int;
-    uint8_t *int_ok;          /* element casts to Integer */
+    uint8_t *int_ok; /* element casts to Integer */
     uint8_t *as_bool;
-    uint8_t *bool_ok;         /* element casts to Boolean */
+    uint8_t *bool_ok; /* element casts to Boolean */
 } rc__cesql_set_t;
 
 struct rc_cesql_program_s {
     /* Programs that are one `core-attribute = 'text'` comparison (the most common trigger
      * filter) are matched against records without entering the virtual machine. */
-    int16_t fast_core;     /* core attribute slot, or -1 when there is no fast path */
-    uint8_t fast_negate;   /* != / <> */
+    int16_t fast_core;   /* core attribute slot, or -1 when there is no fast path */
+    uint8_t fast_negate; /* != / <> */
     uint32_t fast_len;
     const char *fast_str;
     rc__cesql_insn_t *code;

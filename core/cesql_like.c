@@ -10,7 +10,10 @@
 #include <errno.h>
 #include <string.h>
 
-static bool is_cont(char c) { return ((unsigned char)c & 0xC0) == 0x80; }
+static bool is_cont(char c)
+{
+    return ((unsigned char)c & 0xC0) == 0x80;
+}
 
 int rc__cesql_like_compile(const char *pattern, size_t len, rc__cesql_arena_t *arena,
                            rc__cesql_like_t *out)

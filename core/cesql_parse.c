@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- arena ------------------------------------------------------------------------------------ */
+/* ---- arena ---- */
 
 struct rc__cesql_block_s {
     rc__cesql_block_t *next;
@@ -72,7 +72,7 @@ void rc__cesql_set_error(rc_cesql_error_t *err, rc_cesql_errkind_t kind, uint32_
     va_end(ap);
 }
 
-/* ---- lexer ------------------------------------------------------------------------------------ */
+/* ---- lexer ---- */
 
 typedef enum {
     T_END,
@@ -107,20 +107,19 @@ typedef enum {
 
 typedef struct {
     tok_kind_t kind;
-    uint32_t pos, len;   /* source span */
-    int64_t ival;        /* T_INT, up to 2^31 (checked by the parser) */
-    bool int_overflow;   /* T_INT over 2^31 */
-    char *str;           /* T_STRING contents (arena, NUL-terminated) */
+    uint32_t pos, len; /* source span */
+    int64_t ival;      /* T_INT, up to 2^31 (checked by the parser) */
+    bool int_overflow; /* T_INT over 2^31 */
+    char *str;         /* T_STRING contents (arena, NUL-terminated) */
     uint32_t str_len;
-    uint8_t op;          /* the ! = / <> spelling for messages is in the span */
 } tok_t;
 
 typedef struct {
     const char *src;
     uint32_t len;
-    uint32_t at;  /* next byte to lex */
-    tok_t tok;    /* current token */
-    tok_t next;   /* one token of look-ahead (valid when has_next) */
+    uint32_t at; /* next byte to lex */
+    tok_t tok;   /* current token */
+    tok_t next;  /* one token of look-ahead (valid when has_next) */
     bool has_next;
     int depth;
     rc__cesql_arena_t *arena;
@@ -132,13 +131,22 @@ static const struct {
     const char *word;
     tok_kind_t kind;
 } keywords[] = {
-    {"AND", T_AND},   {"OR", T_OR},         {"XOR", T_XOR},   {"NOT", T_NOT},     {"LIKE", T_LIKE},
-    {"IN", T_IN},     {"EXISTS", T_EXISTS}, {"TRUE", T_TRUE}, {"FALSE", T_FALSE},
+    {"AND", T_AND}, {"OR", T_OR},         {"XOR", T_XOR},   {"NOT", T_NOT},     {"LIKE", T_LIKE},
+    {"IN", T_IN},   {"EXISTS", T_EXISTS}, {"TRUE", T_TRUE}, {"FALSE", T_FALSE},
 };
 
-static bool is_digit(char c) { return c >= '0' && c <= '9'; }
-static bool is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
-static char to_lower(char c) { return (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c; }
+static bool is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+static bool is_alpha(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+static char to_lower(char c)
+{
+    return (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c;
+}
 
 static bool word_eq_ci(const char *w, size_t n, const char *upper)
 {
@@ -250,15 +258,33 @@ static bool lex(parser_t *p, tok_t *t)
     char c2 = p->at + 1 < p->len ? s[p->at + 1] : '\0';
     uint32_t w = 1;
     switch (c) {
-    case '(': t->kind = T_LPAREN; break;
-    case ')': t->kind = T_RPAREN; break;
-    case ',': t->kind = T_COMMA; break;
-    case '+': t->kind = T_PLUS; break;
-    case '-': t->kind = T_MINUS; break;
-    case '*': t->kind = T_STAR; break;
-    case '/': t->kind = T_SLASH; break;
-    case '%': t->kind = T_PERCENT; break;
-    case '=': t->kind = T_EQ; break;
+    case '(':
+        t->kind = T_LPAREN;
+        break;
+    case ')':
+        t->kind = T_RPAREN;
+        break;
+    case ',':
+        t->kind = T_COMMA;
+        break;
+    case '+':
+        t->kind = T_PLUS;
+        break;
+    case '-':
+        t->kind = T_MINUS;
+        break;
+    case '*':
+        t->kind = T_STAR;
+        break;
+    case '/':
+        t->kind = T_SLASH;
+        break;
+    case '%':
+        t->kind = T_PERCENT;
+        break;
+    case '=':
+        t->kind = T_EQ;
+        break;
     case '!':
         if (c2 != '=') {
             fail(p, p->at, "'!='", "unexpected character '!'");
@@ -367,7 +393,7 @@ static const tok_t *peek2(parser_t *p)
     return &p->next;
 }
 
-/* ---- parser ----------------------------------------------------------------------------------- */
+/* ---- parser ---- */
 
 static rc__cesql_node_t *new_node(parser_t *p, rc__cesql_kind_t kind, uint32_t pos)
 {
@@ -656,20 +682,26 @@ static int op_prec(parser_t *p, const tok_t *t, bool *negated)
     switch (t->kind) {
     case T_AND:
     case T_OR:
-    case T_XOR: return P_LOGIC;
+    case T_XOR:
+        return P_LOGIC;
     case T_LT:
     case T_LE:
     case T_GT:
     case T_GE:
     case T_EQ:
-    case T_NE: return P_CMP;
+    case T_NE:
+        return P_CMP;
     case T_PLUS:
-    case T_MINUS: return P_ADD;
+    case T_MINUS:
+        return P_ADD;
     case T_STAR:
     case T_SLASH:
-    case T_PERCENT: return P_MUL;
-    case T_IN: return P_IN;
-    case T_LIKE: return P_LIKE;
+    case T_PERCENT:
+        return P_MUL;
+    case T_IN:
+        return P_IN;
+    case T_LIKE:
+        return P_LIKE;
     case T_NOT: {
         const tok_t *nx = peek2(p);
         if (nx == NULL)
@@ -681,27 +713,42 @@ static int op_prec(parser_t *p, const tok_t *t, bool *negated)
             return P_IN;
         return 0;
     }
-    default: return 0;
+    default:
+        return 0;
     }
 }
 
 static rc__cesql_op_t bin_op(tok_kind_t k)
 {
     switch (k) {
-    case T_STAR: return RC__OP_MUL;
-    case T_SLASH: return RC__OP_DIV;
-    case T_PERCENT: return RC__OP_MOD;
-    case T_PLUS: return RC__OP_ADD;
-    case T_MINUS: return RC__OP_SUB;
-    case T_EQ: return RC__OP_EQ;
-    case T_NE: return RC__OP_NE;
-    case T_LT: return RC__OP_LT;
-    case T_LE: return RC__OP_LE;
-    case T_GT: return RC__OP_GT;
-    case T_GE: return RC__OP_GE;
-    case T_AND: return RC__OP_AND;
-    case T_OR: return RC__OP_OR;
-    default: return RC__OP_XOR;
+    case T_STAR:
+        return RC__OP_MUL;
+    case T_SLASH:
+        return RC__OP_DIV;
+    case T_PERCENT:
+        return RC__OP_MOD;
+    case T_PLUS:
+        return RC__OP_ADD;
+    case T_MINUS:
+        return RC__OP_SUB;
+    case T_EQ:
+        return RC__OP_EQ;
+    case T_NE:
+        return RC__OP_NE;
+    case T_LT:
+        return RC__OP_LT;
+    case T_LE:
+        return RC__OP_LE;
+    case T_GT:
+        return RC__OP_GT;
+    case T_GE:
+        return RC__OP_GE;
+    case T_AND:
+        return RC__OP_AND;
+    case T_OR:
+        return RC__OP_OR;
+    default:
+        return RC__OP_XOR;
     }
 }
 

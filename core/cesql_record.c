@@ -3,9 +3,9 @@
 #include "core/cesql_vm_internal.h"
 
 #define SAME_SLOT(a) ((int)RC_CESQL_CORE_##a == (int)RC_CE_ATTR_##a)
-_Static_assert(SAME_SLOT(SPECVERSION) && SAME_SLOT(ID) && SAME_SLOT(SOURCE) &&
-                   SAME_SLOT(TYPE) && SAME_SLOT(DATACONTENTTYPE) && SAME_SLOT(DATASCHEMA) &&
-                   SAME_SLOT(SUBJECT) && SAME_SLOT(TIME) && RC_CE_ATTR_CORE_COUNT == 8,
+_Static_assert(SAME_SLOT(SPECVERSION) && SAME_SLOT(ID) && SAME_SLOT(SOURCE) && SAME_SLOT(TYPE) &&
+                   SAME_SLOT(DATACONTENTTYPE) && SAME_SLOT(DATASCHEMA) && SAME_SLOT(SUBJECT) &&
+                   SAME_SLOT(TIME) && RC_CE_ATTR_CORE_COUNT == 8,
                "CESQL core attribute ids are the event model's slots");
 #undef SAME_SLOT
 
@@ -63,26 +63,33 @@ void rc_cesql_eval_record(const rc_cesql_program_t *prog, const rc_record_view_t
     rc__cesql_run(prog, get_record, view, scratch, scratch_len, out);
 }
 
-bool rc_cesql_match_record(const rc_cesql_program_t *prog, const rc_record_view_t *view,
-                           rc_cesql_errkind_t *err)
+/* The general case, kept out of line so the fast path below stays a small leaf function (no
+ * 8 KiB frame, no saved registers). */
+static __attribute__((noinline)) bool
+match_vm(const rc_cesql_program_t *prog, const rc_record_view_t *view, rc_cesql_errkind_t *err)
 {
-    if (prog->fast_core >= 0) {
-        /* Exactly what RC__I_ATTR_EQ_STR does for a core attribute (always a String). */
-        rc_record_span_t sp = view->hdr->attr[prog->fast_core];
-        if (err != NULL)
-            *err = sp.off == 0 ? RC_CESQL_ERR_MISSING_ATTRIBUTE : RC_CESQL_OK;
-        if (sp.off == 0)
-            return false;
-        bool eq = sp.len == prog->fast_len &&
-                  rc__cesql_bytes_eq((const char *)view->base + sp.off, prog->fast_str, sp.len);
-        return eq != (bool)prog->fast_negate;
-    }
     char scratch[RC_CESQL_MATCH_SCRATCH];
     rc_cesql_result_t r;
     rc__cesql_run(prog, get_record, view, scratch, sizeof(scratch), &r);
     if (err != NULL)
         *err = r.error;
     return r.error == RC_CESQL_OK && r.value.type == RC_CESQL_TYPE_BOOL && r.value.u.b;
+}
+
+bool rc_cesql_match_record(const rc_cesql_program_t *prog, const rc_record_view_t *view,
+                           rc_cesql_errkind_t *err)
+{
+    if (prog->fast_core < 0)
+        return match_vm(prog, view, err);
+    /* Exactly what RC__I_ATTR_EQ_STR does for a core attribute (always a String). */
+    rc_record_span_t sp = view->hdr->attr[prog->fast_core];
+    if (err != NULL)
+        *err = sp.off == 0 ? RC_CESQL_ERR_MISSING_ATTRIBUTE : RC_CESQL_OK;
+    if (sp.off == 0)
+        return false;
+    bool eq = sp.len == prog->fast_len &&
+              rc__cesql_bytes_eq((const char *)view->base + sp.off, prog->fast_str, sp.len);
+    return eq != (bool)prog->fast_negate;
 }
 
 bool rc_cesql_get_event(const void *event, const rc_cesql_attr_t *attr, rc_cesql_value_t *out)

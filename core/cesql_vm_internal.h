@@ -52,9 +52,12 @@ static inline bool str_eq(const rc_cesql_value_t *a, const rc_cesql_value_t *b)
 static inline bool same_eq(const rc_cesql_value_t *a, const rc_cesql_value_t *b)
 {
     switch (a->type) {
-    case RC_CESQL_TYPE_STRING: return str_eq(a, b);
-    case RC_CESQL_TYPE_INT: return a->u.i == b->u.i;
-    default: return a->u.b == b->u.b;
+    case RC_CESQL_TYPE_STRING:
+        return str_eq(a, b);
+    case RC_CESQL_TYPE_INT:
+        return a->u.i == b->u.i;
+    default:
+        return a->u.b == b->u.b;
     }
 }
 
@@ -80,9 +83,15 @@ static inline bool arith(uint8_t op, int32_t x, int32_t y, int32_t *r, rc_cesql_
     /* Results outside the 32-bit range are a MathError (returning 0), like ABS(-2147483648). */
     bool ovf = false;
     switch (op) {
-    case RC__OP_ADD: ovf = __builtin_add_overflow(x, y, r); break;
-    case RC__OP_SUB: ovf = __builtin_sub_overflow(x, y, r); break;
-    case RC__OP_MUL: ovf = __builtin_mul_overflow(x, y, r); break;
+    case RC__OP_ADD:
+        ovf = __builtin_add_overflow(x, y, r);
+        break;
+    case RC__OP_SUB:
+        ovf = __builtin_sub_overflow(x, y, r);
+        break;
+    case RC__OP_MUL:
+        ovf = __builtin_mul_overflow(x, y, r);
+        break;
     case RC__OP_DIV:
     case RC__OP_MOD:
         if (y == 0) {
@@ -95,7 +104,8 @@ static inline bool arith(uint8_t op, int32_t x, int32_t y, int32_t *r, rc_cesql_
             *r = op == RC__OP_DIV ? x / y : x % y; /* C truncates toward 0, as the spec asks */
         }
         break;
-    default: break;
+    default:
+        break;
     }
     if (ovf) {
         *r = 0;
@@ -105,8 +115,8 @@ static inline bool arith(uint8_t op, int32_t x, int32_t y, int32_t *r, rc_cesql_
     return true;
 }
 
-static inline bool in_const_set(const rc__cesql_set_t *set, rc_cesql_value_t *x, char *buf,
-                         rc_cesql_errkind_t *err)
+static inline bool in_const_set(const rc__cesql_set_t *set, rc_cesql_value_t *x,
+                                rc_cesql_errkind_t *err)
 {
     switch (x->type) {
     case RC_CESQL_TYPE_STRING:
@@ -134,7 +144,6 @@ static inline bool in_const_set(const rc__cesql_set_t *set, rc_cesql_value_t *x,
             if ((bool)set->as_bool[k] == x->u.b)
                 return true;
         }
-        (void)buf;
         return false;
     }
 }
@@ -143,8 +152,8 @@ static inline bool in_const_set(const rc__cesql_set_t *set, rc_cesql_value_t *x,
 #define TOP (&st[sp - 1])
 
 static inline __attribute__((always_inline)) void
-rc__cesql_run(const rc_cesql_program_t *prog, rc_cesql_get_fn get, const void *event,
-              char *scratch, size_t scratch_len, rc_cesql_result_t *out)
+rc__cesql_run(const rc_cesql_program_t *prog, rc_cesql_get_fn get, const void *event, char *scratch,
+              size_t scratch_len, rc_cesql_result_t *out)
 {
     rc_cesql_value_t st[RC_CESQL_MAX_STACK];
     rc__cesql_scratch_t sc = {.base = scratch, .len = scratch ? scratch_len : 0, .used = 0};
@@ -331,7 +340,7 @@ rc__cesql_run(const rc_cesql_program_t *prog, rc_cesql_get_fn get, const void *e
                 set_bool(&errval, false);
                 goto fail;
             }
-            bool m = in_const_set(&prog->sets[in->b], &v, buf, &err);
+            bool m = in_const_set(&prog->sets[in->b], &v, &err);
             if (err != RC_CESQL_OK) {
                 set_bool(&errval, false);
                 goto fail;

@@ -142,8 +142,12 @@ static const char *load_event(cJSON *json, event_t *ev, char (*numbuf)[32])
 static void print_value(const rc_cesql_value_t *v)
 {
     switch (v->type) {
-    case RC_CESQL_TYPE_BOOL: fputs(v->u.b ? "true" : "false", stdout); break;
-    case RC_CESQL_TYPE_INT: printf("%d", v->u.i); break;
+    case RC_CESQL_TYPE_BOOL:
+        fputs(v->u.b ? "true" : "false", stdout);
+        break;
+    case RC_CESQL_TYPE_INT:
+        printf("%d", v->u.i);
+        break;
     case RC_CESQL_TYPE_STRING: {
         /* cJSON escapes the string; CESQL strings here never hold NUL bytes (they come from
          * argv and JSON text), so a C string copy is exact. */
@@ -163,7 +167,9 @@ static void print_value(const rc_cesql_value_t *v)
         free(s);
         break;
     }
-    default: fputs("null", stdout); break;
+    default:
+        fputs("null", stdout);
+        break;
     }
 }
 
@@ -220,7 +226,7 @@ int rc_cmd_cesql(int argc, char **argv)
     char *text = NULL;
     cJSON *json = NULL;
     event_t ev = {0};
-    char (*numbuf)[32] = NULL;
+    char(*numbuf)[32] = NULL;
     rc_cesql_program_t *prog = NULL;
     char *scratch = NULL;
     if (event_path != NULL) {

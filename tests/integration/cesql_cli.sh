@@ -64,6 +64,9 @@ echo '{"a": {"b": 1}}' >"$tmp/nested.json"
 expect 2 '' --event "$tmp/nested.json" '1'
 echo '{"a": ' >"$tmp/broken.json"
 expect 2 '' --event "$tmp/broken.json" '1'
+expect 2 '' --event "$tmp" '1'
+head -c $((17 << 20)) /dev/zero | tr '\0' ' ' >"$tmp/huge.json"
+expect 2 '' --event "$tmp/huge.json" '1'
 
 "$bin" cesql --help | grep -q 'usage: ringcast cesql' || { echo "FAIL: --help"; fails=$((fails + 1)); }
 "$bin" --help | grep -q 'cesql' || { echo "FAIL: ringcast --help lacks cesql"; fails=$((fails + 1)); }

@@ -29,14 +29,23 @@ static bool get(const void *event, const rc_cesql_attr_t *attr, rc_cesql_value_t
     return false;
 }
 
+// clang-format off
 #define S(n, str) {n, {.type = RC_CESQL_TYPE_STRING, .len = sizeof(str) - 1, .u.s = str}}
 #define I(n, x) {n, {.type = RC_CESQL_TYPE_INT, .u.i = x}}
 #define B(n, x) {n, {.type = RC_CESQL_TYPE_BOOL, .u.b = x}}
+// clang-format on
 
 static const kv_t kv_default[] = {
-    S("specversion", "1.0"), S("id", "e-1"), S("source", "https://example.com/orders"),
-    S("type", "com.example.order.created"), S("subject", "héllo wörld"), I("myint", 10),
-    B("mybool", true), S("numstr", "42"), S("boolstr", "true"), S("empty", ""),
+    S("specversion", "1.0"),
+    S("id", "e-1"),
+    S("source", "https://example.com/orders"),
+    S("type", "com.example.order.created"),
+    S("subject", "héllo wörld"),
+    I("myint", 10),
+    B("mybool", true),
+    S("numstr", "42"),
+    S("boolstr", "true"),
+    S("empty", ""),
 };
 static const ev_t ev_default = {kv_default, sizeof(kv_default) / sizeof(kv_default[0])};
 
@@ -44,8 +53,8 @@ static char scratch[1 << 16];
 
 /* Compiles and evaluates `expr` (the program must outlive the result, which may point into
  * it) and checks the value's type, value and error kind. */
-static void check(const char *expr, const ev_t *ev, uint32_t type, int32_t i, bool b,
-                  const char *s, rc_cesql_errkind_t want_err, int line)
+static void check(const char *expr, const ev_t *ev, uint32_t type, int32_t i, bool b, const char *s,
+                  rc_cesql_errkind_t want_err, int line)
 {
     rc_cesql_program_t *p;
     rc_cesql_error_t err;
@@ -77,8 +86,8 @@ static void check(const char *expr, const ev_t *ev, uint32_t type, int32_t i, bo
 }
 
 #define T_BOOL(e, b) check(e, &ev_default, RC_CESQL_TYPE_BOOL, 0, b, NULL, RC_CESQL_OK, __LINE__)
-#define T_INT(e, i) check(e, &ev_default, RC_CESQL_TYPE_INT, i, false, NULL, RC_CESQL_OK, __LINE__)
-#define T_STR(e, s) check(e, &ev_default, RC_CESQL_TYPE_STRING, 0, false, s, RC_CESQL_OK, __LINE__)
+#define T_INT(e, i)  check(e, &ev_default, RC_CESQL_TYPE_INT, i, false, NULL, RC_CESQL_OK, __LINE__)
+#define T_STR(e, s)  check(e, &ev_default, RC_CESQL_TYPE_STRING, 0, false, s, RC_CESQL_OK, __LINE__)
 #define T_BOOL_ERR(e, b, k)                                                                        \
     check(e, &ev_default, RC_CESQL_TYPE_BOOL, 0, b, NULL, RC_CESQL_ERR_##k, __LINE__)
 #define T_INT_ERR(e, i, k)                                                                         \
@@ -103,8 +112,7 @@ static void compile_fails(const char *expr, size_t len, rc_cesql_errkind_t kind,
     }
 }
 
-#define PARSE_ERR(e, pos, what)                                                                    \
-    compile_fails(e, strlen(e), RC_CESQL_ERR_PARSE, pos, what, __LINE__)
+#define PARSE_ERR(e, pos, what) compile_fails(e, strlen(e), RC_CESQL_ERR_PARSE, pos, what, __LINE__)
 #define FUNC_ERR(e, pos, what)                                                                     \
     compile_fails(e, strlen(e), RC_CESQL_ERR_MISSING_FUNCTION, pos, what, __LINE__)
 
@@ -234,7 +242,7 @@ static void test_like(void)
     T_BOOL("'ab' LIKE 'a\\%'", false);
     T_BOOL("'a_' LIKE 'a\\_'", true);
     T_BOOL("'ab' LIKE 'a\\_'", false);
-    T_BOOL("'a\\b' LIKE 'a\\b'", true);  /* a lone backslash is literal */
+    T_BOOL("'a\\b' LIKE 'a\\b'", true);   /* a lone backslash is literal */
     T_BOOL("'a\\%' LIKE 'a\\\\%'", true); /* "\\%": a backslash, then an escaped % */
     T_BOOL("'' LIKE '%'", true);
     T_BOOL("'' LIKE '_'", false);
@@ -290,6 +298,15 @@ static void test_unicode(void)
     T_INT("LENGTH('😀x')", 2);
     T_INT("LENGTH(subject)", 11);
     T_INT("LENGTH('\xff\xfe')", 2); /* invalid bytes count one character each */
+#define CC "\x80\x80" /* two stray continuation bytes */
+    T_INT("LENGTH('" CC "a')", 2); /* they join the character before (here: the first) */
+    T_STR("LEFT('" CC "ab', 0)", "");
+    T_STR("LEFT('" CC "ab', 1)", CC);
+    T_STR("RIGHT('" CC "ab', 3)", CC "ab");
+    T_STR("SUBSTRING('" CC "ab', 2)", "ab");
+    T_BOOL("'" CC "ab' LIKE '_ab'", true);
+    T_BOOL("'" CC "ab' LIKE '%_b'", true);
+#undef CC
     T_STR("UPPER('héllo')", "HÉLLO");
     T_STR("LOWER('ÀÉÎ ÇA')", "àéî ça");
     T_STR("UPPER('straße')", "STRAßE"); /* simple one-to-one mapping only */
@@ -551,6 +568,21 @@ static void test_folding_and_program(void)
     ASSERT_EQ(rc_cesql_compile("x", 1, &p, NULL), 0);
     rc_cesql_destroy(p);
     ASSERT_EQ(rc_cesql_compile("(", 1, &p, NULL), RC_EPARSE);
+    /* The error names what was expected, separately from the message. */
+    ASSERT_EQ(rc_cesql_compile("(1", 2, &p, &err), RC_EPARSE);
+    ASSERT_EQ(err.kind, RC_CESQL_ERR_PARSE);
+    ASSERT_EQ(err.pos, 2);
+    ASSERT_STR_EQ(err.expected, "')'");
+    ASSERT_STR_EQ(err.msg, "offset 2: expected ')' but found end of expression");
+    ASSERT_EQ(rc_cesql_compile("a LIKE 1", 8, &p, &err), RC_EPARSE);
+    ASSERT_STR_EQ(err.expected, "string literal (LIKE pattern)");
+    ASSERT_EQ(rc_cesql_compile("a b", 3, &p, &err), RC_EPARSE);
+    ASSERT_STR_EQ(err.expected, "an operator or end of expression");
+    ASSERT_EQ(rc_cesql_compile("x = #", 5, &p, &err), RC_EPARSE);
+    ASSERT(err.expected == NULL);
+    ASSERT_EQ(rc_cesql_compile("lower()", 7, &p, &err), RC_ECESQL_FUNCTION);
+    ASSERT_EQ(err.kind, RC_CESQL_ERR_MISSING_FUNCTION);
+    ASSERT_STR_EQ(err.msg, "offset 0: function lower does not take 0 argument(s)");
 }
 
 static void test_match_and_scratch(void)

@@ -7,6 +7,8 @@
 #include "core/record.h"
 #include "tests/test.h"
 
+#include <pthread.h>
+
 static rc_event_t ev;
 static rc_record_view_t view;
 
@@ -22,9 +24,9 @@ static void build(void)
     ASSERT_EQ(rc_event_set_ext(&ev, NULL, RC_STR("priority"), RC_STR("-3"), RC_CE_INTEGER), 0);
     ASSERT_EQ(rc_event_set_ext(&ev, NULL, RC_STR("urgent"), RC_STR("false"), RC_CE_BOOLEAN), 0);
     ASSERT_EQ(rc_event_set_ext(&ev, NULL, RC_STR("region"), RC_STR("eu-west"), RC_CE_STRING), 0);
-    ASSERT_EQ(rc_event_set_ext(&ev, NULL, RC_STR("callback"), RC_STR("https://cb.example/x"),
-                               RC_CE_URI),
-              0);
+    ASSERT_EQ(
+        rc_event_set_ext(&ev, NULL, RC_STR("callback"), RC_STR("https://cb.example/x"), RC_CE_URI),
+        0);
     ASSERT_EQ(rc_event_set_ext(&ev, NULL, RC_STR("blob"), RC_STR("AQID"), RC_CE_BINARY), 0);
     ASSERT_EQ(rc_event_set_ext(&ev, NULL, RC_STR("empty"), RC_STR(""), RC_CE_STRING), 0);
     size_t size = rc_record_size(&ev), len;
@@ -54,12 +56,12 @@ static void expect(const char *expr, uint32_t type, int32_t i, const char *s, rc
         if (r.error != e || r.value.type != type)
             RC_TEST_FAIL("`%s` via %s: type %u error %d, want type %u error %d", expr, via,
                          r.value.type, r.error, type, e);
-        if (type == RC_CESQL_TYPE_STRING && (r.value.len != strlen(s) ||
-                                             memcmp(r.value.u.s, s, r.value.len) != 0))
-            RC_TEST_FAIL("`%s` via %s: '%.*s', want '%s'", expr, via, (int)r.value.len,
-                         r.value.u.s, s);
-        if (type != RC_CESQL_TYPE_STRING && r.value.u.i != i && !(type == RC_CESQL_TYPE_BOOL &&
-                                                                 r.value.u.b == (i != 0)))
+        if (type == RC_CESQL_TYPE_STRING &&
+            (r.value.len != strlen(s) || memcmp(r.value.u.s, s, r.value.len) != 0))
+            RC_TEST_FAIL("`%s` via %s: '%.*s', want '%s'", expr, via, (int)r.value.len, r.value.u.s,
+                         s);
+        if (type != RC_CESQL_TYPE_STRING && r.value.u.i != i &&
+            !(type == RC_CESQL_TYPE_BOOL && r.value.u.b == (i != 0)))
             RC_TEST_FAIL("`%s` via %s: %d, want %d", expr, via, r.value.u.i, i);
     }
     /* The filter entry points agree with the evaluation, fast path included. */
@@ -75,8 +77,44 @@ static void expect(const char *expr, uint32_t type, int32_t i, const char *s, rc
 }
 
 #define BOOL(e, b) expect(e, RC_CESQL_TYPE_BOOL, b, NULL, RC_CESQL_OK)
-#define INT(e, v) expect(e, RC_CESQL_TYPE_INT, v, NULL, RC_CESQL_OK)
-#define STR(e, v) expect(e, RC_CESQL_TYPE_STRING, 0, v, RC_CESQL_OK)
+#define INT(e, v)  expect(e, RC_CESQL_TYPE_INT, v, NULL, RC_CESQL_OK)
+#define STR(e, v)  expect(e, RC_CESQL_TYPE_STRING, 0, v, RC_CESQL_OK)
+
+/* Threads compile their own programs (the first compile initialises the case-mapping locale)
+ * and share one program: evaluation must be race-free (run under TSan too). */
+static rc_cesql_program_t *shared_prog;
+
+static void *worker(void *arg)
+{
+    (void)arg;
+    const char *e = "UPPER(region) = 'EU-WEST' AND priority < 0";
+    rc_cesql_program_t *own;
+    if (rc_cesql_compile(e, strlen(e), &own, NULL) != 0)
+        return (void *)1;
+    uintptr_t bad = 0;
+    for (int i = 0; i < 20000; i++) {
+        rc_cesql_errkind_t k;
+        bad += !rc_cesql_match_record(own, &view, &k) || k != RC_CESQL_OK;
+        bad += !rc_cesql_match_record(shared_prog, &view, &k) || k != RC_CESQL_OK;
+    }
+    rc_cesql_destroy(own);
+    return (void *)bad;
+}
+
+static void test_threads(void)
+{
+    const char *e = "LOWER(type) LIKE '%order%' AND region IN ('eu-west') AND NOT urgent";
+    ASSERT_EQ(rc_cesql_compile(e, strlen(e), &shared_prog, NULL), 0);
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++)
+        ASSERT_EQ(pthread_create(&t[i], NULL, worker, NULL), 0);
+    for (int i = 0; i < 4; i++) {
+        void *bad;
+        ASSERT_EQ(pthread_join(t[i], &bad), 0);
+        ASSERT_EQ((uintptr_t)bad, 0);
+    }
+    rc_cesql_destroy(shared_prog);
+}
 
 int main(void)
 {
@@ -114,6 +152,7 @@ int main(void)
     BOOL("urgent != 'false'", false);
     expect("subject", RC_CESQL_TYPE_BOOL, 0, NULL, RC_CESQL_ERR_MISSING_ATTRIBUTE);
     expect("nothere = 1", RC_CESQL_TYPE_BOOL, 0, NULL, RC_CESQL_ERR_MISSING_ATTRIBUTE);
+    test_threads();
     free((void *)view.base);
     printf("test_cesql_record: ok\n");
     return 0;

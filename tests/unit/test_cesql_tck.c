@@ -1,9 +1,10 @@
 /* Runs the official CloudEvents SQL TCK (the .yaml files of $RC_SHARED_DIR/cesql-tck): every
  * case of every file, checking both the result and the error kind. Each case is evaluated twice:
  * over a flat attribute table and over a real ring record (core/record.h) encoded from the same
- * event through rc_cesql_get_record; both must give the expected answer. One case of the suite contradicts the spec
- * (see ../shared/cesql-tck/NOTES.md and docs/cesql.md): for it the spec's answer is expected and
- * the case is reported as a known deviation. Skips (77) when the folder is absent. */
+ * event through rc_cesql_get_record; both must give the expected answer. One case of the suite
+ * contradicts the spec (see ../shared/cesql-tck/NOTES.md and docs/cesql.md): for it the spec's
+ * answer is expected and the case is reported as a known deviation. Skips (77) when the folder is
+ * absent. */
 #include "core/cesql.h"
 #include "core/cesql_record.h"
 #include "core/event.h"
@@ -111,10 +112,18 @@ static yaml_node_t *map_get(yaml_document_t *doc, yaml_node_t *map, const char *
 static void value_str(const rc_cesql_value_t *v, char *buf, size_t cap)
 {
     switch (v->type) {
-    case RC_CESQL_TYPE_BOOL: snprintf(buf, cap, "%s", v->u.b ? "true" : "false"); break;
-    case RC_CESQL_TYPE_INT: snprintf(buf, cap, "%d", v->u.i); break;
-    case RC_CESQL_TYPE_STRING: snprintf(buf, cap, "'%.*s'", (int)v->len, v->u.s); break;
-    default: snprintf(buf, cap, "(none)"); break;
+    case RC_CESQL_TYPE_BOOL:
+        snprintf(buf, cap, "%s", v->u.b ? "true" : "false");
+        break;
+    case RC_CESQL_TYPE_INT:
+        snprintf(buf, cap, "%d", v->u.i);
+        break;
+    case RC_CESQL_TYPE_STRING:
+        snprintf(buf, cap, "'%.*s'", (int)v->len, v->u.s);
+        break;
+    default:
+        snprintf(buf, cap, "(none)");
+        break;
     }
 }
 
@@ -123,9 +132,12 @@ static bool value_eq(const rc_cesql_value_t *a, const rc_cesql_value_t *b)
     if (a->type != b->type)
         return false;
     switch (a->type) {
-    case RC_CESQL_TYPE_BOOL: return a->u.b == b->u.b;
-    case RC_CESQL_TYPE_INT: return a->u.i == b->u.i;
-    default: return a->len == b->len && memcmp(a->u.s, b->u.s, a->len) == 0;
+    case RC_CESQL_TYPE_BOOL:
+        return a->u.b == b->u.b;
+    case RC_CESQL_TYPE_INT:
+        return a->u.i == b->u.i;
+    default:
+        return a->len == b->len && memcmp(a->u.s, b->u.s, a->len) == 0;
     }
 }
 
@@ -194,7 +206,8 @@ static void run_case(const char *file, yaml_document_t *doc, yaml_node_t *tc)
 
     /* NOTES.md: `NOT 10` is `false` without error per the spec's cast table (3.7); the suite's
      * copy says `true` with a cast error. Expect the spec's answer. */
-    bool deviation = strcmp(file, "not_operator.yaml") == 0 && strcmp(cname, "Invalid int cast") == 0;
+    bool deviation =
+        strcmp(file, "not_operator.yaml") == 0 && strcmp(cname, "Invalid int cast") == 0;
     if (deviation) {
         want.type = RC_CESQL_TYPE_BOOL;
         want.u.b = false;
