@@ -464,6 +464,8 @@ int rc_event_validate(const rc_event_t *ev, rc_ce_error_t *err)
         if (rc_ce_time_parse(ev->time, &sec, &ns) != 0)
             return fail(err, RC_STR("time"), "must be an RFC 3339 timestamp");
     }
+    if (ev->ext_count > RC_CE_EXT_MAX)
+        return fail(err, RC_STR_NULL, "too many extensions (max 128)");
     for (uint32_t i = 0; i < ev->ext_count; i++) {
         const rc_ce_ext_t *e = &ev->ext[i];
         if (!rc_ce_is_ext_name(e->name))
