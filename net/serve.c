@@ -122,6 +122,9 @@ static size_t admin_metrics(void *arg, char *buf, size_t cap)
             rc_ring_stats(sv->brokers[i].ring, &st);
             g[i].used_bytes = st.fill;
             g[i].capacity_bytes = st.capacity;
+            g[i].events = st.head_seq;
+            g[i].readers = st.readers;
+            g[i].lossless = st.lossless;
         }
         n = rc_metrics_render(m, sv->nloops, g, sv->nbrokers, buf, cap);
     }

@@ -299,6 +299,10 @@ def test_ring_full_and_recovery():
             check(m['ringcast_ingress_rejected_total{reason="ring_full"}'] >= 2, "429 counted")
             check(m['ringcast_ring_used_bytes{namespace="shop",broker="orders"}'] > 60000,
                   "ring fill gauge")
+            eq(m['ringcast_ring_readers{namespace="shop",broker="orders",mode="lossless"}'], 1,
+               "the holder is a lossless reader")
+            eq(m['ringcast_ring_events_total{namespace="shop",broker="orders"}'], accepted,
+               "events committed")
             # The reader catches up: events are accepted again.
             holder.stdin.write("drain\n")
             holder.stdin.flush()
