@@ -3,13 +3,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int path_is(const rc_http_request_t *req, const char *p)
+static int path_is(const rc_http_server_request_t *req, const char *p)
 {
     size_t n = strlen(p);
     return req->path_len == n && memcmp(req->path, p, n) == 0;
 }
 
-static void on_request(void *data, const rc_http_request_t *req, rc_http_response_t *res)
+static void on_request(void *data, const rc_http_server_request_t *req,
+                       rc_http_server_response_t *res)
 {
     rc_admin_t *a = data;
     int known = path_is(req, "/healthz") || path_is(req, "/readyz") || path_is(req, "/metrics");

@@ -179,7 +179,7 @@ const char *rc_http_reason(int status)
     }
 }
 
-void rc_http_response_error(rc_http_response_t *res, int status, const char *msg)
+void rc_http_response_error(rc_http_server_response_t *res, int status, const char *msg)
 {
     static const char hex[] = "0123456789abcdef";
     char *p = res->scratch, *end = res->scratch + sizeof(res->scratch) - 4;
@@ -208,7 +208,7 @@ void rc_http_response_error(rc_http_response_t *res, int status, const char *msg
     res->body_len = (size_t)(p - res->scratch);
 }
 
-const rc_http_header_t *rc_http_find_header(const rc_http_request_t *req, const char *name)
+const rc_http_header_t *rc_http_find_header(const rc_http_server_request_t *req, const char *name)
 {
     size_t n = strlen(name);
     for (size_t i = 0; i < req->header_count; i++) {
@@ -276,7 +276,8 @@ static void out_uint(rc_http_server_t *s, uint64_t v)
 
 /* Serialises one response into the server's output buffer (no printf: this runs for every
  * request). */
-static void queue_response(conn_t *c, const rc_http_response_t *res, int head_only, int minor)
+static void queue_response(conn_t *c, const rc_http_server_response_t *res, int head_only,
+                           int minor)
 {
     rc_http_server_t *s = c->srv;
     refresh_date(s);
@@ -307,8 +308,8 @@ static void queue_response(conn_t *c, const rc_http_response_t *res, int head_on
 /* Answers a request the server rejects by itself, and stops parsing the connection. */
 static void reject(conn_t *c, int status, const char *reason)
 {
-    rc_http_response_t res;
-    memset(&res, 0, offsetof(rc_http_response_t, scratch));
+    rc_http_server_response_t res;
+    memset(&res, 0, offsetof(rc_http_server_response_t, scratch));
     rc_http_response_error(&res, status, reason);
     c->stop = 1;
     c->close_after = 1;
@@ -554,7 +555,7 @@ static rc_http_method_t method_of(uint8_t m)
     }
 }
 
-static void build_request(conn_t *c, rc_http_request_t *req)
+static void build_request(conn_t *c, rc_http_server_request_t *req)
 {
     rc_http_server_t *s = c->srv;
     memset(req, 0, sizeof(*req));
@@ -594,7 +595,7 @@ static int on_headers_complete(llhttp_t *p)
         reject(c, 503, "server is shutting down");
         return HPE_PAUSED;
     }
-    rc_http_request_t req;
+    rc_http_server_request_t req;
     build_request(c, &req);
     int has_body = req.content_length != 0;
     if (req.content_length != UINT64_MAX && req.content_length > s->lim.max_body_bytes) {
@@ -610,8 +611,8 @@ static int on_headers_complete(llhttp_t *p)
         c->expect_continue = req.http_minor >= 1 && has_body;
     }
     if (s->h.on_headers != NULL) {
-        rc_http_response_t res;
-        memset(&res, 0, offsetof(rc_http_response_t, scratch));
+        rc_http_server_response_t res;
+        memset(&res, 0, offsetof(rc_http_server_response_t, scratch));
         s->h.on_headers(s->h.data, &req, &res);
         if (res.max_body != 0 && res.max_body < c->max_body)
             c->max_body = res.max_body;
@@ -688,12 +689,12 @@ static int on_message_complete(llhttp_t *p)
     rc_http_server_t *s = c->srv;
     int keep = llhttp_should_keep_alive(p) && !s->draining;
     if (!c->skip_body) {
-        rc_http_request_t req;
+        rc_http_server_request_t req;
         build_request(c, &req);
         req.body = c->body_borrowed ? c->body_borrowed : c->body;
         req.body_len = c->blen;
-        rc_http_response_t res;
-        memset(&res, 0, offsetof(rc_http_response_t, scratch));
+        rc_http_server_response_t res;
+        memset(&res, 0, offsetof(rc_http_server_response_t, scratch));
         s->h.on_request(s->h.data, &req, &res);
         if (res.status == 0)
             rc_http_response_error(&res, 500, "handler produced no response");

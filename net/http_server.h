@@ -47,7 +47,7 @@ typedef struct {
     uint64_t content_length; /* declared Content-Length, or UINT64_MAX (chunked or absent) */
     int http_minor;          /* 0 for HTTP/1.0, 1 for HTTP/1.1 */
     uint64_t start_ns;       /* rc_now_ns() when the request's first byte was parsed */
-} rc_http_request_t;
+} rc_http_server_request_t;
 
 #define RC_HTTP_RESPONSE_SCRATCH 1024
 
@@ -64,16 +64,18 @@ typedef struct {
     int close;         /* set to close the connection after this response */
     uint64_t max_body; /* on_headers only: lower the body limit of this request (0 = keep) */
     char scratch[RC_HTTP_RESPONSE_SCRATCH];
-} rc_http_response_t;
+} rc_http_server_response_t;
 
 /** What the server calls. Both run on the server's loop thread. */
 typedef struct {
     /** Optional: called when the headers are complete, before any body is read. Leave
      *  res->status 0 to go on reading the body, or set a status to answer now without the body
      *  (the server then skips or refuses the body and never calls on_request for it). */
-    void (*on_headers)(void *data, const rc_http_request_t *req, rc_http_response_t *res);
+    void (*on_headers)(void *data, const rc_http_server_request_t *req,
+                       rc_http_server_response_t *res);
     /** Called once per complete request, in order; must set res->status. */
-    void (*on_request)(void *data, const rc_http_request_t *req, rc_http_response_t *res);
+    void (*on_request)(void *data, const rc_http_server_request_t *req,
+                       rc_http_server_response_t *res);
     /** Optional: called for requests the server answers itself (limits, malformed HTTP,
      *  timeouts, draining) with the status it sent and a short reason (static string). */
     void (*on_rejected)(void *data, int status, const char *reason);
@@ -138,11 +140,11 @@ void rc_http_server_drain(rc_http_server_t *s, void (*done)(rc_http_server_t *s,
 void rc_http_server_close(rc_http_server_t *s, void (*cb)(void *arg), void *arg);
 
 /** Finds a request header by name (case-insensitive); returns it or NULL. */
-const rc_http_header_t *rc_http_find_header(const rc_http_request_t *req, const char *name);
+const rc_http_header_t *rc_http_find_header(const rc_http_server_request_t *req, const char *name);
 
 /** Sets `res` to a JSON error response {"error": "<msg>"} with `status`, formatted into
  *  res->scratch (the message is JSON-escaped and truncated to fit). */
-void rc_http_response_error(rc_http_response_t *res, int status, const char *msg);
+void rc_http_response_error(rc_http_server_response_t *res, int status, const char *msg);
 
 /** The reason phrase for a status code ("Accepted"), "Unknown" when not known. */
 const char *rc_http_reason(int status);

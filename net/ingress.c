@@ -18,7 +18,8 @@
 
 #define ALLOW_LINE "Allow: POST, OPTIONS\r\n"
 
-static const rc_ingress_broker_t *route(rc_ingress_t *ig, const rc_http_request_t *req, int *bad)
+static const rc_ingress_broker_t *route(rc_ingress_t *ig, const rc_http_server_request_t *req,
+                                        int *bad)
 {
     const char *p = req->path;
     size_t n = req->path_len;
@@ -43,25 +44,26 @@ static const rc_ingress_broker_t *route(rc_ingress_t *ig, const rc_http_request_
     return NULL;
 }
 
-static rc_ce_mode_t mode_of(const rc_http_request_t *req)
+static rc_ce_mode_t mode_of(const rc_http_server_request_t *req)
 {
     const rc_http_header_t *ct = rc_http_find_header(req, "content-type");
     return rc_ce_classify(ct ? ct->value : RC_STR_NULL);
 }
 
-static uint64_t body_limit(const rc_ingress_t *ig, const rc_http_request_t *req)
+static uint64_t body_limit(const rc_ingress_t *ig, const rc_http_server_request_t *req)
 {
     return mode_of(req) == RC_CE_MODE_BATCH ? ig->limits.max_batch_bytes
                                             : ig->limits.max_event_bytes;
 }
 
-static void refuse(rc_ingress_t *ig, rc_http_response_t *res, int status, const char *msg)
+static void refuse(rc_ingress_t *ig, rc_http_server_response_t *res, int status, const char *msg)
 {
     rc_http_response_error(res, status, msg);
     rc_metric_add(&ig->metrics.rejected[rc_metrics_reason_for_status(status, 0)], 1);
 }
 
-static void on_headers(void *data, const rc_http_request_t *req, rc_http_response_t *res)
+static void on_headers(void *data, const rc_http_server_request_t *req,
+                       rc_http_server_response_t *res)
 {
     rc_ingress_t *ig = data;
     int bad;
@@ -110,8 +112,8 @@ static void on_headers(void *data, const rc_http_request_t *req, rc_http_respons
 /* Decodes the request into events, stamps them, and stores them in the broker's ring in one
  * claim: all of a batch or nothing. Returns 0 with *stored set, or a code for
  * rc_http_status_for with `msg` filled. */
-static int ingest(rc_ingress_t *ig, const rc_ingress_broker_t *b, const rc_http_request_t *req,
-                  size_t *stored, char *msg, size_t msg_len)
+static int ingest(rc_ingress_t *ig, const rc_ingress_broker_t *b,
+                  const rc_http_server_request_t *req, size_t *stored, char *msg, size_t msg_len)
 {
     rc_arena_reset(&ig->arena);
     rc_event_t *events = NULL;
@@ -220,7 +222,8 @@ static int ingest(rc_ingress_t *ig, const rc_ingress_broker_t *b, const rc_http_
     return 0;
 }
 
-static void on_request(void *data, const rc_http_request_t *req, rc_http_response_t *res)
+static void on_request(void *data, const rc_http_server_request_t *req,
+                       rc_http_server_response_t *res)
 {
     rc_ingress_t *ig = data;
     int bad;

@@ -25,13 +25,15 @@ static atomic_int drained;     /* drain callback ran */
 static atomic_int rejected_408, rejected_any;
 static int port, port2;
 
-static void on_headers(void *data, const rc_http_request_t *req, rc_http_response_t *res)
+static void on_headers(void *data, const rc_http_server_request_t *req,
+                       rc_http_server_response_t *res)
 {
     if (req->path_len == 7 && memcmp(req->path, "/reject", 7) == 0)
         rc_http_response_error(res, 404, "rejected at headers");
 }
 
-static void on_request(void *data, const rc_http_request_t *req, rc_http_response_t *res)
+static void on_request(void *data, const rc_http_server_request_t *req,
+                       rc_http_server_response_t *res)
 {
     int n = snprintf(res->scratch, sizeof(res->scratch), "%s %.*s len=%zu body=%.*s",
                      req->method_name, (int)req->path_len, req->path, req->body_len,
