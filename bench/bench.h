@@ -16,6 +16,7 @@ typedef struct {
     X(codec, "decode+validate+record-encode cost per event (no network)")                          \
     X(cesql, "CESQL filter evaluations/s vs a hand-written C filter")                              \
     X(client, "delivery HTTP client: requests/s against a local 202 sink")                         \
+    X(ingest, "ringcast serve ingest: events/s and latency, binary or batch mode")                 \
     /* end of RC_BENCH_SCENARIOS */
 
 #define RC_BENCH_DECLARE(name, summary) int rc_bench_##name(int argc, char **argv);
