@@ -10,6 +10,9 @@ typedef struct {
 } rc_bench_scenario_t;
 
 /* One entry per scenario, each line ending with a comma; defined in bench/bench_<name>.c. */
-#define RC_BENCH_SCENARIOS
+#define RC_BENCH_SCENARIOS                                                                         \
+    {"ring", "shared-memory ring: copy baseline, throughput, hand-off latency", rc_bench_ring},
+
+int rc_bench_ring(int argc, char **argv);
 
 #endif

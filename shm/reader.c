@@ -62,6 +62,17 @@ static void racy_copy(void *dst, const void *src, size_t n)
 }
 #endif
 
+/* Lossless readers publish their position lazily while records keep coming (every 1/32 of
+ * the capacity), and at once whenever they find nothing new: a store per record would bounce
+ * the slot's cache line between the reader and producers scanning it near a full ring. */
+static void publish_lazy(rc_reader_t *r, uint64_t p)
+{
+    if (p - r->published >= (r->ring->capacity >> 5)) {
+        atomic_store_explicit(&r->slot->position, p, memory_order_release);
+        r->published = p;
+    }
+}
+
 static void publish(rc_reader_t *r, uint64_t p)
 {
     if (r->published != p) {
@@ -148,7 +159,7 @@ static int lossless_poll(rc_reader_t *r, rc_ring_view_t *v)
             p += rc__align8(len);
             continue;
         }
-        publish(r, p);
+        publish_lazy(r, p);
         v->pos = p;
         v->next = p + rc__align8(len);
         v->seq = atomic_load_explicit(&rec->seq, memory_order_relaxed);
@@ -262,7 +273,7 @@ static int lossy_poll(rc_reader_t *r, rc_ring_view_t *v)
         v->type = RC__W_TYPE(w);
         v->flags = RC__W_FLAGS(w);
         r->pos = v->next;
-        publish(r, r->pos);
+        publish_lazy(r, r->pos);
         return 0;
     }
     r->pos = p;
