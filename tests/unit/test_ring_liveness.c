@@ -181,6 +181,7 @@ static void test_dead_producer(void)
     kill9(pid);
     rc_ring_t *sup = NULL;
     ASSERT_EQ(rc_ring_open(name, &sup, err, sizeof(err)), 0);
+    ASSERT_EQ(rc_reader_poll(rd, &v), RC_ERING_EMPTY); /* blocked: publishes where */
     ASSERT_EQ(rc_ring_sweep(sup), 1);
     ASSERT_EQ(rc_ring_sweep(sup), 0);
     ASSERT_EQ(rc_reader_poll(rd, &v), 0);
@@ -217,6 +218,7 @@ static void test_dead_producer(void)
     ASSERT(!(w & RC__W_COMMITTED));
     atomic_store(&rec->word, RC__PENDING(RC__W_LEN(w), (uint32_t)gone));
     c.pending_pid_ = (uint32_t)gone;
+    ASSERT_EQ(rc_reader_poll(rd, &v), RC_ERING_EMPTY);
     ASSERT_EQ(rc_ring_sweep(sup), 1);
     ASSERT_EQ(rc_ring_commit(&c), RC_ERING_SWEPT);
     put(r, "last");

@@ -156,10 +156,11 @@ static void test_start_positions(void)
     rc_reader_t *sl = reader_at(r, RC_READER_LOSSY, RC_START_AT, saved);
     ASSERT_EQ(rc_reader_poll(sl, &v), 0);
     ASSERT_U64_EQ(check_n(&v), 4);
-    /* Lossless oldest joins at the slowest lossless reader (a, at record 3). */
+    /* Lossless oldest joins at the slowest lossless reader's published position: a is at
+     * record 3 and publishes lazily, so at or before it. */
     rc_reader_t *o2 = reader(r, RC_READER_LOSSLESS, RC_START_OLDEST);
     ASSERT_EQ(rc_reader_poll(o2, &v), 0);
-    ASSERT_U64_EQ(check_n(&v), 3);
+    ASSERT_LE(check_n(&v), 3);
     /* Bad saved positions: inside a record, unaligned, beyond the head. */
     rc_reader_opts_t bad = {.mode = RC_READER_LOSSLESS, .start = RC_START_AT};
     rc_reader_t *x = NULL;
