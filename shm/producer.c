@@ -230,11 +230,14 @@ static int finish(rc_ring_claim_t *c, uint64_t word)
     uint64_t pending = RC__PENDING(c->bytes_, c->pending_pid_);
     /* seq_cst CAS = release for the payload (pairs with readers' acquire of the word) and the
      * first half of the Dekker pair with sleeping readers: commit, then load `sleepers`; a
-     * reader increments `sleepers`, then re-reads the word. One of us sees the other. */
+     * reader sets `sleepers`, fences, then re-reads the word. One of us sees the other. */
     if (!atomic_compare_exchange_strong_explicit(&rec->word, &pending, word,
                                                  memory_order_seq_cst, memory_order_relaxed))
         return RC_ERING_SWEPT;
-    if (atomic_load_explicit(&r->hdr->sleepers, memory_order_seq_cst) != 0)
+    /* The plain load keeps the no-sleeper case to one shared read; the exchange makes one
+     * committer, not every one, pay for the FUTEX_WAKE. */
+    if (atomic_load_explicit(&r->hdr->sleepers, memory_order_seq_cst) != 0 &&
+        atomic_exchange_explicit(&r->hdr->sleepers, 0, memory_order_seq_cst) != 0)
         rc__wake(r);
     return 0;
 }

@@ -133,7 +133,7 @@ typedef struct {
     uint64_t fill;          /* head - tail: bytes producers cannot reuse yet */
     uint32_t readers;       /* active reader slots */
     uint32_t lossless;      /* of which lossless */
-    uint32_t sleepers;      /* readers asleep on the futex */
+    uint32_t sleepers;      /* 1 when some reader may be asleep on the futex */
     uint64_t swept;         /* claims padded over after their producer died */
     uint64_t reclaimed;     /* reader slots reclaimed from dead readers */
     uint64_t full;          /* claims refused because the ring was full */

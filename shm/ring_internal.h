@@ -169,10 +169,10 @@ typedef struct {
      * (CAS) so a producer whose scan missed it cannot publish a gate computed without it. --- */
     _Atomic uint64_t gate;
     uint8_t pad5_[RC__CACHE_LINE - 8];
-    /* --- line 6: wakeups. `notify` is the futex word: producers increment it (release) and
-     * FUTEX_WAKE when `sleepers` is non-zero (seq_cst load after the seq_cst commit CAS);
-     * readers increment `sleepers` (seq_cst) before re-checking their record and sleeping on
-     * `notify`. --- */
+    /* --- line 6: wakeups. `sleepers` is a flag, 1 when some reader may be asleep: readers set
+     * it (seq_cst, then a seq_cst fence) before re-checking their record and sleeping on
+     * `notify`; a producer loads it (seq_cst) after its seq_cst commit CAS and, if set, clears
+     * it (exchange), increments `notify` (release) and issues FUTEX_WAKE for all. --- */
     _Atomic uint32_t notify;
     _Atomic uint32_t sleepers;
     uint8_t pad6_[RC__CACHE_LINE - 8];
