@@ -1,5 +1,6 @@
-/* ringcast-bench scenarios. A scenario takes (argc, argv) with argv[0] its name and returns the
- * exit code (0 ok, 1 failure, 2 bad usage). */
+/* ringcast-bench scenarios. A scenario is a function `int rc_bench_<name>(int argc, char
+ * **argv)` with argv[0] its name, returning the exit code (0 ok, 1 failure, 2 bad usage),
+ * defined in bench/bench_<name>.c. It prints one machine-readable key=value line last. */
 #ifndef RC_BENCH_BENCH_H
 #define RC_BENCH_BENCH_H
 
@@ -9,10 +10,17 @@ typedef struct {
     int (*run)(int argc, char **argv);
 } rc_bench_scenario_t;
 
-/* One entry per scenario, each line ending with a comma; defined in bench/bench_<name>.c. */
-#define RC_BENCH_SCENARIOS                                                                         \
-    {"ring", "shared-memory ring: copy baseline, throughput, hand-off latency", rc_bench_ring},
+/* X(name, summary): one line per scenario. Every line ends with a backslash; the list ends with
+ * the comment line (so that lines added on two branches merge as a union, see .gitattributes). */
+#define RC_BENCH_SCENARIOS(X)                                                                      \
+    X(codec, "decode+validate+record-encode cost per event (no network)")                          \
+    X(cesql, "CESQL filter evaluations/s vs a hand-written C filter")                              \
+    X(client, "delivery HTTP client: requests/s against a local 202 sink")                         \
+    X(ring, "shared-memory ring: copy baseline, throughput, hand-off latency")                     \
+    /* end of RC_BENCH_SCENARIOS */
 
-int rc_bench_ring(int argc, char **argv);
+#define RC_BENCH_DECLARE(name, summary) int rc_bench_##name(int argc, char **argv);
+RC_BENCH_SCENARIOS(RC_BENCH_DECLARE)
+#undef RC_BENCH_DECLARE
 
 #endif

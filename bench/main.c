@@ -7,7 +7,9 @@
 #include "bench/bench.h"
 
 static const rc_bench_scenario_t scenarios[] = {
-    RC_BENCH_SCENARIOS{NULL, NULL, NULL},
+#define RC_BENCH_ENTRY(name, summary) {#name, summary, rc_bench_##name},
+    RC_BENCH_SCENARIOS(RC_BENCH_ENTRY){NULL, NULL, NULL},
+#undef RC_BENCH_ENTRY
 };
 
 static void usage(FILE *out)

@@ -4,7 +4,9 @@
 #ifndef RC_CORE_ERRORS_H
 #define RC_CORE_ERRORS_H
 
-/* X(name, value, message) */
+/* X(name, value, message). Ranges: 300xx ring, 301xx events, 302xx config, 303xx CESQL,
+ * 304xx HTTP client. Every line ends with a backslash and the list ends with the comment line, so
+ * that lines added on two branches merge as a union (see .gitattributes). */
 #define RC_ERRNO_MAP(X)                                                                            \
     X(RING_FULL, -30001, "ring is full (a lossless reader has not consumed)")                      \
     X(RING_TOO_BIG, -30002, "record larger than the ring allows")                                  \
@@ -23,8 +25,15 @@
     X(TOO_LARGE, -30102, "payload too large")                                                      \
     X(NOT_FOUND, -30103, "not found")                                                              \
     X(TTL_EXPIRED, -30104, "event broker TTL expired")                                             \
+    X(BAD_RECORD, -30105, "malformed event record")                                                \
     X(CONFIG, -30200, "invalid configuration")                                                     \
-    X(PARSE, -30201, "parse error")
+    X(PARSE, -30201, "parse error")                                                                \
+    X(CESQL_FUNCTION, -30300, "unknown CESQL function or wrong argument count")                   \
+    X(HTTP_MALFORMED, -30400, "malformed HTTP response")                                           \
+    X(HTTP_CLOSED, -30401, "connection closed before the HTTP response was complete")              \
+    X(HTTP_BAD_URL, -30402, "invalid or unsupported URL")                                          \
+    X(HTTP_HEADERS_TOO_LARGE, -30403, "HTTP response headers too large")                          \
+    /* end of RC_ERRNO_MAP */
 
 typedef enum {
 #define RC_ERRNO_ENUM(name, value, msg) RC_E##name = value,

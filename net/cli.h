@@ -1,6 +1,6 @@
-/* The ringcast command table. A sub-command is a function taking (argc, argv) with argv[0] set
- * to the command's name, returning the process exit code (0 ok, 1 failure, 2 bad usage). Every
- * command answers --help. */
+/* The ringcast command table. A sub-command is a function `int rc_cmd_<name>(int argc, char
+ * **argv)` with argv[0] set to the command's name, returning the process exit code (0 ok,
+ * 1 failure, 2 bad usage), defined in net/cmd_<name>.c. Every command answers --help. */
 #ifndef RC_NET_CLI_H
 #define RC_NET_CLI_H
 
@@ -12,8 +12,18 @@ typedef struct {
     int (*run)(int argc, char **argv);
 } rc_cli_command_t;
 
-/* One entry per sub-command, in the order `ringcast --help` lists them; each line ends with a
- * comma. Sub-commands are declared here and defined in net/cmd_<name>.c. */
-#define RC_CLI_COMMANDS
+/* X(name, summary): one line per sub-command, in the order `ringcast --help` lists them. Every
+ * line ends with a backslash; the list ends with the comment line (so that lines added on two
+ * branches merge as a union, see .gitattributes). */
+#define RC_CLI_COMMANDS(X)                                                                         \
+    X(serve, "run the broker (ingress, admin, rings)")                                             \
+    X(send, "post one CloudEvent to a URL and print the status")                                   \
+    X(tail, "print the events of a broker's ring (lossy reader)")                                  \
+    X(cesql, "evaluate a CloudEvents SQL expression against an event")                             \
+    /* end of RC_CLI_COMMANDS */
+
+#define RC_CLI_DECLARE(name, summary) int rc_cmd_##name(int argc, char **argv);
+RC_CLI_COMMANDS(RC_CLI_DECLARE)
+#undef RC_CLI_DECLARE
 
 #endif

@@ -6,7 +6,9 @@
 #include "net/cli.h"
 
 static const rc_cli_command_t commands[] = {
-    RC_CLI_COMMANDS{NULL, NULL, NULL},
+#define RC_CLI_ENTRY(name, summary) {#name, summary, rc_cmd_##name},
+    RC_CLI_COMMANDS(RC_CLI_ENTRY){NULL, NULL, NULL},
+#undef RC_CLI_ENTRY
 };
 
 static void usage(FILE *out)

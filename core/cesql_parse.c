@@ -1,0 +1,901 @@
+/* CESQL lexer and parser: expression text -> syntax tree.
+ *
+ * The grammar and its precedence follow the ANTLR grammar of the spec (CESQLParser.g4), from
+ * tightest to loosest: function calls and atoms; prefix NOT and '-'; LIKE; IN; '*' '/' '%';
+ * '+' '-'; all comparisons (one level); AND OR XOR (one level, right-associative). The
+ * parser is precedence climbing; its recursion is bounded by RC_CESQL_MAX_DEPTH so hostile input
+ * is rejected instead of exhausting the stack. Keywords and function names are case-insensitive
+ * (the grammar lexes an upper-cased stream); attribute names are folded to lower case. */
+#include "core/cesql_internal.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- arena ---- */
+
+struct rc__cesql_block_s {
+    rc__cesql_block_t *next;
+    size_t used, cap;
+    _Alignas(16) char data[];
+};
+
+void *rc__cesql_arena_alloc(rc__cesql_arena_t *a, size_t size)
+{
+    size = (size + 15) & ~(size_t)15;
+    rc__cesql_block_t *b = a->head;
+    if (b == NULL || b->cap - b->used < size) {
+        if (a->next_cap < 512)
+            a->next_cap = 512;
+        size_t cap = size > a->next_cap ? size : a->next_cap;
+        if (a->next_cap < 65536)
+            a->next_cap *= 2;
+        b = malloc(sizeof(*b) + cap);
+        if (b == NULL)
+            return NULL;
+        b->used = 0;
+        b->cap = cap;
+        b->next = a->head;
+        a->head = b;
+    }
+    void *p = b->data + b->used;
+    b->used += size;
+    memset(p, 0, size);
+    return p;
+}
+
+void rc__cesql_arena_free(rc__cesql_arena_t *a)
+{
+    rc__cesql_block_t *b = a->head;
+    while (b != NULL) {
+        rc__cesql_block_t *next = b->next;
+        free(b);
+        b = next;
+    }
+    a->head = NULL;
+}
+
+void rc__cesql_set_error(rc_cesql_error_t *err, rc_cesql_errkind_t kind, uint32_t pos,
+                         const char *expected, const char *fmt, ...)
+{
+    if (err == NULL)
+        return;
+    err->kind = kind;
+    err->pos = pos;
+    err->expected = expected;
+    int n = snprintf(err->msg, sizeof(err->msg), "offset %u: ", pos);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->msg + n, sizeof(err->msg) - (size_t)n, fmt, ap);
+    va_end(ap);
+}
+
+/* ---- lexer ---- */
+
+typedef enum {
+    T_END,
+    T_INT,    /* digits; value in tok.ival (or overflow) */
+    T_STRING, /* unescaped into tok.str */
+    T_IDENT,  /* letters and digits, not a keyword */
+    T_FNAME,  /* letters and '_' with at least one '_': only valid as a function name */
+    T_LPAREN,
+    T_RPAREN,
+    T_COMMA,
+    T_PLUS,
+    T_MINUS,
+    T_STAR,
+    T_SLASH,
+    T_PERCENT,
+    T_EQ,
+    T_NE, /* != and <> */
+    T_LT,
+    T_LE,
+    T_GT,
+    T_GE,
+    T_AND,
+    T_OR,
+    T_XOR,
+    T_NOT,
+    T_LIKE,
+    T_IN,
+    T_EXISTS,
+    T_TRUE,
+    T_FALSE,
+} tok_kind_t;
+
+typedef struct {
+    tok_kind_t kind;
+    uint32_t pos, len; /* source span */
+    int64_t ival;      /* T_INT, up to 2^31 (checked by the parser) */
+    bool int_overflow; /* T_INT over 2^31 */
+    char *str;         /* T_STRING contents (arena, NUL-terminated) */
+    uint32_t str_len;
+} tok_t;
+
+typedef struct {
+    const char *src;
+    uint32_t len;
+    uint32_t at; /* next byte to lex */
+    tok_t tok;   /* current token */
+    tok_t next;  /* one token of look-ahead (valid when has_next) */
+    bool has_next;
+    int depth;
+    rc__cesql_arena_t *arena;
+    rc_cesql_error_t *err;
+    bool failed;
+} parser_t;
+
+static const struct {
+    const char *word;
+    tok_kind_t kind;
+} keywords[] = {
+    {"AND", T_AND}, {"OR", T_OR},         {"XOR", T_XOR},   {"NOT", T_NOT},     {"LIKE", T_LIKE},
+    {"IN", T_IN},   {"EXISTS", T_EXISTS}, {"TRUE", T_TRUE}, {"FALSE", T_FALSE},
+};
+
+static bool is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+static bool is_alpha(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+static char to_lower(char c)
+{
+    return (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c;
+}
+
+static bool word_eq_ci(const char *w, size_t n, const char *upper)
+{
+    size_t i = 0;
+    for (; i < n && upper[i] != '\0'; i++) {
+        char c = w[i];
+        if (c >= 'a' && c <= 'z')
+            c = (char)(c - 32);
+        if (c != upper[i])
+            return false;
+    }
+    return i == n && upper[i] == '\0';
+}
+
+static const char *tok_desc(const parser_t *p, const tok_t *t, char *buf, size_t cap)
+{
+    if (t->kind == T_END)
+        return "end of expression";
+    unsigned n = t->len > 24 ? 24 : t->len;
+    snprintf(buf, cap, "'%.*s%s'", (int)n, p->src + t->pos, t->len > n ? "..." : "");
+    return buf;
+}
+
+static void fail(parser_t *p, uint32_t pos, const char *expected, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void fail(parser_t *p, uint32_t pos, const char *expected, const char *fmt, ...)
+{
+    if (p->failed)
+        return;
+    p->failed = true;
+    if (p->err == NULL)
+        return;
+    char msg[160];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    rc__cesql_set_error(p->err, RC_CESQL_ERR_PARSE, pos, expected, "%s", msg);
+}
+
+static void fail_expected(parser_t *p, const char *expected)
+{
+    char buf[40];
+    fail(p, p->tok.pos, expected, "expected %s but found %s", expected,
+         tok_desc(p, &p->tok, buf, sizeof(buf)));
+}
+
+/* Lexes a quoted string starting at p->at (the quote). Inside, a backslash escapes the next
+ * byte: "\<quote>" is the quote itself, any other pair is kept verbatim so LIKE patterns see
+ * their "\%" and "\_" escapes (as the Go and Java SDKs do). A doubled quote is one quote (SQL). */
+static bool lex_string(parser_t *p, tok_t *t)
+{
+    const char *s = p->src;
+    char q = s[p->at];
+    uint32_t i = p->at + 1;
+    char *out = rc__cesql_arena_alloc(p->arena, (size_t)(p->len - p->at) + 1);
+    if (out == NULL) {
+        fail(p, p->at, NULL, "out of memory");
+        return false;
+    }
+    uint32_t n = 0;
+    for (;;) {
+        if (i >= p->len) {
+            fail(p, p->at, "closing quote", "unterminated string literal");
+            return false;
+        }
+        char c = s[i];
+        if (c == '\\' && i + 1 < p->len) {
+            if (s[i + 1] != q)
+                out[n++] = '\\';
+            out[n++] = s[i + 1];
+            i += 2;
+        } else if (c == q) {
+            if (i + 1 < p->len && s[i + 1] == q) {
+                out[n++] = q;
+                i += 2;
+            } else {
+                i++;
+                break;
+            }
+        } else {
+            out[n++] = c;
+            i++;
+        }
+    }
+    out[n] = '\0';
+    t->kind = T_STRING;
+    t->str = out;
+    t->str_len = n;
+    t->len = i - p->at;
+    p->at = i;
+    return true;
+}
+
+static bool lex(parser_t *p, tok_t *t)
+{
+    const char *s = p->src;
+    while (p->at < p->len &&
+           (s[p->at] == ' ' || s[p->at] == '\t' || s[p->at] == '\r' || s[p->at] == '\n'))
+        p->at++;
+    memset(t, 0, sizeof(*t));
+    t->pos = p->at;
+    if (p->at >= p->len) {
+        t->kind = T_END;
+        return true;
+    }
+    char c = s[p->at];
+    char c2 = p->at + 1 < p->len ? s[p->at + 1] : '\0';
+    uint32_t w = 1;
+    switch (c) {
+    case '(':
+        t->kind = T_LPAREN;
+        break;
+    case ')':
+        t->kind = T_RPAREN;
+        break;
+    case ',':
+        t->kind = T_COMMA;
+        break;
+    case '+':
+        t->kind = T_PLUS;
+        break;
+    case '-':
+        t->kind = T_MINUS;
+        break;
+    case '*':
+        t->kind = T_STAR;
+        break;
+    case '/':
+        t->kind = T_SLASH;
+        break;
+    case '%':
+        t->kind = T_PERCENT;
+        break;
+    case '=':
+        t->kind = T_EQ;
+        break;
+    case '!':
+        if (c2 != '=') {
+            fail(p, p->at, "'!='", "unexpected character '!'");
+            return false;
+        }
+        t->kind = T_NE;
+        w = 2;
+        break;
+    case '<':
+        if (c2 == '=') {
+            t->kind = T_LE;
+            w = 2;
+        } else if (c2 == '>') {
+            t->kind = T_NE;
+            w = 2;
+        } else {
+            t->kind = T_LT;
+        }
+        break;
+    case '>':
+        if (c2 == '=') {
+            t->kind = T_GE;
+            w = 2;
+        } else {
+            t->kind = T_GT;
+        }
+        break;
+    case '\'':
+    case '"':
+        return lex_string(p, t);
+    default: {
+        if (!is_alpha(c) && !is_digit(c) && c != '_') {
+            if ((unsigned char)c >= 0x20 && (unsigned char)c < 0x7f)
+                fail(p, p->at, NULL, "unexpected character '%c'", c);
+            else
+                fail(p, p->at, NULL, "unexpected byte 0x%02x", (unsigned char)c);
+            return false;
+        }
+        uint32_t e = p->at;
+        bool digits = true, under = false;
+        while (e < p->len && (is_alpha(s[e]) || is_digit(s[e]) || s[e] == '_')) {
+            digits &= is_digit(s[e]);
+            under |= s[e] == '_';
+            e++;
+        }
+        w = e - p->at;
+        const char *word = s + p->at;
+        if (digits) {
+            int64_t v = 0;
+            for (uint32_t i = 0; i < w; i++) {
+                v = v * 10 + (word[i] - '0');
+                if (v > 2147483648LL) {
+                    t->int_overflow = true;
+                    v = 2147483648LL;
+                }
+            }
+            t->kind = T_INT;
+            t->ival = v;
+        } else if (under) {
+            /* Function names are letters and '_' (FUNCTION_IDENTIFIER_WITH_UNDERSCORE). */
+            bool ok = is_alpha(word[0]);
+            for (uint32_t i = 0; i < w && ok; i++)
+                ok = is_alpha(word[i]) || word[i] == '_';
+            if (!ok) {
+                fail(p, p->at, NULL,
+                     "invalid name '%.*s': attribute names are letters and digits, function "
+                     "names letters and '_'",
+                     (int)(w > 40 ? 40 : w), word);
+                return false;
+            }
+            t->kind = T_FNAME;
+        } else {
+            t->kind = T_IDENT;
+            for (size_t k = 0; k < sizeof(keywords) / sizeof(keywords[0]); k++) {
+                if (word_eq_ci(word, w, keywords[k].word)) {
+                    t->kind = keywords[k].kind;
+                    break;
+                }
+            }
+        }
+        break;
+    }
+    }
+    t->len = w;
+    p->at += w;
+    return true;
+}
+
+static bool advance(parser_t *p)
+{
+    if (p->has_next) {
+        p->tok = p->next;
+        p->has_next = false;
+        return true;
+    }
+    return lex(p, &p->tok);
+}
+
+static const tok_t *peek2(parser_t *p)
+{
+    if (!p->has_next) {
+        if (!lex(p, &p->next))
+            return NULL;
+        p->has_next = true;
+    }
+    return &p->next;
+}
+
+/* ---- parser ---- */
+
+static rc__cesql_node_t *new_node(parser_t *p, rc__cesql_kind_t kind, uint32_t pos)
+{
+    rc__cesql_node_t *n = rc__cesql_arena_alloc(p->arena, sizeof(*n));
+    if (n == NULL) {
+        fail(p, pos, NULL, "out of memory");
+        return NULL;
+    }
+    n->kind = (uint8_t)kind;
+    n->pos = pos;
+    n->fn = -1;
+    return n;
+}
+
+static bool set_kids(parser_t *p, rc__cesql_node_t *n, rc__cesql_node_t **kids, uint32_t count)
+{
+    n->kids = rc__cesql_arena_alloc(p->arena, sizeof(*kids) * (count ? count : 1));
+    if (n->kids == NULL) {
+        fail(p, n->pos, NULL, "out of memory");
+        return false;
+    }
+    if (count > 0)
+        memcpy(n->kids, kids, sizeof(*kids) * count);
+    n->nkids = count;
+    return true;
+}
+
+/* A growable list of nodes (heap; freed by the caller). */
+typedef struct {
+    rc__cesql_node_t **v;
+    uint32_t n, cap;
+} list_t;
+
+static bool list_push(parser_t *p, list_t *l, rc__cesql_node_t *n)
+{
+    if (l->n == l->cap) {
+        uint32_t cap = l->cap ? l->cap * 2 : 8;
+        rc__cesql_node_t **v = realloc(l->v, sizeof(*v) * cap);
+        if (v == NULL) {
+            fail(p, n->pos, NULL, "out of memory");
+            return false;
+        }
+        l->v = v;
+        l->cap = cap;
+    }
+    l->v[l->n++] = n;
+    return true;
+}
+
+static bool enter(parser_t *p)
+{
+    if (++p->depth > RC_CESQL_MAX_DEPTH) {
+        fail(p, p->tok.pos, NULL, "expression nested too deeply (limit %d levels)",
+             RC_CESQL_MAX_DEPTH);
+        return false;
+    }
+    return true;
+}
+
+static rc__cesql_node_t *parse_expr(parser_t *p, int min_prec);
+
+/* '(' expression (',' expression)* ')' for IN sets (allow_empty false) and call arguments. */
+static bool parse_list(parser_t *p, list_t *l, bool allow_empty)
+{
+    if (p->tok.kind != T_LPAREN) {
+        fail_expected(p, "'('");
+        return false;
+    }
+    if (!advance(p))
+        return false;
+    if (p->tok.kind == T_RPAREN && allow_empty)
+        return advance(p);
+    for (;;) {
+        rc__cesql_node_t *e = parse_expr(p, 0);
+        if (e == NULL || !list_push(p, l, e))
+            return false;
+        if (p->tok.kind == T_RPAREN)
+            return advance(p);
+        if (p->tok.kind != T_COMMA) {
+            fail_expected(p, "',' or ')'");
+            return false;
+        }
+        if (!advance(p))
+            return false;
+    }
+}
+
+static rc__cesql_node_t *parse_call(parser_t *p)
+{
+    tok_t name = p->tok;
+    if (!advance(p))
+        return NULL;
+    list_t args = {0};
+    rc__cesql_node_t *n = NULL;
+    if (!parse_list(p, &args, true))
+        goto out;
+    n = new_node(p, RC__N_CALL, name.pos);
+    if (n == NULL)
+        goto out;
+    n->name = p->src + name.pos;
+    n->name_len = name.len;
+    if (!set_kids(p, n, args.v, args.n))
+        n = NULL;
+out:
+    free(args.v);
+    return n;
+}
+
+static rc__cesql_node_t *make_attr(parser_t *p, rc__cesql_kind_t kind, const tok_t *t)
+{
+    rc__cesql_node_t *n = new_node(p, kind, t->pos);
+    char *name = rc__cesql_arena_alloc(p->arena, (size_t)t->len + 1);
+    if (n == NULL || name == NULL) {
+        fail(p, t->pos, NULL, "out of memory");
+        return NULL;
+    }
+    for (uint32_t i = 0; i < t->len; i++)
+        name[i] = to_lower(p->src[t->pos + i]);
+    n->name = name;
+    n->name_len = t->len;
+    return n;
+}
+
+static rc__cesql_node_t *int_literal(parser_t *p, const tok_t *t, bool negative, uint32_t pos)
+{
+    if (t->int_overflow || t->ival > (negative ? 2147483648LL : 2147483647LL)) {
+        fail(p, t->pos, NULL, "integer literal %.*s%s out of the 32-bit range",
+             (int)(t->len > 24 ? 24 : t->len), p->src + t->pos, t->len > 24 ? "..." : "");
+        return NULL;
+    }
+    rc__cesql_node_t *n = new_node(p, RC__N_LIT, pos);
+    if (n == NULL)
+        return NULL;
+    n->lit.type = RC_CESQL_TYPE_INT;
+    n->lit.u.i = (int32_t)(negative ? -t->ival : t->ival);
+    n->type = RC_CESQL_TYPE_INT;
+    return n;
+}
+
+/* Prefix operators and primaries: the operand of NOT and '-' binds tighter than every binary
+ * operator, LIKE and IN (they sit above them in the grammar), so `NOT a = b` is `(NOT a) = b`. */
+static rc__cesql_node_t *parse_prefix(parser_t *p)
+{
+    if (!enter(p))
+        return NULL;
+    rc__cesql_node_t *n = NULL;
+    tok_t t = p->tok;
+    switch (t.kind) {
+    case T_NOT:
+    case T_MINUS: {
+        const tok_t *nx = peek2(p);
+        if (nx == NULL)
+            break;
+        /* A minus directly before an integer literal is a negative literal, so that
+         * -2147483648 is representable (it has no positive counterpart). */
+        if (t.kind == T_MINUS && nx->kind == T_INT) {
+            tok_t lit = *nx;
+            if (!advance(p) || !advance(p))
+                break;
+            n = int_literal(p, &lit, true, t.pos);
+            break;
+        }
+        if (!advance(p))
+            break;
+        rc__cesql_node_t *operand = parse_prefix(p);
+        if (operand == NULL)
+            break;
+        n = new_node(p, t.kind == T_NOT ? RC__N_NOT : RC__N_NEG, t.pos);
+        if (n != NULL && !set_kids(p, n, &operand, 1))
+            n = NULL;
+        if (n != NULL)
+            n->type = t.kind == T_NOT ? RC_CESQL_TYPE_BOOL : RC_CESQL_TYPE_INT;
+        break;
+    }
+    case T_PLUS: {
+        /* The spec's integer-literal allows a leading '+': accept it right before digits. */
+        const tok_t *nx = peek2(p);
+        if (nx == NULL)
+            break;
+        if (nx->kind != T_INT || nx->pos != t.pos + 1) {
+            fail_expected(p, "expression");
+            break;
+        }
+        tok_t lit = *nx;
+        if (!advance(p) || !advance(p))
+            break;
+        n = int_literal(p, &lit, false, t.pos);
+        break;
+    }
+    case T_INT:
+        if (!advance(p))
+            break;
+        n = int_literal(p, &t, false, t.pos);
+        break;
+    case T_STRING:
+        if (!advance(p))
+            break;
+        n = new_node(p, RC__N_LIT, t.pos);
+        if (n != NULL) {
+            n->lit.type = RC_CESQL_TYPE_STRING;
+            n->lit.u.s = t.str;
+            n->lit.len = t.str_len;
+            n->type = RC_CESQL_TYPE_STRING;
+        }
+        break;
+    case T_TRUE:
+    case T_FALSE:
+        if (!advance(p))
+            break;
+        n = new_node(p, RC__N_LIT, t.pos);
+        if (n != NULL) {
+            n->lit.type = RC_CESQL_TYPE_BOOL;
+            n->lit.u.b = t.kind == T_TRUE;
+            n->type = RC_CESQL_TYPE_BOOL;
+        }
+        break;
+    case T_EXISTS:
+        if (!advance(p))
+            break;
+        if (p->tok.kind != T_IDENT) {
+            fail_expected(p, "attribute name after EXISTS");
+            break;
+        }
+        t = p->tok;
+        if (!advance(p))
+            break;
+        n = make_attr(p, RC__N_EXISTS, &t);
+        if (n != NULL)
+            n->type = RC_CESQL_TYPE_BOOL;
+        break;
+    case T_IDENT:
+    case T_FNAME: {
+        const tok_t *nx = peek2(p);
+        if (nx == NULL)
+            break;
+        if (nx->kind == T_LPAREN) {
+            bool letters = true;
+            for (uint32_t i = 0; i < t.len && letters; i++)
+                letters = is_alpha(p->src[t.pos + i]) || p->src[t.pos + i] == '_';
+            if (!letters) {
+                fail(p, t.pos, NULL, "invalid function name '%.*s': letters and '_' only",
+                     (int)(t.len > 40 ? 40 : t.len), p->src + t.pos);
+                break;
+            }
+            n = parse_call(p);
+            break;
+        }
+        if (t.kind == T_FNAME) {
+            fail(p, t.pos, "'('", "'%.*s' is not a valid attribute name ('_' is not allowed)",
+                 (int)(t.len > 40 ? 40 : t.len), p->src + t.pos);
+            break;
+        }
+        if (!advance(p))
+            break;
+        n = make_attr(p, RC__N_ATTR, &t);
+        break;
+    }
+    case T_LPAREN:
+        if (!advance(p))
+            break;
+        n = parse_expr(p, 0);
+        if (n == NULL)
+            break;
+        if (p->tok.kind != T_RPAREN) {
+            fail_expected(p, "')'");
+            n = NULL;
+            break;
+        }
+        if (!advance(p))
+            n = NULL;
+        break;
+    default:
+        fail_expected(p, "expression");
+        break;
+    }
+    p->depth--;
+    return p->failed ? NULL : n;
+}
+
+/* Binding power of the binary/suffix operator at the current token, 0 when it is none. */
+enum { P_LOGIC = 3, P_CMP = 4, P_ADD = 5, P_MUL = 6, P_IN = 7, P_LIKE = 9 };
+
+static int op_prec(parser_t *p, const tok_t *t, bool *negated)
+{
+    *negated = false;
+    switch (t->kind) {
+    case T_AND:
+    case T_OR:
+    case T_XOR:
+        return P_LOGIC;
+    case T_LT:
+    case T_LE:
+    case T_GT:
+    case T_GE:
+    case T_EQ:
+    case T_NE:
+        return P_CMP;
+    case T_PLUS:
+    case T_MINUS:
+        return P_ADD;
+    case T_STAR:
+    case T_SLASH:
+    case T_PERCENT:
+        return P_MUL;
+    case T_IN:
+        return P_IN;
+    case T_LIKE:
+        return P_LIKE;
+    case T_NOT: {
+        const tok_t *nx = peek2(p);
+        if (nx == NULL)
+            return -1;
+        *negated = true;
+        if (nx->kind == T_LIKE)
+            return P_LIKE;
+        if (nx->kind == T_IN)
+            return P_IN;
+        return 0;
+    }
+    default:
+        return 0;
+    }
+}
+
+static rc__cesql_op_t bin_op(tok_kind_t k)
+{
+    switch (k) {
+    case T_STAR:
+        return RC__OP_MUL;
+    case T_SLASH:
+        return RC__OP_DIV;
+    case T_PERCENT:
+        return RC__OP_MOD;
+    case T_PLUS:
+        return RC__OP_ADD;
+    case T_MINUS:
+        return RC__OP_SUB;
+    case T_EQ:
+        return RC__OP_EQ;
+    case T_NE:
+        return RC__OP_NE;
+    case T_LT:
+        return RC__OP_LT;
+    case T_LE:
+        return RC__OP_LE;
+    case T_GT:
+        return RC__OP_GT;
+    case T_GE:
+        return RC__OP_GE;
+    case T_AND:
+        return RC__OP_AND;
+    case T_OR:
+        return RC__OP_OR;
+    default:
+        return RC__OP_XOR;
+    }
+}
+
+/* AND/OR/XOR share one right-associative level: `a AND b OR c` is `a AND (b OR c)`. The chain is
+ * kept flat (operands and operators) so long chains cost no recursion. */
+static rc__cesql_node_t *parse_logic_chain(parser_t *p, rc__cesql_node_t *first)
+{
+    list_t ops_nodes = {0};
+    uint8_t *ops = NULL;
+    uint32_t nops = 0, ops_cap = 0;
+    rc__cesql_node_t *n = NULL;
+    if (!list_push(p, &ops_nodes, first))
+        goto out;
+    while (p->tok.kind == T_AND || p->tok.kind == T_OR || p->tok.kind == T_XOR) {
+        if (nops == ops_cap) {
+            ops_cap = ops_cap ? ops_cap * 2 : 8;
+            uint8_t *o = realloc(ops, ops_cap);
+            if (o == NULL) {
+                fail(p, p->tok.pos, NULL, "out of memory");
+                goto out;
+            }
+            ops = o;
+        }
+        ops[nops++] = (uint8_t)bin_op(p->tok.kind);
+        if (!advance(p))
+            goto out;
+        rc__cesql_node_t *rhs = parse_expr(p, P_LOGIC + 1);
+        if (rhs == NULL || !list_push(p, &ops_nodes, rhs))
+            goto out;
+    }
+    n = new_node(p, RC__N_LOGIC, first->pos);
+    if (n == NULL || !set_kids(p, n, ops_nodes.v, ops_nodes.n)) {
+        n = NULL;
+        goto out;
+    }
+    n->ops = rc__cesql_arena_alloc(p->arena, nops);
+    if (n->ops == NULL) {
+        fail(p, first->pos, NULL, "out of memory");
+        n = NULL;
+        goto out;
+    }
+    memcpy(n->ops, ops, nops);
+    n->type = RC_CESQL_TYPE_BOOL;
+out:
+    free(ops_nodes.v);
+    free(ops);
+    return p->failed ? NULL : n;
+}
+
+static rc__cesql_node_t *parse_expr(parser_t *p, int min_prec)
+{
+    int saved_depth = p->depth;
+    rc__cesql_node_t *lhs = parse_prefix(p);
+    while (lhs != NULL) {
+        bool negated;
+        int prec = op_prec(p, &p->tok, &negated);
+        if (prec <= 0 || prec < min_prec)
+            break;
+        tok_t op = p->tok;
+        if (prec == P_LOGIC) {
+            lhs = parse_logic_chain(p, lhs);
+            break; /* nothing binds looser than the logic level */
+        }
+        /* Each left-associative step wraps lhs once more: count it against the depth limit so
+         * the tree stays shallow enough for the recursive compiler passes. */
+        if (!enter(p)) {
+            lhs = NULL;
+            break;
+        }
+        if (!advance(p) || (negated && !advance(p))) {
+            lhs = NULL;
+            break;
+        }
+        rc__cesql_node_t *n;
+        if (prec == P_LIKE) {
+            if (p->tok.kind != T_STRING) {
+                fail_expected(p, "string literal (LIKE pattern)");
+                lhs = NULL;
+                break;
+            }
+            n = new_node(p, RC__N_LIKE, lhs->pos);
+            if (n == NULL || !set_kids(p, n, &lhs, 1)) {
+                lhs = NULL;
+                break;
+            }
+            n->lit.type = RC_CESQL_TYPE_STRING;
+            n->lit.u.s = p->tok.str;
+            n->lit.len = p->tok.str_len;
+            n->negate = negated;
+            n->type = RC_CESQL_TYPE_BOOL;
+            if (!advance(p)) {
+                lhs = NULL;
+                break;
+            }
+        } else if (prec == P_IN) {
+            list_t set = {0};
+            bool ok = list_push(p, &set, lhs) && parse_list(p, &set, false);
+            n = ok ? new_node(p, RC__N_IN, lhs->pos) : NULL;
+            if (n != NULL && !set_kids(p, n, set.v, set.n))
+                n = NULL;
+            free(set.v);
+            if (n == NULL) {
+                lhs = NULL;
+                break;
+            }
+            n->negate = negated;
+            n->type = RC_CESQL_TYPE_BOOL;
+        } else {
+            rc__cesql_node_t *rhs = parse_expr(p, prec + 1);
+            if (rhs == NULL) {
+                lhs = NULL;
+                break;
+            }
+            n = new_node(p, RC__N_BIN, op.pos);
+            rc__cesql_node_t *kids[2] = {lhs, rhs};
+            if (n == NULL || !set_kids(p, n, kids, 2)) {
+                lhs = NULL;
+                break;
+            }
+            n->op = (uint8_t)bin_op(op.kind);
+            n->type = prec >= P_ADD ? RC_CESQL_TYPE_INT : RC_CESQL_TYPE_BOOL;
+        }
+        lhs = n;
+    }
+    p->depth = saved_depth;
+    return p->failed ? NULL : lhs;
+}
+
+rc__cesql_node_t *rc__cesql_parse(const char *expr, size_t len, rc__cesql_arena_t *arena,
+                                  rc_cesql_error_t *err)
+{
+    if (len > RC_CESQL_MAX_EXPR) {
+        rc__cesql_set_error(err, RC_CESQL_ERR_PARSE, 0, NULL,
+                            "expression is %zu bytes, longer than the %u-byte limit", len,
+                            RC_CESQL_MAX_EXPR);
+        return NULL;
+    }
+    parser_t p = {.src = expr, .len = (uint32_t)len, .arena = arena, .err = err};
+    if (!advance(&p))
+        return NULL;
+    rc__cesql_node_t *root = parse_expr(&p, 0);
+    if (root != NULL && p.tok.kind != T_END) {
+        char buf[40];
+        fail(&p, p.tok.pos, "an operator or end of expression",
+             "expected an operator or end of expression but found %s",
+             tok_desc(&p, &p.tok, buf, sizeof(buf)));
+        root = NULL;
+    }
+    return p.failed ? NULL : root;
+}

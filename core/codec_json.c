@@ -1,0 +1,768 @@
+#include "core/codec_json.h"
+
+#include "core/base64.h"
+#include "core/codec_http.h"
+#include "core/errors.h"
+#include "core/validate.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A strict RFC 8259 parser specialised for CloudEvents, with no allocation of its own: strings
+ * without escapes are views into the body, the `data` member is the exact slice of the body
+ * that holds its value, and only escaped strings, base64 data and non-canonical numbers are
+ * written into the arena. cJSON was the first implementation; it costs a malloc per node
+ * (~4 us per event), re-serialises numbers (data would change) and truncates strings at an
+ * escaped U+0000, so the ingress path uses this parser instead. */
+
+/* Extension slots reserved beyond an event's members (see codec_http.c). */
+#define STAMP_SLOTS 2
+/* Nesting limit for `data` values: deep enough for real payloads, bounded for the stack. */
+#define MAX_DEPTH 256
+
+typedef struct {
+    const char *p;
+    size_t n;
+    size_t i;
+    rc_arena_t *arena;
+    rc_ce_error_t *err;
+} jp_t;
+
+static bool is_ws(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+static inline void skip_ws(jp_t *j)
+{
+    /* Compact bodies have no whitespace at most places this is called: test once, then loop. */
+    if (j->i < j->n && !is_ws(j->p[j->i]))
+        return;
+    while (j->i < j->n && is_ws(j->p[j->i]))
+        j->i++;
+}
+
+static int fail(rc_ce_error_t *err, rc_str_t field, const char *rule)
+{
+    if (err) {
+        err->field = field;
+        err->rule = rule;
+    }
+    return RC_EINVALID_EVENT;
+}
+
+static int malformed(jp_t *j)
+{
+    return fail(j->err, RC_STR_NULL, "malformed JSON");
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+static int hex4(const char *p, size_t n)
+{
+    if (n < 4)
+        return -1;
+    int v = 0;
+    for (int k = 0; k < 4; k++) {
+        int h = hexval(p[k]);
+        if (h < 0)
+            return -1;
+        v = v << 4 | h;
+    }
+    return v;
+}
+
+static size_t put_utf8(char *o, uint32_t cp)
+{
+    if (cp < 0x80) {
+        o[0] = (char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        o[0] = (char)(0xc0 | cp >> 6);
+        o[1] = (char)(0x80 | (cp & 0x3f));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        o[0] = (char)(0xe0 | cp >> 12);
+        o[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+        o[2] = (char)(0x80 | (cp & 0x3f));
+        return 3;
+    }
+    o[0] = (char)(0xf0 | cp >> 18);
+    o[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+    o[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
+    o[3] = (char)(0x80 | (cp & 0x3f));
+    return 4;
+}
+
+/* Unescapes the inside of a string literal (already checked by scan_string) into `out` (at least
+ * `in.len` bytes: an escape is never shorter than what it stands for). Returns the length, or -1
+ * on a lone surrogate. */
+static long unescape(rc_str_t in, char *out)
+{
+    const char *p = in.ptr;
+    size_t n = in.len, o = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] != '\\') {
+            out[o++] = p[i];
+            continue;
+        }
+        i++;
+        switch (p[i]) {
+        case 'b': out[o++] = '\b'; break;
+        case 'f': out[o++] = '\f'; break;
+        case 'n': out[o++] = '\n'; break;
+        case 'r': out[o++] = '\r'; break;
+        case 't': out[o++] = '\t'; break;
+        case 'u': {
+            uint32_t c = (uint32_t)hex4(p + i + 1, n - i - 1);
+            i += 4;
+            if (c >= 0xd800 && c <= 0xdbff) {
+                int lo;
+                if (n - i < 7 || p[i + 1] != '\\' || p[i + 2] != 'u' ||
+                    (lo = hex4(p + i + 3, n - i - 3)) < 0xdc00 || lo > 0xdfff)
+                    return -1;
+                c = 0x10000 + ((c - 0xd800) << 10) + ((uint32_t)lo - 0xdc00);
+                i += 6;
+            } else if (c >= 0xdc00 && c <= 0xdfff) {
+                return -1;
+            }
+            o += put_utf8(out + o, c);
+            break;
+        }
+        default: out[o++] = p[i]; break; /* '"', '\\', '/' */
+        }
+    }
+    return (long)o;
+}
+
+#define ONES 0x0101010101010101ULL
+#define HIGHS 0x8080808080808080ULL
+
+/* Non-zero when a byte of `w` ends a plain run inside a string: '"', '\\' or a control byte. */
+static inline uint64_t stop_bytes(uint64_t w)
+{
+    uint64_t q = w ^ (ONES * '"'), b = w ^ (ONES * '\\');
+    uint64_t zq = (q - ONES) & ~q, zb = (b - ONES) & ~b, lt = (w - ONES * 0x20) & ~w;
+    return (zq | zb | lt) & HIGHS;
+}
+
+/* Scans the string literal at p[i] == '"'. `raw` gets the bytes between the quotes, `*escaped`
+ * whether they hold escapes. Raw control characters and malformed escapes are errors. */
+static int scan_string(jp_t *j, rc_str_t *raw, bool *escaped)
+{
+    const char *p = j->p;
+    size_t i = j->i + 1, n = j->n;
+    *escaped = false;
+    for (;;) {
+        /* Plain runs dominate: skip them 8 bytes at a time, then byte by byte up to the stop. */
+        while (n - i >= 8) {
+            uint64_t w;
+            memcpy(&w, p + i, 8);
+            if (stop_bytes(w) != 0)
+                break;
+            i += 8;
+        }
+        while (i < n && (unsigned char)p[i] >= 0x20 && p[i] != '"' && p[i] != '\\')
+            i++;
+        if (i >= n || (unsigned char)p[i] < 0x20)
+            return malformed(j);
+        if (p[i] == '"')
+            break;
+        *escaped = true;
+        if (++i >= n)
+            return malformed(j);
+        char c = p[i];
+        if (c == 'u') {
+            /* Surrogates must pair up: a lone one is no character and cannot be UTF-8. */
+            int cp = hex4(p + i + 1, n - i - 1);
+            if (cp < 0 || (cp >= 0xdc00 && cp <= 0xdfff))
+                return malformed(j);
+            i += 5;
+            if (cp >= 0xd800 && cp <= 0xdbff) {
+                int lo;
+                if (n - i < 6 || p[i] != '\\' || p[i + 1] != 'u' ||
+                    (lo = hex4(p + i + 2, n - i - 2)) < 0xdc00 || lo > 0xdfff)
+                    return malformed(j);
+                i += 6;
+            }
+        } else if (c == '"' || c == '\\' || c == '/' || c == 'b' || c == 'f' || c == 'n' ||
+                   c == 'r' || c == 't') {
+            i++;
+        } else {
+            return malformed(j);
+        }
+    }
+    *raw = (rc_str_t){ p + j->i + 1, i - j->i - 1 };
+    j->i = i + 1;
+    return 0;
+}
+
+/* A string's value: the raw view when there are no escapes, else unescaped into the arena. */
+static int string_value(jp_t *j, rc_str_t raw, bool escaped, rc_str_t *out)
+{
+    if (!escaped) {
+        *out = raw;
+        return 0;
+    }
+    char *buf = rc_arena_alloc(j->arena, raw.len ? raw.len : 1, 1);
+    if (buf == NULL)
+        return -ENOMEM;
+    long k = unescape(raw, buf);
+    if (k < 0)
+        return malformed(j); /* lone surrogate */
+    *out = (rc_str_t){ buf, (size_t)k };
+    return 0;
+}
+
+static bool is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+/* Scans a number; `*integral` when it has neither fraction nor exponent. */
+static int scan_number(jp_t *j, bool *integral)
+{
+    const char *p = j->p;
+    size_t i = j->i, n = j->n;
+    if (i < n && p[i] == '-')
+        i++;
+    if (i >= n || !is_digit(p[i]))
+        return malformed(j);
+    if (p[i] == '0')
+        i++;
+    else
+        while (i < n && is_digit(p[i]))
+            i++;
+    *integral = true;
+    if (i < n && p[i] == '.') {
+        *integral = false;
+        if (++i >= n || !is_digit(p[i]))
+            return malformed(j);
+        while (i < n && is_digit(p[i]))
+            i++;
+    }
+    if (i < n && (p[i] == 'e' || p[i] == 'E')) {
+        *integral = false;
+        i++;
+        if (i < n && (p[i] == '+' || p[i] == '-'))
+            i++;
+        if (i >= n || !is_digit(p[i]))
+            return malformed(j);
+        while (i < n && is_digit(p[i]))
+            i++;
+    }
+    j->i = i;
+    return 0;
+}
+
+static int expect_literal(jp_t *j, const char *lit, size_t len)
+{
+    if (j->n - j->i < len || memcmp(j->p + j->i, lit, len) != 0)
+        return malformed(j);
+    j->i += len;
+    return 0;
+}
+
+/* Validates and skips any JSON value. */
+static int skip_value(jp_t *j, int depth)
+{
+    if (j->i >= j->n)
+        return malformed(j);
+    char c = j->p[j->i];
+    rc_str_t raw;
+    bool flag;
+    switch (c) {
+    case '"':
+        return scan_string(j, &raw, &flag);
+    case 't':
+        return expect_literal(j, "true", 4);
+    case 'f':
+        return expect_literal(j, "false", 5);
+    case 'n':
+        return expect_literal(j, "null", 4);
+    case '{':
+    case '[': {
+        if (depth >= MAX_DEPTH)
+            return malformed(j);
+        char close = c == '{' ? '}' : ']';
+        j->i++;
+        skip_ws(j);
+        if (j->i < j->n && j->p[j->i] == close) {
+            j->i++;
+            return 0;
+        }
+        for (;;) {
+            int rc;
+            if (c == '{') {
+                if (j->i >= j->n || j->p[j->i] != '"' || (rc = scan_string(j, &raw, &flag)) != 0)
+                    return malformed(j);
+                skip_ws(j);
+                if (j->i >= j->n || j->p[j->i] != ':')
+                    return malformed(j);
+                j->i++;
+                skip_ws(j);
+            }
+            if ((rc = skip_value(j, depth + 1)) != 0)
+                return rc;
+            skip_ws(j);
+            if (j->i >= j->n)
+                return malformed(j);
+            if (j->p[j->i] == close) {
+                j->i++;
+                return 0;
+            }
+            if (j->p[j->i] != ',')
+                return malformed(j);
+            j->i++;
+            skip_ws(j);
+        }
+    }
+    default:
+        if (c == '-' || is_digit(c))
+            return scan_number(j, &flag);
+        return malformed(j);
+    }
+}
+
+/* Member names the parser treats specially, besides the core attributes. */
+enum { SEEN_DATA = RC_CE_ATTR_CORE_COUNT, SEEN_DATA_BASE64 };
+
+/* The canonical Integer for an integral JSON number `num`, or an error naming `name`. */
+static int integer_value(jp_t *j, rc_str_t name, rc_str_t num, bool integral, rc_str_t *out)
+{
+    int32_t v;
+    if (integral && rc_ce_int_parse(num, &v) == 0) {
+        *out = num; /* already canonical: a view */
+        return 0;
+    }
+    /* 3.0, 1e2, -0: integral values spelled otherwise. strtod needs a terminated copy. */
+    char tmp[64];
+    if (num.len >= sizeof(tmp))
+        return fail(j->err, name, "must be a 32-bit integer");
+    memcpy(tmp, num.ptr, num.len);
+    tmp[num.len] = '\0';
+    double d = strtod(tmp, NULL);
+    if (!(d >= INT32_MIN && d <= INT32_MAX) || d != floor(d))
+        return fail(j->err, name, "must be a 32-bit integer");
+    char *buf = rc_arena_alloc(j->arena, 12, 1);
+    if (buf == NULL)
+        return -ENOMEM;
+    *out = (rc_str_t){ buf, rc_ce_int_format((int32_t)d, buf) };
+    return 0;
+}
+
+/* Appends an extension, growing the table in the arena. */
+static int push_ext(jp_t *j, rc_event_t *ev, rc_ce_ext_t e)
+{
+    if (ev->ext_count >= RC_CE_EXT_MAX)
+        return fail(j->err, e.name, "too many extensions (max 128)");
+    if (ev->ext_count + STAMP_SLOTS >= ev->ext_cap) {
+        uint32_t cap = ev->ext_cap * 2;
+        rc_ce_ext_t *t = rc_arena_alloc(j->arena, cap * sizeof(*t), _Alignof(rc_ce_ext_t));
+        if (t == NULL)
+            return -ENOMEM;
+        memcpy(t, ev->ext, ev->ext_count * sizeof(*t));
+        ev->ext = t;
+        ev->ext_cap = cap;
+    }
+    ev->ext[ev->ext_count++] = e;
+    return 0;
+}
+
+/* Parses one event object at j->i into `ev` (not yet validated). */
+static int parse_event(jp_t *j, rc_event_t *ev)
+{
+    if (j->i >= j->n || j->p[j->i] != '{') {
+        int src = skip_value(j, 0);
+        return src != 0 ? src : fail(j->err, RC_STR_NULL, "event must be a JSON object");
+    }
+    uint32_t cap = 8 + STAMP_SLOTS;
+    rc_ce_ext_t *ext = rc_arena_alloc(j->arena, cap * sizeof(*ext), _Alignof(rc_ce_ext_t));
+    if (ext == NULL)
+        return -ENOMEM;
+    rc_event_init(ev, ext, cap);
+
+    unsigned seen = 0;
+    rc_str_t data = RC_STR_NULL, b64 = RC_STR_NULL;
+    bool data_string = false, b64_escaped = false;
+    int rc;
+    j->i++;
+    skip_ws(j);
+    if (j->i < j->n && j->p[j->i] == '}') {
+        j->i++;
+        goto done;
+    }
+    for (;;) {
+        rc_str_t raw, name, num;
+        bool escaped, integral;
+        if (j->i >= j->n || j->p[j->i] != '"')
+            return malformed(j);
+        if ((rc = scan_string(j, &raw, &escaped)) != 0 ||
+            (rc = string_value(j, raw, escaped, &name)) != 0)
+            return rc;
+        skip_ws(j);
+        if (j->i >= j->n || j->p[j->i] != ':')
+            return malformed(j);
+        j->i++;
+        skip_ws(j);
+        if (j->i >= j->n)
+            return malformed(j);
+
+        int slot = rc_ce_attr_index(name);
+        if (slot < 0 && rc_str_eq(name, RC_STR("data")))
+            slot = SEEN_DATA;
+        else if (slot < 0 && rc_str_eq(name, RC_STR("data_base64")))
+            slot = SEEN_DATA_BASE64;
+        if (slot >= 0) {
+            if (seen & (1u << slot))
+                return fail(j->err, name, "duplicate attribute");
+            seen |= 1u << slot;
+        } else if (rc_event_find_ext(ev, name) != NULL) {
+            return fail(j->err, name, "duplicate attribute");
+        }
+
+        char c = j->p[j->i];
+        size_t start = j->i;
+        if (c == 'n') { /* null: absent (a required one is reported by validation) */
+            if ((rc = expect_literal(j, "null", 4)) != 0)
+                return rc;
+        } else if (slot == SEEN_DATA) {
+            if ((rc = skip_value(j, 0)) != 0)
+                return rc;
+            data = (rc_str_t){ j->p + start, j->i - start };
+            data_string = c == '"';
+        } else if (slot == SEEN_DATA_BASE64) {
+            if (c != '"')
+                return fail(j->err, name, "must be a base64 string");
+            if ((rc = scan_string(j, &b64, &b64_escaped)) != 0)
+                return rc;
+        } else if (slot >= 0) {
+            if (c != '"') {
+                if ((rc = skip_value(j, 0)) != 0)
+                    return rc;
+                return fail(j->err, name, "must be a string");
+            }
+            if ((rc = scan_string(j, &raw, &escaped)) != 0 ||
+                (rc = string_value(j, raw, escaped, &ev->attr[slot])) != 0)
+                return rc;
+        } else {
+            rc_ce_ext_t e = { .name = name };
+            if (c == '"') {
+                e.type = RC_CE_STRING;
+                if ((rc = scan_string(j, &raw, &escaped)) != 0 ||
+                    (rc = string_value(j, raw, escaped, &e.value)) != 0)
+                    return rc;
+            } else if (c == 't' || c == 'f') {
+                e.type = RC_CE_BOOLEAN;
+                e.value = c == 't' ? RC_STR("true") : RC_STR("false");
+                if ((rc = expect_literal(j, e.value.ptr, e.value.len)) != 0)
+                    return rc;
+            } else if (c == '-' || is_digit(c)) {
+                if ((rc = scan_number(j, &integral)) != 0)
+                    return rc;
+                if (!rc_ce_is_ext_name(name))
+                    return fail(j->err, name, "extension name must be 1-20 characters of [a-z0-9]");
+                num = (rc_str_t){ j->p + start, j->i - start };
+                e.type = RC_CE_INTEGER;
+                if ((rc = integer_value(j, name, num, integral, &e.value)) != 0)
+                    return rc;
+            } else {
+                if ((rc = skip_value(j, 0)) != 0)
+                    return rc;
+                if (!rc_ce_is_ext_name(name))
+                    return fail(j->err, name, "extension name must be 1-20 characters of [a-z0-9]");
+                return fail(j->err, name, "must be a string, integer or boolean");
+            }
+            if ((rc = push_ext(j, ev, e)) != 0)
+                return rc;
+        }
+        skip_ws(j);
+        if (j->i >= j->n)
+            return malformed(j);
+        if (j->p[j->i] == '}') {
+            j->i++;
+            break;
+        }
+        if (j->p[j->i] != ',')
+            return malformed(j);
+        j->i++;
+        skip_ws(j);
+    }
+done:
+    if (data.ptr != NULL && b64.ptr != NULL)
+        return fail(j->err, RC_STR("data_base64"), "must not be present together with data");
+    if (b64.ptr != NULL) {
+        rc_str_t text;
+        if ((rc = string_value(j, b64, b64_escaped, &text)) != 0)
+            return rc;
+        char *buf = rc_arena_alloc(j->arena, text.len / 4 * 3 + 1, 1);
+        if (buf == NULL)
+            return -ENOMEM;
+        long k = rc_base64_decode(text.ptr, text.len, buf);
+        if (k < 0)
+            return fail(j->err, RC_STR("data_base64"), "must be a base64 string");
+        ev->data = (rc_str_t){ buf, (size_t)k };
+    } else if (data.ptr != NULL) {
+        if (data_string && ev->datacontenttype.ptr != NULL &&
+            !rc_ce_is_json_media_type(ev->datacontenttype)) {
+            /* A string under a non-JSON media type is the data itself. */
+            rc_str_t inner = { data.ptr + 1, data.len - 2 };
+            bool esc = memchr(inner.ptr, '\\', inner.len) != NULL;
+            if ((rc = string_value(j, inner, esc, &ev->data)) != 0)
+                return rc;
+        } else {
+            ev->data = data; /* JSON data: its exact text, a view of the body */
+        }
+    }
+    return 0;
+}
+
+/* Common entry checks: the whole body must be UTF-8 (RFC 8259 8.1). */
+static int check_body(jp_t *j, rc_str_t body, rc_arena_t *arena, rc_ce_error_t *err)
+{
+    j->p = body.ptr;
+    j->n = body.ptr ? body.len : 0;
+    j->i = 0;
+    j->arena = arena;
+    j->err = err;
+    if (err)
+        err->index = -1;
+    if (j->n == 0 || !rc_ce_is_utf8(body))
+        return malformed(j);
+    skip_ws(j);
+    return 0;
+}
+
+/* After the top-level value only whitespace may follow. */
+static int check_end(jp_t *j)
+{
+    skip_ws(j);
+    return j->i == j->n ? 0 : malformed(j);
+}
+
+int rc_ce_decode_structured(rc_str_t body, rc_arena_t *arena, rc_event_t *ev, rc_ce_error_t *err)
+{
+    jp_t j;
+    int rc = check_body(&j, body, arena, err);
+    if (rc == 0 && j.i < j.n && j.p[j.i] != '{') {
+        /* Tell "valid JSON, but not an object" from garbage. */
+        rc = skip_value(&j, 0);
+        if (rc == 0)
+            rc = check_end(&j);
+        if (rc == 0)
+            rc = fail(err, RC_STR_NULL, "event must be a JSON object");
+        return rc;
+    }
+    if (rc == 0)
+        rc = parse_event(&j, ev);
+    if (rc == 0)
+        rc = check_end(&j);
+    if (rc == 0)
+        rc = rc_event_validate(ev, err);
+    return rc;
+}
+
+int rc_ce_decode_batch(rc_str_t body, rc_arena_t *arena, size_t max_events, rc_event_t **events,
+                       size_t *count, rc_ce_error_t *err)
+{
+    jp_t j;
+    *events = NULL;
+    *count = 0;
+    int rc = check_body(&j, body, arena, err);
+    if (rc != 0)
+        return rc;
+    if (j.i >= j.n || j.p[j.i] != '[') {
+        rc = skip_value(&j, 0);
+        if (rc == 0)
+            rc = check_end(&j);
+        return rc == 0 ? fail(err, RC_STR_NULL, "batch must be a JSON array") : rc;
+    }
+    /* Events are parsed into a growing array; a batch is checked completely before any of it
+     * is returned (all-or-nothing). */
+    size_t cap = 16, n = 0;
+    rc_event_t *evs = rc_arena_alloc(arena, cap * sizeof(*evs), _Alignof(rc_event_t));
+    if (evs == NULL)
+        return -ENOMEM;
+    j.i++;
+    skip_ws(&j);
+    bool empty = j.i < j.n && j.p[j.i] == ']';
+    if (empty)
+        j.i++;
+    while (!empty) {
+        if (n == max_events) {
+            if (err) {
+                err->field = RC_STR_NULL;
+                err->rule = "batch holds more events than allowed";
+            }
+            return RC_ETOO_LARGE;
+        }
+        if (n == cap) {
+            rc_event_t *grown = rc_arena_alloc(arena, 2 * cap * sizeof(*evs), _Alignof(rc_event_t));
+            if (grown == NULL)
+                return -ENOMEM;
+            memcpy(grown, evs, n * sizeof(*evs));
+            evs = grown;
+            cap *= 2;
+        }
+        rc = parse_event(&j, &evs[n]);
+        if (rc == 0)
+            rc = rc_event_validate(&evs[n], err);
+        if (rc != 0) {
+            if (err)
+                err->index = (int32_t)n;
+            return rc;
+        }
+        n++;
+        skip_ws(&j);
+        if (j.i >= j.n)
+            return malformed(&j);
+        if (j.p[j.i] == ']') {
+            j.i++;
+            break;
+        }
+        if (j.p[j.i] != ',')
+            return malformed(&j);
+        j.i++;
+        skip_ws(&j);
+    }
+    if ((rc = check_end(&j)) != 0)
+        return rc;
+    *events = evs;
+    *count = n;
+    return 0;
+}
+
+/* ---- writing ------------------------------------------------------------------------------ */
+
+typedef struct {
+    char *buf;
+    size_t cap;
+    size_t len;
+} writer_t;
+
+static void put(writer_t *w, const char *p, size_t n)
+{
+    if (n > 0 && w->len <= w->cap && n <= w->cap - w->len)
+        memcpy(w->buf + w->len, p, n);
+    w->len += n;
+}
+
+static void put_json_string(writer_t *w, rc_str_t s)
+{
+    static const char hex[] = "0123456789abcdef";
+    put(w, "\"", 1);
+    size_t run = 0;
+    for (size_t i = 0; i < s.len; i++) {
+        unsigned char c = (unsigned char)s.ptr[i];
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        put(w, s.ptr + run, i - run);
+        run = i + 1;
+        char esc[6] = { '\\', 0 };
+        size_t n = 2;
+        switch (c) {
+        case '"': esc[1] = '"'; break;
+        case '\\': esc[1] = '\\'; break;
+        case '\n': esc[1] = 'n'; break;
+        case '\r': esc[1] = 'r'; break;
+        case '\t': esc[1] = 't'; break;
+        case '\b': esc[1] = 'b'; break;
+        case '\f': esc[1] = 'f'; break;
+        default:
+            memcpy(esc + 1, "u00", 3);
+            esc[4] = hex[c >> 4];
+            esc[5] = hex[c & 15];
+            n = 6;
+        }
+        put(w, esc, n);
+    }
+    put(w, s.ptr + run, s.len - run);
+    put(w, "\"", 1);
+}
+
+static void put_member(writer_t *w, rc_str_t name, rc_str_t value, bool bare)
+{
+    put(w, ",", 1);
+    put_json_string(w, name);
+    put(w, ":", 1);
+    if (bare)
+        put(w, value.ptr, value.len);
+    else
+        put_json_string(w, value);
+}
+
+/* Whether `s` is one JSON value with no surrounding whitespace, so that it can be embedded as
+ * is and read back byte-exact by the parser above. */
+static bool is_exact_json(rc_str_t s)
+{
+    if (s.len == 0 || is_ws(s.ptr[0]) || is_ws(s.ptr[s.len - 1]) || !rc_ce_is_utf8(s))
+        return false;
+    jp_t j = { .p = s.ptr, .n = s.len, .i = 0, .arena = NULL, .err = NULL };
+    return skip_value(&j, 0) == 0 && j.i == j.n;
+}
+
+int rc_ce_write_structured(const rc_event_t *ev, unsigned flags, char *buf, size_t cap,
+                           size_t *len)
+{
+    /* JSON text must be UTF-8; an unvalidated event could hold anything. Data is exempt: bytes
+     * that are not UTF-8 go out as data_base64. */
+    *len = 0;
+    for (int i = 0; i < RC_CE_ATTR_CORE_COUNT; i++)
+        if (ev->attr[i].ptr != NULL && !rc_ce_is_utf8(ev->attr[i]))
+            return -EINVAL;
+    for (uint32_t i = 0; i < ev->ext_count; i++) {
+        const rc_ce_ext_t *e = &ev->ext[i];
+        if (!rc_ce_is_utf8(e->name) || !rc_ce_is_utf8(e->value))
+            return -EINVAL;
+        /* Integer and Boolean go out bare: they must be what their type says. */
+        if ((e->type == RC_CE_INTEGER || e->type == RC_CE_BOOLEAN) &&
+            rc_ce_check_value(e->type, e->value) != NULL)
+            return -EINVAL;
+    }
+    writer_t w = { buf, cap, 0 };
+    put(&w, "{\"specversion\":", 15);
+    put_json_string(&w, ev->specversion.ptr ? ev->specversion : RC_STR(""));
+    for (int i = 1; i < RC_CE_ATTR_CORE_COUNT; i++)
+        if (ev->attr[i].ptr != NULL)
+            put_member(&w, rc_str(rc_ce_attr_name((rc_ce_attr_t)i)), ev->attr[i], false);
+    for (uint32_t i = 0; i < ev->ext_count; i++) {
+        const rc_ce_ext_t *e = &ev->ext[i];
+        if ((flags & RC_CE_WRITE_NO_TTL) && rc_str_eq(e->name, RC_STR("knativebrokerttl")))
+            continue;
+        bool bare = e->type == RC_CE_INTEGER || e->type == RC_CE_BOOLEAN;
+        put_member(&w, e->name, e->value, bare);
+    }
+    if (ev->data.ptr != NULL) {
+        bool json_ct =
+            ev->datacontenttype.ptr == NULL || rc_ce_is_json_media_type(ev->datacontenttype);
+        /* A JSON null would read back as "no data", so it travels as data_base64. */
+        if (json_ct && is_exact_json(ev->data) && !rc_str_eq(ev->data, RC_STR("null"))) {
+            put_member(&w, RC_STR("data"), ev->data, true);
+        } else if (!json_ct && rc_ce_is_utf8(ev->data)) {
+            put_member(&w, RC_STR("data"), ev->data, false);
+        } else {
+            put(&w, ",\"data_base64\":\"", 16);
+            size_t n = rc_base64_encoded_len(ev->data.len);
+            if (n > 0 && w.len <= w.cap && n <= w.cap - w.len)
+                rc_base64_encode(ev->data.ptr, ev->data.len, w.buf + w.len);
+            w.len += n;
+            put(&w, "\"", 1);
+        }
+    }
+    put(&w, "}", 1);
+    *len = w.len;
+    return w.len <= cap ? 0 : -ENOBUFS;
+}

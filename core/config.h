@@ -1,0 +1,112 @@
+/* The broker's configuration: Knative-style manifests in one multi-document YAML file.
+ *
+ *   apiVersion: ringcast.dev/v1alpha1      # at most one; every field optional
+ *   kind: RingcastConfig
+ *   spec: {listen, admin, ingressLoops, ring: {size}, limits: {...}, shutdownTimeout, ...}
+ *   ---
+ *   apiVersion: eventing.knative.dev/v1    # any number
+ *   kind: Broker
+ *   metadata: {name, namespace}
+ *   spec: {delivery: {...}}
+ *
+ * Documents are dispatched by (apiVersion, kind) through one table in config.c, so a new kind
+ * (Trigger, Service) is one more parser. Loading is all-or-nothing: on any error the config is
+ * left empty and a message naming the file, line and problem is returned. */
+#ifndef RC_CORE_CONFIG_H
+#define RC_CORE_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define RC_CONFIG_NAME_MAX        63 /* Kubernetes DNS-1123 label */
+#define RC_CONFIG_ADDR_MAX        64
+#define RC_CONFIG_ERR_MAX         512
+#define RC_CONFIG_RING_PREFIX_MAX 24 /* [A-Za-z0-9_-], default "ringcast" */
+
+/** Knative `spec.delivery`, kept as given (validated for shape) until delivery lands. Strings
+ *  are NULL when absent; retry is -1 when absent. */
+typedef struct {
+    int64_t retry;
+    char *backoff_policy; /* "exponential" | "linear" */
+    char *backoff_delay;  /* ISO-8601 durations */
+    char *backoff_max;
+    char *timeout;
+    char *retry_after_max;
+    char *dead_letter_uri;
+    char *format; /* "binary" | "json" */
+} rc_config_delivery_t;
+
+/** One `Broker` manifest. */
+typedef struct {
+    char ns[RC_CONFIG_NAME_MAX + 1];
+    char name[RC_CONFIG_NAME_MAX + 1];
+    rc_config_delivery_t delivery;
+    int line; /* where its document starts, 0 for the built-in default */
+} rc_config_broker_t;
+
+/** Ingress limits (RingcastConfig spec.limits). Sizes in bytes, times in milliseconds. */
+typedef struct {
+    uint64_t max_event_bytes;   /* one event or one binary/structured body (1 MiB) */
+    uint64_t max_batch_bytes;   /* a batch body (4 MiB) */
+    uint32_t max_batch_events;  /* events in one batch (1000) */
+    uint32_t max_header_bytes;  /* request line + headers (16 KiB) */
+    uint32_t max_connections;   /* open connections over all ingress loops (10000) */
+    uint32_t header_timeout_ms; /* 10 s */
+    uint32_t body_timeout_ms;   /* 30 s */
+    uint32_t idle_timeout_ms;   /* 60 s */
+} rc_config_limits_t;
+
+/** The whole configuration. Owned by the caller; release with rc_config_close. */
+typedef struct {
+    char listen_host[RC_CONFIG_ADDR_MAX];
+    int listen_port;
+    char admin_host[RC_CONFIG_ADDR_MAX];
+    int admin_port;
+    uint32_t ingress_loops; /* threads serving the ingress port (1) */
+    uint64_t ring_bytes;    /* ring capacity per broker, a power of two (16 MiB) */
+    char ring_prefix[RC_CONFIG_RING_PREFIX_MAX + 1]; /* shm names "<prefix>.<ns>.<name>" */
+    uint32_t shutdown_timeout_ms; /* graceful stop: longest wait for requests in flight (5 s) */
+    uint32_t retry_after_s;       /* Retry-After on 429 (1) */
+    char log_level[8];            /* "info" */
+    rc_config_limits_t limits;
+    rc_config_broker_t *brokers;
+    size_t broker_count;
+    char *source; /* file name the config came from, or "(default)" */
+} rc_config_t;
+
+/** Fills `c` with the built-in defaults (127.0.0.1:8080, admin 127.0.0.1:8081, one loop, one
+ *  broker default/default). Returns 0 or -ENOMEM. */
+int rc_config_init_default(rc_config_t *c);
+
+/** Loads `path` into `c` (which must be unused: not initialised, or closed). Brokers come from
+ *  the file; when it has none, the default broker default/default is added. Returns 0, or
+ *  RC_ECONFIG / -errno with a one-line message in `err` ("FILE:LINE: what is wrong"); `c` then
+ *  holds nothing to release. */
+int rc_config_load_file(rc_config_t *c, const char *path, char *err, size_t err_len);
+
+/** As rc_config_load_file, from text in memory; `name` stands for the file in messages. */
+int rc_config_load_string(rc_config_t *c, const char *name, const char *text, size_t len, char *err,
+                          size_t err_len);
+
+/** Finds a broker by namespace and name (lengths given, not NUL-terminated); NULL if none. */
+const rc_config_broker_t *rc_config_find_broker(const rc_config_t *c, const char *ns, size_t ns_len,
+                                                const char *name, size_t name_len);
+
+/** Releases what `c` holds; `c` may be re-initialised afterwards. Safe on a zeroed struct. */
+void rc_config_close(rc_config_t *c);
+
+/** Whether `s` is a valid ring name prefix: 1-24 characters of [A-Za-z0-9_-]. */
+int rc_config_valid_ring_prefix(const char *s);
+
+/** Parses "host:port" (IPv6 as "[::1]:port") into host and port. Returns 0 or -EINVAL. */
+int rc_config_parse_addr(const char *s, char *host, size_t host_len, int *port);
+
+/** Parses a byte size: a plain integer or one with a Ki/Mi/Gi (or K/M/G) suffix. Returns 0 or
+ *  -EINVAL (bad syntax, overflow). */
+int rc_config_parse_size(const char *s, uint64_t *out);
+
+/** Parses a duration "250ms", "10s", "2m" (or a bare integer of milliseconds) into
+ *  milliseconds. Returns 0 or -EINVAL. */
+int rc_config_parse_duration_ms(const char *s, uint64_t *out);
+
+#endif

@@ -1,0 +1,409 @@
+#include "core/delivery_policy.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "core/base64.h"
+#include "core/duration.h"
+#include "core/errors.h"
+
+void rc_delivery_init(rc_delivery_t *d)
+{
+    memset(d, 0, sizeof(*d));
+    d->retry = RC_DELIVERY_DEFAULT_RETRY;
+    d->backoff_policy = RC_BACKOFF_EXPONENTIAL;
+    d->format = RC_DELIVERY_FORMAT_BINARY;
+    d->backoff_delay_ns = RC_DELIVERY_DEFAULT_BACKOFF_DELAY_NS;
+    d->backoff_max_ns = RC_DELIVERY_DEFAULT_BACKOFF_MAX_NS;
+    d->timeout_ns = RC_DELIVERY_DEFAULT_TIMEOUT_NS;
+    d->retry_after_max_ns = RC_DELIVERY_DEFAULT_RETRY_AFTER_MAX_NS;
+}
+
+static bool value_is(const char *v, size_t len, const char *word)
+{
+    return strlen(word) == len && memcmp(v, word, len) == 0;
+}
+
+static int set_error(char *err, size_t errlen, const char *field, const char *v, size_t len,
+                     const char *why)
+{
+    if (err != NULL && errlen > 0) {
+        int shown = len > 64 ? 64 : (int)len;
+        snprintf(err, errlen, "spec.delivery.%s: \"%.*s%s\": %s", field, shown, v,
+                 len > 64 ? "..." : "", why);
+    }
+    return RC_ECONFIG;
+}
+
+static int parse_duration_field(const char *field, const char *v, size_t len, bool allow_zero,
+                                int64_t *out, char *err, size_t errlen)
+{
+    char why[256];
+    int64_t ns;
+    if (rc_duration_parse(v, len, &ns, why, sizeof(why)) != 0) {
+        if (err != NULL && errlen > 0)
+            snprintf(err, errlen, "spec.delivery.%s: %s", field, why);
+        return RC_ECONFIG;
+    }
+    if (!allow_zero && ns == 0)
+        return set_error(err, errlen, field, v, len, "must be greater than zero");
+    *out = ns;
+    return 0;
+}
+
+int rc_delivery_set(rc_delivery_t *d, const char *field, const char *value, size_t value_len,
+                    char *err, size_t errlen)
+{
+    const char *v = value != NULL ? value : "";
+    size_t len = value != NULL ? value_len : 0;
+
+    if (strcmp(field, "retry") == 0) {
+        uint64_t n = 0;
+        if (len == 0)
+            return set_error(err, errlen, field, v, len, "must be a non-negative integer");
+        for (size_t i = 0; i < len; i++) {
+            if (v[i] < '0' || v[i] > '9')
+                return set_error(err, errlen, field, v, len, "must be a non-negative integer");
+            n = n * 10 + (uint64_t)(v[i] - '0');
+            if (n > INT32_MAX)
+                return set_error(err, errlen, field, v, len, "too large (at most 2147483647)");
+        }
+        d->retry = (uint32_t)n;
+        d->set |= RC_DELIVERY_HAS_RETRY;
+        return 0;
+    }
+    if (strcmp(field, "backoffPolicy") == 0) {
+        if (value_is(v, len, "exponential"))
+            d->backoff_policy = RC_BACKOFF_EXPONENTIAL;
+        else if (value_is(v, len, "linear"))
+            d->backoff_policy = RC_BACKOFF_LINEAR;
+        else
+            return set_error(err, errlen, field, v, len, "must be \"exponential\" or \"linear\"");
+        d->set |= RC_DELIVERY_HAS_BACKOFF_POLICY;
+        return 0;
+    }
+    if (strcmp(field, "format") == 0) {
+        if (value_is(v, len, "binary"))
+            d->format = RC_DELIVERY_FORMAT_BINARY;
+        else if (value_is(v, len, "json"))
+            d->format = RC_DELIVERY_FORMAT_JSON;
+        else
+            return set_error(err, errlen, field, v, len, "must be \"binary\" or \"json\"");
+        d->set |= RC_DELIVERY_HAS_FORMAT;
+        return 0;
+    }
+    if (strcmp(field, "deadLetterSink.uri") == 0) {
+        if (len == 0)
+            return set_error(err, errlen, field, v, len, "must not be empty");
+        if (len >= RC_DELIVERY_URI_MAX)
+            return set_error(err, errlen, field, v, len, "longer than 1023 characters");
+        if (memchr(v, '\0', len) != NULL)
+            return set_error(err, errlen, field, v, len, "contains a NUL byte");
+        memcpy(d->dead_letter_uri, v, len);
+        d->dead_letter_uri[len] = '\0';
+        d->set |= RC_DELIVERY_HAS_DEAD_LETTER;
+        return 0;
+    }
+
+    struct {
+        const char *name;
+        bool allow_zero;
+        uint32_t bit;
+        int64_t *dst;
+    } durations[] = {
+        {"backoffDelay", true, RC_DELIVERY_HAS_BACKOFF_DELAY, &d->backoff_delay_ns},
+        {"backoffMax", false, RC_DELIVERY_HAS_BACKOFF_MAX, &d->backoff_max_ns},
+        {"timeout", false, RC_DELIVERY_HAS_TIMEOUT, &d->timeout_ns},
+        {"retryAfterMax", true, RC_DELIVERY_HAS_RETRY_AFTER_MAX, &d->retry_after_max_ns},
+    };
+    for (size_t i = 0; i < sizeof(durations) / sizeof(durations[0]); i++) {
+        if (strcmp(field, durations[i].name) != 0)
+            continue;
+        int rc = parse_duration_field(field, v, len, durations[i].allow_zero, durations[i].dst, err,
+                                      errlen);
+        if (rc == 0)
+            d->set |= durations[i].bit;
+        return rc;
+    }
+    if (err != NULL && errlen > 0)
+        snprintf(err, errlen,
+                 "spec.delivery.%s: unknown field (known: retry, backoffPolicy, backoffDelay, "
+                 "backoffMax, timeout, retryAfterMax, deadLetterSink, format)",
+                 field);
+    return RC_ECONFIG;
+}
+
+int rc_delivery_from_config(const rc_config_delivery_t *cfg, rc_delivery_t *out, char *err,
+                            size_t errlen)
+{
+    rc_delivery_t d;
+    rc_delivery_init(&d);
+    if (cfg->retry >= 0) {
+        char num[24];
+        int n = snprintf(num, sizeof(num), "%lld", (long long)cfg->retry);
+        if (rc_delivery_set(&d, "retry", num, (size_t)n, err, errlen) != 0)
+            return RC_ECONFIG;
+    }
+    const struct {
+        const char *field;
+        const char *value;
+    } fields[] = {
+        {"backoffPolicy", cfg->backoff_policy},
+        {"backoffDelay", cfg->backoff_delay},
+        {"backoffMax", cfg->backoff_max},
+        {"timeout", cfg->timeout},
+        {"retryAfterMax", cfg->retry_after_max},
+        {"deadLetterSink.uri", cfg->dead_letter_uri},
+        {"format", cfg->format},
+    };
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+        if (fields[i].value != NULL && rc_delivery_set(&d, fields[i].field, fields[i].value,
+                                                       strlen(fields[i].value), err, errlen) != 0)
+            return RC_ECONFIG;
+    }
+    *out = d;
+    return 0;
+}
+
+void rc_delivery_effective(const rc_delivery_t *trigger, const rc_delivery_t *broker,
+                           rc_delivery_t *out)
+{
+    if (trigger != NULL && trigger->set != 0)
+        *out = *trigger;
+    else if (broker != NULL && broker->set != 0)
+        *out = *broker;
+    else
+        rc_delivery_init(out);
+}
+
+rc_delivery_class_t rc_delivery_classify(int result)
+{
+    if (result < 0)
+        return RC_DELIVERY_RETRY;
+    if (result >= 200 && result <= 299)
+        return RC_DELIVERY_SUCCESS;
+    if ((result >= 500 && result <= 599) || result == 404 || result == 408 || result == 409 ||
+        result == 429)
+        return RC_DELIVERY_RETRY;
+    return RC_DELIVERY_FAIL;
+}
+
+bool rc_delivery_may_retry(const rc_delivery_t *d, uint32_t retries_done)
+{
+    return retries_done < d->retry;
+}
+
+int64_t rc_delivery_backoff_ns(const rc_delivery_t *d, uint32_t i)
+{
+    int64_t delay = d->backoff_delay_ns > 0 ? d->backoff_delay_ns : 0;
+    int64_t cap = d->backoff_max_ns > 0 ? d->backoff_max_ns : INT64_MAX;
+    int64_t wait;
+    if (d->backoff_policy == RC_BACKOFF_LINEAR) {
+        if (__builtin_mul_overflow(delay, (int64_t)i + 1, &wait))
+            wait = INT64_MAX;
+    } else if (delay == 0) {
+        wait = 0;
+    } else if (i >= 63 || delay > (INT64_MAX >> i)) {
+        wait = INT64_MAX;
+    } else {
+        wait = delay << i;
+    }
+    return wait < cap ? wait : cap;
+}
+
+int64_t rc_delivery_wait_ns(const rc_delivery_t *d, uint32_t i, int result, int64_t retry_after_ns)
+{
+    int64_t wait = rc_delivery_backoff_ns(d, i);
+    if ((result == 429 || result == 503) && retry_after_ns >= 0) {
+        int64_t honoured =
+            retry_after_ns < d->retry_after_max_ns ? retry_after_ns : d->retry_after_max_ns;
+        if (honoured > wait)
+            wait = honoured;
+    }
+    return wait;
+}
+
+/* --- Retry-After ------------------------------------------------------------------------- */
+
+typedef struct {
+    const char *p;
+    const char *end;
+} cursor_t;
+
+static bool cur_lit(cursor_t *c, const char *lit)
+{
+    size_t n = strlen(lit);
+    if ((size_t)(c->end - c->p) < n || memcmp(c->p, lit, n) != 0)
+        return false;
+    c->p += n;
+    return true;
+}
+
+/* Reads exactly `min`..`max` digits. */
+static bool cur_num(cursor_t *c, int min, int max, int *out)
+{
+    int n = 0, v = 0;
+    while (c->p < c->end && n < max && *c->p >= '0' && *c->p <= '9') {
+        v = v * 10 + (*c->p - '0');
+        c->p++;
+        n++;
+    }
+    if (n < min)
+        return false;
+    *out = v;
+    return true;
+}
+
+static const char *const month_names[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                          "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+
+static bool cur_month(cursor_t *c, int *month)
+{
+    for (int m = 0; m < 12; m++) {
+        if (cur_lit(c, month_names[m])) {
+            *month = m + 1;
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool cur_weekday(cursor_t *c, bool long_form)
+{
+    static const char *const short_names[] = {"Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"};
+    static const char *const long_names[] = {"Monday", "Tuesday",  "Wednesday", "Thursday",
+                                             "Friday", "Saturday", "Sunday"};
+    for (int i = 0; i < 7; i++) {
+        if (cur_lit(c, long_form ? long_names[i] : short_names[i]))
+            return true;
+    }
+    return false;
+}
+
+static bool cur_time(cursor_t *c, int *h, int *m, int *s)
+{
+    return cur_num(c, 2, 2, h) && cur_lit(c, ":") && cur_num(c, 2, 2, m) && cur_lit(c, ":") &&
+           cur_num(c, 2, 2, s);
+}
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's civil algorithm). */
+static int64_t days_from_civil(int64_t y, int m, int d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+static bool valid_date(int y, int mo, int d, int h, int mi, int s)
+{
+    static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || h > 23 || mi > 59 || s > 60)
+        return false;
+    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    return !(mo == 2 && d == 29 && !leap);
+}
+
+/* Parses the three HTTP-date forms of RFC 9110 section 5.6.7 into Unix seconds. */
+static bool parse_http_date(cursor_t c, int64_t now_unix_s, int64_t *out)
+{
+    int y = 0, mo = 0, d = 0, h = 0, mi = 0, s = 0;
+    cursor_t k = c;
+    /* IMF-fixdate: Sun, 06 Nov 1994 08:49:37 GMT */
+    if (cur_weekday(&k, false) && cur_lit(&k, ", ") && cur_num(&k, 2, 2, &d) && cur_lit(&k, " ") &&
+        cur_month(&k, &mo) && cur_lit(&k, " ") && cur_num(&k, 4, 4, &y) && cur_lit(&k, " ") &&
+        cur_time(&k, &h, &mi, &s) && cur_lit(&k, " GMT") && k.p == k.end)
+        goto done;
+    /* RFC 850: Sunday, 06-Nov-94 08:49:37 GMT */
+    k = c;
+    if (cur_weekday(&k, true) && cur_lit(&k, ", ") && cur_num(&k, 2, 2, &d) && cur_lit(&k, "-") &&
+        cur_month(&k, &mo) && cur_lit(&k, "-") && cur_num(&k, 2, 2, &y) && cur_lit(&k, " ") &&
+        cur_time(&k, &h, &mi, &s) && cur_lit(&k, " GMT") && k.p == k.end) {
+        /* A two-digit year more than 50 years in the future means the past century. */
+        int64_t now_year = 1970 + now_unix_s / 31556952;
+        int64_t full = (now_year / 100) * 100 + y;
+        if (full > now_year + 50)
+            full -= 100;
+        else if (full <= now_year - 50)
+            full += 100;
+        y = (int)full;
+        goto done;
+    }
+    /* asctime: Sun Nov  6 08:49:37 1994 */
+    k = c;
+    if (cur_weekday(&k, false) && cur_lit(&k, " ") && cur_month(&k, &mo) && cur_lit(&k, " ")) {
+        if (!cur_lit(&k, " ") && !(k.p < k.end && *k.p >= '1' && *k.p <= '3'))
+            return false;
+        if (cur_num(&k, 1, 2, &d) && cur_lit(&k, " ") && cur_time(&k, &h, &mi, &s) &&
+            cur_lit(&k, " ") && cur_num(&k, 4, 4, &y) && k.p == k.end)
+            goto done;
+    }
+    return false;
+done:
+    if (!valid_date(y, mo, d, h, mi, s))
+        return false;
+    *out = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s;
+    return true;
+}
+
+int rc_retry_after_parse(const char *v, size_t len, int64_t now_unix_ns, int64_t *out_ns)
+{
+    if (v == NULL)
+        return RC_EPARSE;
+    cursor_t c = {v, v + len};
+    while (c.p < c.end && (*c.p == ' ' || *c.p == '\t'))
+        c.p++;
+    while (c.end > c.p && (c.end[-1] == ' ' || c.end[-1] == '\t'))
+        c.end--;
+    if (c.p == c.end)
+        return RC_EPARSE;
+
+    if (*c.p >= '0' && *c.p <= '9') {
+        int64_t secs = 0;
+        for (const char *p = c.p; p < c.end; p++) {
+            if (*p < '0' || *p > '9')
+                return RC_EPARSE;
+            if (secs < INT64_MAX / RC_NS_PER_SEC)
+                secs = secs * 10 + (*p - '0');
+        }
+        *out_ns = secs >= INT64_MAX / RC_NS_PER_SEC ? INT64_MAX : secs * RC_NS_PER_SEC;
+        return 0;
+    }
+    int64_t when;
+    int64_t now_s = now_unix_ns / RC_NS_PER_SEC;
+    if (!parse_http_date(c, now_s, &when))
+        return RC_EPARSE;
+    /* Dates are whole seconds; compare against the precise now so a date one second away waits
+     * at most one second. Dates far beyond the int64 nanosecond range saturate. */
+    if (when <= now_s && when * RC_NS_PER_SEC <= now_unix_ns) {
+        *out_ns = 0;
+        return 0;
+    }
+    if (when - now_s >= INT64_MAX / RC_NS_PER_SEC - 1) {
+        *out_ns = INT64_MAX;
+        return 0;
+    }
+    int64_t wait = when * RC_NS_PER_SEC - now_unix_ns;
+    *out_ns = wait > 0 ? wait : 0;
+    return 0;
+}
+
+/* --- dead letter ------------------------------------------------------------------------- */
+
+int rc_dead_letter_code(int result)
+{
+    return result > 0 ? result : 500;
+}
+
+size_t rc_dead_letter_data(const void *body, size_t len, char *out, size_t cap)
+{
+    if (cap == 0)
+        return 0;
+    size_t limit = cap - 1 < RC_DEAD_LETTER_DATA_MAX ? cap - 1 : RC_DEAD_LETTER_DATA_MAX;
+    size_t max_in = (limit / 4) * 3;
+    size_t n = rc_base64_encode(body, len < max_in ? len : max_in, out);
+    out[n] = '\0';
+    return n;
+}

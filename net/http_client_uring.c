@@ -1,0 +1,302 @@
+/* The delivery client's io_uring back-end: the only file of the project that includes
+ * <liburing.h>. A connect and each receive are linked to an IORING_OP_LINK_TIMEOUT carrying the
+ * attempt's absolute deadline (a send needs none: the receive posted with it spans the whole
+ * exchange), so a hung server costs no timer bookkeeping here. The SQEs of all connections
+ * accumulate and go to the kernel in the one io_uring_enter that also waits for completions. */
+#include <errno.h>
+#include <liburing.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "net/http_client_internal.h"
+
+enum { OP_CONNECT = 1, OP_SEND = 2, OP_RECV = 3, OP_MASK = 7 };
+
+/* user_data of SQEs whose completions carry no information (link timeouts, cancels). */
+#define UD_IGNORE 0
+
+typedef struct {
+    struct io_uring ring;
+    /* Operations that could not get an SQE; completed with their error from wait(). */
+    rc__http_conn_t *failed;
+    /* Sends queued since the last submission. On a socket with room they complete during the
+     * submission itself; waiting for one completion more than that many makes the wait return
+     * on a response instead of on the sends' own completions. */
+    unsigned sends_queued;
+    /* IORING_FEAT_CQE_SKIP: link timeouts then post no completion when their operation finishes
+     * first, which is almost always. */
+    uint8_t lt_flags;
+} uring_state_t;
+
+_Static_assert(_Alignof(rc__http_conn_t) > OP_MASK,
+               "operation tag must fit the pointer's low bits");
+
+static uring_state_t *state_of(rc_http_client_t *c)
+{
+    return c->be_state;
+}
+
+static int uring_init(rc_http_client_t *c)
+{
+    uring_state_t *st = calloc(1, sizeof(*st));
+    if (st == NULL)
+        return -ENOMEM;
+    /* Preferred: DEFER_TASKRUN (completion work runs only when this thread waits for it, with
+     * no interrupts) with SINGLE_ISSUER (only the creating thread submits: the client is
+     * single-threaded anyway). Older kernels get COOP_TASKRUN, then plain rings. SUBMIT_ALL:
+     * one bad SQE must not hold back the rest of a batch. */
+    static const unsigned flag_sets[] = {
+        IORING_SETUP_SUBMIT_ALL | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
+        IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN,
+        0,
+    };
+    struct io_uring_params p;
+    int rc = -EINVAL;
+    for (size_t i = 0; i < sizeof(flag_sets) / sizeof(flag_sets[0]) && rc == -EINVAL; i++) {
+        memset(&p, 0, sizeof(p));
+        p.flags = flag_sets[i];
+        rc = io_uring_queue_init_params(c->opts.ring_entries, &st->ring, &p);
+    }
+    if (rc < 0) {
+        free(st);
+        return rc;
+    }
+    /* Absolute link timeouts and non-dropping completion queues are what this file relies on. */
+    if (!(p.features & IORING_FEAT_NODROP)) {
+        io_uring_queue_exit(&st->ring);
+        free(st);
+        return -ENOSYS;
+    }
+    if (p.features & IORING_FEAT_CQE_SKIP)
+        st->lt_flags = IOSQE_CQE_SKIP_SUCCESS;
+    c->be_state = st;
+    c->fd = st->ring.ring_fd;
+    return 0;
+}
+
+static void uring_fini(rc_http_client_t *c)
+{
+    uring_state_t *st = state_of(c);
+    io_uring_queue_exit(&st->ring);
+    free(st);
+    c->be_state = NULL;
+    c->fd = -1;
+}
+
+static void set_deadline(struct __kernel_timespec *ts, int64_t deadline_ns)
+{
+    ts->tv_sec = deadline_ns / 1000000000;
+    ts->tv_nsec = deadline_ns % 1000000000;
+}
+
+/* Reserves two SQEs (the operation and its link timeout); NULL when the ring cannot take them
+ * even after flushing what is queued. */
+static struct io_uring_sqe *reserve_pair(uring_state_t *st)
+{
+    if (io_uring_sq_space_left(&st->ring) < 2) {
+        io_uring_submit(&st->ring);
+        st->sends_queued = 0; /* their completions are posted already, or soon */
+    }
+    if (io_uring_sq_space_left(&st->ring) < 2)
+        return NULL;
+    return io_uring_get_sqe(&st->ring);
+}
+
+static void fail_later(uring_state_t *st, rc__http_conn_t *conn, int op)
+{
+    /* kick_* fields are the epoll back-end's; reuse them as the pending-failure list. */
+    int listed = conn->kicked != 0;
+    conn->connect_err = -EBUSY;
+    conn->kicked |= (uint8_t)(1u << op);
+    if (!listed) {
+        conn->kick_next = st->failed;
+        st->failed = conn;
+    }
+}
+
+static void link_deadline(uring_state_t *st, rc__http_conn_t *conn, struct io_uring_sqe *sqe,
+                          int op)
+{
+    sqe->flags |= IOSQE_IO_LINK;
+    io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)conn | (uint64_t)op);
+    struct __kernel_timespec *ts = &conn->ts[op - 1];
+    set_deadline(ts, conn->deadline_ns);
+    struct io_uring_sqe *lt = io_uring_get_sqe(&st->ring);
+    io_uring_prep_link_timeout(lt, ts, IORING_TIMEOUT_ABS);
+    lt->flags |= st->lt_flags;
+    io_uring_sqe_set_data64(lt, UD_IGNORE);
+}
+
+static void uring_connect(rc_http_client_t *c, rc__http_conn_t *conn)
+{
+    uring_state_t *st = state_of(c);
+    struct io_uring_sqe *sqe = reserve_pair(st);
+    if (sqe == NULL) {
+        fail_later(st, conn, OP_CONNECT);
+        return;
+    }
+    io_uring_prep_connect(sqe, conn->fd, (struct sockaddr *)&conn->pool->addr, conn->pool->addrlen);
+    link_deadline(st, conn, sqe, OP_CONNECT);
+}
+
+static void uring_send(rc_http_client_t *c, rc__http_conn_t *conn)
+{
+    uring_state_t *st = state_of(c);
+    struct io_uring_sqe *sqe = reserve_pair(st);
+    if (sqe == NULL) {
+        fail_later(st, conn, OP_SEND);
+        return;
+    }
+    memset(&conn->msg, 0, sizeof(conn->msg));
+    conn->msg.msg_iov = conn->req->iov;
+    conn->msg.msg_iovlen = (size_t)conn->req->iovcnt;
+    /* MSG_WAITALL makes the kernel finish a short stream send itself, so the completion means
+     * all or an error. The iovecs point at the caller's body: nothing is copied. */
+    io_uring_prep_sendmsg(sqe, conn->fd, &conn->msg, MSG_NOSIGNAL | MSG_WAITALL);
+    /* No timeout of its own: the receive posted with it carries the attempt's deadline, and
+     * when that fires the state machine cancels this send. */
+    io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)conn | (uint64_t)OP_SEND);
+    st->sends_queued++;
+}
+
+static void uring_recv(rc_http_client_t *c, rc__http_conn_t *conn)
+{
+    uring_state_t *st = state_of(c);
+    struct io_uring_sqe *sqe = reserve_pair(st);
+    if (sqe == NULL) {
+        fail_later(st, conn, OP_RECV);
+        return;
+    }
+    io_uring_prep_recv(sqe, conn->fd, conn->rbuf, RC__HTTP_RBUF_SIZE, 0);
+    /* The response cannot be there yet when the request goes out with it: wait for data
+     * before the first attempt instead of failing one. Kernels before 5.19 ignore the flag.
+     * A receive for the rest of a response tries at once. */
+    if (conn->received == 0)
+        sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
+    link_deadline(st, conn, sqe, OP_RECV);
+}
+
+static void uring_abort(rc_http_client_t *c, rc__http_conn_t *conn)
+{
+    uring_state_t *st = state_of(c);
+    uint8_t pending[3] = {conn->connect_pending, conn->send_pending, conn->recv_pending};
+    for (int op = OP_CONNECT; op <= OP_RECV; op++) {
+        if (!pending[op - 1] || (conn->kicked & (1u << op)))
+            continue;
+        struct io_uring_sqe *sqe = io_uring_get_sqe(&st->ring);
+        if (sqe == NULL) {
+            io_uring_submit(&st->ring);
+            sqe = io_uring_get_sqe(&st->ring);
+        }
+        if (sqe != NULL) {
+            io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)conn | (uint64_t)op, 0);
+            io_uring_sqe_set_data64(sqe, UD_IGNORE);
+        }
+    }
+    /* Even without an SQE for the cancel, a shut-down socket ends pending receives and sends. */
+    shutdown(conn->fd, SHUT_RDWR);
+}
+
+static void uring_close(rc_http_client_t *c, rc__http_conn_t *conn)
+{
+    (void)c;
+    if (conn->fd >= 0)
+        close(conn->fd);
+    conn->fd = -1;
+}
+
+static void dispatch_cqe(rc_http_client_t *c, uint64_t ud, int res)
+{
+    rc__http_conn_t *conn = (rc__http_conn_t *)(uintptr_t)(ud & ~(uint64_t)OP_MASK);
+    int op = (int)(ud & OP_MASK);
+    /* A linked timeout that fired cancels its operation. Cancels this file issues itself only
+     * target closing connections, whose results the state machine ignores. */
+    if (res == -ECANCELED)
+        res = -ETIMEDOUT;
+    switch (op) {
+    case OP_CONNECT:
+        rc__http_on_connect(c, conn, res);
+        break;
+    case OP_SEND:
+        if (res >= 0 && (size_t)res != conn->req->total)
+            res = -EPIPE; /* MSG_WAITALL stopped short: the peer went away */
+        rc__http_on_send(c, conn, res);
+        break;
+    case OP_RECV:
+        rc__http_on_recv(c, conn, res);
+        break;
+    default:
+        break;
+    }
+}
+
+static void run_failed(rc_http_client_t *c)
+{
+    uring_state_t *st = state_of(c);
+    while (st->failed != NULL) {
+        rc__http_conn_t *conn = st->failed;
+        st->failed = conn->kick_next;
+        conn->kick_next = NULL;
+        uint8_t ops = conn->kicked;
+        conn->kicked = 0;
+        for (int op = OP_CONNECT; op <= OP_RECV; op++) {
+            if (ops & (1u << op))
+                dispatch_cqe(c, (uint64_t)(uintptr_t)conn | (uint64_t)op, conn->connect_err);
+        }
+    }
+}
+
+static int uring_wait(rc_http_client_t *c, int timeout_ms)
+{
+    uring_state_t *st = state_of(c);
+    struct io_uring_cqe *cqe = NULL;
+    int rc;
+    if (st->failed != NULL) {
+        run_failed(c);
+        timeout_ms = 0;
+    }
+    /* Every send travels with a receive under a link timeout, so that many more completions
+     * always arrive; the wait is bounded by timeout_ms anyway. */
+    unsigned wait_nr = st->sends_queued + 1;
+    st->sends_queued = 0;
+    if (timeout_ms == 0) {
+        rc = io_uring_submit_and_get_events(&st->ring);
+    } else if (timeout_ms < 0) {
+        rc = io_uring_submit_and_wait(&st->ring, wait_nr);
+    } else {
+        struct __kernel_timespec ts = {.tv_sec = timeout_ms / 1000,
+                                       .tv_nsec = (long long)(timeout_ms % 1000) * 1000000};
+        rc = io_uring_submit_and_wait_timeout(&st->ring, &cqe, wait_nr, &ts, NULL);
+    }
+    if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EBUSY && rc != -EAGAIN)
+        return rc;
+
+    /* Handlers may queue new SQEs; those go out with the next wait. */
+    unsigned handled = 0;
+    while (io_uring_peek_cqe(&st->ring, &cqe) == 0) {
+        uint64_t ud = io_uring_cqe_get_data64(cqe);
+        int res = cqe->res;
+        io_uring_cqe_seen(&st->ring, cqe);
+        handled++;
+        if (ud == UD_IGNORE || ud == LIBURING_UDATA_TIMEOUT)
+            continue;
+        dispatch_cqe(c, ud, res);
+    }
+    run_failed(c);
+    return (int)handled;
+}
+
+const rc__http_backend_ops_t rc__http_uring_ops = {
+    .name = "io_uring",
+    .init = uring_init,
+    .fini = uring_fini,
+    .connect = uring_connect,
+    .send = uring_send,
+    .recv = uring_recv,
+    .abort = uring_abort,
+    .close = uring_close,
+    .wait = uring_wait,
+};

@@ -1,0 +1,150 @@
+/* A small HTTP/1.x server on one libuv loop: llhttp per connection, keep-alive and pipelining
+ * (responses leave in request order), HTTP/1.0, chunked request bodies, `Expect: 100-continue`,
+ * size limits and timeouts. Requests are handed whole to a synchronous handler; the handler
+ * fills a response that the server serialises. One server belongs to one loop and one thread;
+ * several servers on different threads can share a port (SO_REUSEPORT). */
+#ifndef RC_NET_HTTP_SERVER_H
+#define RC_NET_HTTP_SERVER_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "core/codec_http.h"
+
+typedef struct rc_http_server_s rc_http_server_t;
+
+/* Request headers are core/codec_http.h's rc_http_header_t (name and value views), so the
+ * CloudEvents decoder reads them as the parser left them; they are borrowed from the
+ * connection until the handler returns. */
+
+/** Request methods the server names; every other method is RC_HTTP_OTHER (method_name tells). */
+typedef enum {
+    RC_HTTP_OTHER = 0,
+    RC_HTTP_GET,
+    RC_HTTP_HEAD,
+    RC_HTTP_POST,
+    RC_HTTP_PUT,
+    RC_HTTP_DELETE,
+    RC_HTTP_OPTIONS,
+} rc_http_method_t;
+
+/** A request as the handler sees it. Everything is borrowed until the callback returns. The
+ *  body is empty (NULL, 0) when the callback is on_headers. */
+typedef struct {
+    rc_http_method_t method;
+    const char *method_name;
+    const char *path; /* request target up to '?' (not NUL-terminated) */
+    size_t path_len;
+    const char *query; /* after '?', or NULL */
+    size_t query_len;
+    const rc_http_header_t *headers;
+    size_t header_count;
+    const char *body;
+    size_t body_len;
+    uint64_t content_length; /* declared Content-Length, or UINT64_MAX (chunked or absent) */
+    int http_minor;          /* 0 for HTTP/1.0, 1 for HTTP/1.1 */
+    uint64_t start_ns;       /* rc_now_ns() when the request's first byte was parsed */
+} rc_http_request_t;
+
+#define RC_HTTP_RESPONSE_SCRATCH 1024
+
+/** A response the handler fills. `headers` are complete header lines ("Allow: POST\r\n"), body
+ *  and headers are borrowed until the callback returns (the server copies them). `scratch` is
+ *  room the handler may point `body` or `headers` into. */
+typedef struct {
+    int status;
+    const char *content_type;
+    const char *headers;
+    size_t headers_len;
+    const char *body;
+    size_t body_len;
+    int close;         /* set to close the connection after this response */
+    uint64_t max_body; /* on_headers only: lower the body limit of this request (0 = keep) */
+    char scratch[RC_HTTP_RESPONSE_SCRATCH];
+} rc_http_response_t;
+
+/** What the server calls. Both run on the server's loop thread. */
+typedef struct {
+    /** Optional: called when the headers are complete, before any body is read. Leave
+     *  res->status 0 to go on reading the body, or set a status to answer now without the body
+     *  (the server then skips or refuses the body and never calls on_request for it). */
+    void (*on_headers)(void *data, const rc_http_request_t *req, rc_http_response_t *res);
+    /** Called once per complete request, in order; must set res->status. */
+    void (*on_request)(void *data, const rc_http_request_t *req, rc_http_response_t *res);
+    /** Optional: called for requests the server answers itself (limits, malformed HTTP,
+     *  timeouts, draining) with the status it sent and a short reason (static string). */
+    void (*on_rejected)(void *data, int status, const char *reason);
+    /** Optional: called with +1 when a connection is accepted and -1 when it is closed. */
+    void (*on_connection)(void *data, int delta);
+    void *data;
+} rc_http_handler_t;
+
+/** Limits and timeouts. Zero fields take the defaults listed with rc_http_limits_default. */
+typedef struct {
+    uint64_t max_body_bytes;    /* 413 above this (default 1 MiB) */
+    uint32_t max_header_bytes;  /* request line + headers; 431 above (default 16 KiB) */
+    uint32_t max_headers;       /* header count; 431 above (default 100) */
+    uint32_t max_connections;   /* per server; extra connections get 503 and close (10000) */
+    uint32_t header_timeout_ms; /* first byte to end of headers; 408 and close (10 s) */
+    uint32_t body_timeout_ms;   /* end of headers to end of body; 408 and close (30 s) */
+    uint32_t idle_timeout_ms;   /* keep-alive idle time before a silent close (60 s) */
+    uint32_t drain_timeout_ms;  /* after rc_http_server_drain, force-close after this (5 s) */
+    uint32_t max_pending_out;   /* output bytes queued before reading pauses (1 MiB) */
+} rc_http_limits_t;
+
+/** Fills `l` with the defaults. */
+void rc_http_limits_default(rc_http_limits_t *l);
+
+/** Options for rc_http_server_create. `host` is a numeric IPv4 or IPv6 address. */
+typedef struct {
+    const char *host;
+    int port;      /* 0 picks a free port (see rc_http_server_port) */
+    int reuseport; /* set SO_REUSEPORT so other servers of this process can bind the port */
+    int join;      /* with reuseport: another server of this process already listens there;
+                      without it the port must be free (another process's SO_REUSEPORT
+                      listener is not silently shared) */
+    rc_http_limits_t limits;
+    rc_http_handler_t handler;
+    /* Optional: a counter shared by servers on several loops; limits.max_connections then
+     * applies to their sum. Must outlive the servers. */
+    atomic_uint *shared_connections;
+} rc_http_server_options_t;
+
+/** Binds, listens and registers the server on `loop`. Returns 0 and sets *out, or a negative
+ *  errno/libuv code (nothing is left registered on the loop). The caller must later call
+ *  rc_http_server_close and run the loop until its callback ran. Loop thread only. */
+int rc_http_server_create(uv_loop_t *loop, const rc_http_server_options_t *opt,
+                          rc_http_server_t **out);
+
+/** The port the server listens on (useful with port 0). */
+int rc_http_server_port(const rc_http_server_t *s);
+
+/** Number of open connections. Loop thread only. */
+size_t rc_http_server_connections(const rc_http_server_t *s);
+
+/** Starts a graceful stop: the listener closes, requests already begun finish and are answered
+ *  with `Connection: close`, requests begun afterwards get 503, idle connections are closed at
+ *  their next idle deadline, and any connection still open after limits.drain_timeout_ms is
+ *  closed. `done` (optional) runs once when no connection is left. Loop thread only. */
+void rc_http_server_drain(rc_http_server_t *s, void (*done)(rc_http_server_t *s, void *arg),
+                          void *arg);
+
+/** Closes every handle of the server (listener, connections, timer) and frees it once libuv has
+ *  released them; `cb` (optional) runs then. rc_http_server_close(NULL, ...) is a no-op.
+ *  Loop thread only. */
+void rc_http_server_close(rc_http_server_t *s, void (*cb)(void *arg), void *arg);
+
+/** Finds a request header by name (case-insensitive); returns it or NULL. */
+const rc_http_header_t *rc_http_find_header(const rc_http_request_t *req, const char *name);
+
+/** Sets `res` to a JSON error response {"error": "<msg>"} with `status`, formatted into
+ *  res->scratch (the message is JSON-escaped and truncated to fit). */
+void rc_http_response_error(rc_http_response_t *res, int status, const char *msg);
+
+/** The reason phrase for a status code ("Accepted"), "Unknown" when not known. */
+const char *rc_http_reason(int status);
+
+#endif

@@ -1,0 +1,75 @@
+/* Ingress metrics. Each ingress loop owns one rc_ingress_metrics_t and is its only writer
+ * (plain relaxed load + store, no locked instruction on the request path); the admin thread
+ * reads all of them with relaxed loads and renders the Prometheus text format. */
+#ifndef RC_NET_METRICS_H
+#define RC_NET_METRICS_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/** Why a request was refused; each is a `reason` label of ringcast_ingress_rejected_total. */
+typedef enum {
+    RC_REJ_INVALID_EVENT = 0, /* 400 from CloudEvents decoding/validation */
+    RC_REJ_MALFORMED_HTTP,    /* 400 from the HTTP parser */
+    RC_REJ_NOT_FOUND,         /* 404 */
+    RC_REJ_METHOD,            /* 405 */
+    RC_REJ_TIMEOUT,           /* 408 */
+    RC_REJ_TOO_LARGE,         /* 413 */
+    RC_REJ_HEADERS_TOO_LARGE, /* 414, 431 */
+    RC_REJ_MEDIA_TYPE,        /* 415 */
+    RC_REJ_EXPECTATION,       /* 417 */
+    RC_REJ_RING_FULL,         /* 429 */
+    RC_REJ_UNAVAILABLE,       /* 503: shutting down, connection limit, out of memory */
+    RC_REJ_INTERNAL,          /* 500 */
+    RC_REJ_COUNT
+} rc_reject_reason_t;
+
+/** Upper bounds (seconds) of the ingest latency histogram buckets; +Inf is implied. */
+#define RC_LATENCY_BUCKETS 14
+
+typedef struct {
+    _Atomic uint64_t requests;        /* ingress requests answered (any status) */
+    _Atomic uint64_t events_accepted; /* events stored (a batch counts each event) */
+    _Atomic uint64_t bytes_accepted;  /* request body bytes of accepted requests */
+    _Atomic uint64_t rejected[RC_REJ_COUNT];
+    _Atomic uint64_t connections_opened;
+    _Atomic uint64_t connections_closed;
+    _Atomic uint64_t latency_bucket[RC_LATENCY_BUCKETS + 1]; /* not cumulative; last = +Inf */
+    _Atomic uint64_t latency_sum_ns;
+    _Atomic uint64_t latency_count;
+} __attribute__((aligned(64))) rc_ingress_metrics_t;
+
+/** Adds `n` to a counter owned by the calling loop (single writer). */
+static inline void rc_metric_add(_Atomic uint64_t *c, uint64_t n)
+{
+    /* Relaxed: the admin thread only needs an eventually consistent, untorn value. */
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
+                          memory_order_relaxed);
+}
+
+/** Records one ingest latency in nanoseconds. */
+void rc_metrics_observe_latency(rc_ingress_metrics_t *m, uint64_t ns);
+
+/** Maps an HTTP status the server or ingress answered with to a reject reason; `parser_error`
+ *  tells a malformed request (400 from the HTTP layer) from an invalid event. */
+rc_reject_reason_t rc_metrics_reason_for_status(int status, int parser_error);
+
+/** Label value of a reason ("invalid_event", "ring_full", ...). */
+const char *rc_metrics_reason_name(rc_reject_reason_t r);
+
+/** Per-broker ring gauges for rendering. */
+typedef struct {
+    const char *ns;
+    const char *name;
+    uint64_t used_bytes;
+    uint64_t capacity_bytes;
+} rc_ring_gauge_t;
+
+/** Renders the Prometheus text format (version 0.0.4) of `n` loops' metrics and `nrings` ring
+ *  gauges into `buf`. Returns the length written, or the length needed when it exceeds `cap`
+ *  (snprintf-like; the output is then truncated). Any thread. */
+size_t rc_metrics_render(const rc_ingress_metrics_t *loops, size_t n, const rc_ring_gauge_t *rings,
+                         size_t nrings, char *buf, size_t cap);
+
+#endif

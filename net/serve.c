@@ -1,0 +1,377 @@
+/* Threads: the main thread runs the admin server, the signal watchers and the stop sequence;
+ * every ingress loop runs on its own thread. All handles are created on the main thread before
+ * the loop threads start (thread creation orders those writes before the threads' reads); after
+ * that each loop is touched only by its own thread, except through its uv_async_t. */
+#include "net/serve.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <uv.h>
+
+#include "core/errors.h"
+#include "core/log.h"
+#include "net/admin.h"
+#include "net/http_server.h"
+#include "net/ingress.h"
+#include "net/ring_name.h"
+#include "shm/ring.h"
+
+typedef struct {
+    rc_ingress_t ig; /* first: holds the 64-byte aligned metrics */
+    uv_loop_t loop;
+    uv_async_t stop;
+    uv_thread_t thread;
+    rc_http_server_t *srv;
+    int loop_ready;
+    int thread_started;
+    atomic_int finished;
+} ingress_loop_t;
+
+typedef struct {
+    const rc_config_t *cfg;
+    rc_ingress_broker_t *brokers;
+    size_t nbrokers;
+    ingress_loop_t *loops;
+    uint32_t nloops;
+    uv_loop_t *main_loop;
+    rc_http_server_t *admin_srv;
+    rc_admin_t admin;
+    uv_signal_t sigterm, sigint;
+    uv_timer_t stop_timer;
+    atomic_int ready;
+    int stopping;
+    atomic_uint connections; /* open ingress connections over all loops */
+} serve_t;
+
+static void ingress_limits(const rc_config_t *cfg, uint32_t nloops, rc_http_limits_t *l)
+{
+    rc_http_limits_default(l);
+    l->max_body_bytes = cfg->limits.max_batch_bytes > cfg->limits.max_event_bytes
+                            ? cfg->limits.max_batch_bytes
+                            : cfg->limits.max_event_bytes;
+    l->max_header_bytes = cfg->limits.max_header_bytes;
+    l->max_connections = cfg->limits.max_connections; /* shared by all loops */
+    l->header_timeout_ms = cfg->limits.header_timeout_ms;
+    l->body_timeout_ms = cfg->limits.body_timeout_ms;
+    l->idle_timeout_ms = cfg->limits.idle_timeout_ms;
+    l->drain_timeout_ms = cfg->shutdown_timeout_ms;
+}
+
+/* ---- ingress loop thread ----------------------------------------------------------------- */
+
+static void on_loop_server_closed(void *arg)
+{
+    ingress_loop_t *l = arg;
+    uv_close((uv_handle_t *)&l->stop, NULL);
+}
+
+static void on_loop_drained(rc_http_server_t *s, void *arg)
+{
+    ingress_loop_t *l = arg;
+    l->srv = NULL;
+    rc_http_server_close(s, on_loop_server_closed, l);
+}
+
+static void on_loop_stop(uv_async_t *a)
+{
+    ingress_loop_t *l = a->data;
+    if (l->srv != NULL)
+        rc_http_server_drain(l->srv, on_loop_drained, l);
+}
+
+static void loop_thread(void *arg)
+{
+    ingress_loop_t *l = arg;
+    uv_run(&l->loop, UV_RUN_DEFAULT);
+    /* Release pairs with the acquire in on_stop_timer: the loop's work is done. */
+    atomic_store_explicit(&l->finished, 1, memory_order_release);
+}
+
+/* ---- admin ------------------------------------------------------------------------------- */
+
+static int admin_ready(void *arg)
+{
+    serve_t *sv = arg;
+    return atomic_load_explicit(&sv->ready, memory_order_relaxed);
+}
+
+static size_t admin_metrics(void *arg, char *buf, size_t cap)
+{
+    serve_t *sv = arg;
+    rc_ingress_metrics_t *m = aligned_alloc(64, sizeof(*m) * sv->nloops);
+    rc_ring_gauge_t *g = calloc(sv->nbrokers, sizeof(*g));
+    size_t n = 0;
+    if (m != NULL && g != NULL) {
+        for (uint32_t i = 0; i < sv->nloops; i++)
+            memcpy(&m[i], &sv->loops[i].ig.metrics, sizeof(*m)); /* relaxed reads */
+        for (size_t i = 0; i < sv->nbrokers; i++) {
+            g[i].ns = sv->brokers[i].ns;
+            g[i].name = sv->brokers[i].name;
+            rc_ring_stats_t st;
+            rc_ring_stats(sv->brokers[i].ring, &st);
+            g[i].used_bytes = st.fill;
+            g[i].capacity_bytes = st.capacity;
+        }
+        n = rc_metrics_render(m, sv->nloops, g, sv->nbrokers, buf, cap);
+    }
+    free(m);
+    free(g);
+    return n;
+}
+
+/* ---- stop sequence ----------------------------------------------------------------------- */
+
+static void on_admin_drained(rc_http_server_t *s, void *arg)
+{
+    serve_t *sv = arg;
+    sv->admin_srv = NULL;
+    rc_http_server_close(s, NULL, NULL);
+}
+
+static void on_stop_timer(uv_timer_t *t)
+{
+    serve_t *sv = t->data;
+    for (uint32_t i = 0; i < sv->nloops; i++) {
+        if (sv->loops[i].thread_started &&
+            !atomic_load_explicit(&sv->loops[i].finished, memory_order_acquire))
+            return;
+    }
+    /* Every ingress loop has ended: the admin listener goes last so /readyz says 503 until
+     * then. */
+    uv_timer_stop(t);
+    uv_close((uv_handle_t *)t, NULL);
+    uv_close((uv_handle_t *)&sv->sigterm, NULL);
+    uv_close((uv_handle_t *)&sv->sigint, NULL);
+    if (sv->admin_srv != NULL)
+        rc_http_server_drain(sv->admin_srv, on_admin_drained, sv);
+}
+
+static void begin_stop(serve_t *sv, const char *why)
+{
+    if (sv->stopping)
+        return;
+    sv->stopping = 1;
+    rc_log_info("serve", "%s: stopping (finishing requests in flight, up to %u ms)", why,
+                sv->cfg->shutdown_timeout_ms);
+    atomic_store_explicit(&sv->ready, 0, memory_order_relaxed);
+    for (uint32_t i = 0; i < sv->nloops; i++) {
+        if (sv->loops[i].thread_started)
+            uv_async_send(&sv->loops[i].stop);
+    }
+    uv_timer_start(&sv->stop_timer, on_stop_timer, 0, 20);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    serve_t *sv = h->data;
+    begin_stop(sv, signum == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+/* ---- setup and teardown ------------------------------------------------------------------ */
+
+static void teardown_loops(serve_t *sv)
+{
+    for (uint32_t i = 0; i < sv->nloops; i++) {
+        ingress_loop_t *l = &sv->loops[i];
+        if (l->thread_started) {
+            uv_thread_join(&l->thread);
+        } else if (l->loop_ready) {
+            /* Never started: close what was created and let the loop release it. */
+            if (l->srv != NULL)
+                rc_http_server_close(l->srv, on_loop_server_closed, l);
+            else
+                uv_close((uv_handle_t *)&l->stop, NULL);
+            uv_run(&l->loop, UV_RUN_DEFAULT);
+        }
+        if (l->loop_ready && uv_loop_close(&l->loop) != 0)
+            rc_log_warn("serve", "ingress loop %u closed with handles still open", i);
+        rc_ingress_close(&l->ig);
+    }
+}
+
+/* Attaches to each broker's ring when one of the configured size exists (its events survive a
+ * restart), creates (or replaces) it otherwise. */
+static int open_rings(serve_t *sv)
+{
+    const rc_config_t *cfg = sv->cfg;
+    for (size_t i = 0; i < sv->nbrokers; i++) {
+        rc_ingress_broker_t *b = &sv->brokers[i];
+        char name[RC_RING_NAME_MAX + 1], err[256];
+        int rc = rc_ring_name_for(cfg->ring_prefix, b->ns, b->name, name, sizeof(name));
+        if (rc != 0) {
+            rc_log_error("serve", "ring prefix '%s' is too long", cfg->ring_prefix);
+            return rc;
+        }
+        rc = rc_ring_open(name, &b->ring, err, sizeof(err));
+        if (rc == 0 && rc_ring_capacity(b->ring) == cfg->ring_bytes) {
+            rc_ring_stats_t st;
+            rc_ring_stats(b->ring, &st);
+            rc_log_info("serve",
+                        "broker %s/%s: attached to ring '%s' (%llu bytes, next event "
+                        "%llu)",
+                        b->ns, b->name, name, (unsigned long long)st.capacity,
+                        (unsigned long long)st.head_seq);
+            continue;
+        }
+        if (rc == 0) {
+            rc_log_warn("serve",
+                        "broker %s/%s: ring '%s' has %llu bytes, configured %llu: "
+                        "replacing it",
+                        b->ns, b->name, name, (unsigned long long)rc_ring_capacity(b->ring),
+                        (unsigned long long)cfg->ring_bytes);
+            rc_ring_close(b->ring);
+            b->ring = NULL;
+        } else if (rc != -ENOENT) {
+            rc_log_warn("serve", "broker %s/%s: replacing unusable ring: %s", b->ns, b->name, err);
+        }
+        rc_ring_config_t rcfg;
+        rc_ring_config_init(&rcfg);
+        rcfg.capacity = cfg->ring_bytes;
+        rcfg.flags = RC_RING_F_REPLACE;
+        rc = rc_ring_create(name, &rcfg, &b->ring, err, sizeof(err));
+        if (rc != 0) {
+            rc_log_error("serve", "broker %s/%s: %s", b->ns, b->name, err);
+            return rc;
+        }
+        rc_log_info("serve", "broker %s/%s: created ring '%s' (%llu bytes)", b->ns, b->name, name,
+                    (unsigned long long)cfg->ring_bytes);
+    }
+    return 0;
+}
+
+static void close_rings(serve_t *sv)
+{
+    for (size_t i = 0; i < sv->nbrokers; i++) {
+        rc_ring_close(sv->brokers[i].ring);
+        sv->brokers[i].ring = NULL;
+    }
+}
+
+static int setup_loops(serve_t *sv, int *port)
+{
+    const rc_config_t *cfg = sv->cfg;
+    for (uint32_t i = 0; i < sv->nloops; i++) {
+        ingress_loop_t *l = &sv->loops[i];
+        int rc =
+            rc_ingress_init(&l->ig, sv->brokers, sv->nbrokers, &cfg->limits, cfg->retry_after_s);
+        if (rc != 0)
+            return rc;
+        rc = uv_loop_init(&l->loop);
+        if (rc != 0)
+            return rc;
+        l->loop_ready = 1;
+        uv_async_init(&l->loop, &l->stop, on_loop_stop);
+        l->stop.data = l;
+        rc_http_server_options_t o;
+        memset(&o, 0, sizeof(o));
+        o.host = cfg->listen_host;
+        o.port = *port;
+        o.reuseport = 1;
+        o.join = i > 0;
+        o.shared_connections = &sv->connections;
+        ingress_limits(cfg, sv->nloops, &o.limits);
+        rc_ingress_handler(&l->ig, &o.handler);
+        rc = rc_http_server_create(&l->loop, &o, &l->srv);
+        if (rc != 0) {
+            rc_log_error("serve", "cannot listen on %s:%d: %s", cfg->listen_host, *port,
+                         rc_strerror(rc));
+            return rc;
+        }
+        *port = rc_http_server_port(l->srv); /* port 0: the other loops join the chosen port */
+    }
+    return 0;
+}
+
+int rc_serve_run(const rc_config_t *cfg, FILE *ready_out)
+{
+    serve_t sv;
+    memset(&sv, 0, sizeof(sv));
+    int port = 0;
+    sv.cfg = cfg;
+    sv.nloops = cfg->ingress_loops ? cfg->ingress_loops : 1;
+    sv.nbrokers = cfg->broker_count;
+    sv.brokers = calloc(sv.nbrokers, sizeof(*sv.brokers));
+    sv.loops = aligned_alloc(64, sizeof(*sv.loops) * sv.nloops);
+    int rc = 0;
+    if (sv.brokers == NULL || sv.loops == NULL) {
+        rc = -ENOMEM;
+        goto out_free;
+    }
+    memset(sv.loops, 0, sizeof(*sv.loops) * sv.nloops);
+    for (size_t i = 0; i < sv.nbrokers; i++) {
+        sv.brokers[i].ns = cfg->brokers[i].ns;
+        sv.brokers[i].name = cfg->brokers[i].name;
+    }
+
+    rc = open_rings(&sv);
+    if (rc != 0)
+        goto out_rings;
+    port = cfg->listen_port;
+    rc = setup_loops(&sv, &port);
+    if (rc != 0)
+        goto out_loops;
+
+    sv.main_loop = uv_default_loop();
+    rc_http_server_options_t ao;
+    memset(&ao, 0, sizeof(ao));
+    ao.host = cfg->admin_host;
+    ao.port = cfg->admin_port;
+    ao.limits.max_connections = 64;
+    ao.limits.drain_timeout_ms = 1000;
+    sv.admin.ready = admin_ready;
+    sv.admin.metrics = admin_metrics;
+    sv.admin.arg = &sv;
+    rc_admin_handler(&sv.admin, &ao.handler);
+    rc = rc_http_server_create(sv.main_loop, &ao, &sv.admin_srv);
+    if (rc != 0) {
+        rc_log_error("serve", "cannot listen on %s:%d (admin): %s", cfg->admin_host,
+                     cfg->admin_port, rc_strerror(rc));
+        goto out_loops;
+    }
+    uv_signal_init(sv.main_loop, &sv.sigterm);
+    uv_signal_init(sv.main_loop, &sv.sigint);
+    uv_timer_init(sv.main_loop, &sv.stop_timer);
+    sv.sigterm.data = sv.sigint.data = sv.stop_timer.data = &sv;
+    uv_signal_start(&sv.sigterm, on_signal, SIGTERM);
+    uv_signal_start(&sv.sigint, on_signal, SIGINT);
+
+    for (uint32_t i = 0; i < sv.nloops; i++) {
+        rc = uv_thread_create(&sv.loops[i].thread, loop_thread, &sv.loops[i]);
+        if (rc != 0) {
+            rc_log_error("serve", "cannot start ingress thread: %s", rc_strerror(rc));
+            break;
+        }
+        sv.loops[i].thread_started = 1;
+    }
+    if (rc != 0) {
+        begin_stop(&sv, "startup failure");
+    } else {
+        atomic_store_explicit(&sv.ready, 1, memory_order_relaxed);
+        rc_log_info("serve", "ingress on %s:%d (%u loop%s), admin on %s:%d, %zu broker%s",
+                    cfg->listen_host, port, sv.nloops, sv.nloops == 1 ? "" : "s", cfg->admin_host,
+                    rc_http_server_port(sv.admin_srv), sv.nbrokers, sv.nbrokers == 1 ? "" : "s");
+        if (ready_out != NULL) {
+            fprintf(ready_out, "listening ingress=%s:%d admin=%s:%d\n", cfg->listen_host, port,
+                    cfg->admin_host, rc_http_server_port(sv.admin_srv));
+            fflush(ready_out);
+        }
+    }
+    uv_run(sv.main_loop, UV_RUN_DEFAULT);
+    if (uv_loop_close(sv.main_loop) != 0)
+        rc_log_warn("serve", "main loop closed with handles still open");
+    rc_admin_close(&sv.admin);
+    if (rc == 0)
+        rc_log_info("serve", "stopped");
+
+out_loops:
+    teardown_loops(&sv);
+out_rings:
+    close_rings(&sv); /* after every loop has stopped: no claim can be in progress */
+out_free:
+    free(sv.loops);
+    free(sv.brokers);
+    return rc;
+}

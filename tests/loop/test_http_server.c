@@ -1,0 +1,439 @@
+/* Loop test of net/http_server: a real server on loopback in a libuv loop on its own thread, a
+ * blocking socket client in the main thread. Covers keep-alive, pipelining, chunked bodies,
+ * 100-continue, HTTP/1.0, limits, timeouts, the connection cap and draining, and ends by
+ * asserting the loop closes with no handle left. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdatomic.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <uv.h>
+
+#include "net/http_server.h"
+#include "tests/test.h"
+
+static uv_loop_t loop;
+static uv_async_t cmd_async;
+static rc_http_server_t *srv;
+static atomic_int cmd;     /* 1 drain, 2 close */
+static atomic_int drained; /* drain callback ran */
+static atomic_int rejected_408, rejected_any;
+static int port;
+
+static void on_headers(void *data, const rc_http_request_t *req, rc_http_response_t *res)
+{
+    if (req->path_len == 7 && memcmp(req->path, "/reject", 7) == 0)
+        rc_http_response_error(res, 404, "rejected at headers");
+}
+
+static void on_request(void *data, const rc_http_request_t *req, rc_http_response_t *res)
+{
+    int n = snprintf(res->scratch, sizeof(res->scratch), "%s %.*s len=%zu body=%.*s",
+                     req->method_name, (int)req->path_len, req->path, req->body_len,
+                     (int)(req->body_len > 40 ? 40 : req->body_len), req->body);
+    res->status = 200;
+    res->content_type = "text/plain";
+    res->body = res->scratch;
+    res->body_len = (size_t)n;
+}
+
+static void on_rejected(void *data, int status, const char *reason)
+{
+    atomic_fetch_add(&rejected_any, 1);
+    if (status == 408)
+        atomic_fetch_add(&rejected_408, 1);
+}
+
+static void on_drained(rc_http_server_t *s, void *arg)
+{
+    atomic_store(&drained, 1);
+}
+
+static void on_cmd(uv_async_t *a)
+{
+    int c = atomic_exchange(&cmd, 0);
+    if (c == 1) {
+        rc_http_server_drain(srv, on_drained, NULL);
+    } else if (c == 2) {
+        rc_http_server_close(srv, NULL, NULL);
+        uv_close((uv_handle_t *)&cmd_async, NULL);
+    }
+}
+
+static void server_thread(void *arg)
+{
+    uv_run(&loop, UV_RUN_DEFAULT);
+}
+
+static void send_cmd(int c)
+{
+    atomic_store(&cmd, c);
+    uv_async_send(&cmd_async);
+}
+
+/* ---- client helpers ---------------------------------------------------------------------- */
+
+typedef struct {
+    int fd;
+    char buf[65536];
+    size_t len;
+} client_t;
+
+static void client_open(client_t *c)
+{
+    c->len = 0;
+    c->fd = socket(AF_INET, SOCK_STREAM, 0);
+    ASSERT(c->fd >= 0);
+    struct timeval tv = {5, 0};
+    setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    ASSERT_EQ(connect(c->fd, (struct sockaddr *)&a, sizeof(a)), 0);
+}
+
+static void client_send(client_t *c, const char *s)
+{
+    size_t n = strlen(s);
+    ASSERT_EQ(send(c->fd, s, n, MSG_NOSIGNAL), (ssize_t)n);
+}
+
+/* Reads until `len` buffered bytes are available or EOF; returns 0 on EOF/timeout. */
+static int client_fill(client_t *c)
+{
+    if (c->len == sizeof(c->buf))
+        return 0;
+    ssize_t n = recv(c->fd, c->buf + c->len, sizeof(c->buf) - c->len, 0);
+    if (n <= 0)
+        return 0;
+    c->len += (size_t)n;
+    return 1;
+}
+
+/* Reads one response; returns its status and copies its body into `body` (NUL-terminated). */
+static int client_response(client_t *c, char *body, size_t cap, int *closes)
+{
+    char *end;
+    while ((end = memmem(c->buf, c->len, "\r\n\r\n", 4)) == NULL) {
+        if (!client_fill(c))
+            RC_TEST_FAIL("no complete response head (have %zu bytes)", c->len);
+    }
+    size_t head = (size_t)(end - c->buf) + 4;
+    int status = atoi(c->buf + 9);
+    size_t clen = 0;
+    char *cl = memmem(c->buf, head, "Content-Length: ", 16);
+    if (cl != NULL)
+        clen = strtoul(cl + 16, NULL, 10);
+    if (closes != NULL)
+        *closes = memmem(c->buf, head, "Connection: close", 17) != NULL;
+    while (c->len < head + clen) {
+        if (!client_fill(c))
+            RC_TEST_FAIL("response body truncated");
+    }
+    if (body != NULL) {
+        size_t n = clen < cap - 1 ? clen : cap - 1;
+        memcpy(body, c->buf + head, n);
+        body[n] = '\0';
+    }
+    memmove(c->buf, c->buf + head + clen, c->len - head - clen);
+    c->len -= head + clen;
+    return status;
+}
+
+/* Returns 1 when the server closed the connection (EOF or reset) within 5 s. */
+static int client_sees_eof(client_t *c)
+{
+    char tmp[256];
+    for (;;) {
+        ssize_t n = recv(c->fd, tmp, sizeof(tmp), 0);
+        if (n == 0 || (n < 0 && errno == ECONNRESET))
+            return 1;
+        if (n < 0)
+            return 0;
+    }
+}
+
+static void client_close(client_t *c)
+{
+    close(c->fd);
+}
+
+/* ---- tests ------------------------------------------------------------------------------- */
+
+static client_t cl;
+static char body[4096];
+
+static void test_keepalive_and_pipelining(void)
+{
+    client_open(&cl);
+    client_send(&cl, "GET /a HTTP/1.1\r\nHost: x\r\n\r\n");
+    ASSERT_EQ(client_response(&cl, body, sizeof(body), NULL), 200);
+    ASSERT_STR_EQ(body, "GET /a len=0 body=");
+    client_send(&cl, "POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"
+                     "POST /c?q=1 HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc"
+                     "DELETE /d HTTP/1.1\r\nHost: x\r\n\r\n");
+    ASSERT_EQ(client_response(&cl, body, sizeof(body), NULL), 200);
+    ASSERT_STR_EQ(body, "POST /b len=5 body=hello");
+    ASSERT_EQ(client_response(&cl, body, sizeof(body), NULL), 200);
+    ASSERT_STR_EQ(body, "POST /c len=3 body=abc");
+    ASSERT_EQ(client_response(&cl, body, sizeof(body), NULL), 200);
+    ASSERT_STR_EQ(body, "DELETE /d len=0 body=");
+    /* A body split over several writes is assembled. */
+    client_send(&cl, "POST /split HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n01234");
+    usleep(20000);
+    client_send(&cl, "56789");
+    ASSERT_EQ(client_response(&cl, body, sizeof(body), NULL), 200);
+    ASSERT_STR_EQ(body, "POST /split len=10 body=0123456789");
+    client_close(&cl);
+}
+
+static void test_chunked_and_continue(void)
+{
+    client_open(&cl);
+    client_send(&cl, "POST /ch HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                     "4\r\nWiki\r\n5\r\npedia\r\n");
+    usleep(20000);
+    client_send(&cl, "0\r\nTrailer-Field: x\r\n\r\n");
+    ASSERT_EQ(client_response(&cl, body, sizeof(body), NULL), 200);
+    ASSERT_STR_EQ(body, "POST /ch len=9 body=Wikipedia");
+
+    client_send(&cl, "POST /cont HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+                     "Content-Length: 4\r\n\r\n");
+    ASSERT_EQ(client_response(&cl, NULL, 0, NULL), 100);
+    client_send(&cl, "data");
+    ASSERT_EQ(client_response(&cl, body, sizeof(body), NULL), 200);
+    ASSERT_STR_EQ(body, "POST /cont len=4 body=data");
+
+    /* Refused at the headers: the final status comes instead of 100, and the connection
+     * closes since the client may still send the body. */
+    client_send(&cl, "POST /reject HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+                     "Content-Length: 4\r\n\r\n");
+    int closes = 0;
+    ASSERT_EQ(client_response(&cl, body, sizeof(body), &closes), 404);
+    ASSERT(closes);
+    ASSERT(client_sees_eof(&cl));
+    client_close(&cl);
+
+    /* Refused at the headers with a known small body: the body is skipped, keep-alive holds. */
+    client_open(&cl);
+    client_send(&cl, "POST /reject HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nabcd"
+                     "GET /after HTTP/1.1\r\nHost: x\r\n\r\n");
+    ASSERT_EQ(client_response(&cl, body, sizeof(body), &closes), 404);
+    ASSERT(!closes);
+    ASSERT_EQ(client_response(&cl, body, sizeof(body), NULL), 200);
+    ASSERT_STR_EQ(body, "GET /after len=0 body=");
+    client_send(&cl, "POST /x HTTP/1.1\r\nExpect: something-else\r\nContent-Length: 1\r\n\r\n");
+    ASSERT_EQ(client_response(&cl, body, sizeof(body), NULL), 417);
+    client_close(&cl);
+}
+
+static void test_http10(void)
+{
+    int closes = 0;
+    client_open(&cl);
+    client_send(&cl, "GET /old HTTP/1.0\r\n\r\n");
+    ASSERT_EQ(client_response(&cl, body, sizeof(body), &closes), 200);
+    ASSERT(closes);
+    ASSERT(client_sees_eof(&cl));
+    client_close(&cl);
+    client_open(&cl);
+    client_send(&cl, "GET /old HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+    ASSERT_EQ(client_response(&cl, body, sizeof(body), &closes), 200);
+    ASSERT(!closes);
+    ASSERT(memmem(cl.buf, cl.len, "Connection", 10) == NULL);
+    client_send(&cl, "GET /again HTTP/1.0\r\n\r\n");
+    ASSERT_EQ(client_response(&cl, body, sizeof(body), &closes), 200);
+    ASSERT_STR_EQ(body, "GET /again len=0 body=");
+    client_close(&cl);
+}
+
+static void test_limits(void)
+{
+    client_open(&cl);
+    client_send(&cl, "POST /big HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n");
+    ASSERT_EQ(client_response(&cl, body, sizeof(body), NULL), 413);
+    ASSERT(strstr(body, "\"error\"") != NULL);
+    ASSERT(client_sees_eof(&cl));
+    client_close(&cl);
+
+    /* A chunked body that grows past the limit. */
+    client_open(&cl);
+    client_send(&cl, "POST /big HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n");
+    char chunk[700];
+    memset(chunk, 'a', sizeof(chunk));
+    char line[16];
+    for (int i = 0; i < 2; i++) {
+        snprintf(line, sizeof(line), "%zx\r\n", sizeof(chunk));
+        client_send(&cl, line);
+        ASSERT_EQ(send(cl.fd, chunk, sizeof(chunk), MSG_NOSIGNAL), (ssize_t)sizeof(chunk));
+        client_send(&cl, "\r\n");
+    }
+    ASSERT_EQ(client_response(&cl, body, sizeof(body), NULL), 413);
+    client_close(&cl);
+
+    char big[3000];
+    memset(big, 0, sizeof(big));
+    strcpy(big, "GET / HTTP/1.1\r\nX-Big: ");
+    memset(big + strlen(big), 'b', 1500);
+    strcat(big, "\r\n\r\n");
+    client_open(&cl);
+    client_send(&cl, big);
+    ASSERT_EQ(client_response(&cl, body, sizeof(body), NULL), 431);
+    client_close(&cl);
+
+    memset(big, 0, sizeof(big));
+    strcpy(big, "GET /");
+    memset(big + 5, 'u', 1500);
+    strcat(big, " HTTP/1.1\r\n\r\n");
+    client_open(&cl);
+    client_send(&cl, big);
+    ASSERT_EQ(client_response(&cl, body, sizeof(body), NULL), 414);
+    client_close(&cl);
+
+    client_open(&cl);
+    client_send(&cl, "POST / HTTP/1.1\r\nContent-Length: 1x\r\n\r\n");
+    ASSERT_EQ(client_response(&cl, body, sizeof(body), NULL), 400);
+    ASSERT(strstr(body, "malformed HTTP request") != NULL);
+    client_close(&cl);
+
+    client_open(&cl);
+    client_send(&cl, "G@T / HTTP/1.1\r\n\r\n");
+    ASSERT_EQ(client_response(&cl, body, sizeof(body), NULL), 400);
+    client_close(&cl);
+}
+
+static void test_timeouts(void)
+{
+    int before = atomic_load(&rejected_408);
+    client_open(&cl);
+    client_send(&cl, "GET /slow HTTP/1.1\r\nHost: x\r\n"); /* never finishes the headers */
+    ASSERT_EQ(client_response(&cl, body, sizeof(body), NULL), 408);
+    ASSERT(strstr(body, "headers") != NULL);
+    ASSERT(client_sees_eof(&cl));
+    client_close(&cl);
+    ASSERT_EQ(atomic_load(&rejected_408), before + 1);
+
+    /* Slowloris: a header byte every 50 ms keeps the connection busy but not alive. */
+    client_open(&cl);
+    client_send(&cl, "GET /slow HTTP/1.1\r\n");
+    int got = 0;
+    for (int i = 0; i < 40 && !got; i++) {
+        if (send(cl.fd, "X-A: b\r\n", 8, MSG_NOSIGNAL) != 8)
+            break;
+        struct pollfd p = {cl.fd, POLLIN, 0};
+        got = poll(&p, 1, 50) > 0;
+    }
+    ASSERT(got);
+    ASSERT_EQ(client_response(&cl, body, sizeof(body), NULL), 408);
+    client_close(&cl);
+
+    client_open(&cl);
+    client_send(&cl, "POST /slow HTTP/1.1\r\nContent-Length: 10\r\n\r\nab");
+    ASSERT_EQ(client_response(&cl, body, sizeof(body), NULL), 408);
+    ASSERT(strstr(body, "body") != NULL);
+    client_close(&cl);
+
+    /* Idle keep-alive connections are closed silently. */
+    client_open(&cl);
+    client_send(&cl, "GET /x HTTP/1.1\r\n\r\n");
+    ASSERT_EQ(client_response(&cl, body, sizeof(body), NULL), 200);
+    ASSERT(client_sees_eof(&cl));
+    ASSERT_EQ(cl.len, 0);
+    client_close(&cl);
+}
+
+static void test_connection_cap(void)
+{
+    client_t c[4];
+    for (int i = 0; i < 3; i++) {
+        client_open(&c[i]);
+        client_send(&c[i], "GET /x HTTP/1.1\r\n\r\n");
+        ASSERT_EQ(client_response(&c[i], body, sizeof(body), NULL), 200);
+    }
+    client_open(&c[3]);
+    ASSERT_EQ(client_response(&c[3], body, sizeof(body), NULL), 503);
+    ASSERT(strstr(body, "too many connections") != NULL);
+    for (int i = 0; i < 4; i++)
+        client_close(&c[i]);
+}
+
+static void test_drain(void)
+{
+    client_t idle, busy;
+    client_open(&idle);
+    client_send(&idle, "GET /x HTTP/1.1\r\n\r\n");
+    ASSERT_EQ(client_response(&idle, body, sizeof(body), NULL), 200);
+    client_open(&busy);
+    client_send(&busy, "POST /inflight HTTP/1.1\r\nContent-Length: 4\r\n\r\nab");
+    usleep(50000);
+    send_cmd(1);
+    for (int i = 0; i < 100 && atomic_load(&cmd) != 0; i++)
+        usleep(5000);
+    usleep(20000);
+    /* The request in flight completes, with Connection: close. */
+    client_send(&busy, "cd");
+    int closes = 0;
+    ASSERT_EQ(client_response(&busy, body, sizeof(body), &closes), 200);
+    ASSERT_STR_EQ(body, "POST /inflight len=4 body=abcd");
+    ASSERT(closes);
+    ASSERT(client_sees_eof(&busy));
+    /* A new request on an idle connection gets 503. */
+    client_send(&idle, "GET /late HTTP/1.1\r\n\r\n");
+    ASSERT_EQ(client_response(&idle, body, sizeof(body), &closes), 503);
+    ASSERT(closes);
+    client_close(&idle);
+    client_close(&busy);
+    /* The listener is gone. */
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    ASSERT_NE(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    close(fd);
+    for (int i = 0; i < 400 && !atomic_load(&drained); i++)
+        usleep(5000);
+    ASSERT(atomic_load(&drained));
+}
+
+int main(void)
+{
+    ASSERT_EQ(uv_loop_init(&loop), 0);
+    ASSERT_EQ(uv_async_init(&loop, &cmd_async, on_cmd), 0);
+    rc_http_server_options_t o;
+    memset(&o, 0, sizeof(o));
+    o.host = "127.0.0.1";
+    o.port = 0;
+    o.limits.max_body_bytes = 1024;
+    o.limits.max_header_bytes = 1024;
+    o.limits.max_connections = 3;
+    o.limits.header_timeout_ms = 200;
+    o.limits.body_timeout_ms = 200;
+    o.limits.idle_timeout_ms = 300;
+    o.limits.drain_timeout_ms = 2000;
+    o.handler.on_headers = on_headers;
+    o.handler.on_request = on_request;
+    o.handler.on_rejected = on_rejected;
+    ASSERT_EQ(rc_http_server_create(&loop, &o, &srv), 0);
+    port = rc_http_server_port(srv);
+    ASSERT_GT(port, 0);
+    uv_thread_t t;
+    ASSERT_EQ(uv_thread_create(&t, server_thread, NULL), 0);
+
+    test_keepalive_and_pipelining();
+    test_chunked_and_continue();
+    test_http10();
+    test_limits();
+    test_timeouts();
+    usleep(400000); /* let closed connections leave before counting against the cap */
+    test_connection_cap();
+    usleep(400000);
+    test_drain();
+
+    send_cmd(2);
+    ASSERT_EQ(uv_thread_join(&t), 0);
+    ASSERT_EQ(uv_loop_close(&loop), 0); /* every handle was closed */
+    ASSERT_GT(atomic_load(&rejected_any), 5);
+    printf("ok\n");
+    return 0;
+}

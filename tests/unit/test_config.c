@@ -1,0 +1,353 @@
+/* Unit test of core/config: defaults, a full valid file, value syntaxes, and every error a
+ * config can have, each with its exact message (file and line included). */
+#include <errno.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#include "core/config.h"
+#include "core/errors.h"
+#include "tests/test.h"
+
+static char err[RC_CONFIG_ERR_MAX];
+
+static void expect_error(const char *yaml, const char *message)
+{
+    rc_config_t c;
+    int rc = rc_config_load_string(&c, "t.yaml", yaml, strlen(yaml), err, sizeof(err));
+    if (rc == 0)
+        RC_TEST_FAIL("config was accepted, expected error \"%s\":\n%s", message, yaml);
+    ASSERT_EQ(rc, RC_ECONFIG);
+    ASSERT_STR_EQ(err, message);
+    ASSERT(c.brokers == NULL && c.broker_count == 0); /* nothing half-loaded */
+    rc_config_close(&c);
+}
+
+static void test_defaults(void)
+{
+    rc_config_t c;
+    ASSERT_EQ(rc_config_init_default(&c), 0);
+    ASSERT_STR_EQ(c.listen_host, "127.0.0.1");
+    ASSERT_EQ(c.listen_port, 8080);
+    ASSERT_STR_EQ(c.admin_host, "127.0.0.1");
+    ASSERT_EQ(c.admin_port, 8081);
+    ASSERT_EQ(c.ingress_loops, 1);
+    ASSERT_STR_EQ(c.ring_prefix, "ringcast");
+    ASSERT_EQ(c.broker_count, 1);
+    ASSERT_STR_EQ(c.brokers[0].ns, "default");
+    ASSERT_STR_EQ(c.brokers[0].name, "default");
+    ASSERT_U64_EQ(c.limits.max_event_bytes, 1024 * 1024);
+    ASSERT(rc_config_find_broker(&c, "default", 7, "default", 7) != NULL);
+    ASSERT(rc_config_find_broker(&c, "default", 7, "defaul", 6) == NULL);
+    rc_config_close(&c);
+    rc_config_close(&c); /* twice is harmless */
+}
+
+static const char full[] = "# a comment\n"
+                           "apiVersion: ringcast.dev/v1alpha1\n"
+                           "kind: RingcastConfig\n"
+                           "metadata:\n"
+                           "  name: ringcast\n"
+                           "spec:\n"
+                           "  listen: 0.0.0.0:9000\n"
+                           "  admin: \"[::1]:9001\"\n"
+                           "  ingressLoops: 2\n"
+                           "  retryAfterSeconds: 3\n"
+                           "  shutdownTimeout: 1500ms\n"
+                           "  logLevel: debug\n"
+                           "  ring:\n"
+                           "    size: 64Mi\n"
+                           "    namePrefix: rc_test-1\n"
+                           "  limits:\n"
+                           "    maxEventBytes: 512Ki\n"
+                           "    maxBatchBytes: 8Mi\n"
+                           "    maxBatchEvents: 50\n"
+                           "    maxHeaderBytes: 8Ki\n"
+                           "    maxConnections: 100\n"
+                           "    headerTimeout: 2s\n"
+                           "    bodyTimeout: 1m\n"
+                           "    idleTimeout: 250\n"
+                           "---\n"
+                           "apiVersion: eventing.knative.dev/v1\n"
+                           "kind: Broker\n"
+                           "metadata:\n"
+                           "  name: orders\n"
+                           "  namespace: shop\n"
+                           "  annotations:\n"
+                           "    eventing.knative.dev/broker.class: MTChannelBasedBroker\n"
+                           "spec:\n"
+                           "  delivery:\n"
+                           "    retry: 5\n"
+                           "    backoffPolicy: linear\n"
+                           "    backoffDelay: PT0.5S\n"
+                           "    backoffMax: PT1M\n"
+                           "    timeout: PT10S\n"
+                           "    retryAfterMax: PT0S\n"
+                           "    format: json\n"
+                           "    deadLetterSink:\n"
+                           "      uri: http://127.0.0.1:9999/dead\n"
+                           "---\n"
+                           "---\n"
+                           "apiVersion: eventing.knative.dev/v1\n"
+                           "kind: Broker\n"
+                           "metadata:\n"
+                           "  name: default\n";
+
+static void test_full(void)
+{
+    rc_config_t c;
+    int rc = rc_config_load_string(&c, "full.yaml", full, strlen(full), err, sizeof(err));
+    if (rc != 0)
+        RC_TEST_FAIL("%s", err);
+    ASSERT_STR_EQ(c.listen_host, "0.0.0.0");
+    ASSERT_EQ(c.listen_port, 9000);
+    ASSERT_STR_EQ(c.admin_host, "::1");
+    ASSERT_EQ(c.admin_port, 9001);
+    ASSERT_EQ(c.ingress_loops, 2);
+    ASSERT_EQ(c.retry_after_s, 3);
+    ASSERT_EQ(c.shutdown_timeout_ms, 1500);
+    ASSERT_STR_EQ(c.log_level, "debug");
+    ASSERT_U64_EQ(c.ring_bytes, 64ull << 20);
+    ASSERT_STR_EQ(c.ring_prefix, "rc_test-1");
+    ASSERT_U64_EQ(c.limits.max_event_bytes, 512 * 1024);
+    ASSERT_U64_EQ(c.limits.max_batch_bytes, 8ull << 20);
+    ASSERT_EQ(c.limits.max_batch_events, 50);
+    ASSERT_EQ(c.limits.max_header_bytes, 8192);
+    ASSERT_EQ(c.limits.max_connections, 100);
+    ASSERT_EQ(c.limits.header_timeout_ms, 2000);
+    ASSERT_EQ(c.limits.body_timeout_ms, 60000);
+    ASSERT_EQ(c.limits.idle_timeout_ms, 250);
+    ASSERT_EQ(c.broker_count, 2);
+    ASSERT_STR_EQ(c.brokers[0].ns, "shop");
+    ASSERT_STR_EQ(c.brokers[0].name, "orders");
+    ASSERT_EQ(c.brokers[0].line, 26);
+    ASSERT_EQ(c.brokers[0].delivery.retry, 5);
+    ASSERT_STR_EQ(c.brokers[0].delivery.backoff_policy, "linear");
+    ASSERT_STR_EQ(c.brokers[0].delivery.backoff_delay, "PT0.5S");
+    ASSERT_STR_EQ(c.brokers[0].delivery.backoff_max, "PT1M");
+    ASSERT_STR_EQ(c.brokers[0].delivery.timeout, "PT10S");
+    ASSERT_STR_EQ(c.brokers[0].delivery.retry_after_max, "PT0S");
+    ASSERT_STR_EQ(c.brokers[0].delivery.format, "json");
+    ASSERT_STR_EQ(c.brokers[0].delivery.dead_letter_uri, "http://127.0.0.1:9999/dead");
+    ASSERT_STR_EQ(c.brokers[1].ns, "default");
+    ASSERT_STR_EQ(c.brokers[1].name, "default");
+    ASSERT_EQ(c.brokers[1].delivery.retry, -1);
+    ASSERT(c.brokers[1].delivery.format == NULL);
+    ASSERT_STR_EQ(c.source, "full.yaml");
+    rc_config_close(&c);
+
+    /* Settings only: the default broker is added. An empty file too. */
+    const char *only = "apiVersion: ringcast.dev/v1alpha1\nkind: RingcastConfig\n";
+    ASSERT_EQ(rc_config_load_string(&c, "s.yaml", only, strlen(only), err, sizeof(err)), 0);
+    ASSERT_EQ(c.broker_count, 1);
+    ASSERT_STR_EQ(c.brokers[0].name, "default");
+    rc_config_close(&c);
+    ASSERT_EQ(rc_config_load_string(&c, "e.yaml", "", 0, err, sizeof(err)), 0);
+    ASSERT_EQ(c.broker_count, 1);
+    rc_config_close(&c);
+}
+
+static void test_files(void)
+{
+    rc_config_t c;
+    int rc = rc_config_load_file(&c, "/nonexistent/ringcast.yaml", err, sizeof(err));
+    ASSERT_EQ(rc, -ENOENT);
+    ASSERT_STR_EQ(err, "/nonexistent/ringcast.yaml: cannot open: No such file or directory");
+    char path[] = "/tmp/rc_test_config_XXXXXX";
+    int fd = mkstemp(path);
+    ASSERT(fd >= 0);
+    ASSERT_EQ(write(fd, full, strlen(full)), (ssize_t)strlen(full));
+    close(fd);
+    ASSERT_EQ(rc_config_load_file(&c, path, err, sizeof(err)), 0);
+    ASSERT_EQ(c.broker_count, 2);
+    rc_config_close(&c);
+    unlink(path);
+}
+
+static void test_values(void)
+{
+    uint64_t v;
+    ASSERT_EQ(rc_config_parse_size("1024", &v), 0);
+    ASSERT_U64_EQ(v, 1024);
+    ASSERT_EQ(rc_config_parse_size("4Ki", &v), 0);
+    ASSERT_U64_EQ(v, 4096);
+    ASSERT_EQ(rc_config_parse_size("2M", &v), 0);
+    ASSERT_U64_EQ(v, 2 << 20);
+    ASSERT_EQ(rc_config_parse_size("1Gi", &v), 0);
+    ASSERT_U64_EQ(v, 1 << 30);
+    ASSERT_EQ(rc_config_parse_size("", &v), -EINVAL);
+    ASSERT_EQ(rc_config_parse_size("-1", &v), -EINVAL);
+    ASSERT_EQ(rc_config_parse_size("1Ti", &v), -EINVAL);
+    ASSERT_EQ(rc_config_parse_size("1Kix", &v), -EINVAL);
+    ASSERT_EQ(rc_config_parse_size("99999999999999999999", &v), -EINVAL);
+    ASSERT_EQ(rc_config_parse_size("17179869184Gi", &v), -EINVAL);
+    ASSERT_EQ(rc_config_parse_duration_ms("250ms", &v), 0);
+    ASSERT_U64_EQ(v, 250);
+    ASSERT_EQ(rc_config_parse_duration_ms("3s", &v), 0);
+    ASSERT_U64_EQ(v, 3000);
+    ASSERT_EQ(rc_config_parse_duration_ms("2m", &v), 0);
+    ASSERT_U64_EQ(v, 120000);
+    ASSERT_EQ(rc_config_parse_duration_ms("1h", &v), 0);
+    ASSERT_U64_EQ(v, 3600000);
+    ASSERT_EQ(rc_config_parse_duration_ms("75", &v), 0);
+    ASSERT_U64_EQ(v, 75);
+    ASSERT_EQ(rc_config_parse_duration_ms("1.5s", &v), -EINVAL);
+    ASSERT_EQ(rc_config_parse_duration_ms("s", &v), -EINVAL);
+    ASSERT_EQ(rc_config_parse_duration_ms("10d", &v), -EINVAL);
+    char host[RC_CONFIG_ADDR_MAX];
+    int port;
+    ASSERT_EQ(rc_config_parse_addr("127.0.0.1:0", host, sizeof(host), &port), 0);
+    ASSERT_STR_EQ(host, "127.0.0.1");
+    ASSERT_EQ(port, 0);
+    ASSERT_EQ(rc_config_parse_addr("[::]:80", host, sizeof(host), &port), 0);
+    ASSERT_STR_EQ(host, "::");
+    ASSERT_EQ(port, 80);
+    ASSERT_EQ(rc_config_parse_addr("::1:80", host, sizeof(host), &port), -EINVAL);
+    ASSERT_EQ(rc_config_parse_addr("localhost:80", host, sizeof(host), &port), -EINVAL);
+    ASSERT_EQ(rc_config_parse_addr("127.0.0.1", host, sizeof(host), &port), -EINVAL);
+    ASSERT_EQ(rc_config_parse_addr("127.0.0.1:", host, sizeof(host), &port), -EINVAL);
+    ASSERT_EQ(rc_config_parse_addr("127.0.0.1:65536", host, sizeof(host), &port), -EINVAL);
+    ASSERT_EQ(rc_config_parse_addr(":80", host, sizeof(host), &port), -EINVAL);
+    ASSERT_EQ(rc_config_parse_addr("[::1]80", host, sizeof(host), &port), -EINVAL);
+}
+
+#define BROKER   "apiVersion: eventing.knative.dev/v1\nkind: Broker\n"
+#define SETTINGS "apiVersion: ringcast.dev/v1alpha1\nkind: RingcastConfig\n"
+
+static void test_errors(void)
+{
+    expect_error("kind: Broker\n  bad: [\n", "t.yaml:2: YAML syntax error: mapping values are not "
+                                             "allowed in this context");
+    expect_error("a: [1, 2\n", "t.yaml:2: YAML syntax error: did not find expected ',' or ']' "
+                               "while parsing a flow sequence");
+    expect_error("- 1\n- 2\n", "t.yaml:1: a document must be a mapping with apiVersion and kind");
+    expect_error("apiVersion: v1\n", "t.yaml:1: document has no 'kind'");
+    expect_error("kind: Broker\n", "t.yaml:1: Broker has no 'apiVersion'");
+    expect_error("apiVersion: v1\nkind: ConfigMap\n",
+                 "t.yaml:2: unknown kind 'ConfigMap' (known: Broker in eventing.knative.dev/v1, "
+                 "RingcastConfig in ringcast.dev/v1alpha1)");
+    expect_error("apiVersion: eventing.knative.dev/v1beta1\nkind: Broker\n",
+                 "t.yaml:1: Broker must have apiVersion eventing.knative.dev/v1, not "
+                 "'eventing.knative.dev/v1beta1'");
+    expect_error(BROKER "metadata:\n  namespace: x\n", "t.yaml:1: Broker has no metadata.name");
+    expect_error(BROKER "metadata:\n  name: Orders\n",
+                 "t.yaml:4: 'metadata.name' must be a DNS label (lowercase letters, digits and "
+                 "'-', at most 63 characters), not 'Orders'");
+    expect_error(BROKER "metadata:\n  name: a\n  namespace: -x\n",
+                 "t.yaml:5: 'metadata.namespace' must be a DNS label (lowercase letters, digits "
+                 "and '-', at most 63 characters), not '-x'");
+    expect_error(BROKER "metadata:\n  name: a\n  uid: 5\n",
+                 "t.yaml:5: unknown field 'metadata.uid'");
+    expect_error(BROKER "metadata:\n  name: a\n  name: b\n",
+                 "t.yaml:5: metadata: duplicate field 'name'");
+    expect_error(BROKER "metadata:\n  name: [a]\n", "t.yaml:4: 'metadata.name' must be a string");
+    expect_error(BROKER "metadata: x\n", "t.yaml:3: metadata must be a mapping");
+    expect_error(BROKER "metadata:\n  name: a\nspce: {}\n", "t.yaml:5: unknown field 'spce'");
+    expect_error(BROKER "metadata:\n  name: a\nspec:\n  filter: {}\n",
+                 "t.yaml:6: unknown field 'spec.filter'");
+    expect_error(BROKER "metadata:\n  name: a\nspec:\n  delivery:\n    retry: -1\n",
+                 "t.yaml:7: 'spec.delivery.retry' must be an integer from 0 to 1000, not '-1'");
+    expect_error(BROKER "metadata:\n  name: a\nspec:\n  delivery:\n    retry: three\n",
+                 "t.yaml:7: 'spec.delivery.retry' must be an integer from 0 to 1000, not 'three'");
+    expect_error(BROKER "metadata:\n  name: a\nspec:\n  delivery:\n    backoffPolicy: random\n",
+                 "t.yaml:7: 'spec.delivery.backoffPolicy' must be exponential or linear, not "
+                 "'random'");
+    expect_error(BROKER "metadata:\n  name: a\nspec:\n  delivery:\n    backoffDelay: 2s\n",
+                 "t.yaml:7: spec.delivery.backoffDelay: invalid ISO-8601 duration \"2s\": must "
+                 "start with 'P' (for example PT0.2S)");
+    expect_error(BROKER "metadata:\n  name: a\nspec:\n  delivery:\n    backoffMax: P1Y\n",
+                 "t.yaml:7: spec.delivery.backoffMax: invalid ISO-8601 duration \"P1Y\": years "
+                 "and months have no fixed length; use days (D) or a time part (PT...)");
+    expect_error(BROKER "metadata:\n  name: a\nspec:\n  delivery:\n    backoffMax: PT0S\n",
+                 "t.yaml:7: spec.delivery.backoffMax: \"PT0S\": must be greater than zero");
+    expect_error(BROKER "metadata:\n  name: a\nspec:\n  delivery:\n    timeout: PT\n",
+                 "t.yaml:7: spec.delivery.timeout: invalid ISO-8601 duration \"PT\": nothing after "
+                 "'T'");
+    expect_error(BROKER "metadata:\n  name: a\nspec:\n  delivery:\n    format: xml\n",
+                 "t.yaml:7: 'spec.delivery.format' must be binary or json, not 'xml'");
+    expect_error(BROKER "metadata:\n  name: a\nspec:\n  delivery:\n    deadLetterSink:\n"
+                        "      ref: {kind: Service, name: x}\n",
+                 "t.yaml:8: 'spec.delivery.deadLetterSink.ref' is not supported yet; use uri");
+    expect_error(BROKER "metadata:\n  name: a\nspec:\n  delivery:\n    deadLetterSink:\n"
+                        "      uri: /relative\n",
+                 "t.yaml:8: 'spec.delivery.deadLetterSink.uri' must be an absolute URI, not "
+                 "'/relative'");
+    {
+        char yaml[1400], msg[1400];
+        char uri[1100];
+        memset(uri, 'a', sizeof(uri) - 1);
+        uri[sizeof(uri) - 1] = '\0';
+        memcpy(uri, "http://", 7);
+        snprintf(yaml, sizeof(yaml),
+                 BROKER "metadata:\n  name: a\nspec:\n  delivery:\n    deadLetterSink:\n"
+                        "      uri: %s\n",
+                 uri);
+        snprintf(msg, sizeof(msg), "t.yaml:8: spec.delivery.deadLetterSink.uri: \"%.60s", uri);
+        rc_config_t c;
+        ASSERT_EQ(rc_config_load_string(&c, "t.yaml", yaml, strlen(yaml), err, sizeof(err)),
+                  RC_ECONFIG);
+        ASSERT(strncmp(err, msg, strlen(msg)) == 0);
+        const char *tail = "...\": longer than 1023 characters";
+        ASSERT_STR_EQ(err + strlen(err) - strlen(tail), tail);
+    }
+    expect_error(BROKER "metadata:\n  name: a\nspec:\n  delivery:\n    retries: 3\n",
+                 "t.yaml:7: unknown field 'spec.delivery.retries'");
+    expect_error(BROKER "metadata:\n  name: a\n---\n" BROKER "metadata:\n  name: a\n",
+                 "t.yaml:6: Broker default/a is defined twice (first at line 1)");
+    expect_error(SETTINGS "---\n" SETTINGS,
+                 "t.yaml:4: a second RingcastConfig document (the first is at line 1)");
+    expect_error(SETTINGS "spec:\n  listen: localhost:80\n",
+                 "t.yaml:4: 'spec.listen' must be IP:PORT such as 127.0.0.1:8080 or [::1]:8080, "
+                 "not 'localhost:80'");
+    expect_error(SETTINGS "spec:\n  admin: 127.0.0.1\n",
+                 "t.yaml:4: 'spec.admin' must be IP:PORT such as 127.0.0.1:8080 or [::1]:8080, "
+                 "not '127.0.0.1'");
+    expect_error(SETTINGS "spec:\n  ingressLoops: 0\n",
+                 "t.yaml:4: 'spec.ingressLoops' must be an integer from 1 to 64, not '0'");
+    expect_error(SETTINGS "spec:\n  ring:\n    size: 3Mi\n",
+                 "t.yaml:5: 'spec.ring.size' must be a power of two, not 3145728");
+    expect_error(SETTINGS "spec:\n  ring:\n    size: 1Ki\n",
+                 "t.yaml:5: 'spec.ring.size' must be between 65536 and 68719476736 bytes, not "
+                 "1024");
+    expect_error(SETTINGS "spec:\n  ring:\n    size: lots\n",
+                 "t.yaml:5: 'spec.ring.size' must be a size such as 1048576, 512Ki or 16Mi, not "
+                 "'lots'");
+    expect_error(SETTINGS "spec:\n  ring:\n    namePrefix: a.b\n",
+                 "t.yaml:5: 'spec.ring.namePrefix' must be 1-24 characters of [A-Za-z0-9_-], not "
+                 "'a.b'");
+    expect_error(SETTINGS "spec:\n  ring:\n    durable: true\n",
+                 "t.yaml:5: unknown field 'spec.ring.durable'");
+    expect_error(SETTINGS "spec:\n  limits:\n    headerTimeout: soon\n",
+                 "t.yaml:5: 'spec.limits.headerTimeout' must be a duration from 1ms to 24h such "
+                 "as 500ms, 10s or 2m, not 'soon'");
+    expect_error(SETTINGS "spec:\n  limits:\n    idleTimeout: 0s\n",
+                 "t.yaml:5: 'spec.limits.idleTimeout' must be a duration from 1ms to 24h such as "
+                 "500ms, 10s or 2m, not '0s'");
+    expect_error(SETTINGS "spec:\n  limits:\n    maxEventBytes: 100\n",
+                 "t.yaml:5: 'spec.limits.maxEventBytes' must be between 256 and 1073741824 bytes, "
+                 "not 100");
+    expect_error(SETTINGS "spec:\n  limits:\n    maxBatchEvents: 0\n",
+                 "t.yaml:5: 'spec.limits.maxBatchEvents' must be an integer from 1 to 1000000, "
+                 "not '0'");
+    expect_error(SETTINGS "spec:\n  limits:\n    maxEventBytes: 2Mi\n    maxBatchBytes: 1Mi\n",
+                 "t.yaml:1: 'spec.limits.maxBatchBytes' (1048576) is smaller than "
+                 "'spec.limits.maxEventBytes' (2097152)");
+    expect_error(SETTINGS "spec:\n  limits:\n    maxBodyBytes: 1Mi\n",
+                 "t.yaml:5: unknown field 'spec.limits.maxBodyBytes'");
+    expect_error(SETTINGS "spec:\n  logLevel: verbose\n",
+                 "t.yaml:4: 'spec.logLevel' must be error, warn, info or debug, not 'verbose'");
+    expect_error(SETTINGS "spec:\n  [a]: 1\n", "t.yaml:4: spec: keys must be plain strings");
+    /* An error in the last document still leaves nothing loaded. */
+    expect_error(BROKER "metadata:\n  name: a\n---\n" BROKER "metadata:\n  name: b\n  x: 1\n",
+                 "t.yaml:10: unknown field 'metadata.x'");
+}
+
+int main(void)
+{
+    test_defaults();
+    test_full();
+    test_files();
+    test_values();
+    test_errors();
+    printf("ok\n");
+    return 0;
+}
