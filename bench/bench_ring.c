@@ -118,13 +118,15 @@ static void *producer(void *arg)
         rc_ring_claim_t c;
         int rc = rc_ring_claim(ring, o.size, RC_REC_TYPE_USER, 0, &c);
         if (rc == RC_ERING_FULL) {
-            w->full++;
-            if (o.sleep) {
+            /* Back off; yield now and then even when spinning, since the reader that would
+             * free the space may be waiting for this very CPU. */
+            if (o.sleep || (++w->full % 16) == 0) {
                 sched_yield();
             } else {
                 for (int i = 0; i < 64; i++)
                     relax();
             }
+            w->full += o.sleep;
             continue;
         }
         if (rc != 0) {
