@@ -114,6 +114,29 @@ static inline uint64_t value_hash(const char *p, size_t n)
     return mix(h, 0x2545f4914f6cdd1dull);
 }
 
+/* Byte equality for short strings without a libc call: overlapping words at both ends. */
+static inline bool bytes_eq(const char *a, const char *b, size_t n)
+{
+    if (n >= 8) {
+        for (size_t i = 0; i + 8 < n; i += 8)
+            if (load64(a + i) != load64(b + i))
+                return false;
+        return load64(a + n - 8) == load64(b + n - 8);
+    }
+    if (n >= 4) {
+        uint32_t x, y, z, w;
+        memcpy(&x, a, 4);
+        memcpy(&y, b, 4);
+        memcpy(&z, a + n - 4, 4);
+        memcpy(&w, b + n - 4, 4);
+        return x == y && z == w;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (a[i] != b[i])
+            return false;
+    return true;
+}
+
 /* ---- evaluation ---------------------------------------------------------------------------- */
 
 static inline bool get_attr(const rc_route_t *r, int32_t core, uint32_t hash, uint32_t name_off,
@@ -148,11 +171,11 @@ static bool test(const rc_route_t *r, const insn_t *in, const rc_record_view_t *
     size_t n = in->val_len;
     switch (in->op) {
     case OP_EQ:
-        return a.len == n && memcmp(a.ptr, want, n) == 0;
+        return a.len == n && bytes_eq(a.ptr, want, n);
     case OP_PREFIX:
-        return a.len >= n && memcmp(a.ptr, want, n) == 0;
+        return a.len >= n && bytes_eq(a.ptr, want, n);
     case OP_SUFFIX:
-        return a.len >= n && memcmp(a.ptr + a.len - n, want, n) == 0;
+        return a.len >= n && bytes_eq(a.ptr + a.len - n, want, n);
     default: /* OP_NONEMPTY */
         return a.len > 0;
     }
@@ -178,7 +201,7 @@ static const keyblob_t *probe(const rc_route_t *r, const index_t *x, rc_str_t v)
         if (s.tag != tag)
             continue;
         const keyblob_t *k = (const keyblob_t *)(r->keys + s.key);
-        if (k->len == v.len && memcmp(&k->entry[k->count], v.ptr, v.len) == 0)
+        if (k->len == v.len && bytes_eq((const char *)&k->entry[k->count], v.ptr, v.len))
             return k;
     }
 }
