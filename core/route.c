@@ -640,8 +640,8 @@ static int build_indexes(builder_t *b, row_t *rows, size_t nrows, const attr_cou
         size_t start = i, distinct = 0;
         for (; i < nrows && rows[i].attr == x; i++)
             distinct += i == start || !rc_str_eq(rows[i].value, rows[i - 1].value);
-        uint32_t cap = 8;
-        while (cap < 2 * distinct)
+        uint32_t cap = 8; /* load factor at most 2/3 */
+        while (cap < distinct + distinct / 2)
             cap *= 2;
         ix->slots = calloc(cap, sizeof(*ix->slots));
         if (ix->slots == NULL)
