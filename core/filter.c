@@ -32,6 +32,8 @@ static bool is_map(uint8_t d)
 
 /* Appends to buf[*pos..len) like snprintf, keeping *pos the length needed. */
 static void vappend(char *buf, size_t len, size_t *pos, const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
+static void vappend(char *buf, size_t len, size_t *pos, const char *fmt, va_list ap)
 {
     size_t room = *pos < len ? len - *pos : 0;
     int n = vsnprintf(room ? buf + *pos : NULL, room, fmt, ap);
@@ -64,6 +66,9 @@ static void node_path(const rc_filter_node_t *n, char *buf, size_t len, size_t *
 
 /* Fills err: path is `obj`'s path plus its dialect (when set and `with_dialect`), or `fixed`
  * when obj is NULL; msg is "<path>: <text>". */
+static int verror(const rc_filter_node_t *obj, const char *fixed, bool with_dialect, int line,
+                  rc_filter_error_t *err, const char *fmt, va_list ap)
+    __attribute__((format(printf, 6, 0)));
 static int verror(const rc_filter_node_t *obj, const char *fixed, bool with_dialect, int line,
                   rc_filter_error_t *err, const char *fmt, va_list ap)
 {
