@@ -161,7 +161,7 @@ int rc_bench_client(int argc, char **argv)
     size_t body_len = 128;
     const char *backend = "auto";
     const char *server = "auto";
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
@@ -182,10 +182,10 @@ int rc_bench_client(int argc, char **argv)
             usage(stderr);
             return 2;
         }
-        i++;
     }
     if (conns < 1 || conns > 4096 || seconds <= 0 || seconds > 600 || body_len > (1 << 20)) {
-        fprintf(stderr, "ringcast-bench client: --conns 1-4096, --seconds 0-600, --body <= 1 MiB\n");
+        fprintf(stderr,
+                "ringcast-bench client: --conns 1-4096, --seconds 0-600, --body <= 1 MiB\n");
         return 2;
     }
     rc_http_client_opts_t opts;
@@ -212,8 +212,8 @@ int rc_bench_client(int argc, char **argv)
     int port = 0;
     pid_t pid = 0;
     char dir[] = "/tmp/ringcast-bench-nginx-XXXXXX";
-    int rc = use_nginx ? start_nginx(nginx, dir, &port, &pid) : rc_bench_sink_start(202, &port,
-                                                                                  &pid);
+    int rc =
+        use_nginx ? start_nginx(nginx, dir, &port, &pid) : rc_bench_sink_start(202, &port, &pid);
     if (rc < 0) {
         fprintf(stderr, "ringcast-bench client: cannot start the %s sink: %s\n",
                 use_nginx ? "nginx" : "own", rc_strerror(rc));
@@ -282,8 +282,8 @@ int rc_bench_client(int argc, char **argv)
     for (int i = 0; i < 1000 && rc_http_client_pending(client) > 0; i++)
         rc_http_client_run(client, 10);
     const char *be = rc_http_client_backend(client) == RC_HTTP_BACKEND_URING ? "io_uring" : "epoll";
-    fprintf(stderr, "client: %ld responses in %.2f s over %d connections (%s, %s sink)\n",
-            measured, elapsed, conns, be, use_nginx ? "nginx" : "own");
+    fprintf(stderr, "client: %ld responses in %.2f s over %d connections (%s, %s sink)\n", measured,
+            elapsed, conns, be, use_nginx ? "nginx" : "own");
     if (load.errors > 0)
         fprintf(stderr, "client: %ld errors, first %d (%s)\n", load.errors, load.first_error,
                 load.first_error < 0 ? rc_strerror(load.first_error) : "HTTP status");
@@ -291,8 +291,7 @@ int rc_bench_client(int argc, char **argv)
            "rps=%.0f cpu_us_per_req=%.2f per_run=%.1f errors=%ld\n",
            be, use_nginx ? "nginx" : "own", conns, body_len, elapsed, measured,
            (double)measured / elapsed, measured > 0 ? cpu * 1e6 / (double)measured : 0.0,
-           runs > 0 ? (double)measured / (double)runs : 0.0,
-           load.errors);
+           runs > 0 ? (double)measured / (double)runs : 0.0, load.errors);
     exit_code = load.errors == 0 ? 0 : 1;
 out:
     rc_http_client_destroy(client);

@@ -56,8 +56,8 @@ static int frame(conn_t *c, char *out, size_t *out_len, const char *resp, size_t
 static void serve(int lfd, int status)
 {
     char resp[128];
-    int resp_len = snprintf(resp, sizeof(resp), "HTTP/1.1 %d OK\r\nContent-Length: 0\r\n\r\n",
-                            status);
+    int resp_len =
+        snprintf(resp, sizeof(resp), "HTTP/1.1 %d OK\r\nContent-Length: 0\r\n\r\n", status);
     int ep = epoll_create1(0);
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
     epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &ev);

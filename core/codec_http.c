@@ -296,6 +296,15 @@ static void put_header(writer_t *w, rc_str_t name, rc_str_t value)
 
 int rc_ce_write_binary(const rc_event_t *ev, unsigned flags, char *buf, size_t cap, size_t *len)
 {
+    /* Names and Content-Type go out unescaped: refuse what could break the header block (an
+     * event that never went through validation, e.g. typed on a command line). Values are
+     * percent-encoded and always safe. */
+    *len = 0;
+    for (uint32_t i = 0; i < ev->ext_count; i++)
+        if (!rc_ce_is_ext_name(ev->ext[i].name))
+            return -EINVAL;
+    if (ev->datacontenttype.ptr != NULL && !rc_ce_is_media_type(ev->datacontenttype))
+        return -EINVAL;
     writer_t w = { buf, cap, 0 };
     for (int i = 0; i < RC_CE_ATTR_CORE_COUNT; i++) {
         if (i == RC_CE_ATTR_DATACONTENTTYPE || ev->attr[i].ptr == NULL)

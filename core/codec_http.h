@@ -60,9 +60,10 @@ int rc_ce_decode_request(const rc_http_header_t *headers, size_t count, rc_str_t
 
 /** Writes `ev` as binary-mode header lines ("ce-id: 42\r\n" ... values percent-encoded, then
  *  "Content-Type: <datacontenttype>\r\n" when present); the body to send is `ev->data`. Writes
- *  into `buf` (`cap` bytes, no NUL) and sets `*len` to the length the block needs in every case.
- *  Returns 0, or -ENOBUFS when `cap < *len` (call again with a larger buffer). `flags`:
- *  RC_CE_WRITE_*. Thread-safe. */
+ *  into `buf` (`cap` bytes, no NUL) and sets `*len` to the length the block needs. Returns 0,
+ *  -ENOBUFS when `cap < *len` (call again with a larger buffer), -EINVAL (`*len` 0) when an
+ *  extension name is not [a-z0-9]{1,20} or datacontenttype is not a media type (either could
+ *  inject header lines; a validated event never fails). `flags`: RC_CE_WRITE_*. Thread-safe. */
 int rc_ce_write_binary(const rc_event_t *ev, unsigned flags, char *buf, size_t cap, size_t *len);
 
 /** Percent-decodes a header value (%XX, hex case-insensitive). Without '%' `*out` is `in`

@@ -34,8 +34,10 @@ int rc_ce_decode_batch(rc_str_t body, rc_arena_t *arena, size_t max_events, rc_e
                        size_t *count, rc_ce_error_t *err);
 
 /** Writes `ev` as one compact structured-mode JSON object (no newline) into `buf` (`cap`
- *  bytes, no NUL) and sets `*len` to the length it needs in every case. Returns 0, or -ENOBUFS
- *  when `cap < *len`. `flags`: RC_CE_WRITE_* from core/codec_http.h. Thread-safe. */
+ *  bytes, no NUL) and sets `*len` to the length it needs. Returns 0, -ENOBUFS when
+ *  `cap < *len`, -EINVAL (`*len` 0) when an attribute string is not UTF-8 or an Integer/Boolean
+ *  extension does not hold a canonical value (a validated event never fails). `flags`:
+ *  RC_CE_WRITE_* from core/codec_http.h. Thread-safe. */
 int rc_ce_write_structured(const rc_event_t *ev, unsigned flags, char *buf, size_t cap,
                            size_t *len);
 

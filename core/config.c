@@ -14,6 +14,7 @@
 
 #include <yaml.h>
 
+#include "core/delivery_policy.h"
 #include "core/errors.h"
 
 #define MAX_CONFIG_FILE (16u * 1024 * 1024)
@@ -143,8 +144,9 @@ static int get_duration(ctx_t *x, yaml_node_t *v, const char *field, uint32_t *o
     const char *s = scalar(v);
     uint64_t ms = 0;
     if (s == NULL || rc_config_parse_duration_ms(s, &ms) != 0 || ms == 0 || ms > 86400000)
-        return fail(x, v, "'%s' must be a duration from 1ms to 24h such as 500ms, 10s or 2m, "
-                          "not '%s'",
+        return fail(x, v,
+                    "'%s' must be a duration from 1ms to 24h such as 500ms, 10s or 2m, "
+                    "not '%s'",
                     field, s ? s : "(not a scalar)");
     *out = (uint32_t)ms;
     return 0;
@@ -160,41 +162,6 @@ static int valid_dns_label(const char *s)
             return 0;
     }
     return 1;
-}
-
-/* ISO-8601 durations as Knative takes them: P[nD][T[nH][nM][n[.n]S]]. */
-static int valid_iso_duration(const char *s)
-{
-    if (*s++ != 'P' || *s == '\0')
-        return 0;
-    int in_time = 0, any = 0;
-    while (*s != '\0') {
-        if (*s == 'T' && !in_time) {
-            in_time = 1;
-            s++;
-            if (*s == '\0')
-                return 0;
-            continue;
-        }
-        if (!isdigit((unsigned char)*s))
-            return 0;
-        while (isdigit((unsigned char)*s))
-            s++;
-        if (*s == '.' && in_time) {
-            s++;
-            if (!isdigit((unsigned char)*s))
-                return 0;
-            while (isdigit((unsigned char)*s))
-                s++;
-            if (*s != 'S')
-                return 0;
-        }
-        char u = *s++;
-        if (in_time ? (u != 'H' && u != 'M' && u != 'S') : (u != 'D' && u != 'W' && u != 'Y'))
-            return 0;
-        any = 1;
-    }
-    return any;
 }
 
 static int dup_string(ctx_t *x, yaml_node_t *v, const char *field, char **out)
@@ -216,9 +183,18 @@ static int dls_field(ctx_t *x, const char *key, yaml_node_t *v, void *arg)
     if (strcmp(key, "uri") == 0) {
         int rc = dup_string(x, v, "spec.delivery.deadLetterSink.uri", &d->dead_letter_uri);
         if (rc == 0 && strstr(d->dead_letter_uri, "://") == NULL)
-            return fail(x, v, "'spec.delivery.deadLetterSink.uri' must be an absolute URI, "
-                              "not '%s'",
+            return fail(x, v,
+                        "'spec.delivery.deadLetterSink.uri' must be an absolute URI, "
+                        "not '%s'",
                         d->dead_letter_uri);
+        if (rc == 0) {
+            rc_delivery_t check;
+            char msg[256];
+            rc_delivery_init(&check);
+            if (rc_delivery_set(&check, "deadLetterSink.uri", d->dead_letter_uri,
+                                strlen(d->dead_letter_uri), msg, sizeof(msg)) != 0)
+                return fail(x, v, "%s", msg);
+        }
         return rc;
     }
     if (strcmp(key, "ref") == 0)
@@ -244,16 +220,16 @@ static int delivery_field(ctx_t *x, const char *key, yaml_node_t *v, void *arg)
         int rc = dup_string(x, v, "spec.delivery.backoffPolicy", &d->backoff_policy);
         if (rc == 0 && strcmp(d->backoff_policy, "exponential") != 0 &&
             strcmp(d->backoff_policy, "linear") != 0)
-            return fail(x, v, "'spec.delivery.backoffPolicy' must be exponential or linear, "
-                              "not '%s'",
+            return fail(x, v,
+                        "'spec.delivery.backoffPolicy' must be exponential or linear, "
+                        "not '%s'",
                         d->backoff_policy);
         return rc;
     }
     if (strcmp(key, "format") == 0) {
         int rc = dup_string(x, v, "spec.delivery.format", &d->format);
         if (rc == 0 && strcmp(d->format, "binary") != 0 && strcmp(d->format, "json") != 0)
-            return fail(x, v, "'spec.delivery.format' must be binary or json, not '%s'",
-                        d->format);
+            return fail(x, v, "'spec.delivery.format' must be binary or json, not '%s'", d->format);
         return rc;
     }
     if (strcmp(key, "deadLetterSink") == 0)
@@ -264,9 +240,15 @@ static int delivery_field(ctx_t *x, const char *key, yaml_node_t *v, void *arg)
             char field[64];
             snprintf(field, sizeof(field), "spec.delivery.%s", key);
             int rc = dup_string(x, v, field, slot);
-            if (rc == 0 && !valid_iso_duration(*slot))
-                return fail(x, v, "'%s' must be an ISO-8601 duration such as PT0.2S, not '%s'",
-                            field, *slot);
+            if (rc == 0) {
+                /* The delivery policy's own parser decides, so a file that loads is one the
+                 * workers can run (its message names the field and the problem). */
+                rc_delivery_t check;
+                char msg[256];
+                rc_delivery_init(&check);
+                if (rc_delivery_set(&check, key, *slot, strlen(*slot), msg, sizeof(msg)) != 0)
+                    return fail(x, v, "%s", msg);
+            }
             return rc;
         }
     }
@@ -300,8 +282,9 @@ static int metadata_field(ctx_t *x, const char *key, yaml_node_t *v, void *arg)
     if (rc != 0)
         return rc;
     if (!valid_dns_label(s))
-        return fail(x, v, "'%s' must be a DNS label (lowercase letters, digits and '-', at most "
-                          "63 characters), not '%s'",
+        return fail(x, v,
+                    "'%s' must be a DNS label (lowercase letters, digits and '-', at most "
+                    "63 characters), not '%s'",
                     field, s);
     if (b != NULL)
         strcpy(strcmp(key, "name") == 0 ? b->name : b->ns, s);
@@ -416,8 +399,9 @@ static int ring_field(ctx_t *x, const char *key, yaml_node_t *v, void *arg)
         const char *s = NULL;
         int rc = get_string(x, v, "spec.ring.namePrefix", &s);
         if (rc == 0 && !rc_config_valid_ring_prefix(s))
-            return fail(x, v, "'spec.ring.namePrefix' must be 1-%d characters of [A-Za-z0-9_-], "
-                              "not '%s'",
+            return fail(x, v,
+                        "'spec.ring.namePrefix' must be 1-%d characters of [A-Za-z0-9_-], "
+                        "not '%s'",
                         RC_CONFIG_RING_PREFIX_MAX, s);
         if (rc == 0)
             strcpy(c->ring_prefix, s);
@@ -527,12 +511,13 @@ static int parse_document(ctx_t *x, yaml_node_t *root)
         if (strcmp(kind, kinds[i].kind) != 0)
             continue;
         if (strcmp(api, kinds[i].api_version) != 0)
-            return fail(x, an, "%s must have apiVersion %s, not '%s'", kind,
-                        kinds[i].api_version, api);
+            return fail(x, an, "%s must have apiVersion %s, not '%s'", kind, kinds[i].api_version,
+                        api);
         return kinds[i].parse(x, root);
     }
-    return fail(x, kn, "unknown kind '%s' (known: Broker in eventing.knative.dev/v1, "
-                       "RingcastConfig in ringcast.dev/v1alpha1)",
+    return fail(x, kn,
+                "unknown kind '%s' (known: Broker in eventing.knative.dev/v1, "
+                "RingcastConfig in ringcast.dev/v1alpha1)",
                 kind);
 }
 
@@ -600,8 +585,8 @@ int rc_config_load_string(rc_config_t *out, const char *name, const char *text, 
         if (!yaml_parser_load(&parser, &doc)) {
             snprintf(err, err_len, "%s:%d: YAML syntax error: %s%s%s", name,
                      (int)parser.problem_mark.line + 1,
-                     parser.problem ? parser.problem : "unknown problem",
-                     parser.context ? " " : "", parser.context ? parser.context : "");
+                     parser.problem ? parser.problem : "unknown problem", parser.context ? " " : "",
+                     parser.context ? parser.context : "");
             rc = RC_ECONFIG;
             break;
         }
@@ -618,8 +603,9 @@ int rc_config_load_string(rc_config_t *out, const char *name, const char *text, 
     }
     yaml_parser_delete(&parser);
     if (rc == 0 && c.limits.max_batch_bytes < c.limits.max_event_bytes) {
-        snprintf(err, err_len, "%s:%d: 'spec.limits.maxBatchBytes' (%llu) is smaller than "
-                               "'spec.limits.maxEventBytes' (%llu)",
+        snprintf(err, err_len,
+                 "%s:%d: 'spec.limits.maxBatchBytes' (%llu) is smaller than "
+                 "'spec.limits.maxEventBytes' (%llu)",
                  name, x.settings_line, (unsigned long long)c.limits.max_batch_bytes,
                  (unsigned long long)c.limits.max_event_bytes);
         rc = RC_ECONFIG;
@@ -674,9 +660,8 @@ int rc_config_load_file(rc_config_t *c, const char *path, char *err, size_t err_
     return rc;
 }
 
-const rc_config_broker_t *rc_config_find_broker(const rc_config_t *c, const char *ns,
-                                                size_t ns_len, const char *name,
-                                                size_t name_len)
+const rc_config_broker_t *rc_config_find_broker(const rc_config_t *c, const char *ns, size_t ns_len,
+                                                const char *name, size_t name_len)
 {
     for (size_t i = 0; i < c->broker_count; i++) {
         const rc_config_broker_t *b = &c->brokers[i];
@@ -764,10 +749,17 @@ int rc_config_parse_size(const char *s, uint64_t *out)
     unsigned shift = 0;
     if (*end != '\0') {
         switch (*end) {
-        case 'K': shift = 10; break;
-        case 'M': shift = 20; break;
-        case 'G': shift = 30; break;
-        default: return -EINVAL;
+        case 'K':
+            shift = 10;
+            break;
+        case 'M':
+            shift = 20;
+            break;
+        case 'G':
+            shift = 30;
+            break;
+        default:
+            return -EINVAL;
         }
         end++;
         if (*end == 'i')

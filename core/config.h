@@ -18,9 +18,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define RC_CONFIG_NAME_MAX 63  /* Kubernetes DNS-1123 label */
-#define RC_CONFIG_ADDR_MAX 64
-#define RC_CONFIG_ERR_MAX 512
+#define RC_CONFIG_NAME_MAX        63 /* Kubernetes DNS-1123 label */
+#define RC_CONFIG_ADDR_MAX        64
+#define RC_CONFIG_ERR_MAX         512
 #define RC_CONFIG_RING_PREFIX_MAX 24 /* [A-Za-z0-9_-], default "ringcast" */
 
 /** Knative `spec.delivery`, kept as given (validated for shape) until delivery lands. Strings
@@ -62,12 +62,12 @@ typedef struct {
     int listen_port;
     char admin_host[RC_CONFIG_ADDR_MAX];
     int admin_port;
-    uint32_t ingress_loops;      /* threads serving the ingress port (1) */
-    uint64_t ring_bytes;         /* ring capacity per broker, a power of two (16 MiB) */
+    uint32_t ingress_loops; /* threads serving the ingress port (1) */
+    uint64_t ring_bytes;    /* ring capacity per broker, a power of two (16 MiB) */
     char ring_prefix[RC_CONFIG_RING_PREFIX_MAX + 1]; /* shm names "<prefix>.<ns>.<name>" */
     uint32_t shutdown_timeout_ms; /* graceful stop: longest wait for requests in flight (5 s) */
-    uint32_t retry_after_s;      /* Retry-After on 429 (1) */
-    char log_level[8];           /* "info" */
+    uint32_t retry_after_s;       /* Retry-After on 429 (1) */
+    char log_level[8];            /* "info" */
     rc_config_limits_t limits;
     rc_config_broker_t *brokers;
     size_t broker_count;
@@ -85,13 +85,12 @@ int rc_config_init_default(rc_config_t *c);
 int rc_config_load_file(rc_config_t *c, const char *path, char *err, size_t err_len);
 
 /** As rc_config_load_file, from text in memory; `name` stands for the file in messages. */
-int rc_config_load_string(rc_config_t *c, const char *name, const char *text, size_t len,
-                          char *err, size_t err_len);
+int rc_config_load_string(rc_config_t *c, const char *name, const char *text, size_t len, char *err,
+                          size_t err_len);
 
 /** Finds a broker by namespace and name (lengths given, not NUL-terminated); NULL if none. */
-const rc_config_broker_t *rc_config_find_broker(const rc_config_t *c, const char *ns,
-                                                size_t ns_len, const char *name,
-                                                size_t name_len);
+const rc_config_broker_t *rc_config_find_broker(const rc_config_t *c, const char *ns, size_t ns_len,
+                                                const char *name, size_t name_len);
 
 /** Releases what `c` holds; `c` may be re-initialised afterwards. Safe on a zeroed struct. */
 void rc_config_close(rc_config_t *c);

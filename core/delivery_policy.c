@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/base64.h"
 #include "core/duration.h"
 #include "core/errors.h"
 
@@ -118,8 +119,8 @@ int rc_delivery_set(rc_delivery_t *d, const char *field, const char *value, size
     for (size_t i = 0; i < sizeof(durations) / sizeof(durations[0]); i++) {
         if (strcmp(field, durations[i].name) != 0)
             continue;
-        int rc = parse_duration_field(field, v, len, durations[i].allow_zero, durations[i].dst,
-                                      err, errlen);
+        int rc = parse_duration_field(field, v, len, durations[i].allow_zero, durations[i].dst, err,
+                                      errlen);
         if (rc == 0)
             d->set |= durations[i].bit;
         return rc;
@@ -130,6 +131,38 @@ int rc_delivery_set(rc_delivery_t *d, const char *field, const char *value, size
                  "backoffMax, timeout, retryAfterMax, deadLetterSink, format)",
                  field);
     return RC_ECONFIG;
+}
+
+int rc_delivery_from_config(const rc_config_delivery_t *cfg, rc_delivery_t *out, char *err,
+                            size_t errlen)
+{
+    rc_delivery_t d;
+    rc_delivery_init(&d);
+    if (cfg->retry >= 0) {
+        char num[24];
+        int n = snprintf(num, sizeof(num), "%lld", (long long)cfg->retry);
+        if (rc_delivery_set(&d, "retry", num, (size_t)n, err, errlen) != 0)
+            return RC_ECONFIG;
+    }
+    const struct {
+        const char *field;
+        const char *value;
+    } fields[] = {
+        {"backoffPolicy", cfg->backoff_policy},
+        {"backoffDelay", cfg->backoff_delay},
+        {"backoffMax", cfg->backoff_max},
+        {"timeout", cfg->timeout},
+        {"retryAfterMax", cfg->retry_after_max},
+        {"deadLetterSink.uri", cfg->dead_letter_uri},
+        {"format", cfg->format},
+    };
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+        if (fields[i].value != NULL && rc_delivery_set(&d, fields[i].field, fields[i].value,
+                                                       strlen(fields[i].value), err, errlen) != 0)
+            return RC_ECONFIG;
+    }
+    *out = d;
+    return 0;
 }
 
 void rc_delivery_effective(const rc_delivery_t *trigger, const rc_delivery_t *broker,
@@ -182,8 +215,8 @@ int64_t rc_delivery_wait_ns(const rc_delivery_t *d, uint32_t i, int result, int6
 {
     int64_t wait = rc_delivery_backoff_ns(d, i);
     if ((result == 429 || result == 503) && retry_after_ns >= 0) {
-        int64_t honoured = retry_after_ns < d->retry_after_max_ns ? retry_after_ns
-                                                                   : d->retry_after_max_ns;
+        int64_t honoured =
+            retry_after_ns < d->retry_after_max_ns ? retry_after_ns : d->retry_after_max_ns;
         if (honoured > wait)
             wait = honoured;
     }
@@ -279,15 +312,15 @@ static bool parse_http_date(cursor_t c, int64_t now_unix_s, int64_t *out)
     int y = 0, mo = 0, d = 0, h = 0, mi = 0, s = 0;
     cursor_t k = c;
     /* IMF-fixdate: Sun, 06 Nov 1994 08:49:37 GMT */
-    if (cur_weekday(&k, false) && cur_lit(&k, ", ") && cur_num(&k, 2, 2, &d) &&
-        cur_lit(&k, " ") && cur_month(&k, &mo) && cur_lit(&k, " ") && cur_num(&k, 4, 4, &y) &&
-        cur_lit(&k, " ") && cur_time(&k, &h, &mi, &s) && cur_lit(&k, " GMT") && k.p == k.end)
+    if (cur_weekday(&k, false) && cur_lit(&k, ", ") && cur_num(&k, 2, 2, &d) && cur_lit(&k, " ") &&
+        cur_month(&k, &mo) && cur_lit(&k, " ") && cur_num(&k, 4, 4, &y) && cur_lit(&k, " ") &&
+        cur_time(&k, &h, &mi, &s) && cur_lit(&k, " GMT") && k.p == k.end)
         goto done;
     /* RFC 850: Sunday, 06-Nov-94 08:49:37 GMT */
     k = c;
-    if (cur_weekday(&k, true) && cur_lit(&k, ", ") && cur_num(&k, 2, 2, &d) &&
-        cur_lit(&k, "-") && cur_month(&k, &mo) && cur_lit(&k, "-") && cur_num(&k, 2, 2, &y) &&
-        cur_lit(&k, " ") && cur_time(&k, &h, &mi, &s) && cur_lit(&k, " GMT") && k.p == k.end) {
+    if (cur_weekday(&k, true) && cur_lit(&k, ", ") && cur_num(&k, 2, 2, &d) && cur_lit(&k, "-") &&
+        cur_month(&k, &mo) && cur_lit(&k, "-") && cur_num(&k, 2, 2, &y) && cur_lit(&k, " ") &&
+        cur_time(&k, &h, &mi, &s) && cur_lit(&k, " GMT") && k.p == k.end) {
         /* A two-digit year more than 50 years in the future means the past century. */
         int64_t now_year = 1970 + now_unix_s / 31556952;
         int64_t full = (now_year / 100) * 100 + y;
@@ -366,33 +399,11 @@ int rc_dead_letter_code(int result)
 
 size_t rc_dead_letter_data(const void *body, size_t len, char *out, size_t cap)
 {
-    static const char alphabet[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     if (cap == 0)
         return 0;
     size_t limit = cap - 1 < RC_DEAD_LETTER_DATA_MAX ? cap - 1 : RC_DEAD_LETTER_DATA_MAX;
     size_t max_in = (limit / 4) * 3;
-    if (len > max_in)
-        len = max_in;
-    const unsigned char *in = body;
-    size_t o = 0;
-    size_t i = 0;
-    for (; i + 3 <= len; i += 3) {
-        uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
-        out[o++] = alphabet[v >> 18];
-        out[o++] = alphabet[(v >> 12) & 63];
-        out[o++] = alphabet[(v >> 6) & 63];
-        out[o++] = alphabet[v & 63];
-    }
-    if (i < len) {
-        uint32_t v = (uint32_t)in[i] << 16;
-        if (i + 1 < len)
-            v |= (uint32_t)in[i + 1] << 8;
-        out[o++] = alphabet[v >> 18];
-        out[o++] = alphabet[(v >> 12) & 63];
-        out[o++] = i + 1 < len ? alphabet[(v >> 6) & 63] : '=';
-        out[o++] = '=';
-    }
-    out[o] = '\0';
-    return o;
+    size_t n = rc_base64_encode(body, len < max_in ? len : max_in, out);
+    out[n] = '\0';
+    return n;
 }

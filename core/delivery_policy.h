@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/config.h"
+
 typedef enum {
     RC_BACKOFF_EXPONENTIAL = 0,
     RC_BACKOFF_LINEAR = 1,
@@ -32,11 +34,11 @@ enum {
 };
 
 /* Defaults (Knative's default broker config; caps and timeouts are ringcast's). */
-#define RC_DELIVERY_DEFAULT_RETRY 10u
-#define RC_DELIVERY_DEFAULT_BACKOFF_DELAY_NS INT64_C(200000000)      /* PT0.2S */
-#define RC_DELIVERY_DEFAULT_BACKOFF_MAX_NS INT64_C(60000000000)      /* PT60S */
-#define RC_DELIVERY_DEFAULT_TIMEOUT_NS INT64_C(30000000000)          /* PT30S */
-#define RC_DELIVERY_DEFAULT_RETRY_AFTER_MAX_NS INT64_C(60000000000)  /* PT60S */
+#define RC_DELIVERY_DEFAULT_RETRY              10u
+#define RC_DELIVERY_DEFAULT_BACKOFF_DELAY_NS   INT64_C(200000000)   /* PT0.2S */
+#define RC_DELIVERY_DEFAULT_BACKOFF_MAX_NS     INT64_C(60000000000) /* PT60S */
+#define RC_DELIVERY_DEFAULT_TIMEOUT_NS         INT64_C(30000000000) /* PT30S */
+#define RC_DELIVERY_DEFAULT_RETRY_AFTER_MAX_NS INT64_C(60000000000) /* PT60S */
 
 /** Longest dead-letter sink URI kept, including the NUL. */
 #define RC_DELIVERY_URI_MAX 1024
@@ -44,14 +46,14 @@ enum {
 /** One `spec.delivery` block. Always complete: rc_delivery_init fills the defaults, and
  *  rc_delivery_set overrides one field and records it in `set`. A small value type; copy it. */
 typedef struct {
-    uint32_t set;                        /**< RC_DELIVERY_HAS_* bits given explicitly */
-    uint32_t retry;                      /**< retries after the first attempt */
+    uint32_t set;   /**< RC_DELIVERY_HAS_* bits given explicitly */
+    uint32_t retry; /**< retries after the first attempt */
     rc_backoff_policy_t backoff_policy;
     rc_delivery_format_t format;
-    int64_t backoff_delay_ns;            /**< >= 0 */
-    int64_t backoff_max_ns;              /**< > 0, cap on one wait */
-    int64_t timeout_ns;                  /**< > 0, per attempt */
-    int64_t retry_after_max_ns;          /**< >= 0; 0 ignores Retry-After */
+    int64_t backoff_delay_ns;                  /**< >= 0 */
+    int64_t backoff_max_ns;                    /**< > 0, cap on one wait */
+    int64_t timeout_ns;                        /**< > 0, per attempt */
+    int64_t retry_after_max_ns;                /**< >= 0; 0 ignores Retry-After */
     char dead_letter_uri[RC_DELIVERY_URI_MAX]; /**< "" = no dead-letter sink */
 } rc_delivery_t;
 
@@ -67,6 +69,13 @@ void rc_delivery_init(rc_delivery_t *d);
  *  @return 0, or RC_ECONFIG (unknown field, bad value); `d` is unchanged on failure. */
 int rc_delivery_set(rc_delivery_t *d, const char *field, const char *value, size_t value_len,
                     char *err, size_t errlen);
+
+/** Builds a delivery block from the config loader's raw `spec.delivery` (present fields only,
+ *  through rc_delivery_set, so the same checks and messages apply; the loader's shape checks are
+ *  looser, e.g. it lets `P1Y` through). `out` starts from the defaults.
+ *  @return 0, or RC_ECONFIG with a message naming the field in `err` */
+int rc_delivery_from_config(const rc_config_delivery_t *cfg, rc_delivery_t *out, char *err,
+                            size_t errlen);
 
 /** The delivery block a trigger runs with: the trigger's own block if it set any field (it
  *  replaces the broker's entirely; its unset fields keep the defaults), else the broker's block

@@ -28,7 +28,8 @@ static const unit_t time_units[] = {
     {'S', RC_NS_PER_SEC},
 };
 
-static int fail(char *err, size_t errlen, const char *s, size_t len, const char *fmt, ...)
+__attribute__((format(printf, 5, 6))) static int fail(char *err, size_t errlen, const char *s,
+                                                      size_t len, const char *fmt, ...)
 {
     if (err != NULL && errlen > 0) {
         char why[160];
@@ -134,14 +135,16 @@ int rc_duration_parse(const char *s, size_t len, int64_t *out_ns, char *err, siz
                 return fail(err, errlen, s, len,
                             "years and months have no fixed length; use days (D) or a time part "
                             "(PT...)");
-            unit = find_unit(date_units, sizeof(date_units) / sizeof(date_units[0]), d,
-                             &unit_index);
+            unit =
+                find_unit(date_units, sizeof(date_units) / sizeof(date_units[0]), d, &unit_index);
             if (unit == NULL)
-                return fail(err, errlen, s, len, "unknown date designator '%c' (W or D; hours, "
-                            "minutes and seconds go after 'T')", d);
+                return fail(err, errlen, s, len,
+                            "unknown date designator '%c' (W or D; hours, "
+                            "minutes and seconds go after 'T')",
+                            d);
         } else {
-            unit = find_unit(time_units, sizeof(time_units) / sizeof(time_units[0]), d,
-                             &unit_index);
+            unit =
+                find_unit(time_units, sizeof(time_units) / sizeof(time_units[0]), d, &unit_index);
             if (unit == NULL)
                 return fail(err, errlen, s, len, "unknown time designator '%c' (H, M or S)", d);
         }
@@ -156,8 +159,8 @@ int rc_duration_parse(const char *s, size_t len, int64_t *out_ns, char *err, siz
         if (whole_overflow)
             return fail(err, errlen, s, len, "value too large (at most about 292 years)");
         int64_t part;
-        if (whole > (uint64_t)INT64_MAX || __builtin_mul_overflow((int64_t)whole, unit->unit_ns,
-                                                                 &part))
+        if (whole > (uint64_t)INT64_MAX ||
+            __builtin_mul_overflow((int64_t)whole, unit->unit_ns, &part))
             return fail(err, errlen, s, len, "value too large (at most about 292 years)");
         if (has_fraction) {
             __int128 scale = 1;

@@ -7,7 +7,7 @@
 #include <stdint.h>
 
 #define RC_NS_PER_SEC INT64_C(1000000000)
-#define RC_NS_PER_MS INT64_C(1000000)
+#define RC_NS_PER_MS  INT64_C(1000000)
 
 /** Longest text rc_duration_format writes, including the terminating NUL. */
 #define RC_DURATION_STR_MAX 40

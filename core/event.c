@@ -282,6 +282,18 @@ size_t rc_ce_time_format(int64_t unix_ns, char *buf)
         ns += 1000000000;
         sec--;
     }
+    /* The ingress stamps many events within one second: reuse the formatted date and time of
+     * the previous call on this thread and write only the nanoseconds. */
+    static _Thread_local int64_t cached_sec = INT64_MIN;
+    static _Thread_local char cached[20];
+    if (sec == cached_sec) {
+        memcpy(buf, cached, 19);
+        buf[19] = '.';
+        put_digits(buf + 20, (unsigned)ns, 9);
+        buf[29] = 'Z';
+        buf[30] = '\0';
+        return 30;
+    }
     int64_t days = sec / 86400, rem = sec % 86400;
     if (rem < 0) {
         rem += 86400;
@@ -313,6 +325,8 @@ size_t rc_ce_time_format(int64_t unix_ns, char *buf)
     put_digits(p + 14, (unsigned)(rem / 60 % 60), 2);
     p[16] = ':';
     put_digits(p + 17, (unsigned)(rem % 60), 2);
+    memcpy(cached, p, 19);
+    cached_sec = sec;
     p[19] = '.';
     put_digits(p + 20, (unsigned)ns, 9);
     p[29] = 'Z';

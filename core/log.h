@@ -25,8 +25,8 @@ void rc_log(rc_log_level_t level, const char *component, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 #define rc_log_error(comp, ...) rc_log(RC_LOG_ERROR, comp, __VA_ARGS__)
-#define rc_log_warn(comp, ...) rc_log(RC_LOG_WARN, comp, __VA_ARGS__)
-#define rc_log_info(comp, ...) rc_log(RC_LOG_INFO, comp, __VA_ARGS__)
+#define rc_log_warn(comp, ...)  rc_log(RC_LOG_WARN, comp, __VA_ARGS__)
+#define rc_log_info(comp, ...)  rc_log(RC_LOG_INFO, comp, __VA_ARGS__)
 #define rc_log_debug(comp, ...) rc_log(RC_LOG_DEBUG, comp, __VA_ARGS__)
 
 #endif

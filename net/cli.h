@@ -18,6 +18,7 @@ typedef struct {
 #define RC_CLI_COMMANDS(X)                                                                         \
     X(serve, "run the broker (ingress, admin, rings)")                                             \
     X(send, "post one CloudEvent to a URL and print the status")                                   \
+    X(tail, "print the events of a broker's ring (lossy reader)")                                  \
     X(cesql, "evaluate a CloudEvents SQL expression against an event")                             \
     /* end of RC_CLI_COMMANDS */
 

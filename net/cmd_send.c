@@ -20,16 +20,17 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: ringcast send URL --type TYPE --source SOURCE [--id ID] [--data JSON]\n"
-            "                     [--mode binary|structured] [--subject S] [--time RFC3339]\n"
-            "                     [--content-type MEDIA] [--ext NAME=VALUE]... [--timeout SECONDS]\n\n"
-            "Posts one CloudEvent (specversion 1.0) to URL (http://HOST:PORT/NAMESPACE/BROKER)\n"
-            "and prints the response status line, then the response body if any.\n"
-            "--id defaults to a random UUID; --data is sent as is with datacontenttype\n"
-            "application/json unless --content-type says otherwise; --mode defaults to binary.\n\n"
-            "Exit codes: 0 the server answered 2xx, 1 it answered otherwise or could not be\n"
-            "reached, 2 bad usage.\n");
+    fprintf(
+        out,
+        "usage: ringcast send URL --type TYPE --source SOURCE [--id ID] [--data JSON]\n"
+        "                     [--mode binary|structured] [--subject S] [--time RFC3339]\n"
+        "                     [--content-type MEDIA] [--ext NAME=VALUE]... [--timeout SECONDS]\n\n"
+        "Posts one CloudEvent (specversion 1.0) to URL (http://HOST:PORT/NAMESPACE/BROKER)\n"
+        "and prints the response status line, then the response body if any.\n"
+        "--id defaults to a random UUID; --data is sent as is with datacontenttype\n"
+        "application/json unless --content-type says otherwise; --mode defaults to binary.\n\n"
+        "Exit codes: 0 the server answered 2xx, 1 it answered otherwise or could not be\n"
+        "reached, 2 bad usage.\n");
 }
 
 static void uuid4(char out[37])
@@ -317,11 +318,12 @@ int rc_cmd_send(int argc, char **argv)
     req = malloc(req_cap);
     if (req == NULL)
         goto out;
-    int n = snprintf(req, req_cap,
-                     "POST %s HTTP/1.1\r\nHost: %s:%s\r\nUser-Agent: ringcast-send/" RC_VERSION_STRING
-                     "\r\nConnection: close\r\nContent-Length: %zu\r\n%s",
-                     u.path, u.host, u.port, body_len,
-                     structured ? "Content-Type: application/cloudevents+json\r\n" : "");
+    int n =
+        snprintf(req, req_cap,
+                 "POST %s HTTP/1.1\r\nHost: %s:%s\r\nUser-Agent: ringcast-send/" RC_VERSION_STRING
+                 "\r\nConnection: close\r\nContent-Length: %zu\r\n%s",
+                 u.path, u.host, u.port, body_len,
+                 structured ? "Content-Type: application/cloudevents+json\r\n" : "");
     size_t len = (size_t)n;
     if (!structured) {
         memcpy(req + len, block, need);

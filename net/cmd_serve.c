@@ -61,22 +61,20 @@ int rc_cmd_serve(int argc, char **argv)
 
     rc_config_t cfg;
     char err[RC_CONFIG_ERR_MAX];
-    int rc = config ? rc_config_load_file(&cfg, config, err, sizeof(err))
-                    : rc_config_init_default(&cfg);
+    int rc =
+        config ? rc_config_load_file(&cfg, config, err, sizeof(err)) : rc_config_init_default(&cfg);
     if (rc != 0) {
         fprintf(stderr, "ringcast serve: %s\n", config ? err : "out of memory");
         return 2;
     }
     int code = 2;
-    if (listen != NULL &&
-        rc_config_parse_addr(listen, cfg.listen_host, sizeof(cfg.listen_host),
-                             &cfg.listen_port) != 0) {
+    if (listen != NULL && rc_config_parse_addr(listen, cfg.listen_host, sizeof(cfg.listen_host),
+                                               &cfg.listen_port) != 0) {
         fprintf(stderr, "ringcast serve: --listen must be IP:PORT, not '%s'\n", listen);
         goto out;
     }
     if (admin != NULL &&
-        rc_config_parse_addr(admin, cfg.admin_host, sizeof(cfg.admin_host), &cfg.admin_port) !=
-            0) {
+        rc_config_parse_addr(admin, cfg.admin_host, sizeof(cfg.admin_host), &cfg.admin_port) != 0) {
         fprintf(stderr, "ringcast serve: --admin must be IP:PORT, not '%s'\n", admin);
         goto out;
     }
@@ -91,8 +89,9 @@ int rc_cmd_serve(int argc, char **argv)
     }
     if (prefix != NULL) {
         if (!rc_config_valid_ring_prefix(prefix)) {
-            fprintf(stderr, "ringcast serve: --ring-prefix must be 1-%d characters of "
-                            "[A-Za-z0-9_-], not '%s'\n",
+            fprintf(stderr,
+                    "ringcast serve: --ring-prefix must be 1-%d characters of "
+                    "[A-Za-z0-9_-], not '%s'\n",
                     RC_CONFIG_RING_PREFIX_MAX, prefix);
             goto out;
         }

@@ -381,8 +381,8 @@ int rc_http_client_request(rc_http_client_t *c, const rc_http_request_t *r, rc_h
     int n = 0;
     req->iov[n++] = (struct iovec){(void *)method, strlen(method)};
     req->iov[n++] = (struct iovec){r->endpoint->line_rest, r->endpoint->line_rest_len};
-    int cl = snprintf(req->content_length, sizeof(req->content_length),
-                      "Content-Length: %zu\r\n", body_len);
+    int cl = snprintf(req->content_length, sizeof(req->content_length), "Content-Length: %zu\r\n",
+                      body_len);
     req->iov[n++] = (struct iovec){req->content_length, (size_t)cl};
     if (r->headers_len > 0)
         req->iov[n++] = (struct iovec){(void *)r->headers, r->headers_len};

@@ -68,7 +68,8 @@ typedef struct {
  *  code: -ECONNREFUSED, -ECONNRESET, -EPIPE, -ETIMEDOUT (attempt timeout), -ECANCELED (client
  *  destroyed), RC_EHTTP_MALFORMED, RC_EHTTP_CLOSED, RC_EHTTP_HEADERS_TOO_LARGE, -ENOMEM, other
  *  -errno (then `resp` is NULL). The callback may issue new requests; it must not destroy the
- *  client. After it returns, the request's header and body buffers are no longer referenced. */
+ *  client nor call rc_http_client_run. After it returns, the request's header and body buffers
+ *  are no longer referenced. */
 typedef void (*rc_http_cb)(int result, const rc_http_response_t *resp, void *userdata);
 
 /** One attempt. Everything it points to is borrowed until the callback runs. */
@@ -90,7 +91,9 @@ typedef struct {
 void rc_http_client_opts_init(rc_http_client_opts_t *opts);
 
 /** Creates a client. With AUTO it tries io_uring and falls back to epoll when the kernel
- *  refuses (the first fallback in a process is reported once on stderr).
+ *  refuses (the first fallback in a process is reported once on stderr). Every function of a
+ *  client must be called from the thread that created it (the io_uring ring is single-issuer),
+ *  and a client does not survive fork(): a worker creates its own after forking.
  *  @param opts NULL for the defaults
  *  @return 0, -ENOMEM, -EINVAL (bad option), or the back-end's error when one was forced */
 int rc_http_client_create(const rc_http_client_opts_t *opts, rc_http_client_t **out);
@@ -116,8 +119,8 @@ int rc_http_client_endpoint(rc_http_client_t *client, const char *url, rc_http_e
  *  @return 0, -EINVAL (no endpoint or callback, bad method, too many body pieces, NULL
  *  buffers with a length), -ECANCELED (the client is being destroyed), -ENOMEM, or -errno when
  *  no socket could be created */
-int rc_http_client_request(rc_http_client_t *client, const rc_http_request_t *req,
-                           rc_http_cb cb, void *userdata);
+int rc_http_client_request(rc_http_client_t *client, const rc_http_request_t *req, rc_http_cb cb,
+                           void *userdata);
 
 /** Submits what requests and callbacks started, waits up to `timeout_ms` (0: do not wait, -1:
  *  until something completes) for I/O, handles completions and timeouts and runs callbacks.

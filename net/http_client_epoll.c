@@ -83,8 +83,7 @@ static void epoll_connect(rc_http_client_t *c, rc__http_conn_t *conn)
     conn->writable = 0;
     conn->hup = 0;
     conn->connect_err_set = 0;
-    struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
-                             .data.ptr = conn};
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = conn};
     if (epoll_ctl(st->epfd, EPOLL_CTL_ADD, conn->fd, &ev) < 0) {
         conn->connect_err_set = 1;
         conn->connect_err = -errno;

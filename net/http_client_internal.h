@@ -21,7 +21,7 @@ typedef struct rc__http_conn_s rc__http_conn_t;
 typedef struct rc__http_pool_s rc__http_pool_t;
 
 /* Request line pieces + Content-Length + caller headers + blank line + body. */
-#define RC__HTTP_MAX_IOV (5 + RC_HTTP_MAX_BODY_IOV)
+#define RC__HTTP_MAX_IOV   (5 + RC_HTTP_MAX_BODY_IOV)
 #define RC__HTTP_RBUF_SIZE 16384
 
 struct rc__http_req_s {
@@ -65,8 +65,8 @@ struct rc__http_conn_s {
 
     /* Back-end private state. */
     struct msghdr msg;
-    struct iovec siov[RC__HTTP_MAX_IOV]; /* the unsent part of the request */
-    struct __kernel_timespec ts[3];      /* io_uring: absolute deadline of each operation */
+    struct iovec siov[RC__HTTP_MAX_IOV];    /* the unsent part of the request */
+    struct __kernel_timespec ts[3];         /* io_uring: absolute deadline of each operation */
     rc__http_conn_t *kick_next, *kick_prev; /* epoll: connections with work to try */
     uint8_t kicked, readable, writable, connect_err_set, hup;
     int connect_err;

@@ -22,9 +22,17 @@ typedef struct {
     struct io_uring ring;
     /* Operations that could not get an SQE; completed with their error from wait(). */
     rc__http_conn_t *failed;
+    /* Sends queued since the last submission. On a socket with room they complete during the
+     * submission itself; waiting for one completion more than that many makes the wait return
+     * on a response instead of on the sends' own completions. */
+    unsigned sends_queued;
+    /* IORING_FEAT_CQE_SKIP: link timeouts then post no completion when their operation finishes
+     * first, which is almost always. */
+    uint8_t lt_flags;
 } uring_state_t;
 
-_Static_assert(_Alignof(rc__http_conn_t) > OP_MASK, "operation tag must fit the pointer's low bits");
+_Static_assert(_Alignof(rc__http_conn_t) > OP_MASK,
+               "operation tag must fit the pointer's low bits");
 
 static uring_state_t *state_of(rc_http_client_t *c)
 {
@@ -62,6 +70,8 @@ static int uring_init(rc_http_client_t *c)
         free(st);
         return -ENOSYS;
     }
+    if (p.features & IORING_FEAT_CQE_SKIP)
+        st->lt_flags = IOSQE_CQE_SKIP_SUCCESS;
     c->be_state = st;
     c->fd = st->ring.ring_fd;
     return 0;
@@ -86,8 +96,10 @@ static void set_deadline(struct __kernel_timespec *ts, int64_t deadline_ns)
  * even after flushing what is queued. */
 static struct io_uring_sqe *reserve_pair(uring_state_t *st)
 {
-    if (io_uring_sq_space_left(&st->ring) < 2)
+    if (io_uring_sq_space_left(&st->ring) < 2) {
         io_uring_submit(&st->ring);
+        st->sends_queued = 0; /* their completions are posted already, or soon */
+    }
     if (io_uring_sq_space_left(&st->ring) < 2)
         return NULL;
     return io_uring_get_sqe(&st->ring);
@@ -114,6 +126,7 @@ static void link_deadline(uring_state_t *st, rc__http_conn_t *conn, struct io_ur
     set_deadline(ts, conn->deadline_ns);
     struct io_uring_sqe *lt = io_uring_get_sqe(&st->ring);
     io_uring_prep_link_timeout(lt, ts, IORING_TIMEOUT_ABS);
+    lt->flags |= st->lt_flags;
     io_uring_sqe_set_data64(lt, UD_IGNORE);
 }
 
@@ -125,8 +138,7 @@ static void uring_connect(rc_http_client_t *c, rc__http_conn_t *conn)
         fail_later(st, conn, OP_CONNECT);
         return;
     }
-    io_uring_prep_connect(sqe, conn->fd, (struct sockaddr *)&conn->pool->addr,
-                          conn->pool->addrlen);
+    io_uring_prep_connect(sqe, conn->fd, (struct sockaddr *)&conn->pool->addr, conn->pool->addrlen);
     link_deadline(st, conn, sqe, OP_CONNECT);
 }
 
@@ -147,6 +159,7 @@ static void uring_send(rc_http_client_t *c, rc__http_conn_t *conn)
     /* No timeout of its own: the receive posted with it carries the attempt's deadline, and
      * when that fires the state machine cancels this send. */
     io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)conn | (uint64_t)OP_SEND);
+    st->sends_queued++;
 }
 
 static void uring_recv(rc_http_client_t *c, rc__http_conn_t *conn)
@@ -158,6 +171,11 @@ static void uring_recv(rc_http_client_t *c, rc__http_conn_t *conn)
         return;
     }
     io_uring_prep_recv(sqe, conn->fd, conn->rbuf, RC__HTTP_RBUF_SIZE, 0);
+    /* The response cannot be there yet when the request goes out with it: wait for data
+     * before the first attempt instead of failing one. Kernels before 5.19 ignore the flag.
+     * A receive for the rest of a response tries at once. */
+    if (conn->received == 0)
+        sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
     link_deadline(st, conn, sqe, OP_RECV);
 }
 
@@ -240,14 +258,18 @@ static int uring_wait(rc_http_client_t *c, int timeout_ms)
         run_failed(c);
         timeout_ms = 0;
     }
+    /* Every send travels with a receive under a link timeout, so that many more completions
+     * always arrive; the wait is bounded by timeout_ms anyway. */
+    unsigned wait_nr = st->sends_queued + 1;
+    st->sends_queued = 0;
     if (timeout_ms == 0) {
         rc = io_uring_submit_and_get_events(&st->ring);
     } else if (timeout_ms < 0) {
-        rc = io_uring_submit_and_wait(&st->ring, 1);
+        rc = io_uring_submit_and_wait(&st->ring, wait_nr);
     } else {
         struct __kernel_timespec ts = {.tv_sec = timeout_ms / 1000,
                                        .tv_nsec = (long long)(timeout_ms % 1000) * 1000000};
-        rc = io_uring_submit_and_wait_timeout(&st->ring, &cqe, 1, &ts, NULL);
+        rc = io_uring_submit_and_wait_timeout(&st->ring, &cqe, wait_nr, &ts, NULL);
     }
     if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EBUSY && rc != -EAGAIN)
         return rc;

@@ -121,6 +121,11 @@ static int on_header_value(llhttp_t *h, const char *at, size_t len)
 static int on_headers_complete(llhttp_t *h)
 {
     rc__http_parser_t *p = parser_of(h);
+    /* llhttp takes any number of digits ("HTTP/1.1 20 OK"); a status has exactly three. */
+    if (h->status_code < 100 || h->status_code > 999) {
+        p->error = RC_EHTTP_MALFORMED;
+        return -1;
+    }
     /* Returning 1 tells llhttp the response has no body (the answer to a HEAD request). */
     return p->head && h->status_code >= 200 ? 1 : 0;
 }
@@ -210,6 +215,12 @@ void rc__http_parser_reset(rc__http_parser_t *p, int head)
     p->in_value = 0;
     p->body_len = 0;
     p->truncated = 0;
+    /* Do not keep one large reply's buffer for the life of a keep-alive connection. */
+    if (p->body_cap > 64 * 1024) {
+        free(p->body);
+        p->body = NULL;
+        p->body_cap = 0;
+    }
 }
 
 static int map_error(rc__http_parser_t *p, llhttp_errno_t e)

@@ -28,7 +28,8 @@
 enum { ST_IDLE, ST_HEADERS, ST_BODY, ST_LINGER };
 
 #define RC_HTTP_LINGER_MS 2000
-#define RC_HTTP_READ_BUF (64 * 1024)
+#define RC_HTTP_READ_BUF  (64 * 1024)
+#define RC_HTTP_KEEP_BODY (64 * 1024) /* body buffer a connection keeps between requests */
 
 typedef struct {
     uint32_t name_off, name_len, value_off, value_len;
@@ -53,6 +54,7 @@ struct conn_s {
 
     const char *body_borrowed; /* points into the server's read buffer, valid during one read */
     uint64_t max_body;         /* limit of the current request's body */
+    uint64_t expected_body;    /* its Content-Length, 0 when chunked */
     char *body;
     size_t blen, bcap;
 
@@ -60,11 +62,11 @@ struct conn_s {
     size_t pending_out; /* bytes handed to uv_write and not yet written */
     unsigned writes_in_flight;
 
-    unsigned stop : 1;          /* parsing stopped on purpose; a response was already queued */
-    unsigned close_after : 1;   /* close once the queued output is written */
-    unsigned skip_body : 1;     /* answered at the headers; discard the body */
+    unsigned stop : 1;        /* parsing stopped on purpose; a response was already queued */
+    unsigned close_after : 1; /* close once the queued output is written */
+    unsigned skip_body : 1;   /* answered at the headers; discard the body */
     unsigned expect_continue : 1;
-    unsigned after_drain : 1;   /* request began after the server started draining */
+    unsigned after_drain : 1; /* request began after the server started draining */
     unsigned reading : 1;
     unsigned closing : 1;
     unsigned shutting_down : 1;
@@ -132,26 +134,46 @@ void rc_http_limits_default(rc_http_limits_t *l)
 const char *rc_http_reason(int status)
 {
     switch (status) {
-    case 100: return "Continue";
-    case 200: return "OK";
-    case 202: return "Accepted";
-    case 204: return "No Content";
-    case 400: return "Bad Request";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 411: return "Length Required";
-    case 413: return "Content Too Large";
-    case 414: return "URI Too Long";
-    case 415: return "Unsupported Media Type";
-    case 417: return "Expectation Failed";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 503: return "Service Unavailable";
-    case 505: return "HTTP Version Not Supported";
-    default: return "Unknown";
+    case 100:
+        return "Continue";
+    case 200:
+        return "OK";
+    case 202:
+        return "Accepted";
+    case 204:
+        return "No Content";
+    case 400:
+        return "Bad Request";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
+    case 411:
+        return "Length Required";
+    case 413:
+        return "Content Too Large";
+    case 414:
+        return "URI Too Long";
+    case 415:
+        return "Unsupported Media Type";
+    case 417:
+        return "Expectation Failed";
+    case 429:
+        return "Too Many Requests";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 501:
+        return "Not Implemented";
+    case 503:
+        return "Service Unavailable";
+    case 505:
+        return "HTTP Version Not Supported";
+    default:
+        return "Unknown";
     }
 }
 
@@ -485,13 +507,20 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len)
 static rc_http_method_t method_of(uint8_t m)
 {
     switch (m) {
-    case HTTP_GET: return RC_HTTP_GET;
-    case HTTP_HEAD: return RC_HTTP_HEAD;
-    case HTTP_POST: return RC_HTTP_POST;
-    case HTTP_PUT: return RC_HTTP_PUT;
-    case HTTP_DELETE: return RC_HTTP_DELETE;
-    case HTTP_OPTIONS: return RC_HTTP_OPTIONS;
-    default: return RC_HTTP_OTHER;
+    case HTTP_GET:
+        return RC_HTTP_GET;
+    case HTTP_HEAD:
+        return RC_HTTP_HEAD;
+    case HTTP_POST:
+        return RC_HTTP_POST;
+    case HTTP_PUT:
+        return RC_HTTP_PUT;
+    case HTTP_DELETE:
+        return RC_HTTP_DELETE;
+    case HTTP_OPTIONS:
+        return RC_HTTP_OPTIONS;
+    default:
+        return RC_HTTP_OTHER;
     }
 }
 
@@ -573,15 +602,8 @@ static int on_headers_complete(llhttp_t *p)
     }
     if (c->expect_continue)
         out_append(s, "HTTP/1.1 100 Continue\r\n\r\n", 25);
-    if (req.content_length != UINT64_MAX && req.content_length > 0 && c->bcap < req.content_length) {
-        char *nb = realloc(c->body, req.content_length);
-        if (nb == NULL) {
-            reject(c, 503, "out of memory");
-            return HPE_PAUSED;
-        }
-        c->body = nb;
-        c->bcap = req.content_length;
-    }
+    /* Known length: a body that needs copying gets one buffer of exactly that size. */
+    c->expected_body = req.content_length != UINT64_MAX ? req.content_length : 0;
     return 0;
 }
 
@@ -592,6 +614,8 @@ static int body_own(conn_t *c, size_t extra)
         size_t cap = c->bcap ? c->bcap : 4096;
         while (cap < need)
             cap *= 2;
+        if (c->expected_body >= need && c->expected_body < cap)
+            cap = c->expected_body;
         char *nb = realloc(c->body, cap);
         if (nb == NULL)
             return -ENOMEM;
@@ -653,6 +677,12 @@ static int on_message_complete(llhttp_t *p)
     c->state = ST_IDLE;
     c->body_borrowed = NULL;
     c->blen = 0;
+    if (c->bcap > RC_HTTP_KEEP_BODY) {
+        /* One large request must not pin megabytes for the rest of a keep-alive connection. */
+        free(c->body);
+        c->body = NULL;
+        c->bcap = 0;
+    }
     uint64_t now = uv_now(s->loop);
     c->deadline = now + s->lim.idle_timeout_ms;
     if (s->draining && c->deadline > s->drain_deadline)
@@ -825,8 +855,9 @@ static void on_sweep(uv_timer_t *t)
                 conn_hard_close(c); /* the client does not read what we answered */
                 continue;
             }
-            reject(c, 408, c->state == ST_HEADERS ? "timed out reading request headers"
-                                                  : "timed out reading request body");
+            reject(c, 408,
+                   c->state == ST_HEADERS ? "timed out reading request headers"
+                                          : "timed out reading request body");
             conn_flush(c);
         } else {
             conn_hard_close(c); /* idle keep-alive, or a lingering close that ran out */

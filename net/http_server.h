@@ -61,7 +61,7 @@ typedef struct {
     size_t headers_len;
     const char *body;
     size_t body_len;
-    int close; /* set to close the connection after this response */
+    int close;         /* set to close the connection after this response */
     uint64_t max_body; /* on_headers only: lower the body limit of this request (0 = keep) */
     char scratch[RC_HTTP_RESPONSE_SCRATCH];
 } rc_http_response_t;
@@ -84,15 +84,15 @@ typedef struct {
 
 /** Limits and timeouts. Zero fields take the defaults listed with rc_http_limits_default. */
 typedef struct {
-    uint64_t max_body_bytes;      /* 413 above this (default 1 MiB) */
-    uint32_t max_header_bytes;    /* request line + headers; 431 above (default 16 KiB) */
-    uint32_t max_headers;         /* header count; 431 above (default 100) */
-    uint32_t max_connections;     /* per server; extra connections get 503 and close (10000) */
-    uint32_t header_timeout_ms;   /* first byte to end of headers; 408 and close (10 s) */
-    uint32_t body_timeout_ms;     /* end of headers to end of body; 408 and close (30 s) */
-    uint32_t idle_timeout_ms;     /* keep-alive idle time before a silent close (60 s) */
-    uint32_t drain_timeout_ms;    /* after rc_http_server_drain, force-close after this (5 s) */
-    uint32_t max_pending_out;     /* output bytes queued before reading pauses (1 MiB) */
+    uint64_t max_body_bytes;    /* 413 above this (default 1 MiB) */
+    uint32_t max_header_bytes;  /* request line + headers; 431 above (default 16 KiB) */
+    uint32_t max_headers;       /* header count; 431 above (default 100) */
+    uint32_t max_connections;   /* per server; extra connections get 503 and close (10000) */
+    uint32_t header_timeout_ms; /* first byte to end of headers; 408 and close (10 s) */
+    uint32_t body_timeout_ms;   /* end of headers to end of body; 408 and close (30 s) */
+    uint32_t idle_timeout_ms;   /* keep-alive idle time before a silent close (60 s) */
+    uint32_t drain_timeout_ms;  /* after rc_http_server_drain, force-close after this (5 s) */
+    uint32_t max_pending_out;   /* output bytes queued before reading pauses (1 MiB) */
 } rc_http_limits_t;
 
 /** Fills `l` with the defaults. */

@@ -25,6 +25,7 @@ int rc_http_status_for(int err)
     case -ENOMEM:
     case -ENOBUFS:
     case RC_ERING_NOT_READY:
+    case RC_ERING_SWEPT: /* the claim was padded over: nothing stored, the client may retry */
         return 503;
     default:
         return 500;

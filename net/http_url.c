@@ -11,7 +11,8 @@
 
 #include "core/errors.h"
 
-static int bad(char *err, size_t errlen, const char *url, const char *fmt, ...)
+__attribute__((format(printf, 4, 5))) static int bad(char *err, size_t errlen, const char *url,
+                                                     const char *fmt, ...)
 {
     if (err != NULL && errlen > 0) {
         char why[200];

@@ -7,15 +7,20 @@
 
 #include <stdint.h>
 
+#include "core/arena.h"
 #include "core/config.h"
 #include "net/http_server.h"
 #include "net/metrics.h"
+#include "shm/ring.h"
+
+/** Ring record type of a CloudEvent record (core/record.h format). */
+#define RC_EVENT_RECORD_TYPE RC_REC_TYPE_USER
 
 /** A broker as the ingress sees it: its names and its ring. */
 typedef struct {
     const char *ns;
     const char *name;
-    void *ring;
+    rc_ring_t *ring; /* shared by every loop: claims are multi-producer safe */
 } rc_ingress_broker_t;
 
 typedef struct {
@@ -24,10 +29,12 @@ typedef struct {
     rc_config_limits_t limits;
     uint32_t retry_after_s;
     rc_ingress_metrics_t metrics;
-    char retry_after_line[40]; /* "Retry-After: 1\r\n" */
+    char retry_after_line[40];  /* "Retry-After: 1\r\n" */
+    rc_arena_t arena;           /* per request: decoded values, extension tables, batch arrays */
+    char arena_buf[256 * 1024]; /* the arena's first block: most requests never malloc */
 } rc_ingress_t;
 
-/** Prepares `ig` for one loop. Returns 0 or -ENOMEM. */
+/** Prepares `ig` (64-byte aligned storage) for one loop. Returns 0. */
 int rc_ingress_init(rc_ingress_t *ig, const rc_ingress_broker_t *brokers, size_t count,
                     const rc_config_limits_t *limits, uint32_t retry_after_s);
 

@@ -9,9 +9,18 @@ static const double bucket_le[RC_LATENCY_BUCKETS] = {
 };
 
 static const char *const reason_names[RC_REJ_COUNT] = {
-    "invalid_event",   "malformed_http",     "not_found",   "method_not_allowed",
-    "timeout",         "too_large",          "headers_too_large", "unsupported_media_type",
-    "expectation_failed", "ring_full",       "unavailable", "internal",
+    "invalid_event",
+    "malformed_http",
+    "not_found",
+    "method_not_allowed",
+    "timeout",
+    "too_large",
+    "headers_too_large",
+    "unsupported_media_type",
+    "expectation_failed",
+    "ring_full",
+    "unavailable",
+    "internal",
 };
 
 void rc_metrics_observe_latency(rc_ingress_metrics_t *m, uint64_t ns)
@@ -27,18 +36,29 @@ void rc_metrics_observe_latency(rc_ingress_metrics_t *m, uint64_t ns)
 rc_reject_reason_t rc_metrics_reason_for_status(int status, int parser_error)
 {
     switch (status) {
-    case 400: return parser_error ? RC_REJ_MALFORMED_HTTP : RC_REJ_INVALID_EVENT;
-    case 404: return RC_REJ_NOT_FOUND;
-    case 405: return RC_REJ_METHOD;
-    case 408: return RC_REJ_TIMEOUT;
-    case 413: return RC_REJ_TOO_LARGE;
+    case 400:
+        return parser_error ? RC_REJ_MALFORMED_HTTP : RC_REJ_INVALID_EVENT;
+    case 404:
+        return RC_REJ_NOT_FOUND;
+    case 405:
+        return RC_REJ_METHOD;
+    case 408:
+        return RC_REJ_TIMEOUT;
+    case 413:
+        return RC_REJ_TOO_LARGE;
     case 414:
-    case 431: return RC_REJ_HEADERS_TOO_LARGE;
-    case 415: return RC_REJ_MEDIA_TYPE;
-    case 417: return RC_REJ_EXPECTATION;
-    case 429: return RC_REJ_RING_FULL;
-    case 503: return RC_REJ_UNAVAILABLE;
-    default: return RC_REJ_INTERNAL;
+    case 431:
+        return RC_REJ_HEADERS_TOO_LARGE;
+    case 415:
+        return RC_REJ_MEDIA_TYPE;
+    case 417:
+        return RC_REJ_EXPECTATION;
+    case 429:
+        return RC_REJ_RING_FULL;
+    case 503:
+        return RC_REJ_UNAVAILABLE;
+    default:
+        return RC_REJ_INTERNAL;
     }
 }
 
@@ -79,17 +99,21 @@ size_t rc_metrics_render(const rc_ingress_metrics_t *loops, size_t n, const rc_r
                          size_t nrings, char *buf, size_t cap)
 {
     out_t o = {buf, cap, 0};
-    put(&o, "# HELP ringcast_ingress_requests_total Ingress requests whose headers were read and routed.\n"
-            "# TYPE ringcast_ingress_requests_total counter\n"
-            "ringcast_ingress_requests_total %llu\n",
+    put(&o,
+        "# HELP ringcast_ingress_requests_total Ingress requests whose headers were read and "
+        "routed.\n"
+        "# TYPE ringcast_ingress_requests_total counter\n"
+        "ringcast_ingress_requests_total %llu\n",
         (unsigned long long)SUM(requests));
-    put(&o, "# HELP ringcast_ingress_events_accepted_total Events stored in a ring.\n"
-            "# TYPE ringcast_ingress_events_accepted_total counter\n"
-            "ringcast_ingress_events_accepted_total %llu\n",
+    put(&o,
+        "# HELP ringcast_ingress_events_accepted_total Events stored in a ring.\n"
+        "# TYPE ringcast_ingress_events_accepted_total counter\n"
+        "ringcast_ingress_events_accepted_total %llu\n",
         (unsigned long long)SUM(events_accepted));
-    put(&o, "# HELP ringcast_ingress_bytes_accepted_total Body bytes of accepted requests.\n"
-            "# TYPE ringcast_ingress_bytes_accepted_total counter\n"
-            "ringcast_ingress_bytes_accepted_total %llu\n",
+    put(&o,
+        "# HELP ringcast_ingress_bytes_accepted_total Body bytes of accepted requests.\n"
+        "# TYPE ringcast_ingress_bytes_accepted_total counter\n"
+        "ringcast_ingress_bytes_accepted_total %llu\n",
         (unsigned long long)SUM(bytes_accepted));
     put(&o, "# HELP ringcast_ingress_rejected_total Requests refused, by reason.\n"
             "# TYPE ringcast_ingress_rejected_total counter\n");
@@ -97,14 +121,14 @@ size_t rc_metrics_render(const rc_ingress_metrics_t *loops, size_t n, const rc_r
         put(&o, "ringcast_ingress_rejected_total{reason=\"%s\"} %llu\n", reason_names[r],
             (unsigned long long)SUM(rejected[r]));
     uint64_t opened = SUM(connections_opened), closed = SUM(connections_closed);
-    put(&o, "# HELP ringcast_ingress_connections Open ingress connections.\n"
-            "# TYPE ringcast_ingress_connections gauge\n"
-            "ringcast_ingress_connections %llu\n"
-            "# HELP ringcast_ingress_connections_total Ingress connections accepted.\n"
-            "# TYPE ringcast_ingress_connections_total counter\n"
-            "ringcast_ingress_connections_total %llu\n",
-        (unsigned long long)(opened >= closed ? opened - closed : 0),
-        (unsigned long long)opened);
+    put(&o,
+        "# HELP ringcast_ingress_connections Open ingress connections.\n"
+        "# TYPE ringcast_ingress_connections gauge\n"
+        "ringcast_ingress_connections %llu\n"
+        "# HELP ringcast_ingress_connections_total Ingress connections accepted.\n"
+        "# TYPE ringcast_ingress_connections_total counter\n"
+        "ringcast_ingress_connections_total %llu\n",
+        (unsigned long long)(opened >= closed ? opened - closed : 0), (unsigned long long)opened);
     put(&o, "# HELP ringcast_ingest_latency_seconds Time from a request's first byte to its "
             "response.\n# TYPE ringcast_ingest_latency_seconds histogram\n");
     uint64_t cum = 0;
@@ -114,17 +138,18 @@ size_t rc_metrics_render(const rc_ingress_metrics_t *loops, size_t n, const rc_r
             (unsigned long long)cum);
     }
     cum += SUM(latency_bucket[RC_LATENCY_BUCKETS]);
-    put(&o, "ringcast_ingest_latency_seconds_bucket{le=\"+Inf\"} %llu\n"
-            "ringcast_ingest_latency_seconds_sum %.9f\n"
-            "ringcast_ingest_latency_seconds_count %llu\n",
+    put(&o,
+        "ringcast_ingest_latency_seconds_bucket{le=\"+Inf\"} %llu\n"
+        "ringcast_ingest_latency_seconds_sum %.9f\n"
+        "ringcast_ingest_latency_seconds_count %llu\n",
         (unsigned long long)cum, (double)SUM(latency_sum_ns) / 1e9,
         (unsigned long long)SUM(latency_count));
     if (nrings > 0) {
         put(&o, "# HELP ringcast_ring_used_bytes Bytes of the ring not yet released by its "
                 "slowest lossless reader.\n# TYPE ringcast_ring_used_bytes gauge\n");
         for (size_t i = 0; i < nrings; i++)
-            put(&o, "ringcast_ring_used_bytes{namespace=\"%s\",broker=\"%s\"} %llu\n",
-                rings[i].ns, rings[i].name, (unsigned long long)rings[i].used_bytes);
+            put(&o, "ringcast_ring_used_bytes{namespace=\"%s\",broker=\"%s\"} %llu\n", rings[i].ns,
+                rings[i].name, (unsigned long long)rings[i].used_bytes);
         put(&o, "# HELP ringcast_ring_capacity_bytes Capacity of the ring.\n"
                 "# TYPE ringcast_ring_capacity_bytes gauge\n");
         for (size_t i = 0; i < nrings; i++)

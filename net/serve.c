@@ -16,6 +16,8 @@
 #include "net/admin.h"
 #include "net/http_server.h"
 #include "net/ingress.h"
+#include "net/ring_name.h"
+#include "shm/ring.h"
 
 typedef struct {
     rc_ingress_t ig; /* first: holds the 64-byte aligned metrics */
@@ -108,7 +110,10 @@ static size_t admin_metrics(void *arg, char *buf, size_t cap)
         for (size_t i = 0; i < sv->nbrokers; i++) {
             g[i].ns = sv->brokers[i].ns;
             g[i].name = sv->brokers[i].name;
-            g[i].capacity_bytes = sv->cfg->ring_bytes;
+            rc_ring_stats_t st;
+            rc_ring_stats(sv->brokers[i].ring, &st);
+            g[i].used_bytes = st.fill;
+            g[i].capacity_bytes = st.capacity;
         }
         n = rc_metrics_render(m, sv->nloops, g, sv->nbrokers, buf, cap);
     }
@@ -187,13 +192,71 @@ static void teardown_loops(serve_t *sv)
     }
 }
 
+/* Attaches to each broker's ring when one of the configured size exists (its events survive a
+ * restart), creates (or replaces) it otherwise. */
+static int open_rings(serve_t *sv)
+{
+    const rc_config_t *cfg = sv->cfg;
+    for (size_t i = 0; i < sv->nbrokers; i++) {
+        rc_ingress_broker_t *b = &sv->brokers[i];
+        char name[RC_RING_NAME_MAX + 1], err[256];
+        int rc = rc_ring_name_for(cfg->ring_prefix, b->ns, b->name, name, sizeof(name));
+        if (rc != 0) {
+            rc_log_error("serve", "ring prefix '%s' is too long", cfg->ring_prefix);
+            return rc;
+        }
+        rc = rc_ring_open(name, &b->ring, err, sizeof(err));
+        if (rc == 0 && rc_ring_capacity(b->ring) == cfg->ring_bytes) {
+            rc_ring_stats_t st;
+            rc_ring_stats(b->ring, &st);
+            rc_log_info("serve",
+                        "broker %s/%s: attached to ring '%s' (%llu bytes, next event "
+                        "%llu)",
+                        b->ns, b->name, name, (unsigned long long)st.capacity,
+                        (unsigned long long)st.head_seq);
+            continue;
+        }
+        if (rc == 0) {
+            rc_log_warn("serve",
+                        "broker %s/%s: ring '%s' has %llu bytes, configured %llu: "
+                        "replacing it",
+                        b->ns, b->name, name, (unsigned long long)rc_ring_capacity(b->ring),
+                        (unsigned long long)cfg->ring_bytes);
+            rc_ring_close(b->ring);
+            b->ring = NULL;
+        } else if (rc != -ENOENT) {
+            rc_log_warn("serve", "broker %s/%s: replacing unusable ring: %s", b->ns, b->name, err);
+        }
+        rc_ring_config_t rcfg;
+        rc_ring_config_init(&rcfg);
+        rcfg.capacity = cfg->ring_bytes;
+        rcfg.flags = RC_RING_F_REPLACE;
+        rc = rc_ring_create(name, &rcfg, &b->ring, err, sizeof(err));
+        if (rc != 0) {
+            rc_log_error("serve", "broker %s/%s: %s", b->ns, b->name, err);
+            return rc;
+        }
+        rc_log_info("serve", "broker %s/%s: created ring '%s' (%llu bytes)", b->ns, b->name, name,
+                    (unsigned long long)cfg->ring_bytes);
+    }
+    return 0;
+}
+
+static void close_rings(serve_t *sv)
+{
+    for (size_t i = 0; i < sv->nbrokers; i++) {
+        rc_ring_close(sv->brokers[i].ring);
+        sv->brokers[i].ring = NULL;
+    }
+}
+
 static int setup_loops(serve_t *sv, int *port)
 {
     const rc_config_t *cfg = sv->cfg;
     for (uint32_t i = 0; i < sv->nloops; i++) {
         ingress_loop_t *l = &sv->loops[i];
-        int rc = rc_ingress_init(&l->ig, sv->brokers, sv->nbrokers, &cfg->limits,
-                                 cfg->retry_after_s);
+        int rc =
+            rc_ingress_init(&l->ig, sv->brokers, sv->nbrokers, &cfg->limits, cfg->retry_after_s);
         if (rc != 0)
             return rc;
         rc = uv_loop_init(&l->loop);
@@ -226,6 +289,7 @@ int rc_serve_run(const rc_config_t *cfg, FILE *ready_out)
 {
     serve_t sv;
     memset(&sv, 0, sizeof(sv));
+    int port = 0;
     sv.cfg = cfg;
     sv.nloops = cfg->ingress_loops ? cfg->ingress_loops : 1;
     sv.nbrokers = cfg->broker_count;
@@ -242,7 +306,10 @@ int rc_serve_run(const rc_config_t *cfg, FILE *ready_out)
         sv.brokers[i].name = cfg->brokers[i].name;
     }
 
-    int port = cfg->listen_port;
+    rc = open_rings(&sv);
+    if (rc != 0)
+        goto out_rings;
+    port = cfg->listen_port;
     rc = setup_loops(&sv, &port);
     if (rc != 0)
         goto out_loops;
@@ -284,9 +351,8 @@ int rc_serve_run(const rc_config_t *cfg, FILE *ready_out)
     } else {
         atomic_store_explicit(&sv.ready, 1, memory_order_relaxed);
         rc_log_info("serve", "ingress on %s:%d (%u loop%s), admin on %s:%d, %zu broker%s",
-                    cfg->listen_host, port, sv.nloops, sv.nloops == 1 ? "" : "s",
-                    cfg->admin_host, rc_http_server_port(sv.admin_srv), sv.nbrokers,
-                    sv.nbrokers == 1 ? "" : "s");
+                    cfg->listen_host, port, sv.nloops, sv.nloops == 1 ? "" : "s", cfg->admin_host,
+                    rc_http_server_port(sv.admin_srv), sv.nbrokers, sv.nbrokers == 1 ? "" : "s");
         if (ready_out != NULL) {
             fprintf(ready_out, "listening ingress=%s:%d admin=%s:%d\n", cfg->listen_host, port,
                     cfg->admin_host, rc_http_server_port(sv.admin_srv));
@@ -302,6 +368,8 @@ int rc_serve_run(const rc_config_t *cfg, FILE *ready_out)
 
 out_loops:
     teardown_loops(&sv);
+out_rings:
+    close_rings(&sv); /* after every loop has stopped: no claim can be in progress */
 out_free:
     free(sv.loops);
     free(sv.brokers);

@@ -13,11 +13,6 @@
 
 typedef unsigned __int128 u128;
 
-static u128 *head_word(const rc_ring_t *r)
-{
-    return (u128 *)(void *)&r->hdr->head;
-}
-
 /* First position at or after `from` up to which every record is committed (the oldest claim
  * still being written, or head). Used for the gate when no lossless reader exists, so that
  * producers never lap a claim that is still being written. `from` is a record start. */
@@ -133,8 +128,7 @@ static int claim_space(rc_ring_t *r, uint64_t need, uint32_t nrec, uint64_t *hpo
         u128 next = (u128)(s + nrec) << 64 | end;
         /* Full barrier (lock cmpxchg16b). Pairs with other producers' CAS; the stores below
          * follow it (see the release fence) for lossy readers' re-validation. */
-        u128 old = __sync_val_compare_and_swap(head_word(r), cur, next);
-        if (old == cur) {
+        if (rc__cas128(&h->head, &cur, next)) {
             *hpos = p;
             *pad = padb;
             *seq = s;
@@ -143,7 +137,6 @@ static int claim_space(rc_ring_t *r, uint64_t need, uint32_t nrec, uint64_t *hpo
             atomic_thread_fence(memory_order_release);
             return 0;
         }
-        cur = old;
     }
 full:
     atomic_fetch_add_explicit(&h->full, 1, memory_order_relaxed);
@@ -176,16 +169,27 @@ int rc_ring_claim_batch(rc_ring_t *ring, rc_ring_rec_t *recs, uint32_t count,
     }
     if (need > ring->max_claim)
         return RC_ERING_TOO_BIG;
+    int ps = rc__producer_slot(ring);
+    if (ps < 0)
+        return ps;
+    _Atomic uint32_t *window = &rc__pslot(ring, (uint32_t)ps)->in_window;
+    /* Relaxed: the head CAS in claim_space is a full barrier that publishes it first. */
+    atomic_fetch_add_explicit(window, 1, memory_order_relaxed);
     uint64_t hpos, pad, seq;
     int rc = claim_space(ring, need, count, &hpos, &pad, &seq);
-    if (rc != 0)
+    if (rc != 0) {
+        atomic_fetch_sub_explicit(window, 1, memory_order_relaxed);
         return rc;
+    }
     uint64_t p = hpos + pad;
     /* Header of the first record first: from here on a sweeper can tell our claim's extent and
      * our pid. The padding header (committed at once) comes next. */
     write_hdr(ring, p, RC__PENDING(need, ring->pid), seq);
     if (pad >= RC__REC_HDR)
         write_hdr(ring, hpos, RC__COMMITTED(pad, RC__TYPE_PAD, 0), seq);
+    /* Release: pairs with rc__window_busy; a sweeper that sees us out of the window sees the
+     * headers above. */
+    atomic_fetch_sub_explicit(window, 1, memory_order_release);
     /* Records after the first are complete now: nobody reaches them before the first one is
      * committed, and a sweep pads over the whole claim at once. */
     uint64_t starts[3] = {hpos, p, p + need};
@@ -258,8 +262,11 @@ int rc__try_sweep(rc_ring_t *r, uint64_t pos, uint64_t stalled_ns)
     uint64_t head = atomic_load_explicit(&h->head.pos, memory_order_acquire);
     if (pos >= head)
         return 0; /* nothing claimed there */
-    if (atomic_load_explicit(&rec->stamp, memory_order_acquire) == (pos ^ r->key)) {
-        uint64_t w = atomic_load_explicit(&rec->word, memory_order_acquire);
+    /* Racy loads: `pos` may be a lossy reader's position that producers are rewriting; a
+     * matching stamp on a pending claim means the space is held (readers or the commit
+     * frontier stop there), so the CAS below only ever hits a real header. */
+    if (rc__load_racy(&rec->stamp) == (pos ^ r->key)) {
+        uint64_t w = rc__load_racy(&rec->word);
         if ((w & RC__W_COMMITTED) || !pid_dead(RC__W_PID(w)))
             return 0;
         /* The CAS races the (dead, so only in theory) owner's commit: exactly one wins. */
@@ -275,17 +282,22 @@ int rc__try_sweep(rc_ring_t *r, uint64_t pos, uint64_t stalled_ns)
      * and its first store. Its claim ends at the next stamped record start (or the head). */
     if (stalled_ns < h->pad_timeout_ns)
         return 0;
+    /* Only a dead claimer may be padded over: if some live producer is between its head CAS
+     * and its first header store, this may be its claim. Once none is, re-read the stamp. */
+    if (rc__window_busy(r) ||
+        rc__load_racy(&rec->stamp) == (pos ^ r->key))
+        return 0;
     uint64_t lap_end = pos + rc__room_to_end(r, pos);
     uint64_t q = pos + RC__REC_ALIGN;
     while (q < head && q < lap_end &&
-           atomic_load_explicit(&rc__rec(r, q)->stamp, memory_order_acquire) != (q ^ r->key))
+           rc__load_racy(&rc__rec(r, q)->stamp) != (q ^ r->key))
         q += RC__REC_ALIGN;
     if (q > head)
         q = head;
     uint64_t len = q - pos;
     if (lap_end - q < RC__REC_HDR && q < head)
         len = lap_end - pos; /* the rest of the lap is a gap anyway */
-    uint64_t w = atomic_load_explicit(&rec->word, memory_order_relaxed);
+    uint64_t w = rc__load_racy(&rec->word);
     if ((w & RC__W_COMMITTED) && RC__W_TYPE(w) == RC__TYPE_PAD && (RC__W_FLAGS(w) & RC__FLAG_SWEPT))
         return 0; /* another sweeper is writing this very pad */
     uint64_t pad = RC__COMMITTED(len, RC__TYPE_PAD, RC__FLAG_SWEPT);
@@ -325,7 +337,8 @@ int rc_ring_sweep(rc_ring_t *ring)
         if (k == 0 && ring->sweep_pos != p) {
             rc__rec_hdr_t *rec = rc__rec(ring, rc__skip_gap(ring, p));
             uint64_t hd = atomic_load_explicit(&h->head.pos, memory_order_acquire);
-            if (p < hd && atomic_load_explicit(&rec->stamp, memory_order_acquire) != (p ^ ring->key)) {
+            uint64_t sp = rc__skip_gap(ring, p);
+            if (sp < hd && rc__load_racy(&rec->stamp) != (sp ^ ring->key)) {
                 ring->sweep_pos = p;
                 ring->sweep_since = now;
             }

@@ -24,6 +24,7 @@ struct rc_reader_s {
     uint64_t next_seq;  /* lossy: sequence expected next, when seq_known */
     int seq_known;
     uint64_t lost;
+    uint64_t lost_unreported; /* lost before the next record returned (reported in its view) */
     uint8_t *buf; /* lossy: copy of the current record */
     uint32_t spin;
     uint32_t polls;
@@ -93,7 +94,7 @@ uint64_t rc__oldest_hint(const rc_ring_t *r, uint64_t lo, uint64_t head)
         if (q >= head)
             return head;
         /* Acquire: pairs with the producer's release store of the stamp. */
-        if (atomic_load_explicit(&rc__rec(r, q)->stamp, memory_order_acquire) == (q ^ r->key))
+        if (rc__load_racy(&rc__rec(r, q)->stamp) == (q ^ r->key))
             return q;
     }
     return head;
@@ -175,10 +176,8 @@ static uint64_t lossy_jump(rc_reader_t *r, uint64_t head)
         uint64_t hp, hs;
         rc__head_load(ring, &hp, &hs);
         p = hp;
-        if (r->seq_known && hs > r->next_seq) {
-            r->lost += hs - r->next_seq;
-            atomic_store_explicit(&r->slot->lost, r->lost, memory_order_relaxed);
-        }
+        if (r->seq_known && hs > r->next_seq)
+            r->lost_unreported += hs - r->next_seq;
         r->next_seq = hs;
         r->seq_known = 1;
     }
@@ -203,9 +202,11 @@ static int lossy_poll(rc_reader_t *r, rc_ring_view_t *v)
         p = rc__skip_gap(ring, p);
         rc__rec_hdr_t *rec = rc__rec(ring, p);
         uint64_t w = 0;
-        int ready = atomic_load_explicit(&rec->stamp, memory_order_acquire) == (p ^ ring->key);
+        /* Same pairing as in lossless_poll, but these bytes may be under rewrite: validated by
+         * lossy_intact before anything read here is used. */
+        int ready = rc__load_racy(&rec->stamp) == (p ^ ring->key);
         if (ready) {
-            w = atomic_load_explicit(&rec->word, memory_order_acquire);
+            w = rc__load_racy(&rec->word);
             ready = (w & RC__W_COMMITTED) != 0;
         }
         if (!ready) {
@@ -217,7 +218,7 @@ static int lossy_poll(rc_reader_t *r, rc_ring_view_t *v)
             break;
         }
         uint32_t len = RC__W_LEN(w);
-        uint64_t seq = atomic_load_explicit(&rec->seq, memory_order_relaxed);
+        uint64_t seq = rc__load_racy(&rec->seq);
         int pad = RC__W_TYPE(w) == RC__TYPE_PAD;
         uint32_t limit = pad ? ring->max_claim : ring->max_record;
         if (len < RC__REC_HDR || len > limit) {
@@ -242,9 +243,10 @@ static int lossy_poll(rc_reader_t *r, rc_ring_view_t *v)
             p = lossy_jump(r, head);
             continue;
         }
-        uint64_t lost = 0;
+        uint64_t lost = r->lost_unreported;
+        r->lost_unreported = 0;
         if (r->seq_known && seq > r->next_seq)
-            lost = seq - r->next_seq;
+            lost += seq - r->next_seq;
         if (lost != 0) {
             r->lost += lost;
             atomic_store_explicit(&r->slot->lost, r->lost, memory_order_relaxed);
@@ -347,7 +349,7 @@ static int take_slot(rc_ring_t *ring, uint32_t *idx)
 static int is_record_start(const rc_ring_t *ring, uint64_t p)
 {
     p = rc__skip_gap(ring, p);
-    return atomic_load_explicit(&rc__rec(ring, p)->stamp, memory_order_acquire) == (p ^ ring->key);
+    return rc__load_racy(&rc__rec(ring, p)->stamp) == (p ^ ring->key);
 }
 
 /* Lossless join. The slot is ACTIVE with a provisional position no higher than the final one.
@@ -404,29 +406,54 @@ static int join_lossless(rc_reader_t *r, const rc_reader_opts_t *o)
     }
 }
 
+/* Sequence number of the record starting at `t` (below the head), if it is still intact. */
+static int seq_at(const rc_ring_t *ring, uint64_t t, uint64_t *seq)
+{
+    t = rc__skip_gap(ring, t);
+    rc__rec_hdr_t *rec = rc__rec(ring, t);
+    if (rc__load_racy(&rec->stamp) != (t ^ ring->key))
+        return 0;
+    *seq = rc__load_racy(&rec->seq); /* written before the stamp's release store */
+    uint64_t head;
+    return lossy_intact(ring, t, &head);
+}
+
+/* Lossy join: no gate to negotiate, but the sequence number expected first is fixed here, so
+ * that a reader lapped before its first record still counts that loss. */
 static int join_lossy(rc_reader_t *r, const rc_reader_opts_t *o)
 {
     rc_ring_t *ring = r->ring;
-    uint64_t head, hseq;
-    rc__head_load(ring, &head, &hseq);
-    uint64_t t;
-    if (o->start == RC_START_LATEST) {
-        t = head;
-        r->next_seq = hseq;
+    for (int attempt = 0;; attempt++) {
+        uint64_t head, hseq;
+        rc__head_load(ring, &head, &hseq);
+        uint64_t t;
+        if (o->start == RC_START_LATEST) {
+            t = head;
+        } else if (o->start == RC_START_AT) {
+            t = o->position;
+            if (t > head || (t & 7) != 0 ||
+                (t < head && (t + ring->capacity < head || !is_record_start(ring, t))))
+                return RC_ERING_BAD_POS;
+        } else {
+            t = rc__oldest_hint(ring, head > ring->capacity ? head - ring->capacity : 0, head);
+        }
+        if (t == head) {
+            r->next_seq = hseq;
+        } else if (!seq_at(ring, t, &r->next_seq)) {
+            if (o->start == RC_START_AT)
+                return RC_ERING_BAD_POS; /* overwritten meanwhile */
+            if (attempt < 100)
+                continue;
+            t = head; /* producers outrun the hints: start at the head */
+            r->next_seq = hseq;
+        }
         r->seq_known = 1;
-    } else if (o->start == RC_START_AT) {
-        t = o->position;
-        if (t > head || (t & 7) != 0 ||
-            (t < head && (t + ring->capacity < head || !is_record_start(ring, t))))
-            return RC_ERING_BAD_POS;
-    } else {
-        t = rc__oldest_hint(ring, head > ring->capacity ? head - ring->capacity : 0, head);
+        r->pos = t;
+        r->published = t;
+        atomic_store_explicit(&r->slot->position, t, memory_order_relaxed);
+        atomic_store_explicit(&r->slot->state, RC__SLOT_ACTIVE, memory_order_release);
+        return 0;
     }
-    r->pos = t;
-    r->published = t;
-    atomic_store_explicit(&r->slot->position, t, memory_order_relaxed);
-    atomic_store_explicit(&r->slot->state, RC__SLOT_ACTIVE, memory_order_release);
-    return 0;
 }
 
 int rc_reader_open(rc_ring_t *ring, const rc_reader_opts_t *opts, rc_reader_t **out)
@@ -497,7 +524,7 @@ uint64_t rc_reader_position(const rc_reader_t *r)
 
 uint64_t rc_reader_lost(const rc_reader_t *r)
 {
-    return r->lost;
+    return r->lost + r->lost_unreported;
 }
 
 uint32_t rc_reader_slot(const rc_reader_t *r)

@@ -108,6 +108,7 @@ static void fill_handle(rc_ring_t *r)
     r->max_record = h->max_record;
     r->max_claim = h->max_claim;
     r->pid = (uint32_t)getpid();
+    atomic_store_explicit(&r->prod_slot, -1, memory_order_relaxed);
     memcpy(r->name, h->name, sizeof(r->name));
     r->name[sizeof(r->name) - 1] = '\0';
 }
@@ -120,7 +121,8 @@ static int create_common(int fd, const char *label, const rc_ring_config_t *cfg,
     if (max_record == 0)
         max_record = (uint32_t)(cap / 4 < (16u << 20) ? cap / 4 : (16u << 20));
     uint64_t slots_off = RC__HDR_BYTES;
-    uint64_t groups_off = slots_off + (uint64_t)cfg->reader_slots * RC__SLOT_BYTES;
+    uint64_t prod_off = slots_off + (uint64_t)cfg->reader_slots * RC__SLOT_BYTES;
+    uint64_t groups_off = prod_off + (uint64_t)RC__DEFAULT_PRODUCERS * RC__CACHE_LINE;
     uint64_t records_off = round_up(groups_off + RC__DEFAULT_GROUPS * RC__GROUP_BYTES, 4096);
     uint64_t file_size = records_off + cap;
     int rc = 0;
@@ -168,6 +170,8 @@ static int create_common(int fd, const char *label, const rc_ring_config_t *cfg,
     h->max_claim = (uint32_t)(cap / 2 < (1u << 31) ? cap / 2 : (1u << 31));
     h->creator_pid = (uint32_t)getpid();
     h->checkpoint_shift = (uint32_t)__builtin_ctzll(cap / RC__CHECKPOINTS);
+    h->prod_off = (uint32_t)prod_off;
+    h->prod_count = RC__DEFAULT_PRODUCERS;
     snprintf(h->name, sizeof(h->name), "%s", label);
     /* Nothing claimed yet: the gate lets producers fill one capacity from position 0. */
     atomic_store_explicit(&h->gate, cap, memory_order_relaxed);
@@ -284,7 +288,9 @@ static int check_header(const rc__ring_hdr_t *h, uint64_t size, const char *labe
     uint64_t cap = h->capacity;
     if (cap < MIN_CAPACITY || cap > MAX_CAPACITY || (cap & (cap - 1)) != 0 ||
         h->slots_off != RC__HDR_BYTES || h->slot_count == 0 || h->slot_count > MAX_SLOTS ||
-        h->groups_off < h->slots_off + (uint64_t)h->slot_count * RC__SLOT_BYTES ||
+        h->prod_off < h->slots_off + (uint64_t)h->slot_count * RC__SLOT_BYTES ||
+        h->prod_count == 0 || h->prod_count > MAX_SLOTS ||
+        h->groups_off < h->prod_off + (uint64_t)h->prod_count * RC__CACHE_LINE ||
         h->records_off < h->groups_off + (uint64_t)h->group_count * RC__GROUP_BYTES ||
         h->records_off % 4096 != 0 || h->file_size != h->records_off + cap ||
         h->max_record < 64 || h->max_record > cap / 4 || h->max_claim > cap / 2 ||
@@ -408,6 +414,13 @@ void rc_ring_close(rc_ring_t *ring)
 {
     if (ring == NULL)
         return;
+    int32_t ps = atomic_load_explicit(&ring->prod_slot, memory_order_acquire);
+    if (ps >= 0) {
+        uint32_t active = RC__SLOT_ACTIVE;
+        atomic_compare_exchange_strong_explicit(&rc__pslot(ring, (uint32_t)ps)->state, &active,
+                                                RC__SLOT_FREE, memory_order_release,
+                                                memory_order_relaxed);
+    }
     if (ring->base != NULL)
         munmap(ring->base, ring->map_size);
     if (ring->fd >= 0)
@@ -436,8 +449,8 @@ uint64_t rc_ring_capacity(const rc_ring_t *ring)
 void rc__head_load(const rc_ring_t *r, uint64_t *pos, uint64_t *seq)
 {
     /* A 16-byte CAS that replaces the value with itself reads both halves atomically. */
-    unsigned __int128 *p = (unsigned __int128 *)(void *)&r->hdr->head;
-    unsigned __int128 v = __sync_val_compare_and_swap(p, (unsigned __int128)0, (unsigned __int128)0);
+    unsigned __int128 v = 0;
+    rc__cas128(&r->hdr->head, &v, 0);
     *pos = (uint64_t)v;
     *seq = (uint64_t)(v >> 64);
 }
@@ -517,6 +530,67 @@ int rc_ring_reclaim(rc_ring_t *ring)
         }
     }
     return n;
+}
+
+int rc__producer_slot(rc_ring_t *r)
+{
+    int32_t ps = atomic_load_explicit(&r->prod_slot, memory_order_acquire);
+    if (ps >= 0)
+        return ps;
+    rc__ring_hdr_t *h = r->hdr;
+    for (int round = 0; round < 2; round++) {
+        for (uint32_t i = 0; i < h->prod_count; i++) {
+            rc__producer_slot_t *s = rc__pslot(r, i);
+            uint32_t st = atomic_load_explicit(&s->state, memory_order_acquire);
+            if (st != RC__SLOT_FREE) {
+                /* Free the slots of dead processes on the second round. */
+                if (round == 0 || rc_proc_alive((pid_t)atomic_load(&s->pid),
+                                                atomic_load(&s->start_time)))
+                    continue;
+                if (!atomic_compare_exchange_strong_explicit(&s->state, &st, RC__SLOT_FREE,
+                                                             memory_order_acq_rel,
+                                                             memory_order_relaxed))
+                    continue;
+                atomic_store_explicit(&s->in_window, 0, memory_order_relaxed);
+                st = RC__SLOT_FREE;
+            }
+            if (!atomic_compare_exchange_strong_explicit(&s->state, &st, RC__SLOT_INIT,
+                                                         memory_order_acq_rel,
+                                                         memory_order_relaxed))
+                continue;
+            atomic_store_explicit(&s->pid, r->pid, memory_order_relaxed);
+            atomic_store_explicit(&s->start_time, rc_proc_start_time((pid_t)r->pid),
+                                  memory_order_relaxed);
+            atomic_store_explicit(&s->in_window, 0, memory_order_relaxed);
+            atomic_store_explicit(&s->state, RC__SLOT_ACTIVE, memory_order_release);
+            int32_t none = -1;
+            /* Another thread of this handle may have won meanwhile: keep one slot. */
+            if (atomic_compare_exchange_strong_explicit(&r->prod_slot, &none, (int32_t)i,
+                                                        memory_order_acq_rel,
+                                                        memory_order_acquire))
+                return (int)i;
+            atomic_store_explicit(&s->state, RC__SLOT_FREE, memory_order_release);
+            return none;
+        }
+    }
+    return RC_ERING_NO_SLOT;
+}
+
+int rc__window_busy(const rc_ring_t *r)
+{
+    rc__ring_hdr_t *h = r->hdr;
+    for (uint32_t i = 0; i < h->prod_count; i++) {
+        rc__producer_slot_t *s = rc__pslot(r, i);
+        if (atomic_load_explicit(&s->state, memory_order_acquire) != RC__SLOT_ACTIVE)
+            continue;
+        /* Acquire: pairs with the producer's release decrement after its header store. */
+        if (atomic_load_explicit(&s->in_window, memory_order_acquire) == 0)
+            continue;
+        if (rc_proc_alive((pid_t)atomic_load_explicit(&s->pid, memory_order_relaxed),
+                          atomic_load_explicit(&s->start_time, memory_order_relaxed)))
+            return 1;
+    }
+    return 0;
 }
 
 void rc__wake(rc_ring_t *r)

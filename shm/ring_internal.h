@@ -4,6 +4,7 @@
  *
  *   offset 0            header page (rc__ring_hdr_t, 4096 bytes)
  *   slots_off           reader slots (slot_count x rc__reader_slot_t, 128 bytes each)
+ *   prod_off            producer slots (prod_count x rc__producer_slot_t, 64 bytes each)
  *   groups_off          consumer-group table, reserved (group_count x RC__GROUP_BYTES, zeroed)
  *   records_off         record area (capacity bytes, power of two, page aligned)
  *
@@ -100,6 +101,25 @@ typedef struct {
 _Static_assert(sizeof(rc__reader_slot_t) == RC__SLOT_BYTES, "reader slot is 128 bytes");
 _Static_assert(offsetof(rc__reader_slot_t, state) == RC__CACHE_LINE, "identity on its own line");
 
+/* Producer slot: one per ring handle that has produced (64 bytes). It exists so a sweeper can
+ * tell a claim whose producer died between its head CAS and its first header store (pad it
+ * over) from one whose producer is merely slow in that window (leave it). */
+typedef struct {
+    /* FREE -> ACTIVE by the handle's first claim (CAS), back to FREE by rc_ring_close or a
+     * reclaimer once the owner is dead (CAS). */
+    _Atomic uint32_t state;
+    _Atomic uint32_t pid;        /* owner; written before ACTIVE (release) */
+    _Atomic uint64_t start_time; /* owner's start time; written before ACTIVE */
+    /* Claims of this handle between their head CAS and their first header store. Incremented
+     * (relaxed) before the CAS, which is a full barrier; decremented with release after the
+     * header store. A sweeper acquires it after seeing the head past a headerless position,
+     * then re-reads the stamp there. */
+    _Atomic uint32_t in_window;
+    uint8_t pad_[RC__CACHE_LINE - 20];
+} rc__producer_slot_t;
+_Static_assert(sizeof(rc__producer_slot_t) == RC__CACHE_LINE, "producer slot is a cache line");
+#define RC__DEFAULT_PRODUCERS 128u
+
 /* Producers' claim head: position and event sequence advance together in one 16-byte CAS, so
  * sequence numbers follow position order across producers. */
 typedef struct {
@@ -129,7 +149,9 @@ typedef struct {
     uint32_t max_claim;            /* largest single claim (batch) in bytes */
     uint32_t creator_pid;
     uint32_t checkpoint_shift; /* log2(capacity / RC__CHECKPOINTS) */
-    uint8_t pad1_[RC__CACHE_LINE - 40];
+    uint32_t prod_off;         /* byte offset of the producer slots */
+    uint32_t prod_count;
+    uint8_t pad1_[RC__CACHE_LINE - 48];
     /* --- line 2: the ring's name, written once by the creator --- */
     char name[64];
     uint8_t pad3_[RC__CACHE_LINE];
@@ -170,6 +192,7 @@ _Static_assert(offsetof(rc__ring_hdr_t, version) == 8, "version at 8");
 _Static_assert(offsetof(rc__ring_hdr_t, capacity) == 16, "capacity at 16");
 _Static_assert(offsetof(rc__ring_hdr_t, records_off) == 56, "identity fits line 0");
 _Static_assert(offsetof(rc__ring_hdr_t, created_ns) == 64, "config on line 1");
+_Static_assert(offsetof(rc__ring_hdr_t, prod_off) == 104, "producer table on line 1");
 _Static_assert(offsetof(rc__ring_hdr_t, name) == 128, "name on line 2");
 _Static_assert(offsetof(rc__ring_hdr_t, head) == 256, "head on line 4");
 _Static_assert(offsetof(rc__ring_hdr_t, gate) == 320, "gate on line 5");
@@ -195,7 +218,13 @@ struct rc_ring_s {
     _Atomic uint64_t last_reclaim_ns; /* rate limit for producers' reclaim on a full ring */
     uint64_t sweep_pos;               /* rc_ring_sweep: claim seen blocking without a header */
     uint64_t sweep_since;             /* ... since this rc_now_ns() */
+    _Atomic int32_t prod_slot;        /* this handle's producer slot, -1 until the first claim */
 };
+
+static inline rc__producer_slot_t *rc__pslot(const rc_ring_t *r, uint32_t i)
+{
+    return (rc__producer_slot_t *)(r->base + r->hdr->prod_off + (size_t)i * RC__CACHE_LINE);
+}
 
 static inline rc__reader_slot_t *rc__slot(const rc_ring_t *r, uint32_t i)
 {
@@ -225,6 +254,47 @@ static inline uint64_t rc__skip_gap(const rc_ring_t *r, uint64_t pos)
     return rc__room_to_end(r, pos) < RC__REC_HDR ? pos + rc__room_to_end(r, pos) : pos;
 }
 
+/* Loads of header fields at positions producers may be overwriting with payload bytes at the same
+ * time (lossy readers, sweepers, start-position hints). Each caller validates what it read
+ * (stamp, then the head) before using it. Under ThreadSanitizer these loads stay outside
+ * instrumentation: the race with the producers' plain payload stores is intended, as in a
+ * seqlock. */
+#if defined(__SANITIZE_THREAD__)
+__attribute__((no_sanitize("thread"), noinline, unused)) static uint64_t
+rc__load_racy(_Atomic uint64_t *p)
+{
+    return __atomic_load_n((uint64_t *)p, __ATOMIC_ACQUIRE);
+}
+#else
+static inline uint64_t rc__load_racy(_Atomic uint64_t *p)
+{
+    return atomic_load_explicit(p, memory_order_acquire);
+}
+#endif
+
+/* 16-byte compare-and-swap on the claim head, lock-free across processes. Written out for
+ * x86-64 because compilers may route 16-byte atomics through libatomic, and ThreadSanitizer
+ * emulates them with a process-local lock, neither of which is atomic between processes.
+ * Returns 1 on success; on failure *expected receives the current value. Full barrier. */
+static inline int rc__cas128(void *p, unsigned __int128 *expected, unsigned __int128 desired)
+{
+#if defined(__x86_64__)
+    uint64_t lo = (uint64_t)*expected, hi = (uint64_t)(*expected >> 64);
+    char ok;
+    __asm__ __volatile__("lock cmpxchg16b %1\n\tsete %0"
+                         : "=q"(ok), "+m"(*(volatile unsigned __int128 *)p), "+a"(lo), "+d"(hi)
+                         : "b"((uint64_t)desired), "c"((uint64_t)(desired >> 64))
+                         : "memory", "cc");
+    *expected = (unsigned __int128)hi << 64 | lo;
+    return ok;
+#else
+    unsigned __int128 old = __sync_val_compare_and_swap((unsigned __int128 *)p, *expected, desired);
+    int ok = old == *expected;
+    *expected = old;
+    return ok;
+#endif
+}
+
 #define RC__GATE_POS(g) ((g) & ~7ull)
 #define RC__GATE_GEN(g) ((g)&7ull)
 
@@ -234,6 +304,8 @@ uint64_t rc__gate_refresh(rc_ring_t *r);
 uint64_t rc__min_lossless(const rc_ring_t *r, uint64_t head, uint32_t *lossless);
 uint64_t rc__oldest_hint(const rc_ring_t *r, uint64_t lo, uint64_t head);
 int rc__try_sweep(rc_ring_t *r, uint64_t pos, uint64_t stalled_ns);
+int rc__producer_slot(rc_ring_t *r);
+int rc__window_busy(const rc_ring_t *r);
 void rc__wake(rc_ring_t *r);
 int rc__futex_wait(_Atomic uint32_t *word, uint32_t expected, int64_t timeout_ns);
 

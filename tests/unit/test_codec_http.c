@@ -257,6 +257,20 @@ static void test_binary_write(void)
         ASSERT_EQ(rc_ce_write_binary(&ev, 0, buf, cap, &len), -ENOBUFS);
         ASSERT_EQ(len, full);
     }
+    /* Values with CR/LF are percent-encoded; names and Content-Type that could inject header
+     * lines are refused. */
+    ev.subject = RC_STR("a\r\nX-Injected: 1");
+    ASSERT_EQ(rc_ce_write_binary(&ev, 0, buf, sizeof(buf), &len), 0);
+    ASSERT(memmem(buf, len, "\r\nX-Injected", 13) == NULL);
+    ASSERT(memmem(buf, len, "ce-subject: a%0D%0AX-Injected:%201\r\n", 36) != NULL);
+    ev.datacontenttype = RC_STR("text/plain\r\nX-Injected: 1");
+    ASSERT_EQ(rc_ce_write_binary(&ev, 0, buf, sizeof(buf), &len), -EINVAL);
+    ASSERT_EQ(len, 0);
+    ev.datacontenttype = RC_STR("text/plain");
+    ev.ext[1].name = RC_STR("x\r\ny");
+    ASSERT_EQ(rc_ce_write_binary(&ev, 0, buf, sizeof(buf), &len), -EINVAL);
+    ev.ext[1].name = RC_STR("Upper");
+    ASSERT_EQ(rc_ce_write_binary(&ev, 0, buf, sizeof(buf), &len), -EINVAL);
 }
 
 /* Splits a written header block back into headers, as an HTTP parser would. */

@@ -139,7 +139,9 @@ static void test_structured(void)
         { "{" BASE ",\"ext\":\"a\\u0000b\"}", "ext: must be valid UTF-8 without control characters" },
         { "{\"specversion\":\"1.0\",\"id\":\"i\\u0000\",\"source\":\"/s\",\"type\":\"t\"}",
           "id: must be valid UTF-8 without control characters" },
-        { "{" BASE ",\"ext\":\"\\ud800\"}", "malformed JSON" }, /* cJSON refuses lone surrogates */
+        { "{" BASE ",\"ext\":\"\\ud800\"}", "malformed JSON" }, /* lone surrogates */
+        { "{" BASE ",\"ext\":\"\\udc00\\ud800\"}", "malformed JSON" },
+        { "{" BASE ",\"data\":[\"\\ud83c\\n\"]}", "malformed JSON" },
         { "{" BASE ",\"datacontenttype\":\"text/plain\",\"data\":\"\\ud800\"}",
           "malformed JSON" },
         { "{" BASE ",\"time\":\"2018-04-05T18:31Z\"}", "time: must be an RFC 3339 timestamp" },
@@ -153,6 +155,42 @@ static void test_structured(void)
             RC_TEST_FAIL("bad[%zu] %s: rc %d \"%s\", want \"%s\"", i, bad[i].json, rc, msg,
                          bad[i].message);
     }
+    /* JSON grammar (RFC 8259) inside data, where nothing else would notice. */
+    static const char *const bad_data[] = {
+        "01", "1.", "-", "1e", "1e+", "+1", ".5", "tru", "nul", "[1,]", "{\"a\":1,}", "{\"a\"}",
+        "{1:2}", "[1 2]", "\"a\\x\"", "\"a\\u12\"", "'a'", "[", "{\"a\":[}", "\"\t\"", "NaN",
+        "Infinity", "0x10", "[1]]", "{\"a\":1}}",
+    };
+    for (size_t i = 0; i < COUNT(bad_data); i++) {
+        char json[256];
+        snprintf(json, sizeof(json), "{" BASE ",\"data\":%s}", bad_data[i]);
+        if (decode(json, &ev, msg, sizeof(msg)) != RC_EINVALID_EVENT ||
+            strcmp(msg, "malformed JSON") != 0)
+            RC_TEST_FAIL("data %s accepted or wrong message \"%s\"", bad_data[i], msg);
+    }
+    static const char *const good_data[] = {
+        "0", "-0", "1.5e-3", "1E+2", "true", "false", "\"\"", "[]", "{}", "[[[]]]",
+        "{\"a\":{\"b\":[1,{\"c\":null}]}}", "\"\\\"\\\\\\/\\b\\f\\n\\r\\t\\u00e9\\ud83c\\udf0e\"",
+        "[ 1 , 2 ]", "\"\xc3\xa9\xf0\x9f\x8c\x8e\"",
+    };
+    for (size_t i = 0; i < COUNT(good_data); i++) {
+        char json[256];
+        snprintf(json, sizeof(json), "{" BASE ",\"data\":%s}", good_data[i]);
+        expect_data(json, good_data[i], strlen(good_data[i]));
+    }
+    /* Invalid UTF-8 anywhere in the body. */
+    ASSERT_EQ(decode("{" BASE ",\"data\":\"\xc3\"}", &ev, msg, sizeof(msg)), RC_EINVALID_EVENT);
+    ASSERT_STR_EQ(msg, "malformed JSON");
+    ASSERT_EQ(decode("\xef\xbb\xbf{" BASE "}", &ev, msg, sizeof(msg)), RC_EINVALID_EVENT);
+    /* Escaped attribute values are unescaped; plain ones are views of the body. */
+    const char *esc = "{\"specversion\":\"1.0\",\"id\":\"a\\/b\",\"source\":\"/s\",\"type\":\"t\"}";
+    ASSERT_EQ(decode(esc, &ev, msg, sizeof(msg)), 0);
+    ASSERT_MEM_STR(ev.id.ptr, ev.id.len, "a/b");
+    ASSERT(ev.source.ptr > esc && ev.source.ptr < esc + strlen(esc));
+    /* An empty object lists every missing attribute, the first one first. */
+    ASSERT_EQ(decode(" { } ", &ev, msg, sizeof(msg)), RC_EINVALID_EVENT);
+    ASSERT_STR_EQ(msg, "specversion: is required");
+
     /* Too many extensions. */
     char big[8192];
     size_t n = (size_t)snprintf(big, sizeof(big), "{" BASE);
@@ -292,6 +330,18 @@ static void test_write(void)
         ASSERT_EQ(rc_ce_write_structured(&ev, 0, buf, cap, &l2), -ENOBUFS);
         ASSERT_EQ(l2, len);
     }
+    /* What would make invalid JSON is refused. */
+    ev.subject = RC_STR("\xff");
+    ASSERT_EQ(rc_ce_write_structured(&ev, 0, buf, sizeof(buf), &len), -EINVAL);
+    ASSERT_EQ(len, 0);
+    ev.subject = RC_STR_NULL;
+    ev.ext[0].value = RC_STR("12abc"); /* an Integer that would go out bare */
+    ASSERT_EQ(rc_ce_write_structured(&ev, 0, buf, sizeof(buf), &len), -EINVAL);
+    ev.ext[0].value = RC_STR("-5");
+    ev.ext[1].value = RC_STR("yes");
+    ASSERT_EQ(rc_ce_write_structured(&ev, 0, buf, sizeof(buf), &len), -EINVAL);
+    ev.ext[1].value = RC_STR("false");
+    ASSERT_EQ(rc_ce_write_structured(&ev, 0, buf, sizeof(buf), &len), 0);
 }
 
 static void test_round_trips(void)

@@ -210,7 +210,7 @@ static void test_values(void)
     ASSERT_EQ(rc_config_parse_addr("[::1]80", host, sizeof(host), &port), -EINVAL);
 }
 
-#define BROKER "apiVersion: eventing.knative.dev/v1\nkind: Broker\n"
+#define BROKER   "apiVersion: eventing.knative.dev/v1\nkind: Broker\n"
 #define SETTINGS "apiVersion: ringcast.dev/v1alpha1\nkind: RingcastConfig\n"
 
 static void test_errors(void)
@@ -235,7 +235,8 @@ static void test_errors(void)
     expect_error(BROKER "metadata:\n  name: a\n  namespace: -x\n",
                  "t.yaml:5: 'metadata.namespace' must be a DNS label (lowercase letters, digits "
                  "and '-', at most 63 characters), not '-x'");
-    expect_error(BROKER "metadata:\n  name: a\n  uid: 5\n", "t.yaml:5: unknown field 'metadata.uid'");
+    expect_error(BROKER "metadata:\n  name: a\n  uid: 5\n",
+                 "t.yaml:5: unknown field 'metadata.uid'");
     expect_error(BROKER "metadata:\n  name: a\n  name: b\n",
                  "t.yaml:5: metadata: duplicate field 'name'");
     expect_error(BROKER "metadata:\n  name: [a]\n", "t.yaml:4: 'metadata.name' must be a string");
@@ -251,11 +252,16 @@ static void test_errors(void)
                  "t.yaml:7: 'spec.delivery.backoffPolicy' must be exponential or linear, not "
                  "'random'");
     expect_error(BROKER "metadata:\n  name: a\nspec:\n  delivery:\n    backoffDelay: 2s\n",
-                 "t.yaml:7: 'spec.delivery.backoffDelay' must be an ISO-8601 duration such as "
-                 "PT0.2S, not '2s'");
+                 "t.yaml:7: spec.delivery.backoffDelay: invalid ISO-8601 duration \"2s\": must "
+                 "start with 'P' (for example PT0.2S)");
+    expect_error(BROKER "metadata:\n  name: a\nspec:\n  delivery:\n    backoffMax: P1Y\n",
+                 "t.yaml:7: spec.delivery.backoffMax: invalid ISO-8601 duration \"P1Y\": years "
+                 "and months have no fixed length; use days (D) or a time part (PT...)");
+    expect_error(BROKER "metadata:\n  name: a\nspec:\n  delivery:\n    backoffMax: PT0S\n",
+                 "t.yaml:7: spec.delivery.backoffMax: \"PT0S\": must be greater than zero");
     expect_error(BROKER "metadata:\n  name: a\nspec:\n  delivery:\n    timeout: PT\n",
-                 "t.yaml:7: 'spec.delivery.timeout' must be an ISO-8601 duration such as PT0.2S, "
-                 "not 'PT'");
+                 "t.yaml:7: spec.delivery.timeout: invalid ISO-8601 duration \"PT\": nothing after "
+                 "'T'");
     expect_error(BROKER "metadata:\n  name: a\nspec:\n  delivery:\n    format: xml\n",
                  "t.yaml:7: 'spec.delivery.format' must be binary or json, not 'xml'");
     expect_error(BROKER "metadata:\n  name: a\nspec:\n  delivery:\n    deadLetterSink:\n"
@@ -265,6 +271,24 @@ static void test_errors(void)
                         "      uri: /relative\n",
                  "t.yaml:8: 'spec.delivery.deadLetterSink.uri' must be an absolute URI, not "
                  "'/relative'");
+    {
+        char yaml[1400], msg[1400];
+        char uri[1100];
+        memset(uri, 'a', sizeof(uri) - 1);
+        uri[sizeof(uri) - 1] = '\0';
+        memcpy(uri, "http://", 7);
+        snprintf(yaml, sizeof(yaml),
+                 BROKER "metadata:\n  name: a\nspec:\n  delivery:\n    deadLetterSink:\n"
+                        "      uri: %s\n",
+                 uri);
+        snprintf(msg, sizeof(msg), "t.yaml:8: spec.delivery.deadLetterSink.uri: \"%.60s", uri);
+        rc_config_t c;
+        ASSERT_EQ(rc_config_load_string(&c, "t.yaml", yaml, strlen(yaml), err, sizeof(err)),
+                  RC_ECONFIG);
+        ASSERT(strncmp(err, msg, strlen(msg)) == 0);
+        const char *tail = "...\": longer than 1023 characters";
+        ASSERT_STR_EQ(err + strlen(err) - strlen(tail), tail);
+    }
     expect_error(BROKER "metadata:\n  name: a\nspec:\n  delivery:\n    retries: 3\n",
                  "t.yaml:7: unknown field 'spec.delivery.retries'");
     expect_error(BROKER "metadata:\n  name: a\n---\n" BROKER "metadata:\n  name: a\n",

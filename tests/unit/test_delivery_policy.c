@@ -5,7 +5,7 @@
 
 #include <errno.h>
 
-#define S RC_NS_PER_SEC
+#define S  RC_NS_PER_SEC
 #define MS RC_NS_PER_MS
 
 static void set_ok(rc_delivery_t *d, const char *field, const char *value)
@@ -117,10 +117,51 @@ static void test_model(void)
     set_ok(&trigger, "backoffDelay", "PT1S");
     rc_delivery_effective(&trigger, &broker, &out);
     ASSERT_EQ(out.backoff_delay_ns, S);
-    ASSERT_EQ(out.retry, 10);                 /* not the broker's 5: replaced entirely */
-    ASSERT_STR_EQ(out.dead_letter_uri, "");   /* nor the broker's sink */
+    ASSERT_EQ(out.retry, 10);               /* not the broker's 5: replaced entirely */
+    ASSERT_STR_EQ(out.dead_letter_uri, ""); /* nor the broker's sink */
     rc_delivery_effective(&trigger, NULL, &out);
     ASSERT_EQ(out.backoff_delay_ns, S);
+}
+
+static void test_from_config(void)
+{
+    rc_config_delivery_t cfg = {.retry = -1};
+    rc_delivery_t d;
+    char err[256] = "";
+    ASSERT_EQ(rc_delivery_from_config(&cfg, &d, err, sizeof(err)), 0);
+    ASSERT_EQ(d.set, 0);
+    ASSERT_EQ(d.retry, 10);
+
+    cfg.retry = 3;
+    cfg.backoff_policy = "linear";
+    cfg.backoff_delay = "PT0.5S";
+    cfg.backoff_max = "PT10S";
+    cfg.timeout = "PT2S";
+    cfg.retry_after_max = "PT0S";
+    cfg.dead_letter_uri = "http://127.0.0.1:7/dls";
+    cfg.format = "json";
+    ASSERT_EQ(rc_delivery_from_config(&cfg, &d, err, sizeof(err)), 0);
+    ASSERT_EQ(d.set, 0xff);
+    ASSERT_EQ(d.retry, 3);
+    ASSERT_EQ(d.backoff_policy, RC_BACKOFF_LINEAR);
+    ASSERT_EQ(d.backoff_delay_ns, 500 * MS);
+    ASSERT_EQ(d.backoff_max_ns, 10 * S);
+    ASSERT_EQ(d.timeout_ns, 2 * S);
+    ASSERT_EQ(d.retry_after_max_ns, 0);
+    ASSERT_STR_EQ(d.dead_letter_uri, "http://127.0.0.1:7/dls");
+    ASSERT_EQ(d.format, RC_DELIVERY_FORMAT_JSON);
+
+    /* The loader lets years through; delivery does not, and `out` stays untouched. */
+    rc_delivery_t before = d;
+    cfg.backoff_max = "P1Y";
+    ASSERT_EQ(rc_delivery_from_config(&cfg, &d, err, sizeof(err)), RC_ECONFIG);
+    ASSERT(strstr(err, "spec.delivery.backoffMax") != NULL);
+    ASSERT(strstr(err, "years and months") != NULL);
+    ASSERT(memcmp(&d, &before, sizeof(d)) == 0);
+    cfg.backoff_max = NULL;
+    cfg.timeout = "PT0S";
+    ASSERT_EQ(rc_delivery_from_config(&cfg, &d, err, sizeof(err)), RC_ECONFIG);
+    ASSERT(strstr(err, "spec.delivery.timeout") != NULL);
 }
 
 static void test_classify(void)
@@ -132,8 +173,8 @@ static void test_classify(void)
     int retry[] = {404, 408, 409, 429, -ECONNREFUSED, -ECONNRESET, -ETIMEDOUT, -EPIPE, RC_EPARSE};
     for (size_t i = 0; i < sizeof(retry) / sizeof(retry[0]); i++)
         ASSERT_EQ(rc_delivery_classify(retry[i]), RC_DELIVERY_RETRY);
-    int fail[] = {0, 100, 101, 199, 300, 301, 302, 304, 307, 399, 400, 401, 403, 405, 406, 407,
-                  410, 411, 413, 415, 422, 428, 430, 431, 451, 499, 600, 999};
+    int fail[] = {0,   100, 101, 199, 300, 301, 302, 304, 307, 399, 400, 401, 403, 405,
+                  406, 407, 410, 411, 413, 415, 422, 428, 430, 431, 451, 499, 600, 999};
     for (size_t i = 0; i < sizeof(fail) / sizeof(fail[0]); i++) {
         if (rc_delivery_classify(fail[i]) != RC_DELIVERY_FAIL)
             RC_TEST_FAIL("status %d should fail at once", fail[i]);
@@ -196,7 +237,7 @@ static void test_backoff(void)
     ASSERT_EQ(rc_delivery_wait_ns(&d, 0, 429, 3600 * S), 60 * S); /* capped by retryAfterMax */
     ASSERT_EQ(rc_delivery_wait_ns(&d, 0, 429, INT64_MAX), 60 * S);
     ASSERT_EQ(rc_delivery_wait_ns(&d, 5, 429, 1 * S), 6400 * MS); /* backoff is larger */
-    d.retry_after_max_ns = 0; /* PT0S disables Retry-After */
+    d.retry_after_max_ns = 0;                                     /* PT0S disables Retry-After */
     ASSERT_EQ(rc_delivery_wait_ns(&d, 0, 429, 30 * S), 200 * MS);
     d.retry_after_max_ns = 10 * S;
     ASSERT_EQ(rc_delivery_wait_ns(&d, 0, 429, 30 * S), 10 * S);
@@ -316,6 +357,7 @@ static void test_dead_letter(void)
 int main(void)
 {
     test_model();
+    test_from_config();
     test_classify();
     test_backoff();
     test_retry_after();

@@ -256,6 +256,11 @@ static void test_time(void)
     char buf[RC_CE_TIME_BUF];
     size_t n = rc_ce_time_format(1522949460123456789LL, buf);
     ASSERT_MEM_STR(buf, n, "2018-04-05T17:31:00.123456789Z");
+    /* Same second again: the cached date and time, new nanoseconds. */
+    n = rc_ce_time_format(1522949460000000007LL, buf);
+    ASSERT_MEM_STR(buf, n, "2018-04-05T17:31:00.000000007Z");
+    n = rc_ce_time_format(1522949461000000000LL, buf);
+    ASSERT_MEM_STR(buf, n, "2018-04-05T17:31:01.000000000Z");
     n = rc_ce_time_format(0, buf);
     ASSERT_MEM_STR(buf, n, "1970-01-01T00:00:00.000000000Z");
     n = rc_ce_time_format(-1, buf);
