@@ -18,7 +18,10 @@
  * without a dialect, an empty all/any, a not without operand). Every check fails with a message
  * that names the place as a path ("spec.filters[1].any[0].prefix: ...") and carries the line the
  * loader gave for it, so the loader only prefixes the file and trigger name. Matching happens in a
- * routing program compiled from many filters (core/route.h). docs/filters.md has the semantics. */
+ * routing program compiled from many filters (core/route.h). docs/filters.md has the semantics.
+ *
+ * Threads: one thread builds a filter; once finished it is read-only, and any thread may compile
+ * it (several routes may be compiled from the same filters). */
 #ifndef RC_CORE_FILTER_H
 #define RC_CORE_FILTER_H
 
