@@ -17,6 +17,7 @@ typedef struct {
     X(cesql, "CESQL filter evaluations/s vs a hand-written C filter")                              \
     X(client, "delivery HTTP client: requests/s against a local 202 sink")                         \
     X(ring, "shared-memory ring: copy baseline, throughput, hand-off latency")                     \
+    X(route, "trigger routing: 1 vs 10,000 exact-type triggers, and a mixed set")                  \
     /* end of RC_BENCH_SCENARIOS */
 
 #define RC_BENCH_DECLARE(name, summary) int rc_bench_##name(int argc, char **argv);
