@@ -124,6 +124,27 @@ int rc_bench_opts_parse(const char *scenario, const char *summary, int argc, cha
             return 2;
         }
     }
+    double nums[16];
+    if ((o->rates && rc_bench_list_nums(o->rates, nums, 16) < 0) ||
+        (o->consumers && rc_bench_list_nums(o->consumers, nums, 16) < 0)) {
+        fprintf(stderr, "ringcast-bench %s: --rates and --consumers take up to 16 positive "
+                "numbers separated by commas\n", scenario);
+        return 2;
+    }
+    static const char *const known[] = {"ringcast", "nginx", "redis", "nats", "ringcast-http"};
+    for (const char *p = o->systems; p && *p;) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        int ok = 0;
+        for (size_t k = 0; k < sizeof(known) / sizeof(known[0]); k++)
+            ok |= strlen(known[k]) == len && strncmp(known[k], p, len) == 0;
+        if (!ok) {
+            fprintf(stderr, "ringcast-bench %s: unknown system '%.*s' in --systems (known: "
+                    "ringcast, nginx, redis, nats, ringcast-http)\n", scenario, (int)len, p);
+            return 2;
+        }
+        p = comma ? comma + 1 : NULL;
+    }
     if (o->seconds < 0)
         o->seconds = o->quick ? 0.5 : 3.0;
     if (o->drain_s < 0)

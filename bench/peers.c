@@ -203,7 +203,7 @@ int rc_bench_peer_start(rc_peer_kind_t kind, uint64_t ring_bytes, rc_peer_t *p, 
         rc_bench_peer_available(kind, err, errlen);
         return -ENOENT;
     }
-    snprintf(p->dir, sizeof(p->dir), "/tmp/ringcast-bench-%s-XXXXXX", names[kind]);
+    snprintf(p->dir, sizeof(p->dir), "/tmp/rcbench%d-%s-XXXXXX", (int)getpid(), names[kind]);
     if (mkdtemp(p->dir) == NULL) {
         snprintf(err, errlen, "mkdtemp: %s", strerror(errno));
         p->dir[0] = 0;
