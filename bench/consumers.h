@@ -35,6 +35,7 @@ typedef struct {
     uint64_t dups;
     uint64_t bad;         /* events without readable stamps */
     uint64_t last_rx_ns;
+    double cpu_s;         /* the consumer thread's CPU time */
     int error;            /* < 0 when the consumer failed; err says why */
     char err[160];
     /* private */

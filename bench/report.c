@@ -154,6 +154,7 @@ int rc_report_json(const rc_report_t *r, const char *path)
             json_num(f, "events_per_cpu_s", x->cpu_s > 0 ? (double)x->events / x->cpu_s : 0);
             json_num(f, "rss_mib", x->rss_mib);
             json_num(f, "client_cpu_s", x->client_cpu_s);
+            json_num(f, "consumer_cpu_s", x->consumer_cpu_s);
             fprintf(f, ", \"consumers\": %d", x->consumers);
             json_num(f, "rate", x->rate);
         }

@@ -19,7 +19,8 @@ typedef struct {
     uint64_t lost, dups, errors;
     double cpu_s;      /* CPU of the server process under test during the run */
     double rss_mib;    /* its peak RSS (VmHWM) */
-    double client_cpu_s;
+    double client_cpu_s;   /* the load generator's thread */
+    double consumer_cpu_s; /* all consumer threads together */
     int consumers;
     double rate;       /* offered events/s, 0 = closed loop */
 } rc_row_t;

@@ -176,6 +176,7 @@ int rc_bench_run(const char *scenario, const char *params, const rc_run_opts_t *
             rc_hist_merge(&lat, &cons[i].lat);
             row->lost += rc_consumer_lost(&cons[i], lr.acked, lr.seq_count);
             row->dups += cons[i].dups;
+            row->consumer_cpu_s += cons[i].cpu_s;
             uint64_t u = atomic_load(&cons[i].unique);
             if (least < 0 || (double)u < least)
                 least = (double)u;
