@@ -9,6 +9,7 @@
  * `attr IN (constants)`. */
 #include "core/cesql_internal.h"
 #include "core/errors.h"
+#include "core/event.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -83,9 +84,6 @@ static uint32_t add_const(emit_t *e, const rc_cesql_value_t *v)
     return p->nconsts++;
 }
 
-static const char *const core_names[] = {"specversion",     "id",         "source",  "type",
-                                         "datacontenttype", "dataschema", "subject", "time"};
-
 static uint16_t add_attr(emit_t *e, const char *name, uint32_t len)
 {
     rc_cesql_program_t *p = e->prog;
@@ -102,14 +100,12 @@ static uint16_t add_attr(emit_t *e, const char *name, uint32_t len)
     a->name = mem_strdup(e, name, len);
     a->len = len;
     a->index = (uint16_t)p->nattrs;
-    a->core = RC_CESQL_CORE_NONE;
-    a->hash = 2166136261u; /* FNV-1a, as rc_ce_name_hash */
-    for (uint32_t k = 0; k < len; k++)
-        a->hash = (a->hash ^ (uint8_t)name[k]) * 16777619u;
-    for (int16_t k = 0; k < 8; k++) {
-        if (strlen(core_names[k]) == len && memcmp(core_names[k], name, len) == 0)
-            a->core = k;
-    }
+    /* The record's extension table is keyed by rc_ce_name_hash and its core slots by
+     * rc_ce_attr_t: take both from core/event.h so lookups on records always agree. */
+    rc_str_t s = {name, len};
+    a->hash = rc_ce_name_hash(s);
+    int core = rc_ce_attr_index(s);
+    a->core = core >= 0 ? (int16_t)core : RC_CESQL_CORE_NONE;
     return (uint16_t)p->nattrs++;
 }
 

@@ -28,6 +28,7 @@
     X(BAD_RECORD, -30105, "malformed event record")                                                \
     X(CONFIG, -30200, "invalid configuration")                                                     \
     X(PARSE, -30201, "parse error")                                                                \
+    X(FILTER, -30202, "invalid trigger filter")                                                    \
     X(CESQL_FUNCTION, -30300, "unknown CESQL function or wrong argument count")                   \
     X(HTTP_MALFORMED, -30400, "malformed HTTP response")                                           \
     X(HTTP_CLOSED, -30401, "connection closed before the HTTP response was complete")              \

@@ -373,7 +373,7 @@ int rc_event_ttl_ingress(rc_event_t *ev, rc_arena_t *arena, rc_ce_error_t *err)
     if (ttl <= 0) {
         if (err) {
             err->field = ttl_name;
-            err->rule = "broker TTL expired (0)";
+            err->rule = "must be greater than 0 (broker TTL expired)";
         }
         return RC_ETTL_EXPIRED;
     }

@@ -447,7 +447,10 @@ int rc_event_validate(const rc_event_t *ev, rc_ce_error_t *err)
         return fail(err, RC_STR("type"), "must be a non-empty string");
     if (!rc_ce_is_valid_string(ev->type))
         return fail(err, RC_STR("type"), "must be valid UTF-8 without control characters");
-    if (ev->datacontenttype.ptr && !rc_ce_is_media_type(ev->datacontenttype))
+    /* A quoted parameter may carry tabs and non-ASCII bytes as far as RFC 7231 goes; a
+     * CloudEvents String may not. */
+    if (ev->datacontenttype.ptr && (!rc_ce_is_media_type(ev->datacontenttype) ||
+                                    !rc_ce_is_valid_string(ev->datacontenttype)))
         return fail(err, RC_STR("datacontenttype"), "must be an RFC 2046 media type");
     if (ev->dataschema.ptr && !rc_ce_is_uri(ev->dataschema))
         return fail(err, RC_STR("dataschema"), "must be an absolute URI");
@@ -461,6 +464,8 @@ int rc_event_validate(const rc_event_t *ev, rc_ce_error_t *err)
         if (rc_ce_time_parse(ev->time, &sec, &ns) != 0)
             return fail(err, RC_STR("time"), "must be an RFC 3339 timestamp");
     }
+    if (ev->ext_count > RC_CE_EXT_MAX)
+        return fail(err, RC_STR_NULL, "too many extensions (max 128)");
     for (uint32_t i = 0; i < ev->ext_count; i++) {
         const rc_ce_ext_t *e = &ev->ext[i];
         if (!rc_ce_is_ext_name(e->name))

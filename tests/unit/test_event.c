@@ -394,6 +394,11 @@ static void test_validate(void)
         { RC_CE_ATTR_DATACONTENTTYPE, "xyz", NULL, NULL, 0,
           "datacontenttype: must be an RFC 2046 media type" },
         { RC_CE_ATTR_DATACONTENTTYPE, "text/plain", NULL, NULL, 0, NULL },
+        { RC_CE_ATTR_DATACONTENTTYPE, "text/plain; a=\"\xed\"", NULL, NULL, 0,
+          "datacontenttype: must be an RFC 2046 media type" },
+        { RC_CE_ATTR_DATACONTENTTYPE, "text/plain; a=\"x\ty\"", NULL, NULL, 0,
+          "datacontenttype: must be an RFC 2046 media type" },
+        { RC_CE_ATTR_DATACONTENTTYPE, "text/plain; a=\"caf\xc3\xa9\"", NULL, NULL, 0, NULL },
         { RC_CE_ATTR_DATASCHEMA, "", NULL, NULL, 0, "dataschema: must be an absolute URI" },
         { RC_CE_ATTR_DATASCHEMA, "/relative", NULL, NULL, 0,
           "dataschema: must be an absolute URI" },
@@ -502,7 +507,7 @@ static void test_ttl_arrival(void)
 
     rc_event_set_ext(&ev, &a, RC_STR("knativebrokerttl"), RC_STR("0"), RC_CE_STRING);
     ASSERT_EQ(rc_event_ttl_ingress(&ev, &a, &err), RC_ETTL_EXPIRED);
-    ASSERT_STR_EQ(err.rule, "broker TTL expired (0)");
+    ASSERT_STR_EQ(err.rule, "must be greater than 0 (broker TTL expired)");
     rc_event_set_ext(&ev, &a, RC_STR("knativebrokerttl"), RC_STR("-3"), RC_CE_INTEGER);
     ASSERT_EQ(rc_event_ttl_ingress(&ev, &a, &err), RC_ETTL_EXPIRED);
     rc_event_set_ext(&ev, &a, RC_STR("knativebrokerttl"), RC_STR("lots"), RC_CE_STRING);
