@@ -171,8 +171,8 @@ static void *shm_main(void *arg)
     rc_reader_t *rd = NULL;
     int rc = rc_ring_open(c->ring, &ring, c->err, sizeof(c->err));
     if (rc == 0) {
-        rc_reader_opts_t ro = {.mode = RC_READER_LOSSLESS, .start = RC_START_LATEST,
-                               .name = c->name, .spin = c->spin};
+        rc_reader_opts_t ro = {
+            .mode = RC_READER_LOSSLESS, .start = RC_START_LATEST, .name = c->name, .spin = c->spin};
         rc = rc_reader_open(ring, &ro, &rd);
         if (rc < 0)
             snprintf(c->err, sizeof(c->err), "reader on %s: %s", c->ring, rc_strerror(rc));
@@ -339,8 +339,8 @@ static void *redis_main(void *arg)
     }
     atomic_store(&c->ready_, 1);
     int n = snprintf(cmd, sizeof(cmd),
-                     "XREADGROUP GROUP %s %s COUNT 1000 BLOCK 100 NOACK STREAMS %s >\r\n",
-                     c->group, c->name, c->topic);
+                     "XREADGROUP GROUP %s %s COUNT 1000 BLOCK 100 NOACK STREAMS %s >\r\n", c->group,
+                     c->name, c->topic);
     int outstanding = 0;
     while (!atomic_load_explicit(&c->stop_, memory_order_relaxed)) {
         if (!outstanding) {

@@ -25,7 +25,7 @@ typedef struct {
 typedef struct {
     int fd;
     int dead;
-    int dirty;   /* output appended since the last flush */
+    int dirty; /* output appended since the last flush */
     int want_out;
     char *out;
     size_t out_len, out_off, out_cap;
@@ -40,7 +40,7 @@ typedef struct {
     rc_lg_result_t *res;
     conn_t *conns;
     int epfd;
-    char *data;      /* `size` bytes of 'x' */
+    char *data; /* `size` bytes of 'x' */
     uint64_t acked_cap;
     int live;
     uint64_t inflight;
@@ -221,13 +221,12 @@ static int encode(lg_t *g, conn_t *c, uint64_t seq, uint32_t events, uint64_t ts
         }
         size_t body = c->out_len - start;
         char hdr[256];
-        int hn = snprintf(hdr, sizeof(hdr),
-                          "POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
-                          "application/%s\r\nContent-Length: %zu\r\n\r\n",
-                          o->path,
-                          o->proto == RC_LG_HTTP_BATCH ? "cloudevents-batch+json"
-                                                       : "cloudevents+json",
-                          body);
+        int hn = snprintf(
+            hdr, sizeof(hdr),
+            "POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
+            "application/%s\r\nContent-Length: %zu\r\n\r\n",
+            o->path, o->proto == RC_LG_HTTP_BATCH ? "cloudevents-batch+json" : "cloudevents+json",
+            body);
         if (out_reserve(c, (size_t)hn) < 0)
             return -ENOMEM;
         memmove(c->out + start + hn, c->out + start, body);

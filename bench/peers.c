@@ -128,8 +128,8 @@ static int start_ringcast(const char *bin, uint64_t ring_bytes, rc_peer_t *p, ch
     if (pipe2(pipefd, O_CLOEXEC) < 0)
         return -errno;
     rc_bench_track_shm(p->ring);
-    char *argv[] = {(char *)bin, "serve",  "--config", conf, "--listen", "127.0.0.1:0",
-                    "--admin",   "127.0.0.1:0", NULL};
+    char *argv[] = {(char *)bin,   "serve",   "--config",    conf, "--listen",
+                    "127.0.0.1:0", "--admin", "127.0.0.1:0", NULL};
     rc = rc_bench_spawn(argv, pipefd[1], errlog, SIGTERM, &p->pid);
     close(pipefd[1]);
     if (rc == 0)
@@ -170,10 +170,11 @@ static int start_on_port(rc_peer_kind_t kind, const char *bin, rc_peer_t *p, cha
             char *argv[] = {(char *)bin, "-p", p->dir, "-c", conf, "-e", errlog, NULL};
             rc = rc_bench_spawn(argv, -1, errlog, SIGTERM, &p->pid);
         } else if (kind == RC_PEER_REDIS) {
-            char *argv[] = {(char *)bin,    "--port",       portstr, "--bind",   "127.0.0.1",
-                            "--save",       "",             "--appendonly", "no",
-                            "--dir",        p->dir,         "--daemonize",  "no",
-                            "--loglevel",   "warning",      "--protected-mode", "no", NULL};
+            char *argv[] = {(char *)bin, "--port",     portstr,   "--bind",
+                            "127.0.0.1", "--save",     "",        "--appendonly",
+                            "no",        "--dir",      p->dir,    "--daemonize",
+                            "no",        "--loglevel", "warning", "--protected-mode",
+                            "no",        NULL};
             rc = rc_bench_spawn(argv, -1, errlog, SIGTERM, &p->pid);
         } else {
             char *argv[] = {(char *)bin, "-a", "127.0.0.1", "-p", portstr, NULL};

@@ -18,9 +18,9 @@ typedef struct {
     rc_peer_kind_t kind;
     pid_t pid;
     int port;
-    char dir[64];        /* private temporary directory */
-    char ring[64];       /* ringcast: the broker's shm ring name */
-    double cpu0;         /* CPU seconds at rc_bench_peer_mark */
+    char dir[64];  /* private temporary directory */
+    char ring[64]; /* ringcast: the broker's shm ring name */
+    double cpu0;   /* CPU seconds at rc_bench_peer_mark */
 } rc_peer_t;
 
 /** Name used in reports ("ringcast", "nginx", "redis", "nats"). */

@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #define MAX_CHILDREN 64
-#define MAX_SHM 16
+#define MAX_SHM      16
 
 typedef struct {
     volatile pid_t pid;

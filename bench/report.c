@@ -91,8 +91,7 @@ void rc_report_table(const rc_report_t *r, const char *scenario, FILE *out)
     }
     for (int i = 0; i < r->count; i++) {
         const rc_row_t *x = &r->rows[i];
-        if ((scenario == NULL || strcmp(x->scenario, scenario) == 0) && !x->skipped &&
-            x->note[0])
+        if ((scenario == NULL || strcmp(x->scenario, scenario) == 0) && !x->skipped && x->note[0])
             fprintf(out, "\n%s %s (%s): %s", x->scenario, x->system, x->params, x->note);
     }
     fprintf(out, "\n");
@@ -166,8 +165,8 @@ int rc_report_json(const rc_report_t *r, const char *path)
 
 /* ---- SVG -------------------------------------------------------------------------------- */
 
-static const char *const colours[] = {"#d62728", "#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd",
-                                      "#8c564b"};
+static const char *const colours[] = {"#d62728", "#1f77b4", "#2ca02c",
+                                      "#ff7f0e", "#9467bd", "#8c564b"};
 
 typedef struct {
     const char *items[32];
@@ -290,8 +289,8 @@ int rc_report_svg(const rc_report_t *r, const char *scenario, const char *path)
                 fprintf(f,
                         "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"%s\">"
                         "<title>%s %s: %.1f</title></rect>\n",
-                        gx + s * bw, y0 + ph - h, bw > 2 ? bw - 2 : 1, h, colours[s % 6],
-                        x->system, x->params, v);
+                        gx + s * bw, y0 + ph - h, bw > 2 ? bw - 2 : 1, h, colours[s % 6], x->system,
+                        x->params, v);
             }
         }
     }
