@@ -33,7 +33,9 @@ int rc_bench_run(const char *scenario, const char *params, const rc_run_opts_t *
 void rc_bench_skip_row(rc_row_t *row, const char *scenario, const char *params, const char *system,
                        const char *why);
 
-/** Global stop flag set by the harness' SIGINT handling paths (read by the load generator). */
+/** Set non-zero to end the current run's publishing early and skip the remaining runs (the
+ *  load generator polls it). SIGINT/SIGTERM do not use it: their handler stops the servers and
+ *  exits at once (bench/procs.c). */
 extern volatile int rc_bench_stop_flag;
 
 /** rc_bench_run `runs` times; keeps the row with the median throughput (its note says so).
