@@ -225,11 +225,12 @@ void rc_bench_peer_mark(rc_peer_t *p)
     p->cpu0 = p->pid > 0 ? rc_bench_cpu_s(p->pid) : 0;
 }
 
-void rc_bench_peer_usage(const rc_peer_t *p, double *cpu_s, double *rss_mib)
+void rc_bench_peer_usage(const rc_peer_t *p, double *cpu_s, double *rss_mib, double *shm_mib)
 {
     double c = p->pid > 0 ? rc_bench_cpu_s(p->pid) : -1;
     *cpu_s = c >= 0 ? c - p->cpu0 : -1;
     *rss_mib = p->pid > 0 ? rc_bench_rss_mib(p->pid) : -1;
+    *shm_mib = p->pid > 0 ? rc_bench_shm_mib(p->pid) : -1;
 }
 
 void rc_bench_peer_stop(rc_peer_t *p)

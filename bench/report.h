@@ -19,6 +19,7 @@ typedef struct {
     uint64_t lost, dups, errors;
     double cpu_s;          /* CPU of the server process under test during the run */
     double rss_mib;        /* its peak RSS (VmHWM) */
+    double rss_shm_mib;    /* shared memory in its RSS at the end (ringcast: ring pages) */
     double client_cpu_s;   /* the load generator's thread */
     double consumer_cpu_s; /* all consumer threads together */
     int consumers;

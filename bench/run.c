@@ -160,7 +160,7 @@ int rc_bench_run(const char *scenario, const char *params, const rc_run_opts_t *
             after += atomic_load_explicit(&cons[i].unique, memory_order_relaxed);
         idle = after == total ? idle + 0.02 : 0;
     }
-    rc_bench_peer_usage(&peer, &row->cpu_s, &row->rss_mib);
+    rc_bench_peer_usage(&peer, &row->cpu_s, &row->rss_mib, &row->rss_shm_mib);
     row->client_cpu_s = lr.cpu_s;
     row->events = lr.events_acked;
     row->errors = lr.errors;
