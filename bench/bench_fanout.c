@@ -16,8 +16,7 @@ int rc__bench_fanout_rows(const rc_bench_opts_t *o, rc_report_t *rep)
     const char *list = o->consumers ? o->consumers : o->quick ? "1,4" : "1,4,16";
     int n = rc_bench_list_nums(list, counts, 16);
     if (n < 0) {
-        fprintf(stderr, "ringcast-bench fanout: --consumers needs positive numbers: '%s'\n",
-                list);
+        fprintf(stderr, "ringcast-bench fanout: --consumers needs positive numbers: '%s'\n", list);
         return 1;
     }
     int failed = 0;

@@ -50,7 +50,8 @@ int rc__bench_ingest_rows(const rc_bench_opts_t *o, rc_report_t *rep)
 int rc_bench_ingest(int argc, char **argv)
 {
     rc_bench_opts_t o;
-    int rc = rc_bench_opts_parse("ingest", "Publish rate and latency: ringcast vs nginx `return "
+    int rc = rc_bench_opts_parse("ingest",
+                                 "Publish rate and latency: ringcast vs nginx `return "
                                  "202` vs Redis XADD, closed loop.",
                                  argc, argv, &o);
     if (rc != 0)

@@ -98,24 +98,44 @@ static int send_all(int fd, const char *s, size_t n)
     return 0;
 }
 
-/* Growable receive buffer shared by the socket consumers. */
+/* The first "\r\n" in b[0..n), or NULL. A plain loop: it stops at the first match, where
+ * sanitizer-instrumented memmem checks the whole range first (quadratic over a large reply). */
+static const char *find_crlf(const char *b, size_t n)
+{
+    for (size_t i = 0; i + 1 < n; i++) {
+        if (b[i] == '\r' && b[i + 1] == '\n')
+            return b + i;
+    }
+    return NULL;
+}
+
+/* Receive buffer: `b` points at the unread bytes (`len` of them) inside the allocation `base`
+ * (`size` bytes). Consuming moves `b` forward; the unread bytes are moved back to `base` only
+ * when a read needs room, so taking many small messages off a large buffer is linear. */
 typedef struct {
-    char *b;
-    size_t len, cap;
+    char *base, *b;
+    size_t len, size;
 } rbuf_t;
 
-/* Reads more bytes: 1 got some, 0 timeout (check the stop flag), -1 closed or failed. */
-static int rbuf_fill(rbuf_t *r, int fd)
+static int rbuf_fill_flags(rbuf_t *r, int fd, int flags)
 {
-    if (r->cap - r->len < 65536) {
-        size_t cap = r->cap ? r->cap * 2 : 262144;
-        char *p = realloc(r->b, cap);
-        if (p == NULL)
-            return -1;
-        r->b = p;
-        r->cap = cap;
+    size_t room = r->base ? r->size - (size_t)(r->b - r->base) - r->len : 0;
+    if (room < 65536) {
+        if (r->base != NULL && r->b != r->base) {
+            memmove(r->base, r->b, r->len);
+            r->b = r->base;
+        }
+        if (r->size - r->len < 65536) {
+            size_t size = r->size ? r->size * 2 : 262144;
+            char *p = realloc(r->base, size);
+            if (p == NULL)
+                return -1;
+            r->base = r->b = p;
+            r->size = size;
+        }
+        room = r->size - r->len;
     }
-    ssize_t n = recv(fd, r->b + r->len, r->cap - r->len, 0);
+    ssize_t n = recv(fd, r->b + r->len, room, flags);
     if (n > 0) {
         r->len += (size_t)n;
         return 1;
@@ -125,9 +145,20 @@ static int rbuf_fill(rbuf_t *r, int fd)
     return -1;
 }
 
+/* Waits (up to the socket's receive timeout) for bytes, then takes everything already queued
+ * without waiting: a large reply is then parsed once it is whole, not once per segment (the
+ * RESP completeness check restarts from the reply's first byte). */
+static int rbuf_fill(rbuf_t *r, int fd)
+{
+    int rc = rbuf_fill_flags(r, fd, 0);
+    while (rc > 0 && rbuf_fill_flags(r, fd, MSG_DONTWAIT) > 0)
+        ;
+    return rc;
+}
+
 static void rbuf_consume(rbuf_t *r, size_t n)
 {
-    memmove(r->b, r->b + n, r->len - n);
+    r->b += n;
     r->len -= n;
 }
 
@@ -140,8 +171,8 @@ static void *shm_main(void *arg)
     rc_reader_t *rd = NULL;
     int rc = rc_ring_open(c->ring, &ring, c->err, sizeof(c->err));
     if (rc == 0) {
-        rc_reader_opts_t ro = {.mode = RC_READER_LOSSLESS, .start = RC_START_LATEST,
-                               .name = c->name, .spin = c->spin};
+        rc_reader_opts_t ro = {
+            .mode = RC_READER_LOSSLESS, .start = RC_START_LATEST, .name = c->name, .spin = c->spin};
         rc = rc_reader_open(ring, &ro, &rd);
         if (rc < 0)
             snprintf(c->err, sizeof(c->err), "reader on %s: %s", c->ring, rc_strerror(rc));
@@ -189,7 +220,7 @@ static void *shm_main(void *arg)
 /* Length of one complete RESP reply at b (0: incomplete, -1: malformed). */
 static long resp_len(const char *b, size_t n, int depth)
 {
-    const char *eol = memmem(b, n, "\r\n", 2);
+    const char *eol = find_crlf(b, n);
     if (eol == NULL)
         return 0;
     size_t line = (size_t)(eol - b) + 2;
@@ -228,9 +259,11 @@ typedef struct {
 
 /* Walks a complete reply; every field/value pair "rcbts" <ts> ... "rcbseq" <seq> is one event
  * (the publisher writes rcbts before rcbseq). */
-static size_t resp_walk(const char *b, walk_t *w)
+static size_t resp_walk(const char *b, const char *end, walk_t *w)
 {
-    const char *eol = strstr(b, "\r\n");
+    const char *eol = find_crlf(b, (size_t)(end - b));
+    if (eol == NULL)
+        return (size_t)(end - b); /* cannot happen: the reply was checked complete */
     size_t line = (size_t)(eol - b) + 2;
     long v = strtol(b + 1, NULL, 10);
     if (b[0] == '$') {
@@ -257,7 +290,7 @@ static size_t resp_walk(const char *b, walk_t *w)
     if (b[0] == '*') {
         size_t off = line;
         for (long i = 0; i < v; i++)
-            off += resp_walk(b + off, w);
+            off += resp_walk(b + off, end, w);
         return off;
     }
     return line;
@@ -300,14 +333,14 @@ static void *redis_main(void *arg)
         snprintf(c->err, sizeof(c->err), "redis XGROUP CREATE: %.120s", reply);
         c->error = -EPROTO;
         close(fd);
-        free(r.b);
+        free(r.base);
         atomic_store(&c->ready_, -1);
         return NULL;
     }
     atomic_store(&c->ready_, 1);
     int n = snprintf(cmd, sizeof(cmd),
-                     "XREADGROUP GROUP %s %s COUNT 1000 BLOCK 100 NOACK STREAMS %s >\r\n",
-                     c->group, c->name, c->topic);
+                     "XREADGROUP GROUP %s %s COUNT 1000 BLOCK 100 NOACK STREAMS %s >\r\n", c->group,
+                     c->name, c->topic);
     int outstanding = 0;
     while (!atomic_load_explicit(&c->stop_, memory_order_relaxed)) {
         if (!outstanding) {
@@ -334,17 +367,13 @@ static void *redis_main(void *arg)
             snprintf(c->err, sizeof(c->err), "redis: %.*s", (int)(l - 2), r.b);
             break;
         }
-        /* resp_walk relies on "\r\n" terminators found by strstr: bound it. */
-        char save = r.b[l - 1];
         walk_t w = {.c = c};
-        r.b[l - 1] = 0;
-        resp_walk(r.b, &w);
-        r.b[l - 1] = save;
+        resp_walk(r.b, r.b + l, &w);
         rbuf_consume(&r, (size_t)l);
         outstanding = 0;
     }
     close(fd);
-    free(r.b);
+    free(r.base);
     return NULL;
 }
 
@@ -369,7 +398,7 @@ static void *nats_main(void *arg)
     if (send_all(fd, cmd, (size_t)n) < 0)
         goto fail;
     while (!atomic_load_explicit(&c->stop_, memory_order_relaxed)) {
-        char *eol = r.len ? memmem(r.b, r.len, "\r\n", 2) : NULL;
+        const char *eol = r.len ? find_crlf(r.b, r.len) : NULL;
         if (eol == NULL) {
             int f = rbuf_fill(&r, fd);
             if (f < 0)
@@ -379,7 +408,7 @@ static void *nats_main(void *arg)
         size_t line = (size_t)(eol - r.b) + 2;
         if (r.len >= 4 && memcmp(r.b, "MSG ", 4) == 0) {
             /* MSG <subject> <sid> [reply-to] <#bytes> */
-            char *sp = eol;
+            const char *sp = eol;
             while (sp > r.b && sp[-1] != ' ')
                 sp--;
             size_t plen = strtoul(sp, NULL, 10);
@@ -423,11 +452,24 @@ done:
     if (!ready)
         atomic_store(&c->ready_, -1);
     close(fd);
-    free(r.b);
+    free(r.base);
     return NULL;
 }
 
 /* ---- lifecycle ---------------------------------------------------------------------------- */
+
+static void *consumer_main(void *arg)
+{
+    rc_consumer_t *c = arg;
+    void *(*fn)(void *) = c->kind == RC_CONS_SHM     ? shm_main
+                          : c->kind == RC_CONS_REDIS ? redis_main
+                                                     : nats_main;
+    fn(c);
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    c->cpu_s = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    return NULL;
+}
 
 int rc_consumer_start(rc_consumer_t *c)
 {
@@ -438,10 +480,8 @@ int rc_consumer_start(rc_consumer_t *c)
     c->received = c->dups = c->bad = c->last_rx_ns = 0;
     c->error = 0;
     c->err[0] = 0;
-    void *(*fn)(void *) = c->kind == RC_CONS_SHM     ? shm_main
-                          : c->kind == RC_CONS_REDIS ? redis_main
-                                                     : nats_main;
-    int rc = pthread_create(&c->thread_, NULL, fn, c);
+    c->cpu_s = 0;
+    int rc = pthread_create(&c->thread_, NULL, consumer_main, c);
     if (rc != 0) {
         snprintf(c->err, sizeof(c->err), "pthread_create: %s", strerror(rc));
         return -rc;

@@ -29,13 +29,14 @@ typedef struct {
     char name[32];     /* redis consumer name / reader name */
     uint32_t spin;     /* shm: polls before sleeping on the futex (0: the reader's default) */
     /* results, read after rc_consumer_stop (unique also while running) */
-    rc_hist_t lat;        /* publish -> delivery, ns */
+    rc_hist_t lat;           /* publish -> delivery, ns */
     _Atomic uint64_t unique; /* distinct events received */
-    uint64_t received;    /* all events received, duplicates included */
+    uint64_t received;       /* all events received, duplicates included */
     uint64_t dups;
-    uint64_t bad;         /* events without readable stamps */
+    uint64_t bad; /* events without readable stamps */
     uint64_t last_rx_ns;
-    int error;            /* < 0 when the consumer failed; err says why */
+    double cpu_s; /* the consumer thread's CPU time */
+    int error;    /* < 0 when the consumer failed; err says why */
     char err[160];
     /* private */
     pthread_t thread_;

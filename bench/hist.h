@@ -7,9 +7,9 @@
 
 #include <stdint.h>
 
-#define RC_HIST_SUB_BITS 6                      /* 64 linear sub-buckets per power of two */
-#define RC_HIST_SUB (1u << RC_HIST_SUB_BITS)
-#define RC_HIST_BUCKETS ((64 - RC_HIST_SUB_BITS + 1) * RC_HIST_SUB)
+#define RC_HIST_SUB_BITS 6 /* 64 linear sub-buckets per power of two */
+#define RC_HIST_SUB      (1u << RC_HIST_SUB_BITS)
+#define RC_HIST_BUCKETS  ((64 - RC_HIST_SUB_BITS + 1) * RC_HIST_SUB)
 
 typedef struct {
     uint64_t count;

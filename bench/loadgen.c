@@ -25,7 +25,7 @@ typedef struct {
 typedef struct {
     int fd;
     int dead;
-    int dirty;   /* output appended since the last flush */
+    int dirty; /* output appended since the last flush */
     int want_out;
     char *out;
     size_t out_len, out_off, out_cap;
@@ -40,7 +40,7 @@ typedef struct {
     rc_lg_result_t *res;
     conn_t *conns;
     int epfd;
-    char *data;      /* `size` bytes of 'x' */
+    char *data; /* `size` bytes of 'x' */
     uint64_t acked_cap;
     int live;
     uint64_t inflight;
@@ -221,13 +221,12 @@ static int encode(lg_t *g, conn_t *c, uint64_t seq, uint32_t events, uint64_t ts
         }
         size_t body = c->out_len - start;
         char hdr[256];
-        int hn = snprintf(hdr, sizeof(hdr),
-                          "POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
-                          "application/%s\r\nContent-Length: %zu\r\n\r\n",
-                          o->path,
-                          o->proto == RC_LG_HTTP_BATCH ? "cloudevents-batch+json"
-                                                       : "cloudevents+json",
-                          body);
+        int hn = snprintf(
+            hdr, sizeof(hdr),
+            "POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
+            "application/%s\r\nContent-Length: %zu\r\n\r\n",
+            o->path, o->proto == RC_LG_HTTP_BATCH ? "cloudevents-batch+json" : "cloudevents+json",
+            body);
         if (out_reserve(c, (size_t)hn) < 0)
             return -ENOMEM;
         memmove(c->out + start + hn, c->out + start, body);
@@ -281,12 +280,24 @@ static int encode(lg_t *g, conn_t *c, uint64_t seq, uint32_t events, uint64_t ts
     return 0;
 }
 
+/* The first occurrence of `pat` (`m` bytes) in b[0..n), or NULL. Stops at the first match
+ * (sanitizer-instrumented memmem checks the whole range first: quadratic over a buffer of
+ * many pipelined answers). */
+static const char *find(const char *b, size_t n, const char *pat, size_t m)
+{
+    for (size_t i = 0; i + m <= n; i++) {
+        if (b[i] == pat[0] && memcmp(b + i, pat, m) == 0)
+            return b + i;
+    }
+    return NULL;
+}
+
 /* ---- answer parsers: > 0 bytes consumed, 0 incomplete, < 0 malformed. *ack = 1 when the
  * answer completes the oldest request in flight, with *status. ---------------------------- */
 
 static long parse_http(const char *b, size_t n, int *ack, int *status)
 {
-    const char *end = memmem(b, n, "\r\n\r\n", 4);
+    const char *end = find(b, n, "\r\n\r\n", 4);
     if (end == NULL)
         return n > 65536 ? -EPROTO : 0;
     if (n < 12 || memcmp(b, "HTTP/1.", 7) != 0)
@@ -294,7 +305,7 @@ static long parse_http(const char *b, size_t n, int *ack, int *status)
     *status = atoi(b + 9);
     size_t hdr = (size_t)(end - b) + 4, body = 0;
     for (const char *p = b; p < end;) {
-        const char *eol = memmem(p, (size_t)(end - p) + 2, "\r\n", 2);
+        const char *eol = find(p, (size_t)(end - p) + 2, "\r\n", 2);
         if (eol == NULL)
             break;
         if ((size_t)(eol - p) > 15 && strncasecmp(p, "content-length:", 15) == 0)
@@ -311,7 +322,7 @@ static long parse_http(const char *b, size_t n, int *ack, int *status)
 
 static long parse_resp(const char *b, size_t n, int *ack, int *status)
 {
-    const char *eol = memmem(b, n, "\r\n", 2);
+    const char *eol = find(b, n, "\r\n", 2);
     if (eol == NULL)
         return 0;
     size_t line = (size_t)(eol - b) + 2;
@@ -341,7 +352,7 @@ static long parse_resp(const char *b, size_t n, int *ack, int *status)
 static long parse_nats(lg_t *g, conn_t *c, const char *b, size_t n, int *ack, int *status)
 {
     (void)g;
-    const char *eol = memmem(b, n, "\r\n", 2);
+    const char *eol = find(b, n, "\r\n", 2);
     if (eol == NULL)
         return 0;
     size_t line = (size_t)(eol - b) + 2;

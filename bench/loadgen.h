@@ -26,17 +26,17 @@ typedef enum {
 
 typedef struct {
     rc_lg_proto_t proto;
-    int port;            /* on 127.0.0.1 */
-    const char *path;    /* HTTP request target; default "/default/default" */
-    const char *topic;   /* Redis stream key / NATS subject prefix; default "bench" */
-    int conns;           /* connections (1-1024) */
-    int depth;           /* requests in flight per connection (1-1024) */
-    double rate;         /* open loop: events/s; 0 = closed loop */
-    double seconds;      /* publishing time */
-    size_t size;         /* data bytes per event (>= 16) */
-    int batch;           /* events per request in HTTP batch mode (1-1000) */
-    int types;           /* distinct event types, used round-robin (1-1000) */
-    uint64_t maxlen;     /* Redis: XADD MAXLEN ~ this (0: no trimming) */
+    int port;          /* on 127.0.0.1 */
+    const char *path;  /* HTTP request target; default "/default/default" */
+    const char *topic; /* Redis stream key / NATS subject prefix; default "bench" */
+    int conns;         /* connections (1-1024) */
+    int depth;         /* requests in flight per connection (1-1024) */
+    double rate;       /* open loop: events/s; 0 = closed loop */
+    double seconds;    /* publishing time */
+    size_t size;       /* data bytes per event (>= 16) */
+    int batch;         /* events per request in HTTP batch mode (1-1000) */
+    int types;         /* distinct event types, used round-robin (1-1000) */
+    uint64_t maxlen;   /* Redis: XADD MAXLEN ~ this (0: no trimming) */
 } rc_lg_opts_t;
 
 #define RC_LG_MAX_STATUS 16
@@ -50,13 +50,13 @@ typedef struct {
                                      -1 = connection lost */
     uint64_t status_count[RC_LG_MAX_STATUS];
     int nstatus;
-    rc_hist_t lat;         /* request -> answer (open loop: from the due time), ns */
-    double elapsed_s;      /* first due time to the last answer */
-    double publish_s;      /* the publishing window */
-    double cpu_s;          /* this thread's CPU time */
-    uint8_t *acked;        /* acked[seq] = 1 when the event with that seq was acknowledged */
-    uint64_t seq_count;    /* entries of acked (= events_sent) */
-    uint64_t start_ns;     /* CLOCK_MONOTONIC of the first due time */
+    rc_hist_t lat;      /* request -> answer (open loop: from the due time), ns */
+    double elapsed_s;   /* first due time to the last answer */
+    double publish_s;   /* the publishing window */
+    double cpu_s;       /* this thread's CPU time */
+    uint8_t *acked;     /* acked[seq] = 1 when the event with that seq was acknowledged */
+    uint64_t seq_count; /* entries of acked (= events_sent) */
+    uint64_t start_ns;  /* CLOCK_MONOTONIC of the first due time */
 } rc_lg_result_t;
 
 /** Fills `o` with defaults (binary HTTP, 16 connections, depth 1, closed loop, 1 s, 128 bytes,

@@ -67,8 +67,8 @@ int rc_bench_opts_parse(const char *scenario, const char *summary, int argc, cha
             continue;
         }
         if (v == NULL) {
-            fprintf(stderr, "ringcast-bench %s: unknown option or missing value: '%s'\n",
-                    scenario, a);
+            fprintf(stderr, "ringcast-bench %s: unknown option or missing value: '%s'\n", scenario,
+                    a);
             usage(scenario, summary, stderr);
             return 2;
         }
@@ -127,8 +127,10 @@ int rc_bench_opts_parse(const char *scenario, const char *summary, int argc, cha
     double nums[16];
     if ((o->rates && rc_bench_list_nums(o->rates, nums, 16) < 0) ||
         (o->consumers && rc_bench_list_nums(o->consumers, nums, 16) < 0)) {
-        fprintf(stderr, "ringcast-bench %s: --rates and --consumers take up to 16 positive "
-                "numbers separated by commas\n", scenario);
+        fprintf(stderr,
+                "ringcast-bench %s: --rates and --consumers take up to 16 positive "
+                "numbers separated by commas\n",
+                scenario);
         return 2;
     }
     static const char *const known[] = {"ringcast", "nginx", "redis", "nats", "ringcast-http"};
@@ -139,8 +141,10 @@ int rc_bench_opts_parse(const char *scenario, const char *summary, int argc, cha
         for (size_t k = 0; k < sizeof(known) / sizeof(known[0]); k++)
             ok |= strlen(known[k]) == len && strncmp(known[k], p, len) == 0;
         if (!ok) {
-            fprintf(stderr, "ringcast-bench %s: unknown system '%.*s' in --systems (known: "
-                    "ringcast, nginx, redis, nats, ringcast-http)\n", scenario, (int)len, p);
+            fprintf(stderr,
+                    "ringcast-bench %s: unknown system '%.*s' in --systems (known: "
+                    "ringcast, nginx, redis, nats, ringcast-http)\n",
+                    scenario, (int)len, p);
             return 2;
         }
         p = comma ? comma + 1 : NULL;
@@ -149,10 +153,10 @@ int rc_bench_opts_parse(const char *scenario, const char *summary, int argc, cha
         o->seconds = o->quick ? 0.5 : 3.0;
     if (o->drain_s < 0)
         o->drain_s = o->quick ? 1.0 : 2.0;
-    if (o->seconds <= 0 || o->seconds > 600 || o->conns < 1 || o->conns > 1024 ||
-        o->depth < 1 || o->depth > 1024 || o->size < 16 || o->size > (1 << 20) ||
-        o->batch < 1 || o->batch > 1000 || o->types < 1 || o->types > 1000 || o->runs < 1 ||
-        o->runs > 99 || o->drain_s <= 0 || o->drain_s > 60 || o->ring_bytes < (64u << 10) ||
+    if (o->seconds <= 0 || o->seconds > 600 || o->conns < 1 || o->conns > 1024 || o->depth < 1 ||
+        o->depth > 1024 || o->size < 16 || o->size > (1 << 20) || o->batch < 1 || o->batch > 1000 ||
+        o->types < 1 || o->types > 1000 || o->runs < 1 || o->runs > 99 || o->drain_s <= 0 ||
+        o->drain_s > 60 || o->ring_bytes < (64u << 10) ||
         (o->ring_bytes & (o->ring_bytes - 1)) != 0) {
         fprintf(stderr,
                 "ringcast-bench %s: out of range: --seconds 0-600, --conns/--depth 1-1024, "

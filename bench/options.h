@@ -8,12 +8,12 @@
 #include "bench/report.h"
 
 typedef struct {
-    double seconds;      /* per run */
+    double seconds; /* per run */
     int conns, depth;
-    size_t size;         /* data bytes per event */
-    int mode;            /* rc_lg_proto_t: HTTP binary, structured or batch */
+    size_t size; /* data bytes per event */
+    int mode;    /* rc_lg_proto_t: HTTP binary, structured or batch */
     int batch, types;
-    int runs;            /* repeat each run, keep the median throughput */
+    int runs; /* repeat each run, keep the median throughput */
     double drain_s;
     uint64_t ring_bytes;
     uint32_t reader_spin; /* ringcast shm readers' spin before sleeping */

@@ -128,8 +128,8 @@ static int start_ringcast(const char *bin, uint64_t ring_bytes, rc_peer_t *p, ch
     if (pipe2(pipefd, O_CLOEXEC) < 0)
         return -errno;
     rc_bench_track_shm(p->ring);
-    char *argv[] = {(char *)bin, "serve",  "--config", conf, "--listen", "127.0.0.1:0",
-                    "--admin",   "127.0.0.1:0", NULL};
+    char *argv[] = {(char *)bin,   "serve",   "--config",    conf, "--listen",
+                    "127.0.0.1:0", "--admin", "127.0.0.1:0", NULL};
     rc = rc_bench_spawn(argv, pipefd[1], errlog, SIGTERM, &p->pid);
     close(pipefd[1]);
     if (rc == 0)
@@ -170,10 +170,11 @@ static int start_on_port(rc_peer_kind_t kind, const char *bin, rc_peer_t *p, cha
             char *argv[] = {(char *)bin, "-p", p->dir, "-c", conf, "-e", errlog, NULL};
             rc = rc_bench_spawn(argv, -1, errlog, SIGTERM, &p->pid);
         } else if (kind == RC_PEER_REDIS) {
-            char *argv[] = {(char *)bin,    "--port",       portstr, "--bind",   "127.0.0.1",
-                            "--save",       "",             "--appendonly", "no",
-                            "--dir",        p->dir,         "--daemonize",  "no",
-                            "--loglevel",   "warning",      "--protected-mode", "no", NULL};
+            char *argv[] = {(char *)bin, "--port",     portstr,   "--bind",
+                            "127.0.0.1", "--save",     "",        "--appendonly",
+                            "no",        "--dir",      p->dir,    "--daemonize",
+                            "no",        "--loglevel", "warning", "--protected-mode",
+                            "no",        NULL};
             rc = rc_bench_spawn(argv, -1, errlog, SIGTERM, &p->pid);
         } else {
             char *argv[] = {(char *)bin, "-a", "127.0.0.1", "-p", portstr, NULL};
@@ -224,11 +225,12 @@ void rc_bench_peer_mark(rc_peer_t *p)
     p->cpu0 = p->pid > 0 ? rc_bench_cpu_s(p->pid) : 0;
 }
 
-void rc_bench_peer_usage(const rc_peer_t *p, double *cpu_s, double *rss_mib)
+void rc_bench_peer_usage(const rc_peer_t *p, double *cpu_s, double *rss_mib, double *shm_mib)
 {
     double c = p->pid > 0 ? rc_bench_cpu_s(p->pid) : -1;
     *cpu_s = c >= 0 ? c - p->cpu0 : -1;
     *rss_mib = p->pid > 0 ? rc_bench_rss_mib(p->pid) : -1;
+    *shm_mib = p->pid > 0 ? rc_bench_shm_mib(p->pid) : -1;
 }
 
 void rc_bench_peer_stop(rc_peer_t *p)

@@ -18,9 +18,9 @@ typedef struct {
     rc_peer_kind_t kind;
     pid_t pid;
     int port;
-    char dir[64];        /* private temporary directory */
-    char ring[64];       /* ringcast: the broker's shm ring name */
-    double cpu0;         /* CPU seconds at rc_bench_peer_mark */
+    char dir[64];  /* private temporary directory */
+    char ring[64]; /* ringcast: the broker's shm ring name */
+    double cpu0;   /* CPU seconds at rc_bench_peer_mark */
 } rc_peer_t;
 
 /** Name used in reports ("ringcast", "nginx", "redis", "nats"). */
@@ -38,8 +38,9 @@ int rc_bench_peer_start(rc_peer_kind_t kind, uint64_t ring_bytes, rc_peer_t *p, 
 /** Remembers the peer's CPU time now (the start of a measured interval). */
 void rc_bench_peer_mark(rc_peer_t *p);
 
-/** CPU seconds since rc_bench_peer_mark and peak RSS in MiB (read before stopping). */
-void rc_bench_peer_usage(const rc_peer_t *p, double *cpu_s, double *rss_mib);
+/** CPU seconds since rc_bench_peer_mark, peak RSS and its shared-memory part now, in MiB
+ *  (read before stopping). */
+void rc_bench_peer_usage(const rc_peer_t *p, double *cpu_s, double *rss_mib, double *shm_mib);
 
 /** Stops the peer by pid, reaps it, removes its directory and ring. No-op when not started. */
 void rc_bench_peer_stop(rc_peer_t *p);

@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #define MAX_CHILDREN 64
-#define MAX_SHM 16
+#define MAX_SHM      16
 
 typedef struct {
     volatile pid_t pid;
@@ -236,7 +236,7 @@ double rc_bench_cpu_s(pid_t pid)
     return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
-double rc_bench_rss_mib(pid_t pid)
+static double status_mib(pid_t pid, const char *key)
 {
     char path[64], line[256];
     if (pid > 0)
@@ -249,13 +249,24 @@ double rc_bench_rss_mib(pid_t pid)
     double mib = -1;
     while (fgets(line, sizeof(line), f)) {
         unsigned long kib;
-        if (sscanf(line, "VmHWM: %lu kB", &kib) == 1) {
+        size_t klen = strlen(key);
+        if (strncmp(line, key, klen) == 0 && sscanf(line + klen, " %lu kB", &kib) == 1) {
             mib = (double)kib / 1024.0;
             break;
         }
     }
     fclose(f);
     return mib;
+}
+
+double rc_bench_rss_mib(pid_t pid)
+{
+    return status_mib(pid, "VmHWM:");
+}
+
+double rc_bench_shm_mib(pid_t pid)
+{
+    return status_mib(pid, "RssShmem:");
 }
 
 int rc_bench_free_port(void)

@@ -33,6 +33,10 @@ double rc_bench_cpu_s(pid_t pid);
 /** Peak resident set (VmHWM) of `pid` (0 = this process) in MiB, or -1. */
 double rc_bench_rss_mib(pid_t pid);
 
+/** Shared-memory part of `pid`'s resident set now (RssShmem: for ringcast, the ring pages it
+ *  touched) in MiB, or -1. */
+double rc_bench_shm_mib(pid_t pid);
+
 /** A free TCP port on 127.0.0.1 (bound and released; callers retry on a lost race), or -errno. */
 int rc_bench_free_port(void);
 

@@ -56,10 +56,12 @@ static void fmt_num(char *buf, size_t cap, double v)
 
 void rc_report_table(const rc_report_t *r, const char *scenario, FILE *out)
 {
-    fprintf(out, "| scenario | params | system | events/s | p50 µs | p90 µs | p99 µs | p99.9 µs "
-                 "| max µs | lost | dups | errors | cpu s | events/cpu-s | RSS MiB | x ringcast |\n"
-                 "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-                 "---:|\n");
+    fprintf(
+        out,
+        "| scenario | params | system | events/s | p50 µs | p90 µs | p99 µs | p99.9 µs "
+        "| max µs | lost | dups | errors | cpu s | events/cpu-s | RSS MiB (shm) | x ringcast |\n"
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "---:|\n");
     for (int i = 0; i < r->count; i++) {
         const rc_row_t *x = &r->rows[i];
         if (scenario != NULL && strcmp(x->scenario, scenario) != 0)
@@ -84,15 +86,14 @@ void rc_report_table(const rc_report_t *r, const char *scenario, FILE *out)
             snprintf(ratio, sizeof(ratio), "-");
         fprintf(out,
                 "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %llu | %llu | %llu | %.2f | %s | "
-                "%.1f | %s |\n",
+                "%.1f (%.1f) | %s |\n",
                 x->scenario, x->params, x->system, tp, p50, p90, p99, p999, mx,
                 (unsigned long long)x->lost, (unsigned long long)x->dups,
-                (unsigned long long)x->errors, x->cpu_s, epc, x->rss_mib, ratio);
+                (unsigned long long)x->errors, x->cpu_s, epc, x->rss_mib, x->rss_shm_mib, ratio);
     }
     for (int i = 0; i < r->count; i++) {
         const rc_row_t *x = &r->rows[i];
-        if ((scenario == NULL || strcmp(x->scenario, scenario) == 0) && !x->skipped &&
-            x->note[0])
+        if ((scenario == NULL || strcmp(x->scenario, scenario) == 0) && !x->skipped && x->note[0])
             fprintf(out, "\n%s %s (%s): %s", x->scenario, x->system, x->params, x->note);
     }
     fprintf(out, "\n");
@@ -153,7 +154,9 @@ int rc_report_json(const rc_report_t *r, const char *path)
             json_num(f, "cpu_s", x->cpu_s);
             json_num(f, "events_per_cpu_s", x->cpu_s > 0 ? (double)x->events / x->cpu_s : 0);
             json_num(f, "rss_mib", x->rss_mib);
+            json_num(f, "rss_shm_mib", x->rss_shm_mib);
             json_num(f, "client_cpu_s", x->client_cpu_s);
+            json_num(f, "consumer_cpu_s", x->consumer_cpu_s);
             fprintf(f, ", \"consumers\": %d", x->consumers);
             json_num(f, "rate", x->rate);
         }
@@ -165,8 +168,8 @@ int rc_report_json(const rc_report_t *r, const char *path)
 
 /* ---- SVG -------------------------------------------------------------------------------- */
 
-static const char *const colours[] = {"#d62728", "#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd",
-                                      "#8c564b"};
+static const char *const colours[] = {"#d62728", "#1f77b4", "#2ca02c",
+                                      "#ff7f0e", "#9467bd", "#8c564b"};
 
 typedef struct {
     const char *items[32];
@@ -289,8 +292,8 @@ int rc_report_svg(const rc_report_t *r, const char *scenario, const char *path)
                 fprintf(f,
                         "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"%s\">"
                         "<title>%s %s: %.1f</title></rect>\n",
-                        gx + s * bw, y0 + ph - h, bw > 2 ? bw - 2 : 1, h, colours[s % 6],
-                        x->system, x->params, v);
+                        gx + s * bw, y0 + ph - h, bw > 2 ? bw - 2 : 1, h, colours[s % 6], x->system,
+                        x->params, v);
             }
         }
     }

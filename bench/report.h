@@ -10,18 +10,20 @@
 typedef struct {
     char scenario[24];
     char system[32];
-    char params[48];   /* e.g. "conns=16 depth=1", "rate=10000", "consumers=4" */
-    char note[200];    /* skip reason, or errors by status */
+    char params[48]; /* e.g. "conns=16 depth=1", "rate=10000", "consumers=4" */
+    char note[200];  /* skip reason, or errors by status */
     int skipped;
     double throughput; /* events/s (delivered per consumer where there are consumers) */
     double p50_us, p90_us, p99_us, p999_us, max_us;
-    uint64_t events;   /* acknowledged by the server */
+    uint64_t events; /* acknowledged by the server */
     uint64_t lost, dups, errors;
-    double cpu_s;      /* CPU of the server process under test during the run */
-    double rss_mib;    /* its peak RSS (VmHWM) */
-    double client_cpu_s;
+    double cpu_s;          /* CPU of the server process under test during the run */
+    double rss_mib;        /* its peak RSS (VmHWM) */
+    double rss_shm_mib;    /* shared memory in its RSS at the end (ringcast: ring pages) */
+    double client_cpu_s;   /* the load generator's thread */
+    double consumer_cpu_s; /* all consumer threads together */
     int consumers;
-    double rate;       /* offered events/s, 0 = closed loop */
+    double rate; /* offered events/s, 0 = closed loop */
 } rc_row_t;
 
 typedef struct {

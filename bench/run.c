@@ -23,8 +23,8 @@ void rc_run_opts_init(rc_run_opts_t *o)
     o->ring_bytes = 64ull << 20;
 }
 
-void rc_bench_skip_row(rc_row_t *row, const char *scenario, const char *params,
-                       const char *system, const char *why)
+void rc_bench_skip_row(rc_row_t *row, const char *scenario, const char *params, const char *system,
+                       const char *why)
 {
     memset(row, 0, sizeof(*row));
     snprintf(row->scenario, sizeof(row->scenario), "%s", scenario);
@@ -50,11 +50,10 @@ static void status_note(const rc_lg_result_t *lr, char *buf, size_t cap)
         if (s == 0 || (s >= 200 && s < 300))
             continue;
         const char *name = s == -1 ? "connection lost" : s == 1 ? "error reply" : NULL;
-        int n = name ? snprintf(buf + used, cap - used, "%s%s: %llu", used ? ", " : "errors ",
-                                name, (unsigned long long)lr->status_count[i])
-                     : snprintf(buf + used, cap - used, "%sHTTP %d: %llu",
-                                used ? ", " : "errors ", s,
-                                (unsigned long long)lr->status_count[i]);
+        int n = name ? snprintf(buf + used, cap - used, "%s%s: %llu", used ? ", " : "errors ", name,
+                                (unsigned long long)lr->status_count[i])
+                     : snprintf(buf + used, cap - used, "%sHTTP %d: %llu", used ? ", " : "errors ",
+                                s, (unsigned long long)lr->status_count[i]);
         if (n < 0)
             break;
         used += (size_t)n;
@@ -161,7 +160,7 @@ int rc_bench_run(const char *scenario, const char *params, const rc_run_opts_t *
             after += atomic_load_explicit(&cons[i].unique, memory_order_relaxed);
         idle = after == total ? idle + 0.02 : 0;
     }
-    rc_bench_peer_usage(&peer, &row->cpu_s, &row->rss_mib);
+    rc_bench_peer_usage(&peer, &row->cpu_s, &row->rss_mib, &row->rss_shm_mib);
     row->client_cpu_s = lr.cpu_s;
     row->events = lr.events_acked;
     row->errors = lr.errors;
@@ -176,6 +175,7 @@ int rc_bench_run(const char *scenario, const char *params, const rc_run_opts_t *
             rc_hist_merge(&lat, &cons[i].lat);
             row->lost += rc_consumer_lost(&cons[i], lr.acked, lr.seq_count);
             row->dups += cons[i].dups;
+            row->consumer_cpu_s += cons[i].cpu_s;
             uint64_t u = atomic_load(&cons[i].unique);
             if (least < 0 || (double)u < least)
                 least = (double)u;
@@ -225,8 +225,8 @@ static int by_throughput(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-int rc_bench_run_median(const char *scenario, const char *params, const rc_run_opts_t *o,
-                        int runs, rc_row_t *row)
+int rc_bench_run_median(const char *scenario, const char *params, const rc_run_opts_t *o, int runs,
+                        rc_row_t *row)
 {
     if (runs <= 1)
         return rc_bench_run(scenario, params, o, row);
