@@ -22,6 +22,7 @@ typedef struct {
     rc_config_trigger_t *t;
     char who[2 * RC_CONFIG_NAME_MAX + 16]; /* "Trigger ns/name" for messages */
     yaml_node_t *ref;                      /* spec.subscriber.ref, resolved later */
+    yaml_node_t *sub;                      /* spec.subscriber */
     char ref_ns[RC_CONFIG_NAME_MAX + 1];
 } trig_ctx_t;
 
@@ -310,6 +311,7 @@ static int trigger_spec_field(rc__config_ctx_t *x, const char *key, yaml_node_t 
     }
     if (strcmp(key, "subscriber") == 0) {
         t->subscriber_line = line_of(v);
+        tc->sub = v;
         return rc__config_walk_map(x, v, "spec.subscriber", subscriber_field, tc);
     }
     if (strcmp(key, "delivery") == 0) {
@@ -389,18 +391,18 @@ int rc__config_parse_trigger(rc__config_ctx_t *x, yaml_node_t *root)
         rc = fail(x, root, "%s has no spec.broker", tc.who);
     if (rc == 0 && t.subscriber_line == 0)
         rc = fail(x, root, "%s has no spec.subscriber", tc.who);
-    if (rc == 0 && t.subscriber_uri == NULL && t.service_ref == NULL)
-        rc = fail(x, tc.ref ? tc.ref : root, "%s: spec.subscriber needs uri or ref", tc.who);
     if (rc == 0 && tc.ref != NULL && t.service_ref == NULL)
         rc = fail(x, tc.ref, "%s: 'spec.subscriber.ref' has no name", tc.who);
+    if (rc == 0 && t.subscriber_uri == NULL && t.service_ref == NULL)
+        rc = fail(x, tc.sub, "%s: spec.subscriber needs uri or ref", tc.who);
     if (rc == 0 && t.service_ref == NULL && strncmp(t.subscriber_uri, "http://", 7) != 0)
-        rc = fail(x, root,
+        rc = fail(x, tc.sub,
                   "%s: 'spec.subscriber.uri' must be an absolute http:// URI, not '%s' "
                   "(https is not supported)",
                   tc.who, t.subscriber_uri);
     if (rc == 0 && t.service_ref != NULL && t.subscriber_uri != NULL &&
         t.subscriber_uri[0] != '/')
-        rc = fail(x, root,
+        rc = fail(x, tc.sub,
                   "%s: with spec.subscriber.ref, 'spec.subscriber.uri' must be a path starting "
                   "with '/', not '%s'",
                   tc.who, t.subscriber_uri);
