@@ -14,26 +14,20 @@
 
 #include <yaml.h>
 
+#include "core/config_internal.h"
 #include "core/delivery_policy.h"
 #include "core/errors.h"
 
 #define MAX_CONFIG_FILE (16u * 1024 * 1024)
 
-typedef struct {
-    const char *file;
-    char *err;
-    size_t err_len;
-    yaml_document_t *doc;
-    rc_config_t *cfg;
-    int settings_line; /* line of the RingcastConfig document already seen, 0 if none */
-} ctx_t;
+typedef rc__config_ctx_t ctx_t;
 
 typedef int (*doc_parser_t)(ctx_t *x, yaml_node_t *root);
 
 static int parse_broker(ctx_t *x, yaml_node_t *root);
 static int parse_settings(ctx_t *x, yaml_node_t *root);
 
-/* The kinds a config file may hold. The next kinds (Trigger, Service) are one line each. */
+/* The kinds a config file may hold. */
 static const struct {
     const char *api_version;
     const char *kind;
@@ -41,6 +35,8 @@ static const struct {
 } kinds[] = {
     {"eventing.knative.dev/v1", "Broker", parse_broker},
     {"ringcast.dev/v1alpha1", "RingcastConfig", parse_settings},
+    {"eventing.knative.dev/v1", "Trigger", rc__config_parse_trigger},
+    {"v1", "Service", rc__config_parse_service},
 };
 
 static int line_of(const yaml_node_t *n)
@@ -453,6 +449,11 @@ static int settings_spec_field(ctx_t *x, const char *key, yaml_node_t *v, void *
             snprintf(c->log_level, sizeof(c->log_level), "%s", s);
         return rc;
     }
+    if (strcmp(key, "workers") == 0) {
+        rc = get_int(x, v, "spec.workers", 0, RC_CONFIG_WORKERS_MAX, &i);
+        c->workers = (uint32_t)i;
+        return rc;
+    }
     if (strcmp(key, "ring") == 0)
         return walk_map(x, v, "spec.ring", ring_field, c);
     if (strcmp(key, "limits") == 0)
@@ -516,8 +517,8 @@ static int parse_document(ctx_t *x, yaml_node_t *root)
         return kinds[i].parse(x, root);
     }
     return fail(x, kn,
-                "unknown kind '%s' (known: Broker in eventing.knative.dev/v1, "
-                "RingcastConfig in ringcast.dev/v1alpha1)",
+                "unknown kind '%s' (known: Broker and Trigger in eventing.knative.dev/v1, "
+                "Service in v1, RingcastConfig in ringcast.dev/v1alpha1)",
                 kind);
 }
 
@@ -612,6 +613,8 @@ int rc_config_load_string(rc_config_t *out, const char *name, const char *text, 
     }
     if (rc == 0 && c.broker_count == 0)
         rc = add_default_broker(&c);
+    if (rc == 0)
+        rc = rc__config_resolve(&x);
     if (rc == 0) {
         c.source = strdup(name);
         if (c.source == NULL)
@@ -676,11 +679,83 @@ void rc_config_close(rc_config_t *c)
 {
     for (size_t i = 0; i < c->broker_count; i++)
         delivery_free(&c->brokers[i].delivery);
+    for (size_t i = 0; i < c->trigger_count; i++)
+        rc__config_trigger_free(&c->triggers[i]);
+    free(c->triggers);
+    free(c->services);
+    c->triggers = NULL;
+    c->services = NULL;
+    c->trigger_count = c->service_count = 0;
     free(c->brokers);
     free(c->source);
     c->brokers = NULL;
     c->broker_count = 0;
     c->source = NULL;
+}
+
+const rc_config_trigger_t *rc_config_find_trigger(const rc_config_t *c, const char *ns,
+                                                  const char *name)
+{
+    for (size_t i = 0; i < c->trigger_count; i++) {
+        if (strcmp(c->triggers[i].ns, ns) == 0 && strcmp(c->triggers[i].name, name) == 0)
+            return &c->triggers[i];
+    }
+    return NULL;
+}
+
+/* ---- helpers shared with config_trigger.c (config_internal.h) ---------------------------- */
+
+int rc__config_fail(ctx_t *x, const yaml_node_t *n, const char *fmt, ...)
+{
+    int off = snprintf(x->err, x->err_len, "%s:%d: ", x->file, line_of(n));
+    if (off < 0 || (size_t)off >= x->err_len)
+        return RC_ECONFIG;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(x->err + off, x->err_len - (size_t)off, fmt, ap);
+    va_end(ap);
+    return RC_ECONFIG;
+}
+
+int rc__config_line(const yaml_node_t *n)
+{
+    return line_of(n);
+}
+
+yaml_node_t *rc__config_node(ctx_t *x, int index)
+{
+    return node(x, index);
+}
+
+const char *rc__config_scalar(const yaml_node_t *n)
+{
+    return scalar(n);
+}
+
+int rc__config_walk_map(ctx_t *x, yaml_node_t *map, const char *what, rc__config_field_fn field,
+                        void *arg)
+{
+    return walk_map(x, map, what, field, arg);
+}
+
+int rc__config_find_key(ctx_t *x, yaml_node_t *map, const char *key, yaml_node_t **out)
+{
+    return find_key(x, map, key, out);
+}
+
+int rc__config_valid_dns_label(const char *s)
+{
+    return valid_dns_label(s);
+}
+
+int rc__config_delivery(ctx_t *x, yaml_node_t *v, rc_config_delivery_t *d)
+{
+    return walk_map(x, v, "spec.delivery", delivery_field, d);
+}
+
+void rc__config_delivery_free(rc_config_delivery_t *d)
+{
+    delivery_free(d);
 }
 
 /* ---- value syntax ------------------------------------------------------------------------ */

@@ -44,6 +44,39 @@ typedef struct {
     int line; /* where its document starts, 0 for the built-in default */
 } rc_config_broker_t;
 
+/** Default in-flight window of a trigger (annotation ringcast.dev/max-inflight). */
+#define RC_CONFIG_MAX_INFLIGHT_DEFAULT 100u
+#define RC_CONFIG_MAX_INFLIGHT_MAX     10000u
+/** Most triggers one config may hold. */
+#define RC_CONFIG_TRIGGERS_MAX 4096u
+/** Most worker processes (RingcastConfig spec.workers). */
+#define RC_CONFIG_WORKERS_MAX 64u
+
+struct rc_filter_s; /* core/filter.h */
+
+/** One `Service` manifest (v1): a local subscriber at http://127.0.0.1:<spec.ports[0].port>. */
+typedef struct {
+    char ns[RC_CONFIG_NAME_MAX + 1];
+    char name[RC_CONFIG_NAME_MAX + 1];
+    int port;
+    int line;
+} rc_config_service_t;
+
+/** One `Trigger` manifest (eventing.knative.dev/v1). */
+typedef struct {
+    char ns[RC_CONFIG_NAME_MAX + 1];
+    char name[RC_CONFIG_NAME_MAX + 1];
+    char broker[RC_CONFIG_NAME_MAX + 1];
+    struct rc_filter_s *filter; /* finished filter, NULL = no filter (matches everything) */
+    char *subscriber_uri;       /* resolved: spec.subscriber.uri, or the Service's URL (+ uri
+                                 * as a path when both ref and uri are given) */
+    char *service_ref;          /* spec.subscriber.ref.name when a ref was given, else NULL */
+    rc_config_delivery_t delivery; /* the trigger's own spec.delivery (raw, like the broker's) */
+    uint32_t max_inflight;         /* ringcast.dev/max-inflight (100) */
+    int line;                      /* where its document starts */
+    int subscriber_line;           /* line of spec.subscriber (for resolution errors) */
+} rc_config_trigger_t;
+
 /** Ingress limits (RingcastConfig spec.limits). Sizes in bytes, times in milliseconds. */
 typedef struct {
     uint64_t max_event_bytes;   /* one event or one binary/structured body (1 MiB) */
@@ -71,6 +104,11 @@ typedef struct {
     rc_config_limits_t limits;
     rc_config_broker_t *brokers;
     size_t broker_count;
+    rc_config_trigger_t *triggers;
+    size_t trigger_count;
+    rc_config_service_t *services;
+    size_t service_count;
+    uint32_t workers; /* RingcastConfig spec.workers: worker processes; 0 = cores - 1, min 1 */
     char *source; /* file name the config came from, or "(default)" */
 } rc_config_t;
 
@@ -91,6 +129,10 @@ int rc_config_load_string(rc_config_t *c, const char *name, const char *text, si
 /** Finds a broker by namespace and name (lengths given, not NUL-terminated); NULL if none. */
 const rc_config_broker_t *rc_config_find_broker(const rc_config_t *c, const char *ns, size_t ns_len,
                                                 const char *name, size_t name_len);
+
+/** Finds a trigger by namespace and name; NULL if none. */
+const rc_config_trigger_t *rc_config_find_trigger(const rc_config_t *c, const char *ns,
+                                                  const char *name);
 
 /** Releases what `c` holds; `c` may be re-initialised afterwards. Safe on a zeroed struct. */
 void rc_config_close(rc_config_t *c);

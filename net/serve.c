@@ -18,6 +18,7 @@
 #include "net/http_server.h"
 #include "net/ingress.h"
 #include "net/ring_name.h"
+#include "net/supervisor.h"
 #include "shm/ring.h"
 
 typedef struct {
@@ -45,6 +46,7 @@ typedef struct {
     atomic_int ready;
     int stopping;
     atomic_uint connections; /* open ingress connections over all loops */
+    rc_supervisor_t *sup;    /* delivery workers */
 } serve_t;
 
 /* "host:port", with brackets around an IPv6 host. */
@@ -127,6 +129,8 @@ static size_t admin_metrics(void *arg, char *buf, size_t cap)
             g[i].lossless = st.lossless;
         }
         n = rc_metrics_render(m, sv->nloops, g, sv->nbrokers, buf, cap);
+        if (sv->sup != NULL)
+            n += rc_supervisor_metrics(sv->sup, n < cap ? buf + n : NULL, n < cap ? cap - n : 0);
     }
     free(m);
     free(g);
@@ -154,6 +158,9 @@ static void on_stop_timer(uv_timer_t *t)
      * then. */
     uv_timer_stop(t);
     uv_close((uv_handle_t *)t, NULL);
+    /* No new events: the workers finish what is in flight, then stop. */
+    rc_supervisor_stop(sv->sup, sv->cfg->shutdown_timeout_ms);
+    sv->sup = NULL;
     uv_close((uv_handle_t *)&sv->sigterm, NULL);
     uv_close((uv_handle_t *)&sv->sigint, NULL);
     if (sv->admin_srv != NULL)
@@ -241,6 +248,15 @@ static int open_rings(serve_t *sv)
         rc_ring_config_t rcfg;
         rc_ring_config_init(&rcfg);
         rcfg.capacity = cfg->ring_bytes;
+        /* One reader slot per trigger of this broker, plus room for tails and reloads. */
+        size_t ntrig = 0;
+        for (size_t t = 0; t < cfg->trigger_count; t++) {
+            if (strcmp(cfg->triggers[t].ns, b->ns) == 0 &&
+                strcmp(cfg->triggers[t].broker, b->name) == 0)
+                ntrig++;
+        }
+        if (2 * ntrig + 32 > rcfg.reader_slots)
+            rcfg.reader_slots = 2 * ntrig + 32 > 4096 ? 4096 : (uint32_t)(2 * ntrig + 32);
         rcfg.flags = RC_RING_F_REPLACE;
         rc = rc_ring_create(name, &rcfg, &b->ring, err, sizeof(err));
         if (rc != 0) {
@@ -351,7 +367,27 @@ int rc_serve_run(const rc_config_t *cfg, FILE *ready_out)
     uv_signal_start(&sv.sigterm, on_signal, SIGTERM);
     uv_signal_start(&sv.sigint, on_signal, SIGINT);
 
-    for (uint32_t i = 0; i < sv.nloops; i++) {
+    /* Workers fork before the ingress threads exist. */
+    {
+        rc_ring_t **rings = calloc(sv.nbrokers ? sv.nbrokers : 1, sizeof(*rings));
+        char(*names)[RC_RING_NAME_MAX + 1] = calloc(sv.nbrokers ? sv.nbrokers : 1, sizeof(*names));
+        const char **np = calloc(sv.nbrokers ? sv.nbrokers : 1, sizeof(*np));
+        rc = rings && names && np ? 0 : -ENOMEM;
+        for (size_t i = 0; rc == 0 && i < sv.nbrokers; i++) {
+            rings[i] = sv.brokers[i].ring;
+            rc = rc_ring_name_for(cfg->ring_prefix, sv.brokers[i].ns, sv.brokers[i].name,
+                                  names[i], sizeof(names[i]));
+            np[i] = names[i];
+        }
+        if (rc == 0)
+            rc = rc_supervisor_start(sv.main_loop, cfg, rings, np, &sv.sup);
+        free(rings);
+        free(names);
+        free(np);
+        if (rc != 0)
+            rc_log_error("serve", "cannot start the delivery workers: %s", rc_strerror(rc));
+    }
+    for (uint32_t i = 0; rc == 0 && i < sv.nloops; i++) {
         rc = uv_thread_create(&sv.loops[i].thread, loop_thread, &sv.loops[i]);
         if (rc != 0) {
             rc_log_error("serve", "cannot start ingress thread: %s", rc_strerror(rc));
@@ -374,6 +410,11 @@ int rc_serve_run(const rc_config_t *cfg, FILE *ready_out)
         }
     }
     uv_run(sv.main_loop, UV_RUN_DEFAULT);
+    if (sv.sup != NULL) {
+        rc_supervisor_stop(sv.sup, cfg->shutdown_timeout_ms);
+        sv.sup = NULL;
+        uv_run(sv.main_loop, UV_RUN_DEFAULT);
+    }
     if (uv_loop_close(sv.main_loop) != 0)
         rc_log_warn("serve", "main loop closed with handles still open");
     rc_admin_close(&sv.admin);

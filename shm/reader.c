@@ -31,6 +31,7 @@ struct rc_reader_s {
     uint64_t stall_pos;
     uint64_t stall_since;
     uint32_t stall_polls;
+    int manual; /* RC_READER_F_MANUAL_ACK */
 };
 
 static inline void cpu_relax(void)
@@ -75,6 +76,8 @@ static void publish_lazy(rc_reader_t *r, uint64_t p)
 
 static void publish(rc_reader_t *r, uint64_t p)
 {
+    if (r->manual)
+        return; /* only rc_reader_ack moves a manual-ack reader's slot */
     if (r->published != p) {
         /* Release: pairs with producers' acquire in rc__min_lossless; everything this reader
          * did with records before `p` happens before their space is claimed again. */
@@ -474,8 +477,14 @@ int rc_reader_open(rc_ring_t *ring, const rc_reader_opts_t *opts, rc_reader_t **
     if (r == NULL)
         return -ENOMEM;
     int rc = 0;
+    if ((opts->flags & ~RC_READER_F_MANUAL_ACK) != 0 ||
+        ((opts->flags & RC_READER_F_MANUAL_ACK) && opts->mode != RC_READER_LOSSLESS)) {
+        free(r);
+        return -EINVAL;
+    }
     r->ring = ring;
     r->mode = opts->mode;
+    r->manual = (opts->flags & RC_READER_F_MANUAL_ACK) != 0;
     r->spin = opts->spin ? opts->spin : DEFAULT_SPIN;
     if (opts->mode == RC_READER_LOSSY) {
         r->buf = malloc(ring->max_record);
@@ -537,4 +546,61 @@ uint64_t rc_reader_lost(const rc_reader_t *r)
 uint32_t rc_reader_slot(const rc_reader_t *r)
 {
     return r->slot_idx;
+}
+
+int rc_reader_ack(rc_reader_t *r, uint64_t pos)
+{
+    if (!r->manual || pos < r->published || pos > r->pos || (pos & 7) != 0)
+        return -EINVAL;
+    if (pos != r->published) {
+        /* Release: pairs with producers' acquire in rc__min_lossless, as publish() does. */
+        atomic_store_explicit(&r->slot->position, pos, memory_order_release);
+        r->published = pos;
+    }
+    return 0;
+}
+
+uint64_t rc_reader_acked(const rc_reader_t *r)
+{
+    return atomic_load_explicit(&r->slot->position, memory_order_acquire);
+}
+
+int rc_reader_resume(rc_reader_t *r)
+{
+    if (!r->manual)
+        return -EINVAL;
+    uint64_t p = atomic_load_explicit(&r->slot->position, memory_order_acquire);
+    r->pos = p;
+    r->published = p;
+    r->stall_pos = 0;
+    r->stall_since = 0;
+    r->stall_polls = 0;
+    return 0;
+}
+
+int rc_reader_find_orphan(rc_ring_t *ring, const char *name, uint64_t *pos)
+{
+    rc__ring_hdr_t *h = ring->hdr;
+    for (uint32_t i = 0; i < h->slot_count; i++) {
+        rc__reader_slot_t *s = rc__slot(ring, i);
+        if (atomic_load_explicit(&s->state, memory_order_acquire) != RC__SLOT_ACTIVE ||
+            atomic_load_explicit(&s->mode, memory_order_relaxed) != RC_READER_LOSSLESS ||
+            strncmp(s->name, name, sizeof(s->name) - 1) != 0)
+            continue;
+        pid_t pid = (pid_t)atomic_load_explicit(&s->pid, memory_order_relaxed);
+        uint64_t start = atomic_load_explicit(&s->start_time, memory_order_relaxed);
+        if (rc_proc_alive(pid, start))
+            continue;
+        *pos = atomic_load_explicit(&s->position, memory_order_acquire);
+        return 0;
+    }
+    return -ENOENT;
+}
+
+void rc_reader_forget(rc_reader_t *r)
+{
+    if (r == NULL)
+        return;
+    free(r->buf);
+    free(r);
 }

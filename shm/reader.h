@@ -34,7 +34,13 @@ typedef struct {
     uint64_t position; /* for RC_START_AT */
     const char *name;  /* shown in the slot table; may be NULL; truncated to 23 bytes */
     uint32_t spin;     /* polls rc_reader_wait spins before sleeping; 0 = default (4000) */
+    uint32_t flags;    /* RC_READER_F_* */
 } rc_reader_opts_t;
+
+/* Flags for rc_reader_opts_t.flags. */
+#define RC_READER_F_MANUAL_ACK 1u /* lossless only: polls never publish the position; the slot
+                                   * gates producers at what rc_reader_ack says, so views stay
+                                   * valid until acknowledged (several records in flight). */
 
 typedef struct {
     uint64_t pos;     /* record position = event offset */
@@ -56,6 +62,12 @@ int rc_reader_open(rc_ring_t *ring, const rc_reader_opts_t *opts, rc_reader_t **
 /** Releases the slot (a lossless reader stops gating) and frees the reader. NULL is a no-op. */
 void rc_reader_close(rc_reader_t *r);
 
+/** Frees the handle but leaves its slot in the ring, still gating at its published position:
+ *  a manual-ack reader whose cursor should outlive this process (rc_reader_find_orphan finds
+ *  it once the process is gone; until then or until it is reclaimed, it holds producers back).
+ *  NULL is a no-op. */
+void rc_reader_forget(rc_reader_t *r);
+
 /** Returns the next committed record in `*v` without blocking: 0, or RC_ERING_EMPTY when there
  *  is none yet. The previous view of this reader becomes invalid (its space is released to
  *  producers). Skips padding; pads over a claim whose producer died (see rc_ring_sweep). */
@@ -70,6 +82,30 @@ int rc_reader_wait(rc_reader_t *r, rc_ring_view_t *v, int64_t timeout_ns);
 
 /** Position of the next record this reader will return (save it to resume with RC_START_AT). */
 uint64_t rc_reader_position(const rc_reader_t *r);
+
+/** Manual-ack readers: publishes `pos` as the slot's position (everything before it is done;
+ *  producers may reuse that space). `pos` must be a record start this reader returned (a
+ *  view's pos or next) or its current position, at or after the last acknowledged one, at or
+ *  before rc_reader_position. Returns 0 or -EINVAL (not manual, or out of that range). */
+int rc_reader_ack(rc_reader_t *r, uint64_t pos);
+
+/** The position published in the reader's slot (what gates producers): for a manual-ack reader
+ *  the last acknowledged position. Reads shared memory: valid from any process that inherited
+ *  the handle. */
+uint64_t rc_reader_acked(const rc_reader_t *r);
+
+/** Manual-ack readers: moves the read position back to the slot's published position, so the
+ *  next poll returns the oldest unacknowledged record again. A worker process that inherited
+ *  the handle through fork() (the slot stays owned by the parent, which keeps it alive across
+ *  the worker's crashes) calls it before its first poll to resume where the last worker's
+ *  acknowledgements ended. Returns 0 or -EINVAL (not manual). */
+int rc_reader_resume(rc_reader_t *r);
+
+/** Finds a lossless reader slot named `name` (as rc_reader_opts_t.name stored it) whose owner
+ *  process is dead, e.g. a trigger's cursor left by a previous broker process, and returns its
+ *  position in `*pos` (a record start to reopen at with RC_START_AT; the dead slot keeps gating
+ *  until it is reclaimed). Returns 0 or -ENOENT. Any thread. */
+int rc_reader_find_orphan(rc_ring_t *ring, const char *name, uint64_t *pos);
 
 /** Events this (lossy) reader lost in total so far. */
 uint64_t rc_reader_lost(const rc_reader_t *r);

@@ -308,7 +308,8 @@ def test_config_errors():
         path = os.path.join(d, "bad.yaml")
         cases = [
             ("apiVersion: v1\nkind: Secret\n",
-             "unknown kind 'Secret' (known: Broker in eventing.knative.dev/v1, "
+             "unknown kind 'Secret' (known: Broker and Trigger in eventing.knative.dev/v1, "
+             "Service in v1, "
              "RingcastConfig in ringcast.dev/v1alpha1)", 2),
             ("apiVersion: eventing.knative.dev/v1\nkind: Broker\nmetadata:\n  name: a\n"
              "spec:\n  deliver: {}\n", "unknown field 'spec.deliver'", 6),

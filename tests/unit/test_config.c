@@ -223,7 +223,8 @@ static void test_errors(void)
     expect_error("apiVersion: v1\n", "t.yaml:1: document has no 'kind'");
     expect_error("kind: Broker\n", "t.yaml:1: Broker has no 'apiVersion'");
     expect_error("apiVersion: v1\nkind: ConfigMap\n",
-                 "t.yaml:2: unknown kind 'ConfigMap' (known: Broker in eventing.knative.dev/v1, "
+                 "t.yaml:2: unknown kind 'ConfigMap' (known: Broker and Trigger in "
+                 "eventing.knative.dev/v1, Service in v1, "
                  "RingcastConfig in ringcast.dev/v1alpha1)");
     expect_error("apiVersion: eventing.knative.dev/v1beta1\nkind: Broker\n",
                  "t.yaml:1: Broker must have apiVersion eventing.knative.dev/v1, not "

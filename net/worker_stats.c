@@ -1,0 +1,178 @@
+/* The shared per-trigger metrics segment and its Prometheus rendering. */
+#include "net/worker_stats.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "net/metrics.h"
+
+static const double bounds_s[RC_DELIVERY_BUCKETS] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025,
+                                                     0.005,  0.01,    0.025,  0.05,  0.1,
+                                                     0.25,   0.5,     1,      2.5,   5,
+                                                     10};
+
+static size_t seg_bytes(uint32_t slots)
+{
+    return sizeof(rc_worker_stats_t) + (size_t)slots * sizeof(rc_trigger_stats_t);
+}
+
+int rc_worker_stats_create(uint32_t slots, rc_worker_stats_t **out)
+{
+    void *p = mmap(NULL, seg_bytes(slots), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1,
+                   0);
+    if (p == MAP_FAILED)
+        return -errno;
+    rc_worker_stats_t *s = p;
+    s->slots = slots;
+    *out = s;
+    return 0;
+}
+
+void rc_worker_stats_destroy(rc_worker_stats_t *s)
+{
+    if (s != NULL)
+        munmap(s, seg_bytes(s->slots));
+}
+
+void rc_worker_stats_observe(rc_trigger_stats_t *t, uint64_t ns)
+{
+    size_t b = RC_DELIVERY_BUCKETS;
+    for (size_t i = 0; i < RC_DELIVERY_BUCKETS; i++) {
+        if ((double)ns <= bounds_s[i] * 1e9) {
+            b = i;
+            break;
+        }
+    }
+    rc_metric_add(&t->latency_bucket[b], 1);
+    rc_metric_add(&t->latency_sum_ns, ns);
+    rc_metric_add(&t->latency_count, 1);
+}
+
+typedef struct {
+    char *buf;
+    size_t cap, n;
+} out_t;
+
+__attribute__((format(printf, 2, 3))) static void put(out_t *o, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int k = vsnprintf(o->n < o->cap ? o->buf + o->n : NULL, o->n < o->cap ? o->cap - o->n : 0,
+                      fmt, ap);
+    va_end(ap);
+    if (k > 0)
+        o->n += (size_t)k;
+}
+
+static uint64_t ld(const _Atomic uint64_t *p)
+{
+    return atomic_load_explicit(p, memory_order_relaxed);
+}
+
+#define LABELS "namespace=\"%s\",trigger=\"%s\",broker=\"%s\""
+
+size_t rc_worker_stats_render(const rc_worker_stats_t *s, const rc_trigger_lag_t *lag, char *buf,
+                              size_t cap)
+{
+    out_t o = {buf, cap, 0};
+    static const struct {
+        const char *name, *help;
+        size_t off;
+    } counters[] = {
+        {"ringcast_trigger_delivered_total", "Events the subscriber accepted (2xx).",
+         offsetof(rc_trigger_stats_t, delivered)},
+        {"ringcast_trigger_failed_total", "Events whose delivery to the subscriber failed.",
+         offsetof(rc_trigger_stats_t, failed)},
+        {"ringcast_trigger_retried_total", "Retry attempts.", offsetof(rc_trigger_stats_t, retried)},
+        {"ringcast_trigger_dead_lettered_total", "Events the dead-letter sink accepted.",
+         offsetof(rc_trigger_stats_t, dead_lettered)},
+        {"ringcast_trigger_dropped_total",
+         "Failed events dropped (no dead-letter sink, or it failed too).",
+         offsetof(rc_trigger_stats_t, dropped)},
+        {"ringcast_trigger_replies_total", "Reply events written into the broker.",
+         offsetof(rc_trigger_stats_t, replies)},
+        {"ringcast_trigger_replies_expired_total", "Replies dropped: TTL exhausted.",
+         offsetof(rc_trigger_stats_t, replies_expired)},
+        {"ringcast_trigger_replies_failed_total", "Replies that could not be stored.",
+         offsetof(rc_trigger_stats_t, replies_failed)},
+    };
+    put(&o, "# HELP ringcast_worker_restarts_total Worker processes restarted after dying.\n"
+            "# TYPE ringcast_worker_restarts_total counter\n"
+            "ringcast_worker_restarts_total %" PRIu64 "\n",
+        ld(&s->worker_restarts));
+    put(&o, "# HELP ringcast_config_reloads_total SIGHUP reloads applied.\n"
+            "# TYPE ringcast_config_reloads_total counter\n"
+            "ringcast_config_reloads_total %" PRIu64 "\n"
+            "# HELP ringcast_config_reload_errors_total SIGHUP reloads rejected.\n"
+            "# TYPE ringcast_config_reload_errors_total counter\n"
+            "ringcast_config_reload_errors_total %" PRIu64 "\n",
+        ld(&s->reloads), ld(&s->reload_errors));
+    for (size_t c = 0; c < sizeof(counters) / sizeof(counters[0]); c++) {
+        put(&o, "# HELP %s %s\n# TYPE %s counter\n", counters[c].name, counters[c].help,
+            counters[c].name);
+        for (uint32_t i = 0; i < s->slots; i++) {
+            const rc_trigger_stats_t *t = &s->t[i];
+            if (!t->used)
+                continue;
+            put(&o, "%s{" LABELS "} %" PRIu64 "\n", counters[c].name, t->ns, t->name, t->broker,
+                ld((const _Atomic uint64_t *)((const char *)t + counters[c].off)));
+        }
+    }
+    put(&o, "# HELP ringcast_trigger_inflight Events in flight (taken, not finished).\n"
+            "# TYPE ringcast_trigger_inflight gauge\n");
+    for (uint32_t i = 0; i < s->slots; i++) {
+        if (s->t[i].used)
+            put(&o, "ringcast_trigger_inflight{" LABELS "} %" PRIu64 "\n", s->t[i].ns,
+                s->t[i].name, s->t[i].broker, ld(&s->t[i].inflight));
+    }
+    if (lag != NULL) {
+        put(&o, "# HELP ringcast_trigger_lag_events Events between the trigger's cursor and the "
+                "ring's head.\n# TYPE ringcast_trigger_lag_events gauge\n");
+        for (uint32_t i = 0; i < s->slots; i++) {
+            const rc_trigger_stats_t *t = &s->t[i];
+            if (!t->used)
+                continue;
+            uint64_t cur = ld(&t->cursor_seq);
+            uint64_t ev = cur == 0 || cur - 1 > lag[i].head_seq ? 0 : lag[i].head_seq - (cur - 1);
+            if (lag[i].lag_bytes == 0)
+                ev = 0;
+            put(&o, "ringcast_trigger_lag_events{" LABELS "} %" PRIu64 "\n", t->ns, t->name,
+                t->broker, ev);
+        }
+        put(&o, "# HELP ringcast_trigger_lag_bytes Ring bytes between the trigger's cursor and "
+                "the ring's head.\n# TYPE ringcast_trigger_lag_bytes gauge\n");
+        for (uint32_t i = 0; i < s->slots; i++) {
+            if (s->t[i].used)
+                put(&o, "ringcast_trigger_lag_bytes{" LABELS "} %" PRIu64 "\n", s->t[i].ns,
+                    s->t[i].name, s->t[i].broker, lag[i].lag_bytes);
+        }
+    }
+    put(&o, "# HELP ringcast_trigger_delivery_seconds Latency of successful delivery attempts.\n"
+            "# TYPE ringcast_trigger_delivery_seconds histogram\n");
+    for (uint32_t i = 0; i < s->slots; i++) {
+        const rc_trigger_stats_t *t = &s->t[i];
+        if (!t->used)
+            continue;
+        uint64_t cum = 0;
+        for (size_t b = 0; b <= RC_DELIVERY_BUCKETS; b++) {
+            cum += ld(&t->latency_bucket[b]);
+            if (b < RC_DELIVERY_BUCKETS)
+                put(&o, "ringcast_trigger_delivery_seconds_bucket{" LABELS ",le=\"%g\"} %" PRIu64
+                        "\n",
+                    t->ns, t->name, t->broker, bounds_s[b], cum);
+            else
+                put(&o, "ringcast_trigger_delivery_seconds_bucket{" LABELS ",le=\"+Inf\"} %" PRIu64
+                        "\n",
+                    t->ns, t->name, t->broker, cum);
+        }
+        put(&o, "ringcast_trigger_delivery_seconds_sum{" LABELS "} %.9f\n", t->ns, t->name,
+            t->broker, (double)ld(&t->latency_sum_ns) / 1e9);
+        put(&o, "ringcast_trigger_delivery_seconds_count{" LABELS "} %" PRIu64 "\n", t->ns,
+            t->name, t->broker, ld(&t->latency_count));
+    }
+    return o.n;
+}

@@ -1,0 +1,71 @@
+/* Per-trigger delivery metrics in shared memory: one anonymous MAP_SHARED segment created by the
+ * supervisor before it forks workers, so the admin /metrics reads the workers' counters without
+ * asking them. Each trigger has a slot; the worker that owns the trigger is the only writer of
+ * its counters (relaxed load + store), the supervisor reads them with relaxed loads. A trigger
+ * keeps its slot across worker restarts and reloads (its counters keep growing). */
+#ifndef RC_NET_WORKER_STATS_H
+#define RC_NET_WORKER_STATS_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/config.h"
+
+/** Upper bounds (seconds) of the delivery latency histogram; +Inf is implied. */
+#define RC_DELIVERY_BUCKETS 16
+
+typedef struct {
+    /* Identity: written by the supervisor before any worker uses the slot. */
+    uint32_t used;
+    uint32_t broker_idx;
+    char ns[RC_CONFIG_NAME_MAX + 1];
+    char name[RC_CONFIG_NAME_MAX + 1];
+    char broker[RC_CONFIG_NAME_MAX + 1];
+    /* Written by the owning worker. */
+    _Atomic uint64_t delivered;      /* events the subscriber accepted (2xx) */
+    _Atomic uint64_t failed;         /* events whose delivery failed for good (before DLQ) */
+    _Atomic uint64_t retried;        /* retry attempts (to the subscriber or the DLQ) */
+    _Atomic uint64_t dead_lettered;  /* events the dead-letter sink accepted */
+    _Atomic uint64_t dropped;        /* failed events lost: no sink, or the sink failed too */
+    _Atomic uint64_t replies;        /* reply events written into the ring */
+    _Atomic uint64_t replies_expired; /* replies dropped because their TTL reached 0 */
+    _Atomic uint64_t replies_failed; /* replies that could not be stored (ring full) */
+    _Atomic uint64_t inflight;       /* gauge: events taken from the ring, not finished */
+    _Atomic uint64_t cursor_seq;     /* sequence number of the oldest unfinished event + 1
+                                      * (0 = not known yet) */
+    _Atomic uint64_t latency_bucket[RC_DELIVERY_BUCKETS + 1]; /* not cumulative; last = +Inf */
+    _Atomic uint64_t latency_sum_ns;
+    _Atomic uint64_t latency_count;
+} __attribute__((aligned(64))) rc_trigger_stats_t;
+
+typedef struct {
+    _Atomic uint64_t worker_restarts; /* written by the supervisor */
+    _Atomic uint64_t reloads;         /* successful SIGHUP reloads */
+    _Atomic uint64_t reload_errors;   /* rejected reloads */
+    uint32_t slots;
+    uint32_t reserved;
+    rc_trigger_stats_t t[]; /* `slots` entries */
+} rc_worker_stats_t;
+
+/** Maps a zeroed shared anonymous segment with `slots` trigger slots. Returns 0 or -errno. */
+int rc_worker_stats_create(uint32_t slots, rc_worker_stats_t **out);
+
+/** Unmaps it. NULL is a no-op. */
+void rc_worker_stats_destroy(rc_worker_stats_t *s);
+
+/** Records one delivery latency (the owning worker only). */
+void rc_worker_stats_observe(rc_trigger_stats_t *t, uint64_t ns);
+
+/** Lag input for rendering: the ring's next sequence number and the trigger's cursor in bytes. */
+typedef struct {
+    uint64_t head_seq;
+    uint64_t lag_bytes;
+} rc_trigger_lag_t;
+
+/** Renders the used slots in the Prometheus text format, `lag[i]` for slot i (NULL: no lag
+ *  lines). Returns the length written or needed (snprintf-like). Any thread. */
+size_t rc_worker_stats_render(const rc_worker_stats_t *s, const rc_trigger_lag_t *lag, char *buf,
+                              size_t cap);
+
+#endif
