@@ -71,6 +71,7 @@ struct conn_s {
     unsigned closing : 1;
     unsigned shutting_down : 1;
     unsigned counted : 1; /* reported to on_connection */
+    unsigned reset_after : 1; /* close with a TCP reset once the queued output is written */
 };
 
 struct rc_http_server_s {
@@ -116,6 +117,7 @@ typedef struct {
 } write_req_t;
 
 static void conn_hard_close(conn_t *c);
+static void conn_reset(conn_t *c);
 static void conn_flush(conn_t *c);
 
 void rc_http_limits_default(rc_http_limits_t *l)
@@ -394,6 +396,10 @@ static void conn_flush(conn_t *c)
         c->writes_in_flight++;
     }
     s->olen = 0;
+    if (c->reset_after && c->writes_in_flight == 0) {
+        conn_reset(c);
+        return;
+    }
     if (c->close_after && c->writes_in_flight == 0 && !c->shutting_down)
         start_linger(c);
 }
@@ -665,6 +671,26 @@ static int on_message_complete(llhttp_t *p)
         rc_http_response_t res;
         memset(&res, 0, offsetof(rc_http_response_t, scratch));
         s->h.on_request(s->h.data, &req, &res);
+        if (res.hold) {
+            c->stop = 1; /* input is discarded from now on; EOF closes */
+            c->state = ST_IDLE;
+            c->deadline = UINT64_MAX; /* until a drain clamps it */
+            c->body_borrowed = NULL;
+            c->blen = 0;
+            return HPE_PAUSED;
+        }
+        if (res.raw || res.reset) {
+            c->stop = 1;
+            c->close_after = 1;
+            c->reset_after = res.reset ? 1 : 0;
+            c->state = ST_IDLE;
+            c->deadline = uv_now(s->loop) + RC_HTTP_LINGER_MS;
+            c->body_borrowed = NULL;
+            c->blen = 0;
+            if (res.raw)
+                out_append(s, res.body, res.body_len);
+            return HPE_PAUSED;
+        }
         if (res.status == 0)
             rc_http_response_error(&res, 500, "handler produced no response");
         if (res.close)
@@ -743,6 +769,23 @@ static void conn_hard_close(conn_t *c)
     if (c->next != NULL)
         c->next->prev = c->prev;
     uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
+}
+
+/* Like conn_hard_close, but the peer gets a TCP reset (SO_LINGER 0) instead of a FIN. */
+static void conn_reset(conn_t *c)
+{
+    if (c->closing)
+        return;
+    c->closing = 1;
+    rc_http_server_t *s = c->srv;
+    if (c->prev != NULL)
+        c->prev->next = c->next;
+    else
+        s->conns = c->next;
+    if (c->next != NULL)
+        c->next->prev = c->prev;
+    if (uv_tcp_close_reset(&c->tcp, on_conn_closed) != 0)
+        uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)

@@ -63,6 +63,13 @@ typedef struct {
     size_t body_len;
     int close;         /* set to close the connection after this response */
     uint64_t max_body; /* on_headers only: lower the body limit of this request (0 = keep) */
+    /* on_request only, for test servers that must misbehave (ringcast sink): */
+    int raw;   /* send `body` as the whole response, bytes as given (no status line, no
+                  headers), then close; `status` is ignored */
+    int reset; /* after whatever is queued (nothing, or a `raw` body) is written, close the
+                  connection with a TCP reset instead of a FIN */
+    int hold;  /* answer nothing: the connection is no longer read and stays open until the
+                  peer closes it or the server drains or closes */
     char scratch[RC_HTTP_RESPONSE_SCRATCH];
 } rc_http_response_t;
 
