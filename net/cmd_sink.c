@@ -458,6 +458,16 @@ int rc_cmd_sink(int argc, char **argv)
             usage(stderr);
             return 2;
         }
+        static const char *const valued[] = {"--listen",     "--status", "--delay", "--reply-type",
+                                             "--fail-first", "--count",  "--out"};
+        int known = 0;
+        for (size_t k = 0; k < sizeof(valued) / sizeof(valued[0]); k++)
+            known |= strcmp(a, valued[k]) == 0;
+        if (!known) {
+            fprintf(stderr, "ringcast sink: unknown option '%s'\n", a);
+            usage(stderr);
+            return 2;
+        }
         if (i + 1 >= argc) {
             fprintf(stderr, "ringcast sink: %s needs a value\n", a);
             return 2;
@@ -498,12 +508,8 @@ int rc_cmd_sink(int argc, char **argv)
                         v);
                 return 2;
             }
-        } else if (strcmp(a, "--out") == 0) {
-            out_path = v;
         } else {
-            fprintf(stderr, "ringcast sink: unknown option '%s'\n", a);
-            usage(stderr);
-            return 2;
+            out_path = v; /* --out */
         }
     }
     if (modes > 1 || (modes == 1 && status >= 300)) {
