@@ -16,7 +16,13 @@ typedef struct {
     X(codec, "decode+validate+record-encode cost per event (no network)")                          \
     X(cesql, "CESQL filter evaluations/s vs a hand-written C filter")                              \
     X(client, "delivery HTTP client: requests/s against a local 202 sink")                         \
+    X(ring, "shared-memory ring: copy baseline, throughput, hand-off latency")                     \
     X(route, "trigger routing: 1 vs 10,000 exact-type triggers, and a mixed set")                  \
+    X(ingest, "publish rate and latency: ringcast vs nginx return 202 vs Redis XADD")               \
+    X(latency, "publish-to-delivery percentiles at fixed rates (ringcast shm reader, Redis, NATS)")  \
+    X(fanout, "one event to N consumers: ringcast shm readers, Redis groups, NATS subscribers")     \
+    X(groups, "competing consumers (skipped until ringcast consumer groups land)")                 \
+    X(all, "every scenario into one report (--quick: under 2 minutes)")                            \
     /* end of RC_BENCH_SCENARIOS */
 
 #define RC_BENCH_DECLARE(name, summary) int rc_bench_##name(int argc, char **argv);

@@ -119,6 +119,8 @@ typedef struct {
 static void conn_hard_close(conn_t *c);
 static void conn_reset(conn_t *c);
 static void conn_flush(conn_t *c);
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
 
 void rc_http_limits_default(rc_http_limits_t *l)
 {
@@ -317,6 +319,25 @@ static void reject(conn_t *c, int status, const char *reason)
         c->srv->h.on_rejected(c->srv->h.data, status, reason);
 }
 
+/* Reading paused because the client did not read its answers (see on_read) resumes once half
+ * of the queued output is gone. The request timers restart then: the pause was ours. */
+static void conn_maybe_resume(conn_t *c)
+{
+    rc_http_server_t *s = c->srv;
+    if (c->closing || c->reading || c->stop || c->state == ST_LINGER ||
+        c->pending_out > s->lim.max_pending_out / 2)
+        return;
+    if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0)
+        return;
+    c->reading = 1;
+    uint64_t now = uv_now(s->loop);
+    c->deadline = now + (c->state == ST_HEADERS ? s->lim.header_timeout_ms
+                         : c->state == ST_BODY  ? s->lim.body_timeout_ms
+                                                : s->lim.idle_timeout_ms);
+    if (s->draining && c->deadline > s->drain_deadline)
+        c->deadline = s->drain_deadline;
+}
+
 static void on_write(uv_write_t *req, int status)
 {
     write_req_t *w = (write_req_t *)req;
@@ -330,7 +351,16 @@ static void on_write(uv_write_t *req, int status)
         conn_hard_close(c);
         return;
     }
+    if (c->state == ST_IDLE || !c->reading) {
+        /* Answers still flowing out mean the connection is not idle: a client is dropped only
+         * after making no progress reading for the idle timeout. */
+        rc_http_server_t *s = c->srv;
+        c->deadline = uv_now(s->loop) + s->lim.idle_timeout_ms;
+        if (s->draining && c->deadline > s->drain_deadline)
+            c->deadline = s->drain_deadline;
+    }
     conn_flush(c); /* starts the close once the last write is out */
+    conn_maybe_resume(c);
 }
 
 static void on_shutdown(uv_shutdown_t *req, int status)
@@ -824,6 +854,8 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
         /* A pipelining client that does not read its responses stops being read. */
         uv_read_stop(st);
         c->reading = 0;
+        /* From now on the client's own pace is the problem: it has the idle timeout to read. */
+        c->deadline = uv_now(s->loop) + s->lim.idle_timeout_ms;
     }
 }
 
@@ -887,12 +919,12 @@ static void on_sweep(uv_timer_t *t)
             conn_hard_close(c);
             continue;
         }
-        if (!c->reading && !c->closing && c->pending_out <= s->lim.max_pending_out / 2) {
-            if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0)
-                c->reading = 1;
-        }
         if (now < c->deadline || c->closing)
             continue;
+        if (!c->reading && c->state != ST_LINGER) {
+            conn_hard_close(c); /* paused for a client that did not read its answers */
+            continue;
+        }
         if (c->state == ST_HEADERS || c->state == ST_BODY) {
             if (c->stop || c->writes_in_flight > 0) {
                 conn_hard_close(c); /* the client does not read what we answered */

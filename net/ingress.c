@@ -175,6 +175,12 @@ static int ingest(rc_ingress_t *ig, const rc_ingress_broker_t *b, const rc_http_
             snprintf(msg, msg_len, "event %zu cannot be stored (an attribute is too long)", i);
             return RC_ETOO_LARGE;
         }
+        /* One event of a batch may not be larger than it could be on its own: data within
+         * maxEventBytes and attributes within maxHeaderBytes. */
+        if (batch && size > ig->limits.max_event_bytes + ig->limits.max_header_bytes) {
+            snprintf(msg, msg_len, "event %zu: larger than the maximum event size", i);
+            return RC_ETOO_LARGE;
+        }
         recs[i].len = (uint32_t)size;
         recs[i].type = RC_EVENT_RECORD_TYPE;
         recs[i].flags = 0;

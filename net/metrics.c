@@ -155,6 +155,19 @@ size_t rc_metrics_render(const rc_ingress_metrics_t *loops, size_t n, const rc_r
         for (size_t i = 0; i < nrings; i++)
             put(&o, "ringcast_ring_capacity_bytes{namespace=\"%s\",broker=\"%s\"} %llu\n",
                 rings[i].ns, rings[i].name, (unsigned long long)rings[i].capacity_bytes);
+        put(&o, "# HELP ringcast_ring_events_total Events committed to the ring since it was "
+                "created.\n# TYPE ringcast_ring_events_total counter\n");
+        for (size_t i = 0; i < nrings; i++)
+            put(&o, "ringcast_ring_events_total{namespace=\"%s\",broker=\"%s\"} %llu\n",
+                rings[i].ns, rings[i].name, (unsigned long long)rings[i].events);
+        put(&o, "# HELP ringcast_ring_readers Readers attached to the ring, by mode.\n"
+                "# TYPE ringcast_ring_readers gauge\n");
+        for (size_t i = 0; i < nrings; i++)
+            put(&o,
+                "ringcast_ring_readers{namespace=\"%s\",broker=\"%s\",mode=\"lossless\"} %u\n"
+                "ringcast_ring_readers{namespace=\"%s\",broker=\"%s\",mode=\"lossy\"} %u\n",
+                rings[i].ns, rings[i].name, rings[i].lossless, rings[i].ns, rings[i].name,
+                rings[i].readers - rings[i].lossless);
     }
     return o.len;
 }

@@ -64,6 +64,9 @@ typedef struct {
     const char *name;
     uint64_t used_bytes;
     uint64_t capacity_bytes;
+    uint64_t events;   /* events ever committed (the ring's next sequence number) */
+    uint32_t readers;  /* attached readers */
+    uint32_t lossless; /* of which lossless */
 } rc_ring_gauge_t;
 
 /** Renders the Prometheus text format (version 0.0.4) of `n` loops' metrics and `nrings` ring

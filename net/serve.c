@@ -5,6 +5,7 @@
 #include "net/serve.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +46,13 @@ typedef struct {
     int stopping;
     atomic_uint connections; /* open ingress connections over all loops */
 } serve_t;
+
+/* "host:port", with brackets around an IPv6 host. */
+static const char *addr_str(char *buf, size_t cap, const char *host, int port)
+{
+    snprintf(buf, cap, strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, port);
+    return buf;
+}
 
 static void ingress_limits(const rc_config_t *cfg, uint32_t nloops, rc_http_limits_t *l)
 {
@@ -114,6 +122,9 @@ static size_t admin_metrics(void *arg, char *buf, size_t cap)
             rc_ring_stats(sv->brokers[i].ring, &st);
             g[i].used_bytes = st.fill;
             g[i].capacity_bytes = st.capacity;
+            g[i].events = st.head_seq;
+            g[i].readers = st.readers;
+            g[i].lossless = st.lossless;
         }
         n = rc_metrics_render(m, sv->nloops, g, sv->nbrokers, buf, cap);
     }
@@ -276,8 +287,9 @@ static int setup_loops(serve_t *sv, int *port)
         rc_ingress_handler(&l->ig, &o.handler);
         rc = rc_http_server_create(&l->loop, &o, &l->srv);
         if (rc != 0) {
-            rc_log_error("serve", "cannot listen on %s:%d: %s", cfg->listen_host, *port,
-                         rc_strerror(rc));
+            char a[RC_CONFIG_ADDR_MAX + 16];
+            rc_log_error("serve", "cannot listen on %s: %s",
+                         addr_str(a, sizeof(a), cfg->listen_host, *port), rc_strerror(rc));
             return rc;
         }
         *port = rc_http_server_port(l->srv); /* port 0: the other loops join the chosen port */
@@ -327,8 +339,9 @@ int rc_serve_run(const rc_config_t *cfg, FILE *ready_out)
     rc_admin_handler(&sv.admin, &ao.handler);
     rc = rc_http_server_create(sv.main_loop, &ao, &sv.admin_srv);
     if (rc != 0) {
-        rc_log_error("serve", "cannot listen on %s:%d (admin): %s", cfg->admin_host,
-                     cfg->admin_port, rc_strerror(rc));
+        char a[RC_CONFIG_ADDR_MAX + 16];
+        rc_log_error("serve", "cannot listen on %s (admin): %s",
+                     addr_str(a, sizeof(a), cfg->admin_host, cfg->admin_port), rc_strerror(rc));
         goto out_loops;
     }
     uv_signal_init(sv.main_loop, &sv.sigterm);
@@ -350,12 +363,13 @@ int rc_serve_run(const rc_config_t *cfg, FILE *ready_out)
         begin_stop(&sv, "startup failure");
     } else {
         atomic_store_explicit(&sv.ready, 1, memory_order_relaxed);
-        rc_log_info("serve", "ingress on %s:%d (%u loop%s), admin on %s:%d, %zu broker%s",
-                    cfg->listen_host, port, sv.nloops, sv.nloops == 1 ? "" : "s", cfg->admin_host,
-                    rc_http_server_port(sv.admin_srv), sv.nbrokers, sv.nbrokers == 1 ? "" : "s");
+        char ia[RC_CONFIG_ADDR_MAX + 16], aa[RC_CONFIG_ADDR_MAX + 16];
+        addr_str(ia, sizeof(ia), cfg->listen_host, port);
+        addr_str(aa, sizeof(aa), cfg->admin_host, rc_http_server_port(sv.admin_srv));
+        rc_log_info("serve", "ingress on %s (%u loop%s), admin on %s, %zu broker%s", ia, sv.nloops,
+                    sv.nloops == 1 ? "" : "s", aa, sv.nbrokers, sv.nbrokers == 1 ? "" : "s");
         if (ready_out != NULL) {
-            fprintf(ready_out, "listening ingress=%s:%d admin=%s:%d\n", cfg->listen_host, port,
-                    cfg->admin_host, rc_http_server_port(sv.admin_srv));
+            fprintf(ready_out, "listening ingress=%s admin=%s\n", ia, aa);
             fflush(ready_out);
         }
     }

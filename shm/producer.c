@@ -169,16 +169,16 @@ int rc_ring_claim_batch(rc_ring_t *ring, rc_ring_rec_t *recs, uint32_t count,
     }
     if (need > ring->max_claim)
         return RC_ERING_TOO_BIG;
-    int ps = rc__producer_slot(ring);
-    if (ps < 0)
-        return ps;
-    _Atomic uint32_t *window = &rc__pslot(ring, (uint32_t)ps)->in_window;
-    /* Relaxed: the head CAS in claim_space is a full barrier that publishes it first. */
-    atomic_fetch_add_explicit(window, 1, memory_order_relaxed);
+    rc__producer_slot_t *ps = rc__producer_slot(ring);
+    if (ps == NULL)
+        return RC_ERING_NO_SLOT;
+    /* Only this thread writes its slot. Relaxed: the head CAS in claim_space is a full barrier
+     * that publishes it first. */
+    atomic_store_explicit(&ps->in_window, 1, memory_order_relaxed);
     uint64_t hpos, pad, seq;
     int rc = claim_space(ring, need, count, &hpos, &pad, &seq);
     if (rc != 0) {
-        atomic_fetch_sub_explicit(window, 1, memory_order_relaxed);
+        atomic_store_explicit(&ps->in_window, 0, memory_order_relaxed);
         return rc;
     }
     uint64_t p = hpos + pad;
@@ -189,7 +189,7 @@ int rc_ring_claim_batch(rc_ring_t *ring, rc_ring_rec_t *recs, uint32_t count,
         write_hdr(ring, hpos, RC__COMMITTED(pad, RC__TYPE_PAD, 0), seq);
     /* Release: pairs with rc__window_busy; a sweeper that sees us out of the window sees the
      * headers above. */
-    atomic_fetch_sub_explicit(window, 1, memory_order_release);
+    atomic_store_explicit(&ps->in_window, 0, memory_order_release);
     /* Records after the first are complete now: nobody reaches them before the first one is
      * committed, and a sweep pads over the whole claim at once. */
     uint64_t starts[3] = {hpos, p, p + need};
@@ -230,11 +230,14 @@ static int finish(rc_ring_claim_t *c, uint64_t word)
     uint64_t pending = RC__PENDING(c->bytes_, c->pending_pid_);
     /* seq_cst CAS = release for the payload (pairs with readers' acquire of the word) and the
      * first half of the Dekker pair with sleeping readers: commit, then load `sleepers`; a
-     * reader increments `sleepers`, then re-reads the word. One of us sees the other. */
+     * reader sets `sleepers`, fences, then re-reads the word. One of us sees the other. */
     if (!atomic_compare_exchange_strong_explicit(&rec->word, &pending, word,
                                                  memory_order_seq_cst, memory_order_relaxed))
         return RC_ERING_SWEPT;
-    if (atomic_load_explicit(&r->hdr->sleepers, memory_order_seq_cst) != 0)
+    /* The plain load keeps the no-sleeper case to one shared read; the exchange makes one
+     * committer, not every one, pay for the FUTEX_WAKE. */
+    if (atomic_load_explicit(&r->hdr->sleepers, memory_order_seq_cst) != 0 &&
+        atomic_exchange_explicit(&r->hdr->sleepers, 0, memory_order_seq_cst) != 0)
         rc__wake(r);
     return 0;
 }

@@ -62,6 +62,17 @@ static void racy_copy(void *dst, const void *src, size_t n)
 }
 #endif
 
+/* Lossless readers publish their position lazily while records keep coming (every 1/32 of
+ * the capacity), and at once whenever they find nothing new: a store per record would bounce
+ * the slot's cache line between the reader and producers scanning it near a full ring. */
+static void publish_lazy(rc_reader_t *r, uint64_t p)
+{
+    if (p - r->published >= (r->ring->capacity >> 5)) {
+        atomic_store_explicit(&r->slot->position, p, memory_order_release);
+        r->published = p;
+    }
+}
+
 static void publish(rc_reader_t *r, uint64_t p)
 {
     if (r->published != p) {
@@ -148,7 +159,7 @@ static int lossless_poll(rc_reader_t *r, rc_ring_view_t *v)
             p += rc__align8(len);
             continue;
         }
-        publish(r, p);
+        publish_lazy(r, p);
         v->pos = p;
         v->next = p + rc__align8(len);
         v->seq = atomic_load_explicit(&rec->seq, memory_order_relaxed);
@@ -262,7 +273,7 @@ static int lossy_poll(rc_reader_t *r, rc_ring_view_t *v)
         v->type = RC__W_TYPE(w);
         v->flags = RC__W_FLAGS(w);
         r->pos = v->next;
-        publish(r, r->pos);
+        publish_lazy(r, r->pos);
         return 0;
     }
     r->pos = p;
@@ -294,30 +305,26 @@ int rc_reader_wait(rc_reader_t *r, rc_ring_view_t *v, int64_t timeout_ns)
     start = rc_now_ns();
     for (;;) {
         rc_reader_heartbeat(r);
-        /* Dekker with producers: announce the sleeper (seq_cst) and fence before re-checking
-         * the record; a producer commits (seq_cst CAS) before it loads `sleepers`. */
-        atomic_fetch_add_explicit(&h->sleepers, 1, memory_order_seq_cst);
+        /* Dekker with producers: raise the flag (seq_cst) and fence before re-checking the
+         * record; a producer commits (seq_cst CAS) before it loads the flag. Producers clear
+         * it when they wake, so one wake serves a whole sleep episode, not every commit. */
+        atomic_store_explicit(&h->sleepers, 1, memory_order_seq_cst);
         atomic_thread_fence(memory_order_seq_cst);
         /* Read the futex word before the re-check: a wake after the check changes it, so
          * the FUTEX_WAIT below returns at once instead of sleeping through it. */
         uint32_t seen = atomic_load_explicit(&h->notify, memory_order_acquire);
         rc = rc_reader_poll(r, v);
-        if (rc != RC_ERING_EMPTY) {
-            atomic_fetch_sub_explicit(&h->sleepers, 1, memory_order_relaxed);
+        if (rc != RC_ERING_EMPTY)
             return rc;
-        }
         int64_t sleep_ns = MAX_SLEEP_NS;
         if (timeout_ns > 0) {
             int64_t left = timeout_ns - (int64_t)(rc_now_ns() - start);
-            if (left <= 0) {
-                atomic_fetch_sub_explicit(&h->sleepers, 1, memory_order_relaxed);
+            if (left <= 0)
                 return RC_ERING_EMPTY;
-            }
             if (left < sleep_ns)
                 sleep_ns = left;
         }
         int frc = rc__futex_wait(&h->notify, seen, sleep_ns);
-        atomic_fetch_sub_explicit(&h->sleepers, 1, memory_order_relaxed);
         rc = rc_reader_poll(r, v);
         if (rc != RC_ERING_EMPTY)
             return rc;

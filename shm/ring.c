@@ -108,7 +108,8 @@ static void fill_handle(rc_ring_t *r)
     r->max_record = h->max_record;
     r->max_claim = h->max_claim;
     r->pid = (uint32_t)getpid();
-    atomic_store_explicit(&r->prod_slot, -1, memory_order_relaxed);
+    static _Atomic uint64_t next_id = 1;
+    r->id = atomic_fetch_add_explicit(&next_id, 1, memory_order_relaxed);
     memcpy(r->name, h->name, sizeof(r->name));
     r->name[sizeof(r->name) - 1] = '\0';
 }
@@ -414,12 +415,16 @@ void rc_ring_close(rc_ring_t *ring)
 {
     if (ring == NULL)
         return;
-    int32_t ps = atomic_load_explicit(&ring->prod_slot, memory_order_acquire);
-    if (ps >= 0) {
+    /* Free the producer slots this handle's threads took. */
+    int produced = atomic_load_explicit(&ring->produced, memory_order_acquire);
+    for (uint32_t i = 0; produced && i < ring->hdr->prod_count; i++) {
+        rc__producer_slot_t *s = rc__pslot(ring, i);
         uint32_t active = RC__SLOT_ACTIVE;
-        atomic_compare_exchange_strong_explicit(&rc__pslot(ring, (uint32_t)ps)->state, &active,
-                                                RC__SLOT_FREE, memory_order_release,
-                                                memory_order_relaxed);
+        if (atomic_load_explicit(&s->pid, memory_order_relaxed) == ring->pid &&
+            atomic_load_explicit(&s->handle, memory_order_relaxed) == ring->id)
+            atomic_compare_exchange_strong_explicit(&s->state, &active, RC__SLOT_FREE,
+                                                    memory_order_release,
+                                                    memory_order_relaxed);
     }
     if (ring->base != NULL)
         munmap(ring->base, ring->map_size);
@@ -532,48 +537,64 @@ int rc_ring_reclaim(rc_ring_t *ring)
     return n;
 }
 
-int rc__producer_slot(rc_ring_t *r)
+/* Each thread remembers its producer slot for the last few handles it produced into. */
+typedef struct {
+    const rc_ring_t *ring;
+    uint64_t id;
+    rc__producer_slot_t *slot;
+} tls_slot_t;
+#define TLS_SLOTS 8
+static __thread tls_slot_t tls_slots[TLS_SLOTS];
+static __thread unsigned tls_next;
+
+/* Whether a slot's owner is gone: its process, or (in our own process) its thread. */
+static int slot_owner_gone(const rc__producer_slot_t *s, uint32_t self)
 {
-    int32_t ps = atomic_load_explicit(&r->prod_slot, memory_order_acquire);
-    if (ps >= 0)
-        return ps;
+    uint32_t pid = atomic_load_explicit(&s->pid, memory_order_relaxed);
+    if (pid == self) {
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/self/task/%u", atomic_load(&s->tid));
+        return access(path, F_OK) != 0;
+    }
+    return !rc_proc_alive((pid_t)pid, atomic_load_explicit(&s->start_time,
+                                                           memory_order_relaxed));
+}
+
+rc__producer_slot_t *rc__producer_slot(rc_ring_t *r)
+{
+    for (unsigned i = 0; i < TLS_SLOTS; i++)
+        if (tls_slots[i].ring == r && tls_slots[i].id == r->id)
+            return tls_slots[i].slot;
     rc__ring_hdr_t *h = r->hdr;
+    uint32_t tid = (uint32_t)gettid();
     for (int round = 0; round < 2; round++) {
         for (uint32_t i = 0; i < h->prod_count; i++) {
             rc__producer_slot_t *s = rc__pslot(r, i);
             uint32_t st = atomic_load_explicit(&s->state, memory_order_acquire);
-            if (st != RC__SLOT_FREE) {
-                /* Free the slots of dead processes on the second round. */
-                if (round == 0 || rc_proc_alive((pid_t)atomic_load(&s->pid),
-                                                atomic_load(&s->start_time)))
+            if (st == RC__SLOT_INIT)
+                continue;
+            if (st == RC__SLOT_ACTIVE) {
+                /* Second round: take over the slots of dead processes and exited threads. */
+                if (round == 0 || !slot_owner_gone(s, r->pid))
                     continue;
-                if (!atomic_compare_exchange_strong_explicit(&s->state, &st, RC__SLOT_FREE,
-                                                             memory_order_acq_rel,
-                                                             memory_order_relaxed))
-                    continue;
-                atomic_store_explicit(&s->in_window, 0, memory_order_relaxed);
-                st = RC__SLOT_FREE;
             }
             if (!atomic_compare_exchange_strong_explicit(&s->state, &st, RC__SLOT_INIT,
                                                          memory_order_acq_rel,
                                                          memory_order_relaxed))
                 continue;
             atomic_store_explicit(&s->pid, r->pid, memory_order_relaxed);
+            atomic_store_explicit(&s->tid, tid, memory_order_relaxed);
+            atomic_store_explicit(&s->handle, r->id, memory_order_relaxed);
             atomic_store_explicit(&s->start_time, rc_proc_start_time((pid_t)r->pid),
                                   memory_order_relaxed);
             atomic_store_explicit(&s->in_window, 0, memory_order_relaxed);
             atomic_store_explicit(&s->state, RC__SLOT_ACTIVE, memory_order_release);
-            int32_t none = -1;
-            /* Another thread of this handle may have won meanwhile: keep one slot. */
-            if (atomic_compare_exchange_strong_explicit(&r->prod_slot, &none, (int32_t)i,
-                                                        memory_order_acq_rel,
-                                                        memory_order_acquire))
-                return (int)i;
-            atomic_store_explicit(&s->state, RC__SLOT_FREE, memory_order_release);
-            return none;
+            atomic_store_explicit(&r->produced, 1, memory_order_release);
+            tls_slots[tls_next++ % TLS_SLOTS] = (tls_slot_t){.ring = r, .id = r->id, .slot = s};
+            return s;
         }
     }
-    return RC_ERING_NO_SLOT;
+    return NULL;
 }
 
 int rc__window_busy(const rc_ring_t *r)
@@ -586,8 +607,7 @@ int rc__window_busy(const rc_ring_t *r)
         /* Acquire: pairs with the producer's release decrement after its header store. */
         if (atomic_load_explicit(&s->in_window, memory_order_acquire) == 0)
             continue;
-        if (rc_proc_alive((pid_t)atomic_load_explicit(&s->pid, memory_order_relaxed),
-                          atomic_load_explicit(&s->start_time, memory_order_relaxed)))
+        if (!slot_owner_gone(s, r->pid))
             return 1;
     }
     return 0;

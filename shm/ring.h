@@ -102,9 +102,11 @@ typedef struct {
  *  (`claim->data`) where the caller writes the payload, then calls rc_ring_commit (or
  *  rc_ring_abort). Never blocks: RC_ERING_FULL when a lossless reader has not consumed the space
  *  yet (retry later, e.g. answer 429), RC_ERING_TOO_BIG when the record can never fit,
- *  -EINVAL for a type below RC_REC_TYPE_USER. Any thread, concurrently with other producers in
- *  this and other processes. Keep the claim short: a claim pending longer than the ring's pad
- *  timeout whose process has died is padded over. */
+ *  -EINVAL for a type below RC_REC_TYPE_USER or flags above 15 bits, RC_ERING_NO_SLOT when
+ *  the ring's producer-slot table (one slot per producing thread and handle) is full of live
+ *  owners. Any thread, concurrently with other producers in this and other processes; not
+ *  across fork() (open the ring again in the child). Keep the claim short: a claim pending
+ *  longer than the ring's pad timeout whose process has died is padded over. */
 int rc_ring_claim(rc_ring_t *ring, uint32_t len, uint16_t type, uint16_t flags,
                   rc_ring_claim_t *claim);
 
@@ -133,7 +135,7 @@ typedef struct {
     uint64_t fill;          /* head - tail: bytes producers cannot reuse yet */
     uint32_t readers;       /* active reader slots */
     uint32_t lossless;      /* of which lossless */
-    uint32_t sleepers;      /* readers asleep on the futex */
+    uint32_t sleepers;      /* 1 when some reader may be asleep on the futex */
     uint64_t swept;         /* claims padded over after their producer died */
     uint64_t reclaimed;     /* reader slots reclaimed from dead readers */
     uint64_t full;          /* claims refused because the ring was full */

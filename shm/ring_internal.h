@@ -101,21 +101,24 @@ typedef struct {
 _Static_assert(sizeof(rc__reader_slot_t) == RC__SLOT_BYTES, "reader slot is 128 bytes");
 _Static_assert(offsetof(rc__reader_slot_t, state) == RC__CACHE_LINE, "identity on its own line");
 
-/* Producer slot: one per ring handle that has produced (64 bytes). It exists so a sweeper can
- * tell a claim whose producer died between its head CAS and its first header store (pad it
- * over) from one whose producer is merely slow in that window (leave it). */
+/* Producer slot: one per (ring handle, thread) that has produced, 64 bytes. It exists so a
+ * sweeper can tell a claim whose producer died between its head CAS and its first header store
+ * (pad it over) from one whose producer is merely slow in that window (leave it). */
 typedef struct {
-    /* FREE -> ACTIVE by the handle's first claim (CAS), back to FREE by rc_ring_close or a
-     * reclaimer once the owner is dead (CAS). */
+    /* FREE -> INIT -> ACTIVE by the thread's first claim on a handle (CAS, then release store);
+     * back to FREE by rc_ring_close of that handle, or by a slot hunter once the owning
+     * process (or, in the hunter's own process, the owning thread) is gone (CAS). */
     _Atomic uint32_t state;
-    _Atomic uint32_t pid;        /* owner; written before ACTIVE (release) */
-    _Atomic uint64_t start_time; /* owner's start time; written before ACTIVE */
-    /* Claims of this handle between their head CAS and their first header store. Incremented
-     * (relaxed) before the CAS, which is a full barrier; decremented with release after the
-     * header store. A sweeper acquires it after seeing the head past a headerless position,
-     * then re-reads the stamp there. */
+    _Atomic uint32_t pid;        /* owner process; written in INIT */
+    _Atomic uint64_t start_time; /* owner's start time; written in INIT */
+    /* 1 while the owning thread is between its head CAS and its first header store; 0
+     * otherwise. Only the owner writes it: set (relaxed) before the CAS, which is a full
+     * barrier that publishes it first; cleared with release after the header store. A sweeper
+     * acquires it after seeing the head past a headerless position, then re-reads the stamp. */
     _Atomic uint32_t in_window;
-    uint8_t pad_[RC__CACHE_LINE - 20];
+    _Atomic uint32_t tid;    /* owner thread; written in INIT */
+    _Atomic uint64_t handle; /* owner's handle id (process-local); written in INIT */
+    uint8_t pad_[RC__CACHE_LINE - 32];
 } rc__producer_slot_t;
 _Static_assert(sizeof(rc__producer_slot_t) == RC__CACHE_LINE, "producer slot is a cache line");
 #define RC__DEFAULT_PRODUCERS 128u
@@ -166,10 +169,10 @@ typedef struct {
      * (CAS) so a producer whose scan missed it cannot publish a gate computed without it. --- */
     _Atomic uint64_t gate;
     uint8_t pad5_[RC__CACHE_LINE - 8];
-    /* --- line 6: wakeups. `notify` is the futex word: producers increment it (release) and
-     * FUTEX_WAKE when `sleepers` is non-zero (seq_cst load after the seq_cst commit CAS);
-     * readers increment `sleepers` (seq_cst) before re-checking their record and sleeping on
-     * `notify`. --- */
+    /* --- line 6: wakeups. `sleepers` is a flag, 1 when some reader may be asleep: readers set
+     * it (seq_cst, then a seq_cst fence) before re-checking their record and sleeping on
+     * `notify`; a producer loads it (seq_cst) after its seq_cst commit CAS and, if set, clears
+     * it (exchange), increments `notify` (release) and issues FUTEX_WAKE for all. --- */
     _Atomic uint32_t notify;
     _Atomic uint32_t sleepers;
     uint8_t pad6_[RC__CACHE_LINE - 8];
@@ -218,7 +221,8 @@ struct rc_ring_s {
     _Atomic uint64_t last_reclaim_ns; /* rate limit for producers' reclaim on a full ring */
     uint64_t sweep_pos;               /* rc_ring_sweep: claim seen blocking without a header */
     uint64_t sweep_since;             /* ... since this rc_now_ns() */
-    _Atomic int32_t prod_slot;        /* this handle's producer slot, -1 until the first claim */
+    uint64_t id;                      /* process-unique handle id, for producer slots */
+    _Atomic int produced;             /* some thread took a producer slot through this handle */
 };
 
 static inline rc__producer_slot_t *rc__pslot(const rc_ring_t *r, uint32_t i)
@@ -304,7 +308,7 @@ uint64_t rc__gate_refresh(rc_ring_t *r);
 uint64_t rc__min_lossless(const rc_ring_t *r, uint64_t head, uint32_t *lossless);
 uint64_t rc__oldest_hint(const rc_ring_t *r, uint64_t lo, uint64_t head);
 int rc__try_sweep(rc_ring_t *r, uint64_t pos, uint64_t stalled_ns);
-int rc__producer_slot(rc_ring_t *r);
+rc__producer_slot_t *rc__producer_slot(rc_ring_t *r);
 int rc__window_busy(const rc_ring_t *r);
 void rc__wake(rc_ring_t *r);
 int rc__futex_wait(_Atomic uint32_t *word, uint32_t expected, int64_t timeout_ns);

@@ -22,11 +22,12 @@ class Broker:
     """A running `ringcast serve`. Use as a context manager; it is always stopped by pid, and
     its rings (shm objects named with a prefix unique to this broker) are removed."""
 
-    def __init__(self, config=None, args=(), env=None):
+    def __init__(self, config=None, args=(), env=None, listen="127.0.0.1:0",
+                 admin="127.0.0.1:0"):
         self.tmp = tempfile.TemporaryDirectory(prefix="rc-it-")
         _seq[0] += 1
         self.prefix = "rcit%dx%d" % (os.getpid(), _seq[0])
-        cmd = [RINGCAST, "serve", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0",
+        cmd = [RINGCAST, "serve", "--listen", listen, "--admin", admin,
                "--ring-prefix", self.prefix]
         if config is not None:
             path = os.path.join(self.tmp.name, "ringcast.yaml")
@@ -39,7 +40,8 @@ class Broker:
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self.stderr, text=True,
                                      env=env)
         line = self._read_line(10.0)
-        m = re.match(r"listening ingress=([\d.]+):(\d+) admin=([\d.]+):(\d+)", line or "")
+        m = re.match(r"listening ingress=\[?([\d.:a-f]+?)\]?:(\d+) admin=\[?([\d.:a-f]+?)\]?:(\d+)$",
+                     (line or "").strip())
         if not m:
             self.stop()
             self.remove_rings()

@@ -373,6 +373,20 @@ def test_port_owned_by_another_broker():
         eq(b.request("OPTIONS", "/shop/orders").status, 200, "first broker unaffected")
 
 
+def test_ipv6():
+    try:
+        probe = socket.socket(socket.AF_INET6)
+        probe.bind(("::1", 0))
+        probe.close()
+    except OSError:
+        print("     (no IPv6 loopback here; test_ipv6 checks nothing)")
+        return
+    with Broker(SETTINGS, listen="[::1]:0", admin="[::1]:0") as b:
+        eq(b.host, "::1", "host in the ready line")
+        eq(b.request("OPTIONS", "/shop/orders").status, 200, "ingress over IPv6")
+        eq(b.request("GET", "/healthz", admin=True).status, 200, "admin over IPv6")
+
+
 def test_reuseport_loops():
     with Broker(SETTINGS, args=["--loops", "3"]) as b:
         conns = []
@@ -401,7 +415,7 @@ def main():
         eq(b.stop(), 0, "shared broker stops cleanly")
     Runner().run([test_graceful_shutdown, test_sigint_idle_exit, test_config_errors,
                   test_cli_usage, test_port_in_use, test_port_owned_by_another_broker,
-                  test_reuseport_loops])
+                  test_ipv6, test_reuseport_loops])
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -18,10 +19,11 @@
 static uv_loop_t loop;
 static uv_async_t cmd_async;
 static rc_http_server_t *srv;
-static atomic_int cmd;     /* 1 drain, 2 close */
-static atomic_int drained; /* drain callback ran */
+static rc_http_server_t *srv2; /* default timeouts: for the flood test, which must not time out */
+static atomic_int cmd;         /* 1 drain, 2 close */
+static atomic_int drained;     /* drain callback ran */
 static atomic_int rejected_408, rejected_any;
-static int port;
+static int port, port2;
 
 static void on_headers(void *data, const rc_http_request_t *req, rc_http_response_t *res)
 {
@@ -59,6 +61,7 @@ static void on_cmd(uv_async_t *a)
         rc_http_server_drain(srv, on_drained, NULL);
     } else if (c == 2) {
         rc_http_server_close(srv, NULL, NULL);
+        rc_http_server_close(srv2, NULL, NULL);
         uv_close((uv_handle_t *)&cmd_async, NULL);
     }
 }
@@ -82,14 +85,21 @@ typedef struct {
     size_t len;
 } client_t;
 
+static void client_open_port(client_t *c, int p);
+
 static void client_open(client_t *c)
+{
+    client_open_port(c, port);
+}
+
+static void client_open_port(client_t *c, int p)
 {
     c->len = 0;
     c->fd = socket(AF_INET, SOCK_STREAM, 0);
     ASSERT(c->fd >= 0);
     struct timeval tv = {5, 0};
     setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)p)};
     inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
     ASSERT_EQ(connect(c->fd, (struct sockaddr *)&a, sizeof(a)), 0);
 }
@@ -187,6 +197,51 @@ static void test_keepalive_and_pipelining(void)
     ASSERT_EQ(client_response(&cl, body, sizeof(body), NULL), 200);
     ASSERT_STR_EQ(body, "POST /split len=10 body=0123456789");
     client_close(&cl);
+}
+
+/* A client that pipelines megabytes of requests before reading any answer: the server stops
+ * reading while too much output is queued and resumes as it drains; nothing is lost or
+ * reordered. */
+#define FLOOD_N    10000
+#define FLOOD_PATH 900
+
+static void *flood_sender(void *arg)
+{
+    client_t *c = arg;
+    static char req[FLOOD_PATH + 64];
+    for (int i = 0; i < FLOOD_N; i++) {
+        int n = snprintf(req, sizeof(req), "GET /%06d", i);
+        memset(req + n, 'p', FLOOD_PATH - (size_t)n);
+        n = FLOOD_PATH;
+        n += snprintf(req + n, sizeof(req) - (size_t)n, " HTTP/1.1\r\n\r\n");
+        if (send(c->fd, req, (size_t)n, MSG_NOSIGNAL) != n)
+            return (void *)1;
+    }
+    return NULL;
+}
+
+static void test_pipelining_backpressure(void)
+{
+    client_t *c = malloc(sizeof(*c));
+    ASSERT(c != NULL);
+    client_open_port(c, port2);
+    struct timeval tv = {20, 0};
+    setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    pthread_t t;
+    ASSERT_EQ(pthread_create(&t, NULL, flood_sender, c), 0);
+    usleep(300000); /* let output pile up unread */
+    char expect[16];
+    for (int i = 0; i < FLOOD_N; i++) {
+        ASSERT_EQ(client_response(c, body, sizeof(body), NULL), 200);
+        snprintf(expect, sizeof(expect), "GET /%06d", i);
+        if (strncmp(body, expect, strlen(expect)) != 0)
+            RC_TEST_FAIL("response %d out of order: %.20s", i, body);
+    }
+    void *ret = NULL;
+    ASSERT_EQ(pthread_join(t, &ret), 0);
+    ASSERT(ret == NULL);
+    client_close(c);
+    free(c);
 }
 
 static void test_chunked_and_continue(void)
@@ -417,10 +472,17 @@ int main(void)
     ASSERT_EQ(rc_http_server_create(&loop, &o, &srv), 0);
     port = rc_http_server_port(srv);
     ASSERT_GT(port, 0);
+    rc_http_server_options_t o2;
+    memset(&o2, 0, sizeof(o2));
+    o2.host = "127.0.0.1";
+    o2.handler = o.handler;
+    ASSERT_EQ(rc_http_server_create(&loop, &o2, &srv2), 0);
+    port2 = rc_http_server_port(srv2);
     uv_thread_t t;
     ASSERT_EQ(uv_thread_create(&t, server_thread, NULL), 0);
 
     test_keepalive_and_pipelining();
+    test_pipelining_backpressure();
     test_chunked_and_continue();
     test_http10();
     test_limits();

@@ -4,8 +4,9 @@
  * Every record carries (producer, thread, sequence, checksum). Lossless readers must see every
  * record exactly once, in per-producer-thread order, uncorrupted; lossy readers must never see a
  * corrupt or out-of-order record, and their seen + lost must add up to what was written.
- * With --kill, one extra lossless reader and one extra producer are killed with SIGKILL
- * mid-run; everyone else must finish.
+ * A further lossless reader joins mid-run (from the oldest retained record) and must see every
+ * record from its first one on. With --kill, one extra lossless reader and one extra producer
+ * are killed with SIGKILL mid-run; everyone else must finish.
  *
  * Bounded by count and time: --records N (per producer thread), --seconds S (producers stop
  * there; readers then drain). RC_STRESS_SCALE=x multiplies the default count. */
@@ -174,8 +175,14 @@ static int all_producers_done(void)
         return 1;                                                                                  \
     } while (0)
 
+/* victim: 0 = regular reader (joins before the producers start), 1 = killed mid-run,
+ * 2 = late joiner (joins mid-run, lossless from the oldest retained record: exercises the join
+ * protocol against running producers). */
 static int run_reader(int idx, rc_reader_mode_t mode, int victim)
 {
+    int late = victim == 2;
+    if (late)
+        victim = 0;
     rc_ring_t *r = attach();
     rc_reader_opts_t o = {.mode = mode, .start = RC_START_OLDEST, .spin = 200,
                           .name = mode == RC_READER_LOSSLESS ? "stress-lossless" : "stress-lossy"};
@@ -185,6 +192,7 @@ static int run_reader(int idx, rc_reader_mode_t mode, int victim)
         FAIL("reader %d: open: %s", idx, rc_strerror(rc));
     atomic_fetch_add(&ctl->readers_ready, 1);
     static uint64_t next[MAX_PROD + 1][MAX_THREADS];
+    static int started[MAX_PROD + 1][MAX_THREADS];
     uint64_t seen = 0, lost = 0;
     uint64_t hard = rc_now_ns() + (uint64_t)((cfg.seconds + 60) * 1e9);
     rc_ring_view_t v;
@@ -213,6 +221,9 @@ static int run_reader(int idx, rc_reader_mode_t mode, int victim)
             fnv((const uint8_t *)v.data + MIN_PAYLOAD, v.len - MIN_PAYLOAD) != h.sum)
             FAIL("reader %d: corrupt record at %llu", idx, (unsigned long long)v.pos);
         uint64_t *n = &next[h.producer][h.thread];
+        if (late && !started[h.producer][h.thread])
+            *n = h.seq; /* joined mid-stream: from here on, every record */
+        started[h.producer][h.thread] = 1;
         if (mode == RC_READER_LOSSLESS ? h.seq != *n : h.seq < *n)
             FAIL("reader %d: producer %u/%u seq %llu, expected %s%llu", idx, h.producer,
                  h.thread, (unsigned long long)h.seq, mode == RC_READER_LOSSLESS ? "" : ">= ",
@@ -237,6 +248,8 @@ static int run_reader(int idx, rc_reader_mode_t mode, int victim)
         for (int t = 0; t < MAX_THREADS; t++) {
             uint64_t want = atomic_load(&ctl->produced[p][t]);
             int is_victim = cfg.kill && p == cfg.producers;
+            if (late && !started[p][t])
+                continue; /* that thread was done before we joined */
             if (mode == RC_READER_LOSSLESS) {
                 /* The victim may die between its commit and its count update. */
                 if (is_victim ? (next[p][t] < want || next[p][t] > want + 8) : next[p][t] != want)
@@ -259,7 +272,7 @@ static int run_reader(int idx, rc_reader_mode_t mode, int victim)
         FAIL("reader %d: lossy seen %llu + lost %llu vs written %llu (swept %llu)", idx,
              (unsigned long long)seen, (unsigned long long)lost,
              (unsigned long long)st.head_seq, (unsigned long long)st.swept);
-    if (mode == RC_READER_LOSSLESS && !cfg.kill && seen != st.head_seq)
+    if (mode == RC_READER_LOSSLESS && !cfg.kill && !late && seen != st.head_seq)
         FAIL("reader %d: lossless saw %llu of %llu", idx, (unsigned long long)seen,
              (unsigned long long)st.head_seq);
     rc_reader_close(rd);
@@ -332,7 +345,7 @@ int main(int argc, char **argv)
             usage();
     }
     if (cfg.producers < 1 || cfg.producers > MAX_PROD || cfg.threads < 1 ||
-        cfg.threads > MAX_THREADS || cfg.readers < 1 || cfg.readers > MAX_READERS - 1)
+        cfg.threads > MAX_THREADS || cfg.readers < 1 || cfg.readers > MAX_READERS - 2)
         usage();
 
     ctl = mmap(NULL, sizeof(*ctl), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -369,6 +382,10 @@ int main(int argc, char **argv)
         victim_prod = spawn(producer_entry, cfg.producers, 0, 1);
     t0 = rc_now_ns();
     atomic_store(&ctl->go, 1);
+    /* A lossless reader joining while producers run. */
+    usleep(200 * 1000);
+    int late_idx = nreaders + 1;
+    pid_t late = spawn(run_reader, late_idx, RC_READER_LOSSLESS, 2);
 
     if (cfg.kill) {
         /* Let a third or so of the run pass, then kill both victims mid-flight. */
@@ -409,6 +426,13 @@ int main(int argc, char **argv)
             failed = 1;
         }
     }
+    int lst = 0;
+    waitpid(late, &lst, 0);
+    if (!WIFEXITED(lst) || WEXITSTATUS(lst) != 0) {
+        fprintf(stderr, "late lossless reader failed: %s\n",
+                ctl->failure[late_idx][0] ? ctl->failure[late_idx] : "crashed");
+        failed = 1;
+    }
     rc_ring_stats_t st;
     rc_ring_stats(ring, &st);
     fprintf(stderr,
@@ -422,6 +446,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "  reader %d %-8s seen %llu lost %llu\n", i,
                 i % 2 ? "lossy" : "lossless", (unsigned long long)ctl->result[i].seen,
                 (unsigned long long)ctl->result[i].lost);
+    fprintf(stderr, "  late lossless reader seen %llu\n",
+            (unsigned long long)ctl->result[late_idx].seen);
     if (cfg.kill && (st.reclaimed < 1))
         RC_TEST_FAIL("the killed reader's slot was not reclaimed");
     rc_ring_close(ring);

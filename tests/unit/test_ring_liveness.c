@@ -14,6 +14,13 @@
 static char name[64];
 static char err[256];
 
+static pid_t self_pid;
+static void cleanup(void)
+{
+    if (getpid() == self_pid && name[0] != '\0')
+        rc_ring_unlink(name); /* a failing assertion exits: leave nothing behind */
+}
+
 static rc_ring_t *make(const char *what)
 {
     snprintf(name, sizeof(name), "rc-test-%d-%s", (int)getpid(), what);
@@ -181,6 +188,7 @@ static void test_dead_producer(void)
     kill9(pid);
     rc_ring_t *sup = NULL;
     ASSERT_EQ(rc_ring_open(name, &sup, err, sizeof(err)), 0);
+    ASSERT_EQ(rc_reader_poll(rd, &v), RC_ERING_EMPTY); /* blocked: publishes where */
     ASSERT_EQ(rc_ring_sweep(sup), 1);
     ASSERT_EQ(rc_ring_sweep(sup), 0);
     ASSERT_EQ(rc_reader_poll(rd, &v), 0);
@@ -217,6 +225,7 @@ static void test_dead_producer(void)
     ASSERT(!(w & RC__W_COMMITTED));
     atomic_store(&rec->word, RC__PENDING(RC__W_LEN(w), (uint32_t)gone));
     c.pending_pid_ = (uint32_t)gone;
+    ASSERT_EQ(rc_reader_poll(rd, &v), RC_ERING_EMPTY);
     ASSERT_EQ(rc_ring_sweep(sup), 1);
     ASSERT_EQ(rc_ring_commit(&c), RC_ERING_SWEPT);
     put(r, "last");
@@ -253,6 +262,8 @@ static void test_dead_producer(void)
 
 int main(void)
 {
+    self_pid = getpid();
+    atexit(cleanup);
     test_dead_reader();
     test_dead_producer();
     printf("test_ring_liveness: ok\n");

@@ -156,10 +156,11 @@ static void test_start_positions(void)
     rc_reader_t *sl = reader_at(r, RC_READER_LOSSY, RC_START_AT, saved);
     ASSERT_EQ(rc_reader_poll(sl, &v), 0);
     ASSERT_U64_EQ(check_n(&v), 4);
-    /* Lossless oldest joins at the slowest lossless reader (a, at record 3). */
+    /* Lossless oldest joins at the slowest lossless reader's published position: a is at
+     * record 3 and publishes lazily, so at or before it. */
     rc_reader_t *o2 = reader(r, RC_READER_LOSSLESS, RC_START_OLDEST);
     ASSERT_EQ(rc_reader_poll(o2, &v), 0);
-    ASSERT_U64_EQ(check_n(&v), 3);
+    ASSERT_LE(check_n(&v), 3);
     /* Bad saved positions: inside a record, unaligned, beyond the head. */
     rc_reader_opts_t bad = {.mode = RC_READER_LOSSLESS, .start = RC_START_AT};
     rc_reader_t *x = NULL;
@@ -412,6 +413,33 @@ static void test_threads(void)
     rc_ring_close(r);
 }
 
+static void *one_claim(void *arg)
+{
+    rc_ring_t *r = arg;
+    rc_ring_claim_t c;
+    int rc = rc_ring_claim(r, 8, RC_REC_TYPE_USER, 0, &c);
+    if (rc != 0)
+        RC_TEST_FAIL("claim from a short-lived thread: %s", rc_strerror(rc));
+    ASSERT_EQ(rc_ring_commit(&c), 0);
+    return NULL;
+}
+
+/* Every producing thread takes a producer slot (128 per ring). Slots of threads that exited
+ * are taken over, so thread churn does not exhaust them. */
+static void test_producer_slots(void)
+{
+    rc_ring_t *r = make("pslots", 1 << 16);
+    for (int i = 0; i < 300; i++) {
+        pthread_t th;
+        ASSERT_EQ(pthread_create(&th, NULL, one_claim, r), 0);
+        ASSERT_EQ(pthread_join(th, NULL), 0);
+    }
+    rc_ring_stats_t st;
+    rc_ring_stats(r, &st);
+    ASSERT_U64_EQ(st.head_seq, 300);
+    rc_ring_close(r);
+}
+
 int main(void)
 {
     test_lossy_lapped();
@@ -419,6 +447,7 @@ int main(void)
     test_slots();
     test_wait();
     test_threads();
+    test_producer_slots();
     printf("test_ring_reader: ok\n");
     return 0;
 }

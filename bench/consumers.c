@@ -1,0 +1,484 @@
+/* Consumer threads. They block in the system's own wait (the ring's futex, Redis' BLOCK,
+ * a socket read with a timeout) so they cost no CPU while idle, and check their stop flag at
+ * least every 100 ms. */
+#include "bench/consumers.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bench/loadgen.h"
+#include "core/record.h"
+#include "shm/reader.h"
+#include "shm/ring.h"
+
+#define MAX_SEQ (1ull << 32)
+
+static void record(rc_consumer_t *c, uint64_t ts, uint64_t seq)
+{
+    uint64_t now = rc_lg_now_ns();
+    c->received++;
+    if (seq >= MAX_SEQ) {
+        c->bad++;
+        return;
+    }
+    if (seq >= c->seen_cap_) {
+        uint64_t cap = c->seen_cap_ ? c->seen_cap_ : 65536;
+        while (cap <= seq)
+            cap *= 2;
+        uint8_t *p = realloc(c->seen_, cap);
+        if (p == NULL) {
+            c->bad++;
+            return;
+        }
+        memset(p + c->seen_cap_, 0, cap - c->seen_cap_);
+        c->seen_ = p;
+        c->seen_cap_ = cap;
+    }
+    rc_hist_add(&c->lat, now > ts ? now - ts : 0);
+    if (c->seen_[seq]) {
+        c->dups++;
+    } else {
+        c->seen_[seq] = 1;
+        atomic_fetch_add_explicit(&c->unique, 1, memory_order_relaxed);
+    }
+    c->last_rx_ns = now;
+}
+
+static int parse_u64(const char *s, size_t n, uint64_t *out)
+{
+    if (n == 0 || n > 20)
+        return -1;
+    uint64_t v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (uint64_t)(s[i] - '0');
+    }
+    *out = v;
+    return 0;
+}
+
+static int tcp_connect(int port, char *err, size_t errlen)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+        snprintf(err, errlen, "cannot connect to 127.0.0.1:%d: %s", port, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    struct timeval tv = {0, 100000};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    return fd;
+}
+
+static int send_all(int fd, const char *s, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = send(fd, s, n, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        s += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Growable receive buffer shared by the socket consumers. */
+typedef struct {
+    char *b;
+    size_t len, cap;
+} rbuf_t;
+
+/* Reads more bytes: 1 got some, 0 timeout (check the stop flag), -1 closed or failed. */
+static int rbuf_fill(rbuf_t *r, int fd)
+{
+    if (r->cap - r->len < 65536) {
+        size_t cap = r->cap ? r->cap * 2 : 262144;
+        char *p = realloc(r->b, cap);
+        if (p == NULL)
+            return -1;
+        r->b = p;
+        r->cap = cap;
+    }
+    ssize_t n = recv(fd, r->b + r->len, r->cap - r->len, 0);
+    if (n > 0) {
+        r->len += (size_t)n;
+        return 1;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        return 0;
+    return -1;
+}
+
+static void rbuf_consume(rbuf_t *r, size_t n)
+{
+    memmove(r->b, r->b + n, r->len - n);
+    r->len -= n;
+}
+
+/* ---- shm ---------------------------------------------------------------------------------- */
+
+static void *shm_main(void *arg)
+{
+    rc_consumer_t *c = arg;
+    rc_ring_t *ring = NULL;
+    rc_reader_t *rd = NULL;
+    int rc = rc_ring_open(c->ring, &ring, c->err, sizeof(c->err));
+    if (rc == 0) {
+        rc_reader_opts_t ro = {.mode = RC_READER_LOSSLESS, .start = RC_START_LATEST,
+                               .name = c->name, .spin = c->spin};
+        rc = rc_reader_open(ring, &ro, &rd);
+        if (rc < 0)
+            snprintf(c->err, sizeof(c->err), "reader on %s: %s", c->ring, rc_strerror(rc));
+    }
+    if (rc < 0) {
+        c->error = rc;
+        rc_ring_close(ring);
+        atomic_store(&c->ready_, -1);
+        return NULL;
+    }
+    atomic_store(&c->ready_, 1);
+    static const rc_str_t ts_name = {"rcbts", 5}, seq_name = {"rcbseq", 6};
+    while (!atomic_load_explicit(&c->stop_, memory_order_relaxed)) {
+        rc_ring_view_t v;
+        rc = rc_reader_wait(rd, &v, 100000000);
+        if (rc == RC_ERING_EMPTY || rc == -EINTR)
+            continue;
+        if (rc < 0) {
+            c->error = rc;
+            snprintf(c->err, sizeof(c->err), "reading %s: %s", c->ring, rc_strerror(rc));
+            break;
+        }
+        if (v.type < RC_REC_TYPE_USER)
+            continue;
+        rc_record_view_t rv;
+        rc_ce_value_t ts, seq;
+        uint64_t t, s;
+        if (rc_record_decode(v.data, v.len, &rv) != 0 || rc_record_get(&rv, ts_name, &ts) != 0 ||
+            rc_record_get(&rv, seq_name, &seq) != 0 ||
+            parse_u64(ts.value.ptr, ts.value.len, &t) != 0 ||
+            parse_u64(seq.value.ptr, seq.value.len, &s) != 0) {
+            c->received++;
+            c->bad++;
+            continue;
+        }
+        record(c, t, s);
+    }
+    rc_reader_close(rd);
+    rc_ring_close(ring);
+    return NULL;
+}
+
+/* ---- redis -------------------------------------------------------------------------------- */
+
+/* Length of one complete RESP reply at b (0: incomplete, -1: malformed). */
+static long resp_len(const char *b, size_t n, int depth)
+{
+    const char *eol = memmem(b, n, "\r\n", 2);
+    if (eol == NULL)
+        return 0;
+    size_t line = (size_t)(eol - b) + 2;
+    long v = strtol(b + 1, NULL, 10);
+    switch (b[0]) {
+    case '+':
+    case '-':
+    case ':':
+        return (long)line;
+    case '$':
+        if (v < 0)
+            return (long)line;
+        return n >= line + (size_t)v + 2 ? (long)(line + (size_t)v + 2) : 0;
+    case '*': {
+        if (depth > 8)
+            return -1;
+        size_t off = line;
+        for (long i = 0; i < v; i++) {
+            long l = resp_len(b + off, n - off, depth + 1);
+            if (l <= 0)
+                return l;
+            off += (size_t)l;
+        }
+        return (long)off;
+    }
+    default:
+        return -1;
+    }
+}
+
+typedef struct {
+    rc_consumer_t *c;
+    int want; /* 1: next bulk is the rcbts value, 2: the rcbseq value */
+    uint64_t ts;
+} walk_t;
+
+/* Walks a complete reply; every field/value pair "rcbts" <ts> ... "rcbseq" <seq> is one event
+ * (the publisher writes rcbts before rcbseq). */
+static size_t resp_walk(const char *b, walk_t *w)
+{
+    const char *eol = strstr(b, "\r\n");
+    size_t line = (size_t)(eol - b) + 2;
+    long v = strtol(b + 1, NULL, 10);
+    if (b[0] == '$') {
+        if (v < 0)
+            return line;
+        const char *s = b + line;
+        uint64_t x;
+        if (w->want == 1 && parse_u64(s, (size_t)v, &x) == 0) {
+            w->ts = x;
+            w->want = 0;
+        } else if (w->want == 2) {
+            if (parse_u64(s, (size_t)v, &x) == 0)
+                record(w->c, w->ts, x);
+            else
+                w->c->bad++;
+            w->want = 0;
+        } else if (v == 5 && memcmp(s, "rcbts", 5) == 0) {
+            w->want = 1;
+        } else if (v == 6 && memcmp(s, "rcbseq", 6) == 0) {
+            w->want = 2;
+        }
+        return line + (size_t)v + 2;
+    }
+    if (b[0] == '*') {
+        size_t off = line;
+        for (long i = 0; i < v; i++)
+            off += resp_walk(b + off, w);
+        return off;
+    }
+    return line;
+}
+
+static int redis_cmd(int fd, rbuf_t *r, const char *cmd, char *reply, size_t cap)
+{
+    if (send_all(fd, cmd, strlen(cmd)) < 0)
+        return -1;
+    for (int tries = 0; tries < 50; tries++) {
+        long l = resp_len(r->b ? r->b : "", r->len, 0);
+        if (l < 0)
+            return -1;
+        if (l > 0) {
+            snprintf(reply, cap, "%.*s", (int)(l > 2 ? l - 2 : l), r->b);
+            rbuf_consume(r, (size_t)l);
+            return 0;
+        }
+        if (rbuf_fill(r, fd) < 0)
+            return -1;
+    }
+    return -1;
+}
+
+static void *redis_main(void *arg)
+{
+    rc_consumer_t *c = arg;
+    rbuf_t r = {0};
+    char cmd[256], reply[256];
+    int fd = tcp_connect(c->port, c->err, sizeof(c->err));
+    if (fd < 0) {
+        c->error = -ECONNREFUSED;
+        atomic_store(&c->ready_, -1);
+        return NULL;
+    }
+    /* A group created by another consumer of a shared group answers BUSYGROUP: fine. */
+    snprintf(cmd, sizeof(cmd), "XGROUP CREATE %s %s $ MKSTREAM\r\n", c->topic, c->group);
+    if (redis_cmd(fd, &r, cmd, reply, sizeof(reply)) < 0 ||
+        (reply[0] == '-' && strstr(reply, "BUSYGROUP") == NULL)) {
+        snprintf(c->err, sizeof(c->err), "redis XGROUP CREATE: %.120s", reply);
+        c->error = -EPROTO;
+        close(fd);
+        free(r.b);
+        atomic_store(&c->ready_, -1);
+        return NULL;
+    }
+    atomic_store(&c->ready_, 1);
+    int n = snprintf(cmd, sizeof(cmd),
+                     "XREADGROUP GROUP %s %s COUNT 1000 BLOCK 100 NOACK STREAMS %s >\r\n",
+                     c->group, c->name, c->topic);
+    int outstanding = 0;
+    while (!atomic_load_explicit(&c->stop_, memory_order_relaxed)) {
+        if (!outstanding) {
+            if (send_all(fd, cmd, (size_t)n) < 0)
+                break;
+            outstanding = 1;
+        }
+        long l = r.len ? resp_len(r.b, r.len, 0) : 0;
+        if (l < 0) {
+            c->error = -EPROTO;
+            snprintf(c->err, sizeof(c->err), "redis: malformed reply");
+            break;
+        }
+        if (l == 0) {
+            if (rbuf_fill(&r, fd) < 0) {
+                c->error = -ECONNRESET;
+                snprintf(c->err, sizeof(c->err), "redis closed the connection");
+                break;
+            }
+            continue;
+        }
+        if (r.b[0] == '-') {
+            c->error = -EPROTO;
+            snprintf(c->err, sizeof(c->err), "redis: %.*s", (int)(l - 2), r.b);
+            break;
+        }
+        /* resp_walk relies on "\r\n" terminators found by strstr: bound it. */
+        char save = r.b[l - 1];
+        walk_t w = {.c = c};
+        r.b[l - 1] = 0;
+        resp_walk(r.b, &w);
+        r.b[l - 1] = save;
+        rbuf_consume(&r, (size_t)l);
+        outstanding = 0;
+    }
+    close(fd);
+    free(r.b);
+    return NULL;
+}
+
+/* ---- nats --------------------------------------------------------------------------------- */
+
+static void *nats_main(void *arg)
+{
+    rc_consumer_t *c = arg;
+    rbuf_t r = {0};
+    char cmd[256];
+    int fd = tcp_connect(c->port, c->err, sizeof(c->err));
+    if (fd < 0) {
+        c->error = -ECONNREFUSED;
+        atomic_store(&c->ready_, -1);
+        return NULL;
+    }
+    int n = snprintf(cmd, sizeof(cmd),
+                     "CONNECT {\"verbose\":false,\"pedantic\":false,\"name\":\"%s\"}\r\n"
+                     "SUB %s.> 1\r\nPING\r\n",
+                     c->name, c->topic);
+    int ready = 0;
+    if (send_all(fd, cmd, (size_t)n) < 0)
+        goto fail;
+    while (!atomic_load_explicit(&c->stop_, memory_order_relaxed)) {
+        char *eol = r.len ? memmem(r.b, r.len, "\r\n", 2) : NULL;
+        if (eol == NULL) {
+            int f = rbuf_fill(&r, fd);
+            if (f < 0)
+                goto fail;
+            continue;
+        }
+        size_t line = (size_t)(eol - r.b) + 2;
+        if (r.len >= 4 && memcmp(r.b, "MSG ", 4) == 0) {
+            /* MSG <subject> <sid> [reply-to] <#bytes> */
+            char *sp = eol;
+            while (sp > r.b && sp[-1] != ' ')
+                sp--;
+            size_t plen = strtoul(sp, NULL, 10);
+            if (r.len < line + plen + 2) {
+                if (rbuf_fill(&r, fd) < 0)
+                    goto fail;
+                continue;
+            }
+            const char *p = r.b + line, *pend = p + plen;
+            const char *s1 = memchr(p, ' ', plen);
+            const char *s2 = s1 ? memchr(s1 + 1, ' ', (size_t)(pend - s1 - 1)) : NULL;
+            uint64_t ts, seq;
+            if (s2 && parse_u64(p, (size_t)(s1 - p), &ts) == 0 &&
+                parse_u64(s1 + 1, (size_t)(s2 - s1 - 1), &seq) == 0)
+                record(c, ts, seq);
+            else
+                c->bad++, c->received++;
+            rbuf_consume(&r, line + plen + 2);
+            continue;
+        }
+        if (line >= 6 && memcmp(r.b, "PING", 4) == 0) {
+            if (send_all(fd, "PONG\r\n", 6) < 0)
+                goto fail;
+        } else if (line >= 6 && memcmp(r.b, "PONG", 4) == 0 && !ready) {
+            ready = 1;
+            atomic_store(&c->ready_, 1);
+        } else if (r.b[0] == '-') {
+            snprintf(c->err, sizeof(c->err), "nats: %.*s", (int)(line - 2), r.b);
+            c->error = -EPROTO;
+            break;
+        }
+        rbuf_consume(&r, line);
+    }
+    goto done;
+fail:
+    if (c->error == 0) {
+        c->error = -ECONNRESET;
+        snprintf(c->err, sizeof(c->err), "nats closed the connection (slow consumer?)");
+    }
+done:
+    if (!ready)
+        atomic_store(&c->ready_, -1);
+    close(fd);
+    free(r.b);
+    return NULL;
+}
+
+/* ---- lifecycle ---------------------------------------------------------------------------- */
+
+int rc_consumer_start(rc_consumer_t *c)
+{
+    rc_hist_init(&c->lat);
+    atomic_store(&c->unique, 0);
+    atomic_store(&c->stop_, 0);
+    atomic_store(&c->ready_, 0);
+    c->received = c->dups = c->bad = c->last_rx_ns = 0;
+    c->error = 0;
+    c->err[0] = 0;
+    void *(*fn)(void *) = c->kind == RC_CONS_SHM     ? shm_main
+                          : c->kind == RC_CONS_REDIS ? redis_main
+                                                     : nats_main;
+    int rc = pthread_create(&c->thread_, NULL, fn, c);
+    if (rc != 0) {
+        snprintf(c->err, sizeof(c->err), "pthread_create: %s", strerror(rc));
+        return -rc;
+    }
+    for (int i = 0; i < 500 && atomic_load(&c->ready_) == 0; i++) {
+        struct timespec ts = {0, 10000000};
+        nanosleep(&ts, NULL);
+    }
+    if (atomic_load(&c->ready_) != 1) {
+        atomic_store(&c->stop_, 1);
+        pthread_join(c->thread_, NULL);
+        if (c->err[0] == 0)
+            snprintf(c->err, sizeof(c->err), "consumer not ready after 5 s");
+        return c->error < 0 ? c->error : -ETIMEDOUT;
+    }
+    return 0;
+}
+
+void rc_consumer_stop(rc_consumer_t *c)
+{
+    atomic_store(&c->stop_, 1);
+    pthread_join(c->thread_, NULL);
+}
+
+uint64_t rc_consumer_lost(const rc_consumer_t *c, const uint8_t *acked, uint64_t n)
+{
+    uint64_t lost = 0;
+    for (uint64_t s = 0; s < n; s++) {
+        if (acked[s] && (s >= c->seen_cap_ || !c->seen_[s]))
+            lost++;
+    }
+    return lost;
+}
+
+void rc_consumer_free(rc_consumer_t *c)
+{
+    free(c->seen_);
+    c->seen_ = NULL;
+    c->seen_cap_ = 0;
+}

@@ -1,0 +1,43 @@
+/* Options shared by the comparison scenarios (ingest, latency, fanout, groups, all). */
+#ifndef RC_BENCH_OPTIONS_H
+#define RC_BENCH_OPTIONS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bench/report.h"
+
+typedef struct {
+    double seconds;      /* per run */
+    int conns, depth;
+    size_t size;         /* data bytes per event */
+    int mode;            /* rc_lg_proto_t: HTTP binary, structured or batch */
+    int batch, types;
+    int runs;            /* repeat each run, keep the median throughput */
+    double drain_s;
+    uint64_t ring_bytes;
+    uint32_t reader_spin; /* ringcast shm readers' spin before sleeping */
+    int quick;
+    const char *systems;   /* comma list; NULL = the scenario's default */
+    const char *rates;     /* latency: comma list of events/s */
+    const char *consumers; /* fanout: comma list */
+    const char *out;       /* directory for report.md/json and SVGs; NULL = none */
+} rc_bench_opts_t;
+
+/** Parses `argv` (argv[0] the scenario) into `o` after setting defaults (`--quick` shortens
+ *  them). Returns 0, 1 when --help was printed (exit 0), or 2 on bad usage (message printed). */
+int rc_bench_opts_parse(const char *scenario, const char *summary, int argc, char **argv,
+                        rc_bench_opts_t *o);
+
+/** 1 when `name` is in the comma list `list` (NULL list: `dflt`). */
+int rc_bench_list_has(const char *list, const char *dflt, const char *name);
+
+/** Parses a comma list of positive numbers into `out` (at most `max`). Returns the count or -1. */
+int rc_bench_list_nums(const char *list, double *out, int max);
+
+/** Ends a scenario: prints the markdown table of `scenario` on stdout, writes the report files
+ *  when `o->out` is set, and prints the key=value result line last. Returns the exit code. */
+int rc_bench_finish(const char *scenario, const rc_report_t *rep, const rc_bench_opts_t *o,
+                    int failed);
+
+#endif

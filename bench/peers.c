@@ -1,0 +1,248 @@
+/* Starting and stopping the compared servers. Each gets a private directory under /tmp for its
+ * config, logs and pid file, and a port picked free just before the start (retried when another
+ * process took it meanwhile). ringcast binds port 0 itself and reports the port on stdout. */
+#include "bench/peers.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bench/procs.h"
+
+static const char *const names[] = {"ringcast", "nginx", "redis", "nats"};
+static const char *const programs[] = {"ringcast", "nginx", "redis-server", "nats-server"};
+static const char *const packages[] = {"(build ringcast)", "nginx-light", "redis-server",
+                                       "nats-server"};
+
+const char *rc_bench_peer_name(rc_peer_kind_t kind)
+{
+    return names[kind];
+}
+
+static int ringcast_path(char *buf, size_t cap)
+{
+    const char *dir = getenv("RC_BIN_DIR");
+    if (dir != NULL) {
+        int n = snprintf(buf, cap, "%s/ringcast", dir);
+        if (n > 0 && (size_t)n < cap && access(buf, X_OK) == 0)
+            return 0;
+    }
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (n > 0) {
+        self[n] = 0;
+        char *slash = strrchr(self, '/');
+        if (slash != NULL) {
+            *slash = 0;
+            int m = snprintf(buf, cap, "%s/ringcast", self);
+            if (m > 0 && (size_t)m < cap && access(buf, X_OK) == 0)
+                return 0;
+        }
+    }
+    return -ENOENT;
+}
+
+static int program_path(rc_peer_kind_t kind, char *buf, size_t cap)
+{
+    return kind == RC_PEER_RINGCAST ? ringcast_path(buf, cap)
+                                    : rc_bench_which(programs[kind], buf, cap);
+}
+
+int rc_bench_peer_available(rc_peer_kind_t kind, char *why, size_t cap)
+{
+    char path[PATH_MAX];
+    if (program_path(kind, path, sizeof(path)) == 0)
+        return 1;
+    snprintf(why, cap, "%s is not installed (apt-get install %s; scripts/setup.sh does)",
+             programs[kind], packages[kind]);
+    return 0;
+}
+
+static int write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "we");
+    if (f == NULL)
+        return -errno;
+    fputs(text, f);
+    return fclose(f) == 0 ? 0 : -errno;
+}
+
+/* Reads ringcast's "listening ingress=HOST:PORT admin=..." line from its stdout pipe. */
+static int read_listening(int fd, pid_t pid, int *port)
+{
+    char buf[512];
+    size_t used = 0;
+    double end = rc_bench_now_s() + 10.0;
+    while (rc_bench_now_s() < end && used < sizeof(buf) - 1) {
+        struct pollfd pfd = {fd, POLLIN, 0};
+        if (poll(&pfd, 1, 100) <= 0) {
+            if (!rc_bench_alive(pid))
+                return -ECHILD;
+            continue;
+        }
+        ssize_t n = read(fd, buf + used, sizeof(buf) - 1 - used);
+        if (n <= 0)
+            return -ECHILD;
+        used += (size_t)n;
+        buf[used] = 0;
+        char *l = strstr(buf, "listening ingress=");
+        if (l != NULL && strchr(l, '\n') != NULL) {
+            char *colon = strchr(l + 18, ':');
+            char *sp = strchr(l + 18, ' ');
+            if (colon == NULL || (sp != NULL && colon > sp))
+                return -EPROTO;
+            *port = atoi(colon + 1);
+            return *port > 0 ? 0 : -EPROTO;
+        }
+    }
+    return -ETIMEDOUT;
+}
+
+static int start_ringcast(const char *bin, uint64_t ring_bytes, rc_peer_t *p, char *err,
+                          size_t errlen)
+{
+    static unsigned counter;
+    char prefix[32], conf[128], errlog[128], yaml[512];
+    snprintf(prefix, sizeof(prefix), "rcbench%dx%u", (int)getpid(), counter++);
+    snprintf(p->ring, sizeof(p->ring), "%s.default.default", prefix);
+    snprintf(conf, sizeof(conf), "%s/ringcast.yaml", p->dir);
+    snprintf(errlog, sizeof(errlog), "%s/ringcast.err", p->dir);
+    snprintf(yaml, sizeof(yaml),
+             "apiVersion: ringcast.dev/v1alpha1\nkind: RingcastConfig\nspec:\n"
+             "  ingressLoops: 1\n  logLevel: warn\n  ring:\n    size: %llu\n"
+             "    namePrefix: %s\n---\napiVersion: eventing.knative.dev/v1\nkind: Broker\n"
+             "metadata:\n  name: default\n  namespace: default\n",
+             (unsigned long long)ring_bytes, prefix);
+    int rc = write_file(conf, yaml);
+    if (rc < 0) {
+        snprintf(err, errlen, "cannot write %s: %s", conf, strerror(-rc));
+        return rc;
+    }
+    int pipefd[2];
+    if (pipe2(pipefd, O_CLOEXEC) < 0)
+        return -errno;
+    rc_bench_track_shm(p->ring);
+    char *argv[] = {(char *)bin, "serve",  "--config", conf, "--listen", "127.0.0.1:0",
+                    "--admin",   "127.0.0.1:0", NULL};
+    rc = rc_bench_spawn(argv, pipefd[1], errlog, SIGTERM, &p->pid);
+    close(pipefd[1]);
+    if (rc == 0)
+        rc = read_listening(pipefd[0], p->pid, &p->port);
+    close(pipefd[0]);
+    if (rc < 0)
+        snprintf(err, errlen, "ringcast serve did not start (%s); see its stderr in %s",
+                 strerror(-rc), errlog);
+    return rc;
+}
+
+static int start_on_port(rc_peer_kind_t kind, const char *bin, rc_peer_t *p, char *err,
+                         size_t errlen)
+{
+    char errlog[128], conf[128], text[2048], portstr[16];
+    snprintf(errlog, sizeof(errlog), "%s/%s.err", p->dir, names[kind]);
+    int rc = -EADDRINUSE;
+    for (int attempt = 0; attempt < 5 && rc < 0; attempt++) {
+        p->port = rc_bench_free_port();
+        if (p->port < 0)
+            return p->port;
+        snprintf(portstr, sizeof(portstr), "%d", p->port);
+        if (kind == RC_PEER_NGINX) {
+            snprintf(conf, sizeof(conf), "%s/nginx.conf", p->dir);
+            const char *d = p->dir;
+            snprintf(text, sizeof(text),
+                     "daemon off;\nmaster_process off;\nworker_processes 1;\n"
+                     "error_log %s/error.log;\npid %s/nginx.pid;\n"
+                     "events { worker_connections 4096; }\n"
+                     "http {\n access_log off;\n client_body_temp_path %s;\n"
+                     " proxy_temp_path %s;\n fastcgi_temp_path %s;\n uwsgi_temp_path %s;\n"
+                     " scgi_temp_path %s;\n keepalive_requests 100000000;\n"
+                     " server {\n  listen 127.0.0.1:%d;\n  location / { return 202; }\n }\n}\n",
+                     d, d, d, d, d, d, d, p->port);
+            rc = write_file(conf, text);
+            if (rc < 0)
+                return rc;
+            char *argv[] = {(char *)bin, "-p", p->dir, "-c", conf, "-e", errlog, NULL};
+            rc = rc_bench_spawn(argv, -1, errlog, SIGTERM, &p->pid);
+        } else if (kind == RC_PEER_REDIS) {
+            char *argv[] = {(char *)bin,    "--port",       portstr, "--bind",   "127.0.0.1",
+                            "--save",       "",             "--appendonly", "no",
+                            "--dir",        p->dir,         "--daemonize",  "no",
+                            "--loglevel",   "warning",      "--protected-mode", "no", NULL};
+            rc = rc_bench_spawn(argv, -1, errlog, SIGTERM, &p->pid);
+        } else {
+            char *argv[] = {(char *)bin, "-a", "127.0.0.1", "-p", portstr, NULL};
+            rc = rc_bench_spawn(argv, -1, errlog, SIGTERM, &p->pid);
+        }
+        if (rc < 0)
+            break;
+        rc = rc_bench_wait_port(p->port, 10.0, p->pid);
+        if (rc < 0) {
+            rc_bench_stop(p->pid);
+            p->pid = 0;
+        }
+    }
+    if (rc < 0)
+        snprintf(err, errlen, "%s did not start (%s); see %s", programs[kind], strerror(-rc),
+                 errlog);
+    return rc;
+}
+
+int rc_bench_peer_start(rc_peer_kind_t kind, uint64_t ring_bytes, rc_peer_t *p, char *err,
+                        size_t errlen)
+{
+    memset(p, 0, sizeof(*p));
+    p->kind = kind;
+    char bin[PATH_MAX];
+    if (program_path(kind, bin, sizeof(bin)) < 0) {
+        rc_bench_peer_available(kind, err, errlen);
+        return -ENOENT;
+    }
+    snprintf(p->dir, sizeof(p->dir), "/tmp/rcbench%d-%s-XXXXXX", (int)getpid(), names[kind]);
+    if (mkdtemp(p->dir) == NULL) {
+        snprintf(err, errlen, "mkdtemp: %s", strerror(errno));
+        p->dir[0] = 0;
+        return -errno;
+    }
+    int rc = kind == RC_PEER_RINGCAST ? start_ringcast(bin, ring_bytes, p, err, errlen)
+                                      : start_on_port(kind, bin, p, err, errlen);
+    if (rc < 0) {
+        rc_bench_peer_stop(p);
+        return rc;
+    }
+    rc_bench_peer_mark(p);
+    return 0;
+}
+
+void rc_bench_peer_mark(rc_peer_t *p)
+{
+    p->cpu0 = p->pid > 0 ? rc_bench_cpu_s(p->pid) : 0;
+}
+
+void rc_bench_peer_usage(const rc_peer_t *p, double *cpu_s, double *rss_mib)
+{
+    double c = p->pid > 0 ? rc_bench_cpu_s(p->pid) : -1;
+    *cpu_s = c >= 0 ? c - p->cpu0 : -1;
+    *rss_mib = p->pid > 0 ? rc_bench_rss_mib(p->pid) : -1;
+}
+
+void rc_bench_peer_stop(rc_peer_t *p)
+{
+    if (p->pid > 0)
+        rc_bench_stop(p->pid);
+    p->pid = 0;
+    if (p->ring[0]) {
+        char path[96];
+        snprintf(path, sizeof(path), "/dev/shm/%s", p->ring);
+        unlink(path);
+        p->ring[0] = 0;
+    }
+    if (p->dir[0])
+        rc_bench_rmtree(p->dir);
+    p->dir[0] = 0;
+}

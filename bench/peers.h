@@ -1,0 +1,47 @@
+/* The servers a scenario compares, each started on a free loopback port from a private
+ * temporary directory and stopped by its pid: ringcast (`ringcast serve`, its own ring name),
+ * nginx (`return 202`, one worker), redis-server (no persistence) and nats-server. */
+#ifndef RC_BENCH_PEERS_H
+#define RC_BENCH_PEERS_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+typedef enum {
+    RC_PEER_RINGCAST = 0,
+    RC_PEER_NGINX,
+    RC_PEER_REDIS,
+    RC_PEER_NATS,
+} rc_peer_kind_t;
+
+typedef struct {
+    rc_peer_kind_t kind;
+    pid_t pid;
+    int port;
+    char dir[64];        /* private temporary directory */
+    char ring[64];       /* ringcast: the broker's shm ring name */
+    double cpu0;         /* CPU seconds at rc_bench_peer_mark */
+} rc_peer_t;
+
+/** Name used in reports ("ringcast", "nginx", "redis", "nats"). */
+const char *rc_bench_peer_name(rc_peer_kind_t kind);
+
+/** 1 when the peer's program is installed (ringcast: next to ringcast-bench or in
+ *  $RC_BIN_DIR); else 0 and a message saying what to install in `why`. */
+int rc_bench_peer_available(rc_peer_kind_t kind, char *why, size_t cap);
+
+/** Starts a peer and waits until it accepts connections. `ring_bytes` sizes ringcast's ring
+ *  (power of two). Returns 0, or a negative code with a message in `err`. */
+int rc_bench_peer_start(rc_peer_kind_t kind, uint64_t ring_bytes, rc_peer_t *p, char *err,
+                        size_t errlen);
+
+/** Remembers the peer's CPU time now (the start of a measured interval). */
+void rc_bench_peer_mark(rc_peer_t *p);
+
+/** CPU seconds since rc_bench_peer_mark and peak RSS in MiB (read before stopping). */
+void rc_bench_peer_usage(const rc_peer_t *p, double *cpu_s, double *rss_mib);
+
+/** Stops the peer by pid, reaps it, removes its directory and ring. No-op when not started. */
+void rc_bench_peer_stop(rc_peer_t *p);
+
+#endif

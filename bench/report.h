@@ -1,0 +1,51 @@
+/* Results of the comparison scenarios: one row per (scenario, parameters, system), printed as a
+ * markdown table (ratio to ringcast last), written as report.json and drawn as one SVG per
+ * scenario (throughput, p50 and p99 per parameter value and system). */
+#ifndef RC_BENCH_REPORT_H
+#define RC_BENCH_REPORT_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+typedef struct {
+    char scenario[24];
+    char system[32];
+    char params[48];   /* e.g. "conns=16 depth=1", "rate=10000", "consumers=4" */
+    char note[200];    /* skip reason, or errors by status */
+    int skipped;
+    double throughput; /* events/s (delivered per consumer where there are consumers) */
+    double p50_us, p90_us, p99_us, p999_us, max_us;
+    uint64_t events;   /* acknowledged by the server */
+    uint64_t lost, dups, errors;
+    double cpu_s;      /* CPU of the server process under test during the run */
+    double rss_mib;    /* its peak RSS (VmHWM) */
+    double client_cpu_s;
+    int consumers;
+    double rate;       /* offered events/s, 0 = closed loop */
+} rc_row_t;
+
+typedef struct {
+    rc_row_t *rows;
+    int count, cap;
+} rc_report_t;
+
+/** Appends a copy of `row`. Returns 0 or -ENOMEM. */
+int rc_report_add(rc_report_t *r, const rc_row_t *row);
+
+/** Prints the rows of `scenario` as a markdown table (all rows when NULL). */
+void rc_report_table(const rc_report_t *r, const char *scenario, FILE *out);
+
+/** Writes {"rows": [...]} with every row. Returns 0 or -errno. */
+int rc_report_json(const rc_report_t *r, const char *path);
+
+/** Draws the rows of `scenario` into an SVG file. Returns 0 or -errno. */
+int rc_report_svg(const rc_report_t *r, const char *scenario, const char *path);
+
+/** Writes the tables, the JSON and one SVG per scenario into `dir` (created if missing):
+ *  report.md, report.json, <scenario>.svg. Returns 0 or -errno (message on stderr). */
+int rc_report_write_dir(const rc_report_t *r, const char *dir);
+
+/** Frees the rows. */
+void rc_report_free(rc_report_t *r);
+
+#endif

@@ -1,0 +1,258 @@
+/* One run. The consumers attach before the first event is published (a lossless ringcast
+ * reader starting at "latest", a Redis group created at "$", a NATS subscription confirmed by
+ * PING/PONG), so every acknowledged event must reach each of them: anything missing is lost. */
+#include "bench/run.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "bench/consumers.h"
+
+volatile int rc_bench_stop_flag;
+
+void rc_run_opts_init(rc_run_opts_t *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->system = RC_PEER_RINGCAST;
+    rc_lg_opts_init(&o->load);
+    o->http_mode = RC_LG_HTTP_BINARY;
+    o->drain_s = 2.0;
+    o->ring_bytes = 64ull << 20;
+}
+
+void rc_bench_skip_row(rc_row_t *row, const char *scenario, const char *params,
+                       const char *system, const char *why)
+{
+    memset(row, 0, sizeof(*row));
+    snprintf(row->scenario, sizeof(row->scenario), "%s", scenario);
+    snprintf(row->params, sizeof(row->params), "%s", params);
+    snprintf(row->system, sizeof(row->system), "%s", system);
+    snprintf(row->note, sizeof(row->note), "%s", why);
+    row->skipped = 1;
+    fprintf(stderr, "bench %s %s (%s): skipped: %s\n", scenario, system, params, why);
+}
+
+static void nap(double s)
+{
+    struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
+    nanosleep(&ts, NULL);
+}
+
+static void status_note(const rc_lg_result_t *lr, char *buf, size_t cap)
+{
+    size_t used = 0;
+    buf[0] = 0;
+    for (int i = 0; i < lr->nstatus && used < cap; i++) {
+        int s = lr->status[i];
+        if (s == 0 || (s >= 200 && s < 300))
+            continue;
+        const char *name = s == -1 ? "connection lost" : s == 1 ? "error reply" : NULL;
+        int n = name ? snprintf(buf + used, cap - used, "%s%s: %llu", used ? ", " : "errors ",
+                                name, (unsigned long long)lr->status_count[i])
+                     : snprintf(buf + used, cap - used, "%sHTTP %d: %llu",
+                                used ? ", " : "errors ", s,
+                                (unsigned long long)lr->status_count[i]);
+        if (n < 0)
+            break;
+        used += (size_t)n;
+    }
+}
+
+int rc_bench_run(const char *scenario, const char *params, const rc_run_opts_t *o, rc_row_t *row)
+{
+    const char *sysname = o->label ? o->label : rc_bench_peer_name(o->system);
+    char why[200];
+    if (!rc_bench_peer_available(o->system, why, sizeof(why))) {
+        rc_bench_skip_row(row, scenario, params, sysname, why);
+        return 0;
+    }
+    memset(row, 0, sizeof(*row));
+    snprintf(row->scenario, sizeof(row->scenario), "%s", scenario);
+    snprintf(row->params, sizeof(row->params), "%s", params);
+    snprintf(row->system, sizeof(row->system), "%s", sysname);
+    row->consumers = o->consumers;
+    row->rate = o->load.rate;
+
+    rc_peer_t peer;
+    int rc = rc_bench_peer_start(o->system, o->ring_bytes, &peer, row->note, sizeof(row->note));
+    if (rc < 0) {
+        fprintf(stderr, "bench %s %s: %s\n", scenario, sysname, row->note);
+        return rc;
+    }
+    fprintf(stderr, "bench %s %s (%s): server pid %d port %d\n", scenario, sysname, params,
+            (int)peer.pid, peer.port);
+    rc_lg_opts_t lo = o->load;
+    lo.port = peer.port;
+    switch (o->system) {
+    case RC_PEER_RINGCAST:
+    case RC_PEER_NGINX:
+        lo.proto = (rc_lg_proto_t)o->http_mode;
+        break;
+    case RC_PEER_REDIS:
+        lo.proto = RC_LG_RESP_XADD;
+        break;
+    case RC_PEER_NATS:
+        lo.proto = RC_LG_NATS_PUB;
+        break;
+    }
+    rc_consumer_t *cons = NULL;
+    int started = 0;
+    rc_lg_result_t lr = {0};
+    if (o->consumers > 0) {
+        cons = calloc((size_t)o->consumers, sizeof(*cons));
+        if (cons == NULL) {
+            rc = -ENOMEM;
+            goto out;
+        }
+        for (int i = 0; i < o->consumers; i++) {
+            rc_consumer_t *c = &cons[i];
+            c->kind = o->system == RC_PEER_RINGCAST ? RC_CONS_SHM
+                      : o->system == RC_PEER_REDIS  ? RC_CONS_REDIS
+                                                    : RC_CONS_NATS;
+            c->ring = peer.ring;
+            c->spin = o->reader_spin;
+            c->port = peer.port;
+            c->topic = lo.topic;
+            snprintf(c->group, sizeof(c->group), "g%d", i);
+            snprintf(c->name, sizeof(c->name), "bench-c%d", i);
+            rc = rc_consumer_start(c);
+            if (rc < 0) {
+                snprintf(row->note, sizeof(row->note), "consumer %d: %s", i, c->err);
+                fprintf(stderr, "bench %s %s: %s\n", scenario, sysname, row->note);
+                goto out;
+            }
+            started++;
+        }
+    }
+    rc_bench_peer_mark(&peer);
+    char err[200];
+    rc = rc_lg_run(&lo, &rc_bench_stop_flag, &lr, err, sizeof(err));
+    if (rc < 0) {
+        snprintf(row->note, sizeof(row->note), "%s", err);
+        fprintf(stderr, "bench %s %s: %s\n", scenario, sysname, err);
+        goto out;
+    }
+    if (lr.events_acked == 0) {
+        rc = -EIO;
+        status_note(&lr, row->note, sizeof(row->note));
+        fprintf(stderr, "bench %s %s: no event was acknowledged (%s)\n", scenario, sysname,
+                row->note);
+        goto out;
+    }
+    /* Drain: wait while the consumers make progress, until each has every acked event. */
+    uint64_t target = lr.events_acked;
+    double idle = 0;
+    while (started > 0 && idle < o->drain_s) {
+        uint64_t least = UINT64_MAX, total = 0;
+        for (int i = 0; i < started; i++) {
+            uint64_t u = atomic_load_explicit(&cons[i].unique, memory_order_relaxed);
+            total += u;
+            if (u < least)
+                least = u;
+        }
+        if (least >= target)
+            break;
+        nap(0.02);
+        uint64_t after = 0;
+        for (int i = 0; i < started; i++)
+            after += atomic_load_explicit(&cons[i].unique, memory_order_relaxed);
+        idle = after == total ? idle + 0.02 : 0;
+    }
+    rc_bench_peer_usage(&peer, &row->cpu_s, &row->rss_mib);
+    row->client_cpu_s = lr.cpu_s;
+    row->events = lr.events_acked;
+    row->errors = lr.errors;
+    status_note(&lr, row->note, sizeof(row->note));
+    rc_hist_t lat;
+    if (started > 0) {
+        rc_hist_init(&lat);
+        double least = -1;
+        uint64_t last = lr.start_ns;
+        for (int i = 0; i < started; i++) {
+            rc_consumer_stop(&cons[i]);
+            rc_hist_merge(&lat, &cons[i].lat);
+            row->lost += rc_consumer_lost(&cons[i], lr.acked, lr.seq_count);
+            row->dups += cons[i].dups;
+            uint64_t u = atomic_load(&cons[i].unique);
+            if (least < 0 || (double)u < least)
+                least = (double)u;
+            if (cons[i].last_rx_ns > last)
+                last = cons[i].last_rx_ns;
+            if (cons[i].error < 0 && row->note[0] == 0)
+                snprintf(row->note, sizeof(row->note), "consumer %d: %s", i, cons[i].err);
+            if (cons[i].bad > 0)
+                fprintf(stderr, "bench: consumer %d: %llu events without stamps\n", i,
+                        (unsigned long long)cons[i].bad);
+        }
+        started = 0;
+        double span = (double)(last - lr.start_ns) / 1e9;
+        row->throughput = span > 0 ? least / span : 0;
+    } else {
+        lat = lr.lat;
+        row->throughput = lr.publish_s > 0 ? (double)lr.events_acked / lr.publish_s : 0;
+    }
+    row->p50_us = (double)rc_hist_pct(&lat, 50) / 1e3;
+    row->p90_us = (double)rc_hist_pct(&lat, 90) / 1e3;
+    row->p99_us = (double)rc_hist_pct(&lat, 99) / 1e3;
+    row->p999_us = (double)rc_hist_pct(&lat, 99.9) / 1e3;
+    row->max_us = (double)lat.max / 1e3;
+    fprintf(stderr,
+            "bench %s %s (%s): %.0f events/s, p50 %.1f µs, p99 %.1f µs, lost %llu, dups %llu, "
+            "errors %llu, server cpu %.2f s, rss %.1f MiB%s%s\n",
+            scenario, sysname, params, row->throughput, row->p50_us, row->p99_us,
+            (unsigned long long)row->lost, (unsigned long long)row->dups,
+            (unsigned long long)row->errors, row->cpu_s, row->rss_mib, row->note[0] ? "; " : "",
+            row->note);
+out:
+    for (int i = 0; i < started; i++)
+        rc_consumer_stop(&cons[i]);
+    if (cons != NULL) {
+        for (int i = 0; i < o->consumers; i++)
+            rc_consumer_free(&cons[i]);
+    }
+    free(cons);
+    free(lr.acked);
+    rc_bench_peer_stop(&peer);
+    return rc;
+}
+
+static int by_throughput(const void *a, const void *b)
+{
+    double x = ((const rc_row_t *)a)->throughput, y = ((const rc_row_t *)b)->throughput;
+    return x < y ? -1 : x > y;
+}
+
+int rc_bench_run_median(const char *scenario, const char *params, const rc_run_opts_t *o,
+                        int runs, rc_row_t *row)
+{
+    if (runs <= 1)
+        return rc_bench_run(scenario, params, o, row);
+    rc_row_t *all = calloc((size_t)runs, sizeof(*all));
+    if (all == NULL)
+        return -ENOMEM;
+    int rc = 0, n = 0;
+    for (int i = 0; i < runs && !rc_bench_stop_flag; i++) {
+        rc = rc_bench_run(scenario, params, o, &all[n]);
+        if (rc < 0 || all[n].skipped) {
+            *row = all[n];
+            free(all);
+            return rc;
+        }
+        n++;
+    }
+    qsort(all, (size_t)n, sizeof(*all), by_throughput);
+    *row = all[n / 2];
+    size_t len = strlen(row->note);
+    snprintf(row->note + len, sizeof(row->note) - len, "%smedian of %d runs: %.0f-%.0f events/s",
+             len ? "; " : "", n, all[0].throughput, all[n - 1].throughput);
+    /* Loss anywhere counts, not only in the median run. */
+    for (int i = 0; i < n; i++) {
+        if (all[i].lost > row->lost)
+            row->lost = all[i].lost;
+    }
+    free(all);
+    return rc;
+}

@@ -1,0 +1,44 @@
+/* One measured run of a comparison scenario: start the system's server, attach its consumers,
+ * drive the load, wait for the consumers to drain, read the server's CPU time and peak RSS,
+ * stop everything, and fill one report row. */
+#ifndef RC_BENCH_RUN_H
+#define RC_BENCH_RUN_H
+
+#include <stdint.h>
+
+#include "bench/loadgen.h"
+#include "bench/peers.h"
+#include "bench/report.h"
+
+typedef struct {
+    rc_peer_kind_t system;
+    rc_lg_opts_t load;     /* port and protocol are set by rc_bench_run from the system */
+    int http_mode;         /* for ringcast/nginx: RC_LG_HTTP_BINARY, _STRUCTURED or _BATCH */
+    int consumers;         /* 0: publish only (latency = request -> answer) */
+    double drain_s;        /* longest wait without progress for consumers to catch up (2) */
+    uint64_t ring_bytes;   /* ringcast ring size (64 MiB) */
+    uint32_t reader_spin;  /* ringcast shm readers: polls before sleeping (0: reader default) */
+    const char *label;     /* system name in the report; NULL: the peer's name */
+} rc_run_opts_t;
+
+/** Defaults: ringcast, loadgen defaults, binary, no consumers, 2 s drain, 64 MiB ring. */
+void rc_run_opts_init(rc_run_opts_t *o);
+
+/** Performs the run and fills `row` (scenario and params copied in). A system that is not
+ *  installed gives a skipped row with the reason. Returns 0 (row filled, possibly skipped) or a
+ *  negative code when the run failed (row->note says why). Main thread. */
+int rc_bench_run(const char *scenario, const char *params, const rc_run_opts_t *o, rc_row_t *row);
+
+/** Fills a skipped row. */
+void rc_bench_skip_row(rc_row_t *row, const char *scenario, const char *params,
+                       const char *system, const char *why);
+
+/** Global stop flag set by the harness' SIGINT handling paths (read by the load generator). */
+extern volatile int rc_bench_stop_flag;
+
+/** rc_bench_run `runs` times; keeps the row with the median throughput (its note says so).
+ *  Returns the first failure's code, else 0. */
+int rc_bench_run_median(const char *scenario, const char *params, const rc_run_opts_t *o,
+                        int runs, rc_row_t *row);
+
+#endif
