@@ -387,9 +387,8 @@ int rc_cmd_send(int argc, char **argv)
         return 2;
     }
     if (url == NULL || (type == NULL && types_arg == NULL) || source == NULL) {
-        fprintf(stderr,
-                "ringcast send: URL, --type and --source are required (--types may replace "
-                "--type)\n");
+        fprintf(stderr, "ringcast send: URL, --type and --source are required (--types may replace "
+                        "--type)\n");
         usage(stderr);
         return 2;
     }
@@ -408,8 +407,9 @@ int rc_cmd_send(int argc, char **argv)
             if (comma != NULL)
                 *comma = '\0';
             if (*p == '\0' || ntypes == SEND_MAX_TYPES) {
-                fprintf(stderr, "ringcast send: --types takes 1..%d non-empty types separated "
-                                "by commas, not '%s'\n",
+                fprintf(stderr,
+                        "ringcast send: --types takes 1..%d non-empty types separated "
+                        "by commas, not '%s'\n",
                         SEND_MAX_TYPES, types_arg);
                 return 2;
             }
@@ -424,8 +424,9 @@ int rc_cmd_send(int argc, char **argv)
     uint64_t every_ms = 0, count = repeat ? ntypes : 1;
     if (every != NULL) {
         if (rc_config_parse_duration_ms(every, &every_ms) != 0 || every_ms > 86400000) {
-            fprintf(stderr, "ringcast send: --every must be a duration (250ms, 5s, 1m) up to "
-                            "a day, not '%s'\n",
+            fprintf(stderr,
+                    "ringcast send: --every must be a duration (250ms, 5s, 1m) up to "
+                    "a day, not '%s'\n",
                     every);
             return 2;
         }

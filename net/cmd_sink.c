@@ -40,11 +40,11 @@ typedef struct {
     int port;
     char source[96]; /* source of reply events */
 
-    int ok_status;        /* status of a normal answer (2xx) */
-    int fail_status;      /* with FAIL_STATUS */
-    fail_mode_t fail;     /* what a failing answer does */
-    uint64_t fail_first;  /* fail only the first N requests; 0 = all (when fail != NONE) */
-    uint64_t delay_ms;    /* before every answer to a POST */
+    int ok_status;       /* status of a normal answer (2xx) */
+    int fail_status;     /* with FAIL_STATUS */
+    fail_mode_t fail;    /* what a failing answer does */
+    uint64_t fail_first; /* fail only the first N requests; 0 = all (when fail != NONE) */
+    uint64_t delay_ms;   /* before every answer to a POST */
     const char *reply_type;
     uint64_t max_events; /* exit after this many events; 0 = never */
     FILE *out;
@@ -70,7 +70,8 @@ static void usage(FILE *out)
         "usage: ringcast sink [--listen ADDR:PORT] [--status CODE] [--delay MS]\n"
         "                     [--reply-type TYPE] [--fail-first N] [--hang | --reset | --garbage]\n"
         "                     [--count N] [--out FILE]\n\n"
-        "An HTTP CloudEvents consumer. Every POST (any path) is decoded as a CloudEvent in binary,\n"
+        "An HTTP CloudEvents consumer. Every POST (any path) is decoded as a CloudEvent in "
+        "binary,\n"
         "structured or batch mode and logged on stdout, one line per event; GET /healthz answers\n"
         "200. Prints 'listening ADDR:PORT' on stdout when ready (--listen 127.0.0.1:0 picks a\n"
         "free port; default 127.0.0.1:8080).\n\n"
@@ -87,7 +88,8 @@ static void usage(FILE *out)
         "                    normally; without it a failure mode applies to every request\n"
         "  --count N         exit 0 after N events\n"
         "  --out FILE        append every event to FILE as one structured-mode JSON line\n\n"
-        "An invalid event is answered 400 with {\"error\": ...}. SIGTERM or SIGINT stops the sink.\n"
+        "An invalid event is answered 400 with {\"error\": ...}. SIGTERM or SIGINT stops the "
+        "sink.\n"
         "Exit codes: 0 stopped by a signal or after --count events, 1 cannot listen or open\n"
         "--out, 2 bad usage.\n");
 }
@@ -211,8 +213,8 @@ static void log_event(const rc_event_t *ev, rc_ce_mode_t mode, const char *answe
     put_attr(stdout, "dataschema", ev->dataschema);
     for (uint32_t i = 0; i < ev->ext_count; i++) {
         char name[RC_CE_EXT_NAME_MAX + 1];
-        size_t n = ev->ext[i].name.len < RC_CE_EXT_NAME_MAX ? ev->ext[i].name.len
-                                                             : RC_CE_EXT_NAME_MAX;
+        size_t n =
+            ev->ext[i].name.len < RC_CE_EXT_NAME_MAX ? ev->ext[i].name.len : RC_CE_EXT_NAME_MAX;
         memcpy(name, ev->ext[i].name.ptr, n);
         name[n] = '\0';
         put_attr(stdout, name, ev->ext[i].value);
@@ -307,8 +309,8 @@ static const char GARBAGE[] = "HTTP/1.1 2oo NOT-HTTP\r\n\x01\x02 this is not a h
 static const char PARTIAL[] = "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n{\"partial\":";
 
 /* Fills `res` per the configured behaviour; returns a short text for the log. */
-static const char *decide(sink_t *s, const rc_event_t *first, rc_http_response_t *res,
-                          char *buf, size_t cap)
+static const char *decide(sink_t *s, const rc_event_t *first, rc_http_response_t *res, char *buf,
+                          size_t cap)
 {
     int failing = s->fail != FAIL_NONE && (s->fail_first == 0 || s->requests <= s->fail_first);
     if (failing) {
@@ -377,8 +379,8 @@ static void on_request(void *data, const rc_http_request_t *req, rc_http_respons
     memset(&cerr, 0, sizeof(cerr));
     cerr.index = -1;
     rc_str_t body = {req->body ? req->body : "", req->body_len};
-    int rc = rc_ce_decode_request(req->headers, req->header_count, body, &s->arena,
-                                  SINK_MAX_BATCH, &events, &n, &cerr);
+    int rc = rc_ce_decode_request(req->headers, req->header_count, body, &s->arena, SINK_MAX_BATCH,
+                                  &events, &n, &cerr);
     if (rc != 0) {
         char msg[300];
         if (rc == RC_EINVALID_EVENT)
@@ -447,8 +449,7 @@ int rc_cmd_sink(int argc, char **argv)
             usage(stdout);
             return 0;
         }
-        if (strcmp(a, "--hang") == 0 || strcmp(a, "--reset") == 0 ||
-            strcmp(a, "--garbage") == 0) {
+        if (strcmp(a, "--hang") == 0 || strcmp(a, "--reset") == 0 || strcmp(a, "--garbage") == 0) {
             s.fail = a[2] == 'h' ? FAIL_HANG : a[2] == 'r' ? FAIL_RESET : FAIL_GARBAGE;
             modes++;
             continue;
@@ -477,15 +478,17 @@ int rc_cmd_sink(int argc, char **argv)
             listen = v;
         } else if (strcmp(a, "--status") == 0) {
             if (parse_u64(v, 599, &status) != 0 || status < 200) {
-                fprintf(stderr, "ringcast sink: --status must be an HTTP status 200..599, not "
-                                "'%s'\n",
+                fprintf(stderr,
+                        "ringcast sink: --status must be an HTTP status 200..599, not "
+                        "'%s'\n",
                         v);
                 return 2;
             }
         } else if (strcmp(a, "--delay") == 0) {
             if (parse_u64(v, 3600000, &s.delay_ms) != 0) {
-                fprintf(stderr, "ringcast sink: --delay must be 0..3600000 milliseconds, not "
-                                "'%s'\n",
+                fprintf(stderr,
+                        "ringcast sink: --delay must be 0..3600000 milliseconds, not "
+                        "'%s'\n",
                         v);
                 return 2;
             }
@@ -497,15 +500,15 @@ int rc_cmd_sink(int argc, char **argv)
             s.reply_type = v;
         } else if (strcmp(a, "--fail-first") == 0) {
             if (parse_u64(v, UINT64_MAX, &s.fail_first) != 0 || s.fail_first == 0) {
-                fprintf(stderr, "ringcast sink: --fail-first must be a positive integer, not "
-                                "'%s'\n",
+                fprintf(stderr,
+                        "ringcast sink: --fail-first must be a positive integer, not "
+                        "'%s'\n",
                         v);
                 return 2;
             }
         } else if (strcmp(a, "--count") == 0) {
             if (parse_u64(v, UINT64_MAX, &s.max_events) != 0 || s.max_events == 0) {
-                fprintf(stderr, "ringcast sink: --count must be a positive integer, not '%s'\n",
-                        v);
+                fprintf(stderr, "ringcast sink: --count must be a positive integer, not '%s'\n", v);
                 return 2;
             }
         } else {
@@ -540,8 +543,7 @@ int rc_cmd_sink(int argc, char **argv)
     if (out_path != NULL) {
         s.out = fopen(out_path, "ae");
         if (s.out == NULL) {
-            fprintf(stderr, "ringcast sink: cannot open --out %s: %s\n", out_path,
-                    strerror(errno));
+            fprintf(stderr, "ringcast sink: cannot open --out %s: %s\n", out_path, strerror(errno));
             return 1;
         }
     }
