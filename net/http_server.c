@@ -71,7 +71,8 @@ struct conn_s {
     unsigned closing : 1;
     unsigned shutting_down : 1;
     unsigned counted : 1; /* reported to on_connection */
-    unsigned reset_after : 1; /* close with a TCP reset once the queued output is written */
+    /* Close with a TCP reset once the queued output is written (response field `reset`). */
+    unsigned reset_after : 1;
 };
 
 struct rc_http_server_s {
