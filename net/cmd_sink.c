@@ -48,6 +48,7 @@ typedef struct {
     const char *reply_type;
     uint64_t max_events; /* exit after this many events; 0 = never */
     FILE *out;
+    int quiet; /* no log line per event */
 
     uint64_t requests; /* POST requests seen */
     uint64_t events;   /* events logged */
@@ -69,7 +70,7 @@ static void usage(FILE *out)
         out,
         "usage: ringcast sink [--listen ADDR:PORT] [--status CODE] [--delay MS]\n"
         "                     [--reply-type TYPE] [--fail-first N] [--hang | --reset | --garbage]\n"
-        "                     [--count N] [--out FILE]\n\n"
+        "                     [--count N] [--out FILE] [--quiet]\n\n"
         "An HTTP CloudEvents consumer. Every POST (any path) is decoded as a CloudEvent in "
         "binary,\n"
         "structured or batch mode and logged on stdout, one line per event; GET /healthz answers\n"
@@ -87,7 +88,8 @@ static void usage(FILE *out)
         "  --fail-first N    fail only the first N requests (default failure: 500), then answer\n"
         "                    normally; without it a failure mode applies to every request\n"
         "  --count N         exit 0 after N events\n"
-        "  --out FILE        append every event to FILE as one structured-mode JSON line\n\n"
+        "  --out FILE        append every event to FILE as one structured-mode JSON line\n"
+        "  --quiet           no log line per event (for load tests)\n\n"
         "An invalid event is answered 400 with {\"error\": ...}. SIGTERM or SIGINT stops the "
         "sink.\n"
         "Exit codes: 0 stopped by a signal or after --count events, 1 cannot listen or open\n"
@@ -402,7 +404,8 @@ static void on_request(void *data, const rc_http_request_t *req, rc_http_respons
     char buf[160];
     const char *answer = decide(s, n > 0 ? &events[0] : NULL, res, buf, sizeof(buf));
     for (size_t i = 0; i < n; i++) {
-        log_event(&events[i], mode, answer);
+        if (!s->quiet)
+            log_event(&events[i], mode, answer);
         write_out(s, &events[i]);
         s->events++;
     }
@@ -448,6 +451,10 @@ int rc_cmd_sink(int argc, char **argv)
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             usage(stdout);
             return 0;
+        }
+        if (strcmp(a, "--quiet") == 0) {
+            s.quiet = 1;
+            continue;
         }
         if (strcmp(a, "--hang") == 0 || strcmp(a, "--reset") == 0 || strcmp(a, "--garbage") == 0) {
             s.fail = a[2] == 'h' ? FAIL_HANG : a[2] == 'r' ? FAIL_RESET : FAIL_GARBAGE;

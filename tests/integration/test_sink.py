@@ -252,6 +252,14 @@ def test_count_and_signals():
             eq(s.wait(5), 0, "exit code on %s" % sig.name)
 
 
+def test_quiet():
+    with Sink("--quiet") as s:
+        eq(post(s, binary_headers("q-1")).status, 200, "status")
+        eq([e["id"] for e in s.wait_events(1)], ["q-1"], "--out still written")
+        eq(s.log_lines(), [], "no log line")
+        eq(s.log().splitlines()[0].startswith("listening "), True, "listening line kept")
+
+
 def test_usage():
     for args, what in ((["--status", "99"], "--status"), (["--status", "600"], "--status"),
                        (["--status", "abc"], "--status"), (["--delay", "-1"], "--delay"),
@@ -343,5 +351,5 @@ if __name__ == "__main__":
     Runner().run([test_binary_event, test_structured_and_batch, test_healthz_and_methods,
                   test_invalid_events, test_malformed_http, test_status, test_fail_first,
                   test_delay, test_reply, test_hang, test_reset, test_garbage,
-                  test_count_and_signals, test_usage, test_send_every,
+                  test_count_and_signals, test_quiet, test_usage, test_send_every,
                   test_send_every_stops_on_signal, test_send_usage])
