@@ -3,8 +3,8 @@
  * rc_ce_decode_request, logs one line per event on stdout, optionally appends each event as one
  * structured JSON line to a file, and answers as told: a status, a delay, a reply event, or a
  * misbehaviour (hang, TCP reset mid-response, malformed HTTP), for every request or only the
- * first N. One libuv loop; --delay sleeps on it, so a delayed sink answers one request at a
- * time. */
+ * first N. One libuv loop; --delay holds answers (rc_http_server_respond later), so requests
+ * on many connections wait at the same time. */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -50,8 +50,9 @@ typedef struct {
     FILE *out;
     int quiet; /* no log line per event */
 
-    uint64_t requests; /* POST requests seen */
-    uint64_t events;   /* events logged */
+    struct delayed_s *delayed; /* answers waiting for --delay */
+    uint64_t requests;         /* POST requests seen */
+    uint64_t events;           /* events logged */
     int stopping;
 
     rc_arena_t arena;
@@ -78,8 +79,8 @@ static void usage(FILE *out)
         "free port; default 127.0.0.1:8080).\n\n"
         "  --status CODE     answer CODE (200..599); a 2xx code is the normal answer, any other\n"
         "                    code is a failure (default: 200)\n"
-        "  --delay MS        wait MS milliseconds before answering each POST (the sink answers\n"
-        "                    one request at a time while it waits)\n"
+        "  --delay MS        answer each POST MS milliseconds late (requests are held, not\n"
+        "                    queued: many can wait at once; a stop answers them at once)\n"
         "  --reply-type T    answer 200 with a binary-mode reply event of type T (new id, source\n"
         "                    /ringcast/sink/ADDR:PORT, the received data, extension inreplyto)\n"
         "  --hang            failure: read the request and never answer\n"
@@ -119,12 +120,16 @@ static void on_drained(rc_http_server_t *srv, void *arg)
     rc_http_server_close(srv, on_server_closed, arg);
 }
 
+static void delayed_send(struct delayed_s *d);
+
 static void begin_stop(sink_t *s)
 {
     if (s->stopping || s->srv == NULL)
         return;
     s->stopping = 1;
     rc_http_server_drain(s->srv, on_drained, s);
+    while (s->delayed != NULL)
+        delayed_send(s->delayed); /* answered at once, with Connection: close */
 }
 
 static void on_wake(uv_async_t *h)
@@ -136,26 +141,6 @@ static void on_wake(uv_async_t *h)
 static void on_stop_timer(uv_timer_t *t)
 {
     begin_stop(t->data);
-}
-
-/* Sleeps `ms` milliseconds unless a stop signal arrives. */
-static void sleep_ms(uint64_t ms)
-{
-    struct timespec now, end;
-    clock_gettime(CLOCK_MONOTONIC, &end);
-    end.tv_sec += (time_t)(ms / 1000);
-    end.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (end.tv_nsec >= 1000000000L) {
-        end.tv_sec++;
-        end.tv_nsec -= 1000000000L;
-    }
-    while (!g_stop) {
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        if (now.tv_sec > end.tv_sec || (now.tv_sec == end.tv_sec && now.tv_nsec >= end.tv_nsec))
-            return;
-        struct timespec step = {0, 10 * 1000000L};
-        nanosleep(&step, NULL);
-    }
 }
 
 /* ---- logging ----------------------------------------------------------------------------- */
@@ -350,6 +335,75 @@ static const char *decide(sink_t *s, const rc_event_t *first, rc_http_response_t
     return buf;
 }
 
+/* ---- delayed answers -------------------------------------------------------------------- */
+
+/* An answer held for --delay: a copy of the response, sent by a timer. */
+typedef struct delayed_s {
+    uv_timer_t timer;
+    sink_t *sink;
+    struct delayed_s *prev, *next;
+    uint64_t conn_id;
+    rc_http_response_t res; /* headers and body point into `bytes` */
+    char bytes[];
+} delayed_t;
+
+static void on_delayed_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void delayed_send(delayed_t *d)
+{
+    sink_t *s = d->sink;
+    if (d->prev != NULL)
+        d->prev->next = d->next;
+    else
+        s->delayed = d->next;
+    if (d->next != NULL)
+        d->next->prev = d->prev;
+    if (s->srv != NULL)
+        rc_http_server_respond(s->srv, d->conn_id, &d->res); /* -ENOENT: the client left */
+    uv_timer_stop(&d->timer);
+    uv_close((uv_handle_t *)&d->timer, on_delayed_closed);
+}
+
+static void on_delay_timer(uv_timer_t *t)
+{
+    delayed_send(t->data);
+}
+
+/* Turns `res` into a held answer sent after --delay ms. Returns 0 or -ENOMEM. */
+static int delay_answer(sink_t *s, uint64_t conn_id, rc_http_response_t *res)
+{
+    delayed_t *d = malloc(sizeof(*d) + res->headers_len + res->body_len);
+    if (d == NULL)
+        return -ENOMEM;
+    d->sink = s;
+    d->conn_id = conn_id;
+    memset(&d->res, 0, offsetof(rc_http_response_t, scratch));
+    d->res.status = res->status;
+    d->res.content_type = res->content_type; /* static strings only */
+    d->res.close = res->close;
+    if (res->headers_len > 0)
+        memcpy(d->bytes, res->headers, res->headers_len);
+    if (res->body_len > 0)
+        memcpy(d->bytes + res->headers_len, res->body, res->body_len);
+    d->res.headers = d->bytes;
+    d->res.headers_len = res->headers_len;
+    d->res.body = d->bytes + res->headers_len;
+    d->res.body_len = res->body_len;
+    uv_timer_init(&s->loop, &d->timer);
+    d->timer.data = d;
+    uv_timer_start(&d->timer, on_delay_timer, s->delay_ms, 0);
+    d->prev = NULL;
+    d->next = s->delayed;
+    if (s->delayed != NULL)
+        s->delayed->prev = d;
+    s->delayed = d;
+    res->hold = 1;
+    return 0;
+}
+
 static void on_request(void *data, const rc_http_request_t *req, rc_http_response_t *res)
 {
     sink_t *s = data;
@@ -399,10 +453,10 @@ static void on_request(void *data, const rc_http_request_t *req, rc_http_respons
         rc_http_response_error(res, status, msg);
         return;
     }
-    if (s->delay_ms > 0)
-        sleep_ms(s->delay_ms);
     char buf[160];
     const char *answer = decide(s, n > 0 ? &events[0] : NULL, res, buf, sizeof(buf));
+    if (s->delay_ms > 0 && !res->hold && delay_answer(s, req->conn_id, res) != 0)
+        rc_http_response_error(res, 503, "out of memory"); /* answered at once */
     for (size_t i = 0; i < n; i++) {
         if (!s->quiet)
             log_event(&events[i], mode, answer);

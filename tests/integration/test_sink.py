@@ -151,15 +151,43 @@ def test_delay():
         t0 = time.monotonic()
         eq(post(s, binary_headers()).status, 200, "status")
         check(time.monotonic() - t0 >= 0.29, "answered after the delay")
-        # A stop signal cuts a long delay short.
+    with Sink("--delay", "1000", "--status", "503") as s:
+        # Answers are held, not queued: four connections wait at the same time.
+        conns = [Conn(s.host, s.port) for _ in range(4)]
+        t0 = time.monotonic()
+        for i, c in enumerate(conns):
+            c.send_request("POST", "/", binary_headers("d-%d" % i))
+        eq([c.response().status for c in conns], [503] * 4, "delayed failures")
+        elapsed = time.monotonic() - t0
+        check(0.95 <= elapsed < 3.0, "held concurrently, not one after another (%.2fs)" % elapsed)
+        for c in conns:
+            c.close()
+    with Sink("--delay", "200", "--reply-type", "r.t") as s:
+        # Pipelined requests behind a held one wait and are answered in order.
+        c = Conn(s.host, s.port)
+        reqs = b""
+        for i in range(3):
+            body = b'{"i": %d}' % i
+            reqs += (b"POST / HTTP/1.1\r\nHost: x\r\nce-specversion: 1.0\r\nce-id: p-%d\r\n"
+                     b"ce-source: /t\r\nce-type: t\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: %d\r\n\r\n" % (i, len(body)) + body)
+        reqs += b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+        c.send(reqs)
+        rs = [c.response() for _ in range(4)]
+        eq([r.status for r in rs], [200] * 4, "statuses")
+        eq([r.header("ce-inreplyto") for r in rs[:3]], ["p-0", "p-1", "p-2"], "in order")
+        eq([r.body for r in rs], [b'{"i": 0}', b'{"i": 1}', b'{"i": 2}', b"ok\n"], "bodies")
+        c.close()
     with Sink("--delay", "60000") as s:
+        # A stop answers delayed requests at once.
         c = Conn(s.host, s.port)
         c.send_request("POST", "/", binary_headers())
-        s.wait_events(1, timeout=0.3)
-        time.sleep(0.2)
+        s.wait_events(1, timeout=5)
         t0 = time.monotonic()
         eq(s.stop(), 0, "exit code")
         check(time.monotonic() - t0 < 5, "stopped during the delay")
+        r = c.response()
+        eq((r.status, r.header("Connection")), (200, "close"), "answered at the stop")
         c.close()
 
 
