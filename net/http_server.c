@@ -78,8 +78,8 @@ struct conn_s {
     unsigned held_head : 1;
     unsigned held_keep : 1;
     int held_minor;
-    uint64_t id;     /* rc_http_request_t.conn_id */
-    char *pend;      /* bytes read behind a held request, parsed once it is answered */
+    uint64_t id; /* rc_http_request_t.conn_id */
+    char *pend;  /* bytes read behind a held request, parsed once it is answered */
     size_t pend_len;
 };
 
