@@ -20,6 +20,7 @@ typedef struct {
     X(send, "post one CloudEvent to a URL and print the status")                                   \
     X(tail, "print the events of a broker's ring (lossy reader)")                                  \
     X(cesql, "evaluate a CloudEvents SQL expression against an event")                             \
+    X(sink, "an HTTP CloudEvents consumer that logs what it receives (demos, tests)")              \
     /* end of RC_CLI_COMMANDS */
 
 #define RC_CLI_DECLARE(name, summary) int rc_cmd_##name(int argc, char **argv);

@@ -71,6 +71,16 @@ struct conn_s {
     unsigned closing : 1;
     unsigned shutting_down : 1;
     unsigned counted : 1; /* reported to on_connection */
+    /* Close with a TCP reset once the queued output is written (response field `reset`). */
+    unsigned reset_after : 1;
+    /* A request is held (response field `hold`) until rc_http_server_respond. */
+    unsigned held : 1;
+    unsigned held_head : 1;
+    unsigned held_keep : 1;
+    int held_minor;
+    uint64_t id; /* rc_http_server_request_t.conn_id */
+    char *pend;  /* bytes read behind a held request, parsed once it is answered */
+    size_t pend_len;
 };
 
 struct rc_http_server_s {
@@ -105,6 +115,7 @@ struct rc_http_server_s {
     char date_line[64]; /* "Date: ...\r\n" */
 
     rc_http_header_t *req_headers;
+    uint64_t next_conn_id;
     char readbuf[RC_HTTP_READ_BUF];
 };
 
@@ -116,6 +127,7 @@ typedef struct {
 } write_req_t;
 
 static void conn_hard_close(conn_t *c);
+static void conn_reset(conn_t *c);
 static void conn_flush(conn_t *c);
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
@@ -425,6 +437,10 @@ static void conn_flush(conn_t *c)
         c->writes_in_flight++;
     }
     s->olen = 0;
+    if (c->reset_after && c->writes_in_flight == 0) {
+        conn_reset(c);
+        return;
+    }
     if (c->close_after && c->writes_in_flight == 0 && !c->shutting_down)
         start_linger(c);
 }
@@ -583,6 +599,7 @@ static void build_request(conn_t *c, rc_http_server_request_t *req)
         req->content_length = 0; /* a request without either has no body */
     req->http_minor = llhttp_get_http_minor(&c->parser);
     req->start_ns = c->start_ns;
+    req->conn_id = c->id;
 }
 
 static int on_headers_complete(llhttp_t *p)
@@ -696,6 +713,35 @@ static int on_message_complete(llhttp_t *p)
         rc_http_server_response_t res;
         memset(&res, 0, offsetof(rc_http_server_response_t, scratch));
         s->h.on_request(s->h.data, &req, &res);
+        if (res.hold) {
+            /* Not read until answered: bytes already read behind it go to c->pend (on_read). */
+            c->held = 1;
+            c->held_head = req.method == RC_HTTP_HEAD;
+            c->held_minor = req.http_minor;
+            c->held_keep = keep && !res.close;
+            c->stop = 1;
+            c->state = ST_IDLE;
+            c->deadline = s->draining ? s->drain_deadline : UINT64_MAX;
+            c->body_borrowed = NULL;
+            c->blen = 0;
+            if (c->reading) {
+                uv_read_stop((uv_stream_t *)&c->tcp);
+                c->reading = 0;
+            }
+            return HPE_PAUSED;
+        }
+        if (res.raw || res.reset) {
+            c->stop = 1;
+            c->close_after = 1;
+            c->reset_after = res.reset ? 1 : 0;
+            c->state = ST_IDLE;
+            c->deadline = uv_now(s->loop) + RC_HTTP_LINGER_MS;
+            c->body_borrowed = NULL;
+            c->blen = 0;
+            if (res.raw)
+                out_append(s, res.body, res.body_len);
+            return HPE_PAUSED;
+        }
         if (res.status == 0)
             rc_http_response_error(&res, 500, "handler produced no response");
         if (res.close)
@@ -753,6 +799,7 @@ static void on_conn_closed(uv_handle_t *h)
         s->h.on_connection(s->h.data, -1);
     if (s->shared_conns != NULL) /* relaxed: a count, ordering nothing */
         atomic_fetch_sub_explicit(s->shared_conns, 1, memory_order_relaxed);
+    free(c->pend);
     free(c->hbuf);
     free(c->hdrs);
     free(c->body);
@@ -776,11 +823,45 @@ static void conn_hard_close(conn_t *c)
     uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
 }
 
+/* Like conn_hard_close, but the peer gets a TCP reset (SO_LINGER 0) instead of a FIN. */
+static void conn_reset(conn_t *c)
+{
+    if (c->closing)
+        return;
+    c->closing = 1;
+    rc_http_server_t *s = c->srv;
+    if (c->prev != NULL)
+        c->prev->next = c->next;
+    else
+        s->conns = c->next;
+    if (c->next != NULL)
+        c->next->prev = c->prev;
+    if (uv_tcp_close_reset(&c->tcp, on_conn_closed) != 0)
+        uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
+}
+
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     conn_t *c = h->data;
     buf->base = c->srv->readbuf;
     buf->len = sizeof(c->srv->readbuf);
+}
+
+/* Keeps the bytes of `data` that follow a held request (pipelined input) for later. */
+static int conn_keep_rest(conn_t *c, const char *data, size_t len)
+{
+    const char *pos = llhttp_get_error_pos(&c->parser);
+    if (pos == NULL || pos < data || pos >= data + len)
+        return 0;
+    size_t n = (size_t)(data + len - pos);
+    char *p = malloc(n);
+    if (p == NULL)
+        return -ENOMEM;
+    memcpy(p, pos, n);
+    free(c->pend);
+    c->pend = p;
+    c->pend_len = n;
+    return 0;
 }
 
 static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
@@ -796,6 +877,8 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
     if (c->stop || c->state == ST_LINGER)
         return; /* input after a final response is discarded */
     llhttp_errno_t e = llhttp_execute(&c->parser, buf->base, (size_t)nread);
+    if (c->held && e == HPE_PAUSED && conn_keep_rest(c, buf->base, (size_t)nread) != 0)
+        conn_hard_close(c);
     if (e != HPE_OK && !c->stop) {
         const char *why = llhttp_get_error_reason(&c->parser);
         char msg[160];
@@ -831,6 +914,7 @@ static void on_connection(uv_stream_t *l, int status)
         return;
     }
     c->srv = s;
+    c->id = ++s->next_conn_id;
     uv_tcp_init(s->loop, &c->tcp);
     c->tcp.data = c;
     s->nconns++;
@@ -1058,6 +1142,44 @@ void rc_http_server_drain(rc_http_server_t *s, void (*done)(rc_http_server_t *s,
             c->deadline = s->drain_deadline;
     }
     srv_check_done(s);
+}
+
+int rc_http_server_respond(rc_http_server_t *s, uint64_t conn_id, const rc_http_server_response_t *res)
+{
+    conn_t *c = s->conns;
+    while (c != NULL && c->id != conn_id)
+        c = c->next;
+    if (c == NULL || !c->held || c->closing)
+        return -ENOENT;
+    rc_http_server_response_t err;
+    if (res->status == 0) {
+        memset(&err, 0, offsetof(rc_http_server_response_t, scratch));
+        rc_http_response_error(&err, 500, "handler produced no response");
+        res = &err;
+    }
+    c->held = 0;
+    int keep = c->held_keep && !res->close && !s->draining;
+    c->close_after = !keep;
+    queue_response(c, res, c->held_head, c->held_minor);
+    c->deadline = uv_now(s->loop) + s->lim.idle_timeout_ms;
+    if (s->draining && c->deadline > s->drain_deadline)
+        c->deadline = s->drain_deadline;
+    conn_flush(c);
+    char *pend = c->pend;
+    size_t n = c->pend_len;
+    c->pend = NULL;
+    c->pend_len = 0;
+    if (keep && !c->closing) {
+        c->stop = 0;
+        llhttp_resume(&c->parser);
+        if (n > 0) {
+            uv_buf_t b = uv_buf_init(pend, (unsigned)n);
+            on_read((uv_stream_t *)&c->tcp, (ssize_t)n, &b); /* the pipelined rest */
+        }
+        conn_maybe_resume(c);
+    }
+    free(pend);
+    return 0;
 }
 
 void rc_http_server_close(rc_http_server_t *s, void (*cb)(void *arg), void *arg)

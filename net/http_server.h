@@ -47,6 +47,7 @@ typedef struct {
     uint64_t content_length; /* declared Content-Length, or UINT64_MAX (chunked or absent) */
     int http_minor;          /* 0 for HTTP/1.0, 1 for HTTP/1.1 */
     uint64_t start_ns;       /* rc_now_ns() when the request's first byte was parsed */
+    uint64_t conn_id;        /* the connection, unique per server (rc_http_server_respond) */
 } rc_http_server_request_t;
 
 #define RC_HTTP_RESPONSE_SCRATCH 1024
@@ -63,6 +64,14 @@ typedef struct {
     size_t body_len;
     int close;         /* set to close the connection after this response */
     uint64_t max_body; /* on_headers only: lower the body limit of this request (0 = keep) */
+    /* on_request only, for test servers that must misbehave (ringcast sink): */
+    int raw;   /* send `body` as the whole response, bytes as given (no status line, no
+                  headers), then close; `status` is ignored */
+    int reset; /* after whatever is queued (nothing, or a `raw` body) is written, close the
+                  connection with a TCP reset instead of a FIN */
+    int hold;  /* answer later with rc_http_server_respond(req->conn_id); until then the
+                  connection is not read (pipelined requests wait). Unanswered, it stays open
+                  until the server drains or closes. Borrowed request data is gone then. */
     char scratch[RC_HTTP_RESPONSE_SCRATCH];
 } rc_http_server_response_t;
 
@@ -138,6 +147,12 @@ void rc_http_server_drain(rc_http_server_t *s, void (*done)(rc_http_server_t *s,
  *  released them; `cb` (optional) runs then. rc_http_server_close(NULL, ...) is a no-op.
  *  Loop thread only. */
 void rc_http_server_close(rc_http_server_t *s, void (*cb)(void *arg), void *arg);
+
+/** Answers the request held on connection `conn_id` (the handler set res->hold): `res` as
+ *  on_request would fill it (status, headers, body, close; raw, reset and hold are ignored),
+ *  copied before the call returns. The connection then goes on with its next request. Returns
+ *  0, or -ENOENT when that connection is gone or holds no request. Loop thread only. */
+int rc_http_server_respond(rc_http_server_t *s, uint64_t conn_id, const rc_http_server_response_t *res);
 
 /** Finds a request header by name (case-insensitive); returns it or NULL. */
 const rc_http_header_t *rc_http_find_header(const rc_http_server_request_t *req, const char *name);
