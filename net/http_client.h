@@ -51,12 +51,12 @@ typedef struct {
     size_t name_len;
     const char *value;
     size_t value_len;
-} rc_http_header_t;
+} rc_http_client_header_t;
 
 /** A complete response, borrowed: valid only during the callback. */
 typedef struct {
-    int status;                      /**< 100..999 */
-    const rc_http_header_t *headers; /**< in arrival order */
+    int status;                             /**< 100..999 */
+    const rc_http_client_header_t *headers; /**< in arrival order */
     size_t header_count;
     const char *body; /**< de-chunked; NUL-terminated for convenience (not counted) */
     size_t body_len;
@@ -140,6 +140,7 @@ int rc_http_client_next_timeout_ms(rc_http_client_t *client);
 size_t rc_http_client_pending(const rc_http_client_t *client);
 
 /** Case-insensitive lookup of a response header; NULL when absent. */
-const rc_http_header_t *rc_http_response_header(const rc_http_response_t *resp, const char *name);
+const rc_http_client_header_t *rc_http_response_header(const rc_http_response_t *resp,
+                                                       const char *name);
 
 #endif

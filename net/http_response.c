@@ -38,7 +38,7 @@ struct rc__http_parser_s {
     size_t body_cap;
     int truncated;
 
-    rc_http_header_t headers[MAX_HEADERS];
+    rc_http_client_header_t headers[MAX_HEADERS];
     rc_http_response_t resp;
 };
 
@@ -297,11 +297,11 @@ int rc__http_parser_keep_alive(const rc__http_parser_t *p)
     return p->complete && p->keep_alive;
 }
 
-const rc_http_header_t *rc_http_response_header(const rc_http_response_t *resp, const char *name)
+const rc_http_client_header_t *rc_http_response_header(const rc_http_response_t *resp, const char *name)
 {
     size_t n = strlen(name);
     for (size_t i = 0; i < resp->header_count; i++) {
-        const rc_http_header_t *h = &resp->headers[i];
+        const rc_http_client_header_t *h = &resp->headers[i];
         if (h->name_len == n && strncasecmp(h->name, name, n) == 0)
             return h;
     }

@@ -24,14 +24,10 @@
 #include "core/log.h"
 #include "core/record.h"
 #include "core/route.h"
+#include "net/http_client.h"
 #include "net/metrics.h"
 #include "net/reply.h"
 #include "shm/proc.h"
-
-/* net/http_client.h also names a type rc_http_header_t; only what the worker needs of it. */
-#define rc_http_header_t rc_http_client_header_t
-#include "net/http_client.h"
-#undef rc_http_header_t
 
 #define MAX_RESP_HEADERS 128
 #define IDLE_SPINS 64

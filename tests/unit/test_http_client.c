@@ -385,7 +385,7 @@ static int64_t now_ns(void)
 
 static void copy_header(const rc_http_response_t *r, const char *name, char *dst, size_t cap)
 {
-    const rc_http_header_t *h = rc_http_response_header(r, name);
+    const rc_http_client_header_t *h = rc_http_response_header(r, name);
     dst[0] = '\0';
     if (h != NULL)
         snprintf(dst, cap, "%.*s", (int)h->value_len, h->value);
