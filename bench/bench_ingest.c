@@ -26,16 +26,7 @@ int rc__bench_ingest_rows(const rc_bench_opts_t *o, rc_report_t *rep)
         if (!rc_bench_list_has(o->systems, "ringcast,nginx,redis", rc_bench_peer_name(systems[i])))
             continue;
         rc_run_opts_t ro;
-        rc_run_opts_init(&ro);
-        ro.system = systems[i];
-        ro.http_mode = o->mode;
-        ro.ring_bytes = o->ring_bytes;
-        ro.load.conns = o->conns;
-        ro.load.depth = o->depth;
-        ro.load.seconds = o->seconds;
-        ro.load.size = o->size;
-        ro.load.batch = o->batch;
-        ro.load.types = o->types;
+        rc_bench_run_opts(o, systems[i], &ro);
         /* Redis has no batch request: the same events per round trip as pipelined XADDs. */
         if (systems[i] == RC_PEER_REDIS && o->mode == RC_LG_HTTP_BATCH)
             ro.load.depth = o->depth * o->batch > 1024 ? 1024 : o->depth * o->batch;

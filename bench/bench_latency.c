@@ -27,20 +27,9 @@ int rc__bench_latency_rows(const rc_bench_opts_t *o, rc_report_t *rep)
             if (!rc_bench_list_has(o->systems, "ringcast,redis,nats,ringcast-http", name))
                 continue;
             rc_run_opts_t ro;
-            rc_run_opts_init(&ro);
-            ro.system = systems[i];
+            rc_bench_run_opts(o, systems[i], &ro);
             ro.label = systems[i] == RC_PEER_RINGCAST ? "ringcast-shm" : NULL;
-            ro.http_mode = o->mode;
-            ro.ring_bytes = o->ring_bytes;
-            ro.reader_spin = o->reader_spin;
             ro.consumers = 1;
-            ro.drain_s = o->drain_s;
-            ro.load.conns = o->conns;
-            ro.load.depth = o->depth;
-            ro.load.seconds = o->seconds;
-            ro.load.size = o->size;
-            ro.load.batch = o->batch;
-            ro.load.types = o->types;
             ro.load.rate = rates[r];
             rc_row_t row;
             if (rc_bench_run_median("latency", params, &ro, o->runs, &row) < 0)

@@ -228,3 +228,19 @@ int rc_bench_finish(const char *scenario, const rc_report_t *rep, const rc_bench
            failed);
     return failed ? 1 : 0;
 }
+
+void rc_bench_run_opts(const rc_bench_opts_t *o, rc_peer_kind_t system, rc_run_opts_t *ro)
+{
+    rc_run_opts_init(ro);
+    ro->system = system;
+    ro->http_mode = o->mode;
+    ro->ring_bytes = o->ring_bytes;
+    ro->reader_spin = o->reader_spin; /* used only by runs with consumers */
+    ro->drain_s = o->drain_s;         /* likewise */
+    ro->load.conns = o->conns;
+    ro->load.depth = o->depth;
+    ro->load.seconds = o->seconds;
+    ro->load.size = o->size;
+    ro->load.batch = o->batch;
+    ro->load.types = o->types;
+}

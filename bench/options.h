@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "bench/report.h"
+#include "bench/run.h"
 
 typedef struct {
     double seconds; /* per run */
@@ -28,6 +29,10 @@ typedef struct {
  *  them). Returns 0, 1 when --help was printed (exit 0), or 2 on bad usage (message printed). */
 int rc_bench_opts_parse(const char *scenario, const char *summary, int argc, char **argv,
                         rc_bench_opts_t *o);
+
+/** Sets `ro` to the run of `system` under the command-line options `o` (load, mode, ring, reader
+ *  spin, drain); the scenario then sets what is its own (consumers, rate, label). */
+void rc_bench_run_opts(const rc_bench_opts_t *o, rc_peer_kind_t system, rc_run_opts_t *ro);
 
 /** 1 when `name` is in the comma list `list` (NULL list: `dflt`). */
 int rc_bench_list_has(const char *list, const char *dflt, const char *name);
