@@ -1,8 +1,10 @@
-/* Worker processes and their triggers. The supervisor holds every trigger's reader (so its slot,
- * and with it the trigger's acknowledged cursor, outlives any worker), forks the workers after
- * setting up everything they need (they inherit the ring mappings, readers and the stats
- * segment), polls them with waitpid every 100 ms, restarts the dead ones, and on SIGHUP stops
- * them, swaps the trigger table and forks them again. */
+/* Worker processes and their triggers. The supervisor holds every feed (per worker and broker,
+ * one manual-ack lossless reader the worker routes that broker's events from), so the slot and
+ * with it the acknowledged position outlive any worker; the triggers' own cursors live in the
+ * shared stats segment. It forks the workers after setting up everything they need (they
+ * inherit the ring mappings, feeds and the stats segment), polls them with waitpid every 100 ms,
+ * restarts the dead ones, and on SIGHUP stops them, swaps the trigger table and feeds and forks
+ * them again. */
 #include "net/supervisor.h"
 
 #include <errno.h>
@@ -42,6 +44,8 @@ struct rc_supervisor_s {
     size_t nbrokers;
     rc_worker_trigger_t *trig;
     size_t ntrig;
+    rc_worker_feed_t *feeds;
+    size_t nfeeds;
     rc_worker_stats_t *stats;
     wproc_t *w;
     int nw;
@@ -49,46 +53,113 @@ struct rc_supervisor_s {
     int handles;
 };
 
-/* Slot names hold 23 bytes: a readable prefix and a hash of "namespace/name". */
-static void reader_name(const char *ns, const char *name, char out[24])
+/* Slot names hold 23 bytes; a ring has one feed per worker that has triggers on it. */
+static void feed_name(int worker, char out[24])
 {
-    uint64_t h = 1469598103934665603ull;
-    for (const char *p = ns; *p; p++)
-        h = (h ^ (uint8_t)*p) * 1099511628211ull;
-    h = (h ^ '/') * 1099511628211ull;
-    for (const char *p = name; *p; p++)
-        h = (h ^ (uint8_t)*p) * 1099511628211ull;
-    snprintf(out, 24, "%.5s~%016llx", name, (unsigned long long)h);
+    snprintf(out, 24, "feed~w%d", worker);
 }
 
-static int open_reader(rc_worker_broker_t *b, const rc_config_trigger_t *t, rc_reader_t **out)
+/* Where the feeds of a broker start when there is no previous feed to continue from: the
+ * oldest feed position a previous broker process left in the ring, else -1 (the latest event). */
+static int64_t orphan_start(rc_worker_broker_t *b)
+{
+    int64_t start = -1;
+    for (int w = 0; w < (int)RC_CONFIG_WORKERS_MAX; w++) {
+        char name[24];
+        uint64_t pos;
+        feed_name(w, name);
+        if (rc_reader_find_orphan(b->ring, name, &pos) == 0 && (start < 0 || pos < (uint64_t)start))
+            start = (int64_t)pos;
+    }
+    if (start >= 0)
+        rc_log_info("supervisor", "broker %s/%s: resuming from its saved cursor (%llu)", b->ns,
+                    b->name, (unsigned long long)start);
+    return start;
+}
+
+static int open_feed(rc_worker_broker_t *b, int worker, int64_t start, rc_reader_t **out)
 {
     char name[24];
-    reader_name(t->ns, t->name, name);
+    feed_name(worker, name);
     rc_reader_opts_t o = {.mode = RC_READER_LOSSLESS,
-                          .start = RC_START_LATEST,
+                          .start = start < 0 ? RC_START_LATEST : RC_START_AT,
+                          .position = start < 0 ? 0 : (uint64_t)start,
                           .name = name,
                           .flags = RC_READER_F_MANUAL_ACK};
-    uint64_t pos;
-    if (rc_reader_find_orphan(b->ring, name, &pos) == 0) {
-        o.start = RC_START_AT;
-        o.position = pos;
-        int rc = rc_reader_open(b->ring, &o, out);
-        if (rc == 0) {
-            rc_log_info("supervisor", "trigger %s/%s: resuming from its saved cursor (%llu)",
-                        t->ns, t->name, (unsigned long long)pos);
-            rc_ring_reclaim(b->ring); /* frees the dead slot */
-            return 0;
-        }
-        rc_log_warn("supervisor", "trigger %s/%s: saved cursor %llu is gone (%s); starting at "
-                    "the oldest event", t->ns, t->name, (unsigned long long)pos, rc_strerror(rc));
-        o.start = RC_START_OLDEST;
-    }
     int rc = rc_reader_open(b->ring, &o, out);
+    if (rc != 0 && start >= 0) {
+        rc_log_warn("supervisor", "broker %s/%s: saved cursor %llu is gone (%s); worker %d "
+                    "starts at the oldest event", b->ns, b->name, (unsigned long long)start,
+                    rc_strerror(rc), worker);
+        o.start = RC_START_OLDEST;
+        rc = rc_reader_open(b->ring, &o, out);
+    }
     if (rc != 0)
-        rc_log_error("supervisor", "trigger %s/%s: cannot take a reader slot in broker %s/%s: %s",
-                     t->ns, t->name, b->ns, b->name, rc_strerror(rc));
+        rc_log_error("supervisor", "worker %d: cannot take a reader slot in broker %s/%s: %s",
+                     worker, b->ns, b->name, rc_strerror(rc));
     return rc;
+}
+
+static void close_feeds(rc_worker_feed_t *feeds, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        rc_reader_close(feeds[i].reader);
+    free(feeds);
+}
+
+/* Opens one feed per (worker, broker) that has triggers in `tab` (already assigned to workers),
+ * broker b's at start[b] (see orphan_start), and sets each trigger's .feed. Resets the feeds'
+ * read cursors in the stats segment. All-or-nothing. */
+static int open_feeds(rc_supervisor_t *s, rc_worker_trigger_t *tab, size_t n, int nw,
+                      const int64_t *start, rc_worker_feed_t **out, size_t *nout)
+{
+    size_t cells = (size_t)(nw > 0 ? nw : 1) * (s->nbrokers ? s->nbrokers : 1);
+    rc_worker_feed_t *feeds = calloc(cells, sizeof(*feeds));
+    int *map = malloc(cells * sizeof(*map));
+    if (feeds == NULL || map == NULL) {
+        free(feeds);
+        free(map);
+        return -ENOMEM;
+    }
+    memset(map, 0xff, cells * sizeof(*map));
+    size_t nf = 0;
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        size_t cell = (size_t)tab[i].worker * s->nbrokers + tab[i].broker_idx;
+        if (map[cell] < 0) {
+            rc_worker_feed_t *f = &feeds[nf];
+            f->worker = tab[i].worker;
+            f->broker_idx = tab[i].broker_idx;
+            f->stats = rc_worker_stats_feed(s->stats, (uint32_t)cell);
+            rc = open_feed(&s->brokers[f->broker_idx], f->worker, start[f->broker_idx],
+                           &f->reader);
+            if (rc != 0)
+                break;
+            atomic_store_explicit(&f->stats->read_seq, 0, memory_order_relaxed);
+            atomic_store_explicit(&f->stats->read_pos, 0, memory_order_relaxed);
+            map[cell] = (int)nf++;
+        }
+        tab[i].feed = (uint32_t)map[cell];
+    }
+    free(map);
+    if (rc != 0) {
+        close_feeds(feeds, nf);
+        return rc;
+    }
+    *out = feeds;
+    *nout = nf;
+    return 0;
+}
+
+/* A trigger starts at the ring's latest event unless its broker resumes saved feeds (then it
+ * delivers everything from there: at-least-once). */
+static void start_cursor(rc_worker_broker_t *b, int resumed, rc_trigger_stats_t *st)
+{
+    rc_ring_stats_t rs;
+    rc_ring_stats(b->ring, &rs);
+    atomic_store_explicit(&st->cursor_seq, resumed ? 0 : rs.head_seq, memory_order_relaxed);
+    atomic_store_explicit(&st->cursor_pos, resumed ? 0 : rs.head, memory_order_relaxed);
+    atomic_store_explicit(&st->follows_feed, 1, memory_order_release); /* no worker runs yet */
 }
 
 static int stats_slot(rc_supervisor_t *s, const rc_config_trigger_t *t, uint32_t broker_idx,
@@ -135,11 +206,33 @@ static int effective_delivery(const rc_config_t *cfg, const rc_config_trigger_t 
     return 0;
 }
 
-/* Builds the trigger table for `cfg`, taking over the reader and stats slot of each trigger of
- * `old` with the same namespace, name and broker (its cursor continues). What it takes is
- * cleared in `old`. All-or-nothing. */
+/* Gives the stats slots of `tab` back to the triggers of `old` they were taken from, frees the
+ * others. */
+static void release_table(rc_supervisor_t *s, rc_worker_trigger_t *tab, size_t n,
+                          rc_worker_trigger_t *old, size_t nold)
+{
+    for (size_t k = 0; k < n; k++) {
+        if (tab[k].stats == NULL)
+            continue;
+        int given = 0;
+        for (size_t j = 0; j < nold && !given; j++) {
+            if (old[j].stats == NULL && old[j].stats_slot == tab[k].stats_slot) {
+                old[j].stats = tab[k].stats;
+                given = 1;
+            }
+        }
+        if (!given)
+            s->stats->t[tab[k].stats_slot].used = 0;
+    }
+    free(tab);
+}
+
+/* Builds the trigger table for `cfg`, taking over the stats slot (counters and cursor) of each
+ * trigger of `old` with the same namespace, name and broker. What it takes is cleared in `old`.
+ * New triggers start at the latest event, or (`resumed[b]`) where broker b's saved feeds
+ * resume. All-or-nothing. */
 static int build_table(rc_supervisor_t *s, const rc_config_t *cfg, rc_worker_trigger_t *old,
-                       size_t nold, rc_worker_trigger_t **out)
+                       size_t nold, const int64_t *resumed, rc_worker_trigger_t **out)
 {
     rc_worker_trigger_t *tab = calloc(cfg->trigger_count ? cfg->trigger_count : 1, sizeof(*tab));
     if (tab == NULL)
@@ -162,17 +255,15 @@ static int build_table(rc_supervisor_t *s, const rc_config_t *cfg, rc_worker_tri
         if (rc != 0)
             break;
         for (size_t j = 0; j < nold; j++) {
-            if (old[j].reader != NULL && old[j].broker_idx == wt->broker_idx &&
+            if (old[j].stats != NULL && old[j].broker_idx == wt->broker_idx &&
                 strcmp(old[j].cfg->ns, t->ns) == 0 && strcmp(old[j].cfg->name, t->name) == 0) {
-                wt->reader = old[j].reader;
                 wt->stats = old[j].stats;
                 wt->stats_slot = old[j].stats_slot;
-                old[j].reader = NULL;
                 old[j].stats = NULL;
                 break;
             }
         }
-        if (wt->reader != NULL)
+        if (wt->stats != NULL)
             continue;
         uint32_t slot;
         rc = stats_slot(s, t, wt->broker_idx, &slot);
@@ -180,38 +271,12 @@ static int build_table(rc_supervisor_t *s, const rc_config_t *cfg, rc_worker_tri
             rc_log_error("supervisor", "trigger %s/%s: no metrics slot left", t->ns, t->name);
             break;
         }
-        rc = open_reader(&s->brokers[b], t, &wt->reader);
-        if (rc != 0) {
-            s->stats->t[slot].used = 0;
-            break;
-        }
         wt->stats = &s->stats->t[slot];
         wt->stats_slot = slot;
-        wt->stats->used = 1;
+        start_cursor(&s->brokers[b], resumed != NULL && resumed[b] >= 0, wt->stats);
     }
     if (rc != 0) {
-        /* Give back what was taken from `old`, close what was opened. */
-        for (size_t k = 0; k < i + (i < cfg->trigger_count ? 1 : 0) && k < cfg->trigger_count;
-             k++) {
-            if (tab[k].reader == NULL)
-                continue;
-            int given = 0;
-            for (size_t j = 0; j < nold && !given; j++) {
-                if (old[j].reader == NULL && old[j].stats_slot == tab[k].stats_slot &&
-                    old[j].broker_idx == tab[k].broker_idx &&
-                    strcmp(old[j].cfg->name, tab[k].cfg->name) == 0 &&
-                    strcmp(old[j].cfg->ns, tab[k].cfg->ns) == 0) {
-                    old[j].reader = tab[k].reader;
-                    old[j].stats = tab[k].stats;
-                    given = 1;
-                }
-            }
-            if (!given) {
-                rc_reader_close(tab[k].reader);
-                s->stats->t[tab[k].stats_slot].used = 0;
-            }
-        }
-        free(tab);
+        release_table(s, tab, cfg->trigger_count, old, nold);
         return rc;
     }
     *out = tab;
@@ -232,10 +297,10 @@ static int worker_count(const rc_config_t *cfg, size_t ntrig)
     return (int)k;
 }
 
-static void assign(rc_supervisor_t *s)
+static void assign(rc_worker_trigger_t *tab, size_t n, int nw)
 {
-    for (size_t i = 0; i < s->ntrig; i++)
-        s->trig[i].worker = s->nw > 0 ? (int)(i % (size_t)s->nw) : -1;
+    for (size_t i = 0; i < n; i++)
+        tab[i].worker = nw > 0 ? (int)(i % (size_t)nw) : -1;
 }
 
 static int spawn(rc_supervisor_t *s, int idx)
@@ -244,6 +309,8 @@ static int spawn(rc_supervisor_t *s, int idx)
         .index = idx,
         .triggers = s->trig,
         .ntriggers = s->ntrig,
+        .feeds = s->feeds,
+        .nfeeds = s->nfeeds,
         .brokers = s->brokers,
         .nbrokers = s->nbrokers,
         .drain_ms = s->drain_ms,
@@ -265,14 +332,13 @@ static int spawn(rc_supervisor_t *s, int idx)
     return 0;
 }
 
+/* Forks s->nw workers for the current table and feeds. */
 static int spawn_all(rc_supervisor_t *s)
 {
-    s->nw = worker_count(s->cfg, s->ntrig);
     free(s->w);
     s->w = calloc(s->nw > 0 ? (size_t)s->nw : 1, sizeof(*s->w));
     if (s->w == NULL)
         return -ENOMEM;
-    assign(s);
     for (int i = 0; i < s->nw; i++)
         spawn(s, i);
     rc_log_info("supervisor", "%zu trigger%s on %d worker process%s", s->ntrig,
@@ -355,6 +421,22 @@ static int same_brokers(const rc_supervisor_t *s, const rc_config_t *c)
     return 1;
 }
 
+/* With the workers stopped: writes each trigger's cursor as its slot and its feed's slot say it,
+ * and makes it follow its feed from there, so it survives the feed being replaced. */
+static void settle_cursors(rc_supervisor_t *s)
+{
+    for (size_t i = 0; i < s->ntrig; i++) {
+        rc_trigger_stats_t *st = s->trig[i].stats;
+        if (st == NULL)
+            st = &s->stats->t[s->trig[i].stats_slot]; /* taken over by the new table */
+        uint64_t seq, pos;
+        rc_worker_stats_cursor(st, s->feeds[s->trig[i].feed].stats, &seq, &pos);
+        atomic_store_explicit(&st->cursor_seq, seq, memory_order_relaxed);
+        atomic_store_explicit(&st->cursor_pos, pos, memory_order_relaxed);
+        atomic_store_explicit(&st->follows_feed, 1, memory_order_release); /* no worker runs */
+    }
+}
+
 int rc_supervisor_reload(rc_supervisor_t *s)
 {
     const char *path = s->cfg->source;
@@ -379,8 +461,30 @@ int rc_supervisor_reload(rc_supervisor_t *s)
         return rc;
     }
     stop_all(s, s->drain_ms);
+    /* The new feeds of a broker start at the oldest position its old feeds acknowledged (still
+     * in the ring while they are open): nothing a trigger has not finished is before it. */
+    int64_t *start = calloc(s->nbrokers ? s->nbrokers : 1, sizeof(*start));
     rc_worker_trigger_t *tab = NULL;
-    rc = build_table(s, nc, s->trig, s->ntrig, &tab);
+    rc_worker_feed_t *feeds = NULL;
+    size_t nfeeds = 0;
+    int nw = worker_count(nc, nc->trigger_count);
+    rc = start ? build_table(s, nc, s->trig, s->ntrig, NULL, &tab) : -ENOMEM;
+    if (rc == 0) {
+        settle_cursors(s);
+        for (size_t b = 0; b < s->nbrokers; b++)
+            start[b] = -1;
+        for (size_t i = 0; i < s->nfeeds; i++) {
+            uint64_t a = rc_reader_acked(s->feeds[i].reader);
+            int64_t *st = &start[s->feeds[i].broker_idx];
+            if (*st < 0 || a < (uint64_t)*st)
+                *st = (int64_t)a;
+        }
+        assign(tab, nc->trigger_count, nw);
+        rc = open_feeds(s, tab, nc->trigger_count, nw, start, &feeds, &nfeeds);
+        if (rc != 0)
+            release_table(s, tab, nc->trigger_count, s->trig, s->ntrig);
+    }
+    free(start);
     if (rc != 0) {
         rc_log_error("supervisor", "reload rejected (see above), the running config stays");
         rc_config_close(nc);
@@ -391,16 +495,19 @@ int rc_supervisor_reload(rc_supervisor_t *s)
     }
     size_t kept = 0, removed = 0;
     for (size_t j = 0; j < s->ntrig; j++) {
-        if (s->trig[j].reader == NULL) {
+        if (s->trig[j].stats == NULL) {
             kept++;
             continue;
         }
         rc_log_info("supervisor", "trigger %s/%s removed", s->trig[j].cfg->ns,
                     s->trig[j].cfg->name);
-        rc_reader_close(s->trig[j].reader);
         s->trig[j].stats->used = 0;
         removed++;
     }
+    close_feeds(s->feeds, s->nfeeds);
+    s->feeds = feeds;
+    s->nfeeds = nfeeds;
+    s->nw = nw;
     free(s->trig);
     s->trig = tab;
     s->ntrig = nc->trigger_count;
@@ -435,7 +542,10 @@ int rc_supervisor_start(uv_loop_t *loop, const rc_config_t *cfg, rc_ring_t *cons
     s->drain_ms = cfg->shutdown_timeout_ms;
     s->nbrokers = cfg->broker_count;
     s->brokers = calloc(s->nbrokers ? s->nbrokers : 1, sizeof(*s->brokers));
-    int rc = s->brokers ? rc_worker_stats_create(RC_CONFIG_TRIGGERS_MAX, &s->stats) : -ENOMEM;
+    int rc = s->brokers ? rc_worker_stats_create(RC_CONFIG_TRIGGERS_MAX,
+                                                 RC_CONFIG_WORKERS_MAX * (uint32_t)s->nbrokers,
+                                                 &s->stats)
+                        : -ENOMEM;
     if (rc != 0) {
         free(s->brokers);
         free(s);
@@ -447,14 +557,30 @@ int rc_supervisor_start(uv_loop_t *loop, const rc_config_t *cfg, rc_ring_t *cons
         s->brokers[i].ring = rings[i];
         snprintf(s->brokers[i].ring_name, sizeof(s->brokers[i].ring_name), "%s", ring_names[i]);
     }
-    rc = build_table(s, cfg, NULL, 0, &s->trig);
+    int64_t *start = calloc(s->nbrokers ? s->nbrokers : 1, sizeof(*start));
+    rc = start ? 0 : -ENOMEM;
+    for (size_t b = 0; rc == 0 && b < s->nbrokers; b++)
+        start[b] = orphan_start(&s->brokers[b]);
+    if (rc == 0)
+        rc = build_table(s, cfg, NULL, 0, start, &s->trig);
+    if (rc == 0) {
+        s->ntrig = cfg->trigger_count;
+        s->nw = worker_count(cfg, s->ntrig);
+        assign(s->trig, s->ntrig, s->nw);
+        rc = open_feeds(s, s->trig, s->ntrig, s->nw, start, &s->feeds, &s->nfeeds);
+        if (rc != 0)
+            free(s->trig);
+    }
+    free(start);
     if (rc != 0) {
         rc_worker_stats_destroy(s->stats);
         free(s->brokers);
         free(s);
         return rc;
     }
-    s->ntrig = cfg->trigger_count;
+    /* The feeds of the previous broker process (dead slots) stop gating the rings. */
+    for (size_t b = 0; b < s->nbrokers; b++)
+        rc_ring_reclaim(s->brokers[b].ring);
     rc = spawn_all(s);
     uv_timer_init(loop, &s->watch);
     uv_signal_init(loop, &s->sighup);
@@ -483,10 +609,11 @@ void rc_supervisor_stop(rc_supervisor_t *s, unsigned drain_ms)
         s->handles = 0;
     }
     stop_all(s, drain_ms);
-    /* The readers stay in the ring (their slots are reclaimed once this process is gone, or
+    /* The feeds stay in the ring (their slots are reclaimed once this process is gone, or
      * adopted by the next broker process on the same ring): only the handles are freed. */
-    for (size_t i = 0; i < s->ntrig; i++)
-        rc_reader_forget(s->trig[i].reader);
+    for (size_t i = 0; i < s->nfeeds; i++)
+        rc_reader_forget(s->feeds[i].reader);
+    free(s->feeds);
     free(s->trig);
     free(s->w);
     rc_worker_stats_destroy(s->stats);
@@ -507,9 +634,10 @@ size_t rc_supervisor_metrics(rc_supervisor_t *s, char *buf, size_t cap)
         rc_worker_trigger_t *t = &s->trig[i];
         rc_ring_stats_t st;
         rc_ring_stats(s->brokers[t->broker_idx].ring, &st);
-        uint64_t acked = rc_reader_acked(t->reader);
-        lag[t->stats_slot].head_seq = st.head_seq;
-        lag[t->stats_slot].lag_bytes = st.head > acked ? st.head - acked : 0;
+        uint64_t seq, pos;
+        rc_worker_stats_cursor(t->stats, s->feeds[t->feed].stats, &seq, &pos);
+        lag[t->stats_slot].events = st.head_seq > seq ? st.head_seq - seq : 0;
+        lag[t->stats_slot].bytes = st.head > pos ? st.head - pos : 0;
     }
     size_t n = rc_worker_stats_render(s->stats, lag, buf, cap);
     free(lag);

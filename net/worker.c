@@ -1,11 +1,17 @@
-/* The worker loop. One thread; per trigger a window of in-flight entries in ring order (the
- * cursor acknowledged to the ring is the oldest unfinished entry, or the read position when the
- * window is empty), an endpoint for the subscriber and one for the dead-letter sink. Each turn:
- * due retries go out, each trigger with room in its window polls its reader, the HTTP client
- * submits and reaps, finished entries leave the window front and the cursor moves. When nothing
- * moved, it sleeps on the client (requests in flight) or on a ring's futex (nothing in flight),
- * never longer than the next retry timer. */
-#include "net/worker.h"
+/* The worker loop. One thread. Per broker a feed (a manual-ack lossless reader) and one route
+ * program over the filters of this worker's triggers on that broker; per trigger a queue of the
+ * events it matched, in ring order (references into the ring, no copies): the first
+ * max-inflight of them form the window (sent, or waiting for a retry), the rest wait for room.
+ * A feed acknowledges the oldest unfinished event over its triggers, or its read position when
+ * they are all idle, so every queued record stays in the ring until its trigger is done.
+ *
+ * Each turn: due attempts of the active triggers (those with a non-empty queue) go out, each
+ * feed is polled and every event is routed once and queued on the triggers it matches, the
+ * HTTP client submits and reaps, finished events leave the queue fronts (pending ones move into
+ * the window) and the feeds acknowledge. When nothing moved, it sleeps on the client (requests
+ * in flight) or on a feed's ring futex (nothing in flight), never longer than the next retry
+ * timer. Work per turn follows the active triggers, not the configured ones. */
+#include "net/worker_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -18,80 +24,35 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/codec_http.h"
-#include "core/codec_json.h"
 #include "core/errors.h"
 #include "core/log.h"
 #include "core/record.h"
-#include "core/route.h"
-#include "net/http_client.h"
-#include "net/metrics.h"
-#include "net/reply.h"
 #include "shm/proc.h"
 
-#define MAX_RESP_HEADERS 128
 #define IDLE_SPINS 64
 #define MAX_SLEEP_MS 50
+#define INTAKE_BATCH 256                  /* events a feed routes per turn */
+#define CESQL_SYNC_NS (100 * 1000000ll)   /* how often CESQL error counts reach the stats slots */
 
-enum { E_SENDING = 1, E_WAITING = 2, E_DONE = 3 };
-
-struct wtrig;
-
-typedef struct {
-    struct wtrig *t;
-    uint64_t pos, next, seq;
-    const uint8_t *rec; /* the record in the mapping: stays valid while the window holds it */
-    uint32_t rec_len;
-    int state;
-    int to_dlq;        /* attempts now go to the dead-letter sink */
-    uint32_t retries;  /* retries done towards the current destination */
-    int64_t due_ns;    /* E_WAITING: when the next attempt goes */
-    uint64_t sent_ns;  /* start of the current attempt */
-    int last_result;   /* of the subscriber, for knativeerrorcode */
-    char *errdata;     /* knativeerrordata (base64 of the subscriber's last body) */
-    char *hdr;
-    size_t hdr_len, hdr_cap;
-    char *body;
-    size_t body_cap;
-    struct iovec iov;
-} wentry_t;
-
-typedef struct wtrig {
-    const rc_worker_trigger_t *wt;
-    const rc_delivery_t *d;
-    rc_reader_t *reader;
-    rc_route_t *route;
-    rc_ring_t *prod; /* this worker's handle of the broker ring, for replies */
-    rc_trigger_stats_t *st;
-    rc_http_endpoint_t *ep, *dlq;
-    const char *uri;
-    wentry_t *win;
-    uint32_t cap, head, count;
-    uint32_t sending; /* entries with a request outstanding */
-    uint64_t last_seq; /* seq of the last record polled + 1 (0 = none yet) */
-    int dirty;         /* window front may have finished: recompute the ack */
-} wtrig_t;
+volatile sig_atomic_t rc__worker_stop;
 
 typedef struct {
     const rc_worker_plan_t *plan;
     rc_http_client_t *client;
-    wtrig_t *t;
+    rc__wtrig_t *t;
     size_t nt;
+    rc__wfeed_t *f;
+    size_t nf;
+    rc__wtrig_t **active; /* triggers whose queue is not empty (room for all nt) */
+    size_t nactive;
     rc_ring_t **prod; /* per broker, opened on demand */
-    uint32_t match[1];
+    int fatal;        /* an event could not be queued: stop without acknowledging it */
 } worker_t;
-
-static volatile sig_atomic_t g_stop;
 
 static void on_term(int sig)
 {
     (void)sig;
-    g_stop = 1;
-}
-
-static wentry_t *at(wtrig_t *t, uint32_t i)
-{
-    return &t->win[(t->head + i) % t->cap];
+    rc__worker_stop = 1;
 }
 
 static int64_t now_ns(void)
@@ -99,307 +60,190 @@ static int64_t now_ns(void)
     return (int64_t)rc_now_ns();
 }
 
-/* ---- building one attempt ---------------------------------------------------------------- */
-
-static int ensure(char **buf, size_t *cap, size_t need)
+static rc__wref_t *ref_at(const rc__wtrig_t *t, uint32_t i)
 {
-    if (*cap >= need)
-        return 0;
-    size_t n = *cap ? *cap : 1024;
-    while (n < need)
-        n *= 2;
-    char *nb = realloc(*buf, n);
-    if (nb == NULL)
+    return &t->q[(t->qhead + i) & (t->qcap - 1)];
+}
+
+/* ---- cursors in the shared segment ---------------------------------------------------------- */
+
+/* The trigger has unfinished events; the oldest is (seq, pos). */
+static void publish_busy(rc__wtrig_t *t, uint64_t seq, uint64_t pos)
+{
+    atomic_store_explicit(&t->st->cursor_seq, seq, memory_order_relaxed);
+    atomic_store_explicit(&t->st->cursor_pos, pos, memory_order_relaxed);
+    /* Pairs with the acquire load in rc_worker_stats_cursor: a reader that sees the trigger
+     * stop following its feed sees this cursor. */
+    atomic_store_explicit(&t->st->follows_feed, 0, memory_order_release);
+}
+
+/* The trigger has nothing unfinished up to (seq, pos) and follows its feed from there. */
+static void publish_idle(rc__wtrig_t *t, uint64_t seq, uint64_t pos)
+{
+    atomic_store_explicit(&t->st->cursor_seq, seq, memory_order_relaxed);
+    atomic_store_explicit(&t->st->cursor_pos, pos, memory_order_relaxed);
+    atomic_store_explicit(&t->st->follows_feed, 1, memory_order_release); /* as above */
+}
+
+/* Every event below seq + 1 was routed. Called after the event was queued on its triggers, so
+ * a trigger that follows the feed never passes an event it still has to deliver. */
+static void publish_read(rc__wfeed_t *f, const rc_ring_view_t *v)
+{
+    f->read_seq = v->seq + 1;
+    f->read_pos = v->next;
+    atomic_store_explicit(&f->wf->stats->read_pos, v->next, memory_order_relaxed);
+    /* Pairs with the acquire load in rc_worker_stats_cursor. */
+    atomic_store_explicit(&f->wf->stats->read_seq, v->seq + 1, memory_order_release);
+}
+
+/* ---- a trigger's queue ---------------------------------------------------------------------- */
+
+static int grow(rc__wtrig_t *t)
+{
+    uint32_t cap = t->qcap ? t->qcap * 2 : 8;
+    rc__wref_t *q = malloc((size_t)cap * sizeof(*q));
+    if (q == NULL)
         return -ENOMEM;
-    *buf = nb;
-    *cap = n;
+    for (uint32_t i = 0; i < t->qlen; i++)
+        q[i] = *ref_at(t, i);
+    free(t->q);
+    t->q = q;
+    t->qcap = cap;
+    t->qhead = 0;
     return 0;
 }
 
-static int append(wentry_t *e, const char *s, size_t n)
+static int enqueue(worker_t *w, rc__wtrig_t *t, const rc_ring_view_t *v)
 {
-    if (ensure(&e->hdr, &e->hdr_cap, e->hdr_len + n) != 0)
+    if (t->qlen == t->qcap && grow(t) != 0)
         return -ENOMEM;
-    memcpy(e->hdr + e->hdr_len, s, n);
-    e->hdr_len += n;
+    *ref_at(t, t->qlen) = (rc__wref_t){v->pos, v->seq, v->data, v->len, NULL};
+    t->qlen++;
+    t->dirty = 1;
+    if (!t->active) {
+        t->active = 1;
+        w->active[w->nactive++] = t;
+        publish_busy(t, v->seq, v->pos);
+    }
     return 0;
 }
 
-static int build(wentry_t *e)
+/* Moves pending events into the window while it has room. */
+static void fill_window(rc__wtrig_t *t)
 {
-    wtrig_t *t = e->t;
-    rc_record_view_t rv;
-    int rc = rc_record_decode(e->rec, e->rec_len, &rv);
-    if (rc != 0)
-        return rc;
-    rc_ce_ext_t ext[RC_CE_EXT_MAX + 3];
-    rc_event_t ev;
-    rc = rc_record_to_event(&rv, &ev, ext, RC_CE_EXT_MAX);
-    if (rc != 0)
-        return rc;
-    char code[16];
-    if (e->to_dlq) {
-        /* ev.ext points at `ext`, which has room for three more. */
-        snprintf(code, sizeof(code), "%d", rc_dead_letter_code(e->last_result));
-        ext[ev.ext_count++] = (rc_ce_ext_t){{"knativeerrordest", 16},
-                                            {t->uri, strlen(t->uri)}, RC_CE_STRING};
-        ext[ev.ext_count++] = (rc_ce_ext_t){{"knativeerrorcode", 16}, {code, strlen(code)},
-                                            RC_CE_STRING};
-        if (e->errdata != NULL && e->errdata[0] != '\0')
-            ext[ev.ext_count++] = (rc_ce_ext_t){{"knativeerrordata", 16},
-                                                {e->errdata, strlen(e->errdata)}, RC_CE_STRING};
-        ev.ext_cap = ev.ext_count;
+    while (t->nwin < t->qlen && t->nwin < t->max_win) {
+        rc__wentry_t *e = t->free_e;
+        if (e != NULL)
+            t->free_e = e->next_free;
+        else if ((e = calloc(1, sizeof(*e))) == NULL)
+            return; /* stays pending; the next turn tries again */
+        rc__wref_t *r = ref_at(t, t->nwin);
+        e->t = t;
+        e->pos = r->pos;
+        e->seq = r->seq;
+        e->rec = r->rec;
+        e->rec_len = r->len;
+        e->to_dlq = 0;
+        e->retries = 0;
+        e->last_result = 0;
+        e->state = RC__E_WAITING;
+        e->due_ns = 0; /* at once */
+        r->e = e;
+        t->nwin++;
     }
-    e->hdr_len = 0;
-    size_t need = 0;
-    if (t->d->format == RC_DELIVERY_FORMAT_JSON) {
-        rc = rc_ce_write_structured(&ev, RC_CE_WRITE_NO_TTL, e->body, e->body_cap, &need);
-        if (rc == -ENOBUFS) {
-            if (ensure(&e->body, &e->body_cap, need) != 0)
-                return -ENOMEM;
-            rc = rc_ce_write_structured(&ev, RC_CE_WRITE_NO_TTL, e->body, e->body_cap, &need);
-        }
-        if (rc != 0)
-            return rc;
-        static const char ct[] = "Content-Type: application/cloudevents+json\r\n";
-        if (append(e, ct, sizeof(ct) - 1) != 0)
-            return -ENOMEM;
-        e->iov.iov_base = e->body;
-        e->iov.iov_len = need;
-    } else {
-        rc = rc_ce_write_binary(&ev, RC_CE_WRITE_NO_TTL, e->hdr, e->hdr_cap, &need);
-        if (rc == -ENOBUFS) {
-            if (ensure(&e->hdr, &e->hdr_cap, need + 256) != 0)
-                return -ENOMEM;
-            rc = rc_ce_write_binary(&ev, RC_CE_WRITE_NO_TTL, e->hdr, e->hdr_cap, &need);
-        }
-        if (rc != 0)
-            return rc;
-        e->hdr_len = need;
-        e->iov.iov_base = (void *)ev.data.ptr;
-        e->iov.iov_len = ev.data.ptr ? ev.data.len : 0;
-    }
-    char line[RC_CONFIG_NAME_MAX + 64];
-    int n = snprintf(line, sizeof(line), "%sKn-Namespace: %s\r\n",
-                     e->to_dlq ? "" : "Prefer: reply\r\n", t->wt->cfg->ns);
-    return append(e, line, (size_t)n);
 }
 
-static void on_response(int result, const rc_http_response_t *resp, void *arg);
-
-static void finish(wentry_t *e)
-{
-    e->state = E_DONE;
-    e->t->dirty = 1;
-}
-
-/* Starts the current attempt of `e`; a failure to start is handled like a failed attempt. */
-static void send_entry(worker_t *w, wentry_t *e)
-{
-    wtrig_t *t = e->t;
-    rc_http_endpoint_t *ep = e->to_dlq ? t->dlq : t->ep;
-    int rc = build(e);
-    if (rc != 0) {
-        rc_log_error("worker", "trigger %s/%s: event at %llu cannot be sent (%s); skipped",
-                     t->wt->cfg->ns, t->wt->cfg->name, (unsigned long long)e->pos,
-                     rc_strerror(rc));
-        rc_metric_add(&t->st->dropped, 1);
-        finish(e);
-        return;
-    }
-    e->sent_ns = rc_now_ns();
-    if (ep == NULL) {
-        /* The URL could not be resolved: a transport error, retried like one. */
-        on_response(-EHOSTUNREACH, NULL, e);
-        return;
-    }
-    rc_http_request_t req = {
-        .endpoint = ep,
-        .headers = e->hdr,
-        .headers_len = e->hdr_len,
-        .body = &e->iov,
-        .body_iovcnt = 1,
-        .timeout_ms = (uint32_t)((t->d->timeout_ns + 999999) / 1000000),
-    };
-    rc = rc_http_client_request(w->client, &req, on_response, e);
-    if (rc != 0) {
-        on_response(rc, NULL, e);
-        return;
-    }
-    e->state = E_SENDING;
-    t->sending++;
-}
-
-/* ---- outcomes ------------------------------------------------------------------------------ */
-
-static int32_t parent_ttl(const wentry_t *e)
-{
-    rc_record_view_t rv;
-    rc_ce_value_t v;
-    int32_t ttl = RC_CE_TTL_DEFAULT;
-    if (rc_record_decode(e->rec, e->rec_len, &rv) == 0 &&
-        rc_record_get(&rv, (rc_str_t){"knativebrokerttl", 16}, &v) == 0)
-        (void)rc_ce_int_parse(v.value, &ttl);
-    return ttl;
-}
-
-/* A 2xx other than 202: a CloudEvent in it is a reply. Returns 0, or an error that makes the
- * attempt count as failed (the reply could not be stored). */
-static int handle_reply(wentry_t *e, const rc_http_response_t *resp)
-{
-    wtrig_t *t = e->t;
-    if (resp->status == 202 || (resp->body_len == 0 && resp->header_count == 0))
-        return 0;
-    rc_str_t names[MAX_RESP_HEADERS], values[MAX_RESP_HEADERS];
-    size_t n = 0;
-    for (size_t i = 0; i < resp->header_count && n < MAX_RESP_HEADERS; i++, n++) {
-        names[n] = (rc_str_t){resp->headers[i].name, resp->headers[i].name_len};
-        values[n] = (rc_str_t){resp->headers[i].value, resp->headers[i].value_len};
-    }
-    rc_reply_outcome_t out;
-    char why[160];
-    int rc = rc_reply_store(t->prod, names, values, n, (rc_str_t){resp->body, resp->body_len},
-                            parent_ttl(e), &out, why, sizeof(why));
-    if (rc != 0) {
-        rc_metric_add(&t->st->replies_failed, 1);
-        rc_log_warn("worker", "trigger %s/%s: reply not stored: %s", t->wt->cfg->ns,
-                    t->wt->cfg->name, rc_strerror(rc));
-        return rc;
-    }
-    if (out == RC_REPLY_STORED)
-        rc_metric_add(&t->st->replies, 1);
-    else if (out == RC_REPLY_EXPIRED)
-        rc_metric_add(&t->st->replies_expired, 1);
-    else if (why[0] != '\0')
-        rc_log_debug("worker", "trigger %s/%s: response body is not a CloudEvent (%s); ignored",
-                     t->wt->cfg->ns, t->wt->cfg->name, why);
-    return 0;
-}
-
-static void on_response(int result, const rc_http_response_t *resp, void *arg)
-{
-    wentry_t *e = arg;
-    wtrig_t *t = e->t;
-    if (e->state == E_SENDING)
-        t->sending--;
-    if (result == -ECANCELED && g_stop) {
-        /* Shutting down: the cursor stays before it; the next worker sends it again. */
-        e->state = E_WAITING;
-        e->due_ns = INT64_MAX;
-        return;
-    }
-    rc_delivery_class_t cls = rc_delivery_classify(result);
-    if (cls == RC_DELIVERY_SUCCESS && !e->to_dlq && resp != NULL) {
-        int rrc = handle_reply(e, resp);
-        if (rrc != 0) {
-            result = rrc;
-            cls = RC_DELIVERY_RETRY;
-        }
-    }
-    if (cls == RC_DELIVERY_SUCCESS) {
-        if (e->to_dlq) {
-            rc_metric_add(&t->st->dead_lettered, 1);
-        } else {
-            rc_metric_add(&t->st->delivered, 1);
-            rc_worker_stats_observe(t->st, rc_now_ns() - e->sent_ns);
-        }
-        finish(e);
-        return;
-    }
-    if (cls == RC_DELIVERY_RETRY && rc_delivery_may_retry(t->d, e->retries)) {
-        int64_t ra = -1;
-        if (resp != NULL) {
-            const rc_http_client_header_t *h = rc_http_response_header(resp, "Retry-After");
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            if (h != NULL &&
-                rc_retry_after_parse(h->value, h->value_len,
-                                     (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec, &ra) != 0)
-                ra = -1;
-        }
-        e->due_ns = now_ns() + rc_delivery_wait_ns(t->d, e->retries, result, ra);
-        e->retries++;
-        e->state = E_WAITING;
-        rc_metric_add(&t->st->retried, 1);
-        return;
-    }
-    if (e->to_dlq) {
-        rc_log_warn("worker", "trigger %s/%s: dead-letter sink failed (%d); event dropped",
-                    t->wt->cfg->ns, t->wt->cfg->name, result);
-        rc_metric_add(&t->st->dropped, 1);
-        finish(e);
-        return;
-    }
-    rc_metric_add(&t->st->failed, 1);
-    if (t->d->dead_letter_uri[0] == '\0') {
-        rc_metric_add(&t->st->dropped, 1);
-        finish(e);
-        return;
-    }
-    e->last_result = result;
-    if (e->errdata == NULL)
-        e->errdata = malloc(RC_DEAD_LETTER_DATA_MAX + 1);
-    if (e->errdata != NULL) {
-        if (resp != NULL)
-            rc_dead_letter_data(resp->body, resp->body_len, e->errdata, RC_DEAD_LETTER_DATA_MAX + 1);
-        else
-            e->errdata[0] = '\0';
-    }
-    e->to_dlq = 1;
-    e->retries = 0;
-    e->state = E_WAITING;
-    e->due_ns = 0; /* at once */
-}
-
-/* ---- the window ---------------------------------------------------------------------------- */
-
-static void take(worker_t *w, wtrig_t *t, const rc_ring_view_t *v)
-{
-    (void)w;
-    t->last_seq = v->seq + 1;
-    rc_record_view_t rv;
-    if (rc_record_decode(v->data, v->len, &rv) != 0) {
-        rc_log_warn("worker", "trigger %s/%s: malformed record at %llu skipped", t->wt->cfg->ns,
-                    t->wt->cfg->name, (unsigned long long)v->pos);
-        t->dirty = 1;
-        return;
-    }
-    if (rc_route_match(t->route, &rv, w->match, 1) != 1) {
-        t->dirty = 1; /* not for this trigger: the cursor may pass it */
-        return;
-    }
-    wentry_t *e = at(t, t->count);
-    t->count++;
-    e->t = t;
-    e->pos = v->pos;
-    e->next = v->next;
-    e->seq = v->seq;
-    e->rec = v->data;
-    e->rec_len = v->len;
-    e->to_dlq = 0;
-    e->retries = 0;
-    e->last_result = 0;
-    e->state = E_WAITING;
-    e->due_ns = 0;
-    atomic_store_explicit(&t->st->inflight, t->count, memory_order_relaxed);
-}
-
-/* Pops finished entries off the front and acknowledges the oldest unfinished position. */
-static void advance(wtrig_t *t)
+/* Pops finished events off the front, refills the window and publishes the cursor. Returns 0
+ * when the queue is empty (the trigger leaves the active list). */
+static int advance(rc__wtrig_t *t)
 {
     if (!t->dirty)
-        return;
+        return 1;
     t->dirty = 0;
-    while (t->count > 0 && at(t, 0)->state == E_DONE) {
-        t->head = (t->head + 1) % t->cap;
-        t->count--;
-        atomic_store_explicit(&t->st->inflight, t->count, memory_order_relaxed);
+    int popped = 0;
+    while (t->nwin > 0 && ref_at(t, 0)->e->state == RC__E_DONE) {
+        rc__wentry_t *e = ref_at(t, 0)->e;
+        e->next_free = t->free_e;
+        t->free_e = e;
+        t->qhead = (t->qhead + 1) & (t->qcap - 1);
+        t->qlen--;
+        t->nwin--;
+        popped = 1;
     }
-    uint64_t pos = t->count > 0 ? at(t, 0)->pos : rc_reader_position(t->reader);
-    uint64_t seq = t->count > 0 ? at(t, 0)->seq + 1 : t->last_seq;
-    (void)rc_reader_ack(t->reader, pos);
-    if (seq != 0)
-        atomic_store_explicit(&t->st->cursor_seq, seq, memory_order_relaxed);
+    fill_window(t);
+    if (t->nwin < t->qlen && t->nwin < t->max_win)
+        t->dirty = 1; /* an entry could not be allocated */
+    atomic_store_explicit(&t->st->inflight, t->nwin, memory_order_relaxed);
+    if (t->qlen == 0) {
+        publish_idle(t, t->feed->read_seq, t->feed->read_pos);
+        return 0;
+    }
+    if (popped)
+        publish_busy(t, ref_at(t, 0)->seq, ref_at(t, 0)->pos);
+    return 1;
+}
+
+/* Acknowledges, for each feed, the oldest event still queued on one of its triggers. */
+static void ack_feeds(worker_t *w)
+{
+    for (size_t i = 0; i < w->nf; i++)
+        w->f[i].ack_to = rc_reader_position(w->f[i].reader);
+    for (size_t i = 0; i < w->nactive; i++) {
+        rc__wtrig_t *t = w->active[i];
+        if (t->qlen > 0 && ref_at(t, 0)->pos < t->feed->ack_to)
+            t->feed->ack_to = ref_at(t, 0)->pos;
+    }
+    for (size_t i = 0; i < w->nf; i++) {
+        rc__wfeed_t *f = &w->f[i];
+        if (f->ack_to != f->acked && rc_reader_ack(f->reader, f->ack_to) == 0)
+            f->acked = f->ack_to;
+    }
+}
+
+/* ---- routing -------------------------------------------------------------------------------- */
+
+static void route(worker_t *w, rc__wfeed_t *f, const rc_ring_view_t *v)
+{
+    rc_record_view_t rv;
+    if (rc_record_decode(v->data, v->len, &rv) != 0) {
+        rc_log_warn("worker", "worker %d: malformed record at %llu skipped", w->plan->index,
+                    (unsigned long long)v->pos);
+    } else {
+        int n = rc_route_match(f->route, &rv, f->match, f->ntrig);
+        for (int i = 0; i < n; i++) {
+            rc__wtrig_t *t = f->trig[f->match[i]];
+            if (v->seq < t->skip_seq)
+                continue; /* finished by an earlier worker, or older than the trigger */
+            if (enqueue(w, t, v) != 0) {
+                rc_log_error("worker", "trigger %s/%s: out of memory queueing the event at %llu; "
+                             "restarting", t->wt->cfg->ns, t->wt->cfg->name,
+                             (unsigned long long)v->pos);
+                w->fatal = 1;
+                return;
+            }
+        }
+    }
+    publish_read(f, v);
+}
+
+static int intake(worker_t *w, rc__wfeed_t *f)
+{
+    int n = 0;
+    rc_ring_view_t v;
+    while (n < INTAKE_BATCH && !w->fatal && rc_reader_poll(f->reader, &v) == 0) {
+        route(w, f, &v);
+        n++;
+    }
+    return n;
+}
+
+static void sync_cesql_errors(worker_t *w)
+{
+    for (size_t i = 0; i < w->nt; i++) {
+        rc__wtrig_t *t = &w->t[i];
+        uint64_t n = rc_route_cesql_errors(t->feed->route, t->route_idx);
+        atomic_store_explicit(&t->st->cesql_errors, t->cesql_base + n, memory_order_relaxed);
+    }
 }
 
 /* ---- setup ----------------------------------------------------------------------------------- */
@@ -429,97 +273,193 @@ static void child_hygiene(void)
     }
 }
 
+/* Compiles the feed's route program over its triggers and resumes it where the acknowledgements
+ * of the previous worker ended. Each trigger skips what it had finished already. */
+static int setup_feed(worker_t *w, rc__wfeed_t *f)
+{
+    const rc_filter_t **filters = calloc(f->ntrig ? f->ntrig : 1, sizeof(*filters));
+    f->match = calloc(f->ntrig ? f->ntrig : 1, sizeof(*f->match));
+    if (filters == NULL || f->match == NULL) {
+        free(filters);
+        return -ENOMEM;
+    }
+    for (uint32_t i = 0; i < f->ntrig; i++)
+        filters[i] = f->trig[i]->wt->cfg->filter;
+    int rc = rc_route_compile(filters, f->ntrig, 0, &f->route);
+    free(filters);
+    if (rc != 0) {
+        rc_log_error("worker", "worker %d: cannot compile the routes of %u triggers: %s",
+                     w->plan->index, f->ntrig, rc_strerror(rc));
+        return rc;
+    }
+    rc_reader_resume(f->reader);
+    f->acked = rc_reader_acked(f->reader);
+    /* Each trigger's cursor as the last worker left it; then the feed's read cursor starts
+     * again (this worker re-reads from the acknowledged position) and the triggers follow it
+     * from their own cursors. */
+    uint64_t *pos = calloc(f->ntrig ? f->ntrig : 1, sizeof(*pos));
+    if (pos == NULL)
+        return -ENOMEM;
+    for (uint32_t i = 0; i < f->ntrig; i++)
+        rc_worker_stats_cursor(f->trig[i]->st, f->wf->stats, &f->trig[i]->skip_seq, &pos[i]);
+    atomic_store_explicit(&f->wf->stats->read_seq, 0, memory_order_relaxed);
+    atomic_store_explicit(&f->wf->stats->read_pos, 0, memory_order_relaxed);
+    for (uint32_t i = 0; i < f->ntrig; i++)
+        publish_idle(f->trig[i], f->trig[i]->skip_seq, pos[i]);
+    free(pos);
+    return 0;
+}
+
+static int setup_trigger(worker_t *w, rc__wtrig_t *t, const rc_worker_trigger_t *wt)
+{
+    const rc_worker_plan_t *plan = w->plan;
+    t->wt = wt;
+    t->d = &wt->delivery;
+    t->st = wt->stats;
+    t->uri = wt->cfg->subscriber_uri;
+    t->max_win = wt->cfg->max_inflight ? wt->cfg->max_inflight : 1;
+    t->cesql_base = atomic_load_explicit(&t->st->cesql_errors, memory_order_relaxed);
+    atomic_store_explicit(&t->st->inflight, 0, memory_order_relaxed);
+    uint32_t b = wt->broker_idx;
+    if (w->prod[b] == NULL) {
+        char err[256];
+        int rc = rc_ring_open(plan->brokers[b].ring_name, &w->prod[b], err, sizeof(err));
+        if (rc != 0) {
+            rc_log_error("worker", "worker %d: %s", plan->index, err);
+            return rc;
+        }
+    }
+    t->prod = w->prod[b];
+    char err[256];
+    if (rc_http_client_endpoint(w->client, t->uri, &t->ep, err, sizeof(err)) != 0)
+        rc_log_error("worker", "trigger %s/%s: subscriber %s: %s (attempts fail)", wt->cfg->ns,
+                     wt->cfg->name, t->uri, err);
+    if (t->d->dead_letter_uri[0] != '\0' &&
+        rc_http_client_endpoint(w->client, t->d->dead_letter_uri, &t->dlq, err, sizeof(err)) != 0)
+        rc_log_error("worker", "trigger %s/%s: dead-letter sink %s: %s", wt->cfg->ns,
+                     wt->cfg->name, t->d->dead_letter_uri, err);
+    return 0;
+}
+
 static int setup(worker_t *w, const rc_worker_plan_t *plan)
 {
     w->plan = plan;
+    size_t nt = 0, nf = 0;
+    for (size_t i = 0; i < plan->ntriggers; i++)
+        nt += plan->triggers[i].worker == plan->index;
+    for (size_t i = 0; i < plan->nfeeds; i++)
+        nf += plan->feeds[i].worker == plan->index;
     w->prod = calloc(plan->nbrokers ? plan->nbrokers : 1, sizeof(*w->prod));
-    w->t = calloc(plan->ntriggers ? plan->ntriggers : 1, sizeof(*w->t));
-    if (w->prod == NULL || w->t == NULL)
-        return -ENOMEM;
-    int rc = rc_http_client_create(NULL, &w->client);
+    w->t = calloc(nt ? nt : 1, sizeof(*w->t));
+    w->active = calloc(nt ? nt : 1, sizeof(*w->active));
+    w->f = calloc(nf ? nf : 1, sizeof(*w->f));
+    rc__wfeed_t **fmap = calloc(plan->nfeeds ? plan->nfeeds : 1, sizeof(*fmap));
+    int rc = -ENOMEM;
+    if (w->prod == NULL || w->t == NULL || w->active == NULL || w->f == NULL || fmap == NULL)
+        goto out;
+    for (size_t i = 0; i < plan->nfeeds; i++) {
+        if (plan->feeds[i].worker != plan->index)
+            continue;
+        rc__wfeed_t *f = &w->f[w->nf++];
+        f->wf = &plan->feeds[i];
+        f->reader = plan->feeds[i].reader;
+        fmap[i] = f;
+    }
+    rc = rc_http_client_create(NULL, &w->client);
     if (rc != 0) {
         rc_log_error("worker", "worker %d: cannot create the HTTP client: %s", plan->index,
                      rc_strerror(rc));
-        return rc;
+        goto out;
     }
     for (size_t i = 0; i < plan->ntriggers; i++) {
         const rc_worker_trigger_t *wt = &plan->triggers[i];
         if (wt->worker != plan->index)
             continue;
-        wtrig_t *t = &w->t[w->nt++];
-        t->wt = wt;
-        t->d = &wt->delivery;
-        t->reader = wt->reader;
-        t->st = wt->stats;
-        t->uri = wt->cfg->subscriber_uri;
-        t->cap = wt->cfg->max_inflight;
-        t->win = calloc(t->cap, sizeof(*t->win));
-        if (t->win == NULL)
-            return -ENOMEM;
-        const rc_filter_t *f = wt->cfg->filter;
-        rc = rc_route_compile(&f, 1, 0, &t->route);
-        if (rc != 0)
-            return rc;
-        uint32_t b = wt->broker_idx;
-        if (w->prod[b] == NULL) {
-            char err[256];
-            rc = rc_ring_open(plan->brokers[b].ring_name, &w->prod[b], err, sizeof(err));
-            if (rc != 0) {
-                rc_log_error("worker", "worker %d: %s", plan->index, err);
-                return rc;
-            }
+        rc__wtrig_t *t = &w->t[w->nt++];
+        t->feed = wt->feed < plan->nfeeds ? fmap[wt->feed] : NULL;
+        if (t->feed == NULL) {
+            rc_log_error("worker", "worker %d: trigger %s/%s has no feed", plan->index,
+                         wt->cfg->ns, wt->cfg->name);
+            rc = -EINVAL;
+            goto out;
         }
-        t->prod = w->prod[b];
-        char err[256];
-        if (rc_http_client_endpoint(w->client, t->uri, &t->ep, err, sizeof(err)) != 0)
-            rc_log_error("worker", "trigger %s/%s: subscriber %s: %s (attempts fail)",
-                         wt->cfg->ns, wt->cfg->name, t->uri, err);
-        if (t->d->dead_letter_uri[0] != '\0' &&
-            rc_http_client_endpoint(w->client, t->d->dead_letter_uri, &t->dlq, err,
-                                    sizeof(err)) != 0)
-            rc_log_error("worker", "trigger %s/%s: dead-letter sink %s: %s", wt->cfg->ns,
-                         wt->cfg->name, t->d->dead_letter_uri, err);
-        /* Resume where the acknowledgements of the previous worker ended. */
-        rc_reader_resume(t->reader);
-        uint64_t cur = atomic_load_explicit(&t->st->cursor_seq, memory_order_relaxed);
-        t->last_seq = cur;
-        atomic_store_explicit(&t->st->inflight, 0, memory_order_relaxed);
+        t->route_idx = t->feed->ntrig++;
+        rc = setup_trigger(w, t, wt);
+        if (rc != 0)
+            goto out;
     }
-    return 0;
+    for (size_t i = 0; i < w->nf; i++) {
+        rc__wfeed_t *f = &w->f[i];
+        f->trig = calloc(f->ntrig ? f->ntrig : 1, sizeof(*f->trig));
+        if (f->trig == NULL) {
+            rc = -ENOMEM;
+            goto out;
+        }
+    }
+    for (size_t i = 0; i < w->nt; i++)
+        w->t[i].feed->trig[w->t[i].route_idx] = &w->t[i];
+    for (size_t i = 0; i < w->nf; i++) {
+        rc = setup_feed(w, &w->f[i]);
+        if (rc != 0)
+            goto out;
+    }
+    rc = 0;
+out:
+    free(fmap);
+    return rc;
 }
 
 static void teardown(worker_t *w)
 {
-    rc_http_client_destroy(w->client); /* cancels what is left; callbacks see g_stop */
-    for (size_t i = 0; i < w->nt; i++) {
-        wtrig_t *t = &w->t[i];
-        advance(t);
-        for (uint32_t j = 0; j < t->cap; j++) {
-            free(t->win[j].hdr);
-            free(t->win[j].body);
-            free(t->win[j].errdata);
-        }
-        free(t->win);
-        rc_route_destroy(t->route);
+    rc_http_client_destroy(w->client); /* cancels what is left; callbacks see rc__worker_stop */
+    if (!w->fatal) {
+        for (size_t i = 0; i < w->nactive; i++)
+            advance(w->active[i]);
+        ack_feeds(w);
+        sync_cesql_errors(w);
     }
-    for (size_t b = 0; b < w->plan->nbrokers; b++)
+    for (size_t i = 0; w->t != NULL && i < w->nt; i++) {
+        rc__wtrig_t *t = &w->t[i];
+        for (uint32_t j = 0; j < t->nwin; j++) {
+            rc__wentry_t *e = ref_at(t, j)->e;
+            e->next_free = t->free_e;
+            t->free_e = e;
+        }
+        while (t->free_e != NULL) {
+            rc__wentry_t *e = t->free_e;
+            t->free_e = e->next_free;
+            free(e->hdr);
+            free(e->body);
+            free(e->errdata);
+            free(e);
+        }
+        free(t->q);
+    }
+    for (size_t i = 0; w->f != NULL && i < w->nf; i++) {
+        rc_route_destroy(w->f[i].route);
+        free(w->f[i].trig);
+        free(w->f[i].match);
+    }
+    for (size_t b = 0; w->prod != NULL && b < w->plan->nbrokers; b++)
         rc_ring_close(w->prod[b]);
     free(w->prod);
     free(w->t);
+    free(w->f);
+    free(w->active);
 }
 
 /* ---- the loop -------------------------------------------------------------------------------- */
 
 /* Sends due attempts; returns how many went and lowers *next_due to the earliest pending. */
-static int run_timers(worker_t *w, wtrig_t *t, int64_t now, int64_t *next_due)
+static int run_timers(worker_t *w, rc__wtrig_t *t, int64_t now, int64_t *next_due)
 {
     int n = 0;
-    for (uint32_t i = 0; i < t->count; i++) {
-        wentry_t *e = at(t, i);
-        if (e->state != E_WAITING)
+    for (uint32_t i = 0; i < t->nwin; i++) {
+        rc__wentry_t *e = ref_at(t, i)->e;
+        if (e->state != RC__E_WAITING)
             continue;
         if (e->due_ns <= now) {
-            send_entry(w, e);
+            rc__worker_send(w->client, e);
             n++;
         } else if (e->due_ns < *next_due) {
             *next_due = e->due_ns;
@@ -528,20 +468,36 @@ static int run_timers(worker_t *w, wtrig_t *t, int64_t now, int64_t *next_due)
     return n;
 }
 
-static int intake(worker_t *w, wtrig_t *t)
+/* Finished events leave the queues; triggers whose queue emptied leave the active list. */
+static void advance_all(worker_t *w)
 {
-    int n = 0;
-    rc_ring_view_t v;
-    while (t->count < t->cap && n < 256) {
-        int rc = rc_reader_poll(t->reader, &v);
-        if (rc != 0)
-            break;
-        take(w, t, &v);
-        n++;
+    for (size_t i = 0; i < w->nactive;) {
+        rc__wtrig_t *t = w->active[i];
+        if (advance(t)) {
+            i++;
+            continue;
+        }
+        t->active = 0;
+        w->active[i] = w->active[--w->nactive];
     }
-    if (n > 0)
-        t->dirty = 1;
-    return n;
+}
+
+/* Nothing in flight: sleeps on a feed's ring futex (a commit wakes it) up to wait_ns. Returns
+ * whether an event came. */
+static int sleep_on_feed(worker_t *w, int64_t wait_ns)
+{
+    if (w->nf > 1 && wait_ns > 2000000)
+        wait_ns = 2000000; /* one futex per ring: with several brokers, look often */
+    if (w->nf == 0 || rc__worker_stop) {
+        struct timespec ts = {0, wait_ns > 1000000 ? 1000000 : wait_ns};
+        nanosleep(&ts, NULL);
+        return 0;
+    }
+    rc_ring_view_t v;
+    if (rc_reader_wait(w->f[0].reader, &v, wait_ns) != 0)
+        return 0;
+    route(w, &w->f[0], &v);
+    return 1;
 }
 
 int rc_worker_run(const rc_worker_plan_t *plan)
@@ -551,41 +507,42 @@ int rc_worker_run(const rc_worker_plan_t *plan)
     memset(&w, 0, sizeof(w));
     int rc = setup(&w, plan);
     if (rc != 0) {
+        w.fatal = 1; /* nothing was set up far enough to acknowledge */
         teardown(&w);
         return 1;
     }
-    rc_log_info("worker", "worker %d (pid %d): %zu trigger%s, %s", plan->index, (int)getpid(),
-                w.nt, w.nt == 1 ? "" : "s",
+    rc_log_info("worker", "worker %d (pid %d): %zu trigger%s on %zu feed%s, %s", plan->index,
+                (int)getpid(), w.nt, w.nt == 1 ? "" : "s", w.nf, w.nf == 1 ? "" : "s",
                 rc_http_client_backend(w.client) == RC_HTTP_BACKEND_URING ? "io_uring" : "epoll");
     int idle = 0;
     uint64_t drain_until = 0;
-    for (;;) {
-        if (g_stop && drain_until == 0)
+    int64_t next_sync = now_ns() + CESQL_SYNC_NS;
+    while (!w.fatal) {
+        if (rc__worker_stop && drain_until == 0)
             drain_until = rc_now_ns() + (uint64_t)plan->drain_ms * 1000000u;
         int64_t now = now_ns();
         int64_t next_due = INT64_MAX;
         int progress = 0;
-        int busy = 0;
-        for (size_t i = 0; i < w.nt; i++) {
-            wtrig_t *t = &w.t[i];
-            progress += run_timers(&w, t, now, &next_due);
-            if (!g_stop)
-                progress += intake(&w, t);
-        }
+        for (size_t i = 0; i < w.nactive; i++)
+            progress += run_timers(&w, w.active[i], now, &next_due);
+        for (size_t i = 0; i < w.nf && !rc__worker_stop; i++)
+            progress += intake(&w, &w.f[i]);
         int got = rc_http_client_run(w.client, 0);
         if (got > 0)
             progress += got;
-        for (size_t i = 0; i < w.nt; i++) {
-            advance(&w.t[i]);
-            busy += w.t[i].sending > 0;
+        advance_all(&w);
+        if (w.fatal)
+            break;
+        ack_feeds(&w);
+        if (now >= next_sync) {
+            sync_cesql_errors(&w);
+            next_sync = now + CESQL_SYNC_NS;
         }
-        if (g_stop) {
-            size_t left = 0;
-            for (size_t i = 0; i < w.nt; i++)
-                left += w.t[i].sending;
-            if (left == 0 || rc_now_ns() >= drain_until)
-                break;
-        }
+        uint32_t sending = 0;
+        for (size_t i = 0; i < w.nactive; i++)
+            sending += w.active[i]->sending;
+        if (rc__worker_stop && (sending == 0 || rc_now_ns() >= drain_until))
+            break;
         if (getppid() == 1)
             break; /* the supervisor is gone */
         if (progress > 0) {
@@ -600,41 +557,19 @@ int rc_worker_run(const rc_worker_plan_t *plan)
             wait_ns = 0;
         if (wait_ns > (int64_t)MAX_SLEEP_MS * 1000000)
             wait_ns = (int64_t)MAX_SLEEP_MS * 1000000;
-        if (busy || rc_http_client_pending(w.client) > 0) {
+        if (next_sync - now_ns() < wait_ns)
+            wait_ns = next_sync - now_ns() > 0 ? next_sync - now_ns() : 0;
+        if (sending > 0 || rc_http_client_pending(w.client) > 0) {
             /* Responses wake us; new events are seen within 1 ms. */
             int ms = (int)(wait_ns / 1000000);
             rc_http_client_run(w.client, ms > 1 ? 1 : ms);
             continue;
         }
-        /* Nothing in flight: sleep on the ring of a trigger with room. Every reader of one ring
-         * shares its futex, so any commit wakes us; with several rings, wake often. */
-        wtrig_t *sleeper = NULL;
-        int rings = 0;
-        rc_ring_t *seen = NULL;
-        for (size_t i = 0; i < w.nt; i++) {
-            if (w.t[i].prod != seen) {
-                seen = w.t[i].prod;
-                rings++;
-            }
-            if (sleeper == NULL && w.t[i].count < w.t[i].cap)
-                sleeper = &w.t[i];
-        }
-        if (rings > 1 && wait_ns > 2000000)
-            wait_ns = 2000000;
-        if (sleeper == NULL || g_stop) {
-            struct timespec ts = {0, wait_ns > 1000000 ? 1000000 : wait_ns};
-            nanosleep(&ts, NULL);
-            continue;
-        }
-        rc_ring_view_t v;
-        rc = rc_reader_wait(sleeper->reader, &v, wait_ns);
-        if (rc == 0) {
-            take(&w, sleeper, &v);
-            sleeper->dirty = 1;
+        if (sleep_on_feed(&w, wait_ns))
             idle = 0;
-        }
     }
+    int code = w.fatal ? 1 : 0;
     teardown(&w);
     rc_log_info("worker", "worker %d (pid %d): stopped", plan->index, (int)getpid());
-    return 0;
+    return code;
 }

@@ -1,9 +1,10 @@
 /* A delivery worker process: forked by the supervisor (net/supervisor.h), it owns a share of the
- * triggers, reads each one's events from the broker ring through that trigger's manual-ack
- * lossless reader (the slot belongs to the supervisor, so it survives the worker), filters them
- * with the trigger's compiled route program and pushes them to the subscriber with the io_uring
- * HTTP client: bounded in-flight window, retries with backoff, dead-letter sink, replies written
- * back into the ring, per-trigger counters in the shared stats segment. docs/delivery.md. */
+ * triggers. Per broker it reads the ring through one manual-ack lossless reader, its *feed* (the
+ * slot belongs to the supervisor, so it survives the worker), routes each event once with one
+ * route program compiled over the filters of its triggers on that broker, queues the event on
+ * every matching trigger and pushes it to the subscriber with the io_uring HTTP client: bounded
+ * in-flight window per trigger, retries with backoff, dead-letter sink, replies written back into
+ * the ring, per-trigger counters and cursors in the shared stats segment. docs/delivery.md. */
 #ifndef RC_NET_WORKER_H
 #define RC_NET_WORKER_H
 
@@ -21,11 +22,20 @@ typedef struct {
     const rc_config_trigger_t *cfg; /* names, subscriber URI, filter, max_inflight */
     rc_delivery_t delivery;         /* effective block (trigger's, else broker's, else defaults) */
     uint32_t broker_idx;
-    rc_reader_t *reader;       /* manual-ack lossless reader named after the trigger */
-    rc_trigger_stats_t *stats; /* its slot in the shared segment */
+    rc_trigger_stats_t *stats; /* its slot in the shared segment (counters, cursor) */
     uint32_t stats_slot;
-    int worker; /* index of the worker that delivers it */
+    int worker;    /* index of the worker that delivers it */
+    uint32_t feed; /* index of its feed in rc_worker_plan_t.feeds */
 } rc_worker_trigger_t;
+
+/** The reader one worker routes one broker's events from. */
+typedef struct {
+    rc_reader_t *reader; /* manual-ack lossless; acknowledged up to the oldest unfinished event
+                          * over the feed's triggers */
+    rc_feed_stats_t *stats;
+    uint32_t broker_idx;
+    int worker;
+} rc_worker_feed_t;
 
 /** One broker: its ring (the supervisor's handle, which readers borrow) and shm name (a worker
  *  opens its own handle to write replies, so a worker dying mid-write is swept). */
@@ -40,6 +50,8 @@ typedef struct {
     int index; /* this worker's number */
     const rc_worker_trigger_t *triggers;
     size_t ntriggers; /* all triggers; the worker delivers those with .worker == index */
+    const rc_worker_feed_t *feeds;
+    size_t nfeeds; /* all feeds; the worker reads those with .worker == index */
     const rc_worker_broker_t *brokers;
     size_t nbrokers;
     uint32_t drain_ms; /* on SIGTERM: longest wait for deliveries in flight */

@@ -15,19 +15,24 @@ static const double bounds_s[RC_DELIVERY_BUCKETS] = {0.0001, 0.00025, 0.0005, 0.
                                                      0.25,   0.5,     1,      2.5,   5,
                                                      10};
 
-static size_t seg_bytes(uint32_t slots)
+_Static_assert(sizeof(rc_trigger_stats_t) % 64 == 0, "trigger slots fill cache lines");
+_Static_assert(sizeof(rc_feed_stats_t) == 64, "one cache line per feed slot");
+
+static size_t seg_bytes(uint32_t slots, uint32_t feed_slots)
 {
-    return sizeof(rc_worker_stats_t) + (size_t)slots * sizeof(rc_trigger_stats_t);
+    return sizeof(rc_worker_stats_t) + (size_t)slots * sizeof(rc_trigger_stats_t) +
+           (size_t)feed_slots * sizeof(rc_feed_stats_t);
 }
 
-int rc_worker_stats_create(uint32_t slots, rc_worker_stats_t **out)
+int rc_worker_stats_create(uint32_t slots, uint32_t feed_slots, rc_worker_stats_t **out)
 {
-    void *p = mmap(NULL, seg_bytes(slots), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1,
-                   0);
+    void *p = mmap(NULL, seg_bytes(slots, feed_slots), PROT_READ | PROT_WRITE,
+                   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED)
         return -errno;
     rc_worker_stats_t *s = p;
     s->slots = slots;
+    s->feed_slots = feed_slots;
     *out = s;
     return 0;
 }
@@ -35,7 +40,32 @@ int rc_worker_stats_create(uint32_t slots, rc_worker_stats_t **out)
 void rc_worker_stats_destroy(rc_worker_stats_t *s)
 {
     if (s != NULL)
-        munmap(s, seg_bytes(s->slots));
+        munmap(s, seg_bytes(s->slots, s->feed_slots));
+}
+
+rc_feed_stats_t *rc_worker_stats_feed(const rc_worker_stats_t *s, uint32_t i)
+{
+    return (rc_feed_stats_t *)(void *)((char *)(uintptr_t)s + sizeof(*s) +
+                                       (size_t)s->slots * sizeof(rc_trigger_stats_t) +
+                                       (size_t)i * sizeof(rc_feed_stats_t));
+}
+
+void rc_worker_stats_cursor(const rc_trigger_stats_t *t, const rc_feed_stats_t *f,
+                            uint64_t *seq, uint64_t *pos)
+{
+    /* Pairs with the release store of follows_feed in the worker: the cursor read after it is
+     * at least as new as the state it announced. */
+    uint32_t follows = atomic_load_explicit(&t->follows_feed, memory_order_acquire);
+    *seq = atomic_load_explicit(&t->cursor_seq, memory_order_relaxed);
+    *pos = atomic_load_explicit(&t->cursor_pos, memory_order_relaxed);
+    if (!follows || f == NULL)
+        return;
+    uint64_t fseq = atomic_load_explicit(&f->read_seq, memory_order_acquire);
+    uint64_t fpos = atomic_load_explicit(&f->read_pos, memory_order_relaxed);
+    if (fseq > *seq) {
+        *seq = fseq;
+        *pos = fpos;
+    }
 }
 
 void rc_worker_stats_observe(rc_trigger_stats_t *t, uint64_t ns)
@@ -99,6 +129,9 @@ size_t rc_worker_stats_render(const rc_worker_stats_t *s, const rc_trigger_lag_t
          offsetof(rc_trigger_stats_t, replies_expired)},
         {"ringcast_trigger_replies_failed_total", "Replies that could not be stored.",
          offsetof(rc_trigger_stats_t, replies_failed)},
+        {"ringcast_trigger_cesql_errors_total",
+         "CESQL evaluation errors in the trigger's filter (the event did not match).",
+         offsetof(rc_trigger_stats_t, cesql_errors)},
     };
     put(&o, "# HELP ringcast_worker_restarts_total Worker processes restarted after dying.\n"
             "# TYPE ringcast_worker_restarts_total counter\n"
@@ -134,21 +167,16 @@ size_t rc_worker_stats_render(const rc_worker_stats_t *s, const rc_trigger_lag_t
                 "ring's head.\n# TYPE ringcast_trigger_lag_events gauge\n");
         for (uint32_t i = 0; i < s->slots; i++) {
             const rc_trigger_stats_t *t = &s->t[i];
-            if (!t->used)
-                continue;
-            uint64_t cur = ld(&t->cursor_seq);
-            uint64_t ev = cur == 0 || cur - 1 > lag[i].head_seq ? 0 : lag[i].head_seq - (cur - 1);
-            if (lag[i].lag_bytes == 0)
-                ev = 0;
-            put(&o, "ringcast_trigger_lag_events{" LABELS "} %" PRIu64 "\n", t->ns, t->name,
-                t->broker, ev);
+            if (t->used)
+                put(&o, "ringcast_trigger_lag_events{" LABELS "} %" PRIu64 "\n", t->ns, t->name,
+                    t->broker, lag[i].events);
         }
         put(&o, "# HELP ringcast_trigger_lag_bytes Ring bytes between the trigger's cursor and "
                 "the ring's head.\n# TYPE ringcast_trigger_lag_bytes gauge\n");
         for (uint32_t i = 0; i < s->slots; i++) {
             if (s->t[i].used)
                 put(&o, "ringcast_trigger_lag_bytes{" LABELS "} %" PRIu64 "\n", s->t[i].ns,
-                    s->t[i].name, s->t[i].broker, lag[i].lag_bytes);
+                    s->t[i].name, s->t[i].broker, lag[i].bytes);
         }
     }
     put(&o, "# HELP ringcast_trigger_delivery_seconds Latency of successful delivery attempts.\n"

@@ -1,0 +1,277 @@
+/* One delivery attempt of a worker: the request built from the ring record (binary or
+ * structured, dead-letter extensions), its outcome (success, reply written back into the ring,
+ * retry after backoff, dead-letter sink, drop) and the counters it moves. */
+#include "net/worker_internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/codec_http.h"
+#include "core/codec_json.h"
+#include "core/errors.h"
+#include "core/log.h"
+#include "core/record.h"
+#include "net/metrics.h"
+#include "net/reply.h"
+#include "shm/proc.h"
+
+#define MAX_RESP_HEADERS 128
+
+static int64_t now_ns(void)
+{
+    return (int64_t)rc_now_ns();
+}
+
+/* ---- building one attempt ---------------------------------------------------------------- */
+
+static int ensure(char **buf, size_t *cap, size_t need)
+{
+    if (*cap >= need)
+        return 0;
+    size_t n = *cap ? *cap : 1024;
+    while (n < need)
+        n *= 2;
+    char *nb = realloc(*buf, n);
+    if (nb == NULL)
+        return -ENOMEM;
+    *buf = nb;
+    *cap = n;
+    return 0;
+}
+
+static int append(rc__wentry_t *e, const char *s, size_t n)
+{
+    if (ensure(&e->hdr, &e->hdr_cap, e->hdr_len + n) != 0)
+        return -ENOMEM;
+    memcpy(e->hdr + e->hdr_len, s, n);
+    e->hdr_len += n;
+    return 0;
+}
+
+static int build(rc__wentry_t *e)
+{
+    rc__wtrig_t *t = e->t;
+    rc_record_view_t rv;
+    int rc = rc_record_decode(e->rec, e->rec_len, &rv);
+    if (rc != 0)
+        return rc;
+    rc_ce_ext_t ext[RC_CE_EXT_MAX + 3];
+    rc_event_t ev;
+    rc = rc_record_to_event(&rv, &ev, ext, RC_CE_EXT_MAX);
+    if (rc != 0)
+        return rc;
+    char code[16];
+    if (e->to_dlq) {
+        /* ev.ext points at `ext`, which has room for three more. */
+        snprintf(code, sizeof(code), "%d", rc_dead_letter_code(e->last_result));
+        ext[ev.ext_count++] = (rc_ce_ext_t){{"knativeerrordest", 16},
+                                            {t->uri, strlen(t->uri)}, RC_CE_STRING};
+        ext[ev.ext_count++] = (rc_ce_ext_t){{"knativeerrorcode", 16}, {code, strlen(code)},
+                                            RC_CE_STRING};
+        if (e->errdata != NULL && e->errdata[0] != '\0')
+            ext[ev.ext_count++] = (rc_ce_ext_t){{"knativeerrordata", 16},
+                                                {e->errdata, strlen(e->errdata)}, RC_CE_STRING};
+        ev.ext_cap = ev.ext_count;
+    }
+    e->hdr_len = 0;
+    size_t need = 0;
+    if (t->d->format == RC_DELIVERY_FORMAT_JSON) {
+        rc = rc_ce_write_structured(&ev, RC_CE_WRITE_NO_TTL, e->body, e->body_cap, &need);
+        if (rc == -ENOBUFS) {
+            if (ensure(&e->body, &e->body_cap, need) != 0)
+                return -ENOMEM;
+            rc = rc_ce_write_structured(&ev, RC_CE_WRITE_NO_TTL, e->body, e->body_cap, &need);
+        }
+        if (rc != 0)
+            return rc;
+        static const char ct[] = "Content-Type: application/cloudevents+json\r\n";
+        if (append(e, ct, sizeof(ct) - 1) != 0)
+            return -ENOMEM;
+        e->iov.iov_base = e->body;
+        e->iov.iov_len = need;
+    } else {
+        rc = rc_ce_write_binary(&ev, RC_CE_WRITE_NO_TTL, e->hdr, e->hdr_cap, &need);
+        if (rc == -ENOBUFS) {
+            if (ensure(&e->hdr, &e->hdr_cap, need + 256) != 0)
+                return -ENOMEM;
+            rc = rc_ce_write_binary(&ev, RC_CE_WRITE_NO_TTL, e->hdr, e->hdr_cap, &need);
+        }
+        if (rc != 0)
+            return rc;
+        e->hdr_len = need;
+        e->iov.iov_base = (void *)ev.data.ptr;
+        e->iov.iov_len = ev.data.ptr ? ev.data.len : 0;
+    }
+    char line[RC_CONFIG_NAME_MAX + 64];
+    int n = snprintf(line, sizeof(line), "%sKn-Namespace: %s\r\n",
+                     e->to_dlq ? "" : "Prefer: reply\r\n", t->wt->cfg->ns);
+    return append(e, line, (size_t)n);
+}
+
+static void on_response(int result, const rc_http_response_t *resp, void *arg);
+
+static void finish(rc__wentry_t *e)
+{
+    e->state = RC__E_DONE;
+    e->t->dirty = 1;
+}
+
+void rc__worker_send(rc_http_client_t *client, rc__wentry_t *e)
+{
+    rc__wtrig_t *t = e->t;
+    rc_http_endpoint_t *ep = e->to_dlq ? t->dlq : t->ep;
+    int rc = build(e);
+    if (rc != 0) {
+        rc_log_error("worker", "trigger %s/%s: event at %llu cannot be sent (%s); skipped",
+                     t->wt->cfg->ns, t->wt->cfg->name, (unsigned long long)e->pos,
+                     rc_strerror(rc));
+        rc_metric_add(&t->st->dropped, 1);
+        finish(e);
+        return;
+    }
+    e->sent_ns = rc_now_ns();
+    if (ep == NULL) {
+        /* The URL could not be resolved: a transport error, retried like one. */
+        on_response(-EHOSTUNREACH, NULL, e);
+        return;
+    }
+    rc_http_request_t req = {
+        .endpoint = ep,
+        .headers = e->hdr,
+        .headers_len = e->hdr_len,
+        .body = &e->iov,
+        .body_iovcnt = 1,
+        .timeout_ms = (uint32_t)((t->d->timeout_ns + 999999) / 1000000),
+    };
+    rc = rc_http_client_request(client, &req, on_response, e);
+    if (rc != 0) {
+        on_response(rc, NULL, e);
+        return;
+    }
+    e->state = RC__E_SENDING;
+    t->sending++;
+}
+
+/* ---- outcomes ------------------------------------------------------------------------------ */
+
+static int32_t parent_ttl(const rc__wentry_t *e)
+{
+    rc_record_view_t rv;
+    rc_ce_value_t v;
+    int32_t ttl = RC_CE_TTL_DEFAULT;
+    if (rc_record_decode(e->rec, e->rec_len, &rv) == 0 &&
+        rc_record_get(&rv, (rc_str_t){"knativebrokerttl", 16}, &v) == 0)
+        (void)rc_ce_int_parse(v.value, &ttl);
+    return ttl;
+}
+
+/* A 2xx other than 202: a CloudEvent in it is a reply. Returns 0, or an error that makes the
+ * attempt count as failed (the reply could not be stored). */
+static int handle_reply(rc__wentry_t *e, const rc_http_response_t *resp)
+{
+    rc__wtrig_t *t = e->t;
+    if (resp->status == 202 || (resp->body_len == 0 && resp->header_count == 0))
+        return 0;
+    rc_str_t names[MAX_RESP_HEADERS], values[MAX_RESP_HEADERS];
+    size_t n = 0;
+    for (size_t i = 0; i < resp->header_count && n < MAX_RESP_HEADERS; i++, n++) {
+        names[n] = (rc_str_t){resp->headers[i].name, resp->headers[i].name_len};
+        values[n] = (rc_str_t){resp->headers[i].value, resp->headers[i].value_len};
+    }
+    rc_reply_outcome_t out;
+    char why[160];
+    int rc = rc_reply_store(t->prod, names, values, n, (rc_str_t){resp->body, resp->body_len},
+                            parent_ttl(e), &out, why, sizeof(why));
+    if (rc != 0) {
+        rc_metric_add(&t->st->replies_failed, 1);
+        rc_log_warn("worker", "trigger %s/%s: reply not stored: %s", t->wt->cfg->ns,
+                    t->wt->cfg->name, rc_strerror(rc));
+        return rc;
+    }
+    if (out == RC_REPLY_STORED)
+        rc_metric_add(&t->st->replies, 1);
+    else if (out == RC_REPLY_EXPIRED)
+        rc_metric_add(&t->st->replies_expired, 1);
+    else if (why[0] != '\0')
+        rc_log_debug("worker", "trigger %s/%s: response body is not a CloudEvent (%s); ignored",
+                     t->wt->cfg->ns, t->wt->cfg->name, why);
+    return 0;
+}
+
+static void on_response(int result, const rc_http_response_t *resp, void *arg)
+{
+    rc__wentry_t *e = arg;
+    rc__wtrig_t *t = e->t;
+    if (e->state == RC__E_SENDING)
+        t->sending--;
+    if (result == -ECANCELED && rc__worker_stop) {
+        /* Shutting down: the cursor stays before it; the next worker sends it again. */
+        e->state = RC__E_WAITING;
+        e->due_ns = INT64_MAX;
+        return;
+    }
+    rc_delivery_class_t cls = rc_delivery_classify(result);
+    if (cls == RC_DELIVERY_SUCCESS && !e->to_dlq && resp != NULL) {
+        int rrc = handle_reply(e, resp);
+        if (rrc != 0) {
+            result = rrc;
+            cls = RC_DELIVERY_RETRY;
+        }
+    }
+    if (cls == RC_DELIVERY_SUCCESS) {
+        if (e->to_dlq) {
+            rc_metric_add(&t->st->dead_lettered, 1);
+        } else {
+            rc_metric_add(&t->st->delivered, 1);
+            rc_worker_stats_observe(t->st, rc_now_ns() - e->sent_ns);
+        }
+        finish(e);
+        return;
+    }
+    if (cls == RC_DELIVERY_RETRY && rc_delivery_may_retry(t->d, e->retries)) {
+        int64_t ra = -1;
+        if (resp != NULL) {
+            const rc_http_client_header_t *h = rc_http_response_header(resp, "Retry-After");
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            if (h != NULL &&
+                rc_retry_after_parse(h->value, h->value_len,
+                                     (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec, &ra) != 0)
+                ra = -1;
+        }
+        e->due_ns = now_ns() + rc_delivery_wait_ns(t->d, e->retries, result, ra);
+        e->retries++;
+        e->state = RC__E_WAITING;
+        rc_metric_add(&t->st->retried, 1);
+        return;
+    }
+    if (e->to_dlq) {
+        rc_log_warn("worker", "trigger %s/%s: dead-letter sink failed (%d); event dropped",
+                    t->wt->cfg->ns, t->wt->cfg->name, result);
+        rc_metric_add(&t->st->dropped, 1);
+        finish(e);
+        return;
+    }
+    rc_metric_add(&t->st->failed, 1);
+    if (t->d->dead_letter_uri[0] == '\0') {
+        rc_metric_add(&t->st->dropped, 1);
+        finish(e);
+        return;
+    }
+    e->last_result = result;
+    if (e->errdata == NULL)
+        e->errdata = malloc(RC_DEAD_LETTER_DATA_MAX + 1);
+    if (e->errdata != NULL) {
+        if (resp != NULL)
+            rc_dead_letter_data(resp->body, resp->body_len, e->errdata, RC_DEAD_LETTER_DATA_MAX + 1);
+        else
+            e->errdata[0] = '\0';
+    }
+    e->to_dlq = 1;
+    e->retries = 0;
+    e->state = RC__E_WAITING;
+    e->due_ns = 0; /* at once */
+}
