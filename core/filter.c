@@ -144,7 +144,7 @@ int rc_filter_create(rc_filter_t **out)
     *out = f;
     if (f == NULL)
         return -ENOMEM;
-    rc_arena_init(&f->arena, NULL, 0, 0);
+    rc_arena_init(&f->arena, f->inline_buf, sizeof(f->inline_buf), 0);
     return 0;
 }
 

@@ -30,8 +30,13 @@ struct rc_filter_node_s {
     uint8_t depth;   /* 1 for an element of spec.filters */
 };
 
+/* Bytes a filter holds inline before its arena takes a heap chunk (4 KiB): enough for a few
+ * attribute pairs, so thousands of small filters do not cost 4 KiB each. */
+#define RC__FILTER_INLINE 256
+
 struct rc_filter_s {
     rc_arena_t arena;
+    _Alignas(16) char inline_buf[RC__FILTER_INLINE];
     rc__filter_pair_t *attrs, *attrs_last; /* spec.filter.attributes */
     uint32_t attr_count;
     rc_filter_node_t *first, *last; /* spec.filters */
