@@ -248,15 +248,10 @@ static int open_rings(serve_t *sv)
         rc_ring_config_t rcfg;
         rc_ring_config_init(&rcfg);
         rcfg.capacity = cfg->ring_bytes;
-        /* One reader slot per trigger of this broker, plus room for tails and reloads. */
-        size_t ntrig = 0;
-        for (size_t t = 0; t < cfg->trigger_count; t++) {
-            if (strcmp(cfg->triggers[t].ns, b->ns) == 0 &&
-                strcmp(cfg->triggers[t].broker, b->name) == 0)
-                ntrig++;
-        }
-        if (2 * ntrig + 32 > rcfg.reader_slots)
-            rcfg.reader_slots = 2 * ntrig + 32 > 4096 ? 4096 : (uint32_t)(2 * ntrig + 32);
+        /* One reader slot (feed) per worker with triggers on this broker, twice during a
+         * reload (old and new feeds), plus room for tails. */
+        if (2 * RC_CONFIG_WORKERS_MAX + 32 > rcfg.reader_slots)
+            rcfg.reader_slots = 2 * RC_CONFIG_WORKERS_MAX + 32;
         rcfg.flags = RC_RING_F_REPLACE;
         rc = rc_ring_create(name, &rcfg, &b->ring, err, sizeof(err));
         if (rc != 0) {

@@ -569,6 +569,9 @@ int rc_worker_run(const rc_worker_plan_t *plan)
             idle = 0;
     }
     int code = w.fatal ? 1 : 0;
+    /* Requests the teardown cancels stay unfinished (the next worker sends them), also when we
+     * leave because the supervisor died. */
+    rc__worker_stop = 1;
     teardown(&w);
     rc_log_info("worker", "worker %d (pid %d): stopped", plan->index, (int)getpid());
     return code;
