@@ -186,6 +186,46 @@ def test_cesql_errors_counted():
             eq(s.count(), 1, "errors do not match")
 
 
+def test_restart_resumes_every_feed():
+    """Two workers; trigger `down` cannot deliver (503) when the broker stops. The next broker on
+    the same rings resumes the feeds where the old ones stood: `down` gets every event, `up`
+    may get some again (at-least-once) but loses none."""
+    def unavailable(_i, _req):
+        return 503, {}, b"", 0.0
+    with Subscriber(unavailable) as down, Subscriber() as up, Subscriber() as other:
+        cfg = config(trigger("down", down.url, delivery=["retry: 1000", "backoffDelay: PT0.05S",
+                                                         "backoffMax: PT0.05S"]),
+                     trigger("up", up.url), trigger("other", other.url), workers=2)
+        ids = [str(i) for i in range(10)]
+        b = Broker(cfg)
+        try:
+            for i in ids:
+                publish(b, i)
+            wait_ids(up, ids, timeout=5)
+            down.wait_for(10)
+            b.stop()
+            failed = down.count()
+            down.behaviour = lambda _i, _req: (200, {}, b"", 0.0)
+            b2 = Broker(cfg, args=["--ring-prefix", b.prefix])
+            try:
+                deadline = time.monotonic() + 10
+                while time.monotonic() < deadline and \
+                        not set(ids) <= set(down.ids()[failed:]):
+                    time.sleep(0.05)
+                eq(sorted(set(down.ids()[failed:]), key=int), ids, "delivered after the restart")
+                publish(b2, "after")
+                wait_ids(up, ids + ["after"])
+                wait_ids(other, ids + ["after"])
+                check("resuming from its saved cursor" in b2.log(), "resumed")
+                wait_metric(b2, "ringcast_trigger_lag_events", "down", 0)
+            finally:
+                b2.stop()
+                b2.remove_rings()
+        finally:
+            b.stop()
+            b.remove_rings()
+
+
 if __name__ == "__main__":
     Runner().run([
         test_many_exact_triggers,
@@ -193,4 +233,5 @@ if __name__ == "__main__":
         test_kill_workers_under_load_no_loss,
         test_reload_keeps_pending_events,
         test_cesql_errors_counted,
+        test_restart_resumes_every_feed,
     ])
