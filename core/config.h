@@ -48,7 +48,7 @@ typedef struct {
 #define RC_CONFIG_MAX_INFLIGHT_DEFAULT 100u
 #define RC_CONFIG_MAX_INFLIGHT_MAX     10000u
 /** Most triggers one config may hold. */
-#define RC_CONFIG_TRIGGERS_MAX 4096u
+#define RC_CONFIG_TRIGGERS_MAX 16384u
 /** Most worker processes (RingcastConfig spec.workers). */
 #define RC_CONFIG_WORKERS_MAX 64u
 

@@ -175,6 +175,8 @@ static int stats_slot(rc_supervisor_t *s, const rc_config_trigger_t *t, uint32_t
         snprintf(st->name, sizeof(st->name), "%s", t->name);
         snprintf(st->broker, sizeof(st->broker), "%s", t->broker);
         st->used = 1;
+        if (i >= s->stats->slots_hi)
+            s->stats->slots_hi = i + 1;
         *out = i;
         return 0;
     }

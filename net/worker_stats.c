@@ -147,7 +147,7 @@ size_t rc_worker_stats_render(const rc_worker_stats_t *s, const rc_trigger_lag_t
     for (size_t c = 0; c < sizeof(counters) / sizeof(counters[0]); c++) {
         put(&o, "# HELP %s %s\n# TYPE %s counter\n", counters[c].name, counters[c].help,
             counters[c].name);
-        for (uint32_t i = 0; i < s->slots; i++) {
+        for (uint32_t i = 0; i < s->slots_hi; i++) {
             const rc_trigger_stats_t *t = &s->t[i];
             if (!t->used)
                 continue;
@@ -157,7 +157,7 @@ size_t rc_worker_stats_render(const rc_worker_stats_t *s, const rc_trigger_lag_t
     }
     put(&o, "# HELP ringcast_trigger_inflight Events in flight (taken, not finished).\n"
             "# TYPE ringcast_trigger_inflight gauge\n");
-    for (uint32_t i = 0; i < s->slots; i++) {
+    for (uint32_t i = 0; i < s->slots_hi; i++) {
         if (s->t[i].used)
             put(&o, "ringcast_trigger_inflight{" LABELS "} %" PRIu64 "\n", s->t[i].ns,
                 s->t[i].name, s->t[i].broker, ld(&s->t[i].inflight));
@@ -165,7 +165,7 @@ size_t rc_worker_stats_render(const rc_worker_stats_t *s, const rc_trigger_lag_t
     if (lag != NULL) {
         put(&o, "# HELP ringcast_trigger_lag_events Events between the trigger's cursor and the "
                 "ring's head.\n# TYPE ringcast_trigger_lag_events gauge\n");
-        for (uint32_t i = 0; i < s->slots; i++) {
+        for (uint32_t i = 0; i < s->slots_hi; i++) {
             const rc_trigger_stats_t *t = &s->t[i];
             if (t->used)
                 put(&o, "ringcast_trigger_lag_events{" LABELS "} %" PRIu64 "\n", t->ns, t->name,
@@ -173,7 +173,7 @@ size_t rc_worker_stats_render(const rc_worker_stats_t *s, const rc_trigger_lag_t
         }
         put(&o, "# HELP ringcast_trigger_lag_bytes Ring bytes between the trigger's cursor and "
                 "the ring's head.\n# TYPE ringcast_trigger_lag_bytes gauge\n");
-        for (uint32_t i = 0; i < s->slots; i++) {
+        for (uint32_t i = 0; i < s->slots_hi; i++) {
             if (s->t[i].used)
                 put(&o, "ringcast_trigger_lag_bytes{" LABELS "} %" PRIu64 "\n", s->t[i].ns,
                     s->t[i].name, s->t[i].broker, lag[i].bytes);
@@ -181,7 +181,7 @@ size_t rc_worker_stats_render(const rc_worker_stats_t *s, const rc_trigger_lag_t
     }
     put(&o, "# HELP ringcast_trigger_delivery_seconds Latency of successful delivery attempts.\n"
             "# TYPE ringcast_trigger_delivery_seconds histogram\n");
-    for (uint32_t i = 0; i < s->slots; i++) {
+    for (uint32_t i = 0; i < s->slots_hi; i++) {
         const rc_trigger_stats_t *t = &s->t[i];
         if (!t->used)
             continue;

@@ -59,6 +59,9 @@ typedef struct {
     _Atomic uint64_t reload_errors;   /* rejected reloads */
     uint32_t slots;
     uint32_t feed_slots;    /* rc_feed_stats_t entries after the trigger slots */
+    uint32_t slots_hi;      /* slots handed out so far (supervisor): rendering stops there, so
+                             * the pages of slots never used are never touched */
+    uint32_t reserved;
     rc_trigger_stats_t t[]; /* `slots` entries */
 } rc_worker_stats_t;
 
