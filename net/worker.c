@@ -29,10 +29,10 @@
 #include "core/record.h"
 #include "shm/proc.h"
 
-#define IDLE_SPINS 64
-#define MAX_SLEEP_MS 50
-#define INTAKE_BATCH 256                  /* events a feed routes per turn */
-#define CESQL_SYNC_NS (100 * 1000000ll)   /* how often CESQL error counts reach the stats slots */
+#define IDLE_SPINS    64
+#define MAX_SLEEP_MS  50
+#define INTAKE_BATCH  256               /* events a feed routes per turn */
+#define CESQL_SYNC_NS (100 * 1000000ll) /* how often CESQL error counts reach the stats slots */
 
 volatile sig_atomic_t rc__worker_stop;
 
@@ -215,9 +215,10 @@ static void route(worker_t *w, rc__wfeed_t *f, const rc_ring_view_t *v)
             if (v->seq < t->skip_seq)
                 continue; /* finished by an earlier worker, or older than the trigger */
             if (enqueue(w, t, v) != 0) {
-                rc_log_error("worker", "trigger %s/%s: out of memory queueing the event at %llu; "
-                             "restarting", t->wt->cfg->ns, t->wt->cfg->name,
-                             (unsigned long long)v->pos);
+                rc_log_error("worker",
+                             "trigger %s/%s: out of memory queueing the event at %llu; "
+                             "restarting",
+                             t->wt->cfg->ns, t->wt->cfg->name, (unsigned long long)v->pos);
                 w->fatal = 1;
                 return;
             }
@@ -336,8 +337,8 @@ static int setup_trigger(worker_t *w, rc__wtrig_t *t, const rc_worker_trigger_t 
                      wt->cfg->name, t->uri, err);
     if (t->d->dead_letter_uri[0] != '\0' &&
         rc_http_client_endpoint(w->client, t->d->dead_letter_uri, &t->dlq, err, sizeof(err)) != 0)
-        rc_log_error("worker", "trigger %s/%s: dead-letter sink %s: %s", wt->cfg->ns,
-                     wt->cfg->name, t->d->dead_letter_uri, err);
+        rc_log_error("worker", "trigger %s/%s: dead-letter sink %s: %s", wt->cfg->ns, wt->cfg->name,
+                     t->d->dead_letter_uri, err);
     return 0;
 }
 
@@ -378,8 +379,8 @@ static int setup(worker_t *w, const rc_worker_plan_t *plan)
         rc__wtrig_t *t = &w->t[w->nt++];
         t->feed = wt->feed < plan->nfeeds ? fmap[wt->feed] : NULL;
         if (t->feed == NULL) {
-            rc_log_error("worker", "worker %d: trigger %s/%s has no feed", plan->index,
-                         wt->cfg->ns, wt->cfg->name);
+            rc_log_error("worker", "worker %d: trigger %s/%s has no feed", plan->index, wt->cfg->ns,
+                         wt->cfg->name);
             rc = -EINVAL;
             goto out;
         }
@@ -551,8 +552,8 @@ int rc_worker_run(const rc_worker_plan_t *plan)
         }
         if (++idle < IDLE_SPINS)
             continue;
-        int64_t wait_ns = next_due == INT64_MAX ? (int64_t)MAX_SLEEP_MS * 1000000
-                                                : next_due - now_ns();
+        int64_t wait_ns =
+            next_due == INT64_MAX ? (int64_t)MAX_SLEEP_MS * 1000000 : next_due - now_ns();
         if (wait_ns < 0)
             wait_ns = 0;
         if (wait_ns > (int64_t)MAX_SLEEP_MS * 1000000)

@@ -75,7 +75,7 @@ struct rc__wfeed_s {
     rc_route_t *route;
     rc__wtrig_t **trig; /* route program index -> trigger */
     uint32_t ntrig;
-    uint32_t *match;    /* ntrig entries */
+    uint32_t *match;             /* ntrig entries */
     uint64_t read_seq, read_pos; /* after the last event routed (published in wf->stats) */
     uint64_t acked, ack_to;
 };
