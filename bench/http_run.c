@@ -169,6 +169,7 @@ int rc_bench_http_run(const char *scenario, const char *params, const rc_http_ru
         lo.nports = n;
         if (lo.conns < n)
             lo.conns = n; /* every sink gets at least one connection */
+        lo.rate *= n;     /* open loop: each sink gets `rate` requests/s, as behind the broker */
         fprintf(stderr, "bench %s %s (%s): %d sinks, first on port %d\n", scenario, sysname, params,
                 n, ports[0]);
     } else {

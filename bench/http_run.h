@@ -18,7 +18,7 @@ typedef struct {
     int triggers;        /* matching triggers, one sink each (1..RC_HTTP_RUN_MAX_SINKS) */
     int decoys;          /* extra exact-type triggers whose type the load never sends */
     int workers;         /* ringcast spec.workers (0: ringcast's default) */
-    rc_lg_opts_t load;   /* port, path and types are set by the run */
+    rc_lg_opts_t load;   /* port, path and types are set by the run; direct: rate is per sink */
     double drain_s;      /* longest wait without progress for the sinks to catch up */
     uint64_t ring_bytes; /* ringcast ring size */
     const char *label;   /* system name; NULL: "ringcast-http" or "sinks-direct" */
