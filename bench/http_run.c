@@ -321,17 +321,18 @@ int rc_bench_http_run_median(const char *scenario, const char *params, const rc_
         tp[n] = all[n].throughput;
         n++;
     }
-    /* The run whose throughput is the median. */
+    qsort(p99, (size_t)n, sizeof(*p99), by_double);
     qsort(tp, (size_t)n, sizeof(*tp), by_double);
+    /* The run with the median throughput (closed loop) or the median p99 (open loop, where
+     * every run delivers the offered rate). */
     int pick = 0;
     for (int i = 0; i < n; i++) {
-        if (all[i].throughput == tp[n / 2])
+        if (o->load.rate > 0 ? all[i].p99_us == p99[n / 2] : all[i].throughput == tp[n / 2])
             pick = i;
     }
     *row = all[pick];
     if (deliveries_s != NULL)
         *deliveries_s = dps[pick];
-    qsort(p99, (size_t)n, sizeof(*p99), by_double);
     if (p99_med_us != NULL)
         *p99_med_us = p99[n / 2];
     if (n > 1) {

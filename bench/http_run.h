@@ -35,7 +35,8 @@ int rc_bench_http_run(const char *scenario, const char *params, const rc_http_ru
                       rc_row_t *row, double *deliveries_s);
 
 /** rc_bench_http_run `runs` times; the row and deliveries/s of the run with the median
- *  throughput, and the median p99 over the runs in `*p99_med_us` (may be NULL). */
+ *  throughput (open loop: with the median p99), and the median p99 over the runs in
+ *  `*p99_med_us` (may be NULL). */
 int rc_bench_http_run_median(const char *scenario, const char *params, const rc_http_run_opts_t *o,
                              int runs, rc_row_t *row, double *deliveries_s, double *p99_med_us);
 
