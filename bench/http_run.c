@@ -138,6 +138,12 @@ int rc_bench_http_run(const char *scenario, const char *params, const rc_http_ru
         snprintf(row->note, sizeof(row->note), "triggers 1-%d, decoys >= 0", RC_HTTP_RUN_MAX_SINKS);
         return -EINVAL;
     }
+    if (o->load.size > 32768) {
+        snprintf(row->note, sizeof(row->note), "the bench sinks take events up to 32 KiB, not %zu",
+                 o->load.size);
+        fprintf(stderr, "bench %s %s: %s\n", scenario, sysname, row->note);
+        return -EINVAL;
+    }
     char why[200];
     if (!o->direct && !rc_bench_peer_available(RC_PEER_RINGCAST, why, sizeof(why))) {
         rc_bench_skip_row(row, scenario, params, sysname, why);
@@ -170,6 +176,7 @@ int rc_bench_http_run(const char *scenario, const char *params, const rc_http_ru
         if (lo.conns < n)
             lo.conns = n; /* every sink gets at least one connection */
         lo.rate *= n;     /* open loop: each sink gets `rate` requests/s, as behind the broker */
+        lo.proto = RC_LG_HTTP_BINARY; /* what the broker pushes; the sinks read ce- headers */
         fprintf(stderr, "bench %s %s (%s): %d sinks, first on port %d\n", scenario, sysname, params,
                 n, ports[0]);
     } else {
