@@ -66,6 +66,8 @@ static int shm_rows(const rc_bench_opts_t *o, rc_report_t *rep)
             ro.label = systems[i] == RC_PEER_RINGCAST ? "ringcast-shm" : NULL;
             ro.consumers = consumers;
             ro.load.rate = o->rate;
+            if (o->reader_linger_us == RC_BENCH_LINGER_UNSET && o->rate <= 0)
+                ro.reader_linger_us = RC_BENCH_FANOUT_LINGER_US; /* throughput, not latency */
             rc_row_t row;
             if (rc_bench_run_median("fanout", params, &ro, o->runs, &row) < 0)
                 failed++;
