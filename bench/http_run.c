@@ -233,7 +233,6 @@ int rc_bench_http_run(const char *scenario, const char *params, const rc_http_ru
     row->client_cpu_s = lr.cpu_s;
     row->events = lr.events_acked;
     row->errors = lr.errors;
-    rc_bench_status_note(&lr, row->note, sizeof(row->note));
     for (int i = 0; i < n; i++)
         rc_bench_csink_stop(&sinks[i]);
 
@@ -271,6 +270,11 @@ int rc_bench_http_run(const char *scenario, const char *params, const rc_http_ru
     row->throughput = span <= 0 ? 0 : o->direct ? (double)total / span / n : (double)least / span;
     if (deliveries_s != NULL)
         *deliveries_s = span > 0 ? (double)total / span : 0;
+    char status[120];
+    rc_bench_status_note(&lr, status, sizeof(status));
+    snprintf(row->note, sizeof(row->note), "%.0f deliveries/s to %d sink%s%s%s",
+             span > 0 ? (double)total / span : 0, n, n == 1 ? "" : "s", status[0] ? "; " : "",
+             status);
     row->p50_us = (double)rc_hist_pct(&lat, 50) / 1e3;
     row->p90_us = (double)rc_hist_pct(&lat, 90) / 1e3;
     row->p99_us = (double)rc_hist_pct(&lat, 99) / 1e3;
@@ -308,11 +312,11 @@ int rc_bench_http_run_median(const char *scenario, const char *params, const rc_
     double *dps = calloc((size_t)runs, sizeof(*dps));
     double *p99 = calloc((size_t)runs, sizeof(*p99));
     double *tp = calloc((size_t)runs, sizeof(*tp));
-    if (all == NULL || dps == NULL || p99 == NULL || tp == NULL) {
-        free(all), free(dps), free(p99), free(tp);
-        return -ENOMEM;
-    }
     int rc = 0, n = 0;
+    if (all == NULL || dps == NULL || p99 == NULL || tp == NULL) {
+        rc = -ENOMEM;
+        goto out;
+    }
     for (int i = 0; i < runs && !rc_bench_stop_flag; i++) {
         rc = rc_bench_http_run(scenario, params, o, &all[n], &dps[n]);
         if (rc < 0 || all[n].skipped) {
@@ -321,8 +325,7 @@ int rc_bench_http_run_median(const char *scenario, const char *params, const rc_
                 *deliveries_s = dps[n];
             if (p99_med_us != NULL)
                 *p99_med_us = all[n].p99_us;
-            free(all), free(dps), free(p99), free(tp);
-            return rc;
+            goto out;
         }
         p99[n] = all[n].p99_us;
         tp[n] = all[n].throughput;
@@ -350,6 +353,10 @@ int rc_bench_http_run_median(const char *scenario, const char *params, const rc_
         for (int i = 0; i < n; i++) /* loss anywhere counts */
             row->lost = all[i].lost > row->lost ? all[i].lost : row->lost;
     }
-    free(all), free(dps), free(p99), free(tp);
+out:
+    free(tp);
+    free(p99);
+    free(dps);
+    free(all);
     return rc;
 }

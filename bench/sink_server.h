@@ -17,8 +17,10 @@ int rc_bench_sink_start(int status, int *port, pid_t *pid);
 /** Stops a sink started by rc_bench_sink_start (SIGTERM to that pid, then waits for it). */
 void rc_bench_sink_stop(pid_t pid);
 
-/* What a counting sink saw, in a shared mapping the sink process writes and the harness reads
- * (the counters while it runs, everything once it has stopped). */
+/* What a counting sink saw, in a shared mapping the sink process writes and the harness reads.
+ * Only the sink writes. The three atomics are progress counters the harness polls while the
+ * sink runs (relaxed: nothing else is read on their strength); every other field is read only
+ * after rc_bench_csink_stop has reaped the sink (waitpid orders its writes before the reads). */
 typedef struct {
     _Atomic uint64_t unique;   /* distinct rcbseq numbers received */
     _Atomic uint64_t received; /* requests received, duplicates and unstamped ones included */
