@@ -1,0 +1,708 @@
+#!/usr/bin/env python3
+"""Delivery failures through the whole broker: the real `ringcast serve` with Trigger manifests
+and worker processes, real subscribers on loopback (http.server, a raw-socket subscriber that
+misbehaves at the byte level, `ringcast sink` processes). Status classes exactly as
+CONTRACTS.md, connection resets / garbage / silent closes / lying Content-Length, a subscriber
+down for a while, dead-letter contents, kill -9 of a worker under load, SIGHUP while events
+flow. Every wait is bounded; every count is exact."""
+
+import base64
+import os
+import signal
+import sys
+import threading
+import time
+import urllib.parse
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from rc_harness import Broker as _Broker, Conn, Runner, check, eq  # noqa: E402
+from rc_sink import Sink as _Sink  # noqa: E402
+from subscriber import RawSubscriber, Subscriber, b64, http_answer  # noqa: E402
+
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                   "WARNING: ThreadSanitizer")
+
+
+def no_sanitizer_report(what, text):
+    for mark in SANITIZER_MARKS:
+        check(mark not in text, "%s: sanitizer report:\n%s" % (what, text[-4000:]))
+
+
+class Broker(_Broker):
+    """rc_harness.Broker that, when the test body passed, also checks the graceful stop (exit
+    code 0) and that no process of the broker (supervisor, workers) printed a sanitizer
+    report."""
+
+    def __exit__(self, exc_type, *rest):
+        rc = self.stop()
+        log = self.log()
+        super().__exit__(exc_type, *rest)
+        if exc_type is None:
+            no_sanitizer_report("ringcast serve", log)
+            eq(rc, 0, "ringcast serve exit code (log: %s)" % log[-2000:])
+
+
+class Sink(_Sink):
+    """rc_sink.Sink with the same checks as Broker."""
+
+    def __exit__(self, exc_type, *rest):
+        rc = self.stop()
+        err = self.errors()
+        super().__exit__(exc_type, *rest)
+        if exc_type is None:
+            no_sanitizer_report("ringcast sink", err)
+            eq(rc, 0, "ringcast sink exit code (stderr: %s)" % err[-2000:])
+
+
+HEAD = """apiVersion: ringcast.dev/v1alpha1
+kind: RingcastConfig
+spec:
+  workers: %d
+---
+apiVersion: eventing.knative.dev/v1
+kind: Broker
+metadata: {name: default}
+"""
+
+
+def trigger(name, uri, filt="", delivery=()):
+    doc = "---\napiVersion: eventing.knative.dev/v1\nkind: Trigger\nmetadata:\n  name: %s\n" % name
+    doc += "spec:\n  broker: default\n  subscriber: {uri: %s}\n" % uri
+    doc += filt
+    if delivery:
+        doc += "  delivery:\n" + "".join("    %s\n" % line for line in delivery)
+    return doc
+
+
+def config(*triggers, workers=1):
+    return HEAD % workers + "".join(triggers)
+
+
+def fast(retry, dls=None, extra=()):
+    """A delivery block with short waits: `retry` retries 50 ms apart (linear, capped)."""
+    d = ["retry: %d" % retry, "backoffPolicy: linear", "backoffDelay: PT0.05S",
+         "backoffMax: PT0.05S", "timeout: PT2S"] + list(extra)
+    if dls:
+        d.append("deadLetterSink: {uri: %s}" % dls)
+    return d
+
+
+def ce_headers(i, etype="a", extra=None):
+    h = {"ce-id": str(i), "ce-source": "/test", "ce-type": etype, "ce-specversion": "1.0",
+         "Content-Type": "text/plain"}
+    h.update(extra or {})
+    return h
+
+
+def publish(b, i, etype="a", headers=None, body=b"data"):
+    r = b.request("POST", "/default/default", ce_headers(i, etype, headers), body)
+    eq(r.status, 202, "publish status (%r)" % r.body)
+
+
+def metric(b, name, trig):
+    key = '%s{namespace="default",trigger="%s",broker="default"}' % (name, trig)
+    return b.metrics().get(key)
+
+
+def wait_metric(b, name, trig, value, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    v = None
+    while time.monotonic() < deadline:
+        v = metric(b, name, trig)
+        if v == value:
+            return
+        time.sleep(0.05)
+    raise AssertionError("%s{%s} = %r, expected %r" % (name, trig, v, value))
+
+
+def counters(b, trig):
+    """delivered, retried, failed, dead_lettered, dropped of one trigger."""
+    m = b.metrics()
+    return tuple(m.get('ringcast_trigger_%s_total{namespace="default",trigger="%s",'
+                       'broker="default"}' % (n, trig))
+                 for n in ("delivered", "retried", "failed", "dead_lettered", "dropped"))
+
+
+def wait_counters(b, trig, want, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    got = None
+    while time.monotonic() < deadline:
+        got = counters(b, trig)
+        if got == want:
+            return
+        time.sleep(0.05)
+    raise AssertionError("%s: (delivered, retried, failed, dead_lettered, dropped) = %r, "
+                         "expected %r" % (trig, got, want))
+
+
+def worker_pids(b):
+    with open("/proc/%d/task/%d/children" % (b.proc.pid, b.proc.pid)) as f:
+        return sorted(int(p) for p in f.read().split())
+
+
+def status_seq(*statuses, body=b"", headers=None):
+    """Answers the i-th request with statuses[i] (the last one repeats)."""
+    def f(i, _req):
+        return statuses[min(i, len(statuses) - 1)], headers or {}, body, 0.0
+    return f
+
+
+def by_path(reqs):
+    out = {}
+    for r in reqs:
+        out.setdefault(r.path, []).append(r)
+    return out
+
+
+def quiet(seconds):
+    """Lets the broker run a little longer so that an extra (wrong) attempt would show."""
+    time.sleep(seconds)
+
+
+# ---- 1. status classes ----------------------------------------------------------------------
+
+FAIL_AT_ONCE = (301, 302, 307, 401, 403, 405, 410, 413, 418, 422)
+RETRIED_4XX = (404, 408, 409)
+OTHER_2XX = (201, 203, 204, 206, 299)
+
+
+def test_fail_at_once_statuses():
+    """3xx, 401, 403 and other 4xx: one attempt, then straight to the dead-letter sink with
+    knativeerrorcode = that status and knativeerrordata = base64 of the body."""
+    subs = [Subscriber(status_seq(code, body=b"because %d" % code,
+                                  headers={"Location": "http://127.0.0.1:1/elsewhere"}))
+            for code in FAIL_AT_ONCE]
+    try:
+        with Subscriber() as dlq:
+            cfg = config(*[trigger("s%d" % code, s.url, delivery=fast(3, "%s/dl/%d" % (dlq.url,
+                                                                                     code)))
+                           for code, s in zip(FAIL_AT_ONCE, subs)], workers=2)
+            with Broker(cfg) as b:
+                pids = worker_pids(b)
+                publish(b, 1, body=b"payload")
+                dlq.wait_for(len(FAIL_AT_ONCE))
+                for code in FAIL_AT_ONCE:
+                    wait_counters(b, "s%d" % code, (0, 0, 1, 1, 0))
+                quiet(0.3)
+                got = by_path(dlq.requests)
+                eq(sorted(got), sorted("/dl/%d" % c for c in FAIL_AT_ONCE), "dead-letter paths")
+                for code, s in zip(FAIL_AT_ONCE, subs):
+                    eq(s.count(), 1, "%d: attempts (no retry)" % code)
+                    d = got["/dl/%d" % code]
+                    eq(len(d), 1, "%d: dead-lettered once" % code)
+                    eq(d[0].ce("knativeerrorcode"), str(code), "%d: knativeerrorcode" % code)
+                    eq(d[0].ce("knativeerrordest"), s.url, "%d: knativeerrordest" % code)
+                    eq(d[0].ce("knativeerrordata"), b64(b"because %d" % code),
+                       "%d: knativeerrordata" % code)
+                    eq((d[0].ce("id"), d[0].body), ("1", b"payload"), "%d: the event" % code)
+                eq(worker_pids(b), pids, "workers")
+    finally:
+        for s in subs:
+            s.close()
+
+
+def test_status_600_and_1xx_final_fail_at_once():
+    """Codes of 600 and above fail at once (CONTRACTS: 'everything else'); a lone 1xx interim
+    answer followed by a close is a transport error, retried."""
+    with RawSubscriber(lambda i, r: (http_answer(600, b"six"), "close")) as s600, \
+            RawSubscriber(lambda i, r: (b"HTTP/1.1 100 Continue\r\n\r\n", "close")) as s1xx, \
+            Subscriber() as dlq:
+        cfg = config(trigger("s600", s600.url, delivery=fast(3, dlq.url + "/600")),
+                     trigger("s1xx", s1xx.url, delivery=fast(2, dlq.url + "/1xx")))
+        with Broker(cfg) as b:
+            publish(b, 1)
+            wait_counters(b, "s600", (0, 0, 1, 1, 0))
+            wait_counters(b, "s1xx", (0, 2, 1, 1, 0))
+            quiet(0.3)
+            eq(s600.count(), 1, "600: not retried")
+            eq(s1xx.count(), 3, "1xx then close: retried")
+            got = by_path(dlq.requests)
+            eq(got["/600"][0].ce("knativeerrorcode"), "600", "600 code")
+            eq(got["/600"][0].ce("knativeerrordata"), b64(b"six"), "600 data")
+            eq(got["/1xx"][0].ce("knativeerrorcode"), "500", "transport error code")
+
+
+def test_retried_4xx_then_dead_letter():
+    """404, 408 and 409 are retried: the subscriber sees 1 + retry attempts, then the event goes
+    to the dead-letter sink with the last status."""
+    retry = 2
+    subs = [Subscriber(status_seq(code, body=b"nope")) for code in RETRIED_4XX]
+    try:
+        with Subscriber() as dlq:
+            cfg = config(*[trigger("s%d" % code, s.url, delivery=fast(retry, "%s/dl/%d" % (
+                dlq.url, code))) for code, s in zip(RETRIED_4XX, subs)], workers=2)
+            with Broker(cfg) as b:
+                publish(b, 5, body=b"x")
+                for code in RETRIED_4XX:
+                    wait_counters(b, "s%d" % code, (0, retry, 1, 1, 0))
+                quiet(0.3)
+                got = by_path(dlq.requests)
+                for code, s in zip(RETRIED_4XX, subs):
+                    eq(s.count(), 1 + retry, "%d: attempts" % code)
+                    eq(s.ids(), ["5"] * (1 + retry), "%d: same event each time" % code)
+                    d = got["/dl/%d" % code]
+                    eq(len(d), 1, "%d: dead-lettered once" % code)
+                    eq(d[0].ce("knativeerrorcode"), str(code), "%d: code" % code)
+                    eq(d[0].ce("knativeerrordata"), b64(b"nope"), "%d: data" % code)
+    finally:
+        for s in subs:
+            s.close()
+
+
+def test_retried_4xx_then_success():
+    """A 404 and a 409 before a 200: retried, delivered, nothing dead-lettered."""
+    with Subscriber(status_seq(404, 409, 200)) as s, Subscriber() as dlq:
+        cfg = config(trigger("t", s.url, delivery=fast(5, dlq.url)))
+        with Broker(cfg) as b:
+            publish(b, 1)
+            wait_counters(b, "t", (1, 2, 0, 0, 0))
+            quiet(0.3)
+            eq(s.count(), 3, "attempts")
+            eq(dlq.count(), 0, "nothing dead-lettered")
+
+
+def test_other_2xx_succeed():
+    """201, 203, 204, 206, 299 succeed: one attempt, delivered, no retry, no dead letter."""
+    subs = [Subscriber(status_seq(code)) for code in OTHER_2XX]
+    try:
+        with Subscriber() as dlq:
+            cfg = config(*[trigger("s%d" % code, s.url, delivery=fast(3, dlq.url))
+                           for code, s in zip(OTHER_2XX, subs)], workers=2)
+            with Broker(cfg) as b:
+                for i in range(3):
+                    publish(b, i)
+                for code in OTHER_2XX:
+                    wait_counters(b, "s%d" % code, (3, 0, 0, 0, 0))
+                quiet(0.3)
+                for code, s in zip(OTHER_2XX, subs):
+                    eq(sorted(s.ids()), ["0", "1", "2"], "%d: one attempt per event" % code)
+                eq(dlq.count(), 0, "nothing dead-lettered")
+    finally:
+        for s in subs:
+            s.close()
+
+
+# ---- 2. subscribers that misbehave on the wire ----------------------------------------------
+
+GOOD = (http_answer(200), "close")
+
+
+def first_n(n, bad):
+    """`bad` for the first n requests, then a good answer."""
+    return lambda i, _r: bad if i < n else GOOD
+
+
+def test_broken_connections_retried_then_delivered():
+    """Resets mid status line and mid headers, garbage, a close without an answer, a body
+    shorter than Content-Length: each attempt fails as a transport error, is retried, and the
+    event is delivered once the subscriber behaves. The workers never crash."""
+    cases = [
+        ("rststatus", (b"HTTP/1.1 20", "rst")),
+        ("rstheaders", (b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\nConte", "rst")),
+        ("rstbody", (b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc", "rst")),
+        ("garbage", (b"\x00\x01garbage that is not HTTP\r\n\r\n", "close")),
+        ("badstatus", (b"HTTP/1.1 2oo OK\r\nContent-Length: 0\r\n\r\n", "close")),
+        ("silent", (b"", "close")),
+        ("silentrst", (b"", "rst")),
+        ("shortbody", (b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly ten b", "close")),
+        ("badlength", (b"HTTP/1.1 200 OK\r\nContent-Length: -5\r\n\r\n", "close")),
+    ]
+    subs = [RawSubscriber(first_n(2, bad)) for _, bad in cases]
+    try:
+        with Subscriber() as dlq:
+            cfg = config(*[trigger(name, s.url, delivery=fast(4, dlq.url))
+                           for (name, _), s in zip(cases, subs)], workers=2)
+            with Broker(cfg) as b:
+                pids = worker_pids(b)
+                publish(b, 1, body=b"hello")
+                for name, _ in cases:
+                    wait_counters(b, name, (1, 2, 0, 0, 0))
+                quiet(0.3)
+                for (name, _), s in zip(cases, subs):
+                    eq(s.count(), 3, "%s: two broken attempts, then delivered" % name)
+                    eq([r.body for r in s.requests], [b"hello"] * 3, "%s: same body" % name)
+                eq(dlq.count(), 0, "nothing dead-lettered")
+                eq(worker_pids(b), pids, "no worker restarted")
+                eq(b.metrics().get("ringcast_worker_restarts_total"), 0.0, "restarts")
+    finally:
+        for s in subs:
+            s.close()
+
+
+def test_broken_connections_exhausted_to_dead_letter():
+    """The same misbehaviours on every attempt: 1 + retry attempts, then the dead-letter sink
+    with knativeerrorcode 500 and no knativeerrordata (no response body)."""
+    cases = [
+        ("rst", (b"HTTP/1.1 200 OK\r\nContent-Le", "rst")),
+        ("garbage", (b"SSH-2.0-OpenSSH_9.6\r\n", "close")),
+        ("silent", (b"", "close")),
+        ("shortbody", (b"HTTP/1.1 503 X\r\nContent-Length: 50\r\n\r\nshort", "close")),
+    ]
+    retry = 2
+    subs = [RawSubscriber(lambda i, r, bad=bad: bad) for _, bad in cases]
+    try:
+        with Subscriber() as dlq:
+            cfg = config(*[trigger(name, s.url, delivery=fast(retry, "%s/%s" % (dlq.url, name)))
+                           for (name, _), s in zip(cases, subs)], workers=2)
+            with Broker(cfg) as b:
+                pids = worker_pids(b)
+                publish(b, 1, body=b"hello")
+                for name, _ in cases:
+                    wait_counters(b, name, (0, retry, 1, 1, 0))
+                quiet(0.3)
+                got = by_path(dlq.requests)
+                for (name, _), s in zip(cases, subs):
+                    eq(s.count(), 1 + retry, "%s: attempts" % name)
+                    d = got["/" + name]
+                    eq(len(d), 1, "%s: dead-lettered once" % name)
+                    eq(d[0].ce("knativeerrorcode"), "500", "%s: code" % name)
+                    eq(d[0].ce("knativeerrordest"), s.url, "%s: dest" % name)
+                    eq(d[0].ce("knativeerrordata"), None, "%s: no data" % name)
+                    eq(d[0].body, b"hello", "%s: data" % name)
+                eq(worker_pids(b), pids, "no worker restarted")
+                eq(b.metrics().get("ringcast_worker_restarts_total"), 0.0, "restarts")
+    finally:
+        for s in subs:
+            s.close()
+
+
+def test_bytes_after_declared_end_still_succeed():
+    """A body longer than its Content-Length: the response (200) stands, one attempt."""
+    with RawSubscriber(lambda i, r: (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokEXTRA",
+                                     "close")) as s:
+        cfg = config(trigger("t", s.url, delivery=fast(3)))
+        with Broker(cfg) as b:
+            for i in range(3):
+                publish(b, i)
+            wait_counters(b, "t", (3, 0, 0, 0, 0))
+            quiet(0.3)
+            eq(sorted(s.ids()), ["0", "1", "2"], "one attempt each")
+
+
+# ---- 3. a subscriber down for a while -------------------------------------------------------
+
+def test_subscriber_down_then_back():
+    """The sink is stopped, N events are accepted, several retries fail (connection refused),
+    the sink comes back on the same port: every event arrives, none is lost or dead-lettered."""
+    n = 20
+    with Sink() as first:
+        port, url = first.port, first.url
+    with Subscriber() as dlq:
+        # linear 0.1 s steps capped at 0.3 s, 40 retries: about 11 s of retrying per event.
+        cfg = config(trigger("t", url, delivery=[
+            "retry: 40", "backoffPolicy: linear", "backoffDelay: PT0.1S", "backoffMax: PT0.3S",
+            "timeout: PT1S", "deadLetterSink: {uri: %s}" % dlq.url]))
+        with Broker(cfg) as b:
+            for i in range(n):
+                publish(b, "down-%d" % i)
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and (metric(
+                    b, "ringcast_trigger_retried_total", "t") or 0) < 3 * n:
+                time.sleep(0.05)
+            check(metric(b, "ringcast_trigger_retried_total", "t") >= 3 * n,
+                  "several retries per event while the sink is down")
+            eq(metric(b, "ringcast_trigger_delivered_total", "t"), 0, "nothing delivered yet")
+            with Sink("--listen", "127.0.0.1:%d" % port) as back:
+                got = back.wait_events(n, timeout=10)
+                wait_metric(b, "ringcast_trigger_delivered_total", "t", n)
+                eq({e["id"] for e in got}, {"down-%d" % i for i in range(n)},
+                   "every event arrived")
+                eq(counters(b, "t")[2:], (0, 0, 0), "nothing failed, dead-lettered, dropped")
+                eq(dlq.count(), 0, "dead-letter sink unused")
+
+
+# ---- 4. dead-letter contents ----------------------------------------------------------------
+
+def test_dead_letter_empty_body_has_no_errordata():
+    """An empty response body: knativeerrordata is absent (docs/delivery.md: omitted when the
+    body was empty), not an empty string; code and dest are set."""
+    with Subscriber(status_seq(400)) as s, Subscriber(status_seq(503, body=b"")) as s503, \
+            Subscriber() as dlq:
+        cfg = config(trigger("t", s.url + "/in", delivery=fast(1, dlq.url + "/a")),
+                     trigger("u", s503.url, delivery=fast(1, dlq.url + "/b")))
+        with Broker(cfg) as b:
+            publish(b, 1)
+            got = by_path(dlq.wait_for(2))
+            d = got["/a"][0]
+            eq(d.ce("knativeerrordest"), s.url + "/in", "dest is the full subscriber URI")
+            eq(d.ce("knativeerrorcode"), "400", "code")
+            check("ce-knativeerrordata" not in d.headers, "no knativeerrordata header: %r"
+                  % d.headers.get("ce-knativeerrordata"))
+            d = got["/b"][0]
+            eq(d.ce("knativeerrorcode"), "503", "code after retries")
+            check("ce-knativeerrordata" not in d.headers, "no knativeerrordata after retries")
+
+
+def test_dead_letter_errordata_truncation():
+    """knativeerrordata is base64 of the body; the encoded string is at most 1024 characters,
+    so at most the first 768 body bytes are kept. Binary bytes survive."""
+    body_767 = bytes(range(256)) * 2 + bytes(range(255))        # 767 bytes -> 1024 chars
+    body_768 = bytes(range(256)) * 3                            # 768 -> 1024 chars
+    body_769 = b"\xff" + body_768                               # 769 -> first 768
+    body_big = bytes((i * 7) & 0xff for i in range(5000))       # 5000 -> first 768
+    cases = [("b767", body_767), ("b768", body_768), ("b769", body_769), ("big", body_big)]
+    subs = [Subscriber(status_seq(400, body=body)) for _, body in cases]
+    try:
+        with Subscriber() as dlq:
+            cfg = config(*[trigger(name, s.url, delivery=fast(0, "%s/%s" % (dlq.url, name)))
+                           for (name, _), s in zip(cases, subs)])
+            with Broker(cfg) as b:
+                publish(b, 1)
+                got = by_path(dlq.wait_for(len(cases)))
+                for name, body in cases:
+                    data = got["/" + name][0].ce("knativeerrordata")
+                    eq(data, base64.b64encode(body[:768]).decode(), name)
+                    check(len(data) <= 1024, "%s: %d characters" % (name, len(data)))
+    finally:
+        for s in subs:
+            s.close()
+
+
+def test_dead_letter_keeps_attributes_and_data_exact():
+    """The dead-lettered event is the original: every attribute and extension (percent-encoded
+    values included) and the data byte for byte, plus the three error extensions; in structured
+    mode (format: json) the same holds for the JSON event."""
+    data = bytes(range(256)) * 4
+    attrs = {"ce-subject": "sub ject/é", "ce-time": "2024-05-06T07:08:09.123Z",
+             "ce-dataschema": "http://example.com/schema", "ce-myext": "a b%c\"d",
+             "ce-other": "42", "Content-Type": "application/octet-stream"}
+    enc = {k: (urllib.parse.quote(v, safe="/:.-+!$&'()*,;=@") if k.startswith("ce-") else v)
+           for k, v in attrs.items()}
+    with Subscriber(status_seq(422, body=b"rejected")) as s, Subscriber() as dlq:
+        cfg = config(trigger("t", s.url, delivery=fast(0, dlq.url)))
+        with Broker(cfg) as b:
+            publish(b, "orig-1", "my.type", enc, data)
+            d = dlq.wait_for(1)[0]
+            orig = s.wait_for(1)[0]
+            eq(d.body, data, "data byte-exact")
+            eq(d.headers.get("content-type"), "application/octet-stream", "datacontenttype")
+            want = {k: v for k, v in orig.headers.items() if k.startswith("ce-")}
+            have = {k: v for k, v in d.headers.items() if k.startswith("ce-")}
+            for k in ("ce-knativeerrordest", "ce-knativeerrorcode", "ce-knativeerrordata"):
+                check(k in have, "%s present" % k)
+                del have[k]
+            eq(have, want, "the subscriber's and the dead-letter sink's attributes")
+            dec = {k: urllib.parse.unquote(v) for k, v in have.items()}
+            for k, v in attrs.items():
+                if k.startswith("ce-"):
+                    eq(dec.get(k), v, k)
+            eq((dec["ce-id"], dec["ce-type"], dec["ce-source"]), ("orig-1", "my.type", "/test"),
+               "core attributes")
+            check("ce-knativearrivaltime" in have, "arrival time kept")
+            check("ce-knativebrokerttl" not in have, "no ttl sent to the dead-letter sink")
+            eq(d.headers.get("kn-namespace"), "default", "Kn-Namespace")
+            check("prefer" not in d.headers, "no Prefer: reply to the dead-letter sink")
+
+
+def test_dead_letter_sink_fails_then_recovers():
+    """Delivery to the dead-letter sink is retried with the trigger's policy: a sink that
+    resets, then answers garbage, then 500, then 202, gets four requests, all of the same
+    dead letter, and the event counts as dead-lettered (not dropped)."""
+    def dls_answers(i, _r):
+        return [(b"HTTP/1.1 2", "rst"), (b"garbage\r\n\r\n", "close"),
+                (http_answer(500), "close"), (http_answer(202), "close")][min(i, 3)]
+    with Subscriber(status_seq(500, body=b"boom")) as s, RawSubscriber(dls_answers) as dls:
+        cfg = config(trigger("t", s.url, delivery=fast(4, dls.url)))
+        with Broker(cfg) as b:
+            publish(b, 1, body=b"p")
+            wait_metric(b, "ringcast_trigger_dead_lettered_total", "t", 1)
+            quiet(0.3)
+            eq(s.count(), 5, "subscriber attempts")
+            reqs = dls.requests
+            eq(len(reqs), 4, "dead-letter attempts")
+            for r in reqs:
+                eq((r.ce("id"), r.ce("knativeerrorcode"), r.ce("knativeerrordata"), r.body),
+                   ("1", "500", b64(b"boom"), b"p"), "the same dead letter each time")
+            # retried: 4 to the subscriber and 3 to the dead-letter sink.
+            eq(counters(b, "t"), (0, 7, 1, 1, 0), "counters")
+
+
+def test_dead_letter_sink_always_fails_drops():
+    """A dead-letter sink that fails on every attempt: 1 + retry requests to it, then the event
+    is dropped and counted."""
+    with Subscriber(status_seq(400)) as s, Subscriber(status_seq(503)) as dls:
+        cfg = config(trigger("t", s.url, delivery=fast(2, dls.url)))
+        with Broker(cfg) as b:
+            publish(b, 1)
+            wait_metric(b, "ringcast_trigger_dropped_total", "t", 1)
+            quiet(0.3)
+            eq(s.count(), 1, "400 not retried")
+            eq(dls.count(), 3, "dead-letter sink: 1 + retry attempts")
+            eq(counters(b, "t"), (0, 2, 1, 0, 1), "counters: two retries to the sink, dropped")
+
+
+# ---- 5. kill -9 of a worker under load ------------------------------------------------------
+
+class Sender:
+    """Posts events on one keep-alive connection until stopped; records the ids that got 202."""
+
+    def __init__(self, b, prefix, types=("a",)):
+        self.b, self.prefix, self.types = b, prefix, types
+        self.accepted = []
+        self.other = 0
+        self.stop = threading.Event()
+        self.error = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        c = None
+        i = 0
+        try:
+            while not self.stop.is_set() and i < 100000:
+                if c is None:
+                    c = Conn(self.b.host, self.b.port)
+                etype = self.types[i % len(self.types)]
+                eid = "%s-%d" % (self.prefix, i)
+                c.send_request("POST", "/default/default", ce_headers(eid, etype), b"load")
+                r = c.response()
+                if r.status == 202:
+                    self.accepted.append((eid, etype, time.monotonic()))
+                else:
+                    self.other += 1
+                    time.sleep(0.01)
+                i += 1
+                time.sleep(0.001)
+        except Exception as e:  # noqa: BLE001 - reported by join()
+            self.error = e
+        finally:
+            if c is not None:
+                c.close()
+
+    def join(self):
+        self.stop.set()
+        self.thread.join(10)
+        check(not self.thread.is_alive(), "sender stopped")
+        if self.error:
+            raise AssertionError("sender: %r" % self.error)
+        return self.accepted
+
+
+def wait_ids(sink, want, timeout):
+    deadline = time.monotonic() + timeout
+    have = set()
+    while time.monotonic() < deadline:
+        have = {e["id"] for e in sink.events()}
+        if want <= have:
+            break
+        time.sleep(0.1)
+    return have
+
+
+def test_kill_worker_under_load():
+    """Three workers, three triggers; a sender keeps posting; one worker is killed with
+    SIGKILL mid-stream: it is restarted and every event that got 202 reaches every sink at
+    least once."""
+    with Sink("--quiet") as s0, Sink("--quiet") as s1, Sink("--quiet") as s2:
+        sinks = (s0, s1, s2)
+        cfg = config(*[trigger("t%d" % k, s.url, delivery=fast(20)) for k, s in
+                       enumerate(sinks)], workers=3)
+        with Broker(cfg) as b:
+            pids = worker_pids(b)
+            eq(len(pids), 3, "three workers")
+            snd = Sender(b, "k")
+            time.sleep(1.5)
+            os.kill(pids[1], signal.SIGKILL)
+            time.sleep(1.5)
+            accepted = snd.join()
+            check(len(accepted) >= 100, "sender got %d events in (%d refused)"
+                  % (len(accepted), snd.other))
+            want = {eid for eid, _, _ in accepted}
+            for k, s in enumerate(sinks):
+                have = wait_ids(s, want, 15)
+                missing = want - have
+                eq(len(missing), 0, "t%d: %d of %d accepted events never delivered, e.g. %r"
+                   % (k, len(missing), len(want), sorted(missing)[:5]))
+                check(have <= want, "t%d: no unknown ids" % k)
+            eq(b.metrics().get("ringcast_worker_restarts_total"), 1.0, "one restart")
+            now = worker_pids(b)
+            eq(len(now), 3, "three workers again")
+            check(pids[1] not in now, "the killed worker was replaced")
+            eq(len(set(now) & set(pids)), 2, "the other workers kept running")
+
+
+# ---- 6. SIGHUP while events flow ------------------------------------------------------------
+
+def wait_log(b, text, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and text not in b.log():
+        time.sleep(0.05)
+    check(text in b.log(), "log has %r" % text)
+
+
+def wait_reloads(b, name, value, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and b.metrics().get(name) != value:
+        time.sleep(0.05)
+    eq(b.metrics().get(name), value, name)
+
+
+def test_sighup_filter_change_while_flowing():
+    """Events of types a and b flow; a reload changes one trigger's filter from a to b, then a
+    reload with broken YAML is rejected. The unchanged trigger loses nothing; the changed one
+    gets b events accepted after the reload, and never an a event accepted after it."""
+    with Sink("--quiet") as steady, Sink("--quiet") as changing:
+        v1 = config(trigger("steady", steady.url, delivery=fast(20)),
+                    trigger("changing", changing.url, "  filter: {attributes: {type: a}}\n",
+                            delivery=fast(20)), workers=2)
+        v2 = config(trigger("steady", steady.url, delivery=fast(20)),
+                    trigger("changing", changing.url, "  filter: {attributes: {type: b}}\n",
+                            delivery=fast(20)), workers=2)
+        with Broker(v1) as b:
+            path = [a for a in b.proc.args if a.endswith(".yaml")][0]
+            snd = Sender(b, "h", types=("a", "b"))
+            time.sleep(1.0)
+            with open(path, "w") as f:
+                f.write(v2)
+            t_hup = time.monotonic()
+            b.signal(signal.SIGHUP)
+            wait_reloads(b, "ringcast_config_reloads_total", 1.0)
+            t_reloaded = time.monotonic()
+            time.sleep(1.0)
+            pids = worker_pids(b)
+            with open(path, "w") as f:
+                f.write(v2 + "  filter: {attributes: [unclosed\n")
+            b.signal(signal.SIGHUP)
+            wait_log(b, "reload rejected")
+            wait_reloads(b, "ringcast_config_reload_errors_total", 1.0)
+            time.sleep(1.0)
+            accepted = snd.join()
+            eq(worker_pids(b), pids, "a rejected reload restarts no worker")
+            eq(b.metrics().get("ringcast_config_reloads_total"), 1.0, "one good reload")
+            want = {eid for eid, _, _ in accepted}
+            check(len(want) >= 100, "sender got %d events in" % len(want))
+            have = wait_ids(steady, want, 15)
+            missing = want - have
+            eq(len(missing), 0, "steady: %d of %d accepted events lost, e.g. %r"
+               % (len(missing), len(want), sorted(missing)[:5]))
+            after_b = {eid for eid, t, at in accepted if t == "b" and at > t_reloaded}
+            after_a = {eid for eid, t, at in accepted if t == "a" and at > t_reloaded}
+            have = wait_ids(changing, after_b, 15)
+            eq(len(after_b - have), 0, "changing: b events after the reload all delivered")
+            eq(have & after_a, set(), "changing: no a event accepted after the reload")
+            types = {eid: t for eid, t, _ in accepted}
+            for e in changing.events():
+                check(e["type"] == types[e["id"]], "type of %s" % e["id"])
+            check(len({e["id"] for e in changing.events() if e["type"] == "a"}) > 0,
+                  "changing: a events before the reload")
+
+
+if __name__ == "__main__":
+    Runner().run([
+        test_fail_at_once_statuses,
+        test_status_600_and_1xx_final_fail_at_once,
+        test_retried_4xx_then_dead_letter,
+        test_retried_4xx_then_success,
+        test_other_2xx_succeed,
+        test_broken_connections_retried_then_delivered,
+        test_broken_connections_exhausted_to_dead_letter,
+        test_bytes_after_declared_end_still_succeed,
+        test_subscriber_down_then_back,
+        test_dead_letter_empty_body_has_no_errordata,
+        test_dead_letter_errordata_truncation,
+        test_dead_letter_keeps_attributes_and_data_exact,
+        test_dead_letter_sink_fails_then_recovers,
+        test_dead_letter_sink_always_fails_drops,
+        test_kill_worker_under_load,
+        test_sighup_filter_change_while_flowing,
+    ])
