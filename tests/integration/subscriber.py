@@ -114,9 +114,12 @@ class RawSubscriber:
     """A subscriber on a raw TCP socket (no http.server), for answers http.server cannot give:
     part of a response then a TCP reset, bytes that are not HTTP, a close without an answer, a
     Content-Length that lies. behaviour(i, req) returns (raw_bytes, end): the bytes are sent as
-    they are, then `end` is "close" (FIN) or "rst" (SO_LINGER 0, so the close is a reset).
-    Every request is recorded; every connection serves one request and is then closed, so each
-    delivery attempt arrives on a fresh connection and the counts are exact."""
+    they are (raw may also be a list of byte strings and pauses in seconds, sent in turn), then
+    `end` is "close" (FIN), "rst" (SO_LINGER 0, so the close is a reset) or ("keep", s): wait up
+    to s seconds for another request on the same connection, then close. Every request is
+    recorded (req.conn_index: its index on its connection). With "close" or "rst" every
+    connection serves one request, so each delivery attempt arrives on a fresh connection and
+    the counts are exact."""
 
     def __init__(self, behaviour):
         import socket
@@ -149,34 +152,53 @@ class RawSubscriber:
         import socket
         import struct
         conn.settimeout(10.0)
+        buf = b""
+        k = 0
         try:
-            buf = b""
-            while b"\r\n\r\n" not in buf:
-                data = conn.recv(65536)
+            while True:
+                while b"\r\n\r\n" not in buf:
+                    data = conn.recv(65536)
+                    if not data:
+                        return
+                    buf += data
+                head, body = buf.split(b"\r\n\r\n", 1)
+                lines = head.decode("latin-1").split("\r\n")
+                headers = {}
+                for line in lines[1:]:
+                    name, v = line.split(":", 1)
+                    headers[name.strip()] = v.strip()
+                n = int({a.lower(): v for a, v in headers.items()}.get("content-length", "0"))
+                while len(body) < n:
+                    data = conn.recv(65536)
+                    if not data:
+                        return
+                    body += data
+                buf = body[n:]
+                req = Request(lines[0].split(" ")[1], headers, body[:n])
+                req.conn_index = k
+                k += 1
+                with self.lock:
+                    i = len(self.requests)
+                    self.requests.append(req)
+                raw, end = self.behaviour(i, req)
+                for piece in (raw if isinstance(raw, list) else [raw]):
+                    if isinstance(piece, (int, float)):
+                        time.sleep(piece)
+                    elif piece:
+                        conn.sendall(piece)
+                if end == "rst":
+                    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                if not isinstance(end, tuple):
+                    return
+                conn.settimeout(end[1])
+                try:
+                    data = conn.recv(65536)
+                except socket.timeout:
+                    return
                 if not data:
                     return
                 buf += data
-            head, body = buf.split(b"\r\n\r\n", 1)
-            lines = head.decode("latin-1").split("\r\n")
-            headers = {}
-            for line in lines[1:]:
-                k, v = line.split(":", 1)
-                headers[k.strip()] = v.strip()
-            n = int({k.lower(): v for k, v in headers.items()}.get("content-length", "0"))
-            while len(body) < n:
-                data = conn.recv(65536)
-                if not data:
-                    return
-                body += data
-            req = Request(lines[0].split(" ")[1], headers, body[:n])
-            with self.lock:
-                i = len(self.requests)
-                self.requests.append(req)
-            raw, end = self.behaviour(i, req)
-            if raw:
-                conn.sendall(raw)
-            if end == "rst":
-                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                conn.settimeout(10.0)
         except OSError:
             pass
         finally:
@@ -212,9 +234,12 @@ class RawSubscriber:
             return list(self.requests)
 
 
-def http_answer(status, body=b"", headers=None):
-    """The bytes of a complete HTTP/1.1 answer that closes its connection."""
-    h = {"Content-Length": str(len(body)), "Connection": "close"}
+def http_answer(status, body=b"", headers=None, keep=False):
+    """The bytes of a complete HTTP/1.1 answer that closes its connection (keep: that keeps
+    it)."""
+    h = {"Content-Length": str(len(body))}
+    if not keep:
+        h["Connection"] = "close"
     h.update(headers or {})
     head = "HTTP/1.1 %d X\r\n" % status + "".join("%s: %s\r\n" % kv for kv in h.items())
     return head.encode() + b"\r\n" + body

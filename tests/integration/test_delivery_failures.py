@@ -78,10 +78,10 @@ def config(*triggers, workers=1):
     return HEAD % workers + "".join(triggers)
 
 
-def fast(retry, dls=None, extra=()):
+def fast(retry, dls=None, timeout="PT2S"):
     """A delivery block with short waits: `retry` retries 50 ms apart (linear, capped)."""
     d = ["retry: %d" % retry, "backoffPolicy: linear", "backoffDelay: PT0.05S",
-         "backoffMax: PT0.05S", "timeout: PT2S"] + list(extra)
+         "backoffMax: PT0.05S", "timeout: %s" % timeout]
     if dls:
         d.append("deadLetterSink: {uri: %s}" % dls)
     return d
@@ -379,6 +379,113 @@ def test_bytes_after_declared_end_still_succeed():
             eq(sorted(s.ids()), ["0", "1", "2"], "one attempt each")
 
 
+def test_response_framing():
+    """Answers framed every legal way, and some too big: chunked and close-delimited bodies
+    reach knativeerrordata de-framed; a 1xx interim answer before the final one is skipped; a
+    3 MB error body is read and dropped (first 768 bytes kept); headers larger than the
+    client's limit are a transport error (retried, code 500)."""
+    big = bytes((i * 13) & 0xff for i in range(3 << 20))
+    cases = [
+        ("chunked", lambda i, r: (b"HTTP/1.1 400 X\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                  b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n", "close"),
+         0, (0, 0, 1, 1, 0), "400", b64(b"hello world")),
+        ("closedelim", lambda i, r: (b"HTTP/1.1 400 X\r\n\r\nuntil the close", "close"),
+         0, (0, 0, 1, 1, 0), "400", b64(b"until the close")),
+        ("interim", lambda i, r: (b"HTTP/1.1 100 Continue\r\n\r\n" + http_answer(403, b"no"),
+                                  "close"), 0, (0, 0, 1, 1, 0), "403", b64(b"no")),
+        ("bigbody", lambda i, r: (http_answer(500, big), "close"),
+         1, (0, 1, 1, 1, 0), "500", base64.b64encode(big[:768]).decode()),
+        ("bighead", lambda i, r: (b"HTTP/1.1 200 OK\r\nX-Big: " + b"x" * (256 << 10)
+                                  + b"\r\nContent-Length: 0\r\n\r\n", "close"),
+         1, (0, 1, 1, 1, 0), "500", None),
+    ]
+    subs = [RawSubscriber(f) for _, f, _, _, _, _ in cases]
+    try:
+        with Subscriber() as dlq:
+            cfg = config(*[trigger(c[0], s.url, delivery=fast(c[2], "%s/%s" % (dlq.url, c[0])))
+                           for c, s in zip(cases, subs)], workers=2)
+            with Broker(cfg) as b:
+                pids = worker_pids(b)
+                publish(b, 1)
+                for name, _, _, want, _, _ in cases:
+                    wait_counters(b, name, want)
+                quiet(0.3)
+                got = by_path(dlq.requests)
+                for (name, _, retry, _, code, data), sub in zip(cases, subs):
+                    eq(sub.count(), 1 + retry, "%s: attempts" % name)
+                    d = got["/" + name]
+                    eq(len(d), 1, "%s: dead-lettered once" % name)
+                    eq(d[0].ce("knativeerrorcode"), code, "%s: code" % name)
+                    eq(d[0].ce("knativeerrordata"), data, "%s: data" % name)
+                eq(worker_pids(b), pids, "no worker restarted")
+    finally:
+        for s in subs:
+            s.close()
+
+
+def test_slow_answers_and_timeout():
+    """An answer dripped over 0.6 s inside a 2 s timeout succeeds at once; one dripped over
+    1.5 s with a 0.5 s timeout times out (retried, then dead-lettered with code 500)."""
+    answer = http_answer(200, b"fine")
+    drip = [x for k in range(0, len(answer), 6) for x in (answer[k:k + 6], 0.6 / 12)]
+    slow = [x for k in range(0, len(answer), 6) for x in (answer[k:k + 6], 1.5 / 12)]
+    with RawSubscriber(lambda i, r: (drip, "close")) as ok_sub, \
+            RawSubscriber(lambda i, r: (slow, "close")) as late, Subscriber() as dlq:
+        cfg = config(trigger("drip", ok_sub.url, delivery=fast(2)),
+                     trigger("late", late.url, delivery=fast(1, dlq.url, "PT0.5S")),
+                     workers=2)
+        with Broker(cfg) as b:
+            publish(b, 1)
+            wait_counters(b, "drip", (1, 0, 0, 0, 0))
+            wait_counters(b, "late", (0, 1, 1, 1, 0))
+            eq(ok_sub.count(), 1, "drip: one attempt")
+            eq(late.count(), 2, "late: two attempts")
+            eq(dlq.wait_for(1)[0].ce("knativeerrorcode"), "500", "timeout code")
+
+
+def test_keepalive_closed_by_subscriber_while_idle():
+    """The subscriber keeps connections alive but closes each one 0.1 s after an answer: events
+    0.3 s apart each reach it exactly once, with no retry (a stale pooled connection is never
+    an attempt)."""
+    with RawSubscriber(lambda i, r: (http_answer(200, keep=True), ("keep", 0.1))) as s:
+        cfg = config(trigger("t", s.url, delivery=fast(3)))
+        with Broker(cfg) as b:
+            for i in range(5):
+                publish(b, i)
+                time.sleep(0.3)
+            wait_counters(b, "t", (5, 0, 0, 0, 0))
+            quiet(0.2)
+            eq(s.ids(), ["0", "1", "2", "3", "4"], "each event once")
+
+
+def test_reused_connection_closed_without_answer():
+    """The subscriber reads the second request on a kept-alive connection and closes without
+    answering. The client sends it again once on a fresh connection (docs/delivery.md, stale
+    keep-alive): the subscriber sees that event twice, the broker counts no retry. On a fresh
+    connection the same close is a failed attempt (retried)."""
+    def f(i, req):
+        if req.conn_index == 1:
+            return b"", "close"
+        return http_answer(200, keep=True), ("keep", 5.0)
+    with RawSubscriber(f) as s:
+        cfg = config(trigger("t", s.url, delivery=fast(3)))
+        with Broker(cfg) as b:
+            publish(b, 1)
+            wait_counters(b, "t", (1, 0, 0, 0, 0))
+            publish(b, 2)
+            wait_counters(b, "t", (2, 0, 0, 0, 0))
+            quiet(0.3)
+            eq(s.ids(), ["1", "2", "2"], "event 2 sent again on a fresh connection")
+            eq([r.conn_index for r in s.requests], [0, 1, 0], "connections")
+    with RawSubscriber(lambda i, r: (b"", "close") if i == 0 else GOOD) as s:
+        cfg = config(trigger("t", s.url, delivery=fast(3)))
+        with Broker(cfg) as b:
+            publish(b, 1)
+            wait_counters(b, "t", (1, 1, 0, 0, 0))
+            quiet(0.3)
+            eq(s.ids(), ["1", "1"], "fresh connection: a failed attempt, then a retry")
+
+
 # ---- 3. a subscriber down for a while -------------------------------------------------------
 
 def test_subscriber_down_then_back():
@@ -531,7 +638,120 @@ def test_dead_letter_sink_always_fails_drops():
             eq(counters(b, "t"), (0, 2, 1, 0, 1), "counters: two retries to the sink, dropped")
 
 
+def test_dead_letter_structured_mode():
+    """format: json: the subscriber and the dead-letter sink both get structured events; the
+    dead letter carries the three error extensions as JSON attributes and the same data."""
+    import json
+    with Subscriber(status_seq(409, 400, body=b"conflict")) as s, Subscriber() as dlq:
+        cfg = config(trigger("t", s.url, delivery=fast(3, dlq.url) + ["format: json"]))
+        with Broker(cfg) as b:
+            publish(b, "j-1", "a", {"ce-myext": "v", "Content-Type": "application/json"},
+                    b'{"k": [1, 2, "\\u00e9"]}')
+            d = dlq.wait_for(1)[0]
+            wait_counters(b, "t", (0, 1, 1, 1, 0))
+            eq(d.headers.get("content-type"), "application/cloudevents+json", "structured")
+            ev = json.loads(d.body)
+            orig = json.loads(s.requests[0].body)
+            eq(str(ev.pop("knativeerrorcode")), "400", "code (the last status)")
+            eq(ev.pop("knativeerrordest"), s.url, "dest")
+            eq(ev.pop("knativeerrordata"), b64(b"conflict"), "data of the last body")
+            eq(ev, orig, "the dead letter is the event the subscriber got")
+            eq((ev["id"], ev["myext"], ev["data"]), ("j-1", "v", {"k": [1, 2, "\u00e9"]}),
+               "attributes and data")
+            eq(s.count(), 2, "409 retried, then 400 fails at once")
+
+
 # ---- 5. kill -9 of a worker under load ------------------------------------------------------
+def test_kill_worker_with_retries_and_dead_letters_pending():
+    """One worker holds events waiting for a retry (subscriber down: 503) and dead letters
+    waiting for a retry (dead-letter sink down: 503). kill -9; the restarted worker sends them
+    again: once both come back, every event reached the subscriber and every dead letter the
+    sink (at least once)."""
+    up = {"sub": False, "dls": False}
+    ok_ids, dl_ids = set(), set()  # ids answered 2xx
+
+    def sub(_i, req):
+        if up["sub"]:
+            ok_ids.add(req.ce("id"))
+            return 200, {}, b"", 0.0
+        return 503, {}, b"", 0.0
+
+    def dls(_i, req):
+        if up["dls"] and req.ce("knativeerrorcode") == "400":
+            dl_ids.add(req.ce("id"))
+            return 202, {}, b"", 0.0
+        return 503, {}, b"", 0.0
+
+    n = 15
+    slow = ["retry: 60", "backoffPolicy: linear", "backoffDelay: PT0.1S", "backoffMax: PT0.2S",
+            "timeout: PT2S"]
+    with Subscriber(sub) as s, Subscriber(status_seq(400, body=b"no")) as rej, \
+            Subscriber(dls) as dl:
+        cfg = config(trigger("retrying", s.url, delivery=slow),
+                     trigger("rejected", rej.url, delivery=slow + [
+                         "deadLetterSink: {uri: %s}" % dl.url]))
+        with Broker(cfg) as b:
+            pids = worker_pids(b)
+            eq(len(pids), 1, "one worker")
+            for i in range(n):
+                publish(b, "p-%d" % i)
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and (len(set(s.ids())) < n
+                                                   or len(set(dl.ids())) < n):
+                time.sleep(0.05)
+            eq((len(set(s.ids())), len(set(dl.ids()))), (n, n), "all tried before the kill")
+            os.kill(pids[0], signal.SIGKILL)
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and (len(worker_pids(b)) != 1
+                                                   or worker_pids(b) == pids):
+                time.sleep(0.05)
+            check(len(worker_pids(b)) == 1 and worker_pids(b) != pids, "restarted")
+            time.sleep(0.5)
+            up["sub"] = up["dls"] = True
+            want = {"p-%d" % i for i in range(n)}
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline and (ok_ids != want or dl_ids != want):
+                time.sleep(0.1)
+            # Every id got an answer of 200/202 once the subscribers were up.
+            wait_metric(b, "ringcast_trigger_delivered_total", "retrying", n, timeout=15)
+            wait_metric(b, "ringcast_trigger_dead_lettered_total", "rejected", n, timeout=15)
+            eq(ok_ids, want, "every event reached the subscriber after the restart")
+            eq(dl_ids, want, "every dead letter reached the sink after the restart")
+            eq(b.metrics().get("ringcast_worker_restarts_total"), 1.0, "one restart")
+
+
+def test_sighup_with_retries_pending():
+    """A reload (same file) while events wait for retries: the workers restart and the
+    unfinished events are sent again; when the subscriber comes back all are delivered."""
+    up = [False]
+    n = 10
+    done = set()  # ids answered 200
+
+    def f(_i, req):
+        if up[0]:
+            done.add(req.ce("id"))
+            return 200, {}, b"", 0.0
+        return 503, {}, b"", 0.0
+    with Subscriber(f) as s:
+        cfg = config(trigger("t", s.url, delivery=[
+            "retry: 60", "backoffPolicy: linear", "backoffDelay: PT0.1S", "backoffMax: PT0.2S"]))
+        with Broker(cfg) as b:
+            pids = worker_pids(b)
+            for i in range(n):
+                publish(b, "r-%d" % i)
+            s.wait_for(2 * n)
+            b.signal(signal.SIGHUP)
+            wait_reloads(b, "ringcast_config_reloads_total", 1.0)
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and worker_pids(b) in ([], pids):
+                time.sleep(0.05)
+            check(worker_pids(b) not in ([], pids), "workers restarted by the reload")
+            up[0] = True
+            wait_metric(b, "ringcast_trigger_delivered_total", "t", n, timeout=15)
+            eq(done, {"r-%d" % i for i in range(n)}, "all delivered after the reload")
+            eq(metric(b, "ringcast_trigger_failed_total", "t"), 0, "nothing failed")
+
+
 
 class Sender:
     """Posts events on one keep-alive connection until stopped; records the ids that got 202."""
@@ -697,12 +917,19 @@ if __name__ == "__main__":
         test_broken_connections_retried_then_delivered,
         test_broken_connections_exhausted_to_dead_letter,
         test_bytes_after_declared_end_still_succeed,
+        test_response_framing,
+        test_slow_answers_and_timeout,
+        test_keepalive_closed_by_subscriber_while_idle,
+        test_reused_connection_closed_without_answer,
         test_subscriber_down_then_back,
         test_dead_letter_empty_body_has_no_errordata,
         test_dead_letter_errordata_truncation,
         test_dead_letter_keeps_attributes_and_data_exact,
         test_dead_letter_sink_fails_then_recovers,
         test_dead_letter_sink_always_fails_drops,
+        test_dead_letter_structured_mode,
         test_kill_worker_under_load,
+        test_kill_worker_with_retries_and_dead_letters_pending,
+        test_sighup_with_retries_pending,
         test_sighup_filter_change_while_flowing,
     ])
