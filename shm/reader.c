@@ -68,6 +68,8 @@ static void racy_copy(void *dst, const void *src, size_t n)
  * the slot's cache line between the reader and producers scanning it near a full ring. */
 static void publish_lazy(rc_reader_t *r, uint64_t p)
 {
+    if (r->manual)
+        return; /* only rc_reader_ack moves a manual-ack reader's slot (views stay valid) */
     if (p - r->published >= (r->ring->capacity >> 5)) {
         atomic_store_explicit(&r->slot->position, p, memory_order_release);
         r->published = p;

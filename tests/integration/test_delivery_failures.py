@@ -486,6 +486,84 @@ def test_reused_connection_closed_without_answer():
             eq(s.ids(), ["1", "1"], "fresh connection: a failed attempt, then a retry")
 
 
+def test_flaky_subscriber_under_load_counts_exact():
+    """300 events, two triggers on two workers, subscribers that break every third request
+    (reset mid-headers, garbage, a silent close, in turn). Every request arrives on a fresh
+    connection, so the counters must match what the subscribers saw exactly: delivered = 300,
+    retried = the broken requests, every id answered 200 exactly once."""
+    n = 300
+    breaks = [(b"HTTP/1.1 200 OK\r\nConte", "rst"), (b"\x16\x03\x01 not http\r\n\r\n", "close"),
+              (b"", "close")]
+
+    def flaky(i, _req):
+        return breaks[(i // 3) % 3] if i % 3 == 0 else GOOD
+    with RawSubscriber(flaky) as s1, RawSubscriber(flaky) as s2:
+        cfg = config(trigger("f1", s1.url, delivery=fast(10)),
+                     trigger("f2", s2.url, delivery=fast(10)), workers=2)
+        with Broker(cfg) as b:
+            pids = worker_pids(b)
+            c = Conn(b.host, b.port)
+            try:
+                for i in range(n):
+                    c.send_request("POST", "/default/default", ce_headers("l-%d" % i), b"x")
+                    eq(c.response().status, 202, "publish")
+            finally:
+                c.close()
+            for name, sub in (("f1", s1), ("f2", s2)):
+                deadline = time.monotonic() + 20
+                while time.monotonic() < deadline and metric(
+                        b, "ringcast_trigger_delivered_total", name) != n:
+                    time.sleep(0.1)
+                quiet(0.3)
+                reqs = sub.requests
+                broken = sum(1 for i in range(len(reqs)) if i % 3 == 0)
+                okd = [reqs[i].ce("id") for i in range(len(reqs)) if i % 3 != 0]
+                eq(sorted(okd), sorted("l-%d" % i for i in range(n)),
+                   "%s: every id answered 200 exactly once" % name)
+                eq(counters(b, name), (n, broken, 0, 0, 0), "%s: counters" % name)
+            eq(worker_pids(b), pids, "no worker restarted")
+
+
+def test_ring_full_while_subscriber_down():
+    """A 64 KiB ring and a subscriber down (503): the trigger's cursor holds the ring, ingress
+    answers 429 once it is full. The subscriber comes back: every accepted event is delivered,
+    and ingress accepts again."""
+    up = [False]
+    done = set()
+
+    def f(_i, req):
+        if up[0]:
+            done.add(req.ce("id"))
+            return 200, {}, b"", 0.0
+        return 503, {}, b"", 0.0
+    body = b"z" * 1024
+    with Subscriber(f) as s:
+        cfg = config(trigger("t", s.url, delivery=[
+            "retry: 100", "backoffPolicy: linear", "backoffDelay: PT0.1S",
+            "backoffMax: PT0.2S"])).replace("  workers: 1\n", "  workers: 1\n  ring: {size: 64Ki}\n")
+        with Broker(cfg) as b:
+            accepted, refused = [], 0
+            for i in range(500):
+                r = b.request("POST", "/default/default", ce_headers("f-%d" % i), body)
+                if r.status == 202:
+                    accepted.append("f-%d" % i)
+                else:
+                    eq(r.status, 429, "ring full answer (%r)" % r.body)
+                    refused += 1
+                    if refused >= 5:
+                        break
+            eq(refused, 5, "ingress answered 429 once the ring was full")
+            check(20 <= len(accepted) < 64, "%d events fit" % len(accepted))
+            quiet(0.5)
+            eq(metric(b, "ringcast_trigger_delivered_total", "t"), 0, "nothing delivered yet")
+            up[0] = True
+            wait_metric(b, "ringcast_trigger_delivered_total", "t", len(accepted), timeout=15)
+            eq(done, set(accepted), "every accepted event delivered")
+            publish(b, "after", body=body)
+            wait_metric(b, "ringcast_trigger_delivered_total", "t", len(accepted) + 1)
+            eq(counters(b, "t")[2:], (0, 0, 0), "nothing failed")
+
+
 # ---- 3. a subscriber down for a while -------------------------------------------------------
 
 def test_subscriber_down_then_back():
@@ -921,6 +999,8 @@ if __name__ == "__main__":
         test_slow_answers_and_timeout,
         test_keepalive_closed_by_subscriber_while_idle,
         test_reused_connection_closed_without_answer,
+        test_flaky_subscriber_under_load_counts_exact,
+        test_ring_full_while_subscriber_down,
         test_subscriber_down_then_back,
         test_dead_letter_empty_body_has_no_errordata,
         test_dead_letter_errordata_truncation,
