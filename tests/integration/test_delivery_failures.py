@@ -564,6 +564,51 @@ def test_ring_full_while_subscriber_down():
             eq(counters(b, "t")[2:], (0, 0, 0), "nothing failed")
 
 
+def test_pending_event_survives_other_traffic():
+    """A 64 KiB ring; trigger `slow` has one event waiting for retries (subscriber 503) while
+    1 KiB events for trigger `fast` flow past it. The slow trigger's cursor stays at its pending
+    event, so ingress answers 429 before that event could be overwritten; every accepted fast
+    event is delivered; when the slow subscriber comes back it gets its event byte-exact."""
+    up = [False]
+    got = []
+
+    def slow_sub(_i, req):
+        if up[0]:
+            got.append((req.ce("id"), req.body))
+            return 200, {}, b"", 0.0
+        return 503, {}, b"", 0.0
+    pending = bytes(range(256)) * 4
+    with Subscriber(slow_sub) as slow, Subscriber() as fast_sub:
+        retrying = ["retry: 100", "backoffPolicy: linear", "backoffDelay: PT0.1S",
+                    "backoffMax: PT0.2S"]
+        cfg = config(trigger("slow", slow.url, "  filter: {attributes: {type: slow}}\n",
+                             delivery=retrying),
+                     trigger("fast", fast_sub.url, "  filter: {attributes: {type: fast}}\n"))
+        cfg = cfg.replace("  workers: 1\n", "  workers: 1\n  ring: {size: 64Ki}\n")
+        with Broker(cfg) as b:
+            publish(b, "pending", "slow", {"Content-Type": "application/octet-stream"}, pending)
+            slow.wait_for(2)
+            accepted, refused = [], 0
+            for i in range(300):
+                r = b.request("POST", "/default/default", ce_headers("q-%d" % i, "fast"),
+                              b"q" * 1024)
+                if r.status == 202:
+                    accepted.append("q-%d" % i)
+                    fast_sub.wait_for(len(accepted), timeout=5)
+                else:
+                    eq(r.status, 429, "full ring answer")
+                    refused += 1
+                    break
+            eq(refused, 1, "ingress refuses once the pending event holds the ring")
+            check(len(accepted) < 64, "%d events accepted past the pending one" % len(accepted))
+            eq(sorted(fast_sub.ids()), sorted(accepted), "every accepted fast event delivered")
+            up[0] = True
+            wait_metric(b, "ringcast_trigger_delivered_total", "slow", 1, timeout=10)
+            eq(got, [("pending", pending)], "the pending event, byte-exact")
+            publish(b, "q-after", "fast", body=b"q")
+            eq(fast_sub.wait_for(len(accepted) + 1)[-1].ce("id"), "q-after", "ingress again")
+
+
 # ---- 3. a subscriber down for a while -------------------------------------------------------
 
 def test_subscriber_down_then_back():
@@ -1001,6 +1046,7 @@ if __name__ == "__main__":
         test_reused_connection_closed_without_answer,
         test_flaky_subscriber_under_load_counts_exact,
         test_ring_full_while_subscriber_down,
+        test_pending_event_survives_other_traffic,
         test_subscriber_down_then_back,
         test_dead_letter_empty_body_has_no_errordata,
         test_dead_letter_errordata_truncation,
