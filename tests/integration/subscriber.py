@@ -69,6 +69,12 @@ class Subscriber:
             allow_reuse_address = True
             request_queue_size = 256
 
+            def handle_error(self, request, client_address):
+                import sys
+                if isinstance(sys.exc_info()[1], ConnectionError):
+                    return  # the broker reset a connection (a worker killed or stopping)
+                super().handle_error(request, client_address)
+
         self.server = Server(("127.0.0.1", 0), Handler)
         self.port = self.server.server_address[1]
         self.url = "http://127.0.0.1:%d" % self.port

@@ -784,6 +784,139 @@ def test_dead_letter_structured_mode():
             eq(s.count(), 2, "409 retried, then 400 fails at once")
 
 
+def test_dead_letter_dest_of_service_ref():
+    """A subscriber given as a Service ref plus a path: knativeerrordest is the resolved URL."""
+    with Subscriber(status_seq(400, body=b"x")) as s, Subscriber() as dlq:
+        cfg = config() + """---
+apiVersion: v1
+kind: Service
+metadata: {name: consumer}
+spec:
+  ports: [{port: %d}]
+---
+apiVersion: eventing.knative.dev/v1
+kind: Trigger
+metadata: {name: t}
+spec:
+  broker: default
+  subscriber:
+    ref: {apiVersion: v1, kind: Service, name: consumer}
+    uri: /in?q=1
+  delivery:
+    deadLetterSink: {uri: %s/dl}
+""" % (s.port, dlq.url)
+        with Broker(cfg) as b:
+            publish(b, 1)
+            d = dlq.wait_for(1)[0]
+            eq(s.requests[0].path, "/in?q=1", "request path")
+            eq(d.ce("knativeerrordest"), "http://127.0.0.1:%d/in?q=1" % s.port, "dest")
+
+
+def test_dead_letter_of_a_1mib_event():
+    """An event of almost 1 MiB (binary data) dead-lettered in binary and in structured mode:
+    the data arrives byte-exact (structured: data_base64)."""
+    import json
+    data = bytes((i * 7 + (i >> 8)) & 0xff for i in range(1024 * 1024 - 4096))
+    with Subscriber(status_seq(400, body=b"x")) as s, Subscriber(status_seq(400)) as sj, \
+            Subscriber() as dlq:
+        cfg = config(trigger("bin", s.url, delivery=fast(0, dlq.url + "/bin")),
+                     trigger("json", sj.url, delivery=fast(0, dlq.url + "/json")
+                             + ["format: json"]))
+        with Broker(cfg) as b:
+            publish(b, 1, "a", {"Content-Type": "application/octet-stream"}, data)
+            d = by_path(dlq.wait_for(2))
+            check(s.requests[0].body == data, "subscriber got the data")
+            check(d["/bin"][0].body == data, "binary dead letter: data byte-exact")
+            ev = json.loads(d["/json"][0].body)
+            check(base64.b64decode(ev["data_base64"]) == data, "structured dead letter: data")
+            eq((str(ev["knativeerrorcode"]), ev.get("knativeerrordata")), ("400", None),
+               "code, no data for an empty body")
+
+
+def test_subscriber_that_never_reads():
+    """A subscriber that accepts connections and never reads: sending a 1 MiB event cannot
+    finish, the attempt times out (0.5 s), is retried once, and the event is dead-lettered
+    (code 500) within a few seconds; another trigger is not held up."""
+    import socket
+    ls = socket.socket()
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    ls.bind(("127.0.0.1", 0))
+    ls.listen(16)
+    held = []
+
+    def accept():
+        while True:
+            try:
+                c, _ = ls.accept()
+            except OSError:
+                return
+            held.append(c)
+    threading.Thread(target=accept, daemon=True).start()
+    url = "http://127.0.0.1:%d" % ls.getsockname()[1]
+    data = b"y" * (1024 * 1024 - 4096)
+    try:
+        with Subscriber() as dlq, Subscriber() as other:
+            cfg = config(trigger("stuck", url, "  filter: {attributes: {type: big}}\n",
+                                 delivery=fast(1, dlq.url, "PT0.5S")),
+                         trigger("other", other.url), workers=1)
+            with Broker(cfg) as b:
+                t0 = time.monotonic()
+                publish(b, "big-1", "big", {"Content-Type": "application/octet-stream"}, data)
+                for i in range(5):
+                    publish(b, "small-%d" % i)
+                eq(sorted(other.wait_for(6, timeout=5)[i].ce("id") for i in range(6)),
+                   ["big-1"] + ["small-%d" % i for i in range(5)], "the other trigger")
+                d = dlq.wait_for(1, timeout=10)
+                check(time.monotonic() - t0 < 5, "dead-lettered in %.2fs"
+                      % (time.monotonic() - t0))
+                eq((d[0].ce("id"), d[0].ce("knativeerrorcode")), ("big-1", "500"), "dead letter")
+                check(d[0].body == data, "dead letter data")
+                wait_counters(b, "stuck", (0, 1, 1, 1, 0))
+                eq(len(held), 2, "two connections: one attempt each")
+    finally:
+        ls.close()
+        for c in held:
+            c.close()
+
+
+def test_invalid_replies_are_ignored():
+    """2xx answers that look like replies but are not valid CloudEvents are ignored (logged):
+    delivered once, no retry, no reply stored (CONTRACTS: a non-empty 2xx body that is not a
+    CloudEvent is ignored)."""
+    cases = {
+        "nosource": (200, {"ce-id": "r", "ce-type": "x", "ce-specversion": "1.0"}, b"d"),
+        "badspec": (200, {"ce-id": "r", "ce-source": "/s", "ce-type": "x",
+                          "ce-specversion": "0.3"}, b"d"),
+        "badjson": (200, {"Content-Type": "application/cloudevents+json"},
+                    b'{"id": "r", "source"'),
+        "jsonnotce": (200, {"Content-Type": "application/cloudevents+json"}, b'{"id": "r"}'),
+        "onlyspec": (201, {"ce-specversion": "1.0"}, b""),
+        "badext": (200, {"ce-id": "r", "ce-source": "/s", "ce-type": "x",
+                         "ce-specversion": "1.0", "ce-Bad_Name": "v"}, b"d"),
+        "badtime": (200, {"ce-id": "r", "ce-source": "/s", "ce-type": "x",
+                          "ce-specversion": "1.0", "ce-time": "yesterday"}, b"d"),
+    }
+    subs = {k: Subscriber(lambda i, r, a=a: (a[0], a[1], a[2], 0.0)) for k, a in cases.items()}
+    try:
+        cfg = config(*[trigger(k, sub.url, "  filter: {attributes: {type: a}}\n",
+                               delivery=fast(2)) for k, sub in subs.items()], workers=2)
+        with Broker(cfg) as b:
+            publish(b, 1, "a")
+            for k in cases:
+                wait_counters(b, k, (1, 0, 0, 0, 0))
+            quiet(0.3)
+            for k, sub in subs.items():
+                eq(sub.count(), 1, "%s: one attempt" % k)
+                eq((metric(b, "ringcast_trigger_replies_total", k),
+                    metric(b, "ringcast_trigger_replies_failed_total", k)), (0, 0),
+                   "%s: replies, replies_failed" % k)
+            eq([e["id"] for e in b.tail("default/default", "--from", "oldest")], ["1"],
+               "nothing but the event in the ring")
+    finally:
+        for sub in subs.values():
+            sub.close()
+
+
 # ---- 5. kill -9 of a worker under load ------------------------------------------------------
 def test_kill_worker_with_retries_and_dead_letters_pending():
     """One worker holds events waiting for a retry (subscriber down: 503) and dead letters
@@ -1063,6 +1196,10 @@ if __name__ == "__main__":
         test_dead_letter_sink_fails_then_recovers,
         test_dead_letter_sink_always_fails_drops,
         test_dead_letter_structured_mode,
+        test_dead_letter_dest_of_service_ref,
+        test_dead_letter_of_a_1mib_event,
+        test_subscriber_that_never_reads,
+        test_invalid_replies_are_ignored,
         test_kill_worker_under_load,
         test_kill_worker_with_retries_and_dead_letters_pending,
         test_sighup_with_retries_pending,
