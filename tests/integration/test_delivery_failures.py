@@ -282,6 +282,34 @@ def test_other_2xx_succeed():
             s.close()
 
 
+def test_retry_after_on_503_and_its_caps():
+    """Retry-After is honoured on 503 (as on 429), capped by retryAfterMax, ignored with
+    retryAfterMax PT0S and on other statuses (500): the wait before the retry shows it."""
+    def after(code, value):
+        return status_seq(code, 200, headers={"Retry-After": value})
+    cases = [("s503", after(503, "1"), [], (0.9, 1.6)),
+             ("capped", after(503, "30"), ["retryAfterMax: PT0.3S"], (0.25, 0.9)),
+             ("ignored", after(503, "30"), ["retryAfterMax: PT0S"], (0.0, 0.5)),
+             ("on500", after(500, "30"), [], (0.0, 0.5)),
+             ("httpdate", after(503, "Sun, 06 Nov 1994 08:49:37 GMT"), [], (0.0, 0.5))]
+    subs = [Subscriber(f) for _, f, _, _ in cases]
+    try:
+        cfg = config(*[trigger(name, sub.url, delivery=["retry: 2", "backoffDelay: PT0.01S"]
+                               + extra) for (name, _, extra, _), sub in zip(cases, subs)],
+                     workers=2)
+        with Broker(cfg) as b:
+            publish(b, 1)
+            for (name, _, _, (lo, hi)), sub in zip(cases, subs):
+                reqs = sub.wait_for(2, timeout=5)
+                eq(len(reqs), 2, "%s: attempts" % name)
+                gap = reqs[1].t - reqs[0].t
+                check(lo <= gap < hi, "%s: wait %.3f s not in [%s, %s)" % (name, gap, lo, hi))
+                wait_counters(b, name, (1, 1, 0, 0, 0))
+    finally:
+        for sub in subs:
+            sub.close()
+
+
 # ---- 2. subscribers that misbehave on the wire ----------------------------------------------
 
 GOOD = (http_answer(200), "close")
@@ -1179,6 +1207,7 @@ if __name__ == "__main__":
         test_retried_4xx_then_dead_letter,
         test_retried_4xx_then_success,
         test_other_2xx_succeed,
+        test_retry_after_on_503_and_its_caps,
         test_broken_connections_retried_then_delivered,
         test_broken_connections_exhausted_to_dead_letter,
         test_bytes_after_declared_end_still_succeed,
