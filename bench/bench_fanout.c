@@ -36,6 +36,8 @@ int rc__bench_fanout_rows(const rc_bench_opts_t *o, rc_report_t *rep)
             rc_bench_run_opts(o, systems[i], &ro);
             ro.label = systems[i] == RC_PEER_RINGCAST ? "ringcast-shm" : NULL;
             ro.consumers = consumers;
+            if (o->reader_linger_us == RC_BENCH_LINGER_UNSET)
+                ro.reader_linger_us = RC_BENCH_FANOUT_LINGER_US; /* throughput, not latency */
             rc_row_t row;
             if (rc_bench_run_median("fanout", params, &ro, o->runs, &row) < 0)
                 failed++;

@@ -113,6 +113,7 @@ int rc_bench_run(const char *scenario, const char *params, const rc_run_opts_t *
                                                     : RC_CONS_NATS;
             c->ring = peer.ring;
             c->spin = o->reader_spin;
+            c->linger_us = o->reader_linger_us;
             c->port = peer.port;
             c->topic = lo.topic;
             snprintf(c->group, sizeof(c->group), "g%d", i);

@@ -18,6 +18,7 @@ typedef struct {
     double drain_s;       /* longest wait without progress for consumers to catch up (2) */
     uint64_t ring_bytes;  /* ringcast ring size (64 MiB) */
     uint32_t reader_spin; /* ringcast shm readers: polls before sleeping (0: reader default) */
+    uint32_t reader_linger_us; /* ringcast shm readers: linger after a wake (0: none) */
     const char *label;    /* system name in the report; NULL: the peer's name */
 } rc_run_opts_t;
 
