@@ -201,6 +201,35 @@ def test_fail_at_once_statuses():
             s.close()
 
 
+def test_sink_redirects_fail_at_once():
+    """The same with `ringcast sink --status` as the subscriber (301, 302, 304, 307): one
+    request each, dead-lettered with that code; the 304 has no body, so no knativeerrordata."""
+    codes = ("301", "302", "304", "307")
+    sinks = [Sink("--status", c) for c in codes]
+    try:
+        with Sink() as dls:
+            cfg = config(*[trigger("r" + c, s.url, delivery=fast(3, dls.url))
+                           for c, s in zip(codes, sinks)], workers=2)
+            with Broker(cfg) as b:
+                publish(b, "redir", body=b"body")
+                got = dls.wait_events(len(codes))
+                for c in codes:
+                    wait_counters(b, "r" + c, (0, 0, 1, 1, 0))
+                quiet(0.3)
+                by_code = {str(e["knativeerrorcode"]): e for e in dls.events()}
+                eq(sorted(by_code), sorted(codes), "dead letters: %r" % got)
+                for c, s in zip(codes, sinks):
+                    eq([l.rsplit(" ", 1)[1] for l in s.log_lines()], [c], "%s: one answer" % c)
+                    e = by_code[c]
+                    eq((e["id"], e["knativeerrordest"]), ("redir", s.url), "%s: event, dest" % c)
+                    want = None if c == "304" else b64(
+                        b'{"error": "ringcast sink told to fail"}\n')
+                    eq(e.get("knativeerrordata"), want, "%s: knativeerrordata" % c)
+    finally:
+        for s in sinks:
+            s.__exit__(None, None, None)
+
+
 def test_status_600_and_1xx_final_fail_at_once():
     """Codes of 600 and above fail at once (CONTRACTS: 'everything else'); a lone 1xx interim
     answer followed by a close is a transport error, retried."""
@@ -550,6 +579,44 @@ def test_flaky_subscriber_under_load_counts_exact():
                    "%s: every id answered 200 exactly once" % name)
                 eq(counters(b, name), (n, broken, 0, 0, 0), "%s: counters" % name)
             eq(worker_pids(b), pids, "no worker restarted")
+
+
+def test_many_triggers_each_retried_once():
+    """40 triggers on 2 workers, 25 events: the subscriber fails the first attempt of every
+    (trigger, event) and accepts the second. Exactly 1000 deliveries and 1000 retries, each
+    (trigger, event) answered 200 exactly once."""
+    seen, ok = set(), {}
+    lock = threading.Lock()
+
+    def f(_i, req):
+        k = (req.path, req.ce("id"))
+        with lock:
+            if k not in seen:
+                seen.add(k)
+                return 500, {}, b"", 0.0
+            ok[k] = ok.get(k, 0) + 1
+        return 200, {}, b"", 0.0
+    nt, ne = 40, 25
+    with Subscriber(f) as s:
+        cfg = config(*[trigger("t%d" % k, "%s/t%d" % (s.url, k), delivery=fast(3))
+                       for k in range(nt)], workers=2)
+        with Broker(cfg) as b:
+            c = Conn(b.host, b.port)
+            try:
+                for i in range(ne):
+                    c.send_request("POST", "/default/default", ce_headers("e%d" % i), b"x")
+                    eq(c.response().status, 202, "publish")
+            finally:
+                c.close()
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline and len(ok) < nt * ne:
+                time.sleep(0.1)
+            quiet(0.3)
+            eq(len(ok), nt * ne, "(trigger, event) pairs delivered")
+            eq(sorted(set(ok.values())), [1], "each answered 200 once")
+            eq(s.count(), 2 * nt * ne, "requests")
+            for k in range(nt):
+                wait_counters(b, "t%d" % k, (ne, ne, 0, 0, 0))
 
 
 def test_ring_full_while_subscriber_down():
@@ -1203,6 +1270,7 @@ def test_sighup_filter_change_while_flowing():
 if __name__ == "__main__":
     Runner().run([
         test_fail_at_once_statuses,
+        test_sink_redirects_fail_at_once,
         test_status_600_and_1xx_final_fail_at_once,
         test_retried_4xx_then_dead_letter,
         test_retried_4xx_then_success,
@@ -1216,6 +1284,7 @@ if __name__ == "__main__":
         test_keepalive_closed_by_subscriber_while_idle,
         test_reused_connection_closed_without_answer,
         test_flaky_subscriber_under_load_counts_exact,
+        test_many_triggers_each_retried_once,
         test_ring_full_while_subscriber_down,
         test_pending_event_survives_other_traffic,
         test_subscriber_down_then_back,
