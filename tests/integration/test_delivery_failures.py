@@ -33,6 +33,12 @@ class Broker(_Broker):
     code 0) and that no process of the broker (supervisor, workers) printed a sanitizer
     report."""
 
+    def log(self):
+        """The log as text; bytes that are not UTF-8 show as U+FFFD instead of raising."""
+        self.stderr.flush()
+        with open(self.stderr_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
     def __exit__(self, exc_type, *rest):
         rc = self.stop()
         log = self.log()
