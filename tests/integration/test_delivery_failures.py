@@ -641,7 +641,8 @@ def test_ring_full_while_subscriber_down():
     with Subscriber(f) as s:
         cfg = config(trigger("t", s.url, delivery=[
             "retry: 100", "backoffPolicy: linear", "backoffDelay: PT0.1S",
-            "backoffMax: PT0.2S"])).replace("  workers: 1\n", "  workers: 1\n  ring: {size: 64Ki}\n")
+            "backoffMax: PT0.2S"]))
+        cfg = cfg.replace("  workers: 1\n", "  workers: 1\n  ring: {size: 64Ki}\n")
         with Broker(cfg) as b:
             accepted, refused = [], 0
             for i in range(500):

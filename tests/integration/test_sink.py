@@ -397,7 +397,8 @@ def test_send_usage():
 
 if __name__ == "__main__":
     Runner().run([test_binary_event, test_structured_and_batch, test_healthz_and_methods,
-                  test_invalid_events, test_malformed_http, test_status, test_status_304_has_no_body,
-                  test_fail_first, test_delay, test_reply, test_hang, test_reset, test_garbage,
+                  test_invalid_events, test_malformed_http, test_status,
+                  test_status_304_has_no_body, test_fail_first, test_delay, test_reply,
+                  test_hang, test_reset, test_garbage,
                   test_count_and_signals, test_quiet, test_usage, test_send_every,
                   test_send_every_stops_on_signal, test_send_usage])
