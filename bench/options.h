@@ -25,6 +25,11 @@ typedef struct {
     const char *systems;   /* comma list; NULL = the scenario's default */
     const char *rates;     /* latency: comma list of events/s */
     const char *consumers; /* fanout: comma list */
+    const char *triggers;  /* fanout: HTTP rows' trigger (= sink) counts, comma list */
+    int decoys;            /* fanout: extra non-matching exact-type triggers */
+    int workers;           /* ringcast spec.workers for HTTP rows (0: its default) */
+    double rate;           /* fanout: open loop at this many events/s (0: closed loop) */
+    int targets;           /* fanout: run the three target checks */
     const char *out;       /* directory for report.md/json and SVGs; NULL = none */
 } rc_bench_opts_t;
 

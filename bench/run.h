@@ -34,6 +34,10 @@ int rc_bench_run(const char *scenario, const char *params, const rc_run_opts_t *
 void rc_bench_skip_row(rc_row_t *row, const char *scenario, const char *params, const char *system,
                        const char *why);
 
+/** "errors HTTP 429: 12, connection lost: 3" from a load result's failed statuses ("" when
+ *  there were none). */
+void rc_bench_status_note(const rc_lg_result_t *lr, char *buf, size_t cap);
+
 /** Set non-zero to end the current run's publishing early and skip the remaining runs (the
  *  load generator polls it). SIGINT/SIGTERM do not use it: their handler stops the servers and
  *  exits at once (bench/procs.c). */
