@@ -15,6 +15,7 @@
 
 #include "bench/loadgen.h"
 #include "core/record.h"
+#include "shm/group.h"
 #include "shm/reader.h"
 #include "shm/ring.h"
 
@@ -164,6 +165,26 @@ static void rbuf_consume(rbuf_t *r, size_t n)
 
 /* ---- shm ---------------------------------------------------------------------------------- */
 
+/* Records one ring record (a stamped event) for consumer c. */
+static void shm_record(rc_consumer_t *c, const rc_ring_view_t *v)
+{
+    static const rc_str_t ts_name = {"rcbts", 5}, seq_name = {"rcbseq", 6};
+    if (v->type < RC_REC_TYPE_USER)
+        return;
+    rc_record_view_t rv;
+    rc_ce_value_t ts, seq;
+    uint64_t t, s;
+    if (rc_record_decode(v->data, v->len, &rv) != 0 || rc_record_get(&rv, ts_name, &ts) != 0 ||
+        rc_record_get(&rv, seq_name, &seq) != 0 ||
+        parse_u64(ts.value.ptr, ts.value.len, &t) != 0 ||
+        parse_u64(seq.value.ptr, seq.value.len, &s) != 0) {
+        c->received++;
+        c->bad++;
+        return;
+    }
+    record(c, t, s);
+}
+
 static void *shm_main(void *arg)
 {
     rc_consumer_t *c = arg;
@@ -184,7 +205,6 @@ static void *shm_main(void *arg)
         return NULL;
     }
     atomic_store(&c->ready_, 1);
-    static const rc_str_t ts_name = {"rcbts", 5}, seq_name = {"rcbseq", 6};
     while (!atomic_load_explicit(&c->stop_, memory_order_relaxed)) {
         rc_ring_view_t v;
         rc = rc_reader_wait(rd, &v, 100000000);
@@ -195,22 +215,49 @@ static void *shm_main(void *arg)
             snprintf(c->err, sizeof(c->err), "reading %s: %s", c->ring, rc_strerror(rc));
             break;
         }
-        if (v.type < RC_REC_TYPE_USER)
-            continue;
-        rc_record_view_t rv;
-        rc_ce_value_t ts, seq;
-        uint64_t t, s;
-        if (rc_record_decode(v.data, v.len, &rv) != 0 || rc_record_get(&rv, ts_name, &ts) != 0 ||
-            rc_record_get(&rv, seq_name, &seq) != 0 ||
-            parse_u64(ts.value.ptr, ts.value.len, &t) != 0 ||
-            parse_u64(seq.value.ptr, seq.value.len, &s) != 0) {
-            c->received++;
-            c->bad++;
-            continue;
-        }
-        record(c, t, s);
+        shm_record(c, &v);
     }
     rc_reader_close(rd);
+    rc_ring_close(ring);
+    return NULL;
+}
+
+/* A member of ringcast consumer group c->group: each event goes to one member; the view is
+ * read in place and acknowledged by the next wait. */
+static void *shm_group_main(void *arg)
+{
+    rc_consumer_t *c = arg;
+    rc_ring_t *ring = NULL;
+    rc_group_member_t *m = NULL;
+    int rc = rc_ring_open(c->ring, &ring, c->err, sizeof(c->err));
+    if (rc == 0) {
+        rc_group_opts_t go = {.start = RC_START_LATEST, .spin = c->spin};
+        rc = rc_group_join(ring, c->group, &go, &m);
+        if (rc < 0)
+            snprintf(c->err, sizeof(c->err), "group %s on %s: %s", c->group, c->ring,
+                     rc_strerror(rc));
+    }
+    if (rc < 0) {
+        c->error = rc;
+        rc_ring_close(ring);
+        atomic_store(&c->ready_, -1);
+        return NULL;
+    }
+    atomic_store(&c->ready_, 1);
+    while (!atomic_load_explicit(&c->stop_, memory_order_relaxed)) {
+        rc_ring_view_t v;
+        rc = rc_group_wait(m, &v, 100000000);
+        if (rc == RC_ERING_EMPTY || rc == -EINTR)
+            continue;
+        if (rc < 0) {
+            c->error = rc;
+            snprintf(c->err, sizeof(c->err), "group %s on %s: %s", c->group, c->ring,
+                     rc_strerror(rc));
+            break;
+        }
+        shm_record(c, &v);
+    }
+    rc_group_leave(m);
     rc_ring_close(ring);
     return NULL;
 }
@@ -461,9 +508,10 @@ done:
 static void *consumer_main(void *arg)
 {
     rc_consumer_t *c = arg;
-    void *(*fn)(void *) = c->kind == RC_CONS_SHM     ? shm_main
-                          : c->kind == RC_CONS_REDIS ? redis_main
-                                                     : nats_main;
+    void *(*fn)(void *) = c->kind == RC_CONS_SHM         ? shm_main
+                          : c->kind == RC_CONS_SHM_GROUP ? shm_group_main
+                          : c->kind == RC_CONS_REDIS     ? redis_main
+                                                         : nats_main;
     fn(c);
     struct timespec ts;
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
@@ -511,6 +559,24 @@ uint64_t rc_consumer_lost(const rc_consumer_t *c, const uint8_t *acked, uint64_t
     uint64_t lost = 0;
     for (uint64_t s = 0; s < n; s++) {
         if (acked[s] && (s >= c->seen_cap_ || !c->seen_[s]))
+            lost++;
+    }
+    return lost;
+}
+
+uint64_t rc_consumers_lost_any(const rc_consumer_t *cs, int n, const uint8_t *acked, uint64_t count,
+                               uint64_t *dups)
+{
+    uint64_t lost = 0;
+    for (int i = 0; i < n; i++)
+        *dups += cs[i].dups;
+    for (uint64_t s = 0; s < count; s++) {
+        int got = 0;
+        for (int i = 0; i < n; i++)
+            got += s < cs[i].seen_cap_ && cs[i].seen_[s];
+        if (got > 1)
+            *dups += (uint64_t)got - 1;
+        if (acked[s] && got == 0)
             lost++;
     }
     return lost;
