@@ -1,9 +1,10 @@
 /* ringcast-bench groups: competing consumers, each event to exactly one of N. ringcast: N
  * members of one consumer group (shm/group.h) on the broker's ring, one thread each, reading in
- * place; Redis Streams: one consumer group with N consumers (XREADGROUP ... NOACK). The
- * publisher runs in closed loop through each system's own ingest (HTTP for ringcast, XADD for
- * Redis); latency is publish to delivery (the loadgen's timestamp), throughput the rate at
- * which the group as a whole received every event, lost what no member received. */
+ * place and acknowledging; Redis Streams: one consumer group with N consumers (XREADGROUP, then
+ * an XACK of each reply, as Dapr's Redis Streams component does). The publisher runs in closed
+ * loop through each system's own ingest (HTTP for ringcast, XADD for Redis); latency is publish
+ * to delivery (the loadgen's timestamp), throughput the rate at which the group as a whole
+ * received every event, lost what no member received. */
 #include <stdio.h>
 
 #include "bench/bench.h"
@@ -24,8 +25,10 @@ int rc__bench_groups_rows(const rc_bench_opts_t *o, rc_report_t *rep)
     for (int k = 0; k < n && !rc_bench_stop_flag; k++) {
         int consumers = (int)counts[k];
         if (consumers < 1 || consumers > 30) {
-            fprintf(stderr, "ringcast-bench groups: consumers 1-30 (a group's member limit), "
-                            "not %d\n", consumers);
+            fprintf(stderr,
+                    "ringcast-bench groups: consumers 1-30 (a group's member limit), "
+                    "not %d\n",
+                    consumers);
             return failed + 1;
         }
         char params[48];

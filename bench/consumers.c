@@ -302,11 +302,38 @@ typedef struct {
     rc_consumer_t *c;
     int want; /* 1: next bulk is the rcbts value, 2: the rcbseq value */
     uint64_t ts;
+    int collect;     /* with ack: gather the entry ids */
+    char *ids;       /* the entry ids seen, as RESP bulk strings (XACK arguments) */
+    size_t ids_len, ids_cap;
+    int nids;
 } walk_t;
 
+/* Appends an entry id as a RESP bulk string to w->ids. */
+static void add_id(walk_t *w, const char *s, size_t n)
+{
+    if (w->ids_len + n + 32 > w->ids_cap) {
+        size_t cap = w->ids_cap ? w->ids_cap * 2 : 65536;
+        while (cap < w->ids_len + n + 32)
+            cap *= 2;
+        char *p = realloc(w->ids, cap);
+        if (p == NULL)
+            return;
+        w->ids = p;
+        w->ids_cap = cap;
+    }
+    w->ids_len += (size_t)snprintf(w->ids + w->ids_len, w->ids_cap - w->ids_len, "$%zu\r\n", n);
+    memcpy(w->ids + w->ids_len, s, n);
+    w->ids_len += n;
+    memcpy(w->ids + w->ids_len, "\r\n", 2);
+    w->ids_len += 2;
+    w->nids++;
+}
+
 /* Walks a complete reply; every field/value pair "rcbts" <ts> ... "rcbseq" <seq> is one event
- * (the publisher writes rcbts before rcbseq). */
-static size_t resp_walk(const char *b, const char *end, walk_t *w)
+ * (the publisher writes rcbts before rcbseq). An XREADGROUP reply nests streams (depth 1),
+ * [name, entries] (2), entries (3), [id, fields] (4): a bulk string first in a depth-4 array is
+ * an entry id. */
+static size_t resp_walk(const char *b, const char *end, walk_t *w, int depth, int first)
 {
     const char *eol = find_crlf(b, (size_t)(end - b));
     if (eol == NULL)
@@ -318,7 +345,9 @@ static size_t resp_walk(const char *b, const char *end, walk_t *w)
             return line;
         const char *s = b + line;
         uint64_t x;
-        if (w->want == 1 && parse_u64(s, (size_t)v, &x) == 0) {
+        if (depth == 4 && first && w->collect) {
+            add_id(w, s, (size_t)v);
+        } else if (w->want == 1 && parse_u64(s, (size_t)v, &x) == 0) {
             w->ts = x;
             w->want = 0;
         } else if (w->want == 2) {
@@ -337,7 +366,7 @@ static size_t resp_walk(const char *b, const char *end, walk_t *w)
     if (b[0] == '*') {
         size_t off = line;
         for (long i = 0; i < v; i++)
-            off += resp_walk(b + off, end, w);
+            off += resp_walk(b + off, end, w, depth + 1, i == 0);
         return off;
     }
     return line;
@@ -386,9 +415,11 @@ static void *redis_main(void *arg)
     }
     atomic_store(&c->ready_, 1);
     int n = snprintf(cmd, sizeof(cmd),
-                     "XREADGROUP GROUP %s %s COUNT 1000 BLOCK 100 NOACK STREAMS %s >\r\n", c->group,
-                     c->name, c->topic);
+                     "XREADGROUP GROUP %s %s COUNT 1000 BLOCK 100%s STREAMS %s >\r\n", c->group,
+                     c->name, c->ack ? "" : " NOACK", c->topic);
     int outstanding = 0;
+    walk_t w = {.c = c, .collect = c->ack};
+    char ack_head[256];
     while (!atomic_load_explicit(&c->stop_, memory_order_relaxed)) {
         if (!outstanding) {
             if (send_all(fd, cmd, (size_t)n) < 0)
@@ -414,13 +445,29 @@ static void *redis_main(void *arg)
             snprintf(c->err, sizeof(c->err), "redis: %.*s", (int)(l - 2), r.b);
             break;
         }
-        walk_t w = {.c = c};
-        resp_walk(r.b, r.b + l, &w);
+        if (r.b[0] == ':') {
+            /* An XACK's count; XREADGROUP answers with arrays. */
+            rbuf_consume(&r, (size_t)l);
+            continue;
+        }
+        w.want = 0;
+        w.ids_len = 0;
+        w.nids = 0;
+        resp_walk(r.b, r.b + l, &w, 0, 0);
         rbuf_consume(&r, (size_t)l);
         outstanding = 0;
+        if (w.nids > 0) {
+            /* Acknowledge the reply's entries, pipelined ahead of the next read. */
+            int h = snprintf(ack_head, sizeof(ack_head),
+                             "*%d\r\n$4\r\nXACK\r\n$%zu\r\n%s\r\n$%zu\r\n%s\r\n", w.nids + 3,
+                             strlen(c->topic), c->topic, strlen(c->group), c->group);
+            if (send_all(fd, ack_head, (size_t)h) < 0 || send_all(fd, w.ids, w.ids_len) < 0)
+                break;
+        }
     }
     close(fd);
     free(r.base);
+    free(w.ids);
     return NULL;
 }
 

@@ -3,7 +3,9 @@
  * which `rcbseq` numbers arrived, so a run can report lost and duplicated events.
  *  - shm: a lossless ringcast reader attached to the broker's ring (decodes each record);
  *  - shm-group: a member of a ringcast consumer group on that ring (shm/group.h), zero copy;
- *  - redis: XREADGROUP on its own consumer group (fan-out) or a shared group (competing);
+ *  - redis: XREADGROUP on its own consumer group (fan-out, NOACK) or a shared group (competing;
+ *    with `ack`, without NOACK and an XACK of each reply's entries, as Dapr's Redis Streams
+ *    component does);
  *  - nats: a plain subscription (SUB) on the subject prefix. */
 #ifndef RC_BENCH_CONSUMERS_H
 #define RC_BENCH_CONSUMERS_H
@@ -30,6 +32,7 @@ typedef struct {
     char group[32];    /* redis consumer group / ringcast consumer group */
     char name[32];     /* redis consumer name / reader name */
     uint32_t spin;     /* shm: polls before sleeping on the futex (0: the reader's default) */
+    int ack;           /* redis: acknowledge (XACK) instead of NOACK */
     /* results, read after rc_consumer_stop (unique also while running) */
     rc_hist_t lat;           /* publish -> delivery, ns */
     _Atomic uint64_t unique; /* distinct events received */

@@ -114,6 +114,7 @@ int rc_bench_run(const char *scenario, const char *params, const rc_run_opts_t *
                                                     : RC_CONS_NATS;
             c->ring = peer.ring;
             c->spin = o->reader_spin;
+            c->ack = o->compete; /* a shared group acknowledges, as Dapr's component does */
             c->port = peer.port;
             c->topic = lo.topic;
             if (o->compete)

@@ -28,28 +28,28 @@
 #include "shm/proc.h"
 #include "shm/ring_internal.h"
 
-#define GROUP_BLOCK 2048u         /* bytes of one group: header (128) + member cells */
-#define CELL_BYTES 64u
-#define DEFAULT_BATCH 32u
-#define MAX_BATCH 1024u
-#define DEFAULT_SPIN 4000u
-#define JOIN_TIMEOUT_NS 2000000000ull
-#define HEARTBEAT_NS 10000000ull   /* members refresh their heartbeats at most every 10 ms */
-#define DEAD_SCAN_NS 100000000ull  /* and look for dead members at most every 100 ms */
-#define MAX_SLEEP_NS 50000000ll    /* sleepers wake at least this often (orphans, stalls) */
+#define GROUP_BLOCK       2048u /* bytes of one group: header (128) + member cells */
+#define CELL_BYTES        64u
+#define DEFAULT_BATCH     32u
+#define MAX_BATCH         1024u
+#define DEFAULT_SPIN      4000u
+#define JOIN_TIMEOUT_NS   2000000000ull
+#define HEARTBEAT_NS      10000000ull  /* members refresh their heartbeats at most every 10 ms */
+#define DEAD_SCAN_NS      100000000ull /* and look for dead members at most every 100 ms */
+#define MAX_SLEEP_NS      50000000ll   /* sleepers wake at least this often (orphans, stalls) */
 #define STALL_CHECK_EVERY 1024u
-#define POS_MAX UINT64_MAX
-#define ORPHAN_TAG 1ull            /* bit 0 of an orphan cell's lo: claimable source */
+#define POS_MAX           UINT64_MAX
+#define ORPHAN_TAG        1ull /* bit 0 of an orphan cell's lo: claimable source */
 
 /* Group header states. */
-#define G_FREE 0u
+#define G_FREE    0u
 #define G_CLAIMED 1u /* a creator took it; name not valid yet */
-#define G_INIT 2u    /* name valid, creation in progress */
-#define G_ACTIVE 3u
+#define G_INIT    2u /* name valid, creation in progress */
+#define G_ACTIVE  3u
 
 /* Member cell states. */
-#define C_FREE 0u
-#define C_INIT 1u
+#define C_FREE   0u
+#define C_INIT   1u
 #define C_ACTIVE 2u
 #define C_ORPHAN 3u /* owner dead or gone: its [lo, hi) is a source for the others */
 
@@ -64,8 +64,8 @@ typedef struct {
     _Atomic uint32_t orphans;     /* ORPHAN cells not yet drained: a hint for claimers */
     _Atomic uint32_t creator_pid; /* while CLAIMED/INIT */
     uint32_t reserved0;
-    _Atomic uint64_t since;       /* rc_now_ns() when CLAIMED */
-    _Atomic uint64_t name[4];     /* NUL-padded name, 32 bytes; written while CLAIMED */
+    _Atomic uint64_t since;   /* rc_now_ns() when CLAIMED */
+    _Atomic uint64_t name[4]; /* NUL-padded name, 32 bytes; written while CLAIMED */
     /* --- line 1 --- */
     _Atomic uint64_t next;        /* first record no member claimed; CAS seq_cst by claimers */
     _Atomic uint64_t redelivered; /* records claimed from dead members' cells; relaxed */
@@ -94,7 +94,7 @@ _Static_assert(offsetof(group_hdr_t, next) == RC__CACHE_LINE, "cursor on its own
 _Static_assert(sizeof(group_cell_t) == CELL_BYTES, "member cell is a line");
 _Static_assert(sizeof(group_hdr_t) + RC_GROUP_MAX_MEMBERS * CELL_BYTES == GROUP_BLOCK,
                "a group block holds its header and its member cells");
-_Static_assert(RC_GROUP_MAX * GROUP_BLOCK == RC__DEFAULT_GROUPS * RC__GROUP_BYTES,
+_Static_assert(RC_GROUP_MAX *GROUP_BLOCK == RC__DEFAULT_GROUPS * RC__GROUP_BYTES,
                "the groups fill the ring's reserved group table");
 _Static_assert(RC_GROUP_NAME_MAX + 1 == sizeof(((group_hdr_t *)0)->name), "name fits");
 
@@ -109,10 +109,10 @@ struct rc_group_member_s {
     int manual;
     uint32_t pid;
     uint64_t start_time;
-    uint64_t cur;      /* next position to return */
-    uint64_t hi;       /* end of the claimed range */
-    uint64_t acked;    /* mirror of me->lo */
-    uint64_t ret_end;  /* position after the last record returned (or the range start) */
+    uint64_t cur;     /* next position to return */
+    uint64_t hi;      /* end of the claimed range */
+    uint64_t acked;   /* mirror of me->lo */
+    uint64_t ret_end; /* position after the last record returned (or the range start) */
     uint64_t delivered;
     uint64_t last_hb, last_scan, last_owner;
     uint64_t pub_acked; /* acked when the gate was last published */
@@ -259,8 +259,7 @@ void rc_group_heartbeat(rc_group_member_t *m)
     uint32_t pid = atomic_load_explicit(&m->slot->pid, memory_order_relaxed);
     if (pid == m->pid)
         return;
-    if (rc_proc_alive((pid_t)pid,
-                      atomic_load_explicit(&m->slot->start_time, memory_order_relaxed)))
+    if (rc_proc_alive((pid_t)pid, atomic_load_explicit(&m->slot->start_time, memory_order_relaxed)))
         return;
     atomic_store_explicit(&m->slot->start_time, m->start_time, memory_order_seq_cst);
     atomic_store_explicit(&m->slot->pid, m->pid, memory_order_seq_cst);
@@ -320,8 +319,7 @@ static int scan_dead(rc_group_member_t *m)
 
 /* Walks committed records from `x`, up to `batch` of them (padding does not count) and not
  * past `limit`; returns the position after the last one and their number in *n. */
-static uint64_t walk(const rc_ring_t *ring, uint64_t x, uint64_t limit, uint32_t batch,
-                     uint32_t *n)
+static uint64_t walk(const rc_ring_t *ring, uint64_t x, uint64_t limit, uint32_t batch, uint32_t *n)
 {
     uint64_t p = x;
     *n = 0;
@@ -372,16 +370,14 @@ static int claim_orphan(rc_group_member_t *m, group_cell_t *d)
 {
     for (;;) {
         uint64_t dl = atomic_load_explicit(&d->lo, memory_order_seq_cst);
-        if (!(dl & ORPHAN_TAG) ||
-            atomic_load_explicit(&d->state, memory_order_seq_cst) != C_ORPHAN)
+        if (!(dl & ORPHAN_TAG) || atomic_load_explicit(&d->state, memory_order_seq_cst) != C_ORPHAN)
             return 0;
         uint64_t x = dl & ~ORPHAN_TAG;
         uint64_t dh = atomic_load_explicit(&d->hi, memory_order_seq_cst);
         if (x >= dh) {
             uint32_t st = C_ORPHAN;
             if (atomic_compare_exchange_strong_explicit(&d->state, &st, C_FREE,
-                                                        memory_order_acq_rel,
-                                                        memory_order_relaxed))
+                                                        memory_order_acq_rel, memory_order_relaxed))
                 atomic_fetch_sub_explicit(&m->g->orphans, 1, memory_order_relaxed);
             return 0;
         }
@@ -395,8 +391,7 @@ static int claim_orphan(rc_group_member_t *m, group_cell_t *d)
             y = dh; /* take the rest: trailing padding, or a range we cannot walk */
         atomic_store_explicit(&m->me->hi, y, memory_order_seq_cst);
         if (!atomic_compare_exchange_strong_explicit(&d->lo, &dl, y | ORPHAN_TAG,
-                                                     memory_order_seq_cst,
-                                                     memory_order_seq_cst))
+                                                     memory_order_seq_cst, memory_order_seq_cst))
             continue;
         if (atomic_load_explicit(&d->dead, memory_order_relaxed))
             atomic_fetch_add_explicit(&m->g->redelivered, n, memory_order_relaxed);
@@ -469,8 +464,7 @@ static int claim(rc_group_member_t *m, int force_stall)
     if (atomic_load_explicit(&m->g->orphans, memory_order_seq_cst) != 0) {
         for (uint32_t i = 0; i < RC_GROUP_MAX_MEMBERS; i++) {
             group_cell_t *d = &m->cells[i];
-            if (d != m->me &&
-                atomic_load_explicit(&d->state, memory_order_seq_cst) == C_ORPHAN &&
+            if (d != m->me && atomic_load_explicit(&d->state, memory_order_seq_cst) == C_ORPHAN &&
                 claim_orphan(m, d))
                 return 1;
         }
@@ -613,8 +607,8 @@ static int take_cell(rc_group_member_t *m)
     for (uint32_t i = 0; i < RC_GROUP_MAX_MEMBERS; i++) {
         group_cell_t *c = &m->cells[i];
         uint32_t st = C_FREE;
-        if (!atomic_compare_exchange_strong_explicit(&c->state, &st, C_INIT,
-                                                     memory_order_acq_rel, memory_order_relaxed))
+        if (!atomic_compare_exchange_strong_explicit(&c->state, &st, C_INIT, memory_order_acq_rel,
+                                                     memory_order_relaxed))
             continue;
         /* Idle (lo == hi) until the first claim; not gating, not a source. */
         atomic_store_explicit(&c->lo, 0, memory_order_relaxed);
@@ -761,7 +755,8 @@ static void reset_stuck(group_hdr_t *g, uint32_t st, uint64_t now)
     if (since == 0 || now - since < JOIN_TIMEOUT_NS)
         return;
     pid_t pid = (pid_t)atomic_load_explicit(&g->creator_pid, memory_order_relaxed);
-    if (pid != 0 && rc_proc_alive(pid, rc_proc_start_time(pid)) && now - since < 4 * JOIN_TIMEOUT_NS)
+    if (pid != 0 && rc_proc_alive(pid, rc_proc_start_time(pid)) &&
+        now - since < 4 * JOIN_TIMEOUT_NS)
         return;
     atomic_compare_exchange_strong_explicit(&g->state, &st, G_FREE, memory_order_acq_rel,
                                             memory_order_relaxed);

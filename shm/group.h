@@ -25,8 +25,8 @@
 #include "shm/ring.h"
 
 /* Limits of the group table in the ring header (64 x 256 bytes). */
-#define RC_GROUP_NAME_MAX 31u  /* bytes of a group name, [A-Za-z0-9._:-] */
-#define RC_GROUP_MAX 8u        /* groups per ring */
+#define RC_GROUP_NAME_MAX    31u /* bytes of a group name, [A-Za-z0-9._:-] */
+#define RC_GROUP_MAX         8u  /* groups per ring */
 #define RC_GROUP_MAX_MEMBERS 30u /* live (or not yet drained) members per group */
 
 typedef struct rc_group_member_s rc_group_member_t;

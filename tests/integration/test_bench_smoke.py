@@ -114,20 +114,18 @@ def main():
         check(r["rss_mib"] > 0, "row %s/%s has no RSS" % (r["scenario"], r["system"]))
     # ringcast itself always runs; each scenario has its row(s).
     for scen, system, n in (("ingest", "ringcast", 1), ("latency", "ringcast-shm", 2),
-                            ("fanout", "ringcast-shm", 2)):
+                            ("fanout", "ringcast-shm", 2), ("groups", "ringcast-group", 2)):
         got = [r for r in measured if r["scenario"] == scen and r["system"] == system]
         check(len(got) == n, "%s: %d %s rows, want %d" % (scen, len(got), system, n))
     for r in measured:
         if r["scenario"] == "latency":
             m = re.match(r"rate=(\d+)", r["params"])
             check(m and abs(r["rate"] - float(m.group(1))) < 1, "latency row rate")
-        if r["scenario"] == "fanout":
-            check(r["consumers"] in (1, 2), "fanout consumers %r" % r["consumers"])
+        if r["scenario"] in ("fanout", "groups"):
+            check(r["consumers"] in (1, 2), "%s consumers %r" % (r["scenario"], r["consumers"]))
     http = [r for r in skipped if r["system"] == "ringcast-http"]
     check(len(http) == 4 and all("needs delivery workers (issue 4)" in r["note"] for r in http),
           "ringcast-http rows must be skipped for the delivery workers")
-    check(any(r["scenario"] == "groups" and "consumer groups" in r["note"] for r in skipped),
-          "groups must be skipped naming consumer groups")
     for r in skipped:
         if r["system"] in ("nginx", "redis", "nats"):
             check("not installed" in r["note"], "peer %s skipped without saying why: %r" %

@@ -22,9 +22,9 @@
 #include "shm/ring.h"
 #include "tests/test.h"
 
-#define MAX_PROD 4
-#define MAX_MEMBERS 12
-#define MAX_RECORDS 2000000u
+#define MAX_PROD     4
+#define MAX_MEMBERS  12
+#define MAX_RECORDS  2000000u
 #define VICTIM_BATCH 32u
 
 typedef struct {
@@ -98,7 +98,9 @@ static void producer(int id)
             _exit(5);
         for (uint32_t i = sizeof(rec_head_t); i < len; i++)
             buf[i] = (uint8_t)(x >> (i % 56)) ^ (uint8_t)i;
-        rec_head_t h = {.producer = (uint32_t)id, .len = len, .n = n,
+        rec_head_t h = {.producer = (uint32_t)id,
+                        .len = len,
+                        .n = n,
                         .sum = fnv(buf + sizeof(h), len - sizeof(h))};
         memcpy(buf, &h, sizeof(h));
         memcpy(c.data, buf, len);
@@ -215,8 +217,10 @@ static int parse(int argc, char **argv)
     }
     if (cfg.producers < 1 || cfg.producers > MAX_PROD || cfg.members < 1 ||
         cfg.members > MAX_MEMBERS - 1 || cfg.records == 0 || cfg.records > MAX_RECORDS) {
-        fprintf(stderr, "stress_group: out of range (producers 1..%d, members 1..%d, "
-                        "records 1..%u)\n", MAX_PROD, MAX_MEMBERS - 1, MAX_RECORDS);
+        fprintf(stderr,
+                "stress_group: out of range (producers 1..%d, members 1..%d, "
+                "records 1..%u)\n",
+                MAX_PROD, MAX_MEMBERS - 1, MAX_RECORDS);
         return 2;
     }
     return 0;

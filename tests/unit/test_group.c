@@ -291,8 +291,7 @@ static void test_death(rc_ring_t *ring)
         rc_group_member_t *c;
         rc_ring_view_t v;
         if (rc_ring_open(ring_name, &r, err, sizeof(err)) != 0 ||
-            rc_group_join(r, "mortal", &o, &c) != 0 || rc_group_poll(c, &v) != 0 ||
-            val(&v) != 0)
+            rc_group_join(r, "mortal", &o, &c) != 0 || rc_group_poll(c, &v) != 0 || val(&v) != 0)
             _exit(1);
         char ok = 'y';
         if (write(pipefd[1], &ok, 1) != 1)
@@ -336,8 +335,8 @@ static void test_death(rc_ring_t *ring)
 /* ---- threads: N members, M producers, every record exactly once ------------------------ */
 
 #define MT_PRODUCERS 3
-#define MT_MEMBERS 4
-#define MT_RECORDS 20000u
+#define MT_MEMBERS   4
+#define MT_RECORDS   20000u
 
 static struct {
     rc_ring_t *ring;
