@@ -590,6 +590,15 @@ int rc_group_ack(rc_group_member_t *m, uint64_t pos)
 
 /* ---- joining and leaving -------------------------------------------------------------------- */
 
+/* Frees a header we hold (CLAIMED, INIT, or the last member's ACTIVE). `since` goes back to 0
+ * first, so that reset_stuck never judges the next creator by our timestamp. */
+static void release_hdr(group_hdr_t *g)
+{
+    atomic_store_explicit(&g->since, 0, memory_order_relaxed);
+    /* Release: the next creator that takes the header sees the cleared fields. */
+    atomic_store_explicit(&g->state, G_FREE, memory_order_release);
+}
+
 static void clear_cells(group_hdr_t *g)
 {
     group_cell_t *cells = cells_of(g);
@@ -652,7 +661,7 @@ static void dissolve(group_hdr_t *g)
         return;
     atomic_store_explicit(&g->members, 0, memory_order_seq_cst);
     clear_cells(g);
-    atomic_store_explicit(&g->state, G_FREE, memory_order_release);
+    release_hdr(g);
 }
 
 /* Joins existing group header `g`. Returns 0, -EAGAIN (look again), RC_EGROUP_MEMBERS. */
@@ -714,7 +723,7 @@ static int create(rc_group_member_t *m, group_hdr_t *g, const uint64_t w[4],
             continue;
         uint32_t st = atomic_load_explicit(&o2->state, memory_order_seq_cst);
         if (st == G_CLAIMED || ((st == G_INIT || st == G_ACTIVE) && name_is(o2, w))) {
-            atomic_store_explicit(&g->state, G_FREE, memory_order_release);
+            release_hdr(g);
             return -EAGAIN;
         }
     }
@@ -725,7 +734,7 @@ static int create(rc_group_member_t *m, group_hdr_t *g, const uint64_t w[4],
     rc_reader_t *r;
     int rc = rc_reader_open(ring, &ro, &r);
     if (rc != 0) {
-        atomic_store_explicit(&g->state, G_FREE, memory_order_release);
+        release_hdr(g);
         return rc;
     }
     uint64_t start = rc_reader_acked(r);
@@ -862,7 +871,7 @@ void rc_group_leave(rc_group_member_t *m)
                                                     memory_order_release, memory_order_relaxed);
         atomic_store_explicit(&g->state, G_CLAIMED, memory_order_seq_cst);
         clear_cells(g);
-        atomic_store_explicit(&g->state, G_FREE, memory_order_release);
+        release_hdr(g);
     } else if (m->acked < m->hi) {
         /* Hand what is left of the batch over: the others claim it like a dead member's. */
         atomic_store_explicit(&m->me->dead, 0, memory_order_relaxed);
