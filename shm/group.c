@@ -265,12 +265,6 @@ void rc_group_heartbeat(rc_group_member_t *m)
     atomic_store_explicit(&m->slot->pid, m->pid, memory_order_seq_cst);
 }
 
-static void heartbeat_due(rc_group_member_t *m)
-{
-    if (rc_now_ns() - m->last_hb >= HEARTBEAT_NS)
-        rc_group_heartbeat(m);
-}
-
 /* Turns a dead member's cell into an ORPHAN source. The winner of the state CAS alone writes
  * the tag; claimers wait for it. */
 static void orphan_dead(rc_group_member_t *m, group_cell_t *c)
@@ -431,13 +425,25 @@ static void stalled(rc_group_member_t *m, uint64_t x, int force)
 static int claim_next(rc_group_member_t *m, int force_stall)
 {
     group_hdr_t *g = m->g;
+    int announced = 0;
     for (;;) {
         uint64_t x = atomic_load_explicit(&g->next, memory_order_seq_cst);
+        /* Peek first (loads only): an empty poll writes nothing, so idle and spinning members
+         * do not bounce their cells' lines. What the peek reads is only a hint; the walk
+         * below, after the announcement, is what counts. */
+        uint32_t n;
+        uint64_t y = walk(m->ring, x, POS_MAX, 1, &n);
+        if (n == 0) {
+            if (announced)
+                go_idle(m, x); /* withdraw an announcement a lost race left behind */
+            stalled(m, rc__skip_gap(m->ring, y), force_stall);
+            return 0;
+        }
         announce(m, x);
+        announced = 1;
         if (atomic_load_explicit(&g->next, memory_order_seq_cst) != x)
             continue;
-        uint32_t n;
-        uint64_t y = walk(m->ring, x, POS_MAX, m->batch, &n);
+        y = walk(m->ring, x, POS_MAX, m->batch, &n);
         if (n == 0) {
             go_idle(m, x);
             stalled(m, rc__skip_gap(m->ring, y), force_stall);
@@ -458,8 +464,10 @@ static int claim(rc_group_member_t *m, int force_stall)
 {
     if (!slot_ours(m->slot, m->slot_name))
         return RC_EGROUP_GONE;
-    heartbeat_due(m);
-    if (rc_now_ns() - m->last_scan >= DEAD_SCAN_NS)
+    uint64_t now = rc_now_ns();
+    if (now - m->last_hb >= HEARTBEAT_NS)
+        rc_group_heartbeat(m);
+    if (now - m->last_scan >= DEAD_SCAN_NS)
         scan_dead(m);
     if (atomic_load_explicit(&m->g->orphans, memory_order_seq_cst) != 0) {
         for (uint32_t i = 0; i < RC_GROUP_MAX_MEMBERS; i++) {
@@ -469,7 +477,16 @@ static int claim(rc_group_member_t *m, int force_stall)
                 return 1;
         }
     }
-    return claim_next(m, force_stall);
+    if (claim_next(m, force_stall))
+        return 1;
+    /* Nothing claimed: withdraw an announcement a lost race left in our cell (claim_orphan
+     * gives up without one), and publish, since a scan may have counted it meanwhile. */
+    if (atomic_load_explicit(&m->me->lo, memory_order_relaxed) !=
+        atomic_load_explicit(&m->me->hi, memory_order_relaxed)) {
+        go_idle(m, m->hi);
+        publish_gate(m);
+    }
+    return 0;
 }
 
 /* ---- consuming ------------------------------------------------------------------------------ */
