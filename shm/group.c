@@ -19,9 +19,12 @@
 #include "shm/group.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -39,7 +42,8 @@
 #define MAX_SLEEP_NS      50000000ll   /* sleepers wake at least this often (orphans, stalls) */
 #define STALL_CHECK_EVERY 1024u
 #define POS_MAX           UINT64_MAX
-#define ORPHAN_TAG        1ull /* bit 0 of an orphan cell's lo: claimable source */
+#define ROLE_STALE_NS     200000000ull /* a ring role older than this was left by a dead member */
+#define ORPHAN_TAG        1ull         /* bit 0 of an orphan cell's lo: claimable source */
 
 /* Group header states. */
 #define G_FREE    0u
@@ -70,7 +74,14 @@ typedef struct {
     _Atomic uint64_t next;        /* first record no member claimed; CAS seq_cst by claimers */
     _Atomic uint64_t redelivered; /* records claimed from dead members' cells; relaxed */
     _Atomic uint64_t handed_over; /* records claimed from departed members' cells; relaxed */
-    uint8_t pad1_[RC__CACHE_LINE - 24];
+    /* Waiting (see rc_group_wait): at most one member sleeps on the ring's futex, holding
+     * `ring_role` (rc_now_ns() when taken, 0 = free); the others sleep on `gwake`, counted in
+     * `gsleepers` (seq_cst, paired with the wakers' seq_cst load), and are woken one at a time
+     * (increment, then FUTEX_WAKE 1) when there is work left or the role is free again. */
+    _Atomic uint64_t ring_role;
+    _Atomic uint32_t gwake;
+    _Atomic uint32_t gsleepers;
+    uint8_t pad1_[RC__CACHE_LINE - 40];
 } group_hdr_t;
 
 /* Member cell: 64 bytes, written by its owner except lo (also CASed by claimers once ORPHAN)
@@ -91,6 +102,7 @@ typedef struct {
 _Static_assert(sizeof(group_hdr_t) == 2 * RC__CACHE_LINE, "group header is two lines");
 _Static_assert(offsetof(group_hdr_t, name) == 32, "name on line 0");
 _Static_assert(offsetof(group_hdr_t, next) == RC__CACHE_LINE, "cursor on its own line");
+_Static_assert(offsetof(group_hdr_t, gsleepers) == RC__CACHE_LINE + 36, "wait words on line 1");
 _Static_assert(sizeof(group_cell_t) == CELL_BYTES, "member cell is a line");
 _Static_assert(sizeof(group_hdr_t) + RC_GROUP_MAX_MEMBERS * CELL_BYTES == GROUP_BLOCK,
                "a group block holds its header and its member cells");
@@ -309,6 +321,39 @@ static int scan_dead(rc_group_member_t *m)
     return n;
 }
 
+/* ---- waking ------------------------------------------------------------------------------- */
+
+/* Wakes one member sleeping on the group's futex, if any. */
+static void wake_one(group_hdr_t *g)
+{
+    /* seq_cst: pairs with the sleeper's seq_cst increment before its re-check. */
+    if (atomic_load_explicit(&g->gsleepers, memory_order_seq_cst) == 0)
+        return;
+    atomic_fetch_add_explicit(&g->gwake, 1, memory_order_release);
+    syscall(SYS_futex, &g->gwake, FUTEX_WAKE, 1, NULL, NULL, 0);
+}
+
+/* Takes the ring-sleeper role: free, or left stale by a member that died asleep. */
+static int take_role(group_hdr_t *g, uint64_t now, uint64_t *mine)
+{
+    uint64_t cur = atomic_load_explicit(&g->ring_role, memory_order_relaxed);
+    if (cur != 0 && now - cur < ROLE_STALE_NS)
+        return 0;
+    if (!atomic_compare_exchange_strong_explicit(&g->ring_role, &cur, now, memory_order_acq_rel,
+                                                 memory_order_relaxed))
+        return 0;
+    *mine = now;
+    return 1;
+}
+
+/* Gives the role up and wakes a group sleeper to take it over. */
+static void drop_role(group_hdr_t *g, uint64_t mine)
+{
+    atomic_compare_exchange_strong_explicit(&g->ring_role, &mine, 0, memory_order_acq_rel,
+                                            memory_order_relaxed);
+    wake_one(g);
+}
+
 /* ---- claiming ------------------------------------------------------------------------------- */
 
 /* Walks committed records from `x`, up to `batch` of them (padding does not count) and not
@@ -392,6 +437,8 @@ static int claim_orphan(rc_group_member_t *m, group_cell_t *d)
         else
             atomic_fetch_add_explicit(&m->g->handed_over, n, memory_order_relaxed);
         settle(m, x, y);
+        if (y < dh)
+            wake_one(m->g); /* more of it left: let another member help */
         return 1;
     }
 }
@@ -455,6 +502,11 @@ static int claim_next(rc_group_member_t *m, int force_stall)
         if (atomic_compare_exchange_strong_explicit(&g->next, &x, y, memory_order_seq_cst,
                                                     memory_order_seq_cst)) {
             settle(m, x, y);
+            /* Records committed beyond our batch: wake one sleeping member to take them. */
+            uint32_t more;
+            walk(m->ring, y, POS_MAX, 1, &more);
+            if (more)
+                wake_one(g);
             return 1;
         }
     }
@@ -568,17 +620,10 @@ int rc_group_wait(rc_group_member_t *m, rc_ring_view_t *v, int64_t timeout_ns)
     }
     if (timeout_ns == 0)
         return poll_once(m, v, 0);
+    group_hdr_t *g = m->g;
     uint64_t start = rc_now_ns();
     for (;;) {
         rc_group_heartbeat(m);
-        /* Dekker with producers, as in rc_reader_wait: flag (seq_cst) and fence, read the
-         * futex word, re-check, sleep. */
-        atomic_store_explicit(&h->sleepers, 1, memory_order_seq_cst);
-        atomic_thread_fence(memory_order_seq_cst);
-        uint32_t seen = atomic_load_explicit(&h->notify, memory_order_acquire);
-        rc = poll_once(m, v, 0);
-        if (rc != RC_ERING_EMPTY)
-            return rc;
         int64_t sleep_ns = MAX_SLEEP_NS;
         if (timeout_ns > 0) {
             int64_t left = timeout_ns - (int64_t)(rc_now_ns() - start);
@@ -587,7 +632,39 @@ int rc_group_wait(rc_group_member_t *m, rc_ring_view_t *v, int64_t timeout_ns)
             if (left < sleep_ns)
                 sleep_ns = left;
         }
-        int frc = rc__futex_wait(&h->notify, seen, sleep_ns);
+        /* One member sleeps on the ring's futex, so a commit wakes one thread, not all of
+         * them; the others sleep on the group's futex until work is left over or the role
+         * is free (and at most MAX_SLEEP_NS). */
+        uint64_t role = 0;
+        int frc;
+        if (take_role(g, rc_now_ns(), &role)) {
+            /* Dekker with producers, as in rc_reader_wait: flag (seq_cst) and fence, read
+             * the futex word, re-check, sleep. */
+            atomic_store_explicit(&h->sleepers, 1, memory_order_seq_cst);
+            atomic_thread_fence(memory_order_seq_cst);
+            uint32_t seen = atomic_load_explicit(&h->notify, memory_order_acquire);
+            rc = poll_once(m, v, 0);
+            if (rc != RC_ERING_EMPTY) {
+                drop_role(g, role);
+                return rc;
+            }
+            frc = rc__futex_wait(&h->notify, seen, sleep_ns);
+            drop_role(g, role);
+        } else {
+            /* seq_cst: pairs with wake_one's load; a waker that missed us made its work
+             * visible before our re-check. */
+            atomic_fetch_add_explicit(&g->gsleepers, 1, memory_order_seq_cst);
+            uint32_t seen = atomic_load_explicit(&g->gwake, memory_order_acquire);
+            rc = poll_once(m, v, 0);
+            if (rc == RC_ERING_EMPTY &&
+                atomic_load_explicit(&g->ring_role, memory_order_relaxed) != 0)
+                frc = rc__futex_wait(&g->gwake, seen, sleep_ns);
+            else
+                frc = 0; /* the role went free meanwhile: loop and take it */
+            atomic_fetch_sub_explicit(&g->gsleepers, 1, memory_order_relaxed);
+            if (rc != RC_ERING_EMPTY)
+                return rc;
+        }
         rc = poll_once(m, v, 1);
         if (rc != RC_ERING_EMPTY)
             return rc;
@@ -761,6 +838,8 @@ static int create(rc_group_member_t *m, group_hdr_t *g, const uint64_t w[4],
     atomic_store_explicit(&g->next, start, memory_order_relaxed);
     atomic_store_explicit(&g->redelivered, 0, memory_order_relaxed);
     atomic_store_explicit(&g->handed_over, 0, memory_order_relaxed);
+    atomic_store_explicit(&g->ring_role, 0, memory_order_relaxed);
+    atomic_store_explicit(&g->gsleepers, 0, memory_order_relaxed);
     atomic_store_explicit(&g->members, 1, memory_order_relaxed);
     /* Release: an attacher that acquires ACTIVE sees slot, next and the cleared cells. */
     atomic_store_explicit(&g->state, G_ACTIVE, memory_order_seq_cst);
