@@ -242,6 +242,8 @@ static int scan_cells(group_cell_t *cells, uint64_t *min)
 /* Recomputes the group's gating position and raises the slot's position to it. */
 static void publish_gate(rc_group_member_t *m)
 {
+    if (!slot_ours(m->slot, m->slot_name))
+        return; /* reclaimed, maybe another reader's now: never move it */
     uint64_t min = atomic_load_explicit(&m->g->next, memory_order_seq_cst);
     if (scan_cells(m->cells, &min))
         scan_cells(m->cells, &min);
@@ -260,6 +262,8 @@ void rc_group_heartbeat(rc_group_member_t *m)
     uint64_t now = rc_now_ns();
     m->last_hb = now;
     atomic_store_explicit(&m->me->heartbeat, now, memory_order_relaxed);
+    if (!slot_ours(m->slot, m->slot_name))
+        return;
     atomic_store_explicit(&m->slot->heartbeat, now, memory_order_relaxed);
     if (now - m->last_owner < DEAD_SCAN_NS)
         return;

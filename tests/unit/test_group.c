@@ -332,6 +332,57 @@ static void test_death(rc_ring_t *ring)
     close(pipefd[1]);
 }
 
+/* The process that created a group (and whose identity its reader slot carries) dies, and the
+ * surviving member does not poll for longer than the heartbeat timeout: a reclaimer frees the
+ * slot, the survivor is told RC_EGROUP_GONE, and joining again makes a fresh group. */
+static void test_gone(rc_ring_t *ring)
+{
+    rc_group_opts_t o = {.start = RC_START_LATEST};
+    int up[2], down[2];
+    ASSERT_EQ(pipe(up), 0);
+    ASSERT_EQ(pipe(down), 0);
+    pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+        char err[256], c = 'y';
+        rc_ring_t *r;
+        rc_group_member_t *g;
+        if (rc_ring_open(ring_name, &r, err, sizeof(err)) != 0 ||
+            rc_group_join(r, "fragile", &o, &g) != 0 || write(up[1], &c, 1) != 1 ||
+            read(down[0], &c, 1) != 1)
+            _exit(1);
+        _exit(0); /* dies a member, without leaving */
+    }
+    char c = 0;
+    ASSERT_EQ(read(up[0], &c, 1), 1);
+    rc_group_member_t *m;
+    ASSERT_EQ(rc_group_join(ring, "fragile", &o, &m), 0); /* the creator is alive: no takeover */
+    ASSERT_EQ(write(down[1], &c, 1), 1);
+    int status;
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    for (int i = 0; i < 2; i++) {
+        close(up[i]);
+        close(down[i]);
+    }
+    rc_group_stats_t st;
+    rc_group_stats(m, &st);
+    ASSERT_EQ(st.members, 2); /* the dead one is not noticed yet */
+    usleep(250000);           /* > heartbeat timeout, no poll */
+    ASSERT_EQ(rc_ring_reclaim(ring), 1);
+    ASSERT_EQ(put(ring, 0, 1), 0);
+    rc_ring_view_t v;
+    ASSERT_EQ(rc_group_poll(m, &v), RC_EGROUP_GONE);
+    rc_group_leave(m);
+    ASSERT_EQ(rc_group_join(ring, "fragile", &o, &m), 0);
+    rc_group_stats(m, &st);
+    ASSERT_EQ(st.members, 1);
+    ASSERT_EQ(put(ring, 0, 2), 0);
+    ASSERT_EQ(rc_group_poll(m, &v), 0);
+    ASSERT_EQ(val(&v), 2);
+    rc_group_leave(m);
+}
+
 /* ---- threads: N members, M producers, every record exactly once ------------------------ */
 
 #define MT_PRODUCERS 3
@@ -447,6 +498,7 @@ int main(void)
     test_gating(ring);
     test_wait(ring);
     test_death(ring);
+    test_gone(ring);
     rc_ring_close(ring);
     rc_ring_unlink(ring_name);
     test_threads();
