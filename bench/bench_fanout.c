@@ -1,15 +1,41 @@
-/* ringcast-bench fanout: every event to each of N consumers, publisher in closed loop.
+/* ringcast-bench fanout: every event to each of N consumers.
  * ringcast: N lossless shm readers on the broker's ring; Redis Streams: N consumer groups
- * (XREADGROUP ... NOACK); NATS: N subscribers. Throughput is the rate at which the slowest
- * consumer received every event (first publish to its last delivery). ringcast HTTP push to
- * N sinks needs the delivery workers. */
+ * (XREADGROUP ... NOACK); NATS: N subscribers; ringcast-http: HTTP publish -> `ringcast serve`
+ * -> N exact-type Triggers -> N HTTP sinks (the Knative push path), next to sinks-direct, the
+ * load generator posting straight to the same N sinks (what they accept without the broker).
+ * Throughput is the rate at which the slowest consumer received every event (first publish to
+ * its last delivery); closed loop unless --rate. --targets runs the three target checks of the
+ * delivery issue and prints one `target=...` line for each. */
 #include <stdio.h>
+#include <string.h>
 
 #include "bench/bench.h"
+#include "bench/http_run.h"
 #include "bench/run.h"
 #include "bench/scenarios.h"
 
-int rc__bench_fanout_rows(const rc_bench_opts_t *o, rc_report_t *rep)
+#define SYSTEMS "ringcast,redis,nats,ringcast-http,sinks-direct"
+
+static void http_opts(const rc_bench_opts_t *o, int direct, int triggers, int decoys, double rate,
+                      rc_http_run_opts_t *h)
+{
+    rc_http_run_opts_init(h);
+    h->direct = direct;
+    h->triggers = triggers;
+    h->decoys = decoys;
+    h->workers = o->workers;
+    h->drain_s = o->drain_s;
+    h->ring_bytes = o->ring_bytes;
+    h->load.conns = o->conns;
+    h->load.depth = o->depth;
+    h->load.seconds = o->seconds;
+    h->load.size = o->size;
+    h->load.proto = (rc_lg_proto_t)o->mode;
+    h->load.batch = o->batch;
+    h->load.rate = rate;
+}
+
+static int shm_rows(const rc_bench_opts_t *o, rc_report_t *rep)
 {
     static const rc_peer_kind_t systems[] = {RC_PEER_RINGCAST, RC_PEER_REDIS, RC_PEER_NATS};
     double counts[16];
@@ -27,26 +53,145 @@ int rc__bench_fanout_rows(const rc_bench_opts_t *o, rc_report_t *rep)
             return failed + 1;
         }
         char params[48];
-        snprintf(params, sizeof(params), "consumers=%d", consumers);
+        if (o->rate > 0)
+            snprintf(params, sizeof(params), "consumers=%d rate=%.0f", consumers, o->rate);
+        else
+            snprintf(params, sizeof(params), "consumers=%d", consumers);
         for (size_t i = 0; i < sizeof(systems) / sizeof(systems[0]); i++) {
             const char *name = rc_bench_peer_name(systems[i]);
-            if (!rc_bench_list_has(o->systems, "ringcast,redis,nats,ringcast-http", name))
+            if (!rc_bench_list_has(o->systems, SYSTEMS, name))
                 continue;
             rc_run_opts_t ro;
             rc_bench_run_opts(o, systems[i], &ro);
             ro.label = systems[i] == RC_PEER_RINGCAST ? "ringcast-shm" : NULL;
             ro.consumers = consumers;
+            ro.load.rate = o->rate;
+            if (o->reader_linger_us == RC_BENCH_LINGER_UNSET && o->rate <= 0)
+                ro.reader_linger_us = RC_BENCH_FANOUT_LINGER_US; /* throughput, not latency */
             rc_row_t row;
             if (rc_bench_run_median("fanout", params, &ro, o->runs, &row) < 0)
                 failed++;
             rc_report_add(rep, &row);
         }
-        if (rc_bench_list_has(o->systems, "ringcast,redis,nats,ringcast-http", "ringcast-http")) {
+    }
+    return failed;
+}
+
+static int http_rows(const rc_bench_opts_t *o, rc_report_t *rep)
+{
+    int want_http = rc_bench_list_has(o->systems, SYSTEMS, "ringcast-http");
+    int want_direct = rc_bench_list_has(o->systems, SYSTEMS, "sinks-direct");
+    if (!want_http && !want_direct)
+        return 0;
+    double counts[16];
+    const char *list = o->triggers    ? o->triggers
+                       : o->consumers ? o->consumers
+                       : o->quick     ? "1"
+                                      : "1,4,16";
+    int n = rc_bench_list_nums(list, counts, 16);
+    if (n < 0)
+        return 1;
+    if (o->quick && o->triggers == NULL)
+        n = 1; /* `all --quick`: one short HTTP row */
+    int failed = 0;
+    for (int k = 0; k < n && !rc_bench_stop_flag; k++) {
+        int triggers = (int)counts[k];
+        if (triggers < 1 || triggers > RC_HTTP_RUN_MAX_SINKS) {
+            fprintf(stderr, "ringcast-bench fanout: triggers 1-%d, not %d\n", RC_HTTP_RUN_MAX_SINKS,
+                    triggers);
+            return failed + 1;
+        }
+        char params[48];
+        int used = snprintf(params, sizeof(params), "consumers=%d", triggers);
+        if (o->rate > 0)
+            used += snprintf(params + used, sizeof(params) - (size_t)used, " rate=%.0f", o->rate);
+        for (int direct = 0; direct < 2; direct++) {
+            if (!(direct ? want_direct : want_http))
+                continue;
+            char p[48];
+            snprintf(p, sizeof(p), "%s", params);
+            if (!direct && o->decoys > 0)
+                snprintf(p + used, sizeof(p) - (size_t)used, " triggers=%d", triggers + o->decoys);
+            rc_http_run_opts_t h;
+            http_opts(o, direct, triggers, direct ? 0 : o->decoys, o->rate, &h);
             rc_row_t row;
-            rc_bench_skip_row(&row, "fanout", params, "ringcast-http",
-                              "needs delivery workers (issue 4)");
+            if (rc_bench_http_run_median("fanout", p, &h, o->runs, &row, NULL, NULL) < 0)
+                failed++;
             rc_report_add(rep, &row);
         }
+    }
+    return failed;
+}
+
+int rc__bench_fanout_rows(const rc_bench_opts_t *o, rc_report_t *rep)
+{
+    int failed = shm_rows(o, rep);
+    if (!rc_bench_stop_flag)
+        failed += http_rows(o, rep);
+    return failed;
+}
+
+/* One target run into the report; returns 0 or 1 (failed). */
+static int target_run(const rc_bench_opts_t *o, const char *params, int direct, int triggers,
+                      int decoys, double rate, rc_report_t *rep, rc_row_t *row, double *dps,
+                      double *p99)
+{
+    rc_http_run_opts_t h;
+    http_opts(o, direct, triggers, decoys, rate, &h);
+    int rc = rc_bench_http_run_median("fanout", params, &h, o->runs, row, dps, p99);
+    rc_report_add(rep, row);
+    return rc < 0 || row->skipped;
+}
+
+static void target_failed(const char *name, const rc_row_t *row)
+{
+    char why[sizeof(row->note)];
+    snprintf(why, sizeof(why), "%s", row->note[0] ? row->note : "run failed");
+    for (char *c = why; *c; c++) {
+        if (*c == ' ' || *c == '=')
+            *c = '_';
+    }
+    printf("target=%s ok=0 error=%s\n", name, why);
+}
+
+static int targets(const rc_bench_opts_t *o, rc_report_t *rep)
+{
+    int failed = 0;
+    rc_row_t a, b;
+    double dps_a, dps_b, p99;
+    /* 1. Publish-to-delivery p99 at 10k events/s offered, one trigger: under 1 ms. */
+    if (target_run(o, "target=p99 consumers=1 rate=10000", 0, 1, 0, 10000, rep, &a, &dps_a, &p99)) {
+        target_failed("e2e_p99_10k", &a);
+        failed++;
+    } else {
+        printf("target=e2e_p99_10k value_us=%.1f limit_us=1000 runs=%d lost=%llu ok=%d\n", p99,
+               o->runs, (unsigned long long)a.lost, p99 < 1000 && a.lost == 0);
+    }
+    /* 2. Deliveries/s with 8 triggers >= 0.8 x the same 8 sinks driven directly. */
+    int f2 = target_run(o, "target=fanout8 consumers=8", 0, 8, 0, 0, rep, &a, &dps_a, NULL);
+    int f2d = target_run(o, "target=fanout8 consumers=8", 1, 8, 0, 0, rep, &b, &dps_b, NULL);
+    if (f2 || f2d) {
+        target_failed("fanout8_vs_direct", f2 ? &a : &b);
+        failed++;
+    } else {
+        double r = dps_b > 0 ? dps_a / dps_b : 0;
+        printf("target=fanout8_vs_direct ratio=%.3f limit=0.8 broker_deliveries_s=%.0f "
+               "direct_deliveries_s=%.0f lost=%llu ok=%d\n",
+               r, dps_a, dps_b, (unsigned long long)a.lost, r >= 0.8 && a.lost == 0);
+    }
+    /* 3. 10,000 exact-type triggers, one matching: >= 0.9 x the single-trigger throughput. */
+    int f3 = target_run(o, "target=triggers10k consumers=1 triggers=1", 0, 1, 0, 0, rep, &a, &dps_a,
+                        NULL);
+    int f3t = target_run(o, "target=triggers10k consumers=1 triggers=10000", 0, 1, 9999, 0, rep, &b,
+                         &dps_b, NULL);
+    if (f3 || f3t) {
+        target_failed("triggers10k_vs_1", f3 ? &a : &b);
+        failed++;
+    } else {
+        double r = dps_a > 0 ? dps_b / dps_a : 0;
+        printf("target=triggers10k_vs_1 ratio=%.3f limit=0.9 one_trigger_eps=%.0f "
+               "triggers10k_eps=%.0f lost=%llu ok=%d\n",
+               r, dps_a, dps_b, (unsigned long long)b.lost, r >= 0.9 && b.lost == 0);
     }
     return failed;
 }
@@ -56,13 +201,14 @@ int rc_bench_fanout(int argc, char **argv)
     rc_bench_opts_t o;
     int rc = rc_bench_opts_parse("fanout",
                                  "One event to each of N consumers: ringcast shm readers vs "
-                                 "Redis Streams consumer groups vs NATS subscribers.",
+                                 "Redis Streams consumer groups vs NATS subscribers vs ringcast "
+                                 "HTTP push (N triggers -> N sinks) vs the sinks driven directly.",
                                  argc, argv, &o);
     if (rc != 0)
         return rc == 1 ? 0 : rc;
     rc__bench_scenario_setup();
     rc_report_t rep = {0};
-    int failed = rc__bench_fanout_rows(&o, &rep);
+    int failed = o.targets ? targets(&o, &rep) : rc__bench_fanout_rows(&o, &rep);
     rc = rc_bench_finish("fanout", &rep, &o, failed);
     rc_report_free(&rep);
     return rc;

@@ -193,7 +193,8 @@ static void *shm_main(void *arg)
     int rc = rc_ring_open(c->ring, &ring, c->err, sizeof(c->err));
     if (rc == 0) {
         rc_reader_opts_t ro = {
-            .mode = RC_READER_LOSSLESS, .start = RC_START_LATEST, .name = c->name, .spin = c->spin};
+            .mode = RC_READER_LOSSLESS, .start = RC_START_LATEST, .name = c->name, .spin = c->spin,
+            .linger_ns = c->linger_us * 1000u};
         rc = rc_reader_open(ring, &ro, &rd);
         if (rc < 0)
             snprintf(c->err, sizeof(c->err), "reader on %s: %s", c->ring, rc_strerror(rc));

@@ -33,6 +33,7 @@ typedef struct {
     char name[32];     /* redis consumer name / reader name */
     uint32_t spin;     /* shm: polls before sleeping on the futex (0: the reader's default) */
     int ack;           /* redis: acknowledge (XACK) instead of NOACK */
+    uint32_t linger_us; /* shm: linger after a wake (rc_reader_opts_t.linger_ns) */
     /* results, read after rc_consumer_stop (unique also while running) */
     rc_hist_t lat;           /* publish -> delivery, ns */
     _Atomic uint64_t unique; /* distinct events received */

@@ -550,13 +550,19 @@ static void on_readable(lg_t *g, conn_t *c, int publishing)
     c->in_len -= off;
 }
 
+static int conn_port(const lg_t *g, const conn_t *c)
+{
+    const rc_lg_opts_t *o = g->o;
+    return o->nports > 0 ? o->ports[(c - g->conns) % o->nports] : o->port;
+}
+
 static int connect_one(lg_t *g, conn_t *c)
 {
     c->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (c->fd < 0)
         return -errno;
     struct sockaddr_in a = {.sin_family = AF_INET,
-                            .sin_port = htons((uint16_t)g->o->port),
+                            .sin_port = htons((uint16_t)conn_port(g, c)),
                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     if (connect(c->fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
         int e = -errno;
@@ -615,7 +621,7 @@ int rc_lg_run(const rc_lg_opts_t *o, volatile int *stop, rc_lg_result_t *res, ch
     rc_hist_init(&res->lat);
     if (o->conns < 1 || o->conns > 1024 || o->depth < 1 || o->depth > 1024 || o->size < 16 ||
         o->batch < 1 || o->batch > 1000 || o->types < 1 || o->types > 1000 || o->seconds <= 0 ||
-        o->rate < 0) {
+        o->rate < 0 || o->nports < 0 || (o->nports > 0 && o->ports == NULL)) {
         snprintf(err, errlen, "loadgen: option out of range");
         return -EINVAL;
     }
@@ -642,7 +648,7 @@ int rc_lg_run(const rc_lg_opts_t *o, volatile int *stop, rc_lg_result_t *res, ch
         rc = connect_one(&g, c);
         if (rc < 0) {
             c->dead = 1;
-            snprintf(err, errlen, "loadgen: cannot connect to 127.0.0.1:%d: %s", o->port,
+            snprintf(err, errlen, "loadgen: cannot connect to 127.0.0.1:%d: %s", conn_port(&g, c),
                      strerror(-rc));
             goto out;
         }

@@ -26,7 +26,9 @@ typedef enum {
 
 typedef struct {
     rc_lg_proto_t proto;
-    int port;          /* on 127.0.0.1 */
+    int port;         /* on 127.0.0.1 */
+    const int *ports; /* when nports > 0: connection i goes to ports[i % nports] instead */
+    int nports;
     const char *path;  /* HTTP request target; default "/default/default" */
     const char *topic; /* Redis stream key / NATS subject prefix; default "bench" */
     int conns;         /* connections (1-1024) */

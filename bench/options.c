@@ -14,7 +14,8 @@ static void usage(const char *scenario, const char *summary, FILE *out)
             "usage: ringcast-bench %s [--seconds S] [--conns N] [--depth N] [--size BYTES]\n"
             "         [--mode binary|structured|batch] [--batch N] [--types N] [--runs N]\n"
             "         [--systems LIST] [--rates LIST] [--consumers LIST] [--ring-size BYTES]\n"
-            "         [--reader-spin N] [--drain S] [--quick] [--out DIR]\n\n%s\n\n"
+            "         [--reader-spin N] [--drain S] [--quick] [--out DIR]\n"
+            "         [--triggers LIST] [--decoys N] [--workers N] [--rate R] [--targets]\n\n%s\n\n"
             "  --seconds S      publishing time per run (default 3, quick 0.5)\n"
             "  --conns N        publisher connections (default 16)\n"
             "  --depth N        requests in flight per connection: 1 = keep-alive request/\n"
@@ -28,10 +29,21 @@ static void usage(const char *scenario, const char *summary, FILE *out)
             "  --rates LIST     latency: offered events/s (default 1000,10000,50000)\n"
             "  --consumers LIST fanout, groups: consumer counts (default 1,4,16; quick 1,4;\n"
             "                   groups quick 4)\n"
+            "  --triggers LIST  fanout: ringcast-http / sinks-direct rows with N triggers, each\n"
+            "                   to its own HTTP sink (default: the --consumers list; quick 1)\n"
+            "  --decoys N       fanout: add N exact-type triggers the load never matches\n"
+            "  --workers N      fanout: ringcast delivery worker processes (default: its own)\n"
+            "  --rate R         fanout: open loop at R events/s instead of closed loop\n"
+            "  --targets        fanout: the three target checks (p99 at 10k/s with 1 trigger,\n"
+            "                   8 triggers vs sinks-direct, 10,000 triggers vs 1), one\n"
+            "                   target=... line each\n"
             "  --ring-size B    ringcast ring bytes, power of two (default 64Mi = 67108864)\n"
             "  --reader-spin N  polls a ringcast shm reader spins before it sleeps on the\n"
             "                   ring's futex (default 100; 0 = the reader's own default,\n"
             "                   which spins long enough to starve a 2-core machine)\n"
+            "  --reader-linger-us N  after a futex wake, a ringcast shm reader waits this\n"
+            "                   long and then reads what arrived in one batch (default:\n"
+            "                   100 in fanout, where throughput is measured; 0 elsewhere)\n"
             "  --drain S        wait this long without progress for consumers (default 2)\n"
             "  --quick          short runs (the smoke test and `all --quick`)\n"
             "  --out DIR        write report.md, report.json and <scenario>.svg into DIR\n\n"
@@ -56,6 +68,7 @@ int rc_bench_opts_parse(const char *scenario, const char *summary, int argc, cha
     o->drain_s = -1;
     o->ring_bytes = 64ull << 20;
     o->reader_spin = 100;
+    o->reader_linger_us = RC_BENCH_LINGER_UNSET;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -65,6 +78,10 @@ int rc_bench_opts_parse(const char *scenario, const char *summary, int argc, cha
         }
         if (strcmp(a, "--quick") == 0) {
             o->quick = 1;
+            continue;
+        }
+        if (strcmp(a, "--targets") == 0) {
+            o->targets = 1;
             continue;
         }
         if (v == NULL) {
@@ -93,6 +110,8 @@ int rc_bench_opts_parse(const char *scenario, const char *summary, int argc, cha
             o->drain_s = strtod(v, &end);
         else if (strcmp(a, "--reader-spin") == 0)
             o->reader_spin = (uint32_t)strtoul(v, &end, 10);
+        else if (strcmp(a, "--reader-linger-us") == 0)
+            o->reader_linger_us = (uint32_t)strtoul(v, &end, 10);
         else if (strcmp(a, "--ring-size") == 0)
             o->ring_bytes = strtoull(v, &end, 10);
         else if (strcmp(a, "--systems") == 0)
@@ -101,6 +120,14 @@ int rc_bench_opts_parse(const char *scenario, const char *summary, int argc, cha
             o->rates = v;
         else if (strcmp(a, "--consumers") == 0)
             o->consumers = v;
+        else if (strcmp(a, "--triggers") == 0)
+            o->triggers = v;
+        else if (strcmp(a, "--decoys") == 0)
+            o->decoys = (int)strtol(v, &end, 10);
+        else if (strcmp(a, "--workers") == 0)
+            o->workers = (int)strtol(v, &end, 10);
+        else if (strcmp(a, "--rate") == 0)
+            o->rate = strtod(v, &end);
         else if (strcmp(a, "--out") == 0)
             o->out = v;
         else if (strcmp(a, "--mode") == 0) {
@@ -127,14 +154,16 @@ int rc_bench_opts_parse(const char *scenario, const char *summary, int argc, cha
     }
     double nums[16];
     if ((o->rates && rc_bench_list_nums(o->rates, nums, 16) < 0) ||
-        (o->consumers && rc_bench_list_nums(o->consumers, nums, 16) < 0)) {
+        (o->consumers && rc_bench_list_nums(o->consumers, nums, 16) < 0) ||
+        (o->triggers && rc_bench_list_nums(o->triggers, nums, 16) < 0)) {
         fprintf(stderr,
-                "ringcast-bench %s: --rates and --consumers take up to 16 positive "
+                "ringcast-bench %s: --rates, --consumers and --triggers take up to 16 positive "
                 "numbers separated by commas\n",
                 scenario);
         return 2;
     }
-    static const char *const known[] = {"ringcast", "nginx", "redis", "nats", "ringcast-http"};
+    static const char *const known[] = {"ringcast", "nginx",         "redis",
+                                        "nats",     "ringcast-http", "sinks-direct"};
     for (const char *p = o->systems; p && *p;) {
         const char *comma = strchr(p, ',');
         size_t len = comma ? (size_t)(comma - p) : strlen(p);
@@ -144,11 +173,16 @@ int rc_bench_opts_parse(const char *scenario, const char *summary, int argc, cha
         if (!ok) {
             fprintf(stderr,
                     "ringcast-bench %s: unknown system '%.*s' in --systems (known: "
-                    "ringcast, nginx, redis, nats, ringcast-http)\n",
+                    "ringcast, nginx, redis, nats, ringcast-http, sinks-direct)\n",
                     scenario, (int)len, p);
             return 2;
         }
         p = comma ? comma + 1 : NULL;
+    }
+    if (o->reader_linger_us != RC_BENCH_LINGER_UNSET && o->reader_linger_us > 100000) {
+        fprintf(stderr, "ringcast-bench %s: --reader-linger-us is at most 100000, not %u\n",
+                scenario, o->reader_linger_us);
+        return 2;
     }
     if (o->seconds < 0)
         o->seconds = o->quick ? 0.5 : 3.0;
@@ -157,12 +191,14 @@ int rc_bench_opts_parse(const char *scenario, const char *summary, int argc, cha
     if (o->seconds <= 0 || o->seconds > 600 || o->conns < 1 || o->conns > 1024 || o->depth < 1 ||
         o->depth > 1024 || o->size < 16 || o->size > (1 << 20) || o->batch < 1 || o->batch > 1000 ||
         o->types < 1 || o->types > 1000 || o->runs < 1 || o->runs > 99 || o->drain_s <= 0 ||
-        o->drain_s > 60 || o->ring_bytes < (64u << 10) ||
+        o->drain_s > 60 || o->ring_bytes < (64u << 10) || o->decoys < 0 || o->decoys > 100000 ||
+        o->workers < 0 || o->workers > 64 || o->rate < 0 ||
         (o->ring_bytes & (o->ring_bytes - 1)) != 0) {
         fprintf(stderr,
                 "ringcast-bench %s: out of range: --seconds 0-600, --conns/--depth 1-1024, "
                 "--size 16-1048576, --batch/--types 1-1000, --runs 1-99, --drain 0-60, "
-                "--ring-size a power of two >= 65536\n",
+                "--ring-size a power of two >= 65536, --decoys 0-100000, --workers 0-64, "
+                "--rate >= 0\n",
                 scenario);
         return 2;
     }
@@ -237,6 +273,7 @@ void rc_bench_run_opts(const rc_bench_opts_t *o, rc_peer_kind_t system, rc_run_o
     ro->http_mode = o->mode;
     ro->ring_bytes = o->ring_bytes;
     ro->reader_spin = o->reader_spin; /* used only by runs with consumers */
+    ro->reader_linger_us = o->reader_linger_us == RC_BENCH_LINGER_UNSET ? 0 : o->reader_linger_us;
     ro->drain_s = o->drain_s;         /* likewise */
     ro->load.conns = o->conns;
     ro->load.depth = o->depth;

@@ -18,10 +18,18 @@ typedef struct {
     double drain_s;
     uint64_t ring_bytes;
     uint32_t reader_spin; /* ringcast shm readers' spin before sleeping */
+    uint32_t reader_linger_us; /* ringcast shm readers' linger after a wake */
+#define RC_BENCH_LINGER_UNSET UINT32_MAX /* not given: 0, fanout RC_BENCH_FANOUT_LINGER_US */
+#define RC_BENCH_FANOUT_LINGER_US 100
     int quick;
     const char *systems;   /* comma list; NULL = the scenario's default */
     const char *rates;     /* latency: comma list of events/s */
     const char *consumers; /* fanout: comma list */
+    const char *triggers;  /* fanout: HTTP rows' trigger (= sink) counts, comma list */
+    int decoys;            /* fanout: extra non-matching exact-type triggers */
+    int workers;           /* ringcast spec.workers for HTTP rows (0: its default) */
+    double rate;           /* fanout: open loop at this many events/s (0: closed loop) */
+    int targets;           /* fanout: run the three target checks */
     const char *out;       /* directory for report.md/json and SVGs; NULL = none */
 } rc_bench_opts_t;
 

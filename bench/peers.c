@@ -12,6 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
 
 #include "bench/procs.h"
 
@@ -73,12 +78,12 @@ static int write_file(const char *path, const char *text)
     return fclose(f) == 0 ? 0 : -errno;
 }
 
-/* Reads ringcast's "listening ingress=HOST:PORT admin=..." line from its stdout pipe. */
-static int read_listening(int fd, pid_t pid, int *port)
+/* Reads ringcast's "listening ingress=HOST:PORT admin=HOST:PORT" line from its stdout pipe. */
+static int read_listening(int fd, pid_t pid, int *port, int *admin_port)
 {
     char buf[512];
     size_t used = 0;
-    double end = rc_bench_now_s() + 10.0;
+    double end = rc_bench_now_s() + 30.0;
     while (rc_bench_now_s() < end && used < sizeof(buf) - 1) {
         struct pollfd pfd = {fd, POLLIN, 0};
         if (poll(&pfd, 1, 100) <= 0) {
@@ -98,28 +103,102 @@ static int read_listening(int fd, pid_t pid, int *port)
             if (colon == NULL || (sp != NULL && colon > sp))
                 return -EPROTO;
             *port = atoi(colon + 1);
+            char *adm = strstr(l, " admin=");
+            char *acolon = adm ? strrchr(adm, ':') : NULL;
+            *admin_port = acolon ? atoi(acolon + 1) : 0;
             return *port > 0 ? 0 : -EPROTO;
         }
     }
     return -ETIMEDOUT;
 }
 
-static int start_ringcast(const char *bin, uint64_t ring_bytes, rc_peer_t *p, char *err,
-                          size_t errlen)
+/* HTTP status of GET `path` on 127.0.0.1:`port`, or -errno. */
+static int http_get_status(int port, const char *path)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    struct timeval tv = {1, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    char req[256], resp[64];
+    int n = snprintf(req, sizeof(req),
+                     "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", path);
+    int status = -EPROTO;
+    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+        status = -errno;
+    } else if (send(fd, req, (size_t)n, MSG_NOSIGNAL) == n) {
+        ssize_t r = recv(fd, resp, sizeof(resp) - 1, 0);
+        if (r >= 12 && memcmp(resp, "HTTP/1.", 7) == 0) {
+            resp[r] = 0;
+            status = atoi(resp + 9);
+        }
+    }
+    close(fd);
+    return status;
+}
+
+static int wait_ready(int admin_port, pid_t pid)
+{
+    double end = rc_bench_now_s() + 30.0;
+    while (rc_bench_now_s() < end) {
+        if (http_get_status(admin_port, "/readyz") == 200)
+            return 0;
+        if (!rc_bench_alive(pid))
+            return -ECHILD;
+        struct timespec ts = {0, 20000000};
+        nanosleep(&ts, NULL);
+    }
+    return -ETIMEDOUT;
+}
+
+/* The last non-empty line of a file (ringcast's error message) into buf. */
+static void last_line(const char *path, char *buf, size_t cap)
+{
+    buf[0] = 0;
+    FILE *f = fopen(path, "re");
+    if (f == NULL)
+        return;
+    char line[512];
+    while (fgets(line, sizeof(line), f) != NULL) {
+        line[strcspn(line, "\n")] = 0;
+        size_t len = strlen(line);
+        if (len > 0) {
+            len = len < cap - 1 ? len : cap - 1;
+            memcpy(buf, line, len);
+            buf[len] = 0;
+        }
+    }
+    fclose(f);
+}
+
+static int start_ringcast(const char *bin, uint64_t ring_bytes, int workers, rc_bench_yaml_fn extra,
+                          void *arg, rc_peer_t *p, char *err, size_t errlen)
 {
     static unsigned counter;
-    char prefix[32], conf[128], errlog[128], yaml[512];
+    char prefix[32], conf[128], errlog[128], wline[32] = "";
     snprintf(prefix, sizeof(prefix), "rcbench%dx%u", (int)getpid(), counter++);
     snprintf(p->ring, sizeof(p->ring), "%s.default.default", prefix);
     snprintf(conf, sizeof(conf), "%s/ringcast.yaml", p->dir);
     snprintf(errlog, sizeof(errlog), "%s/ringcast.err", p->dir);
-    snprintf(yaml, sizeof(yaml),
-             "apiVersion: ringcast.dev/v1alpha1\nkind: RingcastConfig\nspec:\n"
-             "  ingressLoops: 1\n  logLevel: warn\n  ring:\n    size: %llu\n"
-             "    namePrefix: %s\n---\napiVersion: eventing.knative.dev/v1\nkind: Broker\n"
-             "metadata:\n  name: default\n  namespace: default\n",
-             (unsigned long long)ring_bytes, prefix);
-    int rc = write_file(conf, yaml);
+    if (workers > 0)
+        snprintf(wline, sizeof(wline), "  workers: %d\n", workers);
+    FILE *f = fopen(conf, "we");
+    int rc = f == NULL ? -errno : 0;
+    if (f != NULL) {
+        fprintf(f,
+                "apiVersion: ringcast.dev/v1alpha1\nkind: RingcastConfig\nspec:\n"
+                "  ingressLoops: 1\n  logLevel: warn\n%s  ring:\n    size: %llu\n"
+                "    namePrefix: %s\n---\napiVersion: eventing.knative.dev/v1\nkind: Broker\n"
+                "metadata:\n  name: default\n  namespace: default\n",
+                wline, (unsigned long long)ring_bytes, prefix);
+        if (extra != NULL)
+            rc = extra(f, p->dir, arg);
+        if (fclose(f) != 0 && rc == 0)
+            rc = -errno;
+    }
     if (rc < 0) {
         snprintf(err, errlen, "cannot write %s: %s", conf, strerror(-rc));
         return rc;
@@ -133,11 +212,16 @@ static int start_ringcast(const char *bin, uint64_t ring_bytes, rc_peer_t *p, ch
     rc = rc_bench_spawn(argv, pipefd[1], errlog, SIGTERM, &p->pid);
     close(pipefd[1]);
     if (rc == 0)
-        rc = read_listening(pipefd[0], p->pid, &p->port);
+        rc = read_listening(pipefd[0], p->pid, &p->port, &p->admin_port);
     close(pipefd[0]);
-    if (rc < 0)
-        snprintf(err, errlen, "ringcast serve did not start (%s); see its stderr in %s",
-                 strerror(-rc), errlog);
+    if (rc == 0 && p->admin_port > 0)
+        rc = wait_ready(p->admin_port, p->pid);
+    if (rc < 0) {
+        char msg[256];
+        last_line(errlog, msg, sizeof(msg));
+        snprintf(err, errlen, "ringcast serve did not start (%s)%s%s", strerror(-rc),
+                 msg[0] ? ": " : "", msg);
+    }
     return rc;
 }
 
@@ -210,8 +294,34 @@ int rc_bench_peer_start(rc_peer_kind_t kind, uint64_t ring_bytes, rc_peer_t *p, 
         p->dir[0] = 0;
         return -errno;
     }
-    int rc = kind == RC_PEER_RINGCAST ? start_ringcast(bin, ring_bytes, p, err, errlen)
-                                      : start_on_port(kind, bin, p, err, errlen);
+    int rc = kind == RC_PEER_RINGCAST
+                 ? start_ringcast(bin, ring_bytes, 0, NULL, NULL, p, err, errlen)
+                 : start_on_port(kind, bin, p, err, errlen);
+    if (rc < 0) {
+        rc_bench_peer_stop(p);
+        return rc;
+    }
+    rc_bench_peer_mark(p);
+    return 0;
+}
+
+int rc_bench_ringcast_start(uint64_t ring_bytes, int workers, rc_bench_yaml_fn extra, void *arg,
+                            rc_peer_t *p, char *err, size_t errlen)
+{
+    memset(p, 0, sizeof(*p));
+    p->kind = RC_PEER_RINGCAST;
+    char bin[PATH_MAX];
+    if (program_path(RC_PEER_RINGCAST, bin, sizeof(bin)) < 0) {
+        rc_bench_peer_available(RC_PEER_RINGCAST, err, errlen);
+        return -ENOENT;
+    }
+    snprintf(p->dir, sizeof(p->dir), "/tmp/rcbench%d-ringcast-XXXXXX", (int)getpid());
+    if (mkdtemp(p->dir) == NULL) {
+        snprintf(err, errlen, "mkdtemp: %s", strerror(errno));
+        p->dir[0] = 0;
+        return -errno;
+    }
+    int rc = start_ringcast(bin, ring_bytes, workers, extra, arg, p, err, errlen);
     if (rc < 0) {
         rc_bench_peer_stop(p);
         return rc;

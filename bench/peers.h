@@ -5,6 +5,7 @@
 #define RC_BENCH_PEERS_H
 
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 typedef enum {
@@ -18,9 +19,10 @@ typedef struct {
     rc_peer_kind_t kind;
     pid_t pid;
     int port;
-    char dir[64];  /* private temporary directory */
-    char ring[64]; /* ringcast: the broker's shm ring name */
-    double cpu0;   /* CPU seconds at rc_bench_peer_mark */
+    int admin_port; /* ringcast: its admin listener (/readyz, /metrics) */
+    char dir[64];   /* private temporary directory */
+    char ring[64];  /* ringcast: the broker's shm ring name */
+    double cpu0;    /* CPU seconds at rc_bench_peer_mark */
 } rc_peer_t;
 
 /** Name used in reports ("ringcast", "nginx", "redis", "nats"). */
@@ -34,6 +36,16 @@ int rc_bench_peer_available(rc_peer_kind_t kind, char *why, size_t cap);
  *  (power of two). Returns 0, or a negative code with a message in `err`. */
 int rc_bench_peer_start(rc_peer_kind_t kind, uint64_t ring_bytes, rc_peer_t *p, char *err,
                         size_t errlen);
+
+/** Writes YAML documents appended to ringcast's config (each starting with "---"). */
+typedef int (*rc_bench_yaml_fn)(FILE *f, const char *dir, void *arg);
+
+/** Starts `ringcast serve` like rc_bench_peer_start, with `spec.workers: workers` (0: not set)
+ *  and the documents `extra` writes (Triggers, ...) after the Broker `default/default`, and waits
+ *  until its admin /readyz answers 200. A config that does not load gives its message in
+ *  `err`. */
+int rc_bench_ringcast_start(uint64_t ring_bytes, int workers, rc_bench_yaml_fn extra, void *arg,
+                            rc_peer_t *p, char *err, size_t errlen);
 
 /** Remembers the peer's CPU time now (the start of a measured interval). */
 void rc_bench_peer_mark(rc_peer_t *p);

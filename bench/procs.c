@@ -169,6 +169,47 @@ int rc_bench_spawn(char *const argv[], int out_fd, const char *err_path, int sto
     return 0;
 }
 
+int rc_bench_adopt(pid_t pid, int stop_sig)
+{
+    for (int i = 0; i < MAX_CHILDREN; i++) {
+        if (children[i].pid == 0) {
+            children[i].sig = stop_sig;
+            children[i].pid = pid;
+            return 0;
+        }
+    }
+    return -EMFILE;
+}
+
+int rc_bench_child_pids(pid_t pid, pid_t *out, int max)
+{
+    DIR *d = opendir("/proc");
+    if (d == NULL)
+        return 0;
+    int n = 0;
+    struct dirent *e;
+    while (n < max && (e = readdir(d)) != NULL) {
+        if (e->d_name[0] < '1' || e->d_name[0] > '9')
+            continue;
+        char path[300], buf[512];
+        snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            continue;
+        ssize_t r = read(fd, buf, sizeof(buf) - 1);
+        close(fd);
+        if (r <= 0)
+            continue;
+        buf[r] = 0;
+        char *p = strrchr(buf, ')'); /* field 4 (ppid) follows the name and the state */
+        int ppid = 0;
+        if (p != NULL && sscanf(p + 2, "%*c %d", &ppid) == 1 && ppid == (int)pid)
+            out[n++] = (pid_t)atoi(e->d_name);
+    }
+    closedir(d);
+    return n;
+}
+
 static int find_child(pid_t pid)
 {
     for (int i = 0; i < MAX_CHILDREN; i++) {

@@ -16,6 +16,13 @@ void rc_bench_procs_install(void);
  *  it to be stopped with `stop_sig`. Returns 0 and the pid in `*pid`, or -errno. */
 int rc_bench_spawn(char *const argv[], int out_fd, const char *err_path, int stop_sig, pid_t *pid);
 
+/** Registers a child forked by the caller (no exec, e.g. a bench sink) so that it is stopped
+ *  with `stop_sig` like a spawned one. Returns 0 or -EMFILE when the registry is full. */
+int rc_bench_adopt(pid_t pid, int stop_sig);
+
+/** Direct children of `pid` (from /proc/<n>/stat), at most `max` into `out`. Returns the count. */
+int rc_bench_child_pids(pid_t pid, pid_t *out, int max);
+
 /** Stops a registered child: its stop signal, up to 3 s to exit, then SIGKILL; reaps it and
  *  forgets it. Returns its wait status (or -1 when it was not running). */
 int rc_bench_stop(pid_t pid);

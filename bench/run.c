@@ -41,7 +41,7 @@ static void nap(double s)
     nanosleep(&ts, NULL);
 }
 
-static void status_note(const rc_lg_result_t *lr, char *buf, size_t cap)
+void rc_bench_status_note(const rc_lg_result_t *lr, char *buf, size_t cap)
 {
     size_t used = 0;
     buf[0] = 0;
@@ -115,6 +115,7 @@ int rc_bench_run(const char *scenario, const char *params, const rc_run_opts_t *
             c->ring = peer.ring;
             c->spin = o->reader_spin;
             c->ack = o->compete; /* a shared group acknowledges, as Dapr's component does */
+            c->linger_us = o->reader_linger_us;
             c->port = peer.port;
             c->topic = lo.topic;
             if (o->compete)
@@ -141,7 +142,7 @@ int rc_bench_run(const char *scenario, const char *params, const rc_run_opts_t *
     }
     if (lr.events_acked == 0) {
         rc = -EIO;
-        status_note(&lr, row->note, sizeof(row->note));
+        rc_bench_status_note(&lr, row->note, sizeof(row->note));
         fprintf(stderr, "bench %s %s: no event was acknowledged (%s)\n", scenario, sysname,
                 row->note);
         goto out;
@@ -169,7 +170,7 @@ int rc_bench_run(const char *scenario, const char *params, const rc_run_opts_t *
     row->client_cpu_s = lr.cpu_s;
     row->events = lr.events_acked;
     row->errors = lr.errors;
-    status_note(&lr, row->note, sizeof(row->note));
+    rc_bench_status_note(&lr, row->note, sizeof(row->note));
     rc_hist_t lat;
     if (started > 0) {
         rc_hist_init(&lat);

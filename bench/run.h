@@ -20,6 +20,7 @@ typedef struct {
     double drain_s;       /* longest wait without progress for consumers to catch up (2) */
     uint64_t ring_bytes;  /* ringcast ring size (64 MiB) */
     uint32_t reader_spin; /* ringcast shm readers: polls before sleeping (0: reader default) */
+    uint32_t reader_linger_us; /* ringcast shm readers: linger after a wake (0: none) */
     const char *label;    /* system name in the report; NULL: the peer's name */
 } rc_run_opts_t;
 
@@ -34,6 +35,10 @@ int rc_bench_run(const char *scenario, const char *params, const rc_run_opts_t *
 /** Fills a skipped row. */
 void rc_bench_skip_row(rc_row_t *row, const char *scenario, const char *params, const char *system,
                        const char *why);
+
+/** "errors HTTP 429: 12, connection lost: 3" from a load result's failed statuses ("" when
+ *  there were none). */
+void rc_bench_status_note(const rc_lg_result_t *lr, char *buf, size_t cap);
 
 /** Set non-zero to end the current run's publishing early and skip the remaining runs (the
  *  load generator polls it). SIGINT/SIGTERM do not use it: their handler stops the servers and

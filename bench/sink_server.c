@@ -10,10 +10,14 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include "bench/loadgen.h"
+#include "bench/procs.h"
 
 #define BUF_SIZE 65536
 
@@ -23,37 +27,97 @@ typedef struct {
     char buf[BUF_SIZE];
 } conn_t;
 
-/* Consumes complete requests from c->buf and appends one response per request to out.
- * Returns the number of responses, or -1 for a request it cannot frame. */
-static int frame(conn_t *c, char *out, size_t *out_len, const char *resp, size_t resp_len)
+/* Value of header `name` (with its colon, lower case) in the header block [b, end), or NULL. */
+static const char *header(const char *b, const char *end, const char *name, size_t nlen)
+{
+    for (const char *p = b; p + nlen < end;) {
+        if (strncasecmp(p, name, nlen) == 0) {
+            p += nlen;
+            while (p < end && (*p == ' ' || *p == '\t'))
+                p++;
+            return p;
+        }
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        if (nl == NULL)
+            break;
+        p = nl + 1;
+    }
+    return NULL;
+}
+
+static int digits(const char *p, const char *end, uint64_t *out)
+{
+    uint64_t v = 0;
+    int n = 0;
+    while (p < end && *p >= '0' && *p <= '9' && n < 20) {
+        v = v * 10 + (uint64_t)(*p++ - '0');
+        n++;
+    }
+    *out = v;
+    return n > 0 ? 0 : -1;
+}
+
+static void count(rc_sink_stats_t *st, const char *head, const char *end)
+{
+    uint64_t now = rc_lg_now_ns(), ts = 0, seq = 0;
+    atomic_fetch_add_explicit(&st->received, 1, memory_order_relaxed);
+    const char *t = header(head, end, "ce-rcbts:", 9);
+    const char *q = header(head, end, "ce-rcbseq:", 10);
+    if (t == NULL || q == NULL || digits(t, end, &ts) < 0 || digits(q, end, &seq) < 0 ||
+        seq >= st->seen_cap) {
+        st->bad++;
+        return;
+    }
+    rc_hist_add(&st->lat, now > ts ? now - ts : 0);
+    uint8_t bit = (uint8_t)(1u << (seq & 7));
+    if (st->seen[seq >> 3] & bit) {
+        st->dups++;
+    } else {
+        st->seen[seq >> 3] |= bit;
+        atomic_fetch_add_explicit(&st->unique, 1, memory_order_relaxed);
+    }
+    atomic_store_explicit(&st->last_rx_ns, now, memory_order_relaxed);
+}
+
+/* Consumes complete requests from c->buf and appends one response per request to out; counts
+ * each into `st` when set. Returns the number of responses, or -1 for a request it cannot
+ * frame. */
+static int frame(conn_t *c, char *out, size_t *out_len, const char *resp, size_t resp_len,
+                 rc_sink_stats_t *st)
 {
     int n = 0;
+    size_t off = 0;
     for (;;) {
-        char *end = memmem(c->buf, c->len, "\r\n\r\n", 4);
+        char *b = c->buf + off;
+        size_t len = c->len - off;
+        char *end = memmem(b, len, "\r\n\r\n", 4);
         if (end == NULL)
             break;
-        size_t head = (size_t)(end - c->buf) + 4;
+        size_t head = (size_t)(end - b) + 4;
         size_t cl = 0;
-        for (char *p = c->buf; p < end; p++) {
-            if ((p == c->buf || p[-1] == '\n') && strncasecmp(p, "content-length:", 15) == 0)
+        for (char *p = b; p < end; p++) {
+            if ((p == b || p[-1] == '\n') && strncasecmp(p, "content-length:", 15) == 0)
                 cl = strtoul(p + 15, NULL, 10);
         }
         if (head + cl > BUF_SIZE)
             return -1;
-        if (c->len < head + cl)
+        if (len < head + cl)
             break;
-        memmove(c->buf, c->buf + head + cl, c->len - head - cl);
-        c->len -= head + cl;
+        if (st != NULL)
+            count(st, b, end + 2);
+        off += head + cl;
         if (*out_len + resp_len <= BUF_SIZE) {
             memcpy(out + *out_len, resp, resp_len);
             *out_len += resp_len;
         }
         n++;
     }
+    memmove(c->buf, c->buf + off, c->len - off);
+    c->len -= off;
     return n;
 }
 
-static void serve(int lfd, int status)
+static void serve(int lfd, int status, rc_sink_stats_t *st)
 {
     char resp[128];
     int resp_len =
@@ -85,7 +149,7 @@ static void serve(int lfd, int status)
             size_t out_len = 0;
             if (r > 0)
                 c->len += (size_t)r;
-            if (r <= 0 || frame(c, out, &out_len, resp, (size_t)resp_len) < 0) {
+            if (r <= 0 || frame(c, out, &out_len, resp, (size_t)resp_len, st) < 0) {
                 close(c->fd);
                 free(c);
                 continue;
@@ -104,7 +168,7 @@ static void serve(int lfd, int status)
     }
 }
 
-int rc_bench_sink_start(int status, int *port, pid_t *pid)
+static int sink_start(int status, int *port, pid_t *pid, rc_sink_stats_t *st)
 {
     int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (lfd < 0)
@@ -119,22 +183,40 @@ int rc_bench_sink_start(int status, int *port, pid_t *pid)
         close(lfd);
         return rc;
     }
+    sigset_t block, old;
+    sigemptyset(&block);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGTERM);
+    sigaddset(&block, SIGHUP);
+    sigprocmask(SIG_BLOCK, &block, &old);
     pid_t child = fork();
     if (child < 0) {
         int rc = -errno;
+        sigprocmask(SIG_SETMASK, &old, NULL);
         close(lfd);
         return rc;
     }
     if (child == 0) {
         /* Die with the benchmark even if it is killed before it can stop us. */
         prctl(PR_SET_PDEATHSIG, SIGTERM);
-        serve(lfd, status);
+        /* Not the harness' handlers: they would stop the harness' other children. */
+        signal(SIGTERM, SIG_DFL);
+        signal(SIGINT, SIG_DFL);
+        signal(SIGHUP, SIG_DFL);
+        sigprocmask(SIG_SETMASK, &old, NULL);
+        serve(lfd, status, st);
         _exit(0);
     }
+    sigprocmask(SIG_SETMASK, &old, NULL);
     close(lfd);
     *port = ntohs(a.sin_port);
     *pid = child;
     return 0;
+}
+
+int rc_bench_sink_start(int status, int *port, pid_t *pid)
+{
+    return sink_start(status, port, pid, NULL);
 }
 
 void rc_bench_sink_stop(pid_t pid)
@@ -143,4 +225,53 @@ void rc_bench_sink_stop(pid_t pid)
         return;
     kill(pid, SIGTERM);
     waitpid(pid, NULL, 0);
+}
+
+int rc_bench_csink_start(rc_bench_csink_t *s, uint64_t max_seq)
+{
+    memset(s, 0, sizeof(*s));
+    max_seq = (max_seq + 7) & ~7ull;
+    s->map_bytes = sizeof(rc_sink_stats_t) + max_seq / 8;
+    void *m = mmap(NULL, s->map_bytes, PROT_READ | PROT_WRITE,
+                   MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (m == MAP_FAILED) {
+        s->map_bytes = 0;
+        return -errno;
+    }
+    s->stats = m; /* zero-filled */
+    s->stats->seen_cap = max_seq;
+    rc_hist_init(&s->stats->lat);
+    int rc = sink_start(202, &s->port, &s->pid, s->stats);
+    if (rc == 0 && rc_bench_adopt(s->pid, SIGTERM) < 0) {
+        rc_bench_sink_stop(s->pid);
+        s->pid = 0;
+        rc = -EMFILE;
+    }
+    if (rc < 0) {
+        munmap(m, s->map_bytes);
+        s->stats = NULL;
+        s->map_bytes = 0;
+    }
+    return rc;
+}
+
+int rc_bench_csink_seen(const rc_bench_csink_t *s, uint64_t seq)
+{
+    return seq < s->stats->seen_cap && (s->stats->seen[seq >> 3] >> (seq & 7)) & 1;
+}
+
+void rc_bench_csink_stop(rc_bench_csink_t *s)
+{
+    if (s->pid > 0)
+        rc_bench_stop(s->pid);
+    s->pid = 0;
+}
+
+void rc_bench_csink_free(rc_bench_csink_t *s)
+{
+    rc_bench_csink_stop(s);
+    if (s->stats != NULL)
+        munmap(s->stats, s->map_bytes);
+    s->stats = NULL;
+    s->map_bytes = 0;
 }

@@ -78,7 +78,8 @@ static void usage(FILE *out)
         "200. Prints 'listening ADDR:PORT' on stdout when ready (--listen 127.0.0.1:0 picks a\n"
         "free port; default 127.0.0.1:8080).\n\n"
         "  --status CODE     answer CODE (200..599); a 2xx code is the normal answer, any other\n"
-        "                    code is a failure (default: 200)\n"
+        "                    code is a failure with a JSON error body (none for 304)\n"
+        "                    (default: 200)\n"
         "  --delay MS        answer each POST MS milliseconds late (requests are held, not\n"
         "                    queued: many can wait at once; a stop answers them at once)\n"
         "  --reply-type T    answer 200 with a binary-mode reply event of type T (new id, source\n"
@@ -317,7 +318,11 @@ static const char *decide(sink_t *s, const rc_event_t *first, rc_http_server_res
             res->body_len = sizeof(GARBAGE) - 1;
             return "garbage";
         default:
-            rc_http_response_error(res, s->fail_status, "ringcast sink told to fail");
+            if (s->fail_status == 304) {
+                res->status = 304; /* a 304 has no body (RFC 9110 15.4.5) */
+            } else {
+                rc_http_response_error(res, s->fail_status, "ringcast sink told to fail");
+            }
             snprintf(buf, cap, "%d", s->fail_status);
             return buf;
         }

@@ -152,20 +152,48 @@ const char *rc_http_reason(int status)
         return "Continue";
     case 200:
         return "OK";
+    case 201:
+        return "Created";
     case 202:
         return "Accepted";
+    case 203:
+        return "Non-Authoritative Information";
     case 204:
         return "No Content";
+    case 206:
+        return "Partial Content";
+    case 301:
+        return "Moved Permanently";
+    case 302:
+        return "Found";
+    case 303:
+        return "See Other";
+    case 304:
+        return "Not Modified";
+    case 307:
+        return "Temporary Redirect";
+    case 308:
+        return "Permanent Redirect";
     case 400:
         return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
     case 404:
         return "Not Found";
     case 405:
         return "Method Not Allowed";
     case 408:
         return "Request Timeout";
+    case 409:
+        return "Conflict";
+    case 410:
+        return "Gone";
     case 411:
         return "Length Required";
+    case 412:
+        return "Precondition Failed";
     case 413:
         return "Content Too Large";
     case 414:
@@ -174,6 +202,8 @@ const char *rc_http_reason(int status)
         return "Unsupported Media Type";
     case 417:
         return "Expectation Failed";
+    case 422:
+        return "Unprocessable Content";
     case 429:
         return "Too Many Requests";
     case 431:
@@ -182,8 +212,12 @@ const char *rc_http_reason(int status)
         return "Internal Server Error";
     case 501:
         return "Not Implemented";
+    case 502:
+        return "Bad Gateway";
     case 503:
         return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
     case 505:
         return "HTTP Version Not Supported";
     default:
@@ -299,9 +333,13 @@ static void queue_response(conn_t *c, const rc_http_server_response_t *res, int 
     out_cstr(s, rc_http_reason(res->status));
     out_append(s, "\r\n", 2);
     out_cstr(s, s->date_line);
-    out_append(s, "Content-Length: ", 16);
-    out_uint(s, res->body_len);
-    out_append(s, "\r\n", 2);
+    /* RFC 9110 8.6, 15.3.5, 15.4.5: no Content-Length and no content in 1xx, 204 and 304. */
+    int bodyless = res->status < 200 || res->status == 204 || res->status == 304;
+    if (!bodyless) {
+        out_append(s, "Content-Length: ", 16);
+        out_uint(s, res->body_len);
+        out_append(s, "\r\n", 2);
+    }
     if (res->content_type != NULL) {
         out_append(s, "Content-Type: ", 14);
         out_cstr(s, res->content_type);
@@ -313,7 +351,7 @@ static void queue_response(conn_t *c, const rc_http_server_response_t *res, int 
     else if (minor == 0)
         out_append(s, "Connection: keep-alive\r\n", 24);
     out_append(s, "\r\n", 2);
-    if (!head_only)
+    if (!head_only && !bodyless)
         out_append(s, res->body, res->body_len);
 }
 

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "shm/proc.h"
@@ -27,6 +28,7 @@ struct rc_reader_s {
     uint64_t lost_unreported; /* lost before the next record returned (reported in its view) */
     uint8_t *buf; /* lossy: copy of the current record */
     uint32_t spin;
+    uint32_t linger_ns;
     uint32_t polls;
     uint64_t stall_pos;
     uint64_t stall_since;
@@ -68,6 +70,8 @@ static void racy_copy(void *dst, const void *src, size_t n)
  * the slot's cache line between the reader and producers scanning it near a full ring. */
 static void publish_lazy(rc_reader_t *r, uint64_t p)
 {
+    if (r->manual)
+        return; /* only rc_reader_ack moves a manual-ack reader's slot (views stay valid) */
     if (p - r->published >= (r->ring->capacity >> 5)) {
         atomic_store_explicit(&r->slot->position, p, memory_order_release);
         r->published = p;
@@ -328,6 +332,12 @@ int rc_reader_wait(rc_reader_t *r, rc_ring_view_t *v, int64_t timeout_ns)
                 sleep_ns = left;
         }
         int frc = rc__futex_wait(&h->notify, seen, sleep_ns);
+        if (frc == 0 && r->linger_ns > 0 &&
+            atomic_load_explicit(&h->notify, memory_order_relaxed) != seen) {
+            /* Woken by a commit: let more arrive, then take them in one batch. */
+            struct timespec ts = {0, (long)r->linger_ns};
+            (void)nanosleep(&ts, NULL);
+        }
         rc = rc_reader_poll(r, v);
         if (rc != RC_ERING_EMPTY)
             return rc;
@@ -471,7 +481,8 @@ int rc_reader_open(rc_ring_t *ring, const rc_reader_opts_t *opts, rc_reader_t **
     *out = NULL;
     if (ring == NULL || opts == NULL ||
         (opts->mode != RC_READER_LOSSLESS && opts->mode != RC_READER_LOSSY) ||
-        opts->start < RC_START_OLDEST || opts->start > RC_START_AT)
+        opts->start < RC_START_OLDEST || opts->start > RC_START_AT ||
+        opts->linger_ns > 100000000u)
         return -EINVAL;
     rc_reader_t *r = calloc(1, sizeof(*r));
     if (r == NULL)
@@ -486,6 +497,7 @@ int rc_reader_open(rc_ring_t *ring, const rc_reader_opts_t *opts, rc_reader_t **
     r->mode = opts->mode;
     r->manual = (opts->flags & RC_READER_F_MANUAL_ACK) != 0;
     r->spin = opts->spin ? opts->spin : DEFAULT_SPIN;
+    r->linger_ns = opts->linger_ns;
     if (opts->mode == RC_READER_LOSSY) {
         r->buf = malloc(ring->max_record);
         if (r->buf == NULL) {

@@ -34,6 +34,10 @@ typedef struct {
     uint64_t position; /* for RC_START_AT */
     const char *name;  /* shown in the slot table; may be NULL; truncated to 23 bytes */
     uint32_t spin;     /* polls rc_reader_wait spins before sleeping; 0 = default (4000) */
+    uint32_t linger_ns; /* after a futex sleep ends, wait this long before reading, so records
+                         * committed meanwhile come in one batch: fewer wakeups (and CPU) per
+                         * event under load, up to linger_ns more latency (like Kafka's
+                         * fetch.max.wait.ms); 0 = read at once. At most 100 ms. */
     uint32_t flags;    /* RC_READER_F_* */
 } rc_reader_opts_t;
 

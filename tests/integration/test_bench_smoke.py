@@ -41,8 +41,63 @@ def leftovers(pid):
     return rings, procs
 
 
+def clones(cmd):
+    """Processes still running with exactly this command line (forked bench sinks)."""
+    want = "\0".join(cmd) + "\0"
+    found = []
+    for p in glob.glob("/proc/[0-9]*/cmdline"):
+        try:
+            with open(p, "rb") as f:
+                if f.read().decode(errors="replace") == want:
+                    found.append(p)
+        except OSError:
+            continue
+    return found
+
+
 def bench_dirs(pid):
     return glob.glob("/tmp/rcbench%d-*" % pid)
+
+
+def sigint_check(args):
+    """SIGINT in the middle of a run stops the servers (and bench sinks) it started."""
+    cmd = [BENCH] + args
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    server = None
+    deadline = time.time() + 20
+    buf = ""
+    while time.time() < deadline and server is None:
+        line = proc.stderr.readline()
+        if not line:
+            break
+        buf += line
+        m = re.search(r"server pid (\d+)", line)
+        if m:
+            server = int(m.group(1))
+    check(server is not None, "no server pid announced: %r" % buf)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        check(False, "ringcast-bench did not exit after SIGINT")
+    if server is not None:
+        gone = not os.path.exists("/proc/%d" % server)
+        if not gone:
+            with open("/proc/%d/stat" % server) as f:
+                gone = f.read().split(") ")[1].startswith("Z")
+        check(gone, "server %d still running after SIGINT" % server)
+    rings, procs = leftovers(proc.pid)
+    check(not rings, "rings left after SIGINT: %s" % rings)
+    # The signal path stops the servers but leaves their temp directories (not async-signal-
+    # safe to walk); they hold only a config and logs. Remove them here.
+    for d in bench_dirs(proc.pid):
+        shutil.rmtree(d, ignore_errors=True)
+    check(not procs, "processes left after SIGINT: %s" % procs)
+    time.sleep(0.2)
+    check(not clones(cmd), "bench sinks left after SIGINT: %s" % clones(cmd))
 
 
 def main():
@@ -55,6 +110,9 @@ def main():
                        (["ingest", "--mode", "xml"], "--mode"),
                        (["latency", "--rates", "fast"], "--rates"),
                        (["fanout", "--consumers", "1,-4"], "--consumers"),
+                       (["fanout", "--triggers", "0"], "--triggers"),
+                       (["fanout", "--decoys", "-1"], "out of range"),
+                       (["fanout", "--rate", "x"], "--rate"),
                        (["ingest", "--systems", "kafka"], "kafka"),
                        (["ingest", "--seconds"], "--seconds"),
                        (["ingest", "--bogus", "1"], "--bogus")):
@@ -62,7 +120,8 @@ def main():
         check(r.returncode == 2, "%s: exit %d, want 2" % (args, r.returncode))
         check(word in r.stderr, "%s: stderr does not name %r: %r" % (args, word, r.stderr))
     r = subprocess.run([BENCH, "fanout", "--help"], capture_output=True, text=True, timeout=30)
-    check(r.returncode == 0 and "--consumers" in r.stdout, "fanout --help")
+    check(r.returncode == 0 and "--consumers" in r.stdout and "--triggers" in r.stdout,
+          "fanout --help")
 
     # The quick run, shortened further.
     out = tempfile.mkdtemp(prefix="rc-bench-smoke-")
@@ -123,9 +182,15 @@ def main():
             check(m and abs(r["rate"] - float(m.group(1))) < 1, "latency row rate")
         if r["scenario"] in ("fanout", "groups"):
             check(r["consumers"] in (1, 2), "%s consumers %r" % (r["scenario"], r["consumers"]))
-    http = [r for r in skipped if r["system"] == "ringcast-http"]
-    check(len(http) == 4 and all("needs delivery workers (issue 4)" in r["note"] for r in http),
-          "ringcast-http rows must be skipped for the delivery workers")
+    # ringcast HTTP push: measured rows (one per latency rate, one quick fanout row), next to
+    # the same sink driven directly.
+    for scen, system, n in (("latency", "ringcast-http", 2), ("fanout", "ringcast-http", 1),
+                            ("fanout", "sinks-direct", 1)):
+        got = [r for r in measured if r["scenario"] == scen and r["system"] == system]
+        check(len(got) == n, "%s: %d %s rows, want %d" % (scen, len(got), system, n))
+    check(not [r for r in skipped if r["system"] in ("ringcast-http", "sinks-direct")],
+          "ringcast-http/sinks-direct rows skipped")
+    check(not clones(cmd), "bench sinks left behind: %s" % clones(cmd))
     for r in skipped:
         if r["system"] in ("nginx", "redis", "nats"):
             check("not installed" in r["note"], "peer %s skipped without saying why: %r" %
@@ -135,42 +200,27 @@ def main():
     check(not rings, "rings left behind: %s" % rings)
     check(not procs, "processes left behind: %s" % procs)
 
-    # SIGINT in the middle of a run stops the servers it started.
-    proc = subprocess.Popen([BENCH, "fanout", "--seconds", "20", "--consumers", "1"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    server = None
-    deadline = time.time() + 20
-    buf = ""
-    while time.time() < deadline and server is None:
-        line = proc.stderr.readline()
-        if not line:
-            break
-        buf += line
-        m = re.search(r"server pid (\d+)", line)
-        if m:
-            server = int(m.group(1))
-    check(server is not None, "no server pid announced: %r" % buf)
-    time.sleep(0.5)
-    proc.send_signal(signal.SIGINT)
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-        check(False, "ringcast-bench did not exit after SIGINT")
-    if server is not None:
-        gone = not os.path.exists("/proc/%d" % server)
-        if not gone:
-            with open("/proc/%d/stat" % server) as f:
-                gone = f.read().split(") ")[1].startswith("Z")
-        check(gone, "server %d still running after SIGINT" % server)
-    rings, procs = leftovers(proc.pid)
-    check(not rings, "rings left after SIGINT: %s" % rings)
-    # The signal path stops the servers but leaves their temp directories (not async-signal-
-    # safe to walk); they hold only a config and logs. Remove them here.
-    for d in bench_dirs(proc.pid):
-        shutil.rmtree(d, ignore_errors=True)
-    check(not procs, "processes left after SIGINT: %s" % procs)
+    # fanout over HTTP alone: 2 triggers + 3 decoys, and the direct baseline; every sink gets
+    # every acknowledged event exactly once.
+    cmd2 = [BENCH, "fanout", "--systems", "ringcast-http,sinks-direct", "--triggers", "2",
+            "--decoys", "3", "--seconds", "0.3", "--drain", "2", "--conns", "4", "--out", out]
+    r = subprocess.run(cmd2, capture_output=True, text=True, timeout=60)
+    check(r.returncode == 0, "fanout --triggers 2 --decoys 3: exit %d: %s" %
+          (r.returncode, r.stderr[-2000:]))
+    with open(os.path.join(out, "report.json")) as f:
+        rows = json.load(f)["rows"]
+    check(sorted(r["system"] for r in rows) == ["ringcast-http", "sinks-direct"],
+          "fanout --triggers rows: %r" % [(r["system"], r["params"]) for r in rows])
+    for r in rows:
+        check(not r["skipped"] and r["lost"] == 0 and r["dups"] == 0 and r["events"] > 0 and
+              r["consumers"] == 2 and r["cpu_s"] >= 0 and r["rss_mib"] > 0,
+              "fanout http row %r" % r)
+        if r["system"] == "ringcast-http":
+            check("triggers=5" in r["params"], "decoys not in params: %r" % r["params"])
+    check(not clones(cmd2), "bench sinks left behind: %s" % clones(cmd2))
+
+    sigint_check(["fanout", "--seconds", "20", "--consumers", "1", "--systems", "ringcast"])
+    sigint_check(["fanout", "--seconds", "20", "--triggers", "2", "--systems", "ringcast-http"])
 
     shutil.rmtree(out, ignore_errors=True)
     if failures:

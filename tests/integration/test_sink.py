@@ -137,6 +137,26 @@ def test_status():
         eq(post(s, binary_headers()).status, 202, "2xx status is the normal answer")
 
 
+def test_status_304_has_no_body():
+    """A 304 answer carries no body (RFC 9110 15.4.5): two on one keep-alive connection parse
+    cleanly; other failing codes keep their JSON error body."""
+    with Sink("--status", "304") as s:
+        c = Conn(s.host, s.port)
+        try:
+            for i in range(2):
+                c.send_request("POST", "/", binary_headers("n-%d" % i), b"")
+                r = c.response()
+                eq((r.status, r.body), (304, b""), "304 without a body")
+                check(r.header("Content-Length") in (None, "0"), "Content-Length %r"
+                      % r.header("Content-Length"))
+        finally:
+            c.close()
+    with Sink("--status", "307") as s:
+        r = post(s, binary_headers())
+        eq(r.status, 307, "307")
+        check("error" in r.json(), r.body)
+
+
 def test_fail_first():
     with Sink("--fail-first", "2") as s:
         got = [post(s, binary_headers("ff-%d" % i)).status for i in range(4)]
@@ -377,7 +397,8 @@ def test_send_usage():
 
 if __name__ == "__main__":
     Runner().run([test_binary_event, test_structured_and_batch, test_healthz_and_methods,
-                  test_invalid_events, test_malformed_http, test_status, test_fail_first,
-                  test_delay, test_reply, test_hang, test_reset, test_garbage,
+                  test_invalid_events, test_malformed_http, test_status,
+                  test_status_304_has_no_body, test_fail_first, test_delay, test_reply,
+                  test_hang, test_reset, test_garbage,
                   test_count_and_signals, test_quiet, test_usage, test_send_every,
                   test_send_every_stops_on_signal, test_send_usage])

@@ -39,6 +39,8 @@ static void on_request(void *data, const rc_http_server_request_t *req,
                      req->method_name, (int)req->path_len, req->path, req->body_len,
                      (int)(req->body_len > 40 ? 40 : req->body_len), req->body);
     res->status = 200;
+    if (req->path_len == 11 && memcmp(req->path, "/status/", 8) == 0)
+        res->status = atoi(req->path + 8); /* path is not NUL-terminated: 3 digits, then ' ' */
     res->content_type = "text/plain";
     res->body = res->scratch;
     res->body_len = (size_t)n;
@@ -192,6 +194,27 @@ static void test_keepalive_and_pipelining(void)
     ASSERT_STR_EQ(body, "POST /c len=3 body=abc");
     ASSERT_EQ(client_response(&cl, body, sizeof(body), NULL), 200);
     ASSERT_STR_EQ(body, "DELETE /d len=0 body=");
+    /* 204 and 304 go without Content-Length and without content (RFC 9110), so the next
+     * pipelined response still parses; other statuses carry their reason phrase. */
+    client_send(&cl, "GET /status/204 HTTP/1.1\r\nHost: x\r\n\r\n"
+                     "GET /status/304 HTTP/1.1\r\nHost: x\r\n\r\n"
+                     "GET /status/301 HTTP/1.1\r\nHost: x\r\n\r\n"
+                     "GET /a HTTP/1.1\r\nHost: x\r\n\r\n");
+    for (int code = 204; code <= 304; code += 100) {
+        char *end;
+        while ((end = memmem(cl.buf, cl.len, "\r\n\r\n", 4)) == NULL)
+            ASSERT(client_fill(&cl));
+        ASSERT(memmem(cl.buf, (size_t)(end - cl.buf), "Content-Length", 14) == NULL);
+        ASSERT_EQ(client_response(&cl, body, sizeof(body), NULL), code);
+        ASSERT_STR_EQ(body, "");
+    }
+    while (memmem(cl.buf, cl.len, "\r\n\r\n", 4) == NULL)
+        ASSERT(client_fill(&cl));
+    ASSERT_EQ(memcmp(cl.buf, "HTTP/1.1 301 Moved Permanently\r\n", 32), 0);
+    ASSERT_EQ(client_response(&cl, body, sizeof(body), NULL), 301);
+    ASSERT_STR_EQ(body, "GET /status/301 len=0 body=");
+    ASSERT_EQ(client_response(&cl, body, sizeof(body), NULL), 200);
+    ASSERT_STR_EQ(body, "GET /a len=0 body=");
     /* A body split over several writes is assembled. */
     client_send(&cl, "POST /split HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n01234");
     usleep(20000);

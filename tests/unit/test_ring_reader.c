@@ -293,6 +293,36 @@ static void test_wait(void)
     rc_ring_close(r);
 }
 
+/* linger_ns: a woken reader waits that long before it reads, so it returns no earlier than
+ * commit + linger; over 100 ms is refused. */
+static void test_linger(void)
+{
+    rc_ring_t *r = make("linger", 1 << 16);
+    rc_reader_opts_t o = {.mode = RC_READER_LOSSLESS,
+                          .start = RC_START_LATEST,
+                          .spin = 1,
+                          .linger_ns = 100000001u};
+    rc_reader_t *rd = NULL;
+    ASSERT_EQ(rc_reader_open(r, &o, &rd), -EINVAL);
+    o.linger_ns = 20 * 1000000u;
+    ASSERT_EQ(rc_reader_open(r, &o, &rd), 0);
+    waker_t w = {.ring = r, .delay_ms = 30, .count = 4};
+    pthread_t th;
+    uint64_t t0 = rc_now_ns();
+    ASSERT_EQ(pthread_create(&th, NULL, waker, &w), 0);
+    rc_ring_view_t v;
+    ASSERT_EQ(rc_reader_wait(rd, &v, 5000 * 1000000ll), 0);
+    ASSERT_GE(rc_now_ns() - t0, 50 * 1000000ull); /* 30 ms before the commit + 20 ms linger */
+    ASSERT_U64_EQ(check_n(&v), 0);
+    for (uint64_t i = 1; i < 4; i++) {
+        ASSERT_EQ(rc_reader_wait(rd, &v, 5000 * 1000000ll), 0);
+        ASSERT_U64_EQ(check_n(&v), i);
+    }
+    ASSERT_EQ(pthread_join(th, NULL), 0);
+    rc_reader_close(rd);
+    rc_ring_close(r);
+}
+
 /* Threads: P producers, a lossless reader checking per-producer order and a lossy reader
  * checking that it never sees a torn record. Small ring so everything wraps many times. */
 #define MT_PRODUCERS 4
@@ -446,6 +476,7 @@ int main(void)
     test_start_positions();
     test_slots();
     test_wait();
+    test_linger();
     test_threads();
     test_producer_slots();
     printf("test_ring_reader: ok\n");

@@ -1,0 +1,43 @@
+/* One measured run of ringcast's HTTP push path: HTTP publish -> `ringcast serve` -> N Triggers
+ * -> N counting HTTP sinks (bench/sink_server.h), or the baseline: the load generator posting
+ * straight to the same N sinks ("sinks-direct"). The sinks read the `ce-rcbts` / `ce-rcbseq`
+ * stamps of every delivery, so the row has publish-to-delivery percentiles, lost and duplicated
+ * events per sink, and the broker's CPU and RSS (supervisor + worker processes). */
+#ifndef RC_BENCH_HTTP_RUN_H
+#define RC_BENCH_HTTP_RUN_H
+
+#include <stdint.h>
+
+#include "bench/loadgen.h"
+#include "bench/report.h"
+
+#define RC_HTTP_RUN_MAX_SINKS 256
+
+typedef struct {
+    int direct;          /* 1: loadgen -> sinks (connection i to sink i mod N), no broker */
+    int triggers;        /* matching triggers, one sink each (1..RC_HTTP_RUN_MAX_SINKS) */
+    int decoys;          /* extra exact-type triggers whose type the load never sends */
+    int workers;         /* ringcast spec.workers (0: ringcast's default) */
+    rc_lg_opts_t load;   /* port, path and types are set by the run; direct: rate is per sink */
+    double drain_s;      /* longest wait without progress for the sinks to catch up */
+    uint64_t ring_bytes; /* ringcast ring size */
+    const char *label;   /* system name; NULL: "ringcast-http" or "sinks-direct" */
+} rc_http_run_opts_t;
+
+/** Defaults: broker, 1 trigger, no decoys, loadgen defaults, 2 s drain, 64 MiB ring. */
+void rc_http_run_opts_init(rc_http_run_opts_t *o);
+
+/** Performs the run and fills `row`: throughput = events/s the slowest sink received (direct:
+ *  requests/s per sink, total / N), lost = acknowledged events a sink that should have it never
+ *  got (direct: that no sink got), summed over sinks. `*deliveries_s` (may be NULL) gets all
+ *  sinks' distinct deliveries per second. Returns 0 or a negative code (row->note says why). */
+int rc_bench_http_run(const char *scenario, const char *params, const rc_http_run_opts_t *o,
+                      rc_row_t *row, double *deliveries_s);
+
+/** rc_bench_http_run `runs` times; the row and deliveries/s of the run with the median
+ *  throughput (open loop: with the median p99), and the median p99 over the runs in
+ *  `*p99_med_us` (may be NULL). */
+int rc_bench_http_run_median(const char *scenario, const char *params, const rc_http_run_opts_t *o,
+                             int runs, rc_row_t *row, double *deliveries_s, double *p99_med_us);
+
+#endif
