@@ -21,7 +21,7 @@ typedef struct {
     X(ingest, "publish rate and latency: ringcast vs nginx return 202 vs Redis XADD")              \
     X(latency, "publish-to-delivery percentiles at fixed rates (shm reader, Redis, NATS)")         \
     X(fanout, "one event to N consumers: shm readers, Redis groups, NATS subscribers")             \
-    X(groups, "competing consumers (skipped until ringcast consumer groups land)")                 \
+    X(groups, "competing consumers: ringcast consumer group vs Redis one group, N consumers")      \
     X(all, "every scenario into one report (--quick: under 2 minutes)")                            \
     /* end of RC_BENCH_SCENARIOS */
 

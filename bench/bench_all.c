@@ -92,7 +92,8 @@ int rc_bench_all(int argc, char **argv)
         failed += rc__bench_latency_rows(&o, &rep);
     if (!rc_bench_stop_flag)
         failed += rc__bench_fanout_rows(&o, &rep);
-    rc__bench_groups_rows(&o, &rep);
+    if (!rc_bench_stop_flag)
+        failed += rc__bench_groups_rows(&o, &rep);
 
     static const char *const scen[] = {"ingest", "latency", "fanout", "groups"};
     for (size_t i = 0; i < sizeof(scen) / sizeof(scen[0]); i++) {

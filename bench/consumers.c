@@ -15,6 +15,7 @@
 
 #include "bench/loadgen.h"
 #include "core/record.h"
+#include "shm/group.h"
 #include "shm/reader.h"
 #include "shm/ring.h"
 
@@ -164,6 +165,26 @@ static void rbuf_consume(rbuf_t *r, size_t n)
 
 /* ---- shm ---------------------------------------------------------------------------------- */
 
+/* Records one ring record (a stamped event) for consumer c. */
+static void shm_record(rc_consumer_t *c, const rc_ring_view_t *v)
+{
+    static const rc_str_t ts_name = {"rcbts", 5}, seq_name = {"rcbseq", 6};
+    if (v->type < RC_REC_TYPE_USER)
+        return;
+    rc_record_view_t rv;
+    rc_ce_value_t ts, seq;
+    uint64_t t, s;
+    if (rc_record_decode(v->data, v->len, &rv) != 0 || rc_record_get(&rv, ts_name, &ts) != 0 ||
+        rc_record_get(&rv, seq_name, &seq) != 0 ||
+        parse_u64(ts.value.ptr, ts.value.len, &t) != 0 ||
+        parse_u64(seq.value.ptr, seq.value.len, &s) != 0) {
+        c->received++;
+        c->bad++;
+        return;
+    }
+    record(c, t, s);
+}
+
 static void *shm_main(void *arg)
 {
     rc_consumer_t *c = arg;
@@ -185,7 +206,6 @@ static void *shm_main(void *arg)
         return NULL;
     }
     atomic_store(&c->ready_, 1);
-    static const rc_str_t ts_name = {"rcbts", 5}, seq_name = {"rcbseq", 6};
     while (!atomic_load_explicit(&c->stop_, memory_order_relaxed)) {
         rc_ring_view_t v;
         rc = rc_reader_wait(rd, &v, 100000000);
@@ -196,22 +216,49 @@ static void *shm_main(void *arg)
             snprintf(c->err, sizeof(c->err), "reading %s: %s", c->ring, rc_strerror(rc));
             break;
         }
-        if (v.type < RC_REC_TYPE_USER)
-            continue;
-        rc_record_view_t rv;
-        rc_ce_value_t ts, seq;
-        uint64_t t, s;
-        if (rc_record_decode(v.data, v.len, &rv) != 0 || rc_record_get(&rv, ts_name, &ts) != 0 ||
-            rc_record_get(&rv, seq_name, &seq) != 0 ||
-            parse_u64(ts.value.ptr, ts.value.len, &t) != 0 ||
-            parse_u64(seq.value.ptr, seq.value.len, &s) != 0) {
-            c->received++;
-            c->bad++;
-            continue;
-        }
-        record(c, t, s);
+        shm_record(c, &v);
     }
     rc_reader_close(rd);
+    rc_ring_close(ring);
+    return NULL;
+}
+
+/* A member of ringcast consumer group c->group: each event goes to one member; the view is
+ * read in place and acknowledged by the next wait. */
+static void *shm_group_main(void *arg)
+{
+    rc_consumer_t *c = arg;
+    rc_ring_t *ring = NULL;
+    rc_group_member_t *m = NULL;
+    int rc = rc_ring_open(c->ring, &ring, c->err, sizeof(c->err));
+    if (rc == 0) {
+        rc_group_opts_t go = {.start = RC_START_LATEST, .spin = c->spin};
+        rc = rc_group_join(ring, c->group, &go, &m);
+        if (rc < 0)
+            snprintf(c->err, sizeof(c->err), "group %s on %s: %s", c->group, c->ring,
+                     rc_strerror(rc));
+    }
+    if (rc < 0) {
+        c->error = rc;
+        rc_ring_close(ring);
+        atomic_store(&c->ready_, -1);
+        return NULL;
+    }
+    atomic_store(&c->ready_, 1);
+    while (!atomic_load_explicit(&c->stop_, memory_order_relaxed)) {
+        rc_ring_view_t v;
+        rc = rc_group_wait(m, &v, 100000000);
+        if (rc == RC_ERING_EMPTY || rc == -EINTR)
+            continue;
+        if (rc < 0) {
+            c->error = rc;
+            snprintf(c->err, sizeof(c->err), "group %s on %s: %s", c->group, c->ring,
+                     rc_strerror(rc));
+            break;
+        }
+        shm_record(c, &v);
+    }
+    rc_group_leave(m);
     rc_ring_close(ring);
     return NULL;
 }
@@ -256,11 +303,38 @@ typedef struct {
     rc_consumer_t *c;
     int want; /* 1: next bulk is the rcbts value, 2: the rcbseq value */
     uint64_t ts;
+    int collect;     /* with ack: gather the entry ids */
+    char *ids;       /* the entry ids seen, as RESP bulk strings (XACK arguments) */
+    size_t ids_len, ids_cap;
+    int nids;
 } walk_t;
 
+/* Appends an entry id as a RESP bulk string to w->ids. */
+static void add_id(walk_t *w, const char *s, size_t n)
+{
+    if (w->ids_len + n + 32 > w->ids_cap) {
+        size_t cap = w->ids_cap ? w->ids_cap * 2 : 65536;
+        while (cap < w->ids_len + n + 32)
+            cap *= 2;
+        char *p = realloc(w->ids, cap);
+        if (p == NULL)
+            return;
+        w->ids = p;
+        w->ids_cap = cap;
+    }
+    w->ids_len += (size_t)snprintf(w->ids + w->ids_len, w->ids_cap - w->ids_len, "$%zu\r\n", n);
+    memcpy(w->ids + w->ids_len, s, n);
+    w->ids_len += n;
+    memcpy(w->ids + w->ids_len, "\r\n", 2);
+    w->ids_len += 2;
+    w->nids++;
+}
+
 /* Walks a complete reply; every field/value pair "rcbts" <ts> ... "rcbseq" <seq> is one event
- * (the publisher writes rcbts before rcbseq). */
-static size_t resp_walk(const char *b, const char *end, walk_t *w)
+ * (the publisher writes rcbts before rcbseq). An XREADGROUP reply nests streams (depth 1),
+ * [name, entries] (2), entries (3), [id, fields] (4): a bulk string first in a depth-4 array is
+ * an entry id. */
+static size_t resp_walk(const char *b, const char *end, walk_t *w, int depth, int first)
 {
     const char *eol = find_crlf(b, (size_t)(end - b));
     if (eol == NULL)
@@ -272,7 +346,9 @@ static size_t resp_walk(const char *b, const char *end, walk_t *w)
             return line;
         const char *s = b + line;
         uint64_t x;
-        if (w->want == 1 && parse_u64(s, (size_t)v, &x) == 0) {
+        if (depth == 4 && first && w->collect) {
+            add_id(w, s, (size_t)v);
+        } else if (w->want == 1 && parse_u64(s, (size_t)v, &x) == 0) {
             w->ts = x;
             w->want = 0;
         } else if (w->want == 2) {
@@ -291,7 +367,7 @@ static size_t resp_walk(const char *b, const char *end, walk_t *w)
     if (b[0] == '*') {
         size_t off = line;
         for (long i = 0; i < v; i++)
-            off += resp_walk(b + off, end, w);
+            off += resp_walk(b + off, end, w, depth + 1, i == 0);
         return off;
     }
     return line;
@@ -340,9 +416,11 @@ static void *redis_main(void *arg)
     }
     atomic_store(&c->ready_, 1);
     int n = snprintf(cmd, sizeof(cmd),
-                     "XREADGROUP GROUP %s %s COUNT 1000 BLOCK 100 NOACK STREAMS %s >\r\n", c->group,
-                     c->name, c->topic);
+                     "XREADGROUP GROUP %s %s COUNT 1000 BLOCK 100%s STREAMS %s >\r\n", c->group,
+                     c->name, c->ack ? "" : " NOACK", c->topic);
     int outstanding = 0;
+    walk_t w = {.c = c, .collect = c->ack};
+    char ack_head[256];
     while (!atomic_load_explicit(&c->stop_, memory_order_relaxed)) {
         if (!outstanding) {
             if (send_all(fd, cmd, (size_t)n) < 0)
@@ -368,13 +446,29 @@ static void *redis_main(void *arg)
             snprintf(c->err, sizeof(c->err), "redis: %.*s", (int)(l - 2), r.b);
             break;
         }
-        walk_t w = {.c = c};
-        resp_walk(r.b, r.b + l, &w);
+        if (r.b[0] == ':') {
+            /* An XACK's count; XREADGROUP answers with arrays. */
+            rbuf_consume(&r, (size_t)l);
+            continue;
+        }
+        w.want = 0;
+        w.ids_len = 0;
+        w.nids = 0;
+        resp_walk(r.b, r.b + l, &w, 0, 0);
         rbuf_consume(&r, (size_t)l);
         outstanding = 0;
+        if (w.nids > 0) {
+            /* Acknowledge the reply's entries, pipelined ahead of the next read. */
+            int h = snprintf(ack_head, sizeof(ack_head),
+                             "*%d\r\n$4\r\nXACK\r\n$%zu\r\n%s\r\n$%zu\r\n%s\r\n", w.nids + 3,
+                             strlen(c->topic), c->topic, strlen(c->group), c->group);
+            if (send_all(fd, ack_head, (size_t)h) < 0 || send_all(fd, w.ids, w.ids_len) < 0)
+                break;
+        }
     }
     close(fd);
     free(r.base);
+    free(w.ids);
     return NULL;
 }
 
@@ -462,9 +556,10 @@ done:
 static void *consumer_main(void *arg)
 {
     rc_consumer_t *c = arg;
-    void *(*fn)(void *) = c->kind == RC_CONS_SHM     ? shm_main
-                          : c->kind == RC_CONS_REDIS ? redis_main
-                                                     : nats_main;
+    void *(*fn)(void *) = c->kind == RC_CONS_SHM         ? shm_main
+                          : c->kind == RC_CONS_SHM_GROUP ? shm_group_main
+                          : c->kind == RC_CONS_REDIS     ? redis_main
+                                                         : nats_main;
     fn(c);
     struct timespec ts;
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
@@ -512,6 +607,24 @@ uint64_t rc_consumer_lost(const rc_consumer_t *c, const uint8_t *acked, uint64_t
     uint64_t lost = 0;
     for (uint64_t s = 0; s < n; s++) {
         if (acked[s] && (s >= c->seen_cap_ || !c->seen_[s]))
+            lost++;
+    }
+    return lost;
+}
+
+uint64_t rc_consumers_lost_any(const rc_consumer_t *cs, int n, const uint8_t *acked, uint64_t count,
+                               uint64_t *dups)
+{
+    uint64_t lost = 0;
+    for (int i = 0; i < n; i++)
+        *dups += cs[i].dups;
+    for (uint64_t s = 0; s < count; s++) {
+        int got = 0;
+        for (int i = 0; i < n; i++)
+            got += s < cs[i].seen_cap_ && cs[i].seen_[s];
+        if (got > 1)
+            *dups += (uint64_t)got - 1;
+        if (acked[s] && got == 0)
             lost++;
     }
     return lost;

@@ -108,15 +108,20 @@ int rc_bench_run(const char *scenario, const char *params, const rc_run_opts_t *
         }
         for (int i = 0; i < o->consumers; i++) {
             rc_consumer_t *c = &cons[i];
-            c->kind = o->system == RC_PEER_RINGCAST ? RC_CONS_SHM
+            rc_cons_kind_t shm = o->compete ? RC_CONS_SHM_GROUP : RC_CONS_SHM;
+            c->kind = o->system == RC_PEER_RINGCAST ? shm
                       : o->system == RC_PEER_REDIS  ? RC_CONS_REDIS
                                                     : RC_CONS_NATS;
             c->ring = peer.ring;
             c->spin = o->reader_spin;
+            c->ack = o->compete; /* a shared group acknowledges, as Dapr's component does */
             c->linger_us = o->reader_linger_us;
             c->port = peer.port;
             c->topic = lo.topic;
-            snprintf(c->group, sizeof(c->group), "g%d", i);
+            if (o->compete)
+                snprintf(c->group, sizeof(c->group), "bench");
+            else
+                snprintf(c->group, sizeof(c->group), "g%d", i);
             snprintf(c->name, sizeof(c->name), "bench-c%d", i);
             rc = rc_consumer_start(c);
             if (rc < 0) {
@@ -153,7 +158,7 @@ int rc_bench_run(const char *scenario, const char *params, const rc_run_opts_t *
             if (u < least)
                 least = u;
         }
-        if (least >= target)
+        if (o->compete ? total >= target : least >= target)
             break;
         nap(0.02);
         uint64_t after = 0;
@@ -174,8 +179,10 @@ int rc_bench_run(const char *scenario, const char *params, const rc_run_opts_t *
         for (int i = 0; i < started; i++) {
             rc_consumer_stop(&cons[i]);
             rc_hist_merge(&lat, &cons[i].lat);
-            row->lost += rc_consumer_lost(&cons[i], lr.acked, lr.seq_count);
-            row->dups += cons[i].dups;
+            if (!o->compete) {
+                row->lost += rc_consumer_lost(&cons[i], lr.acked, lr.seq_count);
+                row->dups += cons[i].dups;
+            }
             row->consumer_cpu_s += cons[i].cpu_s;
             uint64_t u = atomic_load(&cons[i].unique);
             if (least < 0 || (double)u < least)
@@ -188,9 +195,14 @@ int rc_bench_run(const char *scenario, const char *params, const rc_run_opts_t *
                 fprintf(stderr, "bench: consumer %d: %llu events without stamps\n", i,
                         (unsigned long long)cons[i].bad);
         }
+        double got = least;
+        if (o->compete) {
+            row->lost = rc_consumers_lost_any(cons, started, lr.acked, lr.seq_count, &row->dups);
+            got = (double)(lr.events_acked - (row->lost < lr.events_acked ? row->lost : 0));
+        }
         started = 0;
         double span = (double)(last - lr.start_ns) / 1e9;
-        row->throughput = span > 0 ? least / span : 0;
+        row->throughput = span > 0 ? got / span : 0;
     } else {
         lat = lr.lat;
         row->throughput = lr.publish_s > 0 ? (double)lr.events_acked / lr.publish_s : 0;

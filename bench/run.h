@@ -15,6 +15,8 @@ typedef struct {
     rc_lg_opts_t load;    /* port and protocol are set by rc_bench_run from the system */
     int http_mode;        /* for ringcast/nginx: RC_LG_HTTP_BINARY, _STRUCTURED or _BATCH */
     int consumers;        /* 0: publish only (latency = request -> answer) */
+    int compete;          /* consumers share one group (each event to one of them): a ringcast
+                           * consumer group, one Redis group; throughput counts their union */
     double drain_s;       /* longest wait without progress for consumers to catch up (2) */
     uint64_t ring_bytes;  /* ringcast ring size (64 MiB) */
     uint32_t reader_spin; /* ringcast shm readers: polls before sleeping (0: reader default) */

@@ -20,6 +20,11 @@
     X(RING_CORRUPT, -30010, "ring header is inconsistent")                                         \
     X(RING_SWEPT, -30011, "claim was padded over (producer too slow or presumed dead)")            \
     X(RING_BAD_POS, -30012, "position is not a retained record start")                             \
+    X(GROUP_NAME, -30013, "invalid consumer group name")                                           \
+    X(GROUP_FULL, -30014, "no free consumer group in the ring")                                    \
+    X(GROUP_MEMBERS, -30015, "consumer group has its maximum number of members")                   \
+    X(GROUP_UNACKED, -30016, "consumer group member must acknowledge its batch first")             \
+    X(GROUP_GONE, -30017, "consumer group's reader slot was reclaimed")                            \
     X(INVALID_EVENT, -30100, "invalid CloudEvent")                                                 \
     X(UNSUPPORTED_MEDIA, -30101, "unsupported content type")                                       \
     X(TOO_LARGE, -30102, "payload too large")                                                      \

@@ -1,4 +1,5 @@
-/* `ringcast tail`: attaches to a broker's ring as a lossy reader (it never slows producers) and
+/* `ringcast tail`: attaches to a broker's ring as a lossy reader (it never slows producers), or
+ * with --group as a member of a consumer group (competing with the group's other members), and
  * prints its events, one structured-mode JSON object per line (or binary-mode headers + data). */
 #include <errno.h>
 #include <signal.h>
@@ -13,6 +14,7 @@
 #include "core/record.h"
 #include "net/cli.h"
 #include "net/ring_name.h"
+#include "shm/group.h"
 #include "shm/proc.h"
 #include "shm/reader.h"
 #include "shm/ring.h"
@@ -30,7 +32,7 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: ringcast tail NAMESPACE/BROKER [--from oldest|latest] [--count N]\n"
             "                     [--format json|binary] [--timeout DURATION]\n"
-            "                     [--ring-prefix PREFIX]\n\n"
+            "                     [--ring-prefix PREFIX] [--group NAME]\n\n"
             "Prints the events of a broker's ring as a lossy reader (never slows producers):\n"
             "one structured-mode JSON object per line (--format json, the default), or the\n"
             "binary-mode ce- headers, a blank line and the data (--format binary).\n"
@@ -39,6 +41,12 @@ static void usage(FILE *out)
             "(e.g. 2s, 500ms) without a new event, or on SIGINT/SIGTERM. Lost events (the reader\n"
             "was lapped) are reported on stderr. --ring-prefix must match the broker's\n"
             "spec.ring.namePrefix (default ringcast).\n\n"
+            "--group NAME joins consumer group NAME (1-31 characters of [A-Za-z0-9._:-]) instead:\n"
+            "each event goes to one member of the group (run several tails with the same NAME to\n"
+            "share the work), nothing is lost, and the group holds producers back until its\n"
+            "members have the events. --from picks where a new group starts. An event is\n"
+            "acknowledged once printed; events of a tail killed before it printed them go to\n"
+            "the other members. The group ends with its last member.\n\n"
             "Exit codes: 0 ok, 1 the ring cannot be opened or read, 2 bad usage.\n");
 }
 
@@ -88,6 +96,7 @@ static int print_event(const rc_ring_view_t *v, int binary, char **buf, size_t *
 int rc_cmd_tail(int argc, char **argv)
 {
     const char *target = NULL, *from = "oldest", *format = "json", *prefix = "ringcast";
+    const char *group = NULL;
     long long count = -1;
     uint64_t timeout_ms = 0;
     for (int i = 1; i < argc; i++) {
@@ -115,6 +124,8 @@ int rc_cmd_tail(int argc, char **argv)
             format = v;
         } else if (strcmp(a, "--ring-prefix") == 0) {
             prefix = v;
+        } else if (strcmp(a, "--group") == 0) {
+            group = v;
         } else if (strcmp(a, "--count") == 0) {
             char *end;
             count = strtoll(v, &end, 10);
@@ -157,6 +168,13 @@ int rc_cmd_tail(int argc, char **argv)
                 RC_CONFIG_RING_PREFIX_MAX);
         return 2;
     }
+    if (group != NULL && (group[0] == '\0' || strlen(group) > RC_GROUP_NAME_MAX ||
+                          group[strspn(group, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                              "0123456789._:-")] != '\0')) {
+        fprintf(stderr, "ringcast tail: --group must be 1-%u characters of [A-Za-z0-9._:-]\n",
+                RC_GROUP_NAME_MAX);
+        return 2;
+    }
     char ns[RC_CONFIG_NAME_MAX + 1], name[RC_CONFIG_NAME_MAX + 1], ring_name[RC_RING_NAME_MAX + 1];
     snprintf(ns, sizeof(ns), "%.*s", (int)(slash - target), target);
     snprintf(name, sizeof(name), "%s", slash + 1);
@@ -164,6 +182,7 @@ int rc_cmd_tail(int argc, char **argv)
 
     rc_ring_t *ring = NULL;
     rc_reader_t *reader = NULL;
+    rc_group_member_t *member = NULL;
     char err[256];
     int rc = rc_ring_open(ring_name, &ring, err, sizeof(err));
     if (rc != 0) {
@@ -176,16 +195,29 @@ int rc_cmd_tail(int argc, char **argv)
             fprintf(stderr, "ringcast tail: %s\n", err);
         return 1;
     }
-    rc_reader_opts_t o;
-    memset(&o, 0, sizeof(o));
-    o.mode = RC_READER_LOSSY;
-    o.start = strcmp(from, "oldest") == 0 ? RC_START_OLDEST : RC_START_LATEST;
-    o.name = "ringcast-tail";
-    rc = rc_reader_open(ring, &o, &reader);
-    if (rc != 0) {
-        fprintf(stderr, "ringcast tail: cannot read ring '%s': %s\n", ring_name, rc_strerror(rc));
-        rc_ring_close(ring);
-        return 1;
+    rc_reader_start_t start = strcmp(from, "oldest") == 0 ? RC_START_OLDEST : RC_START_LATEST;
+    if (group != NULL) {
+        rc_group_opts_t go = {.start = start, .batch = 16};
+        rc = rc_group_join(ring, group, &go, &member);
+        if (rc != 0) {
+            fprintf(stderr, "ringcast tail: cannot join group '%s' on ring '%s': %s\n", group,
+                    ring_name, rc_strerror(rc));
+            rc_ring_close(ring);
+            return rc == RC_EGROUP_NAME ? 2 : 1;
+        }
+    } else {
+        rc_reader_opts_t o;
+        memset(&o, 0, sizeof(o));
+        o.mode = RC_READER_LOSSY;
+        o.start = start;
+        o.name = "ringcast-tail";
+        rc = rc_reader_open(ring, &o, &reader);
+        if (rc != 0) {
+            fprintf(stderr, "ringcast tail: cannot read ring '%s': %s\n", ring_name,
+                    rc_strerror(rc));
+            rc_ring_close(ring);
+            return 1;
+        }
     }
 
     struct sigaction sa;
@@ -201,7 +233,8 @@ int rc_cmd_tail(int argc, char **argv)
     int code = 0;
     while (!tail_stop && (count < 0 || printed < count)) {
         rc_ring_view_t v;
-        rc = rc_reader_wait(reader, &v, 100 * 1000000LL);
+        rc = member != NULL ? rc_group_wait(member, &v, 100 * 1000000LL)
+                            : rc_reader_wait(reader, &v, 100 * 1000000LL);
         if (rc == RC_ERING_EMPTY || rc == -EINTR) {
             if (timeout_ms != 0 && rc_now_ns() - last >= timeout_ms * 1000000ull)
                 break;
@@ -228,6 +261,7 @@ int rc_cmd_tail(int argc, char **argv)
         printed++;
     }
     free(buf);
+    rc_group_leave(member); /* what was printed counts as acknowledged; the rest is handed on */
     rc_reader_close(reader);
     rc_ring_close(ring);
     return code;

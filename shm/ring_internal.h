@@ -5,7 +5,7 @@
  *   offset 0            header page (rc__ring_hdr_t, 4096 bytes)
  *   slots_off           reader slots (slot_count x rc__reader_slot_t, 128 bytes each)
  *   prod_off            producer slots (prod_count x rc__producer_slot_t, 64 bytes each)
- *   groups_off          consumer-group table, reserved (group_count x RC__GROUP_BYTES, zeroed)
+ *   groups_off          consumer-group table (group_count x RC__GROUP_BYTES, zeroed; shm/group.c)
  *   records_off         record area (capacity bytes, power of two, page aligned)
  *
  * Every field below names its writer and the access it pairs with. Positions are byte offsets

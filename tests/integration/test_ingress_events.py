@@ -266,6 +266,32 @@ def test_send_and_tail_commands():
     check("usage: ringcast tail" in out and "Exit codes" in out, out)
 
 
+def test_tail_group():
+    """Two `tail --group` members share a broker's events: each exactly once."""
+    def member():
+        return subprocess.Popen([os.path.join(BIN_DIR, "ringcast"), "tail", "shop/orders",
+                                 "--ring-prefix", B.prefix, "--group", "billing", "--from",
+                                 "latest", "--timeout", "2s"], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+    procs = [member(), member()]
+    time.sleep(0.5)
+    ids = ["grp-%d" % i for i in range(40)]
+    c = B.conn()
+    for id_ in ids:
+        c.send_request("POST", "/shop/orders", binary_headers(id_), b"{}")
+        eq(c.response().status, 202, "post " + id_)
+    got = []
+    for p in procs:
+        out, err = p.communicate(timeout=20)
+        eq(p.returncode, 0, "group member exit: " + err)
+        got += [json.loads(line)["id"] for line in out.splitlines() if line]
+    eq(sorted(got), sorted(ids), "each event to exactly one member")
+    for args in (["--group", "bad name"], ["--group", ""], ["--group", "x" * 32]):
+        rc, out, err = run_cli(["tail", "shop/orders", "--ring-prefix", B.prefix] + args)
+        eq(rc, 2, "bad usage %r" % args)
+        check("--group" in err, err)
+
+
 def test_ring_full_and_recovery():
     cfg = CONFIG.replace("  retryAfterSeconds: 2\n", "  retryAfterSeconds: 2\n  ring:\n"
                          "    size: 64Ki\n")
@@ -394,7 +420,7 @@ def main():
         B = b
         Runner().run([test_binary_accepted, test_structured_accepted, test_batch_all_or_nothing,
                       test_invalid_events, test_http_features_with_events,
-                      test_send_and_tail_commands])
+                      test_send_and_tail_commands, test_tail_group])
         eq(b.stop(), 0, "shared broker stops cleanly")
     Runner().run([test_ring_full_and_recovery, test_sigterm_under_load, test_restart_keeps_ring])
 
