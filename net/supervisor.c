@@ -520,7 +520,9 @@ int rc_supervisor_reload(rc_supervisor_t *s)
     s->owned = nc;
     s->cfg = nc;
     atomic_fetch_add_explicit(&s->stats->reloads, 1, memory_order_relaxed);
-    rc_log_info("supervisor", "reloaded %s: %zu trigger%s (%zu kept, %zu added, %zu removed)", path,
+    /* `path` pointed into the config just freed: name the file from the new one. */
+    rc_log_info("supervisor", "reloaded %s: %zu trigger%s (%zu kept, %zu added, %zu removed)",
+                nc->source,
                 s->ntrig, s->ntrig == 1 ? "" : "s", kept, s->ntrig - kept, removed);
     return spawn_all(s);
 }

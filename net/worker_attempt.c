@@ -175,6 +175,15 @@ static int handle_reply(rc__wentry_t *e, const rc_http_response_t *resp)
     rc__wtrig_t *t = e->t;
     if (resp->status == 202 || (resp->body_len == 0 && resp->header_count == 0))
         return 0;
+    if (resp->body_truncated) {
+        /* Only the first max_body bytes were kept: storing them would route a cut event on,
+         * and a retry would be cut the same way. The delivery itself succeeded. */
+        rc_metric_add(&t->st->replies_failed, 1);
+        rc_log_warn("worker",
+                    "trigger %s/%s: reply dropped: its body is over the %zu-byte response limit",
+                    t->wt->cfg->ns, t->wt->cfg->name, resp->body_len);
+        return 0;
+    }
     rc_str_t names[MAX_RESP_HEADERS], values[MAX_RESP_HEADERS];
     size_t n = 0;
     for (size_t i = 0; i < resp->header_count && n < MAX_RESP_HEADERS; i++, n++) {

@@ -1019,6 +1019,28 @@ def test_invalid_replies_are_ignored():
             sub.close()
 
 
+def test_oversized_reply_dropped_not_cut():
+    """A binary reply whose data is over the client's 1 MiB response limit is not stored cut
+    short (nor retried): the delivery counts, the reply counts as failed, nothing is routed."""
+    big = bytes((i * 31) & 0xff for i in range(1536 * 1024))
+
+    def replier(_i, _req):
+        return 200, {"ce-id": "r-1", "ce-source": "/replier", "ce-type": "reply.x",
+                     "ce-specversion": "1.0", "Content-Type": "application/octet-stream"}, big, 0.0
+    with Subscriber(replier) as s1, Subscriber() as s2:
+        cfg = config(trigger("first", s1.url, "  filter: {attributes: {type: a}}\n"),
+                     trigger("second", s2.url, "  filter: {attributes: {type: reply.x}}\n"))
+        with Broker(cfg) as b:
+            publish(b, 1, "a")
+            wait_metric(b, "ringcast_trigger_replies_failed_total", "first", 1)
+            quiet(0.5)
+            eq(metric(b, "ringcast_trigger_delivered_total", "first"), 1, "delivered once")
+            eq(metric(b, "ringcast_trigger_replies_total", "first"), 0, "no reply stored")
+            eq(s1.count(), 1, "no retry")
+            eq(s2.count(), 0, "nothing routed to the reply trigger")
+            check(b"over the" in open(b.stderr_path, "rb").read(), "the log says why")
+
+
 # ---- 5. kill -9 of a worker under load ------------------------------------------------------
 def test_kill_worker_with_retries_and_dead_letters_pending():
     """One worker holds events waiting for a retry (subscriber down: 503) and dead letters
@@ -1274,6 +1296,21 @@ def test_sighup_filter_change_while_flowing():
                   "changing: a events before the reload")
 
 
+def test_repeated_reloads_name_the_file():
+    """Every reload logs the file it read (the path once pointed into the config the reload
+    had just freed: garbage in the log, a heap-use-after-free under ASan)."""
+    with Subscriber() as s:
+        with Broker(config(trigger("t", s.url))) as b:
+            path = [a for a in b.proc.args if a.endswith(".yaml")][0]
+            for n in (1, 2, 3):
+                b.signal(signal.SIGHUP)
+                wait_reloads(b, "ringcast_config_reloads_total", float(n))
+            raw = open(b.stderr_path, "rb").read()
+            eq(raw.count(b"reloaded " + path.encode() + b":"), 3, "reload log lines name the file")
+            publish(b, 1)
+            eq([r.ce("id") for r in s.wait_for(1)], ["1"], "still delivering")
+
+
 if __name__ == "__main__":
     Runner().run([
         test_fail_at_once_statuses,
@@ -1305,8 +1342,10 @@ if __name__ == "__main__":
         test_dead_letter_of_a_1mib_event,
         test_subscriber_that_never_reads,
         test_invalid_replies_are_ignored,
+        test_oversized_reply_dropped_not_cut,
         test_kill_worker_under_load,
         test_kill_worker_with_retries_and_dead_letters_pending,
         test_sighup_with_retries_pending,
         test_sighup_filter_change_while_flowing,
+        test_repeated_reloads_name_the_file,
     ])
