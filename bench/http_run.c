@@ -197,20 +197,9 @@ int rc_bench_http_run(const char *scenario, const char *params, const rc_http_ru
     double sink_cpu0 = 0;
     for (int i = 0; i < n; i++)
         sink_cpu0 += rc_bench_cpu_s(sinks[i].pid);
-    char err[200];
-    rc = rc_lg_run(&lo, &rc_bench_stop_flag, &lr, err, sizeof(err));
-    if (rc < 0) {
-        snprintf(row->note, sizeof(row->note), "%s", err);
-        fprintf(stderr, "bench %s %s: %s\n", scenario, sysname, err);
+    rc = rc_bench_publish(scenario, sysname, &lo, &lr, row);
+    if (rc < 0)
         goto out;
-    }
-    if (lr.events_acked == 0) {
-        rc = -EIO;
-        rc_bench_status_note(&lr, row->note, sizeof(row->note));
-        fprintf(stderr, "bench %s %s: no event was acknowledged (%s)\n", scenario, sysname,
-                row->note);
-        goto out;
-    }
     drain(sinks, n, o->direct, lr.events_acked, o->drain_s);
     double sink_cpu = -sink_cpu0;
     double sink_rss = 0;

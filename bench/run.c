@@ -41,6 +41,25 @@ static void nap(double s)
     nanosleep(&ts, NULL);
 }
 
+int rc_bench_publish(const char *scenario, const char *sysname, const rc_lg_opts_t *lo,
+                     rc_lg_result_t *lr, rc_row_t *row)
+{
+    char err[200];
+    int rc = rc_lg_run(lo, &rc_bench_stop_flag, lr, err, sizeof(err));
+    if (rc < 0) {
+        snprintf(row->note, sizeof(row->note), "%s", err);
+        fprintf(stderr, "bench %s %s: %s\n", scenario, sysname, err);
+        return rc;
+    }
+    if (lr->events_acked == 0) {
+        rc_bench_status_note(lr, row->note, sizeof(row->note));
+        fprintf(stderr, "bench %s %s: no event was acknowledged (%s)\n", scenario, sysname,
+                row->note);
+        return -EIO;
+    }
+    return 0;
+}
+
 void rc_bench_status_note(const rc_lg_result_t *lr, char *buf, size_t cap)
 {
     size_t used = 0;
@@ -133,20 +152,9 @@ int rc_bench_run(const char *scenario, const char *params, const rc_run_opts_t *
         }
     }
     rc_bench_peer_mark(&peer);
-    char err[200];
-    rc = rc_lg_run(&lo, &rc_bench_stop_flag, &lr, err, sizeof(err));
-    if (rc < 0) {
-        snprintf(row->note, sizeof(row->note), "%s", err);
-        fprintf(stderr, "bench %s %s: %s\n", scenario, sysname, err);
+    rc = rc_bench_publish(scenario, sysname, &lo, &lr, row);
+    if (rc < 0)
         goto out;
-    }
-    if (lr.events_acked == 0) {
-        rc = -EIO;
-        rc_bench_status_note(&lr, row->note, sizeof(row->note));
-        fprintf(stderr, "bench %s %s: no event was acknowledged (%s)\n", scenario, sysname,
-                row->note);
-        goto out;
-    }
     /* Drain: wait while the consumers make progress, until each has every acked event. */
     uint64_t target = lr.events_acked;
     double idle = 0;

@@ -36,6 +36,12 @@ int rc_bench_run(const char *scenario, const char *params, const rc_run_opts_t *
 void rc_bench_skip_row(rc_row_t *row, const char *scenario, const char *params, const char *system,
                        const char *why);
 
+/** Runs the load `lo` into `lr` (stops early on rc_bench_stop_flag). Returns 0, or a negative
+ *  error with the reason in row->note and on stderr: the load generator failed, or no event
+ *  was acknowledged (-EIO). */
+int rc_bench_publish(const char *scenario, const char *sysname, const rc_lg_opts_t *lo,
+                     rc_lg_result_t *lr, rc_row_t *row);
+
 /** "errors HTTP 429: 12, connection lost: 3" from a load result's failed statuses ("" when
  *  there were none). */
 void rc_bench_status_note(const rc_lg_result_t *lr, char *buf, size_t cap);
