@@ -173,9 +173,12 @@ static int all_producers_done(void)
     return atomic_load(&ctl->producers_done) >= cfg.producers + (cfg.kill ? 1 : 0);
 }
 
+/* A failing reader gives its slot back: until the parent reaps it, its process looks alive
+ * (a zombie) and its slot would gate the producers until their deadline. */
 #define FAIL(...)                                                                                  \
     do {                                                                                           \
         snprintf(ctl->failure[idx], sizeof(ctl->failure[idx]), __VA_ARGS__);                       \
+        rc_reader_close(rd);                                                                       \
         return 1;                                                                                  \
     } while (0)
 
