@@ -257,6 +257,17 @@ static int pid_dead(uint32_t pid)
     return pid != 0 && kill((pid_t)pid, 0) != 0 && errno == ESRCH;
 }
 
+/* Whether the header bytes a sweeper read at `pos` were still `pos`'s lap: a claim reaching past
+ * pos + capacity may have rewritten them. Acquire fence after those loads, paired with
+ * claim_space's release fence after its head CAS (as lossy_intact in reader.c): a load that read
+ * a later lap's byte makes this head load see that claim. A position that passes, holding a
+ * pending or headerless claim, cannot be lapped until that claim is committed or padded over. */
+static int sweep_unlapped(const rc_ring_t *r, uint64_t pos)
+{
+    atomic_thread_fence(memory_order_acquire);
+    return atomic_load_explicit(&r->hdr->head.pos, memory_order_relaxed) <= pos + r->capacity;
+}
+
 int rc__try_sweep(rc_ring_t *r, uint64_t pos, uint64_t stalled_ns)
 {
     rc__ring_hdr_t *h = r->hdr;
@@ -265,12 +276,17 @@ int rc__try_sweep(rc_ring_t *r, uint64_t pos, uint64_t stalled_ns)
     uint64_t head = atomic_load_explicit(&h->head.pos, memory_order_acquire);
     if (pos >= head)
         return 0; /* nothing claimed there */
-    /* Racy loads: `pos` may be a lossy reader's position that producers are rewriting; a
-     * matching stamp on a pending claim means the space is held (readers or the commit
-     * frontier stop there), so the CAS below only ever hits a real header. */
+    /* Racy loads: `pos` may be a lossy reader's position that producers are rewriting. A
+     * matching stamp on a pending claim of this lap means the space is held (readers or the
+     * commit frontier stop there), so once sweep_unlapped confirms the word was this lap's,
+     * the CAS below only ever hits a real header. */
     if (rc__load_racy(&rec->stamp) == (pos ^ r->key)) {
         uint64_t w = rc__load_racy(&rec->word);
         if ((w & RC__W_COMMITTED) || !pid_dead(RC__W_PID(w)))
+            return 0;
+        /* `pos` may be a lossy reader's (or a stale slot's) position that producers lapped
+         * after its stamp was read: then `w` may be the next lap's bytes. */
+        if (!sweep_unlapped(r, pos))
             return 0;
         /* The CAS races the (dead, so only in theory) owner's commit: exactly one wins. */
         uint64_t pad = RC__COMMITTED(RC__W_LEN(w), RC__TYPE_PAD, RC__FLAG_SWEPT);
@@ -303,6 +319,11 @@ int rc__try_sweep(rc_ring_t *r, uint64_t pos, uint64_t stalled_ns)
     uint64_t w = rc__load_racy(&rec->word);
     if ((w & RC__W_COMMITTED) && RC__W_TYPE(w) == RC__TYPE_PAD && (RC__W_FLAGS(w) & RC__FLAG_SWEPT))
         return 0; /* another sweeper is writing this very pad */
+    /* A missing stamp is also what a lapped position looks like (a lossy reader preempted
+     * between its empty poll and this sweep, or a lossy slot's stale position in
+     * rc_ring_sweep): padding there would overwrite the next lap's records. */
+    if (!sweep_unlapped(r, pos))
+        return 0;
     uint64_t pad = RC__COMMITTED(len, RC__TYPE_PAD, RC__FLAG_SWEPT);
     if (!atomic_compare_exchange_strong_explicit(&rec->word, &w, pad, memory_order_relaxed,
                                                  memory_order_relaxed))

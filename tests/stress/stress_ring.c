@@ -45,7 +45,7 @@ typedef struct {
     struct {
         uint64_t seen, lost, corrupt;
     } result[MAX_READERS];
-    char failure[MAX_READERS][160];
+    char failure[MAX_READERS][512];
 } control_t;
 
 static struct {
@@ -91,17 +91,18 @@ typedef struct {
     rc_ring_t *ring;
     uint16_t prod, th;
     uint64_t deadline;
+    uint64_t limit; /* records */
 } prod_arg_t;
 
 static void *producer_thread(void *arg)
 {
     prod_arg_t *a = arg;
     uint64_t seq = 0, rng = (uint64_t)a->prod * 131 + a->th + 7;
-    while (seq < cfg.records && rc_now_ns() < a->deadline) {
+    while (seq < a->limit && rc_now_ns() < a->deadline) {
         /* Mostly single records, sometimes a batch of up to 8 (all-or-nothing). */
         uint32_t n = (xorshift(&rng) % 16 == 0) ? 1 + (uint32_t)(xorshift(&rng) % 8) : 1;
-        if (n > cfg.records - seq)
-            n = (uint32_t)(cfg.records - seq);
+        if (n > a->limit - seq)
+            n = (uint32_t)(a->limit - seq);
         rc_ring_rec_t recs[8];
         for (uint32_t i = 0; i < n; i++)
             recs[i] = (rc_ring_rec_t){.len = MIN_PAYLOAD + (uint32_t)(xorshift(&rng) % 480),
@@ -152,7 +153,10 @@ static int run_producer(int prod, int victim)
     prod_arg_t args[MAX_THREADS];
     for (int t = 0; t < nth; t++) {
         args[t] = (prod_arg_t){.ring = r, .prod = (uint16_t)prod, .th = (uint16_t)t,
-                               .deadline = victim ? UINT64_MAX : deadline};
+                               .deadline = victim ? UINT64_MAX : deadline,
+                               /* The victim runs until killed: finishing first would count
+                                * it as done twice and let readers stop early. */
+                               .limit = victim ? UINT64_MAX : cfg.records};
         if (victim)
             atomic_store(&ctl->victim_ready, 1);
         if (pthread_create(&th[t], NULL, producer_thread, &args[t]) != 0)
@@ -169,9 +173,12 @@ static int all_producers_done(void)
     return atomic_load(&ctl->producers_done) >= cfg.producers + (cfg.kill ? 1 : 0);
 }
 
+/* A failing reader gives its slot back: until the parent reaps it, its process looks alive
+ * (a zombie) and its slot would gate the producers until their deadline. */
 #define FAIL(...)                                                                                  \
     do {                                                                                           \
         snprintf(ctl->failure[idx], sizeof(ctl->failure[idx]), __VA_ARGS__);                       \
+        rc_reader_close(rd);                                                                       \
         return 1;                                                                                  \
     } while (0)
 
@@ -216,18 +223,38 @@ static int run_reader(int idx, rc_reader_mode_t mode, int victim)
                  (unsigned long long)v.pos);
         rec_head_t h;
         memcpy(&h, v.data, sizeof(h));
+        uint64_t sum = fnv((const uint8_t *)v.data + MIN_PAYLOAD, v.len - MIN_PAYLOAD);
         if (h.producer > MAX_PROD || h.thread >= MAX_THREADS || h.len != v.len ||
-            v.type != RC_REC_TYPE_USER + h.producer ||
-            fnv((const uint8_t *)v.data + MIN_PAYLOAD, v.len - MIN_PAYLOAD) != h.sum)
-            FAIL("reader %d: corrupt record at %llu", idx, (unsigned long long)v.pos);
+            v.type != RC_REC_TYPE_USER + h.producer || sum != h.sum) {
+            rc_ring_stats_t cs;
+            rc_ring_stats(r, &cs);
+            uint64_t want = h.producer <= MAX_PROD && h.thread < MAX_THREADS
+                                ? next[h.producer][h.thread]
+                                : 0;
+            FAIL("reader %d (%s%s): corrupt record at %llu (next %llu, ring seq %llu, type %u, "
+                 "len %u, lost %llu): head says producer %u/%u seq %llu len %u sum %016llx, "
+                 "payload sum %016llx, expected seq %llu; ring head %llu tail %llu swept %llu "
+                 "reclaimed %llu",
+                 idx, mode == RC_READER_LOSSLESS ? "lossless" : "lossy", late ? ", late" : "",
+                 (unsigned long long)v.pos, (unsigned long long)v.next,
+                 (unsigned long long)v.seq, v.type, v.len, (unsigned long long)v.lost,
+                 h.producer, h.thread, (unsigned long long)h.seq, h.len,
+                 (unsigned long long)h.sum, (unsigned long long)sum, (unsigned long long)want,
+                 (unsigned long long)cs.head, (unsigned long long)cs.tail,
+                 (unsigned long long)cs.swept, (unsigned long long)cs.reclaimed);
+        }
         uint64_t *n = &next[h.producer][h.thread];
         if (late && !started[h.producer][h.thread])
             *n = h.seq; /* joined mid-stream: from here on, every record */
         started[h.producer][h.thread] = 1;
         if (mode == RC_READER_LOSSLESS ? h.seq != *n : h.seq < *n)
-            FAIL("reader %d: producer %u/%u seq %llu, expected %s%llu", idx, h.producer,
-                 h.thread, (unsigned long long)h.seq, mode == RC_READER_LOSSLESS ? "" : ">= ",
-                 (unsigned long long)*n);
+            FAIL("reader %d (%s%s): producer %u/%u seq %llu, expected %s%llu, at %llu "
+                 "(ring seq %llu, lost %llu, ring head %llu)",
+                 idx, mode == RC_READER_LOSSLESS ? "lossless" : "lossy", late ? ", late" : "",
+                 h.producer, h.thread, (unsigned long long)h.seq,
+                 mode == RC_READER_LOSSLESS ? "" : ">= ", (unsigned long long)*n,
+                 (unsigned long long)v.pos, (unsigned long long)v.seq,
+                 (unsigned long long)v.lost, (unsigned long long)rc_ring_head(r));
         *n = h.seq + 1;
         seen++;
         lost += v.lost;

@@ -260,12 +260,101 @@ static void test_dead_producer(void)
     rc_ring_unlink(name);
 }
 
+/* A sweep at a position producers have lapped must not write: a lossy reader's position (or the
+ * one its slot published) can fall a lap behind between the empty poll that found no header
+ * there and the sweep, and by then the next lap's records live there. Before the fix both
+ * sweep paths padded over them (a "corrupt record" in stress_ring under load). */
+#define LAP_LEN 104u /* 128-byte records: every multiple of 128 is a lap-0 record start */
+static void put_lap(rc_ring_t *r, uint32_t len, char fill)
+{
+    rc_ring_claim_t c;
+    ASSERT_EQ(rc_ring_claim(r, len, RC_REC_TYPE_USER, 0, &c), 0);
+    memset(c.data, fill, len);
+    ASSERT_EQ(rc_ring_commit(&c), 0);
+}
+
+static void test_lapped_sweep(void)
+{
+    rc_ring_t *r = make("lapped");
+    uint64_t cap = rc_ring_capacity(r), rsz = RC_RING_RECORD_SIZE(LAP_LEN);
+    ASSERT_U64_EQ(rsz, 128);
+    rc_reader_t *ly = reader(r, RC_READER_LOSSY);
+    for (int i = 0; i < 8; i++)
+        put_lap(r, LAP_LEN, 'a');
+    rc_ring_view_t v;
+    while (rc_reader_poll(ly, &v) == 0)
+        ;
+    /* The lossy reader found nothing new at 1024 and published it; now it stays there. */
+    uint64_t stale = rc_reader_position(ly);
+    ASSERT_U64_EQ(stale, 8 * rsz);
+    while (rc_ring_head(r) < cap + 4096)
+        put_lap(r, LAP_LEN, 'a');
+    /* Lap 1: a big record whose payload, where lap-0 record p1 started, holds bytes that look
+     * like p1's header of a claim pending by a dead producer (payloads are opaque bytes). */
+    pid_t gone = fork();
+    if (gone == 0)
+        _exit(0);
+    ASSERT_EQ(waitpid(gone, NULL, 0), gone);
+    rc_ring_claim_t c;
+    const uint32_t big = 2000;
+    ASSERT_EQ(rc_ring_claim(r, big, RC_REC_TYPE_USER, 0, &c), 0);
+    uint64_t data0 = c.pos + RC__REC_HDR;
+    uint64_t p1 = (data0 - cap + rsz - 1) / rsz * rsz;
+    uint64_t off = p1 + cap - data0;
+    ASSERT_LE(off + RC__REC_HDR, big);
+    uint8_t want[2000];
+    memset(want, 'b', sizeof(want));
+    uint64_t fake[3] = {RC__PENDING(rsz, (uint32_t)gone), p1 ^ r->key, 7};
+    memcpy(want + off, fake, sizeof(fake));
+    memcpy(c.data, want, big);
+    ASSERT_EQ(rc_ring_commit(&c), 0);
+    put_lap(r, LAP_LEN, 'a');
+    ASSERT_GT(rc_ring_head(r), stale + cap);
+    ASSERT_GT(rc_ring_head(r), p1 + cap);
+
+    /* Path 1 (stamp and a pending word from a dead pid, read at a lapped position). */
+    ASSERT_EQ(rc__try_sweep(r, p1, 0), 0);
+    /* Path 2 (no stamp for longer than the pad timeout): the supervisor's sweep over the lossy
+     * slot's lapped position. */
+    ASSERT_EQ(rc_ring_sweep(r), 0); /* starts the clock at `stale` */
+    usleep(120 * 1000);
+    ASSERT_EQ(rc_ring_sweep(r), 0);
+    ASSERT_EQ(rc__try_sweep(r, stale, 200 * 1000000ull), 0);
+    rc_ring_stats_t st;
+    rc_ring_stats(r, &st);
+    ASSERT_U64_EQ(st.swept, 0);
+
+    /* Lap 1 is intact: a fresh lossy reader from the oldest record sees every record, whole. */
+    rc_reader_t *chk = reader(r, RC_READER_LOSSY);
+    uint64_t n = 0, seen_big = 0;
+    while (rc_reader_poll(chk, &v) == 0) {
+        ASSERT_EQ(v.lost, 0);
+        if (v.len == big) {
+            ASSERT_EQ(memcmp(v.data, want, big), 0);
+            seen_big++;
+        } else {
+            ASSERT_EQ(v.len, LAP_LEN);
+            for (uint32_t k = 0; k < LAP_LEN; k++)
+                ASSERT_EQ(((const uint8_t *)v.data)[k], 'a');
+        }
+        n++;
+    }
+    ASSERT_U64_EQ(seen_big, 1);
+    ASSERT_U64_EQ(rc_reader_position(chk), rc_ring_head(r));
+    ASSERT_GT(n * rsz, cap / 2); /* from within 1/64 of the oldest byte */
+    rc_reader_close(chk);
+    rc_reader_close(ly);
+    rc_ring_close(r);
+    rc_ring_unlink(name);
+}
+
 int main(void)
 {
     self_pid = getpid();
     atexit(cleanup);
     test_dead_reader();
     test_dead_producer();
+    test_lapped_sweep();
     printf("test_ring_liveness: ok\n");
     return 0;
 }
