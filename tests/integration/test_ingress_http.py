@@ -275,7 +275,14 @@ def test_graceful_shutdown():
                 break
             c.sendall(b"OPTIONS /shop/orders HTTP/1.1\r\nHost: x\r\n\r\n")
             c.settimeout(5)
-            eq(c.recv(12), b"HTTP/1.1 503", "request on a connection accepted while stopping")
+            try:
+                head = c.recv(12)
+            except ConnectionResetError:
+                # Still in the kernel's accept queue when the listener closed: never accepted
+                # by the broker, so the kernel resets it. That is the listener closing.
+                c.close()
+                break
+            eq(head, b"HTTP/1.1 503", "request on a connection accepted while stopping")
             c.close()
             check(time.monotonic() < deadline, "ingress still accepts connections while stopping")
             time.sleep(0.01)
