@@ -846,10 +846,12 @@ static void on_conn_closed(uv_handle_t *h)
     srv_check_done(s);
 }
 
-static void conn_hard_close(conn_t *c)
+/* Marks the connection closing and takes it off the server's list. Returns 0 when it already
+ * was closing (nothing to do). */
+static int conn_unlink(conn_t *c)
 {
     if (c->closing)
-        return;
+        return 0;
     c->closing = 1;
     rc_http_server_t *s = c->srv;
     if (c->prev != NULL)
@@ -858,22 +860,20 @@ static void conn_hard_close(conn_t *c)
         s->conns = c->next;
     if (c->next != NULL)
         c->next->prev = c->prev;
-    uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
+    return 1;
+}
+
+static void conn_hard_close(conn_t *c)
+{
+    if (conn_unlink(c))
+        uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
 }
 
 /* Like conn_hard_close, but the peer gets a TCP reset (SO_LINGER 0) instead of a FIN. */
 static void conn_reset(conn_t *c)
 {
-    if (c->closing)
+    if (!conn_unlink(c))
         return;
-    c->closing = 1;
-    rc_http_server_t *s = c->srv;
-    if (c->prev != NULL)
-        c->prev->next = c->next;
-    else
-        s->conns = c->next;
-    if (c->next != NULL)
-        c->next->prev = c->prev;
     if (uv_tcp_close_reset(&c->tcp, on_conn_closed) != 0)
         uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
 }
