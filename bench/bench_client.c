@@ -18,7 +18,7 @@
 #include "bench/bench.h"
 #include "bench/sink_server.h"
 #include "core/errors.h"
-#include "net/http_client.h"
+#include "net/http/http_client.h"
 
 typedef struct {
     rc_http_client_t *client;

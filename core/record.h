@@ -27,6 +27,9 @@
 
 #define RC_RECORD_MAGIC 0x31454352u /* "RCE1" in little-endian memory */
 #define RC_RECORD_VERSION 1
+/** The ring record type of a CloudEvent record (the first type the ring leaves to its users,
+ *  RC_REC_TYPE_USER in shm/ring.h; net/storage checks that they agree). */
+#define RC_EVENT_RECORD_TYPE 16u
 /** flags: the event has data (possibly empty). */
 #define RC_RECORD_HAS_DATA 0x0001u
 

@@ -13,7 +13,7 @@
 #include "core/errors.h"
 #include "core/record.h"
 #include "core/validate.h"
-#include "net/http_status.h"
+#include "net/http/http_status.h"
 #include "shm/proc.h"
 
 #define ALLOW_LINE "Allow: POST, OPTIONS\r\n"

@@ -9,12 +9,9 @@
 
 #include "core/arena.h"
 #include "core/config.h"
-#include "net/http_server.h"
+#include "net/http/http_server.h"
 #include "net/metrics.h"
 #include "shm/ring.h"
-
-/** Ring record type of a CloudEvent record (core/record.h format). */
-#define RC_EVENT_RECORD_TYPE RC_REC_TYPE_USER
 
 /** A broker as the ingress sees it: its names and its ring. */
 typedef struct {

@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/metric.h"
+
 /** Why a request was refused; each is a `reason` label of ringcast_ingress_rejected_total. */
 typedef enum {
     RC_REJ_INVALID_EVENT = 0, /* 400 from CloudEvents decoding/validation */
@@ -39,14 +41,6 @@ typedef struct {
     _Atomic uint64_t latency_sum_ns;
     _Atomic uint64_t latency_count;
 } __attribute__((aligned(64))) rc_ingress_metrics_t;
-
-/** Adds `n` to a counter owned by the calling loop (single writer). */
-static inline void rc_metric_add(_Atomic uint64_t *c, uint64_t n)
-{
-    /* Relaxed: the admin thread only needs an eventually consistent, untorn value. */
-    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
-                          memory_order_relaxed);
-}
 
 /** Records one ingest latency in nanoseconds. */
 void rc_metrics_observe_latency(rc_ingress_metrics_t *m, uint64_t ns);

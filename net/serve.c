@@ -15,10 +15,10 @@
 #include "core/errors.h"
 #include "core/log.h"
 #include "net/admin.h"
-#include "net/http_server.h"
+#include "net/http/http_server.h"
 #include "net/ingress.h"
 #include "net/ring_name.h"
-#include "net/supervisor.h"
+#include "net/delivery/supervisor.h"
 #include "shm/ring.h"
 
 typedef struct {

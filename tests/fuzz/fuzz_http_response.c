@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "net/http_response.h"
+#include "net/http/http_response.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -16,7 +16,7 @@
 #include <uv.h>
 
 #include "core/config.h"
-#include "net/http_server.h"
+#include "net/http/http_server.h"
 #include "net/ingress.h"
 #include "shm/ring.h"
 

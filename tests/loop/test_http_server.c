@@ -13,7 +13,7 @@
 
 #include <uv.h>
 
-#include "net/http_server.h"
+#include "net/http/http_server.h"
 #include "tests/test.h"
 
 static uv_loop_t loop;

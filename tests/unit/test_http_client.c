@@ -2,8 +2,8 @@
  * sockets), on both back-ends: statuses, bodies, keep-alive reuse, stale keep-alive retry,
  * timeouts, resets, refusals and servers that lie. */
 #include "core/errors.h"
-#include "net/http_client.h"
-#include "net/http_url.h"
+#include "net/http/http_client.h"
+#include "net/http/http_url.h"
 #include "tests/test.h"
 
 #include <arpa/inet.h>

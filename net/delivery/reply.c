@@ -1,5 +1,5 @@
 /* Decoding a reply with the ingress codecs and storing it like ingress does. */
-#include "net/reply.h"
+#include "net/delivery/reply.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -11,7 +11,6 @@
 #include "core/errors.h"
 #include "core/record.h"
 #include "core/validate.h"
-#include "net/ingress.h"
 
 #define MAX_REPLY_HEADERS 128
 

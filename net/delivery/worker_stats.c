@@ -1,5 +1,5 @@
 /* The shared per-trigger metrics segment and its Prometheus rendering. */
-#include "net/worker_stats.h"
+#include "net/delivery/worker_stats.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -8,7 +8,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#include "net/metrics.h"
+#include "core/metric.h"
 
 static const double bounds_s[RC_DELIVERY_BUCKETS] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025,
                                                      0.005,  0.01,    0.025,  0.05,  0.1,

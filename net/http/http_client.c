@@ -1,7 +1,7 @@
 /* The delivery client's state machine: endpoints and pools, request dispatch, connection
  * lifecycles, keep-alive reuse and the retry of a request that met a stale keep-alive
  * connection. Bytes move in the back-ends (http_client_uring.c, http_client_epoll.c). */
-#include "net/http_client.h"
+#include "net/http/http_client.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -14,8 +14,8 @@
 #include <unistd.h>
 
 #include "core/errors.h"
-#include "net/http_client_internal.h"
-#include "net/http_url.h"
+#include "net/http/http_client_internal.h"
+#include "net/http/http_url.h"
 
 int64_t rc__http_now_ns(void)
 {

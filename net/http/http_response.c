@@ -1,4 +1,4 @@
-#include "net/http_response.h"
+#include "net/http/http_response.h"
 
 #include <errno.h>
 #include <llhttp.h>

@@ -12,7 +12,7 @@
 #include "core/config.h"
 #include "core/errors.h"
 #include "core/record.h"
-#include "net/cli.h"
+#include "net/cli/cli.h"
 #include "net/ring_name.h"
 #include "shm/group.h"
 #include "shm/proc.h"

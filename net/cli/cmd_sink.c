@@ -23,8 +23,8 @@
 #include "core/errors.h"
 #include "core/event.h"
 #include "core/validate.h"
-#include "net/cli.h"
-#include "net/http_server.h"
+#include "net/cli/cli.h"
+#include "net/http/http_server.h"
 
 #define SINK_MAX_BATCH  1000
 #define SINK_DATA_SHOWN 96

@@ -13,7 +13,7 @@
 
 #include "core/config.h"
 #include "core/delivery_policy.h"
-#include "net/worker_stats.h"
+#include "net/delivery/worker_stats.h"
 #include "shm/reader.h"
 #include "shm/ring.h"
 

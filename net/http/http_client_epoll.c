@@ -9,7 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "net/http_client_internal.h"
+#include "net/http/http_client_internal.h"
 
 #define MAX_EVENTS 128
 /* Bounds the work of one wait so a busy connection cannot starve the caller's loop. */

@@ -1,7 +1,7 @@
 /* One delivery attempt of a worker: the request built from the ring record (binary or
  * structured, dead-letter extensions), its outcome (success, reply written back into the ring,
  * retry after backoff, dead-letter sink, drop) and the counters it moves. */
-#include "net/worker_internal.h"
+#include "net/delivery/worker_internal.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -14,8 +14,8 @@
 #include "core/errors.h"
 #include "core/log.h"
 #include "core/record.h"
-#include "net/metrics.h"
-#include "net/reply.h"
+#include "core/metric.h"
+#include "net/delivery/reply.h"
 #include "shm/proc.h"
 
 #define MAX_RESP_HEADERS 128

@@ -1,4 +1,4 @@
-#include "net/http_url.h"
+#include "net/http/http_url.h"
 
 #include <arpa/inet.h>
 #include <netdb.h>

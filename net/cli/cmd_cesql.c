@@ -2,7 +2,7 @@
  * expression against an event given in structured-mode JSON (or against an event with no
  * attributes at all), and prints one JSON line {"result": ..., "error": ...}. */
 #include "core/cesql.h"
-#include "net/cli.h"
+#include "net/cli/cli.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>

@@ -5,7 +5,7 @@
 
 #include "core/config.h"
 #include "core/log.h"
-#include "net/cli.h"
+#include "net/cli/cli.h"
 #include "net/serve.h"
 
 static void usage(FILE *out)

@@ -6,7 +6,7 @@
 
 #include <stddef.h>
 
-#include "net/http_client.h"
+#include "net/http/http_client.h"
 
 typedef struct rc__http_parser_s rc__http_parser_t;
 

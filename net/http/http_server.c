@@ -8,7 +8,7 @@
  * with one write. Deadlines (header, body, idle, linger, drain) are checked by a sweep timer
  * rather than one timer per connection. This is the only file that includes llhttp.h for the
  * server side. */
-#include "net/http_server.h"
+#include "net/http/http_server.h"
 
 #include <errno.h>
 #include <netinet/in.h>

@@ -11,7 +11,7 @@
  * the window) and the feeds acknowledge. When nothing moved, it sleeps on the client (requests
  * in flight) or on a feed's ring futex (nothing in flight), never longer than the next retry
  * timer. Work per turn follows the active triggers, not the configured ones. */
-#include "net/worker_internal.h"
+#include "net/delivery/worker_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -11,7 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "net/http_client_internal.h"
+#include "net/http/http_client_internal.h"
 
 enum { OP_CONNECT = 1, OP_SEND = 2, OP_RECV = 3, OP_MASK = 7 };
 

@@ -13,8 +13,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include "net/http_client.h"
-#include "net/http_response.h"
+#include "net/http/http_client.h"
+#include "net/http/http_response.h"
 
 typedef struct rc__http_req_s rc__http_req_t;
 typedef struct rc__http_conn_s rc__http_conn_t;

@@ -16,7 +16,7 @@
 #include "core/codec_json.h"
 #include "core/config.h"
 #include "core/event.h"
-#include "net/cli.h"
+#include "net/cli/cli.h"
 
 #define SEND_MAX_EXT   16
 #define SEND_MAX_TYPES 64

@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "net/cli.h"
+#include "net/cli/cli.h"
 
 static const rc_cli_command_t commands[] = {
 #define RC_CLI_ENTRY(name, summary) {#name, summary, rc_cmd_##name},

@@ -1,4 +1,4 @@
-#include "net/http_status.h"
+#include "net/http/http_status.h"
 
 #include <errno.h>
 

@@ -5,7 +5,7 @@
  * inherit the ring mappings, feeds and the stats segment), polls them with waitpid every 100 ms,
  * restarts the dead ones, and on SIGHUP stops them, swaps the trigger table and feeds and forks
  * them again. */
-#include "net/supervisor.h"
+#include "net/delivery/supervisor.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -20,8 +20,8 @@
 #include "core/delivery_policy.h"
 #include "core/errors.h"
 #include "core/log.h"
-#include "net/worker.h"
-#include "net/worker_stats.h"
+#include "net/delivery/worker.h"
+#include "net/delivery/worker_stats.h"
 #include "shm/proc.h"
 #include "shm/reader.h"
 

@@ -9,8 +9,8 @@
 
 #include "core/delivery_policy.h"
 #include "core/route.h"
-#include "net/http_client.h"
-#include "net/worker.h"
+#include "net/http/http_client.h"
+#include "net/delivery/worker.h"
 
 enum { RC__E_SENDING = 1, RC__E_WAITING = 2, RC__E_DONE = 3 };
 
