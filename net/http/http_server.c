@@ -54,6 +54,8 @@ struct conn_s {
 
     const char *body_borrowed; /* points into the server's read buffer, valid during one read */
     uint64_t max_body;         /* limit of the current request's body */
+    const void *ctx;           /* the handler's context for the current request (on_headers) */
+    uint32_t ctx_tag;
     uint64_t expected_body;    /* its Content-Length, 0 when chunked */
     char *body;
     size_t blen, bcap;
@@ -517,6 +519,8 @@ static int on_message_begin(llhttp_t *p)
     c->skip_body = 0;
     c->expect_continue = 0;
     c->max_body = s->lim.max_body_bytes;
+    c->ctx = NULL;
+    c->ctx_tag = 0;
     c->after_drain = s->draining ? 1 : 0;
     c->start_ns = rc_now_ns();
     return 0;
@@ -669,6 +673,8 @@ static int on_headers_complete(llhttp_t *p)
         rc_http_server_response_t res;
         memset(&res, 0, offsetof(rc_http_server_response_t, scratch));
         s->h.on_headers(s->h.data, &req, &res);
+        c->ctx = res.ctx;
+        c->ctx_tag = res.ctx_tag;
         if (res.max_body != 0 && res.max_body < c->max_body)
             c->max_body = res.max_body;
         if (res.status != 0) {
@@ -748,6 +754,8 @@ static int on_message_complete(llhttp_t *p)
         build_request(c, &req);
         req.body = c->body_borrowed ? c->body_borrowed : c->body;
         req.body_len = c->blen;
+        req.ctx = c->ctx;
+        req.ctx_tag = c->ctx_tag;
         rc_http_server_response_t res;
         memset(&res, 0, offsetof(rc_http_server_response_t, scratch));
         s->h.on_request(s->h.data, &req, &res);

@@ -48,6 +48,10 @@ typedef struct {
     int http_minor;          /* 0 for HTTP/1.0, 1 for HTTP/1.1 */
     uint64_t start_ns;       /* rc_now_ns() when the request's first byte was parsed */
     uint64_t conn_id;        /* the connection, unique per server (rc_http_server_respond) */
+    /* on_request only: what on_headers left in res->ctx and res->ctx_tag for this request
+     * (NULL and 0 without on_headers), so a handler classifies a request once. */
+    const void *ctx;
+    uint32_t ctx_tag;
 } rc_http_server_request_t;
 
 #define RC_HTTP_RESPONSE_SCRATCH 1024
@@ -64,6 +68,8 @@ typedef struct {
     size_t body_len;
     int close;         /* set to close the connection after this response */
     uint64_t max_body; /* on_headers only: lower the body limit of this request (0 = keep) */
+    const void *ctx;   /* on_headers only: handed back to on_request as req->ctx (borrowed) */
+    uint32_t ctx_tag;  /* on_headers only: handed back as req->ctx_tag */
     /* on_request only, for test servers that must misbehave (ringcast sink): */
     int raw;   /* send `body` as the whole response, bytes as given (no status line, no
                   headers), then close; `status` is ignored */
