@@ -16,7 +16,7 @@
 
 #include "bench/bench.h"
 #include "core/errors.h"
-#include "shm/proc.h"
+#include "core/clock.h"
 #include "shm/reader.h"
 #include "shm/ring.h"
 

@@ -14,7 +14,7 @@
 #include "core/record.h"
 #include "core/validate.h"
 #include "net/http/http_status.h"
-#include "shm/proc.h"
+#include "core/clock.h"
 
 #define ALLOW_LINE "Allow: POST, OPTIONS\r\n"
 

@@ -16,6 +16,7 @@
  *    orphan cell exists, since an orphan source is itself a cell).
  *  - A member whose process is gone (heartbeat stale, then pid + start time) is turned into an
  *    ORPHAN cell by whoever notices; its [lo, hi) is then claimed like any source. */
+#include "core/clock.h"
 #include "shm/group_internal.h"
 
 #include <errno.h>

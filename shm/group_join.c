@@ -1,6 +1,7 @@
 /* Consumer groups: finding, creating and joining a group by name, leaving it (handing the
  * unacknowledged rest over, or deleting the group with its last member), dissolving a group
  * whose members all died, and member stats. Claiming and consuming live in shm/group.c. */
+#include "core/clock.h"
 #include "shm/group_internal.h"
 
 #include <errno.h>

@@ -47,10 +47,3 @@ int rc_proc_alive(pid_t pid, uint64_t start_time)
         return 0;
     return st == start_time;
 }
-
-uint64_t rc_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}

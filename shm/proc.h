@@ -15,7 +15,4 @@ uint64_t rc_proc_start_time(pid_t pid);
  *  (or the pid now names a different process). Any thread. */
 int rc_proc_alive(pid_t pid, uint64_t start_time);
 
-/** Monotonic clock in nanoseconds (CLOCK_MONOTONIC, comparable across processes). */
-uint64_t rc_now_ns(void);
-
 #endif

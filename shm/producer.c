@@ -1,6 +1,7 @@
 /* Producing into the ring: claim (one 16-byte CAS on the head), write in place, commit (CAS of
  * the first record's commit word), and the gate that keeps producers behind lossless readers.
  * Also padding over claims whose producer died (rc__try_sweep, rc_ring_sweep). */
+#include "core/clock.h"
 #include "shm/ring_internal.h"
 
 #include <errno.h>

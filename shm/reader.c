@@ -1,5 +1,6 @@
 /* Reading the ring: reader slots, lossless zero-copy polling, lossy copy-and-validate polling,
  * start positions, waiting (spin, then futex), and noticing claims stuck by a dead producer. */
+#include "core/clock.h"
 #include "shm/ring_internal.h"
 
 #include <errno.h>

@@ -1,5 +1,6 @@
 /* Ring lifecycle (create, open with the layout handshake, close), metrics, reclaiming dead
  * readers and the futex helpers. Claims live in shm/producer.c, reading in shm/reader.c. */
+#include "core/clock.h"
 #include "shm/ring_internal.h"
 
 #include <errno.h>

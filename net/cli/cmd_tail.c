@@ -15,7 +15,7 @@
 #include "net/cli/cli.h"
 #include "net/ring_name.h"
 #include "shm/group.h"
-#include "shm/proc.h"
+#include "core/clock.h"
 #include "shm/reader.h"
 #include "shm/ring.h"
 

@@ -22,7 +22,7 @@
 #include "core/log.h"
 #include "net/delivery/worker.h"
 #include "net/delivery/worker_stats.h"
-#include "shm/proc.h"
+#include "core/clock.h"
 #include "shm/reader.h"
 
 #define WATCH_MS 100

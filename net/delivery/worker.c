@@ -27,7 +27,7 @@
 #include "core/errors.h"
 #include "core/log.h"
 #include "core/record.h"
-#include "shm/proc.h"
+#include "core/clock.h"
 
 #define IDLE_SPINS    64
 #define MAX_SLEEP_MS  50

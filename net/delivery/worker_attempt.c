@@ -16,7 +16,7 @@
 #include "core/record.h"
 #include "core/metric.h"
 #include "net/delivery/reply.h"
-#include "shm/proc.h"
+#include "core/clock.h"
 
 #define MAX_RESP_HEADERS 128
 

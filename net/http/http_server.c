@@ -23,7 +23,7 @@
 
 #include <llhttp.h>
 
-#include "shm/proc.h"
+#include "core/clock.h"
 
 enum { ST_IDLE, ST_HEADERS, ST_BODY, ST_LINGER };
 

@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #include "shm/group.h"
-#include "shm/proc.h"
+#include "core/clock.h"
 #include "shm/ring.h"
 #include "tests/test.h"
 

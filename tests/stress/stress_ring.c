@@ -10,7 +10,7 @@
  *
  * Bounded by count and time: --records N (per producer thread), --seconds S (producers stop
  * there; readers then drain). RC_STRESS_SCALE=x multiplies the default count. */
-#include "shm/proc.h"
+#include "core/clock.h"
 #include "shm/reader.h"
 #include "shm/ring.h"
 #include "tests/test.h"

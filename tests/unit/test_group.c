@@ -14,7 +14,7 @@
 
 #include "core/errors.h"
 #include "shm/group.h"
-#include "shm/proc.h"
+#include "core/clock.h"
 #include "shm/reader.h"
 #include "shm/ring.h"
 #include "tests/test.h"

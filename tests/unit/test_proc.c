@@ -1,3 +1,4 @@
+#include "core/clock.h"
 #include "shm/proc.h"
 #include "tests/test.h"
 

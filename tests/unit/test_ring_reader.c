@@ -2,7 +2,7 @@
  * multi-threaded producers (for ThreadSanitizer). */
 #include "shm/reader.h"
 #include "shm/ring.h"
-#include "shm/proc.h"
+#include "core/clock.h"
 #include "tests/test.h"
 
 #include <errno.h>
