@@ -230,27 +230,42 @@ int rc_ce_decode_binary(const rc_http_header_t *headers, size_t count, rc_str_t 
     return rc_event_validate(ev, err);
 }
 
-int rc_ce_decode_request(const rc_http_header_t *headers, size_t count, rc_str_t body,
-                         rc_arena_t *arena, size_t max_events, rc_event_t **events,
-                         size_t *nevents, rc_ce_error_t *err)
+static void clear_error(rc_ce_error_t *err)
 {
-    rc_str_t ct = RC_STR_NULL;
-    *events = NULL;
-    *nevents = 0;
     if (err) {
         err->index = -1;
         err->field = RC_STR_NULL;
         err->rule = NULL;
     }
+}
+
+int rc_ce_request_mode(const rc_http_header_t *headers, size_t count, rc_ce_mode_t *mode,
+                       rc_ce_error_t *err)
+{
+    rc_str_t ct = RC_STR_NULL;
+    int dup = 0;
+    clear_error(err);
     for (size_t i = 0; i < count; i++) {
         if (ieq(headers[i].name, "content-type")) {
             if (ct.ptr != NULL)
-                return fail(err, RC_STR("datacontenttype"), "duplicate Content-Type",
-                            RC_EINVALID_EVENT);
-            ct = headers[i].value.ptr ? headers[i].value : RC_STR("");
+                dup = 1;
+            else
+                ct = headers[i].value.ptr ? headers[i].value : RC_STR("");
         }
     }
-    rc_ce_mode_t mode = rc_ce_classify(ct);
+    *mode = rc_ce_classify(ct);
+    if (dup)
+        return fail(err, RC_STR("datacontenttype"), "duplicate Content-Type", RC_EINVALID_EVENT);
+    return 0;
+}
+
+int rc_ce_decode_as(rc_ce_mode_t mode, const rc_http_header_t *headers, size_t count,
+                    rc_str_t body, rc_arena_t *arena, size_t max_events, rc_event_t **events,
+                    size_t *nevents, rc_ce_error_t *err)
+{
+    *events = NULL;
+    *nevents = 0;
+    clear_error(err);
     if (mode == RC_CE_MODE_UNSUPPORTED)
         return fail(err, RC_STR("Content-Type"), "event format not supported (only JSON)",
                     RC_EUNSUPPORTED_MEDIA);
@@ -268,6 +283,19 @@ int rc_ce_decode_request(const rc_http_header_t *headers, size_t count, rc_str_t
     *events = ev;
     *nevents = 1;
     return 0;
+}
+
+int rc_ce_decode_request(const rc_http_header_t *headers, size_t count, rc_str_t body,
+                         rc_arena_t *arena, size_t max_events, rc_event_t **events,
+                         size_t *nevents, rc_ce_error_t *err)
+{
+    rc_ce_mode_t mode;
+    *events = NULL;
+    *nevents = 0;
+    int rc = rc_ce_request_mode(headers, count, &mode, err);
+    if (rc != 0)
+        return rc;
+    return rc_ce_decode_as(mode, headers, count, body, arena, max_events, events, nevents, err);
 }
 
 typedef struct {

@@ -48,6 +48,19 @@ rc_ce_mode_t rc_ce_classify(rc_str_t content_type);
 int rc_ce_decode_binary(const rc_http_header_t *headers, size_t count, rc_str_t body,
                         rc_arena_t *arena, rc_event_t *ev, rc_ce_error_t *err);
 
+/** The mode of a request from its Content-Type header (the first one when there are several).
+ *  Returns 0, or RC_EINVALID_EVENT with `err` filled when the request has more than one
+ *  Content-Type (`*mode` is still set, from the first). Thread-safe. */
+int rc_ce_request_mode(const rc_http_header_t *headers, size_t count, rc_ce_mode_t *mode,
+                       rc_ce_error_t *err);
+
+/** Decodes a request whose mode is already known (rc_ce_request_mode), as
+ *  rc_ce_decode_request does after classifying. RC_EUNSUPPORTED_MEDIA for
+ *  RC_CE_MODE_UNSUPPORTED. */
+int rc_ce_decode_as(rc_ce_mode_t mode, const rc_http_header_t *headers, size_t count,
+                    rc_str_t body, rc_arena_t *arena, size_t max_events, rc_event_t **events,
+                    size_t *nevents, rc_ce_error_t *err);
+
 /** Decodes any ingress request: classifies `Content-Type` (found in `headers`), then decodes
  *  binary, structured or batch mode. `*events` is set to an array of `*count` validated events
  *  in `arena` (one for binary and structured mode; 0..max_events for a batch). All-or-nothing:

@@ -1,20 +1,21 @@
 /* The ingress request path. Routing, method and size checks happen when the headers are
  * complete, so a request that will be refused never has its body read (and a client sending
- * `Expect: 100-continue` gets its final status instead of 100). */
+ * `Expect: 100-continue` gets its final status instead of 100). The route and the content
+ * type found then travel to on_request in the request's context (req->ctx: the broker;
+ * req->ctx_tag: the mode, and whether Content-Type came twice), so each is worked out once. */
 #include "net/ingress.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
 #include "core/codec_http.h"
 #include "core/errors.h"
-#include "core/record.h"
 #include "core/validate.h"
-#include "net/http/http_status.h"
 #include "core/clock.h"
+#include "net/http/http_status.h"
+#include "net/storage/publish.h"
 
 #define ALLOW_LINE "Allow: POST, OPTIONS\r\n"
 
@@ -44,15 +45,19 @@ static const rc_ingress_broker_t *route(rc_ingress_t *ig, const rc_http_server_r
     return NULL;
 }
 
-static rc_ce_mode_t mode_of(const rc_http_server_request_t *req)
+/* ctx_tag: the request's rc_ce_mode_t, plus this bit when Content-Type came more than once. */
+#define TAG_DUP_CT 0x100u
+
+static uint32_t classify(const rc_http_server_request_t *req)
 {
-    const rc_http_header_t *ct = rc_http_find_header(req, "content-type");
-    return rc_ce_classify(ct ? ct->value : RC_STR_NULL);
+    rc_ce_mode_t mode;
+    int rc = rc_ce_request_mode(req->headers, req->header_count, &mode, NULL);
+    return (uint32_t)mode | (rc != 0 ? TAG_DUP_CT : 0);
 }
 
-static uint64_t body_limit(const rc_ingress_t *ig, const rc_http_server_request_t *req)
+static uint64_t body_limit(const rc_ingress_t *ig, uint32_t tag)
 {
-    return mode_of(req) == RC_CE_MODE_BATCH ? ig->limits.max_batch_bytes
+    return (tag & 0xff) == RC_CE_MODE_BATCH ? ig->limits.max_batch_bytes
                                             : ig->limits.max_event_bytes;
 }
 
@@ -93,13 +98,16 @@ static void on_headers(void *data, const rc_http_server_request_t *req,
         res->headers_len = strlen(ALLOW_LINE);
         return;
     }
-    if (mode_of(req) == RC_CE_MODE_UNSUPPORTED) {
+    uint32_t tag = classify(req);
+    res->ctx = b;
+    res->ctx_tag = tag;
+    if ((tag & 0xff) == RC_CE_MODE_UNSUPPORTED) {
         refuse(ig, res, 415,
                "structured mode supports only the JSON event format "
                "(application/cloudevents+json)");
         return;
     }
-    uint64_t max = body_limit(ig, req);
+    uint64_t max = body_limit(ig, tag);
     res->max_body = max;
     if (req->content_length != UINT64_MAX && req->content_length > max) {
         char msg[128];
@@ -109,9 +117,8 @@ static void on_headers(void *data, const rc_http_server_request_t *req,
     }
 }
 
-/* Decodes the request into events, stamps them, and stores them in the broker's ring in one
- * claim: all of a batch or nothing. Returns 0 with *stored set, or a code for
- * rc_http_status_for with `msg` filled. */
+/* Decodes the request into events and publishes them into the broker's store, all of a batch
+ * or nothing. Returns 0 with *stored set, or a code for rc_http_status_for with `msg` filled. */
 static int ingest(rc_ingress_t *ig, const rc_ingress_broker_t *b,
                   const rc_http_server_request_t *req, size_t *stored, char *msg, size_t msg_len)
 {
@@ -122,8 +129,12 @@ static int ingest(rc_ingress_t *ig, const rc_ingress_broker_t *b,
     memset(&cerr, 0, sizeof(cerr));
     cerr.index = -1;
     rc_str_t body = {req->body ? req->body : "", req->body_len};
-    int rc = rc_ce_decode_request(req->headers, req->header_count, body, &ig->arena,
-                                  ig->limits.max_batch_events, &events, &n, &cerr);
+    rc_ce_mode_t mode = (rc_ce_mode_t)(req->ctx_tag & 0xff);
+    int rc = req->ctx_tag & TAG_DUP_CT
+                 ? rc_ce_decode_request(req->headers, req->header_count, body, &ig->arena,
+                                        ig->limits.max_batch_events, &events, &n, &cerr)
+                 : rc_ce_decode_as(mode, req->headers, req->header_count, body, &ig->arena,
+                                   ig->limits.max_batch_events, &events, &n, &cerr);
     if (rc == RC_EINVALID_EVENT) {
         rc_ce_error_format(&cerr, msg, msg_len);
         return rc;
@@ -142,93 +153,23 @@ static int ingest(rc_ingress_t *ig, const rc_ingress_broker_t *b,
         snprintf(msg, msg_len, "cannot decode the request: %s", rc_strerror(rc));
         return rc;
     }
-    *stored = 0;
-    int batch = mode_of(req) == RC_CE_MODE_BATCH;
-    if (n == 0)
-        return 0; /* an empty batch stores nothing and is accepted */
-
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    int64_t now = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-    rc_ring_rec_t one, *recs = &one;
-    if (n > 1) {
-        recs = rc_arena_alloc(&ig->arena, n * sizeof(*recs), 8);
-        if (recs == NULL) {
-            snprintf(msg, msg_len, "out of memory");
-            return -ENOMEM;
-        }
-    }
-    for (size_t i = 0; i < n; i++) {
-        rc_event_t *ev = &events[i];
-        cerr.index = batch ? (int32_t)i : -1;
-        rc = rc_event_ttl_ingress(ev, &ig->arena, &cerr);
-        if (rc == 0)
-            rc = rc_event_stamp_arrival(ev, &ig->arena, now);
-        if (rc == RC_EINVALID_EVENT || rc == RC_ETTL_EXPIRED) {
-            rc_ce_error_format(&cerr, msg, msg_len);
-            return rc;
-        }
-        if (rc != 0) {
-            snprintf(msg, msg_len, "out of memory");
-            return rc;
-        }
-        size_t size = rc_record_size(ev);
-        if (size == 0 || size > UINT32_MAX) {
-            snprintf(msg, msg_len, "event %zu cannot be stored (an attribute is too long)", i);
-            return RC_ETOO_LARGE;
-        }
-        /* One event of a batch may not be larger than it could be on its own: data within
-         * maxEventBytes and attributes within maxHeaderBytes. */
-        if (batch && size > ig->limits.max_event_bytes + ig->limits.max_header_bytes) {
-            snprintf(msg, msg_len, "event %zu: larger than the maximum event size", i);
-            return RC_ETOO_LARGE;
-        }
-        recs[i].len = (uint32_t)size;
-        recs[i].type = RC_EVENT_RECORD_TYPE;
-        recs[i].flags = 0;
-    }
-    rc_ring_claim_t claim;
-    rc = n == 1 ? rc_ring_claim(b->ring, recs[0].len, recs[0].type, 0, &claim)
-                : rc_ring_claim_batch(b->ring, recs, (uint32_t)n, &claim);
-    if (rc == RC_ERING_FULL) {
-        snprintf(msg, msg_len, "broker %s/%s is full; retry later", b->ns, b->name);
-        return rc;
-    }
-    if (rc == RC_ERING_TOO_BIG) {
-        snprintf(msg, msg_len, "%s larger than the ring can hold", n == 1 ? "event" : "batch");
-        return rc;
-    }
-    if (rc != 0) {
-        snprintf(msg, msg_len, "cannot store the event: %s", rc_strerror(rc));
-        return rc;
-    }
-    if (n == 1)
-        recs[0].data = claim.data;
-    for (size_t i = 0; i < n; i++) {
-        size_t len = 0;
-        rc = rc_record_encode(&events[i], recs[i].data, recs[i].len, &len);
-        if (rc != 0) {
-            rc_ring_abort(&claim);
-            snprintf(msg, msg_len, "cannot encode event %zu: %s", i, rc_strerror(rc));
-            return rc == -EINVAL ? RC_EINVALID_EVENT : rc;
-        }
-    }
-    rc = rc_ring_commit(&claim);
-    if (rc != 0) {
-        snprintf(msg, msg_len, "the event was not stored: %s", rc_strerror(rc));
-        return rc;
-    }
-    *stored = n;
-    return 0;
+    rc_publish_opts_t o = {
+        .ttl = RC_PUBLISH_TTL_INGRESS,
+        .batch = mode == RC_CE_MODE_BATCH,
+        .max_event = ig->limits.max_event_bytes + ig->limits.max_header_bytes,
+        .broker = b->label,
+    };
+    rc = rc_publish(b->store, events, n, &ig->arena, &o, msg, msg_len);
+    *stored = rc == 0 ? n : 0;
+    return rc;
 }
 
 static void on_request(void *data, const rc_http_server_request_t *req,
                        rc_http_server_response_t *res)
 {
     rc_ingress_t *ig = data;
-    int bad;
-    const rc_ingress_broker_t *b = route(ig, req, &bad);
-    uint64_t max = body_limit(ig, req);
+    const rc_ingress_broker_t *b = req->ctx;
+    uint64_t max = body_limit(ig, req->ctx_tag);
     if (b == NULL || req->method != RC_HTTP_POST) {
         refuse(ig, res, 500, "request reached the ingress without a route");
     } else if (req->body_len > max) {

@@ -11,13 +11,14 @@
 #include "core/config.h"
 #include "net/http/http_server.h"
 #include "net/metrics.h"
-#include "shm/ring.h"
+#include "net/storage/storage.h"
 
-/** A broker as the ingress sees it: its names and its ring. */
+/** A broker as the ingress sees it: its names and its store. */
 typedef struct {
     const char *ns;
     const char *name;
-    rc_ring_t *ring; /* shared by every loop: claims are multi-producer safe */
+    rc_storage_t *store; /* shared by every loop: claims are multi-producer safe */
+    char label[2 * RC_CONFIG_NAME_MAX + 2]; /* "ns/name", for messages */
 } rc_ingress_broker_t;
 
 typedef struct {

@@ -17,9 +17,8 @@
 #include "net/admin.h"
 #include "net/http/http_server.h"
 #include "net/ingress.h"
-#include "net/ring_name.h"
 #include "net/delivery/supervisor.h"
-#include "shm/ring.h"
+#include "net/storage/storage.h"
 
 typedef struct {
     rc_ingress_t ig; /* first: holds the 64-byte aligned metrics */
@@ -120,9 +119,9 @@ static size_t admin_metrics(void *arg, char *buf, size_t cap)
         for (size_t i = 0; i < sv->nbrokers; i++) {
             g[i].ns = sv->brokers[i].ns;
             g[i].name = sv->brokers[i].name;
-            rc_ring_stats_t st;
-            rc_ring_stats(sv->brokers[i].ring, &st);
-            g[i].used_bytes = st.fill;
+            rc_storage_stats_t st;
+            rc_storage_stats(sv->brokers[i].store, &st);
+            g[i].used_bytes = st.used;
             g[i].capacity_bytes = st.capacity;
             g[i].events = st.head_seq;
             g[i].readers = st.readers;
@@ -210,65 +209,37 @@ static void teardown_loops(serve_t *sv)
     }
 }
 
-/* Attaches to each broker's ring when one of the configured size exists (its events survive a
- * restart), creates (or replaces) it otherwise. */
-static int open_rings(serve_t *sv)
+/* Opens each broker's store (net/storage/storage.h says what survives a restart). */
+static int open_stores(serve_t *sv)
 {
     const rc_config_t *cfg = sv->cfg;
     for (size_t i = 0; i < sv->nbrokers; i++) {
         rc_ingress_broker_t *b = &sv->brokers[i];
-        char name[RC_RING_NAME_MAX + 1], err[256];
-        int rc = rc_ring_name_for(cfg->ring_prefix, b->ns, b->name, name, sizeof(name));
-        if (rc != 0) {
-            rc_log_error("serve", "ring prefix '%s' is too long", cfg->ring_prefix);
-            return rc;
-        }
-        rc = rc_ring_open(name, &b->ring, err, sizeof(err));
-        if (rc == 0 && rc_ring_capacity(b->ring) == cfg->ring_bytes) {
-            rc_ring_stats_t st;
-            rc_ring_stats(b->ring, &st);
-            rc_log_info("serve",
-                        "broker %s/%s: attached to ring '%s' (%llu bytes, next event "
-                        "%llu)",
-                        b->ns, b->name, name, (unsigned long long)st.capacity,
-                        (unsigned long long)st.head_seq);
-            continue;
-        }
-        if (rc == 0) {
-            rc_log_warn("serve",
-                        "broker %s/%s: ring '%s' has %llu bytes, configured %llu: "
-                        "replacing it",
-                        b->ns, b->name, name, (unsigned long long)rc_ring_capacity(b->ring),
-                        (unsigned long long)cfg->ring_bytes);
-            rc_ring_close(b->ring);
-            b->ring = NULL;
-        } else if (rc != -ENOENT) {
-            rc_log_warn("serve", "broker %s/%s: replacing unusable ring: %s", b->ns, b->name, err);
-        }
-        rc_ring_config_t rcfg;
-        rc_ring_config_init(&rcfg);
-        rcfg.capacity = cfg->ring_bytes;
-        /* One reader slot (feed) per worker with triggers on this broker, twice during a
-         * reload (old and new feeds), plus room for tails. */
-        if (2 * RC_CONFIG_WORKERS_MAX + 32 > rcfg.reader_slots)
-            rcfg.reader_slots = 2 * RC_CONFIG_WORKERS_MAX + 32;
-        rcfg.flags = RC_RING_F_REPLACE;
-        rc = rc_ring_create(name, &rcfg, &b->ring, err, sizeof(err));
+        rc_storage_config_t sc = {
+            .kind = RC_STORAGE_SHM,
+            .ns = b->ns,
+            .broker = b->name,
+            .prefix = cfg->ring_prefix,
+            .capacity = cfg->ring_bytes,
+            /* One cursor (feed) per worker with triggers on this broker, twice during a
+             * reload (old and new feeds), plus room for tails. */
+            .readers = 2 * RC_CONFIG_WORKERS_MAX + 32,
+        };
+        char err[256];
+        int rc = rc_storage_open(&sc, &b->store, err, sizeof(err));
         if (rc != 0) {
             rc_log_error("serve", "broker %s/%s: %s", b->ns, b->name, err);
             return rc;
         }
-        rc_log_info("serve", "broker %s/%s: created ring '%s' (%llu bytes)", b->ns, b->name, name,
-                    (unsigned long long)cfg->ring_bytes);
     }
     return 0;
 }
 
-static void close_rings(serve_t *sv)
+static void close_stores(serve_t *sv)
 {
     for (size_t i = 0; i < sv->nbrokers; i++) {
-        rc_ring_close(sv->brokers[i].ring);
-        sv->brokers[i].ring = NULL;
+        rc_storage_close(sv->brokers[i].store);
+        sv->brokers[i].store = NULL;
     }
 }
 
@@ -327,9 +298,11 @@ int rc_serve_run(const rc_config_t *cfg, FILE *ready_out)
     for (size_t i = 0; i < sv.nbrokers; i++) {
         sv.brokers[i].ns = cfg->brokers[i].ns;
         sv.brokers[i].name = cfg->brokers[i].name;
+        snprintf(sv.brokers[i].label, sizeof(sv.brokers[i].label), "%s/%s", cfg->brokers[i].ns,
+                 cfg->brokers[i].name);
     }
 
-    rc = open_rings(&sv);
+    rc = open_stores(&sv);
     if (rc != 0)
         goto out_rings;
     port = cfg->listen_port;
@@ -364,21 +337,13 @@ int rc_serve_run(const rc_config_t *cfg, FILE *ready_out)
 
     /* Workers fork before the ingress threads exist. */
     {
-        rc_ring_t **rings = calloc(sv.nbrokers ? sv.nbrokers : 1, sizeof(*rings));
-        char(*names)[RC_RING_NAME_MAX + 1] = calloc(sv.nbrokers ? sv.nbrokers : 1, sizeof(*names));
-        const char **np = calloc(sv.nbrokers ? sv.nbrokers : 1, sizeof(*np));
-        rc = rings && names && np ? 0 : -ENOMEM;
-        for (size_t i = 0; rc == 0 && i < sv.nbrokers; i++) {
-            rings[i] = sv.brokers[i].ring;
-            rc = rc_ring_name_for(cfg->ring_prefix, sv.brokers[i].ns, sv.brokers[i].name,
-                                  names[i], sizeof(names[i]));
-            np[i] = names[i];
-        }
+        rc_storage_t **stores = calloc(sv.nbrokers ? sv.nbrokers : 1, sizeof(*stores));
+        rc = stores != NULL ? 0 : -ENOMEM;
+        for (size_t i = 0; rc == 0 && i < sv.nbrokers; i++)
+            stores[i] = sv.brokers[i].store;
         if (rc == 0)
-            rc = rc_supervisor_start(sv.main_loop, cfg, rings, np, &sv.sup);
-        free(rings);
-        free(names);
-        free(np);
+            rc = rc_supervisor_start(sv.main_loop, cfg, stores, &sv.sup);
+        free(stores);
         if (rc != 0)
             rc_log_error("serve", "cannot start the delivery workers: %s", rc_strerror(rc));
     }
@@ -419,7 +384,7 @@ int rc_serve_run(const rc_config_t *cfg, FILE *ready_out)
 out_loops:
     teardown_loops(&sv);
 out_rings:
-    close_rings(&sv); /* after every loop has stopped: no claim can be in progress */
+    close_stores(&sv); /* after every loop has stopped: no claim can be in progress */
 out_free:
     free(sv.loops);
     free(sv.brokers);

@@ -13,7 +13,7 @@
 #include "core/errors.h"
 #include "core/record.h"
 #include "net/cli/cli.h"
-#include "net/ring_name.h"
+#include "net/storage/ring_name.h"
 #include "shm/group.h"
 #include "core/clock.h"
 #include "shm/reader.h"

@@ -1,20 +1,19 @@
-/* Decoding a reply with the ingress codecs and storing it like ingress does. */
+/* Decoding a reply with the ingress codecs and publishing it as ingress does. */
 #include "net/delivery/reply.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "core/arena.h"
 #include "core/codec_http.h"
 #include "core/errors.h"
-#include "core/record.h"
 #include "core/validate.h"
+#include "net/storage/publish.h"
 
 #define MAX_REPLY_HEADERS 128
 
-int rc_reply_store(rc_ring_t *ring, const rc_str_t *names, const rc_str_t *values, size_t n,
+int rc_reply_store(rc_storage_t *store, const rc_str_t *names, const rc_str_t *values, size_t n,
                    rc_str_t body, int32_t parent_ttl, rc_reply_outcome_t *out, char *why,
                    size_t why_len)
 {
@@ -55,33 +54,15 @@ int rc_reply_store(rc_ring_t *ring, const rc_str_t *names, const rc_str_t *value
         rc_arena_close(&arena);
         return 0; /* not a CloudEvent: ignored */
     }
-    rc_event_t *ev = &evs[0];
-    rc = rc_event_ttl_reply(ev, &arena, parent_ttl);
+    rc_publish_opts_t o = {.ttl = RC_PUBLISH_TTL_REPLY, .parent_ttl = parent_ttl, .broker = ""};
+    char msg[160];
+    rc = rc_publish(store, evs, 1, &arena, &o, msg, sizeof(msg));
     if (rc == RC_ETTL_EXPIRED) {
         *out = RC_REPLY_EXPIRED;
-        rc_arena_close(&arena);
-        return 0;
-    }
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    if (rc == 0)
-        rc = rc_event_stamp_arrival(ev, &arena, (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec);
-    size_t size = rc == 0 ? rc_record_size(ev) : 0;
-    if (rc == 0 && (size == 0 || size > UINT32_MAX))
-        rc = RC_ETOO_LARGE;
-    rc_ring_claim_t claim;
-    if (rc == 0)
-        rc = rc_ring_claim(ring, (uint32_t)size, RC_EVENT_RECORD_TYPE, 0, &claim);
-    if (rc == 0) {
-        size_t len = 0;
-        rc = rc_record_encode(ev, claim.data, claim.len, &len);
-        if (rc != 0)
-            rc_ring_abort(&claim);
-        else
-            rc = rc_ring_commit(&claim);
+        rc = 0;
+    } else if (rc == 0) {
+        *out = RC_REPLY_STORED;
     }
     rc_arena_close(&arena);
-    if (rc == 0)
-        *out = RC_REPLY_STORED;
     return rc;
 }

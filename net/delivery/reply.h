@@ -1,7 +1,6 @@
 /* Replies: a subscriber's 2xx response (not 202) that carries a CloudEvent, binary or structured,
  * written back into the broker's ring with its TTL decremented (CONTRACTS.md, "Delivery to a
- * subscriber"). Kept apart from the worker because the codec and the client both name a
- * header type rc_http_header_t. */
+ * subscriber"), through the one publish path (net/storage/publish.h). */
 #ifndef RC_NET_REPLY_H
 #define RC_NET_REPLY_H
 
@@ -9,7 +8,7 @@
 #include <stdint.h>
 
 #include "core/str.h"
-#include "shm/ring.h"
+#include "net/storage/storage.h"
 
 /** What rc_reply_store did. */
 typedef enum {
@@ -19,11 +18,11 @@ typedef enum {
 } rc_reply_outcome_t;
 
 /** Decodes the response (`n` headers as name/value pairs, `body`) as a CloudEvent; when it is
- *  one, gives it TTL `parent_ttl - 1` and a knativearrivaltime and writes it into `ring`.
+ *  one, gives it TTL `parent_ttl - 1` and a knativearrivaltime and publishes it into `store`.
  *  Returns 0 with `*out` set; RC_ERING_FULL or another ring error when it could not be stored
  *  (the caller may try again), -ENOMEM. `why` (if not NULL) receives why a non-empty body was
- *  not an event, for the log. Any thread that owns `ring` for producing. */
-int rc_reply_store(rc_ring_t *ring, const rc_str_t *names, const rc_str_t *values, size_t n,
+ *  not an event, for the log. Any thread that owns `store` for producing. */
+int rc_reply_store(rc_storage_t *store, const rc_str_t *names, const rc_str_t *values, size_t n,
                    rc_str_t body, int32_t parent_ttl, rc_reply_outcome_t *out, char *why,
                    size_t why_len);
 

@@ -68,7 +68,7 @@ static int64_t orphan_start(rc_worker_broker_t *b)
         char name[24];
         uint64_t pos;
         feed_name(w, name);
-        if (rc_reader_find_orphan(b->ring, name, &pos) == 0 && (start < 0 || pos < (uint64_t)start))
+        if (rc_storage_find_cursor(b->store, name, &pos) == 0 && (start < 0 || pos < (uint64_t)start))
             start = (int64_t)pos;
     }
     if (start >= 0)
@@ -77,22 +77,22 @@ static int64_t orphan_start(rc_worker_broker_t *b)
     return start;
 }
 
-static int open_feed(rc_worker_broker_t *b, int worker, int64_t start, rc_reader_t **out)
+static int open_feed(rc_worker_broker_t *b, int worker, int64_t start,
+                     rc_storage_reader_t **out)
 {
     char name[24];
     feed_name(worker, name);
-    rc_reader_opts_t o = {.mode = RC_READER_LOSSLESS,
-                          .start = start < 0 ? RC_START_LATEST : RC_START_AT,
+    rc_storage_reader_opts_t o = {.start = start < 0 ? RC_STORAGE_FROM_LATEST : RC_STORAGE_FROM_AT,
                           .position = start < 0 ? 0 : (uint64_t)start,
                           .name = name,
-                          .flags = RC_READER_F_MANUAL_ACK};
-    int rc = rc_reader_open(b->ring, &o, out);
+                          };
+    int rc = rc_storage_reader_open(b->store, &o, out);
     if (rc != 0 && start >= 0) {
         rc_log_warn("supervisor", "broker %s/%s: saved cursor %llu is gone (%s); worker %d "
                     "starts at the oldest event", b->ns, b->name, (unsigned long long)start,
                     rc_strerror(rc), worker);
-        o.start = RC_START_OLDEST;
-        rc = rc_reader_open(b->ring, &o, out);
+        o.start = RC_STORAGE_FROM_OLDEST;
+        rc = rc_storage_reader_open(b->store, &o, out);
     }
     if (rc != 0)
         rc_log_error("supervisor", "worker %d: cannot take a reader slot in broker %s/%s: %s",
@@ -103,7 +103,7 @@ static int open_feed(rc_worker_broker_t *b, int worker, int64_t start, rc_reader
 static void close_feeds(rc_worker_feed_t *feeds, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        rc_reader_close(feeds[i].reader);
+        rc_storage_reader_close(feeds[i].reader);
     free(feeds);
 }
 
@@ -155,8 +155,8 @@ static int open_feeds(rc_supervisor_t *s, rc_worker_trigger_t *tab, size_t n, in
  * delivers everything from there: at-least-once). */
 static void start_cursor(rc_worker_broker_t *b, int resumed, rc_trigger_stats_t *st)
 {
-    rc_ring_stats_t rs;
-    rc_ring_stats(b->ring, &rs);
+    rc_storage_stats_t rs;
+    rc_storage_stats(b->store, &rs);
     atomic_store_explicit(&st->cursor_seq, resumed ? 0 : rs.head_seq, memory_order_relaxed);
     atomic_store_explicit(&st->cursor_pos, resumed ? 0 : rs.head, memory_order_relaxed);
     atomic_store_explicit(&st->follows_feed, 1, memory_order_release); /* no worker runs yet */
@@ -476,7 +476,7 @@ int rc_supervisor_reload(rc_supervisor_t *s)
         for (size_t b = 0; b < s->nbrokers; b++)
             start[b] = -1;
         for (size_t i = 0; i < s->nfeeds; i++) {
-            uint64_t a = rc_reader_acked(s->feeds[i].reader);
+            uint64_t a = rc_storage_acked(s->feeds[i].reader);
             int64_t *st = &start[s->feeds[i].broker_idx];
             if (*st < 0 || a < (uint64_t)*st)
                 *st = (int64_t)a;
@@ -535,8 +535,8 @@ static void on_sighup(uv_signal_t *h, int signum)
 
 /* ---- lifecycle ------------------------------------------------------------------------------- */
 
-int rc_supervisor_start(uv_loop_t *loop, const rc_config_t *cfg, rc_ring_t *const *rings,
-                        const char *const *ring_names, rc_supervisor_t **out)
+int rc_supervisor_start(uv_loop_t *loop, const rc_config_t *cfg, rc_storage_t *const *stores,
+                        rc_supervisor_t **out)
 {
     rc_supervisor_t *s = calloc(1, sizeof(*s));
     if (s == NULL)
@@ -558,8 +558,7 @@ int rc_supervisor_start(uv_loop_t *loop, const rc_config_t *cfg, rc_ring_t *cons
     for (size_t i = 0; i < s->nbrokers; i++) {
         s->brokers[i].ns = cfg->brokers[i].ns;
         s->brokers[i].name = cfg->brokers[i].name;
-        s->brokers[i].ring = rings[i];
-        snprintf(s->brokers[i].ring_name, sizeof(s->brokers[i].ring_name), "%s", ring_names[i]);
+        s->brokers[i].store = stores[i];
     }
     int64_t *start = calloc(s->nbrokers ? s->nbrokers : 1, sizeof(*start));
     rc = start ? 0 : -ENOMEM;
@@ -584,7 +583,7 @@ int rc_supervisor_start(uv_loop_t *loop, const rc_config_t *cfg, rc_ring_t *cons
     }
     /* The feeds of the previous broker process (dead slots) stop gating the rings. */
     for (size_t b = 0; b < s->nbrokers; b++)
-        rc_ring_reclaim(s->brokers[b].ring);
+        rc_storage_reclaim(s->brokers[b].store);
     rc = spawn_all(s);
     uv_timer_init(loop, &s->watch);
     uv_signal_init(loop, &s->sighup);
@@ -616,7 +615,7 @@ void rc_supervisor_stop(rc_supervisor_t *s, unsigned drain_ms)
     /* The feeds stay in the ring (their slots are reclaimed once this process is gone, or
      * adopted by the next broker process on the same ring): only the handles are freed. */
     for (size_t i = 0; i < s->nfeeds; i++)
-        rc_reader_forget(s->feeds[i].reader);
+        rc_storage_reader_forget(s->feeds[i].reader);
     free(s->feeds);
     free(s->trig);
     free(s->w);
@@ -636,8 +635,8 @@ size_t rc_supervisor_metrics(rc_supervisor_t *s, char *buf, size_t cap)
         return 0;
     for (size_t i = 0; i < s->ntrig; i++) {
         rc_worker_trigger_t *t = &s->trig[i];
-        rc_ring_stats_t st;
-        rc_ring_stats(s->brokers[t->broker_idx].ring, &st);
+        rc_storage_stats_t st;
+        rc_storage_stats(s->brokers[t->broker_idx].store, &st);
         uint64_t seq, pos;
         rc_worker_stats_cursor(t->stats, s->feeds[t->feed].stats, &seq, &pos);
         lag[t->stats_slot].events = st.head_seq > seq ? st.head_seq - seq : 0;

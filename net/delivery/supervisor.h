@@ -11,16 +11,16 @@
 #include <uv.h>
 
 #include "core/config.h"
-#include "shm/ring.h"
+#include "net/storage/storage.h"
 
 typedef struct rc_supervisor_s rc_supervisor_t;
 
-/** Sets up readers for `cfg`'s triggers on `rings` (one per cfg->brokers[i], already open;
- *  `ring_names` their shm names), forks the workers and starts watching them on `loop`
+/** Sets up cursors for `cfg`'s triggers in `stores` (one per cfg->brokers[i], already open,
+ *  borrowed until the stop), forks the workers and starts watching them on `loop`
  *  (a timer; SIGHUP reloads cfg->source). `cfg` is borrowed until rc_supervisor_stop.
  *  Returns 0 or a negative code (logged). Main thread. */
-int rc_supervisor_start(uv_loop_t *loop, const rc_config_t *cfg, rc_ring_t *const *rings,
-                        const char *const *ring_names, rc_supervisor_t **out);
+int rc_supervisor_start(uv_loop_t *loop, const rc_config_t *cfg, rc_storage_t *const *stores,
+                        rc_supervisor_t **out);
 
 /** Re-reads the config file and applies its triggers (what SIGHUP does). Returns 0, or the
  *  loader's error (the running config stays; the reason is logged). Main thread. */

@@ -45,7 +45,7 @@ typedef struct {
     size_t nf;
     rc__wtrig_t **active; /* triggers whose queue is not empty (room for all nt) */
     size_t nactive;
-    rc_ring_t **prod; /* per broker, opened on demand */
+    rc_storage_t **prod; /* per broker, opened on demand */
     int fatal;        /* an event could not be queued: stop without acknowledging it */
 } worker_t;
 
@@ -87,7 +87,7 @@ static void publish_idle(rc__wtrig_t *t, uint64_t seq, uint64_t pos)
 
 /* Every event below seq + 1 was routed. Called after the event was queued on its triggers, so
  * a trigger that follows the feed never passes an event it still has to deliver. */
-static void publish_read(rc__wfeed_t *f, const rc_ring_view_t *v)
+static void publish_read(rc__wfeed_t *f, const rc_storage_view_t *v)
 {
     f->read_seq = v->seq + 1;
     f->read_pos = v->next;
@@ -113,7 +113,7 @@ static int grow(rc__wtrig_t *t)
     return 0;
 }
 
-static int enqueue(worker_t *w, rc__wtrig_t *t, const rc_ring_view_t *v)
+static int enqueue(worker_t *w, rc__wtrig_t *t, const rc_storage_view_t *v)
 {
     if (t->qlen == t->qcap && grow(t) != 0)
         return -ENOMEM;
@@ -187,7 +187,7 @@ static int advance(rc__wtrig_t *t)
 static void ack_feeds(worker_t *w)
 {
     for (size_t i = 0; i < w->nf; i++)
-        w->f[i].ack_to = rc_reader_position(w->f[i].reader);
+        w->f[i].ack_to = rc_storage_position(w->f[i].reader);
     for (size_t i = 0; i < w->nactive; i++) {
         rc__wtrig_t *t = w->active[i];
         if (t->qlen > 0 && ref_at(t, 0)->pos < t->feed->ack_to)
@@ -195,14 +195,14 @@ static void ack_feeds(worker_t *w)
     }
     for (size_t i = 0; i < w->nf; i++) {
         rc__wfeed_t *f = &w->f[i];
-        if (f->ack_to != f->acked && rc_reader_ack(f->reader, f->ack_to) == 0)
+        if (f->ack_to != f->acked && rc_storage_ack(f->reader, f->ack_to) == 0)
             f->acked = f->ack_to;
     }
 }
 
 /* ---- routing -------------------------------------------------------------------------------- */
 
-static void route(worker_t *w, rc__wfeed_t *f, const rc_ring_view_t *v)
+static void route(worker_t *w, rc__wfeed_t *f, const rc_storage_view_t *v)
 {
     rc_record_view_t rv;
     if (rc_record_decode(v->data, v->len, &rv) != 0) {
@@ -230,8 +230,8 @@ static void route(worker_t *w, rc__wfeed_t *f, const rc_ring_view_t *v)
 static int intake(worker_t *w, rc__wfeed_t *f)
 {
     int n = 0;
-    rc_ring_view_t v;
-    while (n < INTAKE_BATCH && !w->fatal && rc_reader_poll(f->reader, &v) == 0) {
+    rc_storage_view_t v;
+    while (n < INTAKE_BATCH && !w->fatal && rc_storage_poll(f->reader, &v) == 0) {
         route(w, f, &v);
         n++;
     }
@@ -293,8 +293,8 @@ static int setup_feed(worker_t *w, rc__wfeed_t *f)
                      w->plan->index, f->ntrig, rc_strerror(rc));
         return rc;
     }
-    rc_reader_resume(f->reader);
-    f->acked = rc_reader_acked(f->reader);
+    rc_storage_resume(f->reader);
+    f->acked = rc_storage_acked(f->reader);
     /* Each trigger's cursor as the last worker left it; then the feed's read cursor starts
      * again (this worker re-reads from the acknowledged position) and the triggers follow it
      * from their own cursors. */
@@ -324,7 +324,7 @@ static int setup_trigger(worker_t *w, rc__wtrig_t *t, const rc_worker_trigger_t 
     uint32_t b = wt->broker_idx;
     if (w->prod[b] == NULL) {
         char err[256];
-        int rc = rc_ring_open(plan->brokers[b].ring_name, &w->prod[b], err, sizeof(err));
+        int rc = rc_storage_attach(plan->brokers[b].store, &w->prod[b], err, sizeof(err));
         if (rc != 0) {
             rc_log_error("worker", "worker %d: %s", plan->index, err);
             return rc;
@@ -442,7 +442,7 @@ static void teardown(worker_t *w)
         free(w->f[i].match);
     }
     for (size_t b = 0; w->prod != NULL && b < w->plan->nbrokers; b++)
-        rc_ring_close(w->prod[b]);
+        rc_storage_close(w->prod[b]);
     free(w->prod);
     free(w->t);
     free(w->f);
@@ -494,8 +494,8 @@ static int sleep_on_feed(worker_t *w, int64_t wait_ns)
         nanosleep(&ts, NULL);
         return 0;
     }
-    rc_ring_view_t v;
-    if (rc_reader_wait(w->f[0].reader, &v, wait_ns) != 0)
+    rc_storage_view_t v;
+    if (rc_storage_wait(w->f[0].reader, &v, wait_ns) != 0)
         return 0;
     route(w, &w->f[0], &v);
     return 1;

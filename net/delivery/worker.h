@@ -14,8 +14,7 @@
 #include "core/config.h"
 #include "core/delivery_policy.h"
 #include "net/delivery/worker_stats.h"
-#include "shm/reader.h"
-#include "shm/ring.h"
+#include "net/storage/storage.h"
 
 /** One trigger as the supervisor set it up. */
 typedef struct {
@@ -30,20 +29,19 @@ typedef struct {
 
 /** The reader one worker routes one broker's events from. */
 typedef struct {
-    rc_reader_t *reader; /* manual-ack lossless; acknowledged up to the oldest unfinished event
+    rc_storage_reader_t *reader; /* a cursor; acknowledged up to the oldest unfinished event
                           * over the feed's triggers */
     rc_feed_stats_t *stats;
     uint32_t broker_idx;
     int worker;
 } rc_worker_feed_t;
 
-/** One broker: its ring (the supervisor's handle, which readers borrow) and shm name (a worker
- *  opens its own handle to write replies, so a worker dying mid-write is swept). */
+/** One broker: its store (the supervisor's handle, which the feeds borrow; a worker attaches
+ *  its own handle to write replies, so a worker dying mid-write is cleaned up after). */
 typedef struct {
     const char *ns;
     const char *name;
-    char ring_name[96];
-    rc_ring_t *ring;
+    rc_storage_t *store;
 } rc_worker_broker_t;
 
 typedef struct {

@@ -53,7 +53,7 @@ struct rc__wtrig_s {
     const rc_worker_trigger_t *wt;
     const rc_delivery_t *d;
     rc__wfeed_t *feed;
-    rc_ring_t *prod; /* this worker's handle of the broker ring, for replies */
+    rc_storage_t *prod; /* this worker's handle of the broker store, for replies */
     rc_trigger_stats_t *st;
     rc_http_endpoint_t *ep, *dlq;
     const char *uri;
@@ -71,7 +71,7 @@ struct rc__wtrig_s {
 
 struct rc__wfeed_s {
     const rc_worker_feed_t *wf;
-    rc_reader_t *reader;
+    rc_storage_reader_t *reader;
     rc_route_t *route;
     rc__wtrig_t **trig; /* route program index -> trigger */
     uint32_t ntrig;

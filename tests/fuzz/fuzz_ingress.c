@@ -18,6 +18,8 @@
 #include "core/config.h"
 #include "net/http/http_server.h"
 #include "net/ingress.h"
+#include "net/storage/ring_name.h"
+#include "net/storage/storage.h"
 #include "shm/ring.h"
 
 static uv_loop_t loop;
@@ -34,21 +36,23 @@ static void setup(void)
     cfg.limits.max_event_bytes = 64 * 1024;
     cfg.limits.max_batch_bytes = 64 * 1024;
     cfg.limits.max_batch_events = 64;
-    char name[64], err[256];
-    snprintf(name, sizeof(name), "rcfuzz%d.default.default", (int)getpid());
-    rc_ring_config_t rcfg;
-    rc_ring_config_init(&rcfg);
-    rcfg.capacity = 64 * 1024; /* small: the fuzzer also hits wrap-around and padding */
-    rcfg.flags = RC_RING_F_REPLACE;
-    rc_ring_t *ring = NULL;
-    if (rc_ring_create(name, &rcfg, &ring, err, sizeof(err)) != 0) {
+    char prefix[32], name[RC_RING_NAME_MAX + 1], err[256];
+    snprintf(prefix, sizeof(prefix), "rcfuzz%d", (int)getpid());
+    rc_storage_config_t sc = {.kind = RC_STORAGE_SHM,
+                              .ns = "default",
+                              .broker = "default",
+                              .prefix = prefix,
+                              .capacity = 64 * 1024}; /* small: wrap-around and padding too */
+    if (rc_storage_open(&sc, &broker.store, err, sizeof(err)) != 0) {
         fprintf(stderr, "fuzz_ingress: %s\n", err);
         abort();
     }
-    rc_ring_unlink(name); /* the mapping stays; nothing is left in /dev/shm */
+    /* The mapping stays; nothing is left in /dev/shm. */
+    if (rc_ring_name_for(prefix, "default", "default", name, sizeof(name)) == 0)
+        rc_ring_unlink(name);
     broker.ns = "default";
     broker.name = "default";
-    broker.ring = ring;
+    snprintf(broker.label, sizeof(broker.label), "default/default");
     ig = aligned_alloc(64, sizeof(*ig));
     if (ig == NULL || rc_ingress_init(ig, &broker, 1, &cfg.limits, 1) != 0)
         abort();

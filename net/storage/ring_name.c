@@ -1,4 +1,4 @@
-#include "net/ring_name.h"
+#include "net/storage/ring_name.h"
 
 #include <errno.h>
 #include <stdint.h>

@@ -1,0 +1,112 @@
+/* The storage interface: one call per operation, dispatched to the store's back end. */
+#include "net/storage/storage_internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+
+int rc_storage_open(const rc_storage_config_t *cfg, rc_storage_t **out, char *err, size_t errlen)
+{
+    switch (cfg->kind) {
+    case RC_STORAGE_SHM:
+        return rc__storage_shm_open(cfg, out, err, errlen);
+    }
+    snprintf(err, errlen, "unknown storage kind %d", (int)cfg->kind);
+    return -EINVAL;
+}
+
+int rc_storage_attach(const rc_storage_t *s, rc_storage_t **out, char *err, size_t errlen)
+{
+    return s->ops->attach(s, out, err, errlen);
+}
+
+void rc_storage_close(rc_storage_t *s)
+{
+    if (s != NULL)
+        s->ops->close(s);
+}
+
+const char *rc_storage_describe(const rc_storage_t *s)
+{
+    return s->describe;
+}
+
+int rc_storage_claim(rc_storage_t *s, rc_storage_rec_t *recs, uint32_t n,
+                     rc_storage_claim_t *claim)
+{
+    if (n == 0)
+        return -EINVAL;
+    return s->ops->claim(s, recs, n, claim);
+}
+
+int rc_storage_commit(rc_storage_t *s, rc_storage_claim_t *claim)
+{
+    return s->ops->commit(s, claim);
+}
+
+void rc_storage_abort(rc_storage_t *s, rc_storage_claim_t *claim)
+{
+    s->ops->abort(s, claim);
+}
+
+int rc_storage_reader_open(rc_storage_t *s, const rc_storage_reader_opts_t *o,
+                           rc_storage_reader_t **out)
+{
+    return s->ops->reader_open(s, o, out);
+}
+
+void rc_storage_reader_close(rc_storage_reader_t *r)
+{
+    if (r != NULL)
+        r->ops->reader_close(r, 0);
+}
+
+void rc_storage_reader_forget(rc_storage_reader_t *r)
+{
+    if (r != NULL)
+        r->ops->reader_close(r, 1);
+}
+
+int rc_storage_poll(rc_storage_reader_t *r, rc_storage_view_t *v)
+{
+    return r->ops->poll(r, v);
+}
+
+int rc_storage_wait(rc_storage_reader_t *r, rc_storage_view_t *v, int64_t timeout_ns)
+{
+    return r->ops->wait(r, v, timeout_ns);
+}
+
+int rc_storage_ack(rc_storage_reader_t *r, uint64_t pos)
+{
+    return r->ops->ack(r, pos);
+}
+
+uint64_t rc_storage_position(const rc_storage_reader_t *r)
+{
+    return r->ops->position(r);
+}
+
+uint64_t rc_storage_acked(const rc_storage_reader_t *r)
+{
+    return r->ops->acked(r);
+}
+
+int rc_storage_resume(rc_storage_reader_t *r)
+{
+    return r->ops->resume(r);
+}
+
+int rc_storage_find_cursor(rc_storage_t *s, const char *name, uint64_t *pos)
+{
+    return s->ops->find_cursor(s, name, pos);
+}
+
+int rc_storage_reclaim(rc_storage_t *s)
+{
+    return s->ops->reclaim(s);
+}
+
+void rc_storage_stats(rc_storage_t *s, rc_storage_stats_t *st)
+{
+    s->ops->stats(s, st);
+}

@@ -1,0 +1,167 @@
+/* Where a broker's events are kept: the one interface net/ uses to append events, read them
+ * from a position, acknowledge them and keep cursors, whatever holds them. Today one back end
+ * implements it, the shared-memory ring (net/storage/storage_shm.c over shm/); the durable file
+ * log and Redis Streams are further back ends behind the same table
+ * (net/storage/storage_internal.h, modelled on the HTTP client's back ends).
+ *
+ * Reads are zero-copy: a view points into the store's mapping and stays valid until its reader
+ * acknowledges past it. Paths that need the ring itself, not this interface, and so include
+ * shm/ headers in net/: the shm back end (storage_shm.c) and `ringcast tail`
+ * (net/cli/cmd_tail.c), a local consumer that reads the ring as any other local reader does
+ * (lossy readers and consumer groups, shm/reader.h and shm/group.h). */
+#ifndef RC_NET_STORAGE_H
+#define RC_NET_STORAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct rc_storage_s rc_storage_t;
+typedef struct rc_storage_reader_s rc_storage_reader_t;
+
+/** Which back end holds a broker's events. */
+typedef enum {
+    RC_STORAGE_SHM = 1, /**< a shared-memory ring in /dev/shm: survives a broker crash */
+} rc_storage_kind_t;
+
+/** What rc_storage_open needs. Strings are borrowed during the call. */
+typedef struct {
+    rc_storage_kind_t kind;
+    const char *ns;     /**< the broker's namespace and name (for names and messages) */
+    const char *broker;
+    const char *prefix; /**< RC_STORAGE_SHM: the ring name prefix (net/ring_name.h) */
+    uint64_t capacity;  /**< bytes of event space (a power of two) */
+    uint32_t readers;   /**< cursors and local readers it must hold at once */
+} rc_storage_config_t;
+
+/** Opens the broker's store: attaches to an existing one of the configured capacity (its
+ *  events and cursors survive a restart), creates or replaces it otherwise, and logs which.
+ *  Returns 0, or a negative code with `err` naming the problem. Main thread, before forking. */
+int rc_storage_open(const rc_storage_config_t *cfg, rc_storage_t **out, char *err, size_t errlen);
+
+/** Opens a second handle on the store `s` names, owned by the calling process: a forked worker
+ *  appends through its own handle, so a worker that dies mid-append is cleaned up after.
+ *  Returns 0 or a negative code with `err` filled. */
+int rc_storage_attach(const rc_storage_t *s, rc_storage_t **out, char *err, size_t errlen);
+
+/** Closes the handle; the store itself stays (others may have it open). NULL is a no-op. */
+void rc_storage_close(rc_storage_t *s);
+
+/** A name for logs ("shm ring 'ringcast.default.default'"). */
+const char *rc_storage_describe(const rc_storage_t *s);
+
+/* ---- appending ---------------------------------------------------------------------------- */
+
+/** One record to append: `len` bytes of a core/record.h event record. rc_storage_claim sets
+ *  `data` (where to encode it) and `pos` (its position). The layout is the shm ring's
+ *  rc_ring_rec_t (checked in storage_shm.c), so a batch needs no conversion. */
+typedef struct {
+    uint32_t len;
+    uint16_t type_;  /* private: set by the store */
+    uint16_t flags_; /* private */
+    uint64_t pos;
+    void *data;
+} rc_storage_rec_t;
+
+/** Space claimed for `count` records, all or nothing; write every record, then commit (or
+ *  abort). Claims are not shared between threads. */
+typedef struct {
+    uint64_t pos;   /**< position of the first record */
+    uint64_t seq;   /**< event sequence number of the first record */
+    uint32_t count;
+    _Alignas(8) unsigned char priv_[64]; /* the back end's claim */
+} rc_storage_claim_t;
+
+/** Claims room for `n` records (`recs[i].len` each) and sets each `recs[i].data`. Returns 0,
+ *  RC_ERING_FULL (no room now: the caller answers 429 or retries later), RC_ERING_TOO_BIG (one
+ *  record, or the batch, can never fit), -EINVAL. Any thread with its own handle or claims. */
+int rc_storage_claim(rc_storage_t *s, rc_storage_rec_t *recs, uint32_t n,
+                     rc_storage_claim_t *claim);
+
+/** Makes the claimed records visible to readers, in order. Returns 0 or a store error (the
+ *  records are then not stored). */
+int rc_storage_commit(rc_storage_t *s, rc_storage_claim_t *claim);
+
+/** Gives the claimed space up (readers skip it). */
+void rc_storage_abort(rc_storage_t *s, rc_storage_claim_t *claim);
+
+/* ---- cursors -------------------------------------------------------------------------------- */
+
+/** Where a new cursor starts. */
+typedef enum {
+    RC_STORAGE_FROM_LATEST = 0, /**< the next event appended */
+    RC_STORAGE_FROM_OLDEST = 1, /**< the oldest event still kept */
+    RC_STORAGE_FROM_AT = 2,     /**< `position`, a record start still kept */
+} rc_storage_start_t;
+
+typedef struct {
+    const char *name; /**< up to 23 bytes; a cursor left behind is found by it */
+    rc_storage_start_t start;
+    uint64_t position;
+} rc_storage_reader_opts_t;
+
+/** One event as a cursor returns it, borrowed from the store until the cursor acknowledges a
+ *  position past it. */
+typedef struct {
+    uint64_t pos;  /**< position (event offset) */
+    uint64_t next; /**< position after it */
+    uint64_t seq;  /**< event sequence number */
+    const uint8_t *data;
+    uint32_t len;
+} rc_storage_view_t;
+
+/** Opens a cursor: it reads every event from its start, and the store keeps every event it has
+ *  not acknowledged (producers get RC_ERING_FULL rather than overwrite them). Returns 0,
+ *  RC_ERING_NO_SLOT, RC_ERING_BAD_POS (FROM_AT at a position no longer kept), -ENOMEM. The
+ *  handle may be inherited by forked children (they call rc_storage_resume). */
+int rc_storage_reader_open(rc_storage_t *s, const rc_storage_reader_opts_t *o,
+                           rc_storage_reader_t **out);
+
+/** Removes the cursor and frees the handle. NULL is a no-op. */
+void rc_storage_reader_close(rc_storage_reader_t *r);
+
+/** Frees the handle but keeps the cursor in the store, still holding its events, for the next
+ *  broker process (rc_storage_find_cursor). NULL is a no-op. */
+void rc_storage_reader_forget(rc_storage_reader_t *r);
+
+/** Next event without blocking: 0, or RC_ERING_EMPTY. */
+int rc_storage_poll(rc_storage_reader_t *r, rc_storage_view_t *v);
+
+/** Like rc_storage_poll, waiting up to `timeout_ns`: 0, RC_ERING_EMPTY, -EINTR. */
+int rc_storage_wait(rc_storage_reader_t *r, rc_storage_view_t *v, int64_t timeout_ns);
+
+/** Acknowledges everything before `pos` (a position this cursor returned, or its current
+ *  position): the store may drop those events. Returns 0 or -EINVAL. */
+int rc_storage_ack(rc_storage_reader_t *r, uint64_t pos);
+
+/** Position of the next event the cursor returns. */
+uint64_t rc_storage_position(const rc_storage_reader_t *r);
+
+/** The acknowledged position (as the store keeps it: valid in any process with the handle). */
+uint64_t rc_storage_acked(const rc_storage_reader_t *r);
+
+/** Moves the read position back to the acknowledged one: a process that inherited the cursor
+ *  resumes where the acknowledgements of the last one ended. Returns 0. */
+int rc_storage_resume(rc_storage_reader_t *r);
+
+/** Finds a cursor named `name` that a process now gone left in the store and returns its
+ *  acknowledged position. Returns 0 or -ENOENT. */
+int rc_storage_find_cursor(rc_storage_t *s, const char *name, uint64_t *pos);
+
+/** Drops cursors and readers of processes that are gone. Returns how many, or a negative code. */
+int rc_storage_reclaim(rc_storage_t *s);
+
+/* ---- state -------------------------------------------------------------------------------- */
+
+typedef struct {
+    uint64_t capacity;
+    uint64_t head;     /**< next position to be appended */
+    uint64_t head_seq; /**< next event sequence number (events ever appended) */
+    uint64_t used;     /**< bytes held for the slowest cursor */
+    uint32_t readers;  /**< cursors and local readers */
+    uint32_t lossless; /**< of which hold events back */
+} rc_storage_stats_t;
+
+/** Reads the store's counters (relaxed: a consistent snapshot is not promised). Any thread. */
+void rc_storage_stats(rc_storage_t *s, rc_storage_stats_t *st);
+
+#endif

@@ -1,0 +1,45 @@
+/* Inside net/storage/: the back-end table every store implements, like the HTTP client's
+ * (net/http/http_client_internal.h). storage.c checks arguments and dispatches; a back end only
+ * moves records. Each handle starts with the generic part, so a back end's own struct embeds
+ * rc_storage_t (or rc_storage_reader_t) as its first member. */
+#ifndef RC_NET_STORAGE_INTERNAL_H
+#define RC_NET_STORAGE_INTERNAL_H
+
+#include "net/storage/storage.h"
+
+typedef struct rc__storage_ops_s rc__storage_ops_t;
+
+struct rc_storage_s {
+    const rc__storage_ops_t *ops;
+    char describe[128];
+};
+
+struct rc_storage_reader_s {
+    const rc__storage_ops_t *ops;
+};
+
+struct rc__storage_ops_s {
+    int (*attach)(const rc_storage_t *s, rc_storage_t **out, char *err, size_t errlen);
+    void (*close)(rc_storage_t *s);
+    int (*claim)(rc_storage_t *s, rc_storage_rec_t *recs, uint32_t n, rc_storage_claim_t *c);
+    int (*commit)(rc_storage_t *s, rc_storage_claim_t *c);
+    void (*abort)(rc_storage_t *s, rc_storage_claim_t *c);
+    int (*reader_open)(rc_storage_t *s, const rc_storage_reader_opts_t *o,
+                       rc_storage_reader_t **out);
+    void (*reader_close)(rc_storage_reader_t *r, int keep_cursor);
+    int (*poll)(rc_storage_reader_t *r, rc_storage_view_t *v);
+    int (*wait)(rc_storage_reader_t *r, rc_storage_view_t *v, int64_t timeout_ns);
+    int (*ack)(rc_storage_reader_t *r, uint64_t pos);
+    uint64_t (*position)(const rc_storage_reader_t *r);
+    uint64_t (*acked)(const rc_storage_reader_t *r);
+    int (*resume)(rc_storage_reader_t *r);
+    int (*find_cursor)(rc_storage_t *s, const char *name, uint64_t *pos);
+    int (*reclaim)(rc_storage_t *s);
+    void (*stats)(rc_storage_t *s, rc_storage_stats_t *st);
+};
+
+/** The shared-memory ring back end (storage_shm.c). */
+int rc__storage_shm_open(const rc_storage_config_t *cfg, rc_storage_t **out, char *err,
+                         size_t errlen);
+
+#endif

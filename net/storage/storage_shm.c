@@ -1,0 +1,297 @@
+/* The shared-memory ring back end: a broker's events in a POSIX shm object (shm/ring.h), cursors
+ * as manual-ack lossless readers (shm/reader.h). Everything here passes straight through; the
+ * ring already has the semantics the interface promises. */
+#include "net/storage/storage_internal.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "core/config.h"
+#include "core/errors.h"
+#include "core/log.h"
+#include "core/record.h"
+#include "net/storage/ring_name.h"
+#include "shm/reader.h"
+#include "shm/ring.h"
+
+/* The interface's record and the ring's are one layout, so a batch is claimed in place. */
+_Static_assert(sizeof(rc_storage_rec_t) == sizeof(rc_ring_rec_t), "record layout");
+_Static_assert(offsetof(rc_storage_rec_t, len) == offsetof(rc_ring_rec_t, len), "len");
+_Static_assert(offsetof(rc_storage_rec_t, type_) == offsetof(rc_ring_rec_t, type), "type");
+_Static_assert(offsetof(rc_storage_rec_t, flags_) == offsetof(rc_ring_rec_t, flags), "flags");
+_Static_assert(offsetof(rc_storage_rec_t, pos) == offsetof(rc_ring_rec_t, pos), "pos");
+_Static_assert(offsetof(rc_storage_rec_t, data) == offsetof(rc_ring_rec_t, data), "data");
+_Static_assert(sizeof(rc_ring_claim_t) <= sizeof(((rc_storage_claim_t *)0)->priv_), "claim");
+_Static_assert(RC_EVENT_RECORD_TYPE == RC_REC_TYPE_USER, "event records are the first user type");
+
+typedef struct {
+    rc_storage_t base;
+    rc_ring_t *ring;
+    char name[RC_RING_NAME_MAX + 1];
+} shm_store_t;
+
+typedef struct {
+    rc_storage_reader_t base;
+    rc_reader_t *reader;
+} shm_reader_t;
+
+static const rc__storage_ops_t shm_ops;
+
+static rc_ring_t *ring_of(rc_storage_t *s)
+{
+    return ((shm_store_t *)s)->ring;
+}
+
+static rc_reader_t *reader_of(const rc_storage_reader_t *r)
+{
+    return ((const shm_reader_t *)r)->reader;
+}
+
+static shm_store_t *store_new(const char *name)
+{
+    shm_store_t *st = calloc(1, sizeof(*st));
+    if (st == NULL)
+        return NULL;
+    st->base.ops = &shm_ops;
+    snprintf(st->name, sizeof(st->name), "%s", name);
+    snprintf(st->base.describe, sizeof(st->base.describe), "shm ring '%s'", name);
+    return st;
+}
+
+/* Attaches to the broker's ring when one of the configured size exists (its events survive a
+ * restart); creates (or replaces) it otherwise. */
+int rc__storage_shm_open(const rc_storage_config_t *cfg, rc_storage_t **out, char *err,
+                         size_t errlen)
+{
+    char name[RC_RING_NAME_MAX + 1];
+    if (rc_ring_name_for(cfg->prefix, cfg->ns, cfg->broker, name, sizeof(name)) != 0) {
+        snprintf(err, errlen, "ring prefix '%s' is too long", cfg->prefix);
+        return -EINVAL;
+    }
+    shm_store_t *st = store_new(name);
+    if (st == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    char why[256];
+    int rc = rc_ring_open(name, &st->ring, why, sizeof(why));
+    if (rc == 0 && rc_ring_capacity(st->ring) == cfg->capacity) {
+        rc_ring_stats_t rs;
+        rc_ring_stats(st->ring, &rs);
+        rc_log_info("serve", "broker %s/%s: attached to ring '%s' (%llu bytes, next event %llu)",
+                    cfg->ns, cfg->broker, name, (unsigned long long)rs.capacity,
+                    (unsigned long long)rs.head_seq);
+        *out = &st->base;
+        return 0;
+    }
+    if (rc == 0) {
+        rc_log_warn("serve", "broker %s/%s: ring '%s' has %llu bytes, configured %llu: replacing it",
+                    cfg->ns, cfg->broker, name, (unsigned long long)rc_ring_capacity(st->ring),
+                    (unsigned long long)cfg->capacity);
+        rc_ring_close(st->ring);
+        st->ring = NULL;
+    } else if (rc != -ENOENT) {
+        rc_log_warn("serve", "broker %s/%s: replacing unusable ring: %s", cfg->ns, cfg->broker,
+                    why);
+    }
+    rc_ring_config_t rcfg;
+    rc_ring_config_init(&rcfg);
+    rcfg.capacity = cfg->capacity;
+    if (cfg->readers > rcfg.reader_slots)
+        rcfg.reader_slots = cfg->readers;
+    rcfg.flags = RC_RING_F_REPLACE;
+    rc = rc_ring_create(name, &rcfg, &st->ring, err, errlen);
+    if (rc != 0) {
+        free(st);
+        return rc;
+    }
+    rc_log_info("serve", "broker %s/%s: created ring '%s' (%llu bytes)", cfg->ns, cfg->broker,
+                name, (unsigned long long)cfg->capacity);
+    *out = &st->base;
+    return 0;
+}
+
+static int shm_attach(const rc_storage_t *s, rc_storage_t **out, char *err, size_t errlen)
+{
+    const shm_store_t *from = (const shm_store_t *)s;
+    shm_store_t *st = store_new(from->name);
+    if (st == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    int rc = rc_ring_open(from->name, &st->ring, err, errlen);
+    if (rc != 0) {
+        free(st);
+        return rc;
+    }
+    *out = &st->base;
+    return 0;
+}
+
+static void shm_close(rc_storage_t *s)
+{
+    rc_ring_close(ring_of(s));
+    free(s);
+}
+
+static int shm_claim(rc_storage_t *s, rc_storage_rec_t *recs, uint32_t n, rc_storage_claim_t *c)
+{
+    rc_ring_claim_t *rcl = (rc_ring_claim_t *)c->priv_;
+    int rc;
+    for (uint32_t i = 0; i < n; i++) {
+        recs[i].type_ = RC_EVENT_RECORD_TYPE;
+        recs[i].flags_ = 0;
+    }
+    if (n == 1) {
+        rc = rc_ring_claim(ring_of(s), recs[0].len, RC_EVENT_RECORD_TYPE, 0, rcl);
+        if (rc == 0) {
+            recs[0].pos = rcl->pos;
+            recs[0].data = rcl->data;
+        }
+    } else {
+        rc = rc_ring_claim_batch(ring_of(s), (rc_ring_rec_t *)recs, n, rcl);
+    }
+    if (rc == 0) {
+        c->pos = rcl->pos;
+        c->seq = rcl->seq;
+        c->count = rcl->count;
+    }
+    return rc;
+}
+
+static int shm_commit(rc_storage_t *s, rc_storage_claim_t *c)
+{
+    return rc_ring_commit((rc_ring_claim_t *)c->priv_);
+}
+
+static void shm_abort(rc_storage_t *s, rc_storage_claim_t *c)
+{
+    (void)rc_ring_abort((rc_ring_claim_t *)c->priv_);
+}
+
+static int shm_reader_open(rc_storage_t *s, const rc_storage_reader_opts_t *o,
+                           rc_storage_reader_t **out)
+{
+    static const rc_reader_start_t starts[] = {
+        [RC_STORAGE_FROM_LATEST] = RC_START_LATEST,
+        [RC_STORAGE_FROM_OLDEST] = RC_START_OLDEST,
+        [RC_STORAGE_FROM_AT] = RC_START_AT,
+    };
+    if ((unsigned)o->start > RC_STORAGE_FROM_AT)
+        return -EINVAL;
+    shm_reader_t *r = calloc(1, sizeof(*r));
+    if (r == NULL)
+        return -ENOMEM;
+    r->base.ops = &shm_ops;
+    rc_reader_opts_t ro = {.mode = RC_READER_LOSSLESS,
+                           .start = starts[o->start],
+                           .position = o->position,
+                           .name = o->name,
+                           .flags = RC_READER_F_MANUAL_ACK};
+    int rc = rc_reader_open(ring_of(s), &ro, &r->reader);
+    if (rc != 0) {
+        free(r);
+        return rc;
+    }
+    *out = &r->base;
+    return 0;
+}
+
+static void shm_reader_close(rc_storage_reader_t *r, int keep_cursor)
+{
+    if (keep_cursor)
+        rc_reader_forget(reader_of(r));
+    else
+        rc_reader_close(reader_of(r));
+    free(r);
+}
+
+static void view_of(const rc_ring_view_t *rv, rc_storage_view_t *v)
+{
+    v->pos = rv->pos;
+    v->next = rv->next;
+    v->seq = rv->seq;
+    v->data = rv->data;
+    v->len = rv->len;
+}
+
+static int shm_poll(rc_storage_reader_t *r, rc_storage_view_t *v)
+{
+    rc_ring_view_t rv;
+    int rc = rc_reader_poll(reader_of(r), &rv);
+    if (rc == 0)
+        view_of(&rv, v);
+    return rc;
+}
+
+static int shm_wait(rc_storage_reader_t *r, rc_storage_view_t *v, int64_t timeout_ns)
+{
+    rc_ring_view_t rv;
+    int rc = rc_reader_wait(reader_of(r), &rv, timeout_ns);
+    if (rc == 0)
+        view_of(&rv, v);
+    return rc;
+}
+
+static int shm_ack(rc_storage_reader_t *r, uint64_t pos)
+{
+    return rc_reader_ack(reader_of(r), pos);
+}
+
+static uint64_t shm_position(const rc_storage_reader_t *r)
+{
+    return rc_reader_position(reader_of(r));
+}
+
+static uint64_t shm_acked(const rc_storage_reader_t *r)
+{
+    return rc_reader_acked(reader_of(r));
+}
+
+static int shm_resume(rc_storage_reader_t *r)
+{
+    return rc_reader_resume(reader_of(r));
+}
+
+static int shm_find_cursor(rc_storage_t *s, const char *name, uint64_t *pos)
+{
+    return rc_reader_find_orphan(ring_of(s), name, pos);
+}
+
+static int shm_reclaim(rc_storage_t *s)
+{
+    return rc_ring_reclaim(ring_of(s));
+}
+
+static void shm_stats(rc_storage_t *s, rc_storage_stats_t *st)
+{
+    rc_ring_stats_t rs;
+    rc_ring_stats(ring_of(s), &rs);
+    st->capacity = rs.capacity;
+    st->head = rs.head;
+    st->head_seq = rs.head_seq;
+    st->used = rs.fill;
+    st->readers = rs.readers;
+    st->lossless = rs.lossless;
+}
+
+static const rc__storage_ops_t shm_ops = {
+    .attach = shm_attach,
+    .close = shm_close,
+    .claim = shm_claim,
+    .commit = shm_commit,
+    .abort = shm_abort,
+    .reader_open = shm_reader_open,
+    .reader_close = shm_reader_close,
+    .poll = shm_poll,
+    .wait = shm_wait,
+    .ack = shm_ack,
+    .position = shm_position,
+    .acked = shm_acked,
+    .resume = shm_resume,
+    .find_cursor = shm_find_cursor,
+    .reclaim = shm_reclaim,
+    .stats = shm_stats,
+};
