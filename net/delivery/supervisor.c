@@ -17,13 +17,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "core/delivery_policy.h"
 #include "core/errors.h"
 #include "core/log.h"
 #include "net/delivery/worker.h"
 #include "net/delivery/worker_stats.h"
-#include "core/clock.h"
-#include "shm/reader.h"
 
 #define WATCH_MS 100
 #define RESTART_DELAY_NS 1000000000ull /* a worker that dies young waits this long */
