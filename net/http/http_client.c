@@ -352,7 +352,8 @@ int rc_http_client_request(rc_http_client_t *c, const rc_http_request_t *r, rc_h
         return -ECANCELED;
     if (r == NULL || r->endpoint == NULL || cb == NULL || r->body_iovcnt < 0 ||
         r->body_iovcnt > RC_HTTP_MAX_BODY_IOV || (r->body_iovcnt > 0 && r->body == NULL) ||
-        (r->headers_len > 0 && r->headers == NULL))
+        (r->headers_len > 0 && r->headers == NULL) ||
+        (r->more_headers_len > 0 && r->more_headers == NULL))
         return -EINVAL;
     /* The method goes verbatim into the request line: a token, nothing that could split it. */
     if (r->method != NULL) {
@@ -386,6 +387,8 @@ int rc_http_client_request(rc_http_client_t *c, const rc_http_request_t *r, rc_h
     req->iov[n++] = (struct iovec){req->content_length, (size_t)cl};
     if (r->headers_len > 0)
         req->iov[n++] = (struct iovec){(void *)r->headers, r->headers_len};
+    if (r->more_headers_len > 0)
+        req->iov[n++] = (struct iovec){(void *)r->more_headers, r->more_headers_len};
     req->iov[n++] = (struct iovec){(void *)"\r\n", 2};
     for (int i = 0; i < r->body_iovcnt; i++) {
         if (r->body[i].iov_len > 0)

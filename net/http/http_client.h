@@ -79,6 +79,9 @@ typedef struct {
     const char *headers;          /**< prebuilt "Name: value\r\n" lines (no blank line), or NULL;
                                        the client adds Host and Content-Length */
     size_t headers_len;
+    const char *more_headers;     /**< a second block of header lines sent after `headers`
+                                       (e.g. per-subscriber lines after per-event ones), or NULL */
+    size_t more_headers_len;
     const struct iovec *body; /**< body pieces, sent without copying; at most
                                    RC_HTTP_MAX_BODY_IOV */
     int body_iovcnt;

@@ -20,8 +20,8 @@ typedef struct rc__http_req_s rc__http_req_t;
 typedef struct rc__http_conn_s rc__http_conn_t;
 typedef struct rc__http_pool_s rc__http_pool_t;
 
-/* Request line pieces + Content-Length + caller headers + blank line + body. */
-#define RC__HTTP_MAX_IOV   (5 + RC_HTTP_MAX_BODY_IOV)
+/* Request line pieces + Content-Length + two caller header blocks + blank line + body. */
+#define RC__HTTP_MAX_IOV   (6 + RC_HTTP_MAX_BODY_IOV)
 #define RC__HTTP_RBUF_SIZE 16384
 
 struct rc__http_req_s {
