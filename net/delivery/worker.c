@@ -113,11 +113,12 @@ static int grow(rc__wtrig_t *t)
     return 0;
 }
 
-static int enqueue(worker_t *w, rc__wtrig_t *t, const rc_storage_view_t *v)
+static int enqueue(worker_t *w, rc__wtrig_t *t, const rc_storage_view_t *v, rc__wevent_t *ev)
 {
     if (t->qlen == t->qcap && grow(t) != 0)
         return -ENOMEM;
-    *ref_at(t, t->qlen) = (rc__wref_t){v->pos, v->seq, v->data, v->len, NULL};
+    *ref_at(t, t->qlen) = (rc__wref_t){v->pos, v->seq, ev, NULL};
+    ev->refs++;
     t->qlen++;
     t->dirty = 1;
     if (!t->active) {
@@ -141,8 +142,7 @@ static void fill_window(rc__wtrig_t *t)
         e->t = t;
         e->pos = r->pos;
         e->seq = r->seq;
-        e->rec = r->rec;
-        e->rec_len = r->len;
+        e->ev = r->ev;
         e->to_dlq = 0;
         e->retries = 0;
         e->last_result = 0;
@@ -165,6 +165,7 @@ static int advance(rc__wtrig_t *t)
         rc__wentry_t *e = ref_at(t, 0)->e;
         e->next_free = t->free_e;
         t->free_e = e;
+        rc__wevent_release(e->ev, &t->feed->free_ev);
         t->qhead = (t->qhead + 1) & (t->qcap - 1);
         t->qlen--;
         t->nwin--;
@@ -202,26 +203,60 @@ static void ack_feeds(worker_t *w)
 
 /* ---- routing -------------------------------------------------------------------------------- */
 
+/* An event for the triggers that matched it, with its record already decoded. */
+static rc__wevent_t *event_get(rc__wfeed_t *f, const rc_record_view_t *rv)
+{
+    rc__wevent_t *ev = f->free_ev;
+    if (ev != NULL)
+        f->free_ev = ev->next_free;
+    else if ((ev = calloc(1, sizeof(*ev))) == NULL)
+        return NULL;
+    ev->refs = 0;
+    ev->built = 0;
+    ev->rv = *rv;
+    ev->next_free = NULL;
+    return ev;
+}
+
+static void event_free_all(rc__wevent_t *ev)
+{
+    while (ev != NULL) {
+        rc__wevent_t *next = ev->next_free;
+        free(ev->bin);
+        free(ev->json);
+        free(ev);
+        ev = next;
+    }
+}
+
+/* Decodes the event once and queues it on every trigger it matches. */
 static void route(worker_t *w, rc__wfeed_t *f, const rc_storage_view_t *v)
 {
     rc_record_view_t rv;
     if (rc_record_decode(v->data, v->len, &rv) != 0) {
         rc_log_warn("worker", "worker %d: malformed record at %llu skipped", w->plan->index,
                     (unsigned long long)v->pos);
-    } else {
-        int n = rc_route_match(f->route, &rv, f->match, f->ntrig);
-        for (int i = 0; i < n; i++) {
-            rc__wtrig_t *t = f->trig[f->match[i]];
-            if (v->seq < t->skip_seq)
-                continue; /* finished by an earlier worker, or older than the trigger */
-            if (enqueue(w, t, v) != 0) {
-                rc_log_error("worker",
-                             "trigger %s/%s: out of memory queueing the event at %llu; "
-                             "restarting",
-                             t->wt->cfg->ns, t->wt->cfg->name, (unsigned long long)v->pos);
-                w->fatal = 1;
-                return;
+        publish_read(f, v);
+        return;
+    }
+    int n = rc_route_match(f->route, &rv, f->match, f->ntrig);
+    rc__wevent_t *ev = NULL;
+    for (int i = 0; i < n; i++) {
+        rc__wtrig_t *t = f->trig[f->match[i]];
+        if (v->seq < t->skip_seq)
+            continue; /* finished by an earlier worker, or older than the trigger */
+        if (ev == NULL)
+            ev = event_get(f, &rv);
+        if (ev == NULL || enqueue(w, t, v, ev) != 0) {
+            rc_log_error("worker",
+                         "trigger %s/%s: out of memory queueing the event at %llu; restarting",
+                         t->wt->cfg->ns, t->wt->cfg->name, (unsigned long long)v->pos);
+            if (ev != NULL && ev->refs == 0) {
+                ev->next_free = f->free_ev;
+                f->free_ev = ev;
             }
+            w->fatal = 1;
+            return;
         }
     }
     publish_read(f, v);
@@ -318,6 +353,9 @@ static int setup_trigger(worker_t *w, rc__wtrig_t *t, const rc_worker_trigger_t 
     t->d = &wt->delivery;
     t->st = wt->stats;
     t->uri = wt->cfg->subscriber_uri;
+    int n = snprintf(t->lines, sizeof(t->lines), "Prefer: reply\r\nKn-Namespace: %s\r\n",
+                     wt->cfg->ns);
+    t->lines_len = n > 0 && (size_t)n < sizeof(t->lines) ? (size_t)n : 0;
     t->max_win = wt->cfg->max_inflight ? wt->cfg->max_inflight : 1;
     t->cesql_base = atomic_load_explicit(&t->st->cesql_errors, memory_order_relaxed);
     atomic_store_explicit(&t->st->inflight, 0, memory_order_relaxed);
@@ -421,6 +459,8 @@ static void teardown(worker_t *w)
     }
     for (size_t i = 0; w->t != NULL && i < w->nt; i++) {
         rc__wtrig_t *t = &w->t[i];
+        for (uint32_t j = 0; j < t->qlen; j++)
+            rc__wevent_release(ref_at(t, j)->ev, &t->feed->free_ev);
         for (uint32_t j = 0; j < t->nwin; j++) {
             rc__wentry_t *e = ref_at(t, j)->e;
             e->next_free = t->free_e;
@@ -438,6 +478,7 @@ static void teardown(worker_t *w)
     }
     for (size_t i = 0; w->f != NULL && i < w->nf; i++) {
         rc_route_destroy(w->f[i].route);
+        event_free_all(w->f[i].free_ev);
         free(w->f[i].trig);
         free(w->f[i].match);
     }

@@ -42,73 +42,103 @@ static int ensure(char **buf, size_t *cap, size_t need)
     return 0;
 }
 
-static int append(rc__wentry_t *e, const char *s, size_t n)
+/* Writes `ev` into *buf (grown as needed), binary-mode header lines or a structured body. */
+static int write_event(const rc_event_t *ev, int json, char **buf, size_t *cap, size_t *len)
 {
-    if (ensure(&e->hdr, &e->hdr_cap, e->hdr_len + n) != 0)
+    /* Most events fit in the first buffer, so a new one is written once, not sized first. */
+    if (*cap == 0 && ensure(buf, cap, 1024) != 0)
         return -ENOMEM;
-    memcpy(e->hdr + e->hdr_len, s, n);
-    e->hdr_len += n;
+    int rc = json ? rc_ce_write_structured(ev, RC_CE_WRITE_NO_TTL, *buf, *cap, len)
+                  : rc_ce_write_binary(ev, RC_CE_WRITE_NO_TTL, *buf, *cap, len);
+    if (rc != -ENOBUFS)
+        return rc;
+    if (ensure(buf, cap, *len + 256) != 0)
+        return -ENOMEM;
+    return json ? rc_ce_write_structured(ev, RC_CE_WRITE_NO_TTL, *buf, *cap, len)
+                : rc_ce_write_binary(ev, RC_CE_WRITE_NO_TTL, *buf, *cap, len);
+}
+
+/* What every trigger sends for this event in `format`, built by the first attempt that needs
+ * it. */
+static int build_shared(rc__wevent_t *ev, int json)
+{
+    unsigned bit = json ? RC__EV_JSON : RC__EV_BIN;
+    if (ev->built & bit)
+        return 0;
+    rc_ce_ext_t ext[RC_CE_EXT_MAX];
+    rc_event_t ce;
+    int rc = rc_record_to_event(&ev->rv, &ce, ext, RC_CE_EXT_MAX);
+    if (rc != 0)
+        return rc;
+    rc = json ? write_event(&ce, 1, &ev->json, &ev->json_cap, &ev->json_len)
+              : write_event(&ce, 0, &ev->bin, &ev->bin_cap, &ev->bin_len);
+    if (rc != 0)
+        return rc;
+    ev->data = ce.data.ptr;
+    ev->data_len = ce.data.ptr ? ce.data.len : 0;
+    ev->built |= bit;
     return 0;
 }
 
-static int build(rc__wentry_t *e)
+/* A dead-letter attempt: the event plus the knativeerror* extensions, built for this entry. */
+static int build_dead_letter(rc__wentry_t *e, int json)
 {
     rc__wtrig_t *t = e->t;
-    rc_record_view_t rv;
-    int rc = rc_record_decode(e->rec, e->rec_len, &rv);
-    if (rc != 0)
-        return rc;
     rc_ce_ext_t ext[RC_CE_EXT_MAX + 3];
     rc_event_t ev;
-    rc = rc_record_to_event(&rv, &ev, ext, RC_CE_EXT_MAX);
+    int rc = rc_record_to_event(&e->ev->rv, &ev, ext, RC_CE_EXT_MAX);
     if (rc != 0)
         return rc;
     char code[16];
-    if (e->to_dlq) {
-        /* ev.ext points at `ext`, which has room for three more. */
-        snprintf(code, sizeof(code), "%d", rc_dead_letter_code(e->last_result));
-        ext[ev.ext_count++] = (rc_ce_ext_t){{"knativeerrordest", 16},
-                                            {t->uri, strlen(t->uri)}, RC_CE_STRING};
-        ext[ev.ext_count++] = (rc_ce_ext_t){{"knativeerrorcode", 16}, {code, strlen(code)},
-                                            RC_CE_STRING};
-        if (e->errdata != NULL && e->errdata[0] != '\0')
-            ext[ev.ext_count++] = (rc_ce_ext_t){{"knativeerrordata", 16},
-                                                {e->errdata, strlen(e->errdata)}, RC_CE_STRING};
-        ev.ext_cap = ev.ext_count;
-    }
-    e->hdr_len = 0;
+    /* ev.ext points at `ext`, which has room for three more. */
+    snprintf(code, sizeof(code), "%d", rc_dead_letter_code(e->last_result));
+    ext[ev.ext_count++] = (rc_ce_ext_t){{"knativeerrordest", 16}, {t->uri, strlen(t->uri)},
+                                        RC_CE_STRING};
+    ext[ev.ext_count++] = (rc_ce_ext_t){{"knativeerrorcode", 16}, {code, strlen(code)},
+                                        RC_CE_STRING};
+    if (e->errdata != NULL && e->errdata[0] != '\0')
+        ext[ev.ext_count++] = (rc_ce_ext_t){{"knativeerrordata", 16},
+                                            {e->errdata, strlen(e->errdata)}, RC_CE_STRING};
+    ev.ext_cap = ev.ext_count;
     size_t need = 0;
-    if (t->d->format == RC_DELIVERY_FORMAT_JSON) {
-        rc = rc_ce_write_structured(&ev, RC_CE_WRITE_NO_TTL, e->body, e->body_cap, &need);
-        if (rc == -ENOBUFS) {
-            if (ensure(&e->body, &e->body_cap, need) != 0)
-                return -ENOMEM;
-            rc = rc_ce_write_structured(&ev, RC_CE_WRITE_NO_TTL, e->body, e->body_cap, &need);
-        }
-        if (rc != 0)
-            return rc;
-        static const char ct[] = "Content-Type: application/cloudevents+json\r\n";
-        if (append(e, ct, sizeof(ct) - 1) != 0)
-            return -ENOMEM;
-        e->iov.iov_base = e->body;
-        e->iov.iov_len = need;
+    if (json) {
+        rc = write_event(&ev, 1, &e->body, &e->body_cap, &need);
+        e->iov = (struct iovec){e->body, need};
     } else {
-        rc = rc_ce_write_binary(&ev, RC_CE_WRITE_NO_TTL, e->hdr, e->hdr_cap, &need);
-        if (rc == -ENOBUFS) {
-            if (ensure(&e->hdr, &e->hdr_cap, need + 256) != 0)
-                return -ENOMEM;
-            rc = rc_ce_write_binary(&ev, RC_CE_WRITE_NO_TTL, e->hdr, e->hdr_cap, &need);
-        }
-        if (rc != 0)
-            return rc;
+        rc = write_event(&ev, 0, &e->hdr, &e->hdr_cap, &need);
         e->hdr_len = need;
-        e->iov.iov_base = (void *)ev.data.ptr;
-        e->iov.iov_len = ev.data.ptr ? ev.data.len : 0;
+        e->iov = (struct iovec){(void *)ev.data.ptr, ev.data.ptr ? ev.data.len : 0};
     }
-    char line[RC_CONFIG_NAME_MAX + 64];
-    int n = snprintf(line, sizeof(line), "%sKn-Namespace: %s\r\n",
-                     e->to_dlq ? "" : "Prefer: reply\r\n", t->wt->cfg->ns);
-    return append(e, line, (size_t)n);
+    return rc;
+}
+
+static const char json_ct[] = "Content-Type: application/cloudevents+json\r\n";
+
+/* Fills the request of the entry's current attempt: the event's shared block (or the
+ * dead-letter one), then the trigger's own lines (Prefer: reply only towards the
+ * subscriber). */
+static int build(rc__wentry_t *e, rc_http_request_t *req)
+{
+    rc__wtrig_t *t = e->t;
+    int json = t->d->format == RC_DELIVERY_FORMAT_JSON;
+    int rc;
+    if (e->to_dlq) {
+        rc = build_dead_letter(e, json);
+        req->headers = json ? json_ct : e->hdr;
+        req->headers_len = json ? sizeof(json_ct) - 1 : e->hdr_len;
+    } else {
+        rc = build_shared(e->ev, json);
+        req->headers = json ? json_ct : e->ev->bin;
+        req->headers_len = json ? sizeof(json_ct) - 1 : e->ev->bin_len;
+        e->iov = json ? (struct iovec){e->ev->json, e->ev->json_len}
+                      : (struct iovec){(void *)e->ev->data, e->ev->data_len};
+    }
+    static const size_t prefer_len = sizeof("Prefer: reply\r\n") - 1;
+    req->more_headers = e->to_dlq ? t->lines + prefer_len : t->lines;
+    req->more_headers_len = e->to_dlq ? t->lines_len - prefer_len : t->lines_len;
+    req->body = &e->iov;
+    req->body_iovcnt = 1;
+    return rc;
 }
 
 static void on_response(int result, const rc_http_response_t *resp, void *arg);
@@ -123,7 +153,11 @@ void rc__worker_send(rc_http_client_t *client, rc__wentry_t *e)
 {
     rc__wtrig_t *t = e->t;
     rc_http_endpoint_t *ep = e->to_dlq ? t->dlq : t->ep;
-    int rc = build(e);
+    rc_http_request_t req = {
+        .endpoint = ep,
+        .timeout_ms = (uint32_t)((t->d->timeout_ns + 999999) / 1000000),
+    };
+    int rc = build(e, &req);
     if (rc != 0) {
         rc_log_error("worker", "trigger %s/%s: event at %llu cannot be sent (%s); skipped",
                      t->wt->cfg->ns, t->wt->cfg->name, (unsigned long long)e->pos,
@@ -138,14 +172,6 @@ void rc__worker_send(rc_http_client_t *client, rc__wentry_t *e)
         on_response(-EHOSTUNREACH, NULL, e);
         return;
     }
-    rc_http_request_t req = {
-        .endpoint = ep,
-        .headers = e->hdr,
-        .headers_len = e->hdr_len,
-        .body = &e->iov,
-        .body_iovcnt = 1,
-        .timeout_ms = (uint32_t)((t->d->timeout_ns + 999999) / 1000000),
-    };
     rc = rc_http_client_request(client, &req, on_response, e);
     if (rc != 0) {
         on_response(rc, NULL, e);
@@ -159,11 +185,9 @@ void rc__worker_send(rc_http_client_t *client, rc__wentry_t *e)
 
 static int32_t parent_ttl(const rc__wentry_t *e)
 {
-    rc_record_view_t rv;
     rc_ce_value_t v;
     int32_t ttl = RC_CE_TTL_DEFAULT;
-    if (rc_record_decode(e->rec, e->rec_len, &rv) == 0 &&
-        rc_record_get(&rv, (rc_str_t){"knativebrokerttl", 16}, &v) == 0)
+    if (rc_record_get(&e->ev->rv, (rc_str_t){"knativebrokerttl", 16}, &v) == 0)
         (void)rc_ce_int_parse(v.value, &ttl);
     return ttl;
 }
