@@ -1,6 +1,7 @@
 /* The ringcast command table. A sub-command is a function `int rc_cmd_<name>(int argc, char
  * **argv)` with argv[0] set to the command's name, returning the process exit code (0 ok,
- * 1 failure, 2 bad usage), defined in net/cmd_<name>.c. Every command answers --help. */
+ * 1 failure, 2 bad usage), defined in net/cli/cmd_<name>.c. Every command parses its command
+ * line with net/cli/options.h and so answers --help. */
 #ifndef RC_NET_CLI_H
 #define RC_NET_CLI_H
 

@@ -3,6 +3,7 @@
  * attributes at all), and prints one JSON line {"result": ..., "error": ...}. */
 #include "core/cesql.h"
 #include "net/cli/cli.h"
+#include "net/cli/options.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -12,31 +13,17 @@
 
 #define MAX_EVENT_BYTES (16u << 20)
 
-static void usage(FILE *out)
-{
-    fprintf(out,
-            "usage: ringcast cesql [--event FILE] [--] EXPRESSION\n\n"
-            "Evaluates a CloudEvents SQL (CESQL v1.0) expression and prints one JSON line:\n"
-            "  {\"result\": <value or null>, \"error\": null or \"<kind>\"}\n"
-            "where kind is parse, math, cast, missingAttribute, missingFunction,\n"
-            "functionEvaluation or generic (the first error; evaluation is fail-fast).\n\n"
-            "options:\n"
-            "  --event FILE  the event, in structured-mode JSON ('-' reads stdin); its members\n"
-            "                other than data/data_base64 are the attributes. Without it the\n"
-            "                event has no attributes at all (EXISTS id is false).\n"
-            "  --            end of options (for expressions starting with '-')\n"
-            "  -h, --help    this help\n\n"
-            "Exit codes: 0 evaluated (also when the result is an error, including parse\n"
-            "errors, whose message goes to stderr), 1 failure, 2 bad usage or unusable event.\n");
-}
-
+/* An event's attributes: names and strings borrow `json`; numbers that are not 32-bit integers
+ * keep their canonical text in `numbuf`. */
 typedef struct {
     char *name;
     rc_cesql_value_t v;
 } attr_t;
 
 typedef struct {
+    cJSON *json;
     attr_t *a;
+    char (*numbuf)[32];
     int n;
 } event_t;
 
@@ -94,18 +81,21 @@ static char *read_all(const char *path, size_t *len)
     return buf;
 }
 
-/* Builds the attribute table from the event object. Strings borrow from `json`; numbers that
- * are not 32-bit integers become their canonical text (spec 3.2) in `numbuf`. Returns 0 or a
- * message for stderr. */
-static const char *load_event(cJSON *json, event_t *ev, char (*numbuf)[32])
+/* Builds the attribute table from `ev->json`, which must be an object. Strings borrow the
+ * JSON; numbers that are not 32-bit integers become their canonical text (spec 3.2). Returns
+ * NULL or a message for stderr. */
+static const char *event_attrs(event_t *ev)
 {
-    if (!cJSON_IsObject(json))
+    if (!cJSON_IsObject(ev->json))
         return "the event is not a JSON object";
-    int count = cJSON_GetArraySize(json);
-    ev->a = calloc((size_t)count + 1, sizeof(*ev->a));
-    if (ev->a == NULL)
+    size_t count = (size_t)cJSON_GetArraySize(ev->json) + 1;
+    ev->a = calloc(count, sizeof(*ev->a));
+    ev->numbuf = calloc(count, sizeof(*ev->numbuf));
+    if (ev->a == NULL || ev->numbuf == NULL)
         return "out of memory";
-    for (cJSON *m = json->child; m != NULL; m = m->next) {
+    const cJSON *m;
+    cJSON_ArrayForEach(m, ev->json)
+    {
         if (strcmp(m->string, "data") == 0 || strcmp(m->string, "data_base64") == 0 ||
             cJSON_IsNull(m))
             continue;
@@ -124,9 +114,9 @@ static const char *load_event(cJSON *json, event_t *ev, char (*numbuf)[32])
                 a->v.type = RC_CESQL_TYPE_INT;
                 a->v.u.i = (int32_t)d;
             } else {
-                int k = snprintf(numbuf[ev->n], sizeof(numbuf[0]), "%.17g", d);
+                int k = snprintf(ev->numbuf[ev->n], sizeof(ev->numbuf[0]), "%.17g", d);
                 a->v.type = RC_CESQL_TYPE_STRING;
-                a->v.u.s = numbuf[ev->n];
+                a->v.u.s = ev->numbuf[ev->n];
                 a->v.len = (uint32_t)k;
             }
         } else {
@@ -137,6 +127,41 @@ static const char *load_event(cJSON *json, event_t *ev, char (*numbuf)[32])
         ev->n++;
     }
     return NULL;
+}
+
+/* Reads and parses the event in `path` ("-": stdin) into `ev`. Returns 0, or 2 with the reason
+ * printed. */
+static int event_load(const char *path, event_t *ev)
+{
+    size_t len = 0;
+    char *text = read_all(path, &len);
+    if (text == NULL) {
+        fprintf(stderr, "ringcast cesql: cannot read event %s: %s\n", path, strerror(errno));
+        return 2;
+    }
+    int code = 2;
+    ev->json = cJSON_ParseWithLength(text, len);
+    if (ev->json == NULL) {
+        fprintf(stderr, "ringcast cesql: event %s is not valid JSON (near byte %ld)\n", path,
+                (long)(cJSON_GetErrorPtr() - text));
+        goto out;
+    }
+    const char *msg = event_attrs(ev);
+    if (msg != NULL) {
+        fprintf(stderr, "ringcast cesql: event %s: %s\n", path, msg);
+        goto out;
+    }
+    code = 0;
+out:
+    free(text); /* the tree holds copies */
+    return code;
+}
+
+static void event_close(event_t *ev)
+{
+    free(ev->a);
+    free(ev->numbuf);
+    cJSON_Delete(ev->json);
 }
 
 static void print_value(const rc_cesql_value_t *v)
@@ -187,70 +212,45 @@ static void print_result(const rc_cesql_value_t *v, rc_cesql_errkind_t err)
 int rc_cmd_cesql(int argc, char **argv)
 {
     const char *event_path = NULL, *expr = NULL;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            usage(stdout);
-            return 0;
-        } else if (strcmp(a, "--event") == 0) {
-            if (i + 1 >= argc) {
-                fprintf(stderr, "ringcast cesql: --event needs a FILE\n");
-                return 2;
-            }
-            event_path = argv[++i];
-        } else if (strncmp(a, "--event=", 8) == 0) {
-            event_path = a + 8;
-        } else if (strcmp(a, "--") == 0) {
-            if (i + 2 != argc || expr != NULL) {
-                fprintf(stderr, "ringcast cesql: expected exactly one EXPRESSION after --\n");
-                return 2;
-            }
-            expr = argv[++i];
-        } else if (strncmp(a, "--", 2) == 0) {
-            fprintf(stderr, "ringcast cesql: unknown option '%s'\n\n", a);
-            usage(stderr);
-            return 2;
-        } else if (expr != NULL) {
-            fprintf(stderr, "ringcast cesql: more than one EXPRESSION (quote the expression)\n");
-            return 2;
-        } else {
-            expr = a;
-        }
-    }
+    const rc_cli_opt_t opts[] = {
+        RC_CLI_OPT_STRING("event", &event_path, "FILE",
+                          "the event, in structured-mode JSON ('-' reads stdin); its members other "
+                          "than data/data_base64 are the attributes. Without it the event has no "
+                          "attributes at all (EXISTS id is false)."),
+        RC_CLI_OPT_END,
+    };
+    const rc_cli_spec_t spec = {
+        .command = "cesql",
+        .synopsis = "cesql [--event FILE] [--] EXPRESSION",
+        .about = "Evaluates a CloudEvents SQL (CESQL v1.0) expression and prints one JSON line:\n"
+                 "  {\"result\": <value or null>, \"error\": null or \"<kind>\"}\n"
+                 "where kind is parse, math, cast, missingAttribute, missingFunction,\n"
+                 "functionEvaluation or generic (the first error; evaluation is fail-fast).\n"
+                 "An EXPRESSION may start with '-' ('-5 * 2'); after -- it may also start with\n"
+                 "'--'.\n",
+        .epilogue = "Exit codes: 0 evaluated (also when the result is an error, including parse\n"
+                    "errors, whose message goes to stderr), 1 failure, 2 bad usage or unusable "
+                    "event.\n",
+        .opts = opts,
+        .operand_name = "EXPRESSION",
+        .operand = &expr,
+        .dash_operands = 1,
+    };
+    int rc = rc__cli_parse(&spec, argc, argv);
+    if (rc != RC_CLI_GO_ON)
+        return rc;
     if (expr == NULL) {
-        usage(stderr);
+        rc__cli_fail(&spec, "expected an EXPRESSION");
+        rc__cli_help(&spec, stderr);
         return 2;
     }
 
-    int rc = 2;
-    char *text = NULL;
-    cJSON *json = NULL;
     event_t ev = {0};
-    char(*numbuf)[32] = NULL;
     rc_cesql_program_t *prog = NULL;
     char *scratch = NULL;
-    if (event_path != NULL) {
-        size_t len = 0;
-        text = read_all(event_path, &len);
-        if (text == NULL) {
-            fprintf(stderr, "ringcast cesql: cannot read event %s: %s\n", event_path,
-                    strerror(errno));
-            goto out;
-        }
-        json = cJSON_ParseWithLength(text, len);
-        if (json == NULL) {
-            fprintf(stderr, "ringcast cesql: event %s is not valid JSON (near byte %ld)\n",
-                    event_path, (long)(cJSON_GetErrorPtr() - text));
-            goto out;
-        }
-        numbuf = calloc((size_t)cJSON_GetArraySize(json) + 1, sizeof(*numbuf));
-        const char *msg = numbuf == NULL ? "out of memory" : load_event(json, &ev, numbuf);
-        if (msg != NULL) {
-            fprintf(stderr, "ringcast cesql: event %s: %s\n", event_path, msg);
-            goto out;
-        }
-    }
-
+    rc = 2;
+    if (event_path != NULL && event_load(event_path, &ev) != 0)
+        goto out;
     rc_cesql_error_t err;
     int crc = rc_cesql_compile(expr, strlen(expr), &prog, &err);
     if (crc == -ENOMEM) {
@@ -281,9 +281,6 @@ int rc_cmd_cesql(int argc, char **argv)
 out:
     free(scratch);
     rc_cesql_destroy(prog);
-    free(ev.a);
-    free(numbuf);
-    cJSON_Delete(json);
-    free(text);
+    event_close(&ev);
     return rc;
 }

@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -17,47 +16,11 @@
 #include "core/config.h"
 #include "core/event.h"
 #include "net/cli/cli.h"
+#include "net/cli/options.h"
+#include "net/cli/stamps.h"
 
 #define SEND_MAX_EXT   16
 #define SEND_MAX_TYPES 64
-
-static void usage(FILE *out)
-{
-    fprintf(
-        out,
-        "usage: ringcast send URL --type TYPE --source SOURCE [--id ID] [--data JSON]\n"
-        "                     [--mode binary|structured] [--subject S] [--time RFC3339]\n"
-        "                     [--content-type MEDIA] [--ext NAME=VALUE]... [--timeout SECONDS]\n"
-        "       ringcast send URL --types T1,T2,... [--every DURATION] [--count N] [options]\n\n"
-        "Posts one CloudEvent (specversion 1.0) to URL (http://HOST:PORT/NAMESPACE/BROKER)\n"
-        "and prints the response status line, then the response body if any.\n"
-        "--id defaults to a random UUID; --data is sent as is with datacontenttype\n"
-        "application/json unless --content-type says otherwise; --mode defaults to binary.\n\n"
-        "Repeating (the demo's producer): --types cycles through the listed types, --every\n"
-        "waits DURATION (250ms, 5s, 1m) between sends, --count stops after N sends (default:\n"
-        "forever with --every, one per type without). Each send prints one line:\n"
-        "  HH:MM:SS.mmmZ sent N type=T id=ID -> STATUS (or -> error: WHY)\n"
-        "A failed send does not stop the loop. --source defaults to /ringcast/send, --data to\n"
-        "{\"seq\":N}, --id to a new UUID per event (ID-N with --id). SIGTERM or SIGINT stops.\n\n"
-        "Exit codes: 0 the server answered 2xx (every send), 1 it answered otherwise or could\n"
-        "not be reached (any send), 2 bad usage.\n");
-}
-
-static void uuid4(char out[37])
-{
-    unsigned char b[16];
-    if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b)) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        for (size_t i = 0; i < sizeof(b); i++)
-            b[i] = (unsigned char)((ts.tv_nsec >> (i % 4 * 8)) ^ (getpid() >> (i % 2 * 8)) ^ i);
-    }
-    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
-    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
-             b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
-             b[14], b[15]);
-}
 
 typedef struct {
     char host[256];
@@ -301,160 +264,217 @@ static void pause_ms(uint64_t ms)
     }
 }
 
-static void now_hms(char buf[32])
+/* The command line, parsed and checked. */
+typedef struct {
+    const char *url, *type, *source, *id, *data, *subject, *etime, *ctype, *types_arg;
+    int structured;     /* --mode: 0 binary, 1 structured */
+    uint64_t timeout_s; /* per connect, read or write */
+    uint64_t every_ms;  /* SEND_UNSET without --every */
+    uint64_t count;     /* sends to make */
+    const char *ext_items[SEND_MAX_EXT];
+    rc_cli_list_t exts; /* NAME=VALUE */
+    int repeat;         /* --types, --every or --count: the demo's producer loop */
+    const char *types[SEND_MAX_TYPES];
+    size_t ntypes;
+    char types_buf[4096]; /* --types, split in place */
+    url_t u;
+} send_opts_t;
+
+#define SEND_UNSET UINT64_MAX
+
+/* Splits --types at commas into `o->types`. Returns RC_CLI_GO_ON or 2. */
+static int split_types(const rc_cli_spec_t *spec, send_opts_t *o)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    struct tm tm;
-    gmtime_r(&ts.tv_sec, &tm);
-    size_t n = strftime(buf, 32, "%H:%M:%S", &tm);
-    snprintf(buf + n, 32 - n, ".%03ldZ", ts.tv_nsec / 1000000L);
+    if (strlen(o->types_arg) >= sizeof(o->types_buf))
+        return rc__cli_fail(spec, "--types is too long");
+    strcpy(o->types_buf, o->types_arg);
+    for (char *p = o->types_buf;;) {
+        char *comma = strchr(p, ',');
+        if (comma != NULL)
+            *comma = '\0';
+        if (*p == '\0' || o->ntypes == SEND_MAX_TYPES)
+            return rc__cli_fail(spec,
+                                "--types takes 1..%d non-empty types separated by commas, "
+                                "not '%s'",
+                                SEND_MAX_TYPES, o->types_arg);
+        o->types[o->ntypes++] = p;
+        if (comma == NULL)
+            return RC_CLI_GO_ON;
+        p = comma + 1;
+    }
+}
+
+/* What the option table cannot say: required and exclusive options, the defaults that depend
+ * on the mode (one send or the producer loop), --ext and the URL. Returns RC_CLI_GO_ON or 2. */
+static int check_options(const rc_cli_spec_t *spec, send_opts_t *o, uint64_t count_arg)
+{
+    for (size_t i = 0; i < o->exts.count; i++) {
+        const char *v = o->exts.items[i];
+        if (strchr(v, '=') == NULL || v[0] == '=')
+            return rc__cli_fail(spec, "--ext takes NAME=VALUE (at most %d)", SEND_MAX_EXT);
+    }
+    o->repeat = o->types_arg != NULL || o->every_ms != SEND_UNSET || count_arg != 0;
+    if (o->repeat && o->source == NULL)
+        o->source = "/ringcast/send";
+    if (o->type != NULL && o->types_arg != NULL)
+        return rc__cli_fail(spec, "--type and --types exclude each other");
+    if (o->url == NULL || (o->type == NULL && o->types_arg == NULL) || o->source == NULL) {
+        rc__cli_fail(spec, "URL, --type and --source are required (--types may replace --type)");
+        rc__cli_help(spec, stderr);
+        return 2;
+    }
+    if (o->types_arg != NULL && split_types(spec, o) != RC_CLI_GO_ON)
+        return 2;
+    if (o->types_arg == NULL)
+        o->types[o->ntypes++] = o->type;
+    o->count = o->repeat ? o->ntypes : 1;
+    if (o->every_ms != SEND_UNSET)
+        o->count = UINT64_MAX;
+    else
+        o->every_ms = 0;
+    if (count_arg != 0)
+        o->count = count_arg;
+    if (parse_url(o->url, &o->u) != 0)
+        return rc__cli_fail(spec, "URL must be http://HOST[:PORT]/PATH, not '%s'", o->url);
+    return RC_CLI_GO_ON;
+}
+
+/* Fills `o` from the command line. Returns RC_CLI_GO_ON or the exit code (0 after --help). */
+static int parse_options(send_opts_t *o, int argc, char **argv)
+{
+    memset(o, 0, sizeof(*o));
+    o->timeout_s = 10;
+    o->every_ms = SEND_UNSET;
+    o->exts = (rc_cli_list_t){o->ext_items, SEND_MAX_EXT, 0};
+    uint64_t count_arg = 0;
+    const rc_cli_opt_t opts[] = {
+        RC_CLI_OPT_STRING("type", &o->type, "TYPE", "the event's type"),
+        RC_CLI_OPT_STRING("source", &o->source, "SOURCE",
+                          "the event's source (repeating: default /ringcast/send)"),
+        RC_CLI_OPT_STRING("id", &o->id, "ID",
+                          "the event's id (default: a new random UUID per event; repeating: "
+                          "ID-N)"),
+        RC_CLI_OPT_STRING("data", &o->data, "JSON",
+                          "the data, sent as is, with datacontenttype application/json unless "
+                          "--content-type says otherwise (repeating: default {\"seq\":N})"),
+        RC_CLI_OPT_CHOICE("mode", &o->structured, "binary|structured",
+                          "the HTTP content mode (default binary)"),
+        RC_CLI_OPT_STRING("subject", &o->subject, "S", "the event's subject"),
+        RC_CLI_OPT_STRING("time", &o->etime, "RFC3339", "the event's time"),
+        RC_CLI_OPT_STRING("content-type", &o->ctype, "MEDIA", "the event's datacontenttype"),
+        RC_CLI_OPT_LIST("ext", &o->exts, "NAME=VALUE",
+                        "an extension attribute (a String); repeatable, up to 16"),
+        RC_CLI_OPT_UINT("timeout", &o->timeout_s, "SECONDS", 1, 3600,
+                        "for connecting and each read or write (default 10)"),
+        RC_CLI_OPT_STRING("types", &o->types_arg, "T1,T2,...",
+                          "repeat, cycling through these types (instead of --type)"),
+        RC_CLI_OPT_DURATION("every", &o->every_ms, "DURATION", 0, 86400000,
+                            "repeat, waiting DURATION (250ms, 5s, 1m) between sends"),
+        RC_CLI_OPT_UINT("count", &count_arg, "N", 1, UINT64_MAX,
+                        "repeat, stopping after N sends (default: forever with --every, one per "
+                        "type without)"),
+        RC_CLI_OPT_END,
+    };
+    const rc_cli_spec_t spec = {
+        .command = "send",
+        .synopsis =
+            "send URL --type TYPE --source SOURCE [--id ID] [--data JSON]\n"
+            "                     [--mode binary|structured] [--subject S] [--time RFC3339]\n"
+            "                     [--content-type MEDIA] [--ext NAME=VALUE]... [--timeout "
+            "SECONDS]\n"
+            "       ringcast send URL --types T1,T2,... [--every DURATION] [--count N] [options]",
+        .about =
+            "Posts one CloudEvent (specversion 1.0) to URL (http://HOST:PORT/NAMESPACE/BROKER)\n"
+            "and prints the response status line, then the response body if any.\n\n"
+            "Repeating (the demo's producer): --types, --every or --count sends one event\n"
+            "after another. Each send prints one line:\n"
+            "  HH:MM:SS.mmmZ sent N type=T id=ID -> STATUS (or -> error: WHY)\n"
+            "A failed send does not stop the loop. SIGTERM or SIGINT stops.\n",
+        .epilogue = "Exit codes: 0 the server answered 2xx (every send), 1 it answered otherwise "
+                    "or could\nnot be reached (any send), 2 bad usage.\n",
+        .opts = opts,
+        .operand_name = "URL",
+        .operand = &o->url,
+    };
+    int code = rc__cli_parse(&spec, argc, argv);
+    return code != RC_CLI_GO_ON ? code : check_options(&spec, o, count_arg);
+}
+
+/* Builds send number `seq` into `ev`, whose views borrow `o`, `idbuf` and `databuf`. Returns 0
+ * or -1 (too many extensions). */
+static int build_event(const send_opts_t *o, uint64_t seq, char idbuf[300], char databuf[48],
+                       rc_event_t *ev)
+{
+    if (o->id == NULL)
+        rc__cli_uuid4(idbuf);
+    else if (o->repeat)
+        snprintf(idbuf, 300, "%.250s-%llu", o->id, (unsigned long long)seq);
+    else
+        snprintf(idbuf, 300, "%s", o->id);
+    ev->specversion = RC_STR("1.0");
+    ev->id = rc_str(idbuf);
+    ev->source = rc_str(o->source);
+    ev->type = rc_str(o->types[(seq - 1) % o->ntypes]);
+    ev->subject = rc_str(o->subject);
+    ev->time = rc_str(o->etime);
+    const char *d = o->data;
+    if (d == NULL && o->repeat) {
+        snprintf(databuf, 48, "{\"seq\":%llu}", (unsigned long long)seq);
+        d = databuf;
+    }
+    if (d != NULL) {
+        ev->data = rc_str(d);
+        ev->datacontenttype = rc_str(o->ctype ? o->ctype : "application/json");
+    } else {
+        ev->datacontenttype = rc_str(o->ctype);
+    }
+    for (size_t i = 0; i < o->exts.count; i++) {
+        const char *x = o->exts.items[i], *eq = strchr(x, '=');
+        rc_str_t name = {x, (size_t)(eq - x)};
+        if (rc_event_set_ext(ev, NULL, name, rc_str(eq + 1), RC_CE_STRING) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Prints the outcome of one send: a log line when repeating, else the status line, the body
+ * and the id. `status` is -1 (with `err`) when there was no answer. */
+static void report(const send_opts_t *o, uint64_t seq, const char *id, int status, const char *resp,
+                   size_t rlen, const char *err)
+{
+    const char *eol = status < 0 ? NULL : memmem(resp, rlen, "\r\n", 2);
+    if (o->repeat) {
+        char ts[32];
+        rc__cli_time_of_day(ts);
+        printf("%s sent %llu type=%s id=%s -> ", ts, (unsigned long long)seq,
+               o->types[(seq - 1) % o->ntypes], id);
+        if (status < 0)
+            printf("error: %s\n", err);
+        else
+            printf("%.*s\n", (int)(eol - resp - 9), resp + 9);
+        return;
+    }
+    if (status < 0) {
+        fprintf(stderr, "ringcast send: %s\n", err);
+        return;
+    }
+    printf("%.*s\n", (int)(eol - resp - 9), resp + 9);
+    const char *end = memmem(resp, rlen, "\r\n\r\n", 4);
+    if (end != NULL && end + 4 < resp + rlen) {
+        fwrite(end + 4, 1, (size_t)(resp + rlen - end - 4), stdout);
+        if (resp[rlen - 1] != '\n')
+            putchar('\n');
+    }
+    printf("id: %s\n", id);
 }
 
 int rc_cmd_send(int argc, char **argv)
 {
-    const char *url = NULL, *type = NULL, *source = NULL, *id = NULL, *data = NULL;
-    const char *mode = "binary", *subject = NULL, *etime = NULL, *ctype = NULL;
-    const char *types_arg = NULL, *every = NULL, *count_arg = NULL;
-    const char *exts[SEND_MAX_EXT];
-    size_t next = 0;
-    int timeout_s = 10;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            usage(stdout);
-            return 0;
-        }
-        if (a[0] != '-') {
-            if (url != NULL) {
-                fprintf(stderr, "ringcast send: more than one URL ('%s')\n", a);
-                return 2;
-            }
-            url = a;
-            continue;
-        }
-        if (i + 1 >= argc) {
-            fprintf(stderr, "ringcast send: %s needs a value\n", a);
-            return 2;
-        }
-        const char *v = argv[++i];
-        if (strcmp(a, "--type") == 0) {
-            type = v;
-        } else if (strcmp(a, "--types") == 0) {
-            types_arg = v;
-        } else if (strcmp(a, "--every") == 0) {
-            every = v;
-        } else if (strcmp(a, "--count") == 0) {
-            count_arg = v;
-        } else if (strcmp(a, "--source") == 0) {
-            source = v;
-        } else if (strcmp(a, "--id") == 0) {
-            id = v;
-        } else if (strcmp(a, "--data") == 0) {
-            data = v;
-        } else if (strcmp(a, "--mode") == 0) {
-            mode = v;
-        } else if (strcmp(a, "--subject") == 0) {
-            subject = v;
-        } else if (strcmp(a, "--time") == 0) {
-            etime = v;
-        } else if (strcmp(a, "--content-type") == 0) {
-            ctype = v;
-        } else if (strcmp(a, "--ext") == 0) {
-            if (next == SEND_MAX_EXT || strchr(v, '=') == NULL || v[0] == '=') {
-                fprintf(stderr, "ringcast send: --ext takes NAME=VALUE (at most %d)\n",
-                        SEND_MAX_EXT);
-                return 2;
-            }
-            exts[next++] = v;
-        } else if (strcmp(a, "--timeout") == 0) {
-            timeout_s = atoi(v);
-            if (timeout_s <= 0 || timeout_s > 3600) {
-                fprintf(stderr, "ringcast send: --timeout must be 1..3600 seconds\n");
-                return 2;
-            }
-        } else {
-            fprintf(stderr, "ringcast send: unknown option '%s'\n", a);
-            usage(stderr);
-            return 2;
-        }
-    }
-    int repeat = types_arg != NULL || every != NULL || count_arg != NULL;
-    if (repeat && source == NULL)
-        source = "/ringcast/send";
-    if (type != NULL && types_arg != NULL) {
-        fprintf(stderr, "ringcast send: --type and --types exclude each other\n");
-        return 2;
-    }
-    if (url == NULL || (type == NULL && types_arg == NULL) || source == NULL) {
-        fprintf(stderr, "ringcast send: URL, --type and --source are required (--types may replace "
-                        "--type)\n");
-        usage(stderr);
-        return 2;
-    }
-    /* The types to cycle through: --type alone, or --types split at commas. */
-    char types_buf[4096];
-    const char *types[SEND_MAX_TYPES];
-    size_t ntypes = 0;
-    if (types_arg != NULL) {
-        if (strlen(types_arg) >= sizeof(types_buf)) {
-            fprintf(stderr, "ringcast send: --types is too long\n");
-            return 2;
-        }
-        strcpy(types_buf, types_arg);
-        for (char *p = types_buf;;) {
-            char *comma = strchr(p, ',');
-            if (comma != NULL)
-                *comma = '\0';
-            if (*p == '\0' || ntypes == SEND_MAX_TYPES) {
-                fprintf(stderr,
-                        "ringcast send: --types takes 1..%d non-empty types separated "
-                        "by commas, not '%s'\n",
-                        SEND_MAX_TYPES, types_arg);
-                return 2;
-            }
-            types[ntypes++] = p;
-            if (comma == NULL)
-                break;
-            p = comma + 1;
-        }
-    } else {
-        types[ntypes++] = type;
-    }
-    uint64_t every_ms = 0, count = repeat ? ntypes : 1;
-    if (every != NULL) {
-        if (rc_config_parse_duration_ms(every, &every_ms) != 0 || every_ms > 86400000) {
-            fprintf(stderr,
-                    "ringcast send: --every must be a duration (250ms, 5s, 1m) up to "
-                    "a day, not '%s'\n",
-                    every);
-            return 2;
-        }
-        count = UINT64_MAX;
-    }
-    if (count_arg != NULL) {
-        char *end;
-        errno = 0;
-        unsigned long long c = strtoull(count_arg, &end, 10);
-        if (count_arg[0] < '1' || count_arg[0] > '9' || *end != '\0' || errno != 0) {
-            fprintf(stderr, "ringcast send: --count must be a positive integer, not '%s'\n",
-                    count_arg);
-            return 2;
-        }
-        count = c;
-    }
-    int structured = strcmp(mode, "structured") == 0;
-    if (!structured && strcmp(mode, "binary") != 0) {
-        fprintf(stderr, "ringcast send: --mode must be binary or structured, not '%s'\n", mode);
-        return 2;
-    }
-    url_t u;
-    if (parse_url(url, &u) != 0) {
-        fprintf(stderr, "ringcast send: URL must be http://HOST[:PORT]/PATH, not '%s'\n", url);
-        return 2;
-    }
-
-    if (repeat) {
+    send_opts_t o;
+    int code = parse_options(&o, argc, argv);
+    if (code != RC_CLI_GO_ON)
+        return code;
+    if (o.repeat) {
         struct sigaction sa;
         memset(&sa, 0, sizeof(sa));
         sa.sa_handler = on_stop_signal;
@@ -463,78 +483,29 @@ int rc_cmd_send(int argc, char **argv)
         sigaction(SIGINT, &sa, NULL);
         setvbuf(stdout, NULL, _IOLBF, 0);
     }
-    int code = 0;
-    for (uint64_t seq = 1; seq <= count && !g_send_stop; seq++) {
-        if (seq > 1 && every_ms > 0) {
-            pause_ms(every_ms);
+    code = 0;
+    for (uint64_t seq = 1; seq <= o.count && !g_send_stop; seq++) {
+        if (seq > 1 && o.every_ms > 0) {
+            pause_ms(o.every_ms);
             if (g_send_stop)
                 break;
         }
         char idbuf[300], databuf[48];
-        if (id == NULL)
-            uuid4(idbuf);
-        else if (repeat)
-            snprintf(idbuf, sizeof(idbuf), "%.250s-%llu", id, (unsigned long long)seq);
-        else
-            snprintf(idbuf, sizeof(idbuf), "%s", id);
         rc_ce_ext_t ext[SEND_MAX_EXT];
         rc_event_t ev;
         rc_event_init(&ev, ext, SEND_MAX_EXT);
-        ev.specversion = RC_STR("1.0");
-        ev.id = rc_str(idbuf);
-        ev.source = rc_str(source);
-        ev.type = rc_str(types[(seq - 1) % ntypes]);
-        ev.subject = rc_str(subject);
-        ev.time = rc_str(etime);
-        const char *d = data;
-        if (d == NULL && repeat) {
-            snprintf(databuf, sizeof(databuf), "{\"seq\":%llu}", (unsigned long long)seq);
-            d = databuf;
-        }
-        if (d != NULL) {
-            ev.data = rc_str(d);
-            ev.datacontenttype = rc_str(ctype ? ctype : "application/json");
-        } else {
-            ev.datacontenttype = rc_str(ctype);
-        }
-        for (size_t i = 0; i < next; i++) {
-            const char *eq = strchr(exts[i], '=');
-            rc_str_t name = {exts[i], (size_t)(eq - exts[i])};
-            if (rc_event_set_ext(&ev, NULL, name, rc_str(eq + 1), RC_CE_STRING) != 0) {
-                fprintf(stderr, "ringcast send: too many extensions\n");
-                return 2;
-            }
+        if (build_event(&o, seq, idbuf, databuf, &ev) != 0) {
+            fprintf(stderr, "ringcast send: too many extensions\n");
+            return 2;
         }
         char err[300];
         char *resp = NULL;
         size_t rlen = 0;
-        int status = post_event(&u, &ev, structured, timeout_s, &resp, &rlen, err, sizeof(err));
+        int status =
+            post_event(&o.u, &ev, o.structured, (int)o.timeout_s, &resp, &rlen, err, sizeof(err));
         if (status < 200 || status >= 300)
             code = 1;
-        if (repeat) {
-            char ts[32];
-            now_hms(ts);
-            if (status < 0) {
-                printf("%s sent %llu type=%s id=%s -> error: %s\n", ts, (unsigned long long)seq,
-                       types[(seq - 1) % ntypes], idbuf, err);
-            } else {
-                char *eol = memmem(resp, rlen, "\r\n", 2);
-                printf("%s sent %llu type=%s id=%s -> %.*s\n", ts, (unsigned long long)seq,
-                       types[(seq - 1) % ntypes], idbuf, (int)(eol - resp - 9), resp + 9);
-            }
-        } else if (status < 0) {
-            fprintf(stderr, "ringcast send: %s\n", err);
-        } else {
-            char *eol = memmem(resp, rlen, "\r\n", 2);
-            printf("%.*s\n", (int)(eol - resp - 9), resp + 9);
-            char *end = memmem(resp, rlen, "\r\n\r\n", 4);
-            if (end != NULL && end + 4 < resp + rlen) {
-                fwrite(end + 4, 1, (size_t)(resp + rlen - end - 4), stdout);
-                if (resp[rlen - 1] != '\n')
-                    putchar('\n');
-            }
-            printf("id: %s\n", idbuf);
-        }
+        report(&o, seq, idbuf, status, resp, rlen, err);
         free(resp);
     }
     return code;

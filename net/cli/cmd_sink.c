@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -24,6 +23,8 @@
 #include "core/event.h"
 #include "core/validate.h"
 #include "net/cli/cli.h"
+#include "net/cli/options.h"
+#include "net/cli/stamps.h"
 #include "net/http/http_server.h"
 
 #define SINK_MAX_BATCH  1000
@@ -59,44 +60,11 @@ typedef struct {
     char *jbuf; /* structured JSON line for --out */
     size_t jcap;
     char reply_headers[4096];
-    char reply_id[37];
+    char reply_id[RC_CLI_UUID_SIZE];
 } sink_t;
 
 static volatile sig_atomic_t g_stop;
 static sink_t *g_sink;
-
-static void usage(FILE *out)
-{
-    fprintf(
-        out,
-        "usage: ringcast sink [--listen ADDR:PORT] [--status CODE] [--delay MS]\n"
-        "                     [--reply-type TYPE] [--fail-first N] [--hang | --reset | --garbage]\n"
-        "                     [--count N] [--out FILE] [--quiet]\n\n"
-        "An HTTP CloudEvents consumer. Every POST (any path) is decoded as a CloudEvent in "
-        "binary,\n"
-        "structured or batch mode and logged on stdout, one line per event; GET /healthz answers\n"
-        "200. Prints 'listening ADDR:PORT' on stdout when ready (--listen 127.0.0.1:0 picks a\n"
-        "free port; default 127.0.0.1:8080).\n\n"
-        "  --status CODE     answer CODE (200..599); a 2xx code is the normal answer, any other\n"
-        "                    code is a failure with a JSON error body (none for 304)\n"
-        "                    (default: 200)\n"
-        "  --delay MS        answer each POST MS milliseconds late (requests are held, not\n"
-        "                    queued: many can wait at once; a stop answers them at once)\n"
-        "  --reply-type T    answer 200 with a binary-mode reply event of type T (new id, source\n"
-        "                    /ringcast/sink/ADDR:PORT, the received data, extension inreplyto)\n"
-        "  --hang            failure: read the request and never answer\n"
-        "  --reset           failure: send the start of a response, then a TCP reset\n"
-        "  --garbage         failure: answer bytes that are not HTTP, then close\n"
-        "  --fail-first N    fail only the first N requests (default failure: 500), then answer\n"
-        "                    normally; without it a failure mode applies to every request\n"
-        "  --count N         exit 0 after N events\n"
-        "  --out FILE        append every event to FILE as one structured-mode JSON line\n"
-        "  --quiet           no log line per event (for load tests)\n\n"
-        "An invalid event is answered 400 with {\"error\": ...}. SIGTERM or SIGINT stops the "
-        "sink.\n"
-        "Exit codes: 0 stopped by a signal or after --count events, 1 cannot listen or open\n"
-        "--out, 2 bad usage.\n");
-}
 
 /* ---- stop -------------------------------------------------------------------------------- */
 
@@ -171,16 +139,6 @@ static void put_attr(FILE *f, const char *name, rc_str_t v)
     put_escaped(f, v, 200);
 }
 
-static void timestamp(char buf[32])
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    struct tm tm;
-    gmtime_r(&ts.tv_sec, &tm);
-    size_t n = strftime(buf, 32, "%H:%M:%S", &tm);
-    snprintf(buf + n, 32 - n, ".%03ldZ", ts.tv_nsec / 1000000L);
-}
-
 static const char *mode_name(rc_ce_mode_t m)
 {
     return m == RC_CE_MODE_STRUCTURED ? "structured" : m == RC_CE_MODE_BATCH ? "batch" : "binary";
@@ -189,7 +147,7 @@ static const char *mode_name(rc_ce_mode_t m)
 static void log_event(const rc_event_t *ev, rc_ce_mode_t mode, const char *answer)
 {
     char ts[32];
-    timestamp(ts);
+    rc__cli_time_of_day(ts);
     printf("%s event", ts);
     put_attr(stdout, "type", ev->type);
     put_attr(stdout, "source", ev->source);
@@ -250,26 +208,10 @@ static void write_out(sink_t *s, const rc_event_t *ev)
 
 /* ---- answers ----------------------------------------------------------------------------- */
 
-static void uuid4(char out[37])
-{
-    unsigned char b[16];
-    if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b)) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        for (size_t i = 0; i < sizeof(b); i++)
-            b[i] = (unsigned char)((uint64_t)ts.tv_nsec >> (i % 4 * 8) ^ i);
-    }
-    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
-    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
-             b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
-             b[14], b[15]);
-}
-
 /* A 200 carrying the reply event in binary mode; its body is the received event's data. */
 static int answer_reply(sink_t *s, const rc_event_t *in, rc_http_server_response_t *res)
 {
-    uuid4(s->reply_id);
+    rc__cli_uuid4(s->reply_id);
     rc_ce_ext_t ext[1];
     rc_event_t ev;
     rc_event_init(&ev, ext, 1);
@@ -297,8 +239,8 @@ static const char GARBAGE[] = "HTTP/1.1 2oo NOT-HTTP\r\n\x01\x02 this is not a h
 static const char PARTIAL[] = "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n{\"partial\":";
 
 /* Fills `res` per the configured behaviour; returns a short text for the log. */
-static const char *decide(sink_t *s, const rc_event_t *first, rc_http_server_response_t *res, char *buf,
-                          size_t cap)
+static const char *decide(sink_t *s, const rc_event_t *first, rc_http_server_response_t *res,
+                          char *buf, size_t cap)
 {
     int failing = s->fail != FAIL_NONE && (s->fail_first == 0 || s->requests <= s->fail_first);
     if (failing) {
@@ -409,7 +351,8 @@ static int delay_answer(sink_t *s, uint64_t conn_id, rc_http_server_response_t *
     return 0;
 }
 
-static void on_request(void *data, const rc_http_server_request_t *req, rc_http_server_response_t *res)
+static void on_request(void *data, const rc_http_server_request_t *req,
+                       rc_http_server_response_t *res)
 {
     sink_t *s = data;
     int is_health = req->path_len == 8 && memcmp(req->path, "/healthz", 8) == 0;
@@ -452,7 +395,7 @@ static void on_request(void *data, const rc_http_server_request_t *req, rc_http_
             snprintf(msg, sizeof(msg), "cannot decode the request: %s", rc_strerror(rc));
         int status = rc == RC_EUNSUPPORTED_MEDIA ? 415 : rc == -ENOMEM ? 503 : 400;
         char ts[32];
-        timestamp(ts);
+        rc__cli_time_of_day(ts);
         printf("%s invalid request (%s) -> %d\n", ts, msg, status);
         fflush(stdout);
         rc_http_response_error(res, status, msg);
@@ -478,150 +421,102 @@ static void on_rejected(void *data, int status, const char *reason)
 {
     (void)data;
     char ts[32];
-    timestamp(ts);
+    rc__cli_time_of_day(ts);
     printf("%s rejected malformed request (%s) -> %d\n", ts, reason, status);
     fflush(stdout);
 }
 
 /* ---- command ----------------------------------------------------------------------------- */
 
-static int parse_u64(const char *v, uint64_t max, uint64_t *out)
+/* Fills `s` from the command line; `*listen` and `*out_path` borrow argv. Returns RC_CLI_GO_ON
+ * or the exit code (0 after --help). */
+static int parse_options(sink_t *s, const char **listen, const char **out_path, int argc,
+                         char **argv)
 {
-    char *end;
-    errno = 0;
-    if (v[0] < '0' || v[0] > '9')
-        return -1;
-    unsigned long long x = strtoull(v, &end, 10);
-    if (errno != 0 || *end != '\0' || x > max)
-        return -1;
-    *out = x;
-    return 0;
+    uint64_t status = 0;
+    int hang = 0, reset = 0, garbage = 0;
+    const rc_cli_opt_t opts[] = {
+        RC_CLI_OPT_STRING("listen", listen, "ADDR:PORT",
+                          "where to listen (default 127.0.0.1:8080; port 0 picks a free one)"),
+        RC_CLI_OPT_UINT("status", &status, "CODE", 200, 599,
+                        "answer CODE; a 2xx code is the normal answer, any other code is a "
+                        "failure with a JSON error body (none for 304) (default: 200)"),
+        RC_CLI_OPT_UINT("delay", &s->delay_ms, "MS", 0, 3600000,
+                        "answer each POST MS milliseconds late (requests are held, not queued: "
+                        "many can wait at once; a stop answers them at once)"),
+        RC_CLI_OPT_STRING("reply-type", &s->reply_type, "T",
+                          "answer 200 with a binary-mode reply event of type T (new id, source "
+                          "/ringcast/sink/ADDR:PORT, the received data, extension inreplyto)"),
+        RC_CLI_OPT_FLAG("hang", &hang, "failure: read the request and never answer"),
+        RC_CLI_OPT_FLAG("reset", &reset, "failure: send the start of a response, then a TCP reset"),
+        RC_CLI_OPT_FLAG("garbage", &garbage, "failure: answer bytes that are not HTTP, then close"),
+        RC_CLI_OPT_UINT("fail-first", &s->fail_first, "N", 1, UINT64_MAX,
+                        "fail only the first N requests (default failure: 500), then answer "
+                        "normally; without it a failure mode applies to every request"),
+        RC_CLI_OPT_UINT("count", &s->max_events, "N", 1, UINT64_MAX, "exit 0 after N events"),
+        RC_CLI_OPT_STRING("out", out_path, "FILE",
+                          "append every event to FILE as one structured-mode JSON line"),
+        RC_CLI_OPT_FLAG("quiet", &s->quiet, "no log line per event (for load tests)"),
+        RC_CLI_OPT_END,
+    };
+    const rc_cli_spec_t spec = {
+        .command = "sink",
+        .synopsis = "sink [--listen ADDR:PORT] [--status CODE] [--delay MS]\n"
+                    "                     [--reply-type TYPE] [--fail-first N] [--hang | --reset "
+                    "| --garbage]\n"
+                    "                     [--count N] [--out FILE] [--quiet]",
+        .about =
+            "An HTTP CloudEvents consumer. Every POST (any path) is decoded as a CloudEvent in\n"
+            "binary, structured or batch mode and logged on stdout, one line per event;\n"
+            "GET /healthz answers 200. Prints 'listening ADDR:PORT' on stdout when ready.\n",
+        .epilogue =
+            "An invalid event is answered 400 with {\"error\": ...}. SIGTERM or SIGINT stops "
+            "the sink.\n"
+            "Exit codes: 0 stopped by a signal or after --count events, 1 cannot listen "
+            "or open\n--out, 2 bad usage.\n",
+        .opts = opts,
+    };
+    int code = rc__cli_parse(&spec, argc, argv);
+    if (code != RC_CLI_GO_ON)
+        return code;
+    int modes = hang + reset + garbage;
+    if (modes > 1 || (modes == 1 && status >= 300))
+        return rc__cli_fail(&spec, "--hang, --reset, --garbage and a failing --status exclude "
+                                   "each other");
+    if (s->reply_type != NULL && s->reply_type[0] == '\0')
+        return rc__cli_fail(&spec, "--reply-type must not be empty");
+    s->fail = hang ? FAIL_HANG : reset ? FAIL_RESET : garbage ? FAIL_GARBAGE : FAIL_NONE;
+    s->ok_status = 200;
+    if (status >= 200 && status < 300) {
+        s->ok_status = (int)status;
+    } else if (status >= 300) {
+        s->fail = FAIL_STATUS;
+        s->fail_status = (int)status;
+    }
+    if (s->fail_first > 0 && s->fail == FAIL_NONE) {
+        s->fail = FAIL_STATUS;
+        s->fail_status = 500;
+    }
+    if (s->reply_type != NULL && s->ok_status != 200)
+        return rc__cli_fail(&spec, "--reply-type answers 200; it excludes --status %d",
+                            s->ok_status);
+    if (rc_config_parse_addr(*listen, s->host, sizeof(s->host), &s->port) != 0)
+        return rc__cli_fail(&spec, "--listen must be IP:PORT, not '%s'", *listen);
+    return RC_CLI_GO_ON;
 }
 
-int rc_cmd_sink(int argc, char **argv)
+/* Serves until a signal or --count stops the sink. Returns the exit code: 0, or 1 when it
+ * cannot listen. */
+static int run(sink_t *s, const char *listen)
 {
-    static sink_t s;
-    memset(&s, 0, sizeof(s));
-    const char *listen = "127.0.0.1:8080", *out_path = NULL;
-    uint64_t status = 0;
-    int modes = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            usage(stdout);
-            return 0;
-        }
-        if (strcmp(a, "--quiet") == 0) {
-            s.quiet = 1;
-            continue;
-        }
-        if (strcmp(a, "--hang") == 0 || strcmp(a, "--reset") == 0 || strcmp(a, "--garbage") == 0) {
-            s.fail = a[2] == 'h' ? FAIL_HANG : a[2] == 'r' ? FAIL_RESET : FAIL_GARBAGE;
-            modes++;
-            continue;
-        }
-        if (a[0] != '-' || a[1] != '-') {
-            fprintf(stderr, "ringcast sink: unexpected argument '%s'\n", a);
-            usage(stderr);
-            return 2;
-        }
-        static const char *const valued[] = {"--listen",     "--status", "--delay", "--reply-type",
-                                             "--fail-first", "--count",  "--out"};
-        int known = 0;
-        for (size_t k = 0; k < sizeof(valued) / sizeof(valued[0]); k++)
-            known |= strcmp(a, valued[k]) == 0;
-        if (!known) {
-            fprintf(stderr, "ringcast sink: unknown option '%s'\n", a);
-            usage(stderr);
-            return 2;
-        }
-        if (i + 1 >= argc) {
-            fprintf(stderr, "ringcast sink: %s needs a value\n", a);
-            return 2;
-        }
-        const char *v = argv[++i];
-        if (strcmp(a, "--listen") == 0) {
-            listen = v;
-        } else if (strcmp(a, "--status") == 0) {
-            if (parse_u64(v, 599, &status) != 0 || status < 200) {
-                fprintf(stderr,
-                        "ringcast sink: --status must be an HTTP status 200..599, not "
-                        "'%s'\n",
-                        v);
-                return 2;
-            }
-        } else if (strcmp(a, "--delay") == 0) {
-            if (parse_u64(v, 3600000, &s.delay_ms) != 0) {
-                fprintf(stderr,
-                        "ringcast sink: --delay must be 0..3600000 milliseconds, not "
-                        "'%s'\n",
-                        v);
-                return 2;
-            }
-        } else if (strcmp(a, "--reply-type") == 0) {
-            if (v[0] == '\0') {
-                fprintf(stderr, "ringcast sink: --reply-type must not be empty\n");
-                return 2;
-            }
-            s.reply_type = v;
-        } else if (strcmp(a, "--fail-first") == 0) {
-            if (parse_u64(v, UINT64_MAX, &s.fail_first) != 0 || s.fail_first == 0) {
-                fprintf(stderr,
-                        "ringcast sink: --fail-first must be a positive integer, not "
-                        "'%s'\n",
-                        v);
-                return 2;
-            }
-        } else if (strcmp(a, "--count") == 0) {
-            if (parse_u64(v, UINT64_MAX, &s.max_events) != 0 || s.max_events == 0) {
-                fprintf(stderr, "ringcast sink: --count must be a positive integer, not '%s'\n", v);
-                return 2;
-            }
-        } else {
-            out_path = v; /* --out */
-        }
-    }
-    if (modes > 1 || (modes == 1 && status >= 300)) {
-        fprintf(stderr, "ringcast sink: --hang, --reset, --garbage and a failing --status "
-                        "exclude each other\n");
-        return 2;
-    }
-    s.ok_status = 200;
-    if (status >= 200 && status < 300) {
-        s.ok_status = (int)status;
-    } else if (status >= 300) {
-        s.fail = FAIL_STATUS;
-        s.fail_status = (int)status;
-    }
-    if (s.fail_first > 0 && s.fail == FAIL_NONE) {
-        s.fail = FAIL_STATUS;
-        s.fail_status = 500;
-    }
-    if (s.reply_type != NULL && s.ok_status != 200) {
-        fprintf(stderr, "ringcast sink: --reply-type answers 200; it excludes --status %d\n",
-                s.ok_status);
-        return 2;
-    }
-    if (rc_config_parse_addr(listen, s.host, sizeof(s.host), &s.port) != 0) {
-        fprintf(stderr, "ringcast sink: --listen must be IP:PORT, not '%s'\n", listen);
-        return 2;
-    }
-    if (out_path != NULL) {
-        s.out = fopen(out_path, "ae");
-        if (s.out == NULL) {
-            fprintf(stderr, "ringcast sink: cannot open --out %s: %s\n", out_path, strerror(errno));
-            return 1;
-        }
-    }
-
     setvbuf(stdout, NULL, _IOLBF, 0);
-    rc_arena_init(&s.arena, NULL, 0, 64u << 20);
-    uv_loop_init(&s.loop);
-    uv_async_init(&s.loop, &s.wake, on_wake);
-    s.wake.data = &s;
-    uv_timer_init(&s.loop, &s.stop_timer);
-    s.stop_timer.data = &s;
-    g_sink = &s;
+    rc_arena_init(&s->arena, NULL, 0, 64u << 20);
+    uv_loop_init(&s->loop);
+    uv_async_init(&s->loop, &s->wake, on_wake);
+    s->wake.data = s;
+    uv_timer_init(&s->loop, &s->stop_timer);
+    s->stop_timer.data = s;
+    g_sink = s;
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_signal; /* no SA_RESTART: a --delay sleep wakes up */
@@ -632,34 +527,53 @@ int rc_cmd_sink(int argc, char **argv)
 
     rc_http_server_options_t opt;
     memset(&opt, 0, sizeof(opt));
-    opt.host = s.host;
-    opt.port = s.port;
+    opt.host = s->host;
+    opt.port = s->port;
     rc_http_limits_default(&opt.limits);
     opt.limits.max_body_bytes = 16u << 20;
     opt.limits.drain_timeout_ms = 1000;
     opt.handler.on_request = on_request;
     opt.handler.on_rejected = on_rejected;
-    opt.handler.data = &s;
-    int rc = rc_http_server_create(&s.loop, &opt, &s.srv);
+    opt.handler.data = s;
+    int rc = rc_http_server_create(&s->loop, &opt, &s->srv);
     int code = 0;
     if (rc != 0) {
         fprintf(stderr, "ringcast sink: cannot listen on %s: %s\n", listen, uv_strerror(rc));
-        uv_close((uv_handle_t *)&s.wake, NULL);
-        uv_close((uv_handle_t *)&s.stop_timer, NULL);
+        uv_close((uv_handle_t *)&s->wake, NULL);
+        uv_close((uv_handle_t *)&s->stop_timer, NULL);
         code = 1;
     } else {
-        s.port = rc_http_server_port(s.srv);
-        int v6 = strchr(s.host, ':') != NULL;
-        snprintf(s.source, sizeof(s.source), "/ringcast/sink/%s%s%s:%d", v6 ? "[" : "", s.host,
-                 v6 ? "]" : "", s.port);
-        printf("listening %s%s%s:%d\n", v6 ? "[" : "", s.host, v6 ? "]" : "", s.port);
+        s->port = rc_http_server_port(s->srv);
+        int v6 = strchr(s->host, ':') != NULL;
+        snprintf(s->source, sizeof(s->source), "/ringcast/sink/%s%s%s:%d", v6 ? "[" : "", s->host,
+                 v6 ? "]" : "", s->port);
+        printf("listening %s%s%s:%d\n", v6 ? "[" : "", s->host, v6 ? "]" : "", s->port);
         if (g_stop)
-            begin_stop(&s);
+            begin_stop(s);
     }
-    uv_run(&s.loop, UV_RUN_DEFAULT);
+    uv_run(&s->loop, UV_RUN_DEFAULT);
     g_sink = NULL;
-    uv_loop_close(&s.loop);
-    rc_arena_close(&s.arena);
+    uv_loop_close(&s->loop);
+    rc_arena_close(&s->arena);
+    return code;
+}
+
+int rc_cmd_sink(int argc, char **argv)
+{
+    static sink_t s;
+    memset(&s, 0, sizeof(s));
+    const char *listen = "127.0.0.1:8080", *out_path = NULL;
+    int code = parse_options(&s, &listen, &out_path, argc, argv);
+    if (code != RC_CLI_GO_ON)
+        return code;
+    if (out_path != NULL) {
+        s.out = fopen(out_path, "ae");
+        if (s.out == NULL) {
+            fprintf(stderr, "ringcast sink: cannot open --out %s: %s\n", out_path, strerror(errno));
+            return 1;
+        }
+    }
+    code = run(&s, listen);
     free(s.jbuf);
     if (s.out != NULL)
         fclose(s.out);

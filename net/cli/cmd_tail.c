@@ -7,15 +7,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/clock.h"
 #include "core/codec_http.h"
 #include "core/codec_json.h"
 #include "core/config.h"
 #include "core/errors.h"
 #include "core/record.h"
 #include "net/cli/cli.h"
+#include "net/cli/options.h"
 #include "net/storage/ring_name.h"
 #include "shm/group.h"
-#include "core/clock.h"
 #include "shm/reader.h"
 #include "shm/ring.h"
 
@@ -27,27 +28,79 @@ static void on_signal(int sig)
     tail_stop = 1;
 }
 
-static void usage(FILE *out)
+/* The command line, parsed and checked. */
+typedef struct {
+    const char *target, *prefix, *group;
+    int from_latest; /* --from: 0 oldest, 1 latest */
+    int binary;      /* --format: 0 json, 1 binary */
+    uint64_t count;  /* 0: no limit */
+    uint64_t timeout_ms;
+    char ns[RC_CONFIG_NAME_MAX + 1], name[RC_CONFIG_NAME_MAX + 1];
+} tail_opts_t;
+
+/* Fills `o` from the command line. Returns RC_CLI_GO_ON or the exit code (0 after --help). */
+static int parse_options(tail_opts_t *o, int argc, char **argv)
 {
-    fprintf(out,
-            "usage: ringcast tail NAMESPACE/BROKER [--from oldest|latest] [--count N]\n"
-            "                     [--format json|binary] [--timeout DURATION]\n"
-            "                     [--ring-prefix PREFIX] [--group NAME]\n\n"
-            "Prints the events of a broker's ring as a lossy reader (never slows producers):\n"
-            "one structured-mode JSON object per line (--format json, the default), or the\n"
-            "binary-mode ce- headers, a blank line and the data (--format binary).\n"
-            "--from oldest (default) starts at the oldest event the ring still holds, --from\n"
-            "latest at the next one. Stops after --count N events, after --timeout DURATION\n"
-            "(e.g. 2s, 500ms) without a new event, or on SIGINT/SIGTERM. Lost events (the reader\n"
-            "was lapped) are reported on stderr. --ring-prefix must match the broker's\n"
-            "spec.ring.namePrefix (default ringcast).\n\n"
-            "--group NAME joins consumer group NAME (1-31 characters of [A-Za-z0-9._:-]) instead:\n"
-            "each event goes to one member of the group (run several tails with the same NAME to\n"
-            "share the work), nothing is lost, and the group holds producers back until its\n"
-            "members have the events. --from picks where a new group starts. An event is\n"
-            "acknowledged once printed; events of a tail killed before it printed them go to\n"
-            "the other members. The group ends with its last member.\n\n"
-            "Exit codes: 0 ok, 1 the ring cannot be opened or read, 2 bad usage.\n");
+    memset(o, 0, sizeof(*o));
+    o->prefix = "ringcast";
+    const rc_cli_opt_t opts[] = {
+        RC_CLI_OPT_CHOICE("from", &o->from_latest, "oldest|latest",
+                          "start at the oldest event the ring still holds (default) or at the "
+                          "next one; with --group, where a new group starts"),
+        RC_CLI_OPT_UINT("count", &o->count, "N", 1, UINT64_MAX, "stop after N events"),
+        RC_CLI_OPT_CHOICE("format", &o->binary, "json|binary",
+                          "one structured-mode JSON object per line (default), or the "
+                          "binary-mode ce- headers, a blank line and the data"),
+        RC_CLI_OPT_DURATION("timeout", &o->timeout_ms, "DURATION", 1, UINT64_MAX,
+                            "stop after DURATION (2s, 500ms) without a new event"),
+        RC_CLI_OPT_STRING("ring-prefix", &o->prefix, "PREFIX",
+                          "must match the broker's spec.ring.namePrefix (default ringcast)"),
+        RC_CLI_OPT_STRING("group", &o->group, "NAME",
+                          "join consumer group NAME (1-31 characters of [A-Za-z0-9._:-]) "
+                          "instead of reading as a lossy reader"),
+        RC_CLI_OPT_END,
+    };
+    const rc_cli_spec_t spec = {
+        .command = "tail",
+        .synopsis = "tail NAMESPACE/BROKER [--from oldest|latest] [--count N]\n"
+                    "                     [--format json|binary] [--timeout DURATION]\n"
+                    "                     [--ring-prefix PREFIX] [--group NAME]",
+        .about = "Prints the events of a broker's ring as a lossy reader (never slows producers)\n"
+                 "until --count events, --timeout or SIGINT/SIGTERM. Lost events (the reader was\n"
+                 "lapped) are reported on stderr.\n\n"
+                 "With --group NAME each event goes to one member of the group (run several tails\n"
+                 "with the same NAME to share the work), nothing is lost, and the group holds\n"
+                 "producers back until its members have the events. An event is acknowledged\n"
+                 "once printed; events of a tail killed before it printed them go to the other\n"
+                 "members. The group ends with its last member.\n",
+        .epilogue = "Exit codes: 0 ok, 1 the ring cannot be opened or read, 2 bad usage.\n",
+        .opts = opts,
+        .operand_name = "broker",
+        .operand = &o->target,
+    };
+    int code = rc__cli_parse(&spec, argc, argv);
+    if (code != RC_CLI_GO_ON)
+        return code;
+    const char *t = o->target, *slash = t ? strchr(t, '/') : NULL;
+    if (t == NULL || slash == NULL || slash == t || slash[1] == '\0' ||
+        strchr(slash + 1, '/') != NULL || slash - t > RC_CONFIG_NAME_MAX ||
+        strlen(slash + 1) > RC_CONFIG_NAME_MAX) {
+        rc__cli_fail(&spec, "expected NAMESPACE/BROKER");
+        rc__cli_help(&spec, stderr);
+        return 2;
+    }
+    if (!rc_config_valid_ring_prefix(o->prefix))
+        return rc__cli_fail(&spec, "--ring-prefix must be 1-%d characters of [A-Za-z0-9_-]",
+                            RC_CONFIG_RING_PREFIX_MAX);
+    const char *g = o->group;
+    if (g != NULL && (g[0] == '\0' || strlen(g) > RC_GROUP_NAME_MAX ||
+                      g[strspn(g, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                  "0123456789._:-")] != '\0'))
+        return rc__cli_fail(&spec, "--group must be 1-%u characters of [A-Za-z0-9._:-]",
+                            RC_GROUP_NAME_MAX);
+    snprintf(o->ns, sizeof(o->ns), "%.*s", (int)(slash - t), t);
+    snprintf(o->name, sizeof(o->name), "%s", slash + 1);
+    return RC_CLI_GO_ON;
 }
 
 static int print_event(const rc_ring_view_t *v, int binary, char **buf, size_t *cap)
@@ -93,150 +146,62 @@ static int print_event(const rc_ring_view_t *v, int binary, char **buf, size_t *
     return -ENOBUFS;
 }
 
-int rc_cmd_tail(int argc, char **argv)
+/* Opens the ring and joins the group or opens a lossy reader; what it opened is left in the
+ * out parameters for the caller to close. Returns the exit code so far: 0, 1 or 2. */
+static int attach(const tail_opts_t *o, const char *ring_name, rc_ring_t **ring,
+                  rc_reader_t **reader, rc_group_member_t **member)
 {
-    const char *target = NULL, *from = "oldest", *format = "json", *prefix = "ringcast";
-    const char *group = NULL;
-    long long count = -1;
-    uint64_t timeout_ms = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            usage(stdout);
-            return 0;
-        }
-        if (a[0] != '-') {
-            if (target != NULL) {
-                fprintf(stderr, "ringcast tail: more than one broker ('%s')\n", a);
-                return 2;
-            }
-            target = a;
-            continue;
-        }
-        if (i + 1 >= argc) {
-            fprintf(stderr, "ringcast tail: %s needs a value\n", a);
-            return 2;
-        }
-        const char *v = argv[++i];
-        if (strcmp(a, "--from") == 0) {
-            from = v;
-        } else if (strcmp(a, "--format") == 0) {
-            format = v;
-        } else if (strcmp(a, "--ring-prefix") == 0) {
-            prefix = v;
-        } else if (strcmp(a, "--group") == 0) {
-            group = v;
-        } else if (strcmp(a, "--count") == 0) {
-            char *end;
-            count = strtoll(v, &end, 10);
-            if (*v == '\0' || *end != '\0' || count < 1) {
-                fprintf(stderr, "ringcast tail: --count must be a positive integer\n");
-                return 2;
-            }
-        } else if (strcmp(a, "--timeout") == 0) {
-            if (rc_config_parse_duration_ms(v, &timeout_ms) != 0 || timeout_ms == 0) {
-                fprintf(stderr, "ringcast tail: --timeout must be a duration such as 2s\n");
-                return 2;
-            }
-        } else {
-            fprintf(stderr, "ringcast tail: unknown option '%s'\n", a);
-            usage(stderr);
-            return 2;
-        }
-    }
-    const char *slash = target ? strchr(target, '/') : NULL;
-    if (target == NULL || slash == NULL || slash == target || slash[1] == '\0' ||
-        strchr(slash + 1, '/') != NULL || slash - target > RC_CONFIG_NAME_MAX ||
-        strlen(slash + 1) > RC_CONFIG_NAME_MAX) {
-        fprintf(stderr, "ringcast tail: expected NAMESPACE/BROKER\n");
-        usage(stderr);
-        return 2;
-    }
-    if (strcmp(from, "oldest") != 0 && strcmp(from, "latest") != 0) {
-        fprintf(stderr, "ringcast tail: --from must be oldest or latest, not '%s'\n", from);
-        return 2;
-    }
-    int binary = strcmp(format, "binary") == 0;
-    if (!binary && strcmp(format, "json") != 0) {
-        fprintf(stderr, "ringcast tail: --format must be json or binary, not '%s'\n", format);
-        return 2;
-    }
-    if (!rc_config_valid_ring_prefix(prefix)) {
-        fprintf(stderr,
-                "ringcast tail: --ring-prefix must be 1-%d characters of "
-                "[A-Za-z0-9_-]\n",
-                RC_CONFIG_RING_PREFIX_MAX);
-        return 2;
-    }
-    if (group != NULL && (group[0] == '\0' || strlen(group) > RC_GROUP_NAME_MAX ||
-                          group[strspn(group, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                              "0123456789._:-")] != '\0')) {
-        fprintf(stderr, "ringcast tail: --group must be 1-%u characters of [A-Za-z0-9._:-]\n",
-                RC_GROUP_NAME_MAX);
-        return 2;
-    }
-    char ns[RC_CONFIG_NAME_MAX + 1], name[RC_CONFIG_NAME_MAX + 1], ring_name[RC_RING_NAME_MAX + 1];
-    snprintf(ns, sizeof(ns), "%.*s", (int)(slash - target), target);
-    snprintf(name, sizeof(name), "%s", slash + 1);
-    rc_ring_name_for(prefix, ns, name, ring_name, sizeof(ring_name));
-
-    rc_ring_t *ring = NULL;
-    rc_reader_t *reader = NULL;
-    rc_group_member_t *member = NULL;
     char err[256];
-    int rc = rc_ring_open(ring_name, &ring, err, sizeof(err));
-    if (rc != 0) {
-        if (rc == -ENOENT)
-            fprintf(stderr,
-                    "ringcast tail: no ring for broker %s/%s (shm '%s'); is "
-                    "'ringcast serve' running with ring prefix '%s'?\n",
-                    ns, name, ring_name, prefix);
-        else
-            fprintf(stderr, "ringcast tail: %s\n", err);
+    int rc = rc_ring_open(ring_name, ring, err, sizeof(err));
+    if (rc == -ENOENT) {
+        fprintf(stderr,
+                "ringcast tail: no ring for broker %s/%s (shm '%s'); is 'ringcast serve' "
+                "running with ring prefix '%s'?\n",
+                o->ns, o->name, ring_name, o->prefix);
         return 1;
     }
-    rc_reader_start_t start = strcmp(from, "oldest") == 0 ? RC_START_OLDEST : RC_START_LATEST;
-    if (group != NULL) {
-        rc_group_opts_t go = {.start = start, .batch = 16};
-        rc = rc_group_join(ring, group, &go, &member);
-        if (rc != 0) {
-            fprintf(stderr, "ringcast tail: cannot join group '%s' on ring '%s': %s\n", group,
-                    ring_name, rc_strerror(rc));
-            rc_ring_close(ring);
-            return rc == RC_EGROUP_NAME ? 2 : 1;
-        }
-    } else {
-        rc_reader_opts_t o;
-        memset(&o, 0, sizeof(o));
-        o.mode = RC_READER_LOSSY;
-        o.start = start;
-        o.name = "ringcast-tail";
-        rc = rc_reader_open(ring, &o, &reader);
-        if (rc != 0) {
-            fprintf(stderr, "ringcast tail: cannot read ring '%s': %s\n", ring_name,
-                    rc_strerror(rc));
-            rc_ring_close(ring);
-            return 1;
-        }
+    if (rc != 0) {
+        fprintf(stderr, "ringcast tail: %s\n", err);
+        return 1;
     }
+    rc_reader_start_t start = o->from_latest ? RC_START_LATEST : RC_START_OLDEST;
+    if (o->group != NULL) {
+        rc_group_opts_t go = {.start = start, .batch = 16};
+        rc = rc_group_join(*ring, o->group, &go, member);
+        if (rc != 0)
+            fprintf(stderr, "ringcast tail: cannot join group '%s' on ring '%s': %s\n", o->group,
+                    ring_name, rc_strerror(rc));
+        return rc == 0 ? 0 : rc == RC_EGROUP_NAME ? 2 : 1;
+    }
+    rc_reader_opts_t ro;
+    memset(&ro, 0, sizeof(ro));
+    ro.mode = RC_READER_LOSSY;
+    ro.start = start;
+    ro.name = "ringcast-tail";
+    rc = rc_reader_open(*ring, &ro, reader);
+    if (rc != 0) {
+        fprintf(stderr, "ringcast tail: cannot read ring '%s': %s\n", ring_name, rc_strerror(rc));
+        return 1;
+    }
+    return 0;
+}
 
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_signal; /* no SA_RESTART: a sleeping wait returns -EINTR */
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-
+/* Prints events from the reader or the group member until --count, --timeout, a signal or an
+ * error. Returns the exit code: 0 or 1. */
+static int follow(const tail_opts_t *o, const char *ring_name, rc_reader_t *reader,
+                  rc_group_member_t *member)
+{
     char *buf = NULL;
     size_t cap = 0;
-    long long printed = 0;
+    uint64_t printed = 0;
     uint64_t last = rc_now_ns();
     int code = 0;
-    while (!tail_stop && (count < 0 || printed < count)) {
+    while (!tail_stop && (o->count == 0 || printed < o->count)) {
         rc_ring_view_t v;
-        rc = member != NULL ? rc_group_wait(member, &v, 100 * 1000000LL)
-                            : rc_reader_wait(reader, &v, 100 * 1000000LL);
+        int rc = member != NULL ? rc_group_wait(member, &v, 100 * 1000000LL)
+                                : rc_reader_wait(reader, &v, 100 * 1000000LL);
         if (rc == RC_ERING_EMPTY || rc == -EINTR) {
-            if (timeout_ms != 0 && rc_now_ns() - last >= timeout_ms * 1000000ull)
+            if (o->timeout_ms != 0 && rc_now_ns() - last >= o->timeout_ms * 1000000ull)
                 break;
             continue;
         }
@@ -251,7 +216,7 @@ int rc_cmd_tail(int argc, char **argv)
                     (unsigned long long)v.lost);
         if (v.type < RC_REC_TYPE_USER)
             continue;
-        rc = print_event(&v, binary, &buf, &cap);
+        rc = print_event(&v, o->binary, &buf, &cap);
         if (rc != 0) {
             fprintf(stderr, "ringcast tail: cannot print an event: %s\n", rc_strerror(rc));
             code = 1;
@@ -261,6 +226,29 @@ int rc_cmd_tail(int argc, char **argv)
         printed++;
     }
     free(buf);
+    return code;
+}
+
+int rc_cmd_tail(int argc, char **argv)
+{
+    tail_opts_t o;
+    int code = parse_options(&o, argc, argv);
+    if (code != RC_CLI_GO_ON)
+        return code;
+    char ring_name[RC_RING_NAME_MAX + 1];
+    rc_ring_name_for(o.prefix, o.ns, o.name, ring_name, sizeof(ring_name));
+    rc_ring_t *ring = NULL;
+    rc_reader_t *reader = NULL;
+    rc_group_member_t *member = NULL;
+    code = attach(&o, ring_name, &ring, &reader, &member);
+    if (code == 0) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof(sa));
+        sa.sa_handler = on_signal; /* no SA_RESTART: a sleeping wait returns -EINTR */
+        sigaction(SIGINT, &sa, NULL);
+        sigaction(SIGTERM, &sa, NULL);
+        code = follow(&o, ring_name, reader, member);
+    }
     rc_group_leave(member); /* what was printed counts as acknowledged; the rest is handed on */
     rc_reader_close(reader);
     rc_ring_close(ring);
