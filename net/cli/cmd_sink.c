@@ -1,5 +1,5 @@
 /* `ringcast sink`: a CloudEvents consumer for demos and tests (the seed's event-consumer). It
- * serves HTTP on the project's server (net/http_server.h), decodes every POST with
+ * serves HTTP on the project's server (net/http/http_server.h), decodes every POST with
  * rc_ce_decode_request, logs one line per event on stdout, optionally appends each event as one
  * structured JSON line to a file, and answers as told: a status, a delay, a reply event, or a
  * misbehaviour (hang, TCP reset mid-response, malformed HTTP), for every request or only the

@@ -1,7 +1,7 @@
 /* The delivery supervisor inside `ringcast serve`: owns one manual-ack lossless reader per
  * trigger (its slot, named after the trigger, lives as long as the supervisor, so a trigger's
  * cursor survives its worker), the shared per-trigger stats segment, and K forked worker
- * processes (net/worker.h) among which the triggers are shared. It restarts a worker that
+ * processes (net/delivery/worker.h) among which the triggers are shared. It restarts a worker that
  * dies and applies a new config on SIGHUP. Runs on the serve main loop (libuv). */
 #ifndef RC_NET_SUPERVISOR_H
 #define RC_NET_SUPERVISOR_H

@@ -1,4 +1,4 @@
-/* A delivery worker process: forked by the supervisor (net/supervisor.h), it owns a share of the
+/* A delivery worker process: forked by the supervisor (net/delivery/supervisor.h), it owns a share of the
  * triggers. Per broker it reads the ring through one manual-ack lossless reader, its *feed* (the
  * slot belongs to the supervisor, so it survives the worker), routes each event once with one
  * route program compiled over the filters of its triggers on that broker, queues the event on

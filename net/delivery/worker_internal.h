@@ -1,4 +1,4 @@
-/* Inside a worker process (net/worker.c, net/worker_attempt.c): a trigger's queue of matched
+/* Inside a worker process (net/delivery/worker.c, worker_attempt.c): a trigger's queue of matched
  * events, its in-flight window entries, the feeds. One thread; nothing here is shared. */
 #ifndef RC_NET_WORKER_INTERNAL_H
 #define RC_NET_WORKER_INTERNAL_H

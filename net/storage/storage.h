@@ -28,7 +28,7 @@ typedef struct {
     rc_storage_kind_t kind;
     const char *ns;     /**< the broker's namespace and name (for names and messages) */
     const char *broker;
-    const char *prefix; /**< RC_STORAGE_SHM: the ring name prefix (net/ring_name.h) */
+    const char *prefix; /**< RC_STORAGE_SHM: the ring name prefix (net/storage/ring_name.h) */
     uint64_t capacity;  /**< bytes of event space (a power of two) */
     uint32_t readers;   /**< cursors and local readers it must hold at once */
 } rc_storage_config_t;

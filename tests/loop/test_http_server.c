@@ -1,4 +1,4 @@
-/* Loop test of net/http_server: a real server on loopback in a libuv loop on its own thread, a
+/* Loop test of net/http/http_server: a real server on loopback in a libuv loop on its own thread, a
  * blocking socket client in the main thread. Covers keep-alive, pipelining, chunked bodies,
  * 100-continue, HTTP/1.0, limits, timeouts, the connection cap and draining, and ends by
  * asserting the loop closes with no handle left. */
