@@ -16,6 +16,9 @@
 
 #define SYSTEMS "ringcast,redis,nats,ringcast-http,sinks-direct"
 
+/* Counts a --consumers or --triggers list holds at most (rc_bench_opts_parse checks it). */
+#define MAX_COUNTS 16
+
 static void http_opts(const rc_bench_opts_t *o, int direct, int triggers, int decoys, double rate,
                       rc_http_run_opts_t *h)
 {
@@ -35,92 +38,107 @@ static void http_opts(const rc_bench_opts_t *o, int direct, int triggers, int de
     h->load.rate = rate;
 }
 
-static int shm_rows(const rc_bench_opts_t *o, rc_report_t *rep)
+/* A kind of fanout row: the runs for one consumer count, each added to `rep` (params
+ * "consumers=N[ rate=R]"). Returns how many failed. */
+typedef int (*count_rows_fn)(const rc_bench_opts_t *o, int count, const char *params,
+                             rc_report_t *rep);
+
+/* Runs `rows` for each count of `list` (the first `limit` of them), in order. A count outside
+ * 1..max ends the rows there with a message (the rows already run stay). Returns how many runs
+ * failed, plus one for a bad list or count. */
+static int each_count(const rc_bench_opts_t *o, const char *list, const char *what, int max,
+                      int limit, count_rows_fn rows, rc_report_t *rep)
 {
-    static const rc_peer_kind_t systems[] = {RC_PEER_RINGCAST, RC_PEER_REDIS, RC_PEER_NATS};
-    double counts[16];
-    const char *list = o->consumers ? o->consumers : o->quick ? "1,4" : "1,4,16";
-    int n = rc_bench_list_nums(list, counts, 16);
+    double counts[MAX_COUNTS];
+    int n = rc_bench_list_nums(list, counts, MAX_COUNTS);
     if (n < 0) {
-        fprintf(stderr, "ringcast-bench fanout: --consumers needs positive numbers: '%s'\n", list);
+        fprintf(stderr, "ringcast-bench fanout: --%s needs positive numbers: '%s'\n", what, list);
         return 1;
     }
+    if (n > limit)
+        n = limit;
     int failed = 0;
     for (int k = 0; k < n && !rc_bench_stop_flag; k++) {
-        int consumers = (int)counts[k];
-        if (consumers < 1 || consumers > 256) {
-            fprintf(stderr, "ringcast-bench fanout: consumers 1-256, not %d\n", consumers);
+        int count = (int)counts[k];
+        if (count < 1 || count > max) {
+            fprintf(stderr, "ringcast-bench fanout: %s 1-%d, not %d\n", what, max, count);
             return failed + 1;
         }
         char params[48];
+        int used = snprintf(params, sizeof(params), "consumers=%d", count);
         if (o->rate > 0)
-            snprintf(params, sizeof(params), "consumers=%d rate=%.0f", consumers, o->rate);
-        else
-            snprintf(params, sizeof(params), "consumers=%d", consumers);
-        for (size_t i = 0; i < sizeof(systems) / sizeof(systems[0]); i++) {
-            const char *name = rc_bench_peer_name(systems[i]);
-            if (!rc_bench_list_has(o->systems, SYSTEMS, name))
-                continue;
-            rc_run_opts_t ro;
-            rc_bench_run_opts(o, systems[i], &ro);
-            ro.label = systems[i] == RC_PEER_RINGCAST ? "ringcast-shm" : NULL;
-            ro.consumers = consumers;
-            ro.load.rate = o->rate;
-            if (o->reader_linger_us == RC_BENCH_LINGER_UNSET && o->rate <= 0)
-                ro.reader_linger_us = RC_BENCH_FANOUT_LINGER_US; /* throughput, not latency */
-            rc_row_t row;
-            if (rc_bench_run_median("fanout", params, &ro, o->runs, &row) < 0)
-                failed++;
-            rc_report_add(rep, &row);
-        }
+            snprintf(params + used, sizeof(params) - (size_t)used, " rate=%.0f", o->rate);
+        failed += rows(o, count, params, rep);
     }
     return failed;
 }
 
+/* ringcast shm readers, Redis groups and NATS subscribers, `consumers` of each. */
+static int shm_count_rows(const rc_bench_opts_t *o, int consumers, const char *params,
+                          rc_report_t *rep)
+{
+    static const rc_peer_kind_t systems[] = {RC_PEER_RINGCAST, RC_PEER_REDIS, RC_PEER_NATS};
+    int failed = 0;
+    for (size_t i = 0; i < sizeof(systems) / sizeof(systems[0]); i++) {
+        const char *name = rc_bench_peer_name(systems[i]);
+        if (!rc_bench_list_has(o->systems, SYSTEMS, name))
+            continue;
+        rc_run_opts_t ro;
+        rc_bench_run_opts(o, systems[i], &ro);
+        ro.label = systems[i] == RC_PEER_RINGCAST ? "ringcast-shm" : NULL;
+        ro.consumers = consumers;
+        ro.load.rate = o->rate;
+        if (o->reader_linger_us == RC_BENCH_LINGER_UNSET && o->rate <= 0)
+            ro.reader_linger_us = RC_BENCH_FANOUT_LINGER_US; /* throughput, not latency */
+        rc_row_t row;
+        if (rc_bench_run_median("fanout", params, &ro, o->runs, &row) < 0)
+            failed++;
+        rc_report_add(rep, &row);
+    }
+    return failed;
+}
+
+/* ringcast-http with `triggers` matching triggers (plus the decoys, which params then count),
+ * and sinks-direct with as many sinks. */
+static int http_count_rows(const rc_bench_opts_t *o, int triggers, const char *params,
+                           rc_report_t *rep)
+{
+    int failed = 0;
+    for (int direct = 0; direct < 2; direct++) {
+        if (!rc_bench_list_has(o->systems, SYSTEMS, direct ? "sinks-direct" : "ringcast-http"))
+            continue;
+        char p[48];
+        int used = snprintf(p, sizeof(p), "%s", params);
+        if (!direct && o->decoys > 0)
+            snprintf(p + used, sizeof(p) - (size_t)used, " triggers=%d", triggers + o->decoys);
+        rc_http_run_opts_t h;
+        http_opts(o, direct, triggers, direct ? 0 : o->decoys, o->rate, &h);
+        rc_row_t row;
+        if (rc_bench_http_run_median("fanout", p, &h, o->runs, &row, NULL, NULL) < 0)
+            failed++;
+        rc_report_add(rep, &row);
+    }
+    return failed;
+}
+
+static int shm_rows(const rc_bench_opts_t *o, rc_report_t *rep)
+{
+    const char *list = o->consumers ? o->consumers : o->quick ? "1,4" : "1,4,16";
+    return each_count(o, list, "consumers", 256, MAX_COUNTS, shm_count_rows, rep);
+}
+
 static int http_rows(const rc_bench_opts_t *o, rc_report_t *rep)
 {
-    int want_http = rc_bench_list_has(o->systems, SYSTEMS, "ringcast-http");
-    int want_direct = rc_bench_list_has(o->systems, SYSTEMS, "sinks-direct");
-    if (!want_http && !want_direct)
+    if (!rc_bench_list_has(o->systems, SYSTEMS, "ringcast-http") &&
+        !rc_bench_list_has(o->systems, SYSTEMS, "sinks-direct"))
         return 0;
-    double counts[16];
     const char *list = o->triggers    ? o->triggers
                        : o->consumers ? o->consumers
                        : o->quick     ? "1"
                                       : "1,4,16";
-    int n = rc_bench_list_nums(list, counts, 16);
-    if (n < 0)
-        return 1;
-    if (o->quick && o->triggers == NULL)
-        n = 1; /* `all --quick`: one short HTTP row */
-    int failed = 0;
-    for (int k = 0; k < n && !rc_bench_stop_flag; k++) {
-        int triggers = (int)counts[k];
-        if (triggers < 1 || triggers > RC_HTTP_RUN_MAX_SINKS) {
-            fprintf(stderr, "ringcast-bench fanout: triggers 1-%d, not %d\n", RC_HTTP_RUN_MAX_SINKS,
-                    triggers);
-            return failed + 1;
-        }
-        char params[48];
-        int used = snprintf(params, sizeof(params), "consumers=%d", triggers);
-        if (o->rate > 0)
-            used += snprintf(params + used, sizeof(params) - (size_t)used, " rate=%.0f", o->rate);
-        for (int direct = 0; direct < 2; direct++) {
-            if (!(direct ? want_direct : want_http))
-                continue;
-            char p[48];
-            snprintf(p, sizeof(p), "%s", params);
-            if (!direct && o->decoys > 0)
-                snprintf(p + used, sizeof(p) - (size_t)used, " triggers=%d", triggers + o->decoys);
-            rc_http_run_opts_t h;
-            http_opts(o, direct, triggers, direct ? 0 : o->decoys, o->rate, &h);
-            rc_row_t row;
-            if (rc_bench_http_run_median("fanout", p, &h, o->runs, &row, NULL, NULL) < 0)
-                failed++;
-            rc_report_add(rep, &row);
-        }
-    }
-    return failed;
+    /* `all --quick`: one short HTTP row */
+    int limit = o->quick && o->triggers == NULL ? 1 : MAX_COUNTS;
+    return each_count(o, list, "triggers", RC_HTTP_RUN_MAX_SINKS, limit, http_count_rows, rep);
 }
 
 int rc__bench_fanout_rows(const rc_bench_opts_t *o, rc_report_t *rep)

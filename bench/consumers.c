@@ -175,8 +175,7 @@ static void shm_record(rc_consumer_t *c, const rc_ring_view_t *v)
     rc_ce_value_t ts, seq;
     uint64_t t, s;
     if (rc_record_decode(v->data, v->len, &rv) != 0 || rc_record_get(&rv, ts_name, &ts) != 0 ||
-        rc_record_get(&rv, seq_name, &seq) != 0 ||
-        parse_u64(ts.value.ptr, ts.value.len, &t) != 0 ||
+        rc_record_get(&rv, seq_name, &seq) != 0 || parse_u64(ts.value.ptr, ts.value.len, &t) != 0 ||
         parse_u64(seq.value.ptr, seq.value.len, &s) != 0) {
         c->received++;
         c->bad++;
@@ -185,20 +184,68 @@ static void shm_record(rc_consumer_t *c, const rc_ring_view_t *v)
     record(c, t, s);
 }
 
+/* What a shm consumer reads through: a lossless reader of its own, or a member of the consumer
+ * group c->group (each event goes to one member; the view is read in place and acknowledged by
+ * the next wait). Exactly one of the two is set once attached. */
+typedef struct {
+    rc_reader_t *rd;
+    rc_group_member_t *m;
+} shm_sub_t;
+
+static int shm_attach(rc_consumer_t *c, rc_ring_t *ring, shm_sub_t *sub)
+{
+    int rc;
+    if (c->kind == RC_CONS_SHM_GROUP) {
+        rc_group_opts_t go = {.start = RC_START_LATEST, .spin = c->spin};
+        rc = rc_group_join(ring, c->group, &go, &sub->m);
+        if (rc < 0)
+            snprintf(c->err, sizeof(c->err), "group %s on %s: %s", c->group, c->ring,
+                     rc_strerror(rc));
+    } else {
+        rc_reader_opts_t ro = {.mode = RC_READER_LOSSLESS,
+                               .start = RC_START_LATEST,
+                               .name = c->name,
+                               .spin = c->spin,
+                               .linger_ns = c->linger_us * 1000u};
+        rc = rc_reader_open(ring, &ro, &sub->rd);
+        if (rc < 0)
+            snprintf(c->err, sizeof(c->err), "reader on %s: %s", c->ring, rc_strerror(rc));
+    }
+    return rc;
+}
+
+/* The next record, waiting up to 100 ms (then RC_ERING_EMPTY) so the stop flag is seen. A
+ * failure other than those two ends the consumer with a message in c->err. */
+static int shm_wait(rc_consumer_t *c, const shm_sub_t *sub, rc_ring_view_t *v)
+{
+    int rc = sub->m ? rc_group_wait(sub->m, v, 100000000) : rc_reader_wait(sub->rd, v, 100000000);
+    if (rc >= 0 || rc == RC_ERING_EMPTY || rc == -EINTR)
+        return rc;
+    c->error = rc;
+    if (sub->m)
+        snprintf(c->err, sizeof(c->err), "group %s on %s: %s", c->group, c->ring, rc_strerror(rc));
+    else
+        snprintf(c->err, sizeof(c->err), "reading %s: %s", c->ring, rc_strerror(rc));
+    return rc;
+}
+
+static void shm_detach(shm_sub_t *sub)
+{
+    if (sub->m != NULL)
+        rc_group_leave(sub->m);
+    else
+        rc_reader_close(sub->rd);
+}
+
+/* RC_CONS_SHM and RC_CONS_SHM_GROUP: open the ring, attach, then record every record read. */
 static void *shm_main(void *arg)
 {
     rc_consumer_t *c = arg;
     rc_ring_t *ring = NULL;
-    rc_reader_t *rd = NULL;
+    shm_sub_t sub = {0};
     int rc = rc_ring_open(c->ring, &ring, c->err, sizeof(c->err));
-    if (rc == 0) {
-        rc_reader_opts_t ro = {
-            .mode = RC_READER_LOSSLESS, .start = RC_START_LATEST, .name = c->name, .spin = c->spin,
-            .linger_ns = c->linger_us * 1000u};
-        rc = rc_reader_open(ring, &ro, &rd);
-        if (rc < 0)
-            snprintf(c->err, sizeof(c->err), "reader on %s: %s", c->ring, rc_strerror(rc));
-    }
+    if (rc == 0)
+        rc = shm_attach(c, ring, &sub);
     if (rc < 0) {
         c->error = rc;
         rc_ring_close(ring);
@@ -208,59 +255,77 @@ static void *shm_main(void *arg)
     atomic_store(&c->ready_, 1);
     while (!atomic_load_explicit(&c->stop_, memory_order_relaxed)) {
         rc_ring_view_t v;
-        rc = rc_reader_wait(rd, &v, 100000000);
+        rc = shm_wait(c, &sub, &v);
         if (rc == RC_ERING_EMPTY || rc == -EINTR)
             continue;
-        if (rc < 0) {
-            c->error = rc;
-            snprintf(c->err, sizeof(c->err), "reading %s: %s", c->ring, rc_strerror(rc));
+        if (rc < 0)
             break;
-        }
         shm_record(c, &v);
     }
-    rc_reader_close(rd);
+    shm_detach(&sub);
     rc_ring_close(ring);
     return NULL;
 }
 
-/* A member of ringcast consumer group c->group: each event goes to one member; the view is
- * read in place and acknowledged by the next wait. */
-static void *shm_group_main(void *arg)
+/* ---- socket consumers (redis, nats) -------------------------------------------------------- */
+
+/* A socket consumer's connection: the socket, its receive buffer, and whether the consumer
+ * has told rc_consumer_start it is ready. */
+typedef struct {
+    rc_consumer_t *c;
+    int fd;
+    rbuf_t r;
+    int ready;
+} sock_t;
+
+/* What a step did with the receive buffer. */
+enum {
+    STEP_TOOK = 1,    /* handled one message */
+    STEP_MORE = 0,    /* the next message is incomplete: read more bytes */
+    STEP_END = -1,    /* stop (c->error says why if something failed) */
+    STEP_CLOSED = -2, /* the connection failed */
+};
+
+static int sock_open(sock_t *s)
 {
-    rc_consumer_t *c = arg;
-    rc_ring_t *ring = NULL;
-    rc_group_member_t *m = NULL;
-    int rc = rc_ring_open(c->ring, &ring, c->err, sizeof(c->err));
-    if (rc == 0) {
-        rc_group_opts_t go = {.start = RC_START_LATEST, .spin = c->spin};
-        rc = rc_group_join(ring, c->group, &go, &m);
+    s->fd = tcp_connect(s->c->port, s->c->err, sizeof(s->c->err));
+    if (s->fd < 0) {
+        s->c->error = -ECONNREFUSED;
+        return -1;
+    }
+    return 0;
+}
+
+static void sock_ready(sock_t *s)
+{
+    s->ready = 1;
+    atomic_store(&s->c->ready_, 1);
+}
+
+/* Closes the socket; a consumer that never got ready tells rc_consumer_start it failed. */
+static void sock_close(sock_t *s)
+{
+    if (!s->ready)
+        atomic_store(&s->c->ready_, -1);
+    if (s->fd >= 0)
+        close(s->fd);
+    free(s->r.base);
+}
+
+/* The read loop of both socket consumers: until stopped, `step` handles the next message in the
+ * receive buffer; when it needs more bytes, a read waits for them (at most the socket's 100 ms
+ * receive timeout, so the stop flag is seen). Returns STEP_END or STEP_CLOSED from `step` (a
+ * failed read is STEP_CLOSED), or STEP_TOOK once stopped. */
+static int read_loop(sock_t *s, int (*step)(sock_t *s, void *state), void *state)
+{
+    while (!atomic_load_explicit(&s->c->stop_, memory_order_relaxed)) {
+        int rc = step(s, state);
+        if (rc == STEP_MORE && rbuf_fill(&s->r, s->fd) < 0)
+            rc = STEP_CLOSED;
         if (rc < 0)
-            snprintf(c->err, sizeof(c->err), "group %s on %s: %s", c->group, c->ring,
-                     rc_strerror(rc));
+            return rc;
     }
-    if (rc < 0) {
-        c->error = rc;
-        rc_ring_close(ring);
-        atomic_store(&c->ready_, -1);
-        return NULL;
-    }
-    atomic_store(&c->ready_, 1);
-    while (!atomic_load_explicit(&c->stop_, memory_order_relaxed)) {
-        rc_ring_view_t v;
-        rc = rc_group_wait(m, &v, 100000000);
-        if (rc == RC_ERING_EMPTY || rc == -EINTR)
-            continue;
-        if (rc < 0) {
-            c->error = rc;
-            snprintf(c->err, sizeof(c->err), "group %s on %s: %s", c->group, c->ring,
-                     rc_strerror(rc));
-            break;
-        }
-        shm_record(c, &v);
-    }
-    rc_group_leave(m);
-    rc_ring_close(ring);
-    return NULL;
+    return STEP_TOOK;
 }
 
 /* ---- redis -------------------------------------------------------------------------------- */
@@ -303,8 +368,8 @@ typedef struct {
     rc_consumer_t *c;
     int want; /* 1: next bulk is the rcbts value, 2: the rcbseq value */
     uint64_t ts;
-    int collect;     /* with ack: gather the entry ids */
-    char *ids;       /* the entry ids seen, as RESP bulk strings (XACK arguments) */
+    int collect; /* with ack: gather the entry ids */
+    char *ids;   /* the entry ids seen, as RESP bulk strings (XACK arguments) */
     size_t ids_len, ids_cap;
     int nids;
 } walk_t;
@@ -392,162 +457,172 @@ static int redis_cmd(int fd, rbuf_t *r, const char *cmd, char *reply, size_t cap
     return -1;
 }
 
-static void *redis_main(void *arg)
+/* Creates the consumer's group at the stream's end ("$"), so it gets what is published from
+ * now on. A group created by another consumer of a shared group answers BUSYGROUP: fine. */
+static int redis_group_create(sock_t *s)
 {
-    rc_consumer_t *c = arg;
-    rbuf_t r = {0};
-    char cmd[256], reply[256];
-    int fd = tcp_connect(c->port, c->err, sizeof(c->err));
-    if (fd < 0) {
-        c->error = -ECONNREFUSED;
-        atomic_store(&c->ready_, -1);
-        return NULL;
-    }
-    /* A group created by another consumer of a shared group answers BUSYGROUP: fine. */
+    rc_consumer_t *c = s->c;
+    char cmd[256], reply[256] = "";
     snprintf(cmd, sizeof(cmd), "XGROUP CREATE %s %s $ MKSTREAM\r\n", c->topic, c->group);
-    if (redis_cmd(fd, &r, cmd, reply, sizeof(reply)) < 0 ||
+    if (redis_cmd(s->fd, &s->r, cmd, reply, sizeof(reply)) < 0 ||
         (reply[0] == '-' && strstr(reply, "BUSYGROUP") == NULL)) {
         snprintf(c->err, sizeof(c->err), "redis XGROUP CREATE: %.120s", reply);
         c->error = -EPROTO;
-        close(fd);
-        free(r.base);
-        atomic_store(&c->ready_, -1);
-        return NULL;
+        return -1;
     }
-    atomic_store(&c->ready_, 1);
-    int n = snprintf(cmd, sizeof(cmd),
-                     "XREADGROUP GROUP %s %s COUNT 1000 BLOCK 100%s STREAMS %s >\r\n", c->group,
-                     c->name, c->ack ? "" : " NOACK", c->topic);
-    int outstanding = 0;
-    walk_t w = {.c = c, .collect = c->ack};
-    char ack_head[256];
-    while (!atomic_load_explicit(&c->stop_, memory_order_relaxed)) {
-        if (!outstanding) {
-            if (send_all(fd, cmd, (size_t)n) < 0)
-                break;
-            outstanding = 1;
-        }
-        long l = r.len ? resp_len(r.b, r.len, 0) : 0;
-        if (l < 0) {
-            c->error = -EPROTO;
-            snprintf(c->err, sizeof(c->err), "redis: malformed reply");
-            break;
-        }
-        if (l == 0) {
-            if (rbuf_fill(&r, fd) < 0) {
-                c->error = -ECONNRESET;
-                snprintf(c->err, sizeof(c->err), "redis closed the connection");
-                break;
-            }
-            continue;
-        }
-        if (r.b[0] == '-') {
-            c->error = -EPROTO;
-            snprintf(c->err, sizeof(c->err), "redis: %.*s", (int)(l - 2), r.b);
-            break;
-        }
-        if (r.b[0] == ':') {
-            /* An XACK's count; XREADGROUP answers with arrays. */
-            rbuf_consume(&r, (size_t)l);
-            continue;
-        }
-        w.want = 0;
-        w.ids_len = 0;
-        w.nids = 0;
-        resp_walk(r.b, r.b + l, &w, 0, 0);
-        rbuf_consume(&r, (size_t)l);
-        outstanding = 0;
-        if (w.nids > 0) {
-            /* Acknowledge the reply's entries, pipelined ahead of the next read. */
-            int h = snprintf(ack_head, sizeof(ack_head),
-                             "*%d\r\n$4\r\nXACK\r\n$%zu\r\n%s\r\n$%zu\r\n%s\r\n", w.nids + 3,
-                             strlen(c->topic), c->topic, strlen(c->group), c->group);
-            if (send_all(fd, ack_head, (size_t)h) < 0 || send_all(fd, w.ids, w.ids_len) < 0)
-                break;
-        }
+    return 0;
+}
+
+typedef struct {
+    char cmd[256]; /* the XREADGROUP command */
+    int cmd_len;
+    int outstanding; /* it was sent and its reply has not been taken yet */
+    walk_t w;
+} redis_t;
+
+/* Acknowledges a reply's entries (XACK), pipelined ahead of the next read. */
+static int redis_ack(sock_t *s, const walk_t *w)
+{
+    rc_consumer_t *c = s->c;
+    char head[256];
+    int h = snprintf(head, sizeof(head), "*%d\r\n$4\r\nXACK\r\n$%zu\r\n%s\r\n$%zu\r\n%s\r\n",
+                     w->nids + 3, strlen(c->topic), c->topic, strlen(c->group), c->group);
+    if (send_all(s->fd, head, (size_t)h) < 0 || send_all(s->fd, w->ids, w->ids_len) < 0)
+        return -1;
+    return 0;
+}
+
+/* One XREADGROUP at a time: sends it when none is outstanding, then takes one reply (an XACK's
+ * count is skipped; XREADGROUP answers with arrays). */
+static int redis_step(sock_t *s, void *state)
+{
+    redis_t *x = state;
+    rc_consumer_t *c = s->c;
+    if (!x->outstanding) {
+        if (send_all(s->fd, x->cmd, (size_t)x->cmd_len) < 0)
+            return STEP_END;
+        x->outstanding = 1;
     }
-    close(fd);
-    free(r.base);
-    free(w.ids);
+    long l = s->r.len ? resp_len(s->r.b, s->r.len, 0) : 0;
+    if (l < 0) {
+        c->error = -EPROTO;
+        snprintf(c->err, sizeof(c->err), "redis: malformed reply");
+        return STEP_END;
+    }
+    if (l == 0)
+        return STEP_MORE;
+    if (s->r.b[0] == '-') {
+        c->error = -EPROTO;
+        snprintf(c->err, sizeof(c->err), "redis: %.*s", (int)(l - 2), s->r.b);
+        return STEP_END;
+    }
+    if (s->r.b[0] == ':') {
+        rbuf_consume(&s->r, (size_t)l);
+        return STEP_TOOK;
+    }
+    x->w.want = 0;
+    x->w.ids_len = 0;
+    x->w.nids = 0;
+    resp_walk(s->r.b, s->r.b + l, &x->w, 0, 0);
+    rbuf_consume(&s->r, (size_t)l);
+    x->outstanding = 0;
+    if (x->w.nids > 0 && redis_ack(s, &x->w) < 0)
+        return STEP_END;
+    return STEP_TOOK;
+}
+
+static void *redis_main(void *arg)
+{
+    rc_consumer_t *c = arg;
+    sock_t s = {.c = c, .fd = -1};
+    redis_t x = {.w = {.c = c, .collect = c->ack}};
+    if (sock_open(&s) < 0 || redis_group_create(&s) < 0)
+        goto out;
+    sock_ready(&s);
+    x.cmd_len = snprintf(x.cmd, sizeof(x.cmd),
+                         "XREADGROUP GROUP %s %s COUNT 1000 BLOCK 100%s STREAMS %s >\r\n", c->group,
+                         c->name, c->ack ? "" : " NOACK", c->topic);
+    if (read_loop(&s, redis_step, &x) == STEP_CLOSED) {
+        c->error = -ECONNRESET;
+        snprintf(c->err, sizeof(c->err), "redis closed the connection");
+    }
+out:
+    sock_close(&s);
+    free(x.w.ids);
     return NULL;
 }
 
 /* ---- nats --------------------------------------------------------------------------------- */
 
+/* A MSG line at s->r.b ending at `eol` (`line` bytes with the CRLF): takes the message once its
+ * payload "<ts> <seq> ..." is whole. */
+static int nats_msg(sock_t *s, const char *eol, size_t line)
+{
+    rbuf_t *r = &s->r;
+    /* MSG <subject> <sid> [reply-to] <#bytes> */
+    const char *sp = eol;
+    while (sp > r->b && sp[-1] != ' ')
+        sp--;
+    size_t plen = strtoul(sp, NULL, 10);
+    if (r->len < line + plen + 2)
+        return STEP_MORE;
+    const char *p = r->b + line, *pend = p + plen;
+    const char *s1 = memchr(p, ' ', plen);
+    const char *s2 = s1 ? memchr(s1 + 1, ' ', (size_t)(pend - s1 - 1)) : NULL;
+    uint64_t ts, seq;
+    if (s2 && parse_u64(p, (size_t)(s1 - p), &ts) == 0 &&
+        parse_u64(s1 + 1, (size_t)(s2 - s1 - 1), &seq) == 0)
+        record(s->c, ts, seq);
+    else
+        s->c->bad++, s->c->received++;
+    rbuf_consume(r, line + plen + 2);
+    return STEP_TOOK;
+}
+
+/* One protocol line: a message, the server's PING, the PONG that confirms the subscription
+ * (ready), or an error; INFO and +OK lines are skipped. */
+static int nats_step(sock_t *s, void *state)
+{
+    (void)state;
+    rbuf_t *r = &s->r;
+    const char *eol = r->len ? find_crlf(r->b, r->len) : NULL;
+    if (eol == NULL)
+        return STEP_MORE;
+    size_t line = (size_t)(eol - r->b) + 2;
+    if (r->len >= 4 && memcmp(r->b, "MSG ", 4) == 0)
+        return nats_msg(s, eol, line);
+    if (line >= 6 && memcmp(r->b, "PING", 4) == 0) {
+        if (send_all(s->fd, "PONG\r\n", 6) < 0)
+            return STEP_CLOSED;
+    } else if (line >= 6 && memcmp(r->b, "PONG", 4) == 0 && !s->ready) {
+        sock_ready(s);
+    } else if (r->b[0] == '-') {
+        snprintf(s->c->err, sizeof(s->c->err), "nats: %.*s", (int)(line - 2), r->b);
+        s->c->error = -EPROTO;
+        return STEP_END;
+    }
+    rbuf_consume(r, line);
+    return STEP_TOOK;
+}
+
 static void *nats_main(void *arg)
 {
     rc_consumer_t *c = arg;
-    rbuf_t r = {0};
+    sock_t s = {.c = c, .fd = -1};
     char cmd[256];
-    int fd = tcp_connect(c->port, c->err, sizeof(c->err));
-    if (fd < 0) {
-        c->error = -ECONNREFUSED;
-        atomic_store(&c->ready_, -1);
-        return NULL;
-    }
+    if (sock_open(&s) < 0)
+        goto out;
     int n = snprintf(cmd, sizeof(cmd),
                      "CONNECT {\"verbose\":false,\"pedantic\":false,\"name\":\"%s\"}\r\n"
                      "SUB %s.> 1\r\nPING\r\n",
                      c->name, c->topic);
-    int ready = 0;
-    if (send_all(fd, cmd, (size_t)n) < 0)
-        goto fail;
-    while (!atomic_load_explicit(&c->stop_, memory_order_relaxed)) {
-        const char *eol = r.len ? find_crlf(r.b, r.len) : NULL;
-        if (eol == NULL) {
-            int f = rbuf_fill(&r, fd);
-            if (f < 0)
-                goto fail;
-            continue;
-        }
-        size_t line = (size_t)(eol - r.b) + 2;
-        if (r.len >= 4 && memcmp(r.b, "MSG ", 4) == 0) {
-            /* MSG <subject> <sid> [reply-to] <#bytes> */
-            const char *sp = eol;
-            while (sp > r.b && sp[-1] != ' ')
-                sp--;
-            size_t plen = strtoul(sp, NULL, 10);
-            if (r.len < line + plen + 2) {
-                if (rbuf_fill(&r, fd) < 0)
-                    goto fail;
-                continue;
-            }
-            const char *p = r.b + line, *pend = p + plen;
-            const char *s1 = memchr(p, ' ', plen);
-            const char *s2 = s1 ? memchr(s1 + 1, ' ', (size_t)(pend - s1 - 1)) : NULL;
-            uint64_t ts, seq;
-            if (s2 && parse_u64(p, (size_t)(s1 - p), &ts) == 0 &&
-                parse_u64(s1 + 1, (size_t)(s2 - s1 - 1), &seq) == 0)
-                record(c, ts, seq);
-            else
-                c->bad++, c->received++;
-            rbuf_consume(&r, line + plen + 2);
-            continue;
-        }
-        if (line >= 6 && memcmp(r.b, "PING", 4) == 0) {
-            if (send_all(fd, "PONG\r\n", 6) < 0)
-                goto fail;
-        } else if (line >= 6 && memcmp(r.b, "PONG", 4) == 0 && !ready) {
-            ready = 1;
-            atomic_store(&c->ready_, 1);
-        } else if (r.b[0] == '-') {
-            snprintf(c->err, sizeof(c->err), "nats: %.*s", (int)(line - 2), r.b);
-            c->error = -EPROTO;
-            break;
-        }
-        rbuf_consume(&r, line);
-    }
-    goto done;
-fail:
-    if (c->error == 0) {
+    int rc = send_all(s.fd, cmd, (size_t)n) < 0 ? STEP_CLOSED : read_loop(&s, nats_step, NULL);
+    if (rc == STEP_CLOSED && c->error == 0) {
         c->error = -ECONNRESET;
         snprintf(c->err, sizeof(c->err), "nats closed the connection (slow consumer?)");
     }
-done:
-    if (!ready)
-        atomic_store(&c->ready_, -1);
-    close(fd);
-    free(r.base);
+out:
+    sock_close(&s);
     return NULL;
 }
 
@@ -556,10 +631,9 @@ done:
 static void *consumer_main(void *arg)
 {
     rc_consumer_t *c = arg;
-    void *(*fn)(void *) = c->kind == RC_CONS_SHM         ? shm_main
-                          : c->kind == RC_CONS_SHM_GROUP ? shm_group_main
-                          : c->kind == RC_CONS_REDIS     ? redis_main
-                                                         : nats_main;
+    void *(*fn)(void *) = c->kind == RC_CONS_REDIS  ? redis_main
+                          : c->kind == RC_CONS_NATS ? nats_main
+                                                    : shm_main;
     fn(c);
     struct timespec ts;
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);

@@ -63,31 +63,18 @@ static int write_triggers(FILE *f, const char *dir, void *arg)
     return ferror(f) ? -EIO : 0;
 }
 
-/* CPU seconds of `pid` and its direct children (ringcast's delivery workers) now. */
-static double tree_cpu_s(pid_t pid)
+/* The sum of `metric` over `pid` and its direct children (ringcast's delivery workers): CPU
+ * seconds, or peak RSS (ring pages count in each process that touched them). */
+static double tree_sum(pid_t pid, double (*metric)(pid_t))
 {
     pid_t kids[MAX_PROCS];
     int n = rc_bench_child_pids(pid, kids, MAX_PROCS);
-    double c = rc_bench_cpu_s(pid);
+    double sum = metric(pid);
     for (int i = 0; i < n; i++) {
-        double k = rc_bench_cpu_s(kids[i]);
-        c += k > 0 ? k : 0;
+        double k = metric(kids[i]);
+        sum += k > 0 ? k : 0;
     }
-    return c;
-}
-
-/* Sum of the peak RSS of `pid` and its direct children (ring pages count in each process that
- * touched them). */
-static double tree_rss_mib(pid_t pid)
-{
-    pid_t kids[MAX_PROCS];
-    int n = rc_bench_child_pids(pid, kids, MAX_PROCS);
-    double r = rc_bench_rss_mib(pid);
-    for (int i = 0; i < n; i++) {
-        double k = rc_bench_rss_mib(kids[i]);
-        r += k > 0 ? k : 0;
-    }
-    return r;
+    return sum;
 }
 
 static void nap(double s)
@@ -96,9 +83,16 @@ static void nap(double s)
     nanosleep(&ts, NULL);
 }
 
-static uint64_t unique_of(const rc_bench_csink_t *s)
+/* The distinct events the sinks received so far: the fewest of one sink, and all together. */
+static void sink_counts(const rc_bench_csink_t *sinks, int n, uint64_t *least, uint64_t *total)
 {
-    return atomic_load_explicit(&s->stats->unique, memory_order_relaxed);
+    *least = UINT64_MAX;
+    *total = 0;
+    for (int i = 0; i < n; i++) {
+        uint64_t u = atomic_load_explicit(&sinks[i].stats->unique, memory_order_relaxed);
+        *total += u;
+        *least = u < *least ? u : *least;
+    }
 }
 
 /* Waits while the sinks make progress until each has `target` events (direct: all together). */
@@ -107,12 +101,8 @@ static void drain(const rc_bench_csink_t *sinks, int n, int direct, uint64_t tar
     double idle = 0;
     uint64_t prev = 0;
     while (idle < limit) {
-        uint64_t least = UINT64_MAX, total = 0;
-        for (int i = 0; i < n; i++) {
-            uint64_t u = unique_of(&sinks[i]);
-            total += u;
-            least = u < least ? u : least;
-        }
+        uint64_t least, total;
+        sink_counts(sinks, n, &least, &total);
         if ((direct ? total : least) >= target)
             return;
         idle = total == prev ? idle + 0.02 : 0;
@@ -121,168 +111,232 @@ static void drain(const rc_bench_csink_t *sinks, int n, int direct, uint64_t tar
     }
 }
 
-int rc_bench_http_run(const char *scenario, const char *params, const rc_http_run_opts_t *o,
-                      rc_row_t *row, double *deliveries_s)
+/* One HTTP run's state. Two kinds of row share it: through the broker (every sink should get
+ * every event: a sink's miss is lost) and direct (the load spread over the sinks: an event no
+ * sink got is lost). */
+typedef struct {
+    const rc_http_run_opts_t *o;
+    const char *scenario, *params, *sysname;
+    rc_row_t *row;
+    int n; /* sinks = matching triggers */
+    rc_bench_csink_t *sinks;
+    int *ports;
+    int started; /* sinks running */
+    rc_peer_t peer;
+    rc_lg_opts_t lo;
+    rc_lg_result_t lr;
+} hrun_t;
+
+/* Options the run cannot take. Returns 0 or -EINVAL (row->note says why). */
+static int hrun_check(const hrun_t *h)
 {
-    const char *sysname = o->label ? o->label : o->direct ? "sinks-direct" : "ringcast-http";
-    int n = o->triggers;
-    memset(row, 0, sizeof(*row));
-    snprintf(row->scenario, sizeof(row->scenario), "%s", scenario);
-    snprintf(row->params, sizeof(row->params), "%s", params);
-    snprintf(row->system, sizeof(row->system), "%s", sysname);
-    row->consumers = n;
-    row->rate = o->load.rate;
-    if (deliveries_s != NULL)
-        *deliveries_s = 0;
-    if (n < 1 || n > RC_HTTP_RUN_MAX_SINKS || o->decoys < 0) {
-        snprintf(row->note, sizeof(row->note), "triggers 1-%d, decoys >= 0", RC_HTTP_RUN_MAX_SINKS);
+    const rc_http_run_opts_t *o = h->o;
+    if (h->n < 1 || h->n > RC_HTTP_RUN_MAX_SINKS || o->decoys < 0) {
+        snprintf(h->row->note, sizeof(h->row->note), "triggers 1-%d, decoys >= 0",
+                 RC_HTTP_RUN_MAX_SINKS);
         return -EINVAL;
     }
     if (o->load.size > 32768) {
-        snprintf(row->note, sizeof(row->note), "the bench sinks take events up to 32 KiB, not %zu",
-                 o->load.size);
-        fprintf(stderr, "bench %s %s: %s\n", scenario, sysname, row->note);
+        snprintf(h->row->note, sizeof(h->row->note),
+                 "the bench sinks take events up to 32 KiB, not %zu", o->load.size);
+        fprintf(stderr, "bench %s %s: %s\n", h->scenario, h->sysname, h->row->note);
         return -EINVAL;
     }
-    char why[200];
-    if (!o->direct && !rc_bench_peer_available(RC_PEER_RINGCAST, why, sizeof(why))) {
-        rc_bench_skip_row(row, scenario, params, sysname, why);
+    return 0;
+}
+
+static int sinks_start(hrun_t *h)
+{
+    h->sinks = calloc((size_t)h->n, sizeof(*h->sinks));
+    h->ports = calloc((size_t)h->n, sizeof(*h->ports));
+    if (h->sinks == NULL || h->ports == NULL) {
+        snprintf(h->row->note, sizeof(h->row->note), "out of memory");
+        return -ENOMEM;
+    }
+    for (; h->started < h->n; h->started++) {
+        int rc = rc_bench_csink_start(&h->sinks[h->started], MAX_SEQ);
+        if (rc < 0) {
+            snprintf(h->row->note, sizeof(h->row->note), "sink %d did not start: %s", h->started,
+                     strerror(-rc));
+            return rc;
+        }
+        h->ports[h->started] = h->sinks[h->started].port;
+    }
+    return 0;
+}
+
+/* Aims the load at the sinks (direct) or starts the broker with a trigger per sink and aims it
+ * there. Returns 0 or a negative code (row->note says why). */
+static int target_start(hrun_t *h)
+{
+    const rc_http_run_opts_t *o = h->o;
+    h->lo = o->load;
+    h->lo.types = 1;
+    if (o->direct) {
+        h->lo.ports = h->ports;
+        h->lo.nports = h->n;
+        if (h->lo.conns < h->n)
+            h->lo.conns = h->n; /* every sink gets at least one connection */
+        h->lo.rate *= h->n; /* open loop: each sink gets `rate` requests/s, as behind the broker */
+        h->lo.proto = RC_LG_HTTP_BINARY; /* what the broker pushes; the sinks read ce- headers */
+        fprintf(stderr, "bench %s %s (%s): %d sinks, first on port %d\n", h->scenario, h->sysname,
+                h->params, h->n, h->ports[0]);
         return 0;
     }
-    rc_bench_csink_t *sinks = calloc((size_t)n, sizeof(*sinks));
-    int *ports = calloc((size_t)n, sizeof(*ports));
-    rc_peer_t peer = {0};
-    rc_lg_result_t lr = {0};
-    int started = 0, rc = 0;
-    if (sinks == NULL || ports == NULL) {
-        rc = -ENOMEM;
-        snprintf(row->note, sizeof(row->note), "out of memory");
-        goto out;
+    yaml_arg_t ya = {o, h->sinks};
+    int rc = rc_bench_ringcast_start(o->ring_bytes, o->workers, write_triggers, &ya, &h->peer,
+                                     h->row->note, sizeof(h->row->note));
+    if (rc < 0) {
+        fprintf(stderr, "bench %s %s (%s): %s\n", h->scenario, h->sysname, h->params, h->row->note);
+        return rc;
     }
-    for (; started < n; started++) {
-        rc = rc_bench_csink_start(&sinks[started], MAX_SEQ);
-        if (rc < 0) {
-            snprintf(row->note, sizeof(row->note), "sink %d did not start: %s", started,
-                     strerror(-rc));
-            goto out;
-        }
-        ports[started] = sinks[started].port;
-    }
-    rc_lg_opts_t lo = o->load;
-    lo.types = 1;
-    if (o->direct) {
-        lo.ports = ports;
-        lo.nports = n;
-        if (lo.conns < n)
-            lo.conns = n; /* every sink gets at least one connection */
-        lo.rate *= n;     /* open loop: each sink gets `rate` requests/s, as behind the broker */
-        lo.proto = RC_LG_HTTP_BINARY; /* what the broker pushes; the sinks read ce- headers */
-        fprintf(stderr, "bench %s %s (%s): %d sinks, first on port %d\n", scenario, sysname, params,
-                n, ports[0]);
-    } else {
-        yaml_arg_t ya = {o, sinks};
-        rc = rc_bench_ringcast_start(o->ring_bytes, o->workers, write_triggers, &ya, &peer,
-                                     row->note, sizeof(row->note));
-        if (rc < 0) {
-            fprintf(stderr, "bench %s %s (%s): %s\n", scenario, sysname, params, row->note);
-            goto out;
-        }
-        lo.port = peer.port;
-        lo.path = "/default/default";
-        fprintf(stderr,
-                "bench %s %s (%s): server pid %d port %d, %d trigger(s) + %d decoy(s), %d sinks\n",
-                scenario, sysname, params, (int)peer.pid, peer.port, n, o->decoys, n);
-    }
-    double cpu0 = o->direct ? 0 : tree_cpu_s(peer.pid);
+    h->lo.port = h->peer.port;
+    h->lo.path = "/default/default";
+    fprintf(
+        stderr, "bench %s %s (%s): server pid %d port %d, %d trigger(s) + %d decoy(s), %d sinks\n",
+        h->scenario, h->sysname, h->params, (int)h->peer.pid, h->peer.port, h->n, o->decoys, h->n);
+    return 0;
+}
+
+/* Publishes, waits for the sinks, and takes the servers' usage: the broker's process tree, or
+ * the sinks when they are the servers under test (direct). Stops the broker and the sinks. */
+static int hrun_measure(hrun_t *h)
+{
+    const rc_http_run_opts_t *o = h->o;
+    rc_row_t *row = h->row;
+    double cpu0 = o->direct ? 0 : tree_sum(h->peer.pid, rc_bench_cpu_s);
     double sink_cpu0 = 0;
-    for (int i = 0; i < n; i++)
-        sink_cpu0 += rc_bench_cpu_s(sinks[i].pid);
-    rc = rc_bench_publish(scenario, sysname, &lo, &lr, row);
+    for (int i = 0; i < h->n; i++)
+        sink_cpu0 += rc_bench_cpu_s(h->sinks[i].pid);
+    int rc = rc_bench_publish(h->scenario, h->sysname, &h->lo, &h->lr, row);
     if (rc < 0)
-        goto out;
-    drain(sinks, n, o->direct, lr.events_acked, o->drain_s);
+        return rc;
+    drain(h->sinks, h->n, o->direct, h->lr.events_acked, o->drain_s);
     double sink_cpu = -sink_cpu0;
     double sink_rss = 0;
-    for (int i = 0; i < n; i++) {
-        sink_cpu += rc_bench_cpu_s(sinks[i].pid);
-        sink_rss += rc_bench_rss_mib(sinks[i].pid);
+    for (int i = 0; i < h->n; i++) {
+        sink_cpu += rc_bench_cpu_s(h->sinks[i].pid);
+        sink_rss += rc_bench_rss_mib(h->sinks[i].pid);
     }
     if (o->direct) {
-        /* The sinks are the servers under test here. */
         row->cpu_s = sink_cpu;
         row->rss_mib = sink_rss;
         row->rss_shm_mib = 0;
     } else {
-        row->cpu_s = tree_cpu_s(peer.pid) - cpu0;
-        row->rss_mib = tree_rss_mib(peer.pid);
-        row->rss_shm_mib = rc_bench_shm_mib(peer.pid);
-        rc_bench_peer_stop(&peer);
+        row->cpu_s = tree_sum(h->peer.pid, rc_bench_cpu_s) - cpu0;
+        row->rss_mib = tree_sum(h->peer.pid, rc_bench_rss_mib);
+        row->rss_shm_mib = rc_bench_shm_mib(h->peer.pid);
+        rc_bench_peer_stop(&h->peer);
     }
     row->consumer_cpu_s = sink_cpu;
-    row->client_cpu_s = lr.cpu_s;
-    row->events = lr.events_acked;
-    row->errors = lr.errors;
-    for (int i = 0; i < n; i++)
-        rc_bench_csink_stop(&sinks[i]);
+    row->client_cpu_s = h->lr.cpu_s;
+    row->events = h->lr.events_acked;
+    row->errors = h->lr.errors;
+    for (int i = 0; i < h->n; i++)
+        rc_bench_csink_stop(&h->sinks[i]);
+    return 0;
+}
 
+/* Acknowledged events lost: through the broker, each sink's misses count; direct, the events
+ * no sink got. */
+static uint64_t count_lost(const hrun_t *h)
+{
+    uint64_t lost = 0;
+    for (uint64_t s = 0; s < h->lr.seq_count; s++) {
+        if (!h->lr.acked[s])
+            continue;
+        int any = 0;
+        for (int i = 0; i < h->n; i++) {
+            int seen = rc_bench_csink_seen(&h->sinks[i], s);
+            any |= seen;
+            if (!h->o->direct && !seen)
+                lost++;
+        }
+        if (h->o->direct && !any)
+            lost++;
+    }
+    return lost;
+}
+
+/* The sinks' results into the row (read once they are stopped): latency, duplicates, lost,
+ * throughput (the slowest sink's events, direct: requests per sink) over first publish to last
+ * delivery, and the note; `*deliveries_s` gets all sinks' distinct deliveries per second. */
+static void hrun_results(hrun_t *h, double *deliveries_s)
+{
+    rc_row_t *row = h->row;
     rc_hist_t lat;
     rc_hist_init(&lat);
-    uint64_t least = UINT64_MAX, total = 0, last = lr.start_ns, bad = 0;
-    for (int i = 0; i < n; i++) {
-        const rc_sink_stats_t *st = sinks[i].stats;
+    uint64_t least, total, last = h->lr.start_ns, bad = 0;
+    sink_counts(h->sinks, h->n, &least, &total);
+    for (int i = 0; i < h->n; i++) {
+        const rc_sink_stats_t *st = h->sinks[i].stats;
         rc_hist_merge(&lat, &st->lat);
-        uint64_t u = unique_of(&sinks[i]);
-        total += u;
-        least = u < least ? u : least;
         uint64_t l = atomic_load(&st->last_rx_ns);
         last = l > last ? l : last;
         row->dups += st->dups;
         bad += st->bad;
     }
-    for (uint64_t s = 0; s < lr.seq_count; s++) {
-        if (!lr.acked[s])
-            continue;
-        int any = 0;
-        for (int i = 0; i < n; i++) {
-            int seen = rc_bench_csink_seen(&sinks[i], s);
-            any |= seen;
-            if (!o->direct && !seen)
-                row->lost++;
-        }
-        if (o->direct && !any)
-            row->lost++;
-    }
+    row->lost = count_lost(h);
     if (bad > 0)
-        fprintf(stderr, "bench %s %s: %llu deliveries without readable stamps\n", scenario, sysname,
-                (unsigned long long)bad);
-    double span = (double)(last - lr.start_ns) / 1e9;
-    row->throughput = span <= 0 ? 0 : o->direct ? (double)total / span / n : (double)least / span;
+        fprintf(stderr, "bench %s %s: %llu deliveries without readable stamps\n", h->scenario,
+                h->sysname, (unsigned long long)bad);
+    double span = (double)(last - h->lr.start_ns) / 1e9;
+    double dps = span > 0 ? (double)total / span : 0;
+    row->throughput = span <= 0      ? 0
+                      : h->o->direct ? (double)total / span / h->n
+                                     : (double)least / span;
     if (deliveries_s != NULL)
-        *deliveries_s = span > 0 ? (double)total / span : 0;
+        *deliveries_s = dps;
     char status[120];
-    rc_bench_status_note(&lr, status, sizeof(status));
-    snprintf(row->note, sizeof(row->note), "%.0f deliveries/s to %d sink%s%s%s",
-             span > 0 ? (double)total / span : 0, n, n == 1 ? "" : "s", status[0] ? "; " : "",
-             status);
-    row->p50_us = (double)rc_hist_pct(&lat, 50) / 1e3;
-    row->p90_us = (double)rc_hist_pct(&lat, 90) / 1e3;
-    row->p99_us = (double)rc_hist_pct(&lat, 99) / 1e3;
-    row->p999_us = (double)rc_hist_pct(&lat, 99.9) / 1e3;
-    row->max_us = (double)lat.max / 1e3;
+    rc_bench_status_note(&h->lr, status, sizeof(status));
+    snprintf(row->note, sizeof(row->note), "%.0f deliveries/s to %d sink%s%s%s", dps, h->n,
+             h->n == 1 ? "" : "s", status[0] ? "; " : "", status);
+    rc_bench_row_latency(row, &lat);
     fprintf(stderr,
             "bench %s %s (%s): %.0f events/s per sink, %.0f deliveries/s, p50 %.1f µs, "
             "p99 %.1f µs, lost %llu, dups %llu, errors %llu, cpu %.2f s, rss %.1f MiB%s%s\n",
-            scenario, sysname, params, row->throughput, span > 0 ? (double)total / span : 0,
-            row->p50_us, row->p99_us, (unsigned long long)row->lost, (unsigned long long)row->dups,
+            h->scenario, h->sysname, h->params, row->throughput, dps, row->p50_us, row->p99_us,
+            (unsigned long long)row->lost, (unsigned long long)row->dups,
             (unsigned long long)row->errors, row->cpu_s, row->rss_mib, row->note[0] ? "; " : "",
             row->note);
-out:
-    rc_bench_peer_stop(&peer);
-    for (int i = 0; i < started; i++)
-        rc_bench_csink_free(&sinks[i]);
-    free(sinks);
-    free(ports);
-    free(lr.acked);
+}
+
+static void hrun_close(hrun_t *h)
+{
+    rc_bench_peer_stop(&h->peer);
+    for (int i = 0; i < h->started; i++)
+        rc_bench_csink_free(&h->sinks[i]);
+    free(h->sinks);
+    free(h->ports);
+    free(h->lr.acked);
+}
+
+int rc_bench_http_run(const char *scenario, const char *params, const rc_http_run_opts_t *o,
+                      rc_row_t *row, double *deliveries_s)
+{
+    hrun_t h = {.o = o, .scenario = scenario, .params = params, .row = row, .n = o->triggers};
+    h.sysname = o->label ? o->label : o->direct ? "sinks-direct" : "ringcast-http";
+    rc_bench_row_init(row, scenario, params, h.sysname);
+    row->consumers = h.n;
+    row->rate = o->load.rate;
+    if (deliveries_s != NULL)
+        *deliveries_s = 0;
+    int rc = hrun_check(&h);
+    if (rc < 0)
+        return rc;
+    char why[200];
+    if (!o->direct && !rc_bench_peer_available(RC_PEER_RINGCAST, why, sizeof(why))) {
+        rc_bench_skip_row(row, scenario, params, h.sysname, why);
+        return 0;
+    }
+    rc = sinks_start(&h);
+    if (rc == 0)
+        rc = target_start(&h);
+    if (rc == 0)
+        rc = hrun_measure(&h);
+    if (rc == 0)
+        hrun_results(&h, deliveries_s);
+    hrun_close(&h);
     return rc;
 }
 

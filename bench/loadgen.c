@@ -44,6 +44,15 @@ typedef struct {
     uint64_t acked_cap;
     int live;
     uint64_t inflight;
+    /* the schedule (lg_start) */
+    uint64_t start, end;  /* the publishing window, CLOCK_MONOTONIC ns */
+    double interval;      /* open loop: ns between requests */
+    uint64_t reqno;       /* open loop: requests sent */
+    uint64_t next_due;    /* open loop: due time of request `reqno` */
+    int rr;               /* open loop: where free_conn starts looking */
+    int publishing;       /* 0 once the window ended or *stop was set */
+    uint64_t publish_end; /* when publishing ended */
+    uint64_t last_answer; /* when the last answer arrived */
 } lg_t;
 
 uint64_t rc_lg_now_ns(void)
@@ -614,135 +623,196 @@ static conn_t *free_conn(lg_t *g, int *rr)
     return NULL;
 }
 
+static int opts_valid(const rc_lg_opts_t *o)
+{
+    return o->conns >= 1 && o->conns <= 1024 && o->depth >= 1 && o->depth <= 1024 &&
+           o->size >= 16 && o->batch >= 1 && o->batch <= 1000 && o->types >= 1 &&
+           o->types <= 1000 && o->seconds > 0 && o->rate >= 0 && o->nports >= 0 &&
+           (o->nports == 0 || o->ports != NULL);
+}
+
+/* The epoll set, the data bytes and every connection, connected. Returns 0 or a negative code
+ * with a message in `err`; what was made is freed by lg_close either way. */
+static int lg_open(lg_t *g, char *err, size_t errlen)
+{
+    const rc_lg_opts_t *o = g->o;
+    g->epfd = epoll_create1(EPOLL_CLOEXEC);
+    g->data = malloc(o->size);
+    g->conns = calloc((size_t)o->conns, sizeof(conn_t));
+    if (g->conns != NULL) {
+        for (int i = 0; i < o->conns; i++)
+            g->conns[i].fd = -1; /* lg_close then closes only what was opened */
+    }
+    if (g->epfd < 0 || g->data == NULL || g->conns == NULL) {
+        snprintf(err, errlen, "loadgen: out of memory");
+        return -ENOMEM;
+    }
+    memset(g->data, 'x', o->size);
+    for (int i = 0; i < o->conns; i++) {
+        conn_t *c = &g->conns[i];
+        c->q = calloc((size_t)o->depth, sizeof(inflight_t));
+        if (c->q == NULL) {
+            snprintf(err, errlen, "loadgen: out of memory");
+            return -ENOMEM;
+        }
+        int rc = connect_one(g, c);
+        if (rc < 0) {
+            c->dead = 1;
+            snprintf(err, errlen, "loadgen: cannot connect to 127.0.0.1:%d: %s", conn_port(g, c),
+                     strerror(-rc));
+            return rc;
+        }
+        g->live++;
+    }
+    return 0;
+}
+
+static void lg_close(lg_t *g)
+{
+    if (g->conns != NULL)
+        free_conns(g);
+    free(g->data);
+    if (g->epfd >= 0)
+        close(g->epfd);
+}
+
+/* Starts the clock: the publishing window, the open loop's schedule, and in the closed loop
+ * every connection filled to `depth`. */
+static void lg_start(lg_t *g)
+{
+    const rc_lg_opts_t *o = g->o;
+    g->start = rc_lg_now_ns();
+    g->end = g->start + (uint64_t)(o->seconds * 1e9);
+    g->res->start_ns = g->start;
+    uint32_t per_req = o->proto == RC_LG_HTTP_BATCH ? (uint32_t)o->batch : 1;
+    g->interval = o->rate > 0 ? 1e9 * per_req / o->rate : 0;
+    g->next_due = g->start;
+    g->publishing = 1;
+    g->publish_end = g->end;
+    g->last_answer = g->start;
+    if (o->rate <= 0) {
+        for (int i = 0; i < o->conns; i++) {
+            for (int d = 0; d < o->depth; d++)
+                send_request(g, &g->conns[i], g->start);
+        }
+    }
+}
+
+/* Open loop: sends every request due by `now` while a connection has room. */
+static void send_due(lg_t *g, uint64_t now)
+{
+    while (g->next_due <= now) {
+        conn_t *c = free_conn(g, &g->rr);
+        if (c == NULL)
+            break; /* backlog: these stay due, their latency keeps growing */
+        if (send_request(g, c, g->next_due) < 0)
+            break;
+        g->reqno++;
+        g->next_due = g->start + (uint64_t)((double)g->reqno * g->interval);
+    }
+}
+
+static void flush_dirty(lg_t *g)
+{
+    for (int i = 0; i < g->o->conns; i++) {
+        if (g->conns[i].dirty && !g->conns[i].dead)
+            flush(g, &g->conns[i]);
+    }
+}
+
+/* How long the next epoll wait may sleep. */
+static uint64_t wait_ns(lg_t *g, uint64_t now)
+{
+    uint64_t w = 5000000; /* re-check the stop flag and the end at least this often */
+    if (!g->publishing)
+        return w;
+    if (g->end - now < w)
+        w = g->end - now;
+    if (g->o->rate > 0 && g->next_due > now && g->next_due - now < w)
+        w = g->next_due - now;
+    if (g->o->rate > 0 && g->next_due <= now && free_conn(g, &(int){g->rr}) != NULL)
+        w = 0;
+    return w;
+}
+
+static void on_events(lg_t *g, const struct epoll_event *evs, int n)
+{
+    for (int i = 0; i < n; i++) {
+        conn_t *c = evs[i].data.ptr;
+        if (c->dead)
+            continue;
+        if (evs[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP)) {
+            uint64_t before = g->res->requests;
+            on_readable(g, c, g->publishing);
+            if (g->res->requests != before)
+                g->last_answer = rc_lg_now_ns();
+        }
+        if (!c->dead && (evs[i].events & EPOLLOUT))
+            flush(g, c);
+    }
+}
+
+/* Each pass: end publishing at the deadline or on *stop; send what is due (open loop); write
+ * each connection's output once; finish when nothing is in flight after publishing (or 5 s
+ * later, giving up on what is); wait for answers or the next due time; read the answers. */
+static int lg_loop(lg_t *g, volatile int *stop, char *err, size_t errlen)
+{
+    struct epoll_event evs[64];
+    for (;;) {
+        uint64_t now = rc_lg_now_ns();
+        if (g->publishing && (now >= g->end || (stop && *stop))) {
+            g->publishing = 0;
+            g->publish_end = now;
+        }
+        if (g->publishing && g->o->rate > 0)
+            send_due(g, now);
+        flush_dirty(g);
+        if (g->live == 0) {
+            snprintf(err, errlen, "loadgen: the server closed every connection");
+            return -ECONNRESET;
+        }
+        if (!g->publishing && g->inflight == 0)
+            return 0;
+        if (!g->publishing && now > g->publish_end + 5000000000ull) {
+            fprintf(stderr, "loadgen: %llu requests unanswered 5 s after the end\n",
+                    (unsigned long long)g->inflight);
+            for (int i = 0; i < g->o->conns; i++)
+                kill_conn(g, &g->conns[i]);
+            return 0;
+        }
+        uint64_t w = wait_ns(g, now);
+        struct timespec ts = {(time_t)(w / 1000000000ull), (long)(w % 1000000000ull)};
+        int n = epoll_pwait2(g->epfd, evs, 64, &ts, NULL);
+        if (n < 0 && errno != EINTR) {
+            int e = errno;
+            snprintf(err, errlen, "loadgen: epoll: %s", strerror(e));
+            return -e;
+        }
+        on_events(g, evs, n);
+    }
+}
+
 int rc_lg_run(const rc_lg_opts_t *o, volatile int *stop, rc_lg_result_t *res, char *err,
               size_t errlen)
 {
     memset(res, 0, sizeof(*res));
     rc_hist_init(&res->lat);
-    if (o->conns < 1 || o->conns > 1024 || o->depth < 1 || o->depth > 1024 || o->size < 16 ||
-        o->batch < 1 || o->batch > 1000 || o->types < 1 || o->types > 1000 || o->seconds <= 0 ||
-        o->rate < 0 || o->nports < 0 || (o->nports > 0 && o->ports == NULL)) {
+    if (!opts_valid(o)) {
         snprintf(err, errlen, "loadgen: option out of range");
         return -EINVAL;
     }
     lg_t g = {.o = o, .res = res};
-    int rc = 0;
-    g.epfd = epoll_create1(EPOLL_CLOEXEC);
-    g.data = malloc(o->size);
-    g.conns = calloc((size_t)o->conns, sizeof(conn_t));
-    if (g.epfd < 0 || g.data == NULL || g.conns == NULL) {
-        rc = -ENOMEM;
-        snprintf(err, errlen, "loadgen: out of memory");
+    int rc = lg_open(&g, err, errlen);
+    if (rc < 0)
         goto out;
-    }
-    memset(g.data, 'x', o->size);
-    for (int i = 0; i < o->conns; i++) {
-        conn_t *c = &g.conns[i];
-        c->fd = -1;
-        c->q = calloc((size_t)o->depth, sizeof(inflight_t));
-        if (c->q == NULL) {
-            rc = -ENOMEM;
-            snprintf(err, errlen, "loadgen: out of memory");
-            goto out;
-        }
-        rc = connect_one(&g, c);
-        if (rc < 0) {
-            c->dead = 1;
-            snprintf(err, errlen, "loadgen: cannot connect to 127.0.0.1:%d: %s", conn_port(&g, c),
-                     strerror(-rc));
-            goto out;
-        }
-        g.live++;
-    }
     double cpu0 = thread_cpu_s();
-    uint64_t start = rc_lg_now_ns();
-    uint64_t end = start + (uint64_t)(o->seconds * 1e9);
-    res->start_ns = start;
-    uint32_t per_req = o->proto == RC_LG_HTTP_BATCH ? (uint32_t)o->batch : 1;
-    double interval = o->rate > 0 ? 1e9 * per_req / o->rate : 0; /* ns between requests */
-    uint64_t reqno = 0, next_due = start;
-    int rr = 0, publishing = 1;
-    uint64_t publish_end = end, last_answer = start;
-    if (o->rate <= 0) {
-        for (int i = 0; i < o->conns; i++) {
-            for (int d = 0; d < o->depth; d++)
-                send_request(&g, &g.conns[i], start);
-        }
-    }
-    struct epoll_event evs[64];
-    for (;;) {
-        uint64_t now = rc_lg_now_ns();
-        if (publishing && (now >= end || (stop && *stop))) {
-            publishing = 0;
-            publish_end = now;
-        }
-        if (publishing && o->rate > 0) {
-            while (next_due <= now) {
-                conn_t *c = free_conn(&g, &rr);
-                if (c == NULL)
-                    break; /* backlog: these stay due, their latency keeps growing */
-                if (send_request(&g, c, next_due) < 0)
-                    break;
-                reqno++;
-                next_due = start + (uint64_t)((double)reqno * interval);
-            }
-        }
-        for (int i = 0; i < o->conns; i++) {
-            if (g.conns[i].dirty && !g.conns[i].dead)
-                flush(&g, &g.conns[i]);
-        }
-        if (g.live == 0) {
-            rc = -ECONNRESET;
-            snprintf(err, errlen, "loadgen: the server closed every connection");
-            break;
-        }
-        if (!publishing && g.inflight == 0)
-            break;
-        if (!publishing && now > publish_end + 5000000000ull) {
-            fprintf(stderr, "loadgen: %llu requests unanswered 5 s after the end\n",
-                    (unsigned long long)g.inflight);
-            for (int i = 0; i < o->conns; i++)
-                kill_conn(&g, &g.conns[i]);
-            break;
-        }
-        uint64_t wait_ns = 5000000; /* re-check the stop flag and the end at least this often */
-        if (publishing) {
-            if (end - now < wait_ns)
-                wait_ns = end - now;
-            if (o->rate > 0 && next_due > now && next_due - now < wait_ns)
-                wait_ns = next_due - now;
-            if (o->rate > 0 && next_due <= now && free_conn(&g, &(int){rr}) != NULL)
-                wait_ns = 0;
-        }
-        struct timespec ts = {(time_t)(wait_ns / 1000000000ull), (long)(wait_ns % 1000000000ull)};
-        int n = epoll_pwait2(g.epfd, evs, 64, &ts, NULL);
-        if (n < 0 && errno != EINTR) {
-            rc = -errno;
-            snprintf(err, errlen, "loadgen: epoll: %s", strerror(errno));
-            break;
-        }
-        for (int i = 0; i < n; i++) {
-            conn_t *c = evs[i].data.ptr;
-            if (c->dead)
-                continue;
-            if (evs[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP)) {
-                uint64_t before = res->requests;
-                on_readable(&g, c, publishing);
-                if (res->requests != before)
-                    last_answer = rc_lg_now_ns();
-            }
-            if (!c->dead && (evs[i].events & EPOLLOUT))
-                flush(&g, c);
-        }
-    }
-    res->publish_s = (double)(publish_end - start) / 1e9;
-    res->elapsed_s = (double)(last_answer - start) / 1e9;
+    lg_start(&g);
+    rc = lg_loop(&g, stop, err, errlen);
+    res->publish_s = (double)(g.publish_end - g.start) / 1e9;
+    res->elapsed_s = (double)(g.last_answer - g.start) / 1e9;
     res->cpu_s = thread_cpu_s() - cpu0;
 out:
-    free_conns(&g);
-    free(g.data);
-    if (g.epfd >= 0)
-        close(g.epfd);
+    lg_close(&g);
     if (rc < 0 && res->acked == NULL)
         res->seq_count = 0;
     return rc;

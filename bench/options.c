@@ -1,6 +1,7 @@
 /* Option parsing and the common end of the comparison scenarios. */
 #include "bench/options.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,8 +54,9 @@ static void usage(const char *scenario, const char *summary, FILE *out)
             scenario, summary);
 }
 
-int rc_bench_opts_parse(const char *scenario, const char *summary, int argc, char **argv,
-                        rc_bench_opts_t *o)
+/* The defaults before the command line is read; --seconds and --drain stay negative ("not
+ * given") until the end, where --quick decides them. */
+static void opts_defaults(rc_bench_opts_t *o)
 {
     memset(o, 0, sizeof(*o));
     o->seconds = -1;
@@ -69,6 +71,111 @@ int rc_bench_opts_parse(const char *scenario, const char *summary, int argc, cha
     o->ring_bytes = 64ull << 20;
     o->reader_spin = 100;
     o->reader_linger_us = RC_BENCH_LINGER_UNSET;
+}
+
+typedef enum { OPT_DOUBLE, OPT_INT, OPT_SIZE, OPT_U32, OPT_U64, OPT_TEXT } opt_kind_t;
+
+/* An option that takes a value: its name, the C type of its field (the kind must match the
+ * field's declaration in bench/options.h) and where that field is. */
+typedef struct {
+    const char *name;
+    opt_kind_t kind;
+    size_t offset; /* in rc_bench_opts_t */
+} opt_t;
+
+static const opt_t value_opts[] = {
+    {"--seconds", OPT_DOUBLE, offsetof(rc_bench_opts_t, seconds)},
+    {"--conns", OPT_INT, offsetof(rc_bench_opts_t, conns)},
+    {"--depth", OPT_INT, offsetof(rc_bench_opts_t, depth)},
+    {"--size", OPT_SIZE, offsetof(rc_bench_opts_t, size)},
+    {"--batch", OPT_INT, offsetof(rc_bench_opts_t, batch)},
+    {"--types", OPT_INT, offsetof(rc_bench_opts_t, types)},
+    {"--runs", OPT_INT, offsetof(rc_bench_opts_t, runs)},
+    {"--drain", OPT_DOUBLE, offsetof(rc_bench_opts_t, drain_s)},
+    {"--reader-spin", OPT_U32, offsetof(rc_bench_opts_t, reader_spin)},
+    {"--reader-linger-us", OPT_U32, offsetof(rc_bench_opts_t, reader_linger_us)},
+    {"--ring-size", OPT_U64, offsetof(rc_bench_opts_t, ring_bytes)},
+    {"--systems", OPT_TEXT, offsetof(rc_bench_opts_t, systems)},
+    {"--rates", OPT_TEXT, offsetof(rc_bench_opts_t, rates)},
+    {"--consumers", OPT_TEXT, offsetof(rc_bench_opts_t, consumers)},
+    {"--triggers", OPT_TEXT, offsetof(rc_bench_opts_t, triggers)},
+    {"--decoys", OPT_INT, offsetof(rc_bench_opts_t, decoys)},
+    {"--workers", OPT_INT, offsetof(rc_bench_opts_t, workers)},
+    {"--rate", OPT_DOUBLE, offsetof(rc_bench_opts_t, rate)},
+    {"--out", OPT_TEXT, offsetof(rc_bench_opts_t, out)},
+};
+
+/* Stores `v` in the option's field. Returns 0, or -1 when a number is not the whole of `v`
+ * (range checks come later, once every option is known). */
+static int set_value(rc_bench_opts_t *o, const opt_t *opt, const char *v)
+{
+    char *field = (char *)o + opt->offset;
+    char *end = NULL;
+    switch (opt->kind) {
+    case OPT_DOUBLE:
+        *(double *)field = strtod(v, &end);
+        break;
+    case OPT_INT:
+        *(int *)field = (int)strtol(v, &end, 10);
+        break;
+    case OPT_SIZE:
+        *(size_t *)field = (size_t)strtoul(v, &end, 10);
+        break;
+    case OPT_U32:
+        *(uint32_t *)field = (uint32_t)strtoul(v, &end, 10);
+        break;
+    case OPT_U64:
+        *(uint64_t *)field = strtoull(v, &end, 10);
+        break;
+    case OPT_TEXT:
+        *(const char **)field = v;
+        break;
+    }
+    return end != NULL && (*end != 0 || end == v) ? -1 : 0;
+}
+
+static int parse_mode(const char *v, int *mode)
+{
+    if (strcmp(v, "binary") == 0)
+        *mode = RC_LG_HTTP_BINARY;
+    else if (strcmp(v, "structured") == 0)
+        *mode = RC_LG_HTTP_STRUCTURED;
+    else if (strcmp(v, "batch") == 0)
+        *mode = RC_LG_HTTP_BATCH;
+    else
+        return -1;
+    return 0;
+}
+
+/* One option `a` with its value `v`. Returns 0 or 2 (bad usage, message printed). */
+static int parse_value(const char *scenario, const char *summary, const char *a, const char *v,
+                       rc_bench_opts_t *o)
+{
+    if (strcmp(a, "--mode") == 0) {
+        if (parse_mode(v, &o->mode) < 0) {
+            fprintf(stderr, "ringcast-bench %s: --mode binary, structured or batch\n", scenario);
+            return 2;
+        }
+        return 0;
+    }
+    for (size_t k = 0; k < sizeof(value_opts) / sizeof(value_opts[0]); k++) {
+        if (strcmp(a, value_opts[k].name) != 0)
+            continue;
+        if (set_value(o, &value_opts[k], v) < 0) {
+            fprintf(stderr, "ringcast-bench %s: %s needs a number, not '%s'\n", scenario, a, v);
+            return 2;
+        }
+        return 0;
+    }
+    fprintf(stderr, "ringcast-bench %s: unknown option '%s'\n", scenario, a);
+    usage(scenario, summary, stderr);
+    return 2;
+}
+
+/* Reads argv into `o`. Returns 0, 1 (--help printed) or 2 (bad usage, message printed). */
+static int parse_args(const char *scenario, const char *summary, int argc, char **argv,
+                      rc_bench_opts_t *o)
+{
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -90,81 +197,21 @@ int rc_bench_opts_parse(const char *scenario, const char *summary, int argc, cha
             usage(scenario, summary, stderr);
             return 2;
         }
-        char *end = NULL;
         i++;
-        if (strcmp(a, "--seconds") == 0)
-            o->seconds = strtod(v, &end);
-        else if (strcmp(a, "--conns") == 0)
-            o->conns = (int)strtol(v, &end, 10);
-        else if (strcmp(a, "--depth") == 0)
-            o->depth = (int)strtol(v, &end, 10);
-        else if (strcmp(a, "--size") == 0)
-            o->size = (size_t)strtoul(v, &end, 10);
-        else if (strcmp(a, "--batch") == 0)
-            o->batch = (int)strtol(v, &end, 10);
-        else if (strcmp(a, "--types") == 0)
-            o->types = (int)strtol(v, &end, 10);
-        else if (strcmp(a, "--runs") == 0)
-            o->runs = (int)strtol(v, &end, 10);
-        else if (strcmp(a, "--drain") == 0)
-            o->drain_s = strtod(v, &end);
-        else if (strcmp(a, "--reader-spin") == 0)
-            o->reader_spin = (uint32_t)strtoul(v, &end, 10);
-        else if (strcmp(a, "--reader-linger-us") == 0)
-            o->reader_linger_us = (uint32_t)strtoul(v, &end, 10);
-        else if (strcmp(a, "--ring-size") == 0)
-            o->ring_bytes = strtoull(v, &end, 10);
-        else if (strcmp(a, "--systems") == 0)
-            o->systems = v;
-        else if (strcmp(a, "--rates") == 0)
-            o->rates = v;
-        else if (strcmp(a, "--consumers") == 0)
-            o->consumers = v;
-        else if (strcmp(a, "--triggers") == 0)
-            o->triggers = v;
-        else if (strcmp(a, "--decoys") == 0)
-            o->decoys = (int)strtol(v, &end, 10);
-        else if (strcmp(a, "--workers") == 0)
-            o->workers = (int)strtol(v, &end, 10);
-        else if (strcmp(a, "--rate") == 0)
-            o->rate = strtod(v, &end);
-        else if (strcmp(a, "--out") == 0)
-            o->out = v;
-        else if (strcmp(a, "--mode") == 0) {
-            if (strcmp(v, "binary") == 0)
-                o->mode = RC_LG_HTTP_BINARY;
-            else if (strcmp(v, "structured") == 0)
-                o->mode = RC_LG_HTTP_STRUCTURED;
-            else if (strcmp(v, "batch") == 0)
-                o->mode = RC_LG_HTTP_BATCH;
-            else {
-                fprintf(stderr, "ringcast-bench %s: --mode binary, structured or batch\n",
-                        scenario);
-                return 2;
-            }
-        } else {
-            fprintf(stderr, "ringcast-bench %s: unknown option '%s'\n", scenario, a);
-            usage(scenario, summary, stderr);
-            return 2;
-        }
-        if (end != NULL && (*end != 0 || end == v)) {
-            fprintf(stderr, "ringcast-bench %s: %s needs a number, not '%s'\n", scenario, a, v);
-            return 2;
-        }
+        int rc = parse_value(scenario, summary, a, v, o);
+        if (rc != 0)
+            return rc;
     }
-    double nums[16];
-    if ((o->rates && rc_bench_list_nums(o->rates, nums, 16) < 0) ||
-        (o->consumers && rc_bench_list_nums(o->consumers, nums, 16) < 0) ||
-        (o->triggers && rc_bench_list_nums(o->triggers, nums, 16) < 0)) {
-        fprintf(stderr,
-                "ringcast-bench %s: --rates, --consumers and --triggers take up to 16 positive "
-                "numbers separated by commas\n",
-                scenario);
-        return 2;
-    }
+    return 0;
+}
+
+/* Every name in --systems must be one some scenario knows: a typo would otherwise run nothing
+ * and look like a skipped peer. Returns 0 or 2 (message printed). */
+static int check_systems(const char *scenario, const char *systems)
+{
     static const char *const known[] = {"ringcast", "nginx",         "redis",
                                         "nats",     "ringcast-http", "sinks-direct"};
-    for (const char *p = o->systems; p && *p;) {
+    for (const char *p = systems; p && *p;) {
         const char *comma = strchr(p, ',');
         size_t len = comma ? (size_t)(comma - p) : strlen(p);
         int ok = 0;
@@ -179,6 +226,25 @@ int rc_bench_opts_parse(const char *scenario, const char *summary, int argc, cha
         }
         p = comma ? comma + 1 : NULL;
     }
+    return 0;
+}
+
+/* The checks that need every option read, and the --quick defaults. Returns 0 or 2 (message
+ * printed). */
+static int check_opts(const char *scenario, rc_bench_opts_t *o)
+{
+    double nums[16];
+    if ((o->rates && rc_bench_list_nums(o->rates, nums, 16) < 0) ||
+        (o->consumers && rc_bench_list_nums(o->consumers, nums, 16) < 0) ||
+        (o->triggers && rc_bench_list_nums(o->triggers, nums, 16) < 0)) {
+        fprintf(stderr,
+                "ringcast-bench %s: --rates, --consumers and --triggers take up to 16 positive "
+                "numbers separated by commas\n",
+                scenario);
+        return 2;
+    }
+    if (check_systems(scenario, o->systems) != 0)
+        return 2;
     if (o->reader_linger_us != RC_BENCH_LINGER_UNSET && o->reader_linger_us > 100000) {
         fprintf(stderr, "ringcast-bench %s: --reader-linger-us is at most 100000, not %u\n",
                 scenario, o->reader_linger_us);
@@ -203,6 +269,16 @@ int rc_bench_opts_parse(const char *scenario, const char *summary, int argc, cha
         return 2;
     }
     return 0;
+}
+
+int rc_bench_opts_parse(const char *scenario, const char *summary, int argc, char **argv,
+                        rc_bench_opts_t *o)
+{
+    opts_defaults(o);
+    int rc = parse_args(scenario, summary, argc, argv, o);
+    if (rc == 0)
+        rc = check_opts(scenario, o);
+    return rc;
 }
 
 int rc_bench_list_has(const char *list, const char *dflt, const char *name)
@@ -274,7 +350,7 @@ void rc_bench_run_opts(const rc_bench_opts_t *o, rc_peer_kind_t system, rc_run_o
     ro->ring_bytes = o->ring_bytes;
     ro->reader_spin = o->reader_spin; /* used only by runs with consumers */
     ro->reader_linger_us = o->reader_linger_us == RC_BENCH_LINGER_UNSET ? 0 : o->reader_linger_us;
-    ro->drain_s = o->drain_s;         /* likewise */
+    ro->drain_s = o->drain_s; /* likewise */
     ro->load.conns = o->conns;
     ro->load.depth = o->depth;
     ro->load.seconds = o->seconds;

@@ -23,13 +23,27 @@ void rc_run_opts_init(rc_run_opts_t *o)
     o->ring_bytes = 64ull << 20;
 }
 
-void rc_bench_skip_row(rc_row_t *row, const char *scenario, const char *params, const char *system,
-                       const char *why)
+void rc_bench_row_init(rc_row_t *row, const char *scenario, const char *params, const char *system)
 {
     memset(row, 0, sizeof(*row));
     snprintf(row->scenario, sizeof(row->scenario), "%s", scenario);
     snprintf(row->params, sizeof(row->params), "%s", params);
     snprintf(row->system, sizeof(row->system), "%s", system);
+}
+
+void rc_bench_row_latency(rc_row_t *row, const rc_hist_t *lat)
+{
+    row->p50_us = (double)rc_hist_pct(lat, 50) / 1e3;
+    row->p90_us = (double)rc_hist_pct(lat, 90) / 1e3;
+    row->p99_us = (double)rc_hist_pct(lat, 99) / 1e3;
+    row->p999_us = (double)rc_hist_pct(lat, 99.9) / 1e3;
+    row->max_us = (double)lat->max / 1e3;
+}
+
+void rc_bench_skip_row(rc_row_t *row, const char *scenario, const char *params, const char *system,
+                       const char *why)
+{
+    rc_bench_row_init(row, scenario, params, system);
     snprintf(row->note, sizeof(row->note), "%s", why);
     row->skipped = 1;
     fprintf(stderr, "bench %s %s (%s): skipped: %s\n", scenario, system, params, why);
@@ -79,164 +93,216 @@ void rc_bench_status_note(const rc_lg_result_t *lr, char *buf, size_t cap)
     }
 }
 
-int rc_bench_run(const char *scenario, const char *params, const rc_run_opts_t *o, rc_row_t *row)
-{
-    const char *sysname = o->label ? o->label : rc_bench_peer_name(o->system);
-    char why[200];
-    if (!rc_bench_peer_available(o->system, why, sizeof(why))) {
-        rc_bench_skip_row(row, scenario, params, sysname, why);
-        return 0;
-    }
-    memset(row, 0, sizeof(*row));
-    snprintf(row->scenario, sizeof(row->scenario), "%s", scenario);
-    snprintf(row->params, sizeof(row->params), "%s", params);
-    snprintf(row->system, sizeof(row->system), "%s", sysname);
-    row->consumers = o->consumers;
-    row->rate = o->load.rate;
-
+/* One run's state, from the server's start to its stop. */
+typedef struct {
+    const rc_run_opts_t *o;
+    const char *scenario, *params, *sysname;
+    rc_row_t *row;
     rc_peer_t peer;
-    int rc = rc_bench_peer_start(o->system, o->ring_bytes, &peer, row->note, sizeof(row->note));
-    if (rc < 0) {
-        fprintf(stderr, "bench %s %s: %s\n", scenario, sysname, row->note);
-        return rc;
-    }
-    fprintf(stderr, "bench %s %s (%s): server pid %d port %d\n", scenario, sysname, params,
-            (int)peer.pid, peer.port);
-    rc_lg_opts_t lo = o->load;
-    lo.port = peer.port;
+    rc_lg_opts_t lo;
+    rc_consumer_t *cons; /* o->consumers of them */
+    int started;         /* consumers running */
+    rc_lg_result_t lr;
+} run_t;
+
+static rc_lg_proto_t load_proto(const rc_run_opts_t *o)
+{
     switch (o->system) {
+    case RC_PEER_REDIS:
+        return RC_LG_RESP_XADD;
+    case RC_PEER_NATS:
+        return RC_LG_NATS_PUB;
     case RC_PEER_RINGCAST:
     case RC_PEER_NGINX:
-        lo.proto = (rc_lg_proto_t)o->http_mode;
-        break;
-    case RC_PEER_REDIS:
-        lo.proto = RC_LG_RESP_XADD;
-        break;
-    case RC_PEER_NATS:
-        lo.proto = RC_LG_NATS_PUB;
         break;
     }
-    rc_consumer_t *cons = NULL;
-    int started = 0;
-    rc_lg_result_t lr = {0};
-    if (o->consumers > 0) {
-        cons = calloc((size_t)o->consumers, sizeof(*cons));
-        if (cons == NULL) {
-            rc = -ENOMEM;
-            goto out;
+    return (rc_lg_proto_t)o->http_mode;
+}
+
+/* Consumer i of the run: a ringcast reader or group member on the peer's ring, a Redis group
+ * (its own, or the shared "bench" one), or a NATS subscriber. */
+static void consumer_setup(const run_t *r, int i, rc_consumer_t *c)
+{
+    const rc_run_opts_t *o = r->o;
+    rc_cons_kind_t shm = o->compete ? RC_CONS_SHM_GROUP : RC_CONS_SHM;
+    c->kind = o->system == RC_PEER_RINGCAST ? shm
+              : o->system == RC_PEER_REDIS  ? RC_CONS_REDIS
+                                            : RC_CONS_NATS;
+    c->ring = r->peer.ring;
+    c->spin = o->reader_spin;
+    c->ack = o->compete; /* a shared group acknowledges, as Dapr's component does */
+    c->linger_us = o->reader_linger_us;
+    c->port = r->peer.port;
+    c->topic = r->lo.topic;
+    if (o->compete)
+        snprintf(c->group, sizeof(c->group), "bench");
+    else
+        snprintf(c->group, sizeof(c->group), "g%d", i);
+    snprintf(c->name, sizeof(c->name), "bench-c%d", i);
+}
+
+/* Attaches every consumer before the first event is published. Returns 0 or a negative code
+ * (row->note says which consumer failed). */
+static int consumers_start(run_t *r)
+{
+    if (r->o->consumers <= 0)
+        return 0;
+    r->cons = calloc((size_t)r->o->consumers, sizeof(*r->cons));
+    if (r->cons == NULL)
+        return -ENOMEM;
+    for (int i = 0; i < r->o->consumers; i++) {
+        rc_consumer_t *c = &r->cons[i];
+        consumer_setup(r, i, c);
+        int rc = rc_consumer_start(c);
+        if (rc < 0) {
+            snprintf(r->row->note, sizeof(r->row->note), "consumer %d: %s", i, c->err);
+            fprintf(stderr, "bench %s %s: %s\n", r->scenario, r->sysname, r->row->note);
+            return rc;
         }
-        for (int i = 0; i < o->consumers; i++) {
-            rc_consumer_t *c = &cons[i];
-            rc_cons_kind_t shm = o->compete ? RC_CONS_SHM_GROUP : RC_CONS_SHM;
-            c->kind = o->system == RC_PEER_RINGCAST ? shm
-                      : o->system == RC_PEER_REDIS  ? RC_CONS_REDIS
-                                                    : RC_CONS_NATS;
-            c->ring = peer.ring;
-            c->spin = o->reader_spin;
-            c->ack = o->compete; /* a shared group acknowledges, as Dapr's component does */
-            c->linger_us = o->reader_linger_us;
-            c->port = peer.port;
-            c->topic = lo.topic;
-            if (o->compete)
-                snprintf(c->group, sizeof(c->group), "bench");
-            else
-                snprintf(c->group, sizeof(c->group), "g%d", i);
-            snprintf(c->name, sizeof(c->name), "bench-c%d", i);
-            rc = rc_consumer_start(c);
-            if (rc < 0) {
-                snprintf(row->note, sizeof(row->note), "consumer %d: %s", i, c->err);
-                fprintf(stderr, "bench %s %s: %s\n", scenario, sysname, row->note);
-                goto out;
-            }
-            started++;
-        }
+        r->started++;
     }
-    rc_bench_peer_mark(&peer);
-    rc = rc_bench_publish(scenario, sysname, &lo, &lr, row);
-    if (rc < 0)
-        goto out;
-    /* Drain: wait while the consumers make progress, until each has every acked event. */
-    uint64_t target = lr.events_acked;
+    return 0;
+}
+
+/* Waits while the consumers make progress, until each has every acknowledged event (competing:
+ * until they have them together), or o->drain_s passed without progress. */
+static void consumers_drain(const run_t *r)
+{
+    uint64_t target = r->lr.events_acked;
     double idle = 0;
-    while (started > 0 && idle < o->drain_s) {
+    while (r->started > 0 && idle < r->o->drain_s) {
         uint64_t least = UINT64_MAX, total = 0;
-        for (int i = 0; i < started; i++) {
-            uint64_t u = atomic_load_explicit(&cons[i].unique, memory_order_relaxed);
+        for (int i = 0; i < r->started; i++) {
+            uint64_t u = atomic_load_explicit(&r->cons[i].unique, memory_order_relaxed);
             total += u;
             if (u < least)
                 least = u;
         }
-        if (o->compete ? total >= target : least >= target)
+        if (r->o->compete ? total >= target : least >= target)
             break;
         nap(0.02);
         uint64_t after = 0;
-        for (int i = 0; i < started; i++)
-            after += atomic_load_explicit(&cons[i].unique, memory_order_relaxed);
+        for (int i = 0; i < r->started; i++)
+            after += atomic_load_explicit(&r->cons[i].unique, memory_order_relaxed);
         idle = after == total ? idle + 0.02 : 0;
     }
-    rc_bench_peer_usage(&peer, &row->cpu_s, &row->rss_mib, &row->rss_shm_mib);
-    row->client_cpu_s = lr.cpu_s;
-    row->events = lr.events_acked;
-    row->errors = lr.errors;
-    rc_bench_status_note(&lr, row->note, sizeof(row->note));
-    rc_hist_t lat;
-    if (started > 0) {
-        rc_hist_init(&lat);
-        double least = -1;
-        uint64_t last = lr.start_ns;
-        for (int i = 0; i < started; i++) {
-            rc_consumer_stop(&cons[i]);
-            rc_hist_merge(&lat, &cons[i].lat);
-            if (!o->compete) {
-                row->lost += rc_consumer_lost(&cons[i], lr.acked, lr.seq_count);
-                row->dups += cons[i].dups;
-            }
-            row->consumer_cpu_s += cons[i].cpu_s;
-            uint64_t u = atomic_load(&cons[i].unique);
-            if (least < 0 || (double)u < least)
-                least = (double)u;
-            if (cons[i].last_rx_ns > last)
-                last = cons[i].last_rx_ns;
-            if (cons[i].error < 0 && row->note[0] == 0)
-                snprintf(row->note, sizeof(row->note), "consumer %d: %s", i, cons[i].err);
-            if (cons[i].bad > 0)
-                fprintf(stderr, "bench: consumer %d: %llu events without stamps\n", i,
-                        (unsigned long long)cons[i].bad);
+}
+
+/* Stops the consumers and takes their results into the row: latency into `lat`, lost and
+ * duplicated events, their CPU, and the throughput (the slowest consumer's events, or all
+ * competing consumers' together, over first publish to last delivery). */
+static void consumers_collect(run_t *r, rc_hist_t *lat)
+{
+    const rc_run_opts_t *o = r->o;
+    rc_row_t *row = r->row;
+    const rc_lg_result_t *lr = &r->lr;
+    rc_hist_init(lat);
+    double least = -1;
+    uint64_t last = lr->start_ns;
+    for (int i = 0; i < r->started; i++) {
+        rc_consumer_t *c = &r->cons[i];
+        rc_consumer_stop(c);
+        rc_hist_merge(lat, &c->lat);
+        if (!o->compete) {
+            row->lost += rc_consumer_lost(c, lr->acked, lr->seq_count);
+            row->dups += c->dups;
         }
-        double got = least;
-        if (o->compete) {
-            row->lost = rc_consumers_lost_any(cons, started, lr.acked, lr.seq_count, &row->dups);
-            got = (double)(lr.events_acked - (row->lost < lr.events_acked ? row->lost : 0));
-        }
-        started = 0;
-        double span = (double)(last - lr.start_ns) / 1e9;
-        row->throughput = span > 0 ? got / span : 0;
-    } else {
-        lat = lr.lat;
-        row->throughput = lr.publish_s > 0 ? (double)lr.events_acked / lr.publish_s : 0;
+        row->consumer_cpu_s += c->cpu_s;
+        uint64_t u = atomic_load(&c->unique);
+        if (least < 0 || (double)u < least)
+            least = (double)u;
+        if (c->last_rx_ns > last)
+            last = c->last_rx_ns;
+        if (c->error < 0 && row->note[0] == 0)
+            snprintf(row->note, sizeof(row->note), "consumer %d: %s", i, c->err);
+        if (c->bad > 0)
+            fprintf(stderr, "bench: consumer %d: %llu events without stamps\n", i,
+                    (unsigned long long)c->bad);
     }
-    row->p50_us = (double)rc_hist_pct(&lat, 50) / 1e3;
-    row->p90_us = (double)rc_hist_pct(&lat, 90) / 1e3;
-    row->p99_us = (double)rc_hist_pct(&lat, 99) / 1e3;
-    row->p999_us = (double)rc_hist_pct(&lat, 99.9) / 1e3;
-    row->max_us = (double)lat.max / 1e3;
+    double got = least;
+    if (o->compete) {
+        row->lost =
+            rc_consumers_lost_any(r->cons, r->started, lr->acked, lr->seq_count, &row->dups);
+        got = (double)(lr->events_acked - (row->lost < lr->events_acked ? row->lost : 0));
+    }
+    r->started = 0;
+    double span = (double)(last - lr->start_ns) / 1e9;
+    row->throughput = span > 0 ? got / span : 0;
+}
+
+/* After publishing: the server's usage, the load's counts, and the consumers' results (without
+ * consumers, latency and throughput are the publisher's: request -> answer). */
+static void run_results(run_t *r)
+{
+    rc_row_t *row = r->row;
+    rc_bench_peer_usage(&r->peer, &row->cpu_s, &row->rss_mib, &row->rss_shm_mib);
+    row->client_cpu_s = r->lr.cpu_s;
+    row->events = r->lr.events_acked;
+    row->errors = r->lr.errors;
+    rc_bench_status_note(&r->lr, row->note, sizeof(row->note));
+    rc_hist_t lat;
+    if (r->started > 0) {
+        consumers_collect(r, &lat);
+    } else {
+        lat = r->lr.lat;
+        row->throughput = r->lr.publish_s > 0 ? (double)r->lr.events_acked / r->lr.publish_s : 0;
+    }
+    rc_bench_row_latency(row, &lat);
     fprintf(stderr,
             "bench %s %s (%s): %.0f events/s, p50 %.1f µs, p99 %.1f µs, lost %llu, dups %llu, "
             "errors %llu, server cpu %.2f s, rss %.1f MiB%s%s\n",
-            scenario, sysname, params, row->throughput, row->p50_us, row->p99_us,
+            r->scenario, r->sysname, r->params, row->throughput, row->p50_us, row->p99_us,
             (unsigned long long)row->lost, (unsigned long long)row->dups,
             (unsigned long long)row->errors, row->cpu_s, row->rss_mib, row->note[0] ? "; " : "",
             row->note);
-out:
-    for (int i = 0; i < started; i++)
-        rc_consumer_stop(&cons[i]);
-    if (cons != NULL) {
-        for (int i = 0; i < o->consumers; i++)
-            rc_consumer_free(&cons[i]);
+}
+
+static void run_close(run_t *r)
+{
+    for (int i = 0; i < r->started; i++)
+        rc_consumer_stop(&r->cons[i]);
+    if (r->cons != NULL) {
+        for (int i = 0; i < r->o->consumers; i++)
+            rc_consumer_free(&r->cons[i]);
     }
-    free(cons);
-    free(lr.acked);
-    rc_bench_peer_stop(&peer);
+    free(r->cons);
+    free(r->lr.acked);
+    rc_bench_peer_stop(&r->peer);
+}
+
+int rc_bench_run(const char *scenario, const char *params, const rc_run_opts_t *o, rc_row_t *row)
+{
+    run_t r = {.o = o, .scenario = scenario, .params = params, .row = row};
+    r.sysname = o->label ? o->label : rc_bench_peer_name(o->system);
+    char why[200];
+    if (!rc_bench_peer_available(o->system, why, sizeof(why))) {
+        rc_bench_skip_row(row, scenario, params, r.sysname, why);
+        return 0;
+    }
+    rc_bench_row_init(row, scenario, params, r.sysname);
+    row->consumers = o->consumers;
+    row->rate = o->load.rate;
+    int rc = rc_bench_peer_start(o->system, o->ring_bytes, &r.peer, row->note, sizeof(row->note));
+    if (rc < 0) {
+        fprintf(stderr, "bench %s %s: %s\n", scenario, r.sysname, row->note);
+        return rc;
+    }
+    fprintf(stderr, "bench %s %s (%s): server pid %d port %d\n", scenario, r.sysname, params,
+            (int)r.peer.pid, r.peer.port);
+    r.lo = o->load;
+    r.lo.port = r.peer.port;
+    r.lo.proto = load_proto(o);
+    rc = consumers_start(&r);
+    if (rc < 0)
+        goto out;
+    rc_bench_peer_mark(&r.peer);
+    rc = rc_bench_publish(scenario, r.sysname, &r.lo, &r.lr, row);
+    if (rc < 0)
+        goto out;
+    consumers_drain(&r);
+    run_results(&r);
+out:
+    run_close(&r);
     return rc;
 }
 

@@ -6,22 +6,23 @@
 
 #include <stdint.h>
 
+#include "bench/hist.h"
 #include "bench/loadgen.h"
 #include "bench/peers.h"
 #include "bench/report.h"
 
 typedef struct {
     rc_peer_kind_t system;
-    rc_lg_opts_t load;    /* port and protocol are set by rc_bench_run from the system */
-    int http_mode;        /* for ringcast/nginx: RC_LG_HTTP_BINARY, _STRUCTURED or _BATCH */
-    int consumers;        /* 0: publish only (latency = request -> answer) */
-    int compete;          /* consumers share one group (each event to one of them): a ringcast
-                           * consumer group, one Redis group; throughput counts their union */
-    double drain_s;       /* longest wait without progress for consumers to catch up (2) */
-    uint64_t ring_bytes;  /* ringcast ring size (64 MiB) */
-    uint32_t reader_spin; /* ringcast shm readers: polls before sleeping (0: reader default) */
+    rc_lg_opts_t load;         /* port and protocol are set by rc_bench_run from the system */
+    int http_mode;             /* for ringcast/nginx: RC_LG_HTTP_BINARY, _STRUCTURED or _BATCH */
+    int consumers;             /* 0: publish only (latency = request -> answer) */
+    int compete;               /* consumers share one group (each event to one of them): a ringcast
+                                * consumer group, one Redis group; throughput counts their union */
+    double drain_s;            /* longest wait without progress for consumers to catch up (2) */
+    uint64_t ring_bytes;       /* ringcast ring size (64 MiB) */
+    uint32_t reader_spin;      /* ringcast shm readers: polls before sleeping (0: reader default) */
     uint32_t reader_linger_us; /* ringcast shm readers: linger after a wake (0: none) */
-    const char *label;    /* system name in the report; NULL: the peer's name */
+    const char *label;         /* system name in the report; NULL: the peer's name */
 } rc_run_opts_t;
 
 /** Defaults: ringcast, loadgen defaults, binary, no consumers, 2 s drain, 64 MiB ring. */
@@ -31,6 +32,12 @@ void rc_run_opts_init(rc_run_opts_t *o);
  *  installed gives a skipped row with the reason. Returns 0 (row filled, possibly skipped) or a
  *  negative code when the run failed (row->note says why). Main thread. */
 int rc_bench_run(const char *scenario, const char *params, const rc_run_opts_t *o, rc_row_t *row);
+
+/** Clears `row` and names it: `scenario`, `params` and `system` copied in. */
+void rc_bench_row_init(rc_row_t *row, const char *scenario, const char *params, const char *system);
+
+/** Sets the row's p50, p90, p99, p99.9 and max (µs) from `lat` (ns). */
+void rc_bench_row_latency(rc_row_t *row, const rc_hist_t *lat);
 
 /** Fills a skipped row. */
 void rc_bench_skip_row(rc_row_t *row, const char *scenario, const char *params, const char *system,
