@@ -7,14 +7,18 @@
 #   - every installed header compiles on its own, as C11 and as C++11;
 #   - tests/sdk/consumer.cpp (create a ring, write an event record, read and decode it) and
 #     examples/reader.c compile and link, and the consumer runs.
-# usage: test_sdk_install.sh BUILD_DIR SOURCE_DIR LIBDIR   (LIBDIR: CMAKE_INSTALL_LIBDIR)
+# usage: test_sdk_install.sh BUILD_DIR SOURCE_DIR LIBDIR CC CXX
+#   LIBDIR: CMAKE_INSTALL_LIBDIR; CC, CXX: the build's C compiler and its C++ sibling (a
+#   sanitized library needs the same compiler's sanitizer runtime at the consumer's link).
 # Exit 77 (skipped) when pkg-config, a C++ compiler or /dev/shm is missing.
 set -euo pipefail
 build=$1
 src=$2
 libdir=$3
+cc=$4
+cxx=$5
 
-for tool in pkg-config c++ cc nm; do
+for tool in pkg-config "$cxx" "$cc" nm; do
     if ! command -v "$tool" >/dev/null 2>&1; then
         echo "skipped: $tool not found (scripts/setup.sh installs it)"
         exit 77
@@ -52,13 +56,13 @@ for h in $headers; do
     printf '#include "%s"\n#include "%s"\n' "$h" "$h" >"$tmp/one.c"
     cp "$tmp/one.c" "$tmp/one.cpp"
     # shellcheck disable=SC2086 # pkg-config output is a list of words
-    if ! cc -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Wpedantic -Werror $cflags \
+    if ! "$cc" -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Wpedantic -Werror $cflags \
         -fsyntax-only "$tmp/one.c"; then
         echo "FAIL $h does not compile on its own as C11"
         fail=1
     fi
     # shellcheck disable=SC2086
-    if ! c++ -std=c++11 -Wall -Wextra -Werror $cflags -fsyntax-only "$tmp/one.cpp"; then
+    if ! "$cxx" -std=c++11 -Wall -Wextra -Werror $cflags -fsyntax-only "$tmp/one.cpp"; then
         echo "FAIL $h does not compile on its own as C++11"
         fail=1
     fi
@@ -66,13 +70,13 @@ done
 echo "headers: $(echo "$headers" | wc -l) checked as C11 and C++11"
 
 # shellcheck disable=SC2086
-if ! c++ -std=c++11 -Wall -Wextra -Werror $cflags -o "$tmp/consumer" "$src/tests/sdk/consumer.cpp" \
-    $libs; then
+if ! "$cxx" -std=c++11 -Wall -Wextra -Werror $cflags -o "$tmp/consumer" \
+    "$src/tests/sdk/consumer.cpp" $libs; then
     echo "FAIL consumer.cpp does not build against the installed SDK"
     exit 1
 fi
 # shellcheck disable=SC2086
-if ! cc -Wall -Wextra -Werror $cflags -o "$tmp/reader" "$src/examples/reader.c" $libs; then
+if ! "$cc" -Wall -Wextra -Werror $cflags -o "$tmp/reader" "$src/examples/reader.c" $libs; then
     echo "FAIL examples/reader.c does not build against the installed SDK"
     fail=1
 fi
