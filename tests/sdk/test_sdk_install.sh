@@ -2,8 +2,8 @@
 # The installed SDK as a consumer outside the build sees it: installs the build tree into a
 # temporary prefix, then, with nothing but `pkg-config ringcast` (PKG_CONFIG_PATH pointing at the
 # prefix), checks that
-#   - the archive leaves no rc_ symbol undefined (every installed declaration is backed by it, and
-#     nothing reaches into the rest of core/);
+#   - the archive leaves no rc_ symbol undefined (nothing reaches into the rest of core/), and
+#     defines every function the installed headers declare;
 #   - every installed header compiles on its own, as C11 and as C++11;
 #   - tests/sdk/consumer.cpp (create a ring, write an event record, read and decode it) and
 #     examples/reader.c compile and link, and the consumer runs.
@@ -49,6 +49,20 @@ if [ -n "$undefined" ]; then
     echo "FAIL libringcast.a leaves rc_ symbols undefined: $undefined"
     fail=1
 fi
+
+# Every function an installed header declares (prototypes start at column 0; static inline
+# ones are defined in the header) is defined in the archive: a declaration whose definition
+# lives in a core/ file the SDK does not carry would otherwise only fail in a consumer's link.
+declared=$(cd "$prefix/include/ringcast" &&
+    grep -rhE '^[a-z_][a-z0-9_ ]*[ *]rc_[a-z0-9_]+\(' --include='*.h' . | grep -v '^static' |
+    sed -E 's/^.*[ *](rc_[a-z0-9_]+)\(.*/\1/' | sort -u)
+missing=$(comm -23 <(echo "$declared") \
+    <(nm --defined-only -g --format=just-symbols "$lib" | sort -u))
+if [ -z "$declared" ] || [ -n "$missing" ]; then
+    echo "FAIL declared in the installed headers but not in libringcast.a: ${missing:-(none found)}"
+    fail=1
+fi
+echo "functions: $(echo "$declared" | wc -l) declared, all defined in libringcast.a"
 
 # Each header alone, in a strict C11 (POSIX) and a C++11 translation unit.
 headers=$(cd "$prefix/include/ringcast" && find . -name '*.h' | sed 's|^\./||' | sort)
