@@ -10,6 +10,10 @@
 
 #include <stddef.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct rc_arena_chunk_s rc_arena_chunk_t;
 
 /** Caller-embedded arena. Fields are private; use the functions below. Not thread-safe: one
@@ -47,5 +51,9 @@ void rc_arena_close(rc_arena_t *a);
 
 /** Bytes handed out since init/reset (for metrics and tests). */
 size_t rc_arena_used(const rc_arena_t *a);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -4,6 +4,10 @@
 #ifndef RC_CORE_ERRORS_H
 #define RC_CORE_ERRORS_H
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* X(name, value, message). Ranges: 300xx ring, 301xx events, 302xx config, 303xx CESQL,
  * 304xx HTTP client. Every line ends with a backslash and the list ends with the comment line, so
  * that lines added on two branches merge as a union (see .gitattributes). */
@@ -53,5 +57,9 @@ const char *rc_strerror(int err);
 
 /** Returns the symbolic name ("RC_ERING_FULL", "ENOENT", ...) of a code, or "UNKNOWN". */
 const char *rc_err_name(int err);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -15,6 +15,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /** CloudEvents attribute types. Values are the canonical string forms of the spec: integers in
  *  decimal without leading zeros or '+', booleans "true"/"false", binary as base64 (RFC 4648,
  *  padded), timestamps as RFC 3339, URIs and URI-references as written. */
@@ -189,5 +193,9 @@ int rc_event_ttl_reply(rc_event_t *reply, rc_arena_t *arena, int32_t parent_ttl)
  *  replacing any value the producer sent. The string is written into `arena`. Returns 0 or
  *  -ENOMEM. */
 int rc_event_stamp_arrival(rc_event_t *ev, rc_arena_t *arena, int64_t unix_ns);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

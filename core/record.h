@@ -22,8 +22,13 @@
 #include "core/event.h"
 #include "core/str.h"
 
+#include <assert.h> /* static_assert: C11 and C++11 alike */
 #include <stddef.h>
 #include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 #define RC_RECORD_MAGIC 0x31454352u /* "RCE1" in little-endian memory */
 #define RC_RECORD_VERSION 1
@@ -61,12 +66,12 @@ typedef struct {
     uint16_t reserved;  /* 0 */
 } rc_record_ext_t;
 
-_Static_assert(sizeof(rc_record_span_t) == 8, "record span layout");
-_Static_assert(sizeof(rc_record_hdr_t) == 88, "record header layout");
-_Static_assert(offsetof(rc_record_hdr_t, data) == 16, "record header layout");
-_Static_assert(offsetof(rc_record_hdr_t, attr) == 24, "record header layout");
-_Static_assert(sizeof(rc_record_hdr_t) % 8 == 0, "extension table must stay 8-byte aligned");
-_Static_assert(sizeof(rc_record_ext_t) == 16, "record extension entry layout");
+static_assert(sizeof(rc_record_span_t) == 8, "record span layout");
+static_assert(sizeof(rc_record_hdr_t) == 88, "record header layout");
+static_assert(offsetof(rc_record_hdr_t, data) == 16, "record header layout");
+static_assert(offsetof(rc_record_hdr_t, attr) == 24, "record header layout");
+static_assert(sizeof(rc_record_hdr_t) % 8 == 0, "extension table must stay 8-byte aligned");
+static_assert(sizeof(rc_record_ext_t) == 16, "record extension entry layout");
 
 /** A checked record: what rc_record_decode returns. Points into the record bytes (no copy);
  *  valid while they are. */
@@ -116,5 +121,9 @@ rc_ce_ext_t rc_record_ext_at(const rc_record_view_t *view, uint32_t i);
  *  record has more than `cap` extensions. No allocation. */
 int rc_record_to_event(const rc_record_view_t *view, rc_event_t *ev, rc_ce_ext_t *ext,
                        uint32_t cap);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -7,6 +7,10 @@
 #include <stddef.h>
 #include <string.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /** A view of `len` bytes at `ptr`. `ptr == NULL` means "absent"; a present empty value has a
  *  non-NULL `ptr` and `len == 0`. The owner of the bytes decides the lifetime. */
 typedef struct {
@@ -45,5 +49,9 @@ static inline bool rc_str_eq_cstr(rc_str_t a, const char *s)
     size_t n = strlen(s);
     return a.ptr != NULL && a.len == n && memcmp(a.ptr, s, n) == 0;
 }
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -24,6 +24,10 @@
 #include "shm/reader.h"
 #include "shm/ring.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Limits of the group table in the ring header (64 x 256 bytes). */
 #define RC_GROUP_NAME_MAX    31u /* bytes of a group name, [A-Za-z0-9._:-] */
 #define RC_GROUP_MAX         8u  /* groups per ring */
@@ -96,5 +100,9 @@ void rc_group_stats(rc_group_member_t *m, rc_group_stats_t *st);
 
 /** Index of the member's cell (0..RC_GROUP_MAX_MEMBERS-1) in its group; for logs. */
 uint32_t rc_group_member_index(const rc_group_member_t *m);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

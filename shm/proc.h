@@ -7,6 +7,10 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /** Returns the start time of process `pid` (clock ticks since boot), or 0 when the process does
  *  not exist or /proc cannot be read. Any thread. */
 uint64_t rc_proc_start_time(pid_t pid);
@@ -14,5 +18,9 @@ uint64_t rc_proc_start_time(pid_t pid);
 /** Returns 1 when a process with this pid exists and has this start time, 0 when it is gone
  *  (or the pid now names a different process). Any thread. */
 int rc_proc_alive(pid_t pid, uint64_t start_time);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -14,6 +14,10 @@
 
 #include "shm/ring.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct rc_reader_s rc_reader_t;
 
 typedef enum {
@@ -120,5 +124,9 @@ uint32_t rc_reader_slot(const rc_reader_t *r);
 /** Refreshes the slot's heartbeat. Polls do it on their own every few thousand calls and before
  *  sleeping; a reader that holds a view for a long time without polling calls it. */
 void rc_reader_heartbeat(rc_reader_t *r);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

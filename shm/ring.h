@@ -15,6 +15,10 @@
 
 #include "core/errors.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct rc_ring_s rc_ring_t;
 
 /* Record types 0..15 are the ring's own (0 = padding, never seen by readers); applications use
@@ -161,5 +165,9 @@ int rc_ring_reclaim(rc_ring_t *ring);
  *  the pad timeout across calls on this handle). Returns the number of claims padded over.
  *  Readers do the same on their own while they wait. One thread per handle. */
 int rc_ring_sweep(rc_ring_t *ring);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif
