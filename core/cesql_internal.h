@@ -1,11 +1,12 @@
-/* CESQL internals shared by the parser (cesql_parse.c), the compiler (cesql_compile.c), the
- * virtual machine (cesql_eval.c), the LIKE matcher (cesql_like.c) and the built-in functions
- * (cesql_func.c). Not part of the public API. */
+/* CESQL internals shared by the lexer (cesql_lex.c), the parser (cesql_parse.c), the compiler
+ * (cesql_compile.c), the virtual machine (cesql_eval.c), the LIKE matcher (cesql_like.c) and the
+ * built-in functions (cesql_func.c). Not part of the public API. */
 #ifndef RC_CORE_CESQL_INTERNAL_H
 #define RC_CORE_CESQL_INTERNAL_H
 
 #include "core/cesql.h"
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -21,6 +22,73 @@ typedef struct {
 
 void *rc__cesql_arena_alloc(rc__cesql_arena_t *a, size_t size);
 void rc__cesql_arena_free(rc__cesql_arena_t *a);
+
+/* ---- tokens (cesql_lex.c) ---- */
+
+typedef enum {
+    RC__T_END,
+    RC__T_INT,    /* digits; value in tok.ival (or overflow) */
+    RC__T_STRING, /* unescaped into tok.str */
+    RC__T_IDENT,  /* letters and digits, not a keyword */
+    RC__T_FNAME,  /* letters and '_' with at least one '_': only valid as a function name */
+    RC__T_LPAREN,
+    RC__T_RPAREN,
+    RC__T_COMMA,
+    RC__T_PLUS,
+    RC__T_MINUS,
+    RC__T_STAR,
+    RC__T_SLASH,
+    RC__T_PERCENT,
+    RC__T_EQ,
+    RC__T_NE, /* != and <> */
+    RC__T_LT,
+    RC__T_LE,
+    RC__T_GT,
+    RC__T_GE,
+    RC__T_AND,
+    RC__T_OR,
+    RC__T_XOR,
+    RC__T_NOT,
+    RC__T_LIKE,
+    RC__T_IN,
+    RC__T_EXISTS,
+    RC__T_TRUE,
+    RC__T_FALSE,
+} rc__cesql_tok_kind_t;
+
+typedef struct {
+    rc__cesql_tok_kind_t kind;
+    uint32_t pos, len; /* source span */
+    int64_t ival;      /* RC__T_INT, up to 2^31 (checked by the parser) */
+    bool int_overflow; /* RC__T_INT over 2^31 */
+    char *str;         /* RC__T_STRING contents (arena, NUL-terminated) */
+    uint32_t str_len;
+} rc__cesql_tok_t;
+
+/* The source being read and the first syntax error met, shared by the lexer and the parser. */
+typedef struct {
+    const char *src;
+    uint32_t len;
+    uint32_t at;              /* next byte to lex */
+    rc__cesql_arena_t *arena; /* string literals */
+    rc_cesql_error_t *err;    /* may be NULL */
+    bool failed;
+} rc__cesql_lexer_t;
+
+/** Lexes the token at lx->at into `t` (RC__T_END at the end) and moves past it. Returns false
+ *  after a syntax error (recorded in the lexer). */
+bool rc__cesql_lex(rc__cesql_lexer_t *lx, rc__cesql_tok_t *t);
+
+/** Records a syntax error at byte `pos` (RC_CESQL_ERR_PARSE; `expected` may be NULL) unless
+ *  one was recorded already: the first error is the one reported. */
+void rc__cesql_syntax_verror(rc__cesql_lexer_t *lx, uint32_t pos, const char *expected,
+                             const char *fmt, va_list ap) __attribute__((format(printf, 4, 0)));
+
+/** ASCII letters: the letters of CESQL names. */
+static inline bool rc__cesql_is_alpha(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
 
 /* ---- syntax tree ---- */
 

@@ -1,14 +1,14 @@
-/* CESQL lexer and parser: expression text -> syntax tree.
+/* CESQL parser: tokens (cesql_lex.c) -> syntax tree; also the compile-time arena and error
+ * formatting the other CESQL files use.
  *
  * The grammar and its precedence follow the ANTLR grammar of the spec (CESQLParser.g4), from
  * tightest to loosest: function calls and atoms; prefix NOT and '-'; LIKE; IN; '*' '/' '%';
  * '+' '-'; all comparisons (one level); AND OR XOR (one level, right-associative). The
  * parser is precedence climbing; its recursion is bounded by RC_CESQL_MAX_DEPTH so hostile input
- * is rejected instead of exhausting the stack. Keywords and function names are case-insensitive
- * (the grammar lexes an upper-cased stream); attribute names are folded to lower case. */
+ * is rejected instead of exhausting the stack. Function names are case-insensitive (resolved by
+ * the compiler); attribute names are folded to lower case here. */
 #include "core/cesql_internal.h"
 
-#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,120 +72,39 @@ void rc__cesql_set_error(rc_cesql_error_t *err, rc_cesql_errkind_t kind, uint32_
     va_end(ap);
 }
 
-/* ---- lexer ---- */
+/* ---- tokens ---- */
 
-typedef enum {
-    T_END,
-    T_INT,    /* digits; value in tok.ival (or overflow) */
-    T_STRING, /* unescaped into tok.str */
-    T_IDENT,  /* letters and digits, not a keyword */
-    T_FNAME,  /* letters and '_' with at least one '_': only valid as a function name */
-    T_LPAREN,
-    T_RPAREN,
-    T_COMMA,
-    T_PLUS,
-    T_MINUS,
-    T_STAR,
-    T_SLASH,
-    T_PERCENT,
-    T_EQ,
-    T_NE, /* != and <> */
-    T_LT,
-    T_LE,
-    T_GT,
-    T_GE,
-    T_AND,
-    T_OR,
-    T_XOR,
-    T_NOT,
-    T_LIKE,
-    T_IN,
-    T_EXISTS,
-    T_TRUE,
-    T_FALSE,
-} tok_kind_t;
+typedef rc__cesql_tok_t tok_t;
 
 typedef struct {
-    tok_kind_t kind;
-    uint32_t pos, len; /* source span */
-    int64_t ival;      /* T_INT, up to 2^31 (checked by the parser) */
-    bool int_overflow; /* T_INT over 2^31 */
-    char *str;         /* T_STRING contents (arena, NUL-terminated) */
-    uint32_t str_len;
-} tok_t;
-
-typedef struct {
-    const char *src;
-    uint32_t len;
-    uint32_t at; /* next byte to lex */
-    tok_t tok;   /* current token */
-    tok_t next;  /* one token of look-ahead (valid when has_next) */
+    rc__cesql_lexer_t lx; /* the source, and the first syntax error */
+    tok_t tok;            /* current token */
+    tok_t next;           /* one token of look-ahead (valid when has_next) */
     bool has_next;
     int depth;
-    rc__cesql_arena_t *arena;
-    rc_cesql_error_t *err;
-    bool failed;
 } parser_t;
 
-static const struct {
-    const char *word;
-    tok_kind_t kind;
-} keywords[] = {
-    {"AND", T_AND}, {"OR", T_OR},         {"XOR", T_XOR},   {"NOT", T_NOT},     {"LIKE", T_LIKE},
-    {"IN", T_IN},   {"EXISTS", T_EXISTS}, {"TRUE", T_TRUE}, {"FALSE", T_FALSE},
-};
-
-static bool is_digit(char c)
-{
-    return c >= '0' && c <= '9';
-}
-static bool is_alpha(char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
 static char to_lower(char c)
 {
     return (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c;
 }
 
-static bool word_eq_ci(const char *w, size_t n, const char *upper)
-{
-    size_t i = 0;
-    for (; i < n && upper[i] != '\0'; i++) {
-        char c = w[i];
-        if (c >= 'a' && c <= 'z')
-            c = (char)(c - 32);
-        if (c != upper[i])
-            return false;
-    }
-    return i == n && upper[i] == '\0';
-}
-
 static const char *tok_desc(const parser_t *p, const tok_t *t, char *buf, size_t cap)
 {
-    if (t->kind == T_END)
+    if (t->kind == RC__T_END)
         return "end of expression";
     unsigned n = t->len > 24 ? 24 : t->len;
-    snprintf(buf, cap, "'%.*s%s'", (int)n, p->src + t->pos, t->len > n ? "..." : "");
+    snprintf(buf, cap, "'%.*s%s'", (int)n, p->lx.src + t->pos, t->len > n ? "..." : "");
     return buf;
 }
 
-static void fail(parser_t *p, uint32_t pos, const char *expected, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static void fail(parser_t *p, uint32_t pos, const char *expected, const char *fmt, ...)
+__attribute__((format(printf, 4, 5))) static void fail(parser_t *p, uint32_t pos,
+                                                       const char *expected, const char *fmt, ...)
 {
-    if (p->failed)
-        return;
-    p->failed = true;
-    if (p->err == NULL)
-        return;
-    char msg[160];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    rc__cesql_syntax_verror(&p->lx, pos, expected, fmt, ap);
     va_end(ap);
-    rc__cesql_set_error(p->err, RC_CESQL_ERR_PARSE, pos, expected, "%s", msg);
 }
 
 static void fail_expected(parser_t *p, const char *expected)
@@ -195,184 +114,6 @@ static void fail_expected(parser_t *p, const char *expected)
          tok_desc(p, &p->tok, buf, sizeof(buf)));
 }
 
-/* Lexes a quoted string starting at p->at (the quote). Inside, a backslash escapes the next
- * byte: "\<quote>" is the quote itself, any other pair is kept verbatim so LIKE patterns see
- * their "\%" and "\_" escapes (as the Go and Java SDKs do). A doubled quote is one quote (SQL). */
-static bool lex_string(parser_t *p, tok_t *t)
-{
-    const char *s = p->src;
-    char q = s[p->at];
-    uint32_t i = p->at + 1;
-    char *out = rc__cesql_arena_alloc(p->arena, (size_t)(p->len - p->at) + 1);
-    if (out == NULL) {
-        fail(p, p->at, NULL, "out of memory");
-        return false;
-    }
-    uint32_t n = 0;
-    for (;;) {
-        if (i >= p->len) {
-            fail(p, p->at, "closing quote", "unterminated string literal");
-            return false;
-        }
-        char c = s[i];
-        if (c == '\\' && i + 1 < p->len) {
-            if (s[i + 1] != q)
-                out[n++] = '\\';
-            out[n++] = s[i + 1];
-            i += 2;
-        } else if (c == q) {
-            if (i + 1 < p->len && s[i + 1] == q) {
-                out[n++] = q;
-                i += 2;
-            } else {
-                i++;
-                break;
-            }
-        } else {
-            out[n++] = c;
-            i++;
-        }
-    }
-    out[n] = '\0';
-    t->kind = T_STRING;
-    t->str = out;
-    t->str_len = n;
-    t->len = i - p->at;
-    p->at = i;
-    return true;
-}
-
-static bool lex(parser_t *p, tok_t *t)
-{
-    const char *s = p->src;
-    while (p->at < p->len &&
-           (s[p->at] == ' ' || s[p->at] == '\t' || s[p->at] == '\r' || s[p->at] == '\n'))
-        p->at++;
-    memset(t, 0, sizeof(*t));
-    t->pos = p->at;
-    if (p->at >= p->len) {
-        t->kind = T_END;
-        return true;
-    }
-    char c = s[p->at];
-    char c2 = p->at + 1 < p->len ? s[p->at + 1] : '\0';
-    uint32_t w = 1;
-    switch (c) {
-    case '(':
-        t->kind = T_LPAREN;
-        break;
-    case ')':
-        t->kind = T_RPAREN;
-        break;
-    case ',':
-        t->kind = T_COMMA;
-        break;
-    case '+':
-        t->kind = T_PLUS;
-        break;
-    case '-':
-        t->kind = T_MINUS;
-        break;
-    case '*':
-        t->kind = T_STAR;
-        break;
-    case '/':
-        t->kind = T_SLASH;
-        break;
-    case '%':
-        t->kind = T_PERCENT;
-        break;
-    case '=':
-        t->kind = T_EQ;
-        break;
-    case '!':
-        if (c2 != '=') {
-            fail(p, p->at, "'!='", "unexpected character '!'");
-            return false;
-        }
-        t->kind = T_NE;
-        w = 2;
-        break;
-    case '<':
-        if (c2 == '=') {
-            t->kind = T_LE;
-            w = 2;
-        } else if (c2 == '>') {
-            t->kind = T_NE;
-            w = 2;
-        } else {
-            t->kind = T_LT;
-        }
-        break;
-    case '>':
-        if (c2 == '=') {
-            t->kind = T_GE;
-            w = 2;
-        } else {
-            t->kind = T_GT;
-        }
-        break;
-    case '\'':
-    case '"':
-        return lex_string(p, t);
-    default: {
-        if (!is_alpha(c) && !is_digit(c) && c != '_') {
-            if ((unsigned char)c >= 0x20 && (unsigned char)c < 0x7f)
-                fail(p, p->at, NULL, "unexpected character '%c'", c);
-            else
-                fail(p, p->at, NULL, "unexpected byte 0x%02x", (unsigned char)c);
-            return false;
-        }
-        uint32_t e = p->at;
-        bool digits = true, under = false;
-        while (e < p->len && (is_alpha(s[e]) || is_digit(s[e]) || s[e] == '_')) {
-            digits &= is_digit(s[e]);
-            under |= s[e] == '_';
-            e++;
-        }
-        w = e - p->at;
-        const char *word = s + p->at;
-        if (digits) {
-            int64_t v = 0;
-            for (uint32_t i = 0; i < w; i++) {
-                v = v * 10 + (word[i] - '0');
-                if (v > 2147483648LL) {
-                    t->int_overflow = true;
-                    v = 2147483648LL;
-                }
-            }
-            t->kind = T_INT;
-            t->ival = v;
-        } else if (under) {
-            /* Function names are letters and '_' (FUNCTION_IDENTIFIER_WITH_UNDERSCORE). */
-            bool ok = is_alpha(word[0]);
-            for (uint32_t i = 0; i < w && ok; i++)
-                ok = is_alpha(word[i]) || word[i] == '_';
-            if (!ok) {
-                fail(p, p->at, NULL,
-                     "invalid name '%.*s': attribute names are letters and digits, function "
-                     "names letters and '_'",
-                     (int)(w > 40 ? 40 : w), word);
-                return false;
-            }
-            t->kind = T_FNAME;
-        } else {
-            t->kind = T_IDENT;
-            for (size_t k = 0; k < sizeof(keywords) / sizeof(keywords[0]); k++) {
-                if (word_eq_ci(word, w, keywords[k].word)) {
-                    t->kind = keywords[k].kind;
-                    break;
-                }
-            }
-        }
-        break;
-    }
-    }
-    t->len = w;
-    p->at += w;
-    return true;
-}
-
 static bool advance(parser_t *p)
 {
     if (p->has_next) {
@@ -380,13 +121,13 @@ static bool advance(parser_t *p)
         p->has_next = false;
         return true;
     }
-    return lex(p, &p->tok);
+    return rc__cesql_lex(&p->lx, &p->tok);
 }
 
 static const tok_t *peek2(parser_t *p)
 {
     if (!p->has_next) {
-        if (!lex(p, &p->next))
+        if (!rc__cesql_lex(&p->lx, &p->next))
             return NULL;
         p->has_next = true;
     }
@@ -397,7 +138,7 @@ static const tok_t *peek2(parser_t *p)
 
 static rc__cesql_node_t *new_node(parser_t *p, rc__cesql_kind_t kind, uint32_t pos)
 {
-    rc__cesql_node_t *n = rc__cesql_arena_alloc(p->arena, sizeof(*n));
+    rc__cesql_node_t *n = rc__cesql_arena_alloc(p->lx.arena, sizeof(*n));
     if (n == NULL) {
         fail(p, pos, NULL, "out of memory");
         return NULL;
@@ -410,7 +151,7 @@ static rc__cesql_node_t *new_node(parser_t *p, rc__cesql_kind_t kind, uint32_t p
 
 static bool set_kids(parser_t *p, rc__cesql_node_t *n, rc__cesql_node_t **kids, uint32_t count)
 {
-    n->kids = rc__cesql_arena_alloc(p->arena, sizeof(*kids) * (count ? count : 1));
+    n->kids = rc__cesql_arena_alloc(p->lx.arena, sizeof(*kids) * (count ? count : 1));
     if (n->kids == NULL) {
         fail(p, n->pos, NULL, "out of memory");
         return false;
@@ -458,21 +199,21 @@ static rc__cesql_node_t *parse_expr(parser_t *p, int min_prec);
 /* '(' expression (',' expression)* ')' for IN sets (allow_empty false) and call arguments. */
 static bool parse_list(parser_t *p, list_t *l, bool allow_empty)
 {
-    if (p->tok.kind != T_LPAREN) {
+    if (p->tok.kind != RC__T_LPAREN) {
         fail_expected(p, "'('");
         return false;
     }
     if (!advance(p))
         return false;
-    if (p->tok.kind == T_RPAREN && allow_empty)
+    if (p->tok.kind == RC__T_RPAREN && allow_empty)
         return advance(p);
     for (;;) {
         rc__cesql_node_t *e = parse_expr(p, 0);
         if (e == NULL || !list_push(p, l, e))
             return false;
-        if (p->tok.kind == T_RPAREN)
+        if (p->tok.kind == RC__T_RPAREN)
             return advance(p);
-        if (p->tok.kind != T_COMMA) {
+        if (p->tok.kind != RC__T_COMMA) {
             fail_expected(p, "',' or ')'");
             return false;
         }
@@ -493,7 +234,7 @@ static rc__cesql_node_t *parse_call(parser_t *p)
     n = new_node(p, RC__N_CALL, name.pos);
     if (n == NULL)
         goto out;
-    n->name = p->src + name.pos;
+    n->name = p->lx.src + name.pos;
     n->name_len = name.len;
     if (!set_kids(p, n, args.v, args.n))
         n = NULL;
@@ -505,13 +246,13 @@ out:
 static rc__cesql_node_t *make_attr(parser_t *p, rc__cesql_kind_t kind, const tok_t *t)
 {
     rc__cesql_node_t *n = new_node(p, kind, t->pos);
-    char *name = rc__cesql_arena_alloc(p->arena, (size_t)t->len + 1);
+    char *name = rc__cesql_arena_alloc(p->lx.arena, (size_t)t->len + 1);
     if (n == NULL || name == NULL) {
         fail(p, t->pos, NULL, "out of memory");
         return NULL;
     }
     for (uint32_t i = 0; i < t->len; i++)
-        name[i] = to_lower(p->src[t->pos + i]);
+        name[i] = to_lower(p->lx.src[t->pos + i]);
     n->name = name;
     n->name_len = t->len;
     return n;
@@ -521,7 +262,7 @@ static rc__cesql_node_t *int_literal(parser_t *p, const tok_t *t, bool negative,
 {
     if (t->int_overflow || t->ival > (negative ? 2147483648LL : 2147483647LL)) {
         fail(p, t->pos, NULL, "integer literal %.*s%s out of the 32-bit range",
-             (int)(t->len > 24 ? 24 : t->len), p->src + t->pos, t->len > 24 ? "..." : "");
+             (int)(t->len > 24 ? 24 : t->len), p->lx.src + t->pos, t->len > 24 ? "..." : "");
         return NULL;
     }
     rc__cesql_node_t *n = new_node(p, RC__N_LIT, pos);
@@ -533,6 +274,135 @@ static rc__cesql_node_t *int_literal(parser_t *p, const tok_t *t, bool negative,
     return n;
 }
 
+static rc__cesql_node_t *parse_prefix(parser_t *p);
+
+/* NOT and '-' before an operand. A minus directly before an integer literal is a negative
+ * literal instead, so that -2147483648 is representable (it has no positive counterpart). */
+static rc__cesql_node_t *parse_unary(parser_t *p, const tok_t *t)
+{
+    const tok_t *nx = peek2(p);
+    if (nx == NULL)
+        return NULL;
+    if (t->kind == RC__T_MINUS && nx->kind == RC__T_INT) {
+        tok_t lit = *nx;
+        if (!advance(p) || !advance(p))
+            return NULL;
+        return int_literal(p, &lit, true, t->pos);
+    }
+    if (!advance(p))
+        return NULL;
+    rc__cesql_node_t *operand = parse_prefix(p);
+    if (operand == NULL)
+        return NULL;
+    bool is_not = t->kind == RC__T_NOT;
+    rc__cesql_node_t *n = new_node(p, is_not ? RC__N_NOT : RC__N_NEG, t->pos);
+    if (n == NULL || !set_kids(p, n, &operand, 1))
+        return NULL;
+    n->type = is_not ? RC_CESQL_TYPE_BOOL : RC_CESQL_TYPE_INT;
+    return n;
+}
+
+/* The spec's integer-literal allows a leading '+': accept it right before digits. */
+static rc__cesql_node_t *parse_plus(parser_t *p, const tok_t *t)
+{
+    const tok_t *nx = peek2(p);
+    if (nx == NULL)
+        return NULL;
+    if (nx->kind != RC__T_INT || nx->pos != t->pos + 1) {
+        fail_expected(p, "expression");
+        return NULL;
+    }
+    tok_t lit = *nx;
+    if (!advance(p) || !advance(p))
+        return NULL;
+    return int_literal(p, &lit, false, t->pos);
+}
+
+/* An integer, string, TRUE or FALSE literal. */
+static rc__cesql_node_t *parse_literal(parser_t *p, const tok_t *t)
+{
+    if (!advance(p))
+        return NULL;
+    if (t->kind == RC__T_INT)
+        return int_literal(p, t, false, t->pos);
+    rc__cesql_node_t *n = new_node(p, RC__N_LIT, t->pos);
+    if (n == NULL)
+        return NULL;
+    if (t->kind == RC__T_STRING) {
+        n->lit.type = RC_CESQL_TYPE_STRING;
+        n->lit.u.s = t->str;
+        n->lit.len = t->str_len;
+        n->type = RC_CESQL_TYPE_STRING;
+    } else {
+        n->lit.type = RC_CESQL_TYPE_BOOL;
+        n->lit.u.b = t->kind == RC__T_TRUE;
+        n->type = RC_CESQL_TYPE_BOOL;
+    }
+    return n;
+}
+
+/* EXISTS attribute. */
+static rc__cesql_node_t *parse_exists(parser_t *p)
+{
+    if (!advance(p))
+        return NULL;
+    if (p->tok.kind != RC__T_IDENT) {
+        fail_expected(p, "attribute name after EXISTS");
+        return NULL;
+    }
+    tok_t t = p->tok;
+    if (!advance(p))
+        return NULL;
+    rc__cesql_node_t *n = make_attr(p, RC__N_EXISTS, &t);
+    if (n != NULL)
+        n->type = RC_CESQL_TYPE_BOOL;
+    return n;
+}
+
+/* A name: a function call when '(' follows, else an attribute. Each kind of name has its own
+ * alphabet (calls: letters and '_'; attributes: letters and digits), checked here so the
+ * message can say which one was broken. */
+static rc__cesql_node_t *parse_name(parser_t *p, const tok_t *t)
+{
+    const tok_t *nx = peek2(p);
+    if (nx == NULL)
+        return NULL;
+    if (nx->kind == RC__T_LPAREN) {
+        bool letters = true;
+        for (uint32_t i = 0; i < t->len && letters; i++)
+            letters = rc__cesql_is_alpha(p->lx.src[t->pos + i]) || p->lx.src[t->pos + i] == '_';
+        if (!letters) {
+            fail(p, t->pos, NULL, "invalid function name '%.*s': letters and '_' only",
+                 (int)(t->len > 40 ? 40 : t->len), p->lx.src + t->pos);
+            return NULL;
+        }
+        return parse_call(p);
+    }
+    if (t->kind == RC__T_FNAME) {
+        fail(p, t->pos, "'('", "'%.*s' is not a valid attribute name ('_' is not allowed)",
+             (int)(t->len > 40 ? 40 : t->len), p->lx.src + t->pos);
+        return NULL;
+    }
+    if (!advance(p))
+        return NULL;
+    return make_attr(p, RC__N_ATTR, t);
+}
+
+/* '(' expression ')' */
+static rc__cesql_node_t *parse_paren(parser_t *p)
+{
+    if (!advance(p))
+        return NULL;
+    rc__cesql_node_t *n = parse_expr(p, 0);
+    if (n == NULL)
+        return NULL;
+    if (p->tok.kind != RC__T_RPAREN) {
+        fail_expected(p, "')'");
+        return NULL;
+    }
+    return advance(p) ? n : NULL;
+}
+
 /* Prefix operators and primaries: the operand of NOT and '-' binds tighter than every binary
  * operator, LIKE and IN (they sit above them in the grammar), so `NOT a = b` is `(NOT a) = b`. */
 static rc__cesql_node_t *parse_prefix(parser_t *p)
@@ -540,137 +410,37 @@ static rc__cesql_node_t *parse_prefix(parser_t *p)
     if (!enter(p))
         return NULL;
     rc__cesql_node_t *n = NULL;
-    tok_t t = p->tok;
+    tok_t t = p->tok; /* a copy: the helpers move p->tok on */
     switch (t.kind) {
-    case T_NOT:
-    case T_MINUS: {
-        const tok_t *nx = peek2(p);
-        if (nx == NULL)
-            break;
-        /* A minus directly before an integer literal is a negative literal, so that
-         * -2147483648 is representable (it has no positive counterpart). */
-        if (t.kind == T_MINUS && nx->kind == T_INT) {
-            tok_t lit = *nx;
-            if (!advance(p) || !advance(p))
-                break;
-            n = int_literal(p, &lit, true, t.pos);
-            break;
-        }
-        if (!advance(p))
-            break;
-        rc__cesql_node_t *operand = parse_prefix(p);
-        if (operand == NULL)
-            break;
-        n = new_node(p, t.kind == T_NOT ? RC__N_NOT : RC__N_NEG, t.pos);
-        if (n != NULL && !set_kids(p, n, &operand, 1))
-            n = NULL;
-        if (n != NULL)
-            n->type = t.kind == T_NOT ? RC_CESQL_TYPE_BOOL : RC_CESQL_TYPE_INT;
+    case RC__T_NOT:
+    case RC__T_MINUS:
+        n = parse_unary(p, &t);
         break;
-    }
-    case T_PLUS: {
-        /* The spec's integer-literal allows a leading '+': accept it right before digits. */
-        const tok_t *nx = peek2(p);
-        if (nx == NULL)
-            break;
-        if (nx->kind != T_INT || nx->pos != t.pos + 1) {
-            fail_expected(p, "expression");
-            break;
-        }
-        tok_t lit = *nx;
-        if (!advance(p) || !advance(p))
-            break;
-        n = int_literal(p, &lit, false, t.pos);
+    case RC__T_PLUS:
+        n = parse_plus(p, &t);
         break;
-    }
-    case T_INT:
-        if (!advance(p))
-            break;
-        n = int_literal(p, &t, false, t.pos);
+    case RC__T_INT:
+    case RC__T_STRING:
+    case RC__T_TRUE:
+    case RC__T_FALSE:
+        n = parse_literal(p, &t);
         break;
-    case T_STRING:
-        if (!advance(p))
-            break;
-        n = new_node(p, RC__N_LIT, t.pos);
-        if (n != NULL) {
-            n->lit.type = RC_CESQL_TYPE_STRING;
-            n->lit.u.s = t.str;
-            n->lit.len = t.str_len;
-            n->type = RC_CESQL_TYPE_STRING;
-        }
+    case RC__T_EXISTS:
+        n = parse_exists(p);
         break;
-    case T_TRUE:
-    case T_FALSE:
-        if (!advance(p))
-            break;
-        n = new_node(p, RC__N_LIT, t.pos);
-        if (n != NULL) {
-            n->lit.type = RC_CESQL_TYPE_BOOL;
-            n->lit.u.b = t.kind == T_TRUE;
-            n->type = RC_CESQL_TYPE_BOOL;
-        }
+    case RC__T_IDENT:
+    case RC__T_FNAME:
+        n = parse_name(p, &t);
         break;
-    case T_EXISTS:
-        if (!advance(p))
-            break;
-        if (p->tok.kind != T_IDENT) {
-            fail_expected(p, "attribute name after EXISTS");
-            break;
-        }
-        t = p->tok;
-        if (!advance(p))
-            break;
-        n = make_attr(p, RC__N_EXISTS, &t);
-        if (n != NULL)
-            n->type = RC_CESQL_TYPE_BOOL;
-        break;
-    case T_IDENT:
-    case T_FNAME: {
-        const tok_t *nx = peek2(p);
-        if (nx == NULL)
-            break;
-        if (nx->kind == T_LPAREN) {
-            bool letters = true;
-            for (uint32_t i = 0; i < t.len && letters; i++)
-                letters = is_alpha(p->src[t.pos + i]) || p->src[t.pos + i] == '_';
-            if (!letters) {
-                fail(p, t.pos, NULL, "invalid function name '%.*s': letters and '_' only",
-                     (int)(t.len > 40 ? 40 : t.len), p->src + t.pos);
-                break;
-            }
-            n = parse_call(p);
-            break;
-        }
-        if (t.kind == T_FNAME) {
-            fail(p, t.pos, "'('", "'%.*s' is not a valid attribute name ('_' is not allowed)",
-                 (int)(t.len > 40 ? 40 : t.len), p->src + t.pos);
-            break;
-        }
-        if (!advance(p))
-            break;
-        n = make_attr(p, RC__N_ATTR, &t);
-        break;
-    }
-    case T_LPAREN:
-        if (!advance(p))
-            break;
-        n = parse_expr(p, 0);
-        if (n == NULL)
-            break;
-        if (p->tok.kind != T_RPAREN) {
-            fail_expected(p, "')'");
-            n = NULL;
-            break;
-        }
-        if (!advance(p))
-            n = NULL;
+    case RC__T_LPAREN:
+        n = parse_paren(p);
         break;
     default:
         fail_expected(p, "expression");
         break;
     }
     p->depth--;
-    return p->failed ? NULL : n;
+    return p->lx.failed ? NULL : n;
 }
 
 /* Binding power of the binary/suffix operator at the current token, 0 when it is none. */
@@ -680,36 +450,36 @@ static int op_prec(parser_t *p, const tok_t *t, bool *negated)
 {
     *negated = false;
     switch (t->kind) {
-    case T_AND:
-    case T_OR:
-    case T_XOR:
+    case RC__T_AND:
+    case RC__T_OR:
+    case RC__T_XOR:
         return P_LOGIC;
-    case T_LT:
-    case T_LE:
-    case T_GT:
-    case T_GE:
-    case T_EQ:
-    case T_NE:
+    case RC__T_LT:
+    case RC__T_LE:
+    case RC__T_GT:
+    case RC__T_GE:
+    case RC__T_EQ:
+    case RC__T_NE:
         return P_CMP;
-    case T_PLUS:
-    case T_MINUS:
+    case RC__T_PLUS:
+    case RC__T_MINUS:
         return P_ADD;
-    case T_STAR:
-    case T_SLASH:
-    case T_PERCENT:
+    case RC__T_STAR:
+    case RC__T_SLASH:
+    case RC__T_PERCENT:
         return P_MUL;
-    case T_IN:
+    case RC__T_IN:
         return P_IN;
-    case T_LIKE:
+    case RC__T_LIKE:
         return P_LIKE;
-    case T_NOT: {
+    case RC__T_NOT: {
         const tok_t *nx = peek2(p);
         if (nx == NULL)
             return -1;
         *negated = true;
-        if (nx->kind == T_LIKE)
+        if (nx->kind == RC__T_LIKE)
             return P_LIKE;
-        if (nx->kind == T_IN)
+        if (nx->kind == RC__T_IN)
             return P_IN;
         return 0;
     }
@@ -718,34 +488,34 @@ static int op_prec(parser_t *p, const tok_t *t, bool *negated)
     }
 }
 
-static rc__cesql_op_t bin_op(tok_kind_t k)
+static rc__cesql_op_t bin_op(rc__cesql_tok_kind_t k)
 {
     switch (k) {
-    case T_STAR:
+    case RC__T_STAR:
         return RC__OP_MUL;
-    case T_SLASH:
+    case RC__T_SLASH:
         return RC__OP_DIV;
-    case T_PERCENT:
+    case RC__T_PERCENT:
         return RC__OP_MOD;
-    case T_PLUS:
+    case RC__T_PLUS:
         return RC__OP_ADD;
-    case T_MINUS:
+    case RC__T_MINUS:
         return RC__OP_SUB;
-    case T_EQ:
+    case RC__T_EQ:
         return RC__OP_EQ;
-    case T_NE:
+    case RC__T_NE:
         return RC__OP_NE;
-    case T_LT:
+    case RC__T_LT:
         return RC__OP_LT;
-    case T_LE:
+    case RC__T_LE:
         return RC__OP_LE;
-    case T_GT:
+    case RC__T_GT:
         return RC__OP_GT;
-    case T_GE:
+    case RC__T_GE:
         return RC__OP_GE;
-    case T_AND:
+    case RC__T_AND:
         return RC__OP_AND;
-    case T_OR:
+    case RC__T_OR:
         return RC__OP_OR;
     default:
         return RC__OP_XOR;
@@ -762,7 +532,7 @@ static rc__cesql_node_t *parse_logic_chain(parser_t *p, rc__cesql_node_t *first)
     rc__cesql_node_t *n = NULL;
     if (!list_push(p, &ops_nodes, first))
         goto out;
-    while (p->tok.kind == T_AND || p->tok.kind == T_OR || p->tok.kind == T_XOR) {
+    while (p->tok.kind == RC__T_AND || p->tok.kind == RC__T_OR || p->tok.kind == RC__T_XOR) {
         if (nops == ops_cap) {
             ops_cap = ops_cap ? ops_cap * 2 : 8;
             uint8_t *o = realloc(ops, ops_cap);
@@ -784,7 +554,7 @@ static rc__cesql_node_t *parse_logic_chain(parser_t *p, rc__cesql_node_t *first)
         n = NULL;
         goto out;
     }
-    n->ops = rc__cesql_arena_alloc(p->arena, nops);
+    n->ops = rc__cesql_arena_alloc(p->lx.arena, nops);
     if (n->ops == NULL) {
         fail(p, first->pos, NULL, "out of memory");
         n = NULL;
@@ -795,7 +565,7 @@ static rc__cesql_node_t *parse_logic_chain(parser_t *p, rc__cesql_node_t *first)
 out:
     free(ops_nodes.v);
     free(ops);
-    return p->failed ? NULL : n;
+    return p->lx.failed ? NULL : n;
 }
 
 static rc__cesql_node_t *parse_expr(parser_t *p, int min_prec)
@@ -824,7 +594,7 @@ static rc__cesql_node_t *parse_expr(parser_t *p, int min_prec)
         }
         rc__cesql_node_t *n;
         if (prec == P_LIKE) {
-            if (p->tok.kind != T_STRING) {
+            if (p->tok.kind != RC__T_STRING) {
                 fail_expected(p, "string literal (LIKE pattern)");
                 lhs = NULL;
                 break;
@@ -874,7 +644,7 @@ static rc__cesql_node_t *parse_expr(parser_t *p, int min_prec)
         lhs = n;
     }
     p->depth = saved_depth;
-    return p->failed ? NULL : lhs;
+    return p->lx.failed ? NULL : lhs;
 }
 
 rc__cesql_node_t *rc__cesql_parse(const char *expr, size_t len, rc__cesql_arena_t *arena,
@@ -886,16 +656,16 @@ rc__cesql_node_t *rc__cesql_parse(const char *expr, size_t len, rc__cesql_arena_
                             RC_CESQL_MAX_EXPR);
         return NULL;
     }
-    parser_t p = {.src = expr, .len = (uint32_t)len, .arena = arena, .err = err};
+    parser_t p = {.lx = {.src = expr, .len = (uint32_t)len, .arena = arena, .err = err}};
     if (!advance(&p))
         return NULL;
     rc__cesql_node_t *root = parse_expr(&p, 0);
-    if (root != NULL && p.tok.kind != T_END) {
+    if (root != NULL && p.tok.kind != RC__T_END) {
         char buf[40];
         fail(&p, p.tok.pos, "an operator or end of expression",
              "expected an operator or end of expression but found %s",
              tok_desc(&p, &p.tok, buf, sizeof(buf)));
         root = NULL;
     }
-    return p.failed ? NULL : root;
+    return p.lx.failed ? NULL : root;
 }

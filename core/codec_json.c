@@ -121,11 +121,21 @@ static long unescape(rc_str_t in, char *out)
         }
         i++;
         switch (p[i]) {
-        case 'b': out[o++] = '\b'; break;
-        case 'f': out[o++] = '\f'; break;
-        case 'n': out[o++] = '\n'; break;
-        case 'r': out[o++] = '\r'; break;
-        case 't': out[o++] = '\t'; break;
+        case 'b':
+            out[o++] = '\b';
+            break;
+        case 'f':
+            out[o++] = '\f';
+            break;
+        case 'n':
+            out[o++] = '\n';
+            break;
+        case 'r':
+            out[o++] = '\r';
+            break;
+        case 't':
+            out[o++] = '\t';
+            break;
         case 'u': {
             uint32_t c = (uint32_t)hex4(p + i + 1, n - i - 1);
             i += 4;
@@ -142,13 +152,15 @@ static long unescape(rc_str_t in, char *out)
             o += put_utf8(out + o, c);
             break;
         }
-        default: out[o++] = p[i]; break; /* '"', '\\', '/' */
+        default:
+            out[o++] = p[i];
+            break; /* '"', '\\', '/' */
         }
     }
     return (long)o;
 }
 
-#define ONES 0x0101010101010101ULL
+#define ONES  0x0101010101010101ULL
 #define HIGHS 0x8080808080808080ULL
 
 /* Non-zero when a byte of `w` ends a plain run inside a string: '"', '\\' or a control byte. */
@@ -205,7 +217,7 @@ static int scan_string(jp_t *j, rc_str_t *raw, bool *escaped)
             return malformed(j);
         }
     }
-    *raw = (rc_str_t){ p + j->i + 1, i - j->i - 1 };
+    *raw = (rc_str_t){p + j->i + 1, i - j->i - 1};
     j->i = i + 1;
     return 0;
 }
@@ -223,7 +235,7 @@ static int string_value(jp_t *j, rc_str_t raw, bool escaped, rc_str_t *out)
     long k = unescape(raw, buf);
     if (k < 0)
         return malformed(j); /* lone surrogate */
-    *out = (rc_str_t){ buf, (size_t)k };
+    *out = (rc_str_t){buf, (size_t)k};
     return 0;
 }
 
@@ -360,7 +372,7 @@ static int integer_value(jp_t *j, rc_str_t name, rc_str_t num, bool integral, rc
     char *buf = rc_arena_alloc(j->arena, 12, 1);
     if (buf == NULL)
         return -ENOMEM;
-    *out = (rc_str_t){ buf, rc_ce_int_format((int32_t)d, buf) };
+    *out = (rc_str_t){buf, rc_ce_int_format((int32_t)d, buf)};
     return 0;
 }
 
@@ -382,6 +394,141 @@ static int push_ext(jp_t *j, rc_event_t *ev, rc_ce_ext_t e)
     return 0;
 }
 
+/* What parse_event has seen of one event object so far. `data` and `data_base64` are kept as
+ * they were found and decoded once the whole object is read, since how a string `data` is taken
+ * depends on a datacontenttype that may come after it. */
+typedef struct {
+    rc_event_t *ev;
+    unsigned seen; /* bit per core attribute slot, SEEN_DATA, SEEN_DATA_BASE64 */
+    rc_str_t data; /* the exact text of the `data` value */
+    rc_str_t b64;  /* the raw `data_base64` string, escapes not yet resolved */
+    bool data_string, b64_escaped;
+} event_state_t;
+
+/* The slot of member `name` (a core attribute, SEEN_DATA, SEEN_DATA_BASE64, or -1 for an
+ * extension) in `*slot`; fails when the member was seen before. */
+static int member_slot(jp_t *j, event_state_t *st, rc_str_t name, int *slot)
+{
+    int s = rc_ce_attr_index(name);
+    if (s < 0 && rc_str_eq(name, RC_STR("data")))
+        s = SEEN_DATA;
+    else if (s < 0 && rc_str_eq(name, RC_STR("data_base64")))
+        s = SEEN_DATA_BASE64;
+    if (s >= 0) {
+        if (st->seen & (1u << s))
+            return fail(j->err, name, "duplicate attribute");
+        st->seen |= 1u << s;
+    } else if (rc_event_find_ext(st->ev, name) != NULL) {
+        return fail(j->err, name, "duplicate attribute");
+    }
+    *slot = s;
+    return 0;
+}
+
+/* An extension member's value at j->i (first byte `c`): a string, a boolean or an integer. */
+static int extension_value(jp_t *j, rc_event_t *ev, rc_str_t name, char c)
+{
+    rc_ce_ext_t e = {.name = name};
+    size_t start = j->i;
+    rc_str_t raw;
+    bool escaped, integral;
+    int rc;
+    if (c == '"') {
+        e.type = RC_CE_STRING;
+        if ((rc = scan_string(j, &raw, &escaped)) != 0 ||
+            (rc = string_value(j, raw, escaped, &e.value)) != 0)
+            return rc;
+    } else if (c == 't' || c == 'f') {
+        e.type = RC_CE_BOOLEAN;
+        e.value = c == 't' ? RC_STR("true") : RC_STR("false");
+        if ((rc = expect_literal(j, e.value.ptr, e.value.len)) != 0)
+            return rc;
+    } else if (c == '-' || is_digit(c)) {
+        if ((rc = scan_number(j, &integral)) != 0)
+            return rc;
+        if (!rc_ce_is_ext_name(name))
+            return fail(j->err, name, "extension name must be 1-20 characters of [a-z0-9]");
+        rc_str_t num = {j->p + start, j->i - start};
+        e.type = RC_CE_INTEGER;
+        if ((rc = integer_value(j, name, num, integral, &e.value)) != 0)
+            return rc;
+    } else {
+        if ((rc = skip_value(j, 0)) != 0)
+            return rc;
+        if (!rc_ce_is_ext_name(name))
+            return fail(j->err, name, "extension name must be 1-20 characters of [a-z0-9]");
+        return fail(j->err, name, "must be a string, integer or boolean");
+    }
+    return push_ext(j, ev, e);
+}
+
+/* The value of member `name` (in `slot`, see member_slot) at j->i, which is not the end. */
+static int member_value(jp_t *j, event_state_t *st, rc_str_t name, int slot)
+{
+    char c = j->p[j->i];
+    size_t start = j->i;
+    rc_str_t raw;
+    bool escaped;
+    int rc;
+    if (c == 'n') /* null: absent (a required one is reported by validation) */
+        return expect_literal(j, "null", 4);
+    if (slot == SEEN_DATA) {
+        if ((rc = skip_value(j, 0)) != 0)
+            return rc;
+        st->data = (rc_str_t){j->p + start, j->i - start};
+        st->data_string = c == '"';
+        return 0;
+    }
+    if (slot == SEEN_DATA_BASE64) {
+        if (c != '"')
+            return fail(j->err, name, "must be a base64 string");
+        return scan_string(j, &st->b64, &st->b64_escaped);
+    }
+    if (slot < 0)
+        return extension_value(j, st->ev, name, c);
+    if (c != '"') {
+        if ((rc = skip_value(j, 0)) != 0)
+            return rc;
+        return fail(j->err, name, "must be a string");
+    }
+    if ((rc = scan_string(j, &raw, &escaped)) != 0)
+        return rc;
+    return string_value(j, raw, escaped, &st->ev->attr[slot]);
+}
+
+/* Once the object is read: decodes data_base64, or takes `data` as the event's data. */
+static int event_data(jp_t *j, event_state_t *st)
+{
+    rc_event_t *ev = st->ev;
+    int rc;
+    if (st->data.ptr != NULL && st->b64.ptr != NULL)
+        return fail(j->err, RC_STR("data_base64"), "must not be present together with data");
+    if (st->b64.ptr != NULL) {
+        rc_str_t text;
+        if ((rc = string_value(j, st->b64, st->b64_escaped, &text)) != 0)
+            return rc;
+        char *buf = rc_arena_alloc(j->arena, text.len / 4 * 3 + 1, 1);
+        if (buf == NULL)
+            return -ENOMEM;
+        long k = rc_base64_decode(text.ptr, text.len, buf);
+        if (k < 0)
+            return fail(j->err, RC_STR("data_base64"), "must be a base64 string");
+        ev->data = (rc_str_t){buf, (size_t)k};
+    } else if (st->data.ptr != NULL) {
+        if (st->data_string && ev->datacontenttype.ptr != NULL &&
+            !rc_ce_is_json_media_type(ev->datacontenttype)) {
+            /* A string under a non-JSON media type is the data itself. */
+            rc_str_t inner = {st->data.ptr + 1, st->data.len - 2};
+            bool esc = memchr(inner.ptr, '\\', inner.len) != NULL;
+            if ((rc = string_value(j, inner, esc, &ev->data)) != 0)
+                return rc;
+        } else {
+            ev->data = st->data; /* JSON data: its exact text, a view of the body */
+        }
+    }
+    return 0;
+}
+
 /* Parses one event object at j->i into `ev` (not yet validated). */
 static int parse_event(jp_t *j, rc_event_t *ev)
 {
@@ -395,19 +542,17 @@ static int parse_event(jp_t *j, rc_event_t *ev)
         return -ENOMEM;
     rc_event_init(ev, ext, cap);
 
-    unsigned seen = 0;
-    rc_str_t data = RC_STR_NULL, b64 = RC_STR_NULL;
-    bool data_string = false, b64_escaped = false;
+    event_state_t st = {.ev = ev, .data = RC_STR_NULL, .b64 = RC_STR_NULL};
     int rc;
     j->i++;
     skip_ws(j);
-    if (j->i < j->n && j->p[j->i] == '}') {
+    bool empty = j->i < j->n && j->p[j->i] == '}';
+    if (empty)
         j->i++;
-        goto done;
-    }
-    for (;;) {
-        rc_str_t raw, name, num;
-        bool escaped, integral;
+    while (!empty) {
+        rc_str_t raw, name;
+        bool escaped;
+        int slot;
         if (j->i >= j->n || j->p[j->i] != '"')
             return malformed(j);
         if ((rc = scan_string(j, &raw, &escaped)) != 0 ||
@@ -420,75 +565,9 @@ static int parse_event(jp_t *j, rc_event_t *ev)
         skip_ws(j);
         if (j->i >= j->n)
             return malformed(j);
-
-        int slot = rc_ce_attr_index(name);
-        if (slot < 0 && rc_str_eq(name, RC_STR("data")))
-            slot = SEEN_DATA;
-        else if (slot < 0 && rc_str_eq(name, RC_STR("data_base64")))
-            slot = SEEN_DATA_BASE64;
-        if (slot >= 0) {
-            if (seen & (1u << slot))
-                return fail(j->err, name, "duplicate attribute");
-            seen |= 1u << slot;
-        } else if (rc_event_find_ext(ev, name) != NULL) {
-            return fail(j->err, name, "duplicate attribute");
-        }
-
-        char c = j->p[j->i];
-        size_t start = j->i;
-        if (c == 'n') { /* null: absent (a required one is reported by validation) */
-            if ((rc = expect_literal(j, "null", 4)) != 0)
-                return rc;
-        } else if (slot == SEEN_DATA) {
-            if ((rc = skip_value(j, 0)) != 0)
-                return rc;
-            data = (rc_str_t){ j->p + start, j->i - start };
-            data_string = c == '"';
-        } else if (slot == SEEN_DATA_BASE64) {
-            if (c != '"')
-                return fail(j->err, name, "must be a base64 string");
-            if ((rc = scan_string(j, &b64, &b64_escaped)) != 0)
-                return rc;
-        } else if (slot >= 0) {
-            if (c != '"') {
-                if ((rc = skip_value(j, 0)) != 0)
-                    return rc;
-                return fail(j->err, name, "must be a string");
-            }
-            if ((rc = scan_string(j, &raw, &escaped)) != 0 ||
-                (rc = string_value(j, raw, escaped, &ev->attr[slot])) != 0)
-                return rc;
-        } else {
-            rc_ce_ext_t e = { .name = name };
-            if (c == '"') {
-                e.type = RC_CE_STRING;
-                if ((rc = scan_string(j, &raw, &escaped)) != 0 ||
-                    (rc = string_value(j, raw, escaped, &e.value)) != 0)
-                    return rc;
-            } else if (c == 't' || c == 'f') {
-                e.type = RC_CE_BOOLEAN;
-                e.value = c == 't' ? RC_STR("true") : RC_STR("false");
-                if ((rc = expect_literal(j, e.value.ptr, e.value.len)) != 0)
-                    return rc;
-            } else if (c == '-' || is_digit(c)) {
-                if ((rc = scan_number(j, &integral)) != 0)
-                    return rc;
-                if (!rc_ce_is_ext_name(name))
-                    return fail(j->err, name, "extension name must be 1-20 characters of [a-z0-9]");
-                num = (rc_str_t){ j->p + start, j->i - start };
-                e.type = RC_CE_INTEGER;
-                if ((rc = integer_value(j, name, num, integral, &e.value)) != 0)
-                    return rc;
-            } else {
-                if ((rc = skip_value(j, 0)) != 0)
-                    return rc;
-                if (!rc_ce_is_ext_name(name))
-                    return fail(j->err, name, "extension name must be 1-20 characters of [a-z0-9]");
-                return fail(j->err, name, "must be a string, integer or boolean");
-            }
-            if ((rc = push_ext(j, ev, e)) != 0)
-                return rc;
-        }
+        if ((rc = member_slot(j, &st, name, &slot)) != 0 ||
+            (rc = member_value(j, &st, name, slot)) != 0)
+            return rc;
         skip_ws(j);
         if (j->i >= j->n)
             return malformed(j);
@@ -501,33 +580,7 @@ static int parse_event(jp_t *j, rc_event_t *ev)
         j->i++;
         skip_ws(j);
     }
-done:
-    if (data.ptr != NULL && b64.ptr != NULL)
-        return fail(j->err, RC_STR("data_base64"), "must not be present together with data");
-    if (b64.ptr != NULL) {
-        rc_str_t text;
-        if ((rc = string_value(j, b64, b64_escaped, &text)) != 0)
-            return rc;
-        char *buf = rc_arena_alloc(j->arena, text.len / 4 * 3 + 1, 1);
-        if (buf == NULL)
-            return -ENOMEM;
-        long k = rc_base64_decode(text.ptr, text.len, buf);
-        if (k < 0)
-            return fail(j->err, RC_STR("data_base64"), "must be a base64 string");
-        ev->data = (rc_str_t){ buf, (size_t)k };
-    } else if (data.ptr != NULL) {
-        if (data_string && ev->datacontenttype.ptr != NULL &&
-            !rc_ce_is_json_media_type(ev->datacontenttype)) {
-            /* A string under a non-JSON media type is the data itself. */
-            rc_str_t inner = { data.ptr + 1, data.len - 2 };
-            bool esc = memchr(inner.ptr, '\\', inner.len) != NULL;
-            if ((rc = string_value(j, inner, esc, &ev->data)) != 0)
-                return rc;
-        } else {
-            ev->data = data; /* JSON data: its exact text, a view of the body */
-        }
-    }
-    return 0;
+    return event_data(j, &st);
 }
 
 /* Common entry checks: the whole body must be UTF-8 (RFC 8259 8.1). */
@@ -671,16 +724,30 @@ static void put_json_string(writer_t *w, rc_str_t s)
             continue;
         put(w, s.ptr + run, i - run);
         run = i + 1;
-        char esc[6] = { '\\', 0 };
+        char esc[6] = {'\\', 0};
         size_t n = 2;
         switch (c) {
-        case '"': esc[1] = '"'; break;
-        case '\\': esc[1] = '\\'; break;
-        case '\n': esc[1] = 'n'; break;
-        case '\r': esc[1] = 'r'; break;
-        case '\t': esc[1] = 't'; break;
-        case '\b': esc[1] = 'b'; break;
-        case '\f': esc[1] = 'f'; break;
+        case '"':
+            esc[1] = '"';
+            break;
+        case '\\':
+            esc[1] = '\\';
+            break;
+        case '\n':
+            esc[1] = 'n';
+            break;
+        case '\r':
+            esc[1] = 'r';
+            break;
+        case '\t':
+            esc[1] = 't';
+            break;
+        case '\b':
+            esc[1] = 'b';
+            break;
+        case '\f':
+            esc[1] = 'f';
+            break;
         default:
             memcpy(esc + 1, "u00", 3);
             esc[4] = hex[c >> 4];
@@ -710,12 +777,11 @@ static bool is_exact_json(rc_str_t s)
 {
     if (s.len == 0 || is_ws(s.ptr[0]) || is_ws(s.ptr[s.len - 1]) || !rc_ce_is_utf8(s))
         return false;
-    jp_t j = { .p = s.ptr, .n = s.len, .i = 0, .arena = NULL, .err = NULL };
+    jp_t j = {.p = s.ptr, .n = s.len, .i = 0, .arena = NULL, .err = NULL};
     return skip_value(&j, 0) == 0 && j.i == j.n;
 }
 
-int rc_ce_write_structured(const rc_event_t *ev, unsigned flags, char *buf, size_t cap,
-                           size_t *len)
+int rc_ce_write_structured(const rc_event_t *ev, unsigned flags, char *buf, size_t cap, size_t *len)
 {
     /* JSON text must be UTF-8; an unvalidated event could hold anything. Data is exempt: bytes
      * that are not UTF-8 go out as data_base64. */
@@ -732,7 +798,7 @@ int rc_ce_write_structured(const rc_event_t *ev, unsigned flags, char *buf, size
             rc_ce_check_value(e->type, e->value) != NULL)
             return -EINVAL;
     }
-    writer_t w = { buf, cap, 0 };
+    writer_t w = {buf, cap, 0};
     put(&w, "{\"specversion\":", 15);
     put_json_string(&w, ev->specversion.ptr ? ev->specversion : RC_STR(""));
     for (int i = 1; i < RC_CE_ATTR_CORE_COUNT; i++)

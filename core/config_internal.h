@@ -1,5 +1,11 @@
-/* What config.c shares with the loaders of the other kinds (config_trigger.c): the parse
- * context and the node helpers. Not a public header. */
+/* The config loader's internals, in three floors with arrows pointing down only:
+ *
+ *   config.c          the file and its documents, the kinds table, Broker, RingcastConfig,
+ *                     the checks after the last document
+ *   config_trigger.c  Trigger and Service
+ *   config_yaml.c     nodes, the failure recorder, field readers, spec.delivery
+ *
+ * Not a public header. */
 #ifndef RC_CORE_CONFIG_INTERNAL_H
 #define RC_CORE_CONFIG_INTERNAL_H
 
@@ -9,6 +15,8 @@
 
 #include "core/config.h"
 
+/** What every loader function reads and writes: the file name and error buffer for messages,
+ *  the libyaml document being read, and the config being filled. */
 typedef struct {
     const char *file;
     char *err;
@@ -18,29 +26,72 @@ typedef struct {
     int settings_line; /* line of the RingcastConfig document already seen, 0 if none */
 } rc__config_ctx_t;
 
+/** Called by rc__config_walk_map for each key of a mapping; returns 0 or the error to stop
+ *  with. */
 typedef int (*rc__config_field_fn)(rc__config_ctx_t *x, const char *key, yaml_node_t *value,
                                    void *arg);
 
-/* Writes "FILE:LINE: message" for node `n` into the context's error buffer; returns
- * RC_ECONFIG. */
+/* ---- config_yaml.c: nodes and failures ---------------------------------------------------- */
+
+/** The 1-based line of node `n`, 0 for NULL. */
+int rc__config_line(const yaml_node_t *n);
+
+/** Writes "FILE:LINE: message" for node `n` into the context's error buffer (truncated to
+ *  fit). Every loader message goes through here. Returns RC_ECONFIG. */
 int rc__config_fail(rc__config_ctx_t *x, const yaml_node_t *n, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-int rc__config_line(const yaml_node_t *n);
+
+/** The node at `index` of the current document. */
 yaml_node_t *rc__config_node(rc__config_ctx_t *x, int index);
+
+/** The value of a scalar node (borrowed from the document), NULL for any other node. */
 const char *rc__config_scalar(const yaml_node_t *n);
+
+/** Calls `field` for every key of `map` in order; fails (naming `what`) when `map` is not a
+ *  mapping, a key is not a scalar or a key repeats. Returns 0 or the first error. */
 int rc__config_walk_map(rc__config_ctx_t *x, yaml_node_t *map, const char *what,
                         rc__config_field_fn field, void *arg);
+
+/** Looks `key` up in mapping `map`: 1 and its value in `*out`, or 0. */
 int rc__config_find_key(rc__config_ctx_t *x, yaml_node_t *map, const char *key, yaml_node_t **out);
+
+/** Fails with "unknown field '<where><key>'" at `v`. */
+int rc__config_unknown_field(rc__config_ctx_t *x, yaml_node_t *v, const char *where,
+                             const char *key);
+
+/* ---- config_yaml.c: field readers ----------------------------------------------------------
+ * Each reads the scalar `v` into `*out` or fails with a message naming `field` (the path from
+ * the document's root, e.g. "spec.limits.maxEventBytes") and the value given. */
+
+/** A string, borrowed from the document. */
+int rc__config_get_string(rc__config_ctx_t *x, yaml_node_t *v, const char *field, const char **out);
+/** A decimal integer from `lo` to `hi`. */
+int rc__config_get_int(rc__config_ctx_t *x, yaml_node_t *v, const char *field, int64_t lo,
+                       int64_t hi, int64_t *out);
+/** A byte size (rc_config_parse_size) from `lo` to `hi`. */
+int rc__config_get_size(rc__config_ctx_t *x, yaml_node_t *v, const char *field, uint64_t lo,
+                        uint64_t hi, uint64_t *out);
+/** A duration (rc_config_parse_duration_ms) from 1 ms to 24 h, in milliseconds. */
+int rc__config_get_duration(rc__config_ctx_t *x, yaml_node_t *v, const char *field, uint32_t *out);
+
+/** Whether `s` is a Kubernetes DNS-1123 label (names and namespaces). */
 int rc__config_valid_dns_label(const char *s);
-/* spec.delivery of a Broker or Trigger into `d` (raw, checked by the delivery policy). */
+
+/* ---- config_yaml.c: spec.delivery, shared by Broker and Trigger ----------------------------- */
+
+/** Reads spec.delivery of a Broker or Trigger into `d` (kept raw; each value is checked by the
+ *  delivery policy's parser). */
 int rc__config_delivery(rc__config_ctx_t *x, yaml_node_t *v, rc_config_delivery_t *d);
+/** Frees what `d` holds and resets it to "nothing given" (retry -1). */
 void rc__config_delivery_free(rc_config_delivery_t *d);
 
-/* config_trigger.c */
+/* ---- config_trigger.c ------------------------------------------------------------------------ */
+
+/** Loads one Trigger document into x->cfg; its subscriber ref is resolved later. */
 int rc__config_parse_trigger(rc__config_ctx_t *x, yaml_node_t *root);
+/** Loads one Service document into x->cfg. */
 int rc__config_parse_service(rc__config_ctx_t *x, yaml_node_t *root);
-/* After the last document: resolves subscriber refs and checks brokers. */
-int rc__config_resolve(rc__config_ctx_t *x);
+/** Frees what `t` holds and zeroes it. */
 void rc__config_trigger_free(rc_config_trigger_t *t);
 
 #endif

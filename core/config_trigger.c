@@ -12,11 +12,6 @@
 #include "core/errors.h"
 #include "core/filter.h"
 
-#define fail rc__config_fail
-#define node rc__config_node
-#define scalar rc__config_scalar
-#define line_of rc__config_line
-
 typedef struct {
     rc__config_ctx_t *x;
     rc_config_trigger_t *t;
@@ -36,7 +31,7 @@ static int filter_fail(trig_ctx_t *tc, yaml_node_t *at, int rc, const rc_filter_
 {
     if (rc == -ENOMEM)
         return rc;
-    return fail(tc->x, at, "%s: %s", tc->who, e->msg);
+    return rc__config_fail(tc->x, at, "%s: %s", tc->who, e->msg);
 }
 
 /* ---- metadata ---------------------------------------------------------------------------- */
@@ -45,16 +40,17 @@ static int annotation(trig_ctx_t *tc, const char *key, yaml_node_t *v)
 {
     if (strcmp(key, "ringcast.dev/max-inflight") != 0)
         return 0; /* other annotations are decorative */
-    const char *s = scalar(v);
+    const char *s = rc__config_scalar(v);
     char *end = NULL;
     errno = 0;
     long n = s ? strtol(s, &end, 10) : 0;
     if (s == NULL || *s == '\0' || *end != '\0' || errno != 0 || n < 1 ||
         n > (long)RC_CONFIG_MAX_INFLIGHT_MAX)
-        return fail(tc->x, v,
-                    "%s: 'metadata.annotations.ringcast.dev/max-inflight' must be an integer "
-                    "from 1 to %u, not '%s'",
-                    tc->who, RC_CONFIG_MAX_INFLIGHT_MAX, s ? s : "(not a scalar)");
+        return rc__config_fail(
+            tc->x, v,
+            "%s: 'metadata.annotations.ringcast.dev/max-inflight' must be an integer "
+            "from 1 to %u, not '%s'",
+            tc->who, RC_CONFIG_MAX_INFLIGHT_MAX, s ? s : "(not a scalar)");
     tc->t->max_inflight = (uint32_t)n;
     return 0;
 }
@@ -70,29 +66,28 @@ static int metadata_names(rc__config_ctx_t *x, yaml_node_t *md, const char *kind
                           char *name)
 {
     if (md->type != YAML_MAPPING_NODE)
-        return fail(x, md, "%s: 'metadata' must be a mapping", kind);
+        return rc__config_fail(x, md, "%s: 'metadata' must be a mapping", kind);
     for (yaml_node_pair_t *p = md->data.mapping.pairs.start; p < md->data.mapping.pairs.top; p++) {
-        yaml_node_t *k = node(x, p->key), *v = node(x, p->value);
-        const char *key = scalar(k);
+        yaml_node_t *k = rc__config_node(x, p->key), *v = rc__config_node(x, p->value);
+        const char *key = rc__config_scalar(k);
         if (key == NULL)
-            return fail(x, k, "%s: metadata: keys must be plain strings", kind);
-        char *dst = strcmp(key, "name") == 0        ? name
-                    : strcmp(key, "namespace") == 0 ? ns
-                                                    : NULL;
+            return rc__config_fail(x, k, "%s: metadata: keys must be plain strings", kind);
+        char *dst = strcmp(key, "name") == 0 ? name : strcmp(key, "namespace") == 0 ? ns : NULL;
         if (dst == NULL) {
             if (strcmp(key, "labels") == 0 || strcmp(key, "annotations") == 0) {
                 if (v->type != YAML_MAPPING_NODE)
-                    return fail(x, v, "%s: 'metadata.%s' must be a mapping", kind, key);
+                    return rc__config_fail(x, v, "%s: 'metadata.%s' must be a mapping", kind, key);
                 continue;
             }
-            return fail(x, k, "%s: unknown field 'metadata.%s'", kind, key);
+            return rc__config_fail(x, k, "%s: unknown field 'metadata.%s'", kind, key);
         }
-        const char *s = scalar(v);
+        const char *s = rc__config_scalar(v);
         if (s == NULL || !rc__config_valid_dns_label(s))
-            return fail(x, v,
-                        "%s: 'metadata.%s' must be a DNS label (lowercase letters, digits and "
-                        "'-', at most 63 characters), not '%s'",
-                        kind, key, s ? s : "(not a scalar)");
+            return rc__config_fail(
+                x, v,
+                "%s: 'metadata.%s' must be a DNS label (lowercase letters, digits and "
+                "'-', at most 63 characters), not '%s'",
+                kind, key, s ? s : "(not a scalar)");
         strcpy(dst, s);
     }
     return 0;
@@ -115,20 +110,20 @@ static int filter_value(trig_ctx_t *tc, rc_filter_node_t *obj, rc_filter_dialect
     case RC_FILTER_SUFFIX:
         if (v->type != YAML_MAPPING_NODE)
             return filter_fail(tc, v,
-                               rc_filter_error_at(f, obj, line_of(v), &e,
+                               rc_filter_error_at(f, obj, rc__config_line(v), &e,
                                                   "must be a map of attribute names to strings"),
                                &e);
         for (yaml_node_pair_t *p = v->data.mapping.pairs.start; p < v->data.mapping.pairs.top;
              p++) {
-            yaml_node_t *k = node(x, p->key), *val = node(x, p->value);
-            if (scalar(k) == NULL || scalar(val) == NULL)
+            yaml_node_t *k = rc__config_node(x, p->key), *val = rc__config_node(x, p->value);
+            if (rc__config_scalar(k) == NULL || rc__config_scalar(val) == NULL)
                 return filter_fail(tc, val,
-                                   rc_filter_error_at(f, obj, line_of(val), &e,
+                                   rc_filter_error_at(f, obj, rc__config_line(val), &e,
                                                       "must be a map of attribute names to "
                                                       "strings"),
                                    &e);
-            rc = rc_filter_add_pair(f, obj, str_of(scalar(k)), str_of(scalar(val)), line_of(k),
-                                    &e);
+            rc = rc_filter_add_pair(f, obj, str_of(rc__config_scalar(k)),
+                                    str_of(rc__config_scalar(val)), rc__config_line(k), &e);
             if (rc != 0)
                 return filter_fail(tc, k, rc, &e);
         }
@@ -137,12 +132,12 @@ static int filter_value(trig_ctx_t *tc, rc_filter_node_t *obj, rc_filter_dialect
     case RC_FILTER_ANY:
         if (v->type != YAML_SEQUENCE_NODE)
             return filter_fail(tc, v,
-                               rc_filter_error_at(f, obj, line_of(v), &e,
+                               rc_filter_error_at(f, obj, rc__config_line(v), &e,
                                                   "must be an array of filter objects"),
                                &e);
         for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
              it++) {
-            rc = filter_object(tc, node(x, *it), obj);
+            rc = filter_object(tc, rc__config_node(x, *it), obj);
             if (rc != 0)
                 return rc;
         }
@@ -150,15 +145,16 @@ static int filter_value(trig_ctx_t *tc, rc_filter_node_t *obj, rc_filter_dialect
     case RC_FILTER_NOT:
         return filter_object(tc, v, obj);
     case RC_FILTER_CESQL:
-        if (scalar(v) == NULL)
+        if (rc__config_scalar(v) == NULL)
             return filter_fail(tc, v,
-                               rc_filter_error_at(f, obj, line_of(v), &e,
+                               rc_filter_error_at(f, obj, rc__config_line(v), &e,
                                                   "must be a string (a CESQL expression)"),
                                &e);
-        rc = rc_filter_set_cesql(f, obj, str_of(scalar(v)), line_of(v), &e);
+        rc = rc_filter_set_cesql(f, obj, str_of(rc__config_scalar(v)), rc__config_line(v), &e);
         return rc != 0 ? filter_fail(tc, v, rc, &e) : 0;
     }
-    return filter_fail(tc, v, rc_filter_error_at(f, obj, line_of(v), &e, "unknown dialect"), &e);
+    return filter_fail(tc, v, rc_filter_error_at(f, obj, rc__config_line(v), &e, "unknown dialect"),
+                       &e);
 }
 
 static int filter_object(trig_ctx_t *tc, yaml_node_t *v, rc_filter_node_t *parent)
@@ -167,28 +163,28 @@ static int filter_object(trig_ctx_t *tc, yaml_node_t *v, rc_filter_node_t *paren
     rc_filter_t *f = tc->t->filter;
     rc_filter_error_t e;
     rc_filter_node_t *obj = NULL;
-    int rc = rc_filter_add_object(f, parent, line_of(v), &obj, &e);
+    int rc = rc_filter_add_object(f, parent, rc__config_line(v), &obj, &e);
     if (rc != 0)
         return filter_fail(tc, v, rc, &e);
     if (v->type != YAML_MAPPING_NODE)
         return filter_fail(tc, v,
-                           rc_filter_error_at(f, obj, line_of(v), &e,
+                           rc_filter_error_at(f, obj, rc__config_line(v), &e,
                                               "must be a filter object (a mapping with one "
                                               "dialect)"),
                            &e);
     for (yaml_node_pair_t *p = v->data.mapping.pairs.start; p < v->data.mapping.pairs.top; p++) {
-        yaml_node_t *k = node(x, p->key);
-        const char *key = scalar(k);
+        yaml_node_t *k = rc__config_node(x, p->key);
+        const char *key = rc__config_scalar(k);
         if (key == NULL)
-            return filter_fail(tc, k,
-                               rc_filter_error_at(f, obj, line_of(k), &e,
-                                                  "keys must be plain strings"),
-                               &e);
+            return filter_fail(
+                tc, k,
+                rc_filter_error_at(f, obj, rc__config_line(k), &e, "keys must be plain strings"),
+                &e);
         rc_filter_dialect_t d;
-        rc = rc_filter_set_dialect(f, obj, str_of(key), line_of(k), &d, &e);
+        rc = rc_filter_set_dialect(f, obj, str_of(key), rc__config_line(k), &d, &e);
         if (rc != 0)
             return filter_fail(tc, k, rc, &e);
-        rc = filter_value(tc, obj, d, node(x, p->value));
+        rc = filter_value(tc, obj, d, rc__config_node(x, p->value));
         if (rc != 0)
             return rc;
     }
@@ -200,19 +196,23 @@ static int filter_attrs_field(rc__config_ctx_t *x, const char *key, yaml_node_t 
     trig_ctx_t *tc = arg;
     rc_filter_error_t e;
     if (strcmp(key, "attributes") != 0)
-        return fail(x, v, "%s: unknown field 'spec.filter.%s'", tc->who, key);
+        return rc__config_fail(x, v, "%s: unknown field 'spec.filter.%s'", tc->who, key);
     if (v->type != YAML_MAPPING_NODE)
-        return fail(x, v, "%s: 'spec.filter.attributes' must be a mapping of attribute names to "
-                    "strings", tc->who);
+        return rc__config_fail(
+            x, v,
+            "%s: 'spec.filter.attributes' must be a mapping of attribute names to "
+            "strings",
+            tc->who);
     for (yaml_node_pair_t *p = v->data.mapping.pairs.start; p < v->data.mapping.pairs.top; p++) {
-        yaml_node_t *k = node(x, p->key), *val = node(x, p->value);
-        if (scalar(k) == NULL || scalar(val) == NULL)
-            return fail(x, val,
-                        "%s: 'spec.filter.attributes' must be a mapping of attribute names to "
-                        "strings",
-                        tc->who);
-        int rc = rc_filter_add_attribute(tc->t->filter, str_of(scalar(k)), str_of(scalar(val)),
-                                         line_of(k), &e);
+        yaml_node_t *k = rc__config_node(x, p->key), *val = rc__config_node(x, p->value);
+        if (rc__config_scalar(k) == NULL || rc__config_scalar(val) == NULL)
+            return rc__config_fail(
+                x, val,
+                "%s: 'spec.filter.attributes' must be a mapping of attribute names to "
+                "strings",
+                tc->who);
+        int rc = rc_filter_add_attribute(tc->t->filter, str_of(rc__config_scalar(k)),
+                                         str_of(rc__config_scalar(val)), rc__config_line(k), &e);
         if (rc != 0)
             return filter_fail(tc, k, rc, &e);
     }
@@ -224,27 +224,29 @@ static int filter_attrs_field(rc__config_ctx_t *x, const char *key, yaml_node_t 
 static int ref_field(rc__config_ctx_t *x, const char *key, yaml_node_t *v, void *arg)
 {
     trig_ctx_t *tc = arg;
-    const char *s = scalar(v);
+    const char *s = rc__config_scalar(v);
     if (strcmp(key, "kind") == 0) {
         if (s == NULL || strcmp(s, "Service") != 0)
-            return fail(x, v,
-                        "%s: 'spec.subscriber.ref.kind' must be Service (the only kind ringcast "
-                        "resolves), not '%s'",
-                        tc->who, s ? s : "(not a scalar)");
+            return rc__config_fail(
+                x, v,
+                "%s: 'spec.subscriber.ref.kind' must be Service (the only kind ringcast "
+                "resolves), not '%s'",
+                tc->who, s ? s : "(not a scalar)");
         return 0;
     }
     if (strcmp(key, "apiVersion") == 0) {
         if (s == NULL || (strcmp(s, "v1") != 0 && strcmp(s, "serving.knative.dev/v1") != 0))
-            return fail(x, v,
-                        "%s: 'spec.subscriber.ref.apiVersion' must be v1 or "
-                        "serving.knative.dev/v1, not '%s'",
-                        tc->who, s ? s : "(not a scalar)");
+            return rc__config_fail(x, v,
+                                   "%s: 'spec.subscriber.ref.apiVersion' must be v1 or "
+                                   "serving.knative.dev/v1, not '%s'",
+                                   tc->who, s ? s : "(not a scalar)");
         return 0;
     }
     if (strcmp(key, "name") == 0 || strcmp(key, "namespace") == 0) {
         if (s == NULL || !rc__config_valid_dns_label(s))
-            return fail(x, v, "%s: 'spec.subscriber.ref.%s' must be a DNS label, not '%s'",
-                        tc->who, key, s ? s : "(not a scalar)");
+            return rc__config_fail(x, v,
+                                   "%s: 'spec.subscriber.ref.%s' must be a DNS label, not '%s'",
+                                   tc->who, key, s ? s : "(not a scalar)");
         if (strcmp(key, "name") == 0) {
             free(tc->t->service_ref);
             tc->t->service_ref = strdup(s);
@@ -253,23 +255,26 @@ static int ref_field(rc__config_ctx_t *x, const char *key, yaml_node_t *v, void 
         strcpy(tc->ref_ns, s);
         return 0;
     }
-    return fail(x, v, "%s: unknown field 'spec.subscriber.ref.%s'", tc->who, key);
+    return rc__config_fail(x, v, "%s: unknown field 'spec.subscriber.ref.%s'", tc->who, key);
 }
 
 static int subscriber_field(rc__config_ctx_t *x, const char *key, yaml_node_t *v, void *arg)
 {
     trig_ctx_t *tc = arg;
     if (strcmp(key, "uri") == 0) {
-        const char *s = scalar(v);
+        const char *s = rc__config_scalar(v);
         if (s == NULL || *s == '\0')
-            return fail(x, v, "%s: 'spec.subscriber.uri' must be a non-empty string", tc->who);
+            return rc__config_fail(x, v, "%s: 'spec.subscriber.uri' must be a non-empty string",
+                                   tc->who);
         if (strlen(s) >= RC_DELIVERY_URI_MAX)
-            return fail(x, v, "%s: 'spec.subscriber.uri' is longer than %d bytes", tc->who,
-                        RC_DELIVERY_URI_MAX - 1);
+            return rc__config_fail(x, v, "%s: 'spec.subscriber.uri' is longer than %d bytes",
+                                   tc->who, RC_DELIVERY_URI_MAX - 1);
         for (const char *c = s; *c; c++) {
             if ((unsigned char)*c <= ' ' || *c == 0x7f)
-                return fail(x, v, "%s: 'spec.subscriber.uri' contains a space or control "
-                            "character", tc->who);
+                return rc__config_fail(x, v,
+                                       "%s: 'spec.subscriber.uri' contains a space or control "
+                                       "character",
+                                       tc->who);
         }
         free(tc->t->subscriber_uri);
         tc->t->subscriber_uri = strdup(s);
@@ -279,7 +284,7 @@ static int subscriber_field(rc__config_ctx_t *x, const char *key, yaml_node_t *v
         tc->ref = v;
         return rc__config_walk_map(x, v, "spec.subscriber.ref", ref_field, tc);
     }
-    return fail(x, v, "%s: unknown field 'spec.subscriber.%s'", tc->who, key);
+    return rc__config_fail(x, v, "%s: unknown field 'spec.subscriber.%s'", tc->who, key);
 }
 
 /* ---- Trigger ----------------------------------------------------------------------------- */
@@ -289,10 +294,11 @@ static int trigger_spec_field(rc__config_ctx_t *x, const char *key, yaml_node_t 
     trig_ctx_t *tc = arg;
     rc_config_trigger_t *t = tc->t;
     if (strcmp(key, "broker") == 0) {
-        const char *s = scalar(v);
+        const char *s = rc__config_scalar(v);
         if (s == NULL || !rc__config_valid_dns_label(s))
-            return fail(x, v, "%s: 'spec.broker' must be a broker name (a DNS label), not '%s'",
-                        tc->who, s ? s : "(not a scalar)");
+            return rc__config_fail(
+                x, v, "%s: 'spec.broker' must be a broker name (a DNS label), not '%s'", tc->who,
+                s ? s : "(not a scalar)");
         strcpy(t->broker, s);
         return 0;
     }
@@ -300,17 +306,18 @@ static int trigger_spec_field(rc__config_ctx_t *x, const char *key, yaml_node_t 
         return rc__config_walk_map(x, v, "spec.filter", filter_attrs_field, tc);
     if (strcmp(key, "filters") == 0) {
         if (v->type != YAML_SEQUENCE_NODE)
-            return fail(x, v, "%s: 'spec.filters' must be an array of filter objects", tc->who);
+            return rc__config_fail(x, v, "%s: 'spec.filters' must be an array of filter objects",
+                                   tc->who);
         for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
              it++) {
-            int rc = filter_object(tc, node(x, *it), NULL);
+            int rc = filter_object(tc, rc__config_node(x, *it), NULL);
             if (rc != 0)
                 return rc;
         }
         return 0;
     }
     if (strcmp(key, "subscriber") == 0) {
-        t->subscriber_line = line_of(v);
+        t->subscriber_line = rc__config_line(v);
         tc->sub = v;
         return rc__config_walk_map(x, v, "spec.subscriber", subscriber_field, tc);
     }
@@ -328,7 +335,7 @@ static int trigger_spec_field(rc__config_ctx_t *x, const char *key, yaml_node_t 
         }
         return rc;
     }
-    return fail(x, v, "%s: unknown field 'spec.%s'", tc->who, key);
+    return rc__config_fail(x, v, "%s: unknown field 'spec.%s'", tc->who, key);
 }
 
 static int trigger_field(rc__config_ctx_t *x, const char *key, yaml_node_t *v, void *arg)
@@ -344,7 +351,7 @@ static int trigger_field(rc__config_ctx_t *x, const char *key, yaml_node_t *v, v
     }
     if (strcmp(key, "spec") == 0)
         return rc__config_walk_map(x, v, "spec", trigger_spec_field, tc);
-    return fail(x, v, "%s: unknown field '%s'", tc->who, key);
+    return rc__config_fail(x, v, "%s: unknown field '%s'", tc->who, key);
 }
 
 void rc__config_trigger_free(rc_config_trigger_t *t)
@@ -363,58 +370,59 @@ int rc__config_parse_trigger(rc__config_ctx_t *x, yaml_node_t *root)
     memset(&t, 0, sizeof(t));
     t.delivery.retry = -1;
     t.max_inflight = RC_CONFIG_MAX_INFLIGHT_DEFAULT;
-    t.line = line_of(root);
+    t.line = rc__config_line(root);
     strcpy(t.ns, "default");
     trig_ctx_t tc = {.x = x, .t = &t};
     yaml_node_t *md = NULL;
     int rc = 0;
     if (c->trigger_count >= RC_CONFIG_TRIGGERS_MAX)
-        return fail(x, root, "more than %u triggers", RC_CONFIG_TRIGGERS_MAX);
+        return rc__config_fail(x, root, "more than %u triggers", RC_CONFIG_TRIGGERS_MAX);
     if (!rc__config_find_key(x, root, "metadata", &md))
-        return fail(x, root, "Trigger has no metadata.name");
+        return rc__config_fail(x, root, "Trigger has no metadata.name");
     rc = metadata_names(x, md, "Trigger", t.ns, t.name);
     if (rc != 0)
         return rc;
     if (t.name[0] == '\0')
-        return fail(x, md, "Trigger has no metadata.name");
+        return rc__config_fail(x, md, "Trigger has no metadata.name");
     snprintf(tc.who, sizeof(tc.who), "Trigger %s/%s", t.ns, t.name);
     strcpy(tc.ref_ns, t.ns);
     for (size_t i = 0; i < c->trigger_count; i++) {
         if (strcmp(c->triggers[i].ns, t.ns) == 0 && strcmp(c->triggers[i].name, t.name) == 0)
-            return fail(x, root, "%s is defined twice (first at line %d)", tc.who,
-                        c->triggers[i].line);
+            return rc__config_fail(x, root, "%s is defined twice (first at line %d)", tc.who,
+                                   c->triggers[i].line);
     }
     rc = rc_filter_create(&t.filter);
     if (rc == 0)
         rc = rc__config_walk_map(x, root, "Trigger", trigger_field, &tc);
     if (rc == 0 && t.broker[0] == '\0')
-        rc = fail(x, root, "%s has no spec.broker", tc.who);
+        rc = rc__config_fail(x, root, "%s has no spec.broker", tc.who);
     if (rc == 0 && t.subscriber_line == 0)
-        rc = fail(x, root, "%s has no spec.subscriber", tc.who);
+        rc = rc__config_fail(x, root, "%s has no spec.subscriber", tc.who);
     if (rc == 0 && tc.ref != NULL && t.service_ref == NULL)
-        rc = fail(x, tc.ref, "%s: 'spec.subscriber.ref' has no name", tc.who);
+        rc = rc__config_fail(x, tc.ref, "%s: 'spec.subscriber.ref' has no name", tc.who);
     if (rc == 0 && t.subscriber_uri == NULL && t.service_ref == NULL)
-        rc = fail(x, tc.sub, "%s: spec.subscriber needs uri or ref", tc.who);
+        rc = rc__config_fail(x, tc.sub, "%s: spec.subscriber needs uri or ref", tc.who);
     if (rc == 0 && t.service_ref == NULL && strncmp(t.subscriber_uri, "http://", 7) != 0)
-        rc = fail(x, tc.sub,
-                  "%s: 'spec.subscriber.uri' must be an absolute http:// URI, not '%s' "
-                  "(https is not supported)",
-                  tc.who, t.subscriber_uri);
-    if (rc == 0 && t.service_ref != NULL && t.subscriber_uri != NULL &&
-        t.subscriber_uri[0] != '/')
-        rc = fail(x, tc.sub,
-                  "%s: with spec.subscriber.ref, 'spec.subscriber.uri' must be a path starting "
-                  "with '/', not '%s'",
-                  tc.who, t.subscriber_uri);
+        rc = rc__config_fail(x, tc.sub,
+                             "%s: 'spec.subscriber.uri' must be an absolute http:// URI, not '%s' "
+                             "(https is not supported)",
+                             tc.who, t.subscriber_uri);
+    if (rc == 0 && t.service_ref != NULL && t.subscriber_uri != NULL && t.subscriber_uri[0] != '/')
+        rc = rc__config_fail(
+            x, tc.sub,
+            "%s: with spec.subscriber.ref, 'spec.subscriber.uri' must be a path starting "
+            "with '/', not '%s'",
+            tc.who, t.subscriber_uri);
     if (rc == 0 && t.service_ref != NULL && strcmp(tc.ref_ns, t.ns) != 0)
-        rc = fail(x, tc.ref, "%s: 'spec.subscriber.ref.namespace' must be the trigger's own (%s)",
-                  tc.who, t.ns);
+        rc = rc__config_fail(x, tc.ref,
+                             "%s: 'spec.subscriber.ref.namespace' must be the trigger's own (%s)",
+                             tc.who, t.ns);
     if (rc == 0) {
         rc_filter_error_t e;
         int frc = rc_filter_finish(t.filter, &e);
         if (frc != 0)
             rc = e.line > 0 ? filter_fail(&tc, root, frc, &e)
-                            : fail(x, root, "%s: %s", tc.who, e.msg);
+                            : rc__config_fail(x, root, "%s: %s", tc.who, e.msg);
         if (frc != 0 && e.line > 0) {
             /* Report the line the builder located the problem at. */
             snprintf(x->err, x->err_len, "%s:%d: %s: %s", x->file, e.line, tc.who, e.msg);
@@ -424,7 +432,7 @@ int rc__config_parse_trigger(rc__config_ctx_t *x, yaml_node_t *root)
         rc_delivery_t check;
         char msg[256];
         if (rc_delivery_from_config(&t.delivery, &check, msg, sizeof(msg)) != 0)
-            rc = fail(x, root, "%s: %s", tc.who, msg);
+            rc = rc__config_fail(x, root, "%s: %s", tc.who, msg);
     }
     if (rc == 0) {
         rc_config_trigger_t *nt = realloc(c->triggers, (c->trigger_count + 1) * sizeof(*nt));
@@ -444,19 +452,20 @@ int rc__config_parse_trigger(rc__config_ctx_t *x, yaml_node_t *root)
 
 static int service_port(rc__config_ctx_t *x, yaml_node_t *ports, const char *who, int *port)
 {
-    if (ports->type != YAML_SEQUENCE_NODE || ports->data.sequence.items.start ==
-                                                 ports->data.sequence.items.top)
-        return fail(x, ports, "%s: 'spec.ports' must be a non-empty array", who);
-    yaml_node_t *p0 = node(x, *ports->data.sequence.items.start);
+    if (ports->type != YAML_SEQUENCE_NODE ||
+        ports->data.sequence.items.start == ports->data.sequence.items.top)
+        return rc__config_fail(x, ports, "%s: 'spec.ports' must be a non-empty array", who);
+    yaml_node_t *p0 = rc__config_node(x, *ports->data.sequence.items.start);
     yaml_node_t *pv = NULL;
     if (p0->type != YAML_MAPPING_NODE || !rc__config_find_key(x, p0, "port", &pv))
-        return fail(x, p0, "%s: 'spec.ports[0]' must be a mapping with 'port'", who);
-    const char *s = scalar(pv);
+        return rc__config_fail(x, p0, "%s: 'spec.ports[0]' must be a mapping with 'port'", who);
+    const char *s = rc__config_scalar(pv);
     char *end = NULL;
     long n = s ? strtol(s, &end, 10) : 0;
     if (s == NULL || *s == '\0' || *end != '\0' || n < 1 || n > 65535)
-        return fail(x, pv, "%s: 'spec.ports[0].port' must be an integer from 1 to 65535, not '%s'",
-                    who, s ? s : "(not a scalar)");
+        return rc__config_fail(
+            x, pv, "%s: 'spec.ports[0].port' must be an integer from 1 to 65535, not '%s'", who,
+            s ? s : "(not a scalar)");
     *port = (int)n;
     return 0;
 }
@@ -467,26 +476,26 @@ int rc__config_parse_service(rc__config_ctx_t *x, yaml_node_t *root)
     rc_config_service_t s;
     memset(&s, 0, sizeof(s));
     strcpy(s.ns, "default");
-    s.line = line_of(root);
+    s.line = rc__config_line(root);
     yaml_node_t *md = NULL, *spec = NULL, *ports = NULL;
     if (!rc__config_find_key(x, root, "metadata", &md))
-        return fail(x, root, "Service has no metadata.name");
+        return rc__config_fail(x, root, "Service has no metadata.name");
     int rc = metadata_names(x, md, "Service", s.ns, s.name);
     if (rc != 0)
         return rc;
     if (s.name[0] == '\0')
-        return fail(x, md, "Service has no metadata.name");
+        return rc__config_fail(x, md, "Service has no metadata.name");
     char who[2 * RC_CONFIG_NAME_MAX + 16];
     snprintf(who, sizeof(who), "Service %s/%s", s.ns, s.name);
     for (size_t i = 0; i < c->service_count; i++) {
         if (strcmp(c->services[i].ns, s.ns) == 0 && strcmp(c->services[i].name, s.name) == 0)
-            return fail(x, root, "%s is defined twice (first at line %d)", who,
-                        c->services[i].line);
+            return rc__config_fail(x, root, "%s is defined twice (first at line %d)", who,
+                                   c->services[i].line);
     }
     if (!rc__config_find_key(x, root, "spec", &spec) || spec->type != YAML_MAPPING_NODE)
-        return fail(x, root, "%s has no spec (a mapping with ports)", who);
+        return rc__config_fail(x, root, "%s has no spec (a mapping with ports)", who);
     if (!rc__config_find_key(x, spec, "ports", &ports))
-        return fail(x, spec, "%s has no spec.ports", who);
+        return rc__config_fail(x, spec, "%s has no spec.ports", who);
     rc = service_port(x, ports, who, &s.port);
     if (rc != 0)
         return rc;
@@ -495,46 +504,5 @@ int rc__config_parse_service(rc__config_ctx_t *x, yaml_node_t *root)
         return -ENOMEM;
     c->services = ns;
     c->services[c->service_count++] = s;
-    return 0;
-}
-
-/* ---- after the last document --------------------------------------------------------------- */
-
-int rc__config_resolve(rc__config_ctx_t *x)
-{
-    rc_config_t *c = x->cfg;
-    for (size_t i = 0; i < c->trigger_count; i++) {
-        rc_config_trigger_t *t = &c->triggers[i];
-        if (rc_config_find_broker(c, t->ns, strlen(t->ns), t->broker, strlen(t->broker)) == NULL) {
-            snprintf(x->err, x->err_len,
-                     "%s:%d: Trigger %s/%s: 'spec.broker' names broker '%s', which is not "
-                     "defined in namespace %s",
-                     x->file, t->line, t->ns, t->name, t->broker, t->ns);
-            return RC_ECONFIG;
-        }
-        if (t->service_ref == NULL)
-            continue;
-        const rc_config_service_t *s = NULL;
-        for (size_t j = 0; j < c->service_count && s == NULL; j++) {
-            if (strcmp(c->services[j].ns, t->ns) == 0 &&
-                strcmp(c->services[j].name, t->service_ref) == 0)
-                s = &c->services[j];
-        }
-        if (s == NULL) {
-            snprintf(x->err, x->err_len,
-                     "%s:%d: Trigger %s/%s: 'spec.subscriber.ref' names Service '%s', which is "
-                     "not defined in namespace %s",
-                     x->file, t->subscriber_line, t->ns, t->name, t->service_ref, t->ns);
-            return RC_ECONFIG;
-        }
-        char url[RC_DELIVERY_URI_MAX];
-        snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", s->port,
-                 t->subscriber_uri ? t->subscriber_uri : "/");
-        char *u = strdup(url);
-        if (u == NULL)
-            return -ENOMEM;
-        free(t->subscriber_uri);
-        t->subscriber_uri = u;
-    }
     return 0;
 }

@@ -394,6 +394,178 @@ static int build_indexes(builder_t *b, row_t *rows, size_t nrows, const attr_cou
     return 0;
 }
 
+/* ---- compilation: the steps ---------------------------------------------------------------- */
+
+/* What rc_route_compile holds while it works; all of it but b.r is freed at its end. */
+typedef struct {
+    builder_t b;
+    unsigned flags;
+    rc_arena_t tmp;      /* the normalised filters */
+    ir_t **roots;        /* one normalised filter per trigger */
+    attr_count_t *attrs; /* every attribute some trigger could be keyed on */
+    uint32_t nattrs, cap_attrs;
+    row_t *rows; /* rows[].attr indexes attrs until number_indexes, then r->idx */
+    size_t nrows, cap_rows;
+    uint32_t *attr_of_index; /* r->idx[x] is keyed on attrs[attr_of_index[x]] */
+} compile_t;
+
+/* The index of attribute `name` in c->attrs, added with no uses when it is new. */
+static int attr_slot(compile_t *c, rc_str_t name, uint32_t *out)
+{
+    uint32_t a = 0;
+    while (a < c->nattrs && !rc_str_eq(c->attrs[a].name, name))
+        a++;
+    if (a == c->nattrs) {
+        if (c->nattrs == c->cap_attrs) {
+            uint32_t cap = c->cap_attrs ? c->cap_attrs * 2 : 8;
+            attr_count_t *p = realloc(c->attrs, cap * sizeof(*p));
+            if (p == NULL)
+                return -ENOMEM;
+            c->attrs = p;
+            c->cap_attrs = cap;
+        }
+        c->attrs[c->nattrs++] = (attr_count_t){name, 0};
+    }
+    *out = a;
+    return 0;
+}
+
+/* Normalises every filter, and counts for every attribute how many triggers could be keyed on
+ * it. */
+static int normalise(compile_t *c, const rc_filter_t *const *filters, uint32_t n)
+{
+    for (uint32_t t = 0; t < n; t++) {
+        if ((c->roots[t] = from_filter(&c->tmp, filters[t])) == NULL)
+            return -ENOMEM;
+        if (c->flags & RC_ROUTE_NO_INDEX)
+            continue;
+        uint32_t nc, a;
+        ir_t **cj = conjuncts(&c->roots[t], &nc);
+        for (uint32_t i = 0; i < nc; i++) {
+            const rc_str_t *name = key_attr(cj[i]);
+            if (name == NULL)
+                continue;
+            int rc = attr_slot(c, *name, &a);
+            if (rc != 0)
+                return rc;
+            c->attrs[a].uses++;
+        }
+    }
+    return 0;
+}
+
+/* Which of the conjuncts `cj` keys its trigger: one on `type` when there is one, else one on the
+ * attribute most triggers share (fewer tables to probe per event). Returns its position, with
+ * its attribute in `*attr`, or UINT32_MAX when no conjunct can key the trigger. */
+static uint32_t choose_key(const compile_t *c, ir_t *const *cj, uint32_t nc, uint32_t *attr)
+{
+    uint32_t best = UINT32_MAX, best_a = 0;
+    for (uint32_t i = 0; i < nc && !(c->flags & RC_ROUTE_NO_INDEX); i++) {
+        const rc_str_t *name = key_attr(cj[i]);
+        if (name == NULL)
+            continue;
+        uint32_t a = 0;
+        while (!rc_str_eq(c->attrs[a].name, *name))
+            a++;
+        bool is_type = rc_str_eq_cstr(*name, "type");
+        bool best_type = best != UINT32_MAX && rc_str_eq_cstr(c->attrs[best_a].name, "type");
+        if (best == UINT32_MAX || (is_type && !best_type) ||
+            (!best_type && c->attrs[a].uses > c->attrs[best_a].uses)) {
+            best = i;
+            best_a = a;
+        }
+    }
+    *attr = best_a;
+    return best;
+}
+
+/* One row per value of the key conjunct `kc` (an exact test, or an OR of exact tests): trigger
+ * `t`, whose remaining program starts at `pc`, is a candidate when the event has that value. */
+static int add_rows(compile_t *c, const ir_t *kc, uint32_t attr, uint32_t t, uint32_t pc)
+{
+    uint32_t nv = kc->kind == IR_LEAF ? 1 : kc->nkids;
+    for (uint32_t v = 0; v < nv; v++) {
+        if (c->nrows == c->cap_rows) {
+            size_t cap = c->cap_rows ? c->cap_rows * 2 : 64;
+            row_t *p = realloc(c->rows, cap * sizeof(*p));
+            if (p == NULL)
+                return -ENOMEM;
+            c->rows = p;
+            c->cap_rows = cap;
+        }
+        rc_str_t value = kc->kind == IR_LEAF ? kc->value : kc->kids[v]->value;
+        c->rows[c->nrows++] = (row_t){attr, t, pc, value};
+    }
+    return 0;
+}
+
+/* Keys trigger `t` (or makes it generic: tried for every event) and emits what remains of its
+ * filter. */
+static int compile_trigger(compile_t *c, uint32_t t)
+{
+    rc_route_t *r = c->b.r;
+    uint32_t nc, attr;
+    ir_t **cj = conjuncts(&c->roots[t], &nc);
+    uint32_t best = choose_key(c, cj, nc, &attr);
+    ir_t *rest = c->roots[t];
+    if (best != UINT32_MAX) {
+        ir_t **keep = rc_arena_alloc(&c->tmp, nc * sizeof(*keep), _Alignof(ir_t *));
+        if (keep == NULL)
+            return -ENOMEM;
+        uint32_t k = 0;
+        for (uint32_t i = 0; i < nc; i++)
+            if (i != best)
+                keep[k++] = cj[i];
+        if ((rest = combine(&c->tmp, IR_AND, keep, k)) == NULL)
+            return -ENOMEM;
+    }
+    uint32_t pc;
+    int rc = emit(&c->b, rest, RC__PC_ACCEPT, RC__PC_REJECT, t, &pc);
+    if (rc != 0)
+        return rc;
+    if (best == UINT32_MAX) {
+        r->generic[r->ngeneric++] = (rc__route_entry_t){t, pc};
+        return 0;
+    }
+    rc = add_rows(c, cj[best], attr, t, pc);
+    if (rc == 0)
+        r->stats.indexed++;
+    return rc;
+}
+
+/* Numbers the attributes that key at least one trigger, one hash table each, and renumbers the
+ * rows' attributes to match. */
+static int number_indexes(compile_t *c)
+{
+    rc_route_t *r = c->b.r;
+    size_t n = c->nattrs ? c->nattrs : 1;
+    int rc = -ENOMEM;
+    uint32_t *index_of_attr = calloc(n, sizeof(*index_of_attr));
+    bool *used = calloc(n, sizeof(*used));
+    c->attr_of_index = calloc(n, sizeof(*c->attr_of_index));
+    if (c->attr_of_index == NULL || index_of_attr == NULL || used == NULL)
+        goto out;
+    for (size_t i = 0; i < c->nrows; i++)
+        used[c->rows[i].attr] = true;
+    uint32_t nidx = 0;
+    for (uint32_t a = 0; a < c->nattrs; a++)
+        if (used[a]) {
+            index_of_attr[a] = nidx;
+            c->attr_of_index[nidx++] = a;
+        }
+    for (size_t i = 0; i < c->nrows; i++)
+        c->rows[i].attr = index_of_attr[c->rows[i].attr];
+    r->idx = calloc(nidx ? nidx : 1, sizeof(*r->idx));
+    if (r->idx == NULL)
+        goto out;
+    r->nidx = nidx;
+    rc = 0;
+out:
+    free(index_of_attr);
+    free(used);
+    return rc;
+}
+
 int rc_route_compile(const rc_filter_t *const *filters, uint32_t n, unsigned flags,
                      rc_route_t **out)
 {
@@ -405,17 +577,11 @@ int rc_route_compile(const rc_filter_t *const *filters, uint32_t n, unsigned fla
             return -EINVAL;
 
     int rc = -ENOMEM;
-    rc_arena_t tmp;
-    rc_arena_init(&tmp, NULL, 0, 0);
-    ir_t **roots = calloc(n ? n : 1, sizeof(*roots));
-    attr_count_t *attrs = NULL;
-    uint32_t nattrs = 0, cap_attrs = 0;
-    row_t *rows = NULL;
-    size_t nrows = 0, cap_rows = 0;
-    uint32_t *attr_of_index = NULL;
-    builder_t b = {0};
-    rc_route_t *r = b.r = calloc(1, sizeof(*r));
-    if (roots == NULL || r == NULL)
+    compile_t c = {.flags = flags};
+    rc_arena_init(&c.tmp, NULL, 0, 0);
+    c.roots = calloc(n ? n : 1, sizeof(*c.roots));
+    rc_route_t *r = c.b.r = calloc(1, sizeof(*r));
+    if (c.roots == NULL || r == NULL)
         goto out;
     r->ntriggers = n;
     r->stats.triggers = n;
@@ -423,133 +589,28 @@ int rc_route_compile(const rc_filter_t *const *filters, uint32_t n, unsigned fla
     r->generic = malloc((n ? n : 1) * sizeof(*r->generic));
     if (r->errors == NULL || r->generic == NULL)
         goto out;
-
-    /* Normalise, and count for every attribute how many triggers could be keyed on it. */
-    for (uint32_t t = 0; t < n; t++) {
-        if ((roots[t] = from_filter(&tmp, filters[t])) == NULL)
+    if ((rc = normalise(&c, filters, n)) != 0)
+        goto out;
+    for (uint32_t t = 0; t < n; t++)
+        if ((rc = compile_trigger(&c, t)) != 0)
             goto out;
-        if (flags & RC_ROUTE_NO_INDEX)
-            continue;
-        uint32_t nc;
-        ir_t **c = conjuncts(&roots[t], &nc);
-        for (uint32_t i = 0; i < nc; i++) {
-            const rc_str_t *name = key_attr(c[i]);
-            if (name == NULL)
-                continue;
-            uint32_t a = 0;
-            while (a < nattrs && !rc_str_eq(attrs[a].name, *name))
-                a++;
-            if (a == nattrs) {
-                if (nattrs == cap_attrs) {
-                    cap_attrs = cap_attrs ? cap_attrs * 2 : 8;
-                    attr_count_t *p = realloc(attrs, cap_attrs * sizeof(*p));
-                    if (p == NULL)
-                        goto out;
-                    attrs = p;
-                }
-                attrs[nattrs++] = (attr_count_t){*name, 0};
-            }
-            attrs[a].uses++;
-        }
-    }
-
-    /* Key each trigger on `type` when it can, else on the attribute most triggers share (fewer
-     * tables to probe per event); compile what remains of its filter. */
-    for (uint32_t t = 0; t < n; t++) {
-        uint32_t nc, best = UINT32_MAX, best_a = 0;
-        ir_t **c = conjuncts(&roots[t], &nc);
-        for (uint32_t i = 0; i < nc && !(flags & RC_ROUTE_NO_INDEX); i++) {
-            const rc_str_t *name = key_attr(c[i]);
-            if (name == NULL)
-                continue;
-            uint32_t a = 0;
-            while (!rc_str_eq(attrs[a].name, *name))
-                a++;
-            bool is_type = rc_str_eq_cstr(*name, "type");
-            bool best_type = best != UINT32_MAX && rc_str_eq_cstr(attrs[best_a].name, "type");
-            if (best == UINT32_MAX || (is_type && !best_type) ||
-                (!best_type && attrs[a].uses > attrs[best_a].uses)) {
-                best = i;
-                best_a = a;
-            }
-        }
-        ir_t *rest = roots[t];
-        if (best != UINT32_MAX) {
-            ir_t **keep = rc_arena_alloc(&tmp, nc * sizeof(*keep), _Alignof(ir_t *));
-            if (keep == NULL)
-                goto out;
-            uint32_t k = 0;
-            for (uint32_t i = 0; i < nc; i++)
-                if (i != best)
-                    keep[k++] = c[i];
-            if ((rest = combine(&tmp, IR_AND, keep, k)) == NULL)
-                goto out;
-        }
-        uint32_t pc;
-        if ((rc = emit(&b, rest, RC__PC_ACCEPT, RC__PC_REJECT, t, &pc)) != 0)
-            goto out;
-        rc = -ENOMEM;
-        if (best == UINT32_MAX) {
-            r->generic[r->ngeneric++] = (rc__route_entry_t){t, pc};
-            continue;
-        }
-        const ir_t *kc = c[best];
-        uint32_t nv = kc->kind == IR_LEAF ? 1 : kc->nkids;
-        for (uint32_t v = 0; v < nv; v++) {
-            if (nrows == cap_rows) {
-                cap_rows = cap_rows ? cap_rows * 2 : 64;
-                row_t *p = realloc(rows, cap_rows * sizeof(*p));
-                if (p == NULL)
-                    goto out;
-                rows = p;
-            }
-            rc_str_t value = kc->kind == IR_LEAF ? kc->value : kc->kids[v]->value;
-            rows[nrows++] = (row_t){(uint32_t)best_a, t, pc, value};
-        }
-        r->stats.indexed++;
-    }
     r->stats.generic = r->ngeneric;
-
-    /* Number the attributes that key at least one trigger; one hash table each. */
-    attr_of_index = calloc(nattrs ? nattrs : 1, sizeof(*attr_of_index));
-    uint32_t *index_of_attr = calloc(nattrs ? nattrs : 1, sizeof(*index_of_attr));
-    bool *used = calloc(nattrs ? nattrs : 1, sizeof(*used));
-    if (attr_of_index == NULL || index_of_attr == NULL || used == NULL) {
-        free(index_of_attr);
-        free(used);
+    if ((rc = number_indexes(&c)) != 0)
         goto out;
-    }
-    for (size_t i = 0; i < nrows; i++)
-        used[rows[i].attr] = true;
-    uint32_t nidx = 0;
-    for (uint32_t a = 0; a < nattrs; a++)
-        if (used[a]) {
-            index_of_attr[a] = nidx;
-            attr_of_index[nidx++] = a;
-        }
-    for (size_t i = 0; i < nrows; i++)
-        rows[i].attr = index_of_attr[rows[i].attr];
-    free(index_of_attr);
-    free(used);
-    r->idx = calloc(nidx ? nidx : 1, sizeof(*r->idx));
-    if (r->idx == NULL)
-        goto out;
-    r->nidx = nidx;
-    if (nrows > 1)
-        qsort(rows, nrows, sizeof(*rows), cmp_row);
-    if ((rc = build_indexes(&b, rows, nrows, attrs, attr_of_index)) != 0)
+    if (c.nrows > 1)
+        qsort(c.rows, c.nrows, sizeof(*c.rows), cmp_row);
+    if ((rc = build_indexes(&c.b, c.rows, c.nrows, c.attrs, c.attr_of_index)) != 0)
         goto out;
     r->stats.index_attrs = r->nidx;
-    r->stats.insns = b.ninsn;
+    r->stats.insns = c.b.ninsn;
     *out = r;
     r = NULL;
-    rc = 0;
 out:
     rc_route_destroy(r);
-    free(attr_of_index);
-    free(rows);
-    free(attrs);
-    free(roots);
-    rc_arena_close(&tmp);
+    free(c.attr_of_index);
+    free(c.rows);
+    free(c.attrs);
+    free(c.roots);
+    rc_arena_close(&c.tmp);
     return rc;
 }
