@@ -30,9 +30,9 @@
 #include "core/record.h"
 #include "shm/group.h"
 #include "shm/reader.h"
+#include "shm/ring_name.h"
 #include "shm/ring.h"
 
-#define RING_NAME_MAX 62 /* shm/ring.h: a ring name has at most 62 characters */
 
 static volatile sig_atomic_t stop;
 
@@ -56,26 +56,21 @@ static void usage(FILE *out)
             "  -t IDLE_MS  stop after IDLE_MS milliseconds without an event\n");
 }
 
-/* The broker names the ring of broker NAMESPACE/BROKER "<prefix>.<namespace>.<broker>", or, when
- * that is longer than a ring name may be, "<prefix>.h" and 16 hex digits of the 64-bit FNV-1a
- * hash of "namespace/broker" (net/ring_name.c). An argument without '/' is a ring name. */
+/* NAMESPACE/BROKER names a broker, whose ring name the SDK computes as the broker does
+ * (shm/ring_name.h); an argument without '/' is a ring name. */
 static int ring_name_of(const char *target, const char *prefix, char *buf, size_t cap)
 {
     const char *slash = strchr(target, '/');
     if (slash == NULL) {
         int n = snprintf(buf, cap, "%s", target);
-        return n > 0 && n <= RING_NAME_MAX ? 0 : -EINVAL;
+        return n > 0 && n <= RC_RING_NAME_MAX ? 0 : -EINVAL;
     }
-    if (slash == target || slash[1] == '\0' || strchr(slash + 1, '/') != NULL)
+    if (slash == target || slash[1] == '\0' || strchr(slash + 1, '/') != NULL ||
+        (size_t)(slash - target) > 63)
         return -EINVAL;
-    int n = snprintf(buf, cap, "%s.%.*s.%s", prefix, (int)(slash - target), target, slash + 1);
-    if (n > 0 && n <= RING_NAME_MAX)
-        return 0;
-    uint64_t h = 14695981039346656037ull;
-    for (const char *p = target; *p != '\0'; p++)
-        h = (h ^ (uint8_t)*p) * 1099511628211ull;
-    n = snprintf(buf, cap, "%s.h%016llx", prefix, (unsigned long long)h);
-    return n > 0 && n <= RING_NAME_MAX ? 0 : -EINVAL;
+    char ns[64];
+    snprintf(ns, sizeof(ns), "%.*s", (int)(slash - target), target);
+    return rc_ring_name_for(prefix, ns, slash + 1, buf, cap);
 }
 
 static void print_value(const char *label, rc_str_t s)
@@ -157,7 +152,7 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    char ring_name[RING_NAME_MAX + 1];
+    char ring_name[RC_RING_NAME_MAX + 1];
     if (optind != argc - 1 || (strcmp(from, "oldest") != 0 && strcmp(from, "latest") != 0) ||
         ring_name_of(argv[optind], prefix, ring_name, sizeof(ring_name)) != 0) {
         usage(stderr);

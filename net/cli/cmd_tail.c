@@ -15,7 +15,7 @@
 #include "core/record.h"
 #include "net/cli/cli.h"
 #include "net/cli/options.h"
-#include "net/storage/ring_name.h"
+#include "shm/ring_name.h"
 #include "shm/group.h"
 #include "shm/reader.h"
 #include "shm/ring.h"

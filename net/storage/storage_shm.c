@@ -12,7 +12,7 @@
 #include "core/errors.h"
 #include "core/log.h"
 #include "core/record.h"
-#include "net/storage/ring_name.h"
+#include "shm/ring_name.h"
 #include "shm/reader.h"
 #include "shm/ring.h"
 

@@ -18,7 +18,7 @@
 #include "core/config.h"
 #include "net/http/http_server.h"
 #include "net/ingress.h"
-#include "net/storage/ring_name.h"
+#include "shm/ring_name.h"
 #include "net/storage/storage.h"
 #include "shm/ring.h"
 

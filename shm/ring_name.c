@@ -1,4 +1,4 @@
-#include "net/storage/ring_name.h"
+#include "shm/ring_name.h"
 
 #include <errno.h>
 #include <stdint.h>
