@@ -8,6 +8,7 @@
 #include "net/delivery/supervisor.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -25,7 +26,7 @@
 #include "core/clock.h"
 #include "shm/reader.h"
 
-#define WATCH_MS 100
+#define WATCH_MS         100
 #define RESTART_DELAY_NS 1000000000ull /* a worker that dies young waits this long */
 
 typedef struct {
@@ -88,9 +89,10 @@ static int open_feed(rc_worker_broker_t *b, int worker, int64_t start, rc_reader
                           .flags = RC_READER_F_MANUAL_ACK};
     int rc = rc_reader_open(b->ring, &o, out);
     if (rc != 0 && start >= 0) {
-        rc_log_warn("supervisor", "broker %s/%s: saved cursor %llu is gone (%s); worker %d "
-                    "starts at the oldest event", b->ns, b->name, (unsigned long long)start,
-                    rc_strerror(rc), worker);
+        rc_log_warn("supervisor",
+                    "broker %s/%s: saved cursor %llu is gone (%s); worker %d "
+                    "starts at the oldest event",
+                    b->ns, b->name, (unsigned long long)start, rc_strerror(rc), worker);
         o.start = RC_START_OLDEST;
         rc = rc_reader_open(b->ring, &o, out);
     }
@@ -131,8 +133,7 @@ static int open_feeds(rc_supervisor_t *s, rc_worker_trigger_t *tab, size_t n, in
             f->worker = tab[i].worker;
             f->broker_idx = tab[i].broker_idx;
             f->stats = rc_worker_stats_feed(s->stats, (uint32_t)cell);
-            rc = open_feed(&s->brokers[f->broker_idx], f->worker, start[f->broker_idx],
-                           &f->reader);
+            rc = open_feed(&s->brokers[f->broker_idx], f->worker, start[f->broker_idx], &f->reader);
             if (rc != 0)
                 break;
             atomic_store_explicit(&f->stats->read_seq, 0, memory_order_relaxed);
@@ -247,8 +248,10 @@ static int build_table(rc_supervisor_t *s, const rc_config_t *cfg, rc_worker_tri
         wt->cfg = t;
         int b = broker_index(s, t->ns, t->broker);
         if (b < 0) {
-            rc_log_error("supervisor", "trigger %s/%s: broker %s is not running (brokers change "
-                         "only with a restart)", t->ns, t->name, t->broker);
+            rc_log_error("supervisor",
+                         "trigger %s/%s: broker %s is not running (brokers change "
+                         "only with a restart)",
+                         t->ns, t->name, t->broker);
             rc = RC_ECONFIG;
             break;
         }
@@ -317,17 +320,25 @@ static int spawn(rc_supervisor_t *s, int idx)
         .nbrokers = s->nbrokers,
         .drain_ms = s->drain_ms,
     };
+    /* The child starts with libuv's signal handlers, which write to the loop's signal pipe, and
+     * that pipe is shared with us: a SIGTERM for a worker that has not set its own handlers yet
+     * would stop the broker instead. So every signal stays blocked across the fork; the worker
+     * unblocks them once its handlers are in place (rc_worker_run). */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
     fflush(NULL);
     pid_t pid = fork();
+    if (pid == 0)
+        _exit(rc_worker_run(&plan));
+    int e = errno;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (pid < 0) {
-        int e = errno;
         rc_log_error("supervisor", "cannot fork worker %d: %s", idx, strerror(e));
         s->w[idx].pid = 0;
         s->w[idx].restart_at = rc_now_ns() + RESTART_DELAY_NS;
         return -e;
     }
-    if (pid == 0)
-        _exit(rc_worker_run(&plan));
     s->w[idx].pid = pid;
     s->w[idx].started_ns = rc_now_ns();
     s->w[idx].restart_at = 0;
@@ -399,8 +410,8 @@ static void on_watch(uv_timer_t *h)
                 rc_log_warn("supervisor", "worker %d (pid %d) killed by signal %d; restarting", i,
                             (int)w->pid, WTERMSIG(st));
             else
-                rc_log_warn("supervisor", "worker %d (pid %d) exited with status %d; restarting",
-                            i, (int)w->pid, WEXITSTATUS(st));
+                rc_log_warn("supervisor", "worker %d (pid %d) exited with status %d; restarting", i,
+                            (int)w->pid, WEXITSTATUS(st));
             w->pid = 0;
             w->restart_at = now - w->started_ns < RESTART_DELAY_NS ? now + RESTART_DELAY_NS : now;
             atomic_fetch_add_explicit(&s->stats->worker_restarts, 1, memory_order_relaxed);
@@ -522,8 +533,7 @@ int rc_supervisor_reload(rc_supervisor_t *s)
     atomic_fetch_add_explicit(&s->stats->reloads, 1, memory_order_relaxed);
     /* `path` pointed into the config just freed: name the file from the new one. */
     rc_log_info("supervisor", "reloaded %s: %zu trigger%s (%zu kept, %zu added, %zu removed)",
-                nc->source,
-                s->ntrig, s->ntrig == 1 ? "" : "s", kept, s->ntrig - kept, removed);
+                nc->source, s->ntrig, s->ntrig == 1 ? "" : "s", kept, s->ntrig - kept, removed);
     return spawn_all(s);
 }
 
@@ -546,10 +556,10 @@ int rc_supervisor_start(uv_loop_t *loop, const rc_config_t *cfg, rc_ring_t *cons
     s->drain_ms = cfg->shutdown_timeout_ms;
     s->nbrokers = cfg->broker_count;
     s->brokers = calloc(s->nbrokers ? s->nbrokers : 1, sizeof(*s->brokers));
-    int rc = s->brokers ? rc_worker_stats_create(RC_CONFIG_TRIGGERS_MAX,
-                                                 RC_CONFIG_WORKERS_MAX * (uint32_t)s->nbrokers,
-                                                 &s->stats)
-                        : -ENOMEM;
+    int rc = s->brokers
+                 ? rc_worker_stats_create(RC_CONFIG_TRIGGERS_MAX,
+                                          RC_CONFIG_WORKERS_MAX * (uint32_t)s->nbrokers, &s->stats)
+                 : -ENOMEM;
     if (rc != 0) {
         free(s->brokers);
         free(s);
