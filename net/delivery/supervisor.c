@@ -430,7 +430,7 @@ static void kill_left(rc_supervisor_t *s)
             kill(s->w[i].pid, SIGKILL);
         }
     }
-    s->kill_at = UINT64_MAX; /* once: the kernel reaps them promptly, SIGCHLD tells us */
+    s->kill_at = UINT64_MAX; /* once: SIGKILL cannot be caught, so SIGCHLD follows soon */
 }
 
 static void apply_reload(rc_supervisor_t *s);

@@ -1,10 +1,10 @@
-/* The delivery supervisor inside `ringcast serve`: owns one manual-ack lossless reader per
- * trigger (its slot, named after the trigger, lives as long as the supervisor, so a trigger's
- * cursor survives its worker), the shared per-trigger stats segment, and K forked worker
- * processes (net/worker.h) among which the triggers are shared. It restarts a worker that
- * dies and applies a new config on SIGHUP. Runs on the serve main loop (libuv) and never blocks
- * it: stopping workers (for a reload or for good) goes on from the loop's timer and SIGCHLD
- * watcher while the loop serves everything else. */
+/* The delivery supervisor inside `ringcast serve`: owns the feeds (one manual-ack lossless
+ * reader per worker and broker, slot `feed~w<N>`; they live as long as the supervisor, so a
+ * trigger's position survives its worker), the shared per-trigger stats segment, and K forked
+ * worker processes (net/delivery/worker.h) among which the triggers are shared. It restarts a
+ * worker that dies and applies a new config on SIGHUP. Runs on the serve main loop (libuv) and
+ * never blocks it: stopping workers (for a reload or for good) goes on from the loop's timer and
+ * SIGCHLD watcher while the loop serves everything else. */
 #ifndef RC_NET_SUPERVISOR_H
 #define RC_NET_SUPERVISOR_H
 
