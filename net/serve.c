@@ -145,6 +145,22 @@ static void on_admin_drained(rc_http_server_t *s, void *arg)
     rc_http_server_close(s, NULL, NULL);
 }
 
+/* The last step: the admin listener goes last so /readyz says 503 until then. */
+static void finish_stop(serve_t *sv)
+{
+    uv_close((uv_handle_t *)&sv->sigterm, NULL);
+    uv_close((uv_handle_t *)&sv->sigint, NULL);
+    if (sv->admin_srv != NULL)
+        rc_http_server_drain(sv->admin_srv, on_admin_drained, sv);
+}
+
+static void on_supervisor_stopped(void *arg)
+{
+    serve_t *sv = arg;
+    sv->sup = NULL;
+    finish_stop(sv);
+}
+
 static void on_stop_timer(uv_timer_t *t)
 {
     serve_t *sv = t->data;
@@ -153,17 +169,13 @@ static void on_stop_timer(uv_timer_t *t)
             !atomic_load_explicit(&sv->loops[i].finished, memory_order_acquire))
             return;
     }
-    /* Every ingress loop has ended: the admin listener goes last so /readyz says 503 until
-     * then. */
     uv_timer_stop(t);
     uv_close((uv_handle_t *)t, NULL);
-    /* No new events: the workers finish what is in flight, then stop. */
-    rc_supervisor_stop(sv->sup, sv->cfg->shutdown_timeout_ms);
-    sv->sup = NULL;
-    uv_close((uv_handle_t *)&sv->sigterm, NULL);
-    uv_close((uv_handle_t *)&sv->sigint, NULL);
-    if (sv->admin_srv != NULL)
-        rc_http_server_drain(sv->admin_srv, on_admin_drained, sv);
+    /* Every ingress loop has ended, so no new events: the workers finish what is in flight,
+     * then stop, while this loop keeps answering the admin listener. */
+    if (sv->sup == NULL ||
+        rc_supervisor_stop(sv->sup, sv->cfg->shutdown_timeout_ms, on_supervisor_stopped, sv) != 0)
+        finish_stop(sv);
 }
 
 static void begin_stop(serve_t *sv, const char *why)
@@ -369,12 +381,9 @@ int rc_serve_run(const rc_config_t *cfg, FILE *ready_out)
             fflush(ready_out);
         }
     }
+    /* Returns once the stop sequence (begin_stop) has closed everything, the supervisor
+     * included. */
     uv_run(sv.main_loop, UV_RUN_DEFAULT);
-    if (sv.sup != NULL) {
-        rc_supervisor_stop(sv.sup, cfg->shutdown_timeout_ms);
-        sv.sup = NULL;
-        uv_run(sv.main_loop, UV_RUN_DEFAULT);
-    }
     if (uv_loop_close(sv.main_loop) != 0)
         rc_log_warn("serve", "main loop closed with handles still open");
     rc_admin_close(&sv.admin);

@@ -2,19 +2,27 @@
  * one manual-ack lossless reader the worker routes that broker's events from), so the slot and
  * with it the acknowledged position outlive any worker; the triggers' own cursors live in the
  * shared stats segment. It forks the workers after setting up everything they need (they
- * inherit the ring mappings, feeds and the stats segment), polls them with waitpid every 100 ms,
- * restarts the dead ones, and on SIGHUP stops them, swaps the trigger table and feeds and forks
- * them again. */
+ * inherit the ring mappings, feeds and the stats segment) and restarts the dead ones.
+ *
+ * It never waits on the loop: `step`, run by the watch timer (100 ms) and by SIGCHLD, moves a
+ * small state machine.
+ *   RUNNING:   reap; a dead worker is restarted (after 1 s if it lived less than 1 s).
+ *   RELOADING: SIGHUP loaded a good file (s->next) and sent SIGTERM; once the old workers are
+ *              reaped (SIGKILL at drain + 1 s), the table and feeds are swapped and new workers
+ *              forked. A SIGHUP meanwhile makes one more reload after it (the file may change).
+ *   STOPPING:  the same wait, then the handles close; the last close callback frees everything
+ *              and runs the caller's `done`.
+ * The trigger table is replaced in one go, so /metrics can render it in any phase. */
 #include "net/delivery/supervisor.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "core/clock.h"
@@ -24,7 +32,7 @@
 #include "net/delivery/worker.h"
 #include "net/delivery/worker_stats.h"
 
-#define WATCH_MS 100
+#define WATCH_MS         100
 #define RESTART_DELAY_NS 1000000000ull /* a worker that dies young waits this long */
 
 typedef struct {
@@ -33,10 +41,19 @@ typedef struct {
     uint64_t restart_at; /* pid 0: fork at this time */
 } wproc_t;
 
+typedef enum {
+    SUP_RUNNING,
+    SUP_RELOADING, /* the old workers are stopping; s->next is applied after them */
+    SUP_STOPPING,  /* the workers are stopping; the handles close after them */
+    SUP_CLOSED,    /* handles closing; `s` is freed by the last close callback */
+} phase_t;
+
 struct rc_supervisor_s {
     uv_loop_t *loop;
     uv_timer_t watch;
     uv_signal_t sighup;
+    uv_signal_t sigchld;
+    int handles;            /* made by init_handles and not closed yet */
     const rc_config_t *cfg; /* active config: the caller's, or `owned` after a reload */
     rc_config_t *owned;
     rc_worker_broker_t *brokers;
@@ -46,10 +63,15 @@ struct rc_supervisor_s {
     rc_worker_feed_t *feeds;
     size_t nfeeds;
     rc_worker_stats_t *stats;
-    wproc_t *w;
+    wproc_t w[RC_CONFIG_WORKERS_MAX];
     int nw;
     unsigned drain_ms;
-    int handles;
+    phase_t phase;
+    uint64_t kill_at;  /* RELOADING, STOPPING: SIGKILL the workers left at this time */
+    rc_config_t *next; /* RELOADING: the loaded config to apply */
+    int hup_again;     /* RELOADING: another reload was asked for */
+    void (*done)(void *arg);
+    void *done_arg;
 };
 
 /* Slot names hold 23 bytes; a ring has one feed per worker that has triggers on it. */
@@ -67,7 +89,8 @@ static int64_t orphan_start(rc_worker_broker_t *b)
         char name[24];
         uint64_t pos;
         feed_name(w, name);
-        if (rc_storage_find_cursor(b->store, name, &pos) == 0 && (start < 0 || pos < (uint64_t)start))
+        if (rc_storage_find_cursor(b->store, name, &pos) == 0 &&
+            (start < 0 || pos < (uint64_t)start))
             start = (int64_t)pos;
     }
     if (start >= 0)
@@ -76,20 +99,21 @@ static int64_t orphan_start(rc_worker_broker_t *b)
     return start;
 }
 
-static int open_feed(rc_worker_broker_t *b, int worker, int64_t start,
-                     rc_storage_reader_t **out)
+static int open_feed(rc_worker_broker_t *b, int worker, int64_t start, rc_storage_reader_t **out)
 {
     char name[24];
     feed_name(worker, name);
-    rc_storage_reader_opts_t o = {.start = start < 0 ? RC_STORAGE_FROM_LATEST : RC_STORAGE_FROM_AT,
-                          .position = start < 0 ? 0 : (uint64_t)start,
-                          .name = name,
-                          };
+    rc_storage_reader_opts_t o = {
+        .start = start < 0 ? RC_STORAGE_FROM_LATEST : RC_STORAGE_FROM_AT,
+        .position = start < 0 ? 0 : (uint64_t)start,
+        .name = name,
+    };
     int rc = rc_storage_reader_open(b->store, &o, out);
     if (rc != 0 && start >= 0) {
-        rc_log_warn("supervisor", "broker %s/%s: saved cursor %llu is gone (%s); worker %d "
-                    "starts at the oldest event", b->ns, b->name, (unsigned long long)start,
-                    rc_strerror(rc), worker);
+        rc_log_warn("supervisor",
+                    "broker %s/%s: saved cursor %llu is gone (%s); worker %d "
+                    "starts at the oldest event",
+                    b->ns, b->name, (unsigned long long)start, rc_strerror(rc), worker);
         o.start = RC_STORAGE_FROM_OLDEST;
         rc = rc_storage_reader_open(b->store, &o, out);
     }
@@ -130,8 +154,7 @@ static int open_feeds(rc_supervisor_t *s, rc_worker_trigger_t *tab, size_t n, in
             f->worker = tab[i].worker;
             f->broker_idx = tab[i].broker_idx;
             f->stats = rc_worker_stats_feed(s->stats, (uint32_t)cell);
-            rc = open_feed(&s->brokers[f->broker_idx], f->worker, start[f->broker_idx],
-                           &f->reader);
+            rc = open_feed(&s->brokers[f->broker_idx], f->worker, start[f->broker_idx], &f->reader);
             if (rc != 0)
                 break;
             atomic_store_explicit(&f->stats->read_seq, 0, memory_order_relaxed);
@@ -246,8 +269,10 @@ static int build_table(rc_supervisor_t *s, const rc_config_t *cfg, rc_worker_tri
         wt->cfg = t;
         int b = broker_index(s, t->ns, t->broker);
         if (b < 0) {
-            rc_log_error("supervisor", "trigger %s/%s: broker %s is not running (brokers change "
-                         "only with a restart)", t->ns, t->name, t->broker);
+            rc_log_error("supervisor",
+                         "trigger %s/%s: broker %s is not running (brokers change "
+                         "only with a restart)",
+                         t->ns, t->name, t->broker);
             rc = RC_ECONFIG;
             break;
         }
@@ -293,6 +318,8 @@ static int worker_count(const rc_config_t *cfg, size_t ntrig)
         long cpus = sysconf(_SC_NPROCESSORS_ONLN);
         k = cpus > 1 ? cpus - 1 : 1;
     }
+    if (k > (long)RC_CONFIG_WORKERS_MAX)
+        k = RC_CONFIG_WORKERS_MAX; /* the stats segment has feed cells for that many */
     if ((size_t)k > ntrig)
         k = (long)ntrig;
     return (int)k;
@@ -316,97 +343,131 @@ static int spawn(rc_supervisor_t *s, int idx)
         .nbrokers = s->nbrokers,
         .drain_ms = s->drain_ms,
     };
+    /* The child starts with libuv's signal handlers, which write to the loop's signal pipe, and
+     * that pipe is shared with us: a SIGTERM for a worker that has not set its own handlers yet
+     * would stop the broker instead. So every signal stays blocked across the fork; the worker
+     * unblocks them once its handlers are in place (rc_worker_run). */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
     fflush(NULL);
     pid_t pid = fork();
+    if (pid == 0)
+        _exit(rc_worker_run(&plan));
+    int e = errno;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (pid < 0) {
-        int e = errno;
         rc_log_error("supervisor", "cannot fork worker %d: %s", idx, strerror(e));
         s->w[idx].pid = 0;
         s->w[idx].restart_at = rc_now_ns() + RESTART_DELAY_NS;
         return -e;
     }
-    if (pid == 0)
-        _exit(rc_worker_run(&plan));
     s->w[idx].pid = pid;
     s->w[idx].started_ns = rc_now_ns();
     s->w[idx].restart_at = 0;
     return 0;
 }
 
-/* Forks s->nw workers for the current table and feeds. */
-static int spawn_all(rc_supervisor_t *s)
+/* Forks s->nw workers for the current table and feeds (one that cannot be forked is retried
+ * like a dead one). */
+static void spawn_all(rc_supervisor_t *s)
 {
-    free(s->w);
-    s->w = calloc(s->nw > 0 ? (size_t)s->nw : 1, sizeof(*s->w));
-    if (s->w == NULL)
-        return -ENOMEM;
+    memset(s->w, 0, sizeof(s->w));
     for (int i = 0; i < s->nw; i++)
         spawn(s, i);
     rc_log_info("supervisor", "%zu trigger%s on %d worker process%s", s->ntrig,
                 s->ntrig == 1 ? "" : "s", s->nw, s->nw == 1 ? "" : "es");
-    return 0;
 }
 
-/* SIGTERM to every worker, wait up to drain + 1 s, then SIGKILL. Blocking (bounded). */
-static void stop_all(rc_supervisor_t *s, unsigned drain_ms)
+/* Reaps every worker that has exited. While running, an exit is a crash: logged, counted and
+ * given a restart time; in the other phases it is what was asked for. Returns how many
+ * workers are still alive. */
+static int reap(rc_supervisor_t *s, uint64_t now)
+{
+    int alive = 0;
+    for (int i = 0; i < s->nw; i++) {
+        wproc_t *w = &s->w[i];
+        int st = 0;
+        if (w->pid <= 0)
+            continue;
+        pid_t r = waitpid(w->pid, &st, WNOHANG);
+        if (r == 0 || (r < 0 && errno != ECHILD)) {
+            alive++;
+            continue;
+        }
+        if (s->phase == SUP_RUNNING) {
+            if (WIFSIGNALED(st))
+                rc_log_warn("supervisor", "worker %d (pid %d) killed by signal %d; restarting", i,
+                            (int)w->pid, WTERMSIG(st));
+            else
+                rc_log_warn("supervisor", "worker %d (pid %d) exited with status %d; restarting", i,
+                            (int)w->pid, WEXITSTATUS(st));
+            w->restart_at = now - w->started_ns < RESTART_DELAY_NS ? now + RESTART_DELAY_NS : now;
+            atomic_fetch_add_explicit(&s->stats->worker_restarts, 1, memory_order_relaxed);
+        }
+        w->pid = 0;
+    }
+    return alive;
+}
+
+/* Asks every worker to stop: they finish what is in flight for up to the drain time; what is
+ * left at `drain_ms` + 1 s is killed (step). */
+static void stop_workers(rc_supervisor_t *s, unsigned drain_ms)
 {
     for (int i = 0; i < s->nw; i++) {
         if (s->w[i].pid > 0)
             kill(s->w[i].pid, SIGTERM);
     }
-    uint64_t deadline = rc_now_ns() + ((uint64_t)drain_ms + 1000) * 1000000ull;
-    for (;;) {
-        int left = 0;
+    s->kill_at = rc_now_ns() + ((uint64_t)drain_ms + 1000) * 1000000ull;
+}
+
+static void kill_left(rc_supervisor_t *s)
+{
+    for (int i = 0; i < s->nw; i++) {
+        if (s->w[i].pid > 0) {
+            rc_log_warn("supervisor", "worker %d (pid %d) did not stop; killing it", i,
+                        (int)s->w[i].pid);
+            kill(s->w[i].pid, SIGKILL);
+        }
+    }
+    s->kill_at = UINT64_MAX; /* once: SIGKILL cannot be caught, so SIGCHLD follows soon */
+}
+
+static void apply_reload(rc_supervisor_t *s);
+static void close_handles(rc_supervisor_t *s);
+
+/* The state machine, run by the watch timer, by SIGCHLD, and right after each request (stop,
+ * reload) in case nothing has to be waited for: reap, then restart (running) or, once the
+ * stopping workers are all gone (killed at the deadline), apply the reload or close. */
+static void step(rc_supervisor_t *s)
+{
+    uint64_t now = rc_now_ns();
+    int alive = reap(s, now);
+    if (s->phase == SUP_RUNNING) {
         for (int i = 0; i < s->nw; i++) {
-            if (s->w[i].pid <= 0)
-                continue;
-            if (waitpid(s->w[i].pid, NULL, WNOHANG) == s->w[i].pid)
-                s->w[i].pid = 0;
-            else
-                left++;
+            wproc_t *w = &s->w[i];
+            if (w->pid == 0 && w->restart_at <= now && spawn(s, i) == 0)
+                rc_log_info("supervisor", "worker %d restarted (pid %d)", i, (int)w->pid);
         }
-        if (left == 0)
-            break;
-        if (rc_now_ns() >= deadline) {
-            for (int i = 0; i < s->nw; i++) {
-                if (s->w[i].pid > 0) {
-                    rc_log_warn("supervisor", "worker %d (pid %d) did not stop; killing it", i,
-                                (int)s->w[i].pid);
-                    kill(s->w[i].pid, SIGKILL);
-                    waitpid(s->w[i].pid, NULL, 0);
-                    s->w[i].pid = 0;
-                }
-            }
-            break;
-        }
-        struct timespec ts = {0, 5000000};
-        nanosleep(&ts, NULL);
+    } else if (alive > 0) {
+        if (now >= s->kill_at)
+            kill_left(s);
+    } else if (s->phase == SUP_RELOADING) {
+        apply_reload(s);
+    } else if (s->phase == SUP_STOPPING) {
+        close_handles(s);
     }
 }
 
 static void on_watch(uv_timer_t *h)
 {
-    rc_supervisor_t *s = h->data;
-    uint64_t now = rc_now_ns();
-    for (int i = 0; i < s->nw; i++) {
-        wproc_t *w = &s->w[i];
-        if (w->pid > 0) {
-            int st = 0;
-            if (waitpid(w->pid, &st, WNOHANG) != w->pid)
-                continue;
-            if (WIFSIGNALED(st))
-                rc_log_warn("supervisor", "worker %d (pid %d) killed by signal %d; restarting", i,
-                            (int)w->pid, WTERMSIG(st));
-            else
-                rc_log_warn("supervisor", "worker %d (pid %d) exited with status %d; restarting",
-                            i, (int)w->pid, WEXITSTATUS(st));
-            w->pid = 0;
-            w->restart_at = now - w->started_ns < RESTART_DELAY_NS ? now + RESTART_DELAY_NS : now;
-            atomic_fetch_add_explicit(&s->stats->worker_restarts, 1, memory_order_relaxed);
-        }
-        if (w->pid == 0 && w->restart_at <= now && spawn(s, i) == 0)
-            rc_log_info("supervisor", "worker %d restarted (pid %d)", i, (int)w->pid);
-    }
+    step(h->data);
+}
+
+static void on_sigchld(uv_signal_t *h, int signum)
+{
+    (void)signum;
+    step(h->data);
 }
 
 /* ---- reload ---------------------------------------------------------------------------------- */
@@ -438,61 +499,58 @@ static void settle_cursors(rc_supervisor_t *s)
     }
 }
 
-int rc_supervisor_reload(rc_supervisor_t *s)
+static void free_config(rc_config_t *c)
 {
-    const char *path = s->cfg->source;
-    if (path == NULL || strcmp(path, "(default)") == 0) {
-        rc_log_warn("supervisor", "SIGHUP: started without --config; nothing to reload");
-        return RC_ECONFIG;
-    }
-    rc_config_t *nc = calloc(1, sizeof(*nc));
-    char err[RC_CONFIG_ERR_MAX];
-    int rc = nc ? rc_config_load_file(nc, path, err, sizeof(err)) : -ENOMEM;
-    if (rc == 0 && !same_brokers(s, nc)) {
-        snprintf(err, sizeof(err), "%s: the set of brokers changed (that needs a restart)", path);
-        rc = RC_ECONFIG;
-    }
-    if (rc != 0) {
-        rc_log_error("supervisor", "reload rejected, the running config stays: %s",
-                     nc ? err : "out of memory");
-        if (nc != NULL)
-            rc_config_close(nc);
-        free(nc);
-        atomic_fetch_add_explicit(&s->stats->reload_errors, 1, memory_order_relaxed);
-        return rc;
-    }
-    stop_all(s, s->drain_ms);
-    /* The new feeds of a broker start at the oldest position its old feeds acknowledged (still
-     * in the ring while they are open): nothing a trigger has not finished is before it. */
+    if (c != NULL)
+        rc_config_close(c);
+    free(c);
+}
+
+/* Builds the table and feeds of `nc` over the stopped workers' (kept triggers take their slots
+ * over; new feeds of a broker start at the oldest position its old feeds acknowledged, still in
+ * the ring while they are open: nothing a trigger has not finished is before it). */
+static int prepare(rc_supervisor_t *s, const rc_config_t *nc, int nw, rc_worker_trigger_t **tab,
+                   rc_worker_feed_t **feeds, size_t *nfeeds)
+{
     int64_t *start = calloc(s->nbrokers ? s->nbrokers : 1, sizeof(*start));
+    int rc = start ? build_table(s, nc, s->trig, s->ntrig, NULL, tab) : -ENOMEM;
+    if (rc != 0)
+        goto out;
+    settle_cursors(s);
+    for (size_t b = 0; b < s->nbrokers; b++)
+        start[b] = -1;
+    for (size_t i = 0; i < s->nfeeds; i++) {
+        uint64_t a = rc_storage_acked(s->feeds[i].reader);
+        int64_t *st = &start[s->feeds[i].broker_idx];
+        if (*st < 0 || a < (uint64_t)*st)
+            *st = (int64_t)a;
+    }
+    assign(*tab, nc->trigger_count, nw);
+    rc = open_feeds(s, *tab, nc->trigger_count, nw, start, feeds, nfeeds);
+    if (rc != 0)
+        release_table(s, *tab, nc->trigger_count, s->trig, s->ntrig);
+out:
+    free(start);
+    return rc;
+}
+
+/* With the old workers gone: applies s->next, or keeps the running table when it cannot be
+ * applied, and forks the workers of whichever it is. Then runs the reload asked for
+ * meanwhile. */
+static void apply_reload(rc_supervisor_t *s)
+{
+    rc_config_t *nc = s->next;
     rc_worker_trigger_t *tab = NULL;
     rc_worker_feed_t *feeds = NULL;
     size_t nfeeds = 0;
     int nw = worker_count(nc, nc->trigger_count);
-    rc = start ? build_table(s, nc, s->trig, s->ntrig, NULL, &tab) : -ENOMEM;
-    if (rc == 0) {
-        settle_cursors(s);
-        for (size_t b = 0; b < s->nbrokers; b++)
-            start[b] = -1;
-        for (size_t i = 0; i < s->nfeeds; i++) {
-            uint64_t a = rc_storage_acked(s->feeds[i].reader);
-            int64_t *st = &start[s->feeds[i].broker_idx];
-            if (*st < 0 || a < (uint64_t)*st)
-                *st = (int64_t)a;
-        }
-        assign(tab, nc->trigger_count, nw);
-        rc = open_feeds(s, tab, nc->trigger_count, nw, start, &feeds, &nfeeds);
-        if (rc != 0)
-            release_table(s, tab, nc->trigger_count, s->trig, s->ntrig);
-    }
-    free(start);
-    if (rc != 0) {
+    s->next = NULL;
+    s->phase = SUP_RUNNING;
+    if (prepare(s, nc, nw, &tab, &feeds, &nfeeds) != 0) {
         rc_log_error("supervisor", "reload rejected (see above), the running config stays");
-        rc_config_close(nc);
-        free(nc);
+        free_config(nc);
         atomic_fetch_add_explicit(&s->stats->reload_errors, 1, memory_order_relaxed);
-        spawn_all(s);
-        return rc;
+        goto respawn;
     }
     size_t kept = 0, removed = 0;
     for (size_t j = 0; j < s->ntrig; j++) {
@@ -512,18 +570,60 @@ int rc_supervisor_reload(rc_supervisor_t *s)
     free(s->trig);
     s->trig = tab;
     s->ntrig = nc->trigger_count;
-    if (s->owned != NULL) {
-        rc_config_close(s->owned);
-        free(s->owned);
-    }
+    free_config(s->owned);
     s->owned = nc;
     s->cfg = nc;
     atomic_fetch_add_explicit(&s->stats->reloads, 1, memory_order_relaxed);
-    /* `path` pointed into the config just freed: name the file from the new one. */
     rc_log_info("supervisor", "reloaded %s: %zu trigger%s (%zu kept, %zu added, %zu removed)",
-                nc->source,
-                s->ntrig, s->ntrig == 1 ? "" : "s", kept, s->ntrig - kept, removed);
-    return spawn_all(s);
+                nc->source, s->ntrig, s->ntrig == 1 ? "" : "s", kept, s->ntrig - kept, removed);
+respawn:
+    spawn_all(s);
+    if (s->hup_again) {
+        s->hup_again = 0;
+        rc_supervisor_reload(s);
+    }
+}
+
+int rc_supervisor_reload(rc_supervisor_t *s)
+{
+    if (s->phase == SUP_RELOADING) {
+        if (!s->hup_again)
+            rc_log_info("supervisor", "SIGHUP during a reload: the file is read again after it");
+        s->hup_again = 1;
+        return 0;
+    }
+    if (s->phase != SUP_RUNNING) {
+        rc_log_warn("supervisor", "SIGHUP while stopping: not reloading");
+        return -ECANCELED;
+    }
+    const char *path = s->cfg->source;
+    if (path == NULL || strcmp(path, "(default)") == 0) {
+        rc_log_warn("supervisor", "SIGHUP: started without --config; nothing to reload");
+        return RC_ECONFIG;
+    }
+    rc_config_t *nc = calloc(1, sizeof(*nc));
+    char err[RC_CONFIG_ERR_MAX];
+    int rc = nc ? rc_config_load_file(nc, path, err, sizeof(err)) : -ENOMEM;
+    if (rc == 0 && !same_brokers(s, nc)) {
+        snprintf(err, sizeof(err), "%s: the set of brokers changed (that needs a restart)", path);
+        rc = RC_ECONFIG;
+    }
+    if (rc != 0) {
+        rc_log_error("supervisor", "reload rejected, the running config stays: %s",
+                     nc ? err : "out of memory");
+        free_config(nc);
+        atomic_fetch_add_explicit(&s->stats->reload_errors, 1, memory_order_relaxed);
+        return rc;
+    }
+    /* The old workers must be gone before the cursors are written down and the feeds replaced;
+     * they stop while the loop goes on, and step applies `nc` after them. */
+    rc_log_info("supervisor", "reloading %s: stopping the workers (up to %u ms)", path,
+                s->drain_ms);
+    s->next = nc;
+    s->phase = SUP_RELOADING;
+    stop_workers(s, s->drain_ms);
+    step(s);
+    return 0;
 }
 
 static void on_sighup(uv_signal_t *h, int signum)
@@ -533,6 +633,70 @@ static void on_sighup(uv_signal_t *h, int signum)
 }
 
 /* ---- lifecycle ------------------------------------------------------------------------------- */
+
+/* Frees everything but the readers' slots: the feeds stay in the ring (reclaimed once this
+ * process is gone, or adopted by the next broker process on the same ring). */
+static void release(rc_supervisor_t *s)
+{
+    for (size_t i = 0; i < s->nfeeds; i++)
+        rc_storage_reader_forget(s->feeds[i].reader);
+    free(s->feeds);
+    free(s->trig);
+    rc_worker_stats_destroy(s->stats);
+    free_config(s->next);
+    free_config(s->owned);
+    free(s->brokers);
+    free(s);
+}
+
+static void on_closed(uv_handle_t *h)
+{
+    rc_supervisor_t *s = h->data;
+    if (--s->handles > 0)
+        return;
+    void (*done)(void *) = s->done;
+    void *arg = s->done_arg;
+    release(s);
+    if (done != NULL)
+        done(arg);
+}
+
+/* Closes the handles made so far (s->handles of them, in the order init_handles makes them);
+ * the last close callback frees `s` and runs `done`. */
+static void close_handles(rc_supervisor_t *s)
+{
+    uv_handle_t *h[] = {(uv_handle_t *)&s->watch, (uv_handle_t *)&s->sighup,
+                        (uv_handle_t *)&s->sigchld};
+    s->phase = SUP_CLOSED;
+    /* Close callbacks run from a later loop iteration, so s->handles does not move here. */
+    for (int i = 0; i < s->handles; i++)
+        uv_close(h[i], on_closed);
+}
+
+static int init_handles(rc_supervisor_t *s)
+{
+    uv_timer_init(s->loop, &s->watch); /* cannot fail */
+    s->watch.data = s;
+    s->handles = 1;
+    int rc = uv_signal_init(s->loop, &s->sighup);
+    if (rc != 0)
+        return rc;
+    s->sighup.data = s;
+    s->handles++;
+    rc = uv_signal_init(s->loop, &s->sigchld);
+    if (rc != 0)
+        return rc;
+    s->sigchld.data = s;
+    s->handles++;
+    /* SIGCHLD reaps a worker as soon as it exits (reloads and stops end without delay); the
+     * timer runs restarts and deadlines, and reaps too should a SIGCHLD be coalesced away. */
+    rc = uv_signal_start(&s->sigchld, on_sigchld, SIGCHLD);
+    if (rc == 0)
+        rc = uv_signal_start(&s->sighup, on_sighup, SIGHUP);
+    if (rc == 0)
+        rc = uv_timer_start(&s->watch, on_watch, WATCH_MS, WATCH_MS);
+    return rc;
+}
 
 int rc_supervisor_start(uv_loop_t *loop, const rc_config_t *cfg, rc_storage_t *const *stores,
                         rc_supervisor_t **out)
@@ -545,10 +709,10 @@ int rc_supervisor_start(uv_loop_t *loop, const rc_config_t *cfg, rc_storage_t *c
     s->drain_ms = cfg->shutdown_timeout_ms;
     s->nbrokers = cfg->broker_count;
     s->brokers = calloc(s->nbrokers ? s->nbrokers : 1, sizeof(*s->brokers));
-    int rc = s->brokers ? rc_worker_stats_create(RC_CONFIG_TRIGGERS_MAX,
-                                                 RC_CONFIG_WORKERS_MAX * (uint32_t)s->nbrokers,
-                                                 &s->stats)
-                        : -ENOMEM;
+    int rc = s->brokers
+                 ? rc_worker_stats_create(RC_CONFIG_TRIGGERS_MAX,
+                                          RC_CONFIG_WORKERS_MAX * (uint32_t)s->nbrokers, &s->stats)
+                 : -ENOMEM;
     if (rc != 0) {
         free(s->brokers);
         free(s);
@@ -580,51 +744,38 @@ int rc_supervisor_start(uv_loop_t *loop, const rc_config_t *cfg, rc_storage_t *c
         free(s);
         return rc;
     }
+    rc = init_handles(s);
+    if (rc != 0) {
+        rc_log_error("supervisor", "cannot watch the workers: %s", rc_strerror(rc));
+        close_handles(s); /* frees s from the loop; no worker was forked */
+        return rc;
+    }
     /* The feeds of the previous broker process (dead slots) stop gating the rings. */
     for (size_t b = 0; b < s->nbrokers; b++)
         rc_storage_reclaim(s->brokers[b].store);
-    rc = spawn_all(s);
-    uv_timer_init(loop, &s->watch);
-    uv_signal_init(loop, &s->sighup);
-    s->watch.data = s->sighup.data = s;
-    s->handles = 1;
-    uv_timer_start(&s->watch, on_watch, WATCH_MS, WATCH_MS);
-    uv_signal_start(&s->sighup, on_sighup, SIGHUP);
+    spawn_all(s);
     *out = s;
-    return rc;
+    return 0;
 }
 
-static void on_closed(uv_handle_t *h)
+int rc_supervisor_stop(rc_supervisor_t *s, unsigned drain_ms, void (*done)(void *arg), void *arg)
 {
-    (void)h;
-}
-
-void rc_supervisor_stop(rc_supervisor_t *s, unsigned drain_ms)
-{
-    if (s == NULL)
-        return;
-    if (s->handles) {
-        uv_timer_stop(&s->watch);
-        uv_signal_stop(&s->sighup);
-        uv_close((uv_handle_t *)&s->watch, on_closed);
-        uv_close((uv_handle_t *)&s->sighup, on_closed);
-        s->handles = 0;
+    if (s->phase == SUP_STOPPING || s->phase == SUP_CLOSED)
+        return -EALREADY;
+    if (s->phase == SUP_RELOADING) {
+        /* The workers were told to stop already; their deadline stands. */
+        rc_log_info("supervisor", "stopping: the reload in progress is not applied");
+        free_config(s->next);
+        s->next = NULL;
+        s->hup_again = 0;
+    } else {
+        stop_workers(s, drain_ms);
     }
-    stop_all(s, drain_ms);
-    /* The feeds stay in the ring (their slots are reclaimed once this process is gone, or
-     * adopted by the next broker process on the same ring): only the handles are freed. */
-    for (size_t i = 0; i < s->nfeeds; i++)
-        rc_storage_reader_forget(s->feeds[i].reader);
-    free(s->feeds);
-    free(s->trig);
-    free(s->w);
-    rc_worker_stats_destroy(s->stats);
-    if (s->owned != NULL) {
-        rc_config_close(s->owned);
-        free(s->owned);
-    }
-    free(s->brokers);
-    free(s);
+    s->phase = SUP_STOPPING;
+    s->done = done;
+    s->done_arg = arg;
+    step(s);
+    return 0;
 }
 
 size_t rc_supervisor_metrics(rc_supervisor_t *s, char *buf, size_t cap)

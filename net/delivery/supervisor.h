@@ -1,8 +1,10 @@
-/* The delivery supervisor inside `ringcast serve`: owns one manual-ack lossless reader per
- * trigger (its slot, named after the trigger, lives as long as the supervisor, so a trigger's
- * cursor survives its worker), the shared per-trigger stats segment, and K forked worker
- * processes (net/delivery/worker.h) among which the triggers are shared. It restarts a worker that
- * dies and applies a new config on SIGHUP. Runs on the serve main loop (libuv). */
+/* The delivery supervisor inside `ringcast serve`: owns the feeds (one manual-ack lossless
+ * reader per worker and broker, slot `feed~w<N>`; they live as long as the supervisor, so a
+ * trigger's position survives its worker), the shared per-trigger stats segment, and K forked
+ * worker processes (net/delivery/worker.h) among which the triggers are shared. It restarts a
+ * worker that dies and applies a new config on SIGHUP. Runs on the serve main loop (libuv) and
+ * never blocks it: stopping workers (for a reload or for good) goes on from the loop's timer and
+ * SIGCHLD watcher while the loop serves everything else. */
 #ifndef RC_NET_SUPERVISOR_H
 #define RC_NET_SUPERVISOR_H
 
@@ -16,23 +18,37 @@
 typedef struct rc_supervisor_s rc_supervisor_t;
 
 /** Sets up cursors for `cfg`'s triggers in `stores` (one per cfg->brokers[i], already open,
- *  borrowed until the stop), forks the workers and starts watching them on `loop`
- *  (a timer; SIGHUP reloads cfg->source). `cfg` is borrowed until rc_supervisor_stop.
- *  Returns 0 or a negative code (logged). Main thread. */
+ *  borrowed until the stop's callback ran), forks the workers and starts watching them on `loop`
+ *  (a timer, a SIGCHLD watcher; SIGHUP reloads cfg->source). `cfg` is borrowed until
+ *  rc_supervisor_stop's callback ran. Returns 0 and sets *out, or a negative code (logged):
+ *  then no worker runs and *out is untouched; handles already made on `loop` are closed and
+ *  their memory goes when the loop runs their close callbacks. Main thread. */
 int rc_supervisor_start(uv_loop_t *loop, const rc_config_t *cfg, rc_storage_t *const *stores,
                         rc_supervisor_t **out);
 
-/** Re-reads the config file and applies its triggers (what SIGHUP does). Returns 0, or the
- *  loader's error (the running config stays; the reason is logged). Main thread. */
+/** Re-reads the config file and applies its triggers (what SIGHUP does). The file is loaded and
+ *  checked now: a file that does not load, or changes the set of brokers, returns its error at
+ *  once and the running config stays (the reason is logged, reload_errors counted). Otherwise
+ *  the workers are asked to stop (SIGTERM; SIGKILL after the drain time + 1 s) and 0 is
+ *  returned: the loop goes on, and once they are all gone the new trigger table is applied and
+ *  new workers forked (logged as `reloaded FILE: ...`, reloads counted). Called while a reload
+ *  is in progress it returns 0 and the file is read again once that reload is done (several
+ *  such calls make one more reload). Returns -ECANCELED while stopping. Main thread. */
 int rc_supervisor_reload(rc_supervisor_t *s);
 
 /** Stops the workers (SIGTERM; they finish deliveries in flight for up to `drain_ms`, then
- *  SIGKILL), closes the libuv handles and frees everything. The readers' slots are left in the
+ *  SIGKILL), closes the libuv handles and frees everything, without blocking: `done(arg)` runs
+ *  exactly once, from the loop, when every worker was reaped and `s` is freed. A reload in
+ *  progress is abandoned: the new file is not applied, and its workers, already stopping, keep
+ *  their deadline (`drain_ms` is not used then). The readers' slots are left in the
  *  ring: the next `ringcast serve` on the same ring resumes each trigger from its cursor.
- *  NULL is a no-op. Main thread; runs the loop's close callbacks itself is not needed. */
-void rc_supervisor_stop(rc_supervisor_t *s, unsigned drain_ms);
+ *  Until `done` runs, rc_supervisor_metrics still answers. Returns 0, or -EALREADY when a stop
+ *  is already in progress (`done` will not run). Main thread. */
+int rc_supervisor_stop(rc_supervisor_t *s, unsigned drain_ms, void (*done)(void *arg), void *arg);
 
-/** Appends the per-trigger metrics (Prometheus text) to `buf`; snprintf-like. Main thread. */
+/** Appends the per-trigger metrics (Prometheus text) to `buf`; snprintf-like. During a reload
+ *  they are the running table's (the old triggers, counters as the old workers left them) until
+ *  the new table is applied. Main thread. */
 size_t rc_supervisor_metrics(rc_supervisor_t *s, char *buf, size_t cap);
 
 #endif

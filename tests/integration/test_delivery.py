@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """Delivery end to end: the real `ringcast serve` with Trigger manifests, worker processes and
 real HTTP subscribers on loopback (tests/integration/subscriber.py). Fan-out, filters, retries,
-dead letters, replies and TTL, the in-flight window, timeouts, kill -9 of a worker, SIGHUP."""
+dead letters, replies and TTL, the in-flight window, timeouts, kill -9 of a worker, SIGHUP, and
+the admin listener answering while workers take their time to stop (reload, SIGTERM)."""
 
 import json
 import os
 import signal
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -353,6 +355,166 @@ def test_sighup_bad_config_keeps_running():
             eq(b.metrics().get("ringcast_config_reload_errors_total"), 1.0, "counted")
 
 
+# ---- the admin listener while workers stop -----------------------------------------------------
+
+def with_drain(cfg, drain):
+    """`cfg` (from config()) with spec.shutdownTimeout = `drain` (such as "3s")."""
+    return cfg.replace("spec:\n  workers:", "spec:\n  shutdownTimeout: %s\n  workers:" % drain, 1)
+
+
+def holding(release):
+    """A subscriber behaviour that holds its first request until `release` is set (at most
+    30 s), so a worker stopping with it in flight takes its whole drain time."""
+    def f(i, _req):
+        if i == 0:
+            release.wait(30)
+        return 200, {}, b"", 0.0
+    return f
+
+
+def probe_admin(b, seconds, limit, path="/healthz", status=200):
+    """GETs `path` on the admin port (a new connection each time, as a probe does) every
+    0.1 s for `seconds`; each answer must be `status` within `limit` seconds. Returns the
+    number of probes. A loop held by a stopping worker answers after its drain: seconds."""
+    n = 0
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        t = time.monotonic()
+        r = b.request("GET", path, admin=True)
+        dt = time.monotonic() - t
+        eq(r.status, status, "%s status" % path)
+        check(dt < limit, "%s answered in %.0f ms (probe %d), limit %.0f ms"
+              % (path, dt * 1000, n, limit * 1000))
+        n += 1
+        time.sleep(0.1)
+    return n
+
+
+def wait_reloads(b, value, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and b.metrics().get(
+            "ringcast_config_reloads_total") != value:
+        time.sleep(0.02)
+    eq(b.metrics().get("ringcast_config_reloads_total"), value, "reloads")
+
+
+def test_admin_answers_during_a_stuck_reload():
+    """A reload whose old worker cannot stop at once (its subscriber holds the request in
+    flight, drain 3 s): /healthz answers within 50 ms all along, /metrics shows the running
+    table (no reload applied yet, the held event in flight), and the reload completes after
+    the drain; the held event is sent again by the new worker."""
+    release = threading.Event()
+    with Subscriber(holding(release)) as s:
+        cfg = with_drain(config(trigger("t", s.url)), "3s")
+        with Broker(cfg) as b:
+            try:
+                publish(b, 1)
+                s.wait_for(1)
+                eq(s.count(), 1, "the event is held by the subscriber")
+                t0 = time.monotonic()
+                b.signal(signal.SIGHUP)
+                time.sleep(0.05)
+                n = probe_admin(b, 1.5, 0.05)
+                check(n >= 10, "%d probes" % n)
+                m = b.metrics()
+                eq(m.get("ringcast_config_reloads_total"), 0.0, "mid-reload: not applied yet")
+                eq(metric(b, "ringcast_trigger_inflight", "t"), 1, "mid-reload: still in flight")
+                check("reloading " in b.log(), "reload start logged")
+                wait_reloads(b, 1.0)
+                took = time.monotonic() - t0
+                check(took >= 2.5, "the old worker held the reload for its drain (%.2fs)" % took)
+                check("reloaded " in b.log(), "reload logged")
+                eq([r.ce("id") for r in s.wait_for(2)], ["1", "1"], "sent again after reload")
+                publish(b, 2)
+                eq([r.ce("id") for r in s.wait_for(3)][2:], ["2"], "new worker delivers")
+            finally:
+                release.set()
+
+
+def test_sighup_during_a_reload_runs_after_it():
+    """A SIGHUP while a reload waits for a stuck worker is remembered: once the first reload is
+    applied, the file is read again (with what it says by then)."""
+    release = threading.Event()
+    with Subscriber(holding(release)) as s, Subscriber() as two, Subscriber() as three:
+        cfg = with_drain(config(trigger("t", s.url)), "2s")
+        with Broker(cfg) as b:
+            try:
+                path = [a for a in b.proc.args if a.endswith(".yaml")][0]
+                publish(b, 1)
+                s.wait_for(1)
+                with open(path, "w") as f:
+                    f.write(with_drain(config(trigger("t", s.url), trigger("two", two.url)),
+                                       "2s"))
+                b.signal(signal.SIGHUP)
+                time.sleep(0.3)
+                with open(path, "w") as f:
+                    f.write(with_drain(config(trigger("t", s.url), trigger("two", two.url),
+                                              trigger("three", three.url)), "2s"))
+                b.signal(signal.SIGHUP)
+                b.signal(signal.SIGHUP)
+                probe_admin(b, 0.5, 0.25)
+                eq(b.metrics().get("ringcast_config_reloads_total"), 0.0, "first still waiting")
+                release.set()
+                wait_reloads(b, 2.0)
+                time.sleep(0.3)
+                eq(b.metrics().get("ringcast_config_reloads_total"), 2.0, "two SIGHUPs, one more")
+                eq(b.log().count("the file is read again"), 1, "queued once")
+                publish(b, 2)
+                eq([r.ce("id") for r in three.wait_for(1)], ["2"], "third version applied")
+                eq([r.ce("id") for r in two.wait_for(1)], ["2"], "second trigger kept")
+            finally:
+                release.set()
+
+
+def test_admin_answers_while_stopping():
+    """SIGTERM with a delivery held in flight (drain 2 s): the workers get their drain while
+    the admin listener still answers (/healthz 200, /readyz 503) at once; then the
+    broker exits 0."""
+    release = threading.Event()
+    with Subscriber(holding(release)) as s:
+        cfg = with_drain(config(trigger("t", s.url)), "2s")
+        with Broker(cfg) as b:
+            try:
+                publish(b, 1)
+                s.wait_for(1)
+                t0 = time.monotonic()
+                b.signal(signal.SIGTERM)
+                time.sleep(0.1)
+                probe_admin(b, 1.0, 0.25)
+                probe_admin(b, 0.3, 0.25, "/readyz", 503)
+                eq(b.wait(10), 0, "exit code")
+                took = time.monotonic() - t0
+                check(took >= 1.8, "the worker had its drain (%.2fs)" % took)
+                check("stopped" in b.log(), "stop logged")
+            finally:
+                release.set()
+
+
+def test_stop_during_a_reload():
+    """SIGTERM while a reload waits for a stuck worker: the reload is dropped, the worker keeps
+    the drain it was given, /healthz answers meanwhile, and the broker exits 0."""
+    release = threading.Event()
+    with Subscriber(holding(release)) as s:
+        cfg = with_drain(config(trigger("t", s.url)), "2s")
+        with Broker(cfg) as b:
+            try:
+                publish(b, 1)
+                s.wait_for(1)
+                t0 = time.monotonic()
+                b.signal(signal.SIGHUP)
+                time.sleep(0.3)
+                b.signal(signal.SIGTERM)
+                time.sleep(0.1)
+                probe_admin(b, 0.8, 0.25)
+                eq(b.wait(10), 0, "exit code")
+                took = time.monotonic() - t0
+                check(1.8 <= took < 3.5, "stopped with the reload's deadline (%.2fs)" % took)
+                check("the reload in progress is not applied" in b.log(), "reload dropped")
+                check("reloaded " not in b.log(), "nothing applied")
+            finally:
+                release.set()
+
+
 def test_restart_resumes_saved_cursor():
     """A broker stopped with undelivered events resumes each trigger from its cursor."""
     def down(_i, _req):
@@ -400,5 +562,9 @@ if __name__ == "__main__":
         test_kill_worker_no_loss,
         test_sighup_add_remove_change,
         test_sighup_bad_config_keeps_running,
+        test_admin_answers_during_a_stuck_reload,
+        test_sighup_during_a_reload_runs_after_it,
+        test_admin_answers_while_stopping,
+        test_stop_during_a_reload,
         test_restart_resumes_saved_cursor,
     ])
