@@ -20,6 +20,8 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+#include "net/http/http_response.h"
+
 typedef struct rc_http_client_s rc_http_client_t;
 typedef struct rc_http_endpoint_s rc_http_endpoint_t;
 
@@ -44,24 +46,6 @@ typedef struct {
                                       (1 MiB) */
     size_t max_header_bytes;     /**< status line + headers; larger fails the request (16 KiB) */
 } rc_http_client_opts_t;
-
-/** One response header, borrowed: valid only during the callback. Not NUL-terminated. */
-typedef struct {
-    const char *name;
-    size_t name_len;
-    const char *value;
-    size_t value_len;
-} rc_http_client_header_t;
-
-/** A complete response, borrowed: valid only during the callback. */
-typedef struct {
-    int status;                             /**< 100..999 */
-    const rc_http_client_header_t *headers; /**< in arrival order */
-    size_t header_count;
-    const char *body; /**< de-chunked; NUL-terminated for convenience (not counted) */
-    size_t body_len;
-    int body_truncated; /**< 1 when the body exceeded max_body (only the first bytes kept) */
-} rc_http_response_t;
 
 /** Called exactly once per accepted request, from inside rc_http_client_run (never from
  *  rc_http_client_request). `result` is the HTTP status (then `resp` is non-NULL), or a negative
@@ -141,9 +125,5 @@ int rc_http_client_next_timeout_ms(rc_http_client_t *client);
 
 /** Requests accepted and not yet called back. */
 size_t rc_http_client_pending(const rc_http_client_t *client);
-
-/** Case-insensitive lookup of a response header; NULL when absent. */
-const rc_http_client_header_t *rc_http_response_header(const rc_http_response_t *resp,
-                                                       const char *name);
 
 #endif

@@ -1,12 +1,36 @@
-/* The delivery client's response parser: llhttp in response mode, collecting the status, the
- * headers and a bounded body of one response at a time. Folder-internal (net/). This file and
- * its .c are the only client-side users of llhttp.h. */
+/* An HTTP/1.x response as the delivery client hands it to its callbacks, and the parser that
+ * produces it: llhttp in response mode, collecting the status, the headers and a bounded body of
+ * one response at a time. The response types and rc_http_response_header are public (callers of
+ * net/http/http_client.h see them through it); the rc__http_parser_* functions are
+ * folder-internal (net/http/). The types live here, with their producer, so that the client
+ * includes the parser and never the other way round. http_response.c is the only client-side
+ * file that includes llhttp.h. */
 #ifndef RC_NET_HTTP_RESPONSE_H
 #define RC_NET_HTTP_RESPONSE_H
 
 #include <stddef.h>
 
-#include "net/http/http_client.h"
+/** One response header, borrowed: valid only during the callback. Not NUL-terminated. */
+typedef struct {
+    const char *name;
+    size_t name_len;
+    const char *value;
+    size_t value_len;
+} rc_http_client_header_t;
+
+/** A complete response, borrowed: valid only during the callback. */
+typedef struct {
+    int status;                             /**< 100..999 */
+    const rc_http_client_header_t *headers; /**< in arrival order */
+    size_t header_count;
+    const char *body; /**< de-chunked; NUL-terminated for convenience (not counted) */
+    size_t body_len;
+    int body_truncated; /**< 1 when the body exceeded max_body (only the first bytes kept) */
+} rc_http_response_t;
+
+/** Case-insensitive lookup of a response header; NULL when absent. */
+const rc_http_client_header_t *rc_http_response_header(const rc_http_response_t *resp,
+                                                       const char *name);
 
 typedef struct rc__http_parser_s rc__http_parser_t;
 

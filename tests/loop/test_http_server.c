@@ -1,7 +1,7 @@
-/* Loop test of net/http/http_server: a real server on loopback in a libuv loop on its own thread, a
- * blocking socket client in the main thread. Covers keep-alive, pipelining, chunked bodies,
- * 100-continue, HTTP/1.0, limits, timeouts, the connection cap and draining, and ends by
- * asserting the loop closes with no handle left. */
+/* Loop test of net/http/http_server: a real server on loopback in a libuv loop on its own
+ * thread, a blocking socket client in the main thread. Covers keep-alive, pipelining, the
+ * per-request context, chunked bodies, 100-continue, HTTP/1.0, limits, timeouts, the connection
+ * cap and draining, and ends by asserting the loop closes with no handle left. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -25,16 +25,36 @@ static atomic_int drained;     /* drain callback ran */
 static atomic_int rejected_408, rejected_any;
 static int port, port2;
 
+static const int ctx_marker = 1; /* its address is the context on_headers leaves for /ctx/set */
+
+static int path_is(const rc_http_server_request_t *req, const char *p)
+{
+    return req->path_len == strlen(p) && memcmp(req->path, p, req->path_len) == 0;
+}
+
 static void on_headers(void *data, const rc_http_server_request_t *req,
                        rc_http_server_response_t *res)
 {
-    if (req->path_len == 7 && memcmp(req->path, "/reject", 7) == 0)
+    if (path_is(req, "/reject"))
         rc_http_response_error(res, 404, "rejected at headers");
+    if (path_is(req, "/ctx/set")) {
+        res->ctx = &ctx_marker;
+        res->ctx_tag = 42;
+    }
 }
 
 static void on_request(void *data, const rc_http_server_request_t *req,
                        rc_http_server_response_t *res)
 {
+    if (req->path_len > 5 && memcmp(req->path, "/ctx/", 5) == 0) {
+        const char *what = req->ctx == &ctx_marker ? "marker" : req->ctx == NULL ? "null" : "other";
+        int n = snprintf(res->scratch, sizeof(res->scratch), "ctx=%s tag=%u len=%zu", what,
+                         (unsigned)req->ctx_tag, req->body_len);
+        res->status = 200;
+        res->body = res->scratch;
+        res->body_len = (size_t)n;
+        return;
+    }
     int n = snprintf(res->scratch, sizeof(res->scratch), "%s %.*s len=%zu body=%.*s",
                      req->method_name, (int)req->path_len, req->path, req->body_len,
                      (int)(req->body_len > 40 ? 40 : req->body_len), req->body);
@@ -221,6 +241,28 @@ static void test_keepalive_and_pipelining(void)
     client_send(&cl, "56789");
     ASSERT_EQ(client_response(&cl, body, sizeof(body), NULL), 200);
     ASSERT_STR_EQ(body, "POST /split len=10 body=0123456789");
+    client_close(&cl);
+}
+
+/* What on_headers leaves in res->ctx and res->ctx_tag comes back to on_request with the same
+ * request, also when its body arrives in a later read, and never leaks into the next request. */
+static void test_request_context(void)
+{
+    client_open(&cl);
+    client_send(&cl, "POST /ctx/set HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc"
+                     "GET /ctx/none HTTP/1.1\r\nHost: x\r\n\r\n");
+    ASSERT_EQ(client_response(&cl, body, sizeof(body), NULL), 200);
+    ASSERT_STR_EQ(body, "ctx=marker tag=42 len=3");
+    ASSERT_EQ(client_response(&cl, body, sizeof(body), NULL), 200);
+    ASSERT_STR_EQ(body, "ctx=null tag=0 len=0");
+    client_send(&cl, "POST /ctx/set HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\n");
+    usleep(20000);
+    client_send(&cl, "wxyz");
+    ASSERT_EQ(client_response(&cl, body, sizeof(body), NULL), 200);
+    ASSERT_STR_EQ(body, "ctx=marker tag=42 len=4");
+    client_send(&cl, "POST /ctx/none HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nz");
+    ASSERT_EQ(client_response(&cl, body, sizeof(body), NULL), 200);
+    ASSERT_STR_EQ(body, "ctx=null tag=0 len=1");
     client_close(&cl);
 }
 
@@ -507,6 +549,7 @@ int main(void)
     ASSERT_EQ(uv_thread_create(&t, server_thread, NULL), 0);
 
     test_keepalive_and_pipelining();
+    test_request_context();
     test_pipelining_backpressure();
     test_chunked_and_continue();
     test_http10();
