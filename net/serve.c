@@ -237,7 +237,7 @@ static int open_stores(serve_t *sv)
              * reload (old and new feeds), plus room for tails. */
             .readers = 2 * RC_CONFIG_WORKERS_MAX + 32,
         };
-        char err[256];
+        char err[512];
         int rc = rc_storage_open(&sc, &b->store, err, sizeof(err));
         if (rc != 0) {
             rc_log_error("serve", "broker %s/%s: %s", b->ns, b->name, err);

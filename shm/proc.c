@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -46,4 +48,30 @@ int rc_proc_alive(pid_t pid, uint64_t start_time)
     if (st == 0)
         return 0;
     return st == start_time;
+}
+
+pid_t rc_proc_lock_holder(int fd)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0)
+        return 0;
+    FILE *f = fopen("/proc/locks", "re");
+    if (f == NULL)
+        return 0;
+    /* "1: FLOCK  ADVISORY  WRITE 4242 00:1b:3059 0 EOF"; waiters' lines read "1: -> FLOCK". */
+    char line[256];
+    pid_t found = 0;
+    while (found == 0 && fgets(line, sizeof(line), f) != NULL) {
+        char kind[16];
+        int pid;
+        unsigned maj, min;
+        unsigned long long ino;
+        if (sscanf(line, "%*d: %15s %*s %*s %d %x:%x:%llu", kind, &pid, &maj, &min, &ino) != 5)
+            continue;
+        if (strcmp(kind, "FLOCK") == 0 && ino == (unsigned long long)st.st_ino &&
+            maj == major(st.st_dev) && min == minor(st.st_dev))
+            found = (pid_t)pid;
+    }
+    fclose(f);
+    return found;
 }

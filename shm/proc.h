@@ -19,6 +19,12 @@ uint64_t rc_proc_start_time(pid_t pid);
  *  (or the pid now names a different process). Any thread. */
 int rc_proc_alive(pid_t pid, uint64_t start_time);
 
+/** Returns the pid that took the flock(2) lock held on the file `fd` refers to, as
+ *  /proc/locks shows it (the locker's pid even when descriptors inherited from it hold the
+ *  lock now; 0 once that pid is gone on some kernels), or 0 when there is none or /proc/locks
+ *  cannot be read. For messages only. Any thread. */
+pid_t rc_proc_lock_holder(int fd);
+
 #ifdef __cplusplus
 }
 #endif

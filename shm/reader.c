@@ -523,6 +523,9 @@ int rc_reader_open(rc_ring_t *ring, const rc_reader_opts_t *opts, rc_reader_t **
         strncpy(s->name, opts->name, sizeof(s->name) - 1);
     rc = opts->mode == RC_READER_LOSSLESS ? join_lossless(r, opts) : join_lossy(r, opts);
     if (rc != 0) {
+        /* Heartbeat 0 before FREE, as every free path: the next joiner's INIT then reads as
+         * "joining" to reclaimers, never as a stale slot of a dead owner (rc_ring_reclaim). */
+        atomic_store_explicit(&s->heartbeat, 0, memory_order_relaxed);
         atomic_store_explicit(&s->state, RC__SLOT_FREE, memory_order_release);
         goto fail;
     }
@@ -539,6 +542,7 @@ void rc_reader_close(rc_reader_t *r)
     if (r == NULL)
         return;
     uint32_t active = RC__SLOT_ACTIVE;
+    atomic_store_explicit(&r->slot->heartbeat, 0, memory_order_relaxed); /* see rc_reader_open */
     /* Release: our last reads happen before producers stop counting us. */
     atomic_compare_exchange_strong_explicit(&r->slot->state, &active, RC__SLOT_FREE,
                                             memory_order_release, memory_order_relaxed);

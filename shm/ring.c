@@ -1,5 +1,6 @@
 /* Ring lifecycle (create, open with the layout handshake, close), metrics, reclaiming dead
- * readers and the futex helpers. Claims live in shm/producer.c, reading in shm/reader.c. */
+ * readers and the futex helpers. Claims live in shm/producer.c, reading in shm/reader.c, who
+ * may use a ring (owner check, broker lock, SIGBUS guard) in shm/ring_guard.c. */
 #include "core/clock.h"
 #include "shm/ring_internal.h"
 
@@ -25,10 +26,7 @@
 #define MAX_CAPACITY (1ull << 40)
 #define MAX_SLOTS 4096u
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
+void rc__set_err(char *err, size_t errlen, const char *fmt, ...)
 {
     if (err == NULL || errlen == 0)
         return;
@@ -72,17 +70,25 @@ static int check_config(const rc_ring_config_t *c, char *err, size_t errlen)
 {
     if (c->capacity < MIN_CAPACITY || c->capacity > MAX_CAPACITY ||
         (c->capacity & (c->capacity - 1)) != 0) {
-        set_err(err, errlen, "ring capacity %llu is not a power of two in [64 KiB, 1 TiB]",
-                (unsigned long long)c->capacity);
+        rc__set_err(err, errlen, "ring capacity %llu is not a power of two in [64 KiB, 1 TiB]",
+                    (unsigned long long)c->capacity);
         return -EINVAL;
     }
     if (c->reader_slots == 0 || c->reader_slots > MAX_SLOTS) {
-        set_err(err, errlen, "ring reader_slots %u not in [1, %u]", c->reader_slots, MAX_SLOTS);
+        rc__set_err(err, errlen, "ring reader_slots %u not in [1, %u]", c->reader_slots, MAX_SLOTS);
         return -EINVAL;
     }
     if (c->max_record != 0 &&
         (c->max_record < 64 || c->max_record > c->capacity / 4 || c->max_record > (1u << 30))) {
-        set_err(err, errlen, "ring max_record %u not in [64, capacity/4]", c->max_record);
+        rc__set_err(err, errlen, "ring max_record %u not in [64, capacity/4]", c->max_record);
+        return -EINVAL;
+    }
+    if ((c->mode & 077) != 0 || (c->mode & ~(mode_t)0777) != 0) {
+        /* Openers refuse such a ring (rc__ring_check_owner): nobody could use it. */
+        rc__set_err(err, errlen,
+                    "ring mode %04o gives other users access; a ring is private to its owner "
+                    "(0600)",
+                    (unsigned)c->mode);
         return -EINVAL;
     }
     return 0;
@@ -96,6 +102,20 @@ static int map_checked(rc_ring_t *r, int fd, size_t size)
     r->base = p;
     r->map_size = size;
     r->hdr = p;
+    return 0;
+}
+
+/* The object as an operator finds it: /dev/shm/NAME for a shm name, else the file's path. */
+static int set_path(rc_ring_t *r, const char *nm, const char *file)
+{
+    size_t n = nm != NULL ? sizeof(RC__SHM_DIR) + strlen(nm) : strlen(file) + 1;
+    r->path = malloc(n);
+    if (r->path == NULL)
+        return -ENOMEM;
+    if (nm != NULL)
+        snprintf(r->path, n, "%s%s", RC__SHM_DIR, nm);
+    else
+        memcpy(r->path, file, n);
     return 0;
 }
 
@@ -113,10 +133,24 @@ static void fill_handle(rc_ring_t *r)
     r->id = atomic_fetch_add_explicit(&next_id, 1, memory_order_relaxed);
     memcpy(r->name, h->name, sizeof(r->name));
     r->name[sizeof(r->name) - 1] = '\0';
+    rc__guard_add(r);
 }
 
-static int create_common(int fd, const char *label, const rc_ring_config_t *cfg, rc_ring_t **out,
-                         char *err, size_t errlen)
+/* Unmaps and frees a handle that failed half-way (no guard entry yet), closing `fd`. */
+static void drop_handle(rc_ring_t *r, int fd)
+{
+    if (r != NULL && r->base != NULL)
+        munmap(r->base, r->map_size);
+    if (r != NULL)
+        free(r->path);
+    free(r);
+    close(fd);
+}
+
+/* `nm` is the shm name, or NULL for the ring file `label`. With `locked`, `fd` holds the broker
+ * lock (rc__ring_lock_new) and the header records this process as its holder. */
+static int create_common(int fd, const char *label, const char *nm, int locked,
+                         const rc_ring_config_t *cfg, rc_ring_t **out, char *err, size_t errlen)
 {
     uint64_t cap = cfg->capacity;
     uint32_t max_record = cfg->max_record;
@@ -136,15 +170,19 @@ static int create_common(int fd, const char *label, const rc_ring_config_t *cfg,
     }
     r->fd = fd;
     r->owner = 1;
+    r->locked = locked;
+    rc = set_path(r, nm, label);
+    if (rc != 0)
+        goto fail;
     if (ftruncate(fd, (off_t)file_size) != 0) {
         rc = -errno;
-        set_err(err, errlen, "ring '%s': cannot size to %llu bytes: %s", label,
-                (unsigned long long)file_size, strerror(errno));
+        rc__set_err(err, errlen, "ring '%s': cannot size to %llu bytes: %s", label,
+                    (unsigned long long)file_size, strerror(errno));
         goto fail;
     }
     rc = map_checked(r, fd, file_size);
     if (rc != 0) {
-        set_err(err, errlen, "ring '%s': mmap failed: %s", label, strerror(-rc));
+        rc__set_err(err, errlen, "ring '%s': mmap failed: %s", label, strerror(-rc));
         goto fail;
     }
     rc__ring_hdr_t *h = r->hdr;
@@ -175,6 +213,10 @@ static int create_common(int fd, const char *label, const rc_ring_config_t *cfg,
     h->prod_off = (uint32_t)prod_off;
     h->prod_count = RC__DEFAULT_PRODUCERS;
     snprintf(h->name, sizeof(h->name), "%s", label);
+    if (locked) {
+        atomic_store_explicit(&h->lock_start, rc_proc_start_time(getpid()), memory_order_relaxed);
+        atomic_store_explicit(&h->lock_pid, (uint32_t)getpid(), memory_order_relaxed);
+    }
     /* Nothing claimed yet: the gate lets producers fill one capacity from position 0. */
     atomic_store_explicit(&h->gate, cap, memory_order_relaxed);
     for (uint32_t i = 0; i < RC__CHECKPOINTS; i++)
@@ -187,10 +229,7 @@ static int create_common(int fd, const char *label, const rc_ring_config_t *cfg,
     *out = r;
     return 0;
 fail:
-    if (r != NULL && r->base != NULL)
-        munmap(r->base, r->map_size);
-    free(r);
-    close(fd);
+    drop_handle(r, fd);
     return rc;
 }
 
@@ -205,24 +244,40 @@ int rc_ring_create(const char *name, const rc_ring_config_t *cfg, rc_ring_t **ou
     }
     *out = NULL;
     if (shm_name(name, nm) != 0) {
-        set_err(err, errlen, "ring name '%s' is not a valid shm name (1-62 chars, no '/')",
-                name ? name : "(null)");
+        rc__set_err(err, errlen, "ring name '%s' is not a valid shm name (1-62 chars, no '/')",
+                    name ? name : "(null)");
         return -EINVAL;
     }
     int rc = check_config(cfg, err, errlen);
     if (rc != 0)
         return rc;
-    if (cfg->flags & RC_RING_F_REPLACE)
-        shm_unlink(nm);
+    if (cfg->flags & RC_RING_F_REPLACE) {
+        rc = rc__ring_remove_for_replace(nm, NULL, err, errlen);
+        if (rc != 0)
+            return rc;
+    }
     mode_t mode = cfg->mode ? cfg->mode : 0600;
     int fd = shm_open(nm, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, mode);
     if (fd < 0) {
         rc = -errno;
-        set_err(err, errlen, "ring '%s': cannot create shm object: %s", nm, strerror(errno));
+        rc__set_err(err, errlen, "ring '%s': cannot create shm object: %s%s", nm, strerror(errno),
+                    errno == EEXIST && (cfg->flags & RC_RING_F_REPLACE)
+                        ? " (another process created it meanwhile)"
+                        : "");
         return rc;
     }
     fchmod(fd, mode); /* exact bits, whatever the umask */
-    rc = create_common(fd, nm, cfg, out, err, errlen);
+    int locked = (cfg->flags & RC_RING_F_LOCK) != 0;
+    if (locked) {
+        char path[sizeof(RC__SHM_DIR) + 64];
+        snprintf(path, sizeof(path), "%s%s", RC__SHM_DIR, nm);
+        rc = rc__ring_lock_new(fd, path, err, errlen);
+        if (rc != 0) {
+            close(fd); /* not ours to unlink any more: whoever holds it now decides */
+            return rc;
+        }
+    }
+    rc = create_common(fd, nm, nm, locked, cfg, out, err, errlen);
     if (rc != 0)
         shm_unlink(nm);
     return rc;
@@ -238,24 +293,35 @@ int rc_ring_create_file(const char *path, const rc_ring_config_t *cfg, rc_ring_t
         c = *cfg;
     *out = NULL;
     if (path == NULL || path[0] == '\0') {
-        set_err(err, errlen, "ring file path is empty");
+        rc__set_err(err, errlen, "ring file path is empty");
         return -EINVAL;
     }
     int rc = check_config(&c, err, errlen);
     if (rc != 0)
         return rc;
     c.flags |= RC_RING_F_DURABLE;
-    if (c.flags & RC_RING_F_REPLACE)
-        unlink(path);
+    if (c.flags & RC_RING_F_REPLACE) {
+        rc = rc__ring_remove_for_replace(NULL, path, err, errlen);
+        if (rc != 0)
+            return rc;
+    }
     mode_t mode = c.mode ? c.mode : 0600;
     int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, mode);
     if (fd < 0) {
         rc = -errno;
-        set_err(err, errlen, "ring file '%s': cannot create: %s", path, strerror(errno));
+        rc__set_err(err, errlen, "ring file '%s': cannot create: %s", path, strerror(errno));
         return rc;
     }
     fchmod(fd, mode);
-    rc = create_common(fd, path, &c, out, err, errlen);
+    int locked = (c.flags & RC_RING_F_LOCK) != 0;
+    if (locked) {
+        rc = rc__ring_lock_new(fd, path, err, errlen);
+        if (rc != 0) {
+            close(fd);
+            return rc;
+        }
+    }
+    rc = create_common(fd, path, NULL, locked, &c, out, err, errlen);
     if (rc != 0)
         unlink(path);
     return rc;
@@ -269,22 +335,24 @@ static int check_header(const rc__ring_hdr_t *h, uint64_t size, const char *labe
     /* Acquire: pairs with the creator's release store of the version (written last). */
     uint32_t version = atomic_load_explicit(&h->version, memory_order_acquire);
     if (magic == 0 && version == 0) {
-        set_err(err, errlen, "ring '%s' is not initialised yet (creator still setting up, or "
-                             "it died during setup)", label);
+        rc__set_err(err, errlen,
+                    "ring '%s' is not initialised yet (creator still setting up, or "
+                    "it died during setup)",
+                    label);
         return RC_ERING_NOT_READY;
     }
     if (magic != RC__RING_MAGIC) {
-        set_err(err, errlen, "'%s' is not a ringcast ring (magic %016llx)", label,
-                (unsigned long long)magic);
+        rc__set_err(err, errlen, "'%s' is not a ringcast ring (magic %016llx)", label,
+                    (unsigned long long)magic);
         return RC_ERING_BAD_MAGIC;
     }
     if (version == 0) {
-        set_err(err, errlen, "ring '%s' is not initialised yet (layout version 0)", label);
+        rc__set_err(err, errlen, "ring '%s' is not initialised yet (layout version 0)", label);
         return RC_ERING_NOT_READY;
     }
     if (version != RC__RING_VERSION) {
-        set_err(err, errlen, "ring '%s' has layout version %u, this build reads version %u",
-                label, version, RC__RING_VERSION);
+        rc__set_err(err, errlen, "ring '%s' has layout version %u, this build reads version %u",
+                    label, version, RC__RING_VERSION);
         return RC_ERING_BAD_VERSION;
     }
     uint64_t cap = h->capacity;
@@ -298,29 +366,40 @@ static int check_header(const rc__ring_hdr_t *h, uint64_t size, const char *labe
         h->max_record < 64 || h->max_record > cap / 4 || h->max_claim > cap / 2 ||
         h->max_claim < h->max_record || (h->key & 7) != 0 ||
         (1ull << h->checkpoint_shift) * RC__CHECKPOINTS != cap) {
-        set_err(err, errlen, "ring '%s' has an inconsistent header", label);
+        rc__set_err(err, errlen, "ring '%s' has an inconsistent header", label);
         return RC_ERING_CORRUPT;
     }
     if (size < h->file_size) {
-        set_err(err, errlen, "ring '%s' is truncated: %llu bytes, header says %llu", label,
-                (unsigned long long)size, (unsigned long long)h->file_size);
+        rc__set_err(err, errlen, "ring '%s' is truncated: %llu bytes, header says %llu", label,
+                    (unsigned long long)size, (unsigned long long)h->file_size);
         return RC_ERING_TRUNCATED;
     }
     return 0;
 }
 
-static int open_common(int fd, const char *label, rc_ring_t **out, char *err, size_t errlen)
+/* `nm` is the shm name, or NULL for the ring file `label`. */
+static int open_common(int fd, const char *label, const char *nm, rc_ring_t **out, char *err,
+                       size_t errlen)
 {
     rc_ring_t *r = NULL;
     struct stat st;
     int rc = 0;
     if (fstat(fd, &st) != 0) {
         rc = -errno;
-        set_err(err, errlen, "ring '%s': fstat failed: %s", label, strerror(errno));
+        rc__set_err(err, errlen, "ring '%s': fstat failed: %s", label, strerror(errno));
         goto fail;
     }
+    r = calloc(1, sizeof(*r));
+    if (r == NULL || set_path(r, nm, label) != 0) {
+        rc = -ENOMEM;
+        goto fail;
+    }
+    /* Before anything is read from it: a ring someone else could write is not a ring we read. */
+    rc = rc__ring_check_owner(&st, r->path, err, errlen);
+    if (rc != 0)
+        goto fail;
     if (st.st_size == 0) {
-        set_err(err, errlen, "ring '%s' is not initialised yet (size 0)", label);
+        rc__set_err(err, errlen, "ring '%s' is not initialised yet (size 0)", label);
         rc = RC_ERING_NOT_READY;
         goto fail;
     }
@@ -328,25 +407,20 @@ static int open_common(int fd, const char *label, rc_ring_t **out, char *err, si
         uint64_t magic = 0;
         if (pread(fd, &magic, sizeof(magic), 0) == (ssize_t)sizeof(magic) &&
             magic == RC__RING_MAGIC) {
-            set_err(err, errlen, "ring '%s' is truncated: %lld bytes, shorter than its header",
-                    label, (long long)st.st_size);
+            rc__set_err(err, errlen, "ring '%s' is truncated: %lld bytes, shorter than its header",
+                        label, (long long)st.st_size);
             rc = RC_ERING_TRUNCATED;
         } else {
-            set_err(err, errlen, "'%s' is not a ringcast ring (%lld bytes, bad magic)", label,
-                    (long long)st.st_size);
+            rc__set_err(err, errlen, "'%s' is not a ringcast ring (%lld bytes, bad magic)", label,
+                        (long long)st.st_size);
             rc = RC_ERING_BAD_MAGIC;
         }
-        goto fail;
-    }
-    r = calloc(1, sizeof(*r));
-    if (r == NULL) {
-        rc = -ENOMEM;
         goto fail;
     }
     r->fd = fd;
     rc = map_checked(r, fd, RC__HDR_BYTES);
     if (rc != 0) {
-        set_err(err, errlen, "ring '%s': mmap failed: %s", label, strerror(-rc));
+        rc__set_err(err, errlen, "ring '%s': mmap failed: %s", label, strerror(-rc));
         goto fail;
     }
     rc = check_header(r->hdr, (uint64_t)st.st_size, label, err, errlen);
@@ -357,30 +431,27 @@ static int open_common(int fd, const char *label, rc_ring_t **out, char *err, si
     r->base = NULL;
     rc = map_checked(r, fd, full);
     if (rc != 0) {
-        set_err(err, errlen, "ring '%s': mmap of %zu bytes failed: %s", label, full,
-                strerror(-rc));
+        rc__set_err(err, errlen, "ring '%s': mmap of %zu bytes failed: %s", label, full,
+                    strerror(-rc));
         goto fail;
     }
     fill_handle(r);
     *out = r;
     return 0;
 fail:
-    if (r != NULL && r->base != NULL)
-        munmap(r->base, r->map_size);
-    free(r);
-    close(fd);
+    drop_handle(r, fd);
     return rc;
 }
 
 static int open_fail(int e, const char *what, const char *label, char *err, size_t errlen)
 {
     if (e == ENOENT)
-        set_err(err, errlen, "%s '%s' does not exist", what, label);
+        rc__set_err(err, errlen, "%s '%s' does not exist", what, label);
     else if (e == EACCES || e == EPERM)
-        set_err(err, errlen, "%s '%s': permission denied (it needs read and write access)",
-                what, label);
+        rc__set_err(err, errlen, "%s '%s': permission denied (it needs read and write access)",
+                    what, label);
     else
-        set_err(err, errlen, "%s '%s': cannot open: %s", what, label, strerror(e));
+        rc__set_err(err, errlen, "%s '%s': cannot open: %s", what, label, strerror(e));
     return -e;
 }
 
@@ -389,27 +460,27 @@ int rc_ring_open(const char *name, rc_ring_t **out, char *err, size_t errlen)
     char nm[64];
     *out = NULL;
     if (shm_name(name, nm) != 0) {
-        set_err(err, errlen, "ring name '%s' is not a valid shm name (1-62 chars, no '/')",
-                name ? name : "(null)");
+        rc__set_err(err, errlen, "ring name '%s' is not a valid shm name (1-62 chars, no '/')",
+                    name ? name : "(null)");
         return -EINVAL;
     }
     int fd = shm_open(nm, O_RDWR | O_CLOEXEC, 0);
     if (fd < 0)
         return open_fail(errno, "ring", nm, err, errlen);
-    return open_common(fd, nm, out, err, errlen);
+    return open_common(fd, nm, nm, out, err, errlen);
 }
 
 int rc_ring_open_file(const char *path, rc_ring_t **out, char *err, size_t errlen)
 {
     *out = NULL;
     if (path == NULL || path[0] == '\0') {
-        set_err(err, errlen, "ring file path is empty");
+        rc__set_err(err, errlen, "ring file path is empty");
         return -EINVAL;
     }
     int fd = open(path, O_RDWR | O_CLOEXEC);
     if (fd < 0)
         return open_fail(errno, "ring file", path, err, errlen);
-    return open_common(fd, path, out, err, errlen);
+    return open_common(fd, path, NULL, out, err, errlen);
 }
 
 void rc_ring_close(rc_ring_t *ring)
@@ -427,10 +498,14 @@ void rc_ring_close(rc_ring_t *ring)
                                                     memory_order_release,
                                                     memory_order_relaxed);
     }
+    rc__guard_remove(ring);
     if (ring->base != NULL)
         munmap(ring->base, ring->map_size);
+    /* Closing drops the broker lock with this process's last descriptor of the object (forked
+     * children keep theirs): never LOCK_UN, which would drop it for them too. */
     if (ring->fd >= 0)
         close(ring->fd);
+    free(ring->path);
     free(ring);
 }
 
@@ -510,7 +585,17 @@ void rc_ring_stats(rc_ring_t *ring, rc_ring_stats_t *st)
     st->full = atomic_load_explicit(&h->full, memory_order_relaxed);
 }
 
-int rc_ring_reclaim(rc_ring_t *ring)
+/* Whether a reclaimer may judge slot `s` (in `state`) by its owner's pid without waiting for
+ * its heartbeat to go stale. */
+static int judge_now(const rc__reader_slot_t *s, uint32_t state, int prompt)
+{
+    if (!prompt || state != RC__SLOT_ACTIVE)
+        return 0;
+    return strncmp(s->name, RC__GROUP_SLOT_PREFIX, sizeof(RC__GROUP_SLOT_PREFIX) - 1) != 0;
+}
+
+/* `prompt`: rc_ring_reclaim_dead (see its contract for why only the lock holder may). */
+static int reclaim(rc_ring_t *ring, int prompt)
 {
     rc__ring_hdr_t *h = ring->hdr;
     uint64_t now = rc_now_ns();
@@ -521,12 +606,22 @@ int rc_ring_reclaim(rc_ring_t *ring)
         if (state == RC__SLOT_FREE)
             continue;
         uint64_t hb = atomic_load_explicit(&s->heartbeat, memory_order_relaxed);
-        if (hb + h->heartbeat_timeout_ns > now)
+        /* A joining reader's slot (INIT) may still show the identity of the slot's previous,
+         * dead owner; every free path zeroes the heartbeat before its release of FREE, which
+         * the joiner's CAS acquired and our acquire of INIT follows, so 0 means "joining now",
+         * never "stale". */
+        if (state == RC__SLOT_INIT && hb == 0)
+            continue;
+        if (!judge_now(s, state, prompt) && hb + h->heartbeat_timeout_ns > now)
             continue; /* recent sign of life: not even worth a look at /proc */
         pid_t pid = (pid_t)atomic_load_explicit(&s->pid, memory_order_relaxed);
         uint64_t start = atomic_load_explicit(&s->start_time, memory_order_relaxed);
         if (rc_proc_alive(pid, start))
             continue; /* alive but quiet: a slow lossless reader still gates, as it must */
+        /* Zeroed before the CAS (see above). Should the CAS fail, the slot changed hands and
+         * its new owner's heartbeat reads 0 for a moment: a joiner is then left alone, an
+         * active reader is judged by its pid, which is alive. */
+        atomic_store_explicit(&s->heartbeat, 0, memory_order_relaxed);
         /* CAS so two reclaimers (or a reclaimer and a late close) free the slot once. */
         if (atomic_compare_exchange_strong_explicit(&s->state, &state, RC__SLOT_FREE,
                                                     memory_order_acq_rel,
@@ -536,6 +631,16 @@ int rc_ring_reclaim(rc_ring_t *ring)
         }
     }
     return n;
+}
+
+int rc_ring_reclaim(rc_ring_t *ring)
+{
+    return reclaim(ring, 0);
+}
+
+int rc_ring_reclaim_dead(rc_ring_t *ring)
+{
+    return ring->locked ? reclaim(ring, 1) : -EPERM;
 }
 
 /* Each thread remembers its producer slot for the last few handles it produced into. */

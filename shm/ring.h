@@ -30,8 +30,11 @@ typedef struct rc_ring_s rc_ring_t;
 #define RC_RING_RECORD_SIZE(payload_len) ((((uint64_t)(payload_len) + 24u) + 7u) & ~(uint64_t)7u)
 
 /* Flags for rc_ring_config_t.flags. */
-#define RC_RING_F_REPLACE 1u /* create: replace an existing object/file of that name */
+#define RC_RING_F_REPLACE                                                                          \
+    1u                       /* create: replace an existing object/file of that name, unless it    \
+                              * belongs to another user or a live broker holds its lock */
 #define RC_RING_F_DURABLE 2u /* recorded in the header by rc_ring_create_file */
+#define RC_RING_F_LOCK    4u /* create: take the broker lock (rc_ring_lock) before sizing it */
 
 typedef struct {
     uint64_t capacity;             /* record area bytes, power of two, >= 64 KiB; default 64 MiB */
@@ -40,7 +43,8 @@ typedef struct {
     uint64_t heartbeat_timeout_ns; /* default 2 s */
     uint64_t pad_timeout_ns;       /* default 1 s */
     uint32_t flags;                /* RC_RING_F_* */
-    mode_t mode;                   /* permission bits; default 0600 */
+    mode_t mode;                   /* permission bits, the owner's only (default 0600): a ring
+                                    * is never open to group or other users (rc_ring_open) */
 } rc_ring_config_t;
 
 /** Fills `cfg` with the defaults above. */
@@ -49,7 +53,13 @@ void rc_ring_config_init(rc_ring_config_t *cfg);
 /** Creates a ring as POSIX shm object `name` ("broker" or "/broker"; at most 62 characters, no
  *  further '/'), maps it and returns the handle in `*out`. The layout version is written last,
  *  so openers never see a half-initialised ring as ready. `cfg` may be NULL (defaults).
- *  Returns 0, -EEXIST (exists and RC_RING_F_REPLACE not set), -EINVAL (bad name or config),
+ *  With RC_RING_F_REPLACE an existing object of that name is removed first, but only one this
+ *  user owns and no live broker holds (checked under its lock, so two processes replacing a
+ *  broken ring at once cannot remove each other's new one); with RC_RING_F_LOCK the new
+ *  object is locked for its broker before anyone can see it sized.
+ *  Returns 0, -EEXIST (exists and RC_RING_F_REPLACE not set, or another process created it
+ *  meanwhile), -EINVAL (bad name or config), -EPERM (the object to replace is another user's
+ *  or open to other users, as rc_ring_open), -EBUSY (a live broker holds it, as rc_ring_lock),
  *  -EACCES, -ENOMEM, ... On failure `err` (if not NULL) receives a readable message.
  *  Setup path; any thread. */
 int rc_ring_create(const char *name, const rc_ring_config_t *cfg, rc_ring_t **out, char *err,
@@ -59,11 +69,15 @@ int rc_ring_create(const char *name, const rc_ring_config_t *cfg, rc_ring_t **ou
 int rc_ring_create_file(const char *path, const rc_ring_config_t *cfg, rc_ring_t **out,
                         char *err, size_t errlen);
 
-/** Attaches to an existing ring by shm name, checking the layout: -ENOENT (no such ring),
- *  -EACCES (permission denied), RC_ERING_NOT_READY (creator has not finished: size 0 or version
- *  0), RC_ERING_BAD_MAGIC (not a ring), RC_ERING_BAD_VERSION (other layout version),
- *  RC_ERING_TRUNCATED (object shorter than the header says), RC_ERING_CORRUPT (inconsistent
- *  header). `err` receives a message naming the ring and the problem. Any thread. */
+/** Attaches to an existing ring by shm name, checking who may have used it, then the layout:
+ *  -ENOENT (no such ring), -EACCES (permission denied), -EPERM (the object is not owned by
+ *  this process's effective uid, or its mode gives group or other users access: whoever could
+ *  open it could read the events and inject some, so it is refused even by root; the message
+ *  names the object, its owner or mode, and the fix), RC_ERING_NOT_READY (creator has not
+ *  finished: size 0 or version 0), RC_ERING_BAD_MAGIC (not a ring), RC_ERING_BAD_VERSION
+ *  (other layout version), RC_ERING_TRUNCATED (object shorter than the header says),
+ *  RC_ERING_CORRUPT (inconsistent header). `err` receives a message naming the ring and the
+ *  problem. Every mapping is known to the SIGBUS guard (rc_ring_guard_sigbus). Any thread. */
 int rc_ring_open(const char *name, rc_ring_t **out, char *err, size_t errlen);
 
 /** Like rc_ring_open, for a ring file at `path`. */
@@ -75,6 +89,33 @@ void rc_ring_close(rc_ring_t *ring);
 
 /** Removes shm object `name` (existing mappings stay valid). Returns 0 or -errno. */
 int rc_ring_unlink(const char *name);
+
+/* ---- one broker per ring, and a ring that shrinks under its users ---------------------------- */
+
+/** Takes the ring's broker lock: an exclusive flock(2) on the object, held until every
+ *  descriptor of it that this process opened and its children inherited is closed (forked
+ *  delivery workers keep it with the mapping, so a broker whose workers are still running still
+ *  holds it). Records this process in the header so a refused broker can name the holder.
+ *  Returns 0 (also when this handle holds it already); -EBUSY at once when the holder is a live
+ *  process (or cannot be named); when the recorded holder is gone, its children still hold
+ *  it: waits up to `wait_ns` for them to exit, then -EAGAIN; -ESTALE when the name now names
+ *  another object (replaced while we attached: open again). `err` names the ring, the pid
+ *  holding it and what to do. Setup path, before forking; any thread. */
+int rc_ring_lock(rc_ring_t *ring, uint64_t wait_ns, char *err, size_t errlen);
+
+/** Checks that the ring object still has the size this handle maps and is still the ring it
+ *  opened (someone may have truncated or recreated it): 0, RC_ERING_TRUNCATED or
+ *  RC_ERING_CORRUPT with a message naming the object. Cheap (one fstat); any thread. */
+int rc_ring_check(rc_ring_t *ring, char *err, size_t errlen);
+
+/** Installs, once per process, a SIGBUS handler for the pages of ring mappings: a ring object
+ *  truncated by someone else makes the next access to a lost page fault; the handler then
+ *  writes one line naming the ring, its mapped and current sizes and what to do, and ends the
+ *  process with _exit(1) instead of a crash. Faults outside ring mappings (and SIGBUS sent by
+ *  kill) go to the disposition that was in place before. Forked children inherit it. Returns 0
+ *  or -errno. Call it from the main thread during setup (a broker, `ringcast tail`); a library
+ *  user with its own SIGBUS handling may leave it out. */
+int rc_ring_guard_sigbus(void);
 
 /* ---- producing ------------------------------------------------------------------------------ */
 
@@ -137,7 +178,7 @@ typedef struct {
     uint64_t head_seq;      /* next event sequence number */
     uint64_t tail;          /* slowest lossless reader's position (head when there is none) */
     uint64_t fill;          /* head - tail: bytes producers cannot reuse yet */
-    uint32_t readers;       /* active reader slots */
+    uint32_t readers;       /* active reader slots (a dead reader's until it is reclaimed) */
     uint32_t lossless;      /* of which lossless */
     uint32_t sleepers;      /* 1 when some reader may be asleep on the futex */
     uint64_t swept;         /* claims padded over after their producer died */
@@ -159,6 +200,15 @@ uint64_t rc_ring_capacity(const rc_ring_t *ring);
  *  timeout) so they stop gating producers. Returns the number reclaimed. Producers call it
  *  themselves when they find the ring full; a supervisor may call it periodically. */
 int rc_ring_reclaim(rc_ring_t *ring);
+
+/** Like rc_ring_reclaim, without waiting out the heartbeat timeout: frees the slot of every
+ *  reader whose process is gone, however recent its last heartbeat, except consumer groups'
+ *  slots (their owner identity passes between members, so they keep the timeout). The
+ *  heartbeat timeout protects a dead process's slot that its forked children still use (a
+ *  broker's feeds, polled by its workers); those children hold the broker lock until they
+ *  exit, so only the lock's holder may skip it. Returns the number reclaimed, or -EPERM when
+ *  this handle does not hold the broker lock. Any thread. */
+int rc_ring_reclaim_dead(rc_ring_t *ring);
 
 /** Supervisor pass: reclaims dead readers, then pads over claims that block a reader and whose
  *  producer process is dead (or, if the claim never got a header, that have blocked longer than

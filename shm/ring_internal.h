@@ -158,7 +158,14 @@ typedef struct {
     uint8_t pad1_[RC__CACHE_LINE - 48];
     /* --- line 2: the ring's name, written once by the creator --- */
     char name[64];
-    uint8_t pad3_[RC__CACHE_LINE];
+    /* --- line 3: who holds the broker lock (an flock on the object, rc_ring_lock). Stored
+     * relaxed by the holder right after it takes the lock, start time first; read only to
+     * name the holder in a refusal, so a torn or stale pair costs a message, never safety.
+     * Zero in rings made before the lock existed. --- */
+    _Atomic uint32_t lock_pid;
+    uint32_t reserved3;
+    _Atomic uint64_t lock_start; /* the holder's start time (shm/proc.h) */
+    uint8_t pad3_[RC__CACHE_LINE - 16];
     /* --- line 4: claim head. CAS by producers (seq_cst); readers load `pos` with acquire to
      * tell "not claimed yet" from "claimed, not committed" and lossy readers re-check it after
      * copying (paired with the release fence a producer issues after its claim). --- */
@@ -198,6 +205,7 @@ _Static_assert(offsetof(rc__ring_hdr_t, records_off) == 56, "identity fits line 
 _Static_assert(offsetof(rc__ring_hdr_t, created_ns) == 64, "config on line 1");
 _Static_assert(offsetof(rc__ring_hdr_t, prod_off) == 104, "producer table on line 1");
 _Static_assert(offsetof(rc__ring_hdr_t, name) == 128, "name on line 2");
+_Static_assert(offsetof(rc__ring_hdr_t, lock_pid) == 192, "lock holder on line 3");
 _Static_assert(offsetof(rc__ring_hdr_t, head) == 256, "head on line 4");
 _Static_assert(offsetof(rc__ring_hdr_t, gate) == 320, "gate on line 5");
 _Static_assert(offsetof(rc__ring_hdr_t, notify) == 384, "futex on line 6");
@@ -217,8 +225,11 @@ struct rc_ring_s {
     uint32_t max_claim;
     uint32_t pid; /* of the process that opened the handle */
     int fd;
-    int owner; /* created (not attached) */
+    int owner;  /* created (not attached) */
+    int locked; /* this handle took the broker lock (rc_ring_lock, RC_RING_F_LOCK) */
+    int guard;  /* 1 + index of the mapping in the SIGBUS guard's table, 0 when not in it */
     char name[64];
+    char *path; /* the object as an operator sees it: /dev/shm/NAME, or the ring file's path */
     _Atomic uint64_t last_reclaim_ns; /* rate limit for producers' reclaim on a full ring */
     uint64_t sweep_pos;               /* rc_ring_sweep: claim seen blocking without a header */
     uint64_t sweep_since;             /* ... since this rc_now_ns() */
@@ -302,6 +313,33 @@ static inline int rc__cas128(void *p, unsigned __int128 *expected, unsigned __in
 
 #define RC__GATE_POS(g) ((g) & ~7ull)
 #define RC__GATE_GEN(g) ((g)&7ull)
+
+/* Slot names of consumer groups start with this (shm/group_join.c): their owner identity
+ * passes between members, so reclaimers always wait out the heartbeat timeout for them. */
+#define RC__GROUP_SLOT_PREFIX "g:"
+
+/* Where shm objects live, for messages and for checking that a name still names an object. */
+#define RC__SHM_DIR "/dev/shm"
+
+/* ring.c: formats a setup message into `err` when there is one. */
+void rc__set_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* ring_guard.c: who may use a ring. */
+struct stat;
+/* 0 when the object `st` describes is owned by the effective uid and closed to group and
+ * others; else -EPERM and a message naming `path`, the owner or mode, and the fix. */
+int rc__ring_check_owner(const struct stat *st, const char *path, char *err, size_t errlen);
+/* Removes an existing ring object (shm name `nm`, or the file `path` when `nm` is NULL) to
+ * replace it, under its broker lock, after the owner check: 0 (removed, or there was none),
+ * -EPERM, -EBUSY, -ESTALE (replaced meanwhile), -errno. */
+int rc__ring_remove_for_replace(const char *nm, const char *path, char *err, size_t errlen);
+/* Takes the broker lock on `fd`, an object this process just created as `path` (nobody holds
+ * it yet, unless another process is replacing it at this very moment): 0, -EBUSY or -ESTALE. */
+int rc__ring_lock_new(int fd, const char *path, char *err, size_t errlen);
+/* Adds the handle's mapping to the SIGBUS guard's table / removes it (before munmap). */
+void rc__guard_add(rc_ring_t *r);
+void rc__guard_remove(rc_ring_t *r);
 
 /* ring.c / producer.c / reader.c internals. */
 void rc__head_load(const rc_ring_t *r, uint64_t *pos, uint64_t *seq);

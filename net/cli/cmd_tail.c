@@ -151,7 +151,8 @@ static int print_event(const rc_ring_view_t *v, int binary, char **buf, size_t *
 static int attach(const tail_opts_t *o, const char *ring_name, rc_ring_t **ring,
                   rc_reader_t **reader, rc_group_member_t **member)
 {
-    char err[256];
+    char err[512];
+    (void)rc_ring_guard_sigbus(); /* a ring truncated under tail: a message, not a SIGBUS */
     int rc = rc_ring_open(ring_name, ring, err, sizeof(err));
     if (rc == -ENOENT) {
         fprintf(stderr,

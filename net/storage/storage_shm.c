@@ -1,13 +1,20 @@
 /* The shared-memory ring back end: a broker's events in a POSIX shm object (shm/ring.h), cursors
- * as manual-ack lossless readers (shm/reader.h). Everything here passes straight through; the
- * ring already has the semantics the interface promises. */
+ * as manual-ack lossless readers (shm/reader.h). Claims, cursors and acknowledgements pass
+ * straight through; the ring already has the semantics the interface promises. What this file
+ * adds is the broker's claim on its ring: the broker lock for its life (one broker per ring),
+ * a ring it cannot trust refused rather than attached or replaced, the slots of dead readers
+ * reclaimed at once (the lock guarantees no previous broker process still uses them), and a
+ * SIGBUS guard that reports a ring truncated under the broker in words. */
 #include "net/storage/storage_internal.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include "core/clock.h"
 #include "core/config.h"
 #include "core/errors.h"
 #include "core/log.h"
@@ -26,9 +33,21 @@ _Static_assert(offsetof(rc_storage_rec_t, data) == offsetof(rc_ring_rec_t, data)
 _Static_assert(sizeof(rc_ring_claim_t) <= sizeof(((rc_storage_claim_t *)0)->priv_), "claim");
 _Static_assert(RC_EVENT_RECORD_TYPE == RC_REC_TYPE_USER, "event records are the first user type");
 
+/* How long a broker waits for the workers of a broker that died to exit and release the ring
+ * (the kernel sends them SIGTERM; they drain for at most spec.shutdownTimeout, 5 s by
+ * default). A live broker holding the ring is refused at once. */
+#define LOCK_WAIT_NS (10ull * 1000000000ull)
+/* Attempts when the ring is replaced or created by another process while we open it. */
+#define OPEN_ATTEMPTS 3
+/* At most one look per second for dead readers and a shrunk ring, from the stats path. */
+#define LOOK_EVERY_NS 1000000000ull
+
 typedef struct {
     rc_storage_t base;
     rc_ring_t *ring;
+    int broker;                 /* opened by rc__storage_shm_open: holds the broker lock */
+    _Atomic uint64_t last_look; /* rc_now_ns() of the last look (shm_stats) */
+    _Atomic int reported;       /* a damaged ring was logged once */
     char name[RC_RING_NAME_MAX + 1];
 } shm_store_t;
 
@@ -60,8 +79,74 @@ static shm_store_t *store_new(const char *name)
     return st;
 }
 
-/* Attaches to the broker's ring when one of the configured size exists (its events survive a
- * restart); creates (or replaces) it otherwise. */
+/* Creates the broker's ring, locked, replacing (under its lock) whatever unusable object has
+ * its name. */
+static int create_locked(const rc_storage_config_t *cfg, const char *name, rc_ring_t **out,
+                         char *err, size_t errlen)
+{
+    rc_ring_config_t rcfg;
+    rc_ring_config_init(&rcfg);
+    rcfg.capacity = cfg->capacity;
+    if (cfg->readers > rcfg.reader_slots)
+        rcfg.reader_slots = cfg->readers;
+    rcfg.flags = RC_RING_F_REPLACE | RC_RING_F_LOCK;
+    int rc = rc_ring_create(name, &rcfg, out, err, errlen);
+    if (rc == 0)
+        rc_log_info("serve", "broker %s/%s: created ring '%s' (%llu bytes)", cfg->ns, cfg->broker,
+                    name, (unsigned long long)cfg->capacity);
+    return rc;
+}
+
+/* One attempt: attach to the ring when one of the configured size exists (its events and
+ * cursors survive a restart), create it otherwise. Either way the ring ends up locked for this
+ * broker, or is left alone: a ring another live broker holds, or one another user could have
+ * made or read, is never attached nor replaced. */
+static int open_once(const rc_storage_config_t *cfg, const char *name, rc_ring_t **out, char *err,
+                     size_t errlen)
+{
+    char why[512];
+    rc_ring_t *ring = NULL;
+    int rc = rc_ring_open(name, &ring, why, sizeof(why));
+    if (rc == -ENOENT)
+        return create_locked(cfg, name, out, err, errlen);
+    if (rc == -EPERM || rc == -EACCES) {
+        snprintf(err, errlen, "%s", why);
+        return rc;
+    }
+    if (rc != 0) {
+        rc_log_warn("serve", "broker %s/%s: replacing unusable ring: %s", cfg->ns, cfg->broker,
+                    why);
+        return create_locked(cfg, name, out, err, errlen);
+    }
+    rc = rc_ring_lock(ring, 0, why, sizeof(why));
+    if (rc == -EAGAIN) {
+        rc_log_warn("serve", "broker %s/%s: %s; waiting up to %llu s for them to exit", cfg->ns,
+                    cfg->broker, why, LOCK_WAIT_NS / 1000000000ull);
+        rc = rc_ring_lock(ring, LOCK_WAIT_NS, why, sizeof(why));
+    }
+    if (rc != 0) {
+        snprintf(err, errlen, "%s", why);
+        rc_ring_close(ring);
+        return rc;
+    }
+    if (rc_ring_capacity(ring) == cfg->capacity) {
+        rc_ring_stats_t rs;
+        rc_ring_stats(ring, &rs);
+        rc_log_info("serve", "broker %s/%s: attached to ring '%s' (%llu bytes, next event %llu)",
+                    cfg->ns, cfg->broker, name, (unsigned long long)rs.capacity,
+                    (unsigned long long)rs.head_seq);
+        *out = ring;
+        return 0;
+    }
+    /* No broker uses it (we held its lock), so it may go; closing releases the lock, and the
+     * replacement takes it again before removing the old object. */
+    rc_log_warn("serve", "broker %s/%s: ring '%s' has %llu bytes, configured %llu: replacing it",
+                cfg->ns, cfg->broker, name, (unsigned long long)rc_ring_capacity(ring),
+                (unsigned long long)cfg->capacity);
+    rc_ring_close(ring);
+    return create_locked(cfg, name, out, err, errlen);
+}
+
 int rc__storage_shm_open(const rc_storage_config_t *cfg, rc_storage_t **out, char *err,
                          size_t errlen)
 {
@@ -75,40 +160,26 @@ int rc__storage_shm_open(const rc_storage_config_t *cfg, rc_storage_t **out, cha
         snprintf(err, errlen, "out of memory");
         return -ENOMEM;
     }
-    char why[256];
-    int rc = rc_ring_open(name, &st->ring, why, sizeof(why));
-    if (rc == 0 && rc_ring_capacity(st->ring) == cfg->capacity) {
-        rc_ring_stats_t rs;
-        rc_ring_stats(st->ring, &rs);
-        rc_log_info("serve", "broker %s/%s: attached to ring '%s' (%llu bytes, next event %llu)",
-                    cfg->ns, cfg->broker, name, (unsigned long long)rs.capacity,
-                    (unsigned long long)rs.head_seq);
-        *out = &st->base;
-        return 0;
+    /* Before the first mapping is touched; the workers forked later inherit it. */
+    int rc = rc_ring_guard_sigbus();
+    if (rc != 0)
+        rc_log_warn("serve", "cannot install the SIGBUS guard: %s", rc_strerror(rc));
+    /* -ESTALE and -EEXIST: another process replaced or created the ring between our steps;
+     * the next attempt finds it as it is now. */
+    rc = -ESTALE;
+    for (int i = 0; i < OPEN_ATTEMPTS && (rc == -ESTALE || rc == -EEXIST); i++)
+        rc = open_once(cfg, name, &st->ring, err, errlen);
+    if (rc == -EBUSY || rc == -EAGAIN) {
+        size_t n = strlen(err);
+        snprintf(err + n, errlen - n,
+                 ", or give this broker its own ring prefix (--ring-prefix, "
+                 "spec.ring.namePrefix)");
     }
-    if (rc == 0) {
-        rc_log_warn("serve", "broker %s/%s: ring '%s' has %llu bytes, configured %llu: replacing it",
-                    cfg->ns, cfg->broker, name, (unsigned long long)rc_ring_capacity(st->ring),
-                    (unsigned long long)cfg->capacity);
-        rc_ring_close(st->ring);
-        st->ring = NULL;
-    } else if (rc != -ENOENT) {
-        rc_log_warn("serve", "broker %s/%s: replacing unusable ring: %s", cfg->ns, cfg->broker,
-                    why);
-    }
-    rc_ring_config_t rcfg;
-    rc_ring_config_init(&rcfg);
-    rcfg.capacity = cfg->capacity;
-    if (cfg->readers > rcfg.reader_slots)
-        rcfg.reader_slots = cfg->readers;
-    rcfg.flags = RC_RING_F_REPLACE;
-    rc = rc_ring_create(name, &rcfg, &st->ring, err, errlen);
     if (rc != 0) {
         free(st);
         return rc;
     }
-    rc_log_info("serve", "broker %s/%s: created ring '%s' (%llu bytes)", cfg->ns, cfg->broker,
-                name, (unsigned long long)cfg->capacity);
+    st->broker = 1;
     *out = &st->base;
     return 0;
 }
@@ -260,13 +331,41 @@ static int shm_find_cursor(rc_storage_t *s, const char *name, uint64_t *pos)
     return rc_reader_find_orphan(ring_of(s), name, pos);
 }
 
+/* The broker's handle holds the lock, so no process of a previous broker still uses a dead
+ * slot: those go at once, not after the heartbeat timeout (a restart within it otherwise found
+ * the previous broker's feeds still holding the ring, and answered 429 until they timed out). */
 static int shm_reclaim(rc_storage_t *s)
 {
-    return rc_ring_reclaim(ring_of(s));
+    shm_store_t *st = (shm_store_t *)s;
+    return st->broker ? rc_ring_reclaim_dead(st->ring) : rc_ring_reclaim(st->ring);
+}
+
+/* Called from the stats path (every metrics scrape), at most once a second: a dead reader stops
+ * being counted (and holding the ring) at the first scrape after the heartbeat timeout, and a
+ * ring truncated or overwritten under the broker is logged in words once, before the SIGBUS
+ * guard ends the broker at its next access to a lost page. The timeout is kept here: a local
+ * consumer that left its cursor behind (rc_reader_forget) gets that long to come back for it,
+ * as before, rather than having it taken by every scrape. */
+static void look(shm_store_t *st)
+{
+    uint64_t now = rc_now_ns();
+    uint64_t last = atomic_load_explicit(&st->last_look, memory_order_relaxed);
+    if (now - last < LOOK_EVERY_NS ||
+        !atomic_compare_exchange_strong_explicit(&st->last_look, &last, now, memory_order_relaxed,
+                                                 memory_order_relaxed))
+        return;
+    char why[512];
+    if (rc_ring_check(st->ring, why, sizeof(why)) != 0) {
+        if (!atomic_exchange_explicit(&st->reported, 1, memory_order_relaxed))
+            rc_log_error("serve", "%s", why);
+        return; /* the slots may be gone with the pages */
+    }
+    rc_ring_reclaim(st->ring);
 }
 
 static void shm_stats(rc_storage_t *s, rc_storage_stats_t *st)
 {
+    look((shm_store_t *)s);
     rc_ring_stats_t rs;
     rc_ring_stats(ring_of(s), &rs);
     st->capacity = rs.capacity;
