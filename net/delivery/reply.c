@@ -263,8 +263,8 @@ static void rlog_roll(rc__wtrig_t *t, int64_t now, int force)
                     t->wt->cfg->ns, t->wt->cfg->name, folded, folded == 1 ? "y" : "ies", s, by);
     if (t->rlog_sink_folded > 0)
         rc_log_warn("worker",
-                    "trigger %s/%s: %u more repl%s dropped after the dead-letter sink failed in "
-                    "the last %.1f s",
+                    "trigger %s/%s: %u more repl%s not dead-lettered and dropped in the last "
+                    "%.1f s",
                     t->wt->cfg->ns, t->wt->cfg->name, t->rlog_sink_folded,
                     t->rlog_sink_folded == 1 ? "y" : "ies", s);
     t->rlog_sink_folded = 0;
@@ -492,14 +492,13 @@ out:
     return rc;
 }
 
+/* A reply given up that does not reach the sink either (`what` says why): dropped. */
 static void drop_dead_letter(rc__replies_t *q, rc__reply_t *p, const char *what)
 {
     rc__wtrig_t *t = p->t;
     rc_metric_add(&t->st->replies_dropped, 1);
     if (rlog_allow(t, now_ns()))
-        rc_log_warn("worker",
-                    "trigger %s/%s: reply %s to event %s: the dead-letter sink failed "
-                    "(%s); dropped",
+        rc_log_warn("worker", "trigger %s/%s: reply %s to event %s not dead-lettered (%s); dropped",
                     t->wt->cfg->ns, t->wt->cfg->name, p->id, p->eid, what);
     else
         t->rlog_sink_folded++;
@@ -515,7 +514,7 @@ static void on_dead_letter(int result, const rc_http_response_t *resp, void *arg
     p->state = R_DLQ_WAITING;
     rc_delivery_class_t cls = rc_delivery_classify(result);
     if (result == -ECANCELED && rc__worker_stop) {
-        drop_dead_letter(q, p, "the worker stopped before it answered");
+        drop_dead_letter(q, p, "the worker stopped before the sink answered");
         return;
     }
     if (cls == RC_DELIVERY_SUCCESS) {
@@ -539,8 +538,11 @@ static void on_dead_letter(int result, const rc_http_response_t *resp, void *arg
         p->retries++;
         return;
     }
-    char what[32];
-    snprintf(what, sizeof(what), "%d", result);
+    char what[96];
+    if (result > 0)
+        snprintf(what, sizeof(what), "the sink answered %d", result);
+    else
+        snprintf(what, sizeof(what), "the sink failed: %s", rc_strerror(result));
     drop_dead_letter(q, p, what);
 }
 
@@ -549,7 +551,9 @@ static void send_dead_letter(rc__replies_t *q, rc__reply_t *p)
     rc__wtrig_t *t = p->t;
     int rc = p->built ? 0 : build_dead_letter(q, p);
     if (rc != 0) {
-        drop_dead_letter(q, p, rc_strerror(rc));
+        char what[96];
+        snprintf(what, sizeof(what), "it cannot be written as a dead letter: %s", rc_strerror(rc));
+        drop_dead_letter(q, p, what);
         return;
     }
     if (t->dlq == NULL) {

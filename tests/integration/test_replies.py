@@ -161,6 +161,23 @@ LOG_MORE = re.compile(r"trigger default/(\S+): (\d+) more repl(?:y|ies) not stor
                       r"last [\d.]+ s \(([^;]*);")
 
 
+LOG_SINK_ONE = re.compile(r"trigger default/(\S+): reply \S+ to event \S+ not dead-lettered")
+LOG_SINK_MORE = re.compile(r"trigger default/(\S+): (\d+) more repl(?:y|ies) not dead-lettered")
+
+
+def logged_sink_failures(text):
+    """Replies the log says the dead-letter sink did not take, per trigger."""
+    n = collections.Counter()
+    for line in text.splitlines():
+        m = LOG_SINK_ONE.search(line)
+        if m:
+            n[m.group(1)] += 1
+        m = LOG_SINK_MORE.search(line)
+        if m:
+            n[m.group(1)] += int(m.group(2))
+    return n
+
+
 def logged_failures(text):
     """Replies the log says were not stored, per trigger (one line each, or a summary line with
     counts per reason for those a rate limit folded), and how many for each reason."""
@@ -341,6 +358,29 @@ def test_full_reply_queue_drops_without_sink():
             recovers(b, 5.0)
 
 
+def test_failing_sink_drops_replies():
+    """The dead-letter sink refuses the replies given up (400: not retried): each is dropped,
+    counted and logged; failed = dead-lettered + dropped still holds."""
+    gate = threading.Event()
+    with Subscriber(replier("r", gate=gate)) as s, \
+            Subscriber(lambda _i, _r: (400, {}, b"no", 0.0)) as dlq:
+        cfg = config(trigger("t", s.url, "a", ["deadLetterSink: {uri: %s}" % dlq.url]),
+                     ring="64Ki")
+        with Broker(cfg, env=env(REPLY_MAX_WAIT_MS=300)) as b:
+            accepted, holder = no_room(b, s, gate)
+            n = len(accepted)
+            c = counts(b, "t")
+            eq((c["replies_failed_total"], c["replies_dead_lettered_total"],
+                c["replies_dropped_total"]), (n, 0, n), "replies failed, dead-lettered, dropped")
+            eq(dlq.count(), n, "one attempt each at the sink")
+            wait_logged(b, {"t": n})
+            deadline = time.monotonic() + 3
+            while logged_sink_failures(b.log())["t"] != n and time.monotonic() < deadline:
+                time.sleep(0.1)
+            eq(logged_sink_failures(b.log())["t"], n, "logged as not dead-lettered")
+            holder.release()
+
+
 def test_stop_dead_letters_queued_replies():
     """SIGTERM while replies wait for room (the ring is held): within shutdownTimeout the worker
     gives them to the dead-letter sink (reason stopping) and logs each; none is lost
@@ -434,6 +474,7 @@ if __name__ == "__main__":
         test_full_ring_under_load_recovers,
         test_no_room_for_replies_dead_letters_them,
         test_full_reply_queue_drops_without_sink,
+        test_failing_sink_drops_replies,
         test_stop_dead_letters_queued_replies,
         test_reply_loop_does_not_freeze_the_ring,
     ])
