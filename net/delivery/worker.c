@@ -8,9 +8,13 @@
  * Each turn: due attempts of the active triggers (those with a non-empty queue) go out, each
  * feed is polled and every event is routed once and queued on the triggers it matches, the
  * HTTP client submits and reaps, finished events leave the queue fronts (pending ones move into
- * the window) and the feeds acknowledge. When nothing moved, it sleeps on the client (requests
- * in flight) or on a feed's ring futex (nothing in flight), never longer than the next retry
- * timer. Work per turn follows the active triggers, not the configured ones. */
+ * the window), the feeds acknowledge, and replies that found the ring full are tried again
+ * (reply.c) right after those acknowledgements released space. When nothing moved, it sleeps on
+ * the client (requests in flight) or on a feed's ring futex (nothing in flight), never longer
+ * than the next retry timer. Work per turn follows the active triggers, not the configured ones.
+ *
+ * On SIGTERM it stops reading, finishes what is in flight and stores or dead-letters its queued
+ * replies, for up to the drain time (replies give up on ring space half way through it). */
 #include "net/delivery/worker_internal.h"
 
 #include <errno.h>
@@ -46,6 +50,7 @@ typedef struct {
     rc__wtrig_t **active; /* triggers whose queue is not empty (room for all nt) */
     size_t nactive;
     rc_storage_t **prod; /* per broker, opened on demand */
+    rc__replies_t replies; /* replies waiting for ring space or for a dead-letter sink */
     int fatal;        /* an event could not be queued: stop without acknowledging it */
 } worker_t;
 
@@ -184,9 +189,11 @@ static int advance(rc__wtrig_t *t)
     return 1;
 }
 
-/* Acknowledges, for each feed, the oldest event still queued on one of its triggers. */
-static void ack_feeds(worker_t *w)
+/* Acknowledges, for each feed, the oldest event still queued on one of its triggers. Returns
+ * how many feeds moved on (ring space may have been released). */
+static int ack_feeds(worker_t *w)
 {
+    int moved = 0;
     for (size_t i = 0; i < w->nf; i++)
         w->f[i].ack_to = rc_storage_position(w->f[i].reader);
     for (size_t i = 0; i < w->nactive; i++) {
@@ -196,9 +203,12 @@ static void ack_feeds(worker_t *w)
     }
     for (size_t i = 0; i < w->nf; i++) {
         rc__wfeed_t *f = &w->f[i];
-        if (f->ack_to != f->acked && rc_storage_ack(f->reader, f->ack_to) == 0)
+        if (f->ack_to != f->acked && rc_storage_ack(f->reader, f->ack_to) == 0) {
             f->acked = f->ack_to;
+            moved++;
+        }
     }
+    return moved;
 }
 
 /* ---- routing -------------------------------------------------------------------------------- */
@@ -353,12 +363,14 @@ static int setup_trigger(worker_t *w, rc__wtrig_t *t, const rc_worker_trigger_t 
     t->d = &wt->delivery;
     t->st = wt->stats;
     t->uri = wt->cfg->subscriber_uri;
-    int n = snprintf(t->lines, sizeof(t->lines), "Prefer: reply\r\nKn-Namespace: %s\r\n",
-                     wt->cfg->ns);
+    int n =
+        snprintf(t->lines, sizeof(t->lines), RC__PREFER_LINE "Kn-Namespace: %s\r\n", wt->cfg->ns);
     t->lines_len = n > 0 && (size_t)n < sizeof(t->lines) ? (size_t)n : 0;
     t->max_win = wt->cfg->max_inflight ? wt->cfg->max_inflight : 1;
     t->cesql_base = atomic_load_explicit(&t->st->cesql_errors, memory_order_relaxed);
     atomic_store_explicit(&t->st->inflight, 0, memory_order_relaxed);
+    atomic_store_explicit(&t->st->replies_queued, 0, memory_order_relaxed);
+    t->replies = &w->replies;
     uint32_t b = wt->broker_idx;
     if (w->prod[b] == NULL) {
         char err[256];
@@ -410,6 +422,9 @@ static int setup(worker_t *w, const rc_worker_plan_t *plan)
                      rc_strerror(rc));
         goto out;
     }
+    rc = rc__replies_init(&w->replies, plan->nbrokers, w->client);
+    if (rc != 0)
+        goto out;
     for (size_t i = 0; i < plan->ntriggers; i++) {
         const rc_worker_trigger_t *wt = &plan->triggers[i];
         if (wt->worker != plan->index)
@@ -451,6 +466,10 @@ out:
 static void teardown(worker_t *w)
 {
     rc_http_client_destroy(w->client); /* cancels what is left; callbacks see rc__worker_stop */
+    /* Replies still queued are lost with this process: counted and logged. */
+    rc__replies_close(&w->replies);
+    for (size_t i = 0; w->t != NULL && i < w->nt; i++)
+        rc__reply_log_flush(&w->t[i], now_ns(), 1);
     if (!w->fatal) {
         for (size_t i = 0; i < w->nactive; i++)
             advance(w->active[i]);
@@ -560,8 +579,10 @@ int rc_worker_run(const rc_worker_plan_t *plan)
     uint64_t drain_until = 0;
     int64_t next_sync = now_ns() + CESQL_SYNC_NS;
     while (!w.fatal) {
-        if (rc__worker_stop && drain_until == 0)
+        if (rc__worker_stop && drain_until == 0) {
             drain_until = rc_now_ns() + (uint64_t)plan->drain_ms * 1000000u;
+            rc__replies_stop(&w.replies, now_ns() + (int64_t)plan->drain_ms * 500000);
+        }
         int64_t now = now_ns();
         int64_t next_due = INT64_MAX;
         int progress = 0;
@@ -575,15 +596,19 @@ int rc_worker_run(const rc_worker_plan_t *plan)
         advance_all(&w);
         if (w.fatal)
             break;
-        ack_feeds(&w);
+        int freed = ack_feeds(&w);
+        progress += rc__replies_run(&w.replies, now_ns(), freed, &next_due);
         if (now >= next_sync) {
             sync_cesql_errors(&w);
+            for (size_t i = 0; i < w.nt; i++)
+                rc__reply_log_flush(&w.t[i], now, 0);
             next_sync = now + CESQL_SYNC_NS;
         }
         uint32_t sending = 0;
         for (size_t i = 0; i < w.nactive; i++)
             sending += w.active[i]->sending;
-        if (rc__worker_stop && (sending == 0 || rc_now_ns() >= drain_until))
+        if (rc__worker_stop &&
+            ((sending == 0 && w.replies.held == 0) || rc_now_ns() >= drain_until))
             break;
         if (getppid() == 1)
             break; /* the supervisor is gone */

@@ -1,6 +1,7 @@
 /* One delivery attempt of a worker: the request built from the ring record (binary or
- * structured, dead-letter extensions), its outcome (success, reply written back into the ring,
- * retry after backoff, dead-letter sink, drop) and the counters it moves. */
+ * structured, dead-letter extensions), its outcome (success, retry after backoff, dead-letter
+ * sink, drop) and the counters it moves. A reply in a successful response goes to reply.c,
+ * which stores or queues it; it never changes the outcome of the delivery. */
 #include "net/delivery/worker_internal.h"
 
 #include <errno.h>
@@ -9,14 +10,13 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/clock.h"
 #include "core/codec_http.h"
 #include "core/codec_json.h"
 #include "core/errors.h"
 #include "core/log.h"
-#include "core/record.h"
 #include "core/metric.h"
-#include "net/delivery/reply.h"
-#include "core/clock.h"
+#include "core/record.h"
 
 #define MAX_RESP_HEADERS 128
 
@@ -42,8 +42,7 @@ static int ensure(char **buf, size_t *cap, size_t need)
     return 0;
 }
 
-/* Writes `ev` into *buf (grown as needed), binary-mode header lines or a structured body. */
-static int write_event(const rc_event_t *ev, int json, char **buf, size_t *cap, size_t *len)
+int rc__write_event(const rc_event_t *ev, int json, char **buf, size_t *cap, size_t *len)
 {
     /* Most events fit in the first buffer, so a new one is written once, not sized first. */
     if (*cap == 0 && ensure(buf, cap, 1024) != 0)
@@ -70,8 +69,8 @@ static int build_shared(rc__wevent_t *ev, int json)
     int rc = rc_record_to_event(&ev->rv, &ce, ext, RC_CE_EXT_MAX);
     if (rc != 0)
         return rc;
-    rc = json ? write_event(&ce, 1, &ev->json, &ev->json_cap, &ev->json_len)
-              : write_event(&ce, 0, &ev->bin, &ev->bin_cap, &ev->bin_len);
+    rc = json ? rc__write_event(&ce, 1, &ev->json, &ev->json_cap, &ev->json_len)
+              : rc__write_event(&ce, 0, &ev->bin, &ev->bin_cap, &ev->bin_len);
     if (rc != 0)
         return rc;
     ev->data = ce.data.ptr;
@@ -102,10 +101,10 @@ static int build_dead_letter(rc__wentry_t *e, int json)
     ev.ext_cap = ev.ext_count;
     size_t need = 0;
     if (json) {
-        rc = write_event(&ev, 1, &e->body, &e->body_cap, &need);
+        rc = rc__write_event(&ev, 1, &e->body, &e->body_cap, &need);
         e->iov = (struct iovec){e->body, need};
     } else {
-        rc = write_event(&ev, 0, &e->hdr, &e->hdr_cap, &need);
+        rc = rc__write_event(&ev, 0, &e->hdr, &e->hdr_cap, &need);
         e->hdr_len = need;
         e->iov = (struct iovec){(void *)ev.data.ptr, ev.data.ptr ? ev.data.len : 0};
     }
@@ -133,7 +132,7 @@ static int build(rc__wentry_t *e, rc_http_request_t *req)
         e->iov = json ? (struct iovec){e->ev->json, e->ev->json_len}
                       : (struct iovec){(void *)e->ev->data, e->ev->data_len};
     }
-    static const size_t prefer_len = sizeof("Prefer: reply\r\n") - 1;
+    static const size_t prefer_len = sizeof(RC__PREFER_LINE) - 1;
     req->more_headers = e->to_dlq ? t->lines + prefer_len : t->lines;
     req->more_headers_len = e->to_dlq ? t->lines_len - prefer_len : t->lines_len;
     req->body = &e->iov;
@@ -192,46 +191,36 @@ static int32_t parent_ttl(const rc__wentry_t *e)
     return ttl;
 }
 
-/* A 2xx other than 202: a CloudEvent in it is a reply. Returns 0, or an error that makes the
- * attempt count as failed (the reply could not be stored). */
-static int handle_reply(rc__wentry_t *e, const rc_http_response_t *resp)
+/* A 2xx other than 202: a CloudEvent in it is a reply, for reply.c to store or queue. The
+ * delivery succeeded whatever becomes of the reply: holding the event back until its reply fits
+ * would keep the ring full that the reply is waiting for. */
+static void handle_reply(rc__wentry_t *e, const rc_http_response_t *resp)
 {
     rc__wtrig_t *t = e->t;
     if (resp->status == 202 || (resp->body_len == 0 && resp->header_count == 0))
-        return 0;
-    if (resp->body_truncated) {
-        /* Only the first max_body bytes were kept: storing them would route a cut event on,
-         * and a retry would be cut the same way. The delivery itself succeeded. */
-        rc_metric_add(&t->st->replies_failed, 1);
-        rc_log_warn("worker",
-                    "trigger %s/%s: reply dropped: its body is over the %zu-byte response limit",
-                    t->wt->cfg->ns, t->wt->cfg->name, resp->body_len);
-        return 0;
-    }
+        return;
     rc_str_t names[MAX_RESP_HEADERS], values[MAX_RESP_HEADERS];
     size_t n = 0;
     for (size_t i = 0; i < resp->header_count && n < MAX_RESP_HEADERS; i++, n++) {
         names[n] = (rc_str_t){resp->headers[i].name, resp->headers[i].name_len};
         values[n] = (rc_str_t){resp->headers[i].value, resp->headers[i].value_len};
     }
-    rc_reply_outcome_t out;
-    char why[160];
-    int rc = rc_reply_store(t->prod, names, values, n, (rc_str_t){resp->body, resp->body_len},
-                            parent_ttl(e), &out, why, sizeof(why));
-    if (rc != 0) {
-        rc_metric_add(&t->st->replies_failed, 1);
-        rc_log_warn("worker", "trigger %s/%s: reply not stored: %s", t->wt->cfg->ns,
-                    t->wt->cfg->name, rc_strerror(rc));
-        return rc;
+    rc_reply_t r = {
+        .names = names,
+        .values = values,
+        .n = n,
+        .body = {resp->body, resp->body_len},
+        .parent_ttl = parent_ttl(e),
+        .arrival_ns = rc_wall_ns(),
+    };
+    rc_str_t event_id = rc_record_attr(&e->ev->rv, RC_CE_ATTR_ID);
+    if (resp->body_truncated) {
+        /* Only the first max_body bytes were kept: storing them would route a cut event on,
+         * and a retry would be cut the same way. */
+        rc__reply_lost(t, &r, event_id);
+        return;
     }
-    if (out == RC_REPLY_STORED)
-        rc_metric_add(&t->st->replies, 1);
-    else if (out == RC_REPLY_EXPIRED)
-        rc_metric_add(&t->st->replies_expired, 1);
-    else if (why[0] != '\0')
-        rc_log_debug("worker", "trigger %s/%s: response body is not a CloudEvent (%s); ignored",
-                     t->wt->cfg->ns, t->wt->cfg->name, why);
-    return 0;
+    rc__reply_take(t, &r, event_id);
 }
 
 static void on_response(int result, const rc_http_response_t *resp, void *arg)
@@ -247,13 +236,8 @@ static void on_response(int result, const rc_http_response_t *resp, void *arg)
         return;
     }
     rc_delivery_class_t cls = rc_delivery_classify(result);
-    if (cls == RC_DELIVERY_SUCCESS && !e->to_dlq && resp != NULL) {
-        int rrc = handle_reply(e, resp);
-        if (rrc != 0) {
-            result = rrc;
-            cls = RC_DELIVERY_RETRY;
-        }
-    }
+    if (cls == RC_DELIVERY_SUCCESS && !e->to_dlq && resp != NULL)
+        handle_reply(e, resp);
     if (cls == RC_DELIVERY_SUCCESS) {
         if (e->to_dlq) {
             rc_metric_add(&t->st->dead_lettered, 1);

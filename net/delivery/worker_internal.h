@@ -10,12 +10,45 @@
 #include "core/delivery_policy.h"
 #include "core/record.h"
 #include "core/route.h"
-#include "net/http/http_client.h"
+#include "net/delivery/reply.h"
 #include "net/delivery/worker.h"
+#include "net/http/http_client.h"
 
 enum { RC__E_SENDING = 1, RC__E_WAITING = 2, RC__E_DONE = 3 };
 
 typedef struct rc__wtrig_s rc__wtrig_t;
+
+/* The first of a trigger's own header lines; dead-letter requests leave it out. */
+#define RC__PREFER_LINE "Prefer: reply\r\n"
+
+/* ---- replies that found the ring full (reply.c) ---------------------------------------------- */
+
+typedef struct rc__reply_s rc__reply_t;
+
+/* Reasons a reply is given up (reply.c): queue_full, timeout, stopping, too_large, error. */
+#define RC__REPLY_REASONS 5
+
+/* One broker's replies waiting for ring space, oldest first. */
+typedef struct {
+    rc__reply_t *head, *tail;
+    int64_t next_try_ns; /* when the head is tried again, unless an acknowledgement comes first */
+    uint32_t backoff;    /* failed tries of the head in a row */
+} rc__reply_fifo_t;
+
+/* A worker's replies that could not be stored at once: per broker a FIFO waiting for ring
+ * space, and a list of those given up on their way to a dead-letter sink. Each part holds at
+ * most `cap` bytes of replies. docs/delivery.md, "Replies". */
+typedef struct {
+    rc_http_client_t *client;
+    rc__reply_fifo_t *fifo; /* per broker */
+    size_t nbrokers;
+    rc__reply_t *dlq; /* with the dead-letter sink (waiting for an attempt, or sent) */
+    size_t waiting_bytes, dlq_bytes, cap;
+    uint32_t held;       /* replies in all lists */
+    int64_t max_wait_ns; /* longest wait for ring space */
+    int64_t give_up_ns;  /* stopping: from then on waiting replies are given up (0: never) */
+    int closing;         /* rc__replies_close: nothing goes to a sink any more */
+} rc__replies_t;
 
 /* One routed event, shared by every trigger of the feed that matched it: the record is decoded
  * once when it is routed, and what goes on the wire is built once, on the first attempt that
@@ -89,6 +122,12 @@ struct rc__wtrig_s {
     uint32_t route_idx;  /* its index in the feed's route program */
     int dirty;           /* the window front may have finished */
     int active;          /* in the worker's active list (queue not empty) */
+    rc__replies_t *replies; /* the worker's reply queue */
+    uint32_t replies_held;  /* this trigger's replies in it (the replies_queued gauge) */
+    int64_t rlog_since;     /* start of the current window of reply-failure logs */
+    uint32_t rlog_lines;    /* failures logged one by one in it */
+    uint32_t rlog_folded[RC__REPLY_REASONS]; /* further replies not stored, for the summary */
+    uint32_t rlog_sink_folded; /* further replies the dead-letter sink failed, likewise */
 };
 
 struct rc__wfeed_s {
@@ -119,5 +158,43 @@ static inline void rc__wevent_release(rc__wevent_t *ev, rc__wevent_t **free_list
  *  handled like a failed attempt. The outcome moves `e` to RC__E_WAITING (retry) or RC__E_DONE
  *  (and sets e->t->dirty). */
 void rc__worker_send(rc_http_client_t *c, rc__wentry_t *e);
+
+/** Writes `ev` into *buf (grown with realloc as needed, `*cap` bytes): binary-mode header lines
+ *  (json 0) or a structured body (json 1), without knativebrokerttl; `*len` gets the length.
+ *  Returns 0, -ENOMEM, -EINVAL (the writers' codes). */
+int rc__write_event(const rc_event_t *ev, int json, char **buf, size_t *cap, size_t *len);
+
+/** Sets up an empty reply queue for `nbrokers` brokers whose dead letters go through `client`.
+ *  Limits: RINGCAST_REPLY_QUEUE_BYTES (default 8 MiB per part) and RINGCAST_REPLY_MAX_WAIT_MS
+ *  (default 30000) from the environment. Returns 0 or -ENOMEM. */
+int rc__replies_init(rc__replies_t *q, size_t nbrokers, rc_http_client_t *client);
+
+/** Gives up every reply still held: each waiting one is counted failed and dropped, each on its
+ *  way to a sink dropped, all logged. Call after the client was destroyed (its callbacks ran).
+ *  A zeroed `q` is a no-op. */
+void rc__replies_close(rc__replies_t *q);
+
+/** A reply of `t`'s subscriber to the event `event_id` (borrowed for the call): stored at once,
+ *  or queued when the ring is full, or given up (dead-letter sink or dropped), counted and
+ *  logged. The delivery it came with succeeded whatever happens to it. */
+void rc__reply_take(rc__wtrig_t *t, const rc_reply_t *r, rc_str_t event_id);
+
+/** A reply that cannot be stored nor dead-lettered at all (its body was cut at the response
+ *  limit): counted failed and dropped, logged (reason too_large). */
+void rc__reply_lost(rc__wtrig_t *t, const rc_reply_t *r, rc_str_t event_id);
+
+/** One pass over the queue at `now`: gives up replies past the limits, tries to store waiting
+ *  ones oldest first (at once when `freed`: an acknowledgement just released ring space, else
+ *  after their backoff), sends due dead-letter attempts. Lowers *next_due to the next time
+ *  something is due. Returns how many replies moved. */
+int rc__replies_run(rc__replies_t *q, int64_t now, int freed, int64_t *next_due);
+
+/** The worker is stopping: waiting replies keep trying for ring space until `give_up_ns`, then
+ *  go to their dead-letter sinks (reason `stopping`). */
+void rc__replies_stop(rc__replies_t *q, int64_t give_up_ns);
+
+/** Writes `t`'s summary lines of rate-limited reply-failure logs, if it has any, once its window
+ *  is over (`force`: now). */
+void rc__reply_log_flush(rc__wtrig_t *t, int64_t now, int force);
 
 #endif

@@ -117,7 +117,8 @@ size_t rc_worker_stats_render(const rc_worker_stats_t *s, const rc_trigger_lag_t
          offsetof(rc_trigger_stats_t, delivered)},
         {"ringcast_trigger_failed_total", "Events whose delivery to the subscriber failed.",
          offsetof(rc_trigger_stats_t, failed)},
-        {"ringcast_trigger_retried_total", "Retry attempts.", offsetof(rc_trigger_stats_t, retried)},
+        {"ringcast_trigger_retried_total", "Retry attempts.",
+         offsetof(rc_trigger_stats_t, retried)},
         {"ringcast_trigger_dead_lettered_total", "Events the dead-letter sink accepted.",
          offsetof(rc_trigger_stats_t, dead_lettered)},
         {"ringcast_trigger_dropped_total",
@@ -127,8 +128,18 @@ size_t rc_worker_stats_render(const rc_worker_stats_t *s, const rc_trigger_lag_t
          offsetof(rc_trigger_stats_t, replies)},
         {"ringcast_trigger_replies_expired_total", "Replies dropped: TTL exhausted.",
          offsetof(rc_trigger_stats_t, replies_expired)},
-        {"ringcast_trigger_replies_failed_total", "Replies that could not be stored.",
+        {"ringcast_trigger_replies_delayed_total",
+         "Replies that found the ring full and waited in the worker's reply queue.",
+         offsetof(rc_trigger_stats_t, replies_delayed)},
+        {"ringcast_trigger_replies_failed_total",
+         "Replies given up, never stored in the broker (dead-lettered or dropped).",
          offsetof(rc_trigger_stats_t, replies_failed)},
+        {"ringcast_trigger_replies_dead_lettered_total",
+         "Replies not stored that the dead-letter sink accepted.",
+         offsetof(rc_trigger_stats_t, replies_dead_lettered)},
+        {"ringcast_trigger_replies_dropped_total",
+         "Replies not stored and lost (no dead-letter sink, or it failed too).",
+         offsetof(rc_trigger_stats_t, replies_dropped)},
         {"ringcast_trigger_cesql_errors_total",
          "CESQL evaluation errors in the trigger's filter (the event did not match).",
          offsetof(rc_trigger_stats_t, cesql_errors)},
@@ -161,6 +172,13 @@ size_t rc_worker_stats_render(const rc_worker_stats_t *s, const rc_trigger_lag_t
         if (s->t[i].used)
             put(&o, "ringcast_trigger_inflight{" LABELS "} %" PRIu64 "\n", s->t[i].ns,
                 s->t[i].name, s->t[i].broker, ld(&s->t[i].inflight));
+    }
+    put(&o, "# HELP ringcast_trigger_replies_queued Replies waiting in the worker for ring space "
+            "or for the dead-letter sink.\n# TYPE ringcast_trigger_replies_queued gauge\n");
+    for (uint32_t i = 0; i < s->slots_hi; i++) {
+        if (s->t[i].used)
+            put(&o, "ringcast_trigger_replies_queued{" LABELS "} %" PRIu64 "\n", s->t[i].ns,
+                s->t[i].name, s->t[i].broker, ld(&s->t[i].replies_queued));
     }
     if (lag != NULL) {
         put(&o, "# HELP ringcast_trigger_lag_events Events between the trigger's cursor and the "

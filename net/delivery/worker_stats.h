@@ -30,9 +30,16 @@ typedef struct {
     _Atomic uint64_t dropped;        /* failed events lost: no sink, or the sink failed too */
     _Atomic uint64_t replies;        /* reply events written into the ring */
     _Atomic uint64_t replies_expired; /* replies dropped because their TTL reached 0 */
-    _Atomic uint64_t replies_failed; /* replies that could not be stored (ring full) */
+    _Atomic uint64_t replies_delayed; /* replies that found the ring full and waited in the
+                                       * worker's reply queue (most are stored later) */
+    _Atomic uint64_t replies_failed;  /* replies given up: never to be stored in the ring
+                                       * (= replies_dead_lettered + replies_dropped) */
+    _Atomic uint64_t replies_dead_lettered; /* of those, accepted by the dead-letter sink */
+    _Atomic uint64_t replies_dropped;       /* of those, lost: no sink, or the sink failed */
     _Atomic uint64_t cesql_errors;   /* CESQL evaluation errors of the trigger's filter */
     _Atomic uint64_t inflight;       /* gauge: events in the window (sent or waiting for a retry) */
+    _Atomic uint64_t replies_queued; /* gauge: replies the worker holds, waiting for ring space
+                                      * or on their way to the dead-letter sink */
     /* The trigger's cursor: every event with a lower sequence number is finished for it. While
      * `follows_feed` is 1 the trigger has nothing unfinished and its cursor is the later of this
      * one and its feed's read cursor (rc_feed_stats_t). */
