@@ -33,7 +33,8 @@ typedef struct {
     char *timeout;
     char *retry_after_max;
     char *dead_letter_uri;
-    char *format; /* "binary" | "json" */
+    char *format;         /* "binary" | "json" */
+    int dead_letter_line; /* line of deadLetterSink.uri (for lookup errors), 0 if none */
 } rc_config_delivery_t;
 
 /** One `Broker` manifest. */
@@ -67,10 +68,10 @@ typedef struct {
     char ns[RC_CONFIG_NAME_MAX + 1];
     char name[RC_CONFIG_NAME_MAX + 1];
     char broker[RC_CONFIG_NAME_MAX + 1];
-    struct rc_filter_s *filter; /* finished filter, NULL = no filter (matches everything) */
-    char *subscriber_uri;       /* resolved: spec.subscriber.uri, or the Service's URL (+ uri
-                                 * as a path when both ref and uri are given) */
-    char *service_ref;          /* spec.subscriber.ref.name when a ref was given, else NULL */
+    struct rc_filter_s *filter;    /* finished filter, NULL = no filter (matches everything) */
+    char *subscriber_uri;          /* resolved: spec.subscriber.uri, or the Service's URL (+ uri
+                                    * as a path when both ref and uri are given) */
+    char *service_ref;             /* spec.subscriber.ref.name when a ref was given, else NULL */
     rc_config_delivery_t delivery; /* the trigger's own spec.delivery (raw, like the broker's) */
     uint32_t max_inflight;         /* ringcast.dev/max-inflight (100) */
     int line;                      /* where its document starts */
@@ -109,7 +110,7 @@ typedef struct {
     rc_config_service_t *services;
     size_t service_count;
     uint32_t workers; /* RingcastConfig spec.workers: worker processes; 0 = cores - 1, min 1 */
-    char *source; /* file name the config came from, or "(default)" */
+    char *source;     /* file name the config came from, or "(default)" */
 } rc_config_t;
 
 /** Fills `c` with the built-in defaults (127.0.0.1:8080, admin 127.0.0.1:8081, one loop, one
