@@ -90,6 +90,19 @@ typedef struct {
     uint32_t idle_timeout_ms;   /* 60 s */
 } rc_config_limits_t;
 
+/** What a broker's ring holds (the ring's own rule, shm/ring.c, restated because core does not
+ *  include shm/): one record at most min(ring size / 4, 16 MiB), one claim (all the events of a
+ *  batch) at most min(ring size / 2, 2 GiB). */
+#define RC_CONFIG_RING_RECORD_CAP (16ull << 20)
+#define RC_CONFIG_RING_CLAIM_CAP  (2ull << 30)
+/** Ring bytes one event may take beyond the text it came in (headers and body): the record
+ *  header (88), the entry of each of up to 128 extensions beyond its text (at most 21 bytes
+ *  each, e.g. "a":1e9 stored as 1000000000), the stamps knativearrivaltime and knativebrokerttl
+ *  (about 100), the ring's header (24) and paddings: under 3 KiB, rounded up. The load checks
+ *  that maxEventBytes + maxHeaderBytes + this fits one record, and that maxBatchBytes +
+ *  maxBatchEvents times this fits one claim (docs/config.md, "Ring size and limits"). */
+#define RC_CONFIG_RECORD_OVERHEAD 4096u
+
 /** The whole configuration. Owned by the caller; release with rc_config_close. */
 typedef struct {
     char listen_host[RC_CONFIG_ADDR_MAX];

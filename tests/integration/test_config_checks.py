@@ -1,12 +1,14 @@
-"""Config checks of issue 11 (defect 5) through the real `ringcast serve`: a subscriber or
-dead-letter URI with a password, an empty port or a host that does not resolve is refused when
-serve starts (exit 2, one line naming file, line and problem, never the password) and when a
-SIGHUP reload would apply it (the running config stays and keeps delivering). Hosts that never resolve are under
+"""Config checks of issue 11 (defects 5 and 9b) through the real `ringcast serve`: a subscriber or
+dead-letter URI with a password, an empty port or a host that does not resolve, and a ring too
+small for the largest event or batch the limits allow, are refused when serve starts (exit 2, one
+line naming file, line and problem, never the password) and when a SIGHUP reload would apply
+them (the running config stays and keeps delivering). Hosts that never resolve are under
 .invalid (RFC 2606); serve gives lookups at most 5 s, so every case here ends within seconds
 whether DNS answers, refuses or is unreachable. Every wait is bounded; brokers are stopped by
 pid."""
 
 import glob
+import json
 import os
 import selectors
 import signal
@@ -200,6 +202,85 @@ def test_reload_refuses_and_keeps_running():
             eq(b.metrics().get("ringcast_config_reloads_total"), 0.0, "nothing applied")
 
 
+# ---- defect 9b: the ring against the limits ---------------------------------------------------
+
+
+def test_ring_too_small_refused():
+    """A 4 MiB ring with the default limits (1 MiB events, 16 KiB headers) used to start and
+    answer 413 to events the limits allow; a 8 MiB one, to the largest batches."""
+    cfg = config(settings="  ring:\n    size: 4Mi\n")
+    err, path, _ = serve_refuses(cfg)
+    eq(err, "ringcast serve: %s:%d: 'spec.ring.size' (4194304) is too small for "
+       "'spec.limits.maxEventBytes' (1048576, the default) and 'spec.limits.maxHeaderBytes' "
+       "(16384, the default): the largest event takes 1069056 bytes of ring (4096 of them record "
+       "overhead) and one record may take at most 1048576 (a quarter of the ring, at most 16Mi); "
+       "use a ring of at least 8Mi or lower those limits" % (path, line_of(cfg, "4Mi")),
+       "message")
+    cfg = config(settings="  ring:\n    size: 8Mi\n")
+    err, path, _ = serve_refuses(cfg)
+    check(err.startswith("ringcast serve: %s:%d: 'spec.ring.size' (8388608) is too small for "
+                         "'spec.limits.maxBatchBytes' (4194304, the default) and "
+                         "'spec.limits.maxBatchEvents' (1000, the default)"
+                         % (path, line_of(cfg, "8Mi"))), err)
+
+
+# The smallest limits rule's own boundary on a 1 MiB ring: one record takes at most 256 KiB, one
+# batch 512 KiB. 248 KiB events + 4 KiB of headers + 4 KiB of overhead = 256 KiB; 248 KiB of
+# batch + 64 events x 4 KiB = 504 KiB.
+EDGE = """  ring: {size: 1Mi}
+  limits: {maxEventBytes: 248Ki, maxHeaderBytes: 4Ki, maxBatchBytes: 248Ki, maxBatchEvents: 64}
+"""
+
+
+def test_ring_rule_is_enough():
+    """At the boundary the rule allows, the worst events the ingress accepts are stored (202),
+    not refused by the ring (413): a binary event of the largest body with 4 KiB of headers
+    that are mostly extensions, a structured event whose many extensions grow when stored
+    (1e9 is stored as 1000000000), and a full batch of such events."""
+    with Broker(config(settings=EDGE)) as b:
+        # Binary: the request line and headers just under 4 KiB, as many extensions as the
+        # header count allows (100 headers).
+        h = {"ce-id": "bin", "ce-source": "/s", "ce-type": "t", "ce-specversion": "1.0",
+             "Content-Type": "application/octet-stream"}
+        for i in range(90):
+            h["ce-x%d" % i] = "v"
+        head = len("POST /default/default HTTP/1.1\r\n") + sum(
+            len("%s: %s\r\n" % kv) for kv in h.items()) + len("Host: ringcast\r\n") + len(
+            "Content-Length: 253952\r\n") + 2
+        h["ce-pad"] = "p" * (4096 - head - len("ce-pad: \r\n") - 8)
+        r = b.request("POST", "/default/default", h, b"\x00" * (248 * 1024))
+        eq(r.status, 202, "largest binary event (%r)" % r.body)
+
+        def structured(eid, size, ext):
+            ev = {"specversion": "1.0", "id": eid, "source": "/s", "type": "t"}
+            for i in range(ext):
+                ev["x%d" % i] = 0  # placeholder, written as 1e9 below
+            text = json.dumps(ev, separators=(",", ":")).replace(":0", ":1e9")
+            pad = size - len(text) - len(',"data":""')
+            check(pad >= 0, "room for data")
+            return text[:-1] + ',"data":"' + "d" * pad + '"}'
+
+        body = structured("json", 248 * 1024, 120)
+        eq(len(body), 248 * 1024, "body size")
+        r = b.request("POST", "/default/default",
+                      {"Content-Type": "application/cloudevents+json"}, body)
+        eq(r.status, 202, "largest structured event (%r)" % r.body)
+
+        per = (248 * 1024 - 2) // 64 - 1
+        events = [structured("b%d" % i, per, 16) for i in range(64)]
+        batch = "[" + ",".join(events) + "]"
+        check(len(batch) <= 248 * 1024, "batch size %d" % len(batch))
+        r = b.request("POST", "/default/default",
+                      {"Content-Type": "application/cloudevents-batch+json"}, batch)
+        eq(r.status, 202, "largest batch (%r)" % r.body)
+        # One byte over the event limit is the body limit's 413, not the ring's.
+        r = b.request("POST", "/default/default",
+                      {"ce-id": "big", "ce-source": "/s", "ce-type": "t", "ce-specversion": "1.0",
+                       "Content-Type": "application/octet-stream"}, b"\x00" * (248 * 1024 + 1))
+        eq(r.status, 413, "over maxEventBytes")
+        check(b"ring" not in r.body, "refused by the limit, not the ring: %r" % r.body)
+
+
 if __name__ == "__main__":
     Runner().run([
         test_password_in_subscriber_uri_refused,
@@ -208,4 +289,6 @@ if __name__ == "__main__":
         test_unresolvable_host_refused,
         test_resolvable_names_start,
         test_reload_refuses_and_keeps_running,
+        test_ring_too_small_refused,
+        test_ring_rule_is_enough,
     ])

@@ -1,6 +1,6 @@
 /* Unit test of core/config: defaults, a full valid file, value syntaxes, and every error a
  * config can have, each with its exact message (file and line included); the URI grammar of
- * core/config_uri.h (issue 11, defect 5). */
+ * core/config_uri.h; the ring size against the limits (issue 11, defects 5 and 9b). */
 #include <errno.h>
 #include <stdio.h>
 #include <unistd.h>
@@ -414,6 +414,85 @@ static void test_uri_parse(void)
     ASSERT_STR_EQ(rc_config_uri_redact("http://u:pw@h/", out, 10), "http://**");
 }
 
+/* Defect 9b of issue 11: a ring too small for the largest event or batch the limits allow is an
+ * error at load that names both settings, their values and what fits. */
+static void test_ring_limits(void)
+{
+    expect_error(SETTINGS "spec:\n  ring:\n    size: 4Mi\n",
+                 "t.yaml:5: 'spec.ring.size' (4194304) is too small for "
+                 "'spec.limits.maxEventBytes' (1048576, the default) and "
+                 "'spec.limits.maxHeaderBytes' (16384, the default): the largest event takes "
+                 "1069056 bytes of ring (4096 of them record overhead) and one record may take at "
+                 "most 1048576 (a quarter of the ring, at most 16Mi); use a ring of at least 8Mi "
+                 "or lower those limits");
+    expect_error(SETTINGS "spec:\n  ring:\n    size: 8Mi\n",
+                 "t.yaml:5: 'spec.ring.size' (8388608) is too small for "
+                 "'spec.limits.maxBatchBytes' (4194304, the default) and "
+                 "'spec.limits.maxBatchEvents' (1000, the default): the largest batch takes "
+                 "8290304 bytes of ring (4096 per event of record overhead) and one batch may "
+                 "take at most 4194304 (half the ring, at most 2Gi); use a ring of at least 16Mi "
+                 "or lower those limits");
+    expect_error(SETTINGS "spec:\n  limits:\n    maxEventBytes: 8Mi\n    maxBatchBytes: 8Mi\n",
+                 "t.yaml:5: 'spec.ring.size' (16777216, the default) is too small for "
+                 "'spec.limits.maxEventBytes' (8388608) and 'spec.limits.maxHeaderBytes' (16384, "
+                 "the default): the largest event takes 8409088 bytes of ring (4096 of them "
+                 "record overhead) and one record may take at most 4194304 (a quarter of the "
+                 "ring, at most 16Mi); use a ring of at least 64Mi or lower those limits");
+    expect_error(SETTINGS "spec:\n  limits:\n    maxHeaderBytes: 64Ki\n  ring: {size: 64Ki}\n",
+                 "t.yaml:6: 'spec.ring.size' (65536) is too small for "
+                 "'spec.limits.maxEventBytes' (1048576, the default) and "
+                 "'spec.limits.maxHeaderBytes' (65536): the largest event takes 1118208 bytes of "
+                 "ring (4096 of them record overhead) and one record may take at most 16384 (a "
+                 "quarter of the ring, at most 16Mi); use a ring of at least 8Mi or lower those "
+                 "limits");
+    expect_error(SETTINGS "spec:\n  ring:\n    size: 1Gi\n  limits:\n    maxEventBytes: 16Mi\n"
+                          "    maxBatchBytes: 16Mi\n",
+                 "t.yaml:5: 'spec.ring.size' (1073741824) is too small for "
+                 "'spec.limits.maxEventBytes' (16777216) and 'spec.limits.maxHeaderBytes' (16384, "
+                 "the default): the largest event takes 16797696 bytes of ring (4096 of them "
+                 "record overhead) and one record may take at most 16777216 (a quarter of the "
+                 "ring, at most 16Mi); lower those limits (no ring takes more than 16Mi in one "
+                 "record)");
+    expect_error(SETTINGS "spec:\n  limits:\n    maxBatchEvents: 2000\n",
+                 "t.yaml:5: 'spec.ring.size' (16777216, the default) is too small for "
+                 "'spec.limits.maxBatchBytes' (4194304, the default) and "
+                 "'spec.limits.maxBatchEvents' (2000): the largest batch takes 12386304 bytes of "
+                 "ring (4096 per event of record overhead) and one batch may take at most 8388608 "
+                 "(half the ring, at most 2Gi); use a ring of at least 32Mi or lower those "
+                 "limits");
+    expect_error(SETTINGS "spec:\n  ring: {size: 64Ki}\n  limits: {maxEventBytes: 16Ki, "
+                          "maxHeaderBytes: 1Ki, maxBatchBytes: 16Ki, maxBatchEvents: 1}\n",
+                 "t.yaml:4: 'spec.ring.size' (65536) is too small for "
+                 "'spec.limits.maxEventBytes' (16384) and 'spec.limits.maxHeaderBytes' (1024): the "
+                 "largest event takes 21504 bytes of ring (4096 of them record overhead) and one "
+                 "record may take at most 16384 (a quarter of the ring, at most 16Mi); use a ring "
+                 "of at least 128Ki or lower those limits");
+
+    /* The rule is exact at the boundary: a 64 KiB ring takes 8 KiB events with 4 KiB of
+     * headers, and batches of 8 KiB of up to 6 events; one byte or one event more does not. */
+    static const char fits[] = SETTINGS "spec:\n  ring: {size: 64Ki}\n  limits: {maxEventBytes: "
+                                        "8Ki, maxHeaderBytes: 4Ki, maxBatchBytes: 8Ki, "
+                                        "maxBatchEvents: 6}\n";
+    rc_config_t c;
+    if (rc_config_load_string(&c, "t.yaml", fits, strlen(fits), err, sizeof(err)) != 0)
+        RC_TEST_FAIL("%s", err);
+    rc_config_close(&c);
+    expect_error(SETTINGS "spec:\n  ring: {size: 64Ki}\n  limits: {maxEventBytes: 8193, "
+                          "maxHeaderBytes: 4Ki, maxBatchBytes: 9Ki, maxBatchEvents: 6}\n",
+                 "t.yaml:4: 'spec.ring.size' (65536) is too small for "
+                 "'spec.limits.maxEventBytes' (8193) and 'spec.limits.maxHeaderBytes' (4096): the "
+                 "largest event takes 16385 bytes of ring (4096 of them record overhead) and one "
+                 "record may take at most 16384 (a quarter of the ring, at most 16Mi); use a ring "
+                 "of at least 128Ki or lower those limits");
+    expect_error(SETTINGS "spec:\n  ring: {size: 64Ki}\n  limits: {maxEventBytes: 8Ki, "
+                          "maxHeaderBytes: 4Ki, maxBatchBytes: 8Ki, maxBatchEvents: 7}\n",
+                 "t.yaml:4: 'spec.ring.size' (65536) is too small for "
+                 "'spec.limits.maxBatchBytes' (8192) and 'spec.limits.maxBatchEvents' (7): the "
+                 "largest batch takes 36864 bytes of ring (4096 per event of record overhead) and "
+                 "one batch may take at most 32768 (half the ring, at most 2Gi); use a ring of at "
+                 "least 128Ki or lower those limits");
+}
+
 int main(void)
 {
     test_defaults();
@@ -423,6 +502,7 @@ int main(void)
     test_errors();
     test_uri_errors();
     test_uri_parse();
+    test_ring_limits();
     printf("ok\n");
     return 0;
 }
