@@ -131,16 +131,22 @@ static int limits_field(ctx_t *x, const char *key, yaml_node_t *v, void *arg)
     int rc;
     char field[64];
     snprintf(field, sizeof(field), "spec.limits.%s", key);
-    if (strcmp(key, "maxEventBytes") == 0)
+    if (strcmp(key, "maxEventBytes") == 0) {
+        x->max_event_line = rc__config_line(v);
         return rc__config_get_size(x, v, field, 256, 1ull << 30, &l->max_event_bytes);
-    if (strcmp(key, "maxBatchBytes") == 0)
+    }
+    if (strcmp(key, "maxBatchBytes") == 0) {
+        x->max_batch_line = rc__config_line(v);
         return rc__config_get_size(x, v, field, 256, 1ull << 30, &l->max_batch_bytes);
+    }
     if (strcmp(key, "maxHeaderBytes") == 0) {
+        x->max_header_line = rc__config_line(v);
         rc = rc__config_get_size(x, v, field, 1024, 1u << 20, &n);
         l->max_header_bytes = (uint32_t)n;
         return rc;
     }
     if (strcmp(key, "maxBatchEvents") == 0) {
+        x->max_batch_events_line = rc__config_line(v);
         rc = rc__config_get_int(x, v, field, 1, 1000000, &i);
         l->max_batch_events = (uint32_t)i;
         return rc;
@@ -163,6 +169,7 @@ static int ring_field(ctx_t *x, const char *key, yaml_node_t *v, void *arg)
 {
     rc_config_t *c = arg;
     if (strcmp(key, "size") == 0) {
+        x->ring_size_line = rc__config_line(v);
         int rc = rc__config_get_size(x, v, "spec.ring.size", 64 * 1024, 1ull << 36, &c->ring_bytes);
         if (rc == 0 && (c->ring_bytes & (c->ring_bytes - 1)) != 0)
             return rc__config_fail(x, v, "'spec.ring.size' must be a power of two, not %llu",
@@ -334,6 +341,97 @@ static int resolve(ctx_t *x)
     return 0;
 }
 
+/* ---- the ring against the limits ------------------------------------------------------------ */
+
+static uint64_t ring_record_max(uint64_t ring)
+{
+    return ring / 4 < RC_CONFIG_RING_RECORD_CAP ? ring / 4 : RC_CONFIG_RING_RECORD_CAP;
+}
+
+static uint64_t ring_claim_max(uint64_t ring)
+{
+    return ring / 2 < RC_CONFIG_RING_CLAIM_CAP ? ring / 2 : RC_CONFIG_RING_CLAIM_CAP;
+}
+
+/* "1048576" for a setting the file gives at `line`, "1048576, the default" for one it leaves
+ * out: the operator sees which of the numbers they chose. */
+static const char *setting(char *buf, size_t len, uint64_t value, int line)
+{
+    snprintf(buf, len, "%llu%s", (unsigned long long)value, line ? "" : ", the default");
+    return buf;
+}
+
+/* What to do about it: the smallest ring that holds `need` under `max_of`, or lowering the
+ * limits when no ring does. */
+static const char *remedy(char *buf, size_t len, uint64_t need, uint64_t (*max_of)(uint64_t),
+                          const char *cap)
+{
+    uint64_t r = 64 * 1024;
+    while (r <= (1ull << 36) && max_of(r) < need)
+        r <<= 1;
+    if (r > (1ull << 36) || max_of(r) < need)
+        snprintf(buf, len, "lower those limits (no ring takes more than %s)", cap);
+    else if (r >= (1ull << 30))
+        snprintf(buf, len, "use a ring of at least %lluGi or lower those limits",
+                 (unsigned long long)(r >> 30));
+    else if (r >= (1ull << 20))
+        snprintf(buf, len, "use a ring of at least %lluMi or lower those limits",
+                 (unsigned long long)(r >> 20));
+    else
+        snprintf(buf, len, "use a ring of at least %lluKi or lower those limits",
+                 (unsigned long long)(r >> 10));
+    return buf;
+}
+
+/* The largest event and the largest batch the ingress accepts must fit the ring, or they are
+ * refused with 413 at run time although every limit allows them. The message points at the
+ * ring size when the file gives it (the usual thing to change), else at the limit it gives. */
+static int check_ring(ctx_t *x)
+{
+    const rc_config_t *c = x->cfg;
+    const rc_config_limits_t *l = &c->limits;
+    char a[48], b[48], r[48], fix[96];
+    uint64_t event = l->max_event_bytes + l->max_header_bytes + RC_CONFIG_RECORD_OVERHEAD;
+    if (event > ring_record_max(c->ring_bytes)) {
+        int line = x->ring_size_line    ? x->ring_size_line
+                   : x->max_event_line  ? x->max_event_line
+                   : x->max_header_line ? x->max_header_line
+                                        : x->settings_line;
+        snprintf(x->err, x->err_len,
+                 "%s:%d: 'spec.ring.size' (%s) is too small for 'spec.limits.maxEventBytes' (%s) "
+                 "and 'spec.limits.maxHeaderBytes' (%s): the largest event takes %llu bytes of "
+                 "ring (%u of them record overhead) and one record may take at most %llu (a "
+                 "quarter of the ring, at most 16Mi); %s",
+                 x->file, line, setting(r, sizeof(r), c->ring_bytes, x->ring_size_line),
+                 setting(a, sizeof(a), l->max_event_bytes, x->max_event_line),
+                 setting(b, sizeof(b), l->max_header_bytes, x->max_header_line),
+                 (unsigned long long)event, RC_CONFIG_RECORD_OVERHEAD,
+                 (unsigned long long)ring_record_max(c->ring_bytes),
+                 remedy(fix, sizeof(fix), event, ring_record_max, "16Mi in one record"));
+        return RC_ECONFIG;
+    }
+    uint64_t batch = l->max_batch_bytes + (uint64_t)l->max_batch_events * RC_CONFIG_RECORD_OVERHEAD;
+    if (batch > ring_claim_max(c->ring_bytes)) {
+        int line = x->ring_size_line          ? x->ring_size_line
+                   : x->max_batch_line        ? x->max_batch_line
+                   : x->max_batch_events_line ? x->max_batch_events_line
+                                              : x->settings_line;
+        snprintf(x->err, x->err_len,
+                 "%s:%d: 'spec.ring.size' (%s) is too small for 'spec.limits.maxBatchBytes' (%s) "
+                 "and 'spec.limits.maxBatchEvents' (%s): the largest batch takes %llu bytes of "
+                 "ring (%u per event of record overhead) and one batch may take at most %llu "
+                 "(half the ring, at most 2Gi); %s",
+                 x->file, line, setting(r, sizeof(r), c->ring_bytes, x->ring_size_line),
+                 setting(a, sizeof(a), l->max_batch_bytes, x->max_batch_line),
+                 setting(b, sizeof(b), l->max_batch_events, x->max_batch_events_line),
+                 (unsigned long long)batch, RC_CONFIG_RECORD_OVERHEAD,
+                 (unsigned long long)ring_claim_max(c->ring_bytes),
+                 remedy(fix, sizeof(fix), batch, ring_claim_max, "2Gi in one batch"));
+        return RC_ECONFIG;
+    }
+    return 0;
+}
+
 static void set_defaults(rc_config_t *c)
 {
     memset(c, 0, sizeof(*c));
@@ -423,6 +521,8 @@ int rc_config_load_string(rc_config_t *out, const char *name, const char *text, 
                  (unsigned long long)c.limits.max_event_bytes);
         rc = RC_ECONFIG;
     }
+    if (rc == 0)
+        rc = check_ring(&x);
     if (rc == 0 && c.broker_count == 0)
         rc = add_default_broker(&c);
     if (rc == 0)

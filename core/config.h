@@ -33,7 +33,8 @@ typedef struct {
     char *timeout;
     char *retry_after_max;
     char *dead_letter_uri;
-    char *format; /* "binary" | "json" */
+    char *format;         /* "binary" | "json" */
+    int dead_letter_line; /* line of deadLetterSink.uri (for lookup errors), 0 if none */
 } rc_config_delivery_t;
 
 /** One `Broker` manifest. */
@@ -67,10 +68,10 @@ typedef struct {
     char ns[RC_CONFIG_NAME_MAX + 1];
     char name[RC_CONFIG_NAME_MAX + 1];
     char broker[RC_CONFIG_NAME_MAX + 1];
-    struct rc_filter_s *filter; /* finished filter, NULL = no filter (matches everything) */
-    char *subscriber_uri;       /* resolved: spec.subscriber.uri, or the Service's URL (+ uri
-                                 * as a path when both ref and uri are given) */
-    char *service_ref;          /* spec.subscriber.ref.name when a ref was given, else NULL */
+    struct rc_filter_s *filter;    /* finished filter, NULL = no filter (matches everything) */
+    char *subscriber_uri;          /* resolved: spec.subscriber.uri, or the Service's URL (+ uri
+                                    * as a path when both ref and uri are given) */
+    char *service_ref;             /* spec.subscriber.ref.name when a ref was given, else NULL */
     rc_config_delivery_t delivery; /* the trigger's own spec.delivery (raw, like the broker's) */
     uint32_t max_inflight;         /* ringcast.dev/max-inflight (100) */
     int line;                      /* where its document starts */
@@ -88,6 +89,19 @@ typedef struct {
     uint32_t body_timeout_ms;   /* 30 s */
     uint32_t idle_timeout_ms;   /* 60 s */
 } rc_config_limits_t;
+
+/** What a broker's ring holds (the ring's own rule, shm/ring.c, restated because core does not
+ *  include shm/): one record at most min(ring size / 4, 16 MiB), one claim (all the events of a
+ *  batch) at most min(ring size / 2, 2 GiB). */
+#define RC_CONFIG_RING_RECORD_CAP (16ull << 20)
+#define RC_CONFIG_RING_CLAIM_CAP  (2ull << 30)
+/** Ring bytes one event may take beyond the text it came in (headers and body): the record
+ *  header (88), the entry of each of up to 128 extensions beyond its text (at most 21 bytes
+ *  each, e.g. "a":1e9 stored as 1000000000), the stamps knativearrivaltime and knativebrokerttl
+ *  (about 100), the ring's header (24) and paddings: under 3 KiB, rounded up. The load checks
+ *  that maxEventBytes + maxHeaderBytes + this fits one record, and that maxBatchBytes +
+ *  maxBatchEvents times this fits one claim (docs/config.md, "Ring size and limits"). */
+#define RC_CONFIG_RECORD_OVERHEAD 4096u
 
 /** The whole configuration. Owned by the caller; release with rc_config_close. */
 typedef struct {
@@ -109,7 +123,7 @@ typedef struct {
     rc_config_service_t *services;
     size_t service_count;
     uint32_t workers; /* RingcastConfig spec.workers: worker processes; 0 = cores - 1, min 1 */
-    char *source; /* file name the config came from, or "(default)" */
+    char *source;     /* file name the config came from, or "(default)" */
 } rc_config_t;
 
 /** Fills `c` with the built-in defaults (127.0.0.1:8080, admin 127.0.0.1:8081, one loop, one

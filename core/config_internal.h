@@ -24,6 +24,9 @@ typedef struct {
     yaml_document_t *doc;
     rc_config_t *cfg;
     int settings_line; /* line of the RingcastConfig document already seen, 0 if none */
+    /* Lines of the settings the ring check weighs against each other (0: not given, default). */
+    int ring_size_line;
+    int max_event_line, max_header_line, max_batch_line, max_batch_events_line;
 } rc__config_ctx_t;
 
 /** Called by rc__config_walk_map for each key of a mapping; returns 0 or the error to stop

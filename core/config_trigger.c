@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/config_internal.h"
+#include "core/config_uri.h"
 #include "core/delivery_policy.h"
 #include "core/errors.h"
 #include "core/filter.h"
@@ -18,6 +19,7 @@ typedef struct {
     char who[2 * RC_CONFIG_NAME_MAX + 16]; /* "Trigger ns/name" for messages */
     yaml_node_t *ref;                      /* spec.subscriber.ref, resolved later */
     yaml_node_t *sub;                      /* spec.subscriber */
+    yaml_node_t *uri;                      /* spec.subscriber.uri, checked once ref is known */
     char ref_ns[RC_CONFIG_NAME_MAX + 1];
 } trig_ctx_t;
 
@@ -278,6 +280,7 @@ static int subscriber_field(rc__config_ctx_t *x, const char *key, yaml_node_t *v
         }
         free(tc->t->subscriber_uri);
         tc->t->subscriber_uri = strdup(s);
+        tc->uri = v;
         return tc->t->subscriber_uri ? 0 : -ENOMEM;
     }
     if (strcmp(key, "ref") == 0) {
@@ -285,6 +288,21 @@ static int subscriber_field(rc__config_ctx_t *x, const char *key, yaml_node_t *v
         return rc__config_walk_map(x, v, "spec.subscriber.ref", ref_field, tc);
     }
     return rc__config_fail(x, v, "%s: unknown field 'spec.subscriber.%s'", tc->who, key);
+}
+
+/* A subscriber URI of its own (no ref) must be one the HTTP client can send to: refused here,
+ * with its line, rather than at every delivery. The URI is quoted with any user information
+ * masked, since the message is logged (a reload) or printed. */
+static int check_subscriber_uri(trig_ctx_t *tc)
+{
+    rc_config_uri_t u;
+    char why[256], shown[RC_DELIVERY_URI_MAX];
+    if (rc_config_uri_parse(tc->t->subscriber_uri, &u, why, sizeof(why)) == 0)
+        return 0;
+    rc_config_uri_redact(tc->t->subscriber_uri, shown, sizeof(shown));
+    size_t n = strlen(shown);
+    return rc__config_fail(tc->x, tc->uri, "%s: 'spec.subscriber.uri' \"%.*s%s\": %s", tc->who,
+                           n > 80 ? 80 : (int)n, shown, n > 80 ? "..." : "", why);
 }
 
 /* ---- Trigger ----------------------------------------------------------------------------- */
@@ -402,17 +420,17 @@ int rc__config_parse_trigger(rc__config_ctx_t *x, yaml_node_t *root)
         rc = rc__config_fail(x, tc.ref, "%s: 'spec.subscriber.ref' has no name", tc.who);
     if (rc == 0 && t.subscriber_uri == NULL && t.service_ref == NULL)
         rc = rc__config_fail(x, tc.sub, "%s: spec.subscriber needs uri or ref", tc.who);
-    if (rc == 0 && t.service_ref == NULL && strncmp(t.subscriber_uri, "http://", 7) != 0)
-        rc = rc__config_fail(x, tc.sub,
-                             "%s: 'spec.subscriber.uri' must be an absolute http:// URI, not '%s' "
-                             "(https is not supported)",
-                             tc.who, t.subscriber_uri);
-    if (rc == 0 && t.service_ref != NULL && t.subscriber_uri != NULL && t.subscriber_uri[0] != '/')
+    if (rc == 0 && t.service_ref == NULL)
+        rc = check_subscriber_uri(&tc);
+    if (rc == 0 && t.service_ref != NULL && t.subscriber_uri != NULL &&
+        t.subscriber_uri[0] != '/') {
+        char shown[RC_DELIVERY_URI_MAX];
         rc = rc__config_fail(
             x, tc.sub,
             "%s: with spec.subscriber.ref, 'spec.subscriber.uri' must be a path starting "
             "with '/', not '%s'",
-            tc.who, t.subscriber_uri);
+            tc.who, rc_config_uri_redact(t.subscriber_uri, shown, sizeof(shown)));
+    }
     if (rc == 0 && t.service_ref != NULL && strcmp(tc.ref_ns, t.ns) != 0)
         rc = rc__config_fail(x, tc.ref,
                              "%s: 'spec.subscriber.ref.namespace' must be the trigger's own (%s)",

@@ -16,6 +16,7 @@
 #include <yaml.h>
 
 #include "core/config_internal.h"
+#include "core/config_uri.h"
 #include "core/delivery_policy.h"
 #include "core/errors.h"
 
@@ -189,13 +190,14 @@ static int dls_field(rc__config_ctx_t *x, const char *key, yaml_node_t *v, void 
     rc_config_delivery_t *d = arg;
     if (strcmp(key, "uri") == 0) {
         int rc = dup_string(x, v, "spec.delivery.deadLetterSink.uri", &d->dead_letter_uri);
+        char shown[RC_DELIVERY_URI_MAX];
         if (rc == 0 && strstr(d->dead_letter_uri, "://") == NULL)
-            return rc__config_fail(x, v,
-                                   "'spec.delivery.deadLetterSink.uri' must be an absolute URI, "
-                                   "not '%s'",
-                                   d->dead_letter_uri);
+            return rc__config_fail(
+                x, v, "'spec.delivery.deadLetterSink.uri' must be an absolute URI, not '%s'",
+                rc_config_uri_redact(d->dead_letter_uri, shown, sizeof(shown)));
         if (rc == 0)
             rc = delivery_check(x, v, "deadLetterSink.uri", d->dead_letter_uri);
+        d->dead_letter_line = rc__config_line(v);
         return rc;
     }
     if (strcmp(key, "ref") == 0)

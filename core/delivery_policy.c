@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "core/base64.h"
+#include "core/config_uri.h"
 #include "core/duration.h"
 #include "core/errors.h"
 
@@ -28,6 +29,15 @@ static int set_error(char *err, size_t errlen, const char *field, const char *v,
                      const char *why)
 {
     if (err != NULL && errlen > 0) {
+        /* A URI is quoted with its user information masked: the message goes to logs. */
+        char copy[RC_DELIVERY_URI_MAX], masked[RC_DELIVERY_URI_MAX];
+        if (strcmp(field, "deadLetterSink.uri") == 0) {
+            size_t n = len < sizeof(copy) - 1 ? len : sizeof(copy) - 1;
+            memcpy(copy, v, n);
+            copy[n] = '\0';
+            v = rc_config_uri_redact(copy, masked, sizeof(masked));
+            len = strlen(v) + (len - n); /* still "..." when the value was cut */
+        }
         int shown = len > 64 ? 64 : (int)len;
         snprintf(err, errlen, "spec.delivery.%s: \"%.*s%s\": %s", field, shown, v,
                  len > 64 ? "..." : "", why);
@@ -99,6 +109,14 @@ int rc_delivery_set(rc_delivery_t *d, const char *field, const char *value, size
             return set_error(err, errlen, field, v, len, "longer than 1023 characters");
         if (memchr(v, '\0', len) != NULL)
             return set_error(err, errlen, field, v, len, "contains a NUL byte");
+        /* The grammar the HTTP client sends with (core/config_uri.h): a sink it could not
+         * reach is refused here, at load, rather than at the first dead letter. */
+        char uri[RC_DELIVERY_URI_MAX], why[256];
+        rc_config_uri_t parts;
+        memcpy(uri, v, len);
+        uri[len] = '\0';
+        if (rc_config_uri_parse(uri, &parts, why, sizeof(why)) != 0)
+            return set_error(err, errlen, field, v, len, why);
         memcpy(d->dead_letter_uri, v, len);
         d->dead_letter_uri[len] = '\0';
         d->set |= RC_DELIVERY_HAS_DEAD_LETTER;

@@ -7,6 +7,7 @@
 #include "core/log.h"
 #include "net/cli/cli.h"
 #include "net/cli/options.h"
+#include "net/http/http_url.h"
 #include "net/serve.h"
 
 int rc_cmd_serve(int argc, char **argv)
@@ -40,7 +41,8 @@ int rc_cmd_serve(int argc, char **argv)
                  "gracefully. See docs/config.md and docs/ingress.md.\n",
         .epilogue =
             "Exit codes: 0 stopped cleanly, 1 runtime failure (cannot listen, ring error),\n"
-            "2 bad usage or invalid config file (the message names file and line).\n",
+            "2 bad usage or invalid config file (the message names file and line; a\n"
+            "  subscriber host that does not resolve within 5 s is invalid too).\n",
         .opts = opts,
     };
     int code = rc__cli_parse(&spec, argc, argv);
@@ -56,6 +58,12 @@ int rc_cmd_serve(int argc, char **argv)
         return 2;
     }
     code = 2;
+    /* A subscriber whose host does not resolve would fail every delivery while serve looks
+     * healthy: refused here, like any other error of the file (a reload checks the same). */
+    if (rc_http_url_check_hosts(&cfg, RC_HTTP_RESOLVE_TIMEOUT_MS, err, sizeof(err)) != 0) {
+        fprintf(stderr, "ringcast serve: %s\n", err);
+        goto out;
+    }
     if (listen != NULL && rc_config_parse_addr(listen, cfg.listen_host, sizeof(cfg.listen_host),
                                                &cfg.listen_port) != 0) {
         fprintf(stderr, "ringcast serve: --listen must be IP:PORT, not '%s'\n", listen);

@@ -31,6 +31,7 @@
 #include "core/log.h"
 #include "net/delivery/worker.h"
 #include "net/delivery/worker_stats.h"
+#include "net/http/http_url.h"
 
 #define WATCH_MS         100
 #define RESTART_DELAY_NS 1000000000ull /* a worker that dies young waits this long */
@@ -604,6 +605,10 @@ int rc_supervisor_reload(rc_supervisor_t *s)
     rc_config_t *nc = calloc(1, sizeof(*nc));
     char err[RC_CONFIG_ERR_MAX];
     int rc = nc ? rc_config_load_file(nc, path, err, sizeof(err)) : -ENOMEM;
+    /* Names resolve here, bounded: IP literals and /etc/hosts at once, DNS within the timeout
+     * (the loop waits that long only when DNS does not answer). */
+    if (rc == 0)
+        rc = rc_http_url_check_hosts(nc, RC_HTTP_RESOLVE_TIMEOUT_MS, err, sizeof(err));
     if (rc == 0 && !same_brokers(s, nc)) {
         snprintf(err, sizeof(err), "%s: the set of brokers changed (that needs a restart)", path);
         rc = RC_ECONFIG;

@@ -19,6 +19,9 @@ from rc_harness import Broker as _Broker, Conn, Runner, check, eq  # noqa: E402
 from rc_sink import Sink as _Sink  # noqa: E402
 from subscriber import RawSubscriber, Subscriber, b64, http_answer  # noqa: E402
 
+# Limits that fit a 64 KiB ring (records of 16 KiB, batches of 32 KiB: docs/config.md).
+SMALL_LIMITS = ("  limits: {maxEventBytes: 8Ki, maxHeaderBytes: 4Ki, maxBatchBytes: 8Ki,"
+                " maxBatchEvents: 6}\n")
 SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
                    "WARNING: ThreadSanitizer")
 
@@ -642,7 +645,7 @@ def test_ring_full_while_subscriber_down():
         cfg = config(trigger("t", s.url, delivery=[
             "retry: 100", "backoffPolicy: linear", "backoffDelay: PT0.1S",
             "backoffMax: PT0.2S"]))
-        cfg = cfg.replace("  workers: 1\n", "  workers: 1\n  ring: {size: 64Ki}\n")
+        cfg = cfg.replace("  workers: 1\n", "  workers: 1\n  ring: {size: 64Ki}\n" + SMALL_LIMITS)
         with Broker(cfg) as b:
             accepted, refused = [], 0
             for i in range(500):
@@ -686,7 +689,7 @@ def test_pending_event_survives_other_traffic():
         cfg = config(trigger("slow", slow.url, "  filter: {attributes: {type: slow}}\n",
                              delivery=retrying),
                      trigger("fast", fast_sub.url, "  filter: {attributes: {type: fast}}\n"))
-        cfg = cfg.replace("  workers: 1\n", "  workers: 1\n  ring: {size: 64Ki}\n")
+        cfg = cfg.replace("  workers: 1\n", "  workers: 1\n  ring: {size: 64Ki}\n" + SMALL_LIMITS)
         with Broker(cfg) as b:
             publish(b, "pending", "slow", {"Content-Type": "application/octet-stream"}, pending)
             slow.wait_for(2)

@@ -19,6 +19,7 @@ kind: RingcastConfig
 spec:
   ring:
     size: 1Mi
+  limits: {maxEventBytes: 128Ki, maxBatchBytes: 256Ki, maxBatchEvents: 64}
 ---
 apiVersion: eventing.knative.dev/v1
 kind: Broker

@@ -294,7 +294,8 @@ def test_tail_group():
 
 def test_ring_full_and_recovery():
     cfg = CONFIG.replace("  retryAfterSeconds: 2\n", "  retryAfterSeconds: 2\n  ring:\n"
-                         "    size: 64Ki\n")
+                         "    size: 64Ki\n").replace("64Ki\n    maxBatchEvents", "12Ki\n"
+                                                 "    maxHeaderBytes: 4Ki\n    maxBatchEvents")
     with Broker(cfg) as b:
         holder = subprocess.Popen([RING_HOLDER, b.ring_name("shop", "orders")],
                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)

@@ -29,7 +29,7 @@ spec:
   retryAfterSeconds: 1
   shutdownTimeout: %s
   ring: {size: %s}
----
+%s---
 apiVersion: eventing.knative.dev/v1
 kind: Broker
 metadata: {name: default}
@@ -45,8 +45,16 @@ def trigger(name, uri, etype, delivery=()):
     return doc
 
 
+# Limits that fit each ring size (the loader refuses limits a ring cannot hold).
+LIMITS = {
+    "64Ki": "  limits: {maxEventBytes: 8Ki, maxHeaderBytes: 4Ki, maxBatchBytes: 8Ki,"
+            " maxBatchEvents: 4}\n",
+    "1Mi": "  limits: {maxEventBytes: 128Ki, maxBatchBytes: 256Ki, maxBatchEvents: 50}\n",
+}
+
+
 def config(*triggers, ring="1Mi", shutdown="5s"):
-    return HEAD % (shutdown, ring) + "".join(triggers)
+    return HEAD % (shutdown, ring, LIMITS.get(ring, "")) + "".join(triggers)
 
 
 def env(**knobs):

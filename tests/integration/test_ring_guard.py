@@ -34,7 +34,9 @@ metadata: {name: default}
 
 
 def config(ring_size=None, subscriber=None):
-    doc = HEAD % ("  ring: {size: %s}\n" % ring_size if ring_size else "")
+    # A ring smaller than the default takes limits it can hold (the loader checks them).
+    small = "  limits: {maxEventBytes: 128Ki, maxBatchBytes: 256Ki, maxBatchEvents: 50}\n"
+    doc = HEAD % ("  ring: {size: %s}\n%s" % (ring_size, small) if ring_size else "")
     if subscriber is not None:
         doc += ("---\napiVersion: eventing.knative.dev/v1\nkind: Trigger\n"
                 "metadata: {name: t}\nspec:\n  broker: default\n  subscriber: {uri: %s}\n"

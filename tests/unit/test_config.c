@@ -1,10 +1,12 @@
 /* Unit test of core/config: defaults, a full valid file, value syntaxes, and every error a
- * config can have, each with its exact message (file and line included). */
+ * config can have, each with its exact message (file and line included); the URI grammar of
+ * core/config_uri.h; the ring size against the limits (issue 11, defects 5 and 9b). */
 #include <errno.h>
 #include <stdio.h>
 #include <unistd.h>
 
 #include "core/config.h"
+#include "core/config_uri.h"
 #include "core/errors.h"
 #include "tests/test.h"
 
@@ -128,6 +130,7 @@ static void test_full(void)
     ASSERT_STR_EQ(c.brokers[0].delivery.retry_after_max, "PT0S");
     ASSERT_STR_EQ(c.brokers[0].delivery.format, "json");
     ASSERT_STR_EQ(c.brokers[0].delivery.dead_letter_uri, "http://127.0.0.1:9999/dead");
+    ASSERT_EQ(c.brokers[0].delivery.dead_letter_line, 43);
     ASSERT_STR_EQ(c.brokers[1].ns, "default");
     ASSERT_STR_EQ(c.brokers[1].name, "default");
     ASSERT_EQ(c.brokers[1].delivery.retry, -1);
@@ -342,6 +345,154 @@ static void test_errors(void)
                  "t.yaml:10: unknown field 'metadata.x'");
 }
 
+/* Defect 5 of issue 11: user information and empty ports in dead-letter URIs are refused at
+ * load, and the message masks the password. */
+static void test_uri_errors(void)
+{
+    expect_error(BROKER "metadata:\n  name: a\nspec:\n  delivery:\n    deadLetterSink:\n"
+                        "      uri: http://dls:s3cret@127.0.0.1:9/dead\n",
+                 "t.yaml:8: spec.delivery.deadLetterSink.uri: \"http://***@127.0.0.1:9/dead\": "
+                 "user information (user:password@) is not supported: ringcast sends no "
+                 "credentials (use an address that needs none, or a local proxy that adds them)");
+    expect_error(BROKER "metadata:\n  name: a\nspec:\n  delivery:\n    deadLetterSink:\n"
+                        "      uri: dls:s3cret@sink.example/dead\n",
+                 "t.yaml:8: 'spec.delivery.deadLetterSink.uri' must be an absolute URI, not "
+                 "'***@sink.example/dead'");
+    expect_error(BROKER "metadata:\n  name: a\nspec:\n  delivery:\n    deadLetterSink:\n"
+                        "      uri: \"http://127.0.0.1:/dead\"\n",
+                 "t.yaml:8: spec.delivery.deadLetterSink.uri: \"http://127.0.0.1:/dead\": empty "
+                 "port after ':' (write a port, or leave out the ':' for 80)");
+    expect_error(BROKER "metadata:\n  name: a\nspec:\n  delivery:\n    deadLetterSink:\n"
+                        "      uri: ftp://127.0.0.1/dead\n",
+                 "t.yaml:8: spec.delivery.deadLetterSink.uri: \"ftp://127.0.0.1/dead\": the "
+                 "scheme must be http:// (an absolute URI such as http://127.0.0.1:8080/events)");
+    ASSERT(strstr(err, "s3cret") == NULL);
+}
+
+static void test_uri_parse(void)
+{
+    rc_config_uri_t u;
+    char why[256];
+    const char *s = "http://Sink.Example:8080/a/b?c=d#frag";
+    ASSERT_EQ(rc_config_uri_parse(s, &u, why, sizeof(why)), 0);
+    ASSERT_STR_EQ(u.host, "Sink.Example");
+    ASSERT_EQ(u.host_kind, RC_CONFIG_HOST_NAME);
+    ASSERT_EQ(u.port, 8080);
+    ASSERT_MEM_STR(s + u.authority_off, u.authority_len, "Sink.Example:8080");
+    ASSERT_MEM_STR(s + u.target_off, u.target_len, "/a/b?c=d");
+    ASSERT_EQ(rc_config_uri_parse("HTTP://[::1]", &u, NULL, 0), 0);
+    ASSERT_STR_EQ(u.host, "::1");
+    ASSERT_EQ(u.host_kind, RC_CONFIG_HOST_IPV6);
+    ASSERT_EQ(u.port, 80);
+    ASSERT_EQ(u.target_len, 0);
+    ASSERT_EQ(rc_config_uri_parse("http://10.1.2.3:65535#x", &u, NULL, 0), 0);
+    ASSERT_EQ(u.host_kind, RC_CONFIG_HOST_IPV4);
+    ASSERT_EQ(u.port, 65535);
+    ASSERT_EQ(u.target_len, 0);
+    ASSERT_EQ(rc_config_uri_parse("http://svc_1.ns.svc.cluster.local./e", &u, NULL, 0), 0);
+    ASSERT_EQ(rc_config_uri_parse("http://h/p@q", &u, NULL, 0), 0); /* '@' in the path is data */
+    char host[300] = "http://";
+    memset(host + 7, 'a', 254);
+    host[7 + 254] = '\0';
+    ASSERT_EQ(rc_config_uri_parse(host, &u, why, sizeof(why)), RC_ECONFIG);
+    ASSERT_STR_EQ(why, "the host is longer than 253 characters");
+    ASSERT_EQ(rc_config_uri_parse("http://a.b:/", &u, why, sizeof(why)), RC_ECONFIG);
+    ASSERT_STR_EQ(why, "empty port after ':' (write a port, or leave out the ':' for 80)");
+    ASSERT_EQ(rc_config_uri_parse("http://u:pw@[::1]:/", &u, why, sizeof(why)), RC_ECONFIG);
+    ASSERT(strncmp(why, "user information", 16) == 0); /* before the port: nothing quoted */
+    ASSERT_EQ(rc_config_uri_parse("", &u, why, sizeof(why)), RC_ECONFIG);
+    ASSERT_STR_EQ(why, "empty");
+    ASSERT_EQ(rc_config_uri_parse(NULL, &u, NULL, 0), RC_ECONFIG);
+
+    char out[64];
+    ASSERT_STR_EQ(rc_config_uri_redact("http://u:pw@h:1/x@y", out, sizeof(out)),
+                  "http://***@h:1/x@y");
+    ASSERT_STR_EQ(rc_config_uri_redact("http://a@b@c/", out, sizeof(out)), "http://***@c/");
+    ASSERT_STR_EQ(rc_config_uri_redact("http://h/x@y", out, sizeof(out)), "http://h/x@y");
+    ASSERT_STR_EQ(rc_config_uri_redact("u:pw@h/x", out, sizeof(out)), "***@h/x");
+    ASSERT_STR_EQ(rc_config_uri_redact("ftp://u:pw@h", out, sizeof(out)), "ftp://***@h");
+    ASSERT_STR_EQ(rc_config_uri_redact("http://u:pw@h/", out, 10), "http://**");
+}
+
+/* Defect 9b of issue 11: a ring too small for the largest event or batch the limits allow is an
+ * error at load that names both settings, their values and what fits. */
+static void test_ring_limits(void)
+{
+    expect_error(SETTINGS "spec:\n  ring:\n    size: 4Mi\n",
+                 "t.yaml:5: 'spec.ring.size' (4194304) is too small for "
+                 "'spec.limits.maxEventBytes' (1048576, the default) and "
+                 "'spec.limits.maxHeaderBytes' (16384, the default): the largest event takes "
+                 "1069056 bytes of ring (4096 of them record overhead) and one record may take at "
+                 "most 1048576 (a quarter of the ring, at most 16Mi); use a ring of at least 8Mi "
+                 "or lower those limits");
+    expect_error(SETTINGS "spec:\n  ring:\n    size: 8Mi\n",
+                 "t.yaml:5: 'spec.ring.size' (8388608) is too small for "
+                 "'spec.limits.maxBatchBytes' (4194304, the default) and "
+                 "'spec.limits.maxBatchEvents' (1000, the default): the largest batch takes "
+                 "8290304 bytes of ring (4096 per event of record overhead) and one batch may "
+                 "take at most 4194304 (half the ring, at most 2Gi); use a ring of at least 16Mi "
+                 "or lower those limits");
+    expect_error(SETTINGS "spec:\n  limits:\n    maxEventBytes: 8Mi\n    maxBatchBytes: 8Mi\n",
+                 "t.yaml:5: 'spec.ring.size' (16777216, the default) is too small for "
+                 "'spec.limits.maxEventBytes' (8388608) and 'spec.limits.maxHeaderBytes' (16384, "
+                 "the default): the largest event takes 8409088 bytes of ring (4096 of them "
+                 "record overhead) and one record may take at most 4194304 (a quarter of the "
+                 "ring, at most 16Mi); use a ring of at least 64Mi or lower those limits");
+    expect_error(SETTINGS "spec:\n  limits:\n    maxHeaderBytes: 64Ki\n  ring: {size: 64Ki}\n",
+                 "t.yaml:6: 'spec.ring.size' (65536) is too small for "
+                 "'spec.limits.maxEventBytes' (1048576, the default) and "
+                 "'spec.limits.maxHeaderBytes' (65536): the largest event takes 1118208 bytes of "
+                 "ring (4096 of them record overhead) and one record may take at most 16384 (a "
+                 "quarter of the ring, at most 16Mi); use a ring of at least 8Mi or lower those "
+                 "limits");
+    expect_error(SETTINGS "spec:\n  ring:\n    size: 1Gi\n  limits:\n    maxEventBytes: 16Mi\n"
+                          "    maxBatchBytes: 16Mi\n",
+                 "t.yaml:5: 'spec.ring.size' (1073741824) is too small for "
+                 "'spec.limits.maxEventBytes' (16777216) and 'spec.limits.maxHeaderBytes' (16384, "
+                 "the default): the largest event takes 16797696 bytes of ring (4096 of them "
+                 "record overhead) and one record may take at most 16777216 (a quarter of the "
+                 "ring, at most 16Mi); lower those limits (no ring takes more than 16Mi in one "
+                 "record)");
+    expect_error(SETTINGS "spec:\n  limits:\n    maxBatchEvents: 2000\n",
+                 "t.yaml:5: 'spec.ring.size' (16777216, the default) is too small for "
+                 "'spec.limits.maxBatchBytes' (4194304, the default) and "
+                 "'spec.limits.maxBatchEvents' (2000): the largest batch takes 12386304 bytes of "
+                 "ring (4096 per event of record overhead) and one batch may take at most 8388608 "
+                 "(half the ring, at most 2Gi); use a ring of at least 32Mi or lower those "
+                 "limits");
+    expect_error(SETTINGS "spec:\n  ring: {size: 64Ki}\n  limits: {maxEventBytes: 16Ki, "
+                          "maxHeaderBytes: 1Ki, maxBatchBytes: 16Ki, maxBatchEvents: 1}\n",
+                 "t.yaml:4: 'spec.ring.size' (65536) is too small for "
+                 "'spec.limits.maxEventBytes' (16384) and 'spec.limits.maxHeaderBytes' (1024): the "
+                 "largest event takes 21504 bytes of ring (4096 of them record overhead) and one "
+                 "record may take at most 16384 (a quarter of the ring, at most 16Mi); use a ring "
+                 "of at least 128Ki or lower those limits");
+
+    /* The rule is exact at the boundary: a 64 KiB ring takes 8 KiB events with 4 KiB of
+     * headers, and batches of 8 KiB of up to 6 events; one byte or one event more does not. */
+    static const char fits[] = SETTINGS "spec:\n  ring: {size: 64Ki}\n  limits: {maxEventBytes: "
+                                        "8Ki, maxHeaderBytes: 4Ki, maxBatchBytes: 8Ki, "
+                                        "maxBatchEvents: 6}\n";
+    rc_config_t c;
+    if (rc_config_load_string(&c, "t.yaml", fits, strlen(fits), err, sizeof(err)) != 0)
+        RC_TEST_FAIL("%s", err);
+    rc_config_close(&c);
+    expect_error(SETTINGS "spec:\n  ring: {size: 64Ki}\n  limits: {maxEventBytes: 8193, "
+                          "maxHeaderBytes: 4Ki, maxBatchBytes: 9Ki, maxBatchEvents: 6}\n",
+                 "t.yaml:4: 'spec.ring.size' (65536) is too small for "
+                 "'spec.limits.maxEventBytes' (8193) and 'spec.limits.maxHeaderBytes' (4096): the "
+                 "largest event takes 16385 bytes of ring (4096 of them record overhead) and one "
+                 "record may take at most 16384 (a quarter of the ring, at most 16Mi); use a ring "
+                 "of at least 128Ki or lower those limits");
+    expect_error(SETTINGS "spec:\n  ring: {size: 64Ki}\n  limits: {maxEventBytes: 8Ki, "
+                          "maxHeaderBytes: 4Ki, maxBatchBytes: 8Ki, maxBatchEvents: 7}\n",
+                 "t.yaml:4: 'spec.ring.size' (65536) is too small for "
+                 "'spec.limits.maxBatchBytes' (8192) and 'spec.limits.maxBatchEvents' (7): the "
+                 "largest batch takes 36864 bytes of ring (4096 per event of record overhead) and "
+                 "one batch may take at most 32768 (half the ring, at most 2Gi); use a ring of at "
+                 "least 128Ki or lower those limits");
+}
+
 int main(void)
 {
     test_defaults();
@@ -349,6 +500,9 @@ int main(void)
     test_files();
     test_values();
     test_errors();
+    test_uri_errors();
+    test_uri_parse();
+    test_ring_limits();
     printf("ok\n");
     return 0;
 }
