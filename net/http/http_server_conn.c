@@ -203,6 +203,23 @@ static void build_request(rc__http_server_conn_t *c, rc_http_server_request_t *r
     req->conn_id = c->id;
 }
 
+/* RFC 9112 3.2: an HTTP/1.1 request carries exactly one Host, an HTTP/1.0 request at most one.
+ * Returns what is wrong, or NULL. */
+static const char *host_problem(const rc_http_server_request_t *req)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < req->header_count; i++) {
+        const rc_http_header_t *h = &req->headers[i];
+        if (h->name.len == 4 && strncasecmp(h->name.ptr, "host", 4) == 0)
+            n++;
+    }
+    if (n > 1)
+        return "malformed HTTP request: more than one Host header";
+    if (n == 0 && req->http_minor >= 1)
+        return "malformed HTTP request: HTTP/1.1 request without a Host header";
+    return NULL;
+}
+
 static int on_headers_complete(llhttp_t *p)
 {
     rc__http_server_conn_t *c = p->data;
@@ -215,6 +232,11 @@ static int on_headers_complete(llhttp_t *p)
     }
     rc_http_server_request_t req;
     build_request(c, &req);
+    const char *bad_host = host_problem(&req);
+    if (bad_host != NULL) {
+        rc__http_server_reject(c, 400, bad_host);
+        return HPE_PAUSED;
+    }
     int has_body = req.content_length != 0;
     if (req.content_length != UINT64_MAX && req.content_length > s->lim.max_body_bytes) {
         rc__http_server_reject(c, 413, "request body larger than the configured maximum");

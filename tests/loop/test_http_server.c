@@ -1,7 +1,7 @@
 /* Loop test of net/http/http_server: a real server on loopback in a libuv loop on its own
  * thread, a blocking socket client in the main thread. Covers keep-alive, pipelining, the
- * per-request context, chunked bodies, 100-continue, HTTP/1.0, limits, timeouts, the connection
- * cap and draining, and ends by asserting the loop closes with no handle left. */
+ * per-request context, chunked bodies, 100-continue, HTTP/1.0, Host, limits, timeouts, the
+ * connection cap and draining, and ends by asserting the loop closes with no handle left. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -280,7 +280,7 @@ static void *flood_sender(void *arg)
         int n = snprintf(req, sizeof(req), "GET /%06d", i);
         memset(req + n, 'p', FLOOD_PATH - (size_t)n);
         n = FLOOD_PATH;
-        n += snprintf(req + n, sizeof(req) - (size_t)n, " HTTP/1.1\r\n\r\n");
+        n += snprintf(req + n, sizeof(req) - (size_t)n, " HTTP/1.1\r\nHost: x\r\n\r\n");
         if (send(c->fd, req, (size_t)n, MSG_NOSIGNAL) != n)
             return (void *)1;
     }
@@ -346,7 +346,8 @@ static void test_chunked_and_continue(void)
     ASSERT(!closes);
     ASSERT_EQ(client_response(&cl, body, sizeof(body), NULL), 200);
     ASSERT_STR_EQ(body, "GET /after len=0 body=");
-    client_send(&cl, "POST /x HTTP/1.1\r\nExpect: something-else\r\nContent-Length: 1\r\n\r\n");
+    client_send(
+        &cl, "POST /x HTTP/1.1\r\nHost: x\r\nExpect: something-else\r\nContent-Length: 1\r\n\r\n");
     ASSERT_EQ(client_response(&cl, body, sizeof(body), NULL), 417);
     client_close(&cl);
 }
@@ -426,6 +427,34 @@ static void test_limits(void)
     client_close(&cl);
 }
 
+/* RFC 9112 3.2: 400 for an HTTP/1.1 request without Host or with two; HTTP/1.0 needs none. */
+static void test_host(void)
+{
+    int closes = 0;
+    client_open(&cl);
+    client_send(&cl, "GET /nohost HTTP/1.1\r\n\r\n");
+    ASSERT_EQ(client_response(&cl, body, sizeof(body), &closes), 400);
+    ASSERT(strstr(body, "without a Host header") != NULL);
+    ASSERT(closes);
+    ASSERT(client_sees_eof(&cl));
+    client_close(&cl);
+
+    client_open(&cl);
+    client_send(&cl, "POST /twohosts HTTP/1.1\r\nHost: a\r\nhost: b\r\nContent-Length: 1\r\n\r\nx");
+    ASSERT_EQ(client_response(&cl, body, sizeof(body), NULL), 400);
+    ASSERT(strstr(body, "more than one Host header") != NULL);
+    client_close(&cl);
+
+    /* An empty Host is allowed (a target without authority), and so is HTTP/1.0 without one. */
+    client_open(&cl);
+    client_send(&cl, "GET /empty HTTP/1.1\r\nHost:\r\n\r\n");
+    ASSERT_EQ(client_response(&cl, body, sizeof(body), NULL), 200);
+    client_send(&cl, "GET /old HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+    ASSERT_EQ(client_response(&cl, body, sizeof(body), NULL), 200);
+    ASSERT_STR_EQ(body, "GET /old len=0 body=");
+    client_close(&cl);
+}
+
 static void test_timeouts(void)
 {
     int before = atomic_load(&rejected_408);
@@ -452,14 +481,14 @@ static void test_timeouts(void)
     client_close(&cl);
 
     client_open(&cl);
-    client_send(&cl, "POST /slow HTTP/1.1\r\nContent-Length: 10\r\n\r\nab");
+    client_send(&cl, "POST /slow HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nab");
     ASSERT_EQ(client_response(&cl, body, sizeof(body), NULL), 408);
     ASSERT(strstr(body, "body") != NULL);
     client_close(&cl);
 
     /* Idle keep-alive connections are closed silently. */
     client_open(&cl);
-    client_send(&cl, "GET /x HTTP/1.1\r\n\r\n");
+    client_send(&cl, "GET /x HTTP/1.1\r\nHost: x\r\n\r\n");
     ASSERT_EQ(client_response(&cl, body, sizeof(body), NULL), 200);
     ASSERT(client_sees_eof(&cl));
     ASSERT_EQ(cl.len, 0);
@@ -471,7 +500,7 @@ static void test_connection_cap(void)
     client_t c[4];
     for (int i = 0; i < 3; i++) {
         client_open(&c[i]);
-        client_send(&c[i], "GET /x HTTP/1.1\r\n\r\n");
+        client_send(&c[i], "GET /x HTTP/1.1\r\nHost: x\r\n\r\n");
         ASSERT_EQ(client_response(&c[i], body, sizeof(body), NULL), 200);
     }
     client_open(&c[3]);
@@ -485,10 +514,10 @@ static void test_drain(void)
 {
     client_t idle, busy;
     client_open(&idle);
-    client_send(&idle, "GET /x HTTP/1.1\r\n\r\n");
+    client_send(&idle, "GET /x HTTP/1.1\r\nHost: x\r\n\r\n");
     ASSERT_EQ(client_response(&idle, body, sizeof(body), NULL), 200);
     client_open(&busy);
-    client_send(&busy, "POST /inflight HTTP/1.1\r\nContent-Length: 4\r\n\r\nab");
+    client_send(&busy, "POST /inflight HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nab");
     usleep(50000);
     send_cmd(1);
     for (int i = 0; i < 100 && atomic_load(&cmd) != 0; i++)
@@ -502,7 +531,7 @@ static void test_drain(void)
     ASSERT(closes);
     ASSERT(client_sees_eof(&busy));
     /* A new request on an idle connection gets 503. */
-    client_send(&idle, "GET /late HTTP/1.1\r\n\r\n");
+    client_send(&idle, "GET /late HTTP/1.1\r\nHost: x\r\n\r\n");
     ASSERT_EQ(client_response(&idle, body, sizeof(body), &closes), 503);
     ASSERT(closes);
     client_close(&idle);
@@ -553,6 +582,7 @@ int main(void)
     test_pipelining_backpressure();
     test_chunked_and_continue();
     test_http10();
+    test_host();
     test_limits();
     test_timeouts();
     usleep(400000); /* let closed connections leave before counting against the cap */
