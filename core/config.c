@@ -156,6 +156,8 @@ static int limits_field(ctx_t *x, const char *key, yaml_node_t *v, void *arg)
         l->max_connections = (uint32_t)i;
         return rc;
     }
+    if (strcmp(key, "maxBodyMemory") == 0)
+        return rc__config_get_size(x, v, field, 1024, 1ull << 40, &l->max_body_memory);
     if (strcmp(key, "headerTimeout") == 0)
         return rc__config_get_duration(x, v, field, &l->header_timeout_ms);
     if (strcmp(key, "bodyTimeout") == 0)
@@ -450,6 +452,7 @@ static void set_defaults(rc_config_t *c)
     c->limits.max_batch_events = 1000;
     c->limits.max_header_bytes = 16 * 1024;
     c->limits.max_connections = 10000;
+    c->limits.max_body_memory = 256u * 1024 * 1024;
     c->limits.header_timeout_ms = 10000;
     c->limits.body_timeout_ms = 30000;
     c->limits.idle_timeout_ms = 60000;
@@ -523,6 +526,15 @@ int rc_config_load_string(rc_config_t *out, const char *name, const char *text, 
     }
     if (rc == 0)
         rc = check_ring(&x);
+    if (rc == 0 && c.limits.max_body_memory < c.limits.max_batch_bytes) {
+        /* Below that, the largest request allowed could never be read. */
+        snprintf(err, err_len,
+                 "%s:%d: 'spec.limits.maxBodyMemory' (%llu) is smaller than "
+                 "'spec.limits.maxBatchBytes' (%llu)",
+                 name, x.settings_line, (unsigned long long)c.limits.max_body_memory,
+                 (unsigned long long)c.limits.max_batch_bytes);
+        rc = RC_ECONFIG;
+    }
     if (rc == 0 && c.broker_count == 0)
         rc = add_default_broker(&c);
     if (rc == 0)

@@ -85,6 +85,7 @@ typedef struct {
     uint32_t max_batch_events;  /* events in one batch (1000) */
     uint32_t max_header_bytes;  /* request line + headers (16 KiB) */
     uint32_t max_connections;   /* open connections over all ingress loops (10000) */
+    uint64_t max_body_memory;   /* request bodies held in memory over all loops (256 MiB) */
     uint32_t header_timeout_ms; /* 10 s */
     uint32_t body_timeout_ms;   /* 30 s */
     uint32_t idle_timeout_ms;   /* 60 s */

@@ -4,11 +4,13 @@
  * that each loop is touched only by its own thread, except through its uv_async_t. */
 #include "net/serve.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include <uv.h>
 
@@ -44,9 +46,20 @@ typedef struct {
     uv_timer_t stop_timer;
     atomic_int ready;
     int stopping;
-    atomic_uint connections; /* open ingress connections over all loops */
-    rc_supervisor_t *sup;    /* delivery workers */
+    rc_http_server_shared_t ingress_shared; /* connections and body memory over all loops */
+    rc_http_server_shared_t admin_shared;
+    rc_supervisor_t *sup; /* delivery workers */
 } serve_t;
+
+/* File descriptors the ingress leaves free (http_server.h, fd_reserve): room for the admin
+ * listener's connections and for what the process opens later (a restarted worker's pipes, the
+ * config on a reload). The admin listener keeps a smaller reserve of its own, so /healthz and
+ * /metrics still answer while the ingress refuses connections for want of descriptors. */
+#define ADMIN_MAX_CONNECTIONS 64
+#define ADMIN_FD_RESERVE      8
+#define INGRESS_FD_RESERVE    (ADMIN_MAX_CONNECTIONS + 32)
+/* Descriptors serve holds besides connections (loops, rings, signal pipes, workers), roughly. */
+#define SERVE_OWN_FDS 64
 
 /* "host:port", with brackets around an IPv6 host. */
 static const char *addr_str(char *buf, size_t cap, const char *host, int port)
@@ -67,6 +80,37 @@ static void ingress_limits(const rc_config_t *cfg, uint32_t nloops, rc_http_limi
     l->body_timeout_ms = cfg->limits.body_timeout_ms;
     l->idle_timeout_ms = cfg->limits.idle_timeout_ms;
     l->drain_timeout_ms = cfg->shutdown_timeout_ms;
+    l->max_body_memory = cfg->limits.max_body_memory; /* shared by all loops */
+    l->fd_reserve = INGRESS_FD_RESERVE;
+    l->retry_after_s = cfg->retry_after_s;
+}
+
+/* Each ingress connection needs a descriptor. Many systems start services with a soft
+ * open-files limit of 1024 under a far higher hard one, for the program that needs more to
+ * raise: raise the soft limit as far as maxConnections needs and the hard limit allows, and
+ * warn when it stays short (connections past it get 503, see INGRESS_FD_RESERVE). */
+static void raise_fd_limit(const rc_config_t *cfg)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+        return;
+    rlim_t need = (rlim_t)cfg->limits.max_connections + INGRESS_FD_RESERVE + SERVE_OWN_FDS;
+    rlim_t old = rl.rlim_cur;
+    if (old >= need)
+        return;
+    rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= need ? need : rl.rlim_max;
+    if (rl.rlim_cur > old && setrlimit(RLIMIT_NOFILE, &rl) == 0)
+        rc_log_info("serve", "open-files limit raised from %llu to %llu", (unsigned long long)old,
+                    (unsigned long long)rl.rlim_cur);
+    else
+        rl.rlim_cur = old;
+    if (rl.rlim_cur < need)
+        rc_log_warn("serve",
+                    "the open-files limit (%llu) leaves room for fewer ingress connections than "
+                    "maxConnections (%u); connections past it get 503. Raise it (ulimit -n, "
+                    "LimitNOFILE=) to at least %llu",
+                    (unsigned long long)rl.rlim_cur, cfg->limits.max_connections,
+                    (unsigned long long)need);
 }
 
 /* ---- ingress loop thread ----------------------------------------------------------------- */
@@ -101,6 +145,66 @@ static void loop_thread(void *arg)
 
 /* ---- admin ------------------------------------------------------------------------------- */
 
+/* Descriptors the process has open, or -1 when they cannot be counted (reading /proc takes one
+ * more, which the admin listener's reserve leaves). */
+static long open_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    if (d == NULL)
+        return -1;
+    long n = -1; /* the directory's own descriptor is listed too */
+    for (struct dirent *e; (e = readdir(d)) != NULL;)
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+/* What the HTTP servers count themselves: body memory and the 503s of overload, for the ingress
+ * loops together and for the admin listener. snprintf-like return. */
+static size_t http_metrics(serve_t *sv, char *buf, size_t cap)
+{
+    const rc_http_server_shared_t *in = &sv->ingress_shared, *ad = &sv->admin_shared;
+    struct rlimit rl;
+    unsigned long long max_fds =
+        getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY ? rl.rlim_cur : 0;
+    long fds = open_fds();
+#define LOAD(x) ((unsigned long long)atomic_load_explicit(&(x), memory_order_relaxed))
+    int n = snprintf(
+        buf, cap,
+        "# HELP ringcast_ingress_body_memory_bytes Request body bytes the ingress holds.\n"
+        "# TYPE ringcast_ingress_body_memory_bytes gauge\n"
+        "ringcast_ingress_body_memory_bytes %llu\n"
+        "# HELP ringcast_ingress_body_memory_limit_bytes Limit of the request body bytes held "
+        "(maxBodyMemory).\n"
+        "# TYPE ringcast_ingress_body_memory_limit_bytes gauge\n"
+        "ringcast_ingress_body_memory_limit_bytes %llu\n"
+        "# HELP ringcast_http_refused_total Requests and connections answered 503 because a "
+        "limit was reached.\n"
+        "# TYPE ringcast_http_refused_total counter\n"
+        "ringcast_http_refused_total{listener=\"ingress\",limit=\"body_memory\"} %llu\n"
+        "ringcast_http_refused_total{listener=\"ingress\",limit=\"file_descriptors\"} %llu\n"
+        "ringcast_http_refused_total{listener=\"ingress\",limit=\"connections\"} %llu\n"
+        "ringcast_http_refused_total{listener=\"admin\",limit=\"file_descriptors\"} %llu\n"
+        "ringcast_http_refused_total{listener=\"admin\",limit=\"connections\"} %llu\n"
+        "# HELP process_max_fds Maximum number of open file descriptors.\n"
+        "# TYPE process_max_fds gauge\n"
+        "process_max_fds %llu\n",
+        LOAD(in->body_memory), (unsigned long long)sv->cfg->limits.max_body_memory,
+        LOAD(in->body_refused.total), LOAD(in->fd_refused.total), LOAD(in->conns_refused.total),
+        LOAD(ad->fd_refused.total), LOAD(ad->conns_refused.total), max_fds);
+#undef LOAD
+    size_t len = n > 0 ? (size_t)n : 0;
+    if (fds >= 0) {
+        n = snprintf(len < cap ? buf + len : NULL, len < cap ? cap - len : 0,
+                     "# HELP process_open_fds Number of open file descriptors.\n"
+                     "# TYPE process_open_fds gauge\n"
+                     "process_open_fds %ld\n",
+                     fds);
+        len += n > 0 ? (size_t)n : 0;
+    }
+    return len;
+}
+
 static int admin_ready(void *arg)
 {
     serve_t *sv = arg;
@@ -128,6 +232,7 @@ static size_t admin_metrics(void *arg, char *buf, size_t cap)
             g[i].lossless = st.lossless;
         }
         n = rc_metrics_render(m, sv->nloops, g, sv->nbrokers, buf, cap);
+        n += http_metrics(sv, n < cap ? buf + n : NULL, n < cap ? cap - n : 0);
         if (sv->sup != NULL)
             n += rc_supervisor_metrics(sv->sup, n < cap ? buf + n : NULL, n < cap ? cap - n : 0);
     }
@@ -276,7 +381,8 @@ static int setup_loops(serve_t *sv, int *port)
         o.port = *port;
         o.reuseport = 1;
         o.join = i > 0;
-        o.shared_connections = &sv->connections;
+        o.shared = &sv->ingress_shared;
+        o.name = "ingress";
         ingress_limits(cfg, sv->nloops, &o.limits);
         rc_ingress_handler(&l->ig, &o.handler);
         rc = rc_http_server_create(&l->loop, &o, &l->srv);
@@ -307,6 +413,7 @@ int rc_serve_run(const rc_config_t *cfg, FILE *ready_out)
         goto out_free;
     }
     memset(sv.loops, 0, sizeof(*sv.loops) * sv.nloops);
+    raise_fd_limit(cfg);
     for (size_t i = 0; i < sv.nbrokers; i++) {
         sv.brokers[i].ns = cfg->brokers[i].ns;
         sv.brokers[i].name = cfg->brokers[i].name;
@@ -327,8 +434,12 @@ int rc_serve_run(const rc_config_t *cfg, FILE *ready_out)
     memset(&ao, 0, sizeof(ao));
     ao.host = cfg->admin_host;
     ao.port = cfg->admin_port;
-    ao.limits.max_connections = 64;
+    ao.limits.max_connections = ADMIN_MAX_CONNECTIONS;
     ao.limits.drain_timeout_ms = 1000;
+    ao.limits.fd_reserve = ADMIN_FD_RESERVE;
+    ao.limits.retry_after_s = cfg->retry_after_s;
+    ao.shared = &sv.admin_shared;
+    ao.name = "admin";
     sv.admin.ready = admin_ready;
     sv.admin.metrics = admin_metrics;
     sv.admin.arg = &sv;

@@ -5,8 +5,10 @@
  * idle, linger, drain) are checked by the sweep timer rather than one timer per connection. */
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -24,6 +26,34 @@ void rc_http_limits_default(rc_http_limits_t *l)
     l->idle_timeout_ms = 60000;
     l->drain_timeout_ms = 5000;
     l->max_pending_out = 1024 * 1024;
+    l->max_body_memory = 256u * 1024 * 1024;
+    l->fd_reserve = 32;
+    l->retry_after_s = 1;
+}
+
+int rc__http_server_refused(rc_http_server_t *s, rc_http_refusals_t *r, uint64_t *since)
+{
+    /* Relaxed throughout: counts and a time stamp that order nothing else. The exchange on
+     * log_ms makes one server of those sharing `r` the one that logs. */
+    uint64_t total = atomic_fetch_add_explicit(&r->total, 1, memory_order_relaxed) + 1;
+    uint64_t now = uv_now(s->loop);
+    uint64_t last = atomic_load_explicit(&r->log_ms, memory_order_relaxed);
+    if (last != 0 && now < last + RC__HTTP_SERVER_REPORT_MS)
+        return 0;
+    if (!atomic_compare_exchange_strong_explicit(&r->log_ms, &last, now ? now : 1,
+                                                 memory_order_relaxed, memory_order_relaxed))
+        return 0;
+    *since = total - atomic_exchange_explicit(&r->logged, total, memory_order_relaxed);
+    return 1;
+}
+
+/* The soft RLIMIT_NOFILE; descriptors at or above it cannot exist. */
+static uint64_t fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+        return UINT64_MAX;
+    return (uint64_t)rl.rlim_cur;
 }
 
 void rc__http_server_check_done(rc_http_server_t *s)
@@ -56,6 +86,7 @@ static void on_sweep(uv_timer_t *t)
     rc_http_server_t *s = t->data;
     uint64_t now = uv_now(s->loop);
     int force = s->draining && now >= s->drain_deadline;
+    s->fd_limit = fd_limit(); /* an operator may change it at run time (prlimit) */
     for (rc__http_server_conn_t *c = s->conns, *next; c != NULL; c = next) {
         next = c->next;
         if (force) {
@@ -144,6 +175,9 @@ static void limits_with_defaults(rc_http_limits_t *lim, const rc_http_limits_t *
     RC_DEFAULT(idle_timeout_ms)
     RC_DEFAULT(drain_timeout_ms)
     RC_DEFAULT(max_pending_out)
+    RC_DEFAULT(max_body_memory)
+    RC_DEFAULT(fd_reserve)
+    RC_DEFAULT(retry_after_s)
 #undef RC_DEFAULT
 }
 
@@ -175,7 +209,11 @@ int rc_http_server_create(uv_loop_t *loop, const rc_http_server_options_t *opt,
     limits_with_defaults(&s->lim, &opt->limits);
     s->h = opt->handler;
     s->loop = loop;
-    s->shared_conns = opt->shared_connections;
+    s->name = opt->name != NULL ? opt->name : "http";
+    s->sh = opt->shared != NULL ? opt->shared : &s->own_shared;
+    s->fd_limit = fd_limit();
+    snprintf(s->retry_after_line, sizeof(s->retry_after_line), "Retry-After: %u\r\n",
+             s->lim.retry_after_s);
     s->req_headers = calloc(s->lim.max_headers, sizeof(rc_http_header_t));
     if (s->req_headers == NULL)
         goto fail;

@@ -2,7 +2,12 @@
  * (responses leave in request order), HTTP/1.0, chunked request bodies, `Expect: 100-continue`,
  * size limits and timeouts. Requests are handed whole to a synchronous handler; the handler
  * fills a response that the server serialises. One server belongs to one loop and one thread;
- * several servers on different threads can share a port (SO_REUSEPORT). */
+ * several servers on different threads can share a port (SO_REUSEPORT) and their limits
+ * (rc_http_server_shared_t).
+ *
+ * Overload is answered, never silent: past the connection cap, the memory budget for request
+ * bodies or the file-descriptor reserve, the server answers 503 with Retry-After by itself,
+ * counts it and logs it at most once per 10 s. */
 #ifndef RC_NET_HTTP_SERVER_H
 #define RC_NET_HTTP_SERVER_H
 
@@ -110,10 +115,40 @@ typedef struct {
     uint32_t idle_timeout_ms;   /* keep-alive idle time before a silent close (60 s) */
     uint32_t drain_timeout_ms;  /* after rc_http_server_drain, force-close after this (5 s) */
     uint32_t max_pending_out;   /* output bytes queued before reading pauses (1 MiB) */
+    /* Request body bytes held in memory by all connections of the servers sharing one
+     * rc_http_server_shared_t (or of this server alone). A request whose declared body does not
+     * fit gets 503 with Retry-After before its body is read; a chunked body that outgrows it
+     * gets 503 and the connection closes. Should be at least max_body_bytes. (256 MiB) */
+    uint64_t max_body_memory;
+    /* File descriptors kept free: a connection accepted onto one of the last fd_reserve
+     * descriptors below RLIMIT_NOFILE gets 503 with Retry-After and is closed at once, so the
+     * process never runs out (other listeners, logs, pipes use the reserve). (32) */
+    uint32_t fd_reserve;
+    uint32_t retry_after_s; /* Retry-After of the server's own 503s for overload (1) */
 } rc_http_limits_t;
 
 /** Fills `l` with the defaults. */
 void rc_http_limits_default(rc_http_limits_t *l);
+
+/** Refusals of one kind, counted over the servers that share them and logged at most once per
+ *  interval (the line says how many happened since the previous one). */
+typedef struct {
+    _Atomic uint64_t total;  /* since the start */
+    _Atomic uint64_t logged; /* `total` when the last line was logged */
+    _Atomic uint64_t log_ms; /* uv_now() of that line, 0 before the first */
+} rc_http_refusals_t;
+
+/** What the servers on several loops serving one port share: the counters their limits apply
+ *  to as a sum, and what they refused. The owner zeroes it before the first server is created
+ *  and keeps it until the last is closed; servers update it with relaxed atomics (counts that
+ *  order nothing), so any thread may read it. */
+typedef struct {
+    atomic_uint connections;          /* open connections (limits.max_connections) */
+    _Atomic uint64_t body_memory;     /* request body bytes held (limits.max_body_memory) */
+    rc_http_refusals_t body_refused;  /* requests answered 503: no room for their body */
+    rc_http_refusals_t fd_refused;    /* connections answered 503: descriptors ran short */
+    rc_http_refusals_t conns_refused; /* connections answered 503: over max_connections */
+} rc_http_server_shared_t;
 
 /** Options for rc_http_server_create. `host` is a numeric IPv4 or IPv6 address. */
 typedef struct {
@@ -125,9 +160,10 @@ typedef struct {
                       listener is not silently shared) */
     rc_http_limits_t limits;
     rc_http_handler_t handler;
-    /* Optional: a counter shared by servers on several loops; limits.max_connections then
-     * applies to their sum. Must outlive the servers. */
-    atomic_uint *shared_connections;
+    /* Optional: what servers on several loops share (limits.max_connections and
+     * limits.max_body_memory then apply to their sum); without it the server keeps its own. */
+    rc_http_server_shared_t *shared;
+    const char *name; /* names the server in log lines ("ingress"); default "http" */
 } rc_http_server_options_t;
 
 /** Binds, listens and registers the server on `loop`. Returns 0 and sets *out, or a negative
@@ -158,7 +194,8 @@ void rc_http_server_close(rc_http_server_t *s, void (*cb)(void *arg), void *arg)
  *  on_request would fill it (status, headers, body, close; raw, reset and hold are ignored),
  *  copied before the call returns. The connection then goes on with its next request. Returns
  *  0, or -ENOENT when that connection is gone or holds no request. Loop thread only. */
-int rc_http_server_respond(rc_http_server_t *s, uint64_t conn_id, const rc_http_server_response_t *res);
+int rc_http_server_respond(rc_http_server_t *s, uint64_t conn_id,
+                           const rc_http_server_response_t *res);
 
 /** Finds a request header by name (case-insensitive); returns it or NULL. */
 const rc_http_header_t *rc_http_find_header(const rc_http_server_request_t *req, const char *name);

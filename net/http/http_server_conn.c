@@ -6,17 +6,30 @@
  * max_header_bytes), and a body is borrowed from the read buffer when it arrives whole in one
  * read, copied otherwise. Requests are handled synchronously as soon as they complete, so
  * pipelined responses are produced in order (http_server_output.c writes them). This is the
- * only file that includes llhttp.h for the server side. */
+ * only file that includes llhttp.h for the server side.
+ *
+ * Memory a client can make the server hold is bounded: headers by max_header_bytes, bodies by
+ * one budget over all connections (max_body_memory, body_mem in each connection). A declared
+ * body is reserved whole when the headers are complete, so a request that cannot fit is
+ * answered 503 before its body is read; a chunked body is reserved as its buffer grows. The
+ * reservation is given back when the request is answered or the connection closes.
+ *
+ * Descriptors are bounded too: a connection accepted onto one of the last fd_reserve
+ * descriptors is answered 503 and closed at once. Descriptors are allocated lowest first, so
+ * the connections this server keeps never hold one of the reserve, which stays for the rest of
+ * the process (another listener, a log, a worker's pipe). */
 #include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 
 #include <llhttp.h>
 
 #include "core/clock.h"
+#include "core/log.h"
 #include "net/http/http_server.h"
 #include "net/http/http_server_internal.h"
 
@@ -42,6 +55,86 @@ const rc_http_header_t *rc_http_find_header(const rc_http_server_request_t *req,
             return h;
     }
     return NULL;
+}
+
+/* ---- the body budget ---------------------------------------------------------------------- */
+
+#define BODY_MEMORY_REASON "request bodies in memory at the server's limit; retry later"
+
+/* Sets what `c` holds of the shared body budget to `want` bytes. Growing fails with -ENOBUFS,
+ * changing nothing, when the sum over the servers sharing it would pass max_body_memory. */
+static int body_budget_set(rc__http_server_conn_t *c, uint64_t want)
+{
+    rc_http_server_t *s = c->srv;
+    _Atomic uint64_t *used = &s->sh->body_memory;
+    if (want == c->body_mem)
+        return 0; /* most requests: nothing kept, or the kept buffer stays */
+    /* Relaxed: the sum is a bound, not a hand-off; no memory is published through it. */
+    if (want < c->body_mem) {
+        atomic_fetch_sub_explicit(used, c->body_mem - want, memory_order_relaxed);
+        c->body_mem = want;
+        return 0;
+    }
+    uint64_t more = want - c->body_mem, limit = s->lim.max_body_memory;
+    uint64_t cur = atomic_load_explicit(used, memory_order_relaxed);
+    do {
+        if (more > limit || cur > limit - more)
+            return -ENOBUFS;
+    } while (!atomic_compare_exchange_weak_explicit(used, &cur, cur + more, memory_order_relaxed,
+                                                    memory_order_relaxed));
+    c->body_mem = want;
+    return 0;
+}
+
+void rc__http_server_conn_drop_body(rc__http_server_conn_t *c)
+{
+    free(c->body);
+    c->body = NULL;
+    c->bcap = 0;
+    c->blen = 0;
+    c->body_borrowed = NULL;
+    body_budget_set(c, 0);
+}
+
+/* The request is answered and its body no longer needed. A small buffer stays for the next
+ * request, still counted, unless the budget is more than half used: idle keep-alive
+ * connections should not sit on it while others are refused. */
+static void body_done(rc__http_server_conn_t *c)
+{
+    rc_http_server_t *s = c->srv;
+    c->body_borrowed = NULL;
+    c->blen = 0;
+    if (c->bcap > RC__HTTP_SERVER_KEEP_BODY ||
+        atomic_load_explicit(&s->sh->body_memory, memory_order_relaxed) >
+            s->lim.max_body_memory / 2) {
+        free(c->body);
+        c->body = NULL;
+        c->bcap = 0;
+    }
+    body_budget_set(c, c->bcap);
+}
+
+/* Reserves a declared body whole before any of it is read. A kept buffer too small for it is
+ * given back first (it would be replaced anyway). */
+static int body_reserve(rc__http_server_conn_t *c, uint64_t len)
+{
+    if (len <= c->bcap)
+        return 0; /* the kept buffer holds it, and is counted already */
+    free(c->body);
+    c->body = NULL;
+    c->bcap = 0;
+    return body_budget_set(c, len);
+}
+
+/* Counts a request refused for want of body memory and logs it now and then. */
+static void note_body_refusal(rc_http_server_t *s)
+{
+    uint64_t since;
+    if (rc__http_server_refused(s, &s->sh->body_refused, &since))
+        rc_log_warn(s->name,
+                    "503 for %llu request(s) since the last report: request bodies held in memory "
+                    "reached the limit of %llu bytes (maxBodyMemory)",
+                    (unsigned long long)since, (unsigned long long)s->lim.max_body_memory);
 }
 
 /* ---- parsing: llhttp's callbacks ----------------------------------------------------------- */
@@ -203,6 +296,58 @@ static void build_request(rc__http_server_conn_t *c, rc_http_server_request_t *r
     req->conn_id = c->id;
 }
 
+/* RFC 9112 3.2: an HTTP/1.1 request carries exactly one Host, an HTTP/1.0 request at most one.
+ * Returns what is wrong, or NULL. */
+static const char *host_problem(const rc_http_server_request_t *req)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < req->header_count; i++) {
+        const rc_http_header_t *h = &req->headers[i];
+        if (h->name.len == 4 && strncasecmp(h->name.ptr, "host", 4) == 0)
+            n++;
+    }
+    if (n > 1)
+        return "malformed HTTP request: more than one Host header";
+    if (n == 0 && req->http_minor >= 1)
+        return "malformed HTTP request: HTTP/1.1 request without a Host header";
+    return NULL;
+}
+
+/* Answers the request now, before its body: `res` came from on_headers or is the server's own
+ * refusal. A body of known length that the client sends anyway is skipped and the connection
+ * kept; otherwise (chunked, or a client waiting for 100 Continue) the connection closes. */
+static int answer_at_headers(rc__http_server_conn_t *c, const rc_http_server_request_t *req,
+                             const rc_http_server_response_t *res)
+{
+    rc_http_server_t *s = c->srv;
+    int has_body = req->content_length != 0;
+    int keep = llhttp_should_keep_alive(parser_of(c)) && !res->close && !s->draining &&
+               (!has_body || (req->content_length != UINT64_MAX && !c->expect_continue));
+    c->close_after = !keep;
+    rc__http_server_queue_response(c, res, req->method == RC_HTTP_HEAD, req->http_minor);
+    if (!keep) {
+        c->stop = 1;
+        return HPE_PAUSED;
+    }
+    c->skip_body = 1;
+    return 0;
+}
+
+/* The declared body does not fit in the budget: 503 with Retry-After, before it is read. */
+static int refuse_body_at_headers(rc__http_server_conn_t *c, const rc_http_server_request_t *req)
+{
+    rc_http_server_t *s = c->srv;
+    note_body_refusal(s);
+    rc_http_server_response_t res;
+    memset(&res, 0, offsetof(rc_http_server_response_t, scratch));
+    rc_http_response_error(&res, 503, BODY_MEMORY_REASON);
+    res.headers = s->retry_after_line;
+    res.headers_len = strlen(s->retry_after_line);
+    if (s->h.on_rejected != NULL)
+        s->h.on_rejected(s->h.data, 503, BODY_MEMORY_REASON);
+    return answer_at_headers(c, req, &res);
+}
+
 static int on_headers_complete(llhttp_t *p)
 {
     rc__http_server_conn_t *c = p->data;
@@ -215,6 +360,11 @@ static int on_headers_complete(llhttp_t *p)
     }
     rc_http_server_request_t req;
     build_request(c, &req);
+    const char *bad_host = host_problem(&req);
+    if (bad_host != NULL) {
+        rc__http_server_reject(c, 400, bad_host);
+        return HPE_PAUSED;
+    }
     int has_body = req.content_length != 0;
     if (req.content_length != UINT64_MAX && req.content_length > s->lim.max_body_bytes) {
         rc__http_server_reject(c, 413, "request body larger than the configured maximum");
@@ -236,21 +386,11 @@ static int on_headers_complete(llhttp_t *p)
         c->ctx_tag = res.ctx_tag;
         if (res.max_body != 0 && res.max_body < c->max_body)
             c->max_body = res.max_body;
-        if (res.status != 0) {
-            /* A body we will not read is discarded when its length is known and allowed;
-             * otherwise (chunked, or a client waiting for 100) the connection closes. */
-            int keep = llhttp_should_keep_alive(p) && !res.close && !s->draining &&
-                       (!has_body || (req.content_length != UINT64_MAX && !c->expect_continue));
-            c->close_after = !keep;
-            rc__http_server_queue_response(c, &res, req.method == RC_HTTP_HEAD, req.http_minor);
-            if (!keep) {
-                c->stop = 1;
-                return HPE_PAUSED;
-            }
-            c->skip_body = 1;
-            return 0;
-        }
+        if (res.status != 0)
+            return answer_at_headers(c, &req, &res);
     }
+    if (has_body && req.content_length != UINT64_MAX && body_reserve(c, req.content_length) != 0)
+        return refuse_body_at_headers(c, &req);
     if (c->expect_continue)
         rc__http_server_queue_bytes(c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
     /* Known length: a body that needs copying gets one buffer of exactly that size. */
@@ -267,6 +407,9 @@ static int body_own(rc__http_server_conn_t *c, size_t extra)
             cap *= 2;
         if (c->expected_body >= need && c->expected_body < cap)
             cap = c->expected_body;
+        /* A declared body was reserved whole at the headers; a chunked one grows here. */
+        if (cap > c->body_mem && body_budget_set(c, cap) != 0)
+            return -ENOBUFS;
         char *nb = realloc(c->body, cap);
         if (nb == NULL)
             return -ENOMEM;
@@ -278,6 +421,17 @@ static int body_own(rc__http_server_conn_t *c, size_t extra)
         c->body_borrowed = NULL;
     }
     return 0;
+}
+
+/* The body cannot be kept: over the budget (body_own gave -ENOBUFS) or out of memory. */
+static void refuse_body(rc__http_server_conn_t *c, int rc)
+{
+    if (rc == -ENOBUFS) {
+        note_body_refusal(c->srv);
+        rc__http_server_reject_busy(c, BODY_MEMORY_REASON);
+    } else {
+        rc__http_server_reject(c, 503, "out of memory");
+    }
 }
 
 static int on_body(llhttp_t *p, const char *at, size_t len)
@@ -294,8 +448,9 @@ static int on_body(llhttp_t *p, const char *at, size_t len)
         c->blen = len;
         return 0;
     }
-    if (body_own(c, len) != 0) {
-        rc__http_server_reject(c, 503, "out of memory");
+    int rc = body_own(c, len);
+    if (rc != 0) {
+        refuse_body(c, rc);
         return HPE_USER;
     }
     memcpy(c->body + c->blen, at, len);
@@ -327,8 +482,7 @@ static int on_message_complete(llhttp_t *p)
             c->stop = 1;
             c->state = RC__HTTP_SERVER_IDLE;
             c->deadline = s->draining ? s->drain_deadline : UINT64_MAX;
-            c->body_borrowed = NULL;
-            c->blen = 0;
+            body_done(c);
             if (c->reading) {
                 uv_read_stop((uv_stream_t *)&c->tcp);
                 c->reading = 0;
@@ -341,10 +495,9 @@ static int on_message_complete(llhttp_t *p)
             c->reset_after = res.reset ? 1 : 0;
             c->state = RC__HTTP_SERVER_IDLE;
             c->deadline = uv_now(s->loop) + RC__HTTP_SERVER_LINGER_MS;
-            c->body_borrowed = NULL;
-            c->blen = 0;
             if (res.raw)
                 rc__http_server_queue_bytes(c, res.body, res.body_len);
+            body_done(c); /* after the copy: a raw body may point into the request's */
             return HPE_PAUSED;
         }
         if (res.status == 0)
@@ -357,14 +510,7 @@ static int on_message_complete(llhttp_t *p)
         c->close_after = 1; /* the early response went out without "close"; the FIN tells */
     }
     c->state = RC__HTTP_SERVER_IDLE;
-    c->body_borrowed = NULL;
-    c->blen = 0;
-    if (c->bcap > RC__HTTP_SERVER_KEEP_BODY) {
-        /* One large request must not pin megabytes for the rest of a keep-alive connection. */
-        free(c->body);
-        c->body = NULL;
-        c->bcap = 0;
-    }
+    body_done(c);
     rc__http_server_conn_deadline(c, s->lim.idle_timeout_ms);
     if (!keep) {
         c->stop = 1;
@@ -392,8 +538,8 @@ static void on_conn_closed(uv_handle_t *h)
     rc_http_server_t *s = c->srv;
     if (c->counted && s->h.on_connection != NULL)
         s->h.on_connection(s->h.data, -1);
-    if (s->shared_conns != NULL) /* relaxed: a count, ordering nothing */
-        atomic_fetch_sub_explicit(s->shared_conns, 1, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&s->sh->connections, 1, memory_order_relaxed); /* a count */
+    body_budget_set(c, 0);
     free(c->pend);
     free(c->hbuf);
     free(c->hdrs);
@@ -480,9 +626,9 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
         rc__http_server_reject(c, 400, msg);
     } else if (c->body_borrowed != NULL) {
         /* The body is incomplete and lives in the read buffer, which the next read reuses. */
-        if (body_own(c, 0) != 0) {
-            rc__http_server_reject(c, 503, "out of memory");
-        }
+        int rc = body_own(c, 0);
+        if (rc != 0)
+            refuse_body(c, rc);
     }
     rc__http_server_conn_flush(c);
     if (!c->closing && c->reading && c->pending_out > s->lim.max_pending_out) {
@@ -511,6 +657,42 @@ void rc__http_server_conn_maybe_resume(rc__http_server_conn_t *c)
     rc__http_server_conn_deadline(c, ms);
 }
 
+/* The connection took one of the descriptors kept in reserve: answer 503 and close at once, so
+ * that the reserve is free again and the client learns why instead of seeing a reset. */
+static void refuse_fd(rc__http_server_conn_t *c, int fd)
+{
+    rc_http_server_t *s = c->srv;
+    uint64_t since;
+    if (rc__http_server_refused(s, &s->sh->fd_refused, &since))
+        rc_log_warn(s->name,
+                    "503 for %llu connection(s) since the last report: file descriptors are "
+                    "running out (accepted descriptor %d, limit %llu, the last %u kept in "
+                    "reserve); raise the open-files limit (ulimit -n, LimitNOFILE=) or lower "
+                    "maxConnections",
+                    (unsigned long long)since, fd, (unsigned long long)s->fd_limit,
+                    s->lim.fd_reserve);
+    /* What the client sent already is read (and dropped) now: closing a socket with unread
+     * input answers with a reset instead of a FIN. Nothing there yet is fine. */
+    (void)recv(fd, s->readbuf, sizeof(s->readbuf), MSG_DONTWAIT);
+    c->no_linger = 1;
+    rc__http_server_reject_busy(c, "out of file descriptors");
+    rc__http_server_conn_flush(c);
+}
+
+/* Over max_connections: 503, then the usual lingering close. */
+static void refuse_connection(rc__http_server_conn_t *c)
+{
+    rc_http_server_t *s = c->srv;
+    uint64_t since;
+    if (rc__http_server_refused(s, &s->sh->conns_refused, &since))
+        rc_log_warn(s->name,
+                    "503 for %llu connection(s) since the last report: %u connections are open "
+                    "(maxConnections)",
+                    (unsigned long long)since, s->lim.max_connections);
+    rc__http_server_reject_busy(c, "too many connections");
+    rc__http_server_conn_flush(c);
+}
+
 void rc__http_server_accept(uv_stream_t *l, int status)
 {
     rc_http_server_t *s = l->data;
@@ -533,6 +715,8 @@ void rc__http_server_accept(uv_stream_t *l, int status)
     if (s->conns != NULL)
         s->conns->prev = c;
     s->conns = c;
+    /* Counted from here on, whichever way it closes: on_conn_closed takes it off. */
+    size_t nopen = atomic_fetch_add_explicit(&s->sh->connections, 1, memory_order_relaxed) + 1;
     if (uv_accept(l, (uv_stream_t *)&c->tcp) != 0) {
         rc__http_server_conn_close(c);
         return;
@@ -545,12 +729,14 @@ void rc__http_server_accept(uv_stream_t *l, int status)
     parser_of(c)->data = c;
     c->state = RC__HTTP_SERVER_IDLE;
     c->deadline = uv_now(s->loop) + s->lim.header_timeout_ms;
-    size_t nopen = s->nconns;
-    if (s->shared_conns != NULL)
-        nopen = atomic_fetch_add_explicit(s->shared_conns, 1, memory_order_relaxed) + 1;
+    uv_os_fd_t fd = -1;
+    if (uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0 &&
+        (uint64_t)fd + s->lim.fd_reserve >= s->fd_limit) {
+        refuse_fd(c, fd);
+        return;
+    }
     if (nopen > s->lim.max_connections) {
-        rc__http_server_reject(c, 503, "too many connections");
-        rc__http_server_conn_flush(c);
+        refuse_connection(c);
         return;
     }
     uv_tcp_nodelay(&c->tcp, 1);

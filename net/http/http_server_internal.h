@@ -28,6 +28,7 @@ enum {
 };
 
 #define RC__HTTP_SERVER_LINGER_MS 2000
+#define RC__HTTP_SERVER_REPORT_MS 10000 /* refusals are logged at most this often */
 #define RC__HTTP_SERVER_READ_BUF  (64 * 1024)
 #define RC__HTTP_SERVER_KEEP_BODY                                                                  \
     (64 * 1024) /* body buffer a connection keeps between requests                                 \
@@ -61,6 +62,10 @@ struct rc__http_server_conn_s {
     uint64_t expected_body; /* its Content-Length, 0 when chunked */
     char *body;
     size_t blen, bcap;
+    /* What this connection holds of the shared body budget (limits.max_body_memory): the
+     * declared length of the body being read, or the capacity of `body`, whichever is more;
+     * between requests, the capacity of the buffer it keeps. */
+    uint64_t body_mem;
 
     uint64_t start_ns;
     size_t pending_out; /* bytes handed to uv_write and not yet written */
@@ -77,6 +82,9 @@ struct rc__http_server_conn_s {
     unsigned counted : 1; /* reported to on_connection */
     /* Close with a TCP reset once the queued output is written (response field `reset`). */
     unsigned reset_after : 1;
+    /* Close at once after the answer, without the lingering drain: the connection was refused
+     * for want of file descriptors, and lingering would hold one. */
+    unsigned no_linger : 1;
     /* A request is held (response field `hold`) until rc_http_server_respond. */
     unsigned held : 1;
     unsigned held_head : 1;
@@ -94,7 +102,11 @@ struct rc_http_server_s {
     rc_http_limits_t lim;
     rc_http_handler_t h;
     int port;
-    atomic_uint *shared_conns;
+    const char *name;            /* in log lines */
+    rc_http_server_shared_t *sh; /* options.shared, or own_shared */
+    rc_http_server_shared_t own_shared;
+    uint64_t fd_limit;         /* RLIMIT_NOFILE (soft), read again on every sweep */
+    char retry_after_line[40]; /* "Retry-After: 1\r\n" */
 
     rc__http_server_conn_t *conns;
     size_t nconns;
@@ -137,6 +149,11 @@ static inline void rc__http_server_conn_deadline(rc__http_server_conn_t *c, uint
  *  handles are closed too. `s` may be freed on return. */
 void rc__http_server_check_done(rc_http_server_t *s);
 
+/** Counts one refusal in `r` and returns 1 when it is time to log (the first refusal, then at
+ *  most once per RC__HTTP_SERVER_REPORT_MS over all servers sharing `r`), with *since set to
+ *  the refusals since the previous line. */
+int rc__http_server_refused(rc_http_server_t *s, rc_http_refusals_t *r, uint64_t *since);
+
 /* ---- http_server_conn.c ---- */
 
 /** The listener's connection callback (uv_connection_cb): accepts and starts reading. */
@@ -152,6 +169,10 @@ void rc__http_server_conn_reset(rc__http_server_conn_t *c);
  *  queued output is gone. */
 void rc__http_server_conn_maybe_resume(rc__http_server_conn_t *c);
 
+/** Frees the connection's body buffer and returns its share of the body budget: the request
+ *  was refused, the body will not be read. */
+void rc__http_server_conn_drop_body(rc__http_server_conn_t *c);
+
 /* ---- http_server_output.c ---- */
 
 /** Queues bytes as given (an interim "100 Continue", a raw response) in the server's output
@@ -166,8 +187,12 @@ void rc__http_server_queue_response(rc__http_server_conn_t *c, const rc_http_ser
                                     int head_only, int minor);
 
 /** Queues a JSON error answer the server gives by itself, stops parsing the connection and
- *  marks it to close; reports to on_rejected. `reason` is a static string. */
+ *  marks it to close; drops the body read so far (rc__http_server_conn_drop_body) and reports
+ *  to on_rejected. `reason` is a static string. */
 void rc__http_server_reject(rc__http_server_conn_t *c, int status, const char *reason);
+
+/** As rc__http_server_reject with 503 and the server's Retry-After: overload, try later. */
+void rc__http_server_reject_busy(rc__http_server_conn_t *c, const char *reason);
 
 /** Writes what the output buffer holds for `c` (directly, or through a uv_write) and empties
  *  the buffer, then starts the close, reset or linger the connection asked for. `c` may be

@@ -221,16 +221,31 @@ void rc__http_server_queue_response(rc__http_server_conn_t *c, const rc_http_ser
         out_append(s, res->body, res->body_len);
 }
 
-void rc__http_server_reject(rc__http_server_conn_t *c, int status, const char *reason)
+static void reject(rc__http_server_conn_t *c, int status, const char *reason, const char *headers)
 {
     rc_http_server_response_t res;
     memset(&res, 0, offsetof(rc_http_server_response_t, scratch));
     rc_http_response_error(&res, status, reason);
+    if (headers != NULL) {
+        res.headers = headers;
+        res.headers_len = strlen(headers);
+    }
     c->stop = 1;
     c->close_after = 1;
+    rc__http_server_conn_drop_body(c);
     rc__http_server_queue_response(c, &res, 0, 1);
     if (c->srv->h.on_rejected != NULL)
         c->srv->h.on_rejected(c->srv->h.data, status, reason);
+}
+
+void rc__http_server_reject(rc__http_server_conn_t *c, int status, const char *reason)
+{
+    reject(c, status, reason, NULL);
+}
+
+void rc__http_server_reject_busy(rc__http_server_conn_t *c, const char *reason)
+{
+    reject(c, 503, reason, c->srv->retry_after_line);
 }
 
 static void on_write(uv_write_t *req, int status)
@@ -320,6 +335,10 @@ void rc__http_server_conn_flush(rc__http_server_conn_t *c)
         rc__http_server_conn_reset(c);
         return;
     }
-    if (c->close_after && c->writes_in_flight == 0 && !c->shutting_down)
-        start_linger(c);
+    if (c->close_after && c->writes_in_flight == 0 && !c->shutting_down) {
+        if (c->no_linger)
+            rc__http_server_conn_close(c);
+        else
+            start_linger(c);
+    }
 }

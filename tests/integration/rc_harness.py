@@ -23,7 +23,7 @@ class Broker:
     its rings (shm objects named with a prefix unique to this broker) are removed."""
 
     def __init__(self, config=None, args=(), env=None, listen="127.0.0.1:0",
-                 admin="127.0.0.1:0"):
+                 admin="127.0.0.1:0", preexec_fn=None):
         self.tmp = tempfile.TemporaryDirectory(prefix="rc-it-")
         _seq[0] += 1
         self.prefix = "rcit%dx%d" % (os.getpid(), _seq[0])
@@ -38,7 +38,7 @@ class Broker:
         self.stderr_path = os.path.join(self.tmp.name, "stderr")
         self.stderr = open(self.stderr_path, "w")
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self.stderr, text=True,
-                                     env=env)
+                                     env=env, preexec_fn=preexec_fn)
         line = self._read_line(10.0)
         m = re.match(r"listening ingress=\[?([\d.:a-f]+?)\]?:(\d+) admin=\[?([\d.:a-f]+?)\]?:(\d+)$",
                      (line or "").strip())

@@ -192,7 +192,7 @@ def test_slowloris():
     c.close()
     # A body that never completes.
     c = B.conn()
-    c.send("POST /shop/orders HTTP/1.1\r\nContent-Length: 100\r\n\r\nabc")
+    c.send("POST /shop/orders HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc")
     r = c.response()
     eq(r.status, 408, "slow body")
     eq(r.json(), {"error": "timed out reading request body"}, "408 body")

@@ -1,13 +1,15 @@
 /* Loop test of net/http/http_server: a real server on loopback in a libuv loop on its own
  * thread, a blocking socket client in the main thread. Covers keep-alive, pipelining, the
- * per-request context, chunked bodies, 100-continue, HTTP/1.0, limits, timeouts, the connection
- * cap and draining, and ends by asserting the loop closes with no handle left. */
+ * per-request context, chunked bodies, 100-continue, HTTP/1.0, Host, limits, timeouts, the
+ * connection cap, the body memory budget, the file-descriptor reserve and draining, and ends by
+ * asserting the loop closes with no handle left. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -20,10 +22,13 @@ static uv_loop_t loop;
 static uv_async_t cmd_async;
 static rc_http_server_t *srv;
 static rc_http_server_t *srv2; /* default timeouts: for the flood test, which must not time out */
-static atomic_int cmd;         /* 1 drain, 2 close */
-static atomic_int drained;     /* drain callback ran */
+static rc_http_server_t *srv3; /* a small body memory budget */
+static rc_http_server_t *srv4; /* every descriptor in the reserve: each connection is refused */
+static rc_http_server_shared_t budget, fds;
+static atomic_int cmd;     /* 1 drain, 2 close */
+static atomic_int drained; /* drain callback ran */
 static atomic_int rejected_408, rejected_any;
-static int port, port2;
+static int port, port2, port3, port4;
 
 static const int ctx_marker = 1; /* its address is the context on_headers leaves for /ctx/set */
 
@@ -86,6 +91,8 @@ static void on_cmd(uv_async_t *a)
     } else if (c == 2) {
         rc_http_server_close(srv, NULL, NULL);
         rc_http_server_close(srv2, NULL, NULL);
+        rc_http_server_close(srv3, NULL, NULL);
+        rc_http_server_close(srv4, NULL, NULL);
         uv_close((uv_handle_t *)&cmd_async, NULL);
     }
 }
@@ -194,6 +201,25 @@ static void client_close(client_t *c)
     close(c->fd);
 }
 
+/* Whether the next response's head (not consumed) holds `line`. */
+static int client_head_has(client_t *c, const char *line)
+{
+    char *end;
+    while ((end = memmem(c->buf, c->len, "\r\n\r\n", 4)) == NULL) {
+        if (!client_fill(c))
+            RC_TEST_FAIL("no complete response head (have %zu bytes)", c->len);
+    }
+    return memmem(c->buf, (size_t)(end - c->buf) + 2, line, strlen(line)) != NULL;
+}
+
+/* Waits up to 2 s for a counter the loop thread updates to reach `want`. */
+static uint64_t wait_u64(_Atomic uint64_t *v, uint64_t want)
+{
+    for (int i = 0; i < 400 && atomic_load(v) != want; i++)
+        usleep(5000);
+    return atomic_load(v);
+}
+
 /* ---- tests ------------------------------------------------------------------------------- */
 
 static client_t cl;
@@ -280,7 +306,7 @@ static void *flood_sender(void *arg)
         int n = snprintf(req, sizeof(req), "GET /%06d", i);
         memset(req + n, 'p', FLOOD_PATH - (size_t)n);
         n = FLOOD_PATH;
-        n += snprintf(req + n, sizeof(req) - (size_t)n, " HTTP/1.1\r\n\r\n");
+        n += snprintf(req + n, sizeof(req) - (size_t)n, " HTTP/1.1\r\nHost: x\r\n\r\n");
         if (send(c->fd, req, (size_t)n, MSG_NOSIGNAL) != n)
             return (void *)1;
     }
@@ -346,7 +372,8 @@ static void test_chunked_and_continue(void)
     ASSERT(!closes);
     ASSERT_EQ(client_response(&cl, body, sizeof(body), NULL), 200);
     ASSERT_STR_EQ(body, "GET /after len=0 body=");
-    client_send(&cl, "POST /x HTTP/1.1\r\nExpect: something-else\r\nContent-Length: 1\r\n\r\n");
+    client_send(
+        &cl, "POST /x HTTP/1.1\r\nHost: x\r\nExpect: something-else\r\nContent-Length: 1\r\n\r\n");
     ASSERT_EQ(client_response(&cl, body, sizeof(body), NULL), 417);
     client_close(&cl);
 }
@@ -426,6 +453,124 @@ static void test_limits(void)
     client_close(&cl);
 }
 
+/* RFC 9112 3.2: 400 for an HTTP/1.1 request without Host or with two; HTTP/1.0 needs none. */
+static void test_host(void)
+{
+    int closes = 0;
+    client_open(&cl);
+    client_send(&cl, "GET /nohost HTTP/1.1\r\n\r\n");
+    ASSERT_EQ(client_response(&cl, body, sizeof(body), &closes), 400);
+    ASSERT(strstr(body, "without a Host header") != NULL);
+    ASSERT(closes);
+    ASSERT(client_sees_eof(&cl));
+    client_close(&cl);
+
+    client_open(&cl);
+    client_send(&cl, "POST /twohosts HTTP/1.1\r\nHost: a\r\nhost: b\r\nContent-Length: 1\r\n\r\nx");
+    ASSERT_EQ(client_response(&cl, body, sizeof(body), NULL), 400);
+    ASSERT(strstr(body, "more than one Host header") != NULL);
+    client_close(&cl);
+
+    /* An empty Host is allowed (a target without authority), and so is HTTP/1.0 without one. */
+    client_open(&cl);
+    client_send(&cl, "GET /empty HTTP/1.1\r\nHost:\r\n\r\n");
+    ASSERT_EQ(client_response(&cl, body, sizeof(body), NULL), 200);
+    client_send(&cl, "GET /old HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+    ASSERT_EQ(client_response(&cl, body, sizeof(body), NULL), 200);
+    ASSERT_STR_EQ(body, "GET /old len=0 body=");
+    client_close(&cl);
+}
+
+/* srv3: bodies up to 4000 bytes, 6000 bytes of body memory, Retry-After 7. */
+static void test_body_budget(void)
+{
+    client_t a, b, c;
+    int closes = 0;
+    /* A stalls mid-body: its whole declared body is reserved at the headers. */
+    client_open_port(&a, port3);
+    client_send(&a, "POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 4000\r\n\r\nab");
+    ASSERT_U64_EQ(wait_u64(&budget.body_memory, 4000), 4000);
+
+    /* B does not fit: 503 with Retry-After before its body is read. Its length is known, so
+     * the body it sends anyway is skipped and the connection serves the next request. */
+    client_open_port(&b, port3);
+    client_send(&b, "POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 4000\r\n\r\n");
+    ASSERT(client_head_has(&b, "Retry-After: 7\r\n"));
+    ASSERT_EQ(client_response(&b, body, sizeof(body), &closes), 503);
+    ASSERT(strstr(body, "request bodies in memory") != NULL);
+    ASSERT(!closes);
+    char filler[4000];
+    memset(filler, 'f', sizeof(filler));
+    ASSERT_EQ(send(b.fd, filler, sizeof(filler), MSG_NOSIGNAL), (ssize_t)sizeof(filler));
+    client_send(&b, "GET /after HTTP/1.1\r\nHost: x\r\n\r\n");
+    ASSERT_EQ(client_response(&b, body, sizeof(body), NULL), 200);
+    ASSERT_STR_EQ(body, "GET /after len=0 body=");
+
+    /* What fits is served, also a body copied over two reads; afterwards it holds nothing. */
+    client_open_port(&c, port3);
+    client_send(&c, "POST /c HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n");
+    usleep(20000);
+    ASSERT_EQ(send(c.fd, filler, 1000, MSG_NOSIGNAL), 1000);
+    ASSERT_EQ(client_response(&c, body, sizeof(body), NULL), 200);
+    ASSERT(strncmp(body, "POST /c len=1000 body=ffff", 26) == 0);
+    ASSERT_U64_EQ(wait_u64(&budget.body_memory, 4000), 4000);
+
+    /* A client waiting for 100 Continue gets the 503 instead, and the connection closes. */
+    client_send(&c, "POST /e HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+                    "Content-Length: 3000\r\n\r\n");
+    ASSERT_EQ(client_response(&c, body, sizeof(body), &closes), 503);
+    ASSERT(closes);
+    ASSERT(client_sees_eof(&c));
+    client_close(&c);
+
+    /* A chunked body is counted as its buffer grows (4 KiB at first): past the budget it gets
+     * 503 in the middle, and the connection closes. */
+    client_open_port(&c, port3);
+    client_send(&c, "POST /ch HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                    "10\r\n0123456789abcdef\r\n");
+    ASSERT(client_head_has(&c, "Retry-After: 7\r\n"));
+    ASSERT_EQ(client_response(&c, body, sizeof(body), &closes), 503);
+    ASSERT(closes);
+    client_close(&c);
+    ASSERT_U64_EQ(wait_u64(&budget.body_memory, 4000), 4000);
+
+    /* A closing connection gives its reservation back: a large body fits again. */
+    client_close(&a);
+    ASSERT_U64_EQ(wait_u64(&budget.body_memory, 0), 0);
+    client_send(&b, "POST /f HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+                    "Content-Length: 4000\r\n\r\n");
+    ASSERT_EQ(client_response(&b, NULL, 0, NULL), 100);
+    ASSERT_EQ(send(b.fd, filler, sizeof(filler), MSG_NOSIGNAL), (ssize_t)sizeof(filler));
+    ASSERT_EQ(client_response(&b, body, sizeof(body), NULL), 200);
+    ASSERT(strncmp(body, "POST /f len=4000", 16) == 0);
+    client_close(&b);
+    ASSERT_U64_EQ(wait_u64(&budget.body_memory, 0), 0);
+    ASSERT_U64_EQ(atomic_load(&budget.body_refused.total), 3);
+}
+
+/* srv4 keeps every descriptor in reserve: a connection gets 503 with Retry-After and is closed
+ * at once (no lingering, which would hold the descriptor). */
+static void test_fd_reserve(void)
+{
+    for (int i = 0; i < 3; i++) {
+        client_t c;
+        client_open_port(&c, port4);
+        if (i == 1)
+            client_send(&c, "GET /x HTTP/1.1\r\nHost: x\r\n\r\n"); /* sent before the accept */
+        int closes = 0;
+        ASSERT(client_head_has(&c, "Retry-After: 1\r\n"));
+        ASSERT_EQ(client_response(&c, body, sizeof(body), &closes), 503);
+        ASSERT(strstr(body, "out of file descriptors") != NULL);
+        ASSERT(closes);
+        ASSERT(client_sees_eof(&c));
+        client_close(&c);
+    }
+    ASSERT_U64_EQ(wait_u64(&fds.fd_refused.total, 3), 3);
+    for (int i = 0; i < 400 && atomic_load(&fds.connections) != 0; i++)
+        usleep(5000);
+    ASSERT_EQ(atomic_load(&fds.connections), 0);
+}
+
 static void test_timeouts(void)
 {
     int before = atomic_load(&rejected_408);
@@ -452,14 +597,14 @@ static void test_timeouts(void)
     client_close(&cl);
 
     client_open(&cl);
-    client_send(&cl, "POST /slow HTTP/1.1\r\nContent-Length: 10\r\n\r\nab");
+    client_send(&cl, "POST /slow HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nab");
     ASSERT_EQ(client_response(&cl, body, sizeof(body), NULL), 408);
     ASSERT(strstr(body, "body") != NULL);
     client_close(&cl);
 
     /* Idle keep-alive connections are closed silently. */
     client_open(&cl);
-    client_send(&cl, "GET /x HTTP/1.1\r\n\r\n");
+    client_send(&cl, "GET /x HTTP/1.1\r\nHost: x\r\n\r\n");
     ASSERT_EQ(client_response(&cl, body, sizeof(body), NULL), 200);
     ASSERT(client_sees_eof(&cl));
     ASSERT_EQ(cl.len, 0);
@@ -471,7 +616,7 @@ static void test_connection_cap(void)
     client_t c[4];
     for (int i = 0; i < 3; i++) {
         client_open(&c[i]);
-        client_send(&c[i], "GET /x HTTP/1.1\r\n\r\n");
+        client_send(&c[i], "GET /x HTTP/1.1\r\nHost: x\r\n\r\n");
         ASSERT_EQ(client_response(&c[i], body, sizeof(body), NULL), 200);
     }
     client_open(&c[3]);
@@ -485,10 +630,10 @@ static void test_drain(void)
 {
     client_t idle, busy;
     client_open(&idle);
-    client_send(&idle, "GET /x HTTP/1.1\r\n\r\n");
+    client_send(&idle, "GET /x HTTP/1.1\r\nHost: x\r\n\r\n");
     ASSERT_EQ(client_response(&idle, body, sizeof(body), NULL), 200);
     client_open(&busy);
-    client_send(&busy, "POST /inflight HTTP/1.1\r\nContent-Length: 4\r\n\r\nab");
+    client_send(&busy, "POST /inflight HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nab");
     usleep(50000);
     send_cmd(1);
     for (int i = 0; i < 100 && atomic_load(&cmd) != 0; i++)
@@ -502,7 +647,7 @@ static void test_drain(void)
     ASSERT(closes);
     ASSERT(client_sees_eof(&busy));
     /* A new request on an idle connection gets 503. */
-    client_send(&idle, "GET /late HTTP/1.1\r\n\r\n");
+    client_send(&idle, "GET /late HTTP/1.1\r\nHost: x\r\n\r\n");
     ASSERT_EQ(client_response(&idle, body, sizeof(body), &closes), 503);
     ASSERT(closes);
     client_close(&idle);
@@ -545,6 +690,20 @@ int main(void)
     o2.handler = o.handler;
     ASSERT_EQ(rc_http_server_create(&loop, &o2, &srv2), 0);
     port2 = rc_http_server_port(srv2);
+    rc_http_server_options_t o3 = o2;
+    o3.limits.max_body_bytes = 4000;
+    o3.limits.max_body_memory = 6000;
+    o3.limits.retry_after_s = 7;
+    o3.shared = &budget;
+    ASSERT_EQ(rc_http_server_create(&loop, &o3, &srv3), 0);
+    port3 = rc_http_server_port(srv3);
+    struct rlimit rl;
+    ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &rl), 0);
+    rc_http_server_options_t o4 = o2;
+    o4.limits.fd_reserve = rl.rlim_cur < UINT32_MAX ? (uint32_t)rl.rlim_cur : UINT32_MAX;
+    o4.shared = &fds;
+    ASSERT_EQ(rc_http_server_create(&loop, &o4, &srv4), 0);
+    port4 = rc_http_server_port(srv4);
     uv_thread_t t;
     ASSERT_EQ(uv_thread_create(&t, server_thread, NULL), 0);
 
@@ -553,6 +712,12 @@ int main(void)
     test_pipelining_backpressure();
     test_chunked_and_continue();
     test_http10();
+    test_host();
+    test_body_budget();
+    if (rl.rlim_cur < UINT32_MAX)
+        test_fd_reserve();
+    else
+        printf("skipped test_fd_reserve: RLIMIT_NOFILE is unlimited\n");
     test_limits();
     test_timeouts();
     usleep(400000); /* let closed connections leave before counting against the cap */

@@ -493,6 +493,29 @@ static void test_ring_limits(void)
                  "least 128Ki or lower those limits");
 }
 
+/* spec.limits.maxBodyMemory: request bodies held in memory over all ingress loops. */
+static void test_body_memory(void)
+{
+    rc_config_t c;
+    ASSERT_EQ(rc_config_init_default(&c), 0);
+    ASSERT_U64_EQ(c.limits.max_body_memory, 256ull << 20);
+    rc_config_close(&c);
+    static const char yaml[] = SETTINGS "spec:\n  limits:\n    maxBodyMemory: 64Mi\n";
+    int rc = rc_config_load_string(&c, "t.yaml", yaml, strlen(yaml), err, sizeof(err));
+    if (rc != 0)
+        RC_TEST_FAIL("%s", err);
+    ASSERT_U64_EQ(c.limits.max_body_memory, 64ull << 20);
+    rc_config_close(&c);
+    expect_error(SETTINGS "spec:\n  limits:\n    maxBodyMemory: 100\n",
+                 "t.yaml:5: 'spec.limits.maxBodyMemory' must be between 1024 and 1099511627776 "
+                 "bytes, not 100");
+    /* Less than the largest body allowed: such a request could never be read. */
+    expect_error(SETTINGS "spec:\n  ring: {size: 64Mi}\n  limits:\n    maxBatchBytes: 8Mi\n"
+                          "    maxBodyMemory: 4Mi\n",
+                 "t.yaml:1: 'spec.limits.maxBodyMemory' (4194304) is smaller than "
+                 "'spec.limits.maxBatchBytes' (8388608)");
+}
+
 int main(void)
 {
     test_defaults();
@@ -503,6 +526,7 @@ int main(void)
     test_uri_errors();
     test_uri_parse();
     test_ring_limits();
+    test_body_memory();
     printf("ok\n");
     return 0;
 }
