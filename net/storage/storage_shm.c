@@ -4,9 +4,13 @@
 #include "net/storage/storage_internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "core/config.h"
 #include "core/errors.h"
@@ -277,6 +281,27 @@ static void shm_stats(rc_storage_t *s, rc_storage_stats_t *st)
     st->lossless = rs.lossless;
 }
 
+/* A ring's saved cursors live in a shm object of their own beside it, "<ring name>.cursors",
+ * owner-only like the ring. The ring's identity is kept in it, so the cursors of a ring that
+ * was replaced never apply to its successor, whose sequence numbers start again at 0. */
+static int shm_cursors_open(rc_storage_t *s, uint32_t slots, rc_storage_cursors_t **out,
+                            int *adopted, char *err, size_t errlen)
+{
+    shm_store_t *st = (shm_store_t *)s;
+    char name[RC_RING_NAME_MAX + 16], what[128];
+    snprintf(name, sizeof(name), "/%s.cursors", st->name);
+    snprintf(what, sizeof(what), "cursor table /dev/shm%s", name);
+    int fd = shm_open(name, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        int e = errno;
+        snprintf(err, errlen, "%s: %s", what, strerror(e));
+        return -e;
+    }
+    int rc = rc__cursors_map(fd, what, rc_ring_id(st->ring), slots, out, adopted, err, errlen);
+    close(fd);
+    return rc;
+}
+
 static const rc__storage_ops_t shm_ops = {
     .attach = shm_attach,
     .close = shm_close,
@@ -294,4 +319,5 @@ static const rc__storage_ops_t shm_ops = {
     .find_cursor = shm_find_cursor,
     .reclaim = shm_reclaim,
     .stats = shm_stats,
+    .cursors_open = shm_cursors_open,
 };
