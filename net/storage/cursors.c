@@ -27,7 +27,7 @@
 
 #include "core/log.h"
 
-#define TABLE_MAGIC   0x7273726f73727563ull /* "cursors" */
+#define TABLE_MAGIC   0x0073726f73727563ull /* "cursors" in little-endian ASCII */
 #define TABLE_VERSION 1u
 #define INDEX_TOMB    UINT32_MAX
 

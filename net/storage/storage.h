@@ -184,7 +184,7 @@ typedef struct rc_storage_cursors_s rc_storage_cursors_t;
  *  store, 0 when it starts empty (there was none, it belonged to a store this one replaced, or
  *  it named positions this store never had: the last two are logged). Returns 0, or a negative
  *  code with `err` naming the problem (-EPERM: the table is another user's or open to other
- *  users; it is never used then, as a ring in that state is not). The mapping is inherited by
+ *  users, who could make consumers skip events with it). The mapping is inherited by
  *  forked children, which use the slots but never take or drop one. Main thread, before
  *  forking. */
 int rc_storage_cursors_open(rc_storage_t *s, uint32_t slots, rc_storage_cursors_t **out,
