@@ -352,6 +352,8 @@ void rc_bench_peer_stop(rc_peer_t *p)
         char path[96];
         snprintf(path, sizeof(path), "/dev/shm/%s", p->ring);
         unlink(path);
+        snprintf(path, sizeof(path), "/dev/shm/%s.cursors", p->ring); /* its saved cursors */
+        unlink(path);
         p->ring[0] = 0;
     }
     if (p->dir[0])

@@ -111,12 +111,13 @@ void rc_bench_procs_install(void)
 
 void rc_bench_track_shm(const char *name)
 {
-    for (int i = 0; i < MAX_SHM; i++) {
+    /* A broker keeps its saved cursors beside its ring, in "<ring>.cursors": both go. */
+    for (int k = 0, i = 0; k < 2 && i < MAX_SHM; i++) {
         if (!shm_used[i]) {
-            snprintf(shm_paths[i], sizeof(shm_paths[i]), "/dev/shm/%s",
-                     name[0] == '/' ? name + 1 : name);
+            snprintf(shm_paths[i], sizeof(shm_paths[i]), "/dev/shm/%s%s",
+                     name[0] == '/' ? name + 1 : name, k ? ".cursors" : "");
             shm_used[i] = 1;
-            return;
+            k++;
         }
     }
 }

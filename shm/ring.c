@@ -527,6 +527,11 @@ uint64_t rc_ring_capacity(const rc_ring_t *ring)
     return ring->capacity;
 }
 
+uint64_t rc_ring_id(const rc_ring_t *ring)
+{
+    return ring->key; /* random at creation, never 0, kept in the header */
+}
+
 void rc__head_load(const rc_ring_t *r, uint64_t *pos, uint64_t *seq)
 {
     /* A 16-byte CAS that replaces the value with itself reads both halves atomically. */

@@ -196,6 +196,11 @@ uint64_t rc_ring_head(const rc_ring_t *ring);
 /** Record area bytes. */
 uint64_t rc_ring_capacity(const rc_ring_t *ring);
 
+/** This ring's identity: a random nonzero number its creator chose, so a ring that replaced
+ *  another of the same name is told from it (state kept beside a ring, such as saved cursors,
+ *  records it). Any thread. */
+uint64_t rc_ring_id(const rc_ring_t *ring);
+
 /** Frees the slots of dead readers (pid gone or reused, heartbeat older than the heartbeat
  *  timeout) so they stop gating producers. Returns the number reclaimed. Producers call it
  *  themselves when they find the ring full; a supervisor may call it periodically. */

@@ -1,8 +1,10 @@
 /* Worker processes and their triggers. The supervisor holds every feed (per worker and broker,
  * one manual-ack lossless reader the worker routes that broker's events from), so the slot and
- * with it the acknowledged position outlive any worker; the triggers' own cursors live in the
- * shared stats segment. It forks the workers after setting up everything they need (they
- * inherit the ring mappings, feeds and the stats segment) and restarts the dead ones.
+ * with it the acknowledged position outlive any worker; the triggers' own cursors and the
+ * feeds' read cursors are saved in each broker store's cursor table (net/delivery/cursor.h),
+ * so they outlive this process too. It forks the workers after setting up everything they need
+ * (they inherit the ring mappings, feeds, cursor tables and the stats segment) and restarts the
+ * dead ones.
  *
  * It never waits on the loop: `step`, run by the watch timer (100 ms) and by SIGCHLD, moves a
  * small state machine.
@@ -29,6 +31,7 @@
 #include "core/delivery_policy.h"
 #include "core/errors.h"
 #include "core/log.h"
+#include "net/delivery/cursor.h"
 #include "net/delivery/worker.h"
 #include "net/delivery/worker_stats.h"
 #include "net/http/http_url.h"
@@ -59,6 +62,7 @@ struct rc_supervisor_s {
     rc_config_t *owned;
     rc_worker_broker_t *brokers;
     size_t nbrokers;
+    rc_storage_cursors_t **cursors; /* per broker: its store's cursor table */
     rc_worker_trigger_t *trig;
     size_t ntrig;
     rc_worker_feed_t *feeds;
@@ -133,7 +137,8 @@ static void close_feeds(rc_worker_feed_t *feeds, size_t n)
 
 /* Opens one feed per (worker, broker) that has triggers in `tab` (already assigned to workers),
  * broker b's at start[b] (see orphan_start), and sets each trigger's .feed. Resets the feeds'
- * read cursors in the stats segment. All-or-nothing. */
+ * saved read cursors, so every trigger must hold its own cursor by then (no link). All-or-
+ * nothing. */
 static int open_feeds(rc_supervisor_t *s, rc_worker_trigger_t *tab, size_t n, int nw,
                       const int64_t *start, rc_worker_feed_t **out, size_t *nout)
 {
@@ -154,12 +159,15 @@ static int open_feeds(rc_supervisor_t *s, rc_worker_trigger_t *tab, size_t n, in
             rc_worker_feed_t *f = &feeds[nf];
             f->worker = tab[i].worker;
             f->broker_idx = tab[i].broker_idx;
-            f->stats = rc_worker_stats_feed(s->stats, (uint32_t)cell);
+            f->cursor = rc_cursor_take_feed(s->cursors[f->broker_idx], f->worker, &f->link);
+            if (f->cursor == NULL) {
+                rc = -ENOSPC;
+                break;
+            }
             rc = open_feed(&s->brokers[f->broker_idx], f->worker, start[f->broker_idx], &f->reader);
             if (rc != 0)
                 break;
-            atomic_store_explicit(&f->stats->read_seq, 0, memory_order_relaxed);
-            atomic_store_explicit(&f->stats->read_pos, 0, memory_order_relaxed);
+            rc_cursor_store_read(f->cursor, 0, 0);
             map[cell] = (int)nf++;
         }
         tab[i].feed = (uint32_t)map[cell];
@@ -174,15 +182,11 @@ static int open_feeds(rc_supervisor_t *s, rc_worker_trigger_t *tab, size_t n, in
     return 0;
 }
 
-/* A trigger starts at the ring's latest event unless its broker resumes saved feeds (then it
- * delivers everything from there: at-least-once). */
-static void start_cursor(rc_worker_broker_t *b, int resumed, rc_trigger_stats_t *st)
+/* Forgets the saved cursors the running table and feeds do not use (net/delivery/cursor.h). */
+static void drop_stale(rc_supervisor_t *s)
 {
-    rc_storage_stats_t rs;
-    rc_storage_stats(b->store, &rs);
-    atomic_store_explicit(&st->cursor_seq, resumed ? 0 : rs.head_seq, memory_order_relaxed);
-    atomic_store_explicit(&st->cursor_pos, resumed ? 0 : rs.head, memory_order_relaxed);
-    atomic_store_explicit(&st->follows_feed, 1, memory_order_release); /* no worker runs yet */
+    rc_cursor_drop_stale(s->cursors, s->brokers, s->nbrokers, s->trig, s->ntrig, s->feeds,
+                         s->nfeeds);
 }
 
 static int stats_slot(rc_supervisor_t *s, const rc_config_trigger_t *t, uint32_t broker_idx,
@@ -252,12 +256,13 @@ static void release_table(rc_supervisor_t *s, rc_worker_trigger_t *tab, size_t n
     free(tab);
 }
 
-/* Builds the trigger table for `cfg`, taking over the stats slot (counters and cursor) of each
- * trigger of `old` with the same namespace, name and broker. What it takes is cleared in `old`.
- * New triggers start at the latest event, or (`resumed[b]`) where broker b's saved feeds
- * resume. All-or-nothing. */
+/* Builds the trigger table for `cfg`, taking over the stats slot (counters) of each trigger of
+ * `old` with the same namespace, name and broker (what it takes is cleared in `old`), and each
+ * trigger's saved cursor, found by the same identity in its broker's cursor table. Triggers
+ * without one start at the latest event, or (`from_oldest[b]`) at broker b's resumed feeds
+ * (rc_cursor_take_trigger). All-or-nothing (a cursor slot taken stays until drop_stale). */
 static int build_table(rc_supervisor_t *s, const rc_config_t *cfg, rc_worker_trigger_t *old,
-                       size_t nold, const int64_t *resumed, rc_worker_trigger_t **out)
+                       size_t nold, const int *from_oldest, rc_worker_trigger_t **out)
 {
     rc_worker_trigger_t *tab = calloc(cfg->trigger_count ? cfg->trigger_count : 1, sizeof(*tab));
     if (tab == NULL)
@@ -281,6 +286,13 @@ static int build_table(rc_supervisor_t *s, const rc_config_t *cfg, rc_worker_tri
         rc = effective_delivery(cfg, t, &wt->delivery);
         if (rc != 0)
             break;
+        wt->cursor = rc_cursor_take_trigger(s->cursors[b], s->brokers[b].store, t,
+                                            from_oldest != NULL && from_oldest[b]);
+        if (wt->cursor == NULL) {
+            rc_log_error("supervisor", "trigger %s/%s: no cursor slot left", t->ns, t->name);
+            rc = -ENOSPC;
+            break;
+        }
         for (size_t j = 0; j < nold; j++) {
             if (old[j].stats != NULL && old[j].broker_idx == wt->broker_idx &&
                 strcmp(old[j].cfg->ns, t->ns) == 0 && strcmp(old[j].cfg->name, t->name) == 0) {
@@ -300,7 +312,6 @@ static int build_table(rc_supervisor_t *s, const rc_config_t *cfg, rc_worker_tri
         }
         wt->stats = &s->stats->t[slot];
         wt->stats_slot = slot;
-        start_cursor(&s->brokers[b], resumed != NULL && resumed[b] >= 0, wt->stats);
     }
     if (rc != 0) {
         release_table(s, tab, cfg->trigger_count, old, nold);
@@ -343,6 +354,7 @@ static int spawn(rc_supervisor_t *s, int idx)
         .brokers = s->brokers,
         .nbrokers = s->nbrokers,
         .drain_ms = s->drain_ms,
+        .supervisor = getpid(),
     };
     /* The child starts with libuv's signal handlers, which write to the loop's signal pipe, and
      * that pipe is shared with us: a SIGTERM for a worker that has not set its own handlers yet
@@ -484,22 +496,6 @@ static int same_brokers(const rc_supervisor_t *s, const rc_config_t *c)
     return 1;
 }
 
-/* With the workers stopped: writes each trigger's cursor as its slot and its feed's slot say it,
- * and makes it follow its feed from there, so it survives the feed being replaced. */
-static void settle_cursors(rc_supervisor_t *s)
-{
-    for (size_t i = 0; i < s->ntrig; i++) {
-        rc_trigger_stats_t *st = s->trig[i].stats;
-        if (st == NULL)
-            st = &s->stats->t[s->trig[i].stats_slot]; /* taken over by the new table */
-        uint64_t seq, pos;
-        rc_worker_stats_cursor(st, s->feeds[s->trig[i].feed].stats, &seq, &pos);
-        atomic_store_explicit(&st->cursor_seq, seq, memory_order_relaxed);
-        atomic_store_explicit(&st->cursor_pos, pos, memory_order_relaxed);
-        atomic_store_explicit(&st->follows_feed, 1, memory_order_release); /* no worker runs */
-    }
-}
-
 static void free_config(rc_config_t *c)
 {
     if (c != NULL)
@@ -517,7 +513,7 @@ static int prepare(rc_supervisor_t *s, const rc_config_t *nc, int nw, rc_worker_
     int rc = start ? build_table(s, nc, s->trig, s->ntrig, NULL, tab) : -ENOMEM;
     if (rc != 0)
         goto out;
-    settle_cursors(s);
+    rc_cursor_settle(s->trig, s->ntrig, s->feeds);
     for (size_t b = 0; b < s->nbrokers; b++)
         start[b] = -1;
     for (size_t i = 0; i < s->nfeeds; i++) {
@@ -551,6 +547,7 @@ static void apply_reload(rc_supervisor_t *s)
         rc_log_error("supervisor", "reload rejected (see above), the running config stays");
         free_config(nc);
         atomic_fetch_add_explicit(&s->stats->reload_errors, 1, memory_order_relaxed);
+        drop_stale(s); /* cursor slots the rejected table took */
         goto respawn;
     }
     size_t kept = 0, removed = 0;
@@ -574,6 +571,7 @@ static void apply_reload(rc_supervisor_t *s)
     free_config(s->owned);
     s->owned = nc;
     s->cfg = nc;
+    drop_stale(s); /* the removed triggers' cursors */
     atomic_fetch_add_explicit(&s->stats->reloads, 1, memory_order_relaxed);
     rc_log_info("supervisor", "reloaded %s: %zu trigger%s (%zu kept, %zu added, %zu removed)",
                 nc->source, s->ntrig, s->ntrig == 1 ? "" : "s", kept, s->ntrig - kept, removed);
@@ -647,6 +645,7 @@ static void release(rc_supervisor_t *s)
         rc_storage_reader_forget(s->feeds[i].reader);
     free(s->feeds);
     free(s->trig);
+    rc_cursor_tables_close(s->cursors, s->nbrokers);
     rc_worker_stats_destroy(s->stats);
     free_config(s->next);
     free_config(s->owned);
@@ -706,61 +705,68 @@ static int init_handles(rc_supervisor_t *s)
 int rc_supervisor_start(uv_loop_t *loop, const rc_config_t *cfg, rc_storage_t *const *stores,
                         rc_supervisor_t **out)
 {
+    size_t nb = cfg->broker_count ? cfg->broker_count : 1;
     rc_supervisor_t *s = calloc(1, sizeof(*s));
-    if (s == NULL)
-        return -ENOMEM;
+    int64_t *start = calloc(nb, sizeof(*start));
+    int *adopted = calloc(nb, sizeof(*adopted));
+    int *from_oldest = calloc(nb, sizeof(*from_oldest));
+    int rc = -ENOMEM;
+    if (s == NULL || start == NULL || adopted == NULL || from_oldest == NULL)
+        goto fail;
     s->loop = loop;
     s->cfg = cfg;
     s->drain_ms = cfg->shutdown_timeout_ms;
     s->nbrokers = cfg->broker_count;
-    s->brokers = calloc(s->nbrokers ? s->nbrokers : 1, sizeof(*s->brokers));
-    int rc = s->brokers
-                 ? rc_worker_stats_create(RC_CONFIG_TRIGGERS_MAX,
-                                          RC_CONFIG_WORKERS_MAX * (uint32_t)s->nbrokers, &s->stats)
-                 : -ENOMEM;
-    if (rc != 0) {
-        free(s->brokers);
-        free(s);
-        return rc;
-    }
+    s->brokers = calloc(nb, sizeof(*s->brokers));
+    if (s->brokers == NULL)
+        goto fail;
+    rc = rc_worker_stats_create(RC_CONFIG_TRIGGERS_MAX, &s->stats);
+    if (rc != 0)
+        goto fail;
     for (size_t i = 0; i < s->nbrokers; i++) {
         s->brokers[i].ns = cfg->brokers[i].ns;
         s->brokers[i].name = cfg->brokers[i].name;
         s->brokers[i].store = stores[i];
     }
-    int64_t *start = calloc(s->nbrokers ? s->nbrokers : 1, sizeof(*start));
-    rc = start ? 0 : -ENOMEM;
-    for (size_t b = 0; rc == 0 && b < s->nbrokers; b++)
+    rc = rc_cursor_tables_open(s->brokers, s->nbrokers, &s->cursors, adopted);
+    if (rc != 0)
+        goto fail;
+    /* A broker whose feeds resume but whose cursor table is new delivers everything from the
+     * feeds' position to every trigger; with saved cursors, only to triggers that have none. */
+    for (size_t b = 0; b < s->nbrokers; b++) {
         start[b] = orphan_start(&s->brokers[b]);
-    if (rc == 0)
-        rc = build_table(s, cfg, NULL, 0, start, &s->trig);
-    if (rc == 0) {
-        s->ntrig = cfg->trigger_count;
-        s->nw = worker_count(cfg, s->ntrig);
-        assign(s->trig, s->ntrig, s->nw);
-        rc = open_feeds(s, s->trig, s->ntrig, s->nw, start, &s->feeds, &s->nfeeds);
-        if (rc != 0)
-            free(s->trig);
+        from_oldest[b] = start[b] >= 0 && !adopted[b];
     }
-    free(start);
-    if (rc != 0) {
-        rc_worker_stats_destroy(s->stats);
-        free(s->brokers);
-        free(s);
-        return rc;
-    }
+    rc = build_table(s, cfg, NULL, 0, from_oldest, &s->trig);
+    if (rc != 0)
+        goto fail;
+    s->ntrig = cfg->trigger_count;
+    s->nw = worker_count(cfg, s->ntrig);
+    assign(s->trig, s->ntrig, s->nw);
+    rc = open_feeds(s, s->trig, s->ntrig, s->nw, start, &s->feeds, &s->nfeeds);
+    if (rc != 0)
+        goto fail;
+    drop_stale(s);
     rc = init_handles(s);
     if (rc != 0) {
         rc_log_error("supervisor", "cannot watch the workers: %s", rc_strerror(rc));
         close_handles(s); /* frees s from the loop; no worker was forked */
-        return rc;
+        goto out;
     }
     /* The feeds of the previous broker process (dead slots) stop gating the rings. */
     for (size_t b = 0; b < s->nbrokers; b++)
         rc_storage_reclaim(s->brokers[b].store);
     spawn_all(s);
     *out = s;
-    return 0;
+    goto out;
+fail:
+    if (s != NULL)
+        release(s); /* no feed is open (open_feeds is all-or-nothing) */
+out:
+    free(from_oldest);
+    free(adopted);
+    free(start);
+    return rc;
 }
 
 int rc_supervisor_stop(rc_supervisor_t *s, unsigned drain_ms, void (*done)(void *arg), void *arg)
@@ -793,7 +799,7 @@ size_t rc_supervisor_metrics(rc_supervisor_t *s, char *buf, size_t cap)
         rc_storage_stats_t st;
         rc_storage_stats(s->brokers[t->broker_idx].store, &st);
         uint64_t seq, pos;
-        rc_worker_stats_cursor(t->stats, s->feeds[t->feed].stats, &seq, &pos);
+        rc_cursor_load(t->cursor, s->feeds[t->feed].cursor, &seq, &pos);
         lag[t->stats_slot].events = st.head_seq > seq ? st.head_seq - seq : 0;
         lag[t->stats_slot].bytes = st.head > pos ? st.head - pos : 0;
     }

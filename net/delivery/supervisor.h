@@ -1,6 +1,7 @@
 /* The delivery supervisor inside `ringcast serve`: owns the feeds (one manual-ack lossless
  * reader per worker and broker, slot `feed~w<N>`; they live as long as the supervisor, so a
- * trigger's position survives its worker), the shared per-trigger stats segment, and K forked
+ * trigger's position survives its worker), the stores' cursor tables (each trigger's saved
+ * cursor, net/delivery/cursor.h), the shared per-trigger stats segment, and K forked
  * worker processes (net/delivery/worker.h) among which the triggers are shared. It restarts a
  * worker that dies and applies a new config on SIGHUP. Runs on the serve main loop (libuv) and
  * never blocks it: stopping workers (for a reload or for good) goes on from the loop's timer and
@@ -18,7 +19,9 @@
 typedef struct rc_supervisor_s rc_supervisor_t;
 
 /** Sets up cursors for `cfg`'s triggers in `stores` (one per cfg->brokers[i], already open,
- *  borrowed until the stop's callback ran), forks the workers and starts watching them on `loop`
+ *  borrowed until the stop's callback ran): each trigger resumes from the cursor saved in its
+ *  store's cursor table by an earlier broker process, if any (a store whose table is refused
+ *  fails the start). Then forks the workers and starts watching them on `loop`
  *  (a timer, a SIGCHLD watcher; SIGHUP reloads cfg->source). `cfg` is borrowed until
  *  rc_supervisor_stop's callback ran. Returns 0 and sets *out, or a negative code (logged):
  *  then no worker runs and *out is untouched; handles already made on `loop` are closed and

@@ -32,6 +32,7 @@
 #include "core/log.h"
 #include "core/record.h"
 #include "core/clock.h"
+#include "net/delivery/cursor.h"
 
 #define IDLE_SPINS    64
 #define MAX_SLEEP_MS  50
@@ -70,24 +71,18 @@ static rc__wref_t *ref_at(const rc__wtrig_t *t, uint32_t i)
     return &t->q[(t->qhead + i) & (t->qcap - 1)];
 }
 
-/* ---- cursors in the shared segment ---------------------------------------------------------- */
+/* ---- saved cursors (net/delivery/cursor.h) ------------------------------------------------- */
 
 /* The trigger has unfinished events; the oldest is (seq, pos). */
 static void publish_busy(rc__wtrig_t *t, uint64_t seq, uint64_t pos)
 {
-    atomic_store_explicit(&t->st->cursor_seq, seq, memory_order_relaxed);
-    atomic_store_explicit(&t->st->cursor_pos, pos, memory_order_relaxed);
-    /* Pairs with the acquire load in rc_worker_stats_cursor: a reader that sees the trigger
-     * stop following its feed sees this cursor. */
-    atomic_store_explicit(&t->st->follows_feed, 0, memory_order_release);
+    rc_cursor_store(t->wt->cursor, seq, pos, 0);
 }
 
 /* The trigger has nothing unfinished up to (seq, pos) and follows its feed from there. */
 static void publish_idle(rc__wtrig_t *t, uint64_t seq, uint64_t pos)
 {
-    atomic_store_explicit(&t->st->cursor_seq, seq, memory_order_relaxed);
-    atomic_store_explicit(&t->st->cursor_pos, pos, memory_order_relaxed);
-    atomic_store_explicit(&t->st->follows_feed, 1, memory_order_release); /* as above */
+    rc_cursor_store(t->wt->cursor, seq, pos, t->feed->wf->link);
 }
 
 /* Every event below seq + 1 was routed. Called after the event was queued on its triggers, so
@@ -96,9 +91,7 @@ static void publish_read(rc__wfeed_t *f, const rc_storage_view_t *v)
 {
     f->read_seq = v->seq + 1;
     f->read_pos = v->next;
-    atomic_store_explicit(&f->wf->stats->read_pos, v->next, memory_order_relaxed);
-    /* Pairs with the acquire load in rc_worker_stats_cursor. */
-    atomic_store_explicit(&f->wf->stats->read_seq, v->seq + 1, memory_order_release);
+    rc_cursor_store_read(f->wf->cursor, v->seq + 1, v->next);
 }
 
 /* ---- a trigger's queue ---------------------------------------------------------------------- */
@@ -294,9 +287,15 @@ static void sync_cesql_errors(worker_t *w)
 
 /* ---- setup ----------------------------------------------------------------------------------- */
 
-static void child_hygiene(void)
+static void child_hygiene(const rc_worker_plan_t *plan)
 {
-    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    /* SIGKILL, not SIGTERM: a worker that outlived its broker would go on finishing events and
+     * moving their cursors and acknowledgements while the next broker process takes them over.
+     * The next broker sends what was in flight again instead. The check after it covers a
+     * broker that died before the prctl. */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != plan->supervisor)
+        _exit(1);
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_term;
@@ -340,16 +339,19 @@ static int setup_feed(worker_t *w, rc__wfeed_t *f)
     }
     rc_storage_resume(f->reader);
     f->acked = rc_storage_acked(f->reader);
-    /* Each trigger's cursor as the last worker left it; then the feed's read cursor starts
-     * again (this worker re-reads from the acknowledged position) and the triggers follow it
-     * from their own cursors. */
+    /* Each trigger's cursor as the last worker left it, held by the trigger itself; then the
+     * feed's read cursor starts again (this worker re-reads from the acknowledged position)
+     * and the triggers follow it from their own cursors. In this order a worker killed at any
+     * step leaves every cursor where it was. */
     uint64_t *pos = calloc(f->ntrig ? f->ntrig : 1, sizeof(*pos));
     if (pos == NULL)
         return -ENOMEM;
-    for (uint32_t i = 0; i < f->ntrig; i++)
-        rc_worker_stats_cursor(f->trig[i]->st, f->wf->stats, &f->trig[i]->skip_seq, &pos[i]);
-    atomic_store_explicit(&f->wf->stats->read_seq, 0, memory_order_relaxed);
-    atomic_store_explicit(&f->wf->stats->read_pos, 0, memory_order_relaxed);
+    for (uint32_t i = 0; i < f->ntrig; i++) {
+        rc__wtrig_t *t = f->trig[i];
+        rc_cursor_load(t->wt->cursor, f->wf->cursor, &t->skip_seq, &pos[i]);
+        publish_busy(t, t->skip_seq, pos[i]);
+    }
+    rc_cursor_store_read(f->wf->cursor, 0, 0);
     for (uint32_t i = 0; i < f->ntrig; i++)
         publish_idle(f->trig[i], f->trig[i]->skip_seq, pos[i]);
     free(pos);
@@ -563,7 +565,7 @@ static int sleep_on_feed(worker_t *w, int64_t wait_ns)
 
 int rc_worker_run(const rc_worker_plan_t *plan)
 {
-    child_hygiene();
+    child_hygiene(plan);
     worker_t w;
     memset(&w, 0, sizeof(w));
     int rc = setup(&w, plan);
@@ -610,8 +612,12 @@ int rc_worker_run(const rc_worker_plan_t *plan)
         if (rc__worker_stop &&
             ((sending == 0 && w.replies.held == 0) || rc_now_ns() >= drain_until))
             break;
-        if (getppid() == 1)
-            break; /* the supervisor is gone */
+        if (getppid() != plan->supervisor) {
+            /* The supervisor is gone and SIGKILL on its way: nothing may move a cursor or an
+             * acknowledgement any more (the next broker process takes them over as they are). */
+            w.fatal = 1;
+            break;
+        }
         if (progress > 0) {
             idle = 0;
             continue;
@@ -636,8 +642,7 @@ int rc_worker_run(const rc_worker_plan_t *plan)
             idle = 0;
     }
     int code = w.fatal ? 1 : 0;
-    /* Requests the teardown cancels stay unfinished (the next worker sends them), also when we
-     * leave because the supervisor died. */
+    /* Requests the teardown cancels stay unfinished (the next worker sends them). */
     rc__worker_stop = 1;
     teardown(&w);
     rc_log_info("worker", "worker %d (pid %d): stopped", plan->index, (int)getpid());

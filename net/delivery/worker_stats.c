@@ -16,23 +16,20 @@ static const double bounds_s[RC_DELIVERY_BUCKETS] = {0.0001, 0.00025, 0.0005, 0.
                                                      10};
 
 _Static_assert(sizeof(rc_trigger_stats_t) % 64 == 0, "trigger slots fill cache lines");
-_Static_assert(sizeof(rc_feed_stats_t) == 64, "one cache line per feed slot");
 
-static size_t seg_bytes(uint32_t slots, uint32_t feed_slots)
+static size_t seg_bytes(uint32_t slots)
 {
-    return sizeof(rc_worker_stats_t) + (size_t)slots * sizeof(rc_trigger_stats_t) +
-           (size_t)feed_slots * sizeof(rc_feed_stats_t);
+    return sizeof(rc_worker_stats_t) + (size_t)slots * sizeof(rc_trigger_stats_t);
 }
 
-int rc_worker_stats_create(uint32_t slots, uint32_t feed_slots, rc_worker_stats_t **out)
+int rc_worker_stats_create(uint32_t slots, rc_worker_stats_t **out)
 {
-    void *p = mmap(NULL, seg_bytes(slots, feed_slots), PROT_READ | PROT_WRITE,
-                   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    void *p =
+        mmap(NULL, seg_bytes(slots), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED)
         return -errno;
     rc_worker_stats_t *s = p;
     s->slots = slots;
-    s->feed_slots = feed_slots;
     *out = s;
     return 0;
 }
@@ -40,32 +37,7 @@ int rc_worker_stats_create(uint32_t slots, uint32_t feed_slots, rc_worker_stats_
 void rc_worker_stats_destroy(rc_worker_stats_t *s)
 {
     if (s != NULL)
-        munmap(s, seg_bytes(s->slots, s->feed_slots));
-}
-
-rc_feed_stats_t *rc_worker_stats_feed(const rc_worker_stats_t *s, uint32_t i)
-{
-    return (rc_feed_stats_t *)(void *)((char *)(uintptr_t)s + sizeof(*s) +
-                                       (size_t)s->slots * sizeof(rc_trigger_stats_t) +
-                                       (size_t)i * sizeof(rc_feed_stats_t));
-}
-
-void rc_worker_stats_cursor(const rc_trigger_stats_t *t, const rc_feed_stats_t *f,
-                            uint64_t *seq, uint64_t *pos)
-{
-    /* Pairs with the release store of follows_feed in the worker: the cursor read after it is
-     * at least as new as the state it announced. */
-    uint32_t follows = atomic_load_explicit(&t->follows_feed, memory_order_acquire);
-    *seq = atomic_load_explicit(&t->cursor_seq, memory_order_relaxed);
-    *pos = atomic_load_explicit(&t->cursor_pos, memory_order_relaxed);
-    if (!follows || f == NULL)
-        return;
-    uint64_t fseq = atomic_load_explicit(&f->read_seq, memory_order_acquire);
-    uint64_t fpos = atomic_load_explicit(&f->read_pos, memory_order_relaxed);
-    if (fseq > *seq) {
-        *seq = fseq;
-        *pos = fpos;
-    }
+        munmap(s, seg_bytes(s->slots));
 }
 
 void rc_worker_stats_observe(rc_trigger_stats_t *t, uint64_t ns)

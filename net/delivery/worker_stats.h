@@ -2,7 +2,9 @@
  * supervisor before it forks workers, so the admin /metrics reads the workers' counters without
  * asking them. Each trigger has a slot; the worker that owns the trigger is the only writer of
  * its counters (relaxed load + store), the supervisor reads them with relaxed loads. A trigger
- * keeps its slot across worker restarts and reloads (its counters keep growing). */
+ * keeps its slot across worker restarts and reloads (its counters keep growing); the counters
+ * start again with each broker process, as Prometheus counters may. The cursors, which must
+ * outlive the broker process, are in the store's cursor table (net/delivery/cursor.h). */
 #ifndef RC_NET_WORKER_STATS_H
 #define RC_NET_WORKER_STATS_H
 
@@ -40,56 +42,29 @@ typedef struct {
     _Atomic uint64_t inflight;       /* gauge: events in the window (sent or waiting for a retry) */
     _Atomic uint64_t replies_queued; /* gauge: replies the worker holds, waiting for ring space
                                       * or on their way to the dead-letter sink */
-    /* The trigger's cursor: every event with a lower sequence number is finished for it. While
-     * `follows_feed` is 1 the trigger has nothing unfinished and its cursor is the later of this
-     * one and its feed's read cursor (rc_feed_stats_t). */
-    _Atomic uint64_t cursor_seq;
-    _Atomic uint64_t cursor_pos; /* position of the event at cursor_seq */
-    _Atomic uint32_t follows_feed;
-    uint32_t reserved;
     _Atomic uint64_t latency_bucket[RC_DELIVERY_BUCKETS + 1]; /* not cumulative; last = +Inf */
     _Atomic uint64_t latency_sum_ns;
     _Atomic uint64_t latency_count;
 } __attribute__((aligned(64))) rc_trigger_stats_t;
-
-/** The read cursor of one feed (the reader a worker routes one broker's events from): every
- *  event below `read_seq` has been routed to the feed's triggers by the worker process that
- *  reads the feed now (a new worker starts it again at 0). Written by that worker only. */
-typedef struct {
-    _Atomic uint64_t read_seq;
-    _Atomic uint64_t read_pos; /* position of the event at read_seq */
-} __attribute__((aligned(64))) rc_feed_stats_t;
 
 typedef struct {
     _Atomic uint64_t worker_restarts; /* written by the supervisor */
     _Atomic uint64_t reloads;         /* successful SIGHUP reloads */
     _Atomic uint64_t reload_errors;   /* rejected reloads */
     uint32_t slots;
-    uint32_t feed_slots;    /* rc_feed_stats_t entries after the trigger slots */
     uint32_t slots_hi;      /* slots handed out so far (supervisor): rendering stops there, so
                              * the pages of slots never used are never touched */
-    uint32_t reserved;
     rc_trigger_stats_t t[]; /* `slots` entries */
 } rc_worker_stats_t;
 
-/** Feed slot `i` (< s->feed_slots). */
-rc_feed_stats_t *rc_worker_stats_feed(const rc_worker_stats_t *s, uint32_t i);
-
-/** Maps a zeroed shared anonymous segment with `slots` trigger slots and `feed_slots` feed
- *  slots. Returns 0 or -errno. */
-int rc_worker_stats_create(uint32_t slots, uint32_t feed_slots, rc_worker_stats_t **out);
+/** Maps a zeroed shared anonymous segment with `slots` trigger slots. Returns 0 or -errno. */
+int rc_worker_stats_create(uint32_t slots, rc_worker_stats_t **out);
 
 /** Unmaps it. NULL is a no-op. */
 void rc_worker_stats_destroy(rc_worker_stats_t *s);
 
 /** Records one delivery latency (the owning worker only). */
 void rc_worker_stats_observe(rc_trigger_stats_t *t, uint64_t ns);
-
-/** A trigger's cursor as its slot and the slot of the feed it is routed by say (see
- *  rc_trigger_stats_t): every event below `*seq` (at `*pos`) is finished for the trigger. Any
- *  process. */
-void rc_worker_stats_cursor(const rc_trigger_stats_t *t, const rc_feed_stats_t *feed,
-                            uint64_t *seq, uint64_t *pos);
 
 /** Lag input for rendering: events and ring bytes between the trigger's cursor and the head. */
 typedef struct {

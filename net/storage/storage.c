@@ -2,6 +2,7 @@
 #include "net/storage/storage_internal.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 
 int rc_storage_open(const rc_storage_config_t *cfg, rc_storage_t **out, char *err, size_t errlen)
@@ -109,4 +110,26 @@ int rc_storage_reclaim(rc_storage_t *s)
 void rc_storage_stats(rc_storage_t *s, rc_storage_stats_t *st)
 {
     s->ops->stats(s, st);
+}
+
+int rc_storage_cursors_open(rc_storage_t *s, uint32_t slots, rc_storage_cursors_t **out,
+                            int *adopted, char *err, size_t errlen)
+{
+    int rc = s->ops->cursors_open(s, slots, out, adopted, err, errlen);
+    if (rc != 0 || !*adopted)
+        return rc;
+    /* The identity should make this impossible; a cursor past the head would make its owner
+     * skip events this store has not had yet, so it is checked once more. */
+    rc_storage_stats_t st;
+    rc_storage_stats(s, &st);
+    for (rc_storage_cursor_t *c = rc_storage_cursor_next(*out, NULL); c != NULL;
+         c = rc_storage_cursor_next(*out, c)) {
+        if (atomic_load_explicit(&c->seq, memory_order_relaxed) > st.head_seq ||
+            atomic_load_explicit(&c->pos, memory_order_relaxed) > st.head) {
+            rc__cursors_reset(*out, "a cursor is past the newest event");
+            *adopted = 0;
+            break;
+        }
+    }
+    return 0;
 }

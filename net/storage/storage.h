@@ -150,6 +150,68 @@ int rc_storage_find_cursor(rc_storage_t *s, const char *name, uint64_t *pos);
 /** Drops cursors and readers of processes that are gone. Returns how many, or a negative code. */
 int rc_storage_reclaim(rc_storage_t *s);
 
+/* ---- saved cursors -------------------------------------------------------------------------- */
+
+/* A store keeps, beside its events, a table of saved cursors: one slot per named consumer (a
+ * trigger, a feed), found again by name by the next broker process. The table lives as long as
+ * the events it points into and no longer: a store that replaced another (a ring of another
+ * size, say) starts with an empty one. It is memory shared by every process that has it open,
+ * so a consumer moves its cursor with plain atomic stores, as cheap as a store into the broker's
+ * own memory. */
+
+/** Longest slot name, without the NUL. */
+#define RC_STORAGE_CURSOR_NAME_MAX 127
+
+/** One saved cursor. Every event below `seq` (the store's event sequence number, at position
+ *  `pos`) is finished for the consumer the slot is named after. `link` is the owner's to use
+ *  (the delivery supervisor: 1 + the slot of the feed a trigger follows while it is idle,
+ *  docs/delivery.md). seq, pos and link are written by one process at a time, the slot's
+ *  owner, with atomic stores, and read by any; the name is written by whoever takes the slot,
+ *  before anyone else can find it. */
+typedef struct {
+    _Atomic uint64_t seq;
+    _Atomic uint64_t pos;
+    _Atomic uint32_t link;
+    uint32_t reserved_;
+    uint8_t pad_[40];
+    char name[RC_STORAGE_CURSOR_NAME_MAX + 1];
+} rc_storage_cursor_t;
+
+typedef struct rc_storage_cursors_s rc_storage_cursors_t;
+
+/** Opens the store's cursor table with room for at least `slots` cursors, creating it when
+ *  there is none. `*adopted` is 1 when it holds the cursors an earlier process saved for this
+ *  store, 0 when it starts empty (there was none, it belonged to a store this one replaced, or
+ *  it named positions this store never had: the last two are logged). Returns 0, or a negative
+ *  code with `err` naming the problem (-EPERM: the table is another user's or open to other
+ *  users, who could make consumers skip events with it). The mapping is inherited by
+ *  forked children, which use the slots but never take or drop one. Main thread, before
+ *  forking. */
+int rc_storage_cursors_open(rc_storage_t *s, uint32_t slots, rc_storage_cursors_t **out,
+                            int *adopted, char *err, size_t errlen);
+
+/** Unmaps the table; the saved cursors stay for the next process. NULL is a no-op. */
+void rc_storage_cursors_close(rc_storage_cursors_t *t);
+
+/** The cursor saved under `name`, or NULL. */
+rc_storage_cursor_t *rc_storage_cursor_find(rc_storage_cursors_t *t, const char *name);
+
+/** The cursor saved under `name`; when there is none, a free slot is named so, with seq, pos
+ *  and link 0, and `*fresh` (may be NULL) is set to 1. Returns NULL when the table is full or
+ *  the name too long. Only while no other process uses the table's slots. */
+rc_storage_cursor_t *rc_storage_cursor_take(rc_storage_cursors_t *t, const char *name, int *fresh);
+
+/** Frees the slot: its cursor is forgotten. Only while no other process uses it. */
+void rc_storage_cursor_drop(rc_storage_cursors_t *t, rc_storage_cursor_t *c);
+
+/** Walks the saved cursors: the first one after `prev` (NULL: the first of all), or NULL. */
+rc_storage_cursor_t *rc_storage_cursor_next(rc_storage_cursors_t *t, rc_storage_cursor_t *prev);
+
+/** The slot's number in its table (what `link` fields hold), and the slot with number `i`
+ *  (NULL when free or out of range). */
+uint32_t rc_storage_cursor_index(const rc_storage_cursors_t *t, const rc_storage_cursor_t *c);
+rc_storage_cursor_t *rc_storage_cursor_at(rc_storage_cursors_t *t, uint32_t i);
+
 /* ---- state -------------------------------------------------------------------------------- */
 
 typedef struct {

@@ -36,7 +36,21 @@ struct rc__storage_ops_s {
     int (*find_cursor)(rc_storage_t *s, const char *name, uint64_t *pos);
     int (*reclaim)(rc_storage_t *s);
     void (*stats)(rc_storage_t *s, rc_storage_stats_t *st);
+    int (*cursors_open)(rc_storage_t *s, uint32_t slots, rc_storage_cursors_t **out, int *adopted,
+                        char *err, size_t errlen);
 };
+
+/** Maps the cursor table kept in `fd` (a shared-memory object or file the back end opened
+ *  read-write; the caller closes it after) for the store whose identity is `store_id` (a
+ *  number that changes when the store is replaced), `what` naming it in messages. Refuses
+ *  (-EPERM, `err` says why and what to do) an object this user does not own or that others
+ *  may open; creates the table in an empty object, resets one of another store, size or
+ *  format (*adopted = 0), keeps a matching one (*adopted = 1). */
+int rc__cursors_map(int fd, const char *what, uint64_t store_id, uint32_t slots,
+                    rc_storage_cursors_t **out, int *adopted, char *err, size_t errlen);
+
+/** Empties the table, keeping its store, and logs `why`. */
+void rc__cursors_reset(rc_storage_cursors_t *t, const char *why);
 
 /** The shared-memory ring back end (storage_shm.c). */
 int rc__storage_shm_open(const rc_storage_config_t *cfg, rc_storage_t **out, char *err,

@@ -8,11 +8,14 @@
 #include "net/storage/storage_internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "core/clock.h"
 #include "core/config.h"
@@ -48,6 +51,8 @@ typedef struct {
     int broker;                 /* opened by rc__storage_shm_open: holds the broker lock */
     _Atomic uint64_t last_look; /* rc_now_ns() of the last look (shm_stats) */
     _Atomic int reported;       /* a damaged ring was logged once */
+    _Atomic int adopted;        /* rc_storage_reclaim ran: the cursors a previous broker left
+                                 * were taken over, so looks may reclaim dead slots */
     char name[RC_RING_NAME_MAX + 1];
 } shm_store_t;
 
@@ -337,6 +342,7 @@ static int shm_find_cursor(rc_storage_t *s, const char *name, uint64_t *pos)
 static int shm_reclaim(rc_storage_t *s)
 {
     shm_store_t *st = (shm_store_t *)s;
+    atomic_store_explicit(&st->adopted, 1, memory_order_relaxed);
     return st->broker ? rc_ring_reclaim_dead(st->ring) : rc_ring_reclaim(st->ring);
 }
 
@@ -360,7 +366,10 @@ static void look(shm_store_t *st)
             rc_log_error("serve", "%s", why);
         return; /* the slots may be gone with the pages */
     }
-    rc_ring_reclaim(st->ring);
+    /* Not before the supervisor has looked for the feeds a previous broker left (they are dead
+     * slots too, and reclaiming them first would lose their positions). */
+    if (atomic_load_explicit(&st->adopted, memory_order_relaxed))
+        rc_ring_reclaim(st->ring);
 }
 
 static void shm_stats(rc_storage_t *s, rc_storage_stats_t *st)
@@ -374,6 +383,27 @@ static void shm_stats(rc_storage_t *s, rc_storage_stats_t *st)
     st->used = rs.fill;
     st->readers = rs.readers;
     st->lossless = rs.lossless;
+}
+
+/* A ring's saved cursors live in a shm object of their own beside it, "<ring name>.cursors",
+ * owner-only like the ring. The ring's identity is kept in it, so the cursors of a ring that
+ * was replaced never apply to its successor, whose sequence numbers start again at 0. */
+static int shm_cursors_open(rc_storage_t *s, uint32_t slots, rc_storage_cursors_t **out,
+                            int *adopted, char *err, size_t errlen)
+{
+    shm_store_t *st = (shm_store_t *)s;
+    char name[RC_RING_NAME_MAX + 16], what[128];
+    snprintf(name, sizeof(name), "/%s.cursors", st->name);
+    snprintf(what, sizeof(what), "cursor table /dev/shm%s", name);
+    int fd = shm_open(name, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        int e = errno;
+        snprintf(err, errlen, "%s: %s", what, strerror(e));
+        return -e;
+    }
+    int rc = rc__cursors_map(fd, what, rc_ring_id(st->ring), slots, out, adopted, err, errlen);
+    close(fd);
+    return rc;
 }
 
 static const rc__storage_ops_t shm_ops = {
@@ -393,4 +423,5 @@ static const rc__storage_ops_t shm_ops = {
     .find_cursor = shm_find_cursor,
     .reclaim = shm_reclaim,
     .stats = shm_stats,
+    .cursors_open = shm_cursors_open,
 };
