@@ -563,6 +563,7 @@ int rc_worker_run(const rc_worker_plan_t *plan)
         if (rc__worker_stop && drain_until == 0)
             drain_until = rc_now_ns() + (uint64_t)plan->drain_ms * 1000000u;
         int64_t now = now_ns();
+        rc_worker_stats_beat(w.nf > 0 ? w.f[0].wf->stats : NULL, (uint64_t)now); /* watchdog */
         int64_t next_due = INT64_MAX;
         int progress = 0;
         for (size_t i = 0; i < w.nactive; i++)

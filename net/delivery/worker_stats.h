@@ -51,7 +51,19 @@ typedef struct {
 typedef struct {
     _Atomic uint64_t read_seq;
     _Atomic uint64_t read_pos; /* position of the event at read_seq */
+    /* rc_now_ns() of the reading worker's latest loop turn, 0 before its first one (the
+     * supervisor clears it when it forks the worker); its watchdog reads it. */
+    _Atomic uint64_t heartbeat;
 } __attribute__((aligned(64))) rc_feed_stats_t;
+
+/** The worker reading feed `f` is alive at `now_ns` (rc_now_ns()). A relaxed store, once per
+ *  loop turn, to a line the worker writes anyway (read_seq): the watchdog only compares times.
+ *  NULL is a no-op. The reading worker only. */
+static inline void rc_worker_stats_beat(rc_feed_stats_t *f, uint64_t now_ns)
+{
+    if (f != NULL)
+        atomic_store_explicit(&f->heartbeat, now_ns, memory_order_relaxed);
+}
 
 typedef struct {
     _Atomic uint64_t worker_restarts; /* written by the supervisor */
