@@ -853,3 +853,30 @@ size_t rc_supervisor_metrics(rc_supervisor_t *s, char *buf, size_t cap)
                      (unsigned long long)s->watchdog_kills);
     return n + (k > 0 ? (size_t)k : 0);
 }
+
+int rc_supervisor_feed_holder(rc_supervisor_t *s, size_t broker_idx, const char *reader, char *out,
+                              size_t cap, int *pid)
+{
+    int worker = -1, used = 0;
+    if (sscanf(reader, "feed~w%d%n", &worker, &used) != 1 || reader[used] != '\0' || worker < 0 ||
+        worker >= s->nw)
+        return -ENOENT;
+    const rc_worker_trigger_t *oldest = NULL;
+    uint64_t oldest_seq = UINT64_MAX;
+    for (size_t i = 0; i < s->ntrig; i++) {
+        const rc_worker_trigger_t *t = &s->trig[i];
+        if (t->worker != worker || t->broker_idx != broker_idx || t->stats == NULL)
+            continue;
+        uint64_t seq, pos;
+        rc_worker_stats_cursor(t->stats, s->feeds[t->feed].stats, &seq, &pos);
+        if (oldest == NULL || seq < oldest_seq) {
+            oldest = t;
+            oldest_seq = seq;
+        }
+    }
+    if (oldest == NULL)
+        return -ENOENT;
+    snprintf(out, cap, "%s/%s", oldest->cfg->ns, oldest->cfg->name);
+    *pid = s->w[worker].pid;
+    return 0;
+}

@@ -110,3 +110,14 @@ void rc_storage_stats(rc_storage_t *s, rc_storage_stats_t *st)
 {
     s->ops->stats(s, st);
 }
+
+int rc_storage_holder(rc_storage_t *s, rc_storage_holder_t *out)
+{
+    return s->ops->holder(s, out);
+}
+
+int rc_storage_groups(rc_storage_t *s, uint64_t default_limit, uint64_t *skipped,
+                      rc_storage_group_t *out, size_t max)
+{
+    return s->ops->groups(s, default_limit, skipped, out, max);
+}

@@ -36,6 +36,9 @@ struct rc__storage_ops_s {
     int (*find_cursor)(rc_storage_t *s, const char *name, uint64_t *pos);
     int (*reclaim)(rc_storage_t *s);
     void (*stats)(rc_storage_t *s, rc_storage_stats_t *st);
+    int (*holder)(rc_storage_t *s, rc_storage_holder_t *out);
+    int (*groups)(rc_storage_t *s, uint64_t default_limit, uint64_t *skipped,
+                  rc_storage_group_t *out, size_t max);
 };
 
 /** The shared-memory ring back end (storage_shm.c). */

@@ -1,15 +1,19 @@
 #!/usr/bin/env python3
 """A stuck consumer must not stop the broker (issue 11, defect 3): the real `ringcast serve`.
-A SIGSTOPped worker is replaced by the watchdog and delivery resumes. Every wait is bounded."""
+A SIGSTOPped worker is replaced by the watchdog and delivery resumes; a SIGSTOPped
+`ringcast tail --group` member does not stop ingestion once its group passes the lag limit, and
+the events it skipped are counted exactly; /metrics and the log name the reader that holds the
+ring back while a trigger's subscriber hangs. Every wait is bounded."""
 
 import os
 import re
 import signal
+import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from rc_harness import Broker, Runner, check, eq  # noqa: E402
+from rc_harness import RINGCAST, Broker, Runner, check, eq  # noqa: E402
 from subscriber import Subscriber  # noqa: E402
 
 SETTINGS = """apiVersion: ringcast.dev/v1alpha1
@@ -143,8 +147,109 @@ def test_watchdog_timeout_setting():
             c.close()
 
 
+# ---- a stopped consumer-group member -----------------------------------------------------
+
+def read_line(proc, timeout):
+    import selectors
+    sel = selectors.DefaultSelector()
+    sel.register(proc.stdout, selectors.EVENT_READ)
+    if not sel.select(timeout):
+        return None
+    return proc.stdout.readline()
+
+
+def test_stopped_group_member_does_not_stop_ingestion():
+    total = 1000  # about five rings
+    with Broker(config()) as b:
+        tail = subprocess.Popen([RINGCAST, "tail", "default/default", "--group", "g1",
+                                 "--from", "latest", "--ring-prefix", b.prefix,
+                                 "--timeout", "1s"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            c = b.conn()
+            line = None
+            deadline = time.monotonic() + 10
+            while line is None and time.monotonic() < deadline:
+                eq(publish(c, 0), 202, "first event")  # until the member has joined
+                line = read_line(tail, 0.5)
+            check(line and '"id":"0"' in line, "tail printed %r" % line)
+            time.sleep(0.5)  # it acknowledges event 0 and waits for the next
+            os.kill(tail.pid, signal.SIGSTOP)
+            refused = 0
+            for i in range(1, total + 1):
+                refused += publish_until_accepted(b, c, i)
+            lagged = metric(b, 'ringcast_group_lagged_total{namespace="default",'
+                               'broker="default",group="g1"}')
+            check(lagged and lagged > total / 2, "lagged %r" % lagged)
+            eq(metric(b, 'ringcast_group_members{namespace="default",broker="default",'
+                         'group="g1"}'), 1, "members")
+            check(metric(b, 'ringcast_group_lag_bytes{namespace="default",broker="default",'
+                            'group="g1"}') <= 128 * 1024, "group lag within the limit")
+            eq(metric(b, 'ringcast_group_lag_limit_bytes{namespace="default",broker="default",'
+                         'group="g1"}'), 128 * 1024, "default limit: 50% of the ring")
+            check("consumer group 'g1' fell more than its lag limit" in b.log(), b.log())
+            # The member resumes with the newest events; each event was printed or skipped.
+            os.kill(tail.pid, signal.SIGCONT)
+            out, err = tail.communicate(timeout=20)
+            eq(tail.returncode, 0, "tail exit (%s)" % err)
+            ids = [int(re.search(r'"id":"(\d+)"', x).group(1)) for x in out.splitlines() if x]
+            check(ids, "tail printed nothing after it resumed")
+            eq(ids, list(range(ids[0], total + 1)), "printed after event 0: the newest, in order")
+            eq(int(lagged), ids[0] - 1, "skipped events 1..%d counted exactly" % (ids[0] - 1))
+            eq(1 + len(ids) + int(lagged), total + 1, "printed + skipped")
+            print("    %d published, %d refused on the way, %d skipped, %d printed" %
+                  (total + 1, refused, int(lagged), 1 + len(ids)))
+            c.close()
+        finally:
+            if tail.poll() is None:
+                os.kill(tail.pid, signal.SIGCONT)
+                tail.kill()
+                tail.wait(5)
+
+
+# ---- who holds the ring back -------------------------------------------------------------
+
+def hang(_i, _req):
+    return 200, {}, b"", 30.0
+
+
+def test_metrics_name_slowest_reader():
+    with Subscriber(hang) as hung, Subscriber() as ok:
+        with Broker(config(triggers=[("hung", hung.url), ("ok", ok.url)])) as b:
+            c = b.conn()
+            for i in range(50):
+                eq(publish(c, i), 202, "publish")
+            ok.wait_for(50)
+            m = re.search(r"worker 0 \(pid (\d+)\)", b.log())
+            check(m, b.log())
+            series = ('ringcast_ring_slowest_reader_lag_%s{namespace="default",broker="default",'
+                      'reader="feed~w0",pid="%s",trigger="default/hung"}')
+            wait_until(lambda: b.metrics().get(series % ("events", m.group(1))) == 50, 5,
+                       "50 events behind: %r" % [(k, v) for k, v in b.metrics().items()
+                                                 if "slowest" in k])
+            check(b.metrics()[series % ("bytes", m.group(1))] > 50 * 1000, "bytes behind")
+            # Fill the ring: 429s, and the log names the holder.
+            refused = 0
+            for i in range(50, 1000):
+                st = publish(c, i)
+                if st == 429:
+                    refused += 1
+                    if refused >= 3:
+                        break
+                else:
+                    eq(st, 202, "publish")
+            check(refused >= 3, "the ring never filled")
+            wait_until(lambda: "held back by reader 'feed~w0' (pid %s, trigger default/hung)"
+                       % m.group(1) in b.log(), 3, "the holder log line")
+            check(b.metrics().get('ringcast_ring_refused_total{namespace="default",'
+                                  'broker="default"}') >= 3, "refused count")
+            c.close()
+
+
 if __name__ == "__main__":
     Runner().run([
         test_watchdog_replaces_stopped_worker,
         test_watchdog_timeout_setting,
+        test_stopped_group_member_does_not_stop_ingestion,
+        test_metrics_name_slowest_reader,
     ])
