@@ -607,7 +607,7 @@ static uint64_t skip_orphan(const rc_ring_t *ring, group_cell_t *c, uint64_t lo_
  * needed by the cursor or a range starting at or after `t` (orphan ranges below it are moved
  * first; member ranges below it are skipped whole, and by the disjointness of claimed ranges
  * they end at or before that position). Adds the orphan records passed to *n. Returns
- * UINT64_MAX when it must look again (a cell changed under it). */
+ * UINT64_MAX when it must look again (a claimer moved an orphan first). */
 static uint64_t skip_target(const rc_ring_t *ring, group_hdr_t *g, uint64_t floor, uint64_t t,
                             uint64_t *n)
 {
@@ -623,9 +623,7 @@ static uint64_t skip_target(const rc_ring_t *ring, group_hdr_t *g, uint64_t floo
         uint64_t hi = atomic_load_explicit(&c->hi, memory_order_seq_cst);
         if (lo >= hi || lo < floor)
             continue; /* idle, or skipped before */
-        if (lo < t && st == C_ORPHAN) {
-            if (!(lo_raw & ORPHAN_TAG))
-                return UINT64_MAX; /* being orphaned right now */
+        if (lo < t && st == C_ORPHAN && (lo_raw & ORPHAN_TAG)) {
             uint64_t k;
             lo = skip_orphan(ring, c, lo_raw, hi, t, &k);
             if (lo == UINT64_MAX)
@@ -634,7 +632,9 @@ static uint64_t skip_target(const rc_ring_t *ring, group_hdr_t *g, uint64_t floo
             if (lo >= hi)
                 continue;
         }
-        if (lo >= t || st == C_ORPHAN) {
+        /* Below t: a member's batch, or one whose owner is being found dead (not tagged
+         * yet): skipped whole by the floor. */
+        if (lo >= t || (st == C_ORPHAN && (lo_raw & ORPHAN_TAG))) {
             if (lo < f)
                 f = lo;
         }
@@ -642,16 +642,18 @@ static uint64_t skip_target(const rc_ring_t *ring, group_hdr_t *g, uint64_t floo
     return f;
 }
 
-/* Records of the member ranges that start in [floor, f): skipped by raising the floor to f.
- * A range still being announced (hi = MAX) comes from a source that has moved on: its claim
- * fails and it is not counted. */
+/* Records of the ranges that start in [floor, f): members' batches (or what they left when
+ * they died or left meanwhile), skipped by raising the floor to f. A range still being
+ * announced (hi = MAX) comes from a source that has moved on: its claim fails and it is not
+ * counted. */
 static uint64_t held_below(const rc_ring_t *ring, group_hdr_t *g, uint64_t floor, uint64_t f)
 {
     group_cell_t *cells = rc__group_cells(g);
     uint64_t n = 0;
     for (uint32_t i = 0; i < RC_GROUP_MAX_MEMBERS; i++) {
         group_cell_t *c = &cells[i];
-        if (atomic_load_explicit(&c->state, memory_order_seq_cst) != C_ACTIVE)
+        uint32_t st = atomic_load_explicit(&c->state, memory_order_seq_cst);
+        if (st != C_ACTIVE && st != C_ORPHAN)
             continue;
         uint64_t lo = atomic_load_explicit(&c->lo, memory_order_seq_cst) & ~ORPHAN_TAG;
         uint64_t hi = atomic_load_explicit(&c->hi, memory_order_seq_cst);
