@@ -243,6 +243,15 @@ static int settings_spec_field(ctx_t *x, const char *key, yaml_node_t *v, void *
         c->workers = (uint32_t)i;
         return rc;
     }
+    if (strcmp(key, "watchdogTimeout") == 0) {
+        rc = rc__config_get_duration(x, v, "spec.watchdogTimeout", &c->watchdog_ms);
+        if (rc == 0 && c->watchdog_ms < RC_CONFIG_WATCHDOG_MIN_MS)
+            return rc__config_fail(x, v, "'spec.watchdogTimeout' must be at least %ums, not %ums",
+                                   RC_CONFIG_WATCHDOG_MIN_MS, c->watchdog_ms);
+        return rc;
+    }
+    if (strcmp(key, "lag") == 0)
+        return rc__config_lag_settings(x, v);
     if (strcmp(key, "ring") == 0)
         return rc__config_walk_map(x, v, "spec.ring", ring_field, c);
     if (strcmp(key, "limits") == 0)
@@ -456,6 +465,9 @@ static void set_defaults(rc_config_t *c)
     c->limits.header_timeout_ms = 10000;
     c->limits.body_timeout_ms = 30000;
     c->limits.idle_timeout_ms = 60000;
+    c->watchdog_ms = RC_CONFIG_WATCHDOG_DEFAULT_MS;
+    c->lag.permille = RC_CONFIG_LAG_DEFAULT_PERMILLE;
+    c->lag.policy = RC_LAG_DEAD_LETTER;
 }
 
 static int add_default_broker(rc_config_t *c)
@@ -535,6 +547,8 @@ int rc_config_load_string(rc_config_t *out, const char *name, const char *text, 
                  (unsigned long long)c.limits.max_batch_bytes);
         rc = RC_ECONFIG;
     }
+    if (rc == 0)
+        rc = rc__config_lag_check(&x);
     if (rc == 0 && c.broker_count == 0)
         rc = add_default_broker(&c);
     if (rc == 0)

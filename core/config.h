@@ -45,6 +45,30 @@ typedef struct {
     int line; /* where its document starts, 0 for the built-in default */
 } rc_config_broker_t;
 
+/** What happens to a trigger or consumer group that falls further behind its ring's head than
+ *  its lag limit (RingcastConfig spec.lag.policy, Trigger annotation ringcast.dev/lag-policy). */
+typedef enum {
+    RC_LAG_INHERIT = 0,     /* a Trigger's, when not given: spec.lag's applies */
+    RC_LAG_DEAD_LETTER = 1, /* the events it can no longer keep go to its dead-letter sink
+                             * (reason `lagged`), or are dropped and counted without one */
+    RC_LAG_BLOCK = 2,       /* it keeps them: producers wait (429) until it catches up */
+} rc_lag_policy_t;
+
+/** A lag limit as given (RingcastConfig spec.lag; Trigger annotations ringcast.dev/lag-limit
+ *  and ringcast.dev/lag-policy): a fraction of the ring or a number of bytes, and a policy.
+ *  Fields not given are 0. docs/config.md, "Lag limits". */
+typedef struct {
+    uint32_t permille; /* limit as a fraction of the ring, 1..1000 (500 = 50%) */
+    uint64_t bytes;    /* limit in bytes, RC_CONFIG_LAG_MIN_BYTES .. the ring's size */
+    rc_lag_policy_t policy;
+    int line; /* where the limit was given (for messages), 0 = not given */
+} rc_config_lag_t;
+
+#define RC_CONFIG_LAG_DEFAULT_PERMILLE 500u /* spec.lag.limit: 50% of the ring */
+#define RC_CONFIG_LAG_MIN_BYTES        65536u
+#define RC_CONFIG_WATCHDOG_DEFAULT_MS  5000u /* spec.watchdogTimeout */
+#define RC_CONFIG_WATCHDOG_MIN_MS      500u
+
 /** Default in-flight window of a trigger (annotation ringcast.dev/max-inflight). */
 #define RC_CONFIG_MAX_INFLIGHT_DEFAULT 100u
 #define RC_CONFIG_MAX_INFLIGHT_MAX     10000u
@@ -74,6 +98,7 @@ typedef struct {
     char *service_ref;             /* spec.subscriber.ref.name when a ref was given, else NULL */
     rc_config_delivery_t delivery; /* the trigger's own spec.delivery (raw, like the broker's) */
     uint32_t max_inflight;         /* ringcast.dev/max-inflight (100) */
+    rc_config_lag_t lag;           /* ringcast.dev/lag-limit, ringcast.dev/lag-policy (0: none) */
     int line;                      /* where its document starts */
     int subscriber_line;           /* line of spec.subscriber (for resolution errors) */
 } rc_config_trigger_t;
@@ -124,7 +149,9 @@ typedef struct {
     rc_config_service_t *services;
     size_t service_count;
     uint32_t workers; /* RingcastConfig spec.workers: worker processes; 0 = cores - 1, min 1 */
-    char *source;     /* file name the config came from, or "(default)" */
+    uint32_t watchdog_ms; /* spec.watchdogTimeout: a worker silent this long is replaced (5 s) */
+    rc_config_lag_t lag;  /* spec.lag: triggers' default and consumer groups' (50%, dead-letter) */
+    char *source; /* file name the config came from, or "(default)" */
 } rc_config_t;
 
 /** Fills `c` with the built-in defaults (127.0.0.1:8080, admin 127.0.0.1:8081, one loop, one
@@ -161,6 +188,18 @@ int rc_config_parse_addr(const char *s, char *host, size_t host_len, int *port);
 /** Parses a byte size: a plain integer or one with a Ki/Mi/Gi (or K/M/G) suffix. Returns 0 or
  *  -EINVAL (bad syntax, overflow). */
 int rc_config_parse_size(const char *s, uint64_t *out);
+
+/** Parses a lag limit: a percentage of the ring ("50%", "12.5%": 0.1% to 100%, one decimal at
+ *  most) into `*permille`, or a byte size (rc_config_parse_size) into `*bytes`; the other one is
+ *  set to 0. Returns 0 or -EINVAL. */
+int rc_config_parse_lag_limit(const char *s, uint32_t *permille, uint64_t *bytes);
+
+/** The lag limit that applies to trigger `t` in `c` (NULL: to the consumer groups of c's
+ *  brokers, which follow spec.lag): the Trigger's own limit and policy where it gives them,
+ *  else spec.lag's. Sets `*bytes` to the limit in bytes of a ring of c->ring_bytes and returns
+ *  the policy (never RC_LAG_INHERIT). Any thread. */
+rc_lag_policy_t rc_config_lag_limit(const rc_config_t *c, const rc_config_trigger_t *t,
+                                    uint64_t *bytes);
 
 /** Parses a duration "250ms", "10s", "2m" (or a bare integer of milliseconds) into
  *  milliseconds. Returns 0 or -EINVAL. */

@@ -3,6 +3,8 @@
  *   config.c          the file and its documents, the kinds table, Broker, RingcastConfig,
  *                     the checks after the last document
  *   config_trigger.c  Trigger and Service
+ *   config_lag.c      lag limits: spec.lag, the Trigger annotations, the check against the
+ *                     ring's size
  *   config_yaml.c     nodes, the failure recorder, field readers, spec.delivery
  *
  * Not a public header. */
@@ -87,6 +89,21 @@ int rc__config_valid_dns_label(const char *s);
 int rc__config_delivery(rc__config_ctx_t *x, yaml_node_t *v, rc_config_delivery_t *d);
 /** Frees what `d` holds and resets it to "nothing given" (retry -1). */
 void rc__config_delivery_free(rc_config_delivery_t *d);
+
+/* ---- config_lag.c ---------------------------------------------------------------------------- */
+
+/** Reads RingcastConfig spec.lag (`v`, a mapping) into x->cfg->lag. */
+int rc__config_lag_settings(rc__config_ctx_t *x, yaml_node_t *v);
+
+/** Reads Trigger annotation `key` into `l` when it is ringcast.dev/lag-limit or
+ *  ringcast.dev/lag-policy; `who` ("Trigger ns/name") starts its messages. Returns 0 (read, or
+ *  not a lag annotation) or RC_ECONFIG. */
+int rc__config_lag_annotation(rc__config_ctx_t *x, const char *who, const char *key, yaml_node_t *v,
+                              rc_config_lag_t *l);
+
+/** After the last document: every limit given in bytes fits the ring (spec.ring.size may come
+ *  after it). Returns 0 or RC_ECONFIG with the message naming the limit's line. */
+int rc__config_lag_check(rc__config_ctx_t *x);
 
 /* ---- config_trigger.c ------------------------------------------------------------------------ */
 

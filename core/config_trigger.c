@@ -40,6 +40,8 @@ static int filter_fail(trig_ctx_t *tc, yaml_node_t *at, int rc, const rc_filter_
 
 static int annotation(trig_ctx_t *tc, const char *key, yaml_node_t *v)
 {
+    if (strncmp(key, "ringcast.dev/lag-", 17) == 0)
+        return rc__config_lag_annotation(tc->x, tc->who, key, v, &tc->t->lag);
     if (strcmp(key, "ringcast.dev/max-inflight") != 0)
         return 0; /* other annotations are decorative */
     const char *s = rc__config_scalar(v);

@@ -1,3 +1,5 @@
+/* Ingress metrics and the per-broker ring gauges (fill, readers, who holds the ring back,
+ * consumer groups), in the Prometheus text format. */
 #include "net/metrics.h"
 
 #include <stdarg.h>
@@ -81,6 +83,74 @@ __attribute__((format(printf, 2, 3))) static void put(out_t *o, const char *fmt,
     va_end(ap);
     if (n > 0)
         o->len += (size_t)n;
+}
+
+/* A label value as the text format wants it: backslash, double quote and newline escaped
+ * (reader names are whatever a local reader chose). */
+static const char *label(const char *s, char *buf, size_t cap)
+{
+    size_t o = 0;
+    for (; *s != '\0' && o + 3 < cap; s++) {
+        if (*s == '\\' || *s == '"' || *s == '\n')
+            buf[o++] = '\\';
+        buf[o++] = *s == '\n' ? 'n' : *s;
+    }
+    buf[o] = '\0';
+    return buf;
+}
+
+/* Who holds each ring back, and the consumer groups (docs/config.md, "Lag limits"). */
+static void put_lag(out_t *o, const rc_ring_gauge_t *rings, size_t nrings)
+{
+    static const char *const kinds[2] = {"bytes", "events"};
+    put(o, "# HELP ringcast_ring_refused_total Appends refused because the ring was full.\n"
+           "# TYPE ringcast_ring_refused_total counter\n");
+    for (size_t i = 0; i < nrings; i++)
+        put(o, "ringcast_ring_refused_total{namespace=\"%s\",broker=\"%s\"} %llu\n", rings[i].ns,
+            rings[i].name, (unsigned long long)rings[i].refused);
+    for (int k = 0; k < 2; k++) {
+        put(o,
+            "# HELP ringcast_ring_slowest_reader_lag_%s The lossless reader that holds producers "
+            "back (the ring's tail): %s between its position and the head.\n"
+            "# TYPE ringcast_ring_slowest_reader_lag_%s gauge\n",
+            kinds[k], kinds[k], kinds[k]);
+        for (size_t i = 0; i < nrings; i++) {
+            const rc_ring_gauge_t *r = &rings[i];
+            char name[3 * 24 + 1];
+            if (r->holder == NULL)
+                continue;
+            put(o,
+                "ringcast_ring_slowest_reader_lag_%s{namespace=\"%s\",broker=\"%s\",reader=\"%s\","
+                "pid=\"%u\",trigger=\"%s\"} %llu\n",
+                kinds[k], r->ns, r->name, label(r->holder, name, sizeof(name)), r->holder_pid,
+                r->holder_trigger ? r->holder_trigger : "",
+                (unsigned long long)(k == 0 ? r->holder_lag_bytes : r->holder_lag_events));
+        }
+    }
+    static const struct {
+        const char *name, *type, *help;
+    } gm[] = {
+        {"ringcast_group_members", "gauge", "Members of the consumer group."},
+        {"ringcast_group_lag_bytes", "gauge", "Bytes between the group's position and the head."},
+        {"ringcast_group_lag_limit_bytes", "gauge",
+         "The group's lag limit (0: policy block, never skipped)."},
+        {"ringcast_group_lagged_total", "counter",
+         "Events the group skipped (dropped) because it fell past its lag limit."},
+    };
+    for (size_t m = 0; m < sizeof(gm) / sizeof(gm[0]); m++) {
+        put(o, "# HELP %s %s\n# TYPE %s %s\n", gm[m].name, gm[m].help, gm[m].name, gm[m].type);
+        for (size_t i = 0; i < nrings; i++) {
+            for (size_t j = 0; j < rings[i].ngroups; j++) {
+                const rc_storage_group_t *g = &rings[i].groups[j];
+                uint64_t v = m == 0   ? g->members
+                             : m == 1 ? g->lag_bytes
+                             : m == 2 ? g->limit
+                                      : g->lagged;
+                put(o, "%s{namespace=\"%s\",broker=\"%s\",group=\"%s\"} %llu\n", gm[m].name,
+                    rings[i].ns, rings[i].name, g->name, (unsigned long long)v);
+            }
+        }
+    }
 }
 
 static uint64_t sum(const rc_ingress_metrics_t *loops, size_t n, size_t off)
@@ -168,6 +238,7 @@ size_t rc_metrics_render(const rc_ingress_metrics_t *loops, size_t n, const rc_r
                 "ringcast_ring_readers{namespace=\"%s\",broker=\"%s\",mode=\"lossy\"} %u\n",
                 rings[i].ns, rings[i].name, rings[i].lossless, rings[i].ns, rings[i].name,
                 rings[i].readers - rings[i].lossless);
+        put_lag(&o, rings, nrings);
     }
     return o.len;
 }

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "core/metric.h"
+#include "net/storage/storage.h"
 
 /** Why a request was refused; each is a `reason` label of ringcast_ingress_rejected_total. */
 typedef enum {
@@ -61,6 +62,16 @@ typedef struct {
     uint64_t events;   /* events ever committed (the ring's next sequence number) */
     uint32_t readers;  /* attached readers */
     uint32_t lossless; /* of which lossless */
+    uint64_t refused;  /* appends refused because the ring was full (ingress and replies) */
+    /* The lossless reader that holds producers back (its tail); holder NULL: none. */
+    const char *holder;         /* its name ("feed~w0", "g:billing", a local reader's) */
+    const char *holder_trigger; /* for a worker's feed: its oldest trigger "ns/name", else "" */
+    uint32_t holder_pid;
+    uint64_t holder_lag_bytes;
+    uint64_t holder_lag_events;
+    /* Consumer groups (`limit` effective: 0 = block). */
+    const rc_storage_group_t *groups;
+    size_t ngroups;
 } rc_ring_gauge_t;
 
 /** Renders the Prometheus text format (version 0.0.4) of `n` loops' metrics and `nrings` ring

@@ -19,6 +19,7 @@
 #include "net/admin.h"
 #include "net/http/http_server.h"
 #include "net/ingress.h"
+#include "net/lag_watch.h"
 #include "net/delivery/supervisor.h"
 #include "net/storage/storage.h"
 
@@ -49,6 +50,7 @@ typedef struct {
     rc_http_server_shared_t ingress_shared; /* connections and body memory over all loops */
     rc_http_server_shared_t admin_shared;
     rc_supervisor_t *sup; /* delivery workers */
+    rc_lag_watch_t *lag; /* group lag limits, who holds each ring back */
 } serve_t;
 
 /* File descriptors the ingress leaves free (http_server.h, fd_reserve): room for the admin
@@ -211,13 +213,37 @@ static int admin_ready(void *arg)
     return atomic_load_explicit(&sv->ready, memory_order_relaxed);
 }
 
+/* The trigger behind a worker's feed, for the lag watch (rc_lag_namer_t). */
+static int name_feed(void *arg, size_t broker, const char *reader, char *out, size_t cap, int *pid)
+{
+    serve_t *sv = arg;
+    return sv->sup ? rc_supervisor_feed_holder(sv->sup, broker, reader, out, cap, pid) : -ENOENT;
+}
+
+/* Who holds ring `i` back and its consumer groups, into its gauge (`h` keeps the strings). */
+static void lag_gauges(serve_t *sv, size_t i, rc_lag_holder_t *h, rc_ring_gauge_t *g)
+{
+    if (sv->lag == NULL)
+        return;
+    if (rc_lag_watch_holder(sv->lag, i, h) == 0) {
+        g->holder = h->h.name;
+        g->holder_trigger = h->trigger;
+        g->holder_pid = h->h.pid;
+        g->holder_lag_bytes = h->h.lag_bytes;
+        g->holder_lag_events = h->h.lag_events;
+    }
+    g->refused = h->h.refused;
+    g->groups = rc_lag_watch_groups(sv->lag, i, &g->ngroups);
+}
+
 static size_t admin_metrics(void *arg, char *buf, size_t cap)
 {
     serve_t *sv = arg;
     rc_ingress_metrics_t *m = aligned_alloc(64, sizeof(*m) * sv->nloops);
     rc_ring_gauge_t *g = calloc(sv->nbrokers, sizeof(*g));
+    rc_lag_holder_t *h = calloc(sv->nbrokers, sizeof(*h));
     size_t n = 0;
-    if (m != NULL && g != NULL) {
+    if (m != NULL && g != NULL && h != NULL) {
         for (uint32_t i = 0; i < sv->nloops; i++)
             memcpy(&m[i], &sv->loops[i].ig.metrics, sizeof(*m)); /* relaxed reads */
         for (size_t i = 0; i < sv->nbrokers; i++) {
@@ -230,6 +256,7 @@ static size_t admin_metrics(void *arg, char *buf, size_t cap)
             g[i].events = st.head_seq;
             g[i].readers = st.readers;
             g[i].lossless = st.lossless;
+            lag_gauges(sv, i, &h[i], &g[i]);
         }
         n = rc_metrics_render(m, sv->nloops, g, sv->nbrokers, buf, cap);
         n += http_metrics(sv, n < cap ? buf + n : NULL, n < cap ? cap - n : 0);
@@ -238,6 +265,7 @@ static size_t admin_metrics(void *arg, char *buf, size_t cap)
     }
     free(m);
     free(g);
+    free(h);
     return n;
 }
 
@@ -253,6 +281,8 @@ static void on_admin_drained(rc_http_server_t *s, void *arg)
 /* The last step: the admin listener goes last so /readyz says 503 until then. */
 static void finish_stop(serve_t *sv)
 {
+    rc_lag_watch_close(sv->lag);
+    sv->lag = NULL;
     uv_close((uv_handle_t *)&sv->sigterm, NULL);
     uv_close((uv_handle_t *)&sv->sigint, NULL);
     if (sv->admin_srv != NULL)
@@ -466,9 +496,11 @@ int rc_serve_run(const rc_config_t *cfg, FILE *ready_out)
             stores[i] = sv.brokers[i].store;
         if (rc == 0)
             rc = rc_supervisor_start(sv.main_loop, cfg, stores, &sv.sup);
-        free(stores);
         if (rc != 0)
             rc_log_error("serve", "cannot start the delivery workers: %s", rc_strerror(rc));
+        else if ((rc = rc_lag_watch_start(sv.main_loop, cfg, stores, name_feed, &sv, &sv.lag)) != 0)
+            rc_log_error("serve", "cannot start the lag watch: %s", rc_strerror(rc));
+        free(stores);
     }
     for (uint32_t i = 0; rc == 0 && i < sv.nloops; i++) {
         rc = uv_thread_create(&sv.loops[i].thread, loop_thread, &sv.loops[i]);

@@ -15,7 +15,12 @@
  *    move sees the announcement (the scan reads `next` first, then the cells twice when an
  *    orphan cell exists, since an orphan source is itself a cell).
  *  - A member whose process is gone (heartbeat stale, then pid + start time) is turned into an
- *    ORPHAN cell by whoever notices; its [lo, hi) is then claimed like any source. */
+ *    ORPHAN cell by whoever notices; its [lo, hi) is then claimed like any source.
+ *  - Lag limit (rc_group_enforce_lag): a skipper moves the sources (the cursor, orphan cells)
+ *    up to head - limit with the same CASes claimers use, counts what it passes, and raises
+ *    the group's `floor` past the batches members still hold below that point. A range that
+ *    starts below the floor is skipped: it never gates again, claimers drop what is left of
+ *    it, and its owner finds out before it returns one more record from it. */
 #include "core/clock.h"
 #include "shm/group_internal.h"
 
@@ -42,9 +47,10 @@ static inline void cpu_relax(void)
 
 /* ---- gating --------------------------------------------------------------------------------- */
 
-/* Lowest position some cell still needs, folded into `min`. Returns whether an ORPHAN cell was
- * seen (then the caller scans a second time). */
-static int scan_cells(group_cell_t *cells, uint64_t *min)
+/* Lowest position some cell still needs, folded into `min`; ranges starting below `floor` were
+ * skipped (see the file comment). Returns whether an ORPHAN cell was seen (then the caller
+ * scans a second time). */
+static int scan_cells(group_cell_t *cells, uint64_t floor, uint64_t *min)
 {
     int orphan = 0;
     for (uint32_t i = 0; i < RC_GROUP_MAX_MEMBERS; i++) {
@@ -60,10 +66,20 @@ static int scan_cells(group_cell_t *cells, uint64_t *min)
         uint64_t hi = atomic_load_explicit(&c->hi, memory_order_seq_cst);
         if (st == C_ORPHAN)
             orphan = 1;
-        if (lo < hi && lo < *min)
+        if (lo < hi && lo >= floor && lo < *min)
             *min = lo;
     }
     return orphan;
+}
+
+/* Raises reader slot `s` to `pos` (CAS-max: gates only move forward). */
+static void raise_slot(rc__reader_slot_t *s, uint64_t pos)
+{
+    uint64_t cur = atomic_load_explicit(&s->position, memory_order_relaxed);
+    /* Release: pairs with producers' acquire in rc__min_lossless (as a reader's publish). */
+    while (pos > cur && !atomic_compare_exchange_weak_explicit(
+                            &s->position, &cur, pos, memory_order_release, memory_order_relaxed))
+        ;
 }
 
 /* Recomputes the group's gating position and raises the slot's position to it. */
@@ -71,15 +87,13 @@ void rc__group_publish_gate(rc_group_member_t *m)
 {
     if (!rc__group_slot_ours(m->slot, m->slot_name))
         return; /* reclaimed, maybe another reader's now: never move it */
+    /* The floor first: a skip that raises it after this load only makes the scan below count
+     * a skipped range, which holds the gate lower than it could be, never higher. */
+    uint64_t floor = atomic_load_explicit(&m->g->floor, memory_order_seq_cst);
     uint64_t min = atomic_load_explicit(&m->g->next, memory_order_seq_cst);
-    if (scan_cells(m->cells, &min))
-        scan_cells(m->cells, &min);
-    uint64_t cur = atomic_load_explicit(&m->slot->position, memory_order_relaxed);
-    /* Release: pairs with producers' acquire in rc__min_lossless (as a reader's publish). */
-    while (min > cur &&
-           !atomic_compare_exchange_weak_explicit(&m->slot->position, &cur, min,
-                                                  memory_order_release, memory_order_relaxed))
-        ;
+    if (scan_cells(m->cells, floor, &min))
+        scan_cells(m->cells, floor, &min);
+    raise_slot(m->slot, min);
 }
 
 /* ---- liveness ------------------------------------------------------------------------------- */
@@ -222,17 +236,19 @@ static void announce(rc_group_member_t *m, uint64_t x)
     atomic_store_explicit(&m->me->lo, x, memory_order_seq_cst);
 }
 
-static void settle(rc_group_member_t *m, uint64_t x, uint64_t y)
+/* The member now holds [x, y), `n` records as its claim walk counted them. */
+static void settle(rc_group_member_t *m, uint64_t x, uint64_t y, uint64_t n)
 {
     m->cur = m->acked = m->ret_end = x;
     m->hi = y;
+    m->left = n;
 }
 
 static void go_idle(rc_group_member_t *m, uint64_t x)
 {
     atomic_store_explicit(&m->me->lo, x, memory_order_seq_cst);
     atomic_store_explicit(&m->me->hi, x, memory_order_seq_cst);
-    settle(m, x, x);
+    settle(m, x, x, 0);
 }
 
 /* Claims part of an ORPHAN cell's range. Returns 1 claimed, 0 nothing there. */
@@ -244,6 +260,13 @@ static int claim_orphan(rc_group_member_t *m, group_cell_t *d)
             return 0;
         uint64_t x = dl & ~ORPHAN_TAG;
         uint64_t dh = atomic_load_explicit(&d->hi, memory_order_seq_cst);
+        if (x < dh && x < atomic_load_explicit(&m->g->floor, memory_order_seq_cst)) {
+            /* Left by a member the lag limit had skipped (its records were counted then and
+             * may be overwritten): drop it, never deliver it. */
+            atomic_compare_exchange_strong_explicit(&d->lo, &dl, dh | ORPHAN_TAG,
+                                                    memory_order_seq_cst, memory_order_seq_cst);
+            continue;
+        }
         if (x >= dh) {
             uint32_t st = C_ORPHAN;
             if (atomic_compare_exchange_strong_explicit(&d->state, &st, C_FREE,
@@ -267,7 +290,7 @@ static int claim_orphan(rc_group_member_t *m, group_cell_t *d)
             atomic_fetch_add_explicit(&m->g->redelivered, n, memory_order_relaxed);
         else
             atomic_fetch_add_explicit(&m->g->handed_over, n, memory_order_relaxed);
-        settle(m, x, y);
+        settle(m, x, y, n);
         if (y < dh)
             wake_one(m->g); /* more of it left: let another member help */
         return 1;
@@ -332,7 +355,7 @@ static int claim_next(rc_group_member_t *m, int force_stall)
          * load of `next` before its cell scan. */
         if (atomic_compare_exchange_strong_explicit(&g->next, &x, y, memory_order_seq_cst,
                                                     memory_order_seq_cst)) {
-            settle(m, x, y);
+            settle(m, x, y, n);
             /* Records committed beyond our batch: wake one sleeping member to take them. */
             uint32_t more;
             walk(m->ring, y, POS_MAX, 1, &more);
@@ -382,6 +405,19 @@ void rc__group_ack_to(rc_group_member_t *m, uint64_t p)
     atomic_store_explicit(&m->me->lo, p, memory_order_release);
 }
 
+/* The lag limit skipped the rest of our batch (the skipper counted it in `lagged`): none of
+ * it is returned, all of it counts as acknowledged, and the next view reports it as lost. */
+static void batch_skipped(rc_group_member_t *m)
+{
+    m->lost += m->left;
+    m->lost_unreported += m->left;
+    m->left = 0;
+    m->skip_lo = m->acked;
+    m->skip_hi = m->hi;
+    m->cur = m->ret_end = m->hi;
+    rc__group_ack_to(m, m->hi);
+}
+
 static int poll_once(rc_group_member_t *m, rc_ring_view_t *v, int force_stall)
 {
     rc_ring_t *ring = m->ring;
@@ -392,6 +428,12 @@ static int poll_once(rc_group_member_t *m, rc_ring_view_t *v, int force_stall)
             uint64_t p = rc__skip_gap(ring, m->cur);
             if (p >= m->hi) {
                 m->cur = m->hi;
+                break;
+            }
+            /* Acquire: pairs with the skipper's CAS of the floor, which comes before it lets
+             * producers reuse the space. A range below the floor was skipped whole. */
+            if (atomic_load_explicit(&m->g->floor, memory_order_acquire) > p) {
+                batch_skipped(m);
                 break;
             }
             rc__rec_hdr_t *rec = rc__rec(ring, p);
@@ -407,11 +449,13 @@ static int poll_once(rc_group_member_t *m, rc_ring_view_t *v, int force_stall)
             v->pos = p;
             v->next = m->cur;
             v->seq = atomic_load_explicit(&rec->seq, memory_order_relaxed);
-            v->lost = 0;
+            v->lost = m->lost_unreported;
             v->data = (const uint8_t *)rec + RC__REC_HDR;
             v->len = len - RC__REC_HDR;
             v->type = RC__W_TYPE(w);
             v->flags = RC__W_FLAGS(w);
+            m->lost_unreported = 0;
+            m->left -= m->left > 0;
             m->ret_end = m->cur;
             m->delivered++;
             return 0;
@@ -506,9 +550,219 @@ int rc_group_wait(rc_group_member_t *m, rc_ring_view_t *v, int64_t timeout_ns)
 
 int rc_group_ack(rc_group_member_t *m, uint64_t pos)
 {
+    if (pos < m->acked && pos > m->skip_lo && pos <= m->skip_hi)
+        return 0; /* a view of a skipped batch: acknowledged with it */
     if (pos < m->acked || pos > m->ret_end || (pos & 7) != 0)
         return -EINVAL;
     if (pos != m->acked)
         rc__group_ack_to(m, pos);
     return 0;
+}
+
+/* ---- lag limit ------------------------------------------------------------------------------ */
+
+/* The cursor part of a skip: moves `next` from below `t` to the first record boundary at or
+ * after it (or as far as records are committed), with the CAS claimers use. Returns the
+ * records passed. */
+static uint64_t skip_cursor(const rc_ring_t *ring, group_hdr_t *g, uint64_t t)
+{
+    for (;;) {
+        uint64_t x = atomic_load_explicit(&g->next, memory_order_seq_cst);
+        if (x >= t)
+            return 0;
+        uint32_t n;
+        uint64_t y = walk(ring, x, t, UINT32_MAX, &n);
+        if (y == x)
+            return 0; /* nothing committed at x yet: a claim in progress, swept if it died */
+        /* seq_cst: as a claim; a member that announced x fails its own CAS and claims at y. */
+        if (atomic_compare_exchange_strong_explicit(&g->next, &x, y, memory_order_seq_cst,
+                                                    memory_order_seq_cst))
+            return n;
+    }
+}
+
+/* The orphan part: moves orphan cell `c` (lo tagged, read as `lo_raw`) from below `t` up to
+ * the first record at or after it within [lo, hi), like a claimer that drops what it takes.
+ * Returns the records passed in *n and the cell's new lo, or UINT64_MAX when a claimer moved
+ * it first (look again). */
+static uint64_t skip_orphan(const rc_ring_t *ring, group_cell_t *c, uint64_t lo_raw, uint64_t hi,
+                            uint64_t t, uint64_t *n)
+{
+    uint64_t lo = lo_raw & ~ORPHAN_TAG;
+    uint32_t k;
+    uint64_t y = walk(ring, lo, t < hi ? t : hi, UINT32_MAX, &k);
+    if (y > hi)
+        y = hi;
+    *n = 0;
+    if (y == lo)
+        return lo;
+    if (!atomic_compare_exchange_strong_explicit(&c->lo, &lo_raw, y | ORPHAN_TAG,
+                                                 memory_order_seq_cst, memory_order_seq_cst))
+        return UINT64_MAX;
+    *n = k;
+    return y;
+}
+
+/* Where the group may be moved to once the sources below `t` are: the lowest position still
+ * needed by the cursor or a range starting at or after `t` (orphan ranges below it are moved
+ * first; member ranges below it are skipped whole, and by the disjointness of claimed ranges
+ * they end at or before that position). Adds the orphan records passed to *n. Returns
+ * UINT64_MAX when it must look again (a claimer moved an orphan first). */
+static uint64_t skip_target(const rc_ring_t *ring, group_hdr_t *g, uint64_t floor, uint64_t t,
+                            uint64_t *n)
+{
+    group_cell_t *cells = rc__group_cells(g);
+    uint64_t f = atomic_load_explicit(&g->next, memory_order_seq_cst);
+    for (uint32_t i = 0; i < RC_GROUP_MAX_MEMBERS; i++) {
+        group_cell_t *c = &cells[i];
+        uint32_t st = atomic_load_explicit(&c->state, memory_order_seq_cst);
+        if (st != C_ACTIVE && st != C_ORPHAN)
+            continue;
+        uint64_t lo_raw = atomic_load_explicit(&c->lo, memory_order_seq_cst);
+        uint64_t lo = lo_raw & ~ORPHAN_TAG;
+        uint64_t hi = atomic_load_explicit(&c->hi, memory_order_seq_cst);
+        if (lo >= hi || lo < floor)
+            continue; /* idle, or skipped before */
+        if (lo < t && st == C_ORPHAN && (lo_raw & ORPHAN_TAG)) {
+            uint64_t k;
+            lo = skip_orphan(ring, c, lo_raw, hi, t, &k);
+            if (lo == UINT64_MAX)
+                return UINT64_MAX;
+            *n += k;
+            if (lo >= hi)
+                continue;
+        }
+        /* Below t: a member's batch, or one whose owner is being found dead (not tagged
+         * yet): skipped whole by the floor. */
+        if (lo >= t || (st == C_ORPHAN && (lo_raw & ORPHAN_TAG))) {
+            if (lo < f)
+                f = lo;
+        }
+    }
+    return f;
+}
+
+/* Records of the ranges that start in [floor, f): members' batches (or what they left when
+ * they died or left meanwhile), skipped by raising the floor to f. A range still being
+ * announced (hi = MAX) comes from a source that has moved on: its claim fails and it is not
+ * counted. */
+static uint64_t held_below(const rc_ring_t *ring, group_hdr_t *g, uint64_t floor, uint64_t f)
+{
+    group_cell_t *cells = rc__group_cells(g);
+    uint64_t n = 0;
+    for (uint32_t i = 0; i < RC_GROUP_MAX_MEMBERS; i++) {
+        group_cell_t *c = &cells[i];
+        uint32_t st = atomic_load_explicit(&c->state, memory_order_seq_cst);
+        if (st != C_ACTIVE && st != C_ORPHAN)
+            continue;
+        uint64_t lo = atomic_load_explicit(&c->lo, memory_order_seq_cst) & ~ORPHAN_TAG;
+        uint64_t hi = atomic_load_explicit(&c->hi, memory_order_seq_cst);
+        if (lo >= hi || lo < floor || lo >= f || hi == POS_MAX)
+            continue;
+        uint32_t k;
+        walk(ring, lo, hi, UINT32_MAX, &k);
+        n += k;
+    }
+    return n;
+}
+
+/* One group past its limit (`t` = head - limit): cursor, orphans, then the floor past the
+ * member ranges below the new position, then the reader slot, in that order, so that no
+ * record is passed before it was counted and the space is released last. Returns the records
+ * skipped. */
+static uint64_t skip_group(rc_ring_t *ring, group_hdr_t *g, rc__reader_slot_t *slot, uint64_t t)
+{
+    uint64_t n = skip_cursor(ring, g, t);
+    uint64_t floor = atomic_load_explicit(&g->floor, memory_order_seq_cst);
+    uint64_t f = UINT64_MAX;
+    for (int round = 0; round < 8 && f == UINT64_MAX; round++)
+        f = skip_target(ring, g, floor, t, &n);
+    /* The floor goes to f (another skipper may have raised it further meanwhile: then what
+     * lies below f is below the floor already, and that skipper counted it). seq_cst, before
+     * the slot moves: a member that acquires the new floor stops reading its range before
+     * producers may overwrite it. */
+    while (f != UINT64_MAX && f > floor) {
+        uint64_t held = held_below(ring, g, floor, f);
+        if (atomic_compare_exchange_strong_explicit(&g->floor, &floor, f, memory_order_seq_cst,
+                                                    memory_order_seq_cst)) {
+            n += held;
+            break;
+        }
+    }
+    if (n > 0)
+        atomic_fetch_add_explicit(&g->lagged, n, memory_order_relaxed);
+    /* Everything below f is skipped, acknowledged, or below the floor now. */
+    if (f != UINT64_MAX)
+        raise_slot(slot, f);
+    return n;
+}
+
+/* The group's name from the header's words, and its reader slot's name as rc_group_join made
+ * it ("g:" and as much of the name as a slot name holds). */
+static void name_of(group_hdr_t *g, char name[RC_GROUP_NAME_MAX + 1], char slot_name[24])
+{
+    for (int i = 0; i < 4; i++) {
+        uint64_t w = atomic_load_explicit(&g->name[i], memory_order_relaxed);
+        memcpy(name + 8 * i, &w, 8);
+    }
+    name[RC_GROUP_NAME_MAX] = '\0';
+    memset(slot_name, 0, 24);
+    snprintf(slot_name, 24, "g:%.21s", name);
+}
+
+int rc_group_enforce_lag(rc_ring_t *ring, uint64_t default_limit, uint64_t *skipped)
+{
+    uint64_t total = 0;
+    for (uint32_t i = 0; i < rc__group_count(ring); i++) {
+        group_hdr_t *g = rc__group_at(ring, i);
+        if (atomic_load_explicit(&g->state, memory_order_seq_cst) != G_ACTIVE)
+            continue;
+        uint64_t limit = atomic_load_explicit(&g->lag_limit, memory_order_relaxed);
+        if (limit == 0)
+            limit = default_limit;
+        if (limit == 0 || limit == RC_GROUP_LAG_BLOCK)
+            continue;
+        uint32_t si = atomic_load_explicit(&g->slot, memory_order_acquire);
+        if (si >= ring->hdr->slot_count)
+            continue;
+        rc__reader_slot_t *slot = rc__slot(ring, si);
+        char name[RC_GROUP_NAME_MAX + 1], sname[24];
+        name_of(g, name, sname);
+        if (!rc__group_slot_ours(slot, sname))
+            continue; /* reclaimed: the group is being dissolved */
+        uint64_t head = atomic_load_explicit(&ring->hdr->head.pos, memory_order_acquire);
+        uint64_t gate = atomic_load_explicit(&slot->position, memory_order_acquire);
+        if (head <= gate || head - gate <= limit)
+            continue;
+        total += skip_group(ring, g, slot, head - limit);
+    }
+    if (skipped != NULL)
+        *skipped = total;
+    return 0;
+}
+
+int rc_group_list(rc_ring_t *ring, rc_group_info_t *out, uint32_t max)
+{
+    int n = 0;
+    for (uint32_t i = 0; i < rc__group_count(ring); i++) {
+        group_hdr_t *g = rc__group_at(ring, i);
+        if (atomic_load_explicit(&g->state, memory_order_acquire) != G_ACTIVE)
+            continue;
+        if ((uint32_t)n < max) {
+            rc_group_info_t *o = &out[n];
+            char sname[24];
+            memset(o, 0, sizeof(*o));
+            name_of(g, o->name, sname);
+            o->members = atomic_load_explicit(&g->members, memory_order_relaxed);
+            uint32_t si = atomic_load_explicit(&g->slot, memory_order_acquire);
+            if (si < ring->hdr->slot_count)
+                o->position =
+                    atomic_load_explicit(&rc__slot(ring, si)->position, memory_order_relaxed);
+            o->next = atomic_load_explicit(&g->next, memory_order_relaxed);
+            o->lag_limit = atomic_load_explicit(&g->lag_limit, memory_order_relaxed);
+            o->lagged = atomic_load_explicit(&g->lagged, memory_order_relaxed);
+        }
+        n++;
+    }
+    return n;
 }

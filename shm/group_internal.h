@@ -62,7 +62,14 @@ typedef struct {
     _Atomic uint64_t ring_role;
     _Atomic uint32_t gwake;
     _Atomic uint32_t gsleepers;
-    uint8_t pad1_[RC__CACHE_LINE - 40];
+    /* Lag limit (rc_group_enforce_lag): `floor` is where the last skip moved the group to; every
+     * range that starts below it was skipped, so it gates nothing and its records are never
+     * returned again. Raised by a skipper (CAS, seq_cst) after it moved the sources below it
+     * and before it raises the reader slot; members acquire it before they return a record.
+     * 0 for a new group. */
+    _Atomic uint64_t floor;
+    _Atomic uint64_t lagged;    /* records skipped; relaxed */
+    _Atomic uint64_t lag_limit; /* as created: 0 = enforcer's default, or RC_GROUP_LAG_BLOCK */
 } group_hdr_t;
 
 /* Member cell: 64 bytes, written by its owner except lo (also CASed by claimers once ORPHAN)
@@ -84,6 +91,7 @@ _Static_assert(sizeof(group_hdr_t) == 2 * RC__CACHE_LINE, "group header is two l
 _Static_assert(offsetof(group_hdr_t, name) == 32, "name on line 0");
 _Static_assert(offsetof(group_hdr_t, next) == RC__CACHE_LINE, "cursor on its own line");
 _Static_assert(offsetof(group_hdr_t, gsleepers) == RC__CACHE_LINE + 36, "wait words on line 1");
+_Static_assert(offsetof(group_hdr_t, lag_limit) == 2 * RC__CACHE_LINE - 8, "lag words fill line 1");
 _Static_assert(sizeof(group_cell_t) == CELL_BYTES, "member cell is a line");
 _Static_assert(sizeof(group_hdr_t) + RC_GROUP_MAX_MEMBERS * CELL_BYTES == GROUP_BLOCK,
                "a group block holds its header and its member cells");
@@ -106,7 +114,10 @@ struct rc_group_member_s {
     uint64_t hi;      /* end of the claimed range */
     uint64_t acked;   /* mirror of me->lo */
     uint64_t ret_end; /* position after the last record returned (or the range start) */
+    uint64_t left;    /* records of [cur, hi) not returned yet (as the claim walk counted) */
     uint64_t delivered;
+    uint64_t lost, lost_unreported; /* records of our batches the lag limit skipped */
+    uint64_t skip_lo, skip_hi;      /* the last batch skipped: its views count as acknowledged */
     uint64_t last_hb, last_scan, last_owner;
     uint64_t pub_acked; /* acked when the gate was last published */
     uint64_t stall_pos, stall_since;
@@ -123,6 +134,23 @@ static inline int rc__group_slot_ours(const rc__reader_slot_t *s, const char *sl
             RC_READER_LOSSLESS)
         return 0;
     return strncmp(s->name, slot_name, sizeof(s->name) - 1) == 0;
+}
+
+/* The group table: header `i` of the ring's groups, the member cells behind a header. */
+static inline uint32_t rc__group_count(const rc_ring_t *r)
+{
+    uint64_t n = (uint64_t)r->hdr->group_count * RC__GROUP_BYTES / GROUP_BLOCK;
+    return n < RC_GROUP_MAX ? (uint32_t)n : RC_GROUP_MAX;
+}
+
+static inline group_hdr_t *rc__group_at(const rc_ring_t *r, uint32_t i)
+{
+    return (group_hdr_t *)(r->base + r->hdr->groups_off + (size_t)i * GROUP_BLOCK);
+}
+
+static inline group_cell_t *rc__group_cells(group_hdr_t *g)
+{
+    return (group_cell_t *)((uint8_t *)g + sizeof(group_hdr_t));
 }
 
 /* shm/group.c */

@@ -229,6 +229,9 @@ static int create(rc_group_member_t *m, group_hdr_t *g, const uint64_t w[4],
     atomic_store_explicit(&g->next, start, memory_order_relaxed);
     atomic_store_explicit(&g->redelivered, 0, memory_order_relaxed);
     atomic_store_explicit(&g->handed_over, 0, memory_order_relaxed);
+    atomic_store_explicit(&g->floor, 0, memory_order_relaxed);
+    atomic_store_explicit(&g->lagged, 0, memory_order_relaxed);
+    atomic_store_explicit(&g->lag_limit, o->lag_limit, memory_order_relaxed);
     atomic_store_explicit(&g->ring_role, 0, memory_order_relaxed);
     atomic_store_explicit(&g->gsleepers, 0, memory_order_relaxed);
     atomic_store_explicit(&g->members, 1, memory_order_relaxed);
@@ -270,7 +273,9 @@ int rc_group_join(rc_ring_t *ring, const char *name, const rc_group_opts_t *opts
         return RC_EGROUP_NAME;
     const rc_group_opts_t *o = opts ? opts : &defaults;
     if ((o->start != RC_START_OLDEST && o->start != RC_START_LATEST) || o->batch > MAX_BATCH ||
-        (o->flags & ~RC_GROUP_F_MANUAL_ACK) != 0)
+        (o->flags & ~RC_GROUP_F_MANUAL_ACK) != 0 ||
+        (o->lag_limit != 0 && o->lag_limit != RC_GROUP_LAG_BLOCK &&
+         (o->lag_limit < RC_GROUP_LAG_MIN || o->lag_limit > rc_ring_capacity(ring))))
         return -EINVAL;
     if (group_count(ring) == 0)
         return RC_EGROUP_FULL;
@@ -383,6 +388,8 @@ void rc_group_stats(rc_group_member_t *m, rc_group_stats_t *st)
     st->redelivered = atomic_load_explicit(&m->g->redelivered, memory_order_relaxed);
     st->handed_over = atomic_load_explicit(&m->g->handed_over, memory_order_relaxed);
     st->delivered = m->delivered;
+    st->lagged = atomic_load_explicit(&m->g->lagged, memory_order_relaxed);
+    st->lost = m->lost;
 }
 
 uint32_t rc_group_member_index(const rc_group_member_t *m)

@@ -590,6 +590,57 @@ void rc_ring_stats(rc_ring_t *ring, rc_ring_stats_t *st)
     st->full = atomic_load_explicit(&h->full, memory_order_relaxed);
 }
 
+/* Sequence number of the record (or padding: the next record's) at `pos`, a record start at
+ * or below the head that a lossless reader still holds. Header loads as racy as a lossy
+ * reader's: the reader may move on and producers reuse the space meanwhile, which the second
+ * stamp load tells (then UINT64_MAX). */
+static uint64_t seq_at(const rc_ring_t *r, uint64_t pos)
+{
+    rc__rec_hdr_t *rec = rc__rec(r, pos);
+    if (rc__load_racy(&rec->stamp) != (pos ^ r->key))
+        return UINT64_MAX;
+    uint64_t seq = rc__load_racy(&rec->seq);
+    /* Acquire before the re-check: the seq load above cannot move after it. */
+    atomic_thread_fence(memory_order_acquire);
+    return rc__load_racy(&rec->stamp) == (pos ^ r->key) ? seq : UINT64_MAX;
+}
+
+int rc_ring_slowest(rc_ring_t *ring, rc_ring_slowest_t *out)
+{
+    rc__ring_hdr_t *h = ring->hdr;
+    uint64_t head, head_seq;
+    rc__head_load(ring, &head, &head_seq);
+    memset(out, 0, sizeof(*out));
+    int found = 0;
+    for (uint32_t i = 0; i < h->slot_count; i++) {
+        rc__reader_slot_t *s = rc__slot(ring, i);
+        /* Acquire: pairs with the joining reader's store of ACTIVE; mode, pid and name were
+         * written before it. */
+        if (atomic_load_explicit(&s->state, memory_order_acquire) != RC__SLOT_ACTIVE ||
+            atomic_load_explicit(&s->mode, memory_order_relaxed) != RC_READER_LOSSLESS)
+            continue;
+        uint64_t p = atomic_load_explicit(&s->position, memory_order_relaxed);
+        if (found && p >= out->position)
+            continue;
+        found = 1;
+        out->slot = i;
+        out->position = p;
+        out->pid = atomic_load_explicit(&s->pid, memory_order_relaxed);
+        memcpy(out->name, s->name, sizeof(out->name));
+        out->name[sizeof(out->name) - 1] = '\0';
+    }
+    if (!found)
+        return -ENOENT;
+    /* A reader that moved past the head read above (it kept reading meanwhile) lags by 0. */
+    uint64_t p = rc__skip_gap(ring, out->position);
+    out->lag_bytes = head > out->position ? head - out->position : 0;
+    if (p < head) {
+        uint64_t seq = seq_at(ring, p);
+        out->lag_events = seq < head_seq ? head_seq - seq : 0;
+    }
+    return 0;
+}
+
 /* Whether a reclaimer may judge slot `s` (in `state`) by its owner's pid without waiting for
  * its heartbeat to go stale. */
 static int judge_now(const rc__reader_slot_t *s, uint32_t state, int prompt)

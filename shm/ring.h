@@ -190,6 +190,23 @@ typedef struct {
  *  cheap enough for a metrics scrape (one pass over the reader slots). */
 void rc_ring_stats(rc_ring_t *ring, rc_ring_stats_t *st);
 
+/** The lossless reader that holds producers back: the one whose position is the ring's tail. */
+typedef struct {
+    char name[24];       /* its slot name: "feed~w0" (a broker worker's feed), "g:<group>" (a
+                          * consumer group), or what the reader passed to rc_reader_open */
+    uint32_t pid;        /* its owner process (for a group: one of its members) */
+    uint32_t slot;       /* index in the slot table */
+    uint64_t position;   /* its position: producers cannot reuse anything from here on */
+    uint64_t lag_bytes;  /* head - position */
+    uint64_t lag_events; /* events committed or claimed from its position to the head */
+} rc_ring_slowest_t;
+
+/** Fills `out` with the slowest lossless reader (the lowest position; the first slot on a tie)
+ *  and how far it is behind the head. Returns 0, or -ENOENT when no lossless reader is
+ *  attached (then nothing holds producers back but claims still being written). Plain loads,
+ *  one pass over the slots: cheap enough for a metrics scrape. Any thread. */
+int rc_ring_slowest(rc_ring_t *ring, rc_ring_slowest_t *out);
+
 /** Next position to be claimed (one atomic load; for metrics and "latest"). Any thread. */
 uint64_t rc_ring_head(const rc_ring_t *ring);
 

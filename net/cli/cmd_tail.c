@@ -69,8 +69,9 @@ static int parse_options(tail_opts_t *o, int argc, char **argv)
                  "until --count events, --timeout or SIGINT/SIGTERM. Lost events (the reader was\n"
                  "lapped) are reported on stderr.\n\n"
                  "With --group NAME each event goes to one member of the group (run several tails\n"
-                 "with the same NAME to share the work), nothing is lost, and the group holds\n"
-                 "producers back until its members have the events. An event is acknowledged\n"
+                 "with the same NAME to share the work), and the group holds producers back\n"
+                 "until its members have the events, up to the broker's lag limit (spec.lag:\n"
+                 "past it the oldest are skipped and counted). An event is acknowledged\n"
                  "once printed; events of a tail killed before it printed them go to the other\n"
                  "members. The group ends with its last member.\n",
         .epilogue = "Exit codes: 0 ok, 1 the ring cannot be opened or read, 2 bad usage.\n",

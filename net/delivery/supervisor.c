@@ -8,7 +8,10 @@
  *
  * It never waits on the loop: `step`, run by the watch timer (100 ms) and by SIGCHLD, moves a
  * small state machine.
- *   RUNNING:   reap; a dead worker is restarted (after 1 s if it lived less than 1 s).
+ *   RUNNING:   reap; a dead worker is restarted (after 1 s if it lived less than 1 s). The
+ *              watchdog: a worker whose heartbeat (stored by its loop every turn in its slot of
+ *              the stats segment) is older than spec.watchdogTimeout, hung or SIGSTOPped, gets SIGKILL and
+ *              is reaped and restarted like a crashed one.
  *   RELOADING: SIGHUP loaded a good file (s->next) and sent SIGTERM; once the old workers are
  *              reaped (SIGKILL at drain + 1 s), the table and feeds are swapped and new workers
  *              forked. A SIGHUP meanwhile makes one more reload after it (the file may change).
@@ -43,6 +46,7 @@ typedef struct {
     pid_t pid;
     uint64_t started_ns;
     uint64_t restart_at; /* pid 0: fork at this time */
+    int watchdog_killed; /* SIGKILL sent by the watchdog, not reaped yet */
 } wproc_t;
 
 typedef enum {
@@ -77,6 +81,7 @@ struct rc_supervisor_s {
     int hup_again;     /* RELOADING: another reload was asked for */
     void (*done)(void *arg);
     void *done_arg;
+    uint64_t watchdog_kills; /* main thread only */
 };
 
 /* Slot names hold 23 bytes; a ring has one feed per worker that has triggers on it. */
@@ -343,13 +348,25 @@ static void assign(rc_worker_trigger_t *tab, size_t n, int nw)
         tab[i].worker = nw > 0 ? (int)(i % (size_t)nw) : -1;
 }
 
+/* The latest heartbeat of worker `idx`, 0 when it has not turned its loop yet. */
+static uint64_t last_beat(const rc_supervisor_t *s, int idx)
+{
+    return atomic_load_explicit(&s->stats->heartbeat[idx], memory_order_relaxed);
+}
+
 static int spawn(rc_supervisor_t *s, int idx)
 {
+    /* A new worker is watched from its first loop turn: until then its heartbeat is 0, so a
+     * slow start (a large route program) is not taken for a hang, and the last worker's beat
+     * does not count against it. */
+    atomic_store_explicit(&s->stats->heartbeat[idx], 0, memory_order_relaxed);
+    s->w[idx].watchdog_killed = 0;
     rc_worker_plan_t plan = {
         .index = idx,
         .triggers = s->trig,
         .ntriggers = s->ntrig,
         .feeds = s->feeds,
+        .heartbeat = &s->stats->heartbeat[idx],
         .nfeeds = s->nfeeds,
         .brokers = s->brokers,
         .nbrokers = s->nbrokers,
@@ -446,6 +463,28 @@ static void kill_left(rc_supervisor_t *s)
     s->kill_at = UINT64_MAX; /* once: SIGKILL cannot be caught, so SIGCHLD follows soon */
 }
 
+/* Kills (SIGKILL: a stopped process ends too) each running worker whose heartbeat is older than
+ * the watchdog timeout; reap restarts it once it is gone. */
+static void watchdog(rc_supervisor_t *s, uint64_t now)
+{
+    uint64_t limit = (uint64_t)s->cfg->watchdog_ms * 1000000ull;
+    for (int i = 0; i < s->nw; i++) {
+        wproc_t *w = &s->w[i];
+        if (w->pid <= 0 || w->watchdog_killed)
+            continue;
+        uint64_t hb = last_beat(s, i);
+        if (hb == 0 || hb >= now || now - hb < limit)
+            continue;
+        rc_log_warn("supervisor",
+                    "worker %d (pid %d): no heartbeat for %.1f s (watchdogTimeout %u ms); "
+                    "killing it",
+                    i, (int)w->pid, (double)(now - hb) / 1e9, s->cfg->watchdog_ms);
+        kill(w->pid, SIGKILL);
+        w->watchdog_killed = 1; /* once: SIGCHLD follows, and reap restarts it */
+        s->watchdog_kills++;
+    }
+}
+
 static void apply_reload(rc_supervisor_t *s);
 static void close_handles(rc_supervisor_t *s);
 
@@ -462,6 +501,7 @@ static void step(rc_supervisor_t *s)
             if (w->pid == 0 && w->restart_at <= now && spawn(s, i) == 0)
                 rc_log_info("supervisor", "worker %d restarted (pid %d)", i, (int)w->pid);
         }
+        watchdog(s, now);
     } else if (alive > 0) {
         if (now >= s->kill_at)
             kill_left(s);
@@ -805,5 +845,38 @@ size_t rc_supervisor_metrics(rc_supervisor_t *s, char *buf, size_t cap)
     }
     size_t n = rc_worker_stats_render(s->stats, lag, buf, cap);
     free(lag);
-    return n;
+    int k = snprintf(n < cap ? buf + n : NULL, n < cap ? cap - n : 0,
+                     "# HELP ringcast_worker_watchdog_kills_total Worker processes killed because "
+                     "their heartbeat stopped (spec.watchdogTimeout).\n"
+                     "# TYPE ringcast_worker_watchdog_kills_total counter\n"
+                     "ringcast_worker_watchdog_kills_total %llu\n",
+                     (unsigned long long)s->watchdog_kills);
+    return n + (k > 0 ? (size_t)k : 0);
+}
+
+int rc_supervisor_feed_holder(rc_supervisor_t *s, size_t broker_idx, const char *reader, char *out,
+                              size_t cap, int *pid)
+{
+    int worker = -1, used = 0;
+    if (sscanf(reader, "feed~w%d%n", &worker, &used) != 1 || reader[used] != '\0' || worker < 0 ||
+        worker >= s->nw)
+        return -ENOENT;
+    const rc_worker_trigger_t *oldest = NULL;
+    uint64_t oldest_seq = UINT64_MAX;
+    for (size_t i = 0; i < s->ntrig; i++) {
+        const rc_worker_trigger_t *t = &s->trig[i];
+        if (t->worker != worker || t->broker_idx != broker_idx || t->cursor == NULL)
+            continue;
+        uint64_t seq, pos;
+        rc_cursor_load(t->cursor, s->feeds[t->feed].cursor, &seq, &pos);
+        if (oldest == NULL || seq < oldest_seq) {
+            oldest = t;
+            oldest_seq = seq;
+        }
+    }
+    if (oldest == NULL)
+        return -ENOENT;
+    snprintf(out, cap, "%s/%s", oldest->cfg->ns, oldest->cfg->name);
+    *pid = s->w[worker].pid;
+    return 0;
 }

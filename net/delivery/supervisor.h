@@ -54,4 +54,13 @@ int rc_supervisor_stop(rc_supervisor_t *s, unsigned drain_ms, void (*done)(void 
  *  the new table is applied. Main thread. */
 size_t rc_supervisor_metrics(rc_supervisor_t *s, char *buf, size_t cap);
 
+/** Names what is behind `reader`, a feed's slot name ("feed~w<N>") on broker `broker_idx` (an
+ *  index of cfg->brokers): of the triggers that feed routes, the one whose cursor is oldest,
+ *  which is what holds the feed, and so the ring, back, as "namespace/name" in `out`; and in
+ *  `*pid` the worker process that reads the feed (0 while it is being restarted; the slot
+ *  itself is the supervisor's). Returns 0, or -ENOENT (not a feed of the running table). Main
+ *  thread. */
+int rc_supervisor_feed_holder(rc_supervisor_t *s, size_t broker_idx, const char *reader, char *out,
+                              size_t cap, int *pid);
+
 #endif

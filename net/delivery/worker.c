@@ -586,6 +586,7 @@ int rc_worker_run(const rc_worker_plan_t *plan)
             rc__replies_stop(&w.replies, now_ns() + (int64_t)plan->drain_ms * 500000);
         }
         int64_t now = now_ns();
+        rc_worker_stats_beat(plan->heartbeat, (uint64_t)now); /* the watchdog's */
         int64_t next_due = INT64_MAX;
         int progress = 0;
         for (size_t i = 0; i < w.nactive; i++)

@@ -9,6 +9,7 @@
 #ifndef RC_NET_WORKER_H
 #define RC_NET_WORKER_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -58,6 +59,7 @@ typedef struct {
     size_t nbrokers;
     uint32_t drain_ms; /* on SIGTERM: longest wait for deliveries in flight */
     pid_t supervisor;  /* the worker dies with it (SIGKILL) */
+    _Atomic uint64_t *heartbeat; /* its slot in the stats segment, for the watchdog */
 } rc_worker_plan_t;
 
 /** Runs the worker in a freshly forked child until SIGTERM (then finishes what is in flight,

@@ -51,11 +51,22 @@ typedef struct {
     _Atomic uint64_t worker_restarts; /* written by the supervisor */
     _Atomic uint64_t reloads;         /* successful SIGHUP reloads */
     _Atomic uint64_t reload_errors;   /* rejected reloads */
+    /* rc_now_ns() of each worker's latest loop turn, 0 before its first one (the supervisor
+     * clears it when it forks the worker); written by that worker, read by the watchdog. */
+    _Atomic uint64_t heartbeat[RC_CONFIG_WORKERS_MAX];
     uint32_t slots;
     uint32_t slots_hi;      /* slots handed out so far (supervisor): rendering stops there, so
                              * the pages of slots never used are never touched */
     rc_trigger_stats_t t[]; /* `slots` entries */
 } rc_worker_stats_t;
+
+/** Worker `idx` is alive at `now_ns` (rc_now_ns()): a relaxed store once per loop turn (the
+ *  watchdog only compares times). NULL is a no-op. That worker only. */
+static inline void rc_worker_stats_beat(_Atomic uint64_t *heartbeat, uint64_t now_ns)
+{
+    if (heartbeat != NULL)
+        atomic_store_explicit(heartbeat, now_ns, memory_order_relaxed);
+}
 
 /** Maps a zeroed shared anonymous segment with `slots` trigger slots. Returns 0 or -errno. */
 int rc_worker_stats_create(uint32_t slots, rc_worker_stats_t **out);

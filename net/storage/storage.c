@@ -133,3 +133,14 @@ int rc_storage_cursors_open(rc_storage_t *s, uint32_t slots, rc_storage_cursors_
     }
     return 0;
 }
+
+int rc_storage_holder(rc_storage_t *s, rc_storage_holder_t *out)
+{
+    return s->ops->holder(s, out);
+}
+
+int rc_storage_groups(rc_storage_t *s, uint64_t default_limit, uint64_t *skipped,
+                      rc_storage_group_t *out, size_t max)
+{
+    return s->ops->groups(s, default_limit, skipped, out, max);
+}

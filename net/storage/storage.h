@@ -226,4 +226,38 @@ typedef struct {
 /** Reads the store's counters (relaxed: a consistent snapshot is not promised). Any thread. */
 void rc_storage_stats(rc_storage_t *s, rc_storage_stats_t *st);
 
+/* ---- lag: who holds producers back, consumer groups ---------------------------------------- */
+
+/** The cursor or local reader whose position is the store's tail: what a full store waits for. */
+typedef struct {
+    char name[24];       /**< a worker's feed "feed~w<N>", a consumer group "g:<name>", or the
+                          *   name a local reader gave; "" when none */
+    uint32_t pid;        /**< its process (a group: one of its members') */
+    uint64_t lag_bytes;  /**< head - its position: the space it holds */
+    uint64_t lag_events; /**< events from its position to the head */
+    uint64_t refused;    /**< appends refused so far because the store was full (all causes) */
+} rc_storage_holder_t;
+
+/** Fills `out` with the slowest cursor or reader. Returns 0, or -ENOENT when none holds events
+ *  back (`refused` is set either way). Any thread; cheap enough for a metrics scrape. */
+int rc_storage_holder(rc_storage_t *s, rc_storage_holder_t *out);
+
+/** One consumer group of the store (competing local readers: `ringcast tail --group`). */
+typedef struct {
+    char name[32];
+    uint32_t members;
+    uint64_t lag_bytes; /**< head - its position */
+    uint64_t limit;     /**< its own lag limit in bytes; 0 = the default given to
+                         *   rc_storage_groups; UINT64_MAX = block */
+    uint64_t lagged;    /**< events it skipped (dropped) past its lag limit since it was made */
+} rc_storage_group_t;
+
+/** Applies the lag limit of the store's consumer groups (a group's own, else `default_limit`
+ *  bytes; 0 = none, they hold producers back as long as they lag): a group further behind
+ *  skips to the limit and its skipped events are dropped and counted. Then describes up to
+ *  `max` groups in `out` and sets `*skipped` (may be NULL) to the events skipped now. Returns
+ *  how many groups there are, or a negative code. One thread per store (the broker's timer). */
+int rc_storage_groups(rc_storage_t *s, uint64_t default_limit, uint64_t *skipped,
+                      rc_storage_group_t *out, size_t max);
+
 #endif

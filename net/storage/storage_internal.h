@@ -38,6 +38,9 @@ struct rc__storage_ops_s {
     void (*stats)(rc_storage_t *s, rc_storage_stats_t *st);
     int (*cursors_open)(rc_storage_t *s, uint32_t slots, rc_storage_cursors_t **out, int *adopted,
                         char *err, size_t errlen);
+    int (*holder)(rc_storage_t *s, rc_storage_holder_t *out);
+    int (*groups)(rc_storage_t *s, uint64_t default_limit, uint64_t *skipped,
+                  rc_storage_group_t *out, size_t max);
 };
 
 /** Maps the cursor table kept in `fd` (a shared-memory object or file the back end opened

@@ -4,7 +4,8 @@
  * adds is the broker's claim on its ring: the broker lock for its life (one broker per ring),
  * a ring it cannot trust refused rather than attached or replaced, the slots of dead readers
  * reclaimed at once (the lock guarantees no previous broker process still uses them), and a
- * SIGBUS guard that reports a ring truncated under the broker in words. */
+ * SIGBUS guard that reports a ring truncated under the broker in words. It also applies the
+ * lag limit of the ring's consumer groups (shm/group.h). */
 #include "net/storage/storage_internal.h"
 
 #include <errno.h>
@@ -22,6 +23,7 @@
 #include "core/errors.h"
 #include "core/log.h"
 #include "core/record.h"
+#include "shm/group.h"
 #include "shm/ring_name.h"
 #include "shm/reader.h"
 #include "shm/ring.h"
@@ -406,6 +408,41 @@ static int shm_cursors_open(rc_storage_t *s, uint32_t slots, rc_storage_cursors_
     return rc;
 }
 
+static int shm_holder(rc_storage_t *s, rc_storage_holder_t *out)
+{
+    rc_ring_stats_t rs;
+    rc_ring_slowest_t sl;
+    rc_ring_stats(ring_of(s), &rs);
+    int rc = rc_ring_slowest(ring_of(s), &sl);
+    memset(out, 0, sizeof(*out));
+    out->refused = rs.full;
+    if (rc != 0)
+        return rc;
+    memcpy(out->name, sl.name, sizeof(out->name));
+    out->pid = sl.pid;
+    out->lag_bytes = sl.lag_bytes;
+    out->lag_events = sl.lag_events;
+    return 0;
+}
+
+static int shm_groups(rc_storage_t *s, uint64_t default_limit, uint64_t *skipped,
+                      rc_storage_group_t *out, size_t max)
+{
+    rc_group_info_t gi[RC_GROUP_MAX];
+    int rc = rc_group_enforce_lag(ring_of(s), default_limit, skipped);
+    int n = rc == 0 ? rc_group_list(ring_of(s), gi, RC_GROUP_MAX) : rc;
+    uint64_t head = rc_ring_head(ring_of(s));
+    for (int i = 0; i < n && (size_t)i < max && i < (int)RC_GROUP_MAX; i++) {
+        _Static_assert(sizeof(out[i].name) == sizeof(gi[i].name), "group names fit");
+        memcpy(out[i].name, gi[i].name, sizeof(out[i].name));
+        out[i].members = gi[i].members;
+        out[i].lag_bytes = head > gi[i].position ? head - gi[i].position : 0;
+        out[i].limit = gi[i].lag_limit;
+        out[i].lagged = gi[i].lagged;
+    }
+    return n;
+}
+
 static const rc__storage_ops_t shm_ops = {
     .attach = shm_attach,
     .close = shm_close,
@@ -424,4 +461,6 @@ static const rc__storage_ops_t shm_ops = {
     .reclaim = shm_reclaim,
     .stats = shm_stats,
     .cursors_open = shm_cursors_open,
+    .holder = shm_holder,
+    .groups = shm_groups,
 };
