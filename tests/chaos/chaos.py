@@ -304,7 +304,7 @@ def main():
     # Explicit handlers: started in the background by a script, SIGINT may arrive ignored.
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    prefix = os.environ.get("RC_CHAOS_PREFIX") or "rcchaos%d" % os.getpid()
+    prefix = "rcchaos%d" % os.getpid()  # scripts/chaos.sh removes these should we be killed
     logs = run_dir()
     reg = Registry(prefix)
     print("chaos: %d scenarios, %.0f s load each at %.0f events/s, rings /dev/shm/%s*, logs in "

@@ -175,8 +175,10 @@ class ChaosBroker(Broker):
         rc = self.stop()
         self.disposed = True
         try:
-            with open(self.log_path, "w") as f:
-                f.write(self.log())
+            # As bytes: a subscriber's garbage may be quoted in the log, not always UTF-8.
+            self.stderr.flush()
+            with open(self.stderr_path, "rb") as src, open(self.log_path, "wb") as dst:
+                dst.write(src.read())
         except OSError:
             pass
         self.proc.stdout.close()
@@ -460,10 +462,16 @@ class Slowloris:
         return s
 
     def _run(self):
+        # Each open may wait up to its 5 s timeout when the broker accepts no more: the loops
+        # look at `stopping` so that they end with the load.
         for _ in range(self.plan["idle"]):
+            if self.stopping.is_set():
+                break
             self._open("idle")
         head = b"POST /default/default HTTP/1.1\r\nHost: chaos\r\nce-id: slow\r\n"
         for _ in range(self.plan["trickle"]):
+            if self.stopping.is_set():
+                break
             self._open("trickle")
         bodies = threading.Thread(target=self._big, daemon=True)
         bodies.start()
@@ -494,7 +502,7 @@ class Slowloris:
                           b"Content-Length: %d\r\n\r\n" % big)
                 s.sendall(b"[" + b" " * (big - 2))
             except OSError:
-                self.answers["big closed while sending"] += 1
+                self.answers["big send failed"] += 1  # closed, reset or not read for 5 s
 
     def closed_by_broker(self):
         """Per kind: how many connections the broker closed or answered (non-blocking look)."""
@@ -521,13 +529,4 @@ class Slowloris:
             for s in socks:
                 s.close()
         return closed
-
-
-def wait_until(cond, timeout, step=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(step)
-    return cond()
 
