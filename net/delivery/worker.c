@@ -51,6 +51,8 @@ typedef struct {
     size_t nf;
     rc__wtrig_t **active; /* triggers whose queue is not empty (room for all nt) */
     size_t nactive;
+    rc__wtrig_t **lagging; /* triggers with lagged events for their sink (room for all nt) */
+    size_t nlagging;
     rc_storage_t **prod;   /* per broker, opened on demand */
     rc__replies_t replies; /* replies waiting for ring space or for a dead-letter sink */
     int fatal;             /* an event could not be queued: stop without acknowledging it */
@@ -456,10 +458,12 @@ static int setup(worker_t *w, const rc_worker_plan_t *plan)
     w->prod = calloc(plan->nbrokers ? plan->nbrokers : 1, sizeof(*w->prod));
     w->t = calloc(nt ? nt : 1, sizeof(*w->t));
     w->active = calloc(nt ? nt : 1, sizeof(*w->active));
+    w->lagging = calloc(nt ? nt : 1, sizeof(*w->lagging));
     w->f = calloc(nf ? nf : 1, sizeof(*w->f));
     rc__wfeed_t **fmap = calloc(plan->nfeeds ? plan->nfeeds : 1, sizeof(*fmap));
     int rc = -ENOMEM;
-    if (w->prod == NULL || w->t == NULL || w->active == NULL || w->f == NULL || fmap == NULL)
+    if (w->prod == NULL || w->t == NULL || w->active == NULL || w->lagging == NULL ||
+        w->f == NULL || fmap == NULL)
         goto out;
     for (size_t i = 0; i < plan->nfeeds; i++) {
         if (plan->feeds[i].worker != plan->index)
@@ -565,6 +569,7 @@ static void teardown(worker_t *w)
     free(w->t);
     free(w->f);
     free(w->active);
+    free(w->lagging);
 }
 
 /* ---- the loop -------------------------------------------------------------------------------- */
@@ -593,13 +598,22 @@ static int run_timers(worker_t *w, rc__wtrig_t *t, int64_t now, int64_t *next_du
 static void advance_all(worker_t *w)
 {
     int64_t now = now_ns();
-    for (size_t i = 0; i < w->nt; i++) {
-        if (w->t[i].lag_n > 0)
-            rc__lag_run(w->client, &w->t[i], now);
+    for (size_t i = 0; i < w->nlagging;) {
+        rc__wtrig_t *t = w->lagging[i];
+        rc__lag_run(w->client, t, now);
+        if (t->lag_n > 0) {
+            i++;
+            continue;
+        }
+        t->in_lagging = 0;
+        w->lagging[i] = w->lagging[--w->nlagging];
     }
     for (size_t i = 0; i < w->nactive;) {
         rc__wtrig_t *t = w->active[i];
-        shed(t, now);
+        if (shed(t, now) > 0 && t->lag_n > 0 && !t->in_lagging) {
+            t->in_lagging = 1;
+            w->lagging[w->nlagging++] = t;
+        }
         if (advance(t)) {
             i++;
             continue;

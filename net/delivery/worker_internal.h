@@ -137,7 +137,8 @@ struct rc__wtrig_s {
     uint64_t lag_limit;        /* bytes its queue front may be behind the feed (policy not block) */
     uint32_t abandoned;        /* entries given up for lag whose request is still in flight */
     rc__wentry_t *lag_head, *lag_tail; /* lagged events on their way to the dead-letter sink */
-    uint32_t lag_n, lag_sending;
+    uint32_t lag_n;
+    int in_lagging;        /* in the worker's list of triggers with lagged events */
     int64_t lag_log_ns;    /* when the last lag line was written */
     uint64_t lag_log_n;    /* events given up since then */
     uint64_t lag_log_drop; /* of them, dropped (no sink, over the copy budget) */
