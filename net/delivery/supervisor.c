@@ -278,6 +278,7 @@ static int build_table(rc_supervisor_t *s, const rc_config_t *cfg, rc_worker_tri
         const rc_config_trigger_t *t = &cfg->triggers[i];
         rc_worker_trigger_t *wt = &tab[i];
         wt->cfg = t;
+        wt->lag_policy = rc_config_lag_limit(cfg, t, &wt->lag_bytes);
         int b = broker_index(s, t->ns, t->broker);
         if (b < 0) {
             rc_log_error("supervisor",

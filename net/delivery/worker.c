@@ -30,6 +30,7 @@
 
 #include "core/errors.h"
 #include "core/log.h"
+#include "core/metric.h"
 #include "core/record.h"
 #include "core/clock.h"
 #include "net/delivery/cursor.h"
@@ -50,9 +51,11 @@ typedef struct {
     size_t nf;
     rc__wtrig_t **active; /* triggers whose queue is not empty (room for all nt) */
     size_t nactive;
-    rc_storage_t **prod; /* per broker, opened on demand */
+    rc__wtrig_t **lagging; /* triggers with lagged events for their sink (room for all nt) */
+    size_t nlagging;
+    rc_storage_t **prod;   /* per broker, opened on demand */
     rc__replies_t replies; /* replies waiting for ring space or for a dead-letter sink */
-    int fatal;        /* an event could not be queued: stop without acknowledging it */
+    int fatal;             /* an event could not be queued: stop without acknowledging it */
 } worker_t;
 
 static void on_term(int sig)
@@ -130,7 +133,9 @@ static int enqueue(worker_t *w, rc__wtrig_t *t, const rc_storage_view_t *v, rc__
 /* Moves pending events into the window while it has room. */
 static void fill_window(rc__wtrig_t *t)
 {
-    while (t->nwin < t->qlen && t->nwin < t->max_win) {
+    /* Requests given up for lag still take room: a hung subscriber never has more than its
+     * window of requests outstanding, however many events the trigger gives up. */
+    while (t->nwin < t->qlen && t->nwin + t->abandoned < t->max_win) {
         rc__wentry_t *e = t->free_e;
         if (e != NULL)
             t->free_e = e->next_free;
@@ -142,6 +147,7 @@ static void fill_window(rc__wtrig_t *t)
         e->seq = r->seq;
         e->ev = r->ev;
         e->to_dlq = 0;
+        e->lagged = 0;
         e->retries = 0;
         e->last_result = 0;
         e->state = RC__E_WAITING;
@@ -170,7 +176,7 @@ static int advance(rc__wtrig_t *t)
         popped = 1;
     }
     fill_window(t);
-    if (t->nwin < t->qlen && t->nwin < t->max_win)
+    if (t->nwin < t->qlen && t->nwin + t->abandoned < t->max_win)
         t->dirty = 1; /* an entry could not be allocated */
     atomic_store_explicit(&t->st->inflight, t->nwin, memory_order_relaxed);
     if (t->qlen == 0) {
@@ -180,6 +186,52 @@ static int advance(rc__wtrig_t *t)
     if (popped)
         publish_busy(t, ref_at(t, 0)->seq, ref_at(t, 0)->pos);
     return 1;
+}
+
+/* The lag limit (policy dead-letter): while the queue front is more than the limit behind the
+ * feed's read position, the trigger gives up its oldest event: finished for the trigger (the
+ * cursor and the feed's acknowledgement move past it), counted lagged, and copied out of the ring
+ * for the dead-letter sink (rc__lag_keep). A request in flight for it is abandoned, not freed:
+ * the client borrows its buffers until the callback. Returns how many events were given up. */
+static int shed(rc__wtrig_t *t, int64_t now)
+{
+    if (t->lag_limit == 0 || t->qlen == 0)
+        return 0;
+    uint64_t head = t->feed->read_pos;
+    if (head - ref_at(t, 0)->pos <= t->lag_limit)
+        return 0;
+    int n = 0;
+    uint64_t behind = head - ref_at(t, 0)->pos;
+    while (t->qlen > 0 && head - ref_at(t, 0)->pos > t->lag_limit) {
+        rc__wref_t *r = ref_at(t, 0);
+        rc__wentry_t *e = t->nwin > 0 ? r->e : NULL;
+        if (e == NULL || e->state != RC__E_DONE) {
+            rc_metric_add(&t->st->lagged, 1);
+            rc__lag_keep(t, r->ev, r->pos, r->seq);
+            n++;
+        }
+        if (e != NULL && e->state == RC__E_SENDING) {
+            e->state = RC__E_ABANDONED; /* on_response frees it and releases the event */
+            t->sending--;
+            t->abandoned++;
+        } else {
+            if (e != NULL) {
+                e->next_free = t->free_e;
+                t->free_e = e;
+            }
+            rc__wevent_release(r->ev, &t->feed->free_ev);
+        }
+        if (e != NULL)
+            t->nwin--;
+        t->qhead = (t->qhead + 1) & (t->qcap - 1);
+        t->qlen--;
+    }
+    t->lag_log_n += (uint64_t)n;
+    rc__lag_log(t, now, behind, 0);
+    t->dirty = 1; /* advance refills the window and publishes the cursor */
+    if (t->qlen > 0)
+        publish_busy(t, ref_at(t, 0)->seq, ref_at(t, 0)->pos);
+    return n;
 }
 
 /* Acknowledges, for each feed, the oldest event still queued on one of its triggers. Returns
@@ -369,6 +421,7 @@ static int setup_trigger(worker_t *w, rc__wtrig_t *t, const rc_worker_trigger_t 
         snprintf(t->lines, sizeof(t->lines), RC__PREFER_LINE "Kn-Namespace: %s\r\n", wt->cfg->ns);
     t->lines_len = n > 0 && (size_t)n < sizeof(t->lines) ? (size_t)n : 0;
     t->max_win = wt->cfg->max_inflight ? wt->cfg->max_inflight : 1;
+    t->lag_limit = wt->lag_policy == RC_LAG_DEAD_LETTER ? wt->lag_bytes : 0;
     t->cesql_base = atomic_load_explicit(&t->st->cesql_errors, memory_order_relaxed);
     atomic_store_explicit(&t->st->inflight, 0, memory_order_relaxed);
     atomic_store_explicit(&t->st->replies_queued, 0, memory_order_relaxed);
@@ -405,10 +458,12 @@ static int setup(worker_t *w, const rc_worker_plan_t *plan)
     w->prod = calloc(plan->nbrokers ? plan->nbrokers : 1, sizeof(*w->prod));
     w->t = calloc(nt ? nt : 1, sizeof(*w->t));
     w->active = calloc(nt ? nt : 1, sizeof(*w->active));
+    w->lagging = calloc(nt ? nt : 1, sizeof(*w->lagging));
     w->f = calloc(nf ? nf : 1, sizeof(*w->f));
     rc__wfeed_t **fmap = calloc(plan->nfeeds ? plan->nfeeds : 1, sizeof(*fmap));
     int rc = -ENOMEM;
-    if (w->prod == NULL || w->t == NULL || w->active == NULL || w->f == NULL || fmap == NULL)
+    if (w->prod == NULL || w->t == NULL || w->active == NULL || w->lagging == NULL ||
+        w->f == NULL || fmap == NULL)
         goto out;
     for (size_t i = 0; i < plan->nfeeds; i++) {
         if (plan->feeds[i].worker != plan->index)
@@ -480,6 +535,8 @@ static void teardown(worker_t *w)
     }
     for (size_t i = 0; w->t != NULL && i < w->nt; i++) {
         rc__wtrig_t *t = &w->t[i];
+        rc__lag_log(t, now_ns(), 0, 1);
+        rc__lag_close(t);
         for (uint32_t j = 0; j < t->qlen; j++)
             rc__wevent_release(ref_at(t, j)->ev, &t->feed->free_ev);
         for (uint32_t j = 0; j < t->nwin; j++) {
@@ -493,6 +550,9 @@ static void teardown(worker_t *w)
             free(e->hdr);
             free(e->body);
             free(e->errdata);
+            free(e->rec);
+            free(e->own.bin);
+            free(e->own.json);
             free(e);
         }
         free(t->q);
@@ -509,6 +569,7 @@ static void teardown(worker_t *w)
     free(w->t);
     free(w->f);
     free(w->active);
+    free(w->lagging);
 }
 
 /* ---- the loop -------------------------------------------------------------------------------- */
@@ -531,11 +592,28 @@ static int run_timers(worker_t *w, rc__wtrig_t *t, int64_t now, int64_t *next_du
     return n;
 }
 
-/* Finished events leave the queues; triggers whose queue emptied leave the active list. */
+/* Finished events leave the queues, triggers past their lag limit give up their oldest ones
+ * (shed), lagged events go on to their dead-letter sinks; triggers whose queue emptied leave the
+ * active list. */
 static void advance_all(worker_t *w)
 {
+    int64_t now = now_ns();
+    for (size_t i = 0; i < w->nlagging;) {
+        rc__wtrig_t *t = w->lagging[i];
+        rc__lag_run(w->client, t, now);
+        if (t->lag_n > 0) {
+            i++;
+            continue;
+        }
+        t->in_lagging = 0;
+        w->lagging[i] = w->lagging[--w->nlagging];
+    }
     for (size_t i = 0; i < w->nactive;) {
         rc__wtrig_t *t = w->active[i];
+        if (shed(t, now) > 0 && t->lag_n > 0 && !t->in_lagging) {
+            t->in_lagging = 1;
+            w->lagging[w->nlagging++] = t;
+        }
         if (advance(t)) {
             i++;
             continue;

@@ -29,6 +29,8 @@ typedef struct {
     rc_storage_cursor_t *cursor; /* its saved cursor (net/delivery/cursor.h) */
     int worker;    /* index of the worker that delivers it */
     uint32_t feed; /* index of its feed in rc_worker_plan_t.feeds */
+    uint64_t lag_bytes;         /* its lag limit (rc_config_lag_limit) */
+    rc_lag_policy_t lag_policy; /* RC_LAG_DEAD_LETTER, RC_LAG_BLOCK (0: block, never sheds) */
 } rc_worker_trigger_t;
 
 /** The reader one worker routes one broker's events from. */

@@ -90,14 +90,17 @@ static int build_dead_letter(rc__wentry_t *e, int json)
         return rc;
     char code[16];
     /* ev.ext points at `ext`, which has room for three more. */
-    snprintf(code, sizeof(code), "%d", rc_dead_letter_code(e->last_result));
-    ext[ev.ext_count++] = (rc_ce_ext_t){{"knativeerrordest", 16}, {t->uri, strlen(t->uri)},
-                                        RC_CE_STRING};
-    ext[ev.ext_count++] = (rc_ce_ext_t){{"knativeerrorcode", 16}, {code, strlen(code)},
-                                        RC_CE_STRING};
+    if (e->lagged)
+        snprintf(code, sizeof(code), "lagged"); /* no answer was waited for */
+    else
+        snprintf(code, sizeof(code), "%d", rc_dead_letter_code(e->last_result));
+    ext[ev.ext_count++] =
+        (rc_ce_ext_t){{"knativeerrordest", 16}, {t->uri, strlen(t->uri)}, RC_CE_STRING};
+    ext[ev.ext_count++] =
+        (rc_ce_ext_t){{"knativeerrorcode", 16}, {code, strlen(code)}, RC_CE_STRING};
     if (e->errdata != NULL && e->errdata[0] != '\0')
-        ext[ev.ext_count++] = (rc_ce_ext_t){{"knativeerrordata", 16},
-                                            {e->errdata, strlen(e->errdata)}, RC_CE_STRING};
+        ext[ev.ext_count++] =
+            (rc_ce_ext_t){{"knativeerrordata", 16}, {e->errdata, strlen(e->errdata)}, RC_CE_STRING};
     ev.ext_cap = ev.ext_count;
     size_t need = 0;
     if (json) {
@@ -159,9 +162,8 @@ void rc__worker_send(rc_http_client_t *client, rc__wentry_t *e)
     int rc = build(e, &req);
     if (rc != 0) {
         rc_log_error("worker", "trigger %s/%s: event at %llu cannot be sent (%s); skipped",
-                     t->wt->cfg->ns, t->wt->cfg->name, (unsigned long long)e->pos,
-                     rc_strerror(rc));
-        rc_metric_add(&t->st->dropped, 1);
+                     t->wt->cfg->ns, t->wt->cfg->name, (unsigned long long)e->pos, rc_strerror(rc));
+        rc_metric_add(e->lagged ? &t->st->lagged_dropped : &t->st->dropped, 1);
         finish(e);
         return;
     }
@@ -227,6 +229,16 @@ static void on_response(int result, const rc_http_response_t *resp, void *arg)
 {
     rc__wentry_t *e = arg;
     rc__wtrig_t *t = e->t;
+    if (e->state == RC__E_ABANDONED) {
+        /* Given up for lag while in flight (worker.c, shed): counted then; only the room it
+         * took in the window and its hold on the shared event are left to give back. */
+        t->abandoned--;
+        rc__wevent_release(e->ev, &t->feed->free_ev);
+        e->next_free = t->free_e;
+        t->free_e = e;
+        t->dirty = 1;
+        return;
+    }
     if (e->state == RC__E_SENDING)
         t->sending--;
     if (result == -ECANCELED && rc__worker_stop) {
@@ -265,6 +277,13 @@ static void on_response(int result, const rc_http_response_t *resp, void *arg)
         rc_metric_add(&t->st->retried, 1);
         return;
     }
+    if (e->lagged) {
+        /* Counted and folded into the lag line: a failing sink must not log once per event. */
+        rc_metric_add(&t->st->lagged_dropped, 1);
+        t->lag_log_drop++;
+        finish(e);
+        return;
+    }
     if (e->to_dlq) {
         rc_log_warn("worker", "trigger %s/%s: dead-letter sink failed (%d); event dropped",
                     t->wt->cfg->ns, t->wt->cfg->name, result);
@@ -283,7 +302,8 @@ static void on_response(int result, const rc_http_response_t *resp, void *arg)
         e->errdata = malloc(RC_DEAD_LETTER_DATA_MAX + 1);
     if (e->errdata != NULL) {
         if (resp != NULL)
-            rc_dead_letter_data(resp->body, resp->body_len, e->errdata, RC_DEAD_LETTER_DATA_MAX + 1);
+            rc_dead_letter_data(resp->body, resp->body_len, e->errdata,
+                                RC_DEAD_LETTER_DATA_MAX + 1);
         else
             e->errdata[0] = '\0';
     }
@@ -291,4 +311,163 @@ static void on_response(int result, const rc_http_response_t *resp, void *arg)
     e->retries = 0;
     e->state = RC__E_WAITING;
     e->due_ns = 0; /* at once */
+}
+
+/* ---- events given up for lag (worker.c, shed) ------------------------------------------------ */
+
+#define LAG_LOG_NS         (10 * 1000000000ll)
+#define LAG_BUDGET_DEFAULT (16u << 20)
+
+/* Bytes of lagged records this worker holds for dead-letter sinks, over all its triggers, and
+ * the most it may (one thread per process: plain variables). */
+static size_t lag_budget_used, lag_budget_cap;
+
+static size_t lag_budget(void)
+{
+    if (lag_budget_cap == 0) {
+        const char *s = getenv("RINGCAST_LAG_DLQ_BYTES");
+        char *end = NULL;
+        unsigned long long v = s != NULL ? strtoull(s, &end, 10) : 0;
+        lag_budget_cap =
+            s != NULL && end != s && *end == '\0' && v > 0 ? (size_t)v : LAG_BUDGET_DEFAULT;
+    }
+    return lag_budget_cap;
+}
+
+static void lag_drop(rc__wtrig_t *t)
+{
+    rc_metric_add(&t->st->lagged_dropped, 1);
+    t->lag_log_drop++;
+}
+
+void rc__lag_keep(rc__wtrig_t *t, const rc__wevent_t *ev, uint64_t pos, uint64_t seq)
+{
+    size_t size = ev->rv.size;
+    if (t->d->dead_letter_uri[0] == '\0' || lag_budget_used + size > lag_budget()) {
+        lag_drop(t);
+        return;
+    }
+    rc__wentry_t *e = t->free_e;
+    if (e != NULL)
+        t->free_e = e->next_free;
+    else if ((e = calloc(1, sizeof(*e))) == NULL) {
+        lag_drop(t);
+        return;
+    }
+    if (e->rec_cap < size) {
+        void *nb = realloc(e->rec, size); /* malloc's alignment is enough for a record */
+        if (nb == NULL) {
+            e->next_free = t->free_e;
+            t->free_e = e;
+            lag_drop(t);
+            return;
+        }
+        e->rec = nb;
+        e->rec_cap = size;
+    }
+    memcpy(e->rec, ev->rv.base, size);
+    if (rc_record_decode(e->rec, size, &e->own.rv) != 0) {
+        e->next_free = t->free_e;
+        t->free_e = e;
+        lag_drop(t);
+        return;
+    }
+    e->own.refs = 1;
+    e->own.built = 0;
+    e->t = t;
+    e->pos = pos;
+    e->seq = seq;
+    e->ev = &e->own;
+    e->lagged = 1;
+    e->to_dlq = 1;
+    e->retries = 0;
+    e->last_result = 0;
+    if (e->errdata != NULL)
+        e->errdata[0] = '\0';
+    e->state = RC__E_WAITING;
+    e->due_ns = 0;
+    e->next_free = NULL;
+    if (t->lag_tail != NULL)
+        t->lag_tail->next_free = e;
+    else
+        t->lag_head = e;
+    t->lag_tail = e;
+    t->lag_n++;
+    lag_budget_used += size;
+}
+
+/* Takes the lagged entry after `prev` (NULL: the head) off the list, back to the free list. */
+static rc__wentry_t *lag_unlink(rc__wtrig_t *t, rc__wentry_t *prev, rc__wentry_t *e)
+{
+    rc__wentry_t *next = e->next_free;
+    if (prev != NULL)
+        prev->next_free = next;
+    else
+        t->lag_head = next;
+    if (t->lag_tail == e)
+        t->lag_tail = prev;
+    t->lag_n--;
+    lag_budget_used -= e->own.rv.size;
+    e->lagged = 0;
+    e->next_free = t->free_e;
+    t->free_e = e;
+    return next;
+}
+
+int rc__lag_run(rc_http_client_t *c, rc__wtrig_t *t, int64_t now)
+{
+    int n = 0;
+    uint32_t seen = 0;
+    rc__wentry_t *prev = NULL, *e = t->lag_head;
+    /* Only the oldest max-inflight unfinished ones can be in flight: the rest were never sent,
+     * so the walk stops there and costs the window, not the backlog. */
+    while (e != NULL && seen < t->max_win) {
+        if (e->state == RC__E_DONE) {
+            e = lag_unlink(t, prev, e);
+            n++;
+            continue;
+        }
+        seen++;
+        if (e->state == RC__E_WAITING && e->due_ns <= now) {
+            rc__worker_send(c, e);
+            n++;
+            if (e->state == RC__E_DONE)
+                continue; /* failed at once: reaped on this pass */
+        }
+        prev = e;
+        e = e->next_free;
+    }
+    return n;
+}
+
+void rc__lag_log(rc__wtrig_t *t, int64_t now, uint64_t behind, int force)
+{
+    if (t->lag_log_n == 0 && t->lag_log_drop == 0)
+        return;
+    if (!force && t->lag_log_ns != 0 && now - t->lag_log_ns < LAG_LOG_NS)
+        return;
+    char at[96] = "";
+    if (behind > 0)
+        snprintf(at, sizeof(at), "; it was %llu bytes behind the ring's head",
+                 (unsigned long long)behind);
+    rc_log_warn("worker",
+                "trigger %s/%s: %llu event%s given up past its lag limit of %llu bytes (%s)%s; "
+                "%llu lagged event%s dropped",
+                t->wt->cfg->ns, t->wt->cfg->name, (unsigned long long)t->lag_log_n,
+                t->lag_log_n == 1 ? "" : "s", (unsigned long long)t->lag_limit,
+                t->d->dead_letter_uri[0] != '\0' ? "to the dead-letter sink"
+                                                 : "no dead-letter sink",
+                at, (unsigned long long)t->lag_log_drop, t->lag_log_drop == 1 ? "" : "s");
+    t->lag_log_n = 0;
+    t->lag_log_drop = 0;
+    t->lag_log_ns = now;
+}
+
+void rc__lag_close(rc__wtrig_t *t)
+{
+    while (t->lag_head != NULL) {
+        if (t->lag_head->state != RC__E_DONE)
+            rc_metric_add(&t->st->lagged_dropped, 1);
+        lag_unlink(t, NULL, t->lag_head);
+    }
 }

@@ -14,7 +14,9 @@
 #include "net/delivery/worker.h"
 #include "net/http/http_client.h"
 
-enum { RC__E_SENDING = 1, RC__E_WAITING = 2, RC__E_DONE = 3 };
+/* RC__E_ABANDONED: given up for lag while its request was in flight; the client still borrows its
+ * buffers and the shared event, so it is freed only when the callback runs. */
+enum { RC__E_SENDING = 1, RC__E_WAITING = 2, RC__E_DONE = 3, RC__E_ABANDONED = 4 };
 
 typedef struct rc__wtrig_s rc__wtrig_t;
 
@@ -60,9 +62,9 @@ typedef struct rc__wevent_s {
     uint32_t refs;
     uint32_t built;      /* RC__EV_* */
     rc_record_view_t rv; /* into the mapping: valid until the feed acknowledges past it */
-    const char *data; /* its data bytes (set with the first build) */
+    const char *data;    /* its data bytes (set with the first build) */
     size_t data_len;
-    char *bin;           /* binary mode: the ce-* header lines and Content-Type */
+    char *bin; /* binary mode: the ce-* header lines and Content-Type */
     size_t bin_len, bin_cap;
     char *json; /* structured mode: the body */
     size_t json_len, json_cap;
@@ -84,11 +86,15 @@ typedef struct rc__wentry_s {
     uint64_t sent_ns; /* start of the current attempt */
     int last_result;  /* of the subscriber, for knativeerrorcode */
     char *errdata;    /* knativeerrordata (base64 of the subscriber's last body) */
-    char *hdr; /* dead-letter attempts only: their own headers or body */
+    char *hdr;        /* dead-letter attempts only: their own headers or body */
     size_t hdr_len, hdr_cap;
     char *body;
     size_t body_cap;
     struct iovec iov;
+    int lagged; /* given up for lag, on its way to the dead-letter sink: `ev` is `own` */
+    void *rec;  /* lagged: its copy of the record (`own.rv` points into it) */
+    size_t rec_cap;
+    rc__wevent_t own; /* lagged: the event decoded from `rec`, held by this entry alone */
     struct rc__wentry_s *next_free;
 } rc__wentry_t;
 
@@ -116,18 +122,26 @@ struct rc__wtrig_s {
     uint32_t qcap, qhead, qlen; /* power-of-two ring of refs, grown on demand */
     uint32_t nwin, max_win;
     rc__wentry_t *free_e;
-    uint32_t sending;    /* entries with a request outstanding */
-    uint64_t skip_seq;   /* events below it were finished by an earlier worker */
-    uint64_t cesql_base; /* the slot's cesql_errors when this worker started */
-    uint32_t route_idx;  /* its index in the feed's route program */
-    int dirty;           /* the window front may have finished */
-    int active;          /* in the worker's active list (queue not empty) */
+    uint32_t sending;       /* entries with a request outstanding */
+    uint64_t skip_seq;      /* events below it were finished by an earlier worker */
+    uint64_t cesql_base;    /* the slot's cesql_errors when this worker started */
+    uint32_t route_idx;     /* its index in the feed's route program */
+    int dirty;              /* the window front may have finished */
+    int active;             /* in the worker's active list (queue not empty) */
     rc__replies_t *replies; /* the worker's reply queue */
     uint32_t replies_held;  /* this trigger's replies in it (the replies_queued gauge) */
     int64_t rlog_since;     /* start of the current window of reply-failure logs */
     uint32_t rlog_lines;    /* failures logged one by one in it */
     uint32_t rlog_folded[RC__REPLY_REASONS]; /* further replies not stored, for the summary */
     uint32_t rlog_sink_folded; /* further replies the dead-letter sink failed, likewise */
+    uint64_t lag_limit;        /* bytes its queue front may be behind the feed (policy not block) */
+    uint32_t abandoned;        /* entries given up for lag whose request is still in flight */
+    rc__wentry_t *lag_head, *lag_tail; /* lagged events on their way to the dead-letter sink */
+    uint32_t lag_n;
+    int in_lagging;        /* in the worker's list of triggers with lagged events */
+    int64_t lag_log_ns;    /* when the last lag line was written */
+    uint64_t lag_log_n;    /* events given up since then */
+    uint64_t lag_log_drop; /* of them, dropped (no sink, over the copy budget) */
 };
 
 struct rc__wfeed_s {
@@ -192,6 +206,23 @@ int rc__replies_run(rc__replies_t *q, int64_t now, int freed, int64_t *next_due)
 /** The worker is stopping: waiting replies keep trying for ring space until `give_up_ns`, then
  *  go to their dead-letter sinks (reason `stopping`). */
 void rc__replies_stop(rc__replies_t *q, int64_t give_up_ns);
+
+/** `ev`, just given up for lag by `t` (counted lagged by the caller): copied out of the ring into
+ *  a new entry for the dead-letter sink (knativeerrorcode `lagged`), or, without a sink, past the
+ *  worker's copy budget (RINGCAST_LAG_DLQ_BYTES, default 16 MiB) or out of memory, dropped and
+ *  counted (lagged_dropped). Does not touch `ev`'s references. */
+void rc__lag_keep(rc__wtrig_t *t, const rc__wevent_t *ev, uint64_t pos, uint64_t seq);
+
+/** Sends the due dead-letter attempts of `t`'s lagged events (at most its max-inflight at once)
+ *  and frees the finished ones. Returns how many moved. */
+int rc__lag_run(rc_http_client_t *c, rc__wtrig_t *t, int64_t now);
+
+/** Writes `t`'s lag line (events given up since the last one) once per 10 s (`force`: now). */
+void rc__lag_log(rc__wtrig_t *t, int64_t now, uint64_t behind, int force);
+
+/** Frees `t`'s lagged events still held (the worker stops: each unfinished one is counted
+ *  lagged_dropped). Call after the client was destroyed. */
+void rc__lag_close(rc__wtrig_t *t);
 
 /** Writes `t`'s summary lines of rate-limited reply-failure logs, if it has any, once its window
  *  is over (`force`: now). */

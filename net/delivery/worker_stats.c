@@ -10,10 +10,9 @@
 
 #include "core/metric.h"
 
-static const double bounds_s[RC_DELIVERY_BUCKETS] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025,
-                                                     0.005,  0.01,    0.025,  0.05,  0.1,
-                                                     0.25,   0.5,     1,      2.5,   5,
-                                                     10};
+static const double bounds_s[RC_DELIVERY_BUCKETS] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+                                                     0.01,   0.025,   0.05,   0.1,   0.25,   0.5,
+                                                     1,      2.5,     5,      10};
 
 _Static_assert(sizeof(rc_trigger_stats_t) % 64 == 0, "trigger slots fill cache lines");
 
@@ -63,8 +62,8 @@ __attribute__((format(printf, 2, 3))) static void put(out_t *o, const char *fmt,
 {
     va_list ap;
     va_start(ap, fmt);
-    int k = vsnprintf(o->n < o->cap ? o->buf + o->n : NULL, o->n < o->cap ? o->cap - o->n : 0,
-                      fmt, ap);
+    int k =
+        vsnprintf(o->n < o->cap ? o->buf + o->n : NULL, o->n < o->cap ? o->cap - o->n : 0, fmt, ap);
     va_end(ap);
     if (k > 0)
         o->n += (size_t)k;
@@ -115,17 +114,26 @@ size_t rc_worker_stats_render(const rc_worker_stats_t *s, const rc_trigger_lag_t
         {"ringcast_trigger_cesql_errors_total",
          "CESQL evaluation errors in the trigger's filter (the event did not match).",
          offsetof(rc_trigger_stats_t, cesql_errors)},
+        {"ringcast_trigger_lagged_total",
+         "Events given up because the trigger fell past its lag limit (to the dead-letter sink, "
+         "or dropped).",
+         offsetof(rc_trigger_stats_t, lagged)},
+        {"ringcast_trigger_lagged_dropped_total",
+         "Events given up for lag and lost (no dead-letter sink, copy budget, sink failed).",
+         offsetof(rc_trigger_stats_t, lagged_dropped)},
     };
-    put(&o, "# HELP ringcast_worker_restarts_total Worker processes restarted after dying.\n"
-            "# TYPE ringcast_worker_restarts_total counter\n"
-            "ringcast_worker_restarts_total %" PRIu64 "\n",
+    put(&o,
+        "# HELP ringcast_worker_restarts_total Worker processes restarted after dying.\n"
+        "# TYPE ringcast_worker_restarts_total counter\n"
+        "ringcast_worker_restarts_total %" PRIu64 "\n",
         ld(&s->worker_restarts));
-    put(&o, "# HELP ringcast_config_reloads_total SIGHUP reloads applied.\n"
-            "# TYPE ringcast_config_reloads_total counter\n"
-            "ringcast_config_reloads_total %" PRIu64 "\n"
-            "# HELP ringcast_config_reload_errors_total SIGHUP reloads rejected.\n"
-            "# TYPE ringcast_config_reload_errors_total counter\n"
-            "ringcast_config_reload_errors_total %" PRIu64 "\n",
+    put(&o,
+        "# HELP ringcast_config_reloads_total SIGHUP reloads applied.\n"
+        "# TYPE ringcast_config_reloads_total counter\n"
+        "ringcast_config_reloads_total %" PRIu64 "\n"
+        "# HELP ringcast_config_reload_errors_total SIGHUP reloads rejected.\n"
+        "# TYPE ringcast_config_reload_errors_total counter\n"
+        "ringcast_config_reload_errors_total %" PRIu64 "\n",
         ld(&s->reloads), ld(&s->reload_errors));
     for (size_t c = 0; c < sizeof(counters) / sizeof(counters[0]); c++) {
         put(&o, "# HELP %s %s\n# TYPE %s counter\n", counters[c].name, counters[c].help,
@@ -142,8 +150,8 @@ size_t rc_worker_stats_render(const rc_worker_stats_t *s, const rc_trigger_lag_t
             "# TYPE ringcast_trigger_inflight gauge\n");
     for (uint32_t i = 0; i < s->slots_hi; i++) {
         if (s->t[i].used)
-            put(&o, "ringcast_trigger_inflight{" LABELS "} %" PRIu64 "\n", s->t[i].ns,
-                s->t[i].name, s->t[i].broker, ld(&s->t[i].inflight));
+            put(&o, "ringcast_trigger_inflight{" LABELS "} %" PRIu64 "\n", s->t[i].ns, s->t[i].name,
+                s->t[i].broker, ld(&s->t[i].inflight));
     }
     put(&o, "# HELP ringcast_trigger_replies_queued Replies waiting in the worker for ring space "
             "or for the dead-letter sink.\n# TYPE ringcast_trigger_replies_queued gauge\n");
@@ -179,18 +187,19 @@ size_t rc_worker_stats_render(const rc_worker_stats_t *s, const rc_trigger_lag_t
         for (size_t b = 0; b <= RC_DELIVERY_BUCKETS; b++) {
             cum += ld(&t->latency_bucket[b]);
             if (b < RC_DELIVERY_BUCKETS)
-                put(&o, "ringcast_trigger_delivery_seconds_bucket{" LABELS ",le=\"%g\"} %" PRIu64
-                        "\n",
+                put(&o,
+                    "ringcast_trigger_delivery_seconds_bucket{" LABELS ",le=\"%g\"} %" PRIu64 "\n",
                     t->ns, t->name, t->broker, bounds_s[b], cum);
             else
-                put(&o, "ringcast_trigger_delivery_seconds_bucket{" LABELS ",le=\"+Inf\"} %" PRIu64
-                        "\n",
+                put(&o,
+                    "ringcast_trigger_delivery_seconds_bucket{" LABELS ",le=\"+Inf\"} %" PRIu64
+                    "\n",
                     t->ns, t->name, t->broker, cum);
         }
         put(&o, "ringcast_trigger_delivery_seconds_sum{" LABELS "} %.9f\n", t->ns, t->name,
             t->broker, (double)ld(&t->latency_sum_ns) / 1e9);
-        put(&o, "ringcast_trigger_delivery_seconds_count{" LABELS "} %" PRIu64 "\n", t->ns,
-            t->name, t->broker, ld(&t->latency_count));
+        put(&o, "ringcast_trigger_delivery_seconds_count{" LABELS "} %" PRIu64 "\n", t->ns, t->name,
+            t->broker, ld(&t->latency_count));
     }
     return o.n;
 }

@@ -25,12 +25,12 @@ typedef struct {
     char name[RC_CONFIG_NAME_MAX + 1];
     char broker[RC_CONFIG_NAME_MAX + 1];
     /* Written by the owning worker. */
-    _Atomic uint64_t delivered;      /* events the subscriber accepted (2xx) */
-    _Atomic uint64_t failed;         /* events whose delivery failed for good (before DLQ) */
-    _Atomic uint64_t retried;        /* retry attempts (to the subscriber or the DLQ) */
-    _Atomic uint64_t dead_lettered;  /* events the dead-letter sink accepted */
-    _Atomic uint64_t dropped;        /* failed events lost: no sink, or the sink failed too */
-    _Atomic uint64_t replies;        /* reply events written into the ring */
+    _Atomic uint64_t delivered;       /* events the subscriber accepted (2xx) */
+    _Atomic uint64_t failed;          /* events whose delivery failed for good (before DLQ) */
+    _Atomic uint64_t retried;         /* retry attempts (to the subscriber or the DLQ) */
+    _Atomic uint64_t dead_lettered;   /* events the dead-letter sink accepted */
+    _Atomic uint64_t dropped;         /* failed events lost: no sink, or the sink failed too */
+    _Atomic uint64_t replies;         /* reply events written into the ring */
     _Atomic uint64_t replies_expired; /* replies dropped because their TTL reached 0 */
     _Atomic uint64_t replies_delayed; /* replies that found the ring full and waited in the
                                        * worker's reply queue (most are stored later) */
@@ -38,7 +38,11 @@ typedef struct {
                                        * (= replies_dead_lettered + replies_dropped) */
     _Atomic uint64_t replies_dead_lettered; /* of those, accepted by the dead-letter sink */
     _Atomic uint64_t replies_dropped;       /* of those, lost: no sink, or the sink failed */
-    _Atomic uint64_t cesql_errors;   /* CESQL evaluation errors of the trigger's filter */
+    _Atomic uint64_t cesql_errors;          /* CESQL evaluation errors of the trigger's filter */
+    _Atomic uint64_t lagged;                /* events given up because the trigger fell past its lag
+                                             * limit (dead-letter policy); each counted once */
+    _Atomic uint64_t lagged_dropped; /* of those, lost: no sink, over the copy budget, the sink
+                                      * failed, or the worker stopped first */
     _Atomic uint64_t inflight;       /* gauge: events in the window (sent or waiting for a retry) */
     _Atomic uint64_t replies_queued; /* gauge: replies the worker holds, waiting for ring space
                                       * or on their way to the dead-letter sink */

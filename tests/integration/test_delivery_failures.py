@@ -67,6 +67,7 @@ HEAD = """apiVersion: ringcast.dev/v1alpha1
 kind: RingcastConfig
 spec:
   workers: %d
+  lag: {policy: block}  # subscribers that are down hold the ring on purpose
 ---
 apiVersion: eventing.knative.dev/v1
 kind: Broker

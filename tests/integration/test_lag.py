@@ -224,7 +224,9 @@ def hang(_i, _req):
 
 def test_metrics_name_slowest_reader():
     with Subscriber(hang) as hung, Subscriber() as ok:
-        with Broker(config(triggers=[("hung", hung.url), ("ok", ok.url)])) as b:
+        # policy block: the hung trigger holds the ring (a dead-letter one would let go)
+        with Broker(config("  lag: {policy: block}\n",
+                           triggers=[("hung", hung.url), ("ok", ok.url)])) as b:
             c = b.conn()
             for i in range(50):
                 eq(publish(c, i), 202, "publish")

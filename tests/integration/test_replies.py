@@ -29,6 +29,7 @@ spec:
   retryAfterSeconds: 1
   shutdownTimeout: %s
   ring: {size: %s}
+  lag: {policy: block}  # these hung subscribers hold the ring on purpose
 %s---
 apiVersion: eventing.knative.dev/v1
 kind: Broker
