@@ -16,6 +16,13 @@
 #define STALL_CHECK_EVERY 1024u /* empty polls at one position between stall checks */
 #define MAX_SLEEP_NS 50000000ll /* sleepers wake at least this often to check for stalls */
 
+/* Where a claim was seen holding up a reader, and since when (stalled()). */
+typedef struct {
+    uint64_t pos;
+    uint64_t since;
+    uint32_t polls;
+} stall_t;
+
 struct rc_reader_s {
     rc_ring_t *ring;
     rc__reader_slot_t *slot;
@@ -31,10 +38,9 @@ struct rc_reader_s {
     uint32_t spin;
     uint32_t linger_ns;
     uint32_t polls;
-    uint64_t stall_pos;
-    uint64_t stall_since;
-    uint32_t stall_polls;
-    int manual; /* RC_READER_F_MANUAL_ACK */
+    stall_t stall;  /* the owner's polls and waits */
+    stall_t wstall; /* rc_reader_wait_past, which may run on another thread: its own */
+    int manual;     /* RC_READER_F_MANUAL_ACK */
 };
 
 static inline void cpu_relax(void)
@@ -121,28 +127,28 @@ uint64_t rc__oldest_hint(const rc_ring_t *r, uint64_t lo, uint64_t head)
 
 /* Called on every empty poll at `p`; cheap except every STALL_CHECK_EVERY calls (or when
  * `force`), when it asks whether a claim has blocked `p` past the pad timeout. */
-static void stalled(rc_reader_t *r, uint64_t p, int force)
+static void stalled(rc_reader_t *r, stall_t *st, uint64_t p, int force)
 {
-    if (r->stall_pos != p) {
-        r->stall_pos = p;
-        r->stall_polls = 0;
-        r->stall_since = 0;
+    if (st->pos != p) {
+        st->pos = p;
+        st->polls = 0;
+        st->since = 0;
         if (!force)
             return;
     }
-    if (!force && (++r->stall_polls % STALL_CHECK_EVERY) != 0)
+    if (!force && (++st->polls % STALL_CHECK_EVERY) != 0)
         return;
     rc_ring_t *ring = r->ring;
     if (atomic_load_explicit(&ring->hdr->head.pos, memory_order_acquire) <= p)
         return; /* simply empty: nothing claimed at p yet */
     uint64_t now = rc_now_ns();
     atomic_store_explicit(&r->slot->heartbeat, now, memory_order_relaxed);
-    if (r->stall_since == 0) {
-        r->stall_since = now;
+    if (st->since == 0) {
+        st->since = now;
         return;
     }
-    if (now - r->stall_since >= ring->hdr->pad_timeout_ns)
-        rc__try_sweep(ring, p, now - r->stall_since);
+    if (now - st->since >= ring->hdr->pad_timeout_ns)
+        rc__try_sweep(ring, p, now - st->since);
 }
 
 static int lossless_poll(rc_reader_t *r, rc_ring_view_t *v)
@@ -181,7 +187,7 @@ static int lossless_poll(rc_reader_t *r, rc_ring_view_t *v)
     }
     r->pos = p;
     publish(r, p);
-    stalled(r, p, 0);
+    stalled(r, &r->stall, p, 0);
     return RC_ERING_EMPTY;
 }
 
@@ -286,7 +292,7 @@ static int lossy_poll(rc_reader_t *r, rc_ring_view_t *v)
     }
     r->pos = p;
     publish(r, p);
-    stalled(r, p, 0);
+    stalled(r, &r->stall, p, 0);
     return RC_ERING_EMPTY;
 }
 
@@ -344,8 +350,88 @@ int rc_reader_wait(rc_reader_t *r, rc_ring_view_t *v, int64_t timeout_ns)
             return rc;
         if (frc == -EINTR)
             return -EINTR;
-        stalled(r, r->pos, 1);
+        stalled(r, &r->stall, r->pos, 1);
     }
+}
+
+/* Whether a poll at `p` would move on: the record (or padding) starting there is committed, or
+ * producers lapped `p` (a lossy reader then jumps ahead). `p` is a position the owner may be
+ * polling past meanwhile, so for a lossy reader these bytes may be under rewrite: the loads are
+ * racy ones, and only a stamp of `p`'s own lap with a committed word answers yes (a stale lap's
+ * header never carries `p`'s stamp; see lossless_poll). */
+static int readable_at(const rc_ring_t *ring, uint64_t p)
+{
+    p = rc__skip_gap(ring, p);
+    rc__rec_hdr_t *rec = rc__rec(ring, p);
+    /* Acquire (both): pair with the producer's release store of the stamp and its commit CAS,
+     * as in lossless_poll. */
+    if (rc__load_racy(&rec->stamp) == (p ^ ring->key) &&
+        (rc__load_racy(&rec->word) & RC__W_COMMITTED) != 0)
+        return 1;
+    return atomic_load_explicit(&ring->hdr->head.pos, memory_order_acquire) > p + ring->capacity;
+}
+
+int rc_reader_wait_past(rc_reader_t *r, uint64_t pos, int64_t timeout_ns)
+{
+    rc_ring_t *ring = r->ring;
+    rc__ring_hdr_t *h = ring->hdr;
+    uint64_t start = rc_now_ns();
+    for (;;) {
+        if (readable_at(ring, pos))
+            return 0;
+        int64_t sleep_ns = MAX_SLEEP_NS;
+        if (timeout_ns >= 0) {
+            int64_t left = timeout_ns - (int64_t)(rc_now_ns() - start);
+            if (left <= 0)
+                return RC_ERING_EMPTY;
+            if (left < sleep_ns)
+                sleep_ns = left;
+        }
+        rc_reader_heartbeat(r);
+        /* Dekker with producers, as in rc_reader_wait: raise the flag, fence, read the futex
+         * word, re-check, sleep. */
+        atomic_store_explicit(&h->sleepers, 1, memory_order_seq_cst);
+        atomic_thread_fence(memory_order_seq_cst);
+        uint32_t seen = atomic_load_explicit(&h->notify, memory_order_acquire);
+        if (readable_at(ring, pos))
+            return 0;
+        int frc = rc__futex_wait(&h->notify, seen, sleep_ns);
+        if (readable_at(ring, pos))
+            return 0;
+        if (frc == -EINTR)
+            return -EINTR;
+        /* Woken for something else (another position's commit, rc_reader_wake): the caller
+         * looks again at what it waits for, which may have changed. */
+        if (atomic_load_explicit(&h->notify, memory_order_relaxed) != seen)
+            return RC_ERING_EMPTY;
+        stalled(r, &r->wstall, pos, 1);
+    }
+}
+
+void rc_reader_wake(const rc_reader_t *r)
+{
+    rc__wake(r->ring);
+}
+
+_Static_assert(sizeof(_Atomic uint32_t) == sizeof(uint32_t), "the futex word is a plain word");
+
+int rc_reader_prepare_sleep(rc_reader_t *r, const uint32_t **word, uint32_t *val)
+{
+    rc__ring_hdr_t *h = r->ring->hdr;
+    rc_reader_heartbeat(r);
+    /* The caller sleeps instead of polling, so the empty polls that would count up to a stall
+     * check do not come: check at every sleep, as rc_reader_wait does. */
+    stalled(r, &r->stall, r->pos, 1);
+    /* Dekker with producers, as in rc_reader_wait; the caller's futex wait (in the kernel, on
+     * `seen`) is the sleep. */
+    atomic_store_explicit(&h->sleepers, 1, memory_order_seq_cst);
+    atomic_thread_fence(memory_order_seq_cst);
+    uint32_t seen = atomic_load_explicit(&h->notify, memory_order_acquire);
+    if (readable_at(r->ring, r->pos))
+        return 1;
+    *word = (const uint32_t *)&h->notify;
+    *val = seen;
+    return 0;
 }
 
 static int take_slot(rc_ring_t *ring, uint32_t *idx)
@@ -589,9 +675,7 @@ int rc_reader_resume(rc_reader_t *r)
     uint64_t p = atomic_load_explicit(&r->slot->position, memory_order_acquire);
     r->pos = p;
     r->published = p;
-    r->stall_pos = 0;
-    r->stall_since = 0;
-    r->stall_polls = 0;
+    memset(&r->stall, 0, sizeof(r->stall));
     return 0;
 }
 

@@ -88,6 +88,34 @@ int rc_reader_poll(rc_reader_t *r, rc_ring_view_t *v);
  *  or calls rc_reader_poll and re-arms a timer on RC_ERING_EMPTY. */
 int rc_reader_wait(rc_reader_t *r, rc_ring_view_t *v, int64_t timeout_ns);
 
+/** Sleeps until a poll of `r` at position `pos` would return something: a record is committed
+ *  at `pos` (or padding, or producers lapped a lossy reader there). For an owner that sleeps
+ *  somewhere else (an io_uring or epoll wait): a helper thread calls this with the position
+ *  the owner found empty and then wakes the owner. It touches only the ring and a part of `r`
+ *  the owner's calls leave alone, so it may run on another thread while the owner polls `r`
+ *  (one such thread per reader). Like rc_reader_wait it raises the ring's sleepers flag, so a
+ *  commit wakes it, refreshes the slot's heartbeat, and every 50 ms pads over a claim whose
+ *  producer died at `pos`.
+ *  Returns 0 (readable), RC_ERING_EMPTY when `timeout_ns` (< 0: none) passed or the ring was
+ *  woken for something else (a commit at another position, rc_reader_wake): the caller checks
+ *  what it waits for and calls again. -EINTR when a signal interrupted the sleep. */
+int rc_reader_wait_past(rc_reader_t *r, uint64_t pos, int64_t timeout_ns);
+
+/** Wakes every thread sleeping on r's ring (rc_reader_wait, rc_reader_wait_past,
+ *  rc_group_wait; in every process): each looks again and goes back to sleep or returns. It
+ *  ends a helper thread's rc_reader_wait_past at once, e.g. to stop it. Any thread. */
+void rc_reader_wake(const rc_reader_t *r);
+
+/** The first half of rc_reader_wait for a caller that sleeps in its own event loop, on the
+ *  ring's futex word (io_uring's IORING_OP_FUTEX_WAIT, or futex(2)), after a poll found
+ *  nothing: refreshes the heartbeat, pads over a claim whose producer died at the reader's
+ *  position, raises the sleepers flag so the next commit wakes the word, and re-checks.
+ *  Returns 0 with `*word` (a shared 32-bit futex word in the mapping) and `*val`: sleep while
+ *  *word holds *val, until a FUTEX_WAKE on it (every change comes with one). Returns 1 when a
+ *  record arrived meanwhile: poll instead. Call it before every sleep, with the same thread
+ *  rules as rc_reader_poll. */
+int rc_reader_prepare_sleep(rc_reader_t *r, const uint32_t **word, uint32_t *val);
+
 /** Position of the next record this reader will return (save it to resume with RC_START_AT). */
 uint64_t rc_reader_position(const rc_reader_t *r);
 

@@ -9,9 +9,12 @@
  * feed is polled and every event is routed once and queued on the triggers it matches, the
  * HTTP client submits and reaps, finished events leave the queue fronts (pending ones move into
  * the window), the feeds acknowledge, and replies that found the ring full are tried again
- * (reply.c) right after those acknowledgements released space. When nothing moved, it sleeps on
- * the client (requests in flight) or on a feed's ring futex (nothing in flight), never longer
- * than the next retry timer. Work per turn follows the active triggers, not the configured ones.
+ * (reply.c) right after those acknowledgements released space. When a turn moved nothing, it
+ * sleeps in one place, the HTTP client's wait (io_uring or epoll), until a response or an
+ * attempt deadline, the next retry timer or periodic job, or an event in any feed: the
+ * client's io_uring also waits on each feed's ring futex, or, where it cannot, a watch thread
+ * sleeps on the ring and wakes the client (arm_feed). Nothing polls while it sleeps. Work per
+ * turn follows the active triggers, not the configured ones.
  *
  * On SIGTERM it stops reading, finishes what is in flight and stores or dead-letters its queued
  * replies, for up to the drain time (replies give up on ring space half way through it). */
@@ -25,7 +28,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "core/errors.h"
@@ -35,12 +37,19 @@
 #include "core/clock.h"
 #include "net/delivery/cursor.h"
 
-#define IDLE_SPINS    64
+#define IDLE_SPINS    2 /* empty turns before it sleeps (each one an io_uring_enter) */
 #define MAX_SLEEP_MS  50
+#define PPID_CHECK_NS (10 * 1000000ll) /* how often it asks whether the supervisor is gone */
 #define INTAKE_BATCH  256               /* events a feed routes per turn */
 #define CESQL_SYNC_NS (100 * 1000000ll) /* how often CESQL error counts reach the stats slots */
 
 volatile sig_atomic_t rc__worker_stop;
+
+/* How a feed ends the worker's sleep when an event arrives (arm_feed). */
+typedef struct {
+    rc_storage_watch_t *watch; /* NULL while the client waits on the ring's futex itself */
+    int lost;                  /* neither way works: sleeps are cut to 1 ms */
+} feed_wake_t;
 
 typedef struct {
     const rc_worker_plan_t *plan;
@@ -55,6 +64,7 @@ typedef struct {
     size_t nlagging;
     rc_storage_t **prod;   /* per broker, opened on demand */
     rc__replies_t replies; /* replies waiting for ring space or for a dead-letter sink */
+    feed_wake_t *wake;     /* per feed: how it ends the worker's sleep (sleep_until_work) */
     int fatal;             /* an event could not be queued: stop without acknowledging it */
 } worker_t;
 
@@ -623,22 +633,71 @@ static void advance_all(worker_t *w)
     }
 }
 
-/* Nothing in flight: sleeps on a feed's ring futex (a commit wakes it) up to wait_ns. Returns
- * whether an event came. */
-static int sleep_on_feed(worker_t *w, int64_t wait_ns)
+/* ---- sleeping -------------------------------------------------------------------------------- */
+
+static void wake_client(void *client)
 {
-    if (w->nf > 1 && wait_ns > 2000000)
-        wait_ns = 2000000; /* one futex per ring: with several brokers, look often */
-    if (w->nf == 0 || rc__worker_stop) {
-        struct timespec ts = {0, wait_ns > 1000000 ? 1000000 : wait_ns};
-        nanosleep(&ts, NULL);
-        return 0;
+    (void)rc_http_client_wake(client);
+}
+
+/* Arms feed i to end the coming sleep when an event arrives. The client's own wait sleeps on
+ * the ring's futex word where it can (io_uring on Linux 6.7 and later); otherwise (epoll, older
+ * kernels, a store without such a word) the feed gets a watch, a thread that sleeps on the ring
+ * and wakes the client, for the rest of the worker's life. Returns 1 when an event is there
+ * already (do not sleep), 0 when the feed is armed, -1 when it cannot be this time (then the
+ * sleep is cut to 1 ms, the way the loop once always polled). */
+static int arm_feed(worker_t *w, size_t i)
+{
+    feed_wake_t *fw = &w->wake[i];
+    if (fw->watch == NULL && !fw->lost) {
+        const uint32_t *word;
+        uint32_t val;
+        int rc = rc_storage_prepare_sleep(w->f[i].reader, &word, &val);
+        if (rc == 1)
+            return 1;
+        if (rc == 0)
+            rc = rc_http_client_wake_on_futex(w->client, word, val);
+        if (rc == 0)
+            return 0;
+        if (rc == -EAGAIN)
+            return -1; /* no submission entry free: the next sleep tries again */
+        rc = rc_storage_watch_start(w->f[i].reader, wake_client, w->client, &fw->watch);
+        if (rc != 0) {
+            fw->lost = 1;
+            rc_log_warn("worker", "worker %d: cannot watch a feed (%s): looking every 1 ms",
+                        w->plan->index, rc_strerror(rc));
+            return -1;
+        }
     }
-    rc_storage_view_t v;
-    if (rc_storage_wait(w->f[0].reader, &v, wait_ns) != 0)
-        return 0;
-    route(w, &w->f[0], &v);
-    return 1;
+    if (fw->lost)
+        return -1;
+    rc_storage_watch_arm(fw->watch);
+    return 0;
+}
+
+/* Before the client goes: a watch fires into it. */
+static void stop_watches(worker_t *w)
+{
+    for (size_t i = 0; w->wake != NULL && i < w->nf; i++)
+        rc_storage_watch_stop(w->wake[i].watch);
+    free(w->wake);
+    w->wake = NULL;
+}
+
+/* Nothing moved: sleeps in the client for up to wait_ns. Responses, attempt deadlines and
+ * signals end it there, and so does an event in any feed (each armed at the position where it
+ * was just found empty). A stopping worker reads nothing new, so it arms none. */
+static void sleep_until_work(worker_t *w, int64_t wait_ns)
+{
+    int64_t ms = (wait_ns + 999999) / 1000000; /* a retry a little late, not a spin before it */
+    for (size_t i = 0; !rc__worker_stop && i < w->nf; i++) {
+        int rc = arm_feed(w, i);
+        if (rc > 0)
+            return;
+        if (rc < 0 && ms > 1)
+            ms = 1;
+    }
+    rc_http_client_run(w->client, (int)ms);
 }
 
 int rc_worker_run(const rc_worker_plan_t *plan)
@@ -655,9 +714,15 @@ int rc_worker_run(const rc_worker_plan_t *plan)
     rc_log_info("worker", "worker %d (pid %d): %zu trigger%s on %zu feed%s, %s", plan->index,
                 (int)getpid(), w.nt, w.nt == 1 ? "" : "s", w.nf, w.nf == 1 ? "" : "s",
                 rc_http_client_backend(w.client) == RC_HTTP_BACKEND_URING ? "io_uring" : "epoll");
+    w.wake = calloc(w.nf ? w.nf : 1, sizeof(*w.wake));
+    if (w.wake == NULL) {
+        teardown(&w);
+        return 1;
+    }
     int idle = 0;
     uint64_t drain_until = 0;
     int64_t next_sync = now_ns() + CESQL_SYNC_NS;
+    int64_t next_parent_check = 0;
     while (!w.fatal) {
         if (rc__worker_stop && drain_until == 0) {
             drain_until = rc_now_ns() + (uint64_t)plan->drain_ms * 1000000u;
@@ -691,11 +756,15 @@ int rc_worker_run(const rc_worker_plan_t *plan)
         if (rc__worker_stop &&
             ((sending == 0 && w.replies.held == 0) || rc_now_ns() >= drain_until))
             break;
-        if (getppid() != plan->supervisor) {
-            /* The supervisor is gone and SIGKILL on its way: nothing may move a cursor or an
-             * acknowledgement any more (the next broker process takes them over as they are). */
-            w.fatal = 1;
-            break;
+        if (now >= next_parent_check) {
+            /* PR_SET_PDEATHSIG kills us with the supervisor; this catches one that died before
+             * we set it. Once it is gone nothing may move a cursor or an acknowledgement any
+             * more (the next broker process takes them over as they are). */
+            if (getppid() != plan->supervisor) {
+                w.fatal = 1;
+                break;
+            }
+            next_parent_check = now + PPID_CHECK_NS;
         }
         if (progress > 0) {
             idle = 0;
@@ -703,26 +772,19 @@ int rc_worker_run(const rc_worker_plan_t *plan)
         }
         if (++idle < IDLE_SPINS)
             continue;
-        int64_t wait_ns =
-            next_due == INT64_MAX ? (int64_t)MAX_SLEEP_MS * 1000000 : next_due - now_ns();
-        if (wait_ns < 0)
-            wait_ns = 0;
+        /* Until the next retry, periodic job or the end of the drain, whichever comes first. */
+        int64_t until = next_due < next_sync ? next_due : next_sync;
+        if (drain_until != 0 && (int64_t)drain_until < until)
+            until = (int64_t)drain_until;
+        int64_t wait_ns = until - now_ns();
         if (wait_ns > (int64_t)MAX_SLEEP_MS * 1000000)
             wait_ns = (int64_t)MAX_SLEEP_MS * 1000000;
-        if (next_sync - now_ns() < wait_ns)
-            wait_ns = next_sync - now_ns() > 0 ? next_sync - now_ns() : 0;
-        if (sending > 0 || rc_http_client_pending(w.client) > 0) {
-            /* Responses wake us; new events are seen within 1 ms. */
-            int ms = (int)(wait_ns / 1000000);
-            rc_http_client_run(w.client, ms > 1 ? 1 : ms);
-            continue;
-        }
-        if (sleep_on_feed(&w, wait_ns))
-            idle = 0;
+        sleep_until_work(&w, wait_ns > 0 ? wait_ns : 0);
     }
     int code = w.fatal ? 1 : 0;
     /* Requests the teardown cancels stay unfinished (the next worker sends them). */
     rc__worker_stop = 1;
+    stop_watches(&w);
     teardown(&w);
     rc_log_info("worker", "worker %d (pid %d): stopped", plan->index, (int)getpid());
     return code;

@@ -62,6 +62,7 @@ int rc_http_client_create(const rc_http_client_opts_t *opts, rc_http_client_t **
         return -ENOMEM;
     c->opts = *opts;
     c->fd = -1;
+    c->wake_fd = -1;
 
     rc_http_backend_t kind = opts->backend;
     if (kind == RC_HTTP_BACKEND_AUTO) {
@@ -104,6 +105,26 @@ rc_http_backend_t rc_http_client_backend(const rc_http_client_t *client)
 int rc_http_client_fd(const rc_http_client_t *client)
 {
     return client->fd;
+}
+
+int rc_http_client_wake(rc_http_client_t *client)
+{
+    uint64_t one = 1;
+    if (client->wake_fd < 0)
+        return -EBADF;
+    /* An eventfd adds up what is written; the reader's one read resets it. */
+    if (write(client->wake_fd, &one, sizeof(one)) != (ssize_t)sizeof(one))
+        return -errno;
+    return 0;
+}
+
+int rc_http_client_wake_on_futex(rc_http_client_t *client, const uint32_t *word, uint32_t val)
+{
+    if (client->destroying)
+        return -ECANCELED;
+    if (client->be->wait_futex == NULL)
+        return -ENOTSUP;
+    return client->be->wait_futex(client, word, val);
 }
 
 size_t rc_http_client_pending(const rc_http_client_t *client)

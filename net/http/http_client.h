@@ -117,8 +117,29 @@ int rc_http_client_run(rc_http_client_t *client, int timeout_ms);
 /** A file descriptor that becomes readable when rc_http_client_run has work (the io_uring or
  *  epoll fd), for an owner that waits in its own poll loop. Call rc_http_client_run(c, 0)
  *  before waiting so pending submissions go out, and wait no longer than
- *  rc_http_client_next_timeout_ms. */
+ *  rc_http_client_next_timeout_ms. An io_uring made with DEFER_TASKRUN (the default where the
+ *  kernel has it) turns readable only once its owner enters it, not when a completion comes:
+ *  an owner that must wake for completions sleeps in rc_http_client_run and is woken there
+ *  (rc_http_client_wake, rc_http_client_wake_on_futex). */
 int rc_http_client_fd(const rc_http_client_t *client);
+
+/** Makes the rc_http_client_run in progress on the client's thread, or else the next one,
+ *  return soon, as if something completed (it runs no callback for this): how another thread
+ *  wakes an owner that sleeps in rc_http_client_run, e.g. because events arrived elsewhere.
+ *  Wake-ups before that run merge into one. Any thread, also while the client's thread runs
+ *  it; async-signal-safe (one write to an eventfd). Returns 0 or -errno. */
+int rc_http_client_wake(rc_http_client_t *client);
+
+/** Makes the next rc_http_client_run also return when the shared 32-bit futex `word` is woken
+ *  (FUTEX_WAKE), or at once if it no longer holds `val`: how an owner sleeps on its requests
+ *  and on a futex (a store's wake-up word, rc_storage_prepare_sleep) in one wait, with no
+ *  thread. The word's writers must wake it after every change (the ring's producers do); then
+ *  a wait still posted for `word` covers any later value too, and calling again adds nothing
+ *  until it completes. io_uring back end on kernels with IORING_OP_FUTEX_WAIT (6.7) only.
+ *  Returns 0, -ENOTSUP (use a thread and rc_http_client_wake instead), -ENOSPC (more than 8
+ *  words), -EAGAIN (no submission entry free now: sleep briefly and call again), -ECANCELED
+ *  (being destroyed). The client's thread. */
+int rc_http_client_wake_on_futex(rc_http_client_t *client, const uint32_t *word, uint32_t val);
 
 /** Milliseconds until the earliest request deadline the client tracks itself (-1: none). */
 int rc_http_client_next_timeout_ms(rc_http_client_t *client);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -18,6 +19,7 @@
 typedef struct {
     int epfd;
     rc__http_conn_t *kick_head;
+    char wake_tag; /* its address is the epoll data of c->wake_fd (connections are the rest) */
 } epoll_state_t;
 
 static epoll_state_t *state_of(rc_http_client_t *c)
@@ -31,8 +33,20 @@ static int epoll_init(rc_http_client_t *c)
     if (st == NULL)
         return -ENOMEM;
     st->epfd = epoll_create1(EPOLL_CLOEXEC);
-    if (st->epfd < 0) {
-        int rc = -errno;
+    int rc = st->epfd < 0 ? -errno : 0;
+    /* Level-triggered: the eventfd stays readable until a wait reads it. */
+    if (rc == 0 && (c->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0)
+        rc = -errno;
+    if (rc == 0 &&
+        epoll_ctl(st->epfd, EPOLL_CTL_ADD, c->wake_fd,
+                  &(struct epoll_event){.events = EPOLLIN, .data.ptr = &st->wake_tag}) != 0)
+        rc = -errno;
+    if (rc != 0) {
+        if (c->wake_fd >= 0)
+            close(c->wake_fd);
+        c->wake_fd = -1;
+        if (st->epfd >= 0)
+            close(st->epfd);
         free(st);
         return rc;
     }
@@ -45,6 +59,8 @@ static void epoll_fini(rc_http_client_t *c)
 {
     epoll_state_t *st = state_of(c);
     close(st->epfd);
+    close(c->wake_fd);
+    c->wake_fd = -1;
     free(st);
     c->be_state = NULL;
     c->fd = -1;
@@ -259,6 +275,11 @@ static int epoll_wait_fn(rc_http_client_t *c, int timeout_ms)
         return -errno;
     now = rc__http_now_ns();
     for (int i = 0; i < n; i++) {
+        if (events[i].data.ptr == &st->wake_tag) {
+            uint64_t count;
+            (void)!read(c->wake_fd, &count, sizeof(count)); /* resets it; EAGAIN is fine */
+            continue;
+        }
         rc__http_conn_t *conn = events[i].data.ptr;
         if (conn->fd < 0)
             continue; /* closed by an earlier event of this batch; memory freed after run */

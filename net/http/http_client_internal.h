@@ -101,8 +101,12 @@ typedef struct {
     void (*abort)(rc_http_client_t *c, rc__http_conn_t *conn);
     /* `conn` has no pending operation: close its socket and forget it. */
     void (*close)(rc_http_client_t *c, rc__http_conn_t *conn);
-    /* Submits, waits up to timeout_ms (-1 forever) and dispatches completions. */
+    /* Submits, waits up to timeout_ms (-1 forever) and dispatches completions. Returns early,
+     * as after a completion, once wake_fd is written (rc_http_client_wake) or a futex that
+     * wait_futex posted is woken. */
     int (*wait)(rc_http_client_t *c, int timeout_ms);
+    /* rc_http_client_wake_on_futex; NULL when the back end cannot wait on a futex. */
+    int (*wait_futex)(rc_http_client_t *c, const uint32_t *word, uint32_t val);
 } rc__http_backend_ops_t;
 
 struct rc_http_client_s {
@@ -111,6 +115,9 @@ struct rc_http_client_s {
     const rc__http_backend_ops_t *be;
     void *be_state;
     int fd;
+    /* An eventfd the back end creates in init and watches in wait (rc_http_client_wake writes
+     * it, from any thread; only this field of the client is read there). -1 when none. */
+    int wake_fd;
     rc__http_pool_t *pools;
     rc_http_endpoint_t *endpoints;
     rc__http_conn_t *conns;     /* every open connection */

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -17,6 +18,17 @@ enum { OP_CONNECT = 1, OP_SEND = 2, OP_RECV = 3, OP_MASK = 7 };
 
 /* user_data of SQEs whose completions carry no information (link timeouts, cancels). */
 #define UD_IGNORE 0
+/* user_data of the read on the wake-up eventfd, and of the futex waits (UD_FUTEX + slot):
+ * connection pointers are never this small. */
+#define UD_WAKE   1
+#define UD_FUTEX  2
+#define MAX_FUTEX 8
+
+/* IORING_OP_FUTEX_WAIT (kernel 6.7): liburing 2.3 knows neither the opcode nor its fields. The
+ * futex2 flags go in `fd`: a 32-bit word, shared between processes (no FUTEX2_PRIVATE). */
+#define OP_FUTEX_WAIT     51
+#define FUTEX2_U32_SHARED 0x02
+#define FUTEX_MATCH_ANY   0xffffffffull
 
 typedef struct {
     struct io_uring ring;
@@ -29,6 +41,20 @@ typedef struct {
     /* IORING_FEAT_CQE_SKIP: link timeouts then post no completion when their operation finishes
      * first, which is almost always. */
     uint8_t lt_flags;
+    /* A read of c->wake_fd is posted (or queued to go with the next submission): a write to
+     * the eventfd completes it, and that completion ends the wait. The read takes the count,
+     * which resets the eventfd without a syscall of ours. The ring's fd cannot be polled for
+     * this instead: with DEFER_TASKRUN a completion does not make it readable until the
+     * submitter itself enters the ring. */
+    uint8_t wake_armed;
+    uint8_t wake_broken; /* the read failed: wake-ups are off rather than a busy loop */
+    uint64_t wake_count;
+    /* Futex waits (rc_http_client_wake_on_futex): at most one posted per word. */
+    uint8_t futex_ok; /* the kernel has IORING_OP_FUTEX_WAIT, and it has not failed */
+    struct {
+        const uint32_t *word;
+        uint8_t posted;
+    } futex[MAX_FUTEX];
 } uring_state_t;
 
 _Static_assert(_Alignof(rc__http_conn_t) > OP_MASK,
@@ -72,6 +98,19 @@ static int uring_init(rc_http_client_t *c)
     }
     if (p.features & IORING_FEAT_CQE_SKIP)
         st->lt_flags = IOSQE_CQE_SKIP_SUCCESS;
+    struct io_uring_probe *probe = io_uring_get_probe_ring(&st->ring);
+    if (probe != NULL) {
+        st->futex_ok = io_uring_opcode_supported(probe, OP_FUTEX_WAIT) != 0;
+        io_uring_free_probe(probe);
+    }
+    /* Blocking: a read on a non-blocking eventfd would complete at once with -EAGAIN. */
+    c->wake_fd = eventfd(0, EFD_CLOEXEC);
+    if (c->wake_fd < 0) {
+        rc = -errno;
+        io_uring_queue_exit(&st->ring);
+        free(st);
+        return rc;
+    }
     c->be_state = st;
     c->fd = st->ring.ring_fd;
     return 0;
@@ -80,10 +119,60 @@ static int uring_init(rc_http_client_t *c)
 static void uring_fini(rc_http_client_t *c)
 {
     uring_state_t *st = state_of(c);
-    io_uring_queue_exit(&st->ring);
+    io_uring_queue_exit(&st->ring); /* ends the wake-up read before its buffer goes */
     free(st);
+    close(c->wake_fd);
+    c->wake_fd = -1;
     c->be_state = NULL;
     c->fd = -1;
+}
+
+/* Posts the read of the wake-up eventfd; without an SQE now, the next wait tries again. */
+static void arm_wake(rc_http_client_t *c)
+{
+    uring_state_t *st = state_of(c);
+    if (st->wake_armed || st->wake_broken || c->destroying)
+        return;
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&st->ring);
+    if (sqe == NULL)
+        return;
+    io_uring_prep_read(sqe, c->wake_fd, &st->wake_count, sizeof(st->wake_count), 0);
+    io_uring_sqe_set_data64(sqe, UD_WAKE);
+    st->wake_armed = 1;
+}
+
+static int uring_wait_futex(rc_http_client_t *c, const uint32_t *word, uint32_t val)
+{
+    uring_state_t *st = state_of(c);
+    if (!st->futex_ok)
+        return -ENOTSUP;
+    int slot = -1;
+    for (int i = 0; i < MAX_FUTEX; i++) {
+        if (st->futex[i].word == word) {
+            slot = i;
+            break;
+        }
+        if (st->futex[i].word == NULL && slot < 0)
+            slot = i;
+    }
+    if (slot < 0)
+        return -ENOSPC;
+    if (st->futex[slot].word == word && st->futex[slot].posted)
+        return 0; /* still waiting: a wake after any change ends it */
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&st->ring);
+    if (sqe == NULL) {
+        io_uring_submit(&st->ring);
+        sqe = io_uring_get_sqe(&st->ring);
+    }
+    if (sqe == NULL)
+        return -EAGAIN;
+    io_uring_prep_rw(OP_FUTEX_WAIT, sqe, FUTEX2_U32_SHARED, word, 0, 0);
+    sqe->addr2 = val;
+    sqe->addr3 = FUTEX_MATCH_ANY;
+    io_uring_sqe_set_data64(sqe, UD_FUTEX + (uint64_t)slot);
+    st->futex[slot].word = word;
+    st->futex[slot].posted = 1;
+    return 0;
 }
 
 static void set_deadline(struct __kernel_timespec *ts, int64_t deadline_ns)
@@ -258,6 +347,7 @@ static int uring_wait(rc_http_client_t *c, int timeout_ms)
         run_failed(c);
         timeout_ms = 0;
     }
+    arm_wake(c);
     /* Every send travels with a receive under a link timeout, so that many more completions
      * always arrive; the wait is bounded by timeout_ms anyway. */
     unsigned wait_nr = st->sends_queued + 1;
@@ -283,9 +373,23 @@ static int uring_wait(rc_http_client_t *c, int timeout_ms)
         handled++;
         if (ud == UD_IGNORE || ud == LIBURING_UDATA_TIMEOUT)
             continue;
+        if (ud == UD_WAKE) {
+            st->wake_armed = 0;
+            st->wake_broken = res != (int)sizeof(st->wake_count) && res != -EINTR;
+            continue;
+        }
+        if (ud >= UD_FUTEX && ud < UD_FUTEX + MAX_FUTEX) {
+            /* Woken (0), or the word had changed already (-EAGAIN): either way the owner
+             * looks again. Anything else means futex waits do not work here after all. */
+            st->futex[ud - UD_FUTEX].posted = 0;
+            if (res != 0 && res != -EAGAIN && res != -EINTR && res != -ECANCELED)
+                st->futex_ok = 0;
+            continue;
+        }
         dispatch_cqe(c, ud, res);
     }
     run_failed(c);
+    arm_wake(c); /* goes in with the next wait's submission */
     return (int)handled;
 }
 
@@ -299,4 +403,5 @@ const rc__http_backend_ops_t rc__http_uring_ops = {
     .abort = uring_abort,
     .close = uring_close,
     .wait = uring_wait,
+    .wait_futex = uring_wait_futex,
 };

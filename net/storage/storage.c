@@ -77,6 +77,13 @@ int rc_storage_wait(rc_storage_reader_t *r, rc_storage_view_t *v, int64_t timeou
     return r->ops->wait(r, v, timeout_ns);
 }
 
+int rc_storage_prepare_sleep(rc_storage_reader_t *r, const uint32_t **word, uint32_t *val)
+{
+    if (r->ops->prepare_sleep == NULL)
+        return -ENOTSUP;
+    return r->ops->prepare_sleep(r, word, val);
+}
+
 int rc_storage_ack(rc_storage_reader_t *r, uint64_t pos)
 {
     return r->ops->ack(r, pos);

@@ -212,6 +212,48 @@ rc_storage_cursor_t *rc_storage_cursor_next(rc_storage_cursors_t *t, rc_storage_
 uint32_t rc_storage_cursor_index(const rc_storage_cursors_t *t, const rc_storage_cursor_t *c);
 rc_storage_cursor_t *rc_storage_cursor_at(rc_storage_cursors_t *t, uint32_t i);
 
+/* ---- waking an owner that sleeps elsewhere -------------------------------------------------- */
+
+/* An owner that sleeps in its own wait (a worker sleeps in its HTTP client's io_uring or epoll
+ * wait) learns that events arrived in one of two ways: it sleeps on the store's futex word
+ * itself, where its wait can (rc_storage_prepare_sleep with io_uring's futex waits), or a watch
+ * thread sleeps in the store for it and signals it. */
+
+/** After rc_storage_poll found nothing and before the owner sleeps: makes the next event
+ *  stored wake a futex word and returns it. Returns 0 with `*word` (a shared 32-bit futex
+ *  word) and `*val`: sleep while *word holds *val, until a FUTEX_WAKE on it (e.g. with
+ *  rc_http_client_wake_on_futex). Returns 1 when an event arrived meanwhile (poll instead, do
+ *  not sleep), -ENOTSUP when the store has no such word (use a watch). Call it before every
+ *  sleep: it also does what a sleeping reader owes the store (heartbeat, clearing the way
+ *  after a dead producer). Owner's thread. */
+int rc_storage_prepare_sleep(rc_storage_reader_t *r, const uint32_t **word, uint32_t *val);
+
+/** A helper thread that sleeps in the store on behalf of a cursor's owner, so that the owner
+ *  can sleep on something else (a worker sleeps in its HTTP client's io_uring or epoll wait)
+ *  and still learn at once that events arrived. */
+typedef struct rc_storage_watch_s rc_storage_watch_t;
+
+/** Called on the watch's thread when the cursor has an event to read. It must only signal
+ *  the owner (write an eventfd, rc_http_client_wake): never touch the cursor. */
+typedef void (*rc_storage_wake_cb)(void *arg);
+
+/** Starts a watch on `r` that calls `wake(arg)` once per rc_storage_watch_arm, when an event
+ *  can be read at the position the cursor had then. The thread blocks every signal. Borrows
+ *  `r` until rc_storage_watch_stop. Returns 0, -ENOMEM, or a pthread_create error (negative).
+ *  The owner's thread. */
+int rc_storage_watch_start(rc_storage_reader_t *r, rc_storage_wake_cb wake, void *arg,
+                           rc_storage_watch_t **out);
+
+/** The owner is about to sleep, having polled `r` to RC_ERING_EMPTY: the next event stored
+ *  at its read position calls `wake` (at once if one already is). Free when already armed at
+ *  that position, one futex wake when the watch fired since it was last armed. Owner's
+ *  thread. */
+void rc_storage_watch_arm(rc_storage_watch_t *w);
+
+/** Stops the thread and frees the watch; `wake` is not called after it returns. NULL is a
+ *  no-op. Owner's thread. */
+void rc_storage_watch_stop(rc_storage_watch_t *w);
+
 /* ---- state -------------------------------------------------------------------------------- */
 
 typedef struct {

@@ -29,6 +29,14 @@ struct rc__storage_ops_s {
     void (*reader_close)(rc_storage_reader_t *r, int keep_cursor);
     int (*poll)(rc_storage_reader_t *r, rc_storage_view_t *v);
     int (*wait)(rc_storage_reader_t *r, rc_storage_view_t *v, int64_t timeout_ns);
+    /* NULL when the store has no futex word to sleep on (owners then use a watch). */
+    int (*prepare_sleep)(rc_storage_reader_t *r, const uint32_t **word, uint32_t *val);
+    /* The watch's thread (storage_watch.c), while the owner may poll `r`: sleeps until a poll
+     * at `pos` would return an event, up to timeout_ns; 0, RC_ERING_EMPTY (look again), or
+     * -EINTR. Early returns are allowed, missed events are not. */
+    int (*wait_past)(rc_storage_reader_t *r, uint64_t pos, int64_t timeout_ns);
+    /* Any thread: makes a wait_past in progress on `r` return soon. */
+    void (*wake)(rc_storage_reader_t *r);
     int (*ack)(rc_storage_reader_t *r, uint64_t pos);
     uint64_t (*position)(const rc_storage_reader_t *r);
     uint64_t (*acked)(const rc_storage_reader_t *r);

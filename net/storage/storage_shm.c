@@ -313,6 +313,21 @@ static int shm_wait(rc_storage_reader_t *r, rc_storage_view_t *v, int64_t timeou
     return rc;
 }
 
+static int shm_prepare_sleep(rc_storage_reader_t *r, const uint32_t **word, uint32_t *val)
+{
+    return rc_reader_prepare_sleep(reader_of(r), word, val);
+}
+
+static int shm_wait_past(rc_storage_reader_t *r, uint64_t pos, int64_t timeout_ns)
+{
+    return rc_reader_wait_past(reader_of(r), pos, timeout_ns);
+}
+
+static void shm_wake(rc_storage_reader_t *r)
+{
+    rc_reader_wake(reader_of(r));
+}
+
 static int shm_ack(rc_storage_reader_t *r, uint64_t pos)
 {
     return rc_reader_ack(reader_of(r), pos);
@@ -453,6 +468,9 @@ static const rc__storage_ops_t shm_ops = {
     .reader_close = shm_reader_close,
     .poll = shm_poll,
     .wait = shm_wait,
+    .prepare_sleep = shm_prepare_sleep,
+    .wait_past = shm_wait_past,
+    .wake = shm_wake,
     .ack = shm_ack,
     .position = shm_position,
     .acked = shm_acked,
