@@ -524,17 +524,7 @@ static void on_dead_letter(int result, const rc_http_response_t *resp, void *arg
         return;
     }
     if (cls == RC_DELIVERY_RETRY && rc_delivery_may_retry(t->d, p->retries)) {
-        int64_t ra = -1;
-        if (resp != NULL) {
-            const rc_http_client_header_t *h = rc_http_response_header(resp, "Retry-After");
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            if (h != NULL &&
-                rc_retry_after_parse(h->value, h->value_len,
-                                     (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec, &ra) != 0)
-                ra = -1;
-        }
-        p->due_ns = now_ns() + rc_delivery_wait_ns(t->d, p->retries, result, ra);
+        p->due_ns = now_ns() + rc__retry_wait_ns(t->d, p->retries, result, resp);
         p->retries++;
         return;
     }

@@ -225,6 +225,17 @@ static void handle_reply(rc__wentry_t *e, const rc_http_response_t *resp)
     rc__reply_take(t, &r, event_id);
 }
 
+int64_t rc__retry_wait_ns(const rc_delivery_t *d, uint32_t retries, int result,
+                          const rc_http_response_t *resp)
+{
+    int64_t ra = -1;
+    const rc_http_client_header_t *h =
+        resp != NULL ? rc_http_response_header(resp, "Retry-After") : NULL;
+    if (h != NULL && rc_retry_after_parse(h->value, h->value_len, rc_wall_ns(), &ra) != 0)
+        ra = -1;
+    return rc_delivery_wait_ns(d, retries, result, ra);
+}
+
 static void on_response(int result, const rc_http_response_t *resp, void *arg)
 {
     rc__wentry_t *e = arg;
@@ -261,17 +272,7 @@ static void on_response(int result, const rc_http_response_t *resp, void *arg)
         return;
     }
     if (cls == RC_DELIVERY_RETRY && rc_delivery_may_retry(t->d, e->retries)) {
-        int64_t ra = -1;
-        if (resp != NULL) {
-            const rc_http_client_header_t *h = rc_http_response_header(resp, "Retry-After");
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            if (h != NULL &&
-                rc_retry_after_parse(h->value, h->value_len,
-                                     (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec, &ra) != 0)
-                ra = -1;
-        }
-        e->due_ns = now_ns() + rc_delivery_wait_ns(t->d, e->retries, result, ra);
+        e->due_ns = now_ns() + rc__retry_wait_ns(t->d, e->retries, result, resp);
         e->retries++;
         e->state = RC__E_WAITING;
         rc_metric_add(&t->st->retried, 1);

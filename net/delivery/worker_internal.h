@@ -168,6 +168,11 @@ static inline void rc__wevent_release(rc__wevent_t *ev, rc__wevent_t **free_list
     }
 }
 
+/** How long to wait before retry number `retries` + 1 after `result` (`resp` when there was
+ *  one: its Retry-After counts). */
+int64_t rc__retry_wait_ns(const rc_delivery_t *d, uint32_t retries, int result,
+                          const rc_http_response_t *resp);
+
 /** Starts the current attempt of `e` (its state must be RC__E_WAITING); a failure to start is
  *  handled like a failed attempt. The outcome moves `e` to RC__E_WAITING (retry) or RC__E_DONE
  *  (and sets e->t->dirty). */

@@ -18,7 +18,7 @@ HEALTHY = ["retry: 20", "backoffPolicy: linear", "backoffDelay: PT0.1S", "backof
            "timeout: PT5S"]
 HOSTILE = ["retry: 2", "backoffPolicy: linear", "backoffDelay: PT0.2S", "backoffMax: PT1S",
            "timeout: PT2S"]
-SMALL_LIMITS = {"maxEventBytes": "64Ki", "maxBatchBytes": "64Ki"}
+SMALL_LIMITS = {"maxEventBytes": "64Ki", "maxBatchBytes": "64Ki", "maxBatchEvents": "64"}
 
 
 class Trig:
