@@ -5,11 +5,13 @@ scenario after another, each under steady load from a publisher that records eve
 subscribers and dead-letter sinks with what was accepted, per trigger:
 
   lost   accepted ids a trigger matches that reached neither its subscriber nor its
-         dead-letter sink (a failure: a 202 promises delivery, at least once)
+         dead-letter sink; a failure unless the broker counted them as given up past a lag
+         limit or dropped (`unaccounted` is what it did not count)
   dups   deliveries beyond the first per id (reported: delivery is at-least-once)
 
 and prints one `chaos scenario=...` line per scenario, a `chaos-trigger ...` line per trigger
-and a summary table. Exits 1 when a scenario lost an accepted event, delivered an id nobody
+and a summary table. Exits 1 when a scenario lost an accepted event the broker did not count
+as given up, delivered an id nobody
 sent, saw serve die on its own, or could not run; 0 otherwise. Run it with scripts/chaos.sh
 (builds first); docs/chaos.md says what each scenario checks. Every process it starts is
 stopped by pid at the end and on Ctrl-C or SIGTERM, and the rings it made are removed."""
@@ -159,6 +161,7 @@ def figures(rig, rows, m, probe, drained, serve_exit):
         "admin_errors": mon.admin_errors,
         "restarts": metric_sum(m, "ringcast_worker_restarts_total"),
         "dropped": metric_sum(m, "ringcast_trigger_dropped_total"),
+        "lag_dropped": metric_sum(m, "ringcast_trigger_lagged_dropped_total"),
         "replies_failed": metric_sum(m, "ringcast_trigger_replies_failed_total"),
         "serve_exit": serve_exit if serve_exit is not None else "killed"})
     return out
@@ -211,7 +214,15 @@ def run_scenario(reg, sc, args, prefix, logs):
         if serve_exit != 0:
             notes.append("serve's graceful stop exited %s" % out["serve_exit"])
         out["notes"] = notes
-        out["ok"] = int(out["lost"] == 0 and out["strangers"] == 0 and not crashed)
+        # A trigger past its lag limit gives events up by design (docs/config.md, "Lag
+        # limits"): to its dead-letter sink, or dropped and counted. A loss the broker counted
+        # so is accounted for; any loss beyond the broker's own counts fails the scenario.
+        counted = (out.get("dropped") or 0) + (out.get("lag_dropped") or 0)
+        out["unaccounted"] = max(0, out["lost"] - counted)
+        if out["lost"] and not out["unaccounted"]:
+            notes.append("%d events were given up past a lag limit or dropped, as the broker "
+                         "counted (ringcast_trigger_*dropped_total)" % out["lost"])
+        out["ok"] = int(out["unaccounted"] == 0 and out["strangers"] == 0 and not crashed)
     except Exception as e:  # noqa: BLE001 - a scenario that cannot run is reported, not hidden
         traceback.print_exc()
         out.update({"ok": 0, "error": "%s: %s" % (type(e).__name__, e), "rows": [],
@@ -230,7 +241,7 @@ def run_scenario(reg, sc, args, prefix, logs):
 LINE_KEYS = ("sent", "accepted", "rejected_429", "rejected_503", "rejected_other",
              "conn_errors", "unknown", "expected", "delivered", "dead_lettered", "lost", "dups",
              "unacked", "strangers", "probe_s", "drain_s", "ring_max", "admin_errors",
-             "restarts", "dropped", "replies_failed", "serve_exit")
+             "restarts", "dropped", "lag_dropped", "unaccounted", "replies_failed", "serve_exit")
 
 
 def report_line(r):
@@ -259,9 +270,13 @@ def summary(results, elapsed):
         print("  ".join(v.ljust(w) if i == 0 else v.rjust(w)
                         for i, (v, w) in enumerate(zip(row, widths))))
     bad = [r["scenario"] for r in results if not r["ok"]]
+    given_up = sum(r.get("lost", 0) for r in results if r["ok"])
+    good = "no acknowledged event lost"
+    if given_up:
+        good += " beyond the %d the broker counted as given up (lag limits, drops)" % given_up
     print("\nchaos: %d scenarios in %.0f s, %s" % (len(results), elapsed,
                                                      "failed: " + ", ".join(bad) if bad
-                                                     else "no acknowledged event lost"))
+                                                     else good))
 
 
 class Interrupted(BaseException):
