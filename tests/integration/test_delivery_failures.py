@@ -1089,7 +1089,10 @@ def test_kill_worker_with_retries_and_dead_letters_pending():
             while time.monotonic() < deadline and (len(worker_pids(b)) != 1
                                                    or worker_pids(b) == pids):
                 time.sleep(0.05)
-            check(len(worker_pids(b)) == 1 and worker_pids(b) != pids, "restarted")
+            now_pids = worker_pids(b)
+            check(len(now_pids) == 1 and now_pids != pids,
+                  "restarted: workers %s before the kill, %s 10 s after; log:\n%s"
+                  % (pids, now_pids, b.log()[-3000:]))
             time.sleep(0.5)
             up["sub"] = up["dls"] = True
             want = {"p-%d" % i for i in range(n)}
