@@ -76,52 +76,117 @@ static uint64_t ld(const _Atomic uint64_t *p)
 
 #define LABELS "namespace=\"%s\",trigger=\"%s\",broker=\"%s\""
 
+static const struct {
+    const char *name, *help;
+    size_t off;
+} counters[] = {
+    {"ringcast_trigger_delivered_total", "Events the subscriber accepted (2xx).",
+     offsetof(rc_trigger_stats_t, delivered)},
+    {"ringcast_trigger_failed_total", "Events whose delivery to the subscriber failed.",
+     offsetof(rc_trigger_stats_t, failed)},
+    {"ringcast_trigger_retried_total", "Retry attempts.", offsetof(rc_trigger_stats_t, retried)},
+    {"ringcast_trigger_dead_lettered_total", "Events the dead-letter sink accepted.",
+     offsetof(rc_trigger_stats_t, dead_lettered)},
+    {"ringcast_trigger_dropped_total",
+     "Failed events dropped (no dead-letter sink, or it failed too).",
+     offsetof(rc_trigger_stats_t, dropped)},
+    {"ringcast_trigger_replies_total", "Reply events written into the broker.",
+     offsetof(rc_trigger_stats_t, replies)},
+    {"ringcast_trigger_replies_expired_total", "Replies dropped: TTL exhausted.",
+     offsetof(rc_trigger_stats_t, replies_expired)},
+    {"ringcast_trigger_replies_delayed_total",
+     "Replies that found the ring full and waited in the worker's reply queue.",
+     offsetof(rc_trigger_stats_t, replies_delayed)},
+    {"ringcast_trigger_replies_failed_total",
+     "Replies given up, never stored in the broker (dead-lettered or dropped).",
+     offsetof(rc_trigger_stats_t, replies_failed)},
+    {"ringcast_trigger_replies_dead_lettered_total",
+     "Replies not stored that the dead-letter sink accepted.",
+     offsetof(rc_trigger_stats_t, replies_dead_lettered)},
+    {"ringcast_trigger_replies_dropped_total",
+     "Replies not stored and lost (no dead-letter sink, or it failed too).",
+     offsetof(rc_trigger_stats_t, replies_dropped)},
+    {"ringcast_trigger_cesql_errors_total",
+     "CESQL evaluation errors in the trigger's filter (the event did not match).",
+     offsetof(rc_trigger_stats_t, cesql_errors)},
+    {"ringcast_trigger_lagged_total",
+     "Events given up because the trigger fell past its lag limit (to the dead-letter sink, "
+     "or dropped).",
+     offsetof(rc_trigger_stats_t, lagged)},
+    {"ringcast_trigger_lagged_dropped_total",
+     "Events given up for lag and lost (no dead-letter sink, copy budget, sink failed).",
+     offsetof(rc_trigger_stats_t, lagged_dropped)},
+};
+
+/* Gauges per trigger: in flight, replies queued, and (with `lag`) its lag. */
+static void render_gauges(out_t *o, const rc_worker_stats_t *s, const rc_trigger_lag_t *lag)
+{
+    put(o, "# HELP ringcast_trigger_inflight Events in flight (taken, not finished).\n"
+           "# TYPE ringcast_trigger_inflight gauge\n");
+    for (uint32_t i = 0; i < s->slots_hi; i++) {
+        if (s->t[i].used)
+            put(o, "ringcast_trigger_inflight{" LABELS "} %" PRIu64 "\n", s->t[i].ns, s->t[i].name,
+                s->t[i].broker, ld(&s->t[i].inflight));
+    }
+    put(o, "# HELP ringcast_trigger_replies_queued Replies waiting in the worker for ring space "
+           "or for the dead-letter sink.\n# TYPE ringcast_trigger_replies_queued gauge\n");
+    for (uint32_t i = 0; i < s->slots_hi; i++) {
+        if (s->t[i].used)
+            put(o, "ringcast_trigger_replies_queued{" LABELS "} %" PRIu64 "\n", s->t[i].ns,
+                s->t[i].name, s->t[i].broker, ld(&s->t[i].replies_queued));
+    }
+    if (lag != NULL) {
+        put(o, "# HELP ringcast_trigger_lag_events Events between the trigger's cursor and the "
+               "ring's head.\n# TYPE ringcast_trigger_lag_events gauge\n");
+        for (uint32_t i = 0; i < s->slots_hi; i++) {
+            const rc_trigger_stats_t *t = &s->t[i];
+            if (t->used)
+                put(o, "ringcast_trigger_lag_events{" LABELS "} %" PRIu64 "\n", t->ns, t->name,
+                    t->broker, lag[i].events);
+        }
+        put(o, "# HELP ringcast_trigger_lag_bytes Ring bytes between the trigger's cursor and "
+               "the ring's head.\n# TYPE ringcast_trigger_lag_bytes gauge\n");
+        for (uint32_t i = 0; i < s->slots_hi; i++) {
+            if (s->t[i].used)
+                put(o, "ringcast_trigger_lag_bytes{" LABELS "} %" PRIu64 "\n", s->t[i].ns,
+                    s->t[i].name, s->t[i].broker, lag[i].bytes);
+        }
+    }
+}
+
+/* The delivery latency histogram per trigger. */
+static void render_histograms(out_t *o, const rc_worker_stats_t *s)
+{
+    put(o, "# HELP ringcast_trigger_delivery_seconds Latency of successful delivery attempts.\n"
+           "# TYPE ringcast_trigger_delivery_seconds histogram\n");
+    for (uint32_t i = 0; i < s->slots_hi; i++) {
+        const rc_trigger_stats_t *t = &s->t[i];
+        if (!t->used)
+            continue;
+        uint64_t cum = 0;
+        for (size_t b = 0; b <= RC_DELIVERY_BUCKETS; b++) {
+            cum += ld(&t->latency_bucket[b]);
+            if (b < RC_DELIVERY_BUCKETS)
+                put(o,
+                    "ringcast_trigger_delivery_seconds_bucket{" LABELS ",le=\"%g\"} %" PRIu64 "\n",
+                    t->ns, t->name, t->broker, bounds_s[b], cum);
+            else
+                put(o,
+                    "ringcast_trigger_delivery_seconds_bucket{" LABELS ",le=\"+Inf\"} %" PRIu64
+                    "\n",
+                    t->ns, t->name, t->broker, cum);
+        }
+        put(o, "ringcast_trigger_delivery_seconds_sum{" LABELS "} %.9f\n", t->ns, t->name,
+            t->broker, (double)ld(&t->latency_sum_ns) / 1e9);
+        put(o, "ringcast_trigger_delivery_seconds_count{" LABELS "} %" PRIu64 "\n", t->ns, t->name,
+            t->broker, ld(&t->latency_count));
+    }
+}
+
 size_t rc_worker_stats_render(const rc_worker_stats_t *s, const rc_trigger_lag_t *lag, char *buf,
                               size_t cap)
 {
     out_t o = {buf, cap, 0};
-    static const struct {
-        const char *name, *help;
-        size_t off;
-    } counters[] = {
-        {"ringcast_trigger_delivered_total", "Events the subscriber accepted (2xx).",
-         offsetof(rc_trigger_stats_t, delivered)},
-        {"ringcast_trigger_failed_total", "Events whose delivery to the subscriber failed.",
-         offsetof(rc_trigger_stats_t, failed)},
-        {"ringcast_trigger_retried_total", "Retry attempts.",
-         offsetof(rc_trigger_stats_t, retried)},
-        {"ringcast_trigger_dead_lettered_total", "Events the dead-letter sink accepted.",
-         offsetof(rc_trigger_stats_t, dead_lettered)},
-        {"ringcast_trigger_dropped_total",
-         "Failed events dropped (no dead-letter sink, or it failed too).",
-         offsetof(rc_trigger_stats_t, dropped)},
-        {"ringcast_trigger_replies_total", "Reply events written into the broker.",
-         offsetof(rc_trigger_stats_t, replies)},
-        {"ringcast_trigger_replies_expired_total", "Replies dropped: TTL exhausted.",
-         offsetof(rc_trigger_stats_t, replies_expired)},
-        {"ringcast_trigger_replies_delayed_total",
-         "Replies that found the ring full and waited in the worker's reply queue.",
-         offsetof(rc_trigger_stats_t, replies_delayed)},
-        {"ringcast_trigger_replies_failed_total",
-         "Replies given up, never stored in the broker (dead-lettered or dropped).",
-         offsetof(rc_trigger_stats_t, replies_failed)},
-        {"ringcast_trigger_replies_dead_lettered_total",
-         "Replies not stored that the dead-letter sink accepted.",
-         offsetof(rc_trigger_stats_t, replies_dead_lettered)},
-        {"ringcast_trigger_replies_dropped_total",
-         "Replies not stored and lost (no dead-letter sink, or it failed too).",
-         offsetof(rc_trigger_stats_t, replies_dropped)},
-        {"ringcast_trigger_cesql_errors_total",
-         "CESQL evaluation errors in the trigger's filter (the event did not match).",
-         offsetof(rc_trigger_stats_t, cesql_errors)},
-        {"ringcast_trigger_lagged_total",
-         "Events given up because the trigger fell past its lag limit (to the dead-letter sink, "
-         "or dropped).",
-         offsetof(rc_trigger_stats_t, lagged)},
-        {"ringcast_trigger_lagged_dropped_total",
-         "Events given up for lag and lost (no dead-letter sink, copy budget, sink failed).",
-         offsetof(rc_trigger_stats_t, lagged_dropped)},
-    };
     put(&o,
         "# HELP ringcast_worker_restarts_total Worker processes restarted after dying.\n"
         "# TYPE ringcast_worker_restarts_total counter\n"
@@ -146,60 +211,7 @@ size_t rc_worker_stats_render(const rc_worker_stats_t *s, const rc_trigger_lag_t
                 ld((const _Atomic uint64_t *)((const char *)t + counters[c].off)));
         }
     }
-    put(&o, "# HELP ringcast_trigger_inflight Events in flight (taken, not finished).\n"
-            "# TYPE ringcast_trigger_inflight gauge\n");
-    for (uint32_t i = 0; i < s->slots_hi; i++) {
-        if (s->t[i].used)
-            put(&o, "ringcast_trigger_inflight{" LABELS "} %" PRIu64 "\n", s->t[i].ns, s->t[i].name,
-                s->t[i].broker, ld(&s->t[i].inflight));
-    }
-    put(&o, "# HELP ringcast_trigger_replies_queued Replies waiting in the worker for ring space "
-            "or for the dead-letter sink.\n# TYPE ringcast_trigger_replies_queued gauge\n");
-    for (uint32_t i = 0; i < s->slots_hi; i++) {
-        if (s->t[i].used)
-            put(&o, "ringcast_trigger_replies_queued{" LABELS "} %" PRIu64 "\n", s->t[i].ns,
-                s->t[i].name, s->t[i].broker, ld(&s->t[i].replies_queued));
-    }
-    if (lag != NULL) {
-        put(&o, "# HELP ringcast_trigger_lag_events Events between the trigger's cursor and the "
-                "ring's head.\n# TYPE ringcast_trigger_lag_events gauge\n");
-        for (uint32_t i = 0; i < s->slots_hi; i++) {
-            const rc_trigger_stats_t *t = &s->t[i];
-            if (t->used)
-                put(&o, "ringcast_trigger_lag_events{" LABELS "} %" PRIu64 "\n", t->ns, t->name,
-                    t->broker, lag[i].events);
-        }
-        put(&o, "# HELP ringcast_trigger_lag_bytes Ring bytes between the trigger's cursor and "
-                "the ring's head.\n# TYPE ringcast_trigger_lag_bytes gauge\n");
-        for (uint32_t i = 0; i < s->slots_hi; i++) {
-            if (s->t[i].used)
-                put(&o, "ringcast_trigger_lag_bytes{" LABELS "} %" PRIu64 "\n", s->t[i].ns,
-                    s->t[i].name, s->t[i].broker, lag[i].bytes);
-        }
-    }
-    put(&o, "# HELP ringcast_trigger_delivery_seconds Latency of successful delivery attempts.\n"
-            "# TYPE ringcast_trigger_delivery_seconds histogram\n");
-    for (uint32_t i = 0; i < s->slots_hi; i++) {
-        const rc_trigger_stats_t *t = &s->t[i];
-        if (!t->used)
-            continue;
-        uint64_t cum = 0;
-        for (size_t b = 0; b <= RC_DELIVERY_BUCKETS; b++) {
-            cum += ld(&t->latency_bucket[b]);
-            if (b < RC_DELIVERY_BUCKETS)
-                put(&o,
-                    "ringcast_trigger_delivery_seconds_bucket{" LABELS ",le=\"%g\"} %" PRIu64 "\n",
-                    t->ns, t->name, t->broker, bounds_s[b], cum);
-            else
-                put(&o,
-                    "ringcast_trigger_delivery_seconds_bucket{" LABELS ",le=\"+Inf\"} %" PRIu64
-                    "\n",
-                    t->ns, t->name, t->broker, cum);
-        }
-        put(&o, "ringcast_trigger_delivery_seconds_sum{" LABELS "} %.9f\n", t->ns, t->name,
-            t->broker, (double)ld(&t->latency_sum_ns) / 1e9);
-        put(&o, "ringcast_trigger_delivery_seconds_count{" LABELS "} %" PRIu64 "\n", t->ns, t->name,
-            t->broker, ld(&t->latency_count));
-    }
+    render_gauges(&o, s, lag);
+    render_histograms(&o, s);
     return o.n;
 }
