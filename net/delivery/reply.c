@@ -157,11 +157,6 @@ struct rc__reply_s {
     struct iovec iov;
 };
 
-static int64_t now_ns(void)
-{
-    return (int64_t)rc_now_ns();
-}
-
 static size_t copy_size(const rc_reply_t *r, rc_str_t event_id)
 {
     size_t n = sizeof(rc__reply_t) + 2 * r->n * sizeof(rc_str_t) + r->body.len + event_id.len;
@@ -398,7 +393,7 @@ void rc__reply_take(rc__wtrig_t *t, const rc_reply_t *r, rc_str_t event_id)
         count_stored(t, out, why);
         return;
     }
-    int64_t now = now_ns();
+    int64_t now = rc__now_ns();
     if (!transient(rc)) {
         give_up(q, t, NULL, r, event_id, id[0] != '\0' ? id : "-", reason_for(rc), rc, 1, now);
         return;
@@ -435,12 +430,10 @@ void rc__reply_lost(rc__wtrig_t *t, const rc_reply_t *r, rc_str_t event_id)
             copy_id(id, sizeof(id), r->values[i]);
     }
     /* Only part of the body was kept: nothing of it can be sent on. */
-    give_up(t->replies, t, NULL, r, event_id, id, R_TOO_LARGE, -EMSGSIZE, 0, now_ns());
+    give_up(t->replies, t, NULL, r, event_id, id, R_TOO_LARGE, -EMSGSIZE, 0, rc__now_ns());
 }
 
 /* ---- dead letters ---------------------------------------------------------------------------- */
-
-static const char json_ct[] = "Content-Type: application/cloudevents+json\r\n";
 
 /* The reply as a dead letter: its own attributes and data, plus why it is one. */
 static int build_dead_letter(rc__replies_t *q, rc__reply_t *p)
@@ -497,7 +490,7 @@ static void drop_dead_letter(rc__replies_t *q, rc__reply_t *p, const char *what)
 {
     rc__wtrig_t *t = p->t;
     rc_metric_add(&t->st->replies_dropped, 1);
-    if (rlog_allow(t, now_ns()))
+    if (rlog_allow(t, rc__now_ns()))
         rc_log_warn("worker", "trigger %s/%s: reply %s to event %s not dead-lettered (%s); dropped",
                     t->wt->cfg->ns, t->wt->cfg->name, p->id, p->eid, what);
     else
@@ -524,7 +517,7 @@ static void on_dead_letter(int result, const rc_http_response_t *resp, void *arg
         return;
     }
     if (cls == RC_DELIVERY_RETRY && rc_delivery_may_retry(t->d, p->retries)) {
-        p->due_ns = now_ns() + rc__retry_wait_ns(t->d, p->retries, result, resp);
+        p->due_ns = rc__now_ns() + rc__retry_wait_ns(t->d, p->retries, result, resp);
         p->retries++;
         return;
     }
@@ -551,17 +544,15 @@ static void send_dead_letter(rc__replies_t *q, rc__reply_t *p)
         return;
     }
     int json = t->d->format == RC_DELIVERY_FORMAT_JSON;
-    size_t skip = sizeof(RC__PREFER_LINE) - 1;
     rc_http_request_t req = {
         .endpoint = t->dlq,
         .timeout_ms = (uint32_t)((t->d->timeout_ns + 999999) / 1000000),
-        .headers = json ? json_ct : p->hdr,
-        .headers_len = json ? sizeof(json_ct) - 1 : p->hdr_len,
-        .more_headers = t->lines_len >= skip ? t->lines + skip : NULL,
-        .more_headers_len = t->lines_len >= skip ? t->lines_len - skip : 0,
+        .headers = json ? RC__JSON_CT_LINE : p->hdr,
+        .headers_len = json ? sizeof(RC__JSON_CT_LINE) - 1 : p->hdr_len,
         .body = &p->iov,
         .body_iovcnt = 1,
     };
+    rc__trigger_lines(t, 1, &req);
     p->state = R_DLQ_SENDING;
     rc = rc_http_client_request(q->client, &req, on_dead_letter, p);
     if (rc != 0)
@@ -570,7 +561,7 @@ static void send_dead_letter(rc__replies_t *q, rc__reply_t *p)
 
 /* ---- the queue ------------------------------------------------------------------------------- */
 
-static uint64_t env_u64(const char *name, uint64_t def)
+uint64_t rc__env_u64(const char *name, uint64_t def)
 {
     const char *s = getenv(name);
     if (s == NULL || *s == '\0')
@@ -593,8 +584,8 @@ int rc__replies_init(rc__replies_t *q, size_t nbrokers, rc_http_client_t *client
         return -ENOMEM;
     q->nbrokers = nbrokers;
     q->client = client;
-    q->cap = (size_t)env_u64("RINGCAST_REPLY_QUEUE_BYTES", DEFAULT_CAP);
-    q->max_wait_ns = (int64_t)env_u64("RINGCAST_REPLY_MAX_WAIT_MS", DEFAULT_MAX_WAIT_MS) * 1000000;
+    q->cap = (size_t)rc__env_u64("RINGCAST_REPLY_QUEUE_BYTES", DEFAULT_CAP);
+    q->max_wait_ns = (int64_t)rc__env_u64("RINGCAST_REPLY_MAX_WAIT_MS", DEFAULT_MAX_WAIT_MS) * 1000000;
     return 0;
 }
 
@@ -681,7 +672,7 @@ void rc__replies_close(rc__replies_t *q)
     if (q->fifo == NULL)
         return;
     q->closing = 1;
-    int64_t now = now_ns();
+    int64_t now = rc__now_ns();
     for (size_t b = 0; b < q->nbrokers; b++) {
         rc__reply_fifo_t *f = &q->fifo[b];
         while (f->head != NULL) {

@@ -74,11 +74,6 @@ static void on_term(int sig)
     rc__worker_stop = 1;
 }
 
-static int64_t now_ns(void)
-{
-    return (int64_t)rc_now_ns();
-}
-
 static rc__wref_t *ref_at(const rc__wtrig_t *t, uint32_t i)
 {
     return &t->q[(t->qhead + i) & (t->qcap - 1)];
@@ -536,7 +531,7 @@ static void teardown(worker_t *w)
     /* Replies still queued are lost with this process: counted and logged. */
     rc__replies_close(&w->replies);
     for (size_t i = 0; w->t != NULL && i < w->nt; i++)
-        rc__reply_log_flush(&w->t[i], now_ns(), 1);
+        rc__reply_log_flush(&w->t[i], rc__now_ns(), 1);
     if (!w->fatal) {
         for (size_t i = 0; i < w->nactive; i++)
             advance(w->active[i]);
@@ -545,7 +540,7 @@ static void teardown(worker_t *w)
     }
     for (size_t i = 0; w->t != NULL && i < w->nt; i++) {
         rc__wtrig_t *t = &w->t[i];
-        rc__lag_log(t, now_ns(), 0, 1);
+        rc__lag_log(t, rc__now_ns(), 0, 1);
         rc__lag_close(t);
         for (uint32_t j = 0; j < t->qlen; j++)
             rc__wevent_release(ref_at(t, j)->ev, &t->feed->free_ev);
@@ -607,7 +602,7 @@ static int run_timers(worker_t *w, rc__wtrig_t *t, int64_t now, int64_t *next_du
  * active list. */
 static void advance_all(worker_t *w)
 {
-    int64_t now = now_ns();
+    int64_t now = rc__now_ns();
     for (size_t i = 0; i < w->nlagging;) {
         rc__wtrig_t *t = w->lagging[i];
         rc__lag_run(w->client, t, now);
@@ -721,14 +716,14 @@ int rc_worker_run(const rc_worker_plan_t *plan)
     }
     int idle = 0;
     uint64_t drain_until = 0;
-    int64_t next_sync = now_ns() + CESQL_SYNC_NS;
+    int64_t next_sync = rc__now_ns() + CESQL_SYNC_NS;
     int64_t next_parent_check = 0;
     while (!w.fatal) {
         if (rc__worker_stop && drain_until == 0) {
             drain_until = rc_now_ns() + (uint64_t)plan->drain_ms * 1000000u;
-            rc__replies_stop(&w.replies, now_ns() + (int64_t)plan->drain_ms * 500000);
+            rc__replies_stop(&w.replies, rc__now_ns() + (int64_t)plan->drain_ms * 500000);
         }
-        int64_t now = now_ns();
+        int64_t now = rc__now_ns();
         rc_worker_stats_beat(plan->heartbeat, (uint64_t)now); /* the watchdog's */
         int64_t next_due = INT64_MAX;
         int progress = 0;
@@ -743,7 +738,7 @@ int rc_worker_run(const rc_worker_plan_t *plan)
         if (w.fatal)
             break;
         int freed = ack_feeds(&w);
-        progress += rc__replies_run(&w.replies, now_ns(), freed, &next_due);
+        progress += rc__replies_run(&w.replies, rc__now_ns(), freed, &next_due);
         if (now >= next_sync) {
             sync_cesql_errors(&w);
             for (size_t i = 0; i < w.nt; i++)
@@ -776,7 +771,7 @@ int rc_worker_run(const rc_worker_plan_t *plan)
         int64_t until = next_due < next_sync ? next_due : next_sync;
         if (drain_until != 0 && (int64_t)drain_until < until)
             until = (int64_t)drain_until;
-        int64_t wait_ns = until - now_ns();
+        int64_t wait_ns = until - rc__now_ns();
         if (wait_ns > (int64_t)MAX_SLEEP_MS * 1000000)
             wait_ns = (int64_t)MAX_SLEEP_MS * 1000000;
         sleep_until_work(&w, wait_ns > 0 ? wait_ns : 0);

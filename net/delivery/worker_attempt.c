@@ -20,11 +20,6 @@
 
 #define MAX_RESP_HEADERS 128
 
-static int64_t now_ns(void)
-{
-    return (int64_t)rc_now_ns();
-}
-
 /* ---- building one attempt ---------------------------------------------------------------- */
 
 static int ensure(char **buf, size_t *cap, size_t need)
@@ -114,8 +109,6 @@ static int build_dead_letter(rc__wentry_t *e, int json)
     return rc;
 }
 
-static const char json_ct[] = "Content-Type: application/cloudevents+json\r\n";
-
 /* Fills the request of the entry's current attempt: the event's shared block (or the
  * dead-letter one), then the trigger's own lines (Prefer: reply only towards the
  * subscriber). */
@@ -126,18 +119,16 @@ static int build(rc__wentry_t *e, rc_http_request_t *req)
     int rc;
     if (e->to_dlq) {
         rc = build_dead_letter(e, json);
-        req->headers = json ? json_ct : e->hdr;
-        req->headers_len = json ? sizeof(json_ct) - 1 : e->hdr_len;
+        req->headers = json ? RC__JSON_CT_LINE : e->hdr;
+        req->headers_len = json ? sizeof(RC__JSON_CT_LINE) - 1 : e->hdr_len;
     } else {
         rc = build_shared(e->ev, json);
-        req->headers = json ? json_ct : e->ev->bin;
-        req->headers_len = json ? sizeof(json_ct) - 1 : e->ev->bin_len;
+        req->headers = json ? RC__JSON_CT_LINE : e->ev->bin;
+        req->headers_len = json ? sizeof(RC__JSON_CT_LINE) - 1 : e->ev->bin_len;
         e->iov = json ? (struct iovec){e->ev->json, e->ev->json_len}
                       : (struct iovec){(void *)e->ev->data, e->ev->data_len};
     }
-    static const size_t prefer_len = sizeof(RC__PREFER_LINE) - 1;
-    req->more_headers = e->to_dlq ? t->lines + prefer_len : t->lines;
-    req->more_headers_len = e->to_dlq ? t->lines_len - prefer_len : t->lines_len;
+    rc__trigger_lines(t, e->to_dlq, req);
     req->body = &e->iov;
     req->body_iovcnt = 1;
     return rc;
@@ -272,7 +263,7 @@ static void on_response(int result, const rc_http_response_t *resp, void *arg)
         return;
     }
     if (cls == RC_DELIVERY_RETRY && rc_delivery_may_retry(t->d, e->retries)) {
-        e->due_ns = now_ns() + rc__retry_wait_ns(t->d, e->retries, result, resp);
+        e->due_ns = rc__now_ns() + rc__retry_wait_ns(t->d, e->retries, result, resp);
         e->retries++;
         e->state = RC__E_WAITING;
         rc_metric_add(&t->st->retried, 1);
@@ -325,13 +316,8 @@ static size_t lag_budget_used, lag_budget_cap;
 
 static size_t lag_budget(void)
 {
-    if (lag_budget_cap == 0) {
-        const char *s = getenv("RINGCAST_LAG_DLQ_BYTES");
-        char *end = NULL;
-        unsigned long long v = s != NULL ? strtoull(s, &end, 10) : 0;
-        lag_budget_cap =
-            s != NULL && end != s && *end == '\0' && v > 0 ? (size_t)v : LAG_BUDGET_DEFAULT;
-    }
+    if (lag_budget_cap == 0)
+        lag_budget_cap = (size_t)rc__env_u64("RINGCAST_LAG_DLQ_BYTES", LAG_BUDGET_DEFAULT);
     return lag_budget_cap;
 }
 

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+#include "core/clock.h"
 #include "core/delivery_policy.h"
 #include "core/record.h"
 #include "core/route.h"
@@ -22,6 +23,19 @@ typedef struct rc__wtrig_s rc__wtrig_t;
 
 /* The first of a trigger's own header lines; dead-letter requests leave it out. */
 #define RC__PREFER_LINE "Prefer: reply\r\n"
+
+/* The header block of a structured-mode request. */
+#define RC__JSON_CT_LINE "Content-Type: application/cloudevents+json\r\n"
+
+/* The monotonic clock as the worker's timers keep it (signed: deadlines are compared). */
+static inline int64_t rc__now_ns(void)
+{
+    return (int64_t)rc_now_ns();
+}
+
+/** A positive integer from environment variable `name`, or `def` when it is unset (a value that
+ *  is not one is logged and `def` used). */
+uint64_t rc__env_u64(const char *name, uint64_t def);
 
 /* ---- replies that found the ring full (reply.c) ---------------------------------------------- */
 
@@ -172,6 +186,16 @@ static inline void rc__wevent_release(rc__wevent_t *ev, rc__wevent_t **free_list
  *  one: its Retry-After counts). */
 int64_t rc__retry_wait_ns(const rc_delivery_t *d, uint32_t retries, int result,
                           const rc_http_response_t *resp);
+
+/** Sets the trigger's own header lines as `req`'s second header block: all of them towards the
+ *  subscriber, all but Prefer towards a dead-letter sink (`to_sink`). */
+static inline void rc__trigger_lines(const rc__wtrig_t *t, int to_sink, rc_http_request_t *req)
+{
+    size_t skip =
+        to_sink && t->lines_len >= sizeof(RC__PREFER_LINE) - 1 ? sizeof(RC__PREFER_LINE) - 1 : 0;
+    req->more_headers = t->lines + skip;
+    req->more_headers_len = t->lines_len - skip;
+}
 
 /** Starts the current attempt of `e` (its state must be RC__E_WAITING); a failure to start is
  *  handled like a failed attempt. The outcome moves `e` to RC__E_WAITING (retry) or RC__E_DONE
