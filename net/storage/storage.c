@@ -26,11 +26,6 @@ void rc_storage_close(rc_storage_t *s)
         s->ops->close(s);
 }
 
-const char *rc_storage_describe(const rc_storage_t *s)
-{
-    return s->describe;
-}
-
 int rc_storage_claim(rc_storage_t *s, rc_storage_rec_t *recs, uint32_t n,
                      rc_storage_claim_t *claim)
 {

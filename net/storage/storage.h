@@ -46,9 +46,6 @@ int rc_storage_attach(const rc_storage_t *s, rc_storage_t **out, char *err, size
 /** Closes the handle; the store itself stays (others may have it open). NULL is a no-op. */
 void rc_storage_close(rc_storage_t *s);
 
-/** A name for logs ("shm ring 'ringcast.default.default'"). */
-const char *rc_storage_describe(const rc_storage_t *s);
-
 /* ---- appending ---------------------------------------------------------------------------- */
 
 /** One record to append: `len` bytes of a core/record.h event record. rc_storage_claim sets

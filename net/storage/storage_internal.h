@@ -11,7 +11,6 @@ typedef struct rc__storage_ops_s rc__storage_ops_t;
 
 struct rc_storage_s {
     const rc__storage_ops_t *ops;
-    char describe[128];
 };
 
 struct rc_storage_reader_s {

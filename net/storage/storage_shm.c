@@ -82,7 +82,6 @@ static shm_store_t *store_new(const char *name)
         return NULL;
     st->base.ops = &shm_ops;
     snprintf(st->name, sizeof(st->name), "%s", name);
-    snprintf(st->base.describe, sizeof(st->base.describe), "shm ring '%s'", name);
     return st;
 }
 
