@@ -87,6 +87,69 @@ typedef struct {
     int line;
 } rc_config_service_t;
 
+struct rc_cel_s; /* core/cel.h */
+
+/* ---- Dapr (docs/dapr.md) -------------------------------------------------------------------- */
+
+#define RC_CONFIG_TOPIC_MAX 255 /* a Dapr topic name (may contain '/') */
+
+/** One Dapr pub/sub `Component` (dapr.io/v1alpha1, spec.type `pubsub.ringcast`): a pubsub name
+ *  for a ringcast Broker. Component names are unique over the whole file (the Dapr API names a
+ *  pubsub without a namespace). */
+typedef struct {
+    char ns[RC_CONFIG_NAME_MAX + 1];
+    char name[RC_CONFIG_NAME_MAX + 1];
+    char broker[RC_CONFIG_NAME_MAX + 1];      /* metadata `broker` (default "default"), in ns */
+    char consumer_id[RC_CONFIG_NAME_MAX + 1]; /* metadata `consumerID`; "" = the app id */
+    int line;
+} rc_config_pubsub_t;
+
+/** One `DaprApp` (ringcast.dev/v1alpha1): an app id (metadata.name) and its replicas, as
+ *  `dapr run --app-id --app-port` would tell a sidecar. */
+typedef struct {
+    char ns[RC_CONFIG_NAME_MAX + 1];
+    char name[RC_CONFIG_NAME_MAX + 1]; /* the app id */
+    char **endpoints;                  /* "http://host:port" base URLs, no trailing '/' */
+    size_t endpoint_count;             /* 1..RC_CONFIG_DAPR_REPLICAS_MAX */
+    uint32_t max_concurrency;          /* spec.maxConcurrency per replica, 0 = not given */
+    int line;
+} rc_config_dapr_app_t;
+
+#define RC_CONFIG_DAPR_REPLICAS_MAX 64u
+#define RC_CONFIG_DAPR_RULES_MAX    64u
+
+/** One rule of a subscription's routes: the first rule whose `match` holds gives the path. */
+typedef struct {
+    char *match;          /* CEL source as written */
+    struct rc_cel_s *cel; /* compiled (core/cel.h) */
+    char *path;           /* starts with '/' */
+    int line;
+} rc_config_dapr_rule_t;
+
+/** One Dapr subscription as it applies to one app: a declarative `Subscription` (dapr.io
+ *  v2alpha1 or v1alpha1) for each app in its scopes (every DaprApp of its namespace when it has
+ *  none), or one entry of an app's `GET /dapr/subscribe` answer (programmatic). Each is delivered
+ *  by one internal trigger (rc_config_trigger_t.dapr points back here): the replicas of the app
+ *  share its events, each other subscription gets them all. */
+typedef struct {
+    char ns[RC_CONFIG_NAME_MAX + 1];
+    char name[RC_CONFIG_NAME_MAX + 1]; /* the Subscription's metadata.name, "" if programmatic */
+    char pubsub[RC_CONFIG_NAME_MAX + 1];
+    char topic[RC_CONFIG_TOPIC_MAX + 1];
+    const rc_config_dapr_app_t *app; /* into rc_config_t.dapr_apps */
+    char group[RC_CONFIG_NAME_MAX + 1]; /* the consumer group: consumerID, else the app id */
+    rc_config_dapr_rule_t *rules;    /* in order; may be 0 */
+    size_t rule_count;
+    char *default_path;          /* routes.default or v1 `route`; NULL: no fallback */
+    char *dead_letter_topic;     /* NULL if none */
+    int raw_payload;             /* metadata rawPayload: "true" */
+    int bulk;                    /* bulkSubscribe.enabled */
+    uint32_t bulk_max_messages;  /* bulkSubscribe.maxMessagesCount (100) */
+    uint32_t bulk_max_await_ms;  /* bulkSubscribe.maxAwaitDurationMs (1000) */
+    int programmatic;
+    int line; /* declarative: where its document starts */
+} rc_config_dapr_sub_t;
+
 /** One `Trigger` manifest (eventing.knative.dev/v1). */
 typedef struct {
     char ns[RC_CONFIG_NAME_MAX + 1];
@@ -101,6 +164,10 @@ typedef struct {
     rc_config_lag_t lag;           /* ringcast.dev/lag-limit, ringcast.dev/lag-policy (0: none) */
     int line;                      /* where its document starts */
     int subscriber_line;           /* line of spec.subscriber (for resolution errors) */
+    const rc_config_dapr_sub_t *dapr; /* a Dapr subscription's internal trigger, else NULL:
+                                       * name "<group>:<topic>" (or "<group>:<subscription>"),
+                                       * filter topic == its topic, subscriber_uri the app's
+                                       * first replica (docs/dapr.md) */
 } rc_config_trigger_t;
 
 /** Ingress limits (RingcastConfig spec.limits). Sizes in bytes, times in milliseconds. */
@@ -151,6 +218,14 @@ typedef struct {
     uint32_t workers; /* RingcastConfig spec.workers: worker processes; 0 = cores - 1, min 1 */
     uint32_t watchdog_ms; /* spec.watchdogTimeout: a worker silent this long is replaced (5 s) */
     rc_config_lag_t lag;  /* spec.lag: triggers' default and consumer groups' (50%, dead-letter) */
+    char dapr_host[RC_CONFIG_ADDR_MAX]; /* spec.dapr.listen: the Dapr sidecar API's own */
+    int dapr_port;                      /* listener (0: none; it is on the ingress port too) */
+    rc_config_pubsub_t *pubsubs;
+    size_t pubsub_count;
+    rc_config_dapr_app_t *dapr_apps;
+    size_t dapr_app_count;
+    rc_config_dapr_sub_t **dapr_subs; /* each allocated alone: triggers point at them */
+    size_t dapr_sub_count;
     char *source; /* file name the config came from, or "(default)" */
 } rc_config_t;
 
@@ -175,6 +250,37 @@ const rc_config_broker_t *rc_config_find_broker(const rc_config_t *c, const char
 /** Finds a trigger by namespace and name; NULL if none. */
 const rc_config_trigger_t *rc_config_find_trigger(const rc_config_t *c, const char *ns,
                                                   const char *name);
+
+/** Finds a Dapr pubsub component by name (over all namespaces); NULL if none. */
+const rc_config_pubsub_t *rc_config_find_pubsub(const rc_config_t *c, const char *name,
+                                                size_t name_len);
+
+/** Finds a DaprApp by namespace and app id; NULL if none. */
+const rc_config_dapr_app_t *rc_config_find_dapr_app(const rc_config_t *c, const char *ns,
+                                                    const char *name);
+
+/** A programmatic subscription, as read from an app's `GET /dapr/subscribe` answer (strings
+ *  borrowed for the call; rules as CEL sources). */
+typedef struct {
+    const char *pubsub, *topic;
+    const char *const *match; /* rule_count CEL sources */
+    const char *const *path;  /* rule_count paths */
+    size_t rule_count;
+    const char *default_path; /* v1 `route` or routes.default; may be NULL */
+    const char *dead_letter_topic;
+    int raw_payload;
+    int bulk;
+    uint32_t bulk_max_messages, bulk_max_await_ms; /* 0: defaults */
+} rc_config_dapr_sub_spec_t;
+
+/** Adds app `app`'s programmatic subscription `s` to `c` (before `c` is handed to anyone: the
+ *  trigger table may move), with its internal trigger. The pubsub must exist; a subscription of
+ *  the same app to the same pubsub and topic already in `c` (declarative ones are loaded first)
+ *  wins and this one is refused with -EEXIST. Returns 0, -EEXIST, -ENOMEM or RC_ECONFIG with a
+ *  message in `err` (unknown pubsub, bad CEL, bad path). */
+int rc_config_add_dapr_subscription(rc_config_t *c, const rc_config_dapr_app_t *app,
+                                    const rc_config_dapr_sub_spec_t *s, char *err,
+                                    size_t err_len);
 
 /** Releases what `c` holds; `c` may be re-initialised afterwards. Safe on a zeroed struct. */
 void rc_config_close(rc_config_t *c);
