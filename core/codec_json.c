@@ -476,7 +476,8 @@ static void put_member(writer_t *w, rc_str_t name, rc_str_t value, bool bare)
  * is and read back byte-exact by the parser above. */
 static bool is_exact_json(rc_str_t s)
 {
-    if (s.len == 0 || rc__json_is_ws(s.ptr[0]) || rc__json_is_ws(s.ptr[s.len - 1]) || !rc_ce_is_utf8(s))
+    if (s.len == 0 || rc__json_is_ws(s.ptr[0]) || rc__json_is_ws(s.ptr[s.len - 1]) ||
+        !rc_ce_is_utf8(s))
         return false;
     jp_t j = {.p = s.ptr, .n = s.len, .i = 0, .arena = NULL, .err = NULL};
     return rc__json_skip_value(&j, 0) == 0 && j.i == j.n;

@@ -220,7 +220,8 @@ int rc__json_skip_value(rc__json_t *j, int depth)
         for (;;) {
             int rc;
             if (c == '{') {
-                if (j->i >= j->n || j->p[j->i] != '"' || (rc = rc__json_scan_string(j, &raw, &flag)) != 0)
+                if (j->i >= j->n || j->p[j->i] != '"' ||
+                    (rc = rc__json_scan_string(j, &raw, &flag)) != 0)
                     return rc__json_malformed(j);
                 rc__json_skip_ws(j);
                 if (j->i >= j->n || j->p[j->i] != ':')
