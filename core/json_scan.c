@@ -42,7 +42,7 @@ static int hex4(const char *p, size_t n)
     return v;
 }
 
-static size_t put_utf8(char *o, uint32_t cp)
+size_t rc__json_put_utf8(char *o, uint32_t cp)
 {
     if (cp < 0x80) {
         o[0] = (char)cp;
@@ -108,7 +108,7 @@ long rc__json_unescape(rc_str_t in, char *out)
             } else if (c >= 0xdc00 && c <= 0xdfff) {
                 return -1;
             }
-            o += put_utf8(out + o, c);
+            o += rc__json_put_utf8(out + o, c);
             break;
         }
         default:

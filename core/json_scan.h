@@ -15,6 +15,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /** Nesting limit for values: deep enough for real payloads, bounded for the stack. */
 #define RC__JSON_MAX_DEPTH 256
@@ -70,5 +71,9 @@ int rc__json_skip_value(rc__json_t *j, int depth);
  *  least `in.len` bytes: an escape is never shorter than what it stands for). Returns the
  *  length, or -1 on a lone surrogate. */
 long rc__json_unescape(rc_str_t in, char *out);
+
+/** Writes code point `cp` (at most U+10FFFF, not a surrogate) as UTF-8 into `o` (4 bytes of
+ *  room); returns the bytes written. */
+size_t rc__json_put_utf8(char *o, uint32_t cp);
 
 #endif
