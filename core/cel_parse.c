@@ -57,7 +57,9 @@ static bool grow(parser_t *p, void **arr, uint32_t *cap, uint32_t need, size_t e
 {
     if (need <= *cap)
         return true;
-    uint32_t c = *cap ? *cap * 2 : 16;
+    uint32_t c = *cap ? *cap : 16;
+    while (c < need)
+        c *= 2;
     void *np = realloc(*arr, (size_t)c * elem);
     if (np == NULL)
         return nomem(p);
@@ -241,10 +243,9 @@ static bool extendable(const parser_t *p, uint32_t i)
 /* `[ literal ]` after a path: a key step for a string, an index step for an integer. */
 static bool parse_index(parser_t *p, uint32_t recv, size_t pos)
 {
-    if (!enter(p) || !advance(p))
+    if (!advance(p))
         return false;
     uint32_t k = parse_expr(p);
-    p->depth--;
     if (k == BAD || !expect(p, RC__CT_RBRACK, "']'"))
         return false;
     rc__cel_node_t lit = p->nodes[k];
@@ -272,7 +273,7 @@ static bool name_is(const parser_t *p, const rc__cel_tok_t *t, const char *s)
 /* '(' expr {',' expr} ')' into `l`. */
 static bool parse_args(parser_t *p, list_t *l)
 {
-    if (!enter(p) || !expect(p, RC__CT_LPAREN, "'('"))
+    if (!expect(p, RC__CT_LPAREN, "'('"))
         return false;
     if (p->tok.kind != RC__CT_RPAREN) {
         for (;;) {
@@ -285,7 +286,6 @@ static bool parse_args(parser_t *p, list_t *l)
                 return false;
         }
     }
-    p->depth--;
     return expect(p, RC__CT_RPAREN, "',' or ')'");
 }
 
@@ -370,7 +370,7 @@ static uint32_t parse_list(parser_t *p, size_t pos)
 {
     list_t l = {0};
     uint32_t n = BAD;
-    if (!enter(p) || !advance(p))
+    if (!advance(p))
         goto out;
     while (p->tok.kind != RC__CT_RBRACK) {
         uint32_t e = parse_expr(p);
@@ -381,7 +381,6 @@ static uint32_t parse_list(parser_t *p, size_t pos)
         if (!advance(p))
             goto out;
     }
-    p->depth--;
     if (expect(p, RC__CT_RBRACK, "',' or ']'"))
         n = nary_node(p, RC__CN_LIST, pos, &l);
 out:
@@ -431,9 +430,8 @@ static uint32_t parse_primary(parser_t *p)
                      (int)(t.len > 32 ? 32 : t.len), p->lx.src + t.pos);
         return BAD;
     case RC__CT_LPAREN:
-        if (!enter(p) || !advance(p) || (n = parse_expr(p)) == BAD)
+        if (!advance(p) || (n = parse_expr(p)) == BAD)
             return BAD;
-        p->depth--;
         return expect(p, RC__CT_RPAREN, "')'") ? n : BAD;
     case RC__CT_LBRACK:
         return parse_list(p, t.pos);
@@ -652,8 +650,8 @@ int rc_cel_compile(const char *src, size_t len, rc_cel_t **out, char *err, size_
     uint32_t root = BAD;
     if (advance(&p) && p.tok.kind != RC__CT_END)
         root = parse_expr(&p);
-    else if (!p.lx.failed)
-        rc__cel_fail(&p.lx, 0, "empty expression");
+    else if (!p.lx.failed && check_source(src, 0, err, err_len) != 0)
+        p.lx.failed = true; /* only blanks and comments: "empty expression" */
     if (root != BAD && operand(&p, root) && p.tok.kind != RC__CT_END)
         fail_expected(&p, "an operator or the end of the expression");
     rc_cel_t *prog = p.lx.failed ? NULL : calloc(1, sizeof(*prog));
