@@ -487,7 +487,7 @@ static int publish_bulk(rc_dapr_t *d, const rc_dapr_pubsub_t *ps,
         return rc_dapr_fail(e, RC_DAPR_E_NOMEM, "out of memory for this request; retry later");
     /* One request, one trace context: the entries share it, as in Dapr (one span per bulk
      * publish). */
-    if (!rc_dapr_traceparent_valid(p.traceparent)) {
+    if (p.traceparent.ptr == NULL) {
         rc_dapr_traceparent(&d->gen.rng, tp);
         p.traceparent = (rc_str_t){tp, RC_DAPR_TRACEPARENT_LEN};
     }

@@ -431,8 +431,12 @@ static int json_data(rc_str_t body, rc_arena_t *arena, rc_str_t *data)
 }
 
 /* The request-level attributes a header gives: checked once for every kind of body. */
-int rc_dapr_request_check(const rc_dapr_publish_t *p, rc_dapr_error_t *e)
+int rc_dapr_request_check(rc_dapr_publish_t *p, rc_dapr_error_t *e)
 {
+    if (!rc_dapr_traceparent_valid(p->traceparent))
+        p->traceparent = RC_STR_NULL;
+    if (p->tracestate.len == 0 || !rc_ce_is_valid_string(p->tracestate))
+        p->tracestate = RC_STR_NULL;
     if (!rc_ce_is_valid_string(p->topic))
         return rc_dapr_fail(e, RC_DAPR_E_MALFORMED,
                             "topic '%.*s' is not valid UTF-8 or holds control characters",
@@ -444,23 +448,17 @@ int rc_dapr_request_check(const rc_dapr_publish_t *p, rc_dapr_error_t *e)
     return 0;
 }
 
-/* The request's traceparent header when it is one, else a new one (in `arena`); absent when the
- * arena ran out. */
+/* The request's traceparent header (rc_dapr_request_check kept it only when it is one), else a
+ * new one (in `arena`); absent when the arena ran out. */
 static rc_str_t request_parent(rc_dapr_gen_t *g, const rc_dapr_publish_t *p, rc_arena_t *arena)
 {
-    if (rc_dapr_traceparent_valid(p->traceparent))
+    if (p->traceparent.ptr != NULL)
         return p->traceparent;
     char *buf = rc_arena_alloc(arena, RC_DAPR_TRACEPARENT_LEN, 1);
     if (buf == NULL)
         return RC_STR_NULL;
     rc_dapr_traceparent(&g->rng, buf);
     return (rc_str_t){buf, RC_DAPR_TRACEPARENT_LEN};
-}
-
-/* A tracestate header that no attribute can hold is dropped, as tracers drop it. */
-static bool tracestate_ok(rc_str_t s)
-{
-    return s.len > 0 && rc_ce_is_valid_string(s);
 }
 
 /* Appends a String extension that the event does not have, to a table with room for it. */
@@ -504,7 +502,7 @@ static int plain(rc_dapr_gen_t *g, const rc_dapr_publish_t *p, int raw, rc_str_t
     push(ev, RC_STR("pubsubname"), p->pubsub);
     push(ev, RC_STR("traceparent"), parent);
     push(ev, RC_STR("traceid"), parent);
-    if (tracestate_ok(p->tracestate))
+    if (p->tracestate.ptr != NULL)
         push(ev, RC_STR("tracestate"), p->tracestate);
     return 0;
 }
@@ -685,7 +683,7 @@ static int ce_extensions(rc_dapr_gen_t *g, const rc_dapr_publish_t *p, rc_event_
     if (rc_event_find_ext(ev, RC_STR("traceid")) == NULL &&
         set_ext(ev, arena, RC_STR("traceid"), parent, RC_CE_STRING, e) != 0)
         return -1;
-    if (rc_event_find_ext(ev, RC_STR("tracestate")) == NULL && tracestate_ok(p->tracestate) &&
+    if (rc_event_find_ext(ev, RC_STR("tracestate")) == NULL && p->tracestate.ptr != NULL &&
         set_ext(ev, arena, RC_STR("tracestate"), p->tracestate, RC_CE_STRING, e) != 0)
         return -1;
     return 0;

@@ -150,9 +150,10 @@ typedef struct {
 #define RC_DAPR_EXT_SLOTS 10
 
 /** Checks what a request gives every event of it: the topic (a valid string) and the app id
- *  (a URI-reference, it becomes `source`). Call once per request, before rc_dapr_envelope.
- *  Returns 0, or -1 with `e` (RC_DAPR_E_MALFORMED). */
-int rc_dapr_request_check(const rc_dapr_publish_t *p, rc_dapr_error_t *e);
+ *  (a URI-reference, it becomes `source`); drops trace headers that cannot be used (a
+ *  traceparent that is none, a tracestate no attribute can hold: tracers drop them too). Call
+ *  once per request, before rc_dapr_envelope. Returns 0, or -1 with `e` (RC_DAPR_E_MALFORMED). */
+int rc_dapr_request_check(rc_dapr_publish_t *p, rc_dapr_error_t *e);
 
 /** Builds the event Dapr would publish for `body` (borrowed: `ev` may point into it) under the
  *  metadata `m` into `ev`, its extension table and every new byte in `arena`:

@@ -77,10 +77,11 @@ static const char *json(const rc_event_t *ev)
 }
 
 /* Builds an envelope that must succeed, and checks it validates and encodes as a record. */
-static void build(const rc_dapr_publish_t *p, const rc_dapr_meta_t *m, const char *body, size_t len,
-                  rc_event_t *ev)
+static void build(const rc_dapr_publish_t *req, const rc_dapr_meta_t *m, const char *body,
+                  size_t len, rc_event_t *ev)
 {
     rc_dapr_error_t e;
+    rc_dapr_publish_t copy = *req, *p = &copy;
     if (rc_dapr_request_check(p, &e) != 0 ||
         rc_dapr_envelope(&gen, p, m, (rc_str_t){body, len}, &arena, ev, &e) != 0)
         RC_TEST_FAIL("envelope of %.*s: %s %s", (int)len, body, rc_dapr_code_name(e.code), e.msg);
@@ -88,10 +89,11 @@ static void build(const rc_dapr_publish_t *p, const rc_dapr_meta_t *m, const cha
     ASSERT_GT(rc_record_size(ev), 0);
 }
 
-static void refuse(const rc_dapr_publish_t *p, const rc_dapr_meta_t *m, const char *body,
+static void refuse(const rc_dapr_publish_t *req, const rc_dapr_meta_t *m, const char *body,
                    rc_dapr_code_t code, int status, const char *msg_part)
 {
     rc_dapr_error_t e;
+    rc_dapr_publish_t copy = *req, *p = &copy;
     rc_event_t ev;
     memset(&e, 0, sizeof(e));
     int rc = rc_dapr_request_check(p, &e);
