@@ -12,11 +12,13 @@ import base64
 import json
 import os
 import socket
+import subprocess
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from rc_harness import Broker, Runner, check, eq  # noqa: E402
+from rc_harness import BIN_DIR, Broker, Runner, check, eq  # noqa: E402
 from dapr_app import Replica, wait_until  # noqa: E402
 from subscriber import Subscriber  # noqa: E402
 
@@ -24,7 +26,7 @@ HEAD = """apiVersion: ringcast.dev/v1alpha1
 kind: RingcastConfig
 spec:
   workers: %d
----
+%s---
 apiVersion: eventing.knative.dev/v1
 kind: Broker
 metadata: {name: default, namespace: default}
@@ -72,8 +74,8 @@ def knative_trigger(name, uri, topic):
             "  filter: {attributes: {topic: %s}}\n  subscriber: {uri: %s}\n" % (name, topic, uri))
 
 
-def config(*docs, workers=1, retry=2):
-    return HEAD % (workers, retry) + "".join(docs)
+def config(*docs, workers=1, retry=2, spec=""):
+    return HEAD % (workers, spec, retry) + "".join(docs)
 
 
 def publish(b, eid, topic="orders", etype="order", data=b'{"n":1}', headers=None):
@@ -466,6 +468,64 @@ def test_dead_letter_loop_ends():
             check(5 <= total <= 6, "one delivery per hop (%d)" % total)
 
 
+RING_HOLDER = os.path.join(os.environ.get("RC_TEST_HELPER_DIR") or
+                           os.path.join(BIN_DIR, "../tests"), "ring_holder")
+
+
+def test_dead_letters_wait_for_a_full_ring():
+    """Dead letters that find the ring full wait in the worker's reply queue and are stored
+    once there is room: none is lost. A lossless reader that never reads (ring_holder) keeps
+    the ring full while the app answers DROP to every event."""
+    gate = threading.Event()
+
+    def drop_later(_i, _req, _ev):
+        gate.wait(20)
+        return 200, {"status": "DROP"}, 0
+    spec = ("  ring: {size: 64Ki}\n  lag: {policy: block}\n"
+            "  limits: {maxEventBytes: 8Ki, maxHeaderBytes: 4Ki, maxBatchBytes: 8Ki,"
+            " maxBatchEvents: 4}\n")
+    with Replica(drop_later) as r, Replica() as dlq:
+        cfg = config(app("checkout", [r.url]),
+                     sub("orders", "orders", ["checkout"], dead_letter="orders-dead"),
+                     dlq_app(dlq), spec=spec)
+        with Broker(cfg) as b:
+            holder = subprocess.Popen([RING_HOLDER, b.ring_name("default", "default")],
+                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            try:
+                eq(holder.stdout.readline().strip(), "ready", "ring holder attached")
+                accepted = []
+                c = b.conn()
+                for i in range(400):
+                    c.send_request("POST", "/default/default",
+                                   {"ce-id": "f%d" % i, "ce-source": "/t", "ce-type": "t",
+                                    "ce-specversion": "1.0", "ce-topic": "orders",
+                                    "Content-Type": "text/plain"}, b"e" * 1500)
+                    resp = c.response()
+                    if resp.status != 202:
+                        eq(resp.status, 429, "a full ring (%r)" % resp.body)
+                        break
+                    accepted.append("f%d" % i)
+                c.close()
+                n = len(accepted)
+                check(n >= 20, "%d events fit" % n)
+                gate.set()
+                wait_metric(b, "ringcast_trigger_dapr_drop_total", "checkout:orders", n)
+                wait_metric(b, "ringcast_trigger_replies_queued", "checkout:orders", n)
+                eq((metric(b, "ringcast_trigger_dead_lettered_total", "checkout:orders"),
+                    metric(b, "ringcast_trigger_dropped_total", "checkout:orders")), (0, 0),
+                   "nothing stored nor dropped while the ring is full")
+            finally:
+                holder.stdin.close()
+                holder.wait(10)
+            wait_metric(b, "ringcast_trigger_dead_lettered_total", "checkout:orders", n)
+            wait_metric(b, "ringcast_trigger_replies_queued", "checkout:orders", 0)
+            wait_until(lambda: dlq.count() >= n, 15, "every dead letter delivered")
+            eq(sorted(dlq.ids()), sorted(accepted), "each dead letter once")
+            eq({e["ringcastdaprreason"] for e in dlq.events()}, {"drop"}, "reason")
+            eq(metric(b, "ringcast_trigger_dropped_total", "checkout:orders"), 0, "none lost")
+            eq(sorted(r.ids()), sorted(accepted), "each event delivered once")
+
+
 def main():
     Runner().run([
         test_request_shape,
@@ -481,6 +541,7 @@ def main():
         test_expires_while_retried,
         test_raw_payload,
         test_dead_letter_loop_ends,
+        test_dead_letters_wait_for_a_full_ring,
     ])
 
 
