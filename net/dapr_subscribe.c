@@ -371,7 +371,7 @@ static void on_answer(int result, const rc_http_response_t *resp, void *userdata
     if (a->owner->closing)
         return;
     uint64_t now = rc_now_ns();
-    if (result == 0 && resp != NULL && (resp->status == 200 || resp->status == 404)) {
+    if (result > 0 && resp != NULL && (resp->status == 200 || resp->status == 404)) {
         took_answer(a, resp, now);
         return;
     }
@@ -381,8 +381,8 @@ static void on_answer(int result, const rc_http_response_t *resp, void *userdata
         now - a->silent_logged_ns >= SILENT_LOG_NS) {
         a->silent_logged_ns = now;
         char why[64];
-        if (result == 0 && resp != NULL)
-            snprintf(why, sizeof(why), "status %d", resp->status);
+        if (result > 0)
+            snprintf(why, sizeof(why), "status %d", result);
         else
             snprintf(why, sizeof(why), "%s", rc_strerror(result));
         rc_log_warn("dapr", "app %s/%s has not answered GET /dapr/subscribe for %" PRIu64

@@ -149,7 +149,7 @@ def test_app_starting_after_the_broker():
             wait_for("ready", lambda: ready(b, "checkout") == 1.0, 15.0)
             check(app.asked >= 1)
             wait_for("the trigger of the subscription",
-                     lambda: trigger_metric(b, "delivered_total", "checkout:orders") is not None)
+                     lambda: trigger_metric(b, "delivered_total", "checkout:pubsub:orders") is not None)
             publish(b, "orders", 1)
             publish(b, "other", 2)
             wait_for("delivery", lambda: len(app.posts) >= 1)
@@ -224,7 +224,7 @@ scopes: [checkout]
             b.signal(signal.SIGHUP)
             wait_for("asked again on reload", lambda: app.asked > asked)
             wait_for("the new topic's trigger",
-                     lambda: trigger_metric(b, "delivered_total", "checkout:payments")
+                     lambda: trigger_metric(b, "delivered_total", "checkout:pubsub:payments")
                      is not None, 15.0)
             publish(b, "payments", 2)
             wait_for("delivery of the new topic",
