@@ -79,6 +79,8 @@ struct rc_supervisor_s {
     uint64_t kill_at;  /* RELOADING, STOPPING: SIGKILL the workers left at this time */
     rc_config_t *next; /* RELOADING: the loaded config to apply */
     int hup_again;     /* RELOADING: another reload was asked for */
+    int (*hook)(void *arg, rc_config_t *nc); /* rc_supervisor_set_config_hook */
+    void *hook_arg;
     void (*done)(void *arg);
     void *done_arg;
     uint64_t watchdog_kills; /* main thread only */
@@ -202,6 +204,10 @@ static int stats_slot(rc_supervisor_t *s, const rc_config_trigger_t *t, uint32_t
         if (st->used)
             continue;
         memset(st, 0, sizeof(*st));
+        /* Only triggers with replicas (Dapr's, so far) touch their replica block. */
+        if (t->dapr != NULL)
+            memset(rc_worker_stats_replicas(s->stats, i), 0,
+                   RC_STATS_REPLICAS * sizeof(rc_replica_stats_t));
         st->broker_idx = broker_idx;
         snprintf(st->ns, sizeof(st->ns), "%s", t->ns);
         snprintf(st->name, sizeof(st->name), "%s", t->name);
@@ -304,6 +310,7 @@ static int build_table(rc_supervisor_t *s, const rc_config_t *cfg, rc_worker_tri
                 strcmp(old[j].cfg->ns, t->ns) == 0 && strcmp(old[j].cfg->name, t->name) == 0) {
                 wt->stats = old[j].stats;
                 wt->stats_slot = old[j].stats_slot;
+                wt->stats_replicas = rc_worker_stats_replicas(s->stats, wt->stats_slot);
                 old[j].stats = NULL;
                 break;
             }
@@ -318,6 +325,7 @@ static int build_table(rc_supervisor_t *s, const rc_config_t *cfg, rc_worker_tri
         }
         wt->stats = &s->stats->t[slot];
         wt->stats_slot = slot;
+        wt->stats_replicas = rc_worker_stats_replicas(s->stats, slot);
     }
     if (rc != 0) {
         release_table(s, tab, cfg->trigger_count, old, nold);
@@ -644,6 +652,9 @@ int rc_supervisor_reload(rc_supervisor_t *s)
     rc_config_t *nc = calloc(1, sizeof(*nc));
     char err[RC_CONFIG_ERR_MAX];
     int rc = nc ? rc_config_load_file(nc, path, err, sizeof(err)) : -ENOMEM;
+    if (rc == 0 && s->hook != NULL && (rc = s->hook(s->hook_arg, nc)) != 0)
+        snprintf(err, sizeof(err), "%s: adding what does not come from the file: %s", path,
+                 rc_strerror(rc));
     /* Names resolve here, bounded: IP literals and /etc/hosts at once, DNS within the timeout
      * (the loop waits that long only when DNS does not answer). */
     if (rc == 0)
@@ -668,6 +679,13 @@ int rc_supervisor_reload(rc_supervisor_t *s)
     stop_workers(s, s->drain_ms);
     step(s);
     return 0;
+}
+
+void rc_supervisor_set_config_hook(rc_supervisor_t *s, int (*hook)(void *arg, rc_config_t *nc),
+                                   void *arg)
+{
+    s->hook = hook;
+    s->hook_arg = arg;
 }
 
 static void on_sighup(uv_signal_t *h, int signum)
@@ -846,6 +864,19 @@ size_t rc_supervisor_metrics(rc_supervisor_t *s, char *buf, size_t cap)
     }
     size_t n = rc_worker_stats_render(s->stats, lag, buf, cap);
     free(lag);
+    /* Replica counters, labelled with the URLs of the running config. */
+    rc_replica_labels_t *rl = calloc(s->ntrig ? s->ntrig : 1, sizeof(*rl));
+    size_t nrl = 0;
+    for (size_t i = 0; rl != NULL && i < s->ntrig; i++) {
+        const rc_config_dapr_sub_t *d = s->trig[i].cfg->dapr;
+        if (d != NULL && d->app != NULL)
+            rl[nrl++] =
+                (rc_replica_labels_t){s->trig[i].stats_slot, (const char *const *)d->app->endpoints,
+                                      d->app->endpoint_count};
+    }
+    n += rc_worker_stats_render_replicas(s->stats, rl, nrl, n < cap ? buf + n : NULL,
+                                         n < cap ? cap - n : 0);
+    free(rl);
     int k = snprintf(n < cap ? buf + n : NULL, n < cap ? cap - n : 0,
                      "# HELP ringcast_worker_watchdog_kills_total Worker processes killed because "
                      "their heartbeat stopped (spec.watchdogTimeout).\n"
