@@ -519,7 +519,8 @@ int rc_ce_write_structured(const rc_event_t *ev, unsigned flags, char *buf, size
         /* A JSON null would read back as "no data", so it travels as data_base64. */
         if (json_ct && is_exact_json(ev->data) && !rc_str_eq(ev->data, RC_STR("null"))) {
             put_member(&w, RC_STR("data"), ev->data, true);
-        } else if (!json_ct && rc_ce_is_utf8(ev->data)) {
+        } else if (!json_ct && rc_ce_is_utf8(ev->data) &&
+                   !rc_ce_is_binary_media_type(ev->datacontenttype)) {
             put_member(&w, RC_STR("data"), ev->data, false);
         } else {
             put(&w, ",\"data_base64\":\"", 16);

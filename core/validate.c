@@ -302,6 +302,14 @@ bool rc_ce_is_json_media_type(rc_str_t s)
     return ieq(sub, slen, "json") && (ieq(s.ptr, tlen, "application") || ieq(s.ptr, tlen, "text"));
 }
 
+bool rc_ce_is_binary_media_type(rc_str_t s)
+{
+    static const char ob[] = "application/octet-stream";
+    size_t n = sizeof(ob) - 1;
+    return s.ptr != NULL && s.len >= n && ieq(s.ptr, n, ob) &&
+           (s.len == n || s.ptr[n] == ';' || s.ptr[n] == ' ' || s.ptr[n] == '\t');
+}
+
 bool rc_ce_is_ext_name(rc_str_t s)
 {
     if (s.ptr == NULL || s.len == 0 || s.len > RC_CE_EXT_NAME_MAX)

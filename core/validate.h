@@ -43,6 +43,11 @@ bool rc_ce_is_media_type(rc_str_t s);
  *  +json suffix, parameters ignored, case-insensitive. */
 bool rc_ce_is_json_media_type(rc_str_t s);
 
+/** Whether a media type is application/octet-stream (parameters allowed, case-insensitive): data
+ *  of that type goes out as data_base64 in structured mode even when its bytes are UTF-8, as
+ *  Dapr and the CloudEvents SDKs expect of binary data. */
+bool rc_ce_is_binary_media_type(rc_str_t s);
+
 /** Extension attribute name: 1-20 characters of [a-z0-9]. */
 bool rc_ce_is_ext_name(rc_str_t s);
 

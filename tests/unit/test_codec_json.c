@@ -306,6 +306,10 @@ static void test_write(void)
         { "text/plain", "\xc3", 1, ",\"data_base64\":\"ww==\"}" }, /* not UTF-8 */
         { "application/octet-stream", "\xff\xfe", 2,
           ",\"data_base64\":\"//4=\"}" },
+        /* binary by its type, UTF-8 or not (Dapr and the SDKs read data_base64 there) */
+        { "application/octet-stream", "Ma", 2, ",\"data_base64\":\"TWE=\"}" },
+        { "Application/Octet-Stream; x=1", "Ma", 2, ",\"data_base64\":\"TWE=\"}" },
+        { "application/octet-streamy", "Ma", 2, ",\"data\":\"Ma\"}" },
     };
     for (size_t i = 0; i < COUNT(c); i++) {
         ev.datacontenttype = c[i].ct ? rc_str(c[i].ct) : RC_STR_NULL;
