@@ -65,16 +65,24 @@ typedef struct {
     rc_str_t entry_id, event, content_type, metadata;
 } raw_entry_t;
 
+/* Member names match as Go's encoding/json matches them when no name is exact: without regard
+ * to ASCII case. The JS SDK sends `entryID`, Dapr's docs `entryId`; both are the entry id. */
+static int name_is(rc_str_t name, const char *quoted)
+{
+    size_t n = strlen(quoted);
+    return name.len == n && strncasecmp(name.ptr, quoted, n) == 0;
+}
+
 static int entry_member(void *arg, rc_str_t name, rc_str_t value)
 {
     raw_entry_t *r = arg;
-    if (rc_str_eq_cstr(name, "\"entryId\""))
+    if (name_is(name, "\"entryId\""))
         r->entry_id = value;
-    else if (rc_str_eq_cstr(name, "\"event\""))
+    else if (name_is(name, "\"event\""))
         r->event = value;
-    else if (rc_str_eq_cstr(name, "\"contentType\""))
+    else if (name_is(name, "\"contentType\""))
         r->content_type = value;
-    else if (rc_str_eq_cstr(name, "\"metadata\""))
+    else if (name_is(name, "\"metadata\""))
         r->metadata = value;
     return 0; /* other members: ignored, as Go's decoder ignores them */
 }

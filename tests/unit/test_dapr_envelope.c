@@ -496,6 +496,16 @@ static void test_bulk(void)
     p.entry = RC_STR("e-9");
     refuse(&p, &bad, "x", RC_DAPR_E_METADATA, 400, "entry 'e-9': rawPayload: 'nope'");
 
+    /* Member names in any ASCII case, as Go decodes them: the JS SDK sends entryID. */
+    en = bulk("[{\"entryID\":\"a\",\"EVENT\":\"x\",\"ContentType\":\"text/plain\"},"
+              "{\"entryid\":\"b\",\"event\":1}]",
+              NULL, &n);
+    ASSERT_EQ(n, 2);
+    ASSERT_STR_EQ(s(en[0].entry_id), "a");
+    ASSERT_STR_EQ(s(en[0].body), "x");
+    ASSERT_STR_EQ(s(en[0].content_type), "text/plain");
+    ASSERT_STR_EQ(s(en[1].entry_id), "b");
+
     en = bulk("[]", NULL, &n);
     ASSERT_EQ(n, 0);
     en = bulk(" [ ] ", NULL, &n);
