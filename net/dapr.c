@@ -102,31 +102,32 @@ static int split(rc_dapr_t *d, rc_str_t rest, rc_str_t *pubsub, rc_str_t *topic,
 
 /* ---- responses ------------------------------------------------------------------------------- */
 
-/* A growing output buffer over d->out: appends never fail, `failed` says whether one did. */
+/* A growing output buffer (a loop's d->out, or a listing entry's): appends never fail,
+ * `failed` says whether one did. */
 typedef struct {
-    rc_dapr_t *d;
+    char **buf;
+    size_t *cap;
     size_t len;
     int failed;
 } out_t;
 
 static void put(out_t *o, const char *s, size_t n)
 {
-    rc_dapr_t *d = o->d;
     if (o->failed)
         return;
-    if (o->len + n > d->out_cap) {
-        size_t cap = d->out_cap ? d->out_cap : 4096;
+    if (o->len + n > *o->cap) {
+        size_t cap = *o->cap ? *o->cap : 4096;
         while (cap < o->len + n)
             cap *= 2;
-        char *nb = realloc(d->out, cap);
+        char *nb = realloc(*o->buf, cap);
         if (nb == NULL) {
             o->failed = 1;
             return;
         }
-        d->out = nb;
-        d->out_cap = cap;
+        *o->buf = nb;
+        *o->cap = cap;
     }
-    memcpy(d->out + o->len, s, n);
+    memcpy(*o->buf + o->len, s, n);
     o->len += n;
 }
 
@@ -242,6 +243,59 @@ static void put_subscription(out_t *o, const rc_config_dapr_sub_t *s, int *first
     puts_(o, "}");
 }
 
+int rc_dapr_listing_init(rc_dapr_listing_t *l)
+{
+    memset(l, 0, sizeof(*l));
+    return uv_mutex_init(&l->lock);
+}
+
+static void listing_free(rc_dapr_listing_entry_t *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i].json);
+    free(v);
+}
+
+void rc_dapr_listing_destroy(rc_dapr_listing_t *l)
+{
+    listing_free(l->v, l->n);
+    uv_mutex_destroy(&l->lock);
+}
+
+int rc_dapr_listing_set(rc_dapr_listing_t *l, const rc_config_t *c)
+{
+    size_t n = 0, k = 0;
+    for (size_t i = 0; i < c->dapr_sub_count; i++)
+        n += c->dapr_subs[i]->programmatic;
+    rc_dapr_listing_entry_t *v = calloc(n ? n : 1, sizeof(*v));
+    if (v == NULL)
+        return -ENOMEM;
+    for (size_t i = 0; i < c->dapr_sub_count; i++) {
+        const rc_config_dapr_sub_t *s = c->dapr_subs[i];
+        if (!s->programmatic)
+            continue;
+        size_t cap = 0;
+        out_t o = {.buf = &v[k].json, .cap = &cap};
+        int first = 1;
+        put_subscription(&o, s, &first);
+        put(&o, "", 1); /* NUL */
+        snprintf(v[k].app, sizeof(v[k].app), "%s", s->app != NULL ? s->app->name : "");
+        k++;
+        if (o.failed) {
+            listing_free(v, k);
+            return -ENOMEM;
+        }
+    }
+    uv_mutex_lock(&l->lock);
+    rc_dapr_listing_entry_t *old = l->v;
+    size_t old_n = l->n;
+    l->v = v;
+    l->n = n;
+    uv_mutex_unlock(&l->lock);
+    listing_free(old, old_n);
+    return 0;
+}
+
 /* GET /v1.0/metadata. A sidecar shows its own app's subscriptions: with a dapr-app-id header only
  * that app's are listed, without one every app's. */
 static void metadata(rc_dapr_t *d, const rc_http_server_request_t *req,
@@ -249,7 +303,7 @@ static void metadata(rc_dapr_t *d, const rc_http_server_request_t *req,
 {
     const rc_config_t *cfg = d->cfg;
     rc_str_t app = header(req, "dapr-app-id");
-    out_t o = {.d = d};
+    out_t o = {.buf = &d->out, .cap = &d->out_cap};
     puts_(&o, "{\"id\":");
     put_json(&o, app.ptr != NULL && app.len > 0 ? app : RC_STR("ringcast"));
     puts_(&o, ",\"runtimeVersion\":\"ringcast-" RC_PROJECT_VERSION "\",\"enabledFeatures\":[],"
@@ -268,6 +322,18 @@ static void metadata(rc_dapr_t *d, const rc_http_server_request_t *req,
             (s->app == NULL || !rc_str_eq_cstr(app, s->app->name)))
             continue;
         put_subscription(&o, s, &first);
+    }
+    if (d->listing != NULL) {
+        uv_mutex_lock(&d->listing->lock);
+        for (size_t i = 0; i < d->listing->n; i++) {
+            if (app.ptr != NULL && app.len > 0 && !rc_str_eq_cstr(app, d->listing->v[i].app))
+                continue;
+            if (!first)
+                puts_(&o, ",");
+            puts_(&o, d->listing->v[i].json);
+            first = 0;
+        }
+        uv_mutex_unlock(&d->listing->lock);
     }
     puts_(&o, "],\"extended\":{}}");
     if (o.failed) {
@@ -439,7 +505,7 @@ static void respond_failed_entries(rc_dapr_t *d, rc_http_server_response_t *res,
                                    const rc_dapr_bulk_entry_t *en, size_t n,
                                    const rc_dapr_error_t *e)
 {
-    out_t o = {.d = d};
+    out_t o = {.buf = &d->out, .cap = &d->out_cap};
     puts_(&o, "{\"failedEntries\":[");
     for (size_t i = 0; i < n; i++) {
         puts_(&o, i ? ",{\"entryId\":" : "{\"entryId\":");

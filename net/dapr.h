@@ -21,6 +21,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <uv.h>
+
 #include "core/arena.h"
 #include "core/config.h"
 #include "net/dapr_envelope.h"
@@ -34,8 +36,34 @@ typedef struct {
     const char *broker;  /* "ns/name", for messages */
 } rc_dapr_pubsub_t;
 
+/** One programmatic subscription as GET /v1.0/metadata lists it. */
+typedef struct {
+    char app[RC_CONFIG_NAME_MAX + 1];
+    char *json; /* its JSON object, NUL-terminated */
+} rc_dapr_listing_entry_t;
+
+/** The subscriptions apps declared through GET /dapr/subscribe (net/dapr_subscribe.h), as
+ *  /v1.0/metadata lists them after the config's own: replaced by the main loop on each reload,
+ *  read by every loop that serves the API. */
+typedef struct {
+    uv_mutex_t lock;
+    rc_dapr_listing_entry_t *v;
+    size_t n;
+} rc_dapr_listing_t;
+
+/** Sets up an empty listing. Returns 0 or a libuv error. */
+int rc_dapr_listing_init(rc_dapr_listing_t *l);
+
+/** Frees what the listing holds (no loop may read it any more). */
+void rc_dapr_listing_destroy(rc_dapr_listing_t *l);
+
+/** Makes the listing the programmatic subscriptions of `c` (a config about to be applied).
+ *  Returns 0 or -ENOMEM (then the listing is unchanged). Main thread. */
+int rc_dapr_listing_set(rc_dapr_listing_t *l, const rc_config_t *c);
+
 typedef struct rc_dapr_s {
     const rc_config_t *cfg;        /* borrowed while serving: pubsubs, subscriptions, limits */
+    rc_dapr_listing_t *listing;    /* programmatic subscriptions (borrowed; NULL: none) */
     rc_dapr_pubsub_t *pubsubs;     /* one per cfg->pubsubs entry, same order */
     rc_ingress_metrics_t *metrics; /* where requests are counted (borrowed) */
     char retry_after_line[40];

@@ -60,6 +60,7 @@ typedef struct {
     rc_supervisor_t *sup; /* delivery workers */
     rc_lag_watch_t *lag; /* group lag limits, who holds each ring back */
     rc_dapr_subs_t *dapr_subs; /* the apps' programmatic Dapr subscriptions */
+    rc_dapr_listing_t dapr_listing; /* the same, as /v1.0/metadata lists them */
 } serve_t;
 
 /* File descriptors the ingress leaves free (http_server.h, fd_reserve): room for the admin
@@ -294,7 +295,8 @@ static void on_dapr_subs_changed(void *arg)
 static int add_dapr_subs(void *arg, rc_config_t *nc)
 {
     serve_t *sv = arg;
-    return sv->dapr_subs != NULL ? rc_dapr_subs_apply(sv->dapr_subs, nc) : 0;
+    int rc = sv->dapr_subs != NULL ? rc_dapr_subs_apply(sv->dapr_subs, nc) : 0;
+    return rc == 0 ? rc_dapr_listing_set(&sv->dapr_listing, nc) : rc;
 }
 
 /* ---- stop sequence ----------------------------------------------------------------------- */
@@ -443,6 +445,7 @@ static int setup_loops(serve_t *sv, int *port)
             rc = rc_dapr_init(&l->dapr, cfg, sv->brokers, sv->nbrokers, &l->ig.metrics);
         if (rc != 0)
             return rc;
+        l->dapr.listing = &sv->dapr_listing;
         l->ig.dapr = &l->dapr;
         rc = uv_loop_init(&l->loop);
         if (rc != 0)
@@ -485,6 +488,7 @@ static int setup_dapr(serve_t *sv)
     int rc = rc_dapr_init(sv->dapr, cfg, sv->brokers, sv->nbrokers, sv->dapr_metrics);
     if (rc != 0)
         return rc;
+    sv->dapr->listing = &sv->dapr_listing;
     rc_http_server_options_t o;
     memset(&o, 0, sizeof(o));
     o.host = cfg->dapr_host;
@@ -535,6 +539,9 @@ int rc_serve_run(const rc_config_t *cfg, FILE *ready_out)
                  cfg->brokers[i].name);
     }
 
+    rc = rc_dapr_listing_init(&sv.dapr_listing);
+    if (rc != 0)
+        goto out_free;
     rc = open_stores(&sv);
     if (rc != 0)
         goto out_rings;
@@ -641,6 +648,7 @@ out_loops:
     teardown_loops(&sv);
 out_rings:
     close_stores(&sv); /* after every loop has stopped: no claim can be in progress */
+    rc_dapr_listing_destroy(&sv.dapr_listing);
 out_free:
     free(sv.loops);
     free(sv.brokers);

@@ -159,6 +159,11 @@ def test_app_starting_after_the_broker():
             eq(path, "/orders", "route")
             eq(json.loads(body)["id"], "e1", "event")
             check("app default/checkout subscribes to 1 topic" in b.log(), b.log())
+            md = b.request("GET", "/v1.0/metadata", {"dapr-app-id": "checkout"}).json()
+            subs = [(x["topic"], x["type"], x["appID"]) for x in md["subscriptions"]]
+            eq(subs, [("orders", "PROGRAMMATIC", "checkout")], "metadata lists it")
+            md = b.request("GET", "/v1.0/metadata", {"dapr-app-id": "other"}).json()
+            eq(md["subscriptions"], [], "another app's sidecar does not list it")
 
 
 def test_bad_answer_then_fixed():
