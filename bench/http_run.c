@@ -245,8 +245,9 @@ static int hrun_measure(hrun_t *h)
 }
 
 /* Acknowledged events lost: through triggers, each sink's misses count; direct and competing,
- * the events no sink got. Competing sinks also count the events more than one got in `*dups`. */
-static uint64_t count_lost(const hrun_t *h, uint64_t *dups)
+ * the events no sink got. `*extra` gets the copies beyond the first of events more than one
+ * sink got (duplicates when the sinks compete; never, direct). */
+static uint64_t count_lost(const hrun_t *h, uint64_t *extra)
 {
     int one_of = h->o->direct || h->o->compete;
     uint64_t lost = 0;
@@ -257,14 +258,15 @@ static uint64_t count_lost(const hrun_t *h, uint64_t *dups)
         for (int i = 0; i < h->n; i++)
             got += rc_bench_csink_seen(&h->sinks[i], s);
         lost += one_of ? got == 0 : (uint64_t)(h->n - got);
-        *dups += one_of && got > 1;
+        *extra += one_of && got > 1 ? (uint64_t)(got - 1) : 0;
     }
     return lost;
 }
 
 /* The sinks' results into the row (read once they are stopped): latency, duplicates, lost,
- * throughput (the slowest sink's events, direct: requests per sink) over first publish to last
- * delivery, and the note; `*deliveries_s` gets all sinks' distinct deliveries per second. */
+ * throughput (the slowest sink's events; direct: requests per sink; compete: distinct events
+ * over all sinks) over first publish to last delivery, and the note; `*deliveries_s` gets all
+ * sinks' distinct deliveries per second. */
 static void hrun_results(hrun_t *h, double *deliveries_s)
 {
     rc_row_t *row = h->row;
@@ -280,7 +282,9 @@ static void hrun_results(hrun_t *h, double *deliveries_s)
         row->dups += st->dups;
         bad += st->bad;
     }
-    row->lost = count_lost(h, &row->dups);
+    uint64_t extra = 0;
+    row->lost = count_lost(h, &extra);
+    row->dups += extra;
     if (bad > 0)
         fprintf(stderr, "bench %s %s: %llu deliveries without readable stamps\n", h->scenario,
                 h->sysname, (unsigned long long)bad);
@@ -288,7 +292,7 @@ static void hrun_results(hrun_t *h, double *deliveries_s)
     double dps = span > 0 ? (double)total / span : 0;
     row->throughput = span <= 0       ? 0
                       : h->o->direct  ? (double)total / span / h->n
-                      : h->o->compete ? (double)total / span
+                      : h->o->compete ? (double)(total - extra) / span
                                       : (double)least / span;
     if (deliveries_s != NULL)
         *deliveries_s = dps;
@@ -298,9 +302,10 @@ static void hrun_results(hrun_t *h, double *deliveries_s)
              h->n == 1 ? "" : "s", status[0] ? "; " : "", status);
     rc_bench_row_latency(row, &lat);
     fprintf(stderr,
-            "bench %s %s (%s): %.0f events/s per sink, %.0f deliveries/s, p50 %.1f µs, "
+            "bench %s %s (%s): %.0f events/s%s, %.0f deliveries/s, p50 %.1f µs, "
             "p99 %.1f µs, lost %llu, dups %llu, errors %llu, cpu %.2f s, rss %.1f MiB%s%s\n",
-            h->scenario, h->sysname, h->params, row->throughput, dps, row->p50_us, row->p99_us,
+            h->scenario, h->sysname, h->params, row->throughput,
+            h->o->compete ? " (all sinks)" : " per sink", dps, row->p50_us, row->p99_us,
             (unsigned long long)row->lost, (unsigned long long)row->dups,
             (unsigned long long)row->errors, row->cpu_s, row->rss_mib, row->note[0] ? "; " : "",
             row->note);
