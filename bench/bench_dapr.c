@@ -202,7 +202,7 @@ static int target_failed(const char *name, const rc_row_t *row)
 }
 
 /* One line per target the runs covered, before the table (the result line stays last). */
-static void print_targets(const rc_bench_opts_t *o, const rc_report_t *rep)
+void rc__bench_dapr_targets(const rc_bench_opts_t *o, const rc_report_t *rep)
 {
     const rc_row_t *x = find_row(rep, "publish rate=1000");
     if (x != NULL && !target_failed("publish_p99_1k", x))
@@ -239,7 +239,7 @@ int rc_bench_dapr(int argc, char **argv)
     rc__bench_scenario_setup();
     rc_report_t rep = {0};
     int failed = rc__bench_dapr_rows(&o, &rep);
-    print_targets(&o, &rep);
+    rc__bench_dapr_targets(&o, &rep);
     rc = rc_bench_finish("dapr", &rep, &o, failed);
     rc_report_free(&rep);
     return rc;

@@ -236,9 +236,11 @@ def main():
         check(0 < r["p50_us"] <= r["p99_us"] <= r["max_us"],
               "row %s/%s percentiles out of order" % (r["scenario"], r["system"]))
         check(r["rss_mib"] > 0, "row %s/%s has no RSS" % (r["scenario"], r["system"]))
-    # ringcast itself always runs; each scenario has its row(s).
+    # ringcast itself always runs; each scenario has its row(s) (dapr: 2 publish rates, 2 bulk
+    # sizes, 2 x 2 end-to-end rows with 1 and 2 replicas).
     for scen, system, n in (("ingest", "ringcast", 1), ("latency", "ringcast-shm", 2),
-                            ("fanout", "ringcast-shm", 2), ("groups", "ringcast-group", 2)):
+                            ("fanout", "ringcast-shm", 2), ("groups", "ringcast-group", 2),
+                            ("dapr", "ringcast", 8)):
         got = [r for r in measured if r["scenario"] == scen and r["system"] == system]
         check(len(got) == n, "%s: %d %s rows, want %d" % (scen, len(got), system, n))
     for r in measured:
