@@ -22,6 +22,7 @@
 #include "bench/http_run.h"
 #include "bench/run.h"
 #include "bench/scenarios.h"
+#include "core/config.h"
 
 #define PUBSUB       "pubsub"
 #define TOPIC        "orders"
@@ -75,12 +76,29 @@ static int counts(const char *list, const char *dflt, const char *what, int max,
     const char *l = list ? list : dflt;
     int n = rc_bench_list_nums(l, out, MAX_COUNTS);
     for (int i = 0; i < n; i++) {
-        if (out[i] != (double)(int)out[i] || out[i] > max)
+        if (out[i] > max || out[i] != (double)(int)out[i])
             n = -1;
     }
     if (n < 0)
         fprintf(stderr, "ringcast-bench dapr: --%s takes whole numbers 1-%d: '%s'\n", what, max, l);
     return n;
+}
+
+/* What the options ask for, read before the first run so that a bad list runs nothing. */
+typedef struct {
+    double rates[MAX_COUNTS], bulk[MAX_COUNTS], replicas[MAX_COUNTS];
+    int nrates, nbulk, nreplicas;
+} plan_t;
+
+static int plan_read(const rc_bench_opts_t *o, plan_t *p)
+{
+    p->nrates = rc_bench_list_nums(o->rates ? o->rates : "1000,10000", p->rates, MAX_COUNTS);
+    if (p->nrates < 0)
+        fprintf(stderr, "ringcast-bench dapr: --rates needs positive numbers: '%s'\n", o->rates);
+    p->nbulk = counts(o->bulk, "10,100", "bulk", 1000, p->bulk);
+    p->nreplicas =
+        counts(o->consumers, "2", "consumers", (int)RC_CONFIG_DAPR_REPLICAS_MAX, p->replicas);
+    return p->nrates < 0 || p->nbulk < 0 || p->nreplicas < 0 ? -1 : 0;
 }
 
 /* A run of the broker with the pubsub component, publishing through `proto` at `path`. */
@@ -93,15 +111,15 @@ static void broker_opts(const rc_bench_opts_t *o, rc_lg_proto_t proto, const cha
     ro->config = publish_config;
 }
 
-static int publish_rows(const rc_bench_opts_t *o, const double *rates, int nrates, rc_report_t *rep)
+static int publish_rows(const rc_bench_opts_t *o, const plan_t *p, rc_report_t *rep)
 {
     int failed = 0;
-    for (int r = 0; r < nrates && !rc_bench_stop_flag; r++) {
+    for (int r = 0; r < p->nrates && !rc_bench_stop_flag; r++) {
         char params[48];
-        snprintf(params, sizeof(params), "publish rate=%.0f", rates[r]);
+        snprintf(params, sizeof(params), "publish rate=%.0f", p->rates[r]);
         rc_run_opts_t ro;
         broker_opts(o, RC_LG_DAPR_PUBLISH, PUBLISH_PATH, &ro);
-        ro.load.rate = rates[r];
+        ro.load.rate = p->rates[r];
         rc_row_t row;
         if (rc_bench_run_median("dapr", params, &ro, o->runs, &row) < 0)
             failed++;
@@ -110,19 +128,15 @@ static int publish_rows(const rc_bench_opts_t *o, const double *rates, int nrate
     return failed;
 }
 
-static int bulk_rows(const rc_bench_opts_t *o, rc_report_t *rep)
+static int bulk_rows(const rc_bench_opts_t *o, const plan_t *p, rc_report_t *rep)
 {
-    double sizes[MAX_COUNTS];
-    int n = counts(o->bulk, "10,100", "bulk", 1000, sizes);
-    if (n < 0)
-        return 1;
     int failed = 0;
-    for (int i = 0; i < n && !rc_bench_stop_flag; i++) {
+    for (int i = 0; i < p->nbulk && !rc_bench_stop_flag; i++) {
         char params[48];
-        snprintf(params, sizeof(params), "bulk=%.0f", sizes[i]);
+        snprintf(params, sizeof(params), "bulk=%.0f", p->bulk[i]);
         rc_run_opts_t ro;
         broker_opts(o, RC_LG_DAPR_BULK, BULK_PATH, &ro);
-        ro.load.batch = (int)sizes[i];
+        ro.load.batch = (int)p->bulk[i];
         rc_row_t row;
         if (rc_bench_run_median("dapr", params, &ro, o->runs, &row) < 0)
             failed++;
@@ -131,20 +145,17 @@ static int bulk_rows(const rc_bench_opts_t *o, rc_report_t *rep)
     return failed;
 }
 
-static int e2e_rows(const rc_bench_opts_t *o, const double *rates, int nrates, rc_report_t *rep)
+static int e2e_rows(const rc_bench_opts_t *o, const plan_t *p, rc_report_t *rep)
 {
-    double replicas[MAX_COUNTS];
-    int n = counts(o->consumers, "2", "consumers", RC_HTTP_RUN_MAX_SINKS, replicas);
-    if (n < 0)
-        return 1;
     int failed = 0;
-    for (int k = 0; k < n && !rc_bench_stop_flag; k++) {
-        for (int r = 0; r < nrates && !rc_bench_stop_flag; r++) {
+    for (int k = 0; k < p->nreplicas && !rc_bench_stop_flag; k++) {
+        for (int r = 0; r < p->nrates && !rc_bench_stop_flag; r++) {
             char params[48];
-            snprintf(params, sizeof(params), "e2e replicas=%.0f rate=%.0f", replicas[k], rates[r]);
+            snprintf(params, sizeof(params), "e2e replicas=%.0f rate=%.0f", p->replicas[k],
+                     p->rates[r]);
             rc_http_run_opts_t h;
-            rc_bench_http_opts(o, rates[r], &h);
-            h.triggers = (int)replicas[k];
+            rc_bench_http_opts(o, p->rates[r], &h);
+            h.triggers = (int)p->replicas[k];
             h.config = e2e_config;
             h.compete = 1;
             h.label = "ringcast";
@@ -161,17 +172,14 @@ static int e2e_rows(const rc_bench_opts_t *o, const double *rates, int nrates, r
 
 int rc__bench_dapr_rows(const rc_bench_opts_t *o, rc_report_t *rep)
 {
-    double rates[MAX_COUNTS];
-    int nrates = rc_bench_list_nums(o->rates ? o->rates : "1000,10000", rates, MAX_COUNTS);
-    if (nrates < 0) {
-        fprintf(stderr, "ringcast-bench dapr: --rates needs positive numbers: '%s'\n", o->rates);
+    plan_t p;
+    if (plan_read(o, &p) < 0)
         return 1;
-    }
-    int failed = publish_rows(o, rates, nrates, rep);
+    int failed = publish_rows(o, &p, rep);
     if (!rc_bench_stop_flag)
-        failed += bulk_rows(o, rep);
+        failed += bulk_rows(o, &p, rep);
     if (!rc_bench_stop_flag)
-        failed += e2e_rows(o, rates, nrates, rep);
+        failed += e2e_rows(o, &p, rep);
     return failed;
 }
 

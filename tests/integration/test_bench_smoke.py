@@ -113,6 +113,14 @@ def dapr_check(out):
         r = subprocess.run([BENCH] + args, capture_output=True, text=True, timeout=30)
         check(r.returncode == 2, "%s: exit %d, want 2" % (args, r.returncode))
         check(word in r.stderr, "%s: stderr does not name %r: %r" % (args, word, r.stderr))
+    # Lists each number of which the option parser accepts, refused before any run (exit 1).
+    for args, word in ((["dapr", "--bulk", "1.5"], "--bulk"),
+                       (["dapr", "--bulk", "1001"], "--bulk"),
+                       (["dapr", "--consumers", "65"], "--consumers")):
+        r = subprocess.run([BENCH] + args, capture_output=True, text=True, timeout=30)
+        check(r.returncode == 1 and "rows=0" in r.stdout, "%s: exit %d, %r" %
+              (args, r.returncode, r.stdout[-200:]))
+        check(word in r.stderr, "%s: stderr does not name %r: %r" % (args, word, r.stderr))
     r = subprocess.run([BENCH, "dapr", "--help"], capture_output=True, text=True, timeout=30)
     check(r.returncode == 0 and "--bulk" in r.stdout, "dapr --help")
     cmd = [BENCH, "dapr", "--quick", "--seconds", "0.3", "--drain", "2", "--conns", "4",
