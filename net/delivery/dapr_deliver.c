@@ -89,6 +89,11 @@ int rc__dapr_setup(rc__wtrig_t *t, rc_http_client_t *c)
     for (size_t i = 0; i < sub->rule_count; i++)
         d->rule_path[i] = add_path(d, sub->rules[i].path);
     d->default_path = sub->default_path != NULL ? add_path(d, sub->default_path) : -1;
+    if (sub->bulk)
+        rc_log_warn("worker",
+                    "trigger %s/%s: bulkSubscribe is not supported yet: its events are "
+                    "delivered one by one",
+                    cfg->ns, cfg->name);
     const char *const *bases = (const char *const *)&cfg->subscriber_uri;
     size_t n = 1;
     uint32_t cap = 0;

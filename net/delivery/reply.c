@@ -379,22 +379,8 @@ static int reason_for(int rc)
     return rc == RC_ERING_TOO_BIG || rc == RC_ETOO_LARGE ? R_TOO_LARGE : R_ERROR;
 }
 
-static void count_stored(rc__wtrig_t *t, const rc_reply_t *r, rc_reply_outcome_t out,
-                         const char *why)
+static void count_stored(rc__wtrig_t *t, rc_reply_outcome_t out, const char *why)
 {
-    if (r->dead_letter) {
-        /* Its TTL ran out: dead letters going round in a loop of dead-letter topics. */
-        if (out == RC_REPLY_EXPIRED)
-            rc_log_warn("worker",
-                        "trigger %s/%s: a dead letter was dropped: its knativebrokerttl ran out "
-                        "(a loop of dead-letter topics?)",
-                        t->wt->cfg->ns, t->wt->cfg->name);
-        else if (out == RC_REPLY_NONE)
-            rc_log_warn("worker", "trigger %s/%s: a dead letter was dropped: not an event (%s)",
-                        t->wt->cfg->ns, t->wt->cfg->name, why != NULL ? why : "-");
-        rc_metric_add(out == RC_REPLY_STORED ? &t->st->dead_lettered : &t->st->dropped, 1);
-        return;
-    }
     if (out == RC_REPLY_STORED)
         rc_metric_add(&t->st->replies, 1);
     else if (out == RC_REPLY_EXPIRED)
@@ -404,6 +390,20 @@ static void count_stored(rc__wtrig_t *t, const rc_reply_t *r, rc_reply_outcome_t
                      t->wt->cfg->ns, t->wt->cfg->name, why);
 }
 
+/* A dead letter, stored or not (an expired one went round a loop of dead-letter topics). */
+static void count_dead_letter(rc__wtrig_t *t, rc_reply_outcome_t out, const char *why)
+{
+    if (out == RC_REPLY_EXPIRED)
+        rc_log_warn("worker",
+                    "trigger %s/%s: a dead letter was dropped: its knativebrokerttl ran out "
+                    "(a loop of dead-letter topics?)",
+                    t->wt->cfg->ns, t->wt->cfg->name);
+    else if (out == RC_REPLY_NONE)
+        rc_log_warn("worker", "trigger %s/%s: a dead letter was dropped: not an event (%s)",
+                    t->wt->cfg->ns, t->wt->cfg->name, why != NULL ? why : "-");
+    rc_metric_add(out == RC_REPLY_STORED ? &t->st->dead_lettered : &t->st->dropped, 1);
+}
+
 void rc__reply_take(rc__wtrig_t *t, const rc_reply_t *r, rc_str_t event_id)
 {
     rc__replies_t *q = t->replies;
@@ -411,7 +411,10 @@ void rc__reply_take(rc__wtrig_t *t, const rc_reply_t *r, rc_str_t event_id)
     rc_reply_outcome_t out;
     int rc = rc_reply_store(t->prod, r, &out, id, sizeof(id), why, sizeof(why));
     if (rc == 0) {
-        count_stored(t, r, out, why);
+        if (r->dead_letter)
+            count_dead_letter(t, out, why);
+        else
+            count_stored(t, out, why);
         return;
     }
     int64_t now = rc__now_ns();
@@ -649,7 +652,10 @@ static int run_fifo(rc__replies_t *q, rc__reply_fifo_t *f, int64_t now, int free
             if (rc != 0) {
                 give_up(q, p->t, p, NULL, RC_STR_NULL, NULL, reason_for(rc), rc, 1, now);
             } else {
-                count_stored(p->t, &p->r, out, NULL);
+                if (p->r.dead_letter)
+                    count_dead_letter(p->t, out, NULL);
+                else
+                    count_stored(p->t, out, NULL);
                 release(q, p);
             }
         }

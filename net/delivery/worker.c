@@ -591,23 +591,23 @@ static void teardown(worker_t *w)
 /* ---- the loop -------------------------------------------------------------------------------- */
 
 /* Sends due attempts; returns how many went and lowers *next_due to the earliest pending. When
- * no replica of the trigger can take one, the due ones wait for a response (which wakes the
- * loop) or for a skipped replica to come back (rep_wake_ns). */
+ * no replica of the trigger can take one, nothing more of it can go before a response (which
+ * wakes the loop) or the end of a replica's skip (rep_wake_ns), so the scan stops there. */
 static int run_timers(worker_t *w, rc__wtrig_t *t, int64_t now, int64_t *next_due)
 {
-    int n = 0, blocked = 0;
+    int n = 0;
     for (uint32_t i = 0; i < t->nwin; i++) {
         rc__wentry_t *e = ref_at(t, i)->e;
         if (e->state != RC__E_WAITING)
             continue;
         if (e->due_ns <= now) {
-            if (!blocked && rc__worker_send(w->client, e)) {
+            if (rc__worker_send(w->client, e)) {
                 n++;
-            } else if (!blocked) {
-                blocked = 1;
-                if (t->rep_wake_ns < *next_due)
-                    *next_due = t->rep_wake_ns;
+                continue;
             }
+            if (t->rep_wake_ns < *next_due)
+                *next_due = t->rep_wake_ns;
+            break;
         } else if (e->due_ns < *next_due) {
             *next_due = e->due_ns;
         }
