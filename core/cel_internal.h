@@ -91,7 +91,8 @@ typedef struct {
  *  a construct refused at the token level (bytes literals, unsigned integers). */
 bool rc__cel_lex(rc__cel_lexer_t *lx, rc__cel_tok_t *t);
 
-/** Records the first error: "column N: <message>" (pos is a byte offset). Returns false. */
+/** Records the first error: "column N: <message>", N counting characters up to byte offset
+ *  `pos`. Returns false. */
 bool rc__cel_fail(rc__cel_lexer_t *lx, size_t pos, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

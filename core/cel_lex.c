@@ -19,7 +19,12 @@ bool rc__cel_fail(rc__cel_lexer_t *lx, size_t pos, const char *fmt, ...)
     lx->failed = true;
     if (lx->err == NULL || lx->err_len == 0)
         return false;
-    int k = snprintf(lx->err, lx->err_len, "column %zu: ", pos + 1);
+    /* Columns count characters, as CEL's own messages do: UTF-8 continuation bytes are not
+     * columns of their own. */
+    size_t col = 1;
+    for (size_t i = 0; i < pos && i < lx->len; i++)
+        col += ((unsigned char)lx->src[i] & 0xc0) != 0x80;
+    int k = snprintf(lx->err, lx->err_len, "column %zu: ", col);
     if (k >= 0 && (size_t)k < lx->err_len) {
         va_list ap;
         va_start(ap, fmt);
@@ -58,17 +63,6 @@ static bool is_digit(char c)
     return c >= '0' && c <= '9';
 }
 
-static int hexval(char c)
-{
-    if (is_digit(c))
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static char peek(const rc__cel_lexer_t *lx, size_t at)
 {
     return at < lx->len ? lx->src[at] : '\0';
@@ -79,7 +73,7 @@ static long digits(const rc__cel_lexer_t *lx, size_t at, int ndig, int base)
 {
     long v = 0;
     for (int k = 0; k < ndig; k++) {
-        int d = hexval(peek(lx, at + (size_t)k));
+        int d = rc__json_hexval(peek(lx, at + (size_t)k));
         if (d < 0 || d >= base || at + (size_t)k >= lx->len)
             return -1;
         v = v * base + d;
@@ -159,7 +153,7 @@ static bool int_value(rc__cel_lexer_t *lx, rc__cel_tok_t *t, size_t start, size_
 {
     uint64_t v = 0;
     for (size_t k = start; k < end; k++) {
-        uint64_t d = (uint64_t)hexval(lx->src[k]);
+        uint64_t d = (uint64_t)rc__json_hexval(lx->src[k]);
         if (v > (UINT64_MAX - d) / (uint64_t)base)
             return rc__cel_fail(lx, t->pos, "integer literal out of range");
         v = v * (uint64_t)base + d;
@@ -179,7 +173,7 @@ static bool lex_number(rc__cel_lexer_t *lx, rc__cel_tok_t *t)
     bool is_double = false;
     if (peek(lx, i) == '0' && (peek(lx, i + 1) == 'x' || peek(lx, i + 1) == 'X')) {
         i += 2;
-        while (hexval(peek(lx, i)) >= 0)
+        while (rc__json_hexval(peek(lx, i)) >= 0)
             i++;
         if (i == t->pos + 2)
             return rc__cel_fail(lx, t->pos, "malformed hexadecimal literal");

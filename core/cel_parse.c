@@ -80,8 +80,16 @@ static void describe(const parser_t *p, char *buf, size_t cap)
         snprintf(buf, cap, "end of expression");
         return;
     }
+    /* At most 24 bytes, cut at a character boundary, line breaks and other controls blanked
+     * (the message is one line). */
+    const char *s = p->lx.src + p->tok.pos;
     size_t n = p->tok.len > 24 ? 24 : p->tok.len;
-    snprintf(buf, cap, "'%.*s%s'", (int)n, p->lx.src + p->tok.pos, n < p->tok.len ? "..." : "");
+    while (n < p->tok.len && n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+        n--;
+    char text[25];
+    for (size_t k = 0; k < n; k++)
+        text[k] = (unsigned char)s[k] < 0x20 ? ' ' : s[k];
+    snprintf(buf, cap, "'%.*s%s'", (int)n, text, n < p->tok.len ? "..." : "");
 }
 
 static bool fail_expected(parser_t *p, const char *what)
@@ -308,57 +316,39 @@ static bool refuse_call(parser_t *p, const rc__cel_tok_t *name, bool method)
                         (int)n, p->lx.src + name->pos);
 }
 
-/* `name(args)` with no receiver: has(), int(), double(), string(). */
-static uint32_t parse_global_call(parser_t *p, rc__cel_tok_t name)
+/* A call: `name(args)` with no receiver (recv BAD): has(), int(), double(), string(); or
+ * `recv.name(args)`: startsWith(), endsWith(), contains(). */
+static uint32_t parse_call(parser_t *p, uint32_t recv, rc__cel_tok_t name)
 {
     static const struct {
         const char *name;
         rc__cel_op_t op;
-    } fns[] = {{"has", RC__CN_HAS},
-               {"int", RC__CN_TO_INT},
-               {"double", RC__CN_TO_DOUBLE},
-               {"string", RC__CN_TO_STRING}};
+        bool method;
+    } fns[] = {{"has", RC__CN_HAS, false},          {"int", RC__CN_TO_INT, false},
+               {"double", RC__CN_TO_DOUBLE, false}, {"string", RC__CN_TO_STRING, false},
+               {"startsWith", RC__CN_STARTS, true}, {"endsWith", RC__CN_ENDS, true},
+               {"contains", RC__CN_CONTAINS, true}};
+    bool method = recv != BAD;
     size_t k = 0;
-    while (k < sizeof(fns) / sizeof(fns[0]) && !name_is(p, &name, fns[k].name))
+    while (k < sizeof(fns) / sizeof(fns[0]) &&
+           (fns[k].method != method || !name_is(p, &name, fns[k].name)))
         k++;
     if (k == sizeof(fns) / sizeof(fns[0])) {
-        refuse_call(p, &name, false);
+        refuse_call(p, &name, method);
         return BAD;
     }
     list_t args = {0};
     uint32_t n = BAD;
-    if (!parse_args(p, &args) || !one_arg(p, &name, &args))
+    if ((method && !operand(p, recv)) || !parse_args(p, &args) || !one_arg(p, &name, &args))
         goto out;
     const rc__cel_node_t *a = &p->nodes[args.v[0]];
-    if (fns[k].op == RC__CN_HAS && (a->op != RC__CN_PATH || !a->u.path.field)) {
-        rc__cel_fail(&p->lx, a->col - 1, "has() needs a field selection, like event.data.x");
-        goto out;
-    }
-    n = unary_node(p, fns[k].op, name.pos, args.v[0]);
-out:
-    free(args.v);
-    return n;
-}
-
-/* `.name(args)` on `recv`: startsWith(), endsWith(), contains(). */
-static uint32_t parse_method(parser_t *p, uint32_t recv, rc__cel_tok_t name)
-{
-    static const struct {
-        const char *name;
-        rc__cel_op_t op;
-    } fns[] = {
-        {"startsWith", RC__CN_STARTS}, {"endsWith", RC__CN_ENDS}, {"contains", RC__CN_CONTAINS}};
-    size_t k = 0;
-    while (k < sizeof(fns) / sizeof(fns[0]) && !name_is(p, &name, fns[k].name))
-        k++;
-    if (k == sizeof(fns) / sizeof(fns[0])) {
-        refuse_call(p, &name, true);
-        return BAD;
-    }
-    list_t args = {0};
-    uint32_t n = BAD;
-    if (operand(p, recv) && parse_args(p, &args) && one_arg(p, &name, &args))
+    if (method)
         n = binary_node(p, fns[k].op, name.pos, recv, args.v[0]);
+    else if (fns[k].op == RC__CN_HAS && (a->op != RC__CN_PATH || !a->u.path.field))
+        rc__cel_fail(&p->lx, a->col - 1, "has() needs a field selection, like event.data.x");
+    else
+        n = unary_node(p, fns[k].op, name.pos, args.v[0]);
+out:
     free(args.v);
     return n;
 }
@@ -423,7 +413,7 @@ static uint32_t parse_primary(parser_t *p)
         if (!advance(p))
             return BAD;
         if (p->tok.kind == RC__CT_LPAREN)
-            return parse_global_call(p, t);
+            return parse_call(p, BAD, t);
         if (name_is(p, &t, "event"))
             return parse_event_root(p, t.pos);
         rc__cel_fail(&p->lx, t.pos, "unknown identifier '%.*s' (only 'event' is defined)",
@@ -473,7 +463,7 @@ static uint32_t parse_member(parser_t *p)
         if (!advance(p))
             return BAD;
         if (p->tok.kind == RC__CT_LPAREN) {
-            n = parse_method(p, n, name);
+            n = parse_call(p, n, name);
             continue;
         }
         if (!extendable(p, n)) {
@@ -647,6 +637,11 @@ int rc_cel_compile(const char *src, size_t len, rc_cel_t **out, char *err, size_
         return rc;
     parser_t p = {.lx = {.src = src, .len = len, .err = err, .err_len = err_len}};
     p.lx.pool = &p.pool;
+    /* Decoded literals and names never outgrow the source: one allocation, and a pool that
+     * exists even when it stays empty (views of empty strings point into it). */
+    p.pool = (rc__cel_pool_t){.p = malloc(len), .cap = len};
+    if (p.pool.p == NULL)
+        return -ENOMEM;
     uint32_t root = BAD;
     if (advance(&p) && p.tok.kind != RC__CT_END)
         root = parse_expr(&p);

@@ -17,24 +17,13 @@ int rc__json_malformed(rc__json_t *j)
     return RC_EINVALID_EVENT;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static int hex4(const char *p, size_t n)
 {
     if (n < 4)
         return -1;
     int v = 0;
     for (int k = 0; k < 4; k++) {
-        int h = hexval(p[k]);
+        int h = rc__json_hexval(p[k]);
         if (h < 0)
             return -1;
         v = v << 4 | h;

@@ -40,6 +40,18 @@ static inline bool rc__json_is_digit(char c)
     return c >= '0' && c <= '9';
 }
 
+/** The value of hexadecimal digit `c`, or -1. */
+static inline int rc__json_hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
 static inline void rc__json_skip_ws(rc__json_t *j)
 {
     /* Compact bodies have no whitespace at most places this is called: test once, then loop. */

@@ -710,6 +710,12 @@ static void test_refused(void)
     REFUSED("true true_but_a_very_long_identifier_name",
             "column 6: expected an operator or the end of the expression, found "
             "'true_but_a_very_long_ide...'");
+    /* Columns count characters; quoted tokens stay on one line and end on a character. */
+    REFUSED("'é' == 'é' ;", "column 12: unexpected character ';'");
+    REFUSED("true '''a\nb'''", "column 6: expected an operator or the end of the expression, "
+                               "found ''''a b''''");
+    REFUSED("true 'ééééééééééééé'", "column 6: expected an operator or the end of the "
+                                    "expression, found ''ééééééééééé...'");
     REFUSED("", "empty expression");
     REFUSED("   // nothing\n", "empty expression");
     refused_len("event.type == '\xff'", 18, "expression is not valid UTF-8", __LINE__);
