@@ -101,42 +101,27 @@ static int plan_read(const rc_bench_opts_t *o, plan_t *p)
     return p->nrates < 0 || p->nbulk < 0 || p->nreplicas < 0 ? -1 : 0;
 }
 
-/* A run of the broker with the pubsub component, publishing through `proto` at `path`. */
-static void broker_opts(const rc_bench_opts_t *o, rc_lg_proto_t proto, const char *path,
-                        rc_run_opts_t *ro)
-{
-    rc_bench_run_opts(o, RC_PEER_RINGCAST, ro);
-    ro->http_mode = proto;
-    ro->load.path = path;
-    ro->config = publish_config;
-}
-
-static int publish_rows(const rc_bench_opts_t *o, const plan_t *p, rc_report_t *rep)
+/* The broker alone with the pubsub component, a row per value: open loop at v[i] events/s
+ * through the publish API, or (bulk) closed loop with v[i] entries per bulk request. */
+static int broker_rows(const rc_bench_opts_t *o, int bulk, const double *v, int n, rc_report_t *rep)
 {
     int failed = 0;
-    for (int r = 0; r < p->nrates && !rc_bench_stop_flag; r++) {
+    for (int i = 0; i < n && !rc_bench_stop_flag; i++) {
         char params[48];
-        snprintf(params, sizeof(params), "publish rate=%.0f", p->rates[r]);
         rc_run_opts_t ro;
-        broker_opts(o, RC_LG_DAPR_PUBLISH, PUBLISH_PATH, &ro);
-        ro.load.rate = p->rates[r];
-        rc_row_t row;
-        if (rc_bench_run_median("dapr", params, &ro, o->runs, &row) < 0)
-            failed++;
-        rc_report_add(rep, &row);
-    }
-    return failed;
-}
-
-static int bulk_rows(const rc_bench_opts_t *o, const plan_t *p, rc_report_t *rep)
-{
-    int failed = 0;
-    for (int i = 0; i < p->nbulk && !rc_bench_stop_flag; i++) {
-        char params[48];
-        snprintf(params, sizeof(params), "bulk=%.0f", p->bulk[i]);
-        rc_run_opts_t ro;
-        broker_opts(o, RC_LG_DAPR_BULK, BULK_PATH, &ro);
-        ro.load.batch = (int)p->bulk[i];
+        rc_bench_run_opts(o, RC_PEER_RINGCAST, &ro);
+        ro.config = publish_config;
+        if (bulk) {
+            snprintf(params, sizeof(params), "bulk=%.0f", v[i]);
+            ro.http_mode = RC_LG_DAPR_BULK;
+            ro.load.path = BULK_PATH;
+            ro.load.batch = (int)v[i];
+        } else {
+            snprintf(params, sizeof(params), "publish rate=%.0f", v[i]);
+            ro.http_mode = RC_LG_DAPR_PUBLISH;
+            ro.load.path = PUBLISH_PATH;
+            ro.load.rate = v[i];
+        }
         rc_row_t row;
         if (rc_bench_run_median("dapr", params, &ro, o->runs, &row) < 0)
             failed++;
@@ -175,9 +160,9 @@ int rc__bench_dapr_rows(const rc_bench_opts_t *o, rc_report_t *rep)
     plan_t p;
     if (plan_read(o, &p) < 0)
         return 1;
-    int failed = publish_rows(o, &p, rep);
+    int failed = broker_rows(o, 0, p.rates, p.nrates, rep);
     if (!rc_bench_stop_flag)
-        failed += bulk_rows(o, &p, rep);
+        failed += broker_rows(o, 1, p.bulk, p.nbulk, rep);
     if (!rc_bench_stop_flag)
         failed += e2e_rows(o, &p, rep);
     return failed;
