@@ -1,5 +1,5 @@
-/* ringcast-bench all: every comparison scenario into one report (stdout tables, and with --out
- * report.md, report.json and one SVG per scenario), then the micro-benchmarks `ring` and
+/* ringcast-bench all: every comparison scenario (dapr included) into one report (stdout tables, and
+ * with --out report.md, report.json and one SVG per scenario), then the micro-benchmarks `ring` and
  * `cesql`, run as their own sub-commands of this executable (a scenario this build does not
  * have is reported as skipped). */
 #include <errno.h>
@@ -77,8 +77,8 @@ int rc_bench_all(int argc, char **argv)
 {
     rc_bench_opts_t o;
     int rc = rc_bench_opts_parse("all",
-                                 "Every scenario (ingest, latency, fanout, groups, then ring and "
-                                 "cesql) into one report. With --quick it takes well under 2 "
+                                 "Every scenario (ingest, latency, fanout, groups, dapr, then ring "
+                                 "and cesql) into one report. With --quick it takes well under 2 "
                                  "minutes on 2 cores.",
                                  argc, argv, &o);
     if (rc != 0)
@@ -94,10 +94,14 @@ int rc_bench_all(int argc, char **argv)
         failed += rc__bench_fanout_rows(&o, &rep);
     if (!rc_bench_stop_flag)
         failed += rc__bench_groups_rows(&o, &rep);
+    if (!rc_bench_stop_flag)
+        failed += rc__bench_dapr_rows(&o, &rep);
 
-    static const char *const scen[] = {"ingest", "latency", "fanout", "groups"};
+    static const char *const scen[] = {"ingest", "latency", "fanout", "groups", "dapr"};
     for (size_t i = 0; i < sizeof(scen) / sizeof(scen[0]); i++) {
         printf("## %s\n\n", scen[i]);
+        if (strcmp(scen[i], "dapr") == 0)
+            rc__bench_dapr_targets(&o, &rep);
         rc_report_table(&rep, scen[i], stdout);
         printf("\n");
     }

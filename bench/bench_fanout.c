@@ -22,20 +22,10 @@
 static void http_opts(const rc_bench_opts_t *o, int direct, int triggers, int decoys, double rate,
                       rc_http_run_opts_t *h)
 {
-    rc_http_run_opts_init(h);
+    rc_bench_http_opts(o, rate, h);
     h->direct = direct;
     h->triggers = triggers;
     h->decoys = decoys;
-    h->workers = o->workers;
-    h->drain_s = o->drain_s;
-    h->ring_bytes = o->ring_bytes;
-    h->load.conns = o->conns;
-    h->load.depth = o->depth;
-    h->load.seconds = o->seconds;
-    h->load.size = o->size;
-    h->load.proto = (rc_lg_proto_t)o->mode;
-    h->load.batch = o->batch;
-    h->load.rate = rate;
 }
 
 /* A kind of fanout row: the runs for one consumer count, each added to `rep` (params

@@ -40,17 +40,7 @@ int rc__bench_latency_rows(const rc_bench_opts_t *o, rc_report_t *rep)
         if (rc_bench_list_has(o->systems, "ringcast,redis,nats,ringcast-http", "ringcast-http")) {
             /* HTTP publish -> ringcast serve -> one trigger -> one HTTP sink. */
             rc_http_run_opts_t h;
-            rc_http_run_opts_init(&h);
-            h.workers = o->workers;
-            h.drain_s = o->drain_s;
-            h.ring_bytes = o->ring_bytes;
-            h.load.conns = o->conns;
-            h.load.depth = o->depth;
-            h.load.seconds = o->seconds;
-            h.load.size = o->size;
-            h.load.proto = (rc_lg_proto_t)o->mode;
-            h.load.batch = o->batch;
-            h.load.rate = rates[r];
+            rc_bench_http_opts(o, rates[r], &h);
             rc_row_t row;
             if (rc_bench_http_run_median("latency", params, &h, o->runs, &row, NULL, NULL) < 0)
                 failed++;

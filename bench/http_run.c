@@ -35,6 +35,7 @@ void rc_http_run_opts_init(rc_http_run_opts_t *o)
 typedef struct {
     const rc_http_run_opts_t *o;
     const rc_bench_csink_t *sinks;
+    const int *ports;
 } yaml_arg_t;
 
 static void trigger_yaml(FILE *f, const char *name, const char *type, int port)
@@ -50,6 +51,8 @@ static int write_triggers(FILE *f, const char *dir, void *arg)
 {
     (void)dir;
     const yaml_arg_t *a = arg;
+    if (a->o->config != NULL)
+        return a->o->config(f, a->ports, a->o->triggers, a->o->config_arg);
     char name[32], type[64];
     for (int i = 0; i < a->o->triggers; i++) {
         snprintf(name, sizeof(name), "m%d", i);
@@ -95,15 +98,15 @@ static void sink_counts(const rc_bench_csink_t *sinks, int n, uint64_t *least, u
     }
 }
 
-/* Waits while the sinks make progress until each has `target` events (direct: all together). */
-static void drain(const rc_bench_csink_t *sinks, int n, int direct, uint64_t target, double limit)
+/* Waits while the sinks make progress until each has `target` events (shared: all together). */
+static void drain(const rc_bench_csink_t *sinks, int n, int shared, uint64_t target, double limit)
 {
     double idle = 0;
     uint64_t prev = 0;
     while (idle < limit) {
         uint64_t least, total;
         sink_counts(sinks, n, &least, &total);
-        if ((direct ? total : least) >= target)
+        if ((shared ? total : least) >= target)
             return;
         idle = total == prev ? idle + 0.02 : 0;
         prev = total;
@@ -183,7 +186,7 @@ static int target_start(hrun_t *h)
                 h->params, h->n, h->ports[0]);
         return 0;
     }
-    yaml_arg_t ya = {o, h->sinks};
+    yaml_arg_t ya = {o, h->sinks, h->ports};
     int rc = rc_bench_ringcast_start(o->ring_bytes, o->workers, write_triggers, &ya, &h->peer,
                                      h->row->note, sizeof(h->row->note));
     if (rc < 0) {
@@ -191,10 +194,14 @@ static int target_start(hrun_t *h)
         return rc;
     }
     h->lo.port = h->peer.port;
-    h->lo.path = "/default/default";
-    fprintf(
-        stderr, "bench %s %s (%s): server pid %d port %d, %d trigger(s) + %d decoy(s), %d sinks\n",
-        h->scenario, h->sysname, h->params, (int)h->peer.pid, h->peer.port, h->n, o->decoys, h->n);
+    if (o->config != NULL)
+        fprintf(stderr, "bench %s %s (%s): server pid %d port %d, %d sinks\n", h->scenario,
+                h->sysname, h->params, (int)h->peer.pid, h->peer.port, h->n);
+    else
+        fprintf(stderr,
+                "bench %s %s (%s): server pid %d port %d, %d trigger(s) + %d decoy(s), %d sinks\n",
+                h->scenario, h->sysname, h->params, (int)h->peer.pid, h->peer.port, h->n, o->decoys,
+                h->n);
     return 0;
 }
 
@@ -211,7 +218,7 @@ static int hrun_measure(hrun_t *h)
     int rc = rc_bench_publish(h->scenario, h->sysname, &h->lo, &h->lr, row);
     if (rc < 0)
         return rc;
-    drain(h->sinks, h->n, o->direct, h->lr.events_acked, o->drain_s);
+    drain(h->sinks, h->n, o->direct || o->compete, h->lr.events_acked, o->drain_s);
     double sink_cpu = -sink_cpu0;
     double sink_rss = 0;
     for (int i = 0; i < h->n; i++) {
@@ -237,30 +244,29 @@ static int hrun_measure(hrun_t *h)
     return 0;
 }
 
-/* Acknowledged events lost: through the broker, each sink's misses count; direct, the events
- * no sink got. */
-static uint64_t count_lost(const hrun_t *h)
+/* Acknowledged events lost: through triggers, each sink's misses count; direct and competing,
+ * the events no sink got. `*extra` gets the copies beyond the first of events more than one
+ * sink got (duplicates when the sinks compete; never, direct). */
+static uint64_t count_lost(const hrun_t *h, uint64_t *extra)
 {
+    int one_of = h->o->direct || h->o->compete;
     uint64_t lost = 0;
     for (uint64_t s = 0; s < h->lr.seq_count; s++) {
         if (!h->lr.acked[s])
             continue;
-        int any = 0;
-        for (int i = 0; i < h->n; i++) {
-            int seen = rc_bench_csink_seen(&h->sinks[i], s);
-            any |= seen;
-            if (!h->o->direct && !seen)
-                lost++;
-        }
-        if (h->o->direct && !any)
-            lost++;
+        int got = 0;
+        for (int i = 0; i < h->n; i++)
+            got += rc_bench_csink_seen(&h->sinks[i], s);
+        lost += one_of ? got == 0 : (uint64_t)(h->n - got);
+        *extra += one_of && got > 1 ? (uint64_t)(got - 1) : 0;
     }
     return lost;
 }
 
 /* The sinks' results into the row (read once they are stopped): latency, duplicates, lost,
- * throughput (the slowest sink's events, direct: requests per sink) over first publish to last
- * delivery, and the note; `*deliveries_s` gets all sinks' distinct deliveries per second. */
+ * throughput (the slowest sink's events; direct: requests per sink; compete: distinct events
+ * over all sinks) over first publish to last delivery, and the note; `*deliveries_s` gets all
+ * sinks' distinct deliveries per second. */
 static void hrun_results(hrun_t *h, double *deliveries_s)
 {
     rc_row_t *row = h->row;
@@ -276,15 +282,18 @@ static void hrun_results(hrun_t *h, double *deliveries_s)
         row->dups += st->dups;
         bad += st->bad;
     }
-    row->lost = count_lost(h);
+    uint64_t extra = 0;
+    row->lost = count_lost(h, &extra);
+    row->dups += extra;
     if (bad > 0)
         fprintf(stderr, "bench %s %s: %llu deliveries without readable stamps\n", h->scenario,
                 h->sysname, (unsigned long long)bad);
     double span = (double)(last - h->lr.start_ns) / 1e9;
     double dps = span > 0 ? (double)total / span : 0;
-    row->throughput = span <= 0      ? 0
-                      : h->o->direct ? (double)total / span / h->n
-                                     : (double)least / span;
+    row->throughput = span <= 0       ? 0
+                      : h->o->direct  ? (double)total / span / h->n
+                      : h->o->compete ? (double)(total - extra) / span
+                                      : (double)least / span;
     if (deliveries_s != NULL)
         *deliveries_s = dps;
     char status[120];
@@ -293,9 +302,10 @@ static void hrun_results(hrun_t *h, double *deliveries_s)
              h->n == 1 ? "" : "s", status[0] ? "; " : "", status);
     rc_bench_row_latency(row, &lat);
     fprintf(stderr,
-            "bench %s %s (%s): %.0f events/s per sink, %.0f deliveries/s, p50 %.1f µs, "
+            "bench %s %s (%s): %.0f events/s%s, %.0f deliveries/s, p50 %.1f µs, "
             "p99 %.1f µs, lost %llu, dups %llu, errors %llu, cpu %.2f s, rss %.1f MiB%s%s\n",
-            h->scenario, h->sysname, h->params, row->throughput, dps, row->p50_us, row->p99_us,
+            h->scenario, h->sysname, h->params, row->throughput,
+            h->o->compete ? " (all sinks)" : " per sink", dps, row->p50_us, row->p99_us,
             (unsigned long long)row->lost, (unsigned long long)row->dups,
             (unsigned long long)row->errors, row->cpu_s, row->rss_mib, row->note[0] ? "; " : "",
             row->note);

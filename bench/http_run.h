@@ -7,30 +7,45 @@
 #define RC_BENCH_HTTP_RUN_H
 
 #include <stdint.h>
+#include <stdio.h>
 
 #include "bench/loadgen.h"
 #include "bench/report.h"
 
 #define RC_HTTP_RUN_MAX_SINKS 256
 
+/** Writes the YAML documents (each starting with "---") that follow the Broker `default/default`
+ *  in the broker's config, for the sinks listening on `ports[0..n)`. Returns 0 or -errno. */
+typedef int (*rc_http_config_fn)(FILE *f, const int *ports, int n, void *arg);
+
 typedef struct {
     int direct;          /* 1: loadgen -> sinks (connection i to sink i mod N), no broker */
-    int triggers;        /* matching triggers, one sink each (1..RC_HTTP_RUN_MAX_SINKS) */
+    int triggers;        /* matching triggers, one sink each (1..RC_HTTP_RUN_MAX_SINKS); with
+                          * `config`: the number of sinks */
     int decoys;          /* extra exact-type triggers whose type the load never sends */
     int workers;         /* ringcast spec.workers (0: ringcast's default) */
-    rc_lg_opts_t load;   /* port, path and types are set by the run; direct: rate is per sink */
+    rc_lg_opts_t load;   /* port and types are set by the run; direct: rate is per sink */
     double drain_s;      /* longest wait without progress for the sinks to catch up */
     uint64_t ring_bytes; /* ringcast ring size */
     const char *label;   /* system name; NULL: "ringcast-http" or "sinks-direct" */
+
+    /* The broker's documents after its Broker: NULL, the triggers (and decoys); else what
+     * `config` writes (a Dapr app with a replica per sink, ...). */
+    rc_http_config_fn config;
+    void *config_arg;
+    /* The sinks share the events, each to exactly one of them (a Dapr app's replicas): lost =
+     * acknowledged events no sink got, dups = events more than one got. */
+    int compete;
 } rc_http_run_opts_t;
 
 /** Defaults: broker, 1 trigger, no decoys, loadgen defaults, 2 s drain, 64 MiB ring. */
 void rc_http_run_opts_init(rc_http_run_opts_t *o);
 
 /** Performs the run and fills `row`: throughput = events/s the slowest sink received (direct:
- *  requests/s per sink, total / N), lost = acknowledged events a sink that should have it never
- *  got (direct: that no sink got), summed over sinks. `*deliveries_s` (may be NULL) gets all
- *  sinks' distinct deliveries per second. Returns 0 or a negative code (row->note says why). */
+ *  requests/s per sink, total / N; compete: all sinks' distinct events/s), lost = acknowledged
+ *  events a sink that should have it never got (direct, compete: that no sink got), summed over
+ *  sinks. `*deliveries_s` (may be NULL) gets all sinks' distinct deliveries per second. Returns
+ *  0 or a negative code (row->note says why). */
 int rc_bench_http_run(const char *scenario, const char *params, const rc_http_run_opts_t *o,
                       rc_row_t *row, double *deliveries_s);
 

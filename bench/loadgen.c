@@ -72,8 +72,20 @@ static double thread_cpu_s(void)
 const char *rc_lg_proto_name(rc_lg_proto_t p)
 {
     static const char *const n[] = {"http-binary", "http-structured", "http-batch", "resp-xadd",
-                                    "nats-pub"};
+                                    "nats-pub",    "dapr-publish",    "dapr-bulk"};
     return n[p];
+}
+
+/* The protocols spoken over HTTP/1.1 (answers parsed as HTTP, any 2xx acknowledges). */
+static int is_http(rc_lg_proto_t p)
+{
+    return p <= RC_LG_HTTP_BATCH || p == RC_LG_DAPR_PUBLISH || p == RC_LG_DAPR_BULK;
+}
+
+/* Events one request carries. */
+static uint32_t per_request(const rc_lg_opts_t *o)
+{
+    return o->proto == RC_LG_HTTP_BATCH || o->proto == RC_LG_DAPR_BULK ? (uint32_t)o->batch : 1;
 }
 
 void rc_lg_opts_init(rc_lg_opts_t *o)
@@ -165,9 +177,73 @@ static void put_structured(lg_t *g, conn_t *c, uint64_t seq, uint64_t ts)
     puts_(c, "}");
 }
 
+/* An upper bound of one structured event's text, and of one Dapr bulk entry's (shorter). */
 static size_t structured_len(lg_t *g, uint64_t seq, uint64_t ts)
 {
     return 128 + 3 * 20 + g->o->size + (size_t)u64_len(seq) + (size_t)u64_len(ts);
+}
+
+/* The data of one Dapr-published event: {"rcbts":"<ts>","rcbseq":"<seq>","d":{"p":"xxx..."}}.
+ * The stamps are strings, as in the CloudEvents modes, so no JSON number parser on the way
+ * can round them. */
+static void put_dapr_data(lg_t *g, conn_t *c, uint64_t seq, uint64_t ts)
+{
+    puts_(c, "{\"rcbts\":\"");
+    putu(c, ts);
+    puts_(c, "\",\"rcbseq\":\"");
+    putu(c, seq);
+    puts_(c, "\",\"d\":");
+    put_json_data(g, c);
+    puts_(c, "}");
+}
+
+/* A Dapr bulk publish body: [{"entryId":"<seq>","event":<data>,"contentType":"application/json"},
+ * ...], entry ids unique within the request as the API requires. */
+static void put_dapr_bulk(lg_t *g, conn_t *c, uint64_t seq, uint32_t events, uint64_t ts)
+{
+    puts_(c, "[");
+    for (uint32_t i = 0; i < events; i++) {
+        puts_(c, i > 0 ? ",{\"entryId\":\"" : "{\"entryId\":\"");
+        putu(c, seq + i);
+        puts_(c, "\",\"event\":");
+        put_dapr_data(g, c, seq + i, ts);
+        puts_(c, ",\"contentType\":\"application/json\"}");
+    }
+    puts_(c, "]");
+}
+
+/* The body of a request whose length is known only once written: structured, batch, Dapr. */
+static void put_body(lg_t *g, conn_t *c, uint64_t seq, uint32_t events, uint64_t ts)
+{
+    switch (g->o->proto) {
+    case RC_LG_HTTP_STRUCTURED:
+        put_structured(g, c, seq, ts);
+        break;
+    case RC_LG_HTTP_BATCH:
+        puts_(c, "[");
+        for (uint32_t i = 0; i < events; i++) {
+            if (i > 0)
+                puts_(c, ",");
+            put_structured(g, c, seq + i, ts);
+        }
+        puts_(c, "]");
+        break;
+    case RC_LG_DAPR_PUBLISH:
+        put_dapr_data(g, c, seq, ts);
+        break;
+    case RC_LG_DAPR_BULK:
+        put_dapr_bulk(g, c, seq, events, ts);
+        break;
+    default:
+        break;
+    }
+}
+
+static const char *body_type(rc_lg_proto_t p)
+{
+    return p == RC_LG_HTTP_STRUCTURED ? "cloudevents+json"
+           : p == RC_LG_HTTP_BATCH    ? "cloudevents-batch+json"
+                                      : "json";
 }
 
 static void put_bulk(conn_t *c, const void *s, size_t n)
@@ -191,7 +267,7 @@ static int encode(lg_t *g, conn_t *c, uint64_t seq, uint32_t events, uint64_t ts
 {
     const rc_lg_opts_t *o = g->o;
     size_t need = 512 + o->size + strlen(o->path) + strlen(o->topic);
-    if (o->proto == RC_LG_HTTP_BATCH)
+    if (is_http(o->proto) && o->proto != RC_LG_HTTP_BINARY) /* the JSON bodies */
         need += events * (structured_len(g, seq, ts) + 2);
     if (out_reserve(c, need) < 0)
         return -ENOMEM;
@@ -213,30 +289,20 @@ static int encode(lg_t *g, conn_t *c, uint64_t seq, uint32_t events, uint64_t ts
         put_json_data(g, c);
         break;
     case RC_LG_HTTP_STRUCTURED:
-    case RC_LG_HTTP_BATCH: {
+    case RC_LG_HTTP_BATCH:
+    case RC_LG_DAPR_PUBLISH:
+    case RC_LG_DAPR_BULK: {
         /* The body goes first into the buffer's tail so its length is known; then the header
          * is written in front by moving the body (bodies are small next to a copy's cost). */
         size_t start = c->out_len;
-        if (o->proto == RC_LG_HTTP_STRUCTURED) {
-            put_structured(g, c, seq, ts);
-        } else {
-            puts_(c, "[");
-            for (uint32_t i = 0; i < events; i++) {
-                if (i > 0)
-                    puts_(c, ",");
-                put_structured(g, c, seq + i, ts);
-            }
-            puts_(c, "]");
-        }
+        put_body(g, c, seq, events, ts);
         size_t body = c->out_len - start;
-        char hdr[256];
-        int hn = snprintf(
-            hdr, sizeof(hdr),
-            "POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
-            "application/%s\r\nContent-Length: %zu\r\n\r\n",
-            o->path, o->proto == RC_LG_HTTP_BATCH ? "cloudevents-batch+json" : "cloudevents+json",
-            body);
-        if (out_reserve(c, (size_t)hn) < 0)
+        char hdr[512];
+        int hn = snprintf(hdr, sizeof(hdr),
+                          "POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
+                          "application/%s\r\nContent-Length: %zu\r\n\r\n",
+                          o->path, body_type(o->proto), body);
+        if (hn < 0 || (size_t)hn >= sizeof(hdr) || out_reserve(c, (size_t)hn) < 0)
             return -ENOMEM;
         memmove(c->out + start + hn, c->out + start, body);
         memcpy(c->out + start, hdr, (size_t)hn);
@@ -398,7 +464,7 @@ static void count_status(rc_lg_result_t *r, int status)
 
 static int status_ok(const rc_lg_opts_t *o, int status)
 {
-    return o->proto <= RC_LG_HTTP_BATCH ? status >= 200 && status < 300 : status == 0;
+    return is_http(o->proto) ? status >= 200 && status < 300 : status == 0;
 }
 
 static int grow_acked(lg_t *g, uint64_t upto)
@@ -423,7 +489,7 @@ static int send_request(lg_t *g, conn_t *c, uint64_t due)
 {
     const rc_lg_opts_t *o = g->o;
     rc_lg_result_t *r = g->res;
-    uint32_t events = o->proto == RC_LG_HTTP_BATCH ? (uint32_t)o->batch : 1;
+    uint32_t events = per_request(o);
     uint64_t seq = r->events_sent;
     if (grow_acked(g, seq + events) < 0 || encode(g, c, seq, events, due) < 0)
         return -ENOMEM;
@@ -515,7 +581,7 @@ static void on_readable(lg_t *g, conn_t *c, int publishing)
         long used;
         const char *b = c->in + off;
         size_t n = c->in_len - off;
-        if (o->proto <= RC_LG_HTTP_BATCH)
+        if (is_http(o->proto))
             used = parse_http(b, n, &ack, &status);
         else if (o->proto == RC_LG_RESP_XADD)
             used = parse_resp(b, n, &ack, &status);
@@ -684,8 +750,7 @@ static void lg_start(lg_t *g)
     g->start = rc_lg_now_ns();
     g->end = g->start + (uint64_t)(o->seconds * 1e9);
     g->res->start_ns = g->start;
-    uint32_t per_req = o->proto == RC_LG_HTTP_BATCH ? (uint32_t)o->batch : 1;
-    g->interval = o->rate > 0 ? 1e9 * per_req / o->rate : 0;
+    g->interval = o->rate > 0 ? 1e9 * per_request(o) / o->rate : 0;
     g->next_due = g->start;
     g->publishing = 1;
     g->publish_end = g->end;

@@ -7,7 +7,10 @@
  * Every event carries the extensions `rcbts` (CLOCK_MONOTONIC ns of its due/send time) and
  * `rcbseq` (0, 1, 2, ... per run) so consumers can measure publish-to-delivery latency and check
  * that every acknowledged event arrived. Protocols: HTTP/1.1 CloudEvents in binary, structured
- * or batch mode; Redis RESP `XADD`; NATS `PUB` followed by `PING` (the `PONG` acknowledges). */
+ * or batch mode; Redis RESP `XADD`; NATS `PUB` followed by `PING` (the `PONG` acknowledges); the
+ * Dapr publish API, one event per request or a bulk of `batch` entries, whose JSON data carries
+ * the stamps as members `rcbts` and `rcbseq` (the broker wraps it in a CloudEvent envelope, so
+ * they reach a subscriber inside `data`). */
 #ifndef RC_BENCH_LOADGEN_H
 #define RC_BENCH_LOADGEN_H
 
@@ -22,6 +25,8 @@ typedef enum {
     RC_LG_HTTP_BATCH,
     RC_LG_RESP_XADD,
     RC_LG_NATS_PUB,
+    RC_LG_DAPR_PUBLISH, /* POST {path} (/v1.0/publish/{pubsub}/{topic}), application/json data */
+    RC_LG_DAPR_BULK,    /* POST {path} (/v1.0-alpha1/publish/bulk/...), `batch` entries */
 } rc_lg_proto_t;
 
 typedef struct {
@@ -36,7 +41,7 @@ typedef struct {
     double rate;       /* open loop: events/s; 0 = closed loop */
     double seconds;    /* publishing time */
     size_t size;       /* data bytes per event (>= 16) */
-    int batch;         /* events per request in HTTP batch mode (1-1000) */
+    int batch;         /* events per request in HTTP batch mode and Dapr bulk (1-1000) */
     int types;         /* distinct event types, used round-robin (1-1000) */
     uint64_t maxlen;   /* Redis: XADD MAXLEN ~ this (0: no trimming) */
 } rc_lg_opts_t;

@@ -16,7 +16,8 @@ static void usage(const char *scenario, const char *summary, FILE *out)
             "         [--mode binary|structured|batch] [--batch N] [--types N] [--runs N]\n"
             "         [--systems LIST] [--rates LIST] [--consumers LIST] [--ring-size BYTES]\n"
             "         [--reader-spin N] [--drain S] [--quick] [--out DIR]\n"
-            "         [--triggers LIST] [--decoys N] [--workers N] [--rate R] [--targets]\n\n%s\n\n"
+            "         [--triggers LIST] [--decoys N] [--workers N] [--rate R] [--targets]\n"
+            "         [--bulk LIST]\n\n%s\n\n"
             "  --seconds S      publishing time per run (default 3, quick 0.5)\n"
             "  --conns N        publisher connections (default 16)\n"
             "  --depth N        requests in flight per connection: 1 = keep-alive request/\n"
@@ -27,9 +28,11 @@ static void usage(const char *scenario, const char *summary, FILE *out)
             "  --types N        distinct event types, round-robin (default 4)\n"
             "  --runs N         repeat each run, report the median throughput (default 1)\n"
             "  --systems LIST   e.g. ringcast,nginx,redis,nats (default: all of the scenario)\n"
-            "  --rates LIST     latency: offered events/s (default 1000,10000,50000)\n"
+            "  --rates LIST     latency: offered events/s (default 1000,10000,50000);\n"
+            "                   dapr: publish and end-to-end rates (default 1000,10000)\n"
             "  --consumers LIST fanout, groups: consumer counts (default 1,4,16; quick 1,4;\n"
-            "                   groups quick 4)\n"
+            "                   groups quick 4); dapr: app replicas (default 2)\n"
+            "  --bulk LIST      dapr: entries per bulk publish request (default 10,100)\n"
             "  --triggers LIST  fanout: ringcast-http / sinks-direct rows with N triggers, each\n"
             "                   to its own HTTP sink (default: the --consumers list; quick 1)\n"
             "  --decoys N       fanout: add N exact-type triggers the load never matches\n"
@@ -99,6 +102,7 @@ static const opt_t value_opts[] = {
     {"--rates", OPT_TEXT, offsetof(rc_bench_opts_t, rates)},
     {"--consumers", OPT_TEXT, offsetof(rc_bench_opts_t, consumers)},
     {"--triggers", OPT_TEXT, offsetof(rc_bench_opts_t, triggers)},
+    {"--bulk", OPT_TEXT, offsetof(rc_bench_opts_t, bulk)},
     {"--decoys", OPT_INT, offsetof(rc_bench_opts_t, decoys)},
     {"--workers", OPT_INT, offsetof(rc_bench_opts_t, workers)},
     {"--rate", OPT_DOUBLE, offsetof(rc_bench_opts_t, rate)},
@@ -236,10 +240,11 @@ static int check_opts(const char *scenario, rc_bench_opts_t *o)
     double nums[16];
     if ((o->rates && rc_bench_list_nums(o->rates, nums, 16) < 0) ||
         (o->consumers && rc_bench_list_nums(o->consumers, nums, 16) < 0) ||
-        (o->triggers && rc_bench_list_nums(o->triggers, nums, 16) < 0)) {
+        (o->triggers && rc_bench_list_nums(o->triggers, nums, 16) < 0) ||
+        (o->bulk && rc_bench_list_nums(o->bulk, nums, 16) < 0)) {
         fprintf(stderr,
-                "ringcast-bench %s: --rates, --consumers and --triggers take up to 16 positive "
-                "numbers separated by commas\n",
+                "ringcast-bench %s: --rates, --consumers, --triggers and --bulk take up to 16 "
+                "positive numbers separated by commas\n",
                 scenario);
         return 2;
     }
@@ -357,4 +362,19 @@ void rc_bench_run_opts(const rc_bench_opts_t *o, rc_peer_kind_t system, rc_run_o
     ro->load.size = o->size;
     ro->load.batch = o->batch;
     ro->load.types = o->types;
+}
+
+void rc_bench_http_opts(const rc_bench_opts_t *o, double rate, rc_http_run_opts_t *h)
+{
+    rc_http_run_opts_init(h);
+    h->workers = o->workers;
+    h->drain_s = o->drain_s;
+    h->ring_bytes = o->ring_bytes;
+    h->load.conns = o->conns;
+    h->load.depth = o->depth;
+    h->load.seconds = o->seconds;
+    h->load.size = o->size;
+    h->load.proto = (rc_lg_proto_t)o->mode;
+    h->load.batch = o->batch;
+    h->load.rate = rate;
 }

@@ -1,10 +1,11 @@
-/* Options shared by the comparison scenarios (ingest, latency, fanout, groups, all). */
+/* Options shared by the comparison scenarios (ingest, latency, fanout, groups, dapr, all). */
 #ifndef RC_BENCH_OPTIONS_H
 #define RC_BENCH_OPTIONS_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bench/http_run.h"
 #include "bench/report.h"
 #include "bench/run.h"
 
@@ -26,6 +27,7 @@ typedef struct {
     const char *rates;     /* latency: comma list of events/s */
     const char *consumers; /* fanout: comma list */
     const char *triggers;  /* fanout: HTTP rows' trigger (= sink) counts, comma list */
+    const char *bulk;      /* dapr: entries per bulk publish request, comma list */
     int decoys;            /* fanout: extra non-matching exact-type triggers */
     int workers;           /* ringcast spec.workers for HTTP rows (0: its default) */
     double rate;           /* fanout: open loop at this many events/s (0: closed loop) */
@@ -41,6 +43,11 @@ int rc_bench_opts_parse(const char *scenario, const char *summary, int argc, cha
 /** Sets `ro` to the run of `system` under the command-line options `o` (load, mode, ring, reader
  *  spin, drain); the scenario then sets what is its own (consumers, rate, label). */
 void rc_bench_run_opts(const rc_bench_opts_t *o, rc_peer_kind_t system, rc_run_opts_t *ro);
+
+/** Sets `h` to an HTTP push run (bench/http_run.h) under the command-line options `o` (load,
+ *  mode, workers, ring, drain), offering `rate` events/s (0: closed loop); the scenario then sets
+ *  what is its own (sinks, triggers, label). */
+void rc_bench_http_opts(const rc_bench_opts_t *o, double rate, rc_http_run_opts_t *h);
 
 /** 1 when `name` is in the comma list `list` (NULL list: `dflt`). */
 int rc_bench_list_has(const char *list, const char *dflt, const char *name);

@@ -282,7 +282,11 @@ int rc_bench_run(const char *scenario, const char *params, const rc_run_opts_t *
     rc_bench_row_init(row, scenario, params, r.sysname);
     row->consumers = o->consumers;
     row->rate = o->load.rate;
-    int rc = rc_bench_peer_start(o->system, o->ring_bytes, &r.peer, row->note, sizeof(row->note));
+    int rc =
+        o->config != NULL && o->system == RC_PEER_RINGCAST
+            ? rc_bench_ringcast_start(o->ring_bytes, 0, o->config, o->config_arg, &r.peer,
+                                      row->note, sizeof(row->note))
+            : rc_bench_peer_start(o->system, o->ring_bytes, &r.peer, row->note, sizeof(row->note));
     if (rc < 0) {
         fprintf(stderr, "bench %s %s: %s\n", scenario, r.sysname, row->note);
         return rc;
@@ -312,6 +316,12 @@ static int by_throughput(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+static int by_p99(const void *a, const void *b)
+{
+    double x = ((const rc_row_t *)a)->p99_us, y = ((const rc_row_t *)b)->p99_us;
+    return x < y ? -1 : x > y;
+}
+
 int rc_bench_run_median(const char *scenario, const char *params, const rc_run_opts_t *o, int runs,
                         rc_row_t *row)
 {
@@ -330,11 +340,17 @@ int rc_bench_run_median(const char *scenario, const char *params, const rc_run_o
         }
         n++;
     }
-    qsort(all, (size_t)n, sizeof(*all), by_throughput);
+    int open_loop = o->load.rate > 0;
+    qsort(all, (size_t)n, sizeof(*all), open_loop ? by_p99 : by_throughput);
     *row = all[n / 2];
     size_t len = strlen(row->note);
-    snprintf(row->note + len, sizeof(row->note) - len, "%smedian of %d runs: %.0f-%.0f events/s",
-             len ? "; " : "", n, all[0].throughput, all[n - 1].throughput);
+    if (open_loop)
+        snprintf(row->note + len, sizeof(row->note) - len, "%smedian p99 of %d runs: %.0f-%.0f µs",
+                 len ? "; " : "", n, all[0].p99_us, all[n - 1].p99_us);
+    else
+        snprintf(row->note + len, sizeof(row->note) - len,
+                 "%smedian of %d runs: %.0f-%.0f events/s", len ? "; " : "", n, all[0].throughput,
+                 all[n - 1].throughput);
     /* Loss anywhere counts, not only in the median run. */
     for (int i = 0; i < n; i++) {
         if (all[i].lost > row->lost)

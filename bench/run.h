@@ -23,6 +23,9 @@ typedef struct {
     uint32_t reader_spin;      /* ringcast shm readers: polls before sleeping (0: reader default) */
     uint32_t reader_linger_us; /* ringcast shm readers: linger after a wake (0: none) */
     const char *label;         /* system name in the report; NULL: the peer's name */
+    rc_bench_yaml_fn config;   /* ringcast: documents after the Broker (Dapr kinds, ...); NULL:
+                                * none */
+    void *config_arg;
 } rc_run_opts_t;
 
 /** Defaults: ringcast, loadgen defaults, binary, no consumers, 2 s drain, 64 MiB ring. */
@@ -58,8 +61,9 @@ void rc_bench_status_note(const rc_lg_result_t *lr, char *buf, size_t cap);
  *  exits at once (bench/procs.c). */
 extern volatile int rc_bench_stop_flag;
 
-/** rc_bench_run `runs` times; keeps the row with the median throughput (its note says so).
- *  Returns the first failure's code, else 0. */
+/** rc_bench_run `runs` times; keeps the row with the median throughput, or in open loop
+ *  (o->load.rate > 0, where every run offers the same rate) the one with the median p99 (its
+ *  note says so). Returns the first failure's code, else 0. */
 int rc_bench_run_median(const char *scenario, const char *params, const rc_run_opts_t *o, int runs,
                         rc_row_t *row);
 

@@ -57,12 +57,34 @@ static int digits(const char *p, const char *end, uint64_t *out)
     return n > 0 ? 0 : -1;
 }
 
-static void count(rc_sink_stats_t *st, const char *head, const char *end)
+/* Where the value of member `key` (with quotes and colon: "\"rcbts\":") starts in the JSON text
+ * [b, end), past an opening quote, or NULL. A plain search: the bench's own events name these
+ * members once, whether as CloudEvent extensions (structured mode) or inside `data` (the Dapr
+ * publish API wraps the published JSON in an envelope). */
+static const char *json_member(const char *b, const char *end, const char *key, size_t klen)
+{
+    const char *p = b < end ? memmem(b, (size_t)(end - b), key, klen) : NULL;
+    if (p == NULL)
+        return NULL;
+    for (p += klen; p < end && (*p == ' ' || *p == '"'); p++)
+        ;
+    return p;
+}
+
+/* Counts one request: its stamps from the `ce-rcbts` / `ce-rcbseq` headers (binary mode), else
+ * from the members `rcbts` / `rcbseq` of its JSON body [body, body_end). */
+static void count(rc_sink_stats_t *st, const char *head, const char *end, const char *body,
+                  const char *body_end)
 {
     uint64_t now = rc_lg_now_ns(), ts = 0, seq = 0;
     atomic_fetch_add_explicit(&st->received, 1, memory_order_relaxed);
     const char *t = header(head, end, "ce-rcbts:", 9);
     const char *q = header(head, end, "ce-rcbseq:", 10);
+    if (t == NULL && q == NULL) {
+        t = json_member(body, body_end, "\"rcbts\":", 8);
+        q = json_member(body, body_end, "\"rcbseq\":", 9);
+        end = body_end;
+    }
     if (t == NULL || q == NULL || digits(t, end, &ts) < 0 || digits(q, end, &seq) < 0 ||
         seq >= st->seen_cap) {
         st->bad++;
@@ -79,9 +101,25 @@ static void count(rc_sink_stats_t *st, const char *head, const char *end)
     atomic_store_explicit(&st->last_rx_ns, now, memory_order_relaxed);
 }
 
+/* The app side of Dapr's probes: ringcast asks each DaprApp replica for its programmatic
+ * subscriptions (`GET /dapr/subscribe`); the sink has none. Other GETs under /dapr/ are 404. */
+static const char subscribe_resp[] = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                                     "Content-Length: 2\r\n\r\n[]";
+static const char not_found_resp[] = "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n";
+
+/* The answer to a `GET /dapr/...` request starting at `b`, or NULL for any other request. */
+static const char *dapr_probe(const char *b, size_t len)
+{
+    if (len < 10 || memcmp(b, "GET /dapr/", 10) != 0)
+        return NULL;
+    return len >= 20 && memcmp(b + 9, "/subscribe", 10) == 0 && (b[19] == ' ' || b[19] == '?')
+               ? subscribe_resp
+               : not_found_resp;
+}
+
 /* Consumes complete requests from c->buf and appends one response per request to out; counts
- * each into `st` when set. Returns the number of responses, or -1 for a request it cannot
- * frame. */
+ * each into `st` when set (Dapr probes are answered, not counted). Returns the number of
+ * responses, or -1 for a request it cannot frame. */
 static int frame(conn_t *c, char *out, size_t *out_len, const char *resp, size_t resp_len,
                  rc_sink_stats_t *st)
 {
@@ -103,12 +141,15 @@ static int frame(conn_t *c, char *out, size_t *out_len, const char *resp, size_t
             return -1;
         if (len < head + cl)
             break;
-        if (st != NULL)
-            count(st, b, end + 2);
+        const char *probe = dapr_probe(b, head);
+        if (st != NULL && probe == NULL)
+            count(st, b, end + 2, b + head, b + head + cl);
         off += head + cl;
-        if (*out_len + resp_len <= BUF_SIZE) {
-            memcpy(out + *out_len, resp, resp_len);
-            *out_len += resp_len;
+        const char *r = probe ? probe : resp;
+        size_t rlen = probe ? strlen(probe) : resp_len;
+        if (*out_len + rlen <= BUF_SIZE) {
+            memcpy(out + *out_len, r, rlen);
+            *out_len += rlen;
         }
         n++;
     }

@@ -40,9 +40,12 @@ typedef struct {
 } rc_bench_csink_t;
 
 /** Starts a counting sink: like rc_bench_sink_start (answers 202), and for every request reads
- *  the `ce-rcbts` and `ce-rcbseq` headers the load generator stamps, records the latency and
- *  marks the sequence number (up to `max_seq` of them). The child is registered with
- *  bench/procs.c. Returns 0 or -errno. Call before starting threads. */
+ *  the `ce-rcbts` and `ce-rcbseq` headers the load generator stamps (without them: the members
+ *  `"rcbts"` and `"rcbseq"` of a JSON body, a structured CloudEvent or a Dapr delivery),
+ *  records the latency and marks the sequence number (up to `max_seq` of them). As a Dapr app
+ *  replica it answers `GET /dapr/subscribe` with `[]` (no programmatic subscriptions) and other
+ *  `GET /dapr/...` with 404, uncounted. The child is registered with bench/procs.c. Returns 0 or
+ *  -errno. Call before starting threads. */
 int rc_bench_csink_start(rc_bench_csink_t *s, uint64_t max_seq);
 
 /** 1 when the sink received `seq`. */

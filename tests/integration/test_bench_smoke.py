@@ -100,6 +100,79 @@ def sigint_check(args):
     check(not clones(cmd), "bench sinks left after SIGINT: %s" % clones(cmd))
 
 
+DAPR_ROWS = ("publish rate=1000", "publish rate=10000", "bulk=10", "bulk=100",
+             "e2e replicas=2 rate=1000", "e2e replicas=2 rate=10000")
+
+
+def dapr_check(out):
+    """`dapr --quick`: every row measured, nothing lost, no event at two replicas, the three
+    target lines, the result line last, nothing left behind. Returns False when this ringcast
+    does not load the Dapr kinds at all (the part is skipped, saying so)."""
+    for args, word in ((["dapr", "--bulk", "0"], "--bulk"),
+                       (["dapr", "--bulk", "10,x"], "--bulk")):
+        r = subprocess.run([BENCH] + args, capture_output=True, text=True, timeout=30)
+        check(r.returncode == 2, "%s: exit %d, want 2" % (args, r.returncode))
+        check(word in r.stderr, "%s: stderr does not name %r: %r" % (args, word, r.stderr))
+    # Lists each number of which the option parser accepts, refused before any run (exit 1).
+    for args, word in ((["dapr", "--bulk", "1.5"], "--bulk"),
+                       (["dapr", "--bulk", "1001"], "--bulk"),
+                       (["dapr", "--consumers", "65"], "--consumers")):
+        r = subprocess.run([BENCH] + args, capture_output=True, text=True, timeout=30)
+        check(r.returncode == 1 and "rows=0" in r.stdout, "%s: exit %d, %r" %
+              (args, r.returncode, r.stdout[-200:]))
+        check(word in r.stderr, "%s: stderr does not name %r: %r" % (args, word, r.stderr))
+    r = subprocess.run([BENCH, "dapr", "--help"], capture_output=True, text=True, timeout=30)
+    check(r.returncode == 0 and "--bulk" in r.stdout, "dapr --help")
+    cmd = [BENCH, "dapr", "--quick", "--seconds", "0.3", "--drain", "2", "--conns", "4",
+           "--out", out]
+    t0 = time.time()
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        stdout, stderr = p.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.communicate()
+        check(False, "dapr --quick did not finish in 120 s")
+        return True
+    print("dapr --quick took %.1f s" % (time.time() - t0))
+    if "unknown kind 'Component'" in stdout + stderr:
+        print("skipped: dapr part: this ringcast does not load the Dapr kinds (issue 12)")
+        return False
+    print(stderr[-3000:], file=sys.stderr)
+    check(p.returncode == 0, "dapr --quick exit %d" % p.returncode)
+    rings, procs = leftovers(p.pid)
+    check(not bench_dirs(p.pid) and not rings and not procs,
+          "dapr left behind: %s %s %s" % (bench_dirs(p.pid), rings, procs))
+    lines = stdout.strip().splitlines()
+    kv = dict(x.split("=", 1) for x in (lines[-1] if lines else "").split() if "=" in x)
+    check(kv.get("scenario") == "dapr" and kv.get("rows") == "6" and kv.get("lost") == "0" and
+          kv.get("failed") == "0", "dapr result line: %r" % (lines[-1:],))
+    targets = {}
+    for line in lines:
+        if line.startswith("target="):
+            t = dict(x.split("=", 1) for x in line.split() if "=" in x)
+            targets[t["target"]] = t
+    for name, key in (("publish_p99_1k", "value_us"), ("bulk100_eps", "value_eps"),
+                      ("e2e_p99_10k", "value_us")):
+        t = targets.get(name, {})
+        check(key in t and "error" not in t and t.get("ok") in ("0", "1"),
+              "target line %s: %r" % (name, t))
+    check(targets.get("e2e_p99_10k", {}).get("dups") == "0", "e2e duplicates: %r" % targets)
+    with open(os.path.join(out, "report.json")) as f:
+        rows = {r["params"]: r for r in json.load(f)["rows"] if r["scenario"] == "dapr"}
+    check(sorted(rows) == sorted(DAPR_ROWS), "dapr rows: %r" % sorted(rows))
+    for params, r in rows.items():
+        check(not r["skipped"] and r["events"] > 0 and r["throughput"] > 0 and r["lost"] == 0 and
+              r["dups"] == 0 and r["errors"] == 0 and r["cpu_s"] >= 0 and r["rss_mib"] > 0,
+              "dapr row %s: %r" % (params, r))
+        check(0 < r["p50_us"] <= r["p99_us"] <= r["p999_us"] <= r["max_us"],
+              "dapr row %s percentiles out of order" % params)
+        if params.startswith("e2e"):
+            check(r["consumers"] == 2, "dapr e2e replicas: %r" % r["consumers"])
+    check(not clones(cmd), "bench sinks left behind: %s" % clones(cmd))
+    return True
+
+
 def main():
     if not os.access(BENCH, os.X_OK):
         print("skipped: %s not built" % BENCH)
@@ -171,9 +244,11 @@ def main():
         check(0 < r["p50_us"] <= r["p99_us"] <= r["max_us"],
               "row %s/%s percentiles out of order" % (r["scenario"], r["system"]))
         check(r["rss_mib"] > 0, "row %s/%s has no RSS" % (r["scenario"], r["system"]))
-    # ringcast itself always runs; each scenario has its row(s).
+    # ringcast itself always runs; each scenario has its row(s) (dapr: 2 publish rates, 2 bulk
+    # sizes, 2 x 2 end-to-end rows with 1 and 2 replicas).
     for scen, system, n in (("ingest", "ringcast", 1), ("latency", "ringcast-shm", 2),
-                            ("fanout", "ringcast-shm", 2), ("groups", "ringcast-group", 2)):
+                            ("fanout", "ringcast-shm", 2), ("groups", "ringcast-group", 2),
+                            ("dapr", "ringcast", 8)):
         got = [r for r in measured if r["scenario"] == scen and r["system"] == system]
         check(len(got) == n, "%s: %d %s rows, want %d" % (scen, len(got), system, n))
     for r in measured:
@@ -221,6 +296,8 @@ def main():
 
     sigint_check(["fanout", "--seconds", "20", "--consumers", "1", "--systems", "ringcast"])
     sigint_check(["fanout", "--seconds", "20", "--triggers", "2", "--systems", "ringcast-http"])
+
+    dapr_check(out)
 
     shutil.rmtree(out, ignore_errors=True)
     if failures:
