@@ -312,7 +312,7 @@ static void metadata(rc_dapr_t *d, const rc_http_server_request_t *req,
         puts_(&o, i ? ",{\"name\":" : "{\"name\":");
         put_json(&o, rc_str(cfg->pubsubs[i].name));
         puts_(&o, ",\"type\":\"pubsub.ringcast\",\"version\":\"v1\",\"capabilities\":"
-                  "[\"BULK_PUBLISH\",\"SUBSCRIBE_WILDCARDS\"]}");
+                  "[\"BULK_PUBLISH\"]}");
     }
     puts_(&o, "],\"httpEndpoints\":[],\"subscriptions\":[");
     int first = 1;
