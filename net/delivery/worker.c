@@ -76,7 +76,7 @@ static void on_term(int sig)
 
 static rc__wref_t *ref_at(const rc__wtrig_t *t, uint32_t i)
 {
-    return &t->q[(t->qhead + i) & (t->qcap - 1)];
+    return rc__wref_at(t, i);
 }
 
 /* ---- saved cursors (net/delivery/cursor.h) ------------------------------------------------- */
@@ -595,6 +595,8 @@ static void teardown(worker_t *w)
  * wakes the loop) or the end of a replica's skip (rep_wake_ns), so the scan stops there. */
 static int run_timers(worker_t *w, rc__wtrig_t *t, int64_t now, int64_t *next_due)
 {
+    if (t->bulk != NULL)
+        return rc__bulk_run(w->client, t, now, next_due); /* its events go in batches */
     int n = 0;
     for (uint32_t i = 0; i < t->nwin; i++) {
         rc__wentry_t *e = ref_at(t, i)->e;
