@@ -846,6 +846,56 @@ def test_bulk_worker_killed():
             wait_metric(b, "ringcast_trigger_delivered_total", "checkout:orders", 51)
 
 
+def test_bulk_lagged_while_in_flight():
+    """An app that holds its batches while the ring moves on: past the lag limit the trigger
+    gives up its oldest events, those of the batches in flight included (counted lagged, dropped:
+    Dapr subscriptions have no dead-letter sink for them); when the app answers, they are let go
+    and the rest is delivered. Every accepted event is delivered or lagged, none twice."""
+    gate = threading.Event()
+
+    def held(_i, _req, ev):
+        gate.wait(30)
+        return 200, answer(ev, lambda _id: "SUCCESS"), 0
+    spec = ("  ring: {size: 256Ki}\n  lag: {limit: 64Ki}\n"
+            "  limits: {maxEventBytes: 8Ki, maxHeaderBytes: 4Ki, maxBatchBytes: 8Ki,"
+            " maxBatchEvents: 4}\n")
+    with Replica(held) as r:
+        cfg = config(app("checkout", [r.url]),
+                     sub("orders", "orders", ["checkout"], bulk=(50, 50)), spec=spec)
+        with Broker(cfg) as b:
+            c = b.conn()
+            accepted = 0
+            for i in range(600):
+                for _ in range(100):
+                    c.send_request("POST", "/default/default",
+                                   {"ce-id": "l%d" % i, "ce-source": "/t", "ce-type": "t",
+                                    "ce-specversion": "1.0", "ce-topic": "orders",
+                                    "Content-Type": "text/plain"}, b"e" * 1000)
+                    resp = c.response()
+                    if resp.status == 202:
+                        accepted += 1
+                        break
+                    eq(resp.status, 429, "a full ring (%r)" % resp.body)
+                    time.sleep(0.02)
+            c.close()
+            eq(accepted, 600, "every event accepted in the end")
+            wait_until(lambda: (metric(b, "ringcast_trigger_lagged_total", "checkout:orders")
+                                or 0) > 100, 10, "events given up for lag")
+            check(r.count() >= 2, "batches held in flight (%d)" % r.count())
+            gate.set()
+            wait_until(lambda: (metric(b, "ringcast_trigger_lagged_total", "checkout:orders") +
+                                metric(b, "ringcast_trigger_delivered_total", "checkout:orders"))
+                       == 600, 20, "every event delivered or lagged")
+            lagged = metric(b, "ringcast_trigger_lagged_total", "checkout:orders")
+            eq(metric(b, "ringcast_trigger_lagged_dropped_total", "checkout:orders"), lagged,
+               "lagged events dropped")
+            wait_metric(b, "ringcast_trigger_inflight", "checkout:orders", 0)
+            got = counts(bulk_ids((r,)))
+            eq({k: v for k, v in got.items() if v > 1}, {}, "none sent twice")
+            check(len(got) >= 600 - lagged, "the app got at least every delivered event")
+            check("given up past its lag limit" in b.log(), "the lag is logged")
+
+
 def worker_pids(b):
     with open("/proc/%d/task/%d/children" % (b.proc.pid, b.proc.pid)) as f:
         return [int(p) for p in f.read().split()]
@@ -874,6 +924,7 @@ def main():
         test_bulk_status_codes,
         test_bulk_lying_app,
         test_bulk_worker_killed,
+        test_bulk_lagged_while_in_flight,
     ])
 
 
