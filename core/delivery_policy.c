@@ -874,8 +874,8 @@ static int bulk_element(js_t *j, bulk_t *b)
     if (rc != JS_OK || e.idlen > sizeof(e.id))
         return rc;
     bulk_id_t key = {{e.id, e.idlen}, 0};
-    const bulk_id_t *hit = b->n > 0 ? bsearch(&key, b->sorted, b->n, sizeof(key), bulk_id_cmp)
-                                    : NULL;
+    const bulk_id_t *hit =
+        b->n > 0 ? bsearch(&key, b->sorted, b->n, sizeof(key), bulk_id_cmp) : NULL;
     if (hit != NULL)
         b->out[hit->idx] = e.st;
     return JS_OK;

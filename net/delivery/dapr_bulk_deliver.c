@@ -39,16 +39,16 @@
 #include "core/log.h"
 #include "core/metric.h"
 
-#define ID_LEN          20 /* decimal digits of a uint64_t */
-#define BATCHES_AHEAD   2  /* batches per replica the window holds */
-#define WINDOW_MAX      16384u
-#define BODY_LIMIT_DEF  (16u << 20) /* a batch's body stops growing past it (one event at least) */
-#define NOMEM_RETRY_NS  (10 * 1000000ll)
-#define LOG_WINDOW_NS   (1000000000ll)
-#define LOG_LINES       5 /* answers logged one by one per trigger and window */
-#define BULK_CT_LINE    "Content-Type: application/json\r\n"
-#define ENTRY_EVENT     "\",\"event\":"
-#define ENTRY_TAIL      ",\"contentType\":\"application/cloudevents+json\",\"metadata\":{}}"
+#define ID_LEN         20 /* decimal digits of a uint64_t */
+#define BATCHES_AHEAD  2  /* batches per replica the window holds */
+#define WINDOW_MAX     16384u
+#define BODY_LIMIT_DEF (16u << 20) /* a batch's body stops growing past it (one event at least) */
+#define NOMEM_RETRY_NS (10 * 1000000ll)
+#define LOG_WINDOW_NS  (1000000000ll)
+#define LOG_LINES      5 /* answers logged one by one per trigger and window */
+#define BULK_CT_LINE   "Content-Type: application/json\r\n"
+#define ENTRY_EVENT    "\",\"event\":"
+#define ENTRY_TAIL     ",\"contentType\":\"application/cloudevents+json\",\"metadata\":{}}"
 
 /* One POST: its events (window entries, in ring order), their entryIds and the body. */
 typedef struct batch_s {
@@ -243,8 +243,8 @@ static void log_roll(rc__wtrig_t *t, int64_t now, int force)
         rc_log_warn("worker",
                     "trigger %s/%s: %u more bulk answer%s in the last %.1f s left events without a "
                     "status (they were retried; not logged one by one)",
-                    t->wt->cfg->ns, t->wt->cfg->name, b->log_folded,
-                    b->log_folded == 1 ? "" : "s", (double)(now - b->log_since) / 1e9);
+                    t->wt->cfg->ns, t->wt->cfg->name, b->log_folded, b->log_folded == 1 ? "" : "s",
+                    (double)(now - b->log_since) / 1e9);
     b->log_folded = 0;
     b->log_lines = 0;
     b->log_since = now;
@@ -435,8 +435,8 @@ static int fill_batch(batch_t *q, rc__wentry_t **list, uint32_t n)
             continue; /* finished, dropped and logged */
         char *idb = q->idbuf[q->n];
         int il = snprintf(idb, ID_LEN + 1, "%" PRIu64, e->seq);
-        size_t more = 1 + 12 + (size_t)il + sizeof(ENTRY_EVENT) - 1 + ev.iov_len +
-                      sizeof(ENTRY_TAIL) - 1 + 2;
+        size_t more =
+            1 + 12 + (size_t)il + sizeof(ENTRY_EVENT) - 1 + ev.iov_len + sizeof(ENTRY_TAIL) - 1 + 2;
         if (body_room(q, more) != 0) {
             if (q->n == 0)
                 return -ENOMEM;

@@ -5,7 +5,8 @@
  * A feed acknowledges the oldest unfinished event over its triggers, or its read position when
  * they are all idle, so every queued record stays in the ring until its trigger is done.
  *
- * Each turn: due attempts of the active triggers (those with a non-empty queue) go out, each
+ * Each turn: due attempts of the active triggers (those with a non-empty queue) go out (a Dapr
+ * bulkSubscribe trigger's in batches, dapr_bulk_deliver.c), each
  * feed is polled and every event is routed once and queued on the triggers it matches, the
  * HTTP client submits and reaps, finished events leave the queue fronts (pending ones move into
  * the window), the feeds acknowledge, and replies that found the ring full are tried again

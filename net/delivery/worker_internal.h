@@ -357,8 +357,8 @@ void rc__dapr_apply(rc__wentry_t *e, rc_dapr_outcome_t o, int result,
  */
 
 /** Sets up the batching of `t`, a Dapr trigger whose subscription has bulkSubscribe enabled
- *  (after its replicas; `npaths` routing paths): t->bulk, and a window (t->max_win) of at least two batches
- *  per replica. Returns 0 or -ENOMEM. */
+ *  (after its replicas; `npaths` routing paths): t->bulk, and a window (t->max_win) of at
+ *  least two batches per replica. Returns 0 or -ENOMEM. */
 int rc__bulk_setup(rc__wtrig_t *t, size_t npaths);
 
 /** Writes `t`'s summary of rate-limited bulk answer logs once its window is over (`force`:

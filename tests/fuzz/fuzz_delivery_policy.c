@@ -1,7 +1,7 @@
 /* Fuzz target: ISO-8601 durations, Retry-After values, spec.delivery fields and the status of a
  * Dapr app's answer, single or bulk. The first byte picks the parser (0xf0 and above: the Dapr
- * status and the bulk statuses); the rest is the text. Checks that accepted durations round-trip through rc_duration_format and that
- * waits stay within their caps. */
+ * status and the bulk statuses); the rest is the text. Checks that accepted durations round-trip
+ * through rc_duration_format and that waits stay within their caps. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>

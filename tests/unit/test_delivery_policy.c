@@ -541,8 +541,8 @@ static void test_dapr_classify(void)
 
 /* ---- bulk answers ------------------------------------------------------------------------- */
 
-#define M RC_DAPR_STATUS_MISSING
-#define N RC_DAPR_STATUS_NONE
+#define M  RC_DAPR_STATUS_MISSING
+#define N  RC_DAPR_STATUS_NONE
 #define OK RC_DAPR_STATUS_SUCCESS
 #define RT RC_DAPR_STATUS_RETRY
 #define DR RC_DAPR_STATUS_DROP
@@ -609,21 +609,24 @@ static void test_dapr_bulk_statuses(void)
     BULK_IS("{\"statuses\":[{\"entryId\":\"17\",\"status\":\"SUCCESS\"}],"
             "\"statuses\":[{\"entryId\":\"18\",\"status\":\"SUCCESS\"}]}",
             M, OK, M, M);
-    BULK_IS("{\"statuses\":[{\"entryId\":\"17\",\"status\":\"SUCCESS\"}],\"statuses\":null}", M,
-            M, M, M);
+    BULK_IS("{\"statuses\":[{\"entryId\":\"17\",\"status\":\"SUCCESS\"}],\"statuses\":null}", M, M,
+            M, M);
     /* Names match as Go matches them; ids and values exactly, after unescaping. */
     BULK_IS("{\"STATUSES\":[{\"ENTRYID\":\"17\",\"Status\":\"SUCCESS\"},{\"entryid\":\"\\u0031"
             "\\u0038\",\"\\u0073tatus\":\"DR\\u004fP\"},{\"entryId\":\"7 \",\"status\":\"DROP\"}]}",
             OK, DR, M, M);
-    BULK_IS("{\"\xc5\xbftatu\xc5\xbf" "e\xc5\xbf\":[{\"entryId\":\"7\",\"\xc5\xbftatus\":\"RETRY\"}]}",
+    BULK_IS("{\"\xc5\xbftatu\xc5\xbf"
+            "e\xc5\xbf\":[{\"entryId\":\"7\",\"\xc5\xbftatus\":\"RETRY\"}]}",
             M, M, RT, M);
     BULK_IS("{\"statuses \":[{\"entryId\":\"7\",\"status\":\"DROP\"}],"
             "\"statusess\":[{\"entryId\":\"17\",\"status\":\"DROP\"}]}",
             M, M, M, M);
     /* An id longer than RC_DAPR_BULK_ID_MAX names nothing (and does not overflow). */
     char longid[512];
-    int n = snprintf(longid, sizeof(longid), "{\"statuses\":[{\"entryId\":\"%0300d\","
-                     "\"status\":\"DROP\"},{\"entryId\":\"18\",\"status\":\"SUCCESS\"}]}", 17);
+    int n = snprintf(longid, sizeof(longid),
+                     "{\"statuses\":[{\"entryId\":\"%0300d\","
+                     "\"status\":\"DROP\"},{\"entryId\":\"18\",\"status\":\"SUCCESS\"}]}",
+                     17);
     ASSERT(n > 0 && (size_t)n < sizeof(longid));
     BULK_IS(longid, M, OK, M, M);
 
@@ -691,7 +694,7 @@ static void test_dapr_bulk_hostile(void)
      * elements of noise and duplicates: each gets its own last status. */
     size_t n = 1000;
     rc_str_t *ids = malloc(n * sizeof(*ids));
-    char (*idbuf)[24] = malloc(n * sizeof(*idbuf));
+    char(*idbuf)[24] = malloc(n * sizeof(*idbuf));
     rc_dapr_status_t *out = malloc(n * sizeof(*out));
     size_t cap = 16u << 20;
     char *b = malloc(cap);
@@ -728,8 +731,10 @@ static void test_dapr_bulk_hostile(void)
     ASSERT_EQ(rc_dapr_bulk_statuses(b, len / 2, false, ids, n, out), RC_EPARSE);
 
     /* Deep nesting inside an element is skipped up to Go's limit, refused past it. */
-    len = (size_t)snprintf(b, cap, "{\"statuses\":[{\"entryId\":\"%s\",\"status\":\"DROP\","
-                                   "\"x\":", idbuf[0]);
+    len = (size_t)snprintf(b, cap,
+                           "{\"statuses\":[{\"entryId\":\"%s\",\"status\":\"DROP\","
+                           "\"x\":",
+                           idbuf[0]);
     for (size_t i = 0; i < 20000; i++)
         b[len++] = '[';
     for (size_t i = 0; i < 20000; i++)
