@@ -285,7 +285,8 @@ static void log_answer(rc__wtrig_t *t, const rc__replica_t *rep, int undecodable
 /* ---- answers ----------------------------------------------------------------------------------
  */
 
-/* What the answer says of each event of `q` (all `o_all` when it says nothing per entry). */
+/* Moves each event of `q` on by what the answer says of it: per entry (a 2xx Dapr can decode),
+ * or the same for all (404: not found; anything else: retried). */
 static void outcome(batch_t *q, int result, const rc_http_response_t *resp, rc__replica_t *rep)
 {
     rc__wtrig_t *t = q->t;

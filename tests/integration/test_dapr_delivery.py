@@ -896,6 +896,22 @@ def test_bulk_lagged_while_in_flight():
             check("given up past its lag limit" in b.log(), "the lag is logged")
 
 
+def test_bulk_raw_payload():
+    """A rawPayload bulk subscription: each entry's event is the synthesised envelope."""
+    with Replica(lambda _i, _r, ev: (200, answer(ev, lambda _id: "SUCCESS"), 0)) as r:
+        cfg = config(app("checkout", [r.url]),
+                     sub("orders", "orders", ["checkout"], raw=True, bulk=(10, 50)))
+        with Broker(cfg) as b:
+            publish_batch_ids(b, ["w0", "w1"])
+            wait_metric(b, "ringcast_trigger_delivered_total", "checkout:orders", 2)
+            eq(r.count(), 1, "one POST")
+            evs = [en["event"] for en in entries(r.requests[0])]
+            eq([(e["id"], e["type"], e["topic"], e["pubsubname"],
+                 json.loads(base64.b64decode(e["data_base64"]))) for e in evs],
+               [("w0", "com.dapr.event.sent", "orders", "pubsub", {"n": 1}),
+                ("w1", "com.dapr.event.sent", "orders", "pubsub", {"n": 1})], "raw entries")
+
+
 def worker_pids(b):
     with open("/proc/%d/task/%d/children" % (b.proc.pid, b.proc.pid)) as f:
         return [int(p) for p in f.read().split()]
@@ -925,6 +941,7 @@ def main():
         test_bulk_lying_app,
         test_bulk_worker_killed,
         test_bulk_lagged_while_in_flight,
+        test_bulk_raw_payload,
     ])
 
 
