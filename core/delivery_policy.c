@@ -1,6 +1,8 @@
 #include "core/delivery_policy.h"
 
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/base64.h"
@@ -651,11 +653,10 @@ after:
     goto after;
 }
 
-/* Whether a decoded key names the status field as Go matches names: ASCII case folded, and
- * U+017F (long s, UTF-8 C5 BF) taken for an s, as Go's simple folding does. */
-static bool js_is_status(const char *k, size_t len)
+/* Whether a decoded key names the field `want` (lower case ASCII) as Go matches names: ASCII
+ * case folded, and U+017F (long s, UTF-8 C5 BF) taken for an s, as Go's simple folding does. */
+static bool js_key_is(const char *k, size_t len, const char *want)
 {
-    const char *want = "status";
     size_t i = 0;
     for (; *want != '\0'; want++) {
         if (i >= len)
@@ -705,48 +706,72 @@ static int js_status_member(js_t *j, rc_dapr_status_t *st, bool *type_err)
     return js_skip(j);
 }
 
+/* The members of the object at j->i (its '{'), up to and past its '}': `fn` gets each key
+ * (decoded into `k` as far as JS_WORD bytes go, `klen` its whole length: more than JS_WORD
+ * names no field we look for) and reads its value. */
+typedef int (*js_member_fn)(js_t *j, const char *k, size_t klen, void *arg);
+
+static int js_object(js_t *j, js_member_fn fn, void *arg)
+{
+    j->i++;
+    js_ws(j);
+    if (j->i >= j->n)
+        return JS_END;
+    if (j->p[j->i] == '}') {
+        j->i++;
+        return JS_OK;
+    }
+    for (;;) {
+        char k[JS_WORD];
+        size_t klen;
+        int rc = js_key(j, k, sizeof(k), &klen);
+        if (rc == JS_OK)
+            rc = fn(j, k, klen, arg);
+        if (rc != JS_OK)
+            return rc;
+        js_ws(j);
+        if (j->i >= j->n)
+            return JS_END;
+        if (j->p[j->i] == '}') {
+            j->i++;
+            return JS_OK;
+        }
+        if (j->p[j->i] != ',')
+            return JS_BAD;
+        j->i++;
+        js_ws(j);
+    }
+}
+
+/* Whether key `k` (as js_object gives it) is the field `want`. */
+static bool js_field(const char *k, size_t klen, const char *want)
+{
+    return klen <= JS_WORD && js_key_is(k, klen, want);
+}
+
+typedef struct {
+    rc_dapr_status_t st;
+    bool type_err;
+} app_status_t;
+
+static int app_status_member(js_t *j, const char *k, size_t klen, void *arg)
+{
+    app_status_t *a = arg;
+    return js_field(k, klen, "status") ? js_status_member(j, &a->st, &a->type_err) : js_skip(j);
+}
+
 rc_dapr_status_t rc_dapr_app_status(const char *body, size_t len, bool truncated)
 {
     js_t j = {(const unsigned char *)body, body != NULL ? len : 0, 0};
-    rc_dapr_status_t st = RC_DAPR_STATUS_NONE;
-    bool type_err = false;
-    int rc = JS_OK;
+    app_status_t a = {RC_DAPR_STATUS_NONE, false};
     js_ws(&j);
     /* Anything but an object is empty (EOF), a syntax error or a type error for Go. */
     if (j.i >= j.n || j.p[j.i] != '{')
         return RC_DAPR_STATUS_NONE;
-    j.i++;
-    js_ws(&j);
-    if (j.i < j.n && j.p[j.i] == '}')
+    int rc = js_object(&j, app_status_member, &a);
+    if (rc == JS_BAD || (rc == JS_END && !truncated) || a.type_err)
         return RC_DAPR_STATUS_NONE;
-    for (;;) {
-        char k[JS_WORD];
-        size_t klen;
-        if ((rc = js_key(&j, k, sizeof(k), &klen)) != JS_OK)
-            break;
-        if (klen <= sizeof(k) && js_is_status(k, klen))
-            rc = js_status_member(&j, &st, &type_err);
-        else
-            rc = js_skip(&j);
-        if (rc != JS_OK)
-            break;
-        js_ws(&j);
-        if (j.i >= j.n) {
-            rc = JS_END;
-            break;
-        }
-        if (j.p[j.i] == '}')
-            break;
-        if (j.p[j.i] != ',') {
-            rc = JS_BAD;
-            break;
-        }
-        j.i++;
-        js_ws(&j);
-    }
-    if (rc == JS_BAD || (rc == JS_END && !truncated) || type_err)
-        return RC_DAPR_STATUS_NONE;
-    return st;
+    return a.st;
 }
 
 rc_dapr_outcome_t rc_dapr_classify(int result, const char *body, size_t len, bool truncated)
@@ -770,4 +795,171 @@ const char *rc_dapr_outcome_name(rc_dapr_outcome_t o)
 {
     static const char *const names[] = {"success", "retry", "drop", "not_found"};
     return (unsigned)o < sizeof(names) / sizeof(names[0]) ? names[o] : "unknown";
+}
+
+/* ---- Dapr bulk answers ---------------------------------------------------------------------- */
+
+typedef struct {
+    rc_str_t id;
+    uint32_t idx; /* into the caller's ids and out */
+} bulk_id_t;
+
+typedef struct {
+    bulk_id_t *sorted; /* the caller's ids, sorted for bsearch */
+    size_t n;
+    rc_dapr_status_t *out;
+    bool type_err; /* Go's decoder would return an UnmarshalTypeError */
+} bulk_t;
+
+/* One element of `statuses` as it is read. */
+typedef struct {
+    bulk_t *b;
+    char id[RC_DAPR_BULK_ID_MAX];
+    size_t idlen; /* more than RC_DAPR_BULK_ID_MAX: too long to name any entry */
+    rc_dapr_status_t st;
+} bulk_elem_t;
+
+static int bulk_id_cmp(const void *a, const void *b)
+{
+    const rc_str_t *x = &((const bulk_id_t *)a)->id, *y = &((const bulk_id_t *)b)->id;
+    size_t m = x->len < y->len ? x->len : y->len;
+    int c = m > 0 ? memcmp(x->ptr, y->ptr, m) : 0;
+    return c != 0 ? c : (x->len > y->len) - (x->len < y->len);
+}
+
+static void bulk_reset(bulk_t *b)
+{
+    for (size_t i = 0; i < b->n; i++)
+        b->out[i] = RC_DAPR_STATUS_MISSING;
+}
+
+/* `entryId`: a string sets it, null leaves it (Go), anything else is a type error. */
+static int bulk_id_member(js_t *j, bulk_elem_t *e)
+{
+    js_ws(j);
+    if (j->i >= j->n)
+        return JS_END;
+    if (j->p[j->i] == '"')
+        return js_string(j, e->id, sizeof(e->id), &e->idlen);
+    if (j->p[j->i] != 'n')
+        e->b->type_err = true;
+    return js_skip(j);
+}
+
+static int bulk_elem_member(js_t *j, const char *k, size_t klen, void *arg)
+{
+    bulk_elem_t *e = arg;
+    if (js_field(k, klen, "entryid"))
+        return bulk_id_member(j, e);
+    if (js_field(k, klen, "status"))
+        return js_status_member(j, &e->st, &e->b->type_err);
+    return js_skip(j);
+}
+
+/* One element of `statuses`, applied once it is complete (the answer's last word on an entry
+ * wins). null is Go's zero element, with an empty entryId that names no entry; any type other
+ * than an object or null is a type error. */
+static int bulk_element(js_t *j, bulk_t *b)
+{
+    js_ws(j);
+    if (j->i >= j->n)
+        return JS_END;
+    if (j->p[j->i] != '{') {
+        if (j->p[j->i] != 'n')
+            b->type_err = true;
+        return js_skip(j);
+    }
+    bulk_elem_t e = {.b = b, .idlen = 0, .st = RC_DAPR_STATUS_NONE};
+    int rc = js_object(j, bulk_elem_member, &e);
+    if (rc != JS_OK || e.idlen > sizeof(e.id))
+        return rc;
+    bulk_id_t key = {{e.id, e.idlen}, 0};
+    const bulk_id_t *hit =
+        b->n > 0 ? bsearch(&key, b->sorted, b->n, sizeof(key), bulk_id_cmp) : NULL;
+    if (hit != NULL)
+        b->out[hit->idx] = e.st;
+    return JS_OK;
+}
+
+/* The `statuses` member: an array replaces what an earlier `statuses` member said, as Go
+ * decodes into the slice anew; null empties it; any other type is a type error. */
+static int bulk_top_member(js_t *j, const char *k, size_t klen, void *arg)
+{
+    bulk_t *b = arg;
+    if (!js_field(k, klen, "statuses"))
+        return js_skip(j);
+    js_ws(j);
+    if (j->i >= j->n)
+        return JS_END;
+    if (j->p[j->i] != '[') {
+        if (j->p[j->i] == 'n')
+            bulk_reset(b);
+        else
+            b->type_err = true;
+        return js_skip(j);
+    }
+    bulk_reset(b);
+    j->i++;
+    js_ws(j);
+    if (j->i >= j->n)
+        return JS_END;
+    if (j->p[j->i] == ']') {
+        j->i++;
+        return JS_OK;
+    }
+    for (;;) {
+        int rc = bulk_element(j, b);
+        if (rc != JS_OK)
+            return rc;
+        js_ws(j);
+        if (j->i >= j->n)
+            return JS_END;
+        if (j->p[j->i] == ']') {
+            j->i++;
+            return JS_OK;
+        }
+        if (j->p[j->i] != ',')
+            return JS_BAD;
+        j->i++;
+    }
+}
+
+int rc_dapr_bulk_statuses(const char *body, size_t len, bool truncated, const rc_str_t *ids,
+                          size_t n, rc_dapr_status_t *out)
+{
+    bulk_t b = {NULL, n, out, false};
+    if (n > 0 && (b.sorted = malloc(n * sizeof(*b.sorted))) == NULL)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        b.sorted[i] = (bulk_id_t){ids[i], (uint32_t)i};
+    if (n > 1)
+        qsort(b.sorted, n, sizeof(*b.sorted), bulk_id_cmp);
+    bulk_reset(&b);
+    js_t j = {(const unsigned char *)body, body != NULL ? len : 0, 0};
+    int rc;
+    js_ws(&j);
+    if (j.i >= j.n)
+        rc = JS_BAD; /* Go: EOF */
+    else if (j.p[j.i] == '{')
+        rc = js_object(&j, bulk_top_member, &b);
+    else if (j.p[j.i] == 'n')
+        rc = js_scalar(&j); /* null decodes into nothing: every entry missing */
+    else
+        rc = JS_BAD; /* a syntax error, or a type error once Go has read the value */
+    free(b.sorted);
+    if (rc == JS_BAD || (rc == JS_END && !truncated) || b.type_err)
+        return RC_EPARSE;
+    return 0;
+}
+
+rc_dapr_outcome_t rc_dapr_bulk_outcome(rc_dapr_status_t st)
+{
+    switch (st) {
+    case RC_DAPR_STATUS_SUCCESS:
+        return RC_DAPR_SUCCESS;
+    case RC_DAPR_STATUS_DROP:
+        return RC_DAPR_DROP;
+    default:
+        return RC_DAPR_RETRY;
+    }
 }

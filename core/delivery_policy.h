@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "core/config.h"
+#include "core/str.h"
 
 typedef enum {
     RC_BACKOFF_EXPONENTIAL = 0,
@@ -142,6 +143,7 @@ typedef enum {
     RC_DAPR_STATUS_RETRY = 2,
     RC_DAPR_STATUS_DROP = 3,
     RC_DAPR_STATUS_UNKNOWN = 4, /**< any other string: retried, as Dapr does */
+    RC_DAPR_STATUS_MISSING = 5, /**< bulk answers only: no element names the entry */
 } rc_dapr_status_t;
 
 /** Reads the status of an app's 2xx body (`len` bytes, need not be NUL-terminated). `truncated`
@@ -164,6 +166,33 @@ typedef enum {
  *  success; RETRY or an unknown value: retry; DROP: drop); 404: not found; any other status and
  *  every transport error or timeout: retry. */
 rc_dapr_outcome_t rc_dapr_classify(int result, const char *body, size_t len, bool truncated);
+
+/** Longest entryId, in bytes after unescaping, that rc_dapr_bulk_statuses can match. */
+#define RC_DAPR_BULK_ID_MAX 64
+
+/** Reads an app's 2xx answer to a bulk delivery as the Dapr sidecar reads it: Go's encoding/json
+ *  decoding the first JSON value of the body into
+ *  `struct{ Statuses []struct{ EntryId, Status string } `json:"statuses"` }` (names matched as
+ *  rc_dapr_app_status matches `status`). `out[i]` gets the status the answer gives the entry
+ *  `ids[i]`: RC_DAPR_STATUS_MISSING when no element names it, RC_DAPR_STATUS_NONE when the
+ *  element that does has no status, "" or null, else as rc_dapr_app_status reads values. When
+ *  several elements name one entry the last one wins; elements naming no entry (unknown ids,
+ *  null elements, ids longer than RC_DAPR_BULK_ID_MAX) are ignored; a second `statuses` member
+ *  replaces the first, a null one empties it, and a body that is just `null` leaves every entry
+ *  missing. Ids are compared byte for byte after unescaping (`\u` escapes of surrogate pairs are
+ *  not combined: give ASCII ids); they must be distinct. `truncated` as for rc_dapr_app_status:
+ *  the elements complete before the cut count, the rest are missing. Pure; any thread.
+ *  @return 0 (`out` filled), RC_EPARSE when Go would fail to decode it (an empty body, a syntax
+ *  error, anything but an object or null, `statuses` not an array or null, an element not an
+ *  object or null, `entryId` or `status` not a string or null): the caller retries every entry;
+ *  or -ENOMEM (`out` not filled) */
+int rc_dapr_bulk_statuses(const char *body, size_t len, bool truncated, const rc_str_t *ids,
+                          size_t n, rc_dapr_status_t *out);
+
+/** The outcome of one entry of a bulk delivery from its status (CONTRACTS.md, "Bulk
+ *  subscribe"): SUCCESS done, DROP dropped, anything else (RETRY, an unknown value, none,
+ *  missing) retried. */
+rc_dapr_outcome_t rc_dapr_bulk_outcome(rc_dapr_status_t st);
 
 /** Names of the outcomes for logs and dead-letter reasons: "success", "retry", "drop",
  *  "not_found". */

@@ -15,7 +15,9 @@
  * knativeerrordest when an app answered or failed), through the worker's reply queue (reply.c),
  * so that a full ring delays it instead of losing it. Without a dead-letter topic it is dropped
  * and counted. Its knativebrokerttl goes down by one, as a reply's does, which ends loops of
- * dead-letter topics. docs/delivery.md, "Dapr subscriptions". */
+ * dead-letter topics. A bulkSubscribe subscription sends its events in batches
+ * (dapr_bulk_deliver.c) with the same per-event steps (rc__dapr_admit, rc__dapr_body,
+ * rc__dapr_apply). docs/delivery.md, "Dapr subscriptions". */
 #include "net/delivery/worker_internal.h"
 
 #include <errno.h>
@@ -89,11 +91,6 @@ int rc__dapr_setup(rc__wtrig_t *t, rc_http_client_t *c)
     for (size_t i = 0; i < sub->rule_count; i++)
         d->rule_path[i] = add_path(d, sub->rules[i].path);
     d->default_path = sub->default_path != NULL ? add_path(d, sub->default_path) : -1;
-    if (sub->bulk)
-        rc_log_warn("worker",
-                    "trigger %s/%s: bulkSubscribe is not supported yet: its events are "
-                    "delivered one by one",
-                    cfg->ns, cfg->name);
     const char *const *bases = (const char *const *)&cfg->subscriber_uri;
     size_t n = 1;
     uint32_t cap = 0;
@@ -102,11 +99,15 @@ int rc__dapr_setup(rc__wtrig_t *t, rc_http_client_t *c)
         n = sub->app->endpoint_count;
         cap = sub->app->max_concurrency;
     }
-    return rc__replicas_init(t, c, bases, n, cap, d->paths, d->npaths);
+    int rc = rc__replicas_init(t, c, bases, n, cap, d->paths, d->npaths);
+    if (rc == 0 && sub->bulk)
+        rc = rc__bulk_setup(t, d->npaths);
+    return rc;
 }
 
 void rc__dapr_close(rc__wtrig_t *t)
 {
+    rc__bulk_close(t);
     rc__replicas_close(t);
     if (t->dapr == NULL)
         return;
@@ -163,6 +164,7 @@ void rc__dapr_log_flush(rc__wtrig_t *t, int64_t now, int force)
 {
     if (t->dapr != NULL)
         log_roll(t, now, force);
+    rc__bulk_log_flush(t, now, force);
 }
 
 /* One line per event not delivered, ten a second per trigger at most; the rest are folded
@@ -366,12 +368,11 @@ static int build_raw(rc__wentry_t *e, size_t *len)
     return 0;
 }
 
-int rc__dapr_send(rc_http_client_t *c, rc__wentry_t *e)
+int rc__dapr_admit(rc__wentry_t *e)
 {
     rc__wtrig_t *t = e->t;
-    rc__dapr_t *d = t->dapr;
     if (!e->prepared)
-        prepare(d, e);
+        prepare(t->dapr, e);
     /* Expiry first, as Dapr checks it before routing. */
     if (e->expires_ns != 0 && rc_wall_ns() >= e->expires_ns) {
         rc_metric_add(&t->st->expired, 1);
@@ -383,11 +384,15 @@ int rc__dapr_send(rc_http_client_t *c, rc__wentry_t *e)
         give_up(e, R_NO_ROUTE, 0, NULL);
         return 1;
     }
-    rc__replica_t *r = rc__replica_pick(t, rc__now_ns());
-    if (r == NULL)
-        return 0;
+    return 0;
+}
+
+int rc__dapr_body(rc__wentry_t *e, struct iovec *iov)
+{
+    rc__wtrig_t *t = e->t;
+    int raw = t->dapr->sub->raw_payload;
     size_t len = 0;
-    int rc = d->sub->raw_payload ? build_raw(e, &len) : rc__event_build(e->ev, 1);
+    int rc = raw ? build_raw(e, &len) : rc__event_build(e->ev, 1);
     if (rc != 0) {
         char id[ID_MAX];
         copy_id(id, sizeof(id), rc_record_attr(&e->ev->rv, RC_CE_ATTR_ID));
@@ -397,8 +402,20 @@ int rc__dapr_send(rc_http_client_t *c, rc__wentry_t *e)
         rc__entry_finish(e);
         return 1;
     }
-    e->iov = d->sub->raw_payload ? (struct iovec){e->body, len}
-                                 : (struct iovec){e->ev->json, e->ev->json_len};
+    *iov = raw ? (struct iovec){e->body, len} : (struct iovec){e->ev->json, e->ev->json_len};
+    return 0;
+}
+
+int rc__dapr_send(rc_http_client_t *c, rc__wentry_t *e)
+{
+    rc__wtrig_t *t = e->t;
+    if (rc__dapr_admit(e))
+        return 1;
+    rc__replica_t *r = rc__replica_pick(t, rc__now_ns());
+    if (r == NULL)
+        return 0;
+    if (rc__dapr_body(e, &e->iov) != 0)
+        return 1;
     rc_http_request_t req = {
         .endpoint = r->ep[e->path],
         .timeout_ms = (uint32_t)((t->d->timeout_ns + 999999) / 1000000),
@@ -413,7 +430,7 @@ int rc__dapr_send(rc_http_client_t *c, rc__wentry_t *e)
         rc__on_response(-EHOSTUNREACH, NULL, e); /* an URL that did not resolve */
         return 1;
     }
-    rc = rc_http_client_request(c, &req, rc__on_response, e);
+    int rc = rc_http_client_request(c, &req, rc__on_response, e);
     if (rc != 0) {
         rc__on_response(rc, NULL, e);
         return 1;
@@ -445,6 +462,13 @@ void rc__dapr_outcome(rc__wentry_t *e, int result, const rc_http_response_t *res
                          resp != NULL ? resp->body_len : 0, resp != NULL && resp->body_truncated);
     if (rep != NULL && !refused)
         rc__replica_count(rep, o == RC_DAPR_SUCCESS);
+    rc__dapr_apply(e, o, result, resp, rep, now);
+}
+
+void rc__dapr_apply(rc__wentry_t *e, rc_dapr_outcome_t o, int result,
+                    const rc_http_response_t *resp, const rc__replica_t *rep, int64_t now)
+{
+    rc__wtrig_t *t = e->t;
     switch (o) {
     case RC_DAPR_SUCCESS:
         rc_metric_add(&t->st->delivered, 1);

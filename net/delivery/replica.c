@@ -101,12 +101,17 @@ rc__replica_t *rc__replica_pick(rc__wtrig_t *t, int64_t now)
     return soonest;
 }
 
+void rc__replica_hold(rc__replica_t *r, int delta)
+{
+    r->inflight = (uint32_t)((int64_t)r->inflight + delta);
+    if (r->st != NULL)
+        atomic_store_explicit(&r->st->inflight, r->inflight, memory_order_relaxed);
+}
+
 void rc__replica_start(rc__wentry_t *e, rc__replica_t *r)
 {
     e->rep = r;
-    r->inflight++;
-    if (r->st != NULL)
-        atomic_store_explicit(&r->st->inflight, r->inflight, memory_order_relaxed);
+    rc__replica_hold(r, 1);
 }
 
 rc__replica_t *rc__replica_release(rc__wentry_t *e)
@@ -115,16 +120,14 @@ rc__replica_t *rc__replica_release(rc__wentry_t *e)
     if (r == NULL)
         return NULL;
     e->rep = NULL;
-    r->inflight--;
-    if (r->st != NULL)
-        atomic_store_explicit(&r->st->inflight, r->inflight, memory_order_relaxed);
+    rc__replica_hold(r, -1);
     return r;
 }
 
-void rc__replica_count(rc__replica_t *r, int ok)
+void rc__replica_count_n(rc__replica_t *r, int ok, uint64_t n)
 {
-    if (r != NULL && r->st != NULL)
-        rc_metric_add(ok ? &r->st->delivered : &r->st->failed, 1);
+    if (r != NULL && r->st != NULL && n > 0)
+        rc_metric_add(ok ? &r->st->delivered : &r->st->failed, n);
 }
 
 int rc__replica_refusal(int result)

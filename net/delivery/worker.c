@@ -5,7 +5,8 @@
  * A feed acknowledges the oldest unfinished event over its triggers, or its read position when
  * they are all idle, so every queued record stays in the ring until its trigger is done.
  *
- * Each turn: due attempts of the active triggers (those with a non-empty queue) go out, each
+ * Each turn: due attempts of the active triggers (those with a non-empty queue) go out (a Dapr
+ * bulkSubscribe trigger's in batches, dapr_bulk_deliver.c), each
  * feed is polled and every event is routed once and queued on the triggers it matches, the
  * HTTP client submits and reaps, finished events leave the queue fronts (pending ones move into
  * the window), the feeds acknowledge, and replies that found the ring full are tried again
@@ -76,7 +77,7 @@ static void on_term(int sig)
 
 static rc__wref_t *ref_at(const rc__wtrig_t *t, uint32_t i)
 {
-    return &t->q[(t->qhead + i) & (t->qcap - 1)];
+    return rc__wref_at(t, i);
 }
 
 /* ---- saved cursors (net/delivery/cursor.h) ------------------------------------------------- */
@@ -595,6 +596,8 @@ static void teardown(worker_t *w)
  * wakes the loop) or the end of a replica's skip (rep_wake_ns), so the scan stops there. */
 static int run_timers(worker_t *w, rc__wtrig_t *t, int64_t now, int64_t *next_due)
 {
+    if (t->bulk != NULL)
+        return rc__bulk_run(w->client, t, now, next_due); /* its events go in batches */
     int n = 0;
     for (uint32_t i = 0; i < t->nwin; i++) {
         rc__wentry_t *e = ref_at(t, i)->e;

@@ -228,11 +228,7 @@ void rc__on_response(int result, const rc_http_response_t *resp, void *arg)
     if (e->state == RC__E_ABANDONED) {
         /* Given up for lag while in flight (worker.c, shed): counted then; only the room it
          * took in the window and its hold on the shared event are left to give back. */
-        t->abandoned--;
-        rc__wevent_release(e->ev, &t->feed->free_ev);
-        e->next_free = t->free_e;
-        t->free_e = e;
-        t->dirty = 1;
+        rc__entry_abandoned_done(e);
         return;
     }
     if (e->state == RC__E_SENDING)

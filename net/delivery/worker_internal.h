@@ -21,6 +21,7 @@ enum { RC__E_SENDING = 1, RC__E_WAITING = 2, RC__E_DONE = 3, RC__E_ABANDONED = 4
 
 typedef struct rc__wtrig_s rc__wtrig_t;
 typedef struct rc__dapr_s rc__dapr_t; /* a Dapr subscription's delivery state (dapr_deliver.c) */
+typedef struct rc__bulk_s rc__bulk_t; /* its bulkSubscribe batching (dapr_bulk_deliver.c) */
 
 /* The first of a trigger's own header lines; dead-letter requests leave it out. */
 #define RC__PREFER_LINE "Prefer: reply\r\n"
@@ -123,6 +124,7 @@ typedef struct rc__wentry_s {
     int prepared;       /* Dapr: routed and its expiration read (fill_window clears it) */
     int32_t path;       /* Dapr: the index of its path in the trigger's paths */
     int64_t expires_ns; /* Dapr: its `expiration` (wall clock, ns); 0: none */
+    int64_t flush_ns;   /* Dapr bulk: once ready, it goes by then even in a batch not full */
     struct iovec iov;
     int lagged; /* given up for lag, on its way to the dead-letter sink: `ev` is `own` */
     void *rec;  /* lagged: its copy of the record (`own.rv` points into it) */
@@ -154,6 +156,7 @@ struct rc__wtrig_s {
     uint32_t rr;         /* where the next search for the least busy replica starts */
     int64_t rep_wake_ns; /* no replica could take an attempt: when a skipped one may again */
     rc__dapr_t *dapr;    /* a Dapr subscription's trigger (cfg->dapr), else NULL */
+    rc__bulk_t *bulk;    /* its batches when it has bulkSubscribe enabled, else NULL */
     char lines[RC_CONFIG_NAME_MAX + 48]; /* its own header lines: Prefer, Kn-Namespace */
     size_t lines_len;
     rc__wref_t *q;
@@ -193,6 +196,12 @@ struct rc__wfeed_s {
     rc__wevent_t *free_ev;       /* events no trigger holds any more, for reuse */
     uint64_t acked, ack_to;
 };
+
+/** The `i`th event of `t`'s queue (the first `nwin` are the window). */
+static inline rc__wref_t *rc__wref_at(const rc__wtrig_t *t, uint32_t i)
+{
+    return &t->q[(t->qhead + i) & (t->qcap - 1)];
+}
 
 /** Set by SIGTERM: the worker drains and stops. */
 extern volatile sig_atomic_t rc__worker_stop;
@@ -239,6 +248,18 @@ static inline void rc__entry_finish(rc__wentry_t *e)
     e->t->dirty = 1;
 }
 
+/** The request of `e`, given up for lag while it was in flight (RC__E_ABANDONED, worker.c shed),
+ *  is over: the room it took in the window and its hold on the shared event go back. */
+static inline void rc__entry_abandoned_done(rc__wentry_t *e)
+{
+    rc__wtrig_t *t = e->t;
+    t->abandoned--;
+    rc__wevent_release(e->ev, &t->feed->free_ev);
+    e->next_free = t->free_e;
+    t->free_e = e;
+    t->dirty = 1;
+}
+
 /** Builds what every trigger sends for `ev` in binary (json 0) or structured (json 1) mode, once
  *  (RC__EV_BIN, RC__EV_JSON). Returns 0 or the writer's code. */
 int rc__event_build(rc__wevent_t *ev, int json);
@@ -262,6 +283,9 @@ void rc__replicas_close(rc__wtrig_t *t);
  *  are up are all full (t->rep_wake_ns: when a skipped one with room comes back). */
 rc__replica_t *rc__replica_pick(rc__wtrig_t *t, int64_t now);
 
+/** One more request (`delta` 1) or one less (-1) in flight at `r`, with its gauge. */
+void rc__replica_hold(rc__replica_t *r, int delta);
+
 /** Attempt `e` goes to replica `r`: counted in flight there until rc__replica_release. */
 void rc__replica_start(rc__wentry_t *e, rc__replica_t *r);
 
@@ -269,8 +293,14 @@ void rc__replica_start(rc__wentry_t *e, rc__replica_t *r);
  *  one less in flight. Returns that replica (NULL: none). */
 rc__replica_t *rc__replica_release(rc__wentry_t *e);
 
+/** Counts `n` events that `r` accepted (`ok`) or whose attempt failed there. */
+void rc__replica_count_n(rc__replica_t *r, int ok, uint64_t n);
+
 /** Counts an attempt that `r` answered with success (`ok`) or that failed there. */
-void rc__replica_count(rc__replica_t *r, int ok);
+static inline void rc__replica_count(rc__replica_t *r, int ok)
+{
+    rc__replica_count_n(r, ok, 1);
+}
 
 /** Whether `result` says the replica refused the connection (it is skipped for a while). */
 int rc__replica_refusal(int result);
@@ -305,6 +335,44 @@ int rc__dapr_send(rc_http_client_t *c, rc__wentry_t *e);
  *  CONTRACTS.md "Delivery to an app". */
 void rc__dapr_outcome(rc__wentry_t *e, int result, const rc_http_response_t *resp,
                       rc__replica_t *rep);
+
+/** Before each attempt of a Dapr event: routes it and reads its expiration the first time, then
+ *  finishes it without a request when it is expired or has no path (dead-lettered or dropped,
+ *  counted). Returns 1 when it was finished, 0 when it is to be sent (e->path is set). */
+int rc__dapr_admit(rc__wentry_t *e);
+
+/** The request body of Dapr event `e` into *iov: the structured event every trigger shares, or
+ *  the rawPayload event built into e->body. On failure the event is finished, dropped, counted
+ *  and logged; returns 1 then, else 0. */
+int rc__dapr_body(rc__wentry_t *e, struct iovec *iov);
+
+/** Applies outcome `o` of an attempt of `e` at `now` (`result` and `resp` as the client gave
+ *  them, `rep` the replica it went to or NULL; replica counters are the caller's): delivered,
+ *  retried after its backoff (RC__E_WAITING, e->due_ns), or finished undelivered (failed after
+ *  the last retry, DROP, 404) to the dead-letter topic or dropped. */
+void rc__dapr_apply(rc__wentry_t *e, rc_dapr_outcome_t o, int result,
+                    const rc_http_response_t *resp, const rc__replica_t *rep, int64_t now);
+
+/* ---- bulkSubscribe (dapr_bulk_deliver.c) ------------------------------------------------------
+ */
+
+/** Sets up the batching of `t`, a Dapr trigger whose subscription has bulkSubscribe enabled
+ *  (after its replicas; `npaths` routing paths): t->bulk, and a window (t->max_win) of at
+ *  least two batches per replica. Returns 0 or -ENOMEM. */
+int rc__bulk_setup(rc__wtrig_t *t, size_t npaths);
+
+/** Writes `t`'s summary of rate-limited bulk answer logs once its window is over (`force`:
+ *  now). Not a bulk trigger: nothing. */
+void rc__bulk_log_flush(rc__wtrig_t *t, int64_t now, int force);
+
+/** Frees t->bulk (NULL: a no-op). Call after the client was destroyed (its callbacks ran). */
+void rc__bulk_close(rc__wtrig_t *t);
+
+/** run_timers for a bulk trigger at `now`: gathers the window's ready events per path and sends
+ *  each batch that is full, or whose oldest event waited maxAwaitDurationMs, or that holds a
+ *  retry that is due, to the least busy replica; lowers *next_due to when the next batch or
+ *  retry is due (or a skipped replica comes back). Returns how many events moved. */
+int rc__bulk_run(rc_http_client_t *c, rc__wtrig_t *t, int64_t now, int64_t *next_due);
 
 /** Writes `t`'s summary of rate-limited Dapr outcome logs once its window is over (`force`:
  *  now). Not a Dapr trigger: nothing. */

@@ -144,6 +144,9 @@ static const struct {
      "Events past their expiration when they were to be sent, not delivered (then "
      "dead-lettered or dropped).",
      offsetof(rc_trigger_stats_t, expired)},
+    {"ringcast_trigger_dapr_bulk_requests_total",
+     "Requests of a bulkSubscribe Dapr subscription, each carrying a batch of events.",
+     offsetof(rc_trigger_stats_t, dapr_bulk_requests)},
 };
 
 /* Gauges per trigger: in flight, replies queued, and (with `lag`) its lag. */

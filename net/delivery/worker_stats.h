@@ -49,6 +49,8 @@ typedef struct {
     _Atomic uint64_t dapr_not_found; /* the app answered 404 */
     _Atomic uint64_t dapr_unrouted;  /* no routing rule matched and there is no default path */
     _Atomic uint64_t expired;        /* past its `expiration` when it was to be sent */
+    /* bulkSubscribe: requests, each a batch (its events count one by one in the others) */
+    _Atomic uint64_t dapr_bulk_requests;
     _Atomic uint64_t inflight;       /* gauge: events in the window (sent or waiting for a retry) */
     _Atomic uint64_t replies_queued; /* gauge: replies the worker holds, waiting for ring space
                                       * or on their way to the dead-letter sink */

@@ -1,7 +1,7 @@
 /* Fuzz target: ISO-8601 durations, Retry-After values, spec.delivery fields and the status of a
- * Dapr app's answer. The first byte picks the parser (0xf0 and above: the Dapr status); the rest
- * is the text. Checks that accepted durations round-trip through rc_duration_format and that
- * waits stay within their caps. */
+ * Dapr app's answer, single or bulk. The first byte picks the parser (0xf0 and above: the Dapr
+ * status and the bulk statuses); the rest is the text. Checks that accepted durations round-trip
+ * through rc_duration_format and that waits stay within their caps. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +9,7 @@
 
 #include "core/delivery_policy.h"
 #include "core/duration.h"
+#include "core/errors.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -28,9 +29,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         memcpy(body, text, len);
         rc_dapr_status_t st = rc_dapr_app_status(body, len, data[0] & 1);
         rc_dapr_outcome_t o = rc_dapr_classify(200, body, len, data[0] & 1);
+        static const rc_str_t ids[3] = {RC_STR("1"), RC_STR("2"), RC_STR("17")};
+        rc_dapr_status_t bulk[3];
+        int rc = rc_dapr_bulk_statuses(body, len, data[0] & 1, ids, 3, bulk);
         free(body);
-        if (st > RC_DAPR_STATUS_UNKNOWN || o > RC_DAPR_NOT_FOUND)
+        if (st > RC_DAPR_STATUS_UNKNOWN || o > RC_DAPR_NOT_FOUND || (rc != 0 && rc != RC_EPARSE))
             abort();
+        for (int i = 0; rc == 0 && i < 3; i++)
+            if (bulk[i] > RC_DAPR_STATUS_MISSING)
+                abort();
         return 0;
     }
     switch (data[0] % 4) {

@@ -5,12 +5,15 @@ DaprApp and Subscription manifests, apps whose replicas are real HTTP servers on
 extension. Replicas as competing consumers (exactly once over both, a replica down, maxConcurrency),
 fan-out to other apps and to Knative triggers on the same topic, routing rules, the app's
 answers exactly as CONTRACTS.md "Delivery to an app" (SUCCESS, RETRY, unknown, DROP, 404,
-errors), retries, dead-letter topics with the reason, no route, expiry, rawPayload, and the
-counters /metrics shows. Every wait is bounded; every count is exact."""
+errors), retries, dead-letter topics with the reason, no route, expiry, rawPayload,
+bulkSubscribe (batches, the await, per-entry statuses, lying apps, a worker killed mid-batch),
+and the counters /metrics shows. Every wait is bounded; every count is exact."""
 
 import base64
 import json
 import os
+import re
+import signal
 import socket
 import subprocess
 import sys
@@ -70,7 +73,8 @@ def app(name, urls, max_concurrency=None):
     return doc
 
 
-def sub(name, topic, apps, default="/orders", rules=(), dead_letter=None, raw=False):
+def sub(name, topic, apps, default="/orders", rules=(), dead_letter=None, raw=False, bulk=None):
+    """`bulk`: (maxMessagesCount, maxAwaitDurationMs) enables bulkSubscribe."""
     doc = ("---\napiVersion: dapr.io/v2alpha1\nkind: Subscription\n"
            "metadata: {name: %s, namespace: default}\nspec:\n  pubsubname: pubsub\n"
            "  topic: %s\n  routes:\n" % (name, topic))
@@ -82,6 +86,9 @@ def sub(name, topic, apps, default="/orders", rules=(), dead_letter=None, raw=Fa
         doc += "  deadLetterTopic: %s\n" % dead_letter
     if raw:
         doc += "  metadata: {rawPayload: \"true\"}\n"
+    if bulk:
+        doc += ("  bulkSubscribe: {enabled: true, maxMessagesCount: %d, maxAwaitDurationMs: %d}\n"
+                % bulk)
     return doc + "scopes: [%s]\n" % ", ".join(apps)
 
 
@@ -543,6 +550,373 @@ def test_dead_letters_wait_for_a_full_ring():
             eq(sorted(r.ids()), sorted(accepted), "each event delivered once")
 
 
+# ---- bulkSubscribe ----------------------------------------------------------------------------
+
+UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+
+
+def entries(req):
+    """The entries of a bulk POST (its body must be the bulk envelope)."""
+    check(isinstance(req.event, dict) and isinstance(req.event.get("entries"), list),
+          "a bulk body: %r" % req.body[:300])
+    return req.event["entries"]
+
+
+def bulk_ids(reps):
+    """Event ids over every bulk POST the replicas got, in arrival order."""
+    return [en["event"]["id"] for r in reps for q in list(r.requests) for en in entries(q)]
+
+
+def answer(ev, status_of):
+    """A bulk answer giving each entry status_of(event id) (None: left out)."""
+    out = []
+    for en in ev["entries"]:
+        st = status_of(en["event"]["id"])
+        if st is not None:
+            out.append({"entryId": en["entryId"], "status": st})
+    return {"statuses": out}
+
+
+def test_bulk_batches_and_shape():
+    """250 events to a bulkSubscribe subscription (maxMessagesCount 100) on two replicas: at least
+    three POSTs of at most 100 entries, each event exactly once, the body exactly Dapr's bulk
+    envelope, entries in ring order with distinct entryIds; one bulk request counted per POST."""
+    n = 250
+
+    def ok(_i, _req, ev):
+        return 200, answer(ev, lambda _id: "SUCCESS"), 0
+    with Replica(ok) as r1, Replica(ok) as r2:
+        cfg = config(app("checkout", [r1.url, r2.url]),
+                     sub("orders", "orders", ["checkout"], bulk=(100, 1000)))
+        with Broker(cfg) as b:
+            publish_batch(b, list(range(n)))
+            wait_metric(b, "ringcast_trigger_delivered_total", "checkout:orders", n)
+            time.sleep(0.3)
+            reqs = list(r1.requests) + list(r2.requests)
+            check(len(reqs) >= 3, "at least three POSTs (%d)" % len(reqs))
+            got = bulk_ids((r1, r2))
+            eq(counts(got), {str(i): 1 for i in range(n)}, "each event exactly once")
+            for q in reqs:
+                ev = q.event
+                eq(q.headers.get("content-type"), "application/json", "bulk content type")
+                eq(q.path, "/orders", "the path")
+                eq(sorted(ev), ["entries", "id", "metadata", "pubsubname", "topic", "type"],
+                   "bulk envelope members")
+                eq((ev["type"], ev["topic"], ev["pubsubname"], ev["metadata"]),
+                   ("com.dapr.event.sent.bulk", "orders", "pubsub", {}), "bulk envelope")
+                check(UUID_RE.match(ev["id"]), "a UUID id: %r" % ev["id"])
+                ens = ev["entries"]
+                check(1 <= len(ens) <= 100, "at most 100 entries (%d)" % len(ens))
+                for en in ens:
+                    eq(sorted(en), ["contentType", "entryId", "event", "metadata"], "entry members")
+                    eq((en["contentType"], en["metadata"]),
+                       ("application/cloudevents+json", {}), "entry")
+                    e = en["event"]
+                    eq((e["specversion"], e["type"], e["topic"], e["source"], e["data"]),
+                       ("1.0", "order", "orders", "/test", {"n": int(e["id"])}), "the event")
+                    check("knativebrokerttl" not in e, "no TTL on the wire")
+                seqs = [int(en["entryId"]) for en in ens]
+                eq(seqs, sorted(set(seqs)), "distinct entryIds, in ring order")
+                ids = [int(en["event"]["id"]) for en in ens]
+                eq(ids, sorted(ids), "events in ring order")
+            eq(len({q.event["id"] for q in reqs}), len(reqs), "a new id per POST")
+            eq(metric(b, "ringcast_trigger_dapr_bulk_requests_total", "checkout:orders"),
+               len(reqs), "bulk requests counted")
+            eq(sum(metric(b, "ringcast_trigger_replica_delivered_total", "checkout:orders",
+                          replica=r.url) for r in (r1, r2)), n, "replica counters count events")
+            eq((metric(b, "ringcast_trigger_retried_total", "checkout:orders"),
+                metric(b, "ringcast_trigger_inflight", "checkout:orders")), (0, 0),
+               "no retries, nothing in flight")
+            check("bulkSubscribe is not supported" not in b.log(), "no old warning")
+            check("bulkSubscribe: batches of up to 100 events" in b.log(), "the start line")
+
+
+def test_bulk_await():
+    """5 events with maxAwaitDurationMs 200: one POST of 5, about 200 ms after they arrived; a
+    later event waits its own 200 ms."""
+    with Replica(lambda _i, _r, ev: (200, answer(ev, lambda _id: "SUCCESS"), 0)) as r:
+        cfg = config(app("checkout", [r.url]),
+                     sub("orders", "orders", ["checkout"], bulk=(100, 200)))
+        with Broker(cfg) as b:
+            t0 = time.monotonic()
+            publish_batch(b, list(range(5)))
+            reqs = r.wait_for(1, 5)
+            time.sleep(0.4)
+            eq(r.count(), 1, "one POST, not five")
+            waited = reqs[0].t - t0
+            check(0.17 <= waited <= 1.0, "sent after the await (%.3f s)" % waited)
+            eq([en["event"]["id"] for en in entries(reqs[0])], [str(i) for i in range(5)],
+               "all five in it")
+            t1 = time.monotonic()
+            publish(b, "late")
+            reqs = r.wait_for(2, 5)
+            waited = reqs[1].t - t1
+            check(0.17 <= waited <= 1.0, "the late one waited too (%.3f s)" % waited)
+            eq([en["event"]["id"] for en in entries(reqs[1])], ["late"], "alone")
+            wait_metric(b, "ringcast_trigger_delivered_total", "checkout:orders", 6)
+            eq(metric(b, "ringcast_trigger_dapr_bulk_requests_total", "checkout:orders"), 2,
+               "bulk requests")
+
+
+def test_bulk_paths_and_expiry():
+    """Events whose rules give different paths go in different batches; an expired event is
+    not sent (counted, dead-lettered); an unrouted one neither."""
+    past = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 60))
+    with Replica(lambda _i, _r, ev: (200, answer(ev, lambda _id: "SUCCESS"), 0)) as r, \
+            Replica() as dlq:
+        cfg = config(app("checkout", [r.url]),
+                     sub("orders", "orders", ["checkout"], default=None, bulk=(10, 150),
+                         rules=[('event.type == "a"', "/a"), ('event.type == "b"', "/b")],
+                         dead_letter="orders-dead"),
+                     dlq_app(dlq))
+        with Broker(cfg) as b:
+            for i in range(3):
+                publish(b, "a%d" % i, etype="a")
+                publish(b, "b%d" % i, etype="b")
+            publish(b, "old", etype="a", headers={"ce-expiration": past})
+            publish(b, "c0", etype="c")
+            wait_metric(b, "ringcast_trigger_delivered_total", "checkout:orders", 6)
+            wait_until(lambda: dlq.count() >= 2, 10, "two dead letters")
+            time.sleep(0.3)
+            by_path = {q.path: [en["event"]["id"] for en in entries(q)] for q in r.requests}
+            eq(by_path, {"/a": ["a0", "a1", "a2"], "/b": ["b0", "b1", "b2"]}, "a batch per path")
+            eq(sorted((e["id"], e["ringcastdaprreason"]) for e in dlq.events()),
+               [("c0", "no_route"), ("old", "expired")], "dead letters")
+            eq((metric(b, "ringcast_trigger_expired_total", "checkout:orders"),
+                metric(b, "ringcast_trigger_dapr_unrouted_total", "checkout:orders"),
+                metric(b, "ringcast_trigger_dapr_bulk_requests_total", "checkout:orders")),
+               (1, 1, 2), "expired, unrouted, requests")
+
+
+def test_bulk_entry_statuses():
+    """Per-entry statuses: SUCCESS done; RETRY, an unknown value, "" and a missing entry retried
+    (together, in the next batch) and then delivered; DROP dead-lettered with its reason."""
+    first = {"e3": "RETRY", "e4": "RETRY", "e5": "DROP", "e6": "DROP", "e7": None,
+             "e8": "later", "e9": ""}
+    lock = threading.Lock()
+    seen = {}
+
+    def behave(_i, _req, ev):
+        def status(eid):
+            with lock:
+                seen[eid] = seen.get(eid, 0) + 1
+                again = seen[eid] > 1
+            return "SUCCESS" if again or eid not in first else first[eid]
+        return 200, answer(ev, status), 0
+    with Replica(behave) as r, Replica() as dlq:
+        cfg = config(app("checkout", [r.url]),
+                     sub("orders", "orders", ["checkout"], bulk=(100, 100),
+                         dead_letter="orders-dead"),
+                     dlq_app(dlq), retry=3)
+        with Broker(cfg) as b:
+            publish_batch_ids(b, ["e%d" % i for i in range(10)])
+            wait_metric(b, "ringcast_trigger_delivered_total", "checkout:orders", 8)
+            wait_until(lambda: dlq.count() >= 2, 10, "the dead letters")
+            time.sleep(0.3)
+            eq(r.count(), 2, "two POSTs")
+            eq([en["event"]["id"] for en in entries(r.requests[0])], ["e%d" % i for i in range(10)],
+               "the first has all ten")
+            eq(sorted(en["event"]["id"] for en in entries(r.requests[1])),
+               ["e3", "e4", "e7", "e8", "e9"], "the retries go together in the next one")
+            dead = {e["id"]: e for e in dlq.events()}
+            eq(sorted(dead), ["e5", "e6"], "DROP dead-lettered")
+            eq((dead["e5"]["ringcastdaprreason"], dead["e5"]["knativeerrorcode"],
+                dead["e5"]["knativeerrordest"], dead["e5"]["topic"]),
+               ("drop", "200", r.url + "/orders", "orders-dead"), "the dead letter")
+            m = {k: metric(b, "ringcast_trigger_%s" % k, "checkout:orders")
+                 for k in ("delivered_total", "retried_total", "dapr_drop_total",
+                           "dead_lettered_total", "dropped_total", "failed_total",
+                           "dapr_bulk_requests_total")}
+            eq(m, {"delivered_total": 8, "retried_total": 5, "dapr_drop_total": 2,
+                   "dead_lettered_total": 2, "dropped_total": 0, "failed_total": 0,
+                   "dapr_bulk_requests_total": 2}, "counters")
+            eq((metric(b, "ringcast_trigger_replica_delivered_total", "checkout:orders",
+                       replica=r.url),
+                metric(b, "ringcast_trigger_replica_failed_total", "checkout:orders",
+                       replica=r.url)), (8, 7), "replica counters per event")
+            check("no status for 1 of its 10 events" in b.log(), "the missing entry is logged")
+
+
+def publish_batch_ids(b, ids, topic="orders"):
+    batch = [{"specversion": "1.0", "id": i, "source": "/test", "type": "order", "topic": topic,
+              "datacontenttype": "application/json", "data": {"n": 1}} for i in ids]
+    r = b.request("POST", "/default/default",
+                  {"Content-Type": "application/cloudevents-batch+json"},
+                  json.dumps(batch).encode())
+    eq(r.status, 202, "batch publish (%r)" % r.body)
+
+
+def test_bulk_status_codes():
+    """A non-2xx answer retries every entry of the batch; 404 drops them all (dead-lettered);
+    a connection refused by one replica sends the batch to the other, no retry."""
+    calls = []
+
+    def flaky(_i, _req, ev):
+        calls.append(len(ev["entries"]))
+        if len(calls) == 1:
+            return 503, b"busy", 0
+        return 200, answer(ev, lambda _id: "SUCCESS"), 0
+    with Replica(flaky) as r:
+        cfg = config(app("checkout", [dead_url(), r.url]),
+                     sub("orders", "orders", ["checkout"], bulk=(100, 100)), retry=3)
+        with Broker(cfg) as b:
+            publish_batch_ids(b, ["s%d" % i for i in range(7)])
+            wait_metric(b, "ringcast_trigger_delivered_total", "checkout:orders", 7)
+            time.sleep(0.2)
+            eq(calls, [7, 7], "all seven retried together after the 503")
+            eq(metric(b, "ringcast_trigger_retried_total", "checkout:orders"), 7,
+               "retried: per event, not for the refused replica")
+    with Replica(lambda _i, _r, _ev: (404, b"no such route", 0)) as r, Replica() as dlq:
+        cfg = config(app("checkout", [r.url]),
+                     sub("orders", "orders", ["checkout"], bulk=(100, 100),
+                         dead_letter="orders-dead"),
+                     dlq_app(dlq))
+        with Broker(cfg) as b:
+            publish_batch_ids(b, ["n%d" % i for i in range(4)])
+            wait_until(lambda: dlq.count() >= 4, 10, "four dead letters")
+            wait_metric(b, "ringcast_trigger_dead_lettered_total", "checkout:orders", 4)
+            time.sleep(0.2)
+            eq(r.count(), 1, "one POST, not retried")
+            eq(sorted((e["id"], e["ringcastdaprreason"], e["knativeerrorcode"])
+                      for e in dlq.events()),
+               [("n%d" % i, "not_found", "404") for i in range(4)], "dead letters")
+            eq((metric(b, "ringcast_trigger_dapr_not_found_total", "checkout:orders"),
+                metric(b, "ringcast_trigger_delivered_total", "checkout:orders"),
+                metric(b, "ringcast_trigger_retried_total", "checkout:orders")), (4, 0, 0),
+               "counters")
+
+
+def test_bulk_lying_app():
+    """An app whose answers Dapr could not decode (statuses not a list, garbage, an empty body,
+    numbers for ids, statuses for ids it was never sent) gets every entry again, until the
+    retry policy gives up: then dropped (no dead-letter topic), counted once each."""
+    lies = [b'{"statuses":{"entryId":"1","status":"SUCCESS"}}', b"garbage", b"",
+            b'[{"status":"SUCCESS"}]', None]
+
+    def lie(i, _req, ev):
+        body = lies[i % len(lies)]
+        if body is None:  # the event ids instead of the entryIds: no entry has a status
+            body = json.dumps({"statuses": [{"entryId": en["event"]["id"], "status": "SUCCESS"}
+                                            for en in ev["entries"]]}).encode()
+        return 200, body, 0
+    with Replica(lie) as r:
+        cfg = config(app("checkout", [r.url]),
+                     sub("orders", "orders", ["checkout"], bulk=(100, 50)), retry=4)
+        with Broker(cfg) as b:
+            publish_batch_ids(b, ["x0", "x1", "x2"])
+            wait_metric(b, "ringcast_trigger_dropped_total", "checkout:orders", 3)
+            time.sleep(0.4)
+            eq(r.count(), 5, "retry + 1 POSTs")
+            for q in r.requests:
+                eq([en["event"]["id"] for en in entries(q)], ["x0", "x1", "x2"], "all again")
+            eq((metric(b, "ringcast_trigger_delivered_total", "checkout:orders"),
+                metric(b, "ringcast_trigger_retried_total", "checkout:orders"),
+                metric(b, "ringcast_trigger_failed_total", "checkout:orders")), (0, 12, 3),
+               "counters")
+            log = b.log()
+            check("the bulk answer is not a JSON object" in log, "undecodable answers logged")
+            check("no status for 3 of its 3 events" in log, "missing statuses logged")
+
+
+def test_bulk_worker_killed():
+    """A worker killed while its batch is in flight: the next worker sends the batch's events
+    again (at least once), none is lost, each is counted delivered once."""
+    gate = threading.Event()
+
+    def held(i, _req, ev):
+        if i == 0:
+            gate.wait(10)
+        return 200, answer(ev, lambda _id: "SUCCESS"), 0
+    with Replica(held) as r:
+        cfg = config(app("checkout", [r.url]),
+                     sub("orders", "orders", ["checkout"], bulk=(100, 100)))
+        with Broker(cfg) as b:
+            pids = worker_pids(b)
+            eq(len(pids), 1, "one worker")
+            publish_batch(b, list(range(50)))
+            r.wait_for(1, 5)
+            os.kill(pids[0], signal.SIGKILL)
+            reqs = r.wait_for(2, 15)
+            gate.set()
+            eq([en["event"]["id"] for en in entries(reqs[1])], [str(i) for i in range(50)],
+               "the next worker sends them all again")
+            wait_metric(b, "ringcast_trigger_delivered_total", "checkout:orders", 50)
+            eq(b.metrics().get("ringcast_worker_restarts_total"), 1.0, "restarts")
+            publish(b, "after")
+            wait_metric(b, "ringcast_trigger_delivered_total", "checkout:orders", 51)
+
+
+def test_bulk_lagged_while_in_flight():
+    """An app that holds its batches while the ring moves on: past the lag limit the trigger
+    gives up its oldest events, those of the batches in flight included (counted lagged, dropped:
+    Dapr subscriptions have no dead-letter sink for them); when the app answers, they are let go
+    and the rest is delivered. Every accepted event is delivered or lagged, none twice."""
+    gate = threading.Event()
+
+    def held(_i, _req, ev):
+        gate.wait(30)
+        return 200, answer(ev, lambda _id: "SUCCESS"), 0
+    spec = ("  ring: {size: 256Ki}\n  lag: {limit: 64Ki}\n"
+            "  limits: {maxEventBytes: 8Ki, maxHeaderBytes: 4Ki, maxBatchBytes: 8Ki,"
+            " maxBatchEvents: 4}\n")
+    with Replica(held) as r:
+        cfg = config(app("checkout", [r.url]),
+                     sub("orders", "orders", ["checkout"], bulk=(50, 50)), spec=spec)
+        with Broker(cfg) as b:
+            c = b.conn()
+            accepted = 0
+            for i in range(600):
+                for _ in range(100):
+                    c.send_request("POST", "/default/default",
+                                   {"ce-id": "l%d" % i, "ce-source": "/t", "ce-type": "t",
+                                    "ce-specversion": "1.0", "ce-topic": "orders",
+                                    "Content-Type": "text/plain"}, b"e" * 1000)
+                    resp = c.response()
+                    if resp.status == 202:
+                        accepted += 1
+                        break
+                    eq(resp.status, 429, "a full ring (%r)" % resp.body)
+                    time.sleep(0.02)
+            c.close()
+            eq(accepted, 600, "every event accepted in the end")
+            wait_until(lambda: (metric(b, "ringcast_trigger_lagged_total", "checkout:orders")
+                                or 0) > 100, 10, "events given up for lag")
+            check(r.count() >= 2, "batches held in flight (%d)" % r.count())
+            gate.set()
+            wait_until(lambda: (metric(b, "ringcast_trigger_lagged_total", "checkout:orders") +
+                                metric(b, "ringcast_trigger_delivered_total", "checkout:orders"))
+                       == 600, 20, "every event delivered or lagged")
+            lagged = metric(b, "ringcast_trigger_lagged_total", "checkout:orders")
+            eq(metric(b, "ringcast_trigger_lagged_dropped_total", "checkout:orders"), lagged,
+               "lagged events dropped")
+            wait_metric(b, "ringcast_trigger_inflight", "checkout:orders", 0)
+            got = counts(bulk_ids((r,)))
+            eq({k: v for k, v in got.items() if v > 1}, {}, "none sent twice")
+            check(len(got) >= 600 - lagged, "the app got at least every delivered event")
+            check("given up past its lag limit" in b.log(), "the lag is logged")
+
+
+def test_bulk_raw_payload():
+    """A rawPayload bulk subscription: each entry's event is the synthesised envelope."""
+    with Replica(lambda _i, _r, ev: (200, answer(ev, lambda _id: "SUCCESS"), 0)) as r:
+        cfg = config(app("checkout", [r.url]),
+                     sub("orders", "orders", ["checkout"], raw=True, bulk=(10, 50)))
+        with Broker(cfg) as b:
+            publish_batch_ids(b, ["w0", "w1"])
+            wait_metric(b, "ringcast_trigger_delivered_total", "checkout:orders", 2)
+            eq(r.count(), 1, "one POST")
+            evs = [en["event"] for en in entries(r.requests[0])]
+            eq([(e["id"], e["type"], e["topic"], e["pubsubname"],
+                 json.loads(base64.b64decode(e["data_base64"]))) for e in evs],
+               [("w0", "com.dapr.event.sent", "orders", "pubsub", {"n": 1}),
+                ("w1", "com.dapr.event.sent", "orders", "pubsub", {"n": 1})], "raw entries")
+
+
+def worker_pids(b):
+    with open("/proc/%d/task/%d/children" % (b.proc.pid, b.proc.pid)) as f:
+        return [int(p) for p in f.read().split()]
+
+
 def main():
     Runner().run([
         test_request_shape,
@@ -559,6 +933,15 @@ def main():
         test_raw_payload,
         test_dead_letter_loop_ends,
         test_dead_letters_wait_for_a_full_ring,
+        test_bulk_batches_and_shape,
+        test_bulk_await,
+        test_bulk_paths_and_expiry,
+        test_bulk_entry_statuses,
+        test_bulk_status_codes,
+        test_bulk_lying_app,
+        test_bulk_worker_killed,
+        test_bulk_lagged_while_in_flight,
+        test_bulk_raw_payload,
     ])
 
 

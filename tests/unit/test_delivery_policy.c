@@ -539,6 +539,235 @@ static void test_dapr_classify(void)
     ASSERT_STR_EQ(rc_dapr_outcome_name((rc_dapr_outcome_t)9), "unknown");
 }
 
+/* ---- bulk answers ------------------------------------------------------------------------- */
+
+#define M  RC_DAPR_STATUS_MISSING
+#define N  RC_DAPR_STATUS_NONE
+#define OK RC_DAPR_STATUS_SUCCESS
+#define RT RC_DAPR_STATUS_RETRY
+#define DR RC_DAPR_STATUS_DROP
+#define UN RC_DAPR_STATUS_UNKNOWN
+
+static const rc_str_t bulk_ids[4] = {RC_STR("17"), RC_STR("18"), RC_STR("7"), RC_STR("180")};
+
+/* Parses `body` against bulk_ids and compares the four statuses with `want` (rc 0). */
+static void bulk_is(const char *body, bool truncated, const rc_dapr_status_t want[4])
+{
+    rc_dapr_status_t out[4] = {99, 99, 99, 99};
+    int rc = rc_dapr_bulk_statuses(body, strlen(body), truncated, bulk_ids, 4, out);
+    if (rc != 0)
+        RC_TEST_FAIL("%s: rc %d", body, rc);
+    for (int i = 0; i < 4; i++)
+        if (out[i] != want[i])
+            RC_TEST_FAIL("%s: entry %d: %d, expected %d", body, i, (int)out[i], (int)want[i]);
+}
+
+static void bulk_bad(const char *body, size_t len, bool truncated)
+{
+    rc_dapr_status_t out[4];
+    int rc = rc_dapr_bulk_statuses(body, len, truncated, bulk_ids, 4, out);
+    if (rc != RC_EPARSE)
+        RC_TEST_FAIL("%.*s: rc %d, expected RC_EPARSE", (int)len, body ? body : "", rc);
+}
+
+#define BULK_IS(body, ...) bulk_is(body, false, (const rc_dapr_status_t[4]){__VA_ARGS__})
+#define BULK_BAD(body)     bulk_bad(body, strlen(body), false)
+
+static void test_dapr_bulk_statuses(void)
+{
+    BULK_IS("{\"statuses\":[{\"entryId\":\"17\",\"status\":\"SUCCESS\"},"
+            "{\"entryId\":\"18\",\"status\":\"RETRY\"},{\"entryId\":\"7\",\"status\":\"DROP\"},"
+            "{\"entryId\":\"180\",\"status\":\"SUCCESS\"}]}",
+            OK, RT, DR, OK);
+    /* Order does not matter; missing entries, unknown ids and unknown members. */
+    BULK_IS(" {\"x\":[1,{\"y\":null}],\"statuses\":[{\"status\":\"SUCCESS\",\"entryId\":\"180\"},"
+            "{\"entryId\":\"99\",\"status\":\"DROP\"},{\"entryId\":\"1\"},"
+            "{\"entryId\":\"17\",\"status\":\"DROP\",\"extra\":{\"a\":[true,false]}}]} trailing",
+            DR, M, M, OK);
+    BULK_IS("{}", M, M, M, M);
+    BULK_IS("{\"statuses\":[]}", M, M, M, M);
+    BULK_IS("{\"statuses\":null}", M, M, M, M);
+    BULK_IS("null", M, M, M, M);
+    /* Empty, null and unknown status values, a status without an id, a null element. */
+    BULK_IS("{\"statuses\":[{\"entryId\":\"17\",\"status\":\"\"},{\"entryId\":\"18\","
+            "\"status\":null},{\"entryId\":\"7\",\"status\":\"success\"},null,"
+            "{\"status\":\"SUCCESS\"},{\"entryId\":\"\",\"status\":\"SUCCESS\"}]}",
+            N, N, UN, M);
+    BULK_IS("{\"statuses\":[{\"entryId\":\"17\",\"status\":\"SUCCESSSUCCESSSUCCESS\"}]}", UN, M, M,
+            M);
+    /* Duplicates: the last word on an entry wins; null leaves a member as it was (Go). */
+    BULK_IS("{\"statuses\":[{\"entryId\":\"17\",\"status\":\"DROP\"},{\"entryId\":\"18\","
+            "\"status\":\"SUCCESS\"},{\"entryId\":\"17\",\"status\":\"SUCCESS\"},"
+            "{\"entryId\":\"18\",\"status\":\"RETRY\"}]}",
+            OK, RT, M, M);
+    BULK_IS("{\"statuses\":[{\"entryId\":\"17\",\"status\":\"DROP\",\"status\":\"SUCCESS\","
+            "\"entryId\":null,\"status\":null}]}",
+            OK, M, M, M);
+    BULK_IS("{\"statuses\":[{\"entryId\":\"17\",\"entryId\":\"18\",\"status\":\"DROP\"}]}", M, DR,
+            M, M);
+    /* A second statuses member replaces the first; a null one empties it. */
+    BULK_IS("{\"statuses\":[{\"entryId\":\"17\",\"status\":\"SUCCESS\"}],"
+            "\"statuses\":[{\"entryId\":\"18\",\"status\":\"SUCCESS\"}]}",
+            M, OK, M, M);
+    BULK_IS("{\"statuses\":[{\"entryId\":\"17\",\"status\":\"SUCCESS\"}],\"statuses\":null}", M, M,
+            M, M);
+    /* Names match as Go matches them; ids and values exactly, after unescaping. */
+    BULK_IS("{\"STATUSES\":[{\"ENTRYID\":\"17\",\"Status\":\"SUCCESS\"},{\"entryid\":\"\\u0031"
+            "\\u0038\",\"\\u0073tatus\":\"DR\\u004fP\"},{\"entryId\":\"7 \",\"status\":\"DROP\"}]}",
+            OK, DR, M, M);
+    BULK_IS("{\"\xc5\xbftatu\xc5\xbf"
+            "e\xc5\xbf\":[{\"entryId\":\"7\",\"\xc5\xbftatus\":\"RETRY\"}]}",
+            M, M, RT, M);
+    BULK_IS("{\"statuses \":[{\"entryId\":\"7\",\"status\":\"DROP\"}],"
+            "\"statusess\":[{\"entryId\":\"17\",\"status\":\"DROP\"}]}",
+            M, M, M, M);
+    /* An id longer than RC_DAPR_BULK_ID_MAX names nothing (and does not overflow). */
+    char longid[512];
+    int n = snprintf(longid, sizeof(longid),
+                     "{\"statuses\":[{\"entryId\":\"%0300d\","
+                     "\"status\":\"DROP\"},{\"entryId\":\"18\",\"status\":\"SUCCESS\"}]}",
+                     17);
+    ASSERT(n > 0 && (size_t)n < sizeof(longid));
+    BULK_IS(longid, M, OK, M, M);
+
+    /* Go fails to decode these: every entry is retried. */
+    const char *bad[] = {
+        "",
+        "   ",
+        "not json",
+        "[]",
+        "[{\"entryId\":\"17\",\"status\":\"SUCCESS\"}]",
+        "\"statuses\"",
+        "42",
+        "true",
+        "{\"statuses\":{\"entryId\":\"17\",\"status\":\"SUCCESS\"}}",
+        "{\"statuses\":\"SUCCESS\"}",
+        "{\"statuses\":17}",
+        "{\"statuses\":[\"17\"]}",
+        "{\"statuses\":[[{\"entryId\":\"17\",\"status\":\"SUCCESS\"}]]}",
+        "{\"statuses\":[{\"entryId\":17,\"status\":\"SUCCESS\"}]}",
+        "{\"statuses\":[{\"entryId\":\"17\",\"status\":1}]}",
+        "{\"statuses\":[{\"entryId\":\"17\",\"status\":{\"s\":\"SUCCESS\"}}]}",
+        "{\"statuses\":[{\"entryId\":\"17\",\"status\":\"SUCCESS\"}]",
+        "{\"statuses\":[{\"entryId\":\"17\",\"status\":\"SUCCESS\"},]}",
+        "{\"statuses\":[{\"entryId\":\"17\",\"status\":\"SUCCESS\"}],}",
+        "{\"statuses\":[{\"entryId\":\"17\" \"status\":\"SUCCESS\"}]}",
+        "{\"statuses\":[{\"entryId\":\"17\",\"status\":\"SUCCESS\"}],\"x\":tru}",
+        "{\"statuses\":[{\"entryId\":\"17\",\"status\":\"SUC\nCESS\"}]}",
+        "{\"statuses\":[{\"entryId\":\"17\",\"status\":\"SUCCESS\"}],\"x\":[1,2}",
+        "{\"x\":1,\"statuses\":[{\"entryId\":\"17\",\"status\":\"SUCCESS\"}]",
+        "nul",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        BULK_BAD(bad[i]);
+    bulk_bad(NULL, 0, false);
+    /* A NUL inside a string is a control character. */
+    bulk_bad("{\"statuses\":[{\"entryId\":\"1\0\",\"status\":\"SUCCESS\"}]}", 44, false);
+
+    /* Cut by the HTTP client: the elements complete before the cut count. */
+    bulk_is("{\"statuses\":[{\"entryId\":\"17\",\"status\":\"SUCCESS\"},{\"entryId\":\"18\","
+            "\"status\":\"DROP\"},{\"entryId\":\"7\",\"status\":\"DR",
+            true, (const rc_dapr_status_t[4]){OK, DR, M, M});
+    bulk_is("{\"statuses\":[{\"entryId\":\"17\",\"status\":\"SUCCESS\"}", true,
+            (const rc_dapr_status_t[4]){OK, M, M, M});
+    bulk_is("{\"statu", true, (const rc_dapr_status_t[4]){M, M, M, M});
+    bulk_bad("{\"statuses\":[{\"entryId\":\"17\",\"status\":\"SUCCESS\"},x", 51, true);
+    bulk_bad("{\"statuses\":[{\"entryId\":17", 26, true);
+
+    /* No ids at all: still decoded, nothing to fill. */
+    ASSERT_EQ(rc_dapr_bulk_statuses("{\"statuses\":[{\"entryId\":\"1\",\"status\":\"DROP\"}]}", 46,
+                                    false, NULL, 0, NULL),
+              0);
+    ASSERT_EQ(rc_dapr_bulk_statuses("[]", 2, false, NULL, 0, NULL), RC_EPARSE);
+
+    ASSERT_EQ(rc_dapr_bulk_outcome(OK), RC_DAPR_SUCCESS);
+    ASSERT_EQ(rc_dapr_bulk_outcome(DR), RC_DAPR_DROP);
+    rc_dapr_status_t retried[] = {RT, N, UN, M};
+    for (size_t i = 0; i < sizeof(retried) / sizeof(retried[0]); i++)
+        ASSERT_EQ(rc_dapr_bulk_outcome(retried[i]), RC_DAPR_RETRY);
+}
+
+/* Huge answers and many entries: linear, exact, and safe on random bytes. */
+static void test_dapr_bulk_hostile(void)
+{
+    /* 1000 entries (the most maxMessagesCount allows), answered in reverse order inside 100,000
+     * elements of noise and duplicates: each gets its own last status. */
+    size_t n = 1000;
+    rc_str_t *ids = malloc(n * sizeof(*ids));
+    char(*idbuf)[24] = malloc(n * sizeof(*idbuf));
+    rc_dapr_status_t *out = malloc(n * sizeof(*out));
+    size_t cap = 16u << 20;
+    char *b = malloc(cap);
+    ASSERT(ids != NULL && idbuf != NULL && out != NULL && b != NULL);
+    for (size_t i = 0; i < n; i++) {
+        int k = snprintf(idbuf[i], sizeof(idbuf[i]), "%zu", 1000000 + i * 7);
+        ids[i] = (rc_str_t){idbuf[i], (size_t)k};
+    }
+    size_t len = (size_t)snprintf(b, cap, "{\"statuses\":[");
+    for (size_t k = 0; k < 100000; k++)
+        len += (size_t)snprintf(b + len, cap - len,
+                                "{\"entryId\":\"x%zu\",\"status\":\"SUCCESS\"},", k);
+    for (size_t i = n; i-- > 0;)
+        len += (size_t)snprintf(b + len, cap - len, "{\"entryId\":\"%s\",\"status\":\"DROP\"},",
+                                idbuf[i]);
+    for (size_t i = 0; i < n; i++) {
+        const char *st = i % 3 == 0 ? "SUCCESS" : i % 3 == 1 ? "RETRY" : "DROP";
+        if (i % 5 == 4)
+            continue; /* stays DROP from the first round */
+        len += (size_t)snprintf(b + len, cap - len, "{\"entryId\":\"%s\",\"status\":\"%s\"}%s",
+                                idbuf[i], st, ",");
+    }
+    len--; /* the last comma */
+    len += (size_t)snprintf(b + len, cap - len, "]}");
+    ASSERT(len < cap);
+    ASSERT_EQ(rc_dapr_bulk_statuses(b, len, false, ids, n, out), 0);
+    for (size_t i = 0; i < n; i++) {
+        rc_dapr_status_t want = i % 5 == 4 ? DR : i % 3 == 0 ? OK : i % 3 == 1 ? RT : DR;
+        if (out[i] != want)
+            RC_TEST_FAIL("entry %zu: %d, expected %d", i, (int)out[i], (int)want);
+    }
+    /* The same answer cut half way: no crash, a prefix of it applied. */
+    ASSERT_EQ(rc_dapr_bulk_statuses(b, len / 2, true, ids, n, out), 0);
+    ASSERT_EQ(rc_dapr_bulk_statuses(b, len / 2, false, ids, n, out), RC_EPARSE);
+
+    /* Deep nesting inside an element is skipped up to Go's limit, refused past it. */
+    len = (size_t)snprintf(b, cap,
+                           "{\"statuses\":[{\"entryId\":\"%s\",\"status\":\"DROP\","
+                           "\"x\":",
+                           idbuf[0]);
+    for (size_t i = 0; i < 20000; i++)
+        b[len++] = '[';
+    for (size_t i = 0; i < 20000; i++)
+        b[len++] = ']';
+    memcpy(b + len, "}]}", 3);
+    len += 3;
+    ASSERT_EQ(rc_dapr_bulk_statuses(b, len, false, ids, n, out), RC_EPARSE);
+
+    /* Random bytes never crash nor read past the length (ASan, valgrind). */
+    unsigned seed = 4242;
+    char r[96];
+    for (int k = 0; k < 200000; k++) {
+        size_t rl = (size_t)(k % 96);
+        for (size_t i = 0; i < rl; i++) {
+            seed = seed * 1103515245u + 12345u;
+            r[i] = "{}[]\",:\\ \tsStatuesntryId17890-+.eERTYDOPCnul"[(seed >> 16) % 45];
+        }
+        char *h = malloc(rl ? rl : 1);
+        ASSERT(h != NULL);
+        memcpy(h, r, rl);
+        rc_dapr_status_t o[4];
+        int rc = rc_dapr_bulk_statuses(h, rl, k % 2, bulk_ids, 4, o);
+        ASSERT(rc == 0 || rc == RC_EPARSE);
+        for (int i = 0; rc == 0 && i < 4; i++)
+            ASSERT(o[i] <= RC_DAPR_STATUS_MISSING);
+        free(h);
+    }
+    free(b);
+    free(out);
+    free(idbuf);
+    free(ids);
+}
+
 int main(void)
 {
     test_model();
@@ -550,5 +779,7 @@ int main(void)
     test_dapr_status();
     test_dapr_hostile();
     test_dapr_classify();
+    test_dapr_bulk_statuses();
+    test_dapr_bulk_hostile();
     return 0;
 }
