@@ -286,15 +286,23 @@ class Scene:
         subscriptions until they answer), and waits until the metadata lists every
         (pubsub, topic) of `subscriptions` and every app got a warm-up event on its topics."""
         self.broker = Broker(self.config())
+        # The SDK would poll for 30 s before giving up; say at once when it has no chance.
+        try:
+            md = self.metadata()
+        except (OSError, ValueError, AssertionError) as e:
+            raise AssertionError("the SDK's first call, GET /v1.0/metadata on spec.dapr.listen "
+                                 "(port %d), must answer 200 with a JSON body: %s"
+                                 % (self.dapr_port, e))
+        check(isinstance(md, dict) and md, "GET /v1.0/metadata answered %r" % md)
         for a in self.apps:
             a.start()
         for a in self.apps:
             for p in a.procs:
                 p.wait_line("READY", 40)
         want = set(subscriptions)
-        listed = wait_for(lambda: want <= self.listed_subscriptions(), 15, 0.1)
+        listed = wait_for(lambda: want <= self.listed_subscriptions(), 10, 0.1)
         if not listed:
-            raise AssertionError("GET /v1.0/metadata does not list subscriptions %s after 15s"
+            raise AssertionError("GET /v1.0/metadata does not list subscriptions %s after 10s"
                                  % sorted(want - self.listed_subscriptions()))
         self.warm_up()
 
@@ -308,7 +316,7 @@ class Scene:
             raise AssertionError("GET /v1.0/metadata: %d %r" % (r.status, r.body[:300]))
         return r.json()
 
-    def warm_up(self, timeout=15.0):
+    def warm_up(self, timeout=10.0):
         pending = {(a.id, t) for a in self.apps for t in a.warm}
         deadline = time.monotonic() + timeout
         while pending and time.monotonic() < deadline:
