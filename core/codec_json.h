@@ -41,4 +41,19 @@ int rc_ce_decode_batch(rc_str_t body, rc_arena_t *arena, size_t max_events, rc_e
 int rc_ce_write_structured(const rc_event_t *ev, unsigned flags, char *buf, size_t cap,
                            size_t *len);
 
+/* Scanning JSON text that is not an event (the Dapr bulk publish body, a CloudEvent that needs
+ * defaults before it can be decoded), with the same strict parser: values keep their exact
+ * text, so numbers and nesting pass through unchanged. */
+
+/** Skips the whitespace at s.ptr[*pos], scans one JSON value (RFC 8259; nesting up to 256) and
+ *  the whitespace after it. Sets `*value` to the value's exact text and advances `*pos` past the
+ *  whitespace. Returns 0, or RC_EPARSE (malformed, or nothing but whitespace left). UTF-8 is not
+ *  checked (rc_ce_is_utf8 on the whole text does it once). No allocation; thread-safe. */
+int rc_json_scan(rc_str_t s, size_t *pos, rc_str_t *value);
+
+/** The contents of string literal `lit` (quotes included, as rc_json_scan returns it): a view
+ *  into `lit` when it has no escapes, else unescaped into `arena`. Returns 0, RC_EPARSE (not a
+ *  string literal, or a lone surrogate escape), -ENOMEM. */
+int rc_json_string(rc_str_t lit, rc_arena_t *arena, rc_str_t *out);
+
 #endif

@@ -14,6 +14,7 @@
 #include "core/errors.h"
 #include "core/validate.h"
 #include "core/clock.h"
+#include "net/dapr.h"
 #include "net/http/http_status.h"
 #include "net/storage/publish.h"
 
@@ -71,6 +72,10 @@ static void on_headers(void *data, const rc_http_server_request_t *req,
                        rc_http_server_response_t *res)
 {
     rc_ingress_t *ig = data;
+    if (ig->dapr != NULL && rc_dapr_owns_path(req->path, req->path_len)) {
+        rc_dapr_on_headers(ig->dapr, req, res);
+        return;
+    }
     int bad;
     const rc_ingress_broker_t *b = route(ig, req, &bad);
     rc_metric_add(&ig->metrics.requests, 1);
@@ -168,6 +173,10 @@ static void on_request(void *data, const rc_http_server_request_t *req,
                        rc_http_server_response_t *res)
 {
     rc_ingress_t *ig = data;
+    if (ig->dapr != NULL && rc_dapr_owns_path(req->path, req->path_len)) {
+        rc_dapr_on_request(ig->dapr, req, res);
+        return;
+    }
     const rc_ingress_broker_t *b = req->ctx;
     uint64_t max = body_limit(ig, req->ctx_tag);
     if (b == NULL || req->method != RC_HTTP_POST) {

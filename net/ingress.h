@@ -28,6 +28,7 @@ typedef struct {
     uint32_t retry_after_s;
     rc_ingress_metrics_t metrics;
     char retry_after_line[40];  /* "Retry-After: 1\r\n" */
+    struct rc_dapr_s *dapr;     /* the Dapr API on this listener (net/dapr.h), or NULL */
     rc_arena_t arena;           /* per request: decoded values, extension tables, batch arrays */
     char arena_buf[256 * 1024]; /* the arena's first block: most requests never malloc */
 } rc_ingress_t;

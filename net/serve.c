@@ -17,6 +17,7 @@
 #include "core/errors.h"
 #include "core/log.h"
 #include "net/admin.h"
+#include "net/dapr.h"
 #include "net/http/http_server.h"
 #include "net/ingress.h"
 #include "net/lag_watch.h"
@@ -25,6 +26,7 @@
 
 typedef struct {
     rc_ingress_t ig; /* first: holds the 64-byte aligned metrics */
+    rc_dapr_t dapr;  /* the Dapr API on the ingress port (counted in ig.metrics) */
     uv_loop_t loop;
     uv_async_t stop;
     uv_thread_t thread;
@@ -49,6 +51,11 @@ typedef struct {
     int stopping;
     rc_http_server_shared_t ingress_shared; /* connections and body memory over all loops */
     rc_http_server_shared_t admin_shared;
+    /* The Dapr API's own listener (spec.dapr.listen), on the main loop; NULL without one. */
+    rc_http_server_t *dapr_srv;
+    rc_dapr_t *dapr;
+    rc_ingress_metrics_t *dapr_metrics;
+    rc_http_server_shared_t dapr_shared;
     rc_supervisor_t *sup; /* delivery workers */
     rc_lag_watch_t *lag; /* group lag limits, who holds each ring back */
 } serve_t;
@@ -239,13 +246,17 @@ static void lag_gauges(serve_t *sv, size_t i, rc_lag_holder_t *h, rc_ring_gauge_
 static size_t admin_metrics(void *arg, char *buf, size_t cap)
 {
     serve_t *sv = arg;
-    rc_ingress_metrics_t *m = aligned_alloc(64, sizeof(*m) * sv->nloops);
+    /* The Dapr listener's requests count as one more loop's. */
+    uint32_t nm = sv->nloops + (sv->dapr_metrics != NULL);
+    rc_ingress_metrics_t *m = aligned_alloc(64, sizeof(*m) * nm);
     rc_ring_gauge_t *g = calloc(sv->nbrokers, sizeof(*g));
     rc_lag_holder_t *h = calloc(sv->nbrokers, sizeof(*h));
     size_t n = 0;
     if (m != NULL && g != NULL && h != NULL) {
         for (uint32_t i = 0; i < sv->nloops; i++)
             memcpy(&m[i], &sv->loops[i].ig.metrics, sizeof(*m)); /* relaxed reads */
+        if (sv->dapr_metrics != NULL)
+            memcpy(&m[sv->nloops], sv->dapr_metrics, sizeof(*m));
         for (size_t i = 0; i < sv->nbrokers; i++) {
             g[i].ns = sv->brokers[i].ns;
             g[i].name = sv->brokers[i].name;
@@ -258,7 +269,7 @@ static size_t admin_metrics(void *arg, char *buf, size_t cap)
             g[i].lossless = st.lossless;
             lag_gauges(sv, i, &h[i], &g[i]);
         }
-        n = rc_metrics_render(m, sv->nloops, g, sv->nbrokers, buf, cap);
+        n = rc_metrics_render(m, nm, g, sv->nbrokers, buf, cap);
         n += http_metrics(sv, n < cap ? buf + n : NULL, n < cap ? cap - n : 0);
         if (sv->sup != NULL)
             n += rc_supervisor_metrics(sv->sup, n < cap ? buf + n : NULL, n < cap ? cap - n : 0);
@@ -296,9 +307,18 @@ static void on_supervisor_stopped(void *arg)
     finish_stop(sv);
 }
 
+static void on_dapr_drained(rc_http_server_t *s, void *arg)
+{
+    serve_t *sv = arg;
+    sv->dapr_srv = NULL;
+    rc_http_server_close(s, NULL, NULL);
+}
+
 static void on_stop_timer(uv_timer_t *t)
 {
     serve_t *sv = t->data;
+    if (sv->dapr_srv != NULL)
+        return;
     for (uint32_t i = 0; i < sv->nloops; i++) {
         if (sv->loops[i].thread_started &&
             !atomic_load_explicit(&sv->loops[i].finished, memory_order_acquire))
@@ -325,6 +345,8 @@ static void begin_stop(serve_t *sv, const char *why)
         if (sv->loops[i].thread_started)
             uv_async_send(&sv->loops[i].stop);
     }
+    if (sv->dapr_srv != NULL)
+        rc_http_server_drain(sv->dapr_srv, on_dapr_drained, sv);
     uv_timer_start(&sv->stop_timer, on_stop_timer, 0, 20);
 }
 
@@ -353,6 +375,7 @@ static void teardown_loops(serve_t *sv)
         if (l->loop_ready && uv_loop_close(&l->loop) != 0)
             rc_log_warn("serve", "ingress loop %u closed with handles still open", i);
         rc_ingress_close(&l->ig);
+        rc_dapr_close(&l->dapr);
     }
 }
 
@@ -397,8 +420,11 @@ static int setup_loops(serve_t *sv, int *port)
         ingress_loop_t *l = &sv->loops[i];
         int rc =
             rc_ingress_init(&l->ig, sv->brokers, sv->nbrokers, &cfg->limits, cfg->retry_after_s);
+        if (rc == 0)
+            rc = rc_dapr_init(&l->dapr, cfg, sv->brokers, sv->nbrokers, &l->ig.metrics);
         if (rc != 0)
             return rc;
+        l->ig.dapr = &l->dapr;
         rc = uv_loop_init(&l->loop);
         if (rc != 0)
             return rc;
@@ -425,6 +451,45 @@ static int setup_loops(serve_t *sv, int *port)
         *port = rc_http_server_port(l->srv); /* port 0: the other loops join the chosen port */
     }
     return 0;
+}
+
+/* The Dapr API's own listener (spec.dapr.listen) on the main loop, with the ingress's limits
+ * and a metrics block of its own (rendered with the ingress loops'). */
+static int setup_dapr(serve_t *sv)
+{
+    const rc_config_t *cfg = sv->cfg;
+    sv->dapr = malloc(sizeof(*sv->dapr));
+    sv->dapr_metrics = aligned_alloc(64, sizeof(*sv->dapr_metrics));
+    if (sv->dapr == NULL || sv->dapr_metrics == NULL)
+        return -ENOMEM;
+    memset(sv->dapr_metrics, 0, sizeof(*sv->dapr_metrics));
+    int rc = rc_dapr_init(sv->dapr, cfg, sv->brokers, sv->nbrokers, sv->dapr_metrics);
+    if (rc != 0)
+        return rc;
+    rc_http_server_options_t o;
+    memset(&o, 0, sizeof(o));
+    o.host = cfg->dapr_host;
+    o.port = cfg->dapr_port;
+    o.shared = &sv->dapr_shared;
+    o.name = "dapr";
+    ingress_limits(cfg, 1, &o.limits);
+    rc_dapr_handler(sv->dapr, &o.handler);
+    rc = rc_http_server_create(sv->main_loop, &o, &sv->dapr_srv);
+    if (rc != 0) {
+        char a[RC_CONFIG_ADDR_MAX + 16];
+        rc_log_error("serve", "cannot listen on %s (dapr): %s",
+                     addr_str(a, sizeof(a), cfg->dapr_host, cfg->dapr_port), rc_strerror(rc));
+    }
+    return rc;
+}
+
+static void close_dapr(serve_t *sv)
+{
+    rc_dapr_close(sv->dapr);
+    free(sv->dapr);
+    free(sv->dapr_metrics);
+    sv->dapr = NULL;
+    sv->dapr_metrics = NULL;
 }
 
 int rc_serve_run(const rc_config_t *cfg, FILE *ready_out)
@@ -460,6 +525,8 @@ int rc_serve_run(const rc_config_t *cfg, FILE *ready_out)
         goto out_loops;
 
     sv.main_loop = uv_default_loop();
+    if (cfg->dapr_port != 0 && (rc = setup_dapr(&sv)) != 0)
+        goto out_dapr;
     rc_http_server_options_t ao;
     memset(&ao, 0, sizeof(ao));
     ao.host = cfg->admin_host;
@@ -479,7 +546,7 @@ int rc_serve_run(const rc_config_t *cfg, FILE *ready_out)
         char a[RC_CONFIG_ADDR_MAX + 16];
         rc_log_error("serve", "cannot listen on %s (admin): %s",
                      addr_str(a, sizeof(a), cfg->admin_host, cfg->admin_port), rc_strerror(rc));
-        goto out_loops;
+        goto out_dapr;
     }
     uv_signal_init(sv.main_loop, &sv.sigterm);
     uv_signal_init(sv.main_loop, &sv.sigint);
@@ -519,6 +586,10 @@ int rc_serve_run(const rc_config_t *cfg, FILE *ready_out)
         addr_str(aa, sizeof(aa), cfg->admin_host, rc_http_server_port(sv.admin_srv));
         rc_log_info("serve", "ingress on %s (%u loop%s), admin on %s, %zu broker%s", ia, sv.nloops,
                     sv.nloops == 1 ? "" : "s", aa, sv.nbrokers, sv.nbrokers == 1 ? "" : "s");
+        if (sv.dapr_srv != NULL)
+            rc_log_info("serve", "Dapr API on %s (and on the ingress port)",
+                        addr_str(ia, sizeof(ia), cfg->dapr_host,
+                                 rc_http_server_port(sv.dapr_srv)));
         if (ready_out != NULL) {
             fprintf(ready_out, "listening ingress=%s admin=%s\n", ia, aa);
             fflush(ready_out);
@@ -533,6 +604,13 @@ int rc_serve_run(const rc_config_t *cfg, FILE *ready_out)
     if (rc == 0)
         rc_log_info("serve", "stopped");
 
+out_dapr:
+    if (sv.dapr_srv != NULL) { /* only when setup failed: the stop sequence closed it */
+        rc_http_server_close(sv.dapr_srv, NULL, NULL);
+        uv_run(sv.main_loop, UV_RUN_DEFAULT);
+        uv_loop_close(sv.main_loop);
+    }
+    close_dapr(&sv);
 out_loops:
     teardown_loops(&sv);
 out_rings:
