@@ -4,7 +4,8 @@
  *
  * This is the top floor of the loader (config_internal.h): the file and its documents, the
  * kinds table, Broker and RingcastConfig, and the checks once every document is in. Trigger and
- * Service are in config_trigger.c; the node helpers and field readers in config_yaml.c. */
+ * Service are in config_trigger.c, the Dapr kinds in config_dapr.c; the node helpers and field
+ * readers in config_yaml.c. */
 #include "core/config.h"
 
 #include <errno.h>
@@ -37,6 +38,10 @@ static const struct {
     {"ringcast.dev/v1alpha1", "RingcastConfig", parse_settings},
     {"eventing.knative.dev/v1", "Trigger", rc__config_parse_trigger},
     {"v1", "Service", rc__config_parse_service},
+    {"dapr.io/v1alpha1", "Component", rc__config_parse_component},
+    {"ringcast.dev/v1alpha1", "DaprApp", rc__config_parse_dapr_app},
+    {"dapr.io/v2alpha1", "Subscription", rc__config_parse_subscription},
+    {"dapr.io/v1alpha1", "Subscription", rc__config_parse_subscription},
 };
 
 /* ---- Broker ------------------------------------------------------------------------------ */
@@ -256,6 +261,8 @@ static int settings_spec_field(ctx_t *x, const char *key, yaml_node_t *v, void *
         return rc__config_walk_map(x, v, "spec.ring", ring_field, c);
     if (strcmp(key, "limits") == 0)
         return rc__config_walk_map(x, v, "spec.limits", limits_field, &c->limits);
+    if (strcmp(key, "dapr") == 0)
+        return rc__config_dapr_settings(x, v);
     return rc__config_unknown_field(x, v, "spec.", key);
 }
 
@@ -294,18 +301,23 @@ static int parse_document(ctx_t *x, yaml_node_t *root)
     if (!rc__config_find_key(x, root, "apiVersion", &an) || rc__config_scalar(an) == NULL)
         return rc__config_fail(x, root, "%s has no 'apiVersion'", rc__config_scalar(kn));
     const char *kind = rc__config_scalar(kn), *api = rc__config_scalar(an);
+    char versions[128] = ""; /* of this kind, for the message when none is `api` */
     for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
         if (strcmp(kind, kinds[i].kind) != 0)
             continue;
-        if (strcmp(api, kinds[i].api_version) != 0)
-            return rc__config_fail(x, an, "%s must have apiVersion %s, not '%s'", kind,
-                                   kinds[i].api_version, api);
-        return kinds[i].parse(x, root);
+        if (strcmp(api, kinds[i].api_version) == 0)
+            return kinds[i].parse(x, root);
+        size_t len = strlen(versions);
+        snprintf(versions + len, sizeof(versions) - len, "%s%s", len ? " or " : "",
+                 kinds[i].api_version);
     }
+    if (versions[0] != '\0')
+        return rc__config_fail(x, an, "%s must have apiVersion %s, not '%s'", kind, versions, api);
     return rc__config_fail(
         x, kn,
         "unknown kind '%s' (known: Broker and Trigger in eventing.knative.dev/v1, "
-        "Service in v1, RingcastConfig in ringcast.dev/v1alpha1)",
+        "Service in v1, RingcastConfig and DaprApp in ringcast.dev/v1alpha1, "
+        "Component in dapr.io/v1alpha1, Subscription in dapr.io/v2alpha1 or v1alpha1)",
         kind);
 }
 
@@ -553,6 +565,9 @@ int rc_config_load_string(rc_config_t *out, const char *name, const char *text, 
         rc = add_default_broker(&c);
     if (rc == 0)
         rc = resolve(&x);
+    if (rc == 0)
+        rc = rc__config_dapr_resolve(&x);
+    rc__config_dapr_end(&x);
     if (rc == 0) {
         c.source = strdup(name);
         if (c.source == NULL)
@@ -620,6 +635,7 @@ void rc_config_close(rc_config_t *c)
     for (size_t i = 0; i < c->trigger_count; i++)
         rc__config_trigger_free(&c->triggers[i]);
     free(c->triggers);
+    rc__config_dapr_free(c); /* after the triggers, which point at its subscriptions */
     free(c->services);
     c->triggers = NULL;
     c->services = NULL;

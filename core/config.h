@@ -165,7 +165,9 @@ typedef struct {
     int line;                      /* where its document starts */
     int subscriber_line;           /* line of spec.subscriber (for resolution errors) */
     const rc_config_dapr_sub_t *dapr; /* a Dapr subscription's internal trigger, else NULL:
-                                       * name "<group>:<topic>" (or "<group>:<subscription>"),
+                                       * name "<group>:<subscription>" (declarative) or
+                                       * "<group>:<pubsub>:<topic>" (programmatic), past 63
+                                       * bytes cut with a '~' and a hash (docs/config.md),
                                        * filter topic == its topic, subscriber_uri the app's
                                        * first replica (docs/dapr.md) */
 } rc_config_trigger_t;

@@ -3,6 +3,9 @@
  *   config.c          the file and its documents, the kinds table, Broker, RingcastConfig,
  *                     the checks after the last document
  *   config_trigger.c  Trigger and Service
+ *   config_dapr.c     the Dapr kinds (Component, DaprApp, Subscription) and spec.dapr
+ *   config_dapr_sub.c Dapr subscriptions (declarative and programmatic): their checks, routes
+ *                     and internal triggers
  *   config_lag.c      lag limits: spec.lag, the Trigger annotations, the check against the
  *                     ring's size
  *   config_yaml.c     nodes, the failure recorder, field readers, spec.delivery
@@ -29,6 +32,7 @@ typedef struct {
     /* Lines of the settings the ring check weighs against each other (0: not given, default). */
     int ring_size_line;
     int max_event_line, max_header_line, max_batch_line, max_batch_events_line;
+    struct rc__config_dapr_s *dapr; /* config_dapr.c's notes between documents, NULL if none */
 } rc__config_ctx_t;
 
 /** Called by rc__config_walk_map for each key of a mapping; returns 0 or the error to stop
@@ -82,6 +86,13 @@ int rc__config_get_duration(rc__config_ctx_t *x, yaml_node_t *v, const char *fie
 /** Whether `s` is a Kubernetes DNS-1123 label (names and namespaces). */
 int rc__config_valid_dns_label(const char *s);
 
+/** Reads metadata.name and metadata.namespace of a `kind` document from mapping `md` into
+ *  `name` and `ns` (RC_CONFIG_NAME_MAX + 1 bytes each; left as they are when absent), checking
+ *  that both are DNS labels; labels and annotations must be mappings; any other key fails. Read
+ *  first, since they go into every later message. */
+int rc__config_metadata_names(rc__config_ctx_t *x, yaml_node_t *md, const char *kind, char *ns,
+                              char *name);
+
 /* ---- config_yaml.c: spec.delivery, shared by Broker and Trigger ----------------------------- */
 
 /** Reads spec.delivery of a Broker or Trigger into `d` (kept raw; each value is checked by the
@@ -113,5 +124,70 @@ int rc__config_parse_trigger(rc__config_ctx_t *x, yaml_node_t *root);
 int rc__config_parse_service(rc__config_ctx_t *x, yaml_node_t *root);
 /** Frees what `t` holds and zeroes it. */
 void rc__config_trigger_free(rc_config_trigger_t *t);
+
+/* ---- config_dapr.c --------------------------------------------------------------------------- */
+
+/** Loads one Component document (dapr.io/v1alpha1, type pubsub.ringcast) into x->cfg; its
+ *  broker is checked once every document is in. */
+int rc__config_parse_component(rc__config_ctx_t *x, yaml_node_t *root);
+/** Loads one DaprApp document (ringcast.dev/v1alpha1) into x->cfg. */
+int rc__config_parse_dapr_app(rc__config_ctx_t *x, yaml_node_t *root);
+/** Reads one Subscription document (dapr.io/v2alpha1 or v1alpha1) and keeps it in x->dapr: it
+ *  becomes one subscription per app in its scopes in rc__config_dapr_resolve. */
+int rc__config_parse_subscription(rc__config_ctx_t *x, yaml_node_t *root);
+/** Reads RingcastConfig spec.dapr (`v`, a mapping) into x->cfg->dapr_host and dapr_port. */
+int rc__config_dapr_settings(rc__config_ctx_t *x, yaml_node_t *v);
+/** After the last document and the brokers' defaults: spec.dapr.listen against the other
+ *  listeners, each Component's broker, then each Subscription kept in x->dapr expanded into its
+ *  per-app subscriptions and internal triggers. Returns 0 or an error with its message. */
+int rc__config_dapr_resolve(rc__config_ctx_t *x);
+/** Frees x->dapr (whether or not the load succeeded). */
+void rc__config_dapr_end(rc__config_ctx_t *x);
+/** Frees the Dapr parts of `c` (pubsubs, apps, subscriptions); the internal triggers are freed
+ *  with the other triggers. */
+void rc__config_dapr_free(rc_config_t *c);
+
+/* ---- config_dapr_sub.c ----------------------------------------------------------------------
+ * Each fills `why` (a phrase naming the field, without file or line) when it returns
+ * RC_ECONFIG. */
+
+/* bulkSubscribe: Dapr's defaults, and ringcast's bounds. */
+#define RC__CONFIG_DAPR_BULK_MESSAGES_MAX 1000
+#define RC__CONFIG_DAPR_BULK_MESSAGES_DEF 100
+#define RC__CONFIG_DAPR_BULK_AWAIT_MAX_MS 60000
+#define RC__CONFIG_DAPR_BULK_AWAIT_DEF_MS 1000
+
+/* Routes as given, either form: rule i is (match[i], path[i]); lines are NULL for programmatic
+ * subscriptions. */
+typedef struct {
+    size_t count;
+    const char *const *match; /* NULL or "": the rule takes every event (a fallback) */
+    const char *const *path;
+    const int *match_line, *path_line;
+    const char *default_path;  /* NULL if none */
+    const char *default_field; /* its name in messages: "routes.default" or "spec.route" */
+    int default_line;
+} rc__config_dapr_routes_t;
+
+/** A topic (`field` names it): 1-255 bytes, no control characters. */
+int rc__config_dapr_check_topic(const char *s, const char *field, char *why, size_t n);
+/** Fills s->rules (each match compiled) and s->default_path from `in`. A rule with an empty
+ *  match is the fallback (s->default_path); one that is not the last, or one with a default
+ *  too, is refused (what follows it would never be used). `*line` is the line at fault (0 if
+ *  none). On failure what was done stays in `s` for rc__config_dapr_sub_free. */
+int rc__config_dapr_routes(rc_config_dapr_sub_t *s, const rc__config_dapr_routes_t *in, char *why,
+                           size_t n, int *line);
+/** A deep copy of `src` into `dst` (programs compiled again: each subscription owns its own). */
+int rc__config_dapr_sub_clone(rc_config_dapr_sub_t *dst, const rc_config_dapr_sub_t *src, char *why,
+                              size_t n);
+/** Gives `s` (complete but for its group; s->app set) to `c` with its internal trigger (name,
+ *  filter topic == <topic>, subscriber the app's first replica) on pubsub `p`'s broker. Returns
+ *  0 (`c` owns `s`), -EEXIST (the app already subscribes to that pubsub and topic), RC_ECONFIG or
+ *  -ENOMEM (the caller still owns `s`). The trigger table grows: pointers into c->triggers
+ *  move. */
+int rc__config_dapr_attach(rc_config_t *c, rc_config_dapr_sub_t *s, const rc_config_pubsub_t *p,
+                           char *why, size_t n);
+/** Frees what `s` holds and zeroes it (not `s` itself). */
+void rc__config_dapr_sub_free(rc_config_dapr_sub_t *s);
 
 #endif

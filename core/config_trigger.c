@@ -65,38 +65,6 @@ static int annotations_field(rc__config_ctx_t *x, const char *key, yaml_node_t *
     return annotation(arg, key, v);
 }
 
-/* Name and namespace first (they go into every later message), then the rest. */
-static int metadata_names(rc__config_ctx_t *x, yaml_node_t *md, const char *kind, char *ns,
-                          char *name)
-{
-    if (md->type != YAML_MAPPING_NODE)
-        return rc__config_fail(x, md, "%s: 'metadata' must be a mapping", kind);
-    for (yaml_node_pair_t *p = md->data.mapping.pairs.start; p < md->data.mapping.pairs.top; p++) {
-        yaml_node_t *k = rc__config_node(x, p->key), *v = rc__config_node(x, p->value);
-        const char *key = rc__config_scalar(k);
-        if (key == NULL)
-            return rc__config_fail(x, k, "%s: metadata: keys must be plain strings", kind);
-        char *dst = strcmp(key, "name") == 0 ? name : strcmp(key, "namespace") == 0 ? ns : NULL;
-        if (dst == NULL) {
-            if (strcmp(key, "labels") == 0 || strcmp(key, "annotations") == 0) {
-                if (v->type != YAML_MAPPING_NODE)
-                    return rc__config_fail(x, v, "%s: 'metadata.%s' must be a mapping", kind, key);
-                continue;
-            }
-            return rc__config_fail(x, k, "%s: unknown field 'metadata.%s'", kind, key);
-        }
-        const char *s = rc__config_scalar(v);
-        if (s == NULL || !rc__config_valid_dns_label(s))
-            return rc__config_fail(
-                x, v,
-                "%s: 'metadata.%s' must be a DNS label (lowercase letters, digits and "
-                "'-', at most 63 characters), not '%s'",
-                kind, key, s ? s : "(not a scalar)");
-        strcpy(dst, s);
-    }
-    return 0;
-}
-
 /* ---- spec.filter / spec.filters ---------------------------------------------------------- */
 
 static int filter_object(trig_ctx_t *tc, yaml_node_t *v, rc_filter_node_t *parent);
@@ -399,7 +367,7 @@ int rc__config_parse_trigger(rc__config_ctx_t *x, yaml_node_t *root)
         return rc__config_fail(x, root, "more than %u triggers", RC_CONFIG_TRIGGERS_MAX);
     if (!rc__config_find_key(x, root, "metadata", &md))
         return rc__config_fail(x, root, "Trigger has no metadata.name");
-    rc = metadata_names(x, md, "Trigger", t.ns, t.name);
+    rc = rc__config_metadata_names(x, md, "Trigger", t.ns, t.name);
     if (rc != 0)
         return rc;
     if (t.name[0] == '\0')
@@ -500,7 +468,7 @@ int rc__config_parse_service(rc__config_ctx_t *x, yaml_node_t *root)
     yaml_node_t *md = NULL, *spec = NULL, *ports = NULL;
     if (!rc__config_find_key(x, root, "metadata", &md))
         return rc__config_fail(x, root, "Service has no metadata.name");
-    int rc = metadata_names(x, md, "Service", s.ns, s.name);
+    int rc = rc__config_metadata_names(x, md, "Service", s.ns, s.name);
     if (rc != 0)
         return rc;
     if (s.name[0] == '\0')

@@ -171,6 +171,37 @@ int rc__config_valid_dns_label(const char *s)
     return 1;
 }
 
+int rc__config_metadata_names(rc__config_ctx_t *x, yaml_node_t *md, const char *kind, char *ns,
+                              char *name)
+{
+    if (md->type != YAML_MAPPING_NODE)
+        return rc__config_fail(x, md, "%s: 'metadata' must be a mapping", kind);
+    for (yaml_node_pair_t *p = md->data.mapping.pairs.start; p < md->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = rc__config_node(x, p->key), *v = rc__config_node(x, p->value);
+        const char *key = rc__config_scalar(k);
+        if (key == NULL)
+            return rc__config_fail(x, k, "%s: metadata: keys must be plain strings", kind);
+        char *dst = strcmp(key, "name") == 0 ? name : strcmp(key, "namespace") == 0 ? ns : NULL;
+        if (dst == NULL) {
+            if (strcmp(key, "labels") == 0 || strcmp(key, "annotations") == 0) {
+                if (v->type != YAML_MAPPING_NODE)
+                    return rc__config_fail(x, v, "%s: 'metadata.%s' must be a mapping", kind, key);
+                continue;
+            }
+            return rc__config_fail(x, k, "%s: unknown field 'metadata.%s'", kind, key);
+        }
+        const char *s = rc__config_scalar(v);
+        if (s == NULL || !rc__config_valid_dns_label(s))
+            return rc__config_fail(
+                x, v,
+                "%s: 'metadata.%s' must be a DNS label (lowercase letters, digits and "
+                "'-', at most 63 characters), not '%s'",
+                kind, key, s ? s : "(not a scalar)");
+        strcpy(dst, s);
+    }
+    return 0;
+}
+
 /* ---- spec.delivery (Broker and Trigger) ---------------------------------------------------- */
 
 /* The delivery policy's own parser decides, so a file that loads is one the workers can run (its

@@ -425,3 +425,349 @@ size_t rc_dead_letter_data(const void *body, size_t len, char *out, size_t cap)
     out[n] = '\0';
     return n;
 }
+
+/* ---- Dapr apps ---------------------------------------------------------------------------------
+ */
+
+/* A scan of the body as Go's json.Decoder reads its first value. The steps answer JS_OK, JS_BAD
+ * (a syntax error: Go fails) or JS_END (the input ran out inside the value: a syntax error too,
+ * unless the body was cut by the client). */
+enum { JS_OK = 0, JS_BAD = -1, JS_END = -2 };
+
+#define JS_MAX_DEPTH 10000 /* Go's encoding/json nesting limit */
+#define JS_WORD      16    /* decoded bytes kept of a key or a status value */
+
+typedef struct {
+    const unsigned char *p;
+    size_t n, i;
+} js_t;
+
+static void js_ws(js_t *j)
+{
+    while (j->i < j->n &&
+           (j->p[j->i] == ' ' || j->p[j->i] == '\t' || j->p[j->i] == '\n' || j->p[j->i] == '\r'))
+        j->i++;
+}
+
+static int js_hex(int c)
+{
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+}
+
+/* Appends the UTF-8 bytes of code point `cp` to `out` (as far as `cap` goes); counts them all. */
+static void js_put_cp(uint32_t cp, char *out, size_t cap, size_t *o)
+{
+    unsigned char b[4];
+    size_t n;
+    if (cp < 0x80) {
+        b[0] = (unsigned char)cp;
+        n = 1;
+    } else if (cp < 0x800) {
+        b[0] = (unsigned char)(0xc0 | cp >> 6);
+        b[1] = (unsigned char)(0x80 | (cp & 0x3f));
+        n = 2;
+    } else {
+        /* Surrogates and the rest: only ASCII and U+017F are ever compared, so any three
+         * non-ASCII bytes stand for them. */
+        b[0] = (unsigned char)(0xe0 | (cp >> 12 & 0x0f));
+        b[1] = (unsigned char)(0x80 | (cp >> 6 & 0x3f));
+        b[2] = (unsigned char)(0x80 | (cp & 0x3f));
+        n = 3;
+    }
+    for (size_t k = 0; k < n; k++, (*o)++)
+        if (*o < cap)
+            out[*o] = (char)b[k];
+}
+
+/* A string at j->i (its opening quote): decoded into `out` as far as `cap` goes, its decoded
+ * length in *len. `out` may be NULL (cap 0) to only check it. */
+static int js_string(js_t *j, char *out, size_t cap, size_t *len)
+{
+    size_t o = 0;
+    j->i++;
+    while (j->i < j->n) {
+        unsigned char c = j->p[j->i++];
+        if (c == '"') {
+            *len = o;
+            return JS_OK;
+        }
+        if (c < 0x20)
+            return JS_BAD;
+        if (c != '\\') {
+            if (o < cap)
+                out[o] = (char)c;
+            o++;
+            continue;
+        }
+        if (j->i >= j->n)
+            return JS_END;
+        c = j->p[j->i++];
+        static const char esc_in[] = "\"\\/bfnrt", esc_out[] = "\"\\/\b\f\n\r\t";
+        const char *k = c != '\0' ? strchr(esc_in, c) : NULL;
+        if (k != NULL) {
+            if (o < cap)
+                out[o] = esc_out[k - esc_in];
+            o++;
+            continue;
+        }
+        if (c != 'u')
+            return JS_BAD;
+        uint32_t cp = 0;
+        for (int d = 0; d < 4; d++, j->i++) {
+            if (j->i >= j->n)
+                return JS_END;
+            int h = js_hex(j->p[j->i]);
+            if (h < 0)
+                return JS_BAD;
+            cp = cp << 4 | (uint32_t)h;
+        }
+        js_put_cp(cp, out, cap, &o);
+    }
+    return JS_END;
+}
+
+/* A literal (true, false, null) or a number, per JSON's grammar. */
+static int js_scalar(js_t *j)
+{
+    static const char *const words[] = {"true", "false", "null"};
+    for (size_t w = 0; w < 3; w++) {
+        size_t n = strlen(words[w]);
+        if (j->p[j->i] != (unsigned char)words[w][0])
+            continue;
+        size_t avail = j->n - j->i < n ? j->n - j->i : n;
+        if (memcmp(j->p + j->i, words[w], avail) != 0)
+            return JS_BAD;
+        j->i += avail;
+        return avail < n ? JS_END : JS_OK;
+    }
+    /* -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? */
+    size_t i = j->i;
+    if (i < j->n && j->p[i] == '-')
+        i++;
+    if (i >= j->n)
+        return JS_END;
+    if (j->p[i] == '0')
+        i++;
+    else if (j->p[i] >= '1' && j->p[i] <= '9')
+        while (i < j->n && j->p[i] >= '0' && j->p[i] <= '9')
+            i++;
+    else
+        return JS_BAD;
+    for (int part = 0; part < 2; part++) {
+        if (i >= j->n)
+            break;
+        if (part == 0 ? j->p[i] != '.' : (j->p[i] != 'e' && j->p[i] != 'E'))
+            continue;
+        i++;
+        if (part == 1 && i < j->n && (j->p[i] == '+' || j->p[i] == '-'))
+            i++;
+        if (i >= j->n)
+            return JS_END;
+        if (j->p[i] < '0' || j->p[i] > '9')
+            return JS_BAD;
+        while (i < j->n && j->p[i] >= '0' && j->p[i] <= '9')
+            i++;
+    }
+    j->i = i;
+    /* A number that ends with the input may go on in the bytes that were cut or never sent;
+     * inside an object the closing brace decides anyway. */
+    return JS_OK;
+}
+
+/* An object member's "key": (then the colon), at j->i (the key's quote). */
+static int js_key(js_t *j, char *out, size_t cap, size_t *len)
+{
+    if (j->i >= j->n)
+        return JS_END;
+    if (j->p[j->i] != '"')
+        return JS_BAD;
+    int rc = js_string(j, out, cap, len);
+    if (rc != JS_OK)
+        return rc;
+    js_ws(j);
+    if (j->i >= j->n)
+        return JS_END;
+    if (j->p[j->i] != ':')
+        return JS_BAD;
+    j->i++;
+    return JS_OK;
+}
+
+/* Skips one value of any kind, checking its syntax; nesting is kept in a bit stack (1: object),
+ * so hostile depth costs no recursion. */
+static int js_skip(js_t *j)
+{
+    unsigned char stack[JS_MAX_DEPTH / 8 + 1];
+    size_t depth = 0, klen;
+    int rc;
+value:
+    js_ws(j);
+    if (j->i >= j->n)
+        return JS_END;
+    if (j->p[j->i] == '{' || j->p[j->i] == '[') {
+        int obj = j->p[j->i] == '{';
+        if (depth == JS_MAX_DEPTH)
+            return JS_BAD;
+        stack[depth / 8] =
+            (unsigned char)((stack[depth / 8] & ~(1u << depth % 8)) | (unsigned)obj << depth % 8);
+        depth++;
+        j->i++;
+        js_ws(j);
+        if (j->i >= j->n)
+            return JS_END;
+        if (j->p[j->i] == (obj ? '}' : ']')) {
+            j->i++;
+            depth--;
+            goto after;
+        }
+        if (obj && (rc = js_key(j, NULL, 0, &klen)) != JS_OK)
+            return rc;
+        goto value;
+    }
+    rc = j->p[j->i] == '"' ? js_string(j, NULL, 0, &klen) : js_scalar(j);
+    if (rc != JS_OK)
+        return rc;
+after:
+    if (depth == 0)
+        return JS_OK;
+    js_ws(j);
+    if (j->i >= j->n)
+        return JS_END;
+    int in_obj = stack[(depth - 1) / 8] >> (depth - 1) % 8 & 1;
+    if (j->p[j->i] == ',') {
+        j->i++;
+        js_ws(j);
+        if (in_obj && (rc = js_key(j, NULL, 0, &klen)) != JS_OK)
+            return rc;
+        goto value;
+    }
+    if (j->p[j->i] != (in_obj ? '}' : ']'))
+        return JS_BAD;
+    j->i++;
+    depth--;
+    goto after;
+}
+
+/* Whether a decoded key names the status field as Go matches names: ASCII case folded, and
+ * U+017F (long s, UTF-8 C5 BF) taken for an s, as Go's simple folding does. */
+static bool js_is_status(const char *k, size_t len)
+{
+    const char *want = "status";
+    size_t i = 0;
+    for (; *want != '\0'; want++) {
+        if (i >= len)
+            return false;
+        unsigned char c = (unsigned char)k[i];
+        if (*want == 's' && c == 0xc5 && i + 1 < len && (unsigned char)k[i + 1] == 0xbf) {
+            i += 2;
+            continue;
+        }
+        if ((c | 0x20) != (unsigned char)*want)
+            return false;
+        i++;
+    }
+    return i == len;
+}
+
+static rc_dapr_status_t js_status_value(const char *v, size_t len)
+{
+    if (len == 0)
+        return RC_DAPR_STATUS_NONE;
+    if (len == 7 && memcmp(v, "SUCCESS", 7) == 0)
+        return RC_DAPR_STATUS_SUCCESS;
+    if (len == 5 && memcmp(v, "RETRY", 5) == 0)
+        return RC_DAPR_STATUS_RETRY;
+    if (len == 4 && memcmp(v, "DROP", 4) == 0)
+        return RC_DAPR_STATUS_DROP;
+    return RC_DAPR_STATUS_UNKNOWN;
+}
+
+/* One member's value when its key is the status: a string sets it, null leaves it (Go), any
+ * other type is a decode error (*type_err). */
+static int js_status_member(js_t *j, rc_dapr_status_t *st, bool *type_err)
+{
+    js_ws(j);
+    if (j->i >= j->n)
+        return JS_END;
+    if (j->p[j->i] == '"') {
+        char v[JS_WORD];
+        size_t len;
+        int rc = js_string(j, v, sizeof(v), &len);
+        if (rc == JS_OK)
+            *st = len > sizeof(v) ? RC_DAPR_STATUS_UNKNOWN : js_status_value(v, len);
+        return rc;
+    }
+    if (j->p[j->i] != 'n')
+        *type_err = true;
+    return js_skip(j);
+}
+
+rc_dapr_status_t rc_dapr_app_status(const char *body, size_t len, bool truncated)
+{
+    js_t j = {(const unsigned char *)body, body != NULL ? len : 0, 0};
+    rc_dapr_status_t st = RC_DAPR_STATUS_NONE;
+    bool type_err = false;
+    int rc = JS_OK;
+    js_ws(&j);
+    /* Anything but an object is empty (EOF), a syntax error or a type error for Go. */
+    if (j.i >= j.n || j.p[j.i] != '{')
+        return RC_DAPR_STATUS_NONE;
+    j.i++;
+    js_ws(&j);
+    if (j.i < j.n && j.p[j.i] == '}')
+        return RC_DAPR_STATUS_NONE;
+    for (;;) {
+        char k[JS_WORD];
+        size_t klen;
+        if ((rc = js_key(&j, k, sizeof(k), &klen)) != JS_OK)
+            break;
+        if (klen <= sizeof(k) && js_is_status(k, klen))
+            rc = js_status_member(&j, &st, &type_err);
+        else
+            rc = js_skip(&j);
+        if (rc != JS_OK)
+            break;
+        js_ws(&j);
+        if (j.i >= j.n) {
+            rc = JS_END;
+            break;
+        }
+        if (j.p[j.i] == '}')
+            break;
+        if (j.p[j.i] != ',') {
+            rc = JS_BAD;
+            break;
+        }
+        j.i++;
+        js_ws(&j);
+    }
+    if (rc == JS_BAD || (rc == JS_END && !truncated) || type_err)
+        return RC_DAPR_STATUS_NONE;
+    return st;
+}
+
+rc_dapr_outcome_t rc_dapr_classify(int result, const char *body, size_t len, bool truncated)
+{
+    if (result == 404)
+        return RC_DAPR_NOT_FOUND;
+    if (result < 200 || result > 299)
+        return RC_DAPR_RETRY;
+    switch (rc_dapr_app_status(body, len, truncated)) {
+    case RC_DAPR_STATUS_NONE:
+    case RC_DAPR_STATUS_SUCCESS:
+        return RC_DAPR_SUCCESS;
+    case RC_DAPR_STATUS_DROP:
+        return RC_DAPR_DROP;
+    default:
+        return RC_DAPR_RETRY;
+    }
+}
+
+const char *rc_dapr_outcome_name(rc_dapr_outcome_t o)
+{
+    static const char *const names[] = {"success", "retry", "drop", "not_found"};
+    return (unsigned)o < sizeof(names) / sizeof(names[0]) ? names[o] : "unknown";
+}

@@ -126,4 +126,47 @@ int rc_dead_letter_code(int result);
  *  @return the encoded length */
 size_t rc_dead_letter_data(const void *body, size_t len, char *out, size_t cap);
 
+/* ---- Dapr apps (CONTRACTS.md, "Delivery to an app") ------------------------------------------ */
+
+/** What a Dapr subscription's app asked for in the `status` member of a 2xx answer, read as the
+ *  Dapr sidecar reads it: Go's encoding/json decoding the first JSON value of the body into
+ *  `struct{ Status string `json:"status"` }`. The member name matches case-insensitively (as Go
+ *  matches field names, `ſ` folding to `s` included), the value exactly (Dapr compares it to
+ *  "SUCCESS", "RETRY" and "DROP" as is: "retry" is an unknown value); the last `status` member
+ *  wins. Whatever Go would fail to decode (an empty body, a body that is not JSON or not an
+ *  object, a syntax error anywhere in the object, a `status` that is not a string or null,
+ *  nesting over 10000) makes the sidecar skip the check: RC_DAPR_STATUS_NONE. */
+typedef enum {
+    RC_DAPR_STATUS_NONE = 0, /**< no usable status, or "": success */
+    RC_DAPR_STATUS_SUCCESS = 1,
+    RC_DAPR_STATUS_RETRY = 2,
+    RC_DAPR_STATUS_DROP = 3,
+    RC_DAPR_STATUS_UNKNOWN = 4, /**< any other string: retried, as Dapr does */
+} rc_dapr_status_t;
+
+/** Reads the status of an app's 2xx body (`len` bytes, need not be NUL-terminated). `truncated`
+ *  says the HTTP client kept only the first `len` bytes: the sidecar would have read them all,
+ *  so a prefix that is valid JSON as far as it goes gives the status seen in it (the best guess;
+ *  a later member could still change it), where a complete body that stops there would be a
+ *  syntax error. Pure; any thread. */
+rc_dapr_status_t rc_dapr_app_status(const char *body, size_t len, bool truncated);
+
+/** The outcome of one delivery attempt to a Dapr app. */
+typedef enum {
+    RC_DAPR_SUCCESS = 0,   /**< done */
+    RC_DAPR_RETRY = 1,     /**< retried under the trigger's spec.delivery, then dead-lettered */
+    RC_DAPR_DROP = 2,      /**< the app answered {"status":"DROP"}: done, dead-lettered */
+    RC_DAPR_NOT_FOUND = 3, /**< 404: done, dead-lettered */
+} rc_dapr_outcome_t;
+
+/** Classifies an attempt: `result` is the HTTP status or a negative transport error, `body` the
+ *  response body of a 2xx (rc_dapr_app_status). 2xx: by the body's status (none, "" or SUCCESS:
+ *  success; RETRY or an unknown value: retry; DROP: drop); 404: not found; any other status and
+ *  every transport error or timeout: retry. */
+rc_dapr_outcome_t rc_dapr_classify(int result, const char *body, size_t len, bool truncated);
+
+/** Names of the outcomes for logs and dead-letter reasons: "success", "retry", "drop",
+ *  "not_found". */
+const char *rc_dapr_outcome_name(rc_dapr_outcome_t o);
+
 #endif

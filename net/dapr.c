@@ -59,12 +59,14 @@ static route_t route(const char *p, size_t n, rc_str_t *rest)
         route_t r;
         int exact;
     } table[] = {
+        // clang-format off
         {"/v1.0/healthz", R_HEALTHZ, 1},
         {"/v1.0/healthz/outbound", R_OUTBOUND, 1},
         {"/v1.0/metadata", R_METADATA, 1},
         {"/v1.0/publish/bulk", R_BULK, 0},
         {"/v1.0-alpha1/publish/bulk", R_BULK, 0},
         {"/v1.0/publish", R_PUBLISH, 0},
+        // clang-format on
     };
     *rest = RC_STR("");
     for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
@@ -82,8 +84,7 @@ static route_t route(const char *p, size_t n, rc_str_t *rest)
 }
 
 /* Splits "{pubsub}/{topic}" and URL-decodes both (the topic keeps its '/'). */
-static int split(rc_dapr_t *d, rc_str_t rest, rc_str_t *pubsub, rc_str_t *topic,
-                 rc_dapr_error_t *e)
+static int split(rc_dapr_t *d, rc_str_t rest, rc_str_t *pubsub, rc_str_t *topic, rc_dapr_error_t *e)
 {
     const char *slash = memchr(rest.ptr, '/', rest.len);
     rc_str_t ps = {rest.ptr, slash ? (size_t)(slash - rest.ptr) : rest.len};
@@ -99,7 +100,7 @@ static int split(rc_dapr_t *d, rc_str_t rest, rc_str_t *pubsub, rc_str_t *topic,
     return 0;
 }
 
-/* ---- responses -------------------------------------------------------------------------------- */
+/* ---- responses ------------------------------------------------------------------------------- */
 
 /* A growing output buffer over d->out: appends never fail, `failed` says whether one did. */
 typedef struct {
@@ -201,7 +202,7 @@ static void respond_method(rc_dapr_t *d, rc_http_server_response_t *res, const c
     res->headers_len = strlen(allow);
 }
 
-/* ---- probes and metadata ---------------------------------------------------------------------- */
+/* ---- probes and metadata --------------------------------------------------------------------- */
 
 static rc_str_t header(const rc_http_server_request_t *req, const char *name)
 {
@@ -281,7 +282,7 @@ static void metadata(rc_dapr_t *d, const rc_http_server_request_t *req,
     res->body_len = o.len;
 }
 
-/* ---- publish ---------------------------------------------------------------------------------- */
+/* ---- publish --------------------------------------------------------------------------------- */
 
 static uint64_t body_limit(const rc_dapr_t *d, route_t r)
 {
@@ -519,8 +520,9 @@ void rc_dapr_on_request(rc_dapr_t *d, const rc_http_server_request_t *req,
         rc = rc_dapr_fail(&e, RC_DAPR_E_PUBLISH, "request reached the Dapr API without a route");
         e.status = 500;
     } else if (req->body_len > body_limit(d, r)) {
-        rc = rc_dapr_fail(&e, RC_DAPR_E_TOO_LARGE, "body of %zu bytes exceeds the maximum of %llu "
-                                                   "bytes",
+        rc = rc_dapr_fail(&e, RC_DAPR_E_TOO_LARGE,
+                          "body of %zu bytes exceeds the maximum of %llu "
+                          "bytes",
                           req->body_len, (unsigned long long)body_limit(d, r));
     } else {
         rc = r == R_BULK ? publish_bulk(d, ps, req, res, &e) : publish_one(d, ps, req, &e);
@@ -534,7 +536,7 @@ void rc_dapr_on_request(rc_dapr_t *d, const rc_http_server_request_t *req,
     rc_metrics_observe_latency(d->metrics, rc_now_ns() - req->start_ns);
 }
 
-/* ---- the listener of its own ------------------------------------------------------------------ */
+/* ---- the listener of its own ----------------------------------------------------------------- */
 
 static void own_on_headers(void *data, const rc_http_server_request_t *req,
                            rc_http_server_response_t *res)
@@ -566,8 +568,7 @@ static void own_on_rejected(void *data, int status, const char *reason)
 static void own_on_connection(void *data, int delta)
 {
     rc_dapr_t *d = data;
-    rc_metric_add(delta > 0 ? &d->metrics->connections_opened : &d->metrics->connections_closed,
-                  1);
+    rc_metric_add(delta > 0 ? &d->metrics->connections_opened : &d->metrics->connections_closed, 1);
 }
 
 void rc_dapr_handler(rc_dapr_t *d, rc_http_handler_t *h)

@@ -35,15 +35,15 @@ typedef struct {
 } rc_dapr_pubsub_t;
 
 typedef struct rc_dapr_s {
-    const rc_config_t *cfg;    /* borrowed while serving: pubsubs, subscriptions, limits */
-    rc_dapr_pubsub_t *pubsubs; /* one per cfg->pubsubs entry, same order */
+    const rc_config_t *cfg;        /* borrowed while serving: pubsubs, subscriptions, limits */
+    rc_dapr_pubsub_t *pubsubs;     /* one per cfg->pubsubs entry, same order */
     rc_ingress_metrics_t *metrics; /* where requests are counted (borrowed) */
     char retry_after_line[40];
     rc_dapr_gen_t gen;
     char *out; /* response bodies larger than the response's scratch */
     size_t out_cap;
-    rc_arena_t arena;            /* per request */
-    char arena_buf[128 * 1024];  /* the arena's first block: most requests never malloc */
+    rc_arena_t arena;           /* per request */
+    char arena_buf[128 * 1024]; /* the arena's first block: most requests never malloc */
 } rc_dapr_t;
 
 /** Prepares `d` for one loop: `brokers` (borrowed, as the ingress has them) give each pubsub's

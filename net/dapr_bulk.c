@@ -209,8 +209,8 @@ static int check_unique(rc_dapr_bulk_entry_t *entries, size_t n, rc_arena_t *are
         for (; slot[j] != 0; j = (j + 1) & (cap - 1))
             if (rc_str_eq(entries[slot[j] - 1].entry_id, id))
                 return rc_dapr_fail(e, RC_DAPR_E_EVENTS_SER,
-                                    "entryId '%.*s' is duplicated (entries %u and %zu)",
-                                    SHOWN(id), slot[j] - 1, i);
+                                    "entryId '%.*s' is duplicated (entries %u and %zu)", SHOWN(id),
+                                    slot[j] - 1, i);
         slot[j] = (uint32_t)i + 1;
     }
     return 0;

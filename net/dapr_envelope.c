@@ -20,7 +20,7 @@
 #include "core/errors.h"
 #include "core/validate.h"
 
-/* ---- errors ------------------------------------------------------------------------------- */
+/* ---- errors ---------------------------------------------------------------------------------- */
 
 static const struct {
     int status;
@@ -66,7 +66,7 @@ static int nomem(rc_dapr_error_t *e)
 /* Message text of a value the client sent: at most 100 bytes of it. */
 #define SHOWN(s) (int)((s).len > 100 ? 100 : (s).len), (s).ptr
 
-/* ---- random ids ----------------------------------------------------------------------------- */
+/* ---- random ids ------------------------------------------------------------------------------ */
 
 static uint64_t splitmix(uint64_t *x)
 {
@@ -118,8 +118,8 @@ static void put_hex(char *out, uint64_t v, int digits)
 void rc_dapr_uuid4(rc_dapr_rng_t *r, char out[RC_DAPR_UUID_LEN])
 {
     uint64_t hi = rc_dapr_rng_next(r), lo = rc_dapr_rng_next(r);
-    hi = (hi & ~0xf000ull) | 0x4000ull;                      /* version 4 */
-    lo = (lo & ~(3ull << 62)) | (2ull << 62);                 /* variant 10 */
+    hi = (hi & ~0xf000ull) | 0x4000ull;       /* version 4 */
+    lo = (lo & ~(3ull << 62)) | (2ull << 62); /* variant 10 */
     put_hex(out, hi >> 32, 8);
     out[8] = '-';
     put_hex(out + 9, hi >> 16, 4);
@@ -173,7 +173,7 @@ bool rc_dapr_traceparent_valid(rc_str_t s)
     return s.len == RC_DAPR_TRACEPARENT_LEN || (!z1 && p[RC_DAPR_TRACEPARENT_LEN] == '-');
 }
 
-/* ---- metadata.* ----------------------------------------------------------------------------- */
+/* ---- metadata.* ------------------------------------------------------------------------------ */
 
 static const char *const meta_names[RC_DAPR_META_COUNT] = {
     [RC_DAPR_META_RAW_PAYLOAD] = "rawPayload",
@@ -272,7 +272,7 @@ int rc_dapr_meta_query(const char *query, size_t len, rc_arena_t *arena, rc_dapr
     return 0;
 }
 
-/* ---- envelope ------------------------------------------------------------------------------- */
+/* ---- envelope -------------------------------------------------------------------------------- */
 
 void rc_dapr_gen_init(rc_dapr_gen_t *g)
 {
@@ -307,9 +307,10 @@ typedef struct {
 } meta_opts_t;
 
 /* "entry 'x': " for a bulk entry, "" otherwise: every message about an entry names it. */
-#define WHERE_FMT         "%s%.*s%s"
-#define WHERE(p)          (p)->entry ? "entry '" : "", (p)->entry ? (int)strnlen((p)->entry, 100) : 0, \
-                          (p)->entry ? (p)->entry : "", (p)->entry ? "': " : ""
+#define WHERE_FMT "%s%.*s%s"
+#define WHERE(p)                                                                                   \
+    (p)->entry ? "entry '" : "", (p)->entry ? (int)strnlen((p)->entry, 100) : 0,                   \
+        (p)->entry ? (p)->entry : "", (p)->entry ? "': " : ""
 
 /* Go's strconv.ParseBool, which Dapr uses for rawPayload. */
 static int parse_bool(rc_str_t v, int *out)
@@ -467,8 +468,7 @@ static size_t skip_blanks(rc_str_t s, size_t pos)
     return pos;
 }
 
-static const char *const default_keys[4] = {"\"specversion\"", "\"id\"", "\"source\"",
-                                            "\"type\""};
+static const char *const default_keys[4] = {"\"specversion\"", "\"id\"", "\"source\"", "\"type\""};
 
 /* Walks the members of the JSON object `body`: pass 0 notes in *present which of the four
  * attributes Dapr defaults have a non-null value; pass 1 copies every member but their nulls
@@ -477,6 +477,7 @@ static const char *const default_keys[4] = {"\"specversion\"", "\"id\"", "\"sour
 static int walk_members(rc_str_t body, int pass, unsigned *present, char *buf, size_t *o)
 {
     size_t pos = skip_blanks(body, 0);
+    unsigned seen = 0;
     if (pos >= body.len || body.ptr[pos++] != '{')
         return -1;
     pos = skip_blanks(body, pos);
@@ -491,8 +492,12 @@ static int walk_members(rc_str_t body, int pass, unsigned *present, char *buf, s
         while (k < 4 && !rc_str_eq_cstr(key, default_keys[k]))
             k++;
         bool dropped = k < 4 && rc_str_eq(val, RC_STR("null"));
-        if (pass == 0 && k < 4 && !dropped)
-            *present |= 1u << k;
+        if (pass == 0 && k < 4) {
+            if (seen & (1u << k))
+                return -1; /* a repeated member: the decoder's error stands */
+            seen |= 1u << k;
+            *present |= dropped ? 0 : 1u << k;
+        }
         if (pass == 1 && !dropped) {
             buf[(*o)++] = ',';
             memcpy(buf + *o, key.ptr, key.len);
@@ -515,8 +520,7 @@ static int walk_members(rc_str_t body, int pass, unsigned *present, char *buf, s
  * missing or the body is no JSON object (the decoder's own error then stands), -ENOMEM. */
 static int with_defaults(rc_dapr_gen_t *g, rc_str_t body, rc_arena_t *arena, rc_str_t *out)
 {
-    static const char *const values[4] = {"\"1.0\"", NULL, "\"Dapr\"",
-                                          "\"com.dapr.event.sent\""};
+    static const char *const values[4] = {"\"1.0\"", NULL, "\"Dapr\"", "\"com.dapr.event.sent\""};
     unsigned present = 0;
     size_t o = 0;
     if (walk_members(body, 0, &present, NULL, &o) != 0 || present == 0xf)
@@ -582,9 +586,8 @@ static int cloud_event(rc_dapr_gen_t *g, const rc_dapr_publish_t *p, rc_str_t bo
 }
 
 /* One metadata override of a core attribute, checked as that attribute. */
-static int override_attr(const rc_dapr_publish_t *p, const rc_dapr_meta_t *m,
-                         rc_dapr_meta_key_t k, rc_ce_attr_t attr, rc_event_t *ev,
-                         rc_dapr_error_t *e)
+static int override_attr(const rc_dapr_publish_t *p, const rc_dapr_meta_t *m, rc_dapr_meta_key_t k,
+                         rc_ce_attr_t attr, rc_event_t *ev, rc_dapr_error_t *e)
 {
     rc_str_t v = m->v[k];
     if (v.ptr == NULL || v.len == 0)
@@ -602,9 +605,8 @@ static int override_attr(const rc_dapr_publish_t *p, const rc_dapr_meta_t *m,
 }
 
 /* One metadata value that becomes a string extension. */
-static int override_ext(const rc_dapr_publish_t *p, const rc_dapr_meta_t *m,
-                        rc_dapr_meta_key_t k, rc_str_t name, rc_event_t *ev, rc_arena_t *arena,
-                        rc_dapr_error_t *e)
+static int override_ext(const rc_dapr_publish_t *p, const rc_dapr_meta_t *m, rc_dapr_meta_key_t k,
+                        rc_str_t name, rc_event_t *ev, rc_arena_t *arena, rc_dapr_error_t *e)
 {
     rc_str_t v = m->v[k];
     if (v.ptr == NULL || v.len == 0)
@@ -618,8 +620,8 @@ static int override_ext(const rc_dapr_publish_t *p, const rc_dapr_meta_t *m,
 }
 
 /* Trace context: the event's own, else the request's headers, else a new traceparent. */
-static int trace(rc_dapr_gen_t *g, const rc_dapr_publish_t *p, rc_event_t *ev,
-                 rc_arena_t *arena, rc_dapr_error_t *e)
+static int trace(rc_dapr_gen_t *g, const rc_dapr_publish_t *p, rc_event_t *ev, rc_arena_t *arena,
+                 rc_dapr_error_t *e)
 {
     const rc_ce_ext_t *tp = rc_event_find_ext(ev, RC_STR("traceparent"));
     rc_str_t parent = tp != NULL ? tp->value : RC_STR_NULL;
@@ -656,11 +658,9 @@ static int apply_meta(const rc_dapr_publish_t *p, const rc_dapr_meta_t *m, const
         override_attr(p, m, RC_DAPR_META_CE_TYPE, RC_CE_ATTR_TYPE, ev, e) != 0 ||
         override_attr(p, m, RC_DAPR_META_CE_SUBJECT, RC_CE_ATTR_SUBJECT, ev, e) != 0 ||
         override_ext(p, m, RC_DAPR_META_CE_TRACEID, RC_STR("traceid"), ev, arena, e) != 0 ||
-        override_ext(p, m, RC_DAPR_META_CE_TRACEPARENT, RC_STR("traceparent"), ev, arena, e) !=
-            0 ||
+        override_ext(p, m, RC_DAPR_META_CE_TRACEPARENT, RC_STR("traceparent"), ev, arena, e) != 0 ||
         override_ext(p, m, RC_DAPR_META_CE_TRACESTATE, RC_STR("tracestate"), ev, arena, e) != 0 ||
-        override_ext(p, m, RC_DAPR_META_PARTITION_KEY, RC_STR("partitionkey"), ev, arena, e) !=
-            0)
+        override_ext(p, m, RC_DAPR_META_PARTITION_KEY, RC_STR("partitionkey"), ev, arena, e) != 0)
         return -1;
     if (o->ttl_s > 0) {
         char *buf = rc_arena_alloc(arena, 24, 1);
@@ -699,8 +699,8 @@ int rc_dapr_envelope(rc_dapr_gen_t *g, const rc_dapr_publish_t *p, const rc_dapr
          * checked): its extensions as typed, an attribute the overrides left invalid. */
         char why[256];
         rc_ce_error_format(&cerr, why, sizeof(why));
-        return rc_dapr_fail(e, RC_DAPR_E_CLOUD_EVENT, WHERE_FMT "invalid cloud event: %s",
-                            WHERE(p), why);
+        return rc_dapr_fail(e, RC_DAPR_E_CLOUD_EVENT, WHERE_FMT "invalid cloud event: %s", WHERE(p),
+                            why);
     }
     return 0;
 }

@@ -14,7 +14,7 @@
 #include "core/event.h"
 #include "core/str.h"
 
-/* ---- errors ------------------------------------------------------------------------------- */
+/* ---- errors ---------------------------------------------------------------------------------- */
 
 /** What went wrong, as Dapr names it: each kind has one status and one errorCode. */
 typedef enum {
@@ -51,7 +51,7 @@ const char *rc_dapr_code_name(rc_dapr_code_t code);
 int rc_dapr_fail(rc_dapr_error_t *e, rc_dapr_code_t code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* ---- random ids ----------------------------------------------------------------------------- */
+/* ---- random ids ------------------------------------------------------------------------------ */
 
 /** xoshiro256** state: event ids and trace ids without a system call per event. */
 typedef struct {
@@ -78,7 +78,7 @@ void rc_dapr_traceparent(rc_dapr_rng_t *r, char out[RC_DAPR_TRACEPARENT_LEN]);
  *  has exactly these 55 characters; later versions may append "-..." fields. */
 bool rc_dapr_traceparent_valid(rc_str_t s);
 
-/* ---- metadata.* ----------------------------------------------------------------------------- */
+/* ---- metadata.* ------------------------------------------------------------------------------ */
 
 /** The metadata keys the publish API reads (Dapr's names, case-sensitive). Others are ignored:
  *  Dapr hands them to its component, and ringcast's component has no use for them. */
@@ -116,7 +116,7 @@ int rc_dapr_meta_lookup(rc_str_t name);
 int rc_dapr_meta_query(const char *query, size_t len, rc_arena_t *arena, rc_dapr_meta_t *m,
                        rc_dapr_error_t *e);
 
-/* ---- envelope ------------------------------------------------------------------------------- */
+/* ---- envelope -------------------------------------------------------------------------------- */
 
 /** Per-loop state of the envelope builder: the random source and the current second's time
  *  string (most publishes of a second share it). */
@@ -138,8 +138,8 @@ typedef struct {
                               application/octet-stream) */
     rc_str_t traceparent;  /* request headers; absent when not sent */
     rc_str_t tracestate;
-    int64_t now_ns;        /* wall clock (time, expiration) */
-    const char *entry;     /* bulk: the entryId, to name in messages; NULL for a single event */
+    int64_t now_ns;    /* wall clock (time, expiration) */
+    const char *entry; /* bulk: the entryId, to name in messages; NULL for a single event */
 } rc_dapr_publish_t;
 
 /** Extension slots an envelope's table starts with: topic, pubsubname, traceid, traceparent,

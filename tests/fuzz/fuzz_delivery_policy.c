@@ -1,6 +1,7 @@
-/* Fuzz target: ISO-8601 durations, Retry-After values and spec.delivery fields. The first byte
- * picks the parser; the rest is the text. Checks that accepted durations round-trip through
- * rc_duration_format and that waits stay within their caps. */
+/* Fuzz target: ISO-8601 durations, Retry-After values, spec.delivery fields and the status of a
+ * Dapr app's answer. The first byte picks the parser (0xf0 and above: the Dapr status); the rest
+ * is the text. Checks that accepted durations round-trip through rc_duration_format and that
+ * waits stay within their caps. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +20,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t len = size - 1;
     char err[256];
     int64_t ns;
+    if (data[0] >= 0xf0) {
+        /* A copy of exactly `len` bytes, so a read past the end is caught. */
+        char *body = malloc(len ? len : 1);
+        if (body == NULL)
+            return 0;
+        memcpy(body, text, len);
+        rc_dapr_status_t st = rc_dapr_app_status(body, len, data[0] & 1);
+        rc_dapr_outcome_t o = rc_dapr_classify(200, body, len, data[0] & 1);
+        free(body);
+        if (st > RC_DAPR_STATUS_UNKNOWN || o > RC_DAPR_NOT_FOUND)
+            abort();
+        return 0;
+    }
     switch (data[0] % 4) {
     case 0:
         if (rc_duration_parse(text, len, &ns, err, sizeof(err)) == 0) {

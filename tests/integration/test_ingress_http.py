@@ -317,7 +317,8 @@ def test_config_errors():
             ("apiVersion: v1\nkind: Secret\n",
              "unknown kind 'Secret' (known: Broker and Trigger in eventing.knative.dev/v1, "
              "Service in v1, "
-             "RingcastConfig in ringcast.dev/v1alpha1)", 2),
+             "RingcastConfig and DaprApp in ringcast.dev/v1alpha1, Component in "
+             "dapr.io/v1alpha1, Subscription in dapr.io/v2alpha1 or v1alpha1)", 2),
             ("apiVersion: eventing.knative.dev/v1\nkind: Broker\nmetadata:\n  name: a\n"
              "spec:\n  deliver: {}\n", "unknown field 'spec.deliver'", 6),
             ("apiVersion: ringcast.dev/v1alpha1\nkind: RingcastConfig\nspec:\n"

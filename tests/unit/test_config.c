@@ -228,7 +228,8 @@ static void test_errors(void)
     expect_error("apiVersion: v1\nkind: ConfigMap\n",
                  "t.yaml:2: unknown kind 'ConfigMap' (known: Broker and Trigger in "
                  "eventing.knative.dev/v1, Service in v1, "
-                 "RingcastConfig in ringcast.dev/v1alpha1)");
+                 "RingcastConfig and DaprApp in ringcast.dev/v1alpha1, Component in "
+                 "dapr.io/v1alpha1, Subscription in dapr.io/v2alpha1 or v1alpha1)");
     expect_error("apiVersion: eventing.knative.dev/v1beta1\nkind: Broker\n",
                  "t.yaml:1: Broker must have apiVersion eventing.knative.dev/v1, not "
                  "'eventing.knative.dev/v1beta1'");

@@ -354,6 +354,191 @@ static void test_dead_letter(void)
     ASSERT_EQ(rc_dead_letter_data("foo", 3, small, 0), 0);
 }
 
+/* The status of an app's answer as the Dapr sidecar reads it (Go's encoding/json). */
+static void st_is(const char *body, rc_dapr_status_t want)
+{
+    rc_dapr_status_t got = rc_dapr_app_status(body, strlen(body), false);
+    if (got != want)
+        RC_TEST_FAIL("status of '%s': %d, want %d", body, (int)got, (int)want);
+}
+
+static void test_dapr_status(void)
+{
+    /* What the SDKs send. */
+    st_is("{\"status\":\"SUCCESS\"}", RC_DAPR_STATUS_SUCCESS);
+    st_is("{\"status\":\"RETRY\"}", RC_DAPR_STATUS_RETRY);
+    st_is("{\"status\":\"DROP\"}", RC_DAPR_STATUS_DROP);
+    st_is(" \r\n\t{ \"status\" : \"DROP\" } ", RC_DAPR_STATUS_DROP);
+    /* Nothing to read: success. */
+    st_is("", RC_DAPR_STATUS_NONE);
+    st_is("   ", RC_DAPR_STATUS_NONE);
+    st_is("OK", RC_DAPR_STATUS_NONE);
+    st_is("<html>RETRY</html>", RC_DAPR_STATUS_NONE);
+    st_is("{}", RC_DAPR_STATUS_NONE);
+    st_is("null", RC_DAPR_STATUS_NONE);
+    st_is("[{\"status\":\"RETRY\"}]", RC_DAPR_STATUS_NONE);
+    st_is("\"RETRY\"", RC_DAPR_STATUS_NONE);
+    st_is("{\"state\":\"RETRY\",\"n\":[1,2,{\"status\":\"DROP\"}]}", RC_DAPR_STATUS_NONE);
+    st_is("{\"status\":\"\"}", RC_DAPR_STATUS_NONE);
+    st_is("{\"status\":null}", RC_DAPR_STATUS_NONE);
+    /* Values are compared exactly (Dapr does not upper-case them): anything else retries. */
+    st_is("{\"status\":\"success\"}", RC_DAPR_STATUS_UNKNOWN);
+    st_is("{\"status\":\"retry\"}", RC_DAPR_STATUS_UNKNOWN);
+    st_is("{\"status\":\"SUCCESS \"}", RC_DAPR_STATUS_UNKNOWN);
+    st_is("{\"status\":\"OK\"}", RC_DAPR_STATUS_UNKNOWN);
+    st_is("{\"status\":\"SUCCESSSUCCESSSUCCESS\"}", RC_DAPR_STATUS_UNKNOWN);
+    st_is("{\"status\":\"\\u0052ETRY\"}", RC_DAPR_STATUS_RETRY);
+    st_is("{\"status\":\"DR\\u004fP\"}", RC_DAPR_STATUS_DROP);
+    st_is("{\"status\":\"\\u00c9\"}", RC_DAPR_STATUS_UNKNOWN);
+    /* Names match as Go matches field names: case folded, U+017F as s. */
+    st_is("{\"Status\":\"RETRY\"}", RC_DAPR_STATUS_RETRY);
+    st_is("{\"STATUS\":\"DROP\"}", RC_DAPR_STATUS_DROP);
+    st_is("{\"\\u0073tatus\":\"RETRY\"}", RC_DAPR_STATUS_RETRY);
+    st_is("{\"\xc5\xbftatu\xc5\xbf\":\"RETRY\"}", RC_DAPR_STATUS_RETRY);
+    st_is("{\"\\u017ftatus\":\"RETRY\"}", RC_DAPR_STATUS_RETRY);
+    st_is("{\"statuses\":\"RETRY\"}", RC_DAPR_STATUS_NONE);
+    st_is("{\"statu\":\"RETRY\"}", RC_DAPR_STATUS_NONE);
+    st_is("{\"stat\\u0000us\":\"RETRY\"}", RC_DAPR_STATUS_NONE);
+    /* The last one wins, "" and null included as Go decodes them. */
+    st_is("{\"status\":\"RETRY\",\"status\":\"SUCCESS\"}", RC_DAPR_STATUS_SUCCESS);
+    st_is("{\"status\":\"RETRY\",\"status\":\"\"}", RC_DAPR_STATUS_NONE);
+    st_is("{\"status\":\"RETRY\",\"status\":null}", RC_DAPR_STATUS_RETRY);
+    st_is("{\"status\":\"DROP\",\"x\":{\"status\":\"RETRY\"},\"y\":[\"a\",{}]}",
+          RC_DAPR_STATUS_DROP);
+    /* Only the first value is read: what follows it does not count. */
+    st_is("{\"status\":\"RETRY\"} trailing garbage {", RC_DAPR_STATUS_RETRY);
+    st_is("{\"status\":\"RETRY\"}{\"status\":\"DROP\"}", RC_DAPR_STATUS_RETRY);
+    /* Lying apps: a status that is not a string fails Go's decoding, which Dapr takes for
+     * success, whatever else the object says. */
+    st_is("{\"status\":1}", RC_DAPR_STATUS_NONE);
+    st_is("{\"status\":true}", RC_DAPR_STATUS_NONE);
+    st_is("{\"status\":[\"RETRY\"]}", RC_DAPR_STATUS_NONE);
+    st_is("{\"status\":{\"v\":\"RETRY\"}}", RC_DAPR_STATUS_NONE);
+    st_is("{\"status\":\"RETRY\",\"status\":2}", RC_DAPR_STATUS_NONE);
+    /* Syntax errors anywhere in the object: success too. */
+    st_is("{\"status\":\"SUCCESS\"", RC_DAPR_STATUS_NONE);
+    st_is("{\"status\":\"RETRY\"", RC_DAPR_STATUS_NONE);
+    st_is("{\"status\":\"RETRY", RC_DAPR_STATUS_NONE);
+    st_is("{\"status\":\"RETRY\",}", RC_DAPR_STATUS_NONE);
+    st_is("{\"status\":\"RETRY\" \"x\":1}", RC_DAPR_STATUS_NONE);
+    st_is("{\"status\":\"RETRY\",\"x\":01}", RC_DAPR_STATUS_NONE);
+    st_is("{\"status\":\"RETRY\",\"x\":-}", RC_DAPR_STATUS_NONE);
+    st_is("{\"status\":\"RETRY\",\"x\":1.}", RC_DAPR_STATUS_NONE);
+    st_is("{\"status\":\"RETRY\",\"x\":1e}", RC_DAPR_STATUS_NONE);
+    st_is("{\"status\":\"RETRY\",\"x\":tru}", RC_DAPR_STATUS_NONE);
+    st_is("{\"status\":\"RETRY\",\"x\":nul,\"y\":1}", RC_DAPR_STATUS_NONE);
+    st_is("{\"status\":\"RETRY\",\"x\":[1,2}", RC_DAPR_STATUS_NONE);
+    st_is("{\"status\":\"RETRY\",\"x\":{\"a\"}}", RC_DAPR_STATUS_NONE);
+    st_is("{\"status\":\"RETRY\",\"x\":\"\\q\"}", RC_DAPR_STATUS_NONE);
+    st_is("{\"status\":\"RETRY\",\"x\":\"\\u12G4\"}", RC_DAPR_STATUS_NONE);
+    st_is("{\"status\":\"RE\tTRY\"}", RC_DAPR_STATUS_NONE);
+    st_is("{status:\"RETRY\"}", RC_DAPR_STATUS_NONE);
+    st_is("{'status':'RETRY'}", RC_DAPR_STATUS_NONE);
+    /* Valid numbers and nesting are skipped. */
+    st_is("{\"a\":-0.5e+10,\"b\":[true,false,null,0,1E3,\"\\\"\"],\"status\":\"DROP\"}",
+          RC_DAPR_STATUS_DROP);
+    /* A NUL byte is a control character inside a string, and ends nothing outside one. */
+    ASSERT_EQ(rc_dapr_app_status("{\"status\":\"RETRY\"}\0x", 20, false), RC_DAPR_STATUS_RETRY);
+    ASSERT_EQ(rc_dapr_app_status("{\"status\":\"RE\0TRY\"}", 19, false), RC_DAPR_STATUS_NONE);
+    ASSERT_EQ(rc_dapr_app_status(NULL, 0, false), RC_DAPR_STATUS_NONE);
+}
+
+static void test_dapr_hostile(void)
+{
+    /* Deep nesting: up to Go's limit it is skipped, past it the decode fails (success). */
+    size_t depth = 20000;
+    char *b = malloc(2 * depth + 64);
+    ASSERT(b != NULL);
+    size_t n = (size_t)sprintf(b, "{\"status\":\"RETRY\",\"x\":");
+    for (size_t i = 0; i < 9990; i++)
+        b[n++] = '[';
+    for (size_t i = 0; i < 9990; i++)
+        b[n++] = ']';
+    b[n++] = '}';
+    ASSERT_EQ(rc_dapr_app_status(b, n, false), RC_DAPR_STATUS_RETRY);
+    n = (size_t)sprintf(b, "{\"status\":\"RETRY\",\"x\":");
+    for (size_t i = 0; i < depth; i++)
+        b[n++] = '[';
+    size_t open_end = n;
+    for (size_t i = 0; i < depth; i++)
+        b[n++] = ']';
+    b[n++] = '}';
+    ASSERT_EQ(rc_dapr_app_status(b, n, false), RC_DAPR_STATUS_NONE);
+    ASSERT_EQ(rc_dapr_app_status(b, open_end, true), RC_DAPR_STATUS_NONE);
+    free(b);
+
+    /* A huge body, cut by the HTTP client: the status seen in a prefix that is valid so far
+     * counts (the sidecar would have read it all); a prefix already broken does not. */
+    size_t big = 2u << 20;
+    b = malloc(big + 64);
+    ASSERT(b != NULL);
+    n = (size_t)sprintf(b, "{\"status\":\"RETRY\",\"pad\":\"");
+    memset(b + n, 'x', big - n);
+    ASSERT_EQ(rc_dapr_app_status(b, big, true), RC_DAPR_STATUS_RETRY);
+    ASSERT_EQ(rc_dapr_app_status(b, big, false), RC_DAPR_STATUS_NONE);
+    n = (size_t)sprintf(b, "{\"pad\":[");
+    for (; n + 2 < big; n += 2)
+        memcpy(b + n, "1,", 2);
+    ASSERT_EQ(rc_dapr_app_status(b, n, true), RC_DAPR_STATUS_NONE);
+    memcpy(b, "{\"status\":\"DROP\",\"p\":[", 22);
+    ASSERT_EQ(rc_dapr_app_status(b, n, true), RC_DAPR_STATUS_DROP);
+    memcpy(b, "{\"status\":\"DROP\",\"p\":[1,,", 25);
+    ASSERT_EQ(rc_dapr_app_status(b, n, true), RC_DAPR_STATUS_NONE);
+    free(b);
+    /* Cut inside an escape, a literal or a number: still valid so far. */
+    const char *cut_ok[] = {"{\"status\":\"DROP\",\"x\":\"\\u00", "{\"status\":\"DROP\",\"x\":fa",
+                            "{\"status\":\"DROP\",\"x\":12",      "{\"status\":\"DROP\",\"x\":-",
+                            "{\"status\":\"DROP\",\"x\":{\"k\"",  "{\"status\":\"DROP\","};
+    for (size_t i = 0; i < sizeof(cut_ok) / sizeof(cut_ok[0]); i++)
+        ASSERT_EQ(rc_dapr_app_status(cut_ok[i], strlen(cut_ok[i]), true), RC_DAPR_STATUS_DROP);
+    const char *cut_none[] = {"{\"status\":\"DR", "{\"status\":1", "{\"status\":\"DROP\",\"x\":fx"};
+    for (size_t i = 0; i < sizeof(cut_none) / sizeof(cut_none[0]); i++)
+        ASSERT_EQ(rc_dapr_app_status(cut_none[i], strlen(cut_none[i]), true), RC_DAPR_STATUS_NONE);
+
+    /* Random bytes never crash nor read past the length (ASan, valgrind). */
+    unsigned seed = 12345;
+    char r[64];
+    for (int k = 0; k < 200000; k++) {
+        size_t len = (size_t)(k % 64);
+        for (size_t i = 0; i < len; i++) {
+            seed = seed * 1103515245u + 12345u;
+            r[i] = "{}[]\",:\\ \tsStatu0123456789-+.eERTYDOPnul"[(seed >> 16) % 40];
+        }
+        char *h = malloc(len ? len : 1);
+        ASSERT(h != NULL);
+        memcpy(h, r, len);
+        rc_dapr_status_t st = rc_dapr_app_status(h, len, k % 2);
+        ASSERT(st <= RC_DAPR_STATUS_UNKNOWN);
+        free(h);
+    }
+}
+
+static void test_dapr_classify(void)
+{
+    const char *retry = "{\"status\":\"RETRY\"}", *drop = "{\"status\":\"DROP\"}";
+    ASSERT_EQ(rc_dapr_classify(200, "", 0, false), RC_DAPR_SUCCESS);
+    ASSERT_EQ(rc_dapr_classify(204, NULL, 0, false), RC_DAPR_SUCCESS);
+    ASSERT_EQ(rc_dapr_classify(202, "accepted", 8, false), RC_DAPR_SUCCESS);
+    ASSERT_EQ(rc_dapr_classify(200, "{\"status\":\"SUCCESS\"}", 20, false), RC_DAPR_SUCCESS);
+    ASSERT_EQ(rc_dapr_classify(299, retry, strlen(retry), false), RC_DAPR_RETRY);
+    ASSERT_EQ(rc_dapr_classify(200, "{\"status\":\"later\"}", 18, false), RC_DAPR_RETRY);
+    ASSERT_EQ(rc_dapr_classify(201, drop, strlen(drop), false), RC_DAPR_DROP);
+    /* 404 drops whatever the body says; other statuses retry whatever it says. */
+    ASSERT_EQ(rc_dapr_classify(404, retry, strlen(retry), false), RC_DAPR_NOT_FOUND);
+    ASSERT_EQ(rc_dapr_classify(404, NULL, 0, false), RC_DAPR_NOT_FOUND);
+    int retried[] = {100, 199, 300, 301, 304, 400, 401, 403, 405, 408,
+                     409, 410, 413, 429, 500, 502, 503, 504, 999};
+    for (size_t i = 0; i < sizeof(retried) / sizeof(retried[0]); i++)
+        ASSERT_EQ(rc_dapr_classify(retried[i], drop, strlen(drop), false), RC_DAPR_RETRY);
+    /* Transport errors and timeouts. */
+    int errs[] = {-ECONNREFUSED, -ECONNRESET, -ETIMEDOUT, -EPIPE, -EHOSTUNREACH, -ENOMEM};
+    for (size_t i = 0; i < sizeof(errs) / sizeof(errs[0]); i++)
+        ASSERT_EQ(rc_dapr_classify(errs[i], NULL, 0, false), RC_DAPR_RETRY);
+    ASSERT_STR_EQ(rc_dapr_outcome_name(RC_DAPR_NOT_FOUND), "not_found");
+    ASSERT_STR_EQ(rc_dapr_outcome_name(RC_DAPR_DROP), "drop");
+    ASSERT_STR_EQ(rc_dapr_outcome_name((rc_dapr_outcome_t)9), "unknown");
+}
+
 int main(void)
 {
     test_model();
@@ -362,5 +547,8 @@ int main(void)
     test_backoff();
     test_retry_after();
     test_dead_letter();
+    test_dapr_status();
+    test_dapr_hostile();
+    test_dapr_classify();
     return 0;
 }
