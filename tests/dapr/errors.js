@@ -72,6 +72,19 @@ async function main() {
         await publishError("metadata.rawPayload=maybe", "pubsub", "orders", { a: 1 },
                            { metadata: { rawPayload: "maybe" } }, 400,
                            "ERR_PUBSUB_REQUEST_METADATA");
+        // Without this the duplicate case below proves nothing: a sidecar that cannot read the
+        // SDK's `entryID` key refuses every bulk with the same status and code.
+        const goodBulk = await client.pubsub.publishBulk("pubsub", "orders",
+                                                         [{ entryID: "one", event: { bulk: 1 } },
+                                                          { entryID: "two", event: { bulk: 2 } }]);
+        const fm = goodBulk && goodBulk.failedMessages;
+        const bulkOk = Array.isArray(fm) && fm.length === 0;
+        console.log(`${bulkOk ? "ok  " : "FAIL"} a good bulk with entryIDs one, two: ` +
+                    (bulkOk ? "stored" : JSON.stringify(fm && fm.length ? sdkError(fm[0].error)
+                                                                        : goodBulk)));
+        if (!bulkOk) {
+            failures.push("a good bulk");
+        }
         await bulkError("bulk to an unknown pubsub", "nope", [{ a: 1 }, "two"], 404,
                         "ERR_PUBSUB_NOT_FOUND");
         await bulkError("bulk with a duplicate entryID", "pubsub",
