@@ -81,7 +81,7 @@ async function subscribe(server, sub) {
             await server.pubsub.subscribeWithOptions(pubsub, topic, {
                 route: { rules: sub.rules, default: sub.default },
             });
-            for (const p of [sub.default, ...sub.rules.map((r) => r.path)]) {
+            for (const p of new Set([sub.default, ...sub.rules.map((r) => r.path)])) {
                 server.pubsub.subscribeToRoute(pubsub, topic, p, handler(topic, p));
             }
             break;

@@ -125,6 +125,8 @@ async function main() {
         await client.stop();
     }
     console.log(JSON.stringify({ published: list.length }));
+    // Keep-alive sockets of the HTTP agents would hold the process for seconds.
+    process.exit(0);
 }
 
 main().catch((e) => fail(describe(e)));

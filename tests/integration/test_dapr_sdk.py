@@ -639,7 +639,7 @@ scopes: [router]
         got = {data_of(r)["id"]: r["route"] for r in app.records()}
         eq(got, {"c-prio": "/priority", "big": "/big", "small": "/orders",
                  "meta-prio": "/priority"}, "paths chosen")
-        eq(len(app.records()), 4, "one delivery each")
+        eq(len(app.records()), 4, "one delivery each: %r" % app.records())
         for r in app.records():
             check((r["contentType"] or "").startswith("application/cloudevents+json"), r)
             eq((r["event"].get("topic"), r["event"].get("pubsubname")), ("orders", "pubsub"),
@@ -662,7 +662,7 @@ def test_programmatic_routes():
         settle()
         got = {data_of(r)["id"]: r["route"] for r in app.records()}
         eq(got, {"n-1": "normal", "v-1": "priority", "t-1": "priority"}, "routes chosen")
-        eq(len(app.records()), 3, "one delivery each")
+        eq(len(app.records()), 3, "one delivery each: %r" % app.records())
 
 
 def test_bulk_subscribe():
