@@ -646,6 +646,84 @@ scopes: [router]
                "envelope")
 
 
+# Every CEL form of issue 12's subset, one rule each; each event of CEL_EVENTS matches exactly
+# the rule of its path (and, first match winning, nothing earlier).
+CEL_RULES = [
+    ('event.type == "order.priority"', "/type"),
+    ('event.source == "/special"', "/source"),
+    ('event.data.id.startsWith("sw-")', "/startswith"),
+    ('event.data.id.endsWith("-ew")', "/endswith"),
+    ('event.data.id.contains("cont")', "/contains"),
+    ('event.data.id in ["in-1", "in-2"]', "/in"),
+    ('event.data.id == "or-1" || event.data.id == "or-2"', "/or"),
+    ('has(event.data.kind) && event.data.kind == "neg" && !event.data.ok', "/not"),
+    ('has(event.data.n) && event.data.n > 1.5 && event.data.n >= 2.0 && event.data.n < 5.0 '
+     '&& event.data.n <= 4.0 && event.data.n != 3.0', "/compare"),
+    ('has(event.data.n) && int(event.data.n) == 7', "/int"),
+    ('has(event.data.s) && double(event.data.s) > 2.5', "/double"),
+    ('has(event.data.flag) && string(event.data.flag) == "true"', "/string"),
+    ('has(event.data.deep) && event.data.deep.inner.level == "x"', "/path"),
+]
+CEL_EVENTS = [  # (data, metadata, the path it must take)
+    ({"id": "t-1"}, {"cloudevent.type": "order.priority"}, "/type"),
+    ({"id": "src-1"}, {"cloudevent.source": "/special"}, "/source"),
+    ({"id": "sw-1"}, None, "/startswith"),
+    ({"id": "x-ew"}, None, "/endswith"),
+    ({"id": "a-cont-b"}, None, "/contains"),
+    ({"id": "in-2"}, None, "/in"),
+    ({"id": "or-1"}, None, "/or"),
+    ({"id": "neg-1", "kind": "neg", "ok": False}, None, "/not"),
+    ({"id": "pos-1", "kind": "neg", "ok": True}, None, "/default"),
+    ({"id": "cmp-4", "n": 4}, None, "/compare"),
+    ({"id": "cmp-3", "n": 3}, None, "/default"),
+    ({"id": "int-7", "n": 7.4}, None, "/int"),
+    ({"id": "dbl-1", "s": "3.5"}, None, "/double"),
+    ({"id": "str-1", "flag": True}, None, "/string"),
+    ({"id": "path-1", "deep": {"inner": {"level": "x"}}}, None, "/path"),
+    ({"id": "none-1"}, None, "/default"),
+]
+
+
+def test_cel_forms():
+    """Each CEL form of the subset the issue lists routes one event to its own path of a
+    declarative Subscription; events no rule matches take the default."""
+    with Scene() as sc:
+        paths = sorted({p for _, p in CEL_RULES} | {"/default"})
+        app = sc.app("celapp", routes=paths, warm=["cel"])
+        rules = "".join("    - {match: '%s', path: %s}\n" % (m, p) for m, p in CEL_RULES)
+        sc.docs.append("apiVersion: dapr.io/v2alpha1\nkind: Subscription\n"
+                       "metadata: {name: cel, namespace: default}\nspec:\n  pubsubname: pubsub\n"
+                       "  topic: cel\n  routes:\n    rules:\n%s    default: /default\n"
+                       "scopes: [celapp]\n" % rules)
+        sc.start()
+        sc.publish("cel", items=[d for d, _, _ in CEL_EVENTS],
+                   itemOptions=[{"metadata": m} if m else None for _, m, _ in CEL_EVENTS])
+        wait_for(lambda: len(app.records()) >= len(CEL_EVENTS), 10)
+        settle()
+        got = {}
+        for r in app.records():
+            got.setdefault(data_of(r)["id"], []).append(r["route"])
+        eq(got, {d["id"]: [p] for d, _, p in CEL_EVENTS}, "paths taken (one delivery each)")
+
+
+def test_rejected_rule():
+    """An app whose GET /dapr/subscribe has a rule outside the CEL subset is refused with a log
+    line naming it; the broker goes on and another app on the topic gets its events."""
+    with Scene() as sc:
+        sc.app("badcel", [{"how": "rules", "topic": "orders", "default": "normal",
+                           "rules": [{"match": 'event.data.id.matches("^a")', "path": "x"}]}],
+               warm=[])
+        good = sc.app("goodcel", [{"how": "subscribe", "topic": "orders"}])
+        sc.start()
+        sc.publish("orders", items=[{"id": "g-1"}])
+        wait_for(lambda: good.records(), 10)
+        eq(ids(good.records()), ["g-1"], "the other app's events")
+        check(wait_for(lambda: any("badcel" in l and "matches" in l
+                                   for l in sc.broker.log().splitlines()), 5),
+              "no log line names app badcel and its rule: " + sc.broker.log()[-2000:])
+        check(sc.broker.proc.poll() is None, "ringcast still running")
+
+
 def test_programmatic_routes():
     """Routing rules a DaprServer declares (subscribeWithOptions route.rules, answered on
     GET /dapr/subscribe) pick the route as declarative ones do."""
@@ -706,5 +784,6 @@ if __name__ == "__main__":
                   test_publish_and_subscribe, test_knative_ingress_to_dapr,
                   test_replicas_share_exactly_once, test_retry_then_success,
                   test_dead_letter_topic, test_knative_trigger_gets_every_event,
-                  test_two_apps_each_get_all, test_declarative_routes, test_programmatic_routes,
-                  test_bulk_subscribe, test_sdk_errors])
+                  test_two_apps_each_get_all, test_declarative_routes, test_cel_forms,
+                  test_rejected_rule, test_programmatic_routes, test_bulk_subscribe,
+                  test_sdk_errors])
