@@ -88,7 +88,8 @@ async function main() {
         await bulkError("bulk to an unknown pubsub", "nope", [{ a: 1 }, "two"], 404,
                         "ERR_PUBSUB_NOT_FOUND");
         await bulkError("bulk with a duplicate entryID", "pubsub",
-                        [{ entryID: "same", event: { a: 1 } }, { entryID: "same", event: { a: 2 } }],
+                        [{ entryID: "same", event: { a: 1 } },
+                         { entryID: "same", event: { a: 2 } }],
                         400, "ERR_PUBSUB_EVENTS_SER");
     }
     await client.stop();
