@@ -3,6 +3,7 @@
 #include "core/base64.h"
 #include "core/codec_http.h"
 #include "core/errors.h"
+#include "core/json_scan.h"
 #include "core/validate.h"
 
 #include <errno.h>
@@ -19,30 +20,9 @@
 
 /* Extension slots reserved beyond an event's members (see codec_http.c). */
 #define STAMP_SLOTS 2
-/* Nesting limit for `data` values: deep enough for real payloads, bounded for the stack. */
-#define MAX_DEPTH 256
 
-typedef struct {
-    const char *p;
-    size_t n;
-    size_t i;
-    rc_arena_t *arena;
-    rc_ce_error_t *err;
-} jp_t;
-
-static bool is_ws(char c)
-{
-    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
-}
-
-static inline void skip_ws(jp_t *j)
-{
-    /* Compact bodies have no whitespace at most places this is called: test once, then loop. */
-    if (j->i < j->n && !is_ws(j->p[j->i]))
-        return;
-    while (j->i < j->n && is_ws(j->p[j->i]))
-        j->i++;
-}
+/* The scanner itself is core/json_scan.c, shared with the CEL data walker. */
+typedef rc__json_t jp_t;
 
 static int fail(rc_ce_error_t *err, rc_str_t field, const char *rule)
 {
@@ -51,175 +31,6 @@ static int fail(rc_ce_error_t *err, rc_str_t field, const char *rule)
         err->rule = rule;
     }
     return RC_EINVALID_EVENT;
-}
-
-static int malformed(jp_t *j)
-{
-    return fail(j->err, RC_STR_NULL, "malformed JSON");
-}
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-static int hex4(const char *p, size_t n)
-{
-    if (n < 4)
-        return -1;
-    int v = 0;
-    for (int k = 0; k < 4; k++) {
-        int h = hexval(p[k]);
-        if (h < 0)
-            return -1;
-        v = v << 4 | h;
-    }
-    return v;
-}
-
-static size_t put_utf8(char *o, uint32_t cp)
-{
-    if (cp < 0x80) {
-        o[0] = (char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        o[0] = (char)(0xc0 | cp >> 6);
-        o[1] = (char)(0x80 | (cp & 0x3f));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        o[0] = (char)(0xe0 | cp >> 12);
-        o[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-        o[2] = (char)(0x80 | (cp & 0x3f));
-        return 3;
-    }
-    o[0] = (char)(0xf0 | cp >> 18);
-    o[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-    o[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-    o[3] = (char)(0x80 | (cp & 0x3f));
-    return 4;
-}
-
-/* Unescapes the inside of a string literal (already checked by scan_string) into `out` (at least
- * `in.len` bytes: an escape is never shorter than what it stands for). Returns the length, or -1
- * on a lone surrogate. */
-static long unescape(rc_str_t in, char *out)
-{
-    const char *p = in.ptr;
-    size_t n = in.len, o = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (p[i] != '\\') {
-            out[o++] = p[i];
-            continue;
-        }
-        i++;
-        switch (p[i]) {
-        case 'b':
-            out[o++] = '\b';
-            break;
-        case 'f':
-            out[o++] = '\f';
-            break;
-        case 'n':
-            out[o++] = '\n';
-            break;
-        case 'r':
-            out[o++] = '\r';
-            break;
-        case 't':
-            out[o++] = '\t';
-            break;
-        case 'u': {
-            uint32_t c = (uint32_t)hex4(p + i + 1, n - i - 1);
-            i += 4;
-            if (c >= 0xd800 && c <= 0xdbff) {
-                int lo;
-                if (n - i < 7 || p[i + 1] != '\\' || p[i + 2] != 'u' ||
-                    (lo = hex4(p + i + 3, n - i - 3)) < 0xdc00 || lo > 0xdfff)
-                    return -1;
-                c = 0x10000 + ((c - 0xd800) << 10) + ((uint32_t)lo - 0xdc00);
-                i += 6;
-            } else if (c >= 0xdc00 && c <= 0xdfff) {
-                return -1;
-            }
-            o += put_utf8(out + o, c);
-            break;
-        }
-        default:
-            out[o++] = p[i];
-            break; /* '"', '\\', '/' */
-        }
-    }
-    return (long)o;
-}
-
-#define ONES  0x0101010101010101ULL
-#define HIGHS 0x8080808080808080ULL
-
-/* Non-zero when a byte of `w` ends a plain run inside a string: '"', '\\' or a control byte. */
-static inline uint64_t stop_bytes(uint64_t w)
-{
-    uint64_t q = w ^ (ONES * '"'), b = w ^ (ONES * '\\');
-    uint64_t zq = (q - ONES) & ~q, zb = (b - ONES) & ~b, lt = (w - ONES * 0x20) & ~w;
-    return (zq | zb | lt) & HIGHS;
-}
-
-/* Scans the string literal at p[i] == '"'. `raw` gets the bytes between the quotes, `*escaped`
- * whether they hold escapes. Raw control characters and malformed escapes are errors. */
-static int scan_string(jp_t *j, rc_str_t *raw, bool *escaped)
-{
-    const char *p = j->p;
-    size_t i = j->i + 1, n = j->n;
-    *escaped = false;
-    for (;;) {
-        /* Plain runs dominate: skip them 8 bytes at a time, then byte by byte up to the stop. */
-        while (n - i >= 8) {
-            uint64_t w;
-            memcpy(&w, p + i, 8);
-            if (stop_bytes(w) != 0)
-                break;
-            i += 8;
-        }
-        while (i < n && (unsigned char)p[i] >= 0x20 && p[i] != '"' && p[i] != '\\')
-            i++;
-        if (i >= n || (unsigned char)p[i] < 0x20)
-            return malformed(j);
-        if (p[i] == '"')
-            break;
-        *escaped = true;
-        if (++i >= n)
-            return malformed(j);
-        char c = p[i];
-        if (c == 'u') {
-            /* Surrogates must pair up: a lone one is no character and cannot be UTF-8. */
-            int cp = hex4(p + i + 1, n - i - 1);
-            if (cp < 0 || (cp >= 0xdc00 && cp <= 0xdfff))
-                return malformed(j);
-            i += 5;
-            if (cp >= 0xd800 && cp <= 0xdbff) {
-                int lo;
-                if (n - i < 6 || p[i] != '\\' || p[i + 1] != 'u' ||
-                    (lo = hex4(p + i + 2, n - i - 2)) < 0xdc00 || lo > 0xdfff)
-                    return malformed(j);
-                i += 6;
-            }
-        } else if (c == '"' || c == '\\' || c == '/' || c == 'b' || c == 'f' || c == 'n' ||
-                   c == 'r' || c == 't') {
-            i++;
-        } else {
-            return malformed(j);
-        }
-    }
-    *raw = (rc_str_t){p + j->i + 1, i - j->i - 1};
-    j->i = i + 1;
-    return 0;
 }
 
 /* A string's value: the raw view when there are no escapes, else unescaped into the arena. */
@@ -232,121 +43,11 @@ static int string_value(jp_t *j, rc_str_t raw, bool escaped, rc_str_t *out)
     char *buf = rc_arena_alloc(j->arena, raw.len ? raw.len : 1, 1);
     if (buf == NULL)
         return -ENOMEM;
-    long k = unescape(raw, buf);
+    long k = rc__json_unescape(raw, buf);
     if (k < 0)
-        return malformed(j); /* lone surrogate */
+        return rc__json_malformed(j); /* lone surrogate */
     *out = (rc_str_t){buf, (size_t)k};
     return 0;
-}
-
-static bool is_digit(char c)
-{
-    return c >= '0' && c <= '9';
-}
-
-/* Scans a number; `*integral` when it has neither fraction nor exponent. */
-static int scan_number(jp_t *j, bool *integral)
-{
-    const char *p = j->p;
-    size_t i = j->i, n = j->n;
-    if (i < n && p[i] == '-')
-        i++;
-    if (i >= n || !is_digit(p[i]))
-        return malformed(j);
-    if (p[i] == '0')
-        i++;
-    else
-        while (i < n && is_digit(p[i]))
-            i++;
-    *integral = true;
-    if (i < n && p[i] == '.') {
-        *integral = false;
-        if (++i >= n || !is_digit(p[i]))
-            return malformed(j);
-        while (i < n && is_digit(p[i]))
-            i++;
-    }
-    if (i < n && (p[i] == 'e' || p[i] == 'E')) {
-        *integral = false;
-        i++;
-        if (i < n && (p[i] == '+' || p[i] == '-'))
-            i++;
-        if (i >= n || !is_digit(p[i]))
-            return malformed(j);
-        while (i < n && is_digit(p[i]))
-            i++;
-    }
-    j->i = i;
-    return 0;
-}
-
-static int expect_literal(jp_t *j, const char *lit, size_t len)
-{
-    if (j->n - j->i < len || memcmp(j->p + j->i, lit, len) != 0)
-        return malformed(j);
-    j->i += len;
-    return 0;
-}
-
-/* Validates and skips any JSON value. */
-static int skip_value(jp_t *j, int depth)
-{
-    if (j->i >= j->n)
-        return malformed(j);
-    char c = j->p[j->i];
-    rc_str_t raw;
-    bool flag;
-    switch (c) {
-    case '"':
-        return scan_string(j, &raw, &flag);
-    case 't':
-        return expect_literal(j, "true", 4);
-    case 'f':
-        return expect_literal(j, "false", 5);
-    case 'n':
-        return expect_literal(j, "null", 4);
-    case '{':
-    case '[': {
-        if (depth >= MAX_DEPTH)
-            return malformed(j);
-        char close = c == '{' ? '}' : ']';
-        j->i++;
-        skip_ws(j);
-        if (j->i < j->n && j->p[j->i] == close) {
-            j->i++;
-            return 0;
-        }
-        for (;;) {
-            int rc;
-            if (c == '{') {
-                if (j->i >= j->n || j->p[j->i] != '"' || (rc = scan_string(j, &raw, &flag)) != 0)
-                    return malformed(j);
-                skip_ws(j);
-                if (j->i >= j->n || j->p[j->i] != ':')
-                    return malformed(j);
-                j->i++;
-                skip_ws(j);
-            }
-            if ((rc = skip_value(j, depth + 1)) != 0)
-                return rc;
-            skip_ws(j);
-            if (j->i >= j->n)
-                return malformed(j);
-            if (j->p[j->i] == close) {
-                j->i++;
-                return 0;
-            }
-            if (j->p[j->i] != ',')
-                return malformed(j);
-            j->i++;
-            skip_ws(j);
-        }
-    }
-    default:
-        if (c == '-' || is_digit(c))
-            return scan_number(j, &flag);
-        return malformed(j);
-    }
 }
 
 /* Member names the parser treats specially, besides the core attributes. */
@@ -435,16 +136,16 @@ static int extension_value(jp_t *j, rc_event_t *ev, rc_str_t name, char c)
     int rc;
     if (c == '"') {
         e.type = RC_CE_STRING;
-        if ((rc = scan_string(j, &raw, &escaped)) != 0 ||
+        if ((rc = rc__json_scan_string(j, &raw, &escaped)) != 0 ||
             (rc = string_value(j, raw, escaped, &e.value)) != 0)
             return rc;
     } else if (c == 't' || c == 'f') {
         e.type = RC_CE_BOOLEAN;
         e.value = c == 't' ? RC_STR("true") : RC_STR("false");
-        if ((rc = expect_literal(j, e.value.ptr, e.value.len)) != 0)
+        if ((rc = rc__json_expect_literal(j, e.value.ptr, e.value.len)) != 0)
             return rc;
-    } else if (c == '-' || is_digit(c)) {
-        if ((rc = scan_number(j, &integral)) != 0)
+    } else if (c == '-' || rc__json_is_digit(c)) {
+        if ((rc = rc__json_scan_number(j, &integral)) != 0)
             return rc;
         if (!rc_ce_is_ext_name(name))
             return fail(j->err, name, "extension name must be 1-20 characters of [a-z0-9]");
@@ -453,7 +154,7 @@ static int extension_value(jp_t *j, rc_event_t *ev, rc_str_t name, char c)
         if ((rc = integer_value(j, name, num, integral, &e.value)) != 0)
             return rc;
     } else {
-        if ((rc = skip_value(j, 0)) != 0)
+        if ((rc = rc__json_skip_value(j, 0)) != 0)
             return rc;
         if (!rc_ce_is_ext_name(name))
             return fail(j->err, name, "extension name must be 1-20 characters of [a-z0-9]");
@@ -471,9 +172,9 @@ static int member_value(jp_t *j, event_state_t *st, rc_str_t name, int slot)
     bool escaped;
     int rc;
     if (c == 'n') /* null: absent (a required one is reported by validation) */
-        return expect_literal(j, "null", 4);
+        return rc__json_expect_literal(j, "null", 4);
     if (slot == SEEN_DATA) {
-        if ((rc = skip_value(j, 0)) != 0)
+        if ((rc = rc__json_skip_value(j, 0)) != 0)
             return rc;
         st->data = (rc_str_t){j->p + start, j->i - start};
         st->data_string = c == '"';
@@ -482,16 +183,16 @@ static int member_value(jp_t *j, event_state_t *st, rc_str_t name, int slot)
     if (slot == SEEN_DATA_BASE64) {
         if (c != '"')
             return fail(j->err, name, "must be a base64 string");
-        return scan_string(j, &st->b64, &st->b64_escaped);
+        return rc__json_scan_string(j, &st->b64, &st->b64_escaped);
     }
     if (slot < 0)
         return extension_value(j, st->ev, name, c);
     if (c != '"') {
-        if ((rc = skip_value(j, 0)) != 0)
+        if ((rc = rc__json_skip_value(j, 0)) != 0)
             return rc;
         return fail(j->err, name, "must be a string");
     }
-    if ((rc = scan_string(j, &raw, &escaped)) != 0)
+    if ((rc = rc__json_scan_string(j, &raw, &escaped)) != 0)
         return rc;
     return string_value(j, raw, escaped, &st->ev->attr[slot]);
 }
@@ -533,7 +234,7 @@ static int event_data(jp_t *j, event_state_t *st)
 static int parse_event(jp_t *j, rc_event_t *ev)
 {
     if (j->i >= j->n || j->p[j->i] != '{') {
-        int src = skip_value(j, 0);
+        int src = rc__json_skip_value(j, 0);
         return src != 0 ? src : fail(j->err, RC_STR_NULL, "event must be a JSON object");
     }
     uint32_t cap = 8 + STAMP_SLOTS;
@@ -545,7 +246,7 @@ static int parse_event(jp_t *j, rc_event_t *ev)
     event_state_t st = {.ev = ev, .data = RC_STR_NULL, .b64 = RC_STR_NULL};
     int rc;
     j->i++;
-    skip_ws(j);
+    rc__json_skip_ws(j);
     bool empty = j->i < j->n && j->p[j->i] == '}';
     if (empty)
         j->i++;
@@ -554,31 +255,31 @@ static int parse_event(jp_t *j, rc_event_t *ev)
         bool escaped;
         int slot;
         if (j->i >= j->n || j->p[j->i] != '"')
-            return malformed(j);
-        if ((rc = scan_string(j, &raw, &escaped)) != 0 ||
+            return rc__json_malformed(j);
+        if ((rc = rc__json_scan_string(j, &raw, &escaped)) != 0 ||
             (rc = string_value(j, raw, escaped, &name)) != 0)
             return rc;
-        skip_ws(j);
+        rc__json_skip_ws(j);
         if (j->i >= j->n || j->p[j->i] != ':')
-            return malformed(j);
+            return rc__json_malformed(j);
         j->i++;
-        skip_ws(j);
+        rc__json_skip_ws(j);
         if (j->i >= j->n)
-            return malformed(j);
+            return rc__json_malformed(j);
         if ((rc = member_slot(j, &st, name, &slot)) != 0 ||
             (rc = member_value(j, &st, name, slot)) != 0)
             return rc;
-        skip_ws(j);
+        rc__json_skip_ws(j);
         if (j->i >= j->n)
-            return malformed(j);
+            return rc__json_malformed(j);
         if (j->p[j->i] == '}') {
             j->i++;
             break;
         }
         if (j->p[j->i] != ',')
-            return malformed(j);
+            return rc__json_malformed(j);
         j->i++;
-        skip_ws(j);
+        rc__json_skip_ws(j);
     }
     return event_data(j, &st);
 }
@@ -594,16 +295,16 @@ static int check_body(jp_t *j, rc_str_t body, rc_arena_t *arena, rc_ce_error_t *
     if (err)
         err->index = -1;
     if (j->n == 0 || !rc_ce_is_utf8(body))
-        return malformed(j);
-    skip_ws(j);
+        return rc__json_malformed(j);
+    rc__json_skip_ws(j);
     return 0;
 }
 
 /* After the top-level value only whitespace may follow. */
 static int check_end(jp_t *j)
 {
-    skip_ws(j);
-    return j->i == j->n ? 0 : malformed(j);
+    rc__json_skip_ws(j);
+    return j->i == j->n ? 0 : rc__json_malformed(j);
 }
 
 int rc_ce_decode_structured(rc_str_t body, rc_arena_t *arena, rc_event_t *ev, rc_ce_error_t *err)
@@ -612,7 +313,7 @@ int rc_ce_decode_structured(rc_str_t body, rc_arena_t *arena, rc_event_t *ev, rc
     int rc = check_body(&j, body, arena, err);
     if (rc == 0 && j.i < j.n && j.p[j.i] != '{') {
         /* Tell "valid JSON, but not an object" from garbage. */
-        rc = skip_value(&j, 0);
+        rc = rc__json_skip_value(&j, 0);
         if (rc == 0)
             rc = check_end(&j);
         if (rc == 0)
@@ -638,7 +339,7 @@ int rc_ce_decode_batch(rc_str_t body, rc_arena_t *arena, size_t max_events, rc_e
     if (rc != 0)
         return rc;
     if (j.i >= j.n || j.p[j.i] != '[') {
-        rc = skip_value(&j, 0);
+        rc = rc__json_skip_value(&j, 0);
         if (rc == 0)
             rc = check_end(&j);
         return rc == 0 ? fail(err, RC_STR_NULL, "batch must be a JSON array") : rc;
@@ -650,7 +351,7 @@ int rc_ce_decode_batch(rc_str_t body, rc_arena_t *arena, size_t max_events, rc_e
     if (evs == NULL)
         return -ENOMEM;
     j.i++;
-    skip_ws(&j);
+    rc__json_skip_ws(&j);
     bool empty = j.i < j.n && j.p[j.i] == ']';
     if (empty)
         j.i++;
@@ -679,17 +380,17 @@ int rc_ce_decode_batch(rc_str_t body, rc_arena_t *arena, size_t max_events, rc_e
             return rc;
         }
         n++;
-        skip_ws(&j);
+        rc__json_skip_ws(&j);
         if (j.i >= j.n)
-            return malformed(&j);
+            return rc__json_malformed(&j);
         if (j.p[j.i] == ']') {
             j.i++;
             break;
         }
         if (j.p[j.i] != ',')
-            return malformed(&j);
+            return rc__json_malformed(&j);
         j.i++;
-        skip_ws(&j);
+        rc__json_skip_ws(&j);
     }
     if ((rc = check_end(&j)) != 0)
         return rc;
@@ -775,10 +476,11 @@ static void put_member(writer_t *w, rc_str_t name, rc_str_t value, bool bare)
  * is and read back byte-exact by the parser above. */
 static bool is_exact_json(rc_str_t s)
 {
-    if (s.len == 0 || is_ws(s.ptr[0]) || is_ws(s.ptr[s.len - 1]) || !rc_ce_is_utf8(s))
+    if (s.len == 0 || rc__json_is_ws(s.ptr[0]) || rc__json_is_ws(s.ptr[s.len - 1]) ||
+        !rc_ce_is_utf8(s))
         return false;
     jp_t j = {.p = s.ptr, .n = s.len, .i = 0, .arena = NULL, .err = NULL};
-    return skip_value(&j, 0) == 0 && j.i == j.n;
+    return rc__json_skip_value(&j, 0) == 0 && j.i == j.n;
 }
 
 int rc_ce_write_structured(const rc_event_t *ev, unsigned flags, char *buf, size_t cap, size_t *len)

@@ -69,8 +69,8 @@ static const char *scalar_or(const yaml_node_t *v)
     const char *s = rc__config_scalar(v);
     return s ? s : "(not a scalar)";
 }
-/* ---- Component ---------------------------------------------------------------------------------
- */
+
+/* ---- Component ------------------------------------------------------------------------------- */
 
 typedef struct {
     ctx_t *x;
@@ -269,8 +269,7 @@ int rc__config_parse_component(ctx_t *x, yaml_node_t *root)
     return 0;
 }
 
-/* ---- DaprApp -----------------------------------------------------------------------------------
- */
+/* ---- DaprApp --------------------------------------------------------------------------------- */
 
 typedef struct {
     ctx_t *x;
@@ -415,8 +414,7 @@ int rc__config_parse_dapr_app(ctx_t *x, yaml_node_t *root)
     return rc;
 }
 
-/* ---- Subscription ------------------------------------------------------------------------------
- */
+/* ---- Subscription ---------------------------------------------------------------------------- */
 
 typedef struct {
     ctx_t *x;
@@ -683,8 +681,7 @@ int rc__config_parse_subscription(ctx_t *x, yaml_node_t *root)
     return rc;
 }
 
-/* ---- RingcastConfig spec.dapr ------------------------------------------------------------------
- */
+/* ---- RingcastConfig spec.dapr ---------------------------------------------------------------- */
 
 static int dapr_settings_field(ctx_t *x, const char *key, yaml_node_t *v, void *arg)
 {
@@ -714,8 +711,7 @@ int rc__config_dapr_settings(ctx_t *x, yaml_node_t *v)
     return rc__config_walk_map(x, v, "spec.dapr", dapr_settings_field, x->cfg);
 }
 
-/* ---- after the last document -------------------------------------------------------------------
- */
+/* ---- after the last document ----------------------------------------------------------------- */
 
 /* Whether two listeners would take the same port: same port, and the same address or either the
  * wildcard (0.0.0.0 or ::, which takes every address of the machine). */

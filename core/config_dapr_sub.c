@@ -166,7 +166,7 @@ int rc__config_dapr_sub_clone(rc_config_dapr_sub_t *dst, const rc_config_dapr_su
     return 0;
 }
 
-/* ---- internal triggers --------------------------------------------------------------------- */
+/* ---- internal triggers ----------------------------------------------------------------------- */
 
 /* "<group>:<a>" or "<group>:<a>:<b>"; one longer than a trigger name is cut to 54 bytes (never
  * inside a UTF-8 sequence) + '~' + the 32-bit FNV-1a hash of the whole name in hex, so it stays
@@ -293,7 +293,7 @@ int rc__config_dapr_attach(rc_config_t *c, rc_config_dapr_sub_t *s, const rc_con
     return 0;
 }
 
-/* ---- programmatic subscriptions ------------------------------------------------------------ */
+/* ---- programmatic subscriptions -------------------------------------------------------------- */
 
 /* Everything of `spec` but the pubsub into `s`; `why` names the field at fault. */
 static int programmatic_sub(rc_config_dapr_sub_t *s, const rc_config_dapr_sub_spec_t *spec,

@@ -498,9 +498,8 @@ static void test_programmatic(void)
     rc_config_dapr_sub_spec_t cel = {
         .pubsub = "pubsub", .topic = "t", .match = bad_match, .path = bad_path, .rule_count = 1};
     ASSERT_EQ(rc_config_add_dapr_subscription(&c, a, &cel, err, sizeof(err)), RC_ECONFIG);
-    const char *want = "app checkout: subscription to pubsub/t: routes.rules[0].match: column ";
-    if (strncmp(err, want, strlen(want)) != 0)
-        RC_TEST_FAIL("got \"%s\"", err);
+    ASSERT_STR_EQ(err, "app checkout: subscription to pubsub/t: routes.rules[0].match: column "
+                       "12: unsupported function 'matches'");
     const char *nopath[] = {NULL};
     cel.match = match;
     cel.path = nopath;
@@ -854,8 +853,8 @@ static void test_errors(void)
         RC_TEST_FAIL("%d of %zu error cases failed", failed, sizeof(cases) / sizeof(cases[0]));
 }
 
-/* A match that does not compile: its message comes from core/cel.c, after the file, line,
- * subscription and field. */
+/* A match that does not compile: the message of core/cel.c after the file, line, subscription
+ * and field. */
 static void test_bad_cel(void)
 {
     static const char y[] = COMP APP SUB_V2 PS_TOPIC
@@ -864,9 +863,8 @@ static void test_bad_cel(void)
     rc_config_t c;
     int rc = rc_config_load_string(&c, "t.yaml", y, sizeof(y) - 1, err, sizeof(err));
     ASSERT_EQ(rc, RC_ECONFIG);
-    const char *want = "t.yaml:24: Subscription default/orders: routes.rules[1].match: column ";
-    if (strncmp(err, want, strlen(want)) != 0)
-        RC_TEST_FAIL("got \"%s\"", err);
+    ASSERT_STR_EQ(err, "t.yaml:24: Subscription default/orders: routes.rules[1].match: column 12: "
+                       "unsupported function 'matches'");
     rc_config_close(&c);
 }
 
