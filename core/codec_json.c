@@ -538,12 +538,12 @@ int rc_ce_write_structured(const rc_event_t *ev, unsigned flags, char *buf, size
 int rc_json_scan(rc_str_t s, size_t *pos, rc_str_t *value)
 {
     jp_t j = {.p = s.ptr, .n = s.ptr ? s.len : 0, .i = *pos, .arena = NULL, .err = NULL};
-    skip_ws(&j);
+    rc__json_skip_ws(&j);
     size_t start = j.i;
-    if (skip_value(&j, 0) != 0)
+    if (rc__json_skip_value(&j, 0) != 0)
         return RC_EPARSE;
     *value = (rc_str_t){s.ptr + start, j.i - start};
-    skip_ws(&j);
+    rc__json_skip_ws(&j);
     *pos = j.i;
     return 0;
 }
@@ -553,7 +553,7 @@ int rc_json_string(rc_str_t lit, rc_arena_t *arena, rc_str_t *out)
     jp_t j = {.p = lit.ptr, .n = lit.ptr ? lit.len : 0, .i = 0, .arena = arena, .err = NULL};
     rc_str_t raw;
     bool escaped;
-    if (j.n < 2 || j.p[0] != '"' || scan_string(&j, &raw, &escaped) != 0 || j.i != j.n)
+    if (j.n < 2 || j.p[0] != '"' || rc__json_scan_string(&j, &raw, &escaped) != 0 || j.i != j.n)
         return RC_EPARSE;
     int rc = string_value(&j, raw, escaped, out);
     return rc == RC_EINVALID_EVENT ? RC_EPARSE : rc;

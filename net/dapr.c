@@ -396,7 +396,7 @@ static int describe(rc_dapr_t *d, const rc_http_server_request_t *req, rc_dapr_p
     p->traceparent = header(req, "traceparent");
     p->tracestate = header(req, "tracestate");
     p->now_ns = rc_wall_ns();
-    return 0;
+    return rc_dapr_request_check(p, e);
 }
 
 static rc_publish_opts_t publish_opts(const rc_dapr_t *d, const rc_dapr_pubsub_t *ps, int batch,
@@ -482,15 +482,20 @@ static int publish_bulk(rc_dapr_t *d, const rc_dapr_pubsub_t *ps,
     if (n == 0)
         return 0;
     rc_event_t *events = rc_arena_alloc(&d->arena, n * sizeof(*events), 8);
-    if (events == NULL)
+    char *tp = rc_arena_alloc(&d->arena, RC_DAPR_TRACEPARENT_LEN, 1);
+    if (events == NULL || tp == NULL)
         return rc_dapr_fail(e, RC_DAPR_E_NOMEM, "out of memory for this request; retry later");
+    /* One request, one trace context: the entries share it, as in Dapr (one span per bulk
+     * publish). */
+    if (p.traceparent.ptr == NULL) {
+        rc_dapr_traceparent(&d->gen.rng, tp);
+        p.traceparent = (rc_str_t){tp, RC_DAPR_TRACEPARENT_LEN};
+    }
     for (size_t i = 0; i < n; i++) {
-        char id[101];
-        snprintf(id, sizeof(id), "%.*s", (int)(en[i].entry_id.len > 100 ? 100 : en[i].entry_id.len),
-                 en[i].entry_id.ptr);
-        p.entry = id;
+        p.entry = en[i].entry_id;
         p.content_type = en[i].content_type;
-        if (rc_dapr_envelope(&d->gen, &p, &en[i].meta, en[i].body, &d->arena, &events[i], e) != 0)
+        p.body_is_json = en[i].body_is_json;
+        if (rc_dapr_envelope(&d->gen, &p, en[i].meta, en[i].body, &d->arena, &events[i], e) != 0)
             return -1;
     }
     rc_publish_opts_t o = publish_opts(d, ps, 1, p.now_ns);

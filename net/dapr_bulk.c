@@ -9,7 +9,6 @@
 #include <strings.h>
 
 #include "core/base64.h"
-#include "core/codec_http.h"
 #include "core/codec_json.h"
 #include "core/validate.h"
 
@@ -28,28 +27,38 @@ static int bad(rc_dapr_error_t *e, size_t index, const char *what)
     return rc_dapr_fail(e, RC_DAPR_E_EVENTS_SER, "entry %zu: %s", index, what);
 }
 
-/* Calls `member(name, value)` for each member of the object `obj` (exact text). Returns 0 or
- * -1 when `obj` is not an object (its members are already well-formed: rc_json_scan checked). */
+/* Reads the JSON object at s.ptr[*pos], calling `fn(arg, name, value)` with the exact text of
+ * each member's name and value, each scanned once; leaves *pos after the object and the
+ * whitespace that follows. Returns 0, -1 when the text there is no well-formed object, or what
+ * `fn` returned when that was not 0. */
 typedef int (*member_fn)(void *arg, rc_str_t name, rc_str_t value);
 
-static int each_member(rc_str_t obj, member_fn fn, void *arg)
+static int walk_object(rc_str_t s, size_t *pos, member_fn fn, void *arg)
 {
-    if (obj.len < 2 || obj.ptr[0] != '{')
+    size_t i = *pos;
+    if (i >= s.len || s.ptr[i] != '{')
         return -1;
-    size_t pos = skip_blanks(obj, 1);
-    if (obj.ptr[pos] == '}')
+    i = skip_blanks(s, i + 1);
+    if (i < s.len && s.ptr[i] == '}') {
+        *pos = skip_blanks(s, i + 1);
         return 0;
+    }
     for (;;) {
         rc_str_t name, value;
-        rc_json_scan(obj, &pos, &name);
-        pos++; /* ':' */
-        rc_json_scan(obj, &pos, &value);
+        if (rc_json_scan(s, &i, &name) != 0 || name.ptr[0] != '"' || i >= s.len ||
+            s.ptr[i++] != ':' || rc_json_scan(s, &i, &value) != 0 || i >= s.len)
+            return -1;
         int rc = fn(arg, name, value);
         if (rc != 0)
             return rc;
-        if (obj.ptr[pos++] == '}')
-            return 0;
+        char c = s.ptr[i++];
+        if (c == '}')
+            break;
+        if (c != ',')
+            return -1;
     }
+    *pos = skip_blanks(s, i);
+    return 0;
 }
 
 typedef struct {
@@ -97,7 +106,7 @@ static int meta_member(void *arg, rc_str_t name, rc_str_t value)
     int k = rc_dapr_meta_lookup(key);
     if (k >= 0) {
         w->meta->v[k] = v;
-        w->meta->origin[k] = "";
+        w->meta->from_entry |= 1u << k;
     }
     return 0;
 }
@@ -115,7 +124,8 @@ static int entry_body(rc_dapr_bulk_entry_t *en, rc_str_t event, size_t index, rc
     if (en->content_type.ptr == NULL)
         en->content_type = is_string ? RC_STR("text/plain") : RC_STR("application/json");
     rc_str_t ct = en->content_type;
-    if (rc_ce_classify(ct) == RC_CE_MODE_STRUCTURED || rc_ce_is_json_media_type(ct)) {
+    en->body_is_json = rc_ce_is_json_media_type(ct); /* application/cloudevents+json too */
+    if (en->body_is_json) {
         en->body = event;
         return 0;
     }
@@ -144,14 +154,22 @@ static int entry_body(rc_dapr_bulk_entry_t *en, rc_str_t event, size_t index, rc
     return 0;
 }
 
-/* Fills `en` from the members of one entry object. */
-static int read_entry(rc_str_t obj, size_t index, const rc_dapr_meta_t *request_meta,
+#define NOT_AN_ARRAY "the bulk publish body must be a JSON array of entries"
+
+/* Fills `en` from the entry object at body.ptr[*pos] and moves *pos past it. */
+static int read_entry(rc_str_t body, size_t *pos, size_t index, const rc_dapr_meta_t *request_meta,
                       rc_arena_t *arena, rc_dapr_bulk_entry_t *en, rc_dapr_error_t *e)
 {
     raw_entry_t r;
     memset(&r, 0, sizeof(r));
-    if (each_member(obj, entry_member, &r) != 0)
-        return bad(e, index, "must be a JSON object");
+    if (body.ptr[*pos] != '{') {
+        rc_str_t v;
+        return rc_json_scan(body, pos, &v) != 0
+                   ? rc_dapr_fail(e, RC_DAPR_E_EVENTS_SER, NOT_AN_ARRAY)
+                   : bad(e, index, "must be a JSON object");
+    }
+    if (walk_object(body, pos, entry_member, &r) != 0)
+        return rc_dapr_fail(e, RC_DAPR_E_EVENTS_SER, NOT_AN_ARRAY);
     int rc = 0;
     if (r.entry_id.ptr == NULL || r.entry_id.ptr[0] != '"' ||
         (rc = rc_json_string(r.entry_id, arena, &en->entry_id)) != 0 || en->entry_id.len == 0)
@@ -170,10 +188,16 @@ static int read_entry(rc_str_t obj, size_t index, const rc_dapr_meta_t *request_
                                             SHOWN(en->entry_id));
     if (en->content_type.len == 0)
         en->content_type = RC_STR_NULL;
-    en->meta = *request_meta;
+    en->meta = request_meta;
     if (r.metadata.ptr != NULL && !rc_str_eq(r.metadata, RC_STR("null"))) {
-        meta_walk_t w = {.meta = &en->meta, .arena = arena};
-        if (each_member(r.metadata, meta_member, &w) != 0) {
+        rc_dapr_meta_t *own = rc_arena_alloc(arena, sizeof(*own), 8);
+        if (own == NULL)
+            return nomem(e);
+        *own = *request_meta;
+        en->meta = own;
+        meta_walk_t w = {.meta = own, .arena = arena};
+        size_t mpos = 0;
+        if (walk_object(r.metadata, &mpos, meta_member, &w) != 0) {
             if (w.bad_value == -ENOMEM)
                 return nomem(e);
             return rc_dapr_fail(e, RC_DAPR_E_EVENTS_SER,
@@ -222,36 +246,42 @@ int rc_dapr_bulk_parse(rc_str_t body, const rc_dapr_meta_t *request_meta, size_t
 {
     *entries = NULL;
     *count = 0;
-    size_t pos = 0, n = 0, cap = 0;
-    rc_str_t all;
-    if (body.ptr == NULL || !rc_ce_is_utf8(body) || rc_json_scan(body, &pos, &all) != 0 ||
-        pos != body.len || all.ptr[0] != '[')
-        return rc_dapr_fail(e, RC_DAPR_E_EVENTS_SER,
-                            "the bulk publish body must be a JSON array of entries");
+    size_t n = 0, cap = 0, pos = skip_blanks(body, 0);
+    /* UTF-8 once for the whole body; the scanner checks the JSON. */
+    if (body.ptr == NULL || pos >= body.len || body.ptr[pos] != '[' || !rc_ce_is_utf8(body))
+        return rc_dapr_fail(e, RC_DAPR_E_EVENTS_SER, NOT_AN_ARRAY);
     rc_dapr_bulk_entry_t *list = NULL;
-    pos = skip_blanks(all, 1);
-    while (all.ptr[pos] != ']') {
-        rc_str_t obj;
-        rc_json_scan(all, &pos, &obj); /* well-formed: the whole array was scanned */
-        pos++;                         /* ',' or the closing ']' */
-        if (n == max_entries)
-            return rc_dapr_fail(e, RC_DAPR_E_TOO_LARGE,
-                                "the bulk request holds more than %zu entries", max_entries);
-        if (n == cap) {
-            cap = cap ? 2 * cap : 16;
-            rc_dapr_bulk_entry_t *t = rc_arena_alloc(arena, cap * sizeof(*t), 8);
-            if (t == NULL)
-                return nomem(e);
-            if (n > 0)
-                memcpy(t, list, n * sizeof(*t));
-            list = t;
+    pos = skip_blanks(body, pos + 1);
+    if (pos < body.len && body.ptr[pos] == ']')
+        pos++;
+    else
+        for (;;) {
+            if (pos >= body.len)
+                return rc_dapr_fail(e, RC_DAPR_E_EVENTS_SER, NOT_AN_ARRAY);
+            if (n == max_entries)
+                return rc_dapr_fail(e, RC_DAPR_E_TOO_LARGE,
+                                    "the bulk request holds more than %zu entries", max_entries);
+            if (n == cap) {
+                cap = cap ? 2 * cap : 16;
+                rc_dapr_bulk_entry_t *t = rc_arena_alloc(arena, cap * sizeof(*t), 8);
+                if (t == NULL)
+                    return nomem(e);
+                if (n > 0)
+                    memcpy(t, list, n * sizeof(*t));
+                list = t;
+            }
+            if (read_entry(body, &pos, n, request_meta, arena, &list[n], e) != 0)
+                return -1;
+            n++;
+            char c = pos < body.len ? body.ptr[pos++] : 0;
+            if (c == ']')
+                break;
+            if (c != ',')
+                return rc_dapr_fail(e, RC_DAPR_E_EVENTS_SER, NOT_AN_ARRAY);
+            pos = skip_blanks(body, pos);
         }
-        if (read_entry(obj, n, request_meta, arena, &list[n], e) != 0)
-            return -1;
-        n++;
-        if (all.ptr[pos - 1] == ']')
-            break;
-    }
+    if (skip_blanks(body, pos) != body.len)
+        return rc_dapr_fail(e, RC_DAPR_E_EVENTS_SER, NOT_AN_ARRAY);
     if (check_unique(list, n, arena, e) != 0)
         return -1;
     *entries = list;

@@ -63,6 +63,9 @@ static int nomem(rc_dapr_error_t *e)
     return rc_dapr_fail(e, RC_DAPR_E_NOMEM, "out of memory for this request; retry later");
 }
 
+/* Where metadata key k came from, as a prefix of its name in messages. */
+#define ORIGIN(m, k) (((m)->from_entry >> (k)) & 1 ? "" : "metadata.")
+
 /* Message text of a value the client sent: at most 100 bytes of it. */
 #define SHOWN(s) (int)((s).len > 100 ? 100 : (s).len), (s).ptr
 
@@ -109,10 +112,22 @@ uint64_t rc_dapr_rng_next(rc_dapr_rng_t *r)
 
 static const char hexd[] = "0123456789abcdef";
 
+/* "00" "01" ... "ff": two hex digits per byte. */
+static const char hex_pairs[513] =
+    "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+    "202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f"
+    "404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f"
+    "606162636465666768696a6b6c6d6e6f707172737475767778797a7b7c7d7e7f"
+    "808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f"
+    "a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf"
+    "c0c1c2c3c4c5c6c7c8c9cacbcccdcecfd0d1d2d3d4d5d6d7d8d9dadbdcdddedf"
+    "e0e1e2e3e4e5e6e7e8e9eaebecedeeeff0f1f2f3f4f5f6f7f8f9fafbfcfdfeff";
+
+/* The low `digits` (even) hex digits of v, a byte at a time. */
 static void put_hex(char *out, uint64_t v, int digits)
 {
-    for (int i = digits - 1; i >= 0; i--, v >>= 4)
-        out[i] = hexd[v & 15];
+    for (int i = digits - 2; i >= 0; i -= 2, v >>= 8)
+        memcpy(out + i, hex_pairs + 2 * (v & 0xff), 2);
 }
 
 void rc_dapr_uuid4(rc_dapr_rng_t *r, char out[RC_DAPR_UUID_LEN])
@@ -264,10 +279,8 @@ int rc_dapr_meta_query(const char *query, size_t len, rc_arena_t *arena, rc_dapr
             return rc_dapr_fail(e, RC_DAPR_E_MALFORMED,
                                 "query parameter '%.*s' has a malformed %%-escape", SHOWN(pair));
         int k = rc_dapr_meta_lookup((rc_str_t){name.ptr + plen, name.len - plen});
-        if (k >= 0 && m->v[k].ptr == NULL) {
+        if (k >= 0 && m->v[k].ptr == NULL)
             m->v[k] = value;
-            m->origin[k] = prefix;
-        }
     }
     return 0;
 }
@@ -309,8 +322,8 @@ typedef struct {
 /* "entry 'x': " for a bulk entry, "" otherwise: every message about an entry names it. */
 #define WHERE_FMT "%s%.*s%s"
 #define WHERE(p)                                                                                   \
-    (p)->entry ? "entry '" : "", (p)->entry ? (int)strnlen((p)->entry, 100) : 0,                   \
-        (p)->entry ? (p)->entry : "", (p)->entry ? "': " : ""
+    (p)->entry.ptr ? "entry '" : "", (int)((p)->entry.len > 100 ? 100 : (p)->entry.len),           \
+        (p)->entry.ptr ? (p)->entry.ptr : "", (p)->entry.ptr ? "': " : ""
 
 /* Go's strconv.ParseBool, which Dapr uses for rawPayload. */
 static int parse_bool(rc_str_t v, int *out)
@@ -353,13 +366,13 @@ static int meta_opts(const rc_dapr_publish_t *p, const rc_dapr_meta_t *m, meta_o
     if (v.ptr != NULL && parse_bool(v, &o->raw) != 0)
         return rc_dapr_fail(e, RC_DAPR_E_METADATA,
                             WHERE_FMT "%srawPayload: '%.*s' is not a boolean (true or false)",
-                            WHERE(p), m->origin[RC_DAPR_META_RAW_PAYLOAD], SHOWN(v));
+                            WHERE(p), ORIGIN(m, RC_DAPR_META_RAW_PAYLOAD), SHOWN(v));
     v = m->v[RC_DAPR_META_TTL];
     if (v.ptr != NULL && (parse_ttl(v, &o->ttl_s) != 0 || o->ttl_s <= 0 || o->ttl_s > TTL_MAX_S))
         return rc_dapr_fail(e, RC_DAPR_E_METADATA,
                             WHERE_FMT "%sttlInSeconds: '%.*s' is not a positive whole number of "
                                       "seconds (at most %lld)",
-                            WHERE(p), m->origin[RC_DAPR_META_TTL], SHOWN(v), TTL_MAX_S);
+                            WHERE(p), ORIGIN(m, RC_DAPR_META_TTL), SHOWN(v), TTL_MAX_S);
     return 0;
 }
 
@@ -418,8 +431,12 @@ static int json_data(rc_str_t body, rc_arena_t *arena, rc_str_t *data)
 }
 
 /* The request-level attributes a header gives: checked once for every kind of body. */
-static int check_request(const rc_dapr_publish_t *p, rc_dapr_error_t *e)
+int rc_dapr_request_check(rc_dapr_publish_t *p, rc_dapr_error_t *e)
 {
+    if (!rc_dapr_traceparent_valid(p->traceparent))
+        p->traceparent = RC_STR_NULL;
+    if (p->tracestate.len == 0 || !rc_ce_is_valid_string(p->tracestate))
+        p->tracestate = RC_STR_NULL;
     if (!rc_ce_is_valid_string(p->topic))
         return rc_dapr_fail(e, RC_DAPR_E_MALFORMED,
                             "topic '%.*s' is not valid UTF-8 or holds control characters",
@@ -431,7 +448,27 @@ static int check_request(const rc_dapr_publish_t *p, rc_dapr_error_t *e)
     return 0;
 }
 
-/* The Dapr envelope around a body that is not a CloudEvent. */
+/* The request's traceparent header (rc_dapr_request_check kept it only when it is one), else a
+ * new one (in `arena`); absent when the arena ran out. */
+static rc_str_t request_parent(rc_dapr_gen_t *g, const rc_dapr_publish_t *p, rc_arena_t *arena)
+{
+    if (p->traceparent.ptr != NULL)
+        return p->traceparent;
+    char *buf = rc_arena_alloc(arena, RC_DAPR_TRACEPARENT_LEN, 1);
+    if (buf == NULL)
+        return RC_STR_NULL;
+    rc_dapr_traceparent(&g->rng, buf);
+    return (rc_str_t){buf, RC_DAPR_TRACEPARENT_LEN};
+}
+
+/* Appends a String extension that the event does not have, to a table with room for it. */
+static void push(rc_event_t *ev, rc_str_t name, rc_str_t value)
+{
+    ev->ext[ev->ext_count++] = (rc_ce_ext_t){.name = name, .value = value, .type = RC_CE_STRING};
+}
+
+/* The Dapr envelope around a body that is not a CloudEvent. Its extensions are new, so they
+ * are appended without the lookups rc_event_set_ext makes. */
 static int plain(rc_dapr_gen_t *g, const rc_dapr_publish_t *p, int raw, rc_str_t body,
                  rc_arena_t *arena, rc_event_t *ev, rc_dapr_error_t *e)
 {
@@ -455,8 +492,18 @@ static int plain(rc_dapr_gen_t *g, const rc_dapr_publish_t *p, int raw, rc_str_t
     ev->datacontenttype = ct;
     ev->time = now_string(g, p->now_ns);
     ev->data = body.ptr != NULL ? body : RC_STR("");
-    if (!raw && rc_ce_is_json_media_type(ct) && json_data(ev->data, arena, &ev->data) != 0)
+    if (!raw && !p->body_is_json && rc_ce_is_json_media_type(ct) &&
+        json_data(ev->data, arena, &ev->data) != 0)
         return nomem(e);
+    rc_str_t parent = request_parent(g, p, arena);
+    if (parent.ptr == NULL)
+        return nomem(e);
+    push(ev, RC_STR("topic"), p->topic);
+    push(ev, RC_STR("pubsubname"), p->pubsub);
+    push(ev, RC_STR("traceparent"), parent);
+    push(ev, RC_STR("traceid"), parent);
+    if (p->tracestate.ptr != NULL)
+        push(ev, RC_STR("tracestate"), p->tracestate);
     return 0;
 }
 
@@ -599,7 +646,7 @@ static int override_attr(const rc_dapr_publish_t *p, const rc_dapr_meta_t *m, rc
         rule = "is not a URI-reference";
     if (rule != NULL)
         return rc_dapr_fail(e, RC_DAPR_E_METADATA, WHERE_FMT "%s%s: '%.*s' %s", WHERE(p),
-                            m->origin[k], meta_names[k], SHOWN(v), rule);
+                            ORIGIN(m, k), meta_names[k], SHOWN(v), rule);
     ev->attr[attr] = v;
     return 0;
 }
@@ -615,35 +662,28 @@ static int override_ext(const rc_dapr_publish_t *p, const rc_dapr_meta_t *m, rc_
         return rc_dapr_fail(e, RC_DAPR_E_METADATA,
                             WHERE_FMT "%s%s: '%.*s' is not valid UTF-8 or holds control "
                                       "characters",
-                            WHERE(p), m->origin[k], meta_names[k], SHOWN(v));
+                            WHERE(p), ORIGIN(m, k), meta_names[k], SHOWN(v));
     return set_ext(ev, arena, name, v, RC_CE_STRING, e);
 }
 
-/* Trace context: the event's own, else the request's headers, else a new traceparent. */
-static int trace(rc_dapr_gen_t *g, const rc_dapr_publish_t *p, rc_event_t *ev, rc_arena_t *arena,
-                 rc_dapr_error_t *e)
+/* A CloudEvent body's topic, pubsubname (both overwritten, as Dapr does) and trace context
+ * (its own, else the request's headers, else a new traceparent). */
+static int ce_extensions(rc_dapr_gen_t *g, const rc_dapr_publish_t *p, rc_event_t *ev,
+                         rc_arena_t *arena, rc_dapr_error_t *e)
 {
+    if (set_ext(ev, arena, RC_STR("topic"), p->topic, RC_CE_STRING, e) != 0 ||
+        set_ext(ev, arena, RC_STR("pubsubname"), p->pubsub, RC_CE_STRING, e) != 0)
+        return -1;
     const rc_ce_ext_t *tp = rc_event_find_ext(ev, RC_STR("traceparent"));
-    rc_str_t parent = tp != NULL ? tp->value : RC_STR_NULL;
-    if (parent.ptr == NULL) {
-        if (rc_dapr_traceparent_valid(p->traceparent)) {
-            parent = p->traceparent;
-        } else {
-            char *buf = rc_arena_alloc(arena, RC_DAPR_TRACEPARENT_LEN, 1);
-            if (buf == NULL)
-                return nomem(e);
-            rc_dapr_traceparent(&g->rng, buf);
-            parent = (rc_str_t){buf, RC_DAPR_TRACEPARENT_LEN};
-        }
-        if (set_ext(ev, arena, RC_STR("traceparent"), parent, RC_CE_STRING, e) != 0)
-            return -1;
-    }
+    rc_str_t parent = tp != NULL ? tp->value : request_parent(g, p, arena);
+    if (parent.ptr == NULL)
+        return nomem(e);
+    if (tp == NULL && set_ext(ev, arena, RC_STR("traceparent"), parent, RC_CE_STRING, e) != 0)
+        return -1;
     if (rc_event_find_ext(ev, RC_STR("traceid")) == NULL &&
         set_ext(ev, arena, RC_STR("traceid"), parent, RC_CE_STRING, e) != 0)
         return -1;
-    /* A tracestate header that no attribute can hold is dropped, as tracers drop it. */
-    if (rc_event_find_ext(ev, RC_STR("tracestate")) == NULL && p->tracestate.len > 0 &&
-        rc_ce_is_valid_string(p->tracestate) &&
+    if (rc_event_find_ext(ev, RC_STR("tracestate")) == NULL && p->tracestate.ptr != NULL &&
         set_ext(ev, arena, RC_STR("tracestate"), p->tracestate, RC_CE_STRING, e) != 0)
         return -1;
     return 0;
@@ -679,28 +719,12 @@ int rc_dapr_envelope(rc_dapr_gen_t *g, const rc_dapr_publish_t *p, const rc_dapr
                      rc_str_t body, rc_arena_t *arena, rc_event_t *ev, rc_dapr_error_t *e)
 {
     meta_opts_t o;
-    if (meta_opts(p, m, &o, e) != 0 || check_request(p, e) != 0)
+    if (meta_opts(p, m, &o, e) != 0)
         return -1;
     bool ce = !o.raw && p->content_type.ptr != NULL &&
               rc_ce_classify(p->content_type) == RC_CE_MODE_STRUCTURED;
     int rc = ce ? cloud_event(g, p, body, arena, ev, e) : plain(g, p, o.raw, body, arena, ev, e);
-    if (rc != 0)
-        return rc;
-    /* Dapr overwrites these two whatever a CloudEvent body says. */
-    if (set_ext(ev, arena, RC_STR("topic"), p->topic, RC_CE_STRING, e) != 0 ||
-        set_ext(ev, arena, RC_STR("pubsubname"), p->pubsub, RC_CE_STRING, e) != 0 ||
-        trace(g, p, ev, arena, e) != 0 || apply_meta(p, m, &o, ev, arena, e) != 0)
-        return -1;
-    rc_ce_error_t cerr;
-    memset(&cerr, 0, sizeof(cerr));
-    cerr.index = -1;
-    if (rc_event_validate(ev, &cerr) != 0) {
-        /* Only a CloudEvent body's own attributes can get here (everything added was
-         * checked): its extensions as typed, an attribute the overrides left invalid. */
-        char why[256];
-        rc_ce_error_format(&cerr, why, sizeof(why));
-        return rc_dapr_fail(e, RC_DAPR_E_CLOUD_EVENT, WHERE_FMT "invalid cloud event: %s", WHERE(p),
-                            why);
-    }
-    return 0;
+    if (rc == 0 && ce)
+        rc = ce_extensions(g, p, ev, arena, e);
+    return rc == 0 ? apply_meta(p, m, &o, ev, arena, e) : rc;
 }

@@ -99,7 +99,8 @@ typedef enum {
 /** Metadata values as given (absent: ptr NULL), and where they came from for messages. */
 typedef struct {
     rc_str_t v[RC_DAPR_META_COUNT];
-    const char *origin[RC_DAPR_META_COUNT]; /* "metadata." (query) or "" (bulk entry) */
+    uint32_t from_entry; /* bit k: v[k] is a bulk entry's (named "k"), else the query's
+                            (named "metadata.k") */
 } rc_dapr_meta_t;
 
 /** The Dapr name of `k` ("ttlInSeconds"). */
@@ -138,13 +139,21 @@ typedef struct {
                               application/octet-stream) */
     rc_str_t traceparent;  /* request headers; absent when not sent */
     rc_str_t tracestate;
-    int64_t now_ns;    /* wall clock (time, expiration) */
-    const char *entry; /* bulk: the entryId, to name in messages; NULL for a single event */
+    int64_t now_ns;   /* wall clock (time, expiration) */
+    rc_str_t entry;   /* bulk: the entryId, to name in messages; absent for a single event */
+    int body_is_json; /* the body is known to be one JSON value, UTF-8, without surrounding
+                         whitespace (a bulk entry's event): not scanned again */
 } rc_dapr_publish_t;
 
 /** Extension slots an envelope's table starts with: topic, pubsubname, traceid, traceparent,
  *  tracestate, expiration, partitionkey, rawpayload, and the two that rc_publish stamps. */
 #define RC_DAPR_EXT_SLOTS 10
+
+/** Checks what a request gives every event of it: the topic (a valid string) and the app id
+ *  (a URI-reference, it becomes `source`); drops trace headers that cannot be used (a
+ *  traceparent that is none, a tracestate no attribute can hold: tracers drop them too). Call
+ *  once per request, before rc_dapr_envelope. Returns 0, or -1 with `e` (RC_DAPR_E_MALFORMED). */
+int rc_dapr_request_check(rc_dapr_publish_t *p, rc_dapr_error_t *e);
 
 /** Builds the event Dapr would publish for `body` (borrowed: `ev` may point into it) under the
  *  metadata `m` into `ev`, its extension table and every new byte in `arena`:
@@ -152,8 +161,10 @@ typedef struct {
  *  - Content-Type application/cloudevents+json: the body is the CloudEvent (defaults added);
  *  - otherwise: the Dapr envelope, data by the content type's rule (docs/dapr.md).
  *  Then the metadata overrides. Returns 0, or -1 with `e`: RC_DAPR_E_METADATA,
- *  RC_DAPR_E_CLOUD_EVENT, RC_DAPR_E_MALFORMED (a header that cannot be an attribute),
- *  RC_DAPR_E_NOMEM. The event is valid for rc_publish on success. */
+ *  RC_DAPR_E_CLOUD_EVENT, RC_DAPR_E_MALFORMED (a Content-Type that is no media type),
+ *  RC_DAPR_E_NOMEM. `p` must have passed rc_dapr_request_check. The event is valid
+ *  (rc_event_validate) on success: every value is checked as it is set, so the whole event is
+ *  not checked again. */
 int rc_dapr_envelope(rc_dapr_gen_t *g, const rc_dapr_publish_t *p, const rc_dapr_meta_t *m,
                      rc_str_t body, rc_arena_t *arena, rc_event_t *ev, rc_dapr_error_t *e);
 

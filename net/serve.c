@@ -586,10 +586,12 @@ int rc_serve_run(const rc_config_t *cfg, FILE *ready_out)
         addr_str(aa, sizeof(aa), cfg->admin_host, rc_http_server_port(sv.admin_srv));
         rc_log_info("serve", "ingress on %s (%u loop%s), admin on %s, %zu broker%s", ia, sv.nloops,
                     sv.nloops == 1 ? "" : "s", aa, sv.nbrokers, sv.nbrokers == 1 ? "" : "s");
-        if (sv.dapr_srv != NULL)
+        if (sv.dapr_srv != NULL) {
+            char da[RC_CONFIG_ADDR_MAX + 16];
             rc_log_info("serve", "Dapr API on %s (and on the ingress port)",
-                        addr_str(ia, sizeof(ia), cfg->dapr_host,
+                        addr_str(da, sizeof(da), cfg->dapr_host,
                                  rc_http_server_port(sv.dapr_srv)));
+        }
         if (ready_out != NULL) {
             fprintf(ready_out, "listening ingress=%s admin=%s\n", ia, aa);
             fflush(ready_out);

@@ -77,23 +77,28 @@ static const char *json(const rc_event_t *ev)
 }
 
 /* Builds an envelope that must succeed, and checks it validates and encodes as a record. */
-static void build(const rc_dapr_publish_t *p, const rc_dapr_meta_t *m, const char *body, size_t len,
-                  rc_event_t *ev)
+static void build(const rc_dapr_publish_t *req, const rc_dapr_meta_t *m, const char *body,
+                  size_t len, rc_event_t *ev)
 {
     rc_dapr_error_t e;
-    if (rc_dapr_envelope(&gen, p, m, (rc_str_t){body, len}, &arena, ev, &e) != 0)
+    rc_dapr_publish_t copy = *req, *p = &copy;
+    if (rc_dapr_request_check(p, &e) != 0 ||
+        rc_dapr_envelope(&gen, p, m, (rc_str_t){body, len}, &arena, ev, &e) != 0)
         RC_TEST_FAIL("envelope of %.*s: %s %s", (int)len, body, rc_dapr_code_name(e.code), e.msg);
     ASSERT_EQ(rc_event_validate(ev, NULL), 0);
     ASSERT_GT(rc_record_size(ev), 0);
 }
 
-static void refuse(const rc_dapr_publish_t *p, const rc_dapr_meta_t *m, const char *body,
+static void refuse(const rc_dapr_publish_t *req, const rc_dapr_meta_t *m, const char *body,
                    rc_dapr_code_t code, int status, const char *msg_part)
 {
     rc_dapr_error_t e;
+    rc_dapr_publish_t copy = *req, *p = &copy;
     rc_event_t ev;
     memset(&e, 0, sizeof(e));
-    int rc = rc_dapr_envelope(&gen, p, m, rc_str(body), &arena, &ev, &e);
+    int rc = rc_dapr_request_check(p, &e);
+    if (rc == 0)
+        rc = rc_dapr_envelope(&gen, p, m, rc_str(body), &arena, &ev, &e);
     if (rc == 0)
         RC_TEST_FAIL("%s was accepted: %s", body, json(&ev));
     if (e.code != code || e.status != status || strstr(e.msg, msg_part) == NULL)
@@ -152,7 +157,7 @@ static void test_meta_query(void)
     ASSERT_STR_EQ(s(m.v[RC_DAPR_META_CE_ID]), "a b c");
     ASSERT_STR_EQ(s(m.v[RC_DAPR_META_PARTITION_KEY]), "");
     ASSERT_STR_EQ(s(m.v[RC_DAPR_META_CE_SOURCE]), "(absent)");
-    ASSERT_STR_EQ(m.origin[RC_DAPR_META_TTL], "metadata.");
+    ASSERT_EQ(m.from_entry, 0);
     m = meta("metadata.cloudevent.type=%F0%9F%98%80");
     ASSERT_STR_EQ(s(m.v[RC_DAPR_META_CE_TYPE]), "\xf0\x9f\x98\x80");
     ASSERT_EQ(rc_dapr_meta_lookup(RC_STR("cloudevent.traceparent")), RC_DAPR_META_CE_TRACEPARENT);
@@ -417,7 +422,8 @@ static void test_cloudevent_body(void)
 
 static rc_dapr_bulk_entry_t *bulk(const char *body, const char *query, size_t *n)
 {
-    rc_dapr_meta_t m = meta(query);
+    static rc_dapr_meta_t m; /* the entries borrow it */
+    m = meta(query);
     rc_dapr_bulk_entry_t *en;
     rc_dapr_error_t e;
     if (rc_dapr_bulk_parse(rc_str(body), &m, 100, &arena, &en, n, &e) != 0)
@@ -455,12 +461,13 @@ static void test_bulk(void)
     ASSERT_EQ(n, 7);
     ASSERT_STR_EQ(s(en[0].entry_id), "1");
     ASSERT_STR_EQ(s(en[0].body), "{\"a\": 1.50}");
-    ASSERT_STR_EQ(s(en[0].meta.v[RC_DAPR_META_TTL]), "60");
+    ASSERT_STR_EQ(s(en[0].meta->v[RC_DAPR_META_TTL]), "60");
     ASSERT_STR_EQ(s(en[1].body), "h\xc3\xa9llo");
-    ASSERT_STR_EQ(s(en[1].meta.v[RC_DAPR_META_TTL]), "5"); /* the entry's wins */
-    ASSERT_STR_EQ(s(en[1].meta.v[RC_DAPR_META_RAW_PAYLOAD]), "false");
-    ASSERT_STR_EQ(s(en[1].meta.v[RC_DAPR_META_PARTITION_KEY]), "k");
-    ASSERT_STR_EQ(en[1].meta.origin[RC_DAPR_META_TTL], "");
+    ASSERT_STR_EQ(s(en[1].meta->v[RC_DAPR_META_TTL]), "5"); /* the entry's wins */
+    ASSERT_STR_EQ(s(en[1].meta->v[RC_DAPR_META_RAW_PAYLOAD]), "false");
+    ASSERT_STR_EQ(s(en[1].meta->v[RC_DAPR_META_PARTITION_KEY]), "k");
+    ASSERT_EQ(en[1].meta->from_entry, 1u << RC_DAPR_META_TTL | 1u << RC_DAPR_META_PARTITION_KEY);
+    ASSERT(en[0].meta == en[2].meta); /* entries without metadata share the request's */
     ASSERT_EQ(en[2].body.len, 3);
     ASSERT(memcmp(en[2].body.ptr, "\x00\x01\xff", 3) == 0);
     ASSERT_STR_EQ(s(en[3].body),
@@ -474,19 +481,19 @@ static void test_bulk(void)
     /* Each entry's envelope. */
     rc_dapr_publish_t p = pub(NULL);
     rc_event_t ev;
-    p.entry = "2";
+    p.entry = RC_STR("2");
     p.content_type = en[1].content_type;
-    build(&p, &en[1].meta, en[1].body.ptr, en[1].body.len, &ev);
+    build(&p, en[1].meta, en[1].body.ptr, en[1].body.len, &ev);
     ASSERT_STR_EQ(ext(&ev, "expiration"), "2026-01-02T03:04:10Z");
     ASSERT_STR_EQ(ext(&ev, "partitionkey"), "k");
     p.content_type = en[3].content_type;
-    build(&p, &en[3].meta, en[3].body.ptr, en[3].body.len, &ev);
+    build(&p, en[3].meta, en[3].body.ptr, en[3].body.len, &ev);
     ASSERT_STR_EQ(s(ev.id), "x");
     ASSERT_STR_EQ(ext(&ev, "expiration"), "2026-01-02T03:05:05Z");
-    rc_dapr_meta_t bad = en[1].meta;
+    rc_dapr_meta_t bad = *en[1].meta;
     bad.v[RC_DAPR_META_RAW_PAYLOAD] = RC_STR("nope");
-    bad.origin[RC_DAPR_META_RAW_PAYLOAD] = "";
-    p.entry = "e-9";
+    bad.from_entry |= 1u << RC_DAPR_META_RAW_PAYLOAD;
+    p.entry = RC_STR("e-9");
     refuse(&p, &bad, "x", RC_DAPR_E_METADATA, 400, "entry 'e-9': rawPayload: 'nope'");
 
     en = bulk("[]", NULL, &n);
@@ -497,7 +504,13 @@ static void test_bulk(void)
     bulk_refused("", 100, RC_DAPR_E_EVENTS_SER, "must be a JSON array");
     bulk_refused("{}", 100, RC_DAPR_E_EVENTS_SER, "must be a JSON array");
     bulk_refused("[{\"entryId\":\"1\",\"event\":1}", 100, RC_DAPR_E_EVENTS_SER, "JSON array");
-    bulk_refused("[1,2] x", 100, RC_DAPR_E_EVENTS_SER, "JSON array");
+    bulk_refused("[1,2] x", 100, RC_DAPR_E_EVENTS_SER, "entry 0: must be a JSON object");
+    bulk_refused("[{\"entryId\":\"1\",\"event\":1}] x", 100, RC_DAPR_E_EVENTS_SER, "JSON array");
+    bulk_refused("[{\"entryId\":\"1\",\"event\":1},]", 100, RC_DAPR_E_EVENTS_SER, "JSON array");
+    bulk_refused("[{\"entryId\":\"1\",\"event\":1} {}]", 100, RC_DAPR_E_EVENTS_SER, "JSON array");
+    bulk_refused("[{\"entryId\":\"1\",\"event\":1,}]", 100, RC_DAPR_E_EVENTS_SER, "JSON array");
+    bulk_refused("[x]", 100, RC_DAPR_E_EVENTS_SER, "JSON array");
+    bulk_refused("[", 100, RC_DAPR_E_EVENTS_SER, "JSON array");
     bulk_refused("[\"\xff\"]", 100, RC_DAPR_E_EVENTS_SER, "JSON array");
     bulk_refused("[1]", 100, RC_DAPR_E_EVENTS_SER, "entry 0: must be a JSON object");
     bulk_refused("[{\"event\":1}]", 100, RC_DAPR_E_EVENTS_SER, "entry 0: entryId is missing");
