@@ -10,7 +10,12 @@
  * with knativeerrorcode and the reason, or dropped without one. Every reply given up is counted
  * (replies_failed = replies_dead_lettered + replies_dropped) and logged with the trigger, its id
  * and the id of the event it answers; past ten lines a second per trigger the log folds them
- * into one summary line with the count, so the log always adds up to the counters. */
+ * into one summary line with the count, so the log always adds up to the counters.
+ *
+ * A Dapr dead letter (rc_reply_t.dead_letter: an event republished on its subscription's
+ * dead-letter topic, net/delivery/dapr_deliver.c) takes the same way into the ring and the same
+ * queue, so it survives a full ring as a reply does; it is counted as the trigger's
+ * dead_lettered when stored and dropped when given up (a Dapr trigger has no dead-letter sink). */
 #include "net/delivery/worker_internal.h"
 
 #include <errno.h>
@@ -314,8 +319,9 @@ static void give_up(rc__replies_t *q, rc__wtrig_t *t, rc__reply_t *p, const rc_r
                     rc_str_t event_id, const char *id, int reason, int err, int may_sink,
                     int64_t now)
 {
-    rc_metric_add(&t->st->replies_failed, 1);
-    int has_sink = t->d->dead_letter_uri[0] != '\0';
+    int dl = p != NULL ? p->r.dead_letter : r->dead_letter;
+    rc_metric_add(dl ? &t->st->dropped : &t->st->replies_failed, 1);
+    int has_sink = t->d->dead_letter_uri[0] != '\0' && !dl;
     int to_sink = has_sink && may_sink && !q->closing;
     int fresh = p == NULL;
     if (to_sink) {
@@ -329,9 +335,9 @@ static void give_up(rc__replies_t *q, rc__wtrig_t *t, rc__reply_t *p, const rc_r
         char eid[ID_MAX], why[160];
         if (p == NULL)
             copy_id(eid, sizeof(eid), event_id);
-        rc_log_warn("worker", "trigger %s/%s: reply %s to event %s not stored (%s: %s): %s",
-                    t->wt->cfg->ns, t->wt->cfg->name, p != NULL ? p->id : id,
-                    p != NULL ? p->eid : eid, reason_names[reason],
+        rc_log_warn("worker", "trigger %s/%s: %s %s to event %s not stored (%s: %s): %s",
+                    t->wt->cfg->ns, t->wt->cfg->name, dl ? "dead letter" : "reply",
+                    p != NULL ? p->id : id, p != NULL ? p->eid : eid, reason_names[reason],
                     reason_text(q, reason, err, why, sizeof(why)),
                     to_sink     ? "dead-lettering it"
                     : !has_sink ? "dropped (no dead-letter sink)"
@@ -341,7 +347,8 @@ static void give_up(rc__replies_t *q, rc__wtrig_t *t, rc__reply_t *p, const rc_r
         t->rlog_folded[reason]++;
     }
     if (!to_sink) {
-        rc_metric_add(&t->st->replies_dropped, 1);
+        if (!dl)
+            rc_metric_add(&t->st->replies_dropped, 1);
         if (p != NULL)
             release(q, p);
         return;
@@ -383,6 +390,20 @@ static void count_stored(rc__wtrig_t *t, rc_reply_outcome_t out, const char *why
                      t->wt->cfg->ns, t->wt->cfg->name, why);
 }
 
+/* A dead letter, stored or not (an expired one went round a loop of dead-letter topics). */
+static void count_dead_letter(rc__wtrig_t *t, rc_reply_outcome_t out, const char *why)
+{
+    if (out == RC_REPLY_EXPIRED)
+        rc_log_warn("worker",
+                    "trigger %s/%s: a dead letter was dropped: its knativebrokerttl ran out "
+                    "(a loop of dead-letter topics?)",
+                    t->wt->cfg->ns, t->wt->cfg->name);
+    else if (out == RC_REPLY_NONE)
+        rc_log_warn("worker", "trigger %s/%s: a dead letter was dropped: not an event (%s)",
+                    t->wt->cfg->ns, t->wt->cfg->name, why != NULL ? why : "-");
+    rc_metric_add(out == RC_REPLY_STORED ? &t->st->dead_lettered : &t->st->dropped, 1);
+}
+
 void rc__reply_take(rc__wtrig_t *t, const rc_reply_t *r, rc_str_t event_id)
 {
     rc__replies_t *q = t->replies;
@@ -390,7 +411,10 @@ void rc__reply_take(rc__wtrig_t *t, const rc_reply_t *r, rc_str_t event_id)
     rc_reply_outcome_t out;
     int rc = rc_reply_store(t->prod, r, &out, id, sizeof(id), why, sizeof(why));
     if (rc == 0) {
-        count_stored(t, out, why);
+        if (r->dead_letter)
+            count_dead_letter(t, out, why);
+        else
+            count_stored(t, out, why);
         return;
     }
     int64_t now = rc__now_ns();
@@ -406,7 +430,8 @@ void rc__reply_take(rc__wtrig_t *t, const rc_reply_t *r, rc_str_t event_id)
         give_up(q, t, NULL, r, event_id, id, stopping ? R_STOPPING : R_QUEUE_FULL, rc, 1, now);
         return;
     }
-    rc_metric_add(&t->st->replies_delayed, 1);
+    if (!r->dead_letter)
+        rc_metric_add(&t->st->replies_delayed, 1);
     p->state = R_WAITING;
     p->err = rc;
     p->queued_ns = now;
@@ -627,7 +652,10 @@ static int run_fifo(rc__replies_t *q, rc__reply_fifo_t *f, int64_t now, int free
             if (rc != 0) {
                 give_up(q, p->t, p, NULL, RC_STR_NULL, NULL, reason_for(rc), rc, 1, now);
             } else {
-                count_stored(p->t, out, NULL);
+                if (p->r.dead_letter)
+                    count_dead_letter(p->t, out, NULL);
+                else
+                    count_stored(p->t, out, NULL);
                 release(q, p);
             }
         }

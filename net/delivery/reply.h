@@ -30,6 +30,9 @@ typedef struct {
     rc_str_t body;
     int32_t parent_ttl; /* knativebrokerttl of the event answered */
     int64_t arrival_ns; /* knativearrivaltime to give the reply, Unix ns (0: now) */
+    int dead_letter;    /* not a reply but a Dapr dead letter (net/delivery/dapr_deliver.c): the
+                         * event itself for its subscription's dead-letter topic, stored and
+                         * queued the same way, counted as dead_lettered or dropped */
 } rc_reply_t;
 
 /** Decodes `r` with the ingress codecs into `*ev` (views into `r` and `arena`). Returns 0, or

@@ -202,6 +202,10 @@ static int stats_slot(rc_supervisor_t *s, const rc_config_trigger_t *t, uint32_t
         if (st->used)
             continue;
         memset(st, 0, sizeof(*st));
+        /* Only triggers with replicas (Dapr's, so far) touch their replica block. */
+        if (t->dapr != NULL)
+            memset(rc_worker_stats_replicas(s->stats, i), 0,
+                   RC_STATS_REPLICAS * sizeof(rc_replica_stats_t));
         st->broker_idx = broker_idx;
         snprintf(st->ns, sizeof(st->ns), "%s", t->ns);
         snprintf(st->name, sizeof(st->name), "%s", t->name);
@@ -304,6 +308,7 @@ static int build_table(rc_supervisor_t *s, const rc_config_t *cfg, rc_worker_tri
                 strcmp(old[j].cfg->ns, t->ns) == 0 && strcmp(old[j].cfg->name, t->name) == 0) {
                 wt->stats = old[j].stats;
                 wt->stats_slot = old[j].stats_slot;
+                wt->stats_replicas = rc_worker_stats_replicas(s->stats, wt->stats_slot);
                 old[j].stats = NULL;
                 break;
             }
@@ -318,6 +323,7 @@ static int build_table(rc_supervisor_t *s, const rc_config_t *cfg, rc_worker_tri
         }
         wt->stats = &s->stats->t[slot];
         wt->stats_slot = slot;
+        wt->stats_replicas = rc_worker_stats_replicas(s->stats, slot);
     }
     if (rc != 0) {
         release_table(s, tab, cfg->trigger_count, old, nold);
@@ -846,6 +852,19 @@ size_t rc_supervisor_metrics(rc_supervisor_t *s, char *buf, size_t cap)
     }
     size_t n = rc_worker_stats_render(s->stats, lag, buf, cap);
     free(lag);
+    /* Replica counters, labelled with the URLs of the running config. */
+    rc_replica_labels_t *rl = calloc(s->ntrig ? s->ntrig : 1, sizeof(*rl));
+    size_t nrl = 0;
+    for (size_t i = 0; rl != NULL && i < s->ntrig; i++) {
+        const rc_config_dapr_sub_t *d = s->trig[i].cfg->dapr;
+        if (d != NULL && d->app != NULL)
+            rl[nrl++] =
+                (rc_replica_labels_t){s->trig[i].stats_slot, (const char *const *)d->app->endpoints,
+                                      d->app->endpoint_count};
+    }
+    n += rc_worker_stats_render_replicas(s->stats, rl, nrl, n < cap ? buf + n : NULL,
+                                         n < cap ? cap - n : 0);
+    free(rl);
     int k = snprintf(n < cap ? buf + n : NULL, n < cap ? cap - n : 0,
                      "# HELP ringcast_worker_watchdog_kills_total Worker processes killed because "
                      "their heartbeat stopped (spec.watchdogTimeout).\n"

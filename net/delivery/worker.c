@@ -155,6 +155,7 @@ static void fill_window(rc__wtrig_t *t)
         e->lagged = 0;
         e->retries = 0;
         e->last_result = 0;
+        e->prepared = 0;
         e->state = RC__E_WAITING;
         e->due_ns = 0; /* at once */
         r->e = e;
@@ -422,6 +423,7 @@ static int setup_trigger(worker_t *w, rc__wtrig_t *t, const rc_worker_trigger_t 
     t->d = &wt->delivery;
     t->st = wt->stats;
     t->uri = wt->cfg->subscriber_uri;
+    t->rep_wake_ns = INT64_MAX;
     int n =
         snprintf(t->lines, sizeof(t->lines), RC__PREFER_LINE "Kn-Namespace: %s\r\n", wt->cfg->ns);
     t->lines_len = n > 0 && (size_t)n < sizeof(t->lines) ? (size_t)n : 0;
@@ -441,6 +443,13 @@ static int setup_trigger(worker_t *w, rc__wtrig_t *t, const rc_worker_trigger_t 
         }
     }
     t->prod = w->prod[b];
+    if (wt->cfg->dapr != NULL) {
+        int rc = rc__dapr_setup(t, w->client);
+        if (rc != 0)
+            rc_log_error("worker", "trigger %s/%s: %s", wt->cfg->ns, wt->cfg->name,
+                         rc_strerror(rc));
+        return rc;
+    }
     char err[256];
     if (rc_http_client_endpoint(w->client, t->uri, &t->ep, err, sizeof(err)) != 0)
         rc_log_error("worker", "trigger %s/%s: subscriber %s: %s (attempts fail)", wt->cfg->ns,
@@ -542,6 +551,8 @@ static void teardown(worker_t *w)
         rc__wtrig_t *t = &w->t[i];
         rc__lag_log(t, rc__now_ns(), 0, 1);
         rc__lag_close(t);
+        rc__dapr_log_flush(t, rc__now_ns(), 1);
+        rc__dapr_close(t);
         for (uint32_t j = 0; j < t->qlen; j++)
             rc__wevent_release(ref_at(t, j)->ev, &t->feed->free_ev);
         for (uint32_t j = 0; j < t->nwin; j++) {
@@ -579,7 +590,9 @@ static void teardown(worker_t *w)
 
 /* ---- the loop -------------------------------------------------------------------------------- */
 
-/* Sends due attempts; returns how many went and lowers *next_due to the earliest pending. */
+/* Sends due attempts; returns how many went and lowers *next_due to the earliest pending. When
+ * no replica of the trigger can take one, nothing more of it can go before a response (which
+ * wakes the loop) or the end of a replica's skip (rep_wake_ns), so the scan stops there. */
 static int run_timers(worker_t *w, rc__wtrig_t *t, int64_t now, int64_t *next_due)
 {
     int n = 0;
@@ -588,8 +601,13 @@ static int run_timers(worker_t *w, rc__wtrig_t *t, int64_t now, int64_t *next_du
         if (e->state != RC__E_WAITING)
             continue;
         if (e->due_ns <= now) {
-            rc__worker_send(w->client, e);
-            n++;
+            if (rc__worker_send(w->client, e)) {
+                n++;
+                continue;
+            }
+            if (t->rep_wake_ns < *next_due)
+                *next_due = t->rep_wake_ns;
+            break;
         } else if (e->due_ns < *next_due) {
             *next_due = e->due_ns;
         }
@@ -741,8 +759,10 @@ int rc_worker_run(const rc_worker_plan_t *plan)
         progress += rc__replies_run(&w.replies, rc__now_ns(), freed, &next_due);
         if (now >= next_sync) {
             sync_cesql_errors(&w);
-            for (size_t i = 0; i < w.nt; i++)
+            for (size_t i = 0; i < w.nt; i++) {
                 rc__reply_log_flush(&w.t[i], now, 0);
+                rc__dapr_log_flush(&w.t[i], now, 0);
+            }
             next_sync = now + CESQL_SYNC_NS;
         }
         uint32_t sending = 0;

@@ -26,6 +26,7 @@ typedef struct {
     uint32_t broker_idx;
     rc_trigger_stats_t *stats; /* its slot in the shared segment (counters) */
     uint32_t stats_slot;
+    rc_replica_stats_t *stats_replicas; /* its slot's replica counters (RC_STATS_REPLICAS) */
     rc_storage_cursor_t *cursor; /* its saved cursor (net/delivery/cursor.h) */
     int worker;    /* index of the worker that delivers it */
     uint32_t feed; /* index of its feed in rc_worker_plan_t.feeds */

@@ -52,9 +52,7 @@ int rc__write_event(const rc_event_t *ev, int json, char **buf, size_t *cap, siz
                 : rc_ce_write_binary(ev, RC_CE_WRITE_NO_TTL, *buf, *cap, len);
 }
 
-/* What every trigger sends for this event in `format`, built by the first attempt that needs
- * it. */
-static int build_shared(rc__wevent_t *ev, int json)
+int rc__event_build(rc__wevent_t *ev, int json)
 {
     unsigned bit = json ? RC__EV_JSON : RC__EV_BIN;
     if (ev->built & bit)
@@ -122,7 +120,7 @@ static int build(rc__wentry_t *e, rc_http_request_t *req)
         req->headers = json ? RC__JSON_CT_LINE : e->hdr;
         req->headers_len = json ? sizeof(RC__JSON_CT_LINE) - 1 : e->hdr_len;
     } else {
-        rc = build_shared(e->ev, json);
+        rc = rc__event_build(e->ev, json);
         req->headers = json ? RC__JSON_CT_LINE : e->ev->bin;
         req->headers_len = json ? sizeof(RC__JSON_CT_LINE) - 1 : e->ev->bin_len;
         e->iov = json ? (struct iovec){e->ev->json, e->ev->json_len}
@@ -134,17 +132,11 @@ static int build(rc__wentry_t *e, rc_http_request_t *req)
     return rc;
 }
 
-static void on_response(int result, const rc_http_response_t *resp, void *arg);
-
-static void finish(rc__wentry_t *e)
-{
-    e->state = RC__E_DONE;
-    e->t->dirty = 1;
-}
-
-void rc__worker_send(rc_http_client_t *client, rc__wentry_t *e)
+int rc__worker_send(rc_http_client_t *client, rc__wentry_t *e)
 {
     rc__wtrig_t *t = e->t;
+    if (t->dapr != NULL)
+        return rc__dapr_send(client, e);
     rc_http_endpoint_t *ep = e->to_dlq ? t->dlq : t->ep;
     rc_http_request_t req = {
         .endpoint = ep,
@@ -155,22 +147,23 @@ void rc__worker_send(rc_http_client_t *client, rc__wentry_t *e)
         rc_log_error("worker", "trigger %s/%s: event at %llu cannot be sent (%s); skipped",
                      t->wt->cfg->ns, t->wt->cfg->name, (unsigned long long)e->pos, rc_strerror(rc));
         rc_metric_add(e->lagged ? &t->st->lagged_dropped : &t->st->dropped, 1);
-        finish(e);
-        return;
+        rc__entry_finish(e);
+        return 1;
     }
     e->sent_ns = rc_now_ns();
     if (ep == NULL) {
         /* The URL could not be resolved: a transport error, retried like one. */
-        on_response(-EHOSTUNREACH, NULL, e);
-        return;
+        rc__on_response(-EHOSTUNREACH, NULL, e);
+        return 1;
     }
-    rc = rc_http_client_request(client, &req, on_response, e);
+    rc = rc_http_client_request(client, &req, rc__on_response, e);
     if (rc != 0) {
-        on_response(rc, NULL, e);
-        return;
+        rc__on_response(rc, NULL, e);
+        return 1;
     }
     e->state = RC__E_SENDING;
     t->sending++;
+    return 1;
 }
 
 /* ---- outcomes ------------------------------------------------------------------------------ */
@@ -227,10 +220,11 @@ int64_t rc__retry_wait_ns(const rc_delivery_t *d, uint32_t retries, int result,
     return rc_delivery_wait_ns(d, retries, result, ra);
 }
 
-static void on_response(int result, const rc_http_response_t *resp, void *arg)
+void rc__on_response(int result, const rc_http_response_t *resp, void *arg)
 {
     rc__wentry_t *e = arg;
     rc__wtrig_t *t = e->t;
+    rc__replica_t *rep = e->rep != NULL ? rc__replica_release(e) : NULL;
     if (e->state == RC__E_ABANDONED) {
         /* Given up for lag while in flight (worker.c, shed): counted then; only the room it
          * took in the window and its hold on the shared event are left to give back. */
@@ -249,6 +243,10 @@ static void on_response(int result, const rc_http_response_t *resp, void *arg)
         e->due_ns = INT64_MAX;
         return;
     }
+    if (t->dapr != NULL) {
+        rc__dapr_outcome(e, result, resp, rep);
+        return;
+    }
     rc_delivery_class_t cls = rc_delivery_classify(result);
     if (cls == RC_DELIVERY_SUCCESS && !e->to_dlq && resp != NULL)
         handle_reply(e, resp);
@@ -259,7 +257,7 @@ static void on_response(int result, const rc_http_response_t *resp, void *arg)
             rc_metric_add(&t->st->delivered, 1);
             rc_worker_stats_observe(t->st, rc_now_ns() - e->sent_ns);
         }
-        finish(e);
+        rc__entry_finish(e);
         return;
     }
     if (cls == RC_DELIVERY_RETRY && rc_delivery_may_retry(t->d, e->retries)) {
@@ -273,20 +271,20 @@ static void on_response(int result, const rc_http_response_t *resp, void *arg)
         /* Counted and folded into the lag line: a failing sink must not log once per event. */
         rc_metric_add(&t->st->lagged_dropped, 1);
         t->lag_log_drop++;
-        finish(e);
+        rc__entry_finish(e);
         return;
     }
     if (e->to_dlq) {
         rc_log_warn("worker", "trigger %s/%s: dead-letter sink failed (%d); event dropped",
                     t->wt->cfg->ns, t->wt->cfg->name, result);
         rc_metric_add(&t->st->dropped, 1);
-        finish(e);
+        rc__entry_finish(e);
         return;
     }
     rc_metric_add(&t->st->failed, 1);
     if (t->d->dead_letter_uri[0] == '\0') {
         rc_metric_add(&t->st->dropped, 1);
-        finish(e);
+        rc__entry_finish(e);
         return;
     }
     e->last_result = result;

@@ -20,6 +20,7 @@
 enum { RC__E_SENDING = 1, RC__E_WAITING = 2, RC__E_DONE = 3, RC__E_ABANDONED = 4 };
 
 typedef struct rc__wtrig_s rc__wtrig_t;
+typedef struct rc__dapr_s rc__dapr_t; /* a Dapr subscription's delivery state (dapr_deliver.c) */
 
 /* The first of a trigger's own header lines; dead-letter requests leave it out. */
 #define RC__PREFER_LINE "Prefer: reply\r\n"
@@ -87,6 +88,19 @@ typedef struct rc__wevent_s {
 
 enum { RC__EV_BIN = 1, RC__EV_JSON = 2 };
 
+/* One replica of a trigger's subscriber: a Dapr app's endpoint (or, later, one of a Knative
+ * trigger's HTTP replicas). The replicas of a trigger are competing consumers: each attempt goes
+ * to one of them (replica.c, rc__replica_pick). */
+typedef struct {
+    const char *base;        /* its base URL, for logs */
+    rc_http_endpoint_t **ep; /* one per path of the trigger (NULL: unresolvable URL) */
+    uint32_t inflight;       /* attempts sent to it and not answered */
+    uint32_t cap;            /* most in flight at once; 0: no limit of its own */
+    int64_t down_until;      /* skipped until then: it refused a connection; 0: up */
+    int64_t backoff_ns;      /* the skip after its next refusal (1 s doubling to 30 s); 0: up */
+    rc_replica_stats_t *st;  /* its counters in the stats segment (NULL past RC_STATS_REPLICAS) */
+} rc__replica_t;
+
 /* An event in a trigger's in-flight window: the current attempt and its buffers. Entries are
  * allocated when the window first grows that far and reused after (a free list per trigger). */
 typedef struct rc__wentry_s {
@@ -100,10 +114,15 @@ typedef struct rc__wentry_s {
     uint64_t sent_ns; /* start of the current attempt */
     int last_result;  /* of the subscriber, for knativeerrorcode */
     char *errdata;    /* knativeerrordata (base64 of the subscriber's last body) */
-    char *hdr;        /* dead-letter attempts only: their own headers or body */
+    char *hdr;        /* dead-letter attempts only: their own headers or body (Dapr: the dead
+                       * letter's JSON) */
     size_t hdr_len, hdr_cap;
-    char *body;
+    char *body; /* Dapr rawPayload: the synthesised request body, built once per entry */
     size_t body_cap;
+    rc__replica_t *rep; /* the replica of the attempt in flight (triggers with replicas) */
+    int prepared;       /* Dapr: routed and its expiration read (fill_window clears it) */
+    int32_t path;       /* Dapr: the index of its path in the trigger's paths */
+    int64_t expires_ns; /* Dapr: its `expiration` (wall clock, ns); 0: none */
     struct iovec iov;
     int lagged; /* given up for lag, on its way to the dead-letter sink: `ev` is `own` */
     void *rec;  /* lagged: its copy of the record (`own.rv` points into it) */
@@ -130,6 +149,11 @@ struct rc__wtrig_s {
     rc_trigger_stats_t *st;
     rc_http_endpoint_t *ep, *dlq;
     const char *uri;
+    rc__replica_t *rep; /* its replicas; nrep 0: every attempt goes to `ep` */
+    uint32_t nrep;
+    uint32_t rr;         /* where the next search for the least busy replica starts */
+    int64_t rep_wake_ns; /* no replica could take an attempt: when a skipped one may again */
+    rc__dapr_t *dapr;    /* a Dapr subscription's trigger (cfg->dapr), else NULL */
     char lines[RC_CONFIG_NAME_MAX + 48]; /* its own header lines: Prefer, Kn-Namespace */
     size_t lines_len;
     rc__wref_t *q;
@@ -199,8 +223,92 @@ static inline void rc__trigger_lines(const rc__wtrig_t *t, int to_sink, rc_http_
 
 /** Starts the current attempt of `e` (its state must be RC__E_WAITING); a failure to start is
  *  handled like a failed attempt. The outcome moves `e` to RC__E_WAITING (retry) or RC__E_DONE
- *  (and sets e->t->dirty). */
-void rc__worker_send(rc_http_client_t *c, rc__wentry_t *e);
+ *  (and sets e->t->dirty). Returns 1, or 0 when the trigger has replicas and none can take the
+ *  attempt now (`e` is unchanged; e->t->rep_wake_ns says when a skipped replica may again, and
+ *  a response frees room before that). */
+int rc__worker_send(rc_http_client_t *c, rc__wentry_t *e);
+
+/** The HTTP client's callback of every attempt (`arg` is the entry). */
+void rc__on_response(int result, const rc_http_response_t *resp, void *arg);
+
+/** The event is finished for its trigger (RC__E_DONE): it leaves the queue front when its turn
+ *  comes (worker.c, advance). */
+static inline void rc__entry_finish(rc__wentry_t *e)
+{
+    e->state = RC__E_DONE;
+    e->t->dirty = 1;
+}
+
+/** Builds what every trigger sends for `ev` in binary (json 0) or structured (json 1) mode, once
+ *  (RC__EV_BIN, RC__EV_JSON). Returns 0 or the writer's code. */
+int rc__event_build(rc__wevent_t *ev, int json);
+
+/* ---- replicas (replica.c) ---------------------------------------------------------------------
+ */
+
+/** Gives `t` `n` replicas at the base URLs `bases` (borrowed for the worker's life), each with
+ *  an endpoint per path (`paths`, `npaths`; a path "" is the base URL itself) and at most `cap`
+ *  attempts in flight (0: no limit of its own). An URL that cannot be resolved is logged and
+ *  its attempts fail as a transport error. Returns 0 or -ENOMEM. */
+int rc__replicas_init(rc__wtrig_t *t, rc_http_client_t *c, const char *const *bases, size_t n,
+                      uint32_t cap, const char *const *paths, size_t npaths);
+
+/** Frees `t`'s replicas (none: a no-op). */
+void rc__replicas_close(rc__wtrig_t *t);
+
+/** The replica for `t`'s next attempt at `now`: among those up with room, the one with the
+ *  fewest in flight (ties: round robin); when every replica is skipped, the one whose skip ends
+ *  first (its refusal then counts as an ordinary failed attempt). NULL when the replicas that
+ *  are up are all full (t->rep_wake_ns: when a skipped one with room comes back). */
+rc__replica_t *rc__replica_pick(rc__wtrig_t *t, int64_t now);
+
+/** Attempt `e` goes to replica `r`: counted in flight there until rc__replica_release. */
+void rc__replica_start(rc__wentry_t *e, rc__replica_t *r);
+
+/** The attempt of `e` is over (answered, failed or cancelled): its replica, if it had one, has
+ *  one less in flight. Returns that replica (NULL: none). */
+rc__replica_t *rc__replica_release(rc__wentry_t *e);
+
+/** Counts an attempt that `r` answered with success (`ok`) or that failed there. */
+void rc__replica_count(rc__replica_t *r, int ok);
+
+/** Whether `result` says the replica refused the connection (it is skipped for a while). */
+int rc__replica_refusal(int result);
+
+/** Replica `r` of `t` refused a connection at `now`: skipped for its back-off (1 s, doubling to
+ *  30 s) unless it already is. Returns 1 when another replica is up, so the attempt may go
+ *  there at once without counting as a retry. */
+int rc__replica_refused(rc__wtrig_t *t, rc__replica_t *r, int64_t now, int result);
+
+/** Replica `r` answered: it is up again (its back-off starts over). */
+void rc__replica_answered(rc__wtrig_t *t, rc__replica_t *r);
+
+/* ---- Dapr subscriptions (dapr_deliver.c) ------------------------------------------------------
+ */
+
+/** Sets up `t`, the trigger of Dapr subscription t->wt->cfg->dapr: its replicas (the app's
+ *  endpoints, maxConcurrency each) with one endpoint per routing path, and its delivery block
+ *  (the trigger's effective one, without a dead-letter sink: Dapr dead letters go to a topic).
+ *  Returns 0 or -ENOMEM. */
+int rc__dapr_setup(rc__wtrig_t *t, rc_http_client_t *c);
+
+/** Frees what rc__dapr_setup made (nothing: a no-op). */
+void rc__dapr_close(rc__wtrig_t *t);
+
+/** rc__worker_send for a Dapr trigger: on the first attempt the event is routed and its
+ *  expiration read; an unrouted or expired event is finished (dead-lettered or dropped) without
+ *  a request; else a POST of the structured event to the chosen replica's path. Returns as
+ *  rc__worker_send. */
+int rc__dapr_send(rc_http_client_t *c, rc__wentry_t *e);
+
+/** The outcome of a Dapr attempt (`rep`: the replica it went to, already released):
+ *  CONTRACTS.md "Delivery to an app". */
+void rc__dapr_outcome(rc__wentry_t *e, int result, const rc_http_response_t *resp,
+                      rc__replica_t *rep);
+
+/** Writes `t`'s summary of rate-limited Dapr outcome logs once its window is over (`force`:
+ *  now). Not a Dapr trigger: nothing. */
+void rc__dapr_log_flush(rc__wtrig_t *t, int64_t now, int force);
 
 /** Writes `ev` into *buf (grown with realloc as needed, `*cap` bytes): binary-mode header lines
  *  (json 0) or a structured body (json 1), without knativebrokerttl; `*len` gets the length.

@@ -18,13 +18,27 @@ _Static_assert(sizeof(rc_trigger_stats_t) % 64 == 0, "trigger slots fill cache l
 
 static size_t seg_bytes(uint32_t slots)
 {
-    return sizeof(rc_worker_stats_t) + (size_t)slots * sizeof(rc_trigger_stats_t);
+    return sizeof(rc_worker_stats_t) + (size_t)slots * sizeof(rc_trigger_stats_t) +
+           (size_t)slots * RC_STATS_REPLICAS * sizeof(rc_replica_stats_t);
+}
+
+/* The replica blocks start right after the last trigger slot. */
+static const rc_replica_stats_t *replicas_of(const rc_worker_stats_t *s, uint32_t slot)
+{
+    const rc_replica_stats_t *base = (const rc_replica_stats_t *)(const void *)&s->t[s->slots];
+    return &base[(size_t)slot * RC_STATS_REPLICAS];
+}
+
+rc_replica_stats_t *rc_worker_stats_replicas(rc_worker_stats_t *s, uint32_t slot)
+{
+    return (rc_replica_stats_t *)replicas_of(s, slot);
 }
 
 int rc_worker_stats_create(uint32_t slots, rc_worker_stats_t **out)
 {
-    void *p =
-        mmap(NULL, seg_bytes(slots), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    /* NORESERVE: the replica blocks of triggers without replicas are never touched. */
+    void *p = mmap(NULL, seg_bytes(slots), PROT_READ | PROT_WRITE,
+                   MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (p == MAP_FAILED)
         return -errno;
     rc_worker_stats_t *s = p;
@@ -116,6 +130,20 @@ static const struct {
     {"ringcast_trigger_lagged_dropped_total",
      "Events given up for lag and lost (no dead-letter sink, copy budget, sink failed).",
      offsetof(rc_trigger_stats_t, lagged_dropped)},
+    {"ringcast_trigger_dapr_drop_total",
+     "Events a Dapr app answered with status DROP (then dead-lettered or dropped).",
+     offsetof(rc_trigger_stats_t, dapr_drop)},
+    {"ringcast_trigger_dapr_not_found_total",
+     "Events a Dapr app answered with 404 (then dead-lettered or dropped).",
+     offsetof(rc_trigger_stats_t, dapr_not_found)},
+    {"ringcast_trigger_dapr_unrouted_total",
+     "Events of a Dapr subscription no routing rule nor default path took (then dead-lettered "
+     "or dropped).",
+     offsetof(rc_trigger_stats_t, dapr_unrouted)},
+    {"ringcast_trigger_expired_total",
+     "Events past their expiration when they were to be sent, not delivered (then "
+     "dead-lettered or dropped).",
+     offsetof(rc_trigger_stats_t, expired)},
 };
 
 /* Gauges per trigger: in flight, replies queued, and (with `lag`) its lag. */
@@ -213,5 +241,35 @@ size_t rc_worker_stats_render(const rc_worker_stats_t *s, const rc_trigger_lag_t
     }
     render_gauges(&o, s, lag);
     render_histograms(&o, s);
+    return o.n;
+}
+
+size_t rc_worker_stats_render_replicas(const rc_worker_stats_t *s, const rc_replica_labels_t *list,
+                                       size_t n, char *buf, size_t cap)
+{
+    static const struct {
+        const char *name, *type, *help;
+        size_t off;
+    } m[] = {
+        {"ringcast_trigger_replica_delivered_total", "counter", "Events the replica accepted.",
+         offsetof(rc_replica_stats_t, delivered)},
+        {"ringcast_trigger_replica_failed_total", "counter",
+         "Attempts that failed at the replica (refused, error answer, timeout).",
+         offsetof(rc_replica_stats_t, failed)},
+        {"ringcast_trigger_replica_inflight", "gauge", "Attempts sent to the replica, unanswered.",
+         offsetof(rc_replica_stats_t, inflight)},
+    };
+    out_t o = {buf, cap, 0};
+    for (size_t k = 0; n > 0 && k < sizeof(m) / sizeof(m[0]); k++) {
+        put(&o, "# HELP %s %s\n# TYPE %s %s\n", m[k].name, m[k].help, m[k].name, m[k].type);
+        for (size_t i = 0; i < n; i++) {
+            const rc_trigger_stats_t *t = &s->t[list[i].slot];
+            const rc_replica_stats_t *r = replicas_of(s, list[i].slot);
+            for (size_t j = 0; j < list[i].n && j < RC_STATS_REPLICAS; j++)
+                put(&o, "%s{" LABELS ",replica=\"%s\"} %" PRIu64 "\n", m[k].name, t->ns, t->name,
+                    t->broker, list[i].urls[j],
+                    ld((const _Atomic uint64_t *)((const char *)&r[j] + m[k].off)));
+        }
+    }
     return o.n;
 }

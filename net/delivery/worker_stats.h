@@ -43,6 +43,12 @@ typedef struct {
                                              * limit (dead-letter policy); each counted once */
     _Atomic uint64_t lagged_dropped; /* of those, lost: no sink, over the copy budget, the sink
                                       * failed, or the worker stopped first */
+    /* Dapr subscriptions' own outcomes (docs/delivery.md, "Dapr subscriptions"); each such
+     * event is then dead_lettered (stored on the dead-letter topic) or dropped. */
+    _Atomic uint64_t dapr_drop;      /* the app answered {"status":"DROP"} */
+    _Atomic uint64_t dapr_not_found; /* the app answered 404 */
+    _Atomic uint64_t dapr_unrouted;  /* no routing rule matched and there is no default path */
+    _Atomic uint64_t expired;        /* past its `expiration` when it was to be sent */
     _Atomic uint64_t inflight;       /* gauge: events in the window (sent or waiting for a retry) */
     _Atomic uint64_t replies_queued; /* gauge: replies the worker holds, waiting for ring space
                                       * or on their way to the dead-letter sink */
@@ -50,6 +56,19 @@ typedef struct {
     _Atomic uint64_t latency_sum_ns;
     _Atomic uint64_t latency_count;
 } __attribute__((aligned(64))) rc_trigger_stats_t;
+
+/** Most replicas a trigger has counters for (a Dapr app's endpoints). */
+#define RC_STATS_REPLICAS RC_CONFIG_DAPR_REPLICAS_MAX
+
+/** One replica of a trigger with replicas (net/delivery/replica.c): written by the worker that
+ *  delivers the trigger, rendered by the supervisor, which knows the replicas' URLs. Each
+ *  trigger slot has a block of RC_STATS_REPLICAS of them in a region after the trigger slots;
+ *  only the blocks of triggers with replicas are ever touched (their pages alone are backed). */
+typedef struct {
+    _Atomic uint64_t delivered; /* events it accepted */
+    _Atomic uint64_t failed;    /* attempts that failed there (refused, error status, timeout) */
+    _Atomic uint64_t inflight;  /* gauge: attempts sent to it and not answered */
+} rc_replica_stats_t;
 
 typedef struct {
     _Atomic uint64_t worker_restarts; /* written by the supervisor */
@@ -72,8 +91,26 @@ static inline void rc_worker_stats_beat(_Atomic uint64_t *heartbeat, uint64_t no
         atomic_store_explicit(heartbeat, now_ns, memory_order_relaxed);
 }
 
-/** Maps a zeroed shared anonymous segment with `slots` trigger slots. Returns 0 or -errno. */
+/** Maps a zeroed shared anonymous segment with `slots` trigger slots (and their replica blocks).
+ *  Returns 0 or -errno. */
 int rc_worker_stats_create(uint32_t slots, rc_worker_stats_t **out);
+
+/** The block of RC_STATS_REPLICAS replica counters of trigger slot `slot`. */
+rc_replica_stats_t *rc_worker_stats_replicas(rc_worker_stats_t *s, uint32_t slot);
+
+/** The replicas of one trigger, for rc_worker_stats_render_replicas: its slot and the replicas'
+ *  URLs (borrowed), in the order the worker numbers them. */
+typedef struct {
+    uint32_t slot;
+    const char *const *urls;
+    size_t n; /* at most RC_STATS_REPLICAS are rendered */
+} rc_replica_labels_t;
+
+/** Renders the replica counters of the `n` triggers in `list` (ringcast_trigger_replica_*, with
+ *  the trigger's labels and replica="URL") in the Prometheus text format; nothing when n is 0.
+ *  Returns the length written or needed (snprintf-like). Any thread. */
+size_t rc_worker_stats_render_replicas(const rc_worker_stats_t *s, const rc_replica_labels_t *list,
+                                       size_t n, char *buf, size_t cap);
 
 /** Unmaps it. NULL is a no-op. */
 void rc_worker_stats_destroy(rc_worker_stats_t *s);
