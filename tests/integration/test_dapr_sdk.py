@@ -13,7 +13,8 @@ sources:
   every 500 ms, and wants a 2xx with a non-empty body; after 60 polls it throws
   DAPR_SIDECAR_COULD_NOT_BE_STARTED. health.isHealthy() is the same GET. gRPC (50001) is not
   served by ringcast.
-- publish(): POST /v1.0/publish/{pubsub}/{topic}?metadata.k=v, Content-Type from the data:
+- publish(): POST /v1.0/publish/{pubsub}/{topic}?metadata.k=v (the `?` is there even with no
+  metadata; an empty pubsub or topic leaves an empty path segment), Content-Type from the data:
   application/json for objects and arrays, application/cloudevents+json for an object with id,
   source, type and specversion, text/plain for strings, numbers and booleans,
   application/octet-stream for buffers. Any 2xx or 3xx is success (ringcast: 204, empty). A
@@ -33,7 +34,10 @@ sources:
   RETRY | DROP}; a handler that throws still answers SUCCESS. Express answers 404 to a path
   no subscription made.
 - subscribeBulk() answers 200 {"statuses": [{"entryId", "status"}]} to a bulk body, reading
-  entries[].event.data when contentType is application/cloudevents+json.
+  entries[].event.data when contentType is application/cloudevents+json; a single event on
+  that route is answered 200 {"statuses": []} and never reaches the handler.
+- DaprClient.metadata.get() returns GET /v1.0/metadata as it is; Dapr lists there the
+  subscriptions the app declared (programmatic) beside the declarative ones.
 
 Before a test publishes, the driver publishes warm-up events ({"warmup": true}) on each topic
 until each app has one, and counts only the rest; test_metadata_lists_subscriptions checks that
