@@ -252,9 +252,18 @@ class Scene:
             p.stop()
         for s in self.sinks:
             s.__exit__(None, None, None)
+        problem = None
         if self.broker is not None:
+            # A broker that served the SDK must still stop cleanly (sanitizer builds report
+            # leaks and UB on stderr at exit).
+            rc = self.broker.stop()
+            log = self.broker.log()
+            if rc != 0 or "Sanitizer" in log or "runtime error:" in log:
+                problem = "ringcast's stop: exit %s, stderr tail:\n%s" % (rc, log[-3000:])
             self.broker.__exit__(None, None, None)
         self.tmpdir.cleanup()
+        if problem and exc_type is None:
+            raise AssertionError(problem)
 
     def diagnostics(self):
         parts = []
