@@ -250,8 +250,6 @@ class Scene:
             print(self.diagnostics(), flush=True)
         for p in self.procs:
             p.stop()
-        for s in self.sinks:
-            s.__exit__(None, None, None)
         problem = None
         if self.broker is not None:
             # A broker that served the SDK must still stop cleanly (sanitizer builds report
@@ -261,6 +259,9 @@ class Scene:
             if rc != 0 or "Sanitizer" in log or "runtime error:" in log:
                 problem = "ringcast's stop: exit %s, stderr tail:\n%s" % (rc, log[-3000:])
             self.broker.__exit__(None, None, None)
+        # After the broker: a sink holding its keep-alive connections would wait for them.
+        for s in self.sinks:
+            s.__exit__(None, None, None)
         self.tmpdir.cleanup()
         if problem and exc_type is None:
             raise AssertionError(problem)
