@@ -21,6 +21,7 @@
 #include "net/http/http_server.h"
 #include "net/ingress.h"
 #include "net/lag_watch.h"
+#include "net/dapr_subscribe.h"
 #include "net/delivery/supervisor.h"
 #include "net/storage/storage.h"
 
@@ -58,6 +59,7 @@ typedef struct {
     rc_http_server_shared_t dapr_shared;
     rc_supervisor_t *sup; /* delivery workers */
     rc_lag_watch_t *lag; /* group lag limits, who holds each ring back */
+    rc_dapr_subs_t *dapr_subs; /* the apps' programmatic Dapr subscriptions */
 } serve_t;
 
 /* File descriptors the ingress leaves free (http_server.h, fd_reserve): room for the admin
@@ -273,11 +275,26 @@ static size_t admin_metrics(void *arg, char *buf, size_t cap)
         n += http_metrics(sv, n < cap ? buf + n : NULL, n < cap ? cap - n : 0);
         if (sv->sup != NULL)
             n += rc_supervisor_metrics(sv->sup, n < cap ? buf + n : NULL, n < cap ? cap - n : 0);
+        n += rc_dapr_subs_metrics(sv->dapr_subs, n < cap ? buf + n : NULL, n < cap ? cap - n : 0);
     }
     free(m);
     free(g);
     free(h);
     return n;
+}
+
+/* An app's programmatic subscriptions changed: reload, which re-reads the file and adds them. */
+static void on_dapr_subs_changed(void *arg)
+{
+    serve_t *sv = arg;
+    if (sv->sup != NULL && !sv->stopping)
+        rc_supervisor_reload(sv->sup);
+}
+
+static int add_dapr_subs(void *arg, rc_config_t *nc)
+{
+    serve_t *sv = arg;
+    return sv->dapr_subs != NULL ? rc_dapr_subs_apply(sv->dapr_subs, nc) : 0;
 }
 
 /* ---- stop sequence ----------------------------------------------------------------------- */
@@ -341,6 +358,8 @@ static void begin_stop(serve_t *sv, const char *why)
     rc_log_info("serve", "%s: stopping (finishing requests in flight, up to %u ms)", why,
                 sv->cfg->shutdown_timeout_ms);
     atomic_store_explicit(&sv->ready, 0, memory_order_relaxed);
+    rc_dapr_subs_close(sv->dapr_subs);
+    sv->dapr_subs = NULL;
     for (uint32_t i = 0; i < sv->nloops; i++) {
         if (sv->loops[i].thread_started)
             uv_async_send(&sv->loops[i].stop);
@@ -567,6 +586,11 @@ int rc_serve_run(const rc_config_t *cfg, FILE *ready_out)
             rc_log_error("serve", "cannot start the delivery workers: %s", rc_strerror(rc));
         else if ((rc = rc_lag_watch_start(sv.main_loop, cfg, stores, name_feed, &sv, &sv.lag)) != 0)
             rc_log_error("serve", "cannot start the lag watch: %s", rc_strerror(rc));
+        else if ((rc = rc_dapr_subs_start(sv.main_loop, cfg, on_dapr_subs_changed, &sv,
+                                          &sv.dapr_subs)) != 0)
+            rc_log_error("serve", "cannot start asking Dapr apps: %s", rc_strerror(rc));
+        else
+            rc_supervisor_set_config_hook(sv.sup, add_dapr_subs, &sv);
         free(stores);
     }
     for (uint32_t i = 0; rc == 0 && i < sv.nloops; i++) {

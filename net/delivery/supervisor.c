@@ -79,6 +79,8 @@ struct rc_supervisor_s {
     uint64_t kill_at;  /* RELOADING, STOPPING: SIGKILL the workers left at this time */
     rc_config_t *next; /* RELOADING: the loaded config to apply */
     int hup_again;     /* RELOADING: another reload was asked for */
+    int (*hook)(void *arg, rc_config_t *nc); /* rc_supervisor_set_config_hook */
+    void *hook_arg;
     void (*done)(void *arg);
     void *done_arg;
     uint64_t watchdog_kills; /* main thread only */
@@ -650,6 +652,9 @@ int rc_supervisor_reload(rc_supervisor_t *s)
     rc_config_t *nc = calloc(1, sizeof(*nc));
     char err[RC_CONFIG_ERR_MAX];
     int rc = nc ? rc_config_load_file(nc, path, err, sizeof(err)) : -ENOMEM;
+    if (rc == 0 && s->hook != NULL && (rc = s->hook(s->hook_arg, nc)) != 0)
+        snprintf(err, sizeof(err), "%s: adding what does not come from the file: %s", path,
+                 rc_strerror(rc));
     /* Names resolve here, bounded: IP literals and /etc/hosts at once, DNS within the timeout
      * (the loop waits that long only when DNS does not answer). */
     if (rc == 0)
@@ -674,6 +679,13 @@ int rc_supervisor_reload(rc_supervisor_t *s)
     stop_workers(s, s->drain_ms);
     step(s);
     return 0;
+}
+
+void rc_supervisor_set_config_hook(rc_supervisor_t *s, int (*hook)(void *arg, rc_config_t *nc),
+                                   void *arg)
+{
+    s->hook = hook;
+    s->hook_arg = arg;
 }
 
 static void on_sighup(uv_signal_t *h, int signum)

@@ -39,6 +39,13 @@ int rc_supervisor_start(uv_loop_t *loop, const rc_config_t *cfg, rc_storage_t *c
  *  such calls make one more reload). Returns -ECANCELED while stopping. Main thread. */
 int rc_supervisor_reload(rc_supervisor_t *s);
 
+/** Sets `hook`, run on every config a reload loads (SIGHUP or rc_supervisor_reload), right after
+ *  the file loaded and before it is checked and applied: it may add to `nc` what does not come
+ *  from the file (the apps' programmatic Dapr subscriptions, net/dapr_subscribe.h). A non-zero
+ *  return rejects the reload. NULL removes it. Main thread. */
+void rc_supervisor_set_config_hook(rc_supervisor_t *s, int (*hook)(void *arg, rc_config_t *nc),
+                                   void *arg);
+
 /** Stops the workers (SIGTERM; they finish deliveries in flight for up to `drain_ms`, then
  *  SIGKILL), closes the libuv handles and frees everything, without blocking: `done(arg)` runs
  *  exactly once, from the loop, when every worker was reaped and `s` is freed. A reload in

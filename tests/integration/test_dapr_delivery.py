@@ -18,9 +18,26 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from rc_harness import BIN_DIR, Broker, Runner, check, eq  # noqa: E402
+from rc_harness import BIN_DIR, Broker as _Broker, Runner, check, eq  # noqa: E402
 from dapr_app import Replica, wait_until  # noqa: E402
 from subscriber import Subscriber  # noqa: E402
+
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                   "WARNING: ThreadSanitizer")
+
+
+class Broker(_Broker):
+    """rc_harness.Broker that, when the test body passed, also checks the graceful stop (exit
+    code 0) and that no process of the broker printed a sanitizer report."""
+
+    def __exit__(self, exc_type, *rest):
+        rc = self.stop()
+        log = self.log()
+        super().__exit__(exc_type, *rest)
+        if exc_type is None:
+            for mark in SANITIZER_MARKS:
+                check(mark not in log, "sanitizer report:\n%s" % log[-4000:])
+            eq(rc, 0, "ringcast serve exit code (log: %s)" % log[-2000:])
 
 HEAD = """apiVersion: ringcast.dev/v1alpha1
 kind: RingcastConfig

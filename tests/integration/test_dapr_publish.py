@@ -473,6 +473,7 @@ metadata: {name: default, namespace: default}
         eq(b.request("GET", "/v1.0/healthz").status, 204, "healthz without components")
         m = b.request("GET", "/v1.0/metadata").json()
         eq((m["components"], m["subscriptions"]), ([], []), "empty metadata")
+        eq(b.stop(), 0, "the broker stops cleanly")
 
 
 def test_ring_full():
@@ -514,6 +515,7 @@ def test_ring_full():
                 holder.stdout.readline()
                 r = b.request("POST", "/v1.0/publish/pubsub/fill", {}, b"after")
                 eq(r.status, 204, "accepted after the reader caught up")
+                eq(b.stop(), 0, "the broker stops cleanly")
             finally:
                 holder.stdin.close()
                 holder.wait(10)
