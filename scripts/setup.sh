@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Installs every build and test dependency of ringcast from Debian packages.
-# Idempotent: prints nothing and installs nothing when all packages are present.
+# Installs every build and test dependency of ringcast: Debian packages, then the npm packages of
+# the Dapr SDK tests (tests/dapr, exact versions from its package-lock.json).
+# Idempotent: prints nothing and installs nothing when all of it is present (so it works offline
+# once done).
 set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
 
 PACKAGES=(
     build-essential cmake pkg-config clang libclang-rt-14-dev
@@ -20,7 +23,32 @@ for p in "${PACKAGES[@]}"; do
         missing+=("$p")
     fi
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+# Node.js and npm run the Dapr SDK tests. Judged by the commands, not the packages: a machine whose
+# Node.js came from elsewhere (NodeSource's nodejs bundles npm and conflicts with Debian's npm)
+# keeps it.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    missing+=(nodejs npm)
+fi
+
+# tests/dapr/node_modules is current when it was installed from this very package-lock.json
+# (its checksum is kept beside it); otherwise `npm ci` installs exactly what the lock file says.
+dapr_tests=$root/tests/dapr
+npm_stamp=$dapr_tests/node_modules/.ringcast-lock.sha256
+npm_modules() {
+    local want
+    want=$(sha256sum "$dapr_tests/package-lock.json" | cut -d' ' -f1)
+    if [ -f "$npm_stamp" ] && [ "$(cat "$npm_stamp")" = "$want" ]; then
+        return 0
+    fi
+    echo "setup: npm ci in tests/dapr" >&2
+    (cd "$dapr_tests" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+    printf '%s\n' "$want" >"$npm_stamp"
+}
+
+if [ ${#missing[@]} -eq 0 ]; then
+    npm_modules
+    exit 0
+fi
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then
@@ -55,3 +83,4 @@ for p in "${missing[@]}"; do
         $SUDO service "$svc" stop >/dev/null 2>&1 || true
     fi
 done
+npm_modules
