@@ -40,6 +40,7 @@ class Replica:
 
         class Handler(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body are two writes
 
             def do_POST(self):
                 n = int(self.headers.get("Content-Length", "0"))

@@ -866,6 +866,8 @@ def test_bulk_lagged_while_in_flight():
             c = b.conn()
             accepted = 0
             for i in range(600):
+                if i == 10:  # the first batch is held by the app before the flood
+                    wait_until(lambda: r.count() >= 1, 10, "a batch held in flight")
                 for _ in range(100):
                     c.send_request("POST", "/default/default",
                                    {"ce-id": "l%d" % i, "ce-source": "/t", "ce-type": "t",
@@ -881,7 +883,7 @@ def test_bulk_lagged_while_in_flight():
             eq(accepted, 600, "every event accepted in the end")
             wait_until(lambda: (metric(b, "ringcast_trigger_lagged_total", "checkout:orders")
                                 or 0) > 100, 10, "events given up for lag")
-            check(r.count() >= 2, "batches held in flight (%d)" % r.count())
+            check(r.count() >= 1, "a batch held in flight (%d)" % r.count())
             gate.set()
             wait_until(lambda: (metric(b, "ringcast_trigger_lagged_total", "checkout:orders") +
                                 metric(b, "ringcast_trigger_delivered_total", "checkout:orders"))
