@@ -156,6 +156,39 @@ def counts(ids):
     return out
 
 
+def test_group_position_survives_restart():
+    """A Dapr group's position is its trigger's saved cursor: after a graceful restart of the
+    broker on the same ring, what the app acknowledged is not sent again and what it had not
+    (refused while the broker stopped) is (at least once), then the new events."""
+    up = {"c": False}
+
+    def beh(_i, _req, ev):
+        if ev["id"].startswith("c") and not up["c"]:
+            return 503, b"", 0
+        return 200, b"", 0
+    with Replica(beh) as r:
+        cfg = config(app("checkout", [r.url]), sub("orders", "orders", ["checkout"]), retry=1000)
+        first = Broker(cfg)  # its exit removes the rings, so it is left last
+        with first:
+            publish_batch(first, ["a%d" % i for i in range(50)])
+            wait_metric(first, "ringcast_trigger_delivered_total", "checkout:orders", 50)
+            publish_batch(first, ["c%d" % i for i in range(5)])
+            wait_until(lambda: any(i.startswith("c") for i in r.ids()), 10, "c refused once")
+            eq(first.stop(), 0, "graceful stop")
+            up["c"] = True
+            with Broker(cfg, args=["--ring-prefix", first.prefix]) as b:
+                publish_batch(b, ["b%d" % i for i in range(50)])
+                wait_metric(b, "ringcast_trigger_delivered_total", "checkout:orders", 55)
+                time.sleep(0.3)
+            acked = [i for i in r.ids() if not i.startswith("c")]
+            got = counts(acked)
+            eq({k: v for k, v in got.items() if v > 1}, {}, "nothing acknowledged sent twice")
+            eq(sorted(got), sorted(["a%d" % i for i in range(50)] +
+                                   ["b%d" % i for i in range(50)]), "a and b once each")
+            eq(sorted(set(i for i in r.ids() if i.startswith("c"))),
+               ["c%d" % i for i in range(5)], "the refused ones delivered after the restart")
+
+
 # ---- competing consumers and fan-out --------------------------------------------------------
 
 def test_replicas_share_and_others_get_all():
@@ -922,6 +955,7 @@ def worker_pids(b):
 def main():
     Runner().run([
         test_request_shape,
+        test_group_position_survives_restart,
         test_replicas_share_and_others_get_all,
         test_replica_down_from_start,
         test_all_replicas_down_then_up,
