@@ -1,7 +1,23 @@
+/* The admin API. /healthz, /readyz and /metrics are plain text; the status API builds each
+ * answer as a cJSON tree from the serve process's view (rc_admin_view_t: the ring gauges that
+ * /metrics renders, and the supervisor's trigger table with the counters of the shared stats
+ * segment), so a number `ringcast get` shows is the number /metrics shows. The objects keep the
+ * Kubernetes shapes (List with `items`, a Status body for 404) so that kubectl-minded tools
+ * read them; what ringcast adds is in `status`. */
 #include "net/admin.h"
 
+#include <cjson/cJSON.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+#include "core/clock.h"
+#include "core/errors.h"
+#include "core/filter.h"
+
+#define KNATIVE_API "eventing.knative.dev/v1"
+#define DAPR_API    "dapr.io/v2alpha1"
 
 static int path_is(const rc_http_server_request_t *req, const char *p)
 {
@@ -9,13 +25,478 @@ static int path_is(const rc_http_server_request_t *req, const char *p)
     return req->path_len == n && memcmp(req->path, p, n) == 0;
 }
 
+/* Copies `text` (NUL-terminated, n bytes) into the admin's buffer, which the response borrows
+ * until the callback returns. Returns 0, or -1 when it cannot grow. */
+static int keep_body(rc_admin_t *a, const char *text, size_t n)
+{
+    if (n + 1 > a->cap) {
+        char *nb = realloc(a->buf, n + 4096);
+        if (nb == NULL)
+            return -1;
+        a->buf = nb;
+        a->cap = n + 4096;
+    }
+    memcpy(a->buf, text, n + 1);
+    return 0;
+}
+
+/* "2024-05-01T12:00:00Z" for wall-clock milliseconds. */
+static void rfc3339(char out[32], int64_t ms)
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static void add_time(cJSON *o, const char *key, int64_t ms)
+{
+    char ts[32];
+    rfc3339(ts, ms);
+    cJSON_AddStringToObject(o, key, ts);
+}
+
+/* An ISO-8601 duration as the config takes it ("PT0.2S"). */
+static void add_duration(cJSON *o, const char *key, int64_t ns)
+{
+    char d[48];
+    snprintf(d, sizeof(d), "PT%gS", (double)ns / 1e9);
+    cJSON_AddStringToObject(o, key, d);
+}
+
+static cJSON *new_object(const char *api, const char *kind, const char *ns, const char *name,
+                         int64_t created_ms)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "apiVersion", api);
+    cJSON_AddStringToObject(o, "kind", kind);
+    cJSON *m = cJSON_AddObjectToObject(o, "metadata");
+    cJSON_AddStringToObject(m, "name", name);
+    cJSON_AddStringToObject(m, "namespace", ns);
+    if (created_ms > 0)
+        add_time(m, "creationTimestamp", created_ms);
+    return o;
+}
+
+/* status.conditions with the one condition ringcast keeps: Ready. */
+static cJSON *add_status(cJSON *o, const char *ready, const char *reason, const char *message)
+{
+    cJSON *st = cJSON_AddObjectToObject(o, "status");
+    cJSON *conds = cJSON_AddArrayToObject(st, "conditions");
+    cJSON *c = cJSON_CreateObject();
+    cJSON_AddStringToObject(c, "type", "Ready");
+    cJSON_AddStringToObject(c, "status", ready);
+    cJSON_AddStringToObject(c, "reason", reason);
+    cJSON_AddStringToObject(c, "message", message);
+    cJSON_AddItemToArray(conds, c);
+    return st;
+}
+
+/* ---- brokers ------------------------------------------------------------------------------- */
+
+static cJSON *broker_object(const rc_admin_t *a, const rc_admin_view_t *v, size_t i)
+{
+    const rc_ring_gauge_t *g = &v->brokers[i];
+    cJSON *o = new_object(KNATIVE_API, "Broker", g->ns, g->name, v->started_ms);
+    int open = g->capacity_bytes > 0, accepting = a->ready(a->arg);
+    char msg[160];
+    snprintf(msg, sizeof(msg), "%s",
+             !open       ? "its store is not open"
+             : accepting ? "its store is open and the ingress accepts events"
+                         : "the broker is starting or shutting down");
+    cJSON *st = add_status(o, open && accepting ? "True" : "False",
+                           !open       ? "StoreNotOpen"
+                           : accepting ? "Ready"
+                                       : "NotAccepting",
+                           msg);
+    char url[RC_CONFIG_ADDR_MAX + 2 * RC_CONFIG_NAME_MAX + 32];
+    snprintf(url, sizeof(url), "http://%s/%s/%s", v->ingress, g->ns, g->name);
+    cJSON_AddStringToObject(cJSON_AddObjectToObject(st, "address"), "url", url);
+    cJSON *r = cJSON_AddObjectToObject(st, "ring");
+    cJSON_AddNumberToObject(r, "usedBytes", (double)g->used_bytes);
+    cJSON_AddNumberToObject(r, "capacityBytes", (double)g->capacity_bytes);
+    cJSON_AddNumberToObject(
+        r, "fill", g->capacity_bytes ? (double)g->used_bytes / (double)g->capacity_bytes : 0.0);
+    cJSON_AddNumberToObject(r, "events", (double)g->events);
+    cJSON_AddNumberToObject(r, "readers", g->readers);
+    cJSON_AddNumberToObject(r, "losslessReaders", g->lossless);
+    cJSON_AddNumberToObject(r, "refused", (double)g->refused);
+    if (g->holder != NULL) {
+        cJSON *h = cJSON_AddObjectToObject(r, "heldBackBy");
+        cJSON_AddStringToObject(h, "reader", g->holder);
+        if (g->holder_trigger != NULL && g->holder_trigger[0] != '\0')
+            cJSON_AddStringToObject(h, "trigger", g->holder_trigger);
+        cJSON_AddNumberToObject(h, "lagBytes", (double)g->holder_lag_bytes);
+        cJSON_AddNumberToObject(h, "lagEvents", (double)g->holder_lag_events);
+    }
+    return o;
+}
+
+/* ---- triggers and Dapr subscriptions --------------------------------------------------------- */
+
+/* "HTTP 500" or the transport error's text. */
+static void outcome_text(char *out, size_t cap, int result)
+{
+    if (result > 0)
+        snprintf(out, cap, "HTTP %d", result);
+    else
+        snprintf(out, cap, "%s", rc_strerror(result));
+}
+
+static void add_outcome(cJSON *st, const char *key, uint64_t packed)
+{
+    if (packed == 0)
+        return;
+    int result;
+    int64_t ms;
+    rc_worker_stats_unpack(packed, &result, &ms);
+    cJSON *o = cJSON_AddObjectToObject(st, key);
+    add_time(o, "time", ms);
+    char text[128];
+    outcome_text(text, sizeof(text), result);
+    if (result > 0)
+        cJSON_AddNumberToObject(o, "status", result);
+    else
+        cJSON_AddNumberToObject(o, "code", result);
+    cJSON_AddStringToObject(o, "message", text);
+}
+
+/* Ready: its worker runs and the latest attempt reached the subscriber and was accepted
+ * (Unknown before any attempt). */
+static void trigger_conditions(cJSON *o, const rc_supervisor_trigger_t *t, cJSON **status)
+{
+    uint64_t last = atomic_load_explicit(&t->stats->last_attempt, memory_order_relaxed);
+    int result = 0;
+    int64_t ms = 0;
+    char msg[256], ts[32], text[128];
+    if (last != 0) {
+        rc_worker_stats_unpack(last, &result, &ms);
+        rfc3339(ts, ms);
+        outcome_text(text, sizeof(text), result);
+    }
+    if (t->worker_pid <= 0) {
+        *status = add_status(o, "False", "WorkerNotRunning",
+                             "its worker process is being restarted, or the workers stop");
+    } else if (last == 0) {
+        *status = add_status(o, "Unknown", "NoAttempt", "no delivery attempted yet");
+    } else if (result >= 200 && result <= 299) {
+        snprintf(msg, sizeof(msg), "the latest attempt (%s) succeeded: %s", ts, text);
+        *status = add_status(o, "True", "Delivering", msg);
+    } else {
+        snprintf(msg, sizeof(msg), "the latest attempt (%s) failed: %s", ts, text);
+        *status =
+            add_status(o, "False", result > 0 ? "DeliveryFailed" : "SubscriberUnreachable", msg);
+    }
+}
+
+static void add_delivery_policy(cJSON *st, const rc_supervisor_trigger_t *t)
+{
+    const rc_delivery_t *d = t->delivery;
+    cJSON *p = cJSON_AddObjectToObject(st, "deliveryPolicy");
+    cJSON_AddNumberToObject(p, "retry", d->retry);
+    cJSON_AddStringToObject(p, "backoffPolicy",
+                            d->backoff_policy == RC_BACKOFF_LINEAR ? "linear" : "exponential");
+    add_duration(p, "backoffDelay", d->backoff_delay_ns);
+    add_duration(p, "backoffMax", d->backoff_max_ns);
+    add_duration(p, "timeout", d->timeout_ns);
+    add_duration(p, "retryAfterMax", d->retry_after_max_ns);
+    cJSON_AddStringToObject(p, "format", d->format == RC_DELIVERY_FORMAT_JSON ? "json" : "binary");
+    cJSON_AddNumberToObject(p, "maxInflight", t->cfg->max_inflight);
+    if (d->dead_letter_uri[0] != '\0')
+        cJSON_AddStringToObject(st, "deadLetterSinkUri", d->dead_letter_uri);
+}
+
+/* What a Trigger and a Dapr Subscription both show in status. */
+static void add_delivery_status(cJSON *st, const rc_supervisor_trigger_t *t)
+{
+    const rc_trigger_stats_t *s = t->stats;
+#define LD(x) ((double)atomic_load_explicit(&s->x, memory_order_relaxed))
+    cJSON *c = cJSON_AddObjectToObject(st, "stats");
+    cJSON_AddNumberToObject(c, "delivered", LD(delivered));
+    cJSON_AddNumberToObject(c, "failed", LD(failed));
+    cJSON_AddNumberToObject(c, "retried", LD(retried));
+    cJSON_AddNumberToObject(c, "deadLettered", LD(dead_lettered));
+    cJSON_AddNumberToObject(c, "dropped", LD(dropped));
+    cJSON_AddNumberToObject(c, "inflight", LD(inflight));
+    cJSON_AddNumberToObject(c, "lagEvents", (double)t->lag.events);
+    cJSON_AddNumberToObject(c, "lagBytes", (double)t->lag.bytes);
+#undef LD
+    add_outcome(st, "lastAttempt", atomic_load_explicit(&s->last_attempt, memory_order_relaxed));
+    add_outcome(st, "lastError", atomic_load_explicit(&s->last_error, memory_order_relaxed));
+    add_delivery_policy(st, t);
+    if (t->worker_pid > 0)
+        cJSON_AddNumberToObject(st, "workerPid", t->worker_pid);
+}
+
+static cJSON *trigger_object(const rc_supervisor_trigger_t *t)
+{
+    const rc_config_trigger_t *c = t->cfg;
+    cJSON *o = new_object(KNATIVE_API, "Trigger", c->ns, c->name, t->stats->added_ms);
+    cJSON *spec = cJSON_AddObjectToObject(o, "spec");
+    cJSON_AddStringToObject(spec, "broker", c->broker);
+    cJSON *sub = cJSON_AddObjectToObject(spec, "subscriber");
+    if (c->service_ref != NULL) {
+        cJSON *ref = cJSON_AddObjectToObject(sub, "ref");
+        cJSON_AddStringToObject(ref, "apiVersion", "v1");
+        cJSON_AddStringToObject(ref, "kind", "Service");
+        cJSON_AddStringToObject(ref, "name", c->service_ref);
+    } else {
+        cJSON_AddStringToObject(sub, "uri", c->subscriber_uri);
+    }
+    cJSON *st;
+    trigger_conditions(o, t, &st);
+    cJSON_AddStringToObject(st, "subscriberUri", c->subscriber_uri);
+    char filter[1024];
+    if (c->filter != NULL)
+        rc_filter_format(c->filter, filter, sizeof(filter));
+    else
+        strcpy(filter, "true");
+    cJSON_AddStringToObject(st, "filter", filter);
+    add_delivery_status(st, t);
+    return o;
+}
+
+static cJSON *subscription_object(const rc_supervisor_trigger_t *t)
+{
+    const rc_config_dapr_sub_t *d = t->cfg->dapr;
+    cJSON *o = new_object(DAPR_API, "Subscription", t->cfg->ns, t->cfg->name, t->stats->added_ms);
+    cJSON *labels = cJSON_AddObjectToObject(cJSON_GetObjectItem(o, "metadata"), "labels");
+    if (d->app != NULL)
+        cJSON_AddStringToObject(labels, "dapr.io/app-id", d->app->name);
+    if (d->name[0] != '\0')
+        cJSON_AddStringToObject(labels, "ringcast.dev/subscription", d->name);
+    cJSON_AddStringToObject(labels, "ringcast.dev/origin",
+                            d->programmatic ? "programmatic" : "declarative");
+    cJSON *spec = cJSON_AddObjectToObject(o, "spec");
+    cJSON_AddStringToObject(spec, "pubsubname", d->pubsub);
+    cJSON_AddStringToObject(spec, "topic", d->topic);
+    cJSON *routes = cJSON_AddObjectToObject(spec, "routes");
+    cJSON *rules = cJSON_AddArrayToObject(routes, "rules");
+    for (size_t i = 0; i < d->rule_count; i++) {
+        cJSON *r = cJSON_CreateObject();
+        cJSON_AddStringToObject(r, "match", d->rules[i].match);
+        cJSON_AddStringToObject(r, "path", d->rules[i].path);
+        cJSON_AddItemToArray(rules, r);
+    }
+    if (d->default_path != NULL)
+        cJSON_AddStringToObject(routes, "default", d->default_path);
+    if (d->dead_letter_topic != NULL)
+        cJSON_AddStringToObject(spec, "deadLetterTopic", d->dead_letter_topic);
+    if (d->bulk) {
+        cJSON *b = cJSON_AddObjectToObject(spec, "bulkSubscribe");
+        cJSON_AddBoolToObject(b, "enabled", 1);
+        cJSON_AddNumberToObject(b, "maxMessagesCount", d->bulk_max_messages);
+        cJSON_AddNumberToObject(b, "maxAwaitDurationMs", d->bulk_max_await_ms);
+    }
+    if (d->raw_payload)
+        cJSON_AddStringToObject(cJSON_AddObjectToObject(spec, "metadata"), "rawPayload", "true");
+    cJSON *scopes = cJSON_AddArrayToObject(o, "scopes");
+    if (d->app != NULL)
+        cJSON_AddItemToArray(scopes, cJSON_CreateString(d->app->name));
+    cJSON *st;
+    trigger_conditions(o, t, &st);
+    cJSON_AddStringToObject(st, "broker", t->cfg->broker);
+    cJSON_AddStringToObject(st, "consumerGroup", d->group);
+    cJSON_AddStringToObject(st, "subscriberUri", t->cfg->subscriber_uri);
+    add_delivery_status(st, t);
+    return o;
+}
+
+/* ---- routing ------------------------------------------------------------------------------- */
+
+typedef enum { RES_BROKERS, RES_TRIGGERS, RES_SUBSCRIPTIONS } resource_t;
+
+/* A parsed status path: the resource, and the namespace and name ("" when not given). */
+typedef struct {
+    resource_t res;
+    char ns[RC_CONFIG_NAME_MAX + 1];
+    char name[2 * RC_CONFIG_NAME_MAX + 2];
+} query_t;
+
+/* Takes the next path segment of [*p, end) into `out` (cap bytes with the NUL). Returns its
+ * length, or -1 when it is empty or too long. */
+static int segment(const char **p, const char *end, char *out, size_t cap)
+{
+    const char *s = *p, *e = memchr(s, '/', (size_t)(end - s));
+    if (e == NULL)
+        e = end;
+    size_t n = (size_t)(e - s);
+    if (n == 0 || n >= cap)
+        return -1;
+    memcpy(out, s, n);
+    out[n] = '\0';
+    *p = e < end ? e + 1 : end;
+    return (int)n;
+}
+
+/* /apis/GROUP/VERSION[/namespaces/NS]/RESOURCE[/NAME]. Returns 0, or -1: not a status path. */
+static int parse_query(const char *path, size_t len, query_t *q)
+{
+    const char *end = path + len, *p;
+    char res[32];
+    memset(q, 0, sizeof(*q));
+    int dapr = 0;
+    static const char kn[] = "/apis/" KNATIVE_API "/", da[] = "/apis/" DAPR_API "/";
+    if (len >= sizeof(kn) && memcmp(path, kn, sizeof(kn) - 1) == 0) {
+        p = path + sizeof(kn) - 1;
+    } else if (len >= sizeof(da) && memcmp(path, da, sizeof(da) - 1) == 0) {
+        p = path + sizeof(da) - 1;
+        dapr = 1;
+    } else {
+        return -1;
+    }
+    if ((size_t)(end - p) > 11 && memcmp(p, "namespaces/", 11) == 0) {
+        p += 11;
+        if (segment(&p, end, q->ns, sizeof(q->ns)) < 0)
+            return -1;
+    }
+    if (segment(&p, end, res, sizeof(res)) < 0)
+        return -1;
+    if (p < end && segment(&p, end, q->name, sizeof(q->name)) < 0)
+        return -1;
+    if (p < end)
+        return -1;
+    if (dapr && strcmp(res, "subscriptions") == 0)
+        q->res = RES_SUBSCRIPTIONS;
+    else if (!dapr && strcmp(res, "brokers") == 0)
+        q->res = RES_BROKERS;
+    else if (!dapr && strcmp(res, "triggers") == 0)
+        q->res = RES_TRIGGERS;
+    else
+        return -1;
+    return 0;
+}
+
+static int selected(const query_t *q, const char *ns, const char *name)
+{
+    return (q->ns[0] == '\0' || strcmp(q->ns, ns) == 0) &&
+           (q->name[0] == '\0' || strcmp(q->name, name) == 0);
+}
+
+/* The matching objects of `q`, into `items`. */
+static void collect(const rc_admin_t *a, const rc_admin_view_t *v, const query_t *q, cJSON *items)
+{
+    if (q->res == RES_BROKERS) {
+        for (size_t i = 0; i < v->nbrokers; i++) {
+            if (selected(q, v->brokers[i].ns, v->brokers[i].name))
+                cJSON_AddItemToArray(items, broker_object(a, v, i));
+        }
+        return;
+    }
+    if (v->sup == NULL)
+        return;
+    size_t n = rc_supervisor_triggers(v->sup, NULL, 0);
+    rc_supervisor_trigger_t *t = calloc(n ? n : 1, sizeof(*t));
+    if (t == NULL)
+        return;
+    n = rc_supervisor_triggers(v->sup, t, n);
+    for (size_t i = 0; i < n; i++) {
+        int dapr = t[i].cfg->dapr != NULL;
+        if ((q->res == RES_SUBSCRIPTIONS) != dapr || !selected(q, t[i].cfg->ns, t[i].cfg->name))
+            continue;
+        cJSON_AddItemToArray(items, dapr ? subscription_object(&t[i]) : trigger_object(&t[i]));
+    }
+    free(t);
+}
+
+static const char *const kinds[] = {"Broker", "Trigger", "Subscription"};
+static const char *const plurals[] = {"brokers", "triggers", "subscriptions"};
+
+/* A Kubernetes Status body for a name not found. */
+static cJSON *not_found(const query_t *q)
+{
+    const char *group = q->res == RES_SUBSCRIPTIONS ? "dapr.io" : "eventing.knative.dev";
+    char msg[256];
+    snprintf(msg, sizeof(msg), "%s.%s \"%s\" not found%s%s", plurals[q->res], group, q->name,
+             q->ns[0] ? " in namespace " : "", q->ns);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "apiVersion", "v1");
+    cJSON_AddStringToObject(o, "kind", "Status");
+    cJSON_AddObjectToObject(o, "metadata");
+    cJSON_AddStringToObject(o, "status", "Failure");
+    cJSON_AddStringToObject(o, "message", msg);
+    cJSON_AddStringToObject(o, "reason", "NotFound");
+    cJSON *d = cJSON_AddObjectToObject(o, "details");
+    cJSON_AddStringToObject(d, "name", q->name);
+    cJSON_AddStringToObject(d, "group", group);
+    cJSON_AddStringToObject(d, "kind", plurals[q->res]);
+    cJSON_AddNumberToObject(o, "code", 404);
+    return o;
+}
+
+static void serve_status(rc_admin_t *a, const query_t *q, rc_http_server_response_t *res)
+{
+    rc_admin_view_t v;
+    memset(&v, 0, sizeof(v));
+    a->view(a->arg, &v);
+    cJSON *items = cJSON_CreateArray(), *out = NULL;
+    collect(a, &v, q, items);
+    int status = 200;
+    if (q->name[0] == '\0') {
+        char kind[32];
+        snprintf(kind, sizeof(kind), "%sList", kinds[q->res]);
+        out = cJSON_CreateObject();
+        cJSON_AddStringToObject(out, "apiVersion",
+                                q->res == RES_SUBSCRIPTIONS ? DAPR_API : KNATIVE_API);
+        cJSON_AddStringToObject(out, "kind", kind);
+        cJSON_AddObjectToObject(out, "metadata");
+        cJSON_AddItemToObject(out, "items", items);
+        items = NULL;
+    } else if (cJSON_GetArraySize(items) > 0) {
+        /* Without a namespace, a name may be in several: the first (config order). */
+        out = cJSON_DetachItemFromArray(items, 0);
+    } else {
+        out = not_found(q);
+        status = 404;
+    }
+    cJSON_Delete(items);
+    char *text = out != NULL ? cJSON_PrintUnformatted(out) : NULL;
+    cJSON_Delete(out);
+    if (text == NULL || keep_body(a, text, strlen(text)) != 0) {
+        free(text);
+        rc_http_response_error(res, 503, "out of memory");
+        return;
+    }
+    res->status = status;
+    res->content_type = "application/json";
+    res->body = a->buf;
+    res->body_len = strlen(text);
+    free(text);
+}
+
+static void serve_metrics(rc_admin_t *a, rc_http_server_response_t *res)
+{
+    size_t need = a->metrics(a->arg, a->buf, a->cap);
+    if (need >= a->cap) {
+        size_t cap = need + 4096;
+        char *nb = realloc(a->buf, cap);
+        if (nb == NULL) {
+            rc_http_response_error(res, 503, "out of memory");
+            return;
+        }
+        a->buf = nb;
+        a->cap = cap;
+        need = a->metrics(a->arg, a->buf, a->cap);
+    }
+    res->status = 200;
+    res->content_type = "text/plain; version=0.0.4; charset=utf-8";
+    res->body = a->buf;
+    res->body_len = need < a->cap ? need : a->cap;
+}
+
 static void on_request(void *data, const rc_http_server_request_t *req,
                        rc_http_server_response_t *res)
 {
     rc_admin_t *a = data;
-    int known = path_is(req, "/healthz") || path_is(req, "/readyz") || path_is(req, "/metrics");
+    query_t q;
+    int status_api = a->view != NULL && parse_query(req->path, req->path_len, &q) == 0;
+    int known = status_api || path_is(req, "/healthz") || path_is(req, "/readyz") ||
+                path_is(req, "/metrics");
     if (!known) {
-        rc_http_response_error(res, 404, "unknown admin path (try /healthz, /readyz, /metrics)");
+        rc_http_response_error(res, 404,
+                               "unknown admin path (try /healthz, /readyz, /metrics, "
+                               "/apis/" KNATIVE_API "/brokers, /apis/" KNATIVE_API "/triggers, "
+                               "/apis/" DAPR_API "/subscriptions)");
         return;
     }
     if (req->method != RC_HTTP_GET && req->method != RC_HTTP_HEAD) {
@@ -24,7 +505,9 @@ static void on_request(void *data, const rc_http_server_request_t *req,
         res->headers_len = strlen(res->headers);
         return;
     }
-    if (path_is(req, "/healthz")) {
+    if (status_api) {
+        serve_status(a, &q, res);
+    } else if (path_is(req, "/healthz")) {
         res->status = 200;
         res->content_type = "text/plain";
         res->body = "ok\n";
@@ -39,22 +522,7 @@ static void on_request(void *data, const rc_http_server_request_t *req,
             rc_http_response_error(res, 503, "not ready: shutting down");
         }
     } else {
-        size_t need = a->metrics(a->arg, a->buf, a->cap);
-        if (need >= a->cap) {
-            size_t cap = need + 4096;
-            char *nb = realloc(a->buf, cap);
-            if (nb == NULL) {
-                rc_http_response_error(res, 503, "out of memory");
-                return;
-            }
-            a->buf = nb;
-            a->cap = cap;
-            need = a->metrics(a->arg, a->buf, a->cap);
-        }
-        res->status = 200;
-        res->content_type = "text/plain; version=0.0.4; charset=utf-8";
-        res->body = a->buf;
-        res->body_len = need < a->cap ? need : a->cap;
+        serve_metrics(a, res);
     }
 }
 

@@ -1,20 +1,39 @@
 /* The admin listener's request handler: GET /healthz (the process answers), GET /readyz (200
- * while accepting events, 503 while starting or shutting down) and GET /metrics (Prometheus
- * text format). It runs on the main loop, apart from the ingress loops. */
+ * while accepting events, 503 while starting or shutting down), GET /metrics (Prometheus text
+ * format) and the status API (GET only, JSON): Knative-shaped Broker and Trigger objects at
+ * /apis/eventing.knative.dev/v1[/namespaces/{ns}]/{brokers|triggers}[/{name}] and Dapr
+ * Subscriptions at /apis/dapr.io/v2alpha1[/namespaces/{ns}]/subscriptions[/{name}], each with
+ * status.conditions (type Ready) and what `ringcast get` shows (docs/operations.md, "Status").
+ * It runs on the main loop, apart from the ingress loops. */
 #ifndef RC_NET_ADMIN_H
 #define RC_NET_ADMIN_H
 
 #include <stddef.h>
+#include <stdint.h>
 
+#include "net/delivery/supervisor.h"
 #include "net/http/http_server.h"
+#include "net/metrics.h"
+
+/** What the status API's objects are made of, as the serve process has it now. */
+typedef struct {
+    const rc_ring_gauge_t *brokers; /* one per broker: the gauges /metrics renders */
+    size_t nbrokers;
+    const char *ingress;  /* "host:port" the ingress listens on (a broker's URL) */
+    int64_t started_ms;   /* wall clock when serve started: a broker's age */
+    rc_supervisor_t *sup; /* the triggers; NULL once the workers have stopped */
+} rc_admin_view_t;
 
 typedef struct {
     /** Returns 1 when the broker accepts events. */
     int (*ready)(void *arg);
     /** Renders the metrics text into buf (snprintf-like return). */
     size_t (*metrics)(void *arg, char *buf, size_t cap);
+    /** Fills `v` for one status request (its pointers are borrowed until the request's
+     *  callback returns). */
+    void (*view)(void *arg, rc_admin_view_t *v);
     void *arg;
-    char *buf; /* grows to fit the metrics text */
+    char *buf; /* grows to fit the metrics text or the status JSON */
     size_t cap;
 } rc_admin_t;
 

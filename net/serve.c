@@ -14,6 +14,7 @@
 
 #include <uv.h>
 
+#include "core/clock.h"
 #include "core/errors.h"
 #include "core/log.h"
 #include "net/admin.h"
@@ -61,6 +62,10 @@ typedef struct {
     rc_lag_watch_t *lag; /* group lag limits, who holds each ring back */
     rc_dapr_subs_t *dapr_subs; /* the apps' programmatic Dapr subscriptions */
     rc_dapr_listing_t dapr_listing; /* the same, as /v1.0/metadata lists them */
+    rc_ring_gauge_t *gauges;  /* per broker, filled for each /metrics or status request */
+    rc_lag_holder_t *holders; /* the strings of gauges[i].holder */
+    char ingress_addr[RC_CONFIG_ADDR_MAX + 16]; /* "host:port", the port the ingress got */
+    int64_t started_ms;
 } serve_t;
 
 /* File descriptors the ingress leaves free (http_server.h, fd_reserve): room for the admin
@@ -246,41 +251,58 @@ static void lag_gauges(serve_t *sv, size_t i, rc_lag_holder_t *h, rc_ring_gauge_
     g->groups = rc_lag_watch_groups(sv->lag, i, &g->ngroups);
 }
 
+/* Each broker's ring gauges into sv->gauges: /metrics renders them, the status API shows them
+ * (net/admin.h). */
+static void fill_gauges(serve_t *sv)
+{
+    memset(sv->gauges, 0, sv->nbrokers * sizeof(*sv->gauges));
+    memset(sv->holders, 0, sv->nbrokers * sizeof(*sv->holders));
+    for (size_t i = 0; i < sv->nbrokers; i++) {
+        rc_ring_gauge_t *g = &sv->gauges[i];
+        g->ns = sv->brokers[i].ns;
+        g->name = sv->brokers[i].name;
+        rc_storage_stats_t st;
+        rc_storage_stats(sv->brokers[i].store, &st);
+        g->used_bytes = st.used;
+        g->capacity_bytes = st.capacity;
+        g->events = st.head_seq;
+        g->readers = st.readers;
+        g->lossless = st.lossless;
+        lag_gauges(sv, i, &sv->holders[i], g);
+    }
+}
+
+static void admin_view(void *arg, rc_admin_view_t *v)
+{
+    serve_t *sv = arg;
+    fill_gauges(sv);
+    v->brokers = sv->gauges;
+    v->nbrokers = sv->nbrokers;
+    v->ingress = sv->ingress_addr;
+    v->started_ms = sv->started_ms;
+    v->sup = sv->sup;
+}
+
 static size_t admin_metrics(void *arg, char *buf, size_t cap)
 {
     serve_t *sv = arg;
     /* The Dapr listener's requests count as one more loop's. */
     uint32_t nm = sv->nloops + (sv->dapr_metrics != NULL);
     rc_ingress_metrics_t *m = aligned_alloc(64, sizeof(*m) * nm);
-    rc_ring_gauge_t *g = calloc(sv->nbrokers, sizeof(*g));
-    rc_lag_holder_t *h = calloc(sv->nbrokers, sizeof(*h));
     size_t n = 0;
-    if (m != NULL && g != NULL && h != NULL) {
+    if (m != NULL) {
         for (uint32_t i = 0; i < sv->nloops; i++)
             memcpy(&m[i], &sv->loops[i].ig.metrics, sizeof(*m)); /* relaxed reads */
         if (sv->dapr_metrics != NULL)
             memcpy(&m[sv->nloops], sv->dapr_metrics, sizeof(*m));
-        for (size_t i = 0; i < sv->nbrokers; i++) {
-            g[i].ns = sv->brokers[i].ns;
-            g[i].name = sv->brokers[i].name;
-            rc_storage_stats_t st;
-            rc_storage_stats(sv->brokers[i].store, &st);
-            g[i].used_bytes = st.used;
-            g[i].capacity_bytes = st.capacity;
-            g[i].events = st.head_seq;
-            g[i].readers = st.readers;
-            g[i].lossless = st.lossless;
-            lag_gauges(sv, i, &h[i], &g[i]);
-        }
-        n = rc_metrics_render(m, nm, g, sv->nbrokers, buf, cap);
+        fill_gauges(sv);
+        n = rc_metrics_render(m, nm, sv->gauges, sv->nbrokers, buf, cap);
         n += http_metrics(sv, n < cap ? buf + n : NULL, n < cap ? cap - n : 0);
         if (sv->sup != NULL)
             n += rc_supervisor_metrics(sv->sup, n < cap ? buf + n : NULL, n < cap ? cap - n : 0);
         n += rc_dapr_subs_metrics(sv->dapr_subs, n < cap ? buf + n : NULL, n < cap ? cap - n : 0);
     }
     free(m);
-    free(g);
-    free(h);
     return n;
 }
 
@@ -525,8 +547,11 @@ int rc_serve_run(const rc_config_t *cfg, FILE *ready_out)
     sv.nbrokers = cfg->broker_count;
     sv.brokers = calloc(sv.nbrokers, sizeof(*sv.brokers));
     sv.loops = aligned_alloc(64, sizeof(*sv.loops) * sv.nloops);
+    sv.gauges = calloc(sv.nbrokers ? sv.nbrokers : 1, sizeof(*sv.gauges));
+    sv.holders = calloc(sv.nbrokers ? sv.nbrokers : 1, sizeof(*sv.holders));
+    sv.started_ms = rc_wall_ns() / 1000000;
     int rc = 0;
-    if (sv.brokers == NULL || sv.loops == NULL) {
+    if (sv.brokers == NULL || sv.loops == NULL || sv.gauges == NULL || sv.holders == NULL) {
         rc = -ENOMEM;
         goto out_free;
     }
@@ -565,7 +590,9 @@ int rc_serve_run(const rc_config_t *cfg, FILE *ready_out)
     ao.name = "admin";
     sv.admin.ready = admin_ready;
     sv.admin.metrics = admin_metrics;
+    sv.admin.view = admin_view;
     sv.admin.arg = &sv;
+    addr_str(sv.ingress_addr, sizeof(sv.ingress_addr), cfg->listen_host, port);
     rc_admin_handler(&sv.admin, &ao.handler);
     rc = rc_http_server_create(sv.main_loop, &ao, &sv.admin_srv);
     if (rc != 0) {
@@ -652,5 +679,7 @@ out_rings:
 out_free:
     free(sv.loops);
     free(sv.brokers);
+    free(sv.gauges);
+    free(sv.holders);
     return rc;
 }

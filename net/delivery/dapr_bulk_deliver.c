@@ -292,6 +292,7 @@ static void outcome(batch_t *q, int result, const rc_http_response_t *resp, rc__
     rc__wtrig_t *t = q->t;
     int64_t now = rc__now_ns();
     int refused = rc__replica_refusal(result);
+    rc_worker_stats_attempt(t->st, result, rc_wall_ns());
     if (rep != NULL && refused) {
         rc__replica_count_n(rep, 0, q->n);
         /* Another replica is up: the batch's events go there at once, and it is no retry. */

@@ -212,6 +212,7 @@ static int stats_slot(rc_supervisor_t *s, const rc_config_trigger_t *t, uint32_t
         snprintf(st->ns, sizeof(st->ns), "%s", t->ns);
         snprintf(st->name, sizeof(st->name), "%s", t->name);
         snprintf(st->broker, sizeof(st->broker), "%s", t->broker);
+        st->added_ms = rc_wall_ns() / 1000000; /* a trigger's age: kept across reloads */
         st->used = 1;
         if (i >= s->stats->slots_hi)
             s->stats->slots_hi = i + 1;
@@ -848,20 +849,40 @@ int rc_supervisor_stop(rc_supervisor_t *s, unsigned drain_ms, void (*done)(void 
     return 0;
 }
 
+/* Events and ring bytes between trigger `t`'s cursor and its ring's head: /metrics and the
+ * admin API's status both read it here. */
+static rc_trigger_lag_t trigger_lag(const rc_supervisor_t *s, const rc_worker_trigger_t *t)
+{
+    rc_storage_stats_t st;
+    rc_storage_stats(s->brokers[t->broker_idx].store, &st);
+    uint64_t seq, pos;
+    rc_cursor_load(t->cursor, s->feeds[t->feed].cursor, &seq, &pos);
+    return (rc_trigger_lag_t){st.head_seq > seq ? st.head_seq - seq : 0,
+                              st.head > pos ? st.head - pos : 0};
+}
+
+size_t rc_supervisor_triggers(rc_supervisor_t *s, rc_supervisor_trigger_t *out, size_t cap)
+{
+    for (size_t i = 0; i < s->ntrig && i < cap; i++) {
+        const rc_worker_trigger_t *t = &s->trig[i];
+        out[i] = (rc_supervisor_trigger_t){
+            .cfg = t->cfg,
+            .stats = t->stats,
+            .delivery = &t->delivery,
+            .lag = trigger_lag(s, t),
+            .worker_pid = t->worker >= 0 && s->phase == SUP_RUNNING ? s->w[t->worker].pid : 0,
+        };
+    }
+    return s->ntrig;
+}
+
 size_t rc_supervisor_metrics(rc_supervisor_t *s, char *buf, size_t cap)
 {
     rc_trigger_lag_t *lag = calloc(s->stats->slots, sizeof(*lag));
     if (lag == NULL)
         return 0;
-    for (size_t i = 0; i < s->ntrig; i++) {
-        rc_worker_trigger_t *t = &s->trig[i];
-        rc_storage_stats_t st;
-        rc_storage_stats(s->brokers[t->broker_idx].store, &st);
-        uint64_t seq, pos;
-        rc_cursor_load(t->cursor, s->feeds[t->feed].cursor, &seq, &pos);
-        lag[t->stats_slot].events = st.head_seq > seq ? st.head_seq - seq : 0;
-        lag[t->stats_slot].bytes = st.head > pos ? st.head - pos : 0;
-    }
+    for (size_t i = 0; i < s->ntrig; i++)
+        lag[s->trig[i].stats_slot] = trigger_lag(s, &s->trig[i]);
     size_t n = rc_worker_stats_render(s->stats, lag, buf, cap);
     free(lag);
     /* Replica counters, labelled with the URLs of the running config. */

@@ -14,6 +14,8 @@
 #include <uv.h>
 
 #include "core/config.h"
+#include "core/delivery_policy.h"
+#include "net/delivery/worker_stats.h"
 #include "net/storage/storage.h"
 
 typedef struct rc_supervisor_s rc_supervisor_t;
@@ -60,6 +62,21 @@ int rc_supervisor_stop(rc_supervisor_t *s, unsigned drain_ms, void (*done)(void 
  *  they are the running table's (the old triggers, counters as the old workers left them) until
  *  the new table is applied. Main thread. */
 size_t rc_supervisor_metrics(rc_supervisor_t *s, char *buf, size_t cap);
+
+/** One trigger of the running table, as the admin API shows it (net/admin_status.c). */
+typedef struct {
+    const rc_config_trigger_t *cfg;   /* names, subscriber, filter, Dapr subscription */
+    const rc_trigger_stats_t *stats;  /* its counters, last attempt and error, added_ms */
+    const rc_delivery_t *delivery;    /* the effective delivery policy */
+    rc_trigger_lag_t lag;             /* behind its ring's head now (as /metrics shows it) */
+    int worker_pid;                   /* the worker that delivers it; 0 while that worker is
+                                       * being restarted, or the workers stop (reload, stop) */
+} rc_supervisor_trigger_t;
+
+/** Fills `out[0..min(n, cap))` with the running table's triggers (pointers borrowed until the
+ *  caller returns to the loop: a reload replaces the table only from it) and returns n, their
+ *  number. Main thread. */
+size_t rc_supervisor_triggers(rc_supervisor_t *s, rc_supervisor_trigger_t *out, size_t cap);
 
 /** Names what is behind `reader`, a feed's slot name ("feed~w<N>") on broker `broker_idx` (an
  *  index of cfg->brokers): of the triggers that feed routes, the one whose cursor is oldest,

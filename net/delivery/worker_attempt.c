@@ -239,6 +239,8 @@ void rc__on_response(int result, const rc_http_response_t *resp, void *arg)
         e->due_ns = INT64_MAX;
         return;
     }
+    if (!e->to_dlq)
+        rc_worker_stats_attempt(t->st, result, rc_wall_ns());
     if (t->dapr != NULL) {
         rc__dapr_outcome(e, result, resp, rep);
         return;

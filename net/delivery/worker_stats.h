@@ -57,6 +57,12 @@ typedef struct {
     _Atomic uint64_t latency_bucket[RC_DELIVERY_BUCKETS + 1]; /* not cumulative; last = +Inf */
     _Atomic uint64_t latency_sum_ns;
     _Atomic uint64_t latency_count;
+    /* For the admin API's status (net/admin_status.c): the latest attempt to the subscriber
+     * (not the dead-letter sink) and the latest that failed, as rc_worker_stats_outcome packs
+     * them, 0 before any (rc_worker_stats_attempt, the owning worker). */
+    _Atomic uint64_t last_attempt;
+    _Atomic uint64_t last_error;
+    int64_t added_ms; /* wall clock when the supervisor gave the slot to its trigger */
 } __attribute__((aligned(64))) rc_trigger_stats_t;
 
 /** Most replicas a trigger has counters for (a Dapr app's endpoints). */
@@ -91,6 +97,34 @@ static inline void rc_worker_stats_beat(_Atomic uint64_t *heartbeat, uint64_t no
 {
     if (heartbeat != NULL)
         atomic_store_explicit(heartbeat, now_ns, memory_order_relaxed);
+}
+
+/** An attempt's outcome and wall-clock time in one word, so that a reader never pairs one
+ *  attempt's outcome with another's time: milliseconds since the epoch in the high 42 bits
+ *  (until 2109), `result` (an HTTP status or a negative code, rc_strerror) offset by 2^21 in the
+ *  low 22. Never 0. */
+static inline uint64_t rc_worker_stats_outcome(int result, int64_t wall_ns)
+{
+    uint64_t ms = wall_ns > 0 ? (uint64_t)wall_ns / 1000000u : 0;
+    return ms << 22 | ((uint64_t)((int64_t)result + (1 << 21)) & ((1u << 22) - 1));
+}
+
+/** The result and the wall-clock milliseconds of an outcome packed by rc_worker_stats_outcome. */
+static inline void rc_worker_stats_unpack(uint64_t o, int *result, int64_t *ms)
+{
+    *result = (int)((int64_t)(o & ((1u << 22) - 1)) - (1 << 21));
+    *ms = (int64_t)(o >> 22);
+}
+
+/** Records an attempt to the subscriber that ended with `result` (an HTTP status, or a negative
+ *  code: no answer): the latest attempt, and the latest error when it is not a 2xx. Relaxed
+ *  stores: the admin reads whole words. The owning worker only. */
+static inline void rc_worker_stats_attempt(rc_trigger_stats_t *t, int result, int64_t wall_ns)
+{
+    uint64_t o = rc_worker_stats_outcome(result, wall_ns);
+    atomic_store_explicit(&t->last_attempt, o, memory_order_relaxed);
+    if (result < 200 || result > 299)
+        atomic_store_explicit(&t->last_error, o, memory_order_relaxed);
 }
 
 /** Maps a zeroed shared anonymous segment with `slots` trigger slots (and their replica blocks).
