@@ -65,12 +65,12 @@ size_t rc_supervisor_metrics(rc_supervisor_t *s, char *buf, size_t cap);
 
 /** One trigger of the running table, as the admin API shows it (net/admin_status.c). */
 typedef struct {
-    const rc_config_trigger_t *cfg;   /* names, subscriber, filter, Dapr subscription */
-    const rc_trigger_stats_t *stats;  /* its counters, last attempt and error, added_ms */
-    const rc_delivery_t *delivery;    /* the effective delivery policy */
-    rc_trigger_lag_t lag;             /* behind its ring's head now (as /metrics shows it) */
-    int worker_pid;                   /* the worker that delivers it; 0 while that worker is
-                                       * being restarted, or the workers stop (reload, stop) */
+    const rc_config_trigger_t *cfg;  /* names, subscriber, filter, Dapr subscription */
+    const rc_trigger_stats_t *stats; /* its counters, last attempt and error, added_ms */
+    const rc_delivery_t *delivery;   /* the effective delivery policy */
+    rc_trigger_lag_t lag;            /* behind its ring's head now (as /metrics shows it) */
+    int worker_pid;                  /* the worker that delivers it; 0 while that worker is
+                                      * being restarted, or the workers stop (reload, stop) */
 } rc_supervisor_trigger_t;
 
 /** Fills `out[0..min(n, cap))` with the running table's triggers (pointers borrowed until the
