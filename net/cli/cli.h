@@ -22,6 +22,8 @@ typedef struct {
     X(tail, "print the events of a broker's ring (lossy reader)")                                  \
     X(cesql, "evaluate a CloudEvents SQL expression against an event")                             \
     X(sink, "an HTTP CloudEvents consumer that logs what it receives (demos, tests)")              \
+    X(get, "list a running broker's brokers, triggers or Dapr subscriptions (admin API)")          \
+    X(describe, "describe one broker, trigger or Dapr subscription of a running broker")           \
     /* end of RC_CLI_COMMANDS */
 
 #define RC_CLI_DECLARE(name, summary) int rc_cmd_##name(int argc, char **argv);
