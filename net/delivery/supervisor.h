@@ -63,7 +63,7 @@ int rc_supervisor_stop(rc_supervisor_t *s, unsigned drain_ms, void (*done)(void 
  *  the new table is applied. Main thread. */
 size_t rc_supervisor_metrics(rc_supervisor_t *s, char *buf, size_t cap);
 
-/** One trigger of the running table, as the admin API shows it (net/admin_status.c). */
+/** One trigger of the running table, as the admin API shows it (net/admin.c). */
 typedef struct {
     const rc_config_trigger_t *cfg;  /* names, subscriber, filter, Dapr subscription */
     const rc_trigger_stats_t *stats; /* its counters, last attempt and error, added_ms */

@@ -57,7 +57,7 @@ typedef struct {
     _Atomic uint64_t latency_bucket[RC_DELIVERY_BUCKETS + 1]; /* not cumulative; last = +Inf */
     _Atomic uint64_t latency_sum_ns;
     _Atomic uint64_t latency_count;
-    /* For the admin API's status (net/admin_status.c): the latest attempt to the subscriber
+    /* For the admin API's status (net/admin.c): the latest attempt to the subscriber
      * (not the dead-letter sink) and the latest that failed, as rc_worker_stats_outcome packs
      * them, 0 before any (rc_worker_stats_attempt, the owning worker). */
     _Atomic uint64_t last_attempt;
