@@ -315,6 +315,10 @@ int rc_config_add_dapr_subscription(rc_config_t *c, const rc_config_dapr_app_t *
                                     const rc_config_dapr_sub_spec_t *s, char *err,
                                     size_t err_len);
 
+/** Logs c->notes in file order (core/log.h, component "config"; warnings at warn, skipped
+ *  documents at info). A start and a reload call it. */
+void rc_config_log_notes(const rc_config_t *c);
+
 /** Releases what `c` holds; `c` may be re-initialised afterwards. Safe on a zeroed struct. */
 void rc_config_close(rc_config_t *c);
 

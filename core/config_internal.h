@@ -60,7 +60,8 @@ void rc__config_notes_free(rc_config_t *c);
 
 /** The annotations ringcast reads (all on a Trigger), for messages. */
 #define RC__CONFIG_ANNOTATIONS                                                                    \
-    "ringcast.dev/max-inflight, ringcast.dev/lag-limit and ringcast.dev/lag-policy (on a Trigger)"
+    "ringcast.dev/max-inflight, ringcast.dev/lag-limit and ringcast.dev/lag-policy, all on a "     \
+    "Trigger"
 
 /** Fails on the first key of annotations mapping `ann` that starts with "ringcast.dev/" (none
  *  is ringcast's on a `who` such as a Broker): an annotation meant for ringcast that it does

@@ -19,6 +19,7 @@
 #include "core/config_uri.h"
 #include "core/delivery_policy.h"
 #include "core/errors.h"
+#include "core/log.h"
 
 /* ---- nodes and failures -------------------------------------------------------------------- */
 
@@ -71,10 +72,17 @@ void rc__config_notes_free(rc_config_t *c)
     c->note_count = 0;
 }
 
+void rc_config_log_notes(const rc_config_t *c)
+{
+    for (size_t i = 0; i < c->note_count; i++)
+        rc_log(c->notes[i].level == RC_CONFIG_NOTE_WARN ? RC_LOG_WARN : RC_LOG_INFO, "config",
+               "%s", c->notes[i].text);
+}
+
 int rc__config_unknown_annotation(rc__config_ctx_t *x, yaml_node_t *v, const char *who,
                                   const char *key)
 {
-    return rc__config_fail(x, v, "%s: unknown annotation '%s' (ringcast reads %s)", who, key,
+    return rc__config_fail(x, v, "%s: unknown annotation '%s': ringcast reads %s", who, key,
                            RC__CONFIG_ANNOTATIONS);
 }
 
