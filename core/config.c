@@ -52,8 +52,9 @@ static const struct {
     const char *api_version;
     const char *kind;
 } foreign_kinds[] = {
-    {"v1", "Namespace"},       {"v1", "ConfigMap"},        {"v1", "Secret"},
-    {"v1", "ServiceAccount"},  {"apps/v1", "Deployment"},  {"apps/v1", "StatefulSet"},
+    {"v1", "Namespace"},       {"v1", "ConfigMap"},
+    {"v1", "Secret"},          {"v1", "ServiceAccount"},
+    {"apps/v1", "Deployment"}, {"apps/v1", "StatefulSet"},
     {"apps/v1", "DaemonSet"},  {"serving.knative.dev/v1", "Service"},
 };
 
@@ -364,7 +365,8 @@ static int parse_document(ctx_t *x, yaml_node_t *root)
                  kinds[i].api_version);
     }
     for (size_t i = 0; i < sizeof(foreign_kinds) / sizeof(foreign_kinds[0]); i++) {
-        if (strcmp(kind, foreign_kinds[i].kind) == 0 && strcmp(api, foreign_kinds[i].api_version) == 0)
+        if (strcmp(kind, foreign_kinds[i].kind) == 0 &&
+            strcmp(api, foreign_kinds[i].api_version) == 0)
             return skip_document(x, root, api, kind);
     }
     if (versions[0] != '\0')

@@ -2,7 +2,7 @@
  *
  *   config.c          the file and its documents, the kinds table, Broker, RingcastConfig,
  *                     the checks after the last document
- *   config_trigger.c  Trigger and Service
+ *   config_trigger.c  Trigger and Service, the refs to Services once every document is in
  *   config_dapr.c     the Dapr kinds (Component, DaprApp, Subscription) and spec.dapr
  *   config_dapr_sub.c Dapr subscriptions (declarative and programmatic): their checks, routes
  *                     and internal triggers
@@ -59,7 +59,7 @@ int rc__config_note(rc__config_ctx_t *x, const yaml_node_t *n, rc_config_note_le
 void rc__config_notes_free(rc_config_t *c);
 
 /** The annotations ringcast reads (all on a Trigger), for messages. */
-#define RC__CONFIG_ANNOTATIONS                                                                    \
+#define RC__CONFIG_ANNOTATIONS                                                                     \
     "ringcast.dev/max-inflight, ringcast.dev/lag-limit and ringcast.dev/lag-policy, all on a "     \
     "Trigger"
 

@@ -1,7 +1,9 @@
 /* Loading `Trigger` (eventing.knative.dev/v1) and `Service` (v1) manifests: metadata and the
- * max-inflight annotation, spec.broker, spec.filter / spec.filters through the filter builder
- * (core/filter.h), spec.subscriber (uri, or a ref to a Service of the same file), spec.delivery.
- * Every message names the file, the line, the trigger and the field. */
+ * ringcast.dev/ annotations, spec.broker, spec.filter / spec.filters through the filter builder
+ * (core/filter.h), spec.subscriber (uri, or a ref to a Service of the same file), spec.delivery;
+ * a Service's ports[0] (port, targetPort); and, once every document is in, the refs to Services
+ * (subscribers and dead-letter sinks of Brokers and Triggers) turned into URLs. Every message
+ * names the file, the line, the trigger and the field. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -525,12 +527,10 @@ static int service_spec_field(rc__config_ctx_t *x, const char *key, yaml_node_t 
         return rc__config_fail(x, v, "%s: 'spec.ports' must be a non-empty array", sc->who);
     yaml_node_t *p0 = rc__config_node(x, *v->data.sequence.items.start);
     if (p0->type != YAML_MAPPING_NODE)
-        return rc__config_fail(x, p0, "%s: 'spec.ports[0]' must be a mapping with 'port'",
-                               sc->who);
+        return rc__config_fail(x, p0, "%s: 'spec.ports[0]' must be a mapping with 'port'", sc->who);
     int rc = rc__config_walk_map(x, p0, "spec.ports[0]", port_field, sc);
     if (rc == 0 && sc->s->port == 0)
-        return rc__config_fail(x, p0, "%s: 'spec.ports[0]' must be a mapping with 'port'",
-                               sc->who);
+        return rc__config_fail(x, p0, "%s: 'spec.ports[0]' must be a mapping with 'port'", sc->who);
     if (rc == 0 && v->data.sequence.items.top - v->data.sequence.items.start > 1)
         ignore(sc, "spec.ports[1:]");
     return rc;

@@ -75,8 +75,8 @@ void rc__config_notes_free(rc_config_t *c)
 void rc_config_log_notes(const rc_config_t *c)
 {
     for (size_t i = 0; i < c->note_count; i++)
-        rc_log(c->notes[i].level == RC_CONFIG_NOTE_WARN ? RC_LOG_WARN : RC_LOG_INFO, "config",
-               "%s", c->notes[i].text);
+        rc_log(c->notes[i].level == RC_CONFIG_NOTE_WARN ? RC_LOG_WARN : RC_LOG_INFO, "config", "%s",
+               c->notes[i].text);
 }
 
 int rc__config_unknown_annotation(rc__config_ctx_t *x, yaml_node_t *v, const char *who,
@@ -304,8 +304,10 @@ static int dls_ref_field(rc__config_ctx_t *x, const char *key, yaml_node_t *v, v
     if (strcmp(key, "name") != 0 && strcmp(key, "namespace") != 0)
         return rc__config_unknown_field(x, v, "spec.delivery.deadLetterSink.ref.", key);
     if (s == NULL || !rc__config_valid_dns_label(s))
-        return rc__config_fail(x, v, "'spec.delivery.deadLetterSink.ref.%s' must be a DNS label, "
-                               "not '%s'", key, s ? s : "(not a scalar)");
+        return rc__config_fail(x, v,
+                               "'spec.delivery.deadLetterSink.ref.%s' must be a DNS label, "
+                               "not '%s'",
+                               key, s ? s : "(not a scalar)");
     if (strcmp(key, "namespace") == 0) {
         strcpy(d->dead_letter_ref_ns, s); /* checked against the owner's by resolve_refs */
         return 0;

@@ -37,8 +37,8 @@ static void print_summary(const rc_config_t *cfg, const char *path)
         warnings += cfg->notes[i].level == RC_CONFIG_NOTE_WARN;
     size_t skipped = cfg->note_count - warnings;
     printf("%s: valid: %zu broker%s, %zu trigger%s, %zu Dapr subscription%s", path,
-           cfg->broker_count, cfg->broker_count == 1 ? "" : "s", triggers,
-           triggers == 1 ? "" : "s", cfg->dapr_sub_count, cfg->dapr_sub_count == 1 ? "" : "s");
+           cfg->broker_count, cfg->broker_count == 1 ? "" : "s", triggers, triggers == 1 ? "" : "s",
+           cfg->dapr_sub_count, cfg->dapr_sub_count == 1 ? "" : "s");
     if (warnings + skipped > 0)
         printf(" (%zu warning%s, %zu document%s skipped)", warnings, warnings == 1 ? "" : "s",
                skipped, skipped == 1 ? "" : "s");
@@ -62,13 +62,14 @@ static int prepare(rc_config_t *cfg, const serve_opts_t *o, rc_log_level_t *lv)
         fprintf(stderr, "%s%s\n", o->check ? "" : "ringcast serve: ", err);
         return 2;
     }
-    if (o->listen != NULL && rc_config_parse_addr(o->listen, cfg->listen_host,
-                                                  sizeof(cfg->listen_host), &cfg->listen_port) != 0) {
+    if (o->listen != NULL &&
+        rc_config_parse_addr(o->listen, cfg->listen_host, sizeof(cfg->listen_host),
+                             &cfg->listen_port) != 0) {
         fprintf(stderr, "ringcast serve: --listen must be IP:PORT, not '%s'\n", o->listen);
         return 2;
     }
-    if (o->admin != NULL && rc_config_parse_addr(o->admin, cfg->admin_host,
-                                                 sizeof(cfg->admin_host), &cfg->admin_port) != 0) {
+    if (o->admin != NULL && rc_config_parse_addr(o->admin, cfg->admin_host, sizeof(cfg->admin_host),
+                                                 &cfg->admin_port) != 0) {
         fprintf(stderr, "ringcast serve: --admin must be IP:PORT, not '%s'\n", o->admin);
         return 2;
     }
@@ -103,8 +104,7 @@ int rc_cmd_serve(int argc, char **argv)
                         "nothing"),
         RC_CLI_OPT_STRING("listen", &o.listen, "ADDR:PORT",
                           "ingress address (default 127.0.0.1:8080)"),
-        RC_CLI_OPT_STRING("admin", &o.admin, "ADDR:PORT",
-                          "admin address (default 127.0.0.1:8081)"),
+        RC_CLI_OPT_STRING("admin", &o.admin, "ADDR:PORT", "admin address (default 127.0.0.1:8081)"),
         RC_CLI_OPT_UINT("loops", &o.loops, "N", 1, 64, "ingress event loops (threads)"),
         RC_CLI_OPT_STRING("log-level", &o.level, "error|warn|info|debug",
                           "what the log shows (default info)"),
@@ -144,8 +144,8 @@ int rc_cmd_serve(int argc, char **argv)
     int rc = o.config ? rc_config_load_file(&cfg, o.config, err, sizeof(err))
                       : rc_config_init_default(&cfg);
     if (rc != 0) {
-        fprintf(stderr, "%s%s\n", o.check ? "" : "ringcast serve: ",
-                o.config ? err : "out of memory");
+        fprintf(stderr, "%s%s\n",
+                o.check ? "" : "ringcast serve: ", o.config ? err : "out of memory");
         return 2;
     }
     rc_log_level_t lv;

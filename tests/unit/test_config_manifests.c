@@ -18,8 +18,8 @@
 #define SVC(name, ports)                                                                           \
     "---\napiVersion: v1\nkind: Service\nmetadata: {name: " name "}\nspec:\n  ports: " ports "\n"
 #define TRIGGER_REF(name, svc)                                                                     \
-    "---\napiVersion: eventing.knative.dev/v1\nkind: Trigger\nmetadata: {name: " name "}\n"      \
-    "spec:\n  broker: default\n  subscriber: {ref: {apiVersion: v1, kind: Service, name: " svc    \
+    "---\napiVersion: eventing.knative.dev/v1\nkind: Trigger\nmetadata: {name: " name "}\n"        \
+    "spec:\n  broker: default\n  subscriber: {ref: {apiVersion: v1, kind: Service, name: " svc     \
     "}}\n"
 
 static char err[RC_CONFIG_ERR_MAX];
@@ -44,7 +44,7 @@ static void expect_error(const char *yaml, const char *message)
 static void test_skipped_kinds(void)
 {
     static const char y[] =
-        "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n---\n"          /* 1 */
+        "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n---\n"                /* 1 */
         "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x, namespace: shop}\n" /* 5 */
         "spec: {replicas: 2, template: {spec: {containers: [{name: c, image: i}]}}}\n---\n"
         "apiVersion: serving.knative.dev/v1\nkind: Service\nmetadata: {name: ksvc}\n" /* 10 */
@@ -143,10 +143,10 @@ static void test_warnings(void)
 {
     rc_config_t c;
     load_ok(&c, BROKER "spec:\n  config: {apiVersion: v1, kind: ConfigMap, name: br}\n"
-                "---\napiVersion: v1\nkind: Service\nmetadata: {name: a, labels: {app: a}}\n"
-                "spec:\n  type: ClusterIP\n  selector: {app: a}\n"
-                "  ports: [{port: 80, targetPort: 8080, nodePort: 30080}, {port: 443}]\n"
-                "status: {loadBalancer: {}}\n");
+                       "---\napiVersion: v1\nkind: Service\nmetadata: {name: a, labels: {app: a}}\n"
+                       "spec:\n  type: ClusterIP\n  selector: {app: a}\n"
+                       "  ports: [{port: 80, targetPort: 8080, nodePort: 30080}, {port: 443}]\n"
+                       "status: {loadBalancer: {}}\n");
     ASSERT_EQ(c.note_count, 2);
     ASSERT_EQ(c.notes[0].level, RC_CONFIG_NOTE_WARN);
     ASSERT_STR_EQ(c.notes[0].text,
@@ -161,12 +161,15 @@ static void test_warnings(void)
     rc_config_close(&c);
 
     /* Labels, other tools' annotations and status are no warning. */
-    load_ok(&c, "apiVersion: eventing.knative.dev/v1\nkind: Broker\nmetadata:\n  name: default\n"
-                "  labels: {a: b}\n  annotations: {eventing.knative.dev/broker.class: MT}\n"
-                "status: {ready: true}\n" SVC("a", "[{port: 80}]")
-                    "---\napiVersion: eventing.knative.dev/v1\nkind: Trigger\n"
-                    "metadata: {name: t, annotations: {kubectl.kubernetes.io/x: y}}\n"
-                    "spec: {broker: default, subscriber: {uri: http://127.0.0.1:9/}}\n");
+    load_ok(
+        &c,
+        "apiVersion: eventing.knative.dev/v1\nkind: Broker\nmetadata:\n  name: default\n"
+        "  labels: {a: b}\n  annotations: {eventing.knative.dev/broker.class: MT}\n"
+        "status: {ready: true}\n" SVC(
+            "a",
+            "[{port: 80}]") "---\napiVersion: eventing.knative.dev/v1\nkind: Trigger\n"
+                            "metadata: {name: t, annotations: {kubectl.kubernetes.io/x: y}}\n"
+                            "spec: {broker: default, subscriber: {uri: http://127.0.0.1:9/}}\n");
     ASSERT_EQ(c.note_count, 0);
     rc_config_close(&c);
 }
@@ -178,11 +181,16 @@ static void test_dead_letter_ref(void)
             "apiVersion: eventing.knative.dev/v1\nkind: Broker\nmetadata: {name: default}\n"
             "spec:\n  delivery:\n    deadLetterSink:\n"
             "      ref: {apiVersion: v1, kind: Service, name: dead, namespace: default}\n"
-            "      uri: /broker-dead\n" SVC("dead", "[{port: 80, targetPort: 9090}]")
-            "---\napiVersion: eventing.knative.dev/v1\nkind: Trigger\nmetadata: {name: t}\n"
-            "spec:\n  broker: default\n  subscriber: {uri: http://127.0.0.1:9/}\n"
-            "  delivery: {deadLetterSink: {ref: {apiVersion: serving.knative.dev/v1, "
-            "kind: Service, name: dead2}}}\n" SVC("dead2", "[{port: 7070}]"));
+            "      uri: /broker-dead\n" SVC(
+                "dead",
+                "[{port: 80, targetPort: 9090}]") "---\napiVersion: eventing.knative.dev/v1\nkind: "
+                                                  "Trigger\nmetadata: {name: t}\n"
+                                                  "spec:\n  broker: default\n  subscriber: {uri: "
+                                                  "http://127.0.0.1:9/}\n"
+                                                  "  delivery: {deadLetterSink: {ref: {apiVersion: "
+                                                  "serving.knative.dev/v1, "
+                                                  "kind: Service, name: dead2}}}\n" SVC(
+                                                      "dead2", "[{port: 7070}]"));
     ASSERT_STR_EQ(c.brokers[0].delivery.dead_letter_uri, "http://127.0.0.1:9090/broker-dead");
     ASSERT_STR_EQ(c.brokers[0].delivery.dead_letter_ref, "dead");
     ASSERT_EQ(c.brokers[0].delivery.dead_letter_line, 7);
@@ -200,8 +208,9 @@ static void test_dead_letter_ref(void)
                         "  delivery:\n    deadLetterSink: {ref: {kind: Service, name: nosuch}}\n",
                  "t.yaml:12: Trigger default/t: 'spec.delivery.deadLetterSink.ref' names "
                  "Service 'nosuch', which is not defined in namespace default");
-    expect_error(BROKER "spec:\n  delivery:\n    deadLetterSink:\n"
-                        "      ref: {kind: Service, name: d, namespace: other}\n" SVC("d", "[{port: 80}]"),
+    expect_error(BROKER
+                 "spec:\n  delivery:\n    deadLetterSink:\n"
+                 "      ref: {kind: Service, name: d, namespace: other}\n" SVC("d", "[{port: 80}]"),
                  "t.yaml:7: Broker default/default: 'spec.delivery.deadLetterSink.ref.namespace' "
                  "must be its own (default)");
     expect_error(BROKER "spec:\n  delivery:\n    deadLetterSink:\n"
@@ -224,7 +233,8 @@ static void test_annotations(void)
 {
     expect_error("apiVersion: eventing.knative.dev/v1\nkind: Trigger\nmetadata:\n  name: t\n"
                  "  annotations: {ringcast.dev/rate-limit: \"5\"}\n"
-                 "spec: {broker: default, subscriber: {uri: http://127.0.0.1:9/}}\n" "---\n" BROKER,
+                 "spec: {broker: default, subscriber: {uri: http://127.0.0.1:9/}}\n"
+                 "---\n" BROKER,
                  "t.yaml:5: Trigger default/t: unknown annotation 'ringcast.dev/rate-limit': "
                  "ringcast reads ringcast.dev/max-inflight, ringcast.dev/lag-limit and "
                  "ringcast.dev/lag-policy, all on a Trigger");
@@ -232,7 +242,8 @@ static void test_annotations(void)
      * ignored. */
     expect_error("apiVersion: eventing.knative.dev/v1\nkind: Trigger\nmetadata:\n  name: t\n"
                  "  annotations: {ringcast.dev/lag-limits: \"10%\"}\n"
-                 "spec: {broker: default, subscriber: {uri: http://127.0.0.1:9/}}\n" "---\n" BROKER,
+                 "spec: {broker: default, subscriber: {uri: http://127.0.0.1:9/}}\n"
+                 "---\n" BROKER,
                  "t.yaml:5: Trigger default/t: unknown annotation 'ringcast.dev/lag-limits': "
                  "ringcast reads ringcast.dev/max-inflight, ringcast.dev/lag-limit and "
                  "ringcast.dev/lag-policy, all on a Trigger");
