@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <yaml.h>
 
@@ -44,15 +45,36 @@ static const struct {
     {"dapr.io/v1alpha1", "Subscription", rc__config_parse_subscription},
 };
 
+/* Kubernetes kinds users keep in the same file as their Brokers and Triggers (docs/config.md,
+ * "Documents"): skipped with one info line each, so `kubectl apply -f` and ringcast can read
+ * one file. Any other kind is still an error: a typo must not pass as "someone else's". */
+static const struct {
+    const char *api_version;
+    const char *kind;
+} foreign_kinds[] = {
+    {"v1", "Namespace"},       {"v1", "ConfigMap"},
+    {"v1", "Secret"},          {"v1", "ServiceAccount"},
+    {"apps/v1", "Deployment"}, {"apps/v1", "StatefulSet"},
+    {"apps/v1", "DaemonSet"},  {"serving.knative.dev/v1", "Service"},
+};
+
 /* ---- Broker ------------------------------------------------------------------------------ */
+
+typedef struct {
+    rc_config_broker_t *b;
+    yaml_node_t *config; /* spec.config, NULL if not given */
+} broker_ctx_t;
 
 static int broker_spec_field(ctx_t *x, const char *key, yaml_node_t *v, void *arg)
 {
-    rc_config_broker_t *b = arg;
+    broker_ctx_t *bc = arg;
+    rc_config_broker_t *b = bc->b;
     if (strcmp(key, "delivery") == 0)
         return rc__config_delivery(x, v, &b->delivery);
-    if (strcmp(key, "config") == 0)
-        return 0; /* Knative's broker class config reference; meaningless here, accepted */
+    if (strcmp(key, "config") == 0) {
+        bc->config = v; /* a warning once the Broker's name is known */
+        return 0;
+    }
     return rc__config_unknown_field(x, v, "spec.", key);
 }
 
@@ -85,10 +107,11 @@ static int metadata_field(ctx_t *x, const char *key, yaml_node_t *v, void *arg)
 
 static int broker_field(ctx_t *x, const char *key, yaml_node_t *v, void *arg)
 {
+    broker_ctx_t *bc = arg;
     if (strcmp(key, "apiVersion") == 0 || strcmp(key, "kind") == 0)
         return 0;
     if (strcmp(key, "metadata") == 0)
-        return rc__config_walk_map(x, v, "metadata", metadata_field, arg);
+        return rc__config_walk_map(x, v, "metadata", metadata_field, bc->b);
     if (strcmp(key, "spec") == 0)
         return rc__config_walk_map(x, v, "spec", broker_spec_field, arg);
     if (strcmp(key, "status") == 0)
@@ -104,9 +127,21 @@ static int parse_broker(ctx_t *x, yaml_node_t *root)
     b.delivery.retry = -1;
     b.line = rc__config_line(root);
     strcpy(b.ns, "default");
-    int rc = rc__config_walk_map(x, root, "Broker", broker_field, &b);
+    broker_ctx_t bc = {.b = &b};
+    yaml_node_t *md = NULL, *ann = NULL;
+    char who[2 * RC_CONFIG_NAME_MAX + 16];
+    int rc = rc__config_walk_map(x, root, "Broker", broker_field, &bc);
     if (rc == 0 && b.name[0] == '\0')
         rc = rc__config_fail(x, root, "Broker has no metadata.name");
+    snprintf(who, sizeof(who), "Broker %s/%s", b.ns, b.name);
+    if (rc == 0 && rc__config_find_key(x, root, "metadata", &md) &&
+        rc__config_find_key(x, md, "annotations", &ann))
+        rc = rc__config_no_ringcast_annotations(x, ann, who);
+    if (rc == 0 && bc.config != NULL) /* Knative's broker class config reference */
+        rc = rc__config_note(x, bc.config, RC_CONFIG_NOTE_WARN,
+                             "%s: 'spec.config' ignored: ringcast has one broker class, set up "
+                             "by the RingcastConfig document",
+                             who);
     for (size_t i = 0; rc == 0 && i < c->broker_count; i++) {
         if (strcmp(c->brokers[i].ns, b.ns) == 0 && strcmp(c->brokers[i].name, b.name) == 0)
             rc = rc__config_fail(x, root, "Broker %s/%s is defined twice (first at line %d)", b.ns,
@@ -289,6 +324,24 @@ static int parse_settings(ctx_t *x, yaml_node_t *root)
 
 /* ---- documents ----------------------------------------------------------------------------- */
 
+/* One info line for a document of foreign_kinds: what it is and its name, as kubectl would
+ * name it (a Namespace has no namespace). Its content is not looked at. */
+static int skip_document(ctx_t *x, yaml_node_t *root, const char *api, const char *kind)
+{
+    yaml_node_t *md = NULL, *v = NULL;
+    const char *name = "(no name)", *ns = "default";
+    if (rc__config_find_key(x, root, "metadata", &md) && md->type == YAML_MAPPING_NODE) {
+        if (rc__config_find_key(x, md, "name", &v) && rc__config_scalar(v) != NULL)
+            name = rc__config_scalar(v);
+        if (rc__config_find_key(x, md, "namespace", &v) && rc__config_scalar(v) != NULL)
+            ns = rc__config_scalar(v);
+    }
+    int scoped = strcmp(kind, "Namespace") != 0;
+    return rc__config_note(x, root, RC_CONFIG_NOTE_INFO,
+                           "skipping %s %s %s%s%s: not a ringcast kind", api, kind,
+                           scoped ? ns : "", scoped ? "/" : "", name);
+}
+
 static int parse_document(ctx_t *x, yaml_node_t *root)
 {
     if (root->type == YAML_SCALAR_NODE && root->data.scalar.length == 0)
@@ -311,6 +364,11 @@ static int parse_document(ctx_t *x, yaml_node_t *root)
         snprintf(versions + len, sizeof(versions) - len, "%s%s", len ? " or " : "",
                  kinds[i].api_version);
     }
+    for (size_t i = 0; i < sizeof(foreign_kinds) / sizeof(foreign_kinds[0]); i++) {
+        if (strcmp(kind, foreign_kinds[i].kind) == 0 &&
+            strcmp(api, foreign_kinds[i].api_version) == 0)
+            return skip_document(x, root, api, kind);
+    }
     if (versions[0] != '\0')
         return rc__config_fail(x, an, "%s must have apiVersion %s, not '%s'", kind, versions, api);
     return rc__config_fail(
@@ -322,47 +380,6 @@ static int parse_document(ctx_t *x, yaml_node_t *root)
 }
 
 /* ---- after the last document --------------------------------------------------------------- */
-
-/* Triggers name brokers and Services that may come later in the file, so they are resolved once
- * every document is in. */
-static int resolve(ctx_t *x)
-{
-    rc_config_t *c = x->cfg;
-    for (size_t i = 0; i < c->trigger_count; i++) {
-        rc_config_trigger_t *t = &c->triggers[i];
-        if (rc_config_find_broker(c, t->ns, strlen(t->ns), t->broker, strlen(t->broker)) == NULL) {
-            snprintf(x->err, x->err_len,
-                     "%s:%d: Trigger %s/%s: 'spec.broker' names broker '%s', which is not "
-                     "defined in namespace %s",
-                     x->file, t->line, t->ns, t->name, t->broker, t->ns);
-            return RC_ECONFIG;
-        }
-        if (t->service_ref == NULL)
-            continue;
-        const rc_config_service_t *s = NULL;
-        for (size_t j = 0; j < c->service_count && s == NULL; j++) {
-            if (strcmp(c->services[j].ns, t->ns) == 0 &&
-                strcmp(c->services[j].name, t->service_ref) == 0)
-                s = &c->services[j];
-        }
-        if (s == NULL) {
-            snprintf(x->err, x->err_len,
-                     "%s:%d: Trigger %s/%s: 'spec.subscriber.ref' names Service '%s', which is "
-                     "not defined in namespace %s",
-                     x->file, t->subscriber_line, t->ns, t->name, t->service_ref, t->ns);
-            return RC_ECONFIG;
-        }
-        char url[RC_DELIVERY_URI_MAX];
-        snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", s->port,
-                 t->subscriber_uri ? t->subscriber_uri : "/");
-        char *u = strdup(url);
-        if (u == NULL)
-            return -ENOMEM;
-        free(t->subscriber_uri);
-        t->subscriber_uri = u;
-    }
-    return 0;
-}
 
 /* ---- the ring against the limits ------------------------------------------------------------ */
 
@@ -564,7 +581,7 @@ int rc_config_load_string(rc_config_t *out, const char *name, const char *text, 
     if (rc == 0 && c.broker_count == 0)
         rc = add_default_broker(&c);
     if (rc == 0)
-        rc = resolve(&x);
+        rc = rc__config_resolve_refs(&x);
     if (rc == 0)
         rc = rc__config_dapr_resolve(&x);
     rc__config_dapr_end(&x);
@@ -593,19 +610,27 @@ int rc_config_load_file(rc_config_t *c, const char *path, char *err, size_t err_
         snprintf(err, err_len, "%s: cannot open: %s", path, strerror(e));
         return -e;
     }
+    /* fopen opens a directory for reading; only the read fails, with EISDIR. Said plainly. */
+    struct stat st;
+    if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+        fclose(f);
+        snprintf(err, err_len, "%s is a directory, not a config file", path);
+        return -EISDIR;
+    }
     char *buf = malloc(MAX_CONFIG_FILE + 1);
     if (buf == NULL) {
         fclose(f);
         snprintf(err, err_len, "%s: out of memory", path);
         return -ENOMEM;
     }
+    errno = 0;
     size_t n = fread(buf, 1, MAX_CONFIG_FILE + 1, f);
-    int rd_err = ferror(f);
+    int rd_err = ferror(f) ? (errno != 0 ? errno : EIO) : 0;
     fclose(f);
     int rc;
     if (rd_err) {
-        snprintf(err, err_len, "%s: read error", path);
-        rc = -EIO;
+        snprintf(err, err_len, "%s: cannot read: %s", path, strerror(rd_err));
+        rc = -rd_err;
     } else if (n > MAX_CONFIG_FILE) {
         snprintf(err, err_len, "%s: larger than %u bytes", path, MAX_CONFIG_FILE);
         rc = RC_ECONFIG;
@@ -642,6 +667,7 @@ void rc_config_close(rc_config_t *c)
     c->trigger_count = c->service_count = 0;
     free(c->brokers);
     free(c->source);
+    rc__config_notes_free(c);
     c->brokers = NULL;
     c->broker_count = 0;
     c->source = NULL;

@@ -34,7 +34,13 @@ typedef struct {
     char *retry_after_max;
     char *dead_letter_uri;
     char *format;         /* "binary" | "json" */
-    int dead_letter_line; /* line of deadLetterSink.uri (for lookup errors), 0 if none */
+    int dead_letter_line; /* line of deadLetterSink.uri or .ref (for messages), 0 if none */
+    char *dead_letter_ref;  /* deadLetterSink.ref.name (a Service of the same namespace) when
+                             * given, else NULL; dead_letter_uri is then its URL once loaded */
+    char *dead_letter_path; /* deadLetterSink.uri given with a ref: a path under the Service's
+                             * URL (NULL: "/"); used while loading only */
+    char dead_letter_ref_ns[RC_CONFIG_NAME_MAX + 1]; /* deadLetterSink.ref.namespace, "" = the
+                                                      * owner's */
 } rc_config_delivery_t;
 
 /** One `Broker` manifest. */
@@ -79,13 +85,35 @@ typedef struct {
 
 struct rc_filter_s; /* core/filter.h */
 
-/** One `Service` manifest (v1): a local subscriber at http://127.0.0.1:<spec.ports[0].port>. */
+/** One `Service` manifest (v1): a local subscriber at http://127.0.0.1:<port>, where <port> is
+ *  spec.ports[0].targetPort when given (the port the process listens on, as in Kubernetes),
+ *  else spec.ports[0].port. */
 typedef struct {
     char ns[RC_CONFIG_NAME_MAX + 1];
     char name[RC_CONFIG_NAME_MAX + 1];
-    int port;
+    int port;        /* spec.ports[0].port */
+    int target_port; /* spec.ports[0].targetPort, 0 when not given */
     int line;
 } rc_config_service_t;
+
+/** The port a Service's subscribers are sent to: its targetPort, else its port. */
+static inline int rc_config_service_port(const rc_config_service_t *s)
+{
+    return s->target_port != 0 ? s->target_port : s->port;
+}
+
+/** What the loader tells the operator beside errors: a document it skipped (a Kubernetes kind
+ *  kept in the same file) or a field it reads but cannot honour. */
+typedef enum {
+    RC_CONFIG_NOTE_INFO = 0,
+    RC_CONFIG_NOTE_WARN = 1,
+} rc_config_note_level_t;
+
+typedef struct {
+    rc_config_note_level_t level;
+    char *text; /* "FILE:LINE: message" */
+    size_t msg; /* offset of "message" in text */
+} rc_config_note_t;
 
 struct rc_cel_s; /* core/cel.h */
 
@@ -229,6 +257,8 @@ typedef struct {
     rc_config_dapr_sub_t **dapr_subs; /* each allocated alone: triggers point at them */
     size_t dapr_sub_count;
     char *source; /* file name the config came from, or "(default)" */
+    rc_config_note_t *notes; /* in file order; serve logs them at start and on a reload */
+    size_t note_count;
 } rc_config_t;
 
 /** Fills `c` with the built-in defaults (127.0.0.1:8080, admin 127.0.0.1:8081, one loop, one
@@ -236,9 +266,10 @@ typedef struct {
 int rc_config_init_default(rc_config_t *c);
 
 /** Loads `path` into `c` (which must be unused: not initialised, or closed). Brokers come from
- *  the file; when it has none, the default broker default/default is added. Returns 0, or
- *  RC_ECONFIG / -errno with a one-line message in `err` ("FILE:LINE: what is wrong"); `c` then
- *  holds nothing to release. */
+ *  the file; when it has none, the default broker default/default is added. Returns 0 (notes,
+ *  if any, in c->notes), or RC_ECONFIG / -errno with a one-line message in `err` ("FILE:LINE:
+ *  what is wrong", "FILE is a directory", "FILE: cannot read: <errno text>"); `c` then holds
+ *  nothing to release. The loader stops at the first error. */
 int rc_config_load_file(rc_config_t *c, const char *path, char *err, size_t err_len);
 
 /** As rc_config_load_file, from text in memory; `name` stands for the file in messages. */
@@ -283,6 +314,10 @@ typedef struct {
 int rc_config_add_dapr_subscription(rc_config_t *c, const rc_config_dapr_app_t *app,
                                     const rc_config_dapr_sub_spec_t *s, char *err,
                                     size_t err_len);
+
+/** Logs c->notes in file order (core/log.h, component "config"; warnings at warn, skipped
+ *  documents at info). A start and a reload call it. */
+void rc_config_log_notes(const rc_config_t *c);
 
 /** Releases what `c` holds; `c` may be re-initialised afterwards. Safe on a zeroed struct. */
 void rc_config_close(rc_config_t *c);

@@ -2,7 +2,7 @@
  *
  *   config.c          the file and its documents, the kinds table, Broker, RingcastConfig,
  *                     the checks after the last document
- *   config_trigger.c  Trigger and Service
+ *   config_trigger.c  Trigger and Service, the refs to Services once every document is in
  *   config_dapr.c     the Dapr kinds (Component, DaprApp, Subscription) and spec.dapr
  *   config_dapr_sub.c Dapr subscriptions (declarative and programmatic): their checks, routes
  *                     and internal triggers
@@ -50,6 +50,28 @@ int rc__config_line(const yaml_node_t *n);
 int rc__config_fail(rc__config_ctx_t *x, const yaml_node_t *n, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/** Adds a note of `level` for node `n` to x->cfg->notes: "FILE:LINE: message". Notes are kept
+ *  only when the whole file loads. Returns 0 or -ENOMEM. */
+int rc__config_note(rc__config_ctx_t *x, const yaml_node_t *n, rc_config_note_level_t level,
+                    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/** Frees c->notes. */
+void rc__config_notes_free(rc_config_t *c);
+
+/** The annotations ringcast reads (all on a Trigger), for messages. */
+#define RC__CONFIG_ANNOTATIONS                                                                     \
+    "ringcast.dev/max-inflight, ringcast.dev/lag-limit and ringcast.dev/lag-policy, all on a "     \
+    "Trigger"
+
+/** Fails on the first key of annotations mapping `ann` that starts with "ringcast.dev/" (none
+ *  is ringcast's on a `who` such as a Broker): an annotation meant for ringcast that it does
+ *  not read would be ignored silently. Returns 0 or RC_ECONFIG. */
+int rc__config_no_ringcast_annotations(rc__config_ctx_t *x, yaml_node_t *ann, const char *who);
+
+/** Fails with "WHO: unknown annotation 'KEY' (ringcast's are ...)" at `v`. */
+int rc__config_unknown_annotation(rc__config_ctx_t *x, yaml_node_t *v, const char *who,
+                                  const char *key);
+
 /** The node at `index` of the current document. */
 yaml_node_t *rc__config_node(rc__config_ctx_t *x, int index);
 
@@ -96,7 +118,8 @@ int rc__config_metadata_names(rc__config_ctx_t *x, yaml_node_t *md, const char *
 /* ---- config_yaml.c: spec.delivery, shared by Broker and Trigger ----------------------------- */
 
 /** Reads spec.delivery of a Broker or Trigger into `d` (kept raw; each value is checked by the
- *  delivery policy's parser). */
+ *  delivery policy's parser). A deadLetterSink.ref is kept in d->dead_letter_ref (with a uri,
+ *  which must then be a path, in d->dead_letter_path) for rc__config_resolve_refs. */
 int rc__config_delivery(rc__config_ctx_t *x, yaml_node_t *v, rc_config_delivery_t *d);
 /** Frees what `d` holds and resets it to "nothing given" (retry -1). */
 void rc__config_delivery_free(rc_config_delivery_t *d);
@@ -120,6 +143,9 @@ int rc__config_lag_check(rc__config_ctx_t *x);
 
 /** Loads one Trigger document into x->cfg; its subscriber ref is resolved later. */
 int rc__config_parse_trigger(rc__config_ctx_t *x, yaml_node_t *root);
+/** After the last document and the brokers' defaults: each Trigger's broker, and the Service
+ *  refs of subscribers and dead-letter sinks (Broker and Trigger) turned into URLs. */
+int rc__config_resolve_refs(rc__config_ctx_t *x);
 /** Loads one Service document into x->cfg. */
 int rc__config_parse_service(rc__config_ctx_t *x, yaml_node_t *root);
 /** Frees what `t` holds and zeroes it. */

@@ -1,7 +1,9 @@
 /* Loading `Trigger` (eventing.knative.dev/v1) and `Service` (v1) manifests: metadata and the
- * max-inflight annotation, spec.broker, spec.filter / spec.filters through the filter builder
- * (core/filter.h), spec.subscriber (uri, or a ref to a Service of the same file), spec.delivery.
- * Every message names the file, the line, the trigger and the field. */
+ * ringcast.dev/ annotations, spec.broker, spec.filter / spec.filters through the filter builder
+ * (core/filter.h), spec.subscriber (uri, or a ref to a Service of the same file), spec.delivery;
+ * a Service's ports[0] (port, targetPort); and, once every document is in, the refs to Services
+ * (subscribers and dead-letter sinks of Brokers and Triggers) turned into URLs. Every message
+ * names the file, the line, the trigger and the field. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,12 +40,17 @@ static int filter_fail(trig_ctx_t *tc, yaml_node_t *at, int rc, const rc_filter_
 
 /* ---- metadata ---------------------------------------------------------------------------- */
 
+/* Annotations outside ringcast.dev/ belong to other tools and are left alone; one inside it
+ * that ringcast does not read is refused, since it would do nothing (a misspelling, or a
+ * setting ringcast does not have). */
 static int annotation(trig_ctx_t *tc, const char *key, yaml_node_t *v)
 {
-    if (strncmp(key, "ringcast.dev/lag-", 17) == 0)
+    if (strcmp(key, "ringcast.dev/lag-limit") == 0 || strcmp(key, "ringcast.dev/lag-policy") == 0)
         return rc__config_lag_annotation(tc->x, tc->who, key, v, &tc->t->lag);
+    if (strncmp(key, "ringcast.dev/", 13) != 0)
+        return 0;
     if (strcmp(key, "ringcast.dev/max-inflight") != 0)
-        return 0; /* other annotations are decorative */
+        return rc__config_unknown_annotation(tc->x, v, tc->who, key);
     const char *s = rc__config_scalar(v);
     char *end = NULL;
     errno = 0;
@@ -438,24 +445,106 @@ int rc__config_parse_trigger(rc__config_ctx_t *x, yaml_node_t *root)
 
 /* ---- Service ----------------------------------------------------------------------------- */
 
-static int service_port(rc__config_ctx_t *x, yaml_node_t *ports, const char *who, int *port)
+/* A Service stands for a local subscriber: only spec.ports[0] means something here. What else a
+ * Kubernetes Service says (selector, type, more ports, ...) is read, named in one warning and
+ * otherwise left alone, so a manifest kept for a cluster loads unchanged. */
+typedef struct {
+    rc_config_service_t *s;
+    char who[2 * RC_CONFIG_NAME_MAX + 16];
+    char ignored[256]; /* "spec.selector, spec.type" */
+    yaml_node_t *ports;
+} svc_ctx_t;
+
+static void ignore(svc_ctx_t *sc, const char *field)
 {
-    if (ports->type != YAML_SEQUENCE_NODE ||
-        ports->data.sequence.items.start == ports->data.sequence.items.top)
-        return rc__config_fail(x, ports, "%s: 'spec.ports' must be a non-empty array", who);
-    yaml_node_t *p0 = rc__config_node(x, *ports->data.sequence.items.start);
-    yaml_node_t *pv = NULL;
-    if (p0->type != YAML_MAPPING_NODE || !rc__config_find_key(x, p0, "port", &pv))
-        return rc__config_fail(x, p0, "%s: 'spec.ports[0]' must be a mapping with 'port'", who);
-    const char *s = rc__config_scalar(pv);
+    size_t n = strlen(sc->ignored);
+    if (n + strlen(field) + 8 >= sizeof(sc->ignored)) {
+        if (n + 5 < sizeof(sc->ignored) && strcmp(sc->ignored + n - 3, "...") != 0)
+            strcpy(sc->ignored + n, ", ...");
+        return;
+    }
+    snprintf(sc->ignored + n, sizeof(sc->ignored) - n, "%s%s", n ? ", " : "", field);
+}
+
+static int port_number(rc__config_ctx_t *x, yaml_node_t *v, const char *who, const char *field,
+                       int *out)
+{
+    const char *s = rc__config_scalar(v);
     char *end = NULL;
+    errno = 0;
     long n = s ? strtol(s, &end, 10) : 0;
-    if (s == NULL || *s == '\0' || *end != '\0' || n < 1 || n > 65535)
-        return rc__config_fail(
-            x, pv, "%s: 'spec.ports[0].port' must be an integer from 1 to 65535, not '%s'", who,
-            s ? s : "(not a scalar)");
-    *port = (int)n;
+    if (s == NULL || *s == '\0' || *end != '\0' || errno != 0 || n < 1 || n > 65535)
+        return rc__config_fail(x, v, "%s: '%s' must be an integer from 1 to 65535, not '%s'", who,
+                               field, s ? s : "(not a scalar)");
+    *out = (int)n;
     return 0;
+}
+
+static int port_field(rc__config_ctx_t *x, const char *key, yaml_node_t *v, void *arg)
+{
+    svc_ctx_t *sc = arg;
+    const char *s = rc__config_scalar(v);
+    if (strcmp(key, "port") == 0)
+        return port_number(x, v, sc->who, "spec.ports[0].port", &sc->s->port);
+    if (strcmp(key, "targetPort") == 0) {
+        /* Kubernetes allows a container port's name here; ringcast runs no pods to ask. */
+        if (s != NULL && *s != '\0' && strspn(s, "0123456789") != strlen(s))
+            return rc__config_fail(x, v,
+                                   "%s: 'spec.ports[0].targetPort' is the named port '%s': "
+                                   "ringcast cannot look up a container's port names; give "
+                                   "the port number the subscriber listens on",
+                                   sc->who, s);
+        return port_number(x, v, sc->who, "spec.ports[0].targetPort", &sc->s->target_port);
+    }
+    if (strcmp(key, "protocol") == 0) {
+        if (s == NULL || strcmp(s, "TCP") != 0)
+            return rc__config_fail(x, v,
+                                   "%s: 'spec.ports[0].protocol' must be TCP (events go over "
+                                   "HTTP), not '%s'",
+                                   sc->who, s ? s : "(not a scalar)");
+        return 0;
+    }
+    if (strcmp(key, "name") == 0 || strcmp(key, "appProtocol") == 0)
+        return 0; /* labels for people and tools: nothing to honour */
+    if (strcmp(key, "nodePort") == 0) {
+        ignore(sc, "spec.ports[0].nodePort");
+        return 0;
+    }
+    return rc__config_fail(x, v, "%s: unknown field 'spec.ports[0].%s'", sc->who, key);
+}
+
+static int service_spec_field(rc__config_ctx_t *x, const char *key, yaml_node_t *v, void *arg)
+{
+    svc_ctx_t *sc = arg;
+    if (strcmp(key, "ports") != 0) {
+        char field[80];
+        snprintf(field, sizeof(field), "spec.%s", key);
+        ignore(sc, field);
+        return 0;
+    }
+    sc->ports = v;
+    if (v->type != YAML_SEQUENCE_NODE || v->data.sequence.items.start == v->data.sequence.items.top)
+        return rc__config_fail(x, v, "%s: 'spec.ports' must be a non-empty array", sc->who);
+    yaml_node_t *p0 = rc__config_node(x, *v->data.sequence.items.start);
+    if (p0->type != YAML_MAPPING_NODE)
+        return rc__config_fail(x, p0, "%s: 'spec.ports[0]' must be a mapping with 'port'", sc->who);
+    int rc = rc__config_walk_map(x, p0, "spec.ports[0]", port_field, sc);
+    if (rc == 0 && sc->s->port == 0)
+        return rc__config_fail(x, p0, "%s: 'spec.ports[0]' must be a mapping with 'port'", sc->who);
+    if (rc == 0 && v->data.sequence.items.top - v->data.sequence.items.start > 1)
+        ignore(sc, "spec.ports[1:]");
+    return rc;
+}
+
+static int service_field(rc__config_ctx_t *x, const char *key, yaml_node_t *v, void *arg)
+{
+    svc_ctx_t *sc = arg;
+    if (strcmp(key, "apiVersion") == 0 || strcmp(key, "kind") == 0 || strcmp(key, "status") == 0 ||
+        strcmp(key, "metadata") == 0)
+        return 0; /* names were read first; status is output only */
+    if (strcmp(key, "spec") == 0)
+        return rc__config_walk_map(x, v, "spec", service_spec_field, sc);
+    return rc__config_fail(x, v, "%s: unknown field '%s'", sc->who, key);
 }
 
 int rc__config_parse_service(rc__config_ctx_t *x, yaml_node_t *root)
@@ -465,7 +554,8 @@ int rc__config_parse_service(rc__config_ctx_t *x, yaml_node_t *root)
     memset(&s, 0, sizeof(s));
     strcpy(s.ns, "default");
     s.line = rc__config_line(root);
-    yaml_node_t *md = NULL, *spec = NULL, *ports = NULL;
+    svc_ctx_t sc = {.s = &s};
+    yaml_node_t *md = NULL;
     if (!rc__config_find_key(x, root, "metadata", &md))
         return rc__config_fail(x, root, "Service has no metadata.name");
     int rc = rc__config_metadata_names(x, md, "Service", s.ns, s.name);
@@ -473,24 +563,135 @@ int rc__config_parse_service(rc__config_ctx_t *x, yaml_node_t *root)
         return rc;
     if (s.name[0] == '\0')
         return rc__config_fail(x, md, "Service has no metadata.name");
-    char who[2 * RC_CONFIG_NAME_MAX + 16];
-    snprintf(who, sizeof(who), "Service %s/%s", s.ns, s.name);
+    snprintf(sc.who, sizeof(sc.who), "Service %s/%s", s.ns, s.name);
     for (size_t i = 0; i < c->service_count; i++) {
         if (strcmp(c->services[i].ns, s.ns) == 0 && strcmp(c->services[i].name, s.name) == 0)
-            return rc__config_fail(x, root, "%s is defined twice (first at line %d)", who,
+            return rc__config_fail(x, root, "%s is defined twice (first at line %d)", sc.who,
                                    c->services[i].line);
     }
+    yaml_node_t *spec = NULL;
     if (!rc__config_find_key(x, root, "spec", &spec) || spec->type != YAML_MAPPING_NODE)
-        return rc__config_fail(x, root, "%s has no spec (a mapping with ports)", who);
-    if (!rc__config_find_key(x, spec, "ports", &ports))
-        return rc__config_fail(x, spec, "%s has no spec.ports", who);
-    rc = service_port(x, ports, who, &s.port);
+        return rc__config_fail(x, root, "%s has no spec (a mapping with ports)", sc.who);
+    rc = rc__config_walk_map(x, root, "Service", service_field, &sc);
     if (rc != 0)
+        return rc;
+    if (sc.ports == NULL)
+        return rc__config_fail(x, root, "%s has no spec.ports", sc.who);
+    if (sc.ignored[0] != '\0' &&
+        (rc = rc__config_note(x, root, RC_CONFIG_NOTE_WARN,
+                              "%s: %s ignored: ringcast sends this Service's events to "
+                              "127.0.0.1:%d",
+                              sc.who, sc.ignored, rc_config_service_port(&s))) != 0)
         return rc;
     rc_config_service_t *ns = realloc(c->services, (c->service_count + 1) * sizeof(*ns));
     if (ns == NULL)
         return -ENOMEM;
     c->services = ns;
     c->services[c->service_count++] = s;
+    return 0;
+}
+
+/* ---- after the last document: brokers and Service refs --------------------------------------- */
+
+static const rc_config_service_t *find_service(const rc_config_t *c, const char *ns,
+                                               const char *name)
+{
+    for (size_t j = 0; j < c->service_count; j++) {
+        if (strcmp(c->services[j].ns, ns) == 0 && strcmp(c->services[j].name, name) == 0)
+            return &c->services[j];
+    }
+    return NULL;
+}
+
+/* "http://127.0.0.1:<port><path>" into `*out` (replacing what was there). */
+static int service_url(const rc_config_service_t *s, const char *path, char **out)
+{
+    char url[RC_DELIVERY_URI_MAX];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", rc_config_service_port(s),
+             path ? path : "/");
+    char *u = strdup(url);
+    if (u == NULL)
+        return -ENOMEM;
+    free(*out);
+    *out = u;
+    return 0;
+}
+
+/* A dead-letter sink's ref (of Broker or Trigger `who` in namespace `ns`) turned into its URL. */
+static int resolve_dead_letter(rc__config_ctx_t *x, rc_config_delivery_t *d, const char *who,
+                               const char *ns)
+{
+    if (d->dead_letter_ref == NULL)
+        return 0;
+    if (d->dead_letter_ref_ns[0] != '\0' && strcmp(d->dead_letter_ref_ns, ns) != 0) {
+        snprintf(x->err, x->err_len,
+                 "%s:%d: %s: 'spec.delivery.deadLetterSink.ref.namespace' must be its own (%s)",
+                 x->file, d->dead_letter_line, who, ns);
+        return RC_ECONFIG;
+    }
+    const rc_config_service_t *s = find_service(x->cfg, ns, d->dead_letter_ref);
+    if (s == NULL) {
+        snprintf(x->err, x->err_len,
+                 "%s:%d: %s: 'spec.delivery.deadLetterSink.ref' names Service '%s', which is not "
+                 "defined in namespace %s",
+                 x->file, d->dead_letter_line, who, d->dead_letter_ref, ns);
+        return RC_ECONFIG;
+    }
+    int rc = service_url(s, d->dead_letter_path, &d->dead_letter_uri);
+    if (rc != 0)
+        return rc;
+    /* The path was checked for shape only: the delivery policy decides on the whole URL. */
+    rc_delivery_t check;
+    char msg[256];
+    rc_delivery_init(&check);
+    if (rc_delivery_set(&check, "deadLetterSink.uri", d->dead_letter_uri,
+                        strlen(d->dead_letter_uri), msg, sizeof(msg)) != 0) {
+        snprintf(x->err, x->err_len, "%s:%d: %s: %s", x->file, d->dead_letter_line, who, msg);
+        return RC_ECONFIG;
+    }
+    return 0;
+}
+
+int rc__config_resolve_refs(rc__config_ctx_t *x)
+{
+    rc_config_t *c = x->cfg;
+    char who[2 * RC_CONFIG_NAME_MAX + 16];
+    for (size_t i = 0; i < c->broker_count; i++) {
+        rc_config_broker_t *b = &c->brokers[i];
+        snprintf(who, sizeof(who), "Broker %s/%s", b->ns, b->name);
+        int rc = resolve_dead_letter(x, &b->delivery, who, b->ns);
+        if (rc != 0)
+            return rc;
+    }
+    for (size_t i = 0; i < c->trigger_count; i++) {
+        rc_config_trigger_t *t = &c->triggers[i];
+        if (rc_config_find_broker(c, t->ns, strlen(t->ns), t->broker, strlen(t->broker)) == NULL) {
+            snprintf(x->err, x->err_len,
+                     "%s:%d: Trigger %s/%s: 'spec.broker' names broker '%s', which is not "
+                     "defined in namespace %s",
+                     x->file, t->line, t->ns, t->name, t->broker, t->ns);
+            return RC_ECONFIG;
+        }
+        snprintf(who, sizeof(who), "Trigger %s/%s", t->ns, t->name);
+        int rc = resolve_dead_letter(x, &t->delivery, who, t->ns);
+        if (rc != 0)
+            return rc;
+        if (t->service_ref == NULL)
+            continue;
+        const rc_config_service_t *s = find_service(c, t->ns, t->service_ref);
+        if (s == NULL) {
+            snprintf(x->err, x->err_len,
+                     "%s:%d: Trigger %s/%s: 'spec.subscriber.ref' names Service '%s', which is "
+                     "not defined in namespace %s",
+                     x->file, t->subscriber_line, t->ns, t->name, t->service_ref, t->ns);
+            return RC_ECONFIG;
+        }
+        char *path = t->subscriber_uri;
+        t->subscriber_uri = NULL;
+        rc = service_url(s, path, &t->subscriber_uri);
+        free(path);
+        if (rc != 0)
+            return rc;
+    }
     return 0;
 }

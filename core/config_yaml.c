@@ -19,6 +19,7 @@
 #include "core/config_uri.h"
 #include "core/delivery_policy.h"
 #include "core/errors.h"
+#include "core/log.h"
 
 /* ---- nodes and failures -------------------------------------------------------------------- */
 
@@ -37,6 +38,66 @@ int rc__config_fail(rc__config_ctx_t *x, const yaml_node_t *n, const char *fmt, 
     vsnprintf(x->err + off, x->err_len - (size_t)off, fmt, ap);
     va_end(ap);
     return RC_ECONFIG;
+}
+
+int rc__config_note(rc__config_ctx_t *x, const yaml_node_t *n, rc_config_note_level_t level,
+                    const char *fmt, ...)
+{
+    rc_config_t *c = x->cfg;
+    char text[RC_CONFIG_ERR_MAX];
+    int off = snprintf(text, sizeof(text), "%s:%d: ", x->file, rc__config_line(n));
+    if (off < 0 || (size_t)off >= sizeof(text))
+        off = 0;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text + off, sizeof(text) - (size_t)off, fmt, ap);
+    va_end(ap);
+    rc_config_note_t *nn = realloc(c->notes, (c->note_count + 1) * sizeof(*nn));
+    if (nn == NULL)
+        return -ENOMEM;
+    c->notes = nn;
+    char *t = strdup(text);
+    if (t == NULL)
+        return -ENOMEM;
+    c->notes[c->note_count++] = (rc_config_note_t){.level = level, .text = t, .msg = (size_t)off};
+    return 0;
+}
+
+void rc__config_notes_free(rc_config_t *c)
+{
+    for (size_t i = 0; i < c->note_count; i++)
+        free(c->notes[i].text);
+    free(c->notes);
+    c->notes = NULL;
+    c->note_count = 0;
+}
+
+void rc_config_log_notes(const rc_config_t *c)
+{
+    for (size_t i = 0; i < c->note_count; i++)
+        rc_log(c->notes[i].level == RC_CONFIG_NOTE_WARN ? RC_LOG_WARN : RC_LOG_INFO, "config", "%s",
+               c->notes[i].text);
+}
+
+int rc__config_unknown_annotation(rc__config_ctx_t *x, yaml_node_t *v, const char *who,
+                                  const char *key)
+{
+    return rc__config_fail(x, v, "%s: unknown annotation '%s': ringcast reads %s", who, key,
+                           RC__CONFIG_ANNOTATIONS);
+}
+
+int rc__config_no_ringcast_annotations(rc__config_ctx_t *x, yaml_node_t *ann, const char *who)
+{
+    if (ann->type != YAML_MAPPING_NODE)
+        return 0; /* the metadata reader refuses it */
+    for (yaml_node_pair_t *p = ann->data.mapping.pairs.start; p < ann->data.mapping.pairs.top;
+         p++) {
+        yaml_node_t *k = rc__config_node(x, p->key);
+        const char *key = rc__config_scalar(k);
+        if (key != NULL && strncmp(key, "ringcast.dev/", 13) == 0)
+            return rc__config_unknown_annotation(x, k, who, key);
+    }
+    return 0;
 }
 
 yaml_node_t *rc__config_node(rc__config_ctx_t *x, int index)
@@ -216,25 +277,93 @@ static int delivery_check(rc__config_ctx_t *x, yaml_node_t *v, const char *key, 
     return 0;
 }
 
-static int dls_field(rc__config_ctx_t *x, const char *key, yaml_node_t *v, void *arg)
+/* deadLetterSink is a Knative Destination: a uri, a ref to a Service (resolved once every
+ * document is in, like a subscriber's), or both (the uri is then a path under the Service). */
+typedef struct {
+    rc_config_delivery_t *d;
+    yaml_node_t *uri, *ref;
+} dls_ctx_t;
+
+static int dls_ref_field(rc__config_ctx_t *x, const char *key, yaml_node_t *v, void *arg)
 {
     rc_config_delivery_t *d = arg;
+    const char *s = rc__config_scalar(v);
+    if (strcmp(key, "kind") == 0 && (s == NULL || strcmp(s, "Service") != 0))
+        return rc__config_fail(x, v,
+                               "'spec.delivery.deadLetterSink.ref.kind' must be Service (the only "
+                               "kind ringcast resolves), not '%s'",
+                               s ? s : "(not a scalar)");
+    if (strcmp(key, "apiVersion") == 0 &&
+        (s == NULL || (strcmp(s, "v1") != 0 && strcmp(s, "serving.knative.dev/v1") != 0)))
+        return rc__config_fail(x, v,
+                               "'spec.delivery.deadLetterSink.ref.apiVersion' must be v1 or "
+                               "serving.knative.dev/v1, not '%s'",
+                               s ? s : "(not a scalar)");
+    if (strcmp(key, "kind") == 0 || strcmp(key, "apiVersion") == 0)
+        return 0;
+    if (strcmp(key, "name") != 0 && strcmp(key, "namespace") != 0)
+        return rc__config_unknown_field(x, v, "spec.delivery.deadLetterSink.ref.", key);
+    if (s == NULL || !rc__config_valid_dns_label(s))
+        return rc__config_fail(x, v,
+                               "'spec.delivery.deadLetterSink.ref.%s' must be a DNS label, "
+                               "not '%s'",
+                               key, s ? s : "(not a scalar)");
+    if (strcmp(key, "namespace") == 0) {
+        strcpy(d->dead_letter_ref_ns, s); /* checked against the owner's by resolve_refs */
+        return 0;
+    }
+    free(d->dead_letter_ref);
+    d->dead_letter_ref = strdup(s);
+    return d->dead_letter_ref ? 0 : -ENOMEM;
+}
+
+static int dls_field(rc__config_ctx_t *x, const char *key, yaml_node_t *v, void *arg)
+{
+    dls_ctx_t *dc = arg;
     if (strcmp(key, "uri") == 0) {
-        int rc = dup_string(x, v, "spec.delivery.deadLetterSink.uri", &d->dead_letter_uri);
-        char shown[RC_DELIVERY_URI_MAX];
-        if (rc == 0 && strstr(d->dead_letter_uri, "://") == NULL)
-            return rc__config_fail(
-                x, v, "'spec.delivery.deadLetterSink.uri' must be an absolute URI, not '%s'",
-                rc_config_uri_redact(d->dead_letter_uri, shown, sizeof(shown)));
-        if (rc == 0)
-            rc = delivery_check(x, v, "deadLetterSink.uri", d->dead_letter_uri);
-        d->dead_letter_line = rc__config_line(v);
+        dc->uri = v;
+        return 0;
+    }
+    if (strcmp(key, "ref") == 0) {
+        dc->ref = v;
+        dc->d->dead_letter_line = rc__config_line(v);
+        return rc__config_walk_map(x, v, "spec.delivery.deadLetterSink.ref", dls_ref_field, dc->d);
+    }
+    return rc__config_unknown_field(x, v, "spec.delivery.deadLetterSink.", key);
+}
+
+static int dead_letter_sink(rc__config_ctx_t *x, yaml_node_t *v, rc_config_delivery_t *d)
+{
+    dls_ctx_t dc = {.d = d};
+    char shown[RC_DELIVERY_URI_MAX];
+    int rc = rc__config_walk_map(x, v, "spec.delivery.deadLetterSink", dls_field, &dc);
+    if (rc == 0 && dc.ref != NULL && d->dead_letter_ref == NULL)
+        return rc__config_fail(x, dc.ref, "'spec.delivery.deadLetterSink.ref' has no name");
+    if (rc != 0 || dc.uri == NULL) {
+        if (rc == 0 && dc.ref == NULL)
+            return rc__config_fail(x, v, "'spec.delivery.deadLetterSink' needs uri or ref");
         return rc;
     }
-    if (strcmp(key, "ref") == 0)
-        return rc__config_fail(x, v,
-                               "'spec.delivery.deadLetterSink.ref' is not supported yet; use uri");
-    return rc__config_unknown_field(x, v, "spec.delivery.deadLetterSink.", key);
+    if (dc.ref != NULL) {
+        /* With a ref the uri is a path under the Service's URL (as with spec.subscriber). */
+        rc = dup_string(x, dc.uri, "spec.delivery.deadLetterSink.uri", &d->dead_letter_path);
+        if (rc == 0 && d->dead_letter_path[0] != '/')
+            return rc__config_fail(x, dc.uri,
+                                   "with spec.delivery.deadLetterSink.ref, "
+                                   "'spec.delivery.deadLetterSink.uri' must be a path starting "
+                                   "with '/', not '%s'",
+                                   rc_config_uri_redact(d->dead_letter_path, shown, sizeof(shown)));
+        return rc;
+    }
+    rc = dup_string(x, dc.uri, "spec.delivery.deadLetterSink.uri", &d->dead_letter_uri);
+    if (rc == 0 && strstr(d->dead_letter_uri, "://") == NULL)
+        return rc__config_fail(
+            x, dc.uri, "'spec.delivery.deadLetterSink.uri' must be an absolute URI, not '%s'",
+            rc_config_uri_redact(d->dead_letter_uri, shown, sizeof(shown)));
+    if (rc == 0)
+        rc = delivery_check(x, dc.uri, "deadLetterSink.uri", d->dead_letter_uri);
+    d->dead_letter_line = rc__config_line(dc.uri);
+    return rc;
 }
 
 static int delivery_field(rc__config_ctx_t *x, const char *key, yaml_node_t *v, void *arg)
@@ -269,7 +398,7 @@ static int delivery_field(rc__config_ctx_t *x, const char *key, yaml_node_t *v, 
         return rc;
     }
     if (strcmp(key, "deadLetterSink") == 0)
-        return rc__config_walk_map(x, v, "spec.delivery.deadLetterSink", dls_field, d);
+        return dead_letter_sink(x, v, d);
     for (size_t i = 0; i < sizeof(durations) / sizeof(durations[0]); i++) {
         if (strcmp(key, durations[i].name) == 0) {
             char **slot = (char **)((char *)d + durations[i].off);
@@ -297,6 +426,8 @@ void rc__config_delivery_free(rc_config_delivery_t *d)
     free(d->timeout);
     free(d->retry_after_max);
     free(d->dead_letter_uri);
+    free(d->dead_letter_ref);
+    free(d->dead_letter_path);
     free(d->format);
     memset(d, 0, sizeof(*d));
     d->retry = -1;

@@ -314,9 +314,11 @@ static void on_dapr_subs_changed(void *arg)
         rc_supervisor_reload(sv->sup);
 }
 
+/* Called with each config a reload has read: its notes are logged like a start's. */
 static int add_dapr_subs(void *arg, rc_config_t *nc)
 {
     serve_t *sv = arg;
+    rc_config_log_notes(nc);
     int rc = sv->dapr_subs != NULL ? rc_dapr_subs_apply(sv->dapr_subs, nc) : 0;
     return rc == 0 ? rc_dapr_listing_set(&sv->dapr_listing, nc) : rc;
 }

@@ -12,13 +12,14 @@ import json
 import os
 import selectors
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from rc_harness import RINGCAST, Broker, Runner, check, eq  # noqa: E402
+from rc_harness import RINGCAST, Broker, Runner, check, eq, run_cli  # noqa: E402
 from subscriber import Subscriber  # noqa: E402
 
 SECRET = "hunter2-s3cret"
@@ -281,6 +282,182 @@ def test_ring_rule_is_enough():
         check(b"ring" not in r.body, "refused by the limit, not the ring: %r" % r.body)
 
 
+# ---- issue 14, items 3 and 4: serve --check, manifests as users keep them --------------------
+
+# A file as kept for a cluster: a Namespace and a Deployment beside, a Service whose port (80)
+# is not where the consumer listens (its targetPort), a Broker with Knative's spec.config, and a
+# dead-letter sink given as a ref to a second Service.
+KEPT = """apiVersion: v1
+kind: Namespace
+metadata: {name: default}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: consumer, namespace: default}
+spec:
+  replicas: 1
+  template: {spec: {containers: [{name: c, image: consumer:1}]}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: consumer}
+spec:
+  selector: {app: consumer}
+  ports:
+  - port: 80
+    targetPort: %(port)s
+---
+apiVersion: v1
+kind: Service
+metadata: {name: dead}
+spec:
+  ports: [{port: 81, targetPort: %(dead)s}]
+---
+apiVersion: ringcast.dev/v1alpha1
+kind: RingcastConfig
+spec: {workers: 1}
+---
+apiVersion: eventing.knative.dev/v1
+kind: Broker
+metadata: {name: default}
+spec:
+  config: {apiVersion: v1, kind: ConfigMap, name: config-br-defaults}
+---
+apiVersion: eventing.knative.dev/v1
+kind: Trigger
+metadata: {name: t}
+spec:
+  broker: default
+  subscriber:
+    ref: {apiVersion: v1, kind: Service, name: consumer}
+    uri: /in
+  delivery:
+    retry: 0
+    deadLetterSink:
+      ref: {apiVersion: v1, kind: Service, name: dead}
+"""
+
+
+def serve_check(path, *args):
+    """`ringcast serve --check --config PATH` with a ring prefix of its own: returns (exit code,
+    stdout, stderr) after checking that it left no ring behind."""
+    _seq[0] += 1
+    prefix = "rcck%dx%d" % (os.getpid(), _seq[0])
+    code, out, err = run_cli(["serve", "--check", "--config", path, "--ring-prefix", prefix]
+                             + list(args))
+    left = glob.glob("/dev/shm/%s.*" % prefix)
+    for shm in left:
+        os.unlink(shm)
+    eq(left, [], "rings created by --check")
+    return code, out, err
+
+
+def test_check_valid():
+    """--check on a valid file: exit 0, the summary on stdout, one line per skipped document
+    and per warning on stderr (FILE:LINE), nothing listening on the file's ports."""
+    with tempfile.TemporaryDirectory(prefix="rc-ck-") as tmp:
+        path = os.path.join(tmp, "kept.yaml")
+        cfg = KEPT % {"port": 9, "dead": 10}
+        # The file's own listen port: a start would take it, --check must not.
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        with open(path, "w") as f:
+            f.write("apiVersion: ringcast.dev/v1alpha1\n".join(
+                cfg.rsplit("apiVersion: ringcast.dev/v1alpha1\n", 1)).replace(
+                "spec: {workers: 1}", "spec: {workers: 1, listen: 127.0.0.1:%d}" % port))
+        code, out, err = serve_check(path)
+        eq(code, 0, "exit code (stderr %r)" % err)
+        eq(out, "%s: valid: 1 broker, 1 trigger, 0 Dapr subscriptions (2 warnings, 2 documents "
+           "skipped)\n" % path, "summary")
+        eq(err.splitlines(), [
+            "%s:1: skipping v1 Namespace default: not a ringcast kind" % path,
+            "%s:5: skipping apps/v1 Deployment default/consumer: not a ringcast kind" % path,
+            "%s:12: warning: Service default/consumer: spec.selector ignored: ringcast sends this "
+            "Service's events to 127.0.0.1:9" % path,
+            "%s:%d: warning: Broker default/default: 'spec.config' ignored: ringcast has one "
+            "broker class, set up by the RingcastConfig document"
+            % (path, line_of(cfg, "config: {apiVersion")),
+        ], "notes")
+        with socket.socket() as probe:  # still free: --check listened on nothing
+            probe.bind(("127.0.0.1", port))
+
+
+def test_check_invalid():
+    """--check on invalid files: exit 2 and the problem as FILE:LINE: message, the password of
+    a URI masked; an option checked as a start checks it."""
+    with tempfile.TemporaryDirectory(prefix="rc-ck-") as tmp:
+        path = os.path.join(tmp, "bad.yaml")
+        cfg = KEPT % {"port": 9, "dead": 10} + (
+            "---\napiVersion: eventing.knative.dev/v1\nkind: Trigger\nmetadata:\n  name: u\n"
+            "  annotations: {ringcast.dev/rate-limit: \"100\"}\n"
+            "spec: {broker: default, subscriber: {uri: \"http://127.0.0.1:9/\"}}\n")
+        with open(path, "w") as f:
+            f.write(cfg)
+        code, out, err = serve_check(path)
+        eq((code, out), (2, ""), "exit code and stdout")
+        eq(err, "%s:%d: Trigger default/u: unknown annotation 'ringcast.dev/rate-limit': ringcast "
+           "reads ringcast.dev/max-inflight, ringcast.dev/lag-limit and ringcast.dev/lag-policy, "
+           "all on a Trigger\n" % (path, line_of(cfg, "rate-limit")), "message")
+
+        cfg = config(trigger("t", "http://alice:%s@127.0.0.1:9/events" % SECRET))
+        with open(path, "w") as f:
+            f.write(cfg)
+        code, out, err = serve_check(path)
+        eq(code, 2, "exit code")
+        check(err.startswith("%s:%d: Trigger default/t: " % (path, line_of(cfg, SECRET))), err)
+        check(SECRET not in err, "no password in %r" % err)
+
+        cfg = config(trigger("t", "http://127.0.0.1:9/"))
+        with open(path, "w") as f:
+            f.write(cfg)
+        eq(serve_check(path)[:2], (0, "%s: valid: 1 broker, 1 trigger, 0 Dapr subscriptions\n"
+                                   % path), "valid")
+        eq(serve_check(path, "--listen", "nowhere")[::2],
+           (2, "ringcast serve: --listen must be IP:PORT, not 'nowhere'\n"), "bad --listen")
+        eq(run_cli(["serve", "--check"]), (2, "", "ringcast serve: --check needs --config FILE\n"),
+           "--check without a file")
+
+
+def test_directory_and_missing_file():
+    """A directory as --config is named as one (it was "read error"), by --check and by a start;
+    a file that does not exist says why."""
+    with tempfile.TemporaryDirectory(prefix="rc-ck-") as tmp:
+        eq(serve_check(tmp), (2, "", "%s is a directory, not a config file\n" % tmp), "--check")
+        code, out, err = run_cli(["serve", "--config", tmp, "--listen", "127.0.0.1:0",
+                                  "--admin", "127.0.0.1:0"])
+        eq((code, out, err), (2, "", "ringcast serve: %s is a directory, not a config file\n"
+                              % tmp), "start")
+        missing = os.path.join(tmp, "nope.yaml")
+        eq(serve_check(missing),
+           (2, "", "%s: cannot open: No such file or directory\n" % missing), "missing file")
+
+
+def test_target_port_delivers():
+    """An unchanged manifest with port: 80 and targetPort: P delivers to P (it went to :80),
+    the uri of the ref as the path; a refused event goes to the dead-letter sink given as a ref
+    to another Service (through its targetPort). The skip and warning lines are in the log."""
+    def refuse(_i, req):
+        return (400, {}, b"", 0.0) if req.ce("id") == "bad" else (200, {}, b"", 0.0)
+
+    with Subscriber(refuse) as s, Subscriber() as dead:
+        port = s.url.rsplit(":", 1)[1]
+        dport = dead.url.rsplit(":", 1)[1]
+        with Broker(KEPT % {"port": port, "dead": dport}) as b:
+            for eid in ("1", "bad"):
+                r = b.request("POST", "/default/default",
+                              {"ce-id": eid, "ce-source": "/t", "ce-type": "a",
+                               "ce-specversion": "1.0", "Content-Type": "text/plain"}, b"x")
+                eq(r.status, 202, "publish %s" % eid)
+            got = s.wait_for(2)
+            eq(sorted(q.ce("id") for q in got), ["1", "bad"], "delivered to the targetPort")
+            eq({q.path for q in got}, {"/in"}, "path from the ref's uri")
+            eq([q.ce("id") for q in dead.wait_for(1)], ["bad"], "dead-lettered via the ref")
+            log = b.log()
+            check("skipping apps/v1 Deployment default/consumer: not a ringcast kind" in log, log)
+            check("Service default/consumer: spec.selector ignored" in log, log)
+
+
 if __name__ == "__main__":
     Runner().run([
         test_password_in_subscriber_uri_refused,
@@ -291,4 +468,8 @@ if __name__ == "__main__":
         test_reload_refuses_and_keeps_running,
         test_ring_too_small_refused,
         test_ring_rule_is_enough,
+        test_check_valid,
+        test_check_invalid,
+        test_directory_and_missing_file,
+        test_target_port_delivers,
     ])

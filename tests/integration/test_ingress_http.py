@@ -314,8 +314,8 @@ def test_config_errors():
     with tempfile.TemporaryDirectory() as d:
         path = os.path.join(d, "bad.yaml")
         cases = [
-            ("apiVersion: v1\nkind: Secret\n",
-             "unknown kind 'Secret' (known: Broker and Trigger in eventing.knative.dev/v1, "
+            ("apiVersion: v1\nkind: Pod\n",
+             "unknown kind 'Pod' (known: Broker and Trigger in eventing.knative.dev/v1, "
              "Service in v1, "
              "RingcastConfig and DaprApp in ringcast.dev/v1alpha1, Component in "
              "dapr.io/v1alpha1, Subscription in dapr.io/v2alpha1 or v1alpha1)", 2),

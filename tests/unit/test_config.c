@@ -225,8 +225,8 @@ static void test_errors(void)
     expect_error("- 1\n- 2\n", "t.yaml:1: a document must be a mapping with apiVersion and kind");
     expect_error("apiVersion: v1\n", "t.yaml:1: document has no 'kind'");
     expect_error("kind: Broker\n", "t.yaml:1: Broker has no 'apiVersion'");
-    expect_error("apiVersion: v1\nkind: ConfigMap\n",
-                 "t.yaml:2: unknown kind 'ConfigMap' (known: Broker and Trigger in "
+    expect_error("apiVersion: v1\nkind: Pod\n",
+                 "t.yaml:2: unknown kind 'Pod' (known: Broker and Trigger in "
                  "eventing.knative.dev/v1, Service in v1, "
                  "RingcastConfig and DaprApp in ringcast.dev/v1alpha1, Component in "
                  "dapr.io/v1alpha1, Subscription in dapr.io/v2alpha1 or v1alpha1)");
@@ -271,7 +271,8 @@ static void test_errors(void)
                  "t.yaml:7: 'spec.delivery.format' must be binary or json, not 'xml'");
     expect_error(BROKER "metadata:\n  name: a\nspec:\n  delivery:\n    deadLetterSink:\n"
                         "      ref: {kind: Service, name: x}\n",
-                 "t.yaml:8: 'spec.delivery.deadLetterSink.ref' is not supported yet; use uri");
+                 "t.yaml:8: Broker default/a: 'spec.delivery.deadLetterSink.ref' names Service "
+                 "'x', which is not defined in namespace default");
     expect_error(BROKER "metadata:\n  name: a\nspec:\n  delivery:\n    deadLetterSink:\n"
                         "      uri: /relative\n",
                  "t.yaml:8: 'spec.delivery.deadLetterSink.uri' must be an absolute URI, not "
