@@ -193,8 +193,8 @@ static uint64_t damaged(scan_t *s, uint64_t q, uint64_t from, uint64_t expect, c
         return end;
     }
     snprintf(s->out->stop, sizeof(s->out->stop),
-             "a torn record at position %llu (%s, and no valid record after it up to the head "
-             "%llu): %llu bytes dropped, the head moved back",
+             "position %llu: a torn record (%s, and no valid record after it up to the head "
+             "%llu); %llu bytes dropped, the head moved back",
              (unsigned long long)q, why, (unsigned long long)s->head,
              (unsigned long long)(s->head - q));
     *rc = cut_tail(s, q, expect);
@@ -264,7 +264,7 @@ int rc_ring_recover(rc_ring_t *ring, rc_ring_verify_fn verify, rc_ring_report_fn
         }
     }
     if (out->stop[0] == '\0')
-        snprintf(out->stop, sizeof(out->stop), "the head (position %llu)",
+        snprintf(out->stop, sizeof(out->stop), "position %llu: the head",
                  (unsigned long long)out->head);
     return rc;
 }
