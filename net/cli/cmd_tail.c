@@ -120,8 +120,7 @@ static int parse_options(tail_opts_t *o, int argc, char **argv)
     return RC_CLI_GO_ON;
 }
 
-static int print_event(const rc_ring_view_t *v, uint32_t len, int binary, char **buf,
-                       size_t *cap)
+static int print_event(const rc_ring_view_t *v, uint32_t len, int binary, char **buf, size_t *cap)
 {
     rc_record_view_t rv;
     if (len % 8 != 0 || rc_record_decode(v->data, len, &rv) != 0) {
