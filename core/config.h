@@ -70,7 +70,8 @@ typedef struct {
     char ns[RC_CONFIG_NAME_MAX + 1];
     char name[RC_CONFIG_NAME_MAX + 1];
     rc_config_delivery_t delivery;
-    rc_config_storage_t storage; /* effective (see rc_config_storage_t) */
+    /* effective: its own storage fields over spec.storage's (see rc_config_storage_t) */
+    rc_config_storage_t storage;
     int line; /* where its document starts, 0 for the built-in default */
 } rc_config_broker_t;
 
@@ -249,7 +250,8 @@ typedef struct {
     uint32_t workers; /* RingcastConfig spec.workers: worker processes; 0 = cores - 1, min 1 */
     uint32_t watchdog_ms; /* spec.watchdogTimeout: a worker silent this long is replaced (5 s) */
     rc_config_lag_t lag;  /* spec.lag: triggers' default and consumer groups' (50%, dead-letter) */
-    rc_config_storage_t storage; /* spec.storage: every broker's unless it gives its own */
+    /* spec.storage: every broker's storage, field by field, unless the Broker gives its own */
+    rc_config_storage_t storage;
     char dapr_host[RC_CONFIG_ADDR_MAX]; /* spec.dapr.listen: the Dapr sidecar API's own */
     int dapr_port;                      /* listener (0: none; it is on the ingress port too) */
     rc_config_pubsub_t *pubsubs;

@@ -183,9 +183,8 @@ static int create_common(int fd, const char *label, const char *nm, int locked,
     /* A ring file gets its blocks now: a page of a sparse file that the file system cannot
      * find room for when a producer first writes it would end the process with SIGBUS. */
     if (nm == NULL && (rc = posix_fallocate(fd, 0, (off_t)file_size)) != 0) {
-        rc__set_err(err, errlen,
-                    "ring file '%s': cannot reserve %llu bytes on its file system: %s", label,
-                    (unsigned long long)file_size, strerror(rc));
+        rc__set_err(err, errlen, "ring file '%s': cannot reserve %llu bytes on its file system: %s",
+                    label, (unsigned long long)file_size, strerror(rc));
         rc = -rc;
         goto fail;
     }

@@ -91,8 +91,7 @@ int rc_ring_open_file(const char *path, rc_ring_t **out, char *err, size_t errle
  *  and after. Returns 0 (also when the file was not short), RC_ERING_TRUNCATED when the cut is
  *  inside the header or the reader and group tables (nothing to recover from), the codes of
  *  rc_ring_open_file, or -errno; `err` says which. Setup path. */
-int rc_ring_extend_file(const char *path, uint64_t *was, uint64_t *now, char *err,
-                        size_t errlen);
+int rc_ring_extend_file(const char *path, uint64_t *was, uint64_t *now, char *err, size_t errlen);
 
 /** Unmaps and frees the handle; the ring itself stays (see rc_ring_unlink). NULL is a no-op.
  *  Readers opened on the handle must be closed first. */

@@ -157,13 +157,27 @@ static int cut_tail(scan_t *s, uint64_t q, uint64_t seq)
     return 0;
 }
 
-/* Where the scan starts: the oldest record start the checkpoints know of, else the first
- * valid record of the last capacity's bytes. */
+/* Where the scan starts: the oldest record still held. That is the oldest position a lossless
+ * reader slot holds (a feed a previous broker left: its events are delivered from there) when
+ * it is a record start of this lap, or the oldest record start the checkpoints know of, else
+ * the first valid record of the last capacity's bytes. */
 static uint64_t first_record(const scan_t *s)
 {
     rc_ring_t *r = s->r;
     uint64_t lo = s->head > r->capacity ? s->head - r->capacity : 0;
     uint64_t q = rc__oldest_hint(r, lo, s->head);
+    for (uint32_t i = 0; i < r->hdr->slot_count; i++) {
+        rc__reader_slot_t *sl = rc__slot(r, i);
+        uint64_t p = atomic_load_explicit(&sl->position, memory_order_relaxed);
+        if (atomic_load_explicit(&sl->state, memory_order_relaxed) != RC__SLOT_ACTIVE ||
+            atomic_load_explicit(&sl->mode, memory_order_relaxed) != RC_READER_LOSSLESS || p < lo ||
+            p >= q || (p & (RC__REC_ALIGN - 1)) != 0)
+            continue;
+        uint64_t sp = rc__skip_gap(r, p);
+        if (sp >= q ||
+            atomic_load_explicit(&rc__rec(r, sp)->stamp, memory_order_relaxed) == (sp ^ r->key))
+            q = p;
+    }
     if (q < s->head || lo == 0)
         return q;
     q = resync(s, lo, lap_end(r, lo) < s->head ? lap_end(r, lo) : s->head);

@@ -21,17 +21,26 @@
 static char path[128];
 static char err[512];
 
-/* Writes record `i`: its number, filler, then the CRC32C of those bytes. */
-static void put(rc_ring_t *r, uint32_t i)
+/* Writes record `i`: its number, filler, then the CRC32C of those bytes. Returns 0, or the
+ * claim's code (nothing written). */
+static int try_put(rc_ring_t *r, uint32_t i)
 {
     rc_ring_claim_t c;
-    ASSERT_EQ(rc_ring_claim(r, PAYLOAD, RC_REC_TYPE_USER, 0, &c), 0);
+    int rc = rc_ring_claim(r, PAYLOAD, RC_REC_TYPE_USER, 0, &c);
+    if (rc != 0)
+        return rc;
     unsigned char *d = c.data;
     memset(d, (int)(i & 0xff), PAYLOAD);
     memcpy(d, &i, sizeof(i));
     uint32_t crc = rc_crc32c(0, d, PAYLOAD - 4);
     memcpy(d + PAYLOAD - 4, &crc, 4);
     ASSERT_EQ(rc_ring_commit(&c), 0);
+    return 0;
+}
+
+static void put(rc_ring_t *r, uint32_t i)
+{
+    ASSERT_EQ(try_put(r, i), 0);
 }
 
 static int verify(void *arg, const rc_ring_view_t *v)
@@ -281,6 +290,57 @@ static void test_truncated(void)
     rc_ring_close(r);
 }
 
+/* A wrapped ring whose feed (a lossless reader the previous broker left) holds records older
+ * than the first checkpoint: recovery starts there, and finds damage there too. */
+static void test_wrapped_from_feed(void)
+{
+    rc_ring_t *r = create();
+    uint64_t records_off = r->hdr->records_off;
+    rc_reader_opts_t o = {.mode = RC_READER_LOSSLESS,
+                          .start = RC_START_OLDEST,
+                          .name = "feed~w0",
+                          .flags = RC_READER_F_MANUAL_ACK};
+    rc_reader_t *rd = NULL;
+    ASSERT_EQ(rc_reader_open(r, &o, &rd), 0);
+    uint32_t i = 0;
+    while (try_put(r, i) == 0)
+        i++;
+    rc_ring_view_t v;
+    for (int k = 0; k < 5; k++)
+        ASSERT_EQ(rc_reader_poll(rd, &v), 0);
+    ASSERT_EQ(rc_reader_ack(rd, v.next), 0); /* 5 records done: the feed holds position 640 */
+    rc_reader_forget(rd);
+    rc_ring_close(r);
+    /* Fill up to the feed again (a new handle: the old one is gone), so the ring wraps. */
+    ASSERT_EQ(rc_ring_open_file(path, &r, err, sizeof(err)), 0);
+    uint64_t feed_pos = 0;
+    for (uint32_t k = 0; k < r->hdr->slot_count; k++) {
+        rc__reader_slot_t *sl = rc__slot(r, k);
+        if (atomic_load(&sl->state) == RC__SLOT_ACTIVE)
+            feed_pos = atomic_load(&sl->position);
+    }
+    ASSERT_GT(feed_pos, 0);
+    while (try_put(r, i) == 0)
+        i++;
+    uint64_t head = rc_ring_head(r);
+    uint32_t shift = r->hdr->checkpoint_shift;
+    uint64_t seg = 1ull << shift, lo = head - CAP;
+    uint64_t first_cp = (lo + seg - 1) & ~(seg - 1);
+    ASSERT_GT(head, CAP);
+    ASSERT_LT(feed_pos + RC_RING_RECORD_SIZE(PAYLOAD), first_cp); /* what this test is about */
+    rc_ring_close(r);
+    /* Damage the record right after the feed's position. */
+    uint64_t bad = feed_pos + RC_RING_RECORD_SIZE(PAYLOAD);
+    flip(records_off + (bad & (CAP - 1)) + RC__REC_HDR + 30, 0x40);
+    rc_ring_recovery_t rec;
+    r = reopen(&rec);
+    ASSERT_U64_EQ(rec.oldest_pos, feed_pos);
+    ASSERT_EQ(rec.corrupt, 1);
+    ASSERT_U64_EQ(last_report_pos, bad);
+    ASSERT_U64_EQ(rec.oldest_seq, feed_pos / RC_RING_RECORD_SIZE(PAYLOAD));
+    rc_ring_close(r);
+}
+
 int main(void)
 {
     snprintf(path, sizeof(path), "/tmp/rc-test-recover-%d.ring", (int)getpid());
@@ -289,6 +349,7 @@ int main(void)
     test_corrupt_middle();
     test_zero_tail();
     test_truncated();
+    test_wrapped_from_feed();
     unlink(path);
     printf("test_ring_recover: ok\n");
     return 0;
