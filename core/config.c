@@ -4,8 +4,9 @@
  *
  * This is the top floor of the loader (config_internal.h): the file and its documents, the
  * kinds table, Broker and RingcastConfig, and the checks once every document is in. Trigger and
- * Service are in config_trigger.c, the Dapr kinds in config_dapr.c; the node helpers and field
- * readers in config_yaml.c. */
+ * Service are in config_trigger.c, the Dapr kinds in config_dapr.c, spec.storage and a Broker's
+ * storage annotations in config_storage.c; the node helpers and field readers in
+ * config_yaml.c. */
 #include "core/config.h"
 
 #include <errno.h>
@@ -78,6 +79,12 @@ static int broker_spec_field(ctx_t *x, const char *key, yaml_node_t *v, void *ar
     return rc__config_unknown_field(x, v, "spec.", key);
 }
 
+static int broker_annotation(ctx_t *x, const char *key, yaml_node_t *v, void *arg)
+{
+    rc_config_broker_t *b = arg;
+    return rc__config_storage_annotation(x, key, v, &b->storage);
+}
+
 static int metadata_field(ctx_t *x, const char *key, yaml_node_t *v, void *arg)
 {
     rc_config_broker_t *b = arg; /* NULL for documents whose metadata is only decorative */
@@ -85,6 +92,8 @@ static int metadata_field(ctx_t *x, const char *key, yaml_node_t *v, void *arg)
     if (strcmp(key, "labels") == 0 || strcmp(key, "annotations") == 0) {
         if (v->type != YAML_MAPPING_NODE)
             return rc__config_fail(x, v, "'metadata.%s' must be a mapping", key);
+        if (b != NULL && strcmp(key, "annotations") == 0)
+            return rc__config_walk_map(x, v, "metadata.annotations", broker_annotation, b);
         return 0;
     }
     if (strcmp(key, "name") != 0 && strcmp(key, "namespace") != 0)
@@ -298,6 +307,8 @@ static int settings_spec_field(ctx_t *x, const char *key, yaml_node_t *v, void *
         return rc__config_walk_map(x, v, "spec.limits", limits_field, &c->limits);
     if (strcmp(key, "dapr") == 0)
         return rc__config_dapr_settings(x, v);
+    if (strcmp(key, "storage") == 0)
+        return rc__config_storage_settings(x, v);
     return rc__config_unknown_field(x, v, "spec.", key);
 }
 
@@ -580,6 +591,8 @@ int rc_config_load_string(rc_config_t *out, const char *name, const char *text, 
         rc = rc__config_lag_check(&x);
     if (rc == 0 && c.broker_count == 0)
         rc = add_default_broker(&c);
+    if (rc == 0)
+        rc = rc__config_storage_resolve(&x);
     if (rc == 0)
         rc = rc__config_resolve_refs(&x);
     if (rc == 0)

@@ -43,11 +43,41 @@ typedef struct {
                                                       * owner's */
 } rc_config_delivery_t;
 
+/** Where a broker keeps its events (RingcastConfig spec.storage for every broker, a Broker's
+ *  own with the annotations ringcast.dev/storage-*: docs/config.md, "Storage"). */
+typedef enum {
+    RC_CONFIG_STORAGE_MEMORY = 0, /* a shm ring in /dev/shm (the default) */
+    RC_CONFIG_STORAGE_FILE = 1,   /* a ring file in `directory` (docs/durability.md) */
+} rc_config_storage_type_t;
+
+/** When an accepted event is on disk. Only NONE is implemented: the loader refuses the others
+ *  with a message saying so, rather than accept a promise the store would not keep. */
+typedef enum {
+    RC_CONFIG_DURABILITY_NONE = 0,  /* the page cache: survives a crash of the process */
+    RC_CONFIG_DURABILITY_BATCH = 1, /* not implemented yet */
+    RC_CONFIG_DURABILITY_SYNC = 2,  /* not implemented yet */
+} rc_config_durability_t;
+
+/** Longest storage directory (the ring file's path adds "/<ns>.<name>.cursors" to it). */
+#define RC_CONFIG_STORAGE_DIR_MAX 1023
+
+/** A storage block: as given (RingcastConfig spec.storage, a Broker's annotations), and in each
+ *  broker once the load is done, the effective one (the Broker's own fields over the
+ *  RingcastConfig's). A field's line is where it was given, 0 when it was not. */
+typedef struct {
+    rc_config_storage_type_t type;
+    rc_config_durability_t durability;
+    char directory[RC_CONFIG_STORAGE_DIR_MAX + 1]; /* absolute; "" when not given */
+    int type_line, directory_line, durability_line;
+} rc_config_storage_t;
+
 /** One `Broker` manifest. */
 typedef struct {
     char ns[RC_CONFIG_NAME_MAX + 1];
     char name[RC_CONFIG_NAME_MAX + 1];
     rc_config_delivery_t delivery;
+    /* effective: its own storage fields over spec.storage's (see rc_config_storage_t) */
+    rc_config_storage_t storage;
     int line; /* where its document starts, 0 for the built-in default */
 } rc_config_broker_t;
 
@@ -248,6 +278,8 @@ typedef struct {
     uint32_t workers; /* RingcastConfig spec.workers: worker processes; 0 = cores - 1, min 1 */
     uint32_t watchdog_ms; /* spec.watchdogTimeout: a worker silent this long is replaced (5 s) */
     rc_config_lag_t lag;  /* spec.lag: triggers' default and consumer groups' (50%, dead-letter) */
+    /* spec.storage: every broker's storage, field by field, unless the Broker gives its own */
+    rc_config_storage_t storage;
     char dapr_host[RC_CONFIG_ADDR_MAX]; /* spec.dapr.listen: the Dapr sidecar API's own */
     int dapr_port;                      /* listener (0: none; it is on the ingress port too) */
     rc_config_pubsub_t *pubsubs;
@@ -343,6 +375,10 @@ int rc_config_parse_lag_limit(const char *s, uint32_t *permille, uint64_t *bytes
  *  the policy (never RC_LAG_INHERIT). Any thread. */
 rc_lag_policy_t rc_config_lag_limit(const rc_config_t *c, const rc_config_trigger_t *t,
                                     uint64_t *bytes);
+
+/** "memory"/"file" and "none"/"batch"/"sync": the names the config uses (for logs, metrics). */
+const char *rc_config_storage_type_name(rc_config_storage_type_t t);
+const char *rc_config_durability_name(rc_config_durability_t d);
 
 /** Parses a duration "250ms", "10s", "2m" (or a bare integer of milliseconds) into
  *  milliseconds. Returns 0 or -EINVAL. */

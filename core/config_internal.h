@@ -8,6 +8,7 @@
  *                     and internal triggers
  *   config_lag.c      lag limits: spec.lag, the Trigger annotations, the check against the
  *                     ring's size
+ *   config_storage.c  spec.storage and a Broker's storage annotations
  *   config_yaml.c     nodes, the failure recorder, field readers, spec.delivery
  *
  * Not a public header. */
@@ -60,12 +61,13 @@ void rc__config_notes_free(rc_config_t *c);
 
 /** The annotations ringcast reads (all on a Trigger), for messages. */
 #define RC__CONFIG_ANNOTATIONS                                                                     \
-    "ringcast.dev/max-inflight, ringcast.dev/lag-limit and ringcast.dev/lag-policy, all on a "     \
-    "Trigger"
+    "ringcast.dev/max-inflight, ringcast.dev/lag-limit and ringcast.dev/lag-policy on a Trigger, "  \
+    "ringcast.dev/storage-type, -directory, -durability and -flush-interval on a Broker"
 
-/** Fails on the first key of annotations mapping `ann` that starts with "ringcast.dev/" (none
- *  is ringcast's on a `who` such as a Broker): an annotation meant for ringcast that it does
- *  not read would be ignored silently. Returns 0 or RC_ECONFIG. */
+/** Fails on the first key of annotations mapping `ann` that starts with "ringcast.dev/" but not
+ *  "ringcast.dev/storage-" (a Broker's storage annotations, which config_storage.c reads and
+ *  checks): an annotation meant for ringcast that it does not read would be ignored silently.
+ *  Returns 0 or RC_ECONFIG. */
 int rc__config_no_ringcast_annotations(rc__config_ctx_t *x, yaml_node_t *ann, const char *who);
 
 /** Fails with "WHO: unknown annotation 'KEY' (ringcast's are ...)" at `v`. */
@@ -138,6 +140,21 @@ int rc__config_lag_annotation(rc__config_ctx_t *x, const char *who, const char *
 /** After the last document: every limit given in bytes fits the ring (spec.ring.size may come
  *  after it). Returns 0 or RC_ECONFIG with the message naming the limit's line. */
 int rc__config_lag_check(rc__config_ctx_t *x);
+
+/* ---- config_storage.c ------------------------------------------------------------------------ */
+
+/** Reads RingcastConfig spec.storage (`v`, a mapping) into x->cfg->storage. */
+int rc__config_storage_settings(rc__config_ctx_t *x, yaml_node_t *v);
+
+/** Reads Broker annotation `key` into `s` when it is one of ringcast.dev/storage-*; refuses an
+ *  unknown key of that family (a misspelt one would be ignored otherwise). Returns 0 (read, or
+ *  another annotation) or RC_ECONFIG. */
+int rc__config_storage_annotation(rc__config_ctx_t *x, const char *key, yaml_node_t *v,
+                                  rc_config_storage_t *s);
+
+/** After the last document and the default broker: each broker's effective storage (its own
+ *  fields over spec.storage's), and the checks that need both. Returns 0 or RC_ECONFIG. */
+int rc__config_storage_resolve(rc__config_ctx_t *x);
 
 /* ---- config_trigger.c ------------------------------------------------------------------------ */
 

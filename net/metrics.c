@@ -4,6 +4,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 static const double bucket_le[RC_LATENCY_BUCKETS] = {
     0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001,
@@ -165,6 +166,32 @@ static uint64_t sum(const rc_ingress_metrics_t *loops, size_t n, size_t off)
 
 #define SUM(field) sum(loops, n, offsetof(rc_ingress_metrics_t, field))
 
+/* Where each broker keeps its events (docs/durability.md, "Visibility"). */
+static void put_storage(out_t *o, const rc_ring_gauge_t *rings, size_t nrings)
+{
+    put(o, "# HELP ringcast_storage_info Where the broker keeps its events: type memory (a shm "
+           "ring) or file, and its durability.\n# TYPE ringcast_storage_info gauge\n");
+    for (size_t i = 0; i < nrings; i++)
+        put(o,
+            "ringcast_storage_info{namespace=\"%s\",broker=\"%s\",type=\"%s\","
+            "durability=\"%s\"} 1\n",
+            rings[i].ns, rings[i].name, rings[i].storage ? rings[i].storage : "memory",
+            rings[i].durability ? rings[i].durability : "none");
+    put(o, "# HELP ringcast_storage_file_bytes Size of the broker's ring file (file stores).\n"
+           "# TYPE ringcast_storage_file_bytes gauge\n");
+    for (size_t i = 0; i < nrings; i++) {
+        if (rings[i].storage != NULL && strcmp(rings[i].storage, "file") == 0)
+            put(o, "ringcast_storage_file_bytes{namespace=\"%s\",broker=\"%s\"} %llu\n",
+                rings[i].ns, rings[i].name, (unsigned long long)rings[i].file_bytes);
+    }
+    put(o, "# HELP ringcast_storage_corrupt_records_total Corrupt records found in the broker's "
+           "store (at start, and by readers that check), padded over or skipped.\n"
+           "# TYPE ringcast_storage_corrupt_records_total counter\n");
+    for (size_t i = 0; i < nrings; i++)
+        put(o, "ringcast_storage_corrupt_records_total{namespace=\"%s\",broker=\"%s\"} %llu\n",
+            rings[i].ns, rings[i].name, (unsigned long long)rings[i].corrupt);
+}
+
 size_t rc_metrics_render(const rc_ingress_metrics_t *loops, size_t n, const rc_ring_gauge_t *rings,
                          size_t nrings, char *buf, size_t cap)
 {
@@ -239,6 +266,7 @@ size_t rc_metrics_render(const rc_ingress_metrics_t *loops, size_t n, const rc_r
                 rings[i].ns, rings[i].name, rings[i].lossless, rings[i].ns, rings[i].name,
                 rings[i].readers - rings[i].lossless);
         put_lag(&o, rings, nrings);
+        put_storage(&o, rings, nrings);
     }
     return o.len;
 }

@@ -72,6 +72,12 @@ typedef struct {
     /* Consumer groups (`limit` effective: 0 = block). */
     const rc_storage_group_t *groups;
     size_t ngroups;
+    /* Where the events are kept (rc_storage_stats_t): "memory" or "file", its durability, the
+     * ring file's size (0: none) and the corrupt records found in it. */
+    const char *storage;
+    const char *durability;
+    uint64_t file_bytes;
+    uint64_t corrupt;
 } rc_ring_gauge_t;
 
 /** Renders the Prometheus text format (version 0.0.4) of `n` loops' metrics and `nrings` ring

@@ -268,6 +268,10 @@ static void fill_gauges(serve_t *sv)
         g->events = st.head_seq;
         g->readers = st.readers;
         g->lossless = st.lossless;
+        g->storage = st.kind;
+        g->durability = st.durability;
+        g->file_bytes = st.file_bytes;
+        g->corrupt = st.corrupt;
         lag_gauges(sv, i, &sv->holders[i], g);
     }
 }
@@ -424,17 +428,22 @@ static void teardown_loops(serve_t *sv)
     }
 }
 
-/* Opens each broker's store (net/storage/storage.h says what survives a restart). */
+/* Opens each broker's store (net/storage/storage.h says what survives a restart): a shm ring,
+ * or a ring file in its storage directory (docs/durability.md), which the store checks exists
+ * and is writable, and recovers. */
 static int open_stores(serve_t *sv)
 {
     const rc_config_t *cfg = sv->cfg;
     for (size_t i = 0; i < sv->nbrokers; i++) {
         rc_ingress_broker_t *b = &sv->brokers[i];
+        const rc_config_storage_t *cs = &cfg->brokers[i].storage;
         rc_storage_config_t sc = {
-            .kind = RC_STORAGE_SHM,
+            .kind = cs->type == RC_CONFIG_STORAGE_FILE ? RC_STORAGE_FILE : RC_STORAGE_SHM,
             .ns = b->ns,
             .broker = b->name,
             .prefix = cfg->ring_prefix,
+            .directory = cs->directory,
+            .durability = RC_STORAGE_DURABILITY_NONE, /* the only one the loader accepts */
             .capacity = cfg->ring_bytes,
             /* One cursor (feed) per worker with triggers on this broker, twice during a
              * reload (old and new feeds), plus room for tails. */

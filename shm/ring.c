@@ -180,6 +180,14 @@ static int create_common(int fd, const char *label, const char *nm, int locked,
                     (unsigned long long)file_size, strerror(errno));
         goto fail;
     }
+    /* A ring file gets its blocks now: a page of a sparse file that the file system cannot
+     * find room for when a producer first writes it would end the process with SIGBUS. */
+    if (nm == NULL && (rc = posix_fallocate(fd, 0, (off_t)file_size)) != 0) {
+        rc__set_err(err, errlen, "ring file '%s': cannot reserve %llu bytes on its file system: %s",
+                    label, (unsigned long long)file_size, strerror(rc));
+        rc = -rc;
+        goto fail;
+    }
     rc = map_checked(r, fd, file_size);
     if (rc != 0) {
         rc__set_err(err, errlen, "ring '%s': mmap failed: %s", label, strerror(-rc));
@@ -481,6 +489,66 @@ int rc_ring_open_file(const char *path, rc_ring_t **out, char *err, size_t errle
     if (fd < 0)
         return open_fail(errno, "ring file", path, err, errlen);
     return open_common(fd, path, NULL, out, err, errlen);
+}
+
+/* Reads the header of the ring file `fd` (`size` bytes) into `h` and checks it as an opener
+ * would, but against the size the header gives rather than the file's: 0 or the code. */
+static int read_file_header(int fd, uint64_t size, const char *path, rc__ring_hdr_t *h, char *err,
+                            size_t errlen)
+{
+    if (size < RC__HDR_BYTES || pread(fd, h, sizeof(*h), 0) != (ssize_t)sizeof(*h)) {
+        rc__set_err(err, errlen,
+                    "ring file '%s' is truncated to %llu bytes, inside its header: it cannot be "
+                    "recovered; move it aside (the broker then starts an empty one)",
+                    path, (unsigned long long)size);
+        return RC_ERING_TRUNCATED;
+    }
+    return check_header(h, h->file_size, path, err, errlen);
+}
+
+int rc_ring_extend_file(const char *path, uint64_t *was, uint64_t *now, char *err, size_t errlen)
+{
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+    if (fd < 0)
+        return open_fail(errno, "ring file", path, err, errlen);
+    struct stat st;
+    rc__ring_hdr_t *h = malloc(sizeof(*h));
+    int rc = h == NULL ? -ENOMEM : fstat(fd, &st) != 0 ? -errno : 0;
+    if (rc != 0) {
+        rc__set_err(err, errlen, "ring file '%s': %s", path, strerror(-rc));
+        goto out;
+    }
+    rc = rc__ring_check_owner(&st, path, err, errlen);
+    /* Under the broker lock, as any change to a ring: no broker is using it meanwhile. */
+    if (rc == 0)
+        rc = rc__ring_lock_new(fd, path, err, errlen);
+    if (rc == 0)
+        rc = read_file_header(fd, (uint64_t)st.st_size, path, h, err, errlen);
+    if (rc != 0)
+        goto out;
+    *was = (uint64_t)st.st_size;
+    *now = h->file_size;
+    if (*was >= *now)
+        goto out; /* not truncated (any more) */
+    if (*was < h->records_off) {
+        rc__set_err(err, errlen,
+                    "ring file '%s' is truncated to %llu bytes, inside its reader and group "
+                    "tables (its records start at byte %llu): it cannot be recovered; move it "
+                    "aside (the broker then starts an empty one)",
+                    path, (unsigned long long)*was, (unsigned long long)h->records_off);
+        rc = RC_ERING_TRUNCATED;
+        goto out;
+    }
+    rc = posix_fallocate(fd, 0, (off_t)*now);
+    if (rc != 0) {
+        rc__set_err(err, errlen, "ring file '%s': cannot extend it to %llu bytes: %s", path,
+                    (unsigned long long)*now, strerror(rc));
+        rc = -rc;
+    }
+out:
+    free(h);
+    close(fd); /* drops the lock */
+    return rc;
 }
 
 void rc_ring_close(rc_ring_t *ring)

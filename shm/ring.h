@@ -83,6 +83,16 @@ int rc_ring_open(const char *name, rc_ring_t **out, char *err, size_t errlen);
 /** Like rc_ring_open, for a ring file at `path`. */
 int rc_ring_open_file(const char *path, rc_ring_t **out, char *err, size_t errlen);
 
+/** Gives a ring file that is shorter than its header says (RC_ERING_TRUNCATED from
+ *  rc_ring_open_file: a copy cut short, a file system that lost the file's end) its size back:
+ *  the lost bytes of the record area read as zeros, which rc_ring_recover then finds and
+ *  reports. Checks owner and mode as rc_ring_open_file, takes the broker lock for the change
+ *  (-EBUSY when a broker holds it) and checks the header. `*was` and `*now` get the size before
+ *  and after. Returns 0 (also when the file was not short), RC_ERING_TRUNCATED when the cut is
+ *  inside the header or the reader and group tables (nothing to recover from), the codes of
+ *  rc_ring_open_file, or -errno; `err` says which. Setup path. */
+int rc_ring_extend_file(const char *path, uint64_t *was, uint64_t *now, char *err, size_t errlen);
+
 /** Unmaps and frees the handle; the ring itself stays (see rc_ring_unlink). NULL is a no-op.
  *  Readers opened on the handle must be closed first. */
 void rc_ring_close(rc_ring_t *ring);

@@ -73,6 +73,9 @@ _Static_assert(RC__REC_HDR % RC__REC_ALIGN == 0, "record header keeps 8-byte ali
 #define RC__TYPE_PAD 0u
 /* Flag on a padding record written by a sweeper over a dead producer's claim. */
 #define RC__FLAG_SWEPT 0x4000u
+/* Flag on a padding record written by recovery over a corrupt record or stretch (its bytes stay
+ * under the padding, for whoever investigates; shm/ring_recover.c). */
+#define RC__FLAG_CORRUPT 0x2000u
 
 /* Slot states (rc__reader_slot_t.state). */
 #define RC__SLOT_FREE 0u

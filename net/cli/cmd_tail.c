@@ -1,6 +1,8 @@
 /* `ringcast tail`: attaches to a broker's ring as a lossy reader (it never slows producers), or
  * with --group as a member of a consumer group (competing with the group's other members), and
- * prints its events, one structured-mode JSON object per line (or binary-mode headers + data). */
+ * prints its events, one structured-mode JSON object per line (or binary-mode headers + data).
+ * The ring is the broker's shm object, or with --storage-dir its ring file (a file store,
+ * docs/durability.md), whose records carry a checksum that --verify checks. */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -15,6 +17,7 @@
 #include "core/record.h"
 #include "net/cli/cli.h"
 #include "net/cli/options.h"
+#include "net/storage/storage.h"
 #include "shm/ring_name.h"
 #include "shm/group.h"
 #include "shm/reader.h"
@@ -31,6 +34,8 @@ static void on_signal(int sig)
 /* The command line, parsed and checked. */
 typedef struct {
     const char *target, *prefix, *group;
+    const char *dir; /* --storage-dir: the broker's ring file is there */
+    int verify;      /* --verify: check each record's checksum */
     int from_latest; /* --from: 0 oldest, 1 latest */
     int binary;      /* --format: 0 json, 1 binary */
     uint64_t count;  /* 0: no limit */
@@ -58,13 +63,21 @@ static int parse_options(tail_opts_t *o, int argc, char **argv)
         RC_CLI_OPT_STRING("group", &o->group, "NAME",
                           "join consumer group NAME (1-31 characters of [A-Za-z0-9._:-]) "
                           "instead of reading as a lossy reader"),
+        RC_CLI_OPT_STRING("storage-dir", &o->dir, "DIR",
+                          "read the broker's ring file in DIR (a broker with storage type file: "
+                          "its spec.storage.directory), whether or not the broker runs; "
+                          "--ring-prefix does not apply then"),
+        RC_CLI_OPT_FLAG("verify", &o->verify,
+                        "check each record's CRC32C (file stores keep one per record): a record "
+                        "that fails is reported on stderr and skipped, and tail exits 1"),
         RC_CLI_OPT_END,
     };
     const rc_cli_spec_t spec = {
         .command = "tail",
         .synopsis = "tail NAMESPACE/BROKER [--from oldest|latest] [--count N]\n"
                     "                     [--format json|binary] [--timeout DURATION]\n"
-                    "                     [--ring-prefix PREFIX] [--group NAME]",
+                    "                     [--ring-prefix PREFIX | --storage-dir DIR] [--verify]\n"
+                    "                     [--group NAME]",
         .about = "Prints the events of a broker's ring as a lossy reader (never slows producers)\n"
                  "until --count events, --timeout or SIGINT/SIGTERM. Lost events (the reader was\n"
                  "lapped) are reported on stderr.\n\n"
@@ -74,7 +87,8 @@ static int parse_options(tail_opts_t *o, int argc, char **argv)
                  "past it the oldest are skipped and counted). An event is acknowledged\n"
                  "once printed; events of a tail killed before it printed them go to the other\n"
                  "members. The group ends with its last member.\n",
-        .epilogue = "Exit codes: 0 ok, 1 the ring cannot be opened or read, 2 bad usage.\n",
+        .epilogue = "Exit codes: 0 ok, 1 the ring cannot be opened or read (or --verify found a\n"
+                    "corrupt record), 2 bad usage.\n",
         .opts = opts,
         .operand_name = "broker",
         .operand = &o->target,
@@ -90,6 +104,8 @@ static int parse_options(tail_opts_t *o, int argc, char **argv)
         rc__cli_help(&spec, stderr);
         return 2;
     }
+    if (o->dir != NULL && (o->dir[0] == '\0' || strlen(o->dir) > 4000))
+        return rc__cli_fail(&spec, "--storage-dir must be a directory's path");
     if (!rc_config_valid_ring_prefix(o->prefix))
         return rc__cli_fail(&spec, "--ring-prefix must be 1-%d characters of [A-Za-z0-9_-]",
                             RC_CONFIG_RING_PREFIX_MAX);
@@ -104,10 +120,10 @@ static int parse_options(tail_opts_t *o, int argc, char **argv)
     return RC_CLI_GO_ON;
 }
 
-static int print_event(const rc_ring_view_t *v, int binary, char **buf, size_t *cap)
+static int print_event(const rc_ring_view_t *v, uint32_t len, int binary, char **buf, size_t *cap)
 {
     rc_record_view_t rv;
-    if (v->len % 8 != 0 || rc_record_decode(v->data, v->len, &rv) != 0) {
+    if (len % 8 != 0 || rc_record_decode(v->data, len, &rv) != 0) {
         fprintf(stderr, "ringcast tail: skipping a record at %llu that is not an event\n",
                 (unsigned long long)v->pos);
         return 0;
@@ -154,7 +170,15 @@ static int attach(const tail_opts_t *o, const char *ring_name, rc_ring_t **ring,
 {
     char err[512];
     (void)rc_ring_guard_sigbus(); /* a ring truncated under tail: a message, not a SIGBUS */
-    int rc = rc_ring_open(ring_name, ring, err, sizeof(err));
+    int rc = o->dir != NULL ? rc_ring_open_file(ring_name, ring, err, sizeof(err))
+                            : rc_ring_open(ring_name, ring, err, sizeof(err));
+    if (rc == -ENOENT && o->dir != NULL) {
+        fprintf(stderr,
+                "ringcast tail: no ring file for broker %s/%s (%s); is %s the broker's "
+                "storage directory?\n",
+                o->ns, o->name, ring_name, o->dir);
+        return 1;
+    }
     if (rc == -ENOENT) {
         fprintf(stderr,
                 "ringcast tail: no ring for broker %s/%s (shm '%s'); is 'ringcast serve' "
@@ -195,7 +219,7 @@ static int follow(const tail_opts_t *o, const char *ring_name, rc_reader_t *read
 {
     char *buf = NULL;
     size_t cap = 0;
-    uint64_t printed = 0;
+    uint64_t printed = 0, corrupt = 0;
     uint64_t last = rc_now_ns();
     int code = 0;
     while (!tail_stop && (o->count == 0 || printed < o->count)) {
@@ -218,7 +242,18 @@ static int follow(const tail_opts_t *o, const char *ring_name, rc_reader_t *read
                     (unsigned long long)v.lost);
         if (v.type < RC_REC_TYPE_USER)
             continue;
-        rc = print_event(&v, o->binary, &buf, &cap);
+        uint32_t len = v.len;
+        if (o->verify && rc_storage_record_check(v.data, v.len, v.flags, v.seq, &len) < 0) {
+            fprintf(stderr,
+                    "ringcast tail: the record at position %llu (seq %llu) fails its checksum: "
+                    "skipped\n",
+                    (unsigned long long)v.pos, (unsigned long long)v.seq);
+            corrupt++;
+            continue;
+        }
+        if (!o->verify && (v.flags & RC_STORAGE_REC_F_CRC) && len >= RC_STORAGE_CRC_TRAILER)
+            len -= RC_STORAGE_CRC_TRAILER; /* unchecked, but not part of the record */
+        rc = print_event(&v, len, o->binary, &buf, &cap);
         if (rc != 0) {
             fprintf(stderr, "ringcast tail: cannot print an event: %s\n", rc_strerror(rc));
             code = 1;
@@ -228,6 +263,11 @@ static int follow(const tail_opts_t *o, const char *ring_name, rc_reader_t *read
         printed++;
     }
     free(buf);
+    if (corrupt > 0) {
+        fprintf(stderr, "ringcast tail: %llu records failed their checksum\n",
+                (unsigned long long)corrupt);
+        code = 1;
+    }
     return code;
 }
 
@@ -237,8 +277,11 @@ int rc_cmd_tail(int argc, char **argv)
     int code = parse_options(&o, argc, argv);
     if (code != RC_CLI_GO_ON)
         return code;
-    char ring_name[RC_RING_NAME_MAX + 1];
-    rc_ring_name_for(o.prefix, o.ns, o.name, ring_name, sizeof(ring_name));
+    char ring_name[RC_RING_NAME_MAX + 1 + 4096];
+    if (o.dir != NULL)
+        snprintf(ring_name, sizeof(ring_name), "%s/%s.%s.ring", o.dir, o.ns, o.name);
+    else
+        rc_ring_name_for(o.prefix, o.ns, o.name, ring_name, sizeof(ring_name));
     rc_ring_t *ring = NULL;
     rc_reader_t *reader = NULL;
     rc_group_member_t *member = NULL;

@@ -4,12 +4,15 @@
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <string.h>
 
 int rc_storage_open(const rc_storage_config_t *cfg, rc_storage_t **out, char *err, size_t errlen)
 {
     switch (cfg->kind) {
     case RC_STORAGE_SHM:
         return rc__storage_shm_open(cfg, out, err, errlen);
+    case RC_STORAGE_FILE:
+        return rc__storage_file_open(cfg, out, err, errlen);
     }
     snprintf(err, errlen, "unknown storage kind %d", (int)cfg->kind);
     return -EINVAL;
@@ -111,6 +114,7 @@ int rc_storage_reclaim(rc_storage_t *s)
 
 void rc_storage_stats(rc_storage_t *s, rc_storage_stats_t *st)
 {
+    memset(st, 0, sizeof(*st));
     s->ops->stats(s, st);
 }
 

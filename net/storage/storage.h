@@ -1,7 +1,8 @@
 /* Where a broker's events are kept: the one interface net/ uses to append events, read them
- * from a position, acknowledge them and keep cursors, whatever holds them. Today one back end
- * implements it, the shared-memory ring (net/storage/storage_shm.c over shm/); the durable file
- * log and Redis Streams are further back ends behind the same table
+ * from a position, acknowledge them and keep cursors, whatever holds them. Two back ends
+ * implement it: the shared-memory ring (net/storage/storage_shm.c over shm/) and the same ring
+ * in a file, with a checksum per record and recovery at start (net/storage/storage_file.c,
+ * docs/durability.md); Redis Streams would be a further one behind the same table
  * (net/storage/storage_internal.h, modelled on the HTTP client's back ends).
  *
  * Reads are zero-copy: a view points into the store's mapping and stays valid until its reader
@@ -20,22 +21,34 @@ typedef struct rc_storage_reader_s rc_storage_reader_t;
 
 /** Which back end holds a broker's events. */
 typedef enum {
-    RC_STORAGE_SHM = 1, /**< a shared-memory ring in /dev/shm: survives a broker crash */
+    RC_STORAGE_SHM = 1,  /**< a shared-memory ring in /dev/shm: survives a broker crash */
+    RC_STORAGE_FILE = 2, /**< a ring file in a directory: survives a broker crash and, with
+                          *   its cursors beside it, the loss of /dev/shm (docs/durability.md) */
 } rc_storage_kind_t;
+
+/** When an accepted event is on disk (file stores). Only NONE exists so far. */
+typedef enum {
+    RC_STORAGE_DURABILITY_NONE = 0, /**< the page cache: the kernel writes it back when it likes */
+} rc_storage_durability_t;
 
 /** What rc_storage_open needs. Strings are borrowed during the call. */
 typedef struct {
     rc_storage_kind_t kind;
-    const char *ns;     /**< the broker's namespace and name (for names and messages) */
+    const char *ns; /**< the broker's namespace and name (for names and messages) */
     const char *broker;
-    const char *prefix; /**< RC_STORAGE_SHM: the ring name prefix (net/storage/ring_name.h) */
-    uint64_t capacity;  /**< bytes of event space (a power of two) */
-    uint32_t readers;   /**< cursors and local readers it must hold at once */
+    const char *prefix;    /**< RC_STORAGE_SHM: the ring name prefix (net/storage/ring_name.h) */
+    const char *directory; /**< RC_STORAGE_FILE: where the ring and cursor files are */
+    rc_storage_durability_t durability; /**< RC_STORAGE_FILE */
+    uint64_t capacity;                  /**< bytes of event space (a power of two) */
+    uint32_t readers;                   /**< cursors and local readers it must hold at once */
 } rc_storage_config_t;
 
 /** Opens the broker's store: attaches to an existing one of the configured capacity (its
- *  events and cursors survive a restart), creates or replaces it otherwise, and logs which.
- *  Returns 0, or a negative code with `err` naming the problem. Main thread, before forking. */
+ *  events and cursors survive a restart), creates it otherwise, and logs which. A shm store of
+ *  another capacity, or one it cannot use, is replaced; a file store is never replaced (its
+ *  events would be lost): it is refused with a message saying what to do, and recovered
+ *  (checked record by record, docs/durability.md) before this returns. Returns 0, or a
+ *  negative code with `err` naming the problem. Main thread, before forking. */
 int rc_storage_open(const rc_storage_config_t *cfg, rc_storage_t **out, char *err, size_t errlen);
 
 /** Opens a second handle on the store `s` names, owned by the calling process: a forked worker
@@ -50,7 +63,8 @@ void rc_storage_close(rc_storage_t *s);
 
 /** One record to append: `len` bytes of a core/record.h event record. rc_storage_claim sets
  *  `data` (where to encode it) and `pos` (its position). The layout is the shm ring's
- *  rc_ring_rec_t (checked in storage_shm.c), so a batch needs no conversion. */
+ *  rc_ring_rec_t (checked in storage_shm.c), so a batch needs no conversion. A store that
+ *  keeps a checksum per record computes it at commit and puts it after the `len` bytes. */
 typedef struct {
     uint32_t len;
     uint16_t type_;  /* private: set by the store */
@@ -62,13 +76,14 @@ typedef struct {
 /** Space claimed for `count` records, all or nothing; write every record, then commit (or
  *  abort). Claims are not shared between threads. */
 typedef struct {
-    uint64_t pos;   /**< position of the first record */
-    uint64_t seq;   /**< event sequence number of the first record */
+    uint64_t pos; /**< position of the first record */
+    uint64_t seq; /**< event sequence number of the first record */
     uint32_t count;
     _Alignas(8) unsigned char priv_[64]; /* the back end's claim */
 } rc_storage_claim_t;
 
-/** Claims room for `n` records (`recs[i].len` each) and sets each `recs[i].data`. Returns 0,
+/** Claims room for `n` records (`recs[i].len` each) and sets each `recs[i].data`. Borrows
+ *  `recs` until the commit or abort (a file store checksums the records then). Returns 0,
  *  RC_ERING_FULL (no room now: the caller answers 429 or retries later), RC_ERING_TOO_BIG (one
  *  record, or the batch, can never fit), -EINVAL. Any thread with its own handle or claims. */
 int rc_storage_claim(rc_storage_t *s, rc_storage_rec_t *recs, uint32_t n,
@@ -94,7 +109,29 @@ typedef struct {
     const char *name; /**< up to 23 bytes; a cursor left behind is found by it */
     rc_storage_start_t start;
     uint64_t position;
+    uint32_t flags; /**< RC_STORAGE_READER_F_* */
 } rc_storage_reader_opts_t;
+
+/** Reader flag: check each record's checksum (file stores keep one per record; shm stores
+ *  none, so there is nothing to check). A record that fails is skipped, logged with its
+ *  position and counted (rc_storage_stats_t.corrupt). Recovery checks every record at start
+ *  anyway; this catches damage done to the file while the broker runs. */
+#define RC_STORAGE_READER_F_VERIFY 1u
+
+/** The ring record flag of a record that carries a checksum (file stores set it on every
+ *  record): its payload is the record, then an 8-byte trailer: the CRC32C (core/crc32c.h) of
+ *  the record's sequence number (8 bytes) followed by its bytes, then the record's length, both
+ *  32-bit in host byte order like the record itself. Readers of the ring that do not know the
+ *  flag still decode the record (core/record.h reads its own size). docs/ring.md. */
+#define RC_STORAGE_REC_F_CRC   0x0001u
+#define RC_STORAGE_CRC_TRAILER 8u
+
+/** Checks one ring record's checksum: `data` and `len` its payload as the ring holds it,
+ *  `flags` its ring flags, `seq` its sequence number. Returns 1 when it carries none, 0 when it
+ *  matches, RC_EBAD_RECORD when it does not (or the trailer is not one); `*rec_len` (may be
+ *  NULL) gets the record's own length (without a trailer). Any thread. */
+int rc_storage_record_check(const void *data, uint32_t len, uint16_t flags, uint64_t seq,
+                            uint32_t *rec_len);
 
 /** One event as a cursor returns it, borrowed from the store until the cursor acknowledges a
  *  position past it. */
@@ -255,11 +292,16 @@ void rc_storage_watch_stop(rc_storage_watch_t *w);
 
 typedef struct {
     uint64_t capacity;
-    uint64_t head;     /**< next position to be appended */
-    uint64_t head_seq; /**< next event sequence number (events ever appended) */
-    uint64_t used;     /**< bytes held for the slowest cursor */
-    uint32_t readers;  /**< cursors and local readers */
-    uint32_t lossless; /**< of which hold events back */
+    uint64_t head;          /**< next position to be appended */
+    uint64_t head_seq;      /**< next event sequence number (events ever appended) */
+    uint64_t used;          /**< bytes held for the slowest cursor */
+    uint32_t readers;       /**< cursors and local readers */
+    uint32_t lossless;      /**< of which hold events back */
+    const char *kind;       /**< "memory" (a shm ring) or "file" */
+    const char *durability; /**< "none" (file stores and memory alike, so far) */
+    uint64_t file_bytes;    /**< size of the ring file (file stores), else 0 */
+    uint64_t corrupt;       /**< corrupt records found: at start (recovery) and by verifying
+                             *   readers of this process */
 } rc_storage_stats_t;
 
 /** Reads the store's counters (relaxed: a consistent snapshot is not promised). Any thread. */

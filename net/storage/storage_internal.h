@@ -5,6 +5,8 @@
 #ifndef RC_NET_STORAGE_INTERNAL_H
 #define RC_NET_STORAGE_INTERNAL_H
 
+#include <stdatomic.h>
+
 #include "net/storage/storage.h"
 
 typedef struct rc__storage_ops_s rc__storage_ops_t;
@@ -65,5 +67,53 @@ void rc__cursors_reset(rc_storage_cursors_t *t, const char *why);
 /** The shared-memory ring back end (storage_shm.c). */
 int rc__storage_shm_open(const rc_storage_config_t *cfg, rc_storage_t **out, char *err,
                          size_t errlen);
+
+/** The ring file back end (storage_file.c). */
+int rc__storage_file_open(const rc_storage_config_t *cfg, rc_storage_t **out, char *err,
+                          size_t errlen);
+
+/* ---- the two ring back ends ------------------------------------------------------------------
+ * storage_shm.c and storage_file.c keep the same ring (shm/ring.h), one in /dev/shm, one in a
+ * file: a store and a reader of either start with these, and every operation that does not
+ * depend on where the ring lives is storage_shm.c's (rc__ring_*), which both tables use. */
+
+struct rc_ring_s;
+struct rc_reader_s;
+
+typedef struct {
+    rc_storage_t base;
+    struct rc_ring_s *ring;
+    int broker;                 /* opened by the back end's open: holds the broker lock */
+    _Atomic uint64_t last_look; /* rc_now_ns() of the last look (rc__ring_stats) */
+    _Atomic int reported;       /* a damaged ring was logged once */
+    _Atomic int adopted;        /* rc_storage_reclaim ran: the cursors a previous broker left
+                                 * were taken over, so looks may reclaim dead slots */
+} rc__ring_store_t;
+
+typedef struct {
+    rc_storage_reader_t base;
+    struct rc_reader_s *reader;
+} rc__ring_reader_t;
+
+/** Opens a manual-ack lossless reader into `r` (allocated by the caller, `r->base.ops` set):
+ *  0 or the codes of rc_storage_reader_open. */
+int rc__ring_reader_init(rc_storage_t *s, const rc_storage_reader_opts_t *o, rc__ring_reader_t *r);
+
+void rc__ring_close(rc_storage_t *s); /* closes the ring and frees the store */
+void rc__ring_abort(rc_storage_t *s, rc_storage_claim_t *c);
+void rc__ring_reader_close(rc_storage_reader_t *r, int keep_cursor);
+int rc__ring_prepare_sleep(rc_storage_reader_t *r, const uint32_t **word, uint32_t *val);
+int rc__ring_wait_past(rc_storage_reader_t *r, uint64_t pos, int64_t timeout_ns);
+void rc__ring_wake(rc_storage_reader_t *r);
+int rc__ring_ack(rc_storage_reader_t *r, uint64_t pos);
+uint64_t rc__ring_position(const rc_storage_reader_t *r);
+uint64_t rc__ring_acked(const rc_storage_reader_t *r);
+int rc__ring_resume(rc_storage_reader_t *r);
+int rc__ring_find_cursor(rc_storage_t *s, const char *name, uint64_t *pos);
+int rc__ring_reclaim(rc_storage_t *s);
+void rc__ring_stats(rc_storage_t *s, rc_storage_stats_t *st); /* the ring's part */
+int rc__ring_holder(rc_storage_t *s, rc_storage_holder_t *out);
+int rc__ring_groups(rc_storage_t *s, uint64_t default_limit, uint64_t *skipped,
+                    rc_storage_group_t *out, size_t max);
 
 #endif

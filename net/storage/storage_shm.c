@@ -5,7 +5,9 @@
  * a ring it cannot trust refused rather than attached or replaced, the slots of dead readers
  * reclaimed at once (the lock guarantees no previous broker process still uses them), and a
  * SIGBUS guard that reports a ring truncated under the broker in words. It also applies the
- * lag limit of the ring's consumer groups (shm/group.h). */
+ * lag limit of the ring's consumer groups (shm/group.h). The file back end (storage_file.c)
+ * keeps the same ring in a file: the operations that do not depend on where the ring lives
+ * are shared with it (rc__ring_*, storage_internal.h). */
 #include "net/storage/storage_internal.h"
 
 #include <errno.h>
@@ -48,31 +50,20 @@ _Static_assert(RC_EVENT_RECORD_TYPE == RC_REC_TYPE_USER, "event records are the 
 #define LOOK_EVERY_NS 1000000000ull
 
 typedef struct {
-    rc_storage_t base;
-    rc_ring_t *ring;
-    int broker;                 /* opened by rc__storage_shm_open: holds the broker lock */
-    _Atomic uint64_t last_look; /* rc_now_ns() of the last look (shm_stats) */
-    _Atomic int reported;       /* a damaged ring was logged once */
-    _Atomic int adopted;        /* rc_storage_reclaim ran: the cursors a previous broker left
-                                 * were taken over, so looks may reclaim dead slots */
+    rc__ring_store_t r; /* first: the operations both ring back ends share take it */
     char name[RC_RING_NAME_MAX + 1];
 } shm_store_t;
-
-typedef struct {
-    rc_storage_reader_t base;
-    rc_reader_t *reader;
-} shm_reader_t;
 
 static const rc__storage_ops_t shm_ops;
 
 static rc_ring_t *ring_of(rc_storage_t *s)
 {
-    return ((shm_store_t *)s)->ring;
+    return ((rc__ring_store_t *)s)->ring;
 }
 
 static rc_reader_t *reader_of(const rc_storage_reader_t *r)
 {
-    return ((const shm_reader_t *)r)->reader;
+    return ((const rc__ring_reader_t *)r)->reader;
 }
 
 static shm_store_t *store_new(const char *name)
@@ -80,7 +71,7 @@ static shm_store_t *store_new(const char *name)
     shm_store_t *st = calloc(1, sizeof(*st));
     if (st == NULL)
         return NULL;
-    st->base.ops = &shm_ops;
+    st->r.base.ops = &shm_ops;
     snprintf(st->name, sizeof(st->name), "%s", name);
     return st;
 }
@@ -174,7 +165,7 @@ int rc__storage_shm_open(const rc_storage_config_t *cfg, rc_storage_t **out, cha
      * the next attempt finds it as it is now. */
     rc = -ESTALE;
     for (int i = 0; i < OPEN_ATTEMPTS && (rc == -ESTALE || rc == -EEXIST); i++)
-        rc = open_once(cfg, name, &st->ring, err, errlen);
+        rc = open_once(cfg, name, &st->r.ring, err, errlen);
     if (rc == -EBUSY || rc == -EAGAIN) {
         size_t n = strlen(err);
         snprintf(err + n, errlen - n,
@@ -185,8 +176,8 @@ int rc__storage_shm_open(const rc_storage_config_t *cfg, rc_storage_t **out, cha
         free(st);
         return rc;
     }
-    st->broker = 1;
-    *out = &st->base;
+    st->r.broker = 1;
+    *out = &st->r.base;
     return 0;
 }
 
@@ -198,16 +189,16 @@ static int shm_attach(const rc_storage_t *s, rc_storage_t **out, char *err, size
         snprintf(err, errlen, "out of memory");
         return -ENOMEM;
     }
-    int rc = rc_ring_open(from->name, &st->ring, err, errlen);
+    int rc = rc_ring_open(from->name, &st->r.ring, err, errlen);
     if (rc != 0) {
         free(st);
         return rc;
     }
-    *out = &st->base;
+    *out = &st->r.base;
     return 0;
 }
 
-static void shm_close(rc_storage_t *s)
+void rc__ring_close(rc_storage_t *s)
 {
     rc_ring_close(ring_of(s));
     free(s);
@@ -243,31 +234,38 @@ static int shm_commit(rc_storage_t *s, rc_storage_claim_t *c)
     return rc_ring_commit((rc_ring_claim_t *)c->priv_);
 }
 
-static void shm_abort(rc_storage_t *s, rc_storage_claim_t *c)
+void rc__ring_abort(rc_storage_t *s, rc_storage_claim_t *c)
 {
+    (void)s;
     (void)rc_ring_abort((rc_ring_claim_t *)c->priv_);
 }
 
-static int shm_reader_open(rc_storage_t *s, const rc_storage_reader_opts_t *o,
-                           rc_storage_reader_t **out)
+int rc__ring_reader_init(rc_storage_t *s, const rc_storage_reader_opts_t *o, rc__ring_reader_t *r)
 {
     static const rc_reader_start_t starts[] = {
         [RC_STORAGE_FROM_LATEST] = RC_START_LATEST,
         [RC_STORAGE_FROM_OLDEST] = RC_START_OLDEST,
         [RC_STORAGE_FROM_AT] = RC_START_AT,
     };
-    if ((unsigned)o->start > RC_STORAGE_FROM_AT)
+    if ((unsigned)o->start > RC_STORAGE_FROM_AT || (o->flags & ~RC_STORAGE_READER_F_VERIFY) != 0)
         return -EINVAL;
-    shm_reader_t *r = calloc(1, sizeof(*r));
-    if (r == NULL)
-        return -ENOMEM;
-    r->base.ops = &shm_ops;
     rc_reader_opts_t ro = {.mode = RC_READER_LOSSLESS,
                            .start = starts[o->start],
                            .position = o->position,
                            .name = o->name,
                            .flags = RC_READER_F_MANUAL_ACK};
-    int rc = rc_reader_open(ring_of(s), &ro, &r->reader);
+    return rc_reader_open(ring_of(s), &ro, &r->reader);
+}
+
+/* A shm store keeps no checksums: RC_STORAGE_READER_F_VERIFY has nothing to check. */
+static int shm_reader_open(rc_storage_t *s, const rc_storage_reader_opts_t *o,
+                           rc_storage_reader_t **out)
+{
+    rc__ring_reader_t *r = calloc(1, sizeof(*r));
+    if (r == NULL)
+        return -ENOMEM;
+    r->base.ops = &shm_ops;
+    int rc = rc__ring_reader_init(s, o, r);
     if (rc != 0) {
         free(r);
         return rc;
@@ -276,7 +274,7 @@ static int shm_reader_open(rc_storage_t *s, const rc_storage_reader_opts_t *o,
     return 0;
 }
 
-static void shm_reader_close(rc_storage_reader_t *r, int keep_cursor)
+void rc__ring_reader_close(rc_storage_reader_t *r, int keep_cursor)
 {
     if (keep_cursor)
         rc_reader_forget(reader_of(r));
@@ -312,42 +310,42 @@ static int shm_wait(rc_storage_reader_t *r, rc_storage_view_t *v, int64_t timeou
     return rc;
 }
 
-static int shm_prepare_sleep(rc_storage_reader_t *r, const uint32_t **word, uint32_t *val)
+int rc__ring_prepare_sleep(rc_storage_reader_t *r, const uint32_t **word, uint32_t *val)
 {
     return rc_reader_prepare_sleep(reader_of(r), word, val);
 }
 
-static int shm_wait_past(rc_storage_reader_t *r, uint64_t pos, int64_t timeout_ns)
+int rc__ring_wait_past(rc_storage_reader_t *r, uint64_t pos, int64_t timeout_ns)
 {
     return rc_reader_wait_past(reader_of(r), pos, timeout_ns);
 }
 
-static void shm_wake(rc_storage_reader_t *r)
+void rc__ring_wake(rc_storage_reader_t *r)
 {
     rc_reader_wake(reader_of(r));
 }
 
-static int shm_ack(rc_storage_reader_t *r, uint64_t pos)
+int rc__ring_ack(rc_storage_reader_t *r, uint64_t pos)
 {
     return rc_reader_ack(reader_of(r), pos);
 }
 
-static uint64_t shm_position(const rc_storage_reader_t *r)
+uint64_t rc__ring_position(const rc_storage_reader_t *r)
 {
     return rc_reader_position(reader_of(r));
 }
 
-static uint64_t shm_acked(const rc_storage_reader_t *r)
+uint64_t rc__ring_acked(const rc_storage_reader_t *r)
 {
     return rc_reader_acked(reader_of(r));
 }
 
-static int shm_resume(rc_storage_reader_t *r)
+int rc__ring_resume(rc_storage_reader_t *r)
 {
     return rc_reader_resume(reader_of(r));
 }
 
-static int shm_find_cursor(rc_storage_t *s, const char *name, uint64_t *pos)
+int rc__ring_find_cursor(rc_storage_t *s, const char *name, uint64_t *pos)
 {
     return rc_reader_find_orphan(ring_of(s), name, pos);
 }
@@ -355,9 +353,9 @@ static int shm_find_cursor(rc_storage_t *s, const char *name, uint64_t *pos)
 /* The broker's handle holds the lock, so no process of a previous broker still uses a dead
  * slot: those go at once, not after the heartbeat timeout (a restart within it otherwise found
  * the previous broker's feeds still holding the ring, and answered 429 until they timed out). */
-static int shm_reclaim(rc_storage_t *s)
+int rc__ring_reclaim(rc_storage_t *s)
 {
-    shm_store_t *st = (shm_store_t *)s;
+    rc__ring_store_t *st = (rc__ring_store_t *)s;
     atomic_store_explicit(&st->adopted, 1, memory_order_relaxed);
     return st->broker ? rc_ring_reclaim_dead(st->ring) : rc_ring_reclaim(st->ring);
 }
@@ -368,7 +366,7 @@ static int shm_reclaim(rc_storage_t *s)
  * guard ends the broker at its next access to a lost page. The timeout is kept here: a local
  * consumer that left its cursor behind (rc_reader_forget) gets that long to come back for it,
  * as before, rather than having it taken by every scrape. */
-static void look(shm_store_t *st)
+static void look(rc__ring_store_t *st)
 {
     uint64_t now = rc_now_ns();
     uint64_t last = atomic_load_explicit(&st->last_look, memory_order_relaxed);
@@ -388,9 +386,9 @@ static void look(shm_store_t *st)
         rc_ring_reclaim(st->ring);
 }
 
-static void shm_stats(rc_storage_t *s, rc_storage_stats_t *st)
+void rc__ring_stats(rc_storage_t *s, rc_storage_stats_t *st)
 {
-    look((shm_store_t *)s);
+    look((rc__ring_store_t *)s);
     rc_ring_stats_t rs;
     rc_ring_stats(ring_of(s), &rs);
     st->capacity = rs.capacity;
@@ -399,6 +397,13 @@ static void shm_stats(rc_storage_t *s, rc_storage_stats_t *st)
     st->used = rs.fill;
     st->readers = rs.readers;
     st->lossless = rs.lossless;
+}
+
+static void shm_stats(rc_storage_t *s, rc_storage_stats_t *st)
+{
+    rc__ring_stats(s, st);
+    st->kind = "memory";
+    st->durability = "none";
 }
 
 /* A ring's saved cursors live in a shm object of their own beside it, "<ring name>.cursors",
@@ -417,12 +422,12 @@ static int shm_cursors_open(rc_storage_t *s, uint32_t slots, rc_storage_cursors_
         snprintf(err, errlen, "%s: %s", what, strerror(e));
         return -e;
     }
-    int rc = rc__cursors_map(fd, what, rc_ring_id(st->ring), slots, out, adopted, err, errlen);
+    int rc = rc__cursors_map(fd, what, rc_ring_id(st->r.ring), slots, out, adopted, err, errlen);
     close(fd);
     return rc;
 }
 
-static int shm_holder(rc_storage_t *s, rc_storage_holder_t *out)
+int rc__ring_holder(rc_storage_t *s, rc_storage_holder_t *out)
 {
     rc_ring_stats_t rs;
     rc_ring_slowest_t sl;
@@ -439,8 +444,8 @@ static int shm_holder(rc_storage_t *s, rc_storage_holder_t *out)
     return 0;
 }
 
-static int shm_groups(rc_storage_t *s, uint64_t default_limit, uint64_t *skipped,
-                      rc_storage_group_t *out, size_t max)
+int rc__ring_groups(rc_storage_t *s, uint64_t default_limit, uint64_t *skipped,
+                    rc_storage_group_t *out, size_t max)
 {
     rc_group_info_t gi[RC_GROUP_MAX];
     int rc = rc_group_enforce_lag(ring_of(s), default_limit, skipped);
@@ -459,25 +464,25 @@ static int shm_groups(rc_storage_t *s, uint64_t default_limit, uint64_t *skipped
 
 static const rc__storage_ops_t shm_ops = {
     .attach = shm_attach,
-    .close = shm_close,
+    .close = rc__ring_close,
     .claim = shm_claim,
     .commit = shm_commit,
-    .abort = shm_abort,
+    .abort = rc__ring_abort,
     .reader_open = shm_reader_open,
-    .reader_close = shm_reader_close,
+    .reader_close = rc__ring_reader_close,
     .poll = shm_poll,
     .wait = shm_wait,
-    .prepare_sleep = shm_prepare_sleep,
-    .wait_past = shm_wait_past,
-    .wake = shm_wake,
-    .ack = shm_ack,
-    .position = shm_position,
-    .acked = shm_acked,
-    .resume = shm_resume,
-    .find_cursor = shm_find_cursor,
-    .reclaim = shm_reclaim,
+    .prepare_sleep = rc__ring_prepare_sleep,
+    .wait_past = rc__ring_wait_past,
+    .wake = rc__ring_wake,
+    .ack = rc__ring_ack,
+    .position = rc__ring_position,
+    .acked = rc__ring_acked,
+    .resume = rc__ring_resume,
+    .find_cursor = rc__ring_find_cursor,
+    .reclaim = rc__ring_reclaim,
     .stats = shm_stats,
     .cursors_open = shm_cursors_open,
-    .holder = shm_holder,
-    .groups = shm_groups,
+    .holder = rc__ring_holder,
+    .groups = rc__ring_groups,
 };

@@ -237,7 +237,8 @@ static void test_annotations(void)
                  "---\n" BROKER,
                  "t.yaml:5: Trigger default/t: unknown annotation 'ringcast.dev/rate-limit': "
                  "ringcast reads ringcast.dev/max-inflight, ringcast.dev/lag-limit and "
-                 "ringcast.dev/lag-policy, all on a Trigger");
+                 "ringcast.dev/lag-policy on a Trigger, ringcast.dev/storage-type, -directory, "
+                 "-durability and -flush-interval on a Broker");
     /* Near misses of the lag annotations were once taken as "not a lag annotation" and
      * ignored. */
     expect_error("apiVersion: eventing.knative.dev/v1\nkind: Trigger\nmetadata:\n  name: t\n"
@@ -246,12 +247,14 @@ static void test_annotations(void)
                  "---\n" BROKER,
                  "t.yaml:5: Trigger default/t: unknown annotation 'ringcast.dev/lag-limits': "
                  "ringcast reads ringcast.dev/max-inflight, ringcast.dev/lag-limit and "
-                 "ringcast.dev/lag-policy, all on a Trigger");
+                 "ringcast.dev/lag-policy on a Trigger, ringcast.dev/storage-type, -directory, "
+                 "-durability and -flush-interval on a Broker");
     expect_error("apiVersion: eventing.knative.dev/v1\nkind: Broker\nmetadata:\n  name: b\n"
                  "  annotations:\n    other/x: y\n    ringcast.dev/max-inflight: \"5\"\n",
                  "t.yaml:7: Broker default/b: unknown annotation 'ringcast.dev/max-inflight': "
                  "ringcast reads ringcast.dev/max-inflight, ringcast.dev/lag-limit and "
-                 "ringcast.dev/lag-policy, all on a Trigger");
+                 "ringcast.dev/lag-policy on a Trigger, ringcast.dev/storage-type, -directory, "
+                 "-durability and -flush-interval on a Broker");
     rc_config_t c;
     load_ok(&c, BROKER "---\napiVersion: eventing.knative.dev/v1\nkind: Trigger\nmetadata:\n"
                        "  name: t\n  annotations: {ringcast.dev/max-inflight: \"3\", "

@@ -1,0 +1,548 @@
+/* The ring file back end (docs/durability.md): a broker's ring in a file of its storage
+ * directory, `<directory>/<ns>.<broker>.ring`, mapped whole with the layout, claims and readers
+ * of the shm ring (shm/ring.h), and its saved cursors beside it in `<ns>.<broker>.cursors`.
+ * Events and cursors thus outlive the broker and /dev/shm (a reboot empties it) alike; with
+ * durability none the kernel writes them back from the page cache when it likes, so a crash of
+ * the process loses nothing and a crash of the machine what was not written back yet.
+ *
+ * What this file adds to the shm back end, whose operations it shares (rc__ring_*):
+ * - each record carries a CRC32C of its sequence number and bytes in an 8-byte trailer,
+ *   computed at commit (RC_STORAGE_REC_F_CRC, storage.h), checked at start and by readers
+ *   that ask (RC_STORAGE_READER_F_VERIFY), which then see the record without its trailer;
+ * - recovery at start (shm/ring_recover.h): every record from the oldest held to the head is
+ *   checked, what is damaged is padded over and reported, a torn tail is cut;
+ * - a file store is never replaced: a file of another size, another format or a damaged header
+ *   is refused with what to do, since replacing it would throw its events away; only a file
+ *   that its creator never finished is made again, and a file cut short is extended (the lost
+ *   bytes read as zeros and recovery reports what they held). */
+#include "net/storage/storage_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/clock.h"
+#include "core/crc32c.h"
+#include "core/errors.h"
+#include "core/log.h"
+#include "core/record.h"
+#include "shm/reader.h"
+#include "shm/ring.h"
+#include "shm/ring_recover.h"
+
+/* As storage_shm.c: how long to wait for the workers of a broker that died to let the ring
+ * go, and attempts when another process creates the file while we open it. */
+#define LOCK_WAIT_NS  (10ull * 1000000000ull)
+#define OPEN_ATTEMPTS 3
+#define PATH_BYTES    1280 /* a directory of up to 1023 bytes, '/', "<ns>.<name>.cursors" */
+
+typedef struct {
+    rc__ring_store_t r; /* first: the shared ring operations take it */
+    _Atomic uint64_t corrupt;
+    rc_storage_durability_t durability;
+    char ns[64], broker[64];
+    char path[PATH_BYTES];    /* the ring file */
+    char cursors[PATH_BYTES]; /* its cursor table */
+} file_store_t;
+
+typedef struct {
+    rc__ring_reader_t r; /* first: the shared reader operations take it */
+    file_store_t *store;
+    int verify;
+} file_reader_t;
+
+/* A claim: the ring's, and the records to checksum at commit. */
+typedef struct {
+    rc_ring_claim_t ring;
+    rc_storage_rec_t *recs;
+} file_claim_t;
+_Static_assert(sizeof(file_claim_t) <= sizeof(((rc_storage_claim_t *)0)->priv_), "claim fits");
+
+static const rc__storage_ops_t file_ops;
+
+static rc_ring_t *ring_of(rc_storage_t *s)
+{
+    return ((rc__ring_store_t *)s)->ring;
+}
+
+/* ---- the checksum ------------------------------------------------------------------------- */
+
+static uint32_t record_crc(uint64_t seq, const void *data, uint32_t len)
+{
+    return rc_crc32c(rc_crc32c(0, &seq, sizeof(seq)), data, len);
+}
+
+int rc_storage_record_check(const void *data, uint32_t len, uint16_t flags, uint64_t seq,
+                            uint32_t *rec_len)
+{
+    if ((flags & RC_STORAGE_REC_F_CRC) == 0) {
+        if (rec_len != NULL)
+            *rec_len = len;
+        return 1;
+    }
+    if (len < RC_STORAGE_CRC_TRAILER)
+        return RC_EBAD_RECORD;
+    uint32_t n = len - RC_STORAGE_CRC_TRAILER, crc, stored;
+    memcpy(&crc, (const unsigned char *)data + n, sizeof(crc));
+    memcpy(&stored, (const unsigned char *)data + n + sizeof(crc), sizeof(stored));
+    if (stored != n || crc != record_crc(seq, data, n))
+        return RC_EBAD_RECORD;
+    if (rec_len != NULL)
+        *rec_len = n;
+    return 0;
+}
+
+/* ---- opening: the directory, the file, the lock, recovery -------------------------------- */
+
+static int check_directory(const char *dir, char *err, size_t errlen)
+{
+    struct stat st;
+    if (stat(dir, &st) != 0) {
+        int e = errno;
+        if (e == ENOENT)
+            snprintf(err, errlen,
+                     "storage directory %s does not exist: create it (mkdir -p %s) for the user "
+                     "that runs ringcast (uid %u)",
+                     dir, dir, (unsigned)geteuid());
+        else
+            snprintf(err, errlen, "storage directory %s: %s", dir, strerror(e));
+        return -e;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        snprintf(err, errlen, "storage directory %s is not a directory", dir);
+        return -ENOTDIR;
+    }
+    if (faccessat(AT_FDCWD, dir, W_OK | X_OK, AT_EACCESS) != 0) {
+        int e = errno;
+        snprintf(err, errlen,
+                 "storage directory %s is not writable by uid %u (owner uid %u, mode %04o): the "
+                 "broker keeps its ring and cursor files there",
+                 dir, (unsigned)geteuid(), (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777));
+        return -e;
+    }
+    return 0;
+}
+
+static int set_paths(file_store_t *fs, const rc_storage_config_t *cfg, char *err, size_t errlen)
+{
+    const char *dir = cfg->directory;
+    size_t n = strlen(dir);
+    while (n > 1 && dir[n - 1] == '/')
+        n--; /* "/var/lib/rc/" names the same directory; no "//" in messages */
+    snprintf(fs->ns, sizeof(fs->ns), "%s", cfg->ns);
+    snprintf(fs->broker, sizeof(fs->broker), "%s", cfg->broker);
+    int a =
+        snprintf(fs->path, sizeof(fs->path), "%.*s/%s.%s.ring", (int)n, dir, cfg->ns, cfg->broker);
+    int b = snprintf(fs->cursors, sizeof(fs->cursors), "%.*s/%s.%s.cursors", (int)n, dir, cfg->ns,
+                     cfg->broker);
+    if (a < 0 || b < 0 || (size_t)a >= sizeof(fs->path) || (size_t)b >= sizeof(fs->cursors)) {
+        snprintf(err, errlen, "storage directory %s is too long", dir);
+        return -ENAMETOOLONG;
+    }
+    return 0;
+}
+
+/* Creates the ring file, locked. `replace`: a file its creator never finished is in the way. */
+static int create_locked(file_store_t *fs, const rc_storage_config_t *cfg, int replace, char *err,
+                         size_t errlen)
+{
+    rc_ring_config_t rcfg;
+    rc_ring_config_init(&rcfg);
+    rcfg.capacity = cfg->capacity;
+    if (cfg->readers > rcfg.reader_slots)
+        rcfg.reader_slots = cfg->readers;
+    rcfg.flags = RC_RING_F_LOCK | (replace ? RC_RING_F_REPLACE : 0);
+    int rc = rc_ring_create_file(fs->path, &rcfg, &fs->r.ring, err, errlen);
+    if (rc == 0)
+        rc_log_info("storage", "broker %s/%s: created ring file %s (%llu bytes of events)", fs->ns,
+                    fs->broker, fs->path, (unsigned long long)cfg->capacity);
+    return rc;
+}
+
+static int extend(file_store_t *fs, char *err, size_t errlen)
+{
+    uint64_t was = 0, now = 0;
+    int rc = rc_ring_extend_file(fs->path, &was, &now, err, errlen);
+    if (rc == 0 && was < now)
+        rc_log_warn("storage",
+                    "broker %s/%s: ring file %s has %llu bytes, its header says %llu (a copy cut "
+                    "short, or a file system that lost its end): extended with zeros; recovery "
+                    "reports what the lost bytes held",
+                    fs->ns, fs->broker, fs->path, (unsigned long long)was, (unsigned long long)now);
+    return rc;
+}
+
+static int lock(file_store_t *fs, rc_ring_t *ring, char *err, size_t errlen)
+{
+    int rc = rc_ring_lock(ring, 0, err, errlen);
+    if (rc == -EAGAIN) {
+        rc_log_warn("storage", "broker %s/%s: %s; waiting up to %llu s for them to exit", fs->ns,
+                    fs->broker, err, LOCK_WAIT_NS / 1000000000ull);
+        rc = rc_ring_lock(ring, LOCK_WAIT_NS, err, errlen);
+    }
+    return rc;
+}
+
+/* One attempt: attach to the file (locked) when it is there and fits the config, create it
+ * when there is none. Returns 1 after creating it (nothing to recover). */
+static int open_once(file_store_t *fs, const rc_storage_config_t *cfg, char *err, size_t errlen)
+{
+    rc_ring_t *ring = NULL;
+    int rc = rc_ring_open_file(fs->path, &ring, err, errlen);
+    if (rc == RC_ERING_TRUNCATED && (rc = extend(fs, err, errlen)) == 0)
+        rc = rc_ring_open_file(fs->path, &ring, err, errlen);
+    if (rc == -ENOENT || rc == RC_ERING_NOT_READY) {
+        if (rc == RC_ERING_NOT_READY)
+            rc_log_warn("storage", "broker %s/%s: %s: making it again", fs->ns, fs->broker, err);
+        rc = create_locked(fs, cfg, rc == RC_ERING_NOT_READY, err, errlen);
+        return rc == 0 ? 1 : rc;
+    }
+    if (rc == RC_ERING_BAD_MAGIC || rc == RC_ERING_BAD_VERSION || rc == RC_ERING_CORRUPT) {
+        size_t n = strlen(err);
+        snprintf(err + n, errlen - n,
+                 "; a file store is never replaced by the broker (its events would be lost): "
+                 "move the file aside to start an empty one");
+    }
+    if (rc == 0)
+        rc = lock(fs, ring, err, errlen);
+    if (rc == 0 && rc_ring_capacity(ring) != cfg->capacity) {
+        snprintf(err, errlen,
+                 "ring file %s holds %llu bytes of events and spec.ring.size is %llu: a file "
+                 "store is not resized (its events would be lost); set spec.ring.size back to "
+                 "%llu, or move the file aside to start an empty one",
+                 fs->path, (unsigned long long)rc_ring_capacity(ring),
+                 (unsigned long long)cfg->capacity, (unsigned long long)rc_ring_capacity(ring));
+        rc = -EINVAL;
+    }
+    if (rc != 0) {
+        rc_ring_close(ring);
+        return rc;
+    }
+    fs->r.ring = ring;
+    return 0;
+}
+
+static int recover_verify(void *arg, const rc_ring_view_t *v)
+{
+    (void)arg;
+    int rc = rc_storage_record_check(v->data, v->len, v->flags, v->seq, NULL);
+    return rc < 0 ? -1 : rc;
+}
+
+static void recover_report(void *arg, uint64_t pos, uint64_t len, const char *why)
+{
+    file_store_t *fs = arg;
+    rc_log_warn("storage",
+                "broker %s/%s: ring file %s: corrupt record at position %llu (%llu bytes): %s; "
+                "padded over, readers skip it",
+                fs->ns, fs->broker, fs->path, (unsigned long long)pos, (unsigned long long)len,
+                why);
+}
+
+static int recover(file_store_t *fs, char *err, size_t errlen)
+{
+    uint64_t t0 = rc_now_ns();
+    rc_ring_recovery_t rec;
+    int rc = rc_ring_recover(fs->r.ring, recover_verify, recover_report, fs, &rec);
+    if (rc != 0) {
+        snprintf(err, errlen, "ring file %s: recovery failed: %s", fs->path, rc_strerror(rc));
+        return rc;
+    }
+    double ms = (double)(rc_now_ns() - t0) / 1e6;
+    atomic_store_explicit(&fs->corrupt, rec.corrupt, memory_order_relaxed);
+    int damaged = rec.corrupt != 0 || rec.head != rec.head_before;
+    char kept[96] = "";
+    if (rec.events > 0)
+        snprintf(kept, sizeof(kept), " (oldest seq %llu, newest seq %llu)",
+                 (unsigned long long)rec.oldest_seq, (unsigned long long)rec.newest_seq);
+    rc_log(damaged ? RC_LOG_WARN : RC_LOG_INFO, "storage",
+           "broker %s/%s: recovered %llu events%s from %s in %.1f ms; stopped at %s", fs->ns,
+           fs->broker, (unsigned long long)rec.events, kept, fs->path, ms, rec.stop);
+    if (damaged || rec.swept != 0 || rec.unchecked != 0)
+        rc_log_warn("storage",
+                    "broker %s/%s: recovery of %s: %llu corrupt records or stretches padded over "
+                    "(readers skip them), %llu claims of producers that died padded over, %llu "
+                    "records without a checksum, %llu reader slots moved back to the head",
+                    fs->ns, fs->broker, fs->path, (unsigned long long)rec.corrupt,
+                    (unsigned long long)rec.swept, (unsigned long long)rec.unchecked,
+                    (unsigned long long)rec.clamped);
+    return 0;
+}
+
+int rc__storage_file_open(const rc_storage_config_t *cfg, rc_storage_t **out, char *err,
+                          size_t errlen)
+{
+    if (cfg->directory == NULL || cfg->durability != RC_STORAGE_DURABILITY_NONE) {
+        snprintf(err, errlen, "a file store needs a directory and durability none");
+        return -EINVAL;
+    }
+    file_store_t *fs = calloc(1, sizeof(*fs));
+    if (fs == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    fs->r.base.ops = &file_ops;
+    fs->durability = cfg->durability;
+    int rc = check_directory(cfg->directory, err, errlen);
+    if (rc == 0)
+        rc = set_paths(fs, cfg, err, errlen);
+    if (rc != 0)
+        goto fail;
+    /* Before the first mapping is touched; the workers forked later inherit it. */
+    if ((rc = rc_ring_guard_sigbus()) != 0)
+        rc_log_warn("storage", "cannot install the SIGBUS guard: %s", rc_strerror(rc));
+    rc = -ESTALE;
+    for (int i = 0; i < OPEN_ATTEMPTS && (rc == -ESTALE || rc == -EEXIST); i++)
+        rc = open_once(fs, cfg, err, errlen);
+    if (rc == -EBUSY || rc == -EAGAIN) {
+        size_t n = strlen(err);
+        snprintf(err + n, errlen - n,
+                 ", or give this broker its own storage directory (spec.storage.directory, "
+                 "annotation ringcast.dev/storage-directory)");
+    }
+    if (rc < 0)
+        goto fail;
+    fs->r.broker = 1;
+    if (rc == 0 && (rc = recover(fs, err, errlen)) != 0) {
+        rc_ring_close(fs->r.ring);
+        goto fail;
+    }
+    *out = &fs->r.base;
+    return 0;
+fail:
+    free(fs);
+    return rc;
+}
+
+static int file_attach(const rc_storage_t *s, rc_storage_t **out, char *err, size_t errlen)
+{
+    const file_store_t *from = (const file_store_t *)s;
+    file_store_t *fs = calloc(1, sizeof(*fs));
+    if (fs == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    fs->r.base.ops = &file_ops;
+    fs->durability = from->durability;
+    memcpy(fs->ns, from->ns, sizeof(fs->ns));
+    memcpy(fs->broker, from->broker, sizeof(fs->broker));
+    memcpy(fs->path, from->path, sizeof(fs->path));
+    memcpy(fs->cursors, from->cursors, sizeof(fs->cursors));
+    int rc = rc_ring_open_file(fs->path, &fs->r.ring, err, errlen);
+    if (rc != 0) {
+        free(fs);
+        return rc;
+    }
+    *out = &fs->r.base;
+    return 0;
+}
+
+/* ---- appending: records with their checksum -------------------------------------------------- */
+
+/* The ring claims each record with room for its trailer; the caller still sees `len` bytes. */
+static int file_claim(rc_storage_t *s, rc_storage_rec_t *recs, uint32_t n, rc_storage_claim_t *c)
+{
+    file_claim_t *fc = (file_claim_t *)(void *)c->priv_;
+    for (uint32_t i = 0; i < n; i++) {
+        if (recs[i].len > UINT32_MAX - RC_STORAGE_CRC_TRAILER)
+            return RC_ERING_TOO_BIG;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        recs[i].type_ = RC_EVENT_RECORD_TYPE;
+        recs[i].flags_ = RC_STORAGE_REC_F_CRC;
+        recs[i].len += RC_STORAGE_CRC_TRAILER;
+    }
+    int rc;
+    if (n == 1) {
+        rc = rc_ring_claim(ring_of(s), recs[0].len, RC_EVENT_RECORD_TYPE, RC_STORAGE_REC_F_CRC,
+                           &fc->ring);
+        if (rc == 0) {
+            recs[0].pos = fc->ring.pos;
+            recs[0].data = fc->ring.data;
+        }
+    } else {
+        /* The layouts agree (storage_shm.c checks it). */
+        rc = rc_ring_claim_batch(ring_of(s), (rc_ring_rec_t *)(void *)recs, n, &fc->ring);
+    }
+    for (uint32_t i = 0; i < n; i++)
+        recs[i].len -= RC_STORAGE_CRC_TRAILER;
+    if (rc == 0) {
+        fc->recs = recs;
+        c->pos = fc->ring.pos;
+        c->seq = fc->ring.seq;
+        c->count = fc->ring.count;
+    }
+    return rc;
+}
+
+/* The checksums go in last, over the bytes the caller wrote, then the ring publishes them. */
+static int file_commit(rc_storage_t *s, rc_storage_claim_t *c)
+{
+    (void)s;
+    file_claim_t *fc = (file_claim_t *)(void *)c->priv_;
+    for (uint32_t i = 0; i < c->count; i++) {
+        unsigned char *d = fc->recs[i].data;
+        uint32_t len = fc->recs[i].len;
+        uint32_t crc = record_crc(c->seq + i, d, len);
+        memcpy(d + len, &crc, sizeof(crc));
+        memcpy(d + len + sizeof(crc), &len, sizeof(len));
+    }
+    return rc_ring_commit(&fc->ring);
+}
+
+/* ---- reading: without the trailer, checked when asked ------------------------------------- */
+
+static int file_reader_open(rc_storage_t *s, const rc_storage_reader_opts_t *o,
+                            rc_storage_reader_t **out)
+{
+    file_reader_t *r = calloc(1, sizeof(*r));
+    if (r == NULL)
+        return -ENOMEM;
+    r->r.base.ops = &file_ops;
+    r->store = (file_store_t *)s;
+    r->verify = (o->flags & RC_STORAGE_READER_F_VERIFY) != 0;
+    int rc = rc__ring_reader_init(s, o, &r->r);
+    if (rc != 0) {
+        free(r);
+        return rc;
+    }
+    *out = &r->r.base;
+    return 0;
+}
+
+/* Fills `v` from the ring's view. Returns 0, or RC_EBAD_RECORD for a record whose checksum a
+ * verifying reader found wrong (reported and counted: the caller reads on past it). */
+static int file_view(file_reader_t *r, const rc_ring_view_t *rv, rc_storage_view_t *v)
+{
+    uint32_t len = rv->len;
+    if (r->verify) {
+        if (rc_storage_record_check(rv->data, rv->len, rv->flags, rv->seq, &len) < 0) {
+            atomic_fetch_add_explicit(&r->store->corrupt, 1, memory_order_relaxed);
+            rc_log_warn("storage",
+                        "broker %s/%s: ring file %s: the record at position %llu (seq %llu) "
+                        "fails its checksum: skipped",
+                        r->store->ns, r->store->broker, r->store->path, (unsigned long long)rv->pos,
+                        (unsigned long long)rv->seq);
+            return RC_EBAD_RECORD;
+        }
+    } else if ((rv->flags & RC_STORAGE_REC_F_CRC) != 0 && len >= RC_STORAGE_CRC_TRAILER) {
+        len -= RC_STORAGE_CRC_TRAILER;
+    }
+    v->pos = rv->pos;
+    v->next = rv->next;
+    v->seq = rv->seq;
+    v->data = rv->data;
+    v->len = len;
+    return 0;
+}
+
+static int file_poll(rc_storage_reader_t *r, rc_storage_view_t *v)
+{
+    file_reader_t *fr = (file_reader_t *)r;
+    rc_ring_view_t rv;
+    int rc;
+    while ((rc = rc_reader_poll(fr->r.reader, &rv)) == 0 && file_view(fr, &rv, v) != 0)
+        ;
+    return rc;
+}
+
+static int file_wait(rc_storage_reader_t *r, rc_storage_view_t *v, int64_t timeout_ns)
+{
+    file_reader_t *fr = (file_reader_t *)r;
+    rc_ring_view_t rv;
+    int rc = rc_reader_wait(fr->r.reader, &rv, timeout_ns);
+    while (rc == 0 && file_view(fr, &rv, v) != 0) {
+        rc = rc_reader_poll(fr->r.reader, &rv);
+        if (rc == RC_ERING_EMPTY)
+            rc = rc_reader_wait(fr->r.reader, &rv, timeout_ns);
+    }
+    return rc;
+}
+
+/* ---- state and saved cursors ---------------------------------------------------------------- */
+
+static void file_stats(rc_storage_t *s, rc_storage_stats_t *st)
+{
+    file_store_t *fs = (file_store_t *)s;
+    rc__ring_stats(s, st);
+    st->kind = "file";
+    st->durability = "none";
+    struct stat sb;
+    st->file_bytes = stat(fs->path, &sb) == 0 ? (uint64_t)sb.st_size : 0;
+    st->corrupt = atomic_load_explicit(&fs->corrupt, memory_order_relaxed);
+}
+
+/* Cursors saved past the newest event recovered (a torn tail was cut under them) resume at it:
+ * the events they acknowledged there are gone, and a cursor past the head would make its
+ * trigger skip the next ones. */
+static void clamp_cursors(file_store_t *fs, rc_storage_cursors_t *t)
+{
+    rc_ring_stats_t rs;
+    rc_ring_stats(fs->r.ring, &rs);
+    uint32_t n = 0;
+    for (rc_storage_cursor_t *c = rc_storage_cursor_next(t, NULL); c != NULL;
+         c = rc_storage_cursor_next(t, c)) {
+        if (atomic_load_explicit(&c->pos, memory_order_relaxed) <= rs.head &&
+            atomic_load_explicit(&c->seq, memory_order_relaxed) <= rs.head_seq)
+            continue;
+        atomic_store_explicit(&c->seq, rs.head_seq, memory_order_relaxed);
+        atomic_store_explicit(&c->pos, rs.head, memory_order_relaxed);
+        n++;
+    }
+    if (n > 0)
+        rc_log_warn("storage",
+                    "broker %s/%s: %u saved cursors were past the newest event recovered; they "
+                    "resume at it (seq %llu)",
+                    fs->ns, fs->broker, n, (unsigned long long)rs.head_seq);
+}
+
+/* The table lives beside the ring file, owner-only like it, and names the ring's identity, so
+ * the cursors of a ring file that was moved aside never apply to the one made after it. */
+static int file_cursors_open(rc_storage_t *s, uint32_t slots, rc_storage_cursors_t **out,
+                             int *adopted, char *err, size_t errlen)
+{
+    file_store_t *fs = (file_store_t *)s;
+    char what[PATH_BYTES + 16];
+    snprintf(what, sizeof(what), "cursor table %s", fs->cursors);
+    int fd = open(fs->cursors, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        int e = errno;
+        snprintf(err, errlen, "%s: %s", what, strerror(e));
+        return -e;
+    }
+    int rc = rc__cursors_map(fd, what, rc_ring_id(fs->r.ring), slots, out, adopted, err, errlen);
+    close(fd);
+    if (rc == 0 && *adopted)
+        clamp_cursors(fs, *out);
+    return rc;
+}
+
+static const rc__storage_ops_t file_ops = {
+    .attach = file_attach,
+    .close = rc__ring_close,
+    .claim = file_claim,
+    .commit = file_commit,
+    .abort = rc__ring_abort,
+    .reader_open = file_reader_open,
+    .reader_close = rc__ring_reader_close,
+    .poll = file_poll,
+    .wait = file_wait,
+    .prepare_sleep = rc__ring_prepare_sleep,
+    .wait_past = rc__ring_wait_past,
+    .wake = rc__ring_wake,
+    .ack = rc__ring_ack,
+    .position = rc__ring_position,
+    .acked = rc__ring_acked,
+    .resume = rc__ring_resume,
+    .find_cursor = rc__ring_find_cursor,
+    .reclaim = rc__ring_reclaim,
+    .stats = file_stats,
+    .cursors_open = file_cursors_open,
+    .holder = rc__ring_holder,
+    .groups = rc__ring_groups,
+};

@@ -1,0 +1,438 @@
+#!/usr/bin/env python3
+"""The file store (issue 13, first increment; docs/durability.md) with the real broker:
+
+- a clean stop, every /dev/shm object of the broker removed (what a reboot does), a restart:
+  every event is still there (`ringcast tail --storage-dir --verify` from the oldest), and a
+  Trigger whose subscriber acknowledged the first half gets the second half: nothing lost,
+  nothing of the acknowledged half sent again;
+- kill -9 of serve while events pour in, then a restart, three times: every event that got 202
+  is in the log after each restart (durability none survives a crash of the process);
+- damage done to the file while the broker is down: flipped bits in the middle of the record
+  area, a zero-filled tail, a file cut short, a file cut inside its tables: recovery reports
+  (log line naming the position, ringcast_storage_corrupt_records_total), keeps what is intact,
+  and the broker serves; the file cut in its tables is refused with what to do;
+- what serve refuses at start: a storage directory that does not exist or is a file, a ring
+  size other than the file's, a second broker on the same directory;
+- /metrics shows each broker's storage type, durability and file size.
+
+Every wait is bounded; processes are stopped by pid; only 127.0.0.1."""
+
+import glob
+import os
+import re
+import signal
+import struct
+import sys
+import tempfile
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from rc_harness import RINGCAST, Broker, Conn, Runner, check, eq, run_cli  # noqa: E402
+from subscriber import Subscriber  # noqa: E402
+
+WINDOW = 8  # ringcast.dev/max-inflight of the test trigger
+
+SETTINGS = """apiVersion: ringcast.dev/v1alpha1
+kind: RingcastConfig
+spec:
+  shutdownTimeout: 2s
+  workers: 1
+  ring: {size: %s}
+  limits: {maxEventBytes: 64Ki, maxHeaderBytes: 8Ki, maxBatchBytes: 256Ki, maxBatchEvents: 50}
+  storage: {type: file, directory: %s, durability: none}
+---
+apiVersion: eventing.knative.dev/v1
+kind: Broker
+metadata: {name: default}
+"""
+
+
+def config(directory, size="1Mi", triggers=""):
+    return SETTINGS % (size, directory) + triggers
+
+
+def trigger(uri):
+    return ("---\napiVersion: eventing.knative.dev/v1\nkind: Trigger\nmetadata:\n"
+            "  name: half\n  annotations:\n    ringcast.dev/max-inflight: \"%d\"\n"
+            "spec:\n  broker: default\n  subscriber: {uri: %s}\n"
+            "  delivery: {retry: 1000, backoffPolicy: linear, backoffDelay: PT0.1S,"
+            " backoffMax: PT0.2S, timeout: PT5S}\n" % (WINDOW, uri))
+
+
+def publish(b, eid, data=b"x"):
+    r = b.request("POST", "/default/default",
+                  {"ce-id": eid, "ce-source": "/durable", "ce-type": "t", "ce-specversion": "1.0",
+                   "Content-Type": "application/octet-stream"}, data)
+    eq(r.status, 202, "publish %s: %r" % (eid, r))
+
+
+def tail(directory, *args):
+    """(exit code, event ids, stderr) of `ringcast tail --storage-dir` from the oldest."""
+    import json
+    rc, out, err = run_cli(["tail", "default/default", "--storage-dir", directory, "--timeout",
+                            "600ms"] + list(args))
+    return rc, [json.loads(line)["id"] for line in out.splitlines() if line], err
+
+
+def ring_path(directory):
+    return os.path.join(directory, "default.default.ring")
+
+
+def wipe_shm(b):
+    """Removes every /dev/shm object of the broker (its ring prefix), as a reboot would, and
+    returns how many there were."""
+    n = 0
+    for p in glob.glob("/dev/shm/%s.*" % b.prefix):
+        os.unlink(p)
+        n += 1
+    return n
+
+
+def forget(b):
+    """Closes what the harness holds for a stopped broker (its store stays in the directory)."""
+    b.stop()
+    log = b.log()
+    b.__exit__(None, None, None)
+    return log
+
+
+def records(path):
+    """The records of a ring file that has not wrapped: (position, file offset, length with
+    header, type, seq) for each, walking the headers as the ring does (shm/ring_internal.h)."""
+    with open(path, "rb") as f:
+        data = f.read()
+    cap, = struct.unpack_from("<Q", data, 16)
+    key, = struct.unpack_from("<Q", data, 32)
+    roff, = struct.unpack_from("<Q", data, 56)
+    head, = struct.unpack_from("<Q", data, 256)
+    out, p = [], 0
+    while p < head:
+        off = roff + (p & (cap - 1))
+        word, stamp, seq = struct.unpack_from("<QQQ", data, off)
+        check(stamp == p ^ key and word >> 63, "record header at %d" % p)
+        n = word & 0xffffffff
+        out.append((p, off, n, (word >> 32) & 0xffff, seq))
+        p += (n + 7) & ~7
+    return roff, cap, out
+
+
+def metric(b, name):
+    for k, v in b.metrics().items():
+        if k.startswith(name + "{") or k == name:
+            return k, v
+    return None, None
+
+
+# ---- restart after /dev/shm is gone ------------------------------------------------------------
+
+def test_restart_after_shm_wipe():
+    """N events, a trigger whose subscriber takes the first half and refuses the rest; SIGTERM,
+    /dev/shm wiped, restart: every event readable, the second half delivered, the first not
+    again."""
+    n = 60
+    half = n // 2
+
+    def first_half(_i, req):
+        return (200 if int(req.ce("id").split("-")[1]) < half else 503), {}, b"", 0.0
+
+    with tempfile.TemporaryDirectory(prefix="rc-durable-") as d, \
+            Subscriber(first_half) as s1, Subscriber() as s2:
+        b = Broker(config(d, triggers=trigger(s1.url)))
+        prefix = b.prefix
+        try:
+            for i in range(n):
+                publish(b, "e-%d" % i)
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                got = set(s1.ids())
+                if all("e-%d" % i in got for i in range(half)) and \
+                        any(int(x.split("-")[1]) >= half for x in got):
+                    break
+                time.sleep(0.05)
+            check(all("e-%d" % i in set(s1.ids()) for i in range(half)), "first half delivered")
+            k, v = metric(b, "ringcast_storage_info")
+            check(k is not None and 'type="file"' in k and 'durability="none"' in k and v == 1,
+                  "storage info metric: %s" % k)
+            k, v = metric(b, "ringcast_storage_file_bytes")
+            check(v is not None and v >= 1 << 20, "file size metric %s" % v)
+            eq(b.stop(), 0, "graceful stop")
+            wiped = wipe_shm(b)
+        finally:
+            log1 = forget(b)
+        check("created ring file %s" % ring_path(d) in log1, "created the file: %s" % log1)
+        eq(os.path.exists(ring_path(d)), True, "ring file")
+        eq(os.path.exists(os.path.join(d, "default.default.cursors")), True, "cursor table")
+        eq(os.stat(ring_path(d)).st_mode & 0o777, 0o600, "ring file mode")
+        check(not glob.glob("/dev/shm/%s.*" % prefix), "nothing of the broker in /dev/shm")
+
+        b = Broker(config(d, triggers=trigger(s2.url)), args=["--ring-prefix", prefix])
+        try:
+            rc, ids, err = tail(d, "--verify")
+            eq(rc, 0, "tail --verify: %s" % err)
+            eq(ids, ["e-%d" % i for i in range(n)], "every event, in order, after the restart")
+            want = {"e-%d" % i for i in range(half, n)}
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline and not want <= set(s2.ids()):
+                time.sleep(0.05)
+            got = s2.ids()
+            check(want <= set(got), "second half delivered after the restart: missing %s"
+                  % sorted(want - set(got))[:5])
+            again = [x for x in got if int(x.split("-")[1]) < half]
+            eq(again, [], "acknowledged events sent again")
+            check(len(got) - len(set(got)) <= WINDOW, "duplicates within the window")
+            log2 = b.log()
+            check(re.search(r"recovered %d events \(oldest seq 0, newest seq %d\) from %s in "
+                            r"[\d.]+ ms; stopped at position \d+: the head"
+                            % (n, n - 1, re.escape(ring_path(d))), log2), log2)
+        finally:
+            forget(b)
+        print("  (%d /dev/shm objects of the broker removed between the runs)" % wiped)
+
+
+# ---- kill -9 during ingest ---------------------------------------------------------------------
+
+RATE = 750  # events per second per connection: three rounds stay well inside the ring (no
+            # event is overwritten before it is checked; retention is the ring's size)
+
+
+class Sender:
+    """Posts events over two keep-alive connections until stopped, each at RATE per second;
+    keeps the ids that got 202. A request the broker died under is given up (never sent
+    again)."""
+
+    def __init__(self, b, prefix):
+        self.b, self.prefix = b, prefix
+        self.accepted = []
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self.n = 0
+        self.threads = [threading.Thread(target=self._run, args=(k,), daemon=True)
+                        for k in range(2)]
+        for t in self.threads:
+            t.start()
+
+    def _run(self, k):
+        c = None
+        i = 0
+        start = time.monotonic()
+        while not self.stop.is_set():
+            wait = start + i / RATE - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+            eid = "%s-%d-%d" % (self.prefix, k, i)
+            i += 1
+            try:
+                if c is None:
+                    c = Conn(self.b.host, self.b.port, timeout=2.0)
+                c.send_request("POST", "/default/default",
+                               {"ce-id": eid, "ce-source": "/kill", "ce-type": "t",
+                                "ce-specversion": "1.0", "Content-Type": "text/plain"},
+                               b"y" * (64 + i % 300))
+                r = c.response()
+                if r.status == 202:
+                    with self.lock:
+                        self.accepted.append(eid)
+            except (OSError, EOFError, ValueError):
+                if c is not None:
+                    c.close()
+                c = None
+                time.sleep(0.01)
+        if c is not None:
+            c.close()
+
+    def join(self):
+        self.stop.set()
+        for t in self.threads:
+            t.join(10)
+        return list(self.accepted)
+
+
+def test_kill9_during_ingest():
+    """kill -9 of serve under load, three times: after each restart every event that got 202
+    is in the ring file (tail --verify), and recovery says what it padded over."""
+    with tempfile.TemporaryDirectory(prefix="rc-durable-") as d:
+        prefix = None
+        accepted = []
+        for k in range(3):
+            b = Broker(config(d, size="16Mi"), args=["--ring-prefix", prefix] if prefix else [])
+            prefix = b.prefix
+            try:
+                if k > 0:
+                    rc, ids, err = tail(d, "--verify")
+                    eq(rc, 0, "tail --verify after kill %d: %s" % (k, err))
+                    missing = set(accepted) - set(ids)
+                    eq(sorted(missing)[:5], [], "202s lost by kill %d (of %d)"
+                       % (k, len(accepted)))
+                    check("recovered %d events" % len(ids) in b.log(), b.log())
+                snd = Sender(b, "k%d" % k)
+                time.sleep(1.0)
+                b.signal(signal.SIGKILL)
+                b.wait(5)
+                accepted += snd.join()
+                check(len(accepted) > 50 * (k + 1), "events were accepted (%d)" % len(accepted))
+            finally:
+                forget(b)
+        b = Broker(config(d, size="16Mi"), args=["--ring-prefix", prefix])
+        try:
+            rc, ids, err = tail(d, "--verify")
+            eq(rc, 0, "tail --verify after the last kill: %s" % err)
+            eq(sorted(set(accepted) - set(ids))[:5], [], "202s lost (of %d)" % len(accepted))
+            publish(b, "after")
+        finally:
+            forget(b)
+        print("  (%d events accepted over 3 kills)" % len(accepted))
+
+
+# ---- damage while the broker is down -----------------------------------------------------------
+
+def fill(d, n):
+    """A broker that stores n events and stops; returns the record list of its file."""
+    b = Broker(config(d))
+    try:
+        for i in range(n):
+            publish(b, "d-%d" % i, b"z" * (100 + i))
+        eq(b.stop(), 0, "graceful stop")
+    finally:
+        forget(b)
+    return records(ring_path(d))
+
+
+def restart(d):
+    b = Broker(config(d))
+    return b, b.log()
+
+
+def test_flipped_bits():
+    """A bit of one record's data and one of another's header, in the middle: both reported
+    by position and counted, the others kept, the broker serves."""
+    with tempfile.TemporaryDirectory(prefix="rc-durable-") as d:
+        _, _, recs = fill(d, 100)
+        eq(len(recs), 100, "records")
+        with open(ring_path(d), "r+b") as f:
+            for k, delta in ((40, 200), (60, 8)):  # payload byte; the header's stamp
+                off = recs[k][1] + delta
+                f.seek(off)
+                byte = f.read(1)[0]
+                f.seek(off)
+                f.write(bytes([byte ^ 0x20]))
+        rc, ids, err = tail(d, "--verify")
+        eq(rc, 1, "tail --verify finds the damage before the broker recovers it")
+        check("position %d (seq 40) fails its checksum" % recs[40][0] in err, err)
+        b, _ = restart(d)
+        try:
+            log = b.log()
+            for k in (40, 60):
+                check("corrupt record at position %d" % recs[k][0] in log, log)
+            check("recovered 98 events" in log, log)
+            _, v = metric(b, "ringcast_storage_corrupt_records_total")
+            eq(v, 2, "corrupt records metric")
+            publish(b, "new")
+            rc, ids, err = tail(d, "--verify")
+            eq(rc, 0, err)
+            eq(ids, ["d-%d" % i for i in range(100) if i not in (40, 60)] + ["new"], "kept")
+        finally:
+            forget(b)
+
+
+def test_zero_filled_tail():
+    """The record area zeroed from record 70 on, as a machine crash can leave the pages not
+    written back: the head moves back there, 70 events stay, new ones follow them."""
+    with tempfile.TemporaryDirectory(prefix="rc-durable-") as d:
+        roff, cap, recs = fill(d, 100)
+        with open(ring_path(d), "r+b") as f:
+            f.seek(recs[70][1])
+            f.write(b"\0" * (roff + cap - recs[70][1]))
+        b, _ = restart(d)
+        try:
+            log = b.log()
+            check(re.search(r"recovered 70 events \(oldest seq 0, newest seq 69\) .* stopped at "
+                            r"position %d: a torn record" % recs[70][0], log), log)
+            publish(b, "new")
+            rc, ids, err = tail(d, "--verify")
+            eq(rc, 0, err)
+            eq(ids, ["d-%d" % i for i in range(70)] + ["new"], "kept, then the new one")
+        finally:
+            forget(b)
+
+
+def test_truncated_file():
+    """A file cut short in its record area: extended, the events before the cut kept (the one
+    the cut went through is torn), the broker serves. Cut inside its tables: refused."""
+    with tempfile.TemporaryDirectory(prefix="rc-durable-") as d:
+        roff, _, recs = fill(d, 100)
+        size = os.path.getsize(ring_path(d))
+        os.truncate(ring_path(d), recs[50][1] + 30)
+        b, _ = restart(d)
+        try:
+            log = b.log()
+            check("has %d bytes, its header says %d" % (recs[50][1] + 30, size) in log, log)
+            check("recovered 50 events" in log, log)
+            eq(os.path.getsize(ring_path(d)), size, "size restored")
+            publish(b, "new")
+            rc, ids, err = tail(d, "--verify")
+            eq(ids, ["d-%d" % i for i in range(50)] + ["new"], "kept")
+        finally:
+            forget(b)
+        os.truncate(ring_path(d), roff - 4096)
+        try:
+            b = Broker(config(d))
+            forget(b)
+            check(False, "a file cut inside its tables was accepted")
+        except RuntimeError as e:
+            check("cannot be recovered; move it aside" in str(e), str(e))
+
+
+# ---- what serve refuses ------------------------------------------------------------------------
+
+def serve_fails(cfg, why):
+    with tempfile.TemporaryDirectory(prefix="rc-durable-cfg-") as t:
+        path = os.path.join(t, "c.yaml")
+        with open(path, "w") as f:
+            f.write(cfg)
+        import subprocess
+        p = subprocess.run([RINGCAST, "serve", "--config", path, "--listen", "127.0.0.1:0",
+                            "--admin", "127.0.0.1:0", "--ring-prefix", "rcdur%d" % os.getpid()],
+                           capture_output=True, text=True, timeout=20)
+        check(p.returncode != 0, "serve started: %s" % why)
+        check(why in p.stderr, "expected %r in: %s" % (why, p.stderr))
+        return p
+
+
+def test_refused_at_start():
+    with tempfile.TemporaryDirectory(prefix="rc-durable-") as d:
+        missing = os.path.join(d, "nope")
+        serve_fails(config(missing), "storage directory %s does not exist: create it" % missing)
+        afile = os.path.join(d, "file")
+        open(afile, "w").close()
+        serve_fails(config(afile), "storage directory %s is not a directory" % afile)
+        p = serve_fails(SETTINGS.replace("durability: none", "durability: sync") % ("1Mi", d),
+                        "is not implemented yet")
+        eq(p.returncode, 2, "a config error")
+        if os.geteuid() != 0:
+            ro = os.path.join(d, "ro")
+            os.mkdir(ro, 0o500)
+            serve_fails(config(ro), "storage directory %s is not writable" % ro)
+        else:
+            print("  (root: a directory without write permission is writable for it, not tried)")
+        fill(d, 3)
+        serve_fails(config(d, size="2Mi"), "holds 1048576 bytes of events and spec.ring.size is "
+                    "2097152: a file store is not resized")
+        b = Broker(config(d))
+        try:
+            serve_fails(config(d), "is in use by another broker (pid %d)" % b.proc.pid)
+            rc, ids, _ = tail(d)
+            eq(ids, ["d-0", "d-1", "d-2"], "the first broker's events untouched")
+        finally:
+            forget(b)
+
+
+if __name__ == "__main__":
+    Runner().run([
+        test_restart_after_shm_wipe,
+        test_kill9_during_ingest,
+        test_flipped_bits,
+        test_zero_filled_tail,
+        test_truncated_file,
+        test_refused_at_start,
+    ])
