@@ -8,7 +8,9 @@ flow. Every wait is bounded; every count is exact."""
 
 import base64
 import os
+import shutil
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -146,8 +148,89 @@ def wait_counters(b, trig, want, timeout=10.0):
 
 
 def worker_pids(b):
-    with open("/proc/%d/task/%d/children" % (b.proc.pid, b.proc.pid)) as f:
-        return sorted(int(p) for p in f.read().split())
+    """The children of every thread of the broker (a child is listed under the thread that
+    forked it, so the main thread's list alone could miss one)."""
+    pids = []
+    base = "/proc/%d/task" % b.proc.pid
+    for tid in os.listdir(base):
+        try:
+            with open("%s/%s/children" % (base, tid)) as f:
+                pids += [int(p) for p in f.read().split()]
+        except OSError:
+            pass  # a thread that ended meanwhile
+    return sorted(pids)
+
+
+def read_proc(path):
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except OSError as e:
+        return "(%s)" % e.strerror
+
+
+def proc_fields(path, names):
+    """Lines of a /proc status file whose key is in `names`, as "Key value" pairs."""
+    out = []
+    for line in read_proc(path).splitlines():
+        key, _, value = line.partition(":")
+        if key in names:
+            out.append("%s %s" % (key, value.strip()))
+    return " ".join(out)
+
+
+def diagnose(pid):
+    """What a process that stopped making progress is doing: its state and pending signals, per
+    thread its state, wait channel, blocked and pending signals, children (a child is listed
+    under the thread that forked it) and kernel stack, then the threads' user stacks (gdb, when
+    installed); the same for each child."""
+    base = "/proc/%d/task" % pid
+    try:
+        tids = sorted(os.listdir(base), key=int)
+    except OSError as e:
+        return "process %d: %s" % (pid, e.strerror)
+    out = ["process %d: %s" % (pid, proc_fields("/proc/%d/status" % pid,
+                                                ("State", "ShdPnd", "SigIgn", "SigCgt")))]
+    for tid in tids:
+        t = "%s/%s" % (base, tid)
+        out.append("  task %s (%s) %s wchan %s children [%s]" % (
+            tid, read_proc(t + "/comm"), proc_fields(t + "/status", ("State", "SigPnd", "SigBlk")),
+            read_proc(t + "/wchan"), read_proc(t + "/children")))
+        out += ["      " + ln for ln in read_proc(t + "/stack").splitlines()]
+    if shutil.which("gdb") and "zombie" not in out[0]:
+        try:
+            r = subprocess.run(["gdb", "-p", str(pid), "-batch", "-nx", "-ex",
+                                "thread apply all bt"], capture_output=True, text=True,
+                               timeout=60)
+            out += [ln for ln in r.stdout.splitlines() if ln.startswith(("#", "Thread "))]
+        except (OSError, subprocess.SubprocessError) as e:
+            out.append("gdb: %s" % e)
+    for tid in tids:
+        for child in read_proc("%s/%s/children" % (base, tid)).split():
+            if child.isdigit():
+                out.append(diagnose(int(child)))
+    return "\n".join(out)
+
+
+def diagnose_broker(b):
+    """diagnose() of `ringcast serve`, whether its main loop (which serves the admin port and
+    runs the supervisor) still answers, and its exit status if it is gone."""
+    out = [diagnose(b.proc.pid)]
+    try:
+        c = Conn(b.host, b.admin_port, timeout=2.0)
+        try:
+            c.send_request("GET", "/metrics")
+            r = c.response()
+            restarts = [ln for ln in r.body.decode("utf-8", "replace").splitlines()
+                        if ln.startswith("ringcast_worker_restarts_total")]
+            out.append("main loop answers /metrics: %s" % restarts)
+        finally:
+            c.close()
+    except (OSError, EOFError, ValueError) as e:
+        out.append("main loop does not answer /metrics within 2 s: %r" % e)
+    rc = b.proc.poll()
+    out.append("serve still running" if rc is None else "serve exited: returncode %d" % rc)
+    return "\n".join(out)
 
 
 def status_seq(*statuses, body=b"", headers=None):
@@ -1091,8 +1174,8 @@ def test_kill_worker_with_retries_and_dead_letters_pending():
                 time.sleep(0.05)
             now_pids = worker_pids(b)
             check(len(now_pids) == 1 and now_pids != pids,
-                  "restarted: workers %s before the kill, %s 10 s after; log:\n%s"
-                  % (pids, now_pids, b.log()[-3000:]))
+                  "restarted: workers %s before the kill, %s 10 s after; log:\n%s\n%s"
+                  % (pids, now_pids, b.log()[-3000:], diagnose_broker(b)))
             time.sleep(0.5)
             up["sub"] = up["dls"] = True
             want = {"p-%d" % i for i in range(n)}
@@ -1217,7 +1300,9 @@ def test_kill_worker_under_load():
                 now = worker_pids(b)
                 fresh = [p for p in now if p not in pids] if len(now) == 3 else []
                 time.sleep(0.01)
-            eq(len(fresh), 1, "a replacement worker")
+            check(len(fresh) == 1, "a replacement worker: workers %s before the kill, %s 5 s "
+                  "after; log:\n%s\n%s" % (pids, worker_pids(b), b.log()[-3000:],
+                                             diagnose_broker(b)))
             os.kill(fresh[0], signal.SIGKILL)
             time.sleep(2.0)
             accepted = snd.join()
