@@ -6,6 +6,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -568,6 +569,9 @@ int rc_serve_run(const rc_config_t *cfg, FILE *ready_out)
     }
     memset(sv.loops, 0, sizeof(*sv.loops) * sv.nloops);
     raise_fd_limit(cfg);
+    /* libuv writes responses with write(2): a client that reset its connection must cost an
+     * EPIPE on that connection, not the broker (workers set their own disposition). */
+    signal(SIGPIPE, SIG_IGN);
     for (size_t i = 0; i < sv.nbrokers; i++) {
         sv.brokers[i].ns = cfg->brokers[i].ns;
         sv.brokers[i].name = cfg->brokers[i].name;

@@ -41,6 +41,7 @@
 
 #define WATCH_MS         100
 #define RESTART_DELAY_NS 1000000000ull /* a worker that dies young waits this long */
+#define START_LIMIT_NS   60000000000ull /* a worker without a first heartbeat by then is stuck */
 
 typedef struct {
     pid_t pid;
@@ -483,6 +484,17 @@ static void watchdog(rc_supervisor_t *s, uint64_t now)
         if (w->pid <= 0 || w->watchdog_killed)
             continue;
         uint64_t hb = last_beat(s, i);
+        if (hb == 0 && now - w->started_ns >= START_LIMIT_NS) {
+            /* Not slow but stuck: e.g. forked while another thread held a lock the child
+             * needs before its loop (the logger's, malloc's). */
+            rc_log_warn("supervisor", "worker %d (pid %d) has not started its loop in %.0f s; "
+                        "killing it",
+                        i, (int)w->pid, (double)(now - w->started_ns) / 1e9);
+            kill(w->pid, SIGKILL);
+            w->watchdog_killed = 1;
+            s->watchdog_kills++;
+            continue;
+        }
         if (hb == 0 || hb >= now || now - hb < limit)
             continue;
         rc_log_warn("supervisor",
