@@ -484,7 +484,9 @@ static void watchdog(rc_supervisor_t *s, uint64_t now)
         if (w->pid <= 0 || w->watchdog_killed)
             continue;
         uint64_t hb = last_beat(s, i);
-        if (hb == 0 && now - w->started_ns >= START_LIMIT_NS) {
+        /* `now` was read before this turn's restarts: a worker forked since has a later
+         * started_ns, and the unsigned difference must not wrap into "stuck". */
+        if (hb == 0 && now > w->started_ns && now - w->started_ns >= START_LIMIT_NS) {
             /* Not slow but stuck: e.g. forked while another thread held a lock the child
              * needs before its loop (the logger's, malloc's). */
             rc_log_warn("supervisor", "worker %d (pid %d) has not started its loop in %.0f s; "
