@@ -76,6 +76,15 @@ spec:
 ---
 apiVersion: eventing.knative.dev/v1
 kind: Trigger
+metadata: {name: flaky, namespace: default}
+spec:
+  broker: default
+  filter: {attributes: {type: flaky}}
+  subscriber: {uri: %(flaky)s}
+  delivery: {retry: 1, backoffDelay: PT0.2S, backoffPolicy: linear}
+---
+apiVersion: eventing.knative.dev/v1
+kind: Trigger
 metadata: {name: unreachable, namespace: default}
 spec:
   broker: default
@@ -204,9 +213,10 @@ def reply(i, _req):
 def test_live_metrics_clean():
     store = tempfile.TemporaryDirectory(prefix="rc-metrics-")
     with store, Subscriber() as ok, Subscriber(lambda i, r: (500, {}, b"", 0.0)) as fail, \
-            Subscriber() as dls, Subscriber(reply) as rep, Replica() as app:
+            Subscriber() as dls, Subscriber(reply) as rep, Replica() as app, \
+            Subscriber(lambda i, r: (500 if i == 0 else 200, {}, b"", 0.0)) as flaky:
         cfg = CONFIG % {"dir": store.name, "ok": ok.url, "fail": fail.url, "dls": dls.url,
-                        "reply": rep.url, "dead": dead_url(), "app": app.url}
+                        "reply": rep.url, "dead": dead_url(), "app": app.url, "flaky": flaky.url}
         with Broker(cfg) as b:
             # A consumer-group member for the ringcast_group_* families (stopped below by pid).
             member = subprocess.Popen([RINGCAST, "tail", "default/default", "--group", "g1",
@@ -214,6 +224,8 @@ def test_live_metrics_clean():
                                        "--storage-dir", store.name, "--timeout", "20s"],
                                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
             try:
+                post(b, "f0", "flaky")
+                flaky.wait_for(2)
                 text = live_scrape(b, ok, dls, rep, app, member)
             finally:
                 member.kill()
@@ -244,7 +256,31 @@ def live_scrape(b, ok, dls, rep, app, member):
     wait_until(lambda: member.poll() is not None or b.metrics().get(group) == 1, 10,
                "the group member counted")
     check(member.poll() is None, "ringcast tail --group exited early")
+    for trig, n in (("ok", 5), ("replier", 5), ("checkout:orders", 5), ("flaky", 1)):
+        wait_until(lambda: b.metrics().get(key.replace("unreachable", trig) %
+                                           "ringcast_trigger_delivered_total") == n, 10,
+                   "%s: %d delivered counted" % (trig, n))
+    check_e2e(b.metrics())
     return scrape(b)
+
+
+def check_e2e(m):
+    """ringcast_trigger_e2e_latency_seconds: one observation per event delivered (Knative and
+    Dapr), none for those that were not; arrival to 2xx holds the attempt that succeeded."""
+    def get(name, trig):
+        return m.get('%s{namespace="default",trigger="%s",broker="default"}' % (name, trig))
+    for trig in ("ok", "replier", "checkout:orders"):
+        eq(get("ringcast_trigger_e2e_latency_seconds_count", trig), 5, "e2e count " + trig)
+        check(get("ringcast_trigger_e2e_latency_seconds_sum", trig) >=
+              get("ringcast_trigger_delivery_seconds_sum", trig) * 0.999,
+              "e2e time includes the successful attempt's (%s)" % trig)
+    # Refused once, then delivered after the 0.2 s backoff: end to end holds the wait, the
+    # successful attempt does not.
+    eq(get("ringcast_trigger_e2e_latency_seconds_count", "flaky"), 1, "e2e count flaky")
+    check(get("ringcast_trigger_e2e_latency_seconds_sum", "flaky") >= 0.2, "e2e holds the retry")
+    check(get("ringcast_trigger_delivery_seconds_sum", "flaky") < 0.2, "attempt latency alone")
+    for trig in ("failing", "unreachable"):
+        eq(get("ringcast_trigger_e2e_latency_seconds_count", trig), 0, "no e2e for " + trig)
 
 
 def check_exposition(text):
