@@ -5,6 +5,11 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
+
+#ifndef RC_PROJECT_VERSION
+#define RC_PROJECT_VERSION "0"
+#endif
 
 static const double bucket_le[RC_LATENCY_BUCKETS] = {
     0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001,
@@ -219,9 +224,11 @@ size_t rc_metrics_render(const rc_ingress_metrics_t *loops, size_t n, const rc_r
             (unsigned long long)SUM(rejected[r]));
     uint64_t opened = SUM(connections_opened), closed = SUM(connections_closed);
     put(&o,
-        "# HELP ringcast_ingress_connections Open ingress connections.\n"
-        "# TYPE ringcast_ingress_connections gauge\n"
-        "ringcast_ingress_connections %llu\n"
+        /* Not ringcast_ingress_connections: under OpenMetrics a gauge X and a counter
+         * X_total are one family named X, and the two would collide. */
+        "# HELP ringcast_ingress_open_connections Open ingress connections.\n"
+        "# TYPE ringcast_ingress_open_connections gauge\n"
+        "ringcast_ingress_open_connections %llu\n"
         "# HELP ringcast_ingress_connections_total Ingress connections accepted.\n"
         "# TYPE ringcast_ingress_connections_total counter\n"
         "ringcast_ingress_connections_total %llu\n",
@@ -267,6 +274,86 @@ size_t rc_metrics_render(const rc_ingress_metrics_t *loops, size_t n, const rc_r
                 rings[i].readers - rings[i].lossless);
         put_lag(&o, rings, nrings);
         put_storage(&o, rings, nrings);
+    }
+    return o.len;
+}
+
+/* /proc/self/stat after the command name (which may hold spaces and parentheses): fields 14
+ * utime, 15 stime, 22 starttime (clock ticks), 23 vsize (bytes), 24 rss (pages). */
+static int read_self_stat(unsigned long long *ticks, unsigned long long *start,
+                          unsigned long long *vsize, long long *rss)
+{
+    char buf[1024];
+    FILE *f = fopen("/proc/self/stat", "re");
+    if (f == NULL)
+        return -1;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')');
+    unsigned long long ut, st;
+    /* After ")": field 3 (state) on; skip 4..13, read 14, 15, skip 16..21, read 22, 23, 24. */
+    if (p == NULL ||
+        sscanf(p + 1,
+               " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d %*d "
+               "%*d %*d %llu %llu %lld",
+               &ut, &st, start, vsize, rss) != 5)
+        return -1;
+    *ticks = ut + st;
+    return 0;
+}
+
+/* The boot time (seconds since the epoch) from /proc/stat's btime line. */
+static long long boot_time(void)
+{
+    char line[256];
+    long long bt = -1;
+    FILE *f = fopen("/proc/stat", "re");
+    if (f == NULL)
+        return -1;
+    while (fgets(line, sizeof(line), f) != NULL)
+        if (sscanf(line, "btime %lld", &bt) == 1)
+            break;
+    fclose(f);
+    return bt;
+}
+
+size_t rc_metrics_process(char *buf, size_t cap)
+{
+    out_t o = {buf, cap, 0};
+    put(&o,
+        "# HELP ringcast_build_info The broker's version (always 1).\n"
+        "# TYPE ringcast_build_info gauge\n"
+        "ringcast_build_info{version=\"%s\"} 1\n",
+        RC_PROJECT_VERSION);
+    /* Read at scrape time from /proc (a few small reads): the names and meanings are the
+     * Prometheus clients' process collector's, so the usual dashboards work unchanged. A file
+     * that cannot be read leaves its metrics out rather than reporting a made-up 0.
+     * process_open_fds and process_max_fds are serve.c's (http_metrics: they go with its descriptor
+     * limits). */
+    unsigned long long ticks, start, vsize;
+    long long rss;
+    long hz = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
+    if (hz > 0 && page > 0 && read_self_stat(&ticks, &start, &vsize, &rss) == 0) {
+        put(&o,
+            "# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.\n"
+            "# TYPE process_cpu_seconds_total counter\n"
+            "process_cpu_seconds_total %.2f\n"
+            "# HELP process_virtual_memory_bytes Virtual memory size in bytes.\n"
+            "# TYPE process_virtual_memory_bytes gauge\n"
+            "process_virtual_memory_bytes %llu\n"
+            "# HELP process_resident_memory_bytes Resident memory size in bytes.\n"
+            "# TYPE process_resident_memory_bytes gauge\n"
+            "process_resident_memory_bytes %lld\n",
+            (double)ticks / (double)hz, vsize, rss * (long long)page);
+        long long bt = boot_time();
+        if (bt > 0)
+            put(&o,
+                "# HELP process_start_time_seconds Start time of the process since unix epoch in "
+                "seconds.\n"
+                "# TYPE process_start_time_seconds gauge\n"
+                "process_start_time_seconds %.2f\n",
+                (double)bt + (double)start / (double)hz);
     }
     return o.len;
 }

@@ -86,4 +86,10 @@ typedef struct {
 size_t rc_metrics_render(const rc_ingress_metrics_t *loops, size_t n, const rc_ring_gauge_t *rings,
                          size_t nrings, char *buf, size_t cap);
 
+/** Renders ringcast_build_info and the Prometheus clients' process_* metrics of the calling
+ *  process (CPU, memory, start time, read from /proc now; the descriptor ones
+ *  are serve.c's). Same return as
+ *  rc_metrics_render. */
+size_t rc_metrics_process(char *buf, size_t cap);
+
 #endif

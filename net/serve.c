@@ -306,6 +306,7 @@ static size_t admin_metrics(void *arg, char *buf, size_t cap)
         if (sv->sup != NULL)
             n += rc_supervisor_metrics(sv->sup, n < cap ? buf + n : NULL, n < cap ? cap - n : 0);
         n += rc_dapr_subs_metrics(sv->dapr_subs, n < cap ? buf + n : NULL, n < cap ? cap - n : 0);
+        n += rc_metrics_process(n < cap ? buf + n : NULL, n < cap ? cap - n : 0);
     }
     free(m);
     return n;

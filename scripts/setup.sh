@@ -11,11 +11,14 @@ PACKAGES=(
     libuv1-dev libcjson-dev liburing-dev libyaml-dev node-llhttp
     curl python3
     nginx-light redis-server nats-server wrk
+    prometheus
 )
+# prometheus is there for its promtool: tests/integration/test_metrics.py checks the broker's
+# /metrics with `promtool check metrics`; its server is kept from starting like the ones below.
 # Servers the benchmarks start themselves (own ports, configs and temp dirs; see docs/bench.md).
 # Debian starts redis-server and nginx as services on install; the install below keeps them from
 # starting (policy-rc.d) so nothing listens on their default ports behind the tests' backs.
-SERVICES=(nginx-light redis-server nats-server)
+SERVICES=(nginx-light redis-server nats-server prometheus)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -76,7 +79,7 @@ $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 for p in "${missing[@]}"; do
     case "$p" in
     nginx-light) svc=nginx ;;
-    redis-server | nats-server) svc=$p ;;
+    redis-server | nats-server | prometheus) svc=$p ;;
     *) continue ;;
     esac
     if command -v service >/dev/null 2>&1 && [ -x "/etc/init.d/$svc" ]; then

@@ -17,6 +17,7 @@
 #include "core/log.h"
 #include "core/metric.h"
 #include "core/record.h"
+#include "core/validate.h"
 
 #define MAX_RESP_HEADERS 128
 
@@ -254,6 +255,7 @@ void rc__on_response(int result, const rc_http_response_t *resp, void *arg)
         } else {
             rc_metric_add(&t->st->delivered, 1);
             rc_worker_stats_observe(t->st, rc_now_ns() - e->sent_ns);
+            rc__observe_e2e(e);
         }
         rc__entry_finish(e);
         return;
@@ -453,4 +455,14 @@ void rc__lag_close(rc__wtrig_t *t)
             rc_metric_add(&t->st->lagged_dropped, 1);
         lag_unlink(t, NULL, t->lag_head);
     }
+}
+
+void rc__observe_e2e(rc__wentry_t *e)
+{
+    rc_ce_value_t v;
+    int64_t sec;
+    uint32_t nsec;
+    if (rc_record_get(&e->ev->rv, RC_STR("knativearrivaltime"), &v) == 0 &&
+        rc_ce_time_parse(v.value, &sec, &nsec) == 0 && sec >= 0 && sec < INT64_MAX / 1000000000 - 1)
+        rc_worker_stats_observe_e2e(e->t->st, sec * 1000000000 + nsec, rc_wall_ns());
 }

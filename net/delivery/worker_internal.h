@@ -242,6 +242,10 @@ void rc__on_response(int result, const rc_http_response_t *resp, void *arg);
 
 /** The event is finished for its trigger (RC__E_DONE): it leaves the queue front when its turn
  *  comes (worker.c, advance). */
+/* An event delivered (2xx): its end-to-end latency, from the knativearrivaltime the broker
+ * stamped when it stored the event (an event without a readable one is not counted). */
+void rc__observe_e2e(rc__wentry_t *e);
+
 static inline void rc__entry_finish(rc__wentry_t *e)
 {
     e->state = RC__E_DONE;

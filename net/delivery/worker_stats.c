@@ -2,6 +2,7 @@
 #include "net/delivery/worker_stats.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -13,6 +14,9 @@
 static const double bounds_s[RC_DELIVERY_BUCKETS] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
                                                      0.01,   0.025,   0.05,   0.1,   0.25,   0.5,
                                                      1,      2.5,     5,      10};
+
+static const double e2e_bounds_s[RC_E2E_BUCKETS] = {
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300};
 
 _Static_assert(sizeof(rc_trigger_stats_t) % 64 == 0, "trigger slots fill cache lines");
 
@@ -53,18 +57,31 @@ void rc_worker_stats_destroy(rc_worker_stats_t *s)
         munmap(s, seg_bytes(s->slots));
 }
 
-void rc_worker_stats_observe(rc_trigger_stats_t *t, uint64_t ns)
+static void observe(_Atomic uint64_t *buckets, const double *bounds, size_t nb,
+                    _Atomic uint64_t *sum, _Atomic uint64_t *count, uint64_t ns)
 {
-    size_t b = RC_DELIVERY_BUCKETS;
-    for (size_t i = 0; i < RC_DELIVERY_BUCKETS; i++) {
-        if ((double)ns <= bounds_s[i] * 1e9) {
+    size_t b = nb;
+    for (size_t i = 0; i < nb; i++) {
+        if ((double)ns <= bounds[i] * 1e9) {
             b = i;
             break;
         }
     }
-    rc_metric_add(&t->latency_bucket[b], 1);
-    rc_metric_add(&t->latency_sum_ns, ns);
-    rc_metric_add(&t->latency_count, 1);
+    rc_metric_add(&buckets[b], 1);
+    rc_metric_add(sum, ns);
+    rc_metric_add(count, 1);
+}
+
+void rc_worker_stats_observe(rc_trigger_stats_t *t, uint64_t ns)
+{
+    observe(t->latency_bucket, bounds_s, RC_DELIVERY_BUCKETS, &t->latency_sum_ns, &t->latency_count,
+            ns);
+}
+
+void rc_worker_stats_observe_e2e(rc_trigger_stats_t *t, int64_t arrival_ns, int64_t now_ns)
+{
+    uint64_t ns = now_ns > arrival_ns ? (uint64_t)(now_ns - arrival_ns) : 0;
+    observe(t->e2e_bucket, e2e_bounds_s, RC_E2E_BUCKETS, &t->e2e_sum_ns, &t->e2e_count, ns);
 }
 
 typedef struct {
@@ -185,33 +202,48 @@ static void render_gauges(out_t *o, const rc_worker_stats_t *s, const rc_trigger
     }
 }
 
-/* The delivery latency histogram per trigger. */
-static void render_histograms(out_t *o, const rc_worker_stats_t *s)
+/* One histogram family over the used triggers; `off_*` locate its fields in a slot. */
+static void render_histogram(out_t *o, const rc_worker_stats_t *s, const char *name,
+                             const char *help, const double *bounds, size_t nb, size_t off_buckets,
+                             size_t off_sum, size_t off_count)
 {
-    put(o, "# HELP ringcast_trigger_delivery_seconds Latency of successful delivery attempts.\n"
-           "# TYPE ringcast_trigger_delivery_seconds histogram\n");
+    put(o, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
     for (uint32_t i = 0; i < s->slots_hi; i++) {
         const rc_trigger_stats_t *t = &s->t[i];
         if (!t->used)
             continue;
+        const char *base = (const char *)t;
+        const _Atomic uint64_t *buckets =
+            (const _Atomic uint64_t *)(const void *)(base + off_buckets);
         uint64_t cum = 0;
-        for (size_t b = 0; b <= RC_DELIVERY_BUCKETS; b++) {
-            cum += ld(&t->latency_bucket[b]);
-            if (b < RC_DELIVERY_BUCKETS)
-                put(o,
-                    "ringcast_trigger_delivery_seconds_bucket{" LABELS ",le=\"%g\"} %" PRIu64 "\n",
-                    t->ns, t->name, t->broker, bounds_s[b], cum);
-            else
-                put(o,
-                    "ringcast_trigger_delivery_seconds_bucket{" LABELS ",le=\"+Inf\"} %" PRIu64
-                    "\n",
-                    t->ns, t->name, t->broker, cum);
+        for (size_t b = 0; b < nb; b++) {
+            cum += ld(&buckets[b]);
+            put(o, "%s_bucket{" LABELS ",le=\"%g\"} %" PRIu64 "\n", name, t->ns, t->name, t->broker,
+                bounds[b], cum);
         }
-        put(o, "ringcast_trigger_delivery_seconds_sum{" LABELS "} %.9f\n", t->ns, t->name,
-            t->broker, (double)ld(&t->latency_sum_ns) / 1e9);
-        put(o, "ringcast_trigger_delivery_seconds_count{" LABELS "} %" PRIu64 "\n", t->ns, t->name,
-            t->broker, ld(&t->latency_count));
+        cum += ld(&buckets[nb]);
+        put(o, "%s_bucket{" LABELS ",le=\"+Inf\"} %" PRIu64 "\n", name, t->ns, t->name, t->broker,
+            cum);
+        put(o, "%s_sum{" LABELS "} %.9f\n", name, t->ns, t->name, t->broker,
+            (double)ld((const _Atomic uint64_t *)(const void *)(base + off_sum)) / 1e9);
+        put(o, "%s_count{" LABELS "} %" PRIu64 "\n", name, t->ns, t->name, t->broker,
+            ld((const _Atomic uint64_t *)(const void *)(base + off_count)));
     }
+}
+
+/* The latency histograms per trigger: of the attempt that succeeded, and end to end. */
+static void render_histograms(out_t *o, const rc_worker_stats_t *s)
+{
+    render_histogram(
+        o, s, "ringcast_trigger_delivery_seconds", "Latency of successful delivery attempts.",
+        bounds_s, RC_DELIVERY_BUCKETS, offsetof(rc_trigger_stats_t, latency_bucket),
+        offsetof(rc_trigger_stats_t, latency_sum_ns), offsetof(rc_trigger_stats_t, latency_count));
+    render_histogram(o, s, "ringcast_trigger_e2e_latency_seconds",
+                     "Time from an event's arrival in the ring (knativearrivaltime) to the 2xx "
+                     "of its delivery, retries included.",
+                     e2e_bounds_s, RC_E2E_BUCKETS, offsetof(rc_trigger_stats_t, e2e_bucket),
+                     offsetof(rc_trigger_stats_t, e2e_sum_ns),
+                     offsetof(rc_trigger_stats_t, e2e_count));
 }
 
 size_t rc_worker_stats_render(const rc_worker_stats_t *s, const rc_trigger_lag_t *lag, char *buf,

@@ -16,6 +16,8 @@
 
 /** Upper bounds (seconds) of the delivery latency histogram; +Inf is implied. */
 #define RC_DELIVERY_BUCKETS 16
+/** Upper bounds (seconds) of the end-to-end latency histogram (longer: retries count). */
+#define RC_E2E_BUCKETS 16
 
 typedef struct {
     /* Identity: written by the supervisor before any worker uses the slot. */
@@ -57,6 +59,10 @@ typedef struct {
     _Atomic uint64_t latency_bucket[RC_DELIVERY_BUCKETS + 1]; /* not cumulative; last = +Inf */
     _Atomic uint64_t latency_sum_ns;
     _Atomic uint64_t latency_count;
+    /* End to end: the event's arrival in the ring (knativearrivaltime) to its 2xx. */
+    _Atomic uint64_t e2e_bucket[RC_E2E_BUCKETS + 1]; /* not cumulative; last = +Inf */
+    _Atomic uint64_t e2e_sum_ns;
+    _Atomic uint64_t e2e_count;
     /* For the admin API's status (net/admin.c): the latest attempt to the subscriber
      * (not the dead-letter sink) and the latest that failed, as rc_worker_stats_outcome packs
      * them, 0 before any (rc_worker_stats_attempt, the owning worker). */
@@ -153,6 +159,10 @@ void rc_worker_stats_destroy(rc_worker_stats_t *s);
 
 /** Records one delivery latency (the owning worker only). */
 void rc_worker_stats_observe(rc_trigger_stats_t *t, uint64_t ns);
+
+/** Records one end-to-end latency: `now_ns` minus `arrival_ns` (both Unix ns; a negative
+ *  difference, a clock stepped back, counts as 0). The owning worker only. */
+void rc_worker_stats_observe_e2e(rc_trigger_stats_t *t, int64_t arrival_ns, int64_t now_ns);
 
 /** Lag input for rendering: events and ring bytes between the trigger's cursor and the head. */
 typedef struct {
