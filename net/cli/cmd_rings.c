@@ -41,8 +41,8 @@ typedef struct {
 
 static void print_header(int wide)
 {
-    printf("%-32s %-7s %-9s %-9s %-7s %-6s %-12s %-12s", "NAME", "STORAGE", "OWNER PID", "SIZE",
-           "READERS", "FILL", "OLDEST", "NEWEST");
+    printf("%-32s %-7s %-9s %-9s %-7s %-6s %-12s %-*s", "NAME", "STORAGE", "OWNER PID", "SIZE",
+           "READERS", "FILL", "OLDEST", wide ? 12 : 0, "NEWEST");
     if (wide)
         printf(" %-8s %-8s %s", "LOSSLESS", "FULL", "PATH");
     putchar('\n');
@@ -76,9 +76,9 @@ static void print_row(const ring_row_t *r, int wide)
         snprintf(newest, sizeof(newest), "%llu", (unsigned long long)r->info.newest_seq);
     }
     snprintf(fill, sizeof(fill), "%.1f%%", fill_percent(r));
-    printf("%-32s %-7s %-9s %-9s %-7u %-6s %-12s %-12s", r->name, r->file ? "file" : "memory",
-           owner, human_size(r->st.capacity, size, sizeof(size)), r->st.readers, fill, oldest,
-           newest);
+    printf("%-32s %-7s %-9s %-9s %-7u %-6s %-12s %-*s", r->name, r->file ? "file" : "memory", owner,
+           human_size(r->st.capacity, size, sizeof(size)), r->st.readers, fill, oldest,
+           wide ? 12 : 0, newest);
     if (wide)
         printf(" %-8u %-8llu %s", r->st.lossless, (unsigned long long)r->st.full, r->path);
     putchar('\n');
