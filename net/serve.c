@@ -11,7 +11,9 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 
 #include <uv.h>
 
@@ -26,6 +28,8 @@
 #include "net/dapr_subscribe.h"
 #include "net/delivery/supervisor.h"
 #include "net/storage/storage.h"
+#include "shm/ring.h"
+#include "shm/ring_name.h"
 
 typedef struct {
     rc_ingress_t ig; /* first: holds the 64-byte aligned metrics */
@@ -461,6 +465,47 @@ static int open_stores(serve_t *sv)
     return 0;
 }
 
+/* Marks the memory rings that do not exist yet: this start creates them, and a start that fails
+ * (a busy port) removes them again rather than leave an empty ring behind that `rings ls` would
+ * show as stale. A ring it attached to (events of an earlier run) or a file store is kept. */
+static void mark_fresh_rings(const serve_t *sv, unsigned char *fresh)
+{
+    const rc_config_t *cfg = sv->cfg;
+    for (size_t i = 0; i < sv->nbrokers; i++) {
+        char nm[RC_RING_NAME_MAX + 1], path[RC_RING_NAME_MAX + 16];
+        struct stat st;
+        if (cfg->brokers[i].storage.type == RC_CONFIG_STORAGE_FILE ||
+            rc_ring_name_for(cfg->ring_prefix, cfg->brokers[i].ns, cfg->brokers[i].name, nm,
+                             sizeof(nm)) != 0)
+            continue;
+        snprintf(path, sizeof(path), "/dev/shm/%s", nm);
+        fresh[i] = stat(path, &st) != 0 && errno == ENOENT;
+    }
+}
+
+/* After close_stores of a failed start: removes the rings mark_fresh_rings found missing, under
+ * their lock (rc_ring_remove refuses one another broker holds now), with their cursors. */
+static void remove_fresh_rings(const serve_t *sv, const unsigned char *fresh)
+{
+    const rc_config_t *cfg = sv->cfg;
+    for (size_t i = 0; i < sv->nbrokers; i++) {
+        char nm[RC_RING_NAME_MAX + 1], cur[RC_RING_NAME_MAX + 16], err[512];
+        if (!fresh[i] || rc_ring_name_for(cfg->ring_prefix, cfg->brokers[i].ns,
+                                          cfg->brokers[i].name, nm, sizeof(nm)) != 0)
+            continue;
+        int rc = rc_ring_remove(nm, err, sizeof(err));
+        if (rc == 0) {
+            snprintf(cur, sizeof(cur), "/%s.cursors", nm);
+            (void)shm_unlink(cur);
+            rc_log_info("serve", "broker %s/%s: removed ring '%s' this failed start created",
+                        cfg->brokers[i].ns, cfg->brokers[i].name, nm);
+        } else if (rc != -ENOENT) {
+            rc_log_warn("serve", "broker %s/%s: cannot remove the ring this start created: %s",
+                        cfg->brokers[i].ns, cfg->brokers[i].name, err);
+        }
+    }
+}
+
 static void close_stores(serve_t *sv)
 {
     for (size_t i = 0; i < sv->nbrokers; i++) {
@@ -563,8 +608,10 @@ int rc_serve_run(const rc_config_t *cfg, FILE *ready_out)
     sv.gauges = calloc(sv.nbrokers ? sv.nbrokers : 1, sizeof(*sv.gauges));
     sv.holders = calloc(sv.nbrokers ? sv.nbrokers : 1, sizeof(*sv.holders));
     sv.started_ms = rc_wall_ns() / 1000000;
+    unsigned char *fresh = calloc(sv.nbrokers ? sv.nbrokers : 1, 1);
     int rc = 0;
-    if (sv.brokers == NULL || sv.loops == NULL || sv.gauges == NULL || sv.holders == NULL) {
+    if (sv.brokers == NULL || sv.loops == NULL || sv.gauges == NULL || sv.holders == NULL ||
+        fresh == NULL) {
         rc = -ENOMEM;
         goto out_free;
     }
@@ -583,6 +630,7 @@ int rc_serve_run(const rc_config_t *cfg, FILE *ready_out)
     rc = rc_dapr_listing_init(&sv.dapr_listing);
     if (rc != 0)
         goto out_free;
+    mark_fresh_rings(&sv, fresh);
     rc = open_stores(&sv);
     if (rc != 0)
         goto out_rings;
@@ -691,8 +739,11 @@ out_loops:
     teardown_loops(&sv);
 out_rings:
     close_stores(&sv); /* after every loop has stopped: no claim can be in progress */
+    if (rc != 0)
+        remove_fresh_rings(&sv, fresh);
     rc_dapr_listing_destroy(&sv.dapr_listing);
 out_free:
+    free(fresh);
     free(sv.loops);
     free(sv.brokers);
     free(sv.gauges);

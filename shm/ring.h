@@ -127,6 +127,29 @@ int rc_ring_check(rc_ring_t *ring, char *err, size_t errlen);
  *  user with its own SIGBUS handling may leave it out. */
 int rc_ring_guard_sigbus(void);
 
+/* ---- inspecting and removing (ringcast rings) ------------------------------------------------ */
+
+/** What `ringcast rings ls` shows of a ring, read without the lock and without a reader slot. */
+typedef struct {
+    pid_t owner;         /* live process holding the broker lock, 0 when none (stale ring) */
+    uint64_t oldest_seq; /* sequence numbers of the oldest and newest event still held; both */
+    uint64_t newest_seq; /* meaningful only when `events` is 1 (a racing producer may move them) */
+    int events;          /* 1 when the ring holds at least one event */
+    int durable;         /* RC_RING_F_DURABLE: a file store */
+} rc_ring_info_t;
+
+/** Fills `info` for `ring` by plain loads (header, the oldest record-start hint, /proc): takes
+ *  no lock, registers no reader, writes nothing, so a running broker is not disturbed. The
+ *  owner is the lock holder the header names if that process lives, else the live process
+ *  /proc/locks shows holding the lock. Any thread. */
+void rc_ring_inspect(rc_ring_t *ring, rc_ring_info_t *info);
+
+/** Removes shm ring `name` ("broker" or "/broker") the way a replacing creator does: only one
+ *  this user owns and no live broker (or its workers) holds, checked under its lock, which is
+ *  taken only for the removal. Returns 0, -ENOENT, -EBUSY (held; `err` names the pid), -EPERM,
+ *  -EINVAL or -errno, with a message in `err`. Setup path. */
+int rc_ring_remove(const char *name, char *err, size_t errlen);
+
 /* ---- producing ------------------------------------------------------------------------------ */
 
 /** One record of a batch claim: the caller sets len/type/flags, claim fills pos and data. */

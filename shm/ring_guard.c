@@ -382,3 +382,62 @@ int rc_ring_guard_sigbus(void)
     }
     return 0;
 }
+
+/* ---- inspecting and removing (ringcast rings) ---------------------------------------------- */
+
+void rc_ring_inspect(rc_ring_t *ring, rc_ring_info_t *info)
+{
+    memset(info, 0, sizeof(*info));
+    info->durable = (ring->hdr->flags & RC_RING_F_DURABLE) != 0;
+    pid_t pid = 0;
+    /* The header names the holder with its start time (a reused pid is not taken for it); a
+     * holder that is gone may have left the lock to its workers, which /proc/locks shows. */
+    uint32_t hpid = atomic_load_explicit(&ring->hdr->lock_pid, memory_order_relaxed);
+    uint64_t hstart = atomic_load_explicit(&ring->hdr->lock_start, memory_order_relaxed);
+    if (hpid != 0 && rc_proc_alive((pid_t)hpid, hstart) && rc_proc_lock_holder(ring->fd) != 0)
+        pid = (pid_t)hpid;
+    else if ((pid = rc_proc_lock_holder(ring->fd)) > 0 && kill(pid, 0) != 0 && errno != EPERM)
+        pid = 0;
+    info->owner = pid > 0 ? pid : 0;
+
+    uint64_t head, head_seq;
+    rc__head_load(ring, &head, &head_seq);
+    if (head_seq == 0)
+        return;
+    info->events = 1;
+    info->newest_seq = head_seq - 1;
+    /* Everything from head - capacity on is still held; the checkpoints give a record start
+     * there whose stamp proves it is of this lap. A padding record carries the next seq. */
+    uint64_t lo = head > ring->capacity ? head - ring->capacity : 0;
+    uint64_t p = rc__oldest_hint(ring, lo, head);
+    if (p >= head) {
+        info->oldest_seq = info->newest_seq;
+        return;
+    }
+    uint64_t seq = atomic_load_explicit(&rc__rec(ring, p)->seq, memory_order_relaxed);
+    /* A record overwritten meanwhile has another stamp: then the hint is stale, say newest. */
+    if (rc__load_racy(&rc__rec(ring, p)->stamp) != (p ^ ring->key) || seq > info->newest_seq)
+        seq = info->newest_seq;
+    info->oldest_seq = seq;
+}
+
+int rc_ring_remove(const char *name, char *err, size_t errlen)
+{
+    const char *n = name != NULL && name[0] == '/' ? name + 1 : name;
+    if (n == NULL || n[0] == '\0' || strlen(n) > 62 || strchr(n, '/') != NULL ||
+        strcmp(n, ".") == 0 || strcmp(n, "..") == 0) {
+        rc__set_err(err, errlen, "ring name '%s' is not a valid shm name (1-62 chars, no '/')",
+                    name ? name : "(null)");
+        return -EINVAL;
+    }
+    char nm[64];
+    snprintf(nm, sizeof(nm), "/%s", n);
+    int fd = shm_open(nm, O_RDONLY | O_CLOEXEC, 0);
+    if (fd < 0) {
+        int rc = -errno;
+        rc__set_err(err, errlen, "ring %s%s: %s", RC__SHM_DIR, nm, strerror(errno));
+        return rc;
+    }
+    close(fd);
+    return rc__ring_remove_for_replace(nm, NULL, err, errlen);
+}

@@ -24,6 +24,7 @@ typedef struct {
     X(sink, "an HTTP CloudEvents consumer that logs what it receives (demos, tests)")              \
     X(get, "list a running broker's brokers, triggers or Dapr subscriptions (admin API)")          \
     X(describe, "describe one broker, trigger or Dapr subscription of a running broker")           \
+    X(rings, "list the brokers' rings (owner, size, readers, fill) or remove a stale one")         \
     /* end of RC_CLI_COMMANDS */
 
 #define RC_CLI_DECLARE(name, summary) int rc_cmd_##name(int argc, char **argv);

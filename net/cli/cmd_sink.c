@@ -355,10 +355,13 @@ static void on_request(void *data, const rc_http_server_request_t *req,
                        rc_http_server_response_t *res)
 {
     sink_t *s = data;
-    int is_health = req->path_len == 8 && memcmp(req->path, "/healthz", 8) == 0;
+    /* /healthz (ours) and /health (the seed's consumer's probe path) */
+    int is_health = (req->path_len == 8 && memcmp(req->path, "/healthz", 8) == 0) ||
+                    (req->path_len == 7 && memcmp(req->path, "/health", 7) == 0);
     if (req->method == RC_HTTP_GET || req->method == RC_HTTP_HEAD) {
         if (!is_health) {
-            rc_http_response_error(res, 404, "only GET /healthz and POST events are served");
+            rc_http_response_error(res, 404,
+                                   "only GET /healthz, GET /health and POST events are served");
             return;
         }
         res->status = 200;
@@ -468,7 +471,8 @@ static int parse_options(sink_t *s, const char **listen, const char **out_path, 
         .about =
             "An HTTP CloudEvents consumer. Every POST (any path) is decoded as a CloudEvent in\n"
             "binary, structured or batch mode and logged on stdout, one line per event;\n"
-            "GET /healthz answers 200. Prints 'listening ADDR:PORT' on stdout when ready.\n",
+            "GET /healthz and GET /health answer 200. Prints 'listening ADDR:PORT' on stdout\n"
+            "when ready.\n",
         .epilogue =
             "An invalid event is answered 400 with {\"error\": ...}. SIGTERM or SIGINT stops "
             "the sink.\n"
