@@ -273,6 +273,9 @@ static void fill_gauges(serve_t *sv)
         g->durability = st.durability;
         g->file_bytes = st.file_bytes;
         g->corrupt = st.corrupt;
+        g->fsyncs = st.fsyncs;
+        g->fsync_ns = st.fsync_ns;
+        g->durable_events = st.durable_seq;
         lag_gauges(sv, i, &sv->holders[i], g);
     }
 }
@@ -444,7 +447,10 @@ static int open_stores(serve_t *sv)
             .broker = b->name,
             .prefix = cfg->ring_prefix,
             .directory = cs->directory,
-            .durability = RC_STORAGE_DURABILITY_NONE, /* the only one the loader accepts */
+            .durability = cs->durability == RC_CONFIG_DURABILITY_SYNC    ? RC_STORAGE_DURABILITY_SYNC
+                          : cs->durability == RC_CONFIG_DURABILITY_BATCH ? RC_STORAGE_DURABILITY_BATCH
+                                                                         : RC_STORAGE_DURABILITY_NONE,
+            .flush_interval_ms = cs->flush_interval_ms,
             .capacity = cfg->ring_bytes,
             /* One cursor (feed) per worker with triggers on this broker, twice during a
              * reload (old and new feeds), plus room for tails. */

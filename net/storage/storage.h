@@ -26,9 +26,13 @@ typedef enum {
                           *   its cursors beside it, the loss of /dev/shm (docs/durability.md) */
 } rc_storage_kind_t;
 
-/** When an accepted event is on disk (file stores). Only NONE exists so far. */
+/** When an accepted event is on disk (file stores; docs/durability.md). */
 typedef enum {
-    RC_STORAGE_DURABILITY_NONE = 0, /**< the page cache: the kernel writes it back when it likes */
+    RC_STORAGE_DURABILITY_NONE = 0,  /**< the page cache: the kernel writes it back when it likes */
+    RC_STORAGE_DURABILITY_BATCH = 1, /**< a flusher thread fdatasyncs at most every
+                                      *   flush_interval_ms when something was committed */
+    RC_STORAGE_DURABILITY_SYNC = 2,  /**< commit returns once the event is on disk (group
+                                      *   commit: one fdatasync covers every commit before it) */
 } rc_storage_durability_t;
 
 /** What rc_storage_open needs. Strings are borrowed during the call. */
@@ -39,6 +43,7 @@ typedef struct {
     const char *prefix;    /**< RC_STORAGE_SHM: the ring name prefix (net/storage/ring_name.h) */
     const char *directory; /**< RC_STORAGE_FILE: where the ring and cursor files are */
     rc_storage_durability_t durability; /**< RC_STORAGE_FILE */
+    uint32_t flush_interval_ms;         /**< RC_STORAGE_DURABILITY_BATCH (0: 10 ms) */
     uint64_t capacity;                  /**< bytes of event space (a power of two) */
     uint32_t readers;                   /**< cursors and local readers it must hold at once */
 } rc_storage_config_t;
@@ -298,10 +303,13 @@ typedef struct {
     uint32_t readers;       /**< cursors and local readers */
     uint32_t lossless;      /**< of which hold events back */
     const char *kind;       /**< "memory" (a shm ring) or "file" */
-    const char *durability; /**< "none" (file stores and memory alike, so far) */
+    const char *durability; /**< "none", "batch" or "sync" */
     uint64_t file_bytes;    /**< size of the ring file (file stores), else 0 */
     uint64_t corrupt;       /**< corrupt records found: at start (recovery) and by verifying
                              *   readers of this process */
+    uint64_t fsyncs;        /**< fdatasyncs of the ring file done by this process */
+    uint64_t fsync_ns;      /**< the time they took, summed */
+    uint64_t durable_seq;   /**< events known on disk (batch, sync): head_seq when flushed */
 } rc_storage_stats_t;
 
 /** Reads the store's counters (relaxed: a consistent snapshot is not promised). Any thread. */
