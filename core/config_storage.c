@@ -22,9 +22,9 @@
 #include "core/errors.h"
 
 #define ANNOTATION_PREFIX "ringcast.dev/storage"
-#define FLUSH_MIN_MS     1u
-#define FLUSH_MAX_MS     10000u
-#define FLUSH_DEFAULT_MS 10u
+#define FLUSH_MIN_MS      1u
+#define FLUSH_MAX_MS      10000u
+#define FLUSH_DEFAULT_MS  10u
 
 const char *rc_config_storage_type_name(rc_config_storage_type_t t)
 {

@@ -190,8 +190,9 @@ static void put_fsyncs(out_t *o, const rc_ring_gauge_t *rings, size_t nrings)
                 "ringcast_storage_fsync_seconds_count{namespace=\"%s\",broker=\"%s\"} %llu\n",
                 rings[i].ns, rings[i].name, (double)rings[i].fsync_ns / 1e9, rings[i].ns,
                 rings[i].name, (unsigned long long)rings[i].fsyncs);
-    put(o, "# HELP ringcast_storage_durable_events Events of the broker known to be on disk (the "
-           "head when the last fdatasync began).\n# TYPE ringcast_storage_durable_events counter\n");
+    put(o,
+        "# HELP ringcast_storage_durable_events Events of the broker known to be on disk (the "
+        "head when the last fdatasync began).\n# TYPE ringcast_storage_durable_events counter\n");
     for (size_t i = 0; i < nrings; i++)
         if (flushes(&rings[i]))
             put(o, "ringcast_storage_durable_events{namespace=\"%s\",broker=\"%s\"} %llu\n",

@@ -84,8 +84,15 @@ typedef struct {
     uint64_t pos; /**< position of the first record */
     uint64_t seq; /**< event sequence number of the first record */
     uint32_t count;
+    uint32_t flags;  /**< set between claim and commit: RC_STORAGE_COMMIT_F_* (claim zeroes it) */
+    uint64_t ticket; /**< RC_STORAGE_COMMIT_F_NOWAIT: set by the commit, for
+                      *   rc_storage_durable_wait (0: nothing to wait for) */
     _Alignas(8) unsigned char priv_[64]; /* the back end's claim */
 } rc_storage_claim_t;
+
+/** Durability sync: the commit returns at once instead of waiting for the flush; the caller
+ *  waits with rc_storage_durable_wait(claim.ticket) (the ingress holds its answer). */
+#define RC_STORAGE_COMMIT_F_NOWAIT 0x1u
 
 /** Claims room for `n` records (`recs[i].len` each) and sets each `recs[i].data`. Borrows
  *  `recs` until the commit or abort (a file store checksums the records then). Returns 0,
@@ -292,6 +299,22 @@ void rc_storage_watch_arm(rc_storage_watch_t *w);
 /** Stops the thread and frees the watch; `wake` is not called after it returns. NULL is a
  *  no-op. Owner's thread. */
 void rc_storage_watch_stop(rc_storage_watch_t *w);
+
+/* ---- durability sync: waiting for a commit to be on disk ----------------------------------- */
+
+/** A wait for one commit's flush (caller's memory, untouched by the store after `done`). */
+typedef struct rc_storage_durable_s {
+    uint64_t ticket;                                      /**< the commit's claim.ticket */
+    void (*done)(struct rc_storage_durable_s *w, int rc); /**< the flusher's thread: 0, or the
+                                                           *   fdatasync failure (-EIO...) */
+    struct rc_storage_durable_s *next;                    /* the store's */
+} rc_storage_durable_t;
+
+/** Asks for w->done once the commit w->ticket is on disk. Returns 1 when it already is (or
+ *  the store does not flush: done is not called), 0 when queued, or the store's sticky
+ *  fdatasync failure (done not called). done is not called after rc_storage_close. Any
+ *  thread. */
+int rc_storage_durable_wait(rc_storage_t *s, rc_storage_durable_t *w);
 
 /* ---- state -------------------------------------------------------------------------------- */
 

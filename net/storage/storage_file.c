@@ -57,7 +57,8 @@ typedef struct {
     int err;             /* the first fdatasync failure, sticky (-errno) */
     uint32_t interval_ms;
     int stop, running;
-    uint64_t committed, durable; /* commits counted, and covered by a finished flush */
+    uint64_t committed, durable;   /* commits counted, and covered by a finished flush */
+    rc_storage_durable_t *waiters; /* deferred answers (rc_storage_durable_wait) */
     _Atomic uint64_t fsyncs, fsync_ns, durable_seq;
 } flusher_t;
 
@@ -344,6 +345,33 @@ static int flusher_next(file_store_t *fs, flusher_t *f)
     return !f->stop;
 }
 
+/* Calls done for the deferred waits the last flush covered (mu held; released around the
+ * calls, which take the waiter's own locks). */
+static void complete_waiters(flusher_t *f)
+{
+    rc_storage_durable_t *ready = NULL, **p = &f->waiters;
+    while (*p != NULL) {
+        rc_storage_durable_t *w = *p;
+        if (w->ticket <= f->durable || f->err != 0) {
+            *p = w->next;
+            w->next = ready;
+            ready = w;
+        } else {
+            p = &w->next;
+        }
+    }
+    if (ready == NULL)
+        return;
+    int err = f->err;
+    pthread_mutex_unlock(&f->mu);
+    while (ready != NULL) {
+        rc_storage_durable_t *w = ready;
+        ready = w->next;
+        w->done(w, err);
+    }
+    pthread_mutex_lock(&f->mu);
+}
+
 /* One flush covers every commit counted before it starts; commits counted while it runs wait
  * for the next (group commit). Batch has no counting on the commit path: it flushes when the
  * ring's head moved since the last flush. */
@@ -367,17 +395,39 @@ static void *flusher_main(void *arg)
         pthread_mutex_lock(&f->mu);
         f->durable = target;
         pthread_cond_broadcast(&f->done);
+        complete_waiters(f);
     }
     pthread_mutex_unlock(&f->mu);
     return NULL;
 }
 
-/* Sync: counts the commit just made and waits for a flush that started after it. */
-static int wait_durable(flusher_t *f)
+static int file_durable_wait(rc_storage_t *s, rc_storage_durable_t *w)
+{
+    flusher_t *f = ((file_store_t *)s)->flusher;
+    if (f == NULL || w->ticket == 0)
+        return 1;
+    pthread_mutex_lock(&f->mu);
+    int rc = f->err != 0 ? f->err : f->durable >= w->ticket ? 1 : 0;
+    if (rc == 0) {
+        w->next = f->waiters;
+        f->waiters = w;
+    }
+    pthread_mutex_unlock(&f->mu);
+    return rc;
+}
+
+/* Sync: counts the commit just made and, unless the caller waits on its own (NOWAIT, with the
+ * ticket), waits for a flush that started after it. */
+static int wait_durable(flusher_t *f, rc_storage_claim_t *c)
 {
     pthread_mutex_lock(&f->mu);
     uint64_t mine = ++f->committed;
     pthread_cond_signal(&f->work);
+    if (c->flags & RC_STORAGE_COMMIT_F_NOWAIT) {
+        c->ticket = mine;
+        pthread_mutex_unlock(&f->mu);
+        return 0;
+    }
     while (f->durable < mine && f->err == 0)
         pthread_cond_wait(&f->done, &f->mu);
     int rc = f->err;
@@ -385,8 +435,7 @@ static int wait_durable(flusher_t *f)
     return rc;
 }
 
-static int flusher_start(file_store_t *fs, const rc_storage_config_t *cfg, char *err,
-                         size_t errlen)
+static int flusher_start(file_store_t *fs, const rc_storage_config_t *cfg, char *err, size_t errlen)
 {
     flusher_t *f = calloc(1, sizeof(*f));
     if (f == NULL) {
@@ -434,8 +483,8 @@ static void file_close(rc_storage_t *s)
         pthread_join(f->thread, NULL);
         /* What was committed since the last flush goes to disk before the broker stops. */
         if (fdatasync(f->fd) != 0)
-            rc_log_warn("storage", "broker %s/%s: fdatasync of %s at close: %s", fs->ns,
-                        fs->broker, fs->path, strerror(errno));
+            rc_log_warn("storage", "broker %s/%s: fdatasync of %s at close: %s", fs->ns, fs->broker,
+                        fs->path, strerror(errno));
         close(f->fd);
         pthread_mutex_destroy(&f->mu);
         pthread_cond_destroy(&f->work);
@@ -549,6 +598,8 @@ static int file_claim(rc_storage_t *s, rc_storage_rec_t *recs, uint32_t n, rc_st
         recs[i].len -= RC_STORAGE_CRC_TRAILER;
     if (rc == 0) {
         fc->recs = recs;
+        c->flags = 0;
+        c->ticket = 0;
         c->pos = fc->ring.pos;
         c->seq = fc->ring.seq;
         c->count = fc->ring.count;
@@ -570,7 +621,7 @@ static int file_commit(rc_storage_t *s, rc_storage_claim_t *c)
     }
     int rc = rc_ring_commit(&fc->ring);
     if (rc == 0 && fs->flusher != NULL && fs->durability == RC_STORAGE_DURABILITY_SYNC)
-        rc = wait_durable(fs->flusher);
+        rc = wait_durable(fs->flusher, c);
     return rc;
 }
 
@@ -713,6 +764,7 @@ static const rc__storage_ops_t file_ops = {
     .close = file_close,
     .claim = file_claim,
     .commit = file_commit,
+    .durable_wait = file_durable_wait,
     .abort = rc__ring_abort,
     .reader_open = file_reader_open,
     .reader_close = rc__ring_reader_close,
