@@ -50,12 +50,11 @@ typedef enum {
     RC_CONFIG_STORAGE_FILE = 1,   /* a ring file in `directory` (docs/durability.md) */
 } rc_config_storage_type_t;
 
-/** When an accepted event is on disk. Only NONE is implemented: the loader refuses the others
- *  with a message saying so, rather than accept a promise the store would not keep. */
+/** When an accepted event is on disk (docs/durability.md); batch and sync need storage file. */
 typedef enum {
     RC_CONFIG_DURABILITY_NONE = 0,  /* the page cache: survives a crash of the process */
-    RC_CONFIG_DURABILITY_BATCH = 1, /* not implemented yet */
-    RC_CONFIG_DURABILITY_SYNC = 2,  /* not implemented yet */
+    RC_CONFIG_DURABILITY_BATCH = 1, /* fdatasync at most every flush_interval_ms, 202 before */
+    RC_CONFIG_DURABILITY_SYNC = 2,  /* 202 once on disk (group commit) */
 } rc_config_durability_t;
 
 /** Longest storage directory (the ring file's path adds "/<ns>.<name>.cursors" to it). */
@@ -68,7 +67,8 @@ typedef struct {
     rc_config_storage_type_t type;
     rc_config_durability_t durability;
     char directory[RC_CONFIG_STORAGE_DIR_MAX + 1]; /* absolute; "" when not given */
-    int type_line, directory_line, durability_line;
+    uint32_t flush_interval_ms;                    /* batch: 1..10000, default 10 */
+    int type_line, directory_line, durability_line, flush_interval_line;
 } rc_config_storage_t;
 
 /** One `Broker` manifest. */

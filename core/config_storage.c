@@ -11,8 +11,8 @@
  * annotations are where Knative itself puts per-broker choices (eventing.knative.dev/
  * broker.class). Each field a Broker gives wins over spec.storage's; the rest comes from it.
  *
- * Nothing is accepted that the store would not do: durability batch and sync, and the flush
- * interval that only batch uses, are refused until they are implemented. */
+ * Nothing is accepted that the store would not do: durability batch and sync need a file store,
+ * and the flush interval applies to batch only. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -22,10 +22,9 @@
 #include "core/errors.h"
 
 #define ANNOTATION_PREFIX "ringcast.dev/storage"
-#define NOT_YET                                                                                    \
-    "is not implemented yet: this build keeps a file store's events in the page cache only "       \
-    "(durability: none, which survives a crash of the broker but not of the machine; "             \
-    "docs/durability.md)"
+#define FLUSH_MIN_MS      1u
+#define FLUSH_MAX_MS      10000u
+#define FLUSH_DEFAULT_MS  10u
 
 const char *rc_config_storage_type_name(rc_config_storage_type_t t)
 {
@@ -82,24 +81,32 @@ static int get_durability(rc__config_ctx_t *x, yaml_node_t *v, const char *field
     int rc = rc__config_get_string(x, v, field, &d);
     if (rc != 0)
         return rc;
-    if (strcmp(d, "batch") == 0 || strcmp(d, "sync") == 0)
-        return rc__config_fail(x, v, "'%s: %s' " NOT_YET, field, d);
-    if (strcmp(d, "none") != 0)
+    if (strcmp(d, "none") == 0)
+        s->durability = RC_CONFIG_DURABILITY_NONE;
+    else if (strcmp(d, "batch") == 0)
+        s->durability = RC_CONFIG_DURABILITY_BATCH;
+    else if (strcmp(d, "sync") == 0)
+        s->durability = RC_CONFIG_DURABILITY_SYNC;
+    else
         return rc__config_fail(x, v, "'%s' must be none, batch or sync, not '%s'", field, d);
-    s->durability = RC_CONFIG_DURABILITY_NONE;
     s->durability_line = rc__config_line(v);
     return 0;
 }
 
-/* Checked for its syntax, then refused: only durability batch would use it. */
-static int get_flush_interval(rc__config_ctx_t *x, yaml_node_t *v, const char *field)
+/* Shorter than 1 ms would fdatasync back to back (that is sync without its promise); longer
+ * than 10 s loses more on a power failure than anyone configuring batch means to. */
+static int get_flush_interval(rc__config_ctx_t *x, yaml_node_t *v, const char *field,
+                              rc_config_storage_t *s)
 {
     uint32_t ms = 0;
     int rc = rc__config_get_duration(x, v, field, &ms);
     if (rc != 0)
         return rc;
-    return rc__config_fail(x, v, "'%s' applies to durability batch, which " NOT_YET "; remove it",
-                           field);
+    if (ms < FLUSH_MIN_MS || ms > FLUSH_MAX_MS)
+        return rc__config_fail(x, v, "'%s' must be between 1ms and 10s, not %ums", field, ms);
+    s->flush_interval_ms = ms;
+    s->flush_interval_line = rc__config_line(v);
+    return 0;
 }
 
 /* ---- RingcastConfig spec.storage ------------------------------------------------------------ */
@@ -114,7 +121,7 @@ static int settings_field(rc__config_ctx_t *x, const char *key, yaml_node_t *v, 
     if (strcmp(key, "durability") == 0)
         return get_durability(x, v, "spec.storage.durability", s);
     if (strcmp(key, "flushInterval") == 0)
-        return get_flush_interval(x, v, "spec.storage.flushInterval");
+        return get_flush_interval(x, v, "spec.storage.flushInterval", s);
     return rc__config_unknown_field(x, v, "spec.storage.", key);
 }
 
@@ -140,7 +147,7 @@ int rc__config_storage_annotation(rc__config_ctx_t *x, const char *key, yaml_nod
     if (strcmp(name, "-durability") == 0)
         return get_durability(x, v, field, s);
     if (strcmp(name, "-flush-interval") == 0)
-        return get_flush_interval(x, v, field);
+        return get_flush_interval(x, v, field, s);
     return rc__config_fail(x, v,
                            "unknown annotation '%s' (a Broker's storage annotations are "
                            "ringcast.dev/storage-type, -directory, -durability and "
@@ -165,6 +172,25 @@ __attribute__((format(printf, 3, 4))) static int fail_at(rc__config_ctx_t *x, in
     return RC_ECONFIG;
 }
 
+/* batch and sync are promises about a disk; a memory store (/dev/shm) has none to keep them on,
+ * and a flush interval means nothing but to batch. */
+static int check_durability(rc__config_ctx_t *x, const rc_config_broker_t *b,
+                            const rc_config_storage_t *s)
+{
+    if (s->type == RC_CONFIG_STORAGE_MEMORY && s->durability != RC_CONFIG_DURABILITY_NONE)
+        return fail_at(x, s->durability_line,
+                       "Broker %s/%s: durability %s needs storage type file (a memory store "
+                       "lives in /dev/shm, which no fdatasync puts on a disk); set type: file "
+                       "with a directory, or durability: none",
+                       b->ns, b->name, rc_config_durability_name(s->durability));
+    if (s->flush_interval_line != 0 && s->durability != RC_CONFIG_DURABILITY_BATCH)
+        return fail_at(x, s->flush_interval_line,
+                       "Broker %s/%s: flushInterval applies to durability batch only, and this "
+                       "broker's durability is %s; remove it",
+                       b->ns, b->name, rc_config_durability_name(s->durability));
+    return 0;
+}
+
 int rc__config_storage_resolve(rc__config_ctx_t *x)
 {
     rc_config_t *c = x->cfg;
@@ -186,6 +212,15 @@ int rc__config_storage_resolve(rc__config_ctx_t *x)
             s->durability = d->durability;
             s->durability_line = d->durability_line;
         }
+        if (s->flush_interval_line == 0) {
+            s->flush_interval_ms = d->flush_interval_ms;
+            s->flush_interval_line = d->flush_interval_line;
+        }
+        if (s->flush_interval_ms == 0)
+            s->flush_interval_ms = FLUSH_DEFAULT_MS;
+        int rc = check_durability(x, b, s);
+        if (rc != 0)
+            return rc;
         if (s->type == RC_CONFIG_STORAGE_FILE && s->directory[0] == '\0')
             return fail_at(x, s->type_line ? s->type_line : b->line,
                            "Broker %s/%s: storage type file needs a directory "

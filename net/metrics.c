@@ -171,6 +171,39 @@ static uint64_t sum(const rc_ingress_metrics_t *loops, size_t n, size_t off)
 
 #define SUM(field) sum(loops, n, offsetof(rc_ingress_metrics_t, field))
 
+/* Durability batch and sync (docs/durability.md, "Visibility"): events per fdatasync is the
+ * rate of ringcast_storage_durable_events over that of ringcast_storage_fsyncs_total. */
+static int flushes(const rc_ring_gauge_t *g)
+{
+    return g->durability != NULL && strcmp(g->durability, "none") != 0;
+}
+
+static void put_fsyncs(out_t *o, const rc_ring_gauge_t *rings, size_t nrings)
+{
+    put(o, "# HELP ringcast_storage_fsyncs_total fdatasyncs of the broker's ring file (durability "
+           "batch and sync).\n# TYPE ringcast_storage_fsyncs_total counter\n");
+    for (size_t i = 0; i < nrings; i++)
+        if (flushes(&rings[i]))
+            put(o, "ringcast_storage_fsyncs_total{namespace=\"%s\",broker=\"%s\"} %llu\n",
+                rings[i].ns, rings[i].name, (unsigned long long)rings[i].fsyncs);
+    put(o, "# HELP ringcast_storage_fsync_seconds Time spent in fdatasync of the broker's ring "
+           "file.\n# TYPE ringcast_storage_fsync_seconds summary\n");
+    for (size_t i = 0; i < nrings; i++)
+        if (flushes(&rings[i]))
+            put(o,
+                "ringcast_storage_fsync_seconds_sum{namespace=\"%s\",broker=\"%s\"} %.9f\n"
+                "ringcast_storage_fsync_seconds_count{namespace=\"%s\",broker=\"%s\"} %llu\n",
+                rings[i].ns, rings[i].name, (double)rings[i].fsync_ns / 1e9, rings[i].ns,
+                rings[i].name, (unsigned long long)rings[i].fsyncs);
+    put(o,
+        "# HELP ringcast_storage_durable_events Events of the broker known to be on disk (the "
+        "head when the last fdatasync began).\n# TYPE ringcast_storage_durable_events counter\n");
+    for (size_t i = 0; i < nrings; i++)
+        if (flushes(&rings[i]))
+            put(o, "ringcast_storage_durable_events{namespace=\"%s\",broker=\"%s\"} %llu\n",
+                rings[i].ns, rings[i].name, (unsigned long long)rings[i].durable_events);
+}
+
 /* Where each broker keeps its events (docs/durability.md, "Visibility"). */
 static void put_storage(out_t *o, const rc_ring_gauge_t *rings, size_t nrings)
 {
@@ -195,6 +228,7 @@ static void put_storage(out_t *o, const rc_ring_gauge_t *rings, size_t nrings)
     for (size_t i = 0; i < nrings; i++)
         put(o, "ringcast_storage_corrupt_records_total{namespace=\"%s\",broker=\"%s\"} %llu\n",
             rings[i].ns, rings[i].name, (unsigned long long)rings[i].corrupt);
+    put_fsyncs(o, rings, nrings);
 }
 
 size_t rc_metrics_render(const rc_ingress_metrics_t *loops, size_t n, const rc_ring_gauge_t *rings,

@@ -78,6 +78,8 @@ typedef struct {
     const char *durability;
     uint64_t file_bytes;
     uint64_t corrupt;
+    /* Durability batch and sync (docs/durability.md): fdatasyncs, their time, events on disk. */
+    uint64_t fsyncs, fsync_ns, durable_events;
 } rc_ring_gauge_t;
 
 /** Renders the Prometheus text format (version 0.0.4) of `n` loops' metrics and `nrings` ring

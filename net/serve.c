@@ -140,6 +140,7 @@ static void raise_fd_limit(const rc_config_t *cfg)
 static void on_loop_server_closed(void *arg)
 {
     ingress_loop_t *l = arg;
+    rc_ingress_detach(&l->ig);
     uv_close((uv_handle_t *)&l->stop, NULL);
 }
 
@@ -277,6 +278,9 @@ static void fill_gauges(serve_t *sv)
         g->durability = st.durability;
         g->file_bytes = st.file_bytes;
         g->corrupt = st.corrupt;
+        g->fsyncs = st.fsyncs;
+        g->fsync_ns = st.fsync_ns;
+        g->durable_events = st.durable_seq;
         lag_gauges(sv, i, &sv->holders[i], g);
     }
 }
@@ -449,7 +453,9 @@ static int open_stores(serve_t *sv)
             .broker = b->name,
             .prefix = cfg->ring_prefix,
             .directory = cs->directory,
-            .durability = RC_STORAGE_DURABILITY_NONE, /* the only one the loader accepts */
+            /* The two enums agree (none 0, batch 1, sync 2). */
+            .durability = (rc_storage_durability_t)cs->durability,
+            .flush_interval_ms = cs->flush_interval_ms,
             .capacity = cfg->ring_bytes,
             /* One cursor (feed) per worker with triggers on this broker, twice during a
              * reload (old and new feeds), plus room for tails. */
@@ -551,6 +557,8 @@ static int setup_loops(serve_t *sv, int *port)
             return rc;
         }
         *port = rc_http_server_port(l->srv); /* port 0: the other loops join the chosen port */
+        if ((rc = rc_ingress_attach(&l->ig, &l->loop, l->srv)) != 0)
+            return rc;
     }
     return 0;
 }

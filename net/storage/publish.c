@@ -91,7 +91,11 @@ int rc_publish(rc_storage_t *s, rc_event_t *events, size_t n, rc_arena_t *arena,
             return rc == -EINVAL ? RC_EINVALID_EVENT : rc;
         }
     }
+    c.flags = o->ticket != NULL ? RC_STORAGE_COMMIT_F_NOWAIT : 0;
+    c.ticket = 0;
     rc = rc_storage_commit(s, &c);
+    if (o->ticket != NULL)
+        *o->ticket = rc == 0 ? c.ticket : 0;
     if (rc != 0)
         snprintf(msg, msg_len, "the event was not stored: %s", rc_strerror(rc));
     return rc;

@@ -20,11 +20,14 @@ typedef enum {
 
 typedef struct {
     rc_publish_ttl_t ttl;
-    int32_t parent_ttl;     /**< RC_PUBLISH_TTL_REPLY: the TTL of the event replied to */
-    int batch;              /**< the events came as a batch: errors name the event's index */
-    uint64_t max_event;     /**< batch: the largest record one event may take (0: no limit) */
-    int64_t arrival_ns;     /**< knativearrivaltime, Unix ns (0: now) */
-    const char *broker;     /**< "ns/name", for messages */
+    int32_t parent_ttl; /**< RC_PUBLISH_TTL_REPLY: the TTL of the event replied to */
+    int batch;          /**< the events came as a batch: errors name the event's index */
+    uint64_t max_event; /**< batch: the largest record one event may take (0: no limit) */
+    int64_t arrival_ns; /**< knativearrivaltime, Unix ns (0: now) */
+    const char *broker; /**< "ns/name", for messages */
+    uint64_t *ticket;   /**< NULL: a store in durability sync returns once the events are
+                         *   on disk. Else it returns at once and sets *ticket for
+                         *   rc_storage_durable_wait (0: nothing to wait for). */
 } rc_publish_opts_t;
 
 /** Stores `events[0..n)` in `s`, all or none. `arena` holds what stamping adds (it must outlive

@@ -29,12 +29,16 @@ void rc_storage_close(rc_storage_t *s)
         s->ops->close(s);
 }
 
-int rc_storage_claim(rc_storage_t *s, rc_storage_rec_t *recs, uint32_t n,
-                     rc_storage_claim_t *claim)
+int rc_storage_claim(rc_storage_t *s, rc_storage_rec_t *recs, uint32_t n, rc_storage_claim_t *claim)
 {
     if (n == 0)
         return -EINVAL;
     return s->ops->claim(s, recs, n, claim);
+}
+
+int rc_storage_durable_wait(rc_storage_t *s, rc_storage_durable_t *w)
+{
+    return s->ops->durable_wait != NULL ? s->ops->durable_wait(s, w) : 1;
 }
 
 int rc_storage_commit(rc_storage_t *s, rc_storage_claim_t *claim)

@@ -26,9 +26,13 @@ typedef enum {
                           *   its cursors beside it, the loss of /dev/shm (docs/durability.md) */
 } rc_storage_kind_t;
 
-/** When an accepted event is on disk (file stores). Only NONE exists so far. */
+/** When an accepted event is on disk (file stores; docs/durability.md). */
 typedef enum {
-    RC_STORAGE_DURABILITY_NONE = 0, /**< the page cache: the kernel writes it back when it likes */
+    RC_STORAGE_DURABILITY_NONE = 0,  /**< the page cache: the kernel writes it back when it likes */
+    RC_STORAGE_DURABILITY_BATCH = 1, /**< a flusher thread fdatasyncs at most every
+                                      *   flush_interval_ms when something was committed */
+    RC_STORAGE_DURABILITY_SYNC = 2,  /**< commit returns once the event is on disk (group
+                                      *   commit: one fdatasync covers every commit before it) */
 } rc_storage_durability_t;
 
 /** What rc_storage_open needs. Strings are borrowed during the call. */
@@ -39,6 +43,7 @@ typedef struct {
     const char *prefix;    /**< RC_STORAGE_SHM: the ring name prefix (net/storage/ring_name.h) */
     const char *directory; /**< RC_STORAGE_FILE: where the ring and cursor files are */
     rc_storage_durability_t durability; /**< RC_STORAGE_FILE */
+    uint32_t flush_interval_ms;         /**< RC_STORAGE_DURABILITY_BATCH (0: 10 ms) */
     uint64_t capacity;                  /**< bytes of event space (a power of two) */
     uint32_t readers;                   /**< cursors and local readers it must hold at once */
 } rc_storage_config_t;
@@ -79,8 +84,15 @@ typedef struct {
     uint64_t pos; /**< position of the first record */
     uint64_t seq; /**< event sequence number of the first record */
     uint32_t count;
+    uint32_t flags;  /**< set between claim and commit: RC_STORAGE_COMMIT_F_* (claim zeroes it) */
+    uint64_t ticket; /**< RC_STORAGE_COMMIT_F_NOWAIT: set by the commit, for
+                      *   rc_storage_durable_wait (0: nothing to wait for) */
     _Alignas(8) unsigned char priv_[64]; /* the back end's claim */
 } rc_storage_claim_t;
+
+/** Durability sync: the commit returns at once instead of waiting for the flush; the caller
+ *  waits with rc_storage_durable_wait(claim.ticket) (the ingress holds its answer). */
+#define RC_STORAGE_COMMIT_F_NOWAIT 0x1u
 
 /** Claims room for `n` records (`recs[i].len` each) and sets each `recs[i].data`. Borrows
  *  `recs` until the commit or abort (a file store checksums the records then). Returns 0,
@@ -288,6 +300,22 @@ void rc_storage_watch_arm(rc_storage_watch_t *w);
  *  no-op. Owner's thread. */
 void rc_storage_watch_stop(rc_storage_watch_t *w);
 
+/* ---- durability sync: waiting for a commit to be on disk ----------------------------------- */
+
+/** A wait for one commit's flush (caller's memory, untouched by the store after `done`). */
+typedef struct rc_storage_durable_s {
+    uint64_t ticket;                                      /**< the commit's claim.ticket */
+    void (*done)(struct rc_storage_durable_s *w, int rc); /**< the flusher's thread: 0, or the
+                                                           *   fdatasync failure (-EIO...) */
+    struct rc_storage_durable_s *next;                    /* the store's */
+} rc_storage_durable_t;
+
+/** Asks for w->done once the commit w->ticket is on disk. Returns 1 when it already is (or
+ *  the store does not flush: done is not called), 0 when queued, or the store's sticky
+ *  fdatasync failure (done not called). done is not called after rc_storage_close. Any
+ *  thread. */
+int rc_storage_durable_wait(rc_storage_t *s, rc_storage_durable_t *w);
+
 /* ---- state -------------------------------------------------------------------------------- */
 
 typedef struct {
@@ -298,10 +326,13 @@ typedef struct {
     uint32_t readers;       /**< cursors and local readers */
     uint32_t lossless;      /**< of which hold events back */
     const char *kind;       /**< "memory" (a shm ring) or "file" */
-    const char *durability; /**< "none" (file stores and memory alike, so far) */
+    const char *durability; /**< "none", "batch" or "sync" */
     uint64_t file_bytes;    /**< size of the ring file (file stores), else 0 */
     uint64_t corrupt;       /**< corrupt records found: at start (recovery) and by verifying
                              *   readers of this process */
+    uint64_t fsyncs;        /**< fdatasyncs of the ring file done by this process */
+    uint64_t fsync_ns;      /**< the time they took, summed */
+    uint64_t durable_seq;   /**< events known on disk (batch, sync): head_seq when flushed */
 } rc_storage_stats_t;
 
 /** Reads the store's counters (relaxed: a consistent snapshot is not promised). Any thread. */

@@ -19,11 +19,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/clock.h"
@@ -41,10 +43,30 @@
 #define OPEN_ATTEMPTS 3
 #define PATH_BYTES    1280 /* a directory of up to 1023 bytes, '/', "<ns>.<name>.cursors" */
 
+/* The flusher of a batch or sync store (the process that opened it; a worker's attached handle
+ * has none). Commits are counted in `committed` under `mu`, so a flush knows exactly which
+ * commits it covers: those counted before it started (the ring's head could include a claim
+ * not yet committed, whose bytes may land after the fdatasync began). */
+typedef struct {
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t work; /* sync: a commit waits to be flushed; stop */
+    pthread_cond_t done; /* sync: a flush finished */
+    int fd;              /* the ring file, for fdatasync */
+    pid_t pid;           /* the process that runs the thread */
+    int err;             /* the first fdatasync failure, sticky (-errno) */
+    uint32_t interval_ms;
+    int stop, running;
+    uint64_t committed, durable;   /* commits counted, and covered by a finished flush */
+    rc_storage_durable_t *waiters; /* deferred answers (rc_storage_durable_wait) */
+    _Atomic uint64_t fsyncs, fsync_ns, durable_seq;
+} flusher_t;
+
 typedef struct {
     rc__ring_store_t r; /* first: the shared ring operations take it */
     _Atomic uint64_t corrupt;
     rc_storage_durability_t durability;
+    flusher_t *flusher;
     char ns[64], broker[64];
     char path[PATH_BYTES];    /* the ring file */
     char cursors[PATH_BYTES]; /* its cursor table */
@@ -274,11 +296,209 @@ static int recover(file_store_t *fs, char *err, size_t errlen)
     return 0;
 }
 
+/* ---- the flusher: durability batch and sync ------------------------------------------------ */
+
+/* fdatasync on the file, not msync of the mapping: on Linux a MAP_SHARED mapping's pages are the
+ * file's page cache pages, so fdatasync writes back the dirty ones however they were dirtied
+ * (docs/durability.md, "Why fdatasync"). Its first failure sticks: after an error the kernel may
+ * have marked the pages clean without writing them, and a later success would lie. */
+static void flush_once(file_store_t *fs, flusher_t *f)
+{
+    rc_ring_stats_t rs;
+    rc_ring_stats(fs->r.ring, &rs);
+    uint64_t t0 = rc_now_ns();
+    int rc = fdatasync(f->fd) == 0 ? 0 : -errno;
+    uint64_t dt = rc_now_ns() - t0;
+    atomic_fetch_add_explicit(&f->fsyncs, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&f->fsync_ns, dt, memory_order_relaxed);
+    if (rc == 0) {
+        atomic_store_explicit(&f->durable_seq, rs.head_seq, memory_order_relaxed);
+        return;
+    }
+    pthread_mutex_lock(&f->mu);
+    int first = f->err == 0;
+    f->err = rc;
+    pthread_mutex_unlock(&f->mu);
+    if (first)
+        rc_log_error("storage",
+                     "broker %s/%s: fdatasync of ring file %s failed: %s; events from now on are "
+                     "refused in durability sync and not known on disk in batch",
+                     fs->ns, fs->broker, fs->path, strerror(-rc));
+}
+
+/* Waits (mu held) until there is something to flush or stop is asked: sync wakes on a commit,
+ * batch every interval. Returns 0 to stop. */
+static int flusher_next(file_store_t *fs, flusher_t *f)
+{
+    if (fs->durability == RC_STORAGE_DURABILITY_SYNC) {
+        while (!f->stop && f->committed == f->durable)
+            pthread_cond_wait(&f->work, &f->mu);
+        return !f->stop;
+    }
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    uint64_t ns = (uint64_t)ts.tv_nsec + (uint64_t)f->interval_ms * 1000000ull;
+    ts.tv_sec += (time_t)(ns / 1000000000ull);
+    ts.tv_nsec = (long)(ns % 1000000000ull);
+    while (!f->stop && pthread_cond_timedwait(&f->work, &f->mu, &ts) != ETIMEDOUT)
+        ;
+    return !f->stop;
+}
+
+/* Calls done for the deferred waits the last flush covered (mu held; released around the
+ * calls, which take the waiter's own locks). */
+static void complete_waiters(flusher_t *f)
+{
+    rc_storage_durable_t *ready = NULL, **p = &f->waiters;
+    while (*p != NULL) {
+        rc_storage_durable_t *w = *p;
+        if (w->ticket <= f->durable || f->err != 0) {
+            *p = w->next;
+            w->next = ready;
+            ready = w;
+        } else {
+            p = &w->next;
+        }
+    }
+    if (ready == NULL)
+        return;
+    int err = f->err;
+    pthread_mutex_unlock(&f->mu);
+    while (ready != NULL) {
+        rc_storage_durable_t *w = ready;
+        ready = w->next;
+        w->done(w, err);
+    }
+    pthread_mutex_lock(&f->mu);
+}
+
+/* One flush covers every commit counted before it starts; commits counted while it runs wait
+ * for the next (group commit). Batch has no counting on the commit path: it flushes when the
+ * ring's head moved since the last flush. */
+static void *flusher_main(void *arg)
+{
+    file_store_t *fs = arg;
+    flusher_t *f = fs->flusher;
+    rc_ring_stats_t rs;
+    rc_ring_stats(fs->r.ring, &rs);
+    uint64_t flushed_head = rs.head;
+    atomic_store_explicit(&f->durable_seq, rs.head_seq, memory_order_relaxed);
+    pthread_mutex_lock(&f->mu);
+    while (flusher_next(fs, f)) {
+        uint64_t target = f->committed;
+        pthread_mutex_unlock(&f->mu);
+        rc_ring_stats(fs->r.ring, &rs);
+        if (fs->durability == RC_STORAGE_DURABILITY_SYNC || rs.head != flushed_head) {
+            flush_once(fs, f);
+            flushed_head = rs.head;
+        }
+        pthread_mutex_lock(&f->mu);
+        f->durable = target;
+        pthread_cond_broadcast(&f->done);
+        complete_waiters(f);
+    }
+    pthread_mutex_unlock(&f->mu);
+    return NULL;
+}
+
+static int file_durable_wait(rc_storage_t *s, rc_storage_durable_t *w)
+{
+    flusher_t *f = ((file_store_t *)s)->flusher;
+    if (f == NULL || w->ticket == 0)
+        return 1;
+    pthread_mutex_lock(&f->mu);
+    int rc = f->err != 0 ? f->err : f->durable >= w->ticket ? 1 : 0;
+    if (rc == 0) {
+        w->next = f->waiters;
+        f->waiters = w;
+    }
+    pthread_mutex_unlock(&f->mu);
+    return rc;
+}
+
+/* Sync: counts the commit just made and, unless the caller waits on its own (NOWAIT, with the
+ * ticket), waits for a flush that started after it. */
+static int wait_durable(flusher_t *f, rc_storage_claim_t *c)
+{
+    pthread_mutex_lock(&f->mu);
+    uint64_t mine = ++f->committed;
+    pthread_cond_signal(&f->work);
+    if (c->flags & RC_STORAGE_COMMIT_F_NOWAIT) {
+        c->ticket = mine;
+        pthread_mutex_unlock(&f->mu);
+        return 0;
+    }
+    while (f->durable < mine && f->err == 0)
+        pthread_cond_wait(&f->done, &f->mu);
+    int rc = f->err;
+    pthread_mutex_unlock(&f->mu);
+    return rc;
+}
+
+static int flusher_start(file_store_t *fs, const rc_storage_config_t *cfg, char *err, size_t errlen)
+{
+    flusher_t *f = calloc(1, sizeof(*f));
+    if (f == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    f->interval_ms = cfg->flush_interval_ms != 0 ? cfg->flush_interval_ms : 10;
+    f->pid = getpid();
+    f->fd = open(fs->path, O_RDWR | O_CLOEXEC);
+    if (f->fd < 0) {
+        int e = errno;
+        snprintf(err, errlen, "ring file %s: cannot open it to flush: %s", fs->path, strerror(e));
+        free(f);
+        return -e;
+    }
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_mutex_init(&f->mu, NULL);
+    pthread_cond_init(&f->work, &ca);
+    pthread_cond_init(&f->done, NULL);
+    pthread_condattr_destroy(&ca);
+    fs->flusher = f;
+    int rc = pthread_create(&f->thread, NULL, flusher_main, fs);
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot start the flusher thread: %s", strerror(rc));
+        fs->flusher = NULL;
+        close(f->fd);
+        free(f);
+        return -rc;
+    }
+    return 0;
+}
+
+/* A forked worker inherits the opener's handle but not its thread: only the opener stops it. */
+static void file_close(rc_storage_t *s)
+{
+    file_store_t *fs = (file_store_t *)s;
+    flusher_t *f = fs->flusher;
+    if (f != NULL && f->pid == getpid()) {
+        pthread_mutex_lock(&f->mu);
+        f->stop = 1;
+        pthread_cond_signal(&f->work);
+        pthread_mutex_unlock(&f->mu);
+        pthread_join(f->thread, NULL);
+        /* What was committed since the last flush goes to disk before the broker stops. */
+        if (fdatasync(f->fd) != 0)
+            rc_log_warn("storage", "broker %s/%s: fdatasync of %s at close: %s", fs->ns, fs->broker,
+                        fs->path, strerror(errno));
+        close(f->fd);
+        pthread_mutex_destroy(&f->mu);
+        pthread_cond_destroy(&f->work);
+        pthread_cond_destroy(&f->done);
+        free(f);
+    }
+    rc__ring_close(s);
+}
+
 int rc__storage_file_open(const rc_storage_config_t *cfg, rc_storage_t **out, char *err,
                           size_t errlen)
 {
-    if (cfg->directory == NULL || cfg->durability != RC_STORAGE_DURABILITY_NONE) {
-        snprintf(err, errlen, "a file store needs a directory and durability none");
+    if (cfg->directory == NULL || cfg->durability > RC_STORAGE_DURABILITY_SYNC) {
+        snprintf(err, errlen, "a file store needs a directory and a known durability");
         return -EINVAL;
     }
     file_store_t *fs = calloc(1, sizeof(*fs));
@@ -309,6 +529,11 @@ int rc__storage_file_open(const rc_storage_config_t *cfg, rc_storage_t **out, ch
         goto fail;
     fs->r.broker = 1;
     if (rc == 0 && (rc = recover(fs, err, errlen)) != 0) {
+        rc_ring_close(fs->r.ring);
+        goto fail;
+    }
+    if (fs->durability != RC_STORAGE_DURABILITY_NONE &&
+        (rc = flusher_start(fs, cfg, err, errlen)) != 0) {
         rc_ring_close(fs->r.ring);
         goto fail;
     }
@@ -373,6 +598,8 @@ static int file_claim(rc_storage_t *s, rc_storage_rec_t *recs, uint32_t n, rc_st
         recs[i].len -= RC_STORAGE_CRC_TRAILER;
     if (rc == 0) {
         fc->recs = recs;
+        c->flags = 0;
+        c->ticket = 0;
         c->pos = fc->ring.pos;
         c->seq = fc->ring.seq;
         c->count = fc->ring.count;
@@ -383,7 +610,7 @@ static int file_claim(rc_storage_t *s, rc_storage_rec_t *recs, uint32_t n, rc_st
 /* The checksums go in last, over the bytes the caller wrote, then the ring publishes them. */
 static int file_commit(rc_storage_t *s, rc_storage_claim_t *c)
 {
-    (void)s;
+    file_store_t *fs = (file_store_t *)s;
     file_claim_t *fc = (file_claim_t *)(void *)c->priv_;
     for (uint32_t i = 0; i < c->count; i++) {
         unsigned char *d = fc->recs[i].data;
@@ -392,7 +619,10 @@ static int file_commit(rc_storage_t *s, rc_storage_claim_t *c)
         memcpy(d + len, &crc, sizeof(crc));
         memcpy(d + len + sizeof(crc), &len, sizeof(len));
     }
-    return rc_ring_commit(&fc->ring);
+    int rc = rc_ring_commit(&fc->ring);
+    if (rc == 0 && fs->flusher != NULL && fs->durability == RC_STORAGE_DURABILITY_SYNC)
+        rc = wait_durable(fs->flusher, c);
+    return rc;
 }
 
 /* ---- reading: without the trailer, checked when asked ------------------------------------- */
@@ -471,7 +701,14 @@ static void file_stats(rc_storage_t *s, rc_storage_stats_t *st)
     file_store_t *fs = (file_store_t *)s;
     rc__ring_stats(s, st);
     st->kind = "file";
-    st->durability = "none";
+    st->durability = fs->durability == RC_STORAGE_DURABILITY_SYNC    ? "sync"
+                     : fs->durability == RC_STORAGE_DURABILITY_BATCH ? "batch"
+                                                                     : "none";
+    if (fs->flusher != NULL) {
+        st->fsyncs = atomic_load_explicit(&fs->flusher->fsyncs, memory_order_relaxed);
+        st->fsync_ns = atomic_load_explicit(&fs->flusher->fsync_ns, memory_order_relaxed);
+        st->durable_seq = atomic_load_explicit(&fs->flusher->durable_seq, memory_order_relaxed);
+    }
     struct stat sb;
     st->file_bytes = stat(fs->path, &sb) == 0 ? (uint64_t)sb.st_size : 0;
     st->corrupt = atomic_load_explicit(&fs->corrupt, memory_order_relaxed);
@@ -524,9 +761,10 @@ static int file_cursors_open(rc_storage_t *s, uint32_t slots, rc_storage_cursors
 
 static const rc__storage_ops_t file_ops = {
     .attach = file_attach,
-    .close = rc__ring_close,
+    .close = file_close,
     .claim = file_claim,
     .commit = file_commit,
+    .durable_wait = file_durable_wait,
     .abort = rc__ring_abort,
     .reader_open = file_reader_open,
     .reader_close = rc__ring_reader_close,

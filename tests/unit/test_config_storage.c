@@ -127,6 +127,24 @@ static void test_resolve(void)
     ASSERT_EQ(c.brokers[1].storage.type, RC_CONFIG_STORAGE_FILE);
     ASSERT_STR_EQ(c.brokers[1].storage.directory, "/var/lib/ringcast");
     rc_config_close(&c);
+    /* batch with the default interval, a Broker in sync, a Broker with its own interval. */
+    broker(b1, sizeof(b1), "batch", "");
+    broker(b2, sizeof(b2), "sync", "    ringcast.dev/storage-durability: sync\n");
+    broker(b3, sizeof(b3), "slow", "    ringcast.dev/storage-flush-interval: 250ms\n");
+    snprintf(all, sizeof(all), "%s%s%s", b1, b2, b3);
+    doc(y, sizeof(y), "    type: file\n    directory: /d\n    durability: batch\n", all);
+    load(&c, y);
+    ASSERT_EQ(c.brokers[0].storage.durability, RC_CONFIG_DURABILITY_BATCH);
+    ASSERT_EQ(c.brokers[0].storage.flush_interval_ms, 10);
+    ASSERT_EQ(c.brokers[1].storage.durability, RC_CONFIG_DURABILITY_SYNC);
+    ASSERT_EQ(c.brokers[2].storage.durability, RC_CONFIG_DURABILITY_BATCH);
+    ASSERT_EQ(c.brokers[2].storage.flush_interval_ms, 250);
+    rc_config_close(&c);
+    doc(y, sizeof(y),
+        "    type: file\n    directory: /d\n    durability: batch\n    flushInterval: 1ms\n", "");
+    load(&c, y);
+    ASSERT_EQ(c.brokers[0].storage.flush_interval_ms, 1);
+    rc_config_close(&c);
 }
 
 static void test_bad_settings(void)
@@ -145,24 +163,24 @@ static void test_bad_settings(void)
     snprintf(line, sizeof(line), "    type: file\n    directory: %s\n", longdir);
     doc(y, sizeof(y), line, "");
     expect_error(y, "t.yaml:6: 'spec.storage.directory' is longer than 1023 bytes");
-    doc(y, sizeof(y), "    type: file\n    directory: /d\n    durability: sync\n", "");
-    expect_error(y, "t.yaml:7: 'spec.storage.durability: sync' is not implemented yet: this "
-                    "build keeps a file store's events in the page cache only (durability: "
-                    "none, which survives a crash of the broker but not of the machine; "
-                    "docs/durability.md)");
     doc(y, sizeof(y), "    durability: batch\n", "");
-    expect_error(y, "t.yaml:5: 'spec.storage.durability: batch' is not implemented yet: this "
-                    "build keeps a file store's events in the page cache only (durability: "
-                    "none, which survives a crash of the broker but not of the machine; "
-                    "docs/durability.md)");
+    expect_error(y, "t.yaml:5: Broker default/default: durability batch needs storage type file "
+                    "(a memory store lives in /dev/shm, which no fdatasync puts on a disk); set "
+                    "type: file with a directory, or durability: none");
     doc(y, sizeof(y), "    durability: always\n", "");
     expect_error(y, "t.yaml:5: 'spec.storage.durability' must be none, batch or sync, not "
                     "'always'");
-    doc(y, sizeof(y), "    flushInterval: 10ms\n", "");
-    expect_error(y, "t.yaml:5: 'spec.storage.flushInterval' applies to durability batch, which "
-                    "is not implemented yet: this build keeps a file store's events in the page "
-                    "cache only (durability: none, which survives a crash of the broker but not "
-                    "of the machine; docs/durability.md); remove it");
+    doc(y, sizeof(y), "    type: file\n    directory: /d\n    flushInterval: 10ms\n", "");
+    expect_error(y, "t.yaml:7: Broker default/default: flushInterval applies to durability batch "
+                    "only, and this broker's durability is none; remove it");
+    doc(y, sizeof(y),
+        "    type: file\n    directory: /d\n    durability: sync\n    flushInterval: 5ms\n", "");
+    expect_error(y, "t.yaml:8: Broker default/default: flushInterval applies to durability batch "
+                    "only, and this broker's durability is sync; remove it");
+    doc(y, sizeof(y),
+        "    type: file\n    directory: /d\n    durability: batch\n    flushInterval: 11s\n", "");
+    expect_error(y, "t.yaml:8: 'spec.storage.flushInterval' must be between 1ms and 10s, not "
+                    "11000ms");
     doc(y, sizeof(y), "    flushInterval: soon\n", "");
     expect_error(y, "t.yaml:5: 'spec.storage.flushInterval' must be a duration from 1ms to 24h "
                     "such as 500ms, 10s or 2m, not 'soon'");
@@ -203,16 +221,17 @@ static void test_bad_annotations(void)
     expect_error(y + 4, "t.yaml:7: 'metadata.annotations.ringcast.dev/storage-directory' must "
                         "be an absolute path, not 'rel'");
     broker(y, sizeof(y), "a", "    ringcast.dev/storage-durability: sync\n");
-    expect_error(y + 4, "t.yaml:6: 'metadata.annotations.ringcast.dev/storage-durability: "
-                        "sync' is not implemented yet: this build keeps a file store's events "
-                        "in the page cache only (durability: none, which survives a crash of "
-                        "the broker but not of the machine; docs/durability.md)");
-    broker(y, sizeof(y), "a", "    ringcast.dev/storage-flush-interval: 5ms\n");
+    expect_error(y + 4, "t.yaml:6: Broker default/a: durability sync needs storage type file (a "
+                        "memory store lives in /dev/shm, which no fdatasync puts on a disk); set "
+                        "type: file with a directory, or durability: none");
+    broker(y, sizeof(y), "a",
+           "    ringcast.dev/storage-type: file\n    ringcast.dev/storage-directory: /d\n"
+           "    ringcast.dev/storage-flush-interval: 5ms\n");
+    expect_error(y + 4, "t.yaml:8: Broker default/a: flushInterval applies to durability batch "
+                        "only, and this broker's durability is none; remove it");
+    broker(y, sizeof(y), "a", "    ringcast.dev/storage-flush-interval: 0ms\n");
     expect_error(y + 4, "t.yaml:6: 'metadata.annotations.ringcast.dev/storage-flush-interval' "
-                        "applies to durability batch, which is not implemented yet: this build "
-                        "keeps a file store's events in the page cache only (durability: none, "
-                        "which survives a crash of the broker but not of the machine; "
-                        "docs/durability.md); remove it");
+                        "must be a duration from 1ms to 24h such as 500ms, 10s or 2m, not '0ms'");
     broker(y, sizeof(y), "a", "    ringcast.dev/storage-size: 1Gi\n");
     expect_error(y + 4, "t.yaml:6: unknown annotation 'ringcast.dev/storage-size' (a Broker's "
                         "storage annotations are ringcast.dev/storage-type, -directory, "
