@@ -180,6 +180,11 @@ static int flushes(const rc_ring_gauge_t *g)
 
 static void put_fsyncs(out_t *o, const rc_ring_gauge_t *rings, size_t nrings)
 {
+    size_t any = 0;
+    for (size_t i = 0; i < nrings; i++)
+        any += flushes(&rings[i]) != 0;
+    if (any == 0)
+        return; /* families without samples are noise (and promtool's lint flags them) */
     put(o, "# HELP ringcast_storage_fsyncs_total fdatasyncs of the broker's ring file (durability "
            "batch and sync).\n# TYPE ringcast_storage_fsyncs_total counter\n");
     for (size_t i = 0; i < nrings; i++)
@@ -197,7 +202,7 @@ static void put_fsyncs(out_t *o, const rc_ring_gauge_t *rings, size_t nrings)
                 rings[i].name, (unsigned long long)rings[i].fsyncs);
     put(o,
         "# HELP ringcast_storage_durable_events Events of the broker known to be on disk (the "
-        "head when the last fdatasync began).\n# TYPE ringcast_storage_durable_events counter\n");
+        "head when the last fdatasync began).\n# TYPE ringcast_storage_durable_events gauge\n");
     for (size_t i = 0; i < nrings; i++)
         if (flushes(&rings[i]))
             put(o, "ringcast_storage_durable_events{namespace=\"%s\",broker=\"%s\"} %llu\n",

@@ -40,7 +40,7 @@ CONFIG = """apiVersion: ringcast.dev/v1alpha1
 kind: RingcastConfig
 spec:
   workers: 1
-  storage: {type: file, directory: %(dir)s}
+  storage: {type: file, directory: %(dir)s, durability: batch}
 ---
 apiVersion: eventing.knative.dev/v1
 kind: Broker
