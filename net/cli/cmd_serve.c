@@ -119,7 +119,8 @@ int rc_cmd_serve(int argc, char **argv)
                     "                      [--loops N] [--log-level error|warn|info|debug]\n"
                     "                      [--ring-prefix PREFIX]",
         .about = "Runs the broker: POST CloudEvents to http://LISTEN/{namespace}/{broker}.\n"
-                 "Without --config: broker default/default, in-memory ring, ingress\n"
+                 "Without --config: broker default/default, its ring a /dev/shm object that\n"
+                 "outlives the process (storage: file in the config keeps it on disk), ingress\n"
                  "127.0.0.1:8080, admin 127.0.0.1:8081 (GET /healthz, /readyz, /metrics).\n"
                  "Port 0 picks a free port; the chosen ports are printed on stdout as\n"
                  "'listening ingress=HOST:PORT admin=HOST:PORT'. SIGTERM or SIGINT stops\n"
