@@ -706,6 +706,21 @@ static int js_status_member(js_t *j, rc_dapr_status_t *st, bool *type_err)
     return js_skip(j);
 }
 
+/* After a member or element: past blanks, the `close` that ends its object or array (taken,
+ * *more = 0) or a ',' (taken, *more = 1). */
+static int js_next(js_t *j, char close, int *more)
+{
+    js_ws(j);
+    if (j->i >= j->n)
+        return JS_END;
+    char c = (char)j->p[j->i];
+    if (c != close && c != ',')
+        return JS_BAD;
+    j->i++;
+    *more = c == ',';
+    return JS_OK;
+}
+
 /* The members of the object at j->i (its '{'), up to and past its '}': `fn` gets each key
  * (decoded into `k` as far as JS_WORD bytes go, `klen` its whole length: more than JS_WORD
  * names no field we look for) and reads its value. */
@@ -727,18 +742,11 @@ static int js_object(js_t *j, js_member_fn fn, void *arg)
         int rc = js_key(j, k, sizeof(k), &klen);
         if (rc == JS_OK)
             rc = fn(j, k, klen, arg);
-        if (rc != JS_OK)
+        int more = 0;
+        if (rc == JS_OK)
+            rc = js_next(j, '}', &more);
+        if (rc != JS_OK || !more)
             return rc;
-        js_ws(j);
-        if (j->i >= j->n)
-            return JS_END;
-        if (j->p[j->i] == '}') {
-            j->i++;
-            return JS_OK;
-        }
-        if (j->p[j->i] != ',')
-            return JS_BAD;
-        j->i++;
         js_ws(j);
     }
 }
@@ -908,19 +916,12 @@ static int bulk_top_member(js_t *j, const char *k, size_t klen, void *arg)
         return JS_OK;
     }
     for (;;) {
+        int more = 0;
         int rc = bulk_element(j, b);
-        if (rc != JS_OK)
+        if (rc == JS_OK)
+            rc = js_next(j, ']', &more);
+        if (rc != JS_OK || !more)
             return rc;
-        js_ws(j);
-        if (j->i >= j->n)
-            return JS_END;
-        if (j->p[j->i] == ']') {
-            j->i++;
-            return JS_OK;
-        }
-        if (j->p[j->i] != ',')
-            return JS_BAD;
-        j->i++;
     }
 }
 
