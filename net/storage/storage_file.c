@@ -289,10 +289,11 @@ static int recover(file_store_t *fs, char *err, size_t errlen)
         rc_log_warn("storage",
                     "broker %s/%s: recovery of %s: %llu corrupt records or stretches padded over "
                     "(readers skip them), %llu claims of producers that died padded over, %llu "
-                    "records without a checksum, %llu reader slots moved back to the head",
+                    "records without a checksum, %llu reader slots and %llu consumer groups moved back "
+                    "to the head",
                     fs->ns, fs->broker, fs->path, (unsigned long long)rec.corrupt,
                     (unsigned long long)rec.swept, (unsigned long long)rec.unchecked,
-                    (unsigned long long)rec.clamped);
+                    (unsigned long long)rec.clamped, (unsigned long long)rec.groups_clamped);
     return 0;
 }
 
