@@ -133,6 +133,28 @@ static void put_lag(out_t *o, const rc_ring_gauge_t *rings, size_t nrings)
                 (unsigned long long)(k == 0 ? r->holder_lag_bytes : r->holder_lag_events));
         }
     }
+    size_t nreaders = 0;
+    for (size_t i = 0; i < nrings; i++)
+        nreaders += rings[i].nreaders;
+    for (int k = 0; k < 2 && nreaders > 0; k++) {
+        put(o,
+            "# HELP ringcast_reader_lag_%s A local reader of the ring (ringcast tail, an SDK "
+            "consumer; not a worker's feed or a group): %s between its position and the head.\n"
+            "# TYPE ringcast_reader_lag_%s gauge\n",
+            kinds[k], kinds[k], kinds[k]);
+        for (size_t i = 0; i < nrings; i++) {
+            for (size_t j = 0; j < rings[i].nreaders; j++) {
+                const rc_storage_local_reader_t *r = &rings[i].readers_list[j];
+                char name[3 * 24 + 1];
+                put(o,
+                    "ringcast_reader_lag_%s{namespace=\"%s\",broker=\"%s\",reader=\"%s\","
+                    "slot=\"%u\",pid=\"%u\",mode=\"%s\"} %llu\n",
+                    kinds[k], rings[i].ns, rings[i].name, label(r->name, name, sizeof(name)),
+                    r->slot, r->pid, r->lossless ? "lossless" : "lossy",
+                    (unsigned long long)(k == 0 ? r->lag_bytes : r->lag_events));
+            }
+        }
+    }
     static const struct {
         const char *name, *type, *help;
     } gm[] = {

@@ -53,6 +53,9 @@ rc_reject_reason_t rc_metrics_reason_for_status(int status, int parser_error);
 /** Label value of a reason ("invalid_event", "ring_full", ...). */
 const char *rc_metrics_reason_name(rc_reject_reason_t r);
 
+/** Local readers shown per broker (/metrics, the status API). */
+#define RC_METRICS_READERS_MAX 64
+
 /** Per-broker ring gauges for rendering. */
 typedef struct {
     const char *ns;
@@ -69,6 +72,10 @@ typedef struct {
     uint32_t holder_pid;
     uint64_t holder_lag_bytes;
     uint64_t holder_lag_events;
+    /* Local readers attached to the ring (not feeds or groups): at most
+     * RC_METRICS_READERS_MAX of them are shown. */
+    const rc_storage_local_reader_t *readers_list;
+    size_t nreaders;
     /* Consumer groups (`limit` effective: 0 = block). */
     const rc_storage_group_t *groups;
     size_t ngroups;

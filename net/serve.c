@@ -69,6 +69,7 @@ typedef struct {
     rc_dapr_listing_t dapr_listing; /* the same, as /v1.0/metadata lists them */
     rc_ring_gauge_t *gauges;  /* per broker, filled for each /metrics or status request */
     rc_lag_holder_t *holders; /* the strings of gauges[i].holder */
+    rc_storage_local_reader_t *readers; /* RC_METRICS_READERS_MAX per broker: gauges[i].readers */
     char ingress_addr[RC_CONFIG_ADDR_MAX + 16]; /* "host:port", the port the ingress got */
     int64_t started_ms;
 } serve_t;
@@ -282,6 +283,10 @@ static void fill_gauges(serve_t *sv)
         g->fsync_ns = st.fsync_ns;
         g->durable_events = st.durable_seq;
         lag_gauges(sv, i, &sv->holders[i], g);
+        rc_storage_local_reader_t *rd = &sv->readers[i * RC_METRICS_READERS_MAX];
+        int nr = rc_storage_readers(sv->brokers[i].store, rd, RC_METRICS_READERS_MAX);
+        g->readers_list = rd;
+        g->nreaders = nr < 0 ? 0 : nr > RC_METRICS_READERS_MAX ? RC_METRICS_READERS_MAX : (size_t)nr;
     }
 }
 
@@ -615,10 +620,12 @@ int rc_serve_run(const rc_config_t *cfg, FILE *ready_out)
     sv.loops = aligned_alloc(64, sizeof(*sv.loops) * sv.nloops);
     sv.gauges = calloc(sv.nbrokers ? sv.nbrokers : 1, sizeof(*sv.gauges));
     sv.holders = calloc(sv.nbrokers ? sv.nbrokers : 1, sizeof(*sv.holders));
+    sv.readers = calloc((sv.nbrokers ? sv.nbrokers : 1) * RC_METRICS_READERS_MAX,
+                        sizeof(*sv.readers));
     sv.started_ms = rc_wall_ns() / 1000000;
     unsigned char *fresh = calloc(sv.nbrokers ? sv.nbrokers : 1, 1);
     int rc = 0;
-    if (sv.brokers == NULL || sv.loops == NULL || sv.gauges == NULL || sv.holders == NULL ||
+    if (sv.brokers == NULL || sv.loops == NULL || sv.gauges == NULL || sv.holders == NULL || sv.readers == NULL ||
         fresh == NULL) {
         rc = -ENOMEM;
         goto out_free;
@@ -756,5 +763,6 @@ out_free:
     free(sv.brokers);
     free(sv.gauges);
     free(sv.holders);
+    free(sv.readers);
     return rc;
 }

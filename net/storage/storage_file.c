@@ -784,4 +784,5 @@ static const rc__storage_ops_t file_ops = {
     .cursors_open = file_cursors_open,
     .holder = rc__ring_holder,
     .groups = rc__ring_groups,
+    .readers = rc__ring_readers,
 };
