@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "core/metric.h"
+#include "net/dedup.h"
 #include "net/storage/storage.h"
 
 /** Why a request was refused; each is a `reason` label of ringcast_ingress_rejected_total. */
@@ -87,6 +88,9 @@ typedef struct {
     uint64_t corrupt;
     /* Durability batch and sync (docs/durability.md): fdatasyncs, their time, events on disk. */
     uint64_t fsyncs, fsync_ns, durable_events;
+    /* Deduplication (ringcast.dev/dedup-window): dedup 0 when off. */
+    int dedup;
+    rc_dedup_stats_t dedup_st;
 } rc_ring_gauge_t;
 
 /** Renders the Prometheus text format (version 0.0.4) of `n` loops' metrics and `nrings` ring
