@@ -157,8 +157,7 @@ static void log_roll(rc__wtrig_t *t, int64_t now, int force)
         rc_log_fields(RC_LOG_WARN, "worker", f, 2,
                       "trigger %s: %u more event%s not delivered in the last %.1f s (%s; not "
                       "logged one by one)",
-                      trig, folded, folded == 1 ? "" : "s", (double)(now - d->log_since) / 1e9,
-                      by);
+                      trig, folded, folded == 1 ? "" : "s", (double)(now - d->log_since) / 1e9, by);
     }
     d->log_lines = 0;
     d->log_since = now;

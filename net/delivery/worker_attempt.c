@@ -260,8 +260,8 @@ static void describe(char *buf, size_t cap, int result, uint32_t retries, int si
         buf[0] = '\0';
 }
 
-void rc__drop_log(rc__wtrig_t *t, const rc_record_view_t *rv, int dead_lettered,
-                  const char *reason, int result, uint32_t retries, int sink_result)
+void rc__drop_log(rc__wtrig_t *t, const rc_record_view_t *rv, int dead_lettered, const char *reason,
+                  int result, uint32_t retries, int sink_result)
 {
     rc_log_level_t level = RC_LOG_WARN;
     if (!rc_log_enabled(level))
@@ -297,8 +297,8 @@ void rc__drop_log(rc__wtrig_t *t, const rc_record_view_t *rv, int dead_lettered,
         f[n++] = RC_LOG_INT("dead_letter_status", sink_result);
     else if (sink_result < 0)
         f[n++] = RC_LOG_STR("dead_letter_error", rc_strerror(sink_result));
-    rc_log_fields(level, "worker", f, n, "trigger %s: event %s %s: %s%s", trig, id, outcome,
-                  reason, what);
+    rc_log_fields(level, "worker", f, n, "trigger %s: event %s %s: %s%s", trig, id, outcome, reason,
+                  what);
 }
 
 void rc__drop_log_flush_held(rc__wtrig_t *t, uint64_t held, int64_t window_ns)

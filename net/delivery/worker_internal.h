@@ -115,7 +115,6 @@ typedef struct rc__wentry_s {
     int64_t due_ns;   /* RC__E_WAITING: when the next attempt goes */
     uint64_t sent_ns; /* start of the current attempt */
     int last_result;  /* of the subscriber, for knativeerrorcode */
-    uint32_t last_retries; /* retries the subscriber had before the dead-letter sink, for the log */
     char *errdata;    /* knativeerrordata (base64 of the subscriber's last body) */
     char *hdr;        /* dead-letter attempts only: their own headers or body (Dapr: the dead
                        * letter's JSON) */
@@ -133,6 +132,7 @@ typedef struct rc__wentry_s {
     size_t rec_cap;
     rc__wevent_t own; /* lagged: the event decoded from `rec`, held by this entry alone */
     struct rc__wentry_s *next_free;
+    uint32_t last_retries; /* the subscriber's retries before the dead-letter sink (log) */
 } rc__wentry_t;
 
 /* A matched event in a trigger's queue. The queue is in ring order; its first `nwin` events are
@@ -185,7 +185,8 @@ struct rc__wtrig_s {
     int64_t lag_log_ns;    /* when the last lag line was written */
     uint64_t lag_log_n;    /* events given up since then */
     uint64_t lag_log_drop; /* of them, dropped (no sink, over the copy budget) */
-    rc_log_limit_t drop_log; /* lines about events dropped or dead-lettered (rc__drop_log) */
+    /* The rate limit of its lines about events dropped or dead-lettered (rc__drop_log). */
+    rc_log_limit_t drop_log;
 };
 
 struct rc__wfeed_s {
@@ -437,8 +438,8 @@ void rc__lag_log(rc__wtrig_t *t, int64_t now, uint64_t behind, int force);
  *  `result` (HTTP status, negative error, 0: none) after `retries` retries, and the dead-letter
  *  sink's last `sink_result` (0: no attempt there). At most RC__DROP_LOG_LINES a second per
  *  trigger; the rest are counted for one summary line (rc__drop_log_flush). */
-void rc__drop_log(rc__wtrig_t *t, const rc_record_view_t *rv, int dead_lettered,
-                  const char *reason, int result, uint32_t retries, int sink_result);
+void rc__drop_log(rc__wtrig_t *t, const rc_record_view_t *rv, int dead_lettered, const char *reason,
+                  int result, uint32_t retries, int sink_result);
 
 #define RC__DROP_LOG_LINES 10
 
