@@ -322,6 +322,15 @@ static int settings_spec_field(ctx_t *x, const char *key, yaml_node_t *v, void *
             snprintf(c->log_level, sizeof(c->log_level), "%s", s);
         return rc;
     }
+    if (strcmp(key, "logFormat") == 0) {
+        const char *s = NULL;
+        rc = rc__config_get_string(x, v, "spec.logFormat", &s);
+        if (rc == 0 && strcmp(s, "text") != 0 && strcmp(s, "json") != 0)
+            return rc__config_fail(x, v, "'spec.logFormat' must be text or json, not '%s'", s);
+        if (rc == 0)
+            snprintf(c->log_format, sizeof(c->log_format), "%s", s);
+        return rc;
+    }
     if (strcmp(key, "workers") == 0) {
         rc = rc__config_get_int(x, v, "spec.workers", 0, RC_CONFIG_WORKERS_MAX, &i);
         c->workers = (uint32_t)i;
@@ -531,6 +540,7 @@ static void set_defaults(rc_config_t *c)
     c->shutdown_timeout_ms = 5000;
     c->retry_after_s = 1;
     strcpy(c->log_level, "info");
+    strcpy(c->log_format, "text");
     c->limits.max_event_bytes = 1024 * 1024;
     c->limits.max_batch_bytes = 4u * 1024 * 1024;
     c->limits.max_batch_events = 1000;

@@ -277,6 +277,7 @@ typedef struct {
     uint32_t shutdown_timeout_ms; /* graceful stop: longest wait for requests in flight (5 s) */
     uint32_t retry_after_s;       /* Retry-After on 429 (1) */
     char log_level[8];            /* "info" */
+    char log_format[8];           /* "text" or "json" (spec.logFormat) */
     rc_config_limits_t limits;
     rc_config_broker_t *brokers;
     size_t broker_count;
