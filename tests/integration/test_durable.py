@@ -768,6 +768,48 @@ def test_dapr_sync_loop_responsive():
             forget(b)
 
 
+def test_sync_stop_with_held_answers():
+    """SIGTERM while answers wait for a slow flush (300 ms, the shim): every held publish
+    (Knative and Dapr, on both listeners) is answered, and the stop does not wait for the
+    answered connections to time out: a held answer sent during the drain closes its
+    connection as soon as the client does (it took the linger time, 2 s, before)."""
+    with tempfile.TemporaryDirectory(prefix="rc-durable-dapr-") as d:
+        port = free_port()
+        env = fault_env(d)
+        cfg = dapr_config(d, port).replace("shutdownTimeout: 2s", "shutdownTimeout: 10s")
+        b = Broker(cfg, env=env)
+        try:
+            with open(env["RC_FSYNC_DELAY_FILE"], "w") as f:
+                f.write("300")
+            res, lock = {}, threading.Lock()
+
+            def pub(k):
+                if k == 0:
+                    r = b.request("POST", "/default/default",
+                                  {"ce-id": "stop-0", "ce-source": "/s", "ce-type": "t",
+                                   "ce-specversion": "1.0", "Content-Type": "text/plain"}, b"x")
+                else:
+                    r = dapr_publish(b.host, port if k == 1 else b.port, "stop-%d" % k)
+                with lock:
+                    res[k] = r.status
+            threads = [threading.Thread(target=pub, args=(k,), daemon=True) for k in range(3)]
+            for t in threads:
+                t.start()
+            time.sleep(0.1)  # committed, waiting for the flush
+            t0 = time.monotonic()
+            b.signal(signal.SIGTERM)
+            for t in threads:
+                t.join(10)
+            eq(res, {0: 202, 1: 204, 2: 204}, "answers held across the stop")
+            eq(b.wait(10), 0, "graceful stop")
+            took = time.monotonic() - t0
+            # The held flush (at most 300 ms left) and the last flush at close (300 ms).
+            check(took < 1.5, "the stop took %.2f s" % took)
+            print("  (stop with 3 held answers: %.2f s)" % took)
+        finally:
+            forget(b)
+
+
 def test_dapr_sync_fdatasync_fails():
     """fdatasync failing (EIO, the shim): a held Dapr publish is answered 500
     ERR_PUBSUB_PUBLISH_MESSAGE with the ingress's message, a bulk publish lists every entry
@@ -826,5 +868,6 @@ if __name__ == "__main__":
         test_dapr_sync_publish,
         test_dapr_sync_group_commit,
         test_dapr_sync_loop_responsive,
+        test_sync_stop_with_held_answers,
         test_dapr_sync_fdatasync_fails,
     ])
