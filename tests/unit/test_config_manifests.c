@@ -298,10 +298,10 @@ static void test_dead_letter_ref(void)
 static void test_annotations(void)
 {
     expect_error("apiVersion: eventing.knative.dev/v1\nkind: Trigger\nmetadata:\n  name: t\n"
-                 "  annotations: {ringcast.dev/rate-limit: \"5\"}\n"
+                 "  annotations: {ringcast.dev/priority: \"5\"}\n"
                  "spec: {broker: default, subscriber: {uri: http://127.0.0.1:9/}}\n"
                  "---\n" BROKER,
-                 "t.yaml:5: Trigger default/t: unknown annotation 'ringcast.dev/rate-limit': "
+                 "t.yaml:5: Trigger default/t: unknown annotation 'ringcast.dev/priority': "
                  "ringcast reads ringcast.dev/max-inflight, ringcast.dev/lag-limit and "
                  "ringcast.dev/lag-policy on a Trigger, ringcast.dev/storage-type, -directory, "
                  "-durability, -flush-interval, ringcast.dev/dedup-window and -capacity on a "
