@@ -44,6 +44,12 @@ static const ingest_system_t systems[] = {
     "ringcast,ringcast-file-none,ringcast-file-batch,ringcast-file-sync,nginx,redis,"              \
     "redis-aof-everysec,redis-aof-always"
 
+/* Each system's throughput in each run of the last rc__bench_ingest_rows (0: no such run), for
+ * the paired ratios: runs i of two systems ran back to back, so their ratio is less exposed to
+ * load from elsewhere than the ratio of the two medians. */
+#define MAX_RUNS 99
+static double run_eps[NSYSTEMS][MAX_RUNS];
+
 void rc__bench_scenario_setup(void)
 {
     rc_bench_procs_install();
@@ -74,6 +80,7 @@ int rc__bench_ingest_rows(const rc_bench_opts_t *o, rc_report_t *rep)
     snprintf(params, sizeof(params), "%s conns=%d depth=%d", mode, o->conns, o->depth);
     ingest_state_t st[NSYSTEMS];
     memset(st, 0, sizeof(st));
+    memset(run_eps, 0, sizeof(run_eps));
     int failed = 0;
     for (size_t i = 0; i < NSYSTEMS; i++) {
         st[i].ended = !rc_bench_list_has(o->systems, DEFAULT_SYSTEMS, systems[i].name);
@@ -96,6 +103,7 @@ int rc__bench_ingest_rows(const rc_bench_opts_t *o, rc_report_t *rep)
                 st[i].ended = 2;
                 failed += rc < 0;
             } else {
+                run_eps[i][run] = row->throughput;
                 st[i].n++;
             }
         }
@@ -114,6 +122,41 @@ int rc__bench_ingest_rows(const rc_bench_opts_t *o, rc_report_t *rep)
         free(st[i].runs);
     }
     return failed;
+}
+
+static int by_value(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static size_t system_index(const char *name)
+{
+    for (size_t i = 0; i < NSYSTEMS; i++) {
+        if (strcmp(systems[i].name, name) == 0)
+            return i;
+    }
+    return NSYSTEMS;
+}
+
+/* The median of the per-run ratios a/b over the runs both measured, and their range; 0 when
+ * there is none. */
+static int paired_ratio(const char *sys_a, const char *sys_b, double *med, double *lo, double *hi)
+{
+    size_t a = system_index(sys_a), b = system_index(sys_b);
+    double r[MAX_RUNS];
+    int n = 0;
+    for (int i = 0; a < NSYSTEMS && b < NSYSTEMS && i < MAX_RUNS; i++) {
+        if (run_eps[a][i] > 0 && run_eps[b][i] > 0)
+            r[n++] = run_eps[a][i] / run_eps[b][i];
+    }
+    if (n == 0)
+        return 0;
+    qsort(r, (size_t)n, sizeof(r[0]), by_value);
+    *med = n % 2 ? r[n / 2] : (r[n / 2 - 1] + r[n / 2]) / 2;
+    *lo = r[0];
+    *hi = r[n - 1];
+    return n;
 }
 
 static const rc_row_t *ingest_row(const rc_report_t *rep, const char *system)
@@ -142,8 +185,10 @@ static int ratio_failed(const char *name, const rc_row_t *x)
     return 1;
 }
 
-/* One ratio line: `a` over `b`, with `limit` > 0 a target (limit= and ok= fields), else
- * informative. The fdatasync figures are `a`'s (a ringcast file store with a flusher). */
+/* One ratio line: `a` over `b` (their median rows), with `limit` > 0 a target (limit= and ok=
+ * fields, ok on the ratio of the medians), else informative; with several runs also the median
+ * and range of the per-run ratios (paired_*). The fdatasync figures are `a`'s (a ringcast file
+ * store with a flusher). */
 static void ratio_line(const char *name, const char *sys_a, const char *sys_b, double limit,
                        int runs, const rc_report_t *rep)
 {
@@ -165,6 +210,10 @@ static void ratio_line(const char *name, const char *sys_a, const char *sys_b, d
     if (a->has_fsyncs)
         printf(" fsyncs_s=%.0f events_per_fsync=%.2f fsync_mean_us=%.0f", a->fsyncs_per_s,
                a->events_per_fsync, a->fsync_mean_us);
+    double med, lo, hi;
+    int n = paired_ratio(sys_a, sys_b, &med, &lo, &hi);
+    if (n > 1)
+        printf(" paired_ratio=%.3f paired_min=%.3f paired_max=%.3f", med, lo, hi);
     printf(" runs=%d", runs);
     if (limit > 0)
         printf(" ok=%d", ratio >= limit);
