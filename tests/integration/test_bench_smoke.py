@@ -273,6 +273,13 @@ def ingest_store_check(out):
           "no skip message without redis-server: %r" % r.stderr[-1000:])
     check(os.listdir(store) == [], "store directory not emptied: %r" % os.listdir(store))
     shutil.rmtree(store, ignore_errors=True)
+    # A store directory that cannot be made: the run fails (exit 1), naming the directory.
+    missing = os.path.join(store, "missing")
+    cmd = [BENCH, "ingest", "--quick", "--seconds", "0.3", "--conns", "4", "--systems",
+           "ringcast-file-none", "--store-dir", missing]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    check(r.returncode == 1 and missing in r.stderr and "failed=1" in r.stdout,
+          "ingest --store-dir missing: exit %d: %r" % (r.returncode, r.stderr[-500:]))
 
 
 def main():
