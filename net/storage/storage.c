@@ -154,3 +154,8 @@ int rc_storage_groups(rc_storage_t *s, uint64_t default_limit, uint64_t *skipped
 {
     return s->ops->groups(s, default_limit, skipped, out, max);
 }
+
+int rc_storage_seek_time(rc_storage_t *s, int64_t t_ns, rc_storage_seek_t *out)
+{
+    return s->ops->seek_time(s, t_ns, out);
+}
