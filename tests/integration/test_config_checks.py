@@ -397,8 +397,8 @@ def test_check_invalid():
         code, out, err = serve_check(path)
         eq((code, out), (2, ""), "exit code and stdout")
         eq(err, "%s:%d: Trigger default/u: unknown annotation 'ringcast.dev/rate-limit': ringcast "
-           "reads ringcast.dev/max-inflight, ringcast.dev/lag-limit and ringcast.dev/lag-policy "
-           "on a Trigger, ringcast.dev/storage-type, -directory, -durability and -flush-interval "
+           "reads ringcast.dev/max-inflight, ringcast.dev/lag-limit, ringcast.dev/lag-policy "
+           "and ringcast.dev/start-from on a Trigger, ringcast.dev/storage-type, -directory, -durability and -flush-interval "
            "on a Broker\n" % (path, line_of(cfg, "rate-limit")), "message")
 
         cfg = config(trigger("t", "http://alice:%s@127.0.0.1:9/events" % SECRET))
