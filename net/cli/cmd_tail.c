@@ -38,14 +38,14 @@ static void on_signal(int sig)
 /* The command line, parsed and checked. */
 typedef struct {
     const char *target, *prefix, *group;
-    const char *dir; /* --storage-dir: the broker's ring file is there */
-    int verify;      /* --verify: check each record's checksum */
+    const char *dir;  /* --storage-dir: the broker's ring file is there */
+    int verify;       /* --verify: check each record's checksum */
     const char *from; /* --from as given */
     int from_latest;  /* --from: 0 oldest, 1 latest (and FROM_TIME) */
     int from_time;    /* --from TIME: print events that arrived at from_ns or later */
     int64_t from_ns;
-    int binary;      /* --format: 0 json, 1 binary */
-    uint64_t count;  /* 0: no limit */
+    int binary;     /* --format: 0 json, 1 binary */
+    uint64_t count; /* 0: no limit */
     uint64_t timeout_ms;
     char ns[RC_CONFIG_NAME_MAX + 1], name[RC_CONFIG_NAME_MAX + 1];
 } tail_opts_t;
@@ -209,8 +209,8 @@ static int seek(const tail_opts_t *o, const char *ring_name, rc_ring_t *ring, ui
     rc_storage_seek_t sk;
     int rc = rc_storage_ring_seek_time(ring, index, o->dir != NULL, o->from_ns, &sk);
     if (rc != 0) {
-        fprintf(stderr, "ringcast tail: cannot look for %s in ring '%s': %s\n", o->from,
-                ring_name, rc_strerror(rc));
+        fprintf(stderr, "ringcast tail: cannot look for %s in ring '%s': %s\n", o->from, ring_name,
+                rc_strerror(rc));
         return 1;
     }
     if (sk.found && sk.before_oldest) {

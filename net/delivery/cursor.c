@@ -100,8 +100,8 @@ void rc_cursor_tables_close(rc_storage_cursors_t **tabs, size_t n)
 /* Where a new trigger with ringcast.dev/start-from oldest or a time starts: the first event
  * (by sequence number) that arrived at or after the time, as Kafka's offsetsForTimes does, and
  * every event after it. Logged, since it decides what a subscriber gets. */
-static void start_at_time(rc_storage_cursor_t *c, rc_storage_t *store,
-                          const rc_config_trigger_t *t, int64_t *need)
+static void start_at_time(rc_storage_cursor_t *c, rc_storage_t *store, const rc_config_trigger_t *t,
+                          int64_t *need)
 {
     int oldest = t->start_from == RC_START_FROM_OLDEST;
     char when[RC_CE_TIME_BUF] = "oldest", got[RC_CE_TIME_BUF] = "";

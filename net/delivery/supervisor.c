@@ -282,8 +282,7 @@ static void note_kept_start(const rc_config_trigger_t *t, const rc_worker_trigge
             was = old[j].cfg;
     }
     if (t->start_from == RC_START_FROM_DEFAULT ||
-        (was != NULL && was->start_from == t->start_from &&
-         was->start_from_ns == t->start_from_ns))
+        (was != NULL && was->start_from == t->start_from && was->start_from_ns == t->start_from_ns))
         return;
     rc_log_info("supervisor",
                 "trigger %s/%s: %s; it has a saved cursor and resumes where it acknowledged "

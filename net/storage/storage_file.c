@@ -68,8 +68,8 @@ typedef struct {
     rc_storage_durability_t durability;
     flusher_t *flusher;
     char ns[64], broker[64];
-    char path[PATH_BYTES];    /* the ring file */
-    char cursors[PATH_BYTES]; /* its cursor table */
+    char path[PATH_BYTES];      /* the ring file */
+    char cursors[PATH_BYTES];   /* its cursor table */
     char timeindex[PATH_BYTES]; /* its time index (net/storage/timeindex.h) */
 } file_store_t;
 
@@ -507,8 +507,7 @@ static void timeindex_start(file_store_t *fs)
     snprintf(what, sizeof(what), "time index %s", fs->timeindex);
     int fd = open(fs->timeindex, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) {
-        rc_log_warn("storage", "%s: %s; replays scan from the oldest event", what,
-                    strerror(errno));
+        rc_log_warn("storage", "%s: %s; replays scan from the oldest event", what, strerror(errno));
         return;
     }
     rc__ring_timeindex_start(&fs->r, fd, what);

@@ -87,13 +87,13 @@ struct rc__sampler_s;
 typedef struct {
     rc_storage_t base;
     struct rc_ring_s *ring;
-    struct rc_timeindex_s *tix;   /* the time index, when it could be mapped (else NULL) */
+    struct rc_timeindex_s *tix;    /* the time index, when it could be mapped (else NULL) */
     struct rc__sampler_s *sampler; /* the broker's thread that fills it (the opener's) */
-    int broker;                 /* opened by the back end's open: holds the broker lock */
-    _Atomic uint64_t last_look; /* rc_now_ns() of the last look (rc__ring_stats) */
-    _Atomic int reported;       /* a damaged ring was logged once */
-    _Atomic int adopted;        /* rc_storage_reclaim ran: the cursors a previous broker left
-                                 * were taken over, so looks may reclaim dead slots */
+    int broker;                    /* opened by the back end's open: holds the broker lock */
+    _Atomic uint64_t last_look;    /* rc_now_ns() of the last look (rc__ring_stats) */
+    _Atomic int reported;          /* a damaged ring was logged once */
+    _Atomic int adopted;           /* rc_storage_reclaim ran: the cursors a previous broker left
+                                    * were taken over, so looks may reclaim dead slots */
 } rc__ring_store_t;
 
 typedef struct {

@@ -429,8 +429,7 @@ static void shm_timeindex_start(shm_store_t *st)
     snprintf(what, sizeof(what), "time index /dev/shm%s", name);
     int fd = shm_open(name, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) {
-        rc_log_warn("storage", "%s: %s; replays scan from the oldest event", what,
-                    strerror(errno));
+        rc_log_warn("storage", "%s: %s; replays scan from the oldest event", what, strerror(errno));
         return;
     }
     rc__ring_timeindex_start(&st->r, fd, what);
@@ -650,8 +649,7 @@ int rc_storage_record_arrival(const void *data, uint32_t len, uint16_t flags, in
     uint32_t nsec;
     if (len % 8 != 0 || rc_record_decode(data, len, &rv) != 0 ||
         rc_record_get(&rv, (rc_str_t){name, sizeof(name) - 1}, &v) != 0 ||
-        rc_ce_time_parse(v.value, &sec, &nsec) != 0 || sec < 0 ||
-        sec >= INT64_MAX / 1000000000 - 1)
+        rc_ce_time_parse(v.value, &sec, &nsec) != 0 || sec < 0 || sec >= INT64_MAX / 1000000000 - 1)
         return -ENOENT;
     *t_ns = sec * 1000000000 + (int64_t)nsec;
     return 0;
@@ -721,21 +719,24 @@ static int seek_ring(rc_ring_t *ring, rc_timeindex_t *ix, const char *what, int 
     } else if (t_ns != INT64_MIN) {
         uint64_t head, hseq;
         rc_ring_head_load(ring, &head, &hseq);
-        int64_t at = t_ns > INT64_MIN + RC_TIMEINDEX_SLACK_NS ? t_ns - RC_TIMEINDEX_SLACK_NS
-                                                               : INT64_MIN;
+        int64_t at =
+            t_ns > INT64_MIN + RC_TIMEINDEX_SLACK_NS ? t_ns - RC_TIMEINDEX_SLACK_NS : INT64_MIN;
         int rc = rc_timeindex_lookup(ix, at, &e);
         if (rc == 0 && (e.pos > head || e.seq > hseq))
             rc = -EBADMSG;
         if (rc == -EBADMSG)
-            rc_log_warn("storage", "%s is damaged (samples out of order or past the ring's "
-                        "head); scanning from the oldest event", what);
+            rc_log_warn("storage",
+                        "%s is damaged (samples out of order or past the ring's "
+                        "head); scanning from the oldest event",
+                        what);
         use = rc == 0;
     }
     int damaged = 0, rc = 0;
     if (use) {
         rc = seek_scan(ring, RC_START_AT, &e, t_ns, out, &damaged);
         if (damaged)
-            rc_log_warn("storage", "%s is damaged (its sample at %llu names seq %llu, the ring "
+            rc_log_warn("storage",
+                        "%s is damaged (its sample at %llu names seq %llu, the ring "
                         "holds an older one); scanning from the oldest event",
                         what, (unsigned long long)e.pos, (unsigned long long)e.seq);
         /* A sample the ring no longer holds (overwritten since) is ignored. */
@@ -768,8 +769,8 @@ int rc_storage_ring_seek_time(struct rc_ring_s *ring, const char *index, int ind
         int fd = index_is_file ? open(index, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
                                : shm_open(index, O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0);
         char why[256];
-        int rc = fd < 0 ? -errno : rc_timeindex_map(fd, rc_ring_id(ring), 0, 0, &ix, NULL, why,
-                                                   sizeof(why));
+        int rc = fd < 0 ? -errno
+                        : rc_timeindex_map(fd, rc_ring_id(ring), 0, 0, &ix, NULL, why, sizeof(why));
         if (fd < 0)
             snprintf(why, sizeof(why), "%s", strerror(-rc));
         if (fd >= 0)

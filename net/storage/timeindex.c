@@ -12,8 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define MAGIC   0x5844495f454d4954ull /* "TIME_IDX" */
-#define VERSION 1u
+#define MAGIC       0x5844495f454d4954ull /* "TIME_IDX" */
+#define VERSION     1u
 #define MAX_ENTRIES (1u << 20)
 
 typedef struct {
@@ -77,8 +77,8 @@ static const char *mismatch(const hdr_t *h, uint64_t ring_id, size_t size)
     return NULL;
 }
 
-int rc_timeindex_map(int fd, uint64_t ring_id, uint32_t entries, int writable,
-                     rc_timeindex_t **out, int *reset, char *why, size_t whylen)
+int rc_timeindex_map(int fd, uint64_t ring_id, uint32_t entries, int writable, rc_timeindex_t **out,
+                     int *reset, char *why, size_t whylen)
 {
     *out = NULL;
     if (reset != NULL)

@@ -42,8 +42,8 @@ typedef struct {
  *  ignored): such a table is refused with -EBADMSG and `why`. Either way a table another user
  *  owns, or that others may open, is refused with -EPERM (whoever can write it could make a
  *  replay skip events). Returns 0 or a negative code. */
-int rc_timeindex_map(int fd, uint64_t ring_id, uint32_t entries, int writable,
-                     rc_timeindex_t **out, int *reset, char *why, size_t whylen);
+int rc_timeindex_map(int fd, uint64_t ring_id, uint32_t entries, int writable, rc_timeindex_t **out,
+                     int *reset, char *why, size_t whylen);
 
 /** Unmaps the table (it stays for the next process). NULL is a no-op. */
 void rc_timeindex_close(rc_timeindex_t *ix);

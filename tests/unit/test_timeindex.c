@@ -73,9 +73,9 @@ static void test_lookup(void)
     ASSERT_EQ(rc_timeindex_add(ix, 400, 4000, 39), 0);
     ASSERT_U64_EQ(rc_timeindex_count(ix), 4);
     ASSERT_EQ(rc_timeindex_lookup(ix, 99, &e), -ENOENT); /* before every sample */
-    expect_at(ix, 100, 100, 800);                         /* at one */
-    expect_at(ix, 150, 100, 800);                         /* between: the one before */
-    expect_at(ix, 200, 200, 2400);                        /* two at that time: the newest */
+    expect_at(ix, 100, 100, 800);                        /* at one */
+    expect_at(ix, 150, 100, 800);                        /* between: the one before */
+    expect_at(ix, 200, 200, 2400);                       /* two at that time: the newest */
     expect_at(ix, 299, 200, 2400);
     expect_at(ix, 300, 300, 3200);
     expect_at(ix, INT64_MAX, 300, 3200); /* after every sample: the newest */
