@@ -4,8 +4,9 @@
 - three bursts of events with pauses between them; `ringcast tail --from T`, T taken between
   the first and the second burst, prints exactly bursts 2 and 3 (by id), for a memory broker
   and a file store, and for the file store again after a restart (with a fourth burst);
-- a time before every event starts at the oldest and says so on stderr; a time after every
-  event prints nothing; a bad time is refused (exit 2);
+- a time before every event starts at the oldest and says so on stderr, also when the ring
+  overwrote its first events (it says so); a time after every event prints nothing; a bad
+  time is refused (exit 2);
 - a time index damaged while the broker is down: tail says so and still prints exactly the
   same events (it scans from the oldest);
 - Triggers added by a SIGHUP reload after the bursts: ringcast.dev/start-from oldest gets every
@@ -134,6 +135,32 @@ def test_tail_from_memory():
             check("--from must be oldest, latest or an RFC 3339 time" in err, err)
         rc, _, err = tail(args + ["--group", "g"], t2)
         eq(rc, 2, "--from TIME with --group: %s" % err)
+
+
+def test_tail_from_wrapped_ring():
+    """A ring that overwrote its first events: a time before the oldest held starts there and
+    says the rest was overwritten; a time inside still prints exactly what arrived since."""
+    with Broker(config()) as b:
+        args = ["--ring-prefix", b.prefix]
+        big = b"y" * 8000
+        for i in range(200):  # 1.6 MB into a 1 MiB ring
+            r = b.request("POST", "/default/default",
+                          {"ce-id": "w-%d" % i, "ce-source": "/replay", "ce-type": "t",
+                           "ce-specversion": "1.0", "Content-Type": "application/octet-stream"},
+                          big)
+            eq(r.status, 202, "publish w-%d" % i)
+        time.sleep(PAUSE)
+        t = rfc3339(time.time())
+        time.sleep(0.01)
+        tail_ids = burst(b, "after", 5)
+        rc, ids, err = tail(args, "2001-01-01T00:00:00Z")
+        eq(rc, 0, err)
+        first = int(ids[0].split("-")[1])
+        check(first > 0, "the first events were overwritten: %s" % ids[:3])
+        eq(ids, ["w-%d" % i for i in range(first, 200)] + tail_ids, "from the oldest held")
+        check("is before the oldest event the ring holds (seq %d" % first in err and
+              "the events before it were overwritten" in err, err)
+        expect_tail(args, t, tail_ids, "wrapped ring")
 
 
 def damage_index(path):
@@ -269,6 +296,7 @@ def test_check_refuses_bad_start_from():
 if __name__ == "__main__":
     Runner().run([
         test_tail_from_memory,
+        test_tail_from_wrapped_ring,
         test_tail_from_file_store,
         test_trigger_start_from_memory,
         test_trigger_start_from_file_store,
