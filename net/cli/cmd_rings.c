@@ -355,10 +355,11 @@ static int run(const char *verb, int argc, char **argv)
     const rc_cli_spec_t rm_spec = {
         .command = "rings rm",
         .synopsis = "rings rm NAMESPACE/BROKER [--ring-prefix PREFIX] [--storage-dir DIR]",
-        .about = "Removes a broker's memory ring and its saved cursors (<ring>.cursors) from\n"
-                 "/dev/shm, only when no live broker (nor a delivery worker it left) holds it:\n"
-                 "otherwise it is refused with the holder's pid. Its events are lost. A file\n"
-                 "store is refused: stop its broker and delete its files by hand.\n",
+        .about = "Removes a broker's memory ring, its saved cursors (<ring>.cursors) and its\n"
+                 "time index (<ring>.timeindex) from /dev/shm, only when no live broker (nor a\n"
+                 "delivery worker it left) holds it: otherwise it is refused with the holder's\n"
+                 "pid. Its events are lost. A file store is refused: stop its broker and delete\n"
+                 "its files by hand.\n",
         .epilogue = "Exit codes: 0 removed, 1 refused or not found, 2 bad usage.\n",
         .opts = rm_opts,
         .operand_name = "broker",
