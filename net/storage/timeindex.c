@@ -112,9 +112,12 @@ int rc_timeindex_map(int fd, uint64_t ring_id, uint32_t entries, int writable, r
             snprintf(why, whylen, "%s", bad);
         if (reset != NULL)
             *reset = bad[0] != '\0';
+        /* A table of the right size is rewritten in place (below): a reader in another
+         * process may have it mapped, and shrinking it under that reader would fault there.
+         * Another size is made anew, shrunk to nothing first so no old sample survives. */
+        int same = size == size_for(entries);
         size = size_for(entries);
-        /* Shrink to nothing first, so no sample of the old table survives in the new one. */
-        if (ftruncate(fd, 0) != 0 || ftruncate(fd, (off_t)size) != 0) {
+        if (!same && (ftruncate(fd, 0) != 0 || ftruncate(fd, (off_t)size) != 0)) {
             int e = errno;
             snprintf(why, whylen, "cannot size it: %s", strerror(e));
             return -e;
@@ -135,6 +138,10 @@ int rc_timeindex_map(int fd, uint64_t ring_id, uint32_t entries, int writable, r
     ix->slots = (slot_t *)((char *)m + sizeof(hdr_t));
     ix->bytes = size;
     if (bad != NULL) {
+        ix->hdr->magic = 0; /* readers stop using it while it is rewritten */
+        atomic_thread_fence(memory_order_seq_cst);
+        for (uint32_t i = 0; i < entries; i++)
+            atomic_store_explicit(&ix->slots[i].gen, 0, memory_order_relaxed);
         ix->hdr->version = VERSION;
         ix->hdr->entries = entries;
         ix->hdr->ring_id = ring_id;
