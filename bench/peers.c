@@ -565,6 +565,8 @@ void rc_bench_peer_stop(rc_peer_t *p)
         unlink(path);
         snprintf(path, sizeof(path), "/dev/shm/%s.cursors", p->ring); /* its saved cursors */
         unlink(path);
+        snprintf(path, sizeof(path), "/dev/shm/%s.timeindex", p->ring); /* its time index */
+        unlink(path);
         p->ring[0] = 0;
     }
     if (p->dir[0])
