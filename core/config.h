@@ -33,8 +33,8 @@ typedef struct {
     char *timeout;
     char *retry_after_max;
     char *dead_letter_uri;
-    char *format;         /* "binary" | "json" */
-    int dead_letter_line; /* line of deadLetterSink.uri or .ref (for messages), 0 if none */
+    char *format;           /* "binary" | "json" */
+    int dead_letter_line;   /* line of deadLetterSink.uri or .ref (for messages), 0 if none */
     char *dead_letter_ref;  /* deadLetterSink.ref.name (a Service of the same namespace) when
                              * given, else NULL; dead_letter_uri is then its URL once loaded */
     char *dead_letter_path; /* deadLetterSink.uri given with a ref: a path under the Service's
@@ -117,6 +117,9 @@ typedef struct {
 /** Default in-flight window of a trigger (annotation ringcast.dev/max-inflight). */
 #define RC_CONFIG_MAX_INFLIGHT_DEFAULT 100u
 #define RC_CONFIG_MAX_INFLIGHT_MAX     10000u
+/** A trigger's rate limit (annotation ringcast.dev/rate-limit), in thousandths of an event per
+ *  second: from 0.001 to 1,000,000 events/s. */
+#define RC_CONFIG_RATE_MILLI_MAX 1000000000ull
 /** Most triggers one config may hold. */
 #define RC_CONFIG_TRIGGERS_MAX 16384u
 /** Most worker processes (RingcastConfig spec.workers). */
@@ -203,16 +206,16 @@ typedef struct {
     char name[RC_CONFIG_NAME_MAX + 1]; /* the Subscription's metadata.name, "" if programmatic */
     char pubsub[RC_CONFIG_NAME_MAX + 1];
     char topic[RC_CONFIG_TOPIC_MAX + 1];
-    const rc_config_dapr_app_t *app; /* into rc_config_t.dapr_apps */
+    const rc_config_dapr_app_t *app;    /* into rc_config_t.dapr_apps */
     char group[RC_CONFIG_NAME_MAX + 1]; /* the consumer group: consumerID, else the app id */
-    rc_config_dapr_rule_t *rules;    /* in order; may be 0 */
+    rc_config_dapr_rule_t *rules;       /* in order; may be 0 */
     size_t rule_count;
-    char *default_path;          /* routes.default or v1 `route`; NULL: no fallback */
-    char *dead_letter_topic;     /* NULL if none */
-    int raw_payload;             /* metadata rawPayload: "true" */
-    int bulk;                    /* bulkSubscribe.enabled */
-    uint32_t bulk_max_messages;  /* bulkSubscribe.maxMessagesCount (100) */
-    uint32_t bulk_max_await_ms;  /* bulkSubscribe.maxAwaitDurationMs (1000) */
+    char *default_path;         /* routes.default or v1 `route`; NULL: no fallback */
+    char *dead_letter_topic;    /* NULL if none */
+    int raw_payload;            /* metadata rawPayload: "true" */
+    int bulk;                   /* bulkSubscribe.enabled */
+    uint32_t bulk_max_messages; /* bulkSubscribe.maxMessagesCount (100) */
+    uint32_t bulk_max_await_ms; /* bulkSubscribe.maxAwaitDurationMs (1000) */
     int programmatic;
     int line; /* declarative: where its document starts */
 } rc_config_dapr_sub_t;
@@ -228,6 +231,7 @@ typedef struct {
     char *service_ref;             /* spec.subscriber.ref.name when a ref was given, else NULL */
     rc_config_delivery_t delivery; /* the trigger's own spec.delivery (raw, like the broker's) */
     uint32_t max_inflight;         /* ringcast.dev/max-inflight (100) */
+    uint64_t rate_milli;           /* ringcast.dev/rate-limit in 1/1000 events/s (0: none) */
     rc_config_lag_t lag;           /* ringcast.dev/lag-limit, ringcast.dev/lag-policy (0: none) */
     int line;                      /* where its document starts */
     int subscriber_line;           /* line of spec.subscriber (for resolution errors) */
@@ -285,7 +289,7 @@ typedef struct {
     size_t trigger_count;
     rc_config_service_t *services;
     size_t service_count;
-    uint32_t workers; /* RingcastConfig spec.workers: worker processes; 0 = cores - 1, min 1 */
+    uint32_t workers;     /* RingcastConfig spec.workers: worker processes; 0 = cores - 1, min 1 */
     uint32_t watchdog_ms; /* spec.watchdogTimeout: a worker silent this long is replaced (5 s) */
     rc_config_lag_t lag;  /* spec.lag: triggers' default and consumer groups' (50%, dead-letter) */
     /* spec.storage: every broker's storage, field by field, unless the Broker gives its own */
@@ -298,7 +302,7 @@ typedef struct {
     size_t dapr_app_count;
     rc_config_dapr_sub_t **dapr_subs; /* each allocated alone: triggers point at them */
     size_t dapr_sub_count;
-    char *source; /* file name the config came from, or "(default)" */
+    char *source;            /* file name the config came from, or "(default)" */
     rc_config_note_t *notes; /* in file order; serve logs them at start and on a reload */
     size_t note_count;
 } rc_config_t;
@@ -354,8 +358,7 @@ typedef struct {
  *  wins and this one is refused with -EEXIST. Returns 0, -EEXIST, -ENOMEM or RC_ECONFIG with a
  *  message in `err` (unknown pubsub, bad CEL, bad path). */
 int rc_config_add_dapr_subscription(rc_config_t *c, const rc_config_dapr_app_t *app,
-                                    const rc_config_dapr_sub_spec_t *s, char *err,
-                                    size_t err_len);
+                                    const rc_config_dapr_sub_spec_t *s, char *err, size_t err_len);
 
 /** Logs c->notes in file order (core/log.h, component "config"; warnings at warn, skipped
  *  documents at info). A start and a reload call it. */

@@ -18,6 +18,9 @@ static const double bounds_s[RC_DELIVERY_BUCKETS] = {0.0001, 0.00025, 0.0005, 0.
 static const double e2e_bounds_s[RC_E2E_BUCKETS] = {
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300};
 
+static const double wait_bounds_s[RC_WAIT_BUCKETS] = {
+    0.0001, 0.0005, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
+
 _Static_assert(sizeof(rc_trigger_stats_t) % 64 == 0, "trigger slots fill cache lines");
 
 static size_t seg_bytes(uint32_t slots)
@@ -82,6 +85,12 @@ void rc_worker_stats_observe_e2e(rc_trigger_stats_t *t, int64_t arrival_ns, int6
 {
     uint64_t ns = now_ns > arrival_ns ? (uint64_t)(now_ns - arrival_ns) : 0;
     observe(t->e2e_bucket, e2e_bounds_s, RC_E2E_BUCKETS, &t->e2e_sum_ns, &t->e2e_count, ns);
+}
+
+void rc_worker_stats_observe_wait(rc_trigger_stats_t *t, int64_t ns)
+{
+    observe(t->wait_bucket, wait_bounds_s, RC_WAIT_BUCKETS, &t->wait_sum_ns, &t->wait_count,
+            ns > 0 ? (uint64_t)ns : 0);
 }
 
 typedef struct {
@@ -166,6 +175,37 @@ static const struct {
      offsetof(rc_trigger_stats_t, dapr_bulk_requests)},
 };
 
+/* What holds a trigger back (docs/delivery.md): its window, its rate limit and the time that
+ * limit held it. */
+static void render_backpressure(out_t *o, const rc_worker_stats_t *s)
+{
+    put(o, "# HELP ringcast_trigger_max_inflight The trigger's window: most events in flight "
+           "(ringcast.dev/max-inflight).\n# TYPE ringcast_trigger_max_inflight gauge\n");
+    for (uint32_t i = 0; i < s->slots_hi; i++) {
+        if (s->t[i].used)
+            put(o, "ringcast_trigger_max_inflight{" LABELS "} %" PRIu64 "\n", s->t[i].ns,
+                s->t[i].name, s->t[i].broker, ld(&s->t[i].max_inflight));
+    }
+    /* Only the triggers that have one: 0 would read as "nothing may go". */
+    put(o, "# HELP ringcast_trigger_rate_limit The trigger's rate limit in events per second "
+           "(ringcast.dev/rate-limit; triggers without one have no sample).\n"
+           "# TYPE ringcast_trigger_rate_limit gauge\n");
+    for (uint32_t i = 0; i < s->slots_hi; i++) {
+        uint64_t milli = ld(&s->t[i].rate_limit_milli);
+        if (s->t[i].used && milli != 0)
+            put(o, "ringcast_trigger_rate_limit{" LABELS "} %" PRIu64 ".%03u\n", s->t[i].ns,
+                s->t[i].name, s->t[i].broker, milli / 1000u, (unsigned)(milli % 1000u));
+    }
+    put(o, "# HELP ringcast_trigger_throttled_seconds_total Time an attempt of the trigger was "
+           "due and held back by its rate limit.\n"
+           "# TYPE ringcast_trigger_throttled_seconds_total counter\n");
+    for (uint32_t i = 0; i < s->slots_hi; i++) {
+        if (s->t[i].used)
+            put(o, "ringcast_trigger_throttled_seconds_total{" LABELS "} %.9f\n", s->t[i].ns,
+                s->t[i].name, s->t[i].broker, (double)ld(&s->t[i].throttled_ns) / 1e9);
+    }
+}
+
 /* Gauges per trigger: in flight, replies queued, and (with `lag`) its lag. */
 static void render_gauges(out_t *o, const rc_worker_stats_t *s, const rc_trigger_lag_t *lag)
 {
@@ -244,6 +284,12 @@ static void render_histograms(out_t *o, const rc_worker_stats_t *s)
                      e2e_bounds_s, RC_E2E_BUCKETS, offsetof(rc_trigger_stats_t, e2e_bucket),
                      offsetof(rc_trigger_stats_t, e2e_sum_ns),
                      offsetof(rc_trigger_stats_t, e2e_count));
+    render_histogram(o, s, "ringcast_trigger_queue_wait_seconds",
+                     "Time from an event's queueing on the trigger to its first attempt (the "
+                     "window full, the rate limit).",
+                     wait_bounds_s, RC_WAIT_BUCKETS, offsetof(rc_trigger_stats_t, wait_bucket),
+                     offsetof(rc_trigger_stats_t, wait_sum_ns),
+                     offsetof(rc_trigger_stats_t, wait_count));
 }
 
 size_t rc_worker_stats_render(const rc_worker_stats_t *s, const rc_trigger_lag_t *lag, char *buf,
@@ -275,6 +321,7 @@ size_t rc_worker_stats_render(const rc_worker_stats_t *s, const rc_trigger_lag_t
         }
     }
     render_gauges(&o, s, lag);
+    render_backpressure(&o, s);
     render_histograms(&o, s);
     return o.n;
 }
