@@ -33,8 +33,8 @@ typedef struct {
     char *timeout;
     char *retry_after_max;
     char *dead_letter_uri;
-    char *format;           /* "binary" | "json" */
-    int dead_letter_line;   /* line of deadLetterSink.uri or .ref (for messages), 0 if none */
+    char *format;         /* "binary" | "json" */
+    int dead_letter_line; /* line of deadLetterSink.uri or .ref (for messages), 0 if none */
     char *dead_letter_ref;  /* deadLetterSink.ref.name (a Service of the same namespace) when
                              * given, else NULL; dead_letter_uri is then its URL once loaded */
     char *dead_letter_path; /* deadLetterSink.uri given with a ref: a path under the Service's
@@ -206,16 +206,16 @@ typedef struct {
     char name[RC_CONFIG_NAME_MAX + 1]; /* the Subscription's metadata.name, "" if programmatic */
     char pubsub[RC_CONFIG_NAME_MAX + 1];
     char topic[RC_CONFIG_TOPIC_MAX + 1];
-    const rc_config_dapr_app_t *app;    /* into rc_config_t.dapr_apps */
+    const rc_config_dapr_app_t *app; /* into rc_config_t.dapr_apps */
     char group[RC_CONFIG_NAME_MAX + 1]; /* the consumer group: consumerID, else the app id */
-    rc_config_dapr_rule_t *rules;       /* in order; may be 0 */
+    rc_config_dapr_rule_t *rules;    /* in order; may be 0 */
     size_t rule_count;
-    char *default_path;         /* routes.default or v1 `route`; NULL: no fallback */
-    char *dead_letter_topic;    /* NULL if none */
-    int raw_payload;            /* metadata rawPayload: "true" */
-    int bulk;                   /* bulkSubscribe.enabled */
-    uint32_t bulk_max_messages; /* bulkSubscribe.maxMessagesCount (100) */
-    uint32_t bulk_max_await_ms; /* bulkSubscribe.maxAwaitDurationMs (1000) */
+    char *default_path;          /* routes.default or v1 `route`; NULL: no fallback */
+    char *dead_letter_topic;     /* NULL if none */
+    int raw_payload;             /* metadata rawPayload: "true" */
+    int bulk;                    /* bulkSubscribe.enabled */
+    uint32_t bulk_max_messages;  /* bulkSubscribe.maxMessagesCount (100) */
+    uint32_t bulk_max_await_ms;  /* bulkSubscribe.maxAwaitDurationMs (1000) */
     int programmatic;
     int line; /* declarative: where its document starts */
 } rc_config_dapr_sub_t;
@@ -289,7 +289,7 @@ typedef struct {
     size_t trigger_count;
     rc_config_service_t *services;
     size_t service_count;
-    uint32_t workers;     /* RingcastConfig spec.workers: worker processes; 0 = cores - 1, min 1 */
+    uint32_t workers; /* RingcastConfig spec.workers: worker processes; 0 = cores - 1, min 1 */
     uint32_t watchdog_ms; /* spec.watchdogTimeout: a worker silent this long is replaced (5 s) */
     rc_config_lag_t lag;  /* spec.lag: triggers' default and consumer groups' (50%, dead-letter) */
     /* spec.storage: every broker's storage, field by field, unless the Broker gives its own */
@@ -302,7 +302,7 @@ typedef struct {
     size_t dapr_app_count;
     rc_config_dapr_sub_t **dapr_subs; /* each allocated alone: triggers point at them */
     size_t dapr_sub_count;
-    char *source;            /* file name the config came from, or "(default)" */
+    char *source; /* file name the config came from, or "(default)" */
     rc_config_note_t *notes; /* in file order; serve logs them at start and on a reload */
     size_t note_count;
 } rc_config_t;
@@ -358,7 +358,8 @@ typedef struct {
  *  wins and this one is refused with -EEXIST. Returns 0, -EEXIST, -ENOMEM or RC_ECONFIG with a
  *  message in `err` (unknown pubsub, bad CEL, bad path). */
 int rc_config_add_dapr_subscription(rc_config_t *c, const rc_config_dapr_app_t *app,
-                                    const rc_config_dapr_sub_spec_t *s, char *err, size_t err_len);
+                                    const rc_config_dapr_sub_spec_t *s, char *err,
+                                    size_t err_len);
 
 /** Logs c->notes in file order (core/log.h, component "config"; warnings at warn, skipped
  *  documents at info). A start and a reload call it. */
