@@ -75,6 +75,18 @@ def metric(m, name, trig, suffix=""):
     return m[key]
 
 
+def worker_cpu(b):
+    """CPU seconds (user + system) of the broker's worker processes."""
+    with open("/proc/%d/task/%d/children" % (b.proc.pid, b.proc.pid)) as f:
+        pids = [int(p) for p in f.read().split()]
+    total = 0
+    for pid in pids:
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def rate_over(times, start, seconds):
     """Requests per second among `times` (monotonic) in [start, start + seconds)."""
     return sum(1 for t in times if start <= t < start + seconds) / seconds
@@ -103,6 +115,12 @@ def test_limit_holds():
                   % free_rate)
             mid = metric(b.metrics(), "ringcast_trigger_throttled_seconds_total", "limited")
             check(mid > 0, "throttled seconds while the limited trigger drains: %r" % mid)
+            # Throttled, the worker sleeps until the next token instead of polling for it.
+            cpu0, w0 = worker_cpu(b), time.monotonic()
+            time.sleep(2.0)
+            cpu = (worker_cpu(b) - cpu0) / (time.monotonic() - w0)
+            print("worker CPU while throttled at %d/s: %.1f%% of a core" % (LIMIT, 100 * cpu))
+            check(cpu < 0.25, "the worker spins while throttled: %.0f%% of a core" % (100 * cpu))
             reqs = limited.wait_for(EVENTS, timeout=30)
             eq(len(reqs), EVENTS, "every event delivered (none dropped)")
             eq(sorted(r.ce("id") for r in reqs), sorted("slow-%d" % i for i in range(EVENTS)),
