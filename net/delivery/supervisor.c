@@ -941,6 +941,39 @@ size_t rc_supervisor_triggers(rc_supervisor_t *s, rc_supervisor_trigger_t *out, 
     return s->ntrig;
 }
 
+/* Each worker process: up or waiting to be forked again (and for how long), and the
+ * supervisor's phase: what an operator (and a test's diagnosis) needs when a worker is missing. */
+static size_t worker_gauges(const rc_supervisor_t *s, char *buf, size_t cap)
+{
+    static const char *const phases[] = {"running", "reloading", "stopping", "closed"};
+    uint64_t now = rc_now_ns();
+    size_t n = 0;
+#define PUT(...)                                                                                   \
+    do {                                                                                           \
+        int k_ = snprintf(n < cap ? buf + n : NULL, n < cap ? cap - n : 0, __VA_ARGS__);           \
+        n += k_ > 0 ? (size_t)k_ : 0;                                                              \
+    } while (0)
+    if (s->nw > 0) /* no family without a sample: a broker without triggers has no worker */
+        PUT("# HELP ringcast_worker_up 1 while the worker process runs, 0 while it waits to be "
+            "forked again.\n# TYPE ringcast_worker_up gauge\n");
+    for (int i = 0; i < s->nw; i++)
+        PUT("ringcast_worker_up{worker=\"%d\"} %d\n", i, s->w[i].pid > 0);
+    if (s->nw > 0)
+        PUT("# HELP ringcast_worker_restart_wait_seconds Seconds until a dead worker is forked "
+            "again (0 while it runs).\n# TYPE ringcast_worker_restart_wait_seconds gauge\n");
+    for (int i = 0; i < s->nw; i++) {
+        const wproc_t *w = &s->w[i];
+        PUT("ringcast_worker_restart_wait_seconds{worker=\"%d\"} %.3f\n", i,
+            w->pid > 0 || w->restart_at <= now ? 0.0 : (double)(w->restart_at - now) / 1e9);
+    }
+    PUT("# HELP ringcast_supervisor_phase The delivery supervisor's phase (1 for the current "
+        "one).\n# TYPE ringcast_supervisor_phase gauge\n");
+    for (int p = 0; p < 4; p++)
+        PUT("ringcast_supervisor_phase{phase=\"%s\"} %d\n", phases[p], (int)s->phase == p);
+#undef PUT
+    return n;
+}
+
 size_t rc_supervisor_metrics(rc_supervisor_t *s, char *buf, size_t cap)
 {
     rc_trigger_lag_t *lag = calloc(s->stats->slots, sizeof(*lag));
@@ -974,7 +1007,8 @@ size_t rc_supervisor_metrics(rc_supervisor_t *s, char *buf, size_t cap)
                      "# TYPE ringcast_worker_watchdog_kills_total counter\n"
                      "ringcast_worker_watchdog_kills_total %llu\n",
                      (unsigned long long)s->watchdog_kills);
-    return n + (k > 0 ? (size_t)k : 0);
+    n += k > 0 ? (size_t)k : 0;
+    return n + worker_gauges(s, n < cap ? buf + n : NULL, n < cap ? cap - n : 0);
 }
 
 int rc_supervisor_feed_holder(rc_supervisor_t *s, size_t broker_idx, const char *reader, char *out,

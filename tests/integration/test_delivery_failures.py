@@ -222,7 +222,8 @@ def diagnose_broker(b):
             c.send_request("GET", "/metrics")
             r = c.response()
             restarts = [ln for ln in r.body.decode("utf-8", "replace").splitlines()
-                        if ln.startswith("ringcast_worker_restarts_total")]
+                        if ln.startswith(("ringcast_worker_restarts_total", "ringcast_worker_up",
+                                          "ringcast_worker_restart_wait", "ringcast_supervisor"))]
             out.append("main loop answers /metrics: %s" % restarts)
         finally:
             c.close()
