@@ -221,6 +221,10 @@ typedef struct {
     int line; /* declarative: where its document starts */
 } rc_config_dapr_sub_t;
 
+/** ringcast.dev/ordering: none (the default), or events with the same CloudEvents
+ *  `partitionkey` extension delivered one at a time in ingest order. */
+enum { RC_ORDERING_NONE = 0, RC_ORDERING_PARTITIONKEY = 1 };
+
 /** One `Trigger` manifest (eventing.knative.dev/v1). */
 typedef struct {
     char ns[RC_CONFIG_NAME_MAX + 1];
@@ -233,6 +237,8 @@ typedef struct {
     rc_config_delivery_t delivery; /* the trigger's own spec.delivery (raw, like the broker's) */
     uint32_t max_inflight;         /* ringcast.dev/max-inflight (100) */
     rc_config_lag_t lag;           /* ringcast.dev/lag-limit, ringcast.dev/lag-policy (0: none) */
+    int ordering;                  /* ringcast.dev/ordering: RC_ORDERING_* (docs/delivery.md,
+                                    * "Ordered delivery") */
     int line;                      /* where its document starts */
     int subscriber_line;           /* line of spec.subscriber (for resolution errors) */
     /* the subscriber's replicas when its Service has ringcast.dev/endpoints (borrowed from the

@@ -159,6 +159,8 @@ static void fill_window(rc__wtrig_t *t)
         e->prepared = 0;
         e->state = RC__E_WAITING;
         e->due_ns = 0; /* at once */
+        if (t->order != NULL)
+            rc__order_admit(t, e); /* held behind an earlier event of its key */
         r->e = e;
         t->nwin++;
     }
@@ -212,6 +214,8 @@ static int shed(rc__wtrig_t *t, int64_t now)
     while (t->qlen > 0 && head - ref_at(t, 0)->pos > t->lag_limit) {
         rc__wref_t *r = ref_at(t, 0);
         rc__wentry_t *e = t->nwin > 0 ? r->e : NULL;
+        if (e != NULL && e->okey != NULL && e->state != RC__E_SENDING)
+            rc__order_release(e); /* its key goes on; an abandoned one's after its request */
         if (e == NULL || e->state != RC__E_DONE) {
             rc_metric_add(&t->st->lagged, 1);
             rc__lag_keep(t, r->ev, r->pos, r->seq);
@@ -429,6 +433,8 @@ static int setup_trigger(worker_t *w, rc__wtrig_t *t, const rc_worker_trigger_t 
         snprintf(t->lines, sizeof(t->lines), RC__PREFER_LINE "Kn-Namespace: %s\r\n", wt->cfg->ns);
     t->lines_len = n > 0 && (size_t)n < sizeof(t->lines) ? (size_t)n : 0;
     t->max_win = wt->cfg->max_inflight ? wt->cfg->max_inflight : 1;
+    if (rc__order_setup(t) != 0)
+        return -ENOMEM;
     t->lag_limit = wt->lag_policy == RC_LAG_DEAD_LETTER ? wt->lag_bytes : 0;
     t->cesql_base = atomic_load_explicit(&t->st->cesql_errors, memory_order_relaxed);
     atomic_store_explicit(&t->st->inflight, 0, memory_order_relaxed);
@@ -565,6 +571,7 @@ static void teardown(worker_t *w)
         rc__drop_log_flush(t, rc__now_ns(), 1);
         rc__dapr_log_flush(t, rc__now_ns(), 1);
         rc__dapr_close(t);
+        rc__order_close(t);
         for (uint32_t j = 0; j < t->qlen; j++)
             rc__wevent_release(ref_at(t, j)->ev, &t->feed->free_ev);
         for (uint32_t j = 0; j < t->nwin; j++) {
@@ -609,6 +616,8 @@ static int run_timers(worker_t *w, rc__wtrig_t *t, int64_t now, int64_t *next_du
 {
     if (t->bulk != NULL)
         return rc__bulk_run(w->client, t, now, next_due); /* its events go in batches */
+    if (t->order != NULL)
+        return rc__order_run(w->client, t, now, next_due); /* one at a time per key */
     int n = 0;
     for (uint32_t i = 0; i < t->nwin; i++) {
         rc__wentry_t *e = ref_at(t, i)->e;

@@ -302,8 +302,9 @@ static void test_annotations(void)
                  "spec: {broker: default, subscriber: {uri: http://127.0.0.1:9/}}\n"
                  "---\n" BROKER,
                  "t.yaml:5: Trigger default/t: unknown annotation 'ringcast.dev/rate-limit': "
-                 "ringcast reads ringcast.dev/max-inflight, ringcast.dev/lag-limit and "
-                 "ringcast.dev/lag-policy on a Trigger, ringcast.dev/storage-type, -directory, "
+                 "ringcast reads ringcast.dev/max-inflight, ringcast.dev/lag-limit, "
+                 "ringcast.dev/lag-policy and ringcast.dev/ordering on a Trigger, "
+                 "ringcast.dev/storage-type, -directory, "
                  "-durability, -flush-interval, ringcast.dev/dedup-window and -capacity on a "
                  "Broker, ringcast.dev/endpoints on a Service");
     /* Near misses of the lag annotations were once taken as "not a lag annotation" and
@@ -313,15 +314,17 @@ static void test_annotations(void)
                  "spec: {broker: default, subscriber: {uri: http://127.0.0.1:9/}}\n"
                  "---\n" BROKER,
                  "t.yaml:5: Trigger default/t: unknown annotation 'ringcast.dev/lag-limits': "
-                 "ringcast reads ringcast.dev/max-inflight, ringcast.dev/lag-limit and "
-                 "ringcast.dev/lag-policy on a Trigger, ringcast.dev/storage-type, -directory, "
+                 "ringcast reads ringcast.dev/max-inflight, ringcast.dev/lag-limit, "
+                 "ringcast.dev/lag-policy and ringcast.dev/ordering on a Trigger, "
+                 "ringcast.dev/storage-type, -directory, "
                  "-durability, -flush-interval, ringcast.dev/dedup-window and -capacity on a "
                  "Broker, ringcast.dev/endpoints on a Service");
     expect_error("apiVersion: eventing.knative.dev/v1\nkind: Broker\nmetadata:\n  name: b\n"
                  "  annotations:\n    other/x: y\n    ringcast.dev/max-inflight: \"5\"\n",
                  "t.yaml:7: Broker default/b: unknown annotation 'ringcast.dev/max-inflight': "
-                 "ringcast reads ringcast.dev/max-inflight, ringcast.dev/lag-limit and "
-                 "ringcast.dev/lag-policy on a Trigger, ringcast.dev/storage-type, -directory, "
+                 "ringcast reads ringcast.dev/max-inflight, ringcast.dev/lag-limit, "
+                 "ringcast.dev/lag-policy and ringcast.dev/ordering on a Trigger, "
+                 "ringcast.dev/storage-type, -directory, "
                  "-durability, -flush-interval, ringcast.dev/dedup-window and -capacity on a "
                  "Broker, ringcast.dev/endpoints on a Service");
     rc_config_t c;
