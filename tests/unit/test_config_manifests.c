@@ -335,7 +335,42 @@ static void test_annotations(void)
     ASSERT_EQ(c.triggers[0].max_inflight, 3);
     ASSERT_EQ(c.triggers[0].lag.permille, 100);
     ASSERT_EQ(c.triggers[0].lag.policy, RC_LAG_BLOCK);
+    ASSERT_EQ(c.triggers[0].ordering, RC_ORDERING_NONE); /* the default */
     rc_config_close(&c);
+}
+
+/* ringcast.dev/ordering: partitionkey or none; anything else is refused with its line. */
+static void test_ordering(void)
+{
+    static const char *const ok[] = {"partitionkey", "none"};
+    static const int want[] = {RC_ORDERING_PARTITIONKEY, RC_ORDERING_NONE};
+    for (int i = 0; i < 2; i++) {
+        char y[512];
+        snprintf(y, sizeof(y),
+                 BROKER "---\napiVersion: eventing.knative.dev/v1\nkind: Trigger\nmetadata:\n"
+                        "  name: t\n  annotations: {ringcast.dev/ordering: %s}\n"
+                        "spec: {broker: default, subscriber: {uri: http://127.0.0.1:9/}}\n",
+                 ok[i]);
+        rc_config_t c;
+        load_ok(&c, y);
+        ASSERT_EQ(c.triggers[0].ordering, want[i]);
+        rc_config_close(&c);
+    }
+    static const char *const bad[] = {"partitionKey", "\"\"", "key", "[partitionkey]"};
+    static const char *const shown[] = {"partitionKey", "", "key", "(not a scalar)"};
+    for (int i = 0; i < 4; i++) {
+        char y[512], msg[256];
+        snprintf(y, sizeof(y),
+                 "apiVersion: eventing.knative.dev/v1\nkind: Trigger\nmetadata:\n  name: t\n"
+                 "  annotations:\n    ringcast.dev/ordering: %s\n"
+                 "spec: {broker: default, subscriber: {uri: http://127.0.0.1:9/}}\n---\n" BROKER,
+                 bad[i]);
+        snprintf(msg, sizeof(msg),
+                 "t.yaml:6: Trigger default/t: 'metadata.annotations.ringcast.dev/ordering' must "
+                 "be partitionkey or none, not '%s'",
+                 shown[i]);
+        expect_error(y, msg);
+    }
 }
 
 static void test_files(void)
@@ -375,6 +410,7 @@ int main(void)
     test_warnings();
     test_dead_letter_ref();
     test_annotations();
+    test_ordering();
     test_files();
     printf("test_config_manifests: ok\n");
     return 0;
