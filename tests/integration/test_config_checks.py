@@ -397,9 +397,10 @@ def test_check_invalid():
         code, out, err = serve_check(path)
         eq((code, out), (2, ""), "exit code and stdout")
         eq(err, "%s:%d: Trigger default/u: unknown annotation 'ringcast.dev/rate-limit': ringcast "
-           "reads ringcast.dev/max-inflight, ringcast.dev/lag-limit and ringcast.dev/lag-policy "
-           "on a Trigger, ringcast.dev/storage-type, -directory, -durability and -flush-interval "
-           "on a Broker\n" % (path, line_of(cfg, "rate-limit")), "message")
+           "reads ringcast.dev/max-inflight, ringcast.dev/lag-limit, ringcast.dev/lag-policy and "
+           "ringcast.dev/ordering on a Trigger, ringcast.dev/storage-type, -directory, "
+           "-durability, -flush-interval, ringcast.dev/dedup-window and -capacity on a Broker, "
+           "ringcast.dev/endpoints on a Service\n" % (path, line_of(cfg, "rate-limit")), "message")
 
         cfg = config(trigger("t", "http://alice:%s@127.0.0.1:9/events" % SECRET))
         with open(path, "w") as f:
