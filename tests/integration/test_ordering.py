@@ -10,6 +10,7 @@ real HTTP subscriber on loopback (subscriber.py) that fails attempts at random w
   sink has it; the subscriber saw several keys at once.
 - Throughput with 100 keys against the same stream unordered, in the same run (two triggers on
   one broker, a subscriber that takes 10 ms per event): measured and printed; asserted >= 0.5x.
+- With HTTP replicas (a Service with ringcast.dev/endpoints), a key is still one at a time.
 - Bad annotation values are refused by `ringcast serve --check` with FILE:LINE.
 
 Every wait is bounded; the broker is stopped by pid."""
@@ -193,6 +194,45 @@ def test_order_with_failures():
                       % (k, i))
 
 
+def test_replicas_one_at_a_time():
+    """With HTTP replicas (a Service with ringcast.dev/endpoints) a key is still one at a time
+    and in order: its events go to either replica, never to both at once."""
+    keys, per_key = 40, 25
+    flaky = Flaky(11)
+    with Subscriber(flaky) as a, Subscriber(flaky) as c, Subscriber() as dls:
+        svc = ("---\napiVersion: v1\nkind: Service\nmetadata:\n  name: subs\n  annotations:\n"
+               "    ringcast.dev/endpoints: \"127.0.0.1:%d, 127.0.0.1:%d\"\n"
+               "spec:\n  ports: [{port: 80}]\n" % (a.port, c.port))
+        trig = json.loads(trigger("t", "x", "partitionkey", dls=dls.url)[4:])
+        trig["spec"]["subscriber"] = {"ref": {"apiVersion": "v1", "kind": "Service",
+                                              "name": "subs"}}
+        rnd = random.Random(5)
+        seq = [k for k in range(keys) for _ in range(per_key)]
+        rnd.shuffle(seq)
+        nxt = [0] * keys
+        events = []
+        for k in seq:
+            events.append(event("k%d-%d" % (k, nxt[k]), key="k%d" % k))
+            nxt[k] += 1
+        with Broker(config([svc, "---\n" + json.dumps(trig) + "\n"])) as b:
+            publish(b, events)
+
+            def done():
+                with flaky.lock:
+                    ok = sum(1 for x in flaky.log if x[2] == 200)
+                return ok + dls.count() >= len(events)
+            wait_until(done, "every event delivered or dead-lettered", 60)
+        eq(flaky.overlaps, [], "one attempt at a time per key over both replicas")
+        check(a.count() > 100 and c.count() > 100, "both replicas: %d, %d"
+              % (a.count(), c.count()))
+        per_key_seqs = {}
+        for k, i, _s, _t in list(flaky.log):
+            per_key_seqs.setdefault(k, []).append(int(i.split("-")[1]))
+        for k, seqs in per_key_seqs.items():
+            check(all(x <= y for x, y in zip(seqs, seqs[1:])), "order of key %s: %r" % (k, seqs))
+            eq(sorted(set(seqs)), list(range(per_key)), "events of key %s" % k)
+
+
 def test_throughput_100_keys():
     """The same stream of events with 100 keys to an unordered and an ordered trigger of one
     broker, one after the other and twice each (each subscriber takes 10 ms per event, so the
@@ -248,4 +288,5 @@ def test_bad_annotation():
 
 
 if __name__ == "__main__":
-    Runner().run([test_bad_annotation, test_throughput_100_keys, test_order_with_failures])
+    Runner().run([test_bad_annotation, test_replicas_one_at_a_time, test_throughput_100_keys,
+                  test_order_with_failures])
