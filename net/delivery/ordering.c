@@ -198,6 +198,11 @@ void rc__order_release(rc__wentry_t *e)
         key_remove(e->t->order, k);
 }
 
+uint32_t rc__order_max_send(const rc__wtrig_t *t)
+{
+    return t->order->max_send;
+}
+
 int rc__order_run(rc_http_client_t *c, rc__wtrig_t *t, int64_t now, int64_t *next_due)
 {
     const rc__order_t *o = t->order;

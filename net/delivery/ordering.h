@@ -43,6 +43,10 @@ void rc__order_admit(struct rc__wtrig_s *t, struct rc__wentry_s *e);
  *  event of the key, if it was held, may go at once. */
 void rc__order_release(struct rc__wentry_s *e);
 
+/** The most requests ordered trigger `t` has out at once: its max-inflight (t->max_win is its
+ *  window, wider by the lookahead). */
+uint32_t rc__order_max_send(const struct rc__wtrig_s *t);
+
 /** run_timers for an ordered trigger at `now`: sends the due attempts that are not held, while
  *  fewer than its max-inflight requests are out; lowers *next_due to the next retry. Returns
  *  how many went. */

@@ -287,6 +287,32 @@ def test_bad_annotation():
         eq(code, 0, "partitionkey and none are accepted: %s" % err)
 
 
+def measure_hot_key(shares=(0.0, 0.05, 0.2), n=3000):
+    """Not a test: the rates docs/delivery.md quotes ("Head-of-line blocking"), printed. One hot
+    key with each share of the events, the rest over 100 keys, to an unordered and an ordered
+    trigger (max-inflight 16, subscriber 10 ms per event). Run with --hot-key."""
+    slow = lambda i, req: (200, {}, b"", 0.01)  # noqa: E731
+    for frac in shares:
+        rnd = random.Random(1)
+        res = {}
+        with Subscriber(slow) as su, Subscriber(slow) as so:
+            cfg = config([trigger("un", su.url, inflight=16, typ="u"),
+                          trigger("or", so.url, "partitionkey", inflight=16, typ="o")])
+            with Broker(cfg) as b:
+                for typ, sub in (("u", su), ("o", so)):
+                    evs = [event("%s%d" % (typ, j), typ, "hot" if rnd.random() < frac
+                                 else "k%d" % rnd.randrange(100)) for j in range(n)]
+                    t0 = time.monotonic()
+                    publish(b, evs)
+                    wait_until(lambda: sub.count() >= n, "%d deliveries" % n, 120)
+                    res[typ] = n / (time.monotonic() - t0)
+        print("hot key share %.2f: unordered %.0f ev/s, ordered %.0f ev/s"
+              % (frac, res["u"], res["o"]))
+
+
 if __name__ == "__main__":
+    if sys.argv[1:] == ["--hot-key"]:
+        measure_hot_key()
+        sys.exit(0)
     Runner().run([test_bad_annotation, test_replicas_one_at_a_time, test_throughput_100_keys,
                   test_order_with_failures])
