@@ -11,6 +11,8 @@ real HTTP subscriber on loopback (subscriber.py) that fails attempts at random w
 - Throughput with 100 keys against the same stream unordered, in the same run (two triggers on
   one broker, a subscriber that takes 10 ms per event): measured and printed; asserted >= 0.5x.
 - With HTTP replicas (a Service with ringcast.dev/endpoints), a key is still one at a time.
+- Events given up for lag (policy dead-letter) go to the sink and their keys go on, still one
+  at a time and in order at the subscriber.
 - Bad annotation values are refused by `ringcast serve --check` with FILE:LINE.
 
 Every wait is bounded; the broker is stopped by pid."""
@@ -233,6 +235,53 @@ def test_replicas_one_at_a_time():
             eq(sorted(set(seqs)), list(range(per_key)), "events of key %s" % k)
 
 
+def test_lag_given_up_keeps_keys():
+    """Policy dead-letter with a small lag limit: a slow ordered trigger gives up its oldest
+    events for lag (to the dead-letter sink, out of band) and its keys go on; what reaches the
+    subscriber is still one at a time and in order per key, and every event arrives at the
+    subscriber or the sink."""
+    keys, n = 20, 2000
+    flaky = Flaky(3)
+    slow = lambda i, req: (flaky(i, req)[0], {}, b"", 0.005)  # noqa: E731
+    with Subscriber(slow) as sub, Subscriber() as dls:
+        trig = json.loads(trigger("t", sub.url, "partitionkey", inflight=4, dls=dls.url)[4:])
+        trig["metadata"]["annotations"]["ringcast.dev/lag-policy"] = "dead-letter"
+        trig["metadata"]["annotations"]["ringcast.dev/lag-limit"] = "128Ki"
+        cfg = config(["---\n" + json.dumps(trig) + "\n"],
+                     "workers: 1, shutdownTimeout: 1s, ring: {size: 1Mi}, "
+                     "limits: {maxEventBytes: 128Ki, maxBatchBytes: 256Ki, maxBatchEvents: 50}")
+        rnd = random.Random(9)
+        nxt = [0] * keys
+        events = []
+        for _ in range(n):
+            k = rnd.randrange(keys)
+            ev = event("k%d-%d" % (k, nxt[k]), key="k%d" % k)
+            ev["data"] = "y" * 400
+            events.append(ev)
+            nxt[k] += 1
+        with Broker(cfg) as b:
+            publish(b, events, batch=50)
+
+            def settled():
+                with flaky.lock:
+                    got = {x[1] for x in flaky.log if x[2] == 200}
+                return len(got | set(dls.ids())) >= n
+            wait_until(settled, "every event at the subscriber or the sink", 120)
+            m = b.metrics()
+            check(b.proc.poll() is None, "the broker runs")
+    lagged = m.get('ringcast_trigger_lagged_total{namespace="default",trigger="t",'
+                   'broker="default"}', 0)
+    print("  %d events: %d given up for lag, %d at the sink" % (n, lagged, dls.count()))
+    check(lagged > 0, "events were given up for lag")
+    eq(flaky.overlaps, [], "one attempt at a time per key, lag or not")
+    per_key = {}
+    for k, i, status, _t in list(flaky.log):
+        if status == 200:
+            per_key.setdefault(k, []).append(int(i.split("-")[1]))
+    for k, seqs in per_key.items():
+        check(all(x < y for x, y in zip(seqs, seqs[1:])), "order of key %s: %r" % (k, seqs))
+
+
 def test_throughput_100_keys():
     """The same stream of events with 100 keys to an unordered and an ordered trigger of one
     broker, one after the other and twice each (each subscriber takes 10 ms per event, so the
@@ -314,5 +363,5 @@ if __name__ == "__main__":
     if sys.argv[1:] == ["--hot-key"]:
         measure_hot_key()
         sys.exit(0)
-    Runner().run([test_bad_annotation, test_replicas_one_at_a_time, test_throughput_100_keys,
-                  test_order_with_failures])
+    Runner().run([test_bad_annotation, test_replicas_one_at_a_time, test_lag_given_up_keeps_keys,
+                  test_throughput_100_keys, test_order_with_failures])
