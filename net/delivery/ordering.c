@@ -157,8 +157,9 @@ void rc__order_admit(rc__wtrig_t *t, rc__wentry_t *e)
     if ((k = o->free) == NULL) {
         free(copy);
         if (!o->warned)
-            rc_log_error("worker", "trigger %s/%s: no room for another partition key; sent "
-                                   "unordered (a bug)",
+            rc_log_error("worker",
+                         "trigger %s/%s: no room for another partition key; sent "
+                         "unordered (a bug)",
                          t->wt->cfg->ns, t->wt->cfg->name);
         o->warned = 1;
         return;

@@ -134,7 +134,7 @@ typedef struct rc__wentry_s {
     size_t rec_cap;
     rc__wevent_t own; /* lagged: the event decoded from `rec`, held by this entry alone */
     struct rc__wentry_s *next_free;
-    uint32_t last_retries; /* the subscriber's retries before the dead-letter sink (log) */
+    uint32_t last_retries;      /* the subscriber's retries before the dead-letter sink (log) */
     rc__okey_t *okey;           /* ordered triggers: its partition key's chain, else NULL */
     struct rc__wentry_s *onext; /* the next event of that key in the window */
 } rc__wentry_t;
