@@ -233,6 +233,9 @@ typedef enum {
     RC_START_FROM_OLDEST = 2,  /* the oldest event the broker's store still holds */
     RC_START_FROM_TIME = 3,    /* the first event that arrived at or after start_from_ns */
 } rc_config_start_from_t;
+/** ringcast.dev/ordering: none (the default), or events with the same CloudEvents
+ *  `partitionkey` extension delivered one at a time in ingest order. */
+enum { RC_ORDERING_NONE = 0, RC_ORDERING_PARTITIONKEY = 1 };
 
 /** One `Trigger` manifest (eventing.knative.dev/v1). */
 typedef struct {
@@ -249,6 +252,8 @@ typedef struct {
     rc_config_lag_t lag;           /* ringcast.dev/lag-limit, ringcast.dev/lag-policy (0: none) */
     rc_config_start_from_t start_from; /* ringcast.dev/start-from */
     int64_t start_from_ns;             /* RC_START_FROM_TIME: Unix ns */
+    int ordering;                  /* ringcast.dev/ordering: RC_ORDERING_* (docs/delivery.md,
+                                    * "Ordered delivery") */
     int line;                      /* where its document starts */
     int subscriber_line;           /* line of spec.subscriber (for resolution errors) */
     /* the subscriber's replicas when its Service has ringcast.dev/endpoints (borrowed from the

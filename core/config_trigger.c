@@ -98,6 +98,24 @@ static int rate_annotation(trig_ctx_t *tc, yaml_node_t *v)
     return 0;
 }
 
+/* ringcast.dev/ordering: partitionkey or none (docs/delivery.md, "Ordered delivery"). */
+static int ordering_annotation(trig_ctx_t *tc, yaml_node_t *v)
+{
+    const char *s = rc__config_scalar(v);
+    if (s != NULL && strcmp(s, "partitionkey") == 0) {
+        tc->t->ordering = RC_ORDERING_PARTITIONKEY;
+        return 0;
+    }
+    if (s != NULL && strcmp(s, "none") == 0) {
+        tc->t->ordering = RC_ORDERING_NONE;
+        return 0;
+    }
+    return rc__config_fail(tc->x, v,
+                           "%s: 'metadata.annotations.ringcast.dev/ordering' must be partitionkey "
+                           "or none, not '%s'",
+                           tc->who, s != NULL ? s : "(not a scalar)");
+}
+
 /* Annotations outside ringcast.dev/ belong to other tools and are left alone; one inside it
  * that ringcast does not read is refused, since it would do nothing (a misspelling, or a
  * setting ringcast does not have). */
@@ -105,6 +123,8 @@ static int annotation(trig_ctx_t *tc, const char *key, yaml_node_t *v)
 {
     if (strcmp(key, "ringcast.dev/lag-limit") == 0 || strcmp(key, "ringcast.dev/lag-policy") == 0)
         return rc__config_lag_annotation(tc->x, tc->who, key, v, &tc->t->lag);
+    if (strcmp(key, "ringcast.dev/ordering") == 0)
+        return ordering_annotation(tc, v);
     if (strncmp(key, "ringcast.dev/", 13) != 0)
         return 0;
     if (strcmp(key, "ringcast.dev/start-from") == 0)

@@ -160,6 +160,8 @@ static void fill_window(rc__wtrig_t *t)
         e->started = 0;
         e->state = RC__E_WAITING;
         e->due_ns = 0; /* at once */
+        if (t->order != NULL)
+            rc__order_admit(t, e); /* held behind an earlier event of its key */
         r->e = e;
         t->nwin++;
     }
@@ -213,6 +215,8 @@ static int shed(rc__wtrig_t *t, int64_t now)
     while (t->qlen > 0 && head - ref_at(t, 0)->pos > t->lag_limit) {
         rc__wref_t *r = ref_at(t, 0);
         rc__wentry_t *e = t->nwin > 0 ? r->e : NULL;
+        if (e != NULL && e->okey != NULL && e->state != RC__E_SENDING)
+            rc__order_release(e); /* its key goes on; an abandoned one's after its request */
         if (e == NULL || e->state != RC__E_DONE) {
             rc_metric_add(&t->st->lagged, 1);
             rc__lag_keep(t, r->ev, r->pos, r->seq);
@@ -453,6 +457,8 @@ static int setup_trigger(worker_t *w, rc__wtrig_t *t, const rc_worker_trigger_t 
     t->max_win = wt->cfg->max_inflight ? wt->cfg->max_inflight : 1;
     rate_setup(t, wt->cfg->rate_milli);
     atomic_store_explicit(&t->st->max_inflight, t->max_win, memory_order_relaxed);
+    if (rc__order_setup(t) != 0)
+        return -ENOMEM;
     t->lag_limit = wt->lag_policy == RC_LAG_DEAD_LETTER ? wt->lag_bytes : 0;
     t->cesql_base = atomic_load_explicit(&t->st->cesql_errors, memory_order_relaxed);
     atomic_store_explicit(&t->st->inflight, 0, memory_order_relaxed);
@@ -589,6 +595,7 @@ static void teardown(worker_t *w)
         rc__drop_log_flush(t, rc__now_ns(), 1);
         rc__dapr_log_flush(t, rc__now_ns(), 1);
         rc__dapr_close(t);
+        rc__order_close(t);
         for (uint32_t j = 0; j < t->qlen; j++)
             rc__wevent_release(ref_at(t, j)->ev, &t->feed->free_ev);
         for (uint32_t j = 0; j < t->nwin; j++) {
@@ -664,6 +671,10 @@ static int run_timers(worker_t *w, rc__wtrig_t *t, int64_t now, int64_t *next_du
         return rc__bulk_run(w->client, t, now, next_due); /* its events go in batches */
     int n = 0, throttled = 0;
     for (uint32_t i = 0; i < t->nwin; i++) {
+        /* Ordered: the window is wider than max-inflight (held keys wait in it); once that
+         * many are out, a response wakes the loop. */
+        if (t->order != NULL && !rc__order_may_send(t))
+            break;
         rc__wentry_t *e = ref_at(t, i)->e;
         if (e->state != RC__E_WAITING)
             continue;

@@ -553,9 +553,10 @@ int rc__lag_run(rc_http_client_t *c, rc__wtrig_t *t, int64_t now)
     int n = 0;
     uint32_t seen = 0;
     rc__wentry_t *prev = NULL, *e = t->lag_head;
+    uint32_t cap = t->order != NULL ? rc__order_max_send(t) : t->max_win;
     /* Only the oldest max-inflight unfinished ones can be in flight: the rest were never sent,
      * so the walk stops there and costs the window, not the backlog. */
-    while (e != NULL && seen < t->max_win) {
+    while (e != NULL && seen < cap) {
         if (e->state == RC__E_DONE) {
             e = lag_unlink(t, prev, e);
             n++;

@@ -12,13 +12,15 @@
 #include "core/log.h"
 #include "core/record.h"
 #include "core/route.h"
+#include "net/delivery/ordering.h"
 #include "net/delivery/reply.h"
 #include "net/delivery/worker.h"
 #include "net/http/http_client.h"
 
 /* RC__E_ABANDONED: given up for lag while its request was in flight; the client still borrows its
- * buffers and the shared event, so it is freed only when the callback runs. */
-enum { RC__E_SENDING = 1, RC__E_WAITING = 2, RC__E_DONE = 3, RC__E_ABANDONED = 4 };
+ * buffers and the shared event, so it is freed only when the callback runs. RC__E_HELD: ordered
+ * triggers only, waiting for an earlier event of its partition key (ordering.c). */
+enum { RC__E_SENDING = 1, RC__E_WAITING = 2, RC__E_DONE = 3, RC__E_ABANDONED = 4, RC__E_HELD = 5 };
 
 typedef struct rc__wtrig_s rc__wtrig_t;
 typedef struct rc__dapr_s rc__dapr_t; /* a Dapr subscription's delivery state (dapr_deliver.c) */
@@ -134,7 +136,9 @@ typedef struct rc__wentry_s {
     rc__wevent_t own; /* lagged: the event decoded from `rec`, held by this entry alone */
     int started;      /* its first attempt went (its queue wait was observed) */
     struct rc__wentry_s *next_free;
-    uint32_t last_retries; /* the subscriber's retries before the dead-letter sink (log) */
+    uint32_t last_retries;      /* the subscriber's retries before the dead-letter sink (log) */
+    rc__okey_t *okey;           /* ordered triggers: its partition key's chain, else NULL */
+    struct rc__wentry_s *onext; /* the next event of that key in the window */
 } rc__wentry_t;
 
 /* A matched event in a trigger's queue. The queue is in ring order; its first `nwin` events are
@@ -161,6 +165,7 @@ struct rc__wtrig_s {
     int64_t rep_wake_ns; /* no replica could take an attempt: when a skipped one may again */
     rc__dapr_t *dapr;    /* a Dapr subscription's trigger (cfg->dapr), else NULL */
     rc__bulk_t *bulk;    /* its batches when it has bulkSubscribe enabled, else NULL */
+    rc__order_t *order;  /* ringcast.dev/ordering: partitionkey, else NULL (ordering.c) */
     char lines[RC_CONFIG_NAME_MAX + 48]; /* its own header lines: Prefer, Kn-Namespace */
     size_t lines_len;
     rc__wref_t *q;
@@ -263,6 +268,8 @@ static inline void rc__entry_finish(rc__wentry_t *e)
 {
     e->state = RC__E_DONE;
     e->t->dirty = 1;
+    if (e->okey != NULL)
+        rc__order_release(e); /* the next event of its key may go */
 }
 
 /** The request of `e`, given up for lag while it was in flight (RC__E_ABANDONED, worker.c shed),
@@ -270,6 +277,8 @@ static inline void rc__entry_finish(rc__wentry_t *e)
 static inline void rc__entry_abandoned_done(rc__wentry_t *e)
 {
     rc__wtrig_t *t = e->t;
+    if (e->okey != NULL)
+        rc__order_release(e); /* its key was held until the request was over */
     t->abandoned--;
     rc__wevent_release(e->ev, &t->feed->free_ev);
     e->next_free = t->free_e;

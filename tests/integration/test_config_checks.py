@@ -398,8 +398,8 @@ def test_check_invalid():
         eq((code, out), (2, ""), "exit code and stdout")
         eq(err, "%s:%d: Trigger default/u: unknown annotation 'ringcast.dev/priority': ringcast "
            "reads ringcast.dev/max-inflight, ringcast.dev/rate-limit, ringcast.dev/lag-limit, "
-           "ringcast.dev/lag-policy and ringcast.dev/start-from on a Trigger, "
-           "ringcast.dev/storage-type, -directory, -durability, -flush-interval, "
+           "ringcast.dev/lag-policy, ringcast.dev/start-from and ringcast.dev/ordering on a "
+           "Trigger, ringcast.dev/storage-type, -directory, -durability, -flush-interval, "
            "ringcast.dev/dedup-window and -capacity on a Broker, ringcast.dev/endpoints on a "
            "Service\n" % (path, line_of(cfg, "priority")), "message")
 

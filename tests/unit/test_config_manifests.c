@@ -298,9 +298,9 @@ static void test_dead_letter_ref(void)
 /* The annotations ringcast reads, as the unknown-annotation message lists them. */
 #define READS                                                                                      \
     "ringcast.dev/max-inflight, ringcast.dev/rate-limit, ringcast.dev/lag-limit, "                 \
-    "ringcast.dev/lag-policy and ringcast.dev/start-from on a Trigger, ringcast.dev/storage-type, " \
-    "-directory, -durability, -flush-interval, ringcast.dev/dedup-window and -capacity on a "      \
-    "Broker, ringcast.dev/endpoints on a Service"
+    "ringcast.dev/lag-policy, ringcast.dev/start-from and ringcast.dev/ordering on a Trigger, "    \
+    "ringcast.dev/storage-type, -directory, -durability, -flush-interval, "                        \
+    "ringcast.dev/dedup-window and -capacity on a Broker, ringcast.dev/endpoints on a Service"
 
 /* A trigger with ringcast.dev/rate-limit: `v` (a YAML scalar as written), then the broker. */
 static const char *rate_trigger(const char *v)
@@ -391,7 +391,42 @@ static void test_annotations(void)
     ASSERT_EQ(c.triggers[0].max_inflight, 3);
     ASSERT_EQ(c.triggers[0].lag.permille, 100);
     ASSERT_EQ(c.triggers[0].lag.policy, RC_LAG_BLOCK);
+    ASSERT_EQ(c.triggers[0].ordering, RC_ORDERING_NONE); /* the default */
     rc_config_close(&c);
+}
+
+/* ringcast.dev/ordering: partitionkey or none; anything else is refused with its line. */
+static void test_ordering(void)
+{
+    static const char *const ok[] = {"partitionkey", "none"};
+    static const int want[] = {RC_ORDERING_PARTITIONKEY, RC_ORDERING_NONE};
+    for (int i = 0; i < 2; i++) {
+        char y[512];
+        snprintf(y, sizeof(y),
+                 BROKER "---\napiVersion: eventing.knative.dev/v1\nkind: Trigger\nmetadata:\n"
+                        "  name: t\n  annotations: {ringcast.dev/ordering: %s}\n"
+                        "spec: {broker: default, subscriber: {uri: http://127.0.0.1:9/}}\n",
+                 ok[i]);
+        rc_config_t c;
+        load_ok(&c, y);
+        ASSERT_EQ(c.triggers[0].ordering, want[i]);
+        rc_config_close(&c);
+    }
+    static const char *const bad[] = {"partitionKey", "\"\"", "key", "[partitionkey]"};
+    static const char *const shown[] = {"partitionKey", "", "key", "(not a scalar)"};
+    for (int i = 0; i < 4; i++) {
+        char y[512], msg[256];
+        snprintf(y, sizeof(y),
+                 "apiVersion: eventing.knative.dev/v1\nkind: Trigger\nmetadata:\n  name: t\n"
+                 "  annotations:\n    ringcast.dev/ordering: %s\n"
+                 "spec: {broker: default, subscriber: {uri: http://127.0.0.1:9/}}\n---\n" BROKER,
+                 bad[i]);
+        snprintf(msg, sizeof(msg),
+                 "t.yaml:6: Trigger default/t: 'metadata.annotations.ringcast.dev/ordering' must "
+                 "be partitionkey or none, not '%s'",
+                 shown[i]);
+        expect_error(y, msg);
+    }
 }
 
 static void test_files(void)
@@ -432,6 +467,7 @@ int main(void)
     test_dead_letter_ref();
     test_annotations();
     test_rate_limit();
+    test_ordering();
     test_files();
     printf("test_config_manifests: ok\n");
     return 0;
