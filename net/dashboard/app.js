@@ -241,7 +241,9 @@
       (st.fileBytes ? ", " + bytes(st.fileBytes) : ""));
     setText(cell(tr, "refused"), num(ring.refused));
     const h = ring.heldBackBy;
-    setText(cell(tr, "holder"), h ? (h.trigger || h.reader) + " (" + num(h.lagEvents) + " events behind)" : "");
+    // the slowest reader is always named; it holds the ring back only when it is behind
+    setText(cell(tr, "holder"), h && (h.lagEvents > 0 || h.lagBytes > 0)
+      ? (h.trigger || h.reader) + " (" + num(h.lagEvents) + " events behind)" : "");
   }
 
   // ---- triggers and subscriptions -------------------------------------------------------------------

@@ -12,12 +12,13 @@ when chromium is not installed (scripts/setup.sh installs it)."""
 
 import json
 import os
+import subprocess
 import sys
 import threading
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from rc_harness import BIN_DIR, Broker, Runner, check, eq  # noqa: E402
+from rc_harness import BIN_DIR, RINGCAST, Broker, Runner, check, eq  # noqa: E402
 from subscriber import Subscriber  # noqa: E402
 import cdp  # noqa: E402
 
@@ -47,6 +48,30 @@ spec:
   filter: {attributes: {type: t.bad}}
   subscriber: {uri: "%(bad)s/in"}
   delivery: {retry: 1, backoffDelay: PT0.01S}
+---
+apiVersion: dapr.io/v1alpha1
+kind: Component
+metadata: {name: pubsub, namespace: default}
+spec:
+  type: pubsub.ringcast
+  version: v1
+  metadata:
+  - {name: broker, value: default}
+---
+apiVersion: ringcast.dev/v1alpha1
+kind: DaprApp
+metadata: {name: orders-app, namespace: default}
+spec:
+  endpoints: ["%(ok)s"]
+---
+apiVersion: dapr.io/v2alpha1
+kind: Subscription
+metadata: {name: orders-sub, namespace: default}
+spec:
+  pubsubname: pubsub
+  topic: orders
+  routes: {default: /orders}
+scopes: [orders-app]
 """
 
 ARTIFACTS = os.path.join(BIN_DIR, "..", "test-artifacts")
@@ -64,7 +89,8 @@ SNAPSHOT_JS = """(() => {
     errors: document.getElementById('errors').textContent,
     conn: document.getElementById('conn').textContent,
     summary: document.getElementById('summary').textContent,
-    brokers: rows('brokers'), triggers: rows('triggers')});
+    brokers: rows('brokers'), triggers: rows('triggers'), subscriptions: rows('subscriptions'),
+    readers: rows('readers')});
 })()"""
 
 
@@ -151,11 +177,15 @@ def test_dashboard_in_chromium():
     os.makedirs(ARTIFACTS, exist_ok=True)
     ok = Subscriber(lambda _i, _r: (200, {}, b"", 0.003))
     bad = Subscriber(lambda _i, _r: (500, {}, b"nope", 0.0))
-    traffic = None
+    traffic, group = None, None
     try:
-        with Broker(CONFIG % {"ok": ok.url, "bad": bad.url}) as b, cdp.Browser(binary) as br:
+        with Broker(CONFIG % {"ok": ok.url, "bad": bad.url}) as b, cdp.Browser(binary, width=1600) as br:
             origin = "http://127.0.0.1:%d" % b.admin_port
             traffic = Traffic(b)
+            # a consumer group member, for the table of groups and local readers
+            group = subprocess.Popen([RINGCAST, "tail", "default/default", "--group", "dash-g",
+                                      "--timeout", "60s", "--ring-prefix", b.prefix],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             for domain in ("Runtime", "Log", "Network", "Page"):
                 br.command(domain + ".enable")
             br.command("Page.navigate", {"url": origin + "/"})
@@ -185,6 +215,13 @@ def test_dashboard_in_chromium():
     finally:
         if traffic is not None:
             traffic.stop()
+        if group is not None:
+            group.terminate()
+            try:
+                group.wait(10)
+            except subprocess.TimeoutExpired:
+                group.kill()
+                group.wait(5)
         ok.close()
         bad.close()
 
@@ -214,6 +251,12 @@ def check_snapshots(s1, s2):
     check(number(f2["failed"]) > 0 and number(f2["retried"]) > 0, "failing's counters: %r" % f2)
     check("HTTP 500" in f2["lastError"], "failing's last error: %r" % f2["lastError"])
     check("not ready" in s2["summary"], "the summary counts it: %r" % s2["summary"])
+    sub = s2["subscriptions"]["default/orders-app:orders-sub"]
+    eq(sub["where"], "pubsub/orders", "the subscription's pub/sub and topic")
+    check(sub["_ready"] in ("Unknown", "True"), "the subscription's Ready: %r" % sub)
+    grp = s2["readers"].get("default/default|group|dash-g")
+    check(grp is not None, "the consumer group is listed: %r" % s2["readers"])
+    eq(grp["mode"], "1 member", "its members")
 
 
 def check_trigger_page(br):
