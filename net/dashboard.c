@@ -17,11 +17,11 @@
 /* The page loads only its own files and fetches only the admin API, and may not be framed:
  * anything else is refused by the browser (and shows in its console), so an injected script or
  * a third-party request cannot happen unnoticed. No inline script or style either. */
-#define SECURITY_HEADERS                                                                          \
-    "Content-Security-Policy: default-src 'none'; script-src 'self'; style-src 'self'; "          \
-    "img-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'; "                   \
-    "frame-ancestors 'none'\r\n"                                                                  \
-    "X-Content-Type-Options: nosniff\r\n"                                                         \
+#define SECURITY_HEADERS                                                                           \
+    "Content-Security-Policy: default-src 'none'; script-src 'self'; style-src 'self'; "           \
+    "img-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'; "                    \
+    "frame-ancestors 'none'\r\n"                                                                   \
+    "X-Content-Type-Options: nosniff\r\n"                                                          \
     "Referrer-Policy: no-referrer\r\n"
 
 static int path_is(const rc_http_server_request_t *req, const char *p)

@@ -478,8 +478,21 @@
     return r;
   }
 
+  // A trigger's page takes the focus to its title; back on the overview, the focus returns to
+  // the link that opened it, so a keyboard user continues where they were.
+  let opened = null;
   window.addEventListener("hashchange", () => {
-    if (showView()) document.getElementById("d-title").focus();
+    const r = showView();
+    if (r) {
+      opened = r.kind + "s|" + r.ns + "/" + r.name;
+      document.getElementById("d-title").focus();
+    } else if (opened) {
+      const [table, k] = opened.split("|");
+      const link = Array.from(document.querySelectorAll("#" + table + " tbody tr"))
+        .find((tr) => tr.dataset.key === k);
+      if (link && link.querySelector("a")) link.querySelector("a").focus();
+      opened = null;
+    }
   });
 
   function ingest(ov) {

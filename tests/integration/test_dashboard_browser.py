@@ -137,6 +137,15 @@ def wait_polls(br, n, timeout=20.0):
     raise AssertionError("the page did not reach %d polls in %.0f s (last: %r)" % (n, timeout, s))
 
 
+def wait_for(br, expression, what, timeout=10.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if br.evaluate(expression):
+            return
+        time.sleep(0.1)
+    raise AssertionError("timed out waiting for " + what)
+
+
 def tab_to(br, selector, limit=60):
     """Presses Tab until the element `selector` has the focus (at most `limit` presses)."""
     for _ in range(limit):
@@ -207,11 +216,32 @@ def test_dashboard_in_chromium():
             br.key("Enter", "Enter", 13, text="\r")
             check_trigger_page(br)
             br.screenshot(os.path.join(ARTIFACTS, "dashboard-trigger.png"))
+            # back with the keyboard: the focus returns to the link that opened the page
+            tab_to(br, "#back")
+            br.key("Enter", "Enter", 13, text="\r")
+            wait_for(br, "location.hash === '#/' && !document.getElementById('overview-view')"
+                     ".hidden", "the overview again")
+            check(br.evaluate("document.activeElement === document.querySelector(%s)" %
+                              json.dumps(link)), "the focus is back on the trigger's link")
+            # a trigger that does not exist (a stale bookmark): said so, no error
+            br.evaluate("location.hash = '#/trigger/default/nope'")
+            wait_for(br, "document.getElementById('d-ready').textContent.includes("
+                     "'Not in the latest overview')", "the page of an unknown trigger")
+            br.evaluate("location.hash = '#/trigger/%E0%A4%A/x'")  # a malformed escape
+            wait_for(br, "!document.getElementById('overview-view').hidden", "the overview")
             urls = check_clean(br, origin)
             check(origin + "/apis/ringcast.dev/v1alpha1/overview" in urls, "it polls the overview")
             check_csp(br)
             traffic.stop()
             check(traffic.sent > 50, "traffic flowed (%d events)" % traffic.sent)
+            # the broker goes away: the page says so, without a script error, and keeps trying
+            b.stop()
+            wait_for(br, "document.getElementById('conn').textContent.includes("
+                     "'admin API not reachable')", "the page to notice the broker is gone")
+            br.drain(1.5)
+            eq([e["params"]["exceptionDetails"] for e in br.events
+                if e["method"] == "Runtime.exceptionThrown"], [], "exceptions")
+            eq(br.evaluate("document.getElementById('errors').textContent"), "", "page errors")
     finally:
         if traffic is not None:
             traffic.stop()
@@ -226,6 +256,12 @@ def test_dashboard_in_chromium():
         bad.close()
 
 
+def spark_rises(points):
+    """A sparkline (SVG polyline points, y 19 = 0/s) with several points, one above zero."""
+    pts = [tuple(map(float, p.split(","))) for p in (points or "").split()]
+    return len(pts) >= 3 and any(y < 18.5 for _x, y in pts)
+
+
 def check_snapshots(s1, s2):
     for s in (s1, s2):
         eq(s["errors"], "", "errors shown on the page")
@@ -234,13 +270,14 @@ def check_snapshots(s1, s2):
     check(number(b2["events"]) > number(b1["events"]),
           "broker events grow: %s -> %s" % (b1["events"], b2["events"]))
     check((number(b2["rate"]) or 0) > 0, "an ingest rate: %r" % b2["rate"])
-    check(b2["_spark"] and b2["_spark"] != "0.0,19.0", "an ingest sparkline: %r" % b2["_spark"])
+    check(spark_rises(b2["_spark"]), "an ingest sparkline: %r" % b2["_spark"])
     check("%" in b2["fill"], "ring fill: %r" % b2["fill"])
     eq(b2["_ready"], "True", "broker ready")
     g1, g2 = s1["triggers"]["default/good"], s2["triggers"]["default/good"]
     check(number(g2["delivered"]) > number(g1["delivered"]),
           "good's delivered grows: %s -> %s" % (g1["delivered"], g2["delivered"]))
     check((number(g2["rate"]) or 0) > 0, "good's delivery rate: %r" % g2["rate"])
+    check(spark_rises(g2["_spark"]), "a delivery sparkline: %r" % g2["_spark"])
     check(g2["p50"].endswith("ms") and g2["p99"].endswith("ms"), "latency: %r" % g2)
     eq((g2["_ready"], g2["_notReady"]), ("True", False), "good is ready")
     check("Ready" in g2["ready"], "good says Ready: %r" % g2["ready"])
