@@ -337,7 +337,8 @@
     syncRows(document.getElementById("subscriptions"), "subscriptions-empty", ov.subscriptions, key,
       buildDelivery("subscription"), updateDelivery("subscription"));
     syncRows(document.getElementById("readers"), "readers-empty", readerItems(ov.brokers),
-      (it) => it.broker + "|" + it.kind + "|" + it.r.name, (it, k) => row(k, READER_COLS), updateReader);
+      (it) => it.broker + "|" + it.kind + "|" + it.r.name + (it.kind === "group" ? "" : "|" + it.r.slot),
+      (it, k) => row(k, READER_COLS), updateReader);
     const bad = (list) => list.filter((o) => ready(o).status === "False").length;
     const nt = bad(ov.triggers) + bad(ov.subscriptions);
     setText(document.getElementById("summary"),
