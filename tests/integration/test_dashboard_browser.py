@@ -227,6 +227,15 @@ def test_dashboard_in_chromium():
             br.evaluate("location.hash = '#/trigger/default/nope'")
             wait_for(br, "document.getElementById('d-ready').textContent.includes("
                      "'Not in the latest overview')", "the page of an unknown trigger")
+            # a Dapr subscription's page: its pub/sub, topic, app, routes
+            br.evaluate("document.querySelector('#subscriptions tbody a').click()")
+            wait_for(br, "document.getElementById('d-body').textContent.includes('Topic')",
+                     "the subscription's page")
+            body = br.evaluate("document.getElementById('d-body').innerText")
+            for want in ("pubsub", "orders", "orders-app", "default → /orders", "Consumer group"):
+                check(want in body, "subscription page shows %r: %r" % (want, body))
+            eq(br.evaluate("document.getElementById('d-title').textContent"),
+               "Dapr subscription default/orders-app:orders-sub", "its title")
             br.evaluate("location.hash = '#/trigger/%E0%A4%A/x'")  # a malformed escape
             wait_for(br, "!document.getElementById('overview-view').hidden", "the overview")
             urls = check_clean(br, origin)
