@@ -15,6 +15,8 @@
 #include "core/clock.h"
 #include "core/errors.h"
 #include "core/filter.h"
+#include "net/admin_internal.h"
+#include "net/dashboard.h"
 
 #define KNATIVE_API "eventing.knative.dev/v1"
 #define DAPR_API    "dapr.io/v2alpha1"
@@ -266,6 +268,15 @@ static void add_delivery_status(cJSON *st, const rc_supervisor_trigger_t *t)
     cJSON_AddNumberToObject(c, "lagEvents", (double)t->lag.events);
     cJSON_AddNumberToObject(c, "lagBytes", (double)t->lag.bytes);
 #undef LD
+    uint64_t n;
+    double p50 = rc_worker_stats_latency_quantile(s, 0.5, &n);
+    if (n > 0) {
+        /* of ringcast_trigger_delivery_seconds, since the trigger was added */
+        cJSON *l = cJSON_AddObjectToObject(st, "deliveryLatency");
+        cJSON_AddNumberToObject(l, "count", (double)n);
+        cJSON_AddNumberToObject(l, "p50Seconds", p50);
+        cJSON_AddNumberToObject(l, "p99Seconds", rc_worker_stats_latency_quantile(s, 0.99, &n));
+    }
     add_outcome(st, "lastAttempt", atomic_load_explicit(&s->last_attempt, memory_order_relaxed));
     add_outcome(st, "lastError", atomic_load_explicit(&s->last_error, memory_order_relaxed));
     add_delivery_policy(st, t);
@@ -444,6 +455,19 @@ static void collect(const rc_admin_t *a, const rc_admin_view_t *v, const query_t
     free(t);
 }
 
+void rc__admin_collect_all(const rc_admin_t *a, const rc_admin_view_t *v, cJSON *brokers,
+                           cJSON *triggers, cJSON *subscriptions)
+{
+    query_t q;
+    memset(&q, 0, sizeof(q));
+    q.res = RES_BROKERS;
+    collect(a, v, &q, brokers);
+    q.res = RES_TRIGGERS;
+    collect(a, v, &q, triggers);
+    q.res = RES_SUBSCRIPTIONS;
+    collect(a, v, &q, subscriptions);
+}
+
 static const char *const kinds[] = {"Broker", "Trigger", "Subscription"};
 static const char *const plurals[] = {"brokers", "triggers", "subscriptions"};
 
@@ -533,6 +557,8 @@ static void on_request(void *data, const rc_http_server_request_t *req,
                        rc_http_server_response_t *res)
 {
     rc_admin_t *a = data;
+    if (rc_dashboard_route(a, req, res)) /* `/`, `/ui/...` and the overview (net/dashboard.c) */
+        return;
     query_t q;
     int status_api = a->view != NULL && parse_query(req->path, req->path_len, &q) == 0;
     int known = status_api || path_is(req, "/healthz") || path_is(req, "/readyz") ||

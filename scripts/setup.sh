@@ -12,9 +12,12 @@ PACKAGES=(
     curl python3
     nginx-light redis-server nats-server wrk
     prometheus
+    chromium
 )
 # prometheus is there for its promtool: tests/integration/test_metrics.py checks the broker's
 # /metrics with `promtool check metrics`; its server is kept from starting like the ones below.
+# chromium is the headless browser of tests/integration/test_dashboard_browser.py (the dashboard
+# in a real browser, driven over its DevTools protocol; the test skips without it).
 # Servers the benchmarks start themselves (own ports, configs and temp dirs; see docs/bench.md).
 # Debian starts redis-server and nginx as services on install; the install below keeps them from
 # starting (policy-rc.d) so nothing listens on their default ports behind the tests' backs.

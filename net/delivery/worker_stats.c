@@ -299,6 +299,29 @@ static void render_histograms(out_t *o, const rc_worker_stats_t *s)
                      offsetof(rc_trigger_stats_t, wait_count));
 }
 
+double rc_worker_stats_latency_quantile(const rc_trigger_stats_t *t, double q, uint64_t *count)
+{
+    uint64_t b[RC_DELIVERY_BUCKETS + 1], total = 0;
+    for (size_t i = 0; i <= RC_DELIVERY_BUCKETS; i++) {
+        b[i] = ld(&t->latency_bucket[i]);
+        total += b[i];
+    }
+    *count = total;
+    if (total == 0)
+        return -1.0;
+    /* As Prometheus' histogram_quantile: the rank's bucket, linear inside it (from 0 for the
+     * first), and the highest finite bound when the rank falls in +Inf. */
+    double rank = q * (double)total, cum = 0;
+    for (size_t i = 0; i < RC_DELIVERY_BUCKETS; i++) {
+        if (b[i] > 0 && cum + (double)b[i] >= rank) {
+            double lo = i > 0 ? (double)bounds_ns[i - 1] / 1e9 : 0.0;
+            return lo + ((double)bounds_ns[i] / 1e9 - lo) * (rank - cum) / (double)b[i];
+        }
+        cum += (double)b[i];
+    }
+    return (double)bounds_ns[RC_DELIVERY_BUCKETS - 1] / 1e9;
+}
+
 size_t rc_worker_stats_render(const rc_worker_stats_t *s, const rc_trigger_lag_t *lag, char *buf,
                               size_t cap)
 {

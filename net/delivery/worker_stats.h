@@ -168,6 +168,13 @@ size_t rc_worker_stats_render_replicas(const rc_worker_stats_t *s, const rc_repl
 /** Unmaps it. NULL is a no-op. */
 void rc_worker_stats_destroy(rc_worker_stats_t *s);
 
+/** The q-quantile (0 < q <= 1) in seconds of trigger `t`'s delivery latency histogram since its
+ *  slot was given (the buckets of ringcast_trigger_delivery_seconds, interpolated as
+ *  Prometheus' histogram_quantile does), and in `count` the latencies it holds; -1 when it holds
+ *  none. Relaxed loads: a histogram being written may be off by the observations under way.
+ *  Any thread. */
+double rc_worker_stats_latency_quantile(const rc_trigger_stats_t *t, double q, uint64_t *count);
+
 /** Records one delivery latency (the owning worker only). */
 void rc_worker_stats_observe(rc_trigger_stats_t *t, uint64_t ns);
 
