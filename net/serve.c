@@ -21,6 +21,7 @@
 #include "core/errors.h"
 #include "core/log.h"
 #include "net/admin.h"
+#include "net/apply.h"
 #include "net/dapr.h"
 #include "net/http/http_server.h"
 #include "net/ingress.h"
@@ -79,6 +80,8 @@ typedef struct {
  * /metrics still answer while the ingress refuses connections for want of descriptors. */
 #define ADMIN_MAX_CONNECTIONS 64
 #define ADMIN_FD_RESERVE      8
+/* The largest body `ringcast apply` may send: manifests, not events (413 above). */
+#define RC_ADMIN_MAX_BODY (1u << 20)
 #define INGRESS_FD_RESERVE    (ADMIN_MAX_CONNECTIONS + 32)
 /* Descriptors serve holds besides connections (loops, rings, signal pipes, workers), roughly. */
 #define SERVE_OWN_FDS 64
@@ -318,6 +321,44 @@ static size_t admin_metrics(void *arg, char *buf, size_t cap)
     }
     free(m);
     return n;
+}
+
+static int apply_check(void *arg, const rc_config_t *nc, char *err, size_t err_len)
+{
+    serve_t *sv = arg;
+    return rc_supervisor_check(sv->sup, nc, err, err_len);
+}
+
+/* POST .../apply and .../delete (net/apply.h): the state file is replaced only when the change
+ * checks out as a reload would check it, then the reload SIGHUP takes applies it. */
+static int admin_write(void *arg, rc_apply_op_t op, const char *body, size_t len, char **json)
+{
+    serve_t *sv = arg;
+    *json = NULL;
+    if (sv->sup == NULL || sv->stopping) {
+        *json = strdup("{\"apiVersion\":\"v1\",\"kind\":\"Status\",\"status\":\"Failure\","
+                       "\"message\":\"the broker is stopping\",\"reason\":"
+                       "\"ServiceUnavailable\",\"code\":503}");
+        return 503;
+    }
+    const char *src = sv->cfg->source;
+    rc_apply_ctx_t ctx = {
+        .config = src != NULL && strcmp(src, "(default)") != 0 ? src : NULL,
+        .state = sv->cfg->state_file,
+        .check = apply_check,
+        .arg = sv,
+    };
+    int changed = 0;
+    int status = rc_apply_run(&ctx, op, body, len, json, &changed);
+    if (changed) {
+        rc_log_info("serve", "%s: %s written, reloading",
+                    op == RC_APPLY_APPLY ? "apply" : "delete", ctx.state);
+        rc_supervisor_reload(sv->sup);
+    } else if (status != 200) {
+        rc_log_info("serve", "%s refused (%d): %s", op == RC_APPLY_APPLY ? "apply" : "delete",
+                    status, *json != NULL ? *json : "");
+    }
+    return status;
 }
 
 /* An app's programmatic subscriptions changed: reload, which re-reads the file and adds them. */
@@ -663,7 +704,10 @@ int rc_serve_run(const rc_config_t *cfg, FILE *ready_out)
     sv.admin.ready = admin_ready;
     sv.admin.metrics = admin_metrics;
     sv.admin.view = admin_view;
+    sv.admin.write = admin_write;
+    sv.admin.token = cfg->admin_token;
     sv.admin.arg = &sv;
+    ao.limits.max_body_bytes = RC_ADMIN_MAX_BODY;
     addr_str(sv.ingress_addr, sizeof(sv.ingress_addr), cfg->listen_host, port);
     rc_admin_handler(&sv.admin, &ao.handler);
     rc = rc_http_server_create(sv.main_loop, &ao, &sv.admin_srv);

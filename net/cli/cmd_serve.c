@@ -35,7 +35,10 @@ static void print_summary(const rc_config_t *cfg, const char *path)
         triggers += cfg->triggers[i].dapr == NULL;
     for (size_t i = 0; i < cfg->note_count; i++)
         warnings += cfg->notes[i].level == RC_CONFIG_NOTE_WARN;
-    size_t skipped = cfg->note_count - warnings;
+    size_t skipped = 0; /* the other infos say an applied document replaces one of the file */
+    for (size_t i = 0; i < cfg->note_count; i++)
+        skipped += cfg->notes[i].level == RC_CONFIG_NOTE_INFO &&
+                   strncmp(cfg->notes[i].text + cfg->notes[i].msg, "skipping ", 9) == 0;
     printf("%s: valid: %zu broker%s, %zu trigger%s, %zu Dapr subscription%s", path,
            cfg->broker_count, cfg->broker_count == 1 ? "" : "s", triggers, triggers == 1 ? "" : "s",
            cfg->dapr_sub_count, cfg->dapr_sub_count == 1 ? "" : "s");
@@ -142,7 +145,7 @@ int rc_cmd_serve(int argc, char **argv)
 
     rc_config_t cfg;
     char err[RC_CONFIG_ERR_MAX];
-    int rc = o.config ? rc_config_load_file(&cfg, o.config, err, sizeof(err))
+    int rc = o.config ? rc_config_load_with_state(&cfg, o.config, err, sizeof(err))
                       : rc_config_init_default(&cfg);
     if (rc != 0) {
         fprintf(stderr, "%s%s\n",
