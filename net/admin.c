@@ -17,8 +17,8 @@
 #include "core/errors.h"
 #include "core/filter.h"
 
-#define KNATIVE_API "eventing.knative.dev/v1"
-#define DAPR_API    "dapr.io/v2alpha1"
+#define KNATIVE_API  "eventing.knative.dev/v1"
+#define DAPR_API     "dapr.io/v2alpha1"
 #define RINGCAST_API "ringcast.dev/v1alpha1"
 
 static int path_is(const rc_http_server_request_t *req, const char *p)
@@ -611,7 +611,8 @@ static void on_request(void *data, const rc_http_server_request_t *req,
         rc_http_response_error(res, 404,
                                "unknown admin path (try /healthz, /readyz, /metrics, "
                                "/apis/" KNATIVE_API "/brokers, /apis/" KNATIVE_API "/triggers, "
-                               "/apis/" DAPR_API "/subscriptions, POST /apis/" RINGCAST_API "/apply and /delete)");
+                               "/apis/" DAPR_API "/subscriptions, POST /apis/" RINGCAST_API
+                               "/apply and /delete)");
         return;
     }
     if (req->method != RC_HTTP_GET && req->method != RC_HTTP_HEAD) {

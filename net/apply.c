@@ -181,7 +181,8 @@ static int check_body(run_t *r, rc_apply_op_t op)
         }
         if (strcmp(d->kind, "RingcastConfig") == 0) {
             fail(r, 400, "BadRequest",
-                 REQUEST ":%d: a RingcastConfig cannot be %s at run time: its settings "
+                 REQUEST
+                 ":%d: a RingcastConfig cannot be %s at run time: its settings "
                  "(listeners, ring size, limits, token) are read at start; edit %s and restart",
                  d->line, op == RC_APPLY_APPLY ? "applied" : "deleted", r->ctx->config);
             return -1;
@@ -418,9 +419,10 @@ static void commit(run_t *r, rc_apply_op_t op, int *changed)
                                  {r->ctx->state, text, len}};
     int rc = rc_config_load_sources(&nc, src, 2, err, sizeof(err));
     if (rc != 0) {
-        fail(r, 422, "Invalid", "%s%s", op == RC_APPLY_DELETE ? "what is left after the delete "
-                                                               "does not load: "
-                                                             : "",
+        fail(r, 422, "Invalid", "%s%s",
+             op == RC_APPLY_DELETE ? "what is left after the delete "
+                                     "does not load: "
+                                   : "",
              err);
         free(text);
         return;

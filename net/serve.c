@@ -80,9 +80,9 @@ typedef struct {
  * /metrics still answer while the ingress refuses connections for want of descriptors. */
 #define ADMIN_MAX_CONNECTIONS 64
 #define ADMIN_FD_RESERVE      8
+#define INGRESS_FD_RESERVE    (ADMIN_MAX_CONNECTIONS + 32)
 /* The largest body `ringcast apply` may send: manifests, not events (413 above). */
 #define RC_ADMIN_MAX_BODY (1u << 20)
-#define INGRESS_FD_RESERVE    (ADMIN_MAX_CONNECTIONS + 32)
 /* Descriptors serve holds besides connections (loops, rings, signal pipes, workers), roughly. */
 #define SERVE_OWN_FDS 64
 

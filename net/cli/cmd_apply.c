@@ -15,15 +15,16 @@
 #include "net/cli/cli.h"
 #include "net/cli/options.h"
 
-#define WRITE_API  "/apis/ringcast.dev/v1alpha1/"
-#define MAX_FILES  16
-#define MAX_BODY   (1u << 20) /* the admin API's limit (413 above) */
+#define WRITE_API "/apis/ringcast.dev/v1alpha1/"
+#define MAX_FILES 16
+#define MAX_BODY  (1u << 20) /* the admin API's limit (413 above) */
 
 typedef struct {
     const char *ns, *admin, *token;
     uint64_t timeout_s;
     const char *files[MAX_FILES];
     rc_cli_list_t file_list;
+    int start_line[MAX_FILES]; /* where each file begins in the request's body */
 } common_t;
 
 /* What `delete RESOURCE NAME` may name, with the document that names it. */
@@ -66,8 +67,9 @@ static int read_into(const char *cmd, const char *path, char **body, size_t *len
     for (int first = 1; (n = fread(chunk, 1, sizeof(chunk), f)) > 0 || first; first = 0) {
         size_t add = strlen(sep) + n;
         if (*len + add > MAX_BODY) {
-            fprintf(stderr, "ringcast %s: %s: the documents are larger than %u bytes (what the "
-                            "admin API takes in one request)\n",
+            fprintf(stderr,
+                    "ringcast %s: %s: the documents are larger than %u bytes (what the "
+                    "admin API takes in one request)\n",
                     cmd, path, MAX_BODY);
             rc = -1;
             break;
@@ -120,6 +122,25 @@ static int check_namespace(const char *cmd, const char *ns, const char *body, si
 
 /* Prints the answer: one line per object on stdout, warnings on stderr; or the refusal.
  * Returns the exit code. */
+/* The broker names the body's lines "(request):N"; with files, "FILE:LINE" says more. */
+static void print_refusal(const char *cmd, const common_t *c, const char *msg, int status)
+{
+    int n = 0, used = 0;
+    size_t f = c->file_list.count;
+    if (f > 0 && sscanf(msg, "(request):%d:%n", &n, &used) == 1 && used > 0) {
+        while (f > 0 && c->start_line[f - 1] > n)
+            f--;
+        if (f > 0) {
+            const char *name = c->file_list.items[f - 1];
+            fprintf(stderr, "ringcast %s: %s:%d:%s (HTTP %d)\n", cmd,
+                    strcmp(name, "-") == 0 ? "(stdin)" : name, n - c->start_line[f - 1] + 1,
+                    msg + used, status);
+            return;
+        }
+    }
+    fprintf(stderr, "ringcast %s: %s (HTTP %d)\n", cmd, msg, status);
+}
+
 static int report(const char *cmd, const common_t *c, int status, const char *resp)
 {
     cJSON *j = cJSON_Parse(resp);
@@ -128,7 +149,7 @@ static int report(const char *cmd, const common_t *c, int status, const char *re
         msg = cJSON_GetObjectItem(j, "error"); /* the server's own refusals (413) */
     if (status != 200) {
         if (cJSON_IsString(msg))
-            fprintf(stderr, "ringcast %s: %s (HTTP %d)\n", cmd, msg->valuestring, status);
+            print_refusal(cmd, c, msg->valuestring, status);
         else
             fprintf(stderr, "ringcast %s: %s answered %d: %.300s\n", cmd, c->admin, status, resp);
         cJSON_Delete(j);
@@ -137,7 +158,8 @@ static int report(const char *cmd, const common_t *c, int status, const char *re
     const cJSON *it;
     cJSON_ArrayForEach(it, cJSON_GetObjectItem(j, "items"))
     {
-        const cJSON *obj = cJSON_GetObjectItem(it, "object"), *act = cJSON_GetObjectItem(it, "action"),
+        const cJSON *obj = cJSON_GetObjectItem(it, "object"),
+                    *act = cJSON_GetObjectItem(it, "action"),
                     *m = cJSON_GetObjectItem(it, "message");
         if (!cJSON_IsString(obj) || !cJSON_IsString(act))
             continue;
@@ -183,14 +205,20 @@ static void defaults(common_t *c)
         c->token = NULL;
 }
 
-static int send_files(const char *cmd, const common_t *c, const char *op)
+static int send_files(const char *cmd, common_t *c, const char *op)
 {
     char *body = NULL;
     size_t len = 0;
     int code = 1;
     for (size_t i = 0; i < c->file_list.count; i++) {
+        size_t before = len;
         if (read_into(cmd, c->file_list.items[i], &body, &len) != 0)
             goto out;
+        int line = 1;
+        size_t start = before + (before > 0 ? 5 : 0); /* past the "\n---\n" between files */
+        for (size_t k = 0; k < start && k < len; k++)
+            line += body[k] == '\n';
+        c->start_line[i] = line;
     }
     if (check_namespace(cmd, c->ns, body ? body : "", len) != 0) {
         code = 2;
@@ -203,7 +231,7 @@ out:
 }
 
 #define COMMON_OPTS(c)                                                                             \
-    RC_CLI_OPT_LIST("filename", &(c).file_list, "FILE",                                           \
+    RC_CLI_OPT_LIST("filename", &(c).file_list, "FILE",                                            \
                     "a YAML file of manifests (the kinds the config file takes); - reads stdin; "  \
                     "may be given several times"),                                                 \
         {.name = "namespace",                                                                      \
@@ -211,11 +239,11 @@ out:
          .kind = RC_CLI_STRING,                                                                    \
          .value = &(c).ns,                                                                         \
          .metavar = "NS",                                                                          \
-         .help = "with -f: every document must be in NS; with a NAME: the namespace (default: "   \
+         .help = "with -f: every document must be in NS; with a NAME: the namespace (default: "    \
                  "default)"},                                                                      \
-        RC_CLI_OPT_STRING("admin", &(c).admin, "HOST:PORT",                                        \
-                          "the broker's admin address (default: $RINGCAST_ADMIN, else "            \
-                          DEFAULT_ADMIN ")"),                                                      \
+        RC_CLI_OPT_STRING(                                                                         \
+            "admin", &(c).admin, "HOST:PORT",                                                      \
+            "the broker's admin address (default: $RINGCAST_ADMIN, else " DEFAULT_ADMIN ")"),      \
         RC_CLI_OPT_STRING("token", &(c).token, "TOKEN",                                            \
                           "the bearer token when the broker sets spec.admin.token (default: "      \
                           "$RINGCAST_ADMIN_TOKEN)"),                                               \
@@ -242,18 +270,17 @@ int rc_cmd_apply(int argc, char **argv)
         .command = "apply",
         .synopsis = "apply -f FILE [-f FILE...] [-n NS] [--admin HOST:PORT] [--token TOKEN]\n"
                     "                      [--timeout SECONDS]",
-        .about =
-            "Creates or changes objects of a running broker without a restart: Triggers,\n"
-            "Brokers' delivery, Services, Dapr Components, DaprApps and Subscriptions, as\n"
-            "the config file writes them. The broker checks the result as a reload would\n"
-            "(all or nothing: on any error nothing changes and the message names the\n"
-            "document's line as (request):LINE), keeps what was applied in its state file\n"
-            "(loaded after the config file, so it survives a restart) and reloads. An object\n"
-            "of the config file is overridden by the applied one. Prints one line per\n"
-            "object: created, configured, unchanged or skipped. A RingcastConfig cannot be\n"
-            "applied (its settings take a restart), nor a new Broker. Writes are accepted\n"
-            "from loopback only, unless the broker sets spec.admin.token (then --token).\n"
-            "See docs/operations.md, \"Runtime changes\".\n",
+        .about = "Creates or changes objects of a running broker without a restart: Triggers,\n"
+                 "Brokers' delivery, Services, Dapr Components, DaprApps and Subscriptions, as\n"
+                 "the config file writes them. The broker checks the result as a reload would\n"
+                 "(all or nothing: on any error nothing changes and the message names the\n"
+                 "document's line as (request):LINE), keeps what was applied in its state file\n"
+                 "(loaded after the config file, so it survives a restart) and reloads. An object\n"
+                 "of the config file is overridden by the applied one. Prints one line per\n"
+                 "object: created, configured, unchanged or skipped. A RingcastConfig cannot be\n"
+                 "applied (its settings take a restart), nor a new Broker. Writes are accepted\n"
+                 "from loopback only, unless the broker sets spec.admin.token (then --token).\n"
+                 "See docs/operations.md, \"Runtime changes\".\n",
         .epilogue = write_epilogue,
         .opts = opts,
     };

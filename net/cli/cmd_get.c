@@ -18,8 +18,8 @@
 #include "net/cli/cli.h"
 #include "net/cli/options.h"
 
-#define KNATIVE_API   "eventing.knative.dev/v1"
-#define DAPR_API      "dapr.io/v2alpha1"
+#define KNATIVE_API "eventing.knative.dev/v1"
+#define DAPR_API    "dapr.io/v2alpha1"
 
 typedef enum { RES_BROKERS, RES_TRIGGERS, RES_SUBSCRIPTIONS, RES_COUNT } resource_t;
 

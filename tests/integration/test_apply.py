@@ -187,10 +187,15 @@ def test_invalid_changes_nothing():
                      trigger("second", e.b.url, "t.y", broker="nope"))
         rc, out, err = e.cli("apply", "-f", bad)
         eq((rc, out), (1, ""), "refused")
-        check("(request):10:" in err and "names broker 'nope'" in err and "HTTP 422" in err,
-              "the loader's message with the body's line: %r" % err)
+        check(bad + ":10: Trigger default/second: 'spec.broker' names broker 'nope'" in err and
+              "HTTP 422" in err, "the loader's message with the file's line: %r" % err)
+        # several files go as one request: the CLI names the file and its own line
+        pre = e.file("pre.yaml", "# first file\n" + trigger("pre", e.b.url, "t.pre"))
+        rc, out, err = e.cli("apply", "-f", pre, "-f", bad)
+        check(rc == 1 and bad + ":10: " in err, "second file's line: %r" % err)
         r = e.post(APPLY, open(bad).read())
         eq(r.status, 422, "422 over HTTP")
+        check(r.json()["message"].startswith("(request):10: "), "the body's line over HTTP")
         eq((r.json()["kind"], r.json()["reason"], r.json()["code"]), ("Status", "Invalid", 422),
            "a Kubernetes Status")
         r = e.post(APPLY, "kind: Trigger\n  bad: [\n")
