@@ -581,7 +581,12 @@ static void serve_write(rc_admin_t *a, rc_apply_op_t op, const rc_http_server_re
     if (authorized(a, req, res) != 0)
         return;
     char *json = NULL;
-    int status = a->write(a->arg, op, req->body != NULL ? req->body : "", req->body_len, &json);
+    int status = a->write(a->arg, op, req->body != NULL ? req->body : "", req->body_len,
+                          req->conn_id, &json);
+    if (status == 0) {
+        res->hold = 1; /* answered once the reload is applied */
+        return;
+    }
     if (json == NULL || keep_body(a, json, strlen(json)) != 0) {
         free(json);
         rc_http_response_error(res, 503, "out of memory");

@@ -36,8 +36,11 @@ typedef struct {
      *  callback returns). */
     void (*view)(void *arg, rc_admin_view_t *v);
     /** Runs an apply or delete (net/apply.h) of `body` and reloads when it changed something:
-     *  returns the HTTP status and sets *json (malloc'd). NULL: the write API answers 404. */
-    int (*write)(void *arg, rc_apply_op_t op, const char *body, size_t len, char **json);
+     *  returns the HTTP status and sets *json (malloc'd), or returns 0 when it answers later,
+     *  once the reload is done, with rc_http_server_respond(conn_id). NULL: the write API
+     *  answers 404. */
+    int (*write)(void *arg, rc_apply_op_t op, const char *body, size_t len, uint64_t conn_id,
+                 char **json);
     void *arg;
     /* spec.admin.token (borrowed): writes need `Authorization: Bearer <token>` from any
      * address; NULL: writes are accepted from loopback peers only, without a token. */

@@ -15,6 +15,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 
+#include <cjson/cJSON.h>
 #include <uv.h>
 
 #include "core/clock.h"
@@ -44,6 +45,17 @@ typedef struct {
     atomic_int finished;
 } ingress_loop_t;
 
+/* An apply or delete whose answer waits for the reload it started (admin_write). */
+typedef struct held_s {
+    struct held_s *next;
+    uint64_t conn_id;
+    uint64_t target;   /* reloads ended (applied + rejected) once ours has */
+    uint64_t rejected; /* rejected reloads before ours */
+    uint64_t deadline; /* uv_now(): answer by then whatever the reload does */
+    int status;
+    char *json;
+} held_t;
+
 typedef struct {
     const rc_config_t *cfg;
     rc_ingress_broker_t *brokers;
@@ -55,6 +67,8 @@ typedef struct {
     rc_admin_t admin;
     uv_signal_t sigterm, sigint;
     uv_timer_t stop_timer;
+    uv_timer_t held_timer; /* answers the held applies (held_t) */
+    held_t *held;
     atomic_int ready;
     int stopping;
     rc_http_server_shared_t ingress_shared; /* connections and body memory over all loops */
@@ -329,9 +343,90 @@ static int apply_check(void *arg, const rc_config_t *nc, char *err, size_t err_l
     return rc_supervisor_check(sv->sup, nc, err, err_len);
 }
 
+/* Answers a held apply; a reload that was rejected after all (its log line says why) is a
+ * warning in the answer: the state file is written and the next reload or start loads it. */
+static void answer_held(serve_t *sv, held_t *h, int rejected)
+{
+    cJSON *j = rejected ? cJSON_Parse(h->json) : NULL;
+    cJSON *w = j != NULL ? cJSON_GetObjectItem(j, "warnings") : NULL;
+    char *text = NULL;
+    if (cJSON_IsArray(w)) {
+        cJSON_AddItemToArray(w, cJSON_CreateString(
+                                    "the reload was rejected (the broker's log says why): the "
+                                    "state file is written, and the next reload or start loads "
+                                    "it"));
+        text = cJSON_PrintUnformatted(j);
+    }
+    cJSON_Delete(j);
+    rc_http_server_response_t res;
+    memset(&res, 0, sizeof(res));
+    res.status = h->status;
+    res.content_type = "application/json";
+    res.body = text != NULL ? text : h->json;
+    res.body_len = strlen(res.body);
+    if (sv->admin_srv != NULL)
+        (void)rc_http_server_respond(sv->admin_srv, h->conn_id, &res); /* -ENOENT: it left */
+    free(text);
+    free(h->json);
+    free(h);
+}
+
+/* Answers every held apply whose reload has ended (all of them when `all`). */
+static void answer_ready(serve_t *sv, int all)
+{
+    uint64_t applied = 0, rejected = 0;
+    if (sv->sup != NULL)
+        rc_supervisor_reload_state(sv->sup, &applied, &rejected);
+    uint64_t now = uv_now(sv->main_loop);
+    for (held_t **p = &sv->held; *p != NULL;) {
+        held_t *h = *p;
+        if (all || sv->sup == NULL || applied + rejected >= h->target || now >= h->deadline) {
+            *p = h->next;
+            answer_held(sv, h, rejected > h->rejected);
+        } else {
+            p = &h->next;
+        }
+    }
+    if (sv->held == NULL)
+        uv_timer_stop(&sv->held_timer);
+}
+
+static void on_held_timer(uv_timer_t *t)
+{
+    answer_ready(t->data, 0);
+}
+
+/* Starts the reload of an apply and holds its answer until that reload has ended, so that
+ * what the CLI prints is in effect when it returns. Returns 0 (held), or `status` when the
+ * answer cannot wait (no memory): then it goes at once. */
+static int hold_for_reload(serve_t *sv, uint64_t conn_id, int status, char **json)
+{
+    uint64_t applied, rejected;
+    int busy = rc_supervisor_reload_state(sv->sup, &applied, &rejected);
+    int rc = rc_supervisor_reload(sv->sup);
+    held_t *h = calloc(1, sizeof(*h));
+    if (h == NULL)
+        return status;
+    /* During a reload this one runs after it: two reloads end before ours has. One refused at
+     * once has ended already (the timer answers it with the warning). */
+    h->target = rc != 0 ? 0 : applied + rejected + (busy ? 2 : 1);
+    h->rejected = rejected;
+    h->deadline = uv_now(sv->main_loop) + sv->cfg->shutdown_timeout_ms + 5000;
+    h->conn_id = conn_id;
+    h->status = status;
+    h->json = *json;
+    *json = NULL;
+    h->next = sv->held;
+    sv->held = h;
+    if (!uv_is_active((uv_handle_t *)&sv->held_timer))
+        uv_timer_start(&sv->held_timer, on_held_timer, 10, 10);
+    return 0;
+}
+
 /* POST .../apply and .../delete (net/apply.h): the state file is replaced only when the change
  * checks out as a reload would check it, then the reload SIGHUP takes applies it. */
-static int admin_write(void *arg, rc_apply_op_t op, const char *body, size_t len, char **json)
+static int admin_write(void *arg, rc_apply_op_t op, const char *body, size_t len,
+                       uint64_t conn_id, char **json)
 {
     serve_t *sv = arg;
     *json = NULL;
@@ -353,7 +448,7 @@ static int admin_write(void *arg, rc_apply_op_t op, const char *body, size_t len
     if (changed) {
         rc_log_info("serve", "%s: %s written, reloading",
                     op == RC_APPLY_APPLY ? "apply" : "delete", ctx.state);
-        rc_supervisor_reload(sv->sup);
+        return hold_for_reload(sv, conn_id, status, json);
     } else if (status != 200) {
         rc_log_info("serve", "%s refused (%d): %s", op == RC_APPLY_APPLY ? "apply" : "delete",
                     status, *json != NULL ? *json : "");
@@ -394,6 +489,7 @@ static void finish_stop(serve_t *sv)
     sv->lag = NULL;
     uv_close((uv_handle_t *)&sv->sigterm, NULL);
     uv_close((uv_handle_t *)&sv->sigint, NULL);
+    uv_close((uv_handle_t *)&sv->held_timer, NULL);
     if (sv->admin_srv != NULL)
         rc_http_server_drain(sv->admin_srv, on_admin_drained, sv);
 }
@@ -439,6 +535,7 @@ static void begin_stop(serve_t *sv, const char *why)
     rc_log_info("serve", "%s: stopping (finishing requests in flight, up to %u ms)", why,
                 sv->cfg->shutdown_timeout_ms);
     atomic_store_explicit(&sv->ready, 0, memory_order_relaxed);
+    answer_ready(sv, 1); /* their reloads will not happen now */
     rc_dapr_subs_close(sv->dapr_subs);
     sv->dapr_subs = NULL;
     for (uint32_t i = 0; i < sv->nloops; i++) {
@@ -720,7 +817,8 @@ int rc_serve_run(const rc_config_t *cfg, FILE *ready_out)
     uv_signal_init(sv.main_loop, &sv.sigterm);
     uv_signal_init(sv.main_loop, &sv.sigint);
     uv_timer_init(sv.main_loop, &sv.stop_timer);
-    sv.sigterm.data = sv.sigint.data = sv.stop_timer.data = &sv;
+    uv_timer_init(sv.main_loop, &sv.held_timer);
+    sv.sigterm.data = sv.sigint.data = sv.stop_timer.data = sv.held_timer.data = &sv;
     uv_signal_start(&sv.sigterm, on_signal, SIGTERM);
     uv_signal_start(&sv.sigint, on_signal, SIGINT);
 

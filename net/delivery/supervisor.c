@@ -647,6 +647,13 @@ respawn:
     }
 }
 
+int rc_supervisor_reload_state(rc_supervisor_t *s, uint64_t *applied, uint64_t *rejected)
+{
+    *applied = atomic_load_explicit(&s->stats->reloads, memory_order_relaxed);
+    *rejected = atomic_load_explicit(&s->stats->reload_errors, memory_order_relaxed);
+    return s->phase == SUP_RELOADING;
+}
+
 int rc_supervisor_check(rc_supervisor_t *s, const rc_config_t *nc, char *err, size_t err_len)
 {
     /* Names resolve here, bounded: IP literals and /etc/hosts at once, DNS within the timeout

@@ -42,6 +42,11 @@ int rc_supervisor_start(uv_loop_t *loop, const rc_config_t *cfg, rc_storage_t *c
  *  such calls make one more reload). Returns -ECANCELED while stopping. Main thread. */
 int rc_supervisor_reload(rc_supervisor_t *s);
 
+/** Reloads ended since the start: *applied (the new table runs) and *rejected. Returns 1 while
+ *  a reload is in progress (another rc_supervisor_reload then ends after it), else 0. Main
+ *  thread. */
+int rc_supervisor_reload_state(rc_supervisor_t *s, uint64_t *applied, uint64_t *rejected);
+
 /** What a reload checks of a loaded config `nc` beyond the loader: its subscribers' host names
  *  resolve, and its set of brokers is the running one's (a broker added or removed needs a
  *  restart). Returns 0, or an error with a message in `err`. Main thread. */
