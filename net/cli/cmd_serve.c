@@ -102,7 +102,8 @@ int rc_cmd_serve(int argc, char **argv)
         RC_CLI_OPT_STRING("config", &o.config, "FILE",
                           "the broker's configuration (docs/config.md); options override it"),
         RC_CLI_OPT_FLAG("check", &o.check,
-                        "check the config file and the options as a start would, print each "
+                        "check the config file (and the state file of `ringcast apply`) and the "
+                        "options as a start would, print each "
                         "problem as FILE:LINE: message, and exit (0 valid, 2 not); starts "
                         "nothing"),
         RC_CLI_OPT_STRING("listen", &o.listen, "ADDR:PORT",
@@ -127,7 +128,10 @@ int rc_cmd_serve(int argc, char **argv)
                  "127.0.0.1:8080, admin 127.0.0.1:8081 (GET /healthz, /readyz, /metrics).\n"
                  "Port 0 picks a free port; the chosen ports are printed on stdout as\n"
                  "'listening ingress=HOST:PORT admin=HOST:PORT'. SIGTERM or SIGINT stops\n"
-                 "gracefully. See docs/config.md and docs/ingress.md.\n",
+                 "gracefully; SIGHUP reloads. With --config, what `ringcast apply` added is\n"
+                 "loaded after the file, from its state file (NAME.state.yaml beside it, or\n"
+                 "spec.admin.stateFile; docs/operations.md, \"Runtime changes\"). See\n"
+                 "docs/config.md and docs/ingress.md.\n",
         .epilogue =
             "Exit codes: 0 stopped cleanly (--check: the file is valid; one summary line\n"
             "  on stdout, warnings on stderr), 1 runtime failure (cannot listen, ring\n"
