@@ -24,13 +24,22 @@
 typedef struct {
     char *p;
     size_t len, cap;
-    int failed;
+    int failed;   /* out of memory, or past CANON_MAX */
+    size_t limit; /* 0: none */
 } buf_t;
+
+/* A document's canonical form at most: aliases are expanded in it, and a small body can name
+ * a node a billion times ("billion laughs"). */
+#define CANON_MAX (4u << 20)
 
 static void put(buf_t *b, const char *s, size_t n)
 {
     if (b->failed)
         return;
+    if (b->limit != 0 && b->len + n > b->limit) {
+        b->failed = 2;
+        return;
+    }
     if (b->len + n + 1 > b->cap) {
         size_t cap = b->cap ? b->cap * 2 : 256;
         while (cap < b->len + n + 1)
@@ -129,11 +138,11 @@ static int describe(yaml_document_t *d, yaml_node_t *root, const char *text, rc_
     o->off = root->start_mark.index - root->start_mark.column;
     o->len = d->end_mark.index > o->off ? d->end_mark.index - o->off : 0;
     (void)text;
-    buf_t b = {0};
+    buf_t b = {.limit = CANON_MAX};
     canon(&b, d, root, 0);
     if (b.failed) {
         free(b.p);
-        return -ENOMEM;
+        return b.failed == 2 ? RC_ECONFIG : -ENOMEM;
     }
     o->canon = b.p != NULL ? b.p : strdup("");
     return o->canon != NULL ? 0 : -ENOMEM;
@@ -172,7 +181,13 @@ int rc_config_split(const char *name, const char *text, size_t len, rc_config_do
         }
         rc_config_doc_t *nd = realloc(out, (count + 1) * sizeof(*nd));
         if (nd == NULL || (out = nd, rc = describe(&d, root, text, &out[count])) != 0) {
-            rc = -ENOMEM;
+            if (rc == RC_ECONFIG)
+                snprintf(err, err_len,
+                         "%s:%d: the document is larger than %u bytes once its aliases are "
+                         "expanded",
+                         name, (int)root->start_mark.line + 1, CANON_MAX);
+            else
+                rc = -ENOMEM;
             yaml_document_delete(&d);
             break;
         }

@@ -140,7 +140,13 @@ static int read_files(run_t *r)
 static int split_all(run_t *r)
 {
     char err[RC_CONFIG_ERR_MAX];
-    if (rc_config_split(REQUEST, r->body, r->body_len, &r->bdocs, &r->nb, err, sizeof(err)) != 0) {
+    err[0] = '\0';
+    int rc = rc_config_split(REQUEST, r->body, r->body_len, &r->bdocs, &r->nb, err, sizeof(err));
+    if (rc == -ENOMEM) {
+        fail(r, 500, "InternalError", "out of memory");
+        return -1;
+    }
+    if (rc != 0) {
         fail(r, 400, "BadRequest", "%s", err);
         return -1;
     }
@@ -455,7 +461,13 @@ int rc_apply_run(const rc_apply_ctx_t *ctx, rc_apply_op_t op, const char *body, 
             else if (validate_body(&r) == 0)
                 commit(&r, op, changed);
         } else if (plan_delete(&r) == 0) {
-            commit(&r, op, changed);
+            size_t deleted = 0;
+            for (size_t i = 0; i < r.nb; i++)
+                deleted += r.action[i] == A_DELETED;
+            if (deleted == 0)
+                succeed(&r, NULL); /* only skipped kinds: nothing to write */
+            else
+                commit(&r, op, changed);
         }
     }
     *json = r.answer != NULL ? cJSON_PrintUnformatted(r.answer) : NULL;

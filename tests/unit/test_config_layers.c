@@ -72,6 +72,17 @@ static void test_split(void)
     ASSERT(!rc_config_doc_same(&f[1], &f[2]));
     rc_config_docs_free(f, fn);
 
+    /* aliases expand in the canonical form: a billion laughs is refused, not expanded */
+    const char *laughs =
+        "a: &a [\"0123456789012345678901234567890123456789\"]\n"
+        "b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\n"
+        "d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d,*d]\n"
+        "f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e,*e]\ng: [*f,*f,*f,*f,*f,*f,*f,*f,*f,*f]\n";
+    ASSERT_EQ(rc_config_split("l.yaml", laughs, strlen(laughs), &f, &fn, err, sizeof(err)),
+              RC_ECONFIG);
+    ASSERT_STR_EQ(err, "l.yaml:1: the document is larger than 4194304 bytes once its aliases are "
+                       "expanded");
+
     const char *bad = "kind: Trigger\n  x: [\n";
     ASSERT_EQ(rc_config_split("b.yaml", bad, strlen(bad), &f, &fn, err, sizeof(err)), RC_ECONFIG);
     ASSERT(strncmp(err, "b.yaml:2: YAML syntax error", 27) == 0);
