@@ -79,9 +79,37 @@ static int broker_spec_field(ctx_t *x, const char *key, yaml_node_t *v, void *ar
     return rc__config_unknown_field(x, v, "spec.", key);
 }
 
+/* ringcast.dev/dedup-window and -capacity (docs/delivery.md, "Deduplication"). */
+static int dedup_annotation(ctx_t *x, const char *key, yaml_node_t *v, rc_config_broker_t *b)
+{
+    char field[96];
+    snprintf(field, sizeof(field), "metadata.annotations.%s", key);
+    if (strcmp(key, "ringcast.dev/dedup-window") == 0) {
+        uint32_t ms = 0;
+        int rc = rc__config_get_duration(x, v, field, &ms);
+        if (rc == 0 && ms < 1000)
+            rc = rc__config_fail(x, v, "'%s' must be from 1s to 24h, not %ums", field, ms);
+        b->dedup_window_ms = ms;
+        b->dedup_line = rc__config_line(v);
+        return rc;
+    }
+    if (strcmp(key, "ringcast.dev/dedup-capacity") == 0) {
+        int64_t n = 0;
+        int rc = rc__config_get_int(x, v, field, RC_CONFIG_DEDUP_MIN, RC_CONFIG_DEDUP_MAX, &n);
+        b->dedup_capacity = (uint64_t)n;
+        return rc;
+    }
+    return rc__config_fail(x, v,
+                           "unknown annotation '%s' (a Broker's deduplication annotations are "
+                           "ringcast.dev/dedup-window and ringcast.dev/dedup-capacity)",
+                           key);
+}
+
 static int broker_annotation(ctx_t *x, const char *key, yaml_node_t *v, void *arg)
 {
     rc_config_broker_t *b = arg;
+    if (strncmp(key, "ringcast.dev/dedup-", 19) == 0)
+        return dedup_annotation(x, key, v, b);
     return rc__config_storage_annotation(x, key, v, &b->storage);
 }
 
@@ -146,6 +174,13 @@ static int parse_broker(ctx_t *x, yaml_node_t *root)
     if (rc == 0 && rc__config_find_key(x, root, "metadata", &md) &&
         rc__config_find_key(x, md, "annotations", &ann))
         rc = rc__config_no_ringcast_annotations(x, ann, who);
+    yaml_node_t *cap = NULL;
+    if (rc == 0 && b.dedup_capacity != 0 && b.dedup_window_ms == 0 && ann != NULL &&
+        rc__config_find_key(x, ann, "ringcast.dev/dedup-capacity", &cap))
+        rc = rc__config_fail(x, cap,
+                             "%s: ringcast.dev/dedup-capacity applies with "
+                             "ringcast.dev/dedup-window (the window turns deduplication on)",
+                             who);
     if (rc == 0 && bc.config != NULL) /* Knative's broker class config reference */
         rc = rc__config_note(x, bc.config, RC_CONFIG_NOTE_WARN,
                              "%s: 'spec.config' ignored: ringcast has one broker class, set up "
@@ -327,6 +362,15 @@ static int settings_spec_field(ctx_t *x, const char *key, yaml_node_t *v, void *
                 x, v, "'spec.logLevel' must be error, warn, info or debug, not '%s'", s);
         if (rc == 0)
             snprintf(c->log_level, sizeof(c->log_level), "%s", s);
+        return rc;
+    }
+    if (strcmp(key, "logFormat") == 0) {
+        const char *s = NULL;
+        rc = rc__config_get_string(x, v, "spec.logFormat", &s);
+        if (rc == 0 && strcmp(s, "text") != 0 && strcmp(s, "json") != 0)
+            return rc__config_fail(x, v, "'spec.logFormat' must be text or json, not '%s'", s);
+        if (rc == 0)
+            snprintf(c->log_format, sizeof(c->log_format), "%s", s);
         return rc;
     }
     if (strcmp(key, "workers") == 0) {
@@ -552,6 +596,7 @@ static void set_defaults(rc_config_t *c)
     c->shutdown_timeout_ms = 5000;
     c->retry_after_s = 1;
     strcpy(c->log_level, "info");
+    strcpy(c->log_format, "text");
     c->limits.max_event_bytes = 1024 * 1024;
     c->limits.max_batch_bytes = 4u * 1024 * 1024;
     c->limits.max_batch_events = 1000;

@@ -71,6 +71,10 @@ typedef struct {
     int type_line, directory_line, durability_line, flush_interval_line;
 } rc_config_storage_t;
 
+/** ringcast.dev/dedup-capacity: keys a broker's deduplication table holds. */
+#define RC_CONFIG_DEDUP_MIN 1024
+#define RC_CONFIG_DEDUP_MAX (64 << 20)
+
 /** One `Broker` manifest. */
 typedef struct {
     char ns[RC_CONFIG_NAME_MAX + 1];
@@ -78,7 +82,12 @@ typedef struct {
     rc_config_delivery_t delivery;
     /* effective: its own storage fields over spec.storage's (see rc_config_storage_t) */
     rc_config_storage_t storage;
-    int line; /* where its document starts, 0 for the built-in default */
+    /* Deduplication (annotations ringcast.dev/dedup-window, -capacity): 0 = off; capacity 0 =
+     * the default for the window (net/dedup.h) */
+    uint32_t dedup_window_ms;
+    uint64_t dedup_capacity;
+    int dedup_line; /* of the window annotation, 0 when not given */
+    int line;       /* where its document starts, 0 for the built-in default */
 } rc_config_broker_t;
 
 /** What happens to a trigger or consumer group that falls further behind its ring's head than
@@ -268,6 +277,7 @@ typedef struct {
     uint32_t shutdown_timeout_ms; /* graceful stop: longest wait for requests in flight (5 s) */
     uint32_t retry_after_s;       /* Retry-After on 429 (1) */
     char log_level[8];            /* "info" */
+    char log_format[8];           /* "text" or "json" (spec.logFormat) */
     rc_config_limits_t limits;
     rc_config_broker_t *brokers;
     size_t broker_count;

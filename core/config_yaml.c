@@ -94,9 +94,11 @@ int rc__config_no_ringcast_annotations(rc__config_ctx_t *x, yaml_node_t *ann, co
          p++) {
         yaml_node_t *k = rc__config_node(x, p->key);
         const char *key = rc__config_scalar(k);
-        /* A Broker's ringcast.dev/storage-* are read (and checked) by the storage loader. */
+        /* A Broker's ringcast.dev/storage-* are read (and checked) by the storage loader,
+         * its ringcast.dev/dedup-* by the Broker's. */
         if (key != NULL && strncmp(key, "ringcast.dev/", 13) == 0 &&
-            strncmp(key, "ringcast.dev/storage-", 21) != 0)
+            strncmp(key, "ringcast.dev/storage-", 21) != 0 &&
+            strncmp(key, "ringcast.dev/dedup-", 19) != 0)
             return rc__config_unknown_annotation(x, k, who, key);
     }
     return 0;

@@ -96,6 +96,44 @@ static cJSON *add_status(cJSON *o, const char *ready, const char *reason, const 
 
 /* ---- brokers ------------------------------------------------------------------------------- */
 
+/* Where the events are kept, the consumer groups and the local readers of one broker's ring
+ * (`ringcast get rings|groups`). */
+static void add_ring_users(cJSON *r, const rc_ring_gauge_t *g)
+{
+    cJSON *st = cJSON_AddObjectToObject(r, "storage");
+    cJSON_AddStringToObject(st, "type", g->storage != NULL ? g->storage : "memory");
+    if (g->durability != NULL)
+        cJSON_AddStringToObject(st, "durability", g->durability);
+    if (g->file_bytes != 0)
+        cJSON_AddNumberToObject(st, "fileBytes", (double)g->file_bytes);
+    cJSON *groups = cJSON_AddArrayToObject(r, "groups");
+    for (size_t j = 0; j < g->ngroups; j++) {
+        const rc_storage_group_t *gr = &g->groups[j];
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddStringToObject(e, "name", gr->name);
+        cJSON_AddNumberToObject(e, "members", gr->members);
+        cJSON_AddNumberToObject(e, "lagBytes", (double)gr->lag_bytes);
+        if (gr->limit == 0)
+            cJSON_AddStringToObject(e, "lagPolicy", "block");
+        else
+            cJSON_AddNumberToObject(e, "lagLimitBytes", (double)gr->limit);
+        cJSON_AddNumberToObject(e, "skipped", (double)gr->lagged);
+        cJSON_AddItemToArray(groups, e);
+    }
+    cJSON *readers = cJSON_AddArrayToObject(r, "localReaders");
+    for (size_t j = 0; j < g->nreaders; j++) {
+        const rc_storage_local_reader_t *rd = &g->readers_list[j];
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddStringToObject(e, "name", rd->name);
+        cJSON_AddNumberToObject(e, "slot", rd->slot);
+        cJSON_AddNumberToObject(e, "pid", rd->pid);
+        cJSON_AddStringToObject(e, "mode", rd->lossless ? "lossless" : "lossy");
+        cJSON_AddNumberToObject(e, "lagBytes", (double)rd->lag_bytes);
+        cJSON_AddNumberToObject(e, "lagEvents", (double)rd->lag_events);
+        cJSON_AddItemToArray(readers, e);
+    }
+}
+
 static cJSON *broker_object(const rc_admin_t *a, const rc_admin_view_t *v, size_t i)
 {
     const rc_ring_gauge_t *g = &v->brokers[i];
@@ -131,6 +169,7 @@ static cJSON *broker_object(const rc_admin_t *a, const rc_admin_view_t *v, size_
         cJSON_AddNumberToObject(h, "lagBytes", (double)g->holder_lag_bytes);
         cJSON_AddNumberToObject(h, "lagEvents", (double)g->holder_lag_events);
     }
+    add_ring_users(r, g);
     return o;
 }
 

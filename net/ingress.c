@@ -17,6 +17,7 @@
 #include "core/validate.h"
 #include "core/clock.h"
 #include "net/dapr.h"
+#include "net/dedup.h"
 #include "net/http/http_status.h"
 #include "net/storage/publish.h"
 
@@ -124,6 +125,61 @@ static void on_headers(void *data, const rc_http_server_request_t *req,
     }
 }
 
+/* Deduplication (net/dedup.h): events whose (source, id) the broker accepted within its window,
+ * or that came earlier in the same batch, are left out, the others published, and their keys
+ * remembered once stored. A request of duplicates only is accepted without storing anything;
+ * in durability sync its answer waits for the flush of the copies it repeats (the latest
+ * ticket among them), so a 202 still means "on disk". Two copies racing on two loops may both
+ * be stored: the table is checked before the publish and filled after it, so that a refused
+ * publish (429) never leaves a key behind that would make its retry look like a duplicate. */
+static int publish_once(rc_ingress_t *ig, const rc_ingress_broker_t *b, rc_event_t *events,
+                        size_t n, rc_publish_opts_t *o, size_t *stored, uint64_t *ticket,
+                        char *msg, size_t msg_len)
+{
+    int64_t now = rc_wall_ns();
+    rc_dedup_key_t *keys = rc_arena_alloc(&ig->arena, n * sizeof(*keys), 8);
+    if (keys == NULL) {
+        snprintf(msg, msg_len, "out of memory");
+        return -ENOMEM;
+    }
+    uint64_t repeat_ticket = 0;
+    size_t kept = 0, again = 0;
+    for (size_t i = 0; i < n; i++) {
+        rc_dedup_key_t k = rc_dedup_key(b->dedup, events[i].attr[RC_CE_ATTR_SOURCE],
+                                        events[i].attr[RC_CE_ATTR_ID]);
+        uint64_t t = 0;
+        if (rc_dedup_seen(b->dedup, k, now, &t)) { /* counted by the table */
+            repeat_ticket = t > repeat_ticket ? t : repeat_ticket;
+            continue;
+        }
+        int dup = 0;
+        for (size_t j = 0; j < kept && !dup; j++)
+            dup = keys[j].a == k.a && keys[j].b == k.b;
+        if (dup) {
+            again++; /* its first copy is in this batch: stored with it */
+            continue;
+        }
+        keys[kept] = k;
+        events[kept++] = events[i];
+    }
+    rc_dedup_add_duplicates(b->dedup, again);
+    *stored = 0;
+    int rc = 0;
+    if (kept > 0) {
+        o->arrival_ns = now; /* the window counts from the arrival the record carries */
+        rc = rc_publish(b->store, events, kept, &ig->arena, o, msg, msg_len);
+    }
+    if (rc != 0)
+        return rc;
+    uint64_t mine = o->ticket != NULL ? *o->ticket : 0;
+    for (size_t i = 0; i < kept; i++)
+        rc_dedup_remember(b->dedup, keys[i], now, mine);
+    *stored = kept;
+    if (o->ticket != NULL && repeat_ticket > mine)
+        *ticket = repeat_ticket; /* tickets are flushed in order: the later covers both */
+    return 0;
+}
+
 /* Decodes the request into events and publishes them into the broker's store, all of a batch
  * or nothing. Returns 0 with *stored set, or a code for rc_http_status_for with `msg` filled. */
 static int ingest(rc_ingress_t *ig, const rc_ingress_broker_t *b,
@@ -168,6 +224,8 @@ static int ingest(rc_ingress_t *ig, const rc_ingress_broker_t *b,
         .broker = b->label,
         .ticket = ig->sync != NULL ? ticket : NULL,
     };
+    if (b->dedup != NULL)
+        return publish_once(ig, b, events, n, &o, stored, ticket, msg, msg_len);
     rc = rc_publish(b->store, events, n, &ig->arena, &o, msg, msg_len);
     *stored = rc == 0 ? n : 0;
     return rc;

@@ -18,6 +18,7 @@ typedef struct {
     const char *ns;
     const char *name;
     rc_storage_t *store; /* shared by every loop: claims are multi-producer safe */
+    struct rc_dedup_s *dedup; /* ringcast.dev/dedup-window (net/dedup.h), or NULL */
     char label[2 * RC_CONFIG_NAME_MAX + 2]; /* "ns/name", for messages */
 } rc_ingress_broker_t;
 

@@ -7,6 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/clock.h"
+
 #ifndef RC_PROJECT_VERSION
 #define RC_PROJECT_VERSION "0"
 #endif
@@ -133,6 +135,28 @@ static void put_lag(out_t *o, const rc_ring_gauge_t *rings, size_t nrings)
                 (unsigned long long)(k == 0 ? r->holder_lag_bytes : r->holder_lag_events));
         }
     }
+    size_t nreaders = 0;
+    for (size_t i = 0; i < nrings; i++)
+        nreaders += rings[i].nreaders;
+    for (int k = 0; k < 2 && nreaders > 0; k++) {
+        put(o,
+            "# HELP ringcast_reader_lag_%s A local reader of the ring (ringcast tail, an SDK "
+            "consumer; not a worker's feed or a group): %s between its position and the head.\n"
+            "# TYPE ringcast_reader_lag_%s gauge\n",
+            kinds[k], kinds[k], kinds[k]);
+        for (size_t i = 0; i < nrings; i++) {
+            for (size_t j = 0; j < rings[i].nreaders; j++) {
+                const rc_storage_local_reader_t *r = &rings[i].readers_list[j];
+                char name[3 * 24 + 1];
+                put(o,
+                    "ringcast_reader_lag_%s{namespace=\"%s\",broker=\"%s\",reader=\"%s\","
+                    "slot=\"%u\",pid=\"%u\",mode=\"%s\"} %llu\n",
+                    kinds[k], rings[i].ns, rings[i].name, label(r->name, name, sizeof(name)),
+                    r->slot, r->pid, r->lossless ? "lossless" : "lossy",
+                    (unsigned long long)(k == 0 ? r->lag_bytes : r->lag_events));
+            }
+        }
+    }
     static const struct {
         const char *name, *type, *help;
     } gm[] = {
@@ -210,6 +234,51 @@ static void put_fsyncs(out_t *o, const rc_ring_gauge_t *rings, size_t nrings)
 }
 
 /* Where each broker keeps its events (docs/durability.md, "Visibility"). */
+/* Brokers with ringcast.dev/dedup-window (net/dedup.h); the families only when there is one. */
+static void put_dedup(out_t *o, const rc_ring_gauge_t *rings, size_t nrings)
+{
+    static const struct {
+        const char *name, *type, *help;
+    } f[] = {
+        {"ringcast_ingress_duplicates_total", "counter",
+         "Events answered 202 without being stored again: their (source, id) was accepted "
+         "within the deduplication window."},
+        {"ringcast_dedup_keys", "gauge", "Keys the deduplication table holds."},
+        {"ringcast_dedup_capacity_keys", "gauge", "Keys the deduplication table can hold."},
+        {"ringcast_dedup_evicted_total", "counter",
+         "Keys dropped before their window ended because the table was full."},
+        {"ringcast_dedup_window_seconds", "gauge", "The configured deduplication window."},
+        {"ringcast_dedup_oldest_key_age_seconds", "gauge",
+         "Age of the oldest key held: the window that holds now (shorter than the configured "
+         "one once the table fills)."},
+    };
+    int any = 0;
+    for (size_t i = 0; i < nrings; i++)
+        any |= rings[i].dedup;
+    int64_t now = rc_wall_ns();
+    for (size_t m = 0; any && m < sizeof(f) / sizeof(f[0]); m++) {
+        put(o, "# HELP %s %s\n# TYPE %s %s\n", f[m].name, f[m].help, f[m].name, f[m].type);
+        for (size_t i = 0; i < nrings; i++) {
+            const rc_dedup_stats_t *d = &rings[i].dedup_st;
+            if (!rings[i].dedup)
+                continue;
+            put(o, "%s{namespace=\"%s\",broker=\"%s\"} ", f[m].name, rings[i].ns, rings[i].name);
+            if (m < 4)
+                put(o, "%llu\n",
+                    (unsigned long long)(m == 0   ? d->duplicates
+                                         : m == 1 ? d->keys
+                                         : m == 2 ? d->capacity
+                                                  : d->evicted));
+            else if (m == 4)
+                put(o, "%.3f\n", (double)d->window_ns / 1e9);
+            else
+                put(o, "%.3f\n",
+                    d->oldest_ns > 0 && now > d->oldest_ns ? (double)(now - d->oldest_ns) / 1e9
+                                                           : 0.0);
+        }
+    }
+}
+
 static void put_storage(out_t *o, const rc_ring_gauge_t *rings, size_t nrings)
 {
     put(o, "# HELP ringcast_storage_info Where the broker keeps its events: type memory (a shm "
@@ -234,6 +303,7 @@ static void put_storage(out_t *o, const rc_ring_gauge_t *rings, size_t nrings)
         put(o, "ringcast_storage_corrupt_records_total{namespace=\"%s\",broker=\"%s\"} %llu\n",
             rings[i].ns, rings[i].name, (unsigned long long)rings[i].corrupt);
     put_fsyncs(o, rings, nrings);
+    put_dedup(o, rings, nrings);
 }
 
 size_t rc_metrics_render(const rc_ingress_metrics_t *loops, size_t n, const rc_ring_gauge_t *rings,

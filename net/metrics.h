@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "core/metric.h"
+#include "net/dedup.h"
 #include "net/storage/storage.h"
 
 /** Why a request was refused; each is a `reason` label of ringcast_ingress_rejected_total. */
@@ -53,6 +54,9 @@ rc_reject_reason_t rc_metrics_reason_for_status(int status, int parser_error);
 /** Label value of a reason ("invalid_event", "ring_full", ...). */
 const char *rc_metrics_reason_name(rc_reject_reason_t r);
 
+/** Local readers shown per broker (/metrics, the status API). */
+#define RC_METRICS_READERS_MAX 64
+
 /** Per-broker ring gauges for rendering. */
 typedef struct {
     const char *ns;
@@ -69,6 +73,10 @@ typedef struct {
     uint32_t holder_pid;
     uint64_t holder_lag_bytes;
     uint64_t holder_lag_events;
+    /* Local readers attached to the ring (not feeds or groups): at most
+     * RC_METRICS_READERS_MAX of them are shown. */
+    const rc_storage_local_reader_t *readers_list;
+    size_t nreaders;
     /* Consumer groups (`limit` effective: 0 = block). */
     const rc_storage_group_t *groups;
     size_t ngroups;
@@ -80,6 +88,9 @@ typedef struct {
     uint64_t corrupt;
     /* Durability batch and sync (docs/durability.md): fdatasyncs, their time, events on disk. */
     uint64_t fsyncs, fsync_ns, durable_events;
+    /* Deduplication (ringcast.dev/dedup-window): dedup 0 when off. */
+    int dedup;
+    rc_dedup_stats_t dedup_st;
 } rc_ring_gauge_t;
 
 /** Renders the Prometheus text format (version 0.0.4) of `n` loops' metrics and `nrings` ring

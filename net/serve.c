@@ -25,6 +25,7 @@
 #include "net/apply.h"
 #include "net/dapr.h"
 #include "net/http/http_server.h"
+#include "net/dedup.h"
 #include "net/ingress.h"
 #include "net/lag_watch.h"
 #include "net/dapr_subscribe.h"
@@ -84,6 +85,7 @@ typedef struct {
     rc_dapr_listing_t dapr_listing; /* the same, as /v1.0/metadata lists them */
     rc_ring_gauge_t *gauges;  /* per broker, filled for each /metrics or status request */
     rc_lag_holder_t *holders; /* the strings of gauges[i].holder */
+    rc_storage_local_reader_t *readers; /* RC_METRICS_READERS_MAX per broker: gauges[i].readers */
     char ingress_addr[RC_CONFIG_ADDR_MAX + 16]; /* "host:port", the port the ingress got */
     int64_t started_ms;
 } serve_t;
@@ -299,6 +301,14 @@ static void fill_gauges(serve_t *sv)
         g->fsync_ns = st.fsync_ns;
         g->durable_events = st.durable_seq;
         lag_gauges(sv, i, &sv->holders[i], g);
+        if (sv->brokers[i].dedup != NULL) {
+            g->dedup = 1;
+            rc_dedup_stats(sv->brokers[i].dedup, &g->dedup_st);
+        }
+        rc_storage_local_reader_t *rd = &sv->readers[i * RC_METRICS_READERS_MAX];
+        int nr = rc_storage_readers(sv->brokers[i].store, rd, RC_METRICS_READERS_MAX);
+        g->readers_list = rd;
+        g->nreaders = nr < 0 ? 0 : nr > RC_METRICS_READERS_MAX ? RC_METRICS_READERS_MAX : (size_t)nr;
     }
 }
 
@@ -576,6 +586,35 @@ static void teardown_loops(serve_t *sv)
     }
 }
 
+/* A broker's deduplication table (docs/delivery.md, "Deduplication"), filled with the keys of
+ * the events its store holds from within the window: what the last run accepted. */
+static int open_dedup(rc_ingress_broker_t *b, const rc_config_broker_t *cb)
+{
+    uint64_t window_ns = (uint64_t)cb->dedup_window_ms * 1000000ull, loaded = 0;
+    int rc = rc_dedup_open(window_ns, cb->dedup_capacity, &b->dedup);
+    if (rc != 0) {
+        rc_log_error("serve", "broker %s/%s: deduplication table: %s", b->ns, b->name,
+                     rc_strerror(rc));
+        return rc;
+    }
+    uint64_t t0 = rc_now_ns();
+    rc = rc_dedup_load(b->dedup, b->store, rc_wall_ns(), &loaded);
+    rc_dedup_stats_t st;
+    rc_dedup_stats(b->dedup, &st);
+    if (rc != 0)
+        rc_log_warn("serve",
+                    "broker %s/%s: deduplication starts empty: the store could not be read (%s)",
+                    b->ns, b->name, rc_strerror(rc));
+    else
+        rc_log_info("serve",
+                    "broker %s/%s: deduplication over %u ms, up to %llu keys (%llu MiB); %llu "
+                    "keys of events still in the store loaded in %.1f ms",
+                    b->ns, b->name, cb->dedup_window_ms, (unsigned long long)st.capacity,
+                    (unsigned long long)(st.capacity * RC_DEDUP_BYTES_PER_KEY >> 20),
+                    (unsigned long long)loaded, (double)(rc_now_ns() - t0) / 1e6);
+    return 0;
+}
+
 /* Opens each broker's store (net/storage/storage.h says what survives a restart): a shm ring,
  * or a ring file in its storage directory (docs/durability.md), which the store checks exists
  * and is writable, and recovers. */
@@ -605,6 +644,8 @@ static int open_stores(serve_t *sv)
             rc_log_error("serve", "broker %s/%s: %s", b->ns, b->name, err);
             return rc;
         }
+        if (cfg->brokers[i].dedup_window_ms != 0 && (rc = open_dedup(b, &cfg->brokers[i])) != 0)
+            return rc;
     }
     return 0;
 }
@@ -655,6 +696,8 @@ static void close_stores(serve_t *sv)
     for (size_t i = 0; i < sv->nbrokers; i++) {
         rc_storage_close(sv->brokers[i].store);
         sv->brokers[i].store = NULL;
+        rc_dedup_close(sv->brokers[i].dedup);
+        sv->brokers[i].dedup = NULL;
     }
 }
 
@@ -753,10 +796,12 @@ int rc_serve_run(const rc_config_t *cfg, FILE *ready_out)
     sv.loops = aligned_alloc(64, sizeof(*sv.loops) * sv.nloops);
     sv.gauges = calloc(sv.nbrokers ? sv.nbrokers : 1, sizeof(*sv.gauges));
     sv.holders = calloc(sv.nbrokers ? sv.nbrokers : 1, sizeof(*sv.holders));
+    sv.readers = calloc((sv.nbrokers ? sv.nbrokers : 1) * RC_METRICS_READERS_MAX,
+                        sizeof(*sv.readers));
     sv.started_ms = rc_wall_ns() / 1000000;
     unsigned char *fresh = calloc(sv.nbrokers ? sv.nbrokers : 1, 1);
     int rc = 0;
-    if (sv.brokers == NULL || sv.loops == NULL || sv.gauges == NULL || sv.holders == NULL ||
+    if (sv.brokers == NULL || sv.loops == NULL || sv.gauges == NULL || sv.holders == NULL || sv.readers == NULL ||
         fresh == NULL) {
         rc = -ENOMEM;
         goto out_free;
@@ -898,5 +943,6 @@ out_free:
     free(sv.brokers);
     free(sv.gauges);
     free(sv.holders);
+    free(sv.readers);
     return rc;
 }

@@ -709,6 +709,38 @@ int rc_ring_slowest(rc_ring_t *ring, rc_ring_slowest_t *out)
     return 0;
 }
 
+int rc_ring_readers(rc_ring_t *ring, rc_ring_reader_info_t *out, uint32_t max)
+{
+    rc__ring_hdr_t *h = ring->hdr;
+    uint64_t head, head_seq;
+    rc__head_load(ring, &head, &head_seq);
+    int n = 0;
+    for (uint32_t i = 0; i < h->slot_count; i++) {
+        rc__reader_slot_t *s = rc__slot(ring, i);
+        /* Acquire: as in rc_ring_slowest. */
+        if (atomic_load_explicit(&s->state, memory_order_acquire) != RC__SLOT_ACTIVE)
+            continue;
+        if ((uint32_t)n++ >= max)
+            continue;
+        rc_ring_reader_info_t *o = &out[n - 1];
+        memset(o, 0, sizeof(*o));
+        o->slot = i;
+        o->lossless = atomic_load_explicit(&s->mode, memory_order_relaxed) == RC_READER_LOSSLESS;
+        o->pid = atomic_load_explicit(&s->pid, memory_order_relaxed);
+        o->position = atomic_load_explicit(&s->position, memory_order_relaxed);
+        memcpy(o->name, s->name, sizeof(o->name));
+        o->name[sizeof(o->name) - 1] = '\0';
+        if (head <= o->position)
+            continue;
+        o->lag_bytes = head - o->position;
+        /* A lossy reader's position may be in space producers reuse: seq_at says so. */
+        uint64_t p = rc__skip_gap(ring, o->position);
+        uint64_t seq = p < head && o->lag_bytes <= ring->capacity ? seq_at(ring, p) : UINT64_MAX;
+        o->lag_events = seq < head_seq ? head_seq - seq : 0;
+    }
+    return n;
+}
+
 /* Whether a reclaimer may judge slot `s` (in `state`) by its owner's pid without waiting for
  * its heartbeat to go stale. */
 static int judge_now(const rc__reader_slot_t *s, uint32_t state, int prompt)

@@ -240,6 +240,23 @@ typedef struct {
  *  one pass over the slots: cheap enough for a metrics scrape. Any thread. */
 int rc_ring_slowest(rc_ring_t *ring, rc_ring_slowest_t *out);
 
+/** One attached reader as rc_ring_readers describes it. */
+typedef struct {
+    char name[24];       /* its slot name (as in rc_ring_slowest_t); "" for an unnamed reader */
+    uint32_t pid;        /* its owner process */
+    uint32_t slot;       /* index in the slot table */
+    int lossless;        /* 1: holds producers back; 0: lossy (is overwritten when it lags) */
+    uint64_t position;   /* where it reads (a lossy reader's last published position) */
+    uint64_t lag_bytes;  /* head - position (0 when it is at or past the head read) */
+    uint64_t lag_events; /* events from its position to the head (0 when unknown: the space
+                          * there was reused meanwhile) */
+} rc_ring_reader_info_t;
+
+/** Describes the attached readers (active slots, in slot order): fills up to `max` entries of
+ *  `out` and returns how many there are. Plain loads, one pass over the slots: cheap enough for
+ *  a metrics scrape. Any thread. */
+int rc_ring_readers(rc_ring_t *ring, rc_ring_reader_info_t *out, uint32_t max);
+
 /** Next position to be claimed (one atomic load; for metrics and "latest"). Any thread. */
 uint64_t rc_ring_head(const rc_ring_t *ring);
 

@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "shm/group_internal.h"
 #include "shm/ring_internal.h"
 
 enum { REC_OK, REC_PENDING, REC_CORRUPT, REC_BAD };
@@ -124,6 +125,41 @@ static void zero_range(rc_ring_t *r, uint64_t from, uint64_t to)
     }
 }
 
+/* A position past the cut `q` moves back to it; UINT64_MAX-like markers (an open range) and
+ * the orphan tag in bit 0 stay. Returns 1 when it moved. */
+static int clamp_pos(_Atomic uint64_t *w, uint64_t q, uint64_t tag_mask)
+{
+    uint64_t v = atomic_load_explicit(w, memory_order_relaxed);
+    if (v == POS_MAX || (v & ~tag_mask) <= q)
+        return 0;
+    atomic_store_explicit(w, q | (v & tag_mask), memory_order_relaxed);
+    return 1;
+}
+
+/* Consumer groups live in the ring file too: a group's shared cursor, its lag floor and its
+ * members' claimed ranges that were past the cut move back to it, so the group takes the new
+ * records written there instead of waiting for the head to pass its old position (the
+ * group's reader slot moved back with the others). Nobody is attached: a torn tail means the
+ * machine went down with the broker. Returns the groups moved. */
+static uint64_t clamp_groups(rc_ring_t *r, uint64_t q)
+{
+    uint64_t moved = 0;
+    for (uint32_t i = 0; i < rc__group_count(r); i++) {
+        group_hdr_t *g = rc__group_at(r, i);
+        if (atomic_load_explicit(&g->state, memory_order_relaxed) == G_FREE)
+            continue;
+        int m = clamp_pos(&g->next, q, 0) | clamp_pos(&g->floor, q, 0);
+        group_cell_t *cells = rc__group_cells(g);
+        for (uint32_t k = 0; k < RC_GROUP_MAX_MEMBERS; k++) {
+            uint32_t st = atomic_load_explicit(&cells[k].state, memory_order_relaxed);
+            if (st == C_ACTIVE || st == C_ORPHAN)
+                m |= clamp_pos(&cells[k].lo, q, ORPHAN_TAG) | clamp_pos(&cells[k].hi, q, 0);
+        }
+        moved += (uint64_t)m;
+    }
+    return moved;
+}
+
 /* The head goes back to `q` (sequence `seq`): nothing at or after it is a record. */
 static int cut_tail(scan_t *s, uint64_t q, uint64_t seq)
 {
@@ -152,6 +188,7 @@ static int cut_tail(scan_t *s, uint64_t q, uint64_t seq)
             o->clamped++;
         }
     }
+    o->groups_clamped = clamp_groups(r, q);
     o->head = q;
     o->head_seq = seq;
     return 0;

@@ -21,6 +21,7 @@ typedef struct {
     uint64_t head_before, seq_before; /* the head found */
     uint64_t head, head_seq;          /* the head after (lower when a torn tail was cut) */
     uint64_t clamped;                 /* reader slots past the new head moved back to it */
+    uint64_t groups_clamped;          /* consumer groups whose positions past it moved back */
     char stop[192];                   /* where and why the scan ended, in words */
 } rc_ring_recovery_t;
 
@@ -39,7 +40,8 @@ typedef void (*rc_ring_report_fn)(void *arg, uint64_t pos, uint64_t len, const c
  *    valid records, is padded over (readers skip it) and reported;
  *  - the first stretch of bytes with no valid header that no valid record follows up to the
  *    head is a torn tail (a crash in the middle of writing): the head moves back to its start,
- *    the bytes after it are zeroed, and reader slots past it move back to it.
+ *    the bytes after it are zeroed, and reader slots and consumer groups (their shared
+ *    cursor, lag floor and members' ranges) past it move back to it.
  *  Needs the broker lock (rc_ring_lock; -EPERM without it), since it rewrites headers and the
  *  head: nobody may produce into the ring meanwhile, and a pending claim found is taken as its
  *  producer's death. `verify` may be NULL (no content check), `report` too. Returns 0 and

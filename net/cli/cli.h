@@ -22,7 +22,7 @@ typedef struct {
     X(tail, "print the events of a broker's ring (lossy reader)")                                  \
     X(cesql, "evaluate a CloudEvents SQL expression against an event")                             \
     X(sink, "an HTTP CloudEvents consumer that logs what it receives (demos, tests)")              \
-    X(get, "list a running broker's brokers, triggers or Dapr subscriptions (admin API)")          \
+    X(get, "list a running broker's brokers, triggers, subscriptions, rings or groups")       \
     X(describe, "describe one broker, trigger or Dapr subscription of a running broker")           \
     X(rings, "list the brokers' rings (owner, size, readers, fill) or remove a stale one")         \
     X(apply, "create or change a running broker's triggers and other objects (admin API)")        \

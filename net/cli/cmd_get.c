@@ -21,7 +21,15 @@
 #define KNATIVE_API "eventing.knative.dev/v1"
 #define DAPR_API    "dapr.io/v2alpha1"
 
-typedef enum { RES_BROKERS, RES_TRIGGERS, RES_SUBSCRIPTIONS, RES_COUNT } resource_t;
+/* Rings and groups are read from the brokers' objects (status.ring), not a path of their own. */
+typedef enum {
+    RES_BROKERS,
+    RES_TRIGGERS,
+    RES_SUBSCRIPTIONS,
+    RES_RINGS,
+    RES_GROUPS,
+    RES_COUNT
+} resource_t;
 
 static const struct {
     const char *plural, *singular, *api;
@@ -29,6 +37,8 @@ static const struct {
     {"brokers", "broker", KNATIVE_API},
     {"triggers", "trigger", KNATIVE_API},
     {"subscriptions", "subscription", DAPR_API},
+    {"rings", "ring", KNATIVE_API},
+    {"groups", "group", KNATIVE_API},
 };
 
 enum { OUT_TABLE, OUT_WIDE, OUT_JSON, OUT_YAML };
@@ -79,8 +89,9 @@ static void api_path(char *out, size_t cap, resource_t r, const common_t *c, con
     int n = snprintf(out, cap, "/apis/%s", resources[r].api);
     if (!c->all_namespaces)
         n += snprintf(out + n, cap - (size_t)n, "/namespaces/%s", c->ns);
-    n += snprintf(out + n, cap - (size_t)n, "/%s", resources[r].plural);
-    if (name != NULL)
+    n += snprintf(out + n, cap - (size_t)n, "/%s",
+                  r >= RES_RINGS ? resources[RES_BROKERS].plural : resources[r].plural);
+    if (name != NULL && r != RES_GROUPS) /* a group's name is not a broker's */
         snprintf(out + n, cap - (size_t)n, "/%s", name);
 }
 
@@ -350,7 +361,114 @@ static const char *const sub_cols[] = {"NAME",
                                        "REASON",
                                        "LAST-ERROR",
                                        NULL};
-static const int narrow_cols[RES_COUNT] = {6, 8, 10};
+static const char *const ring_cols[] = {"NAME",
+                                        "STORAGE",
+                                        "SIZE",
+                                        "FILL",
+                                        "EVENTS",
+                                        "READERS",
+                                        "HELD-BACK-BY",
+                                        /* wide */ "DURABILITY",
+                                        "REFUSED",
+                                        "GROUPS",
+                                        "LOCAL-READERS",
+                                        NULL};
+static const char *const group_cols[] = {"NAME",     "BROKER", "MEMBERS", "LAG-BYTES",
+                                         "LAG-LIMIT", "SKIPPED", NULL};
+static const int narrow_cols[RES_COUNT] = {6, 8, 10, 7, 6};
+
+static const char *size_text(double b, char *buf, size_t cap)
+{
+    static const char *const units[] = {"", "Ki", "Mi", "Gi", "Ti"};
+    int u = 0;
+    while (b >= 1024.0 && u < 4) {
+        b /= 1024.0;
+        u++;
+    }
+    snprintf(buf, cap, u == 0 ? "%.0f%s" : "%.4g%s", b, units[u]);
+    return buf;
+}
+
+/* A ring's or a group's row (objects made by derive()). */
+static void add_ring_row(table_t *t, resource_t r, const cJSON *o, int ns_col)
+{
+    int c = 0;
+    char size[32];
+    if (ns_col)
+        cell(t, c++, "%s", str_at(o, "metadata.namespace", ""));
+    cell(t, c++, "%s", str_at(o, "metadata.name", ""));
+    if (r == RES_GROUPS) {
+        cell(t, c++, "%s", str_at(o, "broker", ""));
+        cell(t, c++, "%.0f", num_at(o, "members"));
+        cell(t, c++, "%.0f", num_at(o, "lagBytes"));
+        if (at(o, "lagLimitBytes") != NULL)
+            cell(t, c++, "%s", size_text(num_at(o, "lagLimitBytes"), size, sizeof(size)));
+        else
+            cell(t, c++, "%s", str_at(o, "lagPolicy", ""));
+        cell(t, c++, "%.0f", num_at(o, "skipped"));
+        return;
+    }
+    cell(t, c++, "%s", str_at(o, "ring.storage.type", ""));
+    cell(t, c++, "%s", size_text(num_at(o, "ring.capacityBytes"), size, sizeof(size)));
+    cell(t, c++, "%.1f%%", 100.0 * num_at(o, "ring.fill"));
+    cell(t, c++, "%.0f", num_at(o, "ring.events"));
+    cell(t, c++, "%.0f", num_at(o, "ring.readers"));
+    cell(t, c++, "%s",
+         str_at(o, "ring.heldBackBy.trigger", str_at(o, "ring.heldBackBy.reader", "<none>")));
+    cell(t, c++, "%s", str_at(o, "ring.storage.durability", "none"));
+    cell(t, c++, "%.0f", num_at(o, "ring.refused"));
+    cell(t, c++, "%d", cJSON_GetArraySize(at(o, "ring.groups")));
+    char readers[256] = "<none>";
+    size_t n = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, at(o, "ring.localReaders"))
+    {
+        int w = snprintf(readers + n, sizeof(readers) - n, "%s%s(%.0f)", n ? "," : "",
+                         str_at(e, "name", "?"), num_at(e, "lagEvents"));
+        if (w < 0 || (size_t)w >= sizeof(readers) - n)
+            break;
+        n += (size_t)w;
+    }
+    cell(t, c++, "%s", readers);
+}
+
+/* The rings or groups of the brokers' objects `items`, as objects of their own (metadata with
+ * namespace and name; a ring: the broker's status.ring; a group: its fields and its broker),
+ * keeping those named `name` (a group's; NULL: all). The caller deletes the array. */
+static cJSON *derive(resource_t r, const cJSON *items, const char *name)
+{
+    cJSON *out = cJSON_CreateArray();
+    const cJSON *b;
+    cJSON_ArrayForEach(b, items)
+    {
+        const char *ns = str_at(b, "metadata.namespace", ""), *bn = str_at(b, "metadata.name", "");
+        if (r == RES_RINGS) {
+            cJSON *o = cJSON_CreateObject();
+            cJSON *m = cJSON_AddObjectToObject(o, "metadata");
+            cJSON_AddStringToObject(m, "namespace", ns);
+            cJSON_AddStringToObject(m, "name", bn);
+            cJSON_AddItemToObject(o, "ring", cJSON_Duplicate(at(b, "status.ring"), 1));
+            cJSON_AddItemToArray(out, o);
+            continue;
+        }
+        const cJSON *g;
+        cJSON_ArrayForEach(g, at(b, "status.ring.groups"))
+        {
+            const char *gn = str_at(g, "name", "");
+            if (name != NULL && strcmp(name, gn) != 0)
+                continue;
+            cJSON *o = cJSON_Duplicate(g, 1);
+            cJSON_DeleteItemFromObject(o, "name");
+            cJSON *m = cJSON_CreateObject();
+            cJSON_AddStringToObject(m, "namespace", ns);
+            cJSON_AddStringToObject(m, "name", gn);
+            cJSON_AddItemToObject(o, "metadata", m);
+            cJSON_AddStringToObject(o, "broker", bn);
+            cJSON_AddItemToArray(out, o);
+        }
+    }
+    return out;
+}
 
 /* One object's row; columns past narrow_cols are -o wide's. */
 static void add_row(table_t *t, resource_t r, const cJSON *o, int ns_col)
@@ -405,9 +523,11 @@ static void add_row(table_t *t, resource_t r, const cJSON *o, int ns_col)
 
 static void print_table(resource_t r, const cJSON *items, const common_t *c)
 {
-    const char *const *cols = r == RES_BROKERS    ? broker_cols
-                              : r == RES_TRIGGERS ? trigger_cols
-                                                  : sub_cols;
+    const char *const *cols = r == RES_BROKERS         ? broker_cols
+                              : r == RES_TRIGGERS      ? trigger_cols
+                              : r == RES_SUBSCRIPTIONS ? sub_cols
+                              : r == RES_RINGS         ? ring_cols
+                                                       : group_cols;
     int ncols = 0;
     while (cols[ncols] != NULL)
         ncols++;
@@ -426,7 +546,10 @@ static void print_table(resource_t r, const cJSON *items, const common_t *c)
     {
         if (new_row(&t) != 0)
             break;
-        add_row(&t, r, o, c->all_namespaces);
+        if (r >= RES_RINGS)
+            add_ring_row(&t, r, o, c->all_namespaces);
+        else
+            add_row(&t, r, o, c->all_namespaces);
     }
     table_print(&t);
     table_free(&t);
@@ -599,11 +722,12 @@ static int check_common(const rc_cli_spec_t *spec, const char *resource, const c
                         common_t *c, resource_t *r)
 {
     if (resource == NULL)
-        return rc__cli_fail(spec, "missing RESOURCE (one of: brokers, triggers, subscriptions)");
+        return rc__cli_fail(spec, "missing RESOURCE (one of: brokers, triggers, subscriptions, "
+                                  "rings, groups)");
     if (parse_resource(resource, r) != 0)
         return rc__cli_fail(spec,
-                            "unknown resource '%s' (known: brokers, triggers, subscriptions; "
-                            "the singular works too)",
+                            "unknown resource '%s' (known: brokers, triggers, subscriptions, "
+                            "rings, groups; the singular works too)",
                             resource);
     if (c->ns != NULL && c->all_namespaces)
         return rc__cli_fail(spec, "-n/--namespace and -A/--all-namespaces exclude each other");
@@ -635,6 +759,46 @@ static int check_common(const rc_cli_spec_t *spec, const char *resource, const c
         RC_CLI_OPT_UINT("timeout", &(c).timeout_s, "SECONDS", 1, 3600,                             \
                         "for connecting and reading the answer (default 5)")
 
+/* `get rings|groups`: `j` is the brokers' list (or one broker, for `get ring NAME`); deletes
+ * it. Returns the exit code. */
+static int get_derived(resource_t r, cJSON *j, const char *name, const common_t *c)
+{
+    cJSON *items = cJSON_GetObjectItem(j, "items");
+    cJSON *one = NULL;
+    if (items == NULL) { /* one broker */
+        one = cJSON_CreateArray();
+        cJSON_AddItemReferenceToArray(one, j);
+        items = one;
+    }
+    cJSON *objs = derive(r, items, name);
+    cJSON_Delete(one);
+    cJSON_Delete(j);
+    int code = 0;
+    if (name != NULL && r == RES_GROUPS && cJSON_GetArraySize(objs) == 0) {
+        fprintf(stderr, "ringcast get: group %s not found in namespace %s\n", name, c->ns);
+        code = 1;
+    } else if (c->output == OUT_JSON || c->output == OUT_YAML) {
+        if (name != NULL && cJSON_GetArraySize(objs) == 1) {
+            print_object(cJSON_GetArrayItem(objs, 0), c->output);
+        } else {
+            cJSON *list = cJSON_CreateObject();
+            cJSON_AddStringToObject(list, "kind", r == RES_RINGS ? "RingList" : "GroupList");
+            cJSON_AddItemReferenceToObject(list, "items", objs);
+            print_object(list, c->output);
+            cJSON_Delete(list);
+        }
+    } else if (cJSON_GetArraySize(objs) == 0) {
+        if (c->all_namespaces)
+            fprintf(stderr, "No %s found.\n", resources[r].plural);
+        else
+            fprintf(stderr, "No %s found in namespace %s.\n", resources[r].plural, c->ns);
+    } else {
+        print_table(r, objs, c);
+    }
+    cJSON_Delete(objs);
+    return code;
+}
+
 int rc_cmd_get(int argc, char **argv)
 {
     common_t c = {.timeout_s = 5};
@@ -659,9 +823,13 @@ int rc_cmd_get(int argc, char **argv)
         .synopsis = "get RESOURCE [NAME] [-n NS | -A] [-o table|wide|json|yaml]\n"
                     "                    [--admin HOST:PORT] [--timeout SECONDS]",
         .about = "Lists what a running broker has, from its admin API: RESOURCE is brokers,\n"
-                 "triggers or subscriptions (Dapr). The table shows each object's READY\n"
-                 "condition and counters; -o json|yaml prints the objects as the admin API\n"
-                 "serves them (/apis/eventing.knative.dev/v1/..., /apis/dapr.io/v2alpha1/...).\n"
+                 "triggers, subscriptions (Dapr), rings (each broker's store: storage, size,\n"
+                 "fill, readers, who holds it back) or groups (consumer groups of local\n"
+                 "readers: members, lag, lag limit, events skipped). The table shows each\n"
+                 "object's READY condition and counters; -o json|yaml prints the objects as\n"
+                 "the admin API serves them (/apis/eventing.knative.dev/v1/...,\n"
+                 "/apis/dapr.io/v2alpha1/...; rings and groups are read from the brokers'\n"
+                 "status.ring). NAME is a broker's for rings, a group's for groups.\n"
                  "See docs/operations.md, \"Status\".\n",
         .epilogue = "Exit codes: 0 listed (also when there is nothing to list), 1 the admin API\n"
                     "  is not reachable or NAME is not found, 2 bad usage.\n",
@@ -681,6 +849,8 @@ int rc_cmd_get(int argc, char **argv)
     cJSON *j = fetch("get", &c, path, &code);
     if (j == NULL)
         return code;
+    if (r >= RES_RINGS)
+        return get_derived(r, j, name, &c);
     if (c.output == OUT_JSON || c.output == OUT_YAML) {
         print_object(j, c.output);
     } else if (name != NULL) {
@@ -724,6 +894,10 @@ int rc_cmd_describe(int argc, char **argv)
     resource_t r;
     if ((code = check_common(&spec, resource, name, &c, &r)) != RC_CLI_GO_ON)
         return code;
+    if (r >= RES_RINGS)
+        return rc__cli_fail(&spec, "describe takes a broker, trigger or subscription; `ringcast "
+                                   "get %s -o yaml` shows everything of %s",
+                            resources[r].plural, resources[r].plural);
     if (name == NULL)
         return rc__cli_fail(&spec, "missing NAME (`ringcast get %s` lists them)",
                             resources[r].plural);

@@ -49,14 +49,15 @@ static void print_summary(const rc_config_t *cfg, const char *path)
 }
 
 typedef struct {
-    const char *config, *listen, *admin, *level, *prefix;
+    const char *config, *listen, *admin, *level, *format, *prefix;
     uint64_t loops;
     int check;
 } serve_opts_t;
 
 /* What a start checks before opening anything, with the options applied over the file. Returns
  * 0, or 2 once the problem is printed. */
-static int prepare(rc_config_t *cfg, const serve_opts_t *o, rc_log_level_t *lv)
+static int prepare(rc_config_t *cfg, const serve_opts_t *o, rc_log_level_t *lv,
+                   rc_log_format_t *lf)
 {
     char err[RC_CONFIG_ERR_MAX];
     /* A subscriber whose host does not resolve would fail every delivery while serve looks
@@ -92,6 +93,11 @@ static int prepare(rc_config_t *cfg, const serve_opts_t *o, rc_log_level_t *lv)
         fprintf(stderr, "ringcast serve: --log-level must be error, warn, info or debug\n");
         return 2;
     }
+    if (rc_log_parse_format(o->format ? o->format : cfg->log_format, lf) != 0) {
+        fprintf(stderr, "ringcast serve: --log-format must be text or json, not '%s'\n",
+                o->format);
+        return 2;
+    }
     return 0;
 }
 
@@ -112,6 +118,9 @@ int rc_cmd_serve(int argc, char **argv)
         RC_CLI_OPT_UINT("loops", &o.loops, "N", 1, 64, "ingress event loops (threads)"),
         RC_CLI_OPT_STRING("log-level", &o.level, "error|warn|info|debug",
                           "what the log shows (default info)"),
+        RC_CLI_OPT_STRING("log-format", &o.format, "text|json",
+                          "log lines as text or as one JSON object each (default text; "
+                          "docs/operations.md, Logs)"),
         RC_CLI_OPT_STRING(
             "ring-prefix", &o.prefix, "PREFIX",
             "names the rings' shm objects PREFIX.NAMESPACE.BROKER (default ringcast)"),
@@ -121,7 +130,7 @@ int rc_cmd_serve(int argc, char **argv)
         .command = "serve",
         .synopsis = "serve [--config FILE] [--check] [--listen ADDR:PORT] [--admin ADDR:PORT]\n"
                     "                      [--loops N] [--log-level error|warn|info|debug]\n"
-                    "                      [--ring-prefix PREFIX]",
+                    "                      [--log-format text|json] [--ring-prefix PREFIX]",
         .about = "Runs the broker: POST CloudEvents to http://LISTEN/{namespace}/{broker}.\n"
                  "Without --config: broker default/default, its ring a /dev/shm object that\n"
                  "outlives the process (storage: file in the config keeps it on disk), ingress\n"
@@ -157,12 +166,14 @@ int rc_cmd_serve(int argc, char **argv)
         return 2;
     }
     rc_log_level_t lv;
-    code = prepare(&cfg, &o, &lv);
+    rc_log_format_t lf;
+    code = prepare(&cfg, &o, &lv, &lf);
     if (code == 0 && o.check) {
         print_notes(&cfg);
         print_summary(&cfg, o.config);
     } else if (code == 0) {
         rc_log_set_level(lv);
+        rc_log_set_format(lf);
         rc_config_log_notes(&cfg);
         code = rc_serve_run(&cfg, stdout) == 0 ? 0 : 1;
     }

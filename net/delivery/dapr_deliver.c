@@ -150,12 +150,15 @@ static void log_roll(rc__wtrig_t *t, int64_t now, int force)
             n += (size_t)k;
         d->folded[i] = 0;
     }
-    if (folded > 0)
-        rc_log_warn("worker",
-                    "trigger %s/%s: %u more event%s not delivered in the last %.1f s (%s; not "
-                    "logged one by one)",
-                    t->wt->cfg->ns, t->wt->cfg->name, folded, folded == 1 ? "" : "s",
-                    (double)(now - d->log_since) / 1e9, by);
+    if (folded > 0) {
+        char trig[2 * RC_CONFIG_NAME_MAX + 2];
+        snprintf(trig, sizeof(trig), "%s/%s", t->wt->cfg->ns, t->wt->cfg->name);
+        rc_log_field_t f[] = {RC_LOG_STR("trigger", trig), RC_LOG_INT("suppressed", folded)};
+        rc_log_fields(RC_LOG_WARN, "worker", f, 2,
+                      "trigger %s: %u more event%s not delivered in the last %.1f s (%s; not "
+                      "logged one by one)",
+                      trig, folded, folded == 1 ? "" : "s", (double)(now - d->log_since) / 1e9, by);
+    }
     d->log_lines = 0;
     d->log_since = now;
 }
@@ -193,10 +196,31 @@ static void log_outcome(rc__wentry_t *e, int reason, int result, int to_topic)
                  : reason == R_NOT_FOUND ? "the app answered 404"
                  : reason == R_NO_ROUTE  ? "no routing rule matched and there is no default route"
                                          : "its expiration had passed");
-    rc_log_warn("worker", "trigger %s/%s: event %s not delivered (%s: %s); %s%s", t->wt->cfg->ns,
-                t->wt->cfg->name, id, reason_names[reason], why,
-                to_topic ? "dead-lettered to topic " : "dropped (no dead-letter topic)",
-                to_topic ? d->sub->dead_letter_topic : "");
+    /* The same fields as a Knative trigger's line (worker_attempt.c, rc__drop_log), and the
+     * reason as ringcastdaprreason says it. */
+    char trig[2 * RC_CONFIG_NAME_MAX + 2], source[ID_MAX], type[ID_MAX];
+    snprintf(trig, sizeof(trig), "%s/%s", t->wt->cfg->ns, t->wt->cfg->name);
+    copy_id(source, sizeof(source), rc_record_attr(&e->ev->rv, RC_CE_ATTR_SOURCE));
+    copy_id(type, sizeof(type), rc_record_attr(&e->ev->rv, RC_CE_ATTR_TYPE));
+    rc_log_field_t f[10];
+    size_t n = 0;
+    f[n++] = RC_LOG_STR("trigger", trig);
+    f[n++] = RC_LOG_STR("event_id", id);
+    f[n++] = RC_LOG_STR("source", source);
+    f[n++] = RC_LOG_STR("type", type);
+    f[n++] = RC_LOG_STR("outcome", to_topic ? "dead-lettered" : "dropped");
+    f[n++] = RC_LOG_STR("reason", reason_names[reason]);
+    if (result > 0)
+        f[n++] = RC_LOG_INT("status", result);
+    else if (result < 0)
+        f[n++] = RC_LOG_STR("error", rc_strerror(result));
+    f[n++] = RC_LOG_INT("retries", e->retries);
+    if (to_topic)
+        f[n++] = RC_LOG_STR("dead_letter_topic", d->sub->dead_letter_topic);
+    rc_log_fields(RC_LOG_WARN, "worker", f, n, "trigger %s: event %s not delivered (%s: %s); %s%s",
+                  trig, id, reason_names[reason], why,
+                  to_topic ? "dead-lettered to topic " : "dropped (no dead-letter topic)",
+                  to_topic ? d->sub->dead_letter_topic : "");
 }
 
 /* ---- dead letters -----------------------------------------------------------------------------

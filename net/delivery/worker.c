@@ -552,6 +552,7 @@ static void teardown(worker_t *w)
         rc__wtrig_t *t = &w->t[i];
         rc__lag_log(t, rc__now_ns(), 0, 1);
         rc__lag_close(t);
+        rc__drop_log_flush(t, rc__now_ns(), 1);
         rc__dapr_log_flush(t, rc__now_ns(), 1);
         rc__dapr_close(t);
         for (uint32_t j = 0; j < t->qlen; j++)
@@ -765,6 +766,7 @@ int rc_worker_run(const rc_worker_plan_t *plan)
             for (size_t i = 0; i < w.nt; i++) {
                 rc__reply_log_flush(&w.t[i], now, 0);
                 rc__dapr_log_flush(&w.t[i], now, 0);
+                rc__drop_log_flush(&w.t[i], now, 0);
             }
             next_sync = now + CESQL_SYNC_NS;
         }

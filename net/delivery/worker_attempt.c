@@ -145,8 +145,10 @@ int rc__worker_send(rc_http_client_t *client, rc__wentry_t *e)
     };
     int rc = build(e, &req);
     if (rc != 0) {
-        rc_log_error("worker", "trigger %s/%s: event at %llu cannot be sent (%s); skipped",
-                     t->wt->cfg->ns, t->wt->cfg->name, (unsigned long long)e->pos, rc_strerror(rc));
+        char why[96];
+        snprintf(why, sizeof(why), "it cannot be encoded (%s)", rc_strerror(rc));
+        rc__drop_log(t, &e->ev->rv, 0, why, e->to_dlq ? e->last_result : 0,
+                     e->to_dlq ? e->last_retries : e->retries, 0);
         rc_metric_add(e->lagged ? &t->st->lagged_dropped : &t->st->dropped, 1);
         rc__entry_finish(e);
         return 1;
@@ -210,6 +212,116 @@ static void handle_reply(rc__wentry_t *e, const rc_http_response_t *resp)
     rc__reply_take(t, &r, event_id);
 }
 
+/* ---- log lines of events not delivered --------------------------------------------------- */
+
+#define LAG_REASON "past the trigger's lag limit"
+
+/* Why the subscriber got no more attempts after `result`. */
+static const char *fail_reason(int result)
+{
+    if (rc_delivery_classify(result) != RC_DELIVERY_FAIL)
+        return "retries exhausted";
+    return result >= 400 && result < 500 ? "4xx not retried" : "answer not retried";
+}
+
+/* An attribute for a log line, cut to fit; control characters become '?' so that a client's
+ * id cannot start a line of its own in the text format. */
+static void copy_attr(char *dst, size_t cap, rc_str_t s)
+{
+    size_t n = 0;
+    for (; s.ptr != NULL && n < s.len && n + 1 < cap; n++) {
+        unsigned char c = (unsigned char)s.ptr[n];
+        dst[n] = c < 0x20 || c == 0x7f ? '?' : (char)c;
+    }
+    dst[n] = '\0';
+}
+
+/* " (HTTP 500 after 3 retries; dead-letter sink: Connection refused)" */
+static void describe(char *buf, size_t cap, int result, uint32_t retries, int sink_result)
+{
+    int n = 0;
+    if (result > 0)
+        n = snprintf(buf, cap, " (HTTP %d after %u retr%s", result, retries,
+                     retries == 1 ? "y" : "ies");
+    else if (result < 0)
+        n = snprintf(buf, cap, " (%s after %u retr%s", rc_strerror(result), retries,
+                     retries == 1 ? "y" : "ies");
+    if (n < 0 || (size_t)n >= cap)
+        n = 0;
+    if (sink_result > 0)
+        n += snprintf(buf + n, cap - (size_t)n, "%sdead-letter sink: HTTP %d", n ? "; " : " (",
+                      sink_result);
+    else if (sink_result < 0)
+        n += snprintf(buf + n, cap - (size_t)n, "%sdead-letter sink: %s", n ? "; " : " (",
+                      rc_strerror(sink_result));
+    if (n > 0 && (size_t)n < cap - 1)
+        snprintf(buf + n, cap - (size_t)n, ")");
+    else if (n == 0)
+        buf[0] = '\0';
+}
+
+void rc__drop_log(rc__wtrig_t *t, const rc_record_view_t *rv, int dead_lettered, const char *reason,
+                  int result, uint32_t retries, int sink_result)
+{
+    rc_log_level_t level = RC_LOG_WARN;
+    if (!rc_log_enabled(level))
+        return;
+    uint64_t held = 0;
+    int64_t since = t->drop_log.since_ns, now = rc__now_ns();
+    int take = rc_log_limit_take(&t->drop_log, now, RC__DROP_LOG_LINES, &held);
+    if (held > 0)
+        rc__drop_log_flush_held(t, held, now - since);
+    if (!take)
+        return;
+    char trig[2 * RC_CONFIG_NAME_MAX + 2], id[256], source[256], type[256], what[160];
+    snprintf(trig, sizeof(trig), "%s/%s", t->wt->cfg->ns, t->wt->cfg->name);
+    copy_attr(id, sizeof(id), rc_record_attr(rv, RC_CE_ATTR_ID));
+    copy_attr(source, sizeof(source), rc_record_attr(rv, RC_CE_ATTR_SOURCE));
+    copy_attr(type, sizeof(type), rc_record_attr(rv, RC_CE_ATTR_TYPE));
+    describe(what, sizeof(what), result, retries, sink_result);
+    const char *outcome = dead_lettered ? "dead-lettered" : "dropped";
+    rc_log_field_t f[10];
+    size_t n = 0;
+    f[n++] = RC_LOG_STR("trigger", trig);
+    f[n++] = RC_LOG_STR("event_id", id);
+    f[n++] = RC_LOG_STR("source", source);
+    f[n++] = RC_LOG_STR("type", type);
+    f[n++] = RC_LOG_STR("outcome", outcome);
+    f[n++] = RC_LOG_STR("reason", reason);
+    if (result > 0)
+        f[n++] = RC_LOG_INT("status", result);
+    else if (result < 0)
+        f[n++] = RC_LOG_STR("error", rc_strerror(result));
+    f[n++] = RC_LOG_INT("retries", retries);
+    if (sink_result > 0)
+        f[n++] = RC_LOG_INT("dead_letter_status", sink_result);
+    else if (sink_result < 0)
+        f[n++] = RC_LOG_STR("dead_letter_error", rc_strerror(sink_result));
+    rc_log_fields(level, "worker", f, n, "trigger %s: event %s %s: %s%s", trig, id, outcome, reason,
+                  what);
+}
+
+void rc__drop_log_flush_held(rc__wtrig_t *t, uint64_t held, int64_t window_ns)
+{
+    char trig[2 * RC_CONFIG_NAME_MAX + 2];
+    snprintf(trig, sizeof(trig), "%s/%s", t->wt->cfg->ns, t->wt->cfg->name);
+    rc_log_field_t f[] = {RC_LOG_STR("trigger", trig), RC_LOG_INT("suppressed", held)};
+    rc_log_fields(RC_LOG_WARN, "worker", f, 2,
+                  "trigger %s: suppressed %llu similar line%s in the last %.1f s (events dropped "
+                  "or dead-lettered; at most %d lines a second per trigger, the metrics count "
+                  "every one)",
+                  trig, (unsigned long long)held, held == 1 ? "" : "s", (double)window_ns / 1e9,
+                  RC__DROP_LOG_LINES);
+}
+
+void rc__drop_log_flush(rc__wtrig_t *t, int64_t now, int force)
+{
+    int64_t since = t->drop_log.since_ns;
+    uint64_t held = rc_log_limit_flush(&t->drop_log, now, force);
+    if (held > 0)
+        rc__drop_log_flush_held(t, held, now - since);
+}
+
 int64_t rc__retry_wait_ns(const rc_delivery_t *d, uint32_t retries, int result,
                           const rc_http_response_t *resp)
 {
@@ -252,6 +364,8 @@ void rc__on_response(int result, const rc_http_response_t *resp, void *arg)
     if (cls == RC_DELIVERY_SUCCESS) {
         if (e->to_dlq) {
             rc_metric_add(&t->st->dead_lettered, 1);
+            rc__drop_log(t, &e->ev->rv, 1, e->lagged ? LAG_REASON : fail_reason(e->last_result),
+                         e->last_result, e->last_retries, result);
         } else {
             rc_metric_add(&t->st->delivered, 1);
             rc_worker_stats_observe(t->st, rc_now_ns() - e->sent_ns);
@@ -271,23 +385,29 @@ void rc__on_response(int result, const rc_http_response_t *resp, void *arg)
         /* Counted and folded into the lag line: a failing sink must not log once per event. */
         rc_metric_add(&t->st->lagged_dropped, 1);
         t->lag_log_drop++;
+        rc__drop_log(t, &e->ev->rv, 0, LAG_REASON "; the dead-letter sink failed too", 0, 0,
+                     result);
         rc__entry_finish(e);
         return;
     }
     if (e->to_dlq) {
-        rc_log_warn("worker", "trigger %s/%s: dead-letter sink failed (%d); event dropped",
-                    t->wt->cfg->ns, t->wt->cfg->name, result);
+        char why[96];
+        snprintf(why, sizeof(why), "%s; the dead-letter sink failed too",
+                 fail_reason(e->last_result));
+        rc__drop_log(t, &e->ev->rv, 0, why, e->last_result, e->last_retries, result);
         rc_metric_add(&t->st->dropped, 1);
         rc__entry_finish(e);
         return;
     }
     rc_metric_add(&t->st->failed, 1);
     if (t->d->dead_letter_uri[0] == '\0') {
+        rc__drop_log(t, &e->ev->rv, 0, fail_reason(result), result, e->retries, 0);
         rc_metric_add(&t->st->dropped, 1);
         rc__entry_finish(e);
         return;
     }
     e->last_result = result;
+    e->last_retries = e->retries;
     if (e->errdata == NULL)
         e->errdata = malloc(RC_DEAD_LETTER_DATA_MAX + 1);
     if (e->errdata != NULL) {
@@ -319,24 +439,29 @@ static size_t lag_budget(void)
     return lag_budget_cap;
 }
 
-static void lag_drop(rc__wtrig_t *t)
+static void lag_drop(rc__wtrig_t *t, const rc__wevent_t *ev, const char *why)
 {
     rc_metric_add(&t->st->lagged_dropped, 1);
     t->lag_log_drop++;
+    rc__drop_log(t, &ev->rv, 0, why, 0, 0, 0);
 }
 
 void rc__lag_keep(rc__wtrig_t *t, const rc__wevent_t *ev, uint64_t pos, uint64_t seq)
 {
     size_t size = ev->rv.size;
-    if (t->d->dead_letter_uri[0] == '\0' || lag_budget_used + size > lag_budget()) {
-        lag_drop(t);
+    if (t->d->dead_letter_uri[0] == '\0') {
+        lag_drop(t, ev, LAG_REASON "; no dead-letter sink");
+        return;
+    }
+    if (lag_budget_used + size > lag_budget()) {
+        lag_drop(t, ev, LAG_REASON "; no room to hold it for the dead-letter sink");
         return;
     }
     rc__wentry_t *e = t->free_e;
     if (e != NULL)
         t->free_e = e->next_free;
     else if ((e = calloc(1, sizeof(*e))) == NULL) {
-        lag_drop(t);
+        lag_drop(t, ev, LAG_REASON "; out of memory to hold it");
         return;
     }
     if (e->rec_cap < size) {
@@ -344,7 +469,7 @@ void rc__lag_keep(rc__wtrig_t *t, const rc__wevent_t *ev, uint64_t pos, uint64_t
         if (nb == NULL) {
             e->next_free = t->free_e;
             t->free_e = e;
-            lag_drop(t);
+            lag_drop(t, ev, LAG_REASON "; out of memory to hold it");
             return;
         }
         e->rec = nb;
@@ -354,7 +479,7 @@ void rc__lag_keep(rc__wtrig_t *t, const rc__wevent_t *ev, uint64_t pos, uint64_t
     if (rc_record_decode(e->rec, size, &e->own.rv) != 0) {
         e->next_free = t->free_e;
         t->free_e = e;
-        lag_drop(t);
+        lag_drop(t, ev, LAG_REASON "; its record does not decode");
         return;
     }
     e->own.refs = 1;
@@ -367,6 +492,7 @@ void rc__lag_keep(rc__wtrig_t *t, const rc__wevent_t *ev, uint64_t pos, uint64_t
     e->to_dlq = 1;
     e->retries = 0;
     e->last_result = 0;
+    e->last_retries = 0;
     if (e->errdata != NULL)
         e->errdata[0] = '\0';
     e->state = RC__E_WAITING;
@@ -451,8 +577,12 @@ void rc__lag_log(rc__wtrig_t *t, int64_t now, uint64_t behind, int force)
 void rc__lag_close(rc__wtrig_t *t)
 {
     while (t->lag_head != NULL) {
-        if (t->lag_head->state != RC__E_DONE)
+        if (t->lag_head->state != RC__E_DONE) {
             rc_metric_add(&t->st->lagged_dropped, 1);
+            rc__drop_log(t, &t->lag_head->own.rv, 0,
+                         LAG_REASON "; the worker stopped before the dead-letter sink took it", 0,
+                         0, 0);
+        }
         lag_unlink(t, NULL, t->lag_head);
     }
 }

@@ -9,6 +9,7 @@
 
 #include "core/clock.h"
 #include "core/delivery_policy.h"
+#include "core/log.h"
 #include "core/record.h"
 #include "core/route.h"
 #include "net/delivery/reply.h"
@@ -131,6 +132,7 @@ typedef struct rc__wentry_s {
     size_t rec_cap;
     rc__wevent_t own; /* lagged: the event decoded from `rec`, held by this entry alone */
     struct rc__wentry_s *next_free;
+    uint32_t last_retries; /* the subscriber's retries before the dead-letter sink (log) */
 } rc__wentry_t;
 
 /* A matched event in a trigger's queue. The queue is in ring order; its first `nwin` events are
@@ -183,6 +185,8 @@ struct rc__wtrig_s {
     int64_t lag_log_ns;    /* when the last lag line was written */
     uint64_t lag_log_n;    /* events given up since then */
     uint64_t lag_log_drop; /* of them, dropped (no sink, over the copy budget) */
+    /* The rate limit of its lines about events dropped or dead-lettered (rc__drop_log). */
+    rc_log_limit_t drop_log;
 };
 
 struct rc__wfeed_s {
@@ -428,6 +432,23 @@ int rc__lag_run(rc_http_client_t *c, rc__wtrig_t *t, int64_t now);
 
 /** Writes `t`'s lag line (events given up since the last one) once per 10 s (`force`: now). */
 void rc__lag_log(rc__wtrig_t *t, int64_t now, uint64_t behind, int force);
+
+/** Logs one line for an event of `t` that was dropped (`dead_lettered` 0) or handed to the
+ *  dead-letter sink (1): its id, source and type from `rv`, `reason`, the subscriber's last
+ *  `result` (HTTP status, negative error, 0: none) after `retries` retries, and the dead-letter
+ *  sink's last `sink_result` (0: no attempt there). At most RC__DROP_LOG_LINES a second per
+ *  trigger; the rest are counted for one summary line (rc__drop_log_flush). */
+void rc__drop_log(rc__wtrig_t *t, const rc_record_view_t *rv, int dead_lettered, const char *reason,
+                  int result, uint32_t retries, int sink_result);
+
+#define RC__DROP_LOG_LINES 10
+
+/** Writes `t`'s summary line of `held` rc__drop_log lines held back over `window_ns`. */
+void rc__drop_log_flush_held(rc__wtrig_t *t, uint64_t held, int64_t window_ns);
+
+/** Writes `t`'s "suppressed" summary line once the window of rc__drop_log is over (`force`:
+ *  now), when lines were held back in it. */
+void rc__drop_log_flush(rc__wtrig_t *t, int64_t now, int force);
 
 /** Frees `t`'s lagged events still held (the worker stops: each unfinished one is counted
  *  lagged_dropped). Call after the client was destroyed. */

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "core/errors.h"
+#include "core/log.h"
 #include "net/http/http_client_internal.h"
 #include "net/http/http_url.h"
 
@@ -80,9 +81,8 @@ int rc_http_client_create(const rc_http_client_opts_t *opts, rc_http_client_t **
             static int reported;
             if (!reported) {
                 reported = 1;
-                fprintf(stderr,
-                        "ringcast: io_uring unavailable (%s); delivery uses the epoll fallback\n",
-                        rc_strerror(rc));
+                rc_log_warn("http", "io_uring unavailable (%s); delivery uses the epoll fallback",
+                            rc_strerror(rc));
             }
             rc = start_backend(c, RC_HTTP_BACKEND_EPOLL);
         }

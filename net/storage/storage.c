@@ -154,3 +154,8 @@ int rc_storage_groups(rc_storage_t *s, uint64_t default_limit, uint64_t *skipped
 {
     return s->ops->groups(s, default_limit, skipped, out, max);
 }
+
+int rc_storage_readers(rc_storage_t *s, rc_storage_local_reader_t *out, size_t max)
+{
+    return s->ops->readers(s, out, max);
+}

@@ -354,6 +354,21 @@ typedef struct {
  *  back (`refused` is set either way). Any thread; cheap enough for a metrics scrape. */
 int rc_storage_holder(rc_storage_t *s, rc_storage_holder_t *out);
 
+/** A local reader of the store: a program attached to its ring directly (`ringcast tail`, an
+ *  SDK consumer), not a worker's feed or a consumer group. */
+typedef struct {
+    char name[24];       /**< the name it gave ("" when none) */
+    uint32_t pid;        /**< its process */
+    uint32_t slot;       /**< its slot: tells unnamed readers apart */
+    int lossless;        /**< 1: holds producers back; 0: lossy */
+    uint64_t lag_bytes;  /**< head - its position */
+    uint64_t lag_events; /**< events from its position to the head (0: unknown) */
+} rc_storage_local_reader_t;
+
+/** Describes up to `max` local readers in `out`; returns how many there are (feeds and groups
+ *  are not counted), or a negative code. Any thread; cheap enough for a metrics scrape. */
+int rc_storage_readers(rc_storage_t *s, rc_storage_local_reader_t *out, size_t max);
+
 /** One consumer group of the store (competing local readers: `ringcast tail --group`). */
 typedef struct {
     char name[32];

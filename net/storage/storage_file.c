@@ -53,12 +53,17 @@ typedef struct {
     pthread_cond_t work; /* sync: a commit waits to be flushed; stop */
     pthread_cond_t done; /* sync: a flush finished */
     int fd;              /* the ring file, for fdatasync */
+    _Atomic int cursors_fd; /* the cursor table, once opened (-1 before): flushed when readers
+                             * moved (durability.md, "Cursors") */
     pid_t pid;           /* the process that runs the thread */
     int err;             /* the first fdatasync failure, sticky (-errno) */
     uint32_t interval_ms;
     int stop, running;
     uint64_t committed, durable;   /* commits counted, and covered by a finished flush */
     rc_storage_durable_t *waiters; /* deferred answers (rc_storage_durable_wait) */
+    rc_ring_reader_info_t *slots;  /* the flusher thread's buffer for readers_moved */
+    uint32_t nslots;
+    uint64_t readers_sig;          /* readers' positions at the last cursor flush */
     _Atomic uint64_t fsyncs, fsync_ns, durable_seq;
 } flusher_t;
 
@@ -289,10 +294,11 @@ static int recover(file_store_t *fs, char *err, size_t errlen)
         rc_log_warn("storage",
                     "broker %s/%s: recovery of %s: %llu corrupt records or stretches padded over "
                     "(readers skip them), %llu claims of producers that died padded over, %llu "
-                    "records without a checksum, %llu reader slots moved back to the head",
+                    "records without a checksum, %llu reader slots and %llu consumer groups moved back "
+                    "to the head",
                     fs->ns, fs->broker, fs->path, (unsigned long long)rec.corrupt,
                     (unsigned long long)rec.swept, (unsigned long long)rec.unchecked,
-                    (unsigned long long)rec.clamped);
+                    (unsigned long long)rec.clamped, (unsigned long long)rec.groups_clamped);
     return 0;
 }
 
@@ -330,16 +336,18 @@ static void flush_once(file_store_t *fs, flusher_t *f)
  * batch every interval. Returns 0 to stop. */
 static int flusher_next(file_store_t *fs, flusher_t *f)
 {
-    if (fs->durability == RC_STORAGE_DURABILITY_SYNC) {
-        while (!f->stop && f->committed == f->durable)
-            pthread_cond_wait(&f->work, &f->mu);
-        return !f->stop;
-    }
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     uint64_t ns = (uint64_t)ts.tv_nsec + (uint64_t)f->interval_ms * 1000000ull;
     ts.tv_sec += (time_t)(ns / 1000000000ull);
     ts.tv_nsec = (long)(ns % 1000000000ull);
+    if (fs->durability == RC_STORAGE_DURABILITY_SYNC) {
+        /* A commit, or the interval's tick (the cursors' flush). */
+        while (!f->stop && f->committed == f->durable &&
+               pthread_cond_timedwait(&f->work, &f->mu, &ts) != ETIMEDOUT)
+            ;
+        return !f->stop;
+    }
     while (!f->stop && pthread_cond_timedwait(&f->work, &f->mu, &ts) != ETIMEDOUT)
         ;
     return !f->stop;
@@ -372,9 +380,47 @@ static void complete_waiters(flusher_t *f)
     pthread_mutex_lock(&f->mu);
 }
 
+/* A digest of every attached reader's position: it changes when a feed acknowledges, which is
+ * when the workers save their triggers' cursors too. Reader positions live in the ring file
+ * (flushed with it); the cursor table is a file of its own. */
+static uint64_t readers_sig(file_store_t *fs, flusher_t *f)
+{
+    int n = rc_ring_readers(fs->r.ring, f->slots, f->nslots);
+    if (n < 0 || (uint32_t)n > f->nslots) {
+        uint32_t want = (uint32_t)(n < 0 ? 0 : n) + 64;
+        rc_ring_reader_info_t *b = realloc(f->slots, want * sizeof(*b));
+        if (b == NULL)
+            return f->readers_sig + 1; /* unknown: flush */
+        f->slots = b;
+        f->nslots = want;
+        n = rc_ring_readers(fs->r.ring, f->slots, f->nslots);
+    }
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (int i = 0; i < n && (uint32_t)i < f->nslots; i++)
+        h = (h ^ (f->slots[i].position + f->slots[i].slot)) * 0x100000001b3ull;
+    return h;
+}
+
+/* The cursor table follows the readers: when a reader moved since the last time, it is flushed
+ * (the ring file too: the feeds' positions are in it), so a restart after a crash of the
+ * machine resumes each trigger at most one interval behind where it acknowledged. */
+static void flush_cursors(file_store_t *fs, flusher_t *f, int ring_flushed)
+{
+    int fd = atomic_load_explicit(&f->cursors_fd, memory_order_acquire);
+    uint64_t sig = readers_sig(fs, f);
+    if (fd < 0 || sig == f->readers_sig)
+        return;
+    if (!ring_flushed)
+        flush_once(fs, f);
+    if (fdatasync(fd) != 0)
+        rc_log_warn("storage", "broker %s/%s: fdatasync of cursor table %s: %s", fs->ns,
+                    fs->broker, fs->cursors, strerror(errno));
+    f->readers_sig = sig;
+}
+
 /* One flush covers every commit counted before it starts; commits counted while it runs wait
  * for the next (group commit). Batch has no counting on the commit path: it flushes when the
- * ring's head moved since the last flush. */
+ * ring's head moved since the last flush. Both flush the cursors when readers moved. */
 static void *flusher_main(void *arg)
 {
     file_store_t *fs = arg;
@@ -382,16 +428,21 @@ static void *flusher_main(void *arg)
     rc_ring_stats_t rs;
     rc_ring_stats(fs->r.ring, &rs);
     uint64_t flushed_head = rs.head;
+    f->readers_sig = readers_sig(fs, f);
     atomic_store_explicit(&f->durable_seq, rs.head_seq, memory_order_relaxed);
     pthread_mutex_lock(&f->mu);
     while (flusher_next(fs, f)) {
         uint64_t target = f->committed;
+        int commits = target != f->durable;
         pthread_mutex_unlock(&f->mu);
         rc_ring_stats(fs->r.ring, &rs);
-        if (fs->durability == RC_STORAGE_DURABILITY_SYNC || rs.head != flushed_head) {
+        int flushed = 0;
+        if (fs->durability == RC_STORAGE_DURABILITY_SYNC ? commits : rs.head != flushed_head) {
             flush_once(fs, f);
             flushed_head = rs.head;
+            flushed = 1;
         }
+        flush_cursors(fs, f, flushed);
         pthread_mutex_lock(&f->mu);
         f->durable = target;
         pthread_cond_broadcast(&f->done);
@@ -444,6 +495,7 @@ static int flusher_start(file_store_t *fs, const rc_storage_config_t *cfg, char 
     }
     f->interval_ms = cfg->flush_interval_ms != 0 ? cfg->flush_interval_ms : 10;
     f->pid = getpid();
+    atomic_init(&f->cursors_fd, -1);
     f->fd = open(fs->path, O_RDWR | O_CLOEXEC);
     if (f->fd < 0) {
         int e = errno;
@@ -486,6 +538,14 @@ static void file_close(rc_storage_t *s)
             rc_log_warn("storage", "broker %s/%s: fdatasync of %s at close: %s", fs->ns, fs->broker,
                         fs->path, strerror(errno));
         close(f->fd);
+        int cfd = atomic_load_explicit(&f->cursors_fd, memory_order_relaxed);
+        if (cfd >= 0) {
+            if (fdatasync(cfd) != 0)
+                rc_log_warn("storage", "broker %s/%s: fdatasync of %s at close: %s", fs->ns,
+                            fs->broker, fs->cursors, strerror(errno));
+            close(cfd);
+        }
+        free(f->slots);
         pthread_mutex_destroy(&f->mu);
         pthread_cond_destroy(&f->work);
         pthread_cond_destroy(&f->done);
@@ -753,7 +813,13 @@ static int file_cursors_open(rc_storage_t *s, uint32_t slots, rc_storage_cursors
         return -e;
     }
     int rc = rc__cursors_map(fd, what, rc_ring_id(fs->r.ring), slots, out, adopted, err, errlen);
-    close(fd);
+    /* The flusher keeps the first descriptor (the path never changes) for its fdatasyncs. */
+    int none = -1;
+    flusher_t *f = fs->flusher;
+    if (rc != 0 || f == NULL || f->pid != getpid() ||
+        !atomic_compare_exchange_strong_explicit(&f->cursors_fd, &none, fd, memory_order_release,
+                                                 memory_order_relaxed))
+        close(fd);
     if (rc == 0 && *adopted)
         clamp_cursors(fs, *out);
     return rc;
@@ -783,4 +849,5 @@ static const rc__storage_ops_t file_ops = {
     .cursors_open = file_cursors_open,
     .holder = rc__ring_holder,
     .groups = rc__ring_groups,
+    .readers = rc__ring_readers,
 };

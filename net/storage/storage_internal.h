@@ -51,6 +51,7 @@ struct rc__storage_ops_s {
     int (*holder)(rc_storage_t *s, rc_storage_holder_t *out);
     int (*groups)(rc_storage_t *s, uint64_t default_limit, uint64_t *skipped,
                   rc_storage_group_t *out, size_t max);
+    int (*readers)(rc_storage_t *s, rc_storage_local_reader_t *out, size_t max);
 };
 
 /** Maps the cursor table kept in `fd` (a shared-memory object or file the back end opened
@@ -116,5 +117,6 @@ void rc__ring_stats(rc_storage_t *s, rc_storage_stats_t *st); /* the ring's part
 int rc__ring_holder(rc_storage_t *s, rc_storage_holder_t *out);
 int rc__ring_groups(rc_storage_t *s, uint64_t default_limit, uint64_t *skipped,
                     rc_storage_group_t *out, size_t max);
+int rc__ring_readers(rc_storage_t *s, rc_storage_local_reader_t *out, size_t max);
 
 #endif

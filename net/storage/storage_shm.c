@@ -462,6 +462,37 @@ int rc__ring_groups(rc_storage_t *s, uint64_t default_limit, uint64_t *skipped,
     return n;
 }
 
+/* Local readers: every attached slot but the broker's own feeds ("feed~w<N>", named by the
+ * supervisor) and consumer groups ("g:<name>", listed by rc__ring_groups). */
+int rc__ring_readers(rc_storage_t *s, rc_storage_local_reader_t *out, size_t max)
+{
+    /* Slots may be taken between the count and the copy: a few spare entries, and what does
+     * not fit waits for the next scrape. */
+    uint32_t cap = (uint32_t)rc_ring_readers(ring_of(s), NULL, 0) + 16;
+    rc_ring_reader_info_t *ri = malloc(cap * sizeof(*ri));
+    if (ri == NULL)
+        return -ENOMEM;
+    int n = rc_ring_readers(ring_of(s), ri, cap);
+    int k = 0;
+    for (int i = 0; i < n && (uint32_t)i < cap; i++) {
+        if (strncmp(ri[i].name, "feed~", 5) == 0 || strncmp(ri[i].name, "g:", 2) == 0)
+            continue;
+        if ((size_t)k < max) {
+            rc_storage_local_reader_t *o = &out[k];
+            _Static_assert(sizeof(o->name) == sizeof(ri[i].name), "reader names fit");
+            memcpy(o->name, ri[i].name, sizeof(o->name));
+            o->pid = ri[i].pid;
+            o->slot = ri[i].slot;
+            o->lossless = ri[i].lossless;
+            o->lag_bytes = ri[i].lag_bytes;
+            o->lag_events = ri[i].lag_events;
+        }
+        k++;
+    }
+    free(ri);
+    return k;
+}
+
 static const rc__storage_ops_t shm_ops = {
     .attach = shm_attach,
     .close = rc__ring_close,
@@ -485,4 +516,5 @@ static const rc__storage_ops_t shm_ops = {
     .cursors_open = shm_cursors_open,
     .holder = rc__ring_holder,
     .groups = rc__ring_groups,
+    .readers = rc__ring_readers,
 };

@@ -454,6 +454,20 @@ def fsyncs(b):
             get("ringcast_storage_durable_events"))
 
 
+def settled(b, quiet=0.3, timeout=5.0):
+    """The fdatasync count once it stayed the same for `quiet` seconds (a flush still running
+    may land late while other processes write); fails when it never does within `timeout`."""
+    end = time.monotonic() + timeout
+    last = fsyncs(b)[0]
+    while time.monotonic() < end:
+        time.sleep(quiet)
+        now = fsyncs(b)[0]
+        if now == last:
+            return now
+        last = now
+    raise AssertionError("fdatasyncs never stopped: %d after %.0f s" % (last, timeout))
+
+
 def burst(b, prefix, conns, per_conn):
     """`conns` threads, each posting `per_conn` events back to back on one keep-alive
     connection; returns the ids that got 202."""
@@ -544,16 +558,44 @@ def test_batch_flush_bound():
             ok = burst(b, "b", 4, 150)
             elapsed = time.monotonic() - t0
             eq(len(ok), 600, "every batch publish got 202")
-            time.sleep(0.3)  # the last flush
+            # The last flush: an fdatasync can take long while other processes write.
+            end = time.monotonic() + 5
+            while fsyncs(b)[2] < 600 and time.monotonic() < end:
+                time.sleep(0.05)
+            time.sleep(0.1)
             after, _, durable = fsyncs(b)
             n = after - before
-            bound = int((elapsed + 0.3) / 0.05) + 2
+            bound = int((time.monotonic() - t0) / 0.05) + 2
             check(1 <= n <= bound, "%d fdatasyncs in %.2f s (bound %d)" % (n, elapsed, bound))
             eq(durable >= 600, True, "durable events %s after the flush" % durable)
-            time.sleep(0.3)
-            idle, _, _ = fsyncs(b)
+            idle = settled(b)
             eq(idle, after, "fdatasyncs while nothing was committed")
             print("  (600 events in %.2f s, %d fdatasyncs, bound %d)" % (elapsed, n, bound))
+        finally:
+            forget(b)
+
+
+def test_cursors_follow_deliveries():
+    """durability batch: deliveries that go on after the last commit (a slow subscriber) still
+    get their cursors flushed (the readers moved, the head did not); once every event is
+    delivered and nothing moves, no more fdatasyncs."""
+    slow = lambda i, req: (200, {}, b"", 0.02)  # noqa: E731
+    with tempfile.TemporaryDirectory(prefix="rc-durable-cur-") as d, Subscriber(slow) as sub:
+        cfg = durable_config(d, "batch", ", flushInterval: 20ms") + trigger(sub.url)
+        b = Broker(cfg.replace('max-inflight: "%d"' % WINDOW, 'max-inflight: "1"'))
+        try:
+            for i in range(40):
+                publish(b, "c%d" % i)
+            time.sleep(0.1)  # the commits' flush
+            ingest_done, _, _ = fsyncs(b)
+            check(len(sub.requests) < 30, "the subscriber was meant to be slow: %d delivered "
+                  "already" % len(sub.requests))
+            sub.wait_for(40, timeout=20)
+            delivered = settled(b)
+            check(delivered - ingest_done >= 3, "%d fdatasyncs while deliveries went on after "
+                  "the last commit" % (delivered - ingest_done))
+            print("  (%d fdatasyncs during deliveries after the last commit)"
+                  % (delivered - ingest_done))
         finally:
             forget(b)
 
@@ -569,4 +611,5 @@ if __name__ == "__main__":
         test_sync_kill9_after_202s,
         test_sync_group_commit,
         test_batch_flush_bound,
+        test_cursors_follow_deliveries,
     ])

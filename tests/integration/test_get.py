@@ -430,6 +430,66 @@ def test_age_after_reload():
     eq(W.trig("good")["status"]["stats"]["delivered"], 2, "counters kept")
 
 
+def test_get_rings_groups():
+    """`get rings|groups` from the brokers' status.ring: a consumer group with one member and a
+    plain local reader (two `ringcast tail`, stopped by pid)."""
+    base = [RINGCAST, "tail", "default/default", "--ring-prefix", W.b.prefix, "--from", "latest",
+            "--timeout", "20s"]
+    procs = [subprocess.Popen(base + ["--group", "g1"], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL),
+             subprocess.Popen(base, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    try:
+        W.wait(lambda: [g["members"] for g in W.get(KN + "/namespaces/default/brokers/default")
+                        .json()["status"]["ring"]["groups"]] == [1], "the group member")
+        W.wait(lambda: len(W.get(KN + "/namespaces/default/brokers/default")
+                           .json()["status"]["ring"]["localReaders"]) == 1, "the local reader")
+        ring = W.get(KN + "/namespaces/default/brokers/default").json()["status"]["ring"]
+        eq(ring["storage"], {"type": "memory", "durability": "none"}, "storage")
+        lr = ring["localReaders"][0]
+        eq((lr["name"], lr["pid"], lr["mode"]), ("ringcast-tail", procs[1].pid, "lossy"),
+           "local reader")
+        rc, out, err = W.cli("get", "rings", "-A", "--admin", W.admin)
+        eq(rc, 0, "get rings (%s)" % err)
+        lines = [ln.split() for ln in out.splitlines()]
+        eq(lines[0], ["NAMESPACE", "NAME", "STORAGE", "SIZE", "FILL", "EVENTS", "READERS",
+                      "HELD-BACK-BY"], "rings header")
+        rows = {(r[0], r[1]): r for r in lines[1:]}
+        eq(sorted(rows), [("default", "default"), ("team", "b2")], "one row per broker")
+        eq(rows[("default", "default")][2], "memory", "storage column")
+        check(int(rows[("default", "default")][5]) >= 5, "events column: %r" % lines)
+        rc, out, _ = W.cli("get", "ring", "default", "-o", "wide", "--admin", W.admin)
+        eq(rc, 0, "get ring NAME -o wide")
+        head, row = out.splitlines()[0].split(), out.splitlines()[1].split()
+        eq(head[7:], ["DURABILITY", "REFUSED", "GROUPS", "LOCAL-READERS"], "wide columns")
+        eq(row[7:], ["none", "0", "1", "ringcast-tail(0)"], "wide row")
+        rc, out, err = W.cli("get", "groups", "--admin", W.admin)
+        eq(rc, 0, "get groups (%s)" % err)
+        lines = [ln.split() for ln in out.splitlines()]
+        eq(lines[0], ["NAME", "BROKER", "MEMBERS", "LAG-BYTES", "LAG-LIMIT", "SKIPPED"],
+           "groups header")
+        eq(lines[1][:3] + lines[1][5:], ["g1", "default", "1", "0"], "group row")
+        rc, out, _ = W.cli("get", "group", "g1", "-o", "json", "--admin", W.admin)
+        eq(rc, 0, "get group NAME -o json")
+        j = json.loads(out)
+        eq((j["metadata"], j["broker"], j["members"]),
+           ({"namespace": "default", "name": "g1"}, "default", 1), "group object")
+        rc, out, _ = W.cli("get", "groups", "-o", "json", "--admin", W.admin)
+        eq(json.loads(out)["kind"], "GroupList", "list kind")
+        rc, _, err = W.cli("get", "group", "nope", "--admin", W.admin)
+        eq(rc, 1, "unknown group")
+        check("group nope not found in namespace default" in err, err)
+        rc, out, err = W.cli("get", "groups", "-n", "team", "--admin", W.admin)
+        eq((rc, out), (0, ""), "no groups in team")
+        check("No groups found in namespace team" in err, err)
+        rc, _, err = W.cli("describe", "ring", "default", "--admin", W.admin)
+        eq(rc, 2, "describe ring")
+        check("get rings -o yaml" in err, err)
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait(timeout=10)
+
+
 def main():
     global W
     W = World()
@@ -437,7 +497,7 @@ def main():
         Runner().run([test_brokers_over_http, test_triggers_over_http, test_failing_trigger,
                       test_dapr_subscriptions, test_not_found_and_bad_paths, test_get_tables,
                       test_get_json_yaml, test_describe, test_bad_arguments,
-                      test_admin_unreachable, test_age_after_reload])
+                      test_admin_unreachable, test_get_rings_groups, test_age_after_reload])
     finally:
         W.close()
 

@@ -257,10 +257,43 @@ def test_metrics_name_slowest_reader():
             c.close()
 
 
+def test_metrics_local_reader_lag():
+    """A stopped `ringcast tail` (a local reader, not a feed or a group) shows its lag in
+    /metrics by name, slot, pid and mode; it goes when the reader goes."""
+    with Broker(config()) as b:
+        c = b.conn()
+        for i in range(20):
+            eq(publish(c, i), 202, "publish")
+        tail = subprocess.Popen([RINGCAST, "tail", "default/default", "--ring-prefix", b.prefix,
+                                 "--from", "latest", "--timeout", "20s"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            prefix = 'ringcast_reader_lag_events{namespace="default",broker="default",' \
+                     'reader="ringcast-tail",'
+            wait_until(lambda: metric(b, prefix) is not None, 5, "the tail's series")
+            key = [k for k in b.metrics() if k.startswith(prefix)][0]
+            check('pid="%d"' % tail.pid in key and 'mode="lossy"' in key, key)
+            eq(metric(b, prefix), 0, "a reader at the head lags by nothing")
+            os.kill(tail.pid, signal.SIGSTOP)
+            for i in range(20, 50):
+                eq(publish(c, i), 202, "publish")
+            eq(metric(b, prefix), 30, "events behind the stopped tail")
+            lag_bytes = metric(b, prefix.replace("_events{", "_bytes{"))
+            check(30 * 1000 < lag_bytes < 30 * 2000, "bytes behind: %r" % lag_bytes)
+            # Feeds and groups are not local readers.
+            check(not [k for k in b.metrics() if k.startswith("ringcast_reader_lag_")
+                       and ("feed~" in k or 'reader="g:' in k)], "feeds listed")
+        finally:
+            os.kill(tail.pid, signal.SIGKILL)
+            tail.wait(timeout=5)
+        c.close()
+
+
 if __name__ == "__main__":
     Runner().run([
         test_watchdog_replaces_stopped_worker,
         test_watchdog_timeout_setting,
         test_stopped_group_member_does_not_stop_ingestion,
         test_metrics_name_slowest_reader,
+        test_metrics_local_reader_lag,
     ])

@@ -223,13 +223,21 @@ def test_live_metrics_clean():
                                        "--from", "latest", "--ring-prefix", b.prefix,
                                        "--storage-dir", store.name, "--timeout", "20s"],
                                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            # A plain local reader for the ringcast_reader_lag_* families.
+            reader = subprocess.Popen([RINGCAST, "tail", "default/default", "--from", "latest",
+                                       "--ring-prefix", b.prefix, "--storage-dir", store.name,
+                                       "--timeout", "20s"],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
             try:
                 post(b, "f0", "flaky")
                 flaky.wait_for(2)
                 text = live_scrape(b, ok, dls, rep, app, member)
+                check("ringcast_reader_lag_bytes{" in text, "no local reader series")
             finally:
                 member.kill()
                 member.communicate(timeout=10)
+                reader.kill()
+                reader.communicate(timeout=10)
     check_exposition(text)
 
 

@@ -34,6 +34,7 @@ static void test_defaults(void)
     ASSERT_EQ(c.admin_port, 8081);
     ASSERT_EQ(c.ingress_loops, 1);
     ASSERT_STR_EQ(c.ring_prefix, "ringcast");
+    ASSERT_STR_EQ(c.log_format, "text");
     ASSERT_EQ(c.broker_count, 1);
     ASSERT_STR_EQ(c.brokers[0].ns, "default");
     ASSERT_STR_EQ(c.brokers[0].name, "default");
@@ -216,6 +217,15 @@ static void test_values(void)
 #define BROKER   "apiVersion: eventing.knative.dev/v1\nkind: Broker\n"
 #define SETTINGS "apiVersion: ringcast.dev/v1alpha1\nkind: RingcastConfig\n"
 
+static void test_log_format(void)
+{
+    static const char yaml[] = SETTINGS "spec:\n  logFormat: json\n";
+    rc_config_t c;
+    ASSERT_EQ(rc_config_load_string(&c, "t.yaml", yaml, strlen(yaml), err, sizeof(err)), 0);
+    ASSERT_STR_EQ(c.log_format, "json");
+    rc_config_close(&c);
+}
+
 static void test_errors(void)
 {
     expect_error("kind: Broker\n  bad: [\n", "t.yaml:2: YAML syntax error: mapping values are not "
@@ -341,6 +351,10 @@ static void test_errors(void)
                  "t.yaml:5: unknown field 'spec.limits.maxBodyBytes'");
     expect_error(SETTINGS "spec:\n  logLevel: verbose\n",
                  "t.yaml:4: 'spec.logLevel' must be error, warn, info or debug, not 'verbose'");
+    expect_error(SETTINGS "spec:\n  logFormat: logfmt\n",
+                 "t.yaml:4: 'spec.logFormat' must be text or json, not 'logfmt'");
+    expect_error(SETTINGS "spec:\n  logFormat: [json]\n",
+                 "t.yaml:4: 'spec.logFormat' must be a string");
     expect_error(SETTINGS "spec:\n  [a]: 1\n", "t.yaml:4: spec: keys must be plain strings");
     /* An error in the last document still leaves nothing loaded. */
     expect_error(BROKER "metadata:\n  name: a\n---\n" BROKER "metadata:\n  name: b\n  x: 1\n",
@@ -525,6 +539,7 @@ int main(void)
     test_files();
     test_values();
     test_errors();
+    test_log_format();
     test_uri_errors();
     test_uri_parse();
     test_ring_limits();

@@ -244,12 +244,56 @@ static void test_bad_annotations(void)
                  "t.yaml:6: 'metadata.annotations.ringcast.dev/storage-type' must be a string");
 }
 
+/* ringcast.dev/dedup-window and -capacity: read, defaults, and every bad value. */
+static void test_dedup(void)
+{
+    char y[2048];
+    rc_config_t c;
+    broker(y, sizeof(y), "a",
+           "    ringcast.dev/dedup-window: 5m\n    ringcast.dev/dedup-capacity: \"200000\"\n");
+    load(&c, y + 4);
+    ASSERT_EQ(c.brokers[0].dedup_window_ms, 300000);
+    ASSERT_U64_EQ(c.brokers[0].dedup_capacity, 200000);
+    ASSERT_EQ(c.brokers[0].dedup_line, 6);
+    rc_config_close(&c);
+    broker(y, sizeof(y), "a", "    ringcast.dev/dedup-window: 1s\n");
+    load(&c, y + 4);
+    ASSERT_EQ(c.brokers[0].dedup_window_ms, 1000);
+    ASSERT_U64_EQ(c.brokers[0].dedup_capacity, 0);
+    rc_config_close(&c);
+    broker(y, sizeof(y), "a", "");
+    load(&c, y + 4);
+    ASSERT_EQ(c.brokers[0].dedup_window_ms, 0); /* off */
+    rc_config_close(&c);
+    broker(y, sizeof(y), "a", "    ringcast.dev/dedup-window: 500ms\n");
+    expect_error(y + 4, "t.yaml:6: 'metadata.annotations.ringcast.dev/dedup-window' must be "
+                        "from 1s to 24h, not 500ms");
+    broker(y, sizeof(y), "a", "    ringcast.dev/dedup-window: 25h\n");
+    expect_error(y + 4, "t.yaml:6: 'metadata.annotations.ringcast.dev/dedup-window' must be a "
+                        "duration from 1ms to 24h such as 500ms, 10s or 2m, not '25h'");
+    broker(y, sizeof(y), "a", "    ringcast.dev/dedup-window: forever\n");
+    expect_error(y + 4, "t.yaml:6: 'metadata.annotations.ringcast.dev/dedup-window' must be a "
+                        "duration from 1ms to 24h such as 500ms, 10s or 2m, not 'forever'");
+    broker(y, sizeof(y), "a",
+           "    ringcast.dev/dedup-window: 1m\n    ringcast.dev/dedup-capacity: \"10\"\n");
+    expect_error(y + 4, "t.yaml:7: 'metadata.annotations.ringcast.dev/dedup-capacity' must be "
+                        "an integer from 1024 to 67108864, not '10'");
+    broker(y, sizeof(y), "a", "    ringcast.dev/dedup-capacity: \"5000\"\n");
+    expect_error(y + 4, "t.yaml:6: Broker default/a: ringcast.dev/dedup-capacity applies with "
+                        "ringcast.dev/dedup-window (the window turns deduplication on)");
+    broker(y, sizeof(y), "a", "    ringcast.dev/dedup-size: 1\n");
+    expect_error(y + 4, "t.yaml:6: unknown annotation 'ringcast.dev/dedup-size' (a Broker's "
+                        "deduplication annotations are ringcast.dev/dedup-window and "
+                        "ringcast.dev/dedup-capacity)");
+}
+
 int main(void)
 {
     test_defaults();
     test_resolve();
     test_bad_settings();
     test_bad_annotations();
+    test_dedup();
     printf("test_config_storage: ok\n");
     return 0;
 }

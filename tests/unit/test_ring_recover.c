@@ -5,6 +5,7 @@
  * short is extended and recovered, one cut inside its tables is refused; recovery without the
  * broker lock is refused. Records here carry their own CRC32C in their last 4 bytes. */
 #include "core/crc32c.h"
+#include "shm/group.h"
 #include "shm/reader.h"
 #include "shm/ring.h"
 #include "shm/ring_internal.h"
@@ -13,6 +14,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #define CAP     (1u << 16)
@@ -252,6 +254,55 @@ static void test_zero_tail(void)
     rc_ring_close(r);
 }
 
+/* A consumer group that had consumed past a torn tail: its shared cursor moves back to the cut
+ * with the head, so the records written there after the restart reach it (without the move it
+ * would wait until the head passed its old position). The member is dropped without leaving,
+ * as a crash of the machine leaves it. */
+static void test_group_past_cut(void)
+{
+    rc_ring_t *r = create();
+    uint64_t records_off = r->hdr->records_off;
+    for (uint32_t i = 0; i < 20; i++)
+        put(r, i);
+    rc_group_opts_t go = {.start = RC_START_OLDEST, .batch = 4};
+    rc_group_member_t *m = NULL;
+    ASSERT_EQ(rc_group_join(r, "g", &go, &m), 0);
+    rc_ring_view_t v;
+    uint32_t n = 0;
+    while (rc_group_poll(m, &v) == 0)
+        n++;
+    ASSERT_EQ(n, 20);
+    free(m); /* gone without leaving: its cell and the group stay in the file */
+    rc_ring_close(r);
+    int fd = open(path, O_RDWR);
+    ASSERT(fd >= 0);
+    static unsigned char zeros[CAP];
+    uint64_t from = pos_of(r, 12);
+    ASSERT_EQ(pwrite(fd, zeros, CAP - from, (off_t)(records_off + from)), (ssize_t)(CAP - from));
+    close(fd);
+    rc_ring_recovery_t rec;
+    r = reopen(&rec);
+    ASSERT_U64_EQ(rec.head, pos_of(r, 12));
+    ASSERT_EQ(rec.groups_clamped, 1);
+    rc_group_info_t gi;
+    ASSERT_EQ(rc_group_list(r, &gi, 1), 1);
+    ASSERT_U64_EQ(gi.next, pos_of(r, 12));
+    for (uint32_t i = 100; i < 105; i++)
+        put(r, i);
+    ASSERT_EQ(rc_group_join(r, "g", &go, &m), 0);
+    n = 0;
+    uint32_t first = 0;
+    while (rc_group_poll(m, &v) == 0) {
+        ASSERT_EQ(verify(NULL, &v), 0);
+        if (n++ == 0)
+            memcpy(&first, v.data, sizeof(first));
+    }
+    ASSERT_EQ(n, 5);
+    ASSERT_EQ(first, 100);
+    rc_group_leave(m);
+    rc_ring_close(r);
+}
+
 /* A file cut in its record area is extended; the records in the part kept stay. A cut in the
  * tables is refused with a message. */
 static void test_truncated(void)
@@ -348,6 +399,7 @@ int main(void)
     test_pending();
     test_corrupt_middle();
     test_zero_tail();
+    test_group_past_cut();
     test_truncated();
     test_wrapped_from_feed();
     unlink(path);
