@@ -121,8 +121,8 @@ static yaml_node_t *map_at(yaml_document_t *d, yaml_node_t *m, const char *key)
     return NULL;
 }
 
-/* Fills `o` from one loaded document of `text`. */
-static int describe(yaml_document_t *d, yaml_node_t *root, const char *text, rc_config_doc_t *o)
+/* Fills `o` from one loaded document. */
+static int describe(yaml_document_t *d, yaml_node_t *root, rc_config_doc_t *o)
 {
     memset(o, 0, sizeof(*o));
     scalar_at(d, root, "kind", o->kind, sizeof(o->kind));
@@ -137,7 +137,6 @@ static int describe(yaml_document_t *d, yaml_node_t *root, const char *text, rc_
     o->line = (int)root->start_mark.line + 1;
     o->off = root->start_mark.index - root->start_mark.column;
     o->len = d->end_mark.index > o->off ? d->end_mark.index - o->off : 0;
-    (void)text;
     buf_t b = {.limit = CANON_MAX};
     canon(&b, d, root, 0);
     if (b.failed) {
@@ -180,7 +179,7 @@ int rc_config_split(const char *name, const char *text, size_t len, rc_config_do
             continue;
         }
         rc_config_doc_t *nd = realloc(out, (count + 1) * sizeof(*nd));
-        if (nd == NULL || (out = nd, rc = describe(&d, root, text, &out[count])) != 0) {
+        if (nd == NULL || (out = nd, rc = describe(&d, root, &out[count])) != 0) {
             if (rc == RC_ECONFIG)
                 snprintf(err, err_len,
                          "%s:%d: the document is larger than %u bytes once its aliases are "

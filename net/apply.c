@@ -38,7 +38,6 @@ typedef struct {
     size_t body_len;
     int *action;           /* per body document */
     const char **message;  /* per body document, NULL or static */
-    int *where;            /* per body document: the index of the config file's document */
     unsigned char *s_gone; /* per state document: replaced or deleted */
     int *s_repl;           /* per state document: the body document that replaces it, or -1 */
     cJSON *answer;
@@ -81,7 +80,7 @@ static void object_name(const rc_config_doc_t *d, char *out, size_t cap)
     snprintf(out + n, cap - n, "%s%s/%s", d->group[0] ? "." : "", d->group, d->name);
 }
 
-static void add_item(run_t *r, cJSON *items, const rc_config_doc_t *d, int action, const char *msg)
+static void add_item(cJSON *items, const rc_config_doc_t *d, int action, const char *msg)
 {
     char obj[256];
     object_name(d, obj, sizeof(obj));
@@ -95,7 +94,6 @@ static void add_item(run_t *r, cJSON *items, const rc_config_doc_t *d, int actio
     if (msg != NULL)
         cJSON_AddStringToObject(it, "message", msg);
     cJSON_AddItemToArray(items, it);
-    (void)r;
 }
 
 static void succeed(run_t *r, const rc_config_t *nc)
@@ -106,7 +104,7 @@ static void succeed(run_t *r, const rc_config_t *nc)
     cJSON_AddStringToObject(o, "stateFile", r->ctx->state);
     cJSON *items = cJSON_AddArrayToObject(o, "items");
     for (size_t i = 0; i < r->nb; i++)
-        add_item(r, items, &r->bdocs[i], r->action[i], r->message[i]);
+        add_item(items, &r->bdocs[i], r->action[i], r->message[i]);
     cJSON *w = cJSON_AddArrayToObject(o, "warnings");
     for (size_t i = 0; nc != NULL && i < nc->note_count; i++) {
         if (nc->notes[i].level == RC_CONFIG_NOTE_WARN)
@@ -159,10 +157,9 @@ static int split_all(run_t *r)
     }
     r->action = calloc(r->nb + 1, sizeof(*r->action));
     r->message = calloc(r->nb + 1, sizeof(*r->message));
-    r->where = calloc(r->nb + 1, sizeof(*r->where));
     r->s_gone = calloc(r->ns + 1, 1);
     r->s_repl = calloc(r->ns + 1, sizeof(*r->s_repl));
-    if (!r->action || !r->message || !r->where || !r->s_gone || !r->s_repl) {
+    if (!r->action || !r->message || !r->s_gone || !r->s_repl) {
         fail(r, 500, "InternalError", "out of memory");
         return -1;
     }
@@ -239,7 +236,6 @@ static size_t plan_apply(run_t *r)
         if (r->action[i] == A_SKIPPED)
             continue;
         int s = find(r->sdocs, r->ns, d), c = find(r->cdocs, r->nc, d);
-        r->where[i] = c;
         const rc_config_doc_t *now = s >= 0 ? &r->sdocs[s] : c >= 0 ? &r->cdocs[c] : NULL;
         if (now != NULL && strcmp(now->canon, d->canon) == 0) {
             r->action[i] = A_UNCHANGED;
@@ -479,7 +475,6 @@ int rc_apply_run(const rc_apply_ctx_t *ctx, rc_apply_op_t op, const char *body, 
     rc_config_docs_free(r.bdocs, r.nb);
     free(r.action);
     free(r.message);
-    free(r.where);
     free(r.s_gone);
     free(r.s_repl);
     return *json != NULL ? r.status : 500;
