@@ -822,6 +822,11 @@ void rc_config_close(rc_config_t *c)
         rc__config_trigger_free(&c->triggers[i]);
     free(c->triggers);
     rc__config_dapr_free(c); /* after the triggers, which point at its subscriptions */
+    for (size_t i = 0; i < c->service_count; i++) {
+        for (size_t j = 0; j < c->services[i].endpoint_count; j++)
+            free(c->services[i].endpoints[j]);
+        free(c->services[i].endpoints);
+    }
     free(c->services);
     c->triggers = NULL;
     c->services = NULL;

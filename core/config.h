@@ -132,6 +132,10 @@ typedef struct {
     char name[RC_CONFIG_NAME_MAX + 1];
     int port;        /* spec.ports[0].port */
     int target_port; /* spec.ports[0].targetPort, 0 when not given */
+    /* annotation ringcast.dev/endpoints: the replicas of the subscriber it stands for, base
+     * URLs "http://HOST:PORT" (0 when not given: 127.0.0.1 and the port above) */
+    char **endpoints;
+    size_t endpoint_count; /* 0..RC_CONFIG_DAPR_REPLICAS_MAX */
     int line;
 } rc_config_service_t;
 
@@ -231,6 +235,10 @@ typedef struct {
     rc_config_lag_t lag;           /* ringcast.dev/lag-limit, ringcast.dev/lag-policy (0: none) */
     int line;                      /* where its document starts */
     int subscriber_line;           /* line of spec.subscriber (for resolution errors) */
+    /* the subscriber's replicas when its Service has ringcast.dev/endpoints (borrowed from the
+     * Service; each event goes to one, docs/delivery.md "HTTP replicas"), else NULL and 0 */
+    char *const *endpoints;
+    size_t endpoint_count;
     const rc_config_dapr_sub_t *dapr; /* a Dapr subscription's internal trigger, else NULL:
                                        * name "<group>:<subscription>" (declarative) or
                                        * "<group>:<pubsub>:<topic>" (programmatic), past 63

@@ -61,9 +61,9 @@ void rc__config_notes_free(rc_config_t *c);
 
 /** The annotations ringcast reads (all on a Trigger), for messages. */
 #define RC__CONFIG_ANNOTATIONS                                                                     \
-    "ringcast.dev/max-inflight, ringcast.dev/lag-limit and ringcast.dev/lag-policy on a Trigger, " \
+    "ringcast.dev/max-inflight, ringcast.dev/lag-limit and ringcast.dev/lag-policy on a Trigger, "  \
     "ringcast.dev/storage-type, -directory, -durability, -flush-interval, "                        \
-    "ringcast.dev/dedup-window and -capacity on a Broker"
+    "ringcast.dev/dedup-window and -capacity on a Broker, ringcast.dev/endpoints on a Service"
 
 /** Fails on the first key of annotations mapping `ann` that starts with "ringcast.dev/" but not
  *  "ringcast.dev/storage-" (a Broker's storage annotations, which config_storage.c reads and

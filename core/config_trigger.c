@@ -4,6 +4,7 @@
  * a Service's ports[0] (port, targetPort); and, once every document is in, the refs to Services
  * (subscribers and dead-letter sinks of Brokers and Triggers) turned into URLs. Every message
  * names the file, the line, the trigger and the field. */
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -513,6 +514,117 @@ static int port_field(rc__config_ctx_t *x, const char *key, yaml_node_t *v, void
     return rc__config_fail(x, v, "%s: unknown field 'spec.ports[0].%s'", sc->who, key);
 }
 
+/* One item of ringcast.dev/endpoints, "HOST:PORT" or "http://HOST:PORT", into `out` as a base
+ * URL; `item` is not NUL-terminated. Returns 0, or -1 with `why` filled. */
+static int endpoint_item(const char *item, size_t n, char *out, size_t cap, char *why,
+                         size_t why_len)
+{
+    if (n >= 7 && strncmp(item, "http://", 7) == 0)
+        item += 7, n -= 7;
+    else if (memmem(item, n, "://", 3) != NULL) {
+        snprintf(why, why_len, "'%.*s': only http:// is supported", (int)n, item);
+        return -1;
+    }
+    if (n > 0 && item[n - 1] == '/')
+        n--; /* a base URL may end with '/' */
+    const char *colon = NULL;
+    for (size_t i = 0; i < n; i++) {
+        char c = item[i];
+        if (c == '/') {
+            snprintf(why, why_len,
+                     "'%.*s' has a path: an endpoint is HOST:PORT (the path is the Trigger's "
+                     "spec.subscriber.uri)",
+                     (int)n, item);
+            return -1;
+        }
+        if (c == ':' && item[0] != '[')
+            colon = &item[i];
+        else if (c == ']' && i + 1 < n && item[i + 1] == ':')
+            colon = &item[i + 1];
+        else if (!(isalnum((unsigned char)c) || c == '.' || c == '-' || c == '[' || c == ']' ||
+                   (c == ':' && item[0] == '[')))
+            break;
+    }
+    char *end = NULL;
+    long port = colon != NULL ? strtol(colon + 1, &end, 10) : 0;
+    if (colon == NULL || colon == item || end != item + n || port < 1 || port > 65535) {
+        snprintf(why, why_len, "'%.*s' is not HOST:PORT (a port from 1 to 65535)", (int)n, item);
+        return -1;
+    }
+    if ((size_t)snprintf(out, cap, "http://%.*s", (int)n, item) >= cap) {
+        snprintf(why, why_len, "'%.*s' is too long", (int)n, item);
+        return -1;
+    }
+    return 0;
+}
+
+/* ringcast.dev/endpoints: "HOST:PORT, HOST:PORT, ..." (docs/delivery.md, "HTTP replicas"). */
+static int service_endpoints(rc__config_ctx_t *x, yaml_node_t *v, svc_ctx_t *sc)
+{
+    rc_config_service_t *svc = sc->s;
+    const char *s = rc__config_scalar(v);
+    if (s == NULL)
+        return rc__config_fail(x, v, "%s: 'metadata.annotations.ringcast.dev/endpoints' must be "
+                                     "a string",
+                               sc->who);
+    while (*s != '\0') {
+        while (*s == ' ' || *s == ',')
+            s++;
+        size_t n = strcspn(s, ",");
+        while (n > 0 && s[n - 1] == ' ')
+            n--;
+        if (n == 0)
+            break;
+        char url[RC_DELIVERY_URI_MAX], why[256];
+        if (endpoint_item(s, n, url, sizeof(url), why, sizeof(why)) != 0)
+            return rc__config_fail(x, v, "%s: ringcast.dev/endpoints: %s", sc->who, why);
+        for (size_t i = 0; i < svc->endpoint_count; i++) {
+            if (strcmp(svc->endpoints[i], url) == 0)
+                return rc__config_fail(x, v, "%s: ringcast.dev/endpoints: %s is listed twice",
+                                       sc->who, url + 7);
+        }
+        if (svc->endpoint_count == RC_CONFIG_DAPR_REPLICAS_MAX)
+            return rc__config_fail(x, v, "%s: ringcast.dev/endpoints: more than %u endpoints",
+                                   sc->who, RC_CONFIG_DAPR_REPLICAS_MAX);
+        char **list = realloc(svc->endpoints, (svc->endpoint_count + 1) * sizeof(*list));
+        if (list == NULL)
+            return -ENOMEM;
+        svc->endpoints = list;
+        if ((list[svc->endpoint_count] = strdup(url)) == NULL)
+            return -ENOMEM;
+        svc->endpoint_count++;
+        s += strcspn(s, ",");
+    }
+    if (svc->endpoint_count == 0)
+        return rc__config_fail(x, v, "%s: ringcast.dev/endpoints is empty (give HOST:PORT, ...)",
+                               sc->who);
+    return 0;
+}
+
+/* A Service's annotations: ringcast.dev/endpoints; any other ringcast.dev/ one is an error. */
+static int service_annotations(rc__config_ctx_t *x, yaml_node_t *md, svc_ctx_t *sc)
+{
+    yaml_node_t *ann = NULL;
+    if (!rc__config_find_key(x, md, "annotations", &ann) || ann->type != YAML_MAPPING_NODE)
+        return 0;
+    for (yaml_node_pair_t *p = ann->data.mapping.pairs.start; p < ann->data.mapping.pairs.top;
+         p++) {
+        yaml_node_t *k = rc__config_node(x, p->key);
+        const char *key = rc__config_scalar(k);
+        if (key == NULL || strncmp(key, "ringcast.dev/", 13) != 0)
+            continue;
+        if (strcmp(key, "ringcast.dev/endpoints") != 0)
+            return rc__config_fail(x, k,
+                                   "%s: unknown annotation '%s' (a Service's is "
+                                   "ringcast.dev/endpoints)",
+                                   sc->who, key);
+        int rc = service_endpoints(x, rc__config_node(x, p->value), sc);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
 static int service_spec_field(rc__config_ctx_t *x, const char *key, yaml_node_t *v, void *arg)
 {
     svc_ctx_t *sc = arg;
@@ -573,10 +685,16 @@ int rc__config_parse_service(rc__config_ctx_t *x, yaml_node_t *root)
     if (!rc__config_find_key(x, root, "spec", &spec) || spec->type != YAML_MAPPING_NODE)
         return rc__config_fail(x, root, "%s has no spec (a mapping with ports)", sc.who);
     rc = rc__config_walk_map(x, root, "Service", service_field, &sc);
-    if (rc != 0)
+    if (rc == 0)
+        rc = service_annotations(x, md, &sc);
+    if (rc == 0 && sc.ports == NULL)
+        rc = rc__config_fail(x, root, "%s has no spec.ports", sc.who);
+    if (rc != 0) {
+        for (size_t i = 0; i < s.endpoint_count; i++)
+            free(s.endpoints[i]);
+        free(s.endpoints);
         return rc;
-    if (sc.ports == NULL)
-        return rc__config_fail(x, root, "%s has no spec.ports", sc.who);
+    }
     if (sc.ignored[0] != '\0' &&
         (rc = rc__config_note(x, root, RC_CONFIG_NOTE_WARN,
                               "%s: %s ignored: ringcast sends this Service's events to "
@@ -584,8 +702,12 @@ int rc__config_parse_service(rc__config_ctx_t *x, yaml_node_t *root)
                               sc.who, sc.ignored, rc_config_service_port(&s))) != 0)
         return rc;
     rc_config_service_t *ns = realloc(c->services, (c->service_count + 1) * sizeof(*ns));
-    if (ns == NULL)
+    if (ns == NULL) {
+        for (size_t i = 0; i < s.endpoint_count; i++)
+            free(s.endpoints[i]);
+        free(s.endpoints);
         return -ENOMEM;
+    }
     c->services = ns;
     c->services[c->service_count++] = s;
     return 0;
@@ -692,6 +814,8 @@ int rc__config_resolve_refs(rc__config_ctx_t *x)
         free(path);
         if (rc != 0)
             return rc;
+        t->endpoints = s->endpoints;
+        t->endpoint_count = s->endpoint_count;
     }
     return 0;
 }

@@ -245,6 +245,12 @@ static void add_delivery_policy(cJSON *st, const rc_supervisor_trigger_t *t)
     cJSON_AddNumberToObject(p, "maxInflight", t->cfg->max_inflight);
     if (d->dead_letter_uri[0] != '\0')
         cJSON_AddStringToObject(st, "deadLetterSinkUri", d->dead_letter_uri);
+    if (t->cfg->dapr == NULL && t->cfg->endpoint_count > 0) {
+        /* HTTP replicas (a Service's ringcast.dev/endpoints): each event goes to one */
+        cJSON *eps = cJSON_AddArrayToObject(st, "subscriberEndpoints");
+        for (size_t i = 0; i < t->cfg->endpoint_count; i++)
+            cJSON_AddItemToArray(eps, cJSON_CreateString(t->cfg->endpoints[i]));
+    }
 }
 
 /* What a Trigger and a Dapr Subscription both show in status. */

@@ -14,6 +14,7 @@
 #include "core/codec_http.h"
 #include "core/errors.h"
 #include "net/dapr_bulk.h"
+#include "net/held.h"
 #include "net/http/http_status.h"
 #include "net/storage/publish.h"
 
@@ -478,8 +479,16 @@ static rc_publish_opts_t publish_opts(const rc_dapr_t *d, const rc_dapr_pubsub_t
     return o;
 }
 
+/* What a stored publish leaves for its answer: the durability ticket (0: nothing to wait for)
+ * and, for a bulk publish, its entries (in the request's arena). */
+typedef struct {
+    uint64_t ticket;
+    size_t n;
+    const rc_dapr_bulk_entry_t *en;
+} stored_t;
+
 static int publish_one(rc_dapr_t *d, const rc_dapr_pubsub_t *ps,
-                       const rc_http_server_request_t *req, rc_dapr_error_t *e)
+                       const rc_http_server_request_t *req, stored_t *st, rc_dapr_error_t *e)
 {
     rc_dapr_publish_t p;
     rc_dapr_meta_t m;
@@ -489,27 +498,53 @@ static int publish_one(rc_dapr_t *d, const rc_dapr_pubsub_t *ps,
                          &d->arena, &ev, e) != 0)
         return -1;
     rc_publish_opts_t o = publish_opts(d, ps, 0, p.now_ns);
+    o.ticket = d->held != NULL ? &st->ticket : NULL;
     char msg[RC_DAPR_MSG_MAX - 32];
     int rc = rc_publish(ps->store, &ev, 1, &d->arena, &o, msg, sizeof(msg));
     if (rc != 0) {
         publish_error(rc, msg, e);
         return -1;
     }
-    rc_metric_add(&d->metrics->events_accepted, 1);
+    st->n = 1;
     return 0;
 }
 
-/* 500 (429 when the ring is full, 413 when an entry is too large) with every entry failed:
- * the entries are stored all together or not at all. */
-static void respond_failed_entries(rc_dapr_t *d, rc_http_server_response_t *res,
-                                   const rc_dapr_bulk_entry_t *en, size_t n,
-                                   const rc_dapr_error_t *e)
+/* Each entry id as a JSON string literal followed by '\n' (a literal holds no raw newline), in
+ * a malloc'd buffer (*len bytes): what a failure answer lists, kept past the request when the
+ * answer is held. NULL when out of memory. */
+static char *entry_ids(const rc_dapr_bulk_entry_t *en, size_t n, size_t *len)
 {
+    char *buf = NULL;
+    size_t cap = 0;
+    out_t o = {.buf = &buf, .cap = &cap};
+    for (size_t i = 0; i < n; i++) {
+        put_json(&o, en[i].entry_id);
+        put(&o, "\n", 1);
+    }
+    if (o.failed || buf == NULL) {
+        free(buf);
+        return NULL;
+    }
+    *len = o.len;
+    return buf;
+}
+
+/* 500 (429 when the ring is full, 413 when an entry is too large) with every entry failed:
+ * the entries are stored all together or not at all. `ids` as entry_ids makes them (NULL: out
+ * of memory, answered without the list). */
+static void respond_failed_entries(rc_dapr_t *d, rc_http_server_response_t *res, const char *ids,
+                                   size_t ids_len, const rc_dapr_error_t *e)
+{
+    if (ids == NULL) {
+        respond_error(d, res, e);
+        return;
+    }
     out_t o = {.buf = &d->out, .cap = &d->out_cap};
     puts_(&o, "{\"failedEntries\":[");
-    for (size_t i = 0; i < n; i++) {
-        puts_(&o, i ? ",{\"entryId\":" : "{\"entryId\":");
-        put_json(&o, en[i].entry_id);
+    for (const char *p = ids, *end = ids + ids_len, *nl; p < end; p = nl + 1) {
+        nl = memchr(p, '\n', (size_t)(end - p));
+        puts_(&o, p == ids ? "{\"entryId\":" : ",{\"entryId\":");
+        put(&o, p, (size_t)(nl - p));
         puts_(&o, ",\"error\":");
         put_json(&o, rc_str(e->msg));
         puts_(&o, "}");
@@ -532,10 +567,19 @@ static void respond_failed_entries(rc_dapr_t *d, rc_http_server_response_t *res,
     count_reject(d, e->status);
 }
 
+static void respond_bulk_failed(rc_dapr_t *d, rc_http_server_response_t *res,
+                                const rc_dapr_bulk_entry_t *en, size_t n, const rc_dapr_error_t *e)
+{
+    size_t len = 0;
+    char *ids = entry_ids(en, n, &len);
+    respond_failed_entries(d, res, ids, len, e);
+    free(ids);
+}
+
 /* Returns 0 (stored), -1 with `e` (answer it), or 1 when the response is already filled. */
 static int publish_bulk(rc_dapr_t *d, const rc_dapr_pubsub_t *ps,
                         const rc_http_server_request_t *req, rc_http_server_response_t *res,
-                        rc_dapr_error_t *e)
+                        stored_t *st, rc_dapr_error_t *e)
 {
     rc_dapr_publish_t p;
     rc_dapr_meta_t m;
@@ -565,18 +609,97 @@ static int publish_bulk(rc_dapr_t *d, const rc_dapr_pubsub_t *ps,
             return -1;
     }
     rc_publish_opts_t o = publish_opts(d, ps, 1, p.now_ns);
+    o.ticket = d->held != NULL ? &st->ticket : NULL; /* the batch is one write: one ticket */
     char msg[RC_DAPR_MSG_MAX - 32];
     int rc = rc_publish(ps->store, events, n, &d->arena, &o, msg, sizeof(msg));
     if (rc != 0) {
         publish_error(rc, msg, e);
         if (e->code == RC_DAPR_E_PUBLISH || e->code == RC_DAPR_E_TOO_LARGE) {
-            respond_failed_entries(d, res, en, n, e);
+            respond_bulk_failed(d, res, en, n, e);
             return 1;
         }
         return -1;
     }
-    rc_metric_add(&d->metrics->events_accepted, n);
+    st->n = n;
+    st->en = en;
     return 0;
+}
+
+/* ---- durability sync: answers held until the flush (net/held.h) ---------------------------- */
+
+typedef struct {
+    rc_held_wait_t hw; /* first: net/held.c frees it */
+    rc_dapr_t *d;
+    uint64_t start_ns, body_len;
+    size_t stored;
+    int bulk;
+    size_t ids_len;
+    char ids[]; /* bulk: entry_ids, for a failure answer */
+} held_t;
+
+/* A stored publish whose flush failed: the ingress's 500, in Dapr's shape (a bulk publish
+ * lists every entry failed: the flush covers all of them or none). */
+static void durable_error(int rc, rc_dapr_error_t *e)
+{
+    rc_dapr_fail(e, RC_DAPR_E_PUBLISH, "the event was stored but cannot be made durable: %s",
+                 rc_strerror(rc));
+    e->status = 500;
+}
+
+static void accept_publish(rc_dapr_t *d, size_t stored, uint64_t body_len,
+                           rc_http_server_response_t *res)
+{
+    res->status = 204;
+    rc_metric_add(&d->metrics->events_accepted, stored);
+    rc_metric_add(&d->metrics->bytes_accepted, body_len);
+}
+
+static void answer(rc_held_wait_t *w, int rc, rc_http_server_response_t *res)
+{
+    held_t *h = (held_t *)w;
+    rc_dapr_t *d = h->d;
+    if (rc == 0) {
+        accept_publish(d, h->stored, h->body_len, res);
+    } else {
+        rc_dapr_error_t e;
+        durable_error(rc, &e);
+        if (h->bulk)
+            respond_failed_entries(d, res, h->ids, h->ids_len, &e);
+        else
+            respond_error(d, res, &e);
+    }
+    rc_metrics_observe_latency(d->metrics, rc_now_ns() - h->start_ns);
+}
+
+/* Holds the answer until the commit is on disk. Returns 1 (held), 0 (it already is: answer
+ * now), or an error (the store's fdatasync failure, -ENOMEM). */
+static int hold(rc_dapr_t *d, const rc_dapr_pubsub_t *ps, const rc_http_server_request_t *req,
+                int bulk, const stored_t *st)
+{
+    size_t ids_len = 0;
+    char *ids = bulk ? entry_ids(st->en, st->n, &ids_len) : NULL;
+    if (bulk && ids == NULL)
+        return -ENOMEM;
+    held_t *h = calloc(1, sizeof(*h) + ids_len);
+    if (h == NULL) {
+        free(ids);
+        return -ENOMEM;
+    }
+    h->hw.answer = answer;
+    h->hw.conn_id = req->conn_id;
+    h->d = d;
+    h->start_ns = req->start_ns;
+    h->body_len = req->body_len;
+    h->stored = st->n;
+    h->bulk = bulk;
+    h->ids_len = ids_len;
+    if (ids_len > 0)
+        memcpy(h->ids, ids, ids_len);
+    free(ids);
+    int rc = rc_held_wait(d->held, ps->store, st->ticket, &h->hw);
+    if (rc != 1)
+        free(h);
+    return rc;
 }
 
 void rc_dapr_on_request(rc_dapr_t *d, const rc_http_server_request_t *req,
@@ -586,6 +709,7 @@ void rc_dapr_on_request(rc_dapr_t *d, const rc_http_server_request_t *req,
     const rc_dapr_pubsub_t *ps = req->ctx;
     route_t r = (route_t)req->ctx_tag;
     rc_dapr_error_t e;
+    stored_t st = {0, 0, NULL};
     int rc;
     if (ps == NULL || (r != R_PUBLISH && r != R_BULK)) {
         rc = rc_dapr_fail(&e, RC_DAPR_E_PUBLISH, "request reached the Dapr API without a route");
@@ -596,15 +720,56 @@ void rc_dapr_on_request(rc_dapr_t *d, const rc_http_server_request_t *req,
                           "bytes",
                           req->body_len, (unsigned long long)body_limit(d, r));
     } else {
-        rc = r == R_BULK ? publish_bulk(d, ps, req, res, &e) : publish_one(d, ps, req, &e);
+        rc =
+            r == R_BULK ? publish_bulk(d, ps, req, res, &st, &e) : publish_one(d, ps, req, &st, &e);
     }
-    if (rc == 0) {
-        res->status = 204;
-        rc_metric_add(&d->metrics->bytes_accepted, req->body_len);
-    } else if (rc < 0) {
+    if (rc == 0 && st.ticket != 0) {
+        int hr = hold(d, ps, req, r == R_BULK, &st);
+        if (hr == 1) {
+            res->hold = 1; /* answered when the flush covers it (answer) */
+            return;
+        }
+        if (hr < 0) {
+            durable_error(hr, &e);
+            if (r == R_BULK) {
+                respond_bulk_failed(d, res, st.en, st.n, &e);
+                rc = 1;
+            } else {
+                rc = -1;
+            }
+        }
+    }
+    if (rc == 0)
+        accept_publish(d, st.n, req->body_len, res);
+    else if (rc < 0)
         respond_error(d, res, &e);
-    }
     rc_metrics_observe_latency(d->metrics, rc_now_ns() - req->start_ns);
+}
+
+int rc_dapr_attach(rc_dapr_t *d, uv_loop_t *loop, rc_http_server_t *srv)
+{
+    int any = 0;
+    for (size_t i = 0; i < d->cfg->pubsub_count && !any; i++)
+        any = d->pubsubs[i].store != NULL && rc_held_store_syncs(d->pubsubs[i].store);
+    if (!any)
+        return 0;
+    int rc = rc_held_attach(loop, srv, &d->held);
+    d->own_held = rc == 0;
+    return rc;
+}
+
+void rc_dapr_detach(rc_dapr_t *d)
+{
+    if (d->own_held)
+        rc_held_detach(d->held);
+    d->held = NULL;
+    d->own_held = 0;
+}
+
+void rc_dapr_attach_held(rc_dapr_t *d, struct rc_held_s *held)
+{
+    d->held = held;
+    d->own_held = 0;
 }
 
 /* ---- the listener of its own ----------------------------------------------------------------- */

@@ -14,7 +14,9 @@
  * rc_dapr_owns_path accepts to rc_dapr_on_headers / rc_dapr_on_request ('.' is in no Knative
  * namespace, so /v1.0/... never names a broker), and on a listener of its own
  * (RingcastConfig spec.dapr.listen) with rc_dapr_handler. One rc_dapr_t per loop: it holds that
- * loop's arena, random source and output buffer. */
+ * loop's arena, random source and output buffer. A publish to a store in durability sync is
+ * answered once the store's flush covers it, without blocking the loop (net/held.h:
+ * rc_ingress_attach on the ingress listener, rc_dapr_attach on a listener of its own). */
 #ifndef RC_NET_DAPR_H
 #define RC_NET_DAPR_H
 
@@ -68,6 +70,9 @@ typedef struct rc_dapr_s {
     rc_ingress_metrics_t *metrics; /* where requests are counted (borrowed) */
     char retry_after_line[40];
     rc_dapr_gen_t gen;
+    struct rc_held_s *held; /* durability sync: answers held for the flush (net/held.h), or
+                             * NULL: no pubsub's store is in sync */
+    int own_held;           /* `held` is this object's (rc_dapr_attach), not the ingress's */
     char *out; /* response bodies larger than the response's scratch */
     size_t out_cap;
     rc_arena_t arena;           /* per request */
@@ -92,6 +97,20 @@ void rc_dapr_on_headers(rc_dapr_t *d, const rc_http_server_request_t *req,
                         rc_http_server_response_t *res);
 void rc_dapr_on_request(rc_dapr_t *d, const rc_http_server_request_t *req,
                         rc_http_server_response_t *res);
+
+/** Durability sync on a listener of its own: when a pubsub's store is in durability sync, a
+ *  publish to it is answered (204) once the store's flush covers it, the loop going on
+ *  meanwhile (net/held.h), instead of blocking the loop in the commit. Without such a store
+ *  it does nothing. Returns 0 or -ENOMEM. Loop thread, before it runs. */
+int rc_dapr_attach(rc_dapr_t *d, uv_loop_t *loop, rc_http_server_t *srv);
+
+/** Undoes rc_dapr_attach once its server is closed (held answers that finish later are
+ *  dropped). Loop thread. */
+void rc_dapr_detach(rc_dapr_t *d);
+
+/** The same on the ingress listener: `held` is the ingress loop's holder (borrowed; NULL
+ *  detaches). Called by rc_ingress_attach and rc_ingress_detach. */
+void rc_dapr_attach_held(rc_dapr_t *d, struct rc_held_s *held);
 
 /** Fills `h` with a handler serving the Dapr API alone (any other path: 404), for a listener of
  *  its own. `d` is borrowed until the server is closed. */

@@ -6,7 +6,6 @@
 #include "net/ingress.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +17,7 @@
 #include "core/clock.h"
 #include "net/dapr.h"
 #include "net/dedup.h"
+#include "net/held.h"
 #include "net/http/http_status.h"
 #include "net/storage/publish.h"
 
@@ -222,7 +222,7 @@ static int ingest(rc_ingress_t *ig, const rc_ingress_broker_t *b,
         .batch = mode == RC_CE_MODE_BATCH,
         .max_event = ig->limits.max_event_bytes + ig->limits.max_header_bytes,
         .broker = b->label,
-        .ticket = ig->sync != NULL ? ticket : NULL,
+        .ticket = ig->held != NULL ? ticket : NULL,
     };
     if (b->dedup != NULL)
         return publish_once(ig, b, events, n, &o, stored, ticket, msg, msg_len);
@@ -231,102 +231,30 @@ static int ingest(rc_ingress_t *ig, const rc_ingress_broker_t *b,
     return rc;
 }
 
-/* ---- durability sync: answers held until the flush -------------------------------------- */
+/* ---- durability sync: answers held until the flush (net/held.h) ------------------------- */
 
-typedef struct held_s {
-    rc_storage_durable_t w; /* first: the store hands it back */
-    struct rc_ingress_sync_s *sync;
-    uint64_t conn_id, start_ns, body_len;
+typedef struct {
+    rc_held_wait_t hw; /* first: net/held.c frees it */
+    rc_ingress_t *ig;
+    uint64_t start_ns, body_len;
     size_t stored;
-    int rc;
-    struct held_s *next;
 } held_t;
 
-/* Shared by the loop and the stores' flusher threads: refs counts the loop's handle and every
- * held answer not yet handed back, so the last of them frees it (the flushers run until the
- * stores close, after the loop). */
-struct rc_ingress_sync_s {
-    uv_async_t async;
-    pthread_mutex_t mu;
-    rc_ingress_t *ig;
-    rc_http_server_t *srv;
-    held_t *ready;
-    int closed;
-    uint32_t refs;
-};
-
-static void sync_unref(struct rc_ingress_sync_s *y)
-{
-    /* mu held */
-    if (--y->refs == 0) {
-        pthread_mutex_unlock(&y->mu);
-        pthread_mutex_destroy(&y->mu);
-        free(y);
-        return;
-    }
-    pthread_mutex_unlock(&y->mu);
-}
-
-/* The flusher's thread: hand the answer to the loop. */
-static void held_done(rc_storage_durable_t *w, int rc)
+static void answer(rc_held_wait_t *w, int rc, rc_http_server_response_t *res)
 {
     held_t *h = (held_t *)w;
-    struct rc_ingress_sync_s *y = h->sync;
-    h->rc = rc;
-    pthread_mutex_lock(&y->mu);
-    if (y->closed) {
-        free(h);
-        sync_unref(y);
-        return;
-    }
-    h->next = y->ready;
-    y->ready = h;
-    uv_async_send(&y->async);
-    pthread_mutex_unlock(&y->mu);
-}
-
-static void answer(rc_ingress_t *ig, rc_http_server_t *srv, held_t *h)
-{
-    rc_http_server_response_t res;
-    memset(&res, 0, sizeof(res));
-    if (h->rc == 0) {
-        res.status = 202;
+    rc_ingress_t *ig = h->ig;
+    if (rc == 0) {
+        res->status = 202;
         rc_metric_add(&ig->metrics.events_accepted, h->stored);
         rc_metric_add(&ig->metrics.bytes_accepted, h->body_len);
     } else {
         char msg[160];
         snprintf(msg, sizeof(msg), "the event was stored but cannot be made durable: %s",
-                 rc_strerror(h->rc));
-        refuse(ig, &res, 500, msg);
+                 rc_strerror(rc));
+        refuse(ig, res, 500, msg);
     }
-    rc_http_server_respond(srv, h->conn_id, &res); /* -ENOENT: the client is gone */
     rc_metrics_observe_latency(&ig->metrics, rc_now_ns() - h->start_ns);
-}
-
-static void on_durable(uv_async_t *a)
-{
-    struct rc_ingress_sync_s *y = a->data;
-    pthread_mutex_lock(&y->mu);
-    held_t *list = y->ready;
-    y->ready = NULL;
-    pthread_mutex_unlock(&y->mu);
-    /* Oldest first: the list was pushed newest first. */
-    held_t *rev = NULL;
-    while (list != NULL) {
-        held_t *h = list;
-        list = h->next;
-        h->next = rev;
-        rev = h;
-    }
-    while (rev != NULL) {
-        held_t *h = rev;
-        rev = h->next;
-        answer(y->ig, y->srv, h);
-        free(h);
-        pthread_mutex_lock(&y->mu);
-        y->refs--; /* the loop's own ref keeps it above 0 here */
-        pthread_mutex_unlock(&y->mu);
-    }
 }
 
 /* Holds the request's answer until the commit `ticket` is on disk. Returns 1 (held), 0 (it
@@ -334,29 +262,19 @@ static void on_durable(uv_async_t *a)
 static int hold(rc_ingress_t *ig, const rc_ingress_broker_t *b, const rc_http_server_request_t *req,
                 size_t stored, uint64_t ticket)
 {
-    struct rc_ingress_sync_s *y = ig->sync;
     held_t *h = calloc(1, sizeof(*h));
     if (h == NULL)
         return -ENOMEM;
-    h->w.ticket = ticket;
-    h->w.done = held_done;
-    h->sync = y;
-    h->conn_id = req->conn_id;
+    h->hw.answer = answer;
+    h->hw.conn_id = req->conn_id;
+    h->ig = ig;
     h->start_ns = req->start_ns;
     h->body_len = req->body_len;
     h->stored = stored;
-    pthread_mutex_lock(&y->mu);
-    y->refs++;
-    pthread_mutex_unlock(&y->mu);
-    int rc = rc_storage_durable_wait(b->store, &h->w);
-    if (rc != 0) {
+    int rc = rc_held_wait(ig->held, b->store, ticket, &h->hw);
+    if (rc != 1)
         free(h);
-        pthread_mutex_lock(&y->mu);
-        y->refs--;
-        pthread_mutex_unlock(&y->mu);
-        return rc == 1 ? 0 : rc;
-    }
-    return 1;
+    return rc;
 }
 
 static void on_request(void *data, const rc_http_server_request_t *req,
@@ -445,49 +363,22 @@ void rc_ingress_handler(rc_ingress_t *ig, rc_http_handler_t *h)
 int rc_ingress_attach(rc_ingress_t *ig, uv_loop_t *loop, rc_http_server_t *srv)
 {
     int any = 0;
-    for (size_t i = 0; i < ig->broker_count && !any; i++) {
-        rc_storage_stats_t st;
-        rc_storage_stats(ig->brokers[i].store, &st);
-        any = st.durability != NULL && strcmp(st.durability, "sync") == 0;
-    }
+    for (size_t i = 0; i < ig->broker_count && !any; i++)
+        any = rc_held_store_syncs(ig->brokers[i].store);
     if (!any)
         return 0;
-    struct rc_ingress_sync_s *y = calloc(1, sizeof(*y));
-    if (y == NULL)
-        return -ENOMEM;
-    pthread_mutex_init(&y->mu, NULL);
-    y->ig = ig;
-    y->srv = srv;
-    y->refs = 1;
-    uv_async_init(loop, &y->async, on_durable);
-    y->async.data = y;
-    ig->sync = y;
-    return 0;
-}
-
-static void on_sync_closed(uv_handle_t *h)
-{
-    struct rc_ingress_sync_s *y = h->data;
-    pthread_mutex_lock(&y->mu);
-    for (held_t *r = y->ready, *next; r != NULL; r = next) {
-        next = r->next;
-        free(r);
-        y->refs--;
-    }
-    y->ready = NULL;
-    sync_unref(y);
+    int rc = rc_held_attach(loop, srv, &ig->held);
+    if (rc == 0 && ig->dapr != NULL)
+        rc_dapr_attach_held(ig->dapr, ig->held);
+    return rc;
 }
 
 void rc_ingress_detach(rc_ingress_t *ig)
 {
-    struct rc_ingress_sync_s *y = ig->sync;
-    if (y == NULL)
-        return;
-    ig->sync = NULL;
-    pthread_mutex_lock(&y->mu);
-    y->closed = 1;
-    pthread_mutex_unlock(&y->mu);
-    uv_close((uv_handle_t *)&y->async, on_sync_closed);
+    if (ig->dapr != NULL)
+        rc_dapr_attach_held(ig->dapr, NULL);
+    rc_held_detach(ig->held);
+    ig->held = NULL;
 }
 
 void rc_ingress_close(rc_ingress_t *ig)

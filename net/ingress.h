@@ -30,7 +30,7 @@ typedef struct {
     rc_ingress_metrics_t metrics;
     char retry_after_line[40];      /* "Retry-After: 1\r\n" */
     struct rc_dapr_s *dapr;         /* the Dapr API on this listener (net/dapr.h), or NULL */
-    struct rc_ingress_sync_s *sync; /* answers held for durability sync (rc_ingress_attach) */
+    struct rc_held_s *held;         /* answers held for durability sync (rc_ingress_attach) */
     rc_arena_t arena;           /* per request: decoded values, extension tables, batch arrays */
     char arena_buf[256 * 1024]; /* the arena's first block: most requests never malloc */
 } rc_ingress_t;
@@ -44,8 +44,9 @@ void rc_ingress_handler(rc_ingress_t *ig, rc_http_handler_t *h);
 
 /** Durability sync (docs/durability.md): when a broker's store is in durability sync, the
  *  ingress on `loop` (serving with `srv`) holds each 202 until the store's flush covers the
- *  event, instead of blocking the loop in the commit; without such a broker it does nothing
- *  and the request path is unchanged. Returns 0 or -ENOMEM. Loop thread, before it runs. */
+ *  event, instead of blocking the loop in the commit (net/held.h), and so does the Dapr API on
+ *  the same listener (ig->dapr, set before); without such a broker it does nothing and the
+ *  request path is unchanged. Returns 0 or -ENOMEM. Loop thread, before it runs. */
 int rc_ingress_attach(rc_ingress_t *ig, uv_loop_t *loop, rc_http_server_t *srv);
 
 /** Closes the handle rc_ingress_attach made (its loop then can end); answers that complete

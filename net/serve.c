@@ -511,11 +511,17 @@ static void on_supervisor_stopped(void *arg)
     finish_stop(sv);
 }
 
+static void on_dapr_closed(void *arg)
+{
+    serve_t *sv = arg;
+    rc_dapr_detach(sv->dapr); /* its held answers need the server: gone with it */
+}
+
 static void on_dapr_drained(rc_http_server_t *s, void *arg)
 {
     serve_t *sv = arg;
     sv->dapr_srv = NULL;
-    rc_http_server_close(s, NULL, NULL);
+    rc_http_server_close(s, on_dapr_closed, sv);
 }
 
 static void on_stop_timer(uv_timer_t *t)
@@ -771,8 +777,9 @@ static int setup_dapr(serve_t *sv)
         char a[RC_CONFIG_ADDR_MAX + 16];
         rc_log_error("serve", "cannot listen on %s (dapr): %s",
                      addr_str(a, sizeof(a), cfg->dapr_host, cfg->dapr_port), rc_strerror(rc));
+        return rc;
     }
-    return rc;
+    return rc_dapr_attach(sv->dapr, sv->main_loop, sv->dapr_srv);
 }
 
 static void close_dapr(serve_t *sv)
@@ -925,7 +932,7 @@ int rc_serve_run(const rc_config_t *cfg, FILE *ready_out)
 
 out_dapr:
     if (sv.dapr_srv != NULL) { /* only when setup failed: the stop sequence closed it */
-        rc_http_server_close(sv.dapr_srv, NULL, NULL);
+        rc_http_server_close(sv.dapr_srv, on_dapr_closed, &sv);
         uv_run(sv.main_loop, UV_RUN_DEFAULT);
         uv_loop_close(sv.main_loop);
     }

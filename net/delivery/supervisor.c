@@ -205,8 +205,8 @@ static int stats_slot(rc_supervisor_t *s, const rc_config_trigger_t *t, uint32_t
         if (st->used)
             continue;
         memset(st, 0, sizeof(*st));
-        /* Only triggers with replicas (Dapr's, so far) touch their replica block. */
-        if (t->dapr != NULL)
+        /* Only triggers with replicas (Dapr apps', a Service's endpoints) touch their block. */
+        if (t->dapr != NULL || t->endpoint_count > 0)
             memset(rc_worker_stats_replicas(s->stats, i), 0,
                    RC_STATS_REPLICAS * sizeof(rc_replica_stats_t));
         st->broker_idx = broker_idx;
@@ -919,10 +919,15 @@ size_t rc_supervisor_metrics(rc_supervisor_t *s, char *buf, size_t cap)
     size_t nrl = 0;
     for (size_t i = 0; rl != NULL && i < s->ntrig; i++) {
         const rc_config_dapr_sub_t *d = s->trig[i].cfg->dapr;
+        const rc_config_trigger_t *tc = s->trig[i].cfg;
         if (d != NULL && d->app != NULL)
             rl[nrl++] =
                 (rc_replica_labels_t){s->trig[i].stats_slot, (const char *const *)d->app->endpoints,
                                       d->app->endpoint_count};
+        else if (tc->endpoint_count > 0)
+            rl[nrl++] = (rc_replica_labels_t){s->trig[i].stats_slot,
+                                              (const char *const *)tc->endpoints,
+                                              tc->endpoint_count};
     }
     n += rc_worker_stats_render_replicas(s->stats, rl, nrl, n < cap ? buf + n : NULL,
                                          n < cap ? cap - n : 0);

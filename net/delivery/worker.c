@@ -452,9 +452,19 @@ static int setup_trigger(worker_t *w, rc__wtrig_t *t, const rc_worker_trigger_t 
         return rc;
     }
     char err[256];
-    if (rc_http_client_endpoint(w->client, t->uri, &t->ep, err, sizeof(err)) != 0)
+    if (wt->cfg->endpoint_count > 0) {
+        /* The Service's replicas (docs/delivery.md, "HTTP replicas"): each gets the path of the
+         * subscriber's URL ("http://127.0.0.1:PORT/path?query"). */
+        const char *path = strchr(t->uri + sizeof("http://") - 1, '/');
+        const char *paths[1] = {path != NULL ? path : "/"};
+        int rc = rc__replicas_init(t, w->client, (const char *const *)wt->cfg->endpoints,
+                                   wt->cfg->endpoint_count, 0, paths, 1);
+        if (rc != 0)
+            return rc;
+    } else if (rc_http_client_endpoint(w->client, t->uri, &t->ep, err, sizeof(err)) != 0) {
         rc_log_error("worker", "trigger %s/%s: subscriber %s: %s (attempts fail)", wt->cfg->ns,
                      wt->cfg->name, t->uri, err);
+    }
     if (t->d->dead_letter_uri[0] != '\0' &&
         rc_http_client_endpoint(w->client, t->d->dead_letter_uri, &t->dlq, err, sizeof(err)) != 0)
         rc_log_error("worker", "trigger %s/%s: dead-letter sink %s: %s", wt->cfg->ns, wt->cfg->name,

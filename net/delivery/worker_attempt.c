@@ -139,6 +139,13 @@ int rc__worker_send(rc_http_client_t *client, rc__wentry_t *e)
     if (t->dapr != NULL)
         return rc__dapr_send(client, e);
     rc_http_endpoint_t *ep = e->to_dlq ? t->dlq : t->ep;
+    rc__replica_t *r = NULL;
+    if (t->nrep > 0 && !e->to_dlq) {
+        /* HTTP replicas: the least busy one that is up; none now: wait (rep_wake_ns). */
+        if ((r = rc__replica_pick(t, rc__now_ns())) == NULL)
+            return 0;
+        ep = r->ep[0];
+    }
     rc_http_request_t req = {
         .endpoint = ep,
         .timeout_ms = (uint32_t)((t->d->timeout_ns + 999999) / 1000000),
@@ -153,6 +160,8 @@ int rc__worker_send(rc_http_client_t *client, rc__wentry_t *e)
         rc__entry_finish(e);
         return 1;
     }
+    if (r != NULL)
+        rc__replica_start(e, r);
     e->sent_ns = rc_now_ns();
     if (ep == NULL) {
         /* The URL could not be resolved: a transport error, retried like one. */
@@ -358,7 +367,21 @@ void rc__on_response(int result, const rc_http_response_t *resp, void *arg)
         rc__dapr_outcome(e, result, resp, rep);
         return;
     }
+    if (rep != NULL && rc__replica_refusal(result)) {
+        rc__replica_count(rep, 0);
+        /* Another replica is up: the event goes there at once, and it is no retry. */
+        if (rc__replica_refused(t, rep, rc__now_ns(), result)) {
+            e->state = RC__E_WAITING;
+            e->due_ns = 0;
+            return;
+        }
+        rep = NULL; /* counted */
+    } else if (rep != NULL && result > 0) {
+        rc__replica_answered(t, rep);
+    }
     rc_delivery_class_t cls = rc_delivery_classify(result);
+    if (rep != NULL)
+        rc__replica_count(rep, cls == RC_DELIVERY_SUCCESS);
     if (cls == RC_DELIVERY_SUCCESS && !e->to_dlq && resp != NULL)
         handle_reply(e, resp);
     if (cls == RC_DELIVERY_SUCCESS) {

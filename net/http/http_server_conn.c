@@ -771,6 +771,12 @@ int rc_http_server_respond(rc_http_server_t *s, uint64_t conn_id,
     c->held = 0;
     int keep = c->held_keep && !res->close && !s->draining;
     c->close_after = !keep;
+    if (!keep && !c->reading && uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0) {
+        /* Holding stopped reading. The linger after this last answer waits for the client's
+         * FIN, which only a read sees (its input is discarded: c->stop); without it every
+         * answer held across a drain kept its connection, and the drain, for the linger time. */
+        c->reading = 1;
+    }
     rc__http_server_queue_response(c, res, c->held_head, c->held_minor);
     rc__http_server_conn_deadline(c, s->lim.idle_timeout_ms);
     rc__http_server_conn_flush(c);

@@ -600,6 +600,302 @@ def test_cursors_follow_deliveries():
             forget(b)
 
 
+# ---- the Dapr publish API in durability sync ------------------------------------------------------
+
+HELPER_DIR = os.environ.get("RC_TEST_HELPER_DIR") or os.path.join(
+    os.path.dirname(RINGCAST), "../tests")
+FSYNC_FAULT = os.path.join(HELPER_DIR, "fsync_fault.so")
+
+PUBSUB = """---
+apiVersion: dapr.io/v1alpha1
+kind: Component
+metadata: {name: %s}
+spec:
+  type: pubsub.ringcast
+  version: v1
+  metadata:
+  - {name: broker, value: %s}
+"""
+
+
+def dapr_config(d, port, brokers=("default",)):
+    """A sync file store per broker in `brokers` (the first is `default`, from SETTINGS), a
+    pubsub.ringcast component per broker (`pubsub`, then `pubsub-<broker>`), the Dapr API on
+    the ingress port and on 127.0.0.1:`port`."""
+    doc = durable_config(d, "sync", loops=2).replace(
+        "  workers: 1\n", "  workers: 1\n  dapr: {listen: 127.0.0.1:%d}\n" % port)
+    for name in brokers[1:]:
+        doc += ("---\napiVersion: eventing.knative.dev/v1\nkind: Broker\nmetadata:\n"
+                "  name: %s\n  annotations:\n    ringcast.dev/storage-type: file\n"
+                "    ringcast.dev/storage-directory: %s\n" % (name, d))
+    for name in brokers:
+        doc += PUBSUB % ("pubsub" if name == "default" else "pubsub-" + name, name)
+    return doc
+
+
+def free_port():
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def fault_env(d):
+    """The environment of a broker whose fdatasync the test slows or breaks (fsync_fault.c)."""
+    check(os.path.exists(FSYNC_FAULT), "the fdatasync shim is not built: %s" % FSYNC_FAULT)
+    env = dict(os.environ)
+    env["LD_PRELOAD"] = FSYNC_FAULT
+    env["RC_FSYNC_DELAY_FILE"] = os.path.join(d, "fsync-delay-ms")
+    env["RC_FSYNC_FAIL_FILE"] = os.path.join(d, "fsync-fail")
+    # An ASan build's runtime wants to be the first library loaded; the shim is.
+    env["ASAN_OPTIONS"] = env.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0"
+    return env
+
+
+def dapr_publish(host, port, eid, topic="orders", pubsub="pubsub", conn=None):
+    c = conn or Conn(host, port, timeout=10.0)
+    try:
+        c.send_request("POST", "/v1.0/publish/%s/%s?metadata.cloudevent.id=%s"
+                       % (pubsub, topic, eid), {"Content-Type": "text/plain"}, b"dapr " + eid.encode())
+        return c.response()
+    finally:
+        if conn is None:
+            c.close()
+
+
+def dapr_bulk(host, port, ids, pubsub="pubsub"):
+    import json
+    body = json.dumps([{"entryId": "e%d" % i, "event": "bulk " + x, "contentType": "text/plain",
+                        "metadata": {"cloudevent.id": x}} for i, x in enumerate(ids)])
+    c = Conn(host, port, timeout=10.0)
+    try:
+        c.send_request("POST", "/v1.0/publish/bulk/%s/orders" % pubsub,
+                       {"Content-Type": "application/json"}, body)
+        return c.response()
+    finally:
+        c.close()
+
+
+def test_dapr_sync_publish():
+    """Dapr publish and bulk publish to a sync file store, on the ingress port and on
+    spec.dapr.listen: 204 after a flush, and every event in the file."""
+    with tempfile.TemporaryDirectory(prefix="rc-durable-dapr-") as d:
+        port = free_port()
+        b = Broker(dapr_config(d, port))
+        try:
+            before, _, _ = fsyncs(b)
+            want = []
+            for where, p in (("ingress", b.port), ("dapr", port)):
+                r = dapr_publish(b.host, p, "one-" + where)
+                eq(r.status, 204, "Dapr publish on the %s port: %r" % (where, r))
+                want.append("one-" + where)
+                ids = ["bulk-%s-%d" % (where, i) for i in range(3)]
+                r = dapr_bulk(b.host, p, ids)
+                eq(r.status, 204, "Dapr bulk publish on the %s port: %r" % (where, r))
+                want += ids
+            after, _, durable = fsyncs(b)
+            check(after > before, "fdatasyncs %s -> %s" % (before, after))
+            check(durable >= len(want), "durable events %s after %d" % (durable, len(want)))
+            m = b.metrics()
+            acc = sum(v for k, v in m.items() if k.startswith("ringcast_ingress_events_accepted"))
+            check(acc >= len(want), "accepted events counted once answered: %s" % acc)
+            rc, got, err = tail(d, "--verify")
+            eq(rc, 0, "tail --verify: %s" % err)
+            eq(got, want, "the Dapr events in the file, in order")
+        finally:
+            forget(b)
+
+
+def test_dapr_sync_group_commit():
+    """16 connections publishing through spec.dapr.listen, which is one loop (the main loop):
+    held answers let that loop commit every request that arrives while a flush runs, so the
+    fdatasyncs are fewer than the requests. A loop that waited in the commit would take the
+    requests one by one, one fdatasync each."""
+    with tempfile.TemporaryDirectory(prefix="rc-durable-dapr-") as d:
+        port = free_port()
+        b = Broker(dapr_config(d, port))
+        try:
+            before, _, _ = fsyncs(b)
+            ok, lock = [], threading.Lock()
+
+            def run(k):
+                c = Conn(b.host, port, timeout=10.0)
+                try:
+                    for i in range(20):
+                        eid = "g-%d-%d" % (k, i)
+                        if dapr_publish(b.host, port, eid, conn=c).status == 204:
+                            with lock:
+                                ok.append(eid)
+                finally:
+                    c.close()
+            threads = [threading.Thread(target=run, args=(k,), daemon=True) for k in range(16)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(60)
+            eq(len(ok), 320, "every Dapr publish got 204")
+            after, _, durable = fsyncs(b)
+            n = after - before
+            check(durable >= 320, "durable events %s" % durable)
+            check(1 <= n < 320 * 0.75, "group commit: %d fdatasyncs for 320 Dapr publishes" % n)
+            rc, got, err = tail(d, "--verify")
+            eq(rc, 0, err)
+            eq(sorted(got), sorted(ok), "every 204 in the file")
+            print("  (320 Dapr publishes on spec.dapr.listen, %d fdatasyncs: %.1f each)"
+                  % (n, 320.0 / n))
+        finally:
+            forget(b)
+
+
+def test_dapr_sync_loop_responsive():
+    """fdatasync made slow (300 ms, the shim): Dapr publishes on both listeners wait for the
+    flush, and meanwhile /v1.0/healthz on both listeners and the admin /healthz (the main loop,
+    which also serves spec.dapr.listen) answer at once."""
+    with tempfile.TemporaryDirectory(prefix="rc-durable-dapr-") as d:
+        port = free_port()
+        env = fault_env(d)
+        b = Broker(dapr_config(d, port), env=env)
+        try:
+            with open(env["RC_FSYNC_DELAY_FILE"], "w") as f:
+                f.write("300")
+            res, lock = {}, threading.Lock()
+
+            def pub(k, p):
+                t0 = time.monotonic()
+                r = dapr_bulk(b.host, p, ["slow-%d" % k]) if k % 2 else \
+                    dapr_publish(b.host, p, "slow-%d" % k)
+                with lock:
+                    res[k] = (r.status, time.monotonic() - t0)
+            threads = [threading.Thread(target=pub, args=(k, port if k < 4 else b.port),
+                                        daemon=True) for k in range(8)]
+            for t in threads:
+                t.start()
+            time.sleep(0.1)  # the publishes are committed and wait for the flush
+            probes = []
+            for _ in range(3):
+                for name, p, admin in (("dapr", port, False), ("ingress", b.port, False),
+                                       ("admin", None, True)):
+                    t0 = time.monotonic()
+                    if admin:
+                        r = b.request("GET", "/healthz", admin=True)
+                    else:
+                        c = Conn(b.host, p, timeout=10.0)
+                        try:
+                            c.send_request("GET", "/v1.0/healthz")
+                            r = c.response()
+                        finally:
+                            c.close()
+                    dt = time.monotonic() - t0
+                    probes.append((name, r.status, dt))
+                    with lock:
+                        waiting = len(res) < 8
+                    check(waiting or dt < 0.1, "probe %s answered after the publishes" % name)
+            for t in threads:
+                t.join(30)
+            eq(sorted(res), list(range(8)), "every publish answered")
+            for k, (status, dt) in sorted(res.items()):
+                eq(status, 204, "publish %d" % k)
+                check(dt >= 0.25, "publish %d answered in %.3f s, before its 300 ms flush" % (k, dt))
+            slow = [(n, s, round(dt, 3)) for n, s, dt in probes if s not in (200, 204) or dt > 0.1]
+            eq(slow, [], "probes slower than 100 ms while publishes waited for the flush")
+            os.unlink(env["RC_FSYNC_DELAY_FILE"])
+            rc, got, err = tail(d, "--verify")
+            eq(sorted(got), sorted("slow-%d" % k for k in range(8)), "the events in the file")
+            print("  (8 publishes waiting %.2f-%.2f s; probes within %.1f ms)"
+                  % (min(dt for _, dt in res.values()), max(dt for _, dt in res.values()),
+                     1000 * max(dt for _, _, dt in probes)))
+        finally:
+            forget(b)
+
+
+def test_sync_stop_with_held_answers():
+    """SIGTERM while answers wait for a slow flush (300 ms, the shim): every held publish
+    (Knative and Dapr, on both listeners) is answered, and the stop does not wait for the
+    answered connections to time out: a held answer sent during the drain closes its
+    connection as soon as the client does (it took the linger time, 2 s, before)."""
+    with tempfile.TemporaryDirectory(prefix="rc-durable-dapr-") as d:
+        port = free_port()
+        env = fault_env(d)
+        cfg = dapr_config(d, port).replace("shutdownTimeout: 2s", "shutdownTimeout: 10s")
+        b = Broker(cfg, env=env)
+        try:
+            with open(env["RC_FSYNC_DELAY_FILE"], "w") as f:
+                f.write("300")
+            res, lock = {}, threading.Lock()
+
+            def pub(k):
+                if k == 0:
+                    r = b.request("POST", "/default/default",
+                                  {"ce-id": "stop-0", "ce-source": "/s", "ce-type": "t",
+                                   "ce-specversion": "1.0", "Content-Type": "text/plain"}, b"x")
+                else:
+                    r = dapr_publish(b.host, port if k == 1 else b.port, "stop-%d" % k)
+                with lock:
+                    res[k] = r.status
+            threads = [threading.Thread(target=pub, args=(k,), daemon=True) for k in range(3)]
+            for t in threads:
+                t.start()
+            time.sleep(0.1)  # committed, waiting for the flush
+            t0 = time.monotonic()
+            b.signal(signal.SIGTERM)
+            for t in threads:
+                t.join(10)
+            eq(res, {0: 202, 1: 204, 2: 204}, "answers held across the stop")
+            eq(b.wait(10), 0, "graceful stop")
+            took = time.monotonic() - t0
+            # The held flush (at most 300 ms left) and the last flush at close (300 ms).
+            check(took < 1.5, "the stop took %.2f s" % took)
+            print("  (stop with 3 held answers: %.2f s)" % took)
+        finally:
+            forget(b)
+
+
+def test_dapr_sync_fdatasync_fails():
+    """fdatasync failing (EIO, the shim): a held Dapr publish is answered 500
+    ERR_PUBSUB_PUBLISH_MESSAGE with the ingress's message, a bulk publish lists every entry
+    failed; once failed, the store refuses the next ones at once (the failure sticks), and the
+    Knative ingress answers 500 too."""
+    import json
+    with tempfile.TemporaryDirectory(prefix="rc-durable-dapr-") as d:
+        port = free_port()
+        env = fault_env(d)
+        b = Broker(dapr_config(d, port, brokers=("default", "other")), env=env)
+        try:
+            eq(dapr_publish(b.host, port, "fine").status, 204, "before the failure")
+            open(env["RC_FSYNC_FAIL_FILE"], "w").close()
+            msg = "the event was stored but cannot be made durable: "
+
+            def failed(r, what):
+                eq(r.status, 500, "%s: %r" % (what, r))
+                body = json.loads(r.body)
+                eq(body["errorCode"], "ERR_PUBSUB_PUBLISH_MESSAGE", what)
+                check(body["message"].startswith(msg) and "Input/output error" in body["message"],
+                      "%s: %s" % (what, body["message"]))
+                return body
+            # broker default: a single publish waits for the failing flush, then a bulk one
+            # finds the failure stuck; broker other: the other way round.
+            failed(dapr_publish(b.host, port, "held-one"), "held publish")
+            body = failed(dapr_bulk(b.host, b.port, ["x", "y"]), "bulk after the failure")
+            eq([(e["entryId"], e["error"].startswith(msg)) for e in body["failedEntries"]],
+               [("e0", True), ("e1", True)], "every entry failed")
+            body = failed(dapr_bulk(b.host, port, ["p", "q", "r"], pubsub="pubsub-other"),
+                          "held bulk publish")
+            eq([e["entryId"] for e in body["failedEntries"]], ["e0", "e1", "e2"],
+               "every entry of the held bulk publish failed")
+            failed(dapr_publish(b.host, b.port, "after", pubsub="pubsub-other"),
+                   "publish after the failure")
+            r = b.request("POST", "/default/default",
+                          {"ce-id": "k", "ce-source": "/s", "ce-type": "t",
+                           "ce-specversion": "1.0", "Content-Type": "text/plain"}, b"x")
+            eq(r.status, 500, "Knative ingress after the failure: %r" % r)
+            check(msg.encode() in r.body, r.body)
+            check("fdatasync of ring file" in b.log(), "the failure is logged: %s" % b.log())
+        finally:
+            forget(b)
+
+
 if __name__ == "__main__":
     Runner().run([
         test_restart_after_shm_wipe,
@@ -612,4 +908,9 @@ if __name__ == "__main__":
         test_sync_group_commit,
         test_batch_flush_bound,
         test_cursors_follow_deliveries,
+        test_dapr_sync_publish,
+        test_dapr_sync_group_commit,
+        test_dapr_sync_loop_responsive,
+        test_sync_stop_with_held_answers,
+        test_dapr_sync_fdatasync_fails,
     ])

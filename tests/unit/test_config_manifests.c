@@ -139,6 +139,72 @@ static void test_target_port(void)
                  "t.yaml:9: Service default/a: unknown field 'bogus'");
 }
 
+#define SVC_EP(name, eps)                                                                          \
+    "---\napiVersion: v1\nkind: Service\nmetadata:\n  name: " name "\n  annotations:\n"            \
+    "    ringcast.dev/endpoints: " eps "\nspec:\n  ports: [{port: 80}]\n"
+
+/* A Service's ringcast.dev/endpoints: the replicas of a Trigger's subscriber (issue 15, item 1). */
+static void test_endpoints(void)
+{
+    rc_config_t c;
+    load_ok(&c, BROKER SVC_EP("a", "\"127.0.0.1:9001, http://localhost:9002/,[::1]:9003\"")
+                    TRIGGER_REF("ta", "a") TRIGGER_REF("tb", "a"));
+    const rc_config_service_t *s = &c.services[0];
+    ASSERT_EQ(s->endpoint_count, 3);
+    ASSERT_STR_EQ(s->endpoints[0], "http://127.0.0.1:9001");
+    ASSERT_STR_EQ(s->endpoints[1], "http://localhost:9002");
+    ASSERT_STR_EQ(s->endpoints[2], "http://[::1]:9003");
+    const rc_config_trigger_t *t = rc_config_find_trigger(&c, "default", "ta");
+    ASSERT_EQ(t->endpoint_count, 3);
+    ASSERT(t->endpoints == s->endpoints);
+    ASSERT_STR_EQ(t->subscriber_uri, "http://127.0.0.1:80/");
+    rc_config_close(&c);
+
+    /* Line 10: the annotation's value. */
+    expect_error(BROKER SVC_EP("a", "\"127.0.0.1\""),
+                 "t.yaml:10: Service default/a: ringcast.dev/endpoints: '127.0.0.1' is not "
+                 "HOST:PORT (a port from 1 to 65535)");
+    expect_error(BROKER SVC_EP("a", "\"h:0\""),
+                 "t.yaml:10: Service default/a: ringcast.dev/endpoints: 'h:0' is not HOST:PORT "
+                 "(a port from 1 to 65535)");
+    expect_error(BROKER SVC_EP("a", "\"h:99999\""),
+                 "t.yaml:10: Service default/a: ringcast.dev/endpoints: 'h:99999' is not "
+                 "HOST:PORT (a port from 1 to 65535)");
+    expect_error(BROKER SVC_EP("a", "\"https://h:1\""),
+                 "t.yaml:10: Service default/a: ringcast.dev/endpoints: 'https://h:1': only "
+                 "http:// is supported");
+    expect_error(BROKER SVC_EP("a", "\"h:1/x\""),
+                 "t.yaml:10: Service default/a: ringcast.dev/endpoints: 'h:1/x' has a path: an "
+                 "endpoint is HOST:PORT (the path is the Trigger's spec.subscriber.uri)");
+    expect_error(BROKER SVC_EP("a", "\"h:1, http://h:1\""),
+                 "t.yaml:10: Service default/a: ringcast.dev/endpoints: h:1 is listed twice");
+    expect_error(BROKER SVC_EP("a", "\" , \""),
+                 "t.yaml:10: Service default/a: ringcast.dev/endpoints is empty (give "
+                 "HOST:PORT, ...)");
+    expect_error(BROKER SVC_EP("a", "\"h_1:1\""),
+                 "t.yaml:10: Service default/a: ringcast.dev/endpoints: 'h_1:1' is not "
+                 "HOST:PORT (a port from 1 to 65535)");
+    expect_error(BROKER SVC_EP("a", "[a, b]"),
+                 "t.yaml:10: Service default/a: 'metadata.annotations.ringcast.dev/endpoints' "
+                 "must be a string");
+    expect_error(BROKER "---\napiVersion: v1\nkind: Service\nmetadata:\n  name: a\n"
+                        "  annotations: {ringcast.dev/endpoint: \"h:1\"}\n"
+                        "spec: {ports: [{port: 80}]}\n",
+                 "t.yaml:9: Service default/a: unknown annotation 'ringcast.dev/endpoint' (a "
+                 "Service's is ringcast.dev/endpoints)");
+    char many[2048] = "\"";
+    for (int i = 0; i <= 64; i++)
+        snprintf(many + strlen(many), sizeof(many) - strlen(many), "h:%d,", 1000 + i);
+    strcat(many, "\"");
+    char y[4096];
+    snprintf(y, sizeof(y),
+             BROKER "---\napiVersion: v1\nkind: Service\nmetadata:\n  name: a\n  annotations:\n"
+                    "    ringcast.dev/endpoints: %s\nspec:\n  ports: [{port: 80}]\n",
+             many);
+    expect_error(y, "t.yaml:10: Service default/a: ringcast.dev/endpoints: more than 64 "
+                    "endpoints");
+}
+
 static void test_warnings(void)
 {
     rc_config_t c;
@@ -238,7 +304,8 @@ static void test_annotations(void)
                  "t.yaml:5: Trigger default/t: unknown annotation 'ringcast.dev/rate-limit': "
                  "ringcast reads ringcast.dev/max-inflight, ringcast.dev/lag-limit and "
                  "ringcast.dev/lag-policy on a Trigger, ringcast.dev/storage-type, -directory, "
-                 "-durability and -flush-interval on a Broker");
+                 "-durability, -flush-interval, ringcast.dev/dedup-window and -capacity on a "
+                 "Broker, ringcast.dev/endpoints on a Service");
     /* Near misses of the lag annotations were once taken as "not a lag annotation" and
      * ignored. */
     expect_error("apiVersion: eventing.knative.dev/v1\nkind: Trigger\nmetadata:\n  name: t\n"
@@ -248,13 +315,15 @@ static void test_annotations(void)
                  "t.yaml:5: Trigger default/t: unknown annotation 'ringcast.dev/lag-limits': "
                  "ringcast reads ringcast.dev/max-inflight, ringcast.dev/lag-limit and "
                  "ringcast.dev/lag-policy on a Trigger, ringcast.dev/storage-type, -directory, "
-                 "-durability and -flush-interval on a Broker");
+                 "-durability, -flush-interval, ringcast.dev/dedup-window and -capacity on a "
+                 "Broker, ringcast.dev/endpoints on a Service");
     expect_error("apiVersion: eventing.knative.dev/v1\nkind: Broker\nmetadata:\n  name: b\n"
                  "  annotations:\n    other/x: y\n    ringcast.dev/max-inflight: \"5\"\n",
                  "t.yaml:7: Broker default/b: unknown annotation 'ringcast.dev/max-inflight': "
                  "ringcast reads ringcast.dev/max-inflight, ringcast.dev/lag-limit and "
                  "ringcast.dev/lag-policy on a Trigger, ringcast.dev/storage-type, -directory, "
-                 "-durability and -flush-interval on a Broker");
+                 "-durability, -flush-interval, ringcast.dev/dedup-window and -capacity on a "
+                 "Broker, ringcast.dev/endpoints on a Service");
     rc_config_t c;
     load_ok(&c, BROKER "---\napiVersion: eventing.knative.dev/v1\nkind: Trigger\nmetadata:\n"
                        "  name: t\n  annotations: {ringcast.dev/max-inflight: \"3\", "
@@ -299,6 +368,7 @@ int main(void)
 {
     test_skipped_kinds();
     test_target_port();
+    test_endpoints();
     test_warnings();
     test_dead_letter_ref();
     test_annotations();
