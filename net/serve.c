@@ -47,15 +47,15 @@ typedef struct {
 } ingress_loop_t;
 
 /* An apply or delete whose answer waits for the reload it started (admin_write). */
-typedef struct held_s {
-    struct held_s *next;
+typedef struct apply_wait_s {
+    struct apply_wait_s *next;
     uint64_t conn_id;
     uint64_t target;   /* reloads ended (applied + rejected) once ours has */
     uint64_t rejected; /* rejected reloads before ours */
     uint64_t deadline; /* uv_now(): answer by then whatever the reload does */
     int status;
     char *json;
-} held_t;
+} apply_wait_t;
 
 typedef struct {
     const rc_config_t *cfg;
@@ -68,8 +68,8 @@ typedef struct {
     rc_admin_t admin;
     uv_signal_t sigterm, sigint;
     uv_timer_t stop_timer;
-    uv_timer_t held_timer; /* answers the held applies (held_t) */
-    held_t *held;
+    uv_timer_t apply_timer; /* answers the applies waiting for their reload */
+    apply_wait_t *apply_waits;
     atomic_int ready;
     int stopping;
     rc_http_server_shared_t ingress_shared; /* connections and body memory over all loops */
@@ -355,16 +355,16 @@ static int apply_check(void *arg, const rc_config_t *nc, char *err, size_t err_l
 
 /* Answers a held apply; a reload that was rejected after all (its log line says why) is a
  * warning in the answer: the state file is written and the next reload or start loads it. */
-static void answer_held(serve_t *sv, held_t *h, int rejected)
+static void answer_apply(serve_t *sv, apply_wait_t *h, int rejected)
 {
     cJSON *j = rejected ? cJSON_Parse(h->json) : NULL;
     cJSON *w = j != NULL ? cJSON_GetObjectItem(j, "warnings") : NULL;
     char *text = NULL;
     if (cJSON_IsArray(w)) {
-        cJSON_AddItemToArray(w, cJSON_CreateString(
-                                    "the reload was rejected (the broker's log says why): the "
-                                    "state file is written, and the next reload or start loads "
-                                    "it"));
+        cJSON_AddItemToArray(
+            w, cJSON_CreateString("the reload was rejected (the broker's log says why): the "
+                                  "state file is written, and the next reload or start loads "
+                                  "it"));
         text = cJSON_PrintUnformatted(j);
     }
     cJSON_Delete(j);
@@ -382,28 +382,28 @@ static void answer_held(serve_t *sv, held_t *h, int rejected)
 }
 
 /* Answers every held apply whose reload has ended (all of them when `all`). */
-static void answer_ready(serve_t *sv, int all)
+static void answer_applies(serve_t *sv, int all)
 {
     uint64_t applied = 0, rejected = 0;
     if (sv->sup != NULL)
         rc_supervisor_reload_state(sv->sup, &applied, &rejected);
     uint64_t now = uv_now(sv->main_loop);
-    for (held_t **p = &sv->held; *p != NULL;) {
-        held_t *h = *p;
+    for (apply_wait_t **p = &sv->apply_waits; *p != NULL;) {
+        apply_wait_t *h = *p;
         if (all || sv->sup == NULL || applied + rejected >= h->target || now >= h->deadline) {
             *p = h->next;
-            answer_held(sv, h, rejected > h->rejected);
+            answer_apply(sv, h, rejected > h->rejected);
         } else {
             p = &h->next;
         }
     }
-    if (sv->held == NULL)
-        uv_timer_stop(&sv->held_timer);
+    if (sv->apply_waits == NULL)
+        uv_timer_stop(&sv->apply_timer);
 }
 
-static void on_held_timer(uv_timer_t *t)
+static void on_apply_timer(uv_timer_t *t)
 {
-    answer_ready(t->data, 0);
+    answer_applies(t->data, 0);
 }
 
 /* Starts the reload of an apply and holds its answer until that reload has ended, so that
@@ -414,7 +414,7 @@ static int hold_for_reload(serve_t *sv, uint64_t conn_id, int status, char **jso
     uint64_t applied, rejected;
     int busy = rc_supervisor_reload_state(sv->sup, &applied, &rejected);
     int rc = rc_supervisor_reload(sv->sup);
-    held_t *h = calloc(1, sizeof(*h));
+    apply_wait_t *h = calloc(1, sizeof(*h));
     if (h == NULL)
         return status;
     /* During a reload this one runs after it: two reloads end before ours has. One refused at
@@ -426,10 +426,10 @@ static int hold_for_reload(serve_t *sv, uint64_t conn_id, int status, char **jso
     h->status = status;
     h->json = *json;
     *json = NULL;
-    h->next = sv->held;
-    sv->held = h;
-    if (!uv_is_active((uv_handle_t *)&sv->held_timer))
-        uv_timer_start(&sv->held_timer, on_held_timer, 10, 10);
+    h->next = sv->apply_waits;
+    sv->apply_waits = h;
+    if (!uv_is_active((uv_handle_t *)&sv->apply_timer))
+        uv_timer_start(&sv->apply_timer, on_apply_timer, 10, 10);
     return 0;
 }
 
@@ -499,7 +499,7 @@ static void finish_stop(serve_t *sv)
     sv->lag = NULL;
     uv_close((uv_handle_t *)&sv->sigterm, NULL);
     uv_close((uv_handle_t *)&sv->sigint, NULL);
-    uv_close((uv_handle_t *)&sv->held_timer, NULL);
+    uv_close((uv_handle_t *)&sv->apply_timer, NULL);
     if (sv->admin_srv != NULL)
         rc_http_server_drain(sv->admin_srv, on_admin_drained, sv);
 }
@@ -551,7 +551,7 @@ static void begin_stop(serve_t *sv, const char *why)
     rc_log_info("serve", "%s: stopping (finishing requests in flight, up to %u ms)", why,
                 sv->cfg->shutdown_timeout_ms);
     atomic_store_explicit(&sv->ready, 0, memory_order_relaxed);
-    answer_ready(sv, 1); /* their reloads will not happen now */
+    answer_applies(sv, 1); /* their reloads will not happen now */
     rc_dapr_subs_close(sv->dapr_subs);
     sv->dapr_subs = NULL;
     for (uint32_t i = 0; i < sv->nloops; i++) {
@@ -869,8 +869,8 @@ int rc_serve_run(const rc_config_t *cfg, FILE *ready_out)
     uv_signal_init(sv.main_loop, &sv.sigterm);
     uv_signal_init(sv.main_loop, &sv.sigint);
     uv_timer_init(sv.main_loop, &sv.stop_timer);
-    uv_timer_init(sv.main_loop, &sv.held_timer);
-    sv.sigterm.data = sv.sigint.data = sv.stop_timer.data = sv.held_timer.data = &sv;
+    uv_timer_init(sv.main_loop, &sv.apply_timer);
+    sv.sigterm.data = sv.sigint.data = sv.stop_timer.data = sv.apply_timer.data = &sv;
     uv_signal_start(&sv.sigterm, on_signal, SIGTERM);
     uv_signal_start(&sv.sigint, on_signal, SIGINT);
 
