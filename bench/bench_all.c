@@ -100,6 +100,8 @@ int rc_bench_all(int argc, char **argv)
     static const char *const scen[] = {"ingest", "latency", "fanout", "groups", "dapr"};
     for (size_t i = 0; i < sizeof(scen) / sizeof(scen[0]); i++) {
         printf("## %s\n\n", scen[i]);
+        if (strcmp(scen[i], "ingest") == 0)
+            rc__bench_ingest_targets(&o, &rep);
         if (strcmp(scen[i], "dapr") == 0)
             rc__bench_dapr_targets(&o, &rep);
         rc_report_table(&rep, scen[i], stdout);

@@ -17,7 +17,7 @@ static void usage(const char *scenario, const char *summary, FILE *out)
             "         [--systems LIST] [--rates LIST] [--consumers LIST] [--ring-size BYTES]\n"
             "         [--reader-spin N] [--drain S] [--quick] [--out DIR]\n"
             "         [--triggers LIST] [--decoys N] [--workers N] [--rate R] [--targets]\n"
-            "         [--bulk LIST]\n\n%s\n\n"
+            "         [--bulk LIST] [--store-dir DIR]\n\n%s\n\n"
             "  --seconds S      publishing time per run (default 3, quick 0.5)\n"
             "  --conns N        publisher connections (default 16)\n"
             "  --depth N        requests in flight per connection: 1 = keep-alive request/\n"
@@ -27,7 +27,12 @@ static void usage(const char *scenario, const char *summary, FILE *out)
             "  --batch N        events per batch request (default 100)\n"
             "  --types N        distinct event types, round-robin (default 4)\n"
             "  --runs N         repeat each run, report the median throughput (default 1)\n"
-            "  --systems LIST   e.g. ringcast,nginx,redis,nats (default: all of the scenario)\n"
+            "  --systems LIST   e.g. ringcast,nginx,redis,nats (default: all of the scenario);\n"
+            "                   ingest also: ringcast-file-none, ringcast-file-batch,\n"
+            "                   ringcast-file-sync (a file store), redis-aof-everysec,\n"
+            "                   redis-aof-always (appendonly yes)\n"
+            "  --store-dir DIR  ingest: where the file stores' and Redis AOFs' temporary\n"
+            "                   directories go, i.e. the disk measured (default $TMPDIR or /tmp)\n"
             "  --rates LIST     latency: offered events/s (default 1000,10000,50000);\n"
             "                   dapr: publish and end-to-end rates (default 1000,10000)\n"
             "  --consumers LIST fanout, groups: consumer counts (default 1,4,16; quick 1,4;\n"
@@ -107,6 +112,7 @@ static const opt_t value_opts[] = {
     {"--workers", OPT_INT, offsetof(rc_bench_opts_t, workers)},
     {"--rate", OPT_DOUBLE, offsetof(rc_bench_opts_t, rate)},
     {"--out", OPT_TEXT, offsetof(rc_bench_opts_t, out)},
+    {"--store-dir", OPT_TEXT, offsetof(rc_bench_opts_t, store_dir)},
 };
 
 /* Stores `v` in the option's field. Returns 0, or -1 when a number is not the whole of `v`
@@ -213,8 +219,17 @@ static int parse_args(const char *scenario, const char *summary, int argc, char 
  * and look like a skipped peer. Returns 0 or 2 (message printed). */
 static int check_systems(const char *scenario, const char *systems)
 {
-    static const char *const known[] = {"ringcast", "nginx",         "redis",
-                                        "nats",     "ringcast-http", "sinks-direct"};
+    static const char *const known[] = {"ringcast",
+                                        "nginx",
+                                        "redis",
+                                        "nats",
+                                        "ringcast-http",
+                                        "sinks-direct",
+                                        "ringcast-file-none",
+                                        "ringcast-file-batch",
+                                        "ringcast-file-sync",
+                                        "redis-aof-always",
+                                        "redis-aof-everysec"};
     for (const char *p = systems; p && *p;) {
         const char *comma = strchr(p, ',');
         size_t len = comma ? (size_t)(comma - p) : strlen(p);
@@ -224,7 +239,9 @@ static int check_systems(const char *scenario, const char *systems)
         if (!ok) {
             fprintf(stderr,
                     "ringcast-bench %s: unknown system '%.*s' in --systems (known: "
-                    "ringcast, nginx, redis, nats, ringcast-http, sinks-direct)\n",
+                    "ringcast, nginx, redis, nats, ringcast-http, sinks-direct, "
+                    "ringcast-file-none, ringcast-file-batch, ringcast-file-sync, "
+                    "redis-aof-always, redis-aof-everysec)\n",
                     scenario, (int)len, p);
             return 2;
         }
@@ -341,6 +358,9 @@ int rc_bench_finish(const char *scenario, const rc_report_t *rep, const rc_bench
                 *k = '_';
         }
         printf(" %s_eps=%.0f %s_p99_us=%.1f", key, x->throughput, key, x->p99_us);
+        if (x->has_fsyncs)
+            printf(" %s_fsyncs_s=%.0f %s_events_per_fsync=%.2f", key, x->fsyncs_per_s, key,
+                   x->events_per_fsync);
     }
     printf(" rows=%d skipped=%d lost=%llu failed=%d\n", rows, skipped, (unsigned long long)lost,
            failed);
@@ -362,6 +382,7 @@ void rc_bench_run_opts(const rc_bench_opts_t *o, rc_peer_kind_t system, rc_run_o
     ro->load.size = o->size;
     ro->load.batch = o->batch;
     ro->load.types = o->types;
+    ro->store_parent = o->store_dir;
 }
 
 void rc_bench_http_opts(const rc_bench_opts_t *o, double rate, rc_http_run_opts_t *h)

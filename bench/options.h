@@ -33,6 +33,7 @@ typedef struct {
     double rate;           /* fanout: open loop at this many events/s (0: closed loop) */
     int targets;           /* fanout: run the three target checks */
     const char *out;       /* directory for report.md/json and SVGs; NULL = none */
+    const char *store_dir; /* ingest: parent of the file stores' / AOFs' temp directories */
 } rc_bench_opts_t;
 
 /** Parses `argv` (argv[0] the scenario) into `o` after setting defaults (`--quick` shortens

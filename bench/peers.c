@@ -112,8 +112,8 @@ static int read_listening(int fd, pid_t pid, int *port, int *admin_port)
     return -ETIMEDOUT;
 }
 
-/* HTTP status of GET `path` on 127.0.0.1:`port`, or -errno. */
-static int http_get_status(int port, const char *path)
+/* A blocking TCP connection to 127.0.0.1:`port` with 1 s send and receive timeouts, or -errno. */
+static int connect_loopback(int port)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
@@ -123,21 +123,62 @@ static int http_get_status(int port, const char *path)
                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     struct timeval tv = {1, 0};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    char req[256], resp[64];
-    int n = snprintf(req, sizeof(req),
-                     "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", path);
-    int status = -EPROTO;
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
     if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
-        status = -errno;
-    } else if (send(fd, req, (size_t)n, MSG_NOSIGNAL) == n) {
-        ssize_t r = recv(fd, resp, sizeof(resp) - 1, 0);
-        if (r >= 12 && memcmp(resp, "HTTP/1.", 7) == 0) {
-            resp[r] = 0;
-            status = atoi(resp + 9);
-        }
+        int rc = -errno;
+        close(fd);
+        return rc;
     }
+    return fd;
+}
+
+/* Sends `req` and reads the answer into `buf` (NUL-terminated) until the peer closes, `buf` is
+ * full, or `done` says the answer is complete. Returns the bytes read or -errno. */
+static ssize_t exchange(int fd, const char *req, char *buf, size_t cap,
+                        int (*done)(const char *buf, size_t len))
+{
+    size_t n = strlen(req), used = 0;
+    if (send(fd, req, n, MSG_NOSIGNAL) != (ssize_t)n)
+        return -EIO;
+    while (used < cap - 1) {
+        ssize_t r = recv(fd, buf + used, cap - 1 - used, 0);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return -errno;
+        if (r == 0)
+            break;
+        used += (size_t)r;
+        buf[used] = 0;
+        if (done != NULL && done(buf, used))
+            break;
+    }
+    buf[used] = 0;
+    return (ssize_t)used;
+}
+
+/* GET `path` on 127.0.0.1:`port` with "Connection: close": the HTTP status, or -errno. The
+ * whole response (status line, headers, body; cut at cap - 1 bytes) goes into `buf`. */
+static int http_get(int port, const char *path, char *buf, size_t cap)
+{
+    int fd = connect_loopback(port);
+    if (fd < 0)
+        return fd;
+    char req[256];
+    snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+             path);
+    ssize_t n = exchange(fd, req, buf, cap, NULL);
     close(fd);
-    return status;
+    if (n < 0)
+        return (int)n;
+    return n >= 12 && memcmp(buf, "HTTP/1.", 7) == 0 ? atoi(buf + 9) : -EPROTO;
+}
+
+/* HTTP status of GET `path` on 127.0.0.1:`port`, or -errno. */
+static int http_get_status(int port, const char *path)
+{
+    char resp[512];
+    return http_get(port, path, resp, sizeof(resp));
 }
 
 static int wait_ready(int admin_port, pid_t pid)
@@ -174,26 +215,33 @@ static void last_line(const char *path, char *buf, size_t cap)
     fclose(f);
 }
 
-static int start_ringcast(const char *bin, uint64_t ring_bytes, int workers, rc_bench_yaml_fn extra,
-                          void *arg, rc_peer_t *p, char *err, size_t errlen)
+/* `ringcast serve` on ports it picks itself; with `durability` (p->store made), a file store
+ * in p->store. */
+static int start_ringcast(const char *bin, uint64_t ring_bytes, int workers, const char *durability,
+                          rc_bench_yaml_fn extra, void *arg, rc_peer_t *p, char *err, size_t errlen)
 {
     static unsigned counter;
-    char prefix[32], conf[128], errlog[128], wline[32] = "";
+    char prefix[32], conf[128], errlog[128], wline[32] = "", storage[400] = "";
     snprintf(prefix, sizeof(prefix), "rcbench%dx%u", (int)getpid(), counter++);
     snprintf(p->ring, sizeof(p->ring), "%s.default.default", prefix);
     snprintf(conf, sizeof(conf), "%s/ringcast.yaml", p->dir);
     snprintf(errlog, sizeof(errlog), "%s/ringcast.err", p->dir);
     if (workers > 0)
         snprintf(wline, sizeof(wline), "  workers: %d\n", workers);
+    /* The directory is quoted: rc_bench_peer_start_store refused quotes and backslashes. */
+    if (durability != NULL)
+        snprintf(storage, sizeof(storage),
+                 "  storage:\n    type: file\n    directory: \"%s\"\n    durability: %s\n",
+                 p->store, durability);
     FILE *f = fopen(conf, "we");
     int rc = f == NULL ? -errno : 0;
     if (f != NULL) {
         fprintf(f,
                 "apiVersion: ringcast.dev/v1alpha1\nkind: RingcastConfig\nspec:\n"
                 "  ingressLoops: 1\n  logLevel: warn\n%s  ring:\n    size: %llu\n"
-                "    namePrefix: %s\n---\napiVersion: eventing.knative.dev/v1\nkind: Broker\n"
+                "    namePrefix: %s\n%s---\napiVersion: eventing.knative.dev/v1\nkind: Broker\n"
                 "metadata:\n  name: default\n  namespace: default\n",
-                wline, (unsigned long long)ring_bytes, prefix);
+                wline, (unsigned long long)ring_bytes, prefix, storage);
         if (extra != NULL)
             rc = extra(f, p->dir, arg);
         if (fclose(f) != 0 && rc == 0)
@@ -225,8 +273,39 @@ static int start_ringcast(const char *bin, uint64_t ring_bytes, int workers, rc_
     return rc;
 }
 
-static int start_on_port(rc_peer_kind_t kind, const char *bin, rc_peer_t *p, char *err,
-                         size_t errlen)
+/* redis-server on port p->port: no persistence, or with `appendfsync` an append-only file in
+ * p->store (no automatic rewrite: a rewrite forks and copies the data set mid-run, and the
+ * ringcast store it is compared with never compacts). */
+static int spawn_redis(const char *bin, const char *appendfsync, rc_peer_t *p, const char *errlog)
+{
+    char portstr[16];
+    snprintf(portstr, sizeof(portstr), "%d", p->port);
+    char *argv[24] = {
+        (char *)bin,   "--port", portstr,      "--bind",  "127.0.0.1",        "--save", "",
+        "--daemonize", "no",     "--loglevel", "warning", "--protected-mode", "no",     NULL};
+    int n = 13;
+    if (appendfsync != NULL) {
+        char *aof[] = {"--appendonly",
+                       "yes",
+                       "--appendfsync",
+                       (char *)appendfsync,
+                       "--dir",
+                       p->store,
+                       "--auto-aof-rewrite-percentage",
+                       "0"};
+        for (size_t i = 0; i < sizeof(aof) / sizeof(aof[0]); i++)
+            argv[n++] = aof[i];
+    } else {
+        char *mem[] = {"--appendonly", "no", "--dir", p->dir};
+        for (size_t i = 0; i < sizeof(mem) / sizeof(mem[0]); i++)
+            argv[n++] = mem[i];
+    }
+    argv[n] = NULL;
+    return rc_bench_spawn(argv, -1, errlog, SIGTERM, &p->pid);
+}
+
+static int start_on_port(rc_peer_kind_t kind, const char *bin, const char *mode, rc_peer_t *p,
+                         char *err, size_t errlen)
 {
     char errlog[128], conf[128], text[2048], portstr[16];
     snprintf(errlog, sizeof(errlog), "%s/%s.err", p->dir, names[kind]);
@@ -254,12 +333,7 @@ static int start_on_port(rc_peer_kind_t kind, const char *bin, rc_peer_t *p, cha
             char *argv[] = {(char *)bin, "-p", p->dir, "-c", conf, "-e", errlog, NULL};
             rc = rc_bench_spawn(argv, -1, errlog, SIGTERM, &p->pid);
         } else if (kind == RC_PEER_REDIS) {
-            char *argv[] = {(char *)bin, "--port",     portstr,   "--bind",
-                            "127.0.0.1", "--save",     "",        "--appendonly",
-                            "no",        "--dir",      p->dir,    "--daemonize",
-                            "no",        "--loglevel", "warning", "--protected-mode",
-                            "no",        NULL};
-            rc = rc_bench_spawn(argv, -1, errlog, SIGTERM, &p->pid);
+            rc = spawn_redis(bin, mode, p, errlog);
         } else {
             char *argv[] = {(char *)bin, "-a", "127.0.0.1", "-p", portstr, NULL};
             rc = rc_bench_spawn(argv, -1, errlog, SIGTERM, &p->pid);
@@ -278,25 +352,72 @@ static int start_on_port(rc_peer_kind_t kind, const char *bin, rc_peer_t *p, cha
     return rc;
 }
 
-int rc_bench_peer_start(rc_peer_kind_t kind, uint64_t ring_bytes, rc_peer_t *p, char *err,
-                        size_t errlen)
+/* Clears `p`, finds the program and makes the peer's private directory. */
+static int peer_begin(rc_peer_kind_t kind, rc_peer_t *p, char *bin, size_t bincap, char *err,
+                      size_t errlen)
 {
     memset(p, 0, sizeof(*p));
     p->kind = kind;
-    char bin[PATH_MAX];
-    if (program_path(kind, bin, sizeof(bin)) < 0) {
+    if (program_path(kind, bin, bincap) < 0) {
         rc_bench_peer_available(kind, err, errlen);
         return -ENOENT;
     }
     snprintf(p->dir, sizeof(p->dir), "/tmp/rcbench%d-%s-XXXXXX", (int)getpid(), names[kind]);
     if (mkdtemp(p->dir) == NULL) {
-        snprintf(err, errlen, "mkdtemp: %s", strerror(errno));
+        int rc = -errno;
+        snprintf(err, errlen, "mkdtemp %s: %s", p->dir, strerror(-rc));
         p->dir[0] = 0;
-        return -errno;
+        return rc;
     }
-    int rc = kind == RC_PEER_RINGCAST
-                 ? start_ringcast(bin, ring_bytes, 0, NULL, NULL, p, err, errlen)
-                 : start_on_port(kind, bin, p, err, errlen);
+    return 0;
+}
+
+/* Makes p->store: a fresh directory under `parent` ($TMPDIR or /tmp when NULL), absolute. */
+static int make_store(const char *parent, rc_peer_t *p, char *err, size_t errlen)
+{
+    if (parent == NULL || parent[0] == 0)
+        parent = getenv("TMPDIR");
+    if (parent == NULL || parent[0] == 0)
+        parent = "/tmp";
+    if (strpbrk(parent, "\"\\\n") != NULL) {
+        snprintf(err, errlen,
+                 "store directory %s: quotes, backslashes and newlines are not "
+                 "supported in its path",
+                 parent);
+        return -EINVAL;
+    }
+    char tmpl[256], abs[PATH_MAX];
+    int n = snprintf(tmpl, sizeof(tmpl), "%s/rcbench%d-store-XXXXXX", parent, (int)getpid());
+    if (n < 0 || (size_t)n >= sizeof(tmpl)) {
+        snprintf(err, errlen, "store directory %s: path too long", parent);
+        return -ENAMETOOLONG;
+    }
+    if (mkdtemp(tmpl) == NULL) {
+        int rc = -errno;
+        snprintf(err, errlen, "cannot make a directory under %s: %s", parent, strerror(-rc));
+        return rc;
+    }
+    if (realpath(tmpl, abs) == NULL || strlen(abs) >= sizeof(p->store)) {
+        snprintf(p->store, sizeof(p->store), "%s", tmpl);
+        snprintf(err, errlen, "store directory %s: cannot resolve it to a short absolute path",
+                 tmpl);
+        return -ENAMETOOLONG;
+    }
+    snprintf(p->store, sizeof(p->store), "%s", abs);
+    return 0;
+}
+
+static int peer_start(rc_peer_kind_t kind, uint64_t ring_bytes, const char *mode,
+                      const char *parent, rc_peer_t *p, char *err, size_t errlen)
+{
+    char bin[PATH_MAX];
+    int rc = peer_begin(kind, p, bin, sizeof(bin), err, errlen);
+    if (rc == 0 && mode != NULL)
+        rc = make_store(parent, p, err, errlen);
+    if (rc == 0)
+        rc = kind == RC_PEER_RINGCAST
+                 ? start_ringcast(bin, ring_bytes, 0, mode, NULL, NULL, p, err, errlen)
+                 : start_on_port(kind, bin, mode, p, err, errlen);
     if (rc < 0) {
         rc_bench_peer_stop(p);
         return rc;
@@ -305,29 +426,119 @@ int rc_bench_peer_start(rc_peer_kind_t kind, uint64_t ring_bytes, rc_peer_t *p, 
     return 0;
 }
 
+int rc_bench_peer_start(rc_peer_kind_t kind, uint64_t ring_bytes, rc_peer_t *p, char *err,
+                        size_t errlen)
+{
+    return peer_start(kind, ring_bytes, NULL, NULL, p, err, errlen);
+}
+
+int rc_bench_peer_start_store(rc_peer_kind_t kind, uint64_t ring_bytes, const char *mode,
+                              const char *parent, rc_peer_t *p, char *err, size_t errlen)
+{
+    if (kind != RC_PEER_RINGCAST && kind != RC_PEER_REDIS) {
+        snprintf(err, errlen, "%s has no store mode in this harness", names[kind]);
+        return -EINVAL;
+    }
+    return peer_start(kind, ring_bytes, mode, parent, p, err, errlen);
+}
+
 int rc_bench_ringcast_start(uint64_t ring_bytes, int workers, rc_bench_yaml_fn extra, void *arg,
                             rc_peer_t *p, char *err, size_t errlen)
 {
-    memset(p, 0, sizeof(*p));
-    p->kind = RC_PEER_RINGCAST;
     char bin[PATH_MAX];
-    if (program_path(RC_PEER_RINGCAST, bin, sizeof(bin)) < 0) {
-        rc_bench_peer_available(RC_PEER_RINGCAST, err, errlen);
-        return -ENOENT;
-    }
-    snprintf(p->dir, sizeof(p->dir), "/tmp/rcbench%d-ringcast-XXXXXX", (int)getpid());
-    if (mkdtemp(p->dir) == NULL) {
-        snprintf(err, errlen, "mkdtemp: %s", strerror(errno));
-        p->dir[0] = 0;
-        return -errno;
-    }
-    int rc = start_ringcast(bin, ring_bytes, workers, extra, arg, p, err, errlen);
+    int rc = peer_begin(RC_PEER_RINGCAST, p, bin, sizeof(bin), err, errlen);
+    if (rc == 0)
+        rc = start_ringcast(bin, ring_bytes, workers, NULL, extra, arg, p, err, errlen);
     if (rc < 0) {
         rc_bench_peer_stop(p);
         return rc;
     }
     rc_bench_peer_mark(p);
     return 0;
+}
+
+/* The sum of the samples of metric `name` (every label set) in a Prometheus text body; -ENOENT
+ * when there is none. */
+static int metric_sum(const char *body, const char *name, double *out)
+{
+    size_t len = strlen(name);
+    int found = 0;
+    *out = 0;
+    for (const char *l = body; l != NULL && *l; l = strchr(l, '\n')) {
+        if (*l == '\n')
+            l++;
+        if (strncmp(l, name, len) != 0 || (l[len] != '{' && l[len] != ' '))
+            continue;
+        const char *v = l[len] == '{' ? strchr(l + len, '}') : l + len;
+        if (v != NULL) {
+            *out += strtod(v + 1, NULL);
+            found = 1;
+        }
+    }
+    return found ? 0 : -ENOENT;
+}
+
+int rc_bench_peer_fsyncs(const rc_peer_t *p, rc_bench_fsyncs_t *out)
+{
+    if (p->kind != RC_PEER_RINGCAST || p->admin_port <= 0)
+        return -ENOENT;
+    size_t cap = 1u << 20;
+    char *buf = malloc(cap);
+    if (buf == NULL)
+        return -ENOMEM;
+    int rc = http_get(p->admin_port, "/metrics", buf, cap);
+    if (rc >= 0)
+        rc = rc == 200 ? 0 : -EPROTO;
+    if (rc == 0)
+        rc = metric_sum(buf, "ringcast_storage_fsyncs_total", &out->fsyncs);
+    if (rc == 0)
+        rc = metric_sum(buf, "ringcast_storage_fsync_seconds_sum", &out->fsync_s);
+    if (rc == 0)
+        rc = metric_sum(buf, "ringcast_storage_durable_events", &out->durable);
+    free(buf);
+    return rc;
+}
+
+/* A complete RESP bulk string ("$<len>\r\n<len bytes>\r\n") or an error line. */
+static int resp_done(const char *buf, size_t len)
+{
+    if (buf[0] == '-')
+        return memchr(buf, '\n', len) != NULL;
+    const char *nl = memchr(buf, '\n', len);
+    if (buf[0] != '$' || nl == NULL)
+        return 0;
+    long want = strtol(buf + 1, NULL, 10);
+    return want < 0 || (size_t)(nl + 1 - buf) + (size_t)want + 2 <= len;
+}
+
+int rc_bench_redis_info(const rc_peer_t *p, const char *section, const char *field, char *val,
+                        size_t cap)
+{
+    if (p->kind != RC_PEER_REDIS || p->port <= 0)
+        return -ENOENT;
+    int fd = connect_loopback(p->port);
+    if (fd < 0)
+        return fd;
+    char req[64], buf[16384];
+    snprintf(req, sizeof(req), "INFO %s\r\n", section);
+    ssize_t n = exchange(fd, req, buf, sizeof(buf), resp_done);
+    close(fd);
+    if (n < 0)
+        return (int)n;
+    if (buf[0] != '$')
+        return -EPROTO;
+    size_t flen = strlen(field);
+    for (const char *l = strchr(buf, '\n'); l != NULL; l = strchr(l, '\n')) {
+        l++;
+        if (strncmp(l, field, flen) == 0 && l[flen] == ':') {
+            size_t vlen = strcspn(l + flen + 1, "\r\n");
+            vlen = vlen < cap - 1 ? vlen : cap - 1;
+            memcpy(val, l + flen + 1, vlen);
+            val[vlen] = 0;
+            return 0;
+        }
+    }
+    return -ENOENT;
 }
 
 void rc_bench_peer_mark(rc_peer_t *p)
@@ -354,9 +565,14 @@ void rc_bench_peer_stop(rc_peer_t *p)
         unlink(path);
         snprintf(path, sizeof(path), "/dev/shm/%s.cursors", p->ring); /* its saved cursors */
         unlink(path);
+        snprintf(path, sizeof(path), "/dev/shm/%s.timeindex", p->ring); /* its time index */
+        unlink(path);
         p->ring[0] = 0;
     }
     if (p->dir[0])
         rc_bench_rmtree(p->dir);
     p->dir[0] = 0;
+    if (p->store[0])
+        rc_bench_rmtree(p->store);
+    p->store[0] = 0;
 }

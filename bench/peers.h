@@ -1,6 +1,7 @@
 /* The servers a scenario compares, each started on a free loopback port from a private
- * temporary directory and stopped by its pid: ringcast (`ringcast serve`, its own ring name),
- * nginx (`return 202`, one worker), redis-server (no persistence) and nats-server. */
+ * temporary directory and stopped by its pid: ringcast (`ringcast serve`, its own ring name;
+ * or with a file store), nginx (`return 202`, one worker), redis-server (no persistence, or an
+ * append-only file) and nats-server. */
 #ifndef RC_BENCH_PEERS_H
 #define RC_BENCH_PEERS_H
 
@@ -19,10 +20,11 @@ typedef struct {
     rc_peer_kind_t kind;
     pid_t pid;
     int port;
-    int admin_port; /* ringcast: its admin listener (/readyz, /metrics) */
-    char dir[64];   /* private temporary directory */
-    char ring[64];  /* ringcast: the broker's shm ring name */
-    double cpu0;    /* CPU seconds at rc_bench_peer_mark */
+    int admin_port;  /* ringcast: its admin listener (/readyz, /metrics) */
+    char dir[64];    /* private temporary directory */
+    char ring[64];   /* ringcast: the broker's shm ring name */
+    char store[256]; /* a file store's or Redis AOF's directory, made for this run ("": none) */
+    double cpu0;     /* CPU seconds at rc_bench_peer_mark */
 } rc_peer_t;
 
 /** Name used in reports ("ringcast", "nginx", "redis", "nats"). */
@@ -46,6 +48,31 @@ typedef int (*rc_bench_yaml_fn)(FILE *f, const char *dir, void *arg);
  *  `err`. */
 int rc_bench_ringcast_start(uint64_t ring_bytes, int workers, rc_bench_yaml_fn extra, void *arg,
                             rc_peer_t *p, char *err, size_t errlen);
+
+/** Starts a peer that writes to disk, in a fresh directory `<parent>/rcbench<pid>-store-XXXXXX`
+ *  (`parent` NULL: $TMPDIR, else /tmp) removed at rc_bench_peer_stop: ringcast with
+ *  `spec.storage: {type: file, durability: mode}` (mode none, batch or sync), or redis-server
+ *  with `--appendonly yes --appendfsync mode` (mode always, everysec or no). Else as
+ *  rc_bench_peer_start. */
+int rc_bench_peer_start_store(rc_peer_kind_t kind, uint64_t ring_bytes, const char *mode,
+                              const char *parent, rc_peer_t *p, char *err, size_t errlen);
+
+/** Counters of a ringcast file store's flusher, from /metrics on the admin port. */
+typedef struct {
+    double fsyncs;  /* ringcast_storage_fsyncs_total */
+    double fsync_s; /* ringcast_storage_fsync_seconds_sum */
+    double durable; /* ringcast_storage_durable_events */
+} rc_bench_fsyncs_t;
+
+/** Reads the flusher counters of a ringcast peer (summed over its brokers). Returns 0,
+ *  -ENOENT when the broker reports none (a memory store, or durability none), or -errno when
+ *  /metrics cannot be read. */
+int rc_bench_peer_fsyncs(const rc_peer_t *p, rc_bench_fsyncs_t *out);
+
+/** The value of `field` in a Redis peer's `INFO section` reply into `val` (text). Returns 0,
+ *  -ENOENT when the reply has no such field, or -errno. */
+int rc_bench_redis_info(const rc_peer_t *p, const char *section, const char *field, char *val,
+                        size_t cap);
 
 /** Remembers the peer's CPU time now (the start of a measured interval). */
 void rc_bench_peer_mark(rc_peer_t *p);

@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #define MAX_CHILDREN 64
-#define MAX_SHM      16
+#define MAX_SHM      24
 
 typedef struct {
     volatile pid_t pid;
@@ -111,11 +111,13 @@ void rc_bench_procs_install(void)
 
 void rc_bench_track_shm(const char *name)
 {
-    /* A broker keeps its saved cursors beside its ring, in "<ring>.cursors": both go. */
-    for (int k = 0, i = 0; k < 2 && i < MAX_SHM; i++) {
+    /* A broker keeps its saved cursors and its time index beside its ring, in
+     * "<ring>.cursors" and "<ring>.timeindex": all three go. */
+    static const char *const suffix[] = {"", ".cursors", ".timeindex"};
+    for (int k = 0, i = 0; k < 3 && i < MAX_SHM; i++) {
         if (!shm_used[i]) {
             snprintf(shm_paths[i], sizeof(shm_paths[i]), "/dev/shm/%s%s",
-                     name[0] == '/' ? name + 1 : name, k ? ".cursors" : "");
+                     name[0] == '/' ? name + 1 : name, suffix[k]);
             shm_used[i] = 1;
             k++;
         }

@@ -159,6 +159,12 @@ int rc_report_json(const rc_report_t *r, const char *path)
             json_num(f, "consumer_cpu_s", x->consumer_cpu_s);
             fprintf(f, ", \"consumers\": %d", x->consumers);
             json_num(f, "rate", x->rate);
+            if (x->has_fsyncs) {
+                json_num(f, "fsyncs_per_s", x->fsyncs_per_s);
+                json_num(f, "events_per_fsync", x->events_per_fsync);
+                json_num(f, "fsync_mean_us", x->fsync_mean_us);
+                json_num(f, "durable_events", x->durable_events);
+            }
         }
         fprintf(f, "}");
     }

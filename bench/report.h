@@ -24,6 +24,13 @@ typedef struct {
     double consumer_cpu_s; /* all consumer threads together */
     int consumers;
     double rate; /* offered events/s, 0 = closed loop */
+    /* A ringcast file store with a flusher (durability batch, sync), from its /metrics during
+     * the publishing time: */
+    int has_fsyncs;
+    double fsyncs_per_s;     /* fdatasyncs per second */
+    double events_per_fsync; /* durable events gained per fdatasync */
+    double fsync_mean_us;    /* mean fdatasync time */
+    double durable_events;   /* ringcast_storage_durable_events gained */
 } rc_row_t;
 
 typedef struct {

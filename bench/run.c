@@ -257,6 +257,67 @@ static void run_results(run_t *r)
             row->note);
 }
 
+/* The file store's fdatasyncs during the publishing time, from its /metrics read before (f[0])
+ * and right after (f[1]) publishing (frc: how each read went), into the row. Returns 0 or the
+ * error (row->note says it). */
+static int fsync_results(run_t *r, const int frc[2], const rc_bench_fsyncs_t f[2])
+{
+    for (int i = 0; i < 2; i++) {
+        if (frc[i] < 0) {
+            snprintf(r->row->note, sizeof(r->row->note),
+                     "cannot read ringcast_storage_fsyncs_total from /metrics %s the run: %s",
+                     i ? "after" : "before", strerror(-frc[i]));
+            fprintf(stderr, "bench %s %s: %s\n", r->scenario, r->sysname, r->row->note);
+            return frc[i];
+        }
+    }
+    const rc_bench_fsyncs_t *f0 = &f[0], *f1 = &f[1];
+    double n = f1->fsyncs - f0->fsyncs;
+    rc_row_t *row = r->row;
+    row->has_fsyncs = 1;
+    row->durable_events = f1->durable - f0->durable;
+    row->fsyncs_per_s = r->lr.publish_s > 0 ? n / r->lr.publish_s : 0;
+    row->events_per_fsync = n > 0 ? row->durable_events / n : 0;
+    row->fsync_mean_us = n > 0 ? (f1->fsync_s - f0->fsync_s) / n * 1e6 : 0;
+    return 0;
+}
+
+/* Appends to the note of a run on a store what it did: a file store's fdatasyncs, or Redis' AOF
+ * (checked to be on: a Redis that ignored --appendonly would measure memory). Returns 0, or
+ * -EIO when Redis says its AOF is off or failing. */
+static int store_note(run_t *r)
+{
+    rc_row_t *row = r->row;
+    size_t len = strlen(row->note);
+    char *at = row->note + len;
+    size_t cap = sizeof(row->note) - len;
+    const char *sep = len ? "; " : "";
+    if (row->has_fsyncs) {
+        snprintf(at, cap, "%s%.0f fsyncs/s, %.1f events/fsync, fdatasync %.0f µs mean", sep,
+                 row->fsyncs_per_s, row->events_per_fsync, row->fsync_mean_us);
+        return 0;
+    }
+    if (r->o->system != RC_PEER_REDIS) {
+        snprintf(at, cap, "%sno fsyncs (durability %s)", sep, r->o->store);
+        return 0;
+    }
+    char on[16] = "?", status[16] = "?", size[32] = "?";
+    rc_bench_redis_info(&r->peer, "persistence", "aof_enabled", on, sizeof(on));
+    rc_bench_redis_info(&r->peer, "persistence", "aof_last_write_status", status, sizeof(status));
+    rc_bench_redis_info(&r->peer, "persistence", "aof_current_size", size, sizeof(size));
+    if (strcmp(on, "1") != 0 || strcmp(status, "ok") != 0) {
+        snprintf(at, cap,
+                 "%sRedis INFO persistence: aof_enabled:%s aof_last_write_status:%s "
+                 "(want 1 and ok)",
+                 sep, on, status);
+        fprintf(stderr, "bench %s %s: %s\n", r->scenario, r->sysname, row->note);
+        return -EIO;
+    }
+    snprintf(at, cap, "%sAOF %.1f MiB; Redis reports no fsync count", sep,
+             strtod(size, NULL) / (1 << 20));
+    return 0;
+}
+
 static void run_close(run_t *r)
 {
     for (int i = 0; i < r->started; i++)
@@ -282,11 +343,15 @@ int rc_bench_run(const char *scenario, const char *params, const rc_run_opts_t *
     rc_bench_row_init(row, scenario, params, r.sysname);
     row->consumers = o->consumers;
     row->rate = o->load.rate;
-    int rc =
-        o->config != NULL && o->system == RC_PEER_RINGCAST
-            ? rc_bench_ringcast_start(o->ring_bytes, 0, o->config, o->config_arg, &r.peer,
-                                      row->note, sizeof(row->note))
-            : rc_bench_peer_start(o->system, o->ring_bytes, &r.peer, row->note, sizeof(row->note));
+    int rc;
+    if (o->store != NULL)
+        rc = rc_bench_peer_start_store(o->system, o->ring_bytes, o->store, o->store_parent, &r.peer,
+                                       row->note, sizeof(row->note));
+    else if (o->config != NULL && o->system == RC_PEER_RINGCAST)
+        rc = rc_bench_ringcast_start(o->ring_bytes, 0, o->config, o->config_arg, &r.peer, row->note,
+                                     sizeof(row->note));
+    else
+        rc = rc_bench_peer_start(o->system, o->ring_bytes, &r.peer, row->note, sizeof(row->note));
     if (rc < 0) {
         fprintf(stderr, "bench %s %s: %s\n", scenario, r.sysname, row->note);
         return rc;
@@ -299,12 +364,22 @@ int rc_bench_run(const char *scenario, const char *params, const rc_run_opts_t *
     rc = consumers_start(&r);
     if (rc < 0)
         goto out;
+    /* A file store with a flusher: its counters before and right after publishing. */
+    int flushes = o->system == RC_PEER_RINGCAST && o->store != NULL && strcmp(o->store, "none");
+    rc_bench_fsyncs_t f[2];
+    int frc[2] = {flushes ? rc_bench_peer_fsyncs(&r.peer, &f[0]) : 0, 0};
     rc_bench_peer_mark(&r.peer);
     rc = rc_bench_publish(scenario, r.sysname, &r.lo, &r.lr, row);
     if (rc < 0)
         goto out;
+    if (flushes)
+        frc[1] = rc_bench_peer_fsyncs(&r.peer, &f[1]);
     consumers_drain(&r);
     run_results(&r);
+    if (flushes)
+        rc = fsync_results(&r, frc, f);
+    if (rc == 0 && o->store != NULL)
+        rc = store_note(&r);
 out:
     run_close(&r);
     return rc;
@@ -340,7 +415,13 @@ int rc_bench_run_median(const char *scenario, const char *params, const rc_run_o
         }
         n++;
     }
-    int open_loop = o->load.rate > 0;
+    rc_bench_pick_median(all, n, o->load.rate > 0, row);
+    free(all);
+    return rc;
+}
+
+void rc_bench_pick_median(rc_row_t *all, int n, int open_loop, rc_row_t *row)
+{
     qsort(all, (size_t)n, sizeof(*all), open_loop ? by_p99 : by_throughput);
     *row = all[n / 2];
     size_t len = strlen(row->note);
@@ -356,6 +437,4 @@ int rc_bench_run_median(const char *scenario, const char *params, const rc_run_o
         if (all[i].lost > row->lost)
             row->lost = all[i].lost;
     }
-    free(all);
-    return rc;
 }

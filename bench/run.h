@@ -26,6 +26,11 @@ typedef struct {
     rc_bench_yaml_fn config;   /* ringcast: documents after the Broker (Dapr kinds, ...); NULL:
                                 * none */
     void *config_arg;
+    const char *store;        /* ringcast: a file store with this durability (none, batch, sync);
+                               * redis: an AOF with this appendfsync (always, everysec); NULL: the
+                               * memory ring / no persistence */
+    const char *store_parent; /* where the store's temporary directory goes (NULL: $TMPDIR or
+                               * /tmp) */
 } rc_run_opts_t;
 
 /** Defaults: ringcast, loadgen defaults, binary, no consumers, 2 s drain, 64 MiB ring. */
@@ -60,6 +65,10 @@ void rc_bench_status_note(const rc_lg_result_t *lr, char *buf, size_t cap);
  *  load generator polls it). SIGINT/SIGTERM do not use it: their handler stops the servers and
  *  exits at once (bench/procs.c). */
 extern volatile int rc_bench_stop_flag;
+
+/** Keeps in `row` the median of `n` runs' rows `all` (sorted in place): by throughput, or in
+ *  open loop by p99; notes the range and takes the largest loss of any run. */
+void rc_bench_pick_median(rc_row_t *all, int n, int open_loop, rc_row_t *row);
 
 /** rc_bench_run `runs` times; keeps the row with the median throughput, or in open loop
  *  (o->load.rate > 0, where every run offers the same rate) the one with the median p99 (its

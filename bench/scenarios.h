@@ -13,6 +13,10 @@ int rc__bench_fanout_rows(const rc_bench_opts_t *o, rc_report_t *rep);
 int rc__bench_groups_rows(const rc_bench_opts_t *o, rc_report_t *rep);
 int rc__bench_dapr_rows(const rc_bench_opts_t *o, rc_report_t *rep);
 
+/** Prints ingest's `target=...` ratio lines (issue 13: file store vs memory and Redis AOF) for
+ *  the rows of `rep` that ran. */
+void rc__bench_ingest_targets(const rc_bench_opts_t *o, const rc_report_t *rep);
+
 /** Prints dapr's `target=...` lines for the rows of `rep` that cover issue 12's targets. */
 void rc__bench_dapr_targets(const rc_bench_opts_t *o, const rc_report_t *rep);
 

@@ -221,6 +221,16 @@ typedef struct {
     int line; /* declarative: where its document starts */
 } rc_config_dapr_sub_t;
 
+/** Where a trigger without a saved cursor starts (ringcast.dev/start-from, docs/config.md). A
+ *  trigger that has a saved cursor resumes there whatever this says. */
+typedef enum {
+    RC_START_FROM_DEFAULT = 0, /* not given: the latest event (or the resumed feeds' position
+                                * when the broker's cursor table was lost, docs/delivery.md) */
+    RC_START_FROM_LATEST = 1,  /* the next event stored */
+    RC_START_FROM_OLDEST = 2,  /* the oldest event the broker's store still holds */
+    RC_START_FROM_TIME = 3,    /* the first event that arrived at or after start_from_ns */
+} rc_config_start_from_t;
+
 /** One `Trigger` manifest (eventing.knative.dev/v1). */
 typedef struct {
     char ns[RC_CONFIG_NAME_MAX + 1];
@@ -233,6 +243,8 @@ typedef struct {
     rc_config_delivery_t delivery; /* the trigger's own spec.delivery (raw, like the broker's) */
     uint32_t max_inflight;         /* ringcast.dev/max-inflight (100) */
     rc_config_lag_t lag;           /* ringcast.dev/lag-limit, ringcast.dev/lag-policy (0: none) */
+    rc_config_start_from_t start_from; /* ringcast.dev/start-from */
+    int64_t start_from_ns;             /* RC_START_FROM_TIME: Unix ns */
     int line;                      /* where its document starts */
     int subscriber_line;           /* line of spec.subscriber (for resolution errors) */
     /* the subscriber's replicas when its Service has ringcast.dev/endpoints (borrowed from the

@@ -15,6 +15,7 @@
 #include "core/delivery_policy.h"
 #include "core/errors.h"
 #include "core/filter.h"
+#include "core/validate.h"
 
 typedef struct {
     rc__config_ctx_t *x;
@@ -41,6 +42,31 @@ static int filter_fail(trig_ctx_t *tc, yaml_node_t *at, int rc, const rc_filter_
 
 /* ---- metadata ---------------------------------------------------------------------------- */
 
+/* ringcast.dev/start-from: oldest, latest or an RFC 3339 time with its offset (the
+ * knativearrivaltime an event must have reached). */
+static int start_from(trig_ctx_t *tc, yaml_node_t *v)
+{
+    const char *s = rc__config_scalar(v);
+    int64_t sec = 0;
+    uint32_t nsec = 0;
+    if (s != NULL && strcmp(s, "oldest") == 0) {
+        tc->t->start_from = RC_START_FROM_OLDEST;
+    } else if (s != NULL && strcmp(s, "latest") == 0) {
+        tc->t->start_from = RC_START_FROM_LATEST;
+    } else if (s != NULL && rc_ce_time_parse(str_of(s), &sec, &nsec) == 0 && sec >= 0 &&
+               sec < INT64_MAX / 1000000000 - 1) {
+        tc->t->start_from = RC_START_FROM_TIME;
+        tc->t->start_from_ns = sec * 1000000000 + (int64_t)nsec;
+    } else {
+        return rc__config_fail(tc->x, v,
+                               "%s: 'metadata.annotations.ringcast.dev/start-from' must be "
+                               "oldest, latest or an RFC 3339 time such as "
+                               "2026-01-02T15:04:05Z, not '%s'",
+                               tc->who, s ? s : "(not a scalar)");
+    }
+    return 0;
+}
+
 /* Annotations outside ringcast.dev/ belong to other tools and are left alone; one inside it
  * that ringcast does not read is refused, since it would do nothing (a misspelling, or a
  * setting ringcast does not have). */
@@ -50,6 +76,8 @@ static int annotation(trig_ctx_t *tc, const char *key, yaml_node_t *v)
         return rc__config_lag_annotation(tc->x, tc->who, key, v, &tc->t->lag);
     if (strncmp(key, "ringcast.dev/", 13) != 0)
         return 0;
+    if (strcmp(key, "ringcast.dev/start-from") == 0)
+        return start_from(tc, v);
     if (strcmp(key, "ringcast.dev/max-inflight") != 0)
         return rc__config_unknown_annotation(tc->x, v, tc->who, key);
     const char *s = rc__config_scalar(v);

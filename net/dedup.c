@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "core/record.h"
+#include "core/errors.h"
 #include "core/validate.h"
 #include "net/storage/storage.h"
 
@@ -250,13 +251,26 @@ static int64_t arrival_of(const rc_record_view_t *v)
 
 int rc_dedup_load(rc_dedup_t *d, struct rc_storage_s *s, int64_t now_ns, uint64_t *loaded)
 {
-    rc_storage_reader_opts_t o = {.name = "dedup-load", .start = RC_STORAGE_FROM_OLDEST};
-    rc_storage_reader_t *r = NULL;
-    int rc = rc_storage_reader_open(s, &o, &r);
+    int64_t from = now_ns - (int64_t)d->window_ns;
+    /* The time index finds where the window starts: a long ring is not read from its oldest. */
+    rc_storage_seek_t sk;
     *loaded = 0;
+    int rc = rc_storage_seek_time(s, from, &sk);
+    if (rc == 0 && !sk.found)
+        return 0; /* nothing arrived within the window */
+    rc_storage_reader_opts_t o = {.name = "dedup-load", .start = RC_STORAGE_FROM_OLDEST};
+    if (rc == 0) {
+        o.start = RC_STORAGE_FROM_AT;
+        o.position = sk.pos;
+    }
+    rc_storage_reader_t *r = NULL;
+    rc = rc_storage_reader_open(s, &o, &r);
+    if (rc == RC_ERING_BAD_POS) { /* overwritten meanwhile: from the oldest then */
+        o.start = RC_STORAGE_FROM_OLDEST;
+        rc = rc_storage_reader_open(s, &o, &r);
+    }
     if (rc != 0)
         return rc;
-    int64_t from = now_ns - (int64_t)d->window_ns;
     rc_storage_view_t v;
     while (rc_storage_poll(r, &v) == 0) {
         rc_record_view_t rv; /* a store's reader returns the record without a trailer */

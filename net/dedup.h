@@ -67,8 +67,8 @@ void rc_dedup_add_duplicates(rc_dedup_t *d, uint64_t n);
 
 /** Fills the table from the events store `s` holds whose arrival (knativearrivaltime) is
  *  within the window before `now_ns`: a restarted broker remembers what its last run
- *  accepted, as long as the store kept it. Reads with a cursor of its own from the oldest event
- *  (before the ingress starts: it holds producers back while it reads). Sets *loaded to the
+ *  accepted, as long as the store kept it. Reads with a cursor of its own from where the window
+ *  starts (the store's time index finds it), before the ingress starts. Sets *loaded to the
  *  keys remembered. Returns 0 or a negative code. */
 struct rc_storage_s;
 int rc_dedup_load(rc_dedup_t *d, struct rc_storage_s *s, int64_t now_ns, uint64_t *loaded);

@@ -590,6 +590,11 @@ uint64_t rc_ring_head(const rc_ring_t *ring)
     return atomic_load_explicit(&ring->hdr->head.pos, memory_order_acquire);
 }
 
+void rc_ring_head_load(const rc_ring_t *ring, uint64_t *pos, uint64_t *seq)
+{
+    rc__head_load(ring, pos, seq);
+}
+
 uint64_t rc_ring_capacity(const rc_ring_t *ring)
 {
     return ring->capacity;

@@ -260,6 +260,10 @@ int rc_ring_readers(rc_ring_t *ring, rc_ring_reader_info_t *out, uint32_t max);
 /** Next position to be claimed (one atomic load; for metrics and "latest"). Any thread. */
 uint64_t rc_ring_head(const rc_ring_t *ring);
 
+/** The head as one pair: the next position to be claimed and the sequence number its event
+ *  gets (one 16-byte atomic read; a time index samples it). Any thread. */
+void rc_ring_head_load(const rc_ring_t *ring, uint64_t *pos, uint64_t *seq);
+
 /** Record area bytes. */
 uint64_t rc_ring_capacity(const rc_ring_t *ring);
 

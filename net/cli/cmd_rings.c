@@ -196,7 +196,7 @@ static int keep_shm(const char *name, const rings_opts_t *o)
 {
     size_t pl = strlen(o->prefix);
     return strncmp(name, o->prefix, pl) == 0 && name[pl] == '.' && name[pl + 1] != '\0' &&
-           !has_suffix(name, ".cursors");
+           !has_suffix(name, ".cursors") && !has_suffix(name, ".timeindex");
 }
 
 static int keep_file(const char *name, const rings_opts_t *o)
@@ -306,6 +306,9 @@ static int remove_ring(const rings_opts_t *o, const char *ns, const char *name)
                 SHM_DIR, cursors, strerror(errno));
         return 1;
     }
+    /* Its time index too (a stale one would only be made anew by the next ring). */
+    snprintf(cursors, sizeof(cursors), "/%s.timeindex", ring_name);
+    (void)shm_unlink(cursors);
     printf("removed ring %s/%s (%s/%s)\n", ns, name, SHM_DIR, ring_name);
     return 0;
 }
@@ -352,10 +355,11 @@ static int run(const char *verb, int argc, char **argv)
     const rc_cli_spec_t rm_spec = {
         .command = "rings rm",
         .synopsis = "rings rm NAMESPACE/BROKER [--ring-prefix PREFIX] [--storage-dir DIR]",
-        .about = "Removes a broker's memory ring and its saved cursors (<ring>.cursors) from\n"
-                 "/dev/shm, only when no live broker (nor a delivery worker it left) holds it:\n"
-                 "otherwise it is refused with the holder's pid. Its events are lost. A file\n"
-                 "store is refused: stop its broker and delete its files by hand.\n",
+        .about = "Removes a broker's memory ring, its saved cursors (<ring>.cursors) and its\n"
+                 "time index (<ring>.timeindex) from /dev/shm, only when no live broker (nor a\n"
+                 "delivery worker it left) holds it: otherwise it is refused with the holder's\n"
+                 "pid. Its events are lost. A file store is refused: stop its broker and delete\n"
+                 "its files by hand.\n",
         .epilogue = "Exit codes: 0 removed, 1 refused or not found, 2 bad usage.\n",
         .opts = rm_opts,
         .operand_name = "broker",

@@ -2,7 +2,9 @@
  * with --group as a member of a consumer group (competing with the group's other members), and
  * prints its events, one structured-mode JSON object per line (or binary-mode headers + data).
  * The ring is the broker's shm object, or with --storage-dir its ring file (a file store,
- * docs/durability.md), whose records carry a checksum that --verify checks. */
+ * docs/durability.md), whose records carry a checksum that --verify checks. --from TIME finds
+ * its start with the ring's time index (net/storage/timeindex.h, docs/durability.md "Replay")
+ * and prints only events whose knativearrivaltime is at or after TIME. */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -17,7 +19,9 @@
 #include "core/record.h"
 #include "net/cli/cli.h"
 #include "net/cli/options.h"
+#include "core/validate.h"
 #include "net/storage/storage.h"
+#include "net/storage/timeindex.h"
 #include "shm/ring_name.h"
 #include "shm/group.h"
 #include "shm/reader.h"
@@ -34,11 +38,14 @@ static void on_signal(int sig)
 /* The command line, parsed and checked. */
 typedef struct {
     const char *target, *prefix, *group;
-    const char *dir; /* --storage-dir: the broker's ring file is there */
-    int verify;      /* --verify: check each record's checksum */
-    int from_latest; /* --from: 0 oldest, 1 latest */
-    int binary;      /* --format: 0 json, 1 binary */
-    uint64_t count;  /* 0: no limit */
+    const char *dir;  /* --storage-dir: the broker's ring file is there */
+    int verify;       /* --verify: check each record's checksum */
+    const char *from; /* --from as given */
+    int from_latest;  /* --from: 0 oldest, 1 latest (and FROM_TIME) */
+    int from_time;    /* --from TIME: print events that arrived at from_ns or later */
+    int64_t from_ns;
+    int binary;     /* --format: 0 json, 1 binary */
+    uint64_t count; /* 0: no limit */
     uint64_t timeout_ms;
     char ns[RC_CONFIG_NAME_MAX + 1], name[RC_CONFIG_NAME_MAX + 1];
 } tail_opts_t;
@@ -49,9 +56,12 @@ static int parse_options(tail_opts_t *o, int argc, char **argv)
     memset(o, 0, sizeof(*o));
     o->prefix = "ringcast";
     const rc_cli_opt_t opts[] = {
-        RC_CLI_OPT_CHOICE("from", &o->from_latest, "oldest|latest",
-                          "start at the oldest event the ring still holds (default) or at the "
-                          "next one; with --group, where a new group starts"),
+        RC_CLI_OPT_STRING("from", &o->from, "oldest|latest|TIME",
+                          "start at the oldest event the ring still holds (default), at the "
+                          "next one, or at TIME (RFC 3339, e.g. 2026-01-02T15:04:05Z): only "
+                          "events that arrived (knativearrivaltime) at TIME or later are "
+                          "printed, found with the ring's time index; with --group, where a "
+                          "new group starts (oldest or latest)"),
         RC_CLI_OPT_UINT("count", &o->count, "N", 1, UINT64_MAX, "stop after N events"),
         RC_CLI_OPT_CHOICE("format", &o->binary, "json|binary",
                           "one structured-mode JSON object per line (default), or the "
@@ -74,7 +84,7 @@ static int parse_options(tail_opts_t *o, int argc, char **argv)
     };
     const rc_cli_spec_t spec = {
         .command = "tail",
-        .synopsis = "tail NAMESPACE/BROKER [--from oldest|latest] [--count N]\n"
+        .synopsis = "tail NAMESPACE/BROKER [--from oldest|latest|TIME] [--count N]\n"
                     "                     [--format json|binary] [--timeout DURATION]\n"
                     "                     [--ring-prefix PREFIX | --storage-dir DIR] [--verify]\n"
                     "                     [--group NAME]",
@@ -86,7 +96,11 @@ static int parse_options(tail_opts_t *o, int argc, char **argv)
                  "until its members have the events, up to the broker's lag limit (spec.lag:\n"
                  "past it the oldest are skipped and counted). An event is acknowledged\n"
                  "once printed; events of a tail killed before it printed them go to the other\n"
-                 "members. The group ends with its last member.\n",
+                 "members. The group ends with its last member.\n\n"
+                 "With --from TIME tail prints the events the ring still holds that arrived at\n"
+                 "TIME or later, then follows new ones (add --timeout to stop once it has\n"
+                 "caught up). A TIME before the oldest event held starts at the oldest and says\n"
+                 "so on stderr: what came before was overwritten.\n",
         .epilogue = "Exit codes: 0 ok, 1 the ring cannot be opened or read (or --verify found a\n"
                     "corrupt record), 2 bad usage.\n",
         .opts = opts,
@@ -104,6 +118,25 @@ static int parse_options(tail_opts_t *o, int argc, char **argv)
         rc__cli_help(&spec, stderr);
         return 2;
     }
+    int64_t sec = 0;
+    uint32_t nsec = 0;
+    if (o->from == NULL || strcmp(o->from, "oldest") == 0) {
+        o->from_latest = 0;
+    } else if (strcmp(o->from, "latest") == 0) {
+        o->from_latest = 1;
+    } else if (rc_ce_time_parse((rc_str_t){o->from, strlen(o->from)}, &sec, &nsec) == 0 &&
+               sec >= 0 && sec < INT64_MAX / 1000000000 - 1) {
+        o->from_time = 1;
+        o->from_ns = sec * 1000000000 + (int64_t)nsec;
+    } else {
+        return rc__cli_fail(&spec,
+                            "--from must be oldest, latest or an RFC 3339 time such as "
+                            "2026-01-02T15:04:05Z, not '%s'",
+                            o->from);
+    }
+    if (o->from_time && o->group != NULL)
+        return rc__cli_fail(&spec, "--from TIME does not apply to --group (a group starts at "
+                                   "oldest or latest)");
     if (o->dir != NULL && (o->dir[0] == '\0' || strlen(o->dir) > 4000))
         return rc__cli_fail(&spec, "--storage-dir must be a directory's path");
     if (!rc_config_valid_ring_prefix(o->prefix))
@@ -163,6 +196,37 @@ static int print_event(const rc_ring_view_t *v, uint32_t len, int binary, char *
     return -ENOBUFS;
 }
 
+/* --from TIME: where the first event that arrived at TIME or later is (the time index and a
+ * short scan); says on stderr when TIME is before the oldest event held. Returns 0 with the
+ * position in `*at`, or the exit code 1. */
+static int seek(const tail_opts_t *o, const char *ring_name, rc_ring_t *ring, uint64_t *at)
+{
+    char index[RC_RING_NAME_MAX + 16 + 4096];
+    if (o->dir != NULL)
+        snprintf(index, sizeof(index), "%s/%s.%s.timeindex", o->dir, o->ns, o->name);
+    else
+        snprintf(index, sizeof(index), "/%s.timeindex", ring_name);
+    rc_storage_seek_t sk;
+    int rc = rc_storage_ring_seek_time(ring, index, o->dir != NULL, o->from_ns, &sk);
+    if (rc != 0) {
+        fprintf(stderr, "ringcast tail: cannot look for %s in ring '%s': %s\n", o->from, ring_name,
+                rc_strerror(rc));
+        return 1;
+    }
+    if (sk.found && sk.before_oldest) {
+        char got[RC_CE_TIME_BUF];
+        rc_ce_time_format(sk.arrival_ns, got);
+        fprintf(stderr,
+                "ringcast tail: %s is before the oldest event the ring holds (seq %llu, arrived "
+                "%s): starting there%s\n",
+                o->from, (unsigned long long)sk.seq, got,
+                sk.oldest_seq > 0 ? "; the events before it were overwritten"
+                                  : " (the ring has lost none)");
+    }
+    *at = sk.pos;
+    return 0;
+}
+
 /* Opens the ring and joins the group or opens a lossy reader; what it opened is left in the
  * out parameters for the caller to close. Returns the exit code so far: 0, 1 or 2. */
 static int attach(const tail_opts_t *o, const char *ring_name, rc_ring_t **ring,
@@ -191,6 +255,11 @@ static int attach(const tail_opts_t *o, const char *ring_name, rc_ring_t **ring,
         return 1;
     }
     rc_reader_start_t start = o->from_latest ? RC_START_LATEST : RC_START_OLDEST;
+    uint64_t at = 0;
+    if (o->from_time && (rc = seek(o, ring_name, *ring, &at)) != 0)
+        return rc;
+    if (o->from_time)
+        start = RC_START_AT;
     if (o->group != NULL) {
         rc_group_opts_t go = {.start = start, .batch = 16};
         rc = rc_group_join(*ring, o->group, &go, member);
@@ -203,8 +272,13 @@ static int attach(const tail_opts_t *o, const char *ring_name, rc_ring_t **ring,
     memset(&ro, 0, sizeof(ro));
     ro.mode = RC_READER_LOSSY;
     ro.start = start;
+    ro.position = at;
     ro.name = "ringcast-tail";
     rc = rc_reader_open(*ring, &ro, reader);
+    if (rc == RC_ERING_BAD_POS) { /* overwritten since the seek: the oldest is later still */
+        ro.start = RC_START_OLDEST;
+        rc = rc_reader_open(*ring, &ro, reader);
+    }
     if (rc != 0) {
         fprintf(stderr, "ringcast tail: cannot read ring '%s': %s\n", ring_name, rc_strerror(rc));
         return 1;
@@ -253,6 +327,12 @@ static int follow(const tail_opts_t *o, const char *ring_name, rc_reader_t *read
         }
         if (!o->verify && (v.flags & RC_STORAGE_REC_F_CRC) && len >= RC_STORAGE_CRC_TRAILER)
             len -= RC_STORAGE_CRC_TRAILER; /* unchecked, but not part of the record */
+        /* Arrival times of concurrent producers are not in sequence order (each stamps its
+         * event before it claims ring space), so every event is checked, not just the first. */
+        int64_t arrived;
+        if (o->from_time && (rc_storage_record_arrival(v.data, v.len, v.flags, &arrived) != 0 ||
+                             arrived < o->from_ns))
+            continue;
         rc = print_event(&v, len, o->binary, &buf, &cap);
         if (rc != 0) {
             fprintf(stderr, "ringcast tail: cannot print an event: %s\n", rc_strerror(rc));

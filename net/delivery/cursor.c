@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/errors.h"
+#include "core/event.h"
 #include "core/log.h"
 
 #define FEED_PREFIX "~feed"
@@ -95,20 +97,72 @@ void rc_cursor_tables_close(rc_storage_cursors_t **tabs, size_t n)
     free(tabs);
 }
 
-rc_storage_cursor_t *rc_cursor_take_trigger(rc_storage_cursors_t *tab, rc_storage_t *store,
-                                            const rc_config_trigger_t *t, int from_oldest)
+/* Where a new trigger with ringcast.dev/start-from oldest or a time starts: the first event
+ * (by sequence number) that arrived at or after the time, as Kafka's offsetsForTimes does, and
+ * every event after it. Logged, since it decides what a subscriber gets. */
+static void start_at_time(rc_storage_cursor_t *c, rc_storage_t *store, const rc_config_trigger_t *t,
+                          int64_t *need)
 {
-    char name[RC_STORAGE_CURSOR_NAME_MAX + 1];
-    int fresh = 0;
-    if (rc_cursor_trigger_name(t->ns, t->name, name, sizeof(name)) != 0)
-        return NULL;
-    rc_storage_cursor_t *c = rc_storage_cursor_take(tab, name, &fresh);
-    if (c != NULL && fresh) {
-        /* No worker runs yet, so the cursor needs no link. */
+    int oldest = t->start_from == RC_START_FROM_OLDEST;
+    char when[RC_CE_TIME_BUF] = "oldest", got[RC_CE_TIME_BUF] = "";
+    if (!oldest)
+        rc_ce_time_format(t->start_from_ns, when);
+    rc_storage_seek_t sk;
+    int rc = rc_storage_seek_time(store, oldest ? INT64_MIN : t->start_from_ns, &sk);
+    if (rc != 0) {
         rc_storage_stats_t st;
         rc_storage_stats(store, &st);
-        rc_cursor_store(c, from_oldest ? 0 : st.head_seq, from_oldest ? 0 : st.head, 0);
+        rc_cursor_store(c, st.head_seq, st.head, 0);
+        rc_log_warn("supervisor",
+                    "trigger %s/%s: cannot look for start-from %s in its broker's store (%s); "
+                    "it starts at the latest event",
+                    t->ns, t->name, when, rc_strerror(rc));
+        return;
     }
+    rc_cursor_store(c, sk.seq, sk.pos, 0);
+    *need = (int64_t)sk.pos;
+    if (sk.found)
+        rc_ce_time_format(sk.arrival_ns, got);
+    if (!sk.found)
+        rc_log_info("supervisor",
+                    "trigger %s/%s: new, start-from %s: no event held arrived then or later; "
+                    "it starts at the next event (seq %llu)",
+                    t->ns, t->name, when, (unsigned long long)sk.seq);
+    else if (sk.before_oldest && !oldest && sk.oldest_seq > 0)
+        rc_log_info("supervisor",
+                    "trigger %s/%s: new, start-from %s is before the oldest event held (seq "
+                    "%llu, arrived %s): it starts there; the events before it were overwritten",
+                    t->ns, t->name, when, (unsigned long long)sk.seq, got);
+    else
+        rc_log_info("supervisor",
+                    "trigger %s/%s: new, start-from %s: starts at event seq %llu (arrived %s; "
+                    "%llu records scanned%s)",
+                    t->ns, t->name, when, (unsigned long long)sk.seq, got,
+                    (unsigned long long)sk.scanned, sk.indexed ? " from the time index" : "");
+}
+
+rc_storage_cursor_t *rc_cursor_take_trigger(rc_storage_cursors_t *tab, rc_storage_t *store,
+                                            const rc_config_trigger_t *t, int from_oldest,
+                                            int *fresh, int64_t *need)
+{
+    char name[RC_STORAGE_CURSOR_NAME_MAX + 1];
+    *fresh = 0;
+    *need = -1;
+    if (rc_cursor_trigger_name(t->ns, t->name, name, sizeof(name)) != 0)
+        return NULL;
+    rc_storage_cursor_t *c = rc_storage_cursor_take(tab, name, fresh);
+    if (c == NULL || !*fresh)
+        return c;
+    /* No worker runs yet, so the cursor needs no link. */
+    if (t->start_from == RC_START_FROM_OLDEST || t->start_from == RC_START_FROM_TIME) {
+        start_at_time(c, store, t, need);
+        return c;
+    }
+    rc_storage_stats_t st;
+    rc_storage_stats(store, &st);
+    if (t->start_from == RC_START_FROM_LATEST)
+        from_oldest = 0;
+    rc_cursor_store(c, from_oldest ? 0 : st.head_seq, from_oldest ? 0 : st.head, 0);
     return c;
 }
 

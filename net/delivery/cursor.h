@@ -74,11 +74,16 @@ int rc_cursor_tables_open(const rc_worker_broker_t *brokers, size_t n, rc_storag
 /** Closes the `n` tables and frees the array. NULL is a no-op. */
 void rc_cursor_tables_close(rc_storage_cursors_t **tabs, size_t n);
 
-/** Trigger `t`'s slot in `tab`, the table of `store`: the one saved under its identity, or a
- *  new one whose cursor starts at the store's latest event (`from_oldest`: at 0, before every
- *  event kept). NULL when the table is full. */
+/** Trigger `t`'s slot in `tab`, the table of `store`: the one saved under its identity (it
+ *  resumes there, whatever its ringcast.dev/start-from says), or a new one (`*fresh` = 1)
+ *  whose cursor starts where t->start_from says: the store's latest event by default
+ *  (`from_oldest`: at 0, before every event kept), the oldest event held, or the first event
+ *  that arrived at or after a time (rc_storage_seek_time). `*need` gets the position its feed
+ *  must start at or before for the trigger to see its first event, or -1. NULL when the table
+ *  is full. */
 rc_storage_cursor_t *rc_cursor_take_trigger(rc_storage_cursors_t *tab, rc_storage_t *store,
-                                            const rc_config_trigger_t *t, int from_oldest);
+                                            const rc_config_trigger_t *t, int from_oldest,
+                                            int *fresh, int64_t *need);
 
 /** Worker `worker`'s feed slot in `tab` and, in `*link`, what a trigger that follows it stores
  *  as its link. NULL when the table is full. */

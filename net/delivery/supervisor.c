@@ -269,13 +269,38 @@ static void release_table(rc_supervisor_t *s, rc_worker_trigger_t *tab, size_t n
     free(tab);
 }
 
+/* A trigger with ringcast.dev/start-from that already has a saved cursor resumes there: the
+ * annotation only places a new trigger (as Kafka's auto.offset.reset applies only to a group
+ * without committed offsets). Said once at start, and at a reload only when the annotation
+ * changed, since a changed start-from that does nothing would otherwise surprise. */
+static void note_kept_start(const rc_config_trigger_t *t, const rc_worker_trigger_t *old,
+                            size_t nold)
+{
+    const rc_config_trigger_t *was = NULL;
+    for (size_t j = 0; j < nold; j++) {
+        if (strcmp(old[j].cfg->ns, t->ns) == 0 && strcmp(old[j].cfg->name, t->name) == 0)
+            was = old[j].cfg;
+    }
+    if (t->start_from == RC_START_FROM_DEFAULT ||
+        (was != NULL && was->start_from == t->start_from && was->start_from_ns == t->start_from_ns))
+        return;
+    rc_log_info("supervisor",
+                "trigger %s/%s: %s; it has a saved cursor and resumes where it acknowledged "
+                "(start-from places a new trigger only: to replay, give the trigger a new name)",
+                t->ns, t->name,
+                was != NULL ? "ringcast.dev/start-from changed" : "ringcast.dev/start-from kept");
+}
+
 /* Builds the trigger table for `cfg`, taking over the stats slot (counters) of each trigger of
  * `old` with the same namespace, name and broker (what it takes is cleared in `old`), and each
  * trigger's saved cursor, found by the same identity in its broker's cursor table. Triggers
- * without one start at the latest event, or (`from_oldest[b]`) at broker b's resumed feeds
- * (rc_cursor_take_trigger). All-or-nothing (a cursor slot taken stays until drop_stale). */
+ * without one start where their ringcast.dev/start-from says; without it at the latest event,
+ * or (`from_oldest[b]`) at broker b's resumed feeds (rc_cursor_take_trigger). need[b] is
+ * lowered to the position broker b's feeds must start at or before for the new triggers'
+ * first events. All-or-nothing (a cursor slot taken stays until drop_stale). */
 static int build_table(rc_supervisor_t *s, const rc_config_t *cfg, rc_worker_trigger_t *old,
-                       size_t nold, const int *from_oldest, rc_worker_trigger_t **out)
+                       size_t nold, const int *from_oldest, int64_t *need,
+                       rc_worker_trigger_t **out)
 {
     rc_worker_trigger_t *tab = calloc(cfg->trigger_count ? cfg->trigger_count : 1, sizeof(*tab));
     if (tab == NULL)
@@ -300,13 +325,19 @@ static int build_table(rc_supervisor_t *s, const rc_config_t *cfg, rc_worker_tri
         rc = effective_delivery(cfg, t, &wt->delivery);
         if (rc != 0)
             break;
+        int fresh = 0;
+        int64_t at = -1;
         wt->cursor = rc_cursor_take_trigger(s->cursors[b], s->brokers[b].store, t,
-                                            from_oldest != NULL && from_oldest[b]);
+                                            from_oldest != NULL && from_oldest[b], &fresh, &at);
         if (wt->cursor == NULL) {
             rc_log_error("supervisor", "trigger %s/%s: no cursor slot left", t->ns, t->name);
             rc = -ENOSPC;
             break;
         }
+        if (!fresh)
+            note_kept_start(t, old, nold);
+        if (at >= 0 && (need[b] < 0 || at < need[b]))
+            need[b] = at;
         for (size_t j = 0; j < nold; j++) {
             if (old[j].stats != NULL && old[j].broker_idx == wt->broker_idx &&
                 strcmp(old[j].cfg->ns, t->ns) == 0 && strcmp(old[j].cfg->name, t->name) == 0) {
@@ -567,6 +598,17 @@ static void free_config(rc_config_t *c)
     free(c);
 }
 
+/* Moves each broker's feed start back to what its new triggers need (start-from oldest or a
+ * time before it): the feed reads from there, and the triggers that had a cursor skip what
+ * they finished, by sequence number, as after a worker restart. -1 is the latest event. */
+static void feeds_reach(int64_t *start, const int64_t *need, size_t nbrokers)
+{
+    for (size_t b = 0; b < nbrokers; b++) {
+        if (need[b] >= 0 && (start[b] < 0 || need[b] < start[b]))
+            start[b] = need[b];
+    }
+}
+
 /* Builds the table and feeds of `nc` over the stopped workers' (kept triggers take their slots
  * over; new feeds of a broker start at the oldest position its old feeds acknowledged, still in
  * the ring while they are open: nothing a trigger has not finished is before it). */
@@ -574,23 +616,28 @@ static int prepare(rc_supervisor_t *s, const rc_config_t *nc, int nw, rc_worker_
                    rc_worker_feed_t **feeds, size_t *nfeeds)
 {
     int64_t *start = calloc(s->nbrokers ? s->nbrokers : 1, sizeof(*start));
-    int rc = start ? build_table(s, nc, s->trig, s->ntrig, NULL, tab) : -ENOMEM;
+    int64_t *need = calloc(s->nbrokers ? s->nbrokers : 1, sizeof(*need));
+    int rc = start && need ? 0 : -ENOMEM;
+    for (size_t b = 0; rc == 0 && b < s->nbrokers; b++)
+        start[b] = need[b] = -1;
+    if (rc == 0)
+        rc = build_table(s, nc, s->trig, s->ntrig, NULL, need, tab);
     if (rc != 0)
         goto out;
     rc_cursor_settle(s->trig, s->ntrig, s->feeds);
-    for (size_t b = 0; b < s->nbrokers; b++)
-        start[b] = -1;
     for (size_t i = 0; i < s->nfeeds; i++) {
         uint64_t a = rc_storage_acked(s->feeds[i].reader);
         int64_t *st = &start[s->feeds[i].broker_idx];
         if (*st < 0 || a < (uint64_t)*st)
             *st = (int64_t)a;
     }
+    feeds_reach(start, need, s->nbrokers);
     assign(*tab, nc->trigger_count, nw);
     rc = open_feeds(s, *tab, nc->trigger_count, nw, start, feeds, nfeeds);
     if (rc != 0)
         release_table(s, *tab, nc->trigger_count, s->trig, s->ntrig);
 out:
+    free(need);
     free(start);
     return rc;
 }
@@ -799,8 +846,9 @@ int rc_supervisor_start(uv_loop_t *loop, const rc_config_t *cfg, rc_storage_t *c
     int64_t *start = calloc(nb, sizeof(*start));
     int *adopted = calloc(nb, sizeof(*adopted));
     int *from_oldest = calloc(nb, sizeof(*from_oldest));
+    int64_t *need = calloc(nb, sizeof(*need));
     int rc = -ENOMEM;
-    if (s == NULL || start == NULL || adopted == NULL || from_oldest == NULL)
+    if (s == NULL || start == NULL || adopted == NULL || from_oldest == NULL || need == NULL)
         goto fail;
     s->loop = loop;
     s->cfg = cfg;
@@ -825,10 +873,12 @@ int rc_supervisor_start(uv_loop_t *loop, const rc_config_t *cfg, rc_storage_t *c
     for (size_t b = 0; b < s->nbrokers; b++) {
         start[b] = orphan_start(&s->brokers[b]);
         from_oldest[b] = start[b] >= 0 && !adopted[b];
+        need[b] = -1;
     }
-    rc = build_table(s, cfg, NULL, 0, from_oldest, &s->trig);
+    rc = build_table(s, cfg, NULL, 0, from_oldest, need, &s->trig);
     if (rc != 0)
         goto fail;
+    feeds_reach(start, need, s->nbrokers);
     s->ntrig = cfg->trigger_count;
     s->nw = worker_count(cfg, s->ntrig);
     assign(s->trig, s->ntrig, s->nw);
@@ -852,6 +902,7 @@ fail:
     if (s != NULL)
         release(s); /* no feed is open (open_feeds is all-or-nothing) */
 out:
+    free(need);
     free(from_oldest);
     free(adopted);
     free(start);

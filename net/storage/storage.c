@@ -159,3 +159,8 @@ int rc_storage_readers(rc_storage_t *s, rc_storage_local_reader_t *out, size_t m
 {
     return s->ops->readers(s, out, max);
 }
+
+int rc_storage_seek_time(rc_storage_t *s, int64_t t_ns, rc_storage_seek_t *out)
+{
+    return s->ops->seek_time(s, t_ns, out);
+}

@@ -316,6 +316,30 @@ typedef struct rc_storage_durable_s {
  *  thread. */
 int rc_storage_durable_wait(rc_storage_t *s, rc_storage_durable_t *w);
 
+/* ---- replay: where an arrival time is in the store (docs/durability.md, "Replay") ---------- */
+
+/** What rc_storage_seek_time found. */
+typedef struct {
+    uint64_t pos, seq;   /**< where to start: the first event (by sequence number) whose
+                          *   arrival is at or after the time; the end of the store when none */
+    int found;           /**< 1: an event with such an arrival is held (pos, seq, arrival_ns) */
+    int64_t arrival_ns;  /**< its knativearrivaltime */
+    int before_oldest;   /**< the time is before the oldest event held: the seek started there */
+    uint64_t oldest_seq; /**< with before_oldest: that event's sequence number (> 0: events
+                          *   before it were overwritten or cut) */
+    int indexed;         /**< 1: the time index gave the start of the scan; 0: it scanned from
+                          *   the oldest event (no index, no sample old enough, or a damaged
+                          *   index, which is logged) */
+    uint64_t scanned;    /**< records the scan decoded */
+} rc_storage_seek_t;
+
+/** Finds the first event, by sequence number, whose knativearrivaltime is at or after `t_ns`
+ *  (Unix ns; INT64_MIN: the oldest event held), with the time index and a short scan. Events
+ *  without an arrival time are passed over. Returns 0 (also when none is found) or a negative
+ *  code (-ENOMEM, RC_ERING_NO_SLOT: the scan needs a reader slot). Any thread; never blocks
+ *  producers. */
+int rc_storage_seek_time(rc_storage_t *s, int64_t t_ns, rc_storage_seek_t *out);
+
 /* ---- state -------------------------------------------------------------------------------- */
 
 typedef struct {

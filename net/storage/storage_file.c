@@ -41,7 +41,7 @@
  * go, and attempts when another process creates the file while we open it. */
 #define LOCK_WAIT_NS  (10ull * 1000000000ull)
 #define OPEN_ATTEMPTS 3
-#define PATH_BYTES    1280 /* a directory of up to 1023 bytes, '/', "<ns>.<name>.cursors" */
+#define PATH_BYTES    1280 /* a directory of up to 1023 bytes, '/', "<ns>.<name>.timeindex" */
 
 /* The flusher of a batch or sync store (the process that opened it; a worker's attached handle
  * has none). Commits are counted in `committed` under `mu`, so a flush knows exactly which
@@ -73,8 +73,9 @@ typedef struct {
     rc_storage_durability_t durability;
     flusher_t *flusher;
     char ns[64], broker[64];
-    char path[PATH_BYTES];    /* the ring file */
-    char cursors[PATH_BYTES]; /* its cursor table */
+    char path[PATH_BYTES];      /* the ring file */
+    char cursors[PATH_BYTES];   /* its cursor table */
+    char timeindex[PATH_BYTES]; /* its time index (net/storage/timeindex.h) */
 } file_store_t;
 
 typedef struct {
@@ -167,7 +168,10 @@ static int set_paths(file_store_t *fs, const rc_storage_config_t *cfg, char *err
         snprintf(fs->path, sizeof(fs->path), "%.*s/%s.%s.ring", (int)n, dir, cfg->ns, cfg->broker);
     int b = snprintf(fs->cursors, sizeof(fs->cursors), "%.*s/%s.%s.cursors", (int)n, dir, cfg->ns,
                      cfg->broker);
-    if (a < 0 || b < 0 || (size_t)a >= sizeof(fs->path) || (size_t)b >= sizeof(fs->cursors)) {
+    int c = snprintf(fs->timeindex, sizeof(fs->timeindex), "%.*s/%s.%s.timeindex", (int)n, dir,
+                     cfg->ns, cfg->broker);
+    if (a < 0 || b < 0 || c < 0 || (size_t)a >= sizeof(fs->path) ||
+        (size_t)b >= sizeof(fs->cursors) || (size_t)c >= sizeof(fs->timeindex)) {
         snprintf(err, errlen, "storage directory %s is too long", dir);
         return -ENAMETOOLONG;
     }
@@ -554,6 +558,22 @@ static void file_close(rc_storage_t *s)
     rc__ring_close(s);
 }
 
+/* The time index beside the ring file, "<ns>.<broker>.timeindex": after recovery, so samples
+ * past a cut head are dropped. It is not flushed: a sample lost in a crash only lengthens a
+ * replay's scan, and one that survives its events is dropped as past the head. */
+static void timeindex_start(file_store_t *fs)
+{
+    char what[PATH_BYTES + 16];
+    snprintf(what, sizeof(what), "time index %s", fs->timeindex);
+    int fd = open(fs->timeindex, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        rc_log_warn("storage", "%s: %s; replays scan from the oldest event", what, strerror(errno));
+        return;
+    }
+    rc__ring_timeindex_start(&fs->r, fd, what);
+    close(fd);
+}
+
 int rc__storage_file_open(const rc_storage_config_t *cfg, rc_storage_t **out, char *err,
                           size_t errlen)
 {
@@ -597,6 +617,7 @@ int rc__storage_file_open(const rc_storage_config_t *cfg, rc_storage_t **out, ch
         rc_ring_close(fs->r.ring);
         goto fail;
     }
+    timeindex_start(fs);
     *out = &fs->r.base;
     return 0;
 fail:
@@ -618,6 +639,7 @@ static int file_attach(const rc_storage_t *s, rc_storage_t **out, char *err, siz
     memcpy(fs->broker, from->broker, sizeof(fs->broker));
     memcpy(fs->path, from->path, sizeof(fs->path));
     memcpy(fs->cursors, from->cursors, sizeof(fs->cursors));
+    memcpy(fs->timeindex, from->timeindex, sizeof(fs->timeindex));
     int rc = rc_ring_open_file(fs->path, &fs->r.ring, err, errlen);
     if (rc != 0) {
         free(fs);
@@ -847,6 +869,7 @@ static const rc__storage_ops_t file_ops = {
     .reclaim = rc__ring_reclaim,
     .stats = file_stats,
     .cursors_open = file_cursors_open,
+    .seek_time = rc__ring_seek_time,
     .holder = rc__ring_holder,
     .groups = rc__ring_groups,
     .readers = rc__ring_readers,

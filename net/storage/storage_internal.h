@@ -52,6 +52,7 @@ struct rc__storage_ops_s {
     int (*groups)(rc_storage_t *s, uint64_t default_limit, uint64_t *skipped,
                   rc_storage_group_t *out, size_t max);
     int (*readers)(rc_storage_t *s, rc_storage_local_reader_t *out, size_t max);
+    int (*seek_time)(rc_storage_t *s, int64_t t_ns, rc_storage_seek_t *out);
 };
 
 /** Maps the cursor table kept in `fd` (a shared-memory object or file the back end opened
@@ -81,15 +82,19 @@ int rc__storage_file_open(const rc_storage_config_t *cfg, rc_storage_t **out, ch
 
 struct rc_ring_s;
 struct rc_reader_s;
+struct rc_timeindex_s;
+struct rc__sampler_s;
 
 typedef struct {
     rc_storage_t base;
     struct rc_ring_s *ring;
-    int broker;                 /* opened by the back end's open: holds the broker lock */
-    _Atomic uint64_t last_look; /* rc_now_ns() of the last look (rc__ring_stats) */
-    _Atomic int reported;       /* a damaged ring was logged once */
-    _Atomic int adopted;        /* rc_storage_reclaim ran: the cursors a previous broker left
-                                 * were taken over, so looks may reclaim dead slots */
+    struct rc_timeindex_s *tix;    /* the time index, when it could be mapped (else NULL) */
+    struct rc__sampler_s *sampler; /* the broker's thread that fills it (the opener's) */
+    int broker;                    /* opened by the back end's open: holds the broker lock */
+    _Atomic uint64_t last_look;    /* rc_now_ns() of the last look (rc__ring_stats) */
+    _Atomic int reported;          /* a damaged ring was logged once */
+    _Atomic int adopted;           /* rc_storage_reclaim ran: the cursors a previous broker left
+                                    * were taken over, so looks may reclaim dead slots */
 } rc__ring_store_t;
 
 typedef struct {
@@ -102,6 +107,11 @@ typedef struct {
 int rc__ring_reader_init(rc_storage_t *s, const rc_storage_reader_opts_t *o, rc__ring_reader_t *r);
 
 void rc__ring_close(rc_storage_t *s); /* closes the ring and frees the store */
+/* Maps the time index kept in `fd` (the back end opened it; closed by the caller) for the
+ * broker's handle and starts the sampler thread; `what` names it in messages. A failure is
+ * logged and leaves the store without an index (seeks scan), never fails the open. */
+void rc__ring_timeindex_start(rc__ring_store_t *st, int fd, const char *what);
+int rc__ring_seek_time(rc_storage_t *s, int64_t t_ns, rc_storage_seek_t *out);
 void rc__ring_abort(rc_storage_t *s, rc_storage_claim_t *c);
 void rc__ring_reader_close(rc_storage_reader_t *r, int keep_cursor);
 int rc__ring_prepare_sleep(rc_storage_reader_t *r, const uint32_t **word, uint32_t *val);

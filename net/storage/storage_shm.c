@@ -12,6 +12,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -25,6 +28,8 @@
 #include "core/errors.h"
 #include "core/log.h"
 #include "core/record.h"
+#include "core/validate.h"
+#include "net/storage/timeindex.h"
 #include "shm/group.h"
 #include "shm/ring_name.h"
 #include "shm/reader.h"
@@ -55,6 +60,7 @@ typedef struct {
 } shm_store_t;
 
 static const rc__storage_ops_t shm_ops;
+static void shm_timeindex_start(shm_store_t *st);
 
 static rc_ring_t *ring_of(rc_storage_t *s)
 {
@@ -177,6 +183,7 @@ int rc__storage_shm_open(const rc_storage_config_t *cfg, rc_storage_t **out, cha
         return rc;
     }
     st->r.broker = 1;
+    shm_timeindex_start(st);
     *out = &st->r.base;
     return 0;
 }
@@ -198,9 +205,14 @@ static int shm_attach(const rc_storage_t *s, rc_storage_t **out, char *err, size
     return 0;
 }
 
+static void sampler_stop(rc__ring_store_t *st);
+
 void rc__ring_close(rc_storage_t *s)
 {
-    rc_ring_close(ring_of(s));
+    rc__ring_store_t *st = (rc__ring_store_t *)s;
+    sampler_stop(st);
+    rc_timeindex_close(st->tix);
+    rc_ring_close(st->ring);
     free(s);
 }
 
@@ -409,6 +421,21 @@ static void shm_stats(rc_storage_t *s, rc_storage_stats_t *st)
 /* A ring's saved cursors live in a shm object of their own beside it, "<ring name>.cursors",
  * owner-only like the ring. The ring's identity is kept in it, so the cursors of a ring that
  * was replaced never apply to its successor, whose sequence numbers start again at 0. */
+/* The time index of a memory ring: a shm object beside it, "<ring name>.timeindex". */
+static void shm_timeindex_start(shm_store_t *st)
+{
+    char name[RC_RING_NAME_MAX + 16], what[128];
+    snprintf(name, sizeof(name), "/%s.timeindex", st->name);
+    snprintf(what, sizeof(what), "time index /dev/shm%s", name);
+    int fd = shm_open(name, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        rc_log_warn("storage", "%s: %s; replays scan from the oldest event", what, strerror(errno));
+        return;
+    }
+    rc__ring_timeindex_start(&st->r, fd, what);
+    close(fd);
+}
+
 static int shm_cursors_open(rc_storage_t *s, uint32_t slots, rc_storage_cursors_t **out,
                             int *adopted, char *err, size_t errlen)
 {
@@ -517,4 +544,275 @@ static const rc__storage_ops_t shm_ops = {
     .holder = rc__ring_holder,
     .groups = rc__ring_groups,
     .readers = rc__ring_readers,
+    .seek_time = rc__ring_seek_time,
 };
+
+/* ---- the time index: sampling and seeking (net/storage/timeindex.h) -------------------------- */
+
+struct rc__sampler_s {
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv; /* stop */
+    int stop;
+    pid_t pid; /* the process that runs the thread (forked workers do not) */
+    rc__ring_store_t *st;
+    uint64_t step; /* a sample only once the head moved this far: the table spans the ring */
+};
+
+/* One look at the head: a sample when it moved at least `step` bytes since the last one. The
+ * head is read before the clock, so every event claimed after the sample's time was claimed
+ * after the head was read and has a sequence number >= the sample's. */
+static void sample(struct rc__sampler_s *sp)
+{
+    uint64_t pos, seq;
+    rc_ring_head_load(sp->st->ring, &pos, &seq);
+    int64_t now = rc_wall_ns();
+    rc_timeindex_entry_t last;
+    if (rc_timeindex_newest(sp->st->tix, &last) == 0 && pos - last.pos < sp->step)
+        return;
+    (void)rc_timeindex_add(sp->st->tix, now, pos, seq);
+}
+
+static void *sampler_main(void *arg)
+{
+    struct rc__sampler_s *sp = arg;
+    pthread_mutex_lock(&sp->mu);
+    while (!sp->stop) {
+        sample(sp);
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_nsec += (long)RC_TIMEINDEX_INTERVAL_MS * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        while (!sp->stop && pthread_cond_timedwait(&sp->cv, &sp->mu, &ts) == 0)
+            ;
+    }
+    pthread_mutex_unlock(&sp->mu);
+    return NULL;
+}
+
+static void sampler_stop(rc__ring_store_t *st)
+{
+    struct rc__sampler_s *sp = st->sampler;
+    if (sp == NULL || sp->pid != getpid())
+        return;
+    pthread_mutex_lock(&sp->mu);
+    sp->stop = 1;
+    pthread_cond_signal(&sp->cv);
+    pthread_mutex_unlock(&sp->mu);
+    pthread_join(sp->thread, NULL);
+    pthread_mutex_destroy(&sp->mu);
+    pthread_cond_destroy(&sp->cv);
+    free(sp);
+    st->sampler = NULL;
+}
+
+/* Samples past the ring's head point at events the ring no longer has (recovery cut a torn
+ * tail, or the table outlived a ring that was emptied): they go. */
+static void drop_future(rc__ring_store_t *st, const char *what)
+{
+    rc_timeindex_entry_t last;
+    uint64_t pos, seq;
+    rc_ring_head_load(st->ring, &pos, &seq);
+    if (rc_timeindex_newest(st->tix, &last) == 0 && (last.pos > pos || last.seq > seq)) {
+        rc_log_info("storage", "%s: samples past the ring's head (%llu) dropped", what,
+                    (unsigned long long)pos);
+        rc_timeindex_clear(st->tix);
+    }
+}
+
+void rc__ring_timeindex_start(rc__ring_store_t *st, int fd, const char *what)
+{
+    char why[256];
+    int reset = 0;
+    int rc = rc_timeindex_map(fd, rc_ring_id(st->ring), 0, 1, &st->tix, &reset, why, sizeof(why));
+    if (rc != 0) {
+        rc_log_warn("storage", "%s: %s; replays scan from the oldest event", what, why);
+        return;
+    }
+    if (reset)
+        rc_log_info("storage", "%s made anew: %s", what, why);
+    drop_future(st, what);
+    struct rc__sampler_s *sp = calloc(1, sizeof(*sp));
+    pthread_condattr_t ca;
+    if (sp == NULL || pthread_condattr_init(&ca) != 0) {
+        free(sp);
+        rc_log_warn("storage", "%s: out of memory; not sampled", what);
+        return;
+    }
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&sp->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_mutex_init(&sp->mu, NULL);
+    sp->st = st;
+    sp->pid = getpid();
+    sp->step = rc_ring_capacity(st->ring) / RC_TIMEINDEX_ENTRIES;
+    if (sp->step == 0)
+        sp->step = 1;
+    /* The thread takes no signal: the broker's loop handles them. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    rc = pthread_create(&sp->thread, NULL, sampler_main, sp);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0) {
+        rc_log_warn("storage", "%s: cannot start the sampler: %s", what, strerror(rc));
+        pthread_mutex_destroy(&sp->mu);
+        pthread_cond_destroy(&sp->cv);
+        free(sp);
+        return;
+    }
+    st->sampler = sp;
+}
+
+int rc_storage_record_arrival(const void *data, uint32_t len, uint16_t flags, int64_t *t_ns)
+{
+    static const char name[] = "knativearrivaltime";
+    if (flags & RC_STORAGE_REC_F_CRC) {
+        if (len < RC_STORAGE_CRC_TRAILER)
+            return -ENOENT;
+        len -= RC_STORAGE_CRC_TRAILER;
+    }
+    rc_record_view_t rv;
+    rc_ce_value_t v;
+    int64_t sec;
+    uint32_t nsec;
+    if (len % 8 != 0 || rc_record_decode(data, len, &rv) != 0 ||
+        rc_record_get(&rv, (rc_str_t){name, sizeof(name) - 1}, &v) != 0 ||
+        rc_ce_time_parse(v.value, &sec, &nsec) != 0 || sec < 0 || sec >= INT64_MAX / 1000000000 - 1)
+        return -ENOENT;
+    *t_ns = sec * 1000000000 + (int64_t)nsec;
+    return 0;
+}
+
+/* Scans from `start` (RC_START_AT: sample `e`) with a lossy reader, which never holds
+ * producers back, to the first event whose arrival is at or after `t_ns`. Returns 0,
+ * RC_ERING_BAD_POS (the sample's position is no longer held), or a reader error; `*damaged`
+ * when the record at the sample's position is older than the sample says. */
+static int seek_scan(rc_ring_t *ring, rc_reader_start_t start, const rc_timeindex_entry_t *e,
+                     int64_t t_ns, rc_storage_seek_t *out, int *damaged)
+{
+    uint64_t head, hseq;
+    rc_ring_head_load(ring, &head, &hseq);
+    rc_reader_opts_t ro = {.mode = RC_READER_LOSSY,
+                           .start = start,
+                           .position = start == RC_START_AT ? e->pos : 0,
+                           .name = "ringcast-seek"};
+    rc_reader_t *r = NULL;
+    int rc = rc_reader_open(ring, &ro, &r);
+    if (rc != 0)
+        return rc;
+    uint64_t next_seq = start == RC_START_AT ? e->seq : hseq;
+    for (;;) {
+        rc_ring_view_t v;
+        rc = rc_reader_poll(r, &v);
+        if (rc != 0)
+            break;
+        if (v.type < RC_REC_TYPE_USER)
+            continue;
+        if (out->scanned == 0 && start == RC_START_AT && v.seq < e->seq) {
+            *damaged = 1;
+            break;
+        }
+        if (out->scanned++ == 0 && start == RC_START_OLDEST)
+            out->oldest_seq = v.seq;
+        next_seq = v.seq + 1;
+        int64_t a;
+        if (rc_storage_record_arrival(v.data, v.len, v.flags, &a) != 0 || a < t_ns)
+            continue;
+        out->found = 1;
+        out->pos = v.pos;
+        out->seq = v.seq;
+        out->arrival_ns = a;
+        out->before_oldest = start == RC_START_OLDEST && out->scanned == 1;
+        break;
+    }
+    if (!out->found) {
+        out->pos = rc_reader_position(r);
+        out->seq = next_seq;
+    }
+    rc_reader_close(r);
+    return rc == RC_ERING_EMPTY ? 0 : rc;
+}
+
+/* The seek over any ring: the sample at or before t_ns - slack when the index has one that
+ * the ring still holds, else the oldest record. */
+static int seek_ring(rc_ring_t *ring, rc_timeindex_t *ix, const char *what, int log_missing,
+                     int64_t t_ns, rc_storage_seek_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    rc_timeindex_entry_t e;
+    int use = 0;
+    if (t_ns != INT64_MIN && ix == NULL) {
+        if (log_missing)
+            rc_log_warn("storage", "%s: none; scanning from the oldest event", what);
+    } else if (t_ns != INT64_MIN) {
+        uint64_t head, hseq;
+        rc_ring_head_load(ring, &head, &hseq);
+        int64_t at =
+            t_ns > INT64_MIN + RC_TIMEINDEX_SLACK_NS ? t_ns - RC_TIMEINDEX_SLACK_NS : INT64_MIN;
+        int rc = rc_timeindex_lookup(ix, at, &e);
+        if (rc == 0 && (e.pos > head || e.seq > hseq))
+            rc = -EBADMSG;
+        if (rc == -EBADMSG)
+            rc_log_warn("storage",
+                        "%s is damaged (samples out of order or past the ring's "
+                        "head); scanning from the oldest event",
+                        what);
+        use = rc == 0;
+    }
+    int damaged = 0, rc = 0;
+    if (use) {
+        rc = seek_scan(ring, RC_START_AT, &e, t_ns, out, &damaged);
+        if (damaged)
+            rc_log_warn("storage",
+                        "%s is damaged (its sample at %llu names seq %llu, the ring "
+                        "holds an older one); scanning from the oldest event",
+                        what, (unsigned long long)e.pos, (unsigned long long)e.seq);
+        /* A sample the ring no longer holds (overwritten since) is ignored. */
+        if (damaged || rc == RC_ERING_BAD_POS) {
+            memset(out, 0, sizeof(*out));
+            use = 0;
+            rc = 0;
+        }
+    }
+    if (!use)
+        rc = seek_scan(ring, RC_START_OLDEST, NULL, t_ns, out, &damaged);
+    out->indexed = use;
+    return rc;
+}
+
+int rc__ring_seek_time(rc_storage_t *s, int64_t t_ns, rc_storage_seek_t *out)
+{
+    rc__ring_store_t *st = (rc__ring_store_t *)s;
+    return seek_ring(st->ring, st->tix, "the ring's time index", 1, t_ns, out);
+}
+
+int rc_storage_ring_seek_time(struct rc_ring_s *ring, const char *index, int index_is_file,
+                              int64_t t_ns, rc_storage_seek_t *out)
+{
+    rc_timeindex_t *ix = NULL;
+    char what[4200];
+    snprintf(what, sizeof(what), "time index %s%s", index_is_file ? "" : "/dev/shm",
+             index ? index : "(none)");
+    if (index != NULL && t_ns != INT64_MIN) {
+        int fd = index_is_file ? open(index, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+                               : shm_open(index, O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0);
+        char why[256];
+        int rc = fd < 0 ? -errno
+                        : rc_timeindex_map(fd, rc_ring_id(ring), 0, 0, &ix, NULL, why, sizeof(why));
+        if (fd < 0)
+            snprintf(why, sizeof(why), "%s", strerror(-rc));
+        if (fd >= 0)
+            close(fd);
+        if (rc != 0) {
+            rc_log_warn("storage", "%s: %s; scanning from the oldest event", what, why);
+            ix = NULL;
+        }
+    }
+    int rc = seek_ring(ring, ix, what, index == NULL, t_ns, out);
+    rc_timeindex_close(ix);
+    return rc;
+}

@@ -173,6 +173,115 @@ def dapr_check(out):
     return True
 
 
+INGEST_STORE_ROWS = ("ringcast-file-none", "ringcast-file-batch", "ringcast-file-sync",
+                     "redis-aof-everysec", "redis-aof-always")
+RATIO_LINES = ("sync_vs_redis_always", "batch_vs_memory", "none_vs_memory",
+               "batch_vs_redis_everysec")
+
+
+def ratio_lines(stdout):
+    """The `target=...` lines of ingest's ratios, by name, each a dict of its fields."""
+    found = {}
+    for line in stdout.splitlines():
+        if line.startswith("target="):
+            t = dict(x.split("=", 1) for x in line.split() if "=" in x)
+            if t["target"] in RATIO_LINES:
+                found[t["target"]] = t
+    return found
+
+
+def durable_rows_check(rows, stdout, where):
+    """The file-store and Redis AOF rows of ingest: measured (or skipped saying what to install),
+    nonzero rates, fsync figures for batch and sync, and well-formed ratio lines."""
+    ingest = {r["system"]: r for r in rows if r["scenario"] == "ingest"}
+    for name in INGEST_STORE_ROWS:
+        r = ingest.get(name)
+        check(r is not None, "%s: no ingest row %s" % (where, name))
+        if r is None:
+            continue
+        if r["skipped"]:
+            check(name.startswith("redis") and "not installed" in r.get("note", ""),
+                  "%s: %s skipped: %r" % (where, name, r.get("note")))
+            continue
+        check(r["events"] > 0 and r["throughput"] > 0 and r["errors"] == 0 and r["lost"] == 0,
+              "%s: row %s: %r" % (where, name, r))
+        check(0 < r["p50_us"] <= r["p99_us"] <= r["max_us"], "%s: %s percentiles" % (where, name))
+        if name in ("ringcast-file-batch", "ringcast-file-sync"):
+            check(r.get("fsyncs_per_s", 0) > 0 and r.get("events_per_fsync", 0) > 0 and
+                  r.get("fsync_mean_us", 0) > 0, "%s: %s fsync figures: %r" % (where, name, r))
+        else:
+            check("fsyncs_per_s" not in r, "%s: %s has fsync figures" % (where, name))
+        if name == "ringcast-file-sync":
+            # Every 202 of sync waited for an fdatasync that began after its commit, so the
+            # durable position covers every acknowledged event.
+            check(r.get("durable_events", 0) >= r["events"],
+                  "%s: sync: %r durable events < %r acknowledged" %
+                  (where, r.get("durable_events"), r["events"]))
+        if name.startswith("redis-aof"):
+            check("AOF" in r.get("note", ""), "%s: %s note: %r" % (where, name, r.get("note")))
+    lines = ratio_lines(stdout)
+    for name in RATIO_LINES:
+        t = lines.get(name)
+        check(t is not None, "%s: no target=%s line" % (where, name))
+        if t is None:
+            continue
+        if "error" in t:
+            check(t.get("ok") == "0" and "not_installed" in t["error"],
+                  "%s: %s failed: %r" % (where, name, t))
+            continue
+        check(float(t.get("ratio", "0")) > 0, "%s: %s ratio: %r" % (where, name, t))
+        if name in ("sync_vs_redis_always", "batch_vs_memory"):
+            check(t.get("ok") in ("0", "1") and t.get("limit") in ("1.0", "0.8"),
+                  "%s: %s target fields: %r" % (where, name, t))
+            check(float(t.get("fsyncs_s", "0")) > 0 and float(t.get("events_per_fsync", "0")) > 0,
+                  "%s: %s fsync fields: %r" % (where, name, t))
+
+
+def ingest_store_check(out):
+    """ingest rows alone (--systems), in a --store-dir the harness empties again; and with no
+    redis-server on PATH the AOF row is skipped, saying so, and its ratio line names why."""
+    store = tempfile.mkdtemp(prefix="rc-bench-store-")
+    cmd = [BENCH, "ingest", "--quick", "--seconds", "0.3", "--conns", "4", "--systems",
+           "ringcast-file-sync,redis-aof-always", "--store-dir", store, "--out", out]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    check(r.returncode == 0, "ingest sync vs always: exit %d: %s" % (r.returncode, r.stderr[-2000:]))
+    with open(os.path.join(out, "report.json")) as f:
+        rows = json.load(f)["rows"]
+    check(sorted(x["system"] for x in rows) == ["redis-aof-always", "ringcast-file-sync"],
+          "ingest --systems rows: %r" % [x["system"] for x in rows])
+    sync = [x for x in rows if x["system"] == "ringcast-file-sync"]
+    check(sync and not sync[0]["skipped"] and sync[0]["events"] > 0 and
+          sync[0].get("fsyncs_per_s", 0) > 0, "ingest sync alone: %r" % sync)
+    lines = ratio_lines(r.stdout)
+    check(sorted(lines) == ["sync_vs_redis_always"], "ratio lines alone: %r" % sorted(lines))
+    last = r.stdout.strip().splitlines()[-1]
+    check(last.startswith("scenario=ingest") and
+          "ringcast_file_sync_binary_conns_4_depth_1_fsyncs_s=" in last and
+          "ringcast_file_sync_binary_conns_4_depth_1_events_per_fsync=" in last,
+          "ingest result line: %r" % last)
+    check(os.listdir(store) == [], "store directory not emptied: %r" % os.listdir(store))
+    # No redis-server anywhere the harness looks (PATH, then the sbin directories).
+    env = dict(os.environ, PATH="/nonexistent")
+    cmd = [BENCH, "ingest", "--quick", "--seconds", "0.3", "--conns", "4", "--systems",
+           "ringcast-file-sync,redis-aof-always", "--store-dir", store]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=env)
+    check(r.returncode == 0, "ingest without redis-server: exit %d" % r.returncode)
+    t = ratio_lines(r.stdout).get("sync_vs_redis_always", {})
+    check(t.get("ok") == "0" and "redis-server_is_not_installed" in t.get("error", ""),
+          "ratio line without redis-server: %r" % t)
+    check("redis-aof-always" in r.stderr and "not installed" in r.stderr,
+          "no skip message without redis-server: %r" % r.stderr[-1000:])
+    check(os.listdir(store) == [], "store directory not emptied: %r" % os.listdir(store))
+    shutil.rmtree(store, ignore_errors=True)
+    # A store directory that cannot be made: the run fails (exit 1), naming the directory.
+    missing = os.path.join(store, "missing")
+    cmd = [BENCH, "ingest", "--quick", "--seconds", "0.3", "--conns", "4", "--systems",
+           "ringcast-file-none", "--store-dir", missing]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    check(r.returncode == 1 and missing in r.stderr and "failed=1" in r.stdout,
+          "ingest --store-dir missing: exit %d: %r" % (r.returncode, r.stderr[-500:]))
+
+
 def main():
     if not os.access(BENCH, os.X_OK):
         print("skipped: %s not built" % BENCH)
@@ -187,6 +296,7 @@ def main():
                        (["fanout", "--decoys", "-1"], "out of range"),
                        (["fanout", "--rate", "x"], "--rate"),
                        (["ingest", "--systems", "kafka"], "kafka"),
+                       (["ingest", "--systems", "ringcast-file-fast"], "ringcast-file-fast"),
                        (["ingest", "--seconds"], "--seconds"),
                        (["ingest", "--bogus", "1"], "--bogus")):
         r = subprocess.run([BENCH] + args, capture_output=True, text=True, timeout=30)
@@ -246,6 +356,7 @@ def main():
         check(r["rss_mib"] > 0, "row %s/%s has no RSS" % (r["scenario"], r["system"]))
     # ringcast itself always runs; each scenario has its row(s) (dapr: 2 publish rates, 2 bulk
     # sizes, 2 x 2 end-to-end rows with 1 and 2 replicas).
+    durable_rows_check(rows, p.stdout, "all --quick")
     for scen, system, n in (("ingest", "ringcast", 1), ("latency", "ringcast-shm", 2),
                             ("fanout", "ringcast-shm", 2), ("groups", "ringcast-group", 2),
                             ("dapr", "ringcast", 8)):
@@ -267,7 +378,7 @@ def main():
           "ringcast-http/sinks-direct rows skipped")
     check(not clones(cmd), "bench sinks left behind: %s" % clones(cmd))
     for r in skipped:
-        if r["system"] in ("nginx", "redis", "nats"):
+        if r["system"] in ("nginx", "redis", "nats", "redis-aof-everysec", "redis-aof-always"):
             check("not installed" in r["note"], "peer %s skipped without saying why: %r" %
                   (r["system"], r["note"]))
     rings, procs = leftovers(p.pid)
@@ -293,6 +404,8 @@ def main():
         if r["system"] == "ringcast-http":
             check("triggers=5" in r["params"], "decoys not in params: %r" % r["params"])
     check(not clones(cmd2), "bench sinks left behind: %s" % clones(cmd2))
+
+    ingest_store_check(out)
 
     sigint_check(["fanout", "--seconds", "20", "--consumers", "1", "--systems", "ringcast"])
     sigint_check(["fanout", "--seconds", "20", "--triggers", "2", "--systems", "ringcast-http"])

@@ -72,7 +72,8 @@ def test_values():
                 "ringcast send: --every must be 0..86400000 ms")
     # Choices.
     usage_error(["tail", "a/b", "--from=middle"],
-                "ringcast tail: --from must be oldest or latest, not 'middle'")
+                "ringcast tail: --from must be oldest, latest or an RFC 3339 time such as "
+                "2026-01-02T15:04:05Z, not 'middle'")
     # Flags take no value.
     usage_error(["sink", "--quiet=yes"], "ringcast sink: --quiet takes no value")
     # A repeatable option has a limit.

@@ -390,16 +390,17 @@ def test_check_invalid():
         path = os.path.join(tmp, "bad.yaml")
         cfg = KEPT % {"port": 9, "dead": 10} + (
             "---\napiVersion: eventing.knative.dev/v1\nkind: Trigger\nmetadata:\n  name: u\n"
-            "  annotations: {ringcast.dev/rate-limit: \"100\"}\n"
+            "  annotations: {ringcast.dev/priority: \"100\"}\n"
             "spec: {broker: default, subscriber: {uri: \"http://127.0.0.1:9/\"}}\n")
         with open(path, "w") as f:
             f.write(cfg)
         code, out, err = serve_check(path)
         eq((code, out), (2, ""), "exit code and stdout")
-        eq(err, "%s:%d: Trigger default/u: unknown annotation 'ringcast.dev/rate-limit': ringcast "
-           "reads ringcast.dev/max-inflight, ringcast.dev/lag-limit and ringcast.dev/lag-policy "
-           "on a Trigger, ringcast.dev/storage-type, -directory, -durability and -flush-interval "
-           "on a Broker\n" % (path, line_of(cfg, "rate-limit")), "message")
+        eq(err, "%s:%d: Trigger default/u: unknown annotation 'ringcast.dev/priority': ringcast "
+           "reads ringcast.dev/max-inflight, ringcast.dev/lag-limit, ringcast.dev/lag-policy "
+           "and ringcast.dev/start-from on a Trigger, ringcast.dev/storage-type, -directory, "
+           "-durability, -flush-interval, ringcast.dev/dedup-window and -capacity on a Broker, "
+           "ringcast.dev/endpoints on a Service\n" % (path, line_of(cfg, "priority")), "message")
 
         cfg = config(trigger("t", "http://alice:%s@127.0.0.1:9/events" % SECRET))
         with open(path, "w") as f:

@@ -298,14 +298,15 @@ static void test_dead_letter_ref(void)
 static void test_annotations(void)
 {
     expect_error("apiVersion: eventing.knative.dev/v1\nkind: Trigger\nmetadata:\n  name: t\n"
-                 "  annotations: {ringcast.dev/rate-limit: \"5\"}\n"
+                 "  annotations: {ringcast.dev/priority: \"5\"}\n"
                  "spec: {broker: default, subscriber: {uri: http://127.0.0.1:9/}}\n"
                  "---\n" BROKER,
-                 "t.yaml:5: Trigger default/t: unknown annotation 'ringcast.dev/rate-limit': "
-                 "ringcast reads ringcast.dev/max-inflight, ringcast.dev/lag-limit and "
-                 "ringcast.dev/lag-policy on a Trigger, ringcast.dev/storage-type, -directory, "
-                 "-durability, -flush-interval, ringcast.dev/dedup-window and -capacity on a "
-                 "Broker, ringcast.dev/endpoints on a Service");
+                 "t.yaml:5: Trigger default/t: unknown annotation 'ringcast.dev/priority': "
+                 "ringcast reads ringcast.dev/max-inflight, ringcast.dev/lag-limit, "
+                 "ringcast.dev/lag-policy and ringcast.dev/start-from on a Trigger, "
+                 "ringcast.dev/storage-type, -directory, -durability, -flush-interval, "
+                 "ringcast.dev/dedup-window and -capacity on a Broker, ringcast.dev/endpoints on "
+                 "a Service");
     /* Near misses of the lag annotations were once taken as "not a lag annotation" and
      * ignored. */
     expect_error("apiVersion: eventing.knative.dev/v1\nkind: Trigger\nmetadata:\n  name: t\n"
@@ -313,17 +314,19 @@ static void test_annotations(void)
                  "spec: {broker: default, subscriber: {uri: http://127.0.0.1:9/}}\n"
                  "---\n" BROKER,
                  "t.yaml:5: Trigger default/t: unknown annotation 'ringcast.dev/lag-limits': "
-                 "ringcast reads ringcast.dev/max-inflight, ringcast.dev/lag-limit and "
-                 "ringcast.dev/lag-policy on a Trigger, ringcast.dev/storage-type, -directory, "
-                 "-durability, -flush-interval, ringcast.dev/dedup-window and -capacity on a "
-                 "Broker, ringcast.dev/endpoints on a Service");
+                 "ringcast reads ringcast.dev/max-inflight, ringcast.dev/lag-limit, "
+                 "ringcast.dev/lag-policy and ringcast.dev/start-from on a Trigger, "
+                 "ringcast.dev/storage-type, -directory, -durability, -flush-interval, "
+                 "ringcast.dev/dedup-window and -capacity on a Broker, ringcast.dev/endpoints on "
+                 "a Service");
     expect_error("apiVersion: eventing.knative.dev/v1\nkind: Broker\nmetadata:\n  name: b\n"
                  "  annotations:\n    other/x: y\n    ringcast.dev/max-inflight: \"5\"\n",
                  "t.yaml:7: Broker default/b: unknown annotation 'ringcast.dev/max-inflight': "
-                 "ringcast reads ringcast.dev/max-inflight, ringcast.dev/lag-limit and "
-                 "ringcast.dev/lag-policy on a Trigger, ringcast.dev/storage-type, -directory, "
-                 "-durability, -flush-interval, ringcast.dev/dedup-window and -capacity on a "
-                 "Broker, ringcast.dev/endpoints on a Service");
+                 "ringcast reads ringcast.dev/max-inflight, ringcast.dev/lag-limit, "
+                 "ringcast.dev/lag-policy and ringcast.dev/start-from on a Trigger, "
+                 "ringcast.dev/storage-type, -directory, -durability, -flush-interval, "
+                 "ringcast.dev/dedup-window and -capacity on a Broker, ringcast.dev/endpoints on "
+                 "a Service");
     rc_config_t c;
     load_ok(&c, BROKER "---\napiVersion: eventing.knative.dev/v1\nkind: Trigger\nmetadata:\n"
                        "  name: t\n  annotations: {ringcast.dev/max-inflight: \"3\", "

@@ -26,6 +26,26 @@ static const struct {
      "t.yaml:5: Trigger default/t: 'metadata.annotations.ringcast.dev/max-inflight' must be an integer from 1 to 10000, not '10001'"},
     {"apiVersion: eventing.knative.dev/v1\nkind: Trigger\nmetadata:\n  name: t\n  annotations: {ringcast.dev/max-inflight: abc}\nspec:\n  broker: default\n  subscriber: {uri: http://127.0.0.1:9/}\n",
      "t.yaml:5: Trigger default/t: 'metadata.annotations.ringcast.dev/max-inflight' must be an integer from 1 to 10000, not 'abc'"},
+    {"apiVersion: eventing.knative.dev/v1\nkind: Trigger\nmetadata:\n  name: t\n  annotations: {ringcast.dev/start-from: Oldest}\nspec:\n  broker: default\n  subscriber: {uri: http://127.0.0.1:9/}\n",
+     "t.yaml:5: Trigger default/t: 'metadata.annotations.ringcast.dev/start-from' must be oldest, latest or an RFC 3339 time such as 2026-01-02T15:04:05Z, not 'Oldest'"},
+    {"apiVersion: eventing.knative.dev/v1\nkind: Trigger\nmetadata:\n  name: t\n  annotations: {ringcast.dev/start-from: \"\"}\nspec:\n  broker: default\n  subscriber: {uri: http://127.0.0.1:9/}\n",
+     "t.yaml:5: Trigger default/t: 'metadata.annotations.ringcast.dev/start-from' must be oldest, latest or an RFC 3339 time such as 2026-01-02T15:04:05Z, not ''"},
+    {"apiVersion: eventing.knative.dev/v1\nkind: Trigger\nmetadata:\n  name: t\n  annotations: {ringcast.dev/start-from: yesterday}\nspec:\n  broker: default\n  subscriber: {uri: http://127.0.0.1:9/}\n",
+     "t.yaml:5: Trigger default/t: 'metadata.annotations.ringcast.dev/start-from' must be oldest, latest or an RFC 3339 time such as 2026-01-02T15:04:05Z, not 'yesterday'"},
+    {"apiVersion: eventing.knative.dev/v1\nkind: Trigger\nmetadata:\n  name: t\n  annotations: {ringcast.dev/start-from: 2026-13-01T00:00:00Z}\nspec:\n  broker: default\n  subscriber: {uri: http://127.0.0.1:9/}\n",
+     "t.yaml:5: Trigger default/t: 'metadata.annotations.ringcast.dev/start-from' must be oldest, latest or an RFC 3339 time such as 2026-01-02T15:04:05Z, not '2026-13-01T00:00:00Z'"},
+    {"apiVersion: eventing.knative.dev/v1\nkind: Trigger\nmetadata:\n  name: t\n  annotations: {ringcast.dev/start-from: 2026-12-04T22:00:00}\nspec:\n  broker: default\n  subscriber: {uri: http://127.0.0.1:9/}\n",
+     "t.yaml:5: Trigger default/t: 'metadata.annotations.ringcast.dev/start-from' must be oldest, latest or an RFC 3339 time such as 2026-01-02T15:04:05Z, not '2026-12-04T22:00:00'"},
+    {"apiVersion: eventing.knative.dev/v1\nkind: Trigger\nmetadata:\n  name: t\n  annotations: {ringcast.dev/start-from: 2026-12-04}\nspec:\n  broker: default\n  subscriber: {uri: http://127.0.0.1:9/}\n",
+     "t.yaml:5: Trigger default/t: 'metadata.annotations.ringcast.dev/start-from' must be oldest, latest or an RFC 3339 time such as 2026-01-02T15:04:05Z, not '2026-12-04'"},
+    {"apiVersion: eventing.knative.dev/v1\nkind: Trigger\nmetadata:\n  name: t\n  annotations: {ringcast.dev/start-from: 1969-12-31T23:59:59Z}\nspec:\n  broker: default\n  subscriber: {uri: http://127.0.0.1:9/}\n",
+     "t.yaml:5: Trigger default/t: 'metadata.annotations.ringcast.dev/start-from' must be oldest, latest or an RFC 3339 time such as 2026-01-02T15:04:05Z, not '1969-12-31T23:59:59Z'"},
+    {"apiVersion: eventing.knative.dev/v1\nkind: Trigger\nmetadata:\n  name: t\n  annotations: {ringcast.dev/start-from: \"2026-12-04T22:00:00Z \"}\nspec:\n  broker: default\n  subscriber: {uri: http://127.0.0.1:9/}\n",
+     "t.yaml:5: Trigger default/t: 'metadata.annotations.ringcast.dev/start-from' must be oldest, latest or an RFC 3339 time such as 2026-01-02T15:04:05Z, not '2026-12-04T22:00:00Z '"},
+    {"apiVersion: eventing.knative.dev/v1\nkind: Trigger\nmetadata:\n  name: t\n  annotations: {ringcast.dev/start-from: [oldest]}\nspec:\n  broker: default\n  subscriber: {uri: http://127.0.0.1:9/}\n",
+     "t.yaml:5: Trigger default/t: 'metadata.annotations.ringcast.dev/start-from' must be oldest, latest or an RFC 3339 time such as 2026-01-02T15:04:05Z, not '(not a scalar)'"},
+    {"apiVersion: eventing.knative.dev/v1\nkind: Trigger\nmetadata:\n  name: t\n  annotations: {ringcast.dev/start-at: oldest}\nspec:\n  broker: default\n  subscriber: {uri: http://127.0.0.1:9/}\n",
+     "t.yaml:5: Trigger default/t: unknown annotation 'ringcast.dev/start-at': ringcast reads ringcast.dev/max-inflight, ringcast.dev/lag-limit, ringcast.dev/lag-policy and ringcast.dev/start-from on a Trigger, ringcast.dev/storage-type, -directory, -durability, -flush-interval, ringcast.dev/dedup-window and -capacity on a Broker, ringcast.dev/endpoints on a Service"},
     {"apiVersion: eventing.knative.dev/v1\nkind: Trigger\nmetadata: {name: t}\nspec:\n  subscriber: {uri: http://127.0.0.1:9/}\n",
      "t.yaml:1: Trigger default/t has no spec.broker"},
     {"apiVersion: eventing.knative.dev/v1\nkind: Trigger\nmetadata: {name: t}\nspec:\n  broker: default\n",
@@ -158,6 +178,40 @@ static void test_errors(int print)
     }
 }
 
+/* ringcast.dev/start-from: oldest, latest, a time with any offset; none is the default. */
+static void test_start_from(void)
+{
+    static const struct {
+        const char *value;
+        rc_config_start_from_t want;
+        int64_t ns;
+    } ok[] = {
+        {"oldest", RC_START_FROM_OLDEST, 0},
+        {"latest", RC_START_FROM_LATEST, 0},
+        {"2026-12-04T22:00:00Z", RC_START_FROM_TIME, 1796421600000000000},
+        {"2026-12-04T23:00:00.5+01:00", RC_START_FROM_TIME, 1796421600500000000},
+        {"1970-01-01T00:00:00Z", RC_START_FROM_TIME, 0},
+        {NULL, RC_START_FROM_DEFAULT, 0},
+    };
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        char y[512], err[RC_CONFIG_ERR_MAX];
+        snprintf(y, sizeof(y),
+                 "apiVersion: eventing.knative.dev/v1\nkind: Trigger\nmetadata:\n  name: t\n"
+                 "  annotations: {%s%s%s}\n"
+                 "spec: {broker: default, subscriber: {uri: http://127.0.0.1:9/}}\n",
+                 ok[i].value ? "ringcast.dev/start-from: \"" : "other: x",
+                 ok[i].value ? ok[i].value : "", ok[i].value ? "\"" : "");
+        rc_config_t c;
+        if (rc_config_load_string(&c, "t.yaml", y, strlen(y), err, sizeof(err)) != 0)
+            RC_TEST_FAIL("start-from '%s' rejected: %s", ok[i].value, err);
+        const rc_config_trigger_t *t = rc_config_find_trigger(&c, "default", "t");
+        ASSERT(t != NULL);
+        ASSERT_EQ(t->start_from, ok[i].want);
+        ASSERT_EQ(t->start_from_ns, ok[i].ns);
+        rc_config_close(&c);
+    }
+}
+
 static void test_valid(void)
 {
     static const char y[] =
@@ -208,6 +262,7 @@ int main(int argc, char **argv)
         return 0;
     }
     test_valid();
+    test_start_from();
     test_errors(0);
     printf("test_config_trigger: ok\n");
     return 0;

@@ -16,6 +16,8 @@ static void cleanup(void)
     unlink(path);
     snprintf(path, sizeof(path), "/dev/shm/%s.ns.b.cursors", prefix);
     unlink(path);
+    snprintf(path, sizeof(path), "/dev/shm/%s.ns.b.timeindex", prefix);
+    unlink(path);
 }
 
 static void test_names(void)

@@ -22,6 +22,8 @@ static void cleanup(void)
     unlink(path);
     snprintf(path, sizeof(path), "/dev/shm/%s.ns.b.cursors", prefix);
     unlink(path);
+    snprintf(path, sizeof(path), "/dev/shm/%s.ns.b.timeindex", prefix);
+    unlink(path);
 }
 
 static rc_storage_t *open_store(uint64_t capacity)

@@ -214,6 +214,7 @@ static void test_shm_unchanged(void)
     ASSERT_U64_EQ(st.head, 2 * 64); /* 40 + 24, no trailer */
     rc_storage_close(s);
     unlink("/dev/shm/rcsf.ns.b");
+    unlink("/dev/shm/rcsf.ns.b.timeindex");
 }
 
 int main(void)
@@ -229,7 +230,10 @@ int main(void)
     test_shm_unchanged();
     unlink(path);
     unlink(cursors);
-    rmdir(dir);
+    char timeindex[300];
+    snprintf(timeindex, sizeof(timeindex), "%s/ns.b.timeindex", dir);
+    unlink(timeindex);
+    ASSERT_EQ(rmdir(dir), 0); /* nothing of the store left behind */
     printf("test_storage_file: ok\n");
     return 0;
 }

@@ -230,6 +230,9 @@ static void test_storage_watch(void)
         RC_TEST_FAIL("storage: %s (%s)", rc_strerror(rc), err);
     snprintf(ring_name, sizeof(ring_name), "%s.default.b", prefix);
     rc_ring_unlink(ring_name);
+    char ix[128];
+    snprintf(ix, sizeof(ix), "/%s.timeindex", ring_name);
+    shm_unlink(ix); /* the time index the store made beside it (mapped: it lives on) */
     rc_storage_reader_opts_t ro = {.name = "feed", .start = RC_STORAGE_FROM_LATEST};
     rc_storage_reader_t *r = NULL;
     ASSERT_EQ(rc_storage_reader_open(s, &ro, &r), 0);
