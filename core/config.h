@@ -117,6 +117,9 @@ typedef struct {
 /** Default in-flight window of a trigger (annotation ringcast.dev/max-inflight). */
 #define RC_CONFIG_MAX_INFLIGHT_DEFAULT 100u
 #define RC_CONFIG_MAX_INFLIGHT_MAX     10000u
+/** A trigger's rate limit (annotation ringcast.dev/rate-limit), in thousandths of an event per
+ *  second: from 0.001 to 1,000,000 events/s. */
+#define RC_CONFIG_RATE_MILLI_MAX 1000000000ull
 /** Most triggers one config may hold. */
 #define RC_CONFIG_TRIGGERS_MAX 16384u
 /** Most worker processes (RingcastConfig spec.workers). */
@@ -242,6 +245,7 @@ typedef struct {
     char *service_ref;             /* spec.subscriber.ref.name when a ref was given, else NULL */
     rc_config_delivery_t delivery; /* the trigger's own spec.delivery (raw, like the broker's) */
     uint32_t max_inflight;         /* ringcast.dev/max-inflight (100) */
+    uint64_t rate_milli;           /* ringcast.dev/rate-limit in 1/1000 events/s (0: none) */
     rc_config_lag_t lag;           /* ringcast.dev/lag-limit, ringcast.dev/lag-policy (0: none) */
     rc_config_start_from_t start_from; /* ringcast.dev/start-from */
     int64_t start_from_ns;             /* RC_START_FROM_TIME: Unix ns */

@@ -61,8 +61,8 @@ void rc__config_notes_free(rc_config_t *c);
 
 /** The annotations ringcast reads (all on a Trigger), for messages. */
 #define RC__CONFIG_ANNOTATIONS                                                                     \
-    "ringcast.dev/max-inflight, ringcast.dev/lag-limit, ringcast.dev/lag-policy and "              \
-    "ringcast.dev/start-from on a Trigger, "                                                       \
+    "ringcast.dev/max-inflight, ringcast.dev/rate-limit, ringcast.dev/lag-limit, "                 \
+    "ringcast.dev/lag-policy and ringcast.dev/start-from on a Trigger, "                           \
     "ringcast.dev/storage-type, -directory, -durability, -flush-interval, "                        \
     "ringcast.dev/dedup-window and -capacity on a Broker, ringcast.dev/endpoints on a Service"
 

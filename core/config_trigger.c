@@ -67,6 +67,37 @@ static int start_from(trig_ctx_t *tc, yaml_node_t *v)
     return 0;
 }
 
+/* ringcast.dev/rate-limit: events per second, a decimal number with at most 3 decimals (kept
+ * in thousandths, so the worker's arithmetic is integer), from 0.001 to 1,000,000. No sign, no
+ * exponent, no unit: "500", "0.5", "12.25". */
+static int rate_annotation(trig_ctx_t *tc, yaml_node_t *v)
+{
+    const char *s = rc__config_scalar(v);
+    uint64_t milli = 0;
+    int digits = 0, decimals = -1, ok = s != NULL && *s != '\0';
+    for (const char *p = s; ok && *p != '\0'; p++) {
+        if (*p == '.' && decimals < 0 && digits > 0 && p[1] != '\0') {
+            decimals = 0;
+        } else if (*p >= '0' && *p <= '9' && decimals < 3 && milli <= RC_CONFIG_RATE_MILLI_MAX) {
+            milli = milli * 10 + (uint64_t)(*p - '0');
+            digits++;
+            decimals += decimals >= 0;
+        } else {
+            ok = 0;
+        }
+    }
+    for (int i = decimals < 0 ? 0 : decimals; ok && i < 3; i++)
+        milli *= 10;
+    if (!ok || milli == 0 || milli > RC_CONFIG_RATE_MILLI_MAX)
+        return rc__config_fail(tc->x, v,
+                               "%s: 'metadata.annotations.ringcast.dev/rate-limit' must be a "
+                               "number of events per second from 0.001 to 1000000 (at most 3 "
+                               "decimals), not '%s'",
+                               tc->who, s ? s : "(not a scalar)");
+    tc->t->rate_milli = milli;
+    return 0;
+}
+
 /* Annotations outside ringcast.dev/ belong to other tools and are left alone; one inside it
  * that ringcast does not read is refused, since it would do nothing (a misspelling, or a
  * setting ringcast does not have). */
@@ -78,6 +109,8 @@ static int annotation(trig_ctx_t *tc, const char *key, yaml_node_t *v)
         return 0;
     if (strcmp(key, "ringcast.dev/start-from") == 0)
         return start_from(tc, v);
+    if (strcmp(key, "ringcast.dev/rate-limit") == 0)
+        return rate_annotation(tc, v);
     if (strcmp(key, "ringcast.dev/max-inflight") != 0)
         return rc__config_unknown_annotation(tc->x, v, tc->who, key);
     const char *s = rc__config_scalar(v);

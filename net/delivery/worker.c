@@ -40,7 +40,7 @@
 
 #define IDLE_SPINS    2 /* empty turns before it sleeps (each one an io_uring_enter) */
 #define MAX_SLEEP_MS  50
-#define PPID_CHECK_NS (10 * 1000000ll) /* how often it asks whether the supervisor is gone */
+#define PPID_CHECK_NS (10 * 1000000ll)  /* how often it asks whether the supervisor is gone */
 #define INTAKE_BATCH  256               /* events a feed routes per turn */
 #define CESQL_SYNC_NS (100 * 1000000ll) /* how often CESQL error counts reach the stats slots */
 
@@ -157,6 +157,7 @@ static void fill_window(rc__wtrig_t *t)
         e->retries = 0;
         e->last_result = 0;
         e->prepared = 0;
+        e->started = 0;
         e->state = RC__E_WAITING;
         e->due_ns = 0; /* at once */
         r->e = e;
@@ -266,7 +267,7 @@ static int ack_feeds(worker_t *w)
 /* ---- routing -------------------------------------------------------------------------------- */
 
 /* An event for the triggers that matched it, with its record already decoded. */
-static rc__wevent_t *event_get(rc__wfeed_t *f, const rc_record_view_t *rv)
+static rc__wevent_t *event_get(rc__wfeed_t *f, const rc_record_view_t *rv, int64_t now)
 {
     rc__wevent_t *ev = f->free_ev;
     if (ev != NULL)
@@ -276,6 +277,7 @@ static rc__wevent_t *event_get(rc__wfeed_t *f, const rc_record_view_t *rv)
     ev->refs = 0;
     ev->built = 0;
     ev->rv = *rv;
+    ev->queued_ns = now;
     ev->next_free = NULL;
     return ev;
 }
@@ -291,8 +293,9 @@ static void event_free_all(rc__wevent_t *ev)
     }
 }
 
-/* Decodes the event once and queues it on every trigger it matches. */
-static void route(worker_t *w, rc__wfeed_t *f, const rc_storage_view_t *v)
+/* Decodes the event once and queues it on every trigger it matches (at `now`: the clock of the
+ * intake, read once per batch, is the start of its queue wait). */
+static void route(worker_t *w, rc__wfeed_t *f, const rc_storage_view_t *v, int64_t now)
 {
     rc_record_view_t rv;
     if (rc_record_decode(v->data, v->len, &rv) != 0) {
@@ -308,7 +311,7 @@ static void route(worker_t *w, rc__wfeed_t *f, const rc_storage_view_t *v)
         if (v->seq < t->skip_seq)
             continue; /* finished by an earlier worker, or older than the trigger */
         if (ev == NULL)
-            ev = event_get(f, &rv);
+            ev = event_get(f, &rv, now);
         if (ev == NULL || enqueue(w, t, v, ev) != 0) {
             rc_log_error("worker",
                          "trigger %s/%s: out of memory queueing the event at %llu; restarting",
@@ -328,8 +331,11 @@ static int intake(worker_t *w, rc__wfeed_t *f)
 {
     int n = 0;
     rc_storage_view_t v;
+    int64_t now = 0;
     while (n < INTAKE_BATCH && !w->fatal && rc_storage_poll(f->reader, &v) == 0) {
-        route(w, f, &v);
+        if (n == 0)
+            now = rc__now_ns();
+        route(w, f, &v, now);
         n++;
     }
     return n;
@@ -417,6 +423,22 @@ static int setup_feed(worker_t *w, rc__wfeed_t *f)
     return 0;
 }
 
+/* ringcast.dev/rate-limit of `milli` thousandths of an event per second (0: none): one token
+ * every 1e12 / milli ns, a burst of max(1, rate / 10) tokens (a tenth of a second's worth). The
+ * bucket starts full. */
+static void rate_setup(rc__wtrig_t *t, uint64_t milli)
+{
+    atomic_store_explicit(&t->st->rate_limit_milli, milli, memory_order_relaxed);
+    if (milli == 0)
+        return;
+    t->rl_interval_ns = (int64_t)(1000000000000ull / milli);
+    if (t->rl_interval_ns < 1)
+        t->rl_interval_ns = 1;
+    int64_t burst = (int64_t)(milli / 10000u);
+    t->rl_tau_ns = (burst > 1 ? burst - 1 : 0) * t->rl_interval_ns;
+    t->rl_tat = 0;
+}
+
 static int setup_trigger(worker_t *w, rc__wtrig_t *t, const rc_worker_trigger_t *wt)
 {
     const rc_worker_plan_t *plan = w->plan;
@@ -429,6 +451,8 @@ static int setup_trigger(worker_t *w, rc__wtrig_t *t, const rc_worker_trigger_t 
         snprintf(t->lines, sizeof(t->lines), RC__PREFER_LINE "Kn-Namespace: %s\r\n", wt->cfg->ns);
     t->lines_len = n > 0 && (size_t)n < sizeof(t->lines) ? (size_t)n : 0;
     t->max_win = wt->cfg->max_inflight ? wt->cfg->max_inflight : 1;
+    rate_setup(t, wt->cfg->rate_milli);
+    atomic_store_explicit(&t->st->max_inflight, t->max_win, memory_order_relaxed);
     t->lag_limit = wt->lag_policy == RC_LAG_DEAD_LETTER ? wt->lag_bytes : 0;
     t->cesql_base = atomic_load_explicit(&t->st->cesql_errors, memory_order_relaxed);
     atomic_store_explicit(&t->st->inflight, 0, memory_order_relaxed);
@@ -602,20 +626,60 @@ static void teardown(worker_t *w)
 
 /* ---- the loop -------------------------------------------------------------------------------- */
 
+/* The rate limit (docs/delivery.md, "Rate limit"): whether an attempt to the subscriber may go
+ * at `now`. When it may not, *next_due is lowered to when it may (the loop sleeps until then). */
+static int rate_allows(const rc__wtrig_t *t, int64_t now, int64_t *next_due)
+{
+    int64_t at = t->rl_tat - t->rl_tau_ns;
+    if (at <= now)
+        return 1;
+    if (at < *next_due)
+        *next_due = at;
+    return 0;
+}
+
+/* An attempt to the subscriber went at `now`: it took a token. */
+static void rate_take(rc__wtrig_t *t, int64_t now)
+{
+    t->rl_tat = (t->rl_tat > now ? t->rl_tat : now) + t->rl_interval_ns;
+}
+
+/* Counts the time `t` was throttled up to this turn (`now`), and whether it is from now on. */
+static void rate_account(rc__wtrig_t *t, int64_t now, int throttled)
+{
+    if (t->rl_since != 0 && now > t->rl_since)
+        rc_metric_add(&t->st->throttled_ns, (uint64_t)(now - t->rl_since));
+    t->rl_since = throttled ? now : 0;
+}
+
 /* Sends due attempts; returns how many went and lowers *next_due to the earliest pending. When
  * no replica of the trigger can take one, nothing more of it can go before a response (which
- * wakes the loop) or the end of a replica's skip (rep_wake_ns), so the scan stops there. */
+ * wakes the loop) or the end of a replica's skip (rep_wake_ns), so the scan stops there. With a
+ * rate limit, an attempt to the subscriber (first or retry) takes a token; once they are out,
+ * the rest of the window's attempts to the subscriber wait for the next one (dead-letter
+ * attempts do not count). An event's first attempt ends its queue wait (observed). */
 static int run_timers(worker_t *w, rc__wtrig_t *t, int64_t now, int64_t *next_due)
 {
     if (t->bulk != NULL)
         return rc__bulk_run(w->client, t, now, next_due); /* its events go in batches */
-    int n = 0;
+    int n = 0, throttled = 0;
     for (uint32_t i = 0; i < t->nwin; i++) {
         rc__wentry_t *e = ref_at(t, i)->e;
         if (e->state != RC__E_WAITING)
             continue;
         if (e->due_ns <= now) {
+            int limited = t->rl_interval_ns != 0 && !e->to_dlq;
+            if (limited && (throttled || !rate_allows(t, now, next_due))) {
+                throttled = 1;
+                continue; /* dead-letter attempts behind it may still go */
+            }
             if (rc__worker_send(w->client, e)) {
+                if (limited)
+                    rate_take(t, now);
+                if (!e->started) {
+                    e->started = 1;
+                    rc_worker_stats_observe_wait(t->st, now - e->ev->queued_ns);
+                }
                 n++;
                 continue;
             }
@@ -626,6 +690,8 @@ static int run_timers(worker_t *w, rc__wtrig_t *t, int64_t now, int64_t *next_du
             *next_due = e->due_ns;
         }
     }
+    if (t->rl_interval_ns != 0)
+        rate_account(t, now, throttled);
     return n;
 }
 
@@ -656,6 +722,7 @@ static void advance_all(worker_t *w)
             continue;
         }
         t->active = 0;
+        t->rl_since = 0; /* nothing left to throttle (shed gave it all up) */
         w->active[i] = w->active[--w->nactive];
     }
 }

@@ -85,6 +85,7 @@ typedef struct rc__wevent_s {
     size_t bin_len, bin_cap;
     char *json; /* structured mode: the body */
     size_t json_len, json_cap;
+    int64_t queued_ns; /* when it was routed, queued on its triggers (rc__now_ns of the intake) */
     struct rc__wevent_s *next_free;
 } rc__wevent_t;
 
@@ -131,6 +132,7 @@ typedef struct rc__wentry_s {
     void *rec;  /* lagged: its copy of the record (`own.rv` points into it) */
     size_t rec_cap;
     rc__wevent_t own; /* lagged: the event decoded from `rec`, held by this entry alone */
+    int started;      /* its first attempt went (its queue wait was observed) */
     struct rc__wentry_s *next_free;
     uint32_t last_retries; /* the subscriber's retries before the dead-letter sink (log) */
 } rc__wentry_t;
@@ -187,6 +189,13 @@ struct rc__wtrig_s {
     uint64_t lag_log_drop; /* of them, dropped (no sink, over the copy budget) */
     /* The rate limit of its lines about events dropped or dead-lettered (rc__drop_log). */
     rc_log_limit_t drop_log;
+    /* ringcast.dev/rate-limit, a token bucket kept as its theoretical arrival time (GCRA):
+     * an attempt to the subscriber may go at `now` when rl_tat - rl_tau_ns <= now, and moves
+     * rl_tat to max(rl_tat, now) + rl_interval_ns. rl_tau_ns is (burst - 1) intervals. */
+    int64_t rl_interval_ns; /* 0: no rate limit */
+    int64_t rl_tau_ns;
+    int64_t rl_tat;
+    int64_t rl_since; /* throttled since that loop turn (0: not throttled) */
 };
 
 struct rc__wfeed_s {

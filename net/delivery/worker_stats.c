@@ -11,12 +11,22 @@
 
 #include "core/metric.h"
 
-static const double bounds_s[RC_DELIVERY_BUCKETS] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
-                                                     0.01,   0.025,   0.05,   0.1,   0.25,   0.5,
-                                                     1,      2.5,     5,      10};
+/* Bucket bounds in nanoseconds: an observation compares integers (it runs once per event and
+ * histogram); rendering divides by 1e9, which gives the same doubles as decimal literals. */
+#define MS 1000000ull
+#define S  1000000000ull
 
-static const double e2e_bounds_s[RC_E2E_BUCKETS] = {
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300};
+static const uint64_t bounds_ns[RC_DELIVERY_BUCKETS] = {
+    MS / 10, MS / 4,   MS / 2,   MS,       5 * MS / 2, 5 * MS,    10 * MS, 25 * MS,
+    50 * MS, 100 * MS, 250 * MS, 500 * MS, S,          5 * S / 2, 5 * S,   10 * S};
+
+static const uint64_t e2e_bounds_ns[RC_E2E_BUCKETS] = {
+    MS,       5 * MS / 2, 5 * MS,    10 * MS, 25 * MS, 50 * MS, 100 * MS, 250 * MS,
+    500 * MS, S,          5 * S / 2, 5 * S,   10 * S,  30 * S,  60 * S,   300 * S};
+
+static const uint64_t wait_bounds_ns[RC_WAIT_BUCKETS] = {
+    MS / 10,  MS / 2,   MS, 5 * MS,    10 * MS, 25 * MS, 50 * MS, 100 * MS,
+    250 * MS, 500 * MS, S,  5 * S / 2, 5 * S,   10 * S,  30 * S,  60 * S};
 
 _Static_assert(sizeof(rc_trigger_stats_t) % 64 == 0, "trigger slots fill cache lines");
 
@@ -57,12 +67,12 @@ void rc_worker_stats_destroy(rc_worker_stats_t *s)
         munmap(s, seg_bytes(s->slots));
 }
 
-static void observe(_Atomic uint64_t *buckets, const double *bounds, size_t nb,
+static void observe(_Atomic uint64_t *buckets, const uint64_t *bounds, size_t nb,
                     _Atomic uint64_t *sum, _Atomic uint64_t *count, uint64_t ns)
 {
     size_t b = nb;
     for (size_t i = 0; i < nb; i++) {
-        if ((double)ns <= bounds[i] * 1e9) {
+        if (ns <= bounds[i]) {
             b = i;
             break;
         }
@@ -74,14 +84,20 @@ static void observe(_Atomic uint64_t *buckets, const double *bounds, size_t nb,
 
 void rc_worker_stats_observe(rc_trigger_stats_t *t, uint64_t ns)
 {
-    observe(t->latency_bucket, bounds_s, RC_DELIVERY_BUCKETS, &t->latency_sum_ns, &t->latency_count,
-            ns);
+    observe(t->latency_bucket, bounds_ns, RC_DELIVERY_BUCKETS, &t->latency_sum_ns,
+            &t->latency_count, ns);
 }
 
 void rc_worker_stats_observe_e2e(rc_trigger_stats_t *t, int64_t arrival_ns, int64_t now_ns)
 {
     uint64_t ns = now_ns > arrival_ns ? (uint64_t)(now_ns - arrival_ns) : 0;
-    observe(t->e2e_bucket, e2e_bounds_s, RC_E2E_BUCKETS, &t->e2e_sum_ns, &t->e2e_count, ns);
+    observe(t->e2e_bucket, e2e_bounds_ns, RC_E2E_BUCKETS, &t->e2e_sum_ns, &t->e2e_count, ns);
+}
+
+void rc_worker_stats_observe_wait(rc_trigger_stats_t *t, int64_t ns)
+{
+    observe(t->wait_bucket, wait_bounds_ns, RC_WAIT_BUCKETS, &t->wait_sum_ns, &t->wait_count,
+            ns > 0 ? (uint64_t)ns : 0);
 }
 
 typedef struct {
@@ -166,6 +182,37 @@ static const struct {
      offsetof(rc_trigger_stats_t, dapr_bulk_requests)},
 };
 
+/* What holds a trigger back (docs/delivery.md): its window, its rate limit and the time that
+ * limit held it. */
+static void render_backpressure(out_t *o, const rc_worker_stats_t *s)
+{
+    put(o, "# HELP ringcast_trigger_max_inflight The trigger's window: most events in flight "
+           "(ringcast.dev/max-inflight).\n# TYPE ringcast_trigger_max_inflight gauge\n");
+    for (uint32_t i = 0; i < s->slots_hi; i++) {
+        if (s->t[i].used)
+            put(o, "ringcast_trigger_max_inflight{" LABELS "} %" PRIu64 "\n", s->t[i].ns,
+                s->t[i].name, s->t[i].broker, ld(&s->t[i].max_inflight));
+    }
+    /* Only the triggers that have one: 0 would read as "nothing may go". */
+    put(o, "# HELP ringcast_trigger_rate_limit The trigger's rate limit in events per second "
+           "(ringcast.dev/rate-limit; triggers without one have no sample).\n"
+           "# TYPE ringcast_trigger_rate_limit gauge\n");
+    for (uint32_t i = 0; i < s->slots_hi; i++) {
+        uint64_t milli = ld(&s->t[i].rate_limit_milli);
+        if (s->t[i].used && milli != 0)
+            put(o, "ringcast_trigger_rate_limit{" LABELS "} %" PRIu64 ".%03u\n", s->t[i].ns,
+                s->t[i].name, s->t[i].broker, milli / 1000u, (unsigned)(milli % 1000u));
+    }
+    put(o, "# HELP ringcast_trigger_throttled_seconds_total Time an attempt of the trigger was "
+           "due and held back by its rate limit.\n"
+           "# TYPE ringcast_trigger_throttled_seconds_total counter\n");
+    for (uint32_t i = 0; i < s->slots_hi; i++) {
+        if (s->t[i].used)
+            put(o, "ringcast_trigger_throttled_seconds_total{" LABELS "} %.9f\n", s->t[i].ns,
+                s->t[i].name, s->t[i].broker, (double)ld(&s->t[i].throttled_ns) / 1e9);
+    }
+}
+
 /* Gauges per trigger: in flight, replies queued, and (with `lag`) its lag. */
 static void render_gauges(out_t *o, const rc_worker_stats_t *s, const rc_trigger_lag_t *lag)
 {
@@ -204,8 +251,8 @@ static void render_gauges(out_t *o, const rc_worker_stats_t *s, const rc_trigger
 
 /* One histogram family over the used triggers; `off_*` locate its fields in a slot. */
 static void render_histogram(out_t *o, const rc_worker_stats_t *s, const char *name,
-                             const char *help, const double *bounds, size_t nb, size_t off_buckets,
-                             size_t off_sum, size_t off_count)
+                             const char *help, const uint64_t *bounds, size_t nb,
+                             size_t off_buckets, size_t off_sum, size_t off_count)
 {
     put(o, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
     for (uint32_t i = 0; i < s->slots_hi; i++) {
@@ -219,7 +266,7 @@ static void render_histogram(out_t *o, const rc_worker_stats_t *s, const char *n
         for (size_t b = 0; b < nb; b++) {
             cum += ld(&buckets[b]);
             put(o, "%s_bucket{" LABELS ",le=\"%g\"} %" PRIu64 "\n", name, t->ns, t->name, t->broker,
-                bounds[b], cum);
+                (double)bounds[b] / 1e9, cum);
         }
         cum += ld(&buckets[nb]);
         put(o, "%s_bucket{" LABELS ",le=\"+Inf\"} %" PRIu64 "\n", name, t->ns, t->name, t->broker,
@@ -236,14 +283,20 @@ static void render_histograms(out_t *o, const rc_worker_stats_t *s)
 {
     render_histogram(
         o, s, "ringcast_trigger_delivery_seconds", "Latency of successful delivery attempts.",
-        bounds_s, RC_DELIVERY_BUCKETS, offsetof(rc_trigger_stats_t, latency_bucket),
+        bounds_ns, RC_DELIVERY_BUCKETS, offsetof(rc_trigger_stats_t, latency_bucket),
         offsetof(rc_trigger_stats_t, latency_sum_ns), offsetof(rc_trigger_stats_t, latency_count));
     render_histogram(o, s, "ringcast_trigger_e2e_latency_seconds",
                      "Time from an event's arrival in the ring (knativearrivaltime) to the 2xx "
                      "of its delivery, retries included.",
-                     e2e_bounds_s, RC_E2E_BUCKETS, offsetof(rc_trigger_stats_t, e2e_bucket),
+                     e2e_bounds_ns, RC_E2E_BUCKETS, offsetof(rc_trigger_stats_t, e2e_bucket),
                      offsetof(rc_trigger_stats_t, e2e_sum_ns),
                      offsetof(rc_trigger_stats_t, e2e_count));
+    render_histogram(o, s, "ringcast_trigger_queue_wait_seconds",
+                     "Time from an event's queueing on the trigger to its first attempt (the "
+                     "window full, the rate limit).",
+                     wait_bounds_ns, RC_WAIT_BUCKETS, offsetof(rc_trigger_stats_t, wait_bucket),
+                     offsetof(rc_trigger_stats_t, wait_sum_ns),
+                     offsetof(rc_trigger_stats_t, wait_count));
 }
 
 size_t rc_worker_stats_render(const rc_worker_stats_t *s, const rc_trigger_lag_t *lag, char *buf,
@@ -275,6 +328,7 @@ size_t rc_worker_stats_render(const rc_worker_stats_t *s, const rc_trigger_lag_t
         }
     }
     render_gauges(&o, s, lag);
+    render_backpressure(&o, s);
     render_histograms(&o, s);
     return o.n;
 }

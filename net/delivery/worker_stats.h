@@ -18,6 +18,8 @@
 #define RC_DELIVERY_BUCKETS 16
 /** Upper bounds (seconds) of the end-to-end latency histogram (longer: retries count). */
 #define RC_E2E_BUCKETS 16
+/** Upper bounds (seconds) of the queue wait histogram (queued on the trigger to first attempt). */
+#define RC_WAIT_BUCKETS 16
 
 typedef struct {
     /* Identity: written by the supervisor before any worker uses the slot. */
@@ -63,6 +65,15 @@ typedef struct {
     _Atomic uint64_t e2e_bucket[RC_E2E_BUCKETS + 1]; /* not cumulative; last = +Inf */
     _Atomic uint64_t e2e_sum_ns;
     _Atomic uint64_t e2e_count;
+    /* Back-pressure (docs/delivery.md, "Which control holds a trigger back"): the time from an
+     * event's queueing on the trigger to its first attempt (window full, rate limit), and the
+     * time the rate limit held an attempt that was due. */
+    _Atomic uint64_t wait_bucket[RC_WAIT_BUCKETS + 1]; /* not cumulative; last = +Inf */
+    _Atomic uint64_t wait_sum_ns;
+    _Atomic uint64_t wait_count;
+    _Atomic uint64_t throttled_ns;     /* counter: time throttled by ringcast.dev/rate-limit */
+    _Atomic uint64_t rate_limit_milli; /* its rate limit in 1/1000 events/s (0: none) */
+    _Atomic uint64_t max_inflight;     /* its window (ringcast.dev/max-inflight) */
     /* For the admin API's status (net/admin.c): the latest attempt to the subscriber
      * (not the dead-letter sink) and the latest that failed, as rc_worker_stats_outcome packs
      * them, 0 before any (rc_worker_stats_attempt, the owning worker). */
@@ -159,6 +170,9 @@ void rc_worker_stats_destroy(rc_worker_stats_t *s);
 
 /** Records one delivery latency (the owning worker only). */
 void rc_worker_stats_observe(rc_trigger_stats_t *t, uint64_t ns);
+
+/** Records one queue wait of `ns` (negative counts as 0). The owning worker only. */
+void rc_worker_stats_observe_wait(rc_trigger_stats_t *t, int64_t ns);
 
 /** Records one end-to-end latency: `now_ns` minus `arrival_ns` (both Unix ns; a negative
  *  difference, a clock stepped back, counts as 0). The owning worker only. */

@@ -397,10 +397,11 @@ def test_check_invalid():
         code, out, err = serve_check(path)
         eq((code, out), (2, ""), "exit code and stdout")
         eq(err, "%s:%d: Trigger default/u: unknown annotation 'ringcast.dev/priority': ringcast "
-           "reads ringcast.dev/max-inflight, ringcast.dev/lag-limit, ringcast.dev/lag-policy "
-           "and ringcast.dev/start-from on a Trigger, ringcast.dev/storage-type, -directory, "
-           "-durability, -flush-interval, ringcast.dev/dedup-window and -capacity on a Broker, "
-           "ringcast.dev/endpoints on a Service\n" % (path, line_of(cfg, "priority")), "message")
+           "reads ringcast.dev/max-inflight, ringcast.dev/rate-limit, ringcast.dev/lag-limit, "
+           "ringcast.dev/lag-policy and ringcast.dev/start-from on a Trigger, "
+           "ringcast.dev/storage-type, -directory, -durability, -flush-interval, "
+           "ringcast.dev/dedup-window and -capacity on a Broker, ringcast.dev/endpoints on a "
+           "Service\n" % (path, line_of(cfg, "priority")), "message")
 
         cfg = config(trigger("t", "http://alice:%s@127.0.0.1:9/events" % SECRET))
         with open(path, "w") as f:

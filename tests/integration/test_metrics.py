@@ -50,7 +50,10 @@ spec:
 ---
 apiVersion: eventing.knative.dev/v1
 kind: Trigger
-metadata: {name: ok, namespace: default}
+metadata:
+  name: ok
+  namespace: default
+  annotations: {ringcast.dev/rate-limit: "1000"}  # for ringcast_trigger_rate_limit's sample
 spec:
   broker: default
   filter: {attributes: {type: good}}
@@ -269,7 +272,22 @@ def live_scrape(b, ok, dls, rep, app, member):
                                            "ringcast_trigger_delivered_total") == n, 10,
                    "%s: %d delivered counted" % (trig, n))
     check_e2e(b.metrics())
+    check_backpressure(b.metrics())
     return scrape(b)
+
+
+def check_backpressure(m):
+    """The back-pressure families (docs/delivery.md, "Which control holds a trigger back"): the
+    window and rate limit as configured, one queue wait per event sent, no throttling of 5
+    events under a burst of 100."""
+    def get(name, trig):
+        return m.get('%s{namespace="default",trigger="%s",broker="default"}' % (name, trig))
+    eq(get("ringcast_trigger_rate_limit", "ok"), 1000, "rate limit gauge")
+    eq(get("ringcast_trigger_rate_limit", "replier"), None, "no rate limit, no sample")
+    eq(get("ringcast_trigger_max_inflight", "ok"), 100, "window gauge")
+    eq(get("ringcast_trigger_throttled_seconds_total", "ok"), 0, "not throttled")
+    for trig in ("ok", "replier", "checkout:orders"):
+        eq(get("ringcast_trigger_queue_wait_seconds_count", trig), 5, "queue waits " + trig)
 
 
 def check_e2e(m):

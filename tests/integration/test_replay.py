@@ -256,7 +256,8 @@ def trigger_checks(storage, what):
             b5 = burst(b, "b5", 3)
             wait_ids(s_time, b5)
             time.sleep(0.3)
-            eq(s_time.ids()[n:], b5, what + ": no rewind after start-from changed")
+            # (a window above 1: the three may arrive in any order, but only they arrive)
+            eq(sorted(s_time.ids()[n:]), sorted(b5), what + ": no rewind after start-from changed")
             check("trigger default/from-time: ringcast.dev/start-from changed; it has a saved "
                   "cursor and resumes where it acknowledged" in b.log(), b.log()[-2000:])
 

@@ -295,18 +295,82 @@ static void test_dead_letter_ref(void)
                  "t.yaml:6: 'spec.delivery.deadLetterSink' needs uri or ref");
 }
 
+/* The annotations ringcast reads, as the unknown-annotation message lists them. */
+#define READS                                                                                      \
+    "ringcast.dev/max-inflight, ringcast.dev/rate-limit, ringcast.dev/lag-limit, "                 \
+    "ringcast.dev/lag-policy and ringcast.dev/start-from on a Trigger, ringcast.dev/storage-type, " \
+    "-directory, -durability, -flush-interval, ringcast.dev/dedup-window and -capacity on a "      \
+    "Broker, ringcast.dev/endpoints on a Service"
+
+/* A trigger with ringcast.dev/rate-limit: `v` (a YAML scalar as written), then the broker. */
+static const char *rate_trigger(const char *v)
+{
+    static char buf[512];
+    snprintf(buf, sizeof(buf),
+             "apiVersion: eventing.knative.dev/v1\nkind: Trigger\nmetadata:\n  name: t\n"
+             "  annotations: {ringcast.dev/rate-limit: %s}\n"
+             "spec: {broker: default, subscriber: {uri: http://127.0.0.1:9/}}\n---\n" BROKER,
+             v);
+    return buf;
+}
+
+/* ringcast.dev/rate-limit: events per second, at most 3 decimals, 0.001 to 1000000. */
+static void test_rate_limit(void)
+{
+    static const struct {
+        const char *v;
+        uint64_t milli;
+    } good[] = {{"\"500\"", 500000},
+                {"\"0.5\"", 500},
+                {"\"12.25\"", 12250},
+                {"\"0.001\"", 1},
+                {"\"007\"", 7000},
+                {"\"1000000\"", 1000000000},
+                {"\"999999.999\"", 999999999},
+                {"200", 200000}};
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        rc_config_t c;
+        load_ok(&c, rate_trigger(good[i].v));
+        ASSERT_EQ(c.triggers[0].rate_milli, good[i].milli);
+        rc_config_close(&c);
+    }
+    rc_config_t c;
+    load_ok(&c, BROKER "---\napiVersion: eventing.knative.dev/v1\nkind: Trigger\nmetadata:\n"
+                       "  name: t\nspec: {broker: default, subscriber: {uri: http://x:9/}}\n");
+    ASSERT_EQ(c.triggers[0].rate_milli, 0); /* none */
+    rc_config_close(&c);
+    static const char *const bad[] = {
+        "\"0\"",     "\"0.0\"", "\"0.0004\"",      "\"-5\"",      "\"+5\"",
+        "\"1e3\"",   "\"1.\"",  "\".5\"",          "\"\"",        "\" 5\"",
+        "\"5 \"",    "\"5/s\"", "\"1000000.001\"", "\"2000000\"", "\"99999999999999999999999\"",
+        "\"1.2.3\"", "\"1,5\"", "\"0x10\"",        "\"1.2345\"",  "[1]",
+        "{a: 1}"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char want[256];
+        const char *v = bad[i];
+        char shown[64];
+        if (v[0] == '"') {
+            snprintf(shown, sizeof(shown), "%.*s", (int)strlen(v) - 2, v + 1);
+        } else {
+            snprintf(shown, sizeof(shown), "(not a scalar)");
+        }
+        snprintf(want, sizeof(want),
+                 "t.yaml:5: Trigger default/t: 'metadata.annotations.ringcast.dev/rate-limit' "
+                 "must be a number of events per second from 0.001 to 1000000 (at most 3 "
+                 "decimals), not '%s'",
+                 shown);
+        expect_error(rate_trigger(v), want);
+    }
+}
+
 static void test_annotations(void)
 {
     expect_error("apiVersion: eventing.knative.dev/v1\nkind: Trigger\nmetadata:\n  name: t\n"
-                 "  annotations: {ringcast.dev/priority: \"5\"}\n"
+                 "  annotations: {ringcast.dev/rate-limits: \"5\"}\n"
                  "spec: {broker: default, subscriber: {uri: http://127.0.0.1:9/}}\n"
                  "---\n" BROKER,
-                 "t.yaml:5: Trigger default/t: unknown annotation 'ringcast.dev/priority': "
-                 "ringcast reads ringcast.dev/max-inflight, ringcast.dev/lag-limit, "
-                 "ringcast.dev/lag-policy and ringcast.dev/start-from on a Trigger, "
-                 "ringcast.dev/storage-type, -directory, -durability, -flush-interval, "
-                 "ringcast.dev/dedup-window and -capacity on a Broker, ringcast.dev/endpoints on "
-                 "a Service");
+                 "t.yaml:5: Trigger default/t: unknown annotation 'ringcast.dev/rate-limits': "
+                 "ringcast reads " READS);
     /* Near misses of the lag annotations were once taken as "not a lag annotation" and
      * ignored. */
     expect_error("apiVersion: eventing.knative.dev/v1\nkind: Trigger\nmetadata:\n  name: t\n"
@@ -314,19 +378,11 @@ static void test_annotations(void)
                  "spec: {broker: default, subscriber: {uri: http://127.0.0.1:9/}}\n"
                  "---\n" BROKER,
                  "t.yaml:5: Trigger default/t: unknown annotation 'ringcast.dev/lag-limits': "
-                 "ringcast reads ringcast.dev/max-inflight, ringcast.dev/lag-limit, "
-                 "ringcast.dev/lag-policy and ringcast.dev/start-from on a Trigger, "
-                 "ringcast.dev/storage-type, -directory, -durability, -flush-interval, "
-                 "ringcast.dev/dedup-window and -capacity on a Broker, ringcast.dev/endpoints on "
-                 "a Service");
+                 "ringcast reads " READS);
     expect_error("apiVersion: eventing.knative.dev/v1\nkind: Broker\nmetadata:\n  name: b\n"
                  "  annotations:\n    other/x: y\n    ringcast.dev/max-inflight: \"5\"\n",
                  "t.yaml:7: Broker default/b: unknown annotation 'ringcast.dev/max-inflight': "
-                 "ringcast reads ringcast.dev/max-inflight, ringcast.dev/lag-limit, "
-                 "ringcast.dev/lag-policy and ringcast.dev/start-from on a Trigger, "
-                 "ringcast.dev/storage-type, -directory, -durability, -flush-interval, "
-                 "ringcast.dev/dedup-window and -capacity on a Broker, ringcast.dev/endpoints on "
-                 "a Service");
+                 "ringcast reads " READS);
     rc_config_t c;
     load_ok(&c, BROKER "---\napiVersion: eventing.knative.dev/v1\nkind: Trigger\nmetadata:\n"
                        "  name: t\n  annotations: {ringcast.dev/max-inflight: \"3\", "
@@ -375,6 +431,7 @@ int main(void)
     test_warnings();
     test_dead_letter_ref();
     test_annotations();
+    test_rate_limit();
     test_files();
     printf("test_config_manifests: ok\n");
     return 0;

@@ -45,7 +45,7 @@ static const struct {
     {"apiVersion: eventing.knative.dev/v1\nkind: Trigger\nmetadata:\n  name: t\n  annotations: {ringcast.dev/start-from: [oldest]}\nspec:\n  broker: default\n  subscriber: {uri: http://127.0.0.1:9/}\n",
      "t.yaml:5: Trigger default/t: 'metadata.annotations.ringcast.dev/start-from' must be oldest, latest or an RFC 3339 time such as 2026-01-02T15:04:05Z, not '(not a scalar)'"},
     {"apiVersion: eventing.knative.dev/v1\nkind: Trigger\nmetadata:\n  name: t\n  annotations: {ringcast.dev/start-at: oldest}\nspec:\n  broker: default\n  subscriber: {uri: http://127.0.0.1:9/}\n",
-     "t.yaml:5: Trigger default/t: unknown annotation 'ringcast.dev/start-at': ringcast reads ringcast.dev/max-inflight, ringcast.dev/lag-limit, ringcast.dev/lag-policy and ringcast.dev/start-from on a Trigger, ringcast.dev/storage-type, -directory, -durability, -flush-interval, ringcast.dev/dedup-window and -capacity on a Broker, ringcast.dev/endpoints on a Service"},
+     "t.yaml:5: Trigger default/t: unknown annotation 'ringcast.dev/start-at': ringcast reads ringcast.dev/max-inflight, ringcast.dev/rate-limit, ringcast.dev/lag-limit, ringcast.dev/lag-policy and ringcast.dev/start-from on a Trigger, ringcast.dev/storage-type, -directory, -durability, -flush-interval, ringcast.dev/dedup-window and -capacity on a Broker, ringcast.dev/endpoints on a Service"},
     {"apiVersion: eventing.knative.dev/v1\nkind: Trigger\nmetadata: {name: t}\nspec:\n  subscriber: {uri: http://127.0.0.1:9/}\n",
      "t.yaml:1: Trigger default/t has no spec.broker"},
     {"apiVersion: eventing.knative.dev/v1\nkind: Trigger\nmetadata: {name: t}\nspec:\n  broker: default\n",
