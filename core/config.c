@@ -290,6 +290,45 @@ static int addr_field(ctx_t *x, yaml_node_t *v, const char *field, char *host, i
     return 0;
 }
 
+/* A bearer token as RFC 6750 allows one (b64token), long enough not to be guessed. */
+static int valid_token(const char *s)
+{
+    size_t n = strlen(s);
+    if (n < 16 || n > 256)
+        return 0;
+    for (; *s != '\0'; s++) {
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+              strchr("-._~+/=", *s) != NULL))
+            return 0;
+    }
+    return 1;
+}
+
+/* spec.admin as a mapping: listen (what the string form gives), token, stateFile. */
+static int admin_field(ctx_t *x, const char *key, yaml_node_t *v, void *arg)
+{
+    rc_config_t *c = arg;
+    const char *s = NULL;
+    if (strcmp(key, "listen") == 0)
+        return addr_field(x, v, "spec.admin.listen", c->admin_host, &c->admin_port);
+    if (strcmp(key, "token") != 0 && strcmp(key, "stateFile") != 0)
+        return rc__config_unknown_field(x, v, "spec.admin.", key);
+    int token = strcmp(key, "token") == 0;
+    int rc = rc__config_get_string(x, v, token ? "spec.admin.token" : "spec.admin.stateFile", &s);
+    if (rc != 0)
+        return rc;
+    if (token && !valid_token(s))
+        return rc__config_fail(x, v,
+                               "'spec.admin.token' must be 16-256 characters of [A-Za-z0-9-._~+/=] "
+                               "(a bearer token; `openssl rand -hex 32` makes one)");
+    if (!token && (s[0] == '\0' || strlen(s) > RC_CONFIG_STORAGE_DIR_MAX))
+        return rc__config_fail(x, v, "'spec.admin.stateFile' must be a file path");
+    char **dst = token ? &c->admin_token : &c->state_file;
+    free(*dst);
+    *dst = strdup(s);
+    return *dst != NULL ? 0 : -ENOMEM;
+}
+
 static int settings_spec_field(ctx_t *x, const char *key, yaml_node_t *v, void *arg)
 {
     rc_config_t *c = arg;
@@ -297,8 +336,11 @@ static int settings_spec_field(ctx_t *x, const char *key, yaml_node_t *v, void *
     int rc;
     if (strcmp(key, "listen") == 0)
         return addr_field(x, v, "spec.listen", c->listen_host, &c->listen_port);
-    if (strcmp(key, "admin") == 0)
+    if (strcmp(key, "admin") == 0) {
+        if (v->type == YAML_MAPPING_NODE)
+            return rc__config_walk_map(x, v, "spec.admin", admin_field, c);
         return addr_field(x, v, "spec.admin", c->admin_host, &c->admin_port);
+    }
     if (strcmp(key, "ingressLoops") == 0) {
         rc = rc__config_get_int(x, v, "spec.ingressLoops", 1, 64, &i);
         c->ingress_loops = (uint32_t)i;
@@ -432,6 +474,20 @@ static int parse_document(ctx_t *x, yaml_node_t *root)
         "Service in v1, RingcastConfig and DaprApp in ringcast.dev/v1alpha1, "
         "Component in dapr.io/v1alpha1, Subscription in dapr.io/v2alpha1 or v1alpha1)",
         kind);
+}
+
+int rc_config_kind_known(const char *api, const char *kind)
+{
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+        if (strcmp(kind, kinds[i].kind) == 0 && strcmp(api, kinds[i].api_version) == 0)
+            return 1;
+    }
+    for (size_t i = 0; i < sizeof(foreign_kinds) / sizeof(foreign_kinds[0]); i++) {
+        if (strcmp(kind, foreign_kinds[i].kind) == 0 &&
+            strcmp(api, foreign_kinds[i].api_version) == 0)
+            return 2;
+    }
+    return 0;
 }
 
 /* ---- after the last document --------------------------------------------------------------- */
@@ -659,9 +715,10 @@ int rc_config_load_string(rc_config_t *out, const char *name, const char *text, 
     return 0;
 }
 
-int rc_config_load_file(rc_config_t *c, const char *path, char *err, size_t err_len)
+int rc_config_read_file(const char *path, char **text, size_t *len, char *err, size_t err_len)
 {
-    memset(c, 0, sizeof(*c));
+    *text = NULL;
+    *len = 0;
     FILE *f = fopen(path, "rb");
     if (f == NULL) {
         int e = errno;
@@ -685,15 +742,61 @@ int rc_config_load_file(rc_config_t *c, const char *path, char *err, size_t err_
     size_t n = fread(buf, 1, MAX_CONFIG_FILE + 1, f);
     int rd_err = ferror(f) ? (errno != 0 ? errno : EIO) : 0;
     fclose(f);
-    int rc;
     if (rd_err) {
         snprintf(err, err_len, "%s: cannot read: %s", path, strerror(rd_err));
-        rc = -rd_err;
-    } else if (n > MAX_CONFIG_FILE) {
+        free(buf);
+        return -rd_err;
+    }
+    if (n > MAX_CONFIG_FILE) {
         snprintf(err, err_len, "%s: larger than %u bytes", path, MAX_CONFIG_FILE);
-        rc = RC_ECONFIG;
+        free(buf);
+        return RC_ECONFIG;
+    }
+    buf[n] = '\0';
+    *text = buf;
+    *len = n;
+    return 0;
+}
+
+/* c->state_file once the file at `path` is loaded: spec.admin.stateFile relative to the config
+ * file's directory, or by default the config file's name with ".state.yaml" for its ".yaml" or
+ * ".yml" (ringcast.yaml -> ringcast.state.yaml), in the same directory. */
+int rc__config_resolve_state(rc_config_t *c, const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    size_t dir = slash != NULL ? (size_t)(slash - path) + 1 : 0;
+    char buf[2 * RC_CONFIG_STORAGE_DIR_MAX + 32];
+    if (c->state_file != NULL && c->state_file[0] == '/')
+        return 0;
+    if (c->state_file != NULL) {
+        snprintf(buf, sizeof(buf), "%.*s%s", (int)dir, path, c->state_file);
     } else {
+        size_t n = strlen(path);
+        if (n > 5 && strcmp(path + n - 5, ".yaml") == 0)
+            n -= 5;
+        else if (n > 4 && strcmp(path + n - 4, ".yml") == 0)
+            n -= 4;
+        snprintf(buf, sizeof(buf), "%.*s.state.yaml", (int)n, path);
+    }
+    char *p = strdup(buf);
+    if (p == NULL)
+        return -ENOMEM;
+    free(c->state_file);
+    c->state_file = p;
+    return 0;
+}
+
+int rc_config_load_file(rc_config_t *c, const char *path, char *err, size_t err_len)
+{
+    memset(c, 0, sizeof(*c));
+    char *buf = NULL;
+    size_t n = 0;
+    int rc = rc_config_read_file(path, &buf, &n, err, err_len);
+    if (rc == 0)
         rc = rc_config_load_string(c, path, buf, n, err, err_len);
+    if (rc == 0 && (rc = rc__config_resolve_state(c, path)) != 0) {
+        snprintf(err, err_len, "%s: out of memory", path);
+        rc_config_close(c);
     }
     free(buf);
     return rc;
@@ -730,6 +833,9 @@ void rc_config_close(rc_config_t *c)
     c->trigger_count = c->service_count = 0;
     free(c->brokers);
     free(c->source);
+    free(c->admin_token);
+    free(c->state_file);
+    c->admin_token = c->state_file = NULL;
     rc__config_notes_free(c);
     c->brokers = NULL;
     c->broker_count = 0;

@@ -328,6 +328,12 @@ typedef struct {
     rc_config_dapr_sub_t **dapr_subs; /* each allocated alone: triggers point at them */
     size_t dapr_sub_count;
     char *source; /* file name the config came from, or "(default)" */
+    /* spec.admin.token: the bearer token the admin API's writes need (NULL: none; then writes
+     * are accepted from loopback peers only). docs/operations.md, "Runtime changes". */
+    char *admin_token;
+    /* spec.admin.stateFile, or by default next to the config file (rc_config_state_path):
+     * where `ringcast apply` keeps what it applied. NULL when the config is not from a file. */
+    char *state_file;
     rc_config_note_t *notes; /* in file order; serve logs them at start and on a reload */
     size_t note_count;
 } rc_config_t;
@@ -346,6 +352,62 @@ int rc_config_load_file(rc_config_t *c, const char *path, char *err, size_t err_
 /** As rc_config_load_file, from text in memory; `name` stands for the file in messages. */
 int rc_config_load_string(rc_config_t *c, const char *name, const char *text, size_t len, char *err,
                           size_t err_len);
+
+/** As rc_config_load_file, then the state file (c->state_file, what `ringcast apply` keeps) when
+ *  it exists, loaded after the file: its documents replace the file's of the same kind,
+ *  namespace and name (an info note says so), and every message names the file and line the
+ *  document came from (core/config_layers.c). What `serve` and a reload (SIGHUP, an apply)
+ *  load. */
+int rc_config_load_with_state(rc_config_t *c, const char *path, char *err, size_t err_len);
+
+/** One text the documents of a layered load come from: `name` stands for it in messages. */
+typedef struct {
+    const char *name;
+    const char *text;
+    size_t len;
+} rc_config_source_t;
+
+/** Loads the documents of src[0..n) as one config: a document of a later source replaces the
+ *  one of an earlier source with the same identity (rc_config_doc_t), in its place; documents
+ *  of one source that repeat an identity are errors as in one file. src[0] is the config file
+ *  (its name becomes c->source); a RingcastConfig in a later source is refused. Messages and
+ *  notes name the source and its own line. Returns as rc_config_load_string. */
+int rc_config_load_sources(rc_config_t *c, const rc_config_source_t *src, size_t n, char *err,
+                           size_t err_len);
+
+/** One document of a source, as rc_config_split finds it: its identity (kind, the API group,
+ *  namespace and name; "" when the document lacks them), where its text is, and a canonical
+ *  form of its content (comments and layout left out) that tells whether two are the same. */
+typedef struct {
+    char kind[64];
+    char api[96];   /* apiVersion as written */
+    char group[96]; /* the API group: apiVersion before '/', "" for core v1 */
+    char ns[RC_CONFIG_NAME_MAX + 1];
+    char name[2 * RC_CONFIG_NAME_MAX + 2];
+    int line;        /* 1-based line of the document's first node */
+    size_t off, len; /* its text in the source: whole lines from the first node's */
+    char *canon;     /* malloc'd */
+} rc_config_doc_t;
+
+/** Splits `text` into its documents (empty ones left out). Returns 0 with *docs (free with
+ *  rc_config_docs_free) and *n, or RC_ECONFIG with "NAME:LINE: YAML syntax error: ..." in
+ *  `err`, or -ENOMEM. */
+int rc_config_split(const char *name, const char *text, size_t len, rc_config_doc_t **docs,
+                    size_t *n, char *err, size_t err_len);
+void rc_config_docs_free(rc_config_doc_t *docs, size_t n);
+
+/** Whether two documents have the same identity (kind, group, namespace, name; the Dapr
+ *  Subscription's v1alpha1 and v2alpha1 are one kind). Documents without a kind or a name have
+ *  none and match nothing. */
+int rc_config_doc_same(const rc_config_doc_t *a, const rc_config_doc_t *b);
+
+/** 1 when (apiVersion, kind) is a kind the loader reads, 2 when it is a Kubernetes kind it
+ *  skips (Namespace, Deployment, ...: docs/config.md, "Documents"), 0 when it is unknown. */
+int rc_config_kind_known(const char *api, const char *kind);
+
+/** Reads a whole file (at most 16 MiB) into *text (malloc'd, NUL-terminated) and *len. Returns
+ *  0, or -errno / RC_ECONFIG with "PATH: cannot open: ..." etc. in `err`. */
+int rc_config_read_file(const char *path, char **text, size_t *len, char *err, size_t err_len);
 
 /** Finds a broker by namespace and name (lengths given, not NUL-terminated); NULL if none. */
 const rc_config_broker_t *rc_config_find_broker(const rc_config_t *c, const char *ns, size_t ns_len,

@@ -128,6 +128,12 @@ int rc__config_delivery(rc__config_ctx_t *x, yaml_node_t *v, rc_config_delivery_
 /** Frees what `d` holds and resets it to "nothing given" (retry -1). */
 void rc__config_delivery_free(rc_config_delivery_t *d);
 
+/* ---- config.c ------------------------------------------------------------------------------ */
+
+/** Makes c->state_file the path it stands for once `path`, the config file, is loaded (see
+ *  rc__config_resolve_state in config.c). Returns 0 or -ENOMEM. */
+int rc__config_resolve_state(rc_config_t *c, const char *path);
+
 /* ---- config_lag.c ---------------------------------------------------------------------------- */
 
 /** Reads RingcastConfig spec.lag (`v`, a mapping) into x->cfg->lag. */

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "core/clock.h"
@@ -18,8 +19,9 @@
 #include "net/admin_internal.h"
 #include "net/dashboard.h"
 
-#define KNATIVE_API "eventing.knative.dev/v1"
-#define DAPR_API    "dapr.io/v2alpha1"
+#define KNATIVE_API  "eventing.knative.dev/v1"
+#define DAPR_API     "dapr.io/v2alpha1"
+#define RINGCAST_API "ringcast.dev/v1alpha1"
 
 static int path_is(const rc_http_server_request_t *req, const char *p)
 {
@@ -553,10 +555,128 @@ static void serve_metrics(rc_admin_t *a, rc_http_server_response_t *res)
     res->body_len = need < a->cap ? need : a->cap;
 }
 
+/* ---- writes -------------------------------------------------------------------------------- */
+
+#define WRITE_API "/apis/" RINGCAST_API "/"
+
+/* Answers with a Kubernetes Status body (what the CLI prints the message of). */
+static void status_answer(rc_admin_t *a, rc_http_server_response_t *res, int status,
+                          const char *reason, const char *msg)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "apiVersion", "v1");
+    cJSON_AddStringToObject(o, "kind", "Status");
+    cJSON_AddObjectToObject(o, "metadata");
+    cJSON_AddStringToObject(o, "status", "Failure");
+    cJSON_AddStringToObject(o, "message", msg);
+    cJSON_AddStringToObject(o, "reason", reason);
+    cJSON_AddNumberToObject(o, "code", status);
+    char *text = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    if (text == NULL || keep_body(a, text, strlen(text)) != 0) {
+        free(text);
+        rc_http_response_error(res, status, msg);
+        return;
+    }
+    res->status = status;
+    res->content_type = "application/json";
+    res->body = a->buf;
+    res->body_len = strlen(text);
+    free(text);
+}
+
+/* Compares without an early exit, so the time taken does not tell how much of a guess was
+ * right. */
+static int same_secret(const char *a, size_t alen, const char *b)
+{
+    size_t blen = strlen(b);
+    unsigned char d = alen != blen;
+    for (size_t i = 0; i < alen; i++)
+        d |= (unsigned char)(a[i] ^ b[i % (blen ? blen : 1)]);
+    return d == 0;
+}
+
+/* Whether the request may write: 0, or the refusal is set in `res`. With a token: 401 without
+ * an Authorization header or with one that is not `Bearer <token>`, 403 with another token.
+ * Without one: 403 unless the peer is on loopback. */
+static int authorized(rc_admin_t *a, const rc_http_server_request_t *req,
+                      rc_http_server_response_t *res)
+{
+    if (a->token == NULL) {
+        if (req->peer_loopback)
+            return 0;
+        status_answer(a, res, 403, "Forbidden",
+                      "writes are accepted from loopback only unless spec.admin.token is set "
+                      "(then with Authorization: Bearer TOKEN)");
+        return -1;
+    }
+    const rc_http_header_t *h = rc_http_find_header(req, "authorization");
+    const char *v = h != NULL ? h->value.ptr : NULL;
+    size_t n = h != NULL ? h->value.len : 0;
+    size_t tok = 0;
+    int bearer = n > 7 && strncasecmp(v, "Bearer ", 7) == 0;
+    if (bearer) {
+        tok = n - 7;
+        for (size_t i = 7; i < n; i++)
+            bearer &= v[i] > ' ' && v[i] < 0x7f;
+    }
+    if (!bearer || tok == 0) {
+        status_answer(a, res, 401, "Unauthorized",
+                      h == NULL ? "this broker's admin API needs a bearer token for writes "
+                                  "(Authorization: Bearer TOKEN; ringcast --token or "
+                                  "RINGCAST_ADMIN_TOKEN)"
+                                : "the Authorization header must be 'Bearer TOKEN'");
+        res->headers = "WWW-Authenticate: Bearer realm=\"ringcast\"\r\n";
+        res->headers_len = strlen(res->headers);
+        return -1;
+    }
+    if (!same_secret(v + 7, tok, a->token)) {
+        status_answer(a, res, 403, "Forbidden", "the bearer token is not this broker's");
+        return -1;
+    }
+    return 0;
+}
+
+static void serve_write(rc_admin_t *a, rc_apply_op_t op, const rc_http_server_request_t *req,
+                        rc_http_server_response_t *res)
+{
+    if (req->method != RC_HTTP_POST) {
+        status_answer(a, res, 405, "MethodNotAllowed",
+                      "apply and delete take POST with a YAML body of manifests");
+        res->headers = "Allow: POST\r\n";
+        res->headers_len = strlen(res->headers);
+        return;
+    }
+    if (authorized(a, req, res) != 0)
+        return;
+    char *json = NULL;
+    int status = a->write(a->arg, op, req->body != NULL ? req->body : "", req->body_len,
+                          req->conn_id, &json);
+    if (status == 0) {
+        res->hold = 1; /* answered once the reload is applied */
+        return;
+    }
+    if (json == NULL || keep_body(a, json, strlen(json)) != 0) {
+        free(json);
+        rc_http_response_error(res, 503, "out of memory");
+        return;
+    }
+    res->status = status;
+    res->content_type = "application/json";
+    res->body = a->buf;
+    res->body_len = strlen(json);
+    free(json);
+}
+
 static void on_request(void *data, const rc_http_server_request_t *req,
                        rc_http_server_response_t *res)
 {
     rc_admin_t *a = data;
+    if (a->write != NULL && (path_is(req, WRITE_API "apply") || path_is(req, WRITE_API "delete"))) {
+        serve_write(a, path_is(req, WRITE_API "apply") ? RC_APPLY_APPLY : RC_APPLY_DELETE, req,
+                    res);
+        return;
+    }
     if (rc_dashboard_route(a, req, res)) /* `/`, `/ui/...` and the overview (net/dashboard.c) */
         return;
     query_t q;
@@ -567,7 +687,8 @@ static void on_request(void *data, const rc_http_server_request_t *req,
         rc_http_response_error(res, 404,
                                "unknown admin path (try /healthz, /readyz, /metrics, "
                                "/apis/" KNATIVE_API "/brokers, /apis/" KNATIVE_API "/triggers, "
-                               "/apis/" DAPR_API "/subscriptions)");
+                               "/apis/" DAPR_API "/subscriptions, POST /apis/" RINGCAST_API
+                               "/apply and /delete)");
         return;
     }
     if (req->method != RC_HTTP_GET && req->method != RC_HTTP_HEAD) {

@@ -4,13 +4,16 @@
  * /apis/eventing.knative.dev/v1[/namespaces/{ns}]/{brokers|triggers}[/{name}] and Dapr
  * Subscriptions at /apis/dapr.io/v2alpha1[/namespaces/{ns}]/subscriptions[/{name}], each with
  * status.conditions (type Ready) and what `ringcast get` shows (docs/operations.md, "Status").
- * It runs on the main loop, apart from the ingress loops. */
+ * Writes: POST /apis/ringcast.dev/v1alpha1/apply and .../delete with a YAML body of manifests
+ * (net/apply.h; docs/operations.md, "Runtime changes"), from loopback only unless a bearer
+ * token is set. It runs on the main loop, apart from the ingress loops. */
 #ifndef RC_NET_ADMIN_H
 #define RC_NET_ADMIN_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+#include "net/apply.h"
 #include "net/delivery/supervisor.h"
 #include "net/http/http_server.h"
 #include "net/metrics.h"
@@ -32,7 +35,16 @@ typedef struct {
     /** Fills `v` for one status request (its pointers are borrowed until the request's
      *  callback returns). */
     void (*view)(void *arg, rc_admin_view_t *v);
+    /** Runs an apply or delete (net/apply.h) of `body` and reloads when it changed something:
+     *  returns the HTTP status and sets *json (malloc'd), or returns 0 when it answers later,
+     *  once the reload is done, with rc_http_server_respond(conn_id). NULL: the write API
+     *  answers 404. */
+    int (*write)(void *arg, rc_apply_op_t op, const char *body, size_t len, uint64_t conn_id,
+                 char **json);
     void *arg;
+    /* spec.admin.token (borrowed): writes need `Authorization: Bearer <token>` from any
+     * address; NULL: writes are accepted from loopback peers only, without a token. */
+    const char *token;
     char *buf; /* grows to fit the metrics text or the status JSON */
     size_t cap;
 } rc_admin_t;

@@ -15,12 +15,14 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 
+#include <cjson/cJSON.h>
 #include <uv.h>
 
 #include "core/clock.h"
 #include "core/errors.h"
 #include "core/log.h"
 #include "net/admin.h"
+#include "net/apply.h"
 #include "net/dapr.h"
 #include "net/http/http_server.h"
 #include "net/dedup.h"
@@ -44,6 +46,17 @@ typedef struct {
     atomic_int finished;
 } ingress_loop_t;
 
+/* An apply or delete whose answer waits for the reload it started (admin_write). */
+typedef struct apply_wait_s {
+    struct apply_wait_s *next;
+    uint64_t conn_id;
+    uint64_t target;   /* reloads ended (applied + rejected) once ours has */
+    uint64_t rejected; /* rejected reloads before ours */
+    uint64_t deadline; /* uv_now(): answer by then whatever the reload does */
+    int status;
+    char *json;
+} apply_wait_t;
+
 typedef struct {
     const rc_config_t *cfg;
     rc_ingress_broker_t *brokers;
@@ -55,6 +68,8 @@ typedef struct {
     rc_admin_t admin;
     uv_signal_t sigterm, sigint;
     uv_timer_t stop_timer;
+    uv_timer_t apply_timer; /* answers the applies waiting for their reload */
+    apply_wait_t *apply_waits;
     atomic_int ready;
     int stopping;
     rc_http_server_shared_t ingress_shared; /* connections and body memory over all loops */
@@ -82,6 +97,8 @@ typedef struct {
 #define ADMIN_MAX_CONNECTIONS 64
 #define ADMIN_FD_RESERVE      8
 #define INGRESS_FD_RESERVE    (ADMIN_MAX_CONNECTIONS + 32)
+/* The largest body `ringcast apply` may send: manifests, not events (413 above). */
+#define RC_ADMIN_MAX_BODY (1u << 20)
 /* Descriptors serve holds besides connections (loops, rings, signal pipes, workers), roughly. */
 #define SERVE_OWN_FDS 64
 
@@ -330,6 +347,125 @@ static size_t admin_metrics(void *arg, char *buf, size_t cap)
     return n;
 }
 
+static int apply_check(void *arg, const rc_config_t *nc, char *err, size_t err_len)
+{
+    serve_t *sv = arg;
+    return rc_supervisor_check(sv->sup, nc, err, err_len);
+}
+
+/* Answers a held apply; a reload that was rejected after all (its log line says why) is a
+ * warning in the answer: the state file is written and the next reload or start loads it. */
+static void answer_apply(serve_t *sv, apply_wait_t *h, int rejected)
+{
+    cJSON *j = rejected ? cJSON_Parse(h->json) : NULL;
+    cJSON *w = j != NULL ? cJSON_GetObjectItem(j, "warnings") : NULL;
+    char *text = NULL;
+    if (cJSON_IsArray(w)) {
+        cJSON_AddItemToArray(
+            w, cJSON_CreateString("the reload was rejected (the broker's log says why): the "
+                                  "state file is written, and the next reload or start loads "
+                                  "it"));
+        text = cJSON_PrintUnformatted(j);
+    }
+    cJSON_Delete(j);
+    rc_http_server_response_t res;
+    memset(&res, 0, sizeof(res));
+    res.status = h->status;
+    res.content_type = "application/json";
+    res.body = text != NULL ? text : h->json;
+    res.body_len = strlen(res.body);
+    if (sv->admin_srv != NULL)
+        (void)rc_http_server_respond(sv->admin_srv, h->conn_id, &res); /* -ENOENT: it left */
+    free(text);
+    free(h->json);
+    free(h);
+}
+
+/* Answers every held apply whose reload has ended (all of them when `all`). */
+static void answer_applies(serve_t *sv, int all)
+{
+    uint64_t applied = 0, rejected = 0;
+    if (sv->sup != NULL)
+        rc_supervisor_reload_state(sv->sup, &applied, &rejected);
+    uint64_t now = uv_now(sv->main_loop);
+    for (apply_wait_t **p = &sv->apply_waits; *p != NULL;) {
+        apply_wait_t *h = *p;
+        if (all || sv->sup == NULL || applied + rejected >= h->target || now >= h->deadline) {
+            *p = h->next;
+            answer_apply(sv, h, rejected > h->rejected);
+        } else {
+            p = &h->next;
+        }
+    }
+    if (sv->apply_waits == NULL)
+        uv_timer_stop(&sv->apply_timer);
+}
+
+static void on_apply_timer(uv_timer_t *t)
+{
+    answer_applies(t->data, 0);
+}
+
+/* Starts the reload of an apply and holds its answer until that reload has ended, so that
+ * what the CLI prints is in effect when it returns. Returns 0 (held), or `status` when the
+ * answer cannot wait (no memory): then it goes at once. */
+static int hold_for_reload(serve_t *sv, uint64_t conn_id, int status, char **json)
+{
+    uint64_t applied, rejected;
+    int busy = rc_supervisor_reload_state(sv->sup, &applied, &rejected);
+    int rc = rc_supervisor_reload(sv->sup);
+    apply_wait_t *h = calloc(1, sizeof(*h));
+    if (h == NULL)
+        return status;
+    /* During a reload this one runs after it: two reloads end before ours has. One refused at
+     * once has ended already (the timer answers it with the warning). */
+    h->target = rc != 0 ? 0 : applied + rejected + (busy ? 2 : 1);
+    h->rejected = rejected;
+    h->deadline = uv_now(sv->main_loop) + sv->cfg->shutdown_timeout_ms + 5000;
+    h->conn_id = conn_id;
+    h->status = status;
+    h->json = *json;
+    *json = NULL;
+    h->next = sv->apply_waits;
+    sv->apply_waits = h;
+    if (!uv_is_active((uv_handle_t *)&sv->apply_timer))
+        uv_timer_start(&sv->apply_timer, on_apply_timer, 10, 10);
+    return 0;
+}
+
+/* POST .../apply and .../delete (net/apply.h): the state file is replaced only when the change
+ * checks out as a reload would check it, then the reload SIGHUP takes applies it. */
+static int admin_write(void *arg, rc_apply_op_t op, const char *body, size_t len,
+                       uint64_t conn_id, char **json)
+{
+    serve_t *sv = arg;
+    *json = NULL;
+    if (sv->sup == NULL || sv->stopping) {
+        *json = strdup("{\"apiVersion\":\"v1\",\"kind\":\"Status\",\"status\":\"Failure\","
+                       "\"message\":\"the broker is stopping\",\"reason\":"
+                       "\"ServiceUnavailable\",\"code\":503}");
+        return 503;
+    }
+    const char *src = sv->cfg->source;
+    rc_apply_ctx_t ctx = {
+        .config = src != NULL && strcmp(src, "(default)") != 0 ? src : NULL,
+        .state = sv->cfg->state_file,
+        .check = apply_check,
+        .arg = sv,
+    };
+    int changed = 0;
+    int status = rc_apply_run(&ctx, op, body, len, json, &changed);
+    if (changed) {
+        rc_log_info("serve", "%s: %s written, reloading",
+                    op == RC_APPLY_APPLY ? "apply" : "delete", ctx.state);
+        return hold_for_reload(sv, conn_id, status, json);
+    } else if (status != 200) {
+        rc_log_info("serve", "%s refused (%d): %s", op == RC_APPLY_APPLY ? "apply" : "delete",
+                    status, *json != NULL ? *json : "");
+    }
+    return status;
+}
+
 /* An app's programmatic subscriptions changed: reload, which re-reads the file and adds them. */
 static void on_dapr_subs_changed(void *arg)
 {
@@ -363,6 +499,7 @@ static void finish_stop(serve_t *sv)
     sv->lag = NULL;
     uv_close((uv_handle_t *)&sv->sigterm, NULL);
     uv_close((uv_handle_t *)&sv->sigint, NULL);
+    uv_close((uv_handle_t *)&sv->apply_timer, NULL);
     if (sv->admin_srv != NULL)
         rc_http_server_drain(sv->admin_srv, on_admin_drained, sv);
 }
@@ -414,6 +551,7 @@ static void begin_stop(serve_t *sv, const char *why)
     rc_log_info("serve", "%s: stopping (finishing requests in flight, up to %u ms)", why,
                 sv->cfg->shutdown_timeout_ms);
     atomic_store_explicit(&sv->ready, 0, memory_order_relaxed);
+    answer_applies(sv, 1); /* their reloads will not happen now */
     rc_dapr_subs_close(sv->dapr_subs);
     sv->dapr_subs = NULL;
     for (uint32_t i = 0; i < sv->nloops; i++) {
@@ -717,7 +855,10 @@ int rc_serve_run(const rc_config_t *cfg, FILE *ready_out)
     sv.admin.ready = admin_ready;
     sv.admin.metrics = admin_metrics;
     sv.admin.view = admin_view;
+    sv.admin.write = admin_write;
+    sv.admin.token = cfg->admin_token;
     sv.admin.arg = &sv;
+    ao.limits.max_body_bytes = RC_ADMIN_MAX_BODY;
     addr_str(sv.ingress_addr, sizeof(sv.ingress_addr), cfg->listen_host, port);
     rc_admin_handler(&sv.admin, &ao.handler);
     rc = rc_http_server_create(sv.main_loop, &ao, &sv.admin_srv);
@@ -730,7 +871,8 @@ int rc_serve_run(const rc_config_t *cfg, FILE *ready_out)
     uv_signal_init(sv.main_loop, &sv.sigterm);
     uv_signal_init(sv.main_loop, &sv.sigint);
     uv_timer_init(sv.main_loop, &sv.stop_timer);
-    sv.sigterm.data = sv.sigint.data = sv.stop_timer.data = &sv;
+    uv_timer_init(sv.main_loop, &sv.apply_timer);
+    sv.sigterm.data = sv.sigint.data = sv.stop_timer.data = sv.apply_timer.data = &sv;
     uv_signal_start(&sv.sigterm, on_signal, SIGTERM);
     uv_signal_start(&sv.sigint, on_signal, SIGINT);
 

@@ -25,6 +25,8 @@ typedef struct {
     X(get, "list a running broker's brokers, triggers, subscriptions, rings or groups")       \
     X(describe, "describe one broker, trigger or Dapr subscription of a running broker")           \
     X(rings, "list the brokers' rings (owner, size, readers, fill) or remove a stale one")         \
+    X(apply, "create or change a running broker's triggers and other objects (admin API)")        \
+    X(delete, "remove objects `apply` added to a running broker (admin API)")                      \
     /* end of RC_CLI_COMMANDS */
 
 #define RC_CLI_DECLARE(name, summary) int rc_cmd_##name(int argc, char **argv);

@@ -1,27 +1,25 @@
 /* `ringcast get` and `ringcast describe`: what a running broker says of its brokers, triggers
  * and Dapr subscriptions, read from its admin API (net/admin.h, docs/operations.md "Status"),
  * as a kubectl-like table, the objects themselves (JSON, YAML), or one object described. A small
- * blocking HTTP/1.1 GET (one connection, Connection: close, every step under a timeout); the
- * objects are parsed with cJSON and the YAML is written from the same tree. */
+ * blocking HTTP/1.1 GET (net/cli/admin_client.h); the objects are parsed with cJSON and the YAML
+ * is written from the same tree. */
 #include <errno.h>
-#include <netdb.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
 
 #include "core/config.h"
+#include "net/cli/admin_client.h"
 #include "net/cli/cli.h"
 #include "net/cli/options.h"
 
-#define DEFAULT_ADMIN "127.0.0.1:8081"
-#define KNATIVE_API   "eventing.knative.dev/v1"
-#define DAPR_API      "dapr.io/v2alpha1"
+#define KNATIVE_API "eventing.knative.dev/v1"
+#define DAPR_API    "dapr.io/v2alpha1"
 
 /* Rings and groups are read from the brokers' objects (status.ring), not a path of their own. */
 typedef enum {
@@ -54,110 +52,6 @@ typedef struct {
     uint64_t timeout_s;
 } common_t;
 
-/* ---- the HTTP GET -------------------------------------------------------------------------- */
-
-/* Connects to the admin address "host:port". Returns the socket, or -1 with `err` set. */
-static int connect_admin(const char *admin, int timeout_s, char *err, size_t errlen)
-{
-    char host[RC_CONFIG_ADDR_MAX], port[8];
-    int p;
-    if (rc_config_parse_addr(admin, host, sizeof(host), &p) != 0 || p <= 0 || p > 65535) {
-        snprintf(err, errlen, "the admin address must be HOST:PORT, not '%s'", admin);
-        return -1;
-    }
-    snprintf(port, sizeof(port), "%d", p);
-    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
-    int g = getaddrinfo(host, port, &hints, &res);
-    if (g != 0) {
-        snprintf(err, errlen, "cannot resolve the admin host '%s': %s", host, gai_strerror(g));
-        return -1;
-    }
-    int fd = -1, e = 0;
-    for (struct addrinfo *ai = res; ai != NULL && fd < 0; ai = ai->ai_next) {
-        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
-        if (fd < 0) {
-            e = errno;
-            continue;
-        }
-        struct timeval tv = {timeout_s, 0};
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)); /* bounds connect too */
-        if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
-            e = errno;
-            close(fd);
-            fd = -1;
-        }
-    }
-    freeaddrinfo(res);
-    if (fd < 0)
-        snprintf(err, errlen,
-                 "cannot reach the broker's admin API at %s: %s (is `ringcast serve` running? "
-                 "give its admin address with --admin HOST:PORT or RINGCAST_ADMIN; it is "
-                 "spec.admin in its config, %s by default)",
-                 admin, strerror(e), DEFAULT_ADMIN);
-    return fd;
-}
-
-/* GETs `path`: the status in *status and the body (NUL-terminated, malloc'd) in *body.
- * Returns 0, or -1 with `err` set. */
-static int http_get(const char *admin, const char *path, int timeout_s, int *status, char **body,
-                    char *err, size_t errlen)
-{
-    int fd = connect_admin(admin, timeout_s, err, errlen);
-    if (fd < 0)
-        return -1;
-    char req[1024];
-    int n = snprintf(req, sizeof(req),
-                     "GET %s HTTP/1.1\r\nHost: %s\r\nAccept: application/json\r\n"
-                     "Connection: close\r\n\r\n",
-                     path, admin);
-    size_t cap = 16384, len = 0;
-    char *buf = malloc(cap);
-    int rc = -1;
-    if (buf == NULL || n <= 0 || (size_t)n >= sizeof(req) ||
-        send(fd, req, (size_t)n, MSG_NOSIGNAL) != n) {
-        snprintf(err, errlen, "cannot send the request to %s: %s", admin, strerror(errno));
-        goto out;
-    }
-    for (;;) {
-        if (len + 1 >= cap) {
-            char *nb = cap < (64u << 20) ? realloc(buf, cap * 2) : NULL;
-            if (nb == NULL) {
-                snprintf(err, errlen, "the answer of %s is too large", admin);
-                goto out;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-        ssize_t r = recv(fd, buf + len, cap - len - 1, 0);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            snprintf(err, errlen, "reading the answer of %s: %s", admin,
-                     errno == EAGAIN ? "timed out" : strerror(errno));
-            goto out;
-        }
-        if (r == 0)
-            break;
-        len += (size_t)r;
-    }
-    buf[len] = '\0';
-    char *head_end = strstr(buf, "\r\n\r\n");
-    if (head_end == NULL || sscanf(buf, "HTTP/1.%*d %d", status) != 1) {
-        snprintf(err, errlen, "%s did not answer HTTP", admin);
-        goto out;
-    }
-    head_end += 4;
-    memmove(buf, head_end, len - (size_t)(head_end - buf) + 1);
-    *body = buf;
-    buf = NULL;
-    rc = 0;
-out:
-    free(buf);
-    close(fd);
-    return rc;
-}
-
 /* GETs an API path and parses the JSON. Returns the tree (the caller deletes it), or NULL after
  * printing the problem ("ringcast CMD: ..."); *code is the exit code then. */
 static cJSON *fetch(const char *cmd, const common_t *c, const char *path, int *code)
@@ -166,7 +60,8 @@ static cJSON *fetch(const char *cmd, const common_t *c, const char *path, int *c
     int status = 0;
     char *body = NULL;
     *code = 1;
-    if (http_get(c->admin, path, (int)c->timeout_s, &status, &body, err, sizeof(err)) != 0) {
+    if (rc__cli_admin_call(c->admin, "GET", path, NULL, NULL, 0, (int)c->timeout_s, &status, &body,
+                           err, sizeof(err)) != 0) {
         fprintf(stderr, "ringcast %s: %s\n", cmd, err);
         return NULL;
     }

@@ -35,7 +35,10 @@ static void print_summary(const rc_config_t *cfg, const char *path)
         triggers += cfg->triggers[i].dapr == NULL;
     for (size_t i = 0; i < cfg->note_count; i++)
         warnings += cfg->notes[i].level == RC_CONFIG_NOTE_WARN;
-    size_t skipped = cfg->note_count - warnings;
+    size_t skipped = 0; /* the other infos say an applied document replaces one of the file */
+    for (size_t i = 0; i < cfg->note_count; i++)
+        skipped += cfg->notes[i].level == RC_CONFIG_NOTE_INFO &&
+                   strncmp(cfg->notes[i].text + cfg->notes[i].msg, "skipping ", 9) == 0;
     printf("%s: valid: %zu broker%s, %zu trigger%s, %zu Dapr subscription%s", path,
            cfg->broker_count, cfg->broker_count == 1 ? "" : "s", triggers, triggers == 1 ? "" : "s",
            cfg->dapr_sub_count, cfg->dapr_sub_count == 1 ? "" : "s");
@@ -105,7 +108,8 @@ int rc_cmd_serve(int argc, char **argv)
         RC_CLI_OPT_STRING("config", &o.config, "FILE",
                           "the broker's configuration (docs/config.md); options override it"),
         RC_CLI_OPT_FLAG("check", &o.check,
-                        "check the config file and the options as a start would, print each "
+                        "check the config file (and the state file of `ringcast apply`) and the "
+                        "options as a start would, print each "
                         "problem as FILE:LINE: message, and exit (0 valid, 2 not); starts "
                         "nothing"),
         RC_CLI_OPT_STRING("listen", &o.listen, "ADDR:PORT",
@@ -133,7 +137,10 @@ int rc_cmd_serve(int argc, char **argv)
                  "127.0.0.1:8080, admin 127.0.0.1:8081 (GET /healthz, /readyz, /metrics).\n"
                  "Port 0 picks a free port; the chosen ports are printed on stdout as\n"
                  "'listening ingress=HOST:PORT admin=HOST:PORT'. SIGTERM or SIGINT stops\n"
-                 "gracefully. See docs/config.md and docs/ingress.md.\n",
+                 "gracefully; SIGHUP reloads. With --config, what `ringcast apply` added is\n"
+                 "loaded after the file, from its state file (NAME.state.yaml beside it, or\n"
+                 "spec.admin.stateFile; docs/operations.md, \"Runtime changes\"). See\n"
+                 "docs/config.md and docs/ingress.md.\n",
         .epilogue =
             "Exit codes: 0 stopped cleanly (--check: the file is valid; one summary line\n"
             "  on stdout, warnings on stderr), 1 runtime failure (cannot listen, ring\n"
@@ -151,7 +158,7 @@ int rc_cmd_serve(int argc, char **argv)
 
     rc_config_t cfg;
     char err[RC_CONFIG_ERR_MAX];
-    int rc = o.config ? rc_config_load_file(&cfg, o.config, err, sizeof(err))
+    int rc = o.config ? rc_config_load_with_state(&cfg, o.config, err, sizeof(err))
                       : rc_config_init_default(&cfg);
     if (rc != 0) {
         fprintf(stderr, "%s%s\n",

@@ -694,6 +694,27 @@ respawn:
     }
 }
 
+int rc_supervisor_reload_state(rc_supervisor_t *s, uint64_t *applied, uint64_t *rejected)
+{
+    *applied = atomic_load_explicit(&s->stats->reloads, memory_order_relaxed);
+    *rejected = atomic_load_explicit(&s->stats->reload_errors, memory_order_relaxed);
+    return s->phase == SUP_RELOADING;
+}
+
+int rc_supervisor_check(rc_supervisor_t *s, const rc_config_t *nc, char *err, size_t err_len)
+{
+    /* Names resolve here, bounded: IP literals and /etc/hosts at once, DNS within the timeout
+     * (the loop waits that long only when DNS does not answer). */
+    int rc = rc_http_url_check_hosts(nc, RC_HTTP_RESOLVE_TIMEOUT_MS, err, err_len);
+    if (rc == 0 && !same_brokers(s, nc)) {
+        snprintf(err, err_len,
+                 "%s: the set of brokers changed (adding or removing a Broker needs a restart)",
+                 nc->source);
+        rc = RC_ECONFIG;
+    }
+    return rc;
+}
+
 int rc_supervisor_reload(rc_supervisor_t *s)
 {
     if (s->phase == SUP_RELOADING) {
@@ -713,18 +734,12 @@ int rc_supervisor_reload(rc_supervisor_t *s)
     }
     rc_config_t *nc = calloc(1, sizeof(*nc));
     char err[RC_CONFIG_ERR_MAX];
-    int rc = nc ? rc_config_load_file(nc, path, err, sizeof(err)) : -ENOMEM;
+    int rc = nc ? rc_config_load_with_state(nc, path, err, sizeof(err)) : -ENOMEM;
     if (rc == 0 && s->hook != NULL && (rc = s->hook(s->hook_arg, nc)) != 0)
         snprintf(err, sizeof(err), "%s: adding what does not come from the file: %s", path,
                  rc_strerror(rc));
-    /* Names resolve here, bounded: IP literals and /etc/hosts at once, DNS within the timeout
-     * (the loop waits that long only when DNS does not answer). */
     if (rc == 0)
-        rc = rc_http_url_check_hosts(nc, RC_HTTP_RESOLVE_TIMEOUT_MS, err, sizeof(err));
-    if (rc == 0 && !same_brokers(s, nc)) {
-        snprintf(err, sizeof(err), "%s: the set of brokers changed (that needs a restart)", path);
-        rc = RC_ECONFIG;
-    }
+        rc = rc_supervisor_check(s, nc, err, sizeof(err));
     if (rc != 0) {
         rc_log_error("supervisor", "reload rejected, the running config stays: %s",
                      nc ? err : "out of memory");

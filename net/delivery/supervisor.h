@@ -31,7 +31,8 @@ typedef struct rc_supervisor_s rc_supervisor_t;
 int rc_supervisor_start(uv_loop_t *loop, const rc_config_t *cfg, rc_storage_t *const *stores,
                         rc_supervisor_t **out);
 
-/** Re-reads the config file and applies its triggers (what SIGHUP does). The file is loaded and
+/** Re-reads the config file (and the state file after it, rc_config_load_with_state) and
+ *  applies its triggers (what SIGHUP and `ringcast apply` do). The file is loaded and
  *  checked now: a file that does not load, or changes the set of brokers, returns its error at
  *  once and the running config stays (the reason is logged, reload_errors counted). Otherwise
  *  the workers are asked to stop (SIGTERM; SIGKILL after the drain time + 1 s) and 0 is
@@ -40,6 +41,16 @@ int rc_supervisor_start(uv_loop_t *loop, const rc_config_t *cfg, rc_storage_t *c
  *  is in progress it returns 0 and the file is read again once that reload is done (several
  *  such calls make one more reload). Returns -ECANCELED while stopping. Main thread. */
 int rc_supervisor_reload(rc_supervisor_t *s);
+
+/** Reloads ended since the start: *applied (the new table runs) and *rejected. Returns 1 while
+ *  a reload is in progress (another rc_supervisor_reload then ends after it), else 0. Main
+ *  thread. */
+int rc_supervisor_reload_state(rc_supervisor_t *s, uint64_t *applied, uint64_t *rejected);
+
+/** What a reload checks of a loaded config `nc` beyond the loader: its subscribers' host names
+ *  resolve, and its set of brokers is the running one's (a broker added or removed needs a
+ *  restart). Returns 0, or an error with a message in `err`. Main thread. */
+int rc_supervisor_check(rc_supervisor_t *s, const rc_config_t *nc, char *err, size_t err_len);
 
 /** Sets `hook`, run on every config a reload loads (SIGHUP or rc_supervisor_reload), right after
  *  the file loaded and before it is checked and applied: it may add to `nc` what does not come

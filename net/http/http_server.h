@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <sys/socket.h>
+
 #include <uv.h>
 
 #include "core/codec_http.h"
@@ -53,6 +55,8 @@ typedef struct {
     int http_minor;          /* 0 for HTTP/1.0, 1 for HTTP/1.1 */
     uint64_t start_ns;       /* rc_now_ns() when the request's first byte was parsed */
     uint64_t conn_id;        /* the connection, unique per server (rc_http_server_respond) */
+    int peer_loopback;       /* the client's address is a loopback one (127/8, ::1, or
+                              * ::ffff:127/104): the admin API's writes (net/admin.c) */
     /* on_request only: what on_headers left in res->ctx and res->ctx_tag for this request
      * (NULL and 0 without on_headers), so a handler classifies a request once. */
     const void *ctx;
@@ -196,6 +200,9 @@ void rc_http_server_close(rc_http_server_t *s, void (*cb)(void *arg), void *arg)
  *  0, or -ENOENT when that connection is gone or holds no request. Loop thread only. */
 int rc_http_server_respond(rc_http_server_t *s, uint64_t conn_id,
                            const rc_http_server_response_t *res);
+
+/** Whether `sa` is a loopback address: 127.0.0.0/8, ::1, or an IPv4-mapped 127/8. */
+int rc_http_addr_is_loopback(const struct sockaddr *sa);
 
 /** Finds a request header by name (case-insensitive); returns it or NULL. */
 const rc_http_header_t *rc_http_find_header(const rc_http_server_request_t *req, const char *name);

@@ -25,6 +25,8 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 #include <llhttp.h>
 
@@ -294,6 +296,7 @@ static void build_request(rc__http_server_conn_t *c, rc_http_server_request_t *r
     req->http_minor = llhttp_get_http_minor(p);
     req->start_ns = c->start_ns;
     req->conn_id = c->id;
+    req->peer_loopback = c->peer_loopback;
 }
 
 /* RFC 9112 3.2: an HTTP/1.1 request carries exactly one Host, an HTTP/1.0 request at most one.
@@ -721,6 +724,10 @@ void rc__http_server_accept(uv_stream_t *l, int status)
         rc__http_server_conn_close(c);
         return;
     }
+    struct sockaddr_storage peer;
+    int plen = sizeof(peer);
+    c->peer_loopback = uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&peer, &plen) == 0 &&
+                       rc_http_addr_is_loopback((struct sockaddr *)&peer);
     if (s->h.on_connection != NULL) {
         c->counted = 1;
         s->h.on_connection(s->h.data, 1);
@@ -787,5 +794,18 @@ int rc_http_server_respond(rc_http_server_t *s, uint64_t conn_id,
         rc__http_server_conn_maybe_resume(c);
     }
     free(pend);
+    return 0;
+}
+
+int rc_http_addr_is_loopback(const struct sockaddr *sa)
+{
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+        return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+    }
+    if (sa->sa_family == AF_INET6) {
+        const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+        return IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+    }
     return 0;
 }

@@ -89,6 +89,7 @@ struct rc__http_server_conn_s {
     unsigned held : 1;
     unsigned held_head : 1;
     unsigned held_keep : 1;
+    unsigned peer_loopback : 1; /* rc_http_server_request_t.peer_loopback */
     int held_minor;
     uint64_t id; /* rc_http_server_request_t.conn_id */
     char *pend;  /* bytes read behind a held request, parsed once it is answered */

@@ -663,8 +663,37 @@ static void test_drain(void)
     ASSERT(atomic_load(&drained));
 }
 
+/* What the admin API's writes without a token are limited to (request.peer_loopback). */
+static void test_loopback_addresses(void)
+{
+    static const struct {
+        const char *addr;
+        int loopback;
+    } cases[] = {
+        {"127.0.0.1", 1}, {"127.255.0.9", 1},        {"::1", 1},     {"::ffff:127.0.0.2", 1},
+        {"10.0.0.1", 0},  {"128.0.0.1", 0},          {"0.0.0.0", 0}, {"::", 0},
+        {"::2", 0},       {"::ffff:192.168.1.1", 0}, {"fe80::1", 0}, {"126.255.255.255", 0},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct sockaddr_storage ss;
+        memset(&ss, 0, sizeof(ss));
+        if (strchr(cases[i].addr, ':') != NULL) {
+            struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+            a->sin6_family = AF_INET6;
+            ASSERT_EQ(inet_pton(AF_INET6, cases[i].addr, &a->sin6_addr), 1);
+        } else {
+            struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+            a->sin_family = AF_INET;
+            ASSERT_EQ(inet_pton(AF_INET, cases[i].addr, &a->sin_addr), 1);
+        }
+        if (rc_http_addr_is_loopback((struct sockaddr *)&ss) != cases[i].loopback)
+            RC_TEST_FAIL("%s: loopback should be %d", cases[i].addr, cases[i].loopback);
+    }
+}
+
 int main(void)
 {
+    test_loopback_addresses();
     ASSERT_EQ(uv_loop_init(&loop), 0);
     ASSERT_EQ(uv_async_init(&loop, &cmd_async, on_cmd), 0);
     rc_http_server_options_t o;
