@@ -64,6 +64,7 @@ typedef struct {
     rc_ring_reader_info_t *slots;  /* the flusher thread's buffer for readers_moved */
     uint32_t nslots;
     uint64_t readers_sig;          /* readers' positions at the last cursor flush */
+    uint64_t start_head;           /* the head when the store opened (nothing to flush) */
     _Atomic uint64_t fsyncs, fsync_ns, durable_seq;
 } flusher_t;
 
@@ -430,10 +431,9 @@ static void *flusher_main(void *arg)
     file_store_t *fs = arg;
     flusher_t *f = fs->flusher;
     rc_ring_stats_t rs;
-    rc_ring_stats(fs->r.ring, &rs);
-    uint64_t flushed_head = rs.head;
-    f->readers_sig = readers_sig(fs, f);
-    atomic_store_explicit(&f->durable_seq, rs.head_seq, memory_order_relaxed);
+    /* What was on disk when the store opened (flusher_start, before any commit): read here, a
+     * thread that starts late would take commits it never flushed for durable. */
+    uint64_t flushed_head = f->start_head;
     pthread_mutex_lock(&f->mu);
     while (flusher_next(fs, f)) {
         uint64_t target = f->committed;
@@ -507,6 +507,16 @@ static int flusher_start(file_store_t *fs, const rc_storage_config_t *cfg, char 
         free(f);
         return -e;
     }
+    /* Nothing is committed yet: what the last run left in the page cache, and what recovery
+     * rewrote, go to disk now, so the durable position starts true at the recovered head. */
+    rc_ring_stats_t rs;
+    rc_ring_stats(fs->r.ring, &rs);
+    f->start_head = rs.head;
+    if (fdatasync(f->fd) != 0)
+        rc_log_warn("storage", "broker %s/%s: fdatasync of %s at start: %s", fs->ns, fs->broker,
+                    fs->path, strerror(errno));
+    atomic_init(&f->durable_seq, rs.head_seq);
+    f->readers_sig = readers_sig(fs, f);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -520,6 +530,7 @@ static int flusher_start(file_store_t *fs, const rc_storage_config_t *cfg, char 
         snprintf(err, errlen, "cannot start the flusher thread: %s", strerror(rc));
         fs->flusher = NULL;
         close(f->fd);
+        free(f->slots);
         free(f);
         return -rc;
     }
