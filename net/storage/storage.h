@@ -24,6 +24,8 @@ typedef enum {
     RC_STORAGE_SHM = 1,  /**< a shared-memory ring in /dev/shm: survives a broker crash */
     RC_STORAGE_FILE = 2, /**< a ring file in a directory: survives a broker crash and, with
                           *   its cursors beside it, the loss of /dev/shm (docs/durability.md) */
+    RC_STORAGE_REDIS = 3, /**< Redis Streams, mirrored into a shm ring that readers use
+                           *   (storage_redis.c, docs/scaleout.md) */
 } rc_storage_kind_t;
 
 /** When an accepted event is on disk (file stores; docs/durability.md). */
@@ -46,6 +48,15 @@ typedef struct {
     uint32_t flush_interval_ms;         /**< RC_STORAGE_DURABILITY_BATCH (0: 10 ms) */
     uint64_t capacity;                  /**< bytes of event space (a power of two) */
     uint32_t readers;                   /**< cursors and local readers it must hold at once */
+    /* RC_STORAGE_REDIS (docs/scaleout.md): the server, its password (NULL or "": no AUTH), the
+     * partition streams, XADD's MAXLEN ~ (0: none), and WAIT for replicas (0: none). */
+    const char *redis_host;
+    int redis_port;
+    const char *redis_password;
+    uint32_t redis_partitions;
+    uint64_t redis_max_len;
+    uint32_t redis_replicas;
+    uint32_t redis_wait_timeout_ms;
 } rc_storage_config_t;
 
 /** Opens the broker's store: attaches to an existing one of the configured capacity (its
@@ -91,7 +102,10 @@ typedef struct {
 } rc_storage_claim_t;
 
 /** Durability sync: the commit returns at once instead of waiting for the flush; the caller
- *  waits with rc_storage_durable_wait(claim.ticket) (the ingress holds its answer). */
+ *  waits with rc_storage_durable_wait(claim.ticket) (the ingress holds its answer). A redis
+ *  store's commit is the same: it returns once the XADDs are queued, and the wait ends when
+ *  Redis answered them, with 0 or RC_ESTORE_UNAVAILABLE / RC_ESTORE_UNREPLICATED (nothing, or
+ *  not enough, was stored: the ingress answers 503). */
 #define RC_STORAGE_COMMIT_F_NOWAIT 0x1u
 
 /** Claims room for `n` records (`recs[i].len` each) and sets each `recs[i].data`. Borrows
@@ -325,8 +339,8 @@ typedef struct {
     uint64_t used;          /**< bytes held for the slowest cursor */
     uint32_t readers;       /**< cursors and local readers */
     uint32_t lossless;      /**< of which hold events back */
-    const char *kind;       /**< "memory" (a shm ring) or "file" */
-    const char *durability; /**< "none", "batch" or "sync" */
+    const char *kind;       /**< "memory" (a shm ring), "file" or "redis" */
+    const char *durability; /**< "none", "batch" or "sync" ("redis": acknowledged by Redis) */
     uint64_t file_bytes;    /**< size of the ring file (file stores), else 0 */
     uint64_t corrupt;       /**< corrupt records found: at start (recovery) and by verifying
                              *   readers of this process */

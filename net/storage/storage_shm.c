@@ -518,3 +518,13 @@ static const rc__storage_ops_t shm_ops = {
     .groups = rc__ring_groups,
     .readers = rc__ring_readers,
 };
+
+int rc__storage_shm_identity(rc_storage_t *s, char *name, size_t name_len, uint64_t *id)
+{
+    if (s->ops != &shm_ops)
+        return -EINVAL;
+    shm_store_t *st = (shm_store_t *)s;
+    snprintf(name, name_len, "%s", st->name);
+    *id = rc_ring_id(st->r.ring);
+    return 0;
+}
