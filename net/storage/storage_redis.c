@@ -21,10 +21,10 @@
  * Appends in a worker process (replies): rc_storage_attach gives a handle with its own
  * blocking connection, made at its first commit; commit sends the XADDs pipelined and waits. */
 #include <errno.h>
-#include <hiredis/adapters/libuv.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 #include <signal.h>
+#include <uv.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +38,7 @@
 #define RESULTS       65536u /* tickets whose answer is kept for a late durable_wait */
 #define REPLY_TIMEOUT 5000u  /* ms without Redis' answer before the connection is dropped */
 #define TICK_MS       100u
+#define CONNECT_TIMEOUT 1000u /* ms for a connect to complete */
 
 /* One commit: its records (a copy in one buffer) and, once Redis answered, its result. */
 typedef struct batch_s {
@@ -67,6 +68,7 @@ typedef struct {
     uv_timer_t timer;
     redisAsyncContext *ac; /* NULL while down */
     int connected, stopping, down_logged;
+    int64_t connect_ns; /* when the connection in progress was started */
     pthread_mutex_t mu;
     pthread_cond_t cv;
     batch_t *queue, *queue_tail;       /* committed, not sent */
@@ -268,12 +270,98 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
     st->connected = 0;
 }
 
+/* hiredis' event hooks on a uv_poll_t. Debian's hiredis 0.14 ships adapters/libuv.h, but it
+ * drops the callbacks libuv makes with an error status: libuv stops a poll on POLLERR (a
+ * refused connect, a reset) and reports it that way, so that adapter's context never learns
+ * its socket failed and stays "connecting" forever. Here an error status makes hiredis read,
+ * which finds the error and fails the connection (and its commands) as it should. */
+typedef struct {
+    redisAsyncContext *ac; /* NULL once hiredis cleaned up */
+    uv_poll_t poll;
+    int events;
+} uvev_t;
+
+static void ev_poll(uv_poll_t *h, int status, int events)
+{
+    uvev_t *e = h->data;
+    if (status < 0) {
+        if (e->ac != NULL)
+            redisAsyncHandleRead(e->ac);
+        return;
+    }
+    if (e->ac != NULL && (events & UV_WRITABLE))
+        redisAsyncHandleWrite(e->ac);
+    if (e->ac != NULL && (events & UV_READABLE))
+        redisAsyncHandleRead(e->ac);
+}
+
+static void ev_update(uvev_t *e, int add, int events)
+{
+    e->events = add ? e->events | events : e->events & ~events;
+    if (e->events != 0)
+        uv_poll_start(&e->poll, e->events, ev_poll);
+    else
+        uv_poll_stop(&e->poll);
+}
+
+static void ev_add_read(void *p)
+{
+    ev_update(p, 1, UV_READABLE);
+}
+
+static void ev_del_read(void *p)
+{
+    ev_update(p, 0, UV_READABLE);
+}
+
+static void ev_add_write(void *p)
+{
+    ev_update(p, 1, UV_WRITABLE);
+}
+
+static void ev_del_write(void *p)
+{
+    ev_update(p, 0, UV_WRITABLE);
+}
+
+static void ev_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void ev_cleanup(void *p)
+{
+    uvev_t *e = p;
+    e->ac = NULL;
+    uv_close((uv_handle_t *)&e->poll, ev_closed);
+}
+
+static int ev_attach(redisAsyncContext *ac, uv_loop_t *loop)
+{
+    uvev_t *e = calloc(1, sizeof(*e));
+    if (e == NULL)
+        return REDIS_ERR;
+    if (uv_poll_init(loop, &e->poll, ac->c.fd) != 0) {
+        free(e);
+        return REDIS_ERR;
+    }
+    e->ac = ac;
+    e->poll.data = e;
+    ac->ev.data = e;
+    ac->ev.addRead = ev_add_read;
+    ac->ev.delRead = ev_del_read;
+    ac->ev.addWrite = ev_add_write;
+    ac->ev.delWrite = ev_del_write;
+    ac->ev.cleanup = ev_cleanup;
+    return REDIS_OK;
+}
+
 static void connect_async(redis_store_t *st)
 {
     redisAsyncContext *ac = redisAsyncConnect(st->conf.host, st->conf.port);
     if (ac == NULL)
         return;
-    if (ac->err || redisLibuvAttach(ac, &st->loop) != REDIS_OK) {
+    if (ac->err || ev_attach(ac, &st->loop) != REDIS_OK) {
         if (!st->down_logged++)
             rc_log_warn("serve", "broker %s/%s: cannot connect to Redis %s:%d: %s", st->conf.ns,
                         st->conf.broker, st->conf.host, st->conf.port, ac->errstr);
@@ -281,6 +369,7 @@ static void connect_async(redis_store_t *st)
         return;
     }
     ac->data = st;
+    st->connect_ns = rc_now_ns();
     redisAsyncSetConnectCallback(ac, on_connect);
     redisAsyncSetDisconnectCallback(ac, on_disconnect);
     if (st->conf.password[0] != '\0')
@@ -351,6 +440,14 @@ static void on_tick(uv_timer_t *t)
     redis_store_t *st = t->data;
     if (st->ac == NULL) {
         connect_async(st);
+        return;
+    }
+    if (!st->connected) {
+        if (rc_now_ns() - st->connect_ns > (int64_t)CONNECT_TIMEOUT * 1000000) {
+            redisAsyncContext *ac = st->ac; /* an address that does not answer at all */
+            st->ac = NULL;
+            redisAsyncFree(ac);
+        }
         return;
     }
     uint64_t limit = (uint64_t)(REPLY_TIMEOUT + st->conf.wait_timeout_ms) * 1000000ull;
