@@ -257,6 +257,35 @@ def test_publish_stream_trigger():
         check(any("type=\"redis\"" in k for k in m), "storage_info type redis in /metrics")
 
 
+# ---- replies: a worker's own connection -------------------------------------------------------
+
+
+def test_replies_go_through_redis():
+    """A subscriber's reply is stored by the worker process (its own blocking connection, not the
+    broker's writer thread): it is in the stream, and a second trigger gets it."""
+    def reply(_i, req):
+        if req.ce("type") != "t":
+            return 200, {}, b"", 0.0
+        return 200, {"ce-id": "re-" + req.ce("id"), "ce-source": "/replier",
+                     "ce-type": "reply", "ce-specversion": "1.0",
+                     "Content-Type": "text/plain"}, b"r", 0.0
+
+    with Redis() as rd, Subscriber(reply) as replier, Subscriber() as sink:
+        cfg = config(rd.port, partitions=1, sub=replier)
+        cfg += ("---\napiVersion: eventing.knative.dev/v1\nkind: Trigger\n"
+                "metadata: {name: replies}\nspec:\n  broker: default\n"
+                "  filter: {attributes: {type: reply}}\n  subscriber: {uri: %s}\n" % sink.url)
+        with Broker(cfg) as b:
+            ids = ["ev-%06d" % i for i in range(10)]
+            for eid in ids:
+                eq(post(b, eid).status, 202, "publish")
+            sink.wait_for(10, timeout=15)
+            eq(sorted(sink.ids()), ["re-" + e for e in ids], "replies delivered")
+            recs = rd.records(KEY0)
+            eq(len(recs), 20, "events and replies in the stream")
+            eq(sum(1 for r in recs if b"/replier" in r), 10, "the replies are Redis entries")
+
+
 # ---- Redis down under load ---------------------------------------------------------------------
 
 
@@ -458,5 +487,6 @@ if __name__ == "__main__":
     if REDIS_SERVER is None:
         print("SKIP: redis-server is not installed (scripts/setup.sh installs it)")
         sys.exit(77)
-    Runner().run([test_publish_stream_trigger, test_redis_down_under_load, test_start_refusals,
+    Runner().run([test_publish_stream_trigger, test_replies_go_through_redis,
+                  test_redis_down_under_load, test_start_refusals,
                   test_config_errors, test_restart_resumes_without_duplicates])
