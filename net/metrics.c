@@ -282,7 +282,7 @@ static void put_dedup(out_t *o, const rc_ring_gauge_t *rings, size_t nrings)
 static void put_storage(out_t *o, const rc_ring_gauge_t *rings, size_t nrings)
 {
     put(o, "# HELP ringcast_storage_info Where the broker keeps its events: type memory (a shm "
-           "ring) or file, and its durability.\n# TYPE ringcast_storage_info gauge\n");
+           "ring), file or redis (Redis Streams), and its durability.\n# TYPE ringcast_storage_info gauge\n");
     for (size_t i = 0; i < nrings; i++)
         put(o,
             "ringcast_storage_info{namespace=\"%s\",broker=\"%s\",type=\"%s\","

@@ -347,6 +347,28 @@ def test_redis_down_under_load():
               (len(accepted), len(refused)), flush=True)
 
 
+def test_dapr_publish_held_and_refused():
+    """The Dapr publish API on a redis broker: 204 once Redis acknowledged (the entry is there),
+    503 with Retry-After while Redis is down."""
+    comp = ("---\napiVersion: dapr.io/v1alpha1\nkind: Component\n"
+            "metadata: {name: pubsub, namespace: default}\nspec:\n  type: pubsub.ringcast\n"
+            "  version: v1\n  metadata:\n  - {name: broker, value: default}\n")
+    with Redis() as rd, Broker(config(rd.port, partitions=1) + comp) as b:
+        h = {"Content-Type": "text/plain"}
+        r = b.request("POST", "/v1.0/publish/pubsub/orders", h, b"dapr-ev-000001")
+        eq(r.status, 204, "Dapr publish: %r" % r)
+        eq(sum(1 for x in rd.records(KEY0) if b"dapr-ev-000001" in x), 1, "in the stream")
+        rd.stop()
+        r = b.request("POST", "/v1.0/publish/pubsub/orders", h, b"dapr-ev-000002")
+        eq(r.status, 503, "Dapr publish with Redis down: %r" % r)
+        eq(r.header("Retry-After"), "1", "Retry-After")
+        check(b"Redis is unreachable" in r.body, r.body)
+        rd.start()
+        check(wait_until(lambda: b.request("POST", "/v1.0/publish/pubsub/orders", h,
+                                           b"dapr-ev-000003").status == 204, 10),
+              "Dapr publish again after Redis came back")
+
+
 # ---- what serve refuses at start -------------------------------------------------------------
 
 
@@ -488,5 +510,5 @@ if __name__ == "__main__":
         print("SKIP: redis-server is not installed (scripts/setup.sh installs it)")
         sys.exit(77)
     Runner().run([test_publish_stream_trigger, test_replies_go_through_redis,
-                  test_redis_down_under_load, test_start_refusals,
+                  test_redis_down_under_load, test_dapr_publish_held_and_refused, test_start_refusals,
                   test_config_errors, test_restart_resumes_without_duplicates])
