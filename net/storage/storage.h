@@ -1,9 +1,11 @@
 /* Where a broker's events are kept: the one interface net/ uses to append events, read them
- * from a position, acknowledge them and keep cursors, whatever holds them. Two back ends
- * implement it: the shared-memory ring (net/storage/storage_shm.c over shm/) and the same ring
- * in a file, with a checksum per record and recovery at start (net/storage/storage_file.c,
- * docs/durability.md); Redis Streams would be a further one behind the same table
- * (net/storage/storage_internal.h, modelled on the HTTP client's back ends).
+ * from a position, acknowledge them and keep cursors, whatever holds them. Three back ends
+ * implement it (net/storage/storage_internal.h, modelled on the HTTP client's back ends): the
+ * shared-memory ring (net/storage/storage_shm.c over shm/), the same ring in a file, with a
+ * checksum per record and recovery at start (net/storage/storage_file.c, docs/durability.md),
+ * and Redis Streams, whose commit completes when Redis acknowledges and whose events readers
+ * read from a shm ring the store mirrors them into (net/storage/storage_redis.c,
+ * docs/scaleout.md).
  *
  * Reads are zero-copy: a view points into the store's mapping and stays valid until its reader
  * acknowledges past it. Paths that need the ring itself, not this interface, and so include
