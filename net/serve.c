@@ -560,6 +560,8 @@ static void remove_fresh_rings(const serve_t *sv, const unsigned char *fresh)
         if (rc == 0) {
             snprintf(cur, sizeof(cur), "/%s.cursors", nm);
             (void)shm_unlink(cur);
+            snprintf(cur, sizeof(cur), "/%s.redis", nm); /* a redis store's mirror position */
+            (void)shm_unlink(cur);
             rc_log_info("serve", "broker %s/%s: removed ring '%s' this failed start created",
                         cfg->brokers[i].ns, cfg->brokers[i].name, nm);
         } else if (rc != -ENOENT) {

@@ -196,7 +196,7 @@ static int keep_shm(const char *name, const rings_opts_t *o)
 {
     size_t pl = strlen(o->prefix);
     return strncmp(name, o->prefix, pl) == 0 && name[pl] == '.' && name[pl + 1] != '\0' &&
-           !has_suffix(name, ".cursors");
+           !has_suffix(name, ".cursors") && !has_suffix(name, ".redis"); /* beside a ring */
 }
 
 static int keep_file(const char *name, const rings_opts_t *o)
@@ -306,6 +306,9 @@ static int remove_ring(const rings_opts_t *o, const char *ns, const char *name)
                 SHM_DIR, cursors, strerror(errno));
         return 1;
     }
+    /* A redis store's mirror position (docs/scaleout.md) is the ring's too. */
+    snprintf(cursors, sizeof(cursors), "/%s.redis", ring_name);
+    (void)shm_unlink(cursors);
     printf("removed ring %s/%s (%s/%s)\n", ns, name, SHM_DIR, ring_name);
     return 0;
 }

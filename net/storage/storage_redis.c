@@ -417,7 +417,9 @@ static void on_async(uv_async_t *a)
     while (list != NULL) {
         batch_t *b = list;
         list = b->next;
-        if (st->ac == NULL || !st->connected || stopping) {
+        /* A connection in progress takes commands (hiredis sends them once connected, or
+         * fails them when the connect fails or times out): no 503 while it is being made. */
+        if (st->ac == NULL || stopping) {
             b->rc = RC_ESTORE_UNAVAILABLE; /* nothing sent: nothing stored */
             complete(st, b);
         } else {
