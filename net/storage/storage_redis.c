@@ -215,7 +215,20 @@ static void complete(redis_store_t *st, batch_t *b)
         batch_free(b); /* a blocking caller frees its own */
 }
 
-/* One reply (NULL: the connection is gone) for the front batch in flight. */
+/* Completes the batches at the front that have every answer, in ticket order. Writer. */
+static void drain(redis_store_t *st)
+{
+    while (st->flight != NULL && st->flight->pending == 0) {
+        batch_t *b = st->flight;
+        st->flight = b->next;
+        if (st->flight == NULL)
+            st->flight_tail = NULL;
+        complete(st, b);
+    }
+}
+
+/* One reply (NULL: the connection is gone) for the front batch in flight: hiredis answers
+ * commands in the order they were sent, and a batch's commands were sent together. */
 static void on_reply(redisAsyncContext *ac, void *r, void *priv)
 {
     redis_store_t *st = priv;
@@ -233,12 +246,8 @@ static void on_reply(redisAsyncContext *ac, void *r, void *priv)
         b->rc = RC_ESTORE_UNREPLICATED; /* the WAIT that ends the batch */
     }
     (void)ac;
-    if (--b->pending > 0)
-        return;
-    st->flight = b->next;
-    if (st->flight == NULL)
-        st->flight_tail = NULL;
-    complete(st, b);
+    b->pending--;
+    drain(st);
 }
 
 static void on_connect(const redisAsyncContext *ac, int status)
@@ -390,20 +399,31 @@ static void send_batch(redis_store_t *st, batch_t *b)
     else
         st->flight = b;
     st->flight_tail = b;
+    /* hiredis refuses a command (no callback, ever) on a connection it is closing: such a
+     * command counts as answered with an error at once. */
     size_t off = 0;
     for (uint32_t i = 0; i < b->n; i++) {
         const char *key = st->conf.keys[b->part[i]];
-        if (st->conf.max_len > 0)
-            redisAsyncCommand(st->ac, on_reply, st, "XADD %s MAXLEN ~ %s * " RC__REDIS_FIELD " %b",
-                              key, maxlen, b->buf + off, (size_t)b->lens[i]);
-        else
-            redisAsyncCommand(st->ac, on_reply, st, "XADD %s * " RC__REDIS_FIELD " %b", key,
-                              b->buf + off, (size_t)b->lens[i]);
+        int sent = st->conf.max_len > 0
+                       ? redisAsyncCommand(st->ac, on_reply, st,
+                                           "XADD %s MAXLEN ~ %s * " RC__REDIS_FIELD " %b", key,
+                                           maxlen, b->buf + off, (size_t)b->lens[i])
+                       : redisAsyncCommand(st->ac, on_reply, st,
+                                           "XADD %s * " RC__REDIS_FIELD " %b", key, b->buf + off,
+                                           (size_t)b->lens[i]);
+        if (sent != REDIS_OK) {
+            b->rc = RC_ESTORE_UNAVAILABLE;
+            b->pending--;
+        }
         off += ((size_t)b->lens[i] + 7) & ~(size_t)7;
     }
-    if (st->conf.replicas > 0)
+    if (st->conf.replicas > 0 &&
         redisAsyncCommand(st->ac, on_reply, st, "WAIT %u %u", st->conf.replicas,
-                          st->conf.wait_timeout_ms);
+                          st->conf.wait_timeout_ms) != REDIS_OK) {
+        b->rc = RC_ESTORE_UNAVAILABLE;
+        b->pending--;
+    }
+    drain(st);
 }
 
 static void on_async(uv_async_t *a)
