@@ -110,7 +110,7 @@ static int get_password_file(rc__config_ctx_t *x, yaml_node_t *v, rc_config_redi
         return rc__config_fail(x, v, "'spec.redis.passwordFile' %s: the password is longer than "
                                      "%d bytes",
                                path, RC_CONFIG_REDIS_PASSWORD_MAX);
-    snprintf(r->password, sizeof(r->password), "%s", buf);
+    memcpy(r->password, buf, strlen(buf) + 1); /* fits: checked above */
     return 0;
 }
 

@@ -503,13 +503,20 @@ static int commit_sync(redis_store_t *st, batch_t *b)
         rc_log_warn("serve", "broker %s/%s: %s", st->conf.ns, st->conf.broker, err);
         return RC_ESTORE_UNAVAILABLE;
     }
+    /* WAIT may take its whole timeout: the socket's must be longer. */
+    int64_t ms = 2000 + (int64_t)st->conf.wait_timeout_ms;
+    redisSetTimeout(st->sync, (struct timeval){ms / 1000, (ms % 1000) * 1000});
     char maxlen[24];
     snprintf(maxlen, sizeof(maxlen), "%llu", (unsigned long long)st->conf.max_len);
     size_t off = 0;
     for (uint32_t i = 0; i < b->n; i++) {
-        redisAppendCommand(st->sync, "XADD %s MAXLEN ~ %s * " RC__REDIS_FIELD " %b",
-                           st->conf.keys[b->part[i]], st->conf.max_len > 0 ? maxlen : "0",
-                           b->buf + off, (size_t)b->lens[i]);
+        const char *key = st->conf.keys[b->part[i]];
+        if (st->conf.max_len > 0)
+            redisAppendCommand(st->sync, "XADD %s MAXLEN ~ %s * " RC__REDIS_FIELD " %b", key,
+                               maxlen, b->buf + off, (size_t)b->lens[i]);
+        else /* no trimming: MAXLEN 0 would mean an empty stream */
+            redisAppendCommand(st->sync, "XADD %s * " RC__REDIS_FIELD " %b", key, b->buf + off,
+                               (size_t)b->lens[i]);
         off += ((size_t)b->lens[i] + 7) & ~(size_t)7;
     }
     if (st->conf.replicas > 0)

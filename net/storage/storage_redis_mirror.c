@@ -285,12 +285,15 @@ static int append(rc__redis_mirror_t *m, batch_t *b)
     return rc;
 }
 
-/* The record of one entry [id, [field, value, ...]], NULL when it carries none that decodes. */
-static const redisReply *entry_record(const redisReply *e, rc__redis_id_t *id)
+/* The record of one entry [id, [field, value, ...]], NULL when it carries none that decodes;
+ * `*has_id` is 1 when the entry had an ID (into `*id`). */
+static const redisReply *entry_record(const redisReply *e, rc__redis_id_t *id, int *has_id)
 {
+    *has_id = 0;
     if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
         e->element[0]->type != REDIS_REPLY_STRING || parse_id(e->element[0]->str, id) != 0)
         return NULL;
+    *has_id = 1;
     const redisReply *f = e->element[1];
     if (f->type != REDIS_REPLY_ARRAY)
         return NULL;
@@ -332,9 +335,9 @@ static int copy_reply(rc__redis_mirror_t *m, const redisReply *r, batch_t *b)
         for (size_t i = 0; i < es->elements && b->n < MIRROR_COUNT * RC_CONFIG_REDIS_PARTITIONS;
              i++) {
             rc__redis_id_t id;
-            const redisReply *v = entry_record(es->element[i], &id);
-            if (es->element[i]->type == REDIS_REPLY_ARRAY && es->element[i]->elements == 2 &&
-                parse_id(es->element[i]->element[0]->str, &id) == 0)
+            int has_id;
+            const redisReply *v = entry_record(es->element[i], &id, &has_id);
+            if (has_id)
                 last[p] = id;
             if (v == NULL) {
                 if (atomic_fetch_add(&m->skipped, 1) == 0)

@@ -106,10 +106,11 @@ class Resp:
 class Redis:
     """A redis-server of this test: own port and directory, AOF fsynced on every write."""
 
-    def __init__(self, password=None):
+    def __init__(self, password=None, replicaof=None):
         self.dir = tempfile.TemporaryDirectory(prefix="rc-redis-")
         self.port = free_port()
         self.password = password
+        self.replicaof = replicaof
         self.proc = None
         self.start()
 
@@ -119,6 +120,8 @@ class Redis:
                 "--daemonize", "no", "--logfile", os.path.join(self.dir.name, "redis.log")]
         if self.password:
             args += ["--requirepass", self.password]
+        if self.replicaof:
+            args += ["--replicaof", "127.0.0.1", str(self.replicaof)]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
@@ -275,7 +278,7 @@ def test_replies_go_through_redis():
                      "Content-Type": "text/plain"}, b"r", 0.0
 
     with Redis() as rd, Subscriber(reply) as replier, Subscriber() as sink:
-        cfg = config(rd.port, partitions=1, sub=replier)
+        cfg = config(rd.port, partitions=1, sub=replier, extra="    maxLen: 0\n")
         cfg += ("---\napiVersion: eventing.knative.dev/v1\nkind: Trigger\n"
                 "metadata: {name: replies}\nspec:\n  broker: default\n"
                 "  filter: {attributes: {type: reply}}\n  subscriber: {uri: %s}\n" % sink.url)
@@ -288,6 +291,31 @@ def test_replies_go_through_redis():
             recs = rd.records(KEY0)
             eq(len(recs), 20, "events and replies in the stream")
             eq(sum(1 for r in recs if b"/replier" in r), 10, "the replies are Redis entries")
+
+
+# ---- retention and replicas ------------------------------------------------------------------
+
+
+def test_maxlen_trims_and_wait_for_replicas():
+    with Redis() as rd, Broker(config(rd.port, partitions=1, extra="    maxLen: 50\n")) as b:
+        for i in range(400):
+            eq(post(b, "ev-%06d" % i).status, 202, "publish")
+        n = rd.cmd("XLEN", KEY0)
+        check(50 <= n <= 200, "MAXLEN ~ 50 keeps about 50 entries (whole nodes), not %d" % n)
+    with Redis() as primary, Redis(replicaof=primary.port) as replica:
+        check(wait_until(lambda: b"master_link_status:up" in replica.cmd("INFO", "replication"),
+                         10), "the replica is in sync")
+        extra = "    replicas: 1\n    waitTimeout: 200ms\n"
+        with Broker(config(primary.port, partitions=1, extra=extra)) as b:
+            eq(post(b, "ev-000001").status, 202, "WAIT 1 with a replica attached")
+            eq(replica.cmd("XLEN", KEY0), 1, "on the replica when the 202 came")
+            replica.stop()
+            check(wait_until(lambda: "connected_slaves:0" in
+                             str(primary.cmd("INFO", "replication")), 10), "replica gone")
+            r = post(b, "ev-000002")
+            eq(r.status, 503, "WAIT 1 without a replica: %r" % r)
+            check(b"not enough replicas" in r.body, r.body)
+            eq(r.header("Retry-After"), "1", "Retry-After")
 
 
 # ---- Redis down under load ---------------------------------------------------------------------
@@ -521,5 +549,6 @@ if __name__ == "__main__":
         print("SKIP: redis-server is not installed (scripts/setup.sh installs it)")
         sys.exit(77)
     Runner().run([test_publish_stream_trigger, test_replies_go_through_redis,
-                  test_redis_down_under_load, test_dapr_publish_held_and_refused, test_start_refusals,
+                  test_maxlen_trims_and_wait_for_replicas, test_redis_down_under_load,
+                  test_dapr_publish_held_and_refused, test_start_refusals,
                   test_config_errors, test_restart_resumes_without_duplicates])
