@@ -65,8 +65,9 @@ static int get_addresses(rc__config_ctx_t *x, yaml_node_t *v, rc_config_redis_t 
         return rc__config_fail(x, v, "'spec.redis.addresses' must be a list of host:port");
     size_t n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
     if (n == 0)
-        return rc__config_fail(x, v, "'spec.redis.addresses' is empty: give the Redis server's "
-                                     "host:port");
+        return rc__config_fail(x, v,
+                               "'spec.redis.addresses' is empty: give the Redis server's "
+                               "host:port");
     yaml_node_t *item = rc__config_node(x, *v->data.sequence.items.start);
     if (n > 1)
         return rc__config_fail(x, rc__config_node(x, v->data.sequence.items.start[1]),
@@ -107,8 +108,9 @@ static int get_password_file(rc__config_ctx_t *x, yaml_node_t *v, rc_config_redi
     if (buf[0] == '\0')
         return rc__config_fail(x, v, "'spec.redis.passwordFile' %s is empty", path);
     if (strlen(buf) > RC_CONFIG_REDIS_PASSWORD_MAX)
-        return rc__config_fail(x, v, "'spec.redis.passwordFile' %s: the password is longer than "
-                                     "%d bytes",
+        return rc__config_fail(x, v,
+                               "'spec.redis.passwordFile' %s: the password is longer than "
+                               "%d bytes",
                                path, RC_CONFIG_REDIS_PASSWORD_MAX);
     memcpy(r->password, buf, strlen(buf) + 1); /* fits: checked above */
     return 0;
@@ -144,8 +146,9 @@ static int redis_field(rc__config_ctx_t *x, const char *key, yaml_node_t *v, voi
         int *mine = key[8] == '\0' ? &w->password_line : &w->file_line;
         int other = key[8] == '\0' ? w->file_line : w->password_line;
         if (other != 0)
-            return rc__config_fail(x, v, "give 'spec.redis.password' or 'passwordFile', not both "
-                                         "(the other is on line %d)",
+            return rc__config_fail(x, v,
+                                   "give 'spec.redis.password' or 'passwordFile', not both "
+                                   "(the other is on line %d)",
                                    other);
         *mine = rc__config_line(v);
         return key[8] == '\0' ? get_password(x, v, r) : get_password_file(x, v, r);
@@ -182,7 +185,8 @@ int rc__config_redis_settings(rc__config_ctx_t *x, yaml_node_t *v)
     if (rc != 0)
         return rc;
     if (r->host[0] == '\0')
-        return rc__config_fail(x, v, "'spec.redis' needs 'addresses' (the Redis server's "
-                                     "host:port)");
+        return rc__config_fail(x, v,
+                               "'spec.redis' needs 'addresses' (the Redis server's "
+                               "host:port)");
     return 0;
 }

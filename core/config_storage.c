@@ -30,9 +30,7 @@
 
 const char *rc_config_storage_type_name(rc_config_storage_type_t t)
 {
-    return t == RC_CONFIG_STORAGE_FILE    ? "file"
-           : t == RC_CONFIG_STORAGE_REDIS ? "redis"
-                                          : "memory";
+    return t == RC_CONFIG_STORAGE_FILE ? "file" : t == RC_CONFIG_STORAGE_REDIS ? "redis" : "memory";
 }
 
 const char *rc_config_durability_name(rc_config_durability_t d)

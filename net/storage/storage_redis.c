@@ -35,9 +35,9 @@
 #include "core/record.h"
 #include "net/storage/storage_redis_internal.h"
 
-#define RESULTS       65536u /* tickets whose answer is kept for a late durable_wait */
-#define REPLY_TIMEOUT 5000u  /* ms without Redis' answer before the connection is dropped */
-#define TICK_MS       100u
+#define RESULTS         65536u /* tickets whose answer is kept for a late durable_wait */
+#define REPLY_TIMEOUT   5000u  /* ms without Redis' answer before the connection is dropped */
+#define TICK_MS         100u
 #define CONNECT_TIMEOUT 1000u /* ms for a connect to complete */
 
 /* One commit: its records (a copy in one buffer) and, once Redis answered, its result. */
@@ -77,7 +77,7 @@ typedef struct {
     struct {
         uint64_t ticket;
         int rc;
-    } *results; /* [ticket % RESULTS] */
+    } * results; /* [ticket % RESULTS] */
     rc_storage_durable_t *waits;
     rc__redis_mirror_t mirror;
     _Atomic uint64_t xadds, failed;
@@ -261,8 +261,9 @@ static void on_connect(const redisAsyncContext *ac, int status)
         return;
     }
     if (!st->down_logged++)
-        rc_log_warn("serve", "broker %s/%s: cannot connect to Redis %s:%d: %s; events are "
-                             "refused (503) until it answers",
+        rc_log_warn("serve",
+                    "broker %s/%s: cannot connect to Redis %s:%d: %s; events are "
+                    "refused (503) until it answers",
                     st->conf.ns, st->conf.broker, st->conf.host, st->conf.port, ac->errstr);
     st->ac = NULL; /* hiredis frees it */
     st->connected = 0;
@@ -272,8 +273,9 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
 {
     redis_store_t *st = ac->data;
     if (status != REDIS_OK && !st->down_logged++)
-        rc_log_warn("serve", "broker %s/%s: lost Redis %s:%d: %s; events are refused (503) "
-                             "until it answers",
+        rc_log_warn("serve",
+                    "broker %s/%s: lost Redis %s:%d: %s; events are refused (503) "
+                    "until it answers",
                     st->conf.ns, st->conf.broker, st->conf.host, st->conf.port, ac->errstr);
     st->ac = NULL;
     st->connected = 0;
@@ -408,9 +410,8 @@ static void send_batch(redis_store_t *st, batch_t *b)
                        ? redisAsyncCommand(st->ac, on_reply, st,
                                            "XADD %s MAXLEN ~ %s * " RC__REDIS_FIELD " %b", key,
                                            maxlen, b->buf + off, (size_t)b->lens[i])
-                       : redisAsyncCommand(st->ac, on_reply, st,
-                                           "XADD %s * " RC__REDIS_FIELD " %b", key, b->buf + off,
-                                           (size_t)b->lens[i]);
+                       : redisAsyncCommand(st->ac, on_reply, st, "XADD %s * " RC__REDIS_FIELD " %b",
+                                           key, b->buf + off, (size_t)b->lens[i]);
         if (sent != REDIS_OK) {
             b->rc = RC_ESTORE_UNAVAILABLE;
             b->pending--;
@@ -498,8 +499,8 @@ static void *writer_main(void *arg)
 static int commit_sync(redis_store_t *st, batch_t *b)
 {
     char err[256];
-    if (st->sync == NULL && (st->sync = rc__redis_connect(&st->conf, 2000, err, sizeof(err))) ==
-                                NULL) {
+    if (st->sync == NULL &&
+        (st->sync = rc__redis_connect(&st->conf, 2000, err, sizeof(err))) == NULL) {
         rc_log_warn("serve", "broker %s/%s: %s", st->conf.ns, st->conf.broker, err);
         return RC_ESTORE_UNAVAILABLE;
     }

@@ -39,11 +39,11 @@ typedef struct {
 
 /** The mirror: a thread that copies the broker's streams into its local ring. */
 typedef struct {
-    rc_storage_t *ring;                             /* borrowed: the store's */
-    const rc__redis_conf_t *conf;                   /* borrowed */
-    struct redisContext *c;                         /* the thread's connection (NULL: down) */
+    rc_storage_t *ring;                              /* borrowed: the store's */
+    const rc__redis_conf_t *conf;                    /* borrowed */
+    struct redisContext *c;                          /* the thread's connection (NULL: down) */
     rc__redis_id_t last[RC_CONFIG_REDIS_PARTITIONS]; /* the last ID copied per partition */
-    int fd;                                         /* the side object keeping `last` */
+    int fd;                                          /* the side object keeping `last` */
     uint64_t ring_id;
     pthread_t thread;
     int started;
@@ -62,8 +62,7 @@ struct redisContext *rc__redis_connect(const rc__redis_conf_t *conf, int timeout
  *  mirror's position (`m->fd`, `m->last`): the one this ring had, or each stream's newest ID
  *  for a ring that is new (its events start now). Takes `c` on success. 0, or a negative code
  *  with `err` filled. */
-int rc__redis_mirror_open(rc__redis_mirror_t *m, struct redisContext *c, char *err,
-                          size_t errlen);
+int rc__redis_mirror_open(rc__redis_mirror_t *m, struct redisContext *c, char *err, size_t errlen);
 
 /** Starts and stops the mirror thread. */
 int rc__redis_mirror_start(rc__redis_mirror_t *m);

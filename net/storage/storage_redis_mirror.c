@@ -25,8 +25,8 @@
 #include "core/record.h"
 #include "net/storage/storage_redis_internal.h"
 
-#define MIRROR_COUNT    512  /* entries per XREAD */
-#define MIRROR_BLOCK_MS 200  /* XREAD BLOCK: also how soon the thread sees a stop */
+#define MIRROR_COUNT    512 /* entries per XREAD */
+#define MIRROR_BLOCK_MS 200 /* XREAD BLOCK: also how soon the thread sees a stop */
 #define RECONNECT_MS    250
 #define POS_MAGIC       0x5243524544495331ull /* "RCREDIS1" */
 
@@ -182,15 +182,17 @@ static int open_position(rc__redis_mirror_t *m, const rc__redis_id_t *newest, ch
     if (got == (ssize_t)sizeof(pf) && pf.magic == POS_MAGIC && pf.ring_id == m->ring_id &&
         pf.partitions == cf->partitions) {
         memcpy(m->last, pf.last, sizeof(m->last));
-        rc_log_info("serve", "broker %s/%s: mirroring Redis %s:%d from where this ring left "
-                             "(partition 0 after %llu-%llu)",
+        rc_log_info("serve",
+                    "broker %s/%s: mirroring Redis %s:%d from where this ring left "
+                    "(partition 0 after %llu-%llu)",
                     cf->ns, cf->broker, cf->host, cf->port, (unsigned long long)m->last[0].ms,
                     (unsigned long long)m->last[0].seq);
         return 0;
     }
     memcpy(m->last, newest, sizeof(m->last[0]) * cf->partitions);
-    rc_log_info("serve", "broker %s/%s: mirroring Redis %s:%d from its newest entries (the ring "
-                         "is new%s)",
+    rc_log_info("serve",
+                "broker %s/%s: mirroring Redis %s:%d from its newest entries (the ring "
+                "is new%s)",
                 cf->ns, cf->broker, cf->host, cf->port,
                 got > 0 && pf.partitions != cf->partitions && pf.ring_id == m->ring_id
                     ? ", or the partitions changed"
@@ -246,8 +248,9 @@ static int claim_wait(rc__redis_mirror_t *m, batch_t *b, rc_storage_claim_t *cla
         if (rc != RC_ERING_FULL)
             return rc;
         if (!warned++)
-            rc_log_warn("serve", "broker %s/%s: the ring is full; the mirror waits for its "
-                                 "readers (Redis keeps the events)",
+            rc_log_warn("serve",
+                        "broker %s/%s: the ring is full; the mirror waits for its "
+                        "readers (Redis keeps the events)",
                         m->conf->ns, m->conf->broker);
         if (atomic_load(&m->stop))
             return 1;
@@ -269,8 +272,9 @@ static int append(rc__redis_mirror_t *m, batch_t *b)
         return 0;
     }
     if (rc == RC_ERING_TOO_BIG) {
-        rc_log_warn("serve", "broker %s/%s: a Redis entry of %u bytes is larger than the ring "
-                             "can hold: skipped",
+        rc_log_warn("serve",
+                    "broker %s/%s: a Redis entry of %u bytes is larger than the ring "
+                    "can hold: skipped",
                     m->conf->ns, m->conf->broker, b->recs[0].len);
         atomic_fetch_add(&m->skipped, 1);
         return 0;
@@ -341,9 +345,10 @@ static int copy_reply(rc__redis_mirror_t *m, const redisReply *r, batch_t *b)
                 last[p] = id;
             if (v == NULL) {
                 if (atomic_fetch_add(&m->skipped, 1) == 0)
-                    rc_log_warn("serve", "broker %s/%s: Redis stream %s holds an entry that is "
-                                         "no ringcast record (field '" RC__REDIS_FIELD "'): "
-                                         "skipped (logged once)",
+                    rc_log_warn("serve",
+                                "broker %s/%s: Redis stream %s holds an entry that is "
+                                "no ringcast record (field '" RC__REDIS_FIELD "'): "
+                                "skipped (logged once)",
                                 m->conf->ns, m->conf->broker, m->conf->keys[p]);
                 continue;
             }
@@ -411,8 +416,8 @@ static void *mirror_main(void *arg)
             m->c = rc__redis_connect(cf, 1000, err, sizeof(err));
             if (m->c == NULL) {
                 if (!down++)
-                    rc_log_warn("serve", "broker %s/%s: mirror: %s; retrying", cf->ns,
-                                cf->broker, err);
+                    rc_log_warn("serve", "broker %s/%s: mirror: %s; retrying", cf->ns, cf->broker,
+                                err);
                 sleep_ms(RECONNECT_MS);
                 continue;
             }

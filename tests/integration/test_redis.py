@@ -117,7 +117,8 @@ class Redis:
     def start(self):
         args = [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--dir",
                 self.dir.name, "--save", "", "--appendonly", "yes", "--appendfsync", "always",
-                "--daemonize", "no", "--logfile", os.path.join(self.dir.name, "redis.log")]
+                "--daemonize", "no", "--logfile", os.path.join(self.dir.name, "redis.log"),
+                "--repl-diskless-sync-delay", "0"]  # a replica syncs at once, not after 5 s
         if self.password:
             args += ["--requirepass", self.password]
         if self.replicaof:
@@ -309,7 +310,7 @@ def test_maxlen_trims_and_wait_for_replicas():
         with Broker(config(primary.port, partitions=1, extra=extra)) as b:
             eq(post(b, "ev-000001").status, 202, "WAIT 1 with a replica attached")
             eq(replica.cmd("XLEN", KEY0), 1, "on the replica when the 202 came")
-            replica.stop()
+            replica.stop(signal.SIGKILL)  # a replica's SIGTERM may wait 10 s (shutdown-timeout)
             check(wait_until(lambda: "connected_slaves:0" in
                              str(primary.cmd("INFO", "replication")), 10), "replica gone")
             r = post(b, "ev-000002")
