@@ -11,8 +11,9 @@ appendfsync always, so a Redis restart keeps what it acknowledged):
 - what serve refuses at start, with a clear message and no crash: a wrong address, a wrong or
   missing password, a key of the broker's name that is not a stream; and the config errors of
   spec.redis and storage type redis (FILE:LINE);
-- a broker restarted on its ring resumes mirroring where it left: the events another node
-  published meanwhile arrive, none twice; two nodes mirroring one broker log the warning.
+- a broker restarted on its ring (after a clean stop, and after kill -9 while idle) resumes
+  mirroring where it left: the events another node published meanwhile arrive, none twice;
+  two nodes mirroring one broker log the warning.
 
 Skips (exit 77) only when redis-server is not installed (scripts/setup.sh installs it). Every
 wait is bounded; processes are stopped by pid; only 127.0.0.1."""
@@ -532,7 +533,8 @@ def test_restart_resumes_without_duplicates():
                 eq(post(nb, "ev-%06d" % i).status, 202, "publish to node B")
         # A again, on the ring it had: it copies what it missed, and nothing twice.
         rc_harness._seq[0] = seq_a - 1
-        with Broker(cfg) as a2:
+        a2 = Broker(cfg)
+        try:
             eq(a2.prefix, a.prefix, "node A's ring")
             want = ["ev-%06d" % i for i in range(20)]
             check(wait_until(lambda: len(a2.tail("default/default")) >= 20, 10),
@@ -542,6 +544,23 @@ def test_restart_resumes_without_duplicates():
             # Two partitions: order holds within each stream, not across them.
             eq(sorted(got), want, "A's ring after the restart: every event once")
             check("from where this ring left" in a2.log(), a2.log())
+        finally:
+            a2.signal(signal.SIGKILL)  # kill -9 while idle: nothing is being copied
+            a2.wait(10)
+            a2.proc.stdout.close()
+            a2.stderr.close()
+            a2.tmp.cleanup()
+        with Broker(cfg) as nb:
+            for i in range(20, 25):
+                eq(post(nb, "ev-%06d" % i).status, 202, "publish to node B")
+        rc_harness._seq[0] = seq_a - 1
+        with Broker(cfg) as a3:
+            want = ["ev-%06d" % i for i in range(25)]
+            check(wait_until(lambda: len(a3.tail("default/default")) >= 25, 10),
+                  "A caught up after kill -9: %d" % len(a3.tail("default/default")))
+            time.sleep(0.3)
+            got = [e["id"] for e in a3.tail("default/default")]
+            eq(sorted(got), want, "A's ring after kill -9 and a restart: every event once")
         rc_harness._seq[0] += 10
 
 
