@@ -283,6 +283,10 @@ static void fill_gauges(serve_t *sv)
         g->fsyncs = st.fsyncs;
         g->fsync_ns = st.fsync_ns;
         g->durable_events = st.durable_seq;
+        g->redis_acked = st.redis_acked;
+        g->redis_refused = st.redis_refused;
+        g->mirrored = st.mirrored;
+        g->mirror_skipped = st.mirror_skipped;
         lag_gauges(sv, i, &sv->holders[i], g);
         if (sv->brokers[i].dedup != NULL) {
             g->dedup = 1;

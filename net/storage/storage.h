@@ -349,6 +349,10 @@ typedef struct {
     uint64_t fsyncs;        /**< fdatasyncs of the ring file done by this process */
     uint64_t fsync_ns;      /**< the time they took, summed */
     uint64_t durable_seq;   /**< events known on disk (batch, sync): head_seq when flushed */
+    /* redis stores (docs/scaleout.md), counted by this process: events Redis acknowledged
+     * and events refused (503), events the mirror copied into the ring and entries it skipped
+     * (not a ringcast record, or larger than the ring) */
+    uint64_t redis_acked, redis_refused, mirrored, mirror_skipped;
 } rc_storage_stats_t;
 
 /** Reads the store's counters (relaxed: a consistent snapshot is not promised). Any thread. */

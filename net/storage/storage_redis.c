@@ -617,9 +617,14 @@ static int redis_reclaim(rc_storage_t *s)
 
 static void redis_stats(rc_storage_t *s, rc_storage_stats_t *st)
 {
+    redis_store_t *rs = (redis_store_t *)s;
     rc_storage_stats(ring(s), st);
     st->kind = "redis";
     st->durability = "redis";
+    st->redis_acked = atomic_load_explicit(&rs->xadds, memory_order_relaxed);
+    st->redis_refused = atomic_load_explicit(&rs->failed, memory_order_relaxed);
+    st->mirrored = atomic_load_explicit(&rs->mirror.copied, memory_order_relaxed);
+    st->mirror_skipped = atomic_load_explicit(&rs->mirror.skipped, memory_order_relaxed);
 }
 
 static int redis_cursors_open(rc_storage_t *s, uint32_t slots, rc_storage_cursors_t **out,

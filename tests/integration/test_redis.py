@@ -260,6 +260,17 @@ def test_publish_stream_trigger():
         eq(sorted(tailed), ids, "ringcast tail reads the mirrored ring")
         m = b.metrics()
         check(any("type=\"redis\"" in k for k in m), "storage_info type redis in /metrics")
+        lb = 'namespace="default",broker="default",result='
+        eq(m.get('ringcast_storage_redis_appends_total{%s"acknowledged"}' % lb), 40.0, "acked")
+        eq(m.get('ringcast_storage_redis_appends_total{%s"refused"}' % lb), 0.0, "refused")
+        eq(m.get('ringcast_storage_redis_mirrored_total{%s"copied"}' % lb), 40.0, "mirrored")
+        eq(m.get('ringcast_storage_redis_mirrored_total{%s"skipped"}' % lb), 0.0, "skipped")
+        # An entry another writer left that is no ringcast record: skipped and counted.
+        rd.cmd("XADD", KEY0, "*", "other", "field")
+        check(wait_until(lambda: b.metrics().get(
+            'ringcast_storage_redis_mirrored_total{%s"skipped"}' % lb) == 1.0, 5),
+            "a foreign entry is skipped and counted")
+        check("no ringcast record" in b.log(), b.log())
         # The mirror position beside the ring is not listed as a ring of its own.
         rc, out, err = run_cli(["rings", "ls", "--ring-prefix", b.prefix])
         eq(rc, 0, "rings ls: %s" % err)
@@ -305,9 +316,11 @@ def test_maxlen_trims_and_wait_for_replicas():
         n = rd.cmd("XLEN", KEY0)
         check(50 <= n <= 200, "MAXLEN ~ 50 keeps about 50 entries (whole nodes), not %d" % n)
     with Redis() as primary, Redis(replicaof=primary.port) as replica:
-        check(wait_until(lambda: b"master_link_status:up" in replica.cmd("INFO", "replication"),
-                         10), "the replica is in sync")
-        extra = "    replicas: 1\n    waitTimeout: 200ms\n"
+        # Online on the primary's side too: WAIT counts only replicas the primary sees online.
+        check(wait_until(lambda: b"master_link_status:up" in replica.cmd("INFO", "replication")
+                         and b"state=online" in primary.cmd("INFO", "replication"), 10),
+              "the replica is in sync")
+        extra = "    replicas: 1\n    waitTimeout: 1s\n"
         with Broker(config(primary.port, partitions=1, extra=extra)) as b:
             eq(post(b, "ev-000001").status, 202, "WAIT 1 with a replica attached")
             eq(replica.cmd("XLEN", KEY0), 1, "on the replica when the 202 came")
@@ -370,6 +383,10 @@ def test_redis_down_under_load():
             for t in threads:
                 t.join(20)
         eq(other, [], "answers other than 202 and 503")
+        m = b.metrics()
+        lb = 'namespace="default",broker="default",result='
+        check(m.get('ringcast_storage_redis_appends_total{%s"refused"}' % lb, 0) > 0,
+              "refused appends counted")
         check(before > 0, "202s before the stop")
         check(len(refused) > 0, "503s while Redis was down")
         check(all(ra == "1" for ra in retry_after), "Retry-After on every 503: %r" % retry_after[:3])
