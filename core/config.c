@@ -395,6 +395,8 @@ static int settings_spec_field(ctx_t *x, const char *key, yaml_node_t *v, void *
         return rc__config_dapr_settings(x, v);
     if (strcmp(key, "storage") == 0)
         return rc__config_storage_settings(x, v);
+    if (strcmp(key, "redis") == 0)
+        return rc__config_redis_settings(x, v);
     return rc__config_unknown_field(x, v, "spec.", key);
 }
 

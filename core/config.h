@@ -48,6 +48,8 @@ typedef struct {
 typedef enum {
     RC_CONFIG_STORAGE_MEMORY = 0, /* a shm ring in /dev/shm (the default) */
     RC_CONFIG_STORAGE_FILE = 1,   /* a ring file in `directory` (docs/durability.md) */
+    RC_CONFIG_STORAGE_REDIS = 2,  /* Redis Streams (spec.redis), mirrored into a shm ring
+                                   * (docs/scaleout.md) */
 } rc_config_storage_type_t;
 
 /** When an accepted event is on disk (docs/durability.md); batch and sync need storage file. */
@@ -70,6 +72,23 @@ typedef struct {
     uint32_t flush_interval_ms;                    /* batch: 1..10000, default 10 */
     int type_line, directory_line, durability_line, flush_interval_line;
 } rc_config_storage_t;
+
+/** RingcastConfig spec.redis: the Redis that brokers of storage type redis keep their events
+ *  in (docs/config.md "Redis", docs/scaleout.md). One address in this increment. */
+#define RC_CONFIG_REDIS_HOST_MAX     255
+#define RC_CONFIG_REDIS_PASSWORD_MAX 511
+#define RC_CONFIG_REDIS_PARTITIONS   64 /* most partition streams per broker */
+typedef struct {
+    char host[RC_CONFIG_REDIS_HOST_MAX + 1]; /* "" when spec.redis.addresses is not given */
+    int port;
+    char password[RC_CONFIG_REDIS_PASSWORD_MAX + 1]; /* "" = no AUTH */
+    uint32_t partitions;      /* streams per broker, 1..64 (1) */
+    uint64_t max_len;         /* XADD MAXLEN ~ N; 0 = no trimming (1000000) */
+    uint32_t replicas;        /* WAIT for this many replicas before the 202 (0) */
+    uint32_t wait_timeout_ms; /* WAIT's timeout (1000) */
+    int line;                 /* of spec.redis, 0 when not given */
+    int addresses_line;
+} rc_config_redis_t;
 
 /** ringcast.dev/dedup-capacity: keys a broker's deduplication table holds. */
 #define RC_CONFIG_DEDUP_MIN 1024
@@ -319,6 +338,7 @@ typedef struct {
     rc_config_lag_t lag;  /* spec.lag: triggers' default and consumer groups' (50%, dead-letter) */
     /* spec.storage: every broker's storage, field by field, unless the Broker gives its own */
     rc_config_storage_t storage;
+    rc_config_redis_t redis; /* spec.redis (config_redis.c) */
     char dapr_host[RC_CONFIG_ADDR_MAX]; /* spec.dapr.listen: the Dapr sidecar API's own */
     int dapr_port;                      /* listener (0: none; it is on the ingress port too) */
     rc_config_pubsub_t *pubsubs;

@@ -164,6 +164,9 @@ int rc__config_storage_annotation(rc__config_ctx_t *x, const char *key, yaml_nod
  *  fields over spec.storage's), and the checks that need both. Returns 0 or RC_ECONFIG. */
 int rc__config_storage_resolve(rc__config_ctx_t *x);
 
+/** Reads RingcastConfig spec.redis into x->cfg->redis (config_redis.c). */
+int rc__config_redis_settings(rc__config_ctx_t *x, yaml_node_t *v);
+
 /* ---- config_trigger.c ------------------------------------------------------------------------ */
 
 /** Loads one Trigger document into x->cfg; its subscriber ref is resolved later. */

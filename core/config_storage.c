@@ -1,6 +1,6 @@
 /* Where brokers keep their events (docs/config.md, "Storage"; docs/durability.md).
  *
- *   RingcastConfig spec.storage: {type: memory | file, directory: /abs/path,
+ *   RingcastConfig spec.storage: {type: memory | file | redis, directory: /abs/path,
  *                                 durability: none | batch | sync, flushInterval: 10ms}
  *   Broker metadata.annotations: ringcast.dev/storage-type, ringcast.dev/storage-directory,
  *                                ringcast.dev/storage-durability,
@@ -12,7 +12,9 @@
  * broker.class). Each field a Broker gives wins over spec.storage's; the rest comes from it.
  *
  * Nothing is accepted that the store would not do: durability batch and sync need a file store,
- * and the flush interval applies to batch only. */
+ * and the flush interval applies to batch only. Type redis (docs/scaleout.md) is the same
+ * field, not a setting of its own: a Broker opts in with ringcast.dev/storage-type: redis like
+ * it opts into files, and needs RingcastConfig spec.redis (config_redis.c). */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -28,7 +30,7 @@
 
 const char *rc_config_storage_type_name(rc_config_storage_type_t t)
 {
-    return t == RC_CONFIG_STORAGE_FILE ? "file" : "memory";
+    return t == RC_CONFIG_STORAGE_FILE ? "file" : t == RC_CONFIG_STORAGE_REDIS ? "redis" : "memory";
 }
 
 const char *rc_config_durability_name(rc_config_durability_t d)
@@ -50,8 +52,10 @@ static int get_type(rc__config_ctx_t *x, yaml_node_t *v, const char *field, rc_c
         s->type = RC_CONFIG_STORAGE_MEMORY;
     else if (strcmp(t, "file") == 0)
         s->type = RC_CONFIG_STORAGE_FILE;
+    else if (strcmp(t, "redis") == 0)
+        s->type = RC_CONFIG_STORAGE_REDIS;
     else
-        return rc__config_fail(x, v, "'%s' must be memory or file, not '%s'", field, t);
+        return rc__config_fail(x, v, "'%s' must be memory, file or redis, not '%s'", field, t);
     s->type_line = rc__config_line(v);
     return 0;
 }
@@ -183,6 +187,12 @@ static int check_durability(rc__config_ctx_t *x, const rc_config_broker_t *b,
                        "lives in /dev/shm, which no fdatasync puts on a disk); set type: file "
                        "with a directory, or durability: none",
                        b->ns, b->name, rc_config_durability_name(s->durability));
+    if (s->type == RC_CONFIG_STORAGE_REDIS && s->durability != RC_CONFIG_DURABILITY_NONE)
+        return fail_at(x, s->durability_line,
+                       "Broker %s/%s: durability %s applies to storage type file; a redis "
+                       "store answers 202 once Redis acknowledged the event (and, with "
+                       "spec.redis.replicas, its replicas): remove it",
+                       b->ns, b->name, rc_config_durability_name(s->durability));
     if (s->flush_interval_line != 0 && s->durability != RC_CONFIG_DURABILITY_BATCH)
         return fail_at(x, s->flush_interval_line,
                        "Broker %s/%s: flushInterval applies to durability batch only, and this "
@@ -191,11 +201,32 @@ static int check_durability(rc__config_ctx_t *x, const rc_config_broker_t *b,
     return 0;
 }
 
+/* A redis store needs spec.redis; deduplication is refused with it: the table is each node's
+ * own (a retry reaching another node is not seen) and it remembers a key at the publish, before
+ * Redis acknowledged, so a refused XADD would make the client's retry look like a duplicate. */
+static int check_redis(rc__config_ctx_t *x, const rc_config_broker_t *b,
+                       const rc_config_storage_t *s)
+{
+    if (s->type != RC_CONFIG_STORAGE_REDIS)
+        return 0;
+    if (x->cfg->redis.host[0] == '\0')
+        return fail_at(x, s->type_line ? s->type_line : b->line,
+                       "Broker %s/%s: storage type redis needs 'spec.redis.addresses' in the "
+                       "RingcastConfig (the Redis server's host:port)",
+                       b->ns, b->name);
+    if (b->dedup_window_ms != 0)
+        return fail_at(x, b->dedup_line,
+                       "Broker %s/%s: ringcast.dev/dedup-window is not supported with storage "
+                       "type redis yet (docs/scaleout.md); remove one of them",
+                       b->ns, b->name);
+    return 0;
+}
+
 int rc__config_storage_resolve(rc__config_ctx_t *x)
 {
     rc_config_t *c = x->cfg;
     const rc_config_storage_t *d = &c->storage;
-    int files = 0;
+    int files = 0, redis = 0;
     for (size_t i = 0; i < c->broker_count; i++) {
         rc_config_broker_t *b = &c->brokers[i];
         rc_config_storage_t *s = &b->storage;
@@ -227,14 +258,24 @@ int rc__config_storage_resolve(rc__config_ctx_t *x)
                            "('spec.storage.directory', or the Broker's annotation "
                            "ringcast.dev/storage-directory)",
                            b->ns, b->name);
-        if (s->type == RC_CONFIG_STORAGE_MEMORY && own_dir)
+        if (s->type != RC_CONFIG_STORAGE_FILE && own_dir)
             return fail_at(x, s->directory_line,
                            "Broker %s/%s: annotation ringcast.dev/storage-directory applies to "
-                           "storage type file, and this broker's type is memory (add "
+                           "storage type file, and this broker's type is %s (add "
                            "ringcast.dev/storage-type: file, or remove the directory)",
-                           b->ns, b->name);
+                           b->ns, b->name, rc_config_storage_type_name(s->type));
+        rc = check_redis(x, b, s);
+        if (rc != 0)
+            return rc;
         files += s->type == RC_CONFIG_STORAGE_FILE;
+        redis += s->type == RC_CONFIG_STORAGE_REDIS;
     }
+    if (c->redis.line != 0 && redis == 0)
+        return fail_at(x, c->redis.line,
+                       "'spec.redis' is given, but no broker keeps its events in Redis "
+                       "(spec.storage.type is %s and no Broker has the annotation "
+                       "ringcast.dev/storage-type: redis)",
+                       rc_config_storage_type_name(d->type));
     /* A directory for file stores that no broker has would be ignored. */
     if (d->directory_line != 0 && files == 0)
         return fail_at(x, d->directory_line,

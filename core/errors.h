@@ -9,7 +9,7 @@ extern "C" {
 #endif
 
 /* X(name, value, message). Ranges: 300xx ring, 301xx events, 302xx config, 303xx CESQL,
- * 304xx HTTP client. Every line ends with a backslash and the list ends with the comment line, so
+ * 304xx HTTP client, 305xx remote stores. Every line ends with a backslash and the list ends with the comment line, so
  * that lines added on two branches merge as a union (see .gitattributes). */
 #define RC_ERRNO_MAP(X)                                                                            \
     X(RING_FULL, -30001, "ring is full (a lossless reader has not consumed)")                      \
@@ -43,6 +43,8 @@ extern "C" {
     X(HTTP_CLOSED, -30401, "connection closed before the HTTP response was complete")              \
     X(HTTP_BAD_URL, -30402, "invalid or unsupported URL")                                          \
     X(HTTP_HEADERS_TOO_LARGE, -30403, "HTTP response headers too large")                          \
+    X(STORE_UNAVAILABLE, -30500, "the store (Redis) is unreachable: nothing was stored")         \
+    X(STORE_UNREPLICATED, -30501, "stored on the Redis primary, but fewer replicas acknowledged") \
     /* end of RC_ERRNO_MAP */
 
 typedef enum {

@@ -189,7 +189,7 @@ static void respond_error(rc_dapr_t *d, rc_http_server_response_t *res, const rc
     res->content_type = "application/json";
     res->body = res->scratch;
     res->body_len = (size_t)(p - res->scratch);
-    if (e->status == 429) {
+    if (e->status == 429 || e->status == 503) { /* 503: a redis store refused */
         res->headers = d->retry_after_line;
         res->headers_len = strlen(d->retry_after_line);
     }
@@ -560,7 +560,7 @@ static void respond_failed_entries(rc_dapr_t *d, rc_http_server_response_t *res,
     res->content_type = "application/json";
     res->body = d->out;
     res->body_len = o.len;
-    if (e->status == 429) {
+    if (e->status == 429 || e->status == 503) { /* 503: a redis store refused */
         res->headers = d->retry_after_line;
         res->headers_len = strlen(d->retry_after_line);
     }
@@ -641,6 +641,15 @@ typedef struct {
  * lists every entry failed: the flush covers all of them or none). */
 static void durable_error(int rc, rc_dapr_error_t *e)
 {
+    if (rc == RC_ESTORE_UNAVAILABLE || rc == RC_ESTORE_UNREPLICATED) {
+        /* a redis store refused the XADD: nothing (or not enough) stored, the app retries */
+        rc_dapr_fail(e, RC_DAPR_E_PUBLISH, "%s; retry later",
+                     rc == RC_ESTORE_UNAVAILABLE
+                         ? "the broker's Redis is unreachable: the event was not stored"
+                         : "not enough Redis replicas acknowledged the event");
+        e->status = 503;
+        return;
+    }
     rc_dapr_fail(e, RC_DAPR_E_PUBLISH, "the event was stored but cannot be made durable: %s",
                  rc_strerror(rc));
     e->status = 500;

@@ -140,5 +140,7 @@ int rc_held_store_syncs(rc_storage_t *s)
 {
     rc_storage_stats_t st;
     rc_storage_stats(s, &st);
-    return st.durability != NULL && strcmp(st.durability, "sync") == 0;
+    /* A redis store's commit completes when Redis answers: always held. */
+    return st.durability != NULL &&
+           (strcmp(st.durability, "sync") == 0 || strcmp(st.durability, "redis") == 0);
 }

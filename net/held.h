@@ -51,7 +51,8 @@ int rc_held_wait(rc_held_t *h, rc_storage_t *store, uint64_t ticket, rc_held_wai
  *  Call once the server is closed. NULL is a no-op. Loop thread. */
 void rc_held_detach(rc_held_t *h);
 
-/** Whether `s` is in durability sync (its commits are held for the flush). Any thread. */
+/** Whether `s` is in durability sync or a redis store (its commits are held for the flush, or
+ *  for Redis' acknowledgement). Any thread. */
 int rc_held_store_syncs(rc_storage_t *s);
 
 #endif

@@ -240,11 +240,29 @@ typedef struct {
     size_t stored;
 } held_t;
 
+/* A redis store refused the commit (net/storage/storage_redis.c): nothing, or not enough, was
+ * stored, so the client retries: 503 with Retry-After. Returns 1 when `rc` was that. */
+static int store_refused(rc_ingress_t *ig, rc_http_server_response_t *res, int rc)
+{
+    if (rc != RC_ESTORE_UNAVAILABLE && rc != RC_ESTORE_UNREPLICATED)
+        return 0;
+    refuse(ig, res, 503,
+           rc == RC_ESTORE_UNAVAILABLE
+               ? "the broker's Redis is unreachable: the event was not stored; retry later"
+               : "the event reached the Redis primary but not enough replicas acknowledged it "
+                 "(spec.redis.replicas); retry later");
+    res->headers = ig->retry_after_line;
+    res->headers_len = strlen(ig->retry_after_line);
+    return 1;
+}
+
 static void answer(rc_held_wait_t *w, int rc, rc_http_server_response_t *res)
 {
     held_t *h = (held_t *)w;
     rc_ingress_t *ig = h->ig;
-    if (rc == 0) {
+    if (store_refused(ig, res, rc)) {
+        /* counted by refuse */
+    } else if (rc == 0) {
         res->status = 202;
         rc_metric_add(&ig->metrics.events_accepted, h->stored);
         rc_metric_add(&ig->metrics.bytes_accepted, h->body_len);
@@ -303,10 +321,12 @@ static void on_request(void *data, const rc_http_server_request_t *req,
             res->hold = 1; /* answered when the flush covers it (on_durable) */
             return;
         }
-        if (rc < 0 && ticket != 0)
+        if (rc < 0 && ticket != 0 && rc != RC_ESTORE_UNAVAILABLE && rc != RC_ESTORE_UNREPLICATED)
             snprintf(msg, sizeof(msg), "the event was stored but cannot be made durable: %s",
                      rc_strerror(rc));
-        if (rc == 0) {
+        if (store_refused(ig, res, rc)) {
+            /* 503 + Retry-After */
+        } else if (rc == 0) {
             res->status = 202;
             rc_metric_add(&ig->metrics.events_accepted, stored);
             rc_metric_add(&ig->metrics.bytes_accepted, req->body_len);

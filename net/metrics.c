@@ -279,10 +279,49 @@ static void put_dedup(out_t *o, const rc_ring_gauge_t *rings, size_t nrings)
     }
 }
 
+/* Redis stores (docs/scaleout.md): their appends by answer, and the mirror's copies. */
+static void put_redis(out_t *o, const rc_ring_gauge_t *rings, size_t nrings)
+{
+    size_t any = 0;
+    for (size_t i = 0; i < nrings; i++)
+        any += rings[i].storage != NULL && strcmp(rings[i].storage, "redis") == 0;
+    if (any == 0)
+        return; /* a family without a sample is not written */
+    put(o, "# HELP ringcast_storage_redis_appends_total Events a redis store sent to Redis, by "
+           "answer: acknowledged (202) or refused (503: Redis down, an error, too few "
+           "replicas).\n# TYPE ringcast_storage_redis_appends_total counter\n");
+    for (size_t i = 0; i < nrings; i++) {
+        if (rings[i].storage == NULL || strcmp(rings[i].storage, "redis") != 0)
+            continue;
+        put(o,
+            "ringcast_storage_redis_appends_total{namespace=\"%s\",broker=\"%s\","
+            "result=\"acknowledged\"} %llu\n"
+            "ringcast_storage_redis_appends_total{namespace=\"%s\",broker=\"%s\","
+            "result=\"refused\"} %llu\n",
+            rings[i].ns, rings[i].name, (unsigned long long)rings[i].redis_acked, rings[i].ns,
+            rings[i].name, (unsigned long long)rings[i].redis_refused);
+    }
+    put(o, "# HELP ringcast_storage_redis_mirrored_total Redis stream entries the mirror copied "
+           "into the broker's ring, or skipped (not a ringcast record, larger than the ring).\n"
+           "# TYPE ringcast_storage_redis_mirrored_total counter\n");
+    for (size_t i = 0; i < nrings; i++) {
+        if (rings[i].storage == NULL || strcmp(rings[i].storage, "redis") != 0)
+            continue;
+        put(o,
+            "ringcast_storage_redis_mirrored_total{namespace=\"%s\",broker=\"%s\","
+            "result=\"copied\"} %llu\n"
+            "ringcast_storage_redis_mirrored_total{namespace=\"%s\",broker=\"%s\","
+            "result=\"skipped\"} %llu\n",
+            rings[i].ns, rings[i].name, (unsigned long long)rings[i].mirrored, rings[i].ns,
+            rings[i].name, (unsigned long long)rings[i].mirror_skipped);
+    }
+}
+
 static void put_storage(out_t *o, const rc_ring_gauge_t *rings, size_t nrings)
 {
     put(o, "# HELP ringcast_storage_info Where the broker keeps its events: type memory (a shm "
-           "ring) or file, and its durability.\n# TYPE ringcast_storage_info gauge\n");
+           "ring), file or redis (Redis Streams), and its durability.\n"
+           "# TYPE ringcast_storage_info gauge\n");
     for (size_t i = 0; i < nrings; i++)
         put(o,
             "ringcast_storage_info{namespace=\"%s\",broker=\"%s\",type=\"%s\","
@@ -304,6 +343,7 @@ static void put_storage(out_t *o, const rc_ring_gauge_t *rings, size_t nrings)
             rings[i].ns, rings[i].name, (unsigned long long)rings[i].corrupt);
     put_fsyncs(o, rings, nrings);
     put_dedup(o, rings, nrings);
+    put_redis(o, rings, nrings);
 }
 
 size_t rc_metrics_render(const rc_ingress_metrics_t *loops, size_t n, const rc_ring_gauge_t *rings,

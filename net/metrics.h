@@ -88,6 +88,9 @@ typedef struct {
     uint64_t corrupt;
     /* Durability batch and sync (docs/durability.md): fdatasyncs, their time, events on disk. */
     uint64_t fsyncs, fsync_ns, durable_events;
+    /* Redis stores (docs/scaleout.md): appends acknowledged and refused, mirror copies and
+     * skipped entries. */
+    uint64_t redis_acked, redis_refused, mirrored, mirror_skipped;
     /* Deduplication (ringcast.dev/dedup-window): dedup 0 when off. */
     int dedup;
     rc_dedup_stats_t dedup_st;

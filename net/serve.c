@@ -300,6 +300,10 @@ static void fill_gauges(serve_t *sv)
         g->fsyncs = st.fsyncs;
         g->fsync_ns = st.fsync_ns;
         g->durable_events = st.durable_seq;
+        g->redis_acked = st.redis_acked;
+        g->redis_refused = st.redis_refused;
+        g->mirrored = st.mirrored;
+        g->mirror_skipped = st.mirror_skipped;
         lag_gauges(sv, i, &sv->holders[i], g);
         if (sv->brokers[i].dedup != NULL) {
             g->dedup = 1;
@@ -631,7 +635,9 @@ static int open_stores(serve_t *sv)
         rc_ingress_broker_t *b = &sv->brokers[i];
         const rc_config_storage_t *cs = &cfg->brokers[i].storage;
         rc_storage_config_t sc = {
-            .kind = cs->type == RC_CONFIG_STORAGE_FILE ? RC_STORAGE_FILE : RC_STORAGE_SHM,
+            .kind = cs->type == RC_CONFIG_STORAGE_FILE    ? RC_STORAGE_FILE
+                    : cs->type == RC_CONFIG_STORAGE_REDIS ? RC_STORAGE_REDIS
+                                                          : RC_STORAGE_SHM,
             .ns = b->ns,
             .broker = b->name,
             .prefix = cfg->ring_prefix,
@@ -643,6 +649,14 @@ static int open_stores(serve_t *sv)
             /* One cursor (feed) per worker with triggers on this broker, twice during a
              * reload (old and new feeds), plus room for tails. */
             .readers = 2 * RC_CONFIG_WORKERS_MAX + 32,
+            /* RC_STORAGE_REDIS: spec.redis (docs/scaleout.md) */
+            .redis_host = cfg->redis.host,
+            .redis_port = cfg->redis.port,
+            .redis_password = cfg->redis.password,
+            .redis_partitions = cfg->redis.partitions,
+            .redis_max_len = cfg->redis.max_len,
+            .redis_replicas = cfg->redis.replicas,
+            .redis_wait_timeout_ms = cfg->redis.wait_timeout_ms,
         };
         char err[512];
         int rc = rc_storage_open(&sc, &b->store, err, sizeof(err));
@@ -689,6 +703,8 @@ static void remove_fresh_rings(const serve_t *sv, const unsigned char *fresh)
             snprintf(cur, sizeof(cur), "/%s.cursors", nm);
             (void)shm_unlink(cur);
             snprintf(cur, sizeof(cur), "/%s.timeindex", nm);
+            (void)shm_unlink(cur);
+            snprintf(cur, sizeof(cur), "/%s.redis", nm); /* a redis store's mirror position */
             (void)shm_unlink(cur);
             rc_log_info("serve", "broker %s/%s: removed ring '%s' this failed start created",
                         cfg->brokers[i].ns, cfg->brokers[i].name, nm);

@@ -8,7 +8,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 
 PACKAGES=(
     build-essential cmake pkg-config clang libclang-rt-14-dev
-    libuv1-dev libcjson-dev liburing-dev libyaml-dev node-llhttp
+    libuv1-dev libcjson-dev liburing-dev libyaml-dev libhiredis-dev node-llhttp
     curl python3
     nginx-light redis-server nats-server wrk
     prometheus

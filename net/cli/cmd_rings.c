@@ -196,7 +196,8 @@ static int keep_shm(const char *name, const rings_opts_t *o)
 {
     size_t pl = strlen(o->prefix);
     return strncmp(name, o->prefix, pl) == 0 && name[pl] == '.' && name[pl + 1] != '\0' &&
-           !has_suffix(name, ".cursors") && !has_suffix(name, ".timeindex");
+           !has_suffix(name, ".cursors") && !has_suffix(name, ".timeindex") &&
+           !has_suffix(name, ".redis"); /* beside a ring */
 }
 
 static int keep_file(const char *name, const rings_opts_t *o)
@@ -308,6 +309,9 @@ static int remove_ring(const rings_opts_t *o, const char *ns, const char *name)
     }
     /* Its time index too (a stale one would only be made anew by the next ring). */
     snprintf(cursors, sizeof(cursors), "/%s.timeindex", ring_name);
+    (void)shm_unlink(cursors);
+    /* A redis store's mirror position (docs/scaleout.md) is the ring's too. */
+    snprintf(cursors, sizeof(cursors), "/%s.redis", ring_name);
     (void)shm_unlink(cursors);
     printf("removed ring %s/%s (%s/%s)\n", ns, name, SHM_DIR, ring_name);
     return 0;

@@ -26,6 +26,8 @@ int rc_http_status_for(int err)
     case -ENOBUFS:
     case RC_ERING_NOT_READY:
     case RC_ERING_SWEPT: /* the claim was padded over: nothing stored, the client may retry */
+    case RC_ESTORE_UNAVAILABLE:
+    case RC_ESTORE_UNREPLICATED:
         return 503;
     default:
         return 500;

@@ -13,6 +13,8 @@ int rc_storage_open(const rc_storage_config_t *cfg, rc_storage_t **out, char *er
         return rc__storage_shm_open(cfg, out, err, errlen);
     case RC_STORAGE_FILE:
         return rc__storage_file_open(cfg, out, err, errlen);
+    case RC_STORAGE_REDIS:
+        return rc__storage_redis_open(cfg, out, err, errlen);
     }
     snprintf(err, errlen, "unknown storage kind %d", (int)cfg->kind);
     return -EINVAL;

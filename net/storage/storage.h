@@ -1,9 +1,11 @@
 /* Where a broker's events are kept: the one interface net/ uses to append events, read them
- * from a position, acknowledge them and keep cursors, whatever holds them. Two back ends
- * implement it: the shared-memory ring (net/storage/storage_shm.c over shm/) and the same ring
- * in a file, with a checksum per record and recovery at start (net/storage/storage_file.c,
- * docs/durability.md); Redis Streams would be a further one behind the same table
- * (net/storage/storage_internal.h, modelled on the HTTP client's back ends).
+ * from a position, acknowledge them and keep cursors, whatever holds them. Three back ends
+ * implement it (net/storage/storage_internal.h, modelled on the HTTP client's back ends): the
+ * shared-memory ring (net/storage/storage_shm.c over shm/), the same ring in a file, with a
+ * checksum per record and recovery at start (net/storage/storage_file.c, docs/durability.md),
+ * and Redis Streams, whose commit completes when Redis acknowledges and whose events readers
+ * read from a shm ring the store mirrors them into (net/storage/storage_redis.c,
+ * docs/scaleout.md).
  *
  * Reads are zero-copy: a view points into the store's mapping and stays valid until its reader
  * acknowledges past it. Paths that need the ring itself, not this interface, and so include
@@ -24,6 +26,8 @@ typedef enum {
     RC_STORAGE_SHM = 1,  /**< a shared-memory ring in /dev/shm: survives a broker crash */
     RC_STORAGE_FILE = 2, /**< a ring file in a directory: survives a broker crash and, with
                           *   its cursors beside it, the loss of /dev/shm (docs/durability.md) */
+    RC_STORAGE_REDIS = 3, /**< Redis Streams, mirrored into a shm ring that readers use
+                           *   (storage_redis.c, docs/scaleout.md) */
 } rc_storage_kind_t;
 
 /** When an accepted event is on disk (file stores; docs/durability.md). */
@@ -46,6 +50,15 @@ typedef struct {
     uint32_t flush_interval_ms;         /**< RC_STORAGE_DURABILITY_BATCH (0: 10 ms) */
     uint64_t capacity;                  /**< bytes of event space (a power of two) */
     uint32_t readers;                   /**< cursors and local readers it must hold at once */
+    /* RC_STORAGE_REDIS (docs/scaleout.md): the server, its password (NULL or "": no AUTH), the
+     * partition streams, XADD's MAXLEN ~ (0: none), and WAIT for replicas (0: none). */
+    const char *redis_host;
+    int redis_port;
+    const char *redis_password;
+    uint32_t redis_partitions;
+    uint64_t redis_max_len;
+    uint32_t redis_replicas;
+    uint32_t redis_wait_timeout_ms;
 } rc_storage_config_t;
 
 /** Opens the broker's store: attaches to an existing one of the configured capacity (its
@@ -91,7 +104,10 @@ typedef struct {
 } rc_storage_claim_t;
 
 /** Durability sync: the commit returns at once instead of waiting for the flush; the caller
- *  waits with rc_storage_durable_wait(claim.ticket) (the ingress holds its answer). */
+ *  waits with rc_storage_durable_wait(claim.ticket) (the ingress holds its answer). A redis
+ *  store's commit is the same: it returns once the XADDs are queued, and the wait ends when
+ *  Redis answered them, with 0 or RC_ESTORE_UNAVAILABLE / RC_ESTORE_UNREPLICATED (nothing, or
+ *  not enough, was stored: the ingress answers 503). */
 #define RC_STORAGE_COMMIT_F_NOWAIT 0x1u
 
 /** Claims room for `n` records (`recs[i].len` each) and sets each `recs[i].data`. Borrows
@@ -349,14 +365,18 @@ typedef struct {
     uint64_t used;          /**< bytes held for the slowest cursor */
     uint32_t readers;       /**< cursors and local readers */
     uint32_t lossless;      /**< of which hold events back */
-    const char *kind;       /**< "memory" (a shm ring) or "file" */
-    const char *durability; /**< "none", "batch" or "sync" */
+    const char *kind;       /**< "memory" (a shm ring), "file" or "redis" */
+    const char *durability; /**< "none", "batch" or "sync" ("redis": acknowledged by Redis) */
     uint64_t file_bytes;    /**< size of the ring file (file stores), else 0 */
     uint64_t corrupt;       /**< corrupt records found: at start (recovery) and by verifying
                              *   readers of this process */
     uint64_t fsyncs;        /**< fdatasyncs of the ring file done by this process */
     uint64_t fsync_ns;      /**< the time they took, summed */
     uint64_t durable_seq;   /**< events known on disk (batch, sync): head_seq when flushed */
+    /* redis stores (docs/scaleout.md), counted by this process: events Redis acknowledged
+     * and events refused (503), events the mirror copied into the ring and entries it skipped
+     * (not a ringcast record, or larger than the ring) */
+    uint64_t redis_acked, redis_refused, mirrored, mirror_skipped;
 } rc_storage_stats_t;
 
 /** Reads the store's counters (relaxed: a consistent snapshot is not promised). Any thread. */

@@ -75,6 +75,14 @@ int rc__storage_shm_open(const rc_storage_config_t *cfg, rc_storage_t **out, cha
 int rc__storage_file_open(const rc_storage_config_t *cfg, rc_storage_t **out, char *err,
                           size_t errlen);
 
+/** The Redis Streams back end (storage_redis.c). */
+int rc__storage_redis_open(const rc_storage_config_t *cfg, rc_storage_t **out, char *err,
+                           size_t errlen);
+
+/** A shm store's ring name and identity (a number that changes when the ring is replaced):
+ *  what the redis back end keys its mirror position by. 0, or -EINVAL for another store. */
+int rc__storage_shm_identity(rc_storage_t *s, char *name, size_t name_len, uint64_t *id);
+
 /* ---- the two ring back ends ------------------------------------------------------------------
  * storage_shm.c and storage_file.c keep the same ring (shm/ring.h), one in /dev/shm, one in a
  * file: a store and a reader of either start with these, and every operation that does not

@@ -816,3 +816,13 @@ int rc_storage_ring_seek_time(struct rc_ring_s *ring, const char *index, int ind
     rc_timeindex_close(ix);
     return rc;
 }
+
+int rc__storage_shm_identity(rc_storage_t *s, char *name, size_t name_len, uint64_t *id)
+{
+    if (s->ops != &shm_ops)
+        return -EINVAL;
+    shm_store_t *st = (shm_store_t *)s;
+    snprintf(name, name_len, "%s", st->name);
+    *id = rc_ring_id(st->r.ring);
+    return 0;
+}

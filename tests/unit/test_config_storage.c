@@ -151,7 +151,7 @@ static void test_bad_settings(void)
 {
     char y[4096];
     doc(y, sizeof(y), "    type: disk\n", "");
-    expect_error(y, "t.yaml:5: 'spec.storage.type' must be memory or file, not 'disk'");
+    expect_error(y, "t.yaml:5: 'spec.storage.type' must be memory, file or redis, not 'disk'");
     doc(y, sizeof(y), "    type: [file]\n", "");
     expect_error(y, "t.yaml:5: 'spec.storage.type' must be a string");
     doc(y, sizeof(y), "    type: file\n    directory: var/lib\n", "");
@@ -207,7 +207,7 @@ static void test_bad_annotations(void)
     /* Lines: 1 ---, 2 apiVersion, 3 kind, 4 metadata, 5 name, 6 annotations, 7 the first. */
     broker(y, sizeof(y), "a", "    ringcast.dev/storage-type: tape\n");
     expect_error(y + 4, "t.yaml:6: 'metadata.annotations.ringcast.dev/storage-type' must be "
-                        "memory or file, not 'tape'");
+                        "memory, file or redis, not 'tape'");
     broker(y, sizeof(y), "a", "    ringcast.dev/storage-type: file\n");
     expect_error(y + 4, "t.yaml:6: Broker default/a: storage type file needs a directory "
                         "('spec.storage.directory', or the Broker's annotation "
@@ -238,7 +238,7 @@ static void test_bad_annotations(void)
                         "-durability and -flush-interval)");
     broker(y, sizeof(y), "a", "    ringcast.dev/storage-type: 1\n");
     expect_error(y + 4, "t.yaml:6: 'metadata.annotations.ringcast.dev/storage-type' must be "
-                        "memory or file, not '1'");
+                        "memory, file or redis, not '1'");
     broker(y, sizeof(y), "a", "    ringcast.dev/storage-type: {a: b}\n");
     expect_error(y + 4,
                  "t.yaml:6: 'metadata.annotations.ringcast.dev/storage-type' must be a string");
@@ -287,6 +287,59 @@ static void test_dedup(void)
                         "ringcast.dev/dedup-capacity)");
 }
 
+/* spec.redis: defaults, every field, a broker opting in by annotation or by spec.storage. */
+static void test_redis(void)
+{
+    rc_config_t c;
+    char y[2048];
+    snprintf(y, sizeof(y),
+             "apiVersion: ringcast.dev/v1alpha1\nkind: RingcastConfig\nspec:\n"
+             "  redis: {addresses: [\"redis.local:6380\"]}\n"
+             "---\napiVersion: eventing.knative.dev/v1\nkind: Broker\n"
+             "metadata:\n  name: a\n  annotations: {ringcast.dev/storage-type: redis}\n"
+             "---\napiVersion: eventing.knative.dev/v1\nkind: Broker\nmetadata: {name: b}\n");
+    load(&c, y);
+    ASSERT_STR_EQ(c.redis.host, "redis.local");
+    ASSERT_EQ(c.redis.port, 6380);
+    ASSERT_STR_EQ(c.redis.password, "");
+    ASSERT_EQ(c.redis.partitions, 1);
+    ASSERT_EQ(c.redis.max_len, 1000000);
+    ASSERT_EQ(c.redis.replicas, 0);
+    ASSERT_EQ(c.redis.wait_timeout_ms, 1000);
+    ASSERT_EQ(c.brokers[0].storage.type, RC_CONFIG_STORAGE_REDIS);
+    ASSERT_EQ(c.brokers[1].storage.type, RC_CONFIG_STORAGE_MEMORY);
+    ASSERT_STR_EQ(rc_config_storage_type_name(RC_CONFIG_STORAGE_REDIS), "redis");
+    rc_config_close(&c);
+    snprintf(y, sizeof(y),
+             "apiVersion: ringcast.dev/v1alpha1\nkind: RingcastConfig\nspec:\n"
+             "  storage: {type: redis}\n"
+             "  redis: {addresses: [\"[::1]:7000\"], password: pw, partitions: 8, maxLen: 0,"
+             " replicas: 2, waitTimeout: 250ms}\n");
+    load(&c, y);
+    ASSERT_STR_EQ(c.redis.host, "::1");
+    ASSERT_EQ(c.redis.port, 7000);
+    ASSERT_STR_EQ(c.redis.password, "pw");
+    ASSERT_EQ(c.redis.partitions, 8);
+    ASSERT_EQ(c.redis.max_len, 0);
+    ASSERT_EQ(c.redis.replicas, 2);
+    ASSERT_EQ(c.redis.wait_timeout_ms, 250);
+    ASSERT_EQ(c.brokers[0].storage.type, RC_CONFIG_STORAGE_REDIS); /* the default broker */
+    rc_config_close(&c);
+    expect_error("apiVersion: ringcast.dev/v1alpha1\nkind: RingcastConfig\nspec:\n"
+                 "  redis: {addresses: []}\n",
+                 "t.yaml:4: 'spec.redis.addresses' is empty: give the Redis server's host:port");
+    expect_error("apiVersion: ringcast.dev/v1alpha1\nkind: RingcastConfig\nspec:\n"
+                 "  redis: {addresses: \"127.0.0.1:6379\"}\n",
+                 "t.yaml:4: 'spec.redis.addresses' must be a list of host:port");
+    expect_error("apiVersion: ringcast.dev/v1alpha1\nkind: RingcastConfig\nspec:\n"
+                 "  redis: {addresses: [\"bad host:1\"]}\n",
+                 "t.yaml:4: 'spec.redis.addresses' item must be host:port such as "
+                 "127.0.0.1:6379, redis.example:6379 or [::1]:6379, not 'bad host:1'");
+    expect_error("apiVersion: ringcast.dev/v1alpha1\nkind: RingcastConfig\nspec:\n"
+                 "  redis: {addresses: [\"h:1\"], passwordFile: rel/pw}\n",
+                 "t.yaml:4: 'spec.redis.passwordFile' must be an absolute path, not 'rel/pw'");
+}
+
 int main(void)
 {
     test_defaults();
@@ -294,6 +347,7 @@ int main(void)
     test_bad_settings();
     test_bad_annotations();
     test_dedup();
+    test_redis();
     printf("test_config_storage: ok\n");
     return 0;
 }

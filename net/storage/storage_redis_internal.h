@@ -1,0 +1,71 @@
+/* Inside the redis back end (docs/scaleout.md): what storage_redis.c (the store, its writer
+ * thread and the workers' synchronous appends) and storage_redis_mirror.c (the checks at start
+ * and the mirror thread) share. */
+#ifndef RC_NET_STORAGE_REDIS_INTERNAL_H
+#define RC_NET_STORAGE_REDIS_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "core/config.h"
+#include "net/storage/storage_internal.h"
+
+struct redisContext;
+
+/** Longest stream key: "ringcast:{" ns "/" broker "/" partition "}". */
+#define RC__REDIS_KEY_MAX (32 + 2 * RC_CONFIG_NAME_MAX)
+
+/** The field of a stream entry that holds the ring record (core/record.h bytes, as is). */
+#define RC__REDIS_FIELD "r"
+
+/** A stream entry ID (ms-seq). */
+typedef struct {
+    uint64_t ms, seq;
+} rc__redis_id_t;
+
+/** What the store was opened with, kept for attached handles (workers) and reconnects. */
+typedef struct {
+    char host[RC_CONFIG_REDIS_HOST_MAX + 1];
+    int port;
+    char password[RC_CONFIG_REDIS_PASSWORD_MAX + 1];
+    uint32_t partitions;
+    uint64_t max_len;
+    uint32_t replicas;
+    uint32_t wait_timeout_ms;
+    char ns[RC_CONFIG_NAME_MAX + 1], broker[RC_CONFIG_NAME_MAX + 1];
+    char keys[RC_CONFIG_REDIS_PARTITIONS][RC__REDIS_KEY_MAX];
+} rc__redis_conf_t;
+
+/** The mirror: a thread that copies the broker's streams into its local ring. */
+typedef struct {
+    rc_storage_t *ring;                              /* borrowed: the store's */
+    const rc__redis_conf_t *conf;                    /* borrowed */
+    struct redisContext *c;                          /* the thread's connection (NULL: down) */
+    rc__redis_id_t last[RC_CONFIG_REDIS_PARTITIONS]; /* the last ID copied per partition */
+    int fd;                                          /* the side object keeping `last` */
+    uint64_t ring_id;
+    pthread_t thread;
+    int started;
+    _Atomic int stop;
+    _Atomic uint64_t copied;  /* events copied into the ring */
+    _Atomic uint64_t skipped; /* entries that were no ring record */
+} rc__redis_mirror_t;
+
+/** Connects to the configured server with a timeout and authenticates. Returns the context, or
+ *  NULL with `err` saying what failed (address, password). */
+struct redisContext *rc__redis_connect(const rc__redis_conf_t *conf, int timeout_ms, char *err,
+                                       size_t errlen);
+
+/** The checks at start on `c` (a fresh connection): each partition key is a stream or absent,
+ *  and no other ringcast node mirrors the broker (logged loudly, not refused). Then opens the
+ *  mirror's position (`m->fd`, `m->last`): the one this ring had, or each stream's newest ID
+ *  for a ring that is new (its events start now). Takes `c` on success. 0, or a negative code
+ *  with `err` filled. */
+int rc__redis_mirror_open(rc__redis_mirror_t *m, struct redisContext *c, char *err, size_t errlen);
+
+/** Starts and stops the mirror thread. */
+int rc__redis_mirror_start(rc__redis_mirror_t *m);
+void rc__redis_mirror_stop(rc__redis_mirror_t *m);
+
+#endif

@@ -1,0 +1,480 @@
+/* The redis back end's local fast path (docs/scaleout.md): a thread that reads the broker's
+ * partition streams with XREAD from where it left and appends each entry's ring record to the
+ * broker's shm ring, so triggers, `ringcast tail`, local readers and groups read Redis' events
+ * as they read any ring. Where it left is kept in a shm object beside the ring,
+ * "/dev/shm/<ring name>.redis", with the ring's identity: a ring that was replaced (or is new)
+ * starts at the streams' newest entries, one that survived a restart resumes after the last
+ * entry it copied. The position is written right after each commit into the ring, so a crash
+ * between the two copies that batch (up to MIRROR_COUNT entries) a second time; nothing else
+ * repeats and nothing is skipped. Also the checks at start: the address answers, the password
+ * is right, the keys are streams. */
+#include <errno.h>
+#include <fcntl.h>
+#include <hiredis/hiredis.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/errors.h"
+#include "core/log.h"
+#include "core/record.h"
+#include "net/storage/storage_redis_internal.h"
+
+#define MIRROR_COUNT    512 /* entries per XREAD */
+#define MIRROR_BLOCK_MS 200 /* XREAD BLOCK: also how soon the thread sees a stop */
+#define RECONNECT_MS    250
+#define POS_MAGIC       0x5243524544495331ull /* "RCREDIS1" */
+
+typedef struct {
+    uint64_t magic;
+    uint64_t ring_id;
+    uint32_t partitions;
+    uint32_t reserved;
+    rc__redis_id_t last[RC_CONFIG_REDIS_PARTITIONS];
+} pos_file_t;
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+redisContext *rc__redis_connect(const rc__redis_conf_t *conf, int timeout_ms, char *err,
+                                size_t errlen)
+{
+    struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+    redisContext *c = redisConnectWithTimeout(conf->host, conf->port, tv);
+    if (c == NULL || c->err) {
+        snprintf(err, errlen, "cannot connect to Redis at %s:%d: %s", conf->host, conf->port,
+                 c != NULL ? c->errstr : "out of memory");
+        redisFree(c);
+        return NULL;
+    }
+    redisSetTimeout(c, tv);
+    redisReply *r = NULL;
+    if (conf->password[0] != '\0') {
+        r = redisCommand(c, "AUTH %s", conf->password);
+        if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+            snprintf(err, errlen, "Redis at %s:%d refused the password (spec.redis.password): %s",
+                     conf->host, conf->port, r != NULL ? r->str : c->errstr);
+            goto fail;
+        }
+        freeReplyObject(r);
+    }
+    r = redisCommand(c, "PING");
+    if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+        int noauth = r != NULL && strncmp(r->str, "NOAUTH", 6) == 0;
+        snprintf(err, errlen, "Redis at %s:%d: %s%s", conf->host, conf->port,
+                 r != NULL ? r->str : c->errstr,
+                 noauth ? " (give spec.redis.password or passwordFile)" : "");
+        goto fail;
+    }
+    freeReplyObject(r);
+    return c;
+fail:
+    freeReplyObject(r);
+    redisFree(c);
+    return NULL;
+}
+
+static int parse_id(const char *s, rc__redis_id_t *id)
+{
+    char *end = NULL;
+    errno = 0;
+    id->ms = strtoull(s, &end, 10);
+    if (errno != 0 || end == s || *end != '-')
+        return -EINVAL;
+    const char *q = end + 1;
+    id->seq = strtoull(q, &end, 10);
+    return errno != 0 || end == q || *end != '\0' ? -EINVAL : 0;
+}
+
+/* Each key is a stream or absent; the newest ID of each into `newest` (0-0 when empty). */
+static int check_keys(rc__redis_mirror_t *m, redisContext *c, rc__redis_id_t *newest, char *err,
+                      size_t errlen)
+{
+    const rc__redis_conf_t *cf = m->conf;
+    for (uint32_t p = 0; p < cf->partitions; p++) {
+        redisReply *r = redisCommand(c, "TYPE %s", cf->keys[p]);
+        if (r == NULL || r->type != REDIS_REPLY_STATUS) {
+            snprintf(err, errlen, "Redis at %s:%d: TYPE %s: %s", cf->host, cf->port, cf->keys[p],
+                     r != NULL && r->str != NULL ? r->str : c->errstr);
+            freeReplyObject(r);
+            return RC_ESTORE_UNAVAILABLE;
+        }
+        if (strcmp(r->str, "stream") != 0 && strcmp(r->str, "none") != 0) {
+            snprintf(err, errlen,
+                     "Redis key '%s' holds a %s, not a stream; broker %s/%s keeps its events "
+                     "there (rename or delete the key)",
+                     cf->keys[p], r->str, cf->ns, cf->broker);
+            freeReplyObject(r);
+            return -EEXIST;
+        }
+        freeReplyObject(r);
+        r = redisCommand(c, "XREVRANGE %s + - COUNT 1", cf->keys[p]);
+        newest[p] = (rc__redis_id_t){0, 0};
+        if (r == NULL || r->type != REDIS_REPLY_ARRAY) {
+            snprintf(err, errlen, "Redis at %s:%d: XREVRANGE %s: %s", cf->host, cf->port,
+                     cf->keys[p], r != NULL && r->str != NULL ? r->str : c->errstr);
+            freeReplyObject(r);
+            return RC_ESTORE_UNAVAILABLE;
+        }
+        if (r->elements == 1 && r->element[0]->type == REDIS_REPLY_ARRAY &&
+            r->element[0]->elements >= 1 && r->element[0]->element[0]->type == REDIS_REPLY_STRING)
+            (void)parse_id(r->element[0]->element[0]->str, &newest[p]);
+        freeReplyObject(r);
+    }
+    return 0;
+}
+
+/* Names this connection after the broker and looks for another node's mirror of it: two nodes
+ * mirroring one broker each deliver every event to their triggers (docs/scaleout.md). */
+static void check_other_nodes(const rc__redis_conf_t *cf, redisContext *c)
+{
+    char name[2 * RC_CONFIG_NAME_MAX + 32];
+    snprintf(name, sizeof(name), "ringcast-mirror:%s/%s", cf->ns, cf->broker);
+    freeReplyObject(redisCommand(c, "CLIENT SETNAME %s", name));
+    redisReply *r = redisCommand(c, "CLIENT LIST");
+    if (r == NULL || r->type != REDIS_REPLY_STRING) {
+        freeReplyObject(r);
+        return; /* CLIENT LIST may be forbidden (ACL): then nothing is known */
+    }
+    char needle[sizeof(name) + 8];
+    snprintf(needle, sizeof(needle), " name=%s ", name);
+    int n = 0;
+    for (const char *s = r->str; (s = strstr(s, needle)) != NULL; s += strlen(needle))
+        n++;
+    freeReplyObject(r);
+    if (n > 1)
+        rc_log_warn("serve",
+                    "broker %s/%s: %d other ringcast node(s) mirror this broker's Redis streams; "
+                    "each node's triggers deliver every event (once-per-trigger delivery across "
+                    "nodes is not done yet, docs/scaleout.md)",
+                    cf->ns, cf->broker, n - 1);
+}
+
+/* Opens "/dev/shm/<ring>.redis" and adopts the position it keeps when it is this ring's. */
+static int open_position(rc__redis_mirror_t *m, const rc__redis_id_t *newest, char *err,
+                         size_t errlen)
+{
+    char ring[256], name[300];
+    int rc = rc__storage_shm_identity(m->ring, ring, sizeof(ring), &m->ring_id);
+    if (rc != 0) {
+        snprintf(err, errlen, "the redis store's ring is not a shm ring");
+        return rc;
+    }
+    snprintf(name, sizeof(name), "/%s.redis", ring);
+    m->fd = shm_open(name, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (m->fd < 0) {
+        int e = errno;
+        snprintf(err, errlen, "mirror position /dev/shm%s: %s", name, strerror(e));
+        return -e;
+    }
+    pos_file_t pf;
+    memset(&pf, 0, sizeof(pf));
+    ssize_t got = pread(m->fd, &pf, sizeof(pf), 0);
+    const rc__redis_conf_t *cf = m->conf;
+    if (got == (ssize_t)sizeof(pf) && pf.magic == POS_MAGIC && pf.ring_id == m->ring_id &&
+        pf.partitions == cf->partitions) {
+        memcpy(m->last, pf.last, sizeof(m->last));
+        rc_log_info("serve",
+                    "broker %s/%s: mirroring Redis %s:%d from where this ring left "
+                    "(partition 0 after %llu-%llu)",
+                    cf->ns, cf->broker, cf->host, cf->port, (unsigned long long)m->last[0].ms,
+                    (unsigned long long)m->last[0].seq);
+        return 0;
+    }
+    memcpy(m->last, newest, sizeof(m->last[0]) * cf->partitions);
+    rc_log_info("serve",
+                "broker %s/%s: mirroring Redis %s:%d from its newest entries (the ring "
+                "is new%s)",
+                cf->ns, cf->broker, cf->host, cf->port,
+                got > 0 && pf.partitions != cf->partitions && pf.ring_id == m->ring_id
+                    ? ", or the partitions changed"
+                    : "");
+    return 0;
+}
+
+static void save_position(rc__redis_mirror_t *m)
+{
+    pos_file_t pf;
+    memset(&pf, 0, sizeof(pf));
+    pf.magic = POS_MAGIC;
+    pf.ring_id = m->ring_id;
+    pf.partitions = m->conf->partitions;
+    memcpy(pf.last, m->last, sizeof(pf.last));
+    if (pwrite(m->fd, &pf, sizeof(pf), 0) != (ssize_t)sizeof(pf))
+        rc_log_warn("serve", "broker %s/%s: cannot save the mirror position: %s", m->conf->ns,
+                    m->conf->broker, strerror(errno));
+}
+
+int rc__redis_mirror_open(rc__redis_mirror_t *m, redisContext *c, char *err, size_t errlen)
+{
+    rc__redis_id_t newest[RC_CONFIG_REDIS_PARTITIONS];
+    m->fd = -1;
+    int rc = check_keys(m, c, newest, err, errlen);
+    if (rc != 0)
+        return rc;
+    check_other_nodes(m->conf, c);
+    rc = open_position(m, newest, err, errlen);
+    if (rc != 0)
+        return rc;
+    save_position(m);
+    m->c = c;
+    return 0;
+}
+
+/* ---- the thread --------------------------------------------------------------------------- */
+
+/* One reply's entries, in stream order per partition. */
+typedef struct {
+    rc_storage_rec_t *recs;
+    const redisReply **vals;
+    uint32_t n;
+} batch_t;
+
+/* Claims room for b's records in the ring, waiting while it is full (a trigger behind holds
+ * it: Redis keeps the events meanwhile). Returns 0, 1 (stopping), or RC_ERING_TOO_BIG. */
+static int claim_wait(rc__redis_mirror_t *m, batch_t *b, rc_storage_claim_t *claim)
+{
+    int warned = 0;
+    for (;;) {
+        int rc = rc_storage_claim(m->ring, b->recs, b->n, claim);
+        if (rc != RC_ERING_FULL)
+            return rc;
+        if (!warned++)
+            rc_log_warn("serve",
+                        "broker %s/%s: the ring is full; the mirror waits for its "
+                        "readers (Redis keeps the events)",
+                        m->conf->ns, m->conf->broker);
+        if (atomic_load(&m->stop))
+            return 1;
+        sleep_ms(5);
+    }
+}
+
+/* Appends b's records (one claim; one at a time when the batch is larger than the ring). */
+static int append(rc__redis_mirror_t *m, batch_t *b)
+{
+    rc_storage_claim_t claim;
+    int rc = claim_wait(m, b, &claim);
+    if (rc == RC_ERING_TOO_BIG && b->n > 1) {
+        for (uint32_t i = 0; i < b->n; i++) {
+            batch_t one = {b->recs + i, b->vals + i, 1};
+            if ((rc = append(m, &one)) == 1)
+                return 1;
+        }
+        return 0;
+    }
+    if (rc == RC_ERING_TOO_BIG) {
+        rc_log_warn("serve",
+                    "broker %s/%s: a Redis entry of %u bytes is larger than the ring "
+                    "can hold: skipped",
+                    m->conf->ns, m->conf->broker, b->recs[0].len);
+        atomic_fetch_add(&m->skipped, 1);
+        return 0;
+    }
+    if (rc != 0)
+        return rc;
+    for (uint32_t i = 0; i < b->n; i++)
+        memcpy(b->recs[i].data, b->vals[i]->str, b->recs[i].len);
+    rc = rc_storage_commit(m->ring, &claim);
+    if (rc == 0)
+        atomic_fetch_add(&m->copied, b->n);
+    return rc;
+}
+
+/* The record of one entry [id, [field, value, ...]], NULL when it carries none that decodes;
+ * `*has_id` is 1 when the entry had an ID (into `*id`). */
+static const redisReply *entry_record(const redisReply *e, rc__redis_id_t *id, int *has_id)
+{
+    *has_id = 0;
+    if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
+        e->element[0]->type != REDIS_REPLY_STRING || parse_id(e->element[0]->str, id) != 0)
+        return NULL;
+    *has_id = 1;
+    const redisReply *f = e->element[1];
+    if (f->type != REDIS_REPLY_ARRAY)
+        return NULL;
+    for (size_t i = 0; i + 1 < f->elements; i += 2) {
+        const redisReply *k = f->element[i], *v = f->element[i + 1];
+        if (k->type == REDIS_REPLY_STRING && strcmp(k->str, RC__REDIS_FIELD) == 0 &&
+            v->type == REDIS_REPLY_STRING) {
+            rc_record_view_t view;
+            return rc_record_decode(v->str, v->len, &view) == 0 ? v : NULL;
+        }
+    }
+    return NULL;
+}
+
+static int partition_of(const rc__redis_conf_t *cf, const char *key)
+{
+    for (uint32_t p = 0; p < cf->partitions; p++)
+        if (strcmp(cf->keys[p], key) == 0)
+            return (int)p;
+    return -1;
+}
+
+/* Copies one XREAD reply: [[key, [entry...]]...]. Returns 0, or 1 when stopping (the position
+ * is then not moved: the next start reads those entries again). */
+static int copy_reply(rc__redis_mirror_t *m, const redisReply *r, batch_t *b)
+{
+    rc__redis_id_t last[RC_CONFIG_REDIS_PARTITIONS];
+    memcpy(last, m->last, sizeof(last));
+    b->n = 0;
+    for (size_t s = 0; s < r->elements; s++) {
+        const redisReply *st = r->element[s];
+        if (st->type != REDIS_REPLY_ARRAY || st->elements != 2 ||
+            st->element[0]->type != REDIS_REPLY_STRING)
+            continue;
+        int p = partition_of(m->conf, st->element[0]->str);
+        const redisReply *es = st->element[1];
+        if (p < 0 || es->type != REDIS_REPLY_ARRAY)
+            continue;
+        for (size_t i = 0; i < es->elements && b->n < MIRROR_COUNT * RC_CONFIG_REDIS_PARTITIONS;
+             i++) {
+            rc__redis_id_t id;
+            int has_id;
+            const redisReply *v = entry_record(es->element[i], &id, &has_id);
+            if (has_id)
+                last[p] = id;
+            if (v == NULL) {
+                if (atomic_fetch_add(&m->skipped, 1) == 0)
+                    rc_log_warn("serve",
+                                "broker %s/%s: Redis stream %s holds an entry that is "
+                                "no ringcast record (field '" RC__REDIS_FIELD "'): "
+                                "skipped (logged once)",
+                                m->conf->ns, m->conf->broker, m->conf->keys[p]);
+                continue;
+            }
+            b->recs[b->n] = (rc_storage_rec_t){.len = (uint32_t)v->len};
+            b->vals[b->n++] = v;
+        }
+    }
+    if (b->n > 0) {
+        int rc = append(m, b);
+        if (rc == 1)
+            return 1;
+        if (rc != 0)
+            rc_log_error("serve", "broker %s/%s: the mirror cannot append to the ring: %s",
+                         m->conf->ns, m->conf->broker, rc_strerror(rc));
+    }
+    memcpy(m->last, last, sizeof(last));
+    save_position(m);
+    return 0;
+}
+
+/* XREAD COUNT BLOCK STREAMS k... id... from the saved position. */
+static redisReply *read_streams(rc__redis_mirror_t *m)
+{
+    const rc__redis_conf_t *cf = m->conf;
+    uint32_t np = cf->partitions;
+    const char *argv[6 + 2 * RC_CONFIG_REDIS_PARTITIONS];
+    size_t lens[6 + 2 * RC_CONFIG_REDIS_PARTITIONS];
+    char ids[RC_CONFIG_REDIS_PARTITIONS][48], count[16], block[16];
+    snprintf(count, sizeof(count), "%d", MIRROR_COUNT);
+    snprintf(block, sizeof(block), "%d", MIRROR_BLOCK_MS);
+    int argc = 0;
+    argv[argc++] = "XREAD";
+    argv[argc++] = "COUNT";
+    argv[argc++] = count;
+    argv[argc++] = "BLOCK";
+    argv[argc++] = block;
+    argv[argc++] = "STREAMS";
+    for (uint32_t p = 0; p < np; p++)
+        argv[argc++] = cf->keys[p];
+    for (uint32_t p = 0; p < np; p++) {
+        snprintf(ids[p], sizeof(ids[p]), "%llu-%llu", (unsigned long long)m->last[p].ms,
+                 (unsigned long long)m->last[p].seq);
+        argv[argc++] = ids[p];
+    }
+    for (int i = 0; i < argc; i++)
+        lens[i] = strlen(argv[i]);
+    return redisCommandArgv(m->c, argc, argv, lens);
+}
+
+static void *mirror_main(void *arg)
+{
+    rc__redis_mirror_t *m = arg;
+    const rc__redis_conf_t *cf = m->conf;
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, NULL);
+    batch_t b = {
+        .recs = calloc(MIRROR_COUNT * RC_CONFIG_REDIS_PARTITIONS, sizeof(rc_storage_rec_t)),
+        .vals = calloc(MIRROR_COUNT * RC_CONFIG_REDIS_PARTITIONS, sizeof(redisReply *)),
+    };
+    int down = 0;
+    while (b.recs != NULL && b.vals != NULL && !atomic_load(&m->stop)) {
+        if (m->c == NULL) {
+            char err[256];
+            m->c = rc__redis_connect(cf, 1000, err, sizeof(err));
+            if (m->c == NULL) {
+                if (!down++)
+                    rc_log_warn("serve", "broker %s/%s: mirror: %s; retrying", cf->ns, cf->broker,
+                                err);
+                sleep_ms(RECONNECT_MS);
+                continue;
+            }
+            rc_log_info("serve", "broker %s/%s: mirror: connected to Redis %s:%d again", cf->ns,
+                        cf->broker, cf->host, cf->port);
+            down = 0;
+        }
+        redisReply *r = read_streams(m);
+        if (r == NULL) {
+            rc_log_warn("serve", "broker %s/%s: mirror: lost Redis %s:%d: %s", cf->ns, cf->broker,
+                        cf->host, cf->port, m->c->errstr);
+            redisFree(m->c);
+            m->c = NULL;
+            down = 1;
+            continue;
+        }
+        if (r->type == REDIS_REPLY_ERROR) {
+            if (!down++)
+                rc_log_error("serve", "broker %s/%s: mirror: XREAD: %s; retrying", cf->ns,
+                             cf->broker, r->str);
+            sleep_ms(RECONNECT_MS);
+        } else if (r->type == REDIS_REPLY_ARRAY) {
+            down = 0;
+            if (copy_reply(m, r, &b) == 1) {
+                freeReplyObject(r);
+                break;
+            }
+        }
+        freeReplyObject(r);
+    }
+    free(b.recs);
+    free(b.vals);
+    return NULL;
+}
+
+int rc__redis_mirror_start(rc__redis_mirror_t *m)
+{
+    struct timeval tv = {(MIRROR_BLOCK_MS + 2000) / 1000, ((MIRROR_BLOCK_MS + 2000) % 1000) * 1000};
+    redisSetTimeout(m->c, tv); /* BLOCK plus a margin: a dead server is noticed */
+    int rc = pthread_create(&m->thread, NULL, mirror_main, m);
+    if (rc != 0)
+        return -rc;
+    m->started = 1;
+    return 0;
+}
+
+void rc__redis_mirror_stop(rc__redis_mirror_t *m)
+{
+    if (m->started) {
+        atomic_store(&m->stop, 1);
+        pthread_join(m->thread, NULL);
+        m->started = 0;
+    }
+    if (m->c != NULL)
+        redisFree(m->c);
+    m->c = NULL;
+    if (m->fd >= 0)
+        close(m->fd);
+    m->fd = -1;
+}
