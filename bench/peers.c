@@ -403,7 +403,7 @@ static int make_store(const char *parent, rc_peer_t *p, char *err, size_t errlen
                  tmpl);
         return -ENAMETOOLONG;
     }
-    snprintf(p->store, sizeof(p->store), "%s", abs);
+    memcpy(p->store, abs, strlen(abs) + 1); /* fits: checked above */
     return 0;
 }
 
