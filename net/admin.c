@@ -245,6 +245,10 @@ static void add_delivery_policy(cJSON *st, const rc_supervisor_trigger_t *t)
     add_duration(p, "retryAfterMax", d->retry_after_max_ns);
     cJSON_AddStringToObject(p, "format", d->format == RC_DELIVERY_FORMAT_JSON ? "json" : "binary");
     cJSON_AddNumberToObject(p, "maxInflight", t->cfg->max_inflight);
+    if (t->cfg->rate_milli != 0) /* ringcast.dev/rate-limit, events per second */
+        cJSON_AddNumberToObject(p, "rateLimit", (double)t->cfg->rate_milli / 1000.0);
+    if (t->cfg->ordering == RC_ORDERING_PARTITIONKEY)
+        cJSON_AddStringToObject(p, "ordering", "partitionkey");
     if (d->dead_letter_uri[0] != '\0')
         cJSON_AddStringToObject(st, "deadLetterSinkUri", d->dead_letter_uri);
     if (t->cfg->dapr == NULL && t->cfg->endpoint_count > 0) {

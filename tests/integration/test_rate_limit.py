@@ -102,6 +102,11 @@ def test_limit_holds():
             check('ringcast_trigger_rate_limit{namespace="default",trigger="free",'
                   'broker="default"}' not in m, "no rate gauge without a limit")
             eq(metric(m, "ringcast_trigger_max_inflight", "free"), 100.0, "window gauge")
+            kn = "/apis/eventing.knative.dev/v1/namespaces/default/triggers/"
+            pol = lambda n: b.request("GET", kn + n, admin=True).json()[  # noqa: E731
+                "status"]["deliveryPolicy"]
+            eq(pol("limited").get("rateLimit"), float(LIMIT), "the status shows the limit")
+            check("rateLimit" not in pol("free"), "no rateLimit without the annotation")
             publish(b, "slow", 0, EVENTS)
             limited.wait_for(1, timeout=10)
             # The other trigger of the same worker is not held back by its neighbour's limit.
