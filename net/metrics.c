@@ -506,3 +506,14 @@ size_t rc_metrics_process(char *buf, size_t cap)
     }
     return o.len;
 }
+
+void rc_metrics_copy(rc_ingress_metrics_t *to, const rc_ingress_metrics_t *from)
+{
+    /* Every member is an _Atomic uint64_t (an array of them, in effect). */
+    _Static_assert(sizeof(rc_ingress_metrics_t) % sizeof(_Atomic uint64_t) == 0, "counters only");
+    const _Atomic uint64_t *src = (const _Atomic uint64_t *)(const void *)from;
+    _Atomic uint64_t *dst = (_Atomic uint64_t *)(void *)to;
+    for (size_t i = 0; i < sizeof(*from) / sizeof(*src); i++)
+        atomic_store_explicit(&dst[i], atomic_load_explicit(&src[i], memory_order_relaxed),
+                              memory_order_relaxed);
+}

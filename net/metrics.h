@@ -44,6 +44,10 @@ typedef struct {
     _Atomic uint64_t latency_count;
 } __attribute__((aligned(64))) rc_ingress_metrics_t;
 
+/** Copies `from` into `to` counter by counter (relaxed atomic loads and stores: the loops keep
+ *  counting meanwhile). */
+void rc_metrics_copy(rc_ingress_metrics_t *to, const rc_ingress_metrics_t *from);
+
 /** Records one ingest latency in nanoseconds. */
 void rc_metrics_observe_latency(rc_ingress_metrics_t *m, uint64_t ns);
 

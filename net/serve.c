@@ -336,9 +336,9 @@ static size_t admin_metrics(void *arg, char *buf, size_t cap)
     size_t n = 0;
     if (m != NULL) {
         for (uint32_t i = 0; i < sv->nloops; i++)
-            memcpy(&m[i], &sv->loops[i].ig.metrics, sizeof(*m)); /* relaxed reads */
+            rc_metrics_copy(&m[i], &sv->loops[i].ig.metrics);
         if (sv->dapr_metrics != NULL)
-            memcpy(&m[sv->nloops], sv->dapr_metrics, sizeof(*m));
+            rc_metrics_copy(&m[sv->nloops], sv->dapr_metrics);
         fill_gauges(sv);
         n = rc_metrics_render(m, nm, sv->gauges, sv->nbrokers, buf, cap);
         n += http_metrics(sv, n < cap ? buf + n : NULL, n < cap ? cap - n : 0);
