@@ -186,6 +186,14 @@ static const struct {
  * limit held it. */
 static void render_backpressure(out_t *o, const rc_worker_stats_t *s)
 {
+    put(o, "# HELP ringcast_trigger_paused 1 while the trigger is paused (the admin API's "
+           ".../pause): it sends nothing new, its events wait in the ring.\n"
+           "# TYPE ringcast_trigger_paused gauge\n");
+    for (uint32_t i = 0; i < s->slots_hi; i++) {
+        if (s->t[i].used)
+            put(o, "ringcast_trigger_paused{" LABELS "} %d\n", s->t[i].ns, s->t[i].name,
+                s->t[i].broker, rc_worker_stats_paused(&s->t[i]));
+    }
     put(o, "# HELP ringcast_trigger_max_inflight The trigger's window: most events in flight "
            "(ringcast.dev/max-inflight).\n# TYPE ringcast_trigger_max_inflight gauge\n");
     for (uint32_t i = 0; i < s->slots_hi; i++) {

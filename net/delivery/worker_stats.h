@@ -79,6 +79,11 @@ typedef struct {
      * them, 0 before any (rc_worker_stats_attempt, the owning worker). */
     _Atomic uint64_t last_attempt;
     _Atomic uint64_t last_error;
+    /* Paused by an operator (the admin API's .../pause): the wall-clock milliseconds of the
+     * pause, 0 when not paused. Written by the supervisor's process (the admin), read by the
+     * owning worker before it sends (net/delivery/worker.c, run_timers): no reload needed. It
+     * is kept with the slot across reloads and worker restarts, not across broker restarts. */
+    _Atomic uint64_t paused_ms;
     int64_t added_ms; /* wall clock when the supervisor gave the slot to its trigger */
 } __attribute__((aligned(64))) rc_trigger_stats_t;
 
@@ -142,6 +147,12 @@ static inline void rc_worker_stats_attempt(rc_trigger_stats_t *t, int result, in
     atomic_store_explicit(&t->last_attempt, o, memory_order_relaxed);
     if (result < 200 || result > 299)
         atomic_store_explicit(&t->last_error, o, memory_order_relaxed);
+}
+
+/** Whether trigger `t` is paused (a relaxed load: the worker checks it every loop turn). */
+static inline int rc_worker_stats_paused(const rc_trigger_stats_t *t)
+{
+    return atomic_load_explicit(&t->paused_ms, memory_order_relaxed) != 0;
 }
 
 /** Maps a zeroed shared anonymous segment with `slots` trigger slots (and their replica blocks).
