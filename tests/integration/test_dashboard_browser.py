@@ -5,7 +5,8 @@ DevTools protocol (tests/integration/cdp.py, standard library only), loads `/` f
 and to one whose subscriber answers 500. It checks what a user sees: the ingest and delivery
 counters and rates appear and move between two snapshots of the page, the failing trigger is
 marked in words (not by colour only), the keyboard reaches a trigger's link, keeps it across
-updates and opens the trigger's page with Enter, and the page makes no request outside the admin
+updates and opens the trigger's page with Enter, pauses and resumes a trigger with its button
+(Tab, Enter: the broker stops and restarts its deliveries), and the page makes no request outside the admin
 listener, throws no JavaScript error and logs no console error; an external fetch is refused by
 its Content-Security-Policy. Screenshots go to the build tree (test-artifacts/). Skips (77) only
 when chromium is not installed (scripts/setup.sh installs it)."""
@@ -223,6 +224,7 @@ def test_dashboard_in_chromium():
                      ".hidden", "the overview again")
             check(br.evaluate("document.activeElement === document.querySelector(%s)" %
                               json.dumps(link)), "the focus is back on the trigger's link")
+            check_pause(br, b)
             # a trigger that does not exist (a stale bookmark): said so, no error
             br.evaluate("location.hash = '#/trigger/default/nope'")
             wait_for(br, "document.getElementById('d-ready').textContent.includes("
@@ -328,6 +330,59 @@ def check_trigger_page(br):
                  "Last error", "HTTP 500", "Failed"):
         check(want in page["body"], "trigger page shows %r: %r" % (want, page["body"]))
     eq(json.loads(page["raw"])["metadata"]["name"], "failing", "the raw object")
+
+
+def good_status(b):
+    r = b.request("GET", "/apis/eventing.knative.dev/v1/namespaces/default/triggers/good",
+                  admin=True)
+    eq(r.status, 200, "GET good")
+    return r.json()["status"]
+
+
+def check_pause(br, b):
+    """Pause and resume the trigger `good` from its page with the keyboard (loopback, no token:
+    the Overview says writable): the button says what it does, the broker has it paused (its
+    deliveries stop while events flow), the overview marks it paused, and resume delivers."""
+    br.evaluate("location.hash = '#/trigger/default/good'")
+    wait_for(br, "!document.getElementById('d-actions').hidden && "
+             "document.getElementById('d-pause').textContent === 'Pause'", "the Pause button")
+    eq(br.evaluate("document.getElementById('d-token-row').hidden"), True,
+       "no token field without spec.admin.token")
+    check("pause/resume allowed" in br.evaluate("document.getElementById('conn').textContent"),
+          "the header says writes are allowed")
+    tab_to(br, "#d-pause")
+    br.key("Enter", "Enter", 13, text="\r")
+    wait_for(br, "document.getElementById('d-pause').textContent === 'Resume' && "
+             "document.getElementById('d-ready').textContent.includes('PAUSED')", "paused")
+    check("Paused" in br.evaluate("document.getElementById('d-action-msg').textContent"),
+          "the page says paused")
+    eq(good_status(b)["paused"], True, "the broker has it paused")
+    time.sleep(0.3)  # attempts under way finish
+    before = good_status(b)["stats"]["delivered"]
+    time.sleep(1.2)
+    st = good_status(b)
+    eq(st["stats"]["delivered"], before, "no deliveries while paused (events flow)")
+    check(st["stats"]["lagEvents"] > 0, "its lag grows: %r" % st["stats"])
+    br.screenshot(os.path.join(ARTIFACTS, "dashboard-paused.png"))
+    check(br.evaluate("document.activeElement.id") == "d-pause", "the button keeps the focus")
+    br.key("Enter", "Enter", 13, text="\r")
+    wait_for(br, "document.getElementById('d-pause').textContent === 'Pause'", "resumed")
+    eq(good_status(b)["paused"], False, "the broker resumed it")
+    end = time.monotonic() + 10
+    while time.monotonic() < end and good_status(b)["stats"]["delivered"] <= before:
+        time.sleep(0.1)
+    check(good_status(b)["stats"]["delivered"] > before, "it delivers again")
+    # paused again from the overview's point of view: marked as paused, not as failing
+    eq(b.request("POST", "/apis/ringcast.dev/v1alpha1/namespaces/default/triggers/good/pause",
+                 admin=True).status, 200, "pause over HTTP")
+    br.evaluate("location.hash = '#/'")
+    wait_for(br, "(document.querySelector('#triggers tr[data-key=\"default/good\"]') || {dataset: {}})"
+             ".dataset.ready === 'Paused'", "the overview marks it paused")
+    row = json.loads(br.evaluate(SNAPSHOT_JS))["triggers"]["default/good"]
+    check("PAUSED" in row["ready"] and not row["_notReady"], "paused in words: %r" % row)
+    check("1 paused" in br.evaluate("document.getElementById('summary').textContent"), "summary")
+    eq(b.request("POST", "/apis/ringcast.dev/v1alpha1/namespaces/default/triggers/good/resume",
+                 admin=True).status, 200, "resume over HTTP")
 
 
 def check_csp(br):
