@@ -269,8 +269,31 @@ static void add_delivery_policy(cJSON *st, const rc_supervisor_trigger_t *t)
     }
 }
 
-/* What a Trigger and a Dapr Subscription both show in status. */
-static void add_delivery_status(cJSON *st, const rc_supervisor_trigger_t *t)
+/* status.recentOutcomes: the latest attempts to the subscriber, newest first (a one-object GET
+ * only: lists and the dashboard's Overview stay small). */
+static void add_recent(cJSON *st, const rc_trigger_stats_t *s)
+{
+    rc_outcome_t out[RC_OUTCOMES];
+    size_t n = rc_worker_stats_outcomes(s, out, RC_OUTCOMES);
+    cJSON *arr = cJSON_AddArrayToObject(st, "recentOutcomes");
+    for (size_t i = 0; i < n; i++) {
+        cJSON *o = cJSON_CreateObject();
+        char text[128];
+        add_time(o, "time", out[i].ms);
+        outcome_text(text, sizeof(text), out[i].result);
+        if (out[i].result > 0)
+            cJSON_AddNumberToObject(o, "status", out[i].result);
+        else
+            cJSON_AddNumberToObject(o, "code", out[i].result);
+        cJSON_AddStringToObject(o, "message", text);
+        cJSON_AddNumberToObject(o, "durationSeconds", (double)out[i].dur_ns / 1e9);
+        cJSON_AddStringToObject(o, "eventId", out[i].id);
+        cJSON_AddItemToArray(arr, o);
+    }
+}
+
+/* What a Trigger and a Dapr Subscription both show in status; `detail`: the recent outcomes. */
+static void add_delivery_status(cJSON *st, const rc_supervisor_trigger_t *t, int detail)
 {
     const rc_trigger_stats_t *s = t->stats;
 #define LD(x) ((double)atomic_load_explicit(&s->x, memory_order_relaxed))
@@ -299,12 +322,14 @@ static void add_delivery_status(cJSON *st, const rc_supervisor_trigger_t *t)
         add_time(st, "pausedTime", (int64_t)paused);
     add_outcome(st, "lastAttempt", atomic_load_explicit(&s->last_attempt, memory_order_relaxed));
     add_outcome(st, "lastError", atomic_load_explicit(&s->last_error, memory_order_relaxed));
+    if (detail)
+        add_recent(st, s);
     add_delivery_policy(st, t);
     if (t->worker_pid > 0)
         cJSON_AddNumberToObject(st, "workerPid", t->worker_pid);
 }
 
-static cJSON *trigger_object(const rc_supervisor_trigger_t *t)
+static cJSON *trigger_object(const rc_supervisor_trigger_t *t, int detail)
 {
     const rc_config_trigger_t *c = t->cfg;
     cJSON *o = new_object(KNATIVE_API, "Trigger", c->ns, c->name, t->stats->added_ms);
@@ -328,11 +353,11 @@ static cJSON *trigger_object(const rc_supervisor_trigger_t *t)
     else
         strcpy(filter, "true");
     cJSON_AddStringToObject(st, "filter", filter);
-    add_delivery_status(st, t);
+    add_delivery_status(st, t, detail);
     return o;
 }
 
-static cJSON *subscription_object(const rc_supervisor_trigger_t *t)
+static cJSON *subscription_object(const rc_supervisor_trigger_t *t, int detail)
 {
     const rc_config_dapr_sub_t *d = t->cfg->dapr;
     cJSON *o = new_object(DAPR_API, "Subscription", t->cfg->ns, t->cfg->name, t->stats->added_ms);
@@ -374,7 +399,7 @@ static cJSON *subscription_object(const rc_supervisor_trigger_t *t)
     cJSON_AddStringToObject(st, "broker", t->cfg->broker);
     cJSON_AddStringToObject(st, "consumerGroup", d->group);
     cJSON_AddStringToObject(st, "subscriberUri", t->cfg->subscriber_uri);
-    add_delivery_status(st, t);
+    add_delivery_status(st, t, detail);
     return o;
 }
 
@@ -470,7 +495,9 @@ static void collect(const rc_admin_t *a, const rc_admin_view_t *v, const query_t
         int dapr = t[i].cfg->dapr != NULL;
         if ((q->res == RES_SUBSCRIPTIONS) != dapr || !selected(q, t[i].cfg->ns, t[i].cfg->name))
             continue;
-        cJSON_AddItemToArray(items, dapr ? subscription_object(&t[i]) : trigger_object(&t[i]));
+        int detail = q->name[0] != '\0';
+        cJSON_AddItemToArray(items, dapr ? subscription_object(&t[i], detail)
+                                         : trigger_object(&t[i], detail));
     }
     free(t);
 }
@@ -756,7 +783,7 @@ static void serve_pause(rc_admin_t *a, int pause, const char *ns, const char *na
             atomic_store_explicit(flag, 0, memory_order_relaxed);
         if ((pause != 0) != (was != 0))
             rc_log_info("admin", "trigger %s/%s %s", ns, name, pause ? "paused" : "resumed");
-        o = trigger_object(found);
+        o = trigger_object(found, 1);
     }
     free(t);
     char *text = cJSON_PrintUnformatted(o);
