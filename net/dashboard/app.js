@@ -19,6 +19,7 @@
     rates: new Map(), // key -> latest rate (per second) or null
     hist: new Map(), // key -> array of the last HISTORY rates
     polls: 0,
+    detail: null, // {key, obj}: the open page's object as a one-object GET serves it
   };
 
   // ---- errors: shown on the page (and read by the browser test) ----------------------------
@@ -468,7 +469,9 @@
         ago(st.lastError.time) + ")" : "none"],
     ])));
     body.replaceChildren(cols);
-    setText(document.getElementById("d-json"), JSON.stringify(o, null, 2));
+    const d = state.detail && state.detail.key === k ? state.detail.obj : null;
+    body.appendChild(outcomesTable(d));
+    setText(document.getElementById("d-json"), JSON.stringify(d || o, null, 2));
   }
 
   // ---- pause and resume (a trigger's page) ---------------------------------------------------------
@@ -540,6 +543,46 @@
 
   document.getElementById("d-pause").addEventListener("click", pauseOrResume);
 
+  // The latest attempts to the subscriber (status.recentOutcomes of the one-object GET, which
+  // the page fetches with each poll while it is open).
+  function outcomesTable(d) {
+    const wrap = el("div");
+    wrap.appendChild(el("h3", { id: "h-outcomes" }, "Recent outcomes"));
+    const list = d && (d.status || {}).recentOutcomes;
+    if (!list || list.length === 0) {
+      wrap.appendChild(el("p", { class: "empty" }, list ? "No attempt yet." : "Loading…"));
+      return wrap;
+    }
+    const t = el("table", { id: "outcomes", "aria-labelledby": "h-outcomes" });
+    const hr = el("tr");
+    for (const h of ["Time", "Outcome", "Duration", "Event id"]) {
+      hr.appendChild(el("th", h === "Duration" ? { scope: "col", class: "num" } : { scope: "col" }, h));
+    }
+    t.appendChild(el("thead")).appendChild(hr);
+    const tb = t.appendChild(el("tbody"));
+    for (const x of list) {
+      const tr = el("tr");
+      const ok = typeof x.status === "number" && x.status >= 200 && x.status < 300;
+      tr.appendChild(el("td", {}, x.time + " (" + ago(x.time) + ")"));
+      tr.appendChild(el("td", { class: ok ? "ready-True" : "ready-False" }, (ok ? "✓ " : "✗ ") + x.message));
+      tr.appendChild(el("td", { class: "num" }, seconds(x.durationSeconds)));
+      tr.appendChild(el("td", {}, x.eventId));
+      tb.appendChild(tr);
+    }
+    wrap.appendChild(t);
+    return wrap;
+  }
+
+  async function fetchDetail(r) {
+    const path = r.kind === "trigger"
+      ? "/apis/eventing.knative.dev/v1/namespaces/" + encodeURIComponent(r.ns) + "/triggers/"
+      : "/apis/dapr.io/v2alpha1/namespaces/" + encodeURIComponent(r.ns) + "/subscriptions/";
+    const res = await fetch(path + encodeURIComponent(r.name), { cache: "no-store" });
+    if (res.status === 404) return; // not there (any more): the page says so from the overview
+    if (!res.ok) throw new Error("HTTP " + res.status + " from " + path);
+    state.detail = { key: r.kind + ":" + r.ns + "/" + r.name, obj: await res.json() };
+  }
+
   // ---- polling and the views ------------------------------------------------------------------------
 
   function render() {
@@ -601,6 +644,8 @@
       const res = await fetch(OVERVIEW, { cache: "no-store", signal: ctl.signal });
       if (!res.ok) throw new Error("HTTP " + res.status + " from " + OVERVIEW);
       const ov = await res.json();
+      const r = route();
+      if (r) await fetchDetail(r);
       ingest(ov);
       render();
       connection(true, "live · " + new Date(ov.timeMs).toLocaleTimeString("en-GB") + " · " +

@@ -330,6 +330,14 @@ def check_trigger_page(br):
                  "Last error", "HTTP 500", "Failed"):
         check(want in page["body"], "trigger page shows %r: %r" % (want, page["body"]))
     eq(json.loads(page["raw"])["metadata"]["name"], "failing", "the raw object")
+    # the recent outcomes: the subscriber's 500s, with their event ids (every 10th is t.bad)
+    wait_for(br, "document.querySelectorAll('#outcomes tbody tr').length >= 2", "recent outcomes")
+    rows = json.loads(br.evaluate("JSON.stringify(Array.from(document.querySelectorAll("
+                                  "'#outcomes tbody tr')).map((tr) => Array.from(tr.cells)"
+                                  ".map((td) => td.textContent)))"))
+    for row in rows:
+        check("HTTP 500" in row[1] and row[1].startswith("✗") and int(row[3]) % 10 == 0 and
+              row[2].endswith("s"), "an outcome row: %r" % row)
 
 
 def good_status(b):

@@ -5,7 +5,8 @@ trigger NAME`. A paused trigger sends nothing (50 events published: none deliver
 bounded wait, its lag is 50, ringcast_trigger_paused 1, Ready False/Paused), an attempt under
 way when it is paused finishes, the pause outlasts a reload (SIGHUP), and after resume the 50
 are delivered, each once. The bearer token (401/403/200), 404 for an unknown trigger, 405 for
-another method, the CLI's round trip, --help and usage errors. Every wait is bounded."""
+another method, the CLI's round trip, --help and usage errors; the last 16 delivery outcomes in
+a one-object GET and `ringcast describe`. Every wait is bounded."""
 
 import os
 import signal
@@ -158,6 +159,16 @@ def test_pause_holds_then_resume_delivers_all_once():
         eq(e.paused_gauge(), 0.0, "gauge after resume")
         eq(ready(e.trigger()), ("True", "Delivering"), "Ready after resume")
         eq(e.post("resume").status, 200, "resume when not paused")
+        # the last 16 outcomes, newest first, in a one-object GET (not in lists)
+        rec = e.trigger()["status"]["recentOutcomes"]
+        eq(len(rec), 16, "16 recent outcomes")
+        check(all(x["status"] == 200 and x["message"] == "HTTP 200" and x["eventId"] in ids and
+                  0 <= x["durationSeconds"] < 5 and x["time"].endswith("Z") for x in rec), rec)
+        eq(len(set(x["eventId"] for x in rec)), 16, "distinct events")
+        check([x["time"] for x in rec] == sorted((x["time"] for x in rec), reverse=True),
+              "newest first")
+        lst = e.broker.request("GET", KN + "/namespaces/default/triggers", admin=True).json()
+        check("recentOutcomes" not in lst["items"][0]["status"], "lists stay small")
         check("trigger default/t1 paused" in e.broker.log() and
               "trigger default/t1 resumed" in e.broker.log(), "logged")
 
@@ -225,6 +236,8 @@ def test_cli():
         rc, out, err = e.cli("pause", "trigger", "t1", "-n", "default")
         eq((rc, out), (0, "trigger.eventing.knative.dev/t1 paused (lag 0 events)\n"), err)
         eq(ready(e.trigger()), ("False", "Paused"), "paused by the CLI")
+        rc, out, err = e.cli("describe", "trigger", "t1")
+        check(rc == 0 and "Paused" in out and "Paused:" in out, "describe: %r %r" % (out, err))
         rc, _, err = e.cli("pause", "trigger", "nope")
         check(rc == 1 and "HTTP 404" in err and "nope" in err, err)
         eid = e.publish()
@@ -233,6 +246,10 @@ def test_cli():
         rc, out, err = e.cli("resume", "trigger", "t1")
         check(rc == 0 and out.startswith("trigger.eventing.knative.dev/t1 resumed"), out + err)
         eq([q.ce("id") for q in e.sub.wait_for(1)], [eid], "delivered after the CLI's resume")
+        wait(lambda: e.trigger()["status"].get("recentOutcomes"), "an outcome")
+        rc, out, err = e.cli("describe", "trigger", "t1")
+        check(rc == 0 and "Recent outcomes (newest first):" in out and "HTTP 200" in out and
+              " " + eid in out and "Paused:" not in out, "describe: %r %r" % (out, err))
 
 
 if __name__ == "__main__":
