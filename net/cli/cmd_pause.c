@@ -88,9 +88,9 @@ static int run(const char *cmd, int argc, char **argv)
          .value = &o.ns,
          .metavar = "NS",
          .help = "the trigger's namespace (default: default)"},
-        RC_CLI_OPT_STRING("admin", &o.admin, "HOST:PORT",
-                          "the broker's admin address (default: $RINGCAST_ADMIN, else " DEFAULT_ADMIN
-                          ")"),
+        RC_CLI_OPT_STRING(
+            "admin", &o.admin, "HOST:PORT",
+            "the broker's admin address (default: $RINGCAST_ADMIN, else " DEFAULT_ADMIN ")"),
         RC_CLI_OPT_STRING("token", &o.token, "TOKEN",
                           "the bearer token when the broker sets spec.admin.token (default: "
                           "$RINGCAST_ADMIN_TOKEN)"),
@@ -105,19 +105,21 @@ static int run(const char *cmd, int argc, char **argv)
                             "                      [--timeout SECONDS]"
                           : "resume trigger NAME [-n NS] [--admin HOST:PORT] [--token TOKEN]\n"
                             "                       [--timeout SECONDS]",
-        .about = pause ? "Pauses a trigger of a running broker: its worker sends nothing new (attempts\n"
-                         "under way finish), its events wait in the ring and its lag grows; nothing\n"
-                         "is lost, except what its lag limit gives up as for a hung subscriber. Its\n"
-                         "Ready condition says Paused. The pause lasts until `ringcast resume`, over\n"
-                         "reloads and applies, but not over a restart of the broker. Writes are\n"
-                         "accepted from loopback only, unless the broker sets spec.admin.token\n"
-                         "(then --token). See docs/operations.md, \"Pausing a trigger\".\n"
-                       : "Resumes a paused trigger: its worker sends again from where it stopped\n"
-                         "(the oldest event it had not delivered), at its usual window and rate.\n"
-                         "Resuming a trigger that is not paused does nothing. See\n"
-                         "docs/operations.md, \"Pausing a trigger\".\n",
-        .epilogue = "Exit codes: 0 done, 1 the broker refused (its message printed: 401/403 the\n"
-                    "  token, 404 no such trigger) or its admin API is not reachable, 2 bad usage.\n",
+        .about =
+            pause ? "Pauses a trigger of a running broker: its worker sends nothing new (attempts\n"
+                    "under way finish), its events wait in the ring and its lag grows; nothing\n"
+                    "is lost, except what its lag limit gives up as for a hung subscriber. Its\n"
+                    "Ready condition says Paused. The pause lasts until `ringcast resume`, over\n"
+                    "reloads and applies, but not over a restart of the broker. Writes are\n"
+                    "accepted from loopback only, unless the broker sets spec.admin.token\n"
+                    "(then --token). See docs/operations.md, \"Pausing a trigger\".\n"
+                  : "Resumes a paused trigger: its worker sends again from where it stopped\n"
+                    "(the oldest event it had not delivered), at its usual window and rate.\n"
+                    "Resuming a trigger that is not paused does nothing. See\n"
+                    "docs/operations.md, \"Pausing a trigger\".\n",
+        .epilogue =
+            "Exit codes: 0 done, 1 the broker refused (its message printed: 401/403 the\n"
+            "  token, 404 no such trigger) or its admin API is not reachable, 2 bad usage.\n",
         .opts = opts,
         .operand_name = "NAME",
         .operand = &o.name,

@@ -120,7 +120,8 @@ size_t rc_worker_stats_outcomes(const rc_trigger_stats_t *t, rc_outcome_t *out, 
         for (size_t w = 0; w < RC_OUTCOME_ID_MAX / 8; w++)
             id[w] = atomic_load_explicit(&o->id[w], memory_order_relaxed);
         atomic_thread_fence(memory_order_acquire); /* the fields before the second look */
-        if ((s1 & 1) != 0 || s1 != atomic_load_explicit(&o->seq, memory_order_relaxed) || packed == 0)
+        if ((s1 & 1) != 0 || s1 != atomic_load_explicit(&o->seq, memory_order_relaxed) ||
+            packed == 0)
             continue; /* being rewritten: left out rather than mixed */
         rc_outcome_t *r = &out[got++];
         rc_worker_stats_unpack(packed, &r->result, &r->ms);

@@ -38,8 +38,8 @@ typedef struct {
 
 /** An outcome as a reader gets it. */
 typedef struct {
-    int result;     /* an HTTP status, or a negative code (rc_strerror) */
-    int64_t ms;     /* wall clock when it ended */
+    int result; /* an HTTP status, or a negative code (rc_strerror) */
+    int64_t ms; /* wall clock when it ended */
     uint64_t dur_ns;
     char id[RC_OUTCOME_ID_MAX + 1];
 } rc_outcome_t;

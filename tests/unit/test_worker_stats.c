@@ -95,7 +95,7 @@ static void test_outcomes(void)
     }
     ASSERT_EQ(rc_worker_stats_outcomes(&slot, out, RC_OUTCOMES + 4), RC_OUTCOMES);
     ASSERT(strcmp(out[0].id, "e19") == 0 && out[0].result == -111); /* newest first */
-    ASSERT(strcmp(out[RC_OUTCOMES - 1].id, "e4") == 0);            /* the 16 latest */
+    ASSERT(strcmp(out[RC_OUTCOMES - 1].id, "e4") == 0);             /* the 16 latest */
     ASSERT_EQ(rc_worker_stats_outcomes(&slot, out, 3), 3);          /* cap */
     char longid[100];
     memset(longid, 'x', sizeof(longid));
