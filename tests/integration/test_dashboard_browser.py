@@ -267,6 +267,57 @@ def test_dashboard_in_chromium():
         bad.close()
 
 
+TOKEN = "dash-token-0123456789abcdef"
+
+
+def test_pause_with_token_in_chromium():
+    """With spec.admin.token: the page asks for the token (a password field), refuses to send
+    without one, shows the broker's 403 for a wrong one, and pauses with the right one, sent as
+    a bearer token; nothing is kept in the browser's storage."""
+    binary = cdp.find_chromium()
+    if binary is None:
+        return  # said by the first test
+    ok = Subscriber()
+    config = CONFIG.replace("  shutdownTimeout: 500ms\n",
+                            "  shutdownTimeout: 500ms\n  admin:\n    token: %s\n" % TOKEN)
+    try:
+        with Broker(config % {"ok": ok.url, "bad": ok.url}) as b, cdp.Browser(binary) as br:
+            for domain in ("Runtime", "Page"):
+                br.command(domain + ".enable")
+            br.command("Page.navigate",
+                       {"url": "http://127.0.0.1:%d/#/trigger/default/good" % b.admin_port})
+            wait_for(br, "!!document.getElementById('d-actions') && "
+                     "!document.getElementById('d-actions').hidden && "
+                     "!document.getElementById('d-token-row').hidden", "the token field")
+            eq(br.evaluate("document.getElementById('d-token').type"), "password", "its type")
+            check("with the admin token" in br.evaluate(
+                "document.getElementById('conn').textContent"), "the header says so")
+            msg = "document.getElementById('d-action-msg').textContent"
+            br.evaluate("document.getElementById('d-pause').click()")
+            wait_for(br, msg + ".includes('enter the admin token')", "asks for the token")
+            eq(br.evaluate("document.activeElement.id"), "d-token", "the focus is on the field")
+            br.command("Input.insertText", {"text": "not-the-right-token"})
+            br.evaluate("document.getElementById('d-pause').click()")
+            wait_for(br, msg + ".includes('HTTP 403')", "the broker's refusal")
+            eq(good_status(b)["paused"], False, "a wrong token pauses nothing")
+            br.evaluate("document.getElementById('d-token').value = ''")
+            br.evaluate("document.getElementById('d-token').focus()")
+            br.command("Input.insertText", {"text": TOKEN})
+            br.evaluate("document.getElementById('d-pause').click()")
+            wait_for(br, "document.getElementById('d-pause').textContent === 'Resume'", "paused")
+            eq(good_status(b)["paused"], True, "paused with the token")
+            eq(br.evaluate("localStorage.length + sessionStorage.length + document.cookie.length"),
+               0, "nothing stored")
+            br.evaluate("document.getElementById('d-pause').click()")
+            wait_for(br, "document.getElementById('d-pause').textContent === 'Pause'", "resumed")
+            eq(good_status(b)["paused"], False, "resumed with the token")
+            eq([e["params"]["exceptionDetails"] for e in br.events
+                if e["method"] == "Runtime.exceptionThrown"], [], "exceptions")
+            eq(br.evaluate("document.getElementById('errors').textContent"), "", "page errors")
+    finally:
+        ok.close()
+
+
 def spark_rises(points):
     """A sparkline (SVG polyline points, y 19 = 0/s) with several points, one above zero."""
     pts = [tuple(map(float, p.split(","))) for p in (points or "").split()]
@@ -405,4 +456,4 @@ def check_csp(br):
 
 
 if __name__ == "__main__":
-    Runner().run([test_dashboard_in_chromium])
+    Runner().run([test_dashboard_in_chromium, test_pause_with_token_in_chromium])
