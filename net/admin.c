@@ -16,6 +16,7 @@
 #include "core/clock.h"
 #include "core/errors.h"
 #include "core/filter.h"
+#include "core/log.h"
 #include "net/admin_internal.h"
 #include "net/dashboard.h"
 
@@ -217,7 +218,16 @@ static void trigger_conditions(cJSON *o, const rc_supervisor_trigger_t *t, cJSON
         rfc3339(ts, ms);
         outcome_text(text, sizeof(text), result);
     }
-    if (t->worker_pid <= 0) {
+    uint64_t paused = atomic_load_explicit(&t->stats->paused_ms, memory_order_relaxed);
+    if (paused != 0) {
+        /* False, not Unknown: the operator's pause is known to stop deliveries. */
+        rfc3339(ts, (int64_t)paused);
+        snprintf(msg, sizeof(msg),
+                 "paused since %s: nothing new is sent, events wait in the ring (ringcast resume "
+                 "trigger %s -n %s)",
+                 ts, t->cfg->name, t->cfg->ns);
+        *status = add_status(o, "False", "Paused", msg);
+    } else if (t->worker_pid <= 0) {
         *status = add_status(o, "False", "WorkerNotRunning",
                              "its worker process is being restarted, or the workers stop");
     } else if (last == 0) {
@@ -259,8 +269,31 @@ static void add_delivery_policy(cJSON *st, const rc_supervisor_trigger_t *t)
     }
 }
 
-/* What a Trigger and a Dapr Subscription both show in status. */
-static void add_delivery_status(cJSON *st, const rc_supervisor_trigger_t *t)
+/* status.recentOutcomes: the latest attempts to the subscriber, newest first (a one-object GET
+ * only: lists and the dashboard's Overview stay small). */
+static void add_recent(cJSON *st, const rc_trigger_stats_t *s)
+{
+    rc_outcome_t out[RC_OUTCOMES];
+    size_t n = rc_worker_stats_outcomes(s, out, RC_OUTCOMES);
+    cJSON *arr = cJSON_AddArrayToObject(st, "recentOutcomes");
+    for (size_t i = 0; i < n; i++) {
+        cJSON *o = cJSON_CreateObject();
+        char text[128];
+        add_time(o, "time", out[i].ms);
+        outcome_text(text, sizeof(text), out[i].result);
+        if (out[i].result > 0)
+            cJSON_AddNumberToObject(o, "status", out[i].result);
+        else
+            cJSON_AddNumberToObject(o, "code", out[i].result);
+        cJSON_AddStringToObject(o, "message", text);
+        cJSON_AddNumberToObject(o, "durationSeconds", (double)out[i].dur_ns / 1e9);
+        cJSON_AddStringToObject(o, "eventId", out[i].id);
+        cJSON_AddItemToArray(arr, o);
+    }
+}
+
+/* What a Trigger and a Dapr Subscription both show in status; `detail`: the recent outcomes. */
+static void add_delivery_status(cJSON *st, const rc_supervisor_trigger_t *t, int detail)
 {
     const rc_trigger_stats_t *s = t->stats;
 #define LD(x) ((double)atomic_load_explicit(&s->x, memory_order_relaxed))
@@ -283,14 +316,20 @@ static void add_delivery_status(cJSON *st, const rc_supervisor_trigger_t *t)
         cJSON_AddNumberToObject(l, "p50Seconds", p50);
         cJSON_AddNumberToObject(l, "p99Seconds", rc_worker_stats_latency_quantile(s, 0.99, &n));
     }
+    uint64_t paused = atomic_load_explicit(&s->paused_ms, memory_order_relaxed);
+    cJSON_AddBoolToObject(st, "paused", paused != 0);
+    if (paused != 0)
+        add_time(st, "pausedTime", (int64_t)paused);
     add_outcome(st, "lastAttempt", atomic_load_explicit(&s->last_attempt, memory_order_relaxed));
     add_outcome(st, "lastError", atomic_load_explicit(&s->last_error, memory_order_relaxed));
+    if (detail)
+        add_recent(st, s);
     add_delivery_policy(st, t);
     if (t->worker_pid > 0)
         cJSON_AddNumberToObject(st, "workerPid", t->worker_pid);
 }
 
-static cJSON *trigger_object(const rc_supervisor_trigger_t *t)
+static cJSON *trigger_object(const rc_supervisor_trigger_t *t, int detail)
 {
     const rc_config_trigger_t *c = t->cfg;
     cJSON *o = new_object(KNATIVE_API, "Trigger", c->ns, c->name, t->stats->added_ms);
@@ -314,11 +353,11 @@ static cJSON *trigger_object(const rc_supervisor_trigger_t *t)
     else
         strcpy(filter, "true");
     cJSON_AddStringToObject(st, "filter", filter);
-    add_delivery_status(st, t);
+    add_delivery_status(st, t, detail);
     return o;
 }
 
-static cJSON *subscription_object(const rc_supervisor_trigger_t *t)
+static cJSON *subscription_object(const rc_supervisor_trigger_t *t, int detail)
 {
     const rc_config_dapr_sub_t *d = t->cfg->dapr;
     cJSON *o = new_object(DAPR_API, "Subscription", t->cfg->ns, t->cfg->name, t->stats->added_ms);
@@ -360,7 +399,7 @@ static cJSON *subscription_object(const rc_supervisor_trigger_t *t)
     cJSON_AddStringToObject(st, "broker", t->cfg->broker);
     cJSON_AddStringToObject(st, "consumerGroup", d->group);
     cJSON_AddStringToObject(st, "subscriberUri", t->cfg->subscriber_uri);
-    add_delivery_status(st, t);
+    add_delivery_status(st, t, detail);
     return o;
 }
 
@@ -456,7 +495,9 @@ static void collect(const rc_admin_t *a, const rc_admin_view_t *v, const query_t
         int dapr = t[i].cfg->dapr != NULL;
         if ((q->res == RES_SUBSCRIPTIONS) != dapr || !selected(q, t[i].cfg->ns, t[i].cfg->name))
             continue;
-        cJSON_AddItemToArray(items, dapr ? subscription_object(&t[i]) : trigger_object(&t[i]));
+        int detail = q->name[0] != '\0';
+        cJSON_AddItemToArray(items, dapr ? subscription_object(&t[i], detail)
+                                         : trigger_object(&t[i], detail));
     }
     free(t);
 }
@@ -672,10 +713,103 @@ static void serve_write(rc_admin_t *a, rc_apply_op_t op, const rc_http_server_re
     free(json);
 }
 
+/* ---- pause and resume ------------------------------------------------------------------------ */
+
+/* WRITE_API "namespaces/NS/triggers/NAME/(pause|resume)": returns 1 (pause) or 0 (resume) with
+ * the namespace and name, -1 for another path. */
+static int parse_pause(const rc_http_server_request_t *req, char *ns, size_t nscap, char *name,
+                       size_t namecap)
+{
+    static const char pre[] = WRITE_API "namespaces/";
+    const char *p = req->path, *end = req->path + req->path_len;
+    char res[16], verb[16];
+    if (req->path_len < sizeof(pre) || memcmp(p, pre, sizeof(pre) - 1) != 0)
+        return -1;
+    p += sizeof(pre) - 1;
+    if (segment(&p, end, ns, nscap) < 0 || segment(&p, end, res, sizeof(res)) < 0 ||
+        strcmp(res, "triggers") != 0 || segment(&p, end, name, namecap) < 0 ||
+        segment(&p, end, verb, sizeof(verb)) < 0 || p < end || end[-1] == '/')
+        return -1;
+    if (strcmp(verb, "pause") == 0)
+        return 1;
+    return strcmp(verb, "resume") == 0 ? 0 : -1;
+}
+
+/* Sets or clears the trigger's paused_ms in the shared stats slot, which its worker reads before
+ * each send: in effect within one loop turn of the worker, no reload. Answers the Trigger. */
+static void serve_pause(rc_admin_t *a, int pause, const char *ns, const char *name,
+                        const rc_http_server_request_t *req, rc_http_server_response_t *res)
+{
+    if (req->method != RC_HTTP_POST) {
+        status_answer(a, res, 405, "MethodNotAllowed", "pause and resume take POST (no body)");
+        res->headers = "Allow: POST\r\n";
+        res->headers_len = strlen(res->headers);
+        return;
+    }
+    if (authorized(a, req, res) != 0)
+        return;
+    query_t q;
+    memset(&q, 0, sizeof(q));
+    q.res = RES_TRIGGERS;
+    snprintf(q.ns, sizeof(q.ns), "%s", ns);
+    snprintf(q.name, sizeof(q.name), "%s", name);
+    rc_admin_view_t v;
+    memset(&v, 0, sizeof(v));
+    a->view(a->arg, &v);
+    size_t n = v.sup != NULL ? rc_supervisor_triggers(v.sup, NULL, 0) : 0;
+    rc_supervisor_trigger_t *t = calloc(n ? n : 1, sizeof(*t));
+    if (t == NULL) {
+        rc_http_response_error(res, 503, "out of memory");
+        return;
+    }
+    n = v.sup != NULL ? rc_supervisor_triggers(v.sup, t, n) : 0;
+    const rc_supervisor_trigger_t *found = NULL;
+    for (size_t i = 0; i < n && found == NULL; i++) {
+        if (t[i].cfg->dapr == NULL && strcmp(t[i].cfg->ns, ns) == 0 &&
+            strcmp(t[i].cfg->name, name) == 0)
+            found = &t[i];
+    }
+    int status = 200;
+    cJSON *o;
+    if (found == NULL) {
+        o = not_found(&q);
+        status = 404;
+    } else {
+        _Atomic uint64_t *flag = &found->stats->paused_ms;
+        uint64_t was = atomic_load_explicit(flag, memory_order_relaxed);
+        if (pause && was == 0)
+            atomic_store_explicit(flag, (uint64_t)(rc_wall_ns() / 1000000), memory_order_relaxed);
+        else if (!pause)
+            atomic_store_explicit(flag, 0, memory_order_relaxed);
+        if ((pause != 0) != (was != 0))
+            rc_log_info("admin", "trigger %s/%s %s", ns, name, pause ? "paused" : "resumed");
+        o = trigger_object(found, 1);
+    }
+    free(t);
+    char *text = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    if (text == NULL || keep_body(a, text, strlen(text)) != 0) {
+        free(text);
+        rc_http_response_error(res, 503, "out of memory");
+        return;
+    }
+    res->status = status;
+    res->content_type = "application/json";
+    res->body = a->buf;
+    res->body_len = strlen(text);
+    free(text);
+}
+
 static void on_request(void *data, const rc_http_server_request_t *req,
                        rc_http_server_response_t *res)
 {
     rc_admin_t *a = data;
+    char pns[RC_CONFIG_NAME_MAX + 1], pname[RC_CONFIG_NAME_MAX + 1];
+    int pause = a->view != NULL ? parse_pause(req, pns, sizeof(pns), pname, sizeof(pname)) : -1;
+    if (pause >= 0) {
+        serve_pause(a, pause, pns, pname, req, res);
+        return;
+    }
     if (a->write != NULL && (path_is(req, WRITE_API "apply") || path_is(req, WRITE_API "delete"))) {
         serve_write(a, path_is(req, WRITE_API "apply") ? RC_APPLY_APPLY : RC_APPLY_DELETE, req,
                     res);
@@ -692,7 +826,8 @@ static void on_request(void *data, const rc_http_server_request_t *req,
                                "unknown admin path (try /healthz, /readyz, /metrics, "
                                "/apis/" KNATIVE_API "/brokers, /apis/" KNATIVE_API "/triggers, "
                                "/apis/" DAPR_API "/subscriptions, POST /apis/" RINGCAST_API
-                               "/apply and /delete)");
+                               "/apply and /delete, POST /apis/" RINGCAST_API
+                               "/namespaces/NS/triggers/NAME/pause and /resume)");
         return;
     }
     if (req->method != RC_HTTP_GET && req->method != RC_HTTP_HEAD) {

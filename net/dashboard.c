@@ -83,7 +83,7 @@ static void serve_asset(const rc_http_server_request_t *req, rc_http_server_resp
 
 /* The Overview: one view of the serve process, so the brokers' and the triggers' numbers are of
  * the same moment, and that moment on the monotonic clock (sampleSeconds) for the rates. */
-static cJSON *overview(rc_admin_t *a)
+static cJSON *overview(rc_admin_t *a, const rc_http_server_request_t *req)
 {
     rc_admin_view_t v;
     memset(&v, 0, sizeof(v));
@@ -97,7 +97,12 @@ static cJSON *overview(rc_admin_t *a)
     cJSON_AddNumberToObject(o, "timeMs", (double)(wall / 1000000));
     cJSON_AddNumberToObject(o, "sampleSeconds", (double)mono / 1e9);
     cJSON_AddNumberToObject(o, "startedMs", (double)v.started_ms);
-    cJSON_AddBoolToObject(o, "readOnly", 1);
+    /* What the page may offer (pause/resume): writes as net/admin.c authorises them. With a
+     * token the page asks for it; without one only a loopback peer may write. */
+    int token = a->token != NULL, writable = !token && req->peer_loopback;
+    cJSON_AddBoolToObject(o, "readOnly", !token && !writable);
+    cJSON_AddBoolToObject(o, "writable", writable);
+    cJSON_AddBoolToObject(o, "tokenRequired", token);
     cJSON *b = cJSON_AddArrayToObject(o, "brokers");
     cJSON *t = cJSON_AddArrayToObject(o, "triggers");
     cJSON *s = cJSON_AddArrayToObject(o, "subscriptions");
@@ -105,9 +110,10 @@ static cJSON *overview(rc_admin_t *a)
     return o;
 }
 
-static void serve_overview(rc_admin_t *a, rc_http_server_response_t *res)
+static void serve_overview(rc_admin_t *a, const rc_http_server_request_t *req,
+                           rc_http_server_response_t *res)
 {
-    cJSON *o = overview(a);
+    cJSON *o = overview(a, req);
     char *text = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     size_t n = text != NULL ? strlen(text) : 0;
@@ -149,7 +155,7 @@ int rc_dashboard_route(rc_admin_t *a, const rc_http_server_request_t *req,
     } else if (a->view == NULL) {
         rc_http_response_error(res, 404, "this admin listener has no status API");
     } else {
-        serve_overview(a, res);
+        serve_overview(a, req, res);
     }
     return 1;
 }

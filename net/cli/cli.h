@@ -27,6 +27,8 @@ typedef struct {
     X(rings, "list the brokers' rings (owner, size, readers, fill) or remove a stale one")         \
     X(apply, "create or change a running broker's triggers and other objects (admin API)")        \
     X(delete, "remove objects `apply` added to a running broker (admin API)")                      \
+    X(pause, "pause a running broker's trigger: its events wait in the ring (admin API)")         \
+    X(resume, "resume a paused trigger where it stopped (admin API)")                              \
     /* end of RC_CLI_COMMANDS */
 
 #define RC_CLI_DECLARE(name, summary) int rc_cmd_##name(int argc, char **argv);

@@ -607,6 +607,20 @@ static void describe_delivery(const cJSON *o)
          num_at(o, "status.stats.lagBytes"));
     describe_outcome(o, "status.lastAttempt", "Last attempt");
     describe_outcome(o, "status.lastError", "Last error");
+    if (at(o, "status.pausedTime") != NULL)
+        line("Paused", "since %s (ringcast resume trigger NAME)",
+             str_at(o, "status.pausedTime", ""));
+    const cJSON *rec = at(o, "status.recentOutcomes"), *e;
+    if (cJSON_GetArraySize(rec) > 0) {
+        printf("Recent outcomes (newest first):\n");
+        printf("  %-22s %-28s %10s  %s\n", "TIME", "OUTCOME", "DURATION", "EVENT ID");
+        cJSON_ArrayForEach(e, rec)
+        {
+            printf("  %-22s %-28.28s %8.1fms  %s\n", str_at(e, "time", ""),
+                   str_at(e, "message", ""), num_at(e, "durationSeconds") * 1e3,
+                   str_at(e, "eventId", ""));
+        }
+    }
     if (at(o, "status.workerPid") != NULL)
         line("Worker pid", "%.0f", num_at(o, "status.workerPid"));
 }

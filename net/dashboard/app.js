@@ -19,6 +19,7 @@
     rates: new Map(), // key -> latest rate (per second) or null
     hist: new Map(), // key -> array of the last HISTORY rates
     polls: 0,
+    detail: null, // {key, obj}: the open page's object as a one-object GET serves it
   };
 
   // ---- errors: shown on the page (and read by the browser test) ----------------------------
@@ -83,8 +84,14 @@
     return c || { status: "Unknown", reason: "NoCondition", message: "no Ready condition" };
   }
 
+  // Paused by an operator (Ready False, reason Paused): not a failure, marked apart.
+  function isPaused(c) {
+    return c.status === "False" && c.reason === "Paused";
+  }
+
   // The text marker: a failing object is marked in words, not by colour alone.
   function readyText(c) {
+    if (isPaused(c)) return "‖ PAUSED";
     if (c.status === "True") return "✓ Ready";
     if (c.status === "False") return "✗ NOT READY";
     return "? Unknown";
@@ -194,7 +201,7 @@
       td.appendChild(el("span"));
       td.appendChild(el("span", { class: "reason" }));
     }
-    td.className = "ready-" + c.status;
+    td.className = "ready-" + (isPaused(c) ? "Paused" : c.status);
     setText(td.firstChild, readyText(c));
     setText(td.lastChild, c.status === "True" ? "" : c.reason);
     td.title = c.message;
@@ -273,8 +280,9 @@
       const st = o.status || {};
       const s = st.stats || {};
       const c = ready(o);
-      tr.classList.toggle("not-ready", c.status === "False");
-      tr.dataset.ready = c.status;
+      tr.classList.toggle("not-ready", c.status === "False" && !isPaused(c));
+      tr.classList.toggle("paused", isPaused(c));
+      tr.dataset.ready = isPaused(c) ? "Paused" : c.status;
       setText(cell(tr, "where"), kind === "trigger" ? o.spec.broker : o.spec.pubsubname + "/" + o.spec.topic);
       setReady(cell(tr, "ready"), c);
       setText(cell(tr, "subscriber"), st.subscriberUri || "");
@@ -339,13 +347,14 @@
     syncRows(document.getElementById("readers"), "readers-empty", readerItems(ov.brokers),
       (it) => it.broker + "|" + it.kind + "|" + it.r.name + (it.kind === "group" ? "" : "|" + it.r.slot),
       (it, k) => row(k, READER_COLS), updateReader);
-    const bad = (list) => list.filter((o) => ready(o).status === "False").length;
+    const bad = (list) => list.filter((o) => ready(o).status === "False" && !isPaused(ready(o))).length;
     const nt = bad(ov.triggers) + bad(ov.subscriptions);
+    const np = ov.triggers.filter((o) => isPaused(ready(o))).length;
     setText(document.getElementById("summary"),
       ov.brokers.length + " broker" + (ov.brokers.length === 1 ? "" : "s") + " · " +
       ov.triggers.length + " trigger" + (ov.triggers.length === 1 ? "" : "s") + " · " +
       ov.subscriptions.length + " subscription" + (ov.subscriptions.length === 1 ? "" : "s") +
-      (nt > 0 ? " · ✗ " + nt + " not ready" : ""));
+      (nt > 0 ? " · ✗ " + nt + " not ready" : "") + (np > 0 ? " · ‖ " + np + " paused" : ""));
   }
 
   // ---- the trigger (or subscription) page -----------------------------------------------------------
@@ -423,6 +432,7 @@
     const body = document.getElementById("d-body");
     const p = document.getElementById("d-ready");
     if (!o) {
+      renderActions(r, null);
       setText(p, "✗ Not in the latest overview: removed by a reload, or never configured.");
       p.className = "ready ready-False";
       body.replaceChildren();
@@ -430,8 +440,9 @@
       return;
     }
     const c = ready(o);
-    p.className = "ready ready-" + c.status;
+    p.className = "ready ready-" + (isPaused(c) ? "Paused" : c.status);
     setText(p, readyText(c) + " (" + c.reason + "): " + c.message);
+    renderActions(r, o);
     const st = o.status || {};
     const s = st.stats || {};
     const k = r.kind + ":" + r.ns + "/" + r.name;
@@ -458,7 +469,118 @@
         ago(st.lastError.time) + ")" : "none"],
     ])));
     body.replaceChildren(cols);
-    setText(document.getElementById("d-json"), JSON.stringify(o, null, 2));
+    const d = state.detail && state.detail.key === k ? state.detail.obj : null;
+    body.appendChild(outcomesTable(d));
+    setText(document.getElementById("d-json"), JSON.stringify(d || o, null, 2));
+  }
+
+  // ---- pause and resume (a trigger's page) ---------------------------------------------------------
+
+  // The admin API accepts writes from loopback without a token, or with the bearer token from
+  // anywhere (the Overview's `writable` and `tokenRequired`). The token is the password field's
+  // value: in this page's memory only, never stored.
+  const actions = { busy: false };
+
+  function renderActions(r, o) {
+    const ov = state.ov;
+    const can = r.kind === "trigger" && o !== null && (ov.writable || ov.tokenRequired);
+    document.getElementById("d-actions").hidden = !can;
+    document.getElementById("d-readonly").hidden = can || r.kind !== "trigger" || o === null;
+    document.getElementById("d-token-row").hidden = !ov.tokenRequired;
+    if (!can) return;
+    const paused = !!(o.status || {}).paused;
+    const b = document.getElementById("d-pause");
+    setText(b, paused ? "Resume" : "Pause");
+    b.dataset.action = paused ? "resume" : "pause";
+    // aria-disabled, not disabled: a disabled button would drop the keyboard focus
+    b.setAttribute("aria-disabled", actions.busy ? "true" : "false");
+    b.setAttribute("aria-label", (paused ? "Resume" : "Pause") + " trigger " + r.ns + "/" + r.name);
+  }
+
+  function actionMessage(text, bad) {
+    const m = document.getElementById("d-action-msg");
+    m.classList.toggle("bad", bad);
+    setText(m, text);
+  }
+
+  async function pauseOrResume() {
+    const r = route();
+    const b = document.getElementById("d-pause");
+    if (!r || r.kind !== "trigger" || actions.busy) return;
+    const verb = b.dataset.action === "resume" ? "resume" : "pause";
+    const headers = {};
+    const token = document.getElementById("d-token").value.trim();
+    if (state.ov && state.ov.tokenRequired) {
+      if (!token) {
+        actionMessage("✗ enter the admin token first", true);
+        document.getElementById("d-token").focus();
+        return;
+      }
+      headers.Authorization = "Bearer " + token;
+    }
+    actions.busy = true;
+    b.setAttribute("aria-disabled", "true");
+    try {
+      const res = await fetch("/apis/ringcast.dev/v1alpha1/namespaces/" + encodeURIComponent(r.ns) +
+        "/triggers/" + encodeURIComponent(r.name) + "/" + verb, { method: "POST", headers: headers, cache: "no-store" });
+      const body = await res.json().catch(() => ({}));
+      if (!res.ok) {
+        actionMessage("✗ " + verb + " refused (HTTP " + res.status + "): " + (body.message || body.error || ""), true);
+        return;
+      }
+      // The answer is the Trigger as it is now: show it at once, the next poll confirms.
+      const list = state.ov.triggers;
+      const i = list.findIndex((x) => x.metadata.namespace === r.ns && x.metadata.name === r.name);
+      if (i >= 0 && body.kind === "Trigger") list[i] = body;
+      actionMessage(verb === "pause" ? "Paused: events wait in the ring" : "Resumed", false);
+    } catch (e) {
+      actionMessage("✗ " + verb + " failed: " + e.message, true);
+    } finally {
+      actions.busy = false;
+      render();
+    }
+  }
+
+  document.getElementById("d-pause").addEventListener("click", pauseOrResume);
+
+  // The latest attempts to the subscriber (status.recentOutcomes of the one-object GET, which
+  // the page fetches with each poll while it is open).
+  function outcomesTable(d) {
+    const wrap = el("div");
+    wrap.appendChild(el("h3", { id: "h-outcomes" }, "Recent outcomes"));
+    const list = d && (d.status || {}).recentOutcomes;
+    if (!list || list.length === 0) {
+      wrap.appendChild(el("p", { class: "empty" }, list ? "No attempt yet." : "Loading…"));
+      return wrap;
+    }
+    const t = el("table", { id: "outcomes", "aria-labelledby": "h-outcomes" });
+    const hr = el("tr");
+    for (const h of ["Time", "Outcome", "Duration", "Event id"]) {
+      hr.appendChild(el("th", h === "Duration" ? { scope: "col", class: "num" } : { scope: "col" }, h));
+    }
+    t.appendChild(el("thead")).appendChild(hr);
+    const tb = t.appendChild(el("tbody"));
+    for (const x of list) {
+      const tr = el("tr");
+      const ok = typeof x.status === "number" && x.status >= 200 && x.status < 300;
+      tr.appendChild(el("td", {}, x.time + " (" + ago(x.time) + ")"));
+      tr.appendChild(el("td", { class: ok ? "ready-True" : "ready-False" }, (ok ? "✓ " : "✗ ") + x.message));
+      tr.appendChild(el("td", { class: "num" }, seconds(x.durationSeconds)));
+      tr.appendChild(el("td", {}, x.eventId));
+      tb.appendChild(tr);
+    }
+    wrap.appendChild(t);
+    return wrap;
+  }
+
+  async function fetchDetail(r) {
+    const path = r.kind === "trigger"
+      ? "/apis/eventing.knative.dev/v1/namespaces/" + encodeURIComponent(r.ns) + "/triggers/"
+      : "/apis/dapr.io/v2alpha1/namespaces/" + encodeURIComponent(r.ns) + "/subscriptions/";
+    const res = await fetch(path + encodeURIComponent(r.name), { cache: "no-store" });
+    if (res.status === 404) return; // not there (any more): the page says so from the overview
+    if (!res.ok) throw new Error("HTTP " + res.status + " from " + path);
+    state.detail = { key: r.kind + ":" + r.ns + "/" + r.name, obj: await res.json() };
   }
 
   // ---- polling and the views ------------------------------------------------------------------------
@@ -522,9 +644,12 @@
       const res = await fetch(OVERVIEW, { cache: "no-store", signal: ctl.signal });
       if (!res.ok) throw new Error("HTTP " + res.status + " from " + OVERVIEW);
       const ov = await res.json();
+      const r = route();
+      if (r) await fetchDetail(r);
       ingest(ov);
       render();
-      connection(true, "live · " + new Date(ov.timeMs).toLocaleTimeString("en-GB") + " · read-only");
+      connection(true, "live · " + new Date(ov.timeMs).toLocaleTimeString("en-GB") + " · " +
+        (ov.writable ? "pause/resume allowed" : ov.tokenRequired ? "pause/resume with the admin token" : "read-only"));
     } catch (e) {
       // The broker stopped or the network failed: say so and keep trying (not a page error).
       connection(false, "✗ admin API not reachable (" + (e.name === "AbortError" ? "timed out" : e.message) +

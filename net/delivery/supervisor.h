@@ -77,7 +77,8 @@ size_t rc_supervisor_metrics(rc_supervisor_t *s, char *buf, size_t cap);
 /** One trigger of the running table, as the admin API shows it (net/admin.c). */
 typedef struct {
     const rc_config_trigger_t *cfg;  /* names, subscriber, filter, Dapr subscription */
-    const rc_trigger_stats_t *stats; /* its counters, last attempt and error, added_ms */
+    rc_trigger_stats_t *stats;       /* its counters, last attempt and error, added_ms;
+                                      * the admin writes `paused_ms` only */
     const rc_delivery_t *delivery;   /* the effective delivery policy */
     rc_trigger_lag_t lag;            /* behind its ring's head now (as /metrics shows it) */
     int worker_pid;                  /* the worker that delivers it; 0 while that worker is

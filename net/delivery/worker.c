@@ -667,6 +667,11 @@ static void rate_account(rc__wtrig_t *t, int64_t now, int throttled)
  * attempts do not count). An event's first attempt ends its queue wait (observed). */
 static int run_timers(worker_t *w, rc__wtrig_t *t, int64_t now, int64_t *next_due)
 {
+    /* Paused by an operator: nothing new is sent (retries and dead-letter attempts wait too);
+     * attempts under way finish, events wait in the window and the ring. The loop's longest
+     * sleep (MAX_SLEEP_MS) bounds how late a resume is seen. */
+    if (rc_worker_stats_paused(t->st))
+        return 0;
     if (t->bulk != NULL)
         return rc__bulk_run(w->client, t, now, next_due); /* its events go in batches */
     int n = 0, throttled = 0;

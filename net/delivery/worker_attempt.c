@@ -361,8 +361,12 @@ void rc__on_response(int result, const rc_http_response_t *resp, void *arg)
         e->due_ns = INT64_MAX;
         return;
     }
-    if (!e->to_dlq)
-        rc_worker_stats_attempt(t->st, result, rc_wall_ns());
+    if (!e->to_dlq) {
+        int64_t wall = rc_wall_ns();
+        rc_str_t id = rc_record_attr(&e->ev->rv, RC_CE_ATTR_ID);
+        rc_worker_stats_attempt(t->st, result, wall);
+        rc_worker_stats_record(t->st, result, wall, rc_now_ns() - e->sent_ns, id.ptr, id.len);
+    }
     if (t->dapr != NULL) {
         rc__dapr_outcome(e, result, resp, rep);
         return;

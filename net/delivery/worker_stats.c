@@ -82,6 +82,56 @@ static void observe(_Atomic uint64_t *buckets, const uint64_t *bounds, size_t nb
     rc_metric_add(count, 1);
 }
 
+void rc_worker_stats_record(rc_trigger_stats_t *t, int result, int64_t wall_ns, uint64_t dur_ns,
+                            const char *id, size_t len)
+{
+    uint64_t n = atomic_load_explicit(&t->outcomes_n, memory_order_relaxed);
+    rc_outcome_slot_t *o = &t->outcomes[n % RC_OUTCOMES];
+    uint64_t seq = atomic_load_explicit(&o->seq, memory_order_relaxed);
+    atomic_store_explicit(&o->seq, seq + 1, memory_order_relaxed);
+    atomic_thread_fence(memory_order_release); /* odd before any field changes */
+    atomic_store_explicit(&o->outcome, rc_worker_stats_outcome(result, wall_ns),
+                          memory_order_relaxed);
+    atomic_store_explicit(&o->dur_ns, dur_ns, memory_order_relaxed);
+    if (len > RC_OUTCOME_ID_MAX)
+        len = RC_OUTCOME_ID_MAX;
+    for (size_t w = 0; w < RC_OUTCOME_ID_MAX / 8; w++) {
+        unsigned char b[8] = {0};
+        for (size_t k = 0; k < 8 && w * 8 + k < len; k++)
+            b[k] = (unsigned char)id[w * 8 + k];
+        uint64_t v;
+        memcpy(&v, b, 8);
+        atomic_store_explicit(&o->id[w], v, memory_order_relaxed);
+    }
+    atomic_store_explicit(&o->seq, seq + 2, memory_order_release);
+    atomic_store_explicit(&t->outcomes_n, n + 1, memory_order_release);
+}
+
+size_t rc_worker_stats_outcomes(const rc_trigger_stats_t *t, rc_outcome_t *out, size_t cap)
+{
+    uint64_t n = atomic_load_explicit(&t->outcomes_n, memory_order_acquire);
+    size_t got = 0;
+    for (uint64_t k = 0; k < RC_OUTCOMES && k < n && got < cap; k++) {
+        const rc_outcome_slot_t *o = &t->outcomes[(n - 1 - k) % RC_OUTCOMES];
+        uint64_t s1 = atomic_load_explicit(&o->seq, memory_order_acquire);
+        uint64_t packed = atomic_load_explicit(&o->outcome, memory_order_relaxed);
+        uint64_t dur = atomic_load_explicit(&o->dur_ns, memory_order_relaxed);
+        uint64_t id[RC_OUTCOME_ID_MAX / 8];
+        for (size_t w = 0; w < RC_OUTCOME_ID_MAX / 8; w++)
+            id[w] = atomic_load_explicit(&o->id[w], memory_order_relaxed);
+        atomic_thread_fence(memory_order_acquire); /* the fields before the second look */
+        if ((s1 & 1) != 0 || s1 != atomic_load_explicit(&o->seq, memory_order_relaxed) ||
+            packed == 0)
+            continue; /* being rewritten: left out rather than mixed */
+        rc_outcome_t *r = &out[got++];
+        rc_worker_stats_unpack(packed, &r->result, &r->ms);
+        r->dur_ns = dur;
+        memcpy(r->id, id, RC_OUTCOME_ID_MAX);
+        r->id[RC_OUTCOME_ID_MAX] = '\0';
+    }
+    return got;
+}
+
 void rc_worker_stats_observe(rc_trigger_stats_t *t, uint64_t ns)
 {
     observe(t->latency_bucket, bounds_ns, RC_DELIVERY_BUCKETS, &t->latency_sum_ns,
@@ -186,6 +236,14 @@ static const struct {
  * limit held it. */
 static void render_backpressure(out_t *o, const rc_worker_stats_t *s)
 {
+    put(o, "# HELP ringcast_trigger_paused 1 while the trigger is paused (the admin API's "
+           ".../pause): it sends nothing new, its events wait in the ring.\n"
+           "# TYPE ringcast_trigger_paused gauge\n");
+    for (uint32_t i = 0; i < s->slots_hi; i++) {
+        if (s->t[i].used)
+            put(o, "ringcast_trigger_paused{" LABELS "} %d\n", s->t[i].ns, s->t[i].name,
+                s->t[i].broker, rc_worker_stats_paused(&s->t[i]));
+    }
     put(o, "# HELP ringcast_trigger_max_inflight The trigger's window: most events in flight "
            "(ringcast.dev/max-inflight).\n# TYPE ringcast_trigger_max_inflight gauge\n");
     for (uint32_t i = 0; i < s->slots_hi; i++) {

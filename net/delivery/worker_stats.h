@@ -21,6 +21,29 @@
 /** Upper bounds (seconds) of the queue wait histogram (queued on the trigger to first attempt). */
 #define RC_WAIT_BUCKETS 16
 
+/** Delivery outcomes kept per trigger (the latest ones), and the bytes of an event id kept. */
+#define RC_OUTCOMES       16
+#define RC_OUTCOME_ID_MAX 48
+
+/** One attempt to the subscriber, in a trigger's ring of recent outcomes. A seqlock: `seq` is
+ *  odd while the owning worker writes the entry, so a reader (the admin) that sees it change or
+ *  odd skips the entry rather than mix two attempts. Every field is an atomic word, so there is
+ *  no data race, only a possibly torn entry, which the seq check discards. */
+typedef struct {
+    _Atomic uint64_t seq;
+    _Atomic uint64_t outcome;                   /* rc_worker_stats_outcome: result and time */
+    _Atomic uint64_t dur_ns;                    /* the attempt's duration */
+    _Atomic uint64_t id[RC_OUTCOME_ID_MAX / 8]; /* the event id, NUL-padded, cut at 48 bytes */
+} rc_outcome_slot_t;
+
+/** An outcome as a reader gets it. */
+typedef struct {
+    int result; /* an HTTP status, or a negative code (rc_strerror) */
+    int64_t ms; /* wall clock when it ended */
+    uint64_t dur_ns;
+    char id[RC_OUTCOME_ID_MAX + 1];
+} rc_outcome_t;
+
 typedef struct {
     /* Identity: written by the supervisor before any worker uses the slot. */
     uint32_t used;
@@ -79,6 +102,15 @@ typedef struct {
      * them, 0 before any (rc_worker_stats_attempt, the owning worker). */
     _Atomic uint64_t last_attempt;
     _Atomic uint64_t last_error;
+    /* Paused by an operator (the admin API's .../pause): the wall-clock milliseconds of the
+     * pause, 0 when not paused. Written by the supervisor's process (the admin), read by the
+     * owning worker before it sends (net/delivery/worker.c, run_timers): no reload needed. It
+     * is kept with the slot across reloads and worker restarts, not across broker restarts. */
+    _Atomic uint64_t paused_ms;
+    /* The latest RC_OUTCOMES attempts to the subscriber (not the dead-letter sink): entry
+     * n % RC_OUTCOMES holds the n-th; `outcomes_n` counts them (the owning worker writes). */
+    _Atomic uint64_t outcomes_n;
+    rc_outcome_slot_t outcomes[RC_OUTCOMES];
     int64_t added_ms; /* wall clock when the supervisor gave the slot to its trigger */
 } __attribute__((aligned(64))) rc_trigger_stats_t;
 
@@ -143,6 +175,22 @@ static inline void rc_worker_stats_attempt(rc_trigger_stats_t *t, int result, in
     if (result < 200 || result > 299)
         atomic_store_explicit(&t->last_error, o, memory_order_relaxed);
 }
+
+/** Whether trigger `t` is paused (a relaxed load: the worker checks it every loop turn). */
+static inline int rc_worker_stats_paused(const rc_trigger_stats_t *t)
+{
+    return atomic_load_explicit(&t->paused_ms, memory_order_relaxed) != 0;
+}
+
+/** Records an attempt to the subscriber in the trigger's ring of recent outcomes: `result` as
+ *  rc_worker_stats_attempt takes it, ended at `wall_ns`, lasting `dur_ns`, for the event
+ *  id[0..len) (cut at RC_OUTCOME_ID_MAX bytes). The owning worker only. */
+void rc_worker_stats_record(rc_trigger_stats_t *t, int result, int64_t wall_ns, uint64_t dur_ns,
+                            const char *id, size_t len);
+
+/** Copies up to `cap` of the trigger's recent outcomes into `out`, newest first, and returns
+ *  how many. An entry the worker is rewriting at that moment is left out. Any thread. */
+size_t rc_worker_stats_outcomes(const rc_trigger_stats_t *t, rc_outcome_t *out, size_t cap);
 
 /** Maps a zeroed shared anonymous segment with `slots` trigger slots (and their replica blocks).
  *  Returns 0 or -errno. */

@@ -232,8 +232,11 @@ def test_overview_shape():
     eq(r.header("Content-Type"), "application/json", "type")
     eq(r.header("Cache-Control"), "no-store", "never cached")
     o = r.json()
-    eq((o["apiVersion"], o["kind"], o["readOnly"]), ("ringcast.dev/v1alpha1", "Overview", True),
-       "kind")
+    # loopback without spec.admin.token: writes (pause/resume) are allowed without a token
+    eq((o["apiVersion"], o["kind"], o["readOnly"], o["writable"], o["tokenRequired"]),
+       ("ringcast.dev/v1alpha1", "Overview", False, True, False), "kind")
+    for t in o["triggers"]:
+        eq(t["status"]["paused"], False, "paused in every trigger's status")
     check(abs(o["timeMs"] / 1000 - time.time()) < 5, "timeMs is now: %r" % o["timeMs"])
     check(0 < o["startedMs"] <= o["timeMs"], "startedMs")
     o2 = get(b, OVERVIEW).json()

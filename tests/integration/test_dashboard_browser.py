@@ -5,7 +5,8 @@ DevTools protocol (tests/integration/cdp.py, standard library only), loads `/` f
 and to one whose subscriber answers 500. It checks what a user sees: the ingest and delivery
 counters and rates appear and move between two snapshots of the page, the failing trigger is
 marked in words (not by colour only), the keyboard reaches a trigger's link, keeps it across
-updates and opens the trigger's page with Enter, and the page makes no request outside the admin
+updates and opens the trigger's page with Enter, pauses and resumes a trigger with its button
+(Tab, Enter: the broker stops and restarts its deliveries), and the page makes no request outside the admin
 listener, throws no JavaScript error and logs no console error; an external fetch is refused by
 its Content-Security-Policy. Screenshots go to the build tree (test-artifacts/). Skips (77) only
 when chromium is not installed (scripts/setup.sh installs it)."""
@@ -223,6 +224,7 @@ def test_dashboard_in_chromium():
                      ".hidden", "the overview again")
             check(br.evaluate("document.activeElement === document.querySelector(%s)" %
                               json.dumps(link)), "the focus is back on the trigger's link")
+            check_pause(br, b)
             # a trigger that does not exist (a stale bookmark): said so, no error
             br.evaluate("location.hash = '#/trigger/default/nope'")
             wait_for(br, "document.getElementById('d-ready').textContent.includes("
@@ -263,6 +265,57 @@ def test_dashboard_in_chromium():
                 group.wait(5)
         ok.close()
         bad.close()
+
+
+TOKEN = "dash-token-0123456789abcdef"
+
+
+def test_pause_with_token_in_chromium():
+    """With spec.admin.token: the page asks for the token (a password field), refuses to send
+    without one, shows the broker's 403 for a wrong one, and pauses with the right one, sent as
+    a bearer token; nothing is kept in the browser's storage."""
+    binary = cdp.find_chromium()
+    if binary is None:
+        return  # said by the first test
+    ok = Subscriber()
+    config = CONFIG.replace("  shutdownTimeout: 500ms\n",
+                            "  shutdownTimeout: 500ms\n  admin:\n    token: %s\n" % TOKEN)
+    try:
+        with Broker(config % {"ok": ok.url, "bad": ok.url}) as b, cdp.Browser(binary) as br:
+            for domain in ("Runtime", "Page"):
+                br.command(domain + ".enable")
+            br.command("Page.navigate",
+                       {"url": "http://127.0.0.1:%d/#/trigger/default/good" % b.admin_port})
+            wait_for(br, "!!document.getElementById('d-actions') && "
+                     "!document.getElementById('d-actions').hidden && "
+                     "!document.getElementById('d-token-row').hidden", "the token field")
+            eq(br.evaluate("document.getElementById('d-token').type"), "password", "its type")
+            check("with the admin token" in br.evaluate(
+                "document.getElementById('conn').textContent"), "the header says so")
+            msg = "document.getElementById('d-action-msg').textContent"
+            br.evaluate("document.getElementById('d-pause').click()")
+            wait_for(br, msg + ".includes('enter the admin token')", "asks for the token")
+            eq(br.evaluate("document.activeElement.id"), "d-token", "the focus is on the field")
+            br.command("Input.insertText", {"text": "not-the-right-token"})
+            br.evaluate("document.getElementById('d-pause').click()")
+            wait_for(br, msg + ".includes('HTTP 403')", "the broker's refusal")
+            eq(good_status(b)["paused"], False, "a wrong token pauses nothing")
+            br.evaluate("document.getElementById('d-token').value = ''")
+            br.evaluate("document.getElementById('d-token').focus()")
+            br.command("Input.insertText", {"text": TOKEN})
+            br.evaluate("document.getElementById('d-pause').click()")
+            wait_for(br, "document.getElementById('d-pause').textContent === 'Resume'", "paused")
+            eq(good_status(b)["paused"], True, "paused with the token")
+            eq(br.evaluate("localStorage.length + sessionStorage.length + document.cookie.length"),
+               0, "nothing stored")
+            br.evaluate("document.getElementById('d-pause').click()")
+            wait_for(br, "document.getElementById('d-pause').textContent === 'Pause'", "resumed")
+            eq(good_status(b)["paused"], False, "resumed with the token")
+            eq([e["params"]["exceptionDetails"] for e in br.events
+                if e["method"] == "Runtime.exceptionThrown"], [], "exceptions")
+            eq(br.evaluate("document.getElementById('errors').textContent"), "", "page errors")
+    finally:
+        ok.close()
 
 
 def spark_rises(points):
@@ -328,6 +381,67 @@ def check_trigger_page(br):
                  "Last error", "HTTP 500", "Failed"):
         check(want in page["body"], "trigger page shows %r: %r" % (want, page["body"]))
     eq(json.loads(page["raw"])["metadata"]["name"], "failing", "the raw object")
+    # the recent outcomes: the subscriber's 500s, with their event ids (every 10th is t.bad)
+    wait_for(br, "document.querySelectorAll('#outcomes tbody tr').length >= 2", "recent outcomes")
+    rows = json.loads(br.evaluate("JSON.stringify(Array.from(document.querySelectorAll("
+                                  "'#outcomes tbody tr')).map((tr) => Array.from(tr.cells)"
+                                  ".map((td) => td.textContent)))"))
+    for row in rows:
+        check("HTTP 500" in row[1] and row[1].startswith("✗") and int(row[3]) % 10 == 0 and
+              row[2].endswith("s"), "an outcome row: %r" % row)
+
+
+def good_status(b):
+    r = b.request("GET", "/apis/eventing.knative.dev/v1/namespaces/default/triggers/good",
+                  admin=True)
+    eq(r.status, 200, "GET good")
+    return r.json()["status"]
+
+
+def check_pause(br, b):
+    """Pause and resume the trigger `good` from its page with the keyboard (loopback, no token:
+    the Overview says writable): the button says what it does, the broker has it paused (its
+    deliveries stop while events flow), the overview marks it paused, and resume delivers."""
+    br.evaluate("location.hash = '#/trigger/default/good'")
+    wait_for(br, "!document.getElementById('d-actions').hidden && "
+             "document.getElementById('d-pause').textContent === 'Pause'", "the Pause button")
+    eq(br.evaluate("document.getElementById('d-token-row').hidden"), True,
+       "no token field without spec.admin.token")
+    check("pause/resume allowed" in br.evaluate("document.getElementById('conn').textContent"),
+          "the header says writes are allowed")
+    tab_to(br, "#d-pause")
+    br.key("Enter", "Enter", 13, text="\r")
+    wait_for(br, "document.getElementById('d-pause').textContent === 'Resume' && "
+             "document.getElementById('d-ready').textContent.includes('PAUSED')", "paused")
+    check("Paused" in br.evaluate("document.getElementById('d-action-msg').textContent"),
+          "the page says paused")
+    eq(good_status(b)["paused"], True, "the broker has it paused")
+    time.sleep(0.3)  # attempts under way finish
+    before = good_status(b)["stats"]["delivered"]
+    time.sleep(1.2)
+    st = good_status(b)
+    eq(st["stats"]["delivered"], before, "no deliveries while paused (events flow)")
+    check(st["stats"]["lagEvents"] > 0, "its lag grows: %r" % st["stats"])
+    br.screenshot(os.path.join(ARTIFACTS, "dashboard-paused.png"))
+    check(br.evaluate("document.activeElement.id") == "d-pause", "the button keeps the focus")
+    br.key("Enter", "Enter", 13, text="\r")
+    wait_for(br, "document.getElementById('d-pause').textContent === 'Pause'", "resumed")
+    eq(good_status(b)["paused"], False, "the broker resumed it")
+    end = time.monotonic() + 10
+    while time.monotonic() < end and good_status(b)["stats"]["delivered"] <= before:
+        time.sleep(0.1)
+    check(good_status(b)["stats"]["delivered"] > before, "it delivers again")
+    # paused again from the overview's point of view: marked as paused, not as failing
+    eq(b.request("POST", "/apis/ringcast.dev/v1alpha1/namespaces/default/triggers/good/pause",
+                 admin=True).status, 200, "pause over HTTP")
+    br.evaluate("location.hash = '#/'")
+    wait_for(br, "(document.querySelector('#triggers tr[data-key=\"default/good\"]') || {dataset: {}})"
+             ".dataset.ready === 'Paused'", "the overview marks it paused")
+    row = json.loads(br.evaluate(SNAPSHOT_JS))["triggers"]["default/good"]
+    check("PAUSED" in row["ready"] and not row["_notReady"], "paused in words: %r" % row)
+    check("1 paused" in br.evaluate("document.getElementById('summary').textContent"), "summary")
+    eq(b.request("POST", "/apis/ringcast.dev/v1alpha1/namespaces/default/triggers/good/resume",
+                 admin=True).status, 200, "resume over HTTP")
 
 
 def check_csp(br):
@@ -342,4 +456,4 @@ def check_csp(br):
 
 
 if __name__ == "__main__":
-    Runner().run([test_dashboard_in_chromium])
+    Runner().run([test_dashboard_in_chromium, test_pause_with_token_in_chromium])

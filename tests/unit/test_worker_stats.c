@@ -1,10 +1,16 @@
 /* The delivery latency quantiles of the admin API's trigger status (net/delivery/worker_stats.c,
  * rc_worker_stats_latency_quantile): an empty histogram, interpolation inside a bucket, the
- * first bucket (from 0), ranks that cross buckets, and latencies past the last bound. */
+ * first bucket (from 0), ranks that cross buckets, and latencies past the last bound. The ring of
+ * recent outcomes (rc_worker_stats_record/_outcomes): newest first, the 16 latest, ids cut at 48
+ * bytes, transport errors; and a reader racing a writer never gets a mixed entry. */
 #include "net/delivery/worker_stats.h"
 #include "tests/test.h"
 
+#include <inttypes.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -70,8 +76,76 @@ static void test_past_the_last_bound(void)
     ASSERT_EQ(n, 100);
 }
 
+static void test_outcomes(void)
+{
+    reset();
+    rc_outcome_t out[RC_OUTCOMES + 4];
+    ASSERT_EQ(rc_worker_stats_outcomes(&slot, out, RC_OUTCOMES), 0);
+    rc_worker_stats_record(&slot, 500, 1700000000123000000, 2500000, "first", 5);
+    ASSERT_EQ(rc_worker_stats_outcomes(&slot, out, RC_OUTCOMES), 1);
+    ASSERT_EQ(out[0].result, 500);
+    ASSERT_EQ(out[0].ms, 1700000000123);
+    ASSERT_EQ(out[0].dur_ns, 2500000);
+    ASSERT(strcmp(out[0].id, "first") == 0);
+    char id[32];
+    for (int k = 0; k < 20; k++) {
+        int n = snprintf(id, sizeof(id), "e%d", k);
+        rc_worker_stats_record(&slot, k == 19 ? -111 : 200, 1700000000000000000, (uint64_t)k, id,
+                               (size_t)n);
+    }
+    ASSERT_EQ(rc_worker_stats_outcomes(&slot, out, RC_OUTCOMES + 4), RC_OUTCOMES);
+    ASSERT(strcmp(out[0].id, "e19") == 0 && out[0].result == -111); /* newest first */
+    ASSERT(strcmp(out[RC_OUTCOMES - 1].id, "e4") == 0);             /* the 16 latest */
+    ASSERT_EQ(rc_worker_stats_outcomes(&slot, out, 3), 3);          /* cap */
+    char longid[100];
+    memset(longid, 'x', sizeof(longid));
+    rc_worker_stats_record(&slot, 204, 1700000000000000000, 1, longid, sizeof(longid));
+    rc_worker_stats_outcomes(&slot, out, 1);
+    ASSERT_EQ(strlen(out[0].id), RC_OUTCOME_ID_MAX);
+}
+
+static atomic_int writing;
+
+static void *writer(void *arg)
+{
+    (void)arg;
+    char id[32];
+    for (int k = 0; k < 300000; k++) {
+        int n = snprintf(id, sizeof(id), "ev-%d", k);
+        rc_worker_stats_record(&slot, 200 + k % 300, 1700000000000000000, (uint64_t)k, id,
+                               (size_t)n);
+    }
+    atomic_store(&writing, 0);
+    return NULL;
+}
+
+static void test_outcomes_race(void)
+{
+    reset();
+    atomic_store(&writing, 1);
+    pthread_t th;
+    ASSERT_EQ(pthread_create(&th, NULL, writer, NULL), 0);
+    rc_outcome_t out[RC_OUTCOMES];
+    uint64_t seen = 0;
+    while (atomic_load(&writing)) {
+        size_t n = rc_worker_stats_outcomes(&slot, out, RC_OUTCOMES);
+        for (size_t i = 0; i < n; i++) {
+            char want[32];
+            snprintf(want, sizeof(want), "ev-%" PRIu64, out[i].dur_ns);
+            if (strcmp(out[i].id, want) != 0 || out[i].result != 200 + (int)(out[i].dur_ns % 300))
+                RC_TEST_FAIL("a mixed entry: id %s, duration %" PRIu64 ", result %d", out[i].id,
+                             out[i].dur_ns, out[i].result);
+            seen++;
+        }
+    }
+    pthread_join(th, NULL);
+    ASSERT_GT(seen, 0);
+}
+
 int main(void)
 {
+    test_outcomes();
+    test_outcomes_race();
     test_empty();
     test_one_bucket();
     test_across_buckets();

@@ -1,0 +1,171 @@
+/* `ringcast pause trigger NAME` and `ringcast resume trigger NAME`: stop a trigger's deliveries
+ * without losing its events, and start them again where they stopped, through the admin API
+ * (POST /apis/ringcast.dev/v1alpha1/namespaces/NS/triggers/NAME/pause|resume, net/admin.c).
+ * The broker sets a flag in the trigger's shared stats slot that its worker reads before each
+ * send: no reload, in effect within one turn of the worker's loop. */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "core/config.h"
+#include "net/cli/admin_client.h"
+#include "net/cli/cli.h"
+#include "net/cli/options.h"
+
+typedef struct {
+    const char *ns, *admin, *token, *name;
+    uint64_t timeout_s;
+} pause_opts_t;
+
+/* Takes the first operand that is not an option's value out of argv: RESOURCE of `pause
+ * RESOURCE NAME` (every option of these commands takes a value). */
+static const char *take_resource(int *argc, char **argv)
+{
+    for (int i = 1; i < *argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--") == 0)
+            break;
+        if (a[0] == '-' && a[1] != '\0') {
+            if (strchr(a, '=') == NULL && strcmp(a, "-h") != 0 && strcmp(a, "--help") != 0)
+                i++;
+            continue;
+        }
+        memmove(&argv[i], &argv[i + 1], (size_t)(*argc - i - 1) * sizeof(*argv));
+        (*argc)--;
+        return a;
+    }
+    return NULL;
+}
+
+static int dns_label(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > RC_CONFIG_NAME_MAX || s[0] == '-' || s[n - 1] == '-')
+        return 0;
+    for (; *s; s++) {
+        if (!(islower((unsigned char)*s) || isdigit((unsigned char)*s) || *s == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+/* Prints "trigger.eventing.knative.dev/NAME paused" or the broker's refusal. Returns the exit
+ * code. */
+static int report(const char *cmd, const pause_opts_t *o, int status, const char *resp)
+{
+    cJSON *j = cJSON_Parse(resp);
+    const cJSON *msg = cJSON_GetObjectItem(j, "message");
+    if (!cJSON_IsString(msg))
+        msg = cJSON_GetObjectItem(j, "error"); /* the server's own refusals */
+    int code = 0;
+    if (status != 200) {
+        if (cJSON_IsString(msg))
+            fprintf(stderr, "ringcast %s: %s (HTTP %d)\n", cmd, msg->valuestring, status);
+        else
+            fprintf(stderr, "ringcast %s: %s answered %d: %.300s\n", cmd, o->admin, status, resp);
+        code = 1;
+    } else {
+        const cJSON *st = cJSON_GetObjectItem(j, "status");
+        int paused = cJSON_IsTrue(cJSON_GetObjectItem(st, "paused"));
+        const cJSON *lag = cJSON_GetObjectItem(cJSON_GetObjectItem(st, "stats"), "lagEvents");
+        printf("trigger.eventing.knative.dev/%s %s (lag %.0f events)\n", o->name,
+               paused ? "paused" : "resumed", cJSON_IsNumber(lag) ? lag->valuedouble : 0.0);
+    }
+    cJSON_Delete(j);
+    return code;
+}
+
+static int run(const char *cmd, int argc, char **argv)
+{
+    pause_opts_t o = {.timeout_s = 10};
+    rc_cli_opt_t opts[] = {
+        {.name = "namespace",
+         .short_name = 'n',
+         .kind = RC_CLI_STRING,
+         .value = &o.ns,
+         .metavar = "NS",
+         .help = "the trigger's namespace (default: default)"},
+        RC_CLI_OPT_STRING(
+            "admin", &o.admin, "HOST:PORT",
+            "the broker's admin address (default: $RINGCAST_ADMIN, else " DEFAULT_ADMIN ")"),
+        RC_CLI_OPT_STRING("token", &o.token, "TOKEN",
+                          "the bearer token when the broker sets spec.admin.token (default: "
+                          "$RINGCAST_ADMIN_TOKEN)"),
+        RC_CLI_OPT_UINT("timeout", &o.timeout_s, "SECONDS", 1, 3600,
+                        "for connecting and reading the answer (default 10)"),
+        RC_CLI_OPT_END,
+    };
+    int pause = strcmp(cmd, "pause") == 0;
+    const rc_cli_spec_t spec = {
+        .command = cmd,
+        .synopsis = pause ? "pause trigger NAME [-n NS] [--admin HOST:PORT] [--token TOKEN]\n"
+                            "                      [--timeout SECONDS]"
+                          : "resume trigger NAME [-n NS] [--admin HOST:PORT] [--token TOKEN]\n"
+                            "                       [--timeout SECONDS]",
+        .about =
+            pause ? "Pauses a trigger of a running broker: its worker sends nothing new (attempts\n"
+                    "under way finish), its events wait in the ring and its lag grows; nothing\n"
+                    "is lost, except what its lag limit gives up as for a hung subscriber. Its\n"
+                    "Ready condition says Paused. The pause lasts until `ringcast resume`, over\n"
+                    "reloads and applies, but not over a restart of the broker. Writes are\n"
+                    "accepted from loopback only, unless the broker sets spec.admin.token\n"
+                    "(then --token). See docs/operations.md, \"Pausing a trigger\".\n"
+                  : "Resumes a paused trigger: its worker sends again from where it stopped\n"
+                    "(the oldest event it had not delivered), at its usual window and rate.\n"
+                    "Resuming a trigger that is not paused does nothing. See\n"
+                    "docs/operations.md, \"Pausing a trigger\".\n",
+        .epilogue =
+            "Exit codes: 0 done, 1 the broker refused (its message printed: 401/403 the\n"
+            "  token, 404 no such trigger) or its admin API is not reachable, 2 bad usage.\n",
+        .opts = opts,
+        .operand_name = "NAME",
+        .operand = &o.name,
+    };
+    const char *resource = take_resource(&argc, argv);
+    int code = rc__cli_parse(&spec, argc, argv);
+    if (code != RC_CLI_GO_ON)
+        return code;
+    if (resource == NULL || o.name == NULL)
+        return rc__cli_fail(&spec, "missing RESOURCE NAME (e.g. %s trigger audit)", cmd);
+    if (strcmp(resource, "trigger") != 0 && strcmp(resource, "triggers") != 0)
+        return rc__cli_fail(&spec, "unknown resource '%s' (only a trigger can be %s)", resource,
+                            pause ? "paused" : "resumed");
+    const char *ns = o.ns != NULL ? o.ns : "default";
+    if (!dns_label(o.name) || !dns_label(ns))
+        return rc__cli_fail(&spec, "'%s' is not a name (lowercase letters, digits and '-')",
+                            dns_label(o.name) ? ns : o.name);
+    if (o.admin == NULL)
+        o.admin = getenv("RINGCAST_ADMIN");
+    if (o.admin == NULL || o.admin[0] == '\0')
+        o.admin = DEFAULT_ADMIN;
+    if (o.token == NULL)
+        o.token = getenv("RINGCAST_ADMIN_TOKEN");
+    if (o.token != NULL && o.token[0] == '\0')
+        o.token = NULL;
+    char path[256], err[1024];
+    snprintf(path, sizeof(path), "/apis/ringcast.dev/v1alpha1/namespaces/%s/triggers/%s/%s", ns,
+             o.name, cmd);
+    int status = 0;
+    char *resp = NULL;
+    if (rc__cli_admin_call(o.admin, "POST", path, o.token, NULL, 0, (int)o.timeout_s, &status,
+                           &resp, err, sizeof(err)) != 0) {
+        fprintf(stderr, "ringcast %s: %s\n", cmd, err);
+        return 1;
+    }
+    code = report(cmd, &o, status, resp);
+    free(resp);
+    return code;
+}
+
+int rc_cmd_pause(int argc, char **argv)
+{
+    return run("pause", argc, argv);
+}
+
+int rc_cmd_resume(int argc, char **argv)
+{
+    return run("resume", argc, argv);
+}
