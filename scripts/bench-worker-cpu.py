@@ -110,9 +110,13 @@ def main():
         print("run: worker cpu %.2f%% of a core, %.0f wakes/s, %.0f events/s" % (cpu, sw, rate),
               flush=True)
         res.append((cpu, sw))
-    print("scenario=worker_cpu rate=%g delay_ms=%d backend=%s runs=%d cpu_pct=%.2f wakes_s=%.0f" %
-          (a.rate, a.delay, a.backend or "auto", a.runs, statistics.median(r[0] for r in res),
-           statistics.median(r[1] for r in res)))
+    cpu = statistics.median(r[0] for r in res)
+    # CPU per 1,000 events (ms): what the worker pays per unit of work, comparable across rates.
+    per_1k = 10.0 * cpu * 1000 / a.rate if a.rate > 0 else 0.0
+    print("scenario=worker_cpu rate=%g delay_ms=%d backend=%s runs=%d cpu_pct=%.2f wakes_s=%.0f "
+          "worker_cpu_ms_per_1k_events=%.1f" %
+          (a.rate, a.delay, a.backend or "auto", a.runs, cpu,
+           statistics.median(r[1] for r in res), per_1k))
 
 
 if __name__ == "__main__":

@@ -654,6 +654,34 @@ static void test_keepalive(rc_http_backend_t kind)
     rc_http_client_destroy(c);
 }
 
+/* Looks that never wait see every response: the worker's loop turns with
+ * rc_http_client_run(c, 0), which on io_uring enters the kernel only when there is something to
+ * submit or the kernel flags completions waiting for this thread (IORING_SQ_TASKRUN). A flag
+ * that never rose would leave these requests unfinished here. The thread sleeps between looks,
+ * outside the ring, as the worker does while it routes events. */
+static void test_looks_without_wait(rc_http_backend_t kind)
+{
+    rc_http_client_t *c = make_client(kind, 4, 1 << 20);
+    rc_http_endpoint_t *ep = endpoint(c, "/status/200");
+    enum { N = 40 };
+    static outcome_t outs[N];
+    memset(outs, 0, sizeof(outs));
+    for (int i = 0; i < N; i++) {
+        rc_http_request_t req = {.endpoint = ep};
+        ASSERT_EQ(rc_http_client_request(c, &req, on_done, &outs[i]), 0);
+        int64_t end = now_ns() + 5 * 1000000000LL;
+        while (outs[i].calls == 0 && now_ns() < end) {
+            ASSERT_GE(rc_http_client_run(c, 0), 0);
+            struct timespec pause = {0, 50000};
+            nanosleep(&pause, NULL);
+        }
+        ASSERT_EQ(outs[i].calls, 1);
+        ASSERT_EQ(outs[i].result, 200);
+    }
+    ASSERT_EQ(rc_http_client_pending(c), 0);
+    rc_http_client_destroy(c);
+}
+
 static void test_small_ring(rc_http_backend_t kind)
 {
     /* 8 submission entries for 60 concurrent exchanges: submissions flush mid-batch. */
@@ -1057,6 +1085,7 @@ int main(void)
         test_request_shape(kinds[k]);
         test_bodies(kinds[k]);
         test_keepalive(kinds[k]);
+        test_looks_without_wait(kinds[k]);
         test_small_ring(kinds[k]);
         test_chain_and_fd(kinds[k]);
         test_failures(kinds[k]);
