@@ -24,11 +24,13 @@
 #define DAPR_API     "dapr.io/v2alpha1"
 #define RINGCAST_API "ringcast.dev/v1alpha1"
 
-static int path_is(const rc_http_server_request_t *req, const char *p)
+int rc__admin_path_is(const rc_http_server_request_t *req, const char *p)
 {
     size_t n = strlen(p);
     return req->path_len == n && memcmp(req->path, p, n) == 0;
 }
+
+#define path_is rc__admin_path_is
 
 /* Copies `text` (NUL-terminated, n bytes) into the admin's buffer, which the response borrows
  * until the callback returns. Returns 0, or -1 when it cannot grow. */
@@ -43,6 +45,31 @@ static int keep_body(rc_admin_t *a, const char *text, size_t n)
     }
     memcpy(a->buf, text, n + 1);
     return 0;
+}
+
+/* Answers `status` with the JSON `text` (freed here; NULL counts as a failure), or `fail_status`
+ * with `fail_msg` when the buffer cannot hold it. */
+static void answer_text(rc_admin_t *a, rc_http_server_response_t *res, int status, char *text,
+                        int fail_status, const char *fail_msg)
+{
+    if (text == NULL || keep_body(a, text, strlen(text)) != 0) {
+        free(text);
+        rc_http_response_error(res, fail_status, fail_msg);
+        return;
+    }
+    res->status = status;
+    res->content_type = "application/json";
+    res->body = a->buf;
+    res->body_len = strlen(text);
+    free(text);
+}
+
+void rc__admin_answer_json(rc_admin_t *a, rc_http_server_response_t *res, int status, cJSON *o,
+                           int fail_status, const char *fail_msg)
+{
+    char *text = o != NULL ? cJSON_PrintUnformatted(o) : NULL;
+    cJSON_Delete(o);
+    answer_text(a, res, status, text, fail_status, fail_msg);
 }
 
 /* "2024-05-01T12:00:00Z" for wall-clock milliseconds. */
@@ -566,18 +593,7 @@ static void serve_status(rc_admin_t *a, const query_t *q, rc_http_server_respons
         status = 404;
     }
     cJSON_Delete(items);
-    char *text = out != NULL ? cJSON_PrintUnformatted(out) : NULL;
-    cJSON_Delete(out);
-    if (text == NULL || keep_body(a, text, strlen(text)) != 0) {
-        free(text);
-        rc_http_response_error(res, 503, "out of memory");
-        return;
-    }
-    res->status = status;
-    res->content_type = "application/json";
-    res->body = a->buf;
-    res->body_len = strlen(text);
-    free(text);
+    rc__admin_answer_json(a, res, status, out, 503, "out of memory");
 }
 
 static void serve_metrics(rc_admin_t *a, rc_http_server_response_t *res)
@@ -616,18 +632,7 @@ static void status_answer(rc_admin_t *a, rc_http_server_response_t *res, int sta
     cJSON_AddStringToObject(o, "message", msg);
     cJSON_AddStringToObject(o, "reason", reason);
     cJSON_AddNumberToObject(o, "code", status);
-    char *text = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
-    if (text == NULL || keep_body(a, text, strlen(text)) != 0) {
-        free(text);
-        rc_http_response_error(res, status, msg);
-        return;
-    }
-    res->status = status;
-    res->content_type = "application/json";
-    res->body = a->buf;
-    res->body_len = strlen(text);
-    free(text);
+    rc__admin_answer_json(a, res, status, o, status, msg);
 }
 
 /* Compares without an early exit, so the time taken does not tell how much of a guess was
@@ -701,16 +706,7 @@ static void serve_write(rc_admin_t *a, rc_apply_op_t op, const rc_http_server_re
         res->hold = 1; /* answered once the reload is applied */
         return;
     }
-    if (json == NULL || keep_body(a, json, strlen(json)) != 0) {
-        free(json);
-        rc_http_response_error(res, 503, "out of memory");
-        return;
-    }
-    res->status = status;
-    res->content_type = "application/json";
-    res->body = a->buf;
-    res->body_len = strlen(json);
-    free(json);
+    answer_text(a, res, status, json, 503, "out of memory");
 }
 
 /* ---- pause and resume ------------------------------------------------------------------------ */
@@ -786,18 +782,7 @@ static void serve_pause(rc_admin_t *a, int pause, const char *ns, const char *na
         o = trigger_object(found, 1);
     }
     free(t);
-    char *text = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
-    if (text == NULL || keep_body(a, text, strlen(text)) != 0) {
-        free(text);
-        rc_http_response_error(res, 503, "out of memory");
-        return;
-    }
-    res->status = status;
-    res->content_type = "application/json";
-    res->body = a->buf;
-    res->body_len = strlen(text);
-    free(text);
+    rc__admin_answer_json(a, res, status, o, 503, "out of memory");
 }
 
 static void on_request(void *data, const rc_http_server_request_t *req,

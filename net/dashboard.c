@@ -24,11 +24,7 @@
     "X-Content-Type-Options: nosniff\r\n"                                                          \
     "Referrer-Policy: no-referrer\r\n"
 
-static int path_is(const rc_http_server_request_t *req, const char *p)
-{
-    size_t n = strlen(p);
-    return req->path_len == n && memcmp(req->path, p, n) == 0;
-}
+#define path_is rc__admin_path_is
 
 static const rc_dashboard_asset_t *find_asset(const rc_http_server_request_t *req)
 {
@@ -113,30 +109,11 @@ static cJSON *overview(rc_admin_t *a, const rc_http_server_request_t *req)
 static void serve_overview(rc_admin_t *a, const rc_http_server_request_t *req,
                            rc_http_server_response_t *res)
 {
-    cJSON *o = overview(a, req);
-    char *text = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
-    size_t n = text != NULL ? strlen(text) : 0;
-    if (text != NULL && n + 1 > a->cap) {
-        char *nb = realloc(a->buf, n + 4096);
-        if (nb != NULL) {
-            a->buf = nb;
-            a->cap = n + 4096;
-        }
-    }
-    if (text == NULL || n + 1 > a->cap) {
-        free(text);
-        rc_http_response_error(res, 503, "out of memory");
-        return;
-    }
-    memcpy(a->buf, text, n + 1);
-    free(text);
-    res->status = 200;
-    res->content_type = "application/json";
+    rc__admin_answer_json(a, res, 200, overview(a, req), 503, "out of memory");
+    if (res->status != 200)
+        return; /* the error answer */
     res->headers = "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n";
     res->headers_len = strlen(res->headers);
-    res->body = a->buf;
-    res->body_len = n;
 }
 
 int rc_dashboard_route(rc_admin_t *a, const rc_http_server_request_t *req,
