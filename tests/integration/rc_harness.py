@@ -250,6 +250,24 @@ def eq(a, b, what=""):
         raise AssertionError("%s: %r != %r" % (what, a, b))
 
 
+def children(pid):
+    """The child processes of `pid`'s main thread (a broker's workers)."""
+    try:
+        with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+            return [int(p) for p in f.read().split()]
+    except OSError:
+        return []
+
+
+def alive(pid):
+    """True while `pid` runs (a zombie counts as gone)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 def run_cli(args, timeout=20.0, input_text=None):
     p = subprocess.run([RINGCAST] + list(args), capture_output=True, text=True, timeout=timeout,
                        input=input_text)

@@ -22,7 +22,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from rc_harness import Broker, Conn, Runner, check, eq  # noqa: E402
+from rc_harness import Broker, Conn, Runner, alive, check, children, eq  # noqa: E402
 from rc_sink import Sink  # noqa: E402
 from subscriber import Subscriber  # noqa: E402
 
@@ -150,23 +150,6 @@ def sink_ids(sink):
 
 def dups(ids):
     return len(ids) - len(set(ids))
-
-
-def children(pid):
-    try:
-        with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
-            return [int(p) for p in f.read().split()]
-    except OSError:
-        return []
-
-
-def alive(pid):
-    """True while `pid` runs (a zombie counts as gone)."""
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def start(cfg, prefix):

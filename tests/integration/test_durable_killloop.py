@@ -42,7 +42,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from rc_harness import Broker, Conn, Runner, check, eq, run_cli  # noqa: E402
+from rc_harness import Broker, Conn, Runner, alive, check, children, eq, run_cli  # noqa: E402
 from rc_sink import Sink  # noqa: E402
 
 KILLS = 50
@@ -146,23 +146,6 @@ class Producers:
 
 def sink_ids(sink):
     return [e["id"] for e in sink.events()]
-
-
-def children(pid):
-    try:
-        with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
-            return [int(p) for p in f.read().split()]
-    except OSError:
-        return []
-
-
-def alive(pid):
-    """True while `pid` runs (a zombie counts as gone)."""
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def discard(b):
