@@ -251,12 +251,22 @@ def eq(a, b, what=""):
 
 
 def children(pid):
-    """The child processes of `pid`'s main thread (a broker's workers)."""
-    try:
-        with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
-            return [int(p) for p in f.read().split()]
-    except OSError:
-        return []
+    """The live child processes of `pid` (a broker's workers), from every process's stat line.
+    /proc/PID/task/TID/children lists a child under the thread that forked it only, and proc(5)
+    calls it reliable only while the children are stopped: a worker restarted by the supervisor
+    could be missing from it. A zombie (killed, not reaped yet) is not listed."""
+    out = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % name) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # ended meanwhile
+        if fields[0] != "Z" and int(fields[1]) == pid:
+            out.append(int(name))
+    return sorted(out)
 
 
 def alive(pid):

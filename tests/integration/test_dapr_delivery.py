@@ -21,7 +21,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from rc_harness import BIN_DIR, Broker as _Broker, Runner, check, eq  # noqa: E402
+from rc_harness import children, BIN_DIR, Broker as _Broker, Runner, check, eq  # noqa: E402
 from dapr_app import Replica, wait_until  # noqa: E402
 from subscriber import Subscriber  # noqa: E402
 
@@ -948,8 +948,7 @@ def test_bulk_raw_payload():
 
 
 def worker_pids(b):
-    with open("/proc/%d/task/%d/children" % (b.proc.pid, b.proc.pid)) as f:
-        return [int(p) for p in f.read().split()]
+    return children(b.proc.pid)
 
 
 def main():

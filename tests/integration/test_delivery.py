@@ -12,7 +12,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from rc_harness import Broker, Runner, check, eq  # noqa: E402
+from rc_harness import children, Broker, Runner, check, eq  # noqa: E402
 from subscriber import Subscriber, b64  # noqa: E402
 
 HEAD = """apiVersion: ringcast.dev/v1alpha1
@@ -278,9 +278,7 @@ def test_hanging_subscriber_does_not_block_others():
 
 
 def worker_pids(b):
-    path = "/proc/%d/task/%d/children" % (b.proc.pid, b.proc.pid)
-    with open(path) as f:
-        return [int(p) for p in f.read().split()]
+    return children(b.proc.pid)
 
 
 def test_kill_worker_no_loss():

@@ -17,7 +17,7 @@ import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from rc_harness import Broker as _Broker, Conn, Runner, check, eq  # noqa: E402
+from rc_harness import children, Broker as _Broker, Conn, Runner, check, eq  # noqa: E402
 from rc_sink import Sink as _Sink  # noqa: E402
 from subscriber import RawSubscriber, Subscriber, b64, http_answer  # noqa: E402
 
@@ -148,17 +148,7 @@ def wait_counters(b, trig, want, timeout=10.0):
 
 
 def worker_pids(b):
-    """The children of every thread of the broker (a child is listed under the thread that
-    forked it, so the main thread's list alone could miss one)."""
-    pids = []
-    base = "/proc/%d/task" % b.proc.pid
-    for tid in os.listdir(base):
-        try:
-            with open("%s/%s/children" % (base, tid)) as f:
-                pids += [int(p) for p in f.read().split()]
-        except OSError:
-            pass  # a thread that ended meanwhile
-    return sorted(pids)
+    return children(b.proc.pid)
 
 
 def read_proc(path):
