@@ -30,6 +30,7 @@ struct rc__order_s {
     uint32_t mask;
     rc__okey_t *pool, *free; /* one node per place in the window */
     uint32_t max_send;       /* the trigger's max-inflight: requests out at once */
+    uint32_t held;           /* entries in RC__E_HELD: in the window, never sent yet */
     rc_ce_key_t key;         /* "partitionkey", compiled for record lookups */
     int warned;
 };
@@ -143,6 +144,7 @@ void rc__order_admit(rc__wtrig_t *t, rc__wentry_t *e)
         k->tail = e;
         e->okey = k;
         e->state = RC__E_HELD;
+        o->held++;
         return;
     }
     char *copy = NULL;
@@ -178,11 +180,15 @@ void rc__order_release(rc__wentry_t *e)
 {
     rc__okey_t *k = e->okey;
     rc__wentry_t *next = e->onext;
+    rc__order_t *o = e->t->order;
     e->okey = NULL;
     e->onext = NULL;
+    if (e->state == RC__E_HELD)
+        o->held--; /* given up for lag before its turn */
     if (k->head == e) {
         k->head = next;
         if (next != NULL && next->state == RC__E_HELD) {
+            o->held--;
             next->state = RC__E_WAITING;
             next->due_ns = 0; /* at once: the turn after this one sends it */
         }
@@ -196,12 +202,17 @@ void rc__order_release(rc__wentry_t *e)
             k->tail = p;
     }
     if (k->head == NULL)
-        key_remove(e->t->order, k);
+        key_remove(o, k);
 }
 
 uint32_t rc__order_max_send(const rc__wtrig_t *t)
 {
     return t->order->max_send;
+}
+
+uint32_t rc__order_held(const rc__wtrig_t *t)
+{
+    return t->order->held;
 }
 
 int rc__order_may_send(const rc__wtrig_t *t)

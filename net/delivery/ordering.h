@@ -47,6 +47,10 @@ void rc__order_release(struct rc__wentry_s *e);
  *  window, wider by the lookahead). */
 uint32_t rc__order_max_send(const struct rc__wtrig_s *t);
 
+/** How many entries of ordered trigger `t`'s window wait behind an earlier event of their key
+ *  (never sent yet): the in-flight gauge leaves them out. */
+uint32_t rc__order_held(const struct rc__wtrig_s *t);
+
 /** Whether ordered trigger `t` may send one more request now: fewer than its max-inflight are
  *  out (run_timers asks before each; held entries are not WAITING and are skipped there). */
 int rc__order_may_send(const struct rc__wtrig_s *t);

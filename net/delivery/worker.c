@@ -188,7 +188,9 @@ static int advance(rc__wtrig_t *t)
     fill_window(t);
     if (t->nwin < t->qlen && t->nwin + t->abandoned < t->max_win)
         t->dirty = 1; /* an entry could not be allocated */
-    atomic_store_explicit(&t->st->inflight, t->nwin, memory_order_relaxed);
+    /* Sent or waiting for a retry: an ordered trigger's held entries were never sent. */
+    atomic_store_explicit(&t->st->inflight, t->nwin - (t->order != NULL ? rc__order_held(t) : 0),
+                          memory_order_relaxed);
     if (t->qlen == 0) {
         publish_idle(t, t->feed->read_seq, t->feed->read_pos);
         return 0;

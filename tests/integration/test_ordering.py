@@ -310,6 +310,22 @@ def test_throughput_100_keys():
     check(ro >= 0.5 * ru, "ordered %.0f ev/s < 0.5 x unordered %.0f ev/s" % (ro, ru))
 
 
+def test_inflight_gauge_leaves_out_held():
+    """ringcast_trigger_inflight counts what is sent or waits for a retry: two keys x 10 events
+    to a subscriber that answers after 1 s leave 2 requests out and 18 events held behind them,
+    and the gauge says 2 (it said 20, the whole window, before)."""
+    slow = lambda i, req: (200, {}, b"", 1.0)  # noqa: E731
+    with Subscriber(slow) as sub:
+        with Broker(config([trigger("t", sub.url, "partitionkey", inflight=8)])) as b:
+            publish(b, [event("%s%d" % (k, j), key=k) for j in range(10) for k in "ab"])
+            name = ('ringcast_trigger_inflight{namespace="default",trigger="t",'
+                    'broker="default"}')
+            wait_until(lambda: sub.count() >= 2, "the first two attempts", 10)
+            seen = [b.metrics().get(name) for _ in range(3)]
+            eq(max(seen), 2.0, "in flight while 18 are held: %r" % seen)
+            wait_until(lambda: sub.count() >= 20, "every event", 30)
+
+
 def test_bad_annotation():
     with tempfile.TemporaryDirectory(prefix="rc-ord-") as tmp:
         path = os.path.join(tmp, "bad.yaml")
@@ -363,5 +379,5 @@ if __name__ == "__main__":
     if sys.argv[1:] == ["--hot-key"]:
         measure_hot_key()
         sys.exit(0)
-    Runner().run([test_bad_annotation, test_replicas_one_at_a_time, test_lag_given_up_keeps_keys,
+    Runner().run([test_bad_annotation, test_inflight_gauge_leaves_out_held, test_replicas_one_at_a_time, test_lag_given_up_keeps_keys,
                   test_throughput_100_keys, test_order_with_failures])
