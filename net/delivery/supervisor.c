@@ -120,6 +120,9 @@ static int open_feed(rc_worker_broker_t *b, int worker, int64_t start, rc_storag
         .start = start < 0 ? RC_STORAGE_FROM_LATEST : RC_STORAGE_FROM_AT,
         .position = start < 0 ? 0 : (uint64_t)start,
         .name = name,
+        /* A file store's records carry a CRC32C: a feed delivers none that fails it (skipped,
+         * logged, counted; docs/durability.md, "Who checks it"). Stores without one ignore it. */
+        .flags = RC_STORAGE_READER_F_VERIFY,
     };
     int rc = rc_storage_reader_open(b->store, &o, out);
     if (rc != 0 && start >= 0) {

@@ -64,6 +64,7 @@ typedef struct {
     rc__wtrig_t **lagging; /* triggers with lagged events for their sink (room for all nt) */
     size_t nlagging;
     rc_storage_t **prod;   /* per broker, opened on demand */
+    int *sync_failed;      /* per broker: rc_storage_sync failed, its events stay unfinished */
     rc__replies_t replies; /* replies waiting for ring space or for a dead-letter sink */
     feed_wake_t *wake;     /* per feed: how it ends the worker's sleep (sleep_until_work) */
     int fatal;             /* an event could not be queued: stop without acknowledging it */
@@ -268,6 +269,20 @@ static int ack_feeds(worker_t *w)
         }
     }
     return moved;
+}
+
+/* Replies and dead letters stored in a durability-sync file store are on disk before the
+ * events they answer are finished for the cursors and the feeds (advance_all, ack_feeds): one
+ * fdatasync per store per loop turn covers all stored since the last, and costs nothing when
+ * none was (or the store is not one that needs it). After a failed one the store's triggers
+ * finish nothing more: their events are delivered again after a restart rather than
+ * acknowledged with their replies maybe lost (docs/durability.md, "Replies under sync"). */
+static void sync_replies(worker_t *w)
+{
+    for (size_t b = 0; b < w->plan->nbrokers; b++) {
+        if (w->prod[b] != NULL && !w->sync_failed[b] && rc_storage_sync(w->prod[b]) != 0)
+            w->sync_failed[b] = 1;
+    }
 }
 
 /* ---- routing -------------------------------------------------------------------------------- */
@@ -513,14 +528,15 @@ static int setup(worker_t *w, const rc_worker_plan_t *plan)
     for (size_t i = 0; i < plan->nfeeds; i++)
         nf += plan->feeds[i].worker == plan->index;
     w->prod = calloc(plan->nbrokers ? plan->nbrokers : 1, sizeof(*w->prod));
+    w->sync_failed = calloc(plan->nbrokers ? plan->nbrokers : 1, sizeof(*w->sync_failed));
     w->t = calloc(nt ? nt : 1, sizeof(*w->t));
     w->active = calloc(nt ? nt : 1, sizeof(*w->active));
     w->lagging = calloc(nt ? nt : 1, sizeof(*w->lagging));
     w->f = calloc(nf ? nf : 1, sizeof(*w->f));
     rc__wfeed_t **fmap = calloc(plan->nfeeds ? plan->nfeeds : 1, sizeof(*fmap));
     int rc = -ENOMEM;
-    if (w->prod == NULL || w->t == NULL || w->active == NULL || w->lagging == NULL ||
-        w->f == NULL || fmap == NULL)
+    if (w->prod == NULL || w->sync_failed == NULL || w->t == NULL || w->active == NULL ||
+        w->lagging == NULL || w->f == NULL || fmap == NULL)
         goto out;
     for (size_t i = 0; i < plan->nfeeds; i++) {
         if (plan->feeds[i].worker != plan->index)
@@ -584,9 +600,12 @@ static void teardown(worker_t *w)
     rc__replies_close(&w->replies);
     for (size_t i = 0; w->t != NULL && i < w->nt; i++)
         rc__reply_log_flush(&w->t[i], rc__now_ns(), 1);
-    if (!w->fatal) {
-        for (size_t i = 0; i < w->nactive; i++)
-            advance(w->active[i]);
+    if (!w->fatal && w->sync_failed != NULL) {
+        sync_replies(w);
+        for (size_t i = 0; i < w->nactive; i++) {
+            if (!w->sync_failed[w->active[i]->wt->broker_idx])
+                advance(w->active[i]);
+        }
         ack_feeds(w);
         sync_cesql_errors(w);
     }
@@ -627,6 +646,7 @@ static void teardown(worker_t *w)
     for (size_t b = 0; w->prod != NULL && b < w->plan->nbrokers; b++)
         rc_storage_close(w->prod[b]);
     free(w->prod);
+    free(w->sync_failed);
     free(w->t);
     free(w->f);
     free(w->active);
@@ -718,6 +738,7 @@ static int run_timers(worker_t *w, rc__wtrig_t *t, int64_t now, int64_t *next_du
  * active list. */
 static void advance_all(worker_t *w)
 {
+    sync_replies(w);
     int64_t now = rc__now_ns();
     for (size_t i = 0; i < w->nlagging;) {
         rc__wtrig_t *t = w->lagging[i];
@@ -731,6 +752,10 @@ static void advance_all(worker_t *w)
     }
     for (size_t i = 0; i < w->nactive;) {
         rc__wtrig_t *t = w->active[i];
+        if (w->sync_failed[t->wt->broker_idx]) {
+            i++;
+            continue;
+        }
         if (shed(t, now) > 0 && t->lag_n > 0 && !t->in_lagging) {
             t->in_lagging = 1;
             w->lagging[w->nlagging++] = t;

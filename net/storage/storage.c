@@ -43,6 +43,11 @@ int rc_storage_durable_wait(rc_storage_t *s, rc_storage_durable_t *w)
     return s->ops->durable_wait != NULL ? s->ops->durable_wait(s, w) : 1;
 }
 
+int rc_storage_sync(rc_storage_t *s)
+{
+    return s->ops->sync != NULL ? s->ops->sync(s) : 0;
+}
+
 int rc_storage_commit(rc_storage_t *s, rc_storage_claim_t *claim)
 {
     return s->ops->commit(s, claim);

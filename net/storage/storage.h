@@ -332,6 +332,15 @@ typedef struct rc_storage_durable_s {
  *  thread. */
 int rc_storage_durable_wait(rc_storage_t *s, rc_storage_durable_t *w);
 
+/** Makes durable what this handle committed without a flusher to wait for: a forked worker's
+ *  handle (rc_storage_attach) of a durability-sync file store, whose commits (replies, dead
+ *  letters) return at once. Runs one fdatasync when the handle committed since the last one,
+ *  covering all of those commits; else returns at once. Returns 0, or the first fdatasync
+ *  failure (-EIO...), sticky: after it the handle's commits are never known durable. Other
+ *  stores and modes: 0 (their commits are as durable as they get when commit returns). Blocks
+ *  the caller for the fdatasync; one thread per handle. */
+int rc_storage_sync(rc_storage_t *s);
+
 /* ---- replay: where an arrival time is in the store (docs/durability.md, "Replay") ---------- */
 
 /** What rc_storage_seek_time found. */

@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -68,9 +69,22 @@ typedef struct {
     _Atomic uint64_t fsyncs, fsync_ns, durable_seq;
 } flusher_t;
 
+/* Counters that the forked workers add to and the broker's /metrics reads: in a shared
+ * anonymous page made at open (the workers inherit it; an attached handle points at its
+ * opener's). */
+typedef struct {
+    _Atomic uint64_t corrupt;          /* corrupt records: recovery, verifying readers (feeds) */
+    _Atomic uint64_t fsyncs, fsync_ns; /* the workers' fdatasyncs (rc_storage_sync) */
+} file_shared_t;
+
 typedef struct {
     rc__ring_store_t r; /* first: the shared ring operations take it */
-    _Atomic uint64_t corrupt;
+    file_shared_t *shared;
+    pid_t shared_owner; /* the process that made the page and unmaps it (0: not this handle) */
+    /* An attached handle of a sync store (a worker's, no flusher): its commits since its last
+     * rc_storage_sync, the descriptor for it (+1: 0 is none yet) and its sticky failure. */
+    uint64_t unsynced;
+    int sync_fd1, sync_err;
     rc_storage_durability_t durability;
     flusher_t *flusher;
     char ns[64], broker[64];
@@ -286,7 +300,7 @@ static int recover(file_store_t *fs, char *err, size_t errlen)
         return rc;
     }
     double ms = (double)(rc_now_ns() - t0) / 1e6;
-    atomic_store_explicit(&fs->corrupt, rec.corrupt, memory_order_relaxed);
+    atomic_store_explicit(&fs->shared->corrupt, rec.corrupt, memory_order_relaxed);
     int damaged = rec.corrupt != 0 || rec.head != rec.head_before;
     char kept[96] = "";
     if (rec.events > 0)
@@ -566,6 +580,10 @@ static void file_close(rc_storage_t *s)
         pthread_cond_destroy(&f->done);
         free(f);
     }
+    if (fs->sync_fd1 > 0)
+        close(fs->sync_fd1 - 1);
+    if (fs->shared_owner == getpid())
+        munmap(fs->shared, sizeof(*fs->shared));
     rc__ring_close(s);
 }
 
@@ -599,6 +617,16 @@ int rc__storage_file_open(const rc_storage_config_t *cfg, rc_storage_t **out, ch
     }
     fs->r.base.ops = &file_ops;
     fs->durability = cfg->durability;
+    void *page =
+        mmap(NULL, sizeof(*fs->shared), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (page == MAP_FAILED) {
+        int e = errno;
+        snprintf(err, errlen, "cannot map the store's counters: %s", strerror(e));
+        free(fs);
+        return -e;
+    }
+    fs->shared = page;
+    fs->shared_owner = getpid();
     int rc = check_directory(cfg->directory, err, errlen);
     if (rc == 0)
         rc = set_paths(fs, cfg, err, errlen);
@@ -632,6 +660,7 @@ int rc__storage_file_open(const rc_storage_config_t *cfg, rc_storage_t **out, ch
     *out = &fs->r.base;
     return 0;
 fail:
+    munmap(fs->shared, sizeof(*fs->shared));
     free(fs);
     return rc;
 }
@@ -646,6 +675,7 @@ static int file_attach(const rc_storage_t *s, rc_storage_t **out, char *err, siz
     }
     fs->r.base.ops = &file_ops;
     fs->durability = from->durability;
+    fs->shared = from->shared;
     memcpy(fs->ns, from->ns, sizeof(fs->ns));
     memcpy(fs->broker, from->broker, sizeof(fs->broker));
     memcpy(fs->path, from->path, sizeof(fs->path));
@@ -713,9 +743,47 @@ static int file_commit(rc_storage_t *s, rc_storage_claim_t *c)
         memcpy(d + len + sizeof(crc), &len, sizeof(len));
     }
     int rc = rc_ring_commit(&fc->ring);
-    if (rc == 0 && fs->flusher != NULL && fs->durability == RC_STORAGE_DURABILITY_SYNC)
-        rc = wait_durable(fs->flusher, c);
+    if (rc == 0 && fs->durability == RC_STORAGE_DURABILITY_SYNC) {
+        if (fs->flusher != NULL)
+            rc = wait_durable(fs->flusher, c);
+        else
+            fs->unsynced++; /* a worker's handle: its rc_storage_sync covers it */
+    }
     return rc;
+}
+
+/* A worker's handle of a sync store: one fdatasync covers every commit it made since the last
+ * (replies and dead letters of one loop turn, net/delivery/worker.c), before the worker
+ * finishes the events they answer. Its own descriptor: the worker closed the inherited ones. */
+static int file_sync(rc_storage_t *s)
+{
+    file_store_t *fs = (file_store_t *)s;
+    if (fs->sync_err != 0 || fs->unsynced == 0)
+        return fs->sync_err;
+    int rc = 0;
+    if (fs->sync_fd1 == 0) {
+        int fd = open(fs->path, O_RDWR | O_CLOEXEC);
+        if (fd < 0)
+            rc = -errno;
+        else
+            fs->sync_fd1 = fd + 1;
+    }
+    if (rc == 0) {
+        uint64_t t0 = rc_now_ns();
+        rc = fdatasync(fs->sync_fd1 - 1) == 0 ? 0 : -errno;
+        atomic_fetch_add_explicit(&fs->shared->fsyncs, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&fs->shared->fsync_ns, rc_now_ns() - t0, memory_order_relaxed);
+    }
+    if (rc != 0) {
+        fs->sync_err = rc;
+        rc_log_error("storage",
+                     "broker %s/%s: fdatasync of ring file %s for %llu replies or dead letters "
+                     "failed: %s; their events stay unfinished (delivered again after a restart)",
+                     fs->ns, fs->broker, fs->path, (unsigned long long)fs->unsynced, strerror(-rc));
+        return rc;
+    }
+    fs->unsynced = 0;
+    return 0;
 }
 
 /* ---- reading: without the trailer, checked when asked ------------------------------------- */
@@ -745,7 +813,7 @@ static int file_view(file_reader_t *r, const rc_ring_view_t *rv, rc_storage_view
     uint32_t len = rv->len;
     if (r->verify) {
         if (rc_storage_record_check(rv->data, rv->len, rv->flags, rv->seq, &len) < 0) {
-            atomic_fetch_add_explicit(&r->store->corrupt, 1, memory_order_relaxed);
+            atomic_fetch_add_explicit(&r->store->shared->corrupt, 1, memory_order_relaxed);
             rc_log_warn("storage",
                         "broker %s/%s: ring file %s: the record at position %llu (seq %llu) "
                         "fails its checksum: skipped",
@@ -801,10 +869,12 @@ static void file_stats(rc_storage_t *s, rc_storage_stats_t *st)
         st->fsyncs = atomic_load_explicit(&fs->flusher->fsyncs, memory_order_relaxed);
         st->fsync_ns = atomic_load_explicit(&fs->flusher->fsync_ns, memory_order_relaxed);
         st->durable_seq = atomic_load_explicit(&fs->flusher->durable_seq, memory_order_relaxed);
+        st->fsyncs += atomic_load_explicit(&fs->shared->fsyncs, memory_order_relaxed);
+        st->fsync_ns += atomic_load_explicit(&fs->shared->fsync_ns, memory_order_relaxed);
     }
     struct stat sb;
     st->file_bytes = stat(fs->path, &sb) == 0 ? (uint64_t)sb.st_size : 0;
-    st->corrupt = atomic_load_explicit(&fs->corrupt, memory_order_relaxed);
+    st->corrupt = atomic_load_explicit(&fs->shared->corrupt, memory_order_relaxed);
 }
 
 /* Cursors saved past the newest event recovered (a torn tail was cut under them) resume at it:
@@ -864,6 +934,7 @@ static const rc__storage_ops_t file_ops = {
     .claim = file_claim,
     .commit = file_commit,
     .durable_wait = file_durable_wait,
+    .sync = file_sync,
     .abort = rc__ring_abort,
     .reader_open = file_reader_open,
     .reader_close = rc__ring_reader_close,

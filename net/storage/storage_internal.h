@@ -25,6 +25,7 @@ struct rc__storage_ops_s {
     int (*claim)(rc_storage_t *s, rc_storage_rec_t *recs, uint32_t n, rc_storage_claim_t *c);
     int (*commit)(rc_storage_t *s, rc_storage_claim_t *c);
     int (*durable_wait)(rc_storage_t *s, rc_storage_durable_t *w); /* NULL: never waits */
+    int (*sync)(rc_storage_t *s); /* NULL: nothing of its own to flush (rc_storage_sync) */
     void (*abort)(rc_storage_t *s, rc_storage_claim_t *c);
     int (*reader_open)(rc_storage_t *s, const rc_storage_reader_opts_t *o,
                        rc_storage_reader_t **out);

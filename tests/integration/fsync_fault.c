@@ -4,6 +4,8 @@
  *   RC_FSYNC_DELAY_FILE  a file holding a number of milliseconds: while it exists, each
  *                        fdatasync sleeps that long first (a slow disk)
  *   RC_FSYNC_FAIL_FILE   while this file exists, fdatasync fails with EIO (a disk error)
+ *   RC_FSYNC_FORKED_ONLY set (any value): both apply only in processes forked from the one that
+ *                        loaded the shim (the broker's delivery workers), not in the broker
  *
  * Files, not plain variables, so a test switches the fault on and off while the broker runs.
  * Built without the project's sanitizer flags: it is loaded before everything else. */
@@ -16,6 +18,19 @@
 #include <unistd.h>
 
 typedef int (*fdatasync_fn)(int);
+
+static pid_t loader; /* the process that loaded the shim (serve) */
+
+__attribute__((constructor)) static void remember_loader(void)
+{
+    loader = getpid();
+}
+
+/* Whether the faults apply in this process (RC_FSYNC_FORKED_ONLY: in forked children only). */
+static int faulty(void)
+{
+    return getenv("RC_FSYNC_FORKED_ONLY") == NULL || getpid() != loader;
+}
 
 static long delay_ms(void)
 {
@@ -35,14 +50,15 @@ static long delay_ms(void)
 int fdatasync(int fd)
 {
     fdatasync_fn real = (fdatasync_fn)dlsym(RTLD_NEXT, "fdatasync");
-    long ms = delay_ms();
+    int on = faulty();
+    long ms = on ? delay_ms() : 0;
     if (ms > 0) {
         struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
         while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
             ;
     }
     const char *fail = getenv("RC_FSYNC_FAIL_FILE");
-    if (fail != NULL && access(fail, F_OK) == 0) {
+    if (on && fail != NULL && access(fail, F_OK) == 0) {
         errno = EIO;
         return -1;
     }

@@ -3,7 +3,8 @@
  * on disk, a plain one returns it; the checksum check itself on every bad trailer; a second
  * handle (a worker's) appends and is read back; a restart recovers the events and the saved
  * cursors, and cursors past a torn tail resume at the new head; a shm store is unchanged
- * (exact lengths, no trailer). In a directory under /tmp unique to this process. */
+ * (exact lengths, no trailer); a worker's handle of a sync store flushes what it committed
+ * (rc_storage_sync). In a directory under /tmp unique to this process. */
 #include "core/errors.h"
 #include "net/storage/storage.h"
 #include "tests/test.h"
@@ -19,11 +20,13 @@
 static char dir[128], path[256], cursors[256];
 static char err[512];
 
-static rc_storage_t *open_store(rc_storage_kind_t kind)
+static rc_storage_t *open_broker(rc_storage_kind_t kind, const char *broker,
+                                 rc_storage_durability_t durability)
 {
     rc_storage_config_t c = {.kind = kind,
                              .ns = "ns",
-                             .broker = "b",
+                             .broker = broker,
+                             .durability = durability,
                              .prefix = "rcsf",
                              .directory = dir,
                              .capacity = CAP,
@@ -33,6 +36,11 @@ static rc_storage_t *open_store(rc_storage_kind_t kind)
     if (rc != 0)
         RC_TEST_FAIL("open: %d %s", rc, err);
     return s;
+}
+
+static rc_storage_t *open_store(rc_storage_kind_t kind)
+{
+    return open_broker(kind, "b", RC_STORAGE_DURABILITY_NONE);
 }
 
 /* Appends `n` records of `len` bytes in one claim, byte j of record i being 'a' + i. */
@@ -212,9 +220,46 @@ static void test_shm_unchanged(void)
     ASSERT_STR_EQ(st.kind, "memory");
     ASSERT_EQ(st.file_bytes, 0);
     ASSERT_U64_EQ(st.head, 2 * 64); /* 40 + 24, no trailer */
+    ASSERT_EQ(rc_storage_sync(s), 0); /* nothing of its own to flush */
     rc_storage_close(s);
     unlink("/dev/shm/rcsf.ns.b");
     unlink("/dev/shm/rcsf.ns.b.timeindex");
+}
+
+/* durability sync: a worker's handle (attached, no flusher) commits at once; rc_storage_sync
+ * runs one fdatasync for all it committed since the last call, counted with the broker's, and
+ * none when it committed nothing. */
+static void test_sync_attached(void)
+{
+    rc_storage_t *s = open_broker(RC_STORAGE_FILE, "c", RC_STORAGE_DURABILITY_SYNC);
+    rc_storage_t *w = NULL;
+    ASSERT_EQ(rc_storage_attach(s, &w, err, sizeof(err)), 0);
+    rc_storage_stats_t st;
+    rc_storage_stats(s, &st);
+    uint64_t before = st.fsyncs;
+    ASSERT_EQ(rc_storage_sync(w), 0);
+    rc_storage_stats(s, &st);
+    ASSERT_U64_EQ(st.fsyncs, before); /* nothing committed: no fdatasync */
+    append(w, 2, 40, 0);
+    append(w, 1, 40, 2);
+    ASSERT_EQ(rc_storage_sync(w), 0);
+    rc_storage_stats(s, &st);
+    ASSERT_U64_EQ(st.fsyncs, before + 1); /* one for both commits */
+    ASSERT_EQ(rc_storage_sync(w), 0);
+    rc_storage_stats(s, &st);
+    ASSERT_U64_EQ(st.fsyncs, before + 1);
+    ASSERT_EQ(rc_storage_sync(s), 0); /* the opener's commits wait for its flusher */
+    char got[8];
+    ASSERT_EQ(read_all(s, RC_STORAGE_READER_F_VERIFY, got, 40), 3);
+    ASSERT_STR_EQ(got, "abc");
+    rc_storage_close(w);
+    rc_storage_close(s);
+    const char *files[] = {"ring", "cursors", "timeindex"};
+    for (int i = 0; i < 3; i++) {
+        char p[300];
+        snprintf(p, sizeof(p), "%s/ns.c.%s", dir, files[i]);
+        unlink(p);
+    }
 }
 
 int main(void)
@@ -228,6 +273,7 @@ int main(void)
     test_cursors();
     test_refusals();
     test_shm_unchanged();
+    test_sync_attached();
     unlink(path);
     unlink(cursors);
     char timeindex[300];
