@@ -444,6 +444,19 @@ void rc__replies_stop(rc__replies_t *q, int64_t give_up_ns);
  *  counted (lagged_dropped). Does not touch `ev`'s references. */
 void rc__lag_keep(rc__wtrig_t *t, const rc__wevent_t *ev, uint64_t pos, uint64_t seq);
 
+/** A replay (the admin API's .../replay): record rec[0..size) (at `pos`, `seq`; copied) goes
+ *  to `t`'s subscriber again, alone, with the trigger's retries and dead-letter sink, through
+ *  the same list as the lagged events (rc__lag_run), within the same copy budget. Returns 0,
+ *  or -ENOMEM with `*why`. */
+int rc__replay_keep(rc__wtrig_t *t, const void *rec, size_t size, uint64_t pos, uint64_t seq,
+                    const char **why);
+
+/** Takes `t`'s replay request from its stats slot, if there is one: reads the event at the
+ *  requested position again (lossy: it may have been overwritten), queues it with
+ *  rc__replay_keep and answers the request. Returns 1 when an event was queued (the caller
+ *  makes sure rc__lag_run runs for `t`), else 0. replay.c. */
+int rc__replay_poll(rc__wtrig_t *t);
+
 /** Sends the due dead-letter attempts of `t`'s lagged events (at most its max-inflight at once)
  *  and frees the finished ones. Returns how many moved. */
 int rc__lag_run(rc_http_client_t *c, rc__wtrig_t *t, int64_t now);
