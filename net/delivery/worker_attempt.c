@@ -600,7 +600,10 @@ int rc__lag_run(rc_http_client_t *c, rc__wtrig_t *t, int64_t now)
             continue;
         }
         seen++;
-        if (e->state == RC__E_WAITING && e->due_ns <= now) {
+        /* A replay goes to the subscriber: it waits while the trigger is paused, as the
+         * window's events do (lagged events still go to the sink). */
+        int held = !e->lagged && rc_worker_stats_paused(t->st);
+        if (e->state == RC__E_WAITING && e->due_ns <= now && !held) {
             rc__worker_send(c, e);
             n++;
             if (e->state == RC__E_DONE)

@@ -284,6 +284,10 @@ static const struct {
     {"ringcast_trigger_dapr_bulk_requests_total",
      "Requests of a bulkSubscribe Dapr subscription, each carrying a batch of events.",
      offsetof(rc_trigger_stats_t, dapr_bulk_requests)},
+    {"ringcast_trigger_replays_total",
+     "Dead letters replayed to the trigger's subscriber (the admin API's replay), each queued "
+     "once by its worker.",
+     offsetof(rc_trigger_stats_t, replayed)},
 };
 
 /* What holds a trigger back (docs/delivery.md): its window, its rate limit and the time that

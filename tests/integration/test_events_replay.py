@@ -18,6 +18,7 @@ Every wait is bounded."""
 
 import json
 import os
+import signal
 import sys
 import threading
 import time
@@ -286,6 +287,11 @@ def test_replay():
                   e.trigger()["status"], "delivered counted")
         eq((st["replay"]["state"], st["replay"]["replayed"]), ("Queued", 1), "status.replay")
         eq(e.trigger("t2")["status"]["stats"]["delivered"], 1, "t2 delivered once")
+        m = e.broker.metrics()
+        eq(m['ringcast_trigger_replays_total{namespace="default",trigger="t1",broker="default"}'],
+           1.0, "the replay in /metrics")
+        eq(m['ringcast_trigger_replays_total{namespace="default",trigger="t2",broker="default"}'],
+           0.0, "none for t2")
         # errors
         r = e.replay("nope")
         check(r.status == 404 and 'no dead letter with id "nope"' in r.json()["message"], r.body)
@@ -297,9 +303,16 @@ def test_replay():
                   r.json()["message"], "%r: %r" % (body, r.body))
         r = e.replay(eid, method="GET")
         eq((r.status, r.header("Allow")), (405, "POST"), "GET")
-        # the CLI
+        # the CLI, while t1 is paused: the replay waits for the resume
+        pause = RC % ("default", "triggers", "t1", "pause")
+        eq(e.broker.request("POST", pause, {}, b"", admin=True).status, 200, "pause")
         rc, out, err = run_cli(["replay", "trigger", "t1", "--id", eid, "--admin", e.admin])
-        check(rc == 0 and "queued" in out and eid in out, "CLI: %d %r %r" % (rc, out, err))
+        eq((rc, out), (0, "trigger.eventing.knative.dev/t1: event %s queued for replay to it "
+                          "alone\n" % eid), "CLI: %r" % err)
+        time.sleep(0.6)
+        eq(e.sub1.count(), 2, "nothing sent while paused")
+        eq(e.broker.request("POST", pause.replace("/pause", "/resume"), {}, b"",
+                            admin=True).status, 200, "resume")
         eq([q.ce("id") for q in e.sub1.wait_for(3)][2], eid, "the CLI's replay delivered")
         rc, out, err = run_cli(["replay", "trigger", "t1", "--id", "nope", "--admin", e.admin])
         check(rc == 1 and "HTTP 404" in err and "nope" in err, "CLI 404: %r" % err)
@@ -330,6 +343,26 @@ def test_replay_token():
         eq(e.replay(eid, headers={"Authorization": "Bearer wrong"}).status, 403, "wrong")
         eq(e.replay(eid, headers={"Authorization": "Bearer " + TOKEN}).status, 202, "right")
         eq([q.ce("id") for q in e.sub1.wait_for(2)], [eid, eid], "replayed")
+
+
+def test_replay_conflict():
+    """One replay at a time per trigger: while its worker has not taken the last one (the
+    worker stopped with SIGSTOP for a moment), another is refused with 409."""
+    with Env(behaviour=fail_first(1)) as e:
+        pid = wait(lambda: e.trigger()["status"].get("workerPid", 0), "the worker")
+        eid = e.publish("t.one")
+        wait(lambda: e.trigger()["status"].get("deadLetters"), "the dead letter")
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            eq(e.replay(eid).status, 202, "the first")
+            eq(e.trigger()["status"]["replay"]["state"], "Pending", "status.replay")
+            r = e.replay(eid)
+            check(r.status == 409 and "a replay is under way" in r.json()["message"], r.body)
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        eq([q.ce("id") for q in e.sub1.wait_for(2)], [eid, eid], "the first went")
+        wait(lambda: e.trigger()["status"]["replay"]["state"] == "Queued", "taken")
+        eq(e.replay(eid).status, 202, "then another is accepted")
 
 
 def test_recent_latency():
@@ -416,4 +449,4 @@ def test_dapr_subscription_pause():
 if __name__ == "__main__":
     Runner().run([test_sample_shape_caps_and_filter, test_sample_data_needs_the_token,
                   test_sampler_never_holds_producers, test_replay, test_replay_overwritten,
-                  test_replay_token, test_recent_latency, test_dapr_subscription_pause])
+                  test_replay_token, test_replay_conflict, test_recent_latency, test_dapr_subscription_pause])
