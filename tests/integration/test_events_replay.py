@@ -314,6 +314,10 @@ def test_replay():
         eq(e.broker.request("POST", pause.replace("/pause", "/resume"), {}, b"",
                             admin=True).status, 200, "resume")
         eq([q.ce("id") for q in e.sub1.wait_for(3)][2], eid, "the CLI's replay delivered")
+        rc, out, err = run_cli(["describe", "trigger", "t1", "--admin", e.admin])
+        check(rc == 0 and "Dead letters (newest first;" in out and " " + eid + "\n" in out and
+              "HTTP 500" in out and "Last replay:" in out and "Queued" in out and
+              "Latency, last 60 s:" in out, "describe: %r %r" % (out, err))
         rc, out, err = run_cli(["replay", "trigger", "t1", "--id", "nope", "--admin", e.admin])
         check(rc == 1 and "HTTP 404" in err and "nope" in err, "CLI 404: %r" % err)
 
