@@ -577,7 +577,12 @@ static void serve_replay(rc_admin_t *a, const route_t *r, const rc_http_server_r
         if (strncmp(dl[i].id, id, RC_OUTCOME_ID_MAX) == 0)
             k = i;
     }
-    uint32_t bi = trig != NULL ? trig->stats->broker_idx : 0;
+    size_t bi = v.nbrokers; /* the trigger's broker, by name: the view's order */
+    for (size_t i = 0; trig != NULL && i < v.nbrokers && bi == v.nbrokers; i++) {
+        if (strcmp(v.brokers[i].ns, trig->cfg->ns) == 0 &&
+            strcmp(v.brokers[i].name, trig->cfg->broker) == 0)
+            bi = i;
+    }
     if (trig == NULL) {
         snprintf(msg, sizeof(msg), "triggers.eventing.knative.dev \"%s\" not found in namespace %s",
                  r->name, r->ns);

@@ -747,7 +747,8 @@ static void advance_all(worker_t *w)
  * events take (advance_all sends it). Dapr subscriptions have none (the API refuses them). */
 static void take_replays(worker_t *w)
 {
-    for (size_t i = 0; i < w->nt; i++) {
+    /* A stopping worker leaves a request in the slot: the next worker takes it. */
+    for (size_t i = 0; i < w->nt && !rc__worker_stop; i++) {
         rc__wtrig_t *t = &w->t[i];
         if (t->dapr == NULL && rc__replay_poll(t) && !t->in_lagging) {
             t->in_lagging = 1;
