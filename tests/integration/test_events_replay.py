@@ -7,7 +7,8 @@ free loopback ports:
   data cut at 4096 bytes (JSON as JSON, text, data_base64), data only for a request that could
   write (loopback without a token; with a token only with it), 404/405/400 with messages; a
   sampler never holds producers back: publishing into a small ring that wraps goes on at full
-  speed (all 202) while samples are taken, and the ring shows no lossless reader for them.
+  speed (all 202) while samples are taken, and the ring shows no lossless reader for them; on
+  a ring held full (429) a sample answers at once and changes nothing.
 - POST .../triggers/NAME/replay {"id"}: an event dead-lettered by t1 (subscriber 500) is listed
   in status.deadLetters, replayed once t1's subscriber answers 200: t1's subscriber gets it
   once, t2 (which had it) not again; an unknown id or trigger is 404, an overwritten event 404
@@ -249,6 +250,47 @@ def test_sampler_never_holds_producers():
         eq(ids(o)[0], "e600", "the newest first")
 
 
+def test_sampler_on_a_full_ring():
+    """A ring held full (t2 paused, lag policy block: the ingress answers 429): a sample still
+    answers at once with the latest events, and leaves the ring as it was: the same lossless
+    readers, producers still refused until t2 resumes, then accepted."""
+    spec = ("  ring: {size: 64Ki}\n  lag: {policy: block}\n"
+            "  limits: {maxEventBytes: 4Ki, maxHeaderBytes: 4Ki, maxBatchBytes: 8Ki, "
+            "maxBatchEvents: 2}\n")
+    with Env(spec=spec) as e:
+        wait(lambda: e.trigger("t2")["status"].get("workerPid", 0) > 0, "the worker")
+        pause = RC % ("default", "triggers", "t2", "pause")
+        eq(e.broker.request("POST", pause, {}, b"", admin=True).status, 200, "pause t2")
+        h = {"ce-source": "/t", "ce-type": "t.two", "ce-specversion": "1.0"}
+        last, n = None, 0
+        for i in range(400):
+            h["ce-id"] = "f%d" % i
+            r = e.broker.request("POST", "/default/default", h, b"p" * 900)
+            if r.status == 429:
+                break
+            eq(r.status, 202, "publish")
+            last, n = h["ce-id"], n + 1
+        eq(r.status, 429, "the ring is full (%d stored)" % n)
+        kn = KN + "/namespaces/default/brokers/default"
+        ring = e.broker.request("GET", kn, admin=True).json()["status"]["ring"]
+        t0 = time.monotonic()
+        o = e.events("?limit=50").json()
+        took = time.monotonic() - t0
+        check(took < 2.0, "answered at once (%.2f s)" % took)
+        eq((len(o["items"]), ids(o)[0]), (min(50, n), last), "the latest, newest first")
+        after = e.broker.request("GET", kn, admin=True).json()["status"]["ring"]
+        eq((after["losslessReaders"], after["usedBytes"]),
+           (ring["losslessReaders"], ring["usedBytes"]), "the ring as it was")
+        h["ce-id"] = "still-full"
+        eq(e.broker.request("POST", "/default/default", h, b"p" * 900).status, 429, "still full")
+        eq(e.broker.request("POST", pause.replace("/pause", "/resume"), {}, b"",
+                            admin=True).status, 200, "resume t2")
+        wait(lambda: e.sub2.count() >= n, "t2 drains")
+        h["ce-id"] = "after"
+        wait(lambda: e.broker.request("POST", "/default/default", h, b"p").status == 202,
+             "accepted again")
+
+
 def fail_first(n_fail):
     state = {"n": 0, "lock": threading.Lock()}
 
@@ -452,5 +494,5 @@ def test_dapr_subscription_pause():
 
 if __name__ == "__main__":
     Runner().run([test_sample_shape_caps_and_filter, test_sample_data_needs_the_token,
-                  test_sampler_never_holds_producers, test_replay, test_replay_overwritten,
+                  test_sampler_never_holds_producers, test_sampler_on_a_full_ring, test_replay, test_replay_overwritten,
                   test_replay_token, test_replay_conflict, test_recent_latency, test_dapr_subscription_pause])
