@@ -400,7 +400,8 @@ void rc__on_response(int result, const rc_http_response_t *resp, void *arg)
             rc_metric_add(&t->st->delivered, 1);
             uint64_t now = rc_now_ns();
             rc_worker_stats_observe_at(t->st, now - e->sent_ns, now);
-            rc__observe_e2e(e);
+            if (!e->replay)
+                rc__observe_e2e(e);
         }
         rc__entry_finish(e);
         return;
@@ -564,6 +565,7 @@ int rc__replay_keep(rc__wtrig_t *t, const void *rec, size_t size, uint64_t pos, 
         return -ENOMEM;
     e->lagged = 0; /* to the subscriber, with the trigger's retries and dead-letter sink */
     e->to_dlq = 0;
+    e->replay = 1;
     return 0;
 }
 
@@ -580,6 +582,7 @@ static rc__wentry_t *lag_unlink(rc__wtrig_t *t, rc__wentry_t *prev, rc__wentry_t
     t->lag_n--;
     lag_budget_used -= e->own.rv.size;
     e->lagged = 0;
+    e->replay = 0;
     e->next_free = t->free_e;
     t->free_e = e;
     return next;
@@ -641,7 +644,7 @@ void rc__lag_log(rc__wtrig_t *t, int64_t now, uint64_t behind, int force)
 void rc__lag_close(rc__wtrig_t *t)
 {
     while (t->lag_head != NULL) {
-        if (t->lag_head->state != RC__E_DONE && !t->lag_head->lagged) {
+        if (t->lag_head->state != RC__E_DONE && t->lag_head->replay) {
             rc__drop_log(t, &t->lag_head->own.rv, 0,
                          "replayed; the worker stopped before it was delivered", 0, 0, 0);
         } else if (t->lag_head->state != RC__E_DONE) {

@@ -131,6 +131,8 @@ typedef struct rc__wentry_s {
     int64_t flush_ns;   /* Dapr bulk: once ready, it goes by then even in a batch not full */
     struct iovec iov;
     int lagged; /* given up for lag, on its way to the dead-letter sink: `ev` is `own` */
+    int replay; /* a replayed dead letter (replay.c), on its way to the subscriber: `ev` is
+                 * `own`; its end-to-end latency is not observed (it arrived long ago) */
     void *rec;  /* lagged: its copy of the record (`own.rv` points into it) */
     size_t rec_cap;
     rc__wevent_t own; /* lagged: the event decoded from `rec`, held by this entry alone */

@@ -334,6 +334,10 @@ def test_replay():
            1.0, "the replay in /metrics")
         eq(m['ringcast_trigger_replays_total{namespace="default",trigger="t2",broker="default"}'],
            0.0, "none for t2")
+        lab = '{namespace="default",trigger="t1",broker="default"}'
+        eq((m["ringcast_trigger_delivery_seconds_count" + lab],
+            m["ringcast_trigger_e2e_latency_seconds_count" + lab]), (1.0, 0.0),
+           "the replay's attempt is timed; its end to end (from long ago) is not")
         # errors
         r = e.replay("nope")
         check(r.status == 404 and 'no dead letter with id "nope"' in r.json()["message"], r.body)
