@@ -492,6 +492,18 @@ def test_dapr_subscription_pause():
             check(r.status == 404 and '"nope" not found' in r.json()["message"], r.body)
             r = b.request("GET", path % "pause", {}, b"", admin=True)
             eq((r.status, r.header("Allow")), (405, "POST"), "GET")
+            admin = "127.0.0.1:%d" % b.admin_port
+            rc, out, err = run_cli(["pause", "subscription", "orders-sub", "--admin", admin])
+            check(rc == 0 and out.startswith("subscription.dapr.io/orders-sub paused (lag "),
+                  "CLI pause: %d %r %r" % (rc, out, err))
+            rc, out, err = run_cli(["resume", "subscription", "orders:orders-sub", "--admin",
+                                    admin])
+            check(rc == 0 and out.startswith("subscription.dapr.io/orders:orders-sub resumed"),
+                  "CLI resume by the pair's name: %d %r %r" % (rc, out, err))
+            rc, _, err = run_cli(["replay", "subscription", "orders-sub", "--id", "x"])
+            check(rc == 2 and "only a trigger's dead letter can be replayed" in err, err)
+            rc, _, err = run_cli(["replay", "trigger", "t1"])
+            check(rc == 2 and "--id ID names the dead-lettered event" in err, err)
     finally:
         sub.close()
 
