@@ -7,6 +7,7 @@
 #include "net/admin.h"
 
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -319,6 +320,43 @@ static void add_recent(cJSON *st, const rc_trigger_stats_t *s)
     }
 }
 
+/* status.deadLetters: the latest events the dead-letter sink accepted, newest first, which
+ * .../replay can send again while the ring holds them; status.replay: the last replay asked
+ * (a one-object GET only). */
+static void add_dead_letters(cJSON *st, const rc_trigger_stats_t *s)
+{
+    rc_dead_letter_t dl[RC_DEAD_LETTERS];
+    size_t n = rc_worker_stats_dead_letters(s, dl, RC_DEAD_LETTERS);
+    cJSON *arr = cJSON_AddArrayToObject(st, "deadLetters");
+    for (size_t i = 0; i < n; i++) {
+        cJSON *o = cJSON_CreateObject();
+        char text[128];
+        add_time(o, "time", dl[i].ms);
+        cJSON_AddStringToObject(o, "eventId", dl[i].id);
+        cJSON_AddNumberToObject(o, "position", (double)dl[i].pos);
+        cJSON_AddNumberToObject(o, "sequence", (double)dl[i].seq);
+        outcome_text(text, sizeof(text), dl[i].result);
+        cJSON_AddStringToObject(o, "lastError", text);
+        cJSON_AddItemToArray(arr, o);
+    }
+    uint64_t req = atomic_load_explicit(&s->replay_req, memory_order_acquire);
+    if (req == 0)
+        return;
+    uint64_t done = atomic_load_explicit(&s->replay_done, memory_order_acquire);
+    cJSON *r = cJSON_AddObjectToObject(st, "replay");
+    cJSON_AddNumberToObject(r, "requests", (double)req);
+    cJSON_AddNumberToObject(r, "replayed",
+                            (double)atomic_load_explicit(&s->replayed, memory_order_relaxed));
+    cJSON_AddNumberToObject(r, "position",
+                            (double)atomic_load_explicit(&s->replay_pos, memory_order_relaxed));
+    int64_t res = atomic_load_explicit(&s->replay_result, memory_order_relaxed);
+    cJSON_AddStringToObject(r, "state", req != done ? "Pending" : res == 0 ? "Queued" : "Failed");
+    if (req == done && res != 0)
+        cJSON_AddStringToObject(r, "message",
+                                res == -ENOENT ? "the ring no longer holds the event (overwritten)"
+                                               : rc_strerror((int)res));
+}
+
 /* What a Trigger and a Dapr Subscription both show in status; `detail`: the recent outcomes. */
 static void add_delivery_status(cJSON *st, const rc_supervisor_trigger_t *t, int detail)
 {
@@ -343,14 +381,27 @@ static void add_delivery_status(cJSON *st, const rc_supervisor_trigger_t *t, int
         cJSON_AddNumberToObject(l, "p50Seconds", p50);
         cJSON_AddNumberToObject(l, "p99Seconds", rc_worker_stats_latency_quantile(s, 0.99, &n));
     }
+    /* The same over the last 30 to 60 s (worker_stats.h, RC_LATENCY_HALF_S): what it is now,
+     * not since the trigger was added. */
+    uint64_t now = rc_now_ns();
+    double r50 = rc_worker_stats_recent_quantile(s, 0.5, now, &n);
+    if (n > 0) {
+        cJSON *l = cJSON_AddObjectToObject(st, "recentLatency");
+        cJSON_AddNumberToObject(l, "windowSeconds", 2 * RC_LATENCY_HALF_S);
+        cJSON_AddNumberToObject(l, "count", (double)n);
+        cJSON_AddNumberToObject(l, "p50Seconds", r50);
+        cJSON_AddNumberToObject(l, "p99Seconds", rc_worker_stats_recent_quantile(s, 0.99, now, &n));
+    }
     uint64_t paused = atomic_load_explicit(&s->paused_ms, memory_order_relaxed);
     cJSON_AddBoolToObject(st, "paused", paused != 0);
     if (paused != 0)
         add_time(st, "pausedTime", (int64_t)paused);
     add_outcome(st, "lastAttempt", atomic_load_explicit(&s->last_attempt, memory_order_relaxed));
     add_outcome(st, "lastError", atomic_load_explicit(&s->last_error, memory_order_relaxed));
-    if (detail)
+    if (detail) {
         add_recent(st, s);
+        add_dead_letters(st, s);
+    }
     add_delivery_policy(st, t);
     if (t->worker_pid > 0)
         cJSON_AddNumberToObject(st, "workerPid", t->worker_pid);
@@ -620,9 +671,8 @@ static void serve_metrics(rc_admin_t *a, rc_http_server_response_t *res)
 
 #define WRITE_API "/apis/" RINGCAST_API "/"
 
-/* Answers with a Kubernetes Status body (what the CLI prints the message of). */
-static void status_answer(rc_admin_t *a, rc_http_server_response_t *res, int status,
-                          const char *reason, const char *msg)
+void rc__admin_status_answer(rc_admin_t *a, rc_http_server_response_t *res, int status,
+                             const char *reason, const char *msg)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "apiVersion", "v1");
@@ -635,6 +685,8 @@ static void status_answer(rc_admin_t *a, rc_http_server_response_t *res, int sta
     rc__admin_answer_json(a, res, status, o, status, msg);
 }
 
+#define status_answer rc__admin_status_answer
+
 /* Compares without an early exit, so the time taken does not tell how much of a guess was
  * right. */
 static int same_secret(const char *a, size_t alen, const char *b)
@@ -646,11 +698,18 @@ static int same_secret(const char *a, size_t alen, const char *b)
     return d == 0;
 }
 
-/* Whether the request may write: 0, or the refusal is set in `res`. With a token: 401 without
- * an Authorization header or with one that is not `Bearer <token>`, 403 with another token.
- * Without one: 403 unless the peer is on loopback. */
-static int authorized(rc_admin_t *a, const rc_http_server_request_t *req,
-                      rc_http_server_response_t *res)
+int rc__admin_may_read_data(const rc_admin_t *a, const rc_http_server_request_t *req)
+{
+    if (a->token == NULL)
+        return req->peer_loopback;
+    const rc_http_header_t *h = rc_http_find_header(req, "authorization");
+    if (h == NULL || h->value.len <= 7 || strncasecmp(h->value.ptr, "Bearer ", 7) != 0)
+        return 0;
+    return same_secret(h->value.ptr + 7, h->value.len - 7, a->token);
+}
+
+int rc__admin_authorized(rc_admin_t *a, const rc_http_server_request_t *req,
+                         rc_http_server_response_t *res)
 {
     if (a->token == NULL) {
         if (req->peer_loopback)
@@ -697,7 +756,7 @@ static void serve_write(rc_admin_t *a, rc_apply_op_t op, const rc_http_server_re
         res->headers_len = strlen(res->headers);
         return;
     }
-    if (authorized(a, req, res) != 0)
+    if (rc__admin_authorized(a, req, res) != 0)
         return;
     char *json = NULL;
     int status = a->write(a->arg, op, req->body != NULL ? req->body : "", req->body_len,
@@ -742,7 +801,7 @@ static void serve_pause(rc_admin_t *a, int pause, const char *ns, const char *na
         res->headers_len = strlen(res->headers);
         return;
     }
-    if (authorized(a, req, res) != 0)
+    if (rc__admin_authorized(a, req, res) != 0)
         return;
     query_t q;
     memset(&q, 0, sizeof(q));
@@ -795,6 +854,8 @@ static void on_request(void *data, const rc_http_server_request_t *req,
         serve_pause(a, pause, pns, pname, req, res);
         return;
     }
+    if (rc__admin_events_route(a, req, res)) /* events, replay, a subscription's pause */
+        return;
     if (a->write != NULL && (path_is(req, WRITE_API "apply") || path_is(req, WRITE_API "delete"))) {
         serve_write(a, path_is(req, WRITE_API "apply") ? RC_APPLY_APPLY : RC_APPLY_DELETE, req,
                     res);
@@ -807,12 +868,14 @@ static void on_request(void *data, const rc_http_server_request_t *req,
     int known = status_api || path_is(req, "/healthz") || path_is(req, "/readyz") ||
                 path_is(req, "/metrics");
     if (!known) {
-        rc_http_response_error(res, 404,
-                               "unknown admin path (try /healthz, /readyz, /metrics, "
-                               "/apis/" KNATIVE_API "/brokers, /apis/" KNATIVE_API "/triggers, "
-                               "/apis/" DAPR_API "/subscriptions, POST /apis/" RINGCAST_API
-                               "/apply and /delete, POST /apis/" RINGCAST_API
-                               "/namespaces/NS/triggers/NAME/pause and /resume)");
+        rc_http_response_error(
+            res, 404,
+            "unknown admin path (try /healthz, /readyz, /metrics, "
+            "/apis/" KNATIVE_API "/brokers, /apis/" KNATIVE_API "/triggers, "
+            "/apis/" DAPR_API "/subscriptions, POST /apis/" RINGCAST_API
+            "/apply and /delete, POST /apis/" RINGCAST_API
+            "/namespaces/NS/triggers/NAME/pause, /resume and /replay, GET /apis/" RINGCAST_API
+            "/namespaces/NS/brokers/NAME/events)");
         return;
     }
     if (req->method != RC_HTTP_GET && req->method != RC_HTTP_HEAD) {

@@ -25,6 +25,8 @@ typedef struct {
     const char *ingress;  /* "host:port" the ingress listens on (a broker's URL) */
     int64_t started_ms;   /* wall clock when serve started: a broker's age */
     rc_supervisor_t *sup; /* the triggers; NULL once the workers have stopped */
+    rc_storage_t *const *stores; /* one per broker, as `brokers`: the sample of recent events
+                                  * and replays read them (NULL: those answer 503) */
 } rc_admin_view_t;
 
 typedef struct {

@@ -21,4 +21,25 @@ void rc__admin_answer_json(rc_admin_t *a, rc_http_server_response_t *res, int st
 void rc__admin_collect_all(const rc_admin_t *a, const rc_admin_view_t *v, cJSON *brokers,
                            cJSON *triggers, cJSON *subscriptions);
 
+/** Answers `status` with a Kubernetes Status body (`reason`, `msg`: what the CLI prints). */
+void rc__admin_status_answer(rc_admin_t *a, rc_http_server_response_t *res, int status,
+                             const char *reason, const char *msg);
+
+/** Whether the request may write: 0, or the refusal is set in `res`. With a token: 401 without
+ *  an Authorization header or with one that is not `Bearer <token>`, 403 with another token.
+ *  Without one: 403 unless the peer is on loopback. */
+int rc__admin_authorized(rc_admin_t *a, const rc_http_server_request_t *req,
+                         rc_http_server_response_t *res);
+
+/** Whether the request may see events' data (the sample of recent events): with a token, when
+ *  it carries `Authorization: Bearer <token>`; without one, when the peer is on loopback. The
+ *  rule of writes, without an answer. */
+int rc__admin_may_read_data(const rc_admin_t *a, const rc_http_server_request_t *req);
+
+/** The sample of recent events, a trigger's replay and a Dapr subscription's pause
+ *  (net/admin_events.c): answers and returns 1 when `req`'s path is one of theirs under
+ *  /apis/ringcast.dev/v1alpha1/namespaces/, else 0 (`res` untouched). The admin's loop only. */
+int rc__admin_events_route(rc_admin_t *a, const rc_http_server_request_t *req,
+                           rc_http_server_response_t *res);
+
 #endif

@@ -86,6 +86,7 @@ typedef struct {
     rc_ring_gauge_t *gauges;  /* per broker, filled for each /metrics or status request */
     rc_lag_holder_t *holders; /* the strings of gauges[i].holder */
     rc_storage_local_reader_t *readers; /* RC_METRICS_READERS_MAX per broker: gauges[i].readers */
+    rc_storage_t **stores;              /* per broker, for the admin's view (the sample, replays) */
     char ingress_addr[RC_CONFIG_ADDR_MAX + 16]; /* "host:port", the port the ingress got */
     int64_t started_ms;
 } serve_t;
@@ -331,6 +332,11 @@ static void admin_view(void *arg, rc_admin_view_t *v)
     v->ingress = sv->ingress_addr;
     v->started_ms = sv->started_ms;
     v->sup = sv->sup;
+    if (sv->stores == NULL)
+        sv->stores = calloc(sv->nbrokers ? sv->nbrokers : 1, sizeof(*sv->stores));
+    for (size_t i = 0; sv->stores != NULL && i < sv->nbrokers; i++)
+        sv->stores[i] = sv->brokers[i].store;
+    v->stores = sv->stores;
 }
 
 static size_t admin_metrics(void *arg, char *buf, size_t cap)
@@ -951,6 +957,7 @@ int rc_serve_run(const rc_config_t *cfg, FILE *ready_out)
     if (uv_loop_close(sv.main_loop) != 0)
         rc_log_warn("serve", "main loop closed with handles still open");
     rc_admin_close(&sv.admin);
+    free(sv.stores);
     if (rc == 0)
         rc_log_info("serve", "stopped");
 

@@ -29,6 +29,7 @@ typedef struct {
     X(delete, "remove objects `apply` added to a running broker (admin API)")                      \
     X(pause, "pause a running broker's trigger: its events wait in the ring (admin API)")         \
     X(resume, "resume a paused trigger where it stopped (admin API)")                              \
+    X(replay, "send one of a trigger's recent dead letters to it again (admin API)")               \
     /* end of RC_CLI_COMMANDS */
 
 #define RC_CLI_DECLARE(name, summary) int rc_cmd_##name(int argc, char **argv);

@@ -584,6 +584,38 @@ static void describe_outcome(const cJSON *o, const char *key, const char *label)
     line(label, "%s (%s ago at %s)", str_at(v, "message", ""), ago, ts);
 }
 
+/* The delivery latency since the trigger was added and over the last minute. */
+static void describe_latency(const cJSON *o)
+{
+    const cJSON *l = at(o, "status.deliveryLatency"), *r = at(o, "status.recentLatency");
+    if (l != NULL)
+        line("Latency", "p50 %.1fms, p99 %.1fms (%.0f deliveries since added)",
+             num_at(l, "p50Seconds") * 1e3, num_at(l, "p99Seconds") * 1e3, num_at(l, "count"));
+    if (r != NULL)
+        line("Latency, last 60 s", "p50 %.1fms, p99 %.1fms (%.0f deliveries)",
+             num_at(r, "p50Seconds") * 1e3, num_at(r, "p99Seconds") * 1e3, num_at(r, "count"));
+}
+
+/* status.deadLetters (a trigger's latest ones) and the state of its last replay. */
+static void describe_dead_letters(const cJSON *o)
+{
+    const cJSON *dl = at(o, "status.deadLetters"), *e;
+    if (cJSON_GetArraySize(dl) > 0) {
+        printf("Dead letters (newest first; ringcast replay trigger NAME --id ID):\n");
+        printf("  %-22s %-28s %12s  %s\n", "TIME", "LAST ERROR", "POSITION", "EVENT ID");
+        cJSON_ArrayForEach(e, dl)
+        {
+            printf("  %-22s %-28.28s %12.0f  %s\n", str_at(e, "time", ""),
+                   str_at(e, "lastError", ""), num_at(e, "position"), str_at(e, "eventId", ""));
+        }
+    }
+    const cJSON *r = at(o, "status.replay");
+    if (r != NULL)
+        line("Last replay", "%s%s%s (%.0f asked, %.0f replayed)", str_at(r, "state", ""),
+             at(r, "message") != NULL ? ": " : "", str_at(r, "message", ""),
+             num_at(r, "requests"), num_at(r, "replayed"));
+}
+
 static void describe_delivery(const cJSON *o)
 {
     const cJSON *p = at(o, "status.deliveryPolicy");
@@ -610,6 +642,7 @@ static void describe_delivery(const cJSON *o)
     if (at(o, "status.pausedTime") != NULL)
         line("Paused", "since %s (ringcast resume trigger NAME)",
              str_at(o, "status.pausedTime", ""));
+    describe_latency(o);
     const cJSON *rec = at(o, "status.recentOutcomes"), *e;
     if (cJSON_GetArraySize(rec) > 0) {
         printf("Recent outcomes (newest first):\n");
@@ -621,6 +654,7 @@ static void describe_delivery(const cJSON *o)
                    str_at(e, "eventId", ""));
         }
     }
+    describe_dead_letters(o);
     if (at(o, "status.workerPid") != NULL)
         line("Worker pid", "%.0f", num_at(o, "status.workerPid"));
 }

@@ -261,7 +261,8 @@
     { name: "failed", cls: "num" }, { name: "retried", cls: "num" },
     { name: "deadLettered", cls: "num" }, { name: "dropped", cls: "num" },
     { name: "lag", cls: "num" }, { name: "inflight", cls: "num" },
-    { name: "p50", cls: "num" }, { name: "p99", cls: "num" }, { name: "lastError", cls: "wrap" },
+    { name: "p50", cls: "num" }, { name: "p99", cls: "num" },
+    { name: "rp50", cls: "num" }, { name: "rp99", cls: "num" }, { name: "lastError", cls: "wrap" },
   ];
 
   function buildDelivery(kind) {
@@ -296,9 +297,72 @@
       const l = st.deliveryLatency;
       setText(cell(tr, "p50"), l ? seconds(l.p50Seconds) : "–");
       setText(cell(tr, "p99"), l ? seconds(l.p99Seconds) : "–");
+      const rl = st.recentLatency;
+      setText(cell(tr, "rp50"), rl ? seconds(rl.p50Seconds) : "–");
+      setText(cell(tr, "rp99"), rl ? seconds(rl.p99Seconds) : "–");
       setText(cell(tr, "lastError"), outcome(st.lastError));
     };
   }
+
+  // ---- sorting the triggers and subscriptions tables by a column ----------------------------------
+
+  // Each heading (but the sparkline's) holds a button: Enter, Space or a click sorts by that
+  // column, again the other way. The heading says it with aria-sort; ties keep the name order.
+  const sorting = { triggers: null, subscriptions: null }; // {col, dir: 1 | -1}
+
+  const READY_ORDER = { False: 0, Paused: 1, Unknown: 2, True: 3 };
+
+  function sortValue(kind, o, col) {
+    const st = o.status || {};
+    const s = st.stats || {};
+    const lat = (l, q) => (l ? l[q] : -1);
+    switch (col) {
+      case "name": return key(o);
+      case "where": return kind === "trigger" ? o.spec.broker : o.spec.pubsubname + "/" + o.spec.topic;
+      case "ready": { const c = ready(o); return READY_ORDER[isPaused(c) ? "Paused" : c.status]; }
+      case "subscriber": return st.subscriberUri || "";
+      case "rate": { const r = state.rates.get(kind + ":" + key(o)); return typeof r === "number" ? r : -1; }
+      case "lag": return s.lagEvents || 0;
+      case "p50": return lat(st.deliveryLatency, "p50Seconds");
+      case "p99": return lat(st.deliveryLatency, "p99Seconds");
+      case "rp50": return lat(st.recentLatency, "p50Seconds");
+      case "rp99": return lat(st.recentLatency, "p99Seconds");
+      case "lastError": return st.lastError ? Date.parse(st.lastError.time) : 0;
+      default: return typeof s[col] === "number" ? s[col] : 0;
+    }
+  }
+
+  function sorted(table, kind, items) {
+    const by = sorting[table];
+    if (!by) return items;
+    const v = new Map(items.map((o) => [o, sortValue(kind, o, by.col)]));
+    return items.slice().sort((a, b) => {
+      const x = v.get(a), y = v.get(b);
+      const c = typeof x === "string" ? x.localeCompare(y) : x - y;
+      return c !== 0 ? c * by.dir : key(a).localeCompare(key(b));
+    });
+  }
+
+  function setupSorting(table) {
+    const ths = document.querySelectorAll("#" + table + " thead th");
+    ths.forEach((th, i) => {
+      const col = DELIVERY_COLS[i].name;
+      if (col === "spark") return;
+      const b = el("button", { type: "button", class: "sort" }, th.textContent);
+      b.dataset.col = col;
+      th.replaceChildren(b);
+      b.addEventListener("click", () => {
+        const cur = sorting[table];
+        sorting[table] = { col: col, dir: cur && cur.col === col ? -cur.dir : 1 };
+        ths.forEach((h) => h.removeAttribute("aria-sort"));
+        th.setAttribute("aria-sort", sorting[table].dir > 0 ? "ascending" : "descending");
+        render();
+      });
+    });
+  }
+
+  setupSorting("triggers");
+  setupSorting("subscriptions");
 
   // ---- consumer groups and local readers ---------------------------------------------------------
 
@@ -340,9 +404,10 @@
 
   function renderOverview(ov) {
     syncRows(document.getElementById("brokers"), "brokers-empty", ov.brokers, key, buildBroker, updateBroker);
-    syncRows(document.getElementById("triggers"), "triggers-empty", ov.triggers, key,
-      buildDelivery("trigger"), updateDelivery("trigger"));
-    syncRows(document.getElementById("subscriptions"), "subscriptions-empty", ov.subscriptions, key,
+    syncRows(document.getElementById("triggers"), "triggers-empty",
+      sorted("triggers", "trigger", ov.triggers), key, buildDelivery("trigger"), updateDelivery("trigger"));
+    syncRows(document.getElementById("subscriptions"), "subscriptions-empty",
+      sorted("subscriptions", "subscription", ov.subscriptions), key,
       buildDelivery("subscription"), updateDelivery("subscription"));
     syncRows(document.getElementById("readers"), "readers-empty", readerItems(ov.brokers),
       (it) => it.broker + "|" + it.kind + "|" + it.r.name + (it.kind === "group" ? "" : "|" + it.r.slot),
@@ -433,6 +498,8 @@
     const p = document.getElementById("d-ready");
     if (!o) {
       renderActions(r, null);
+      document.getElementById("d-dead").hidden = true;
+      document.getElementById("d-sample").hidden = true;
       setText(p, "✗ Not in the latest overview: removed by a reload, or never configured.");
       p.className = "ready ready-False";
       body.replaceChildren();
@@ -461,6 +528,8 @@
       ["In flight", num(s.inflight)], ["Lag", num(s.lagEvents) + " events, " + bytes(s.lagBytes)],
       ["Latency p50", l ? seconds(l.p50Seconds) : "–"], ["Latency p99", l ? seconds(l.p99Seconds) : "–"],
       ["Latencies counted", l ? num(l.count) : "0"],
+      ["Latency p50, last 60 s", st.recentLatency ? seconds(st.recentLatency.p50Seconds) : "–"],
+      ["Latency p99, last 60 s", st.recentLatency ? seconds(st.recentLatency.p99Seconds) : "–"],
     ])));
     cols.appendChild(section("Outcomes", kv([
       ["Last attempt", st.lastAttempt ? st.lastAttempt.message + " at " + st.lastAttempt.time + " (" +
@@ -471,6 +540,8 @@
     body.replaceChildren(cols);
     const d = state.detail && state.detail.key === k ? state.detail.obj : null;
     body.appendChild(outcomesTable(d));
+    renderDeadLetters(r, d);
+    document.getElementById("d-sample").hidden = r.kind !== "trigger";
     setText(document.getElementById("d-json"), JSON.stringify(d || o, null, 2));
   }
 
@@ -483,9 +554,9 @@
 
   function renderActions(r, o) {
     const ov = state.ov;
-    const can = r.kind === "trigger" && o !== null && (ov.writable || ov.tokenRequired);
+    const can = o !== null && (ov.writable || ov.tokenRequired);
     document.getElementById("d-actions").hidden = !can;
-    document.getElementById("d-readonly").hidden = can || r.kind !== "trigger" || o === null;
+    document.getElementById("d-readonly").hidden = can || o === null;
     document.getElementById("d-token-row").hidden = !ov.tokenRequired;
     if (!can) return;
     const paused = !!(o.status || {}).paused;
@@ -494,7 +565,8 @@
     b.dataset.action = paused ? "resume" : "pause";
     // aria-disabled, not disabled: a disabled button would drop the keyboard focus
     b.setAttribute("aria-disabled", actions.busy ? "true" : "false");
-    b.setAttribute("aria-label", (paused ? "Resume" : "Pause") + " trigger " + r.ns + "/" + r.name);
+    b.setAttribute("aria-label", (paused ? "Resume" : "Pause") + " " +
+      (r.kind === "trigger" ? "trigger " : "Dapr subscription ") + r.ns + "/" + r.name);
   }
 
   function actionMessage(text, bad) {
@@ -503,35 +575,49 @@
     setText(m, text);
   }
 
-  async function pauseOrResume() {
-    const r = route();
-    const b = document.getElementById("d-pause");
-    if (!r || r.kind !== "trigger" || actions.busy) return;
-    const verb = b.dataset.action === "resume" ? "resume" : "pause";
+  // The headers of a write: the bearer token when the broker has one. Returns null (and says
+  // so, with the focus on the field) when the token is needed and not typed in.
+  function writeHeaders(say) {
     const headers = {};
     const token = document.getElementById("d-token").value.trim();
     if (state.ov && state.ov.tokenRequired) {
       if (!token) {
-        actionMessage("✗ enter the admin token first", true);
+        say("✗ enter the admin token first", true);
         document.getElementById("d-token").focus();
-        return;
+        return null;
       }
       headers.Authorization = "Bearer " + token;
     }
+    return headers;
+  }
+
+  // A path segment: a Dapr subscription's object name (GROUP:NAME) keeps its ':'.
+  function seg(s) {
+    return encodeURIComponent(s).replace(/%3A/gi, ":");
+  }
+
+  async function pauseOrResume() {
+    const r = route();
+    const b = document.getElementById("d-pause");
+    if (!r || actions.busy) return;
+    const verb = b.dataset.action === "resume" ? "resume" : "pause";
+    const headers = writeHeaders(actionMessage);
+    if (headers === null) return;
     actions.busy = true;
     b.setAttribute("aria-disabled", "true");
     try {
-      const res = await fetch("/apis/ringcast.dev/v1alpha1/namespaces/" + encodeURIComponent(r.ns) +
-        "/triggers/" + encodeURIComponent(r.name) + "/" + verb, { method: "POST", headers: headers, cache: "no-store" });
+      const res = await fetch("/apis/ringcast.dev/v1alpha1/namespaces/" + seg(r.ns) + "/" +
+        (r.kind === "trigger" ? "triggers/" : "subscriptions/") + seg(r.name) + "/" + verb,
+        { method: "POST", headers: headers, cache: "no-store" });
       const body = await res.json().catch(() => ({}));
       if (!res.ok) {
         actionMessage("✗ " + verb + " refused (HTTP " + res.status + "): " + (body.message || body.error || ""), true);
         return;
       }
-      // The answer is the Trigger as it is now: show it at once, the next poll confirms.
-      const list = state.ov.triggers;
+      // The answer is the object as it is now: show it at once, the next poll confirms.
+      const list = r.kind === "trigger" ? state.ov.triggers : state.ov.subscriptions;
       const i = list.findIndex((x) => x.metadata.namespace === r.ns && x.metadata.name === r.name);
-      if (i >= 0 && body.kind === "Trigger") list[i] = body;
+      if (i >= 0 && (body.kind === "Trigger" || body.kind === "Subscription")) list[i] = body;
       actionMessage(verb === "pause" ? "Paused: events wait in the ring" : "Resumed", false);
     } catch (e) {
       actionMessage("✗ " + verb + " failed: " + e.message, true);
@@ -542,6 +628,130 @@
   }
 
   document.getElementById("d-pause").addEventListener("click", pauseOrResume);
+
+  // ---- dead letters and their replay (a trigger's page) ---------------------------------------------
+
+  // status.deadLetters of the one-object GET, rows kept by key so that a focused Replay button
+  // keeps the focus across polls.
+  function renderDeadLetters(r, d) {
+    const box = document.getElementById("d-dead");
+    box.hidden = r.kind !== "trigger" || !d;
+    if (box.hidden) return;
+    const can = state.ov.writable || state.ov.tokenRequired;
+    const list = (d.status || {}).deadLetters || [];
+    syncRows(document.getElementById("deadletters"), "deadletters-empty", list,
+      (x) => x.eventId + "@" + x.position + "@" + x.time,
+      (x, k) => {
+        const tr = row(k, [{ name: "time" }, { name: "id" }, { name: "error" },
+          { name: "position", cls: "num" }, { name: "replay" }]);
+        const b = el("button", { type: "button", class: "replay" }, "Replay");
+        b.dataset.id = x.eventId;
+        b.setAttribute("aria-label", "Replay event " + x.eventId + " to trigger " + r.ns + "/" + r.name);
+        b.addEventListener("click", () => replay(b));
+        cell(tr, "replay").appendChild(b);
+        return tr;
+      },
+      (tr, x) => {
+        setText(cell(tr, "time"), x.time + " (" + ago(x.time) + ")");
+        setText(cell(tr, "id"), x.eventId);
+        setText(cell(tr, "error"), x.lastError);
+        setText(cell(tr, "position"), num(x.position));
+        cell(tr, "replay").firstChild.hidden = !can;
+      });
+  }
+
+  function replayMessage(text, bad) {
+    const m = document.getElementById("d-replay-msg");
+    m.classList.toggle("bad", bad);
+    setText(m, text);
+  }
+
+  async function replay(b) {
+    const r = route();
+    if (!r || r.kind !== "trigger" || actions.busy) return;
+    const headers = writeHeaders(replayMessage);
+    if (headers === null) return;
+    headers["Content-Type"] = "application/json";
+    actions.busy = true;
+    try {
+      const res = await fetch("/apis/ringcast.dev/v1alpha1/namespaces/" + seg(r.ns) + "/triggers/" +
+        seg(r.name) + "/replay", { method: "POST", headers: headers, cache: "no-store",
+        body: JSON.stringify({ id: b.dataset.id }) });
+      const body = await res.json().catch(() => ({}));
+      if (res.status !== 202) {
+        replayMessage("✗ replay refused (HTTP " + res.status + "): " + (body.message || body.error || ""), true);
+        return;
+      }
+      replayMessage("✓ " + (body.message || "queued"), false);
+    } catch (e) {
+      replayMessage("✗ replay failed: " + e.message, true);
+    } finally {
+      actions.busy = false;
+    }
+  }
+
+  // ---- the sample of recent events (a trigger's page, on request) -------------------------------------
+
+  function sampleMessage(text, bad) {
+    const m = document.getElementById("d-sample-msg");
+    m.classList.toggle("bad", bad);
+    setText(m, text);
+  }
+
+  function dataText(ev) {
+    if (ev.data !== undefined) return typeof ev.data === "string" ? ev.data : JSON.stringify(ev.data);
+    if (ev.data_base64 !== undefined) return "(base64) " + ev.data_base64;
+    return "";
+  }
+
+  // Fetches the latest events the trigger's filter matches (the broker reads its ring with a
+  // lossy reader: this never holds producers back) and shows them, newest first. Data is shown
+  // when the broker includes it (loopback without a token, or with the token).
+  async function showSample() {
+    const r = route();
+    const o = r && state.ov && state.ov.triggers.find((x) => x.metadata.namespace === r.ns && x.metadata.name === r.name);
+    if (!o) return;
+    const headers = {};
+    const token = document.getElementById("d-token").value.trim();
+    if (token) headers.Authorization = "Bearer " + token;
+    sampleMessage("Loading…", false);
+    try {
+      const res = await fetch("/apis/ringcast.dev/v1alpha1/namespaces/" + seg(r.ns) + "/brokers/" +
+        seg(o.spec.broker) + "/events?limit=20&trigger=" + encodeURIComponent(r.name),
+        { headers: headers, cache: "no-store" });
+      const body = await res.json().catch(() => ({}));
+      if (!res.ok) {
+        sampleMessage("✗ HTTP " + res.status + ": " + (body.message || body.error || ""), true);
+        return;
+      }
+      const tb = document.querySelector("#sample tbody");
+      tb.replaceChildren();
+      for (const it of body.items) {
+        const ev = it.event;
+        const tr = el("tr");
+        tr.dataset.id = ev.id;
+        tr.appendChild(el("td", {}, ev.knativearrivaltime || ev.time || ""));
+        tr.appendChild(el("td", {}, ev.id));
+        tr.appendChild(el("td", {}, ev.type));
+        tr.appendChild(el("td", {}, ev.source));
+        const td = el("td");
+        const text = dataText(ev) + (it.dataTruncated ? " … (" + num(it.dataBytes) + " bytes in all)" : "");
+        td.appendChild(el("pre", { class: "data" }, body.dataIncluded ? text
+          : it.dataBytes ? "(" + num(it.dataBytes) + " bytes, not shown)" : ""));
+        tr.appendChild(td);
+        tb.appendChild(tr);
+      }
+      document.getElementById("sample").hidden = body.items.length === 0;
+      setText(document.getElementById("d-sample-btn"), "Refresh");
+      sampleMessage(body.items.length + " event" + (body.items.length === 1 ? "" : "s") + " (newest first" +
+        (body.complete ? "" : "; older ones not looked at") + ")" +
+        (body.dataIncluded ? "" : " · " + body.dataOmitted), false);
+    } catch (e) {
+      sampleMessage("✗ " + e.message, true);
+    }
+  }
+
+  document.getElementById("d-sample-btn").addEventListener("click", showSample);
 
   // The latest attempts to the subscriber (status.recentOutcomes of the one-object GET, which
   // the page fetches with each poll while it is open).
@@ -577,7 +787,7 @@
     const path = r.kind === "trigger"
       ? "/apis/eventing.knative.dev/v1/namespaces/" + encodeURIComponent(r.ns) + "/triggers/"
       : "/apis/dapr.io/v2alpha1/namespaces/" + encodeURIComponent(r.ns) + "/subscriptions/";
-    const res = await fetch(path + encodeURIComponent(r.name), { cache: "no-store" });
+    const res = await fetch(path + seg(r.name), { cache: "no-store" });
     if (res.status === 404) return; // not there (any more): the page says so from the overview
     if (!res.ok) throw new Error("HTTP " + res.status + " from " + path);
     state.detail = { key: r.kind + ":" + r.ns + "/" + r.name, obj: await res.json() };
@@ -594,6 +804,13 @@
 
   function showView() {
     const r = route();
+    // a sample belongs to the page it was asked on
+    document.querySelector("#sample tbody").replaceChildren();
+    document.getElementById("sample").hidden = true;
+    setText(document.getElementById("d-sample-btn"), "Show recent events");
+    sampleMessage("", false);
+    replayMessage("", false);
+    actionMessage("", false);
     document.getElementById("overview-view").hidden = r !== null;
     document.getElementById("detail-view").hidden = r === null;
     if (r === null) document.title = "ringcast";

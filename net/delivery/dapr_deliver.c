@@ -496,7 +496,7 @@ void rc__dapr_apply(rc__wentry_t *e, rc_dapr_outcome_t o, int result,
     switch (o) {
     case RC_DAPR_SUCCESS:
         rc_metric_add(&t->st->delivered, 1);
-        rc_worker_stats_observe(t->st, rc_now_ns() - e->sent_ns);
+        rc_worker_stats_observe_at(t->st, rc_now_ns() - e->sent_ns, rc_now_ns());
         rc__observe_e2e(e);
         rc__entry_finish(e);
         return;

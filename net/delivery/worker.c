@@ -770,6 +770,20 @@ static void advance_all(worker_t *w)
     }
 }
 
+/* Replay requests of the admin API (replay.c): a replayed event joins the list the lagged
+ * events take (advance_all sends it). Dapr subscriptions have none (the API refuses them). */
+static void take_replays(worker_t *w)
+{
+    /* A stopping worker leaves a request in the slot: the next worker takes it. */
+    for (size_t i = 0; i < w->nt && !rc__worker_stop; i++) {
+        rc__wtrig_t *t = &w->t[i];
+        if (t->dapr == NULL && rc__replay_poll(t) && !t->in_lagging) {
+            t->in_lagging = 1;
+            w->lagging[w->nlagging++] = t;
+        }
+    }
+}
+
 /* ---- sleeping -------------------------------------------------------------------------------- */
 
 static void wake_client(void *client)
@@ -883,6 +897,7 @@ int rc_worker_run(const rc_worker_plan_t *plan)
         progress += rc__replies_run(&w.replies, rc__now_ns(), freed, &next_due);
         if (now >= next_sync) {
             sync_cesql_errors(&w);
+            take_replays(&w);
             for (size_t i = 0; i < w.nt; i++) {
                 rc__reply_log_flush(&w.t[i], now, 0);
                 rc__dapr_log_flush(&w.t[i], now, 0);

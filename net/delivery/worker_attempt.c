@@ -391,12 +391,17 @@ void rc__on_response(int result, const rc_http_response_t *resp, void *arg)
     if (cls == RC_DELIVERY_SUCCESS) {
         if (e->to_dlq) {
             rc_metric_add(&t->st->dead_lettered, 1);
+            rc_str_t id = rc_record_attr(&e->ev->rv, RC_CE_ATTR_ID);
+            rc_worker_stats_dead_letter(t->st, id.ptr, id.len, e->pos, e->seq, e->last_result,
+                                        rc_wall_ns());
             rc__drop_log(t, &e->ev->rv, 1, e->lagged ? LAG_REASON : fail_reason(e->last_result),
                          e->last_result, e->last_retries, result);
         } else {
             rc_metric_add(&t->st->delivered, 1);
-            rc_worker_stats_observe(t->st, rc_now_ns() - e->sent_ns);
-            rc__observe_e2e(e);
+            uint64_t now = rc_now_ns();
+            rc_worker_stats_observe_at(t->st, now - e->sent_ns, now);
+            if (!e->replay)
+                rc__observe_e2e(e);
         }
         rc__entry_finish(e);
         return;
@@ -473,53 +478,52 @@ static void lag_drop(rc__wtrig_t *t, const rc__wevent_t *ev, const char *why)
     rc__drop_log(t, &ev->rv, 0, why, 0, 0, 0);
 }
 
-void rc__lag_keep(rc__wtrig_t *t, const rc__wevent_t *ev, uint64_t pos, uint64_t seq)
+/* An entry of `t` holding its own copy of record rec[0..size) (at `pos`, `seq`), appended to
+ * t's list of entries outside the queue (rc__lag_run sends them), counted in the budget. Returns
+ * it, or NULL with `*why` (over the budget, out of memory, not a record). */
+static rc__wentry_t *own_entry(rc__wtrig_t *t, const void *rec, size_t size, uint64_t pos,
+                               uint64_t seq, const char **why)
 {
-    size_t size = ev->rv.size;
-    if (t->d->dead_letter_uri[0] == '\0') {
-        lag_drop(t, ev, LAG_REASON "; no dead-letter sink");
-        return;
-    }
     if (lag_budget_used + size > lag_budget()) {
-        lag_drop(t, ev, LAG_REASON "; no room to hold it for the dead-letter sink");
-        return;
+        *why = "no room to hold it for the dead-letter sink";
+        return NULL;
     }
     rc__wentry_t *e = t->free_e;
     if (e != NULL)
         t->free_e = e->next_free;
     else if ((e = calloc(1, sizeof(*e))) == NULL) {
-        lag_drop(t, ev, LAG_REASON "; out of memory to hold it");
-        return;
+        *why = "out of memory to hold it";
+        return NULL;
     }
     if (e->rec_cap < size) {
         void *nb = realloc(e->rec, size); /* malloc's alignment is enough for a record */
         if (nb == NULL) {
             e->next_free = t->free_e;
             t->free_e = e;
-            lag_drop(t, ev, LAG_REASON "; out of memory to hold it");
-            return;
+            *why = "out of memory to hold it";
+            return NULL;
         }
         e->rec = nb;
         e->rec_cap = size;
     }
-    memcpy(e->rec, ev->rv.base, size);
+    memcpy(e->rec, rec, size);
     if (rc_record_decode(e->rec, size, &e->own.rv) != 0) {
         e->next_free = t->free_e;
         t->free_e = e;
-        lag_drop(t, ev, LAG_REASON "; its record does not decode");
-        return;
+        *why = "its record does not decode";
+        return NULL;
     }
     e->own.refs = 1;
     e->own.built = 0;
+    e->own.queued_ns = rc__now_ns();
     e->t = t;
     e->pos = pos;
     e->seq = seq;
     e->ev = &e->own;
-    e->lagged = 1;
-    e->to_dlq = 1;
     e->retries = 0;
     e->last_result = 0;
     e->last_retries = 0;
+    e->started = 1; /* no queue wait to observe */
     if (e->errdata != NULL)
         e->errdata[0] = '\0';
     e->state = RC__E_WAITING;
@@ -532,6 +536,37 @@ void rc__lag_keep(rc__wtrig_t *t, const rc__wevent_t *ev, uint64_t pos, uint64_t
     t->lag_tail = e;
     t->lag_n++;
     lag_budget_used += size;
+    return e;
+}
+
+void rc__lag_keep(rc__wtrig_t *t, const rc__wevent_t *ev, uint64_t pos, uint64_t seq)
+{
+    if (t->d->dead_letter_uri[0] == '\0') {
+        lag_drop(t, ev, LAG_REASON "; no dead-letter sink");
+        return;
+    }
+    const char *why = NULL;
+    rc__wentry_t *e = own_entry(t, ev->rv.base, ev->rv.size, pos, seq, &why);
+    if (e == NULL) {
+        char msg[128];
+        snprintf(msg, sizeof(msg), LAG_REASON "; %s", why);
+        lag_drop(t, ev, msg);
+        return;
+    }
+    e->lagged = 1;
+    e->to_dlq = 1;
+}
+
+int rc__replay_keep(rc__wtrig_t *t, const void *rec, size_t size, uint64_t pos, uint64_t seq,
+                    const char **why)
+{
+    rc__wentry_t *e = own_entry(t, rec, size, pos, seq, why);
+    if (e == NULL)
+        return -ENOMEM;
+    e->lagged = 0; /* to the subscriber, with the trigger's retries and dead-letter sink */
+    e->to_dlq = 0;
+    e->replay = 1;
+    return 0;
 }
 
 /* Takes the lagged entry after `prev` (NULL: the head) off the list, back to the free list. */
@@ -547,6 +582,7 @@ static rc__wentry_t *lag_unlink(rc__wtrig_t *t, rc__wentry_t *prev, rc__wentry_t
     t->lag_n--;
     lag_budget_used -= e->own.rv.size;
     e->lagged = 0;
+    e->replay = 0;
     e->next_free = t->free_e;
     t->free_e = e;
     return next;
@@ -567,7 +603,10 @@ int rc__lag_run(rc_http_client_t *c, rc__wtrig_t *t, int64_t now)
             continue;
         }
         seen++;
-        if (e->state == RC__E_WAITING && e->due_ns <= now) {
+        /* A replay goes to the subscriber: it waits while the trigger is paused, as the
+         * window's events do (lagged events still go to the sink). */
+        int held = !e->lagged && rc_worker_stats_paused(t->st);
+        if (e->state == RC__E_WAITING && e->due_ns <= now && !held) {
             rc__worker_send(c, e);
             n++;
             if (e->state == RC__E_DONE)
@@ -605,7 +644,10 @@ void rc__lag_log(rc__wtrig_t *t, int64_t now, uint64_t behind, int force)
 void rc__lag_close(rc__wtrig_t *t)
 {
     while (t->lag_head != NULL) {
-        if (t->lag_head->state != RC__E_DONE) {
+        if (t->lag_head->state != RC__E_DONE && t->lag_head->replay) {
+            rc__drop_log(t, &t->lag_head->own.rv, 0,
+                         "replayed; the worker stopped before it was delivered", 0, 0, 0);
+        } else if (t->lag_head->state != RC__E_DONE) {
             rc_metric_add(&t->st->lagged_dropped, 1);
             rc__drop_log(t, &t->lag_head->own.rv, 0,
                          LAG_REASON "; the worker stopped before the dead-letter sink took it", 0,

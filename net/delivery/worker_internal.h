@@ -131,6 +131,8 @@ typedef struct rc__wentry_s {
     int64_t flush_ns;   /* Dapr bulk: once ready, it goes by then even in a batch not full */
     struct iovec iov;
     int lagged; /* given up for lag, on its way to the dead-letter sink: `ev` is `own` */
+    int replay; /* a replayed dead letter (replay.c), on its way to the subscriber: `ev` is
+                 * `own`; its end-to-end latency is not observed (it arrived long ago) */
     void *rec;  /* lagged: its copy of the record (`own.rv` points into it) */
     size_t rec_cap;
     rc__wevent_t own; /* lagged: the event decoded from `rec`, held by this entry alone */
@@ -443,6 +445,19 @@ void rc__replies_stop(rc__replies_t *q, int64_t give_up_ns);
  *  worker's copy budget (RINGCAST_LAG_DLQ_BYTES, default 16 MiB) or out of memory, dropped and
  *  counted (lagged_dropped). Does not touch `ev`'s references. */
 void rc__lag_keep(rc__wtrig_t *t, const rc__wevent_t *ev, uint64_t pos, uint64_t seq);
+
+/** A replay (the admin API's .../replay): record rec[0..size) (at `pos`, `seq`; copied) goes
+ *  to `t`'s subscriber again, alone, with the trigger's retries and dead-letter sink, through
+ *  the same list as the lagged events (rc__lag_run), within the same copy budget. Returns 0,
+ *  or -ENOMEM with `*why`. */
+int rc__replay_keep(rc__wtrig_t *t, const void *rec, size_t size, uint64_t pos, uint64_t seq,
+                    const char **why);
+
+/** Takes `t`'s replay request from its stats slot, if there is one: reads the event at the
+ *  requested position again (lossy: it may have been overwritten), queues it with
+ *  rc__replay_keep and answers the request. Returns 1 when an event was queued (the caller
+ *  makes sure rc__lag_run runs for `t`), else 0. replay.c. */
+int rc__replay_poll(rc__wtrig_t *t);
 
 /** Sends the due dead-letter attempts of `t`'s lagged events (at most its max-inflight at once)
  *  and frees the finished ones. Returns how many moved. */

@@ -82,6 +82,21 @@ static void observe(_Atomic uint64_t *buckets, const uint64_t *bounds, size_t nb
     rc_metric_add(count, 1);
 }
 
+/* The id's bytes as NUL-padded words (cut at RC_OUTCOME_ID_MAX). */
+static void store_id(_Atomic uint64_t *words, const char *id, size_t len)
+{
+    if (len > RC_OUTCOME_ID_MAX)
+        len = RC_OUTCOME_ID_MAX;
+    for (size_t w = 0; w < RC_OUTCOME_ID_MAX / 8; w++) {
+        unsigned char b[8] = {0};
+        for (size_t k = 0; k < 8 && w * 8 + k < len; k++)
+            b[k] = (unsigned char)id[w * 8 + k];
+        uint64_t v;
+        memcpy(&v, b, 8);
+        atomic_store_explicit(&words[w], v, memory_order_relaxed);
+    }
+}
+
 void rc_worker_stats_record(rc_trigger_stats_t *t, int result, int64_t wall_ns, uint64_t dur_ns,
                             const char *id, size_t len)
 {
@@ -93,16 +108,7 @@ void rc_worker_stats_record(rc_trigger_stats_t *t, int result, int64_t wall_ns, 
     atomic_store_explicit(&o->outcome, rc_worker_stats_outcome(result, wall_ns),
                           memory_order_relaxed);
     atomic_store_explicit(&o->dur_ns, dur_ns, memory_order_relaxed);
-    if (len > RC_OUTCOME_ID_MAX)
-        len = RC_OUTCOME_ID_MAX;
-    for (size_t w = 0; w < RC_OUTCOME_ID_MAX / 8; w++) {
-        unsigned char b[8] = {0};
-        for (size_t k = 0; k < 8 && w * 8 + k < len; k++)
-            b[k] = (unsigned char)id[w * 8 + k];
-        uint64_t v;
-        memcpy(&v, b, 8);
-        atomic_store_explicit(&o->id[w], v, memory_order_relaxed);
-    }
+    store_id(o->id, id, len);
     atomic_store_explicit(&o->seq, seq + 2, memory_order_release);
     atomic_store_explicit(&t->outcomes_n, n + 1, memory_order_release);
 }
@@ -126,6 +132,54 @@ size_t rc_worker_stats_outcomes(const rc_trigger_stats_t *t, rc_outcome_t *out, 
         rc_outcome_t *r = &out[got++];
         rc_worker_stats_unpack(packed, &r->result, &r->ms);
         r->dur_ns = dur;
+        memcpy(r->id, id, RC_OUTCOME_ID_MAX);
+        r->id[RC_OUTCOME_ID_MAX] = '\0';
+    }
+    return got;
+}
+
+void rc_worker_stats_dead_letter(rc_trigger_stats_t *t, const char *id, size_t len, uint64_t pos,
+                                 uint64_t seq, int result, int64_t wall_ns)
+{
+    uint64_t n = atomic_load_explicit(&t->dead_n, memory_order_relaxed);
+    rc_dead_letter_slot_t *d = &t->dead[n % RC_DEAD_LETTERS];
+    uint64_t s = atomic_load_explicit(&d->seq, memory_order_relaxed);
+    atomic_store_explicit(&d->seq, s + 1, memory_order_relaxed);
+    atomic_thread_fence(memory_order_release); /* odd before any field changes */
+    atomic_store_explicit(&d->pos, pos, memory_order_relaxed);
+    atomic_store_explicit(&d->evseq, seq, memory_order_relaxed);
+    atomic_store_explicit(&d->ms, wall_ns > 0 ? (uint64_t)wall_ns / 1000000u : 0,
+                          memory_order_relaxed);
+    atomic_store_explicit(&d->result, rc_worker_stats_outcome(result, wall_ns),
+                          memory_order_relaxed);
+    store_id(d->id, id, len);
+    atomic_store_explicit(&d->seq, s + 2, memory_order_release);
+    atomic_store_explicit(&t->dead_n, n + 1, memory_order_release);
+}
+
+size_t rc_worker_stats_dead_letters(const rc_trigger_stats_t *t, rc_dead_letter_t *out, size_t cap)
+{
+    uint64_t n = atomic_load_explicit(&t->dead_n, memory_order_acquire);
+    size_t got = 0;
+    for (uint64_t k = 0; k < RC_DEAD_LETTERS && k < n && got < cap; k++) {
+        const rc_dead_letter_slot_t *d = &t->dead[(n - 1 - k) % RC_DEAD_LETTERS];
+        uint64_t s1 = atomic_load_explicit(&d->seq, memory_order_acquire);
+        uint64_t pos = atomic_load_explicit(&d->pos, memory_order_relaxed);
+        uint64_t seq = atomic_load_explicit(&d->evseq, memory_order_relaxed);
+        uint64_t ms = atomic_load_explicit(&d->ms, memory_order_relaxed);
+        uint64_t res = atomic_load_explicit(&d->result, memory_order_relaxed);
+        uint64_t id[RC_OUTCOME_ID_MAX / 8];
+        for (size_t w = 0; w < RC_OUTCOME_ID_MAX / 8; w++)
+            id[w] = atomic_load_explicit(&d->id[w], memory_order_relaxed);
+        atomic_thread_fence(memory_order_acquire);
+        if ((s1 & 1) != 0 || s1 != atomic_load_explicit(&d->seq, memory_order_relaxed) || res == 0)
+            continue; /* being rewritten: left out rather than mixed */
+        rc_dead_letter_t *r = &out[got++];
+        int64_t at;
+        rc_worker_stats_unpack(res, &r->result, &at);
+        r->pos = pos;
+        r->seq = seq;
+        r->ms = (int64_t)ms;
         memcpy(r->id, id, RC_OUTCOME_ID_MAX);
         r->id[RC_OUTCOME_ID_MAX] = '\0';
     }
@@ -230,6 +284,10 @@ static const struct {
     {"ringcast_trigger_dapr_bulk_requests_total",
      "Requests of a bulkSubscribe Dapr subscription, each carrying a batch of events.",
      offsetof(rc_trigger_stats_t, dapr_bulk_requests)},
+    {"ringcast_trigger_replays_total",
+     "Dead letters replayed to the trigger's subscriber (the admin API's replay), each queued "
+     "once by its worker.",
+     offsetof(rc_trigger_stats_t, replayed)},
 };
 
 /* What holds a trigger back (docs/delivery.md): its window, its rate limit and the time that
@@ -357,13 +415,11 @@ static void render_histograms(out_t *o, const rc_worker_stats_t *s)
                      offsetof(rc_trigger_stats_t, wait_count));
 }
 
-double rc_worker_stats_latency_quantile(const rc_trigger_stats_t *t, double q, uint64_t *count)
+double rc_worker_stats_quantile_of(const uint64_t *b, double q, uint64_t *count)
 {
-    uint64_t b[RC_DELIVERY_BUCKETS + 1], total = 0;
-    for (size_t i = 0; i <= RC_DELIVERY_BUCKETS; i++) {
-        b[i] = ld(&t->latency_bucket[i]);
+    uint64_t total = 0;
+    for (size_t i = 0; i <= RC_DELIVERY_BUCKETS; i++)
         total += b[i];
-    }
     *count = total;
     if (total == 0)
         return -1.0;
@@ -378,6 +434,53 @@ double rc_worker_stats_latency_quantile(const rc_trigger_stats_t *t, double q, u
         cum += (double)b[i];
     }
     return (double)bounds_ns[RC_DELIVERY_BUCKETS - 1] / 1e9;
+}
+
+double rc_worker_stats_latency_quantile(const rc_trigger_stats_t *t, double q, uint64_t *count)
+{
+    uint64_t b[RC_DELIVERY_BUCKETS + 1];
+    for (size_t i = 0; i <= RC_DELIVERY_BUCKETS; i++)
+        b[i] = ld(&t->latency_bucket[i]);
+    return rc_worker_stats_quantile_of(b, q, count);
+}
+
+double rc_worker_stats_recent_quantile(const rc_trigger_stats_t *t, double q, uint64_t now_ns,
+                                       uint64_t *count)
+{
+    uint64_t b[RC_DELIVERY_BUCKETS + 1] = {0};
+    uint64_t cur = now_ns / 1000000000u / RC_LATENCY_HALF_S;
+    for (int h = 0; h < 2; h++) {
+        /* A half last written before the previous one is stale: the worker had nothing to
+         * observe since, and left it as it was. */
+        uint64_t e = ld(&t->win_epoch[h]);
+        if (e != cur && e + 1 != cur)
+            continue;
+        for (size_t i = 0; i <= RC_DELIVERY_BUCKETS; i++)
+            b[i] += ld(&t->win_bucket[h][i]);
+    }
+    return rc_worker_stats_quantile_of(b, q, count);
+}
+
+void rc_worker_stats_observe_at(rc_trigger_stats_t *t, uint64_t ns, uint64_t now_ns)
+{
+    rc_worker_stats_observe(t, ns);
+    uint64_t e = now_ns / 1000000000u / RC_LATENCY_HALF_S;
+    size_t h = (size_t)(e & 1u);
+    if (atomic_load_explicit(&t->win_epoch[h], memory_order_relaxed) != e) {
+        /* A new half: it starts empty. A reader meanwhile may see a half being cleared: off by
+         * what it held, for one look. */
+        for (size_t i = 0; i <= RC_DELIVERY_BUCKETS; i++)
+            atomic_store_explicit(&t->win_bucket[h][i], 0, memory_order_relaxed);
+        atomic_store_explicit(&t->win_epoch[h], e, memory_order_relaxed);
+    }
+    size_t b = RC_DELIVERY_BUCKETS;
+    for (size_t i = 0; i < RC_DELIVERY_BUCKETS; i++) {
+        if (ns <= bounds_ns[i]) {
+            b = i;
+            break;
+        }
+    }
+    rc_metric_add(&t->win_bucket[h][b], 1);
 }
 
 size_t rc_worker_stats_render(const rc_worker_stats_t *s, const rc_trigger_lag_t *lag, char *buf,

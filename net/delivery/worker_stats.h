@@ -36,6 +36,33 @@ typedef struct {
     _Atomic uint64_t id[RC_OUTCOME_ID_MAX / 8]; /* the event id, NUL-padded, cut at 48 bytes */
 } rc_outcome_slot_t;
 
+/** Dead letters kept per trigger (the latest ones), for a replay (docs/dashboard.md). */
+#define RC_DEAD_LETTERS 8
+
+/** One event the dead-letter sink accepted, where it was in the ring. A seqlock as
+ *  rc_outcome_slot_t. */
+typedef struct {
+    _Atomic uint64_t seq;
+    _Atomic uint64_t pos;    /* its position in the broker's ring */
+    _Atomic uint64_t evseq;  /* its sequence number there */
+    _Atomic uint64_t ms;     /* wall clock when the sink accepted it */
+    _Atomic uint64_t result; /* the subscriber's last result (rc_worker_stats_outcome packing) */
+    _Atomic uint64_t id[RC_OUTCOME_ID_MAX / 8];
+} rc_dead_letter_slot_t;
+
+/** A dead letter as a reader gets it. */
+typedef struct {
+    uint64_t pos, seq;
+    int64_t ms;
+    int result; /* the subscriber's last answer before the sink: an HTTP status or a code */
+    char id[RC_OUTCOME_ID_MAX + 1];
+} rc_dead_letter_t;
+
+/** The recent window of the delivery latency: two halves of RC_LATENCY_HALF_S seconds of the
+ *  monotonic clock each; the quantile over the current and the previous half covers the last
+ *  RC_LATENCY_HALF_S to 2 * RC_LATENCY_HALF_S seconds. */
+#define RC_LATENCY_HALF_S 30
+
 /** An outcome as a reader gets it. */
 typedef struct {
     int result; /* an HTTP status, or a negative code (rc_strerror) */
@@ -111,6 +138,23 @@ typedef struct {
      * n % RC_OUTCOMES holds the n-th; `outcomes_n` counts them (the owning worker writes). */
     _Atomic uint64_t outcomes_n;
     rc_outcome_slot_t outcomes[RC_OUTCOMES];
+    /* The latest RC_DEAD_LETTERS events its dead-letter sink accepted (the owning worker
+     * writes), as the outcomes: `dead_n` counts them. */
+    _Atomic uint64_t dead_n;
+    rc_dead_letter_slot_t dead[RC_DEAD_LETTERS];
+    /* A replay request (the admin API's .../replay, docs/dashboard.md): the admin writes the
+     * event's position and sequence number, then moves replay_req on (release); the owning
+     * worker, seeing replay_req != replay_done, reads the event at that position again, queues
+     * it for this trigger alone, sets replay_result (0, or a negative code: no longer in the
+     * ring) and then replay_done = replay_req (release). One at a time. */
+    _Atomic uint64_t replay_pos, replay_seq;
+    _Atomic uint64_t replay_req, replay_done;
+    _Atomic int64_t replay_result;
+    _Atomic uint64_t replayed; /* counter: replays queued by the worker */
+    /* The recent latency window: half h holds the latencies observed while the monotonic
+     * clock's second / RC_LATENCY_HALF_S was win_epoch[h] (the owning worker writes). */
+    _Atomic uint64_t win_epoch[2];
+    _Atomic uint64_t win_bucket[2][RC_DELIVERY_BUCKETS + 1];
     int64_t added_ms; /* wall clock when the supervisor gave the slot to its trigger */
 } __attribute__((aligned(64))) rc_trigger_stats_t;
 
@@ -192,6 +236,16 @@ void rc_worker_stats_record(rc_trigger_stats_t *t, int result, int64_t wall_ns, 
  *  how many. An entry the worker is rewriting at that moment is left out. Any thread. */
 size_t rc_worker_stats_outcomes(const rc_trigger_stats_t *t, rc_outcome_t *out, size_t cap);
 
+/** Records that the dead-letter sink accepted the event id[0..len) at ring position `pos`,
+ *  sequence number `seq`, whose last attempt to the subscriber ended with `result`. The owning
+ *  worker only. */
+void rc_worker_stats_dead_letter(rc_trigger_stats_t *t, const char *id, size_t len, uint64_t pos,
+                                 uint64_t seq, int result, int64_t wall_ns);
+
+/** Copies up to `cap` of the trigger's recent dead letters into `out`, newest first; returns
+ *  how many. Any thread. */
+size_t rc_worker_stats_dead_letters(const rc_trigger_stats_t *t, rc_dead_letter_t *out, size_t cap);
+
 /** Maps a zeroed shared anonymous segment with `slots` trigger slots (and their replica blocks).
  *  Returns 0 or -errno. */
 int rc_worker_stats_create(uint32_t slots, rc_worker_stats_t **out);
@@ -222,6 +276,18 @@ void rc_worker_stats_destroy(rc_worker_stats_t *s);
  *  none. Relaxed loads: a histogram being written may be off by the observations under way.
  *  Any thread. */
 double rc_worker_stats_latency_quantile(const rc_trigger_stats_t *t, double q, uint64_t *count);
+
+/** The same over the recent window (RC_LATENCY_HALF_S), at monotonic time `now_ns`. */
+double rc_worker_stats_recent_quantile(const rc_trigger_stats_t *t, double q, uint64_t now_ns,
+                                       uint64_t *count);
+
+/** The q-quantile of a histogram `b` of RC_DELIVERY_BUCKETS + 1 counts over the delivery
+ *  latency bounds (as rc_worker_stats_latency_quantile); -1 when empty. For tests. */
+double rc_worker_stats_quantile_of(const uint64_t *b, double q, uint64_t *count);
+
+/** Records one delivery latency, also in the recent window at monotonic time `now_ns` (the
+ *  owning worker only). */
+void rc_worker_stats_observe_at(rc_trigger_stats_t *t, uint64_t ns, uint64_t now_ns);
 
 /** Records one delivery latency (the owning worker only). */
 void rc_worker_stats_observe(rc_trigger_stats_t *t, uint64_t ns);

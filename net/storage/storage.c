@@ -171,3 +171,20 @@ int rc_storage_seek_time(rc_storage_t *s, int64_t t_ns, rc_storage_seek_t *out)
 {
     return s->ops->seek_time(s, t_ns, out);
 }
+
+int rc_storage_scan(rc_storage_t *s, int64_t since_ns, uint64_t max, rc_storage_scan_cb cb,
+                    void *arg, rc_storage_scan_t *out)
+{
+    if (s == NULL || cb == NULL || out == NULL)
+        return -EINVAL;
+    memset(out, 0, sizeof(*out));
+    return s->ops->scan != NULL ? s->ops->scan(s, since_ns, max, cb, arg, out) : -ENOTSUP;
+}
+
+int rc_storage_read_at(rc_storage_t *s, uint64_t pos, uint64_t seq, void *buf, size_t cap,
+                       size_t *len)
+{
+    if (s == NULL || len == NULL || (buf == NULL && cap > 0) || ((uintptr_t)buf & 7u) != 0)
+        return -EINVAL;
+    return s->ops->read_at != NULL ? s->ops->read_at(s, pos, seq, buf, cap, len) : -ENOTSUP;
+}

@@ -365,6 +365,41 @@ typedef struct {
  *  producers. */
 int rc_storage_seek_time(rc_storage_t *s, int64_t t_ns, rc_storage_seek_t *out);
 
+/* ---- lossy looks: a sample of recent events, one event by position ------------------------ */
+
+/* What the admin API reads while the broker runs (docs/dashboard.md): a lossy reader copies
+ * each record out and re-validates it, so these never hold producers back, and a record being
+ * overwritten is skipped, never returned torn. */
+
+/** Called for each event of a scan: `v` (its data a copy, valid during the call; a file store's
+ *  checksum trailer left out, the checksum checked) is an event record (core/record.h). Return
+ *  0 to go on, anything else to stop the scan. */
+typedef int (*rc_storage_scan_cb)(void *arg, const rc_storage_view_t *v);
+
+/** How a scan went. */
+typedef struct {
+    uint64_t scanned;  /**< events passed to the callback */
+    uint64_t lost;     /**< events producers overwrote before the scan read them */
+    uint64_t corrupt;  /**< records whose checksum did not match (skipped) */
+    int from_oldest;   /**< 1: it started at the oldest event held (nothing older was missed) */
+    uint64_t head_seq; /**< the head's sequence number when it started: it stops there */
+} rc_storage_scan_t;
+
+/** Reads the events from the newest time-index sample at or before `since_ns` (Unix ns;
+ *  INT64_MIN, no such sample or one no longer held: the oldest event held) up to the head as it
+ *  was when the scan started, at most `max` of them, with a lossy reader. Returns 0 (also when
+ *  the callback stopped it), RC_ERING_NO_SLOT (every reader slot is taken), -ENOMEM,
+ *  -ENOTSUP (a store that cannot), -EINVAL. Any thread. */
+int rc_storage_scan(rc_storage_t *s, int64_t since_ns, uint64_t max, rc_storage_scan_cb cb,
+                    void *arg, rc_storage_scan_t *out);
+
+/** Copies the event at position `pos` whose sequence number is `seq` into `buf` (`cap` bytes,
+ *  8-byte aligned) with a lossy reader: 0 and `*len`; -ENOENT when the store no longer holds
+ *  it (overwritten, or `pos` never was that event's); -ENOBUFS with `*len` the room needed;
+ *  RC_ERING_NO_SLOT, -ENOTSUP, -EINVAL. Any thread. */
+int rc_storage_read_at(rc_storage_t *s, uint64_t pos, uint64_t seq, void *buf, size_t cap,
+                       size_t *len);
+
 /* ---- state -------------------------------------------------------------------------------- */
 
 typedef struct {

@@ -54,6 +54,10 @@ struct rc__storage_ops_s {
                   rc_storage_group_t *out, size_t max);
     int (*readers)(rc_storage_t *s, rc_storage_local_reader_t *out, size_t max);
     int (*seek_time)(rc_storage_t *s, int64_t t_ns, rc_storage_seek_t *out);
+    /* NULL: -ENOTSUP */
+    int (*scan)(rc_storage_t *s, int64_t since_ns, uint64_t max, rc_storage_scan_cb cb, void *arg,
+                rc_storage_scan_t *out);
+    int (*read_at)(rc_storage_t *s, uint64_t pos, uint64_t seq, void *buf, size_t cap, size_t *len);
 };
 
 /** Maps the cursor table kept in `fd` (a shared-memory object or file the back end opened
@@ -121,6 +125,10 @@ void rc__ring_close(rc_storage_t *s); /* closes the ring and frees the store */
  * logged and leaves the store without an index (seeks scan), never fails the open. */
 void rc__ring_timeindex_start(rc__ring_store_t *st, int fd, const char *what);
 int rc__ring_seek_time(rc_storage_t *s, int64_t t_ns, rc_storage_seek_t *out);
+int rc__ring_scan(rc_storage_t *s, int64_t since_ns, uint64_t max, rc_storage_scan_cb cb, void *arg,
+                  rc_storage_scan_t *out);
+int rc__ring_read_at(rc_storage_t *s, uint64_t pos, uint64_t seq, void *buf, size_t cap,
+                     size_t *len);
 void rc__ring_abort(rc_storage_t *s, rc_storage_claim_t *c);
 void rc__ring_reader_close(rc_storage_reader_t *r, int keep_cursor);
 int rc__ring_prepare_sleep(rc_storage_reader_t *r, const uint32_t **word, uint32_t *val);

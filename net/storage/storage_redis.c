@@ -605,6 +605,19 @@ static int redis_reader_open(rc_storage_t *s, const rc_storage_reader_opts_t *o,
     return rc_storage_reader_open(ring(s), o, out);
 }
 
+/* The admin's lossy looks read the mirror's ring, as every reader does. */
+static int redis_scan(rc_storage_t *s, int64_t since_ns, uint64_t max, rc_storage_scan_cb cb,
+                      void *arg, rc_storage_scan_t *out)
+{
+    return rc_storage_scan(ring(s), since_ns, max, cb, arg, out);
+}
+
+static int redis_read_at(rc_storage_t *s, uint64_t pos, uint64_t seq, void *buf, size_t cap,
+                         size_t *len)
+{
+    return rc_storage_read_at(ring(s), pos, seq, buf, cap, len);
+}
+
 static int redis_find_cursor(rc_storage_t *s, const char *name, uint64_t *pos)
 {
     return rc_storage_find_cursor(ring(s), name, pos);
@@ -796,4 +809,6 @@ static const rc__storage_ops_t redis_ops = {
     .holder = redis_holder,
     .groups = redis_groups,
     .readers = redis_readers,
+    .scan = redis_scan,
+    .read_at = redis_read_at,
 };

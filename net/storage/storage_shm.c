@@ -545,6 +545,8 @@ static const rc__storage_ops_t shm_ops = {
     .groups = rc__ring_groups,
     .readers = rc__ring_readers,
     .seek_time = rc__ring_seek_time,
+    .scan = rc__ring_scan,
+    .read_at = rc__ring_read_at,
 };
 
 /* ---- the time index: sampling and seeking (net/storage/timeindex.h) -------------------------- */
@@ -814,6 +816,110 @@ int rc_storage_ring_seek_time(struct rc_ring_s *ring, const char *index, int ind
     }
     int rc = seek_ring(ring, ix, what, index == NULL, t_ns, out);
     rc_timeindex_close(ix);
+    return rc;
+}
+
+/* ---- lossy looks: a sample of recent events, one event by position (storage.h) ------------- */
+
+/* The record of ring view `rv` as a storage view: its checksum (file stores) checked and its
+ * trailer left out. Returns 0, or RC_EBAD_RECORD. */
+static int lossy_view(const rc_ring_view_t *rv, rc_storage_view_t *v)
+{
+    uint32_t len;
+    if (rc_storage_record_check(rv->data, rv->len, rv->flags, rv->seq, &len) < 0)
+        return RC_EBAD_RECORD;
+    v->pos = rv->pos;
+    v->next = rv->next;
+    v->seq = rv->seq;
+    v->data = rv->data;
+    v->len = len;
+    return 0;
+}
+
+/* Scans `ring` from the sample of `ix` at or before since_ns (else the oldest event) to the
+ * head it had at the start, with a lossy reader (rc_storage_scan). */
+static int ring_scan(rc_ring_t *ring, rc_timeindex_t *ix, int64_t since_ns, uint64_t max,
+                     rc_storage_scan_cb cb, void *arg, rc_storage_scan_t *out)
+{
+    uint64_t head, hseq;
+    rc_ring_head_load(ring, &head, &hseq);
+    out->head_seq = hseq;
+    rc_timeindex_entry_t e;
+    int use = since_ns != INT64_MIN && ix != NULL && rc_timeindex_lookup(ix, since_ns, &e) == 0 &&
+              e.pos <= head && e.seq <= hseq;
+    rc_reader_opts_t ro = {.mode = RC_READER_LOSSY,
+                           .start = use ? RC_START_AT : RC_START_OLDEST,
+                           .position = use ? e.pos : 0,
+                           .name = "ringcast-sample"};
+    rc_reader_t *r = NULL;
+    int rc = rc_reader_open(ring, &ro, &r);
+    if (rc == RC_ERING_BAD_POS && use) { /* the sample's event was overwritten since */
+        use = 0;
+        ro.start = RC_START_OLDEST;
+        ro.position = 0;
+        rc = rc_reader_open(ring, &ro, &r);
+    }
+    if (rc != 0)
+        return rc;
+    out->from_oldest = !use;
+    while (out->scanned < max) {
+        rc_ring_view_t rv;
+        rc_storage_view_t v;
+        if ((rc = rc_reader_poll(r, &rv)) != 0)
+            break;
+        out->lost += rv.lost;
+        if (rv.seq >= hseq)
+            break; /* appended after the scan started: a busy ring is not chased */
+        if (rv.type < RC_REC_TYPE_USER)
+            continue;
+        if (lossy_view(&rv, &v) != 0) {
+            out->corrupt++;
+            continue;
+        }
+        out->scanned++;
+        if (cb(arg, &v) != 0)
+            break;
+    }
+    rc_reader_close(r);
+    return rc == RC_ERING_EMPTY ? 0 : rc;
+}
+
+int rc__ring_scan(rc_storage_t *s, int64_t since_ns, uint64_t max, rc_storage_scan_cb cb, void *arg,
+                  rc_storage_scan_t *out)
+{
+    rc__ring_store_t *st = (rc__ring_store_t *)s;
+    return ring_scan(st->ring, st->tix, since_ns, max, cb, arg, out);
+}
+
+int rc__ring_read_at(rc_storage_t *s, uint64_t pos, uint64_t seq, void *buf, size_t cap,
+                     size_t *len)
+{
+    rc__ring_store_t *st = (rc__ring_store_t *)s;
+    rc_reader_opts_t ro = {
+        .mode = RC_READER_LOSSY, .start = RC_START_AT, .position = pos, .name = "ringcast-read"};
+    rc_reader_t *r = NULL;
+    int rc = rc_reader_open(st->ring, &ro, &r);
+    if (rc == RC_ERING_BAD_POS)
+        return -ENOENT; /* overwritten, or never a record start */
+    if (rc != 0)
+        return rc;
+    rc_ring_view_t rv;
+    rc_storage_view_t v;
+    rc = rc_reader_poll(r, &rv);
+    if (rc == 0 && (rv.pos != pos || rv.seq != seq || rv.lost != 0 || rv.type < RC_REC_TYPE_USER))
+        rc = -ENOENT; /* lapped meanwhile: the reader skipped to a later record */
+    else if (rc == 0)
+        rc = lossy_view(&rv, &v);
+    else if (rc == RC_ERING_EMPTY)
+        rc = -ENOENT;
+    if (rc == 0) {
+        *len = v.len;
+        if (v.len > cap)
+            rc = -ENOBUFS;
+        else
+            memcpy(buf, v.data, v.len);
+    }
+    rc_reader_close(r);
     return rc;
 }
 

@@ -6,8 +6,10 @@ and to one whose subscriber answers 500. It checks what a user sees: the ingest 
 counters and rates appear and move between two snapshots of the page, the failing trigger is
 marked in words (not by colour only), the keyboard reaches a trigger's link, keeps it across
 updates and opens the trigger's page with Enter, pauses and resumes a trigger with its button
-(Tab, Enter: the broker stops and restarts its deliveries), and the page makes no request outside the admin
-listener, throws no JavaScript error and logs no console error; an external fetch is refused by
+(Tab, Enter: the broker stops and restarts its deliveries), sorts the triggers table by a column
+from the keyboard, shows a trigger's recent events on request (its filter's events only) and
+replays a dead letter with its button (the subscriber gets that event again), and the page makes
+no request outside the admin listener, throws no JavaScript error and logs no console error; an external fetch is refused by
 its Content-Security-Policy. Screenshots go to the build tree (test-artifacts/). Skips (77) only
 when chromium is not installed (scripts/setup.sh installs it)."""
 
@@ -48,7 +50,7 @@ spec:
   broker: default
   filter: {attributes: {type: t.bad}}
   subscriber: {uri: "%(bad)s/in"}
-  delivery: {retry: 1, backoffDelay: PT0.01S}
+  delivery: {retry: 1, backoffDelay: PT0.01S, deadLetterSink: {uri: "%(ok)s/dead"}}
 ---
 apiVersion: dapr.io/v1alpha1
 kind: Component
@@ -224,7 +226,10 @@ def test_dashboard_in_chromium():
                      ".hidden", "the overview again")
             check(br.evaluate("document.activeElement === document.querySelector(%s)" %
                               json.dumps(link)), "the focus is back on the trigger's link")
+            check_sort(br)
+            check_sample(br)
             check_pause(br, b)
+            check_replay(br, bad)
             # a trigger that does not exist (a stale bookmark): said so, no error
             br.evaluate("location.hash = '#/trigger/default/nope'")
             wait_for(br, "document.getElementById('d-ready').textContent.includes("
@@ -442,6 +447,85 @@ def check_pause(br, b):
     check("1 paused" in br.evaluate("document.getElementById('summary').textContent"), "summary")
     eq(b.request("POST", "/apis/ringcast.dev/v1alpha1/namespaces/default/triggers/good/resume",
                  admin=True).status, 200, "resume over HTTP")
+
+
+def row_order(br, table):
+    return json.loads(br.evaluate("JSON.stringify(Array.from(document.querySelectorAll("
+                                  "'#%s tbody tr')).map((tr) => tr.dataset.key))" % table))
+
+
+def check_sort(br):
+    """The triggers table sorts by a column from the keyboard: Tab to its heading's button,
+    Enter sorts ascending (aria-sort says so), Enter again descending; the button keeps the
+    focus while the rows move and the numbers update."""
+    br.evaluate("location.hash = '#/'")
+    wait_for(br, "!document.getElementById('overview-view').hidden", "the overview")
+    button = '#triggers th button[data-col="failed"]'
+    th = "document.querySelector(%s).parentNode.getAttribute('aria-sort')" % json.dumps(button)
+    tab_to(br, button)
+    br.key("Enter", "Enter", 13, text="\r")
+    wait_for(br, th + " === 'ascending'", "sorted ascending")
+    wait_for(br, "JSON.stringify(Array.from(document.querySelectorAll('#triggers tbody tr'))"
+             ".map((tr) => tr.dataset.key)) === '[\"default/good\",\"default/failing\"]'",
+             "fewest failures first")
+    br.key("Enter", "Enter", 13, text="\r")
+    wait_for(br, th + " === 'descending'", "sorted descending")
+    wait_for(br, "document.querySelector('#triggers tbody tr').dataset.key === 'default/failing'",
+             "most failures first")
+    n = json.loads(br.evaluate(SNAPSHOT_JS))["polls"]
+    wait_polls(br, n + 2)
+    eq(row_order(br, "triggers"), ["default/failing", "default/good"], "the order holds")
+    check(br.evaluate("document.activeElement === document.querySelector(%s)" %
+                      json.dumps(button)), "the heading's button keeps the focus")
+    row = json.loads(br.evaluate(SNAPSHOT_JS))["triggers"]["default/good"]
+    check(row["rp50"].endswith("s") and row["rp99"].endswith("s"),
+          "p50/p99 of the last 60 s: %r" % row)
+
+
+def check_sample(br):
+    """On the good trigger's page, the button (Tab, Enter) shows its recent events: only those
+    its filter matches (type t.ok), newest first, with their data (loopback, no token)."""
+    br.evaluate("location.hash = '#/trigger/default/good'")
+    wait_for(br, "!document.getElementById('d-sample').hidden", "the sample's button")
+    eq(br.evaluate("document.getElementById('sample').hidden"), True, "nothing before asked")
+    tab_to(br, "#d-sample-btn")
+    br.key("Enter", "Enter", 13, text="\r")
+    wait_for(br, "document.querySelectorAll('#sample tbody tr').length >= 5", "the sample")
+    rows = json.loads(br.evaluate("JSON.stringify(Array.from(document.querySelectorAll("
+                                  "'#sample tbody tr')).map((tr) => Array.from(tr.cells)"
+                                  ".map((td) => td.textContent)))"))
+    check(len(rows) <= 20, "at most 20: %d" % len(rows))
+    for r in rows:
+        check(r[2] == "t.ok" and r[3] == "/browser-test" and r[4] == "x" and r[0],
+              "a sampled event of good's filter: %r" % r)
+    ids = [int(r[1]) for r in rows]
+    eq(ids, sorted(ids, reverse=True), "newest first")
+    check("newest first" in br.evaluate("document.getElementById('d-sample-msg').textContent"),
+          "the message")
+    eq(br.evaluate("document.getElementById('d-sample-btn').textContent"), "Refresh", "label")
+    eq(br.evaluate("document.activeElement.id"), "d-sample-btn", "the button keeps the focus")
+    br.screenshot(os.path.join(ARTIFACTS, "dashboard-sample.png"))
+
+
+def check_replay(br, bad):
+    """On the failing trigger's page its dead letters are listed; Tab to a Replay button, Enter:
+    the broker queues it and the (still failing) subscriber gets that event again."""
+    br.evaluate("location.hash = '#/trigger/default/failing'")
+    wait_for(br, "document.querySelectorAll('#deadletters tbody tr').length >= 1 && "
+             "!document.querySelector('#deadletters tbody button.replay').hidden",
+             "the dead letters with their Replay buttons")
+    eid = br.evaluate("document.querySelector('#deadletters tbody button.replay').dataset.id")
+    before = bad.ids().count(eid)
+    check(before >= 1, "the subscriber had %s: %r" % (eid, before))
+    tab_to(br, "#deadletters tbody button.replay")
+    br.key("Enter", "Enter", 13, text="\r")
+    wait_for(br, "document.getElementById('d-replay-msg').textContent.includes('queued')",
+             "the replay accepted")
+    end = time.monotonic() + 10
+    while time.monotonic() < end and bad.ids().count(eid) <= before:
+        time.sleep(0.1)
+    check(bad.ids().count(eid) > before, "the subscriber got event %s again" % eid)
+    br.screenshot(os.path.join(ARTIFACTS, "dashboard-replay.png"))
 
 
 def check_csp(br):

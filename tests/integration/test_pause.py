@@ -217,10 +217,10 @@ def test_errors():
 
 def test_cli():
     rc, out, _ = cli("pause", "--help")
-    check(rc == 0 and "pause trigger NAME" in out and "--token" in out and "-n, --namespace" in out
+    check(rc == 0 and "pause trigger|subscription NAME" in out and "--token" in out and "-n, --namespace" in out
           and "lag limit" in out, out)
     rc, out, _ = cli("resume", "--help")
-    check(rc == 0 and "resume trigger NAME" in out, out)
+    check(rc == 0 and "resume trigger|subscription NAME" in out, out)
     rc, out, _ = cli("--help")
     check(" pause " in out and " resume " in out, "listed in ringcast --help")
     for args, want in ((["pause"], "missing RESOURCE NAME"),

@@ -2,7 +2,11 @@
  * rc_worker_stats_latency_quantile): an empty histogram, interpolation inside a bucket, the
  * first bucket (from 0), ranks that cross buckets, and latencies past the last bound. The ring of
  * recent outcomes (rc_worker_stats_record/_outcomes): newest first, the 16 latest, ids cut at 48
- * bytes, transport errors; and a reader racing a writer never gets a mixed entry. */
+ * bytes, transport errors; and a reader racing a writer never gets a mixed entry. The ring of
+ * recent dead letters (rc_worker_stats_dead_letter/_dead_letters): newest first, the 8 latest,
+ * with their position, sequence number and last result. The recent latency window
+ * (rc_worker_stats_observe_at, _recent_quantile): the current and the previous half count, an
+ * older half does not, a half reused later starts empty. */
 #include "net/delivery/worker_stats.h"
 #include "tests/test.h"
 
@@ -104,6 +108,58 @@ static void test_outcomes(void)
     ASSERT_EQ(strlen(out[0].id), RC_OUTCOME_ID_MAX);
 }
 
+static void test_dead_letters(void)
+{
+    reset();
+    rc_dead_letter_t dl[RC_DEAD_LETTERS + 2];
+    ASSERT_EQ(rc_worker_stats_dead_letters(&slot, dl, RC_DEAD_LETTERS), 0);
+    for (int i = 0; i < RC_DEAD_LETTERS + 3; i++) {
+        char id[16];
+        int n = snprintf(id, sizeof(id), "d%d", i);
+        rc_worker_stats_dead_letter(&slot, id, (size_t)n, 1000u * (uint64_t)i, (uint64_t)i,
+                                    i % 2 ? 500 : -111, 1700000000000000000 + i * 1000000ll);
+    }
+    ASSERT_EQ(rc_worker_stats_dead_letters(&slot, dl, RC_DEAD_LETTERS + 2), RC_DEAD_LETTERS);
+    ASSERT(strcmp(dl[0].id, "d10") == 0); /* newest first */
+    ASSERT_EQ(dl[0].pos, 10000);
+    ASSERT_EQ(dl[0].seq, 10);
+    ASSERT_EQ(dl[0].result, -111);
+    ASSERT_EQ(dl[0].ms, 1700000000010);
+    ASSERT_EQ(dl[1].result, 500);
+    ASSERT(strcmp(dl[RC_DEAD_LETTERS - 1].id, "d3") == 0); /* the 8 latest */
+    ASSERT_EQ(rc_worker_stats_dead_letters(&slot, dl, 2), 2); /* cap */
+}
+
+#define S 1000000000ull
+
+static void test_recent_window(void)
+{
+    reset();
+    uint64_t half = RC_LATENCY_HALF_S * S, t0 = 1000 * half; /* the start of a half */
+    uint64_t n;
+    near(rc_worker_stats_recent_quantile(&slot, 0.5, t0, &n), -1.0, "empty");
+    ASSERT_EQ(n, 0);
+    for (int i = 0; i < 4; i++)
+        rc_worker_stats_observe_at(&slot, 30 * MS, t0 + 1 * S); /* (25 ms, 50 ms] */
+    for (int i = 0; i < 4; i++)
+        rc_worker_stats_observe_at(&slot, 3 * MS, t0 + half + 1 * S); /* (2.5 ms, 5 ms] */
+    /* in the second half both count: 8, the p50 at the top of the lower bucket */
+    near(rc_worker_stats_recent_quantile(&slot, 0.5, t0 + half + 2 * S, &n), 0.005, "both");
+    ASSERT_EQ(n, 8);
+    /* a half later the first is stale: only the 4 at 3 ms */
+    rc_worker_stats_recent_quantile(&slot, 0.5, t0 + 2 * half + 1 * S, &n);
+    ASSERT_EQ(n, 4);
+    /* two halves later nothing is recent; since start still holds all 8 */
+    rc_worker_stats_recent_quantile(&slot, 0.5, t0 + 3 * half + 1 * S, &n);
+    ASSERT_EQ(n, 0);
+    rc_worker_stats_latency_quantile(&slot, 0.5, &n);
+    ASSERT_EQ(n, 8);
+    /* the first half's slot, reused two halves on, starts empty */
+    rc_worker_stats_observe_at(&slot, 30 * MS, t0 + 2 * half + 5 * S);
+    near(rc_worker_stats_recent_quantile(&slot, 1.0, t0 + 2 * half + 6 * S, &n), 0.05, "reused");
+    ASSERT_EQ(n, 5); /* 1 new + the 4 of the previous half */
+}
+
 static atomic_int writing;
 
 static void *writer(void *arg)
@@ -146,6 +202,8 @@ int main(void)
 {
     test_outcomes();
     test_outcomes_race();
+    test_dead_letters();
+    test_recent_window();
     test_empty();
     test_one_bucket();
     test_across_buckets();
