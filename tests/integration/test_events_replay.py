@@ -106,13 +106,20 @@ class Env:
         eq(r.status, 200, "GET trigger")
         return r.json()
 
-    def publish(self, typ="t.one", data=b"x", ct=None, eid=None):
+    def publish(self, typ="t.one", data=b"x", ct=None, eid=None, full_ok=False):
+        """full_ok: a 429 (a trigger behind on a tiny ring, as on a loaded machine) is retried
+        for up to 10 s, as a producer would; the tests that lap the ring bound the total time."""
         self.n += 1
         h = {"ce-id": eid or "e%d" % self.n, "ce-source": "/t", "ce-type": typ,
              "ce-specversion": "1.0"}
         if ct:
             h["Content-Type"] = ct
-        r = self.broker.request("POST", "/default/default", h, data)
+        end = time.monotonic() + 10
+        while True:
+            r = self.broker.request("POST", "/default/default", h, data)
+            if r.status != 429 or not full_ok or time.monotonic() > end:
+                break
+            time.sleep(0.01)
         eq(r.status, 202, "publish: %r" % r.body)
         return h["ce-id"]
 
@@ -232,7 +239,7 @@ def test_sampler_never_holds_producers():
         pad = b"p" * 900
         try:
             for i in range(600):  # ~600 KB through a 64 KiB ring: it wraps about 9 times
-                e.publish("t.two", data=pad)
+                e.publish("t.two", data=pad, full_ok=True)
         finally:
             stop.set()
             th.join(10)
@@ -376,8 +383,7 @@ def test_replay_overwritten():
         wait(lambda: e.trigger()["status"].get("deadLetters"), "the dead letter")
         pad = b"p" * 2000
         for _ in range(100):  # 200 KB through a 64 KiB ring (t2 keeps up)
-            e.publish("t.two", data=pad)
-            # t2 must keep up, or the ring refuses (429) instead of wrapping
+            e.publish("t.two", data=pad, full_ok=True)  # t2 may fall behind: 429, retried
         r = e.replay(eid)
         eq(r.status, 404, "overwritten: %r" % r.body)
         check("no longer in broker default/default's ring" in r.json()["message"], r.body)
@@ -419,8 +425,8 @@ def test_recent_latency():
     with Env() as e:
         for _ in range(5):
             e.publish("t.one")
-        st = wait(lambda: e.trigger()["status"].get("recentLatency") and e.trigger()["status"],
-                  "recentLatency")
+        st = wait(lambda: (e.trigger()["status"].get("recentLatency") or {}).get("count", 0) >= 5
+                  and e.trigger()["status"], "recentLatency counting 5 deliveries")
         rl, dl = st["recentLatency"], st["deliveryLatency"]
         eq((rl["count"], rl["windowSeconds"]), (5, 60), "the recent window counts the 5")
         check(0 < rl["p50Seconds"] <= rl["p99Seconds"] <= 10, "quantiles: %r" % rl)
