@@ -33,8 +33,8 @@ typedef struct {
     char *timeout;
     char *retry_after_max;
     char *dead_letter_uri;
-    char *format;           /* "binary" | "json" */
-    int dead_letter_line;   /* line of deadLetterSink.uri or .ref (for messages), 0 if none */
+    char *format;         /* "binary" | "json" */
+    int dead_letter_line; /* line of deadLetterSink.uri or .ref (for messages), 0 if none */
     char *dead_letter_ref;  /* deadLetterSink.ref.name (a Service of the same namespace) when
                              * given, else NULL; dead_letter_uri is then its URL once loaded */
     char *dead_letter_path; /* deadLetterSink.uri given with a ref: a path under the Service's
@@ -87,10 +87,10 @@ typedef struct {
 typedef struct {
     char host[RC_CONFIG_REDIS_HOST_MAX + 1]; /* the first address; "" when none is given */
     int port;
-    rc_config_redis_addr_t addresses[RC_CONFIG_REDIS_ADDRESSES]; /* all of them, in order */
+    rc_config_redis_addr_t addresses[RC_CONFIG_REDIS_ADDRESSES]; /* every one, in order */
     uint32_t n_addresses;
     char password[RC_CONFIG_REDIS_PASSWORD_MAX + 1]; /* "" = no AUTH */
-    uint32_t partitions;                             /* streams per broker, 1..64 (1) */
+    uint32_t partitions;      /* streams per broker, 1..64 (1) */
     uint64_t max_len;         /* XADD MAXLEN ~ N; 0 = no trimming (1000000) */
     uint32_t replicas;        /* WAIT for this many replicas before the 202 (0) */
     uint32_t wait_timeout_ms; /* WAIT's timeout (1000) */
@@ -237,16 +237,16 @@ typedef struct {
     char name[RC_CONFIG_NAME_MAX + 1]; /* the Subscription's metadata.name, "" if programmatic */
     char pubsub[RC_CONFIG_NAME_MAX + 1];
     char topic[RC_CONFIG_TOPIC_MAX + 1];
-    const rc_config_dapr_app_t *app;    /* into rc_config_t.dapr_apps */
+    const rc_config_dapr_app_t *app; /* into rc_config_t.dapr_apps */
     char group[RC_CONFIG_NAME_MAX + 1]; /* the consumer group: consumerID, else the app id */
-    rc_config_dapr_rule_t *rules;       /* in order; may be 0 */
+    rc_config_dapr_rule_t *rules;    /* in order; may be 0 */
     size_t rule_count;
-    char *default_path;         /* routes.default or v1 `route`; NULL: no fallback */
-    char *dead_letter_topic;    /* NULL if none */
-    int raw_payload;            /* metadata rawPayload: "true" */
-    int bulk;                   /* bulkSubscribe.enabled */
-    uint32_t bulk_max_messages; /* bulkSubscribe.maxMessagesCount (100) */
-    uint32_t bulk_max_await_ms; /* bulkSubscribe.maxAwaitDurationMs (1000) */
+    char *default_path;          /* routes.default or v1 `route`; NULL: no fallback */
+    char *dead_letter_topic;     /* NULL if none */
+    int raw_payload;             /* metadata rawPayload: "true" */
+    int bulk;                    /* bulkSubscribe.enabled */
+    uint32_t bulk_max_messages;  /* bulkSubscribe.maxMessagesCount (100) */
+    uint32_t bulk_max_await_ms;  /* bulkSubscribe.maxAwaitDurationMs (1000) */
     int programmatic;
     int line; /* declarative: where its document starts */
 } rc_config_dapr_sub_t;
@@ -279,10 +279,10 @@ typedef struct {
     rc_config_lag_t lag;           /* ringcast.dev/lag-limit, ringcast.dev/lag-policy (0: none) */
     rc_config_start_from_t start_from; /* ringcast.dev/start-from */
     int64_t start_from_ns;             /* RC_START_FROM_TIME: Unix ns */
-    int ordering;                      /* ringcast.dev/ordering: RC_ORDERING_* (docs/delivery.md,
-                                        * "Ordered delivery") */
-    int line;                          /* where its document starts */
-    int subscriber_line;               /* line of spec.subscriber (for resolution errors) */
+    int ordering;                  /* ringcast.dev/ordering: RC_ORDERING_* (docs/delivery.md,
+                                    * "Ordered delivery") */
+    int line;                      /* where its document starts */
+    int subscriber_line;           /* line of spec.subscriber (for resolution errors) */
     /* the subscriber's replicas when its Service has ringcast.dev/endpoints (borrowed from the
      * Service; each event goes to one, docs/delivery.md "HTTP replicas"), else NULL and 0 */
     char *const *endpoints;
@@ -341,12 +341,12 @@ typedef struct {
     size_t trigger_count;
     rc_config_service_t *services;
     size_t service_count;
-    uint32_t workers;     /* RingcastConfig spec.workers: worker processes; 0 = cores - 1, min 1 */
+    uint32_t workers; /* RingcastConfig spec.workers: worker processes; 0 = cores - 1, min 1 */
     uint32_t watchdog_ms; /* spec.watchdogTimeout: a worker silent this long is replaced (5 s) */
     rc_config_lag_t lag;  /* spec.lag: triggers' default and consumer groups' (50%, dead-letter) */
     /* spec.storage: every broker's storage, field by field, unless the Broker gives its own */
     rc_config_storage_t storage;
-    rc_config_redis_t redis;            /* spec.redis (config_redis.c) */
+    rc_config_redis_t redis; /* spec.redis (config_redis.c) */
     char dapr_host[RC_CONFIG_ADDR_MAX]; /* spec.dapr.listen: the Dapr sidecar API's own */
     int dapr_port;                      /* listener (0: none; it is on the ingress port too) */
     rc_config_pubsub_t *pubsubs;
@@ -473,7 +473,8 @@ typedef struct {
  *  wins and this one is refused with -EEXIST. Returns 0, -EEXIST, -ENOMEM or RC_ECONFIG with a
  *  message in `err` (unknown pubsub, bad CEL, bad path). */
 int rc_config_add_dapr_subscription(rc_config_t *c, const rc_config_dapr_app_t *app,
-                                    const rc_config_dapr_sub_spec_t *s, char *err, size_t err_len);
+                                    const rc_config_dapr_sub_spec_t *s, char *err,
+                                    size_t err_len);
 
 /** Logs c->notes in file order (core/log.h, component "config"; warnings at warn, skipped
  *  documents at info). A start and a reload call it. */
