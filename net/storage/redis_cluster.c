@@ -15,7 +15,9 @@
 
 #define NO_NODE     0xffffu
 #define REFRESH_GAP 100000000ll /* ns between two refreshes that are not forced */
-#define TRIES       4           /* per routed command: the first, then redirects or retries */
+#define RC__STR_(x) #x
+#define RC__STR(x)  RC__STR_(x)
+#define TRIES       4 /* per routed command: the first, then redirects or retries */
 
 typedef struct {
     rc_config_redis_addr_t addr;
@@ -181,8 +183,9 @@ const char *rc_redis_cluster_node_name(const rc_redis_cluster_t *cl, int node)
 /* ---- the slot map ---------------------------------------------------------------------- */
 
 /* CLUSTER SLOTS: [[start, end, [host, port, id...], replicas...]...]. Only masters are used:
- * every write and read of the store goes to the slot's master. */
-static int load_slots(rc_redis_cluster_t *cl, const redisReply *r)
+ * every write and read of the store goes to the slot's master. A host that is "" or "?" (a
+ * node that does not know its own address, as a one-node cluster) is the node asked's. */
+static int load_slots(rc_redis_cluster_t *cl, const redisReply *r, const char *asked_host)
 {
     if (r->type != REDIS_REPLY_ARRAY)
         return -EPROTO;
@@ -194,15 +197,21 @@ static int load_slots(rc_redis_cluster_t *cl, const redisReply *r)
             e->element[0]->type != REDIS_REPLY_INTEGER ||
             e->element[1]->type != REDIS_REPLY_INTEGER ||
             e->element[2]->type != REDIS_REPLY_ARRAY || e->element[2]->elements < 2 ||
-            e->element[2]->element[0]->type != REDIS_REPLY_STRING ||
+            (e->element[2]->element[0]->type != REDIS_REPLY_STRING &&
+             e->element[2]->element[0]->type != REDIS_REPLY_NIL) ||
             e->element[2]->element[1]->type != REDIS_REPLY_INTEGER)
             return -EPROTO;
         long long from = e->element[0]->integer, to = e->element[1]->integer;
         const redisReply *m = e->element[2];
         if (from < 0 || to >= RC_REDIS_CLUSTER_SLOTS || from > to)
             return -EPROTO;
-        int node =
-            node_add(cl, m->element[0]->str, m->element[0]->len, (int)m->element[1]->integer);
+        const char *host = m->element[0]->str;
+        size_t hlen = m->element[0]->type == REDIS_REPLY_STRING ? m->element[0]->len : 0;
+        if (hlen == 0 || strcmp(host, "?") == 0) {
+            host = asked_host;
+            hlen = strlen(host);
+        }
+        int node = node_add(cl, host, hlen, (int)m->element[1]->integer);
         if (node < 0)
             return -ENOSPC;
         for (long long s = from; s <= to; s++)
@@ -214,18 +223,24 @@ static int load_slots(rc_redis_cluster_t *cl, const redisReply *r)
     return 0;
 }
 
-/* CLUSTER SLOTS on `c` (the node at `name`). */
-static int slots_from(rc_redis_cluster_t *cl, redisContext *c, const char *name)
+/* CLUSTER SLOTS on node `node`'s connection `c`. */
+static int slots_from(rc_redis_cluster_t *cl, redisContext *c, int node)
 {
+    char host[RC_CONFIG_REDIS_HOST_MAX + 1], name[sizeof(cl->nodes[0].name)];
+    memcpy(host, cl->nodes[node].addr.host, sizeof(host));
+    memcpy(name, cl->nodes[node].name, sizeof(name));
     redisReply *r = redisCommand(c, "CLUSTER SLOTS");
     if (r == NULL) {
         seterr(cl, "Redis at %s: CLUSTER SLOTS: %s", name, c->errstr);
         return -EIO;
     }
-    int rc = r->type == REDIS_REPLY_ERROR ? -EPROTO : load_slots(cl, r);
+    int rc = r->type == REDIS_REPLY_ERROR ? -EPROTO : load_slots(cl, r, host);
     if (rc != 0)
         seterr(cl, "Redis at %s: CLUSTER SLOTS: %s", name,
-               r->type == REDIS_REPLY_ERROR ? r->str : "an answer this version cannot read");
+               r->type == REDIS_REPLY_ERROR ? r->str
+               : rc == -ENOSPC              ? "more masters than " RC__STR(
+                                                  RC_REDIS_CLUSTER_NODES_MAX) " (this version's limit)"
+                               : "an answer this version cannot read");
     freeReplyObject(r);
     return rc;
 }
@@ -246,7 +261,7 @@ int rc_redis_cluster_refresh(rc_redis_cluster_t *cl, int force)
             redisContext *c = rc_redis_cluster_conn(cl, (int)i);
             if (c == NULL)
                 continue;
-            int rc = slots_from(cl, c, cl->nodes[i].name);
+            int rc = slots_from(cl, c, (int)i);
             if (rc == 0)
                 return 0;
             if (rc == -EIO)
@@ -255,7 +270,7 @@ int rc_redis_cluster_refresh(rc_redis_cluster_t *cl, int force)
     for (uint32_t i = 0; i < cl->nseeds; i++) {
         int node = node_add(cl, cl->seeds[i].host, strlen(cl->seeds[i].host), cl->seeds[i].port);
         redisContext *c = rc_redis_cluster_conn(cl, node);
-        if (c != NULL && slots_from(cl, c, cl->nodes[node].name) == 0)
+        if (c != NULL && slots_from(cl, c, node) == 0)
             return 0;
     }
     cl->stale = 1;
@@ -407,6 +422,18 @@ redisReply *rc_redis_cluster_command(rc_redis_cluster_t *cl, const char *key, co
     return r;
 }
 
+int rc_redis_cluster_masters(const rc_redis_cluster_t *cl)
+{
+    uint8_t seen[RC_REDIS_CLUSTER_NODES_MAX] = {0};
+    int n = 0;
+    for (uint32_t s = 0; s < RC_REDIS_CLUSTER_SLOTS; s++)
+        if (cl->slots[s] != NO_NODE && !seen[cl->slots[s]]) {
+            seen[cl->slots[s]] = 1;
+            n++;
+        }
+    return n;
+}
+
 const char *rc_redis_cluster_error(const rc_redis_cluster_t *cl)
 {
     return cl->err;
@@ -475,7 +502,7 @@ static int first_seed(rc_redis_cluster_t *cl)
             return 0;
         }
         cl->refreshed_ns = now_ns();
-        if ((rc = slots_from(cl, c, cl->nodes[node].name)) == 0)
+        if ((rc = slots_from(cl, c, node)) == 0)
             return 0;
     }
     return rc;

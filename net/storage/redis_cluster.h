@@ -61,6 +61,9 @@ struct redisReply *rc_redis_cluster_argv(rc_redis_cluster_t *cl, const char *key
 struct redisReply *rc_redis_cluster_formatted(rc_redis_cluster_t *cl, const char *key,
                                               const char *cmd, size_t len);
 
+/** How many masters own slots in the map (1 for a standalone server). */
+int rc_redis_cluster_masters(const rc_redis_cluster_t *cl);
+
 /** What the last failure was ("" when none). */
 const char *rc_redis_cluster_error(const rc_redis_cluster_t *cl);
 

@@ -840,6 +840,13 @@ int rc__storage_redis_open(const rc_storage_config_t *cfg, rc_storage_t **out, c
         return rc == -EINVAL ? rc : RC_ESTORE_UNAVAILABLE;
     }
     c->cluster = rc_redis_cluster_enabled(st->cl);
+    if (c->cluster) {
+        int masters = rc_redis_cluster_masters(st->cl);
+        rc_log_info("serve",
+                    "broker %s/%s: Redis at %s:%d is a Redis Cluster of %d master%s: appends "
+                    "and the mirror follow its slot map (docs/scaleout.md)",
+                    c->ns, c->broker, c->host, c->port, masters, masters == 1 ? "" : "s");
+    }
     redisContext *rc_ctx = NULL;
     if (!c->cluster) {
         rc_redis_cluster_close(st->cl);

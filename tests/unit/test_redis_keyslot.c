@@ -54,6 +54,6 @@ int main(void)
 {
     check_known_slots();
     check_tags();
-    printf("test_redis_cluster: ok\n");
+    printf("test_redis_keyslot: ok\n");
     return 0;
 }
