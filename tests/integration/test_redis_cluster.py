@@ -258,25 +258,48 @@ def delivered_once(sub, want, timeout=30):
 
 
 def test_publish_over_three_masters():
+    """Events from the ingress (the broker's writer thread) and replies from a worker process
+    (its own connections to the cluster) land on the masters owning their streams."""
+    def reply(_i, req):
+        if req.ce("type") != "t":
+            return 200, {}, b"", 0.0
+        return 200, {"ce-id": "re-" + req.ce("id"), "ce-source": "/replier",
+                     "ce-type": "reply", "ce-specversion": "1.0",
+                     "Content-Type": "text/plain"}, b"r", 0.0
+
     parts = 6
-    with Cluster() as cl, Subscriber() as sub, Broker(config(cl.seeds(), parts, sub=sub)) as b:
-        owners = {cl.owner(key(p)).port for p in range(parts)}
-        eq(len(owners), 3, "the %d partition streams are spread over the 3 masters" % parts)
-        ids = ["ev-%06d" % i for i in range(90)]
-        for i, eid in enumerate(ids):
-            r = post(b, eid, key=("k%d" % (i % 7)) if i % 2 else None)
-            eq(r.status, 202, "publish %s: %r" % (eid, r))
-        per_master = {}
-        for p in range(parts):
-            o = cl.owner(key(p))
-            n = len(cl.records(key(p)))
-            per_master[o.port] = per_master.get(o.port, 0) + n
-        check(all(v > 0 for v in per_master.values()), "entries on every master: %r" % per_master)
-        eq(sorted(ids_in(all_records(cl, parts))), ids, "every 202 event in its stream")
-        delivered_once(sub, ids)
-        check("is a Redis Cluster of 3 masters" in b.log(), b.log())
-        tailed = [e["id"] for e in b.tail("default/default")]
-        eq(sorted(tailed), ids, "ringcast tail reads the mirrored ring")
+    with Cluster() as cl, Subscriber(reply) as sub, Subscriber() as sink:
+        cfg = config(cl.seeds(), parts, sub=sub)
+        cfg += ("---\napiVersion: eventing.knative.dev/v1\nkind: Trigger\n"
+                "metadata: {name: replies}\nspec:\n  broker: default\n"
+                "  filter: {attributes: {type: reply}}\n  subscriber: {uri: %s}\n" % sink.url)
+        with Broker(cfg) as b:
+            publish_over_three_masters(cl, b, sub, sink, parts)
+
+
+def publish_over_three_masters(cl, b, sub, sink, parts):
+    owners = {cl.owner(key(p)).port for p in range(parts)}
+    eq(len(owners), 3, "the %d partition streams are spread over the 3 masters" % parts)
+    ids = ["ev-%06d" % i for i in range(90)]
+    for i, eid in enumerate(ids):
+        r = post(b, eid, key=("k%d" % (i % 7)) if i % 2 else None)
+        eq(r.status, 202, "publish %s: %r" % (eid, r))
+    check("is a Redis Cluster of 3 masters" in b.log(), b.log())
+    delivered_once(sub, ids)
+    sink.wait_for(len(ids), timeout=20)
+    eq(sorted(sink.ids()), ["re-" + e for e in ids], "replies delivered once each")
+    per_master = {}
+    for p in range(parts):
+        o = cl.owner(key(p))
+        per_master[o.port] = per_master.get(o.port, 0) + len(cl.records(key(p)))
+    check(all(v > 0 for v in per_master.values()), "entries on every master: %r" % per_master)
+    recs = all_records(cl, parts)
+    events = [r for r in recs if b"/replier" not in r]
+    replies = [r for r in recs if b"/replier" in r]
+    eq(sorted(ids_in(events)), ids, "every 202 event in its stream, on its master")
+    eq(sorted(ids_in(replies)), ids, "the worker's replies are entries of the streams")
+    tailed = [e["id"] for e in b.tail("default/default")]
+    eq(sorted(tailed), sorted(ids + ["re-" + e for e in ids]), "ringcast tail reads the ring")
 
 
 # ---- a slot moved: ASK, then MOVED ------------------------------------------------------------
