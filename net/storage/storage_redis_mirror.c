@@ -477,8 +477,12 @@ static int64_t cluster_poll(rc__redis_mirror_t *m, batch_t *b)
     for (uint32_t p = 0; p < cf->partitions; p++) /* owners first: a refresh happens here */
         node[p] = rc_redis_cluster_node_of(cl, cf->keys[p]);
     for (uint32_t p = 0; p < cf->partitions; p++) {
-        redisContext *c = node[p] >= 0 ? rc_redis_cluster_conn(cl, node[p]) : NULL;
+        /* One connect per node and poll: a master that does not answer costs one timeout. */
+        redisContext *c =
+            node[p] >= 0 && !dead[node[p]] ? rc_redis_cluster_conn(cl, node[p]) : NULL;
         if (c == NULL) {
+            if (node[p] >= 0)
+                dead[node[p]] = 1;
             node[p] = -1;
             continue;
         }

@@ -31,11 +31,15 @@ static void append_round(rc_redis_cluster_t *cl, const rc__redis_conf_t *conf, r
     for (size_t i = 0; i < n; i++)
         if (it[i].state_ == TODO && !it[i].ask_)
             it[i].node_ = rc_redis_cluster_node_of(cl, it[i].key);
+    uint8_t unreachable[RC_REDIS_CLUSTER_NODES_MAX] = {0}; /* one connect per node and round */
     for (size_t i = 0; i < n; i++) {
         rc__redis_xadd_t *x = &it[i];
         if (x->state_ != TODO)
             continue;
-        redisContext *c = x->node_ >= 0 ? rc_redis_cluster_conn(cl, x->node_) : NULL;
+        redisContext *c =
+            x->node_ >= 0 && !unreachable[x->node_] ? rc_redis_cluster_conn(cl, x->node_) : NULL;
+        if (c == NULL && x->node_ >= 0)
+            unreachable[x->node_] = 1;
         if (c == NULL) {
             if (err[0] == '\0')
                 snprintf(err, errlen, "%s", rc_redis_cluster_error(cl));
