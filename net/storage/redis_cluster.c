@@ -530,6 +530,12 @@ int rc_redis_cluster_open(const rc_redis_cluster_conf_t *conf, rc_redis_cluster_
     cl->timeout_ms = conf->timeout_ms > 0 ? conf->timeout_ms : 2000;
     memset(cl->slots, 0xff, sizeof(cl->slots));
     int rc = first_seed(cl);
+    if (rc == -EIO && cl->nseeds > 1) {
+        snprintf(err, errlen, "none of the %u Redis addresses answered; the last: %s", cl->nseeds,
+                 cl->err);
+        rc_redis_cluster_close(cl);
+        return rc;
+    }
     if (rc != 0) {
         snprintf(err, errlen, "%s", cl->err);
         rc_redis_cluster_close(cl);

@@ -461,7 +461,8 @@ def test_failover_lagging_replica_with_wait_loses_nothing():
 def test_start_refusals_and_password():
     dead = [free_port(), free_port()]
     rc, err, _ = serve_fails(config('"127.0.0.1:%d", "127.0.0.1:%d"' % tuple(dead), 2))
-    check("cannot connect to Redis at 127.0.0.1:%d" % dead[1] in err, err)
+    check("none of the 2 Redis addresses answered; the last: cannot connect to Redis at "
+          "127.0.0.1:%d" % dead[1] in err, err)
     with Cluster(masters=1, password="s3cret-pw") as cl:
         seeds = '"127.0.0.1:%d"' % cl.nodes[0].port
         rc, err, _ = serve_fails(config(seeds, 2, "    password: wrong\n"))
