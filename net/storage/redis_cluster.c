@@ -289,25 +289,23 @@ int rc_redis_cluster_node_of(rc_redis_cluster_t *cl, const char *key)
     return n == NO_NODE ? -1 : (int)n;
 }
 
-/* "MOVED <slot> <host>:<port>" or "ASK <slot> <host>:<port>" (an IPv6 host has colons: the
- * port is after the last one). */
-int rc_redis_cluster_redirect(rc_redis_cluster_t *cl, const redisReply *r, int *node)
+int rc_redis_parse_redirect(const char *msg, int *slot, char *host, size_t hostlen, int *port)
 {
-    if (r == NULL || r->type != REDIS_REPLY_ERROR)
-        return 0;
-    int kind = strncmp(r->str, "MOVED ", 6) == 0 ? 1 : strncmp(r->str, "ASK ", 4) == 0 ? 2 : 0;
+    int kind = strncmp(msg, "MOVED ", 6) == 0 ? 1 : strncmp(msg, "ASK ", 4) == 0 ? 2 : 0;
     if (kind == 0)
         return 0;
-    const char *p = r->str + (kind == 1 ? 6 : 4);
+    const char *p = msg + (kind == 1 ? 6 : 4);
     char *end = NULL;
-    long slot = strtol(p, &end, 10);
-    if (end == p || *end != ' ' || slot < 0 || slot >= RC_REDIS_CLUSTER_SLOTS)
+    if (*p < '0' || *p > '9')
+        return 0;
+    long s = strtol(p, &end, 10);
+    if (*end != ' ' || s < 0 || s >= RC_REDIS_CLUSTER_SLOTS)
         return 0;
     const char *addr = end + 1, *colon = strrchr(addr, ':');
-    if (colon == NULL)
+    if (colon == NULL || colon[1] < '0' || colon[1] > '9')
         return 0;
-    long port = strtol(colon + 1, &end, 10);
-    if (port < 1 || port > 65535)
+    long pt = strtol(colon + 1, &end, 10);
+    if (*end != '\0' || pt < 1 || pt > 65535)
         return 0;
     const char *h = addr;
     size_t hl = (size_t)(colon - addr);
@@ -315,7 +313,28 @@ int rc_redis_cluster_redirect(rc_redis_cluster_t *cl, const redisReply *r, int *
         h++;
         hl -= 2;
     }
-    int n = node_add(cl, h, hl, (int)port);
+    if (hl >= hostlen || memchr(h, ' ', hl) != NULL)
+        return 0;
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    *slot = (int)s;
+    *port = (int)pt;
+    return kind;
+}
+
+int rc_redis_cluster_redirect(rc_redis_cluster_t *cl, const redisReply *r, int from, int *node)
+{
+    if (r == NULL || r->type != REDIS_REPLY_ERROR || r->str == NULL)
+        return 0;
+    char host[RC_CONFIG_REDIS_HOST_MAX + 1];
+    int slot = 0, port = 0;
+    int kind = rc_redis_parse_redirect(r->str, &slot, host, sizeof(host), &port);
+    if (kind == 0)
+        return 0;
+    /* An empty host (a node that does not know its address) is the answering node's. */
+    if (host[0] == '\0' && from >= 0 && (uint32_t)from < cl->nnodes)
+        memcpy(host, cl->nodes[from].addr.host, sizeof(host));
+    int n = node_add(cl, host, strlen(host), port);
     if (n < 0)
         return -1;
     *node = n;
@@ -378,7 +397,7 @@ redisReply *rc_redis_cluster_formatted(rc_redis_cluster_t *cl, const char *key, 
             (void)rc_redis_cluster_refresh(cl, 1);
             continue;
         }
-        int to = -1, kind = rc_redis_cluster_redirect(cl, r, &to);
+        int to = -1, kind = rc_redis_cluster_redirect(cl, r, node, &to);
         if (kind <= 0)
             return r;
         freeReplyObject(r);

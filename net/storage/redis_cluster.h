@@ -80,10 +80,17 @@ struct redisContext *rc_redis_cluster_conn(rc_redis_cluster_t *cl, int node);
 /** Drops a node's connection after an I/O error and marks the map stale. */
 void rc_redis_cluster_drop(rc_redis_cluster_t *cl, int node);
 
-/** Looks at an error reply: MOVED (the slot's owner is updated, a full refresh is due) gives
- *  1 and the new node in `*node`; ASK gives 2 and the node to ask (send ASKING first, once);
- *  anything else 0. -1 when the node named cannot be added (the set is full). */
-int rc_redis_cluster_redirect(rc_redis_cluster_t *cl, const struct redisReply *r, int *node);
+/** Looks at an error reply that node `from` gave: MOVED (the slot's owner is updated, a full
+ *  refresh is due) gives 1 and the new node in `*node`; ASK gives 2 and the node to ask (send
+ *  ASKING first, once); anything else 0. -1 when the node named cannot be added (the set is
+ *  full). */
+int rc_redis_cluster_redirect(rc_redis_cluster_t *cl, const struct redisReply *r, int from,
+                              int *node);
+
+/** Parses "MOVED <slot> <host>:<port>" or "ASK <slot> <host>:<port>" (an IPv6 host in
+ *  brackets or not; an empty host means the node that answered): 1 (MOVED) or 2 (ASK) with
+ *  the parts filled, 0 for anything else or anything malformed. */
+int rc_redis_parse_redirect(const char *msg, int *slot, char *host, size_t hostlen, int *port);
 
 /** Refreshes the slot map now from any node that answers (the known ones, then the seeds). 0,
  *  or a negative code when none answered. At most once per 100 ms unless `force`. */

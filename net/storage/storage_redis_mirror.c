@@ -510,7 +510,7 @@ static int64_t cluster_poll(rc__redis_mirror_t *m, batch_t *b)
             continue;
         }
         int to = -1;
-        if (rc_redis_cluster_redirect(cl, r, &to) > 0) {
+        if (rc_redis_cluster_redirect(cl, r, node[p], &to) > 0) {
             freeReplyObject(r); /* the slot moved (or is moving): read it below */
             moved[nmoved++] = p;
             continue;

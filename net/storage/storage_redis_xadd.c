@@ -100,7 +100,7 @@ static void read_node(rc_redis_cluster_t *cl, const rc__redis_conf_t *conf, rc__
         r = NULL;
         if (redisGetReply(c, (void **)&r) != REDIS_OK)
             goto io;
-        int to = -1, kind = rc_redis_cluster_redirect(cl, r, &to);
+        int to = -1, kind = rc_redis_cluster_redirect(cl, r, nd, &to);
         if (kind > 0) { /* not run: again, next round */
             x->state_ = TODO;
             x->node_ = to;
