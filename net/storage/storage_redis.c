@@ -19,7 +19,13 @@
  * twice (at least once, never an acknowledged loss).
  *
  * Appends in a worker process (replies): rc_storage_attach gives a handle with its own
- * blocking connection, made at its first commit; commit sends the XADDs pipelined and waits. */
+ * blocking connection, made at its first commit; commit sends the XADDs pipelined and waits.
+ *
+ * On a Redis Cluster (the first seed says cluster_enabled:1 at open) the writer thread keeps
+ * its libuv loop and queue but talks through blocking connections, one per master
+ * (redis_cluster.c): each turn sends every queued XADD to its stream's master, pipelined per
+ * master (storage_redis_xadd.c), and completes the batches when all answered. A worker's
+ * handle does the same on its own connections. docs/scaleout.md "Redis Cluster". */
 #include <errno.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>

@@ -7,7 +7,8 @@
  * entry it copied. The position is written right after each commit into the ring, so a crash
  * between the two copies that batch (up to MIRROR_COUNT entries) a second time; nothing else
  * repeats and nothing is skipped. Also the checks at start: the address answers, the password
- * is right, the keys are streams. */
+ * is right, the keys are streams. On a Redis Cluster the thread polls each partition on its
+ * master instead of one blocking XREAD (cluster_poll). */
 #include <errno.h>
 #include <fcntl.h>
 #include <hiredis/hiredis.h>
