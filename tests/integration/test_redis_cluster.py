@@ -82,13 +82,16 @@ class Node:
             args += ["--requirepass", password, "--masterauth", password]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and self.alive():
             try:
                 self.cmd("PING")
                 return
             except (OSError, RuntimeError, ConnectionError):
                 time.sleep(0.05)
-        raise AssertionError("redis-server did not start on port %d" % self.port)
+        self.kill()  # not left running when it did not come up
+        raise AssertionError("redis-server did not start on port %d: %s" % (
+            self.port, open(os.path.join(self.dir.name, "redis.log")).read()[-500:]
+            if os.path.exists(os.path.join(self.dir.name, "redis.log")) else "no log"))
 
     def cmd(self, *args):
         c = Resp(self.port, self.password)
@@ -122,7 +125,8 @@ class Cluster:
         self.password = password
         self.nodes = []
         try:
-            self.nodes = [Node(password) for _ in range(masters * (1 + replicas))]
+            for _ in range(masters * (1 + replicas)):
+                self.nodes.append(Node(password))  # one by one: close() stops those started
             cmd = [REDIS_CLI, "--cluster", "create"]
             cmd += ["127.0.0.1:%d" % n.port for n in self.nodes]
             cmd += ["--cluster-replicas", str(replicas), "--cluster-yes"]
