@@ -74,13 +74,21 @@ typedef struct {
 } rc_config_storage_t;
 
 /** RingcastConfig spec.redis: the Redis that brokers of storage type redis keep their events
- *  in (docs/config.md "Redis", docs/scaleout.md). One address in this increment. */
+ *  in (docs/config.md "Redis", docs/scaleout.md): one standalone server, or the seeds of a
+ *  Redis Cluster. */
 #define RC_CONFIG_REDIS_HOST_MAX     255
 #define RC_CONFIG_REDIS_PASSWORD_MAX 511
 #define RC_CONFIG_REDIS_PARTITIONS   64 /* most partition streams per broker */
+#define RC_CONFIG_REDIS_ADDRESSES    16 /* most seeds in spec.redis.addresses */
 typedef struct {
-    char host[RC_CONFIG_REDIS_HOST_MAX + 1]; /* "" when spec.redis.addresses is not given */
+    char host[RC_CONFIG_REDIS_HOST_MAX + 1];
     int port;
+} rc_config_redis_addr_t;
+typedef struct {
+    char host[RC_CONFIG_REDIS_HOST_MAX + 1]; /* the first address; "" when none is given */
+    int port;
+    rc_config_redis_addr_t addresses[RC_CONFIG_REDIS_ADDRESSES]; /* every one, in order */
+    uint32_t n_addresses;
     char password[RC_CONFIG_REDIS_PASSWORD_MAX + 1]; /* "" = no AUTH */
     uint32_t partitions;      /* streams per broker, 1..64 (1) */
     uint64_t max_len;         /* XADD MAXLEN ~ N; 0 = no trimming (1000000) */

@@ -4,10 +4,11 @@
  *   spec.redis: {addresses: [host:port], password: s | passwordFile: /abs/path,
  *                partitions: 1, maxLen: 1000000, replicas: 0, waitTimeout: 1s}
  *
- * One address in this increment: Redis Cluster (a slot map over several masters) is the next
- * one, and a list of several addresses that were silently reduced to the first would hide
- * that. The password may come from a file so that it stays out of the config (a Kubernetes
- * Secret mounted as a file); it is read once, here, like the rest of the config. */
+ * One address for a standalone server; for a Redis Cluster, one or more seeds (the masters and
+ * slots are found from them: net/storage/redis_cluster.c). Several addresses of a server that
+ * is not a cluster are refused at start, not reduced to the first. The password may come from a
+ * file so that it stays out of the config (a Kubernetes Secret mounted as a file); it is read once,
+ * here, like the rest of the config. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -68,22 +69,34 @@ static int get_addresses(rc__config_ctx_t *x, yaml_node_t *v, rc_config_redis_t 
         return rc__config_fail(x, v,
                                "'spec.redis.addresses' is empty: give the Redis server's "
                                "host:port");
-    yaml_node_t *item = rc__config_node(x, *v->data.sequence.items.start);
-    if (n > 1)
-        return rc__config_fail(x, rc__config_node(x, v->data.sequence.items.start[1]),
-                               "'spec.redis.addresses' lists %zu addresses; this version talks "
-                               "to one Redis server (Redis Cluster is not supported yet, "
-                               "docs/scaleout.md)",
-                               n);
-    const char *s = rc__config_scalar(item);
-    if (s == NULL)
-        return rc__config_fail(x, item, "'spec.redis.addresses' items must be host:port strings");
-    if (parse_address(s, r->host, sizeof(r->host), &r->port) != 0)
-        return rc__config_fail(x, item,
-                               "'spec.redis.addresses' item must be host:port such as "
-                               "127.0.0.1:6379, redis.example:6379 or [::1]:6379, not '%s'",
-                               s);
-    r->addresses_line = rc__config_line(item);
+    if (n > RC_CONFIG_REDIS_ADDRESSES)
+        return rc__config_fail(x, rc__config_node(x, v->data.sequence.items.start[n - 1]),
+                               "'spec.redis.addresses' lists %zu addresses; at most %d (a few "
+                               "seeds of a Redis Cluster are enough: the rest is found from them)",
+                               n, RC_CONFIG_REDIS_ADDRESSES);
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_t *item = rc__config_node(x, v->data.sequence.items.start[i]);
+        const char *s = rc__config_scalar(item);
+        if (s == NULL)
+            return rc__config_fail(x, item,
+                                   "'spec.redis.addresses' items must be host:port strings");
+        rc_config_redis_addr_t *a = &r->addresses[i];
+        if (parse_address(s, a->host, sizeof(a->host), &a->port) != 0)
+            return rc__config_fail(x, item,
+                                   "'spec.redis.addresses' item must be host:port such as "
+                                   "127.0.0.1:6379, redis.example:6379 or [::1]:6379, not '%s'",
+                                   s);
+        for (size_t k = 0; k < i; k++)
+            if (r->addresses[k].port == a->port && strcmp(r->addresses[k].host, a->host) == 0)
+                return rc__config_fail(x, item,
+                                       "'spec.redis.addresses' lists '%s' twice (items %zu "
+                                       "and %zu)",
+                                       s, k + 1, i + 1);
+    }
+    r->n_addresses = (uint32_t)n;
+    memcpy(r->host, r->addresses[0].host, sizeof(r->host));
+    r->port = r->addresses[0].port;
+    r->addresses_line = rc__config_line(v);
     return 0;
 }
 

@@ -664,6 +664,8 @@ static int open_stores(serve_t *sv)
             /* RC_STORAGE_REDIS: spec.redis (docs/scaleout.md) */
             .redis_host = cfg->redis.host,
             .redis_port = cfg->redis.port,
+            .redis_addresses = cfg->redis.addresses,
+            .redis_n_addresses = cfg->redis.n_addresses,
             .redis_password = cfg->redis.password,
             .redis_partitions = cfg->redis.partitions,
             .redis_max_len = cfg->redis.max_len,

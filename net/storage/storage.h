@@ -18,6 +18,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/config.h"
+
 typedef struct rc_storage_s rc_storage_t;
 typedef struct rc_storage_reader_s rc_storage_reader_t;
 
@@ -54,6 +56,9 @@ typedef struct {
      * partition streams, XADD's MAXLEN ~ (0: none), and WAIT for replicas (0: none). */
     const char *redis_host;
     int redis_port;
+    /* All of spec.redis.addresses (a Redis Cluster's seeds); 0 of them: redis_host:port. */
+    const rc_config_redis_addr_t *redis_addresses;
+    uint32_t redis_n_addresses;
     const char *redis_password;
     uint32_t redis_partitions;
     uint64_t redis_max_len;

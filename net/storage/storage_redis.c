@@ -19,7 +19,13 @@
  * twice (at least once, never an acknowledged loss).
  *
  * Appends in a worker process (replies): rc_storage_attach gives a handle with its own
- * blocking connection, made at its first commit; commit sends the XADDs pipelined and waits. */
+ * blocking connection, made at its first commit; commit sends the XADDs pipelined and waits.
+ *
+ * On a Redis Cluster (the first seed says cluster_enabled:1 at open) the writer thread keeps
+ * its libuv loop and queue but talks through blocking connections, one per master
+ * (redis_cluster.c): each turn sends every queued XADD to its stream's master, pipelined per
+ * master (storage_redis_xadd.c), and completes the batches when all answered. A worker's
+ * handle does the same on its own connections. docs/scaleout.md "Redis Cluster". */
 #include <errno.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
@@ -33,6 +39,7 @@
 #include "core/errors.h"
 #include "core/log.h"
 #include "core/record.h"
+#include "net/storage/redis_cluster.h"
 #include "net/storage/storage_redis_internal.h"
 
 #define RESULTS         65536u /* tickets whose answer is kept for a late durable_wait */
@@ -59,7 +66,8 @@ typedef struct {
     rc__redis_conf_t conf;
     int attached; /* a worker's handle: commits go through `sync` */
     redisContext *sync;
-    _Atomic uint64_t rr; /* round robin over partitions */
+    rc_redis_cluster_t *cl; /* a Redis Cluster: the writer's (or a worker's) connections */
+    _Atomic uint64_t rr;    /* round robin over partitions */
     /* The broker process: the writer thread and its state, under mu. */
     pthread_t thread;
     int started;
@@ -427,6 +435,76 @@ static void send_batch(redis_store_t *st, batch_t *b)
     drain(st);
 }
 
+/* The XADDs of `n` batches to a Redis Cluster (storage_redis_xadd.c), one pipeline per master;
+ * each batch's answer is the worst of its records'. Blocks this thread meanwhile: the batches
+ * committed in that time go together in the next turn. Writer, or a worker's commit. */
+static void cluster_send(redis_store_t *st, batch_t **bs, size_t n)
+{
+    size_t total = 0;
+    for (size_t k = 0; k < n; k++)
+        total += bs[k]->n;
+    rc__redis_xadd_t *it = calloc(total > 0 ? total : 1, sizeof(*it));
+    if (it == NULL) {
+        for (size_t k = 0; k < n; k++)
+            bs[k]->rc = RC_ESTORE_UNAVAILABLE;
+        return;
+    }
+    size_t j = 0;
+    for (size_t k = 0; k < n; k++) {
+        size_t off = 0;
+        for (uint32_t i = 0; i < bs[k]->n; i++, j++) {
+            it[j] = (rc__redis_xadd_t){.key = st->conf.keys[bs[k]->part[i]],
+                                       .data = bs[k]->buf + off,
+                                       .len = bs[k]->lens[i]};
+            off += ((size_t)bs[k]->lens[i] + 7) & ~(size_t)7;
+        }
+    }
+    char err[600];
+    rc__redis_cluster_xadd(st->cl, &st->conf, it, total, err, sizeof(err));
+    j = 0;
+    for (size_t k = 0; k < n; k++) {
+        bs[k]->rc = 0;
+        for (uint32_t i = 0; i < bs[k]->n; i++, j++)
+            if (it[j].rc != 0 && bs[k]->rc != RC_ESTORE_UNAVAILABLE)
+                bs[k]->rc = it[j].rc;
+    }
+    free(it);
+    if (err[0] != '\0' && !st->down_logged++)
+        rc_log_warn("serve",
+                    "broker %s/%s: Redis Cluster: %s; events are refused (503) until it "
+                    "answers (logged once until it does)",
+                    st->conf.ns, st->conf.broker, err);
+    else if (err[0] == '\0' && st->down_logged && total > 0) {
+        rc_log_info("serve", "broker %s/%s: Redis Cluster answers again", st->conf.ns,
+                    st->conf.broker);
+        st->down_logged = 0;
+    }
+}
+
+/* The writer's turn in a Redis Cluster: every batch queued, in one go, then their answers in
+ * ticket order. */
+static void cluster_turn(redis_store_t *st, batch_t *list, int stopping)
+{
+    size_t n = 0;
+    for (batch_t *b = list; b != NULL; b = b->next)
+        n++;
+    batch_t **bs = calloc(n > 0 ? n : 1, sizeof(*bs));
+    n = 0;
+    for (batch_t *b = list; b != NULL; b = b->next)
+        if (bs != NULL)
+            bs[n++] = b;
+    if (bs != NULL && !stopping)
+        cluster_send(st, bs, n);
+    while (list != NULL) {
+        batch_t *b = list;
+        list = b->next;
+        if (bs == NULL || stopping)
+            b->rc = RC_ESTORE_UNAVAILABLE; /* nothing sent: nothing stored */
+        complete(st, b);
+    }
+    free(bs);
+}
+
 static void on_async(uv_async_t *a)
 {
     redis_store_t *st = a->data;
@@ -435,6 +513,10 @@ static void on_async(uv_async_t *a)
     st->queue = st->queue_tail = NULL;
     int stopping = st->stopping;
     pthread_mutex_unlock(&st->mu);
+    if (st->cl != NULL) {
+        cluster_turn(st, list, stopping);
+        list = NULL;
+    }
     while (list != NULL) {
         batch_t *b = list;
         list = b->next;
@@ -461,6 +543,8 @@ static void on_async(uv_async_t *a)
 static void on_tick(uv_timer_t *t)
 {
     redis_store_t *st = t->data;
+    if (st->cl != NULL)
+        return; /* a Redis Cluster's connections are made as writes need them */
     if (st->ac == NULL) {
         connect_async(st);
         return;
@@ -498,7 +582,17 @@ static void *writer_main(void *arg)
 /* A worker's commit: XADDs pipelined on its own blocking connection. */
 static int commit_sync(redis_store_t *st, batch_t *b)
 {
-    char err[256];
+    char err[600];
+    if (st->conf.cluster) {
+        if (st->cl == NULL &&
+            rc__redis_cluster_open(&st->conf, 2000 + (int)st->conf.wait_timeout_ms, NULL, &st->cl,
+                                   err, sizeof(err)) != 0) {
+            rc_log_warn("serve", "broker %s/%s: %s", st->conf.ns, st->conf.broker, err);
+            return RC_ESTORE_UNAVAILABLE;
+        }
+        cluster_send(st, &b, 1);
+        return b->rc;
+    }
     if (st->sync == NULL &&
         (st->sync = rc__redis_connect(&st->conf, 2000, err, sizeof(err))) == NULL) {
         rc_log_warn("serve", "broker %s/%s: %s", st->conf.ns, st->conf.broker, err);
@@ -689,7 +783,8 @@ static int writer_start(redis_store_t *st)
     uv_timer_init(&st->loop, &st->timer);
     st->timer.data = st;
     uv_timer_start(&st->timer, on_tick, TICK_MS, TICK_MS);
-    connect_async(st);
+    if (st->cl == NULL)
+        connect_async(st);
     rc = pthread_create(&st->thread, NULL, writer_main, st);
     if (rc != 0)
         return -rc;
@@ -713,6 +808,7 @@ static void redis_close(rc_storage_t *s)
     rc__redis_mirror_stop(&st->mirror);
     if (st->sync != NULL)
         redisFree(st->sync);
+    rc_redis_cluster_close(st->cl);
     free(st->results);
     rc_storage_close(st->ring);
     free(st);
@@ -735,6 +831,14 @@ int rc__storage_redis_open(const rc_storage_config_t *cfg, rc_storage_t **out, c
     rc__redis_conf_t *c = &st->conf;
     snprintf(c->host, sizeof(c->host), "%s", cfg->redis_host);
     c->port = cfg->redis_port;
+    if (cfg->redis_n_addresses > 0 && cfg->redis_n_addresses <= RC_CONFIG_REDIS_ADDRESSES) {
+        c->n_addresses = cfg->redis_n_addresses;
+        memcpy(c->addresses, cfg->redis_addresses, c->n_addresses * sizeof(c->addresses[0]));
+    } else {
+        c->n_addresses = 1;
+        memcpy(c->addresses[0].host, c->host, sizeof(c->host));
+        c->addresses[0].port = c->port;
+    }
     snprintf(c->password, sizeof(c->password), "%s",
              cfg->redis_password != NULL ? cfg->redis_password : "");
     c->partitions = cfg->redis_partitions;
@@ -744,17 +848,46 @@ int rc__storage_redis_open(const rc_storage_config_t *cfg, rc_storage_t **out, c
     snprintf(c->ns, sizeof(c->ns), "%s", cfg->ns);
     snprintf(c->broker, sizeof(c->broker), "%s", cfg->broker);
     conf_keys(c);
-    /* Redis first: a wrong address, password or key fails the start before a ring is made. */
-    redisContext *rc_ctx = rc__redis_connect(c, 2000, err, errlen);
-    if (rc_ctx == NULL) {
+    /* Redis first: a wrong address, password or key fails the start before a ring is made.
+     * The first seed that answers says whether it is a Redis Cluster; a standalone server
+     * keeps the single-connection path (the async writer, one XREAD). */
+    char name[2 * RC_CONFIG_NAME_MAX + 32];
+    rc__redis_mirror_name(c, name, sizeof(name));
+    int rc = rc__redis_cluster_open(c, 2000 + (int)c->wait_timeout_ms, NULL, &st->cl, err, errlen);
+    if (rc != 0) {
+        free(st);
+        return rc == -EINVAL ? rc : RC_ESTORE_UNAVAILABLE;
+    }
+    c->cluster = rc_redis_cluster_enabled(st->cl);
+    if (c->cluster) {
+        int masters = rc_redis_cluster_masters(st->cl);
+        rc_log_info("serve",
+                    "broker %s/%s: Redis at %s:%d is a Redis Cluster of %d master%s: appends "
+                    "and the mirror follow its slot map (docs/scaleout.md)",
+                    c->ns, c->broker, c->host, c->port, masters, masters == 1 ? "" : "s");
+    }
+    redisContext *rc_ctx = NULL;
+    if (!c->cluster) {
+        rc_redis_cluster_close(st->cl);
+        st->cl = NULL;
+        if ((rc_ctx = rc__redis_connect(c, 2000, err, errlen)) == NULL) {
+            free(st);
+            return RC_ESTORE_UNAVAILABLE;
+        }
+    } else if ((rc = rc__redis_cluster_open(c, RC__REDIS_MIRROR_TIMEOUT, name, &st->mirror.cl, err,
+                                            errlen)) != 0) {
+        rc_redis_cluster_close(st->cl);
         free(st);
         return RC_ESTORE_UNAVAILABLE;
     }
     rc_storage_config_t rcfg = *cfg;
     rcfg.kind = RC_STORAGE_SHM;
-    int rc = rc_storage_open(&rcfg, &st->ring, err, errlen);
+    rc = rc_storage_open(&rcfg, &st->ring, err, errlen);
     if (rc != 0) {
-        redisFree(rc_ctx);
+        if (rc_ctx != NULL)
+            redisFree(rc_ctx);
+        rc_redis_cluster_close(st->cl);
+        rc_redis_cluster_close(st->mirror.cl);
         free(st);
         return rc;
     }
@@ -762,7 +895,8 @@ int rc__storage_redis_open(const rc_storage_config_t *cfg, rc_storage_t **out, c
     st->mirror.conf = &st->conf;
     rc = rc__redis_mirror_open(&st->mirror, rc_ctx, err, errlen);
     if (rc != 0) {
-        redisFree(rc_ctx);
+        if (rc_ctx != NULL)
+            redisFree(rc_ctx);
         redis_close(&st->base);
         return rc;
     }

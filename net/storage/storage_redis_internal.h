@@ -12,6 +12,7 @@
 #include "net/storage/storage_internal.h"
 
 struct redisContext;
+struct rc_redis_cluster;
 
 /** Longest stream key: "ringcast:{" ns "/" broker "/" partition "}". */
 #define RC__REDIS_KEY_MAX (32 + 2 * RC_CONFIG_NAME_MAX)
@@ -26,8 +27,11 @@ typedef struct {
 
 /** What the store was opened with, kept for attached handles (workers) and reconnects. */
 typedef struct {
-    char host[RC_CONFIG_REDIS_HOST_MAX + 1];
+    char host[RC_CONFIG_REDIS_HOST_MAX + 1]; /* the first address (standalone: the only one) */
     int port;
+    rc_config_redis_addr_t addresses[RC_CONFIG_REDIS_ADDRESSES]; /* the seeds */
+    uint32_t n_addresses;
+    int cluster; /* the server said cluster_enabled:1 at open (redis_cluster.c routes) */
     char password[RC_CONFIG_REDIS_PASSWORD_MAX + 1];
     uint32_t partitions;
     uint64_t max_len;
@@ -42,6 +46,7 @@ typedef struct {
     rc_storage_t *ring;                              /* borrowed: the store's */
     const rc__redis_conf_t *conf;                    /* borrowed */
     struct redisContext *c;                          /* the thread's connection (NULL: down) */
+    struct rc_redis_cluster *cl;                     /* instead of `c` in a Redis Cluster */
     rc__redis_id_t last[RC_CONFIG_REDIS_PARTITIONS]; /* the last ID copied per partition */
     int fd;                                          /* the side object keeping `last` */
     uint64_t ring_id;
@@ -64,8 +69,35 @@ struct redisContext *rc__redis_connect(const rc__redis_conf_t *conf, int timeout
  *  with `err` filled. */
 int rc__redis_mirror_open(rc__redis_mirror_t *m, struct redisContext *c, char *err, size_t errlen);
 
+/** The client name of a broker's mirror connections ("ringcast-mirror:<ns>/<broker>"). */
+void rc__redis_mirror_name(const rc__redis_conf_t *conf, char *out, size_t len);
+
+/** The mirror's reply timeout (ms). */
+#define RC__REDIS_MIRROR_TIMEOUT 2200
+
 /** Starts and stops the mirror thread. */
 int rc__redis_mirror_start(rc__redis_mirror_t *m);
 void rc__redis_mirror_stop(rc__redis_mirror_t *m);
+
+/** Opens a set of connections (redis_cluster.h) on the conf's seeds, with the password, the
+ *  timeouts and a client name (NULL: none). 0, or a negative code with `err` filled. */
+int rc__redis_cluster_open(const rc__redis_conf_t *conf, int timeout_ms, const char *name,
+                           struct rc_redis_cluster **out, char *err, size_t errlen);
+
+/** One XADD of a batch to a Redis Cluster: the key and the record; `rc` is the answer (0,
+ *  RC_ESTORE_UNAVAILABLE, RC_ESTORE_UNREPLICATED). The fields ending in _ are the sender's. */
+typedef struct {
+    const char *key;
+    const void *data;
+    uint32_t len;
+    int rc;
+    int state_, ask_, node_, wait_node_;
+} rc__redis_xadd_t;
+
+/** Appends the items to their slots' masters (storage_redis_xadd.c): pipelined per node, WAIT
+ *  per node when conf->replicas > 0, MOVED and ASK followed. Sets each item's rc; `err` says
+ *  the first failure ("" when none). Blocking: the writer thread, or a worker's commit. */
+void rc__redis_cluster_xadd(struct rc_redis_cluster *cl, const rc__redis_conf_t *conf,
+                            rc__redis_xadd_t *items, size_t n, char *err, size_t errlen);
 
 #endif

@@ -7,7 +7,8 @@
  * entry it copied. The position is written right after each commit into the ring, so a crash
  * between the two copies that batch (up to MIRROR_COUNT entries) a second time; nothing else
  * repeats and nothing is skipped. Also the checks at start: the address answers, the password
- * is right, the keys are streams. */
+ * is right, the keys are streams. On a Redis Cluster the thread polls each partition on its
+ * master instead of one blocking XREAD (cluster_poll). */
 #include <errno.h>
 #include <fcntl.h>
 #include <hiredis/hiredis.h>
@@ -23,11 +24,13 @@
 #include "core/errors.h"
 #include "core/log.h"
 #include "core/record.h"
+#include "net/storage/redis_cluster.h"
 #include "net/storage/storage_redis_internal.h"
 
 #define MIRROR_COUNT    512 /* entries per XREAD */
 #define MIRROR_BLOCK_MS 200 /* XREAD BLOCK: also how soon the thread sees a stop */
 #define RECONNECT_MS    250
+#define POLL_IDLE_MAX   10 /* ms: a Redis Cluster's mirror polls (no BLOCK over several slots) */
 #define POS_MAGIC       0x5243524544495331ull /* "RCREDIS1" */
 
 typedef struct {
@@ -94,16 +97,31 @@ static int parse_id(const char *s, rc__redis_id_t *id)
     return errno != 0 || end == q || *end != '\0' ? -EINVAL : 0;
 }
 
+/* A command on one key (argv[1]): on `c`, or routed to the key's master in a cluster. */
+static redisReply *key_command(rc__redis_mirror_t *m, redisContext *c, int argc, const char **argv)
+{
+    size_t lens[8];
+    for (int i = 0; i < argc && i < 8; i++)
+        lens[i] = strlen(argv[i]);
+    return m->cl != NULL ? rc_redis_cluster_argv(m->cl, argv[1], argc, argv, lens)
+                         : redisCommandArgv(c, argc, argv, lens);
+}
+
+static const char *conn_error(const rc__redis_mirror_t *m, const redisContext *c)
+{
+    return m->cl != NULL ? rc_redis_cluster_error(m->cl) : c->errstr;
+}
+
 /* Each key is a stream or absent; the newest ID of each into `newest` (0-0 when empty). */
 static int check_keys(rc__redis_mirror_t *m, redisContext *c, rc__redis_id_t *newest, char *err,
                       size_t errlen)
 {
     const rc__redis_conf_t *cf = m->conf;
     for (uint32_t p = 0; p < cf->partitions; p++) {
-        redisReply *r = redisCommand(c, "TYPE %s", cf->keys[p]);
+        redisReply *r = key_command(m, c, 2, (const char *[]){"TYPE", cf->keys[p]});
         if (r == NULL || r->type != REDIS_REPLY_STATUS) {
             snprintf(err, errlen, "Redis at %s:%d: TYPE %s: %s", cf->host, cf->port, cf->keys[p],
-                     r != NULL && r->str != NULL ? r->str : c->errstr);
+                     r != NULL && r->str != NULL ? r->str : conn_error(m, c));
             freeReplyObject(r);
             return RC_ESTORE_UNAVAILABLE;
         }
@@ -116,11 +134,12 @@ static int check_keys(rc__redis_mirror_t *m, redisContext *c, rc__redis_id_t *ne
             return -EEXIST;
         }
         freeReplyObject(r);
-        r = redisCommand(c, "XREVRANGE %s + - COUNT 1", cf->keys[p]);
+        r = key_command(m, c, 6,
+                        (const char *[]){"XREVRANGE", cf->keys[p], "+", "-", "COUNT", "1"});
         newest[p] = (rc__redis_id_t){0, 0};
         if (r == NULL || r->type != REDIS_REPLY_ARRAY) {
             snprintf(err, errlen, "Redis at %s:%d: XREVRANGE %s: %s", cf->host, cf->port,
-                     cf->keys[p], r != NULL && r->str != NULL ? r->str : c->errstr);
+                     cf->keys[p], r != NULL && r->str != NULL ? r->str : conn_error(m, c));
             freeReplyObject(r);
             return RC_ESTORE_UNAVAILABLE;
         }
@@ -132,12 +151,20 @@ static int check_keys(rc__redis_mirror_t *m, redisContext *c, rc__redis_id_t *ne
     return 0;
 }
 
+void rc__redis_mirror_name(const rc__redis_conf_t *conf, char *out, size_t len)
+{
+    snprintf(out, len, "ringcast-mirror:%s/%s", conf->ns, conf->broker);
+}
+
 /* Names this connection after the broker and looks for another node's mirror of it: two nodes
- * mirroring one broker each deliver every event to their triggers (docs/scaleout.md). */
+ * mirroring one broker each deliver every event to their triggers (docs/scaleout.md). In a
+ * Redis Cluster, on the master of partition 0 (every mirror connects to it). */
 static void check_other_nodes(const rc__redis_conf_t *cf, redisContext *c)
 {
+    if (c == NULL)
+        return;
     char name[2 * RC_CONFIG_NAME_MAX + 32];
-    snprintf(name, sizeof(name), "ringcast-mirror:%s/%s", cf->ns, cf->broker);
+    rc__redis_mirror_name(cf, name, sizeof(name));
     freeReplyObject(redisCommand(c, "CLIENT SETNAME %s", name));
     redisReply *r = redisCommand(c, "CLIENT LIST");
     if (r == NULL || r->type != REDIS_REPLY_STRING) {
@@ -220,7 +247,10 @@ int rc__redis_mirror_open(rc__redis_mirror_t *m, redisContext *c, char *err, siz
     int rc = check_keys(m, c, newest, err, errlen);
     if (rc != 0)
         return rc;
-    check_other_nodes(m->conf, c);
+    check_other_nodes(m->conf, m->cl != NULL
+                                   ? rc_redis_cluster_conn(
+                                         m->cl, rc_redis_cluster_node_of(m->cl, m->conf->keys[0]))
+                                   : c);
     rc = open_position(m, newest, err, errlen);
     if (rc != 0)
         return rc;
@@ -398,6 +428,125 @@ static redisReply *read_streams(rc__redis_mirror_t *m)
     return redisCommandArgv(m->c, argc, argv, lens);
 }
 
+/* XREAD [COUNT] STREAMS key id for partition p, as argv (`id` is the caller's buffer). */
+static int xread_argv(const rc__redis_mirror_t *m, uint32_t p, const char **argv, size_t *lens,
+                      char *id, size_t idlen, char *count, size_t countlen)
+{
+    snprintf(id, idlen, "%llu-%llu", (unsigned long long)m->last[p].ms,
+             (unsigned long long)m->last[p].seq);
+    snprintf(count, countlen, "%d", MIRROR_COUNT);
+    const char *a[] = {"XREAD", "COUNT", count, "STREAMS", m->conf->keys[p], id};
+    for (int i = 0; i < 6; i++) {
+        argv[i] = a[i];
+        lens[i] = strlen(a[i]);
+    }
+    return 6;
+}
+
+/* One reply of the poll below: copies it when it has entries (NULL: nothing). */
+static int cluster_copy(rc__redis_mirror_t *m, redisReply *r, batch_t *b, uint64_t *got)
+{
+    int rc = 0;
+    if (r != NULL && r->type == REDIS_REPLY_ARRAY) {
+        uint64_t before = atomic_load(&m->copied) + atomic_load(&m->skipped);
+        rc = copy_reply(m, r, b);
+        *got += atomic_load(&m->copied) + atomic_load(&m->skipped) - before;
+    } else if (r != NULL && r->type == REDIS_REPLY_ERROR) {
+        rc_log_warn("serve", "broker %s/%s: mirror: XREAD: %s", m->conf->ns, m->conf->broker,
+                    r->str);
+    }
+    freeReplyObject(r);
+    return rc;
+}
+
+/* A Redis Cluster's partitions are in different slots, which one XREAD cannot read together
+ * (CROSSSLOT), and one BLOCKing XREAD per partition would wait on each in turn: so one XREAD
+ * per partition without BLOCK, pipelined per master, all masters at once. A MOVED or ASK is
+ * followed at once (rc_redis_cluster_argv); a lost master marks the map stale, and the next
+ * poll reads that partition from its new master, from the saved position. Returns the
+ * entries seen (0: nothing new), or -1 when stopping. */
+static int64_t cluster_poll(rc__redis_mirror_t *m, batch_t *b)
+{
+    const rc__redis_conf_t *cf = m->conf;
+    rc_redis_cluster_t *cl = m->cl;
+    int node[RC_CONFIG_REDIS_PARTITIONS];
+    char ids[RC_CONFIG_REDIS_PARTITIONS][48], count[16];
+    const char *argv[6];
+    size_t lens[6];
+    uint8_t dead[RC_REDIS_CLUSTER_NODES_MAX] = {0};
+    uint32_t moved[RC_CONFIG_REDIS_PARTITIONS], nmoved = 0;
+    for (uint32_t p = 0; p < cf->partitions; p++) /* owners first: a refresh happens here */
+        node[p] = rc_redis_cluster_node_of(cl, cf->keys[p]);
+    for (uint32_t p = 0; p < cf->partitions; p++) {
+        /* One connect per node and poll: a master that does not answer costs one timeout. */
+        redisContext *c =
+            node[p] >= 0 && !dead[node[p]] ? rc_redis_cluster_conn(cl, node[p]) : NULL;
+        if (c == NULL) {
+            if (node[p] >= 0)
+                dead[node[p]] = 1;
+            node[p] = -1;
+            continue;
+        }
+        int argc = xread_argv(m, p, argv, lens, ids[p], sizeof(ids[p]), count, sizeof(count));
+        redisAppendCommandArgv(c, argc, argv, lens);
+    }
+    for (uint32_t p = 0; p < cf->partitions; p++) {
+        int done = 0;
+        redisContext *c = node[p] >= 0 ? rc_redis_cluster_conn(cl, node[p]) : NULL;
+        while (c != NULL && !done)
+            if (redisBufferWrite(c, &done) != REDIS_OK)
+                break;
+    }
+    uint64_t got = 0;
+    for (uint32_t p = 0; p < cf->partitions; p++) {
+        if (node[p] < 0 || dead[node[p]])
+            continue;
+        redisContext *c = rc_redis_cluster_conn(cl, node[p]);
+        redisReply *r = NULL;
+        if (redisGetReply(c, (void **)&r) != REDIS_OK) {
+            rc_log_warn("serve", "broker %s/%s: mirror: lost Redis at %s: %s", cf->ns, cf->broker,
+                        rc_redis_cluster_node_name(cl, node[p]), c->errstr);
+            rc_redis_cluster_drop(cl, node[p]);
+            dead[node[p]] = 1;
+            continue;
+        }
+        int to = -1;
+        if (rc_redis_cluster_redirect(cl, r, node[p], &to) > 0) {
+            freeReplyObject(r); /* the slot moved (or is moving): read it below */
+            moved[nmoved++] = p;
+            continue;
+        }
+        if (cluster_copy(m, r, b, &got) == 1)
+            return -1;
+    }
+    /* Only now, with no reply pending on any connection: routing may refresh the map. */
+    for (uint32_t k = 0; k < nmoved; k++) {
+        uint32_t p = moved[k];
+        int argc = xread_argv(m, p, argv, lens, ids[p], sizeof(ids[p]), count, sizeof(count));
+        if (cluster_copy(m, rc_redis_cluster_argv(cl, cf->keys[p], argc, argv, lens), b, &got) == 1)
+            return -1;
+    }
+    return (int64_t)got;
+}
+
+/* The mirror of a Redis Cluster: polls, sleeping a little longer each time nothing came (up
+ * to POLL_IDLE_MAX ms), not at all while entries come. */
+static void cluster_main(rc__redis_mirror_t *m, batch_t *b)
+{
+    int idle_ms = 0;
+    while (!atomic_load(&m->stop)) {
+        int64_t got = cluster_poll(m, b);
+        if (got < 0)
+            return;
+        if (got > 0) {
+            idle_ms = 0;
+            continue;
+        }
+        idle_ms = idle_ms == 0 ? 1 : idle_ms * 2 > POLL_IDLE_MAX ? POLL_IDLE_MAX : idle_ms * 2;
+        sleep_ms(idle_ms);
+    }
+}
+
 static void *mirror_main(void *arg)
 {
     rc__redis_mirror_t *m = arg;
@@ -410,7 +559,9 @@ static void *mirror_main(void *arg)
         .vals = calloc(MIRROR_COUNT * RC_CONFIG_REDIS_PARTITIONS, sizeof(redisReply *)),
     };
     int down = 0;
-    while (b.recs != NULL && b.vals != NULL && !atomic_load(&m->stop)) {
+    if (m->cl != NULL && b.recs != NULL && b.vals != NULL)
+        cluster_main(m, &b);
+    while (m->cl == NULL && b.recs != NULL && b.vals != NULL && !atomic_load(&m->stop)) {
         if (m->c == NULL) {
             char err[256];
             m->c = rc__redis_connect(cf, 1000, err, sizeof(err));
@@ -456,7 +607,8 @@ static void *mirror_main(void *arg)
 int rc__redis_mirror_start(rc__redis_mirror_t *m)
 {
     struct timeval tv = {(MIRROR_BLOCK_MS + 2000) / 1000, ((MIRROR_BLOCK_MS + 2000) % 1000) * 1000};
-    redisSetTimeout(m->c, tv); /* BLOCK plus a margin: a dead server is noticed */
+    if (m->c != NULL)
+        redisSetTimeout(m->c, tv); /* BLOCK plus a margin: a dead server is noticed */
     int rc = pthread_create(&m->thread, NULL, mirror_main, m);
     if (rc != 0)
         return -rc;
@@ -474,6 +626,8 @@ void rc__redis_mirror_stop(rc__redis_mirror_t *m)
     if (m->c != NULL)
         redisFree(m->c);
     m->c = NULL;
+    rc_redis_cluster_close(m->cl);
+    m->cl = NULL;
     if (m->fd >= 0)
         close(m->fd);
     m->fd = -1;

@@ -481,8 +481,8 @@ def test_config_errors():
         # (config, text of the error, the line's needle)
         (SETTINGS.replace('    addresses: ["127.0.0.1:%d"]\n', "") % (2, ""),
          "'spec.redis' needs 'addresses'", "partitions"),  # a mapping's line: its first key
-        ((SETTINGS % (1, 2, "")).replace('["127.0.0.1:1"]', '["127.0.0.1:1", "127.0.0.1:2"]'),
-         "Redis Cluster is not supported yet", "addresses"),
+        ((SETTINGS % (1, 2, "")).replace('["127.0.0.1:1"]', '["127.0.0.1:1", "127.0.0.1:1"]'),
+         "lists '127.0.0.1:1' twice", "addresses"),
         ((SETTINGS % (1, 2, "")).replace("127.0.0.1:1", "127.0.0.1"),
          "must be host:port", "addresses"),
         ((SETTINGS % (1, 2, "")).replace("127.0.0.1:1", "127.0.0.1:70000"),

@@ -324,7 +324,37 @@ static void test_redis(void)
     ASSERT_EQ(c.redis.replicas, 2);
     ASSERT_EQ(c.redis.wait_timeout_ms, 250);
     ASSERT_EQ(c.brokers[0].storage.type, RC_CONFIG_STORAGE_REDIS); /* the default broker */
+    ASSERT_EQ(c.redis.n_addresses, 1);
     rc_config_close(&c);
+    /* A Redis Cluster's seeds: every one kept, in order; the first is also host:port. */
+    snprintf(y, sizeof(y),
+             "apiVersion: ringcast.dev/v1alpha1\nkind: RingcastConfig\nspec:\n"
+             "  storage: {type: redis}\n"
+             "  redis: {addresses: [\"10.0.0.1:7000\", \"node-b:7001\", \"[::1]:7002\"]}\n");
+    load(&c, y);
+    ASSERT_EQ(c.redis.n_addresses, 3);
+    ASSERT_STR_EQ(c.redis.host, "10.0.0.1");
+    ASSERT_EQ(c.redis.port, 7000);
+    ASSERT_STR_EQ(c.redis.addresses[1].host, "node-b");
+    ASSERT_EQ(c.redis.addresses[1].port, 7001);
+    ASSERT_STR_EQ(c.redis.addresses[2].host, "::1");
+    ASSERT_EQ(c.redis.addresses[2].port, 7002);
+    rc_config_close(&c);
+    expect_error("apiVersion: ringcast.dev/v1alpha1\nkind: RingcastConfig\nspec:\n"
+                 "  redis:\n    addresses:\n    - \"h:1\"\n    - \"h:2\"\n    - \"h:1\"\n",
+                 "t.yaml:8: 'spec.redis.addresses' lists 'h:1' twice (items 1 and 3)");
+    expect_error("apiVersion: ringcast.dev/v1alpha1\nkind: RingcastConfig\nspec:\n"
+                 "  redis:\n    addresses:\n    - \"h:1\"\n    - \"h:2x\"\n",
+                 "t.yaml:7: 'spec.redis.addresses' item must be host:port such as "
+                 "127.0.0.1:6379, redis.example:6379 or [::1]:6379, not 'h:2x'");
+    char many[2048];
+    int off = snprintf(many, sizeof(many),
+                       "apiVersion: ringcast.dev/v1alpha1\nkind: RingcastConfig\nspec:\n"
+                       "  redis:\n    addresses:\n");
+    for (int i = 0; i < RC_CONFIG_REDIS_ADDRESSES + 1; i++)
+        off += snprintf(many + off, sizeof(many) - (size_t)off, "    - \"h:%d\"\n", i + 1);
+    expect_error(many, "t.yaml:22: 'spec.redis.addresses' lists 17 addresses; at most 16 (a few "
+                       "seeds of a Redis Cluster are enough: the rest is found from them)");
     expect_error("apiVersion: ringcast.dev/v1alpha1\nkind: RingcastConfig\nspec:\n"
                  "  redis: {addresses: []}\n",
                  "t.yaml:4: 'spec.redis.addresses' is empty: give the Redis server's host:port");
