@@ -649,6 +649,13 @@ static int redis_readers(rc_storage_t *s, rc_storage_local_reader_t *out, size_t
     return rc_storage_readers(ring(s), out, max);
 }
 
+static int redis_group_open(rc_storage_t *s, const rc_storage_group_opts_t *o,
+                            rc_storage_reader_t **out, char *err, size_t errlen)
+{
+    redis_store_t *st = (redis_store_t *)s;
+    return rc__redis_group_open(&st->conf, st->ring, o, out, err, errlen);
+}
+
 /* ---- open, attach, close ------------------------------------------------------------------ */
 
 static redis_store_t *store_new(void)
@@ -796,4 +803,5 @@ static const rc__storage_ops_t redis_ops = {
     .holder = redis_holder,
     .groups = redis_groups,
     .readers = redis_readers,
+    .group_open = redis_group_open,
 };
