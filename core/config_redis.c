@@ -20,8 +20,8 @@
 #define WAIT_TIMEOUT_DEFAULT 1000u
 #define REPLICAS_MAX         16
 #define CLAIM_IDLE_DEFAULT   30000u
-#define CLAIM_IDLE_MIN       100u /* below it, a node in a GC pause or a slow retry loses its
-                                   * events to the others: a test setting, not a production one */
+/* Below it, a node in a pause or a slow retry loses its events to the others: a test setting. */
+#define CLAIM_IDLE_MIN 100u
 
 /* host:port, the host a name or an IPv4 literal, or [IPv6]:port. */
 static int parse_address(const char *s, char *host, size_t host_len, int *port)

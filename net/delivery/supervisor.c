@@ -177,7 +177,7 @@ static int open_group_feed(rc_supervisor_t *s, const rc_config_t *cfg, const rc_
         .consumer = consumer,
         .start = c->start_from == RC_START_FROM_OLDEST ? RC_STORAGE_FROM_OLDEST
                  : c->start_from == RC_START_FROM_TIME ? RC_STORAGE_FROM_AT
-                                                        : RC_STORAGE_FROM_LATEST,
+                                                       : RC_STORAGE_FROM_LATEST,
         .start_ms = c->start_from_ns / 1000000,
         .claim_idle_ms = cfg->redis.claim_idle_ms,
     };
@@ -1059,14 +1059,18 @@ static size_t worker_gauges(const rc_supervisor_t *s, char *buf, size_t cap)
 static size_t group_metrics(const rc_supervisor_t *s, char *buf, size_t cap)
 {
     static const char *const fam[][3] = {
-        {"pending", "gauge", "Entries of the trigger's Redis consumer group read and not "
-                             "acknowledged, by any node (XPENDING, refreshed about every second)."},
-        {"claimed_total", "counter", "Entries this node took over from other nodes' consumers "
-                                     "idle longer than spec.redis.claimIdle (XAUTOCLAIM)."},
-        {"acked_total", "counter", "Entries this node acknowledged (XACK) once delivered, "
-                                   "dead-lettered, dropped or not matched."},
-        {"read_total", "counter", "Entries this node read from the group (new ones, its own "
-                                  "pending ones again, claimed ones)."},
+        {"pending", "gauge",
+         "Entries of the trigger's Redis consumer group read and not "
+         "acknowledged, by any node (XPENDING, refreshed about every second)."},
+        {"claimed_total", "counter",
+         "Entries this node took over from other nodes' consumers "
+         "idle longer than spec.redis.claimIdle (XAUTOCLAIM)."},
+        {"acked_total", "counter",
+         "Entries this node acknowledged (XACK) once delivered, "
+         "dead-lettered, dropped or not matched."},
+        {"read_total", "counter",
+         "Entries this node read from the group (new ones, its own "
+         "pending ones again, claimed ones)."},
     };
     size_t n = 0;
     for (size_t f = 0; f < sizeof(fam) / sizeof(fam[0]); f++) {

@@ -189,7 +189,7 @@ typedef struct {
     rc_storage_start_t start; /**< where a group made now starts: LATEST or OLDEST, or
                                *   FROM_AT with `start_ms` (entries after that Unix time) */
     int64_t start_ms;
-    uint32_t claim_idle_ms;   /**< take over other consumers' entries idle longer (0: never) */
+    uint32_t claim_idle_ms; /**< take over other consumers' entries idle longer (0: never) */
 } rc_storage_group_opts_t;
 
 /** Opens a reader of group o->group, creating the group when there is none (then it starts

@@ -54,8 +54,8 @@ struct rc__storage_ops_s {
     int (*readers)(rc_storage_t *s, rc_storage_local_reader_t *out, size_t max);
     int (*seek_time)(rc_storage_t *s, int64_t t_ns, rc_storage_seek_t *out);
     /* NULL: the store keeps no consumer groups (rc_storage_group_open says -ENOTSUP). */
-    int (*group_open)(rc_storage_t *s, const rc_storage_group_opts_t *o,
-                      rc_storage_reader_t **out, char *err, size_t errlen);
+    int (*group_open)(rc_storage_t *s, const rc_storage_group_opts_t *o, rc_storage_reader_t **out,
+                      char *err, size_t errlen);
     /* A reader's: NULL but for group readers. */
     int (*group_stats)(const rc_storage_reader_t *r, rc_storage_group_stats_t *st);
 };

@@ -53,14 +53,19 @@
 #define GROUP_NAME_MAX (2 * RC_CONFIG_NAME_MAX + 2)
 #define CONSUMER_MAX   128
 
-/* Counters every process with the reader sees: the opener's /metrics, its workers. */
+/* Counters every process with the reader sees: the opener's /metrics, its workers; and the
+ * reader's positions (bytes of the records it read, so that a trigger's lag limit in bytes
+ * means what it means on a ring), which a restarted worker continues. */
 typedef struct {
     _Atomic uint64_t pending, claimed, acked, read;
+    _Atomic uint64_t pos;
 } shared_stats_t;
 
-/* The node's count of entries read, over all group readers and worker processes. */
+/* The node's sequence numbers over all group readers and worker processes: a worker's feeds
+ * share one saved read cursor per broker (net/delivery/cursor.h), so a trigger's saved number
+ * must be comparable with any of its worker's group readers'. */
 typedef struct {
-    _Atomic uint64_t seq, pos;
+    _Atomic uint64_t seq;
 } shared_count_t;
 
 static shared_count_t *count_page; /* mapped once by the first open, inherited by forks */
@@ -136,8 +141,10 @@ static void id_text(rc__redis_id_t id, char out[48])
 static void drop_conn(group_reader_t *g, const char *what)
 {
     if (!g->down++)
-        rc_log_warn("worker", "trigger group %s: lost Redis %s:%d (%s: %s); reading again once "
-                    "it answers", g->group, g->conf.host, g->conf.port, what,
+        rc_log_warn("worker",
+                    "trigger group %s: lost Redis %s:%d (%s: %s); reading again once "
+                    "it answers",
+                    g->group, g->conf.host, g->conf.port, what,
                     g->c != NULL && g->c->errstr[0] ? g->c->errstr : "no answer");
     redisFree(g->c);
     g->c = NULL;
@@ -176,8 +183,8 @@ static int create_groups(const rc__redis_conf_t *cf, redisContext *c, const char
                          const char *start, char *err, size_t errlen)
 {
     for (uint32_t p = 0; p < cf->partitions; p++) {
-        redisReply *r = redisCommand(c, "XGROUP CREATE %s %s %s MKSTREAM", cf->keys[p], group,
-                                     start);
+        redisReply *r =
+            redisCommand(c, "XGROUP CREATE %s %s %s MKSTREAM", cf->keys[p], group, start);
         if (r == NULL) {
             snprintf(err, errlen, "Redis at %s:%d: XGROUP CREATE %s: %s", cf->host, cf->port,
                      cf->keys[p], c->errstr);
@@ -192,8 +199,8 @@ static int create_groups(const rc__redis_conf_t *cf, redisContext *c, const char
                          "'%s' of broker %s/%s (rename or delete the key)",
                          cf->keys[p], group, cf->ns, cf->broker);
             else
-                snprintf(err, errlen, "Redis at %s:%d: XGROUP CREATE %s %s: %s", cf->host,
-                         cf->port, cf->keys[p], group, r->str);
+                snprintf(err, errlen, "Redis at %s:%d: XGROUP CREATE %s %s: %s", cf->host, cf->port,
+                         cf->keys[p], group, r->str);
             rc = wrong ? -EEXIST : RC_ESTORE_UNAVAILABLE;
         }
         freeReplyObject(r);
@@ -209,8 +216,10 @@ static void on_error_reply(group_reader_t *g, const redisReply *r, const char *w
 {
     if (strncmp(r->str, "NOGROUP", 7) == 0) {
         char err[256];
-        rc_log_warn("worker", "trigger group %s: the group is gone from Redis (a stream was "
-                    "deleted?); making it again from the streams' oldest entries", g->group);
+        rc_log_warn("worker",
+                    "trigger group %s: the group is gone from Redis (a stream was "
+                    "deleted?); making it again from the streams' oldest entries",
+                    g->group);
         if (create_groups(&g->conf, g->c, g->group, "0", err, sizeof(err)) != 0)
             rc_log_error("worker", "trigger group %s: %s", g->group, err);
         return;
@@ -271,8 +280,7 @@ static void take_entry(group_reader_t *g, uint32_t p, const redisReply *e, rref_
     }
     /* Relaxed: the count only needs to be unique and increasing; no data is published. */
     h->seq = atomic_fetch_add_explicit(&count_page->seq, 1, memory_order_relaxed);
-    h->pos = atomic_fetch_add_explicit(&count_page->pos, h->len ? h->len : 1,
-                                       memory_order_relaxed);
+    h->pos = atomic_fetch_add_explicit(&g->sh->pos, h->len ? h->len : 1, memory_order_relaxed);
     rr->refs++;
     g->hlen++;
     atomic_fetch_add_explicit(&g->sh->read, 1, memory_order_relaxed);
@@ -416,8 +424,10 @@ static int claim(group_reader_t *g)
     }
     if (n > 0) {
         atomic_fetch_add_explicit(&g->sh->claimed, (uint64_t)n, memory_order_relaxed);
-        rc_log_info("worker", "trigger group %s: took over %d entries another consumer left "
-                    "idle for more than %u ms", g->group, n, g->claim_idle_ms);
+        rc_log_info("worker",
+                    "trigger group %s: took over %d entries another consumer left "
+                    "idle for more than %u ms",
+                    g->group, n, g->claim_idle_ms);
     }
     return n;
 }
@@ -522,8 +532,10 @@ static void fetch(group_reader_t *g)
     if (g->pending_phase) {
         int n = read_group(g, g->pend_from);
         if (n > 0) {
-            rc_log_info("worker", "trigger group %s: %d entries this node read before and did "
-                        "not acknowledge are delivered again", g->group, n);
+            rc_log_info("worker",
+                        "trigger group %s: %d entries this node read before and did "
+                        "not acknowledge are delivered again",
+                        g->group, n);
             return;
         }
         if (n == 0)
@@ -565,8 +577,8 @@ static int group_poll(rc_storage_reader_t *r, rc_storage_view_t *v)
             fetch(g);
     }
     /* Nothing: the watch waits for the head to move past what was seen, or the next pass. */
-    uint64_t head = g->hlen >= HOLD_MAX || g->c == NULL ? rc__storage_shm_head_seq(g->ring)
-                                                        : g->seen_head;
+    uint64_t head =
+        g->hlen >= HOLD_MAX || g->c == NULL ? rc__storage_shm_head_seq(g->ring) : g->seen_head;
     int64_t due = g->refresh_ns < g->pass_ns ? g->refresh_ns : g->pass_ns;
     if (g->c == NULL && g->retry_ns > due)
         due = g->retry_ns;
@@ -644,7 +656,7 @@ static uint64_t group_position(const rc_storage_reader_t *r)
     group_reader_t *g = (group_reader_t *)r;
     if (g->hret < g->hlen)
         return held_at(g, g->hret)->pos;
-    return atomic_load_explicit(&count_page->pos, memory_order_relaxed);
+    return atomic_load_explicit(&g->sh->pos, memory_order_relaxed);
 }
 
 static uint64_t group_acked(const rc_storage_reader_t *r)
@@ -720,20 +732,21 @@ int rc__redis_group_open(const rc__redis_conf_t *conf, rc_storage_t *ring,
 {
     if (o->group == NULL || o->group[0] == '\0' || strlen(o->group) > GROUP_NAME_MAX ||
         o->consumer == NULL || o->consumer[0] == '\0' || strlen(o->consumer) > CONSUMER_MAX) {
-        snprintf(err, errlen, "a consumer group needs a name of 1 to %d bytes and a consumer "
-                 "of 1 to %d", GROUP_NAME_MAX, CONSUMER_MAX);
+        snprintf(err, errlen,
+                 "a consumer group needs a name of 1 to %d bytes and a consumer "
+                 "of 1 to %d",
+                 GROUP_NAME_MAX, CONSUMER_MAX);
         return -EINVAL;
     }
-    if (count_page == NULL && (count_page = map_shared(sizeof(*count_page))) != NULL) {
+    if (count_page == NULL && (count_page = map_shared(sizeof(*count_page))) != NULL)
         atomic_store(&count_page->seq, 1);
-        atomic_store(&count_page->pos, 1);
-    }
     group_reader_t *g = calloc(1, sizeof(*g));
     if (count_page == NULL || g == NULL || (g->sh = map_shared(sizeof(*g->sh))) == NULL) {
         free(g);
         snprintf(err, errlen, "out of memory");
         return -ENOMEM;
     }
+    atomic_store(&g->sh->pos, 1);
     g->base.ops = &group_ops;
     g->conf = *conf;
     g->ring = ring;
