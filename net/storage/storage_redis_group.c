@@ -98,7 +98,8 @@ typedef struct {
     redisContext *c;
     int64_t retry_ns;
     int down;
-    int pending_phase; /* reading its consumer's pending entries again (after resume) */
+    int pending_phase;   /* reading its consumer's pending entries again (after resume) */
+    uint64_t pend_total; /* of them, read so far */
     rc__redis_id_t pend_from[RC_CONFIG_REDIS_PARTITIONS], claim_from[RC_CONFIG_REDIS_PARTITIONS];
     held_t *h; /* ring of entries read and not acknowledged, in position order */
     uint32_t hcap, hhead, hlen, hret; /* hret: of them, handed out by poll */
@@ -506,7 +507,9 @@ static void pending_gauge(group_reader_t *g)
     atomic_store_explicit(&g->sh->pending, sum, memory_order_relaxed);
 }
 
-static void maintain(group_reader_t *g, int64_t now)
+/* The pass: what it holds stays its own (touch), other consumers' idle entries become its own
+ * when it has room for them (claim), and the pending gauge. */
+static void maintain(group_reader_t *g, int64_t now, int room)
 {
     int64_t every = g->claim_idle_ms > 0 ? (int64_t)g->claim_idle_ms * 500000ll : REFRESH_NS;
     if (every > REFRESH_NS)
@@ -516,7 +519,7 @@ static void maintain(group_reader_t *g, int64_t now)
     g->pass_ns = now + every;
     if (g->claim_idle_ms > 0) {
         touch(g);
-        if (g->c != NULL)
+        if (room && g->c != NULL)
             (void)claim(g);
     }
     if (g->c != NULL)
@@ -526,29 +529,35 @@ static void maintain(group_reader_t *g, int64_t now)
 /* Reads more entries when there may be some. Owner's thread. */
 static void fetch(group_reader_t *g)
 {
-    if (g->hlen >= HOLD_MAX || conn(g) == NULL)
+    if (conn(g) == NULL)
         return;
     int64_t now = (int64_t)rc_now_ns();
-    if (g->pending_phase) {
+    int room = g->hlen < HOLD_MAX;
+    if (room && g->pending_phase) {
         int n = read_group(g, g->pend_from);
         if (n > 0) {
-            rc_log_info("worker",
-                        "trigger group %s: %d entries this node read before and did "
-                        "not acknowledge are delivered again",
-                        g->group, n);
+            g->pend_total += (uint64_t)n;
             return;
         }
-        if (n == 0)
+        if (n == 0) {
             g->pending_phase = 0;
+            if (g->pend_total > 0)
+                rc_log_info("worker",
+                            "trigger group %s: %llu entries this node read before and did "
+                            "not acknowledge are delivered again",
+                            g->group, (unsigned long long)g->pend_total);
+        }
         if (g->c == NULL)
             return;
     }
     if (now >= g->pass_ns) {
         uint32_t before = g->hlen;
-        maintain(g, now);
+        maintain(g, now, room);
         if (g->hlen > before || g->c == NULL)
             return;
     }
+    if (!room)
+        return;
     /* The head before the read: an event the mirror copies after it moves the head again. */
     uint64_t head = rc__storage_shm_head_seq(g->ring);
     if (head == g->seen_head && now < g->refresh_ns)
@@ -582,6 +591,12 @@ static int group_poll(rc_storage_reader_t *r, rc_storage_view_t *v)
     int64_t due = g->refresh_ns < g->pass_ns ? g->refresh_ns : g->pass_ns;
     if (g->c == NULL && g->retry_ns > due)
         due = g->retry_ns;
+    /* Holding its most, the reader reads again once the worker acknowledges, which its own
+     * responses wake it for: the watch must not fire now for a pass that is overdue. */
+    if (g->hlen >= HOLD_MAX && g->c != NULL) {
+        int64_t later = (int64_t)rc_now_ns() + REFRESH_NS;
+        due = g->pass_ns < later ? g->pass_ns : later; /* the pass that touches what it holds */
+    }
     /* Release: pairs with the acquire loads in group_wait_past. */
     atomic_store_explicit(&g->due_ns, due, memory_order_release);
     atomic_store_explicit(&g->idle_head, head, memory_order_release);
@@ -678,6 +693,7 @@ static int group_resume(rc_storage_reader_t *r)
     group_reader_t *g = (group_reader_t *)r;
     drop_held(g);
     g->pending_phase = 1;
+    g->pend_total = 0;
     memset(g->pend_from, 0, sizeof(g->pend_from));
     memset(g->claim_from, 0, sizeof(g->claim_from));
     g->acked = group_position(r);

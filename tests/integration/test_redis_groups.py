@@ -290,6 +290,35 @@ def test_restart_rereads_own_pending():
                   % held)
 
 
+# ---- a slow delivery stays with its node ------------------------------------------------------
+
+
+def test_slow_delivery_not_taken_over():
+    """Deliveries that take longer than claimIdle (300 ms here; 1 s each) are not taken over by
+    the other node: the node that holds them resets their idle time while it works on them."""
+    with Redis() as rd, Subscriber(slow(1.0)) as s1, Subscriber() as s2, Subscriber() as s3:
+        subs = [s1, s2, s3]
+        nodes = []
+        try:
+            for i in range(2):
+                nodes.append(Broker(config(rd.port, subs, None, "node-%d" % i,
+                                           claim_idle="300ms", workers=1)))
+            accepted, other = produce(nodes, "ev", 40, threads=2)
+            eq(other, [], "accepted")
+            check(wait_until(lambda: set(accepted) <= set(ids_of(s1)), 30),
+                  "t1 got every event: %d" % len(set(ids_of(s1))))
+            check(wait_until(lambda: pending_of(rd, "default/t1", "node-0")
+                             + pending_of(rd, "default/t1", "node-1") == 0, 10),
+                  "every entry of t1 acknowledged")
+            got = ids_of(s1)
+            eq(len(got) - len(set(got)), 0, "no duplicates at t1")
+            eq(sum(group_metric(b, "claimed_total", "t1") for b in nodes), 0.0,
+               "nothing taken over")
+        finally:
+            for b in nodes:
+                b.__exit__(None, None, None)
+
+
 # ---- a stream deleted under a running node ---------------------------------------------------
 
 
@@ -348,4 +377,5 @@ if __name__ == "__main__":
         sys.exit(77)
     Runner().run([test_config_errors, test_three_nodes_once_per_trigger,
                   test_killed_node_pending_taken_over, test_restart_rereads_own_pending,
+                  test_slow_delivery_not_taken_over,
                   test_stream_deleted_group_made_again])
