@@ -88,6 +88,11 @@ int rc__storage_redis_open(const rc_storage_config_t *cfg, rc_storage_t **out, c
  *  what a redis group reader watches to learn that the mirror copied something. Any thread. */
 uint64_t rc__storage_shm_head_seq(rc_storage_t *s);
 
+/** Sleeps until the head of a shm store's ring is past sequence number `seq`, up to
+ *  `timeout_ns` (rc_ring_wait_head): 0, RC_ERING_EMPTY (look again), -EINTR, or -EINVAL for
+ *  another store. Any thread. */
+int rc__storage_shm_wait_head(rc_storage_t *s, uint64_t seq, int64_t timeout_ns);
+
 /** A shm store's ring name and identity (a number that changes when the ring is replaced):
  *  what the redis back end keys its mirror position by. 0, or -EINVAL for another store. */
 int rc__storage_shm_identity(rc_storage_t *s, char *name, size_t name_len, uint64_t *id);

@@ -24,8 +24,8 @@
  * other consumers left idle longer than claimIdle (a dead node's), XCLAIM JUSTID of the
  * entries this reader still holds (so a slow delivery is not taken over as a dead one), and
  * XPENDING for the pending gauge. The worker sleeps elsewhere (its HTTP client); a watch
- * thread waits in wait_past, looking at the ring's head (a load of shared memory) every
- * 2 ms, never at Redis. */
+ * thread waits in wait_past on the ring's futex until the head moves or the next pass is due,
+ * never on Redis. */
 #include <errno.h>
 #include <hiredis/hiredis.h>
 #include <stdatomic.h>
@@ -49,7 +49,6 @@
 #define REFRESH_NS     1000000000ll
 #define MIN_PASS_NS    50000000ll
 #define RECONNECT_NS   250000000ll
-#define WATCH_STEP_NS  2000000ll
 #define GROUP_NAME_MAX (2 * RC_CONFIG_NAME_MAX + 2)
 #define CONSUMER_MAX   128
 
@@ -603,15 +602,18 @@ static int group_poll(rc_storage_reader_t *r, rc_storage_view_t *v)
     return RC_ERING_EMPTY;
 }
 
+static int group_wait_past(rc_storage_reader_t *r, uint64_t pos, int64_t timeout_ns);
+
 static int group_wait(rc_storage_reader_t *r, rc_storage_view_t *v, int64_t timeout_ns)
 {
     int64_t end = (int64_t)rc_now_ns() + timeout_ns;
     for (;;) {
         int rc = group_poll(r, v);
-        if (rc != RC_ERING_EMPTY || (int64_t)rc_now_ns() >= end)
+        int64_t left = end - (int64_t)rc_now_ns();
+        if (rc != RC_ERING_EMPTY || left <= 0)
             return rc;
-        struct timespec ts = {0, WATCH_STEP_NS};
-        nanosleep(&ts, NULL);
+        if (group_wait_past(r, 0, left) == -EINTR)
+            return -EINTR;
     }
 }
 
@@ -620,19 +622,22 @@ static int group_wait_past(rc_storage_reader_t *r, uint64_t pos, int64_t timeout
     group_reader_t *g = (group_reader_t *)r;
     (void)pos;
     int64_t end = (int64_t)rc_now_ns() + timeout_ns;
-    for (;;) {
-        if (atomic_exchange_explicit(&g->woken, 0, memory_order_acq_rel))
-            return -EINTR;
-        int64_t now = (int64_t)rc_now_ns();
-        if (rc__storage_shm_head_seq(g->ring) !=
-                atomic_load_explicit(&g->idle_head, memory_order_acquire) ||
-            now >= atomic_load_explicit(&g->due_ns, memory_order_acquire))
-            return 0;
-        if (now >= end)
-            return RC_ERING_EMPTY;
-        struct timespec ts = {0, WATCH_STEP_NS};
-        nanosleep(&ts, NULL);
-    }
+    if (atomic_exchange_explicit(&g->woken, 0, memory_order_acq_rel))
+        return -EINTR;
+    /* Acquire: pairs with the release stores at the end of group_poll. */
+    int64_t due = atomic_load_explicit(&g->due_ns, memory_order_acquire);
+    uint64_t head = atomic_load_explicit(&g->idle_head, memory_order_acquire);
+    int64_t now = (int64_t)rc_now_ns();
+    if (now >= due)
+        return 0; /* a pass or a read is due: the owner polls */
+    int64_t until = due < end ? due : end;
+    if (until <= now)
+        return RC_ERING_EMPTY;
+    /* The ring's futex, as its readers sleep: the mirror's next commit ends the sleep. */
+    int rc = rc__storage_shm_wait_head(g->ring, head, until - now);
+    if (rc == 0 || (int64_t)rc_now_ns() >= due)
+        return 0;
+    return rc == -EINTR ? -EINTR : RC_ERING_EMPTY;
 }
 
 static void group_wake(rc_storage_reader_t *r)

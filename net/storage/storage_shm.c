@@ -835,3 +835,10 @@ uint64_t rc__storage_shm_head_seq(rc_storage_t *s)
     rc_ring_head_load(((shm_store_t *)s)->r.ring, &pos, &seq);
     return seq;
 }
+
+int rc__storage_shm_wait_head(rc_storage_t *s, uint64_t seq, int64_t timeout_ns)
+{
+    if (s->ops != &shm_ops)
+        return -EINVAL;
+    return rc_ring_wait_head(((shm_store_t *)s)->r.ring, seq, timeout_ns);
+}
