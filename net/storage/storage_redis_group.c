@@ -97,6 +97,7 @@ typedef struct {
     redisContext *c;
     int64_t retry_ns;
     int down;
+    int lost;            /* the connection was lost: read the pending list again once back */
     int pending_phase;   /* reading its consumer's pending entries again (after resume) */
     uint64_t pend_total; /* of them, read so far */
     rc__redis_id_t pend_from[RC_CONFIG_REDIS_PARTITIONS], claim_from[RC_CONFIG_REDIS_PARTITIONS];
@@ -149,6 +150,7 @@ static void drop_conn(group_reader_t *g, const char *what)
     redisFree(g->c);
     g->c = NULL;
     g->retry_ns = (int64_t)rc_now_ns() + RECONNECT_NS;
+    g->lost = 1;
 }
 
 /* The polling process's connection, made on first use (the opener's never crosses a fork). */
@@ -175,6 +177,15 @@ static redisContext *conn(group_reader_t *g)
         rc_log_info("worker", "trigger group %s: connected to Redis %s:%d again", g->group,
                     g->conf.host, g->conf.port);
     g->down = 0;
+    if (g->lost) {
+        /* A read whose answer the lost connection swallowed made entries this consumer's
+         * pending ones without handing them to us: read the pending list again (what is held
+         * here is skipped), instead of waiting claimIdle for them. */
+        g->lost = 0;
+        g->pending_phase = 1;
+        g->pend_total = 0;
+        memset(g->pend_from, 0, sizeof(g->pend_from));
+    }
     return g->c;
 }
 
@@ -315,8 +326,9 @@ static int partition_of(const rc__redis_conf_t *cf, const char *key)
     return -1;
 }
 
-/* XREADGROUP from `ids` (NULL: ">", new entries); returns how many entries were taken, or a
- * negative code. Reading pending entries moves pend_from past what came back. */
+/* XREADGROUP from `ids` (NULL: ">", new entries); returns how many entries came back, or a
+ * negative code. Reading this consumer's pending entries (`ids`) moves pend_from past what came
+ * back and takes only those not held here already (after a reconnect, most are). */
 static int read_group(group_reader_t *g, const rc__redis_id_t *ids)
 {
     const rc__redis_conf_t *cf = &g->conf;
@@ -363,13 +375,20 @@ static int read_group(group_reader_t *g, const rc__redis_id_t *ids)
         int p = partition_of(cf, st->element[0]->str);
         const redisReply *es = st->element[1];
         for (size_t i = 0; p >= 0 && i < es->elements && i < READ_COUNT; i++) {
-            uint32_t before = g->hlen;
-            take_entry(g, (uint32_t)p, es->element[i], rr);
-            if (g->hlen > before) {
-                n++;
-                if (ids != NULL)
-                    g->pend_from[p] = held_at(g, g->hlen - 1)->id;
+            const redisReply *e = es->element[i];
+            rc__redis_id_t id;
+            if (ids != NULL && e->type == REDIS_REPLY_ARRAY && e->elements == 2 &&
+                e->element[0]->type == REDIS_REPLY_STRING &&
+                parse_id(e->element[0]->str, &id) == 0) {
+                n++; /* a pending entry: seen, and taken unless it is held here already */
+                g->pend_from[p] = id;
+                if (!is_held(g, (uint32_t)p, id))
+                    take_entry(g, (uint32_t)p, e, rr);
+                continue;
             }
+            uint32_t before = g->hlen;
+            take_entry(g, (uint32_t)p, e, rr);
+            n += (int)(g->hlen - before);
         }
     }
     release(rr);
@@ -533,11 +552,11 @@ static void fetch(group_reader_t *g)
     int64_t now = (int64_t)rc_now_ns();
     int room = g->hlen < HOLD_MAX;
     if (room && g->pending_phase) {
+        uint32_t before = g->hlen;
         int n = read_group(g, g->pend_from);
-        if (n > 0) {
-            g->pend_total += (uint64_t)n;
+        g->pend_total += g->hlen - before;
+        if (n > 0)
             return;
-        }
         if (n == 0) {
             g->pending_phase = 0;
             if (g->pend_total > 0)
@@ -645,7 +664,10 @@ static void group_wake(rc_storage_reader_t *r)
     atomic_store_explicit(&((group_reader_t *)r)->woken, 1, memory_order_release);
 }
 
-/* XACKs every entry before `pos` that poll handed out (and the non-records among them). */
+/* XACKs every entry before `pos` that poll handed out (and the non-records among them). When
+ * Redis cannot be told, they stay held and the ack fails: the worker acknowledges again on a
+ * later turn (XACK of an entry already acknowledged is a no-op), so an entry delivered while
+ * Redis was away is not delivered again once it is back. */
 static int group_ack(rc_storage_reader_t *r, uint64_t pos)
 {
     group_reader_t *g = (group_reader_t *)r;
@@ -654,14 +676,15 @@ static int group_ack(rc_storage_reader_t *r, uint64_t pos)
         n++;
     if (n == 0)
         return 0;
-    if (conn(g) != NULL) {
-        const char *head[] = {"XACK", g->group};
-        long long k = per_partition(g, head, 2, NULL, UINT32_MAX, n);
-        if (k < 0)
-            drop_conn(g, "XACK"); /* they stay pending: delivered again later, at least once */
-        else
-            atomic_fetch_add_explicit(&g->sh->acked, (uint64_t)k, memory_order_relaxed);
+    if (conn(g) == NULL)
+        return RC_ESTORE_UNAVAILABLE;
+    const char *head[] = {"XACK", g->group};
+    long long k = per_partition(g, head, 2, NULL, UINT32_MAX, n);
+    if (k < 0) {
+        drop_conn(g, "XACK");
+        return RC_ESTORE_UNAVAILABLE;
     }
+    atomic_fetch_add_explicit(&g->sh->acked, (uint64_t)k, memory_order_relaxed);
     for (uint32_t i = 0; i < n; i++)
         release(held_at(g, i)->rr);
     g->hhead = (g->hhead + n) & (g->hcap - 1);

@@ -253,10 +253,11 @@ def test_killed_node_pending_taken_over():
                   % (held, claimed))
             check(all_delivered(subs, dapr, want, 30), "still every event")
             dups = [len(ids_of(s)) - len(set(ids_of(s))) for s in subs]
-            # At least once: only entries node-0 held (read, not acknowledged) may come twice,
-            # and each of them did arrive twice (its request was held when node-0 died).
+            # At least once: only entries node-0 held (read, not acknowledged) may come twice:
+            # those whose request it had sent before it died (on a loaded machine it may not
+            # have sent all it read).
             for t, d in zip(TRIGGERS, dups):
-                eq(d, held_by[t], "%s: duplicates = what node-0 held" % t)
+                check(d <= held_by[t], "%s: %d duplicates, node-0 held %d" % (t, d, held_by[t]))
             print("    kill -9: node-0 held %r entries, t1's claimed %d, duplicates %r"
                   % (held_by, claimed, dups))
         finally:
