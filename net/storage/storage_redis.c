@@ -4,7 +4,8 @@
  * "r" holding the ring record (core/record.h bytes) that every reader already decodes. Readers
  * do not read Redis: the mirror (storage_redis_mirror.c) copies the streams into the broker's
  * shm ring, the same ring a memory store would have, and every reading operation of this table
- * is that ring's.
+ * is that ring's; the triggers' consumer groups are the exception (group_open,
+ * storage_redis_group.c).
  *
  * Appends in the broker process: claim hands out room in a staging buffer, commit queues it
  * for the writer thread, which owns a hiredis async connection on its own libuv loop and sends
