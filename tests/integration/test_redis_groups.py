@@ -16,6 +16,9 @@ redis-server and `ringcast serve` processes on free loopback ports:
 - a delivery slower than claimIdle stays with its node (no duplicates, nothing claimed);
 - a partition stream deleted under a running node (the group with it): the node makes the group
   again and goes on delivering;
+- a key that is no stream where a trigger's group must be made (at a reload): refused with a
+  message naming the key, the group and what to do; serve runs on, and a reload after the fix
+  applies;
 - bad spec.redis.claimIdle and nodeId values: FILE:LINE errors.
 
 Skips (exit 77) only when redis-server is not installed. Every wait is bounded; processes are
@@ -392,6 +395,30 @@ def test_stream_deleted_group_made_again():
             check("the group is gone from Redis" in b.log(), b.log())
 
 
+# ---- a key that is no stream where a group must go: a reload is refused, clearly ------------
+
+
+def test_reload_refused_on_a_non_stream_key():
+    with Redis() as rd, Subscriber() as s1, Subscriber() as s2, Subscriber() as s3:
+        with Broker(config(rd.port, [s1, s2, s3], None, "node-a", workers=1)) as b:
+            eq(post(b, "ev-000000").status, 202, "publish")
+            check(wait_until(lambda: "ev-000000" in ids_of(s1), 10), "delivered")
+            rd.cmd("DEL", KEY0, "ringcast:{default/default/1}")
+            eq(rd.cmd("SET", KEY0, "not a stream"), "OK", "a string where a stream was")
+            b.signal(signal.SIGHUP)  # the reload makes the triggers' groups again
+            text = ("Redis key 'ringcast:{default/default/0}' is not a stream, so it cannot "
+                    "hold the consumer group 'default/t1' of broker default/default (rename or "
+                    "delete the key)")
+            check(wait_until(lambda: "reload rejected" in b.log(), 15), b.log()[-3000:])
+            check(text in b.log(), b.log()[-3000:])
+            check(b.proc.poll() is None, "serve runs on")
+            eq(rd.cmd("DEL", KEY0), 1, "the key removed")
+            b.signal(signal.SIGHUP)
+            check(wait_until(lambda: "reloaded" in b.log(), 15), b.log()[-3000:])
+            eq(post(b, "ev-000001").status, 202, "publish after the fix")
+            check(wait_until(lambda: "ev-000001" in ids_of(s1), 10), "delivered after the fix")
+
+
 # ---- config errors ---------------------------------------------------------------------------
 
 
@@ -430,4 +457,4 @@ if __name__ == "__main__":
     Runner().run([test_config_errors, test_three_nodes_once_per_trigger,
                   test_killed_node_pending_taken_over, test_restart_rereads_own_pending,
                   test_worker_killed_rereads_pending, test_slow_delivery_not_taken_over,
-                  test_stream_deleted_group_made_again])
+                  test_stream_deleted_group_made_again, test_reload_refused_on_a_non_stream_key])
