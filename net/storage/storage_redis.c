@@ -650,6 +650,11 @@ static int redis_readers(rc_storage_t *s, rc_storage_local_reader_t *out, size_t
     return rc_storage_readers(ring(s), out, max);
 }
 
+static int redis_seek_time(rc_storage_t *s, int64_t t_ns, rc_storage_seek_t *out)
+{
+    return rc_storage_seek_time(ring(s), t_ns, out);
+}
+
 static int redis_group_open(rc_storage_t *s, const rc_storage_group_opts_t *o,
                             rc_storage_reader_t **out, char *err, size_t errlen)
 {
@@ -805,4 +810,5 @@ static const rc__storage_ops_t redis_ops = {
     .groups = redis_groups,
     .readers = redis_readers,
     .group_open = redis_group_open,
+    .seek_time = redis_seek_time,
 };

@@ -395,6 +395,41 @@ def test_stream_deleted_group_made_again():
             check("the group is gone from Redis" in b.log(), b.log())
 
 
+# ---- start-from: where a new trigger's group starts ------------------------------------------
+
+
+def test_start_from_places_a_new_group():
+    """Triggers added by a reload: start-from oldest gets every entry the streams hold, the
+    default only new ones; a group that exists keeps its position across a restart."""
+    with Redis() as rd, Subscriber() as s1, Subscriber() as s2, Subscriber() as s3, \
+            Subscriber() as old, Subscriber() as new:
+        cfg = config(rd.port, [s1, s2, s3], None, "node-a", workers=1)
+        with Broker(cfg) as b:
+            first = ["ev-%06d" % i for i in range(5)]
+            for eid in first:
+                eq(post(b, eid).status, 202, "publish")
+            check(wait_until(lambda: set(first) <= set(ids_of(s1)), 10), "t1 got them")
+            more = ("---\napiVersion: eventing.knative.dev/v1\nkind: Trigger\nmetadata:\n"
+                    "  name: from-oldest\n  annotations: {ringcast.dev/start-from: oldest}\n"
+                    "spec:\n  broker: default\n  subscriber: {uri: %s}\n"
+                    "---\napiVersion: eventing.knative.dev/v1\nkind: Trigger\n"
+                    "metadata: {name: from-latest}\n"
+                    "spec:\n  broker: default\n  subscriber: {uri: %s}\n" % (old.url, new.url))
+            with open(os.path.join(b.tmp.name, "ringcast.yaml"), "w") as f:
+                f.write(cfg + more)
+            b.signal(signal.SIGHUP)
+            check(wait_until(lambda: "reloaded" in b.log(), 15), b.log()[-3000:])
+            later = ["ev-%06d" % i for i in range(5, 10)]
+            for eid in later:
+                eq(post(b, eid).status, 202, "publish after the reload")
+            check(wait_until(lambda: set(first + later) <= set(ids_of(old)), 10),
+                  "start-from oldest: every entry %r" % sorted(ids_of(old)))
+            check(wait_until(lambda: set(later) <= set(ids_of(new)), 10), "latest: the new ones")
+            time.sleep(0.3)
+            eq(sorted(ids_of(new)), later, "start-from latest (the default): only new entries")
+            eq(sorted(ids_of(old)), first + later, "start-from oldest: each once")
+
+
 # ---- a key that is no stream where a group must go: a reload is refused, clearly ------------
 
 
@@ -457,4 +492,5 @@ if __name__ == "__main__":
     Runner().run([test_config_errors, test_three_nodes_once_per_trigger,
                   test_killed_node_pending_taken_over, test_restart_rereads_own_pending,
                   test_worker_killed_rereads_pending, test_slow_delivery_not_taken_over,
-                  test_stream_deleted_group_made_again, test_reload_refused_on_a_non_stream_key])
+                  test_stream_deleted_group_made_again, test_start_from_places_a_new_group,
+                  test_reload_refused_on_a_non_stream_key])
