@@ -80,6 +80,7 @@ typedef struct {
 #define RC_CONFIG_REDIS_PASSWORD_MAX 511
 #define RC_CONFIG_REDIS_PARTITIONS   64 /* most partition streams per broker */
 #define RC_CONFIG_REDIS_ADDRESSES    16 /* most seeds in spec.redis.addresses */
+#define RC_CONFIG_REDIS_NODE_ID_MAX  64
 typedef struct {
     char host[RC_CONFIG_REDIS_HOST_MAX + 1];
     int port;
@@ -94,6 +95,9 @@ typedef struct {
     uint64_t max_len;         /* XADD MAXLEN ~ N; 0 = no trimming (1000000) */
     uint32_t replicas;        /* WAIT for this many replicas before the 202 (0) */
     uint32_t wait_timeout_ms; /* WAIT's timeout (1000) */
+    uint32_t claim_idle_ms;   /* XAUTOCLAIM of group entries idle longer (30000) */
+    char node_id[RC_CONFIG_REDIS_NODE_ID_MAX + 1]; /* consumer name in the triggers' groups;
+                                                    * "" = hostname:listen port */
     int line;                 /* of spec.redis, 0 when not given */
     int addresses_line;
 } rc_config_redis_t;

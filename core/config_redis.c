@@ -2,7 +2,8 @@
  * (docs/config.md "Redis", docs/scaleout.md).
  *
  *   spec.redis: {addresses: [host:port], password: s | passwordFile: /abs/path,
- *                partitions: 1, maxLen: 1000000, replicas: 0, waitTimeout: 1s}
+ *                partitions: 1, maxLen: 1000000, replicas: 0, waitTimeout: 1s,
+ *                claimIdle: 30s, nodeId: hostname:port}
  *
  * One address for a standalone server; for a Redis Cluster, one or more seeds (the masters and
  * slots are found from them: net/storage/redis_cluster.c). Several addresses of a server that
@@ -19,6 +20,9 @@
 #define MAXLEN_DEFAULT       1000000u
 #define WAIT_TIMEOUT_DEFAULT 1000u
 #define REPLICAS_MAX         16
+#define CLAIM_IDLE_DEFAULT   30000u
+/* Below it, a node in a pause or a slow retry loses its events to the others: a test setting. */
+#define CLAIM_IDLE_MIN 100u
 
 /* host:port, the host a name or an IPv4 literal, or [IPv6]:port. */
 static int parse_address(const char *s, char *host, size_t host_len, int *port)
@@ -142,6 +146,31 @@ static int get_password(rc__config_ctx_t *x, yaml_node_t *v, rc_config_redis_t *
     return 0;
 }
 
+/* The node's consumer name in the triggers' groups: printable, no spaces (it appears in
+ * XINFO and in logs), stable across restarts of the node. */
+static int get_node_id(rc__config_ctx_t *x, yaml_node_t *v, rc_config_redis_t *r)
+{
+    const char *s = NULL;
+    int rc = rc__config_get_string(x, v, "spec.redis.nodeId", &s);
+    if (rc != 0)
+        return rc;
+    size_t n = strlen(s);
+    if (n == 0 || n > RC_CONFIG_REDIS_NODE_ID_MAX)
+        return rc__config_fail(x, v, "'spec.redis.nodeId' must be 1 to %d bytes",
+                               RC_CONFIG_REDIS_NODE_ID_MAX);
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '-' || c == '_' || c == ':'))
+            return rc__config_fail(x, v,
+                                   "'spec.redis.nodeId' may hold letters, digits and . - _ : "
+                                   "only, not '%c' in '%s'",
+                                   c, s);
+    }
+    memcpy(r->node_id, s, n + 1);
+    return 0;
+}
+
 typedef struct {
     rc_config_redis_t *r;
     int password_line, file_line;
@@ -183,6 +212,17 @@ static int redis_field(rc__config_ctx_t *x, const char *key, yaml_node_t *v, voi
     }
     if (strcmp(key, "waitTimeout") == 0)
         return rc__config_get_duration(x, v, "spec.redis.waitTimeout", &r->wait_timeout_ms);
+    if (strcmp(key, "claimIdle") == 0) {
+        rc = rc__config_get_duration(x, v, "spec.redis.claimIdle", &r->claim_idle_ms);
+        if (rc == 0 && r->claim_idle_ms < CLAIM_IDLE_MIN)
+            return rc__config_fail(x, v,
+                                   "'spec.redis.claimIdle' must be at least %ums: entries idle "
+                                   "that long are taken from the node that read them",
+                                   CLAIM_IDLE_MIN);
+        return rc;
+    }
+    if (strcmp(key, "nodeId") == 0)
+        return get_node_id(x, v, r);
     return rc__config_unknown_field(x, v, "spec.redis.", key);
 }
 
@@ -192,6 +232,7 @@ int rc__config_redis_settings(rc__config_ctx_t *x, yaml_node_t *v)
     r->partitions = 1;
     r->max_len = MAXLEN_DEFAULT;
     r->wait_timeout_ms = WAIT_TIMEOUT_DEFAULT;
+    r->claim_idle_ms = CLAIM_IDLE_DEFAULT;
     r->line = rc__config_line(v);
     walk_t w = {.r = r};
     int rc = rc__config_walk_map(x, v, "spec.redis", redis_field, &w);

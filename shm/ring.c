@@ -595,6 +595,31 @@ void rc_ring_head_load(const rc_ring_t *ring, uint64_t *pos, uint64_t *seq)
     rc__head_load(ring, pos, seq);
 }
 
+static int head_moved(const rc_ring_t *ring, uint64_t seq)
+{
+    uint64_t pos, now;
+    rc__head_load(ring, &pos, &now);
+    return now != seq;
+}
+
+int rc_ring_wait_head(rc_ring_t *ring, uint64_t seq, int64_t timeout_ns)
+{
+    rc__ring_hdr_t *h = ring->hdr;
+    if (head_moved(ring, seq))
+        return 0;
+    /* Dekker with producers, as in rc_reader_wait: raise the flag, fence, read the futex word,
+     * re-check the head (a claim moves it before its commit wakes sleepers), sleep. */
+    atomic_store_explicit(&h->sleepers, 1, memory_order_seq_cst);
+    atomic_thread_fence(memory_order_seq_cst);
+    uint32_t seen = atomic_load_explicit(&h->notify, memory_order_acquire);
+    if (head_moved(ring, seq))
+        return 0;
+    int frc = rc__futex_wait(&h->notify, seen, timeout_ns);
+    if (head_moved(ring, seq))
+        return 0;
+    return frc == -EINTR ? -EINTR : RC_ERING_EMPTY;
+}
+
 uint64_t rc_ring_capacity(const rc_ring_t *ring)
 {
     return ring->capacity;

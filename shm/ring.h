@@ -264,6 +264,13 @@ uint64_t rc_ring_head(const rc_ring_t *ring);
  *  gets (one 16-byte atomic read; a time index samples it). Any thread. */
 void rc_ring_head_load(const rc_ring_t *ring, uint64_t *pos, uint64_t *seq);
 
+/** Sleeps until the head's sequence number is no longer `seq` (an event was claimed since),
+ *  up to `timeout_ns`, on the ring's futex as readers do: for a thread that learns from the
+ *  ring when to look elsewhere (a redis group reader's watch, net/storage/storage_redis_group.c)
+ *  and holds no reader slot. Returns 0, RC_ERING_EMPTY (timeout, or woken for another reason:
+ *  look again) or -EINTR. Any thread. */
+int rc_ring_wait_head(rc_ring_t *ring, uint64_t seq, int64_t timeout_ns);
+
 /** Record area bytes. */
 uint64_t rc_ring_capacity(const rc_ring_t *ring);
 

@@ -146,15 +146,62 @@ static void close_feeds(rc_worker_feed_t *feeds, size_t n)
     free(feeds);
 }
 
+/* The consumer name of this node in the triggers' Redis groups: spec.redis.nodeId, else
+ * hostname:port of the ingress, which stays the same across restarts of the node, so that a
+ * restarted node reads its own pending entries again first (docs/scaleout.md); with port 0
+ * (the system picks one) hostname:pid<N>, which does not last: give nodeId then. */
+static void node_id(const rc_config_t *cfg, char *out, size_t cap)
+{
+    if (cfg->redis.node_id[0] != '\0') {
+        snprintf(out, cap, "%s", cfg->redis.node_id);
+        return;
+    }
+    char host[256] = "";
+    if (gethostname(host, sizeof(host) - 1) != 0 || host[0] == '\0')
+        snprintf(host, sizeof(host), "localhost");
+    if (cfg->listen_port != 0)
+        snprintf(out, cap, "%s:%d", host, cfg->listen_port);
+    else /* a port the system picks is no name that lasts: this process's, then */
+        snprintf(out, cap, "%s:pid%d", host, (int)getpid());
+}
+
+/* Opens trigger t's own feed when its broker's store keeps consumer groups (redis: one group
+ * per trigger across the nodes, docs/scaleout.md): 0 with *out set, 1 when the store keeps
+ * none (the trigger shares its worker's feed of the ring), or an error (logged). */
+static int open_group_feed(rc_supervisor_t *s, const rc_config_t *cfg, const rc_worker_trigger_t *t,
+                           rc_storage_reader_t **out)
+{
+    const rc_config_trigger_t *c = t->cfg;
+    char group[2 * RC_CONFIG_NAME_MAX + 2], consumer[RC_CONFIG_REDIS_NODE_ID_MAX + 16], err[512];
+    snprintf(group, sizeof(group), "%s/%s", c->ns, c->name);
+    node_id(cfg, consumer, sizeof(consumer));
+    rc_storage_group_opts_t o = {
+        .group = group,
+        .consumer = consumer,
+        .start = c->start_from == RC_START_FROM_OLDEST ? RC_STORAGE_FROM_OLDEST
+                 : c->start_from == RC_START_FROM_TIME ? RC_STORAGE_FROM_AT
+                                                       : RC_STORAGE_FROM_LATEST,
+        .start_ms = c->start_from_ns / 1000000,
+        .claim_idle_ms = cfg->redis.claim_idle_ms,
+    };
+    int rc = rc_storage_group_open(s->brokers[t->broker_idx].store, &o, out, err, sizeof(err));
+    if (rc == -ENOTSUP)
+        return 1;
+    if (rc != 0)
+        rc_log_error("supervisor", "trigger %s/%s: %s", c->ns, c->name, err);
+    return rc;
+}
+
 /* Opens one feed per (worker, broker) that has triggers in `tab` (already assigned to workers),
- * broker b's at start[b] (see orphan_start), and sets each trigger's .feed. Resets the feeds'
- * saved read cursors, so every trigger must hold its own cursor by then (no link). All-or-
- * nothing. */
-static int open_feeds(rc_supervisor_t *s, rc_worker_trigger_t *tab, size_t n, int nw,
-                      const int64_t *start, rc_worker_feed_t **out, size_t *nout)
+ * broker b's at start[b] (see orphan_start), and sets each trigger's .feed; a trigger of a
+ * store with consumer groups gets a feed of its own instead (open_group_feed). Resets the
+ * feeds' saved read cursors, so every trigger must hold its own cursor by then (no link).
+ * All-or-nothing. */
+static int open_feeds(rc_supervisor_t *s, const rc_config_t *cfg, rc_worker_trigger_t *tab,
+                      size_t n, int nw, const int64_t *start, rc_worker_feed_t **out, size_t *nout)
 {
     size_t cells = (size_t)(nw > 0 ? nw : 1) * (s->nbrokers ? s->nbrokers : 1);
-    rc_worker_feed_t *feeds = calloc(cells, sizeof(*feeds));
+    rc_worker_feed_t *feeds = calloc(cells + n, sizeof(*feeds));
     int *map = malloc(cells * sizeof(*map));
     if (feeds == NULL || map == NULL) {
         free(feeds);
@@ -166,19 +213,35 @@ static int open_feeds(rc_supervisor_t *s, rc_worker_trigger_t *tab, size_t n, in
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
         size_t cell = (size_t)tab[i].worker * s->nbrokers + tab[i].broker_idx;
-        if (map[cell] < 0) {
+        rc_storage_reader_t *group = NULL;
+        rc = open_group_feed(s, cfg, &tab[i], &group);
+        if (rc < 0)
+            break;
+        rc = 0;
+        if (map[cell] < 0 || group != NULL) {
             rc_worker_feed_t *f = &feeds[nf];
             f->worker = tab[i].worker;
             f->broker_idx = tab[i].broker_idx;
+            f->reader = group;
             f->cursor = rc_cursor_take_feed(s->cursors[f->broker_idx], f->worker, &f->link);
             if (f->cursor == NULL) {
+                rc_storage_reader_close(group);
                 rc = -ENOSPC;
                 break;
             }
-            rc = open_feed(&s->brokers[f->broker_idx], f->worker, start[f->broker_idx], &f->reader);
+            if (group == NULL)
+                rc = open_feed(&s->brokers[f->broker_idx], f->worker, start[f->broker_idx],
+                               &f->reader);
             if (rc != 0)
                 break;
             rc_cursor_store_read(f->cursor, 0, 0);
+            if (group != NULL) {
+                /* A group reader's sequence numbers start over with this process: a number
+                 * saved by an earlier one must not make the trigger skip any. */
+                rc_cursor_store(tab[i].cursor, 0, 0, 0);
+                tab[i].feed = (uint32_t)nf++;
+                continue;
+            }
             map[cell] = (int)nf++;
         }
         tab[i].feed = (uint32_t)map[cell];
@@ -636,7 +699,7 @@ static int prepare(rc_supervisor_t *s, const rc_config_t *nc, int nw, rc_worker_
     }
     feeds_reach(start, need, s->nbrokers);
     assign(*tab, nc->trigger_count, nw);
-    rc = open_feeds(s, *tab, nc->trigger_count, nw, start, feeds, nfeeds);
+    rc = open_feeds(s, nc, *tab, nc->trigger_count, nw, start, feeds, nfeeds);
     if (rc != 0)
         release_table(s, *tab, nc->trigger_count, s->trig, s->ntrig);
 out:
@@ -885,7 +948,7 @@ int rc_supervisor_start(uv_loop_t *loop, const rc_config_t *cfg, rc_storage_t *c
     s->ntrig = cfg->trigger_count;
     s->nw = worker_count(cfg, s->ntrig);
     assign(s->trig, s->ntrig, s->nw);
-    rc = open_feeds(s, s->trig, s->ntrig, s->nw, start, &s->feeds, &s->nfeeds);
+    rc = open_feeds(s, cfg, s->trig, s->ntrig, s->nw, start, &s->feeds, &s->nfeeds);
     if (rc != 0)
         goto fail;
     drop_stale(s);
@@ -936,6 +999,9 @@ int rc_supervisor_stop(rc_supervisor_t *s, unsigned drain_ms, void (*done)(void 
  * admin API's status both read it here. */
 static rc_trigger_lag_t trigger_lag(const rc_supervisor_t *s, const rc_worker_trigger_t *t)
 {
+    rc_storage_group_stats_t gs;
+    if (rc_storage_group_stats(s->feeds[t->feed].reader, &gs) == 0)
+        return (rc_trigger_lag_t){gs.pending, 0}; /* its group's entries read, not acknowledged */
     rc_storage_stats_t st;
     rc_storage_stats(s->brokers[t->broker_idx].store, &st);
     uint64_t seq, pos;
@@ -992,6 +1058,50 @@ static size_t worker_gauges(const rc_supervisor_t *s, char *buf, size_t cap)
     return n;
 }
 
+/* The Redis consumer group of each trigger of a redis broker (docs/scaleout.md). */
+static size_t group_metrics(const rc_supervisor_t *s, char *buf, size_t cap)
+{
+    static const char *const fam[][3] = {
+        {"pending", "gauge",
+         "Entries of the trigger's Redis consumer group read and not "
+         "acknowledged, by any node (XPENDING, refreshed about every second)."},
+        {"claimed_total", "counter",
+         "Entries this node took over from other nodes' consumers "
+         "idle longer than spec.redis.claimIdle (XAUTOCLAIM)."},
+        {"acked_total", "counter",
+         "Entries this node acknowledged (XACK) once delivered, "
+         "dead-lettered, dropped or not matched."},
+        {"read_total", "counter",
+         "Entries this node read from the group (new ones, its own "
+         "pending ones again, claimed ones)."},
+    };
+    size_t n = 0;
+    for (size_t f = 0; f < sizeof(fam) / sizeof(fam[0]); f++) {
+        int head = 0;
+        for (size_t i = 0; i < s->ntrig; i++) {
+            const rc_worker_trigger_t *t = &s->trig[i];
+            rc_storage_group_stats_t gs;
+            if (t->feed >= s->nfeeds || rc_storage_group_stats(s->feeds[t->feed].reader, &gs) != 0)
+                continue;
+            const uint64_t v[] = {gs.pending, gs.claimed, gs.acked, gs.read};
+            int k = 0;
+            if (!head++)
+                k = snprintf(n < cap ? buf + n : NULL, n < cap ? cap - n : 0,
+                             "# HELP ringcast_storage_redis_group_%s %s\n"
+                             "# TYPE ringcast_storage_redis_group_%s %s\n",
+                             fam[f][0], fam[f][2], fam[f][0], fam[f][1]);
+            n += k > 0 ? (size_t)k : 0;
+            k = snprintf(n < cap ? buf + n : NULL, n < cap ? cap - n : 0,
+                         "ringcast_storage_redis_group_%s{namespace=\"%s\",trigger=\"%s\","
+                         "broker=\"%s\"} %llu\n",
+                         fam[f][0], t->cfg->ns, t->cfg->name, t->cfg->broker,
+                         (unsigned long long)v[f]);
+            n += k > 0 ? (size_t)k : 0;
+        }
+    }
+    return n;
+}
+
 size_t rc_supervisor_metrics(rc_supervisor_t *s, char *buf, size_t cap)
 {
     rc_trigger_lag_t *lag = calloc(s->stats->slots, sizeof(*lag));
@@ -1026,6 +1136,7 @@ size_t rc_supervisor_metrics(rc_supervisor_t *s, char *buf, size_t cap)
                      "ringcast_worker_watchdog_kills_total %llu\n",
                      (unsigned long long)s->watchdog_kills);
     n += k > 0 ? (size_t)k : 0;
+    n += group_metrics(s, n < cap ? buf + n : NULL, n < cap ? cap - n : 0);
     return n + worker_gauges(s, n < cap ? buf + n : NULL, n < cap ? cap - n : 0);
 }
 

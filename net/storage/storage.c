@@ -64,6 +64,23 @@ int rc_storage_reader_open(rc_storage_t *s, const rc_storage_reader_opts_t *o,
     return s->ops->reader_open(s, o, out);
 }
 
+int rc_storage_group_open(rc_storage_t *s, const rc_storage_group_opts_t *o,
+                          rc_storage_reader_t **out, char *err, size_t errlen)
+{
+    if (s->ops->group_open == NULL) {
+        snprintf(err, errlen, "this store keeps no consumer groups");
+        return -ENOTSUP;
+    }
+    return s->ops->group_open(s, o, out, err, errlen);
+}
+
+int rc_storage_group_stats(const rc_storage_reader_t *r, rc_storage_group_stats_t *st)
+{
+    if (r == NULL || r->ops->group_stats == NULL)
+        return -ENOTSUP;
+    return r->ops->group_stats(r, st);
+}
+
 void rc_storage_reader_close(rc_storage_reader_t *r)
 {
     if (r != NULL)

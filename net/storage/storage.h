@@ -183,6 +183,41 @@ typedef struct {
 int rc_storage_reader_open(rc_storage_t *s, const rc_storage_reader_opts_t *o,
                            rc_storage_reader_t **out);
 
+/** A reader of a consumer group that the store keeps itself, across nodes (redis stores: one
+ *  Redis consumer group per trigger on each partition stream, docs/scaleout.md). Each event
+ *  reaches one consumer of the group; its position is this node's own count (monotonic over
+ *  the life of the process that opened it, shared with the processes it forks), not a place
+ *  in the ring. */
+typedef struct {
+    const char *group;        /**< the group's name: the trigger's "namespace/name" */
+    const char *consumer;     /**< this node's consumer name (stable across restarts) */
+    rc_storage_start_t start; /**< where a group made now starts: LATEST or OLDEST, or
+                               *   FROM_AT with `start_ms` (entries after that Unix time) */
+    int64_t start_ms;
+    uint32_t claim_idle_ms; /**< take over other consumers' entries idle longer (0: never) */
+} rc_storage_group_opts_t;
+
+/** Opens a reader of group o->group, creating the group when there is none (then it starts
+ *  at o->start; an existing group keeps its own position). The reader connects in the process
+ *  that polls it (a forked worker), so open it before forking. resume makes it read its
+ *  consumer's pending entries (those read and not acknowledged by an earlier process) again
+ *  first. Returns 0, -ENOTSUP (the store keeps no groups: use rc_storage_reader_open), or a
+ *  negative code with `err` naming the problem. Main thread. */
+int rc_storage_group_open(rc_storage_t *s, const rc_storage_group_opts_t *o,
+                          rc_storage_reader_t **out, char *err, size_t errlen);
+
+/** A group reader's counters, shared by every process with the reader (for /metrics). */
+typedef struct {
+    uint64_t pending; /**< entries of the group read and not acknowledged, by any node
+                       *   (XPENDING, refreshed about every second by the reading process) */
+    uint64_t claimed; /**< entries this node took over from other consumers (XAUTOCLAIM) */
+    uint64_t acked;   /**< entries this node acknowledged (XACK) */
+    uint64_t read;    /**< entries this node read (new, its own pending again, claimed) */
+} rc_storage_group_stats_t;
+
+/** Fills `st` when `r` is a group reader and returns 0; else -ENOTSUP. Any thread. */
+int rc_storage_group_stats(const rc_storage_reader_t *r, rc_storage_group_stats_t *st);
+
 /** Removes the cursor and frees the handle. NULL is a no-op. */
 void rc_storage_reader_close(rc_storage_reader_t *r);
 

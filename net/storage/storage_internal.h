@@ -58,6 +58,11 @@ struct rc__storage_ops_s {
     int (*scan)(rc_storage_t *s, int64_t since_ns, uint64_t max, rc_storage_scan_cb cb, void *arg,
                 rc_storage_scan_t *out);
     int (*read_at)(rc_storage_t *s, uint64_t pos, uint64_t seq, void *buf, size_t cap, size_t *len);
+    /* NULL: the store keeps no consumer groups (rc_storage_group_open says -ENOTSUP). */
+    int (*group_open)(rc_storage_t *s, const rc_storage_group_opts_t *o, rc_storage_reader_t **out,
+                      char *err, size_t errlen);
+    /* A reader's: NULL but for group readers. */
+    int (*group_stats)(const rc_storage_reader_t *r, rc_storage_group_stats_t *st);
 };
 
 /** Maps the cursor table kept in `fd` (a shared-memory object or file the back end opened
@@ -83,6 +88,15 @@ int rc__storage_file_open(const rc_storage_config_t *cfg, rc_storage_t **out, ch
 /** The Redis Streams back end (storage_redis.c). */
 int rc__storage_redis_open(const rc_storage_config_t *cfg, rc_storage_t **out, char *err,
                            size_t errlen);
+
+/** The next event sequence number of a shm store's ring (its head), or 0 for another store:
+ *  what a redis group reader watches to learn that the mirror copied something. Any thread. */
+uint64_t rc__storage_shm_head_seq(rc_storage_t *s);
+
+/** Sleeps until the head of a shm store's ring is past sequence number `seq`, up to
+ *  `timeout_ns` (rc_ring_wait_head): 0, RC_ERING_EMPTY (look again), -EINTR, or -EINVAL for
+ *  another store. Any thread. */
+int rc__storage_shm_wait_head(rc_storage_t *s, uint64_t seq, int64_t timeout_ns);
 
 /** A shm store's ring name and identity (a number that changes when the ring is replaced):
  *  what the redis back end keys its mirror position by. 0, or -EINVAL for another store. */

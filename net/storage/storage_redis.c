@@ -4,7 +4,8 @@
  * "r" holding the ring record (core/record.h bytes) that every reader already decodes. Readers
  * do not read Redis: the mirror (storage_redis_mirror.c) copies the streams into the broker's
  * shm ring, the same ring a memory store would have, and every reading operation of this table
- * is that ring's.
+ * is that ring's; the triggers' consumer groups are the exception (group_open,
+ * storage_redis_group.c).
  *
  * Appends in the broker process: claim hands out room in a staging buffer, commit queues it
  * for the writer thread, which owns a hiredis async connection on its own libuv loop and sends
@@ -756,6 +757,18 @@ static int redis_readers(rc_storage_t *s, rc_storage_local_reader_t *out, size_t
     return rc_storage_readers(ring(s), out, max);
 }
 
+static int redis_seek_time(rc_storage_t *s, int64_t t_ns, rc_storage_seek_t *out)
+{
+    return rc_storage_seek_time(ring(s), t_ns, out);
+}
+
+static int redis_group_open(rc_storage_t *s, const rc_storage_group_opts_t *o,
+                            rc_storage_reader_t **out, char *err, size_t errlen)
+{
+    redis_store_t *st = (redis_store_t *)s;
+    return rc__redis_group_open(&st->conf, st->ring, o, out, err, errlen);
+}
+
 /* ---- open, attach, close ------------------------------------------------------------------ */
 
 static redis_store_t *store_new(void)
@@ -945,4 +958,6 @@ static const rc__storage_ops_t redis_ops = {
     .readers = redis_readers,
     .scan = redis_scan,
     .read_at = redis_read_at,
+    .group_open = redis_group_open,
+    .seek_time = redis_seek_time,
 };

@@ -75,6 +75,14 @@ void rc__redis_mirror_name(const rc__redis_conf_t *conf, char *out, size_t len);
 /** The mirror's reply timeout (ms). */
 #define RC__REDIS_MIRROR_TIMEOUT 2200
 
+/** A consumer group reader on the streams `conf` names (storage_redis_group.c): creates the
+ *  group on each partition stream (XGROUP CREATE ... MKSTREAM) on a connection of its own,
+ *  and watches `ring` (the mirror's, borrowed) to learn when to read again. As
+ *  rc_storage_group_open. */
+int rc__redis_group_open(const rc__redis_conf_t *conf, rc_storage_t *ring,
+                         const rc_storage_group_opts_t *o, rc_storage_reader_t **out, char *err,
+                         size_t errlen);
+
 /** Starts and stops the mirror thread. */
 int rc__redis_mirror_start(rc__redis_mirror_t *m);
 void rc__redis_mirror_stop(rc__redis_mirror_t *m);

@@ -156,8 +156,8 @@ void rc__redis_mirror_name(const rc__redis_conf_t *conf, char *out, size_t len)
     snprintf(out, len, "ringcast-mirror:%s/%s", conf->ns, conf->broker);
 }
 
-/* Names this connection after the broker and looks for another node's mirror of it: two nodes
- * mirroring one broker each deliver every event to their triggers (docs/scaleout.md). In a
+/* Names this connection after the broker and says how many other nodes mirror it (their
+ * triggers share the events through the triggers' consumer groups, docs/scaleout.md). In a
  * Redis Cluster, on the master of partition 0 (every mirror connects to it). */
 static void check_other_nodes(const rc__redis_conf_t *cf, redisContext *c)
 {
@@ -177,11 +177,11 @@ static void check_other_nodes(const rc__redis_conf_t *cf, redisContext *c)
     for (const char *s = r->str; (s = strstr(s, needle)) != NULL; s += strlen(needle))
         n++;
     freeReplyObject(r);
-    if (n > 1)
-        rc_log_warn("serve",
+    if (n > 1) /* each trigger is a Redis consumer group: the nodes share its events */
+        rc_log_info("serve",
                     "broker %s/%s: %d other ringcast node(s) mirror this broker's Redis streams; "
-                    "each node's triggers deliver every event (once-per-trigger delivery across "
-                    "nodes is not done yet, docs/scaleout.md)",
+                    "each trigger's events are shared among the nodes through its Redis "
+                    "consumer group (docs/scaleout.md)",
                     cf->ns, cf->broker, n - 1);
 }
 

@@ -932,3 +932,19 @@ int rc__storage_shm_identity(rc_storage_t *s, char *name, size_t name_len, uint6
     *id = rc_ring_id(st->r.ring);
     return 0;
 }
+
+uint64_t rc__storage_shm_head_seq(rc_storage_t *s)
+{
+    if (s->ops != &shm_ops)
+        return 0;
+    uint64_t pos, seq;
+    rc_ring_head_load(((shm_store_t *)s)->r.ring, &pos, &seq);
+    return seq;
+}
+
+int rc__storage_shm_wait_head(rc_storage_t *s, uint64_t seq, int64_t timeout_ns)
+{
+    if (s->ops != &shm_ops)
+        return -EINVAL;
+    return rc_ring_wait_head(((shm_store_t *)s)->r.ring, seq, timeout_ns);
+}
