@@ -100,6 +100,30 @@ def sigint_check(args):
     check(not clones(cmd), "bench sinks left after SIGINT: %s" % clones(cmd))
 
 
+def ring_check():
+    """`ring`: the stream baseline and the ratio to it in the result line, the issue 17 target
+    lines (1 -> N sleeping: ratio to the stream with yielding readers, best-of-3 hand-off p99),
+    nothing lost; a bad --pin is refused."""
+    r = subprocess.run([BENCH, "ring", "--pin", "maybe"], capture_output=True, text=True,
+                       timeout=30)
+    check(r.returncode == 2 and "--pin" in r.stderr, "ring --pin maybe: exit %d" % r.returncode)
+    r = subprocess.run([BENCH, "ring", "--duration", "0.2", "--readers", "2", "--wait", "sleep"],
+                       capture_output=True, text=True, timeout=60)
+    check(r.returncode == 0, "ring: exit %d: %s" % (r.returncode, r.stderr[-2000:]))
+    lines = r.stdout.strip().splitlines()
+    kv = dict(x.split("=", 1) for x in (lines[-1] if lines else "").split() if "=" in x)
+    check(kv.get("scenario") == "ring" and kv.get("lost") == "0", "ring result: %r" % lines)
+    check(float(kv.get("stream_per_s_per_reader", 0)) > 0 and kv.get("stream_wait") == "yield",
+          "ring: no stream baseline: %r" % kv)
+    want = float(kv.get("events_per_s_per_reader", 0)) / float(kv.get("stream_per_s_per_reader", 1))
+    check(abs(float(kv.get("per_reader_vs_stream", -1)) - want) < 0.01,
+          "ring: per_reader_vs_stream is not per reader / stream: %r" % kv)
+    targets = [x for x in lines if x.startswith("target=")]
+    check(len(targets) == 2 and targets[0].startswith("target=ring_1to2_sleep_vs_stream ") and
+          targets[1].startswith("target=handoff_p99_sleep best_of=3 ") and
+          all(re.search(r" met=[01]$", t) for t in targets), "ring target lines: %r" % targets)
+
+
 DAPR_ROWS = ("publish rate=1000", "publish rate=10000", "bulk=10", "bulk=100",
              "e2e replicas=2 rate=1000", "e2e replicas=2 rate=10000")
 
@@ -305,6 +329,8 @@ def main():
     r = subprocess.run([BENCH, "fanout", "--help"], capture_output=True, text=True, timeout=30)
     check(r.returncode == 0 and "--consumers" in r.stdout and "--triggers" in r.stdout,
           "fanout --help")
+
+    ring_check()
 
     # The quick run, shortened further.
     out = tempfile.mkdtemp(prefix="rc-bench-smoke-")
