@@ -225,6 +225,7 @@ static int check_systems(const char *scenario, const char *systems)
                                         "nats",
                                         "ringcast-http",
                                         "sinks-direct",
+                                        "nginx-proxy",
                                         "ringcast-file-none",
                                         "ringcast-file-batch",
                                         "ringcast-file-sync",
@@ -239,7 +240,7 @@ static int check_systems(const char *scenario, const char *systems)
         if (!ok) {
             fprintf(stderr,
                     "ringcast-bench %s: unknown system '%.*s' in --systems (known: "
-                    "ringcast, nginx, redis, nats, ringcast-http, sinks-direct, "
+                    "ringcast, nginx, redis, nats, ringcast-http, sinks-direct, nginx-proxy, "
                     "ringcast-file-none, ringcast-file-batch, ringcast-file-sync, "
                     "redis-aof-always, redis-aof-everysec)\n",
                     scenario, (int)len, p);
