@@ -228,13 +228,17 @@ static int hrun_measure(hrun_t *h)
     const rc_http_run_opts_t *o = h->o;
     rc_row_t *row = h->row;
     double cpu0 = o->direct ? 0 : tree_sum(h->peer.pid, rc_bench_cpu_s);
-    double sink_cpu0 = 0;
+    double serve_cpu0 = o->direct ? 0 : rc_bench_cpu_s(h->peer.pid);
+    double sink_cpu0 = 0, t0 = rc_bench_now_s(), busy0 = -1, total0 = -1;
+    rc_bench_machine_ticks(&busy0, &total0);
     for (int i = 0; i < h->n; i++)
         sink_cpu0 += rc_bench_cpu_s(h->sinks[i].pid);
     int rc = rc_bench_publish(h->scenario, h->sysname, &h->lo, &h->lr, row);
     if (rc < 0)
         return rc;
     drain(h->sinks, h->n, o->direct || o->proxy || o->compete, h->lr.events_acked, o->drain_s);
+    row->wall_s = rc_bench_now_s() - t0;
+    row->machine_busy_pct = rc_bench_busy_pct(busy0, total0);
     double sink_cpu = -sink_cpu0;
     double sink_rss = 0;
     for (int i = 0; i < h->n; i++) {
@@ -250,6 +254,7 @@ static int hrun_measure(hrun_t *h)
         rc_bench_peer_stop(&h->peer);
     } else {
         row->cpu_s = tree_sum(h->peer.pid, rc_bench_cpu_s) - cpu0;
+        row->worker_cpu_s = row->cpu_s - (rc_bench_cpu_s(h->peer.pid) - serve_cpu0);
         row->rss_mib = tree_sum(h->peer.pid, rc_bench_rss_mib);
         row->rss_shm_mib = rc_bench_shm_mib(h->peer.pid);
         rc_bench_peer_stop(&h->peer);
