@@ -113,6 +113,7 @@ static void pin(pthread_t th, int is_reader, int id)
 /* ---- stream baseline -------------------------------------------------------------------- */
 
 #define STREAM_BATCH 64
+#define STREAM_PAUSE 16 /* pause instructions between a reader's empty polls */
 
 typedef struct {
     _Alignas(64) _Atomic uint64_t tail; /* records this reader is done with */
@@ -178,7 +179,7 @@ static void *stream_reader(void *arg)
             if (sb.yield)
                 sched_yield();
             else
-                for (int i = 0; i < 16; i++)
+                for (int i = 0; i < STREAM_PAUSE; i++)
                     relax();
             continue;
         }
@@ -331,7 +332,9 @@ static void *reader(void *arg)
             if (atomic_load_explicit(&stop, memory_order_acquire) == 2 &&
                 rc_reader_position(rd) == rc_ring_head(ring))
                 break;
-            if (!o.sleep)
+            /* Pause between empty polls as the stream baseline's reader does (STREAM_PAUSE), so
+             * that both readers leave the producer's line alone for the same time. */
+            for (int i = 0; !o.sleep && i < STREAM_PAUSE; i++)
                 relax();
             continue;
         }

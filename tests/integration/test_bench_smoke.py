@@ -389,8 +389,8 @@ def main():
                                                    "wall_s", "load_cpu_pct", "server_cpu_pct",
                                                    "consumers_cpu_pct", "machine_busy_pct",
                                                    "saturated")}))
-        if r["system"] == "ringcast-http":
-            check(0 < r["workers_cpu_pct"] <= r["server_cpu_pct"],
+        if r["system"] == "ringcast-http":  # /proc's 10 ms ticks: a short run may show 0
+            check(0 <= r["workers_cpu_pct"] <= r["server_cpu_pct"],
                   "ringcast-http row: workers' CPU not part of the server's: %r" % r)
     # ringcast itself always runs; each scenario has its row(s) (dapr: 2 publish rates, 2 bulk
     # sizes, 2 x 2 end-to-end rows with 1 and 2 replicas).
