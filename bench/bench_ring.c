@@ -4,7 +4,8 @@
  * mapping, no readers (the ceiling for any ring). Then `stream`: what one core can hand to
  * another with the least coordination (one producer publishes its head once per 64 records,
  * each reader copies every record up to it and publishes its tail once per batch), with the
- * same readers and record size as the ring run. Then runs N producer threads and N lossless
+ * same readers and record size as the ring run (measured before and after the ring's throughput
+ * phase; the higher counts). Then runs N producer threads and N lossless
  * reader threads on one ring for --duration seconds. Producers stamp every 64th record with
  * rc_now_ns() right before committing it; readers take the difference on receipt (commit-to-read
  * latency). Readers look at each record's first 8 bytes (zero copy). With two or more CPUs,
@@ -495,15 +496,23 @@ int rc_bench_ring(int argc, char **argv)
     /* The stream baseline, with as many readers as the ring run: one pausing reader, or
      * several that yield when idle (on 2 cores they share one). */
     int yield = o.readers > 1;
-    double stream = o.readers ? stream_rate(o.readers, yield, o.duration < 2 ? o.duration : 2) : 0;
-    fprintf(stderr, "stream: %.0f records/s per reader (%d %s readers)\n", stream, o.readers,
-            yield ? "yielding" : "pausing");
+    /* Measured before and after the ring's throughput phase; the higher counts. On a shared VM
+     * a neighbour's burst can halve one measurement, and the ratio should be against what the
+     * machine could do in this run, not against a bad moment. */
+    double slice = o.duration < 2 ? o.duration / 2 : 1, stream = 0, s1 = 0, s2 = 0;
+    if (o.readers)
+        s1 = stream_rate(o.readers, yield, slice);
 
     phase_t tp, lat, best = {0};
     run_phase(o.duration, &tp);
     fprintf(stderr, "ring: %llu sent, %llu received over %d readers in %.2f s, full %llu\n",
             (unsigned long long)tp.sent, (unsigned long long)tp.got, o.readers, tp.secs,
             (unsigned long long)tp.full);
+    if (o.readers)
+        s2 = stream_rate(o.readers, yield, slice);
+    stream = s1 > s2 ? s1 : s2;
+    fprintf(stderr, "stream: %.0f and %.0f records/s per reader before and after (%d %s readers)\n",
+            s1, s2, o.readers, yield ? "yielding" : "pausing");
     /* Latency at a moderate rate (one record per 20 us from one producer): at full speed the
      * ring is full and the time from commit to read is queueing, not hand-off. Three paced
      * runs; the best p99 counts, since this VM's vCPU steal alone puts single runs at 5-40 us. */
