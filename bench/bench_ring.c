@@ -207,8 +207,14 @@ static double stream_rate(int readers, int yield, double seconds)
     sb.slots -= sb.slots % STREAM_BATCH;
     sb.readers = readers;
     sb.yield = yield;
-    sb.area = aligned_alloc(4096, sb.slots * sb.step);
-    if (sb.area == NULL || sb.slots < 2 * STREAM_BATCH)
+    if (sb.slots < 2 * STREAM_BATCH) {
+        fprintf(stderr, "stream: --capacity holds fewer than %d records: no baseline\n",
+                2 * STREAM_BATCH);
+        return 0;
+    }
+    size_t bytes = (sb.slots * sb.step + 4095) & ~(size_t)4095; /* aligned_alloc: a multiple */
+    sb.area = aligned_alloc(4096, bytes);
+    if (sb.area == NULL)
         return 0;
     memset(sb.area, 0, sb.slots * sb.step); /* fault the pages in, as the ring's are */
     atomic_store(&sb.head, 0);
