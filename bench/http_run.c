@@ -38,11 +38,16 @@ typedef struct {
     const int *ports;
 } yaml_arg_t;
 
+/* Lag policy block: a closed loop outruns delivery, and the runs measure lossless push, so a
+ * trigger that falls behind holds the ring (the ingress answers 429) instead of giving up its
+ * oldest events past the lag limit (the default policy, dead-letter, drops them without a
+ * dead-letter sink: they would show as lost). */
 static void trigger_yaml(FILE *f, const char *name, const char *type, int port)
 {
     fprintf(f,
             "---\napiVersion: eventing.knative.dev/v1\nkind: Trigger\nmetadata:\n  name: %s\n"
-            "  namespace: default\nspec:\n  broker: default\n  filter:\n    attributes:\n"
+            "  namespace: default\n  annotations:\n    ringcast.dev/lag-policy: block\n"
+            "spec:\n  broker: default\n  filter:\n    attributes:\n"
             "      type: %s\n  subscriber:\n    uri: http://127.0.0.1:%d/\n",
             name, type, port);
 }
