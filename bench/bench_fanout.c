@@ -2,7 +2,10 @@
  * ringcast: N lossless shm readers on the broker's ring; Redis Streams: N consumer groups
  * (XREADGROUP ... NOACK); NATS: N subscribers; ringcast-http: HTTP publish -> `ringcast serve`
  * -> N exact-type Triggers -> N HTTP sinks (the Knative push path), next to sinks-direct, the
- * load generator posting straight to the same N sinks (what they accept without the broker).
+ * load generator posting straight to the same N sinks (what they accept without the broker), and
+ * nginx-proxy, nginx as a keep-alive reverse proxy in front of the same N sinks (what a proxy
+ * moves per second on this machine; ringcast-http's deliveries/s over its requests/s is a ratio
+ * in the report, against the 1.5x target).
  * Throughput is the rate at which the slowest consumer received every event (first publish to
  * its last delivery); closed loop unless --rate. --targets runs the three target checks of the
  * delivery issue and prints one `target=...` line for each. */
@@ -14,7 +17,10 @@
 #include "bench/run.h"
 #include "bench/scenarios.h"
 
-#define SYSTEMS "ringcast,redis,nats,ringcast-http,sinks-direct"
+#define SYSTEMS "ringcast,redis,nats,ringcast-http,sinks-direct,nginx-proxy"
+
+/* Push delivery against nginx as a reverse proxy to the same sinks: the issue 17 target. */
+#define PROXY_TARGET 1.5
 
 /* Counts a --consumers or --triggers list holds at most (rc_bench_opts_parse checks it). */
 #define MAX_COUNTS 16
@@ -88,26 +94,50 @@ static int shm_count_rows(const rc_bench_opts_t *o, int consumers, const char *p
     return failed;
 }
 
+/* Push delivery / nginx-proxy (deliveries per second, same sinks), into the ringcast-http row's
+ * note and as a target line. */
+static void proxy_ratio(rc_report_t *rep, int push_row, double push_dps, double proxy_dps,
+                        int triggers)
+{
+    double r = proxy_dps > 0 ? push_dps / proxy_dps : 0;
+    printf("target=push_vs_nginx_proxy consumers=%d ratio=%.3f limit=%.1f "
+           "push_deliveries_s=%.0f proxy_requests_s=%.0f met=%d\n",
+           triggers, r, PROXY_TARGET, push_dps, proxy_dps, r >= PROXY_TARGET);
+    rc_row_t *x = &rep->rows[push_row];
+    size_t len = strlen(x->note);
+    snprintf(x->note + len, sizeof(x->note) - len, "%spush / nginx-proxy %.2fx (target %.1fx: %s)",
+             len ? "; " : "", r, PROXY_TARGET, r >= PROXY_TARGET ? "met" : "not met");
+}
+
 /* ringcast-http with `triggers` matching triggers (plus the decoys, which params then count),
- * and sinks-direct with as many sinks. */
+ * sinks-direct with as many sinks, and nginx-proxy in front of as many sinks. */
 static int http_count_rows(const rc_bench_opts_t *o, int triggers, const char *params,
                            rc_report_t *rep)
 {
-    int failed = 0;
-    for (int direct = 0; direct < 2; direct++) {
-        if (!rc_bench_list_has(o->systems, SYSTEMS, direct ? "sinks-direct" : "ringcast-http"))
+    static const char *const names[] = {"ringcast-http", "sinks-direct", "nginx-proxy"};
+    int failed = 0, push_row = -1;
+    double dps[3] = {0};
+    for (int kind = 0; kind < 3; kind++) {
+        if (!rc_bench_list_has(o->systems, SYSTEMS, names[kind]))
             continue;
         char p[48];
         int used = snprintf(p, sizeof(p), "%s", params);
-        if (!direct && o->decoys > 0)
+        if (kind == 0 && o->decoys > 0)
             snprintf(p + used, sizeof(p) - (size_t)used, " triggers=%d", triggers + o->decoys);
         rc_http_run_opts_t h;
-        http_opts(o, direct, triggers, direct ? 0 : o->decoys, o->rate, &h);
+        http_opts(o, kind == 1, triggers, kind == 0 ? o->decoys : 0, o->rate, &h);
+        h.proxy = kind == 2;
         rc_row_t row;
-        if (rc_bench_http_run_median("fanout", p, &h, o->runs, &row, NULL, NULL) < 0)
+        if (rc_bench_http_run_median("fanout", p, &h, o->runs, &row, &dps[kind], NULL) < 0)
             failed++;
+        else if (kind == 0 && !row.skipped)
+            push_row = rep->count;
+        if (row.skipped)
+            dps[kind] = 0;
         rc_report_add(rep, &row);
     }
+    if (push_row >= 0 && push_row < rep->count && dps[2] > 0)
+        proxy_ratio(rep, push_row, dps[0], dps[2], triggers);
     return failed;
 }
 
@@ -120,7 +150,8 @@ static int shm_rows(const rc_bench_opts_t *o, rc_report_t *rep)
 static int http_rows(const rc_bench_opts_t *o, rc_report_t *rep)
 {
     if (!rc_bench_list_has(o->systems, SYSTEMS, "ringcast-http") &&
-        !rc_bench_list_has(o->systems, SYSTEMS, "sinks-direct"))
+        !rc_bench_list_has(o->systems, SYSTEMS, "sinks-direct") &&
+        !rc_bench_list_has(o->systems, SYSTEMS, "nginx-proxy"))
         return 0;
     const char *list = o->triggers    ? o->triggers
                        : o->consumers ? o->consumers
@@ -210,7 +241,8 @@ int rc_bench_fanout(int argc, char **argv)
     int rc = rc_bench_opts_parse("fanout",
                                  "One event to each of N consumers: ringcast shm readers vs "
                                  "Redis Streams consumer groups vs NATS subscribers vs ringcast "
-                                 "HTTP push (N triggers -> N sinks) vs the sinks driven directly.",
+                                 "HTTP push (N triggers -> N sinks) vs the sinks driven directly "
+                                 "vs nginx as a reverse proxy to the same sinks.",
                                  argc, argv, &o);
     if (rc != 0)
         return rc == 1 ? 0 : rc;

@@ -38,11 +38,16 @@ typedef struct {
     const int *ports;
 } yaml_arg_t;
 
+/* Lag policy block: a closed loop outruns delivery, and the runs measure lossless push, so a
+ * trigger that falls behind holds the ring (the ingress answers 429) instead of giving up its
+ * oldest events past the lag limit (the default policy, dead-letter, drops them without a
+ * dead-letter sink: they would show as lost). */
 static void trigger_yaml(FILE *f, const char *name, const char *type, int port)
 {
     fprintf(f,
             "---\napiVersion: eventing.knative.dev/v1\nkind: Trigger\nmetadata:\n  name: %s\n"
-            "  namespace: default\nspec:\n  broker: default\n  filter:\n    attributes:\n"
+            "  namespace: default\n  annotations:\n    ringcast.dev/lag-policy: block\n"
+            "spec:\n  broker: default\n  filter:\n    attributes:\n"
             "      type: %s\n  subscriber:\n    uri: http://127.0.0.1:%d/\n",
             name, type, port);
 }
@@ -168,20 +173,35 @@ static int sinks_start(hrun_t *h)
     return 0;
 }
 
-/* Aims the load at the sinks (direct) or starts the broker with a trigger per sink and aims it
- * there. Returns 0 or a negative code (row->note says why). */
+/* Aims the load at the sinks (direct), or starts nginx as a proxy to them (proxy), or the broker
+ * with a trigger per sink and aims it there. Returns 0 or a negative code (row->note says why). */
 static int target_start(hrun_t *h)
 {
     const rc_http_run_opts_t *o = h->o;
     h->lo = o->load;
     h->lo.types = 1;
+    if (o->direct || o->proxy) {
+        h->lo.rate *= h->n; /* open loop: each sink gets `rate` requests/s, as behind the broker */
+        h->lo.proto = RC_LG_HTTP_BINARY; /* what the broker pushes; the sinks read ce- headers */
+    }
+    if (o->proxy) {
+        int rc = rc_bench_nginx_proxy_start(h->ports, h->n, &h->peer, h->row->note,
+                                            sizeof(h->row->note));
+        if (rc < 0) {
+            fprintf(stderr, "bench %s %s (%s): %s\n", h->scenario, h->sysname, h->params,
+                    h->row->note);
+            return rc;
+        }
+        h->lo.port = h->peer.port;
+        fprintf(stderr, "bench %s %s (%s): server pid %d port %d, proxy to %d sinks\n", h->scenario,
+                h->sysname, h->params, (int)h->peer.pid, h->peer.port, h->n);
+        return 0;
+    }
     if (o->direct) {
         h->lo.ports = h->ports;
         h->lo.nports = h->n;
         if (h->lo.conns < h->n)
             h->lo.conns = h->n; /* every sink gets at least one connection */
-        h->lo.rate *= h->n; /* open loop: each sink gets `rate` requests/s, as behind the broker */
-        h->lo.proto = RC_LG_HTTP_BINARY; /* what the broker pushes; the sinks read ce- headers */
         fprintf(stderr, "bench %s %s (%s): %d sinks, first on port %d\n", h->scenario, h->sysname,
                 h->params, h->n, h->ports[0]);
         return 0;
@@ -206,19 +226,24 @@ static int target_start(hrun_t *h)
 }
 
 /* Publishes, waits for the sinks, and takes the servers' usage: the broker's process tree, or
- * the sinks when they are the servers under test (direct). Stops the broker and the sinks. */
+ * the sinks when they are the servers under test (direct), or nginx's (proxy). Stops the broker
+ * (or nginx) and the sinks. */
 static int hrun_measure(hrun_t *h)
 {
     const rc_http_run_opts_t *o = h->o;
     rc_row_t *row = h->row;
     double cpu0 = o->direct ? 0 : tree_sum(h->peer.pid, rc_bench_cpu_s);
-    double sink_cpu0 = 0;
+    double serve_cpu0 = o->direct ? 0 : rc_bench_cpu_s(h->peer.pid);
+    double sink_cpu0 = 0, t0 = rc_bench_now_s(), busy0 = -1, total0 = -1;
+    rc_bench_machine_ticks(&busy0, &total0);
     for (int i = 0; i < h->n; i++)
         sink_cpu0 += rc_bench_cpu_s(h->sinks[i].pid);
     int rc = rc_bench_publish(h->scenario, h->sysname, &h->lo, &h->lr, row);
     if (rc < 0)
         return rc;
-    drain(h->sinks, h->n, o->direct || o->compete, h->lr.events_acked, o->drain_s);
+    drain(h->sinks, h->n, o->direct || o->proxy || o->compete, h->lr.events_acked, o->drain_s);
+    row->wall_s = rc_bench_now_s() - t0;
+    row->machine_busy_pct = rc_bench_busy_pct(busy0, total0);
     double sink_cpu = -sink_cpu0;
     double sink_rss = 0;
     for (int i = 0; i < h->n; i++) {
@@ -229,8 +254,12 @@ static int hrun_measure(hrun_t *h)
         row->cpu_s = sink_cpu;
         row->rss_mib = sink_rss;
         row->rss_shm_mib = 0;
+    } else if (o->proxy) {
+        rc_bench_peer_usage(&h->peer, &row->cpu_s, &row->rss_mib, &row->rss_shm_mib);
+        rc_bench_peer_stop(&h->peer);
     } else {
         row->cpu_s = tree_sum(h->peer.pid, rc_bench_cpu_s) - cpu0;
+        row->worker_cpu_s = row->cpu_s - (rc_bench_cpu_s(h->peer.pid) - serve_cpu0);
         row->rss_mib = tree_sum(h->peer.pid, rc_bench_rss_mib);
         row->rss_shm_mib = rc_bench_shm_mib(h->peer.pid);
         rc_bench_peer_stop(&h->peer);
@@ -249,7 +278,7 @@ static int hrun_measure(hrun_t *h)
  * sink got (duplicates when the sinks compete; never, direct). */
 static uint64_t count_lost(const hrun_t *h, uint64_t *extra)
 {
-    int one_of = h->o->direct || h->o->compete;
+    int one_of = h->o->direct || h->o->proxy || h->o->compete;
     uint64_t lost = 0;
     for (uint64_t s = 0; s < h->lr.seq_count; s++) {
         if (!h->lr.acked[s])
@@ -290,10 +319,10 @@ static void hrun_results(hrun_t *h, double *deliveries_s)
                 h->sysname, (unsigned long long)bad);
     double span = (double)(last - h->lr.start_ns) / 1e9;
     double dps = span > 0 ? (double)total / span : 0;
-    row->throughput = span <= 0       ? 0
-                      : h->o->direct  ? (double)total / span / h->n
-                      : h->o->compete ? (double)(total - extra) / span
-                                      : (double)least / span;
+    row->throughput = span <= 0                     ? 0
+                      : h->o->direct || h->o->proxy ? (double)total / span / h->n
+                      : h->o->compete               ? (double)(total - extra) / span
+                                                    : (double)least / span;
     if (deliveries_s != NULL)
         *deliveries_s = dps;
     char status[120];
@@ -325,7 +354,10 @@ int rc_bench_http_run(const char *scenario, const char *params, const rc_http_ru
                       rc_row_t *row, double *deliveries_s)
 {
     hrun_t h = {.o = o, .scenario = scenario, .params = params, .row = row, .n = o->triggers};
-    h.sysname = o->label ? o->label : o->direct ? "sinks-direct" : "ringcast-http";
+    h.sysname = o->label    ? o->label
+                : o->proxy  ? "nginx-proxy"
+                : o->direct ? "sinks-direct"
+                            : "ringcast-http";
     rc_bench_row_init(row, scenario, params, h.sysname);
     row->consumers = h.n;
     row->rate = o->load.rate;
@@ -335,7 +367,8 @@ int rc_bench_http_run(const char *scenario, const char *params, const rc_http_ru
     if (rc < 0)
         return rc;
     char why[200];
-    if (!o->direct && !rc_bench_peer_available(RC_PEER_RINGCAST, why, sizeof(why))) {
+    rc_peer_kind_t need = o->proxy ? RC_PEER_NGINX : RC_PEER_RINGCAST;
+    if (!o->direct && !rc_bench_peer_available(need, why, sizeof(why))) {
         rc_bench_skip_row(row, scenario, params, h.sysname, why);
         return 0;
     }

@@ -2,7 +2,8 @@
  * -> N counting HTTP sinks (bench/sink_server.h), or the baseline: the load generator posting
  * straight to the same N sinks ("sinks-direct"). The sinks read the `ce-rcbts` / `ce-rcbseq`
  * stamps of every delivery, so the row has publish-to-delivery percentiles, lost and duplicated
- * events per sink, and the broker's CPU and RSS (supervisor + worker processes). */
+ * events per sink, and the broker's CPU and RSS (supervisor + worker processes). A third kind,
+ * "nginx-proxy", puts nginx as a reverse proxy between the load generator and the same sinks. */
 #ifndef RC_BENCH_HTTP_RUN_H
 #define RC_BENCH_HTTP_RUN_H
 
@@ -20,6 +21,8 @@ typedef int (*rc_http_config_fn)(FILE *f, const int *ports, int n, void *arg);
 
 typedef struct {
     int direct;          /* 1: loadgen -> sinks (connection i to sink i mod N), no broker */
+    int proxy;           /* 1: loadgen -> nginx reverse proxy -> sinks (round-robin, keep-alive
+                          * upstream), no broker; counted as direct */
     int triggers;        /* matching triggers, one sink each (1..RC_HTTP_RUN_MAX_SINKS); with
                           * `config`: the number of sinks */
     int decoys;          /* extra exact-type triggers whose type the load never sends */
@@ -27,7 +30,7 @@ typedef struct {
     rc_lg_opts_t load;   /* port and types are set by the run; direct: rate is per sink */
     double drain_s;      /* longest wait without progress for the sinks to catch up */
     uint64_t ring_bytes; /* ringcast ring size */
-    const char *label;   /* system name; NULL: "ringcast-http" or "sinks-direct" */
+    const char *label;   /* system name; NULL: "ringcast-http", "sinks-direct", "nginx-proxy" */
 
     /* The broker's documents after its Broker: NULL, the triggers (and decoys); else what
      * `config` writes (a Dapr app with a replica per sink, ...). */

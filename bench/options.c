@@ -225,6 +225,7 @@ static int check_systems(const char *scenario, const char *systems)
                                         "nats",
                                         "ringcast-http",
                                         "sinks-direct",
+                                        "nginx-proxy",
                                         "ringcast-file-none",
                                         "ringcast-file-batch",
                                         "ringcast-file-sync",
@@ -239,7 +240,7 @@ static int check_systems(const char *scenario, const char *systems)
         if (!ok) {
             fprintf(stderr,
                     "ringcast-bench %s: unknown system '%.*s' in --systems (known: "
-                    "ringcast, nginx, redis, nats, ringcast-http, sinks-direct, "
+                    "ringcast, nginx, redis, nats, ringcast-http, sinks-direct, nginx-proxy, "
                     "ringcast-file-none, ringcast-file-batch, ringcast-file-sync, "
                     "redis-aof-always, redis-aof-everysec)\n",
                     scenario, (int)len, p);
@@ -358,6 +359,13 @@ int rc_bench_finish(const char *scenario, const rc_report_t *rep, const rc_bench
                 *k = '_';
         }
         printf(" %s_eps=%.0f %s_p99_us=%.1f", key, x->throughput, key, x->p99_us);
+        /* Which side saturated: each process's CPU over the run, in percent of one core. */
+        double load, server, workers, cons;
+        rc_report_cpu_pct(x, &load, &server, &workers, &cons);
+        printf(" %s_load_cpu_pct=%.0f %s_server_cpu_pct=%.0f %s_workers_cpu_pct=%.0f "
+               "%s_consumers_cpu_pct=%.0f %s_machine_busy_pct=%.0f %s_saturated=%s",
+               key, load, key, server, key, workers, key, cons, key, x->machine_busy_pct, key,
+               rc_report_saturated(x));
         if (x->has_fsyncs)
             printf(" %s_fsyncs_s=%.0f %s_events_per_fsync=%.2f", key, x->fsyncs_per_s, key,
                    x->events_per_fsync);

@@ -304,10 +304,46 @@ static int spawn_redis(const char *bin, const char *appendfsync, rc_peer_t *p, c
     return rc_bench_spawn(argv, -1, errlog, SIGTERM, &p->pid);
 }
 
-static int start_on_port(rc_peer_kind_t kind, const char *bin, const char *mode, rc_peer_t *p,
-                         char *err, size_t errlen)
+/* nginx's config: one worker on p->port answering `return 202`, or (`nup` > 0) a reverse proxy
+ * to the upstream ports `up` with keep-alive connections to them (HTTP/1.1, no Connection
+ * header passed on), as a proxy in front of subscribers is set up. */
+static int nginx_conf(const rc_peer_t *p, const int *up, int nup, char *text, size_t cap)
 {
-    char errlog[128], conf[128], text[2048], portstr[16];
+    const char *d = p->dir;
+    size_t n =
+        (size_t)snprintf(text, cap,
+                         "daemon off;\nmaster_process off;\nworker_processes 1;\n"
+                         "error_log %s/error.log;\npid %s/nginx.pid;\n"
+                         "events { worker_connections 4096; }\n"
+                         "http {\n access_log off;\n client_body_temp_path %s;\n"
+                         " proxy_temp_path %s;\n fastcgi_temp_path %s;\n uwsgi_temp_path %s;\n"
+                         " scgi_temp_path %s;\n keepalive_requests 100000000;\n",
+                         d, d, d, d, d, d, d);
+    if (nup > 0) {
+        n += (size_t)snprintf(text + n, n < cap ? cap - n : 0, " upstream sinks {\n");
+        for (int i = 0; i < nup; i++)
+            n += (size_t)snprintf(text + n, n < cap ? cap - n : 0, "  server 127.0.0.1:%d;\n",
+                                  up[i]);
+        n += (size_t)snprintf(text + n, n < cap ? cap - n : 0,
+                              "  keepalive 1024;\n  keepalive_requests 100000000;\n }\n"
+                              " server {\n  listen 127.0.0.1:%d;\n  location / {\n"
+                              "   proxy_pass http://sinks;\n   proxy_http_version 1.1;\n"
+                              "   proxy_set_header Connection \"\";\n  }\n }\n}\n",
+                              p->port);
+    } else {
+        n += (size_t)snprintf(text + n, n < cap ? cap - n : 0,
+                              " server {\n  listen 127.0.0.1:%d;\n  location / { return 202; }\n"
+                              " }\n}\n",
+                              p->port);
+    }
+    return n < cap ? 0 : -ENAMETOOLONG;
+}
+
+/* Starts the peer on a free port (nginx with `nup` upstreams: the reverse proxy to them). */
+static int start_on_port(rc_peer_kind_t kind, const char *bin, const char *mode, const int *up,
+                         int nup, rc_peer_t *p, char *err, size_t errlen)
+{
+    char errlog[128], conf[128], text[16384], portstr[16];
     snprintf(errlog, sizeof(errlog), "%s/%s.err", p->dir, names[kind]);
     int rc = -EADDRINUSE;
     for (int attempt = 0; attempt < 5 && rc < 0; attempt++) {
@@ -317,17 +353,9 @@ static int start_on_port(rc_peer_kind_t kind, const char *bin, const char *mode,
         snprintf(portstr, sizeof(portstr), "%d", p->port);
         if (kind == RC_PEER_NGINX) {
             snprintf(conf, sizeof(conf), "%s/nginx.conf", p->dir);
-            const char *d = p->dir;
-            snprintf(text, sizeof(text),
-                     "daemon off;\nmaster_process off;\nworker_processes 1;\n"
-                     "error_log %s/error.log;\npid %s/nginx.pid;\n"
-                     "events { worker_connections 4096; }\n"
-                     "http {\n access_log off;\n client_body_temp_path %s;\n"
-                     " proxy_temp_path %s;\n fastcgi_temp_path %s;\n uwsgi_temp_path %s;\n"
-                     " scgi_temp_path %s;\n keepalive_requests 100000000;\n"
-                     " server {\n  listen 127.0.0.1:%d;\n  location / { return 202; }\n }\n}\n",
-                     d, d, d, d, d, d, d, p->port);
-            rc = write_file(conf, text);
+            rc = nginx_conf(p, up, nup, text, sizeof(text));
+            if (rc == 0)
+                rc = write_file(conf, text);
             if (rc < 0)
                 return rc;
             char *argv[] = {(char *)bin, "-p", p->dir, "-c", conf, "-e", errlog, NULL};
@@ -417,7 +445,7 @@ static int peer_start(rc_peer_kind_t kind, uint64_t ring_bytes, const char *mode
     if (rc == 0)
         rc = kind == RC_PEER_RINGCAST
                  ? start_ringcast(bin, ring_bytes, 0, mode, NULL, NULL, p, err, errlen)
-                 : start_on_port(kind, bin, mode, p, err, errlen);
+                 : start_on_port(kind, bin, mode, NULL, 0, p, err, errlen);
     if (rc < 0) {
         rc_bench_peer_stop(p);
         return rc;
@@ -430,6 +458,24 @@ int rc_bench_peer_start(rc_peer_kind_t kind, uint64_t ring_bytes, rc_peer_t *p, 
                         size_t errlen)
 {
     return peer_start(kind, ring_bytes, NULL, NULL, p, err, errlen);
+}
+
+int rc_bench_nginx_proxy_start(const int *ports, int n, rc_peer_t *p, char *err, size_t errlen)
+{
+    char bin[PATH_MAX];
+    if (n < 1) {
+        snprintf(err, errlen, "nginx proxy: no upstream");
+        return -EINVAL;
+    }
+    int rc = peer_begin(RC_PEER_NGINX, p, bin, sizeof(bin), err, errlen);
+    if (rc == 0)
+        rc = start_on_port(RC_PEER_NGINX, bin, NULL, ports, n, p, err, errlen);
+    if (rc < 0) {
+        rc_bench_peer_stop(p);
+        return rc;
+    }
+    rc_bench_peer_mark(p);
+    return 0;
 }
 
 int rc_bench_peer_start_store(rc_peer_kind_t kind, uint64_t ring_bytes, const char *mode,

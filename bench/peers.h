@@ -39,6 +39,11 @@ int rc_bench_peer_available(rc_peer_kind_t kind, char *why, size_t cap);
 int rc_bench_peer_start(rc_peer_kind_t kind, uint64_t ring_bytes, rc_peer_t *p, char *err,
                         size_t errlen);
 
+/** Starts nginx (one worker) as a reverse proxy to 127.0.0.1:`ports[0..n)` (round-robin, with
+ *  keep-alive upstream connections), like rc_bench_peer_start. Returns 0 or a negative code with
+ *  a message in `err`. */
+int rc_bench_nginx_proxy_start(const int *ports, int n, rc_peer_t *p, char *err, size_t errlen);
+
 /** Writes YAML documents appended to ringcast's config (each starting with "---"). */
 typedef int (*rc_bench_yaml_fn)(FILE *f, const char *dir, void *arg);
 

@@ -255,6 +255,35 @@ int rc_bench_alive(pid_t pid)
     return 0;
 }
 
+int rc_bench_machine_ticks(double *busy, double *total)
+{
+    char buf[512];
+    int fd = open("/proc/stat", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return -EIO;
+    buf[n] = 0;
+    unsigned long long v[8] = {0};
+    if (sscanf(buf, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
+               &v[4], &v[5], &v[6], &v[7]) < 4)
+        return -EIO;
+    /* Steal counts as busy: the hypervisor gave that time to another guest, not to us. */
+    *busy = (double)(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]);
+    *total = *busy + (double)(v[3] + v[4]);
+    return 0;
+}
+
+double rc_bench_busy_pct(double busy0, double total0)
+{
+    double busy, total;
+    if (total0 < 0 || rc_bench_machine_ticks(&busy, &total) < 0 || total <= total0)
+        return -1;
+    return 100 * (busy - busy0) / (total - total0);
+}
+
 double rc_bench_cpu_s(pid_t pid)
 {
     char path[64], buf[1024];

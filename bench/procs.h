@@ -55,6 +55,14 @@ int rc_bench_wait_port(int port, double limit_s, pid_t pid);
  *  /sbin) into `buf`; 0 or -ENOENT. */
 int rc_bench_which(const char *name, char *buf, size_t cap);
 
+/** The machine's CPU time from /proc/stat, all cores, in clock ticks: busy (user, nice, system,
+ *  irq, softirq, steal) and total (busy + idle + iowait). Returns 0 or -errno. */
+int rc_bench_machine_ticks(double *busy, double *total);
+
+/** Percent of the machine busy since rc_bench_machine_ticks gave `busy0`, `total0` (-1 when
+ *  either read failed). */
+double rc_bench_busy_pct(double busy0, double total0);
+
 /** Monotonic seconds. */
 double rc_bench_now_s(void);
 

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 int rc_report_add(rc_report_t *r, const rc_row_t *row)
 {
@@ -54,24 +55,76 @@ static void fmt_num(char *buf, size_t cap, double v)
         snprintf(buf, cap, "%.1f", v);
 }
 
+void rc_report_cpu_pct(const rc_row_t *x, double *load, double *server, double *workers,
+                       double *consumers)
+{
+    double w = x->wall_s;
+    *load = w > 0 ? 100 * x->client_cpu_s / w : -1;
+    *server = w > 0 && x->cpu_s >= 0 ? 100 * x->cpu_s / w : -1;
+    *workers = w > 0 ? 100 * x->worker_cpu_s / w : -1;
+    *consumers = w > 0 ? 100 * x->consumer_cpu_s / w : -1;
+}
+
+const char *rc_report_saturated(const rc_row_t *x)
+{
+    double load, server, workers, cons;
+    rc_report_cpu_pct(x, &load, &server, &workers, &cons);
+    if (load < 0)
+        return "-";
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    /* sinks-direct: the sinks are the server under test and the consumers; count them once */
+    double total =
+        load + (server > 0 ? server : 0) + (strcmp(x->system, "sinks-direct") == 0 ? 0 : cons);
+    if (load >= 90)
+        return "loadgen";
+    if (server >= 90)
+        return "server";
+    if (cons >= 90)
+        return "consumers";
+    if (total >= 90.0 * (double)(cpus > 0 ? cpus : 1))
+        return "cpus";
+    if (x->machine_busy_pct >= 90)
+        return "machine";
+    return "none";
+}
+
+/* "load / server (workers) / consumers" CPU % of one core, or "-". */
+static void fmt_cpu(char *buf, size_t cap, const rc_row_t *x)
+{
+    double load, server, workers, cons;
+    rc_report_cpu_pct(x, &load, &server, &workers, &cons);
+    if (load < 0) {
+        snprintf(buf, cap, "-");
+        return;
+    }
+    char w[24] = "";
+    if (x->worker_cpu_s > 0)
+        snprintf(w, sizeof(w), " (%.0f)", workers);
+    char m[24] = "";
+    if (x->machine_busy_pct >= 0)
+        snprintf(m, sizeof(m), "; machine %.0f", x->machine_busy_pct);
+    snprintf(buf, cap, "%.0f / %.0f%s / %.0f%s", load, server, w, cons, m);
+}
+
 void rc_report_table(const rc_report_t *r, const char *scenario, FILE *out)
 {
-    fprintf(
-        out,
-        "| scenario | params | system | events/s | p50 µs | p90 µs | p99 µs | p99.9 µs "
-        "| max µs | lost | dups | errors | cpu s | events/cpu-s | RSS MiB (shm) | x ringcast |\n"
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-        "---:|\n");
+    fprintf(out,
+            "| scenario | params | system | events/s | p50 µs | p90 µs | p99 µs | p99.9 µs "
+            "| max µs | lost | dups | errors | cpu s | events/cpu-s | RSS MiB (shm) | x ringcast "
+            "| CPU %% load / server (workers) / consumers; machine busy | saturated |\n"
+            "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+            "---:|---:|---|\n");
     for (int i = 0; i < r->count; i++) {
         const rc_row_t *x = &r->rows[i];
         if (scenario != NULL && strcmp(x->scenario, scenario) != 0)
             continue;
         if (x->skipped) {
-            fprintf(out, "| %s | %s | %s | skipped: %s |||||||||||||\n", x->scenario, x->params,
+            fprintf(out, "| %s | %s | %s | skipped: %s |||||||||||||||\n", x->scenario, x->params,
                     x->system, x->note);
             continue;
         }
-        char tp[32], p50[32], p90[32], p99[32], p999[32], mx[32], epc[32], ratio[32];
+        char tp[32], p50[32], p90[32], p99[32], p999[32], mx[32], epc[32], ratio[32], cpu[64];
+        fmt_cpu(cpu, sizeof(cpu), x);
         fmt_num(tp, sizeof(tp), x->throughput);
         fmt_num(p50, sizeof(p50), x->p50_us);
         fmt_num(p90, sizeof(p90), x->p90_us);
@@ -86,10 +139,11 @@ void rc_report_table(const rc_report_t *r, const char *scenario, FILE *out)
             snprintf(ratio, sizeof(ratio), "-");
         fprintf(out,
                 "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %llu | %llu | %llu | %.2f | %s | "
-                "%.1f (%.1f) | %s |\n",
+                "%.1f (%.1f) | %s | %s | %s |\n",
                 x->scenario, x->params, x->system, tp, p50, p90, p99, p999, mx,
                 (unsigned long long)x->lost, (unsigned long long)x->dups,
-                (unsigned long long)x->errors, x->cpu_s, epc, x->rss_mib, x->rss_shm_mib, ratio);
+                (unsigned long long)x->errors, x->cpu_s, epc, x->rss_mib, x->rss_shm_mib, ratio,
+                cpu, rc_report_saturated(x));
     }
     for (int i = 0; i < r->count; i++) {
         const rc_row_t *x = &r->rows[i];
@@ -157,6 +211,17 @@ int rc_report_json(const rc_report_t *r, const char *path)
             json_num(f, "rss_shm_mib", x->rss_shm_mib);
             json_num(f, "client_cpu_s", x->client_cpu_s);
             json_num(f, "consumer_cpu_s", x->consumer_cpu_s);
+            json_num(f, "worker_cpu_s", x->worker_cpu_s);
+            json_num(f, "wall_s", x->wall_s);
+            double load, server, workers, cons;
+            rc_report_cpu_pct(x, &load, &server, &workers, &cons);
+            json_num(f, "load_cpu_pct", load);
+            json_num(f, "server_cpu_pct", server);
+            json_num(f, "workers_cpu_pct", workers);
+            json_num(f, "consumers_cpu_pct", cons);
+            json_num(f, "machine_busy_pct", x->machine_busy_pct);
+            fprintf(f, ", \"saturated\": ");
+            json_str(f, rc_report_saturated(x));
             fprintf(f, ", \"consumers\": %d", x->consumers);
             json_num(f, "rate", x->rate);
             if (x->has_fsyncs) {

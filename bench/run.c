@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "bench/consumers.h"
+#include "bench/procs.h"
 
 volatile int rc_bench_stop_flag;
 
@@ -103,6 +104,8 @@ typedef struct {
     rc_consumer_t *cons; /* o->consumers of them */
     int started;         /* consumers running */
     rc_lg_result_t lr;
+    double t0;            /* start of the measured interval (rc_bench_now_s) */
+    double busy0, total0; /* the machine's CPU ticks then */
 } run_t;
 
 static rc_lg_proto_t load_proto(const rc_run_opts_t *o)
@@ -236,6 +239,8 @@ static void run_results(run_t *r)
 {
     rc_row_t *row = r->row;
     rc_bench_peer_usage(&r->peer, &row->cpu_s, &row->rss_mib, &row->rss_shm_mib);
+    row->wall_s = rc_bench_now_s() - r->t0;
+    row->machine_busy_pct = rc_bench_busy_pct(r->busy0, r->total0);
     row->client_cpu_s = r->lr.cpu_s;
     row->events = r->lr.events_acked;
     row->errors = r->lr.errors;
@@ -369,6 +374,9 @@ int rc_bench_run(const char *scenario, const char *params, const rc_run_opts_t *
     rc_bench_fsyncs_t f[2];
     int frc[2] = {flushes ? rc_bench_peer_fsyncs(&r.peer, &f[0]) : 0, 0};
     rc_bench_peer_mark(&r.peer);
+    r.t0 = rc_bench_now_s();
+    r.busy0 = r.total0 = -1;
+    rc_bench_machine_ticks(&r.busy0, &r.total0);
     rc = rc_bench_publish(scenario, r.sysname, &r.lo, &r.lr, row);
     if (rc < 0)
         goto out;

@@ -100,6 +100,30 @@ def sigint_check(args):
     check(not clones(cmd), "bench sinks left after SIGINT: %s" % clones(cmd))
 
 
+def ring_check():
+    """`ring`: the stream baseline and the ratio to it in the result line, the issue 17 target
+    lines (1 -> N sleeping: ratio to the stream with yielding readers, best-of-3 hand-off p99),
+    nothing lost; a bad --pin is refused."""
+    r = subprocess.run([BENCH, "ring", "--pin", "maybe"], capture_output=True, text=True,
+                       timeout=30)
+    check(r.returncode == 2 and "--pin" in r.stderr, "ring --pin maybe: exit %d" % r.returncode)
+    r = subprocess.run([BENCH, "ring", "--duration", "0.2", "--readers", "2", "--wait", "sleep"],
+                       capture_output=True, text=True, timeout=60)
+    check(r.returncode == 0, "ring: exit %d: %s" % (r.returncode, r.stderr[-2000:]))
+    lines = r.stdout.strip().splitlines()
+    kv = dict(x.split("=", 1) for x in (lines[-1] if lines else "").split() if "=" in x)
+    check(kv.get("scenario") == "ring" and kv.get("lost") == "0", "ring result: %r" % lines)
+    check(float(kv.get("stream_per_s_per_reader", 0)) > 0 and kv.get("stream_wait") == "yield",
+          "ring: no stream baseline: %r" % kv)
+    want = float(kv.get("events_per_s_per_reader", 0)) / float(kv.get("stream_per_s_per_reader", 1))
+    check(abs(float(kv.get("per_reader_vs_stream", -1)) - want) < 0.01,
+          "ring: per_reader_vs_stream is not per reader / stream: %r" % kv)
+    targets = [x for x in lines if x.startswith("target=")]
+    check(len(targets) == 2 and targets[0].startswith("target=ring_1to2_sleep_vs_stream ") and
+          targets[1].startswith("target=handoff_p99_sleep best_of=3 ") and
+          all(re.search(r" met=[01]$", t) for t in targets), "ring target lines: %r" % targets)
+
+
 DAPR_ROWS = ("publish rate=1000", "publish rate=10000", "bulk=10", "bulk=100",
              "e2e replicas=2 rate=1000", "e2e replicas=2 rate=10000")
 
@@ -306,6 +330,8 @@ def main():
     check(r.returncode == 0 and "--consumers" in r.stdout and "--triggers" in r.stdout,
           "fanout --help")
 
+    ring_check()
+
     # The quick run, shortened further.
     out = tempfile.mkdtemp(prefix="rc-bench-smoke-")
     cmd = [BENCH, "all", "--quick", "--seconds", "0.3", "--drain", "1", "--rates", "500,2000",
@@ -354,6 +380,18 @@ def main():
         check(0 < r["p50_us"] <= r["p99_us"] <= r["max_us"],
               "row %s/%s percentiles out of order" % (r["scenario"], r["system"]))
         check(r["rss_mib"] > 0, "row %s/%s has no RSS" % (r["scenario"], r["system"]))
+        # Which side saturated: every process's CPU over the run, as shares of its interval.
+        check(r["wall_s"] > 0 and r["load_cpu_pct"] > 0 and r["server_cpu_pct"] >= 0 and
+              r["consumers_cpu_pct"] >= 0 and 0 <= r["machine_busy_pct"] <= 100 and
+              r["saturated"] in ("loadgen", "server", "consumers", "cpus", "machine", "none"),
+              "row %s/%s/%s CPU shares: %r" % (r["scenario"], r["system"], r["params"],
+                                               {k: r.get(k) for k in (
+                                                   "wall_s", "load_cpu_pct", "server_cpu_pct",
+                                                   "consumers_cpu_pct", "machine_busy_pct",
+                                                   "saturated")}))
+        if r["system"] == "ringcast-http":  # /proc's 10 ms ticks: a short run may show 0
+            check(0 <= r["workers_cpu_pct"] <= r["server_cpu_pct"],
+                  "ringcast-http row: workers' CPU not part of the server's: %r" % r)
     # ringcast itself always runs; each scenario has its row(s) (dapr: 2 publish rates, 2 bulk
     # sizes, 2 x 2 end-to-end rows with 1 and 2 replicas).
     durable_rows_check(rows, p.stdout, "all --quick")
@@ -376,9 +414,21 @@ def main():
         check(len(got) == n, "%s: %d %s rows, want %d" % (scen, len(got), system, n))
     check(not [r for r in skipped if r["system"] in ("ringcast-http", "sinks-direct")],
           "ringcast-http/sinks-direct rows skipped")
+    # nginx as a reverse proxy to the same sinks, and push / proxy as a ratio to the target.
+    proxy = [r for r in rows if r["scenario"] == "fanout" and r["system"] == "nginx-proxy"]
+    check(len(proxy) == 1, "fanout: %d nginx-proxy rows, want 1" % len(proxy))
+    if proxy and not proxy[0]["skipped"]:
+        push = [r for r in measured if r["scenario"] == "fanout" and
+                r["system"] == "ringcast-http"]
+        check(push and re.search(r"push / nginx-proxy [0-9.]+x \(target 1\.5x: (met|not met)\)",
+                                 push[0].get("note", "")),
+              "no push / nginx-proxy ratio in the ringcast-http note: %r" % push)
+        check(re.search(r"^target=push_vs_nginx_proxy consumers=1 ratio=[0-9.]+ limit=1\.5 .*"
+                        r"met=[01]$", p.stdout, re.M), "no push_vs_nginx_proxy target line")
     check(not clones(cmd), "bench sinks left behind: %s" % clones(cmd))
     for r in skipped:
-        if r["system"] in ("nginx", "redis", "nats", "redis-aof-everysec", "redis-aof-always"):
+        if r["system"] in ("nginx", "nginx-proxy", "redis", "nats", "redis-aof-everysec",
+                           "redis-aof-always"):
             check("not installed" in r["note"], "peer %s skipped without saying why: %r" %
                   (r["system"], r["note"]))
     rings, procs = leftovers(p.pid)
