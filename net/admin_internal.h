@@ -27,14 +27,21 @@ void rc__admin_status_answer(rc_admin_t *a, rc_http_server_response_t *res, int 
 
 /** Whether the request may write: 0, or the refusal is set in `res`. With a token: 401 without
  *  an Authorization header or with one that is not `Bearer <token>`, 403 with another token.
- *  Without one: 403 unless the peer is on loopback. */
+ *  Without one: 403 unless rc__admin_loopback_trusted. */
 int rc__admin_authorized(rc_admin_t *a, const rc_http_server_request_t *req,
                          rc_http_server_response_t *res);
 
 /** Whether the request may see events' data (the sample of recent events): with a token, when
- *  it carries `Authorization: Bearer <token>`; without one, when the peer is on loopback. The
+ *  it carries `Authorization: Bearer <token>`; without one, when rc__admin_loopback_trusted. The
  *  rule of writes, without an answer. */
 int rc__admin_may_read_data(const rc_admin_t *a, const rc_http_server_request_t *req);
+
+/** Whether a request without a token has the rights of the machine's operator: from loopback,
+ *  and, when a browser sent it (Origin or Sec-Fetch-Site present), from a page of this listener
+ *  named by address or localhost (Origin equal to http://Host, Sec-Fetch-Site not cross-site or
+ *  same-site): a page the operator's browser opens elsewhere, or one that rebinds its DNS name
+ *  to 127.0.0.1, cannot forge a POST to the admin listener. */
+int rc__admin_loopback_trusted(const rc_http_server_request_t *req);
 
 /** The sample of recent events, a trigger's replay and a Dapr subscription's pause
  *  (net/admin_events.c): answers and returns 1 when `req`'s path is one of theirs under

@@ -332,17 +332,29 @@ static void give_up(rc__replies_t *q, rc__wtrig_t *t, rc__reply_t *p, const rc_r
             to_sink = 0;
     }
     if (rlog_allow(t, now)) {
-        char eid[ID_MAX], why[160];
+        char eid[ID_MAX], why[160], trig[2 * RC_CONFIG_NAME_MAX + 2];
         if (p == NULL)
             copy_id(eid, sizeof(eid), event_id);
-        rc_log_warn("worker", "trigger %s/%s: %s %s to event %s not stored (%s: %s): %s",
-                    t->wt->cfg->ns, t->wt->cfg->name, dl ? "dead letter" : "reply",
-                    p != NULL ? p->id : id, p != NULL ? p->eid : eid, reason_names[reason],
-                    reason_text(q, reason, err, why, sizeof(why)),
-                    to_sink     ? "dead-lettering it"
-                    : !has_sink ? "dropped (no dead-letter sink)"
-                    : !may_sink ? "dropped"
-                                : "dropped (no room to hold it for the dead-letter sink)");
+        snprintf(trig, sizeof(trig), "%s/%s", t->wt->cfg->ns, t->wt->cfg->name);
+        const char *what = dl ? "dead letter" : "reply";
+        const char *rid = p != NULL ? p->id : id, *evid = p != NULL ? p->eid : eid;
+        const char *text = reason_text(q, reason, err, why, sizeof(why));
+        rc_log_field_t f[] = {
+            RC_LOG_STR("trigger", trig),
+            RC_LOG_STR("kind", dl ? "dead_letter" : "reply"),
+            RC_LOG_STR("reply_id", rid),
+            RC_LOG_STR("event_id", evid),
+            RC_LOG_STR("outcome", to_sink ? "dead-lettering" : "dropped"),
+            RC_LOG_STR("reason", reason_names[reason]),
+            RC_LOG_STR("error", text),
+        };
+        rc_log_fields(RC_LOG_WARN, "worker", f, sizeof(f) / sizeof(f[0]),
+                      "trigger %s: %s %s to event %s not stored (%s: %s): %s", trig, what, rid,
+                      evid, reason_names[reason], text,
+                      to_sink     ? "dead-lettering it"
+                      : !has_sink ? "dropped (no dead-letter sink)"
+                      : !may_sink ? "dropped"
+                                  : "dropped (no room to hold it for the dead-letter sink)");
     } else {
         t->rlog_folded[reason]++;
     }
@@ -515,10 +527,18 @@ static void drop_dead_letter(rc__replies_t *q, rc__reply_t *p, const char *what)
 {
     rc__wtrig_t *t = p->t;
     rc_metric_add(&t->st->replies_dropped, 1);
-    if (rlog_allow(t, rc__now_ns()))
-        rc_log_warn("worker", "trigger %s/%s: reply %s to event %s not dead-lettered (%s); dropped",
-                    t->wt->cfg->ns, t->wt->cfg->name, p->id, p->eid, what);
-    else
+    if (rlog_allow(t, rc__now_ns())) {
+        char trig[2 * RC_CONFIG_NAME_MAX + 2];
+        snprintf(trig, sizeof(trig), "%s/%s", t->wt->cfg->ns, t->wt->cfg->name);
+        rc_log_field_t f[] = {
+            RC_LOG_STR("trigger", trig),      RC_LOG_STR("kind", "reply"),
+            RC_LOG_STR("reply_id", p->id),    RC_LOG_STR("event_id", p->eid),
+            RC_LOG_STR("outcome", "dropped"), RC_LOG_STR("error", what),
+        };
+        rc_log_fields(RC_LOG_WARN, "worker", f, sizeof(f) / sizeof(f[0]),
+                      "trigger %s: reply %s to event %s not dead-lettered (%s); dropped", trig,
+                      p->id, p->eid, what);
+    } else
         t->rlog_sink_folded++;
     dlq_unlink(q, p);
     release(q, p);
@@ -610,7 +630,8 @@ int rc__replies_init(rc__replies_t *q, size_t nbrokers, rc_http_client_t *client
     q->nbrokers = nbrokers;
     q->client = client;
     q->cap = (size_t)rc__env_u64("RINGCAST_REPLY_QUEUE_BYTES", DEFAULT_CAP);
-    q->max_wait_ns = (int64_t)rc__env_u64("RINGCAST_REPLY_MAX_WAIT_MS", DEFAULT_MAX_WAIT_MS) * 1000000;
+    q->max_wait_ns =
+        (int64_t)rc__env_u64("RINGCAST_REPLY_MAX_WAIT_MS", DEFAULT_MAX_WAIT_MS) * 1000000;
     return 0;
 }
 

@@ -250,9 +250,35 @@ def test_rate_limit():
         check(max(per_sec.values()) <= 20, "lines per wall second: %r" % per_sec)
 
 
+def test_json_reply_not_stored():
+    """A reply the broker cannot store (60 KB, more than a 64 KiB ring takes) logs one JSON line
+    with the trigger, reply and event ids, the reason and the outcome as fields."""
+    def big_reply(_i, _req):
+        return (200, {"ce-id": "r-1", "ce-source": "/reply", "ce-type": "t.reply",
+                      "ce-specversion": "1.0", "Content-Type": "text/plain"}, b"y" * 60000, 0.0)
+    with Subscriber(big_reply) as sub:
+        small = ("  ring: {size: 64Ki}\n  limits: {maxEventBytes: 4Ki, maxHeaderBytes: 4Ki, "
+                 "maxBatchBytes: 8Ki, maxBatchEvents: 2}\n")
+        cfg = HEAD % small + trigger("replies", sub.url, "t.ask")
+        with Broker(cfg, args=["--log-format", "json"]) as b:
+            publish(b, "ask-1", "t.ask")
+            wait_stat(b, "replies_failed", "replies", 1)
+            deadline = time.monotonic() + 5
+            lines = []
+            while time.monotonic() < deadline and not lines:
+                lines = [o for o in json_lines(b.log()) if o.get("reply_id") == "r-1"]
+                time.sleep(0.05)
+            stop_clean(b)
+    eq(len(lines), 1, "one line for the reply")
+    o = lines[0]
+    eq((o["level"], o["trigger"], o["kind"], o["event_id"], o["reason"], o["outcome"]),
+       ("warn", "default/replies", "reply", "ask-1", "too_large", "dropped"), "fields: %r" % o)
+    check(o.get("error"), "the reason's text: %r" % o)
+
+
 def main():
     Runner().run([test_bad_format, test_json_lines_and_drops, test_text_drop_line,
-                  test_rate_limit])
+                  test_rate_limit, test_json_reply_not_stored])
 
 
 if __name__ == "__main__":
