@@ -169,16 +169,19 @@ static cJSON *broker_object(const rc_admin_t *a, const rc_admin_view_t *v, size_
 {
     const rc_ring_gauge_t *g = &v->brokers[i];
     cJSON *o = new_object(KNATIVE_API, "Broker", g->ns, g->name, v->started_ms);
-    int open = g->capacity_bytes > 0, accepting = a->ready(a->arg);
+    int open = g->capacity_bytes > 0, accepting = a->ready(a->arg), down = g->redis_down;
     char msg[160];
     snprintf(msg, sizeof(msg), "%s",
-             !open       ? "its store is not open"
-             : accepting ? "its store is open and the ingress accepts events"
-                         : "the broker is starting or shutting down");
-    cJSON *st = add_status(o, open && accepting ? "True" : "False",
-                           !open       ? "StoreNotOpen"
-                           : accepting ? "Ready"
-                                       : "NotAccepting",
+             !open        ? "its store is not open"
+             : !accepting ? "the broker is starting or shutting down"
+             : down       ? "its Redis does not answer or refuses appends: events are refused "
+                            "(503) until it does"
+                          : "its store is open and the ingress accepts events");
+    cJSON *st = add_status(o, open && accepting && !down ? "True" : "False",
+                           !open        ? "StoreNotOpen"
+                           : !accepting ? "NotAccepting"
+                           : down       ? "StoreUnavailable"
+                                        : "Ready",
                            msg);
     char url[RC_CONFIG_ADDR_MAX + 2 * RC_CONFIG_NAME_MAX + 32];
     snprintf(url, sizeof(url), "http://%s/%s/%s", v->ingress, g->ns, g->name);
@@ -806,6 +809,33 @@ int rc__admin_authorized(rc_admin_t *a, const rc_http_server_request_t *req,
     return 0;
 }
 
+/* /readyz: 200 while the ingress accepts events for every broker; 503 while starting or
+ * stopping, or while a broker's Redis does not answer (its events get 503: a load balancer
+ * sends producers to another node). */
+static void serve_readyz(rc_admin_t *a, rc_http_server_response_t *res)
+{
+    if (!a->ready(a->arg)) {
+        rc_http_response_error(res, 503, "not ready: shutting down");
+        return;
+    }
+    rc_admin_view_t v;
+    a->view(a->arg, &v);
+    for (size_t i = 0; i < v.nbrokers; i++) {
+        if (v.brokers[i].redis_down) {
+            char msg[2 * RC_CONFIG_NAME_MAX + 96];
+            snprintf(msg, sizeof(msg),
+                     "not ready: broker %s/%s: its Redis does not answer or refuses appends",
+                     v.brokers[i].ns, v.brokers[i].name);
+            rc_http_response_error(res, 503, msg);
+            return;
+        }
+    }
+    res->status = 200;
+    res->content_type = "text/plain";
+    res->body = "ready\n";
+    res->body_len = 6;
+}
+
 static void serve_write(rc_admin_t *a, rc_apply_op_t op, const rc_http_server_request_t *req,
                         rc_http_server_response_t *res)
 {
@@ -952,14 +982,7 @@ static void on_request(void *data, const rc_http_server_request_t *req,
         res->body = "ok\n";
         res->body_len = 3;
     } else if (path_is(req, "/readyz")) {
-        if (a->ready(a->arg)) {
-            res->status = 200;
-            res->content_type = "text/plain";
-            res->body = "ready\n";
-            res->body_len = 6;
-        } else {
-            rc_http_response_error(res, 503, "not ready: shutting down");
-        }
+        serve_readyz(a, res);
     } else {
         serve_metrics(a, res);
     }

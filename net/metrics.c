@@ -224,9 +224,8 @@ static void put_fsyncs(out_t *o, const rc_ring_gauge_t *rings, size_t nrings)
                 "ringcast_storage_fsync_seconds_count{namespace=\"%s\",broker=\"%s\"} %llu\n",
                 rings[i].ns, rings[i].name, (double)rings[i].fsync_ns / 1e9, rings[i].ns,
                 rings[i].name, (unsigned long long)rings[i].fsyncs);
-    put(o,
-        "# HELP ringcast_storage_durable_events Events of the broker known to be on disk (the "
-        "head when the last fdatasync began).\n# TYPE ringcast_storage_durable_events gauge\n");
+    put(o, "# HELP ringcast_storage_durable_events Events of the broker known to be on disk (the "
+           "head when the last fdatasync began).\n# TYPE ringcast_storage_durable_events gauge\n");
     for (size_t i = 0; i < nrings; i++)
         if (flushes(&rings[i]))
             put(o, "ringcast_storage_durable_events{namespace=\"%s\",broker=\"%s\"} %llu\n",
@@ -300,6 +299,14 @@ static void put_redis(out_t *o, const rc_ring_gauge_t *rings, size_t nrings)
             "result=\"refused\"} %llu\n",
             rings[i].ns, rings[i].name, (unsigned long long)rings[i].redis_acked, rings[i].ns,
             rings[i].name, (unsigned long long)rings[i].redis_refused);
+    }
+    put(o, "# HELP ringcast_storage_redis_up 1 while a redis store's appends succeed; 0 while "
+           "its connection is down or its last append was refused (the ingress answers 503, "
+           "/readyz too).\n# TYPE ringcast_storage_redis_up gauge\n");
+    for (size_t i = 0; i < nrings; i++) {
+        if (rings[i].storage != NULL && strcmp(rings[i].storage, "redis") == 0)
+            put(o, "ringcast_storage_redis_up{namespace=\"%s\",broker=\"%s\"} %d\n", rings[i].ns,
+                rings[i].name, !rings[i].redis_down);
     }
     put(o, "# HELP ringcast_storage_redis_mirrored_total Redis stream entries the mirror copied "
            "into the broker's ring, or skipped (not a ringcast record, larger than the ring).\n"

@@ -95,6 +95,7 @@ typedef struct {
     /* Redis stores (docs/scaleout.md): appends acknowledged and refused, mirror copies and
      * skipped entries. */
     uint64_t redis_acked, redis_refused, mirrored, mirror_skipped;
+    int redis_down; /* its Redis does not answer or refuses appends */
     /* Deduplication (ringcast.dev/dedup-window): dedup 0 when off. */
     int dedup;
     rc_dedup_stats_t dedup_st;

@@ -308,6 +308,7 @@ static void fill_gauges(serve_t *sv)
         g->fsync_ns = st.fsync_ns;
         g->durable_events = st.durable_seq;
         g->redis_acked = st.redis_acked;
+        g->redis_down = st.redis_down;
         g->redis_refused = st.redis_refused;
         g->mirrored = st.mirrored;
         g->mirror_skipped = st.mirror_skipped;

@@ -461,6 +461,8 @@ typedef struct {
      * and events refused (503), events the mirror copied into the ring and entries it skipped
      * (not a ringcast record, or larger than the ring) */
     uint64_t redis_acked, redis_refused, mirrored, mirror_skipped;
+    int redis_down; /* 1 while its connection is down or its last append was refused: the
+                     * ingress answers 503 (/readyz and the Broker's status say so) */
 } rc_storage_stats_t;
 
 /** Reads the store's counters (relaxed: a consistent snapshot is not promised). Any thread. */

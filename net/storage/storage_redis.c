@@ -90,6 +90,7 @@ typedef struct {
     rc_storage_durable_t *waits;
     rc__redis_mirror_t mirror;
     _Atomic uint64_t xadds, failed;
+    atomic_int down; /* the connection is down or the last batch was refused (stats) */
 } redis_store_t;
 
 static const rc__storage_ops_t redis_ops;
@@ -192,6 +193,7 @@ static void complete(redis_store_t *st, batch_t *b)
         atomic_fetch_add(&st->failed, b->n);
     else
         atomic_fetch_add(&st->xadds, b->n);
+    atomic_store_explicit(&st->down, b->rc != 0, memory_order_relaxed);
     pthread_mutex_lock(&st->mu);
     st->results[b->ticket % RESULTS].ticket = b->ticket;
     st->results[b->ticket % RESULTS].rc = b->rc;
@@ -264,6 +266,7 @@ static void on_connect(const redisAsyncContext *ac, int status)
     redis_store_t *st = ac->data;
     if (status == REDIS_OK) {
         st->connected = 1;
+        atomic_store_explicit(&st->down, 0, memory_order_relaxed);
         rc_log_info("serve", "broker %s/%s: connected to Redis %s:%d for appends", st->conf.ns,
                     st->conf.broker, st->conf.host, st->conf.port);
         st->down_logged = 0;
@@ -276,6 +279,7 @@ static void on_connect(const redisAsyncContext *ac, int status)
                     st->conf.ns, st->conf.broker, st->conf.host, st->conf.port, ac->errstr);
     st->ac = NULL; /* hiredis frees it */
     st->connected = 0;
+    atomic_store_explicit(&st->down, 1, memory_order_relaxed);
 }
 
 static void on_disconnect(const redisAsyncContext *ac, int status)
@@ -288,6 +292,7 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
                     st->conf.ns, st->conf.broker, st->conf.host, st->conf.port, ac->errstr);
     st->ac = NULL;
     st->connected = 0;
+    atomic_store_explicit(&st->down, 1, memory_order_relaxed);
 }
 
 /* hiredis' event hooks on a uv_poll_t. Debian's hiredis 0.14 ships adapters/libuv.h, but it
@@ -731,6 +736,7 @@ static void redis_stats(rc_storage_t *s, rc_storage_stats_t *st)
     st->durability = "redis";
     st->redis_acked = atomic_load_explicit(&rs->xadds, memory_order_relaxed);
     st->redis_refused = atomic_load_explicit(&rs->failed, memory_order_relaxed);
+    st->redis_down = atomic_load_explicit(&rs->down, memory_order_relaxed);
     st->mirrored = atomic_load_explicit(&rs->mirror.copied, memory_order_relaxed);
     st->mirror_skipped = atomic_load_explicit(&rs->mirror.skipped, memory_order_relaxed);
 }

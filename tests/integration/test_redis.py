@@ -373,11 +373,25 @@ def test_redis_down_under_load():
             time.sleep(1.0)
             before = len(accepted)
             rd.stop(signal.SIGKILL)  # AOF fsynced on every write: what it acknowledged stays
-            time.sleep(3.0)
+            t_down = time.monotonic()
+            up = 'ringcast_storage_redis_up{namespace="default",broker="default"}'
+            check(wait_until(lambda: b.request("GET", "/readyz", admin=True).status == 503, 2.5),
+                  "/readyz 503 while Redis is down")
+            r = b.request("GET", "/readyz", admin=True)
+            check(b"broker default/default" in r.body and b"Redis" in r.body, r.body)
+            eq(b.metrics().get(up), 0.0, "ringcast_storage_redis_up while down")
+            kb = b.request("GET", "/apis/eventing.knative.dev/v1/namespaces/default/brokers/"
+                           "default", admin=True).json()
+            ready = [c for c in kb["status"]["conditions"] if c["type"] == "Ready"][0]
+            eq((ready["status"], ready["reason"]), ("False", "StoreUnavailable"), "Broker status")
+            time.sleep(max(0.0, 3.0 - (time.monotonic() - t_down)))
             during = len(accepted)
             rd.start()
             check(wait_until(lambda: len(accepted) > during + 50, 15),
                   "202s again after Redis came back (no broker restart)")
+            check(wait_until(lambda: b.request("GET", "/readyz", admin=True).status == 200, 5),
+                  "/readyz 200 again")
+            eq(b.metrics().get(up), 1.0, "ringcast_storage_redis_up again")
         finally:
             stop.set()
             for t in threads:
