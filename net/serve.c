@@ -824,39 +824,138 @@ static void close_dapr(serve_t *sv)
     sv->dapr_metrics = NULL;
 }
 
+/* The tables of a serve_t sized by the configuration; -ENOMEM when one is missing (the
+ * caller frees what was allocated). */
+static int serve_alloc(serve_t *sv, const rc_config_t *cfg)
+{
+    size_t nb = cfg->broker_count ? cfg->broker_count : 1;
+    sv->cfg = cfg;
+    sv->nloops = cfg->ingress_loops ? cfg->ingress_loops : 1;
+    sv->nbrokers = cfg->broker_count;
+    sv->brokers = calloc(nb, sizeof(*sv->brokers));
+    sv->loops = aligned_alloc(64, sizeof(*sv->loops) * sv->nloops);
+    sv->gauges = calloc(nb, sizeof(*sv->gauges));
+    sv->holders = calloc(nb, sizeof(*sv->holders));
+    sv->readers = calloc(nb * RC_METRICS_READERS_MAX, sizeof(*sv->readers));
+    sv->started_ms = rc_wall_ns() / 1000000;
+    if (sv->brokers == NULL || sv->loops == NULL || sv->gauges == NULL || sv->holders == NULL ||
+        sv->readers == NULL)
+        return -ENOMEM;
+    memset(sv->loops, 0, sizeof(*sv->loops) * sv->nloops);
+    for (size_t i = 0; i < sv->nbrokers; i++) {
+        sv->brokers[i].ns = cfg->brokers[i].ns;
+        sv->brokers[i].name = cfg->brokers[i].name;
+        snprintf(sv->brokers[i].label, sizeof(sv->brokers[i].label), "%s/%s", cfg->brokers[i].ns,
+                 cfg->brokers[i].name);
+    }
+    return 0;
+}
+
+/* The admin listener on the main loop (`port`: the ingress port, for the brokers' URLs). */
+static int setup_admin(serve_t *sv, int port)
+{
+    const rc_config_t *cfg = sv->cfg;
+    rc_http_server_options_t ao;
+    memset(&ao, 0, sizeof(ao));
+    ao.host = cfg->admin_host;
+    ao.port = cfg->admin_port;
+    ao.limits.max_connections = ADMIN_MAX_CONNECTIONS;
+    ao.limits.drain_timeout_ms = 1000;
+    ao.limits.fd_reserve = ADMIN_FD_RESERVE;
+    ao.limits.retry_after_s = cfg->retry_after_s;
+    ao.limits.max_body_bytes = RC_ADMIN_MAX_BODY;
+    ao.shared = &sv->admin_shared;
+    ao.name = "admin";
+    sv->admin.ready = admin_ready;
+    sv->admin.metrics = admin_metrics;
+    sv->admin.view = admin_view;
+    sv->admin.write = admin_write;
+    sv->admin.token = cfg->admin_token;
+    sv->admin.arg = sv;
+    addr_str(sv->ingress_addr, sizeof(sv->ingress_addr), cfg->listen_host, port);
+    rc_admin_handler(&sv->admin, &ao.handler);
+    int rc = rc_http_server_create(sv->main_loop, &ao, &sv->admin_srv);
+    if (rc != 0) {
+        char a[RC_CONFIG_ADDR_MAX + 16];
+        rc_log_error("serve", "cannot listen on %s (admin): %s",
+                     addr_str(a, sizeof(a), cfg->admin_host, cfg->admin_port), rc_strerror(rc));
+    }
+    return rc;
+}
+
+/* The delivery side, on the main loop: the supervisor (which forks the workers: before any
+ * ingress thread exists), the lag watch and the Dapr apps' subscriptions. */
+static int start_delivery(serve_t *sv)
+{
+    rc_storage_t **stores = calloc(sv->nbrokers ? sv->nbrokers : 1, sizeof(*stores));
+    int rc = stores != NULL ? 0 : -ENOMEM;
+    for (size_t i = 0; rc == 0 && i < sv->nbrokers; i++)
+        stores[i] = sv->brokers[i].store;
+    if (rc == 0)
+        rc = rc_supervisor_start(sv->main_loop, sv->cfg, stores, &sv->sup);
+    if (rc != 0)
+        rc_log_error("serve", "cannot start the delivery workers: %s", rc_strerror(rc));
+    else if ((rc = rc_lag_watch_start(sv->main_loop, sv->cfg, stores, name_feed, sv, &sv->lag)) !=
+             0)
+        rc_log_error("serve", "cannot start the lag watch: %s", rc_strerror(rc));
+    else if ((rc = rc_dapr_subs_start(sv->main_loop, sv->cfg, on_dapr_subs_changed, sv,
+                                      &sv->dapr_subs)) != 0)
+        rc_log_error("serve", "cannot start asking Dapr apps: %s", rc_strerror(rc));
+    else
+        rc_supervisor_set_config_hook(sv->sup, add_dapr_subs, sv);
+    free(stores);
+    return rc;
+}
+
+static int start_ingress_threads(serve_t *sv)
+{
+    for (uint32_t i = 0; i < sv->nloops; i++) {
+        int rc = uv_thread_create(&sv->loops[i].thread, loop_thread, &sv->loops[i]);
+        if (rc != 0) {
+            rc_log_error("serve", "cannot start ingress thread: %s", rc_strerror(rc));
+            return rc;
+        }
+        sv->loops[i].thread_started = 1;
+    }
+    return 0;
+}
+
+/* Ready: /readyz says so, the log and `ready_out` say where the listeners are. */
+static void announce(serve_t *sv, int port, FILE *ready_out)
+{
+    const rc_config_t *cfg = sv->cfg;
+    atomic_store_explicit(&sv->ready, 1, memory_order_relaxed);
+    char ia[RC_CONFIG_ADDR_MAX + 16], aa[RC_CONFIG_ADDR_MAX + 16];
+    addr_str(ia, sizeof(ia), cfg->listen_host, port);
+    addr_str(aa, sizeof(aa), cfg->admin_host, rc_http_server_port(sv->admin_srv));
+    rc_log_info("serve", "ingress on %s (%u loop%s), admin on %s, %zu broker%s", ia, sv->nloops,
+                sv->nloops == 1 ? "" : "s", aa, sv->nbrokers, sv->nbrokers == 1 ? "" : "s");
+    if (sv->dapr_srv != NULL) {
+        char da[RC_CONFIG_ADDR_MAX + 16];
+        rc_log_info("serve", "Dapr API on %s (and on the ingress port)",
+                    addr_str(da, sizeof(da), cfg->dapr_host, rc_http_server_port(sv->dapr_srv)));
+    }
+    if (ready_out != NULL) {
+        fprintf(ready_out, "listening ingress=%s admin=%s\n", ia, aa);
+        fflush(ready_out);
+    }
+}
+
 int rc_serve_run(const rc_config_t *cfg, FILE *ready_out)
 {
     serve_t sv;
     memset(&sv, 0, sizeof(sv));
     int port = 0;
-    sv.cfg = cfg;
-    sv.nloops = cfg->ingress_loops ? cfg->ingress_loops : 1;
-    sv.nbrokers = cfg->broker_count;
-    sv.brokers = calloc(sv.nbrokers, sizeof(*sv.brokers));
-    sv.loops = aligned_alloc(64, sizeof(*sv.loops) * sv.nloops);
-    sv.gauges = calloc(sv.nbrokers ? sv.nbrokers : 1, sizeof(*sv.gauges));
-    sv.holders = calloc(sv.nbrokers ? sv.nbrokers : 1, sizeof(*sv.holders));
-    sv.readers = calloc((sv.nbrokers ? sv.nbrokers : 1) * RC_METRICS_READERS_MAX,
-                        sizeof(*sv.readers));
-    sv.started_ms = rc_wall_ns() / 1000000;
-    unsigned char *fresh = calloc(sv.nbrokers ? sv.nbrokers : 1, 1);
-    int rc = 0;
-    if (sv.brokers == NULL || sv.loops == NULL || sv.gauges == NULL || sv.holders == NULL || sv.readers == NULL ||
-        fresh == NULL) {
+    unsigned char *fresh = calloc(cfg->broker_count ? cfg->broker_count : 1, 1);
+    int rc = serve_alloc(&sv, cfg);
+    if (rc == 0 && fresh == NULL)
         rc = -ENOMEM;
+    if (rc != 0)
         goto out_free;
-    }
-    memset(sv.loops, 0, sizeof(*sv.loops) * sv.nloops);
     raise_fd_limit(cfg);
     /* libuv writes responses with write(2): a client that reset its connection must cost an
      * EPIPE on that connection, not the broker (workers set their own disposition). */
     signal(SIGPIPE, SIG_IGN);
-    for (size_t i = 0; i < sv.nbrokers; i++) {
-        sv.brokers[i].ns = cfg->brokers[i].ns;
-        sv.brokers[i].name = cfg->brokers[i].name;
-        snprintf(sv.brokers[i].label, sizeof(sv.brokers[i].label), "%s/%s", cfg->brokers[i].ns,
-                 cfg->brokers[i].name);
-    }
 
     rc = rc_dapr_listing_init(&sv.dapr_listing);
     if (rc != 0)
@@ -873,32 +972,8 @@ int rc_serve_run(const rc_config_t *cfg, FILE *ready_out)
     sv.main_loop = uv_default_loop();
     if (cfg->dapr_port != 0 && (rc = setup_dapr(&sv)) != 0)
         goto out_dapr;
-    rc_http_server_options_t ao;
-    memset(&ao, 0, sizeof(ao));
-    ao.host = cfg->admin_host;
-    ao.port = cfg->admin_port;
-    ao.limits.max_connections = ADMIN_MAX_CONNECTIONS;
-    ao.limits.drain_timeout_ms = 1000;
-    ao.limits.fd_reserve = ADMIN_FD_RESERVE;
-    ao.limits.retry_after_s = cfg->retry_after_s;
-    ao.shared = &sv.admin_shared;
-    ao.name = "admin";
-    sv.admin.ready = admin_ready;
-    sv.admin.metrics = admin_metrics;
-    sv.admin.view = admin_view;
-    sv.admin.write = admin_write;
-    sv.admin.token = cfg->admin_token;
-    sv.admin.arg = &sv;
-    ao.limits.max_body_bytes = RC_ADMIN_MAX_BODY;
-    addr_str(sv.ingress_addr, sizeof(sv.ingress_addr), cfg->listen_host, port);
-    rc_admin_handler(&sv.admin, &ao.handler);
-    rc = rc_http_server_create(sv.main_loop, &ao, &sv.admin_srv);
-    if (rc != 0) {
-        char a[RC_CONFIG_ADDR_MAX + 16];
-        rc_log_error("serve", "cannot listen on %s (admin): %s",
-                     addr_str(a, sizeof(a), cfg->admin_host, cfg->admin_port), rc_strerror(rc));
+    if ((rc = setup_admin(&sv, port)) != 0)
         goto out_dapr;
-    }
     uv_signal_init(sv.main_loop, &sv.sigterm);
     uv_signal_init(sv.main_loop, &sv.sigint);
     uv_timer_init(sv.main_loop, &sv.stop_timer);
@@ -907,53 +982,13 @@ int rc_serve_run(const rc_config_t *cfg, FILE *ready_out)
     uv_signal_start(&sv.sigterm, on_signal, SIGTERM);
     uv_signal_start(&sv.sigint, on_signal, SIGINT);
 
-    /* Workers fork before the ingress threads exist. */
-    {
-        rc_storage_t **stores = calloc(sv.nbrokers ? sv.nbrokers : 1, sizeof(*stores));
-        rc = stores != NULL ? 0 : -ENOMEM;
-        for (size_t i = 0; rc == 0 && i < sv.nbrokers; i++)
-            stores[i] = sv.brokers[i].store;
-        if (rc == 0)
-            rc = rc_supervisor_start(sv.main_loop, cfg, stores, &sv.sup);
-        if (rc != 0)
-            rc_log_error("serve", "cannot start the delivery workers: %s", rc_strerror(rc));
-        else if ((rc = rc_lag_watch_start(sv.main_loop, cfg, stores, name_feed, &sv, &sv.lag)) != 0)
-            rc_log_error("serve", "cannot start the lag watch: %s", rc_strerror(rc));
-        else if ((rc = rc_dapr_subs_start(sv.main_loop, cfg, on_dapr_subs_changed, &sv,
-                                          &sv.dapr_subs)) != 0)
-            rc_log_error("serve", "cannot start asking Dapr apps: %s", rc_strerror(rc));
-        else
-            rc_supervisor_set_config_hook(sv.sup, add_dapr_subs, &sv);
-        free(stores);
-    }
-    for (uint32_t i = 0; rc == 0 && i < sv.nloops; i++) {
-        rc = uv_thread_create(&sv.loops[i].thread, loop_thread, &sv.loops[i]);
-        if (rc != 0) {
-            rc_log_error("serve", "cannot start ingress thread: %s", rc_strerror(rc));
-            break;
-        }
-        sv.loops[i].thread_started = 1;
-    }
-    if (rc != 0) {
+    rc = start_delivery(&sv); /* workers fork before the ingress threads exist */
+    if (rc == 0)
+        rc = start_ingress_threads(&sv);
+    if (rc != 0)
         begin_stop(&sv, "startup failure");
-    } else {
-        atomic_store_explicit(&sv.ready, 1, memory_order_relaxed);
-        char ia[RC_CONFIG_ADDR_MAX + 16], aa[RC_CONFIG_ADDR_MAX + 16];
-        addr_str(ia, sizeof(ia), cfg->listen_host, port);
-        addr_str(aa, sizeof(aa), cfg->admin_host, rc_http_server_port(sv.admin_srv));
-        rc_log_info("serve", "ingress on %s (%u loop%s), admin on %s, %zu broker%s", ia, sv.nloops,
-                    sv.nloops == 1 ? "" : "s", aa, sv.nbrokers, sv.nbrokers == 1 ? "" : "s");
-        if (sv.dapr_srv != NULL) {
-            char da[RC_CONFIG_ADDR_MAX + 16];
-            rc_log_info("serve", "Dapr API on %s (and on the ingress port)",
-                        addr_str(da, sizeof(da), cfg->dapr_host,
-                                 rc_http_server_port(sv.dapr_srv)));
-        }
-        if (ready_out != NULL) {
-            fprintf(ready_out, "listening ingress=%s admin=%s\n", ia, aa);
-            fflush(ready_out);
-        }
-    }
+    else
+        announce(&sv, port, ready_out);
     /* Returns once the stop sequence (begin_stop) has closed everything, the supervisor
      * included. */
     uv_run(sv.main_loop, UV_RUN_DEFAULT);
