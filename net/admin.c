@@ -495,9 +495,7 @@ typedef struct {
     char name[2 * RC_CONFIG_NAME_MAX + 2];
 } query_t;
 
-/* Takes the next path segment of [*p, end) into `out` (cap bytes with the NUL). Returns its
- * length, or -1 when it is empty or too long. */
-static int segment(const char **p, const char *end, char *out, size_t cap)
+int rc__admin_segment(const char **p, const char *end, char *out, size_t cap)
 {
     const char *s = *p, *e = memchr(s, '/', (size_t)(end - s));
     if (e == NULL)
@@ -510,6 +508,8 @@ static int segment(const char **p, const char *end, char *out, size_t cap)
     *p = e < end ? e + 1 : end;
     return (int)n;
 }
+
+#define segment rc__admin_segment
 
 /* /apis/GROUP/VERSION[/namespaces/NS]/RESOURCE[/NAME]. Returns 0, or -1: not a status path. */
 static int parse_query(const char *path, size_t len, query_t *q)

@@ -47,20 +47,7 @@ typedef struct {
     char verb[16];
 } route_t;
 
-/* Takes the next path segment of [*p, end) into `out`: its length, or -1 when empty or too long. */
-static int segment(const char **p, const char *end, char *out, size_t cap)
-{
-    const char *s = *p, *e = memchr(s, '/', (size_t)(end - s));
-    if (e == NULL)
-        e = end;
-    size_t n = (size_t)(e - s);
-    if (n == 0 || n >= cap)
-        return -1;
-    memcpy(out, s, n);
-    out[n] = '\0';
-    *p = e < end ? e + 1 : end;
-    return (int)n;
-}
+#define segment rc__admin_segment
 
 /* API_PREFIX NS/RES/NAME/VERB. Returns 0, or -1 for another path. */
 static int parse_route(const rc_http_server_request_t *req, route_t *r)

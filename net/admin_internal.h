@@ -31,6 +31,10 @@ void rc__admin_status_answer(rc_admin_t *a, rc_http_server_response_t *res, int 
 int rc__admin_authorized(rc_admin_t *a, const rc_http_server_request_t *req,
                          rc_http_server_response_t *res);
 
+/** Takes the next path segment of [*p, end) into `out` (cap bytes with the NUL) and moves *p
+ *  past it and its '/'. Returns its length, or -1 when it is empty or too long. */
+int rc__admin_segment(const char **p, const char *end, char *out, size_t cap);
+
 /** Whether the request may see events' data (the sample of recent events): with a token, when
  *  it carries `Authorization: Bearer <token>`; without one, when rc__admin_loopback_trusted. The
  *  rule of writes, without an answer. */
