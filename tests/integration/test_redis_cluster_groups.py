@@ -8,8 +8,8 @@ several masters. With real redis-server processes in cluster mode (test_redis_cl
   event is delivered once per trigger across the nodes (no duplicates, none lost), each
   trigger's group exists on every partition stream (on its master), and both nodes did part of
   every trigger's work;
-- kill -9 of the master of partition 0 under load (1 replica each, `replicas: 1`), its replica
-  promoted: the readers follow the new map, nothing acknowledged is lost (every 202 event is in
+- kill -9 of the master of partition 0 under load (1 replica each, `replicas: 1`; once with
+  the replica in sync, once cut off 0.7 s before the kill), its replica promoted: the readers follow the new map, nothing acknowledged is lost (every 202 event is in
   Redis and delivered to each trigger), and the duplicates are few (measured) and all of the
   killed master's partitions, where the promoted replica may not have had the last reads and
   acknowledgements.
@@ -121,7 +121,11 @@ def test_two_nodes_once_per_trigger():
 # ---- failover of a master under load ---------------------------------------------------------
 
 
-def test_failover_under_load():
+def failover_under_load(cut):
+    """With `cut`, the master's replica is cut off 0.7 s before the kill (as in
+    test_redis_cluster.py: the master takes a password its replica does not know and drops
+    it): the reads and acknowledgements of that time never reach the promoted replica, which
+    hands those entries out again."""
     extra = "    replicas: 1\n    waitTimeout: 1s\n"
     with Cluster(replicas=1) as cl, Subscriber() as s1, Subscriber() as s2:
         subs = [s1, s2]
@@ -162,8 +166,14 @@ def test_failover_under_load():
             try:
                 time.sleep(1.5)
                 before = len(accepted)
+                if cut:
+                    eq(victim.cmd("CONFIG", "SET", "requirepass", "cut-pw"), "OK", "cut")
+                    victim.password = "cut-pw"
+                    check(victim.cmd("CLIENT", "KILL", "TYPE", "replica") >= 1, "replica dropped")
+                    time.sleep(0.7)
                 killed_at = time.monotonic()
                 victim.kill()
+                victim.password = None
                 check(wait_until(lambda: cl.ready() and cl.owner(key(0)).port != victim.port,
                                  20, 0.1),
                       "the replica was not promoted: %s" % cl.any().cmd("CLUSTER", "NODES"))
@@ -205,10 +215,11 @@ def test_failover_under_load():
                       "delivered again" in b.log() for b in nodes),
                   "a reader lost the dead master and came back: %s" % nodes[0].log()[-2000:])
             again = sum(b.log().count("were delivered here before") for b in nodes)
-            print("     failover: accepted %d, refused %d (503), promotion %.1f s, lost 0, "
+            print("     failover%s: accepted %d, refused %d (503), promotion %.1f s, lost 0, "
                   "duplicates %r (killed master's partitions %r), t1 read per node %r, "
                   "re-reads not delivered again (log lines) %d"
-                  % (len(accepted), len(refused), promoted_at - killed_at, counts,
+                  % (", replica cut off 0.7 s before" if cut else "", len(accepted),
+                     len(refused), promoted_at - killed_at, counts,
                      killed_parts, per_node, again), flush=True)
         finally:
             stop.set()
@@ -216,9 +227,18 @@ def test_failover_under_load():
                 b.__exit__(None, None, None)
 
 
+def test_failover_under_load():
+    failover_under_load(cut=False)
+
+
+def test_failover_lagging_replica():
+    failover_under_load(cut=True)
+
+
 if __name__ == "__main__":
     if REDIS_SERVER is None or REDIS_CLI is None:
         print("SKIP: redis-server or redis-cli is not installed (scripts/setup.sh installs "
               "redis-server, which brings redis-tools with redis-cli)")
         sys.exit(77)
-    Runner().run([test_two_nodes_once_per_trigger, test_failover_under_load])
+    Runner().run([test_two_nodes_once_per_trigger, test_failover_under_load,
+                  test_failover_lagging_replica])
