@@ -33,7 +33,9 @@
  * XAUTOCLAIM and XPENDING; MOVED, ASK and a dead node's refusals are the set's to follow. A
  * command that gets no answer (a master died) pauses the reader for RECONNECT_NS and then, as
  * after a reconnect, its consumer's pending entries are read again from every stream, so the
- * entries a promoted replica knows as this node's are delivered (again, at least once). */
+ * entries a promoted replica knows as this node's are delivered (at least once); those this
+ * process read and delivered before, which the replica hands out again, are acknowledged and
+ * not delivered twice (read_before). */
 #include <errno.h>
 #include <hiredis/hiredis.h>
 #include <stdatomic.h>
@@ -96,7 +98,7 @@ typedef struct {
 } held_t;
 
 /* An entry this process read: a 64-bit hash of its partition, ID and record (16 bytes a slot,
- * so that 16384 fit in 256 KiB: a false match, which would skip an entry, is a 2^-64 chance). */
+ * so that 16384 fit in 256 KiB: a false match, which would skip an entry, is a 2^-62 chance). */
 typedef struct {
     uint64_t sum;
     uint32_t seq;   /* the ID's sequence, low bits: one more check */

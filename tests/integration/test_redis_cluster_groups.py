@@ -12,12 +12,16 @@ several masters. With real redis-server processes in cluster mode (test_redis_cl
   the replica in sync, once cut off 0.7 s before the kill), its replica promoted: the readers follow the new map, nothing acknowledged is lost (every 202 event is in
   Redis and delivered to each trigger), and the duplicates are few (measured) and all of the
   killed master's partitions, where the promoted replica may not have had the last reads and
-  acknowledgements.
+  acknowledgements;
+- a string where a partition stream (on another master than partition 0's) must hold a
+  trigger's group at a reload: refused with a message naming the key and the group; serve runs
+  on, and a reload after the fix applies.
 
 Skips (exit 77) only when redis-server or redis-cli is missing. Every wait is bounded;
 processes are stopped by pid; only 127.0.0.1."""
 
 import os
+import signal
 import sys
 import threading
 import time
@@ -227,6 +231,35 @@ def failover_under_load(cut):
                 b.__exit__(None, None, None)
 
 
+# ---- a key that is no stream where a group must be made ---------------------------------------
+
+
+def test_non_stream_key_at_reload():
+    """The group is made per key on the key's master: a string there (on another master than
+    partition 0's) refuses the reload with a message naming the key and the group."""
+    with Cluster() as cl, Subscriber() as s1, Subscriber() as s2:
+        with Broker(config(cl, [s1, s2], "node-a")) as b:
+            p = next(q for q in range(1, PARTS)
+                     if cl.owner(key(q)).port != cl.owner(key(0)).port)
+            owner = cl.owner(key(p))
+            eq(owner.cmd("SET", key(p), "not a stream"), "OK", "a string where a stream was")
+            b.signal(signal.SIGHUP)  # the reload makes the triggers' groups again
+            text = ("Redis key '%s' is not a stream, so it cannot hold the consumer group "
+                    "'default/t1' of broker default/default (rename or delete the key)" % key(p))
+            check(wait_until(lambda: "reload rejected" in b.log(), 15), b.log()[-3000:])
+            check(text in b.log(), b.log()[-3000:])
+            check(b.proc.poll() is None, "serve runs on")
+            eq(owner.cmd("DEL", key(p)), 1, "the key removed")
+            b.signal(signal.SIGHUP)
+            check(wait_until(lambda: "reloaded" in b.log(), 15), b.log()[-3000:])
+            ids = ["ev-%06d" % i for i in range(30)]
+            for i, eid in enumerate(ids):
+                eq(post(b, eid, key="pk-%d" % i).status, 202, "publish after the fix")
+            for s in (s1, s2):
+                check(wait_until(lambda: set(ids) <= set(s.ids()), 20),
+                      "delivered after the fix: %d of 30" % len(set(s.ids()) & set(ids)))
+
+
 def test_failover_under_load():
     failover_under_load(cut=False)
 
@@ -240,5 +273,5 @@ if __name__ == "__main__":
         print("SKIP: redis-server or redis-cli is not installed (scripts/setup.sh installs "
               "redis-server, which brings redis-tools with redis-cli)")
         sys.exit(77)
-    Runner().run([test_two_nodes_once_per_trigger, test_failover_under_load,
-                  test_failover_lagging_replica])
+    Runner().run([test_two_nodes_once_per_trigger, test_non_stream_key_at_reload,
+                  test_failover_under_load, test_failover_lagging_replica])
