@@ -772,13 +772,7 @@ static int redis_group_open(rc_storage_t *s, const rc_storage_group_opts_t *o,
                             rc_storage_reader_t **out, char *err, size_t errlen)
 {
     redis_store_t *st = (redis_store_t *)s;
-    /* The group reader names every partition in one XREADGROUP, which a cluster refuses
-     * (CROSSSLOT) once they sit on several masters: on a cluster the triggers read the node's
-     * mirror ring, each node delivering every event (docs/scaleout.md, "Not done yet"). */
-    if (st->conf.cluster) {
-        snprintf(err, errlen, "consumer groups are not routed over a Redis Cluster yet");
-        return -ENOTSUP;
-    }
+    /* On a Redis Cluster the reader routes each command by its partition key. */
     return rc__redis_group_open(&st->conf, st->ring, o, out, err, errlen);
 }
 
@@ -889,7 +883,7 @@ int rc__storage_redis_open(const rc_storage_config_t *cfg, rc_storage_t **out, c
         int masters = rc_redis_cluster_masters(st->cl);
         rc_log_info("serve",
                     "broker %s/%s: Redis at %s:%d is a Redis Cluster of %d master%s: appends "
-                    "and the mirror follow its slot map (docs/scaleout.md)",
+                    "the mirror and the triggers' groups follow its slot map (docs/scaleout.md)",
                     c->ns, c->broker, c->host, c->port, masters, masters == 1 ? "" : "s");
     }
     redisContext *rc_ctx = NULL;

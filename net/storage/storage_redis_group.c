@@ -25,7 +25,17 @@
  * entries this reader still holds (so a slow delivery is not taken over as a dead one), and
  * XPENDING for the pending gauge. The worker sleeps elsewhere (its HTTP client); a watch
  * thread waits in wait_past on the ring's futex until the head moves or the next pass is due,
- * never on Redis. */
+ * never on Redis.
+ *
+ * On a Redis Cluster (conf.cluster) each partition stream is its own slot, so the reader keeps a
+ * cluster connection set (redis_cluster.c) instead of one connection and sends every command
+ * per partition key: XGROUP CREATE, XREADGROUP (one per key, in turn), XACK, XCLAIM,
+ * XAUTOCLAIM and XPENDING; MOVED, ASK and a dead node's refusals are the set's to follow. A
+ * command that gets no answer (a master died) pauses the reader for RECONNECT_NS and then, as
+ * after a reconnect, its consumer's pending entries are read again from every stream, so the
+ * entries a promoted replica knows as this node's are delivered (at least once); those this
+ * process read and delivered before, which the replica hands out again, are acknowledged and
+ * not delivered twice (read_before). */
 #include <errno.h>
 #include <hiredis/hiredis.h>
 #include <stdatomic.h>
@@ -40,6 +50,7 @@
 #include "core/errors.h"
 #include "core/log.h"
 #include "core/record.h"
+#include "net/storage/redis_cluster.h"
 #include "net/storage/storage_redis_internal.h"
 
 #define READ_COUNT     128  /* entries per XREADGROUP and partition */
@@ -51,6 +62,8 @@
 #define RECONNECT_NS   250000000ll
 #define GROUP_NAME_MAX (2 * RC_CONFIG_NAME_MAX + 2)
 #define CONSUMER_MAX   128
+#define SEEN_SLOTS     16384 /* entries remembered after their read, on a cluster (lossy) */
+#define SEEN_WAYS      4     /* slots per bucket: the oldest in the bucket is overwritten */
 
 /* Counters every process with the reader sees: the opener's /metrics, its workers; and the
  * reader's positions (bytes of the records it read, so that a trigger's lag limit in bytes
@@ -84,6 +97,14 @@ typedef struct {
     rref_t *rr;
 } held_t;
 
+/* An entry this process read: a 64-bit hash of its partition, ID and record (16 bytes a slot,
+ * so that 16384 fit in 256 KiB: a false match, which would skip an entry, is a 2^-62 chance). */
+typedef struct {
+    uint64_t sum;
+    uint32_t seq;   /* the ID's sequence, low bits: one more check */
+    uint32_t stamp; /* when it was written (the reader's count): the oldest goes first */
+} seen_t;
+
 typedef struct {
     rc_storage_reader_t base;
     rc__redis_conf_t conf;
@@ -93,8 +114,14 @@ typedef struct {
     uint32_t claim_idle_ms;
     shared_stats_t *sh;
     /* The polling process's own state. */
-    pid_t pid; /* whose connection `c` is */
+    pid_t pid; /* whose connection `c` (or set `cl`) is */
     redisContext *c;
+    rc_redis_cluster_t *cl;     /* a Redis Cluster: the set, kept across failures */
+    int cl_paused;              /* a cluster command failed: none until retry_ns */
+    seen_t *seen;               /* on a cluster: SEEN_SLOTS entries read here, by (part, id) */
+    pid_t seen_pid;             /* whose table `seen` is */
+    uint64_t again, again_told; /* of them, read again (after a failover), not delivered */
+    uint32_t seen_stamp;
     int64_t retry_ns;
     int down;
     int lost;            /* the connection was lost: read the pending list again once back */
@@ -139,66 +166,130 @@ static void id_text(rc__redis_id_t id, char out[48])
 
 /* ---- the connection ------------------------------------------------------------------------ */
 
+/* Whether commands can be sent now. */
+static int live(const group_reader_t *g)
+{
+    return g->conf.cluster ? g->cl != NULL && !g->cl_paused : g->c != NULL;
+}
+
+/* One command about `key`: on the cluster node owning it, or on the one connection. */
+static redisReply *send_argv(redisContext *c, rc_redis_cluster_t *cl, const char *key, int argc,
+                             const char **argv)
+{
+    return cl != NULL ? rc_redis_cluster_argv(cl, key, argc, argv, NULL)
+                      : redisCommandArgv(c, argc, argv, NULL);
+}
+
+static const char *send_error(redisContext *c, rc_redis_cluster_t *cl)
+{
+    const char *e = cl != NULL ? rc_redis_cluster_error(cl) : c != NULL ? c->errstr : "";
+    return e[0] ? e : "no answer";
+}
+
 static void drop_conn(group_reader_t *g, const char *what)
 {
     if (!g->down++)
         rc_log_warn("worker",
-                    "trigger group %s: lost Redis %s:%d (%s: %s); reading again once "
+                    "trigger group %s: lost Redis %s:%d%s (%s: %s); reading again once "
                     "it answers",
-                    g->group, g->conf.host, g->conf.port, what,
-                    g->c != NULL && g->c->errstr[0] ? g->c->errstr : "no answer");
+                    g->group, g->conf.host, g->conf.port, g->conf.cluster ? " (cluster)" : "", what,
+                    send_error(g->c, g->cl));
+    /* A cluster set keeps its map and nodes: it finds the promoted replica itself. */
+    if (g->conf.cluster)
+        g->cl_paused = 1;
     redisFree(g->c);
     g->c = NULL;
     g->retry_ns = (int64_t)rc_now_ns() + RECONNECT_NS;
     g->lost = 1;
 }
 
+/* A command about `key` on the polling process's connection (or set). */
+static redisReply *run(group_reader_t *g, const char *key, int argc, const char **argv)
+{
+    redisReply *r = send_argv(g->c, g->cl, key, argc, argv);
+    if (r != NULL && g->conf.cluster && g->down && r->type != REDIS_REPLY_ERROR) {
+        rc_log_info("worker", "trigger group %s: the Redis Cluster answers again", g->group);
+        g->down = 0;
+    }
+    return r;
+}
+
+/* After a lost connection (or a cluster command without an answer): a read whose answer was
+ * swallowed made entries this consumer's pending ones without handing them to us, and a
+ * promoted replica knows the entries this node held as pending: read the pending list again
+ * (what is held here is skipped), instead of waiting claimIdle for them. */
+static void after_loss(group_reader_t *g)
+{
+    if (!g->lost)
+        return;
+    g->lost = 0;
+    g->pending_phase = 1;
+    g->pend_total = 0;
+    memset(g->pend_from, 0, sizeof(g->pend_from));
+}
+
+/* The cluster set of the polling process, opened on first use; 1 when commands can go. */
+static int cluster_conn(group_reader_t *g)
+{
+    if ((int64_t)rc_now_ns() < g->retry_ns)
+        return 0;
+    if (g->cl == NULL) {
+        char err[256];
+        if (rc__redis_cluster_open(&g->conf, 2000, NULL, &g->cl, err, sizeof(err)) != 0) {
+            g->cl = NULL;
+            if (!g->down++)
+                rc_log_warn("worker", "trigger group %s: %s; retrying", g->group, err);
+            g->retry_ns = (int64_t)rc_now_ns() + RECONNECT_NS;
+            return 0;
+        }
+    }
+    g->cl_paused = 0;
+    after_loss(g);
+    return 1;
+}
+
 /* The polling process's connection, made on first use (the opener's never crosses a fork). */
-static redisContext *conn(group_reader_t *g)
+static int conn(group_reader_t *g)
 {
     if (g->pid != getpid()) {
         g->pid = getpid();
         g->c = NULL; /* another process's, if any: not ours to use or free */
+        g->cl = NULL;
     }
+    if (g->conf.cluster)
+        return g->cl != NULL && !g->cl_paused ? 1 : cluster_conn(g);
     if (g->c != NULL)
-        return g->c;
+        return 1;
     if ((int64_t)rc_now_ns() < g->retry_ns)
-        return NULL;
+        return 0;
     char err[256];
     g->c = rc__redis_connect(&g->conf, 1000, err, sizeof(err));
     if (g->c == NULL) {
         if (!g->down++)
             rc_log_warn("worker", "trigger group %s: %s; retrying", g->group, err);
         g->retry_ns = (int64_t)rc_now_ns() + RECONNECT_NS;
-        return NULL;
+        return 0;
     }
     redisSetTimeout(g->c, (struct timeval){2, 0});
     if (g->down)
         rc_log_info("worker", "trigger group %s: connected to Redis %s:%d again", g->group,
                     g->conf.host, g->conf.port);
     g->down = 0;
-    if (g->lost) {
-        /* A read whose answer the lost connection swallowed made entries this consumer's
-         * pending ones without handing them to us: read the pending list again (what is held
-         * here is skipped), instead of waiting claimIdle for them. */
-        g->lost = 0;
-        g->pending_phase = 1;
-        g->pend_total = 0;
-        memset(g->pend_from, 0, sizeof(g->pend_from));
-    }
-    return g->c;
+    after_loss(g);
+    return 1;
 }
 
-/* XGROUP CREATE on every partition; an existing group is kept as it is. */
-static int create_groups(const rc__redis_conf_t *cf, redisContext *c, const char *group,
-                         const char *start, char *err, size_t errlen)
+/* XGROUP CREATE on every partition (each on its own node in a cluster); an existing group is
+ * kept as it is. */
+static int create_groups(const rc__redis_conf_t *cf, redisContext *c, rc_redis_cluster_t *cl,
+                         const char *group, const char *start, char *err, size_t errlen)
 {
     for (uint32_t p = 0; p < cf->partitions; p++) {
-        redisReply *r =
-            redisCommand(c, "XGROUP CREATE %s %s %s MKSTREAM", cf->keys[p], group, start);
+        const char *argv[] = {"XGROUP", "CREATE", cf->keys[p], group, start, "MKSTREAM"};
+        redisReply *r = send_argv(c, cl, cf->keys[p], 6, argv);
         if (r == NULL) {
             snprintf(err, errlen, "Redis at %s:%d: XGROUP CREATE %s: %s", cf->host, cf->port,
-                     cf->keys[p], c->errstr);
+                     cf->keys[p], send_error(c, cl));
             return RC_ESTORE_UNAVAILABLE;
         }
         int rc = 0;
@@ -231,7 +322,7 @@ static void on_error_reply(group_reader_t *g, const redisReply *r, const char *w
                     "trigger group %s: the group is gone from Redis (a stream was "
                     "deleted?); making it again from the streams' oldest entries",
                     g->group);
-        if (create_groups(&g->conf, g->c, g->group, "0", err, sizeof(err)) != 0)
+        if (create_groups(&g->conf, g->c, g->cl, g->group, "0", err, sizeof(err)) != 0)
             rc_log_error("worker", "trigger group %s: %s", g->group, err);
         return;
     }
@@ -270,7 +361,69 @@ static int is_held(group_reader_t *g, uint32_t part, rc__redis_id_t id)
     return 0;
 }
 
-/* One entry [id, [field, value...] | nil] of partition p: held with the next position. */
+/* After a failover the promoted replica may lack the last reads and acknowledgements that its
+ * master had not passed on yet: entries this node read come again (XREADGROUP >, or its own
+ * pending list). An entry this process read and no longer holds was acknowledged after its
+ * delivery (the reader lets go of entries only then, or in a new process, which starts with
+ * no memory of them), so one that comes again with the same partition, ID and record is
+ * acknowledged, not delivered again. The memory is a lossy table (buckets of SEEN_WAYS
+ * slots, the oldest overwritten; about the last SEEN_SLOTS reads): a forgotten entry is
+ * delivered again. Another node's reads are not known here: those entries may still come
+ * twice (at least once). */
+static seen_t *seen_bucket(group_reader_t *g, uint32_t p, rc__redis_id_t id)
+{
+    uint64_t h = (id.ms * 0x9E3779B97F4A7C15ull) ^ (id.seq * 0xC2B2AE3D27D4EB4Full) ^ p;
+    return &g->seen[((h ^ (h >> 29)) & (SEEN_SLOTS / SEEN_WAYS - 1)) * SEEN_WAYS];
+}
+
+static uint64_t fnv(uint64_t h, const void *p, size_t len)
+{
+    const uint8_t *d = p;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ d[i]) * 0x100000001b3ull;
+    return h;
+}
+
+static uint64_t entry_sum(uint32_t p, rc__redis_id_t id, const uint8_t *d, uint32_t len)
+{
+    uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
+    h = fnv(h, &p, sizeof(p));
+    h = fnv(h, &id.ms, sizeof(id.ms));
+    h = fnv(h, &id.seq, sizeof(id.seq));
+    h = fnv(h, d, len);
+    h ^= h >> 33; /* FNV's high bits mix poorly: fold them */
+    return h | 1; /* never 0: an empty slot's */
+}
+
+/* 1 when the entry was read here before (and so delivered or held); remembers it otherwise. */
+static int read_before(group_reader_t *g, uint32_t p, rc__redis_id_t id, const uint8_t *d,
+                       uint32_t len)
+{
+    if (!g->conf.cluster || d == NULL)
+        return 0;
+    if (g->seen != NULL && g->seen_pid != getpid())
+        g->seen = NULL; /* the opener's, inherited: not this process's reads */
+    if (g->seen == NULL) {
+        if ((g->seen = calloc(SEEN_SLOTS, sizeof(*g->seen))) == NULL)
+            return 0;
+        g->seen_pid = getpid();
+    }
+    seen_t *b = seen_bucket(g, p, id), *old = b;
+    uint64_t sum = entry_sum(p, id, d, len);
+    for (int w = 0; w < SEEN_WAYS; w++) {
+        seen_t *s = &b[w];
+        if (s->sum == sum && s->seq == (uint32_t)id.seq)
+            return 1;
+        /* Unsigned difference: the oldest also across the stamp's wrap. */
+        if (g->seen_stamp - s->stamp > g->seen_stamp - old->stamp)
+            old = s;
+    }
+    *old = (seen_t){.sum = sum, .seq = (uint32_t)id.seq, .stamp = ++g->seen_stamp};
+    return 0;
+}
+
+/* One entry [id, [field, value...] | nil] of partition p: held with the next position (one
+ * read here before is held without its record: acknowledged with the rest, not delivered). */
 static void take_entry(group_reader_t *g, uint32_t p, const redisReply *e, rref_t *rr)
 {
     rc__redis_id_t id;
@@ -288,6 +441,11 @@ static void take_entry(group_reader_t *g, uint32_t p, const redisReply *e, rref_
             h->data = (const uint8_t *)v->str;
             h->len = (uint32_t)v->len;
         }
+    }
+    if (read_before(g, p, id, h->data, h->len)) {
+        h->data = NULL;
+        h->len = 0;
+        g->again++;
     }
     /* Relaxed: the count only needs to be unique and increasing; no data is published. */
     h->seq = atomic_fetch_add_explicit(&count_page->seq, 1, memory_order_relaxed);
@@ -326,10 +484,11 @@ static int partition_of(const rc__redis_conf_t *cf, const char *key)
     return -1;
 }
 
-/* XREADGROUP from `ids` (NULL: ">", new entries); returns how many entries came back, or a
- * negative code. Reading this consumer's pending entries (`ids`) moves pend_from past what came
- * back and takes only those not held here already (after a reconnect, most are). */
-static int read_group(group_reader_t *g, const rc__redis_id_t *ids)
+/* XREADGROUP of partitions [p0, p1) from `ids` (NULL: ">", new entries); returns how many
+ * entries came back, or a negative code. Reading this consumer's pending entries (`ids`) moves
+ * pend_from past what came back and takes only those not held here already (after a
+ * reconnect, most are). */
+static int read_keys(group_reader_t *g, const rc__redis_id_t *ids, uint32_t p0, uint32_t p1)
 {
     const rc__redis_conf_t *cf = &g->conf;
     const char *argv[7 + 2 * RC_CONFIG_REDIS_PARTITIONS];
@@ -343,16 +502,16 @@ static int read_group(group_reader_t *g, const rc__redis_id_t *ids)
     argv[argc++] = "COUNT";
     argv[argc++] = count;
     argv[argc++] = "STREAMS";
-    for (uint32_t p = 0; p < cf->partitions; p++)
+    for (uint32_t p = p0; p < p1; p++)
         argv[argc++] = cf->keys[p];
-    for (uint32_t p = 0; p < cf->partitions; p++) {
+    for (uint32_t p = p0; p < p1; p++) {
         if (ids != NULL)
             id_text(ids[p], idt[p]);
         argv[argc++] = ids != NULL ? idt[p] : ">";
     }
-    if (hold_room(g, READ_COUNT * cf->partitions) != 0)
+    if (hold_room(g, READ_COUNT * (p1 - p0)) != 0)
         return -ENOMEM;
-    redisReply *r = redisCommandArgv(g->c, argc, argv, NULL);
+    redisReply *r = run(g, cf->keys[p0], argc, argv);
     if (r == NULL) {
         drop_conn(g, "XREADGROUP");
         return RC_ESTORE_UNAVAILABLE;
@@ -395,20 +554,41 @@ static int read_group(group_reader_t *g, const rc__redis_id_t *ids)
     return n;
 }
 
+/* XREADGROUP of every partition: one command naming them all on a standalone server; on a
+ * cluster one per partition key (each its own slot, perhaps its own master), in turn. A key
+ * whose node answers an error is skipped this time; no answer stops the round (the reader
+ * pauses, see drop_conn). */
+static int read_group(group_reader_t *g, const rc__redis_id_t *ids)
+{
+    if (!g->conf.cluster)
+        return read_keys(g, ids, 0, g->conf.partitions);
+    int n = 0, failed = 0;
+    for (uint32_t p = 0; p < g->conf.partitions && live(g); p++) {
+        int k = read_keys(g, ids, p, p + 1);
+        if (k < 0)
+            failed = k;
+        else
+            n += k;
+    }
+    return n > 0 || failed == 0 ? n : failed;
+}
+
 /* XAUTOCLAIM: entries of other consumers idle longer than claimIdle become this node's, one
  * batch per partition and pass (the scan goes on from where the last pass ended). */
 static int claim(group_reader_t *g)
 {
     const rc__redis_conf_t *cf = &g->conf;
-    char idle[24], from[48];
+    char idle[24], from[48], count[16];
     snprintf(idle, sizeof(idle), "%u", g->claim_idle_ms);
+    snprintf(count, sizeof(count), "%d", CLAIM_COUNT);
     int n = 0;
-    for (uint32_t p = 0; p < cf->partitions && g->c != NULL; p++) {
+    for (uint32_t p = 0; p < cf->partitions && live(g); p++) {
         if (hold_room(g, CLAIM_COUNT) != 0)
             return -ENOMEM;
         id_text(g->claim_from[p], from);
-        redisReply *r = redisCommand(g->c, "XAUTOCLAIM %s %s %s %s %s COUNT %d", cf->keys[p],
-                                     g->group, g->consumer, idle, from, CLAIM_COUNT);
+        const char *argv[] = {"XAUTOCLAIM", cf->keys[p], g->group, g->consumer,
+                              idle,         from,        "COUNT",  count};
+        redisReply *r = run(g, cf->keys[p], 8, argv);
         if (r == NULL) {
             drop_conn(g, "XAUTOCLAIM");
             return RC_ESTORE_UNAVAILABLE;
@@ -480,7 +660,7 @@ static long long per_partition(group_reader_t *g, const char *const *head, int n
             continue;
         if (tail != NULL)
             argv[argc++] = tail;
-        redisReply *r = redisCommandArgv(g->c, argc, argv, NULL);
+        redisReply *r = run(g, cf->keys[p], argc, argv);
         if (r == NULL) {
             sum = -1;
             break;
@@ -491,7 +671,15 @@ static long long per_partition(group_reader_t *g, const char *const *head, int n
             sum += (long long)r->elements;
         else if (r->type == REDIS_REPLY_ERROR)
             on_error_reply(g, r, head[0]);
+        /* A cluster node that refuses (CLUSTERDOWN while a replica is promoted, TRYAGAIN):
+         * the command did not run; the caller tries again later (an XACK keeps its entries). */
+        int refused =
+            g->conf.cluster && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOGROUP", 7) != 0;
         freeReplyObject(r);
+        if (refused) {
+            sum = -1;
+            break;
+        }
     }
     free(argv);
     free(ids);
@@ -511,8 +699,9 @@ static void touch(group_reader_t *g)
 static void pending_gauge(group_reader_t *g)
 {
     uint64_t sum = 0;
-    for (uint32_t p = 0; p < g->conf.partitions && g->c != NULL; p++) {
-        redisReply *r = redisCommand(g->c, "XPENDING %s %s", g->conf.keys[p], g->group);
+    for (uint32_t p = 0; p < g->conf.partitions && live(g); p++) {
+        const char *argv[] = {"XPENDING", g->conf.keys[p], g->group};
+        redisReply *r = run(g, g->conf.keys[p], 3, argv);
         if (r == NULL) {
             drop_conn(g, "XPENDING");
             return;
@@ -537,17 +726,17 @@ static void maintain(group_reader_t *g, int64_t now, int room)
     g->pass_ns = now + every;
     if (g->claim_idle_ms > 0) {
         touch(g);
-        if (room && g->c != NULL)
+        if (room && live(g))
             (void)claim(g);
     }
-    if (g->c != NULL)
+    if (live(g))
         pending_gauge(g);
 }
 
 /* Reads more entries when there may be some. Owner's thread. */
 static void fetch(group_reader_t *g)
 {
-    if (conn(g) == NULL)
+    if (!conn(g))
         return;
     int64_t now = (int64_t)rc_now_ns();
     int room = g->hlen < HOLD_MAX;
@@ -565,13 +754,13 @@ static void fetch(group_reader_t *g)
                             "not acknowledge are delivered again",
                             g->group, (unsigned long long)g->pend_total);
         }
-        if (g->c == NULL)
+        if (!live(g))
             return;
     }
     if (now >= g->pass_ns) {
         uint32_t before = g->hlen;
         maintain(g, now, room);
-        if (g->hlen > before || g->c == NULL)
+        if (g->hlen > before || !live(g))
             return;
     }
     if (!room)
@@ -602,16 +791,23 @@ static int group_poll(rc_storage_reader_t *r, rc_storage_view_t *v)
         }
         if (round == 0)
             fetch(g);
+        if (g->again > g->again_told) {
+            rc_log_info("worker",
+                        "trigger group %s: %llu entries read again (after a failover) were "
+                        "delivered here before: acknowledged, not delivered again",
+                        g->group, (unsigned long long)(g->again - g->again_told));
+            g->again_told = g->again;
+        }
     }
     /* Nothing: the watch waits for the head to move past what was seen, or the next pass. */
     uint64_t head =
-        g->hlen >= HOLD_MAX || g->c == NULL ? rc__storage_shm_head_seq(g->ring) : g->seen_head;
+        g->hlen >= HOLD_MAX || !live(g) ? rc__storage_shm_head_seq(g->ring) : g->seen_head;
     int64_t due = g->refresh_ns < g->pass_ns ? g->refresh_ns : g->pass_ns;
-    if (g->c == NULL && g->retry_ns > due)
+    if (!live(g) && g->retry_ns > due)
         due = g->retry_ns;
     /* Holding its most, the reader reads again once the worker acknowledges, which its own
      * responses wake it for: the watch must not fire now for a pass that is overdue. */
-    if (g->hlen >= HOLD_MAX && g->c != NULL) {
+    if (g->hlen >= HOLD_MAX && live(g)) {
         int64_t later = (int64_t)rc_now_ns() + REFRESH_NS;
         due = g->pass_ns < later ? g->pass_ns : later; /* the pass that touches what it holds */
     }
@@ -676,7 +872,7 @@ static int group_ack(rc_storage_reader_t *r, uint64_t pos)
         n++;
     if (n == 0)
         return 0;
-    if (conn(g) == NULL)
+    if (!conn(g))
         return RC_ESTORE_UNAVAILABLE;
     const char *head[] = {"XACK", g->group};
     long long k = per_partition(g, head, 2, NULL, UINT32_MAX, n);
@@ -720,6 +916,11 @@ static int group_resume(rc_storage_reader_t *r)
 {
     group_reader_t *g = (group_reader_t *)r;
     drop_held(g);
+    /* What it held is read again and delivered: forget it was read. */
+    if (g->seen != NULL && g->seen_pid == getpid())
+        memset(g->seen, 0, SEEN_SLOTS * sizeof(*g->seen));
+    else
+        g->seen = NULL;
     g->pending_phase = 1;
     g->pend_total = 0;
     memset(g->pend_from, 0, sizeof(g->pend_from));
@@ -737,7 +938,11 @@ static void group_close(rc_storage_reader_t *r, int keep_cursor)
     (void)keep_cursor; /* the group's position is Redis' in either case */
     if (g->pid == getpid() && g->c != NULL)
         redisFree(g->c);
+    if (g->pid == getpid() && g->cl != NULL)
+        rc_redis_cluster_close(g->cl);
     drop_held(g);
+    if (g->seen_pid == getpid())
+        free(g->seen);
     free(g->h);
     munmap(g->sh, sizeof(*g->sh));
     free(g);
@@ -797,15 +1002,20 @@ int rc__redis_group_open(const rc__redis_conf_t *conf, rc_storage_t *ring,
     snprintf(g->group, sizeof(g->group), "%s", o->group);
     snprintf(g->consumer, sizeof(g->consumer), "%s", o->consumer);
     g->claim_idle_ms = o->claim_idle_ms;
-    redisContext *c = rc__redis_connect(conf, 2000, err, errlen);
-    if (c == NULL) {
+    /* The opener's connection (or cluster set) is used once here: the polling process makes
+     * its own. */
+    redisContext *c = NULL;
+    rc_redis_cluster_t *cl = NULL;
+    if (conf->cluster ? rc__redis_cluster_open(conf, 2000, NULL, &cl, err, errlen) != 0
+                      : (c = rc__redis_connect(conf, 2000, err, errlen)) == NULL) {
         group_close(&g->base, 0);
         return RC_ESTORE_UNAVAILABLE;
     }
     char start[48];
     start_id(o, start);
-    int rc = create_groups(conf, c, g->group, start, err, errlen);
+    int rc = create_groups(conf, c, cl, g->group, start, err, errlen);
     redisFree(c);
+    rc_redis_cluster_close(cl);
     if (rc != 0) {
         group_close(&g->base, 0);
         return rc;
