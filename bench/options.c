@@ -17,7 +17,7 @@ static void usage(const char *scenario, const char *summary, FILE *out)
             "         [--systems LIST] [--rates LIST] [--consumers LIST] [--ring-size BYTES]\n"
             "         [--reader-spin N] [--drain S] [--quick] [--out DIR]\n"
             "         [--triggers LIST] [--decoys N] [--workers N] [--rate R] [--targets]\n"
-            "         [--bulk LIST] [--store-dir DIR]\n\n%s\n\n"
+            "         [--bulk LIST] [--store-dir DIR] [--nodes LIST]\n\n%s\n\n"
             "  --seconds S      publishing time per run (default 3, quick 0.5)\n"
             "  --conns N        publisher connections (default 16)\n"
             "  --depth N        requests in flight per connection: 1 = keep-alive request/\n"
@@ -42,7 +42,9 @@ static void usage(const char *scenario, const char *summary, FILE *out)
             "                   to its own HTTP sink (default: the --consumers list; quick 1)\n"
             "  --decoys N       fanout: add N exact-type triggers the load never matches\n"
             "  --workers N      fanout: ringcast delivery worker processes (default: its own)\n"
-            "  --rate R         fanout: open loop at R events/s instead of closed loop\n"
+            "  --rate R         fanout, scaleout: open loop at R events/s instead of closed loop\n"
+            "  --nodes LIST     scaleout: ringcast nodes sharing one broker over Redis\n"
+            "                   (default 1,2,3; at most 8)\n"
             "  --targets        fanout: the three target checks (p99 at 10k/s with 1 trigger,\n"
             "                   8 triggers vs sinks-direct, 10,000 triggers vs 1), one\n"
             "                   target=... line each\n"
@@ -113,6 +115,7 @@ static const opt_t value_opts[] = {
     {"--rate", OPT_DOUBLE, offsetof(rc_bench_opts_t, rate)},
     {"--out", OPT_TEXT, offsetof(rc_bench_opts_t, out)},
     {"--store-dir", OPT_TEXT, offsetof(rc_bench_opts_t, store_dir)},
+    {"--nodes", OPT_TEXT, offsetof(rc_bench_opts_t, nodes)},
 };
 
 /* Stores `v` in the option's field. Returns 0, or -1 when a number is not the whole of `v`

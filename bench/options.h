@@ -18,9 +18,9 @@ typedef struct {
     int runs; /* repeat each run, keep the median throughput */
     double drain_s;
     uint64_t ring_bytes;
-    uint32_t reader_spin; /* ringcast shm readers' spin before sleeping */
-    uint32_t reader_linger_us; /* ringcast shm readers' linger after a wake */
-#define RC_BENCH_LINGER_UNSET UINT32_MAX /* not given: 0, fanout RC_BENCH_FANOUT_LINGER_US */
+    uint32_t reader_spin;                    /* ringcast shm readers' spin before sleeping */
+    uint32_t reader_linger_us;               /* ringcast shm readers' linger after a wake */
+#define RC_BENCH_LINGER_UNSET     UINT32_MAX /* not given: 0, fanout RC_BENCH_FANOUT_LINGER_US */
 #define RC_BENCH_FANOUT_LINGER_US 100
     int quick;
     const char *systems;   /* comma list; NULL = the scenario's default */
@@ -34,6 +34,7 @@ typedef struct {
     int targets;           /* fanout: run the three target checks */
     const char *out;       /* directory for report.md/json and SVGs; NULL = none */
     const char *store_dir; /* ingest: parent of the file stores' / AOFs' temp directories */
+    const char *nodes;     /* scaleout: ringcast node counts, comma list */
 } rc_bench_opts_t;
 
 /** Parses `argv` (argv[0] the scenario) into `o` after setting defaults (`--quick` shortens
