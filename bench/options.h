@@ -18,9 +18,9 @@ typedef struct {
     int runs; /* repeat each run, keep the median throughput */
     double drain_s;
     uint64_t ring_bytes;
-    uint32_t reader_spin;                    /* ringcast shm readers' spin before sleeping */
-    uint32_t reader_linger_us;               /* ringcast shm readers' linger after a wake */
-#define RC_BENCH_LINGER_UNSET     UINT32_MAX /* not given: 0, fanout RC_BENCH_FANOUT_LINGER_US */
+    uint32_t reader_spin; /* ringcast shm readers' spin before sleeping */
+    uint32_t reader_linger_us; /* ringcast shm readers' linger after a wake */
+#define RC_BENCH_LINGER_UNSET UINT32_MAX /* not given: 0, fanout RC_BENCH_FANOUT_LINGER_US */
 #define RC_BENCH_FANOUT_LINGER_US 100
     int quick;
     const char *systems;   /* comma list; NULL = the scenario's default */
