@@ -22,7 +22,7 @@
 #include "bench/scenarios.h"
 #include "bench/sink_server.h"
 
-#define MAX_NODES  8
+#define MAX_NODES  RC_BENCH_MAX_NODES
 #define MAX_SEQ    (1ull << 25) /* sequence numbers the sink marks (a 4 MiB bitmap) */
 #define PARTITIONS 2            /* spec.redis.partitions of the shared broker */
 #define MAX_RUNS   16
@@ -315,16 +315,9 @@ int rc__bench_scaleout_rows(const rc_bench_opts_t *o, rc_report_t *rep)
 {
     double counts[MAX_NODES];
     const char *list = o->nodes ? o->nodes : "1,2,3";
-    int n = rc_bench_list_nums(list, counts, MAX_NODES);
-    for (int i = 0; i < n; i++) {
-        if (counts[i] < 1 || counts[i] > MAX_NODES || counts[i] != (double)(int)counts[i])
-            n = -1;
-    }
-    if (n < 0) {
-        fprintf(stderr, "ringcast-bench scaleout: --nodes needs whole numbers 1-%d: '%s'\n",
-                MAX_NODES, list);
+    int n = rc_bench_list_nums(list, counts, MAX_NODES); /* checked by the option parser */
+    if (n < 0)
         return 1;
-    }
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     srow_t rows[MAX_NODES + 2];
     int failed = 0, k = 0;

@@ -254,6 +254,26 @@ static int check_systems(const char *scenario, const char *systems)
     return 0;
 }
 
+/* --nodes (scaleout): up to 8 whole node counts, each 1-8 (each node is a `ringcast serve` with
+ * its workers on this machine). Returns 0 or 2 (message printed). */
+static int check_nodes(const char *scenario, const char *list)
+{
+    double nums[RC_BENCH_MAX_NODES];
+    int n = rc_bench_list_nums(list, nums, RC_BENCH_MAX_NODES);
+    for (int i = 0; i < n; i++) {
+        if (nums[i] < 1 || nums[i] > RC_BENCH_MAX_NODES || nums[i] != (double)(int)nums[i])
+            n = -1;
+    }
+    if (n < 0) {
+        fprintf(stderr,
+                "ringcast-bench %s: --nodes takes up to %d whole numbers 1-%d separated by "
+                "commas, not '%s'\n",
+                scenario, RC_BENCH_MAX_NODES, RC_BENCH_MAX_NODES, list);
+        return 2;
+    }
+    return 0;
+}
+
 /* The checks that need every option read, and the --quick defaults. Returns 0 or 2 (message
  * printed). */
 static int check_opts(const char *scenario, rc_bench_opts_t *o)
@@ -270,6 +290,8 @@ static int check_opts(const char *scenario, rc_bench_opts_t *o)
         return 2;
     }
     if (check_systems(scenario, o->systems) != 0)
+        return 2;
+    if (o->nodes != NULL && check_nodes(scenario, o->nodes) != 0)
         return 2;
     if (o->reader_linger_us != RC_BENCH_LINGER_UNSET && o->reader_linger_us > 100000) {
         fprintf(stderr, "ringcast-bench %s: --reader-linger-us is at most 100000, not %u\n",
