@@ -74,11 +74,16 @@ static double tree_cpu(pid_t pid)
     return sum;
 }
 
-static double nodes_cpu(const srun_t *s)
+/* CPU seconds of the nodes with their workers; `*serve` (may be NULL) the serve processes'. */
+static double nodes_cpu(const srun_t *s, double *serve)
 {
-    double sum = 0;
-    for (int i = 0; i < s->n; i++)
+    double sum = 0, own = 0;
+    for (int i = 0; i < s->n; i++) {
         sum += tree_cpu(s->node[i].pid);
+        own += rc_bench_cpu_s(s->node[i].pid);
+    }
+    if (serve != NULL)
+        *serve = own;
     return sum;
 }
 
@@ -139,7 +144,7 @@ static int srun_measure(srun_t *s, srow_t *sr)
     lo.rate = s->o->rate;
     lo.ports = s->ports;
     lo.nports = s->n;
-    double ncpu0 = nodes_cpu(s), rcpu0 = rc_bench_cpu_s(s->redis.pid);
+    double serve0, serve1, ncpu0 = nodes_cpu(s, &serve0), rcpu0 = rc_bench_cpu_s(s->redis.pid);
     double scpu0 = rc_bench_cpu_s(s->sink.pid), t0 = rc_bench_now_s(), busy0 = -1, total0 = -1;
     rc_bench_machine_ticks(&busy0, &total0);
     int rc = rc_bench_publish("scaleout", row->system, &lo, &s->lr, row);
@@ -148,7 +153,8 @@ static int srun_measure(srun_t *s, srow_t *sr)
     drain(&s->sink, s->lr.events_acked, s->o->drain_s);
     row->wall_s = rc_bench_now_s() - t0;
     row->machine_busy_pct = rc_bench_busy_pct(busy0, total0);
-    sr->nodes_cpu_s = nodes_cpu(s) - ncpu0;
+    sr->nodes_cpu_s = nodes_cpu(s, &serve1) - ncpu0;
+    row->worker_cpu_s = sr->nodes_cpu_s - (serve1 - serve0);
     sr->redis_cpu_s = rc_bench_cpu_s(s->redis.pid) - rcpu0;
     row->cpu_s = sr->nodes_cpu_s + sr->redis_cpu_s;
     for (int i = 0; i < s->n; i++)
