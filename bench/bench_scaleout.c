@@ -255,11 +255,18 @@ static int scaleout_median(const rc_bench_opts_t *o, int n, const char *params, 
         out->row.lost = all[i].row.lost > out->row.lost ? all[i].row.lost : out->row.lost;
         out->row.dups = all[i].row.dups > out->row.dups ? all[i].row.dups : out->row.dups;
     }
-    if (k > 1) {
+    if (k > 1) { /* the range of both keys over the runs */
+        double tmin = all[0].row.throughput, tmax = tmin, pmin = all[0].row.p99_us, pmax = pmin;
+        for (int i = 1; i < k; i++) {
+            tmin = all[i].row.throughput < tmin ? all[i].row.throughput : tmin;
+            tmax = all[i].row.throughput > tmax ? all[i].row.throughput : tmax;
+            pmin = all[i].row.p99_us < pmin ? all[i].row.p99_us : pmin;
+            pmax = all[i].row.p99_us > pmax ? all[i].row.p99_us : pmax;
+        }
         size_t len = strlen(out->row.note);
         snprintf(out->row.note + len, sizeof(out->row.note) - len,
-                 "; median of %d runs: %.0f-%.0f events/s", k, all[0].row.throughput,
-                 all[k - 1].row.throughput);
+                 "; median %s of %d runs: %.0f-%.0f events/s, p99 %.0f-%.0f µs",
+                 open_loop ? "p99" : "throughput", k, tmin, tmax, pmin, pmax);
     }
     return 0;
 }
