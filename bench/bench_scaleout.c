@@ -47,12 +47,11 @@ typedef struct {
     rc_lg_result_t lr;
 } srun_t;
 
-static int sink_port; /* for trigger_yaml (one run at a time, main thread) */
-
+/* The one trigger, `arg` pointing at the sink's port. */
 static int trigger_yaml(FILE *f, const char *dir, void *arg)
 {
     (void)dir;
-    (void)arg;
+    int sink_port = *(const int *)arg;
     fprintf(f,
             "---\napiVersion: eventing.knative.dev/v1\nkind: Trigger\nmetadata:\n  name: t0\n"
             "  namespace: default\nspec:\n  broker: default\n  subscriber:\n"
@@ -96,14 +95,14 @@ static int srun_start(srun_t *s, rc_row_t *row)
         return rc;
     }
     s->sink_up = 1;
-    sink_port = s->sink.port;
     rc = rc_bench_peer_start(RC_PEER_REDIS, 0, &s->redis, row->note, sizeof(row->note));
     for (int i = 0; i < s->n && rc == 0; i++) {
         char id[16];
         snprintf(id, sizeof(id), "node-%d", i);
         rc_bench_redis_node_t rn = {s->redis.port, PARTITIONS, id};
-        rc = rc_bench_ringcast_start_redis(&rn, s->o->ring_bytes, s->o->workers, trigger_yaml, NULL,
-                                           &s->node[i], row->note, sizeof(row->note));
+        rc =
+            rc_bench_ringcast_start_redis(&rn, s->o->ring_bytes, s->o->workers, trigger_yaml,
+                                          &s->sink.port, &s->node[i], row->note, sizeof(row->note));
         s->ports[i] = s->node[i].port;
     }
     return rc;
