@@ -23,6 +23,7 @@ typedef struct {
     X(fanout, "one event to N consumers: shm readers, Redis groups, NATS subscribers")             \
     X(groups, "competing consumers: ringcast consumer group vs Redis one group, N consumers")      \
     X(dapr, "Dapr publish API: latency at fixed rates, bulk publish, publish-to-app replicas")     \
+    X(scaleout, "N ringcast nodes on one Redis vs one shm node vs Dapr's Redis pattern")         \
     X(all, "every scenario into one report (--quick: under 2 minutes)")                            \
     /* end of RC_BENCH_SCENARIOS */
 

@@ -17,7 +17,7 @@ static void usage(const char *scenario, const char *summary, FILE *out)
             "         [--systems LIST] [--rates LIST] [--consumers LIST] [--ring-size BYTES]\n"
             "         [--reader-spin N] [--drain S] [--quick] [--out DIR]\n"
             "         [--triggers LIST] [--decoys N] [--workers N] [--rate R] [--targets]\n"
-            "         [--bulk LIST] [--store-dir DIR]\n\n%s\n\n"
+            "         [--bulk LIST] [--store-dir DIR] [--nodes LIST]\n\n%s\n\n"
             "  --seconds S      publishing time per run (default 3, quick 0.5)\n"
             "  --conns N        publisher connections (default 16)\n"
             "  --depth N        requests in flight per connection: 1 = keep-alive request/\n"
@@ -42,7 +42,9 @@ static void usage(const char *scenario, const char *summary, FILE *out)
             "                   to its own HTTP sink (default: the --consumers list; quick 1)\n"
             "  --decoys N       fanout: add N exact-type triggers the load never matches\n"
             "  --workers N      fanout: ringcast delivery worker processes (default: its own)\n"
-            "  --rate R         fanout: open loop at R events/s instead of closed loop\n"
+            "  --rate R         fanout, scaleout: open loop at R events/s instead of closed loop\n"
+            "  --nodes LIST     scaleout: ringcast nodes sharing one broker over Redis\n"
+            "                   (default 1,2,3; at most 8)\n"
             "  --targets        fanout: the three target checks (p99 at 10k/s with 1 trigger,\n"
             "                   8 triggers vs sinks-direct, 10,000 triggers vs 1), one\n"
             "                   target=... line each\n"
@@ -113,6 +115,7 @@ static const opt_t value_opts[] = {
     {"--rate", OPT_DOUBLE, offsetof(rc_bench_opts_t, rate)},
     {"--out", OPT_TEXT, offsetof(rc_bench_opts_t, out)},
     {"--store-dir", OPT_TEXT, offsetof(rc_bench_opts_t, store_dir)},
+    {"--nodes", OPT_TEXT, offsetof(rc_bench_opts_t, nodes)},
 };
 
 /* Stores `v` in the option's field. Returns 0, or -1 when a number is not the whole of `v`
@@ -251,6 +254,26 @@ static int check_systems(const char *scenario, const char *systems)
     return 0;
 }
 
+/* --nodes (scaleout): up to 8 whole node counts, each 1-8 (each node is a `ringcast serve` with
+ * its workers on this machine). Returns 0 or 2 (message printed). */
+static int check_nodes(const char *scenario, const char *list)
+{
+    double nums[RC_BENCH_MAX_NODES];
+    int n = rc_bench_list_nums(list, nums, RC_BENCH_MAX_NODES);
+    for (int i = 0; i < n; i++) {
+        if (nums[i] < 1 || nums[i] > RC_BENCH_MAX_NODES || nums[i] != (double)(int)nums[i])
+            n = -1;
+    }
+    if (n < 0) {
+        fprintf(stderr,
+                "ringcast-bench %s: --nodes takes up to %d whole numbers 1-%d separated by "
+                "commas, not '%s'\n",
+                scenario, RC_BENCH_MAX_NODES, RC_BENCH_MAX_NODES, list);
+        return 2;
+    }
+    return 0;
+}
+
 /* The checks that need every option read, and the --quick defaults. Returns 0 or 2 (message
  * printed). */
 static int check_opts(const char *scenario, rc_bench_opts_t *o)
@@ -267,6 +290,8 @@ static int check_opts(const char *scenario, rc_bench_opts_t *o)
         return 2;
     }
     if (check_systems(scenario, o->systems) != 0)
+        return 2;
+    if (o->nodes != NULL && check_nodes(scenario, o->nodes) != 0)
         return 2;
     if (o->reader_linger_us != RC_BENCH_LINGER_UNSET && o->reader_linger_us > 100000) {
         fprintf(stderr, "ringcast-bench %s: --reader-linger-us is at most 100000, not %u\n",

@@ -34,6 +34,8 @@ typedef struct {
     int targets;           /* fanout: run the three target checks */
     const char *out;       /* directory for report.md/json and SVGs; NULL = none */
     const char *store_dir; /* ingest: parent of the file stores' / AOFs' temp directories */
+    const char *nodes;     /* scaleout: ringcast node counts, comma list */
+#define RC_BENCH_MAX_NODES 8
 } rc_bench_opts_t;
 
 /** Parses `argv` (argv[0] the scenario) into `o` after setting defaults (`--quick` shortens

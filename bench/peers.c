@@ -218,10 +218,12 @@ static void last_line(const char *path, char *buf, size_t cap)
 /* `ringcast serve` on ports it picks itself; with `durability` (p->store made), a file store
  * in p->store. */
 static int start_ringcast(const char *bin, uint64_t ring_bytes, int workers, const char *durability,
-                          rc_bench_yaml_fn extra, void *arg, rc_peer_t *p, char *err, size_t errlen)
+                          const rc_bench_redis_node_t *rn, rc_bench_yaml_fn extra, void *arg,
+                          rc_peer_t *p, char *err, size_t errlen)
 {
     static unsigned counter;
     char prefix[32], conf[128], errlog[128], wline[32] = "", storage[400] = "";
+    char redis[256] = "", annot[96] = "";
     snprintf(prefix, sizeof(prefix), "rcbench%dx%u", (int)getpid(), counter++);
     snprintf(p->ring, sizeof(p->ring), "%s.default.default", prefix);
     snprintf(conf, sizeof(conf), "%s/ringcast.yaml", p->dir);
@@ -233,15 +235,25 @@ static int start_ringcast(const char *bin, uint64_t ring_bytes, int workers, con
         snprintf(storage, sizeof(storage),
                  "  storage:\n    type: file\n    directory: \"%s\"\n    durability: %s\n",
                  p->store, durability);
+    /* A node of a broker shared over Redis (docs/scaleout.md): every node names the same Redis
+     * and partitions and its own nodeId; claimIdle is long so that a node slowed down by the
+     * load on a shared machine is not taken for dead (its entries would arrive twice). */
+    if (rn != NULL) {
+        snprintf(redis, sizeof(redis),
+                 "  redis:\n    addresses: [\"127.0.0.1:%d\"]\n    partitions: %d\n"
+                 "    nodeId: %s\n    claimIdle: 30s\n",
+                 rn->port, rn->partitions, rn->node_id);
+        snprintf(annot, sizeof(annot), "  annotations:\n    ringcast.dev/storage-type: redis\n");
+    }
     FILE *f = fopen(conf, "we");
     int rc = f == NULL ? -errno : 0;
     if (f != NULL) {
         fprintf(f,
                 "apiVersion: ringcast.dev/v1alpha1\nkind: RingcastConfig\nspec:\n"
                 "  ingressLoops: 1\n  logLevel: warn\n%s  ring:\n    size: %llu\n"
-                "    namePrefix: %s\n%s---\napiVersion: eventing.knative.dev/v1\nkind: Broker\n"
-                "metadata:\n  name: default\n  namespace: default\n",
-                wline, (unsigned long long)ring_bytes, prefix, storage);
+                "    namePrefix: %s\n%s%s---\napiVersion: eventing.knative.dev/v1\nkind: Broker\n"
+                "metadata:\n  name: default\n  namespace: default\n%s",
+                wline, (unsigned long long)ring_bytes, prefix, storage, redis, annot);
         if (extra != NULL)
             rc = extra(f, p->dir, arg);
         if (fclose(f) != 0 && rc == 0)
@@ -444,7 +456,7 @@ static int peer_start(rc_peer_kind_t kind, uint64_t ring_bytes, const char *mode
         rc = make_store(parent, p, err, errlen);
     if (rc == 0)
         rc = kind == RC_PEER_RINGCAST
-                 ? start_ringcast(bin, ring_bytes, 0, mode, NULL, NULL, p, err, errlen)
+                 ? start_ringcast(bin, ring_bytes, 0, mode, NULL, NULL, NULL, p, err, errlen)
                  : start_on_port(kind, bin, mode, NULL, 0, p, err, errlen);
     if (rc < 0) {
         rc_bench_peer_stop(p);
@@ -494,7 +506,23 @@ int rc_bench_ringcast_start(uint64_t ring_bytes, int workers, rc_bench_yaml_fn e
     char bin[PATH_MAX];
     int rc = peer_begin(RC_PEER_RINGCAST, p, bin, sizeof(bin), err, errlen);
     if (rc == 0)
-        rc = start_ringcast(bin, ring_bytes, workers, NULL, extra, arg, p, err, errlen);
+        rc = start_ringcast(bin, ring_bytes, workers, NULL, NULL, extra, arg, p, err, errlen);
+    if (rc < 0) {
+        rc_bench_peer_stop(p);
+        return rc;
+    }
+    rc_bench_peer_mark(p);
+    return 0;
+}
+
+int rc_bench_ringcast_start_redis(const rc_bench_redis_node_t *rn, uint64_t ring_bytes, int workers,
+                                  rc_bench_yaml_fn extra, void *arg, rc_peer_t *p, char *err,
+                                  size_t errlen)
+{
+    char bin[PATH_MAX];
+    int rc = peer_begin(RC_PEER_RINGCAST, p, bin, sizeof(bin), err, errlen);
+    if (rc == 0)
+        rc = start_ringcast(bin, ring_bytes, workers, NULL, rn, extra, arg, p, err, errlen);
     if (rc < 0) {
         rc_bench_peer_stop(p);
         return rc;

@@ -54,6 +54,20 @@ typedef int (*rc_bench_yaml_fn)(FILE *f, const char *dir, void *arg);
 int rc_bench_ringcast_start(uint64_t ring_bytes, int workers, rc_bench_yaml_fn extra, void *arg,
                             rc_peer_t *p, char *err, size_t errlen);
 
+/** A node of a broker whose store is Redis (docs/scaleout.md). */
+typedef struct {
+    int port;            /* the redis-server on 127.0.0.1 */
+    int partitions;      /* spec.redis.partitions, the same on every node */
+    const char *node_id; /* spec.redis.nodeId: distinct per node */
+} rc_bench_redis_node_t;
+
+/** rc_bench_ringcast_start with the Broker `default/default` stored in Redis
+ *  (`ringcast.dev/storage-type: redis`, spec.redis from `rn`, claimIdle 30 s): several such
+ *  nodes on one Redis share the broker, each trigger one consumer group across them. */
+int rc_bench_ringcast_start_redis(const rc_bench_redis_node_t *rn, uint64_t ring_bytes, int workers,
+                                  rc_bench_yaml_fn extra, void *arg, rc_peer_t *p, char *err,
+                                  size_t errlen);
+
 /** Starts a peer that writes to disk, in a fresh directory `<parent>/rcbench<pid>-store-XXXXXX`
  *  (`parent` NULL: $TMPDIR, else /tmp) removed at rc_bench_peer_stop: ringcast with
  *  `spec.storage: {type: file, durability: mode}` (mode none, batch or sync), or redis-server

@@ -12,6 +12,7 @@ int rc__bench_latency_rows(const rc_bench_opts_t *o, rc_report_t *rep);
 int rc__bench_fanout_rows(const rc_bench_opts_t *o, rc_report_t *rep);
 int rc__bench_groups_rows(const rc_bench_opts_t *o, rc_report_t *rep);
 int rc__bench_dapr_rows(const rc_bench_opts_t *o, rc_report_t *rep);
+int rc__bench_scaleout_rows(const rc_bench_opts_t *o, rc_report_t *rep);
 
 /** Prints ingest's `target=...` ratio lines (issue 13: file store vs memory and Redis AOF) for
  *  the rows of `rep` that ran. */

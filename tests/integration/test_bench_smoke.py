@@ -306,6 +306,72 @@ def ingest_store_check(out):
           "ingest --store-dir missing: exit %d: %r" % (r.returncode, r.stderr[-500:]))
 
 
+def scaleout_rows(stdout):
+    """The `scaleout_row system=... nodes=N key=value...` lines, by (system, nodes)."""
+    rows = {}
+    for line in stdout.splitlines():
+        if line.startswith("scaleout_row "):
+            kv = dict(x.split("=", 1) for x in line.split()[1:])
+            rows[(kv["system"], int(kv["nodes"]))] = kv
+    return rows
+
+
+def scaleout_check(out):
+    """scaleout --nodes 1,2: 1 and 2 ringcast nodes sharing one broker over Redis, the shm node
+    and Dapr's Redis pattern, each accepted event exactly once at the sink; the result lines
+    machine-readable; the report says the nodes share the cores. Without redis-server the Redis
+    rows are skipped, saying what to install, and the shm row still runs."""
+    cmd = [BENCH, "scaleout", "--nodes", "1,2", "--quick", "--seconds", "0.3", "--conns", "4",
+           "--drain", "3", "--out", out]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=90)
+    check(r.returncode == 0, "scaleout: exit %d: %s" % (r.returncode, r.stderr[-2000:]))
+    check(re.search(r"^note: .*share this machine's \d+ cores: .*efficiency.*not scaling",
+                    r.stdout, re.M), "scaleout: no efficiency-not-scaling note: %r" % r.stdout)
+    rows = scaleout_rows(r.stdout)
+    have_redis = shutil.which("redis-server") or os.path.exists("/usr/bin/redis-server")
+    want = [("ringcast-shm", 1)]
+    if have_redis:
+        want += [("ringcast-redis", 1), ("ringcast-redis", 2), ("redis-dapr", 1)]
+    for key in want:
+        kv = rows.get(key)
+        check(kv is not None and kv.get("skipped") is None, "scaleout: no %s row: %r" %
+              (key, sorted(rows)))
+        if kv is None or kv.get("skipped") is not None:
+            continue
+        check(int(kv["events"]) > 0 and float(kv["eps"]) > 0, "scaleout %s: no events %r" %
+              (key, kv))
+        check(kv["lost"] == "0" and kv["dups"] == "0" and kv["exactly_once"] == "1",
+              "scaleout %s: not exactly once: %r" % (key, kv))
+        check(0 < float(kv["p50_us"]) <= float(kv["p99_us"]), "scaleout %s: percentiles %r" %
+              (key, kv))
+        check(float(kv["events_per_server_cpu_s"]) > 0 and
+              float(kv["events_per_machine_cpu_s"]) > 0 and kv["cores"] == str(os.cpu_count()),
+              "scaleout %s: efficiency %r" % (key, kv))
+        if key[0] == "ringcast-redis":
+            check(float(kv["redis_cpu_s"]) > 0 and float(kv["nodes_cpu_s"]) > 0,
+                  "scaleout %s: nodes' and Redis's CPU %r" % (key, kv))
+    last = r.stdout.strip().splitlines()[-1] if r.stdout.strip() else ""
+    check(last.startswith("scenario=scaleout ") and " lost=0 failed=0" in last and
+          (not have_redis or "ringcast_redis_nodes_2_eps=" in last),
+          "scaleout result line: %r" % last)
+    with open(os.path.join(out, "report.json")) as f:
+        systems = sorted({x["system"] for x in json.load(f)["rows"]})
+    check(systems == ["redis-dapr", "ringcast-redis", "ringcast-shm"],
+          "scaleout report.json systems: %r" % systems)
+    check(not clones(cmd), "scaleout: bench sinks left behind: %s" % clones(cmd))
+    # No redis-server: the Redis rows say what to install; the shm row runs; exit 0.
+    env = dict(os.environ, PATH="/nonexistent")
+    cmd = [BENCH, "scaleout", "--nodes", "2", "--quick", "--seconds", "0.2", "--conns", "2"]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=env)
+    rows = scaleout_rows(r.stdout)
+    check(r.returncode == 0 and rows.get(("ringcast-redis", 2), {}).get("skipped") == "1" and
+          rows.get(("redis-dapr", 1), {}).get("skipped") == "1" and
+          rows.get(("ringcast-shm", 1), {}).get("exactly_once") == "1",
+          "scaleout without redis-server: exit %d %r" % (r.returncode, rows))
+    check("redis-server is not installed" in r.stdout + r.stderr,
+          "scaleout without redis-server: no message: %r" % r.stderr[-1000:])
+
+
 def main():
     if not os.access(BENCH, os.X_OK):
         print("skipped: %s not built" % BENCH)
@@ -322,7 +388,10 @@ def main():
                        (["ingest", "--systems", "kafka"], "kafka"),
                        (["ingest", "--systems", "ringcast-file-fast"], "ringcast-file-fast"),
                        (["ingest", "--seconds"], "--seconds"),
-                       (["ingest", "--bogus", "1"], "--bogus")):
+                       (["ingest", "--bogus", "1"], "--bogus"),
+                       (["scaleout", "--nodes", "0"], "--nodes"),
+                       (["scaleout", "--nodes", "1,9"], "--nodes"),
+                       (["scaleout", "--nodes", "1.5"], "--nodes")):
         r = subprocess.run([BENCH] + args, capture_output=True, text=True, timeout=30)
         check(r.returncode == 2, "%s: exit %d, want 2" % (args, r.returncode))
         check(word in r.stderr, "%s: stderr does not name %r: %r" % (args, word, r.stderr))
@@ -456,6 +525,8 @@ def main():
     check(not clones(cmd2), "bench sinks left behind: %s" % clones(cmd2))
 
     ingest_store_check(out)
+
+    scaleout_check(out)
 
     sigint_check(["fanout", "--seconds", "20", "--consumers", "1", "--systems", "ringcast"])
     sigint_check(["fanout", "--seconds", "20", "--triggers", "2", "--systems", "ringcast-http"])
