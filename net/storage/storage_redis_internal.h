@@ -67,6 +67,11 @@ typedef struct {
     rc__redis_id_t pend_last[RC_CONFIG_REDIS_PARTITIONS];
     uint32_t pend_seen[RC_CONFIG_REDIS_PARTITIONS];
     int pending;
+    int lag_warned, trim_warned; /* an XINFO, an XTRIM refused was logged */
+    uint64_t lost_log;           /* trimmed entries not logged yet (at most one line per 10 s) */
+    uint32_t lost_p, lost_parts; /* the last partition that lost some, how many did */
+    rc__redis_id_t lost_first;   /* where that stream starts now */
+    int64_t next_lost_log_ms;
     int64_t next_sample_ms;          /* monotonic: when the lag is sampled next */
     int64_t next_trim_ms;            /* monotonic: when maxAge trims next */
     struct rc_redis_cluster *lag_cl; /* a cluster's sampling connections (the poll's are busy) */

@@ -36,6 +36,10 @@
 #define POS_MAGIC       0x5243524544495332ull /* "RCREDIS2": and the entries-added counts */
 #define SAMPLE_MS       500  /* the lag is sampled that often (XINFO STREAM per partition) */
 #define TRIM_MS         1000 /* maxAge trims that often (XTRIM MINID per partition) */
+/* After a sample or trim that failed (Redis away, a master down): not before this, so that a
+ * master that does not answer costs the mirror one connect timeout per 5 s, not per turn. */
+#define TURN_RETRY_MS 5000
+#define LOST_LOG_MS   10000 /* at most one warning of trimmed entries per 10 s */
 
 typedef struct {
     uint64_t magic;
@@ -402,28 +406,57 @@ static uint64_t oldest_wait_ms(rc__redis_mirror_t *m, uint32_t p, const xinfo_t 
 }
 
 /* spec.redis maxAge: XTRIM MINID of each partition (exact: the cost is the entries removed,
- * once a second). Every node mirroring the broker does it; a second XTRIM finds nothing. */
-static void trim_by_age(rc__redis_mirror_t *m)
+ * once a second). Every node mirroring the broker does it; a second XTRIM finds nothing.
+ * -1 when Redis did not answer. */
+static int trim_by_age(rc__redis_mirror_t *m)
 {
     int64_t minid = clock_ms(CLOCK_REALTIME) - (int64_t)m->conf->max_age_ms;
     if (minid <= 0)
-        return;
+        return 0;
     char id[32];
     snprintf(id, sizeof(id), "%lld-0", (long long)minid);
     for (uint32_t p = 0; p < m->conf->partitions; p++) {
         redisReply *r =
             lag_command(m, p, 4, (const char *[]){"XTRIM", m->conf->keys[p], "MINID", id});
-        if (r != NULL && r->type == REDIS_REPLY_INTEGER && r->integer > 0)
+        if (r == NULL)
+            return -1;
+        if (r->type == REDIS_REPLY_INTEGER && r->integer > 0)
             atomic_fetch_add(&m->aged, (uint64_t)r->integer);
-        else if (r != NULL && r->type == REDIS_REPLY_ERROR)
-            rc_log_warn("serve", "broker %s/%s: maxAge: XTRIM %s: %s", m->conf->ns, m->conf->broker,
-                        m->conf->keys[p], r->str);
+        else if (r->type == REDIS_REPLY_ERROR && !m->trim_warned++) /* said once */
+            rc_log_warn("serve",
+                        "broker %s/%s: maxAge: XTRIM %s MINID: %s (Redis 6.2 or later trims by "
+                        "age; entries older than maxAge stay while it fails)",
+                        m->conf->ns, m->conf->broker, m->conf->keys[p], r->str);
         freeReplyObject(r);
     }
+    return 0;
 }
 
-/* One sample of every partition: the lag gauges, and a warning per trimmed gap. */
-static void sample_lag(rc__redis_mirror_t *m)
+/* The entries trimmed before the mirror copied them, counted since the last warning: at most
+ * one warning per LOST_LOG_MS (a mirror held back while Redis trims finds more every sample). */
+static void log_lost(rc__redis_mirror_t *m)
+{
+    int64_t now = clock_ms(CLOCK_MONOTONIC);
+    if (m->lost_log == 0 || now < m->next_lost_log_ms)
+        return;
+    const rc__redis_conf_t *cf = m->conf;
+    rc_log_warn("serve",
+                "broker %s/%s: Redis trimmed %llu entries of %s%s (maxLen or maxAge) before the "
+                "mirror copied them: they are not in this node's ring (mirror at %llu-%llu, the "
+                "stream starts at %llu-%llu)",
+                cf->ns, cf->broker, (unsigned long long)m->lost_log, cf->keys[m->lost_p],
+                m->lost_parts > 1 ? " and other partitions" : "",
+                (unsigned long long)m->last[m->lost_p].ms,
+                (unsigned long long)m->last[m->lost_p].seq, (unsigned long long)m->lost_first.ms,
+                (unsigned long long)m->lost_first.seq);
+    m->lost_log = 0;
+    m->lost_parts = 0;
+    m->next_lost_log_ms = now + LOST_LOG_MS;
+}
+
+/* One sample of every partition: the lag gauges, and a warning per trimmed gap. -1 when
+ * Redis did not answer or refused (the gauges keep their last values). */
+static int sample_lag(rc__redis_mirror_t *m)
 {
     const rc__redis_conf_t *cf = m->conf;
     uint64_t entries = 0, wait_ms = 0;
@@ -432,9 +465,15 @@ static void sample_lag(rc__redis_mirror_t *m)
         xinfo_t x;
         memset(&x, 0, sizeof(x));
         x.has_added = 1; /* an absent stream: nothing added, nothing behind */
+        if (r != NULL && r->type == REDIS_REPLY_ERROR && strstr(r->str, "no such key") == NULL &&
+            !m->lag_warned++) /* an ACL without XINFO, say: said once */
+            rc_log_warn("serve",
+                        "broker %s/%s: mirror lag: XINFO STREAM %s: %s (the lag gauges are "
+                        "not updated while it fails)",
+                        cf->ns, cf->broker, cf->keys[p], r->str);
         if (r == NULL || (r->type == REDIS_REPLY_ERROR && strstr(r->str, "no such key") == NULL)) {
             freeReplyObject(r);
-            return; /* Redis away: the gauges keep their last values */
+            return -1;
         }
         if (r->type == REDIS_REPLY_ARRAY) {
             x.has_added = 0;
@@ -444,13 +483,10 @@ static void sample_lag(rc__redis_mirror_t *m)
         uint64_t lost = 0, held = sample_partition(m, p, &x, &lost);
         if (lost > 0) {
             atomic_fetch_add(&m->trimmed, lost);
-            rc_log_warn("serve",
-                        "broker %s/%s: Redis trimmed %llu entries of %s (maxLen or maxAge) "
-                        "before the mirror copied them: they are not in this node's ring "
-                        "(mirror at %llu-%llu, the stream starts at %llu-%llu)",
-                        cf->ns, cf->broker, (unsigned long long)lost, cf->keys[p],
-                        (unsigned long long)m->last[p].ms, (unsigned long long)m->last[p].seq,
-                        (unsigned long long)x.first.ms, (unsigned long long)x.first.seq);
+            m->lost_parts += m->lost_log == 0 || m->lost_p != p;
+            m->lost_log += lost;
+            m->lost_p = p;
+            m->lost_first = x.first;
         }
         entries += held;
         if (held > 0) {
@@ -460,6 +496,8 @@ static void sample_lag(rc__redis_mirror_t *m)
     }
     atomic_store(&m->lag_entries, entries);
     atomic_store(&m->lag_ms, wait_ms);
+    log_lost(m);
+    return 0;
 }
 
 /* The mirror's periodic work between reads and while it waits for room: maxAge first (so a
@@ -468,13 +506,10 @@ static void mirror_turn(rc__redis_mirror_t *m)
 {
     int64_t now = clock_ms(CLOCK_MONOTONIC);
     if (m->conf->max_age_ms > 0 && now >= m->next_trim_ms) {
-        m->next_trim_ms = now + TRIM_MS;
-        trim_by_age(m);
+        m->next_trim_ms = now + (trim_by_age(m) == 0 ? TRIM_MS : TURN_RETRY_MS);
     }
-    if (now >= m->next_sample_ms) {
-        m->next_sample_ms = now + SAMPLE_MS;
-        sample_lag(m);
-    }
+    if (now >= m->next_sample_ms)
+        m->next_sample_ms = now + (sample_lag(m) == 0 ? SAMPLE_MS : TURN_RETRY_MS);
 }
 
 /* One reply's entries, in stream order per partition. */
