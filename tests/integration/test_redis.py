@@ -664,11 +664,12 @@ def test_mirror_lag():
                                  'broker="default",result="copied"}']
             eq(lag + copied, 120, "lag %r + copied %r: every entry" % (lag, copied))
             secs = mirror_metric(b, "mirror_lag_seconds")
-            check(secs >= 1.0, "the oldest entry not mirrored waited >= 1 s: %r" % secs)
+            # Sampled every 0.5 s: at least 1.2 - 0.5 s old by now (0.5 leaves room for load).
+            check(secs >= 0.5, "the oldest entry not mirrored waited >= 0.5 s: %r" % secs)
             st = b.request("GET", KN + "/namespaces/default/brokers/default",
                            admin=True).json()["status"]["redisMirror"]
             eq(st["lagEntries"], lag, "the Broker's status says the lag too: %r" % st)
-            check(st["lagSeconds"] >= 1.0, "lagSeconds %r" % st)
+            check(st["lagSeconds"] >= 0.5, "lagSeconds %r" % st)
         finally:
             holder.quit()
         check(wait_until(lambda: mirror_metric(b, "mirror_lag_entries") == 0
@@ -701,7 +702,8 @@ def test_trimmed_before_mirrored():
               "copied %r + trimmed %r == 600" % (b.metrics()[copied_key],
                                                  mirror_metric(b, "mirror_trimmed_total")))
         trimmed = mirror_metric(b, "mirror_trimmed_total")
-        check(trimmed >= 600 - 200 - 40, "most entries were trimmed: %r" % trimmed)
+        check(trimmed >= 300, "most entries were trimmed (the ring holds ~30, maxLen ~ keeps "
+              "50 to ~150): %r" % trimmed)
         log = b.log()
         check(re.search(r"warn serve: broker default/default: Redis trimmed \d+ entries of "
                         r"ringcast:\{default/default/0\} \(maxLen or maxAge\) before the mirror "
