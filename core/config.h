@@ -93,6 +93,7 @@ typedef struct {
     char password[RC_CONFIG_REDIS_PASSWORD_MAX + 1]; /* "" = no AUTH */
     uint32_t partitions;      /* streams per broker, 1..64 (1) */
     uint64_t max_len;         /* XADD MAXLEN ~ N; 0 = no trimming (1000000) */
+    uint64_t max_age_ms;      /* XTRIM MINID <now - maxAge> each second; 0 = none (0) */
     uint32_t replicas;        /* WAIT for this many replicas before the 202 (0) */
     uint32_t wait_timeout_ms; /* WAIT's timeout (1000) */
     uint32_t claim_idle_ms;   /* XAUTOCLAIM of group entries idle longer (30000) */

@@ -3,7 +3,7 @@
  *
  *   spec.redis: {addresses: [host:port], password: s | passwordFile: /abs/path,
  *                partitions: 1, maxLen: 1000000, replicas: 0, waitTimeout: 1s,
- *                claimIdle: 30s, nodeId: hostname:port}
+ *                maxAge: 24h, claimIdle: 30s, nodeId: hostname:port}
  *
  * One address for a standalone server; for a Redis Cluster, one or more seeds (the masters and
  * slots are found from them: net/storage/redis_cluster.c). Several addresses of a server that
@@ -21,6 +21,8 @@
 #define WAIT_TIMEOUT_DEFAULT 1000u
 #define REPLICAS_MAX         16
 #define CLAIM_IDLE_DEFAULT   30000u
+#define MAX_AGE_MIN_MS       1000ull             /* the mirror trims once a second */
+#define MAX_AGE_MAX_MS       (8760ull * 3600000) /* a year */
 /* Below it, a node in a pause or a slow retry loses its events to the others: a test setting. */
 #define CLAIM_IDLE_MIN 100u
 
@@ -171,6 +173,23 @@ static int get_node_id(rc__config_ctx_t *x, yaml_node_t *v, rc_config_redis_t *r
     return 0;
 }
 
+/* Retention by time: entries older than this are trimmed (XTRIM MINID, docs/scaleout.md),
+ * besides maxLen. Longer than the 24h of other durations: a week of events is a fair ask. */
+static int get_max_age(rc__config_ctx_t *x, yaml_node_t *v, rc_config_redis_t *r)
+{
+    const char *s = rc__config_scalar(v);
+    uint64_t ms = 0;
+    if (s == NULL || rc_config_parse_duration_ms(s, &ms) != 0 || ms < MAX_AGE_MIN_MS ||
+        ms > MAX_AGE_MAX_MS)
+        return rc__config_fail(x, v,
+                               "'spec.redis.maxAge' must be a duration from 1s to 8760h (a year) "
+                               "such as 30m, 24h or 168h, not '%s' (leave it out to keep entries "
+                               "of any age, up to maxLen)",
+                               s ? s : "(not a scalar)");
+    r->max_age_ms = ms;
+    return 0;
+}
+
 typedef struct {
     rc_config_redis_t *r;
     int password_line, file_line;
@@ -205,6 +224,8 @@ static int redis_field(rc__config_ctx_t *x, const char *key, yaml_node_t *v, voi
         r->max_len = (uint64_t)n;
         return rc;
     }
+    if (strcmp(key, "maxAge") == 0)
+        return get_max_age(x, v, r);
     if (strcmp(key, "replicas") == 0) {
         rc = rc__config_get_int(x, v, "spec.redis.replicas", 0, REPLICAS_MAX, &n);
         r->replicas = (uint32_t)n;

@@ -204,6 +204,14 @@ static cJSON *broker_object(const rc_admin_t *a, const rc_admin_view_t *v, size_
         cJSON_AddNumberToObject(h, "lagEvents", (double)g->holder_lag_events);
     }
     add_ring_users(r, g);
+    if (g->storage != NULL && strcmp(g->storage, "redis") == 0) {
+        /* How far this node's ring is behind the broker's Redis streams (docs/scaleout.md). */
+        cJSON *m = cJSON_AddObjectToObject(st, "redisMirror");
+        cJSON_AddNumberToObject(m, "lagEntries", (double)g->mirror_lag_entries);
+        cJSON_AddNumberToObject(m, "lagSeconds", (double)g->mirror_lag_ms / 1000.0);
+        cJSON_AddNumberToObject(m, "copied", (double)g->mirrored);
+        cJSON_AddNumberToObject(m, "trimmedBeforeCopied", (double)g->mirror_trimmed);
+    }
     return o;
 }
 

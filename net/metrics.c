@@ -278,6 +278,65 @@ static void put_dedup(out_t *o, const rc_ring_gauge_t *rings, size_t nrings)
     }
 }
 
+/* One counter or gauge per redis store: `field` picks the value. */
+static void put_redis_family(out_t *o, const rc_ring_gauge_t *rings, size_t nrings,
+                             const char *name, const char *type, const char *help,
+                             uint64_t (*field)(const rc_ring_gauge_t *))
+{
+    put(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+    for (size_t i = 0; i < nrings; i++)
+        if (rings[i].storage != NULL && strcmp(rings[i].storage, "redis") == 0)
+            put(o, "%s{namespace=\"%s\",broker=\"%s\"} %llu\n", name, rings[i].ns, rings[i].name,
+                (unsigned long long)field(&rings[i]));
+}
+
+static uint64_t lag_entries(const rc_ring_gauge_t *g)
+{
+    return g->mirror_lag_entries;
+}
+
+static uint64_t lag_ms(const rc_ring_gauge_t *g)
+{
+    return g->mirror_lag_ms;
+}
+
+static uint64_t trimmed(const rc_ring_gauge_t *g)
+{
+    return g->mirror_trimmed;
+}
+
+static uint64_t aged(const rc_ring_gauge_t *g)
+{
+    return g->redis_aged;
+}
+
+/* The mirror's lag behind the streams and what Redis trimmed before it copied it. */
+static void put_redis_lag(out_t *o, const rc_ring_gauge_t *rings, size_t nrings)
+{
+    put_redis_family(o, rings, nrings, "ringcast_storage_redis_mirror_lag_entries", "gauge",
+                     "Entries of the broker's Redis streams the mirror has not copied into "
+                     "this node's ring yet (sampled every 0.5 s).",
+                     lag_entries);
+    /* Milliseconds as the gauge's unit would read as seconds in dashboards: seconds, with
+     * millisecond resolution. */
+    put(o, "# HELP ringcast_storage_redis_mirror_lag_seconds How long the oldest entry the "
+           "mirror has not copied has waited (0 when none; Redis' entry ID time against the "
+           "node's clock).\n# TYPE ringcast_storage_redis_mirror_lag_seconds gauge\n");
+    for (size_t i = 0; i < nrings; i++)
+        if (rings[i].storage != NULL && strcmp(rings[i].storage, "redis") == 0)
+            put(o,
+                "ringcast_storage_redis_mirror_lag_seconds{namespace=\"%s\",broker=\"%s\"} "
+                "%llu.%03llu\n",
+                rings[i].ns, rings[i].name, (unsigned long long)(lag_ms(&rings[i]) / 1000),
+                (unsigned long long)(lag_ms(&rings[i]) % 1000));
+    put_redis_family(o, rings, nrings, "ringcast_storage_redis_mirror_trimmed_total", "counter",
+                     "Entries Redis trimmed (maxLen, maxAge) before the mirror copied them: "
+                     "never in this node's ring.",
+                     trimmed);
+    put_redis_family(o, rings, nrings, "ringcast_storage_redis_max_age_trimmed_total", "counter",
+                     "Entries older than spec.redis.maxAge this node trimmed (XTRIM MINID).", aged);
+}
+
 /* Redis stores (docs/scaleout.md): their appends by answer, and the mirror's copies. */
 static void put_redis(out_t *o, const rc_ring_gauge_t *rings, size_t nrings)
 {
@@ -322,6 +381,7 @@ static void put_redis(out_t *o, const rc_ring_gauge_t *rings, size_t nrings)
             rings[i].ns, rings[i].name, (unsigned long long)rings[i].mirrored, rings[i].ns,
             rings[i].name, (unsigned long long)rings[i].mirror_skipped);
     }
+    put_redis_lag(o, rings, nrings);
 }
 
 static void put_storage(out_t *o, const rc_ring_gauge_t *rings, size_t nrings)

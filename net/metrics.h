@@ -95,6 +95,7 @@ typedef struct {
     /* Redis stores (docs/scaleout.md): appends acknowledged and refused, mirror copies and
      * skipped entries. */
     uint64_t redis_acked, redis_refused, mirrored, mirror_skipped;
+    uint64_t mirror_lag_entries, mirror_lag_ms, mirror_trimmed, redis_aged; /* the mirror's lag */
     int redis_down; /* its Redis does not answer or refuses appends */
     /* Deduplication (ringcast.dev/dedup-window): dedup 0 when off. */
     int dedup;

@@ -312,6 +312,10 @@ static void fill_gauges(serve_t *sv)
         g->redis_refused = st.redis_refused;
         g->mirrored = st.mirrored;
         g->mirror_skipped = st.mirror_skipped;
+        g->mirror_lag_entries = st.mirror_lag_entries;
+        g->mirror_lag_ms = st.mirror_lag_ms;
+        g->mirror_trimmed = st.mirror_trimmed;
+        g->redis_aged = st.redis_aged;
         lag_gauges(sv, i, &sv->holders[i], g);
         if (sv->brokers[i].dedup != NULL) {
             g->dedup = 1;
@@ -670,6 +674,7 @@ static int open_stores(serve_t *sv)
             .redis_password = cfg->redis.password,
             .redis_partitions = cfg->redis.partitions,
             .redis_max_len = cfg->redis.max_len,
+            .redis_max_age_ms = cfg->redis.max_age_ms,
             .redis_replicas = cfg->redis.replicas,
             .redis_wait_timeout_ms = cfg->redis.wait_timeout_ms,
         };

@@ -62,6 +62,7 @@ typedef struct {
     const char *redis_password;
     uint32_t redis_partitions;
     uint64_t redis_max_len;
+    uint64_t redis_max_age_ms; /* spec.redis maxAge (0: none) */
     uint32_t redis_replicas;
     uint32_t redis_wait_timeout_ms;
 } rc_storage_config_t;
@@ -461,6 +462,9 @@ typedef struct {
      * and events refused (503), events the mirror copied into the ring and entries it skipped
      * (not a ringcast record, or larger than the ring) */
     uint64_t redis_acked, redis_refused, mirrored, mirror_skipped;
+    /* the mirror's lag (entries in the streams not in the ring yet, how long the oldest has
+     * waited), entries Redis trimmed before it copied them, entries maxAge trimmed */
+    uint64_t mirror_lag_entries, mirror_lag_ms, mirror_trimmed, redis_aged;
     int redis_down; /* 1 while its connection is down or its last append was refused: the
                      * ingress answers 503 (/readyz and the Broker's status say so) */
 } rc_storage_stats_t;

@@ -739,6 +739,10 @@ static void redis_stats(rc_storage_t *s, rc_storage_stats_t *st)
     st->redis_down = atomic_load_explicit(&rs->down, memory_order_relaxed);
     st->mirrored = atomic_load_explicit(&rs->mirror.copied, memory_order_relaxed);
     st->mirror_skipped = atomic_load_explicit(&rs->mirror.skipped, memory_order_relaxed);
+    st->mirror_lag_entries = atomic_load_explicit(&rs->mirror.lag_entries, memory_order_relaxed);
+    st->mirror_lag_ms = atomic_load_explicit(&rs->mirror.lag_ms, memory_order_relaxed);
+    st->mirror_trimmed = atomic_load_explicit(&rs->mirror.trimmed, memory_order_relaxed);
+    st->redis_aged = atomic_load_explicit(&rs->mirror.aged, memory_order_relaxed);
 }
 
 static int redis_cursors_open(rc_storage_t *s, uint32_t slots, rc_storage_cursors_t **out,
@@ -863,6 +867,7 @@ int rc__storage_redis_open(const rc_storage_config_t *cfg, rc_storage_t **out, c
              cfg->redis_password != NULL ? cfg->redis_password : "");
     c->partitions = cfg->redis_partitions;
     c->max_len = cfg->redis_max_len;
+    c->max_age_ms = cfg->redis_max_age_ms;
     c->replicas = cfg->redis_replicas;
     c->wait_timeout_ms = cfg->redis_wait_timeout_ms;
     snprintf(c->ns, sizeof(c->ns), "%s", cfg->ns);

@@ -35,6 +35,7 @@ typedef struct {
     char password[RC_CONFIG_REDIS_PASSWORD_MAX + 1];
     uint32_t partitions;
     uint64_t max_len;
+    uint64_t max_age_ms; /* XTRIM MINID of entries older than this (the mirror's turns); 0: none */
     uint32_t replicas;
     uint32_t wait_timeout_ms;
     char ns[RC_CONFIG_NAME_MAX + 1], broker[RC_CONFIG_NAME_MAX + 1];
@@ -55,6 +56,29 @@ typedef struct {
     _Atomic int stop;
     _Atomic uint64_t copied;  /* events copied into the ring */
     _Atomic uint64_t skipped; /* entries that were no ring record */
+    /* The lag (docs/scaleout.md "Mirror lag"), sampled by the thread (XINFO STREAM): `added`
+     * is each stream's entries-added count at `last` (valid when `added_known`), so the
+     * entries behind are entries-added now minus it; more than the stream holds means Redis
+     * trimmed entries the mirror had not copied. */
+    uint64_t added[RC_CONFIG_REDIS_PARTITIONS];
+    uint8_t added_known[RC_CONFIG_REDIS_PARTITIONS];
+    /* A batch read and not yet in the ring (the mirror waits for room): its last IDs and
+     * entries per partition, so a sample while it waits counts from where Redis was read. */
+    rc__redis_id_t pend_last[RC_CONFIG_REDIS_PARTITIONS];
+    uint32_t pend_seen[RC_CONFIG_REDIS_PARTITIONS];
+    int pending;
+    int lag_warned, trim_warned; /* an XINFO, an XTRIM refused was logged */
+    uint64_t lost_log;           /* trimmed entries not logged yet (at most one line per 10 s) */
+    uint32_t lost_p, lost_parts; /* the last partition that lost some, how many did */
+    rc__redis_id_t lost_first;   /* where that stream starts now */
+    int64_t next_lost_log_ms;
+    int64_t next_sample_ms;          /* monotonic: when the lag is sampled next */
+    int64_t next_trim_ms;            /* monotonic: when maxAge trims next */
+    struct rc_redis_cluster *lag_cl; /* a cluster's sampling connections (the poll's are busy) */
+    _Atomic uint64_t lag_entries;    /* entries in the streams not yet in the ring */
+    _Atomic uint64_t lag_ms;         /* how long the oldest of them has waited (Redis' ms) */
+    _Atomic uint64_t trimmed;        /* entries Redis trimmed before the mirror copied them */
+    _Atomic uint64_t aged;           /* entries maxAge trimmed (this node's XTRIMs) */
 } rc__redis_mirror_t;
 
 /** Connects to the configured server with a timeout and authenticates. Returns the context, or

@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <hiredis/hiredis.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,7 +32,14 @@
 #define MIRROR_BLOCK_MS 200 /* XREAD BLOCK: also how soon the thread sees a stop */
 #define RECONNECT_MS    250
 #define POLL_IDLE_MAX   10 /* ms: a Redis Cluster's mirror polls (no BLOCK over several slots) */
-#define POS_MAGIC       0x5243524544495331ull /* "RCREDIS1" */
+#define POS_MAGIC1      0x5243524544495331ull /* "RCREDIS1": positions only (read, not written) */
+#define POS_MAGIC       0x5243524544495332ull /* "RCREDIS2": and the entries-added counts */
+#define SAMPLE_MS       500  /* the lag is sampled that often (XINFO STREAM per partition) */
+#define TRIM_MS         1000 /* maxAge trims that often (XTRIM MINID per partition) */
+/* After a sample or trim that failed (Redis away, a master down): not before this, so that a
+ * master that does not answer costs the mirror one connect timeout per 5 s, not per turn. */
+#define TURN_RETRY_MS 5000
+#define LOST_LOG_MS   10000 /* at most one warning of trimmed entries per 10 s */
 
 typedef struct {
     uint64_t magic;
@@ -39,6 +47,9 @@ typedef struct {
     uint32_t partitions;
     uint32_t reserved;
     rc__redis_id_t last[RC_CONFIG_REDIS_PARTITIONS];
+    /* RCREDIS2 from here: the mirror's entries-added count at `last` (mirror_t.added) */
+    uint64_t added[RC_CONFIG_REDIS_PARTITIONS];
+    uint8_t added_known[RC_CONFIG_REDIS_PARTITIONS];
 } pos_file_t;
 
 static void sleep_ms(int ms)
@@ -206,9 +217,16 @@ static int open_position(rc__redis_mirror_t *m, const rc__redis_id_t *newest, ch
     memset(&pf, 0, sizeof(pf));
     ssize_t got = pread(m->fd, &pf, sizeof(pf), 0);
     const rc__redis_conf_t *cf = m->conf;
-    if (got == (ssize_t)sizeof(pf) && pf.magic == POS_MAGIC && pf.ring_id == m->ring_id &&
+    /* A position of the version before the lag (RCREDIS1) is adopted without its counts: they
+     * are learnt when the mirror catches up (sample_partition). */
+    int v1 = got >= (ssize_t)offsetof(pos_file_t, added) && pf.magic == POS_MAGIC1;
+    if ((v1 || (got == (ssize_t)sizeof(pf) && pf.magic == POS_MAGIC)) && pf.ring_id == m->ring_id &&
         pf.partitions == cf->partitions) {
         memcpy(m->last, pf.last, sizeof(m->last));
+        if (!v1) {
+            memcpy(m->added, pf.added, sizeof(m->added));
+            memcpy(m->added_known, pf.added_known, sizeof(m->added_known));
+        }
         rc_log_info("serve",
                     "broker %s/%s: mirroring Redis %s:%d from where this ring left "
                     "(partition 0 after %llu-%llu)",
@@ -235,6 +253,8 @@ static void save_position(rc__redis_mirror_t *m)
     pf.ring_id = m->ring_id;
     pf.partitions = m->conf->partitions;
     memcpy(pf.last, m->last, sizeof(pf.last));
+    memcpy(pf.added, m->added, sizeof(pf.added));
+    memcpy(pf.added_known, m->added_known, sizeof(pf.added_known));
     if (pwrite(m->fd, &pf, sizeof(pf), 0) != (ssize_t)sizeof(pf))
         rc_log_warn("serve", "broker %s/%s: cannot save the mirror position: %s", m->conf->ns,
                     m->conf->broker, strerror(errno));
@@ -261,6 +281,237 @@ int rc__redis_mirror_open(rc__redis_mirror_t *m, redisContext *c, char *err, siz
 
 /* ---- the thread --------------------------------------------------------------------------- */
 
+/* ---- lag, trimmed entries, maxAge (docs/scaleout.md "Mirror lag") ------------------------- */
+
+static int64_t clock_ms(clockid_t id)
+{
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int id_cmp(const rc__redis_id_t *a, const rc__redis_id_t *b)
+{
+    return a->ms != b->ms     ? (a->ms < b->ms ? -1 : 1)
+           : a->seq != b->seq ? (a->seq < b->seq ? -1 : 1)
+                              : 0;
+}
+
+/* What XINFO STREAM says of one stream (an absent stream: all zero, entries-added known). */
+typedef struct {
+    uint64_t length, added;
+    rc__redis_id_t lastgen, first;
+    int has_first, has_added;
+} xinfo_t;
+
+static void parse_xinfo(const redisReply *r, xinfo_t *x)
+{
+    for (size_t i = 0; i + 1 < r->elements; i += 2) {
+        const redisReply *k = r->element[i], *v = r->element[i + 1];
+        if (k->type != REDIS_REPLY_STRING && k->type != REDIS_REPLY_STATUS)
+            continue;
+        if (strcmp(k->str, "length") == 0 && v->type == REDIS_REPLY_INTEGER) {
+            x->length = (uint64_t)v->integer;
+        } else if (strcmp(k->str, "entries-added") == 0 && v->type == REDIS_REPLY_INTEGER) {
+            x->added = (uint64_t)v->integer;
+            x->has_added = 1;
+        } else if (strcmp(k->str, "last-generated-id") == 0 && v->type == REDIS_REPLY_STRING) {
+            (void)parse_id(v->str, &x->lastgen);
+        } else if (strcmp(k->str, "first-entry") == 0 && v->type == REDIS_REPLY_ARRAY &&
+                   v->elements >= 1 && v->element[0]->type == REDIS_REPLY_STRING) {
+            x->has_first = parse_id(v->element[0]->str, &x->first) == 0;
+        }
+    }
+}
+
+/* A command on partition p's key by the sampler: on the standalone connection (idle between
+ * XREADs and while the mirror waits for room), or on a cluster's own sampling connections
+ * (the poll's may have replies pending while it waits). NULL: no connection now. */
+static redisReply *lag_command(rc__redis_mirror_t *m, uint32_t p, int argc, const char **argv)
+{
+    size_t lens[8];
+    for (int i = 0; i < argc && i < 8; i++)
+        lens[i] = strlen(argv[i]);
+    if (m->cl == NULL)
+        return m->c != NULL ? redisCommandArgv(m->c, argc, argv, lens) : NULL;
+    if (m->lag_cl == NULL) {
+        char err[256];
+        if (rc__redis_cluster_open(m->conf, RC__REDIS_MIRROR_TIMEOUT, NULL, &m->lag_cl, err,
+                                   sizeof(err)) != 0)
+            return NULL;
+    }
+    return rc_redis_cluster_argv(m->lag_cl, m->conf->keys[p], argc, argv, lens);
+}
+
+/* Partition p's entries not in the ring, from `x` and the count kept at m->last[p]; entries
+ * Redis trimmed before the mirror copied them into `*lost` (counted once: the count moves
+ * past them). Entries-added counts every XADD, so entries-added minus the count at `last` is
+ * what came after `last`; what of it the stream no longer holds was trimmed (or XDEL'd). A
+ * count not known yet (a new ring, a position of an older version) is learnt when the mirror
+ * is caught up, or when the stream starts after `last`. */
+static uint64_t sample_partition(rc__redis_mirror_t *m, uint32_t p, const xinfo_t *x,
+                                 uint64_t *lost)
+{
+    *lost = 0;
+    /* Redis was read up to the batch waiting for room, if any: lost is counted from there. */
+    const rc__redis_id_t *last = m->pending ? &m->pend_last[p] : &m->last[p];
+    uint64_t pend = m->pending ? m->pend_seen[p] : 0;
+    int caught_up = id_cmp(last, &x->lastgen) >= 0;
+    int before_first = x->length == 0 || (x->has_first && id_cmp(last, &x->first) < 0);
+    if (!x->has_added) /* Redis before 7: only what the stream's start says */
+        return (before_first && !caught_up ? x->length : 0) + pend;
+    if (m->added_known[p] && x->added < m->added[p] + pend)
+        m->added_known[p] = 0; /* the stream was deleted and made again */
+    if (!m->added_known[p]) {
+        uint64_t at = caught_up ? x->added : x->added - x->length;
+        if ((!caught_up && !before_first) || at < pend)
+            return pend; /* somewhere inside the stream: known once caught up */
+        m->added[p] = at - pend;
+        m->added_known[p] = 1;
+        return (caught_up ? 0 : x->length) + pend;
+    }
+    uint64_t behind = x->added - m->added[p] - pend;
+    uint64_t held = caught_up            ? 0
+                    : before_first       ? x->length
+                    : behind < x->length ? behind
+                                         : x->length;
+    if (behind > held) {
+        *lost = behind - held;
+        m->added[p] += *lost;
+    }
+    return held + pend;
+}
+
+/* How long the oldest entry of partition p the mirror has not copied has waited (ms, by the
+ * node's clock against the entry ID's, which is Redis' clock). */
+static uint64_t oldest_wait_ms(rc__redis_mirror_t *m, uint32_t p, const xinfo_t *x)
+{
+    rc__redis_id_t id = x->first;
+    if (!(x->has_first && id_cmp(&m->last[p], &x->first) < 0)) {
+        char from[48];
+        snprintf(from, sizeof(from), "(%llu-%llu", (unsigned long long)m->last[p].ms,
+                 (unsigned long long)m->last[p].seq);
+        redisReply *r = lag_command(
+            m, p, 6, (const char *[]){"XRANGE", m->conf->keys[p], from, "+", "COUNT", "1"});
+        int ok = r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 1 &&
+                 r->element[0]->type == REDIS_REPLY_ARRAY && r->element[0]->elements >= 1 &&
+                 r->element[0]->element[0]->type == REDIS_REPLY_STRING &&
+                 parse_id(r->element[0]->element[0]->str, &id) == 0;
+        freeReplyObject(r);
+        if (!ok)
+            return 0;
+    }
+    int64_t now = clock_ms(CLOCK_REALTIME);
+    return now > (int64_t)id.ms ? (uint64_t)(now - (int64_t)id.ms) : 0;
+}
+
+/* spec.redis maxAge: XTRIM MINID of each partition (exact: the cost is the entries removed,
+ * once a second). Every node mirroring the broker does it; a second XTRIM finds nothing.
+ * -1 when Redis did not answer. */
+static int trim_by_age(rc__redis_mirror_t *m)
+{
+    int64_t minid = clock_ms(CLOCK_REALTIME) - (int64_t)m->conf->max_age_ms;
+    if (minid <= 0)
+        return 0;
+    char id[32];
+    snprintf(id, sizeof(id), "%lld-0", (long long)minid);
+    for (uint32_t p = 0; p < m->conf->partitions; p++) {
+        redisReply *r =
+            lag_command(m, p, 4, (const char *[]){"XTRIM", m->conf->keys[p], "MINID", id});
+        if (r == NULL)
+            return -1;
+        if (r->type == REDIS_REPLY_INTEGER && r->integer > 0)
+            atomic_fetch_add(&m->aged, (uint64_t)r->integer);
+        else if (r->type == REDIS_REPLY_ERROR && !m->trim_warned++) /* said once */
+            rc_log_warn("serve",
+                        "broker %s/%s: maxAge: XTRIM %s MINID: %s (Redis 6.2 or later trims by "
+                        "age; entries older than maxAge stay while it fails)",
+                        m->conf->ns, m->conf->broker, m->conf->keys[p], r->str);
+        freeReplyObject(r);
+    }
+    return 0;
+}
+
+/* The entries trimmed before the mirror copied them, counted since the last warning: at most
+ * one warning per LOST_LOG_MS (a mirror held back while Redis trims finds more every sample). */
+static void log_lost(rc__redis_mirror_t *m)
+{
+    int64_t now = clock_ms(CLOCK_MONOTONIC);
+    if (m->lost_log == 0 || now < m->next_lost_log_ms)
+        return;
+    const rc__redis_conf_t *cf = m->conf;
+    rc_log_warn("serve",
+                "broker %s/%s: Redis trimmed %llu entries of %s%s (maxLen or maxAge) before the "
+                "mirror copied them: they are not in this node's ring (mirror at %llu-%llu, the "
+                "stream starts at %llu-%llu)",
+                cf->ns, cf->broker, (unsigned long long)m->lost_log, cf->keys[m->lost_p],
+                m->lost_parts > 1 ? " and other partitions" : "",
+                (unsigned long long)m->last[m->lost_p].ms,
+                (unsigned long long)m->last[m->lost_p].seq, (unsigned long long)m->lost_first.ms,
+                (unsigned long long)m->lost_first.seq);
+    m->lost_log = 0;
+    m->lost_parts = 0;
+    m->next_lost_log_ms = now + LOST_LOG_MS;
+}
+
+/* One sample of every partition: the lag gauges, and a warning per trimmed gap. -1 when
+ * Redis did not answer or refused (the gauges keep their last values). */
+static int sample_lag(rc__redis_mirror_t *m)
+{
+    const rc__redis_conf_t *cf = m->conf;
+    uint64_t entries = 0, wait_ms = 0;
+    for (uint32_t p = 0; p < cf->partitions; p++) {
+        redisReply *r = lag_command(m, p, 3, (const char *[]){"XINFO", "STREAM", cf->keys[p]});
+        xinfo_t x;
+        memset(&x, 0, sizeof(x));
+        x.has_added = 1; /* an absent stream: nothing added, nothing behind */
+        if (r != NULL && r->type == REDIS_REPLY_ERROR && strstr(r->str, "no such key") == NULL &&
+            !m->lag_warned++) /* an ACL without XINFO, say: said once */
+            rc_log_warn("serve",
+                        "broker %s/%s: mirror lag: XINFO STREAM %s: %s (the lag gauges are "
+                        "not updated while it fails)",
+                        cf->ns, cf->broker, cf->keys[p], r->str);
+        if (r == NULL || (r->type == REDIS_REPLY_ERROR && strstr(r->str, "no such key") == NULL)) {
+            freeReplyObject(r);
+            return -1;
+        }
+        if (r->type == REDIS_REPLY_ARRAY) {
+            x.has_added = 0;
+            parse_xinfo(r, &x);
+        }
+        freeReplyObject(r);
+        uint64_t lost = 0, held = sample_partition(m, p, &x, &lost);
+        if (lost > 0) {
+            atomic_fetch_add(&m->trimmed, lost);
+            m->lost_parts += m->lost_log == 0 || m->lost_p != p;
+            m->lost_log += lost;
+            m->lost_p = p;
+            m->lost_first = x.first;
+        }
+        entries += held;
+        if (held > 0) {
+            uint64_t w = oldest_wait_ms(m, p, &x);
+            wait_ms = w > wait_ms ? w : wait_ms;
+        }
+    }
+    atomic_store(&m->lag_entries, entries);
+    atomic_store(&m->lag_ms, wait_ms);
+    log_lost(m);
+    return 0;
+}
+
+/* The mirror's periodic work between reads and while it waits for room: maxAge first (so a
+ * trim past the mirror is seen in the same turn), then the lag. */
+static void mirror_turn(rc__redis_mirror_t *m)
+{
+    int64_t now = clock_ms(CLOCK_MONOTONIC);
+    if (m->conf->max_age_ms > 0 && now >= m->next_trim_ms) {
+        m->next_trim_ms = now + (trim_by_age(m) == 0 ? TRIM_MS : TURN_RETRY_MS);
+    }
+    if (now >= m->next_sample_ms)
+        m->next_sample_ms = now + (sample_lag(m) == 0 ? SAMPLE_MS : TURN_RETRY_MS);
+}
+
 /* One reply's entries, in stream order per partition. */
 typedef struct {
     rc_storage_rec_t *recs;
@@ -284,6 +535,7 @@ static int claim_wait(rc__redis_mirror_t *m, batch_t *b, rc_storage_claim_t *cla
                         m->conf->ns, m->conf->broker);
         if (atomic_load(&m->stop))
             return 1;
+        mirror_turn(m); /* the lag grows while the mirror waits: the gauges say so */
         sleep_ms(5);
     }
 }
@@ -355,6 +607,7 @@ static int partition_of(const rc__redis_conf_t *cf, const char *key)
 static int copy_reply(rc__redis_mirror_t *m, const redisReply *r, batch_t *b)
 {
     rc__redis_id_t last[RC_CONFIG_REDIS_PARTITIONS];
+    uint32_t seen[RC_CONFIG_REDIS_PARTITIONS] = {0}; /* entries read per partition */
     memcpy(last, m->last, sizeof(last));
     b->n = 0;
     for (size_t s = 0; s < r->elements; s++) {
@@ -371,8 +624,10 @@ static int copy_reply(rc__redis_mirror_t *m, const redisReply *r, batch_t *b)
             rc__redis_id_t id;
             int has_id;
             const redisReply *v = entry_record(es->element[i], &id, &has_id);
-            if (has_id)
+            if (has_id) {
                 last[p] = id;
+                seen[p]++;
+            }
             if (v == NULL) {
                 if (atomic_fetch_add(&m->skipped, 1) == 0)
                     rc_log_warn("serve",
@@ -387,7 +642,11 @@ static int copy_reply(rc__redis_mirror_t *m, const redisReply *r, batch_t *b)
         }
     }
     if (b->n > 0) {
+        memcpy(m->pend_last, last, sizeof(last));
+        memcpy(m->pend_seen, seen, sizeof(seen));
+        m->pending = 1;
         int rc = append(m, b);
+        m->pending = 0;
         if (rc == 1)
             return 1;
         if (rc != 0)
@@ -395,6 +654,8 @@ static int copy_reply(rc__redis_mirror_t *m, const redisReply *r, batch_t *b)
                          m->conf->ns, m->conf->broker, rc_strerror(rc));
     }
     memcpy(m->last, last, sizeof(last));
+    for (uint32_t p = 0; p < m->conf->partitions; p++)
+        m->added[p] += seen[p];
     save_position(m);
     return 0;
 }
@@ -535,6 +796,7 @@ static void cluster_main(rc__redis_mirror_t *m, batch_t *b)
 {
     int idle_ms = 0;
     while (!atomic_load(&m->stop)) {
+        mirror_turn(m);
         int64_t got = cluster_poll(m, b);
         if (got < 0)
             return;
@@ -576,6 +838,7 @@ static void *mirror_main(void *arg)
                         cf->broker, cf->host, cf->port);
             down = 0;
         }
+        mirror_turn(m);
         redisReply *r = read_streams(m);
         if (r == NULL) {
             rc_log_warn("serve", "broker %s/%s: mirror: lost Redis %s:%d: %s", cf->ns, cf->broker,
@@ -628,6 +891,8 @@ void rc__redis_mirror_stop(rc__redis_mirror_t *m)
     m->c = NULL;
     rc_redis_cluster_close(m->cl);
     m->cl = NULL;
+    rc_redis_cluster_close(m->lag_cl);
+    m->lag_cl = NULL;
     if (m->fd >= 0)
         close(m->fd);
     m->fd = -1;

@@ -505,6 +505,11 @@ def test_config_errors():
         (SETTINGS % (1, 65, ""), "spec.redis.partitions", "partitions"),
         (SETTINGS % (1, 1, "    maxLen: -1\n"), "spec.redis.maxLen", "maxLen"),
         (SETTINGS % (1, 1, "    replicas: 17\n"), "spec.redis.replicas", "replicas"),
+        (SETTINGS % (1, 1, "    maxAge: 500ms\n"), "'spec.redis.maxAge' must be a duration from 1s",
+         "maxAge"),
+        (SETTINGS % (1, 1, "    maxAge: 9000h\n"), "to 8760h (a year)", "maxAge"),
+        (SETTINGS % (1, 1, "    maxAge: soon\n"), "not 'soon'", "maxAge"),
+        (SETTINGS % (1, 1, "    maxAge: [1h]\n"), "not '(not a scalar)'", "maxAge"),
         (SETTINGS % (1, 1, "    waitTimeout: soon\n"), "spec.redis.waitTimeout", "waitTimeout"),
         (SETTINGS % (1, 1, "    password: a\n    passwordFile: /nonexistent\n"),
          "not both", "passwordFile"),
@@ -595,6 +600,139 @@ def test_restart_resumes_without_duplicates():
         rc_harness._seq[0] += 10
 
 
+# ---- mirror lag, entries trimmed before the mirror copied them, maxAge ----------------------
+
+RING_HOLDER = os.path.join(os.environ.get("RC_TEST_HELPER_DIR")
+                           or os.path.join(os.path.dirname(RINGCAST), "../tests"), "ring_holder")
+SMALL_RING = ("  ring:\n    size: 64Ki\n  limits:\n    maxEventBytes: 8Ki\n"
+              "    maxBatchBytes: 12Ki\n    maxHeaderBytes: 4Ki\n    maxBatchEvents: 5\n")
+KN = "/apis/eventing.knative.dev/v1"
+
+
+def small_ring(cfg):
+    return cfg.replace("spec:\n", "spec:\n" + SMALL_RING, 1)
+
+
+def post_big(b, eid):
+    h = {"ce-id": eid, "ce-source": "/redis-test", "ce-type": "t", "ce-specversion": "1.0",
+         "Content-Type": "text/plain"}
+    return b.request("POST", "/default/default", h, b"x" * 2000)
+
+
+def mirror_metric(b, name):
+    return b.metrics().get('ringcast_storage_redis_%s{namespace="default",broker="default"}'
+                           % name)
+
+
+class Holder:
+    """ring_holder: a lossless local reader that does not read, so the ring fills and the
+    mirror waits (Redis keeps the events); quit() lets the mirror go on."""
+
+    def __init__(self, b):
+        self.proc = subprocess.Popen([RING_HOLDER, b.ring_name("default", "default")],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        eq(self.proc.stdout.readline().strip(), "ready", "lossless reader attached")
+
+    def quit(self):
+        if self.proc.poll() is None:
+            self.proc.stdin.write("quit\n")
+            self.proc.stdin.flush()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                os.kill(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(5)
+        self.proc.stdin.close()
+        self.proc.stdout.close()
+
+
+def test_mirror_lag():
+    """A ring held full by a lossless reader: the lag gauges (entries, seconds) and the
+    Broker's status grow while the mirror waits, and go back to 0 once it has room."""
+    with Redis() as rd, Broker(small_ring(config(rd.port))) as b:
+        eq(mirror_metric(b, "mirror_lag_entries"), 0, "no lag at start")
+        holder = Holder(b)
+        try:
+            for i in range(120):
+                eq(post_big(b, "ev-%06d" % i).status, 202, "publish (Redis is the store)")
+            check(wait_until(lambda: mirror_metric(b, "mirror_lag_entries") >= 60, 5),
+                  "the lag grows while the ring is full: %r" % mirror_metric(
+                      b, "mirror_lag_entries"))
+            time.sleep(1.2)
+            lag = mirror_metric(b, "mirror_lag_entries")
+            copied = b.metrics()['ringcast_storage_redis_mirrored_total{namespace="default",'
+                                 'broker="default",result="copied"}']
+            eq(lag + copied, 120, "lag %r + copied %r: every entry" % (lag, copied))
+            secs = mirror_metric(b, "mirror_lag_seconds")
+            # Sampled every 0.5 s: at least 1.2 - 0.5 s old by now (0.5 leaves room for load).
+            check(secs >= 0.5, "the oldest entry not mirrored waited >= 0.5 s: %r" % secs)
+            st = b.request("GET", KN + "/namespaces/default/brokers/default",
+                           admin=True).json()["status"]["redisMirror"]
+            eq(st["lagEntries"], lag, "the Broker's status says the lag too: %r" % st)
+            check(st["lagSeconds"] >= 0.5, "lagSeconds %r" % st)
+        finally:
+            holder.quit()
+        check(wait_until(lambda: mirror_metric(b, "mirror_lag_entries") == 0
+                         and mirror_metric(b, "mirror_lag_seconds") == 0, 5),
+              "the lag back to 0: %r %r" % (mirror_metric(b, "mirror_lag_entries"),
+                                            mirror_metric(b, "mirror_lag_seconds")))
+        eq(b.metrics()['ringcast_storage_redis_mirrored_total{namespace="default",'
+                       'broker="default",result="copied"}'], 120, "all mirrored")
+        eq(mirror_metric(b, "mirror_trimmed_total"), 0, "nothing trimmed")
+
+
+def test_trimmed_before_mirrored():
+    """maxLen trims entries the mirror (held back by a full ring) has not copied: counted
+    exactly (copied + trimmed = published), logged with the broker and stream."""
+    cfg = small_ring(config(0, partitions=1, extra="    maxLen: 50\n"))
+    with Redis() as rd, Broker(cfg.replace("127.0.0.1:0", "127.0.0.1:%d" % rd.port)) as b:
+        holder = Holder(b)
+        try:
+            for i in range(600):
+                eq(post_big(b, "ev-%06d" % i).status, 202, "publish")
+            check(wait_until(lambda: mirror_metric(b, "mirror_trimmed_total") > 0, 5),
+                  "trimmed entries detected while the mirror waits")
+        finally:
+            holder.quit()
+        copied_key = ('ringcast_storage_redis_mirrored_total{namespace="default",'
+                      'broker="default",result="copied"}')
+        check(wait_until(lambda: mirror_metric(b, "mirror_lag_entries") == 0
+                         and b.metrics()[copied_key] + mirror_metric(
+                             b, "mirror_trimmed_total") == 600, 5),
+              "copied %r + trimmed %r == 600" % (b.metrics()[copied_key],
+                                                 mirror_metric(b, "mirror_trimmed_total")))
+        trimmed = mirror_metric(b, "mirror_trimmed_total")
+        check(trimmed >= 300, "most entries were trimmed (the ring holds ~30, maxLen ~ keeps "
+              "50 to ~150): %r" % trimmed)
+        log = b.log()
+        check(re.search(r"warn serve: broker default/default: Redis trimmed \d+ entries of "
+                        r"ringcast:\{default/default/0\} \(maxLen or maxAge\) before the mirror "
+                        r"copied them", log), log)
+        st = b.request("GET", KN + "/namespaces/default/brokers/default",
+                       admin=True).json()["status"]["redisMirror"]
+        eq(st["trimmedBeforeCopied"], trimmed, "the Broker's status: %r" % st)
+
+
+def test_max_age():
+    """maxAge trims entries older than it (XTRIM MINID each second) besides maxLen: entries
+    added with old IDs by hand go within a few seconds, new ones stay."""
+    with Redis() as rd, Broker(config(rd.port, partitions=1,
+                                      extra="    maxLen: 1000\n    maxAge: 1h\n")) as b:
+        now_ms = int(time.time() * 1000)
+        old = now_ms - 2 * 3600 * 1000
+        for i in range(5):  # two hours old, by ID: Redis' clock is its IDs' time
+            rd.cmd("XADD", KEY0, "%d-%d" % (old, i), "r", "not-a-record")
+        for i in range(3):
+            eq(post(b, "ev-%06d" % i).status, 202, "publish")
+        check(wait_until(lambda: rd.cmd("XLEN", KEY0) == 3, 5),
+              "the old entries trimmed: XLEN %r" % rd.cmd("XLEN", KEY0))
+        first = rd.cmd("XRANGE", KEY0, "-", "+", "COUNT", "1")[0][0]
+        check(int(first.split(b"-")[0]) >= now_ms - 5000, "what is left is new: %r" % first)
+        eq(mirror_metric(b, "max_age_trimmed_total"), 5, "counted")
+        eq(mirror_metric(b, "mirror_trimmed_total"), 0,
+           "the mirror had copied them (it reads as they come)")
+
+
 if __name__ == "__main__":
     if REDIS_SERVER is None:
         print("SKIP: redis-server is not installed (scripts/setup.sh installs it)")
@@ -602,4 +740,5 @@ if __name__ == "__main__":
     Runner().run([test_publish_stream_trigger, test_replies_go_through_redis,
                   test_maxlen_trims_and_wait_for_replicas, test_redis_down_under_load,
                   test_dapr_publish_held_and_refused, test_start_refusals,
-                  test_config_errors, test_restart_resumes_without_duplicates])
+                  test_config_errors, test_restart_resumes_without_duplicates,
+                  test_mirror_lag, test_trimmed_before_mirrored, test_max_age])

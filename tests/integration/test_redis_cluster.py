@@ -35,7 +35,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from rc_harness import Broker, Runner, check, eq  # noqa: E402
 from subscriber import Subscriber  # noqa: E402
-from test_redis import Redis, Resp, free_port, ids_in, post, serve_fails, wait_until  # noqa: E402
+from test_redis import (Holder, Redis, Resp, free_port, ids_in, mirror_metric, post,  # noqa: E402
+                        post_big, serve_fails, small_ring, wait_until)
 
 REDIS_SERVER = shutil.which("redis-server")
 REDIS_CLI = shutil.which("redis-cli")
@@ -486,6 +487,33 @@ def test_start_refusals_and_password():
         check("is not a Redis Cluster (cluster_enabled:0)" in err, err)
 
 
+# ---- the mirror's lag on a cluster ------------------------------------------------------------
+
+
+def test_mirror_lag_on_a_cluster():
+    """The lag is sampled on connections of its own (the poll's may have replies pending while
+    the mirror waits for room): it grows while a lossless reader holds the ring full, over the
+    partitions of all 3 masters, and is 0 again once the mirror copied everything."""
+    with Cluster() as cl, Broker(small_ring(config(cl.seeds(), 6))) as b:
+        holder = Holder(b)
+        copied = ('ringcast_storage_redis_mirrored_total{namespace="default",broker="default",'
+                  'result="copied"}')
+        try:
+            for i in range(120):
+                eq(post_big(b, "ev-%06d" % i).status, 202, "publish")
+            check(wait_until(lambda: mirror_metric(b, "mirror_lag_entries") >= 60
+                             and mirror_metric(b, "mirror_lag_entries")
+                             + b.metrics()[copied] == 120, 5),
+                  "lag %r + copied %r == 120" % (mirror_metric(b, "mirror_lag_entries"),
+                                                 b.metrics()[copied]))
+            check(mirror_metric(b, "mirror_lag_seconds") > 0, "seconds behind")
+        finally:
+            holder.quit()
+        check(wait_until(lambda: mirror_metric(b, "mirror_lag_entries") == 0
+                         and b.metrics()[copied] == 120, 5), "caught up")
+        eq(mirror_metric(b, "mirror_trimmed_total"), 0, "nothing trimmed")
+
+
 if __name__ == "__main__":
     if REDIS_SERVER is None or REDIS_CLI is None:
         print("SKIP: redis-server or redis-cli is not installed (scripts/setup.sh installs "
@@ -495,4 +523,4 @@ if __name__ == "__main__":
                   test_failover_without_wait,
                   test_failover_lagging_replica_without_wait_loses_the_lag,
                   test_failover_lagging_replica_with_wait_loses_nothing,
-                  test_start_refusals_and_password])
+                  test_start_refusals_and_password, test_mirror_lag_on_a_cluster])

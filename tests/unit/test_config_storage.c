@@ -304,6 +304,7 @@ static void test_redis(void)
     ASSERT_STR_EQ(c.redis.password, "");
     ASSERT_EQ(c.redis.partitions, 1);
     ASSERT_EQ(c.redis.max_len, 1000000);
+    ASSERT_EQ(c.redis.max_age_ms, 0); /* no retention by time unless asked */
     ASSERT_EQ(c.redis.replicas, 0);
     ASSERT_EQ(c.redis.wait_timeout_ms, 1000);
     ASSERT_EQ(c.brokers[0].storage.type, RC_CONFIG_STORAGE_REDIS);
@@ -314,13 +315,14 @@ static void test_redis(void)
              "apiVersion: ringcast.dev/v1alpha1\nkind: RingcastConfig\nspec:\n"
              "  storage: {type: redis}\n"
              "  redis: {addresses: [\"[::1]:7000\"], password: pw, partitions: 8, maxLen: 0,"
-             " replicas: 2, waitTimeout: 250ms}\n");
+             " replicas: 2, waitTimeout: 250ms, maxAge: 168h}\n");
     load(&c, y);
     ASSERT_STR_EQ(c.redis.host, "::1");
     ASSERT_EQ(c.redis.port, 7000);
     ASSERT_STR_EQ(c.redis.password, "pw");
     ASSERT_EQ(c.redis.partitions, 8);
     ASSERT_EQ(c.redis.max_len, 0);
+    ASSERT_EQ(c.redis.max_age_ms, 168ull * 3600 * 1000); /* beyond other durations' 24h */
     ASSERT_EQ(c.redis.replicas, 2);
     ASSERT_EQ(c.redis.wait_timeout_ms, 250);
     ASSERT_EQ(c.brokers[0].storage.type, RC_CONFIG_STORAGE_REDIS); /* the default broker */
@@ -368,6 +370,26 @@ static void test_redis(void)
     expect_error("apiVersion: ringcast.dev/v1alpha1\nkind: RingcastConfig\nspec:\n"
                  "  redis: {addresses: [\"h:1\"], passwordFile: rel/pw}\n",
                  "t.yaml:4: 'spec.redis.passwordFile' must be an absolute path, not 'rel/pw'");
+    /* maxAge: 1s (the mirror trims once a second) to a year, a duration. */
+    static const char *const bad_ages[] = {"999ms", "0", "8761h", "a day", "-1h"};
+    for (size_t i = 0; i < sizeof(bad_ages) / sizeof(bad_ages[0]); i++) {
+        char doc_[512], msg[512];
+        snprintf(doc_, sizeof(doc_),
+                 "apiVersion: ringcast.dev/v1alpha1\nkind: RingcastConfig\nspec:\n"
+                 "  redis:\n    addresses: [\"h:1\"]\n    maxAge: \"%s\"\n",
+                 bad_ages[i]);
+        snprintf(msg, sizeof(msg),
+                 "t.yaml:6: 'spec.redis.maxAge' must be a duration from 1s to 8760h (a year) such "
+                 "as 30m, 24h or 168h, not '%s' (leave it out to keep entries of any age, up to "
+                 "maxLen)",
+                 bad_ages[i]);
+        expect_error(doc_, msg);
+    }
+    expect_error("apiVersion: ringcast.dev/v1alpha1\nkind: RingcastConfig\nspec:\n"
+                 "  redis: {addresses: [\"h:1\"], maxAge: {d: 1}}\n",
+                 "t.yaml:4: 'spec.redis.maxAge' must be a duration from 1s to 8760h (a year) "
+                 "such as 30m, 24h or 168h, not '(not a scalar)' (leave it out to keep entries "
+                 "of any age, up to maxLen)");
 }
 
 int main(void)
