@@ -709,60 +709,14 @@ static int same_secret(const char *a, size_t alen, const char *b)
     return d == 0;
 }
 
-static int header_is(const rc_http_server_request_t *req, const char *name, const char *value)
-{
-    const rc_http_header_t *h = rc_http_find_header(req, name);
-    return h != NULL && h->value.len == strlen(value) &&
-           strncasecmp(h->value.ptr, value, h->value.len) == 0;
-}
-
-/* Whether a Host header names this machine by address or as localhost ("127.0.0.1:9090",
- * "[::1]:9090", "localhost:9090"), not by a DNS name. */
-static int host_is_local(rc_str_t h)
-{
-    size_t n = h.len;
-    if (n > 0 && h.ptr[0] == '[') /* an IPv6 literal */
-        return memchr(h.ptr, ']', n) != NULL;
-    const char *colon = memchr(h.ptr, ':', n);
-    if (colon != NULL)
-        n = (size_t)(colon - h.ptr);
-    if (n == 9 && strncasecmp(h.ptr, "localhost", 9) == 0)
-        return 1;
-    int dots = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (h.ptr[i] == '.')
-            dots++;
-        else if (h.ptr[i] < '0' || h.ptr[i] > '9')
-            return 0;
-    }
-    return n > 0 && dots == 3;
-}
-
 int rc__admin_loopback_trusted(const rc_http_server_request_t *req)
 {
-    if (!req->peer_loopback)
-        return 0;
-    /* Browsers send Origin (every POST) or Sec-Fetch-Site; the CLI and curl send neither and
-     * keep the operator's loopback rights whatever Host they name. A browser request must come
-     * from a page of this listener: a page of another site (a form POST needs no preflight)
-     * names its own origin, and one that rebinds its DNS name to 127.0.0.1 names itself as
-     * Host. */
-    const rc_http_header_t *origin = rc_http_find_header(req, "origin");
-    const rc_http_header_t *site = rc_http_find_header(req, "sec-fetch-site");
-    if (origin == NULL && site == NULL)
-        return 1;
-    const rc_http_header_t *host = rc_http_find_header(req, "host");
-    if (host == NULL || !host_is_local(host->value))
-        return 0;
-    if (origin != NULL) {
-        const char *o = origin->value.ptr;
-        size_t on = origin->value.len;
-        if (on != 7 + host->value.len || strncasecmp(o, "http://", 7) != 0 ||
-            strncasecmp(o + 7, host->value.ptr, host->value.len) != 0)
-            return 0;
-    }
-    return !header_is(req, "sec-fetch-site", "cross-site") &&
-           !header_is(req, "sec-fetch-site", "same-site");
+    /* Browsers send Origin (every POST) or Sec-Fetch-Site; the CLI and curl send neither. A
+     * page in the operator's browser, of this listener or of any other site (a form POST needs
+     * no preflight; a page can rebind its DNS name to 127.0.0.1), is no proof of the operator:
+     * without a token the dashboard is read-only. */
+    return req->peer_loopback && rc_http_find_header(req, "origin") == NULL &&
+           rc_http_find_header(req, "sec-fetch-site") == NULL;
 }
 
 int rc__admin_may_read_data(const rc_admin_t *a, const rc_http_server_request_t *req)
@@ -783,9 +737,9 @@ int rc__admin_authorized(rc_admin_t *a, const rc_http_server_request_t *req,
             return 0;
         status_answer(a, res, 403, "Forbidden",
                       req->peer_loopback
-                          ? "a request from a web page of another origin, or naming a Host that "
-                            "is not an address or localhost, may not write without "
-                            "spec.admin.token (then with Authorization: Bearer TOKEN)"
+                          ? "a browser may write only when spec.admin.token is set (then with "
+                            "Authorization: Bearer TOKEN): without a token the dashboard is "
+                            "read-only"
                           : "writes are accepted from loopback only unless spec.admin.token is "
                             "set (then with Authorization: Bearer TOKEN)");
         return -1;

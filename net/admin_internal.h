@@ -41,10 +41,8 @@ int rc__admin_segment(const char **p, const char *end, char *out, size_t cap);
 int rc__admin_may_read_data(const rc_admin_t *a, const rc_http_server_request_t *req);
 
 /** Whether a request without a token has the rights of the machine's operator: from loopback,
- *  and, when a browser sent it (Origin or Sec-Fetch-Site present), from a page of this listener
- *  named by address or localhost (Origin equal to http://Host, Sec-Fetch-Site not cross-site or
- *  same-site): a page the operator's browser opens elsewhere, or one that rebinds its DNS name
- *  to 127.0.0.1, cannot forge a POST to the admin listener. */
+ *  and not sent by a browser (no Origin, no Sec-Fetch-Site): without spec.admin.token the
+ *  dashboard is read-only, and no web page the operator's browser opens can write through it. */
 int rc__admin_loopback_trusted(const rc_http_server_request_t *req);
 
 /** The sample of recent events, a trigger's replay and a Dapr subscription's pause

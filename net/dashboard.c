@@ -94,8 +94,8 @@ static cJSON *overview(rc_admin_t *a, const rc_http_server_request_t *req)
     cJSON_AddNumberToObject(o, "sampleSeconds", (double)mono / 1e9);
     cJSON_AddNumberToObject(o, "startedMs", (double)v.started_ms);
     /* What the page may offer (pause/resume): writes as net/admin.c authorises them. With a
-     * token the page asks for it; without one only a loopback peer may write, and not from a
-     * page of another origin (rc__admin_loopback_trusted). */
+     * token the page asks for it; without one a browser may not write (rc__admin_loopback_trusted):
+     * the page is read-only. */
     int token = a->token != NULL, writable = !token && rc__admin_loopback_trusted(req);
     cJSON_AddBoolToObject(o, "readOnly", !token && !writable);
     cJSON_AddBoolToObject(o, "writable", writable);

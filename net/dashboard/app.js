@@ -547,8 +547,9 @@
 
   // ---- pause and resume (a trigger's page) ---------------------------------------------------------
 
-  // The admin API accepts writes from loopback without a token, or with the bearer token from
-  // anywhere (the Overview's `writable` and `tokenRequired`). The token is the password field's
+  // The admin API accepts a browser's writes only with the bearer token (the Overview's
+  // `tokenRequired`; `writable` is for clients that are not browsers): without a token the page
+  // is read-only. The token is the password field's
   // value: in this page's memory only, never stored.
   const actions = { busy: false };
 
@@ -706,7 +707,7 @@
 
   // Fetches the latest events the trigger's filter matches (the broker reads its ring with a
   // lossy reader: this never holds producers back) and shows them, newest first. Data is shown
-  // when the broker includes it (loopback without a token, or with the token).
+  // when the broker includes it (with the token; never to a browser without one).
   async function showSample() {
     const r = route();
     const o = r && state.ov && state.ov.triggers.find((x) => x.metadata.namespace === r.ns && x.metadata.name === r.name);

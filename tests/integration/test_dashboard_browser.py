@@ -77,6 +77,11 @@ spec:
 scopes: [orders-app]
 """
 
+TOKEN = "dash-token-0123456789abcdef"
+AUTH = {"Authorization": "Bearer " + TOKEN}
+TOKEN_CONFIG = CONFIG.replace("  shutdownTimeout: 500ms\n",
+                              "  shutdownTimeout: 500ms\n  admin:\n    token: %s\n" % TOKEN)
+
 ARTIFACTS = os.path.join(BIN_DIR, "..", "test-artifacts")
 
 # What the page shows, read from its DOM: each table's rows by key, each cell's text.
@@ -191,7 +196,8 @@ def test_dashboard_in_chromium():
     bad = Subscriber(lambda _i, _r: (500, {}, b"nope", 0.0))
     traffic, group = None, None
     try:
-        with Broker(CONFIG % {"ok": ok.url, "bad": bad.url}) as b, cdp.Browser(binary, width=1600) as br:
+        with Broker(TOKEN_CONFIG % {"ok": ok.url, "bad": bad.url}) as b, \
+                cdp.Browser(binary, width=1600) as br:
             origin = "http://127.0.0.1:%d" % b.admin_port
             traffic = Traffic(b)
             # a consumer group member, for the table of groups and local readers
@@ -227,6 +233,8 @@ def test_dashboard_in_chromium():
             check(br.evaluate("document.activeElement === document.querySelector(%s)" %
                               json.dumps(link)), "the focus is back on the trigger's link")
             check_sort(br)
+            # writes, and events' data, need the token from a browser (typed once, page memory)
+            br.evaluate("document.getElementById('d-token').value = %s" % json.dumps(TOKEN))
             check_sample(br)
             check_pause(br, b)
             check_replay(br, bad)
@@ -272,7 +280,53 @@ def test_dashboard_in_chromium():
         bad.close()
 
 
-TOKEN = "dash-token-0123456789abcdef"
+def test_read_only_without_token_in_chromium():
+    """Without spec.admin.token the page is read-only, even on loopback (a browser is no proof
+    of the operator: docs/operations.md, "Who may write"): no Pause button, the note says why,
+    no Replay buttons, and a trigger's recent events come without their data."""
+    binary = cdp.find_chromium()
+    if binary is None:
+        return  # said by the first test
+    ok = Subscriber()
+    bad = Subscriber(lambda _i, _r: (500, {}, b"nope", 0.0))
+    try:
+        with Broker(CONFIG % {"ok": ok.url, "bad": bad.url}) as b, cdp.Browser(binary) as br:
+            for i in range(3):
+                for typ in ("t.ok", "t.bad"):
+                    r = b.request("POST", "/default/default",
+                                  {"ce-id": "%s-%d" % (typ, i), "ce-source": "/browser-test",
+                                   "ce-type": typ, "ce-specversion": "1.0",
+                                   "Content-Type": "text/plain"}, b"x")
+                    eq(r.status, 202, "publish")
+            for domain in ("Runtime", "Page"):
+                br.command(domain + ".enable")
+            br.command("Page.navigate",
+                       {"url": "http://127.0.0.1:%d/#/trigger/default/good" % b.admin_port})
+            wait_for(br, "!!document.getElementById('d-readonly') && "
+                     "!document.getElementById('d-readonly').hidden", "the read-only note")
+            eq(br.evaluate("document.getElementById('d-actions').hidden"), True, "no Pause")
+            check("read-only" in br.evaluate("document.getElementById('conn').textContent"),
+                  "the header says read-only")
+            check("spec.admin.token" in br.evaluate(
+                "document.getElementById('d-readonly').textContent"), "the note says why")
+            br.evaluate("document.getElementById('d-sample-btn').click()")
+            wait_for(br, "document.querySelectorAll('#sample tbody tr').length >= 1", "a sample")
+            cells = json.loads(br.evaluate("JSON.stringify(Array.from(document.querySelectorAll("
+                                           "'#sample tbody tr pre.data')).map((p) => "
+                                           "p.textContent))"))
+            check(cells and all("not shown" in c for c in cells), "no data: %r" % cells)
+            br.evaluate("location.hash = '#/trigger/default/failing'")
+            wait_for(br, "document.querySelectorAll('#deadletters tbody tr').length >= 1",
+                     "the dead letters")
+            eq(br.evaluate("Array.from(document.querySelectorAll('#deadletters button.replay'))"
+                           ".every((b) => b.hidden)"), True, "no Replay buttons")
+            eq(good_status(b)["paused"], False, "nothing paused")
+            eq([e["params"]["exceptionDetails"] for e in br.events
+                if e["method"] == "Runtime.exceptionThrown"], [], "exceptions")
+            eq(br.evaluate("document.getElementById('errors').textContent"), "", "page errors")
+    finally:
+        ok.close()
+        bad.close()
 
 
 def test_pause_with_token_in_chromium():
@@ -283,8 +337,7 @@ def test_pause_with_token_in_chromium():
     if binary is None:
         return  # said by the first test
     ok = Subscriber()
-    config = CONFIG.replace("  shutdownTimeout: 500ms\n",
-                            "  shutdownTimeout: 500ms\n  admin:\n    token: %s\n" % TOKEN)
+    config = TOKEN_CONFIG
     try:
         with Broker(config % {"ok": ok.url, "bad": ok.url}) as b, cdp.Browser(binary) as br:
             for domain in ("Runtime", "Page"):
@@ -404,16 +457,15 @@ def good_status(b):
 
 
 def check_pause(br, b):
-    """Pause and resume the trigger `good` from its page with the keyboard (loopback, no token:
-    the Overview says writable): the button says what it does, the broker has it paused (its
-    deliveries stop while events flow), the overview marks it paused, and resume delivers."""
+    """Pause and resume the trigger `good` from its page with the keyboard (the token typed in
+    the page's field): the button says what it does, the broker has it paused (its deliveries
+    stop while events flow), the overview marks it paused, and resume delivers."""
     br.evaluate("location.hash = '#/trigger/default/good'")
     wait_for(br, "!document.getElementById('d-actions').hidden && "
              "document.getElementById('d-pause').textContent === 'Pause'", "the Pause button")
-    eq(br.evaluate("document.getElementById('d-token-row').hidden"), True,
-       "no token field without spec.admin.token")
-    check("pause/resume allowed" in br.evaluate("document.getElementById('conn').textContent"),
-          "the header says writes are allowed")
+    eq(br.evaluate("document.getElementById('d-token-row').hidden"), False, "the token field")
+    check("with the admin token" in br.evaluate("document.getElementById('conn').textContent"),
+          "the header says writes take the token")
     tab_to(br, "#d-pause")
     br.key("Enter", "Enter", 13, text="\r")
     wait_for(br, "document.getElementById('d-pause').textContent === 'Resume' && "
@@ -438,7 +490,7 @@ def check_pause(br, b):
     check(good_status(b)["stats"]["delivered"] > before, "it delivers again")
     # paused again from the overview's point of view: marked as paused, not as failing
     eq(b.request("POST", "/apis/ringcast.dev/v1alpha1/namespaces/default/triggers/good/pause",
-                 admin=True).status, 200, "pause over HTTP")
+                 AUTH, admin=True).status, 200, "pause over HTTP")
     br.evaluate("location.hash = '#/'")
     wait_for(br, "(document.querySelector('#triggers tr[data-key=\"default/good\"]') || {dataset: {}})"
              ".dataset.ready === 'Paused'", "the overview marks it paused")
@@ -446,7 +498,7 @@ def check_pause(br, b):
     check("PAUSED" in row["ready"] and not row["_notReady"], "paused in words: %r" % row)
     check("1 paused" in br.evaluate("document.getElementById('summary').textContent"), "summary")
     eq(b.request("POST", "/apis/ringcast.dev/v1alpha1/namespaces/default/triggers/good/resume",
-                 admin=True).status, 200, "resume over HTTP")
+                 AUTH, admin=True).status, 200, "resume over HTTP")
 
 
 def row_order(br, table):
@@ -540,4 +592,5 @@ def check_csp(br):
 
 
 if __name__ == "__main__":
-    Runner().run([test_dashboard_in_chromium, test_pause_with_token_in_chromium])
+    Runner().run([test_dashboard_in_chromium, test_read_only_without_token_in_chromium,
+                  test_pause_with_token_in_chromium])
