@@ -1160,10 +1160,12 @@ def test_kill_worker_with_retries_and_dead_letters_pending():
             eq((len(set(s.ids())), len(set(dl.ids()))), (n, n), "all tried before the kill")
             os.kill(pids[0], signal.SIGKILL)
             deadline = time.monotonic() + 10
-            while time.monotonic() < deadline and (len(worker_pids(b)) != 1
-                                                   or worker_pids(b) == pids):
-                time.sleep(0.05)
+            # One look per turn: two (len, then equality) could see the killed worker alive,
+            # then gone, and end the wait at once, before the restart (a flake seen in CI).
             now_pids = worker_pids(b)
+            while time.monotonic() < deadline and (len(now_pids) != 1 or now_pids == pids):
+                time.sleep(0.05)
+                now_pids = worker_pids(b)
             check(len(now_pids) == 1 and now_pids != pids,
                   "restarted: workers %s before the kill, %s 10 s after; log:\n%s\n%s"
                   % (pids, now_pids, b.log()[-3000:], diagnose_broker(b)))
