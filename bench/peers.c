@@ -641,6 +641,8 @@ void rc_bench_peer_stop(rc_peer_t *p)
         unlink(path);
         snprintf(path, sizeof(path), "/dev/shm/%s.timeindex", p->ring); /* its time index */
         unlink(path);
+        snprintf(path, sizeof(path), "/dev/shm/%s.redis", p->ring); /* a redis mirror's place */
+        unlink(path);
         p->ring[0] = 0;
     }
     if (p->dir[0])

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -47,9 +48,13 @@ static void setup(void)
         fprintf(stderr, "fuzz_ingress: %s\n", err);
         abort();
     }
-    /* The mapping stays; nothing is left in /dev/shm. */
-    if (rc_ring_name_for(prefix, "default", "default", name, sizeof(name)) == 0)
+    /* The mappings stay; nothing is left in /dev/shm (the ring, and the store's time index). */
+    if (rc_ring_name_for(prefix, "default", "default", name, sizeof(name)) == 0) {
+        char ix[RC_RING_NAME_MAX + 16];
         rc_ring_unlink(name);
+        snprintf(ix, sizeof(ix), "/%s.timeindex", name);
+        shm_unlink(ix);
+    }
     broker.ns = "default";
     broker.name = "default";
     snprintf(broker.label, sizeof(broker.label), "default/default");
