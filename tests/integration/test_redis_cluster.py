@@ -250,13 +250,20 @@ def all_records(cl, partitions):
     return out
 
 
-def delivered_once(sub, want, timeout=30):
+def delivered_once(sub, want, timeout=30, max_dups=0):
+    """Every event of `want` reached the subscriber; at most `max_dups` arrived twice (0 but
+    after a failover, where delivery is at least once: docs/scaleout.md)."""
     check(wait_until(lambda: set(want) <= set(sub.ids()), timeout),
           "every event delivered (missing %d: %r)" %
           (len(set(want) - set(sub.ids())), sorted(set(want) - set(sub.ids()))[:5]))
     time.sleep(0.3)  # a duplicate would arrive now
     got = sub.ids()
-    eq(len(got), len(set(got)), "no event delivered twice")
+    dups = len(got) - len(set(got))
+    if max_dups == 0:
+        eq(dups, 0, "no event delivered twice")
+    else:
+        check(dups <= max_dups, "%d events delivered twice (at most %d)" % (dups, max_dups))
+    return dups
 
 
 # ---- publish over three masters -------------------------------------------------------------
@@ -423,9 +430,14 @@ def failover_under_load(replicas, cut=False):
         after = [e for e in ids_in(sum((cl.records(key(p)) for p in killed_parts), []))
                  if accepted.get(e, 0) > promoted_at]
         check(len(after) > 0, "202 writes to the killed master's partitions after the promotion")
-        # Every accepted event that Redis still has is delivered once; lost ones may have been
-        # mirrored before the kill, so they are not required.
-        delivered_once(sub, [e for e in accepted if e in in_redis], timeout=40)
+        # Every accepted event that Redis still has is delivered; lost ones may have been
+        # mirrored before the kill, so they are not required. Across a failover delivery is at
+        # least once: a promoted replica may hand out again what its master had acknowledged
+        # (seen: 1 of 6,854 once in CI), bounded here by 1% of the load.
+        dups = delivered_once(sub, [e for e in accepted if e in in_redis], timeout=40,
+                              max_dups=max(10, len(accepted) // 100))
+        if dups:
+            print("     %d delivered twice across the failover" % dups)
         outage = promoted_at - killed_at
         print("     replicas %d%s: accepted %d, refused %d (503), failover %.1f s, lost %d "
               "acknowledged (killed master's partitions %r)"
