@@ -293,37 +293,6 @@ int rc_cmd_apply(int argc, char **argv)
     return send_files("apply", &c, WRITE_API "apply");
 }
 
-/* The first operand that is not an option's value: RESOURCE of `delete RESOURCE NAME`. */
-static const char *take_resource(int *argc, char **argv)
-{
-    for (int i = 1; i < *argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--") == 0)
-            break;
-        if (a[0] == '-' && a[1] != '\0') {
-            if (strchr(a, '=') == NULL && strcmp(a, "-h") != 0 && strcmp(a, "--help") != 0)
-                i++; /* every option of delete takes a value */
-            continue;
-        }
-        memmove(&argv[i], &argv[i + 1], (size_t)(*argc - i - 1) * sizeof(*argv));
-        (*argc)--;
-        return a;
-    }
-    return NULL;
-}
-
-static int dns_label(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > RC_CONFIG_NAME_MAX || s[0] == '-' || s[n - 1] == '-')
-        return 0;
-    for (; *s; s++) {
-        if (!(islower((unsigned char)*s) || isdigit((unsigned char)*s) || *s == '-'))
-            return 0;
-    }
-    return 1;
-}
-
 int rc_cmd_delete(int argc, char **argv)
 {
     common_t c = {.timeout_s = 10};
@@ -350,7 +319,7 @@ int rc_cmd_delete(int argc, char **argv)
         .operand_name = "NAME",
         .operand = &name,
     };
-    const char *resource = take_resource(&argc, argv);
+    const char *resource = rc__cli_take_operand(&argc, argv);
     int code = rc__cli_parse(&spec, argc, argv);
     if (code != RC_CLI_GO_ON)
         return code;
@@ -371,9 +340,9 @@ int rc_cmd_delete(int argc, char **argv)
                             "component or daprapp)",
                             resource);
     const char *ns = c.ns != NULL ? c.ns : "default";
-    if (!dns_label(name) || !dns_label(ns))
+    if (!rc__cli_dns_label(name) || !rc__cli_dns_label(ns))
         return rc__cli_fail(&spec, "'%s' is not a name (lowercase letters, digits and '-')",
-                            dns_label(name) ? ns : name);
+                            rc__cli_dns_label(name) ? ns : name);
     char doc[512];
     int n = snprintf(doc, sizeof(doc),
                      "apiVersion: %s\nkind: %s\nmetadata:\n  name: %s\n  namespace: %s\n",

@@ -23,38 +23,6 @@ typedef struct {
     int sub; /* a Dapr subscription, not a trigger */
 } pause_opts_t;
 
-/* Takes the first operand that is not an option's value out of argv: RESOURCE of `pause
- * RESOURCE NAME` (every option of these commands takes a value). */
-static const char *take_resource(int *argc, char **argv)
-{
-    for (int i = 1; i < *argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--") == 0)
-            break;
-        if (a[0] == '-' && a[1] != '\0') {
-            if (strchr(a, '=') == NULL && strcmp(a, "-h") != 0 && strcmp(a, "--help") != 0)
-                i++;
-            continue;
-        }
-        memmove(&argv[i], &argv[i + 1], (size_t)(*argc - i - 1) * sizeof(*argv));
-        (*argc)--;
-        return a;
-    }
-    return NULL;
-}
-
-static int dns_label(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > RC_CONFIG_NAME_MAX || s[0] == '-' || s[n - 1] == '-')
-        return 0;
-    for (; *s; s++) {
-        if (!(islower((unsigned char)*s) || isdigit((unsigned char)*s) || *s == '-'))
-            return 0;
-    }
-    return 1;
-}
-
 /* Prints "trigger.eventing.knative.dev/NAME paused" or the broker's refusal. Returns the exit
  * code. */
 static int report(const char *cmd, const pause_opts_t *o, int status, const char *resp)
@@ -153,7 +121,7 @@ static int run(const char *cmd, int argc, char **argv)
         .operand_name = "NAME",
         .operand = &o.name,
     };
-    const char *resource = take_resource(&argc, argv);
+    const char *resource = rc__cli_take_operand(&argc, argv);
     int code = rc__cli_parse(&spec, argc, argv);
     if (code != RC_CLI_GO_ON)
         return code;
@@ -175,10 +143,10 @@ static int run(const char *cmd, int argc, char **argv)
      * checks GROUP, the app's consumer group. */
     const char *colon = o.sub ? strchr(o.name, ':') : NULL;
     int pair = colon != NULL && colon > o.name && strlen(o.name) <= RC_CONFIG_NAME_MAX &&
-               strchr(colon + 1, ':') == NULL && dns_label(colon + 1);
-    if ((!pair && !dns_label(o.name)) || !dns_label(ns))
+               strchr(colon + 1, ':') == NULL && rc__cli_dns_label(colon + 1);
+    if ((!pair && !rc__cli_dns_label(o.name)) || !rc__cli_dns_label(ns))
         return rc__cli_fail(&spec, "'%s' is not a name (lowercase letters, digits and '-')",
-                            dns_label(o.name) ? ns : o.name);
+                            rc__cli_dns_label(o.name) ? ns : o.name);
     if (o.admin == NULL)
         o.admin = getenv("RINGCAST_ADMIN");
     if (o.admin == NULL || o.admin[0] == '\0')

@@ -1,6 +1,7 @@
 /* The commands' option parser (net/cli/options.h). A hand-written loop rather than getopt_long:
  * getopt_long accepts abbreviations (`--ty`) and reads "-5 * 2" as short options, and the
  * commands accept neither; what remains is small enough to own. */
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -250,4 +251,34 @@ int rc__cli_parse(const rc_cli_spec_t *spec, int argc, char **argv)
             return 2;
     }
     return RC_CLI_GO_ON;
+}
+
+const char *rc__cli_take_operand(int *argc, char **argv)
+{
+    for (int i = 1; i < *argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--") == 0)
+            break;
+        if (a[0] == '-' && a[1] != '\0') {
+            if (strchr(a, '=') == NULL && strcmp(a, "-h") != 0 && strcmp(a, "--help") != 0)
+                i++; /* its value */
+            continue;
+        }
+        memmove(&argv[i], &argv[i + 1], (size_t)(*argc - i - 1) * sizeof(*argv));
+        (*argc)--;
+        return a;
+    }
+    return NULL;
+}
+
+int rc__cli_dns_label(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > RC_CONFIG_NAME_MAX || s[0] == '-' || s[n - 1] == '-')
+        return 0;
+    for (; *s; s++) {
+        if (!(islower((unsigned char)*s) || isdigit((unsigned char)*s) || *s == '-'))
+            return 0;
+    }
+    return 1;
 }

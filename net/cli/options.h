@@ -110,4 +110,13 @@ void rc__cli_help(const rc_cli_spec_t *spec, FILE *out);
 int rc__cli_fail(const rc_cli_spec_t *spec, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* Takes the first operand that is not an option's value out of argv (argv[0] is the command):
+ * RESOURCE of `pause|delete RESOURCE NAME`, for commands whose every option takes a value.
+ * NULL when there is none. */
+const char *rc__cli_take_operand(int *argc, char **argv);
+
+/* Whether `s` is a Kubernetes name (a DNS label: lower-case letters, digits and '-', not at
+ * either end, at most RC_CONFIG_NAME_MAX characters). */
+int rc__cli_dns_label(const char *s);
+
 #endif

@@ -476,14 +476,6 @@ static rref_t *rref_new(redisReply *r)
 
 /* ---- reading ------------------------------------------------------------------------------- */
 
-static int partition_of(const rc__redis_conf_t *cf, const char *key)
-{
-    for (uint32_t p = 0; p < cf->partitions; p++)
-        if (strcmp(cf->keys[p], key) == 0)
-            return (int)p;
-    return -1;
-}
-
 /* XREADGROUP of partitions [p0, p1) from `ids` (NULL: ">", new entries); returns how many
  * entries came back, or a negative code. Reading this consumer's pending entries (`ids`) moves
  * pend_from past what came back and takes only those not held here already (after a
@@ -531,7 +523,7 @@ static int read_keys(group_reader_t *g, const rc__redis_id_t *ids, uint32_t p0, 
         if (st->type != REDIS_REPLY_ARRAY || st->elements != 2 ||
             st->element[0]->type != REDIS_REPLY_STRING || st->element[1]->type != REDIS_REPLY_ARRAY)
             continue;
-        int p = partition_of(cf, st->element[0]->str);
+        int p = rc__redis_partition_of(cf, st->element[0]->str);
         const redisReply *es = st->element[1];
         for (size_t i = 0; p >= 0 && i < es->elements && i < READ_COUNT; i++) {
             const redisReply *e = es->element[i];

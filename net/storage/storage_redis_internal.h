@@ -93,6 +93,9 @@ struct redisContext *rc__redis_connect(const rc__redis_conf_t *conf, int timeout
  *  with `err` filled. */
 int rc__redis_mirror_open(rc__redis_mirror_t *m, struct redisContext *c, char *err, size_t errlen);
 
+/** The partition whose stream is named `key`, or -1 (a stream reply names its key). */
+int rc__redis_partition_of(const rc__redis_conf_t *cf, const char *key);
+
 /** The client name of a broker's mirror connections ("ringcast-mirror:<ns>/<broker>"). */
 void rc__redis_mirror_name(const rc__redis_conf_t *conf, char *out, size_t len);
 

@@ -162,6 +162,14 @@ static int check_keys(rc__redis_mirror_t *m, redisContext *c, rc__redis_id_t *ne
     return 0;
 }
 
+int rc__redis_partition_of(const rc__redis_conf_t *cf, const char *key)
+{
+    for (uint32_t p = 0; p < cf->partitions; p++)
+        if (strcmp(cf->keys[p], key) == 0)
+            return (int)p;
+    return -1;
+}
+
 void rc__redis_mirror_name(const rc__redis_conf_t *conf, char *out, size_t len)
 {
     snprintf(out, len, "ringcast-mirror:%s/%s", conf->ns, conf->broker);
@@ -594,14 +602,6 @@ static const redisReply *entry_record(const redisReply *e, rc__redis_id_t *id, i
     return NULL;
 }
 
-static int partition_of(const rc__redis_conf_t *cf, const char *key)
-{
-    for (uint32_t p = 0; p < cf->partitions; p++)
-        if (strcmp(cf->keys[p], key) == 0)
-            return (int)p;
-    return -1;
-}
-
 /* Copies one XREAD reply: [[key, [entry...]]...]. Returns 0, or 1 when stopping (the position
  * is then not moved: the next start reads those entries again). */
 static int copy_reply(rc__redis_mirror_t *m, const redisReply *r, batch_t *b)
@@ -615,7 +615,7 @@ static int copy_reply(rc__redis_mirror_t *m, const redisReply *r, batch_t *b)
         if (st->type != REDIS_REPLY_ARRAY || st->elements != 2 ||
             st->element[0]->type != REDIS_REPLY_STRING)
             continue;
-        int p = partition_of(m->conf, st->element[0]->str);
+        int p = rc__redis_partition_of(m->conf, st->element[0]->str);
         const redisReply *es = st->element[1];
         if (p < 0 || es->type != REDIS_REPLY_ARRAY)
             continue;
