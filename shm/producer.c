@@ -214,6 +214,7 @@ int rc_ring_claim_batch(rc_ring_t *ring, rc_ring_rec_t *recs, uint32_t count,
     claim->word_ = RC__COMMITTED(recs[0].len + RC__REC_HDR, recs[0].type, recs[0].flags);
     claim->bytes_ = (uint32_t)need;
     claim->pending_pid_ = ring->pid;
+    claim->pad_ = (uint32_t)pad;
     return 0;
 }
 

@@ -174,6 +174,7 @@ typedef struct {
     uint64_t word_; /* committed word of the first record */
     uint32_t bytes_; /* claimed bytes from pos */
     uint32_t pending_pid_;
+    uint32_t pad_; /* padding this claim placed before pos, at the end of the area */
 } rc_ring_claim_t;
 
 /** Claims space for one record with `len` payload bytes and returns a pointer into the mapping

@@ -319,3 +319,54 @@ int rc_ring_recover(rc_ring_t *ring, rc_ring_verify_fn verify, rc_ring_report_fn
                  (unsigned long long)out->head);
     return rc;
 }
+
+const void *rc_ring_area_at(const rc_ring_t *ring, uint64_t pos)
+{
+    return ring->records + (pos & ring->mask);
+}
+
+int rc_ring_restore(rc_ring_t *ring, uint64_t pos, const void *bytes, uint32_t len)
+{
+    if (!ring->locked)
+        return -EPERM;
+    if (len == 0 || len > rc__room_to_end(ring, pos) || (pos & (RC__REC_ALIGN - 1)) != 0)
+        return -EINVAL;
+    memcpy(ring->records + (pos & ring->mask), bytes, len);
+    uint64_t head, seq;
+    rc__head_load(ring, &head, &seq);
+    /* Walk the records of the bytes: the record-start hints of the segments they cover (the
+     * file's may be older than these records, as the bytes were), and the sequence number after
+     * the last one (a padding record carries the next record's). */
+    uint32_t shift = ring->hdr->checkpoint_shift;
+    uint64_t seg = 1ull << shift, b = (pos + seg - 1) & ~(seg - 1), end = pos + len;
+    uint64_t next = seq;
+    for (uint64_t q = 0; q + RC__REC_HDR <= len;) {
+        rc__rec_hdr_t h;
+        memcpy(&h, (const unsigned char *)bytes + q, sizeof(h));
+        uint64_t w = atomic_load_explicit(&h.word, memory_order_relaxed);
+        uint64_t n = rc__align8(RC__W_LEN(w));
+        if ((w & RC__W_COMMITTED) == 0 || RC__W_LEN(w) < RC__REC_HDR)
+            break;
+        for (; b <= pos + q && b < end; b += seg)
+            atomic_store_explicit(&ring->hdr->checkpoints[(b >> shift) & (RC__CHECKPOINTS - 1)],
+                                  pos + q, memory_order_relaxed);
+        uint64_t s = atomic_load_explicit(&h.seq, memory_order_relaxed);
+        next = RC__W_TYPE(w) == RC__TYPE_PAD ? s : s + 1;
+        q += n;
+    }
+    for (; b < end; b += seg) /* inside the last record: the next one starts at the end */
+        atomic_store_explicit(&ring->hdr->checkpoints[(b >> shift) & (RC__CHECKPOINTS - 1)], end,
+                              memory_order_relaxed);
+    if (pos + len <= head)
+        return 0;
+    atomic_store_explicit(&ring->hdr->head.pos, pos + len, memory_order_relaxed);
+    atomic_store_explicit(&ring->hdr->head.seq, next > seq ? next : seq, memory_order_relaxed);
+    /* The gate (how far producers may claim) of a file older than these records may lie a lap
+     * or more behind them, and joining readers look for the oldest record from it: up to the
+     * head at least (the first claim recomputes it from the readers). */
+    uint64_t g = atomic_load_explicit(&ring->hdr->gate, memory_order_relaxed);
+    if (RC__GATE_POS(g) < pos + len)
+        atomic_store_explicit(&ring->hdr->gate, (pos + len) | RC__GATE_GEN(g),
+                              memory_order_relaxed);
+    return 0;
+}

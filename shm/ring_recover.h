@@ -49,4 +49,15 @@ typedef void (*rc_ring_report_fn)(void *arg, uint64_t pos, uint64_t len, const c
 int rc_ring_recover(rc_ring_t *ring, rc_ring_verify_fn verify, rc_ring_report_fn report, void *arg,
                     rc_ring_recovery_t *out);
 
+/** The bytes of the record area at position `pos` (records never cross its end): for the sync
+ *  journal (net/storage/journal.h), which copies committed records from there. */
+const void *rc_ring_area_at(const rc_ring_t *ring, uint64_t pos);
+
+/** Puts `len` bytes saved from position `pos` (whole records, as the journal copied them) back
+ *  into the area, and moves the head to their end when it is behind it (its sequence number
+ *  past the last record in them). For a crash of the machine that lost page-cache writes of the
+ *  ring file the journal held; before rc_ring_recover, which then checks every record. Needs
+ *  the broker lock (-EPERM); -EINVAL when the bytes would cross the end of the area. */
+int rc_ring_restore(rc_ring_t *ring, uint64_t pos, const void *bytes, uint32_t len);
+
 #endif

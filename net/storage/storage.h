@@ -106,7 +106,7 @@ typedef struct {
     uint32_t flags;  /**< set between claim and commit: RC_STORAGE_COMMIT_F_* (claim zeroes it) */
     uint64_t ticket; /**< RC_STORAGE_COMMIT_F_NOWAIT: set by the commit, for
                       *   rc_storage_durable_wait (0: nothing to wait for) */
-    _Alignas(8) unsigned char priv_[64]; /* the back end's claim */
+    _Alignas(8) unsigned char priv_[80]; /* the back end's claim */
 } rc_storage_claim_t;
 
 /** Durability sync: the commit returns at once instead of waiting for the flush; the caller

@@ -16,6 +16,7 @@
  *   that its creator never finished is made again, and a file cut short is extended (the lost
  *   bytes read as zeros and recovery reports what they held). */
 #include "net/storage/storage_internal.h"
+#include "net/storage/journal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -43,6 +44,13 @@
 #define LOCK_WAIT_NS  (10ull * 1000000000ull)
 #define OPEN_ATTEMPTS 3
 #define PATH_BYTES    1280 /* a directory of up to 1023 bytes, '/', "<ns>.<name>.timeindex" */
+/* The sync journal (net/storage/journal.h): a quarter of the ring, within these bounds; a
+ * checkpoint (fdatasync of the ring file) once a quarter of it is used, or every second, or
+ * for the cursors at most every CURSOR_CKPT_NS. */
+#define JOURNAL_MIN    (1ull << 20)
+#define JOURNAL_MAX    (32ull << 20)
+#define CKPT_EVERY_NS  1000000000ull
+#define CURSOR_CKPT_NS 100000000ull
 
 /* The flusher of a batch or sync store (the process that opened it; a worker's attached handle
  * has none). Commits are counted in `committed` under `mu`, so a flush knows exactly which
@@ -67,6 +75,20 @@ typedef struct {
     uint64_t readers_sig;          /* readers' positions at the last cursor flush */
     uint64_t start_head;           /* the head when the store opened (nothing to flush) */
     _Atomic uint64_t fsyncs, fsync_ns, durable_seq;
+    /* Sync with a journal: the writer thread, its wake-up, the ranges committed since its last
+     * frame (pend, swapped with spare when it takes them), and whether one could not be kept
+     * (then the next flush is an fdatasync of the ring file). */
+    rc_journal_t *journal;
+    pthread_t jthread;
+    int jrunning;
+    pthread_cond_t jwork;
+    struct jrange {
+        uint64_t pos;
+        uint32_t len;
+    } *pend, *spare;
+    uint32_t npend, cappend, capspare;
+    int pend_lost;
+    uint64_t last_ckpt_ns;
 } flusher_t;
 
 /* Counters that the forked workers add to and the broker's /metrics reads: in a shared
@@ -91,6 +113,8 @@ typedef struct {
     char path[PATH_BYTES];      /* the ring file */
     char cursors[PATH_BYTES];   /* its cursor table */
     char timeindex[PATH_BYTES]; /* its time index (net/storage/timeindex.h) */
+    char journal[PATH_BYTES];   /* its sync journal (net/storage/journal.h) */
+    rc_journal_t *jr;           /* the journal between open and flusher_start */
 } file_store_t;
 
 typedef struct {
@@ -185,8 +209,11 @@ static int set_paths(file_store_t *fs, const rc_storage_config_t *cfg, char *err
                      cfg->broker);
     int c = snprintf(fs->timeindex, sizeof(fs->timeindex), "%.*s/%s.%s.timeindex", (int)n, dir,
                      cfg->ns, cfg->broker);
-    if (a < 0 || b < 0 || c < 0 || (size_t)a >= sizeof(fs->path) ||
-        (size_t)b >= sizeof(fs->cursors) || (size_t)c >= sizeof(fs->timeindex)) {
+    int d = snprintf(fs->journal, sizeof(fs->journal), "%.*s/%s.%s.journal", (int)n, dir, cfg->ns,
+                     cfg->broker);
+    if (a < 0 || b < 0 || c < 0 || d < 0 || (size_t)a >= sizeof(fs->path) ||
+        (size_t)b >= sizeof(fs->cursors) || (size_t)c >= sizeof(fs->timeindex) ||
+        (size_t)d >= sizeof(fs->journal)) {
         snprintf(err, errlen, "storage directory %s is too long", dir);
         return -ENAMETOOLONG;
     }
@@ -290,6 +317,111 @@ static void recover_report(void *arg, uint64_t pos, uint64_t len, const char *wh
                 why);
 }
 
+/* ---- the sync journal at start ------------------------------------------------------------ */
+
+typedef struct {
+    file_store_t *fs;
+    uint64_t end;             /* pass 1: the furthest position a range reaches */
+    uint64_t ranges, bytes;   /* pass 2: put back */
+    uint64_t stale, refused;  /* pass 2: older than the ring's window, or refused */
+} replay_t;
+
+static void replay_end(void *arg, uint64_t pos, const void *bytes, uint32_t len)
+{
+    replay_t *r = arg;
+    (void)bytes;
+    if (pos + len > r->end)
+        r->end = pos + len;
+}
+
+/* A range older than the ring's window (the furthest position reached less its capacity) was
+ * overwritten by later records, which the journal or the file hold: skipped. */
+static void replay_put(void *arg, uint64_t pos, const void *bytes, uint32_t len)
+{
+    replay_t *r = arg;
+    uint64_t cap = rc_ring_capacity(r->fs->r.ring);
+    if (r->end > cap && pos < r->end - cap) {
+        r->stale++;
+        return;
+    }
+    if (rc_ring_restore(r->fs->r.ring, pos, bytes, len) != 0) {
+        r->refused++;
+        return;
+    }
+    r->ranges++;
+    r->bytes += len;
+}
+
+static uint64_t journal_size(uint64_t capacity)
+{
+    uint64_t n = capacity / 4;
+    return n < JOURNAL_MIN ? JOURNAL_MIN : n > JOURNAL_MAX ? JOURNAL_MAX : n;
+}
+
+/* Opens the journal of a sync store, or of a store that has one left from a sync run, and puts
+ * back into the ring what it holds (`existing`: the ring file was there; a new one has nothing
+ * to take). Before recovery, which then checks every record as usual. The journal stays open
+ * (fs->jr) for flusher_start, or is removed once the ring file is flushed (journal_settle). */
+static int journal_open(file_store_t *fs, const rc_storage_config_t *cfg, int existing, char *err,
+                        size_t errlen)
+{
+    if (fs->durability != RC_STORAGE_DURABILITY_SYNC && access(fs->journal, F_OK) != 0)
+        return 0;
+    int direct = 0;
+    int rc = rc_journal_open(fs->journal, rc_ring_id(fs->r.ring), journal_size(cfg->capacity),
+                             &fs->jr, &direct, err, errlen);
+    if (rc != 0)
+        return rc;
+    if (!direct)
+        rc_log_info("storage",
+                    "broker %s/%s: journal %s: the file system takes no O_DIRECT (tmpfs?): "
+                    "buffered O_DSYNC writes",
+                    fs->ns, fs->broker, fs->journal);
+    if (!existing)
+        return 0;
+    uint64_t t0 = rc_now_ns();
+    rc_ring_stats_t rs;
+    rc_ring_stats(fs->r.ring, &rs);
+    replay_t r = {.fs = fs, .end = rs.head};
+    long frames = rc_journal_replay(fs->jr, replay_end, &r);
+    if (frames > 0)
+        frames = rc_journal_replay(fs->jr, replay_put, &r);
+    if (frames < 0) {
+        snprintf(err, errlen, "journal %s: cannot read it: %s", fs->journal,
+                 strerror((int)-frames));
+        return (int)frames;
+    }
+    rc_ring_stats(fs->r.ring, &rs);
+    if (frames > 0)
+        rc_log(r.refused ? RC_LOG_WARN : RC_LOG_INFO, "storage",
+           "broker %s/%s: journal %s: %ld frames, %llu ranges (%llu bytes) put back into the ring "
+           "in %.1f ms, %llu older than the ring's window skipped, %llu refused; head now %llu",
+           fs->ns, fs->broker, fs->journal, frames, (unsigned long long)r.ranges,
+           (unsigned long long)r.bytes, (double)(rc_now_ns() - t0) / 1e6,
+           (unsigned long long)r.stale, (unsigned long long)r.refused,
+           (unsigned long long)rs.head);
+    return 0;
+}
+
+/* A store that is not sync (any more) and had a journal: once the ring file is on disk with
+ * what the journal gave back, the journal goes. */
+static void journal_settle(file_store_t *fs)
+{
+    if (fs->jr == NULL || fs->durability == RC_STORAGE_DURABILITY_SYNC)
+        return;
+    int fd = open(fs->path, O_RDWR | O_CLOEXEC);
+    if (fd >= 0 && fdatasync(fd) == 0 && unlink(fs->journal) == 0)
+        rc_log_info("storage", "broker %s/%s: durability is not sync: journal %s removed",
+                    fs->ns, fs->broker, fs->journal);
+    else
+        rc_log_warn("storage", "broker %s/%s: journal %s kept: %s", fs->ns, fs->broker,
+                    fs->journal, strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    rc_journal_close(fs->jr);
+    fs->jr = NULL;
+}
+
 static int recover(file_store_t *fs, char *err, size_t errlen)
 {
     uint64_t t0 = rc_now_ns();
@@ -360,7 +492,7 @@ static int flusher_next(file_store_t *fs, flusher_t *f)
     uint64_t ns = (uint64_t)ts.tv_nsec + (uint64_t)f->interval_ms * 1000000ull;
     ts.tv_sec += (time_t)(ns / 1000000000ull);
     ts.tv_nsec = (long)(ns % 1000000000ull);
-    if (fs->durability == RC_STORAGE_DURABILITY_SYNC) {
+    if (fs->durability == RC_STORAGE_DURABILITY_SYNC && f->journal == NULL) {
         /* A commit, or the interval's tick (the cursors' flush). */
         while (!f->stop && f->committed == f->durable &&
                pthread_cond_timedwait(&f->work, &f->mu, &ts) != ETIMEDOUT)
@@ -437,6 +569,134 @@ static void flush_cursors(file_store_t *fs, flusher_t *f, int ring_flushed)
     f->readers_sig = sig;
 }
 
+/* ---- the sync journal: one direct synchronous write per flush -------------------------------- */
+
+/* An fdatasync of the ring file, after which every journal frame written before it started is
+ * redundant (its records are in the file). Any thread. */
+static void checkpoint(file_store_t *fs, flusher_t *f)
+{
+    uint64_t mark = rc_journal_mark(f->journal);
+    flush_once(fs, f);
+    pthread_mutex_lock(&f->mu);
+    int ok = f->err == 0;
+    pthread_mutex_unlock(&f->mu);
+    if (ok)
+        rc_journal_checkpointed(f->journal, mark);
+}
+
+/* The flusher thread's tick in journal mode: a checkpoint when a quarter of the journal is
+ * used, or a second passed with frames written, or the readers moved (the cursors follow,
+ * at most every CURSOR_CKPT_NS). */
+static void checkpoint_tick(file_store_t *fs, flusher_t *f)
+{
+    uint64_t now = rc_now_ns(), used = rc_journal_used(f->journal);
+    uint64_t since = now - f->last_ckpt_ns;
+    int moved = atomic_load_explicit(&f->cursors_fd, memory_order_acquire) >= 0 &&
+                since >= CURSOR_CKPT_NS && readers_sig(fs, f) != f->readers_sig;
+    if (used > rc_journal_capacity(f->journal) / 4 || (used > 0 && since >= CKPT_EVERY_NS) ||
+        moved) {
+        checkpoint(fs, f);
+        f->last_ckpt_ns = now;
+        flush_cursors(fs, f, 1);
+    }
+}
+
+/* Writes one frame with the records of `n` commits' ranges, copied from the mapping (they are
+ * committed: their bytes no longer change). When the frame cannot be written (too big for the
+ * journal, out of memory), an fdatasync of the ring file covers them instead. */
+static int journal_flush(file_store_t *fs, flusher_t *f, const struct jrange *r, uint32_t n,
+                         int lost)
+{
+    rc_journal_t *j = f->journal;
+    int rc = lost ? -ENOMEM : 0;
+    if (rc == 0) {
+        rc_journal_frame_begin(j);
+        for (uint32_t i = 0; i < n && rc == 0; i++)
+            rc = rc_journal_frame_add(j, r[i].pos, rc_ring_area_at(fs->r.ring, r[i].pos),
+                                      r[i].len);
+    }
+    if (rc == 0) {
+        uint64_t t0 = rc_now_ns();
+        rc = rc_journal_frame_write(j);
+        if (rc == -ENOSPC) { /* the checkpointer fell behind: take its turn */
+            checkpoint(fs, f);
+            rc = rc_journal_frame_write(j);
+        }
+        atomic_fetch_add_explicit(&f->fsyncs, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&f->fsync_ns, rc_now_ns() - t0, memory_order_relaxed);
+    }
+    if (rc == -EFBIG || rc == -ENOMEM || rc == -ENOSPC) {
+        checkpoint(fs, f);
+        return 0; /* flush_once keeps its own failure */
+    }
+    if (rc != 0) {
+        pthread_mutex_lock(&f->mu);
+        int first = f->err == 0;
+        f->err = rc;
+        pthread_mutex_unlock(&f->mu);
+        if (first)
+            rc_log_error("storage",
+                         "broker %s/%s: write of journal %s failed: %s; events from now on are "
+                         "refused in durability sync",
+                         fs->ns, fs->broker, fs->journal, strerror(-rc));
+    }
+    return rc;
+}
+
+/* Takes the ranges of every commit counted since its last frame and writes them as one frame:
+ * commits counted while it writes wait for the next (group commit, as flusher_main without a
+ * journal). */
+static void *journal_main(void *arg)
+{
+    file_store_t *fs = arg;
+    flusher_t *f = fs->flusher;
+    pthread_mutex_lock(&f->mu);
+    for (;;) {
+        while (!f->stop && f->committed == f->durable)
+            pthread_cond_wait(&f->jwork, &f->mu);
+        if (f->stop)
+            break;
+        uint64_t target = f->committed;
+        struct jrange *r = f->pend;
+        uint32_t n = f->npend, cap = f->cappend;
+        int lost = f->pend_lost;
+        f->pend = f->spare;
+        f->cappend = f->capspare;
+        f->spare = r;
+        f->capspare = cap;
+        f->npend = 0;
+        f->pend_lost = 0;
+        pthread_mutex_unlock(&f->mu);
+        rc_ring_stats_t rs;
+        rc_ring_stats(fs->r.ring, &rs);
+        if (journal_flush(fs, f, r, n, lost) == 0)
+            atomic_store_explicit(&f->durable_seq, rs.head_seq, memory_order_relaxed);
+        pthread_mutex_lock(&f->mu);
+        f->durable = target;
+        pthread_cond_broadcast(&f->done);
+        complete_waiters(f);
+    }
+    pthread_mutex_unlock(&f->mu);
+    return NULL;
+}
+
+/* A commit's ranges for the journal (mu held): the padding it placed at the end of the area,
+ * then its records. Out of memory: the next flush is an fdatasync of the ring file. */
+static void pend_add(flusher_t *f, uint64_t pos, uint32_t len)
+{
+    if (f->npend == f->cappend) {
+        uint32_t nc = f->cappend ? 2 * f->cappend : 64;
+        struct jrange *b = realloc(f->pend, nc * sizeof(*b));
+        if (b == NULL) {
+            f->pend_lost = 1;
+            return;
+        }
+        f->pend = b;
+        f->cappend = nc;
+    }
+    f->pend[f->npend++] = (struct jrange){pos, len};
+}
+
 /* One flush covers every commit counted before it starts; commits counted while it runs wait
  * for the next (group commit). Batch has no counting on the commit path: it flushes when the
  * ring's head moved since the last flush. Both flush the cursors when readers moved. */
@@ -450,6 +710,12 @@ static void *flusher_main(void *arg)
     uint64_t flushed_head = f->start_head;
     pthread_mutex_lock(&f->mu);
     while (flusher_next(fs, f)) {
+        if (f->journal != NULL) {
+            pthread_mutex_unlock(&f->mu);
+            checkpoint_tick(fs, f);
+            pthread_mutex_lock(&f->mu);
+            continue;
+        }
         uint64_t target = f->committed;
         int commits = target != f->durable;
         pthread_mutex_unlock(&f->mu);
@@ -487,11 +753,18 @@ static int file_durable_wait(rc_storage_t *s, rc_storage_durable_t *w)
 
 /* Sync: counts the commit just made and, unless the caller waits on its own (NOWAIT, with the
  * ticket), waits for a flush that started after it. */
-static int wait_durable(flusher_t *f, rc_storage_claim_t *c)
+static int wait_durable(flusher_t *f, rc_storage_claim_t *c, const rc_ring_claim_t *rc_)
 {
     pthread_mutex_lock(&f->mu);
     uint64_t mine = ++f->committed;
-    pthread_cond_signal(&f->work);
+    if (f->journal != NULL) {
+        if (rc_->pad_ >= RC_RING_RECORD_SIZE(0))
+            pend_add(f, rc_->pos - rc_->pad_, rc_->pad_);
+        pend_add(f, rc_->pos, rc_->bytes_);
+        pthread_cond_signal(&f->jwork);
+    } else {
+        pthread_cond_signal(&f->work);
+    }
     if (c->flags & RC_STORAGE_COMMIT_F_NOWAIT) {
         c->ticket = mine;
         pthread_mutex_unlock(&f->mu);
@@ -526,9 +799,19 @@ static int flusher_start(file_store_t *fs, const rc_storage_config_t *cfg, char 
     rc_ring_stats_t rs;
     rc_ring_stats(fs->r.ring, &rs);
     f->start_head = rs.head;
-    if (fdatasync(f->fd) != 0)
+    int synced = fdatasync(f->fd) == 0;
+    if (!synced)
         rc_log_warn("storage", "broker %s/%s: fdatasync of %s at start: %s", fs->ns, fs->broker,
                     fs->path, strerror(errno));
+    /* The journal's frames are in the ring file now: a new epoch, unless the file could not be
+     * flushed (then they stay for the next start). */
+    f->journal = fs->jr;
+    fs->jr = NULL;
+    int jrc = f->journal != NULL && synced ? rc_journal_reset(f->journal) : 0;
+    if (jrc != 0)
+        rc_log_warn("storage", "broker %s/%s: journal %s: cannot start a new epoch: %s",
+                    fs->ns, fs->broker, fs->journal, strerror(-jrc));
+    f->last_ckpt_ns = rc_now_ns();
     atomic_init(&f->durable_seq, rs.head_seq);
     f->readers_sig = readers_sig(fs, f);
     pthread_condattr_t ca;
@@ -537,13 +820,26 @@ static int flusher_start(file_store_t *fs, const rc_storage_config_t *cfg, char 
     pthread_mutex_init(&f->mu, NULL);
     pthread_cond_init(&f->work, &ca);
     pthread_cond_init(&f->done, NULL);
+    pthread_cond_init(&f->jwork, NULL);
     pthread_condattr_destroy(&ca);
     fs->flusher = f;
     int rc = pthread_create(&f->thread, NULL, flusher_main, fs);
+    if (rc == 0 && f->journal != NULL) {
+        rc = pthread_create(&f->jthread, NULL, journal_main, fs);
+        if (rc != 0) {
+            pthread_mutex_lock(&f->mu);
+            f->stop = 1;
+            pthread_cond_signal(&f->work);
+            pthread_mutex_unlock(&f->mu);
+            pthread_join(f->thread, NULL);
+        }
+        f->jrunning = rc == 0;
+    }
     if (rc != 0) {
         snprintf(err, errlen, "cannot start the flusher thread: %s", strerror(rc));
         fs->flusher = NULL;
         close(f->fd);
+        rc_journal_close(f->journal);
         free(f->slots);
         free(f);
         return -rc;
@@ -560,12 +856,23 @@ static void file_close(rc_storage_t *s)
         pthread_mutex_lock(&f->mu);
         f->stop = 1;
         pthread_cond_signal(&f->work);
+        pthread_cond_signal(&f->jwork);
         pthread_mutex_unlock(&f->mu);
         pthread_join(f->thread, NULL);
-        /* What was committed since the last flush goes to disk before the broker stops. */
+        if (f->jrunning)
+            pthread_join(f->jthread, NULL);
+        /* What was committed since the last flush goes to disk before the broker stops; then
+         * the journal holds nothing the file lacks. */
         if (fdatasync(f->fd) != 0)
             rc_log_warn("storage", "broker %s/%s: fdatasync of %s at close: %s", fs->ns, fs->broker,
                         fs->path, strerror(errno));
+        else if (f->journal != NULL && rc_journal_reset(f->journal) != 0)
+            rc_log_warn("storage", "broker %s/%s: journal %s: cannot start a new epoch at close",
+                        fs->ns, fs->broker, fs->journal);
+        rc_journal_close(f->journal);
+        free(f->pend);
+        free(f->spare);
+        pthread_cond_destroy(&f->jwork);
         close(f->fd);
         int cfd = atomic_load_explicit(&f->cursors_fd, memory_order_relaxed);
         if (cfd >= 0) {
@@ -647,12 +954,17 @@ int rc__storage_file_open(const rc_storage_config_t *cfg, rc_storage_t **out, ch
     if (rc < 0)
         goto fail;
     fs->r.broker = 1;
-    if (rc == 0 && (rc = recover(fs, err, errlen)) != 0) {
+    int existing = rc == 0;
+    if ((rc = journal_open(fs, cfg, existing, err, errlen)) != 0 ||
+        (existing && (rc = recover(fs, err, errlen)) != 0)) {
+        rc_journal_close(fs->jr);
         rc_ring_close(fs->r.ring);
         goto fail;
     }
+    journal_settle(fs);
     if (fs->durability != RC_STORAGE_DURABILITY_NONE &&
         (rc = flusher_start(fs, cfg, err, errlen)) != 0) {
+        rc_journal_close(fs->jr);
         rc_ring_close(fs->r.ring);
         goto fail;
     }
@@ -745,7 +1057,7 @@ static int file_commit(rc_storage_t *s, rc_storage_claim_t *c)
     int rc = rc_ring_commit(&fc->ring);
     if (rc == 0 && fs->durability == RC_STORAGE_DURABILITY_SYNC) {
         if (fs->flusher != NULL)
-            rc = wait_durable(fs->flusher, c);
+            rc = wait_durable(fs->flusher, c, &fc->ring);
         else
             fs->unsynced++; /* a worker's handle: its rc_storage_sync covers it */
     }

@@ -1,5 +1,7 @@
-/* An LD_PRELOAD shim for the durability tests (test_durable.py): the broker's fdatasync, made
- * slow or failing on demand, since this machine has no device-mapper to slow or break a disk.
+/* An LD_PRELOAD shim for the durability tests (test_durable.py): the broker's fdatasync, and its
+ * writes to a sync journal (`*.journal`, O_DSYNC: each one waits for the disk as an fdatasync
+ * does), made slow or failing on demand, since this machine has no device-mapper to slow or
+ * break a disk.
  *
  *   RC_FSYNC_DELAY_FILE  a file holding a number of milliseconds: while it exists, each
  *                        fdatasync sleeps that long first (a slow disk)
@@ -14,6 +16,8 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -47,9 +51,9 @@ static long delay_ms(void)
     return ms > 0 && ms < 60000 ? ms : 0;
 }
 
-int fdatasync(int fd)
+/* The fault for one synchronous operation: 0 to go on, -1 with errno set to fail it. */
+static int fault(void)
 {
-    fdatasync_fn real = (fdatasync_fn)dlsym(RTLD_NEXT, "fdatasync");
     int on = faulty();
     long ms = on ? delay_ms() : 0;
     if (ms > 0) {
@@ -62,9 +66,55 @@ int fdatasync(int fd)
         errno = EIO;
         return -1;
     }
+    return 0;
+}
+
+int fdatasync(int fd)
+{
+    fdatasync_fn real = (fdatasync_fn)dlsym(RTLD_NEXT, "fdatasync");
+    if (fault() != 0)
+        return -1;
     if (real == NULL) {
         errno = ENOSYS;
         return -1;
     }
     return real(fd);
+}
+
+/* Whether `fd` is a sync journal: its path ends in ".journal". */
+static int is_journal(int fd)
+{
+    char link[64], path[4096];
+    snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(link, path, sizeof(path) - 1);
+    if (n <= 8)
+        return 0;
+    path[n] = '\0';
+    return strcmp(path + n - 8, ".journal") == 0;
+}
+
+typedef ssize_t (*pwrite_fn)(int, const void *, size_t, off_t);
+
+static ssize_t journal_pwrite(const char *name, int fd, const void *buf, size_t n, off_t off)
+{
+    pwrite_fn real = (pwrite_fn)dlsym(RTLD_NEXT, name);
+    int saved = errno;
+    if (is_journal(fd) && fault() != 0)
+        return -1;
+    errno = saved;
+    if (real == NULL) {
+        errno = ENOSYS;
+        return -1;
+    }
+    return real(fd, buf, n, off);
+}
+
+ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
+{
+    return journal_pwrite("pwrite", fd, buf, n, off);
+}
+
+ssize_t pwrite64(int fd, const void *buf, size_t n, off_t off)
+{
+    return journal_pwrite("pwrite64", fd, buf, n, off);
 }

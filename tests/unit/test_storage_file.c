@@ -254,8 +254,8 @@ static void test_sync_attached(void)
     ASSERT_STR_EQ(got, "abc");
     rc_storage_close(w);
     rc_storage_close(s);
-    const char *files[] = {"ring", "cursors", "timeindex"};
-    for (int i = 0; i < 3; i++) {
+    const char *files[] = {"ring", "cursors", "timeindex", "journal"};
+    for (int i = 0; i < 4; i++) {
         char p[300];
         snprintf(p, sizeof(p), "%s/ns.c.%s", dir, files[i]);
         unlink(p);
