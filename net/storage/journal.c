@@ -279,7 +279,8 @@ long rc_journal_replay(rc_journal_t *j, rc_journal_range_fn fn, void *arg)
         found[n++] = (found_t){f.lsn, off};
         off += len;
     }
-    qsort(found, n, sizeof(*found), by_lsn);
+    if (n > 1)
+        qsort(found, n, sizeof(*found), by_lsn);
     for (size_t i = 0; i < n; i++) {
         frame_hdr_t f;
         memcpy(&f, img + found[i].off, sizeof(f));
