@@ -2,9 +2,10 @@
  * members of one consumer group (shm/group.h) on the broker's ring, one thread each, reading in
  * place and acknowledging; Redis Streams: one consumer group with N consumers (XREADGROUP, then
  * an XACK of each reply, as Dapr's Redis Streams component does). The publisher runs in closed
- * loop through each system's own ingest (HTTP for ringcast, XADD for Redis); latency is publish
- * to delivery (the loadgen's timestamp), throughput the rate at which the group as a whole
- * received every event, lost what no member received. */
+ * loop through each system's own ingest (HTTP for ringcast, XADD for Redis), or in open loop at
+ * --rate events/s (both systems offered the same load, so their latencies compare at equal
+ * throughput); latency is publish to delivery (the loadgen's timestamp), throughput the rate at
+ * which the group as a whole received every event, lost what no member received. */
 #include <stdio.h>
 
 #include "bench/bench.h"
@@ -31,8 +32,10 @@ int rc__bench_groups_rows(const rc_bench_opts_t *o, rc_report_t *rep)
                     consumers);
             return failed + 1;
         }
-        char params[48];
-        snprintf(params, sizeof(params), "consumers=%d", consumers);
+        char params[64];
+        int used = snprintf(params, sizeof(params), "consumers=%d", consumers);
+        if (o->rate > 0)
+            snprintf(params + used, sizeof(params) - (size_t)used, " rate=%.0f", o->rate);
         for (size_t i = 0; i < sizeof(systems) / sizeof(systems[0]); i++) {
             const char *name = rc_bench_peer_name(systems[i]);
             if (!rc_bench_list_has(o->systems, "ringcast,redis", name))
@@ -42,6 +45,7 @@ int rc__bench_groups_rows(const rc_bench_opts_t *o, rc_report_t *rep)
             ro.label = systems[i] == RC_PEER_RINGCAST ? "ringcast-group" : "redis-group";
             ro.consumers = consumers;
             ro.compete = 1;
+            ro.load.rate = o->rate;
             rc_row_t row;
             if (rc_bench_run_median("groups", params, &ro, o->runs, &row) < 0)
                 failed++;
