@@ -22,6 +22,10 @@ static void usage(FILE *out)
 
 int main(int argc, char **argv)
 {
+    /* Whole lines on stdout: its result lines and stderr's progress lines often go to one file,
+     * and a block-buffered stdout wrote a result line into the middle of a progress line there
+     * (a `grep ^target=` then missed it). */
+    setvbuf(stdout, NULL, _IOLBF, 0);
     if (argc < 2) {
         usage(stderr);
         return 2;
