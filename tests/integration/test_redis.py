@@ -338,37 +338,10 @@ def test_maxlen_trims_and_wait_for_replicas():
 
 def test_redis_down_under_load():
     with Redis() as rd, Subscriber() as sub, Broker(config(rd.port, sub=sub)) as b:
-        accepted, refused, other = [], [], []
-        retry_after = []
-        stop = threading.Event()
-
-        lock = threading.Lock()
-
-        def producer(t):
-            i = 0
-            while not stop.is_set() and i < 100000:
-                eid = "ev-%06d" % (t * 100000 + i)
-                i += 1
-                try:
-                    r = post(b, eid)
-                except OSError as e:
-                    other.append((eid, str(e)))
-                    continue
-                with lock:
-                    if r.status == 202:
-                        accepted.append(eid)
-                    elif r.status == 503:
-                        refused.append(eid)
-                        retry_after.append(r.header("Retry-After"))
-                    else:
-                        other.append((eid, r.status))
-                if r.status == 503:
-                    time.sleep(0.01)
-
         # Four producers: XADDs are in flight (pipelined) when Redis goes away.
-        threads = [threading.Thread(target=producer, args=(t,)) for t in range(4)]
-        for t in threads:
-            t.start()
+        load = Producers(lambda eid, i: post(b, eid))
+        accepted, refused, retry_after, other = (load.accepted, load.refused, load.retry_after,
+                                                 load.other)
         try:
             time.sleep(1.0)
             before = len(accepted)
@@ -393,9 +366,7 @@ def test_redis_down_under_load():
                   "/readyz 200 again")
             eq(b.metrics().get(up), 1.0, "ringcast_storage_redis_up again")
         finally:
-            stop.set()
-            for t in threads:
-                t.join(20)
+            load.stop()
         eq(other, [], "answers other than 202 and 503")
         m = b.metrics()
         lb = 'namespace="default",broker="default",result='
@@ -611,6 +582,49 @@ KN = "/apis/eventing.knative.dev/v1"
 
 def small_ring(cfg):
     return cfg.replace("spec:\n", "spec:\n" + SMALL_RING, 1)
+
+
+class Producers:
+    """Threads that post unique ids ("ev-%06d", thread t from t * 100000 on) through
+    post_one(eid, i), i counting from 1 per thread, until stop(): the ids answered 202 in
+    `accepted` (id -> time of the answer), 503 in `refused` (each Retry-After in `retry_after`),
+    anything else or a connection error in `other`. A thread waits 10 ms after a 503."""
+
+    def __init__(self, post_one, threads=4):
+        self.accepted, self.refused, self.retry_after, self.other = {}, [], [], []
+        self._post = post_one
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._run, args=(t,)) for t in range(threads)]
+        for t in self._threads:
+            t.start()
+
+    def _run(self, t):
+        i = 0
+        while not self._stop.is_set() and i < 100000:
+            eid = "ev-%06d" % (t * 100000 + i)
+            i += 1
+            try:
+                r = self._post(eid, i)
+            except OSError as e:
+                with self._lock:
+                    self.other.append((eid, str(e)))
+                continue
+            with self._lock:
+                if r.status == 202:
+                    self.accepted[eid] = time.monotonic()
+                elif r.status == 503:
+                    self.refused.append(eid)
+                    self.retry_after.append(r.header("Retry-After"))
+                else:
+                    self.other.append((eid, r.status))
+            if r.status == 503:
+                time.sleep(0.01)
+
+    def stop(self, timeout=20):
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout)
 
 
 def post_big(b, eid):

@@ -29,14 +29,13 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from rc_harness import Broker, Runner, check, eq  # noqa: E402
 from subscriber import Subscriber  # noqa: E402
-from test_redis import (Holder, Redis, Resp, free_port, ids_in, mirror_metric, post,  # noqa: E402
-                        post_big, serve_fails, small_ring, wait_until)
+from test_redis import (Holder, Producers, Redis, Resp, free_port, ids_in,  # noqa: E402
+                        mirror_metric, post, post_big, serve_fails, small_ring, wait_until)
 
 REDIS_SERVER = shutil.which("redis-server")
 REDIS_CLI = shutil.which("redis-cli")
@@ -367,33 +366,8 @@ def failover_under_load(replicas, cut=False):
         victim = cl.owner(key(0))
         victim_id = victim.cmd("CLUSTER", "MYID").decode()
         killed_parts = [p for p in range(parts) if cl.owner(key(p)).port == victim.port]
-        accepted, refused, other = {}, [], []
-        lock = threading.Lock()
-        stop = threading.Event()
-
-        def producer(t):
-            i = 0
-            while not stop.is_set() and i < 100000:
-                eid = "ev-%06d" % (t * 100000 + i)
-                i += 1
-                try:
-                    r = post(b, eid, key="pk-%d" % (i % 24))
-                except OSError as e:
-                    other.append((eid, str(e)))
-                    continue
-                with lock:
-                    if r.status == 202:
-                        accepted[eid] = time.monotonic()
-                    elif r.status == 503:
-                        refused.append(eid)
-                    else:
-                        other.append((eid, r.status))
-                if r.status == 503:
-                    time.sleep(0.01)
-
-        threads = [threading.Thread(target=producer, args=(t,)) for t in range(4)]
-        for t in threads:
-            t.start()
+        load = Producers(lambda eid, i: post(b, eid, key="pk-%d" % (i % 24)))
+        accepted, refused, other = load.accepted, load.refused, load.other
         try:
             time.sleep(1.5)
             before = len(accepted)
@@ -419,9 +393,7 @@ def failover_under_load(replicas, cut=False):
             check(wait_until(lambda: len(accepted) > at_promotion + 300, 20),
                   "202s again after the promotion (no broker restart)")
         finally:
-            stop.set()
-            for t in threads:
-                t.join(30)
+            load.stop(30)
         eq(other, [], "answers other than 202 and 503")
         check(before > 0, "202s before the kill")
         in_redis = set(ids_in(all_records(cl, parts)))

@@ -29,7 +29,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from rc_harness import Broker, Runner, check, eq  # noqa: E402
 from subscriber import Subscriber  # noqa: E402
-from test_redis import ids_in, post, wait_until  # noqa: E402
+from test_redis import Producers, ids_in, post, wait_until  # noqa: E402
 from test_redis_cluster import REDIS_CLI, REDIS_SERVER, Cluster, key  # noqa: E402
 from test_redis_groups import group_metric  # noqa: E402
 
@@ -136,37 +136,13 @@ def failover_under_load(cut):
         victim = cl.owner(key(0))
         killed_parts = [p for p in range(PARTS) if cl.owner(key(p)).port == victim.port]
         nodes = []
-        accepted, refused, other = {}, [], []
-        lock = threading.Lock()
-        stop = threading.Event()
+        load = None
         try:
             for i in range(2):
                 nodes.append(Broker(config(cl, subs, "node-%d" % i, extra)))
 
-            def producer(t):
-                i = 0
-                while not stop.is_set() and i < 100000:
-                    eid = "ev-%06d" % (t * 100000 + i)
-                    i += 1
-                    try:
-                        r = post(nodes[i % 2], eid, key="pk-%d" % (i % 24))
-                    except OSError as e:
-                        with lock:
-                            other.append((eid, str(e)))
-                        continue
-                    with lock:
-                        if r.status == 202:
-                            accepted[eid] = time.monotonic()
-                        elif r.status == 503:
-                            refused.append(eid)
-                        else:
-                            other.append((eid, r.status))
-                    if r.status == 503:
-                        time.sleep(0.01)
-
-            threads = [threading.Thread(target=producer, args=(t,)) for t in range(4)]
-            for t in threads:
-                t.start()
+            load = Producers(lambda eid, i: post(nodes[i % 2], eid, key="pk-%d" % (i % 24)))
+            accepted, refused, other = load.accepted, load.refused, load.other
             try:
                 time.sleep(1.5)
                 before = len(accepted)
@@ -189,9 +165,7 @@ def failover_under_load(cut):
                 check(wait_until(lambda: len(accepted) > at + 300, 20),
                       "202s again after the promotion (no broker restart)")
             finally:
-                stop.set()
-                for t in threads:
-                    t.join(30)
+                load.stop(30)
             eq(other, [], "answers other than 202 and 503")
             check(before > 0, "202s before the kill")
             by_part = {p: set(ids_in(cl.records(key(p)))) for p in range(PARTS)}
@@ -226,7 +200,8 @@ def failover_under_load(cut):
                      len(refused), promoted_at - killed_at, counts,
                      killed_parts, per_node, again), flush=True)
         finally:
-            stop.set()
+            if load is not None:
+                load.stop(30)
             for b in nodes:
                 b.__exit__(None, None, None)
 
