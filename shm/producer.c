@@ -65,9 +65,10 @@ uint64_t rc__gate_refresh(rc_ring_t *r)
 }
 
 /* Record-start hints for lossy readers: for each boundary k * (capacity / 64) inside the claimed
- * range [from, end), the first record start at or after it. */
-static void write_checkpoints(rc_ring_t *r, uint64_t from, uint64_t end, const uint64_t *starts,
-                              uint32_t nstarts)
+ * range [from, end), the first record start at or after it (`starts`, ascending; `end` when none
+ * is). Also rc_ring_restore's (shm/ring_recover.c). */
+void rc__write_checkpoints(rc_ring_t *r, uint64_t from, uint64_t end, const uint64_t *starts,
+                           uint32_t nstarts)
 {
     uint32_t shift = r->hdr->checkpoint_shift;
     uint64_t seg = 1ull << shift;
@@ -204,7 +205,7 @@ int rc_ring_claim_batch(rc_ring_t *ring, rc_ring_rec_t *recs, uint32_t count,
                       seq + i);
         q += RC_RING_RECORD_SIZE(recs[i].len);
     }
-    write_checkpoints(ring, hpos, p + need, pad > 0 ? starts : starts + 1, pad > 0 ? 3 : 2);
+    rc__write_checkpoints(ring, hpos, p + need, pad > 0 ? starts : starts + 1, pad > 0 ? 3 : 2);
     claim->pos = p;
     claim->seq = seq;
     claim->data = recs[0].data;

@@ -346,6 +346,9 @@ void rc__guard_remove(rc_ring_t *r);
 
 /* ring.c / producer.c / reader.c internals. */
 void rc__head_load(const rc_ring_t *r, uint64_t *pos, uint64_t *seq);
+/* The record-start hints of the boundaries in [from, end) (shm/producer.c). */
+void rc__write_checkpoints(rc_ring_t *r, uint64_t from, uint64_t end, const uint64_t *starts,
+                           uint32_t nstarts);
 uint64_t rc__gate_refresh(rc_ring_t *r);
 uint64_t rc__min_lossless(const rc_ring_t *r, uint64_t head, uint32_t *lossless);
 uint64_t rc__oldest_hint(const rc_ring_t *r, uint64_t lo, uint64_t head);

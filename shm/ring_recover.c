@@ -337,26 +337,21 @@ int rc_ring_restore(rc_ring_t *ring, uint64_t pos, const void *bytes, uint32_t l
     /* Walk the records of the bytes: the record-start hints of the segments they cover (the
      * file's may be older than these records, as the bytes were), and the sequence number after
      * the last one (a padding record carries the next record's). */
-    uint32_t shift = ring->hdr->checkpoint_shift;
-    uint64_t seg = 1ull << shift, b = (pos + seg - 1) & ~(seg - 1), end = pos + len;
-    uint64_t next = seq;
-    for (uint64_t q = 0; q + RC__REC_HDR <= len;) {
+    uint64_t next = seq, q = 0;
+    while (q + RC__REC_HDR <= len) {
         rc__rec_hdr_t h;
         memcpy(&h, (const unsigned char *)bytes + q, sizeof(h));
         uint64_t w = atomic_load_explicit(&h.word, memory_order_relaxed);
         uint64_t n = rc__align8(RC__W_LEN(w));
         if ((w & RC__W_COMMITTED) == 0 || RC__W_LEN(w) < RC__REC_HDR)
             break;
-        for (; b <= pos + q && b < end; b += seg)
-            atomic_store_explicit(&ring->hdr->checkpoints[(b >> shift) & (RC__CHECKPOINTS - 1)],
-                                  pos + q, memory_order_relaxed);
+        uint64_t start = pos + q, stop = q + n < len ? start + n : pos + len;
+        rc__write_checkpoints(ring, start, stop, &start, 1);
         uint64_t s = atomic_load_explicit(&h.seq, memory_order_relaxed);
         next = RC__W_TYPE(w) == RC__TYPE_PAD ? s : s + 1;
         q += n;
     }
-    for (; b < end; b += seg) /* inside the last record: the next one starts at the end */
-        atomic_store_explicit(&ring->hdr->checkpoints[(b >> shift) & (RC__CHECKPOINTS - 1)], end,
-                              memory_order_relaxed);
+    rc__write_checkpoints(ring, pos + q, pos + len, NULL, 0); /* what no record walked covers */
     if (pos + len <= head)
         return 0;
     atomic_store_explicit(&ring->hdr->head.pos, pos + len, memory_order_relaxed);

@@ -237,7 +237,7 @@ static uint64_t frame_at(const rc_journal_t *j, const unsigned char *img, uint64
     return c == crc ? round_block(sizeof(f) + f.bytes) : 0;
 }
 
-long rc_journal_replay(rc_journal_t *j, rc_journal_range_fn fn, void *arg)
+long rc_journal_replay(rc_journal_t *j, int passes, rc_journal_range_fn fn, void *arg)
 {
     unsigned char *img = malloc(j->size);
     found_t *found = NULL;
@@ -281,18 +281,20 @@ long rc_journal_replay(rc_journal_t *j, rc_journal_range_fn fn, void *arg)
     }
     if (n > 1)
         qsort(found, n, sizeof(*found), by_lsn);
-    for (size_t i = 0; i < n; i++) {
-        frame_hdr_t f;
-        memcpy(&f, img + found[i].off, sizeof(f));
-        const unsigned char *p = img + found[i].off + sizeof(f), *end = p + f.bytes;
-        for (uint32_t k = 0; k < f.nranges && p + sizeof(range_hdr_t) <= end; k++) {
-            range_hdr_t r;
-            memcpy(&r, p, sizeof(r));
-            p += sizeof(r);
-            if (r.len > (uint64_t)(end - p))
-                break;
-            fn(arg, r.pos, p, r.len);
-            p += (r.len + 7u) & ~7u;
+    for (int pass = 0; pass < passes; pass++) {
+        for (size_t i = 0; i < n; i++) {
+            frame_hdr_t f;
+            memcpy(&f, img + found[i].off, sizeof(f));
+            const unsigned char *p = img + found[i].off + sizeof(f), *end = p + f.bytes;
+            for (uint32_t k = 0; k < f.nranges && p + sizeof(range_hdr_t) <= end; k++) {
+                range_hdr_t r;
+                memcpy(&r, p, sizeof(r));
+                p += sizeof(r);
+                if (r.len > (uint64_t)(end - p))
+                    break;
+                fn(arg, pass, r.pos, p, r.len);
+                p += (r.len + 7u) & ~7u;
+            }
         }
     }
     rc = (long)n;

@@ -31,9 +31,11 @@ int rc_journal_open(const char *path, uint64_t ring_id, uint64_t size, rc_journa
                     int *direct, char *err, size_t errlen);
 
 /** Calls `fn` for every range of every valid frame of the journal's current epoch for this
- *  ring, in the order they were written. Returns the number of frames, or -errno. */
-typedef void (*rc_journal_range_fn)(void *arg, uint64_t pos, const void *bytes, uint32_t len);
-long rc_journal_replay(rc_journal_t *j, rc_journal_range_fn fn, void *arg);
+ *  ring, in the order they were written, `passes` times over (pass 0, 1, ...: the file is read
+ *  once). Returns the number of frames, or -errno. */
+typedef void (*rc_journal_range_fn)(void *arg, int pass, uint64_t pos, const void *bytes,
+                                    uint32_t len);
+long rc_journal_replay(rc_journal_t *j, int passes, rc_journal_range_fn fn, void *arg);
 
 /** Starts a new epoch (frames written before are ignored from now on): after the ring file was
  *  flushed. Returns 0 or -errno. */

@@ -79,8 +79,7 @@ typedef struct {
      * frame (pend, swapped with spare when it takes them), and whether one could not be kept
      * (then the next flush is an fdatasync of the ring file). */
     rc_journal_t *journal;
-    pthread_t jthread;
-    int jrunning;
+    pthread_t jthread; /* runs whenever `journal` is set */
     pthread_cond_t jwork;
     struct jrange {
         uint64_t pos;
@@ -321,35 +320,29 @@ static void recover_report(void *arg, uint64_t pos, uint64_t len, const char *wh
 
 typedef struct {
     file_store_t *fs;
-    uint64_t end;             /* pass 1: the furthest position a range reaches */
-    uint64_t ranges, bytes;   /* pass 2: put back */
-    uint64_t stale, refused;  /* pass 2: older than the ring's window, or refused */
+    uint64_t end;             /* pass 0: the furthest position a range reaches */
+    uint64_t ranges, bytes;   /* pass 1: put back */
+    uint64_t stale, refused;  /* pass 1: older than the ring's window, or refused */
 } replay_t;
 
-static void replay_end(void *arg, uint64_t pos, const void *bytes, uint32_t len)
-{
-    replay_t *r = arg;
-    (void)bytes;
-    if (pos + len > r->end)
-        r->end = pos + len;
-}
-
-/* A range older than the ring's window (the furthest position reached less its capacity) was
- * overwritten by later records, which the journal or the file hold: skipped. */
-static void replay_put(void *arg, uint64_t pos, const void *bytes, uint32_t len)
+/* Pass 0 finds the furthest position a range reaches; pass 1 puts the ranges back, but not one
+ * older than the ring's window (that position less the capacity): later records, which the
+ * journal or the file hold, overwrote it. */
+static void replay_range(void *arg, int pass, uint64_t pos, const void *bytes, uint32_t len)
 {
     replay_t *r = arg;
     uint64_t cap = rc_ring_capacity(r->fs->r.ring);
-    if (r->end > cap && pos < r->end - cap) {
+    if (pass == 0) {
+        if (pos + len > r->end)
+            r->end = pos + len;
+    } else if (r->end > cap && pos < r->end - cap) {
         r->stale++;
-        return;
-    }
-    if (rc_ring_restore(r->fs->r.ring, pos, bytes, len) != 0) {
+    } else if (rc_ring_restore(r->fs->r.ring, pos, bytes, len) != 0) {
         r->refused++;
-        return;
+    } else {
+        r->ranges++;
+        r->bytes += len;
     }
-    r->ranges++;
-    r->bytes += len;
 }
 
 static uint64_t journal_size(uint64_t capacity)
@@ -383,9 +376,7 @@ static int journal_open(file_store_t *fs, const rc_storage_config_t *cfg, int ex
     rc_ring_stats_t rs;
     rc_ring_stats(fs->r.ring, &rs);
     replay_t r = {.fs = fs, .end = rs.head};
-    long frames = rc_journal_replay(fs->jr, replay_end, &r);
-    if (frames > 0)
-        frames = rc_journal_replay(fs->jr, replay_put, &r);
+    long frames = rc_journal_replay(fs->jr, 2, replay_range, &r);
     if (frames < 0) {
         snprintf(err, errlen, "journal %s: cannot read it: %s", fs->journal,
                  strerror((int)-frames));
@@ -455,6 +446,17 @@ static int recover(file_store_t *fs, char *err, size_t errlen)
 
 /* ---- the flusher: durability batch and sync ------------------------------------------------ */
 
+/* Records a failure of the flusher (-errno): from then on commits are refused. Returns whether
+ * it is the first, which the caller logs. */
+static int fail(flusher_t *f, int rc)
+{
+    pthread_mutex_lock(&f->mu);
+    int first = f->err == 0;
+    f->err = rc;
+    pthread_mutex_unlock(&f->mu);
+    return first;
+}
+
 /* fdatasync on the file, not msync of the mapping: on Linux a MAP_SHARED mapping's pages are the
  * file's page cache pages, so fdatasync writes back the dirty ones however they were dirtied
  * (docs/durability.md, "Why fdatasync"). Its first failure sticks: after an error the kernel may
@@ -472,11 +474,7 @@ static void flush_once(file_store_t *fs, flusher_t *f)
         atomic_store_explicit(&f->durable_seq, rs.head_seq, memory_order_relaxed);
         return;
     }
-    pthread_mutex_lock(&f->mu);
-    int first = f->err == 0;
-    f->err = rc;
-    pthread_mutex_unlock(&f->mu);
-    if (first)
+    if (fail(f, rc))
         rc_log_error("storage",
                      "broker %s/%s: fdatasync of ring file %s failed: %s; events from now on are "
                      "refused in durability sync and not known on disk in batch",
@@ -629,17 +627,11 @@ static int journal_flush(file_store_t *fs, flusher_t *f, const struct jrange *r,
         checkpoint(fs, f);
         return 0; /* flush_once keeps its own failure */
     }
-    if (rc != 0) {
-        pthread_mutex_lock(&f->mu);
-        int first = f->err == 0;
-        f->err = rc;
-        pthread_mutex_unlock(&f->mu);
-        if (first)
-            rc_log_error("storage",
-                         "broker %s/%s: write of journal %s failed: %s; events from now on are "
-                         "refused in durability sync",
-                         fs->ns, fs->broker, fs->journal, strerror(-rc));
-    }
+    if (rc != 0 && fail(f, rc))
+        rc_log_error("storage",
+                     "broker %s/%s: write of journal %s failed: %s; events from now on are "
+                     "refused in durability sync",
+                     fs->ns, fs->broker, fs->journal, strerror(-rc));
     return rc;
 }
 
@@ -833,7 +825,6 @@ static int flusher_start(file_store_t *fs, const rc_storage_config_t *cfg, char 
             pthread_mutex_unlock(&f->mu);
             pthread_join(f->thread, NULL);
         }
-        f->jrunning = rc == 0;
     }
     if (rc != 0) {
         snprintf(err, errlen, "cannot start the flusher thread: %s", strerror(rc));
@@ -859,7 +850,7 @@ static void file_close(rc_storage_t *s)
         pthread_cond_signal(&f->jwork);
         pthread_mutex_unlock(&f->mu);
         pthread_join(f->thread, NULL);
-        if (f->jrunning)
+        if (f->journal != NULL)
             pthread_join(f->jthread, NULL);
         /* What was committed since the last flush goes to disk before the broker stops; then
          * the journal holds nothing the file lacks. */
