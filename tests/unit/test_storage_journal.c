@@ -117,6 +117,16 @@ static uint32_t read_all(rc_storage_t *s, uint32_t *got, uint32_t max)
     return n;
 }
 
+/* The records read back are first, first + 1, ...; the store counted nothing corrupt. */
+static void expect_run(rc_storage_t *s, const uint32_t *got, uint32_t n, uint32_t first)
+{
+    for (uint32_t i = 0; i < n; i++)
+        ASSERT_EQ(got[i], first + i);
+    rc_storage_stats_t st;
+    rc_storage_stats(s, &st);
+    ASSERT_U64_EQ(st.corrupt, 0);
+}
+
 static void remove_store(const char *dir, const char *broker)
 {
     const char *ext[] = {"ring", "cursors", "timeindex", "journal"};
@@ -125,6 +135,15 @@ static void remove_store(const char *dir, const char *broker)
         file_path(p, sizeof(p), dir, broker, ext[i]);
         unlink(p);
     }
+}
+
+/* Closes the crashed store and the one opened from its copy, and removes both. */
+static void close_both(rc_storage_t *a, rc_storage_t *b, const char *broker)
+{
+    rc_storage_close(b);
+    rc_storage_close(a);
+    remove_store(dira, broker);
+    remove_store(dirb, broker);
 }
 
 /* The crash: store `broker` of dira commits `commit(s)` after its ring file was copied; dirb
@@ -163,19 +182,12 @@ static void test_replay_restores(void)
     uint32_t got[64];
     uint32_t n = read_all(b, got, 64);
     ASSERT_EQ(n, 45);
-    for (uint32_t i = 0; i < n; i++)
-        ASSERT_EQ(got[i], i);
-    rc_storage_stats_t st;
-    rc_storage_stats(b, &st);
-    ASSERT_U64_EQ(st.corrupt, 0);
+    expect_run(b, got, n, 0);
     rc_storage_close(b);
     /* A clean close started a new epoch: opening again puts nothing back twice. */
     b = open_in(dirb, "m", RC_STORAGE_DURABILITY_SYNC);
     ASSERT_EQ(read_all(b, got, 64), 45);
-    rc_storage_close(b);
-    rc_storage_close(a);
-    remove_store(dira, "m");
-    remove_store(dirb, "m");
+    close_both(a, b, "m");
 }
 
 static void commit_laps(rc_storage_t *s)
@@ -193,15 +205,8 @@ static void test_replay_laps(void)
     /* The last lap's worth: 64 KiB of ~1,050-byte records, consecutive, up to the last. */
     if (n < 50 || n > 64)
         RC_TEST_FAIL("%u records read back, first %u", n, n ? got[0] : 0);
-    for (uint32_t i = 0; i < n; i++)
-        ASSERT_EQ(got[i], 200 - n + i);
-    rc_storage_stats_t st;
-    rc_storage_stats(b, &st);
-    ASSERT_U64_EQ(st.corrupt, 0);
-    rc_storage_close(b);
-    rc_storage_close(a);
-    remove_store(dira, "w");
-    remove_store(dirb, "w");
+    expect_run(b, got, n, 200 - n);
+    close_both(a, b, "w");
 }
 
 static void commit_small(rc_storage_t *s)
@@ -226,10 +231,7 @@ static void test_torn_frame(void)
     uint32_t got[16];
     ASSERT_EQ(read_all(b, got, 16), 9);
     ASSERT_EQ(got[8], 8);
-    rc_storage_close(b);
-    rc_storage_close(a);
-    remove_store(dira, "t");
-    remove_store(dirb, "t");
+    close_both(a, b, "t");
 }
 
 /* A journal beside another ring file (made after it) is not applied to it. */
@@ -242,10 +244,7 @@ static void test_other_ring(void)
     rc_storage_t *b = open_in(dirb, "o", RC_STORAGE_DURABILITY_SYNC); /* a new ring file */
     uint32_t got[16];
     ASSERT_EQ(read_all(b, got, 16), 0);
-    rc_storage_close(b);
-    rc_storage_close(a);
-    remove_store(dira, "o");
-    remove_store(dirb, "o");
+    close_both(a, b, "o");
 }
 
 /* Opened with durability batch: the journal's events are put back, then the journal goes. */
@@ -258,10 +257,7 @@ static void test_other_durability(void)
     char jrb[300];
     file_path(jrb, sizeof(jrb), dirb, "d", "journal");
     ASSERT(access(jrb, F_OK) != 0);
-    rc_storage_close(b);
-    rc_storage_close(a);
-    remove_store(dira, "d");
-    remove_store(dirb, "d");
+    close_both(a, b, "d");
 }
 
 int main(void)
