@@ -528,9 +528,13 @@ def test_sync_kill9_after_202s():
 
 def test_sync_group_commit():
     """Many connections in durability sync: every request gets its 202, with fewer fdatasyncs
-    than events (one flush covers every commit made before it started)."""
+    than events (one flush covers every commit made before it started). Each flush takes 5 ms
+    (the shim: a slow disk), so that commits do arrive while one runs whatever the build's
+    speed: the journal's write takes ~0.1 ms here, shorter than a request's turn in a TSan
+    build."""
     with tempfile.TemporaryDirectory(prefix="rc-durable-sync-") as d:
-        b = Broker(durable_config(d, "sync", loops=4))
+        env = slow_disk_env(d)
+        b = Broker(durable_config(d, "sync", loops=4), env=env)
         try:
             before, _, _ = fsyncs(b)
             ok = burst(b, "g", 16, 40)
@@ -654,6 +658,14 @@ def fault_env(d):
     return env
 
 
+def slow_disk_env(d, ms=5):
+    """fault_env with every flush (fdatasync, journal write) taking `ms` longer."""
+    env = fault_env(d)
+    with open(env["RC_FSYNC_DELAY_FILE"], "w") as f:
+        f.write("%d" % ms)
+    return env
+
+
 def dapr_publish(host, port, eid, topic="orders", pubsub="pubsub", conn=None):
     c = conn or Conn(host, port, timeout=10.0)
     try:
@@ -712,10 +724,10 @@ def test_dapr_sync_group_commit():
     """16 connections publishing through spec.dapr.listen, which is one loop (the main loop):
     held answers let that loop commit every request that arrives while a flush runs, so the
     fdatasyncs are fewer than the requests. A loop that waited in the commit would take the
-    requests one by one, one fdatasync each."""
+    requests one by one, one fdatasync each. Flushes of 5 ms, as in test_sync_group_commit."""
     with tempfile.TemporaryDirectory(prefix="rc-durable-dapr-") as d:
         port = free_port()
-        b = Broker(dapr_config(d, port))
+        b = Broker(dapr_config(d, port), env=slow_disk_env(d))
         try:
             before, _, _ = fsyncs(b)
             ok, lock = [], threading.Lock()
