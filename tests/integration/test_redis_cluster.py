@@ -65,9 +65,17 @@ class Node:
 
     def __init__(self, password=None):
         self.dir = tempfile.TemporaryDirectory(prefix="rc-rcl-")
-        self.port = cluster_port()
         self.password = password
-        self.start()
+        # Another test may take the port or its bus port (+10000) between cluster_port's check
+        # and the server's bind (seen once in CI): then another pair.
+        for attempt in range(5):
+            self.port = cluster_port()
+            try:
+                self.start()
+                return
+            except AssertionError as e:
+                if attempt == 4 or "Address already in use" not in str(e):
+                    raise
 
     def start(self):
         """Starts (or restarts, on its nodes.conf: it rejoins as it left) the server."""
