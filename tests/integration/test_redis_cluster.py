@@ -76,6 +76,9 @@ class Node:
             except AssertionError as e:
                 if attempt == 4 or "Address already in use" not in str(e):
                     raise
+                conf = os.path.join(self.dir.name, "nodes.conf")
+                if os.path.exists(conf):
+                    os.unlink(conf)  # made for the port it could not have
 
     def start(self):
         """Starts (or restarts, on its nodes.conf: it rejoins as it left) the server."""
