@@ -9,7 +9,6 @@
 #ifndef RC_NET_HTTP_CLIENT_INTERNAL_H
 #define RC_NET_HTTP_CLIENT_INTERNAL_H
 
-#include <linux/time_types.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
@@ -66,9 +65,9 @@ struct rc__http_conn_s {
     /* Back-end private state. */
     struct msghdr msg;
     struct iovec siov[RC__HTTP_MAX_IOV];    /* the unsent part of the request */
-    struct __kernel_timespec ts[3];         /* io_uring: absolute deadline of each operation */
     rc__http_conn_t *kick_next, *kick_prev; /* epoll: connections with work to try */
     uint8_t kicked, readable, writable, connect_err_set, hup;
+    uint8_t timed_out; /* io_uring: the sweep ended its operations at the deadline */
     int connect_err;
 };
 

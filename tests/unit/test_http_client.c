@@ -889,6 +889,38 @@ static void test_timeouts(rc_http_backend_t kind)
     rc_http_client_destroy(c);
 }
 
+/* Deadlines that come due out of the order their requests were sent: each request ends at its
+ * own (io_uring: a later, shorter deadline moves the next sweep forward), and an exchange
+ * that finishes in time is not touched by a sweep that ends its neighbour. */
+static void test_deadline_order(rc_http_backend_t kind)
+{
+    rc_http_client_t *c = make_client(kind, 3, 1 << 20);
+    outcome_t lng = {0}, shrt = {0}, ok = {0};
+    rc_http_request_t rl = {.endpoint = endpoint(c, "/hang"), .timeout_ms = 900};
+    rc_http_request_t rs = {.endpoint = endpoint(c, "/hang"), .timeout_ms = 250};
+    int64_t t0 = now_ns();
+    ASSERT_EQ(rc_http_client_request(c, &rl, on_done, &lng), 0);
+    rc_http_client_run(c, 20); /* the long one is posted before the short one exists */
+    ASSERT_EQ(rc_http_client_request(c, &rs, on_done, &shrt), 0);
+    run_until(c, &shrt.done, 1, 5000);
+    ASSERT_EQ(shrt.result, -ETIMEDOUT);
+    ASSERT_GE((shrt.at_ns - t0) / 1000000, 250);
+    ASSERT_LT((shrt.at_ns - t0) / 1000000, 850);
+    ASSERT_EQ(lng.done, 0);
+    /* In flight while the long one hangs on: answered, not swept. */
+    rc_http_request_t ro = {.endpoint = endpoint(c, "/status/204"), .timeout_ms = 60000};
+    ASSERT_EQ(rc_http_client_request(c, &ro, on_done, &ok), 0);
+    run_until(c, &ok.done, 1, 5000);
+    ASSERT_EQ(ok.result, 204);
+    run_until(c, &lng.done, 1, 5000);
+    ASSERT_EQ(lng.result, -ETIMEDOUT);
+    ASSERT_GE((lng.at_ns - t0) / 1000000, 900);
+    ASSERT_EQ(lng.calls, 1);
+    ASSERT_EQ(shrt.calls, 1);
+    ASSERT_EQ(ok.calls, 1);
+    rc_http_client_destroy(c);
+}
+
 static void test_stale_keepalive(rc_http_backend_t kind)
 {
     rc_http_client_t *c = make_client(kind, 1, 1 << 20);
@@ -1090,6 +1122,7 @@ int main(void)
         test_chain_and_fd(kinds[k]);
         test_failures(kinds[k]);
         test_timeouts(kinds[k]);
+        test_deadline_order(kinds[k]);
         test_early_response(kinds[k]);
         test_stale_keepalive(kinds[k]);
         test_destroy_pending(kinds[k]);
