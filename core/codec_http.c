@@ -120,29 +120,38 @@ int rc_ce_percent_decode(rc_str_t in, rc_arena_t *arena, rc_str_t *out)
     return 0;
 }
 
+/* Bytes a header value carries percent-encoded: controls, space, '"', '%' and everything from
+ * 0x7f up; one bit per byte value. */
+static const uint64_t pct_bits[4] = {
+    0x1ffffffffull | 1ull << '"' | 1ull << '%', 1ull << (0x7f - 64), ~0ull, ~0ull};
+
 static bool needs_pct(unsigned char c)
 {
-    return c <= 0x20 || c >= 0x7f || c == '"' || c == '%';
+    return (pct_bits[c >> 6] >> (c & 63)) & 1;
 }
 
 size_t rc_ce_percent_encode(rc_str_t in, char *buf, size_t cap)
 {
     static const char hex[] = "0123456789ABCDEF";
-    size_t o = 0;
-    for (size_t i = 0; i < in.len; i++) {
-        unsigned char c = (unsigned char)in.ptr[i];
-        if (needs_pct(c)) {
-            if (o + 3 <= cap) {
-                buf[o] = '%';
-                buf[o + 1] = hex[c >> 4];
-                buf[o + 2] = hex[c & 15];
-            }
-            o += 3;
-        } else {
-            if (o < cap)
-                buf[o] = (char)c;
-            o++;
+    size_t o = 0, i = 0;
+    while (i < in.len) {
+        /* A run that goes out as it is (most values are one), copied as far as it fits. */
+        size_t j = i;
+        while (j < in.len && !needs_pct((unsigned char)in.ptr[j]))
+            j++;
+        if (o < cap)
+            memcpy(buf + o, in.ptr + i, j - i < cap - o ? j - i : cap - o);
+        o += j - i;
+        if (j == in.len)
+            break;
+        unsigned char c = (unsigned char)in.ptr[j];
+        if (o + 3 <= cap) {
+            buf[o] = '%';
+            buf[o + 1] = hex[c >> 4];
+            buf[o + 2] = hex[c & 15];
         }
+        o += 3;
+        i = j + 1;
     }
     return o;
 }
