@@ -102,8 +102,9 @@ def sigint_check(args):
 
 def ring_check():
     """`ring`: the stream baseline and the ratio to it in the result line, the issue 17 target
-    lines (1 -> N sleeping: ratio to the stream with yielding readers, best-of-3 hand-off p99),
-    nothing lost; a bad --pin is refused."""
+    lines (1 -> N sleeping: ratio to the stream with yielding readers, best-of-3 hand-off p99
+    next to the floor, the same hand-off without the ring), nothing lost; a bad --pin is
+    refused."""
     r = subprocess.run([BENCH, "ring", "--pin", "maybe"], capture_output=True, text=True,
                        timeout=30)
     check(r.returncode == 2 and "--pin" in r.stderr, "ring --pin maybe: exit %d" % r.returncode)
@@ -122,6 +123,8 @@ def ring_check():
     check(len(targets) == 2 and targets[0].startswith("target=ring_1to2_sleep_vs_stream ") and
           targets[1].startswith("target=handoff_p99_sleep best_of=3 ") and
           all(re.search(r" met=[01]$", t) for t in targets), "ring target lines: %r" % targets)
+    check(int(kv.get("floor_p99_ns", 0)) > 0 and re.search(r" floor_ns=[1-9]\d* vs_floor=", targets[1]),
+          "ring: no sleeping hand-off floor: %r %r" % (kv, targets))
 
 
 DAPR_ROWS = ("publish rate=1000", "publish rate=10000", "bulk=10", "bulk=100",
