@@ -17,6 +17,7 @@ typedef struct {
     X(cesql, "CESQL filter evaluations/s vs a hand-written C filter")                              \
     X(client, "delivery HTTP client: requests/s against a local 202 sink")                         \
     X(ring, "shared-memory ring: copy baseline, throughput, hand-off latency")                     \
+    X(stalls, "the machine's own stalls: gaps a spinning thread sees on each CPU")                 \
     X(route, "trigger routing: 1 vs 10,000 exact-type triggers, and a mixed set")                  \
     X(ingest, "publish rate and latency: ringcast vs nginx return 202 vs Redis XADD")              \
     X(latency, "publish-to-delivery percentiles at fixed rates (shm reader, Redis, NATS)")         \

@@ -127,6 +127,23 @@ def ring_check():
           "ring: no sleeping hand-off floor: %r %r" % (kv, targets))
 
 
+def stalls_check():
+    """`stalls`: one line per CPU on stderr, a result line with each CPU's gaps, longest gap and
+    time lost; bad values refused."""
+    for args in (["--seconds", "0"], ["--seconds", "61"], ["--seconds", "x"], ["--bogus"]):
+        r = subprocess.run([BENCH, "stalls"] + args, capture_output=True, text=True, timeout=30)
+        check(r.returncode == 2 and "usage" in r.stderr, "stalls %s: exit %d" % (args, r.returncode))
+    r = subprocess.run([BENCH, "stalls", "--seconds", "0.2"], capture_output=True, text=True,
+                       timeout=30)
+    check(r.returncode == 0, "stalls: exit %d: %s" % (r.returncode, r.stderr[-1000:]))
+    kv = dict(x.split("=", 1) for x in r.stdout.strip().split() if "=" in x)
+    cpus = int(kv.get("cpus", 0))
+    check(kv.get("scenario") == "stalls" and cpus >= 1, "stalls result: %r" % r.stdout)
+    check(r.stderr.count("clock reads") == cpus, "stalls: a line per CPU: %r" % r.stderr)
+    check(all(0 <= float(v) <= 100 for k, v in kv.items() if k.endswith("_lost_pct")) and
+          len([k for k in kv if k.endswith("_max_us")]) == cpus, "stalls per CPU: %r" % kv)
+
+
 DAPR_ROWS = ("publish rate=1000", "publish rate=10000", "bulk=10", "bulk=100",
              "e2e replicas=2 rate=1000", "e2e replicas=2 rate=10000")
 
@@ -403,6 +420,7 @@ def main():
           "fanout --help")
 
     ring_check()
+    stalls_check()
 
     # The quick run, shortened further.
     out = tempfile.mkdtemp(prefix="rc-bench-smoke-")
@@ -430,6 +448,10 @@ def main():
 
     for f in ("report.json", "report.md", "ingest.svg", "latency.svg", "fanout.svg"):
         check(os.path.exists(os.path.join(out, f)), "missing %s" % f)
+    with open(os.path.join(out, "micro.txt")) as f:
+        micro = [line.split()[0] for line in f if line.strip()]
+    check(micro == ["scenario=ring", "scenario=cesql", "scenario=stalls"],
+          "micro-benchmarks in micro.txt: %r" % micro)
     for svg in glob.glob(os.path.join(out, "*.svg")):
         try:
             root = ET.parse(svg).getroot()
