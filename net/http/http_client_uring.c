@@ -19,7 +19,7 @@
 
 enum { OP_CONNECT = 1, OP_SEND = 2, OP_RECV = 3, OP_MASK = 7 };
 
-/* user_data of SQEs whose completions carry no information (link timeouts, cancels). */
+/* user_data of SQEs whose completions carry no information (cancels). */
 #define UD_IGNORE 0
 /* user_data of the read on the wake-up eventfd, and of the futex waits (UD_FUTEX + slot):
  * connection pointers are never this small. */
