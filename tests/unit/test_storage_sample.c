@@ -14,6 +14,7 @@
 #include "net/storage/publish.h"
 #include "net/storage/storage.h"
 #include "tests/test.h"
+#include "tests/unit/storage_util.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -25,43 +26,9 @@
 
 static char dir[128];
 
-static void publish(rc_storage_t *s, const char *id)
-{
-    rc_ce_ext_t ext[4];
-    rc_event_t ev;
-    rc_event_init(&ev, ext, 4);
-    ev.specversion = RC_STR("1.0");
-    ev.id = (rc_str_t){id, strlen(id)};
-    ev.source = RC_STR("/t");
-    ev.type = RC_STR("t");
-    ev.data = RC_STR("0123456789012345678901234567890123456789");
-    char scratch[2048], msg[160];
-    rc_arena_t arena;
-    rc_arena_init(&arena, scratch, sizeof(scratch), 0);
-    rc_publish_opts_t o = {.broker = "ns/b"};
-    int rc = rc_publish(s, &ev, 1, &arena, &o, msg, sizeof(msg));
-    if (rc != 0)
-        RC_TEST_FAIL("publish %s: %d %s", id, rc, msg);
-    rc_arena_close(&arena);
-}
-
 static rc_storage_t *open_store(rc_storage_kind_t kind)
 {
-    char prefix[32];
-    snprintf(prefix, sizeof(prefix), "rcsa%d", (int)getpid());
-    rc_storage_config_t c = {.kind = kind,
-                             .ns = "ns",
-                             .broker = "b",
-                             .prefix = prefix,
-                             .directory = dir,
-                             .capacity = 1u << 16,
-                             .readers = 8};
-    rc_storage_t *s = NULL;
-    char err[512];
-    int rc = rc_storage_open(&c, &s, err, sizeof(err));
-    if (rc != 0)
-        RC_TEST_FAIL("open: %d %s", rc, err);
-    return s;
+    return su_open_store(kind, dir, "rcsa");
 }
 
 #define MAXSEEN 4096
@@ -101,7 +68,7 @@ static void test_store(rc_storage_kind_t kind)
     for (int i = 0; i < 10; i++) {
         char id[16];
         snprintf(id, sizeof(id), "e%d", i);
-        publish(s, id);
+        su_publish(s, id, 0);
     }
     ASSERT_EQ(rc_storage_scan(s, INT64_MIN, 100, collect, &seen, &st), 0);
     ASSERT_EQ(seen.n, 10);
@@ -148,7 +115,7 @@ static void test_store(rc_storage_kind_t kind)
     for (int i = 0; i < 3000; i++) {
         char lid[16];
         snprintf(lid, sizeof(lid), "l%d", i);
-        publish(s, lid);
+        su_publish(s, lid, 0);
     }
     ASSERT_EQ(rc_storage_read_at(s, first, 0, buf, sizeof(buf), &len), -ENOENT);
     memset(&seen, 0, sizeof(seen));

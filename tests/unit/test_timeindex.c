@@ -13,6 +13,7 @@
 #include "net/storage/storage.h"
 #include "net/storage/timeindex.h"
 #include "tests/test.h"
+#include "tests/unit/storage_util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -185,43 +186,9 @@ static void test_damaged(void)
 
 /* ---- seeking real stores -------------------------------------------------------------------- */
 
-static void publish_at(rc_storage_t *s, const char *id, int64_t arrival_ns)
-{
-    rc_ce_ext_t ext[4];
-    rc_event_t ev;
-    rc_event_init(&ev, ext, 4);
-    ev.specversion = RC_STR("1.0");
-    ev.id = (rc_str_t){id, strlen(id)};
-    ev.source = RC_STR("/t");
-    ev.type = RC_STR("t");
-    ev.data = RC_STR("0123456789012345678901234567890123456789");
-    char scratch[2048], msg[160];
-    rc_arena_t arena;
-    rc_arena_init(&arena, scratch, sizeof(scratch), 0);
-    rc_publish_opts_t o = {.arrival_ns = arrival_ns, .broker = "ns/b"};
-    int rc = rc_publish(s, &ev, 1, &arena, &o, msg, sizeof(msg));
-    if (rc != 0)
-        RC_TEST_FAIL("publish %s: %d %s", id, rc, msg);
-    rc_arena_close(&arena);
-}
-
 static rc_storage_t *open_store(rc_storage_kind_t kind)
 {
-    char prefix[32];
-    snprintf(prefix, sizeof(prefix), "rcti%d", (int)getpid());
-    rc_storage_config_t c = {.kind = kind,
-                             .ns = "ns",
-                             .broker = "b",
-                             .prefix = prefix,
-                             .directory = dir,
-                             .capacity = 1u << 16,
-                             .readers = 8};
-    rc_storage_t *s = NULL;
-    char err[512];
-    int rc = rc_storage_open(&c, &s, err, sizeof(err));
-    if (rc != 0)
-        RC_TEST_FAIL("open: %d %s", rc, err);
-    return s;
+    return su_open_store(kind, dir, "rcti");
 }
 
 static void sleep_ms(int ms)
@@ -240,7 +207,7 @@ static void seek_groups(rc_storage_t *s, int64_t mark[3])
         for (int i = 0; i < 10; i++) {
             char id[16];
             snprintf(id, sizeof(id), "g%d-%d", g, i);
-            publish_at(s, id, 0);
+            su_publish(s, id, 0);
         }
     }
     sleep_ms(150);
@@ -275,10 +242,10 @@ static void test_seek_memory(void)
     /* Arrival times out of sequence order, as concurrent producers stamp them: the first event
      * by sequence number whose arrival is at or after T. */
     int64_t base = rc_wall_ns(); /* after the groups' */
-    publish_at(s, "x-0", base + 100);
-    publish_at(s, "x-1", base + 300);
-    publish_at(s, "x-2", base + 200);
-    publish_at(s, "x-3", base + 400);
+    su_publish(s, "x-0", base + 100);
+    su_publish(s, "x-1", base + 300);
+    su_publish(s, "x-2", base + 200);
+    su_publish(s, "x-3", base + 400);
     rc_storage_seek_t sk;
     ASSERT_EQ(rc_storage_seek_time(s, base + 150, &sk), 0);
     ASSERT_U64_EQ(sk.seq, 31); /* x-1: x-2 (200) comes after it and is included, as Kafka */
