@@ -125,6 +125,42 @@ static void on_headers(void *data, const rc_http_server_request_t *req,
     }
 }
 
+/* Whether this commit to broker `b` may leave readers asleep for the end of the turn: not the
+ * turn's first (it wakes at once: at a low rate every commit is a turn's first, and nothing
+ * waits), and only while the turn's list of brokers owed a wake has room. */
+static int quiet_commit(rc_ingress_t *ig, const rc_ingress_broker_t *b)
+{
+    if (!ig->turn_on || ig->turn_commits++ == 0)
+        return 0;
+    uint32_t idx = (uint32_t)(b - ig->brokers);
+    for (uint32_t i = 0; i < ig->nowed; i++)
+        if (ig->owed[i] == idx)
+            return 1;
+    if (ig->nowed == RC_INGRESS_OWED)
+        return 0;
+    ig->owed[ig->nowed++] = idx;
+    return 1;
+}
+
+/* The end of a loop turn: one wake for each broker its quiet commits went to. */
+static void turn_end(rc_ingress_t *ig)
+{
+    for (uint32_t i = 0; i < ig->nowed; i++)
+        rc_storage_wake(ig->brokers[ig->owed[i]].store);
+    ig->nowed = 0;
+    ig->turn_commits = 0;
+}
+
+static void on_turn_check(uv_check_t *h)
+{
+    turn_end(h->data);
+}
+
+static void on_turn_prepare(uv_prepare_t *h)
+{
+    turn_end(h->data);
+}
+
 /* Deduplication (net/dedup.h): events whose (source, id) the broker accepted within its window,
  * or that came earlier in the same batch, are left out, the others published, and their keys
  * remembered once stored. A request of duplicates only is accepted without storing anything;
@@ -223,6 +259,7 @@ static int ingest(rc_ingress_t *ig, const rc_ingress_broker_t *b,
         .max_event = ig->limits.max_event_bytes + ig->limits.max_header_bytes,
         .broker = b->label,
         .ticket = ig->held != NULL ? ticket : NULL,
+        .quiet = quiet_commit(ig, b),
     };
     if (b->dedup != NULL)
         return publish_once(ig, b, events, n, &o, stored, ticket, msg, msg_len);
@@ -382,6 +419,15 @@ void rc_ingress_handler(rc_ingress_t *ig, rc_http_handler_t *h)
 
 int rc_ingress_attach(rc_ingress_t *ig, uv_loop_t *loop, rc_http_server_t *srv)
 {
+    /* Unreferenced: they run every turn but never keep the loop alive. */
+    uv_check_init(loop, &ig->turn_check);
+    uv_prepare_init(loop, &ig->turn_prepare);
+    ig->turn_check.data = ig->turn_prepare.data = ig;
+    uv_check_start(&ig->turn_check, on_turn_check);
+    uv_prepare_start(&ig->turn_prepare, on_turn_prepare);
+    uv_unref((uv_handle_t *)&ig->turn_check);
+    uv_unref((uv_handle_t *)&ig->turn_prepare);
+    ig->turn_on = 1;
     int any = 0;
     for (size_t i = 0; i < ig->broker_count && !any; i++)
         any = rc_held_store_syncs(ig->brokers[i].store);
@@ -395,6 +441,12 @@ int rc_ingress_attach(rc_ingress_t *ig, uv_loop_t *loop, rc_http_server_t *srv)
 
 void rc_ingress_detach(rc_ingress_t *ig)
 {
+    if (ig->turn_on) {
+        turn_end(ig);
+        ig->turn_on = 0;
+        uv_close((uv_handle_t *)&ig->turn_check, NULL);
+        uv_close((uv_handle_t *)&ig->turn_prepare, NULL);
+    }
     if (ig->dapr != NULL)
         rc_dapr_attach_held(ig->dapr, NULL);
     rc_held_detach(ig->held);

@@ -5,6 +5,8 @@
 #ifndef RC_NET_INGRESS_H
 #define RC_NET_INGRESS_H
 
+#define RC_INGRESS_OWED 8
+
 #include <stdint.h>
 
 #include "core/arena.h"
@@ -31,6 +33,15 @@ typedef struct {
     char retry_after_line[40];      /* "Retry-After: 1\r\n" */
     struct rc_dapr_s *dapr;         /* the Dapr API on this listener (net/dapr.h), or NULL */
     struct rc_held_s *held;         /* answers held for durability sync (rc_ingress_attach) */
+    /* Waking readers once per loop turn (rc_ingress_attach): the turn's first commit wakes
+     * sleeping readers at once; later commits of the turn are quiet and the brokers they went
+     * to (up to RC_INGRESS_OWED; past that a commit wakes itself) get one rc_storage_wake when
+     * the turn's I/O is done (uv_check), or before the loop blocks (uv_prepare). */
+    uv_check_t turn_check;
+    uv_prepare_t turn_prepare;
+    int turn_on;
+    uint32_t turn_commits, nowed;
+    uint32_t owed[RC_INGRESS_OWED]; /* broker indexes */
     rc_arena_t arena;           /* per request: decoded values, extension tables, batch arrays */
     char arena_buf[256 * 1024]; /* the arena's first block: most requests never malloc */
 } rc_ingress_t;
@@ -42,15 +53,17 @@ int rc_ingress_init(rc_ingress_t *ig, const rc_ingress_broker_t *brokers, size_t
 /** Fills `h` with the ingress handler for `ig` (borrowed until the server is closed). */
 void rc_ingress_handler(rc_ingress_t *ig, rc_http_handler_t *h);
 
-/** Durability sync (docs/durability.md): when a broker's store is in durability sync, the
- *  ingress on `loop` (serving with `srv`) holds each 202 until the store's flush covers the
- *  event, instead of blocking the loop in the commit (net/held.h), and so does the Dapr API on
- *  the same listener (ig->dapr, set before); without such a broker it does nothing and the
- *  request path is unchanged. Returns 0 or -ENOMEM. Loop thread, before it runs. */
+/** Starts the end-of-turn wake on `loop` (see rc_ingress_t.turn_check). Durability sync
+ *  (docs/durability.md): when a broker's store is in durability sync, the ingress on `loop`
+ *  (serving with `srv`) holds each 202 until the store's flush covers the event, instead of
+ *  blocking the loop in the commit (net/held.h), and so does the Dapr API on the same listener
+ *  (ig->dapr, set before); without such a broker the request path is unchanged. Returns 0 or
+ *  -ENOMEM. Loop thread, before it runs. */
 int rc_ingress_attach(rc_ingress_t *ig, uv_loop_t *loop, rc_http_server_t *srv);
 
-/** Closes the handle rc_ingress_attach made (its loop then can end); answers that complete
- *  later are dropped. Call when the server is closed. Loop thread. */
+/** Closes the handles rc_ingress_attach made (its loop then can end), waking what the turn
+ *  owes; answers that complete later are dropped. Call when the server is closed. Loop
+ *  thread. */
 void rc_ingress_detach(rc_ingress_t *ig);
 
 /** Releases what rc_ingress_init allocated. */

@@ -226,33 +226,45 @@ int rc_ring_claim(rc_ring_t *ring, uint32_t len, uint16_t type, uint16_t flags,
     return rc_ring_claim_batch(ring, &rec, 1, claim);
 }
 
-static int finish(rc_ring_claim_t *c, uint64_t word)
+void rc_ring_wake_sleepers(rc_ring_t *r)
 {
-    rc_ring_t *r = c->ring_;
-    rc__rec_hdr_t *rec = rc__rec(r, c->pos);
-    uint64_t pending = RC__PENDING(c->bytes_, c->pending_pid_);
-    /* seq_cst CAS = release for the payload (pairs with readers' acquire of the word) and the
-     * first half of the Dekker pair with sleeping readers: commit, then load `sleepers`; a
-     * reader sets `sleepers`, fences, then re-reads the word. One of us sees the other. */
-    if (!atomic_compare_exchange_strong_explicit(&rec->word, &pending, word,
-                                                 memory_order_seq_cst, memory_order_relaxed))
-        return RC_ERING_SWEPT;
     /* The plain load keeps the no-sleeper case to one shared read; the exchange makes one
      * committer, not every one, pay for the FUTEX_WAKE. */
     if (atomic_load_explicit(&r->hdr->sleepers, memory_order_seq_cst) != 0 &&
         atomic_exchange_explicit(&r->hdr->sleepers, 0, memory_order_seq_cst) != 0)
         rc__wake(r);
+}
+
+static int finish(rc_ring_claim_t *c, uint64_t word, int wake)
+{
+    rc_ring_t *r = c->ring_;
+    rc__rec_hdr_t *rec = rc__rec(r, c->pos);
+    uint64_t pending = RC__PENDING(c->bytes_, c->pending_pid_);
+    /* seq_cst CAS = release for the payload (pairs with readers' acquire of the word) and the
+     * first half of the Dekker pair with sleeping readers: commit, then load `sleepers` (here
+     * or in a later rc_ring_wake_sleepers of this thread); a reader sets `sleepers`, fences,
+     * then re-reads the word. One of us sees the other. */
+    if (!atomic_compare_exchange_strong_explicit(&rec->word, &pending, word,
+                                                 memory_order_seq_cst, memory_order_relaxed))
+        return RC_ERING_SWEPT;
+    if (wake)
+        rc_ring_wake_sleepers(r);
     return 0;
 }
 
 int rc_ring_commit(rc_ring_claim_t *claim)
 {
-    return finish(claim, claim->word_);
+    return finish(claim, claim->word_, 1);
+}
+
+int rc_ring_commit_quiet(rc_ring_claim_t *claim)
+{
+    return finish(claim, claim->word_, 0);
 }
 
 int rc_ring_abort(rc_ring_claim_t *claim)
 {
-    return finish(claim, RC__COMMITTED(claim->bytes_, RC__TYPE_PAD, 0));
+    return finish(claim, RC__COMMITTED(claim->bytes_, RC__TYPE_PAD, 0), 1);
 }
 
 static int pid_dead(uint32_t pid)

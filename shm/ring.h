@@ -201,6 +201,18 @@ int rc_ring_claim_batch(rc_ring_t *ring, rc_ring_rec_t *recs, uint32_t count,
  *  RC_ERING_SWEPT if a sweeper already padded over this claim (the events were NOT stored). */
 int rc_ring_commit(rc_ring_claim_t *claim);
 
+/** rc_ring_commit without the wake: sleeping readers are left asleep until this thread calls
+ *  rc_ring_wake_sleepers. For a producer that commits a batch of requests in one turn of its
+ *  loop: one wake at the end serves them all, where a wake per commit would have a reader
+ *  woken, drained and asleep again several times per turn (each wake a FUTEX_WAKE and, for a
+ *  reader on another CPU, an interrupt). Same returns as rc_ring_commit. */
+int rc_ring_commit_quiet(rc_ring_claim_t *claim);
+
+/** Wakes the readers asleep on `ring`, if any: after rc_ring_commit_quiet, from the thread that
+ *  committed (its commits come before this in its order, which pairs with readers announcing
+ *  their sleep). One shared load when no reader sleeps. Any thread. */
+void rc_ring_wake_sleepers(rc_ring_t *ring);
+
 /** Gives a claim up: its space becomes padding, readers skip it. Returns 0 or RC_ERING_SWEPT. */
 int rc_ring_abort(rc_ring_claim_t *claim);
 

@@ -91,7 +91,8 @@ int rc_publish(rc_storage_t *s, rc_event_t *events, size_t n, rc_arena_t *arena,
             return rc == -EINVAL ? RC_EINVALID_EVENT : rc;
         }
     }
-    c.flags = o->ticket != NULL ? RC_STORAGE_COMMIT_F_NOWAIT : 0;
+    c.flags = (o->ticket != NULL ? RC_STORAGE_COMMIT_F_NOWAIT : 0) |
+              (o->quiet ? RC_STORAGE_COMMIT_F_QUIET : 0);
     c.ticket = 0;
     rc = rc_storage_commit(s, &c);
     if (o->ticket != NULL)

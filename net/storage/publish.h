@@ -28,6 +28,8 @@ typedef struct {
     uint64_t *ticket;   /**< NULL: a store in durability sync returns once the events are
                          *   on disk. Else it returns at once and sets *ticket for
                          *   rc_storage_durable_wait (0: nothing to wait for). */
+    int quiet;          /**< leave sleeping readers asleep: the caller calls rc_storage_wake
+                         *   at the end of its loop turn (RC_STORAGE_COMMIT_F_QUIET) */
 } rc_publish_opts_t;
 
 /** Stores `events[0..n)` in `s`, all or none. `arena` holds what stamping adds (it must outlive

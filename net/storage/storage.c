@@ -35,6 +35,9 @@ int rc_storage_claim(rc_storage_t *s, rc_storage_rec_t *recs, uint32_t n, rc_sto
 {
     if (n == 0)
         return -EINVAL;
+    /* storage.h promises zeroed commit flags after a claim, whatever the back end. */
+    claim->flags = 0;
+    claim->ticket = 0;
     return s->ops->claim(s, recs, n, claim);
 }
 
@@ -51,6 +54,12 @@ int rc_storage_sync(rc_storage_t *s)
 int rc_storage_commit(rc_storage_t *s, rc_storage_claim_t *claim)
 {
     return s->ops->commit(s, claim);
+}
+
+void rc_storage_wake(rc_storage_t *s)
+{
+    if (s->ops->wake_sleepers != NULL)
+        s->ops->wake_sleepers(s);
 }
 
 void rc_storage_abort(rc_storage_t *s, rc_storage_claim_t *claim)

@@ -115,6 +115,10 @@ typedef struct {
  *  Redis answered them, with 0 or RC_ESTORE_UNAVAILABLE / RC_ESTORE_UNREPLICATED (nothing, or
  *  not enough, was stored: the ingress answers 503). */
 #define RC_STORAGE_COMMIT_F_NOWAIT 0x1u
+/** The commit leaves readers of this store that sleep asleep: the caller wakes them with
+ *  rc_storage_wake once it has committed what its loop turn had (rc_ring_commit_quiet). A store
+ *  whose readers are elsewhere (Redis) ignores it. */
+#define RC_STORAGE_COMMIT_F_QUIET 0x2u
 
 /** Claims room for `n` records (`recs[i].len` each) and sets each `recs[i].data`. Borrows
  *  `recs` until the commit or abort (a file store checksums the records then). Returns 0,
@@ -126,6 +130,10 @@ int rc_storage_claim(rc_storage_t *s, rc_storage_rec_t *recs, uint32_t n,
 /** Makes the claimed records visible to readers, in order. Returns 0 or a store error (the
  *  records are then not stored). */
 int rc_storage_commit(rc_storage_t *s, rc_storage_claim_t *claim);
+
+/** Wakes this store's sleeping readers after commits made with RC_STORAGE_COMMIT_F_QUIET, from
+ *  the thread that made them. Nothing to do for a store without local readers. */
+void rc_storage_wake(rc_storage_t *s);
 
 /** Gives the claimed space up (readers skip it). */
 void rc_storage_abort(rc_storage_t *s, rc_storage_claim_t *claim);

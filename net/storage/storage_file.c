@@ -124,7 +124,7 @@ typedef struct {
 
 /* A claim: the ring's, and the records to checksum at commit. */
 typedef struct {
-    rc_ring_claim_t ring;
+    rc_ring_claim_t ring; /* first: rc__ring_commit finds it there */
     rc_storage_rec_t *recs;
 } file_claim_t;
 _Static_assert(sizeof(file_claim_t) <= sizeof(((rc_storage_claim_t *)0)->priv_), "claim fits");
@@ -1045,7 +1045,7 @@ static int file_commit(rc_storage_t *s, rc_storage_claim_t *c)
         memcpy(d + len, &crc, sizeof(crc));
         memcpy(d + len + sizeof(crc), &len, sizeof(len));
     }
-    int rc = rc_ring_commit(&fc->ring);
+    int rc = rc__ring_commit(c); /* fc->ring, first in priv_ */
     if (rc == 0 && fs->durability == RC_STORAGE_DURABILITY_SYNC) {
         if (fs->flusher != NULL)
             rc = wait_durable(fs->flusher, c, &fc->ring);
@@ -1236,6 +1236,7 @@ static const rc__storage_ops_t file_ops = {
     .close = file_close,
     .claim = file_claim,
     .commit = file_commit,
+    .wake_sleepers = rc__ring_wake_sleepers,
     .durable_wait = file_durable_wait,
     .sync = file_sync,
     .abort = rc__ring_abort,

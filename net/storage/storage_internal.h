@@ -24,6 +24,7 @@ struct rc__storage_ops_s {
     void (*close)(rc_storage_t *s);
     int (*claim)(rc_storage_t *s, rc_storage_rec_t *recs, uint32_t n, rc_storage_claim_t *c);
     int (*commit)(rc_storage_t *s, rc_storage_claim_t *c);
+    void (*wake_sleepers)(rc_storage_t *s); /* NULL: no local readers (rc_storage_wake) */
     int (*durable_wait)(rc_storage_t *s, rc_storage_durable_t *w); /* NULL: never waits */
     int (*sync)(rc_storage_t *s); /* NULL: nothing of its own to flush (rc_storage_sync) */
     void (*abort)(rc_storage_t *s, rc_storage_claim_t *c);
@@ -144,6 +145,10 @@ int rc__ring_scan(rc_storage_t *s, int64_t since_ns, uint64_t max, rc_storage_sc
 int rc__ring_read_at(rc_storage_t *s, uint64_t pos, uint64_t seq, void *buf, size_t cap,
                      size_t *len);
 void rc__ring_abort(rc_storage_t *s, rc_storage_claim_t *c);
+/** Commits the ring claim at the start of c->priv_ (both ring back ends put it there), quietly
+ *  with RC_STORAGE_COMMIT_F_QUIET in c->flags. */
+int rc__ring_commit(rc_storage_claim_t *c);
+void rc__ring_wake_sleepers(rc_storage_t *s);
 void rc__ring_reader_close(rc_storage_reader_t *r, int keep_cursor);
 int rc__ring_prepare_sleep(rc_storage_reader_t *r, const uint32_t **word, uint32_t *val);
 int rc__ring_wait_past(rc_storage_reader_t *r, uint64_t pos, int64_t timeout_ns);

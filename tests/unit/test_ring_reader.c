@@ -49,7 +49,7 @@ static rc_reader_t *reader(rc_ring_t *r, rc_reader_mode_t mode, rc_reader_start_
 }
 
 /* Record i: payload is i (8 bytes) followed by (len - 8) bytes of (i + k). */
-static void put_n(rc_ring_t *r, uint64_t i, uint32_t len)
+static void put_n_as(rc_ring_t *r, uint64_t i, uint32_t len, int quiet)
 {
     rc_ring_claim_t c;
     int rc = rc_ring_claim(r, len, RC_REC_TYPE_USER, 0, &c);
@@ -58,7 +58,12 @@ static void put_n(rc_ring_t *r, uint64_t i, uint32_t len)
     memcpy(c.data, &i, 8);
     for (uint32_t k = 8; k < len; k++)
         ((uint8_t *)c.data)[k] = (uint8_t)(i + k);
-    ASSERT_EQ(rc_ring_commit(&c), 0);
+    ASSERT_EQ(quiet ? rc_ring_commit_quiet(&c) : rc_ring_commit(&c), 0);
+}
+
+static void put_n(rc_ring_t *r, uint64_t i, uint32_t len)
+{
+    put_n_as(r, i, len, 0);
 }
 
 static uint64_t check_n(const rc_ring_view_t *v)
@@ -293,6 +298,62 @@ static void test_wait(void)
     rc_ring_close(r);
 }
 
+typedef struct {
+    rc_reader_t *rd;
+    int rc;
+    uint64_t n;
+} sleeper_t;
+
+static void *sleeper(void *arg)
+{
+    sleeper_t *sl = arg;
+    rc_ring_view_t v;
+    sl->rc = rc_reader_wait(sl->rd, &v, 5000 * 1000000ll);
+    if (sl->rc == 0)
+        sl->n = check_n(&v);
+    return NULL;
+}
+
+/* rc_ring_commit_quiet publishes without waking: a reader that looks sees the record at once,
+ * one asleep stays asleep (the sleepers flag, which only a waking producer clears, stays up)
+ * until rc_ring_wake_sleepers, which wakes it. */
+static void test_quiet_commit(void)
+{
+    rc_ring_t *r = make("quiet", 1 << 16);
+    rc_reader_t *rd = reader(r, RC_READER_LOSSLESS, RC_START_LATEST);
+    rc_ring_view_t v;
+    put_n_as(r, 0, 64, 1);
+    ASSERT_EQ(rc_reader_poll(rd, &v), 0);
+    ASSERT_U64_EQ(check_n(&v), 0);
+    /* Nobody asleep: the wake changes nothing. */
+    rc_ring_wake_sleepers(r);
+    rc_ring_stats_t st;
+    rc_ring_stats(r, &st);
+    ASSERT_EQ(st.sleepers, 0);
+
+    sleeper_t sl = {.rd = rd, .rc = 1};
+    pthread_t th;
+    ASSERT_EQ(pthread_create(&th, NULL, sleeper, &sl), 0);
+    for (int i = 0; i < 2000; i++) {
+        rc_ring_stats(r, &st);
+        if (st.sleepers != 0)
+            break;
+        usleep(1000);
+    }
+    ASSERT_EQ(st.sleepers, 1);
+    put_n_as(r, 1, 64, 1);
+    rc_ring_stats(r, &st);
+    ASSERT_EQ(st.sleepers, 1); /* no wake went out */
+    rc_ring_wake_sleepers(r);
+    rc_ring_stats(r, &st);
+    ASSERT_EQ(st.sleepers, 0);
+    ASSERT_EQ(pthread_join(th, NULL), 0);
+    ASSERT_EQ(sl.rc, 0);
+    ASSERT_U64_EQ(sl.n, 1);
+    rc_reader_close(rd);
+    rc_ring_close(r);
+}
+
 /* linger_ns: a woken reader waits that long before it reads, so it returns no earlier than
  * commit + linger; over 100 ms is refused. */
 static void test_linger(void)
@@ -476,6 +537,7 @@ int main(void)
     test_start_positions();
     test_slots();
     test_wait();
+    test_quiet_commit();
     test_linger();
     test_threads();
     test_producer_slots();

@@ -209,7 +209,11 @@ static void append(rc_storage_t *s)
 {
     rc_storage_rec_t rec = {.len = 8};
     rc_storage_claim_t c;
+    /* A claim zeroes the commit flags, whatever the struct held: a stray QUIET bit would make
+     * the commit leave sleepers asleep. */
+    memset(&c, 0xff, sizeof(c));
     ASSERT_EQ(rc_storage_claim(s, &rec, 1, &c), 0);
+    ASSERT_EQ(c.flags, 0);
     memset(rec.data, 1, 8);
     ASSERT_EQ(rc_storage_commit(s, &c), 0);
 }
