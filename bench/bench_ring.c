@@ -270,6 +270,16 @@ typedef struct {
 
 static worker_t prod[MAX_THREADS], rdr[MAX_THREADS];
 
+/* Sleeps, not spins, until monotonic time `t` (now or past: returns at once). A paced producer
+ * that spun would take the CPU the reader needs to show its hand-off latency. */
+static void sleep_until(uint64_t t)
+{
+    if (rc_now_ns() >= t)
+        return;
+    struct timespec ts = {.tv_sec = (time_t)(t / 1000000000u), .tv_nsec = (long)(t % 1000000000u)};
+    clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
+}
+
 static void *producer(void *arg)
 {
     worker_t *w = arg;
@@ -282,14 +292,7 @@ static void *producer(void *arg)
         if (pace_ns != 0) {
             if (w->id != 0)
                 break;
-            /* Sleep, not spin, until the next send: on a shared machine a spinning producer
-             * takes the CPU the reader needs to show its hand-off latency. */
-            uint64_t now = rc_now_ns();
-            if (now < next) {
-                struct timespec ts = {.tv_sec = (time_t)(next / 1000000000u),
-                                      .tv_nsec = (long)(next % 1000000000u)};
-                clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
-            }
+            sleep_until(next);
             next += pace_ns;
         }
         rc_ring_claim_t c;
@@ -372,6 +375,14 @@ static int cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* Sorts the n samples of `v` and gives their median and 99th percentile (0 without samples). */
+static void percentiles(uint64_t *v, uint64_t n, uint64_t *p50, uint64_t *p99)
+{
+    qsort(v, n, sizeof(uint64_t), cmp_u64);
+    *p50 = n ? v[n / 2] : 0;
+    *p99 = n ? v[n * 99 / 100] : 0;
+}
+
 typedef struct {
     uint64_t sent, got, full, lost, p50, p99;
     double secs;
@@ -449,12 +460,7 @@ static void floor_run(uint64_t *p50, uint64_t *p99)
     uint64_t next = rc_now_ns();
     for (uint64_t n = 0; n < FLOOR_RECORDS; n++) {
         next += PACE_NS;
-        uint64_t now = rc_now_ns();
-        if (now < next) {
-            struct timespec ts = {.tv_sec = (time_t)(next / 1000000000u),
-                                  .tv_nsec = (long)(next % 1000000000u)};
-            clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
-        }
+        sleep_until(next);
         fl.stamp[n] = rc_now_ns();
         atomic_store_explicit(&fl.head, n + 1, memory_order_seq_cst);
         if (atomic_load_explicit(&fl.sleeping, memory_order_seq_cst) != 0 &&
@@ -471,17 +477,12 @@ static void floor_run(uint64_t *p50, uint64_t *p99)
     floor_futex(FUTEX_WAKE, 1, NULL);
     pthread_join(th, NULL);
     pthread_setaffinity_np(pthread_self(), sizeof(mine), &mine);
-    qsort(fl.lat, fl.nlat, sizeof(uint64_t), cmp_u64);
-    if (fl.nlat > 0) {
-        *p50 = fl.lat[fl.nlat / 2];
-        *p99 = fl.lat[fl.nlat * 99 / 100];
-    }
+    percentiles(fl.lat, fl.nlat, p50, p99);
 out:
     free(fl.stamp);
     free(fl.lat);
     fl.stamp = fl.lat = NULL;
 }
-
 
 static void run_phase(double seconds, phase_t *out)
 {
@@ -531,9 +532,7 @@ static void run_phase(double seconds, phase_t *out)
         k += rdr[i].nsamples;
         free(rdr[i].samples);
     }
-    qsort(all, nsamp, sizeof(uint64_t), cmp_u64);
-    out->p50 = nsamp ? all[nsamp / 2] : 0;
-    out->p99 = nsamp ? all[nsamp * 99 / 100] : 0;
+    percentiles(all, nsamp, &out->p50, &out->p99);
     free(all);
     out->lost = out->sent * (uint64_t)o.readers - out->got;
 }
