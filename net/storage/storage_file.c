@@ -1045,7 +1045,7 @@ static int file_commit(rc_storage_t *s, rc_storage_claim_t *c)
         memcpy(d + len, &crc, sizeof(crc));
         memcpy(d + len + sizeof(crc), &len, sizeof(len));
     }
-    int rc = rc__ring_commit(c); /* fc->ring, first in priv_ */
+    int rc = rc__ring_commit(s, c); /* fc->ring, first in priv_ */
     if (rc == 0 && fs->durability == RC_STORAGE_DURABILITY_SYNC) {
         if (fs->flusher != NULL)
             rc = wait_durable(fs->flusher, c, &fc->ring);

@@ -147,7 +147,7 @@ int rc__ring_read_at(rc_storage_t *s, uint64_t pos, uint64_t seq, void *buf, siz
 void rc__ring_abort(rc_storage_t *s, rc_storage_claim_t *c);
 /** Commits the ring claim at the start of c->priv_ (both ring back ends put it there), quietly
  *  with RC_STORAGE_COMMIT_F_QUIET in c->flags. */
-int rc__ring_commit(rc_storage_claim_t *c);
+int rc__ring_commit(rc_storage_t *s, rc_storage_claim_t *c);
 void rc__ring_wake_sleepers(rc_storage_t *s);
 void rc__ring_reader_close(rc_storage_reader_t *r, int keep_cursor);
 int rc__ring_prepare_sleep(rc_storage_reader_t *r, const uint32_t **word, uint32_t *val);

@@ -241,14 +241,9 @@ static int shm_claim(rc_storage_t *s, rc_storage_rec_t *recs, uint32_t n, rc_sto
     return rc;
 }
 
-static int shm_commit(rc_storage_t *s, rc_storage_claim_t *c)
+int rc__ring_commit(rc_storage_t *s, rc_storage_claim_t *c)
 {
     (void)s;
-    return rc__ring_commit(c);
-}
-
-int rc__ring_commit(rc_storage_claim_t *c)
-{
     rc_ring_claim_t *rc = (rc_ring_claim_t *)(void *)c->priv_;
     return (c->flags & RC_STORAGE_COMMIT_F_QUIET) ? rc_ring_commit_quiet(rc) : rc_ring_commit(rc);
 }
@@ -536,7 +531,7 @@ static const rc__storage_ops_t shm_ops = {
     .attach = shm_attach,
     .close = rc__ring_close,
     .claim = shm_claim,
-    .commit = shm_commit,
+    .commit = rc__ring_commit,
     .wake_sleepers = rc__ring_wake_sleepers,
     .abort = rc__ring_abort,
     .reader_open = shm_reader_open,
